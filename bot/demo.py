@@ -1,0 +1,144 @@
+"""`healthbot demo`: a realistic portfolio in a local database, scored, shown in the terminal.
+
+It goes through the same paths as a real team: CSV files -> `import` -> `score` -> the
+block builders the bot posts with. No Slack account needed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+from tqdm import tqdm
+
+from bot import blocks
+from bot.demo_data import generate_portfolio
+from bot.health import score_range
+from bot.importer import import_accounts, import_metrics
+from bot.scorecard import load_scorecard
+from prompts import say
+from storage import queries
+from storage.db import make_engine, session_factory, upgrade
+from storage.models import Account, HealthScore
+
+BACKFILL_DAYS = 60
+BAR_WIDTH = 40
+
+
+def _fresh_sqlite(url: str) -> None:
+    """The demo starts from an empty file each run."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            Path(parsed.database + suffix).unlink(missing_ok=True)
+
+
+def write_demo_csvs(folder: Path, n_accounts: int, days: int, end: date) -> tuple[Path, Path, int]:
+    accounts, metrics = generate_portfolio(n_accounts, days, end=end)
+    folder.mkdir(parents=True, exist_ok=True)
+    accounts_csv, metrics_csv = folder / "accounts.csv", folder / "metrics.csv"
+    accounts.drop(columns=["archetype"]).to_csv(accounts_csv, index=False)
+    metrics.rename(columns={"day": "date"}).to_csv(metrics_csv, index=False)
+    return accounts_csv, metrics_csv, len(metrics)
+
+
+def run_demo(database_url: str, n_accounts: int, days: int, messages: int, end: date | None = None) -> int:
+    end = end or date.today()
+    _fresh_sqlite(database_url)
+    engine = make_engine(database_url)
+    upgrade(engine)
+    folder = Path("demo-data")
+    print(say("demo.intro", accounts=n_accounts, days=days, database=database_url))
+    with tqdm(total=3, desc="generating", leave=False) as bar:
+        accounts_csv, metrics_csv, _ = write_demo_csvs(folder, n_accounts, days, end)
+        bar.update(1)
+        import_accounts(engine, accounts_csv, quiet=True)
+        bar.update(1)
+        import_metrics(engine, metrics_csv)
+        bar.update(1)
+    print(say("demo.csv_saved", folder=folder))
+
+    scorecard = load_scorecard()
+    start = end - timedelta(days=min(BACKFILL_DAYS, days) - 1)
+    with tqdm(total=(end - start).days + 1, desc="scoring", unit="day", leave=False) as bar:
+        score_range(engine, scorecard, start, end, progress=bar.update)
+
+    with engine.connect() as conn:
+        counts = queries.tier_counts(conn, end).set_index("tier")
+    print()
+    print(say("demo.tiers_title", day=end.isoformat()))
+    total = int(counts["accounts"].sum()) or 1
+    for tier in scorecard.tiers.order:
+        n = int(counts["accounts"].get(tier, 0))
+        mrr = float(counts["mrr"].get(tier, 0.0))
+        bar_text = "█" * round(BAR_WIDTH * n / total)
+        print(f"  {scorecard.tiers.label(tier):<12} {n:>5}  {blocks.money(mrr):>10} MRR  {bar_text}")
+
+    drops = _tier_drops(engine, scorecard, end)
+    print()
+    print(say("demo.movement_title", worse=len(drops["worse"]), better=len(drops["better"])))
+    shown = drops["worse"][:messages]
+    print()
+    print(say("demo.messages_title", shown=len(shown), total=len(drops["worse"])))
+    for account, score, previous in shown:
+        print()
+        print(f"  #customer-health ── {_plain(blocks.tier_alert_text(account, score, previous, scorecard.tiers))}")
+        for line in render_blocks(blocks.tier_alert(account, score, previous, scorecard.tiers)).splitlines():
+            print(f"  │ {line}")
+    print()
+    print(say("demo.next_steps", day=end.isoformat(), database=database_url))
+    return 0
+
+
+def _tier_drops(engine, scorecard, day: date) -> dict[str, list[tuple[Account, HealthScore, str]]]:  # type: ignore[no-untyped-def]
+    """Accounts whose tier today differs from 7 days ago, worst first."""
+    rank = {t: i for i, t in enumerate(scorecard.tiers.order)}
+    week_ago = day - timedelta(days=7)
+    out: dict[str, list[tuple[Account, HealthScore, str]]] = {"worse": [], "better": []}
+    with session_factory(engine)() as session:
+        before = {s.account_id: s.tier for s in session.exec(select(HealthScore).where(HealthScore.day == week_ago))}
+        rows = session.exec(
+            select(Account, HealthScore).join(HealthScore).where(HealthScore.day == day).order_by(HealthScore.score)
+        ).all()
+        for account, score in rows:
+            previous = before.get(account.id)  # type: ignore[arg-type]
+            if previous is None or previous == score.tier:
+                continue
+            key = "worse" if rank[score.tier] > rank[previous] else "better"
+            out[key].append((account, score, previous))
+    out["worse"].sort(key=lambda r: (-rank[r[1].tier], -(r[0].mrr or 0)))
+    return out
+
+
+def render_blocks(payload: blocks.Blocks) -> str:
+    """A terminal rendering of Block Kit: mrkdwn markers dropped, fields side by side."""
+    lines: list[str] = []
+    for block in payload:
+        if block.get("text"):
+            lines.extend(_plain(block["text"]["text"]).splitlines())
+        if block.get("fields"):
+            lines.append(
+                "   ".join(_plain(f["text"]).replace("\n", ": ", 1).replace("\n", ", ") for f in block["fields"])
+            )
+        for element in block.get("elements", []):
+            if "text" in element and isinstance(element["text"], str):
+                lines.append(_plain(element["text"]))
+            elif element.get("type") == "button":
+                lines.append(f"[ {element['text']['text']} ]")
+        if block.get("accessory", {}).get("type") == "button":
+            lines.append(f"[ {block['accessory']['text']['text']} ]")
+    return "\n".join(lines)
+
+
+EMOJI = {":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":large_orange_circle:": "🟠",
+         ":red_circle:": "🔴", ":white_circle:": "⚪", ":warning:": "⚠"}  # fmt: skip
+
+
+def _plain(text: str) -> str:
+    for code, char in EMOJI.items():
+        text = text.replace(code, char)
+    text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    return re.sub(r"(?<![\w])[*_](\S[^*_]*?)[*_](?![\w])", r"\1", text)

@@ -1,0 +1,53 @@
+"""Turn a measure's figures into the sentence a CSM reads ("logins -62 % vs prior 4 weeks")."""
+
+from __future__ import annotations
+
+import math
+
+from bot.scorecard import Measure
+from prompts import raw, say
+
+
+def metric_label(metric: str) -> str:
+    return raw("metrics.labels").get(metric, metric.replace("_", " "))
+
+
+def _span(days: int) -> str:
+    if days % 7 == 0 and days >= 14:
+        return f"{days // 7} weeks"
+    return "day" if days == 1 else f"{days} days"
+
+
+def _num(x: float) -> str:
+    return f"{x:.0f}" if abs(x - round(x)) < 0.05 or abs(x) >= 10 else f"{x:.1f}"
+
+
+def _pct(change: float) -> str:
+    return f"{change * 100:+.0f} %"
+
+
+def reason_text(m: Measure, figures: dict[str, float]) -> str:
+    metric = metric_label(m.metric)
+    t = m.transform
+    if t == "level":
+        word = raw("reasons.aggregate_words")[m.aggregate]
+        return say("reasons.level", metric=metric, aggregate_word=word, value=_num(figures["value"]), days=m.days)
+    if t == "trend":
+        if math.isnan(figures["change"]):
+            return say("reasons.trend_none", metric=metric, baseline_plus=_span(m.days + m.baseline_days))
+        return say("reasons.trend", metric=metric, change=_pct(figures["change"]), baseline=_span(m.baseline_days))
+    if t == "recency":
+        return say("reasons.recency", metric=metric, days_since=int(figures["days_since"]))
+    if t == "ratio":
+        usual = _num(figures["usual"])
+        if figures["recent"] == 0:
+            return say("reasons.ratio_silence", metric=metric, days=m.days, usual=usual)
+        return say("reasons.ratio_spike", metric=metric, recent=_num(figures["recent"]), days=m.days, usual=usual)
+    if t == "flag":
+        return say("reasons.flag", metric=metric, days=m.days)
+    if t == "renewal":
+        return say(
+            "reasons.renewal", metric=metric, change=_pct(figures["change"]),
+            days_to_renewal=int(figures["days_to_renewal"]),
+        )  # fmt: skip
+    return metric

@@ -1,0 +1,109 @@
+"""Score accounts for a day or a range of days and store the results.
+
+One load of the metric window, one vectorised pass per day, one bulk write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from bot.scorecard import Scorecard
+from bot.scoring import Panel, apply_hysteresis, day_number, days_between, score_day
+from storage import queries
+from storage.models import utcnow
+
+
+@dataclass
+class RunSummary:
+    days: list[date] = field(default_factory=list)
+    scored: int = 0  # account-days scored
+    skipped: int = 0  # account-days without enough data
+    tiers: dict[str, int] = field(default_factory=dict)  # on the last day
+
+
+def score_range(
+    engine: Engine,
+    scorecard: Scorecard,
+    start: date,
+    end: date,
+    progress: Callable[[int], None] = lambda _: None,
+) -> RunSummary:
+    """Score every account active on each day from `start` to `end` and store it.
+
+    Each day only sees metrics up to and including that day; tiers carry hysteresis
+    from the day before, and deltas compare with 7 and 30 days earlier.
+    """
+    if end < start:
+        raise ValueError(f"--to {end} is before --from {start}")
+    days = days_between(start, end)
+    lookback = scorecard.data.lookback_days
+    load_start = start - timedelta(days=lookback - 1)
+    with engine.connect() as conn:
+        everyone = queries.accounts_frame(conn)
+        obs = queries.observations(conn, load_start, end, scorecard.metrics)
+        # the 30 days before `start`: yesterday's tier for hysteresis, 7/30-day deltas
+        history = queries.scores_on(conn, days_between(start - timedelta(days=30), start - timedelta(days=1)))
+    panel = Panel.from_long(everyone["id"].to_numpy(), obs, day_number(load_start), day_number(end), scorecard.metrics)
+    del obs
+    score_by_day: dict[int, pd.Series] = {}
+    tier_by_day: dict[int, pd.Series] = {}
+    for dn, frame in history.groupby("day_num"):
+        score_by_day[int(dn)] = frame.set_index("account_id")["score"]
+        tier_by_day[int(dn)] = frame.set_index("account_id")["tier"]
+
+    summary = RunSummary(days=days)
+    for day in days:
+        dn = day_number(day)
+        active = _active_mask(everyone, day)
+        result = score_day(scorecard, everyone, panel, day)
+        result_rows = np.isin(result.frame["account_id"].to_numpy(), everyone.loc[active, "id"].to_numpy())
+        frame = result.frame[result_rows].reset_index(drop=True)
+        parts = [p for p, keep in zip(result.parts, result_rows, strict=True) if keep]
+        ids = frame["account_id"]
+        previous = tier_by_day.get(dn - 1, pd.Series(dtype=object)).reindex(ids).to_numpy(dtype=object)
+        previous = np.where(pd.isna(previous), None, previous)
+        frame["tier"] = apply_hysteresis(scorecard, frame["score"].to_numpy(), previous)
+        for k in (7, 30):
+            before = score_by_day.get(dn - k, pd.Series(dtype=float)).reindex(ids).to_numpy(dtype=float)
+            frame[f"delta_{k}"] = np.round(frame["score"].to_numpy() - before, 1)
+        score_by_day[dn] = frame.set_index("account_id")["score"]
+        tier_by_day[dn] = frame.set_index("account_id")["tier"]
+        score_by_day.pop(dn - 31, None)
+        tier_by_day.pop(dn - 31, None)
+
+        now = utcnow()
+        rows = []
+        for rec, part in zip(frame.itertuples(index=False), parts, strict=True):
+            part = {**part, "coverage": rec.coverage}
+            rows.append((
+                int(rec.account_id), day.isoformat(), float(rec.score), rec.tier, rec.card, bool(rec.partial),
+                _none_if_nan(rec.delta_7), _none_if_nan(rec.delta_30), part, now,
+            ))  # fmt: skip
+        with engine.begin() as conn:
+            queries.save_scores(conn, rows)
+            queries.delete_scores(conn, day, frame["account_id"].tolist())
+        summary.scored += len(frame)
+        summary.skipped += int(active.sum()) - len(frame)
+        summary.tiers = frame["tier"].value_counts().to_dict()
+        progress(1)
+    return summary
+
+
+def _active_mask(accounts: pd.DataFrame, day: date) -> np.ndarray:
+    start = pd.to_datetime(accounts["contract_start"], errors="coerce")
+    churned = pd.to_datetime(accounts["churned_on"], errors="coerce")
+    ts = pd.Timestamp(day)
+    started = start.isna() | (start <= ts)
+    not_churned = churned.isna() | (churned > ts)
+    counted = (accounts["status"] == "active") | churned.notna()
+    return (started & not_churned & counted).to_numpy()
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)

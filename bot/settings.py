@@ -1,0 +1,159 @@
+"""One typed settings object, read from the environment and an optional `.env` file.
+
+A missing or malformed setting raises `SettingsError` with one line that names the
+setting and how to fix it; the CLI prints that line and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+PLACEHOLDER = re.compile(r"(your|change|replace|placeholder|xxx|\.\.\.)", re.IGNORECASE)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///healthbot.db"
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    host: str = "0.0.0.0"
+    port: int = 3000
+    timezone: str = "UTC"
+    score_time: time = field(default_factory=lambda: time(6, 0))
+    alert_channel: str | None = None
+    scorecard_path: str | None = None
+    listener_threads: int = 10
+    log_level: str = "INFO"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    def require_slack(self) -> None:
+        """Serving Slack needs a bot token, and a signing secret unless in Socket Mode."""
+        if not self.slack_bot_token:
+            raise SettingsError(
+                "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-...) from "
+                "your Slack app's 'OAuth & Permissions' page into .env"
+            )
+        if not self.socket_mode and not self.slack_signing_secret:
+            raise SettingsError(
+                "SLACK_SIGNING_SECRET is not set: copy it from your Slack app's 'Basic "
+                "Information' page into .env (or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+
+
+def _secret(env: dict[str, str], name: str, prefix: str | None, where: str) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if PLACEHOLDER.search(value):
+        raise SettingsError(f"{name} still holds the placeholder '{value}': paste the real value from {where}")
+    if prefix and not value.startswith(prefix):
+        raise SettingsError(f"{name} must start with '{prefix}' (got '{value[:6]}...'): copy it from {where}")
+    return value
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}='{raw}' is not a whole number: set e.g. {name}={default}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is out of range: use a number from {low} to {high}")
+    return value
+
+
+def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from `environ` (default: os.environ after loading `env_file`)."""
+    if environ is None:
+        if env_file and Path(env_file).is_file():
+            load_dotenv(env_file, override=False)
+        environ = dict(os.environ)
+    env = environ
+
+    database_url = env.get("DATABASE_URL", "").strip() or "sqlite:///healthbot.db"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    if not database_url.startswith(("sqlite://", "postgresql+psycopg://")):
+        raise SettingsError(
+            f"DATABASE_URL='{database_url}' is not supported: use sqlite:///path/to/file.db "
+            "or postgresql://user:password@host:5432/dbname"
+        )
+
+    api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+    if not re.match(r"^https?://[^/\s]+", api_url):
+        raise SettingsError(
+            f"SLACK_API_URL='{api_url}' is not an http(s) URL: leave it unset for Slack, "
+            "or set e.g. https://slack-gov.com/api/"
+        )
+    if not api_url.endswith("/"):
+        api_url += "/"
+
+    timezone = env.get("TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"TIMEZONE='{timezone}' is not a known time zone: use an IANA name such as "
+            "Europe/Berlin or America/New_York"
+        ) from None
+
+    raw_time = env.get("SCORE_TIME", "").strip() or "06:00"
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", raw_time)
+    if not match:
+        raise SettingsError(f"SCORE_TIME='{raw_time}' is not a time of day: use HH:MM, e.g. 06:00")
+
+    scorecard = env.get("SCORECARD_PATH", "").strip() or None
+    if scorecard and not Path(scorecard).is_file():
+        raise SettingsError(f"SCORECARD_PATH='{scorecard}' does not exist: point it at a scorecard TOML file")
+
+    log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError(f"LOG_LEVEL='{log_level}' is not one of DEBUG, INFO, WARNING, ERROR")
+
+    channel = env.get("ALERT_CHANNEL", "").strip() or None
+    if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
+        raise SettingsError(
+            f"ALERT_CHANNEL='{channel}' is not a channel ID: use the ID (e.g. C0123456789) "
+            "from the channel's 'About' tab, not its name"
+        )
+
+    return Settings(
+        database_url=database_url,
+        slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-", "your app's 'OAuth & Permissions' page"),
+        slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET", None, "your app's 'Basic Information' page"),
+        slack_app_token=_secret(env, "SLACK_APP_TOKEN", "xapp-", "your app's 'Basic Information' > App-Level Tokens"),
+        slack_api_url=api_url,
+        host=env.get("HOST", "").strip() or "0.0.0.0",
+        port=_int(env, "PORT", 3000, 1, 65535),
+        timezone=timezone,
+        score_time=time(int(match.group(1)), int(match.group(2))),
+        alert_channel=channel,
+        scorecard_path=scorecard,
+        listener_threads=_int(env, "LISTENER_THREADS", 10, 1, 64),
+        log_level=log_level,
+    )

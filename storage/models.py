@@ -1,0 +1,84 @@
+"""SQLModel tables: accounts, their daily metric observations and daily health scores.
+
+Schema changes go through Alembic (`storage/migrations`), never `create_all`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+ACCOUNT_STATUSES = ("active", "churned", "paused")
+
+
+class AccountBase(SQLModel):
+    external_id: str = Field(max_length=128)
+    name: str = Field(max_length=255)
+    domain: str | None = Field(default=None, max_length=255)
+    owner_slack_id: str | None = Field(default=None, max_length=32)
+    segment: str | None = Field(default=None, max_length=64)
+    industry: str | None = Field(default=None, max_length=128)
+    employees: int | None = None
+    region: str | None = Field(default=None, max_length=64)
+    lifecycle_stage: str | None = Field(default=None, max_length=64)
+    acquisition_channel: str | None = Field(default=None, max_length=64)
+    mrr: float | None = None
+    contract_start: date | None = None
+    renewal_date: date | None = None
+    status: str = Field(default="active", max_length=16)
+    churned_on: date | None = None
+
+
+class Account(AccountBase, table=True):
+    __tablename__ = "account"
+    __table_args__ = (
+        UniqueConstraint("external_id", name="uq_account_external_id"),
+        Index("ix_account_name_lower", "name_lower"),
+        Index("ix_account_domain", "domain"),
+        Index("ix_account_owner", "owner_slack_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Lower-cased name kept beside the name so lookups use an index on both databases.
+    name_lower: str = Field(default="", max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class MetricObservation(SQLModel, table=True):
+    """One daily value of one metric for one account (long format)."""
+
+    __tablename__ = "metric_observation"
+    __table_args__ = (Index("ix_metric_observation_day", "day"),)
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    metric: str = Field(primary_key=True, max_length=64)
+    value: float
+
+
+class HealthScore(SQLModel, table=True):
+    """An account's score on one day, with the parts that explain it."""
+
+    __tablename__ = "health_score"
+    __table_args__ = (Index("ix_health_score_day_tier", "day", "tier"),)
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    score: float
+    tier: str = Field(max_length=32)
+    scorecard: str = Field(default="default", max_length=64)
+    partial: bool = False
+    delta_7: float | None = None  # change in points against the score 7 days earlier
+    delta_30: float | None = None
+    # {"groups": {name: score}, "measures": {name: score}, "drivers": [{measure, points, reason}]}
+    parts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
