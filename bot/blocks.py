@@ -145,7 +145,9 @@ def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: 
     if drivers:
         out.append(section(say("health.drivers_title") + "\n" + drivers))
     if playbook:
-        sla = say("health.alert.respond_within", tier=tiers.label(score.tier), sla=playbook["respond_within"], owner=owner)
+        sla = say(
+            "health.alert.respond_within", tier=tiers.label(score.tier), sla=playbook["respond_within"], owner=owner
+        )
         out.append(section(sla + "\n" + "\n".join(f"• {a}" for a in playbook["actions"])))
     return validate_blocks(out)
 

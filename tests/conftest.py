@@ -1,0 +1,187 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL via TEST_DATABASE_URL), the
+recording fake Slack, and the bot served over real HTTP on a random loopback port."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine, text
+
+from bot.app import create_app, create_web
+from bot.settings import Settings, load_settings
+from storage.db import make_engine, upgrade
+from tests.fake_slack import FakeSlack
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+TABLES = ("health_score", "metric_observation", "account")  # children first
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        url = load_settings(env_file=None, environ={"DATABASE_URL": url}).database_url
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database emptied before each test."""
+    eng = make_engine(database_url)
+    with eng.begin() as conn:
+        for table in TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(database_url: str, fake_slack: FakeSlack) -> Settings:
+    return load_settings(
+        env_file=None,
+        environ={
+            "DATABASE_URL": database_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake_slack.url,
+        },
+    )
+
+
+def sign(body: bytes, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """Slack's request signature headers for `body`."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+class BotServer:
+    """The bot's ASGI app under uvicorn on a free loopback port, driven like Slack drives it."""
+
+    def __init__(self, settings: Settings, engine: Engine, fake: FakeSlack, today: date | None = None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.fake = fake
+        bolt = create_app(settings, engine, today=(lambda: today) if today else None)
+        config = uvicorn.Config(create_web(bolt, engine), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self) -> BotServer:
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("bot server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+        self.http.close()
+
+    def post_signed(self, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        all_headers = {"Content-Type": content_type, **sign(body), **(headers or {})}
+        return self.http.post("/slack/events", content=body, headers=all_headers)
+
+    def command(self, text: str, command: str = "/health", user_id: str = "U01CSM0001") -> httpx.Response:
+        form = {
+            "token": "legacy",
+            "team_id": "T1",
+            "team_domain": "test",
+            "channel_id": "C0TEST0001",
+            "channel_name": "customer-health",
+            "user_id": user_id,
+            "user_name": "csm",
+            "command": command,
+            "text": text,
+            "api_app_id": "A1",
+            "response_url": self.fake.response_url("cmd"),
+            "trigger_id": "1337.42.abcd",
+        }
+        return self.post_signed(urlencode(form).encode(), "application/x-www-form-urlencoded")
+
+    def action(self, action_id: str, value: str, user_id: str = "U01CSM0001") -> httpx.Response:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T1", "domain": "test"},
+            "user": {"id": user_id, "username": "csm", "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "container": {"type": "message", "message_ts": "1700000000.000100", "is_ephemeral": True},
+            "trigger_id": "1337.42.abcd",
+            "channel": {"id": "C0TEST0001", "name": "customer-health"},
+            "response_url": self.fake.response_url("action"),
+            "actions": [
+                {"type": "button", "action_id": action_id, "block_id": "b1", "value": value, "action_ts": "1.2"}
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post_signed(body, "application/x-www-form-urlencoded")
+
+
+@pytest.fixture
+def bot_server(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> Iterator[BotServer]:
+    server = BotServer(settings, engine, fake_slack).start()
+    yield server
+    server.stop()
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+DEMO_END = date(2026, 6, 30)
+
+
+@pytest.fixture
+def seeded(engine: Engine, tmp_path: Path) -> Engine:
+    """A small demo portfolio imported through the CSV path and scored for its last 35 days."""
+    from datetime import timedelta
+
+    from bot.demo import write_demo_csvs
+    from bot.health import score_range
+    from bot.importer import import_accounts, import_metrics
+    from bot.scorecard import load_scorecard
+
+    accounts_csv, metrics_csv, _ = write_demo_csvs(tmp_path, 60, 120, DEMO_END)
+    import_accounts(engine, accounts_csv, quiet=True)
+    import_metrics(engine, metrics_csv, quiet=True)
+    score_range(engine, load_scorecard(), DEMO_END - timedelta(days=34), DEMO_END)
+    return engine
