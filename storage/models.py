@@ -82,3 +82,20 @@ class HealthScore(SQLModel, table=True):
     # {"groups": {name: score}, "measures": {name: score}, "drivers": [{measure, points, reason}]}
     parts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     computed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class HealthOverride(SQLModel, table=True):
+    """A CSM's judgement of an account's health, shown beside the computed score until it expires."""
+
+    __tablename__ = "health_override"
+    __table_args__ = (Index("ix_health_override_account", "account_id", "expires_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    tier: str = Field(max_length=32)
+    score: float | None = None
+    reason: str = Field(max_length=2000)
+    set_by: str = Field(max_length=64)  # Slack user id or CLI user name
+    expires_on: date
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    cleared_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

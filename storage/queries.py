@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, func, or_, text
 from sqlmodel import Session, col, select
 
 from storage import bulk
-from storage.models import Account, HealthScore
+from storage.models import Account, HealthOverride, HealthScore, utcnow
 
 ACCOUNT_FRAME_COLUMNS = (
     "id", "external_id", "name", "owner_slack_id", "segment", "industry", "region", "lifecycle_stage",
@@ -174,3 +174,51 @@ def score_history(session: Session, account_id: int, days: int = 90) -> list[Hea
             .order_by(col(HealthScore.day))
         ).all()
     )
+
+
+def active_override(session: Session, account_id: int, today: date) -> HealthOverride | None:
+    """The newest override of an account that is neither cleared nor expired."""
+    return session.exec(
+        select(HealthOverride)
+        .where(
+            HealthOverride.account_id == account_id,
+            col(HealthOverride.cleared_at).is_(None),
+            col(HealthOverride.expires_on) >= today,
+        )
+        .order_by(col(HealthOverride.created_at).desc(), col(HealthOverride.id).desc())
+        .limit(1)
+    ).first()
+
+
+def set_override(
+    session: Session, account_id: int, *, tier: str, reason: str, set_by: str, expires_on: date,
+    score: float | None = None,
+) -> HealthOverride:  # fmt: skip
+    """Record a new override; an older active one is superseded (cleared) in the same transaction."""
+    now = utcnow()
+    for old in session.exec(
+        select(HealthOverride).where(HealthOverride.account_id == account_id, col(HealthOverride.cleared_at).is_(None))
+    ):
+        old.cleared_at = now
+        session.add(old)
+    override = HealthOverride(
+        account_id=account_id, tier=tier, score=score, reason=reason, set_by=set_by, expires_on=expires_on
+    )
+    session.add(override)
+    session.commit()
+    session.refresh(override)
+    return override
+
+
+def clear_override(session: Session, account_id: int) -> int:
+    """Clear every active override of an account; returns how many were cleared."""
+    now = utcnow()
+    cleared = 0
+    for old in session.exec(
+        select(HealthOverride).where(HealthOverride.account_id == account_id, col(HealthOverride.cleared_at).is_(None))
+    ):
+        old.cleared_at = now
+        session.add(old)
+        cleared += 1
+    session.commit()
+    return cleared
