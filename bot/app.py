@@ -11,6 +11,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
@@ -25,6 +27,7 @@ from bot.scorecard import Scorecard, load_scorecard
 from bot.settings import Settings
 from bot.slack_client import make_client
 from handlers import actions, commands
+from jobs import score as score_job
 from prompts import say
 from storage.db import ping, session_factory
 
@@ -89,3 +92,20 @@ def create_web(bolt_app: App | None, engine: Engine) -> Starlette:
         return JSONResponse({"ok": ok, "database": "up" if ok else "down"}, status_code=200 if ok else 503)
 
     return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), Route("/healthz", healthz)])
+
+
+def create_scheduler(settings: Settings, engine: Engine, scorecard: Scorecard | None = None) -> BackgroundScheduler:
+    """Every scheduled job with a stable id, an explicit time zone and a misfire grace."""
+    scorecard = scorecard or load_scorecard(settings.scorecard_path)
+    scheduler = BackgroundScheduler(timezone=settings.tz)
+    scheduler.add_job(
+        score_job.run,
+        CronTrigger(hour=settings.score_time.hour, minute=settings.score_time.minute, timezone=settings.tz),
+        args=[engine, scorecard],
+        id=score_job.JOB_ID,
+        replace_existing=True,
+        misfire_grace_time=3600,
+        coalesce=True,
+        max_instances=1,
+    )
+    return scheduler

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bot.scorecard import ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -18,6 +19,12 @@ def _date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{value}' is not a date (use YYYY-MM-DD)") from None
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a positive number of days")
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--from", dest="start", type=_date, help="first day of a backfill")
     score.add_argument("--to", dest="end", type=_date, help="last day of a backfill")
 
+    bt = sub.add_parser("backtest", help="does the score predict churn? score a past day, compare with who churned")
+    bt.add_argument("--as-of", required=True, type=_date, help="score with data up to this day only")
+    bt.add_argument("--horizon", required=True, type=_positive, help="days after --as-of to look for churn")
+    bt.add_argument("--json", action="store_true", help="print one JSON object")
+
+    tune = sub.add_parser("tune", help="fit measure weights to past churn and write a proposed scorecard")
+    tune.add_argument("--as-of", required=True, type=_date)
+    tune.add_argument("--horizon", required=True, type=_positive)
+    tune.add_argument("--out", type=Path, default=Path("scorecard.proposed.toml"), help="where to write it")
+    tune.add_argument("--l2", type=float, default=1.0, help="regularisation strength (default 1.0)")
+    tune.add_argument("--samples", type=_positive, default=3, help="snapshots a month apart to learn from (default 3)")
+
+    card = sub.add_parser("scorecard", help="check a scorecard file, or print the default one to start from")
+    card.add_argument("action", choices=["check", "show-default"])
+    card.add_argument("file", nargs="?", type=Path, help="the file to check (default: SCORECARD_PATH or the default)")
+
+    ov = sub.add_parser("override", help="set or clear a CSM's override of an account's health")
+    ov.add_argument("account", help="external id, domain or exact name")
+    ov.add_argument("--tier", help="the tier the CSM judges the account to be in")
+    ov.add_argument("--score", type=float, help="optional score 0-100")
+    ov.add_argument("--reason", help="why (shown next to the computed score)")
+    ov.add_argument("--until", type=_date, help="last day the override holds (YYYY-MM-DD)")
+    ov.add_argument("--by", default=None, help="who sets it (default: $USER)")
+    ov.add_argument("--clear", action="store_true", help="clear the account's override")
+
     sub.add_parser("run", help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
 
     db = sub.add_parser("db", help="database schema")
@@ -54,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handler = {"demo": cmd_demo, "import": cmd_import, "score": cmd_score, "run": cmd_run, "db": cmd_db}
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    handler = {
+        "demo": cmd_demo, "import": cmd_import, "score": cmd_score, "run": cmd_run, "db": cmd_db,
+        "backtest": cmd_backtest, "tune": cmd_tune, "scorecard": cmd_scorecard, "override": cmd_override,
+    }  # fmt: skip
     try:
         return handler[args.command](settings, args)
-    except SettingsError as exc:
+    except (SettingsError, ScorecardError) as exc:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -99,15 +135,13 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
+    """With no dates this is the daily job: catch up every unscored day up to the latest metrics."""
     from bot.health import score_range
-    from bot.scorecard import ScorecardError, load_scorecard
+    from bot.scorecard import load_scorecard
+    from jobs.score import days_to_score
     from storage import queries
 
-    try:
-        scorecard = load_scorecard(settings.scorecard_path)
-    except ScorecardError as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
-        return 2
+    scorecard = load_scorecard(settings.scorecard_path)
     engine = _engine(settings)
     if args.date and (args.start or args.end):
         print("healthbot: use either --date or --from/--to", file=sys.stderr)
@@ -117,13 +151,15 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
             print("healthbot: --from and --to go together", file=sys.stderr)
             return 2
         start, end = args.start, args.end
+    elif args.date:
+        start = end = args.date
     else:
         with engine.connect() as conn:
-            day = args.date or queries.latest_metric_day(conn)
-        if day is None:
+            span = days_to_score(queries.latest_metric_day(conn), queries.latest_score_day(conn))
+        if span is None:
             print("healthbot: no metrics yet; import some with `healthbot import metrics FILE.csv`", file=sys.stderr)
             return 1
-        start = end = day
+        start, end = span
     if end < start:
         print(f"healthbot: --to {end} is before --from {start}", file=sys.stderr)
         return 2
@@ -134,6 +170,99 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     span = f"{start}" if start == end else f"{start} to {end}"
     print(f"scored {summary.scored:,} account-days for {span}; {summary.skipped:,} without enough data")
     print(f"tiers on {end}: {tiers}")
+    return 0
+
+
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from bot.backtest import backtest, format_result
+    from bot.scorecard import load_scorecard
+
+    result = backtest(_engine(settings), load_scorecard(settings.scorecard_path), args.as_of, args.horizon)
+    print(json.dumps(result.to_dict()) if args.json else format_result(result))
+    return 0
+
+
+def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.backtest import format_result
+    from bot.scorecard import load_scorecard
+    from bot.tune import to_toml, tune
+
+    result = tune(
+        _engine(settings),
+        load_scorecard(settings.scorecard_path),
+        args.as_of,
+        args.horizon,
+        l2=args.l2,
+        samples=args.samples,
+    )
+    for card, why in result.skipped_cards.items():
+        print(f"card {card}: kept its weights ({why})")
+    if not result.fitted_cards:
+        print("healthbot: not enough churn before --as-of to fit weights; nothing written", file=sys.stderr)
+        return 1
+    args.out.write_text(to_toml(result.proposed), encoding="utf-8")
+    print("Both scorecards backtested on the half of the accounts the fit did not see:")
+    print(format_result(result.current_test, "Current scorecard"))
+    print(format_result(result.proposed_test, "Proposed scorecard"))
+    print(f"wrote {args.out}: fitted cards {', '.join(result.fitted_cards)}; review it, then set SCORECARD_PATH")
+    return 0
+
+
+def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scorecard import DEFAULT_PATH, load_scorecard
+
+    if args.action == "show-default":
+        print(DEFAULT_PATH.read_text(encoding="utf-8"), end="")
+        return 0
+    path = args.file or settings.scorecard_path or DEFAULT_PATH
+    card = load_scorecard(path)
+    cards = ", ".join(f"{name} ({len(c.measures())} measures)" for name, c in card.cards.items())
+    print(f"{path}: valid; cards {cards}; tiers {', '.join(card.tiers.order)}")
+    return 0
+
+
+def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+
+    from bot.lookup import find_customer
+    from bot.scorecard import load_scorecard
+    from storage import queries
+    from storage.db import session_factory
+
+    scorecard = load_scorecard(settings.scorecard_path)
+    engine = _engine(settings)
+    with session_factory(engine)() as session:
+        lookup = find_customer(session, args.account)
+        account = lookup.found
+        if account is None or account.id is None:
+            names = ", ".join(a.name for a in lookup.matches) or ", ".join(lookup.closest)
+            hint = f" (did you mean: {names})" if names else ""
+            print(f"healthbot: '{args.account}' matches no single customer{hint}", file=sys.stderr)
+            return 1
+        if args.clear:
+            n = queries.clear_override(session, account.id)
+            print(f"{account.name}: {'override cleared' if n else 'had no override'}")
+            return 0
+        problems = []
+        if args.tier not in scorecard.tiers.order:
+            problems.append(f"--tier must be one of {', '.join(scorecard.tiers.order)}")
+        if not args.reason or not args.reason.strip():
+            problems.append("--reason is required: say why, it is shown next to the computed score")
+        today = datetime.now(settings.tz).date()
+        if args.until is None or args.until < today:
+            problems.append(f"--until must be a date from today ({today}) on")
+        if args.score is not None and not 0 <= args.score <= 100:
+            problems.append("--score must be between 0 and 100")
+        if problems:
+            print("\n".join(f"healthbot: {p}" for p in problems), file=sys.stderr)
+            return 2
+        queries.set_override(
+            session, account.id, tier=args.tier, score=args.score, reason=args.reason.strip(),
+            set_by=args.by or getpass.getuser(), expires_on=args.until,
+        )  # fmt: skip
+        print(f"{account.name}: overridden to {scorecard.tiers.label(args.tier)} until {args.until}")
     return 0
 
 

@@ -60,7 +60,7 @@ def score_range(
     summary = RunSummary(days=days)
     for day in days:
         dn = day_number(day)
-        active = _active_mask(everyone, day)
+        active = active_on(everyone, day)
         result = score_day(scorecard, everyone, panel, day)
         result_rows = np.isin(result.frame["account_id"].to_numpy(), everyone.loc[active, "id"].to_numpy())
         frame = result.frame[result_rows].reset_index(drop=True)
@@ -95,7 +95,7 @@ def score_range(
     return summary
 
 
-def _active_mask(accounts: pd.DataFrame, day: date) -> np.ndarray:
+def active_on(accounts: pd.DataFrame, day: date) -> np.ndarray:
     start = pd.to_datetime(accounts["contract_start"], errors="coerce")
     churned = pd.to_datetime(accounts["churned_on"], errors="coerce")
     ts = pd.Timestamp(day)

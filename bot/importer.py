@@ -7,13 +7,14 @@ raises `ImportFailed` with line-numbered errors and the database is left untouch
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from storage import bulk
@@ -75,10 +76,17 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
     if not path.is_file():
         raise ImportFailed([f"{path}: no such file"])
     try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
-            skipinitialspace=True, engine="c",
-        )  # fmt: skip
+        # index_col=False: a first row wider than the header must not become the index;
+        # pandas then warns and drops the extra fields, which we turn into an error.
+        # skip_blank_lines=False keeps line numbers right; blank rows are dropped below.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
+                skipinitialspace=True, engine="c", index_col=False, skip_blank_lines=False,
+            )  # fmt: skip
+    except pd.errors.ParserWarning:
+        raise ImportFailed([f"{path}: line 2: has more fields than the header"]) from None
     except UnicodeDecodeError as exc:
         raise ImportFailed([f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8 and retry"]) from None
     except pd.errors.EmptyDataError:
@@ -100,7 +108,8 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
         errors.append(f"line 1: column(s) {', '.join(dupes)} appear more than once")
     if errors:
         raise ImportFailed(errors)
-    return frame.apply(lambda col: col.str.strip())
+    frame = frame.apply(lambda col: col.str.strip())
+    return frame[(frame != "").any(axis=1)]  # drop blank rows, keeping each row's line number in the index
 
 
 def _parser_message(exc: Exception) -> str:
@@ -179,6 +188,8 @@ def parse_accounts(path: str | Path) -> pd.DataFrame:
         churned_without_status = out["churned_on"].notna() & (out["status"] == "active")
         errors.add_mask(frame, churned_without_status, "status", "is 'active' but churned_on is set")
     errors.raise_if_any()
+    if "employees" in out:  # whole numbers as int: PostgreSQL's COPY refuses "12.0" for an integer column
+        out["employees"] = pd.Series([None if v is None else int(v) for v in out["employees"]], out.index, object)
     if "status" in out:
         implied = out["status"].eq("") & out.get("churned_on", pd.Series(None, index=out.index)).notna()
         out["status"] = out["status"].mask(implied, "churned").replace("", "active")
@@ -220,12 +231,11 @@ def _bar(total: int, desc: str, quiet: bool) -> Any:
 
 def import_accounts(engine: Engine, path: str | Path, quiet: bool = False) -> int:
     rows = parse_accounts(path)
-    from storage.models import utcnow
+    from storage.models import Account, utcnow
 
     now = utcnow().isoformat()
     rows["name_lower"] = rows["name"].str.lower()
     rows["updated_at"] = now
-    columns = list(rows.columns)
     with engine.begin() as conn, _bar(len(rows), "accounts", quiet) as bar:
         existing = bulk.account_ids(conn)
         new = ~rows["external_id"].isin(existing.keys())
@@ -236,7 +246,11 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False) -> in
         if len(fresh):
             bulk.upsert_rows(conn, "account", list(fresh.columns), ["external_id"], _records(fresh), bar.update)
         if (~new).any():
-            bulk.upsert_rows(conn, "account", columns, ["external_id"], _records(rows[~new]), bar.update)
+            update = rows[~new]
+            if "status" not in update:  # NOT NULL: the upsert's insert half needs it; keep the stored one
+                stored = {eid: status for eid, status in conn.execute(select(Account.external_id, Account.status))}
+                update = update.assign(status=update["external_id"].map(stored))
+            bulk.upsert_rows(conn, "account", list(update.columns), ["external_id"], _records(update), bar.update)
     return len(rows)
 
 

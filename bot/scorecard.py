@@ -129,10 +129,15 @@ class Scorecard(_Strict):
     data: DataRules = DataRules()
     cards: dict[str, Card] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _fallback_and_spans(self) -> Scorecard:
-        if not any(not c.match for c in self.cards.values()):
+    @field_validator("cards")
+    @classmethod
+    def _fallback(cls, cards: dict[str, Card]) -> dict[str, Card]:
+        if not any(not c.match for c in cards.values()):
             raise ValueError("one card must have no `match`: it scores every account no other card matches")
+        return cards
+
+    @model_validator(mode="after")
+    def _spans(self) -> Scorecard:
         for card_name, card in self.cards.items():
             for group, m in card.measures():
                 if m.span > self.data.lookback_days:

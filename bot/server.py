@@ -7,7 +7,7 @@ import logging
 import uvicorn
 from sqlalchemy import Engine
 
-from bot.app import create_app, create_web
+from bot.app import create_app, create_scheduler, create_web
 from bot.settings import Settings
 
 log = logging.getLogger("healthbot")
@@ -15,6 +15,9 @@ log = logging.getLogger("healthbot")
 
 def serve(settings: Settings, engine: Engine) -> None:
     bolt_app = create_app(settings, engine)
+    scheduler = create_scheduler(settings, engine)
+    scheduler.start()
+    log.info("daily scoring at %s %s", settings.score_time.strftime("%H:%M"), settings.timezone)
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -25,4 +28,7 @@ def serve(settings: Settings, engine: Engine) -> None:
     else:
         web = create_web(bolt_app, engine)
         log.info("serving Slack at http://%s:%d/slack/events", settings.host, settings.port)
-    uvicorn.run(web, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
+    try:
+        uvicorn.run(web, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        scheduler.shutdown(wait=False)

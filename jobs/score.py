@@ -1,0 +1,43 @@
+"""The daily scoring job: score every day that has metrics but no scores yet, up to the latest."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+from sqlalchemy import Engine
+
+from bot.health import RunSummary, score_range
+from bot.scorecard import Scorecard
+from storage import queries
+from storage.db import job_lock
+
+JOB_ID = "score.daily"
+MAX_CATCH_UP_DAYS = 30
+log = logging.getLogger("healthbot.jobs.score")
+
+
+def days_to_score(last_metrics: date | None, last_scored: date | None) -> tuple[date, date] | None:
+    """From the day after the last scored one (at most 30 days back) to the latest day with metrics.
+
+    When everything is scored, the latest day is scored again: late metrics may have arrived.
+    """
+    if last_metrics is None:
+        return None
+    start = last_metrics if last_scored is None or last_scored >= last_metrics else last_scored + timedelta(days=1)
+    return max(start, last_metrics - timedelta(days=MAX_CATCH_UP_DAYS - 1)), last_metrics
+
+
+def run(engine: Engine, scorecard: Scorecard) -> RunSummary | None:
+    with job_lock(engine, JOB_ID) as leader:
+        if not leader:
+            log.info("another replica is scoring; skipped")
+            return None
+        with engine.connect() as conn:
+            span = days_to_score(queries.latest_metric_day(conn), queries.latest_score_day(conn))
+        if span is None:
+            log.info("no metrics yet; nothing to score")
+            return None
+        summary = score_range(engine, scorecard, *span)
+        log.info("scored %d account-days from %s to %s; tiers %s", summary.scored, span[0], span[1], summary.tiers)
+        return summary
