@@ -136,9 +136,8 @@ def test_daily_job_catches_up_then_rescores_latest(portfolio: Engine) -> None:
 
 def test_job_lock_lets_one_replica_run(database_url: str) -> None:
     a, b = make_engine(database_url), make_engine(database_url)
-    with job_lock(a, "score.daily") as first:
-        with job_lock(b, "score.daily") as second:
-            assert first is True
-            assert second is (a.dialect.name != "postgresql")  # SQLite is one process by definition
+    with job_lock(a, "score.daily") as first, job_lock(b, "score.daily") as second:
+        assert first is True
+        assert second is (a.dialect.name != "postgresql")  # SQLite is one process by definition
     with job_lock(b, "score.daily") as after:
         assert after is True

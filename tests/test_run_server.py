@@ -66,8 +66,8 @@ def running(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[tuple[str, subpro
 def test_run_serves_signed_slash_command_and_healthz(running: tuple[str, subprocess.Popen], fake_slack) -> None:
     url, _ = running
     assert httpx.get(f"{url}/healthz").json() == {"ok": True, "database": "up"}
-    body = urlencode({"command": "/health", "text": "nobody-here", "user_id": "U1", "channel_id": "C1",
-                      "team_id": "T1", "response_url": fake_slack.response_url(), "trigger_id": "t"}).encode()  # fmt: skip
+    form = {"command": "/health", "text": "nobody-here", "user_id": "U1", "channel_id": "C1", "team_id": "T1"}
+    body = urlencode({**form, "response_url": fake_slack.response_url(), "trigger_id": "t"}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
     resp = httpx.post(f"{url}/slack/events", content=body, headers=headers)
     assert resp.status_code == 200
