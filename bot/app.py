@@ -26,7 +26,7 @@ from starlette.routing import Route
 from bot.scorecard import Scorecard, load_scorecard
 from bot.settings import Settings
 from bot.slack_client import make_client
-from handlers import actions, commands
+from handlers import actions, commands, home
 from jobs import score as score_job
 from prompts import say
 from storage.db import ping, session_factory
@@ -57,6 +57,7 @@ def create_app(
 
     commands.register(app, sessions, scorecard, today)
     actions.register(app, sessions, scorecard, today)
+    home.register(app, sessions, scorecard, today)
 
     @app.error
     def on_error(error: Exception, body: dict, respond, logger: logging.Logger) -> BoltResponse | None:  # type: ignore[no-untyped-def]

@@ -1,18 +1,21 @@
-"""Block Kit builders: pure functions from domain objects to payload dicts.
+"""Block Kit helpers: small pure builders every message is made of, and validation.
 
 Every payload passes `validate_blocks`, which parses it with `slack_sdk.models` and
 enforces Slack's size limits, so an oversized or malformed message fails here, in
-tests, rather than at Slack.
+tests, rather than at Slack. The messages themselves live in `cards.py`, `lists.py`
+and `home.py`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.ids import HealthIds
 from bot.scorecard import Tiers
 from prompts import raw, say
 from storage.models import Account, HealthScore
@@ -22,6 +25,14 @@ VIEW_BLOCK_LIMIT = 100
 SECTION_TEXT_LIMIT = 3000
 
 Blocks = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A reply: the text notifications and screen readers show, and the blocks."""
+
+    text: str
+    blocks: Blocks | None = None
 
 
 def validate_blocks(blocks: Blocks, limit: int = MESSAGE_BLOCK_LIMIT) -> Blocks:
@@ -44,20 +55,44 @@ def section(text: str, **extra: Any) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}, **extra}
 
 
+def fields(*texts: str) -> dict[str, Any]:
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": _clip(t, 2000)} for t in texts[:10]]}
+
+
 def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text)}]}
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150), "emoji": True}}
+
+
+def divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "actions", "elements": list(elements)}
+    if block_id:
+        block["block_id"] = str(block_id)
+    return block
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
     b: dict[str, Any] = {
         "type": "button",
-        "text": {"type": "plain_text", "text": text[:75], "emoji": True},
-        "action_id": action_id,
+        "text": {"type": "plain_text", "text": _clip(text, 75), "emoji": True},
+        "action_id": str(action_id),
         "value": value[:2000],
     }
     if style:
         b["style"] = style
     return b
+
+
+def tier_of(score: float, tiers: Tiers) -> str:
+    """The tier a score falls in by the cutoffs alone (no hysteresis)."""
+    return next((t for t in tiers.order if score >= tiers.cutoffs[t]), tiers.order[-1])
 
 
 def tier_emoji(tier: str | None) -> str:
@@ -77,77 +112,58 @@ def renewal_text(renewal: date | None, today: date) -> str:
     if renewal is None:
         return "–"
     left = (renewal - today).days
-    return f"{renewal.isoformat()} ({left} days)" if left >= 0 else f"{renewal.isoformat()} (passed)"
+    return say("health.renewal_left" if left >= 0 else "health.renewal_passed", day=renewal.isoformat(), days=left)
 
 
-def account_card(account: Account, score: HealthScore | None, tiers: Tiers, today: date) -> Blocks:
-    """The account card a `/health` lookup answers with."""
-    if score is None:
-        return validate_blocks([section(say("health.no_score", name=account.name, min_days=14))])
-    owner = f"<@{account.owner_slack_id}>" if account.owner_slack_id else say("health.owner_none")
-    title = f"{tier_emoji(score.tier)} *{account.name}*  ·  *{score.score:.0f}* / 100  ·  {tiers.label(score.tier)}"
-    fields = [
-        say("health.fields.trend", delta_7=signed(score.delta_7), delta_30=signed(score.delta_30)),
-        say("health.fields.owner", owner=owner),
-        say("health.fields.segment", segment=account.segment or "–"),
-        say("health.fields.mrr", mrr=money(account.mrr)),
-        say("health.fields.renewal", renewal=renewal_text(account.renewal_date, today)),
-        say("health.fields.stage", stage=account.lifecycle_stage or "–"),
+def mention(user: str | None) -> str:
+    """A Slack user id as a mention; anything else (a CLI user name) as it is."""
+    if not user:
+        return say("health.owner_none")
+    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else user
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 30, min_span: float = 10.0) -> str:
+    """Values as block characters, averaged into at most `width` buckets; a wobble under `min_span` stays small."""
+    if not values:
+        return ""
+    n = min(width, len(values))
+    means = [
+        sum(bucket) / len(bucket)
+        for bucket in (values[i * len(values) // n : (i + 1) * len(values) // n] for i in range(n))
     ]
-    drivers = score.parts.get("drivers", [])
-    driver_lines = [f"• {d['reason']}  _({d['points']:+.0f} pts)_" for d in drivers]
-    blocks: Blocks = [
-        section(title),
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        section(say("health.drivers_title") + "\n" + ("\n".join(driver_lines) or say("health.no_drivers"))),
+    lo, hi = min(means), max(means)
+    if hi - lo < min_span:
+        lo, hi = (lo + hi - min_span) / 2, (lo + hi + min_span) / 2
+    top = len(SPARK) - 1
+    return "".join(SPARK[round((m - lo) / (hi - lo) * top)] for m in means)
+
+
+def drivers_text(score: HealthScore) -> str:
+    """The score's top drivers in plain words, with the points each costs."""
+    lines = [
+        say("health.driver", reason=d["reason"], points=f"{d['points']:+.0f}") for d in score.parts.get("drivers", [])
     ]
-    notes = [say("health.scored_on", day=score.day.isoformat(), card=score.scorecard)]
-    if score.partial:
-        coverage = score.parts.get("coverage", 0)
-        notes.insert(0, say("health.partial", coverage=f"{coverage:.0%}"))
-    blocks.append(context("   ".join(notes)))
-    return validate_blocks(blocks)
-
-
-def card_fallback_text(account: Account, score: HealthScore | None, tiers: Tiers) -> str:
-    """The plain text notifications and screen readers show for a card."""
-    if score is None:
-        return account.name
-    return say(
-        "health.card_fallback", name=account.name, score=f"{score.score:.0f}", tier=tiers.label(score.tier),
-        delta_7=signed(score.delta_7),
-    )  # fmt: skip
-
-
-def pick_list(query: str, accounts: list[Account]) -> Blocks:
-    """Several matches: a button per account."""
-    blocks: Blocks = [section(say("health.several", count=len(accounts), query=query))]
-    for a in accounts[:10]:
-        blocks.append(
-            section(
-                f"*{a.name}*  ·  {a.domain or a.external_id}",
-                accessory=button(a.name, HealthIds.PICK_ACCOUNT, str(a.id)),
-            )  # fmt: skip
-        )
-    return validate_blocks(blocks)
+    return say("health.drivers_title") + "\n" + ("\n".join(lines) or say("health.no_drivers"))
 
 
 def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: Tiers) -> Blocks:
     """The message posted when an account drops into a worse tier."""
     playbook = raw("playbooks").get(score.tier, {})
-    owner = f"<@{account.owner_slack_id}>" if account.owner_slack_id else say("health.owner_none")
     title = say(
         "health.alert.title", emoji=tier_emoji(score.tier), name=account.name, old_tier=tiers.label(previous_tier),
         new_tier=tiers.label(score.tier), score=score.score, delta_7=signed(score.delta_7),
     )  # fmt: skip
-    drivers = "\n".join(f"• {d['reason']}  _({d['points']:+.0f} pts)_" for d in score.parts.get("drivers", []))
     out: Blocks = [section(title)]
-    if drivers:
-        out.append(section(say("health.drivers_title") + "\n" + drivers))
+    if score.parts.get("drivers"):
+        out.append(section(drivers_text(score)))
     if playbook:
         sla = say(
-            "health.alert.respond_within", tier=tiers.label(score.tier), sla=playbook["respond_within"], owner=owner
-        )
+            "health.alert.respond_within", tier=tiers.label(score.tier), sla=playbook["respond_within"],
+            owner=mention(account.owner_slack_id),
+        )  # fmt: skip
         out.append(section(sla + "\n" + "\n".join(f"• {a}" for a in playbook["actions"])))
     return validate_blocks(out)
 

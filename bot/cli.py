@@ -226,7 +226,7 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
 
-    from bot.lookup import find_customer
+    from bot.lookup import AccountNames, find_customer
     from bot.scorecard import load_scorecard
     from storage import queries
     from storage.db import session_factory
@@ -234,10 +234,10 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     scorecard = load_scorecard(settings.scorecard_path)
     engine = _engine(settings)
     with session_factory(engine)() as session:
-        lookup = find_customer(session, args.account)
+        lookup = find_customer(session, args.account, AccountNames())
         account = lookup.found
         if account is None or account.id is None:
-            names = ", ".join(a.name for a in lookup.matches) or ", ".join(lookup.closest)
+            names = ", ".join(a.name for a in lookup.matches or lookup.closest)
             hint = f" (did you mean: {names})" if names else ""
             print(f"healthbot: '{args.account}' matches no single customer{hint}", file=sys.stderr)
             return 1

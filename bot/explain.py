@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from bot.scorecard import Measure
 from prompts import raw, say
 
@@ -33,8 +31,6 @@ def reason_text(m: Measure, figures: dict[str, float]) -> str:
         word = raw("reasons.aggregate_words")[m.aggregate]
         return say("reasons.level", metric=metric, aggregate_word=word, value=_num(figures["value"]), days=m.days)
     if t == "trend":
-        if math.isnan(figures["change"]):
-            return say("reasons.trend_none", metric=metric, baseline_plus=_span(m.days + m.baseline_days))
         return say("reasons.trend", metric=metric, change=_pct(figures["change"]), baseline=_span(m.baseline_days))
     if t == "recency":
         return say("reasons.recency", metric=metric, days_since=int(figures["days_since"]))

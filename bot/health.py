@@ -47,8 +47,8 @@ def score_range(
     with engine.connect() as conn:
         everyone = queries.accounts_frame(conn)
         obs = queries.observations(conn, load_start, end, scorecard.metrics)
-        # the 30 days before `start`: yesterday's tier for hysteresis, 7/30-day deltas
-        history = queries.scores_on(conn, days_between(start - timedelta(days=30), start - timedelta(days=1)))
+        # stored days before `start` the run reads: yesterday's tier for hysteresis, 7/30-day deltas
+        history = queries.scores_on(conn, _history_days(start, len(days)))
     panel = Panel.from_long(everyone["id"].to_numpy(), obs, day_number(load_start), day_number(end), scorecard.metrics)
     del obs
     score_by_day: dict[int, pd.Series] = {}
@@ -78,13 +78,14 @@ def score_range(
         tier_by_day.pop(dn - 31, None)
 
         now = utcnow()
-        rows = []
-        for rec, part in zip(frame.itertuples(index=False), parts, strict=True):
-            part = {**part, "coverage": rec.coverage}
-            rows.append((
-                int(rec.account_id), day.isoformat(), float(rec.score), rec.tier, rec.card, bool(rec.partial),
-                _none_if_nan(rec.delta_7), _none_if_nan(rec.delta_30), part, now,
-            ))  # fmt: skip
+        n = len(frame)
+        coverage = frame["coverage"].tolist()
+        rows = list(zip(
+            frame["account_id"].tolist(), [day.isoformat()] * n, frame["score"].astype(float).tolist(),
+            frame["tier"].tolist(), frame["card"].tolist(), frame["partial"].astype(bool).tolist(),
+            _nullable(frame["delta_7"]), _nullable(frame["delta_30"]),
+            [{**part, "coverage": c} for part, c in zip(parts, coverage, strict=True)], [now] * n, strict=True,
+        ))  # fmt: skip
         with engine.begin() as conn:
             queries.save_scores(conn, rows)
             queries.delete_scores(conn, day, frame["account_id"].tolist())
@@ -105,5 +106,13 @@ def active_on(accounts: pd.DataFrame, day: date) -> np.ndarray:
     return (started & not_churned & counted).to_numpy()
 
 
-def _none_if_nan(x: float) -> float | None:
-    return None if x is None or np.isnan(x) else float(x)
+def _history_days(start: date, n_days: int) -> list[date]:
+    """The stored days before `start` a run of `n_days` days reads: the day before (tiers) and,
+    for the first 7 / 30 days of the run, the days 7 / 30 days earlier (deltas)."""
+    back = {1} | {k - i for k in (7, 30) for i in range(min(n_days, k))}
+    return sorted(start - timedelta(days=b) for b in back)
+
+
+def _nullable(values: pd.Series) -> list[float | None]:
+    """Floats with NaN as None."""
+    return [None if x != x else x for x in values.astype(float).tolist()]

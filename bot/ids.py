@@ -6,6 +6,18 @@ from enum import StrEnum
 class HealthIds(StrEnum):
     """The /health command family and the account card."""
 
-    PICK_ACCOUNT = "health.pick"  # a button per match when a lookup is ambiguous
+    PICK_ACCOUNT = "health.pick"  # a button per match when a lookup is ambiguous: the card replaces the list
+    OPEN_CARD = "health.open"  # a button per row of a list: the card comes as a new message
     SHARE = "health.share"
     CHART = "health.chart"
+    CARD_ACTIONS = "health.card.actions"  # block_id of the card's buttons
+    LIST_PREV = "health.list.prev"
+    LIST_NEXT = "health.list.next"
+    LIST_ACTIONS = "health.list.actions"  # block_id of a list's paging buttons
+
+
+class HomeIds(StrEnum):
+    """The App Home tab."""
+
+    PAGE_PREV = "home.page.prev"
+    PAGE_NEXT = "home.page.next"

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
+from sqlmodel import col
 from tqdm import tqdm
 
 from storage import bulk
@@ -248,7 +249,7 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False) -> in
         if (~new).any():
             update = rows[~new]
             if "status" not in update:  # NOT NULL: the upsert's insert half needs it; keep the stored one
-                stored = {eid: status for eid, status in conn.execute(select(Account.external_id, Account.status))}
+                stored = dict(conn.execute(select(col(Account.external_id), col(Account.status))).all())
                 update = update.assign(status=update["external_id"].map(stored))
             bulk.upsert_rows(conn, "account", list(update.columns), ["external_id"], _records(update), bar.update)
     return len(rows)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process, utils
@@ -10,29 +13,54 @@ from sqlmodel import Session
 from storage import queries
 from storage.models import Account
 
+PICK_LIMIT = 10  # buttons in a pick list
+CLOSEST = 3  # names suggested when nothing matched
+
 
 @dataclass
 class Lookup:
     query: str
     matches: list[Account] = field(default_factory=list)
-    closest: list[str] = field(default_factory=list)  # names to suggest when nothing matched
+    more: bool = False  # more accounts match than `matches` holds
+    closest: list[Account] = field(default_factory=list)  # suggestions when nothing matched
 
     @property
     def found(self) -> Account | None:
         return self.matches[0] if len(self.matches) == 1 else None
 
 
-def find_customer(session: Session, query: str, fuzzy_cutoff: float = 80) -> Lookup:
-    """Exact id/domain/name, then prefix or substring, then typo-tolerant fuzzy match."""
-    matches = queries.find_accounts(session, query)
+class AccountNames:
+    """Every account's name, prepared for fuzzy matching and kept for `ttl` seconds.
+
+    Only the typo step reads it: exact, prefix and substring matches always ask the database,
+    so an account imported a moment ago is found by those at once, and by typos within `ttl`.
+    """
+
+    def __init__(self, ttl: float = 60, clock: Callable[[], float] = time.monotonic):
+        self._ttl, self._clock = ttl, clock
+        self._lock = threading.Lock()
+        self._names: dict[int, str] = {}
+        self._loaded: float | None = None
+
+    def get(self, session: Session) -> dict[int, str]:
+        with self._lock:
+            if self._loaded is None or self._clock() - self._loaded > self._ttl:
+                self._names = {aid: utils.default_process(name) for aid, name in queries.all_account_names(session)}
+                self._loaded = self._clock()
+            return self._names
+
+
+def find_customer(session: Session, query: str, names: AccountNames, fuzzy_cutoff: float = 80) -> Lookup:
+    """Exact id/domain/name, then prefix or substring (in the database), then typo-tolerant fuzzy match."""
+    matches = queries.find_accounts(session, query, limit=PICK_LIMIT + 1)
     if matches:
-        return Lookup(query, matches)
-    names = queries.all_account_names(session)
+        return Lookup(query, matches[:PICK_LIMIT], more=len(matches) > PICK_LIMIT)
     ranked = process.extract(
-        query, {aid: name for aid, name in names}, scorer=fuzz.WRatio, processor=utils.default_process, limit=5
+        utils.default_process(query), names.get(session), scorer=fuzz.WRatio, processor=None, limit=PICK_LIMIT
     )
     strong = [aid for _, score, aid in ranked if score >= fuzzy_cutoff]
-    if len(strong) == 1 or (strong and ranked[0][1] - ranked[1][1] >= 8):
-        account = session.get(Account, strong[0])
-        return Lookup(query, [account] if account else [])
-    return Lookup(query, [], closest=[name for name, _, _ in ranked[:3]])
+    if len(strong) == 1 or (len(strong) > 1 and ranked[0][1] - ranked[1][1] >= 8):
+        return Lookup(query, queries.accounts_by_ids(session, strong[:1]))
+    if strong:
+        return Lookup(query, queries.accounts_by_ids(session, strong))
+    return Lookup(query, closest=queries.accounts_by_ids(session, [aid for _, _, aid in ranked[:CLOSEST]]))

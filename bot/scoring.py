@@ -9,6 +9,7 @@ measure for every account at once, and a backfill reuses the same arrays day aft
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -42,21 +43,84 @@ class Panel:
     def from_long(
         cls, account_ids: np.ndarray, obs: pd.DataFrame, first_day: int, last_day: int, metrics: list[str]
     ) -> Panel:
-        """Build from long rows with columns account_id, day_num (int), metric, value."""
+        """Build from long rows with columns account_id, day_num (int), metric, value.
+
+        Rows for other accounts, days or metrics are ignored. Scattered in slices of
+        `_SCATTER_ROWS` into one (metrics x accounts x days) block, so tens of millions of
+        rows need no full-length temporaries; a categorical `metric` is matched by its codes.
+        """
         account_ids = np.asarray(np.sort(account_ids), dtype=np.int64)
         n_acc, n_days = len(account_ids), last_day - first_day + 1
-        values = {m: np.full((n_acc, n_days), np.nan, dtype=np.float64) for m in metrics}
-        if len(obs):
-            rows = np.searchsorted(account_ids, obs["account_id"].to_numpy())
-            rows_ok = (rows < n_acc) & (account_ids[np.minimum(rows, n_acc - 1)] == obs["account_id"].to_numpy())
-            cols = obs["day_num"].to_numpy() - first_day
-            ok = rows_ok & (cols >= 0) & (cols < n_days)
-            metric_col = obs["metric"].to_numpy()
+        names = list(dict.fromkeys(metrics))
+        cube = np.full((len(names), n_acc, max(n_days, 0)), np.nan, dtype=np.float64)
+        values = {m: cube[i] for i, m in enumerate(names)}
+        if len(obs) and n_acc and n_days > 0 and names:
+            position = {m: i for i, m in enumerate(names)}
+            metric = obs["metric"]
+            if isinstance(metric.dtype, pd.CategoricalDtype):
+                lut = np.array([position.get(c, -1) for c in metric.cat.categories] + [-1], dtype=np.int64)
+                codes = metric.cat.codes.to_numpy()  # -1 (missing) picks the trailing -1
+                identity = bool((lut[:-1] == np.arange(len(lut) - 1)).all())
+
+                def metric_pos(sl: slice) -> np.ndarray:
+                    return codes[sl].astype(np.int64) if identity else lut.take(codes[sl])
+            else:
+                labels = metric.to_numpy()
+
+                def metric_pos(sl: slice) -> np.ndarray:
+                    out = np.full(len(labels[sl]), -1, dtype=np.int64)
+                    for m, i in position.items():
+                        out[labels[sl] == m] = i
+                    return out
+
+            row_of = _row_lookup(account_ids)
+            acc = obs["account_id"].to_numpy()
+            day = obs["day_num"].to_numpy()
             vals = obs["value"].to_numpy(dtype=np.float64)
-            for m in metrics:
-                sel = ok & (metric_col == m)
-                values[m][rows[sel], cols[sel]] = vals[sel]
+            flat = cube.reshape(-1)
+            for lo in range(0, len(obs), _SCATTER_ROWS):
+                sl = slice(lo, lo + _SCATTER_ROWS)
+                rows = row_of(acc[sl])
+                cols = day[sl] - first_day
+                pos = metric_pos(sl)
+                ok = (rows >= 0) & (cols >= 0) & (cols < n_days) & (pos >= 0)
+                idx = pos * n_acc
+                idx += rows
+                idx *= n_days
+                idx += cols
+                if ok.all():
+                    flat[idx] = vals[sl]
+                else:
+                    flat[idx[ok]] = vals[sl][ok]
         return cls(account_ids, first_day, values)
+
+
+_SCATTER_ROWS = 1 << 20
+
+
+def _row_lookup(account_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """ids -> row in the sorted `account_ids` (first match), -1 when absent: a direct table
+    when the ids are dense enough, else a binary search."""
+    n = len(account_ids)
+    base, top = int(account_ids[0]), int(account_ids[-1])
+    if top - base < max(8 * n, 1 << 20):
+        table = np.full(top - base + 1, -1, dtype=np.int64)
+        table[account_ids[::-1] - base] = np.arange(n - 1, -1, -1)  # first occurrence wins
+
+        def direct(ids: np.ndarray) -> np.ndarray:
+            rows = table.take(ids - base, mode="clip")
+            if len(ids) and (ids.min() < base or ids.max() > top):
+                rows[(ids < base) | (ids > top)] = -1
+            return rows
+
+        return direct
+
+    def search(ids: np.ndarray) -> np.ndarray:
+        rows = np.searchsorted(account_ids, ids)
+        safe = np.minimum(rows, n - 1)
+        return np.where((rows < n) & (account_ids[safe] == ids), safe, -1)
+
+    return search
 
 
 def _window(arr: np.ndarray, end_col: int, days: int) -> np.ndarray:
@@ -81,12 +145,18 @@ def measure_input(
     """The measure's raw input per account (NaN = no data) and the figures its reason quotes."""
     arr = panel.values[m.metric]
     seen = ~np.isnan(_window(arr, col, lookback)).all(axis=1)  # the account reports this metric
-    filled = np.nan_to_num(arr, nan=0.0) if m.fill == "zero" else arr
+    zero = m.fill == "zero"
+
+    def filled(end_col: int, days: int) -> np.ndarray:
+        """The window of `arr`, NaN read as 0 for `fill = "zero"` (only the window is converted)."""
+        w = _window(arr, end_col, days)
+        return np.nan_to_num(w, nan=0.0) if zero else w
+
     n = arr.shape[0]
     nan = np.full(n, np.nan)
 
     if m.transform == "level":
-        w = _window(filled, col, m.days)
+        w = filled(col, m.days)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows are "no data", not a problem
             if m.aggregate == "last":
@@ -102,21 +172,20 @@ def measure_input(
         return x, {"value": x}
 
     if m.transform in ("trend", "renewal"):
-        recent = _safe_sum(_window(filled, col, m.days)) / m.days
-        base_w = _window(filled, col - m.days, m.baseline_days) if col - m.days >= 0 else filled[:, :0]
+        recent = _safe_sum(filled(col, m.days)) / m.days
+        base_w = filled(col - m.days, m.baseline_days) if col - m.days >= 0 else arr[:, :0]
         base = _safe_sum(base_w) / m.baseline_days
         with np.errstate(all="ignore"):
             change = np.where(base > 0, recent / base - 1.0, np.where(recent > 0, 1.0, np.nan))
         change = np.where(seen, np.minimum(change, 1.0), np.nan)
         figures = {"change": change, "recent": recent, "base": base}
         if m.transform == "renewal":
-            near = (days_to_renewal >= 0) & (days_to_renewal <= m.within_days)
-            change = np.where(near, change, np.nan)
+            change = np.where(applies(m, days_to_renewal), change, np.nan)
             figures = {**figures, "change": change, "days_to_renewal": days_to_renewal}
         return change, figures
 
     if m.transform == "recency":
-        w = _window(filled, col, m.lookback_days)
+        w = filled(col, m.lookback_days)
         active = np.nan_to_num(w, nan=0.0) > 0
         any_active = active.any(axis=1)
         since = np.where(any_active, np.argmax(active[:, ::-1], axis=1), m.lookback_days).astype(float)
@@ -124,8 +193,8 @@ def measure_input(
         return since, {"days_since": since}
 
     if m.transform == "ratio":
-        recent = _safe_sum(_window(filled, col, m.days))
-        base_w = _window(filled, col - m.days, m.baseline_days) if col - m.days >= 0 else filled[:, :0]
+        recent = _safe_sum(filled(col, m.days))
+        base_w = filled(col - m.days, m.baseline_days) if col - m.days >= 0 else arr[:, :0]
         usual = _safe_sum(base_w) / m.baseline_days * m.days
         quiet_usual = (usual < m.min_baseline) & (recent <= usual)
         ratio = np.where(quiet_usual, 1.0, recent / np.maximum(usual, m.baseline_floor))
@@ -140,6 +209,13 @@ def measure_input(
         return x, {"flag": x}
 
     raise ValueError(f"unknown transform {m.transform}")  # pragma: no cover - validated at load
+
+
+def applies(m: Measure, days_to_renewal: np.ndarray) -> np.ndarray:
+    """Where the measure is meant to count: a renewal measure only within `within_days` of the renewal."""
+    if m.transform == "renewal":
+        return (days_to_renewal >= 0) & (days_to_renewal <= m.within_days)
+    return np.ones(len(days_to_renewal), dtype=bool)
 
 
 @dataclass
@@ -210,6 +286,8 @@ def _score_card(
     eff_weight: dict[str, np.ndarray] = {}
     group_scores: dict[str, np.ndarray] = {}
     avail_group_weight = np.zeros(len(rows))
+    covered = np.zeros(len(rows))
+    applicable = np.zeros(len(rows))  # a measure that does not apply (renewal far off) is not missing data
     for g_name, group in card.groups.items():
         num = np.zeros(len(rows))
         den = np.zeros(len(rows))
@@ -223,7 +301,8 @@ def _score_card(
             num += np.where(has, s * m.weight, 0.0)
             den += np.where(has, m.weight, 0.0)
             nominal = group.weight / total_group_weight * m.weight / sum(x.weight for x in group.measures)
-            coverage[rows] += np.where(has, nominal, 0.0)
+            covered += np.where(has, nominal, 0.0)
+            applicable += np.where(applies(m, days_to_renewal[rows]), nominal, 0.0)
         with np.errstate(all="ignore"):
             group_scores[g_name] = np.where(den > 0, num / den, np.nan)
         avail_group_weight += np.where(den > 0, group.weight, 0.0)
@@ -238,6 +317,7 @@ def _score_card(
         for name in eff_weight:
             eff_weight[name] = np.where(avail_group_weight > 0, eff_weight[name] / avail_group_weight, 0.0)
     score[rows] = card_score
+    coverage[rows] = np.where(applicable > 0, covered / np.where(applicable > 0, applicable, 1.0), 0.0)
 
     measure_group = {m.name: (g, m) for g, m in card.measures()}
     lost = {
@@ -246,28 +326,60 @@ def _score_card(
     names = list(lost)
     lost_matrix = np.column_stack([lost[nm] for nm in names]) if names else np.zeros((len(rows), 0))
     order = np.argsort(-lost_matrix, axis=1)[:, :3]
-    for i, r in enumerate(rows):
-        if np.isnan(card_score[i]):
+    # One pass per account builds its explanation. Everything it reads is turned into Python
+    # lists first: indexing numpy arrays element by element costs more than the work itself.
+    score_missing = np.isnan(card_score).tolist()
+    order_rows = order.tolist()
+    lost_rows = lost_matrix.tolist()
+    group_values = [(g, _rounded(v)) for g, v in group_scores.items()]
+    measure_values = [(nm, _rounded(measure_scores[nm])) for nm in names]
+    measure_meta = [measure_group[nm] for nm in names]
+    figure_lists = [
+        [(k, np.asarray(v, dtype=np.float64).tolist()) for k, v in measure_figures[nm].items()] for nm in names
+    ]
+    reasons: dict[tuple[Any, ...], str] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
+    for i, r in enumerate(rows.tolist()):
+        if score_missing[i]:
             continue
         drivers = []
-        for j in order[i]:
-            name = names[j]
-            points = float(lost_matrix[i, j])
+        lost_i = lost_rows[i]
+        for j in order_rows[i]:
+            points = lost_i[j]
             if points < 0.5:
                 break
-            g, m = measure_group[name]
-            drivers.append({
-                "measure": name, "group": g, "points": round(-points, 1),
-                "reason": reason_text(m, {k: float(v[i]) for k, v in measure_figures[name].items()}),
-            })  # fmt: skip
+            g, m = measure_meta[j]
+            figures = {k: v[i] for k, v in figure_lists[j]}
+            key = (j, *figures.values())
+            reason = reasons.get(key)
+            if reason is None:
+                reason = reason_text(m, figures)
+                if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
+                    reasons[key] = reason
+            drivers.append({"measure": names[j], "group": g, "points": round(-points, 1), "reason": reason})
         parts[r] = {
-            "groups": {g: (None if np.isnan(v[i]) else round(float(v[i]), 1)) for g, v in group_scores.items()},
-            "measures": {
-                nm: (None if np.isnan(measure_scores[nm][i]) else round(float(measure_scores[nm][i]), 1))
-                for nm in names
-            },  # fmt: skip
+            "groups": {g: v[i] for g, v in group_values},
+            "measures": {nm: v[i] for nm, v in measure_values},
             "drivers": drivers,
         }
+
+
+def _rounded(values: np.ndarray) -> list[float | None]:
+    """Python's round(x, 1) per element (None for NaN), as a part stores it.
+
+    Vectorised: rint(10x)/10 is the same float as round(x, 1) unless 10x is within float
+    error of a half (where round() looks at the exact decimal value); those few, and
+    NaN/inf/huge values, go through round() itself.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        tenth = x * 10.0
+        out = (np.rint(tenth) / 10.0).tolist()
+        exact = np.abs(tenth - np.floor(tenth) - 0.5) > 1e-6
+        exact &= np.abs(x) < 1e12  # also False for NaN and inf
+    for i in np.flatnonzero(~exact).tolist():
+        v = float(x[i])
+        out[i] = None if v != v else round(v, 1)
+    return out
 
 
 def tier_of(scorecard: Scorecard, scores: np.ndarray) -> np.ndarray:
@@ -290,16 +402,29 @@ def apply_hysteresis(scorecard: Scorecard, scores: np.ndarray, previous: np.ndar
     margin = tiers.hysteresis
     if margin == 0:
         return raw
-    up = tier_of(scorecard, scores - margin)  # a better tier must be earned by `margin` points
-    down = tier_of(scorecard, scores + margin)  # a worse tier needs `margin` points below the cutoff
+    scores = np.asarray(scores, dtype=np.float64)
+    raw_rank = _tier_rank(scorecard, scores)
+    up = _tier_rank(scorecard, scores - margin)  # a better tier must be earned by `margin` points
+    down = _tier_rank(scorecard, scores + margin)  # a worse tier needs `margin` points below the cutoff
+    prev = np.fromiter((rank.get(p, -1) for p in previous), dtype=np.int64, count=len(previous))
+    moved = (prev >= 0) & (prev != raw_rank)
+    improving = moved & (raw_rank < prev)
+    worsening = moved & (raw_rank > prev)
+    out_rank = raw_rank.copy()
+    out_rank[improving] = np.where(up < prev, up, prev)[improving]
+    out_rank[worsening] = np.where(down > prev, down, prev)[worsening]
     out = raw.copy()
-    for i, prev in enumerate(previous):
-        if prev is None or prev not in rank or prev == raw[i]:
-            continue
-        if rank[raw[i]] < rank[prev]:  # improving
-            out[i] = up[i] if rank[up[i]] < rank[prev] else prev
-        else:  # worsening
-            out[i] = down[i] if rank[down[i]] > rank[prev] else prev
+    changed = np.flatnonzero(moved)
+    out[changed] = np.array(tiers.order, dtype=object)[out_rank[changed]]
+    return out
+
+
+def _tier_rank(scorecard: Scorecard, scores: np.ndarray) -> np.ndarray:
+    """`tier_of` as positions in `tiers.order` (0 = best)."""
+    tiers = scorecard.tiers
+    out = np.full(len(scores), len(tiers.order) - 1, dtype=np.int64)
+    for i in range(len(tiers.order) - 1, -1, -1):
+        out = np.where(scores >= tiers.cutoffs[tiers.order[i]], i, out)
     return out
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Connection, bindparam, func, or_, text
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage import bulk
-from storage.models import Account, HealthOverride, HealthScore, utcnow
+from storage.models import Account, HealthOverride, HealthScore, MetricObservation, utcnow
 
 ACCOUNT_FRAME_COLUMNS = (
     "id", "external_id", "name", "owner_slack_id", "segment", "industry", "region", "lifecycle_stage",
@@ -41,15 +43,15 @@ def accounts_frame(conn: Connection, active_on: date | None = None) -> pd.DataFr
 
 
 def observations(conn: Connection, start: date, end: date, metrics: Sequence[str]) -> pd.DataFrame:
-    """Long rows (account_id, day_num, metric, value) for days in [start, end]."""
-    day_num = _day_number_sql(conn, "day")
-    stmt = text(
-        f"SELECT account_id, {day_num} AS day_num, metric, value FROM metric_observation "
-        "WHERE day >= :start AND day <= :end AND metric IN :metrics"
-    ).bindparams(bindparam("metrics", expanding=True))
-    cursor = conn.execute(stmt, {"start": start, "end": end, "metrics": list(metrics)})
-    frame = pd.DataFrame(cursor.fetchall(), columns=["account_id", "day_num", "metric", "value"])
-    return frame.astype({"account_id": "int64", "day_num": "int64", "value": "float64"})
+    """Long rows (account_id, day_num, metric, value) for days in [start, end].
+
+    `metric` is a categorical over `metrics` (a byte a row, not a string object): a daily
+    run reads tens of millions of rows. Row order is unspecified.
+    """
+    names = list(dict.fromkeys(metrics))
+    account_id, day_num, code, value = bulk.read_observations(conn, start, end, names)
+    metric = pd.Categorical.from_codes(code, categories=pd.Index(names, dtype=object))
+    return pd.DataFrame({"account_id": account_id, "day_num": day_num, "metric": metric, "value": value}, copy=False)
 
 
 def scores_on(conn: Connection, days: Sequence[date]) -> pd.DataFrame:
@@ -58,7 +60,8 @@ def scores_on(conn: Connection, days: Sequence[date]) -> pd.DataFrame:
     stmt = text(
         f"SELECT account_id, {day_num} AS day_num, score, tier FROM health_score WHERE day IN :days"
     ).bindparams(bindparam("days", expanding=True))
-    rows = conn.execute(stmt, {"days": list(days)}).fetchall() if days else []
+    # plain tuples: pandas inspects every SQLAlchemy Row object (slow for a million rows)
+    rows = [tuple(r) for r in conn.execute(stmt, {"days": list(days)})] if days else []
     return pd.DataFrame(rows, columns=["account_id", "day_num", "score", "tier"])
 
 
@@ -119,17 +122,15 @@ def tier_counts(conn: Connection, day: date) -> pd.DataFrame:
 
 def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account]:
     """Exact external id, domain or name first; then names starting with or containing `query`."""
-    q = query.strip().lower()
+    raw = query.strip()
+    q = raw.lower()
     if not q:
         return []
     exact = session.exec(
-        select(Account).where(
-            or_(
-                col(Account.external_id) == query.strip(),
-                func.lower(col(Account.domain)) == q,
-                col(Account.name_lower) == q,
-            )
-        )
+        select(Account)
+        .where(or_(col(Account.external_id) == raw, col(Account.domain).in_([raw, q]), col(Account.name_lower) == q))
+        .order_by(col(Account.name))
+        .limit(limit)
     ).all()
     if exact:
         return list(exact)
@@ -153,7 +154,13 @@ def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account
 
 
 def all_account_names(session: Session) -> list[tuple[int, str]]:
-    return [(r[0], r[1]) for r in session.exec(select(Account.id, Account.name)).all()]
+    return [(r[0], r[1]) for r in session.connection().execute(text("SELECT id, name FROM account"))]
+
+
+def accounts_by_ids(session: Session, ids: Sequence[int]) -> list[Account]:
+    """The accounts with these ids, in the order given (missing ones left out)."""
+    found = {a.id: a for a in session.exec(select(Account).where(col(Account.id).in_(list(ids)))).all()} if ids else {}
+    return [found[i] for i in ids if i in found]
 
 
 def latest_score(session: Session, account_id: int) -> HealthScore | None:
@@ -222,3 +229,124 @@ def clear_override(session: Session, account_id: int) -> int:
         cleared += 1
     session.commit()
     return cleared
+
+
+# --- portfolio reads (the /health lists and the Home tab) --------------------------------
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """An account with its score on one day (score fields None when it has none that day)."""
+
+    id: int
+    name: str
+    owner_slack_id: str | None
+    mrr: float | None
+    renewal_date: date | None
+    score: float | None
+    tier: str | None
+    delta_7: float | None
+
+
+@dataclass(frozen=True)
+class TierTotal:
+    accounts: int
+    mrr: float
+
+
+RowOrder = Literal["risk", "drop", "gain"]
+
+
+def account_rows(
+    session: Session, day: date, *, owner: str | None = None, tier: str | None = None, order: RowOrder = "risk",
+    with_unscored: bool = False, limit: int, offset: int = 0,
+) -> list[AccountRow]:  # fmt: skip
+    """Customers (not churned) with their score on `day`; `with_unscored` adds those without one, last.
+
+    `risk`: lowest score first. `drop` / `gain`: the biggest 7-day falls / rises first, only
+    accounts that moved.
+    """
+    s = HealthScore
+    stmt = sa_select(
+        col(Account.id), col(Account.name), col(Account.owner_slack_id), col(Account.mrr), col(Account.renewal_date),
+        col(s.score), col(s.tier), col(s.delta_7),
+    )  # fmt: skip
+    if with_unscored:
+        stmt = stmt.select_from(Account).outerjoin(s, (col(s.account_id) == Account.id) & (col(s.day) == day))
+    else:  # driven by the day's scores: the (day, tier) index
+        stmt = stmt.select_from(s).join(Account, col(Account.id) == s.account_id).where(col(s.day) == day)
+    stmt = stmt.where(col(Account.status) != "churned")
+    if owner is not None:
+        stmt = stmt.where(col(Account.owner_slack_id) == owner)
+    if tier is not None:
+        stmt = stmt.where(col(s.tier) == tier)
+    if order == "risk":
+        stmt = stmt.order_by(col(s.score).is_(None), col(s.score), col(Account.name), col(Account.id))
+    elif order == "drop":
+        stmt = stmt.where(col(s.delta_7) < 0).order_by(col(s.delta_7), col(Account.id))
+    else:
+        stmt = stmt.where(col(s.delta_7) > 0).order_by(col(s.delta_7).desc(), col(Account.id))
+    return [AccountRow(**row._mapping) for row in session.connection().execute(stmt.limit(limit).offset(offset))]
+
+
+def tier_summary(
+    session: Session, day: date, owner: str | None = None, with_unscored: bool = False
+) -> dict[str | None, TierTotal]:
+    """Customers (not churned) and their MRR per tier on `day`; `with_unscored` adds key None: no score that day."""
+    s = HealthScore
+    stmt = select(col(s.tier), func.count(), func.coalesce(func.sum(col(Account.mrr)), 0.0))
+    if with_unscored:
+        stmt = stmt.select_from(Account).outerjoin(s, (col(s.account_id) == Account.id) & (col(s.day) == day))
+    else:
+        stmt = stmt.select_from(s).join(Account, col(Account.id) == s.account_id).where(col(s.day) == day)
+    stmt = stmt.where(col(Account.status) != "churned").group_by(s.tier)
+    if owner is not None:
+        stmt = stmt.where(col(Account.owner_slack_id) == owner)
+    return {tier: TierTotal(int(n), float(mrr or 0)) for tier, n, mrr in session.exec(stmt).all()}
+
+
+def tier_moves(session: Session, day: date, since: date) -> list[tuple[str, str, int, float]]:
+    """(tier on `since`, tier on `day`, accounts, MRR) for accounts whose tier changed in between."""
+    rows = (
+        session.connection()
+        .execute(
+            text(
+                "SELECT b.tier, e.tier, COUNT(*), COALESCE(SUM(a.mrr), 0) FROM health_score e "
+                "JOIN health_score b ON b.account_id = e.account_id AND b.day = :since "
+                "JOIN account a ON a.id = e.account_id "
+                "WHERE e.day = :day AND b.tier <> e.tier GROUP BY b.tier, e.tier"
+            ),
+            {"day": day, "since": since},
+        )
+        .fetchall()
+    )
+    return [(r[0], r[1], int(r[2]), float(r[3])) for r in rows]
+
+
+def score_series(session: Session, account_id: int, since: date) -> list[tuple[date, float]]:
+    """(day, score) of one account from `since` on, oldest first."""
+    rows = session.exec(
+        select(col(HealthScore.day), col(HealthScore.score))
+        .where(HealthScore.account_id == account_id, col(HealthScore.day) >= since)
+        .order_by(col(HealthScore.day))
+    ).all()
+    return [(d, float(v)) for d, v in rows]
+
+
+def metric_series(
+    session: Session, account_id: int, metrics: Sequence[str], since: date
+) -> dict[str, list[tuple[date, float]]]:
+    """metric -> (day, value) of one account from `since` on, oldest first."""
+    out: dict[str, list[tuple[date, float]]] = {m: [] for m in metrics}
+    rows = session.exec(
+        select(col(MetricObservation.metric), col(MetricObservation.day), col(MetricObservation.value))
+        .where(
+            MetricObservation.account_id == account_id,
+            col(MetricObservation.day) >= since,
+            col(MetricObservation.metric).in_(list(metrics)),
+        )
+        .order_by(col(MetricObservation.day))
+    ).all()
+    for metric, day, value in rows:
+        out[metric].append((day, float(value)))
+    return out

@@ -1,0 +1,231 @@
+"""Benchmark: `healthbot import accounts` + `healthbot import metrics` on a 1,000,000-row file.
+
+    python bench/bench_import.py [--database-url URL] [--quick] [--accounts N] [--days D]
+
+Writes an accounts CSV and a metrics CSV (N accounts x D days x 8 metrics; default
+5,000 x 25 x 8 = 1,000,000 rows) with numpy into a temp dir, then imports them through
+`bot.importer.import_accounts` / `import_metrics` (the real path: parse + validate +
+write) in a fresh subprocess per database, so its peak RSS is clean. Reports rows, wall
+seconds, rows/s, the split read CSV / validate / write, peak RSS, and the re-import time
+(the same file again: every row an upsert of an existing one).
+
+Baseline, measured in the same run: a naive row-by-row loop (csv module, validate each
+row in Python, one INSERT ... ON CONFLICT per row) on a 20,000-row sample, extrapolated to
+the whole file, with the ratio.
+
+SQLite always (a temp file); PostgreSQL too when --database-url points at it (its tables
+are truncated before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import _common as C  # noqa: I001  (puts the project on sys.path)
+from sqlalchemy import text
+
+
+# --- child: the real import path ----------------------------------------------------------
+
+
+def run_import(url: str, accounts_csv: str, metrics_csv: str) -> dict[str, Any]:
+    import bot.importer as importer
+    from storage.db import make_engine
+
+    rss_start = C.rss_mb()
+    timer = C.Timer()
+    read_csv, parse_accounts, parse_metrics = importer.read_csv, importer.parse_accounts, importer.parse_metrics
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with timer(name):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    importer.read_csv = timed("read csv", read_csv)
+    importer.parse_accounts = timed("parse", parse_accounts)
+    importer.parse_metrics = timed("parse", parse_metrics)
+    engine = make_engine(url)
+    with engine.connect():
+        pass
+    out: dict[str, Any] = {"rss_start_mb": rss_start}
+    for name, fn, path in (
+        ("accounts", importer.import_accounts, accounts_csv),
+        ("metrics", importer.import_metrics, metrics_csv),
+        ("metrics re-import", importer.import_metrics, metrics_csv),
+    ):
+        timer.splits.clear()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        rows = fn(engine, path, quiet=True)
+        wall = time.perf_counter() - t0
+        parse = timer.splits.get("parse", 0.0)
+        read = timer.splits.get("read csv", 0.0)
+        out[name] = {"rows": rows, "wall": wall, "cpu": time.process_time() - cpu0, "read": read,
+                     "validate": parse - read, "write": wall - parse, "peak_rss_mb": C.peak_rss_mb()}  # fmt: skip
+    engine.dispose()
+    return out
+
+
+# --- child: the naive baseline ------------------------------------------------------------
+
+_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def run_baseline(url: str, metrics_csv: str, sample: int) -> dict[str, Any]:
+    """Row by row: parse and check each line in Python, one INSERT ... ON CONFLICT per row."""
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    sql = text(
+        "INSERT INTO metric_observation (account_id, day, metric, value) VALUES (:a, :d, :m, :v) "
+        "ON CONFLICT (account_id, day, metric) DO UPDATE SET value = excluded.value"
+    )
+    lookup = text("SELECT id FROM account WHERE external_id = :e")
+    t0 = time.perf_counter()
+    done = 0
+    ids: dict[str, int] = {}
+    with engine.begin() as conn, open(metrics_csv, encoding="utf-8-sig", newline="") as fh:
+        for line, rec in enumerate(csv.DictReader(fh), start=2):
+            if done >= sample:
+                break
+            ext, day_s, metric, value_s = (rec[k].strip() for k in ("external_id", "date", "metric", "value"))
+            if ext not in ids:  # one lookup per new account
+                found = conn.execute(lookup, {"e": ext}).scalar()
+                if found is None:
+                    raise ValueError(f"line {line}: unknown account {ext}")
+                ids[ext] = found
+            day = date.fromisoformat(day_s)
+            value = float(value_s)
+            if not _METRIC.match(metric) or not math.isfinite(value):
+                raise ValueError(f"line {line}: bad row")
+            conn.execute(sql, {"a": ids[ext], "d": day, "m": metric, "v": value})
+            done += 1
+    wall = time.perf_counter() - t0
+    engine.dispose()
+    return {"rows": done, "wall": wall, "peak_rss_mb": C.peak_rss_mb()}
+
+
+# --- parent -------------------------------------------------------------------------------
+
+
+def _child(kind: str, env_root: str | None = None, **spec: Any) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps({"kind": kind, **spec})]
+    env = {**os.environ, **({"HEALTHBOT_CODE_ROOT": env_root} if env_root else {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"{kind} child failed ({proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write_files(folder: Path, n_accounts: int, days: int) -> tuple[Path, Path, int, float]:
+    t0 = time.perf_counter()
+    accounts = C.gen_accounts(n_accounts)
+    accounts_csv = folder / "accounts.csv"
+    accounts.to_csv(accounts_csv, index=False)
+    metrics_csv = folder / "metrics.csv"
+    rows = C.write_metrics_csv(metrics_csv, accounts["external_id"].tolist(), days)
+    return accounts_csv, metrics_csv, rows, time.perf_counter() - t0
+
+
+def bench_backend(label: str, url: str, files: tuple[Path, Path, int], args: argparse.Namespace) -> dict[str, Any]:
+    accounts_csv, metrics_csv, rows = files
+    print(f"[{label}] importing ...", flush=True)
+    run = _child("import", args.code_root, url=url, accounts=str(accounts_csv), metrics=str(metrics_csv))
+    print(f"[{label}] import {run['metrics']['wall']:.1f} s; baseline row-by-row loop ...", flush=True)
+    engine = C.make_engine(url)
+    with engine.begin() as conn:  # the baseline starts from an empty table too
+        conn.execute(text("DELETE FROM metric_observation"))
+    engine.dispose()
+    base = _child("baseline", args.code_root, url=url, metrics=str(metrics_csv), sample=min(args.baseline_rows, rows))
+    return {"label": label, "run": run, "base": base, "rows": rows}
+
+
+def report(results: list[dict[str, Any]], file_info: str) -> None:
+    print()
+    print(file_info)
+    header = ["backend", "step", "rows", "wall s", "rows/s", "read csv s", "validate s", "write s", "peak RSS MB"]
+    rows: list[list[object]] = []
+    for r in results:
+        for step in ("accounts", "metrics", "metrics re-import"):
+            s = r["run"][step]
+            rows.append([r["label"], step, s["rows"], s["wall"], s["rows"] / s["wall"], s["read"], s["validate"],
+                         s["write"], s["peak_rss_mb"]])  # fmt: skip
+    print(C.table(rows, header))
+    print()
+    header = ["backend", "metric rows", "import s", "baseline rows", "baseline s", "baseline rows/s",
+              "baseline est. s (all rows)", "speed-up x"]  # fmt: skip
+    rows = []
+    for r in results:
+        b, s = r["base"], r["run"]["metrics"]
+        rate = b["rows"] / b["wall"]
+        est = r["rows"] / rate
+        rows.append([r["label"], r["rows"], s["wall"], b["rows"], b["wall"], rate, est, est / s["wall"]])
+    print(C.table(rows, header))
+    print()
+    for r in results:
+        print(f"{r['label']}: importing process RSS at start {r['run']['rss_start_mb']:.0f} MB; peak RSS is the "
+              "process high-water mark after each step")  # fmt: skip
+    print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on this machine "
+          "slows wall figures; ratios are measured in the same run)")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="PostgreSQL URL to benchmark as well (its tables are truncated)")
+    parser.add_argument("--quick", action="store_true", help="CI size: 200,000 rows, 5,000-row baseline (< 60 s)")
+    parser.add_argument("--accounts", type=int, help="accounts (default 5,000)")
+    parser.add_argument("--days", type=int, help="days per account (default 25; 8 metrics a day)")
+    parser.add_argument("--baseline-rows", type=int, help="rows for the row-by-row baseline (default 20,000)")
+    parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
+    parser.add_argument("--code-root", help="import the code under test from this checkout (before/after figures)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        spec = json.loads(args.child)
+        if spec["kind"] == "import":
+            out = run_import(spec["url"], spec["accounts"], spec["metrics"])
+        else:
+            out = run_baseline(spec["url"], spec["metrics"], spec["sample"])
+        print(json.dumps(out))
+        return 0
+    args.accounts = args.accounts or (1_000 if args.quick else 5_000)
+    args.days = args.days or 25
+    args.baseline_rows = args.baseline_rows or (5_000 if args.quick else 20_000)
+    print(f"bench_import: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    results = []
+    with C.temp_dir("healthbot-bench-") as tmp:
+        folder = Path(tmp)
+        accounts_csv, metrics_csv, rows, gen_s = write_files(folder, args.accounts, args.days)
+        size = metrics_csv.stat().st_size / 2**20
+        file_info = (f"metrics.csv: {rows:,} rows ({args.accounts:,} accounts x {args.days} days x "
+                     f"{len(C.METRICS)} metrics, {size:.0f} MiB), written with numpy in {gen_s:.1f} s")  # fmt: skip
+        print(file_info, flush=True)
+        files = (accounts_csv, metrics_csv, rows)
+        if not args.no_sqlite:
+            with C.sqlite_engine(folder) as engine:
+                results.append(bench_backend("sqlite", str(engine.url), files, args))
+        if C.is_postgres(args.database_url):
+            url = C.normalise_url(args.database_url)
+            with C.postgres_engine(url):
+                results.append(bench_backend("postgresql", url, files, args))
+        elif args.database_url:
+            print(f"--database-url {args.database_url}: not PostgreSQL, skipped", file=sys.stderr)
+    report(results, file_info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The account card, and what a lookup answers when it is not one account (pick list, not found)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.blocks import (
+    Blocks,
+    actions,
+    button,
+    context,
+    drivers_text,
+    fields,
+    mention,
+    money,
+    renewal_text,
+    section,
+    signed,
+    sparkline,
+    tier_emoji,
+    tier_of,
+    validate_blocks,
+)
+from bot.ids import HealthIds
+from bot.lookup import Lookup
+from bot.scorecard import Scorecard, Tiers
+from bot.values import AccountRef, encode
+from prompts import say
+from storage.models import Account, HealthOverride, HealthScore
+
+
+@dataclass(frozen=True)
+class CardData:
+    """Everything the card shows about one account."""
+
+    account: Account
+    score: HealthScore | None  # the latest one
+    series: list[tuple[date, float]]  # (day, score) up to 90 days back from the latest, oldest first
+    override: HealthOverride | None  # a CSM's active judgement, shown beside the computed score
+
+
+def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: str | None = None) -> Blocks:
+    """The card a `/health` lookup answers with; `shared_by` draws the copy posted in the channel."""
+    account, score, tiers = card.account, card.score, scorecard.tiers
+    if score is None:
+        lines = [say("health.card.title_unscored", name=account.name)]
+    else:
+        lines = [
+            say("health.card.title", emoji=tier_emoji(score.tier), name=account.name, score=f"{score.score:.0f}",
+                tier=tiers.label(score.tier))
+        ]  # fmt: skip
+    if account.churned_on is not None:
+        lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
+    if card.override is not None:
+        lines.append(_override(card.override, tiers))
+    blocks: Blocks = [section("\n".join(lines))]
+    if score is not None:
+        blocks.append(section(_trend(score, card.series)))
+    blocks.append(fields(*_facts(account, today)))
+    notes = []
+    if score is None:
+        notes.append(say("health.no_score", min_days=scorecard.data.min_days_of_data))
+    else:
+        groups = _groups(score, scorecard)
+        if groups:
+            blocks.append(section(groups))
+        blocks.append(section(drivers_text(score)))
+        if score.partial:
+            notes.append(say("health.partial", coverage=f"{score.parts.get('coverage', 0):.0%}"))
+        notes.append(say("health.scored_on", day=score.day.isoformat(), card=score.scorecard))
+    if shared_by:
+        notes.append(say("health.card.shared_by", user=mention(shared_by)))
+    blocks.append(context("   ".join(notes)))
+    value = encode(AccountRef(account_id=account.id or 0))
+    buttons = [] if shared_by else [button(say("health.card.share_button"), HealthIds.SHARE, value, "primary")]
+    if score is not None:
+        buttons.append(button(say("health.card.chart_button"), HealthIds.CHART, value))
+    if buttons:
+        blocks.append(actions(*buttons, block_id=HealthIds.CARD_ACTIONS))
+    return validate_blocks(blocks)
+
+
+def card_text(card: CardData, tiers: Tiers) -> str:
+    """The plain text notifications and screen readers show for a card."""
+    if card.score is None:
+        return card.account.name
+    return say(
+        "health.card_fallback", name=card.account.name, score=f"{card.score.score:.0f}",
+        tier=tiers.label(card.score.tier), delta_7=signed(card.score.delta_7),
+    )  # fmt: skip
+
+
+def _override(override: HealthOverride, tiers: Tiers) -> str:
+    score = say("health.card.override_score", score=f"{override.score:.0f}") if override.score is not None else ""
+    return say(
+        "health.card.override", who=mention(override.set_by), emoji=tier_emoji(override.tier),
+        tier=tiers.label(override.tier), score=score, until=override.expires_on.isoformat(), reason=override.reason,
+    )  # fmt: skip
+
+
+def _trend(score: HealthScore, series: list[tuple[date, float]]) -> str:
+    text = say("health.card.trend", delta_7=signed(score.delta_7), delta_30=signed(score.delta_30))
+    if len(series) < 2:
+        return text
+    return text + "\n" + say(
+        "health.card.sparkline", spark=sparkline([v for _, v in series]), days=(series[-1][0] - series[0][0]).days + 1,
+        first=f"{series[0][1]:.0f}", last=f"{series[-1][1]:.0f}",
+    )  # fmt: skip
+
+
+def _facts(account: Account, today: date) -> list[str]:
+    facts = [
+        say("health.fields.owner", owner=mention(account.owner_slack_id)),
+        say("health.fields.segment", segment=account.segment or "–"),
+        say("health.fields.mrr", mrr=money(account.mrr)),
+    ]
+    if account.churned_on is not None:
+        facts.append(say("health.fields.churned", day=account.churned_on.isoformat()))
+    else:
+        facts.append(say("health.fields.renewal", renewal=renewal_text(account.renewal_date, today)))
+    facts.append(say("health.fields.stage", stage=account.lifecycle_stage or "–"))
+    return facts
+
+
+def _groups(score: HealthScore, scorecard: Scorecard) -> str:
+    """Each group's score, in the scorecard's order, with the group's label."""
+    card = scorecard.cards.get(score.scorecard)
+    labels = {name: group.label for name, group in card.groups.items()} if card else {}
+    parts: dict[str, float | None] = score.parts.get("groups", {})
+    items = [
+        say("health.card.group", emoji=tier_emoji(None if v is None else tier_of(v, scorecard.tiers)),
+            label=labels.get(name, name.replace("_", " ").capitalize()), score="–" if v is None else f"{v:.0f}")
+        for name, v in parts.items()
+    ]  # fmt: skip
+    return say("health.card.groups_title") + "\n" + "  ·  ".join(items) if items else ""
+
+
+def _pick_rows(accounts: list[Account]) -> Blocks:
+    return [
+        section(f"*{a.name}*  ·  {a.domain or a.external_id}",
+                accessory=button(a.name, HealthIds.PICK_ACCOUNT, encode(AccountRef(account_id=a.id or 0))))
+        for a in accounts
+    ]  # fmt: skip
+
+
+def pick_list(lookup: Lookup) -> Blocks:
+    """Several matches: a button per account (the card replaces the list)."""
+    key = "health.several_more" if lookup.more else "health.several"
+    return validate_blocks(
+        [section(say(key, count=len(lookup.matches), query=lookup.query)), *_pick_rows(lookup.matches)]
+    )
+
+
+def not_found(lookup: Lookup) -> Blocks:
+    """No match: say so, and offer the closest names as buttons."""
+    text = say("health.not_found", query=lookup.query)
+    if lookup.closest:
+        text += " " + say("health.closest")
+    return validate_blocks([section(text), *_pick_rows(lookup.closest)])

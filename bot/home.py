@@ -1,0 +1,96 @@
+"""The App Home tab: my accounts by tier, team totals and movement, the accounts that moved most."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from slack_sdk.models.views import View
+
+from bot import blocks as b
+from bot.ids import HomeIds
+from bot.lists import Page, page_text, row_text
+from bot.scorecard import Tiers
+from bot.values import HomePages, encode
+from prompts import say
+from storage.queries import AccountRow, TierTotal
+
+
+@dataclass(frozen=True)
+class HomeData:
+    user_id: str
+    day: date | None  # of the latest scores; None before the first scoring run
+    pages: HomePages  # the page each list shows
+    mine: dict[str | None, TierTotal]  # my customers per tier (None: no score)
+    my_pages: dict[str, Page]  # tier -> the page of my accounts shown
+    team: dict[str | None, TierTotal]
+    moves: list[tuple[str, str, int, float]]  # (tier a week ago, tier now, accounts, MRR)
+    drops: list[AccountRow]
+    gains: list[AccountRow]
+
+
+def home_view(data: HomeData, tiers: Tiers, today: date) -> dict[str, Any]:
+    """The whole Home tab, validated as a slack_sdk View."""
+    out: b.Blocks = [b.header(say("home.title"))]
+    if data.day is None:
+        out.append(b.section(say("health.no_scores_yet")))
+        return _view(out)
+    out.append(b.context(say("home.scores_of", day=data.day.isoformat())))
+    out.append(b.header(say("home.mine_title")))
+    if not data.mine:
+        out.append(b.section(say("home.mine_empty")))
+    for tier in reversed(tiers.order):  # riskiest first
+        if tier in data.my_pages:
+            out.extend(_my_tier(tier, data, tiers, today))
+    if None in data.mine:
+        out.append(b.context(say("home.mine_unscored", count=data.mine[None].accounts)))
+    out.append(b.divider())
+    out.append(b.header(say("home.team_title")))
+    keys: list[str | None] = [*reversed(tiers.order), None]
+    out.append(b.fields(*[_team_tier(t, data.team[t], tiers) for t in keys if t in data.team]))
+    out.append(b.section(_movement(data.moves, tiers)))
+    out.append(b.divider())
+    out.append(b.header(say("home.movers_title")))
+    for key, rows in (("home.drops", data.drops), ("home.gains", data.gains)):
+        lines = [row_text(r, today, show_owner=True) for r in rows] or [say("home.none")]
+        out.append(b.section(say(key) + "\n" + "\n".join(lines)))
+    return _view(out)
+
+
+def _my_tier(tier: str, data: HomeData, tiers: Tiers, today: date) -> b.Blocks:
+    total, page = data.mine[tier], data.my_pages[tier]
+    head = say("home.tier", emoji=b.tier_emoji(tier), label=tiers.label(tier), count=total.accounts,
+               mrr=b.money(total.mrr))  # fmt: skip
+    out = [b.section("\n".join([head, *(row_text(r, today) for r in page.rows)]))]
+    nav = []
+    if page.number > 0:
+        prev = encode(data.pages.turned(tier, -1))
+        nav.append(b.button(say("health.list.prev_button"), HomeIds.PAGE_PREV, prev))
+    if page.has_more:
+        nav.append(b.button(say("health.list.next_button"), HomeIds.PAGE_NEXT, encode(data.pages.turned(tier, 1))))
+    if nav:
+        out.append(b.context(page_text(page, total.accounts)))
+        out.append(b.actions(*nav))
+    return out
+
+
+def _team_tier(tier: str | None, total: TierTotal, tiers: Tiers) -> str:
+    label = tiers.label(tier) if tier else say("health.list.unscored")
+    return say("home.team_tier", emoji=b.tier_emoji(tier), label=label, count=total.accounts, mrr=b.money(total.mrr))
+
+
+def _movement(moves: list[tuple[str, str, int, float]], tiers: Tiers) -> str:
+    rank = {t: i for i, t in enumerate(tiers.order)}  # 0 = healthiest
+    worse = [(n, mrr) for before, now, n, mrr in moves if rank.get(now, 0) > rank.get(before, 0)]
+    better = [(n, mrr) for before, now, n, mrr in moves if rank.get(now, 0) < rank.get(before, 0)]
+    return say(
+        "home.movement", worse=sum(n for n, _ in worse), worse_mrr=b.money(sum(m for _, m in worse)),
+        better=sum(n for n, _ in better), better_mrr=b.money(sum(m for _, m in better)),
+    )  # fmt: skip
+
+
+def _view(blocks: b.Blocks) -> dict[str, Any]:
+    view = View(type="home", blocks=b.validate_blocks(blocks, b.VIEW_BLOCK_LIMIT))
+    view.validate_json()
+    return view.to_dict()

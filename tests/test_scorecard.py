@@ -1,0 +1,180 @@
+"""Scorecard files: the shipped default loads; a broken copy says where and what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.scorecard import DEFAULT_PATH, Scorecard, ScorecardError, load_scorecard
+
+DEFAULT_TEXT = DEFAULT_PATH.read_text(encoding="utf-8")
+CUTOFFS = "cutoffs = { healthy = 80, low_risk = 60, medium_risk = 40, high_risk = 0 }"
+CSAT_BANDS = 'bands = [[3.0, 0], [4.5, 100]], weight = 1 },\n  { name = "nps"'
+NPS_BANDS = "bands = [[0, 0], [6, 40], [9, 100]], weight = 1 }"
+EMAIL = 'transform = "trend", days = 30, baseline_days = 60, fill = "zero", bands = [[-0.7, 0], [-0.3, 60], [0.0, 100]]'
+
+
+def problems_of(tmp_path: Path, *edits: tuple[str, str]) -> list[str]:
+    """Load a copy of the default scorecard with each (old, new) text edit applied; return its problems."""
+    text = DEFAULT_TEXT
+    for old, new in edits:
+        assert text.count(old) == 1, f"edit target not unique in the default scorecard: {old!r}"
+        text = text.replace(old, new)
+    path = tmp_path / "scorecard.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScorecardError) as info:
+        load_scorecard(path)
+    assert str(info.value).startswith(f"{path}: invalid scorecard\n")
+    return info.value.problems
+
+
+def test_default_scorecard_loads() -> None:
+    card = load_scorecard()
+
+    assert card == load_scorecard(DEFAULT_PATH)
+    assert card.tiers.order == ["healthy", "low_risk", "medium_risk", "high_risk"]
+    assert card.tiers.label("medium_risk") == "Medium risk"
+    assert list(card.cards) == ["onboarding", "default"]
+    assert card.cards["onboarding"].match == {"lifecycle_stage": ["onboarding"]}
+    assert "logins" in card.metrics and "tickets_opened" in card.metrics
+    for c in card.cards.values():
+        assert sum(g.weight for g in c.groups.values()) == pytest.approx(1.0)
+        assert all(m.span <= card.data.lookback_days for _, m in c.measures())
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScorecardError) as info:
+        load_scorecard(tmp_path / "nope.toml")
+    assert info.value.problems == ["file not found"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'transform = "level", aggregate = "mean", days = 7',
+            'transform = "average", aggregate = "mean", days = 7',
+            "cards.onboarding.groups.adoption.measures[0].transform: Input should be 'level', 'trend',",
+        ),
+        (
+            CSAT_BANDS,
+            CSAT_BANDS.replace("[[3.0, 0], [4.5, 100]]", "[[4.5, 0], [3.0, 100]]"),
+            "cards.default.groups.support.measures[1].bands: Value error, band inputs must be strictly increasing",
+        ),
+        (
+            NPS_BANDS,
+            NPS_BANDS.replace("[9, 100]", "[9, 110]"),
+            "cards.default.groups.support.measures[2].bands: Value error, band scores must be between 0 and 100",
+        ),
+        (
+            f"{EMAIL}, weight = 1 }}",
+            f"{EMAIL}, weight = -1 }}",
+            "cards.default.groups.engagement.measures[0].weight: Input should be greater than 0",
+        ),
+        (
+            'label = "Engagement"\nweight = 0.1',
+            'label = "Engagement"\nweight = -0.1',
+            "cards.default.groups.engagement.weight: Input should be greater than 0",
+        ),
+        (
+            CUTOFFS,
+            CUTOFFS.replace("low_risk = 60, medium_risk = 40", "low_risk = 40, medium_risk = 60"),
+            "tiers: Value error, cutoffs must fall strictly from the first tier in order to the last",
+        ),
+        (
+            CUTOFFS,
+            CUTOFFS.replace("medium_risk", "at_risk"),
+            "tiers: Value error, cutoffs must name exactly the tiers listed in order",
+        ),
+        (
+            CUTOFFS,
+            CUTOFFS.replace("high_risk = 0", "high_risk = 10"),
+            "tiers: Value error, the last tier (high_risk) must start at 0",
+        ),
+        (
+            "[cards.default]\n",
+            '[cards.default]\nmatch = { segment = ["smb"] }\n',
+            "cards: Value error, one card must have no `match`",
+        ),
+        (
+            'match = { lifecycle_stage = ["onboarding"] }',
+            'match = { plan = ["onboarding"] }',
+            "cards.onboarding.match: Value error, cannot match on plan; use segment, lifecycle_stage,",
+        ),
+        (
+            '{ name = "nps", metric = "nps"',
+            '{ name = "csat", metric = "nps"',
+            "cards.default: Value error, measure names must be unique within a card: csat",
+        ),
+        (
+            EMAIL,
+            EMAIL.replace("baseline_days = 60", "baseline_days = 80"),
+            "cards.default.groups.engagement measure email_engagement reads 110 days, "
+            "more than data.lookback_days (90)",
+        ),
+        (
+            'label = "Engagement"\n',
+            'label = "Engagement"\ncolour = "blue"\n',
+            "cards.default.groups.engagement.colour: Extra inputs are not permitted",
+        ),
+        (
+            NPS_BANDS,
+            NPS_BANDS.replace("weight", "wieght"),
+            "cards.default.groups.support.measures[2].wieght: Extra inputs are not permitted",
+        ),
+        (
+            "min_days_of_data = 14",
+            "min_days = 14",
+            "data.min_days: Extra inputs are not permitted",
+        ),
+    ],
+    ids=[
+        "unknown-transform", "bands-not-increasing", "band-score-over-100", "negative-measure-weight",
+        "negative-group-weight", "cutoffs-not-decreasing", "cutoffs-not-matching-order", "last-cutoff-not-0",
+        "no-fallback-card", "unknown-match-key", "duplicated-measure", "span-over-lookback", "unknown-group-key",
+        "misspelt-measure-key", "unknown-data-key",
+    ],
+)  # fmt: skip
+def test_broken_scorecard_names_key_and_problem(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = problems_of(tmp_path, (old, new))
+
+    assert len(problems) == 1
+    assert expected in problems[0]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        ('transform = "level", aggregate = "mean", days = 7', 'transform = "lvl", aggregate = "mean", days = 7'),
+        (NPS_BANDS, NPS_BANDS.replace("weight = 1", "weight = 0")),
+    )
+
+    assert [p.split(":")[0] for p in problems] == [
+        "cards.onboarding.groups.adoption.measures[0].transform",
+        "cards.default.groups.support.measures[2].weight",
+    ]
+
+
+def test_invalid_toml_gives_line(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, ("hysteresis = 3.0", "hysteresis = "))
+
+    assert len(problems) == 1
+    assert problems[0].startswith("not valid TOML:") and "line 31" in problems[0]
+
+
+def test_model_validate_rejects_the_same_things() -> None:
+    """What the engine tests build in code goes through the same checks as a file."""
+    minimal: dict[str, Any] = {
+        "tiers": {"order": ["good", "bad"], "cutoffs": {"good": 50, "bad": 0}},
+        "cards": {"all": {"groups": {"g": {"label": "G", "weight": 1, "measures": [
+            {"name": "logins", "metric": "logins", "transform": "level", "bands": [[0, 0], [10, 100]]},
+        ]}}}},
+    }  # fmt: skip
+    assert Scorecard.model_validate(minimal).metrics == ["logins"]
+
+    minimal["data"] = {"lookback_days": 7}
+    minimal["cards"]["all"]["groups"]["g"]["measures"][0]["days"] = 8
+    with pytest.raises(ValueError, match="reads 8 days, more than data.lookback_days"):
+        Scorecard.model_validate(minimal)
