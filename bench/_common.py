@@ -83,7 +83,7 @@ def table(rows: list[list[object]], header: list[str]) -> str:
 
     cells = [[fmt(v) for v in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
-    numeric = [all(isinstance(r[i], int | float) or r[i] is None for r in rows) for i in range(len(header))]
+    numeric = [i > 0 for i in range(len(header))]  # the first column labels rows
 
     def line(vals: list[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric, strict=True))

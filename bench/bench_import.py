@@ -9,9 +9,10 @@ write) in a fresh subprocess per database, so its peak RSS is clean. Reports row
 seconds, rows/s, the split read CSV / validate / write, peak RSS, and the re-import time
 (the same file again: every row an upsert of an existing one).
 
-Baseline, measured in the same run: a naive row-by-row loop (csv module, validate each
-row in Python, one INSERT ... ON CONFLICT per row) on a 20,000-row sample, extrapolated to
-the whole file, with the ratio.
+Baselines, measured in the same run on a sample and extrapolated to the whole file, with
+the ratio: naive row-by-row loops (csv module, validate each row in Python) writing one
+INSERT ... ON CONFLICT per row (20,000 rows) or one ORM `session.merge()` per row (5,000
+rows), each into an empty table in one transaction.
 
 SQLite always (a temp file); PostgreSQL too when --database-url points at it (its tables
 are truncated before and after).
@@ -32,9 +33,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import _common as C  # noqa: I001  (puts the project on sys.path)
+import _common as C  # first: puts the code under test on sys.path
 from sqlalchemy import text
-
 
 # --- child: the real import path ----------------------------------------------------------
 
@@ -83,11 +83,14 @@ def run_import(url: str, accounts_csv: str, metrics_csv: str) -> dict[str, Any]:
 _METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-def run_baseline(url: str, metrics_csv: str, sample: int) -> dict[str, Any]:
-    """Row by row: parse and check each line in Python, one INSERT ... ON CONFLICT per row."""
+def run_baseline(url: str, metrics_csv: str, sample: int, orm: bool) -> dict[str, Any]:
+    """Row by row: parse and check each line in Python, then one INSERT ... ON CONFLICT per row
+    (or, with `orm`, one `session.merge(MetricObservation(...))` per row)."""
     from storage.db import make_engine
 
     engine = make_engine(url)
+    if orm:
+        return _orm_baseline(engine, metrics_csv, sample)
     sql = text(
         "INSERT INTO metric_observation (account_id, day, metric, value) VALUES (:a, :d, :m, :v) "
         "ON CONFLICT (account_id, day, metric) DO UPDATE SET value = excluded.value"
@@ -112,6 +115,36 @@ def run_baseline(url: str, metrics_csv: str, sample: int) -> dict[str, Any]:
                 raise ValueError(f"line {line}: bad row")
             conn.execute(sql, {"a": ids[ext], "d": day, "m": metric, "v": value})
             done += 1
+    wall = time.perf_counter() - t0
+    engine.dispose()
+    return {"rows": done, "wall": wall, "peak_rss_mb": C.peak_rss_mb()}
+
+
+def _orm_baseline(engine: Any, metrics_csv: str, sample: int) -> dict[str, Any]:
+    from sqlmodel import Session, select
+
+    from storage.models import Account, MetricObservation
+
+    t0 = time.perf_counter()
+    done = 0
+    ids: dict[str, int] = {}
+    with Session(engine) as session, open(metrics_csv, encoding="utf-8-sig", newline="") as fh:
+        for line, rec in enumerate(csv.DictReader(fh), start=2):
+            if done >= sample:
+                break
+            ext, day_s, metric, value_s = (rec[k].strip() for k in ("external_id", "date", "metric", "value"))
+            if ext not in ids:
+                found = session.exec(select(Account.id).where(Account.external_id == ext)).first()
+                if found is None:
+                    raise ValueError(f"line {line}: unknown account {ext}")
+                ids[ext] = found
+            value = float(value_s)
+            if not _METRIC.match(metric) or not math.isfinite(value):
+                raise ValueError(f"line {line}: bad row")
+            session.merge(MetricObservation(account_id=ids[ext], day=date.fromisoformat(day_s), metric=metric,
+                                            value=value))  # fmt: skip
+            done += 1
+        session.commit()
     wall = time.perf_counter() - t0
     engine.dispose()
     return {"rows": done, "wall": wall, "peak_rss_mb": C.peak_rss_mb()}
@@ -143,14 +176,33 @@ def write_files(folder: Path, n_accounts: int, days: int) -> tuple[Path, Path, i
 def bench_backend(label: str, url: str, files: tuple[Path, Path, int], args: argparse.Namespace) -> dict[str, Any]:
     accounts_csv, metrics_csv, rows = files
     print(f"[{label}] importing ...", flush=True)
-    run = _child("import", args.code_root, url=url, accounts=str(accounts_csv), metrics=str(metrics_csv))
+
+    def best(root: str | None) -> dict[str, Any]:
+        """The fastest of --repeat imports into empty tables, step by step."""
+        runs = []
+        for _ in range(max(args.repeat, 1)):
+            engine = C.make_engine(url)
+            C.truncate(engine)
+            engine.dispose()
+            runs.append(_child("import", root, url=url, accounts=str(accounts_csv), metrics=str(metrics_csv)))
+        return {step: min((r[step] for r in runs), key=lambda s: s["wall"]) if step != "rss_start_mb" else
+                runs[0][step] for step in runs[0]}  # fmt: skip
+
+    before = None
+    if args.compare_root:  # the same import with another checkout's code
+        print(f"[{label}] importing with the code in {args.compare_root} ...", flush=True)
+        before = best(args.compare_root)
+    run = best(args.code_root)
     print(f"[{label}] import {run['metrics']['wall']:.1f} s; baseline row-by-row loop ...", flush=True)
-    engine = C.make_engine(url)
-    with engine.begin() as conn:  # the baseline starts from an empty table too
-        conn.execute(text("DELETE FROM metric_observation"))
-    engine.dispose()
-    base = _child("baseline", args.code_root, url=url, metrics=str(metrics_csv), sample=min(args.baseline_rows, rows))
-    return {"label": label, "run": run, "base": base, "rows": rows}
+    base = {}
+    for kind, sample in (("INSERT per row", args.baseline_rows), ("ORM merge per row", args.orm_rows)):
+        engine = C.make_engine(url)
+        with engine.begin() as conn:  # each baseline starts from an empty table too
+            conn.execute(text("DELETE FROM metric_observation"))
+        engine.dispose()
+        base[kind] = _child("baseline", args.code_root, url=url, metrics=str(metrics_csv), sample=min(sample, rows),
+                            orm=kind.startswith("ORM"))  # fmt: skip
+    return {"label": label, "run": run, "base": base, "rows": rows, "before": before}
 
 
 def report(results: list[dict[str, Any]], file_info: str) -> None:
@@ -159,20 +211,29 @@ def report(results: list[dict[str, Any]], file_info: str) -> None:
     header = ["backend", "step", "rows", "wall s", "rows/s", "read csv s", "validate s", "write s", "peak RSS MB"]
     rows: list[list[object]] = []
     for r in results:
-        for step in ("accounts", "metrics", "metrics re-import"):
-            s = r["run"][step]
-            rows.append([r["label"], step, s["rows"], s["wall"], s["rows"] / s["wall"], s["read"], s["validate"],
-                         s["write"], s["peak_rss_mb"]])  # fmt: skip
+        versions = [("before", r["before"]), ("", r["run"])] if r["before"] else [("", r["run"])]
+        for version, run in versions:
+            for step in ("accounts", "metrics", "metrics re-import"):
+                s = run[step]
+                rows.append([f"{r['label']} {version}".strip(), step, s["rows"], s["wall"], s["rows"] / s["wall"],
+                             s["read"], s["validate"], s["write"], s["peak_rss_mb"]])  # fmt: skip
     print(C.table(rows, header))
+    for r in results:
+        if r["before"]:
+            b, a = r["before"]["metrics"]["wall"], r["run"]["metrics"]["wall"]
+            print(f"{r['label']}: 'before' = the same import with the code in the --compare-root checkout; "
+                  f"metrics import {b:.2f} s -> {a:.2f} s ({b / a:.1f}x)")  # fmt: skip
     print()
-    header = ["backend", "metric rows", "import s", "baseline rows", "baseline s", "baseline rows/s",
-              "baseline est. s (all rows)", "speed-up x"]  # fmt: skip
+    header = ["backend", "baseline", "sample rows", "sample s", "rows/s", "est. s for all rows", "import s",
+              "speed-up x"]  # fmt: skip
     rows = []
     for r in results:
-        b, s = r["base"], r["run"]["metrics"]
-        rate = b["rows"] / b["wall"]
-        est = r["rows"] / rate
-        rows.append([r["label"], r["rows"], s["wall"], b["rows"], b["wall"], rate, est, est / s["wall"]])
+        s = r["run"]["metrics"]
+        for kind, b in r["base"].items():
+            rate = b["rows"] / b["wall"]
+            est = r["rows"] / rate
+            rows.append([r["label"], kind, b["rows"], b["wall"], rate, est, s["wall"], est / s["wall"]])
+    print(f"Baselines (row by row, measured on a sample, extrapolated to all {results[0]['rows']:,} rows)")
     print(C.table(rows, header))
     print()
     for r in results:
@@ -188,9 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI size: 200,000 rows, 5,000-row baseline (< 60 s)")
     parser.add_argument("--accounts", type=int, help="accounts (default 5,000)")
     parser.add_argument("--days", type=int, help="days per account (default 25; 8 metrics a day)")
-    parser.add_argument("--baseline-rows", type=int, help="rows for the row-by-row baseline (default 20,000)")
+    parser.add_argument("--baseline-rows", type=int, help="rows for the INSERT-per-row baseline (default 20,000)")
+    parser.add_argument("--orm-rows", type=int, help="rows for the ORM-merge-per-row baseline (default 5,000)")
+    parser.add_argument("--repeat", type=int, default=1, help="import N times, report the fastest (default 1)")
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
-    parser.add_argument("--code-root", help="import the code under test from this checkout (before/after figures)")
+    parser.add_argument("--code-root", help="import with the code of this checkout instead of this one")
+    parser.add_argument("--compare-root", help="also import with the code of this checkout (before/after figures)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -198,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
         if spec["kind"] == "import":
             out = run_import(spec["url"], spec["accounts"], spec["metrics"])
         else:
-            out = run_baseline(spec["url"], spec["metrics"], spec["sample"])
+            out = run_baseline(spec["url"], spec["metrics"], spec["sample"], spec["orm"])
         print(json.dumps(out))
         return 0
     args.accounts = args.accounts or (1_000 if args.quick else 5_000)
     args.days = args.days or 25
     args.baseline_rows = args.baseline_rows or (5_000 if args.quick else 20_000)
+    args.orm_rows = args.orm_rows or (1_000 if args.quick else 5_000)
     print(f"bench_import: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     results = []
     with C.temp_dir("healthbot-bench-") as tmp:

@@ -33,10 +33,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import _common as C  # first: puts the code under test on sys.path
 import numpy as np
 import pandas as pd
-
-import _common as C  # noqa: I001  (puts the project on sys.path)
 from sqlalchemy import text
 
 DAYS = 90
@@ -243,10 +242,7 @@ def _naive_score_one(conn: Any, sc: Any, reason_text: Any, acc: dict, day: date,
 def _naive_measure(m: Any, series: pd.Series, lookback: int, days_to_renewal: float) -> tuple[float, dict]:
     """One measure for one account, the plain pandas way (same definitions as the scorecard)."""
     values = series.iloc[-lookback:]
-    if values.isna().all():
-        seen = False
-    else:
-        seen = True
+    seen = not values.isna().all()
     filled = values.fillna(0.0) if m.fill == "zero" else values
     nan = math.nan
     if m.transform == "level":
@@ -266,10 +262,8 @@ def _naive_measure(m: Any, series: pd.Series, lookback: int, days_to_renewal: fl
         base_sum = float(base_part.sum()) if len(filled) > m.days else 0.0
         if m.transform == "ratio":
             usual = base_sum / m.baseline_days * m.days
-            if usual < m.min_baseline and recent_sum <= usual:
-                ratio = 1.0
-            else:
-                ratio = recent_sum / max(usual, m.baseline_floor)
+            quiet_usual = usual < m.min_baseline and recent_sum <= usual
+            ratio = 1.0 if quiet_usual else recent_sum / max(usual, m.baseline_floor)
             return (ratio if seen else nan), {"recent": recent_sum, "usual": usual}
         recent, base = recent_sum / m.days, base_sum / m.baseline_days
         change = recent / base - 1.0 if base > 0 else (1.0 if recent > 0 else nan)
@@ -313,10 +307,11 @@ def _naive_tier(sc: Any, score: float, previous: str | None) -> str:
 # --- orchestration (parent process) -------------------------------------------------------
 
 
-def _child(kind: str, **spec: Any) -> dict[str, Any]:
+def _child(kind: str, code_root: str | None = None, **spec: Any) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps({"kind": kind, **spec}, default=str)]
+    env = {**os.environ, **({"HEALTHBOT_CODE_ROOT": code_root} if code_root else {})}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"{kind} child failed ({proc.returncode})")
@@ -324,6 +319,14 @@ def _child(kind: str, **spec: Any) -> dict[str, Any]:
     out["process_s"] = time.perf_counter() - t0
     out["child_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return out
+
+
+def _best(repeat: int, fn: Any) -> dict[str, Any]:
+    """The fastest of `repeat` runs (other work on the machine only ever adds time)."""
+    runs = [fn() for _ in range(max(repeat, 1))]
+    best = min(runs, key=lambda r: r["wall"])
+    best["runs"] = [r["wall"] for r in runs]
+    return best
 
 
 def _stored(engine: Any, day: date, ids: list[int]) -> dict[int, tuple]:
@@ -354,7 +357,11 @@ def bench_backend(label: str, engine: Any, url: str, args: argparse.Namespace) -
     C.load_history(engine, ids, [day - timedelta(days=k) for k in range(1, HISTORY_DAYS + 1)])
     print(f"[{label}] loaded {n_obs:,} observations in {load_s:.1f} s ({n_obs / load_s:,.0f} rows/s); scoring ...",
           flush=True)  # fmt: skip
-    run = _child("engine", url=url, day=day.isoformat())
+    before = None
+    if args.compare_root:  # the same run with another checkout's code, on the same data
+        print(f"[{label}] scoring with the code in {args.compare_root} ...", flush=True)
+        before = _best(args.repeat, lambda: _child("engine", args.compare_root, url=url, day=day.isoformat()))
+    run = _best(args.repeat, lambda: _child("engine", args.code_root, url=url, day=day.isoformat()))
     # a sample spread over all accounts for the baseline
     sample = [int(i) for i in ids[np.linspace(0, len(ids) - 1, min(args.baseline_accounts, len(ids))).astype(int)]]
     engine_rows = _stored(engine, day, sample)
@@ -364,21 +371,29 @@ def bench_backend(label: str, engine: Any, url: str, args: argparse.Namespace) -
     same = sum(1 for i in base["ids"] if i in engine_rows and base_rows.get(i) == engine_rows[i])
     scored_in_sample = sum(1 for i in base["ids"] if i in engine_rows)
     return {"label": label, "accounts": n, "observations": n_obs, "load_s": load_s, "run": run, "base": base,
-            "agree": same, "agree_of": scored_in_sample, "sample": len(base["ids"])}  # fmt: skip
+            "agree": same, "agree_of": scored_in_sample, "sample": len(base["ids"]), "before": before}  # fmt: skip
 
 
-def report(results: list[dict[str, Any]]) -> None:
+def report(results: list[dict[str, Any]], compare_root: str | None) -> None:
     phases = ["accounts", "read observations", "read history", "build panel", "score_day", "hysteresis",
               "deltas, rows, other", "store"]  # fmt: skip
     print()
     print("Daily scoring run: score_range(engine, load_scorecard(), day, day), seconds per phase")
-    header = ["phase", *[r["label"] for r in results]]
-    rows: list[list[object]] = [[p, *[r["run"]["splits"].get(p, 0.0) for r in results]] for p in phases]
-    rows.append(["total (wall)", *[r["run"]["wall"] for r in results]])
-    rows.append(["peak RSS MB after reading", *[r["run"]["peak_after"].get("read observations", 0.0) for r in results]])
-    rows.append(["peak RSS MB after panel", *[r["run"]["peak_after"].get("build panel", 0.0) for r in results]])
-    rows.append(["process CPU s (client side)", *[r["run"]["cpu"] for r in results]])
+    runs = [(r["label"], r["run"]) for r in results]
+    if compare_root:
+        runs = [x for r in results for x in ((f"{r['label']} before", r["before"]), (r["label"], r["run"]))]
+    header = ["phase", *[label for label, _ in runs]]
+    rows: list[list[object]] = [[p, *[run["splits"].get(p, 0.0) for _, run in runs]] for p in phases]
+    rows.append(["total (wall)", *[run["wall"] for _, run in runs]])
+    if any(len(run.get("runs", [])) > 1 for _, run in runs):
+        rows.append(["  (all runs)", *[" / ".join(f"{w:.1f}" for w in run["runs"]) for _, run in runs]])
+    rows.append(["process CPU s (client side)", *[run["cpu"] for _, run in runs]])
+    rows.append(["peak RSS MB after reading", *[run["peak_after"].get("read observations", 0.0) for _, run in runs]])
+    rows.append(["peak RSS MB (whole run)", *[run["peak_rss_mb"] for _, run in runs]])
     print(C.table(rows, header))
+    if compare_root:
+        print(f"'before' columns: the same run with the code in {compare_root}; speed-up "
+              + ", ".join(f"{r['label']} {r['before']['wall'] / r['run']['wall']:.1f}x" for r in results))  # fmt: skip
     print()
     print("Summary")
     header = ["backend", "accounts", "observations", "scored", "wall s", "accounts/s", "peak RSS MB",
@@ -410,7 +425,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, help="accounts to score (default 5,000; the issue's scale: 50,000)")
     parser.add_argument("--baseline-accounts", type=int, help="per-account loop sample (default 200)")
     parser.add_argument("--baseline-seconds", type=float, help="stop the per-account loop after this long")
+    parser.add_argument("--repeat", type=int, default=1, help="score N times, report the fastest (default 1)")
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
+    parser.add_argument("--code-root", help="score with the code of this checkout instead of this one")
+    parser.add_argument("--compare-root", help="also score with the code of this checkout (before/after figures)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -437,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(bench_backend("postgresql", engine, url, args))
     elif args.database_url:
         print(f"--database-url {args.database_url}: not PostgreSQL, skipped", file=sys.stderr)
-    report(results)
+    report(results, args.compare_root)
     return 0
 
 

@@ -95,14 +95,16 @@ def create_web(bolt_app: App | None, engine: Engine) -> Starlette:
     return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), Route("/healthz", healthz)])
 
 
-def create_scheduler(settings: Settings, engine: Engine, scorecard: Scorecard | None = None) -> BackgroundScheduler:
+def create_scheduler(
+    settings: Settings, engine: Engine, client: WebClient, scorecard: Scorecard | None = None
+) -> BackgroundScheduler:
     """Every scheduled job with a stable id, an explicit time zone and a misfire grace."""
     scorecard = scorecard or load_scorecard(settings.scorecard_path)
     scheduler = BackgroundScheduler(timezone=settings.tz)
     scheduler.add_job(
-        score_job.run,
+        score_job.run_daily,
         CronTrigger(hour=settings.score_time.hour, minute=settings.score_time.minute, timezone=settings.tz),
-        args=[engine, scorecard],
+        args=[engine, scorecard, client, lambda: datetime.now(settings.tz).date()],
         id=score_job.JOB_ID,
         replace_existing=True,
         misfire_grace_time=3600,

@@ -15,7 +15,7 @@ log = logging.getLogger("healthbot")
 
 def serve(settings: Settings, engine: Engine) -> None:
     bolt_app = create_app(settings, engine)
-    scheduler = create_scheduler(settings, engine)
+    scheduler = create_scheduler(settings, engine, bolt_app.client)
     scheduler.start()
     log.info("daily scoring at %s %s", settings.score_time.strftime("%H:%M"), settings.timezone)
     if settings.socket_mode:

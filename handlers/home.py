@@ -11,15 +11,13 @@ from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot import portfolio
-from bot.events import RecentEvents
 from bot.ids import HomeIds
 from bot.scorecard import Scorecard
 from bot.values import HomePages, decode
+from storage import queries
 
 
 def register(app: App, sessions: Callable[[], Session], scorecard: Scorecard, today: Callable[[], date]) -> None:
-    handled = RecentEvents()
-
     def publish(client: WebClient, user_id: str, pages: HomePages) -> None:
         with sessions() as session:
             view = portfolio.home(session, user_id, pages, scorecard, today())
@@ -31,14 +29,17 @@ def register(app: App, sessions: Callable[[], Session], scorecard: Scorecard, to
         if event.get("tab") != "home":
             return
         event_id = body.get("event_id") or ""
-        if not handled.first_time(event_id):
+        with sessions() as session:
+            first = queries.claim_event(session, event_id)
+        if not first:
             retry = request.headers.get("x-slack-retry-num", ["?"])[0]
             logger.info("dropped retry %s of event %s: already handled", retry, event_id)
             return
         try:
             publish(client, event["user"], HomePages())
         except Exception:
-            handled.forget(event_id)  # Slack's next retry may succeed
+            with sessions() as session:
+                queries.release_event(session, event_id)  # Slack's next retry may succeed
             raise
 
     def turn_page(ack: Ack, action: dict, body: dict, client: WebClient) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, timedelta
 
+from slack_sdk import WebClient
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from bot.health import RunSummary, score_range
 from bot.scorecard import Scorecard
+from jobs import home
 from storage import queries
 from storage.db import job_lock
 
@@ -26,6 +30,15 @@ def days_to_score(last_metrics: date | None, last_scored: date | None) -> tuple[
         return None
     start = last_metrics if last_scored is None or last_scored >= last_metrics else last_scored + timedelta(days=1)
     return max(start, last_metrics - timedelta(days=MAX_CATCH_UP_DAYS - 1)), last_metrics
+
+
+def run_daily(engine: Engine, scorecard: Scorecard, client: WebClient, today: Callable[[], date]) -> None:
+    """The scheduled run: score, then refresh what shows the scores, then forget old event ids."""
+    summary = run(engine, scorecard)
+    if summary is not None:
+        home.run(engine, client, scorecard, today())
+    with Session(engine) as session:
+        queries.prune_events(session)
 
 
 def run(engine: Engine, scorecard: Scorecard) -> RunSummary | None:

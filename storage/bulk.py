@@ -104,6 +104,10 @@ def _with_json(row: Sequence[Any], idx: Sequence[int]) -> list[Any]:
 
 
 def _chunks(rows: Iterable[Sequence[Any]]) -> Iterable[list[Sequence[Any]]]:
+    if isinstance(rows, list):  # slices, not a Python-level append per row
+        for start in range(0, len(rows), CHUNK):
+            yield rows[start : start + CHUNK]
+        return
     chunk: list[Sequence[Any]] = []
     for row in rows:
         chunk.append(row)

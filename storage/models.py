@@ -69,7 +69,10 @@ class HealthScore(SQLModel, table=True):
     """An account's score on one day, with the parts that explain it."""
 
     __tablename__ = "health_score"
-    __table_args__ = (Index("ix_health_score_day_tier", "day", "tier"),)
+    __table_args__ = (
+        Index("ix_health_score_day_tier", "day", "tier"),
+        Index("ix_health_score_day_score", "day", "score"),  # riskiest-first lists and movers
+    )
 
     account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
     day: date = Field(primary_key=True)
@@ -99,3 +102,16 @@ class HealthOverride(SQLModel, table=True):
     expires_on: date
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
     cleared_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class SlackEvent(SQLModel, table=True):
+    """Events API deliveries already taken: Slack retries deliveries and Bolt does not deduplicate.
+
+    A row is claimed before handling, so of several replicas (or a retry racing a slow first
+    attempt) exactly one handles each `event_id`.
+    """
+
+    __tablename__ = "slack_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))

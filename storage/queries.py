@@ -13,7 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage import bulk
-from storage.models import Account, HealthOverride, HealthScore, MetricObservation, utcnow
+from storage.models import Account, HealthOverride, HealthScore, MetricObservation, SlackEvent, utcnow
 
 ACCOUNT_FRAME_COLUMNS = (
     "id", "external_id", "name", "owner_slack_id", "segment", "industry", "region", "lifecycle_stage",
@@ -350,3 +350,37 @@ def metric_series(
     for metric, day, value in rows:
         out[metric].append((day, float(value)))
     return out
+
+
+def claim_event(session: Session, event_id: str) -> bool:
+    """True for the one caller that records `event_id` first; False for a retry or another replica."""
+    values = {"event_id": event_id, "received_at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(SlackEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+    claimed = session.execute(stmt.returning(col(SlackEvent.event_id))).first()
+    session.commit()
+    return claimed is not None
+
+
+def release_event(session: Session, event_id: str) -> None:
+    """Handling failed: let Slack's next retry of `event_id` through."""
+    session.execute(text("DELETE FROM slack_event WHERE event_id = :e"), {"e": event_id})
+    session.commit()
+
+
+def prune_events(session: Session, older_than: timedelta = timedelta(days=1)) -> int:
+    """Slack stops retrying after minutes; a day of ids is plenty."""
+    result = session.execute(text("DELETE FROM slack_event WHERE received_at < :t"), {"t": utcnow() - older_than})
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def account_owners(session: Session) -> list[str]:
+    """Slack ids of every CSM who owns an account."""
+    rows = session.execute(
+        text("SELECT DISTINCT owner_slack_id FROM account WHERE owner_slack_id IS NOT NULL ORDER BY owner_slack_id")
+    )
+    return [r[0] for r in rows]

@@ -27,7 +27,7 @@ from tests.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
-TABLES = ("health_override", "health_score", "metric_observation", "account")  # children first
+TABLES = ("slack_event", "health_override", "health_score", "metric_observation", "account")  # children first
 
 
 def _reset_postgres(url: str) -> None:

@@ -141,3 +141,21 @@ def test_job_lock_lets_one_replica_run(database_url: str) -> None:
         assert second is (a.dialect.name != "postgresql")  # SQLite is one process by definition
     with job_lock(b, "score.daily") as after:
         assert after is True
+
+
+def test_daily_run_scores_then_refreshes_every_owners_home(portfolio: Engine, settings, fake_slack) -> None:
+    from slack_sdk.models.views import View
+
+    from bot.slack_client import make_client
+
+    score_job.run_daily(portfolio, load_scorecard(), make_client(settings), lambda: END)
+    with Session(portfolio) as s:
+        owners = queries.account_owners(s)
+    calls = fake_slack.calls_to("views.publish")
+    assert sorted(c.params["user_id"] for c in calls) == owners and len(owners) >= 3
+    for call in calls:
+        View(**call.params["view"]).validate_json()
+    fake_slack.reset()
+    fake_slack.fail_next("views.publish", status=429, retry_after=0)
+    assert score_job.run_daily(portfolio, load_scorecard(), make_client(settings), lambda: END) is None
+    assert len([c for c in fake_slack.calls_to("views.publish") if c.failed_status is None]) == len(owners)

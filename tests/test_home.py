@@ -6,7 +6,6 @@ from datetime import date
 
 from slack_sdk.models.views import View
 
-from bot.events import RecentEvents
 from bot.home import HomeData, home_view
 from bot.lists import Page
 from bot.scorecard import load_scorecard
@@ -143,14 +142,17 @@ def test_a_full_page_of_every_tier_stays_inside_the_limits() -> None:
     assert sum(b["type"] == "actions" for b in view["blocks"]) == len(TIERS.order)
 
 
-def test_recent_events_drop_retries_and_let_a_failed_one_through_again() -> None:
-    clock = [0.0]
-    seen = RecentEvents(ttl=60, limit=3, clock=lambda: clock[0])
-    assert seen.first_time("Ev1") and not seen.first_time("Ev1")
-    seen.forget("Ev1")
-    assert seen.first_time("Ev1")
-    clock[0] = 61  # expired
-    assert seen.first_time("Ev1")
-    for event_id in ("Ev2", "Ev3", "Ev4"):
-        assert seen.first_time(event_id)
-    assert seen.first_time("Ev1")  # pushed out by the size limit
+def test_event_claims_drop_retries_across_sessions_and_release_lets_one_through(engine) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+    from storage import queries
+
+    with Session(engine) as a, Session(engine) as b:
+        assert queries.claim_event(a, "Ev1") is True
+        assert queries.claim_event(b, "Ev1") is False  # a retry, or another replica
+        queries.release_event(a, "Ev1")
+        assert queries.claim_event(b, "Ev1") is True
+        assert queries.prune_events(a, older_than=timedelta(0)) == 1
+        assert queries.claim_event(a, "Ev1") is True

@@ -37,9 +37,9 @@ def test_client_retries_server_errors_then_gives_up(settings: Settings, fake_sla
 
 
 def test_scheduler_registers_daily_score_job(settings: Settings, engine) -> None:
-    scheduler = create_scheduler(settings, engine)
+    scheduler = create_scheduler(settings, engine, make_client(settings))
     job = scheduler.get_job(score_job.JOB_ID)
-    assert job is not None and job.func is score_job.run
+    assert job is not None and job.func is score_job.run_daily
     fields = {f.name: str(f) for f in job.trigger.fields}
     assert fields["hour"] == "6" and fields["minute"] == "0"
     assert str(job.trigger.timezone) == "UTC"

@@ -1,0 +1,38 @@
+"""Republish the App Home of every account owner: what it shows changed with today's scores."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot import portfolio
+from bot.scorecard import Scorecard
+from bot.values import HomePages
+from storage import queries
+
+log = logging.getLogger("healthbot.jobs.home")
+
+
+def run(engine: Engine, client: WebClient, scorecard: Scorecard, today: date) -> int:
+    """Publish each owner's first page of Home; returns how many were published.
+
+    views.publish is Tier 4 (~100/min); the client's rate-limit handler waits out a 429.
+    One user's failure is logged and does not stop the others.
+    """
+    with Session(engine) as session:
+        owners = queries.account_owners(session)
+    published = 0
+    for user_id in owners:
+        with Session(engine) as session:
+            view = portfolio.home(session, user_id, HomePages(), scorecard, today)
+        try:
+            client.views_publish(user_id=user_id, view=view)
+            published += 1
+        except SlackApiError as exc:
+            log.warning("could not refresh Home of %s: %s", user_id, exc.response.get("error"))
+    return published
