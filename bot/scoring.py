@@ -334,7 +334,7 @@ def _score_card(
     group_values = [(g, _rounded(v)) for g, v in group_scores.items()]
     measure_values = [(nm, _rounded(measure_scores[nm])) for nm in names]
     measure_meta = [measure_group[nm] for nm in names]
-    figure_lists = [
+    figure_lists: list[list[tuple[str, list[float]]]] = [
         [(k, np.asarray(v, dtype=np.float64).tolist()) for k, v in measure_figures[nm].items()] for nm in names
     ]
     reasons: dict[tuple[Any, ...], str] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
@@ -348,11 +348,11 @@ def _score_card(
             if points < 0.5:
                 break
             g, m = measure_meta[j]
-            figures = {k: v[i] for k, v in figure_lists[j]}
-            key = (j, *figures.values())
+            quoted = {k: v[i] for k, v in figure_lists[j]}
+            key = (j, *quoted.values())
             reason = reasons.get(key)
             if reason is None:
-                reason = reason_text(m, figures)
+                reason = reason_text(m, quoted)
                 if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
                     reasons[key] = reason
             drivers.append({"measure": names[j], "group": g, "points": round(-points, 1), "reason": reason})
@@ -375,7 +375,7 @@ def _rounded(values: np.ndarray) -> list[float | None]:
         tenth = x * 10.0
         out = (np.rint(tenth) / 10.0).tolist()
         exact = np.abs(tenth - np.floor(tenth) - 0.5) > 1e-6
-        exact &= np.abs(x) < 1e12  # also False for NaN and inf
+        exact &= np.abs(x) < 1e6  # keeps the float error of 10x far below the margin; False for NaN, inf
     for i in np.flatnonzero(~exact).tolist():
         v = float(x[i])
         out[i] = None if v != v else round(v, 1)

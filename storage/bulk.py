@@ -1,16 +1,21 @@
-"""Fast bulk writes: account upserts, metric upserts and score upserts.
+"""Fast bulk writes (account, metric and score upserts) and the bulk read of observations.
 
-Each function writes inside the caller's connection/transaction so an import is all or
+Each write runs inside the caller's connection/transaction so an import is all or
 nothing. SQLite uses the driver's `executemany`; PostgreSQL uses COPY into a temporary
-table followed by one `INSERT ... ON CONFLICT`.
+table followed by one `INSERT ... ON CONFLICT`. `read_observations` returns numpy arrays
+for the tens of millions of rows a daily scoring run reads (see the section below).
 """
 
 from __future__ import annotations
 
 import json
 import mmap
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,22 +97,14 @@ def _pg_copy_upsert(
     return total
 
 
-# what json.dumps(value, separators=(",", ":")) does, without building an encoder per call
-_to_json = json.JSONEncoder(separators=(",", ":")).encode
-
-
 def _with_json(row: Sequence[Any], idx: Sequence[int]) -> list[Any]:
     out = list(row)
     for i in idx:
-        out[i] = _to_json(out[i])
+        out[i] = json.dumps(out[i], separators=(",", ":"))
     return out
 
 
 def _chunks(rows: Iterable[Sequence[Any]]) -> Iterable[list[Sequence[Any]]]:
-    if isinstance(rows, list):  # slices, not a Python-level append per row
-        for start in range(0, len(rows), CHUNK):
-            yield rows[start : start + CHUNK]
-        return
     chunk: list[Sequence[Any]] = []
     for row in rows:
         chunk.append(row)
@@ -136,39 +133,57 @@ class _Unpackable(Exception):
 
 
 class _Packed:
-    """(key, value) pairs collected in fixed 16 MiB segments, then decoded into the four
-    columns, freeing the segments as it goes. Each segment is its own anonymous mmap, so it
-    goes back to the OS when dropped (from the malloc heap it could stay with the process)."""
+    """(key, value) pairs collected in 16 MiB segments, then decoded into the four columns,
+    freeing the segments as it goes. Each segment is its own anonymous mmap, so it goes back
+    to the OS when dropped (from the malloc heap it could stay with the process)."""
 
     SEGMENT = 1 << 21  # rows
 
     def __init__(self) -> None:
-        self.keys: list[np.ndarray] = []
-        self.values: list[np.ndarray] = []
-        self.fill = self.SEGMENT  # rows used in the last segment
+        self.segments: list[list[Any]] = []  # [keys, values, rows used]
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
         done = 0
         while done < len(keys):
-            if self.fill == self.SEGMENT:
-                self.keys.append(_mapped(self.SEGMENT, np.int64))
-                self.values.append(_mapped(self.SEGMENT, np.float64))
-                self.fill = 0
-            take = min(len(keys) - done, self.SEGMENT - self.fill)
-            self.keys[-1][self.fill : self.fill + take] = keys[done : done + take]
-            self.values[-1][self.fill : self.fill + take] = values[done : done + take]
-            self.fill += take
+            if not self.segments or self.segments[-1][2] == len(self.segments[-1][0]):
+                self.segments.append([_mapped(self.SEGMENT, np.int64), _mapped(self.SEGMENT, np.float64), 0])
+            seg_keys, seg_values, used = self.segments[-1]
+            take = min(len(keys) - done, len(seg_keys) - used)
+            seg_keys[used : used + take] = keys[done : done + take]
+            seg_values[used : used + take] = values[done : done + take]
+            self.segments[-1][2] = used + take
             done += take
 
-    def columns(self, first: int, day_bits: int, code_bits: int) -> tuple[np.ndarray, ...]:
+    def read_from(self, stream: Any, rows: int) -> None:
+        """Append `rows` keys then `rows` values read straight from a binary stream."""
+        seg_keys, seg_values = _mapped(rows, np.int64), _mapped(rows, np.float64)
+        for array in (seg_keys, seg_values):
+            view, got = array.data.cast("B"), 0
+            while got < len(view):
+                n = stream.readinto(view[got:])
+                if not n:
+                    raise EOFError("the helper process stopped early")
+                got += n
+        self.segments.append([seg_keys, seg_values, rows])
+
+    def write_to(self, stream: Any) -> None:
+        """Frames of (row count, keys, values) for `read_from`, then a count of -1."""
+        for seg_keys, seg_values, used in self.segments:
+            stream.write(used.to_bytes(8, "little", signed=True))
+            stream.write(seg_keys[:used].data.cast("B"))
+            stream.write(seg_values[:used].data.cast("B"))
+        stream.write((-1).to_bytes(8, "little", signed=True))
+
+    def columns(
+        self, first: int, day_bits: int, code_bits: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(account_id int64, day_num int64, code int16, value float64), freeing segments as it goes."""
-        n = (len(self.keys) - 1) * self.SEGMENT + self.fill if self.keys else 0
+        n = sum(used for _, _, used in self.segments)
         acc, day = np.empty(n, np.int64), np.empty(n, np.int64)
         code, value = np.empty(n, np.int16), np.empty(n, np.float64)
         at = 0
-        while self.keys:
-            keys, values = self.keys.pop(0), self.values.pop(0)
-            m = self.SEGMENT if self.keys else self.fill
+        while self.segments:
+            keys, values, m = self.segments.pop(0)
             keys = keys[:m]
             code[at : at + m] = keys & ((1 << code_bits) - 1)
             keys >>= code_bits
@@ -233,14 +248,41 @@ def _sqlite_packed(
     case = "CASE metric " + " ".join(f"WHEN ? THEN {i}" for i in range(len(metrics))) + " END"
     cur = raw.cursor()
     try:
-        cur.execute("SELECT (SELECT MIN(day) FROM metric_observation), (SELECT MAX(day) FROM metric_observation)")
-        scan = "NOT INDEXED " if _mostly_inside(start, end, *cur.fetchone()) else ""
         cur.execute(
-            f"SELECT ((account_id * {1 << day_bits}) + (CAST(julianday(day) - 2440587.5 AS INTEGER) - {first}))"
-            f" * {1 << code_bits} + {case}, value FROM metric_observation {scan}"
-            f"WHERE day >= ? AND day <= ? AND metric IN ({', '.join('?' for _ in metrics)})",
-            [*metrics, start.isoformat(), end.isoformat(), *metrics],
+            "SELECT (SELECT MIN(day) FROM metric_observation), (SELECT MAX(day) FROM metric_observation),"
+            " (SELECT MIN(rowid) FROM metric_observation), (SELECT MAX(rowid) FROM metric_observation)"
         )
+        min_day, max_day, lo, hi = cur.fetchone()
+    finally:
+        cur.close()
+    scan = _mostly_inside(start, end, min_day, max_day)
+    select = (
+        f"SELECT ((account_id * {1 << day_bits}) + (CAST(julianday(day) - 2440587.5 AS INTEGER) - {first}))"
+        f" * {1 << code_bits} + {case}, value FROM metric_observation {'NOT INDEXED ' if scan else ''}WHERE "
+    )
+    where = f"day >= ? AND day <= ? AND metric IN ({', '.join('?' for _ in metrics)})"
+    params = [*metrics, start.isoformat(), end.isoformat(), *metrics]
+    helper = None
+    if scan and hi is not None and hi - lo >= _HELPER_MIN_ROWS and (os.cpu_count() or 1) > 1:
+        # Reading rows into Python is the bottleneck and it is single-threaded: a second
+        # process reads the upper half of the table (by rowid) at the same time.
+        mid = lo + (hi - lo) // 2
+        helper = _SqliteHelper.start(raw, select + "rowid > ? AND " + where, [*metrics, mid, *params[len(metrics) :]])
+    if helper is None:
+        _fetch_packed(raw.cursor(), select + where, params, out)
+        return
+    try:
+        _fetch_packed(raw.cursor(), select + "rowid <= ? AND " + where, [*metrics, mid, *params[len(metrics) :]], out)
+        done = helper.collect(out)
+    finally:
+        helper.stop()
+    if not done:  # the helper failed: read its half here
+        _fetch_packed(raw.cursor(), select + "rowid > ? AND " + where, [*metrics, mid, *params[len(metrics) :]], out)
+
+
+def _fetch_packed(cur: Any, sql: str, params: list[Any], out: _Packed) -> None:
+    try:
+        cur.execute(sql, params)
         while rows := cur.fetchmany(_READ_BATCH):
             try:
                 packed = np.fromiter(rows, dtype=_PACKED, count=len(rows))
@@ -250,6 +292,82 @@ def _sqlite_packed(
             out.add(packed["key"], packed["value"])
     finally:
         cur.close()
+
+
+_HELPER_MIN_ROWS = 4_000_000  # rowid span below which starting a process costs more than it saves
+
+
+class _SqliteHelper:
+    """A `python -c` child process that runs one packed read on its own connection to the
+    same database file, keeps the rows, and streams them back once the parent asks. A
+    process, not a thread: the per-row work holds the GIL."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    @classmethod
+    def start(cls, raw: Any, sql: str, params: list[Any]) -> _SqliteHelper | None:
+        path = next((file for _, name, file in raw.execute("PRAGMA database_list") if name == "main"), "")
+        if not path or raw.in_transaction:  # in-memory, or uncommitted writes only this connection sees
+            return None
+        root = str(Path(__file__).resolve().parent.parent)  # the same code as this process
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from storage.bulk import _sqlite_helper_main; _sqlite_helper_main()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+            )  # fmt: skip
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({"path": path, "sql": sql, "params": params}).encode())
+            proc.stdin.close()
+        except (OSError, ValueError):
+            return None
+        return cls(proc)
+
+    def collect(self, out: _Packed) -> bool:
+        """Add the helper's rows to `out`; False (nothing added) when it failed."""
+        part = _Packed()
+        stream = self.proc.stdout
+        assert stream is not None
+        try:
+            while True:
+                head = stream.read(8)
+                if len(head) != 8:  # it stopped early
+                    return False
+                rows = int.from_bytes(head, "little", signed=True)
+                if rows < 0:
+                    break
+                part.read_from(stream, rows)
+        except (OSError, EOFError):
+            return False
+        if self.proc.wait() != 0:
+            return False
+        out.segments.extend(part.segments)
+        return True
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+def _sqlite_helper_main() -> None:
+    """Entry point of the helper process (see `_SqliteHelper`)."""
+    import sqlite3
+
+    spec = json.loads(sys.stdin.buffer.read())
+    con = sqlite3.connect(spec["path"], timeout=30)
+    part = _Packed()
+    try:
+        _fetch_packed(con.cursor(), spec["sql"], spec["params"], part)
+    except _Unpackable:
+        sys.exit(3)
+    finally:
+        con.close()
+    part.write_to(sys.stdout.buffer)
+    sys.stdout.buffer.flush()
 
 
 def _mostly_inside(start: date, end: date, min_day: Any, max_day: Any) -> bool:
