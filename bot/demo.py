@@ -24,7 +24,7 @@ from storage import queries
 from storage.db import make_engine, session_factory, upgrade
 from storage.models import Account, HealthScore
 
-BACKFILL_DAYS = 60
+BACKFILL_DAYS = 90  # the card's sparkline and chart show 90 days
 BAR_WIDTH = 40
 
 
@@ -52,13 +52,9 @@ def run_demo(database_url: str, n_accounts: int, days: int, messages: int, end: 
     upgrade(engine)
     folder = Path("demo-data")
     print(say("demo.intro", accounts=n_accounts, days=days, database=database_url))
-    with tqdm(total=3, desc="generating", leave=False) as bar:
-        accounts_csv, metrics_csv, _ = write_demo_csvs(folder, n_accounts, days, end)
-        bar.update(1)
-        import_accounts(engine, accounts_csv, quiet=True)
-        bar.update(1)
-        import_metrics(engine, metrics_csv)
-        bar.update(1)
+    accounts_csv, metrics_csv, _ = write_demo_csvs(folder, n_accounts, days, end)
+    import_accounts(engine, accounts_csv, quiet=True)
+    import_metrics(engine, metrics_csv)  # shows its own progress bar
     print(say("demo.csv_saved", folder=folder))
 
     scorecard = load_scorecard()
