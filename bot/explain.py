@@ -16,6 +16,10 @@ def _span(days: int) -> str:
     return "day" if days == 1 else f"{days} days"
 
 
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
+
+
 def _num(x: float) -> str:
     return f"{x:.0f}" if abs(x - round(x)) < 0.05 or abs(x) >= 10 else f"{x:.1f}"
 
@@ -29,21 +33,25 @@ def reason_text(m: Measure, figures: dict[str, float]) -> str:
     t = m.transform
     if t == "level":
         word = raw("reasons.aggregate_words")[m.aggregate]
-        return say("reasons.level", metric=metric, aggregate_word=word, value=_num(figures["value"]), days=m.days)
+        key = "level_last" if m.aggregate == "last" else "level"
+        template = raw("reasons.level_by_metric").get(m.metric) or raw(f"reasons.{key}")
+        return template.format(metric=metric, aggregate_word=word, value=_num(figures["value"]), days=_span(m.days))
     if t == "trend":
         return say("reasons.trend", metric=metric, change=_pct(figures["change"]), baseline=_span(m.baseline_days))
     if t == "recency":
-        return say("reasons.recency", metric=metric, days_since=int(figures["days_since"]))
+        return say("reasons.recency", metric=metric, days_since=_days(int(figures["days_since"])))
     if t == "ratio":
         usual = _num(figures["usual"])
         if figures["recent"] == 0:
-            return say("reasons.ratio_silence", metric=metric, days=m.days, usual=usual)
-        return say("reasons.ratio_spike", metric=metric, recent=_num(figures["recent"]), days=m.days, usual=usual)
+            return say("reasons.ratio_silence", metric=metric, days=_span(m.days), usual=usual)
+        return say(
+            "reasons.ratio_spike", metric=metric, recent=_num(figures["recent"]), days=_span(m.days), usual=usual
+        )
     if t == "flag":
-        return say("reasons.flag", metric=metric, days=m.days)
+        return say("reasons.flag", metric=metric, days=_span(m.days))
     if t == "renewal":
         return say(
             "reasons.renewal", metric=metric, change=_pct(figures["change"]),
-            days_to_renewal=int(figures["days_to_renewal"]),
+            days_to_renewal=_days(int(figures["days_to_renewal"])),
         )  # fmt: skip
     return metric

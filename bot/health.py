@@ -25,6 +25,9 @@ class RunSummary:
     scored: int = 0  # account-days scored
     skipped: int = 0  # account-days without enough data
     tiers: dict[str, int] = field(default_factory=dict)  # on the last day
+    latest_metrics: date | None = None  # the latest day any metric was imported for
+    beyond_data: list[date] = field(default_factory=list)  # asked-for days after it: not scored
+    unreported_metrics: list[str] = field(default_factory=list)  # read by the scorecard, reported by nobody
 
 
 def score_range(
@@ -37,10 +40,18 @@ def score_range(
     """Score every account active on each day from `start` to `end` and store it.
 
     Each day only sees metrics up to and including that day; tiers carry hysteresis
-    from the day before, and deltas compare with 7 and 30 days earlier.
+    from the day before, and deltas compare with 7 and 30 days earlier. Days after the
+    latest day with any metric are not scored: their data has not arrived, and reading
+    it as "no logins" would invent a decline.
     """
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
+    with engine.connect() as conn:
+        latest = queries.latest_metric_day(conn)
+    asked = days_between(start, end)
+    if latest is None or start > latest:
+        return RunSummary(latest_metrics=latest, beyond_data=asked)
+    end = min(end, latest)
     days = days_between(start, end)
     lookback = scorecard.data.lookback_days
     load_start = start - timedelta(days=lookback - 1)
@@ -50,6 +61,7 @@ def score_range(
         # stored days before `start` the run reads: yesterday's tier for hysteresis, 7/30-day deltas
         history = queries.scores_on(conn, _history_days(start, len(days)))
     panel = Panel.from_long(everyone["id"].to_numpy(), obs, day_number(load_start), day_number(end), scorecard.metrics)
+    reported = set(obs["metric"].unique().tolist())
     del obs
     score_by_day: dict[int, pd.Series] = {}
     tier_by_day: dict[int, pd.Series] = {}
@@ -57,7 +69,10 @@ def score_range(
         score_by_day[int(dn)] = frame.set_index("account_id")["score"]
         tier_by_day[int(dn)] = frame.set_index("account_id")["tier"]
 
-    summary = RunSummary(days=days)
+    summary = RunSummary(
+        days=days, latest_metrics=latest, beyond_data=asked[len(days) :],
+        unreported_metrics=[m for m in scorecard.metrics if m not in reported],
+    )  # fmt: skip
     for day in days:
         dn = day_number(day)
         active = active_on(everyone, day)

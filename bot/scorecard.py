@@ -7,11 +7,14 @@ The documented default lives beside this module in `default_scorecard.toml`.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from prompts import raw
 
 DEFAULT_PATH = Path(__file__).with_name("default_scorecard.toml")
 Transform = Literal["level", "trend", "recency", "ratio", "flag", "renewal"]
@@ -43,6 +46,15 @@ class Measure(_Strict):
     baseline_floor: float = Field(default=0.5, gt=0)
     min_baseline: float = Field(default=0.0, ge=0)
     within_days: int = Field(default=90, ge=1, le=730)
+
+    @field_validator("metric")
+    @classmethod
+    def _not_a_typo(cls, metric: str) -> str:
+        known = list(raw("metrics.labels"))
+        near = difflib.get_close_matches(metric, known, n=1, cutoff=0.8)
+        if metric not in known and near:
+            raise ValueError(f"unknown metric {metric!r}: did you mean {near[0]!r}?")
+        return metric
 
     @field_validator("bands")
     @classmethod
@@ -105,11 +117,18 @@ class Tiers(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Tiers:
+        twice = sorted({t for t in self.order if self.order.count(t) > 1})
+        if twice:
+            raise ValueError(f"order lists {', '.join(twice)} more than once")
+        unknown = sorted(set(self.labels) - set(self.order))
+        if unknown:
+            raise ValueError(f"labels name {', '.join(unknown)}, which is not a tier in order")
         if set(self.cutoffs) != set(self.order):
             raise ValueError("cutoffs must name exactly the tiers listed in order")
         values = [self.cutoffs[t] for t in self.order]
         if values != sorted(values, reverse=True) or len(set(values)) != len(values):
-            raise ValueError("cutoffs must fall strictly from the first tier in order to the last")
+            given = ", ".join(f"{t} {self.cutoffs[t]:g}" for t in self.order)
+            raise ValueError(f"cutoffs must fall strictly from the first tier in order to the last (got {given})")
         if values[-1] != 0:
             raise ValueError(f"the last tier ({self.order[-1]}) must start at 0 so every score has a tier")
         return self
@@ -122,6 +141,15 @@ class DataRules(_Strict):
     lookback_days: int = Field(default=90, ge=7, le=730)
     min_days_of_data: int = Field(default=14, ge=1)
     min_weight_covered: float = Field(default=0.5, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> DataRules:
+        if self.min_days_of_data > self.lookback_days:
+            raise ValueError(
+                f"min_days_of_data ({self.min_days_of_data}) is more than lookback_days ({self.lookback_days}): "
+                "no account could ever be scored"
+            )
+        return self
 
 
 class Scorecard(_Strict):
@@ -159,6 +187,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _problem(error: Any) -> str:
+    """`key: what is wrong`, in words a scorecard author reads (the bad value quoted where it helps)."""
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in ("literal_error", "string_pattern_mismatch", "enum") and isinstance(error.get("input"), str):
+        msg = f"{error['input']!r} is not allowed: {msg[0].lower()}{msg[1:]}"
+    return f"{_location(error['loc'])}: {msg}"
+
+
 def load_scorecard(path: str | Path | None = None) -> Scorecard:
     path = Path(path) if path else DEFAULT_PATH
     try:
@@ -170,5 +206,5 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
     try:
         return Scorecard.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{_location(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = [_problem(e) for e in exc.errors()]
         raise ScorecardError(path, problems) from None

@@ -227,7 +227,10 @@ class DayScores:
 
 
 def card_for_accounts(scorecard: Scorecard, accounts: pd.DataFrame) -> np.ndarray:
-    """Name of the card that scores each account: first card whose `match` fits, else fallback."""
+    """Name of the card that scores each account: first card whose `match` fits, else fallback.
+
+    Values match regardless of case and surrounding spaces ("Enterprise " is `enterprise`).
+    """
     chosen = np.full(len(accounts), "", dtype=object)
     fallback = next(name for name, c in scorecard.cards.items() if not c.match)
     for name, card in scorecard.cards.items():
@@ -235,7 +238,8 @@ def card_for_accounts(scorecard: Scorecard, accounts: pd.DataFrame) -> np.ndarra
             continue
         fits = np.ones(len(accounts), dtype=bool)
         for key, allowed in card.match.items():
-            fits &= accounts[key].isin(allowed).to_numpy()
+            wanted = [str(v).strip().casefold() for v in allowed]
+            fits &= accounts[key].astype("string").str.strip().str.casefold().isin(wanted).fillna(False).to_numpy(bool)
         chosen = np.where((chosen == "") & fits, name, chosen)
     return np.where(chosen == "", fallback, chosen)
 

@@ -43,7 +43,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -30, 30)))
         gradient = design.T @ (p - y) + penalty * beta
         hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
-        step = np.linalg.solve(hessian, gradient)
+        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]  # a constant feature makes it singular
         beta -= step
         if np.abs(step).max() < 1e-8:
             break
@@ -97,7 +97,8 @@ def tune(
         x, y = np.vstack(xs), np.concatenate(ys)
         if len(y) < MIN_EXAMPLES or y.sum() < MIN_CHURNERS:
             skipped[name] = (
-                f"{len(y)} training examples, {int(y.sum())} churned; needs {MIN_EXAMPLES} and {MIN_CHURNERS}"
+                f"too little data to fit: {len(y)} training example(s), {int(y.sum())} churned; "
+                f"needs at least {MIN_EXAMPLES} and {MIN_CHURNERS} churned"
             )
             cards[name] = card
             continue
@@ -119,7 +120,7 @@ def _subset(snap: Snapshot, keep: np.ndarray) -> Snapshot:
 
     idx = np.flatnonzero(keep)
     scores = DayScores(snap.scores.frame.iloc[idx].reset_index(drop=True), [snap.scores.parts[i] for i in idx])
-    return Snapshot(scores, snap.churned[idx], unscored=0)
+    return Snapshot(scores, snap.churned[idx], unscored=0, latest_metrics=snap.latest_metrics)
 
 
 def to_toml(scorecard: Scorecard) -> str:

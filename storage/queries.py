@@ -85,14 +85,19 @@ def save_scores(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
 
 
 def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) -> None:
-    """Drop scores of `day` for accounts no longer scored (e.g. too little data now)."""
-    stmt = text("DELETE FROM health_score WHERE day = :d AND account_id NOT IN :ids").bindparams(
+    """Drop scores of `day` for accounts no longer scored (e.g. too little data now).
+
+    The stale ids are found in Python and deleted in chunks: a `NOT IN` list of every
+    scored account would pass SQLite's limit on bound parameters.
+    """
+    keep = set(keep_account_ids)
+    stored = conn.execute(text("SELECT account_id FROM health_score WHERE day = :d"), {"d": day}).scalars()
+    stale = [account_id for account_id in stored if account_id not in keep]
+    stmt = text("DELETE FROM health_score WHERE day = :d AND account_id IN :ids").bindparams(
         bindparam("ids", expanding=True)
     )
-    if keep_account_ids:
-        conn.execute(stmt, {"d": day, "ids": list(keep_account_ids)})
-    else:
-        conn.execute(text("DELETE FROM health_score WHERE day = :d"), {"d": day})
+    for start in range(0, len(stale), 500):
+        conn.execute(stmt, {"d": day, "ids": stale[start : start + 500]})
 
 
 def latest_metric_day(conn: Connection) -> date | None:

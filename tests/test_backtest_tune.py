@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -67,11 +68,14 @@ def test_backtest_sees_demo_churn_coming_without_look_ahead(portfolio: Engine) -
     riskiest = [t for t in result.tiers if t.accounts][-1]
     assert riskiest.lift is not None and riskiest.lift > 1
 
-    # Metrics after the as-of day must not change anything.
+    # Metrics after the as-of day must not change any figure (only the note that the data now ends
+    # before the horizon does).
+    assert result.notes == []
     with portfolio.begin() as conn:
         conn.execute(text("DELETE FROM metric_observation WHERE day > :d"), {"d": as_of})
     again = backtest(portfolio, card, as_of, 60)
-    assert again == result
+    assert replace(again, notes=[]) == result
+    assert again.notes[0].startswith(f"the horizon runs to {as_of + timedelta(days=60)}, past the latest metrics")
 
 
 def test_backtest_cli_json(portfolio: Engine, cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,17 +56,18 @@ def test_missing_file(tmp_path: Path) -> None:
         (
             'transform = "level", aggregate = "mean", days = 7',
             'transform = "average", aggregate = "mean", days = 7',
-            "cards.onboarding.groups.adoption.measures[0].transform: Input should be 'level', 'trend',",
+            "cards.onboarding.groups.adoption.measures[0].transform: 'average' is not allowed: "
+            "input should be 'level', 'trend',",
         ),
         (
             CSAT_BANDS,
             CSAT_BANDS.replace("[[3.0, 0], [4.5, 100]]", "[[4.5, 0], [3.0, 100]]"),
-            "cards.default.groups.support.measures[1].bands: Value error, band inputs must be strictly increasing",
+            "cards.default.groups.support.measures[1].bands: band inputs must be strictly increasing",
         ),
         (
             NPS_BANDS,
             NPS_BANDS.replace("[9, 100]", "[9, 110]"),
-            "cards.default.groups.support.measures[2].bands: Value error, band scores must be between 0 and 100",
+            "cards.default.groups.support.measures[2].bands: band scores must be between 0 and 100",
         ),
         (
             f"{EMAIL}, weight = 1 }}",
@@ -81,32 +82,32 @@ def test_missing_file(tmp_path: Path) -> None:
         (
             CUTOFFS,
             CUTOFFS.replace("low_risk = 60, medium_risk = 40", "low_risk = 40, medium_risk = 60"),
-            "tiers: Value error, cutoffs must fall strictly from the first tier in order to the last",
+            "tiers: cutoffs must fall strictly from the first tier in order to the last",
         ),
         (
             CUTOFFS,
             CUTOFFS.replace("medium_risk", "at_risk"),
-            "tiers: Value error, cutoffs must name exactly the tiers listed in order",
+            "tiers: cutoffs must name exactly the tiers listed in order",
         ),
         (
             CUTOFFS,
             CUTOFFS.replace("high_risk = 0", "high_risk = 10"),
-            "tiers: Value error, the last tier (high_risk) must start at 0",
+            "tiers: the last tier (high_risk) must start at 0",
         ),
         (
             "[cards.default]\n",
             '[cards.default]\nmatch = { segment = ["smb"] }\n',
-            "cards: Value error, one card must have no `match`",
+            "cards: one card must have no `match`",
         ),
         (
             'match = { lifecycle_stage = ["onboarding"] }',
             'match = { plan = ["onboarding"] }',
-            "cards.onboarding.match: Value error, cannot match on plan; use segment, lifecycle_stage,",
+            "cards.onboarding.match: cannot match on plan; use segment, lifecycle_stage,",
         ),
         (
             '{ name = "nps", metric = "nps"',
             '{ name = "csat", metric = "nps"',
-            "cards.default: Value error, measure names must be unique within a card: csat",
+            "cards.default: measure names must be unique within a card: csat",
         ),
         (
             EMAIL,
@@ -174,7 +175,52 @@ def test_model_validate_rejects_the_same_things() -> None:
     }  # fmt: skip
     assert Scorecard.model_validate(minimal).metrics == ["logins"]
 
-    minimal["data"] = {"lookback_days": 7}
+    minimal["data"] = {"lookback_days": 7, "min_days_of_data": 7}
     minimal["cards"]["all"]["groups"]["g"]["measures"][0]["days"] = 8
     with pytest.raises(ValueError, match="reads 8 days, more than data.lookback_days"):
         Scorecard.model_validate(minimal)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "min_days_of_data = 14",
+            "min_days_of_data = 120",
+            "data: min_days_of_data (120) is more than lookback_days (90): no account could ever be scored",
+        ),
+        (
+            'labels = { healthy = "Healthy"',
+            'labels = { helthy = "Healthy"',
+            "tiers: labels name helthy, which is not a tier in order",
+        ),
+        (
+            'order = ["healthy", "low_risk"',
+            'order = ["healthy", "healthy"',
+            "tiers: order lists healthy more than once",
+        ),
+        (
+            '{ name = "nps", metric = "nps"',
+            '{ name = "nps", metric = "npss"',
+            "cards.default.groups.support.measures[2].metric: unknown metric 'npss': did you mean 'nps'?",
+        ),
+        (
+            CUTOFFS,
+            CUTOFFS.replace("low_risk = 60, medium_risk = 40", "low_risk = 40, medium_risk = 60"),
+            "(got healthy 80, low_risk 40, medium_risk 60, high_risk 0)",
+        ),
+    ],
+    ids=["min-days-over-lookback", "label-of-unknown-tier", "tier-listed-twice", "misspelt-metric", "cutoff-values"],
+)
+def test_mistakes_that_used_to_load_or_say_too_little(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = problems_of(tmp_path, (old, new))
+
+    assert len(problems) == 1
+    assert expected in problems[0]
+    assert "Value error" not in problems[0]
+
+
+def test_a_metric_of_your_own_is_fine() -> None:
+    """Only near-misses of documented metrics are typos; a team's own metric loads."""
+    text = DEFAULT_TEXT.replace('{ name = "nps", metric = "nps"', '{ name = "nps", metric = "webinar_attendance"')
+    assert Scorecard.model_validate(__import__("tomllib").loads(text)).metrics.count("webinar_attendance") == 1
