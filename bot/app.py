@@ -10,12 +10,21 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.context.respond import Respond
+from slack_bolt.context.respond.internals import _build_message
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +41,30 @@ from prompts import say
 from storage.db import ping, session_factory
 
 log = logging.getLogger("healthbot")
+
+
+class ResponseUrlError(RuntimeError):
+    """Slack did not take a message posted to a response_url, retries included."""
+
+
+class RetryingRespond(Respond):
+    """Bolt's `respond`, but a 429 or 5xx from the response_url is retried, and a post that still fails raises.
+
+    Bolt's own returns the failed response unread: the card or list the user asked for would vanish silently.
+    """
+
+    def __call__(self, text: str | dict = "", blocks: Any = None, **fields: Any) -> WebhookResponse:  # type: ignore[override]
+        if self.response_url is None:
+            raise ValueError("respond is unsupported here as there is no response_url")
+        message = (
+            _build_message(**text) if isinstance(text, dict) else _build_message(text=text, blocks=blocks, **fields)
+        )
+        retries = [ConnectionErrorRetryHandler(2), RateLimitErrorRetryHandler(2), ServerErrorRetryHandler(2)]
+        client = WebhookClient(url=self.response_url, proxy=self.proxy, ssl=self.ssl, retry_handlers=retries)
+        response = client.send_dict(message)
+        if response.status_code != 200:
+            raise ResponseUrlError(f"response_url answered {response.status_code}: {response.body[:200]}")
+        return response
 
 
 def create_app(
@@ -54,6 +87,14 @@ def create_app(
     sessions = session_factory(engine)
     scorecard = scorecard or load_scorecard(settings.scorecard_path)
     today = today or (lambda: datetime.now(settings.tz).date())
+
+    @app.middleware
+    def retrying_respond(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+        if context.response_url:
+            context["respond"] = RetryingRespond(
+                response_url=context.response_url, proxy=context.client.proxy, ssl=context.client.ssl
+            )
+        return next()
 
     commands.register(app, sessions, scorecard, today)
     actions.register(app, sessions, scorecard, today)

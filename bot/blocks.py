@@ -8,6 +8,7 @@ and `home.py`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from storage.models import Account, HealthScore
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 SECTION_TEXT_LIMIT = 3000
+CONTEXT_TEXT_LIMIT = 2000
 
 Blocks = list[dict[str, Any]]
 
@@ -51,8 +53,24 @@ def _clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def esc(text: str | None) -> str:
+    """Data (a customer's name, a query) made safe for mrkdwn: `<!channel>` must not ping, `A&B` must show."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def section(text: str, **extra: Any) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}, **extra}
+
+
+def sections(lines: Sequence[str], **extra: Any) -> Blocks:
+    """Lines as few sections as hold them whole: a long list is split between blocks, never cut."""
+    out: list[list[str]] = []
+    for line in lines:
+        if out and len("\n".join([*out[-1], line])) <= SECTION_TEXT_LIMIT:
+            out[-1].append(line)
+        else:
+            out.append([line])
+    return [section("\n".join(chunk), **extra) for chunk in out]
 
 
 def fields(*texts: str) -> dict[str, Any]:
@@ -60,7 +78,7 @@ def fields(*texts: str) -> dict[str, Any]:
 
 
 def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, CONTEXT_TEXT_LIMIT)}]}
 
 
 def header(text: str) -> dict[str, Any]:
@@ -100,6 +118,12 @@ def tier_emoji(tier: str | None) -> str:
     return emojis.get(tier or "unknown", emojis["unknown"])
 
 
+def score_text(score: float) -> str:
+    """A score as a whole number, rounded down: tier cutoffs are whole numbers, so 39.7
+    (High risk below 40) reads 39, never a "40" that looks like Medium risk."""
+    return str(math.floor(score + 1e-9))
+
+
 def signed(x: float | None, unit: str = "") -> str:
     return "–" if x is None else f"{x:+.0f}{unit}"
 
@@ -119,7 +143,7 @@ def mention(user: str | None) -> str:
     """A Slack user id as a mention; anything else (a CLI user name) as it is."""
     if not user:
         return say("health.owner_none")
-    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else user
+    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else esc(user)
 
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -153,8 +177,8 @@ def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: 
     """The message posted when an account drops into a worse tier."""
     playbook = raw("playbooks").get(score.tier, {})
     title = say(
-        "health.alert.title", emoji=tier_emoji(score.tier), name=account.name, old_tier=tiers.label(previous_tier),
-        new_tier=tiers.label(score.tier), score=score.score, delta_7=signed(score.delta_7),
+        "health.alert.title", emoji=tier_emoji(score.tier), name=esc(account.name), old_tier=tiers.label(previous_tier),
+        new_tier=tiers.label(score.tier), score=score_text(score.score), delta_7=signed(score.delta_7),
     )  # fmt: skip
     out: Blocks = [section(title)]
     if score.parts.get("drivers"):
@@ -170,6 +194,6 @@ def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: 
 
 def tier_alert_text(account: Account, score: HealthScore, previous_tier: str, tiers: Tiers) -> str:
     return say(
-        "health.alert.text", emoji=tier_emoji(score.tier), name=account.name, old_tier=tiers.label(previous_tier),
-        new_tier=tiers.label(score.tier), score=score.score,
+        "health.alert.text", emoji=tier_emoji(score.tier), name=esc(account.name), old_tier=tiers.label(previous_tier),
+        new_tier=tiers.label(score.tier), score=score_text(score.score),
     )  # fmt: skip

@@ -11,10 +11,12 @@ from bot.blocks import (
     button,
     context,
     drivers_text,
+    esc,
     fields,
     mention,
     money,
     renewal_text,
+    score_text,
     section,
     signed,
     sparkline,
@@ -44,11 +46,11 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
     """The card a `/health` lookup answers with; `shared_by` draws the copy posted in the channel."""
     account, score, tiers = card.account, card.score, scorecard.tiers
     if score is None:
-        lines = [say("health.card.title_unscored", name=account.name)]
+        lines = [say("health.card.title_unscored", name=esc(account.name))]
     else:
         lines = [
-            say("health.card.title", emoji=tier_emoji(score.tier), name=account.name, score=f"{score.score:.0f}",
-                tier=tiers.label(score.tier))
+            say("health.card.title", emoji=tier_emoji(score.tier), name=esc(account.name),
+                score=score_text(score.score), tier=tiers.label(score.tier))
         ]  # fmt: skip
     if account.churned_on is not None:
         lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
@@ -84,18 +86,19 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
 def card_text(card: CardData, tiers: Tiers) -> str:
     """The plain text notifications and screen readers show for a card."""
     if card.score is None:
-        return card.account.name
+        return esc(card.account.name)
     return say(
-        "health.card_fallback", name=card.account.name, score=f"{card.score.score:.0f}",
+        "health.card_fallback", name=esc(card.account.name), score=score_text(card.score.score),
         tier=tiers.label(card.score.tier), delta_7=signed(card.score.delta_7),
     )  # fmt: skip
 
 
 def _override(override: HealthOverride, tiers: Tiers) -> str:
-    score = say("health.card.override_score", score=f"{override.score:.0f}") if override.score is not None else ""
+    score = say("health.card.override_score", score=score_text(override.score)) if override.score is not None else ""
     return say(
         "health.card.override", who=mention(override.set_by), emoji=tier_emoji(override.tier),
-        tier=tiers.label(override.tier), score=score, until=override.expires_on.isoformat(), reason=override.reason,
+        tier=tiers.label(override.tier), score=score, until=override.expires_on.isoformat(),
+        reason=esc(override.reason),
     )  # fmt: skip
 
 
@@ -105,21 +108,21 @@ def _trend(score: HealthScore, series: list[tuple[date, float]]) -> str:
         return text
     return text + "\n" + say(
         "health.card.sparkline", spark=sparkline([v for _, v in series]), days=(series[-1][0] - series[0][0]).days + 1,
-        first=f"{series[0][1]:.0f}", last=f"{series[-1][1]:.0f}",
+        first=score_text(series[0][1]), last=score_text(series[-1][1]),
     )  # fmt: skip
 
 
 def _facts(account: Account, today: date) -> list[str]:
     facts = [
         say("health.fields.owner", owner=mention(account.owner_slack_id)),
-        say("health.fields.segment", segment=account.segment or "–"),
+        say("health.fields.segment", segment=esc(account.segment) or "–"),
         say("health.fields.mrr", mrr=money(account.mrr)),
     ]
     if account.churned_on is not None:
         facts.append(say("health.fields.churned", day=account.churned_on.isoformat()))
     else:
         facts.append(say("health.fields.renewal", renewal=renewal_text(account.renewal_date, today)))
-    facts.append(say("health.fields.stage", stage=account.lifecycle_stage or "–"))
+    facts.append(say("health.fields.stage", stage=esc(account.lifecycle_stage) or "–"))
     return facts
 
 
@@ -138,7 +141,7 @@ def _groups(score: HealthScore, scorecard: Scorecard) -> str:
 
 def _pick_rows(accounts: list[Account]) -> Blocks:
     return [
-        section(f"*{a.name}*  ·  {a.domain or a.external_id}",
+        section(say("health.pick_row", name=esc(a.name), where=esc(a.domain or a.external_id)),
                 accessory=button(a.name, HealthIds.PICK_ACCOUNT, encode(AccountRef(account_id=a.id or 0))))
         for a in accounts
     ]  # fmt: skip
@@ -148,13 +151,13 @@ def pick_list(lookup: Lookup) -> Blocks:
     """Several matches: a button per account (the card replaces the list)."""
     key = "health.several_more" if lookup.more else "health.several"
     return validate_blocks(
-        [section(say(key, count=len(lookup.matches), query=lookup.query)), *_pick_rows(lookup.matches)]
+        [section(say(key, count=len(lookup.matches), query=esc(lookup.query))), *_pick_rows(lookup.matches)]
     )
 
 
 def not_found(lookup: Lookup) -> Blocks:
     """No match: say so, and offer the closest names as buttons."""
-    text = say("health.not_found", query=lookup.query)
+    text = say("health.not_found", query=esc(lookup.query))
     if lookup.closest:
         text += " " + say("health.closest")
     return validate_blocks([section(text), *_pick_rows(lookup.closest)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,7 +28,7 @@ class ChartData:
 
     @property
     def filename(self) -> str:
-        return (re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "account") + "-health.png"
+        return (re.sub(r"[^a-z0-9]+", "-", self.name.lower())[:80].strip("-") or "account") + "-health.png"
 
 
 def render_chart(data: ChartData, tiers: Tiers) -> bytes:
@@ -50,13 +51,13 @@ def render_chart(data: ChartData, tiers: Tiers) -> bytes:
     axes[0].plot([d for d, _ in data.scores], [v for _, v in data.scores], color="#1f3b5a", linewidth=2)
     axes[0].set_ylim(0, 100)
     axes[0].set_ylabel(say("health.chart.score"))
-    axes[0].set_title(data.title, loc="left", fontsize=11)
+    axes[0].set_title(_literal(textwrap.fill(data.title, 90)), loc="left", fontsize=11)
     for ax, (label, series) in zip(axes[1:], metrics.items(), strict=True):
         days, values = [d for d, _ in series], [v for _, v in series]
         week = [sum(values[max(0, i - 6) : i + 1]) / len(values[max(0, i - 6) : i + 1]) for i in range(len(values))]
         ax.plot(days, values, color="#5a7d9a", linewidth=0.8, alpha=0.4)
         ax.plot(days, week, color="#1f3b5a", linewidth=1.6)
-        ax.set_ylabel(label, fontsize=8)
+        ax.set_ylabel(_literal(label), fontsize=8)
         ax.tick_params(labelsize=8)
     for ax in axes:
         ax.grid(axis="y", alpha=0.3)
@@ -65,3 +66,8 @@ def render_chart(data: ChartData, tiers: Tiers) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _literal(text: str) -> str:
+    """Text matplotlib draws as written: a `$` pair would start mathtext ("Cash $\\frac{x}$ Co" fails to draw)."""
+    return text.replace("$", r"\$")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from bot.blocks import esc
 from bot.scorecard import Tiers
 from prompts import say
 
@@ -79,7 +80,7 @@ def resolve_tier(text: str, tiers: Tiers) -> str:
     starts = [t for t, forms in names.items() if any(f.startswith(key) for f in forms)]
     found = exact or starts
     if len(found) != 1:
-        raise UsageError(say("health.bad_args.tier", tier=text, tiers=tier_choices(tiers)))
+        raise UsageError(say("health.bad_args.tier", tier=esc(text), tiers=tier_choices(tiers)))
     return found[0]
 
 
@@ -108,7 +109,7 @@ def parse(text: str, tiers: Tiers) -> Command:
     sub = _NAMED.get(words[0].lower())
     if sub is None:
         near = [s for s in _NAMED.values() if fuzz.ratio(words[0].lower(), s.name) >= 75]
-        problem = say("health.unknown_sub", word=words[0], usage=usage(near[0])) if near else None
+        problem = say("health.unknown_sub", word=esc(words[0]), usage=usage(near[0])) if near else None
         return Find(" ".join(words), problem)
     try:
         return sub.parse(words[1:], tiers)

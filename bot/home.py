@@ -54,7 +54,7 @@ def home_view(data: HomeData, tiers: Tiers, today: date) -> dict[str, Any]:
     out.append(b.header(say("home.movers_title")))
     for key, rows in (("home.drops", data.drops), ("home.gains", data.gains)):
         lines = [row_text(r, today, show_owner=True) for r in rows] or [say("home.none")]
-        out.append(b.section(say(key) + "\n" + "\n".join(lines)))
+        out.extend(b.sections([say(key), *lines]))
     return _view(out)
 
 
@@ -62,7 +62,7 @@ def _my_tier(tier: str, data: HomeData, tiers: Tiers, today: date) -> b.Blocks:
     total, page = data.mine[tier], data.my_pages[tier]
     head = say("home.tier", emoji=b.tier_emoji(tier), label=tiers.label(tier), count=total.accounts,
                mrr=b.money(total.mrr))  # fmt: skip
-    out = [b.section("\n".join([head, *(row_text(r, today) for r in page.rows)]))]
+    out = b.sections([head, *(row_text(r, today) for r in page.rows)])
     nav = []
     if page.number > 0:
         prev = encode(data.pages.turned(tier, -1))

@@ -32,13 +32,13 @@ class Page:
 
 
 def row_text(row: AccountRow, today: date, show_owner: bool = False) -> str:
-    values = dict(name=row.name, mrr=b.money(row.mrr), renewal=b.renewal_text(row.renewal_date, today))
+    values = dict(name=b.esc(row.name), mrr=b.money(row.mrr), renewal=b.renewal_text(row.renewal_date, today))
     if row.score is None:
         text = say("health.list.row_unscored", **values)
     else:
         text = say(
-            "health.list.row", emoji=b.tier_emoji(row.tier), score=f"{row.score:.0f}", delta_7=b.signed(row.delta_7),
-            **values,
+            "health.list.row", emoji=b.tier_emoji(row.tier), score=b.score_text(row.score),
+            delta_7=b.signed(row.delta_7), **values,
         )  # fmt: skip
     return text + (say("health.list.row_owner", owner=b.mention(row.owner_slack_id)) if show_owner else "")
 

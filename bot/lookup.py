@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +17,15 @@ from storage.models import Account
 
 PICK_LIMIT = 10  # buttons in a pick list
 CLOSEST = 3  # names suggested when nothing matched
+
+_URL = re.compile(r"^(https?://(www\.)?|www\.)", re.IGNORECASE)  # "https://www.acme.com/x" -> "acme.com/x"
+
+
+def _folded(text: str) -> str:
+    """Lower case, punctuation to spaces, accents dropped: "Café Brûlé" and "cafe brule" compare equal."""
+    return utils.default_process(
+        "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    )
 
 
 @dataclass
@@ -44,8 +55,9 @@ class AccountNames:
 
     def get(self, session: Session) -> dict[int, str]:
         with self._lock:
-            if self._loaded is None or self._clock() - self._loaded > self._ttl:
-                self._names = {aid: utils.default_process(name) for aid, name in queries.all_account_names(session)}
+            # An empty list is not kept: the first import must not wait out the ttl to be found.
+            if not self._names or self._loaded is None or self._clock() - self._loaded > self._ttl:
+                self._names = {aid: _folded(name) for aid, name in queries.all_account_names(session)}
                 self._loaded = self._clock()
             return self._names
 
@@ -53,11 +65,11 @@ class AccountNames:
 def find_customer(session: Session, query: str, names: AccountNames, fuzzy_cutoff: float = 80) -> Lookup:
     """Exact id/domain/name, then prefix or substring (in the database), then typo-tolerant fuzzy match."""
     matches = queries.find_accounts(session, query, limit=PICK_LIMIT + 1)
+    if not matches and _URL.match(query.strip()):  # a pasted address: look its host up as a domain
+        matches = queries.find_accounts(session, _URL.sub("", query.strip()).split("/")[0], limit=PICK_LIMIT + 1)
     if matches:
         return Lookup(query, matches[:PICK_LIMIT], more=len(matches) > PICK_LIMIT)
-    ranked = process.extract(
-        utils.default_process(query), names.get(session), scorer=fuzz.WRatio, processor=None, limit=PICK_LIMIT
-    )
+    ranked = process.extract(_folded(query), names.get(session), scorer=fuzz.WRatio, processor=None, limit=PICK_LIMIT)
     strong = [aid for _, score, aid in ranked if score >= fuzzy_cutoff]
     if len(strong) == 1 or (len(strong) > 1 and ranked[0][1] - ranked[1][1] >= 8):
         return Lookup(query, queries.accounts_by_ids(session, strong[:1]))

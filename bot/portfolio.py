@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import cards, lists
-from bot.blocks import Message
+from bot.blocks import Message, esc
 from bot.chart import ChartData
 from bot.command import Find, Mine, Top
 from bot.explain import metric_label
@@ -42,10 +42,11 @@ def answer(
     if lookup.found is not None:
         return card(session, lookup.found.id or 0, scorecard, today)
     if lookup.matches:
-        return Message(say("health.several", count=len(lookup.matches), query=command.query), cards.pick_list(lookup))
+        key = "health.several_more" if lookup.more else "health.several"
+        return Message(say(key, count=len(lookup.matches), query=esc(command.query)), cards.pick_list(lookup))
     if command.problem:
         return Message(command.problem)
-    return Message(say("health.not_found", query=command.query), cards.not_found(lookup))
+    return Message(say("health.not_found", query=esc(command.query)), cards.not_found(lookup))
 
 
 def card(session: Session, account_id: int, scorecard: Scorecard, today: date, shared_by: str | None = None) -> Message:

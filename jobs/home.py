@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from urllib.error import URLError
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -33,6 +34,7 @@ def run(engine: Engine, client: WebClient, scorecard: Scorecard, today: date) ->
         try:
             client.views_publish(user_id=user_id, view=view)
             published += 1
-        except SlackApiError as exc:
-            log.warning("could not refresh Home of %s: %s", user_id, exc.response.get("error"))
+        except (SlackApiError, SlackRequestError, URLError, TimeoutError) as exc:
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+            log.warning("could not refresh Home of %s: %s", user_id, reason)
     return published

@@ -353,3 +353,10 @@ def test_validate_blocks_refuses_more_than_the_limit() -> None:
         validate_blocks([{"type": "divider"}] * 51)
     with pytest.raises(Exception):  # noqa: B017 - slack_sdk raises its own error type
         validate_blocks([{"type": "section", "text": mrkdwn("x" * 3001)}])
+
+
+def test_scores_read_as_whole_numbers_that_agree_with_the_tier_cutoffs() -> None:
+    from bot.blocks import score_text
+
+    assert [score_text(x) for x in (39.7, 40.0, 79.96, 80.0, 0.0, 100.0)] == ["39", "40", "79", "80", "0", "100"]
+    assert score_text(80 - 1e-12) == "80"  # float noise just under a whole number does not drop a point

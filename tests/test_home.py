@@ -132,7 +132,7 @@ def test_home_without_my_accounts_or_any_scores() -> None:
 
 
 def test_a_full_page_of_every_tier_stays_inside_the_limits() -> None:
-    """Long names and full pages in every tier: text is clipped to 3,000 per section and blocks stay under 100."""
+    """Long names and full pages in every tier: rows split over sections of at most 3,000 chars, under 100 blocks."""
     row = AccountRow(9, "N" * 255, "U01CSM0001", 1e9, TODAY, 10.0, "high_risk", -50.0)
     mine = {t: TierTotal(5000, 1e9) for t in TIERS.order}
     pages = {t: Page([row] * 20, number=3, size=20, has_more=True) for t in TIERS.order}
