@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 
 class _Value(BaseModel):
@@ -29,7 +29,7 @@ class ListPage(_Value):
 class HomePages(_Value):
     """Which page each of the Home tab's lists shows (list key -> page)."""
 
-    pages: dict[str, int] = Field(default_factory=dict)
+    pages: dict[str, NonNegativeInt] = Field(default_factory=dict)
 
     def turned(self, key: str, step: int) -> HomePages:
         return HomePages(pages={**self.pages, key: max(0, self.pages.get(key, 0) + step)})

@@ -343,7 +343,8 @@ def test_button_values_round_trip_and_refuse_forgeries() -> None:
     pages = HomePages(pages={"high_risk": 1})
     assert pages.turned("high_risk", -1).pages == {"high_risk": 0}
     assert pages.turned("healthy", -1).pages == {"high_risk": 1, "healthy": 0}
-    for kind, raw in ((AccountRef, '{"account_id":"x"}'), (ListPage, '{"kind":"all"}'), (AccountRef, "42")):
+    forged = (AccountRef, '{"account_id":"x"}'), (ListPage, '{"kind":"all"}'), (AccountRef, "42")
+    for kind, raw in (*forged, (HomePages, '{"pages":{"high_risk":-2}}'), (ListPage, '{"kind":"me","page":-1}')):
         with pytest.raises(ValidationError):
             decode(kind, raw)
 
