@@ -15,6 +15,7 @@ from sqlmodel import select
 from tqdm import tqdm
 
 from bot import blocks
+from bot.backtest import backtest
 from bot.demo_data import generate_portfolio
 from bot.health import score_range
 from bot.importer import import_accounts, import_metrics
@@ -26,6 +27,7 @@ from storage.models import Account, HealthScore
 
 BACKFILL_DAYS = 90  # the card's sparkline and chart show 90 days
 BAR_WIDTH = 40
+BACKTEST_HORIZON = 60  # days: does the score on day D see the churn of the next two months coming?
 
 
 def _fresh_sqlite(url: str) -> None:
@@ -76,6 +78,12 @@ def run_demo(database_url: str, n_accounts: int, days: int, messages: int, end: 
     drops = _tier_drops(engine, scorecard, end)
     print()
     print(say("demo.movement_title", worse=len(drops["worse"]), better=len(drops["better"])))
+    as_of = end - timedelta(days=BACKTEST_HORIZON)
+    result = backtest(engine, scorecard, as_of, BACKTEST_HORIZON)
+    if result.auc is not None:
+        print()
+        print(say("demo.backtest", as_of=as_of.isoformat(), horizon=BACKTEST_HORIZON, auc=result.auc,
+                  churned=result.churned, accounts=result.accounts, lift=result.riskiest_tier_lift or 0))  # fmt: skip
     shown = drops["worse"][:messages]
     print()
     print(say("demo.messages_title", shown=len(shown), total=len(drops["worse"])))
