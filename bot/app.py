@@ -124,6 +124,8 @@ def create_web(bolt_app: App | None, engine: Engine) -> Starlette:
     async def slack_events(request: Request) -> Response:
         if bolt_app is None:
             return Response("Socket Mode: Slack does not post here", status_code=404)
+        if not request.headers.get("x-slack-request-timestamp", "0").isdigit():
+            return Response("invalid request timestamp", status_code=401)  # Bolt's verifier would raise on it
         body = await request.body()
         # Bolt is synchronous: dispatch on a worker thread so one request never blocks the loop.
         bolt_response = await run_in_threadpool(bolt_app.dispatch, to_bolt_request(request, body))

@@ -27,6 +27,16 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _strength(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number above 0")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthbot", description="Customer health in Slack, ahead of churn.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -55,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--as-of", required=True, type=_date)
     tune.add_argument("--horizon", required=True, type=_positive)
     tune.add_argument("--out", type=Path, default=Path("scorecard.proposed.toml"), help="where to write it")
-    tune.add_argument("--l2", type=float, default=1.0, help="regularisation strength (default 1.0)")
+    tune.add_argument("--l2", type=_strength, default=1.0, help="regularisation strength > 0 (default 1.0)")
     tune.add_argument("--samples", type=_positive, default=3, help="snapshots a month apart to learn from (default 3)")
 
     card = sub.add_parser("scorecard", help="check a scorecard file, or print the default one to start from")
@@ -101,17 +111,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _engine(settings: Settings, url: str | None = None):  # type: ignore[no-untyped-def]
-    from storage.db import make_engine, upgrade
+    from storage.db import upgrade
 
-    engine = make_engine(url or settings.database_url)
+    engine = _open(url or settings.database_url)
     upgrade(engine)
     return engine
 
 
-def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    from storage.db import current_revision, make_engine, upgrade
+def _open(url: str):  # type: ignore[no-untyped-def]
+    """An engine on a database that answers; else one line saying which and why."""
+    from sqlalchemy.exc import DBAPIError
 
-    engine = make_engine(settings.database_url)
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        where = engine.url.render_as_string(hide_password=True)
+        raise SettingsError(
+            f"DATABASE_URL: cannot open the database {where} ({reason}); check the URL and that the database is up"
+        ) from None
+    return engine
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.db import current_revision, upgrade
+
+    engine = _open(settings.database_url)
     if args.action == "upgrade":
         upgrade(engine)
     print(f"database at revision {current_revision(engine) or '(empty)'}")
@@ -166,6 +195,22 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     total = (end - start).days + 1
     with tqdm(total=total, desc="scoring", unit="day", disable=total < 3) as bar:
         summary = score_range(engine, scorecard, start, end, progress=bar.update)
+    if summary.beyond_data:
+        first, last = summary.beyond_data[0], summary.beyond_data[-1]
+        skipped = f"{first}" if first == last else f"{first} to {last}"
+        latest = summary.latest_metrics
+        why = f"the latest metrics are for {latest}" if latest else "there are no metrics yet"
+        print(
+            f"healthbot: not scored {skipped}: {why}; "
+            "import the metrics of those days first (missing days would read as no activity)",
+            file=sys.stderr,
+        )
+        if not summary.days:
+            return 1
+    if summary.unreported_metrics:
+        names = ", ".join(summary.unreported_metrics)
+        print(f"note: the scorecard reads metrics no account has reported: {names}; their measures were left out")
+    start, end = summary.days[0], summary.days[-1]
     tiers = ", ".join(f"{scorecard.tiers.label(t)} {summary.tiers.get(t, 0)}" for t in scorecard.tiers.order)
     span = f"{start}" if start == end else f"{start} to {end}"
     print(f"scored {summary.scored:,} account-days for {span}; {summary.skipped:,} without enough data")
@@ -181,7 +226,7 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 
     result = backtest(_engine(settings), load_scorecard(settings.scorecard_path), args.as_of, args.horizon)
     print(json.dumps(result.to_dict()) if args.json else format_result(result))
-    return 0
+    return 0 if result.accounts else 1  # nothing scored: nothing was tested
 
 
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
@@ -200,7 +245,7 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     for card, why in result.skipped_cards.items():
         print(f"card {card}: kept its weights ({why})")
     if not result.fitted_cards:
-        print("healthbot: not enough churn before --as-of to fit weights; nothing written", file=sys.stderr)
+        print("healthbot: too little data or churn up to --as-of to fit weights; nothing written", file=sys.stderr)
         return 1
     args.out.write_text(to_toml(result.proposed), encoding="utf-8")
     print("Both scorecards backtested on the half of the accounts the fit did not see:")
@@ -246,6 +291,8 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{account.name}: {'override cleared' if n else 'had no override'}")
             return 0
         problems = []
+        spelled = {k.casefold(): t for t in scorecard.tiers.order for k in (t, scorecard.tiers.label(t))}
+        args.tier = spelled.get((args.tier or "").strip().casefold(), args.tier)  # "Low risk" is low_risk
         if args.tier not in scorecard.tiers.order:
             problems.append(f"--tier must be one of {', '.join(scorecard.tiers.order)}")
         if not args.reason or not args.reason.strip():

@@ -6,6 +6,8 @@ raises `ImportFailed` with line-numbered errors and the database is left untouch
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from sqlmodel import col
 from tqdm import tqdm
 
 from storage import bulk
+from storage.models import Account
 
 ACCOUNT_REQUIRED = ("external_id", "name")
 ACCOUNT_OPTIONAL = (
@@ -31,6 +34,11 @@ ACCOUNT_STATUSES = ("active", "churned", "paused")
 METRIC_COLUMNS = ("external_id", "date", "metric", "value")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_ERRORS_SHOWN = 20
+# The longest text each account column holds (PostgreSQL refuses longer values mid-import).
+ACCOUNT_MAX_LENGTH = {
+    c.name: c.type.length for c in Account.__table__.columns if getattr(c.type, "length", None)  # type: ignore[attr-defined]
+}  # fmt: skip
+MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
 
 
 class ImportFailed(Exception):
@@ -50,7 +58,7 @@ class ImportFailed(Exception):
 
 @dataclass
 class _Errors:
-    """Collects (line, message) pairs; line numbers count the header as line 1."""
+    """Collects (line, message) pairs; a frame's index is each row's line in the file."""
 
     items: list[tuple[int, str]] = field(default_factory=list)
     count: int = 0
@@ -58,7 +66,8 @@ class _Errors:
     def add_mask(self, frame: pd.DataFrame, mask: pd.Series, column: str, problem: str) -> None:
         for idx in frame.index[mask.to_numpy()][: MAX_ERRORS_SHOWN * 5]:
             raw = frame.at[idx, column]
-            self.items.append((int(idx) + 2, f"{column}: '{raw}' {problem}"))
+            raw = raw if len(raw) <= 60 else raw[:57] + "..."
+            self.items.append((int(idx), f"{column}: '{raw}' {problem}"))
         self.count += int(mask.sum())
 
     def add(self, line: int, message: str) -> None:
@@ -72,10 +81,33 @@ class _Errors:
 
 
 def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
-    """Read a UTF-8 CSV as strings, checking the header against the documented columns."""
+    """Read a UTF-8 CSV as strings, checking the header against the documented columns.
+
+    The frame's index is the line of the file each row starts on (the header is line 1).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ImportFailed([f"{path}: is a folder, not a CSV file"])
     if not path.is_file():
         raise ImportFailed([f"{path}: no such file"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFailed([f"{path}: cannot be read ({exc.strerror})"]) from None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ImportFailed([
+            f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8 "
+            "(in Excel: Save As, 'CSV UTF-8') and retry"
+        ]) from None  # fmt: skip
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
+        raise ImportFailed([f"{path}: the file is empty; the first line must be the header"])
+    start = io.StringIO(data[:65536].decode("utf-8-sig", errors="ignore"), newline="")
+    header = next(csv.reader(start, skipinitialspace=True), [])
+    if not "".join(header).strip():
+        raise ImportFailed([f"{path}: line 1 is blank; the first line must be the header ({','.join(required)},...)"])
     try:
         # index_col=False: a first row wider than the header must not become the index;
         # pandas then warns and drops the extra fields, which we turn into an error.
@@ -87,20 +119,27 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
                 skipinitialspace=True, engine="c", index_col=False, skip_blank_lines=False,
             )  # fmt: skip
     except pd.errors.ParserWarning:
-        raise ImportFailed([f"{path}: line 2: has more fields than the header"]) from None
-    except UnicodeDecodeError as exc:
-        raise ImportFailed([f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8 and retry"]) from None
+        first_row = (_record_lines(data)[1:2] or [2])[0]
+        raise ImportFailed([f"{path}: line {first_row}: has more fields than the header"]) from None
     except pd.errors.EmptyDataError:
         raise ImportFailed([f"{path}: the file is empty; the first line must be the header"]) from None
     except pd.errors.ParserError as exc:
-        raise ImportFailed([f"{path}: {_parser_message(exc)}"]) from None
-    columns = [c.strip() for c in frame.columns]
+        raise ImportFailed([f"{path}: {_parser_message(exc, data)}"]) from None
+    # The header as written: pandas renames a repeated "name" to "name.1" and an empty one to "Unnamed: 2".
+    columns = [c.strip() for c in (header if len(header) == len(frame.columns) else frame.columns)]
     frame.columns = pd.Index(columns)
     errors = []
-    extra = [c for c in columns if c not in required + optional]
+    unnamed = [str(i + 1) for i, c in enumerate(columns) if not c]
+    if unnamed:
+        errors.append(f"line 1: column(s) {', '.join(unnamed)} have no name (a comma too many at the end of the line?)")
+    extra = [c for c in columns if c and c not in required + optional]
     if extra:
         allowed = ", ".join(required + optional)
-        errors.append(f"line 1: unknown column(s) {', '.join(extra)}; allowed columns are {allowed}")
+        separator = next(
+            (name for sep, name in ((";", "';'"), ("\t", "tabs")) if len(columns) == 1 and sep in extra[0]), None
+        )
+        hint = f"; the file seems separated by {separator}: save it with commas" if separator else ""
+        errors.append(f"line 1: unknown column(s) {', '.join(extra)}; allowed columns are {allowed}{hint}")
     missing = [c for c in required if c not in columns]
     if missing:
         errors.append(f"line 1: missing required column(s) {', '.join(missing)}")
@@ -109,15 +148,51 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
         errors.append(f"line 1: column(s) {', '.join(dupes)} appear more than once")
     if errors:
         raise ImportFailed(errors)
+    frame.index = _row_lines(data, len(frame))
     frame = frame.apply(lambda col: col.str.strip())
     return frame[(frame != "").any(axis=1)]  # drop blank rows, keeping each row's line number in the index
 
 
-def _parser_message(exc: Exception) -> str:
-    match = re.search(r"line (\d+), saw (\d+)", str(exc))
+def _row_lines(data: bytes, rows: int) -> pd.Index:
+    """The file line each of `rows` data rows starts on (blank lines count as rows)."""
+    lines = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n") + (not data.endswith((b"\n", b"\r")))
+    if lines != rows + 1:  # a quoted value spans lines: find where each record starts
+        starts = _record_lines(data)
+        if len(starts) == rows + 1:
+            return pd.Index(starts[1:])
+    return pd.RangeIndex(2, rows + 2)
+
+
+def _record_lines(data: bytes) -> list[int]:
+    """The line each CSV record starts on, the header's first; a slow path, for quoted newlines."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), skipinitialspace=True)
+    starts: list[int] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            next(reader)
+        except StopIteration:
+            return starts
+        except csv.Error:  # e.g. a quote never closed: the bad record starts here
+            return [*starts, start]
+        starts.append(start)
+
+
+def _parser_message(exc: Exception, data: bytes) -> str:
+    message = str(exc)
+    match = re.search(r"line (\d+), saw (\d+)", message)
     if match:
-        return f"line {match.group(1)}: has {match.group(2)} fields, more than the header"
-    return str(exc)
+        record, fields = int(match.group(1)), match.group(2)
+        starts = _record_lines(data)
+        line = starts[record - 1] if record <= len(starts) else record
+        return f"line {line}: has {fields} fields, more than the header"
+    match = re.search(r"EOF inside string starting at row (\d+)", message)
+    if match:
+        record = int(match.group(1))
+        starts = _record_lines(data)
+        line = starts[record] if record < len(starts) else record + 1
+        return f'line {line}: a quoted value is never closed (a " is missing)'
+    return message
 
 
 def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) -> pd.Series:
@@ -132,31 +207,39 @@ def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) ->
 
 
 def _numbers(frame: pd.DataFrame, column: str, errors: _Errors, *, integer: bool = False,
-             minimum: float | None = None, required: bool = False) -> pd.Series:  # fmt: skip
+             minimum: float | None = None, maximum: float | None = None,
+             required: bool = False) -> pd.Series:  # fmt: skip
     raw = frame[column]
     parsed = pd.to_numeric(raw, errors="coerce")
     empty = raw == ""
     bad = (parsed.isna() | ~np.isfinite(parsed.fillna(0))) & ~empty
-    errors.add_mask(frame, bad, column, "is not a number")
+    comma = bad & raw.str.contains(",", regex=False)
+    errors.add_mask(frame, bad & ~comma, column, "is not a number")
+    errors.add_mask(frame, comma, column, "is not a number (no thousands separators; a dot for decimals: 1200.50)")
     if integer:
         frac = ~bad & ~empty & (parsed.fillna(0) % 1 != 0)
         errors.add_mask(frame, frac, column, "is not a whole number")
     if minimum is not None:
         low = ~bad & ~empty & (parsed.fillna(minimum) < minimum)
         errors.add_mask(frame, low, column, f"is below {minimum:g}")
+    if maximum is not None:
+        high = ~bad & ~empty & (parsed.fillna(0) > maximum)
+        errors.add_mask(frame, high, column, f"is above {maximum:,.15g}")
     if required:
         errors.add_mask(frame, empty, column, "is empty; a number is required")
     return parsed.astype(object).where(~parsed.isna(), None)
 
 
 def _duplicates(frame: pd.DataFrame, key: list[str], errors: _Errors, what: str) -> None:
-    dup = frame.duplicated(key, keep=False)
-    if not dup.any():
+    later = frame.duplicated(key, keep="first")  # rows are in file order: the first one is not an error
+    if not later.any():
         return
-    first_line = frame[dup].reset_index().groupby(key, sort=False)["index"].transform("min") + 2
-    for idx, first in zip(frame.index[dup], first_line, strict=True):
-        if idx + 2 != first:
-            errors.add(int(idx) + 2, f"{what} repeats line {first}")
+    shown = frame[later].head(MAX_ERRORS_SHOWN * 5).reset_index()
+    firsts = frame[~later].reset_index().merge(shown[key].drop_duplicates(), on=key)
+    pairs = shown.merge(firsts, on=key, suffixes=("", "_first"))
+    for line, first in zip(pairs["index"], pairs["index_first"], strict=True):
+        errors.add(int(line), f"{what} repeats line {first}")
+    errors.count += int(later.sum()) - len(shown)
 
 
 def parse_accounts(path: str | Path) -> pd.DataFrame:
@@ -165,8 +248,12 @@ def parse_accounts(path: str | Path) -> pd.DataFrame:
     errors = _Errors()
     for column in ACCOUNT_REQUIRED:
         errors.add_mask(frame, frame[column] == "", column, "is empty; it is required")
-    long_id = frame["external_id"].str.len() > 128
-    errors.add_mask(frame, long_id, "external_id", "is longer than 128 characters")
+    for column in frame.columns:
+        if column in ACCOUNT_MAX_LENGTH:
+            limit = ACCOUNT_MAX_LENGTH[column]
+            errors.add_mask(frame, frame[column].str.len() > limit, column, f"is longer than {limit} characters")
+            nul = frame[column].str.contains("\x00", regex=False)
+            errors.add_mask(frame, nul, column, "contains a NUL character (is the file really a CSV?)")
     _duplicates(frame[["external_id"]], ["external_id"], errors, "external_id")
     out = pd.DataFrame(index=frame.index)
     out["external_id"] = frame["external_id"]
@@ -175,7 +262,7 @@ def parse_accounts(path: str | Path) -> pd.DataFrame:
         if column in ACCOUNT_DATES:
             out[column] = _dates(frame, column, errors, required=False)
         elif column == "employees":
-            out[column] = _numbers(frame, column, errors, integer=True, minimum=0)
+            out[column] = _numbers(frame, column, errors, integer=True, minimum=0, maximum=MAX_INT)
         elif column == "mrr":
             out[column] = _numbers(frame, column, errors, minimum=0)
         elif column == "status":
@@ -188,14 +275,22 @@ def parse_accounts(path: str | Path) -> pd.DataFrame:
     if "churned_on" in out and "status" in out:
         churned_without_status = out["churned_on"].notna() & (out["status"] == "active")
         errors.add_mask(frame, churned_without_status, "status", "is 'active' but churned_on is set")
+    if "churned_on" in out and "contract_start" in out:
+        started = out["contract_start"]
+        early = out["churned_on"].notna() & started.notna() & (out["churned_on"].fillna("") < started.fillna(""))
+        for line in frame.index[early.to_numpy()][: MAX_ERRORS_SHOWN * 5]:
+            errors.add(
+                int(line), f"churned_on: '{out.at[line, 'churned_on']}' is before contract_start {started[line]}"
+            )
+        errors.count += max(0, int(early.sum()) - MAX_ERRORS_SHOWN * 5)
     errors.raise_if_any()
     if "employees" in out:  # whole numbers as int: PostgreSQL's COPY refuses "12.0" for an integer column
         out["employees"] = pd.Series([None if v is None else int(v) for v in out["employees"]], out.index, object)
     if "status" in out:
         implied = out["status"].eq("") & out.get("churned_on", pd.Series(None, index=out.index)).notna()
         out["status"] = out["status"].mask(implied, "churned").replace("", "active")
-    elif "churned_on" in out:
-        out["status"] = np.where(out["churned_on"].notna(), "churned", "active")
+    elif "churned_on" in out:  # no status column: a date means churned, else the status stays as it is
+        out["status"] = out["churned_on"].notna().map({True: "churned", False: None}).astype(object)
     return out
 
 
@@ -242,15 +337,15 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False) -> in
         new = ~rows["external_id"].isin(existing.keys())
         fresh = rows[new].copy()
         for column, default in (("status", "active"), ("created_at", now)):
-            if column not in fresh:
-                fresh[column] = default
+            fresh[column] = fresh[column].fillna(default) if column in fresh else default
         if len(fresh):
             bulk.upsert_rows(conn, "account", list(fresh.columns), ["external_id"], _records(fresh), bar.update)
         if (~new).any():
             update = rows[~new]
-            if "status" not in update:  # NOT NULL: the upsert's insert half needs it; keep the stored one
+            if "status" not in update or update["status"].isna().any():  # NOT NULL: keep the stored one
                 stored = dict(conn.execute(select(col(Account.external_id), col(Account.status))).all())
-                update = update.assign(status=update["external_id"].map(stored))
+                kept = update["external_id"].map(stored)
+                update = update.assign(status=update["status"].fillna(kept) if "status" in update else kept)
             bulk.upsert_rows(conn, "account", list(update.columns), ["external_id"], _records(update), bar.update)
     return len(rows)
 

@@ -14,9 +14,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-PLACEHOLDER = re.compile(r"(your|change|replace|placeholder|xxx|\.\.\.)", re.IGNORECASE)
+# A placeholder word or run of x's as a whole dash/underscore-separated part ("xoxb-your-token",
+# "change-me", "xoxb-xxxx"), never inside a real token's random tail ("...aXxXb..." is fine).
+PLACEHOLDER = re.compile(r"(^|[^a-z0-9])(your|change|replace|placeholder|x{3,}\b)|\.\.\.|<", re.IGNORECASE)
 
 
 class SettingsError(ValueError):
@@ -85,6 +89,33 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     return value
 
 
+def _database_url(raw: str) -> str:
+    """The URL SQLAlchemy needs (psycopg 3 for PostgreSQL), refusing what cannot work."""
+    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw)  # never print a password
+    how = "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname"
+    url = raw
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith(("sqlite://", "postgresql+psycopg://")):
+        raise SettingsError(f"DATABASE_URL='{shown}' is not supported: {how}")
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 - parsing the port is what fails on "host:abc"
+    except (ArgumentError, ValueError):
+        raise SettingsError(f"DATABASE_URL='{shown}' is not a valid database URL: {how}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise SettingsError(f"DATABASE_URL='{shown}' names no database file (data would be lost): {how}")
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            raise SettingsError(
+                f"DATABASE_URL='{shown}': the folder {folder} does not exist; create it or use another path"
+            )
+    return url
+
+
 def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] | None = None) -> Settings:
     """Build settings from `environ` (default: os.environ after loading `env_file`)."""
     if environ is None:
@@ -93,19 +124,10 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         environ = dict(os.environ)
     env = environ
 
-    database_url = env.get("DATABASE_URL", "").strip() or "sqlite:///healthbot.db"
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
-    elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    if not database_url.startswith(("sqlite://", "postgresql+psycopg://")):
-        raise SettingsError(
-            f"DATABASE_URL='{database_url}' is not supported: use sqlite:///path/to/file.db "
-            "or postgresql://user:password@host:5432/dbname"
-        )
+    database_url = _database_url(env.get("DATABASE_URL", "").strip() or "sqlite:///healthbot.db")
 
     api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
-    if not re.match(r"^https?://[^/\s]+", api_url):
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", api_url):
         raise SettingsError(
             f"SLACK_API_URL='{api_url}' is not an http(s) URL: leave it unset for Slack, "
             "or set e.g. https://slack-gov.com/api/"

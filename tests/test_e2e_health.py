@@ -48,6 +48,8 @@ def test_bad_signature_and_stale_timestamp_get_401(engine, bot_server: BotServer
     assert bot_server.http.post("/slack/events", content=body, headers=headers).status_code == 401
     stale = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, timestamp=int(time.time()) - 301)}
     assert bot_server.http.post("/slack/events", content=body, headers=stale).status_code == 401
+    garbled = {**headers, **sign(body), "X-Slack-Request-Timestamp": "yesterday"}
+    assert bot_server.http.post("/slack/events", content=body, headers=garbled).status_code == 401
 
 
 def test_healthz(engine, bot_server: BotServer) -> None:
@@ -270,3 +272,14 @@ def test_churned_account_shows_its_churn_date(seeded, bot_server: BotServer) -> 
     assert f":black_circle: Churned on {day}" in blocks[0]["text"]["text"]
     facts = next(b["fields"] for b in blocks if "fields" in b)
     assert {"type": "mrkdwn", "text": f"*Churned on*\n{day}"} in facts
+
+
+def test_ping_reads_the_database(tmp_path) -> None:
+    """/healthz is only "up" for a database that holds healthbot's schema, not any file SQLite can create."""
+    from storage.db import make_engine, ping, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert not ping(engine)
+    upgrade(engine)
+    assert ping(engine)
+    engine.dispose()

@@ -269,3 +269,10 @@ def test_override_takes_the_tier_as_people_say_it(
     with Session(engine) as s:
         override = queries.active_override(s, queries.find_accounts(s, "A1")[0].id, date.today())
         assert override is not None and override.tier == "low_risk" and override.reason == "exec sponsor left"
+
+
+def test_cli_score_before_any_metrics_says_there_are_none(
+    engine: Engine, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["score", "--date", str(DAY)]) == 1
+    assert f"not scored {DAY}: there are no metrics yet;" in capsys.readouterr().err

@@ -132,6 +132,16 @@ def test_columns_absent_from_reimport_are_left_untouched(two_accounts: Engine, t
         assert now["created_at"] == before[eid]["created_at"]
 
 
+def test_reimport_with_churned_on_but_no_status_column_keeps_stored_status(engine: Engine, tmp_path: Path) -> None:
+    import_accounts(engine, write(tmp_path, "a.csv", "external_id,name,status\nP1,Paused,paused\nC1,Gone,churned\n"))
+
+    dates = "external_id,name,churned_on\nP1,Paused,\nC1,Gone,\nP2,New,\nC2,New gone,2025-01-31\n"
+    import_accounts(engine, write(tmp_path, "b.csv", dates), quiet=True)
+
+    statuses = {eid: account(engine, eid)["status"] for eid in ("P1", "C1", "P2", "C2")}
+    assert statuses == {"P1": "paused", "C1": "churned", "P2": "active", "C2": "churned"}
+
+
 def test_bom_and_non_ascii_names_import(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufeffexternal_id,name\nM1,Müller GmbH\nM2,Łódź Sp. z o.o.\n".encode())
@@ -209,6 +219,44 @@ def test_missing_required_column_is_named(engine: Engine, tmp_path: Path) -> Non
     assert failure.errors == ["line 1: missing required column(s) name"]
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("external_id,name,name\nA1,Acme,Acme\n", "line 1: column(s) name appear more than once"),
+        (
+            "external_id,name,\nA1,Acme,\n",
+            "line 1: column(s) 3 have no name (a comma too many at the end of the line?)",
+        ),
+        (
+            "\nexternal_id,name\nA1,Acme\n",
+            "{path}: line 1 is blank; the first line must be the header (external_id,name,...)",
+        ),
+        ("  \r\n\r\n", "{path}: the file is empty; the first line must be the header"),
+        ("external_id;name\nA1;Acme\n", "line 1: unknown column(s) external_id;name; allowed columns are"),
+    ],
+    ids=["repeated-column", "unnamed-column", "blank-first-line", "only-blanks", "semicolons"],
+)
+def test_header_problems_are_named(engine: Engine, tmp_path: Path, content: str, expected: str) -> None:
+    path = write(tmp_path, "header.csv", content)
+
+    failure = rejected(engine, import_accounts, path)
+
+    assert failure.errors[0].startswith(expected.format(path=path))
+
+
+def test_quoted_header_with_spaces_imports(engine: Engine, tmp_path: Path) -> None:
+    content = '"external_id", "name" ,  "mrr"\nQ1, "Quoted, Inc" , 5\n'
+    assert import_accounts(engine, write(tmp_path, "quoted.csv", content), quiet=True) == 1
+
+    assert (account(engine, "Q1")["name"], account(engine, "Q1")["mrr"]) == ("Quoted, Inc", 5.0)
+
+
+def test_semicolon_separated_file_gets_a_hint(engine: Engine, tmp_path: Path) -> None:
+    failure = rejected(engine, import_accounts, write(tmp_path, "excel-de.csv", "external_id;name\nA1;Acme\n"))
+
+    assert failure.errors[0].endswith("; the file seems separated by ';': save it with commas")
+
+
 def test_duplicate_external_id_names_both_lines(engine: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "dupes.csv", "external_id,name\nA1,Acme\nA2,Beta\nA1,Acme again\n")
 
@@ -275,6 +323,100 @@ def test_error_report_is_truncated(engine: Engine, tmp_path: Path) -> None:
     assert lines[:2] == ["line 2, mrr: 'lots' is not a number", "line 3, mrr: 'lots' is not a number"]
     assert lines[20:] == ["... and 80 more error(s)", "Nothing was imported."]
     assert len(lines) == 22
+
+
+def test_quoted_values_spanning_lines_keep_line_numbers_right(engine: Engine, tmp_path: Path) -> None:
+    content = (
+        "external_id,name,mrr\r\n"
+        'A1,"Acme, Inc.",10\r\n'
+        'A2,"Beta\r\nsecond line\r\nthird line",20\r\n'
+        "\r\n"
+        "A3,Gamma,lots\r\n"
+        'A1,"Acme\nagain",30\r\n'
+    )
+    failure = rejected(engine, import_accounts, write(tmp_path, "multiline.csv", content))
+
+    assert failure.errors == ["line 7, mrr: 'lots' is not a number", "line 8, external_id repeats line 2"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('external_id,name\nA1,"two\nlines"\nA2,Beta,extra\n', "line 4: has 3 fields, more than the header"),
+        ('external_id,name\nA1,"two\nlines"\nA2,"never closed\nA3,Gamma\n', "line 4: a quoted value is never closed"),
+    ],
+    ids=["too-many-fields", "unclosed-quote"],
+)
+def test_file_level_errors_after_multiline_value_name_the_real_line(
+    engine: Engine, tmp_path: Path, content: str, expected: str
+) -> None:
+    path = write(tmp_path, "multiline.csv", content)
+
+    failure = rejected(engine, import_accounts, path)
+
+    assert len(failure.errors) == 1
+    assert failure.errors[0].startswith(f"{path}: {expected}")
+
+
+def test_multiline_value_is_imported_whole(engine: Engine, tmp_path: Path) -> None:
+    import_accounts(engine, write(tmp_path, "ok.csv", 'external_id,name\nA1,"Acme\nEurope, Ltd"\n'), quiet=True)
+
+    assert account(engine, "A1")["name"] == "Acme\nEurope, Ltd"
+
+
+def test_non_utf8_error_names_the_line(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    rows = "".join(f"C{i},Company {i}\n" for i in range(50_000))
+    path.write_bytes(f"external_id,name\n{rows}M1,Müller GmbH\n".encode("latin-1"))
+
+    failure = rejected(engine, import_accounts, path)
+
+    assert failure.errors[0].startswith(f"{path}: line 50002 is not UTF-8 (byte 0xfc)")
+
+
+def test_folder_is_not_a_file(engine: Engine, tmp_path: Path) -> None:
+    failure = rejected(engine, import_accounts, tmp_path)
+
+    assert failure.errors == [f"{tmp_path}: is a folder, not a CSV file"]
+
+
+@pytest.mark.parametrize(
+    ("columns", "row", "expected"),
+    [
+        ("mrr", 'Z1,Zed,"1,200"', "line 2, mrr: '1,200' is not a number (no thousands separators"),
+        (
+            "contract_start,churned_on",
+            "Z1,Zed,2025-06-01,2025-01-31",
+            "line 2, churned_on: '2025-01-31' is before contract_start 2025-06-01",
+        ),
+        ("employees", "Z1,Zed,3000000000", "line 2, employees: '3000000000' is above 2,147,483,647"),
+        ("segment", "Z1,Zed," + "s" * 65, "line 2, segment: '" + "s" * 57 + "...' is longer than 64 characters"),
+        ("owner_slack_id", "Z1," + "N" * 256 + ",U01", "line 2, name: '" + "N" * 57 + "...' is longer than 255"),
+        ("domain", "Z1,Zed,nul\x00.example", "line 2, domain: 'nul\x00.example' contains a NUL character"),
+    ],
+    ids=["thousands-separator", "churned-before-start", "employees-too-big", "long-segment", "long-name", "nul"],
+)
+def test_values_the_database_would_refuse_are_reported(
+    two_accounts: Engine, tmp_path: Path, columns: str, row: str, expected: str
+) -> None:
+    path = write(tmp_path, "bad.csv", f"external_id,name,{columns}\n{row}\n")
+
+    failure = rejected(two_accounts, import_accounts, path)
+
+    assert len(failure.errors) == 1
+    assert failure.errors[0].startswith(expected)
+
+
+def test_many_duplicates_are_counted_and_capped(two_accounts: Engine, tmp_path: Path) -> None:
+    rows = "".join(f"A1,2026-03-01,logins,{i}\n" for i in range(500))
+    failure = rejected(two_accounts, import_metrics, write(tmp_path, "dupes.csv", f"{METRICS_HEADER}\n{rows}"))
+
+    assert failure.total == 499
+    assert failure.errors[:2] == [
+        "line 3, the same external_id, date and metric repeats line 2",
+        "line 4, the same external_id, date and metric repeats line 2",
+    ]
+    assert failure.report().splitlines()[-2:] == ["... and 479 more error(s)", "Nothing was imported."]
 
 
 # --- metrics ---------------------------------------------------------------------------

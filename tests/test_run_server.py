@@ -85,3 +85,87 @@ def test_run_refuses_to_start_without_signing_secret(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "SLACK_SIGNING_SECRET" in lines[0]
+
+
+def _run_once(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`healthbot run` that is expected to stop at start."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env.update({
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        **settings,
+    })  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_run_with_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        proc = _run_once(tmp_path, HOST="127.0.0.1", PORT=str(port))
+
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"healthbot: PORT={port}: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "stop the program using it or set another PORT"
+    ]
+
+
+def test_run_with_unknown_host_says_so_in_one_line(tmp_path: Path) -> None:
+    proc = _run_once(tmp_path, HOST="no-such-host.invalid", PORT=str(_free_port()))
+
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("healthbot: HOST=no-such-host.invalid: cannot listen on")
+
+
+def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> None:
+    import threading
+
+    import uvicorn
+
+    from bot.app import create_web
+    from storage.db import make_engine
+
+    gone = make_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'x.db'}")
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_web(None, gone), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            time.sleep(0.02)
+        resp = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+    assert (resp.status_code, resp.json()) == (503, {"ok": False, "database": "down"})
+
+
+@pytest.mark.parametrize(
+    ("settings", "method", "expected"),
+    [
+        ({}, "auth.test", "healthbot: SLACK_BOT_TOKEN was refused by Slack (invalid_auth): copy the current"),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc"}, "apps.connections.open",
+         "healthbot: SLACK_APP_TOKEN was refused by Slack (invalid_auth): create an App-Level Token"),
+    ],
+    ids=["bot-token", "app-token"],
+)  # fmt: skip
+def test_run_with_a_token_slack_refuses_says_which_in_one_line(
+    tmp_path: Path, fake_slack: FakeSlack, settings: dict[str, str], method: str, expected: str
+) -> None:
+    fake_slack.set_response(method, {"ok": False, "error": "invalid_auth"})
+
+    proc = _run_once(tmp_path, HOST="127.0.0.1", PORT=str(_free_port()), SLACK_API_URL=fake_slack.url, **settings)
+
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith(expected)
+    assert "Traceback" not in proc.stderr

@@ -107,10 +107,44 @@ def test_malformed_setting_names_itself_in_one_line(name: str, value: str) -> No
     assert message.startswith(name)
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite://", "DATABASE_URL='sqlite://' names no database file"),
+        ("sqlite:///", "DATABASE_URL='sqlite:///' names no database file"),
+        ("sqlite:///:memory:", "DATABASE_URL='sqlite:///:memory:' names no database file"),
+        (
+            "sqlite:////no/such/folder/hb.db",
+            "DATABASE_URL='sqlite:////no/such/folder/hb.db': the folder /no/such/folder",
+        ),
+        (
+            "postgresql://hb:s3cret@db:abc/hb",
+            "DATABASE_URL='postgresql://hb:***@db:abc/hb' is not a valid database URL",
+        ),
+        ("mysql://root:s3cret@db/hb", "DATABASE_URL='mysql://root:***@db/hb' is not supported"),
+    ],
+    ids=["in-memory", "no-path", "memory", "missing-folder", "bad-port", "unsupported"],
+)
+def test_database_url_that_cannot_work_is_refused_without_showing_the_password(url: str, expected: str) -> None:
+    message = settings_error({"DATABASE_URL": url})
+
+    assert message.startswith(expected)
+    assert "s3cret" not in message
+
+
+def test_slack_api_url_with_a_space_is_refused() -> None:
+    assert settings_error({"SLACK_API_URL": "http://fake slack/api/"}).startswith("SLACK_API_URL=")
+
+
 def test_placeholder_and_prefix_messages_say_what_to_do() -> None:
     assert "placeholder 'xoxb-your-token'" in settings_error({"SLACK_BOT_TOKEN": "xoxb-your-token"})
     assert "must start with 'xoxb-'" in settings_error({"SLACK_BOT_TOKEN": "xoxp-1234-5678-abcdef"})
     assert "out of range: use a number from 1 to 65535" in settings_error({"PORT": "70000"})
+
+
+@pytest.mark.parametrize("token", ["xoxb-1234-5678-abcXXXdefGhiJKLmnoPQRs", "xoxb-1234-5678-a1b2ReplaCe9z0y8x7w6v5u4t"])
+def test_real_token_containing_a_placeholder_word_is_accepted(token: str) -> None:
+    assert load_settings(env_file=None, environ={"SLACK_BOT_TOKEN": token}).slack_bot_token == token
 
 
 def test_scorecard_path_must_exist(tmp_path: Path) -> None:
