@@ -33,14 +33,6 @@ def portfolio(engine: Engine, tmp_path: Path) -> Engine:
     return engine
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    for name in ("SCORECARD_PATH", "SLACK_APP_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def test_roc_auc_known_values() -> None:
     churned = np.array([True, True, False, False])
     assert roc_auc(np.array([9.0, 8, 2, 1]), churned) == 1.0

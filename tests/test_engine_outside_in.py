@@ -41,14 +41,6 @@ def test_card_match_ignores_case_and_spaces() -> None:
 DAY = date(2026, 3, 31)
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    for name in ("SCORECARD_PATH", "SLACK_APP_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def write_portfolio(engine: Engine, folder: Path, accounts_rows: list[str], metric_rows: list[str]) -> None:
     """Import accounts (external_id,name,segment,lifecycle_stage,churned_on) and metrics
     (external_id,date,metric,value) written as a new user would, through the importer."""
