@@ -1,0 +1,66 @@
+"""Regenerate the README's examples from the demo portfolio: `docs/card-example.json` (an
+account card as Slack gets it, to paste into Block Kit Builder), `docs/chart-example.png`
+(the card's "show chart" image) and the text rendering of the card the README shows.
+
+    python docs/examples.py
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlmodel import Session, select  # noqa: E402
+
+from bot import portfolio  # noqa: E402
+from bot.chart import render_chart  # noqa: E402
+from bot.demo import render_blocks, run_demo  # noqa: E402
+from bot.scorecard import load_scorecard  # noqa: E402
+from storage.db import make_engine  # noqa: E402
+from storage.models import Account, HealthOverride, HealthScore  # noqa: E402
+
+END = date(2026, 11, 23)  # fixed, so the examples only change when the code does
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'demo.db'}"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.chdir(folder):
+            run_demo(url, 300, 180, 0, end=END)
+        engine = make_engine(url)
+        scorecard = load_scorecard()
+        with Session(engine) as session:
+            # the riskiest enterprise account whose score fell most in 30 days: drivers, trend and chart all say something
+            account, _ = session.exec(
+                select(Account, HealthScore)
+                .join(HealthScore)
+                .where(HealthScore.day == END, Account.segment == "enterprise", HealthScore.tier != "healthy")
+                .order_by(HealthScore.delta_30)
+            ).first()  # type: ignore[misc]
+            session.add(
+                HealthOverride(
+                    account_id=account.id, tier="low_risk", set_by="U01CSM0002", expires_on=END + timedelta(days=21),
+                    reason="New champion started this week; usage dip expected during handover",
+                )
+            )  # fmt: skip
+            session.commit()
+            message = portfolio.card(session, account.id or 0, scorecard, END)
+            chart = portfolio.chart(session, account.id or 0, scorecard)
+        engine.dispose()
+    docs = ROOT / "docs"
+    (docs / "card-example.json").write_text(json.dumps({"blocks": message.blocks}, indent=2, ensure_ascii=False) + "\n")
+    if chart is not None:
+        (docs / "chart-example.png").write_bytes(render_chart(chart, scorecard.tiers))
+    print(render_blocks(message.blocks))
+
+
+if __name__ == "__main__":
+    main()
