@@ -283,3 +283,26 @@ def test_ping_reads_the_database(tmp_path) -> None:
     upgrade(engine)
     assert ping(engine)
     engine.dispose()
+
+
+def test_a_slow_answer_is_acked_in_time_and_follows_on_the_response_url(
+    seeded, bot_server: BotServer, monkeypatch
+) -> None:
+    """When the database is slow the ack does not wait for it: Slack's 3 s hold whatever the answer takes."""
+    from bot import portfolio
+    from handlers import commands
+
+    real_answer = portfolio.answer
+
+    def slow_answer(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return real_answer(*args, **kwargs)
+
+    monkeypatch.setattr(commands, "ANSWER_IN_ACK_SECONDS", 0.05)
+    monkeypatch.setattr(portfolio, "answer", slow_answer)
+    name = _first_scored(seeded).name
+    resp = bot_server.command(name)
+    assert resp.status_code == 200 and "Looking that up" in resp.json()["text"]
+    follow = bot_server.fake.wait_for("response_url", timeout=30)[0].params
+    assert follow["response_type"] == "ephemeral" and name in follow["blocks"][0]["text"]["text"]
+    _validate(follow["blocks"])
