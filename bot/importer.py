@@ -32,6 +32,12 @@ ACCOUNT_OPTIONAL = (
 ACCOUNT_DATES = ("contract_start", "renewal_date", "churned_on")
 ACCOUNT_STATUSES = ("active", "churned", "paused")
 METRIC_COLUMNS = ("external_id", "date", "metric", "value")
+# The values the documented metrics can take (README, "Your data"); other metrics take any number.
+METRIC_RANGES: dict[str, tuple[float, float | None]] = {
+    "logins": (0, None), "active_users": (0, None), "core_feature_events": (0, None), "tickets_opened": (0, None),
+    "ticket_csat": (1, 5), "nps": (0, 10), "payment_days_overdue": (0, None), "email_opens": (0, None),
+    "champion_left": (0, 1),
+}  # fmt: skip
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_ERRORS_SHOWN = 20
 # The longest text each account column holds (PostgreSQL refuses longer values mid-import).
@@ -230,6 +236,21 @@ def _numbers(frame: pd.DataFrame, column: str, errors: _Errors, *, integer: bool
     return parsed.astype(object).where(~parsed.isna(), None)
 
 
+def _out_of_range(frame: pd.DataFrame, value: pd.Series, errors: _Errors) -> None:
+    numbers = pd.to_numeric(value, errors="coerce")
+    low = frame["metric"].map({m: lo for m, (lo, _) in METRIC_RANGES.items()})
+    high = frame["metric"].map({m: hi for m, (_, hi) in METRIC_RANGES.items() if hi is not None})
+    outside = (numbers < low) | (numbers > high)  # NaN (another metric, or no number) compares False
+    if not outside.any():
+        return
+    for metric in frame.loc[outside, "metric"].unique():
+        lo, hi = METRIC_RANGES[metric]
+        span = f"{lo:g} to {hi:g}" if hi is not None else f"{lo:g} or more"
+        errors.add_mask(
+            frame, outside & (frame["metric"] == metric), "value", f"is outside the range of {metric} ({span})"
+        )
+
+
 def _duplicates(frame: pd.DataFrame, key: list[str], errors: _Errors, what: str) -> None:
     later = frame.duplicated(key, keep="first")  # rows are in file order: the first one is not an error
     if not later.any():
@@ -310,6 +331,7 @@ def parse_metrics(path: str | Path, known_accounts: dict[str, int]) -> pd.DataFr
         frame, bad_metric, "metric", "is not a metric name (lower-case letters, digits and _ , e.g. logins)"
     )
     value = _numbers(frame, "value", errors, required=True)
+    _out_of_range(frame, value, errors)
     _duplicates(frame[["external_id", "date", "metric"]], ["external_id", "date", "metric"], errors,
                 "the same external_id, date and metric")  # fmt: skip
     errors.raise_if_any()

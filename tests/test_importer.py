@@ -426,14 +426,14 @@ def test_metrics_import_and_reimport_replaces_value(two_accounts: Engine, tmp_pa
     first = f"{METRICS_HEADER}\nA1,2026-03-01,logins,5\nA1,2026-03-02,logins,7\nA2,2026-03-01,ticket_csat,4.5\n"
     assert import_metrics(two_accounts, write(tmp_path, "m1.csv", first), quiet=True) == 3
 
-    again = f"{METRICS_HEADER}\nA1,2026-03-02,logins,9\nA2,2026-03-01,nps,-1\n"
+    again = f"{METRICS_HEADER}\nA1,2026-03-02,logins,9\nA2,2026-03-01,seat_change,-1\n"
     assert import_metrics(two_accounts, write(tmp_path, "m2.csv", again), quiet=True) == 2
 
     assert metric_values(two_accounts) == {
         ("A1", "2026-03-01", "logins"): 5.0,
         ("A1", "2026-03-02", "logins"): 9.0,
         ("A2", "2026-03-01", "ticket_csat"): 4.5,
-        ("A2", "2026-03-01", "nps"): -1.0,
+        ("A2", "2026-03-01", "seat_change"): -1.0,
     }
 
 
@@ -516,3 +516,21 @@ def test_cli_import_metrics(cli_env: Path, engine: Engine, capsys: pytest.Captur
     assert "line 3, external_id: 'NOPE' is not a known account" in err
     assert err.rstrip().endswith("Nothing was imported.")
     assert metric_values(engine) == {("A1", "2026-03-01", "logins"): 5.0}
+
+
+def test_documented_metrics_refuse_impossible_values(engine, tmp_path) -> None:
+    """A CSAT of 7 or an NPS of 40 (an account-level NPS, not a 0-10 answer) would score silently wrong."""
+    (tmp_path / "a.csv").write_text("external_id,name\nA1,Acme\n")
+    import_accounts(engine, tmp_path / "a.csv", quiet=True)
+    rows = ["A1,2026-11-20,nps,40", "A1,2026-11-20,ticket_csat,7", "A1,2026-11-20,logins,-1",
+            "A1,2026-11-20,champion_left,1", "A1,2026-11-20,own_metric,-40", "A1,2026-11-21,nps,10"]  # fmt: skip
+    (tmp_path / "m.csv").write_text("external_id,date,metric,value\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ImportFailed) as failed:
+        import_metrics(engine, tmp_path / "m.csv", quiet=True)
+    assert failed.value.errors == [
+        "line 2, value: '40' is outside the range of nps (0 to 10)",
+        "line 3, value: '7' is outside the range of ticket_csat (1 to 5)",
+        "line 4, value: '-1' is outside the range of logins (0 or more)",
+    ]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM metric_observation")).scalar() == 0
