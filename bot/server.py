@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
+import sys
 
 import uvicorn
 from slack_sdk import WebClient
@@ -62,6 +64,7 @@ def serve(settings: Settings, engine: Engine) -> None:
     sock = listen(settings)
     bolt_app = create_app(settings, engine)
     check_bot_token(bolt_app.client)
+    handler = None
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -73,7 +76,15 @@ def serve(settings: Settings, engine: Engine) -> None:
                 f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): create an App-Level Token "
                 "with the connections:write scope under your app's 'Basic Information' and set it"
             ) from None
-        log.info("connected to Slack in Socket Mode")
+        except OSError as exc:  # URLError included: there is nothing to serve without the connection
+            raise SettingsError(
+                f"SLACK_API_URL: cannot reach Slack at {bolt_app.client.base_url} to open the Socket Mode "
+                f"connection ({exc}); check the network and the setting"
+            ) from None
+        if handler.client.is_connected():
+            log.info("connected to Slack in Socket Mode")
+        else:
+            log.warning("Socket Mode connection not open yet; the client keeps retrying")
         web = create_web(None, engine)
     else:
         web = create_web(bolt_app, engine)
@@ -81,6 +92,9 @@ def serve(settings: Settings, engine: Engine) -> None:
     scheduler = create_scheduler(settings, engine, bolt_app.client)
     scheduler.start()
     log.info("daily scoring at %s %s", settings.score_time.strftime("%H:%M"), settings.timezone)
+    # uvicorn restores this handler after its graceful shutdown and re-raises SIGTERM to it:
+    # a plain exit then runs the `finally` below instead of the default handler killing the process
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         config = uvicorn.Config(
             web, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False
@@ -88,4 +102,6 @@ def serve(settings: Settings, engine: Engine) -> None:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         scheduler.shutdown(wait=False)
+        if handler is not None:
+            handler.close()  # a clean goodbye on the WebSocket, not a dropped connection
         sock.close()

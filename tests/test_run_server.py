@@ -76,6 +76,15 @@ def test_run_serves_signed_slash_command_and_healthz(running: tuple[str, subproc
     assert httpx.post(f"{url}/slack/events", content=body, headers=bad).status_code == 401
 
 
+def test_run_stops_cleanly_on_sigterm(running: tuple[str, subprocess.Popen]) -> None:
+    """What `docker stop` and Kubernetes send: a graceful shutdown and exit code 0."""
+    _, proc = running
+    proc.terminate()
+    assert proc.wait(30) == 0
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    assert "Traceback" not in out
+
+
 def test_run_refuses_to_start_without_signing_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SLACK_BOT_TOKEN": BOT_TOKEN})
