@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from bot.blocks import esc
+from bot.blocks import esc, tier_emoji
 from bot.scorecard import Tiers
 from prompts import say
 
@@ -73,15 +74,20 @@ def _top(args: list[str], tiers: Tiers) -> Command:
 
 
 def resolve_tier(text: str, tiers: Tiers) -> str:
-    """A tier from its name, label or a unique start of either ("high" -> high_risk)."""
+    """A tier from its name, label, the colour of its emoji ("red") or a unique start of either ("high")."""
     key = text.strip().lower().replace("-", "_").replace(" ", "_")
-    names = {t: {t, tiers.label(t).lower().replace(" ", "_")} for t in tiers.order}
+    names = {t: {t, tiers.label(t).lower().replace(" ", "_"), *_colour(t)} for t in tiers.order}
     exact = [t for t, forms in names.items() if key in forms]
     starts = [t for t, forms in names.items() if any(f.startswith(key) for f in forms)]
     found = exact or starts
     if len(found) != 1:
         raise UsageError(say("health.bad_args.tier", tier=esc(text), tiers=tier_choices(tiers)))
     return found[0]
+
+
+def _colour(tier: str) -> list[str]:
+    """ "red" for :red_circle:, "green" for :large_green_circle:; nothing for emoji without a colour word."""
+    return re.findall(r"(green|yellow|orange|red|blue|purple|brown|black|white)", tier_emoji(tier))[:1]
 
 
 def tier_choices(tiers: Tiers) -> str:

@@ -297,6 +297,8 @@ def test_sparkline_and_renewal_text() -> None:
         ("top 5 high", Top(5, "high_risk")),
         ("top medium-risk 20", Top(20, "medium_risk")),
         ("top Low risk", Top(TOP_DEFAULT, "low_risk")),
+        ("top red", Top(TOP_DEFAULT, "high_risk")),
+        ("top 3 Orange", Top(3, "medium_risk")),
         ("acme", Find("acme")),
         ("  Acme   Corp ", Find("Acme Corp")),
         ("meridian", Find("meridian")),
