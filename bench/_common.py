@@ -158,7 +158,8 @@ def gen_accounts(n: int, end: date = END, seed: int = 11) -> pd.DataFrame:
     start_ago = np.where(stage == "onboarding", rng.integers(20, 90, n), rng.integers(120, 1500, n))
     renew_in = rng.integers(1, 366, n)
     churned = rng.random(n) < 0.02
-    churn_ago = rng.integers(1, 60, n)
+    # never before contract_start (the importer refuses that); same draws, so the same portfolio otherwise
+    churn_ago = np.minimum(rng.integers(1, 60, n), start_ago)
     seg = rng.choice(np.array(["enterprise", "mid-market", "smb"], dtype=object), n, p=[0.15, 0.35, 0.5])
     region = rng.choice(np.array(["NA", "EMEA", "APAC", "LATAM"], dtype=object), n)
 

@@ -228,6 +228,12 @@ class TimedSlack(FakeSlack):
                 raise TimeoutError(f"no post to {path} within {timeout} s")
             return self.arrived[path]
 
+    def posted(self, path: str) -> dict[str, Any]:
+        """The JSON posted to `path` (a response_url), once it arrived."""
+        self.wait_path(path)
+        with self._cond:
+            return next(c.params for c in reversed(self.calls) if c.path == path)
+
 
 def _signed(body: bytes) -> dict[str, str]:
     ts = str(int(time.time()))
@@ -239,7 +245,8 @@ def _signed(body: bytes) -> dict[str, str]:
 class Sample:
     kind: str
     ack: float  # seconds to the slash command's HTTP answer
-    final: float  # seconds until the card was there (the ack, or the pick click's response_url post)
+    final: float  # seconds until the card was there (the ack, the pick click's or the held answer's response_url post)
+    held: bool = False  # the ack was the holding note (answer not ready in 2 s): the answer came by response_url
 
 
 @dataclass
@@ -296,9 +303,10 @@ class Bench:
             return f"p{self._port}-r{self._n}"  # unique across servers: the fake Slack keeps every arrival
 
     def lookup(self, http: httpx.Client, kind: str, query: str) -> Sample:
+        command_key = self._key()
         form = {
             "command": "/health", "text": query, "user_id": "U0CSM0001", "channel_id": "C0BENCH", "team_id": "T1",
-            "response_url": self.slack.response_url(self._key()), "trigger_id": "t",
+            "response_url": self.slack.response_url(command_key), "trigger_id": "t",
         }  # fmt: skip
         body = urlencode(form).encode()
         start = time.perf_counter()
@@ -307,9 +315,13 @@ class Bench:
         ack = time.perf_counter() - start
         resp.raise_for_status()
         blocks = resp.json().get("blocks") or []
+        answered, held = ack, False
+        if not blocks:  # the holding note: the answer was not ready in 2 s and follows on the response_url
+            blocks = self.slack.posted(f"/response/{command_key}").get("blocks") or []
+            answered, held = self.slack.arrived[f"/response/{command_key}"] - start, True
         picks = [b["accessory"]["value"] for b in blocks if b.get("accessory", {}).get("action_id") == "health.pick"]
         if not picks or "Closest names" in blocks[0]["text"]["text"]:
-            return Sample(kind, ack, ack)
+            return Sample(kind, ack, answered, held)
         key = self._key()
         payload = {
             "type": "block_actions", "user": {"id": "U0CSM0001"}, "team": {"id": "T1"}, "api_app_id": "A1",
@@ -320,7 +332,7 @@ class Bench:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         http.post(self.base, content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
                                                      **_signed(body)}).raise_for_status()  # fmt: skip
-        return Sample(kind + " + pick", ack, self.slack.wait_path(f"/response/{key}") - start)
+        return Sample(kind + " + pick", ack, self.slack.wait_path(f"/response/{key}") - start, held)
 
     def run(self, queries: list[tuple[str, str]], clients: int) -> Run:
         def worker(chunk: list[tuple[str, str]]) -> list[Sample]:
@@ -385,7 +397,9 @@ def report(title: str, run: Run) -> None:
         print(f"  {kind:<20}{len(chosen):>6}{pct(acks, 50):>10.0f}{pct(acks, 99):>10.0f}"
               f"{pct(finals, 50):>11.0f}{pct(finals, 99):>11.0f}")  # fmt: skip
     worst = max(s.final for s in run.samples)
-    print(f"  slowest final answer: {worst * 1000:.0f} ms (Slack's limit for the ack: 3,000 ms)")
+    held = sum(s.held for s in run.samples)
+    print(f"  slowest final answer: {worst * 1000:.0f} ms (Slack's limit for the ack: 3,000 ms); "
+          f"{held} acks were the holding note (answer not ready in 2 s, sent to the response_url)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

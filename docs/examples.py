@@ -38,7 +38,7 @@ def main() -> None:
         engine = make_engine(url)
         scorecard = load_scorecard()
         with Session(engine) as session:
-            # the riskiest enterprise account whose score fell most in 30 days: drivers, trend and chart all say something
+            # the enterprise account whose score fell most in 30 days: its drivers, trend and chart all tell a story
             account, _ = session.exec(
                 select(Account, HealthScore)
                 .join(HealthScore)
