@@ -27,6 +27,9 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+UNSCORED_SHOWN = 10  # names listed when accounts get no score
+
+
 def _strength(value: str) -> float:
     try:
         number = float(value)
@@ -214,6 +217,15 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     tiers = ", ".join(f"{scorecard.tiers.label(t)} {summary.tiers.get(t, 0)}" for t in scorecard.tiers.order)
     span = f"{start}" if start == end else f"{start} to {end}"
     print(f"scored {summary.scored:,} account-days for {span}; {summary.skipped:,} without enough data")
+    if summary.unscored:
+        data = scorecard.data
+        more = ", ..." if len(summary.unscored) > UNSCORED_SHOWN else ""
+        shown = ", ".join(summary.unscored[:UNSCORED_SHOWN]) + more
+        print(
+            f"no score on {end} for {len(summary.unscored):,} active accounts: {shown} (a score needs "
+            f"{data.min_days_of_data} days of metrics in the last {data.lookback_days}, covering "
+            f"{data.min_weight_covered:.0%} of the scorecard's weight)"
+        )
     print(f"tiers on {end}: {tiers}")
     return 0
 

@@ -28,6 +28,7 @@ class RunSummary:
     latest_metrics: date | None = None  # the latest day any metric was imported for
     beyond_data: list[date] = field(default_factory=list)  # asked-for days after it: not scored
     unreported_metrics: list[str] = field(default_factory=list)  # read by the scorecard, reported by nobody
+    unscored: list[str] = field(default_factory=list)  # names of active accounts with too little data, last day
 
 
 def score_range(
@@ -107,6 +108,8 @@ def score_range(
         summary.scored += len(frame)
         summary.skipped += int(active.sum()) - len(frame)
         summary.tiers = frame["tier"].value_counts().to_dict()
+        left_out = active & ~np.isin(everyone["id"].to_numpy(), ids.to_numpy())
+        summary.unscored = sorted(everyone.loc[left_out, "name"].astype(str))
         progress(1)
     return summary
 

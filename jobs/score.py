@@ -53,4 +53,6 @@ def run(engine: Engine, scorecard: Scorecard) -> RunSummary | None:
             return None
         summary = score_range(engine, scorecard, *span)
         log.info("scored %d account-days from %s to %s; tiers %s", summary.scored, span[0], span[1], summary.tiers)
+        if summary.unscored:
+            log.info("too little data to score %d accounts, e.g. %s", len(summary.unscored), summary.unscored[:5])
         return summary

@@ -268,3 +268,16 @@ def test_cli_score_before_any_metrics_says_there_are_none(
 ) -> None:
     assert main(["score", "--date", str(DAY)]) == 1
     assert f"not scored {DAY}: there are no metrics yet;" in capsys.readouterr().err
+
+
+def test_cli_score_names_the_accounts_left_without_a_score(
+    engine: Engine, tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CS-ops user must see which customers the daily run could not score, and what a score needs."""
+    accounts = ["A1,Acme,smb,mature,", "A2,Brand New,smb,onboarding,", "A3,Gone,smb,mature,2026-01-01"]
+    logins = daily_logins("A1", DAY, 60) + daily_logins("A2", DAY, 3) + daily_logins("A3", DAY, 60)
+    write_portfolio(engine, tmp_path / "data", accounts, logins)
+    assert main(["score", "--date", str(DAY)]) == 0
+    out = capsys.readouterr().out
+    # the default scorecard needs more than logins: both active accounts are named, the churned one is not
+    assert f"no score on {DAY} for 2 active accounts: Acme, Brand New (a score needs 14 days of metrics" in out
