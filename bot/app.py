@@ -19,11 +19,6 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_bolt.context.respond import Respond
 from slack_bolt.context.respond.internals import _build_message
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -34,7 +29,7 @@ from starlette.routing import Route
 
 from bot.scorecard import Scorecard, load_scorecard
 from bot.settings import Settings
-from bot.slack_client import make_client
+from bot.slack_client import make_client, retry_handlers
 from handlers import actions, commands, home
 from jobs import score as score_job
 from prompts import say
@@ -59,8 +54,7 @@ class RetryingRespond(Respond):
         message = (
             _build_message(**text) if isinstance(text, dict) else _build_message(text=text, blocks=blocks, **fields)
         )
-        retries = [ConnectionErrorRetryHandler(2), RateLimitErrorRetryHandler(2), ServerErrorRetryHandler(2)]
-        client = WebhookClient(url=self.response_url, proxy=self.proxy, ssl=self.ssl, retry_handlers=retries)
+        client = WebhookClient(url=self.response_url, proxy=self.proxy, ssl=self.ssl, retry_handlers=retry_handlers())
         response = client.send_dict(message)
         if response.status_code != 200:
             raise ResponseUrlError(f"response_url answered {response.status_code}: {response.body[:200]}")

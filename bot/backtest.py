@@ -64,11 +64,10 @@ def snapshot(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) ->
     start = as_of - timedelta(days=scorecard.data.lookback_days - 1)
     with engine.connect() as conn:
         accounts = queries.accounts_frame(conn)
-        obs = queries.observations(conn, start, as_of, scorecard.metrics)
         latest = queries.latest_metric_day(conn)
+        beyond_data = latest is None or as_of > latest  # read nothing: no account gets scored
+        obs = queries.observations(conn, start, start - timedelta(days=1) if beyond_data else as_of, scorecard.metrics)
     accounts = accounts[active_on(accounts, as_of)].reset_index(drop=True)
-    if latest is None or as_of > latest:
-        obs = obs.iloc[:0]
     panel = Panel.from_long(accounts["id"].to_numpy(), obs, day_number(start), day_number(as_of), scorecard.metrics)
     scores = score_day(scorecard, accounts, panel, as_of)
     churned_on = pd.to_datetime(accounts.set_index("id")["churned_on"], errors="coerce")

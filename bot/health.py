@@ -47,16 +47,14 @@ def score_range(
     """
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
+    asked = days_between(start, end)
     with engine.connect() as conn:
         latest = queries.latest_metric_day(conn)
-    asked = days_between(start, end)
-    if latest is None or start > latest:
-        return RunSummary(latest_metrics=latest, beyond_data=asked)
-    end = min(end, latest)
-    days = days_between(start, end)
-    lookback = scorecard.data.lookback_days
-    load_start = start - timedelta(days=lookback - 1)
-    with engine.connect() as conn:
+        if latest is None or start > latest:
+            return RunSummary(latest_metrics=latest, beyond_data=asked)
+        end = min(end, latest)
+        days = days_between(start, end)
+        load_start = start - timedelta(days=scorecard.data.lookback_days - 1)
         everyone = queries.accounts_frame(conn)
         obs = queries.observations(conn, load_start, end, scorecard.metrics)
         # stored days before `start` the run reads: yesterday's tier for hysteresis, 7/30-day deltas

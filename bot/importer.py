@@ -21,7 +21,7 @@ from sqlmodel import col
 from tqdm import tqdm
 
 from storage import bulk
-from storage.models import Account
+from storage.models import Account, utcnow
 
 ACCOUNT_REQUIRED = ("external_id", "name")
 ACCOUNT_OPTIONAL = (
@@ -121,7 +121,7 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
+                io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
                 skipinitialspace=True, engine="c", index_col=False, skip_blank_lines=False,
             )  # fmt: skip
     except pd.errors.ParserWarning:
@@ -349,8 +349,6 @@ def _bar(total: int, desc: str, quiet: bool) -> Any:
 
 def import_accounts(engine: Engine, path: str | Path, quiet: bool = False) -> int:
     rows = parse_accounts(path)
-    from storage.models import Account, utcnow
-
     now = utcnow().isoformat()
     rows["name_lower"] = rows["name"].str.lower()
     rows["updated_at"] = now

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -12,6 +13,15 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.settings import Settings
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """What every call to Slack retries: dropped connections, 429s (after Retry-After) and 5xx."""
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=3),
+        RateLimitErrorRetryHandler(max_retry_count=4),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
 
 
 def make_client(settings: Settings, token: str | None = None) -> WebClient:
@@ -26,9 +36,5 @@ def make_client(settings: Settings, token: str | None = None) -> WebClient:
         timeout=15,
         logger=logging.getLogger("healthbot.slack"),
     )
-    client.retry_handlers = [
-        ConnectionErrorRetryHandler(max_retry_count=3),
-        RateLimitErrorRetryHandler(max_retry_count=4),
-        ServerErrorRetryHandler(max_retry_count=2),
-    ]
+    client.retry_handlers = retry_handlers()
     return client

@@ -8,9 +8,10 @@ import hmac
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
@@ -98,13 +99,51 @@ def sign(body: bytes, timestamp: int | None = None, secret: str = SIGNING_SECRET
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def slash_command_form(text: str, response_url: str, user_id: str = "U01CSM0001", command: str = "/health") -> dict:
+    """The fields Slack sends for a slash command (form-encoded over HTTP, `payload` in Socket Mode)."""
+    return {
+        "token": "legacy",
+        "team_id": "T1",
+        "team_domain": "test",
+        "channel_id": "C0TEST0001",
+        "channel_name": "customer-health",
+        "user_id": user_id,
+        "user_name": "csm",
+        "command": command,
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": response_url,
+        "trigger_id": "1337.42.abcd",
+    }
+
+
+def wait_for_healthz(proc: subprocess.Popen, url: str, output: Callable[[], str], timeout: float = 30) -> None:
+    """Until a `healthbot run` process answers /healthz; the test fails with its output if it stops or hangs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+            pytest.fail(f"healthbot run did not come up:\n{output()}")
+        time.sleep(0.1)
+
+
 class BotServer:
     """The bot's ASGI app under uvicorn on a free loopback port, driven like Slack drives it."""
 
     def __init__(self, settings: Settings, engine: Engine, fake: FakeSlack, today: date | None = None):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.fake = fake
         bolt = create_app(settings, engine, today=(lambda: today) if today else None)
         config = uvicorn.Config(create_web(bolt, engine), host="127.0.0.1", port=self.port, log_level="warning")
@@ -132,20 +171,7 @@ class BotServer:
         return self.http.post("/slack/events", content=body, headers=all_headers)
 
     def command(self, text: str, command: str = "/health", user_id: str = "U01CSM0001") -> httpx.Response:
-        form = {
-            "token": "legacy",
-            "team_id": "T1",
-            "team_domain": "test",
-            "channel_id": "C0TEST0001",
-            "channel_name": "customer-health",
-            "user_id": user_id,
-            "user_name": "csm",
-            "command": command,
-            "text": text,
-            "api_app_id": "A1",
-            "response_url": self.fake.response_url("cmd"),
-            "trigger_id": "1337.42.abcd",
-        }
+        form = slash_command_form(text, self.fake.response_url("cmd"), user_id, command)
         return self.post_signed(urlencode(form).encode(), "application/x-www-form-urlencoded")
 
     def action(self, action_id: str, value: str, user_id: str = "U01CSM0001") -> httpx.Response:

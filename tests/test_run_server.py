@@ -15,19 +15,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, sign
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, free_port, sign, wait_for_healthz
 from tests.fake_slack import FakeSlack
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def running(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
@@ -46,18 +40,7 @@ def running(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[tuple[str, subpro
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            proc.kill()
-            pytest.fail(f"healthbot run did not come up:\n{out}")
-        time.sleep(0.1)
+    wait_for_healthz(proc, url, lambda: proc.stdout.read().decode() if proc.stdout else "")
     yield url, proc
     proc.terminate()
     proc.wait(10)
@@ -127,7 +110,7 @@ def test_run_with_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
 
 
 def test_run_with_unknown_host_says_so_in_one_line(tmp_path: Path) -> None:
-    proc = _run_once(tmp_path, HOST="no-such-host.invalid", PORT=str(_free_port()))
+    proc = _run_once(tmp_path, HOST="no-such-host.invalid", PORT=str(free_port()))
 
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -143,7 +126,7 @@ def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> Non
     from storage.db import make_engine
 
     gone = make_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'x.db'}")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_web(None, gone), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -172,7 +155,7 @@ def test_run_with_a_token_slack_refuses_says_which_in_one_line(
 ) -> None:
     fake_slack.set_response(method, {"ok": False, "error": "invalid_auth"})
 
-    proc = _run_once(tmp_path, HOST="127.0.0.1", PORT=str(_free_port()), SLACK_API_URL=fake_slack.url, **settings)
+    proc = _run_once(tmp_path, HOST="127.0.0.1", PORT=str(free_port()), SLACK_API_URL=fake_slack.url, **settings)
 
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

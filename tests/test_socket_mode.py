@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 from storage.models import Account, SlackEvent
-from tests.conftest import BOT_TOKEN
+from tests.conftest import BOT_TOKEN, free_port, slash_command_form, wait_for_healthz
 from tests.fake_slack import FakeSlack
 
 APP_TOKEN = "xapp-1-A1-1-socketmodetest"
@@ -133,21 +132,7 @@ def slash_command(text: str, response_url: str, user_id: str = ME) -> dict[str, 
         "envelope_id": str(uuid.uuid4()),
         "type": "slash_commands",
         "accepts_response_payload": True,
-        "payload": {
-            "token": "legacy",
-            "team_id": "T1",
-            "team_domain": "test",
-            "channel_id": "C0TEST0001",
-            "channel_name": "customer-health",
-            "user_id": user_id,
-            "user_name": "csm",
-            "command": "/health",
-            "text": text,
-            "api_app_id": "A1",
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": "1337.42.abcd",
-        },
+        "payload": {**slash_command_form(text, response_url, user_id), "is_enterprise_install": "false"},
     }
 
 
@@ -215,12 +200,6 @@ def app_home_opened(event_id: str, user: str = ME, retry_attempt: int = 0) -> di
 # ----- the running bot ---------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Running:
     def __init__(self, proc: subprocess.Popen, url: str, log: Path, socket_mode: FakeSocketMode) -> None:
         self.proc, self.url, self.log, self.socket_mode = proc, url, log, socket_mode
@@ -248,7 +227,7 @@ def socket_mode() -> Iterator[FakeSocketMode]:
 @pytest.fixture
 def running(tmp_path: Path, database_url: str, fake_slack: FakeSlack, socket_mode: FakeSocketMode) -> Iterator[Running]:
     fake_slack.set_response("apps.connections.open", {"ok": True, "url": socket_mode.url})
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and "proxy" not in k.lower()}
     env.update({
         "DATABASE_URL": database_url,
@@ -266,16 +245,7 @@ def running(tmp_path: Path, database_url: str, fake_slack: FakeSlack, socket_mod
         )
     bot = Running(proc, f"http://127.0.0.1:{port}", log, socket_mode)
     try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            try:
-                if httpx.get(f"{bot.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"healthbot run did not come up:\n{bot.output()}")
-            time.sleep(0.1)
+        wait_for_healthz(proc, bot.url, bot.output, timeout=WAIT)
         socket_mode.wait_connected()
         yield bot
     finally:
