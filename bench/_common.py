@@ -337,8 +337,8 @@ def load_metrics(engine: Engine, account_ids: np.ndarray, days: int, end: date =
 
 def load_history(engine: Engine, account_ids: np.ndarray, days: list[date], seed: int = 3) -> int:
     """Stored scores for `days` (what earlier daily runs left): hysteresis and deltas read them."""
-    from bot.scorecard import load_scorecard
-    from bot.scoring import tier_of
+    from bot.scoring.engine import tier_of
+    from bot.scoring.scorecard import load_scorecard
     from storage import bulk
 
     sc = load_scorecard()

@@ -41,6 +41,7 @@ from sqlalchemy import text
 
 def run_import(url: str, accounts_csv: str, metrics_csv: str) -> dict[str, Any]:
     import bot.importer as importer
+
     from storage.db import make_engine
 
     rss_start = C.rss_mb()

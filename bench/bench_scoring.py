@@ -48,7 +48,7 @@ HISTORY_DAYS = 30
 def run_engine(url: str, day: date) -> dict[str, Any]:
     """score_range(engine, load_scorecard(), day, day) with per-phase timers."""
     import bot.health as health
-    from bot.scorecard import load_scorecard
+    from bot.scoring.scorecard import load_scorecard
     from storage import queries
     from storage.db import make_engine
 
@@ -100,8 +100,8 @@ def run_engine(url: str, day: date) -> dict[str, Any]:
 
 def run_baseline(url: str, day: date, account_ids: list[int], budget_s: float) -> dict[str, Any]:
     """Score accounts one by one the plain way, until `account_ids` or `budget_s` run out."""
-    from bot.explain import reason_text
-    from bot.scorecard import load_scorecard
+    from bot.scoring.explain import reason_text
+    from bot.scoring.scorecard import load_scorecard
     from storage.db import make_engine
 
     sc = load_scorecard()

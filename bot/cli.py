@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.scorecard import ScorecardError
+from bot.scoring.scorecard import ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -151,7 +151,7 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.importer import ImportFailed, import_accounts, import_metrics
+    from bot.scoring.importer import ImportFailed, import_accounts, import_metrics
 
     engine = _engine(settings)
     started = datetime.now()
@@ -168,8 +168,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     """With no dates this is the daily job: catch up every unscored day up to the latest metrics."""
-    from bot.health import score_range
-    from bot.scorecard import load_scorecard
+    from bot.scoring.run import score_range
+    from bot.scoring.scorecard import load_scorecard
     from jobs.score import days_to_score
     from storage import queries
 
@@ -233,8 +233,8 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from bot.backtest import backtest, format_result
-    from bot.scorecard import load_scorecard
+    from bot.scoring.backtest import backtest, format_result
+    from bot.scoring.scorecard import load_scorecard
 
     result = backtest(_engine(settings), load_scorecard(settings.scorecard_path), args.as_of, args.horizon)
     print(json.dumps(result.to_dict()) if args.json else format_result(result))
@@ -242,9 +242,9 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.backtest import format_result
-    from bot.scorecard import load_scorecard
-    from bot.tune import to_toml, tune
+    from bot.scoring.backtest import format_result
+    from bot.scoring.scorecard import load_scorecard
+    from bot.scoring.tune import to_toml, tune
 
     result = tune(
         _engine(settings),
@@ -268,7 +268,7 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.scorecard import DEFAULT_PATH, load_scorecard
+    from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
 
     if args.action == "show-default":
         print(DEFAULT_PATH.read_text(encoding="utf-8"), end="")
@@ -283,14 +283,14 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
 
-    from bot.lookup import AccountNames, find_customer
-    from bot.scorecard import load_scorecard
+    from bot.health.lookup import AccountNames, find_customer
+    from bot.scoring.scorecard import load_scorecard
     from storage import queries
-    from storage.db import session_factory
+    from storage.db import session_factory, unit_of_work
 
     scorecard = load_scorecard(settings.scorecard_path)
     engine = _engine(settings)
-    with session_factory(engine)() as session:
+    with unit_of_work(session_factory(engine)) as session:
         lookup = find_customer(session, args.account, AccountNames())
         account = lookup.found
         if account is None or account.id is None:
@@ -326,7 +326,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.server import serve
+    from bot.app import serve
 
     settings.require_slack()
     engine = _engine(settings)
@@ -335,7 +335,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.demo.run import run_demo
 
     return run_demo(args.database_url, args.accounts, args.days, args.messages)
 

@@ -20,10 +20,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session, select  # noqa: E402
 
-from bot import portfolio  # noqa: E402
-from bot.chart import render_chart  # noqa: E402
-from bot.demo import render_blocks, run_demo  # noqa: E402
-from bot.scorecard import load_scorecard  # noqa: E402
+from bot.demo.run import render_blocks, run_demo  # noqa: E402
+from bot.health import service as portfolio  # noqa: E402
+from bot.health.chart import render_chart  # noqa: E402
+from bot.scoring.scorecard import load_scorecard  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.models import Account, HealthOverride, HealthScore  # noqa: E402
 

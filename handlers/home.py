@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import date
 
-from slack_bolt import Ack, App, BoltRequest
+from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
-from sqlmodel import Session
 
-from bot import portfolio
-from bot.ids import HomeIds
-from bot.scorecard import Scorecard
-from bot.values import HomePages, decode
+from bot.home import service
+from bot.home.ids import HomeIds
+from bot.home.values import HomePages
+from bot.slack.requests import Click, Deps, on_click
 from storage import queries
+from storage.db import unit_of_work
 
 
-def register(app: App, sessions: Callable[[], Session], scorecard: Scorecard, today: Callable[[], date]) -> None:
+def register(app: App, deps: Deps) -> None:
     def publish(client: WebClient, user_id: str, pages: HomePages) -> None:
-        with sessions() as session:
-            view = portfolio.home(session, user_id, pages, scorecard, today())
+        with unit_of_work(deps.sessions) as session:
+            view = service.home(session, user_id, pages, deps.scorecard, deps.today())
         client.views_publish(user_id=user_id, view=view)
 
     @app.event("app_home_opened")
@@ -29,7 +27,7 @@ def register(app: App, sessions: Callable[[], Session], scorecard: Scorecard, to
         if event.get("tab") != "home":
             return
         event_id = body.get("event_id") or ""
-        with sessions() as session:
+        with unit_of_work(deps.sessions) as session:
             first = queries.claim_event(session, event_id)
         if not first:
             retry = request.headers.get("x-slack-retry-num", ["?"])[0]
@@ -38,13 +36,13 @@ def register(app: App, sessions: Callable[[], Session], scorecard: Scorecard, to
         try:
             publish(client, event["user"], HomePages())
         except Exception:
-            with sessions() as session:
+            with unit_of_work(deps.sessions) as session:
                 queries.release_event(session, event_id)  # Slack's next retry may succeed
             raise
 
-    def turn_page(ack: Ack, action: dict, body: dict, client: WebClient) -> None:
-        ack()
-        publish(client, body["user"]["id"], decode(HomePages, action["value"]))
+    def turn_page(click: Click[HomePages]) -> None:
+        view = service.home(click.session, click.user_id, click.value, deps.scorecard, deps.today())
+        click.client.views_publish(user_id=click.user_id, view=view)
 
-    app.action(HomeIds.PAGE_PREV.value)(turn_page)
-    app.action(HomeIds.PAGE_NEXT.value)(turn_page)
+    on_click(app, HomeIds.PAGE_PREV, HomePages, deps, turn_page)
+    on_click(app, HomeIds.PAGE_NEXT, HomePages, deps, turn_page)

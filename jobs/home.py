@@ -11,9 +11,9 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot import portfolio
-from bot.scorecard import Scorecard
-from bot.values import HomePages
+from bot.home import service
+from bot.home.values import HomePages
+from bot.scoring.scorecard import Scorecard
 from storage import queries
 
 log = logging.getLogger("healthbot.jobs.home")
@@ -30,7 +30,7 @@ def run(engine: Engine, client: WebClient, scorecard: Scorecard, today: date) ->
     published = 0
     for user_id in owners:
         with Session(engine) as session:
-            view = portfolio.home(session, user_id, HomePages(), scorecard, today)
+            view = service.home(session, user_id, HomePages(), scorecard, today)
         try:
             client.views_publish(user_id=user_id, view=view)
             published += 1

@@ -8,13 +8,12 @@ from datetime import date, timedelta
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine
-from sqlmodel import Session
 
-from bot.health import RunSummary, score_range
-from bot.scorecard import Scorecard
+from bot.scoring.run import RunSummary, score_range
+from bot.scoring.scorecard import Scorecard
 from jobs import home
 from storage import queries
-from storage.db import job_lock
+from storage.db import job_lock, session_factory, unit_of_work
 
 JOB_ID = "score.daily"
 MAX_CATCH_UP_DAYS = 30
@@ -37,7 +36,7 @@ def run_daily(engine: Engine, scorecard: Scorecard, client: WebClient, today: Ca
     summary = run(engine, scorecard)
     if summary is not None:
         home.run(engine, client, scorecard, today())
-    with Session(engine) as session:
+    with unit_of_work(session_factory(engine)) as session:
         queries.prune_events(session)
 
 

@@ -47,6 +47,20 @@ def session_factory(engine: Engine) -> SessionFactory:
     return new_session
 
 
+@contextmanager
+def unit_of_work(sessions: SessionFactory) -> Iterator[Session]:
+    """A session whose writes commit together at the end, or not at all when anything raises."""
+    session = sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -1,4 +1,7 @@
-"""Reads and writes the rest of the code needs, as plain functions over a connection or session."""
+"""Reads and writes the rest of the code needs, as plain functions over a connection or session.
+
+None of them commits: the caller's unit of work (one per Slack request, job or command) does, once.
+"""
 
 from __future__ import annotations
 
@@ -217,8 +220,7 @@ def set_override(
         account_id=account_id, tier=tier, score=score, reason=reason, set_by=set_by, expires_on=expires_on
     )
     session.add(override)
-    session.commit()
-    session.refresh(override)
+    session.flush()  # gives it its id; the caller's unit of work commits
     return override
 
 
@@ -232,7 +234,6 @@ def clear_override(session: Session, account_id: int) -> int:
         old.cleared_at = now
         session.add(old)
         cleared += 1
-    session.commit()
     return cleared
 
 
@@ -366,20 +367,17 @@ def claim_event(session: Session, event_id: str) -> bool:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     stmt = insert(SlackEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
     claimed = session.execute(stmt.returning(col(SlackEvent.event_id))).first()
-    session.commit()
     return claimed is not None
 
 
 def release_event(session: Session, event_id: str) -> None:
     """Handling failed: let Slack's next retry of `event_id` through."""
     session.execute(text("DELETE FROM slack_event WHERE event_id = :e"), {"e": event_id})
-    session.commit()
 
 
 def prune_events(session: Session, older_than: timedelta = timedelta(days=1)) -> int:
     """Slack stops retrying after minutes; a day of ids is plenty."""
     result = session.execute(text("DELETE FROM slack_event WHERE received_at < :t"), {"t": utcnow() - older_than})
-    session.commit()
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -210,10 +210,10 @@ def seeded(engine: Engine, tmp_path: Path) -> Engine:
     """A small demo portfolio imported through the CSV path and scored for its last 35 days."""
     from datetime import timedelta
 
-    from bot.demo import write_demo_csvs
-    from bot.health import score_range
-    from bot.importer import import_accounts, import_metrics
-    from bot.scorecard import load_scorecard
+    from bot.demo.run import write_demo_csvs
+    from bot.scoring.importer import import_accounts, import_metrics
+    from bot.scoring.run import score_range
+    from bot.scoring.scorecard import load_scorecard
 
     accounts_csv, metrics_csv, _ = write_demo_csvs(tmp_path, 60, 120, DEMO_END)
     import_accounts(engine, accounts_csv, quiet=True)

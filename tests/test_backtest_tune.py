@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from bot.backtest import backtest, roc_auc
 from bot.cli import main
-from bot.demo import write_demo_csvs
-from bot.importer import import_accounts, import_metrics
-from bot.scorecard import load_scorecard
-from bot.tune import fit_logistic
+from bot.demo.run import write_demo_csvs
+from bot.scoring.backtest import backtest, roc_auc
+from bot.scoring.importer import import_accounts, import_metrics
+from bot.scoring.scorecard import load_scorecard
+from bot.scoring.tune import fit_logistic
 from jobs import score as score_job
 from storage import queries
 from storage.db import job_lock, make_engine
@@ -142,7 +142,7 @@ def test_job_lock_lets_one_replica_run(database_url: str) -> None:
 def test_daily_run_scores_then_refreshes_every_owners_home(portfolio: Engine, settings, fake_slack) -> None:
     from slack_sdk.models.views import View
 
-    from bot.slack_client import make_client
+    from bot.slack.client import make_client
 
     score_job.run_daily(portfolio, load_scorecard(), make_client(settings), lambda: END)
     with Session(portfolio) as s:

@@ -8,12 +8,14 @@ import pytest
 from pydantic import ValidationError
 from slack_sdk.models.blocks import Block
 
-from bot import cards, lists
-from bot.blocks import renewal_text, sparkline, validate_blocks
-from bot.command import SUBCOMMANDS, TOP_DEFAULT, Find, Help, Mine, Top, help_text, parse
-from bot.lookup import Lookup
-from bot.scorecard import load_scorecard
-from bot.values import AccountRef, HomePages, ListPage, decode, encode
+from bot.health import messages
+from bot.health.command import SUBCOMMANDS, TOP_DEFAULT, Find, Help, Mine, Top, help_text, parse
+from bot.health.lookup import Lookup
+from bot.health.values import AccountRef, ListPage
+from bot.home.values import HomePages
+from bot.scoring.scorecard import load_scorecard
+from bot.slack.blocks import renewal_text, sparkline, validate_blocks
+from bot.slack.values import decode, encode
 from storage.models import Account, HealthOverride, HealthScore
 from storage.queries import AccountRow, TierTotal
 
@@ -90,7 +92,7 @@ def validated(blocks: list[dict]) -> list[dict]:
 
 
 def test_full_card_shows_override_beside_the_computed_score() -> None:
-    blocks = validated(cards.account_card(cards.CardData(ACCOUNT, SCORE, SERIES, OVERRIDE), SCORECARD, TODAY))
+    blocks = validated(messages.account_card(messages.CardData(ACCOUNT, SCORE, SERIES, OVERRIDE), SCORECARD, TODAY))
     assert blocks == [
         {
             "type": "section",
@@ -113,14 +115,14 @@ def test_full_card_shows_override_beside_the_computed_score() -> None:
             "block_id": "health.card.actions",
         },
     ]
-    assert cards.card_text(cards.CardData(ACCOUNT, SCORE, SERIES, None), TIERS) == (
+    assert messages.card_text(messages.CardData(ACCOUNT, SCORE, SERIES, None), TIERS) == (
         "Acme Corp, Inc.: 47 (Medium risk), 7-day change -6"
     )
 
 
 def test_shared_card_names_who_shared_and_keeps_only_the_chart_button() -> None:
     blocks = validated(
-        cards.account_card(cards.CardData(ACCOUNT, SCORE, SERIES, None), SCORECARD, TODAY, shared_by="U01CSM0002")
+        messages.account_card(messages.CardData(ACCOUNT, SCORE, SERIES, None), SCORECARD, TODAY, shared_by="U01CSM0002")
     )
     assert blocks[0] == {
         "type": "section",
@@ -142,7 +144,7 @@ def test_shared_card_names_who_shared_and_keeps_only_the_chart_button() -> None:
 def test_churned_partial_card_shows_churn_date_instead_of_renewal() -> None:
     churned = ACCOUNT.model_copy(update={"status": "churned", "churned_on": date(2026, 6, 1), "owner_slack_id": None})
     partial = SCORE.model_copy(update={"partial": True, "parts": {**SCORE.parts, "coverage": 0.62}})
-    blocks = validated(cards.account_card(cards.CardData(churned, partial, [], None), SCORECARD, TODAY))
+    blocks = validated(messages.account_card(messages.CardData(churned, partial, [], None), SCORECARD, TODAY))
     assert blocks[0]["text"]["text"].endswith("Medium risk\n:black_circle: Churned on 2026-06-01")
     assert blocks[1] == {"type": "section", "text": mrkdwn("*Trend*  7 days *-6*  ·  30 days *-18*")}
     assert blocks[2]["fields"] == [
@@ -156,7 +158,7 @@ def test_churned_partial_card_shows_churn_date_instead_of_renewal() -> None:
 
 
 def test_unscored_card_has_facts_and_share_but_no_chart() -> None:
-    blocks = validated(cards.account_card(cards.CardData(ACCOUNT, None, [], None), SCORECARD, TODAY))
+    blocks = validated(messages.account_card(messages.CardData(ACCOUNT, None, [], None), SCORECARD, TODAY))
     assert blocks == [
         {"type": "section", "text": mrkdwn(":white_circle: *Acme Corp, Inc.*  ·  no score yet")},
         FACTS,
@@ -183,13 +185,13 @@ def test_pick_list_and_not_found_offer_a_button_per_account() -> None:
             "accessory": button("Acme Hotels", "health.pick", '{"account_id":7}'),
         },
     ]
-    assert validated(cards.pick_list(Lookup("acme", [ACCOUNT, other]))) == [
+    assert validated(messages.pick_list(Lookup("acme", [ACCOUNT, other]))) == [
         {"type": "section", "text": mrkdwn("2 customers match *acme*: pick one.")},
         *pick,
     ]
-    more = cards.pick_list(Lookup("acme", [ACCOUNT, other], more=True))
+    more = messages.pick_list(Lookup("acme", [ACCOUNT, other], more=True))
     assert more[0]["text"]["text"].startswith("More than 2 customers match *acme*; here are the first 2.")
-    assert validated(cards.not_found(Lookup("acmee", closest=[ACCOUNT, other]))) == [
+    assert validated(messages.not_found(Lookup("acmee", closest=[ACCOUNT, other]))) == [
         {"type": "section", "text": mrkdwn("No customer matches *acmee*. Closest names:")},
         *pick,
     ]
@@ -209,8 +211,8 @@ TOTALS = {
 
 
 def test_portfolio_list_page_with_more_button() -> None:
-    page = lists.Page(ROWS, number=0, size=3, has_more=True)
-    blocks = validated(lists.portfolio_list(TODAY, TOTALS, page, TIERS, TODAY))
+    page = messages.Page(ROWS, number=0, size=3, has_more=True)
+    blocks = validated(messages.portfolio_list(TODAY, TOTALS, page, TIERS, TODAY))
     assert blocks == [
         {
             "type": "section",
@@ -248,9 +250,9 @@ def test_portfolio_list_page_with_more_button() -> None:
 
 def test_riskiest_list_second_page_names_owners_and_mrr_at_risk() -> None:
     value = ListPage(kind="top", page=1, limit=5, tier="high_risk")
-    page = lists.Page(ROWS[:1], number=1, size=1, has_more=True)
+    page = messages.Page(ROWS[:1], number=1, size=1, has_more=True)
     totals = {**TOTALS, "high_risk": TierTotal(3, 60000.0)}
-    blocks = validated(lists.riskiest_list(TODAY, totals, page, value, TIERS, TODAY))
+    blocks = validated(messages.riskiest_list(TODAY, totals, page, value, TIERS, TODAY))
     assert blocks[0] == {
         "type": "section",
         "text": mrkdwn(
@@ -269,8 +271,8 @@ def test_riskiest_list_second_page_names_owners_and_mrr_at_risk() -> None:
             "block_id": "health.list.actions",
         },
     ]
-    everyone = lists.riskiest_list(TODAY, TOTALS, lists.Page(ROWS[:2], 0, 10, False), ListPage(kind="top", limit=10),
-                                   TIERS, TODAY)  # fmt: skip
+    page = messages.Page(ROWS[:2], 0, 10, False)
+    everyone = messages.riskiest_list(TODAY, TOTALS, page, ListPage(kind="top", limit=10), TIERS, TODAY)
     assert "*The team's 6 riskiest accounts*  ·  MRR at risk: *$50,715*" in everyone[0]["text"]["text"]
     assert len(everyone) == 3  # title and two rows; one page, so no paging
 
@@ -359,7 +361,7 @@ def test_validate_blocks_refuses_more_than_the_limit() -> None:
 
 
 def test_scores_read_as_whole_numbers_that_agree_with_the_tier_cutoffs() -> None:
-    from bot.blocks import score_text
+    from bot.slack.blocks import score_text
 
     assert [score_text(x) for x in (39.7, 40.0, 79.96, 80.0, 0.0, 100.0)] == ["39", "40", "79", "80", "0", "100"]
     assert score_text(80 - 1e-12) == "80"  # float noise just under a whole number does not drop a point

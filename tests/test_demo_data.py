@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.demo_data import (
+from bot.demo.data import (
     ARCHETYPE_SHARES,
     ARCHETYPES,
     LATE_DECLINE_SHARE,

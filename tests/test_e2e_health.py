@@ -9,8 +9,8 @@ from datetime import date, timedelta
 from slack_sdk.models.blocks import Block
 from sqlmodel import Session, select
 
-from bot.blocks import tier_emoji
-from bot.command import SUBCOMMANDS, usage
+from bot.health.command import SUBCOMMANDS, usage
+from bot.slack.blocks import tier_emoji
 from storage import queries
 from storage.models import Account, HealthScore
 from tests.conftest import BotServer, sign
@@ -257,6 +257,7 @@ def test_override_is_shown_next_to_the_computed_score(seeded, bot_server: BotSer
     with Session(seeded) as s:
         queries.set_override(s, account.id, tier="low_risk", reason="Exec sponsor re-engaged", set_by="U0LEAD",
                              expires_on=date.today() + timedelta(days=30))  # fmt: skip
+        s.commit()
     title = _ack(bot_server, account.external_id)["blocks"][0]["text"]["text"]
     score_line, override_line = title.split("\n")
     assert "/ 100" in score_line
@@ -289,8 +290,8 @@ def test_a_slow_answer_is_acked_in_time_and_follows_on_the_response_url(
     seeded, bot_server: BotServer, monkeypatch
 ) -> None:
     """When the database is slow the ack does not wait for it: Slack's 3 s hold whatever the answer takes."""
-    from bot import portfolio
-    from handlers import commands
+    from bot.health import service as portfolio
+    from handlers import health as commands
 
     real_answer = portfolio.answer
 

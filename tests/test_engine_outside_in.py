@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from bot.backtest import backtest
 from bot.cli import main
-from bot.explain import reason_text
-from bot.health import score_range
-from bot.importer import import_accounts, import_metrics
-from bot.scorecard import Measure, Scorecard
-from bot.tune import fit_logistic
+from bot.scoring.backtest import backtest
+from bot.scoring.explain import reason_text
+from bot.scoring.importer import import_accounts, import_metrics
+from bot.scoring.run import score_range
+from bot.scoring.scorecard import Measure, Scorecard
+from bot.scoring.tune import fit_logistic
 from storage import queries
 from tests.test_scoring import accounts, card_for_accounts, measure, scorecard
 

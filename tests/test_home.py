@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 from slack_sdk.models.views import View
+from sqlmodel import select
 
-from bot.home import HomeData, home_view
-from bot.lists import Page
-from bot.scorecard import load_scorecard
-from bot.values import HomePages
+from bot.health.messages import Page
+from bot.home.messages import HomeData, home_view
+from bot.home.values import HomePages
+from bot.scoring.scorecard import load_scorecard
+from storage.db import session_factory, unit_of_work
 from storage.queries import AccountRow, TierTotal
 
 TIERS = load_scorecard().tiers
@@ -145,14 +147,41 @@ def test_a_full_page_of_every_tier_stays_inside_the_limits() -> None:
 def test_event_claims_drop_retries_across_sessions_and_release_lets_one_through(engine) -> None:
     from datetime import timedelta
 
-    from sqlmodel import Session
-
     from storage import queries
 
-    with Session(engine) as a, Session(engine) as b:
-        assert queries.claim_event(a, "Ev1") is True
-        assert queries.claim_event(b, "Ev1") is False  # a retry, or another replica
-        queries.release_event(a, "Ev1")
-        assert queries.claim_event(b, "Ev1") is True
-        assert queries.prune_events(a, older_than=timedelta(0)) == 1
-        assert queries.claim_event(a, "Ev1") is True
+    sessions = session_factory(engine)
+
+    def once(fn, *args, **kwargs):  # each call its own unit of work, as each request is
+        with unit_of_work(sessions) as session:
+            return fn(session, *args, **kwargs)
+
+    assert once(queries.claim_event, "Ev1") is True
+    assert once(queries.claim_event, "Ev1") is False  # a retry, or another replica
+    once(queries.release_event, "Ev1")
+    assert once(queries.claim_event, "Ev1") is True
+    assert once(queries.prune_events, older_than=timedelta(0)) == 1
+    assert once(queries.claim_event, "Ev1") is True
+
+
+def test_storage_functions_leave_the_commit_to_the_unit_of_work(engine) -> None:
+    """A click's writes succeed or fail together: nothing a storage function wrote survives a failure after it."""
+    from datetime import date
+
+    from storage import queries
+    from storage.models import Account
+
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        session.add(Account(external_id="A1", name="Acme", name_lower="acme"))
+    with unit_of_work(sessions) as session:
+        account_id = session.exec(select(Account)).one().id
+    try:
+        with unit_of_work(sessions) as session:
+            queries.claim_event(session, "Ev9")
+            queries.set_override(session, account_id, tier="low_risk", reason="r", set_by="U1", expires_on=date.max)
+            raise RuntimeError("the Slack call after the writes failed")
+    except RuntimeError:
+        pass
+    with unit_of_work(sessions) as session:
+        assert queries.active_override(session, account_id, date.today()) is None
+        assert queries.claim_event(session, "Ev9") is True  # the failed request's claim was rolled back too

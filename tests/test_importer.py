@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bot import cli
-from bot.importer import ImportFailed, import_accounts, import_metrics
+from bot.scoring.importer import ImportFailed, import_accounts, import_metrics
 
 ACCOUNTS_HEADER = (
     "external_id,name,domain,owner_slack_id,segment,industry,employees,region,lifecycle_stage,"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.scorecard import DEFAULT_PATH, Scorecard, ScorecardError, load_scorecard
+from bot.scoring.scorecard import DEFAULT_PATH, Scorecard, ScorecardError, load_scorecard
 
 DEFAULT_TEXT = DEFAULT_PATH.read_text(encoding="utf-8")
 CUTOFFS = "cutoffs = { healthy = 80, low_risk = 60, medium_risk = 40, high_risk = 0 }"

@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.demo import write_demo_csvs
-from bot.health import score_range
-from bot.importer import import_accounts, import_metrics
-from bot.scorecard import Scorecard, load_scorecard
-from bot.scoring import DayScores, Panel, apply_hysteresis, card_for_accounts, day_number, score_day, tier_of
+from bot.demo.run import write_demo_csvs
+from bot.scoring.engine import DayScores, Panel, apply_hysteresis, card_for_accounts, day_number, score_day, tier_of
+from bot.scoring.importer import import_accounts, import_metrics
+from bot.scoring.run import score_range
+from bot.scoring.scorecard import Scorecard, load_scorecard
 
 N_DAYS = 90
 START = date(2026, 1, 1)

@@ -7,7 +7,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import create_scheduler
 from bot.settings import Settings
-from bot.slack_client import make_client
+from bot.slack.client import make_client
 from jobs import score as score_job
 from tests.fake_slack import FakeSlack
 

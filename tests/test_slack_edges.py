@@ -12,9 +12,10 @@ from slack_sdk.models.views import View
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from bot import blocks as b
-from bot.chart import ChartData, render_chart
-from bot.scorecard import load_scorecard
+from bot.alerts import messages as alerts
+from bot.health.chart import ChartData, render_chart
+from bot.scoring.scorecard import load_scorecard
+from bot.slack import blocks as b
 from storage import queries
 from storage.models import Account, HealthScore
 from tests.conftest import BotServer
@@ -120,8 +121,8 @@ def test_tier_alert_escapes_the_name() -> None:
     account = Account(id=1, external_id="E1", name=EVIL, owner_slack_id=ME)
     score = HealthScore(account_id=1, day=DAY, score=20, tier="high_risk", parts={})
     tiers = load_scorecard().tiers
-    assert "<!channel>" not in json.dumps(b.tier_alert(account, score, "healthy", tiers))
-    assert EVIL_SHOWN in b.tier_alert_text(account, score, "healthy", tiers)
+    assert "<!channel>" not in json.dumps(alerts.tier_alert(account, score, "healthy", tiers))
+    assert EVIL_SHOWN in alerts.tier_alert_text(account, score, "healthy", tiers)
 
 
 # --- sizes: long lists page or split, never get cut -----------------------------------------------------------

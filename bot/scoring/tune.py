@@ -17,8 +17,8 @@ from datetime import date, timedelta
 import numpy as np
 from sqlalchemy import Engine
 
-from bot.backtest import BacktestResult, Snapshot, evaluate, snapshot
-from bot.scorecard import Card, Group, Scorecard
+from bot.scoring.backtest import BacktestResult, Snapshot, evaluate, snapshot
+from bot.scoring.scorecard import Card, Group, Scorecard
 
 MIN_CHURNERS = 5
 MIN_EXAMPLES = 30
@@ -116,7 +116,7 @@ def tune(
 
 
 def _subset(snap: Snapshot, keep: np.ndarray) -> Snapshot:
-    from bot.scoring import DayScores
+    from bot.scoring.engine import DayScores
 
     idx = np.flatnonzero(keep)
     scores = DayScores(snap.scores.frame.iloc[idx].reset_index(drop=True), [snap.scores.parts[i] for i in idx])

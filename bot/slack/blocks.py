@@ -2,8 +2,7 @@
 
 Every payload passes `validate_blocks`, which parses it with `slack_sdk.models` and
 enforces Slack's size limits, so an oversized or malformed message fails here, in
-tests, rather than at Slack. The messages themselves live in `cards.py`, `lists.py`
-and `home.py`.
+tests, rather than at Slack. The messages themselves live in each feature's `messages.py`.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.scorecard import Tiers
+from bot.scoring.scorecard import Tiers
 from prompts import raw, say
-from storage.models import Account, HealthScore
+from storage.models import HealthScore
 
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
@@ -171,29 +170,3 @@ def drivers_text(score: HealthScore) -> str:
         say("health.driver", reason=d["reason"], points=f"{d['points']:+.0f}") for d in score.parts.get("drivers", [])
     ]
     return say("health.drivers_title") + "\n" + ("\n".join(lines) or say("health.no_drivers"))
-
-
-def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: Tiers) -> Blocks:
-    """The message posted when an account drops into a worse tier."""
-    playbook = raw("playbooks").get(score.tier, {})
-    title = say(
-        "health.alert.title", emoji=tier_emoji(score.tier), name=esc(account.name), old_tier=tiers.label(previous_tier),
-        new_tier=tiers.label(score.tier), score=score_text(score.score), delta_7=signed(score.delta_7),
-    )  # fmt: skip
-    out: Blocks = [section(title)]
-    if score.parts.get("drivers"):
-        out.append(section(drivers_text(score)))
-    if playbook:
-        sla = say(
-            "health.alert.respond_within", tier=tiers.label(score.tier), sla=playbook["respond_within"],
-            owner=mention(account.owner_slack_id),
-        )  # fmt: skip
-        out.append(section(sla + "\n" + "\n".join(f"• {a}" for a in playbook["actions"])))
-    return validate_blocks(out)
-
-
-def tier_alert_text(account: Account, score: HealthScore, previous_tier: str, tiers: Tiers) -> str:
-    return say(
-        "health.alert.text", emoji=tier_emoji(score.tier), name=esc(account.name), old_tier=tiers.label(previous_tier),
-        new_tier=tiers.label(score.tier), score=score_text(score.score),
-    )  # fmt: skip

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.explain import reason_text
-from bot.scorecard import Card, Measure, Scorecard
+from bot.scoring.explain import reason_text
+from bot.scoring.scorecard import Card, Measure, Scorecard
 
 EPOCH = date(1970, 1, 1)
 

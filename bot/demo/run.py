@@ -14,12 +14,13 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 from tqdm import tqdm
 
-from bot import blocks
-from bot.backtest import backtest
-from bot.demo_data import generate_portfolio
-from bot.health import score_range
-from bot.importer import import_accounts, import_metrics
-from bot.scorecard import load_scorecard
+from bot.alerts import messages as alerts
+from bot.demo.data import generate_portfolio
+from bot.scoring.backtest import backtest
+from bot.scoring.importer import import_accounts, import_metrics
+from bot.scoring.run import score_range
+from bot.scoring.scorecard import load_scorecard
+from bot.slack import blocks
 from prompts import say
 from storage import queries
 from storage.db import make_engine, session_factory, upgrade
@@ -89,8 +90,8 @@ def run_demo(database_url: str, n_accounts: int, days: int, messages: int, end: 
     print(say("demo.messages_title", shown=len(shown), total=len(drops["worse"])))
     for account, score, previous in shown:
         print()
-        print(f"  #customer-health ── {_plain(blocks.tier_alert_text(account, score, previous, scorecard.tiers))}")
-        for line in render_blocks(blocks.tier_alert(account, score, previous, scorecard.tiers)).splitlines():
+        print(f"  #customer-health ── {_plain(alerts.tier_alert_text(account, score, previous, scorecard.tiers))}")
+        for line in render_blocks(alerts.tier_alert(account, score, previous, scorecard.tiers)).splitlines():
             print(f"  │ {line}")
     print()
     print(say("demo.next_steps", day=end.isoformat(), database=database_url))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.scorecard import Measure
+from bot.scoring.scorecard import Measure
 from prompts import raw, say
 
 

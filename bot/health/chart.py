@@ -11,7 +11,7 @@ import textwrap
 from dataclasses import dataclass
 from datetime import date
 
-from bot.scorecard import Tiers
+from bot.scoring.scorecard import Tiers
 from prompts import say
 
 

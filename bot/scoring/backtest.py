@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.health import active_on
-from bot.scorecard import Scorecard
-from bot.scoring import DayScores, Panel, day_number, score_day
+from bot.scoring.engine import DayScores, Panel, day_number, score_day
+from bot.scoring.run import active_on
+from bot.scoring.scorecard import Scorecard
 from storage import queries
 
 FEW = 5  # fewer churned (or retained) accounts than this make the AUC a rough sign

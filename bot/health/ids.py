@@ -1,4 +1,4 @@
-"""Every action_id, block_id and callback_id the bot uses, one StrEnum per flow."""
+"""The /health feature's action_ids and block_ids (values namespaced `health.*`)."""
 
 from enum import StrEnum
 
@@ -14,10 +14,3 @@ class HealthIds(StrEnum):
     LIST_PREV = "health.list.prev"
     LIST_NEXT = "health.list.next"
     LIST_ACTIONS = "health.list.actions"  # block_id of a list's paging buttons
-
-
-class HomeIds(StrEnum):
-    """The App Home tab."""
-
-    PAGE_PREV = "home.page.prev"
-    PAGE_NEXT = "home.page.next"

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scorecard import Scorecard
-from bot.scoring import Panel, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.engine import Panel, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.scorecard import Scorecard
 from storage import queries
 from storage.models import utcnow
 

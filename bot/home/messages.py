@@ -8,11 +8,12 @@ from typing import Any
 
 from slack_sdk.models.views import View
 
-from bot import blocks as b
-from bot.ids import HomeIds
-from bot.lists import Page, page_text, row_text
-from bot.scorecard import Tiers
-from bot.values import HomePages, encode
+from bot.health.messages import Page, page_text, row_text
+from bot.home.ids import HomeIds
+from bot.home.values import HomePages
+from bot.scoring.scorecard import Tiers
+from bot.slack import blocks as b
+from bot.slack.values import encode
 from prompts import say
 from storage.queries import AccountRow, TierTotal
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from bot.blocks import esc, tier_emoji
-from bot.scorecard import Tiers
+from bot.scoring.scorecard import Tiers
+from bot.slack.blocks import esc, tier_emoji
 from prompts import say
 
 TOP_DEFAULT = 10

@@ -1,4 +1,4 @@
-"""What the /health family and the Home tab show: read from storage, drawn by the builders.
+"""What the /health family does: read from storage, drawn by the feature's builders.
 
 Each function is a handful of indexed queries, then one pure builder.
 """
@@ -6,27 +6,23 @@ Each function is a handful of indexed queries, then one pure builder.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 from sqlmodel import Session
 
-from bot import cards, lists
-from bot.blocks import Message, esc
-from bot.chart import ChartData
-from bot.command import Find, Mine, Top
-from bot.explain import metric_label
-from bot.home import HomeData, home_view
-from bot.lookup import AccountNames, find_customer
-from bot.scorecard import Scorecard
-from bot.values import HomePages, ListPage
+from bot.health import messages
+from bot.health.chart import ChartData
+from bot.health.command import Find, Mine, Top
+from bot.health.lookup import AccountNames, find_customer
+from bot.health.values import ListPage
+from bot.scoring.explain import metric_label
+from bot.scoring.scorecard import Scorecard
+from bot.slack.blocks import Message, esc
 from prompts import say
 from storage import queries
 from storage.models import Account, HealthScore
 
 SERIES_DAYS = 90
 PAGE_SIZE = 10
-HOME_PAGE_SIZE = 8
-MOVERS = 5
 CHART_METRICS = 3
 
 
@@ -43,10 +39,10 @@ def answer(
         return card(session, lookup.found.id or 0, scorecard, today)
     if lookup.matches:
         key = "health.several_more" if lookup.more else "health.several"
-        return Message(say(key, count=len(lookup.matches), query=esc(command.query)), cards.pick_list(lookup))
+        return Message(say(key, count=len(lookup.matches), query=esc(command.query)), messages.pick_list(lookup))
     if command.problem:
         return Message(command.problem)
-    return Message(say("health.not_found", query=esc(command.query)), cards.not_found(lookup))
+    return Message(say("health.not_found", query=esc(command.query)), messages.not_found(lookup))
 
 
 def card(session: Session, account_id: int, scorecard: Scorecard, today: date, shared_by: str | None = None) -> Message:
@@ -55,8 +51,8 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, s
         return Message(say("health.gone"))
     score = queries.latest_score(session, account_id)
     series = queries.score_series(session, account_id, score.day - timedelta(days=SERIES_DAYS - 1)) if score else []
-    data = cards.CardData(account, score, series, queries.active_override(session, account_id, today))
-    return Message(cards.card_text(data, scorecard.tiers), cards.account_card(data, scorecard, today, shared_by))
+    data = messages.CardData(account, score, series, queries.active_override(session, account_id, today))
+    return Message(messages.card_text(data, scorecard.tiers), messages.account_card(data, scorecard, today, shared_by))
 
 
 def account_list(session: Session, value: ListPage, user_id: str, scorecard: Scorecard, today: date) -> Message:
@@ -67,35 +63,16 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
         totals = queries.tier_summary(session, day, owner=user_id, with_unscored=True)
         if not totals:
             return Message(say("health.list.me_empty"))
-        page = _page(session, day, value.page, PAGE_SIZE, owner=user_id, with_unscored=True)
-        blocks = lists.portfolio_list(day, totals, page, scorecard.tiers, today)
+        shown = page(session, day, value.page, PAGE_SIZE, owner=user_id, with_unscored=True)
+        blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers, today)
     else:
         totals = queries.tier_summary(session, day)
-        page = _page(session, day, value.page, PAGE_SIZE, cap=value.limit, tier=value.tier)
-        if not page.rows:
+        shown = page(session, day, value.page, PAGE_SIZE, cap=value.limit, tier=value.tier)
+        if not shown.rows:
             where = say("health.list.top_where", tier=scorecard.tiers.label(value.tier)) if value.tier else ""
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
-        blocks = lists.riskiest_list(day, totals, page, value, scorecard.tiers, today)
+        blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, today)
     return Message(blocks[0]["text"]["text"], blocks)
-
-
-def home(session: Session, user_id: str, pages: HomePages, scorecard: Scorecard, today: date) -> dict[str, Any]:
-    day = queries.latest_score_day(session.connection())
-    if day is None:
-        return home_view(HomeData(user_id, None, pages, {}, {}, {}, [], [], []), scorecard.tiers, today)
-    mine = queries.tier_summary(session, day, owner=user_id, with_unscored=True)
-    my_pages = {
-        tier: _page(session, day, pages.pages.get(tier, 0), HOME_PAGE_SIZE, owner=user_id, tier=tier)
-        for tier in scorecard.tiers.order
-        if tier in mine
-    }
-    data = HomeData(
-        user_id, day, pages, mine, my_pages, queries.tier_summary(session, day, with_unscored=True),
-        queries.tier_moves(session, day, day - timedelta(days=7)),
-        queries.account_rows(session, day, order="drop", limit=MOVERS),
-        queries.account_rows(session, day, order="gain", limit=MOVERS),
-    )  # fmt: skip
-    return home_view(data, scorecard.tiers, today)
 
 
 def chart(session: Session, account_id: int, scorecard: Scorecard) -> ChartData | None:
@@ -123,10 +100,10 @@ def _key_metrics(score: HealthScore, scorecard: Scorecard) -> list[str]:
     return list(dict.fromkeys(ordered))[:CHART_METRICS]
 
 
-def _page(
+def page(
     session: Session, day: date, number: int, size: int, cap: int | None = None, *, owner: str | None = None,
     tier: str | None = None, with_unscored: bool = False,
-) -> lists.Page:  # fmt: skip
+) -> messages.Page:  # fmt: skip
     """Page `number` of the riskiest-first list (at most `cap` rows in all); one row extra tells if more follow."""
     offset = number * size
     take = size if cap is None else max(0, min(size, cap - offset))
@@ -137,4 +114,4 @@ def _page(
         if take
         else []
     )
-    return lists.Page(rows[:take], number, size, len(rows) > take and (cap is None or offset + take < cap))
+    return messages.Page(rows[:take], number, size, len(rows) > take and (cap is None or offset + take < cap))

@@ -1,0 +1,24 @@
+"""What the /health feature's buttons carry."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from bot.slack.values import Value
+
+
+class AccountRef(Value):
+    """The account a card button (pick, open, share, chart) is about."""
+
+    account_id: int
+
+
+class ListPage(Value):
+    """One page of `/health me` or `/health top [N] [tier]`."""
+
+    kind: Literal["me", "top"]
+    page: int = Field(default=0, ge=0)
+    limit: int | None = None  # top N
+    tier: str | None = None

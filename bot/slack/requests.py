@@ -1,0 +1,123 @@
+"""One unit of work per Slack request, and telling a user something wherever they are.
+
+Bolt middleware cannot wrap a listener that runs after the ack on another thread (its
+`next()` returns at the ack), so the unit of work wraps the listener instead:
+`on_click(app, action_id, Model, deps, work)` registers a listener that parses the
+button value into `Model`, acks, opens one database session, runs `work` with a typed
+`Click`, and commits once at the end. Storage functions never commit: a click's writes
+succeed or fail together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from sqlmodel import Session
+
+from bot.scoring.scorecard import Scorecard
+from bot.slack.values import V, decode
+from prompts import say
+from storage.db import SessionFactory, unit_of_work
+
+log = logging.getLogger("healthbot.slack")
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What every listener needs, built once by the composition root (`bot/app.py`)."""
+
+    sessions: SessionFactory
+    scorecard: Scorecard
+    today: Callable[[], date]
+
+
+@dataclass(frozen=True)
+class Click(Generic[V]):
+    """A button click, parsed: who clicked, the typed value, the open session, and ways to answer."""
+
+    session: Session
+    value: V
+    user_id: str
+    body: dict[str, Any]
+    respond: Respond
+    client: WebClient
+    logger: logging.Logger
+
+
+def on_click(app: App, action_id: str, model: type[V], deps: Deps, work: Callable[[Click[V]], None]) -> None:
+    """Register `work` for clicks on `action_id`: value parsed, acked at once, one transaction around `work`.
+
+    A value that does not parse (a forged or out-of-date button) is answered where the user is,
+    and nothing runs.
+    """
+
+    def listener(
+        ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient, logger: logging.Logger
+    ) -> None:
+        try:
+            value = decode(model, action.get("value") or "")
+        except ValidationError:
+            ack()
+            logger.info("out-of-date value on %s: %.200r", action_id, action.get("value"))
+            tell(body, client, respond, say("health.button_out_of_date"))
+            return
+        ack()
+        with unit_of_work(deps.sessions) as session:
+            work(Click(session, value, body["user"]["id"], body, respond, client, logger))
+
+    listener.__name__ = f"on_{action_id.replace('.', '_')}"
+    app.action(action_id)(listener)
+
+
+def where(body: dict[str, Any]) -> str:
+    """Where the user is when a request comes in: modal, home, thread, message, or command."""
+    view = body.get("view") or {}
+    container = body.get("container") or {}
+    if body.get("type") == "view_submission" or view.get("type") == "modal":
+        return "modal"
+    if view.get("type") == "home" or container.get("type") == "view":
+        return "home"
+    if container.get("thread_ts") or (body.get("message") or {}).get("thread_ts"):
+        return "thread"
+    if body.get("response_url"):
+        return "message" if body.get("type") == "block_actions" else "command"
+    return "dm"
+
+
+def tell(body: dict[str, Any], client: WebClient, respond: Respond | None, text: str) -> None:
+    """Say `text` to the user privately, where they are (a view submission is answered in its ack instead).
+
+    A modal gets a small modal pushed on top; a thread an ephemeral reply in the thread; a
+    message or command an ephemeral reply; App Home (no response_url) a line in the app's DM.
+    """
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    place = where(body)
+    if place == "modal" and body.get("trigger_id"):
+        client.views_push(trigger_id=body["trigger_id"], view=notice_view(text))
+    elif place == "thread":
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        thread = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
+        client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, text=text)
+    elif respond is not None and body.get("response_url"):
+        respond(response_type="ephemeral", replace_original=False, text=text)
+    elif user:
+        client.chat_postMessage(channel=user, text=text)
+
+
+def notice_view(text: str) -> dict[str, Any]:
+    """A one-section modal that says `text` (its title fits Slack's 24 characters)."""
+    from bot.slack.blocks import section
+
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": say("health.notice_title")},
+        "close": {"type": "plain_text", "text": say("health.notice_close")},
+        "blocks": [section(text)],
+    }

@@ -1,0 +1,26 @@
+"""What travels in a button `value` or a view's `private_metadata`: small typed models, JSON both ways.
+
+Each feature declares its models (`bot/<feature>/values.py`) on `Value`; they are parsed here only.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+V = TypeVar("V", bound=Value)
+
+
+def encode(value: Value) -> str:
+    return value.model_dump_json(exclude_defaults=True)
+
+
+def decode(kind: type[V], raw: str) -> V:
+    """Parse a button value back (raises pydantic.ValidationError on a forged or stale one)."""
+    return kind.model_validate_json(raw)
