@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.error import URLError
 
@@ -48,7 +49,7 @@ def register(app: App, deps: Deps) -> None:
             return
         ack(response_type="ephemeral", text=message.text, blocks=message.blocks)
 
-    def show_card(replace: bool):  # type: ignore[no-untyped-def]
+    def show_card(replace: bool) -> Callable[[Click[AccountRef]], None]:
         def work(click: Click[AccountRef]) -> None:
             message = service.card(click.session, click.value.account_id, scorecard, today())
             click.respond(response_type="ephemeral", replace_original=replace, text=message.text, blocks=message.blocks)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bot.slack.values import Value
+from bot.slack.values import MAX_PAGE, Value
 
 
 class AccountRef(Value):
@@ -19,6 +19,6 @@ class ListPage(Value):
     """One page of `/health me` or `/health top [N] [tier]`."""
 
     kind: Literal["me", "top"]
-    page: int = Field(default=0, ge=0)
-    limit: int | None = None  # top N
+    page: int = Field(default=0, ge=0, le=MAX_PAGE)
+    limit: int | None = Field(default=None, ge=1, le=100)  # top N
     tier: str | None = None

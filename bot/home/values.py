@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeInt
+from typing import Annotated
 
-from bot.slack.values import Value
+from pydantic import Field
+
+from bot.slack.values import MAX_PAGE, Value
+
+PageNumber = Annotated[int, Field(ge=0, le=MAX_PAGE)]
 
 
 class HomePages(Value):
     """Which page each of the Home tab's lists shows (list key -> page)."""
 
-    pages: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    pages: dict[str, PageNumber] = Field(default_factory=dict)
 
     def turned(self, key: str, step: int) -> HomePages:
-        return HomePages(pages={**self.pages, key: max(0, self.pages.get(key, 0) + step)})
+        return HomePages(pages={**self.pages, key: min(MAX_PAGE, max(0, self.pages.get(key, 0) + step))})

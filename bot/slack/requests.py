@@ -97,12 +97,12 @@ def tell(body: dict[str, Any], client: WebClient, respond: Respond | None, text:
     A modal gets a small modal pushed on top; a thread an ephemeral reply in the thread; a
     message or command an ephemeral reply; App Home (no response_url) a line in the app's DM.
     """
-    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    user: str = (body.get("user") or {}).get("id") or body.get("user_id") or ""
     place = where(body)
     if place == "modal" and body.get("trigger_id"):
         client.views_push(trigger_id=body["trigger_id"], view=notice_view(text))
     elif place == "thread":
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        channel: str = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
         thread = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
         client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, text=text)
     elif respond is not None and body.get("response_url"):

@@ -9,9 +9,11 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+MAX_PAGE = 10_000  # far past any real list; a forged 10**18 must not reach an OFFSET
+
 
 class Value(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # "1" is not a page number
 
 
 V = TypeVar("V", bound=Value)

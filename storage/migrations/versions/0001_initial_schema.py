@@ -7,6 +7,7 @@ Create Date: 2026-11-23 18:20:53.567338
 
 import sqlalchemy as sa
 import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0001"

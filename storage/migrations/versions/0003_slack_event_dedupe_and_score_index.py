@@ -7,6 +7,7 @@ Create Date: 2026-11-23 19:35:05.504069
 
 import sqlalchemy as sa
 import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0003"

@@ -1,0 +1,91 @@
+"""The layout the README promises is the layout of the tree, and the layers import only downwards."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+LAYOUT = README[README.index("## How the code is laid out") : README.index("## Benchmarks")]
+FEATURES = sorted(p.name for p in (ROOT / "bot").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def _row(folder: str) -> str:
+    rows = [line for line in LAYOUT.splitlines() if line.startswith(f"| `{folder}/`")]
+    assert len(rows) == 1, f"the README's layout table has no single row for {folder}/"
+    return rows[0]
+
+
+@pytest.mark.parametrize("package", FEATURES)
+def test_every_package_of_bot_has_its_row_naming_exactly_its_modules(package: str) -> None:
+    row = _row(f"bot/{package}")
+    named = set(re.findall(r"`([a-z_]+\.(?:py|toml))`", row))
+    on_disk = {p.name for p in (ROOT / "bot" / package).iterdir() if p.suffix in (".py", ".toml")} - {"__init__.py"}
+    assert named == on_disk
+
+
+def test_top_level_folders_have_rows() -> None:
+    for folder in ("handlers", "jobs", "storage", "prompts", "tests", "bench"):
+        _row(folder)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_scoring_has_no_slack_in_it() -> None:
+    for path in _modules("bot/scoring"):
+        slack = {
+            i for i in _imports(path) if i.startswith(("slack", "bot.slack", "bot.health", "bot.home", "handlers"))
+        }
+        assert not slack, f"{path.relative_to(ROOT)} imports {slack}"
+
+
+def test_storage_imports_nothing_of_ours_above_it() -> None:
+    for path in _modules("storage"):
+        ours = {i for i in _imports(path) if i.split(".")[0] in ("bot", "handlers", "jobs", "prompts")}
+        assert not ours, f"{path.relative_to(ROOT)} imports {ours}"
+
+
+def test_only_the_composition_roots_import_handlers_and_jobs() -> None:
+    roots = {ROOT / "bot" / "app.py", ROOT / "bot" / "cli.py"}
+    for path in _modules("bot"):
+        if path in roots:
+            continue
+        adapters = {i for i in _imports(path) if i.split(".")[0] in ("handlers", "jobs")}
+        assert not adapters, f"{path.relative_to(ROOT)} imports {adapters}"
+
+
+def test_handlers_do_not_import_each_other() -> None:
+    for path in _modules("handlers"):
+        assert not {i for i in _imports(path) if i.startswith("handlers")}, path.name
+
+
+def test_storage_functions_never_commit() -> None:
+    """A click's writes succeed or fail together: only the unit of work commits."""
+    for path in _modules("storage"):
+        text = path.read_text(encoding="utf-8")
+        body = text.replace("session.commit()\n    except BaseException", "")  # unit_of_work itself
+        assert "session.commit()" not in body, path.name
+
+
+def test_no_private_bolt_apis() -> None:
+    for folder in ("bot", "handlers", "jobs"):
+        for path in _modules(folder):
+            private = {i for i in _imports(path) if i.startswith("slack_bolt") and "._" in i or ".internals" in i}
+            assert not private, f"{path.relative_to(ROOT)} imports {private}"
