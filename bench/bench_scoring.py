@@ -1,4 +1,4 @@
-"""Benchmark: the daily scoring run (`bot.health.score_range` for one day).
+"""Benchmark: the daily scoring run (`bot.scoring.run.score_range` for one day).
 
     python bench/bench_scoring.py [--database-url URL] [--quick] [--accounts N]
 
@@ -47,7 +47,7 @@ HISTORY_DAYS = 30
 
 def run_engine(url: str, day: date) -> dict[str, Any]:
     """score_range(engine, load_scorecard(), day, day) with per-phase timers."""
-    import bot.health as health
+    import bot.scoring.run as health
     from bot.scoring.scorecard import load_scorecard
     from storage import queries
     from storage.db import make_engine

@@ -99,8 +99,12 @@ def create_app(
     return app
 
 
-def create_web(bolt_app: App | None, engine: Engine) -> Starlette:
-    """The ASGI app: Slack at POST /slack/events, liveness at GET /healthz."""
+def create_web(bolt_app: App | None, engine: Engine, slack_connected: Callable[[], bool] | None = None) -> Starlette:
+    """The ASGI app: Slack at POST /slack/events, liveness at GET /healthz.
+
+    In Socket Mode (`bolt_app` None) Slack reaches the bot over the WebSocket alone: `slack_connected` says
+    whether it is open, and /healthz is 503 while it is not (the bot is up but deaf to Slack).
+    """
 
     async def slack_events(request: Request) -> Response:
         if bolt_app is None:
@@ -113,8 +117,12 @@ def create_web(bolt_app: App | None, engine: Engine) -> Starlette:
         return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> Response:
-        ok = await run_in_threadpool(ping, engine)
-        return JSONResponse({"ok": ok, "database": "up" if ok else "down"}, status_code=200 if ok else 503)
+        database = await run_in_threadpool(ping, engine)
+        body: dict[str, bool | str] = {"ok": database, "database": "up" if database else "down"}
+        if slack_connected is not None:
+            connected = slack_connected()
+            body.update(ok=database and connected, slack="connected" if connected else "disconnected")
+        return JSONResponse(body, status_code=200 if body["ok"] else 503)
 
     return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), Route("/healthz", healthz)])
 
@@ -206,7 +214,7 @@ def serve(settings: Settings, engine: Engine) -> None:
             log.info("connected to Slack in Socket Mode")
         else:
             log.warning("Socket Mode connection not open yet; the client keeps retrying")
-        web = create_web(None, engine)
+        web = create_web(None, engine, handler.client.is_connected)
     else:
         web = create_web(bolt_app, engine)
         log.info("serving Slack at http://%s:%d/slack/events", settings.host, settings.port)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from bot.scoring.scorecard import ScorecardError
+from bot.scoring.scorecard import Scorecard, ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session
+
+    from storage.models import Account
 
 
 def _date(value: str) -> date:
@@ -40,53 +48,142 @@ def _strength(value: str) -> float:
     return number
 
 
+DATABASE = """\
+Database: DATABASE_URL, from the environment or .env in the current folder; default sqlite:///healthbot.db."""
+
+IMPORT_HELP = """\
+Import accounts or daily metrics from a CSV file: UTF-8, comma-separated, the header on line 1.
+
+The file is checked whole before anything is written: a file with any bad row imports nothing,
+and the errors say which lines are wrong and why. Importing again updates what is there:
+accounts by external_id, metrics by external_id, date and metric."""
+
+IMPORT_COLUMNS = """\
+accounts file:
+  required  external_id, name
+  optional  domain, owner_slack_id, segment, industry, employees, region, lifecycle_stage,
+            acquisition_channel, mrr, contract_start, renewal_date, status, churned_on
+            (dates YYYY-MM-DD; status active, churned or paused, churned when churned_on is set;
+            employees a whole number, mrr a number with a dot for decimals)
+
+metrics file, one row per account, day and metric:
+  required  external_id, date, metric, value
+  optional  none
+            (external_id of an imported account; date YYYY-MM-DD; metric a name such as logins;
+            value a number: champion_left 0 or 1, nps 0-10, ticket_csat 1-5, counts 0 or more)
+
+"""
+
+
+def _command(sub: argparse._SubParsersAction, name: str, short: str, description: str, epilog: str = DATABASE
+             ) -> argparse.ArgumentParser:  # fmt: skip
+    """A subcommand whose --help says what it does (`description`) and, in `epilog`, which database it uses."""
+    return sub.add_parser(
+        name, help=short, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("healthbot")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="healthbot", description="Customer health in Slack, ahead of churn.")
+    parser = argparse.ArgumentParser(
+        prog="healthbot", description="Customer health in Slack, ahead of churn.",
+        epilog=f"`healthbot COMMAND --help` says what a command does.\n{DATABASE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"healthbot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="seed a demo portfolio into a local SQLite file, score it, show the result")
+    demo = _command(
+        sub, "demo", "seed a demo portfolio into a local SQLite file, score it, show the result",
+        "Generate a demo portfolio (accounts and daily metrics), import it, score it and print the tiers\n"
+        "and a few example Slack messages. The CSV files are kept in ./demo-data to look at.",
+        "Database: its own SQLite file (--database-url, default sqlite:///healthbot-demo.db), replaced on each\n"
+        "run (one holding more than demo data only with --force); DATABASE_URL is not used.",
+    )  # fmt: skip
     demo.add_argument("--database-url", default="sqlite:///healthbot-demo.db", help="where to put the demo data")
     demo.add_argument("--accounts", type=int, default=300, help="number of demo accounts (default 300)")
     demo.add_argument("--days", type=int, default=180, help="days of metric history (default 180)")
     demo.add_argument("--messages", type=int, default=5, help="how many example Slack messages to print")
+    demo.add_argument("--force", action="store_true", help="replace a database that holds more than demo data")
 
-    imp = sub.add_parser("import", help="import accounts or metrics from CSV")
-    imp.add_argument("kind", choices=["accounts", "metrics"])
-    imp.add_argument("file", type=Path)
+    imp = _command(sub, "import", "import accounts or metrics from CSV", IMPORT_HELP, IMPORT_COLUMNS + DATABASE)
+    imp.add_argument("kind", choices=["accounts", "metrics"], help="which file it is (the columns are below)")
+    imp.add_argument("file", type=Path, help="the CSV file")
 
-    score = sub.add_parser("score", help="compute and store health scores")
+    score = _command(
+        sub, "score", "compute and store health scores",
+        "Compute and store health scores.\n\n"
+        "Without dates: every day not scored yet, up to the latest day with metrics (at most 30 days back).\n"
+        "The first run, on an empty score history, scores the last 90 days, so cards show trends at once.\n"
+        "--date scores one day, --from/--to a range. One scoring run at a time: while the daily run of\n"
+        "`healthbot run` (or another `healthbot score`) is scoring, this says so and stops.",
+    )  # fmt: skip
     score.add_argument("--date", type=_date, help="the day to score (default: the latest day with metrics)")
     score.add_argument("--from", dest="start", type=_date, help="first day of a backfill")
     score.add_argument("--to", dest="end", type=_date, help="last day of a backfill")
 
-    bt = sub.add_parser("backtest", help="does the score predict churn? score a past day, compare with who churned")
+    bt = _command(
+        sub, "backtest", "does the score predict churn? score a past day, compare with who churned",
+        "Does the score predict churn? Score every account as of a past day, with the data up to that day\n"
+        "only, then compare the tiers with who churned within the horizon (ROC AUC, churn per tier).\n"
+        "Reads the database; writes nothing.",
+    )  # fmt: skip
     bt.add_argument("--as-of", required=True, type=_date, help="score with data up to this day only")
     bt.add_argument("--horizon", required=True, type=_positive, help="days after --as-of to look for churn")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
 
-    tune = sub.add_parser("tune", help="fit measure weights to past churn and write a proposed scorecard")
+    tune = _command(
+        sub, "tune", "fit measure weights to past churn and write a proposed scorecard",
+        "Fit the scorecard's measure weights to past churn and write a proposed scorecard (TOML) to review,\n"
+        "with a backtest of the current and the proposed one on accounts the fit did not see.\n"
+        "Reads the database; writes only --out.",
+    )  # fmt: skip
     tune.add_argument("--as-of", required=True, type=_date)
     tune.add_argument("--horizon", required=True, type=_positive)
     tune.add_argument("--out", type=Path, default=Path("scorecard.proposed.toml"), help="where to write it")
     tune.add_argument("--l2", type=_strength, default=1.0, help="regularisation strength > 0 (default 1.0)")
     tune.add_argument("--samples", type=_positive, default=3, help="snapshots a month apart to learn from (default 3)")
 
-    card = sub.add_parser("scorecard", help="check a scorecard file, or print the default one to start from")
+    card = _command(
+        sub, "scorecard", "check a scorecard file, or print the default one to start from",
+        "check: load a scorecard file and say whether it is valid. show-default: print the default\n"
+        "scorecard, to copy and edit (then point SCORECARD_PATH at your copy).",
+        "Database: none is used.",
+    )  # fmt: skip
     card.add_argument("action", choices=["check", "show-default"])
     card.add_argument("file", nargs="?", type=Path, help="the file to check (default: SCORECARD_PATH or the default)")
 
-    ov = sub.add_parser("override", help="set or clear a CSM's override of an account's health")
+    ov = _command(
+        sub, "override", "set or clear a CSM's override of an account's health",
+        "Set or clear a CSM's override of an account's health: the tier the CSM judges it to be in,\n"
+        "shown next to the computed score until --until. Name the account exactly: its external id,\n"
+        "domain or name (any case); a near miss lists the candidates and writes nothing.",
+    )  # fmt: skip
     ov.add_argument("account", help="external id, domain or exact name")
-    ov.add_argument("--tier", help="the tier the CSM judges the account to be in")
+    ov.add_argument("--tier", help="the tier the CSM judges the account to be in (name, label, colour: high, red)")
     ov.add_argument("--score", type=float, help="optional score 0-100")
     ov.add_argument("--reason", help="why (shown next to the computed score)")
     ov.add_argument("--until", type=_date, help="last day the override holds (YYYY-MM-DD)")
     ov.add_argument("--by", default=None, help="who sets it (default: $USER)")
     ov.add_argument("--clear", action="store_true", help="clear the account's override")
 
-    sub.add_parser("run", help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
+    _command(
+        sub, "run", "serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)",
+        "Serve the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT. Migrates the database\n"
+        "first, then scores every day at SCORE_TIME and answers /health and the App Home.",
+    )  # fmt: skip
 
-    db = sub.add_parser("db", help="database schema")
+    db = _command(
+        sub, "db", "database schema",
+        "The database schema. upgrade: create the tables, or migrate them to this version.\n"
+        "current: show the schema revision, changing nothing (a missing SQLite file is not created).",
+    )  # fmt: skip
     db.add_argument("action", choices=["upgrade", "current"])
     return parser
 
@@ -113,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _engine(settings: Settings, url: str | None = None):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings, url: str | None = None) -> Engine:
     from storage.db import upgrade
 
     engine = _open(url or settings.database_url)
@@ -121,7 +218,7 @@ def _engine(settings: Settings, url: str | None = None):  # type: ignore[no-unty
     return engine
 
 
-def _open(url: str):  # type: ignore[no-untyped-def]
+def _open(url: str) -> Engine:
     """An engine on a database that answers; else one line saying which and why."""
     from sqlalchemy.exc import DBAPIError
 
@@ -141,8 +238,14 @@ def _open(url: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
     from storage.db import current_revision, upgrade
 
+    url = make_url(settings.database_url)
+    if args.action == "current" and url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        print(f"healthbot: no database at {url.database} yet (run healthbot db upgrade)", file=sys.stderr)
+        return 1  # opening it would create an empty file
     engine = _open(settings.database_url)
     if args.action == "upgrade":
         upgrade(engine)
@@ -150,44 +253,63 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+IMPORTED = {"accounts": ("account", "accounts"), "metrics": ("metric row", "metric rows")}
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.scoring.importer import ImportFailed, import_accounts, import_metrics
+    from bot.scoring.importer import ImportFailed, import_accounts, import_metrics, printable
 
     engine = _engine(settings)
     started = datetime.now()
+    path = printable(str(args.file))
     try:
         fn = import_accounts if args.kind == "accounts" else import_metrics
         count = fn(engine, args.file)
     except ImportFailed as exc:
-        print(f"{args.file}: not imported\n{exc.report()}", file=sys.stderr)
+        print(f"{path}: not imported\n{exc.report()}", file=sys.stderr)
         return 1
     seconds = (datetime.now() - started).total_seconds()
-    print(f"imported {count:,} {args.kind} rows from {args.file} in {seconds:.1f} s")
+    print(f"imported {count:,} {IMPORTED[args.kind][count != 1]} from {path} in {seconds:.1f} s")
     return 0
 
 
 def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     """With no dates this is the daily job: catch up every unscored day up to the latest metrics."""
-    from bot.scoring.run import score_range
     from bot.scoring.scorecard import load_scorecard
-    from jobs.score import days_to_score
-    from storage import queries
+    from jobs.score import JOB_ID
+    from storage.db import job_lock
 
     scorecard = load_scorecard(settings.scorecard_path)
     engine = _engine(settings)
     if args.date and (args.start or args.end):
         print("healthbot: use either --date or --from/--to", file=sys.stderr)
         return 2
-    if args.start or args.end:
-        if not (args.start and args.end):
-            print("healthbot: --from and --to go together", file=sys.stderr)
-            return 2
+    if (args.start or args.end) and not (args.start and args.end):
+        print("healthbot: --from and --to go together", file=sys.stderr)
+        return 2
+    # one scoring run at a time: a backfill beside another replica's daily run would interleave their writes
+    with job_lock(engine, JOB_ID) as alone:
+        if not alone:
+            print(
+                "healthbot: another healthbot is scoring now (the daily run or another `healthbot score`); "
+                "nothing scored, try again when it has finished",
+                file=sys.stderr,
+            )
+            return 1
+        return _score(engine, scorecard, args)
+
+
+def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> int:
+    from bot.scoring.run import score_range
+    from jobs.score import span_to_score
+
+    if args.start and args.end:
         start, end = args.start, args.end
     elif args.date:
         start = end = args.date
     else:
         with engine.connect() as conn:
-            span = days_to_score(queries.latest_metric_day(conn), queries.latest_score_day(conn))
+            span = span_to_score(conn, scorecard)
         if span is None:
             print("healthbot: no metrics yet; import some with `healthbot import metrics FILE.csv`", file=sys.stderr)
             return 1
@@ -215,8 +337,8 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
         print(f"note: the scorecard reads metrics no account has reported: {names}; their measures were left out")
     start, end = summary.days[0], summary.days[-1]
     tiers = ", ".join(f"{scorecard.tiers.label(t)} {summary.tiers.get(t, 0)}" for t in scorecard.tiers.order)
-    span = f"{start}" if start == end else f"{start} to {end}"
-    print(f"scored {summary.scored:,} account-days for {span}; {summary.skipped:,} without enough data")
+    days = f"{start}" if start == end else f"{start} to {end}"
+    print(f"scored {summary.scored:,} account-days for {days}; {summary.skipped:,} without enough data")
     if summary.unscored:
         data = scorecard.data
         more = ", ..." if len(summary.unscored) > UNSCORED_SHOWN else ""
@@ -283,7 +405,7 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
 
-    from bot.health.lookup import AccountNames, find_customer
+    from bot.health.command import UsageError, resolve_tier
     from bot.scoring.scorecard import load_scorecard
     from storage import queries
     from storage.db import session_factory, unit_of_work
@@ -291,22 +413,32 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     scorecard = load_scorecard(settings.scorecard_path)
     engine = _engine(settings)
     with unit_of_work(session_factory(engine)) as session:
-        lookup = find_customer(session, args.account, AccountNames())
-        account = lookup.found
+        account, problem = _exact_account(session, args.account)
         if account is None or account.id is None:
-            names = ", ".join(a.name for a in lookup.matches or lookup.closest)
-            hint = f" (did you mean: {names})" if names else ""
-            print(f"healthbot: '{args.account}' matches no single customer{hint}", file=sys.stderr)
+            print(f"healthbot: {problem}", file=sys.stderr)
             return 1
         if args.clear:
             n = queries.clear_override(session, account.id)
             print(f"{account.name}: {'override cleared' if n else 'had no override'}")
             return 0
+        if account.status == "churned" or account.churned_on is not None:
+            when = f" on {account.churned_on}" if account.churned_on else ""
+            print(
+                f"healthbot: {account.name} churned{when}: it is no longer scored, so there is nothing to override; "
+                "nothing written",
+                file=sys.stderr,
+            )
+            return 1
         problems = []
-        spelled = {k.casefold(): t for t in scorecard.tiers.order for k in (t, scorecard.tiers.label(t))}
-        args.tier = spelled.get((args.tier or "").strip().casefold(), args.tier)  # "Low risk" is low_risk
-        if args.tier not in scorecard.tiers.order:
-            problems.append(f"--tier must be one of {', '.join(scorecard.tiers.order)}")
+        try:  # the spellings /health top takes: "high_risk", "High risk", "high", "red"
+            args.tier = resolve_tier(args.tier or "", scorecard.tiers)
+        except UsageError:
+            labels = ", ".join(f"'{scorecard.tiers.label(t)}'" for t in scorecard.tiers.order)
+            given = f"'{args.tier}' is not one; " if args.tier else ""
+            problems.append(
+                f"--tier must be one of {', '.join(scorecard.tiers.order)} ({given}a label such as {labels}, "
+                "a colour or a unique start such as 'high' works too)"
+            )
         if not args.reason or not args.reason.strip():
             problems.append("--reason is required: say why, it is shown next to the computed score")
         today = datetime.now(settings.tz).date()
@@ -325,6 +457,29 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _exact_account(session: Session, query: str) -> tuple[Account | None, str]:
+    """The one account `query` names exactly: its external id, domain or name in any case.
+
+    A write must not land on a guess: a prefix or a typo (the /health lookup's fuzzy match) only
+    yields the candidates to name, and so does a name several accounts share.
+    """
+    from bot.health.lookup import AccountNames, find_customer
+
+    lookup = find_customer(session, query, AccountNames())
+    raw, folded = query.strip(), query.strip().casefold()
+    candidates = lookup.matches or lookup.closest
+    by_id = [a for a in candidates if a.external_id == raw]
+    exact = by_id or [a for a in candidates if folded in ((a.domain or "").casefold(), a.name.casefold())]
+    if len(exact) == 1:
+        return exact[0], ""
+    names = ", ".join(f"{a.name} ({a.external_id})" for a in exact or candidates)
+    if len(exact) > 1:
+        return None, f"'{query}' names {len(exact)} customers: {names}; give the external id; nothing written"
+    if names:
+        return None, f"no customer is exactly '{query}' (did you mean: {names}?); nothing written"
+    return None, f"no customer is '{query}'; nothing written"
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import serve
 
@@ -337,7 +492,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.demo.run import run_demo
 
-    return run_demo(args.database_url, args.accounts, args.days, args.messages)
+    return run_demo(args.database_url, args.accounts, args.days, args.messages, force=args.force)
 
 
 if __name__ == "__main__":  # pragma: no cover

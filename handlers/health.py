@@ -68,21 +68,27 @@ def register(app: App, deps: Deps) -> None:
     on_click(app, HealthIds.SHARE, AccountRef, deps, share)
 
     def chart(click: Click[AccountRef]) -> None:
-        """Render after the ack, then upload into the conversation; tell the user if the upload fails."""
+        """Render after the ack, then upload into the clicker's DM with the app: like every answer, the chart is
+        private until shared (Slack's own "Share" on the file). The conversation gets a private note pointing there;
+        if the DM cannot be opened or the upload fails, the note says why."""
         data = service.chart(click.session, click.value.account_id, scorecard)
         if data is None:
             click.respond(response_type="ephemeral", replace_original=False, text=say("health.chart.no_data"))
             return
         try:
+            dm = click.client.conversations_open(users=click.user_id)["channel"]["id"]
             click.client.files_upload_v2(
-                channel=click.body["channel"]["id"], file=render_chart(data, scorecard.tiers),
-                filename=data.filename, title=data.title,
-            )  # fmt: skip
+                channel=dm, file=render_chart(data, scorecard.tiers), filename=data.filename, title=data.title
+            )
         except (SlackApiError, SlackRequestError, URLError) as exc:
             reason = exc.response.get("error", "") if isinstance(exc, SlackApiError) else str(exc)
             click.logger.warning("chart upload for account %s failed: %s", click.value.account_id, reason)
-            click.respond(response_type="ephemeral", replace_original=False,
-                          text=say("health.chart.failed", name=data.name, reason=reason))  # fmt: skip
+            key = "health.chart.failed_scope" if reason == "missing_scope" else "health.chart.failed"
+            click.respond(
+                response_type="ephemeral", replace_original=False, text=say(key, name=data.name, reason=reason)
+            )
+            return
+        click.respond(response_type="ephemeral", replace_original=False, text=say("health.chart.in_dm", name=data.name))
 
     on_click(app, HealthIds.CHART, AccountRef, deps, chart)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from slack_sdk import WebClient
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from bot.scoring.run import RunSummary, score_range
 from bot.scoring.scorecard import Scorecard
@@ -17,18 +17,35 @@ from storage.db import job_lock, session_factory, unit_of_work
 
 JOB_ID = "score.daily"
 MAX_CATCH_UP_DAYS = 30
+FIRST_RUN_DAYS = 90  # scored by the first run, so cards show a trend from day one
 log = logging.getLogger("healthbot.jobs.score")
 
 
-def days_to_score(last_metrics: date | None, last_scored: date | None) -> tuple[date, date] | None:
+def days_to_score(
+    last_metrics: date | None, last_scored: date | None, first_metrics: date | None, lookback_days: int = 0
+) -> tuple[date, date] | None:
     """From the day after the last scored one (at most 30 days back) to the latest day with metrics.
 
     When everything is scored, the latest day is scored again: late metrics may have arrived.
+    With no scores yet, the last 90 days (or `lookback_days`, if more) are scored, from the first
+    day with metrics on: the history the cards' trends and sparklines draw.
     """
     if last_metrics is None:
         return None
-    start = last_metrics if last_scored is None or last_scored >= last_metrics else last_scored + timedelta(days=1)
+    if last_scored is None:
+        start = last_metrics - timedelta(days=max(FIRST_RUN_DAYS, lookback_days) - 1)
+        return max(start, first_metrics or start), last_metrics
+    start = last_metrics if last_scored >= last_metrics else last_scored + timedelta(days=1)
     return max(start, last_metrics - timedelta(days=MAX_CATCH_UP_DAYS - 1)), last_metrics
+
+
+def span_to_score(conn: Connection, scorecard: Scorecard) -> tuple[date, date] | None:
+    """The days a run without dates scores (`days_to_score` on what the database holds); None without metrics."""
+    first = conn.execute(text("SELECT MIN(day) FROM metric_observation")).scalar()
+    first = date.fromisoformat(first) if isinstance(first, str) else first
+    return days_to_score(
+        queries.latest_metric_day(conn), queries.latest_score_day(conn), first, scorecard.data.lookback_days
+    )
 
 
 def run_daily(engine: Engine, scorecard: Scorecard, client: WebClient, today: Callable[[], date]) -> None:
@@ -46,7 +63,7 @@ def run(engine: Engine, scorecard: Scorecard) -> RunSummary | None:
             log.info("another replica is scoring; skipped")
             return None
         with engine.connect() as conn:
-            span = days_to_score(queries.latest_metric_day(conn), queries.latest_score_day(conn))
+            span = span_to_score(conn, scorecard)
         if span is None:
             log.info("no metrics yet; nothing to score")
             return None

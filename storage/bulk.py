@@ -211,7 +211,7 @@ def read_observations(
     empty = _Packed().columns(0, 1, 1)
     if not metrics or end < start:
         return empty
-    raw = conn.connection.driver_connection  # type: ignore[union-attr]
+    raw = conn.connection.driver_connection
     day_bits = ((end - start).days + 1).bit_length()
     code_bits = len(metrics).bit_length()
     lo, hi = _account_id_range(raw)

@@ -8,7 +8,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -65,6 +68,45 @@ class MetricObservation(SQLModel, table=True):
     value: float
 
 
+class Driver(BaseModel):
+    """One measure that pulls a score down: how many points it costs and why, in words."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    measure: str
+    group: str = ""
+    points: float  # negative: points lost
+    reason: str
+
+
+class ScoreParts(BaseModel):
+    """What a stored score is made of: group and measure scores (None = no data), the top drivers,
+    and the share of the scorecard's weight the data covered."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    groups: dict[str, float | None] = PydanticField(default_factory=dict)
+    measures: dict[str, float | None] = PydanticField(default_factory=dict)
+    drivers: list[Driver] = PydanticField(default_factory=list)
+    coverage: float = 0.0
+
+
+class ScorePartsJSON(TypeDecorator[ScoreParts]):
+    """`ScoreParts` stored as JSON: takes a `ScoreParts` or a plain dict, always gives back `ScoreParts`."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: ScoreParts | dict[str, Any] | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        parts = value if isinstance(value, ScoreParts) else ScoreParts.model_validate(value)
+        return parts.model_dump(mode="json")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> ScoreParts | None:
+        return None if value is None else ScoreParts.model_validate(value)
+
+
 class HealthScore(SQLModel, table=True):
     """An account's score on one day, with the parts that explain it."""
 
@@ -82,8 +124,7 @@ class HealthScore(SQLModel, table=True):
     partial: bool = False
     delta_7: float | None = None  # change in points against the score 7 days earlier
     delta_30: float | None = None
-    # {"groups": {name: score}, "measures": {name: score}, "drivers": [{measure, points, reason}]}
-    parts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    parts: ScoreParts = Field(default_factory=ScoreParts, sa_column=Column(ScorePartsJSON, nullable=False))
     computed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
 
 

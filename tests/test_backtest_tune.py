@@ -115,13 +115,14 @@ def test_override_cli(portfolio: Engine, cli_env: None, capsys: pytest.CaptureFi
 
 
 def test_daily_job_catches_up_then_rescores_latest(portfolio: Engine) -> None:
-    assert score_job.days_to_score(None, None) is None
-    assert score_job.days_to_score(END, None) == (END, END)
-    assert score_job.days_to_score(END, END - timedelta(days=3)) == (END - timedelta(days=2), END)
-    assert score_job.days_to_score(END, END - timedelta(days=300)) == (END - timedelta(days=29), END)
+    first_day = END - timedelta(days=179)
+    assert score_job.days_to_score(None, None, None) is None
+    assert score_job.days_to_score(END, None, first_day) == (END - timedelta(days=89), END)  # the first run
+    assert score_job.days_to_score(END, END - timedelta(days=3), first_day) == (END - timedelta(days=2), END)
+    assert score_job.days_to_score(END, END - timedelta(days=300), first_day) == (END - timedelta(days=29), END)
     card = load_scorecard()
     first = score_job.run(portfolio, card)
-    assert first is not None and first.days == [END]
+    assert first is not None and first.days[0] == END - timedelta(days=89) and first.days[-1] == END
     with portfolio.connect() as conn:
         assert queries.latest_score_day(conn) == END
         count = conn.execute(text("SELECT COUNT(*) FROM health_score")).scalar()

@@ -16,7 +16,7 @@ from bot.home.values import HomePages
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import renewal_text, sparkline, validate_blocks
 from bot.slack.values import decode, encode
-from storage.models import Account, HealthOverride, HealthScore
+from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
 from storage.queries import AccountRow, TierTotal
 
 SCORECARD = load_scorecard()
@@ -29,16 +29,15 @@ ACCOUNT = Account(
 SCORE = HealthScore(
     account_id=42, day=TODAY, score=47.4, tier="medium_risk", scorecard="default", partial=False, delta_7=-6.2,
     delta_30=-18.0,
-    parts={
-        "groups": {"product_usage": 38.0, "support": 71.5, "commercial": None, "engagement": 90.0},
-        "drivers": [
-            {"measure": "logins_trend", "group": "product_usage", "points": -12.3,
-             "reason": "logins -62 % vs prior 4 weeks"},
-            {"measure": "csat", "group": "support", "points": -5.0,
-             "reason": "CSAT averaged 3.1 over the last 30 days"},
+    parts=ScoreParts(
+        groups={"product_usage": 38.0, "support": 71.5, "commercial": None, "engagement": 90.0},
+        drivers=[
+            Driver(measure="logins_trend", group="product_usage", points=-12.3,
+                   reason="logins -62 % vs prior 4 weeks"),
+            Driver(measure="csat", group="support", points=-5.0, reason="CSAT averaged 3.1 over the last 30 days"),
         ],
-        "coverage": 1.0,
-    },
+        coverage=1.0,
+    ),
 )  # fmt: skip
 SERIES = [(TODAY - timedelta(days=7 - i), v) for i, v in enumerate([72.0, 70, 66, 61, 58, 53, 50, 47.4])]
 OVERRIDE = HealthOverride(
@@ -143,7 +142,7 @@ def test_shared_card_names_who_shared_and_keeps_only_the_chart_button() -> None:
 
 def test_churned_partial_card_shows_churn_date_instead_of_renewal() -> None:
     churned = ACCOUNT.model_copy(update={"status": "churned", "churned_on": date(2026, 6, 1), "owner_slack_id": None})
-    partial = SCORE.model_copy(update={"partial": True, "parts": {**SCORE.parts, "coverage": 0.62}})
+    partial = SCORE.model_copy(update={"partial": True, "parts": SCORE.parts.model_copy(update={"coverage": 0.62})})
     blocks = validated(messages.account_card(messages.CardData(churned, partial, [], None), SCORECARD, TODAY))
     assert blocks[0]["text"]["text"].endswith("Medium risk\n:black_circle: Churned on 2026-06-01")
     assert blocks[1] == {"type": "section", "text": mrkdwn("*Trend*  7 days *-6*  ·  30 days *-18*")}
@@ -212,7 +211,7 @@ TOTALS = {
 
 def test_portfolio_list_page_with_more_button() -> None:
     page = messages.Page(ROWS, number=0, size=3, has_more=True)
-    blocks = validated(messages.portfolio_list(TODAY, TOTALS, page, TIERS, TODAY))
+    blocks = validated(messages.portfolio_list(TODAY, TOTALS, page, TIERS))
     assert blocks == [
         {
             "type": "section",
@@ -252,7 +251,7 @@ def test_riskiest_list_second_page_names_owners_and_mrr_at_risk() -> None:
     value = ListPage(kind="top", page=1, limit=5, tier="high_risk")
     page = messages.Page(ROWS[:1], number=1, size=1, has_more=True)
     totals = {**TOTALS, "high_risk": TierTotal(3, 60000.0)}
-    blocks = validated(messages.riskiest_list(TODAY, totals, page, value, TIERS, TODAY))
+    blocks = validated(messages.riskiest_list(TODAY, totals, page, value, TIERS))
     assert blocks[0] == {
         "type": "section",
         "text": mrkdwn(
@@ -272,7 +271,7 @@ def test_riskiest_list_second_page_names_owners_and_mrr_at_risk() -> None:
         },
     ]
     page = messages.Page(ROWS[:2], 0, 10, False)
-    everyone = messages.riskiest_list(TODAY, TOTALS, page, ListPage(kind="top", limit=10), TIERS, TODAY)
+    everyone = messages.riskiest_list(TODAY, TOTALS, page, ListPage(kind="top", limit=10), TIERS)
     assert "*The team's 6 riskiest accounts*  ·  MRR at risk: *$50,715*" in everyone[0]["text"]["text"]
     assert len(everyone) == 3  # title and two rows; one page, so no paging
 
@@ -284,7 +283,8 @@ def test_sparkline_and_renewal_text() -> None:
     assert len(sparkline([float(i) for i in range(90)])) == 30
     assert sparkline([float(i) for i in range(90)])[0] == "▁" and sparkline([float(i) for i in range(90)])[-1] == "█"
     assert renewal_text(None, TODAY) == "–"
-    assert renewal_text(TODAY, TODAY) == "2026-06-30 (0 days left)"
+    assert renewal_text(TODAY, TODAY) == "2026-06-30 (today)"
+    assert renewal_text(date(2026, 7, 1), TODAY) == "2026-07-01 (1 day left)"
 
 
 @pytest.mark.parametrize(

@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine, text
+
+from bot.cli import main
+from storage.db import make_engine
+
 ROOT = Path(__file__).resolve().parent.parent
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+TABLES = ("slack_event", "health_override", "health_score", "metric_observation", "account")  # children first
 
 
-def test_demo_seeds_scores_and_prints_what_slack_would_get(tmp_path: Path) -> None:
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")}
     env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo", "--accounts", "120"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    return env
 
+
+@pytest.fixture(scope="module")
+def readme_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`healthbot demo` exactly as the README's quick start runs it, in an empty folder."""
+    folder = tmp_path_factory.mktemp("demo")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo"], cwd=folder, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return folder, done.stdout
+
+
+def test_demo_seeds_scores_and_prints_what_slack_would_get(readme_demo: tuple[Path, str]) -> None:
+    folder, out = readme_demo
     tiers = dict(re.findall(r"^  (Healthy|Low risk|Medium risk|High risk) +(\d+) ", out, re.M))
     assert set(tiers) == {"Healthy", "Low risk", "Medium risk", "High risk"}
-    con = sqlite3.connect(tmp_path / "healthbot-demo.db")
+    con = sqlite3.connect(folder / "healthbot-demo.db")
     latest = con.execute("SELECT MAX(day) FROM health_score").fetchone()[0]
     stored = dict(con.execute("SELECT tier, COUNT(*) FROM health_score WHERE day = ? GROUP BY tier", (latest,)))
     days = con.execute("SELECT COUNT(DISTINCT day) FROM health_score").fetchone()[0]
@@ -37,4 +56,127 @@ def test_demo_seeds_scores_and_prints_what_slack_would_get(tmp_path: Path) -> No
     auc = float(re.search(r"ROC AUC (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
     assert auc > 0.7  # the demo's churn is foreshadowed and the default scorecard sees it
     assert "#customer-health ── " in out and "What pulls the score down" in out
-    assert (tmp_path / "demo-data" / "accounts.csv").exists() and (tmp_path / "demo-data" / "metrics.csv").exists()
+    assert (folder / "demo-data" / "accounts.csv").exists() and (folder / "demo-data" / "metrics.csv").exists()
+
+
+def test_readme_sample_is_what_the_demo_prints(readme_demo: tuple[Path, str]) -> None:
+    """Every line of the README's (abridged) sample is a line the demo prints, in order; only dates differ."""
+    readme = (ROOT / "README.md").read_text()
+    sample = re.search(r"What the demo prints.*?\n```\n(.*?)\n```", readme, re.S)
+    assert sample, "README: the demo output sample is missing"
+    printed = [DATE.sub("DATE", line.rstrip()) for line in readme_demo[1].splitlines()]
+    at = 0
+    for line in sample.group(1).splitlines():
+        wanted = DATE.sub("DATE", line.rstrip())
+        assert wanted in printed[at:], f"README line not printed by the demo (or out of order): {line!r}"
+        at = printed.index(wanted, at) + 1
+
+
+def _demo_on(end: str, folder: Path) -> str:
+    """The demo as of `end` (its data ends that day), as a real process; its output with dates masked."""
+    code = "import sys, datetime; from bot.demo.run import run_demo; "
+    code += "sys.exit(run_demo('sqlite:///demo.db', 120, 180, 3, end=datetime.date.fromisoformat(sys.argv[1])))"
+    folder.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", code, end], cwd=folder, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return DATE.sub("DATE", done.stdout)
+
+
+def test_what_the_demo_shows_does_not_depend_on_the_day_it_runs(tmp_path: Path) -> None:
+    one = _demo_on("2026-07-01", tmp_path / "wednesday")
+    other = _demo_on("2025-02-13", tmp_path / "thursday")
+    assert re.search(r"ROC AUC \d\.\d+", one) and re.search(r"^  High risk +\d+ ", one, re.M)
+    assert one == other
+
+
+# --- the demo never replaces a database that holds anything but its own demo data ------------------------------
+
+
+def _count(url: str, sql: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _fingerprint(url: str) -> object:
+    """What a refused demo must leave as it was: the SQLite file's bytes, or every table's rows."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        files = [path, Path(f"{path}-wal")]  # (-shm is a shared-memory index every reader writes to)
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.exists()}
+    return {t: _count(url, f"SELECT COUNT(*) FROM {t}") for t in TABLES}
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Where the demo is pointed: the test PostgreSQL database (emptied) when there is one, else a new SQLite file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    if not os.environ.get("TEST_DATABASE_URL"):
+        yield f"sqlite:///{tmp_path / 'team.db'}"
+        return
+    engine: Engine = request.getfixturevalue("engine")  # migrated and emptied
+    yield str(request.getfixturevalue("database_url"))
+    with engine.begin() as conn:
+        for table in TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
+def _import_team_account(url: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = folder / "team.csv"
+    csv.write_text("external_id,name,owner_slack_id\n0015g00000XyZ,Real Customer Inc,U0REALCSM1\n")
+    with monkeypatch.context() as env:
+        env.setenv("DATABASE_URL", url)
+        assert main(["import", "accounts", str(csv)]) == 0
+
+
+def test_demo_refuses_a_database_with_a_teams_data(
+    target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _import_team_account(target, tmp_path, monkeypatch)
+    before = _fingerprint(target)
+    capsys.readouterr()
+
+    assert main(["demo", "--database-url", target, "--accounts", "20", "--days", "120"]) != 0
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert target.split("@")[-1].split("///")[-1] in lines[0] and "--force" in lines[0]
+    assert _fingerprint(target) == before
+    assert not (tmp_path / "demo-data").exists()
+    assert _count(target, "SELECT COUNT(*) FROM account WHERE external_id = '0015g00000XyZ'") == 1
+
+    assert main(["demo", "--database-url", target, "--accounts", "20", "--days", "120", "--force"]) == 0
+    assert _count(target, "SELECT COUNT(*) FROM account WHERE external_id = '0015g00000XyZ'") == 0
+    assert _count(target, "SELECT COUNT(*) FROM account") == 20
+
+
+def test_demo_runs_again_on_its_own_database(target: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--database-url", target, "--accounts", "24", "--days", "120"]) == 0
+    assert main(["demo", "--database-url", target, "--accounts", "20", "--days", "120"]) == 0
+    assert "Health on" in capsys.readouterr().out
+    assert _count(target, "SELECT COUNT(*) FROM account") == 20  # replaced, not added to
+
+
+def test_demo_refuses_a_sqlite_file_that_is_not_healthbots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "notes.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE note (body TEXT)")
+    con.execute("INSERT INTO note VALUES ('keep me')")
+    con.commit()
+    con.close()
+    not_sqlite = tmp_path / "report.db"
+    not_sqlite.write_text("quarterly numbers\n")
+    for path in (other, not_sqlite):
+        before = path.read_bytes()
+        assert main(["demo", "--database-url", f"sqlite:///{path}", "--accounts", "20", "--days", "120"]) != 0
+        err = capsys.readouterr().err
+        assert str(path) in err and "--force" in err and len(err.strip().splitlines()) == 1
+        assert path.read_bytes() == before

@@ -157,3 +157,16 @@ def test_ticket_spike_and_declines(portfolio: tuple[pd.DataFrame, pd.DataFrame])
     tickets = _series(last7, "tickets_opened").groupby("external_id")["value"].mean()
     assert tickets[kind[tickets.index] == "ticket_spike"].min() >= 1.5
     assert tickets[kind[tickets.index] == "healthy"].mean() < 0.5
+
+
+def test_end_only_shifts_the_dates() -> None:
+    """The demo's figures must not depend on the day it runs: another `end` moves every date, nothing else."""
+    later = date(2026, 1, 15)  # a Thursday; END is a Monday
+    a1, m1 = generate_portfolio(150, 90, end=END)
+    a2, m2 = generate_portfolio(150, 90, end=later)
+    shift = later - END
+    for column in ("contract_start", "renewal_date", "churned_on"):
+        a1[column] = [d + shift if d is not None else None for d in a1[column]]
+    m1["day"] = [d + shift for d in m1["day"]]
+    pd.testing.assert_frame_equal(a1, a2)
+    pd.testing.assert_frame_equal(m1, m2)

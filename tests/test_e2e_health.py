@@ -220,15 +220,18 @@ def _first_scored(engine) -> Account:  # type: ignore[no-untyped-def]
         return s.exec(select(Account).join(HealthScore).order_by(Account.id)).first()
 
 
-def test_chart_is_rendered_after_the_ack_and_uploaded_into_the_conversation(seeded, bot_server: BotServer) -> None:
+def test_chart_is_rendered_after_the_ack_and_uploaded_into_the_clickers_dm(seeded, bot_server: BotServer) -> None:
     account = _first_scored(seeded)
     resp = bot_server.action("health.chart", json.dumps({"account_id": account.id}))
     assert resp.status_code == 200 and resp.content == b""  # acked before any rendering
     done = bot_server.fake.wait_for("files.completeUploadExternal", timeout=30)[0]
+    bot_server.fake.wait_for("response_url", timeout=30)  # the private note pointing to the DM
     methods = [c.method for c in bot_server.fake.calls if c.method != "auth.test"]
-    assert methods == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    assert methods == [
+        "conversations.open", "files.getUploadURLExternal", "upload", "files.completeUploadExternal", "response_url"
+    ]  # fmt: skip
     assert bot_server.fake.calls_to("upload")[0].body[:8] == b"\x89PNG\r\n\x1a\n"
-    assert done.params["channel_id"] == "C0TEST0001"
+    assert done.params["channel_id"] == f"D{ME}"  # the clicker's DM with the app, private like every answer
     assert done.params["files"][0]["title"] == f"{account.name}: health over the last 90 days"
     get_url = bot_server.fake.calls_to("files.getUploadURLExternal")[0].params
     assert get_url["filename"].endswith("-health.png")
@@ -239,7 +242,8 @@ def test_chart_rate_limited_step_is_retried(seeded, bot_server: BotServer) -> No
     bot_server.action("health.chart", json.dumps({"account_id": _first_scored(seeded).id}))
     bot_server.fake.wait_for("files.completeUploadExternal", timeout=30)
     assert [c.failed_status for c in bot_server.fake.calls_to("files.getUploadURLExternal")] == [429, None]
-    assert bot_server.fake.calls_to("response_url") == []
+    (note,) = bot_server.fake.wait_for("response_url", timeout=30)  # no failure note: only the one pointing to the DM
+    assert note.params["text"].endswith("is in your DM with healthbot.")
 
 
 def test_chart_upload_failure_is_told_to_the_user(seeded, bot_server: BotServer) -> None:

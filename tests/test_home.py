@@ -57,7 +57,7 @@ def test_home_snapshot_my_tiers_paged_team_totals_movement_and_movers() -> None:
                ("medium_risk", "healthy", 1, 2590.0)],
         drops=[QUARRY], gains=[GLACIER],
     )  # fmt: skip
-    assert valid(home_view(data, TIERS, TODAY)) == {
+    assert valid(home_view(data, TIERS)) == {
         "type": "home",
         "blocks": [
             header("Customer health"),
@@ -125,12 +125,12 @@ def test_home_snapshot_my_tiers_paged_team_totals_movement_and_movers() -> None:
 
 def test_home_without_my_accounts_or_any_scores() -> None:
     lead = HomeData("U0LEAD", TODAY, HomePages(), {}, {}, TEAM, [], [], [])
-    blocks = valid(home_view(lead, TIERS, TODAY))["blocks"]
+    blocks = valid(home_view(lead, TIERS))["blocks"]
     assert blocks[3] == {"type": "section", "text": mrkdwn(
         "You own no customers (owners come from `owner_slack_id` in the accounts file).")}  # fmt: skip
     assert blocks[-2]["text"]["text"] == "*Biggest drops*\n_None._"
     empty = HomeData("U0LEAD", None, HomePages(), {}, {}, {}, [], [], [])
-    assert valid(home_view(empty, TIERS, TODAY))["blocks"][1]["text"]["text"].startswith("There are no health scores")
+    assert valid(home_view(empty, TIERS))["blocks"][1]["text"]["text"].startswith("There are no health scores")
 
 
 def test_a_full_page_of_every_tier_stays_inside_the_limits() -> None:
@@ -139,7 +139,7 @@ def test_a_full_page_of_every_tier_stays_inside_the_limits() -> None:
     mine = {t: TierTotal(5000, 1e9) for t in TIERS.order}
     pages = {t: Page([row] * 20, number=3, size=20, has_more=True) for t in TIERS.order}
     data = HomeData("U1", TODAY, HomePages(), mine, pages, mine, [], [row] * 5, [row] * 5)
-    view = valid(home_view(data, TIERS, TODAY))
+    view = valid(home_view(data, TIERS))
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in view["blocks"])
     assert sum(b["type"] == "actions" for b in view["blocks"]) == len(TIERS.order)
 

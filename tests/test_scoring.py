@@ -17,12 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
+from sqlmodel import Session, select
 
 from bot.demo.run import write_demo_csvs
 from bot.scoring.engine import DayScores, Panel, apply_hysteresis, card_for_accounts, day_number, score_day, tier_of
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import Scorecard, load_scorecard
+from storage.models import Driver, HealthScore, ScoreParts
 
 N_DAYS = 90
 START = date(2026, 1, 1)
@@ -602,3 +604,33 @@ def test_tiers_carry_hysteresis_from_the_stored_day_before(engine: Engine, tmp_p
         ("STAY", 82.0, "low_risk"),  # over 80 by less than 3 points
         ("STAY", 84.0, "healthy"),
     ]  # fmt: skip
+
+
+def test_a_stored_score_reads_back_as_score_parts(demo_db: Engine) -> None:
+    """The engine writes plain dicts in bulk; the ORM gives every reader the typed model, on either database."""
+    score_range(demo_db, load_scorecard(), END, END)
+    raw = {r[0]: r[7] for r in stored(demo_db, END)}
+    with Session(demo_db) as session:
+        scores = session.exec(select(HealthScore).where(HealthScore.day == END)).all()
+        assert scores and {s.account_id for s in scores} == set(raw)
+        for s in scores:
+            assert isinstance(s.parts, ScoreParts)
+            assert all(isinstance(d, Driver) for d in s.parts.drivers)
+            assert s.parts.model_dump() == raw[s.account_id]  # nothing lost or added on the way
+        assert any(s.parts.drivers for s in scores)
+
+        # written through the ORM, as a model or as a dict, it reads back the same
+        account_id = scores[0].account_id
+        parts = ScoreParts(groups={"usage": 40.0, "support": None}, measures={"logins": 40.0},
+                           drivers=[Driver(measure="logins", group="usage", points=-60.0, reason="few logins")],
+                           coverage=0.75)  # fmt: skip
+        session.add(HealthScore(account_id=account_id, day=END - timedelta(days=1), score=40, tier="medium_risk",
+                                parts=parts))  # fmt: skip
+        session.add(HealthScore(account_id=account_id, day=END - timedelta(days=2), score=40, tier="medium_risk",
+                                parts=parts.model_dump()))  # type: ignore[arg-type]  # fmt: skip
+        session.commit()
+    with Session(demo_db) as session:
+        back = session.exec(
+            select(HealthScore.parts).where(HealthScore.account_id == account_id, HealthScore.day < END)
+        ).all()
+    assert back == [parts, parts]

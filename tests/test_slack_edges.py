@@ -17,7 +17,7 @@ from bot.health.chart import ChartData, render_chart
 from bot.scoring.scorecard import load_scorecard
 from bot.slack import blocks as b
 from storage import queries
-from storage.models import Account, HealthScore
+from storage.models import Account, HealthScore, ScoreParts
 from tests.conftest import BotServer
 from tests.test_e2e_home import home_opened, published
 
@@ -43,7 +43,7 @@ def add_accounts(engine, names: list[str], owner: str | None = ME, scored: bool 
         if scored:
             s.execute(insert(HealthScore), [
                 dict(account_id=aid, day=DAY, score=float(10 + k % 80), tier=TIERS[3 - min(3, (10 + k % 80) // 25)],
-                     scorecard="default", partial=False, delta_7=float(k % 7 - 3), parts={"groups": {}, "drivers": []})
+                     scorecard="default", partial=False, delta_7=float(k % 7 - 3), parts=ScoreParts())
                 for k, aid in enumerate(ids)
             ])  # fmt: skip
             s.commit()
@@ -119,7 +119,7 @@ def test_home_escapes_names(engine, server: BotServer) -> None:
 
 def test_tier_alert_escapes_the_name() -> None:
     account = Account(id=1, external_id="E1", name=EVIL, owner_slack_id=ME)
-    score = HealthScore(account_id=1, day=DAY, score=20, tier="high_risk", parts={})
+    score = HealthScore(account_id=1, day=DAY, score=20, tier="high_risk", parts=ScoreParts())
     tiers = load_scorecard().tiers
     assert "<!channel>" not in json.dumps(alerts.tier_alert(account, score, "healthy", tiers))
     assert EVIL_SHOWN in alerts.tier_alert_text(account, score, "healthy", tiers)

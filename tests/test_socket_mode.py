@@ -283,7 +283,7 @@ def test_socket_mode_connects_with_the_app_token_and_keeps_healthz(running: Runn
     assert "connected to Slack in Socket Mode" in running.output()
 
     resp = httpx.get(f"{running.url}/healthz", timeout=10)
-    assert (resp.status_code, resp.json()) == (200, {"ok": True, "database": "up"})
+    assert (resp.status_code, resp.json()) == (200, {"ok": True, "database": "up", "slack": "connected"})
     # Slack talks over the WebSocket only: nothing is served at the HTTP events endpoint
     assert httpx.post(f"{running.url}/slack/events", content=b"{}", timeout=10).status_code == 404
 

@@ -26,7 +26,7 @@ def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: 
         new_tier=tiers.label(score.tier), score=score_text(score.score), delta_7=signed(score.delta_7),
     )  # fmt: skip
     out: Blocks = [section(title)]
-    if score.parts.get("drivers"):
+    if score.parts.drivers:
         out.append(section(drivers_text(score)))
     if playbook:
         sla = say(

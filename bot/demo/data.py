@@ -3,6 +3,9 @@
 `generate_portfolio` returns an `accounts` frame (the importer's account columns plus the
 ground-truth `archetype`) and a long `metrics` frame (external_id, day, metric, value).
 Every account-day is simulated at once as (accounts x days) numpy arrays.
+
+What is drawn depends on the account count, the days and the seed only: `end` only dates it.
+So the demo shows the same portfolio, tiers and backtest whatever day it runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ METRICS: tuple[str, ...] = (
     "payment_days_overdue", "email_opens", "champion_left",
 )  # fmt: skip
 CSM_IDS: tuple[str, ...] = tuple(f"U01CSM{i:04d}" for i in range(1, 7))
+# The weekly rhythm (quiet weekends) is laid out as if `end` were this weekday (Tuesday), whatever
+# day it is: tied to the calendar, the data and every figure from it would change with the weekday.
+END_WEEKDAY = 1
 SEGMENTS = ("enterprise", "mid-market", "smb")
 REGIONS = ("NA", "EMEA", "APAC", "LATAM")
 CHANNELS = ("inbound", "outbound", "partner", "self-serve")
@@ -192,7 +198,7 @@ def generate_portfolio(
     valid = (age >= 0) & (ago >= tp["churn_ago"][:, None])
     ramp_len = np.where(onb, u(30, 60), u(15, 30))[:, None]
     quiet = sil[:, None] & (ago < rng.integers(20, 41, n)[:, None])  # silent period
-    dow = (end.weekday() - ago[0].astype(int)) % 7
+    dow = (END_WEEKDAY - ago[0].astype(int)) % 7
     weekly = np.select([dow == 5, dow == 6], [0.35, 0.25], 1.0)[None, :]
     trend = 1 + u(-0.1, 0.1)[:, None] * (0.5 - ago / d)
     m = (1 - drop[:, None] * p) * np.clip(0.15 + 0.85 * age / ramp_len, 0, 1) * trend * ~quiet

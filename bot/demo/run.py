@@ -7,19 +7,24 @@ block builders the bot posts with. No Slack account needed.
 from __future__ import annotations
 
 import re
+import sqlite3
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlmodel import select
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel, col, select
 from tqdm import tqdm
 
 from bot.alerts import messages as alerts
-from bot.demo.data import generate_portfolio
+from bot.demo.data import CSM_IDS, generate_portfolio
 from bot.scoring.backtest import backtest
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
-from bot.scoring.scorecard import load_scorecard
+from bot.scoring.scorecard import Scorecard, load_scorecard
+from bot.settings import load_settings
 from bot.slack import blocks
 from prompts import say
 from storage import queries
@@ -29,14 +34,45 @@ from storage.models import Account, HealthScore
 BACKFILL_DAYS = 90  # the card's sparkline and chart show 90 days
 BAR_WIDTH = 40
 BACKTEST_HORIZON = 60  # days: does the score on day D see the churn of the next two months coming?
+DEMO_ID = re.compile(r"ACC-\d{4,}")  # the generator's external ids; its owners are CSM_IDS
 
 
-def _fresh_sqlite(url: str) -> None:
-    """The demo starts from an empty file each run."""
+def _sqlite_file(url: str) -> Path | None:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        for suffix in ("", "-wal", "-shm"):
-            Path(parsed.database + suffix).unlink(missing_ok=True)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def not_demo_data(url: str) -> str | None:
+    """What in the database at `url` is not demo data (the demo would destroy it); None when it is
+    missing, empty or holds only what an earlier demo put there. Reads only: changes nothing."""
+    path = _sqlite_file(url)
+    if path is not None:
+        if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+            return None
+        uri = path.resolve().as_uri() + "?mode=ro"
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    else:
+        engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            foreign = sorted(tables - set(SQLModel.metadata.tables) - {"alembic_version"})
+            if foreign:
+                return say("demo.not_demo_table", table=foreign[0])
+            if "account" not in tables:
+                return None
+            for external_id, owner in conn.execute(text("SELECT external_id, owner_slack_id FROM account")):
+                if not DEMO_ID.fullmatch(external_id) or owner not in CSM_IDS:
+                    return say("demo.not_demo_account", account=external_id)
+    except DBAPIError:
+        if path is None:
+            raise  # a server that does not answer: upgrade() says so as for any command
+        return say("demo.not_sqlite")
+    finally:
+        engine.dispose()
+    return None
 
 
 def write_demo_csvs(folder: Path, n_accounts: int, days: int, end: date) -> tuple[Path, Path, int]:
@@ -48,11 +84,28 @@ def write_demo_csvs(folder: Path, n_accounts: int, days: int, end: date) -> tupl
     return accounts_csv, metrics_csv, len(metrics)
 
 
-def run_demo(database_url: str, n_accounts: int, days: int, messages: int, end: date | None = None) -> int:
+def run_demo(
+    database_url: str, n_accounts: int, days: int, messages: int, end: date | None = None, force: bool = False
+) -> int:
+    """Seed, score and print the demo. Refuses (exit 2, nothing changed) a database holding anything
+    but earlier demo data, unless `force`."""
     end = end or date.today()
-    _fresh_sqlite(database_url)
-    engine = make_engine(database_url)
+    url = load_settings(env_file=None, environ={"DATABASE_URL": database_url}).database_url  # psycopg for postgresql://
+    what = None if force else not_demo_data(url)
+    if what is not None:
+        where = make_url(database_url).render_as_string(hide_password=True)
+        print(say("demo.refused", database=where, what=what), file=sys.stderr)
+        return 2
+    path = _sqlite_file(url)
+    if path is not None:  # the demo starts from a new file each run
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    engine = make_engine(url)
     upgrade(engine)
+    if path is None:  # or, on a server, from its healthbot tables emptied
+        with engine.begin() as conn:
+            ours = sorted(set(SQLModel.metadata.tables) & set(inspect(conn).get_table_names()))
+            conn.execute(text(f"TRUNCATE TABLE {', '.join(ours)} RESTART IDENTITY"))
     folder = Path("demo-data")
     print(say("demo.intro", accounts=n_accounts, days=days, database=database_url))
     accounts_csv, metrics_csv, _ = write_demo_csvs(folder, n_accounts, days, end)
@@ -95,10 +148,11 @@ def run_demo(database_url: str, n_accounts: int, days: int, messages: int, end: 
             print(f"  │ {line}")
     print()
     print(say("demo.next_steps", day=end.isoformat(), database=database_url))
+    engine.dispose()
     return 0
 
 
-def _tier_drops(engine, scorecard, day: date) -> dict[str, list[tuple[Account, HealthScore, str]]]:  # type: ignore[no-untyped-def]
+def _tier_drops(engine: Engine, scorecard: Scorecard, day: date) -> dict[str, list[tuple[Account, HealthScore, str]]]:
     """Accounts whose tier today differs from 7 days ago, worst first."""
     rank = {t: i for i, t in enumerate(scorecard.tiers.order)}
     week_ago = day - timedelta(days=7)
@@ -106,7 +160,10 @@ def _tier_drops(engine, scorecard, day: date) -> dict[str, list[tuple[Account, H
     with session_factory(engine)() as session:
         before = {s.account_id: s.tier for s in session.exec(select(HealthScore).where(HealthScore.day == week_ago))}
         rows = session.exec(
-            select(Account, HealthScore).join(HealthScore).where(HealthScore.day == day).order_by(HealthScore.score)
+            select(Account, HealthScore)
+            .join(HealthScore)
+            .where(HealthScore.day == day)
+            .order_by(col(HealthScore.score))
         ).all()
         for account, score in rows:
             previous = before.get(account.id)  # type: ignore[arg-type]

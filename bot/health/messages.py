@@ -56,6 +56,9 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
             say("health.card.title", emoji=tier_emoji(score.tier), name=esc(account.name),
                 score=score_text(score.score), tier=tiers.label(score.tier))
         ]  # fmt: skip
+        held = _held(score, tiers)
+        if held:
+            lines.append(say("health.card.held", why=held, margin=f"{tiers.hysteresis:g}"))
     if account.churned_on is not None:
         lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
     if card.override is not None:
@@ -63,7 +66,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
     blocks: Blocks = [section("\n".join(lines))]
     if score is not None:
         blocks.append(section(_trend(score, card.series)))
-    blocks.append(fields(*_facts(account, today)))
+    blocks.append(fields(*_facts(account, score.day if score is not None else today)))  # the card's one 'now'
     notes = []
     if score is None:
         notes.append(say("health.no_score", min_days=scorecard.data.min_days_of_data))
@@ -73,7 +76,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
             blocks.append(section(groups))
         blocks.append(section(drivers_text(score)))
         if score.partial:
-            notes.append(say("health.partial", coverage=f"{score.parts.get('coverage', 0):.0%}"))
+            notes.append(say("health.partial", coverage=f"{score.parts.coverage:.0%}"))
         notes.append(say("health.scored_on", day=score.day.isoformat(), card=score.scorecard))
     if shared_by:
         notes.append(say("health.card.shared_by", user=mention(shared_by)))
@@ -91,10 +94,29 @@ def card_text(card: CardData, tiers: Tiers) -> str:
     """The plain text notifications and screen readers show for a card."""
     if card.score is None:
         return esc(card.account.name)
-    return say(
+    text = say(
         "health.card_fallback", name=esc(card.account.name), score=score_text(card.score.score),
         tier=tiers.label(card.score.tier), delta_7=signed(card.score.delta_7),
     )  # fmt: skip
+    held = _held(card.score, tiers)
+    return say("health.card_fallback_held", text=text, held=held) if held else text
+
+
+def _held(score: HealthScore, tiers: Tiers) -> str | None:
+    """Why the stored tier is not the one the score alone gives: hysteresis holds it until the score is
+    `tiers.hysteresis` points past the cutoff. None when the tiers agree, or when the gap is more than
+    hysteresis explains (a tier stored under other cutoffs)."""
+    order = tiers.order
+    if score.tier not in order or score.tier == tier_of(score.score, tiers):
+        return None
+    held = order.index(score.tier)
+    if order.index(tier_of(score.score, tiers)) < held:  # the score earns a better tier, by less than the margin
+        until = tiers.cutoffs[order[held - 1]] + tiers.hysteresis
+        key = "health.card.held_up" if score.score < until else None
+    else:  # the score fell below the held tier's cutoff, by less than the margin
+        until = tiers.cutoffs[score.tier] - tiers.hysteresis
+        key = "health.card.held_down" if score.score >= until else None
+    return say(key, tier=tiers.label(score.tier), until=f"{until:g}") if key else None
 
 
 def _override(override: HealthOverride, tiers: Tiers) -> str:
@@ -116,7 +138,7 @@ def _trend(score: HealthScore, series: list[tuple[date, float]]) -> str:
     )  # fmt: skip
 
 
-def _facts(account: Account, today: date) -> list[str]:
+def _facts(account: Account, as_of: date) -> list[str]:
     facts = [
         say("health.fields.owner", owner=mention(account.owner_slack_id)),
         say("health.fields.segment", segment=esc(account.segment) or "–"),
@@ -125,7 +147,7 @@ def _facts(account: Account, today: date) -> list[str]:
     if account.churned_on is not None:
         facts.append(say("health.fields.churned", day=account.churned_on.isoformat()))
     else:
-        facts.append(say("health.fields.renewal", renewal=renewal_text(account.renewal_date, today)))
+        facts.append(say("health.fields.renewal", renewal=renewal_text(account.renewal_date, as_of)))
     facts.append(say("health.fields.stage", stage=esc(account.lifecycle_stage) or "–"))
     return facts
 
@@ -134,11 +156,10 @@ def _groups(score: HealthScore, scorecard: Scorecard) -> str:
     """Each group's score, in the scorecard's order, with the group's label."""
     card = scorecard.cards.get(score.scorecard)
     labels = {name: group.label for name, group in card.groups.items()} if card else {}
-    parts: dict[str, float | None] = score.parts.get("groups", {})
     items = [
         say("health.card.group", emoji=tier_emoji(None if v is None else tier_of(v, scorecard.tiers)),
             label=labels.get(name, name.replace("_", " ").capitalize()), score="–" if v is None else f"{v:.0f}")
-        for name, v in parts.items()
+        for name, v in score.parts.groups.items()
     ]  # fmt: skip
     return say("health.card.groups_title") + "\n" + "  ·  ".join(items) if items else ""
 
@@ -188,8 +209,9 @@ class Page:
         return self.number * self.size + len(self.rows)
 
 
-def row_text(row: AccountRow, today: date, show_owner: bool = False) -> str:
-    values = dict(name=b.esc(row.name), mrr=b.money(row.mrr), renewal=b.renewal_text(row.renewal_date, today))
+def row_text(row: AccountRow, as_of: date, show_owner: bool = False) -> str:
+    """One account of a list; days to renewal count from `as_of`, the day of the scores shown."""
+    values = dict(name=b.esc(row.name), mrr=b.money(row.mrr), renewal=b.renewal_text(row.renewal_date, as_of))
     if row.score is None:
         text = say("health.list.row_unscored", **values)
     else:
@@ -214,11 +236,11 @@ def page_text(page: Page, total: int) -> str:
     return say("health.list.page", first=page.first, last=page.last, total=total)
 
 
-def _list(title: str, page: Page, value: ListPage, today: date, show_owner: bool, total: int) -> b.Blocks:
+def _list(title: str, page: Page, value: ListPage, day: date, show_owner: bool, total: int) -> b.Blocks:
     out: b.Blocks = [b.section(title)]
     for row in page.rows:
         card = b.button(say("health.list.open_button"), HealthIds.OPEN_CARD, encode(AccountRef(account_id=row.id)))
-        out.append(b.section(row_text(row, today, show_owner), accessory=card))
+        out.append(b.section(row_text(row, day, show_owner), accessory=card))
     nav = []
     if page.number > 0:
         prev = encode(value.model_copy(update={"page": page.number - 1}))
@@ -232,18 +254,18 @@ def _list(title: str, page: Page, value: ListPage, today: date, show_owner: bool
     return b.validate_blocks(out)
 
 
-def portfolio_list(day: date, totals: dict[str | None, TierTotal], page: Page, tiers: Tiers, today: date) -> b.Blocks:
+def portfolio_list(day: date, totals: dict[str | None, TierTotal], page: Page, tiers: Tiers) -> b.Blocks:
     """`/health me`: the user's customers, riskiest first."""
     accounts = sum(t.accounts for t in totals.values())
     title = say(
-        "health.list.me_title", accounts=accounts, mrr=b.money(sum(t.mrr for t in totals.values())),
-        day=day.isoformat(),
+        "health.list.me_title_one" if accounts == 1 else "health.list.me_title", accounts=accounts,
+        mrr=b.money(sum(t.mrr for t in totals.values())), day=day.isoformat(),
     ) + "\n" + tier_counts_text(totals, tiers)  # fmt: skip
-    return _list(title, page, ListPage(kind="me"), today, show_owner=False, total=accounts)
+    return _list(title, page, ListPage(kind="me"), day, show_owner=False, total=accounts)
 
 
 def riskiest_list(
-    day: date, totals: dict[str | None, TierTotal], page: Page, value: ListPage, tiers: Tiers, today: date
+    day: date, totals: dict[str | None, TierTotal], page: Page, value: ListPage, tiers: Tiers
 ) -> b.Blocks:
     """`/health top [N] [tier]`: the team's lowest scores, with the MRR at risk."""
     if value.tier is not None:
@@ -255,5 +277,6 @@ def riskiest_list(
         at_risk = sum(totals[t].mrr for t in tiers.order[1:] if t in totals)
         where = ""
     count = min(value.limit or scored, scored)
-    title = say("health.list.top_title", count=count, where=where, at_risk=b.money(at_risk), day=day.isoformat())
-    return _list(title, page, value, today, show_owner=True, total=count)
+    key = "health.list.top_title_one" if count == 1 else "health.list.top_title"
+    title = say(key, count=count, where=where, at_risk=b.money(at_risk), day=day.isoformat())
+    return _list(title, page, value, day, show_owner=True, total=count)

@@ -64,14 +64,14 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
         if not totals:
             return Message(say("health.list.me_empty"))
         shown = page(session, day, value.page, PAGE_SIZE, owner=user_id, with_unscored=True)
-        blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers, today)
+        blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers)
     else:
         totals = queries.tier_summary(session, day)
         shown = page(session, day, value.page, PAGE_SIZE, cap=value.limit, tier=value.tier)
         if not shown.rows:
             where = say("health.list.top_where", tier=scorecard.tiers.label(value.tier)) if value.tier else ""
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
-        blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, today)
+        blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers)
     return Message(blocks[0]["text"]["text"], blocks)
 
 
@@ -95,7 +95,7 @@ def _key_metrics(score: HealthScore, scorecard: Scorecard) -> list[str]:
     if card is None:
         return []
     metric_of = {m.name: m.metric for _, m in card.measures()}
-    drivers = [metric_of.get(d.get("measure", "")) for d in score.parts.get("drivers", [])]
+    drivers = [metric_of.get(d.measure) for d in score.parts.drivers]
     ordered = [m for m in drivers + [m.metric for _, m in card.measures()] if m]
     return list(dict.fromkeys(ordered))[:CHART_METRICS]
 

@@ -31,7 +31,7 @@ class HomeData:
     gains: list[AccountRow]
 
 
-def home_view(data: HomeData, tiers: Tiers, today: date) -> dict[str, Any]:
+def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
     """The whole Home tab, validated as a slack_sdk View."""
     out: b.Blocks = [b.header(say("home.title"))]
     if data.day is None:
@@ -43,7 +43,7 @@ def home_view(data: HomeData, tiers: Tiers, today: date) -> dict[str, Any]:
         out.append(b.section(say("home.mine_empty")))
     for tier in reversed(tiers.order):  # riskiest first
         if tier in data.my_pages:
-            out.extend(_my_tier(tier, data, tiers, today))
+            out.extend(_my_tier(tier, data, data.day, tiers))
     if None in data.mine:
         out.append(b.context(say("home.mine_unscored", count=data.mine[None].accounts)))
     out.append(b.divider())
@@ -54,16 +54,16 @@ def home_view(data: HomeData, tiers: Tiers, today: date) -> dict[str, Any]:
     out.append(b.divider())
     out.append(b.header(say("home.movers_title")))
     for key, rows in (("home.drops", data.drops), ("home.gains", data.gains)):
-        lines = [row_text(r, today, show_owner=True) for r in rows] or [say("home.none")]
+        lines = [row_text(r, data.day, show_owner=True) for r in rows] or [say("home.none")]
         out.extend(b.sections([say(key), *lines]))
     return _view(out)
 
 
-def _my_tier(tier: str, data: HomeData, tiers: Tiers, today: date) -> b.Blocks:
+def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
     total, page = data.mine[tier], data.my_pages[tier]
     head = say("home.tier", emoji=b.tier_emoji(tier), label=tiers.label(tier), count=total.accounts,
                mrr=b.money(total.mrr))  # fmt: skip
-    out = b.sections([head, *(row_text(r, today) for r in page.rows)])
+    out = b.sections([head, *(row_text(r, day) for r in page.rows)])  # days to renewal from the scores' day
     nav = []
     if page.number > 0:
         prev = encode(data.pages.turned(tier, -1))

@@ -20,7 +20,7 @@ MOVERS = 5
 def home(session: Session, user_id: str, pages: HomePages, scorecard: Scorecard, today: date) -> dict[str, Any]:
     day = queries.latest_score_day(session.connection())
     if day is None:
-        return home_view(HomeData(user_id, None, pages, {}, {}, {}, [], [], []), scorecard.tiers, today)
+        return home_view(HomeData(user_id, None, pages, {}, {}, {}, [], [], []), scorecard.tiers)
     mine = queries.tier_summary(session, day, owner=user_id, with_unscored=True)
     my_pages = {
         tier: page(session, day, pages.pages.get(tier, 0), HOME_PAGE_SIZE, owner=user_id, tier=tier)
@@ -33,4 +33,4 @@ def home(session: Session, user_id: str, pages: HomePages, scorecard: Scorecard,
         queries.account_rows(session, day, order="drop", limit=MOVERS),
         queries.account_rows(session, day, order="gain", limit=MOVERS),
     )  # fmt: skip
-    return home_view(data, scorecard.tiers, today)
+    return home_view(data, scorecard.tiers)

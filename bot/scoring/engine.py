@@ -12,13 +12,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import numpy as np
 import pandas as pd
 
 from bot.scoring.explain import reason_text
 from bot.scoring.scorecard import Card, Measure, Scorecard
+from storage.models import ScoreParts
 
 EPOCH = date(1970, 1, 1)
 
@@ -164,7 +165,10 @@ def measure_input(
                 idx = np.where(has.any(axis=1), w.shape[1] - 1 - np.argmax(has[:, ::-1], axis=1), 0)
                 x = np.where(has.any(axis=1), w[np.arange(n), idx], np.nan)
             else:
-                agg = {"mean": np.nanmean, "sum": np.nansum, "max": np.nanmax, "min": np.nanmin}[m.aggregate]
+                aggregates: dict[str, Callable[..., Any]] = {
+                    "mean": np.nanmean, "sum": np.nansum, "max": np.nanmax, "min": np.nanmin
+                }  # fmt: skip
+                agg = aggregates[m.aggregate]
                 x = agg(w, axis=1) if w.shape[1] else nan
                 if m.aggregate == "sum":
                     x = np.where(np.isnan(w).all(axis=1), np.nan, x)
@@ -218,12 +222,35 @@ def applies(m: Measure, days_to_renewal: np.ndarray) -> np.ndarray:
     return np.ones(len(days_to_renewal), dtype=bool)
 
 
+class DriverRow(TypedDict):
+    """A driver as the engine writes it (read back as `storage.models.Driver`)."""
+
+    measure: str
+    group: str
+    points: float
+    reason: str
+
+
+class PartsRow(TypedDict):
+    """A score's parts as the engine writes them: plain dicts, cheap for millions of rows. Stored,
+    they read back as `storage.models.ScoreParts`; `coverage` is added by the scoring run."""
+
+    groups: dict[str, float | None]
+    measures: dict[str, float | None]
+    drivers: list[DriverRow]
+    coverage: NotRequired[float]
+
+
 @dataclass
 class DayScores:
     """Scores for one day: one row per account that could be scored."""
 
     frame: pd.DataFrame  # account_id, score, raw_tier, card, partial, coverage
-    parts: list[dict[str, Any]]  # aligned with frame rows
+    parts: list[PartsRow]  # aligned with frame rows
+
+    def score_parts(self, row: int) -> ScoreParts:
+        """Row `row`'s parts as the typed model every reader uses (as a stored score gives them)."""
+        return ScoreParts.model_validate({**self.parts[row], "coverage": float(self.frame["coverage"].iat[row])})
 
 
 def card_for_accounts(scorecard: Scorecard, accounts: pd.DataFrame) -> np.ndarray:
@@ -260,7 +287,7 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     cards = card_for_accounts(scorecard, accounts)
     score = np.full(n, np.nan)
     coverage = np.zeros(n)
-    parts: list[dict[str, Any]] = [{} for _ in range(n)]
+    parts: list[PartsRow | None] = [None] * n
     for card_name, card in scorecard.cards.items():
         rows = np.flatnonzero(cards == card_name)
         if len(rows):
@@ -277,12 +304,13 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
         "coverage": np.round(coverage[keep], 3),
     })  # fmt: skip
     frame["raw_tier"] = tier_of(scorecard, frame["score"].to_numpy())
-    return DayScores(frame.reset_index(drop=True), [parts[i] for i in keep])
+    # every kept row has a score, so its card wrote its parts
+    return DayScores(frame.reset_index(drop=True), cast(list[PartsRow], [parts[i] for i in keep]))
 
 
 def _score_card(
     card: Card, panel: Panel, col: int, lookback: int, days_to_renewal: np.ndarray,
-    rows: np.ndarray, score: np.ndarray, coverage: np.ndarray, parts: list[dict[str, Any]],
+    rows: np.ndarray, score: np.ndarray, coverage: np.ndarray, parts: list[PartsRow | None],
 ) -> None:  # fmt: skip
     total_group_weight = sum(g.weight for g in card.groups.values())
     measure_scores: dict[str, np.ndarray] = {}
@@ -345,7 +373,7 @@ def _score_card(
     for i, r in enumerate(rows.tolist()):
         if score_missing[i]:
             continue
-        drivers = []
+        drivers: list[DriverRow] = []
         lost_i = lost_rows[i]
         for j in order_rows[i]:
             points = lost_i[j]

@@ -25,7 +25,9 @@ def _num(x: float) -> str:
 
 
 def _pct(change: float) -> str:
-    return f"{change * 100:+.0f} %"
+    """A change in whole percent with its sign; one that rounds to nothing reads "±0 %", never "-0 %"."""
+    whole = round(change * 100)
+    return "±0 %" if whole == 0 else f"{whole:+d} %"
 
 
 def reason_text(m: Measure, figures: dict[str, float]) -> str:

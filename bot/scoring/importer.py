@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ METRIC_RANGES: dict[str, tuple[float, float | None]] = {
     "ticket_csat": (1, 5), "nps": (0, 10), "payment_days_overdue": (0, None), "email_opens": (0, None),
     "champion_left": (0, 1),
 }  # fmt: skip
+# Documented 0/1 flags (README, "Your data"): any other value is an error, not a fraction of a flag.
+METRIC_FLAGS = ("champion_left",)
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_ERRORS_SHOWN = 20
 # The longest text each account column holds (PostgreSQL refuses longer values mid-import).
@@ -47,13 +50,29 @@ ACCOUNT_MAX_LENGTH = {
 MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
 
 
+_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def printable(text: str) -> str:
+    """`text` with control, format and line-separator characters escaped (NUL as \\x00, a tab as \\t):
+    what a file holds must never drive the terminal that shows an error about it."""
+    return "".join(_escape(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 class ImportFailed(Exception):
-    """The file cannot be imported; `errors` are line-numbered, human-readable lines."""
+    """The file cannot be imported; `errors` are line-numbered, human-readable lines (control characters escaped)."""
 
     def __init__(self, errors: list[str], total: int | None = None):
-        self.errors = errors
+        self.errors = [printable(e) for e in errors]
         self.total = total if total is not None else len(errors)
-        super().__init__("\n".join(errors))
+        super().__init__("\n".join(self.errors))
 
     def report(self) -> str:
         shown = self.errors[:MAX_ERRORS_SHOWN]
@@ -100,6 +119,13 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
         data = path.read_bytes()
     except OSError as exc:
         raise ImportFailed([f"{path}: cannot be read ({exc.strerror})"]) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:  # UTF-16 text is mostly NULs, and a binary file has some: neither is a CSV we can read
+        line = data.count(b"\n", 0, nul) + 1
+        raise ImportFailed([
+            f"{path}: the file contains NUL bytes (is it a binary or UTF-16 file?), the first on line {line}; "
+            "save it as UTF-8 (in Excel: Save As, 'CSV UTF-8') and retry"
+        ])  # fmt: skip
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -238,8 +264,14 @@ def _numbers(frame: pd.DataFrame, column: str, errors: _Errors, *, integer: bool
 
 def _out_of_range(frame: pd.DataFrame, value: pd.Series, errors: _Errors) -> None:
     numbers = pd.to_numeric(value, errors="coerce")
-    low = frame["metric"].map({m: lo for m, (lo, _) in METRIC_RANGES.items()})
-    high = frame["metric"].map({m: hi for m, (_, hi) in METRIC_RANGES.items() if hi is not None})
+    flag = frame["metric"].isin(METRIC_FLAGS)
+    not_flag = flag & numbers.notna() & ~numbers.isin([0, 1])
+    for line in frame.index[not_flag.to_numpy()][: MAX_ERRORS_SHOWN * 5]:
+        errors.add(int(line), f"value: {frame.at[line, 'value']} for {frame.at[line, 'metric']} must be 0 or 1")
+    errors.count += max(0, int(not_flag.sum()) - MAX_ERRORS_SHOWN * 5)
+    ranged = {m: r for m, r in METRIC_RANGES.items() if m not in METRIC_FLAGS}
+    low = frame["metric"].map({m: lo for m, (lo, _) in ranged.items()})
+    high = frame["metric"].map({m: hi for m, (_, hi) in ranged.items() if hi is not None})
     outside = (numbers < low) | (numbers > high)  # NaN (another metric, or no number) compares False
     if not outside.any():
         return
@@ -273,8 +305,6 @@ def parse_accounts(path: str | Path) -> pd.DataFrame:
         if column in ACCOUNT_MAX_LENGTH:
             limit = ACCOUNT_MAX_LENGTH[column]
             errors.add_mask(frame, frame[column].str.len() > limit, column, f"is longer than {limit} characters")
-            nul = frame[column].str.contains("\x00", regex=False)
-            errors.add_mask(frame, nul, column, "contains a NUL character (is the file really a CSV?)")
     _duplicates(frame[["external_id"]], ["external_id"], errors, "external_id")
     out = pd.DataFrame(index=frame.index)
     out["external_id"] = frame["external_id"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import Panel, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.engine import Panel, PartsRow, apply_hysteresis, day_number, days_between, score_day
 from bot.scoring.scorecard import Scorecard
 from storage import queries
 from storage.models import utcnow
@@ -80,8 +80,9 @@ def score_range(
         frame = result.frame[result_rows].reset_index(drop=True)
         parts = [p for p, keep in zip(result.parts, result_rows, strict=True) if keep]
         ids = frame["account_id"]
-        previous = tier_by_day.get(dn - 1, pd.Series(dtype=object)).reindex(ids).to_numpy(dtype=object)
-        previous = np.where(pd.isna(previous), None, previous)
+        known = tier_by_day.get(dn - 1, pd.Series(dtype=object)).reindex(ids).to_numpy(dtype=object)
+        previous = known.copy()
+        previous[np.asarray(pd.isna(known), dtype=bool)] = None  # no tier yesterday
         frame["tier"] = apply_hysteresis(scorecard, frame["score"].to_numpy(), previous)
         for k in (7, 30):
             before = score_by_day.get(dn - k, pd.Series(dtype=float)).reindex(ids).to_numpy(dtype=float)
@@ -94,11 +95,12 @@ def score_range(
         now = utcnow()
         n = len(frame)
         coverage = frame["coverage"].tolist()
+        stored: list[PartsRow] = [{**part, "coverage": c} for part, c in zip(parts, coverage, strict=True)]
         rows = list(zip(
             frame["account_id"].tolist(), [day.isoformat()] * n, frame["score"].astype(float).tolist(),
             frame["tier"].tolist(), frame["card"].tolist(), frame["partial"].astype(bool).tolist(),
             _nullable(frame["delta_7"]), _nullable(frame["delta_30"]),
-            [{**part, "coverage": c} for part, c in zip(parts, coverage, strict=True)], [now] * n, strict=True,
+            stored, [now] * n, strict=True,
         ))  # fmt: skip
         with engine.begin() as conn:
             queries.save_scores(conn, rows)

@@ -52,12 +52,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
 
 def _features(snap: Snapshot, names: list[str], rows: np.ndarray) -> np.ndarray:
     """Measure risk (1 - score/100) per account; a measure without data gets its column mean."""
-    x = np.array(
-        [
-            [np.nan if (v := snap.scores.parts[i]["measures"].get(n)) is None else 1 - v / 100 for n in names]
-            for i in rows
-        ]
-    ).reshape(len(rows), len(names))
+    measures = [snap.scores.score_parts(i).measures for i in rows]
+    risk = [[np.nan if (v := m.get(n)) is None else 1 - v / 100 for n in names] for m in measures]
+    x = np.array(risk, dtype=np.float64).reshape(len(rows), len(names))
     seen = ~np.isnan(x)
     means = np.where(seen.any(axis=0), np.nansum(x, axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0)
     return np.where(seen, x, means)

@@ -124,18 +124,28 @@ def score_text(score: float) -> str:
 
 
 def signed(x: float | None, unit: str = "") -> str:
-    return "–" if x is None else f"{x:+.0f}{unit}"
+    """A change as a whole number with its sign ("+3", "-12"); one that rounds to nothing reads "±0",
+    never "-0" or "+0"."""
+    if x is None:
+        return "–"
+    whole = round(x)
+    return f"±0{unit}" if whole == 0 else f"{whole:+d}{unit}"
 
 
 def money(x: float | None) -> str:
-    return "–" if x is None else f"${x:,.0f}"
+    """Whole dollars with thousands separators; the minus before the sign ("-$1,234"), never "$-0"."""
+    if x is None:
+        return "–"
+    whole = round(x)
+    return f"-${-whole:,}" if whole < 0 else f"${whole:,}"
 
 
 def renewal_text(renewal: date | None, today: date) -> str:
     if renewal is None:
         return "–"
     left = (renewal - today).days
-    return say("health.renewal_left" if left >= 0 else "health.renewal_passed", day=renewal.isoformat(), days=left)
+    key = "health.renewal_passed" if left < 0 else "health.renewal_today" if left == 0 else "health.renewal_left"
+    return say(key + ("_one" if left == 1 else ""), day=renewal.isoformat(), days=left)
 
 
 def mention(user: str | None) -> str:
@@ -166,7 +176,5 @@ def sparkline(values: Sequence[float], width: int = 30, min_span: float = 10.0) 
 
 def drivers_text(score: HealthScore) -> str:
     """The score's top drivers in plain words, with the points each costs."""
-    lines = [
-        say("health.driver", reason=d["reason"], points=f"{d['points']:+.0f}") for d in score.parts.get("drivers", [])
-    ]
+    lines = [say("health.driver", reason=d.reason, points=signed(d.points)) for d in score.parts.drivers]
     return say("health.drivers_title") + "\n" + ("\n".join(lines) or say("health.no_drivers"))
