@@ -7,37 +7,42 @@ With `bot/cli.py`, the only module that imports `handlers/` and `jobs/`; nothing
 from __future__ import annotations
 
 import errno
+import hashlib
+import hmac
+import json
 import logging
+import re
 import signal
 import socket
 import sys
-import uuid
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from slack_bolt import App, BoltContext, BoltResponse, Respond
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import Settings, SettingsError
 from bot.slack.client import make_client
-from bot.slack.requests import Deps, notice_view, tell, where
+from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from handlers import health, home
 from jobs import score as score_job
-from prompts import say
 from storage.db import ping, session_factory
 
 log = logging.getLogger("healthbot")
@@ -66,13 +71,18 @@ def create_app(
 
     @app.middleware
     def retrying_respond(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+        # on the thread that dispatches the request, before Bolt queues its listener: when it arrived
+        context["received_at"] = time.monotonic()
         if context.response_url:
             context["respond"] = RetryingRespond(
                 response_url=context.response_url, proxy=context.client.proxy, ssl=context.client.ssl
             )
         return next()
 
-    deps = Deps(sessions, scorecard, today)
+    # the work after an ack (response_url posts, Web API calls, a held answer): never on Bolt's listener pool,
+    # whose threads must stay free to ack
+    follow_up = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="follow-up")
+    deps = Deps(sessions, scorecard, today, follow_up)
     health.register(app, deps)
     home.register(app, deps)
 
@@ -80,40 +90,130 @@ def create_app(
     def on_error(
         error: Exception, body: dict, client: WebClient, respond: Respond | None, logger: logging.Logger
     ) -> BoltResponse | None:
-        """Log an unexpected error with an id the user can quote, and tell the user where they are:
-        inline in a modal they submitted, a modal on top of one they clicked in, in a thread, an
-        ephemeral reply, or the app's DM for App Home."""
-        error_id = uuid.uuid4().hex[:8]
-        logger.exception(
-            "error %s while handling %s", error_id, body.get("type") or body.get("command"), exc_info=error
-        )
-        text = say("health.error", error_id=error_id)
-        if body.get("type") == "view_submission":  # answered in the ack: the modal shows the error
-            return BoltResponse(status=200, body={"response_action": "push", "view": notice_view(text)})
-        try:
-            tell(body, client, respond, text)
-        except Exception:  # the user cannot be told; the log line above has it
-            logger.warning("could not report error %s to the user (%s)", error_id, where(body))
-        return None
+        """An error in a listener; one in the work after the ack is reported the same way by `after_ack`."""
+        return report_error(error, body, client, respond, logger)
 
     return app
 
 
-def create_web(bolt_app: App | None, engine: Engine, slack_connected: Callable[[], bool] | None = None) -> Starlette:
+MAX_BODY_BYTES = 1 << 20
+"""The largest body POST /slack/events reads (413 past it): Slack's largest posts, view submissions of big
+modals, are a fraction of it; what goes past it is not from Slack and is never read into memory whole."""
+SIGNATURE_MAX_AGE = 300  # seconds either side of now, as Slack recommends: older signed requests may be replays
+TIMESTAMP = re.compile("[0-9]{1,12}")  # ASCII digits only: str.isdigit() accepts '²', which int() refuses
+
+
+class Refused(Exception):
+    """A request POST /slack/events answers itself, with `status` and a short plain `message`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def check_signature_headers(request: Request) -> tuple[bytes, bytes]:
+    """The timestamp and signature headers as sent, if present, well formed and fresh; Refused (401) if not."""
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    if not (TIMESTAMP.fullmatch(timestamp) and signature):
+        raise Refused(401, "missing or malformed request signature")
+    if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE:
+        raise Refused(401, "stale request timestamp")
+    # Starlette decodes header bytes as latin-1: encoding back gives the bytes the client sent
+    return timestamp.encode("ascii"), signature.encode("latin-1")
+
+
+async def read_capped(request: Request) -> bytes:
+    """The body, chunk by chunk, refusing (413) as soon as it is known to be over MAX_BODY_BYTES."""
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise Refused(413, "request body too large")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise Refused(413, "request body too large")
+    except ClientDisconnect:
+        raise Refused(400, "client disconnected") from None
+    return bytes(body)
+
+
+def signed(secret: str, timestamp: bytes, signature: bytes, body: bytes) -> bool:
+    """Slack's v0 signature, computed on the raw bytes (slack_sdk's SignatureVerifier decodes the body as UTF-8
+    first and raises on other bytes) and compared in constant time."""
+    digest = hmac.new(secret.encode(), b"v0:" + timestamp + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(b"v0=" + digest.encode(), signature)
+
+
+def parse_slack_body(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """A signed body as Bolt reads it (JSON when the type says so or it starts with '{', else a form whose
+    `payload` field is JSON), refusing (400) what Bolt would raise on or Slack never sends."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "request body is not UTF-8") from None
+    if not text:
+        raise Refused(400, "empty request body")
+    if content_type == "application/json" or text.startswith("{"):
+        return _json_object(text, "request body")
+    form = dict(parse_qsl(text, keep_blank_values=True))
+    if "payload" in form:
+        return _json_object(form["payload"], "payload field")
+    if "command" not in form:
+        raise Refused(400, "form has neither a payload nor a command")
+    return form
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise Refused(400, f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Refused(400, f"{what} is not a JSON object")
+    return value
+
+
+def create_web(
+    bolt_app: App | None, engine: Engine, *, signing_secret: str = "", slack_connected: Callable[[], bool] | None = None
+) -> Starlette:
     """The ASGI app: Slack at POST /slack/events, liveness at GET /healthz.
 
-    In Socket Mode (`bolt_app` None) Slack reaches the bot over the WebSocket alone: `slack_connected` says
+    In HTTP mode every request is verified with `signing_secret` before Bolt sees it. In Socket Mode
+    (`bolt_app` None) Slack reaches the bot over the WebSocket alone: `slack_connected` says
     whether it is open, and /healthz is 503 while it is not (the bot is up but deaf to Slack).
     """
+
+    if bolt_app is not None and not signing_secret:
+        raise ValueError("HTTP mode needs the signing secret: every request is verified before Bolt parses it")
 
     async def slack_events(request: Request) -> Response:
         if bolt_app is None:
             return Response("Socket Mode: Slack does not post here", status_code=404)
-        if not request.headers.get("x-slack-request-timestamp", "0").isdigit():
-            return Response("invalid request timestamp", status_code=401)  # Bolt's verifier would raise on it
-        body = await request.body()
+        # Refused before anything is parsed: headers, then size, then the signature on the raw bytes; only
+        # then is the body read as Slack's, so nothing unsigned reaches Bolt (nor its log of unsigned bodies).
+        try:
+            timestamp, signature = check_signature_headers(request)
+            body = await read_capped(request)
+            if not signed(signing_secret, timestamp, signature, body):
+                raise Refused(401, "invalid request signature")
+            content_type = (request.headers.get("content-type") or "").split(";")[0] or None
+            parsed = parse_slack_body(body, content_type)
+        except Refused as refused:
+            if refused.status == 400:  # signed, so from someone holding the secret: worth one line
+                log.warning("refused a signed request to /slack/events: %s", refused.message)
+            return Response(refused.message, status_code=refused.status, media_type="text/plain")
+        bolt_request = to_bolt_request(request, body)
+        if bolt_request.body != parsed:
+            # Bolt reads any form with the letters "payload" in it (a command's text, a channel name) as an
+            # interactivity post and loses the command: hand it the form as read above, already verified.
+            bolt_request = BoltRequest(
+                body=parsed, query=request.url.query, headers=dict(request.headers), mode="socket_mode"
+            )
         # Bolt is synchronous: dispatch on a worker thread so one request never blocks the loop.
-        bolt_response = await run_in_threadpool(bolt_app.dispatch, to_bolt_request(request, body))
+        bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> Response:
@@ -160,7 +260,7 @@ def listen(settings: Settings) -> socket.socket:
     """The listening socket on HOST:PORT, bound before anything starts; one clear line if it cannot be."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     try:
-        return socket.create_server((settings.host, settings.port), family=family)
+        sock = socket.create_server((settings.host, settings.port), family=family)
     except OSError as exc:
         where, why = f"{settings.host}:{settings.port}", (exc.strerror or str(exc)).split(" (while")[0]
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
@@ -171,6 +271,10 @@ def listen(settings: Settings) -> socket.socket:
             f"HOST={settings.host}: cannot listen on {where} ({why}); use 0.0.0.0 (every interface), "
             "127.0.0.1 or an address of this machine"
         ) from None
+    # Nagle off, inherited by every accepted connection (Linux): asyncio sets it only on sockets it creates with
+    # IPPROTO_TCP, and without it a keep-alive response waits on the client's delayed ACK (~40 ms a request)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def check_bot_token(client: WebClient) -> None:
@@ -214,9 +318,9 @@ def serve(settings: Settings, engine: Engine) -> None:
             log.info("connected to Slack in Socket Mode")
         else:
             log.warning("Socket Mode connection not open yet; the client keeps retrying")
-        web = create_web(None, engine, handler.client.is_connected)
+        web = create_web(None, engine, slack_connected=handler.client.is_connected)
     else:
-        web = create_web(bolt_app, engine)
+        web = create_web(bolt_app, engine, signing_secret=settings.slack_signing_secret or "")
         log.info("serving Slack at http://%s:%d/slack/events", settings.host, settings.port)
     scheduler = create_scheduler(settings, engine, bolt_app.client)
     scheduler.start()

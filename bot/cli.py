@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from bot.alerts.rules import RulesError
 from bot.scoring.scorecard import Scorecard, ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -159,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("action", choices=["check", "show-default"])
     card.add_argument("file", nargs="?", type=Path, help="the file to check (default: SCORECARD_PATH or the default)")
 
+    rules = _command(
+        sub, "rules", "check an alert rules file, or print the default one to start from",
+        "check: load an alert rules file and say whether it is valid; tier names are checked against the\n"
+        "scorecard's tiers (SCORECARD_PATH or the default). show-default: print the default rules, with\n"
+        "every kind and setting documented, to copy and edit.",
+        "Database: none is used.",
+    )  # fmt: skip
+    rules.add_argument("action", choices=["check", "show-default"])
+    rules.add_argument("file", nargs="?", type=Path, help="the file to check (default: the default rules)")
+
     ov = _command(
         sub, "override", "set or clear a CSM's override of an account's health",
         "Set or clear a CSM's override of an account's health: the tier the CSM judges it to be in,\n"
@@ -199,42 +210,131 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     handler = {
         "demo": cmd_demo, "import": cmd_import, "score": cmd_score, "run": cmd_run, "db": cmd_db,
-        "backtest": cmd_backtest, "tune": cmd_tune, "scorecard": cmd_scorecard, "override": cmd_override,
+        "backtest": cmd_backtest, "tune": cmd_tune, "scorecard": cmd_scorecard, "rules": cmd_rules,
+        "override": cmd_override,
     }  # fmt: skip
     try:
         return handler[args.command](settings, args)
-    except (SettingsError, ScorecardError) as exc:
+    except (SettingsError, ScorecardError, RulesError) as exc:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a database that fails mid-command: one line, not a traceback
+        url = args.database_url if args.command == "demo" else settings.database_url
+        problem = _database_problem(exc, url)
+        if problem is None:
+            raise
+        print(f"healthbot: {problem}", file=sys.stderr)
+        return 1
+
+
+def _database_problem(exc: BaseException, url: str) -> str | None:
+    """One line naming the database and what is wrong with it; None for an error that is not the database's.
+
+    Read-only and corrupt SQLite files, a server gone or out of room; not our own mistakes
+    (integrity or SQL errors), whose traceback is what a bug report needs.
+    """
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not isinstance(orig, sqlite3.DatabaseError):
+            return None
+        file_problem = _sqlite_file_problem(orig, parsed.database or "")
+        if file_problem is None and isinstance(orig, sqlite3.OperationalError):
+            return f"DATABASE_URL: the database file {parsed.database} failed ({reason}); check the disk and the file"
+        return file_problem
+    where = f"the database {parsed.render_as_string(hide_password=True)}"
+    if isinstance(orig, psycopg.errors.ReadOnlySqlTransaction):
+        return f"DATABASE_URL: {where} is read-only ({reason}): point DATABASE_URL at the primary server"
+    if isinstance(orig, psycopg.OperationalError):
+        return f"DATABASE_URL: {where} failed ({reason}); check that the database is up and has room"
+    return None
+
+
+def _sqlite_file_problem(orig: BaseException, path: str) -> str | None:
+    """The SQLite file is read-only, or no database, or damaged: one line; else None."""
+    import sqlite3
+
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    where = f"DATABASE_URL: the database file {path}"
+    if "readonly" in reason or "read-only" in reason:
+        return f"{where} is read-only ({reason}): make the file and its folder writable by the user running healthbot"
+    if type(orig) is sqlite3.DatabaseError or "malformed" in reason or "not a database" in reason:
+        return f"{where} is not a database or is corrupt ({reason}): restore it from a backup"
+    return None
 
 
 def _engine(settings: Settings, url: str | None = None) -> Engine:
+    """An engine on a migrated database this command may write to (a read-only SQLite file is refused here)."""
     from storage.db import upgrade
 
     engine = _open(url or settings.database_url)
+    _check_writable(engine)
     upgrade(engine)
     return engine
 
 
 def _open(url: str) -> Engine:
-    """An engine on a database that answers; else one line saying which and why."""
+    """An engine on a database that answers; else one line saying which and why.
+
+    A SQLite file is also read a little: its schema and the first and last rows of each table,
+    which finds a file that is no database or whose pages are damaged there, in milliseconds
+    at any size (PRAGMA quick_check reads every page: 25 s for 1 GB from disk).
+    """
+    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
     from storage.db import make_engine
 
     engine = make_engine(url)
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.execute(text("PRAGMA schema_version"))
+                tables = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+                for table in tables:
+                    quoted = '"' + table.replace('"', '""') + '"'
+                    conn.execute(text(f"SELECT * FROM {quoted} LIMIT 1")).all()
+                    conn.execute(text(f"SELECT * FROM {quoted} ORDER BY rowid DESC LIMIT 1")).all()
     except DBAPIError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
+        # "file is not a database" is as often a URL naming the wrong file: the line below says check the URL
+        if engine.dialect.name == "sqlite" and "not a database" not in reason:
+            problem = _sqlite_file_problem(exc.orig or exc, engine.url.database or "")
+            if problem is not None:
+                raise SettingsError(problem) from None
         where = engine.url.render_as_string(hide_password=True)
         raise SettingsError(
             f"DATABASE_URL: cannot open the database {where} ({reason}); check the URL and that the database is up"
         ) from None
     return engine
+
+
+def _check_writable(engine: Engine) -> None:
+    """Refuse a SQLite file (or its folder, where SQLite keeps the -wal and -shm files) this user cannot write."""
+    import os
+
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return
+    path = Path(engine.url.database).resolve()
+    reason = None
+    if path.exists() and not os.access(path, os.W_OK):
+        reason = "the file is not writable by this user"
+    elif not os.access(path.parent, os.W_OK):
+        reason = f"its folder {path.parent} is not writable by this user: SQLite keeps its -wal and -shm files there"
+    if reason:
+        raise SettingsError(
+            f"DATABASE_URL: the database file {engine.url.database} is read-only ({reason}): make the file and "
+            "its folder writable by the user running healthbot"
+        )
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
@@ -399,6 +499,20 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
     card = load_scorecard(path)
     cards = ", ".join(f"{name} ({len(c.measures())} measures)" for name, c in card.cards.items())
     print(f"{path}: valid; cards {cards}; tiers {', '.join(card.tiers.order)}")
+    return 0
+
+
+def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.alerts.rules import DEFAULT_PATH, load_rules
+    from bot.scoring.scorecard import load_scorecard
+
+    if args.action == "show-default":
+        print(DEFAULT_PATH.read_text(encoding="utf-8"), end="")
+        return 0
+    path = args.file or DEFAULT_PATH
+    rules = load_rules(path, load_scorecard(settings.scorecard_path))
+    listed = ", ".join(f"{r.name} ({r.kind}, {r.severity}{'' if r.enabled else ', disabled'})" for r in rules.rules)
+    print(f"{path}: valid; {len(rules.enabled)} of {len(rules.rules)} rules enabled: {listed}")
     return 0
 
 

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 from urllib.error import URLError
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot.health import service
+from bot.health import messages, service
 from bot.health.chart import render_chart
 from bot.health.command import Help, help_text, parse
 from bot.health.ids import HealthIds
 from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef, ListPage
 from bot.slack.blocks import Message
-from bot.slack.requests import Click, Deps, on_click
+from bot.slack.requests import Click, Deps, after_ack, on_click
 from prompts import say
+from storage import queries
 from storage.db import unit_of_work
 
-ANSWER_IN_ACK_SECONDS = 2.0  # past this, ack with a holding note and send the answer to response_url
+# Past this (counted from the request's arrival, not from when a listener thread took it up),
+# ack with a holding note and send the answer to the response_url.
+ANSWER_IN_ACK_SECONDS = 2.0
+
+
+def share_key(body: dict[str, Any]) -> str:
+    """The clicked message, as a key in the event dedupe table: a replayed Share click (v0 signatures
+    carry no nonce) or a double click must not post the card twice."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    ts = (body.get("container") or {}).get("message_ts")
+    if channel and ts:
+        return f"share:{channel}:{ts}"
+    return "share:url:" + hashlib.sha1((body.get("response_url") or "").encode()).hexdigest()
 
 
 def register(app: App, deps: Deps) -> None:
@@ -36,16 +53,27 @@ def register(app: App, deps: Deps) -> None:
             return service.answer(session, parsed, command["user_id"], scorecard, today(), names)
 
     @app.command("/health")
-    def health(ack: Ack, command: dict, respond: Respond) -> None:
+    def health(
+        ack: Ack, body: dict, command: dict, respond: Respond, client: WebClient, context: BoltContext, logger: Any
+    ) -> None:
         """Answer in the ack itself: a few indexed queries (bench/bench_lookup.py), far inside Slack's 3 s.
-        Should the database be slow, the ack goes out in time anyway and the answer follows it."""
+        Should the database be slow, the ack goes out in time anyway and the answer follows it from the
+        follow-up pool: this listener never waits past the ack."""
         pending = workers.submit(answer, command)
+        waited = time.monotonic() - context.get("received_at", time.monotonic())
         try:
-            message = pending.result(timeout=ANSWER_IN_ACK_SECONDS)
+            message = pending.result(timeout=max(0.0, ANSWER_IN_ACK_SECONDS - waited))
         except TimeoutError:  # concurrent.futures raises the built-in one since Python 3.11
             ack(response_type="ephemeral", text=say("health.still_working"))
-            message = pending.result()
-            respond(response_type="ephemeral", text=message.text, blocks=message.blocks)
+
+            def follow(done: Future[Message]) -> None:
+                def send() -> None:
+                    message = done.result()  # an error here is reported to the user by after_ack
+                    respond(response_type="ephemeral", text=message.text, blocks=message.blocks)
+
+                after_ack(deps, body, client, respond, logger, send)
+
+            pending.add_done_callback(follow)
             return
         ack(response_type="ephemeral", text=message.text, blocks=message.blocks)
 
@@ -60,9 +88,23 @@ def register(app: App, deps: Deps) -> None:
     on_click(app, HealthIds.OPEN_CARD, AccountRef, deps, show_card(replace=False))  # the list stays; card below
 
     def share(click: Click[AccountRef]) -> None:
-        """Post the card visibly in the conversation, then remove the private copy."""
+        """Post the card visibly in the conversation, then remove the private copy; once per clicked message.
+
+        The claim commits on its own before the post, so no database lock is held while Slack answers;
+        a post Slack refuses releases it, so the user can try again."""
         message = service.card(click.session, click.value.account_id, scorecard, today(), shared_by=click.user_id)
-        click.respond(response_type="in_channel", replace_original=False, text=message.text, blocks=message.blocks)
+        key = share_key(click.body)
+        with unit_of_work(deps.sessions) as claim:
+            first = queries.claim_event(claim, key)
+        if not first:
+            click.logger.info("share %s already posted: a replayed or repeated click, dropped", key)
+            return
+        try:
+            click.respond(response_type="in_channel", replace_original=False, text=message.text, blocks=message.blocks)
+        except Exception:
+            with unit_of_work(deps.sessions) as release:
+                queries.release_event(release, key)
+            raise
         click.respond(delete_original=True)
 
     on_click(app, HealthIds.SHARE, AccountRef, deps, share)
@@ -83,12 +125,10 @@ def register(app: App, deps: Deps) -> None:
         except (SlackApiError, SlackRequestError, URLError) as exc:
             reason = exc.response.get("error", "") if isinstance(exc, SlackApiError) else str(exc)
             click.logger.warning("chart upload for account %s failed: %s", click.value.account_id, reason)
-            key = "health.chart.failed_scope" if reason == "missing_scope" else "health.chart.failed"
-            click.respond(
-                response_type="ephemeral", replace_original=False, text=say(key, name=data.name, reason=reason)
-            )
+            text = messages.chart_failed_text(data.name, reason)
+            click.respond(response_type="ephemeral", replace_original=False, text=text)
             return
-        click.respond(response_type="ephemeral", replace_original=False, text=say("health.chart.in_dm", name=data.name))
+        click.respond(response_type="ephemeral", replace_original=False, text=messages.chart_in_dm_text(data.name))
 
     on_click(app, HealthIds.CHART, AccountRef, deps, chart)
 

@@ -23,22 +23,36 @@ def register(app: App, deps: Deps) -> None:
 
     @app.event("app_home_opened")
     def home_opened(event: dict, body: dict, client: WebClient, request: BoltRequest, logger: logging.Logger) -> None:
-        """Bolt has acked already; a retry of an event handled (or being handled) here is dropped."""
+        """Bolt has acked already; the event is marked handled only once its Home is published.
+
+        At least once: a process killed mid-publish, or a publish failing after its retries, leaves the
+        event unmarked, so Slack's retry publishes it. A retry racing a slow first attempt may publish
+        too: views.publish replaces the whole Home, so twice is harmless. An event without an id is
+        published without dedupe (its retries cannot be told apart from new events).
+        """
         if event.get("tab") != "home":
             return
-        event_id = body.get("event_id") or ""
-        with unit_of_work(deps.sessions) as session:
-            first = queries.claim_event(session, event_id)
-        if not first:
-            retry = request.headers.get("x-slack-retry-num", ["?"])[0]
-            logger.info("dropped retry %s of event %s: already handled", retry, event_id)
-            return
-        try:
-            publish(client, event["user"], HomePages())
-        except Exception:
+        retry = request.headers.get("x-slack-retry-num", ["?"])[0]
+
+        def deliver() -> None:  # on the follow-up pool: a slow publish never holds a listener thread
+            try:
+                deliver_once(body.get("event_id"), event["user"], client, logger, retry)
+            except Exception:
+                logger.exception("could not publish the Home of %s; Slack's retry of the event will", event["user"])
+
+        deps.follow_up.submit(deliver)
+
+    def deliver_once(event_id: str | None, user_id: str, client: WebClient, logger: logging.Logger, retry: str) -> None:
+        if event_id:
             with unit_of_work(deps.sessions) as session:
-                queries.release_event(session, event_id)  # Slack's next retry may succeed
-            raise
+                done = queries.event_handled(session, event_id)
+            if done:
+                logger.info("dropped retry %s of event %s: already handled", retry, event_id)
+                return
+        publish(client, user_id, HomePages())
+        if event_id:
+            with unit_of_work(deps.sessions) as session:
+                queries.claim_event(session, event_id)
 
     def turn_page(click: Click[HomePages]) -> None:
         view = service.home(click.session, click.user_id, click.value, deps.scorecard, deps.today())

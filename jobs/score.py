@@ -1,4 +1,4 @@
-"""The daily scoring job: score every day that has metrics but no scores yet, up to the latest."""
+"""The daily scoring job: score the days with metrics but no scores (30 days back at most), up to the latest."""
 
 from __future__ import annotations
 
@@ -22,13 +22,18 @@ log = logging.getLogger("healthbot.jobs.score")
 
 
 def days_to_score(
-    last_metrics: date | None, last_scored: date | None, first_metrics: date | None, lookback_days: int = 0
+    last_metrics: date | None,
+    last_scored: date | None,
+    first_metrics: date | None,
+    lookback_days: int = 0,
+    first_gap: date | None = None,
 ) -> tuple[date, date] | None:
     """From the day after the last scored one (at most 30 days back) to the latest day with metrics.
 
-    When everything is scored, the latest day is scored again: late metrics may have arrived.
-    With no scores yet, the last 90 days (or `lookback_days`, if more) are scored, from the first
-    day with metrics on: the history the cards' trends and sparklines draw.
+    An earlier day with metrics but no scores inside those 30 days (`first_gap`, e.g. what a killed
+    backfill left) moves the start back to it. When everything is scored, the latest day is scored
+    again: late metrics may have arrived. With no scores yet, the last 90 days (or `lookback_days`, if
+    more) are scored, from the first day with metrics on: the history the cards' trends and sparklines draw.
     """
     if last_metrics is None:
         return None
@@ -36,16 +41,27 @@ def days_to_score(
         start = last_metrics - timedelta(days=max(FIRST_RUN_DAYS, lookback_days) - 1)
         return max(start, first_metrics or start), last_metrics
     start = last_metrics if last_scored >= last_metrics else last_scored + timedelta(days=1)
-    return max(start, last_metrics - timedelta(days=MAX_CATCH_UP_DAYS - 1)), last_metrics
+    if first_gap is not None:
+        start = min(start, first_gap)
+    return max(start, catch_up_start(last_metrics)), last_metrics
+
+
+def catch_up_start(last_metrics: date) -> date:
+    """The first day of the catch-up window: a run without dates scores no further back."""
+    return last_metrics - timedelta(days=MAX_CATCH_UP_DAYS - 1)
 
 
 def span_to_score(conn: Connection, scorecard: Scorecard) -> tuple[date, date] | None:
     """The days a run without dates scores (`days_to_score` on what the database holds); None without metrics."""
     first = conn.execute(text("SELECT MIN(day) FROM metric_observation")).scalar()
     first = date.fromisoformat(first) if isinstance(first, str) else first
-    return days_to_score(
-        queries.latest_metric_day(conn), queries.latest_score_day(conn), first, scorecard.data.lookback_days
-    )
+    last_metrics = queries.latest_metric_day(conn)
+    last_scored = queries.latest_score_day(conn)
+    gap = None
+    if last_metrics is not None and last_scored is not None:
+        window_end = min(last_scored, last_metrics)  # days after the last scored one are caught up anyway
+        gap = queries.first_unscored_day(conn, max(catch_up_start(last_metrics), first or last_metrics), window_end)
+    return days_to_score(last_metrics, last_scored, first, scorecard.data.lookback_days, first_gap=gap)
 
 
 def run_daily(engine: Engine, scorecard: Scorecard, client: WebClient, today: Callable[[], date]) -> None:

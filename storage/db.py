@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,7 +90,14 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def ping(engine: Engine) -> bool:
-    """True when the database answers a query that reads it (`SELECT 1` never touches a SQLite file)."""
+    """True when the database answers a query that reads it (`SELECT 1` never touches a SQLite file).
+
+    A SQLite file (or its folder) this process cannot write is down too: every write would fail.
+    """
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        path = Path(engine.url.database).resolve()
+        if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            return False
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT version_num FROM alembic_version"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -146,13 +146,113 @@ class HealthOverride(SQLModel, table=True):
 
 
 class SlackEvent(SQLModel, table=True):
-    """Events API deliveries already taken: Slack retries deliveries and Bolt does not deduplicate.
+    """Events and other deliveries already handled: Slack retries deliveries and Bolt does not deduplicate.
 
-    A row is claimed before handling, so of several replicas (or a retry racing a slow first
-    attempt) exactly one handles each `event_id`.
+    `queries.claim_event` records a key; a caller either claims before handling (exactly one of
+    several replicas handles it) or, where losing one is worse than doing it twice (the App Home),
+    records it once handled. Keys longer than 64 characters are stored as a digest (`queries.event_key`).
     """
 
     __tablename__ = "slack_event"
 
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+
+
+OUTBOX_STATUSES = ("pending", "sending", "unknown", "sent", "failed")
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One Slack message the bot will post or update, recorded in the transaction that decided it.
+
+    `storage.outbox` writes it and `bot.slack.outbox.drain` sends it. `status`:
+    pending (due at `next_attempt_at`), sending (claimed by a sender until `claimed_until`; if that
+    passes, the sender died and the outcome is unknown), unknown (the request may have reached
+    Slack: reconciled from `conversations.history` before any new attempt), sent (`ts` stored),
+    failed (`error` stored; retried at `next_attempt_at` when set, e.g. not_in_channel, else final).
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_outbox_message_key"),
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=191)  # the idempotency key, chosen by the caller
+    method: str = Field(max_length=32)  # chat.postMessage | chat.update
+    channel: str = Field(max_length=64)  # channel id, or a user id for a DM
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    target_key: str | None = Field(default=None, max_length=191)  # chat.update: the row whose message to edit
+    thread_key: str | None = Field(default=None, max_length=191)  # a reply: the row of the thread's parent
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    # when a sender may take it next; NULL on a final failure
+    next_attempt_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    ts: str | None = Field(default=None, max_length=32)
+    sent_channel: str | None = Field(default=None, max_length=64)  # the channel Slack answered (a DM's D… id)
+    error: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+ALERT_STATUSES = ("open", "resolved")
+ALERT_OUTCOMES = ("saved", "churned", "false_alarm", "recovered")
+
+
+class Alert(SQLModel, table=True):
+    """An account's at-risk episode: one Slack thread, owned by whoever claims it.
+
+    At most one open alert per account (a partial unique index): a further rule firing joins it.
+    `version` counts redraws of the root message; each redraw is its own outbox row.
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        Index(
+            "uq_alert_open_account",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),  # fmt: skip
+        Index("ix_alert_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    status: str = Field(default="open", max_length=16)
+    severity: str = Field(max_length=32)  # the tier whose playbook and response SLA apply
+    opened_on: date  # the scoring day that opened it
+    last_fired_on: date  # the latest scoring day any of its rules fired
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))  # response SLA, business time
+    channel: str = Field(max_length=64)  # where the thread lives
+    # rule name -> {"words": ..., "severity": ..., "since": "YYYY-MM-DD", "last": "YYYY-MM-DD"}
+    firings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    claimed_by: str | None = Field(default=None, max_length=32)
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    snoozed_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    snoozed_tier: str | None = Field(default=None, max_length=32)  # snoozed until the tier changes from this one
+    escalation_level: int = 0  # 0 none, 1 CS lead told, 2 second level
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    outcome: str | None = Field(default=None, max_length=16)  # one of ALERT_OUTCOMES once resolved
+    resolved_by: str | None = Field(default=None, max_length=32)  # a user id, or "healthbot" for a recovery
+
+
+class AlertEvent(SQLModel, table=True):
+    """What happened to an alert, in order: opened, joined, claimed, released, reassigned, snoozed,
+    escalated, resolved. The history the churn review and the thread read."""
+
+    __tablename__ = "alert_event"
+    __table_args__ = (Index("ix_alert_event_alert", "alert_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    actor: str | None = Field(default=None, max_length=32)  # a user id; None for the bot
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

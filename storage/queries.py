@@ -5,6 +5,7 @@ None of them commits: the caller's unit of work (one per Slack request, job or c
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -113,6 +114,21 @@ def latest_score_day(conn: Connection) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+def first_unscored_day(conn: Connection, first: date, last: date) -> date | None:
+    """The earliest day from `first` to `last` that has metrics but no scores: a gap, e.g. a killed backfill's.
+
+    A probe or two on the day indexes per day, so a 30-day window costs at most 60 small queries.
+    """
+    scored = text("SELECT 1 FROM health_score WHERE day = :d LIMIT 1")
+    measured = text("SELECT 1 FROM metric_observation WHERE day = :d LIMIT 1")
+    day = first
+    while day <= last:
+        if conn.execute(scored, {"d": day}).first() is None and conn.execute(measured, {"d": day}).first():
+            return day
+        day += timedelta(days=1)
+    return None
+
+
 def tier_counts(conn: Connection, day: date) -> pd.DataFrame:
     """Accounts and MRR per tier on `day`."""
     rows = conn.execute(
@@ -129,10 +145,13 @@ def tier_counts(conn: Connection, day: date) -> pd.DataFrame:
 
 
 def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account]:
-    """Exact external id, domain or name first; then names starting with or containing `query`."""
+    """Exact external id, domain or name first; then names starting with or containing `query`.
+
+    A query no name, domain or id can hold (longer than the longest, or with a NUL, which PostgreSQL refuses
+    in text) matches nothing, and is not sent: SQLite calls a long LIKE pattern "too complex"."""
     raw = query.strip()
     q = raw.lower()
-    if not q:
+    if not q or len(raw) > 255 or "\x00" in raw:  # 255: Account.name's and Account.domain's length
         return []
     exact = session.exec(
         select(Account)
@@ -358,9 +377,29 @@ def metric_series(
     return out
 
 
+EVENT_KEY_LENGTH = 64  # slack_event.event_id
+
+
+def event_key(event_id: str) -> str:
+    """What slack_event stores for `event_id`: the id itself, or a digest of the same length when it is longer."""
+    if len(event_id) <= EVENT_KEY_LENGTH:
+        return event_id
+    prefix = "sha256:"
+    return prefix + hashlib.sha256(event_id.encode()).hexdigest()[: EVENT_KEY_LENGTH - len(prefix)]
+
+
+def event_handled(session: Session, event_id: str) -> bool:
+    """True once `event_id` was recorded by `claim_event`: a retry of it needs no handling."""
+    found = session.execute(text("SELECT 1 FROM slack_event WHERE event_id = :e"), {"e": event_key(event_id)})
+    return found.first() is not None
+
+
 def claim_event(session: Session, event_id: str) -> bool:
-    """True for the one caller that records `event_id` first; False for a retry or another replica."""
-    values = {"event_id": event_id, "received_at": utcnow()}
+    """True for the one caller that records `event_id` first; False for a retry or another replica.
+
+    Any length: an id longer than the column is stored as a digest (`event_key`).
+    """
+    values = {"event_id": event_key(event_id), "received_at": utcnow()}
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -372,7 +411,7 @@ def claim_event(session: Session, event_id: str) -> bool:
 
 def release_event(session: Session, event_id: str) -> None:
     """Handling failed: let Slack's next retry of `event_id` through."""
-    session.execute(text("DELETE FROM slack_event WHERE event_id = :e"), {"e": event_id})
+    session.execute(text("DELETE FROM slack_event WHERE event_id = :e"), {"e": event_key(event_id)})
 
 
 def prune_events(session: Session, older_than: timedelta = timedelta(days=1)) -> int:

@@ -28,7 +28,10 @@ from tests.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
-TABLES = ("slack_event", "health_override", "health_score", "metric_observation", "account")  # children first
+TABLES = (  # children first
+    "alert_event", "alert", "outbox_message", "slack_event", "health_override", "health_score", "metric_observation",
+    "account",
+)  # fmt: skip
 
 
 def _reset_postgres(url: str) -> None:
@@ -146,7 +149,12 @@ class BotServer:
         self.port = free_port()
         self.fake = fake
         bolt = create_app(settings, engine, today=(lambda: today) if today else None)
-        config = uvicorn.Config(create_web(bolt, engine), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            create_web(bolt, engine, signing_secret=SIGNING_SECRET),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"

@@ -10,6 +10,8 @@ import contextlib
 import itertools
 import json
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,7 +74,16 @@ class FakeSlack:
         self._cond = threading.Condition()
         self._failures: dict[str, list[tuple[int, int]]] = {}
         self._overrides: dict[str, dict] = {}
+        self._holds: dict[str, threading.Event] = {}
         self._counter = itertools.count(1)
+        # outbox support: posted messages per channel (oldest first), per-channel rate limit, dropped answers
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.rate_limited = 0
+        self.real_ts = False
+        self._last_ts = 0.0
+        self._limit: tuple[int, float] | None = None
+        self._sent_at: dict[str, deque[float]] = {}
+        self._drops: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self.base = ""
         self.url = ""
@@ -93,7 +104,10 @@ class FakeSlack:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self._server.request_queue_size = 128  # many senders connecting at once are queued, not reset
+        self._server.server_bind()
+        self._server.server_activate()
         self._server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.url = self.base + "/api/"
@@ -103,6 +117,7 @@ class FakeSlack:
 
     def stop(self) -> None:
         """Shut the server down and release the port."""
+        self.release()  # a held request must not outlive the test
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -116,9 +131,10 @@ class FakeSlack:
 
     # ----- test controls ---------------------------------------------------
     def calls_to(self, method: str) -> list[Call]:
-        """All recorded calls to ``method``, in arrival order (failed ones included)."""
+        """All recorded calls to ``method`` (or to a path, such as ``"/response/r1"``), in arrival order
+        (failed ones included)."""
         with self._cond:
-            return [c for c in self.calls if c.method == method]
+            return [c for c in self.calls if method in (c.method, c.path)]
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """Block until at least ``count`` calls to ``method`` arrived; AssertionError on timeout."""
@@ -138,15 +154,55 @@ class FakeSlack:
         with self._cond:
             self._overrides[method] = payload
 
+    def hold(self, target: str) -> None:
+        """Hang requests to ``target`` (a method such as ``"response_url"``, or a path such as
+        ``"/response/slow"``) after recording them, until :meth:`release`: a slow or stuck Slack."""
+        with self._cond:
+            self._holds.setdefault(target, threading.Event())
+
+    def release(self, target: str | None = None) -> None:
+        """Let held requests to ``target`` (default: every target) be answered, and stop holding it."""
+        with self._cond:
+            gates = [self._holds.pop(target)] if target in self._holds else []
+            if target is None:
+                gates, self._holds = list(self._holds.values()), {}
+        for gate in gates:
+            gate.set()
+
+    def rate_limit(self, max_messages: int, window: float) -> None:
+        """Answer chat.postMessage/chat.update with 429 (Retry-After in whole seconds, at least 1) when
+        a channel already had ``max_messages`` accepted in the last ``window`` seconds; counted in
+        :attr:`rate_limited`. Also turns on :attr:`real_ts` (ts from the wall clock)."""
+        with self._cond:
+            self._limit = (max_messages, window)
+            self.real_ts = True
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Handle the next ``times`` calls to ``method`` (a post is recorded and shows in the history)
+        but close the connection without an answer: the caller cannot know the outcome."""
+        with self._cond:
+            self._drops[method] = self._drops.get(method, 0) + times
+
+    def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages posted (oldest first), to ``channel`` or to all channels."""
+        with self._cond:
+            chans = [channel] if channel is not None else list(self.messages)
+            return [dict(m) for c in chans for m in self.messages.get(c, [])]
+
     def response_url(self, key: str = "r1") -> str:
         """A URL whose POSTs are recorded as method ``"response_url"``."""
         return f"{self.base}/response/{key}"
 
     def reset(self) -> None:
-        """Forget recorded calls, pending failures and response overrides."""
+        """Forget recorded calls, pending failures and response overrides; release held requests."""
+        self.release()
         with self._cond:
             self.calls.clear()
             self._failures.clear()
+            self.messages.clear()
+            self._sent_at.clear()
+            self._drops.clear()
+            self.rate_limited = 0
             self._overrides.clear()
 
     # ----- request handling ------------------------------------------------
@@ -178,6 +234,16 @@ class FakeSlack:
             n = next(self._counter)
             self.calls.append(call)
             self._cond.notify_all()
+            gate = self._holds.get(method) or self._holds.get(split.path)
+            if failure is None and self._over_limit(method, params):
+                failure = (429, self._retry_after(params))
+                call.failed_status = 429
+                self.rate_limited += 1
+            drop = self._drops.get(method, 0) > 0 and failure is None
+            if drop:
+                self._drops[method] -= 1
+        if gate is not None:
+            gate.wait(60)  # released by the test (or stop()); never hangs a run for good
         if failure:
             status, retry_after = failure
             if status == 429:
@@ -189,7 +255,68 @@ class FakeSlack:
         if method == "upload":
             return self._send(h, 200, f"OK - {len(body)}".encode(), "text/plain")
         answer = override if override is not None else self._default(method, params, n)
+        if answer.get("ok") and method in ("chat.postMessage", "chat.update", "conversations.history"):
+            answer = self._messages_api(method, params, answer)
+        if drop:  # recorded and done, but the caller never hears back
+            h.close_connection = True
+            with contextlib.suppress(OSError):
+                h.connection.shutdown(2)
+            return None
         self._send(h, 200, json.dumps(answer).encode(), "application/json")
+
+    # ----- posted messages, history and the per-channel rate limit ------------
+    def _over_limit(self, method: str, p: dict[str, Any]) -> bool:
+        """Under the lock: True when this post/update to its channel exceeds the rate limit."""
+        if self._limit is None or method not in ("chat.postMessage", "chat.update"):
+            return False
+        most, window = self._limit
+        now = time.monotonic()
+        seen = self._sent_at.setdefault(str(p.get("channel")), deque())
+        while seen and seen[0] <= now - window:
+            seen.popleft()
+        if len(seen) >= most:
+            return True
+        seen.append(now)
+        return False
+
+    def _retry_after(self, p: dict[str, Any]) -> int:
+        assert self._limit is not None
+        seen = self._sent_at.get(str(p.get("channel"))) or deque([time.monotonic()])
+        return max(1, int(seen[0] + self._limit[1] - time.monotonic() + 0.999))
+
+    def _messages_api(self, method: str, p: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        """Keep posted messages so conversations.history returns them (newest first; ``metadata``
+        only with include_all_metadata); a post to a user id lands in the DM ``D<user>``."""
+        chan = str(p.get("channel") or "")
+        chan = f"D{chan}" if chan[:1] in ("U", "W") else chan
+        with self._cond:
+            if method == "chat.postMessage":
+                ts = answer["ts"]
+                if self.real_ts:
+                    self._last_ts = max(time.time(), self._last_ts + 0.000001)
+                    ts = f"{self._last_ts:.6f}"
+                msg = {"type": "message", "user": "UBOT", "bot_id": "BBOT", "text": p.get("text"), "ts": ts}
+                msg.update({k: p[k] for k in ("blocks", "metadata", "thread_ts") if p.get(k) is not None})
+                self.messages.setdefault(chan, []).append(msg)
+                return {**answer, "channel": chan, "ts": ts, "message": msg}
+            if method == "chat.update":
+                for msg in self.messages.get(chan, []):
+                    if msg["ts"] == p.get("ts"):
+                        msg.update({k: p[k] for k in ("text", "blocks") if k in p})
+                        return {**answer, "channel": chan}
+                if self.real_ts:  # only then are the stored messages all the bot posted
+                    return {"ok": False, "error": "message_not_found"}
+                return answer
+            msgs = sorted(self.messages.get(chan, []), key=lambda m: float(m["ts"]), reverse=True)
+            oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+            msgs = [m for m in msgs if oldest < float(m["ts"]) <= latest]
+            with_meta = str(p.get("include_all_metadata", "")).lower() in ("true", "1")
+            msgs = [m if with_meta else {k: v for k, v in m.items() if k != "metadata"} for m in msgs]
+            start, limit = int(p.get("cursor") or 0), int(p.get("limit") or 100)
+            page = msgs[start : start + limit]
+            more = start + limit < len(msgs)
+            meta = {"next_cursor": str(start + limit) if more else ""}
+            return {"ok": True, "messages": page, "has_more": more, "response_metadata": meta}
 
     def _default(self, method: str, p: dict[str, Any], n: int) -> dict[str, Any]:
         """The canned ``{"ok": true, ...}`` answer for ``method``."""

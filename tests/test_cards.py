@@ -14,7 +14,7 @@ from bot.health.lookup import Lookup
 from bot.health.values import AccountRef, ListPage
 from bot.home.values import HomePages
 from bot.scoring.scorecard import load_scorecard
-from bot.slack.blocks import renewal_text, sparkline, validate_blocks
+from bot.slack.blocks import esc, renewal_text, sparkline, validate_blocks
 from bot.slack.values import decode, encode
 from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
 from storage.queries import AccountRow, TierTotal
@@ -336,7 +336,7 @@ def test_help_is_generated_from_the_parsers_table() -> None:
     lines = text.splitlines()
     assert len(lines) == 1 + len(SUBCOMMANDS)
     for sub, line in zip(SUBCOMMANDS, lines[1:], strict=True):
-        assert line.startswith(f"• `{' '.join(p for p in ('/health', sub.name, sub.args) if p)}`")
+        assert line.startswith(f"• `{esc(' '.join(p for p in ('/health', sub.name, sub.args) if p))}`")  # no link
     assert "`/health top [N] [tier]`" in text and "N from 1 to 100" in text and "`high risk`" in text
 
 

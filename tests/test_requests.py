@@ -83,7 +83,7 @@ class BoomServer(BotServer):
             raise RuntimeError("boom before the ack")
 
         self.bolt: App = bolt
-        self.server.config.app = create_web(bolt, engine)
+        self.server.config.app = create_web(bolt, engine, signing_secret=settings.slack_signing_secret or "")
 
 
 @pytest.fixture

@@ -104,10 +104,10 @@ def test_names_with_mrkdwn_characters_are_escaped_in_card_list_and_shared_copy(e
 
 def test_a_query_with_markup_is_echoed_as_text(engine, server: BotServer) -> None:
     add_accounts(engine, ["Plain Co"])
-    body = ack(server, "<!here> zzqqxx")
+    body = ack(server, "&lt;!here&gt; zzqqxx")  # Slack sends a typed "<" as "&lt;" ("<!here>" is a typed @here)
     assert body["text"] == "No customer matches *&lt;!here&gt; zzqqxx*."
     assert "<!here>" not in json.dumps(body)
-    assert "*&lt;b&gt;* is not a tier" in ack(server, "top 3 <b>")["text"]
+    assert "*&lt;b&gt;* is not a tier" in ack(server, "top 3 &lt;b&gt;")["text"]
 
 
 def test_home_escapes_names(engine, server: BotServer) -> None:

@@ -334,6 +334,11 @@ def test_unknown_customer_envelope_is_acked_with_an_ephemeral_hint(
         _validate(payload["blocks"])
 
 
+def _handled(engine: Engine, event_id: str) -> bool:
+    with Session(engine) as s:
+        return s.get(SlackEvent, event_id) is not None
+
+
 def test_app_home_opened_envelope_publishes_the_home_tab_once(
     seeded: Engine, running: Running, fake_slack: FakeSlack
 ) -> None:
@@ -347,8 +352,10 @@ def test_app_home_opened_envelope_publishes_the_home_tab_once(
     view = View(**call.params["view"])
     view.validate_json()
     assert view.type == "home" and 0 < len(call.params["view"]["blocks"]) <= 100
-    with Session(seeded) as s:
-        assert s.get(SlackEvent, "EvSock001") is not None  # claimed, so a redelivery is dropped
+    deadline = time.monotonic() + WAIT  # marked handled once the publish succeeded: a redelivery is then dropped
+    while not _handled(seeded, "EvSock001"):
+        assert time.monotonic() < deadline, "the event was never marked handled"
+        time.sleep(0.02)
 
     retry = app_home_opened("EvSock001", retry_attempt=1)  # Slack's redelivery carries retry_attempt
     running.socket_mode.send(retry)

@@ -8,6 +8,7 @@ from bot.slack.blocks import (
     drivers_text,
     esc,
     mention,
+    message_text,
     score_text,
     section,
     signed,
@@ -38,7 +39,7 @@ def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: 
 
 
 def tier_alert_text(account: Account, score: HealthScore, previous_tier: str, tiers: Tiers) -> str:
-    return say(
+    return message_text(say(
         "health.alert.text", emoji=tier_emoji(score.tier), name=esc(account.name), old_tier=tiers.label(previous_tier),
         new_tier=tiers.label(score.tier), score=score_text(score.score),
-    )  # fmt: skip
+    ))  # fmt: skip

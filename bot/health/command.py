@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
 from bot.scoring.scorecard import Tiers
-from bot.slack.blocks import esc, tier_emoji
+from bot.slack.blocks import esc, message_text, tier_emoji
 from prompts import say
 
 TOP_DEFAULT = 10
 TOP_MAX = 100
+NAME_MAX = 255  # the longest name, domain or id a lookup can match (storage/models.py)
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,11 @@ def _help(args: list[str], tiers: Tiers) -> Command:
     return Help()
 
 
+_NUMBER = re.compile(r"-?[0-9]+")  # ASCII only: "²".isdigit() is True, and int("²") fails
+
+
 def _top(args: list[str], tiers: Tiers) -> Command:
-    numbers = [a for a in args if a.lstrip("-").isdigit()]
+    numbers = [a for a in args if _NUMBER.fullmatch(a)]
     if len(numbers) > 1 or (numbers and not 1 <= int(numbers[0]) <= TOP_MAX):
         raise UsageError(say("health.bad_args.top_n", max=TOP_MAX))
     words = " ".join(a for a in args if a not in numbers)
@@ -107,9 +112,35 @@ SUBCOMMANDS: tuple[SubCommand, ...] = (
 _NAMED = {s.name: s for s in SUBCOMMANDS if s.name}
 
 
+# Slack's markup in command text: a link `<https://acme.com|acme.com>` or `<https://acme.com>`, a mention
+# `<@U123|ann>`, a channel `<#C123|general>`, a special mention `<!here>` or `<!subteam^S123|@team>`.
+_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_ENTITIES = re.compile(r"&(amp|lt|gt);")
+_UNESCAPED = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def _as_typed(markup: re.Match[str]) -> str:
+    """What the user saw when typing: a link's label (else its address), a mention as `@name`."""
+    target, label = markup.group(1), markup.group(2)
+    if target[:1] in ("@", "#"):
+        return target[0] + (label.lstrip(target[0]) if label else target[1:])
+    if target[:1] == "!":  # <!here>, <!subteam^S123|@cs-team>
+        return label if label and label.startswith("@") else "@" + (label or target[1:])
+    return label or target
+
+
+def clean(text: str) -> str:
+    """Command text as the user typed it, safe to search with: Slack's links and mentions resolved, its `&amp;`,
+    `&lt;` and `&gt;` unescaped (once), control characters (NUL too) dropped, any run of whitespace one space,
+    and at most `NAME_MAX` characters."""
+    text = _ENTITIES.sub(lambda m: _UNESCAPED[m.group(1)], _MARKUP.sub(_as_typed, text))
+    text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) != "Cc")
+    return " ".join(text.split())[:NAME_MAX].rstrip()
+
+
 def parse(text: str, tiers: Tiers) -> Command:
     """`/health` alone means `me`; a first word naming no sub-command starts a customer lookup."""
-    words = text.split()
+    words = clean(text).split()
     if not words:
         return Mine()
     sub = _NAMED.get(words[0].lower())
@@ -124,9 +155,10 @@ def parse(text: str, tiers: Tiers) -> Command:
 
 
 def usage(sub: SubCommand) -> str:
-    return "`" + " ".join(part for part in ("/health", sub.name, sub.args) if part) + "`"
+    """`/health top [N] [tier]`, escaped: Slack would read `<customer name | domain | id>` as a link."""
+    return "`" + esc(" ".join(part for part in ("/health", sub.name, sub.args) if part)) + "`"
 
 
 def help_text(tiers: Tiers) -> str:
     lines = [f"• {usage(s)}  {say(s.help_key, max=TOP_MAX, tiers=tier_choices(tiers))}" for s in SUBCOMMANDS]
-    return say("health.help.title") + "\n" + "\n".join(lines)
+    return message_text(say("health.help.title") + "\n" + "\n".join(lines))

@@ -77,7 +77,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
         blocks.append(section(drivers_text(score)))
         if score.partial:
             notes.append(say("health.partial", coverage=f"{score.parts.coverage:.0%}"))
-        notes.append(say("health.scored_on", day=score.day.isoformat(), card=score.scorecard))
+        notes.append(say("health.scored_on", day=score.day.isoformat(), card=esc(score.scorecard)))
     if shared_by:
         notes.append(say("health.card.shared_by", user=mention(shared_by)))
     blocks.append(context("   ".join(notes)))
@@ -93,13 +93,25 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
 def card_text(card: CardData, tiers: Tiers) -> str:
     """The plain text notifications and screen readers show for a card."""
     if card.score is None:
-        return esc(card.account.name)
+        return b.message_text(esc(card.account.name))
     text = say(
         "health.card_fallback", name=esc(card.account.name), score=score_text(card.score.score),
         tier=tiers.label(card.score.tier), delta_7=signed(card.score.delta_7),
     )  # fmt: skip
     held = _held(card.score, tiers)
-    return say("health.card_fallback_held", text=text, held=held) if held else text
+    return b.message_text(say("health.card_fallback_held", text=text, held=held) if held else text)
+
+
+def chart_failed_text(name: str, reason: str) -> str:
+    """The private note when the chart could not reach the user's DM; `reason` is Slack's error code or the
+    connection error (`<urlopen error ...>`), so it is data like the name."""
+    key = "health.chart.failed_scope" if reason == "missing_scope" else "health.chart.failed"
+    return b.message_text(say(key, name=esc(name), reason=esc(reason)))
+
+
+def chart_in_dm_text(name: str) -> str:
+    """The private note pointing to the chart in the user's DM."""
+    return b.message_text(say("health.chart.in_dm", name=esc(name)))
 
 
 def _held(score: HealthScore, tiers: Tiers) -> str | None:

@@ -56,6 +56,8 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, s
 
 
 def account_list(session: Session, value: ListPage, user_id: str, scorecard: Scorecard, today: date) -> Message:
+    if value.tier is not None and value.tier not in scorecard.tiers.order:  # forged, or a tier renamed since
+        return Message(say("health.button_out_of_date"))
     day = queries.latest_score_day(session.connection())
     if day is None:
         return Message(say("health.no_scores_yet"))

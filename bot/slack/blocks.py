@@ -24,6 +24,7 @@ MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 SECTION_TEXT_LIMIT = 3000
 CONTEXT_TEXT_LIMIT = 2000
+TEXT_LIMIT = 40_000  # a message's top-level `text`: Slack cuts it there
 
 Blocks = list[dict[str, Any]]
 
@@ -34,6 +35,9 @@ class Message:
 
     text: str
     blocks: Blocks | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", message_text(self.text))
 
 
 def validate_blocks(blocks: Blocks, limit: int = MESSAGE_BLOCK_LIMIT) -> Blocks:
@@ -49,12 +53,41 @@ def validate_blocks(blocks: Blocks, limit: int = MESSAGE_BLOCK_LIMIT) -> Blocks:
 
 
 def _clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
+    """mrkdwn cut to `limit` characters with "…"; never inside an entity (`&amp;`) or a mention (`<@U123>`)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:] and len(head) - amp < len("&amp;"):
+        head = head[:amp]
+    open_ = head.rfind("<")  # esc leaves no "<" in data: only our own mentions and links open one
+    if open_ != -1 and ">" not in head[open_:] and len(head) - open_ <= 64:
+        head = head[:open_]
+    return head + "…"
+
+
+def plain(text: str, limit: int) -> str:
+    """plain_text cut to `limit` characters: Slack shows it as it is, so it needs no escaping."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def message_text(text: str) -> str:
+    """A message's top-level `text` (mrkdwn) within Slack's limit."""
+    return _clip(text, TEXT_LIMIT)
+
+
+# Bidi embeddings, overrides and isolates: in a name, U+202E would turn the rest of our line round.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_MRKDWN_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **_BIDI_CONTROLS})
+
+
 def esc(text: str | None) -> str:
-    """Data (a customer's name, a query) made safe for mrkdwn: `<!channel>` must not ping, `A&B` must show."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Data (a customer's name, a query) made safe for mrkdwn: `<!channel>` must not ping, a `<url|label>` must
+    not link, `A&B` must show, and a bidi override must not reorder the text around it.
+
+    `*`, `_`, `~` and `` ` `` are left as they are: mrkdwn has no escape for them, and invisible characters
+    put between them would be copied with the name. They can only style text, never link or ping."""
+    return (text or "").translate(_MRKDWN_ENTITIES)
 
 
 def section(text: str, **extra: Any) -> dict[str, Any]:
@@ -81,7 +114,7 @@ def context(text: str) -> dict[str, Any]:
 
 
 def header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150), "emoji": True}}
+    return {"type": "header", "text": {"type": "plain_text", "text": plain(text, 150), "emoji": True}}
 
 
 def divider() -> dict[str, Any]:
@@ -98,7 +131,7 @@ def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str,
 def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
     b: dict[str, Any] = {
         "type": "button",
-        "text": {"type": "plain_text", "text": _clip(text, 75), "emoji": True},
+        "text": {"type": "plain_text", "text": plain(text, 75), "emoji": True},
         "action_id": str(action_id),
         "value": value[:2000],
     }
@@ -149,10 +182,10 @@ def renewal_text(renewal: date | None, today: date) -> str:
 
 
 def mention(user: str | None) -> str:
-    """A Slack user id as a mention; anything else (a CLI user name) as it is."""
+    """A Slack user id as a mention; anything else (a CLI user name) as text."""
     if not user:
         return say("health.owner_none")
-    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else esc(user)
+    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,31}", user) else esc(user)  # 32: owner_slack_id's length
 
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -3,21 +3,28 @@
 Bolt middleware cannot wrap a listener that runs after the ack on another thread (its
 `next()` returns at the ack), so the unit of work wraps the listener instead:
 `on_click(app, action_id, Model, deps, work)` registers a listener that parses the
-button value into `Model`, acks, opens one database session, runs `work` with a typed
-`Click`, and commits once at the end. Storage functions never commit: a click's writes
-succeed or fail together.
+button value into `Model`, acks, and hands the rest to the follow-up pool: one database
+session, `work` with a typed `Click`, one commit at the end. Storage functions never
+commit: a click's writes succeed or fail together.
+
+Listeners only ack: Bolt runs them on its listener pool and answers Slack when they call
+`ack()`, so a listener busy with slow work (a response_url sleeping out Retry-After, a
+stuck database, the Web API) keeps the next command from being acked within Slack's 3 s.
+What follows the ack runs on `Deps.follow_up`, a pool of its own, through `after_ack`.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 from sqlmodel import Session
 
@@ -36,6 +43,7 @@ class Deps:
     sessions: SessionFactory
     scorecard: Scorecard
     today: Callable[[], date]
+    follow_up: Executor  # the work after an ack: bounded, and never the pool that produces acks
 
 
 @dataclass(frozen=True)
@@ -66,14 +74,62 @@ def on_click(app: App, action_id: str, model: type[V], deps: Deps, work: Callabl
         except ValidationError:
             ack()
             logger.info("out-of-date value on %s: %.200r", action_id, action.get("value"))
-            tell(body, client, respond, say("health.button_out_of_date"))
+            after_ack(
+                deps,
+                body,
+                client,
+                respond,
+                logger,
+                lambda: tell(body, client, respond, say("health.button_out_of_date")),
+            )
             return
         ack()
-        with unit_of_work(deps.sessions) as session:
-            work(Click(session, value, body["user"]["id"], body, respond, client, logger))
+
+        def run() -> None:
+            with unit_of_work(deps.sessions) as session:
+                work(Click(session, value, body["user"]["id"], body, respond, client, logger))
+
+        after_ack(deps, body, client, respond, logger, run)
 
     listener.__name__ = f"on_{action_id.replace('.', '_')}"
     app.action(action_id)(listener)
+
+
+def after_ack(
+    deps: Deps,
+    body: dict[str, Any],
+    client: WebClient,
+    respond: Respond | None,
+    logger: logging.Logger,
+    job: Callable[[], None],
+) -> None:
+    """Run `job` on the follow-up pool; an error in it is reported like one in a listener (`report_error`)."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception as error:
+            report_error(error, body, client, respond, logger)
+
+    deps.follow_up.submit(run)
+
+
+def report_error(
+    error: Exception, body: dict[str, Any], client: WebClient, respond: Respond | None, logger: logging.Logger
+) -> BoltResponse | None:
+    """Log an unexpected error with an id the user can quote, and tell the user where they are:
+    inline in a modal they submitted, a modal on top of one they clicked in, in a thread, an
+    ephemeral reply, or the app's DM for App Home."""
+    error_id = uuid.uuid4().hex[:8]
+    logger.error("error %s while handling %s", error_id, body.get("type") or body.get("command"), exc_info=error)
+    text = say("health.error", error_id=error_id)
+    if body.get("type") == "view_submission":  # answered in the ack: the modal shows the error
+        return BoltResponse(status=200, body={"response_action": "push", "view": notice_view(text)})
+    try:
+        tell(body, client, respond, text)
+    except Exception:  # the user cannot be told; the log line above has it
+        logger.warning("could not report error %s to the user (%s)", error_id, where(body))
+    return None
 
 
 def where(body: dict[str, Any]) -> str:

@@ -1,0 +1,245 @@
+"""Alert rules: a TOML file that says which signals raise an alert, how severe it is and for whom.
+
+`load_rules(path)` validates the whole file and raises `RulesError` whose lines name the
+key and the problem (`rules[2].metric: unknown metric 'logins_trnd': did you mean 'logins'?`).
+Tier names (a rule's severity, `min_tier`, `into`) are checked against the scorecard's tiers.
+The documented default lives beside this module in `default_rules.toml`; `signals.evaluate`
+turns the rules into the day's firings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
+from prompts import raw
+
+DEFAULT_PATH = Path(__file__).with_name("default_rules.toml")
+KINDS = ("tier_dropped", "score_below", "metric_trend", "silence", "renewal_near", "flag", "metric_above")
+RISKIEST = 2  # tier_dropped without `into`: moves into this many of the scorecard's riskiest tiers alert
+
+
+class RulesError(ValueError):
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{path}: invalid alert rules\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _known_metric(metric: str, info: ValidationInfo) -> str:
+    """A metric the bot documents or the scorecard reads, or a name far from any of them (a team's own
+    metric); a near miss is a typo. Stricter than the scorecard's check: a rule on a misspelt metric
+    would never fire, and nobody would notice."""
+    scorecard: Scorecard | None = (info.context or {}).get("scorecard")
+    known = list(dict.fromkeys([*raw("metrics.labels"), *(scorecard.metrics if scorecard else [])]))
+    near = difflib.get_close_matches(metric, known, n=1, cutoff=0.7)
+    if metric not in known and near:
+        raise ValueError(f"unknown metric {metric!r}: did you mean {near[0]!r}?")
+    return metric
+
+
+def _known_tier(tier: str, info: ValidationInfo) -> str:
+    scorecard: Scorecard | None = (info.context or {}).get("scorecard")
+    tiers = scorecard.tiers if scorecard else None
+    if tiers is None or tier in tiers.order:
+        return tier
+    near = difflib.get_close_matches(tier, tiers.order, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]!r}?" if near else f"use one of {', '.join(tiers.order)}"
+    raise ValueError(f"unknown tier {tier!r} (the scorecard's tiers are {', '.join(tiers.order)}): {hint}")
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    severity: str
+    segments: list[str] | None = None  # None: every segment; values match regardless of case and spaces
+    cooldown_days: int | None = Field(default=None, ge=0, le=365)  # None: `cooldown_days` at the top level
+    enabled: bool = True
+
+    @field_validator("severity")
+    @classmethod
+    def _severity_is_a_tier(cls, tier: str, info: ValidationInfo) -> str:
+        return _known_tier(tier, info)
+
+    @field_validator("segments")
+    @classmethod
+    def _segments_named(cls, segments: list[str] | None) -> list[str] | None:
+        if segments is not None and not [s for s in segments if s.strip()]:
+            raise ValueError("list at least one segment, or leave `segments` out to match every account")
+        return segments
+
+
+class TierDropped(_Rule):
+    """The tier worsened since the day before, into one of `into` (default: the two riskiest tiers)."""
+
+    kind: Literal["tier_dropped"]
+    into: list[Annotated[str, AfterValidator(_known_tier)]] | None = None
+
+    @field_validator("into")
+    @classmethod
+    def _into_tiers(cls, into: list[str] | None) -> list[str] | None:
+        if into is not None and not into:
+            raise ValueError("list at least one tier, or leave `into` out for the two riskiest tiers")
+        return into
+
+
+class ScoreBelow(_Rule):
+    """The score was below `below` on each of the last `days` days."""
+
+    kind: Literal["score_below"]
+    below: float = Field(gt=0, le=100)
+    days: int = Field(ge=1, le=90)
+
+
+class MetricTrend(_Rule):
+    """The metric's daily mean over the last `days` vs. the `baseline_days` before fell by `at_most` or more."""
+
+    kind: Literal["metric_trend"]
+    metric: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    days: int = Field(default=7, ge=1, le=90)
+    baseline_days: int = Field(default=28, ge=1, le=180)
+    at_most: float = Field(ge=-1, lt=0)  # -0.5 = down 50 % or more
+    min_baseline: float = Field(default=0.0, ge=0)  # daily mean the baseline needs (ignores near-silent accounts)
+
+    check_metric = field_validator("metric")(_known_metric)
+
+
+class Silence(_Rule):
+    """None of `metrics` above zero for the last `days` days, after some activity in the `lookback_days` before."""
+
+    kind: Literal["silence"]
+    metrics: list[Annotated[str, AfterValidator(_known_metric)]] = Field(min_length=1)
+    days: int = Field(ge=1, le=180)
+    lookback_days: int = Field(default=42, ge=2, le=365)
+
+    @model_validator(mode="after")
+    def _room_to_have_been_active(self) -> Silence:
+        if self.lookback_days <= self.days:
+            raise ValueError(f"lookback_days ({self.lookback_days}) must be more than days ({self.days})")
+        return self
+
+
+class RenewalNear(_Rule):
+    """The renewal date is within `within_days` while the tier is `min_tier` or worse."""
+
+    kind: Literal["renewal_near"]
+    within_days: int = Field(ge=1, le=730)
+    min_tier: str
+
+    @field_validator("min_tier")
+    @classmethod
+    def _min_tier_is_a_tier(cls, tier: str, info: ValidationInfo) -> str:
+        return _known_tier(tier, info)
+
+
+class Flag(_Rule):
+    """The metric was >= `threshold` (a 0/1 flag: 1) on any of the last `within_days` days."""
+
+    kind: Literal["flag"]
+    metric: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    within_days: int = Field(default=7, ge=1, le=365)
+    threshold: float = 1.0
+
+    check_metric = field_validator("metric")(_known_metric)
+
+
+class MetricAbove(_Rule):
+    """The metric's latest value in the last `days` days is above `above`."""
+
+    kind: Literal["metric_above"]
+    metric: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    above: float
+    days: int = Field(default=7, ge=1, le=90)
+
+    check_metric = field_validator("metric")(_known_metric)
+
+
+Rule = Annotated[
+    TierDropped | ScoreBelow | MetricTrend | Silence | RenewalNear | Flag | MetricAbove, Field(discriminator="kind")
+]
+
+
+class Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cooldown_days: int = Field(default=14, ge=0, le=365)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[Rule]) -> list[Rule]:
+        names = [r.name for r in rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique: {', '.join(dupes)}")
+        return rules
+
+    @property
+    def enabled(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled]
+
+    def cooldown(self, rule: Rule) -> int:
+        """Days after an alert of `rule` on an account before the same rule may alert on it again."""
+        return self.cooldown_days if rule.cooldown_days is None else rule.cooldown_days
+
+    def rule(self, name: str) -> Rule:
+        return next(r for r in self.rules if r.name == name)
+
+
+def riskiest(rule: TierDropped, tiers: Tiers) -> list[str]:
+    """The tiers a move into alerts for `rule`: its `into`, else the scorecard's two riskiest."""
+    return list(rule.into) if rule.into else tiers.order[-RISKIEST:]
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part in KINDS and i > 0 and isinstance(loc[i - 1], int):
+            continue  # the union's tag pydantic puts in the path: `rules.2.score_below.days`
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _problem(error: Any) -> str:
+    """`key: what is wrong`, in words a rules author reads (the bad value quoted where it helps)."""
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    loc = tuple(error["loc"])
+    if error["type"] == "union_tag_invalid":
+        return f"{_location(loc)}.kind: {error['ctx']['tag']!r} is not allowed: use one of {', '.join(KINDS)}"
+    if error["type"] == "union_tag_not_found":
+        return f"{_location(loc)}.kind: missing: every rule needs a kind ({', '.join(KINDS)})"
+    if error["type"] == "extra_forbidden" and len(loc) >= 3 and loc[-2] in KINDS:
+        return f"{_location(loc)}: not a setting of kind {loc[-2]!r}"
+    if error["type"] in ("literal_error", "string_pattern_mismatch", "enum") and isinstance(error.get("input"), str):
+        msg = f"{error['input']!r} is not allowed: {msg[0].lower()}{msg[1:]}"
+    return f"{_location(loc)}: {msg}"
+
+
+def load_rules(path: str | Path | None = None, scorecard: Scorecard | None = None) -> Rules:
+    """The rules in `path` (default: the documented default), tier names checked against `scorecard`'s
+    tiers (default: the default scorecard)."""
+    path = Path(path) if path else DEFAULT_PATH
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesError(path, ["file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(path, [f"not valid TOML: {exc}"]) from None
+    try:
+        return Rules.model_validate(data, context={"scorecard": scorecard or load_scorecard()})
+    except ValidationError as exc:
+        raise RulesError(path, [_problem(e) for e in exc.errors()]) from None

@@ -1,0 +1,335 @@
+"""Hostile `/health` input and hostile data: what Slack really sends (entities, links, control characters, huge
+text, non-ASCII digits) is cleaned once in the parser, and every builder shows data as text, never as markup."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+from sqlalchemy import Engine
+
+from bot.alerts import messages as alert_messages
+from bot.health import messages as health_messages
+from bot.health.command import NAME_MAX, SUBCOMMANDS, Find, Top, clean, help_text, parse, usage
+from bot.health.lookup import Lookup
+from bot.health.values import ListPage
+from bot.home import messages as home_messages
+from bot.home.values import HomePages
+from bot.scoring.scorecard import load_scorecard
+from bot.settings import Settings
+from bot.slack import blocks as b
+from prompts import say
+from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
+from storage.queries import AccountRow, TierTotal
+from tests.conftest import BotServer
+from tests.fake_slack import FakeSlack
+from tests.test_slack_edges import ack, add_accounts
+
+SCORECARD = load_scorecard()
+TIERS = SCORECARD.tiers
+DAY = date(2026, 6, 30)
+ME = "U01CSM0001"
+
+# --- the parser: clean and clip the command text once ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        ("Acme\x00 Corp", "Acme Corp"),  # PostgreSQL refuses a NUL in a query parameter
+        ("Acme\x07\x1b\x7f\x9f Corp", "Acme Corp"),  # C0, DEL and C1 controls
+        ("Acme\t\n\u2028\u00a0  Corp", "Acme Corp"),  # any whitespace run is one space
+        ("Smith &amp; Sons", "Smith & Sons"),  # Slack escapes &, < and > in command text
+        ("&lt;b&gt; &amp;lt;", "<b> &lt;"),  # one unescape: a typed "&lt;" stays as typed
+        ("<https://acme.com|acme.com>", "acme.com"),  # a typed domain, linked by Slack
+        ("<https://www.acme.com/pricing>", "https://www.acme.com/pricing"),  # a pasted address
+        ("<mailto:bob@acme.com|bob@acme.com>", "bob@acme.com"),
+        ("<@U123ABC|ann> please", "@ann please"),  # a mention reads as the user typed it
+        ("<@U123ABC>", "@U123ABC"),
+        ("<#C123ABC|general>", "#general"),
+        ("<!here>", "@here"),
+        ("<!subteam^S123|@cs-team>", "@cs-team"),
+        ("<https://x.example|Smith &amp; Sons>", "Smith & Sons"),
+    ],
+)
+def test_command_text_is_cleaned_before_parsing(text: str, query: str) -> None:
+    assert clean(text) == query
+    assert parse(text, TIERS) == Find(query)
+
+
+def test_command_text_is_clipped_to_the_longest_name() -> None:
+    parsed = parse("x" * 50_000, TIERS)
+    assert isinstance(parsed, Find) and parsed.query == "x" * NAME_MAX
+    assert clean("a " * 200) == ("a " * 200)[:NAME_MAX].strip()  # no trailing space left by the cut
+
+
+@pytest.mark.parametrize("number", ["²", "٣", "５", "--5", "-", "5-"])
+def test_top_takes_ascii_digits_only(number: str) -> None:
+    parsed = parse(f"top {number}", TIERS)  # a word that is not a number is taken as a tier: none matches
+    assert isinstance(parsed, Find) and parsed.problem is not None and "is not a tier" in parsed.problem
+    assert parse("top 7", TIERS) == Top(7, None)
+    assert "whole number" in (parse("top -5", TIERS).problem or "")  # type: ignore[union-attr]
+
+
+# --- end to end: every hostile command text gets an answer, never a 500 ------------------------------------------
+
+
+@pytest.fixture
+def server(engine: Engine, settings: Settings, fake_slack: FakeSlack) -> Iterator[BotServer]:
+    bot = BotServer(settings, engine, fake_slack, today=DAY).start()
+    yield bot
+    bot.stop()
+
+
+def test_a_nul_in_the_command_text_is_answered(engine, server: BotServer) -> None:
+    add_accounts(engine, ["Acme Corp"])
+    assert "*Acme Corp*" in ack(server, "Acme\x00 Corp")["blocks"][0]["text"]["text"]
+    assert "zzqq" in ack(server, "zzqq\x00")["text"]
+
+
+def test_fifty_thousand_characters_are_answered(engine, server: BotServer) -> None:
+    add_accounts(engine, ["Acme Corp"])
+    body = ack(server, "Acme%_ " * 7_200)  # LIKE wildcards too: SQLite calls a long pattern "too complex"
+    assert len(body["text"]) < 2_000 and body["text"].startswith("No customer matches *Acme%_ Acme%_")
+
+
+def test_top_with_a_superscript_two_is_answered(engine, server: BotServer) -> None:
+    add_accounts(engine, ["Acme Corp"])
+    assert "*²* is not a tier" in ack(server, "top ²")["text"]
+    assert "*--5* is not a tier" in ack(server, "top --5")["text"]
+
+
+def test_slack_entities_and_links_are_resolved_before_the_lookup(engine, server: BotServer) -> None:
+    add_accounts(engine, ["Smith & Sons", "Smith Partners"])
+    add_accounts(engine, ["ACME Corp, Inc."], domain="acme.com")
+    assert "*Smith &amp; Sons*" in ack(server, "Smith &amp; Sons")["blocks"][0]["text"]["text"]
+    for text in ("<http://acme.com|acme.com>", "<https://www.acme.com/pricing>", "<http://www.acme.com|www.acme.com>"):
+        assert "*ACME Corp, Inc.*" in ack(server, text)["blocks"][0]["text"]["text"], text
+    body = ack(server, "<@U999|ann> &lt;b&gt;")
+    assert body["text"] == "No customer matches *@ann &lt;b&gt;*."
+
+
+def test_a_forged_tier_in_a_list_button_is_answered_as_out_of_date(engine, server: BotServer) -> None:
+    add_accounts(engine, ["Acme Corp"])
+    forged = json.dumps({"kind": "top", "page": 1, "tier": "<!channel>"})
+    server.action("health.list.next", forged)
+    told = server.fake.wait_for("response_url", timeout=10)[0].params
+    assert "<!channel>" not in json.dumps(told)
+    assert told["text"] == say("health.button_out_of_date")
+
+
+def test_a_chart_failure_names_the_account_as_text(engine, server: BotServer) -> None:
+    (aid,) = add_accounts(engine, ["<http://evil.example|Click me> Inc"])
+    server.fake.fail_next("upload", status=500)
+    server.action("health.chart", json.dumps({"account_id": aid}))
+    told = server.fake.wait_for("response_url", timeout=30)[0].params
+    assert told["text"].startswith(":warning: I could not upload the chart of *&lt;http://evil.example|Click me&gt;")
+    assert_no_markup(told["text"])
+
+
+def test_help_shows_its_angle_brackets_as_text(engine, server: BotServer) -> None:
+    text = ack(server, "help")["text"]
+    assert "<customer" not in text and "`/health &lt;customer name | domain | id&gt;`" in text
+    assert_no_markup(text)
+
+
+# --- every builder, fed hostile names --------------------------------------------------------------------------
+
+HOSTILE = [
+    "<!channel>",
+    "<http://evil.example|Click me> Inc",
+    "<@U0ADMIN01> & <#C0GENERAL>",
+    "*bold* _it_ ~s~ `code`",
+    "&amp; &lt;x&gt;",
+    "W" * 300,
+    "<&>" * 100,  # 300 characters, 1,300 once escaped
+    "Party 🎉 Co 👨‍👩‍👧",
+    "\u202eexe.Inc",  # RTL override: would turn the rest of the line round
+]
+OWNERS = {ME, "U01LEAD001", "W" * 32}  # the only mentions a payload may hold ("W" * 32 is a well-formed user id)
+_ALLOWED = re.compile(r"<@(" + "|".join(OWNERS) + r")>")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def assert_no_markup(text: str) -> None:
+    """No link, mention or special mention but the owners' own; every & starts an entity; no bidi control."""
+    rest = _ALLOWED.sub("", text)
+    assert "<" not in rest and ">" not in rest, text
+    assert "&" not in re.sub(r"&(amp|lt|gt);", "", rest), text
+    assert not _BIDI.search(text), text
+    assert len(text) <= b.TEXT_LIMIT
+
+
+def mrkdwn_texts(payload: Any) -> list[str]:
+    """Every mrkdwn text of a payload (blocks or a view)."""
+    if isinstance(payload, list):
+        return [t for item in payload for t in mrkdwn_texts(item)]
+    if isinstance(payload, dict):
+        own = [payload["text"]] if payload.get("type") == "mrkdwn" else []
+        return own + [t for v in payload.values() if isinstance(v, dict | list) for t in mrkdwn_texts(v)]
+    return []
+
+
+def checked_blocks(blocks: b.Blocks, limit: int = b.MESSAGE_BLOCK_LIMIT) -> b.Blocks:
+    assert len(blocks) <= limit
+    for block in blocks:
+        Block.parse(block).validate_json()  # type: ignore[union-attr]
+    for text in mrkdwn_texts(blocks):
+        assert_no_markup(text)
+    return blocks
+
+
+def checked_text(text: str) -> str:
+    assert_no_markup(text)
+    return text
+
+
+def _account(i: int, name: str) -> Account:
+    return Account(
+        id=i, external_id=name, name=name, domain=name, owner_slack_id=ME if i % 2 else name[:32], segment=name,
+        lifecycle_stage=name, mrr=1000.0 * i, renewal_date=DAY + timedelta(days=i), status="active",
+        churned_on=DAY if i % 3 == 0 else None,
+    )  # fmt: skip
+
+
+def _score(i: int, name: str) -> HealthScore:
+    tier = TIERS.order[i % len(TIERS.order)]
+    return HealthScore(
+        account_id=i, day=DAY, score=float(10 + 20 * (i % 4)), tier=tier, scorecard="default", partial=i % 2 == 0,
+        delta_7=-3.0, delta_30=5.0,
+        parts=ScoreParts(groups={"product_usage": 40.0, "support": None},
+                         drivers=[Driver(measure="logins_trend", group="product_usage", points=-5, reason="logins")],
+                         coverage=0.6),
+    )  # fmt: skip
+
+
+def _row(i: int, name: str) -> AccountRow:
+    return AccountRow(i, name, ME if i % 2 else name, 1000.0, DAY, 30.0 if i % 2 else None, "high_risk", -1.0)
+
+
+def health_builders() -> dict[str, Any]:
+    """Every public function of bot/health/messages.py, fed every hostile name."""
+    accounts = [_account(i, n) for i, n in enumerate(HOSTILE, start=1)]
+    rows = [_row(i, n) for i, n in enumerate(HOSTILE, start=1)]
+    totals = {"high_risk": TierTotal(5, 5000.0), "healthy": TierTotal(2, 10.0), None: TierTotal(1, 0.0)}
+    page = health_messages.Page(rows, 1, len(rows), True)
+    value = ListPage(kind="top", page=1, limit=50, tier="high_risk")
+
+    def cards() -> None:
+        for i, (account, name) in enumerate(zip(accounts, HOSTILE, strict=True)):
+            override = HealthOverride(id=i, account_id=i, tier="healthy", score=90, reason=name,
+                                      set_by=ME if i % 2 else name[:64], expires_on=DAY)  # fmt: skip
+            for score in (_score(i, name), None):
+                card = health_messages.CardData(account, score, [(DAY - timedelta(days=1), 50.0), (DAY, 40.0)],
+                                                override if i % 2 == 0 else None)  # fmt: skip
+                for shared_by in (None, ME, name):
+                    checked_blocks(health_messages.account_card(card, SCORECARD, DAY, shared_by))
+                checked_text(health_messages.card_text(card, TIERS))
+
+    return {
+        "account_card": cards,
+        "card_text": cards,
+        "pick_list": lambda: [
+            checked_blocks(health_messages.pick_list(Lookup(n, accounts[:10], more=True))) for n in HOSTILE
+        ],
+        "not_found": lambda: [
+            checked_blocks(health_messages.not_found(Lookup(n, closest=accounts[:3]))) for n in HOSTILE
+        ],
+        "row_text": lambda: [checked_text(health_messages.row_text(r, DAY, show_owner=True)) for r in rows],
+        "tier_counts_text": lambda: checked_text(health_messages.tier_counts_text(totals, TIERS)),
+        "page_text": lambda: checked_text(health_messages.page_text(page, 20)),
+        "portfolio_list": lambda: checked_blocks(health_messages.portfolio_list(DAY, totals, page, TIERS)),
+        "riskiest_list": lambda: checked_blocks(health_messages.riskiest_list(DAY, totals, page, value, TIERS)),
+        "chart_failed_text": lambda: [
+            checked_text(health_messages.chart_failed_text(n, r))
+            for n in HOSTILE
+            for r in ("missing_scope", "<urlopen error [Errno 111] Connection refused>")
+        ],  # fmt: skip
+        "chart_in_dm_text": lambda: [checked_text(health_messages.chart_in_dm_text(n)) for n in HOSTILE],
+    }
+
+
+def home_builders() -> dict[str, Any]:
+    rows = [_row(i, n) for i, n in enumerate(HOSTILE, start=1)]
+    mine = {"high_risk": TierTotal(30, 1.0), "healthy": TierTotal(2, 1.0), None: TierTotal(1, 0.0)}
+    data = home_messages.HomeData(
+        user_id=ME, day=DAY, pages=HomePages(pages={"high_risk": 1}), mine=mine,
+        my_pages={"high_risk": health_messages.Page(rows, 1, len(rows), True),
+                  "healthy": health_messages.Page(rows[:2], 0, 10, False)},
+        team=mine, moves=[("healthy", "high_risk", 3, 100.0)], drops=rows, gains=rows[::-1],
+    )  # fmt: skip
+
+    def home() -> None:
+        view = home_messages.home_view(data, TIERS)
+        View(**view).validate_json()
+        checked_blocks(view["blocks"], b.VIEW_BLOCK_LIMIT)
+
+    return {"home_view": home}
+
+
+def alert_builders() -> dict[str, Any]:
+    def alerts() -> None:
+        for i, name in enumerate(HOSTILE, start=1):
+            account, score = _account(i, name), _score(i, name)
+            checked_blocks(alert_messages.tier_alert(account, score, "healthy", TIERS))
+            checked_text(alert_messages.tier_alert_text(account, score, "healthy", TIERS))
+
+    return {"tier_alert": alerts, "tier_alert_text": alerts}
+
+
+def public_functions(module: Any) -> set[str]:
+    return {
+        name for name, f in inspect.getmembers(module, inspect.isfunction)
+        if f.__module__ == module.__name__ and not name.startswith("_")
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("module", "builders"),
+    [(health_messages, health_builders), (home_messages, home_builders), (alert_messages, alert_builders)],
+    ids=["health", "home", "alerts"],
+)
+def test_every_builder_shows_hostile_names_as_text(module: Any, builders: Any) -> None:
+    table = builders()
+    assert set(table) == public_functions(module)  # a new builder must join this test
+    for run in table.values():
+        run()
+
+
+def test_help_and_parser_problems_show_their_input_as_text() -> None:
+    checked_text(help_text(TIERS))
+    for sub in SUBCOMMANDS:
+        checked_text(usage(sub))
+    for name in HOSTILE:
+        for text in (f"top 3 {name}", f"hepl {name}", f"me {name}", f"topp {name}"):
+            parsed = parse(text, TIERS)
+            assert isinstance(parsed, Find)
+            checked_text(parsed.problem or "")
+
+
+def test_message_text_is_clipped_to_slacks_limit_without_cutting_an_entity() -> None:
+    assert len(b.Message("x" * 50_000).text) == b.TEXT_LIMIT
+    text = b.Message("x" * (b.TEXT_LIMIT - 3) + "&amp;" * 10).text
+    assert len(text) <= b.TEXT_LIMIT and text.endswith("x…")
+    section = b.section(b.esc("<" * 2_000))["text"]["text"]
+    assert section.endswith("&lt;…") and len(section) <= b.SECTION_TEXT_LIMIT
+    assert b.section("a <@U01CSM0001> " * 300)["text"]["text"].endswith(" …")  # a mention is kept whole or left out
+
+
+def test_search_refuses_what_no_name_can_match(engine: Engine) -> None:
+    from sqlmodel import Session
+
+    from storage import queries
+
+    add_accounts(engine, ["Acme Corp"])
+    with Session(engine) as session:
+        assert queries.find_accounts(session, "acme\x00") == []
+        assert queries.find_accounts(session, "a%" * 25_000) == []
+        assert [a.name for a in queries.find_accounts(session, "acme")] == ["Acme Corp"]
