@@ -41,7 +41,7 @@ from bot.settings import Settings, SettingsError
 from bot.slack.client import make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
-from handlers import health, home
+from handlers import alerts, health, home
 from jobs import score as score_job
 from storage.db import ping, session_factory
 
@@ -82,8 +82,9 @@ def create_app(
     # the work after an ack (response_url posts, Web API calls, a held answer): never on Bolt's listener pool,
     # whose threads must stay free to ack
     follow_up = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="follow-up")
-    deps = Deps(sessions, scorecard, today, follow_up)
+    deps = Deps(sessions, scorecard, today, follow_up, cs_lead=getattr(settings, "cs_lead", None), tz=settings.tz)
     health.register(app, deps)
+    alerts.register(app, deps)
     home.register(app, deps)
 
     @app.error
@@ -230,19 +231,80 @@ def create_web(
 def create_scheduler(
     settings: Settings, engine: Engine, client: WebClient, scorecard: Scorecard | None = None
 ) -> BackgroundScheduler:
-    """Every scheduled job with a stable id, an explicit time zone and a misfire grace."""
+    """Every scheduled job with a stable id, an explicit time zone and a misfire grace.
+
+    Daily at SCORE_TIME: score (and refresh Home), then, chained on its completion, alerts, then deliver.
+    Every 5 minutes: escalations (then deliver what they decided); every minute: deliver (retries, a channel
+    the bot was invited to since); Mondays 09:00: the weekly digest. With several replicas on PostgreSQL
+    each job runs in one of them (its `job_lock`); delivery is safe in all of them at once.
+    """
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from bot.alerts.rules import load_rules
+    from jobs import alerts as alerts_job
+    from jobs import deliver as deliver_job
+    from jobs import digest as digest_job
+    from jobs import escalations as escalations_job
+    from storage.db import job_lock
+
     scorecard = scorecard or load_scorecard(settings.scorecard_path)
-    scheduler = BackgroundScheduler(timezone=settings.tz)
+    rules = load_rules(settings.alert_rules_path, scorecard)  # a bad rules file stops `healthbot run` at start
+    tz = settings.tz
+    scheduler = BackgroundScheduler(timezone=tz)
+    every = {"replace_existing": True, "coalesce": True, "max_instances": 1}
     scheduler.add_job(
         score_job.run_daily,
-        CronTrigger(hour=settings.score_time.hour, minute=settings.score_time.minute, timezone=settings.tz),
-        args=[engine, scorecard, client, lambda: datetime.now(settings.tz).date()],
+        CronTrigger(hour=settings.score_time.hour, minute=settings.score_time.minute, timezone=tz),
+        args=[engine, scorecard, client, lambda: datetime.now(tz).date()],
         id=score_job.JOB_ID,
-        replace_existing=True,
         misfire_grace_time=3600,
-        coalesce=True,
-        max_instances=1,
+        **every,
     )
+
+    def alerts_then_deliver() -> None:
+        # while another replica still scores (it holds the scoring lock), it runs the alerts after; here nothing
+        with job_lock(engine, score_job.JOB_ID) as not_scoring:
+            if not not_scoring:
+                log.info("another replica is scoring; it runs the alerts after")
+                return
+            alerts_job.run(
+                engine, rules=rules, scorecard=scorecard, calendar=settings.calendar,
+                alert_channel=settings.alert_channel, cs_lead=settings.cs_lead,
+            )  # fmt: skip
+        deliver_job.run(engine, client)
+
+    def after_scoring(event: JobExecutionEvent) -> None:
+        if event.job_id == score_job.JOB_ID:  # a failed scoring run still alerts on the days it did score
+            scheduler.add_job(alerts_then_deliver, id=alerts_job.JOB_ID, misfire_grace_time=3600, **every)
+
+    scheduler.add_listener(after_scoring, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def escalations_then_deliver() -> None:
+        summary = escalations_job.run(
+            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=tz, cs_lead=settings.cs_lead,
+            cs_head=settings.cs_head,
+        )  # fmt: skip
+        if any(summary.escalated.values()):
+            deliver_job.run(engine, client)
+
+    scheduler.add_job(
+        escalations_then_deliver, IntervalTrigger(minutes=5, timezone=tz), id=escalations_job.JOB_ID,
+        misfire_grace_time=120, **every,
+    )  # fmt: skip
+    scheduler.add_job(
+        deliver_job.run, IntervalTrigger(minutes=1, timezone=tz), args=[engine, client], id=deliver_job.JOB_ID,
+        misfire_grace_time=30, **every,
+    )  # fmt: skip
+
+    def digest_then_deliver() -> None:
+        if digest_job.run(engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=tz):
+            deliver_job.run(engine, client)
+
+    scheduler.add_job(
+        digest_then_deliver, CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=tz), id=digest_job.JOB_ID,
+        misfire_grace_time=6 * 3600, **every,
+    )  # fmt: skip
     return scheduler
 
 

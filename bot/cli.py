@@ -37,6 +37,7 @@ def _positive(value: str) -> int:
 
 
 UNSCORED_SHOWN = 10  # names listed when accounts get no score
+JOB_NAMES = ("score", "alerts", "escalations", "digest", "deliver")
 
 
 def _strength(value: str) -> float:
@@ -190,6 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
         "first, then scores every day at SCORE_TIME and answers /health and the App Home.",
     )  # fmt: skip
 
+    jobs = _command(
+        sub, "jobs", "run one scheduled job once and deliver its messages (for cron)",
+        "run JOB: run one of `healthbot run`'s scheduled jobs once, then send the messages it decided (and any\n"
+        "others due) until all are delivered, and exit. For cron, or to see a job work.\n"
+        "  score        score the days not scored yet, refresh the App Home of every owner\n"
+        "  alerts       open, join and resolve risk alerts for the latest scored day (ALERT_RULES_PATH)\n"
+        "  escalations  escalate unclaimed alerts past their response time (CS_LEAD, then CS_HEAD);\n"
+        "               only while the business calendar (WORK_DAYS, WORK_HOURS, HOLIDAYS) is open\n"
+        "  digest       enqueue this week's risk digest to ALERT_CHANNEL (once per week)\n"
+        "  deliver      only send what is waiting\n"
+        "With several replicas on PostgreSQL a job another one is running now is skipped here.\n"
+        "Needs SLACK_BOT_TOKEN. Exit status 1 when a message could not be delivered (the log says why).",
+    )  # fmt: skip
+    jobs.add_argument("action", choices=["run"])
+    jobs.add_argument("job", choices=JOB_NAMES)
+    jobs.add_argument(
+        "--wait", type=_positive, default=300, help="seconds to keep delivering before giving up (default 300)"
+    )
+
     db = _command(
         sub, "db", "database schema",
         "The database schema. upgrade: create the tables, or migrate them to this version.\n"
@@ -211,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "demo": cmd_demo, "import": cmd_import, "score": cmd_score, "run": cmd_run, "db": cmd_db,
         "backtest": cmd_backtest, "tune": cmd_tune, "scorecard": cmd_scorecard, "rules": cmd_rules,
-        "override": cmd_override,
+        "override": cmd_override, "jobs": cmd_jobs,
     }  # fmt: skip
     try:
         return handler[args.command](settings, args)
@@ -600,6 +620,70 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     settings.require_slack()
     engine = _engine(settings)
     serve(settings, engine)
+    return 0
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """`healthbot jobs run JOB`: the job once, then its messages delivered."""
+    from bot.alerts.rules import load_rules
+    from bot.scoring.scorecard import load_scorecard
+    from bot.slack.client import make_client
+    from jobs import alerts as alerts_job
+    from jobs import deliver as deliver_job
+    from jobs import digest as digest_job
+    from jobs import escalations as escalations_job
+    from jobs import score as score_job
+
+    if not settings.slack_bot_token:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is not set: jobs deliver their messages to Slack; copy the Bot User OAuth Token "
+            "(xoxb-...) from your Slack app's 'OAuth & Permissions' page into .env"
+        )
+    scorecard = load_scorecard(settings.scorecard_path)
+    engine = _engine(settings)
+    client = make_client(settings)
+    skipped = f"another healthbot is running the {args.job} job now; skipped (it delivers its own messages)"
+    if args.job == "score":
+        score_job.run_daily(engine, scorecard, client, lambda: datetime.now(settings.tz).date())
+        print("score: done (see the log lines above)")
+    elif args.job == "alerts":
+        rules = load_rules(settings.alert_rules_path, scorecard)
+        summary = alerts_job.run(
+            engine, rules=rules, scorecard=scorecard, calendar=settings.calendar, alert_channel=settings.alert_channel,
+            cs_lead=settings.cs_lead,
+        )  # fmt: skip
+        if summary is None:
+            print(skipped)
+        elif summary.day is None:
+            print("alerts: no scores yet; run `healthbot jobs run score` first")
+        else:
+            print(
+                f"alerts for {summary.day}: {len(summary.opened)} opened, {summary.joined} joined, "
+                f"{summary.recovered} recovered, {summary.churned} churned"
+            )
+    elif args.job == "escalations":
+        esc = escalations_job.run(
+            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=settings.tz, cs_lead=settings.cs_lead,
+            cs_head=settings.cs_head,
+        )  # fmt: skip
+        if esc.skipped:
+            print(skipped)
+        elif esc.closed:
+            print("escalations: outside business hours (WORK_DAYS, WORK_HOURS, HOLIDAYS); nothing escalated")
+        else:
+            print(f"escalations: {len(esc.escalated[1])} to the CS lead, {len(esc.escalated[2])} to the second level")
+    elif args.job == "digest":
+        key = digest_job.run(engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=settings.tz)
+        print(f"digest: {key} enqueued" if key else "digest: not posted (see the log line above)")
+    result = deliver_job.until_delivered(engine, client, timeout=args.wait)
+    print(f"delivered {result.sent} message{'s' if result.sent != 1 else ''}", end="")
+    if result.failed or result.remaining:
+        print(
+            f"; {result.failed} failed, {result.remaining} still waiting (kept in the outbox and retried by "
+            "`healthbot run` or the next `healthbot jobs run`)"
+        )
+        return 1
+    print()
     return 0
 
 

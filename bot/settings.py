@@ -17,10 +17,16 @@ from dotenv import load_dotenv
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.calendar import BusinessCalendar
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # A placeholder word or run of x's as a whole dash/underscore-separated part ("xoxb-your-token",
 # "change-me", "xoxb-xxxx"), never inside a real token's random tail ("...aXxXb..." is fine).
 PLACEHOLDER = re.compile(r"(^|[^a-z0-9])(your|change|replace|placeholder|x{3,}\b)|\.\.\.|<", re.IGNORECASE)
+# The packaged alert rules, used when ALERT_RULES_PATH is unset (`healthbot rules check` explains them).
+DEFAULT_ALERT_RULES_PATH = str(Path(__file__).resolve().parent / "alerts" / "default_rules.toml")
+# Who an escalation mentions: a user id (U..., W... on Enterprise Grid) or a user group id (S...).
+SLACK_PERSON_OR_GROUP = re.compile(r"[UWS][A-Z0-9]{6,}")
 
 
 class SettingsError(ValueError):
@@ -42,6 +48,10 @@ class Settings:
     scorecard_path: str | None = None
     listener_threads: int = 10
     log_level: str = "INFO"
+    alert_rules_path: str = DEFAULT_ALERT_RULES_PATH
+    cs_lead: str | None = None  # level 1 of an escalation
+    cs_head: str | None = None  # level 2 (CS_HEAD, else CS_LEAD)
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)  # TIMEZONE, WORK_DAYS, WORK_HOURS, HOLIDAYS
 
     @property
     def tz(self) -> ZoneInfo:
@@ -116,6 +126,16 @@ def _database_url(raw: str) -> str:
     return url
 
 
+def _person_or_group(env: dict[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip() or None
+    if value and not SLACK_PERSON_OR_GROUP.fullmatch(value):
+        raise SettingsError(
+            f"{name}='{value}' is not a Slack user or user group ID: use a member ID (e.g. U0123ABCD, from the "
+            "profile's '...' > 'Copy member ID') or a user group ID (e.g. S0123ABCD), not a name or @handle"
+        )
+    return value
+
+
 def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] | None = None) -> Settings:
     """Build settings from `environ` (default: os.environ after loading `env_file`)."""
     if environ is None:
@@ -164,6 +184,21 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
             "from the channel's 'About' tab, not its name"
         )
 
+    rules = env.get("ALERT_RULES_PATH", "").strip() or DEFAULT_ALERT_RULES_PATH
+    if not Path(rules).is_file():
+        raise SettingsError(
+            f"ALERT_RULES_PATH='{rules}' does not exist: point it at an alert rules TOML file "
+            "(leave it unset for the default rules)"
+        )
+
+    cs_lead = _person_or_group(env, "CS_LEAD")
+    cs_head = _person_or_group(env, "CS_HEAD") or cs_lead
+
+    try:
+        calendar = BusinessCalendar.from_env(env)
+    except ValueError as error:  # already one line naming WORK_DAYS, WORK_HOURS or HOLIDAYS
+        raise SettingsError(str(error)) from None
+
     return Settings(
         database_url=database_url,
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-", "your app's 'OAuth & Permissions' page"),
@@ -178,4 +213,8 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         scorecard_path=scorecard,
         listener_threads=_int(env, "LISTENER_THREADS", 10, 1, 64),
         log_level=log_level,
+        alert_rules_path=rules,
+        cs_lead=cs_lead,
+        cs_head=cs_head,
+        calendar=calendar,
     )

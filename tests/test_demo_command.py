@@ -18,7 +18,9 @@ from bot.cli import main
 from storage.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}|(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{2} [A-Z][a-z]{2} \d{2}:\d{2}"
+)  # ISO days, due times
 TABLES = ("slack_event", "health_override", "health_score", "metric_observation", "account")  # children first
 
 

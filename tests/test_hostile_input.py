@@ -275,13 +275,50 @@ def home_builders() -> dict[str, Any]:
 
 
 def alert_builders() -> dict[str, Any]:
-    def alerts() -> None:
+    def thread() -> None:  # the alert thread: hostile names and rule words in every state, the DM, the modal
+        from datetime import UTC, datetime
+        from zoneinfo import ZoneInfo
+
+        from storage.models import Alert
+
+        at, tz, channel = datetime(2026, 6, 30, 12, tzinfo=UTC), ZoneInfo("UTC"), "C0ALERTS01"
+
+        def ours(text: str) -> str:  # the thread's channel is the bot's own link
+            return checked_text(text.replace(f"<#{channel}>", ""))
+
+        def blocks_of(message: b.Message) -> list[str]:
+            texts = mrkdwn_texts(message.blocks or [])
+            for block in message.blocks or []:
+                Block.parse(block).validate_json()  # type: ignore[union-attr]
+            return texts
+
         for i, name in enumerate(HOSTILE, start=1):
             account, score = _account(i, name), _score(i, name)
-            checked_blocks(alert_messages.tier_alert(account, score, "healthy", TIERS))
-            checked_text(alert_messages.tier_alert_text(account, score, "healthy", TIERS))
+            firings = {name: {"words": name, "since": "2026-06-30"}}
+            states = [{}, {"claimed_by": ME, "claimed_at": at, "escalation_level": 1, "escalated_at": at},
+                      {"status": "resolved", "outcome": "saved", "resolved_by": ME, "resolved_at": at}]  # fmt: skip
+            for state in states:
+                alert = Alert(id=i, account_id=i, severity=score.tier, opened_on=DAY, last_fired_on=DAY, due_at=at,
+                              channel=channel, firings=firings, **state)  # fmt: skip
+                view = alert_messages.AlertView(alert, account, score)
+                message = alert_messages.root(view, TIERS, tz, ME)
+                [ours(t) for t in [message.text, *blocks_of(message)]]
+                assert alert_messages.root_text(view, TIERS) == message.text
+                dm = alert_messages.owner_dm(view, TIERS, tz)
+                [ours(t) for t in [dm.text, *blocks_of(dm)]]
+            for reply in (alert_messages.joined_reply([name]), alert_messages.escalated_reply(1, ME, ME, at, tz),
+                          alert_messages.resolved_reply("false_alarm", ME)):  # fmt: skip
+                [checked_text(t) for t in [reply.text, *mrkdwn_texts(checked_blocks(reply.blocks or []))]]
+            modal = alert_messages.resolve_modal(i, name)
+            View(**modal).validate_json()
+            [checked_text(t) for t in mrkdwn_texts(modal["blocks"])]
+            checked_text(alert_messages.who(name[:32]) if not name.startswith("S") else "")
+            checked_text(alert_messages.outcome_label(name))
+            checked_text(alert_messages.when(at, tz))
 
-    return {"tier_alert": alerts, "tier_alert_text": alerts}
+    names = ("root", "root_text", "joined_reply", "escalated_reply", "resolved_reply", "owner_dm", "resolve_modal",
+             "who", "when", "outcome_label")  # fmt: skip
+    return dict.fromkeys(names, thread)
 
 
 def public_functions(module: Any) -> set[str]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot import cli
-from bot.settings import Settings, SettingsError, load_settings
+from bot.calendar import BusinessCalendar
+from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError, load_settings
 
 SETTING_NAMES = (
     "DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "HOST",
     "PORT", "TIMEZONE", "SCORE_TIME", "ALERT_CHANNEL", "SCORECARD_PATH", "LISTENER_THREADS", "LOG_LEVEL",
+    "ALERT_RULES_PATH", "CS_LEAD", "CS_HEAD", "WORK_DAYS", "WORK_HOURS", "HOLIDAYS",
 )  # fmt: skip
 
 
@@ -99,6 +102,15 @@ def test_database_url_is_rewritten_for_psycopg(url: str, expected: str) -> None:
         ("SLACK_SIGNING_SECRET", "change-me"),
         ("SLACK_APP_TOKEN", "xoxb-1234-5678"),
         ("SCORECARD_PATH", "/nonexistent/scorecard.toml"),
+        ("ALERT_RULES_PATH", "/nonexistent/rules.toml"),
+        ("CS_LEAD", "@maria"),
+        ("CS_LEAD", "C0123456789"),
+        ("CS_HEAD", "maria"),
+        ("WORK_DAYS", "Mon-Funday"),
+        ("WORK_HOURS", "9-5"),
+        ("WORK_HOURS", "22:00-06:00"),
+        ("HOLIDAYS", "2026-12-25,Christmas"),
+        ("HOLIDAYS", "/nonexistent/holidays.ics"),
     ],
 )
 def test_malformed_setting_names_itself_in_one_line(name: str, value: str) -> None:
@@ -202,3 +214,62 @@ def test_cli_reports_bad_setting_in_one_line(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == ["healthbot: PORT='abc' is not a whole number: set e.g. PORT=3000"]
+
+
+def test_alert_settings_defaults() -> None:
+    settings = load_settings(env_file=None, environ={})
+
+    assert settings.alert_rules_path == DEFAULT_ALERT_RULES_PATH and Path(DEFAULT_ALERT_RULES_PATH).is_file()
+    assert settings.cs_lead is None and settings.cs_head is None
+    assert settings.calendar == BusinessCalendar()  # Mon-Fri 09:00-17:00 UTC, no holidays
+    assert settings.calendar.is_open(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))  # a Monday
+    assert not settings.calendar.is_open(datetime(2026, 11, 29, 3, 0, tzinfo=UTC))  # 3 a.m. on a Sunday
+
+
+def test_alert_settings_are_parsed(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("# rules\n", encoding="utf-8")
+    settings = load_settings(
+        env_file=None,
+        environ={
+            "ALERT_RULES_PATH": str(rules),
+            "CS_LEAD": " S0LEADS01 ",
+            "CS_HEAD": "U0HEAD001",
+            "TIMEZONE": "Europe/Berlin",
+            "WORK_DAYS": "Sun-Thu",
+            "WORK_HOURS": "08:00-16:00",
+            "HOLIDAYS": "2026-12-24, 2026-12-25",
+        },
+    )
+
+    assert (settings.alert_rules_path, settings.cs_lead, settings.cs_head) == (str(rules), "S0LEADS01", "U0HEAD001")
+    calendar = settings.calendar
+    assert calendar.tz == ZoneInfo("Europe/Berlin") and calendar.work_days == frozenset({6, 0, 1, 2, 3})
+    assert (calendar.start, calendar.end) == (time(8, 0), time(16, 0))
+    assert not calendar.is_business_day(date(2026, 12, 24)) and calendar.is_business_day(date(2026, 12, 23))
+    assert calendar.is_open(datetime(2026, 11, 29, 7, 30, tzinfo=UTC))  # Sunday 08:30 in Berlin
+
+
+def test_cs_head_defaults_to_cs_lead() -> None:
+    settings = load_settings(env_file=None, environ={"CS_LEAD": "W0ENTERPRISE1"})
+
+    assert (settings.cs_lead, settings.cs_head) == ("W0ENTERPRISE1", "W0ENTERPRISE1")
+
+
+def test_holidays_from_an_ics_file_in_env_file(clean_environ: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "holidays.ics").write_text(
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nSUMMARY:Christmas\nEND:VEVENT\nEND:VCALENDAR\n",
+        encoding="utf-8",
+    )
+    (tmp_path / ".env").write_text("HOLIDAYS=holidays.ics\nCS_LEAD=U0LEAD001\n", encoding="utf-8")
+
+    settings = load_settings()
+
+    assert not settings.calendar.is_business_day(date(2026, 12, 25))
+    assert settings.cs_head == "U0LEAD001"
+
+
+def test_alert_setting_errors_say_what_to_do() -> None:
+    assert "not a Slack user or user group ID" in settings_error({"CS_LEAD": "#cs-leads"})
+    assert settings_error({"WORK_HOURS": "22:00-06:00"}).startswith("WORK_HOURS='22:00-06:00' runs past midnight")
+    assert settings_error({"ALERT_RULES_PATH": "nope.toml"}).startswith("ALERT_RULES_PATH='nope.toml' does not exist")

@@ -12,7 +12,6 @@ from slack_sdk.models.views import View
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from bot.alerts import messages as alerts
 from bot.health.chart import ChartData, render_chart
 from bot.scoring.scorecard import load_scorecard
 from bot.slack import blocks as b
@@ -115,17 +114,6 @@ def test_home_escapes_names(engine, server: BotServer) -> None:
     home_opened(server, "EvEsc")
     view = published(server)[0]["view"]
     assert EVIL_SHOWN in json.dumps(view, ensure_ascii=False) and "<!channel>" not in json.dumps(view)
-
-
-def test_tier_alert_escapes_the_name() -> None:
-    account = Account(id=1, external_id="E1", name=EVIL, owner_slack_id=ME)
-    score = HealthScore(account_id=1, day=DAY, score=20, tier="high_risk", parts=ScoreParts())
-    tiers = load_scorecard().tiers
-    assert "<!channel>" not in json.dumps(alerts.tier_alert(account, score, "healthy", tiers))
-    assert EVIL_SHOWN in alerts.tier_alert_text(account, score, "healthy", tiers)
-
-
-# --- sizes: long lists page or split, never get cut -----------------------------------------------------------
 
 
 def test_home_of_600_long_escaped_names_splits_sections_and_cuts_no_row(engine, server: BotServer) -> None:

@@ -1,45 +1,263 @@
-"""The risk-tier alert messages (the alerts feature builds its thread on these)."""
+"""The alert thread's messages: pure builders that draw every state of the root message (open, claimed,
+snoozed, escalated, resolved), the thread's replies, the owner's DM and the Resolve modal.
+
+Each is a function of the stored state alone: after a click the root is redrawn by `root` from the
+reloaded alert, so what a message shows is what the database holds.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.views import View
+
+from bot.alerts.ids import AlertIds
+from bot.alerts.values import OUTCOMES, AlertRef, SnoozeChoice, SnoozeFor, actions_block_id
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import (
+    VIEW_BLOCK_LIMIT,
     Blocks,
+    Message,
+    actions,
+    button,
+    context,
     drivers_text,
     esc,
+    fields,
     mention,
     message_text,
+    plain,
     score_text,
     section,
     signed,
     tier_emoji,
     validate_blocks,
 )
+from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Account, HealthScore
+from storage.models import Account, Alert, HealthScore
+
+NOTE_LIMIT = 1000  # characters of a Resolve note
+SNOOZE_CHOICES: tuple[SnoozeFor, ...] = ("1d", "7d", "tier")
 
 
-def tier_alert(account: Account, score: HealthScore, previous_tier: str, tiers: Tiers) -> Blocks:
-    """The message posted when an account drops into a worse tier."""
-    playbook = raw("playbooks").get(score.tier, {})
-    title = say(
-        "health.alert.title", emoji=tier_emoji(score.tier), name=esc(account.name), old_tier=tiers.label(previous_tier),
-        new_tier=tiers.label(score.tier), score=score_text(score.score), delta_7=signed(score.delta_7),
+@dataclass(frozen=True)
+class AlertView:
+    """What the root message is drawn from: the alert, its account and the account's latest score."""
+
+    alert: Alert
+    account: Account
+    score: HealthScore | None
+
+
+def _t(key: str, **values: Any) -> str:
+    return say(f"alerts.thread.{key}", **values)
+
+
+def who(target: str | None) -> str:
+    """A user id as a mention, a user-group id (S...) as a group mention, anything else as text."""
+    if target and re.fullmatch(r"S[A-Z0-9]{2,31}", target):
+        return f"<!subteam^{target}>"
+    return mention(target)
+
+
+def when(at: datetime | None, tz: ZoneInfo) -> str:
+    """A stored time in the team's time zone ("Tue 30 Jun 14:00 CEST"); naive times are UTC (SQLite)."""
+    if at is None:
+        return "–"
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    return aware.astimezone(tz).strftime(_t("time_format"))
+
+
+def outcome_label(outcome: str | None) -> str:
+    return raw("alerts.thread.outcomes").get(outcome or "", esc(outcome) or "–")
+
+
+def _tier(view: AlertView) -> str:
+    return view.score.tier if view.score is not None else view.alert.severity
+
+
+def _title(view: AlertView, tiers: Tiers) -> str:
+    tier, name = _tier(view), esc(view.account.name)
+    if view.score is None:
+        return _t("title_no_score", emoji=tier_emoji(tier), name=name, tier=tiers.label(tier))
+    return _t(
+        "title", emoji=tier_emoji(tier), name=name, tier=tiers.label(tier), score=score_text(view.score.score),
+        delta_7=signed(view.score.delta_7),
     )  # fmt: skip
-    out: Blocks = [section(title)]
-    if score.parts.drivers:
-        out.append(section(drivers_text(score)))
-    if playbook:
-        sla = say(
-            "health.alert.respond_within", tier=tiers.label(score.tier), sla=playbook["respond_within"],
-            owner=mention(account.owner_slack_id),
-        )  # fmt: skip
-        out.append(section(sla + "\n" + "\n".join(f"• {a}" for a in playbook["actions"])))
-    return validate_blocks(out)
 
 
-def tier_alert_text(account: Account, score: HealthScore, previous_tier: str, tiers: Tiers) -> str:
-    return message_text(say(
-        "health.alert.text", emoji=tier_emoji(score.tier), name=esc(account.name), old_tier=tiers.label(previous_tier),
-        new_tier=tiers.label(score.tier), score=score_text(score.score),
-    ))  # fmt: skip
+def root_text(view: AlertView, tiers: Tiers) -> str:
+    """The root's notification text: account, tier, score and change."""
+    tier = _tier(view)
+    emoji, name, label = tier_emoji(tier), esc(view.account.name), tiers.label(tier)
+    if view.score is None:
+        return message_text(_t("text_no_score", emoji=emoji, name=name, tier=label))
+    score, delta = score_text(view.score.score), signed(view.score.delta_7)
+    return message_text(_t("text", emoji=emoji, name=name, tier=label, score=score, delta_7=delta))
+
+
+def _firings(alert: Alert) -> str | None:
+    rows = sorted(alert.firings.items(), key=lambda kv: (str(kv[1].get("since", "")), kv[0]))
+    lines = [_t("firing", words=esc(str(f.get("words") or rule)), since=f.get("since", "–")) for rule, f in rows]
+    return _t("why") + "\n" + "\n".join(lines) if lines else None
+
+
+def _state(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None) -> list[str]:
+    a = view.alert
+    if a.status != "open":
+        if a.resolved_by == "healthbot" or a.outcome == "recovered":
+            return [_t("state_recovered", outcome=outcome_label(a.outcome), when=when(a.resolved_at, tz))]
+        return [_t("state_resolved", outcome=outcome_label(a.outcome), by=mention(a.resolved_by),
+                   when=when(a.resolved_at, tz))]  # fmt: skip
+    if a.claimed_by:
+        lines = [_t("state_claimed", who=mention(a.claimed_by), when=when(a.claimed_at, tz))]
+    else:
+        lines = [_t("state_open", due=when(a.due_at, tz))]
+    if a.escalation_level:
+        lead = who(cs_lead) if cs_lead else _t("lead_none")
+        lines.append(_t(f"state_escalated_{min(a.escalation_level, 2)}", when=when(a.escalated_at, tz), lead=lead))
+    if a.snoozed_tier:
+        lines.append(_t("state_snoozed_tier", tier=tiers.label(a.snoozed_tier)))
+    elif a.snoozed_until:
+        lines.append(_t("state_snoozed", until=when(a.snoozed_until, tz)))
+    return lines
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": plain(text, 75), "emoji": True}, "value": value}
+
+
+def _snooze_select(alert_id: int) -> dict[str, Any]:
+    labels = {"1d": _t("snooze_1d"), "7d": _t("snooze_7d"), "tier": _t("snooze_tier")}
+    return {
+        "type": "static_select",
+        "action_id": str(AlertIds.SNOOZE),
+        "placeholder": {"type": "plain_text", "text": _t("snooze"), "emoji": True},
+        "options": [_option(labels[c], encode(SnoozeChoice(alert_id=alert_id, until=c))) for c in SNOOZE_CHOICES],
+    }
+
+
+def _reassign_select() -> dict[str, Any]:
+    return {
+        "type": "users_select",
+        "action_id": str(AlertIds.REASSIGN),
+        "placeholder": {"type": "plain_text", "text": _t("reassign"), "emoji": True},
+    }
+
+
+def _buttons(alert: Alert) -> dict[str, Any]:
+    ref = encode(AlertRef(alert_id=alert.id or 0))
+    card = button(_t("open_card"), AlertIds.OPEN_CARD, ref)
+    if alert.status != "open":
+        elements = [card]
+    elif alert.claimed_by:
+        elements = [button(_t("release"), AlertIds.RELEASE, ref), _reassign_select(),
+                    button(_t("resolve"), AlertIds.RESOLVE, ref), card]  # fmt: skip
+    else:
+        elements = [button(_t("claim"), AlertIds.CLAIM, ref, style="primary"), _snooze_select(alert.id or 0), card]
+    return actions(*elements, block_id=actions_block_id(alert.id or 0))
+
+
+def root(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> Message:
+    """The thread's root message in the alert's current state: what is wrong, who must act by when, who has it."""
+    alert = view.alert
+    blocks: Blocks = [section(_title(view, tiers))]
+    why = _firings(alert)
+    if why:
+        blocks.append(section(why))
+    if view.score is not None and view.score.parts.drivers:
+        blocks.append(section(drivers_text(view.score)))
+    playbook = raw("playbooks").get(alert.severity) or {}
+    sla = (
+        _t("sla", sla=playbook["respond_within"], due=when(alert.due_at, tz))
+        if playbook.get("respond_within")
+        else _t("sla_none", due=when(alert.due_at, tz))
+    )
+    blocks.append(fields(sla, _t("owner", owner=mention(view.account.owner_slack_id))))
+    if alert.status == "open" and playbook.get("actions"):
+        lines = [_t("playbook", tier=tiers.label(alert.severity))] + [
+            _t("action", action=a) for a in playbook["actions"]
+        ]
+        blocks.append(section("\n".join(lines)))
+    blocks.append(context("\n".join(_state(view, tiers, tz, cs_lead))))
+    blocks.append(_buttons(alert))
+    return Message(root_text(view, tiers), validate_blocks(blocks))
+
+
+def joined_reply(new_words: list[str]) -> Message:
+    """The thread reply when further rules join an open alert."""
+    lines = [_t("joined")] + [f"• {esc(w)}" for w in new_words]
+    return Message(
+        _t("joined_text", words="; ".join(esc(w) for w in new_words)), validate_blocks([section("\n".join(lines))])
+    )
+
+
+def escalated_reply(level: int, lead: str | None, owner: str | None, overdue_since: datetime, tz: ZoneInfo) -> Message:
+    """The thread reply of an escalation: level 1 mentions the CS lead, level 2 the next level up."""
+    due = when(overdue_since, tz)
+    text = _t(f"escalated_{min(max(level, 1), 2)}", lead=who(lead) if lead else _t("lead_none"), due=due)
+    if owner:
+        text += _t("escalated_owner", owner=mention(owner))
+    return Message(text, validate_blocks([section(text)]))
+
+
+def resolved_reply(outcome: str, by: str) -> Message:
+    """The thread reply when the alert is resolved, by a person (Resolve) or by the job ("healthbot")."""
+    if by == "healthbot" or outcome == "recovered":
+        text = _t("resolved_recovered", outcome=outcome_label(outcome))
+    else:
+        text = _t("resolved", outcome=outcome_label(outcome), by=mention(by))
+    return Message(text, validate_blocks([section(text)]))
+
+
+def owner_dm(view: AlertView, tiers: Tiers, tz: ZoneInfo) -> Message:
+    """The DM to the account's owner: which account, how bad, by when, and the channel of the thread."""
+    tier, name, channel = _tier(view), esc(view.account.name), view.alert.channel
+    text = _t("dm_text", emoji=tier_emoji(tier), name=name, channel=channel)
+    line = _t("dm", emoji=tier_emoji(tier), name=name, channel=channel, tier=tiers.label(tier),
+              due=when(view.alert.due_at, tz))  # fmt: skip
+    return Message(text, validate_blocks([section(line)]))
+
+
+def resolve_modal(alert_id: int, name: str | None = None) -> dict[str, Any]:
+    """The Resolve modal: an outcome (saved, churned, false alarm) and an optional note."""
+    intro = _t("modal.intro_named", name=esc(name)) if name else _t("modal.intro")
+    options = [_option(outcome_label(o), o) for o in OUTCOMES]
+    blocks: Blocks = [
+        section(intro),
+        {
+            "type": "input",
+            "block_id": str(AlertIds.OUTCOME_BLOCK),
+            "label": {"type": "plain_text", "text": _t("modal.outcome"), "emoji": True},
+            "element": {"type": "radio_buttons", "action_id": str(AlertIds.OUTCOME), "options": options},
+        },
+        {
+            "type": "input",
+            "block_id": str(AlertIds.NOTE_BLOCK),
+            "optional": True,
+            "label": {"type": "plain_text", "text": _t("modal.note"), "emoji": True},
+            "hint": {"type": "plain_text", "text": _t("modal.note_hint"), "emoji": True},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": str(AlertIds.NOTE),
+                "multiline": True,
+                "max_length": NOTE_LIMIT,
+            },  # fmt: skip
+        },
+    ]
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": str(AlertIds.RESOLVE_MODAL),
+        "private_metadata": encode(AlertRef(alert_id=alert_id)),
+        "title": {"type": "plain_text", "text": plain(_t("modal.title"), 24)},
+        "submit": {"type": "plain_text", "text": plain(_t("modal.submit"), 24)},
+        "close": {"type": "plain_text", "text": plain(_t("modal.close"), 24)},
+        "blocks": validate_blocks(blocks, VIEW_BLOCK_LIMIT),
+    }
+    View(**view).validate_json()
+    return view

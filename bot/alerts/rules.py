@@ -10,6 +10,7 @@ turns the rules into the day's firings.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -173,10 +174,66 @@ Rule = Annotated[
 ]
 
 
+CHANNEL_ID = r"^[CG][A-Z0-9]{6,}$"  # as ALERT_CHANNEL: an id, not a #name (names change, ids do not)
+
+
+def _channel_id(channel: str) -> str:
+    if not re.fullmatch(CHANNEL_ID, channel):
+        raise ValueError(
+            f"{channel!r} is not a channel ID: use the ID (e.g. C0123456789) from the channel's 'About' tab, "
+            "not its name"
+        )
+    return channel
+
+
+class Routing(BaseModel):
+    """Where an alert's thread goes: the account's segment's channel, else its severity's channel, else
+    ALERT_CHANNEL; plus a DM to the account owner (`dm_owner`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tiers: dict[Annotated[str, AfterValidator(_known_tier)], Annotated[str, AfterValidator(_channel_id)]] = Field(
+        default_factory=dict
+    )
+    segments: dict[str, Annotated[str, AfterValidator(_channel_id)]] = Field(default_factory=dict)
+    dm_owner: bool = True
+
+    @field_validator("segments")
+    @classmethod
+    def _segments_named(cls, segments: dict[str, str]) -> dict[str, str]:
+        keys = [s.strip().casefold() for s in segments]
+        if "" in keys:
+            raise ValueError("a segment name is empty")
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"segments listed twice (names match regardless of case and spaces): {', '.join(dupes)}")
+        return segments
+
+    def channel(self, severity: str, segment: str | None, default: str | None) -> str | None:
+        """The channel of an alert of `severity` on an account of `segment` (None: nowhere to post)."""
+        if segment is not None:
+            wanted = segment.strip().casefold()
+            for name, channel in self.segments.items():
+                if name.strip().casefold() == wanted:
+                    return channel
+        return self.tiers.get(severity) or default
+
+
+class AlertSettings(BaseModel):
+    """How the alert job treats an open alert."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # an open alert resolves as recovered after this many days in a row without any of its rules firing
+    recover_days: int = Field(default=7, ge=1, le=90)
+
+
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cooldown_days: int = Field(default=14, ge=0, le=365)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    routing: Routing = Field(default_factory=Routing)
     rules: list[Rule] = Field(default_factory=list)
 
     @field_validator("rules")
@@ -210,6 +267,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
     for i, part in enumerate(loc):
         if isinstance(part, str) and part in KINDS and i > 0 and isinstance(loc[i - 1], int):
             continue  # the union's tag pydantic puts in the path: `rules.2.score_below.days`
+        if part == "[key]":
+            continue  # a bad dict key (`routing.tiers.hihg_risk.[key]`): the key names it already
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 

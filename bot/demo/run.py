@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
-from datetime import date, timedelta
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
@@ -19,6 +22,10 @@ from sqlmodel import SQLModel, col, select
 from tqdm import tqdm
 
 from bot.alerts import messages as alerts
+from bot.alerts.rules import load_rules
+from bot.alerts.service import run_alerts
+from bot.alerts.threads import load_view
+from bot.calendar import BusinessCalendar
 from bot.demo.data import CSM_IDS, generate_portfolio
 from bot.scoring.backtest import backtest
 from bot.scoring.importer import import_accounts, import_metrics
@@ -27,13 +34,16 @@ from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import load_settings
 from bot.slack import blocks
 from prompts import say
+from storage import alerts as alert_store
 from storage import queries
-from storage.db import make_engine, session_factory, upgrade
-from storage.models import Account, HealthScore
+from storage.db import make_engine, session_factory, unit_of_work, upgrade
+from storage.models import Account, Alert, HealthScore
 
 BACKFILL_DAYS = 90  # the card's sparkline and chart show 90 days
 BAR_WIDTH = 40
 BACKTEST_HORIZON = 60  # days: does the score on day D see the churn of the next two months coming?
+ALERT_WEEKS = 4  # the alert job is run day by day over this many weeks up to the demo's last day
+DEMO_ALERT_CHANNEL = "C0DEMOALERTS"  # where the demo's alerts would go (they are not kept)
 DEMO_ID = re.compile(r"ACC-\d{4,}")  # the generator's external ids; its owners are CSM_IDS
 
 
@@ -138,18 +148,85 @@ def run_demo(
         print()
         print(say("demo.backtest", as_of=as_of.isoformat(), horizon=BACKTEST_HORIZON, auc=result.auc,
                   churned=result.churned, accounts=result.accounts, lift=result.riskiest_tier_lift or 0))  # fmt: skip
-    shown = drops["worse"][:messages]
+    weeks = alerts_by_week(engine, scorecard, end)
     print()
-    print(say("demo.messages_title", shown=len(shown), total=len(drops["worse"])))
-    for account, score, previous in shown:
+    print(say("demo.alerts_title", weeks=len(weeks.weeks), backlog=weeks.backlog))
+    for week_end, counts in weeks.weeks:
+        print(say("demo.alerts_week", day=week_end.isoformat(), **counts))
+    per_csm = ", ".join(f"{csm} {n / len(weeks.weeks):.1f}" for csm, n in sorted(weeks.per_csm.items()))
+    print(say("demo.alerts_average", per_week=weeks.opened / len(weeks.weeks), accounts=n_accounts,
+              per_csm=per_csm, open=weeks.still_open, day=end.isoformat()))  # fmt: skip
+    shown = weeks.threads[:messages]
+    print()
+    print(say("demo.messages_title", shown=len(shown), total=len(weeks.threads), day=end.isoformat()))
+    for title, rendered in shown:
         print()
-        print(f"  #customer-health ── {_plain(alerts.tier_alert_text(account, score, previous, scorecard.tiers))}")
-        for line in render_blocks(alerts.tier_alert(account, score, previous, scorecard.tiers)).splitlines():
+        print(f"  #customer-health ── {title}")
+        for line in rendered.splitlines():
             print(f"  │ {line}")
     print()
     print(say("demo.next_steps", day=end.isoformat(), database=database_url))
     engine.dispose()
     return 0
+
+
+@dataclass
+class AlertWeeks:
+    """What the alert job raised on the demo: `backlog` on its first run (accounts already at risk), then
+    per week (its last day, counts of opened/joined/resolved), opened per CSM, and open at the end."""
+
+    backlog: int = 0
+    weeks: list[tuple[date, dict[str, int]]] = field(default_factory=list)
+    per_csm: Counter[str] = field(default_factory=Counter)
+    opened: int = 0
+    still_open: int = 0
+    threads: list[tuple[str, str]] = field(default_factory=list)  # the last day's new alerts: (text, rendered root)
+
+
+def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int = ALERT_WEEKS) -> AlertWeeks:
+    """Run the alert job's decisions (default rules, `bot.alerts.service.run_alerts`) day by day over the last
+    `weeks` weeks up to `end`, each day as of the next morning, after a first run the day before (whose alerts
+    are the backlog a first install raises); then forget the alerts and their messages: a demo database
+    served later must not post a month of them."""
+    rules, calendar = load_rules(None, scorecard), BusinessCalendar()
+    first = end - timedelta(days=7 * weeks)
+    out = AlertWeeks()
+    opened: list[int] = []
+    week: dict[str, int] = {}
+    for k in range(7 * weeks + 1):
+        day = first + timedelta(days=k)
+        with unit_of_work(session_factory(engine)) as session:  # what jobs.alerts.run does, under its lock
+            summary = run_alerts(
+                session, rules=rules, scorecard=scorecard, calendar=calendar, alert_channel=DEMO_ALERT_CHANNEL,
+                day=day, now=datetime.combine(day + timedelta(days=1), time(7), tzinfo=UTC),
+            )  # fmt: skip
+        if k == 0:
+            out.backlog = len(summary.opened)
+            continue
+        opened += summary.opened
+        for name, n in (("opened", len(summary.opened)), ("joined", summary.joined),
+                        ("resolved", summary.recovered + summary.churned)):  # fmt: skip
+            week[name] = week.get(name, 0) + n
+        if k % 7 == 0:
+            out.weeks.append((day, week))
+            week = {}
+        if k == 7 * weeks:  # what the alert channel got on the last day, drawn by the real builders
+            with unit_of_work(session_factory(engine)) as session:
+                views = [v for v in (load_view(session, a) for a in summary.opened) if v is not None]
+            views.sort(key=lambda v: (-scorecard.tiers.order.index(v.alert.severity), -(v.account.mrr or 0)))
+            for view in views:
+                message = alerts.root(view, scorecard.tiers, ZoneInfo("UTC"))
+                out.threads.append((_plain(message.text), render_blocks(message.blocks or [])))
+    out.opened = len(opened)
+    with unit_of_work(session_factory(engine)) as session:
+        owners = session.exec(
+            select(Account.owner_slack_id).join(Alert).where(col(Alert.id).in_(opened))
+        ).all()  # fmt: skip
+        out.per_csm = Counter(str(o) for o in owners)
+        out.still_open = len(alert_store.open_alerts(session))
+        for table in ("alert_event", "alert", "outbox_message"):
+            session.execute(text(f"DELETE FROM {table}"))
+    return out
 
 
 def _tier_drops(engine: Engine, scorecard: Scorecard, day: date) -> dict[str, list[tuple[Account, HealthScore, str]]]:

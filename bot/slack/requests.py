@@ -22,6 +22,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltResponse, Respond
@@ -44,6 +45,8 @@ class Deps:
     scorecard: Scorecard
     today: Callable[[], date]
     follow_up: Executor  # the work after an ack: bounded, and never the pool that produces acks
+    cs_lead: str | None = None  # CS_LEAD: a user id (U...) or a user-group id (S...); may release/reassign alerts
+    tz: ZoneInfo = ZoneInfo("UTC")  # TIMEZONE: times in messages (an alert's due time)
 
 
 @dataclass(frozen=True)

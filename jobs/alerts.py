@@ -1,0 +1,59 @@
+"""The alert job: after a scoring run, open, join and resolve alerts for the scored day (bot.alerts.service).
+
+Its messages go to the outbox in the same transaction as its decisions; `jobs.deliver` sends them.
+With several replicas on PostgreSQL one runs it (`job_lock`); the others get None.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+from sqlalchemy import Engine
+
+from bot.alerts.rules import Rules
+from bot.alerts.service import AlertRunSummary, run_alerts
+from bot.calendar import BusinessCalendar
+from bot.scoring.scorecard import Scorecard
+from storage import queries
+from storage.db import job_lock, session_factory, unit_of_work
+from storage.models import utcnow
+
+JOB_ID = "alerts"
+log = logging.getLogger("healthbot.jobs.alerts")
+
+
+def run(
+    engine: Engine,
+    *,
+    rules: Rules,
+    scorecard: Scorecard,
+    calendar: BusinessCalendar,
+    alert_channel: str | None,
+    day: date | None = None,
+    now: datetime | None = None,
+    cs_lead: str | None = None,
+) -> AlertRunSummary | None:
+    """Alerts for `day` (default: the latest scored day) as of `now` (default: the clock); None when
+    another replica holds the job's lock."""
+    with job_lock(engine, JOB_ID) as leader:
+        if not leader:
+            log.info("another replica is running the alert job; skipped")
+            return None
+        with engine.connect() as conn:
+            day = day or queries.latest_score_day(conn)
+        if day is None:
+            log.info("no scores yet; no alerts")
+            return AlertRunSummary(None, skipped=True)
+        with unit_of_work(session_factory(engine)) as session:
+            summary = run_alerts(
+                session, rules=rules, scorecard=scorecard, calendar=calendar, alert_channel=alert_channel, day=day,
+                now=now or utcnow(), cs_lead=cs_lead,
+            )  # fmt: skip
+        log.info(
+            "alerts for %s: %d firings, %d opened, %d joined, %d still firing, %d held back by cooldowns, "
+            "%d recovered, %d churned",
+            day, summary.firings, len(summary.opened), summary.joined, summary.updated, summary.held_back,
+            summary.recovered, summary.churned,
+        )  # fmt: skip
+        return summary

@@ -1,0 +1,138 @@
+"""Escalate alerts nobody claimed within their response SLA, only while the team is open.
+
+Every few minutes (`healthbot run`'s schedule, or `healthbot jobs run escalations`): an open alert that is
+unclaimed, not snoozed and past its `due_at` gets a reply in its thread mentioning CS_LEAD (and the owner):
+level 1. Still unclaimed one more full SLA after that (counted on the business calendar from the level-1
+escalation), a reply mentions CS_HEAD: level 2. Each level is recorded (`storage.alerts.escalate`, a
+conditional UPDATE: one winner even if two replicas ran at once) and drawn on the root (`threads.redraw`).
+
+Nothing fires while the calendar is closed (nights, weekends, holidays): an alert that fell due on Friday
+evening is escalated at Monday's opening, never at 3 a.m. on a Sunday.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, or_, select
+
+from bot.alerts import messages, threads
+from bot.calendar import BusinessCalendar
+from bot.scoring.scorecard import Tiers
+from prompts import raw
+from storage import alerts
+from storage.db import job_lock, session_factory, unit_of_work
+from storage.models import Account, Alert, utcnow
+
+JOB_ID = "alerts.escalations"
+LEVELS = 2
+log = logging.getLogger("healthbot.jobs.escalations")
+
+
+@dataclass
+class EscalationSummary:
+    """What one run did: alert ids escalated per level; `closed` when the calendar was closed (nothing checked),
+    `skipped` when another replica held the job."""
+
+    escalated: dict[int, list[int]] = field(default_factory=lambda: {1: [], 2: []})
+    closed: bool = False
+    skipped: bool = False
+
+
+def _utc(moment: datetime) -> datetime:
+    """Aware UTC (SQLite hands back naive datetimes, stored as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def next_level_due(alert: Alert, calendar: BusinessCalendar, playbooks: Mapping[str, Any]) -> datetime | None:
+    """When the alert's next escalation level is due (UTC); None when it has none left."""
+    if alert.escalation_level == 0:
+        return _utc(alert.due_at)
+    if alert.escalation_level >= LEVELS or alert.escalated_at is None:
+        return None
+    entry = playbooks.get(alert.severity)
+    if entry is None:  # a tier without a playbook: the first level's SLA again
+        return _utc(alert.escalated_at) + (_utc(alert.due_at) - _utc(alert.opened_at))
+    return _utc(calendar.due(_utc(alert.escalated_at), entry))
+
+
+def _candidates(session: Session, now: datetime) -> list[Alert]:
+    """Open, unclaimed, not snoozed alerts below the last level whose SLA has passed."""
+    stmt = select(Alert).where(
+        Alert.status == "open",
+        col(Alert.claimed_by).is_(None),
+        col(Alert.snoozed_tier).is_(None),
+        or_(col(Alert.snoozed_until).is_(None), col(Alert.snoozed_until) <= now),
+        col(Alert.escalation_level) < LEVELS,
+        col(Alert.due_at) <= now,
+    )
+    return list(session.exec(stmt.order_by(col(Alert.due_at), col(Alert.id))).all())
+
+
+def escalate_due(
+    session: Session,
+    *,
+    calendar: BusinessCalendar,
+    tiers: Tiers,
+    tz: ZoneInfo,
+    cs_lead: str | None,
+    cs_head: str | None,
+    now: datetime,
+    playbooks: Mapping[str, Any] | None = None,
+) -> EscalationSummary:
+    """Escalate every alert due at `now` by one level (in the caller's unit of work)."""
+    summary = EscalationSummary()
+    now = _utc(now)
+    if not calendar.is_open(now):
+        summary.closed = True
+        return summary
+    playbooks = playbooks if playbooks is not None else raw("playbooks")
+    for alert in _candidates(session, now):
+        due = next_level_due(alert, calendar, playbooks)
+        if due is None or due > now:
+            continue
+        level = alert.escalation_level + 1
+        assert alert.id is not None
+        if not alerts.escalate(session, alert.id, level, now):
+            continue  # claimed or escalated meanwhile (another replica, a click)
+        account = session.get(Account, alert.account_id)
+        owner = account.owner_slack_id if account else None
+        who = cs_lead if level == 1 else (cs_head or cs_lead)
+        message = messages.escalated_reply(level, who, owner, _utc(alert.due_at), tz)
+        threads.reply(session, alert, f"escalated:{level}", message)
+        threads.redraw(session, alert.id, tiers, tz, cs_lead)
+        summary.escalated[level].append(alert.id)
+    return summary
+
+
+def run(
+    engine: Engine,
+    *,
+    calendar: BusinessCalendar,
+    tiers: Tiers,
+    tz: ZoneInfo,
+    cs_lead: str | None,
+    cs_head: str | None = None,
+    now: datetime | None = None,
+) -> EscalationSummary:
+    """The scheduled job: under its lock, one unit of work; the messages wait in the outbox for `jobs.deliver`."""
+    with job_lock(engine, JOB_ID) as leader:
+        if not leader:
+            log.info("another replica is running escalations; skipped")
+            return EscalationSummary(skipped=True)
+        with unit_of_work(session_factory(engine)) as session:
+            summary = escalate_due(
+                session, calendar=calendar, tiers=tiers, tz=tz, cs_lead=cs_lead, cs_head=cs_head or cs_lead,
+                now=now or utcnow(),
+            )  # fmt: skip
+    if summary.escalated[1] or summary.escalated[2]:
+        if cs_lead is None:
+            log.warning("escalated alerts without a CS lead to tell: set CS_LEAD (a user or user group id)")
+        log.info("escalated alerts %s to level 1, %s to level 2", summary.escalated[1], summary.escalated[2])
+    return summary
