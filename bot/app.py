@@ -41,7 +41,7 @@ from bot.settings import Settings, SettingsError
 from bot.slack.client import make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
-from handlers import alerts, health, home
+from handlers import alerts, health, home, retention
 from jobs import score as score_job
 from storage.db import ping, session_factory
 
@@ -86,6 +86,7 @@ def create_app(
     health.register(app, deps)
     alerts.register(app, deps)
     home.register(app, deps)
+    retention.register(app, deps)
 
     @app.error
     def on_error(
@@ -125,16 +126,16 @@ def check_signature_headers(request: Request) -> tuple[bytes, bytes]:
     return timestamp.encode("ascii"), signature.encode("latin-1")
 
 
-async def read_capped(request: Request) -> bytes:
-    """The body, chunk by chunk, refusing (413) as soon as it is known to be over MAX_BODY_BYTES."""
+async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, chunk by chunk, refusing (413) as soon as it is known to be over `limit` bytes."""
     length = request.headers.get("content-length", "")
-    if length.isascii() and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    if length.isascii() and length.isdigit() and int(length) > limit:
         raise Refused(413, "request body too large")
     body = bytearray()
     try:
         async for chunk in request.stream():
             body += chunk
-            if len(body) > MAX_BODY_BYTES:
+            if len(body) > limit:
                 raise Refused(413, "request body too large")
     except ClientDisconnect:
         raise Refused(400, "client disconnected") from None
@@ -178,9 +179,15 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
 
 
 def create_web(
-    bolt_app: App | None, engine: Engine, *, signing_secret: str = "", slack_connected: Callable[[], bool] | None = None
+    bolt_app: App | None,
+    engine: Engine,
+    *,
+    signing_secret: str = "",
+    slack_connected: Callable[[], bool] | None = None,
+    ingest_token: str | None = None,
 ) -> Starlette:
-    """The ASGI app: Slack at POST /slack/events, liveness at GET /healthz.
+    """The ASGI app: Slack at POST /slack/events, liveness at GET /healthz, pushed metrics at POST /ingest/metrics
+    (off without `ingest_token`).
 
     In HTTP mode every request is verified with `signing_secret` before Bolt sees it. In Socket Mode
     (`bolt_app` None) Slack reaches the bot over the WebSocket alone: `slack_connected` says
@@ -225,7 +232,43 @@ def create_web(
             body.update(ok=database and connected, slack="connected" if connected else "disconnected")
         return JSONResponse(body, status_code=200 if body["ok"] else 503)
 
-    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), Route("/healthz", healthz)])
+    async def ingest_metrics(request: Request) -> Response:
+        return await _ingest_metrics(request, engine, ingest_token)
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/ingest/metrics", ingest_metrics, methods=["POST"]),
+        ]
+    )
+
+
+MAX_INGEST_BYTES = 64 << 20
+"""The largest body POST /ingest/metrics reads (413 past it): about 800,000 records of JSON."""
+
+
+async def _ingest_metrics(request: Request, engine: Engine, token: str | None) -> Response:
+    """POST /ingest/metrics: off (404) without INGEST_TOKEN; the bearer token compared in constant time;
+    the body checked whole (422 naming the bad records, nothing written), then written in one transaction."""
+    from bot.connectors.ingest import IngestRejected, ingest
+
+    if not token:
+        return Response("not found", status_code=404, media_type="text/plain")
+    given = request.headers.get("authorization", "")
+    scheme, _, credential = given.partition(" ")
+    if not (scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), token.encode())):
+        return Response("invalid or missing bearer token", status_code=401, media_type="text/plain",
+                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    try:
+        body = await read_capped(request, MAX_INGEST_BYTES)
+    except Refused as refused:
+        return Response(refused.message, status_code=refused.status, media_type="text/plain")
+    try:
+        written = await run_in_threadpool(ingest, engine, body)
+    except IngestRejected as rejected:
+        return JSONResponse(rejected.body(), status_code=422)
+    return JSONResponse({"ok": True, "written": written})
 
 
 def create_scheduler(
@@ -234,27 +277,36 @@ def create_scheduler(
     """Every scheduled job with a stable id, an explicit time zone and a misfire grace.
 
     Daily at SCORE_TIME: score (and refresh Home), then, chained on its completion, alerts, then deliver.
-    Every 5 minutes: escalations (then deliver what they decided); every minute: deliver (retries, a channel
-    the bot was invited to since); Mondays 09:00: the weekly digest. With several replicas on PostgreSQL
-    each job runs in one of them (its `job_lock`); delivery is safe in all of them at once.
+    Every 5 minutes: escalations, task escalations (then deliver what they decided); every minute: deliver
+    (retries, a channel the bot was invited to since); DIGEST_DAY at DIGEST_TIME (default Mondays 09:00): the
+    weekly digests. With several replicas on PostgreSQL each job runs in one of them (its `job_lock`); delivery
+    is safe in all of them at once.
     """
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
     from apscheduler.triggers.interval import IntervalTrigger
 
     from bot.alerts.rules import load_rules
+    from bot.retention.playbooks import load_playbooks
     from jobs import alerts as alerts_job
     from jobs import deliver as deliver_job
     from jobs import digest as digest_job
     from jobs import escalations as escalations_job
+    from jobs import task_escalations as task_escalations_job
     from storage.db import job_lock
 
     scorecard = scorecard or load_scorecard(settings.scorecard_path)
     rules = load_rules(settings.alert_rules_path, scorecard)  # a bad rules file stops `healthbot run` at start
+    load_playbooks(tiers=scorecard.tiers.order)  # and so does a bad prompts/playbooks.toml
     tz = settings.tz
     scheduler = BackgroundScheduler(timezone=tz)
     every = {"replace_existing": True, "coalesce": True, "max_instances": 1}
+    daily: Callable[..., None] = score_job.run_daily
+    if settings.sources_path:  # the syncs run first, in the scoring's own job: scoring reads what they pulled
+        from jobs import sync as sync_job
+
+        daily = sync_job.before(score_job.run_daily, engine, settings.sources_path, tz)
     scheduler.add_job(
-        score_job.run_daily,
+        daily,
         CronTrigger(hour=settings.score_time.hour, minute=settings.score_time.minute, timezone=tz),
         args=[engine, scorecard, client, lambda: datetime.now(tz).date()],
         id=score_job.JOB_ID,
@@ -270,7 +322,7 @@ def create_scheduler(
                 return
             alerts_job.run(
                 engine, rules=rules, scorecard=scorecard, calendar=settings.calendar,
-                alert_channel=settings.alert_channel, cs_lead=settings.cs_lead,
+                alert_channel=settings.alert_channel, cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours,
             )  # fmt: skip
         deliver_job.run(engine, client)
 
@@ -292,19 +344,35 @@ def create_scheduler(
         escalations_then_deliver, IntervalTrigger(minutes=5, timezone=tz), id=escalations_job.JOB_ID,
         misfire_grace_time=120, **every,
     )  # fmt: skip
+
+    def task_escalations_then_deliver() -> None:
+        summary = task_escalations_job.run(
+            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=tz, cs_lead=settings.cs_lead,
+            cs_head=settings.cs_head, team=settings.team,
+        )  # fmt: skip
+        if summary.changed:
+            deliver_job.run(engine, client)
+
+    scheduler.add_job(
+        task_escalations_then_deliver, IntervalTrigger(minutes=5, timezone=tz), id=task_escalations_job.JOB_ID,
+        misfire_grace_time=120, **every,
+    )  # fmt: skip
     scheduler.add_job(
         deliver_job.run, IntervalTrigger(minutes=1, timezone=tz), args=[engine, client], id=deliver_job.JOB_ID,
         misfire_grace_time=30, **every,
     )  # fmt: skip
 
     def digest_then_deliver() -> None:
-        if digest_job.run(engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=tz):
+        if digest_job.run(
+            engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=tz, rules=rules,
+            quiet_hours=settings.quiet_hours, dms=True,
+        ):  # fmt: skip
             deliver_job.run(engine, client)
 
-    scheduler.add_job(
-        digest_then_deliver, CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=tz), id=digest_job.JOB_ID,
-        misfire_grace_time=6 * 3600, **every,
-    )  # fmt: skip
+    weekly = CronTrigger(
+        day_of_week=settings.digest_day, hour=settings.digest_time.hour, minute=settings.digest_time.minute, timezone=tz
+    )
+    scheduler.add_job(digest_then_deliver, weekly, id=digest_job.JOB_ID, misfire_grace_time=6 * 3600, **every)
     return scheduler
 
 
@@ -380,9 +448,11 @@ def serve(settings: Settings, engine: Engine) -> None:
             log.info("connected to Slack in Socket Mode")
         else:
             log.warning("Socket Mode connection not open yet; the client keeps retrying")
-        web = create_web(None, engine, slack_connected=handler.client.is_connected)
+        web = create_web(None, engine, slack_connected=handler.client.is_connected, ingest_token=settings.ingest_token)
     else:
-        web = create_web(bolt_app, engine, signing_secret=settings.slack_signing_secret or "")
+        web = create_web(
+            bolt_app, engine, signing_secret=settings.slack_signing_secret or "", ingest_token=settings.ingest_token
+        )
         log.info("serving Slack at http://%s:%d/slack/events", settings.host, settings.port)
     scheduler = create_scheduler(settings, engine, bolt_app.client)
     scheduler.start()

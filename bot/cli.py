@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from bot.alerts.rules import RulesError
+from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import Scorecard, ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -37,7 +38,7 @@ def _positive(value: str) -> int:
 
 
 UNSCORED_SHOWN = 10  # names listed when accounts get no score
-JOB_NAMES = ("score", "alerts", "escalations", "digest", "deliver")
+JOB_NAMES = ("score", "alerts", "escalations", "task-escalations", "digest", "deliver")
 
 
 def _strength(value: str) -> float:
@@ -199,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  alerts       open, join and resolve risk alerts for the latest scored day (ALERT_RULES_PATH)\n"
         "  escalations  escalate unclaimed alerts past their response time (CS_LEAD, then CS_HEAD);\n"
         "               only while the business calendar (WORK_DAYS, WORK_HOURS, HOLIDAYS) is open\n"
+        "  task-escalations  escalate overdue playbook tasks (CS_LEAD, then CS_HEAD) and hand out the tasks of\n"
+        "               unclaimed alerts over TEAM; only while the business calendar is open\n"
         "  digest       enqueue this week's risk digest to ALERT_CHANNEL (once per week)\n"
         "  deliver      only send what is waiting\n"
         "With several replicas on PostgreSQL a job another one is running now is skipped here.\n"
@@ -209,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument(
         "--wait", type=_positive, default=300, help="seconds to keep delivering before giving up (default 300)"
     )
+
+    sync = _command(
+        sub, "sync", "pull accounts and metrics from the HTTP sources in SOURCES_PATH",
+        "Pull accounts and metrics from the HTTP APIs declared in the sources file (SOURCES_PATH, TOML; the\n"
+        "README's 'Pull and push metrics' documents it): every source, or only SOURCE. Pages are written in\n"
+        "batches, each with the source's watermark: a sync stopped half-way resumes where it stopped, and\n"
+        "the next one asks only for what changed since. Records that do not fit the mapping are skipped and\n"
+        "reported with their source and position. Exit status 1 when a source failed.",
+        DATABASE + "\nSources: SOURCES_PATH (--sources overrides it); secrets come from the environment variables\n"
+        "the file names, never from the file.",
+    )  # fmt: skip
+    sync.add_argument("source", nargs="?", help="the source to pull (default: every source in the file)")
+    sync.add_argument("--sources", type=Path, help="the sources file (default: SOURCES_PATH)")
+    sync.add_argument("--full", action="store_true", help="ignore the watermark: pull everything again")
+    sync.add_argument("--quiet", action="store_true", help="no progress bar")
 
     db = _command(
         sub, "db", "database schema",
@@ -231,11 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "demo": cmd_demo, "import": cmd_import, "score": cmd_score, "run": cmd_run, "db": cmd_db,
         "backtest": cmd_backtest, "tune": cmd_tune, "scorecard": cmd_scorecard, "rules": cmd_rules,
-        "override": cmd_override, "jobs": cmd_jobs,
+        "override": cmd_override, "jobs": cmd_jobs, "sync": cmd_sync,
     }  # fmt: skip
     try:
         return handler[args.command](settings, args)
-    except (SettingsError, ScorecardError, RulesError) as exc:
+    except (SettingsError, ScorecardError, RulesError, PlaybookError) as exc:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -633,6 +651,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     from jobs import digest as digest_job
     from jobs import escalations as escalations_job
     from jobs import score as score_job
+    from jobs import task_escalations as task_escalations_job
 
     if not settings.slack_bot_token:
         raise SettingsError(
@@ -650,7 +669,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
         rules = load_rules(settings.alert_rules_path, scorecard)
         summary = alerts_job.run(
             engine, rules=rules, scorecard=scorecard, calendar=settings.calendar, alert_channel=settings.alert_channel,
-            cs_lead=settings.cs_lead,
+            cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours,
         )  # fmt: skip
         if summary is None:
             print(skipped)
@@ -672,8 +691,25 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             print("escalations: outside business hours (WORK_DAYS, WORK_HOURS, HOLIDAYS); nothing escalated")
         else:
             print(f"escalations: {len(esc.escalated[1])} to the CS lead, {len(esc.escalated[2])} to the second level")
+    elif args.job == "task-escalations":
+        tasks = task_escalations_job.run(
+            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=settings.tz, cs_lead=settings.cs_lead,
+            cs_head=settings.cs_head, team=settings.team,
+        )  # fmt: skip
+        if tasks.skipped:
+            print(skipped)
+        elif tasks.closed:
+            print("task-escalations: outside business hours (WORK_DAYS, WORK_HOURS, HOLIDAYS); nothing escalated")
+        else:
+            print(
+                f"task-escalations: {len(tasks.escalated[1])} overdue tasks to the CS lead, "
+                f"{len(tasks.escalated[2])} to the second level; tasks of {len(tasks.handed_out)} alerts handed out"
+            )
     elif args.job == "digest":
-        key = digest_job.run(engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=settings.tz)
+        key = digest_job.run(
+            engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=settings.tz,
+            rules=load_rules(settings.alert_rules_path, scorecard), quiet_hours=settings.quiet_hours, dms=True,
+        )  # fmt: skip
         print(f"digest: {key} enqueued" if key else "digest: not posted (see the log line above)")
     result = deliver_job.until_delivered(engine, client, timeout=args.wait)
     print(f"delivered {result.sent} message{'s' if result.sent != 1 else ''}", end="")
@@ -685,6 +721,37 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print()
     return 0
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    """`healthbot sync [SOURCE]`: pull the sources, print a summary per source."""
+    from bot.connectors.sources import SourcesError, load_sources
+    from bot.connectors.sync import describe, sync_sources
+
+    path = args.sources or settings.sources_path
+    if not path:
+        print(
+            "healthbot: SOURCES_PATH is not set: write a sources file (README, 'Pull and push metrics') and set "
+            "SOURCES_PATH to it, or pass --sources FILE",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        sources = load_sources(path)
+    except SourcesError as exc:
+        print(f"healthbot: {exc}", file=sys.stderr)
+        return 2
+    names = [s.name for s in sources]
+    if args.source and args.source not in names:
+        print(f"healthbot: no source {args.source!r} in {path}; the sources are {', '.join(names)}", file=sys.stderr)
+        return 2
+    engine = _engine(settings)
+    summaries = sync_sources(
+        engine, sources, [args.source] if args.source else None, tz=settings.tz, full=args.full, quiet=args.quiet
+    )
+    for summary in summaries:
+        print("\n".join(describe(summary)), file=sys.stderr if summary.failed else sys.stdout)
+    return 1 if any(s.failed for s in summaries) else 0
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:

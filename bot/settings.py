@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,10 +27,37 @@ PLACEHOLDER = re.compile(r"(^|[^a-z0-9])(your|change|replace|placeholder|x{3,}\b
 DEFAULT_ALERT_RULES_PATH = str(Path(__file__).resolve().parent / "alerts" / "default_rules.toml")
 # Who an escalation mentions: a user id (U..., W... on Enterprise Grid) or a user group id (S...).
 SLACK_PERSON_OR_GROUP = re.compile(r"[UWS][A-Z0-9]{6,}")
+# DIGEST_DAY: the weekday of the weekly digest, as APScheduler's cron names it (full names are accepted too).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HH_MM = r"([01]?\d|2[0-3]):([0-5]\d)"
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """QUIET_HOURS: from `start` to `end` (in `tz`, may span midnight) the bot sends no DM and no digest; what
+    it decides then waits in the outbox until they end (`after`)."""
+
+    start: time
+    end: time
+    tz: ZoneInfo
+
+    def contains(self, at: datetime) -> bool:
+        local = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(self.tz).time()
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def after(self, at: datetime) -> datetime:
+        """`at` when it is outside the quiet hours, else the moment they end (UTC)."""
+        if not self.contains(at):
+            return at
+        local = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(self.tz)
+        day = local.date() if local.time() < self.end else local.date() + timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=self.tz).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -49,9 +76,15 @@ class Settings:
     listener_threads: int = 10
     log_level: str = "INFO"
     alert_rules_path: str = DEFAULT_ALERT_RULES_PATH
+    sources_path: str | None = None  # SOURCES_PATH: the HTTP sources `healthbot sync` pulls (TOML)
+    ingest_token: str | None = None  # INGEST_TOKEN: POST /ingest/metrics is off without it
     cs_lead: str | None = None  # level 1 of an escalation
     cs_head: str | None = None  # level 2 (CS_HEAD, else CS_LEAD)
+    team: tuple[str, ...] = ()  # TEAM: user ids an unclaimed alert's tasks go to, round-robin
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)  # TIMEZONE, WORK_DAYS, WORK_HOURS, HOLIDAYS
+    digest_day: str = "mon"  # DIGEST_DAY, one of WEEKDAYS
+    digest_time: time = field(default_factory=lambda: time(9, 0))  # DIGEST_TIME, in TIMEZONE
+    quiet_hours: QuietHours | None = None  # QUIET_HOURS, in TIMEZONE
 
     @property
     def tz(self) -> ZoneInfo:
@@ -136,6 +169,52 @@ def _person_or_group(env: dict[str, str], name: str) -> str | None:
     return value
 
 
+def _digest_day(env: dict[str, str]) -> str:
+    raw = env.get("DIGEST_DAY", "").strip() or "mon"
+    day = raw.lower()[:3]
+    full = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    if day not in WEEKDAYS or raw.lower() not in (day, full[WEEKDAYS.index(day)]):
+        raise SettingsError(f"DIGEST_DAY='{raw}' is not a day of the week: use one of {', '.join(WEEKDAYS)}")
+    return day
+
+
+def _time_of_day(env: dict[str, str], name: str, default: str) -> time:
+    raw = env.get(name, "").strip() or default
+    match = re.fullmatch(HH_MM, raw)
+    if not match:
+        raise SettingsError(f"{name}='{raw}' is not a time of day: use HH:MM, e.g. {default}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _quiet_hours(env: dict[str, str], tz: ZoneInfo) -> QuietHours | None:
+    raw = env.get("QUIET_HOURS", "").strip()
+    if not raw:
+        return None
+    match = re.fullmatch(rf"{HH_MM}\s*-\s*{HH_MM}", raw)
+    if not match:
+        raise SettingsError(
+            f"QUIET_HOURS='{raw}' is not a time range: use HH:MM-HH:MM in TIMEZONE, e.g. 19:00-08:00 (may span "
+            "midnight), or leave it empty for none"
+        )
+    start, end = time(int(match.group(1)), int(match.group(2))), time(int(match.group(3)), int(match.group(4)))
+    if start == end:
+        raise SettingsError(f"QUIET_HOURS='{raw}' starts and ends at the same time: give a range, e.g. 19:00-08:00")
+    return QuietHours(start, end, tz)
+
+
+def _team(env: dict[str, str]) -> tuple[str, ...]:
+    """TEAM: comma-separated member ids (U..., W...), in the order the round-robin takes them."""
+    raw = env.get("TEAM", "").strip()
+    members = [part.strip() for part in raw.split(",") if part.strip()]
+    for member in members:
+        if not re.fullmatch(r"[UW][A-Z0-9]{6,}", member):
+            raise SettingsError(
+                f"TEAM: '{member}' is not a Slack member ID: list member IDs separated by commas (e.g. "
+                "TEAM=U0123ABCD,U0456EFGH, from each profile's '...' > 'Copy member ID'), not names or @handles"
+            )
+    return tuple(dict.fromkeys(members))
+
+
 def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] | None = None) -> Settings:
     """Build settings from `environ` (default: os.environ after loading `env_file`)."""
     if environ is None:
@@ -193,11 +272,24 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
 
     cs_lead = _person_or_group(env, "CS_LEAD")
     cs_head = _person_or_group(env, "CS_HEAD") or cs_lead
+    team = _team(env)
 
     try:
         calendar = BusinessCalendar.from_env(env)
     except ValueError as error:  # already one line naming WORK_DAYS, WORK_HOURS or HOLIDAYS
         raise SettingsError(str(error)) from None
+
+    sources = env.get("SOURCES_PATH", "").strip() or None
+    if sources and not Path(sources).is_file():
+        raise SettingsError(
+            f"SOURCES_PATH='{sources}' does not exist: point it at your sources TOML file (README, 'Pull and push "
+            "metrics'), or leave it unset"
+        )
+    ingest_token = _secret(env, "INGEST_TOKEN", None, "a generated secret (e.g. `openssl rand -hex 32`)")
+    if ingest_token and len(ingest_token) < 16:
+        raise SettingsError(
+            "INGEST_TOKEN is too short to be a secret: use 16 characters or more, e.g. `openssl rand -hex 32`"
+        )
 
     return Settings(
         database_url=database_url,
@@ -214,7 +306,13 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         listener_threads=_int(env, "LISTENER_THREADS", 10, 1, 64),
         log_level=log_level,
         alert_rules_path=rules,
+        sources_path=sources,
+        ingest_token=ingest_token,
         cs_lead=cs_lead,
         cs_head=cs_head,
+        team=team,
         calendar=calendar,
+        digest_day=_digest_day(env),
+        digest_time=_time_of_day(env, "DIGEST_TIME", "09:00"),
+        quiet_hours=_quiet_hours(env, ZoneInfo(timezone)),
     )

@@ -25,12 +25,13 @@ from bot.alerts.ids import AlertIds
 from bot.alerts.messages import NOTE_LIMIT
 from bot.alerts.values import OUTCOMES, AlertRef, Reassign, SnoozeChoice, alert_of_block
 from bot.health import service as health
+from bot.retention import service as retention
 from bot.slack.blocks import Message, mention
 from bot.slack.outbox import drain
 from bot.slack.requests import Click, Deps, after_ack, tell
 from bot.slack.values import V, decode
 from prompts import say
-from storage import alerts
+from storage import alerts, tasks
 from storage.db import unit_of_work
 from storage.models import Account, Alert, utcnow
 
@@ -126,6 +127,7 @@ def register(app: App, deps: Deps) -> None:
         alert_id = click.value.alert_id
         if alerts.claim(click.session, alert_id, click.user_id):
             threads.redraw(click.session, alert_id, tiers, tz, cs_lead)
+            retention.claimed(click.session, alert_id, click.user_id, tiers, tz, cs_lead)  # its unassigned tasks
             return Done(changed=True)
         closed = _closed(click.session, alert_id)
         if closed:
@@ -259,6 +261,8 @@ def register(app: App, deps: Deps) -> None:
             return _t("already_resolved")
         if note:
             alerts.record(session, alert_id, "note", user_id, {"text": note})
+        if tasks.close_with_alert(session, alert_id, outcome, user_id):
+            retention.redraw_tasks(session, alert_id, tiers, tz, cs_lead)
         threads.redraw(session, alert_id, tiers, tz, cs_lead)
         resolved = alerts.get(session, alert_id)
         if resolved is not None:

@@ -9,21 +9,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.error import URLError
 
+from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot.health import messages, service
+from bot.health import messages, override, service
 from bot.health.chart import render_chart
 from bot.health.command import Help, help_text, parse
 from bot.health.ids import HealthIds
 from bot.health.lookup import AccountNames
-from bot.health.values import AccountRef, ListPage
-from bot.slack.blocks import Message
-from bot.slack.requests import Click, Deps, after_ack, on_click
+from bot.health.values import AccountRef, ListPage, OverrideRef
+from bot.slack.blocks import Message, esc
+from bot.slack.outbox import drain
+from bot.slack.requests import Click, Deps, after_ack, on_click, tell
+from bot.slack.respond import ResponseUrlError, RetryingRespond
+from bot.slack.values import decode
 from prompts import say
 from storage import queries
 from storage.db import unit_of_work
+from storage.models import Account
 
 # Past this (counted from the request's arrival, not from when a listener thread took it up),
 # ack with a holding note and send the answer to the response_url.
@@ -50,7 +55,7 @@ def register(app: App, deps: Deps) -> None:
         if isinstance(parsed, Help):
             return Message(help_text(scorecard.tiers))
         with unit_of_work(deps.sessions) as session:
-            return service.answer(session, parsed, command["user_id"], scorecard, today(), names)
+            return service.answer(session, parsed, command["user_id"], scorecard, today(), names, deps.tz)
 
     @app.command("/health")
     def health(
@@ -138,3 +143,55 @@ def register(app: App, deps: Deps) -> None:
 
     on_click(app, HealthIds.LIST_PREV, ListPage, deps, turn_page)
     on_click(app, HealthIds.LIST_NEXT, ListPage, deps, turn_page)
+
+    def open_override(click: Click[AccountRef]) -> None:
+        """The card's Override button: the modal at once, on the click's trigger_id; a churned account is refused
+        privately. The modal keeps the card's response_url, so the card is redrawn once the override is stored."""
+        account = click.session.get(Account, click.value.account_id)
+        refused = override.refusal(account)
+        if refused or account is None:
+            tell(click.body, click.client, click.respond, esc(refused or ""))
+            return
+        current = queries.active_override(click.session, click.value.account_id, today())
+        view = override.override_modal(account, current, scorecard.tiers, today(), click.body.get("response_url"))
+        click.client.views_open(trigger_id=click.body["trigger_id"], view=view)
+
+    on_click(app, HealthIds.OVERRIDE, AccountRef, deps, open_override)
+
+    @app.view(str(HealthIds.OVERRIDE_MODAL))
+    def override_submitted(ack: Ack, body: dict, view: dict, client: WebClient, logger: Any) -> None:
+        """Check and store before the ack: errors show inline under their inputs and nothing is written. Then
+        the card the modal was opened from is redrawn privately, and the alert's redraw (if any) delivered."""
+        try:
+            ref = decode(OverrideRef, view.get("private_metadata") or "")
+        except ValidationError:
+            ack(response_action="errors", errors={HealthIds.OVERRIDE_TIER: say("health.button_out_of_date")})
+            return
+        entry = override.read_input((view.get("state") or {}).get("values") or {})
+        user_id = body["user"]["id"]
+        with unit_of_work(deps.sessions) as session:
+            stored = service.set_override(session, ref.account_id, entry, user_id, scorecard.tiers, today(), deps.tz,
+                                          deps.cs_lead)  # fmt: skip
+        if isinstance(stored, dict):
+            ack(response_action="errors", errors=stored)
+            return
+        ack()
+
+        def redraw() -> None:
+            with unit_of_work(deps.sessions) as session:
+                message = service.card(session, ref.account_id, scorecard, today())
+            try:
+                if not ref.response_url:
+                    raise ResponseUrlError("no response_url: opened where there is none")
+                RetryingRespond(response_url=ref.response_url)(
+                    response_type="ephemeral", replace_original=True, text=message.text, blocks=message.blocks
+                )
+            except (ResponseUrlError, URLError, OSError) as exc:  # none, or expired (30 min): the app's DM has it
+                logger.info("override card to the DM instead of the response_url: %s", exc)
+                client.chat_postMessage(channel=user_id, text=message.text, blocks=message.blocks)
+            try:
+                drain(deps.sessions, client, max_wait=0.0)  # the alert root's redraw, if the account has one open
+            except Exception:
+                logger.warning("could not deliver the alert's redraw now; the deliver job will", exc_info=True)
+
+        after_ack(deps, body, client, None, logger, redraw)

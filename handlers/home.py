@@ -18,7 +18,7 @@ from storage.db import unit_of_work
 def register(app: App, deps: Deps) -> None:
     def publish(client: WebClient, user_id: str, pages: HomePages) -> None:
         with unit_of_work(deps.sessions) as session:
-            view = service.home(session, user_id, pages, deps.scorecard, deps.today())
+            view = service.home(session, user_id, pages, deps.scorecard, deps.today(), deps.tz)
         client.views_publish(user_id=user_id, view=view)
 
     @app.event("app_home_opened")
@@ -55,7 +55,7 @@ def register(app: App, deps: Deps) -> None:
                 queries.claim_event(session, event_id)
 
     def turn_page(click: Click[HomePages]) -> None:
-        view = service.home(click.session, click.user_id, click.value, deps.scorecard, deps.today())
+        view = service.home(click.session, click.user_id, click.value, deps.scorecard, deps.today(), deps.tz)
         click.client.views_publish(user_id=click.user_id, view=view)
 
     on_click(app, HomeIds.PAGE_PREV, HomePages, deps, turn_page)

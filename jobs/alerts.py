@@ -15,6 +15,7 @@ from bot.alerts.rules import Rules
 from bot.alerts.service import AlertRunSummary, run_alerts
 from bot.calendar import BusinessCalendar
 from bot.scoring.scorecard import Scorecard
+from bot.settings import QuietHours
 from storage import queries
 from storage.db import job_lock, session_factory, unit_of_work
 from storage.models import utcnow
@@ -33,6 +34,7 @@ def run(
     day: date | None = None,
     now: datetime | None = None,
     cs_lead: str | None = None,
+    quiet_hours: QuietHours | None = None,
 ) -> AlertRunSummary | None:
     """Alerts for `day` (default: the latest scored day) as of `now` (default: the clock); None when
     another replica holds the job's lock."""
@@ -48,7 +50,7 @@ def run(
         with unit_of_work(session_factory(engine)) as session:
             summary = run_alerts(
                 session, rules=rules, scorecard=scorecard, calendar=calendar, alert_channel=alert_channel, day=day,
-                now=now or utcnow(), cs_lead=cs_lead,
+                now=now or utcnow(), cs_lead=cs_lead, quiet_hours=quiet_hours,
             )  # fmt: skip
         log.info(
             "alerts for %s: %d firings, %d opened, %d joined, %d still firing, %d held back by cooldowns, "

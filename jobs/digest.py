@@ -1,15 +1,26 @@
-"""The weekly risk digest to ALERT_CHANNEL (Monday 09:00 in TIMEZONE, or `healthbot jobs run digest`).
+"""The weekly risk digest: to each alert channel, and as a DM to each CSM, on DIGEST_DAY at DIGEST_TIME in
+TIMEZONE (default Monday 09:00), or `healthbot jobs run digest`.
 
-The week is the seven whole days before the day of the run (Monday to Sunday when it runs on a Monday): alerts
-opened (how many were claimed within their response SLA, still unclaimed, escalated), alerts resolved by outcome,
-and the accounts that moved to a worse tier without raising an alert (the noise budget leaves those to the
-digest: `signals.digest_moves`).
-One digest per ISO week: its outbox key is `digest:YYYY-Www`, so a second run in the same week posts nothing.
+The week is the seven whole days before the day of the run (Monday to Sunday when it runs on a Monday). A digest
+shows, for its accounts: MRR at risk (the two riskiest tiers) and its change, the tier movements (accounts per
+tier now and a week before), the new at-risk accounts, alerts opened (claimed within their response SLA, still
+unclaimed, escalated) and resolved by outcome, the saves of the week, open and overdue playbook tasks, the snoozed
+accounts, the accounts of a `[routing] digest_only` tier (no alert thread: the digest is where they show), the
+moves to a worse tier that raised no alert (the noise budget leaves those to the digest: `signals.digest_moves`),
+and the save rate per play (`bot.retention.plays`, the last 90 days).
+
+Whose accounts: a channel's are those routed to it (`[routing]` by segment, else tier, else ALERT_CHANNEL) and its
+alerts those posted there; a CSM's (DM) are those they own, the alerts they own or claimed, the tasks assigned to
+them. A CSM with nothing to report gets no DM.
+One digest per audience and ISO week, each its own outbox key: `digest:YYYY-Www` (ALERT_CHANNEL),
+`digest:YYYY-Www:CHANNEL` (another alert channel), `digest:YYYY-Www:dm:USER` (a CSM), so a second run in the same
+week posts nothing. Inside QUIET_HOURS the digests wait in the outbox until the quiet hours end.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,17 +29,63 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
-from bot.alerts.signals import Move, digest_moves
+from bot.alerts.rules import RISKIEST, Rules
+from bot.alerts.signals import Move, digest_moves, evaluate
+from bot.retention.plays import PlayRate, plays_blocks, save_rates
+from bot.scoring.engine import day_number
 from bot.scoring.scorecard import Scorecard, Tiers
-from bot.slack.blocks import Message, esc, header, section, sections, validate_blocks
+from bot.settings import QuietHours
+from bot.slack.blocks import (
+    MESSAGE_BLOCK_LIMIT,
+    Blocks,
+    Message,
+    context,
+    esc,
+    header,
+    mention,
+    message_text,
+    money,
+    section,
+    sections,
+    signed,
+    tier_emoji,
+    validate_blocks,
+)
 from prompts import raw, say
 from storage import outbox, queries
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import ALERT_OUTCOMES, Alert, utcnow
+from storage.models import ALERT_OUTCOMES, Account, Alert, Task, utcnow
 
 JOB_ID = "alerts.digest"
 MOVES_SHOWN = 20
+LIST_SHOWN = 15  # lines of each other list (new at-risk accounts, saves, tasks, snoozed, digest-only)
+PLAYS_DAYS = 90  # the save-rate table covers the alerts opened in this many days up to the week's end
+DM_USER = re.compile(r"[UW][A-Z0-9]{6,}")  # a CSM a DM can go to (not a user group)
 log = logging.getLogger("healthbot.jobs.digest")
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    name: str
+    tier: str
+    mrr: float
+    why: str  # "alert" (thread open), "snoozed", "resolved" (this week), "digest_only", or "" (none of those)
+
+
+@dataclass(frozen=True)
+class TaskLine:
+    name: str  # the account's
+    title: str
+    assignee: str | None
+    due_at: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Snoozed:
+    name: str
+    until: datetime | None  # a timed snooze
+    tier: str | None  # a snooze until the tier changes from this one
 
 
 @dataclass
@@ -42,6 +99,71 @@ class WeekStats:
     resolved: dict[str, int] = field(default_factory=dict)  # outcome -> count
     moves: list[tuple[str, Move]] = field(default_factory=list)  # (account name, move), worst first
     scored: bool = True  # a score day to compare exists
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    at_risk_tiers: list[str] = field(default_factory=list)  # the riskiest tiers, healthiest of them first
+    at_risk: int = 0  # accounts in them on the latest score day
+    mrr_at_risk: float = 0.0
+    mrr_at_risk_before: float | None = None  # a week before; None: nothing scored then
+    tier_counts: list[tuple[str, int, int | None]] = field(default_factory=list)  # tier, now, a week before
+    new_at_risk: list[AtRisk] = field(default_factory=list)  # into the riskiest tiers this week, worst first
+    saves: list[tuple[str, str | None]] = field(default_factory=list)  # (account name, resolved by)
+    tasks_open: int = 0
+    tasks_overdue: int = 0
+    tasks: list[TaskLine] = field(default_factory=list)  # open ones, overdue (the earliest due) first
+    snoozed: list[Snoozed] = field(default_factory=list)
+    digest_only: list[tuple[str, str]] = field(default_factory=list)  # (account name, what fired)
+    plays: list[PlayRate] | None = None  # the save rate per play of the last PLAYS_DAYS days
+    plays_start: date | None = None
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing for a CSM to read: no DM."""
+        return not (
+            self.at_risk or self.new_at_risk or self.moves or self.tasks_open or self.saves or self.opened
+            or self.snoozed or self.digest_only
+        )  # fmt: skip
+
+
+@dataclass
+class Week:
+    """Everything the week's digests show, for every account; `stats` cuts out one audience's part."""
+
+    start: date
+    end: date
+    now: datetime  # the run's time (UTC): tasks due before it are overdue
+    day: date | None  # the latest score day
+    accounts: dict[int, Account]
+    customers: set[int] = field(default_factory=set)  # customers on `day`
+    tier_now: dict[int, tuple[str, float]] = field(default_factory=dict)
+    tier_before: dict[int, str] = field(default_factory=dict)  # a week before `day`
+    opened: list[Alert] = field(default_factory=list)
+    escalated: list[Alert] = field(default_factory=list)
+    resolved: list[Alert] = field(default_factory=list)
+    open: list[Alert] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)  # open, the earliest due first
+    digest_only: dict[int, str] = field(default_factory=dict)  # account -> the words of its latest firing
+    plays: list[PlayRate] | None = None
+    plays_start: date | None = None
+
+    def name(self, account_id: int) -> str:
+        account = self.accounts.get(account_id)
+        return account.name if account is not None else str(account_id)
+
+    def owner(self, account_id: int) -> str | None:
+        account = self.accounts.get(account_id)
+        return account.owner_slack_id if account is not None else None
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who one digest goes to and what it covers."""
+
+    key: str  # its outbox key
+    channel: str  # a channel id, or the CSM's user id (a DM)
+    user: str | None = None  # the CSM of a DM: their accounts, alerts and tasks
+    accounts: frozenset[int] | None = None  # a channel's accounts; None: every account
+    alerts_channel: str | None = None  # a channel's alerts: those posted there; None: every alert
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -55,111 +177,392 @@ def week_key(now: datetime, tz: ZoneInfo) -> str:
     return f"digest:{year}-W{week:02d}"
 
 
-def collect(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo) -> WeekStats:
-    """The numbers of the seven whole days (in `tz`) before the day of `now`: Monday to Sunday on a Monday."""
+def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, rules: Rules | None = None) -> Week:
+    """The week of `now`: the seven whole days (in `tz`) before its day, every account."""
     today = now.astimezone(tz).date()
-    stats = WeekStats(start=today - timedelta(days=7), end=today - timedelta(days=1))
-    since = datetime.combine(stats.start, time(0, 0), tzinfo=tz).astimezone(UTC)
-    now = datetime.combine(today, time(0, 0), tzinfo=tz).astimezone(UTC)  # the week ends where today begins
-    opened = list(session.exec(select(Alert).where(col(Alert.opened_at) >= since, col(Alert.opened_at) < now)).all())
-    stats.opened = len(opened)
+    since = datetime.combine(today - timedelta(days=7), time(0, 0), tzinfo=tz).astimezone(UTC)
+    until = datetime.combine(today, time(0, 0), tzinfo=tz).astimezone(UTC)  # the week ends where today begins
+    conn = session.connection()
+    week = Week(
+        start=today - timedelta(days=7), end=today - timedelta(days=1), now=_utc(now) or now,
+        day=queries.latest_score_day(conn), accounts={a.id or 0: a for a in session.exec(select(Account)).all()},
+    )  # fmt: skip
+    week.opened = list(
+        session.exec(
+            select(Alert).where(col(Alert.opened_at) >= since, col(Alert.opened_at) < until).order_by(col(Alert.id))
+        ).all()
+    )
+    week.escalated = list(
+        session.exec(select(Alert).where(col(Alert.escalated_at) >= since, col(Alert.escalated_at) < until)).all()
+    )
+    week.resolved = list(
+        session.exec(
+            select(Alert)
+            .where(col(Alert.resolved_at) >= since, col(Alert.resolved_at) < until)
+            .order_by(col(Alert.resolved_at))
+        ).all()
+    )
+    week.open = list(session.exec(select(Alert).where(Alert.status == "open").order_by(col(Alert.id))).all())
+    week.tasks = list(
+        session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all()
+    )
+    week.plays_start = week.end - timedelta(days=PLAYS_DAYS - 1)
+    week.plays = save_rates(session, week.plays_start, week.end, scorecard.tiers)
+    if week.day is None:
+        return week
+
+    day, before = week.day, week.day - timedelta(days=7)
+    active = queries.accounts_frame(conn, active_on=day)
+    week.customers = {int(i) for i in active["id"]}
+    for row in queries.scores_on(conn, [day, before]).itertuples():
+        if row.day_num == day_number(day):
+            week.tier_now[int(row.account_id)] = (str(row.tier), float(row.score))
+        else:
+            week.tier_before[int(row.account_id)] = str(row.tier)
+    # alerted: accounts whose alert is open or was opened in the week (their move has a thread already)
+    alerted = set(
+        session.exec(select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > before))).all()
+    )
+    week.moves = digest_moves(conn, scorecard, day, before, alerted)
+    if rules is not None and rules.routing.digest_only:
+        quiet_tiers = set(rules.routing.digest_only)
+        for k in range(7, 0, -1):  # the week's score days, oldest first: the latest words win
+            for f in evaluate(conn, rules, scorecard, day - timedelta(days=k - 1)):
+                if f.severity in quiet_tiers and f.account_id not in alerted and f.account_id in week.customers:
+                    week.digest_only[f.account_id] = f.words
+    return week
+
+
+def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneInfo | None = None) -> WeekStats:
+    """One audience's part of the week (default: everything)."""
+    out = WeekStats(start=week.start, end=week.end, scored=week.day is not None, tz=tz or ZoneInfo("UTC"))
+    accounts = audience.accounts if audience else None
+    user = audience.user if audience else None
+    channel = audience.alerts_channel if audience else None
+
+    def mine(account_id: int) -> bool:
+        if user is not None:
+            return week.owner(account_id) == user
+        return accounts is None or account_id in accounts
+
+    def alert_ok(alert: Alert) -> bool:
+        if user is not None:
+            return week.owner(alert.account_id) == user or alert.claimed_by == user
+        return channel is None or alert.channel == channel
+
+    def task_ok(task: Task) -> bool:
+        return task.assignee == user if user is not None else mine(task.account_id)
+
+    opened = [a for a in week.opened if alert_ok(a)]
+    out.opened = len(opened)
     for alert in opened:
         claimed, due = _utc(alert.claimed_at), _utc(alert.due_at)
         if claimed is not None and due is not None and claimed <= due:
-            stats.claimed_in_sla += 1
+            out.claimed_in_sla += 1
         if alert.status == "open" and alert.claimed_by is None:
-            stats.unclaimed += 1
-    stats.escalated = len(
-        session.exec(select(Alert.id).where(col(Alert.escalated_at) >= since, col(Alert.escalated_at) < now)).all()
-    )
-    outcomes = session.exec(
-        select(Alert.outcome).where(col(Alert.resolved_at) >= since, col(Alert.resolved_at) < now)
-    ).all()
-    counted = Counter(str(o) for o in outcomes)
+            out.unclaimed += 1
+    out.escalated = sum(1 for a in week.escalated if alert_ok(a))
+    resolved = [a for a in week.resolved if alert_ok(a)]
+    counted = Counter(str(a.outcome) for a in resolved)
     order = (*ALERT_OUTCOMES, *sorted(set(counted) - set(ALERT_OUTCOMES)))
-    stats.resolved = {o: counted[o] for o in order if counted[o]}
+    out.resolved = {o: counted[o] for o in order if counted[o]}
+    out.saves = [(week.name(a.account_id), a.resolved_by) for a in resolved if a.outcome == "saved"]
 
-    conn = session.connection()
-    day = queries.latest_score_day(conn)
-    if day is None:
-        stats.scored = False
-        return stats
-    before = day - timedelta(days=7)
-    # alerted: accounts whose alert is open or was opened in the week (their move has a thread already)
-    alerted = session.exec(
-        select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > before))
-    ).all()
-    moves = digest_moves(conn, scorecard, day, before, set(alerted))
-    names = dict(queries.all_account_names(session)) if moves else {}
-    stats.moves = [(names.get(m.account_id, str(m.account_id)), m) for m in moves]
-    return stats
+    out.tasks = [
+        TaskLine(week.name(t.account_id), t.title, t.assignee, _utc(t.due_at) or week.now,
+                 (_utc(t.due_at) or week.now) < week.now)
+        for t in week.tasks
+        if task_ok(t)
+    ]  # fmt: skip
+    out.tasks_open = len(out.tasks)
+    out.tasks_overdue = sum(t.overdue for t in out.tasks)
+    open_by_account = {a.account_id: a for a in week.open}
+    for alert in week.open:
+        snoozed = _utc(alert.snoozed_until)
+        if alert_ok(alert) and ((snoozed is not None and snoozed > week.now) or alert.snoozed_tier is not None):
+            out.snoozed.append(Snoozed(week.name(alert.account_id), snoozed, alert.snoozed_tier))
+    out.digest_only = [(week.name(i), words) for i, words in week.digest_only.items() if mine(i)]
+    out.plays, out.plays_start = week.plays, week.plays_start
+
+    risky = tiers.order[-RISKIEST:]
+    out.at_risk_tiers = risky
+    if week.day is None:
+        return out
+    out.moves = [(week.name(m.account_id), m) for m in week.moves if mine(m.account_id)]
+    customers = [i for i in week.customers if mine(i)]
+    now = {i: week.tier_now[i][0] for i in customers if i in week.tier_now}
+    before = {i: week.tier_before[i] for i in customers if i in week.tier_before}
+
+    def mrr(account_id: int) -> float:
+        return float(week.accounts[account_id].mrr or 0.0) if account_id in week.accounts else 0.0
+
+    at_risk = [i for i, tier in now.items() if tier in risky]
+    out.at_risk, out.mrr_at_risk = len(at_risk), sum(mrr(i) for i in at_risk)
+    if week.tier_before:
+        out.mrr_at_risk_before = sum(mrr(i) for i, tier in before.items() if tier in risky)
+    now_counts, before_counts = Counter(now.values()), Counter(before.values())
+    out.tier_counts = [
+        (t, now_counts[t], before_counts[t] if week.tier_before else None) for t in tiers.order
+    ]  # fmt: skip
+    if week.tier_before:
+        opened_ids = {a.account_id for a in week.opened}
+        rank = {t: k for k, t in enumerate(tiers.order)}
+        new = []
+        for i in at_risk:
+            if before.get(i) in risky:
+                continue
+            episode = open_by_account.get(i)
+            if episode is not None:
+                why = "snoozed" if episode.snoozed_until is not None or episode.snoozed_tier is not None else "alert"
+            elif i in opened_ids:
+                why = "resolved"
+            else:
+                why = "digest_only" if i in week.digest_only else ""
+            new.append(AtRisk(week.name(i), now[i], mrr(i), why))
+        out.new_at_risk = sorted(new, key=lambda r: (-rank.get(r.tier, 0), -r.mrr, r.name))
+    return out
 
 
-def digest_message(stats: WeekStats, tiers: Tiers) -> Message:
-    """The digest as Block Kit (pure)."""
-    start, end = stats.start.isoformat(), stats.end.isoformat()
-    blocks = [header(say("digest.header", start=start, end=end))]
-    if stats.opened:
-        blocks.append(
-            section(
-                say(
-                    "digest.alerts",
-                    opened=stats.opened,
-                    claimed_in_sla=stats.claimed_in_sla,
-                    unclaimed=stats.unclaimed,
-                    escalated=stats.escalated,
-                )  # fmt: skip
-            )
-        )
+def collect(
+    session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, rules: Rules | None = None
+) -> WeekStats:
+    """The numbers of the seven whole days (in `tz`) before the day of `now`, every account and alert."""
+    return stats(gather(session, scorecard, now, tz, rules), scorecard.tiers, None, tz)
+
+
+def audiences(
+    week: Week, now: datetime, tz: ZoneInfo, alert_channel: str | None, rules: Rules | None, dms: bool = True
+) -> list[Audience]:
+    """Each alert channel (ALERT_CHANNEL, then the `[routing]` ones), then each CSM with accounts or tasks."""
+    key = week_key(now, tz)
+    routing = rules.routing if rules is not None else None
+    channels = [alert_channel] if alert_channel else []
+    if routing is not None:
+        channels += [c for c in [*routing.tiers.values(), *routing.segments.values()] if c not in channels]
+    out: list[Audience] = []
+    if len(channels) == 1 and channels[0] == alert_channel:
+        out.append(Audience(key, channels[0]))
+    elif channels and routing is not None:
+        routed: dict[str, set[int]] = {c: set() for c in channels}
+        for account_id, account in week.accounts.items():
+            tier = week.tier_now.get(account_id, ("", 0.0))[0]
+            target = routing.channel(tier, account.segment, alert_channel)
+            if target in routed:
+                routed[target].add(account_id)
+        for channel in channels:
+            out.append(
+                Audience(key if channel == alert_channel else f"{key}:{channel}", channel,
+                         accounts=frozenset(routed[channel]), alerts_channel=channel)
+            )  # fmt: skip
+    if not dms:
+        return out
+    users = {week.owner(i) for i in (week.customers or week.accounts)} | {t.assignee for t in week.tasks}
+    for user in sorted(u for u in users if u and DM_USER.fullmatch(u)):
+        out.append(Audience(f"{key}:dm:{user}", user, user=user))
+    return out
+
+
+# --------------------------------------------------------------------------- the message
+
+
+def _change(now: int | float, before: int | float | None, money_: bool = False) -> str:
+    if before is None:
+        return ""
+    delta = now - before
+    if money_:
+        return ("+" if delta > 0 else "−" if delta < 0 else "±") + money(abs(delta))
+    return signed(delta).replace("-", "−") if delta else "±0"
+
+
+def _tiers_text(stats: WeekStats, tiers: Tiers) -> str:
+    return raw("digest.tier_joiner").join(tiers.label(t) for t in stats.at_risk_tiers)
+
+
+def _more(lines: list[str], total: int, key: str = "digest.more") -> list[str]:
+    return lines + ([say(key, more=total - len(lines))] if total > len(lines) else [])
+
+
+def _account_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
+    """MRR at risk, the tier movements, the new at-risk accounts."""
+    names = _tiers_text(stats, tiers)
+    if not stats.at_risk:
+        mrr = say("digest.mrr_at_risk_none", tiers=names)
+    elif stats.mrr_at_risk_before is None:
+        mrr = say("digest.mrr_at_risk_new", mrr=money(stats.mrr_at_risk), count=stats.at_risk, tiers=names)
     else:
-        blocks.append(section(say("digest.alerts_none")))
+        change = _change(stats.mrr_at_risk, stats.mrr_at_risk_before, money_=True)
+        mrr = say("digest.mrr_at_risk", mrr=money(stats.mrr_at_risk), count=stats.at_risk, tiers=names, change=change)
+    counts = [
+        say("digest.tier_count", emoji=tier_emoji(t), tier=tiers.label(t), count=n, change=_change(n, b))
+        if b is not None
+        else say("digest.tier_count_new", emoji=tier_emoji(t), tier=tiers.label(t), count=n)
+        for t, n, b in stats.tier_counts
+        if n or b  # a tier with no account now nor a week before is left out
+    ]
+    blocks = [section(mrr), section(say("digest.tiers", counts=raw("digest.tier_count_joiner").join(counts)))]
+    if stats.new_at_risk:
+        lines = [
+            say("digest.at_risk_line", name=esc(r.name), tier=tiers.label(r.tier), mrr=money(r.mrr),
+                why=say(f"digest.why_{r.why}") if r.why else "")
+            for r in stats.new_at_risk[:LIST_SHOWN]
+        ]  # fmt: skip
+        blocks += sections([say("digest.new_at_risk", count=len(stats.new_at_risk)),
+                            *_more(lines, len(stats.new_at_risk))])  # fmt: skip
+    else:
+        blocks.append(section(say("digest.new_at_risk_none")))
+    return blocks
+
+
+def _alert_blocks(stats: WeekStats) -> Blocks:
+    if stats.opened:
+        blocks = [
+            section(
+                say("digest.alerts", opened=stats.opened, claimed_in_sla=stats.claimed_in_sla,
+                    unclaimed=stats.unclaimed, escalated=stats.escalated)
+            )
+        ]  # fmt: skip
+    else:
+        blocks = [section(say("digest.alerts_none"))]
     if stats.resolved:
         words = raw("digest.outcomes")
         parts = [say("digest.outcome", outcome=words.get(o, o), count=n) for o, n in stats.resolved.items()]
         blocks.append(section(say("digest.resolved", outcomes=raw("digest.outcome_joiner").join(parts))))
     else:
         blocks.append(section(say("digest.resolved_none")))
-    if not stats.scored:
-        blocks.append(section(say("digest.no_scores")))
-    elif stats.moves:
-        lines = [say("digest.moves", count=len(stats.moves))]
-        lines += [
-            say(
-                "digest.move",
-                name=esc(name),
-                from_tier=tiers.label(m.from_tier),
-                to_tier=tiers.label(m.to_tier),
-                score=f"{m.score:.0f}",
-            )  # fmt: skip
-            for name, m in stats.moves[:MOVES_SHOWN]
+    if stats.saves:
+        lines = [
+            say("digest.save_line", name=esc(name), by=say("digest.save_by", user=mention(by)) if by else "")
+            for name, by in stats.saves[:LIST_SHOWN]
         ]
-        if len(stats.moves) > MOVES_SHOWN:
-            lines.append(say("digest.moves_more", more=len(stats.moves) - MOVES_SHOWN))
-        blocks += sections(lines)
+        blocks += sections([say("digest.saves", count=len(stats.saves)), *_more(lines, len(stats.saves))])
     else:
-        blocks.append(section(say("digest.moves_none")))
-    text = say("digest.text", start=start, end=end, opened=stats.opened, moves=len(stats.moves))
-    return Message(text, validate_blocks(blocks))
+        blocks.append(section(say("digest.saves_none")))
+    return blocks
+
+
+def _task_blocks(stats: WeekStats, dm: bool) -> Blocks:
+    if not stats.tasks_open:
+        return [section(say("digest.tasks_none"))]
+    shown = stats.tasks if dm else [t for t in stats.tasks if t.overdue]  # a channel: only the overdue ones
+    lines = [
+        say("digest.task_line", flag=raw("digest.task_overdue") if t.overdue else "", title=esc(t.title),
+            name=esc(t.name), who="" if dm or not t.assignee else say("digest.task_who", user=mention(t.assignee)),
+            due=f"{t.due_at.astimezone(stats.tz):%Y-%m-%d %H:%M}")
+        for t in shown[:LIST_SHOWN]
+    ]  # fmt: skip
+    if len(shown) > LIST_SHOWN:
+        lines.append(say("digest.tasks_more", more=len(shown) - LIST_SHOWN))
+    return sections([say("digest.tasks", open=stats.tasks_open, overdue=stats.tasks_overdue), *lines])
+
+
+def _noise_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
+    """Snoozed accounts and the digest-only tiers' accounts: shown only when there are some."""
+    blocks: Blocks = []
+    if stats.snoozed:
+        lines = [
+            say("digest.snoozed_line", name=esc(s.name),
+                until=say("digest.snoozed_until", until=f"{s.until.astimezone(stats.tz):%Y-%m-%d %H:%M}")
+                if s.until is not None else say("digest.snoozed_tier", tier=tiers.label(s.tier or "")))
+            for s in stats.snoozed[:LIST_SHOWN]
+        ]  # fmt: skip
+        blocks += sections([say("digest.snoozed", count=len(stats.snoozed)), *_more(lines, len(stats.snoozed))])
+    if stats.digest_only:
+        lines = [
+            say("digest.digest_only_line", name=esc(name), words=esc(words))
+            for name, words in stats.digest_only[:LIST_SHOWN]
+        ]
+        blocks += sections(
+            [say("digest.digest_only", count=len(stats.digest_only)), *_more(lines, len(stats.digest_only))]
+        )
+    return blocks
+
+
+def _move_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
+    if not stats.scored:
+        return [section(say("digest.no_scores"))]
+    if not stats.moves:
+        return [section(say("digest.moves_none"))]
+    lines = [say("digest.moves", count=len(stats.moves))]
+    lines += [
+        say("digest.move", name=esc(name), from_tier=tiers.label(m.from_tier), to_tier=tiers.label(m.to_tier),
+            score=f"{m.score:.0f}")
+        for name, m in stats.moves[:MOVES_SHOWN]
+    ]  # fmt: skip
+    if len(stats.moves) > MOVES_SHOWN:
+        lines.append(say("digest.moves_more", more=len(stats.moves) - MOVES_SHOWN))
+    return sections(lines)
+
+
+def digest_message(stats: WeekStats, tiers: Tiers, dm: bool = False) -> Message:
+    """The digest as Block Kit (pure): to a channel, or (`dm`) to a CSM about their accounts and tasks."""
+    start, end = stats.start.isoformat(), stats.end.isoformat()
+    blocks = [header(say("digest.dm_header" if dm else "digest.header", start=start, end=end))]
+    if dm:
+        blocks.append(context(say("digest.dm_intro")))
+    blocks += _account_blocks(stats, tiers) if stats.scored else []
+    blocks += _alert_blocks(stats)
+    blocks += _task_blocks(stats, dm)
+    blocks += _noise_blocks(stats, tiers)
+    blocks += _move_blocks(stats, tiers)
+    if stats.plays is not None and stats.plays_start is not None:
+        blocks += plays_blocks(stats.plays, tiers, stats.plays_start, stats.end)
+    if len(blocks) > MESSAGE_BLOCK_LIMIT:  # (the lists are capped: a safety net, never hit on real data)
+        blocks = [
+            *blocks[: MESSAGE_BLOCK_LIMIT - 1],
+            context(say("digest.more", more=len(blocks) + 1 - MESSAGE_BLOCK_LIMIT)),
+        ]
+    if dm:
+        text = say("digest.dm_text", start=start, end=end, at_risk=stats.at_risk, mrr=money(stats.mrr_at_risk),
+                   overdue=stats.tasks_overdue)  # fmt: skip
+    else:
+        text = say("digest.text", start=start, end=end, opened=stats.opened, moves=len(stats.moves))
+    return Message(message_text(text), validate_blocks(blocks))
+
+
+# --------------------------------------------------------------------------- the job
 
 
 def run(
-    engine: Engine, *, scorecard: Scorecard, alert_channel: str | None, tz: ZoneInfo, now: datetime | None = None
+    engine: Engine,
+    *,
+    scorecard: Scorecard,
+    alert_channel: str | None,
+    tz: ZoneInfo,
+    now: datetime | None = None,
+    rules: Rules | None = None,
+    quiet_hours: QuietHours | None = None,
+    dms: bool = False,
 ) -> str | None:
-    """Enqueue this week's digest (under the job lock); returns its outbox key, None when not enqueued."""
-    if not alert_channel:
-        log.warning("no weekly digest: set ALERT_CHANNEL to the channel id it should go to")
-        return None
+    """Enqueue this week's digests (under the job lock): each alert channel's and (`dms`) each CSM's DM; the
+    `rules` give the routed channels and the digest-only tiers. Returns the week's key (`digest:YYYY-Www`) when
+    any digest of the week is in the outbox, None when none is."""
     now = now or utcnow()
+    if not alert_channel and not (rules is not None and (rules.routing.tiers or rules.routing.segments)):
+        log.warning("no channel digest: set ALERT_CHANNEL to the channel id it should go to")
     with job_lock(engine, JOB_ID) as leader:
         if not leader:
             log.info("another replica is posting the digest; skipped")
             return None
-        key = week_key(now, tz)
+        at = quiet_hours.after(now) if quiet_hours is not None else None
+        if at is not None and at != now:
+            log.info("inside QUIET_HOURS: this week's digests wait in the outbox until %s", at.astimezone(tz))
+        posted = kept = 0
         with unit_of_work(session_factory(engine)) as session:
-            if outbox.get(session, key) is not None:
-                log.info("the digest of this week (%s) is already in the outbox", key)
-                return key
-            message = digest_message(collect(session, scorecard, now, tz), scorecard.tiers)
-            outbox.post(session, key, alert_channel, message.text, message.blocks)
-    log.info("weekly digest enqueued for %s (%s)", alert_channel, key)
-    return key
+            week = gather(session, scorecard, now, tz, rules)
+            for audience in audiences(week, now, tz, alert_channel, rules, dms):
+                if outbox.get(session, audience.key) is not None:
+                    kept += 1
+                    continue
+                part = stats(week, scorecard.tiers, audience, tz)
+                if audience.user is not None and part.quiet:
+                    continue
+                message = digest_message(part, scorecard.tiers, dm=audience.user is not None)
+                outbox.post(session, audience.key, audience.channel, message.text, message.blocks,
+                            at=at if at != now else None)  # fmt: skip
+                posted += 1
+    key = week_key(now, tz)
+    if kept and not posted:
+        log.info("the digests of this week (%s) are already in the outbox", key)
+    elif posted:
+        log.info("weekly digest: %d messages enqueued (%s)", posted, key)
+    return key if posted or kept else None

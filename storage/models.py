@@ -256,3 +256,90 @@ class AlertEvent(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=32)  # a user id; None for the bot
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+TASK_STATUSES = ("open", "done", "not_needed", "escalated")
+
+
+class Task(SQLModel, table=True):
+    """One step of a tier's playbook for one alert: who does what by when.
+
+    `version` counts changes (assignment, close): the Done modal carries the version it was opened
+    on, so a task changed or closed meanwhile is reported, not overwritten.
+    """
+
+    __tablename__ = "task"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "step", name="uq_task_alert_step"),  # a playbook creates each step once
+        Index("ix_task_assignee_status", "assignee", "status"),
+        Index("ix_task_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    playbook: str = Field(max_length=32)  # the tier whose playbook it comes from
+    step: int  # position in that playbook
+    title: str = Field(max_length=255)
+    owner_role: str = Field(max_length=64)  # "CSM", "CS lead", ... as the playbook says
+    assignee: str | None = Field(default=None, max_length=32)  # Slack user id
+    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    status: str = Field(default="open", max_length=16)
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    closed_by: str | None = Field(default=None, max_length=32)
+    notes: str | None = Field(default=None, max_length=3000)
+    next_step: str | None = Field(default=None, max_length=500)
+    next_step_on: date | None = None
+    escalation_level: int = 0
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class TaskEvent(SQLModel, table=True):
+    """What happened to a task, in order: created, assigned, done, not_needed, escalate, overdue."""
+
+    __tablename__ = "task_event"
+    __table_args__ = (Index("ix_task_event_task", "task_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    actor: str | None = Field(default=None, max_length=32)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class SyncState(SQLModel, table=True):
+    """Where `healthbot sync` is with one source: the watermark, moved in the transaction that writes a batch.
+
+    `since`: the highest change time of the records of the last completed sync (the next one asks from it).
+    `position`: where the next page starts (a cursor, page number or URL) while `running` (a sync stopped
+    half-way resumes there, with `run_since`); after a sync, a stream cursor the next one continues from.
+    """
+
+    __tablename__ = "sync_state"
+
+    source: str = Field(primary_key=True, max_length=64)
+    since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    position: str | None = Field(default=None, max_length=4000)
+    running: bool = False
+    run_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    run_max: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    records: int = 0  # records written by the current or last sync
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class SyncItem(SQLModel, table=True):
+    """One record's part of an aggregated metric (a ticket counted on the day it was opened, its rating):
+    kept per record so a record seen again replaces its part instead of counting twice."""
+
+    __tablename__ = "sync_item"
+    __table_args__ = (Index("ix_sync_item_bucket", "source", "metric", "account_id", "day"),)
+
+    source: str = Field(primary_key=True, max_length=64)
+    record_key: str = Field(primary_key=True, max_length=128)
+    metric: str = Field(primary_key=True, max_length=64)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    day: date
+    value: float

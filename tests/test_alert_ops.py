@@ -348,7 +348,8 @@ def test_scheduler_registers_every_job(engine: Engine, database_url: str, fake_s
     scheduler = create_scheduler(settings, engine, make_client(settings))
 
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {score_job.JOB_ID, escalations_job.JOB_ID, deliver_job.JOB_ID, digest_job.JOB_ID}
+    assert set(jobs) == {score_job.JOB_ID, escalations_job.JOB_ID, deliver_job.JOB_ID, digest_job.JOB_ID,
+                         "tasks.escalations"}  # fmt: skip
     escalations, deliver, digest = jobs[escalations_job.JOB_ID], jobs[deliver_job.JOB_ID], jobs[digest_job.JOB_ID]
     assert isinstance(escalations.trigger, IntervalTrigger) and escalations.trigger.interval == timedelta(minutes=5)
     assert isinstance(deliver.trigger, IntervalTrigger) and deliver.trigger.interval == timedelta(minutes=1)

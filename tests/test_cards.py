@@ -110,6 +110,7 @@ def test_full_card_shows_override_beside_the_computed_score() -> None:
             "elements": [
                 button("Share in channel", "health.share", '{"account_id":42}', style="primary"),
                 button("Show chart", "health.chart", '{"account_id":42}'),
+                button("Override", "health.override", '{"account_id":42}'),
             ],
             "block_id": "health.card.actions",
         },
@@ -164,7 +165,10 @@ def test_unscored_card_has_facts_and_share_but_no_chart() -> None:
         {"type": "context", "elements": [mrkdwn("No health score yet: it needs at least 14 days of metrics.")]},
         {
             "type": "actions",
-            "elements": [button("Share in channel", "health.share", '{"account_id":42}', style="primary")],
+            "elements": [
+                button("Share in channel", "health.share", '{"account_id":42}', style="primary"),
+                button("Override", "health.override", '{"account_id":42}'),
+            ],
             "block_id": "health.card.actions",
         },
     ]

@@ -17,11 +17,15 @@ from sqlalchemy import Engine
 
 from bot.alerts import messages as alert_messages
 from bot.health import messages as health_messages
+from bot.health import override as health_override
 from bot.health.command import NAME_MAX, SUBCOMMANDS, Find, Top, clean, help_text, parse, usage
+from bot.health.ids import HealthIds
 from bot.health.lookup import Lookup
 from bot.health.values import ListPage
 from bot.home import messages as home_messages
 from bot.home.values import HomePages
+from bot.retention import modal as task_modal
+from bot.retention import plays
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
 from bot.slack import blocks as b
@@ -253,7 +257,65 @@ def health_builders() -> dict[str, Any]:
             for r in ("missing_scope", "<urlopen error [Errno 111] Connection refused>")
         ],  # fmt: skip
         "chart_in_dm_text": lambda: [checked_text(health_messages.chart_in_dm_text(n)) for n in HOSTILE],
+        "override_text": cards,
     }
+
+
+def override_builders() -> dict[str, Any]:
+    """Every public function of bot/health/override.py: the Override modal and the checks of a submission."""
+    accounts = [_account(i, n) for i, n in enumerate(HOSTILE, start=1)]
+
+    def modal() -> None:
+        for i, (account, name) in enumerate(zip(accounts, HOSTILE, strict=True)):
+            current = HealthOverride(id=i, account_id=i, tier=name[:32] if i % 2 else "healthy", score=50.0,
+                                     reason=name, set_by=ME if i % 2 else name[:64], expires_on=DAY)  # fmt: skip
+            for shown in (current, None):
+                view = health_override.override_modal(account, shown, TIERS, DAY, name if i % 2 else None)
+                View(**view).validate_json()
+                [checked_text(t) for t in mrkdwn_texts(checked_blocks(view["blocks"], b.VIEW_BLOCK_LIMIT))]
+
+    def submissions() -> None:  # errors are plain text under the inputs: data never reaches mrkdwn
+        for account, name in zip(accounts, HOSTILE, strict=True):
+            values = {ids: {ids: {"selected_option": {"value": name}, "value": name, "selected_date": name}}
+                      for ids in (HealthIds.OVERRIDE_TIER, HealthIds.OVERRIDE_REASON, HealthIds.OVERRIDE_UNTIL,
+                                  HealthIds.OVERRIDE_SCORE)}  # fmt: skip
+            entry = health_override.read_input(values)
+            assert entry.tier == entry.reason == entry.until == entry.score == name
+            errors = health_override.check(entry, account, TIERS, DAY)
+            assert isinstance(errors, dict) and errors and all(len(e) <= 2000 for e in errors.values())
+            refused = health_override.refusal(account)
+            assert (refused is None) is (account.churned_on is None)
+            checked_text(b.esc(refused))
+
+    return {"override_modal": modal, "read_input": submissions, "check": submissions, "refusal": submissions}
+
+
+def plays_builders() -> dict[str, Any]:
+    """Every public function of bot/retention/plays.py that draws: hostile tier names from the database."""
+    from bot.retention.plays import Period, PlayRate
+
+    rates = [PlayRate(name, i, i // 2, i, 1, i % 3, 1, 1) for i, name in enumerate(HOSTILE, start=1)]
+    rates.append(PlayRate("high_risk", 0, 0, 0, 0, 0, 0, 0))
+    start = DAY - timedelta(days=89)
+
+    def table() -> None:
+        checked_blocks(plays.plays_blocks(rates, TIERS, start, DAY, HOSTILE[0]))
+        checked_blocks(plays.plays_blocks([], TIERS, start, DAY))
+        checked_text(plays.plays_text(rates, TIERS, start, DAY))
+        message = plays.plays_message(rates, TIERS, Period(start, DAY, HOSTILE[1]))
+        checked_text(message.text)
+        checked_blocks(message.blocks or [])
+        for rate in [*rates, plays.total(rates)]:
+            checked_text(plays.rate_text(rate, TIERS))
+        for name in HOSTILE:
+            with pytest.raises(plays.PeriodError) as refused:
+                plays.parse_period(name)
+            checked_text(str(refused.value))
+        spec = plays.parse_period("2026-Q2")
+        assert plays.period_dates(spec, DAY).label == "2026-Q2"
+
+    return dict.fromkeys(("save_rates", "total", "parse_period", "period_dates", "rate_text", "plays_blocks",
+                          "plays_text", "plays_message"), table)  # fmt: skip
 
 
 def home_builders() -> dict[str, Any]:
@@ -264,6 +326,7 @@ def home_builders() -> dict[str, Any]:
         my_pages={"high_risk": health_messages.Page(rows, 1, len(rows), True),
                   "healthy": health_messages.Page(rows[:2], 0, 10, False)},
         team=mine, moves=[("healthy", "high_risk", 3, 100.0)], drops=rows, gains=rows[::-1],
+        tasks=_task_rows(),
     )  # fmt: skip
 
     def home() -> None:
@@ -321,6 +384,68 @@ def alert_builders() -> dict[str, Any]:
     return dict.fromkeys(names, thread)
 
 
+def _task_rows() -> list[task_modal.TaskRow]:
+    """A task per hostile name (as its title, account and assignee), half of them overdue."""
+    from datetime import UTC, datetime
+
+    from storage.models import Task
+
+    due = datetime(2026, 6, 30, 12, tzinfo=UTC)
+    return [
+        task_modal.TaskRow(Task(id=i, alert_id=i, account_id=i, playbook=name[:32], step=i, title=name,
+                                owner_role=name[:64], assignee=ME if i % 2 else None, version=i,
+                                due_at=due + timedelta(days=i % 2 * 2 - 1), escalation_level=i % 3), name)
+        for i, name in enumerate(HOSTILE, start=1)
+    ]  # fmt: skip
+
+
+def task_builders() -> dict[str, Any]:
+    """Every public function of bot/retention/modal.py: the Mark done modal, its notices and my task lists."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    rows, now, tz = _task_rows(), datetime(2026, 6, 30, 13, tzinfo=UTC), ZoneInfo("America/New_York")
+
+    def views() -> None:
+        for row, name in zip(rows, HOSTILE, strict=True):
+            for view in (task_modal.done_modal(row.task, name, tz), task_modal.done_modal(row.task, None, tz)):
+                View(**view).validate_json()
+                [checked_text(t) for t in mrkdwn_texts(view["blocks"])]
+            closed = row.task.model_copy(update={"status": "done", "closed_by": name[:32], "closed_at": now})
+            for task in (row.task, closed, None):
+                notice = task_modal.stale_view(checked_text(task_modal.stale_text(task, tz)))
+                View(**notice).validate_json()
+            checked_text(task_modal.outcome_label(name))
+            assert task_modal.done_button(row.task)["action_id"] == "task.done"
+            assert task_modal.is_overdue(row.task, now) in (True, False)
+
+    def lists() -> None:
+        for row in rows:
+            checked_text(task_modal.task_line(row, now, tz))
+        checked_blocks(task_modal.task_blocks(rows, now, tz))
+        message = task_modal.my_tasks(rows, now, tz)
+        checked_text(message.text)
+        checked_blocks(message.blocks or [])
+        checked_blocks(task_modal.home_section(rows, now, tz), b.VIEW_BLOCK_LIMIT)
+
+    def submissions() -> None:
+        for name in HOSTILE:
+            values = {
+                "task.done.outcome": {"task.done.outcome.pick": {"selected_option": {"value": name}}},
+                "task.done.notes": {"task.done.notes.text": {"value": name * 300}},
+                "task.done.next": {"task.done.next.text": {"value": name}},
+                "task.done.next_on": {"task.done.next_on.date": {"selected_date": name}},
+            }
+            errors = task_modal.read_submission({"state": {"values": values}}, DAY)
+            assert isinstance(errors, dict) and errors
+            [checked_text(t) for t in errors.values()]
+
+    table = dict.fromkeys(("done_modal", "stale_text", "stale_view", "outcome_label", "done_button", "is_overdue"),
+                          views)  # fmt: skip
+    return table | dict.fromkeys(("task_line", "task_blocks", "my_tasks", "home_section"), lists) | {
+        "read_submission": submissions}  # fmt: skip
+
+
 def public_functions(module: Any) -> set[str]:
     return {
         name for name, f in inspect.getmembers(module, inspect.isfunction)
@@ -330,8 +455,15 @@ def public_functions(module: Any) -> set[str]:
 
 @pytest.mark.parametrize(
     ("module", "builders"),
-    [(health_messages, health_builders), (home_messages, home_builders), (alert_messages, alert_builders)],
-    ids=["health", "home", "alerts"],
+    [
+        (health_messages, health_builders),
+        (home_messages, home_builders),
+        (alert_messages, alert_builders),
+        (task_modal, task_builders),
+        (health_override, override_builders),
+        (plays, plays_builders),
+    ],
+    ids=["health", "home", "alerts", "task_modal", "override", "plays"],
 )
 def test_every_builder_shows_hostile_names_as_text(module: Any, builders: Any) -> None:
     table = builders()

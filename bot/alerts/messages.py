@@ -17,6 +17,7 @@ from slack_sdk.models.views import View
 
 from bot.alerts.ids import AlertIds
 from bot.alerts.values import OUTCOMES, AlertRef, SnoozeChoice, SnoozeFor, actions_block_id
+from bot.health.messages import override_text
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import (
     VIEW_BLOCK_LIMIT,
@@ -39,7 +40,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Account, Alert, HealthScore
+from storage.models import Account, Alert, HealthOverride, HealthScore
 
 NOTE_LIMIT = 1000  # characters of a Resolve note
 SNOOZE_CHOICES: tuple[SnoozeFor, ...] = ("1d", "7d", "tier")
@@ -52,6 +53,7 @@ class AlertView:
     alert: Alert
     account: Account
     score: HealthScore | None
+    override: HealthOverride | None = None  # a CSM's active override of the account's health, shown in the state
 
 
 def _t(key: str, **values: Any) -> str:
@@ -179,12 +181,14 @@ def root(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
         else _t("sla_none", due=when(alert.due_at, tz))
     )
     blocks.append(fields(sla, _t("owner", owner=mention(view.account.owner_slack_id))))
-    if alert.status == "open" and playbook.get("actions"):
-        lines = [_t("playbook", tier=tiers.label(alert.severity))] + [
-            _t("action", action=a) for a in playbook["actions"]
-        ]
+    steps = [s["title"] for s in playbook.get("steps") or [] if isinstance(s, dict) and s.get("title")]
+    if alert.status == "open" and steps:  # the playbook's steps (prompts/playbooks.toml; tasks in the thread)
+        lines = [_t("playbook", tier=tiers.label(alert.severity))] + [_t("action", action=esc(a)) for a in steps]
         blocks.append(section("\n".join(lines)))
-    blocks.append(context("\n".join(_state(view, tiers, tz, cs_lead))))
+    state = _state(view, tiers, tz, cs_lead)
+    if view.override is not None:
+        state.append(override_text(view.override, tiers))
+    blocks.append(context("\n".join(state)))
     blocks.append(_buttons(alert))
     return Message(root_text(view, tiers), validate_blocks(blocks))
 

@@ -188,7 +188,8 @@ def _channel_id(channel: str) -> str:
 
 class Routing(BaseModel):
     """Where an alert's thread goes: the account's segment's channel, else its severity's channel, else
-    ALERT_CHANNEL; plus a DM to the account owner (`dm_owner`)."""
+    ALERT_CHANNEL; plus a DM to the account owner (`dm_owner`). Firings of a `digest_only` tier open no
+    thread: their accounts are listed in the weekly digest instead."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -197,6 +198,7 @@ class Routing(BaseModel):
     )
     segments: dict[str, Annotated[str, AfterValidator(_channel_id)]] = Field(default_factory=dict)
     dm_owner: bool = True
+    digest_only: list[Annotated[str, AfterValidator(_known_tier)]] = Field(default_factory=list)
 
     @field_validator("segments")
     @classmethod

@@ -28,17 +28,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from bot.alerts import messages, signals, threads
 from bot.alerts.rules import Rules
 from bot.alerts.signals import Firing
 from bot.calendar import BusinessCalendar
+from bot.retention import service as retention
 from bot.scoring.scorecard import Scorecard, Tiers
+from bot.settings import QuietHours
 from prompts import raw
 from storage import alerts as store
 from storage import queries
-from storage.models import Account, Alert, HealthScore
+from storage import tasks as task_store
+from storage.models import Account, Alert, HealthScore, OutboxMessage, Task
 
 log = logging.getLogger("healthbot.alerts")
 
@@ -60,6 +64,7 @@ class AlertRunSummary:
     churned: int = 0
     unsnoozed: int = 0
     unrouted: int = 0  # alerts not raised: no channel (ALERT_CHANNEL unset and no [routing] match)
+    digest_only: int = 0  # accounts whose only fresh firings are of a `[routing] digest_only` tier: no thread
     skipped: bool = False  # no scores stored for `day`: the scoring run has not happened
 
 
@@ -99,6 +104,18 @@ def _aware(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
+def _defer_dms(session: Session, alert_ids: list[int], until: datetime) -> None:
+    """Hold the DMs of these new alerts (the owner's, each task's assignee's) in the outbox until `until`."""
+    keys = [f"alert:{alert_id}:dm" for alert_id in alert_ids]
+    tasks = session.exec(select(Task).where(col(Task.alert_id).in_(alert_ids))).all()
+    keys += [f"task:{t.id}:dm:{t.assignee}" for t in tasks if t.assignee]
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.key).in_(keys), col(OutboxMessage.status) == "pending")
+        .values(next_attempt_at=until)
+    )
+
+
 def run_alerts(
     session: Session,
     *,
@@ -109,8 +126,12 @@ def run_alerts(
     day: date,
     now: datetime,
     cs_lead: str | None = None,
+    quiet_hours: QuietHours | None = None,
 ) -> AlertRunSummary:
-    """Evaluate the rules for `day` and open, join, update and resolve alerts (see the module docstring)."""
+    """Evaluate the rules for `day` and open, join, update and resolve alerts (see the module docstring).
+
+    Firings of a `[routing] digest_only` tier open no alert (the weekly digest lists them); inside
+    `quiet_hours` the DMs of the alerts opened now wait in the outbox until the quiet hours end."""
     summary = AlertRunSummary(day)
     tiers = scorecard.tiers
     tz = calendar.tz if isinstance(calendar.tz, ZoneInfo) else ZoneInfo("UTC")  # (always a ZoneInfo from settings)
@@ -192,6 +213,8 @@ def run_alerts(
         if outcome and store.resolve(session, alert_id, outcome, BOT, now):
             setattr(summary, outcome, getattr(summary, outcome) + 1)
             threads.reply(session, alert, "resolved", messages.resolved_reply(outcome, BOT))
+            if task_store.close_with_alert(session, alert_id, outcome, BOT, now):
+                retention.redraw_tasks(session, alert_id, tiers, tz, cs_lead)
             redraw.add(alert_id)
 
     # accounts with firings and no open alert: a new episode, unless every rule is in its cooldown
@@ -201,6 +224,11 @@ def run_alerts(
             continue
         fresh = signals.due(firing, rules, cooled, today)
         summary.held_back += len(firing) - len(fresh)
+        if fresh and rules.routing.digest_only:
+            alerting = [f for f in fresh if f.severity not in rules.routing.digest_only]
+            if not alerting:
+                summary.digest_only += 1
+            fresh = alerting
         account = accounts.get(account_id)
         if not fresh or account is None:
             continue
@@ -224,9 +252,12 @@ def run_alerts(
         threads.post_root(session, v, tiers, tz, cs_lead)
         if rules.routing.dm_owner and account.owner_slack_id:
             threads.dm_owner(session, v, tiers, tz)
+        retention.create_tasks(session, v, calendar=calendar, now=now, tiers=tiers, tz=tz)  # the playbook's tasks
 
     for alert_id in sorted(redraw):
         threads.redraw(session, alert_id, tiers, tz, cs_lead)
+    if quiet_hours is not None and summary.opened and quiet_hours.contains(now):
+        _defer_dms(session, summary.opened, quiet_hours.after(now))
     if summary.unrouted:
         log.warning(
             "%d alerts on %s not raised (e.g. account %s): no channel for them; set ALERT_CHANNEL or [routing] in "

@@ -11,6 +11,7 @@ Nothing here commits: the caller's unit of work does, with the change that decid
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -20,7 +21,7 @@ from bot.alerts.messages import AlertView
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message
 from storage import alerts, outbox, queries
-from storage.models import Account, Alert
+from storage.models import Account, Alert, utcnow
 
 
 def root_key(alert_id: int) -> str:
@@ -39,16 +40,18 @@ def dm_key(alert_id: int) -> str:
     return f"alert:{alert_id}:dm"
 
 
-def load_view(session: Session, alert_id: int) -> AlertView | None:
+def load_view(session: Session, alert_id: int, today: date | None = None) -> AlertView | None:
     """The alert as stored now (refreshed: a conditional UPDATE in this session may have changed it), its
-    account and the account's latest score; None when the alert or its account is gone."""
+    account, the account's latest score and its active override on `today` (default: today in UTC); None when
+    the alert or its account is gone."""
     alert = alerts.get(session, alert_id)
     if alert is None:
         return None
     account = session.get(Account, alert.account_id)
     if account is None:
         return None
-    return AlertView(alert, account, queries.latest_score(session, alert.account_id))
+    override = queries.active_override(session, alert.account_id, today or utcnow().date())
+    return AlertView(alert, account, queries.latest_score(session, alert.account_id), override)
 
 
 def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:
@@ -57,11 +60,14 @@ def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_
     outbox.post(session, root_key(view.alert.id or 0), view.alert.channel, message.text, message.blocks)
 
 
-def redraw(session: Session, alert_id: int, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:
+def redraw(
+    session: Session, alert_id: int, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None, today: date | None = None
+) -> None:
     """Enqueue a redraw of the root in the alert's current state, keyed by its version: one per change.
 
-    If the root was never enqueued (it should have been), it is posted now, already in the current state."""
-    view = load_view(session, alert_id)
+    If the root was never enqueued (it should have been), it is posted now, already in the current state.
+    `today` decides which override is active (default: today in `tz`)."""
+    view = load_view(session, alert_id, today or datetime.now(tz).date())
     if view is None:
         return
     if outbox.get(session, root_key(alert_id)) is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from bot.retention.plays import PeriodError, PeriodSpec, parse_period
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, message_text, tier_emoji
 from prompts import say
@@ -42,7 +43,19 @@ class Help:
     pass
 
 
-Command = Find | Mine | Top | Help
+@dataclass(frozen=True)
+class Tasks:
+    """My open retention tasks, overdue first."""
+
+
+@dataclass(frozen=True)
+class Plays:
+    """`/health plays [period]`: the save rate per tier's playbook."""
+
+    period: PeriodSpec
+
+
+Command = Find | Mine | Top | Help | Tasks | Plays
 
 
 class UsageError(ValueError):
@@ -65,6 +78,12 @@ def _me(args: list[str], tiers: Tiers) -> Command:
 
 def _help(args: list[str], tiers: Tiers) -> Command:
     return Help()
+
+
+def _tasks(args: list[str], tiers: Tiers) -> Command:
+    if args:
+        raise UsageError(say("task_done.no_args"))
+    return Tasks()
 
 
 _NUMBER = re.compile(r"-?[0-9]+")  # ASCII only: "²".isdigit() is True, and int("²") fails
@@ -99,6 +118,13 @@ def tier_choices(tiers: Tiers) -> str:
     return ", ".join(f"`{tiers.label(t).lower()}`" for t in tiers.order)
 
 
+def _plays(args: list[str], tiers: Tiers) -> Command:
+    try:
+        return Plays(parse_period("".join(args)))
+    except PeriodError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def _find(args: list[str], tiers: Tiers) -> Command:
     return Find(" ".join(args))
 
@@ -107,6 +133,8 @@ SUBCOMMANDS: tuple[SubCommand, ...] = (
     SubCommand("", "<customer name | domain | id>", "health.help.find", _find),
     SubCommand("me", "", "health.help.me", _me),
     SubCommand("top", "[N] [tier]", "health.help.top", _top),
+    SubCommand("plays", "[period]", "plays.help", _plays),
+    SubCommand("tasks", "", "task_done.help", _tasks),
     SubCommand("help", "", "health.help.help", _help),
 )
 _NAMED = {s.name: s for s in SUBCOMMANDS if s.name}

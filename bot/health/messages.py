@@ -62,7 +62,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
     if account.churned_on is not None:
         lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
     if card.override is not None:
-        lines.append(_override(card.override, tiers))
+        lines.append(override_text(card.override, tiers))
     blocks: Blocks = [section("\n".join(lines))]
     if score is not None:
         blocks.append(section(_trend(score, card.series)))
@@ -85,6 +85,8 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
     buttons = [] if shared_by else [button(say("health.card.share_button"), HealthIds.SHARE, value, "primary")]
     if score is not None:
         buttons.append(button(say("health.card.chart_button"), HealthIds.CHART, value))
+    if not shared_by and account.status != "churned" and account.churned_on is None:
+        buttons.append(button(say("override.button"), HealthIds.OVERRIDE, value))
     if buttons:
         blocks.append(actions(*buttons, block_id=HealthIds.CARD_ACTIONS))
     return validate_blocks(blocks)
@@ -131,11 +133,12 @@ def _held(score: HealthScore, tiers: Tiers) -> str | None:
     return say(key, tier=tiers.label(score.tier), until=f"{until:g}") if key else None
 
 
-def _override(override: HealthOverride, tiers: Tiers) -> str:
+def override_text(override: HealthOverride, tiers: Tiers) -> str:
+    """A CSM's override in one line: who set it, the tier (and score), until when, why (the card, the alert)."""
     score = say("health.card.override_score", score=score_text(override.score)) if override.score is not None else ""
     return say(
         "health.card.override", who=mention(override.set_by), emoji=tier_emoji(override.tier),
-        tier=tiers.label(override.tier), score=score, until=override.expires_on.isoformat(),
+        tier=esc(tiers.label(override.tier)), score=score, until=override.expires_on.isoformat(),
         reason=esc(override.reason),
     )  # fmt: skip
 

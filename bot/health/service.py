@@ -6,29 +6,41 @@ Each function is a handful of indexed queries, then one pure builder.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
-from bot.health import messages
+from bot.alerts import threads
+from bot.health import messages, override
 from bot.health.chart import ChartData
-from bot.health.command import Find, Mine, Top
+from bot.health.command import SUBCOMMANDS, Find, Mine, Plays, Tasks, Top, usage
 from bot.health.lookup import AccountNames, find_customer
 from bot.health.values import ListPage
+from bot.retention import plays
+from bot.retention.modal import TaskRow, my_tasks
 from bot.scoring.explain import metric_label
-from bot.scoring.scorecard import Scorecard
+from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import Message, esc
 from prompts import say
-from storage import queries
-from storage.models import Account, HealthScore
+from storage import alerts, queries, tasks
+from storage.models import Account, Alert, HealthOverride, HealthScore, utcnow
 
 SERIES_DAYS = 90
 PAGE_SIZE = 10
 CHART_METRICS = 3
 
+UTC = ZoneInfo("UTC")
+
 
 def answer(
-    session: Session, command: Find | Mine | Top, user_id: str, scorecard: Scorecard, today: date, names: AccountNames
-) -> Message:
+    session: Session, command: Find | Mine | Top | Tasks | Plays, user_id: str, scorecard: Scorecard, today: date,
+    names: AccountNames, tz: ZoneInfo = UTC,
+) -> Message:  # fmt: skip
+    if isinstance(command, Tasks):
+        return my_tasks(my_task_rows(session, user_id), utcnow(), tz)
+    if isinstance(command, Plays):
+        return save_rates(session, command, scorecard, today)
     if isinstance(command, Mine):
         return account_list(session, ListPage(kind="me"), user_id, scorecard, today)
     if isinstance(command, Top):
@@ -75,6 +87,54 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
         blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers)
     return Message(blocks[0]["text"]["text"], blocks)
+
+
+def save_rates(session: Session, command: Plays, scorecard: Scorecard, today: date) -> Message:
+    """`/health plays [period]`: the save rate per tier's playbook over the period (to today at most)."""
+    try:
+        period = plays.period_dates(command.period, today)
+    except plays.PeriodError as exc:
+        sub = next(s for s in SUBCOMMANDS if s.name == "plays")
+        return Message(f"{exc} {say('health.usage_is', usage=usage(sub))}")
+    rates = plays.save_rates(session, period.start, period.end, scorecard.tiers)
+    return plays.plays_message(rates, scorecard.tiers, period)
+
+
+def set_override(
+    session: Session, account_id: int, entry: override.OverrideInput, user_id: str, tiers: Tiers, today: date,
+    tz: ZoneInfo, cs_lead: str | None = None,
+) -> HealthOverride | dict[str, str]:  # fmt: skip
+    """The Override modal's submission, checked and stored (the previous override superseded, history kept), and
+    the account's open alert redrawn with it; the errors per input instead, with nothing written."""
+    account = session.get(Account, account_id)
+    if account is not None:
+        session.refresh(account)  # it may have churned since the modal opened
+    valid = override.check(entry, account, tiers, today)
+    if isinstance(valid, dict):
+        return valid
+    stored = queries.set_override(
+        session, account_id, tier=valid.tier, reason=valid.reason, set_by=user_id, expires_on=valid.until,
+        score=valid.score,
+    )  # fmt: skip
+    alert = alerts.open_alert(session, account_id)
+    if alert is not None and alert.id is not None:  # shown on the root: a new version, one redraw, in its history
+        session.execute(
+            update(Alert).where(col(Alert.id) == alert.id, col(Alert.status) == "open")
+            .values(version=col(Alert.version) + 1)
+        )  # fmt: skip
+        alerts.record(session, alert.id, "overridden", user_id,
+                      {"tier": valid.tier, "until": valid.until.isoformat(), "reason": valid.reason})  # fmt: skip
+        threads.redraw(session, alert.id, tiers, tz, cs_lead, today=today)
+    return stored
+
+
+def my_task_rows(session: Session, user_id: str) -> list[TaskRow]:
+    """My open tasks with their accounts' names, the earliest due (so the overdue) first."""
+    rows = []
+    for task in tasks.open_of(session, user_id):
+        account = session.get(Account, task.account_id)
+        rows.append(TaskRow(task, account.name if account else None))
+    return rows
 
 
 def chart(session: Session, account_id: int, scorecard: Scorecard) -> ChartData | None:

@@ -22,3 +22,11 @@ class ListPage(Value):
     page: int = Field(default=0, ge=0, le=MAX_PAGE)
     limit: int | None = Field(default=None, ge=1, le=100)  # top N
     tier: str | None = None
+
+
+class OverrideRef(Value):
+    """The Override modal's `private_metadata`: its account, and the response_url of the card it was opened from
+    (the card is redrawn there once the override is stored)."""
+
+    account_id: int
+    response_url: str | None = Field(default=None, max_length=2000)

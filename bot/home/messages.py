@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.views import View
 
 from bot.health.messages import Page, page_text, row_text
 from bot.home.ids import HomeIds
 from bot.home.values import HomePages
+from bot.retention.modal import TaskRow, home_section
 from bot.scoring.scorecard import Tiers
 from bot.slack import blocks as b
 from bot.slack.values import encode
 from prompts import say
+from storage.models import utcnow
 from storage.queries import AccountRow, TierTotal
 
 
@@ -29,11 +32,15 @@ class HomeData:
     moves: list[tuple[str, str, int, float]]  # (tier a week ago, tier now, accounts, MRR)
     drops: list[AccountRow]
     gains: list[AccountRow]
+    tasks: list[TaskRow] = field(default_factory=list)  # my open tasks ("My tasks"; none: no section)
+    now: datetime | None = None  # what "overdue" is measured against (default: now)
+    tz: ZoneInfo = ZoneInfo("UTC")  # due times are shown in it
 
 
 def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
     """The whole Home tab, validated as a slack_sdk View."""
     out: b.Blocks = [b.header(say("home.title"))]
+    out.extend(home_section(data.tasks, data.now or utcnow(), data.tz))
     if data.day is None:
         out.append(b.section(say("health.no_scores_yet")))
         return _view(out)

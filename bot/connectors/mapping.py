@@ -1,0 +1,209 @@
+"""JSON records to account rows or metric observations, one record at a time.
+
+A record that does not fit raises `RecordError` with a short `reason` (what the summary counts) and a
+`detail` (what the report shows). Metric values are checked with the importer's rules
+(`bot.scoring.importer`: metric names, documented ranges, 0/1 flags), so pulled, pushed and imported
+data obey the same limits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
+
+from bot.connectors.http import path_get
+from bot.connectors.sources import FieldSpec, Source
+from bot.scoring.importer import (
+    ACCOUNT_DATES,
+    ACCOUNT_MAX_LENGTH,
+    ACCOUNT_STATUSES,
+    MAX_INT,
+    METRIC_FLAGS,
+    METRIC_NAME,
+    METRIC_RANGES,
+)
+
+
+class RecordError(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+_MISSING = object()
+
+
+def metric_problem(metric: str, value: float) -> str | None:
+    """Why `value` cannot be an observation of `metric` (the importer's rules), or None."""
+    if not METRIC_NAME.fullmatch(metric):
+        return f"{metric!r} is not a metric name (lower-case letters, digits and _, e.g. logins)"
+    if not math.isfinite(value):
+        return f"{metric}: {value} is not a number"
+    if metric in METRIC_FLAGS and value not in (0, 1):
+        return f"{metric}: {value:g} must be 0 or 1"
+    low, high = METRIC_RANGES.get(metric, (-math.inf, None))
+    if value < low or (high is not None and value > high):
+        span = f"{low:g} to {high:g}" if high is not None else f"{low:g} or more"
+        return f"{metric}: {value:g} is outside its range ({span})"
+    return None
+
+
+def read(record: Any, spec: FieldSpec, what: str) -> Any:
+    """The field's value after `ignore`/`map`; None when absent or ignored."""
+    value = path_get(record, spec.path) if spec.path else _MISSING
+    if value is None or value is _MISSING or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str | int | float | bool) and str(value) in spec.ignore:
+        return None
+    if spec.map is not None:
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        if key not in spec.map:
+            known = ", ".join(list(spec.map)[:10])
+            raise RecordError(f"{what}: a value the mapping does not know", f"{what}: {key!r} is not one of {known}")
+        value = spec.map[key]
+    return value
+
+
+def number(value: Any, what: str, scale: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RecordError(f"{what}: not a number", f"{what}: {value!r} is not a number")
+    try:
+        out = float(value)
+    except ValueError:
+        raise RecordError(f"{what}: not a number", f"{what}: {value!r} is not a number") from None
+    if not math.isfinite(out):
+        raise RecordError(f"{what}: not a number", f"{what}: {value!r} is not a number")
+    return out * scale if scale is not None else out
+
+
+def moment(value: Any, what: str) -> datetime:
+    """A time from an ISO 8601 date or timestamp, or Unix seconds (milliseconds past year 33658)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e12 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return moment(int(text), what)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise RecordError(f"{what}: not a date", f"{what}: {value!r} is not a date or time (ISO 8601 or Unix seconds)")
+
+
+def day_of(value: Any, what: str, tz: tzinfo) -> date:
+    if isinstance(value, str) and len(value.strip()) == 10:  # a plain date: no time zone to convert
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    return moment(value, what).astimezone(tz).date()
+
+
+def changed_at(source: Source, record: Any) -> datetime | None:
+    """The record's change time (incremental.field), for the watermark; None when it has none."""
+    if source.incremental is None:
+        return None
+    value = path_get(record, source.incremental.field)
+    if value is None:
+        return None
+    try:
+        return moment(value, source.incremental.field)
+    except RecordError:
+        return None
+
+
+def account_row(source: Source, record: Any, tz: tzinfo) -> dict[str, Any]:
+    """The account columns the source maps, from one record."""
+    if not isinstance(record, dict):
+        raise RecordError("not a JSON object", f"{type(record).__name__} where an object was expected")
+    row: dict[str, Any] = {}
+    for column, spec in source.fields.items():
+        value = read(record, spec, column)
+        if value is None:
+            if column in ("external_id", "name"):
+                raise RecordError(f"{column}: missing", f"{column}: no value at {spec.path!r}")
+            row[column] = None
+            continue
+        if column in ACCOUNT_DATES:
+            row[column] = day_of(value, column, tz).isoformat()
+        elif column == "mrr":
+            row[column] = number(value, column, spec.scale)
+            if row[column] < 0:
+                raise RecordError("mrr: below 0", f"mrr: {row[column]:g} is below 0")
+        elif column == "employees":
+            count = number(value, column, spec.scale)
+            if count < 0 or count > MAX_INT or count % 1:
+                raise RecordError("employees: not a whole number", f"employees: {value!r} is not a whole number >= 0")
+            row[column] = int(count)
+        elif column == "status":
+            status = str(value).strip().lower()
+            if status not in ACCOUNT_STATUSES:
+                raise RecordError("status: unknown", f"status: {value!r} is not one of {', '.join(ACCOUNT_STATUSES)}")
+            row[column] = status
+        else:
+            text = str(value).strip() if not isinstance(value, float) or value % 1 else str(int(value))
+            limit = ACCOUNT_MAX_LENGTH.get(column)
+            if limit and len(text) > limit:
+                raise RecordError(f"{column}: too long", f"{column}: longer than {limit} characters")
+            row[column] = text
+    return row
+
+
+@dataclass(frozen=True)
+class Observation:
+    account: str  # the account key as the record gives it (matched by `fields.account.match`)
+    day: date
+    metric: str
+    value: float
+    record_id: str | None  # the record's id: aggregated metrics are kept per record
+
+
+def observations(source: Source, record: Any, tz: tzinfo) -> list[Observation]:
+    """The metric observations one record gives (none for a record whose metrics are all absent)."""
+    if not isinstance(record, dict):
+        raise RecordError("not a JSON object", f"{type(record).__name__} where an object was expected")
+    account = read(record, source.fields["account"], "account")
+    if account is None:
+        raise RecordError("account: missing", f"account: no value at {source.fields['account'].path!r}")
+    when = read(record, source.fields["date"], "date")
+    if when is None:
+        raise RecordError("date: missing", f"date: no value at {source.fields['date'].path!r}")
+    day = day_of(when, "date", tz)
+    record_id = None
+    if "id" in source.fields:
+        raw_id = read(record, source.fields["id"], "id")
+        if raw_id is None:
+            raise RecordError("id: missing", f"id: no value at {source.fields['id'].path!r}")
+        record_id = str(raw_id)
+    out = []
+    for metric, spec in source.metrics.items():
+        if spec.aggregate == "count":
+            value: float = 1.0
+            if spec.path and read(record, spec, metric) is None:
+                continue  # count records that have the field, when a path is given
+        else:
+            raw = read(record, spec, metric)
+            if raw is None:
+                continue
+            value = number(raw, metric, spec.scale)
+            problem = metric_problem(metric, value)
+            if problem:
+                raise RecordError(f"{metric}: out of range", problem)
+        out.append(Observation(_key(account), day, metric, value, record_id))
+    return out
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, float) and value % 1 == 0:
+        return str(int(value))
+    return str(value).strip()

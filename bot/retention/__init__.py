@@ -1,0 +1,1 @@
+"""Retention actions: playbook tasks per alert, their Mark done modal, escalation of overdue tasks."""

@@ -1,0 +1,167 @@
+"""The retention messages: the thread's task list (a "Mark done" button per open task), the outreach draft and a
+task DM. Pure builders of stored state, validated with slack_sdk.models like every message the bot sends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.messages import when, who
+from bot.retention.ids import RetentionIds
+from bot.retention.values import TaskRef
+from bot.scoring.scorecard import Tiers
+from bot.slack.blocks import Message, button, context, esc, mention, section, validate_blocks
+from bot.slack.values import encode
+from prompts import raw, say
+from storage.models import Task
+
+CODE_LIMIT = 2900  # a draft's body inside ``` in one section (3,000 characters)
+
+
+def _t(key: str, **values: Any) -> str:
+    return say(f"tasks.{key}", **values)
+
+
+def _o(key: str, **values: Any) -> str:
+    return say(f"outreach.message.{key}", **values)
+
+
+def assignee_text(task: Task) -> str:
+    return mention(task.assignee) if task.assignee else _t("unassigned")
+
+
+def task_line(task: Task, tz: ZoneInfo, cs_lead: str | None = None) -> str:
+    """One task in words: open (with who and when it is due, and its escalation), or how it was closed."""
+    title = esc(task.title)
+    if task.status == "open":
+        line = _t(
+            "task_open", title=title, role=esc(task.owner_role), who=assignee_text(task), due=when(task.due_at, tz)
+        )
+        if task.escalation_level:
+            lead = who(cs_lead) if cs_lead else _t("lead_none")
+            line += "\n" + _t(f"task_escalated_{min(task.escalation_level, 2)}", due=when(task.due_at, tz), lead=lead)
+        return line
+    key = {"done": "task_done", "not_needed": "task_not_needed"}.get(task.status, "task_closed_escalated")
+    line = _t(key, title=title, by=mention(task.closed_by), when=when(task.closed_at, tz))
+    if task.notes:
+        line += "\n" + _t("task_notes", notes=esc(" ".join(task.notes.split()))[:500])
+    if task.next_step:
+        step = esc(task.next_step)
+        line += "\n" + (
+            _t("task_next", step=step, on=task.next_step_on.isoformat())
+            if isinstance(task.next_step_on, date)
+            else _t("task_next_undated", step=step)
+        )
+    return line
+
+
+def mark_done_button(task: Task) -> dict[str, Any]:
+    return button(_t("mark_done"), RetentionIds.MARK_DONE, encode(TaskRef(task_id=task.id or 0, version=task.version)))
+
+
+@dataclass(frozen=True)
+class TaskList:
+    """What the thread's task list is drawn from: the account's name, the playbook's tier and the alert's tasks."""
+
+    name: str
+    tier: str
+    tasks: Sequence[Task]
+
+
+def task_list(view: TaskList, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> Message:
+    """The thread's task list: every task of the alert in playbook order, a "Mark done" button on each open one."""
+    tasks = sorted(view.tasks, key=lambda t: t.step)
+    still = sum(t.status == "open" for t in tasks)
+    label = tiers.label(view.tier) if view.tier in tiers.order else esc(view.tier)
+    blocks: list[dict[str, Any]] = [section(_t("list_title", tier=label, open=still, total=len(tasks)))]
+    for task in tasks:
+        line = task_line(task, tz, cs_lead)
+        blocks.append(section(line, accessory=mark_done_button(task)) if task.status == "open" else section(line))
+    blocks.append(context(_t("list_footer")))
+    return Message(_t("list_text", name=view.name, open=still, total=len(tasks)), validate_blocks(blocks))
+
+
+def task_dm(name: str, tier: str, channel: str, tasks: Sequence[Task], tiers: Tiers, tz: ZoneInfo) -> Message:
+    """A DM to one assignee about the tasks just given to them; it points to the thread (buttons live there)."""
+    tasks = sorted(tasks, key=lambda t: (t.due_at, t.step))
+    label = tiers.label(tier) if tier in tiers.order else esc(tier)
+    lines = [_t("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in tasks]
+    blocks = [
+        section(_t("dm_title", name=esc(name), tier=label, channel=channel)),
+        section("\n".join(lines)),
+        context(_t("dm_footer")),
+    ]
+    text = _t("dm_text", count=len(tasks), name=name, due=when(tasks[0].due_at, tz) if tasks else "–")
+    return Message(text, validate_blocks(blocks))
+
+
+def overdue_reply(task: Task, level: int, lead: str | None, tz: ZoneInfo) -> Message:
+    """The thread reply when a task is overdue: level 1 tells the CS lead, level 2 the CS head."""
+    told = who(lead) if lead else _t("lead_none")
+    due = when(task.due_at, tz)
+    line = _t(f"overdue_{min(level, 2)}", lead=told, title=esc(task.title), due=due, who=assignee_text(task))
+    return Message(_t("overdue_text", title=task.title, due=due), validate_blocks([section(line)]))
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Recent usage of one metric: its figure over the last `days` days and the change against the days before
+    (None: no data before)."""
+
+    metric: str  # its label
+    how: str  # sum or mean
+    recent: float
+    change: float | None
+    days: int
+
+
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}".rstrip("0").rstrip(".")
+
+
+def highlight_line(h: Highlight) -> str:
+    if h.change is None:
+        return _o("highlight_new", metric=esc(h.metric), recent=_number(h.recent), days=h.days)
+    whole = round(h.change * 100)
+    change = f"{'+' if whole > 0 else ''}{whole} %" if whole else "±0 %"
+    key = "highlight_mean" if h.how == "mean" else "highlight_sum"
+    return _o(key, metric=esc(h.metric), recent=_number(h.recent), change=change, days=h.days)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What an outreach draft is filled with."""
+
+    template: str  # its name in prompts/outreach.toml
+    name: str  # the customer
+    owner: str | None  # the account owner's Slack id (or a name)
+    drivers: Sequence[str]  # the score's drivers in words
+    highlights: Sequence[Highlight]
+
+
+def fill(draft: Draft) -> tuple[str, str]:
+    """The template's subject and body, filled (plain text, ready to copy)."""
+    template = raw(f"outreach.{draft.template}")
+    highlights = "\n".join(highlight_line(h) for h in draft.highlights) or _o("no_highlights")
+    drivers = "\n".join(_o("driver", reason=d) for d in draft.drivers) or _o("no_drivers")
+    values = {"name": draft.name, "owner": mention(draft.owner), "drivers": drivers, "highlights": highlights}
+    return template["subject"].format(**values), template["body"].format(**values)
+
+
+def outreach(draft: Draft) -> Message:
+    """The thread's outreach draft: subject, the filled body in a code block (copies as it is), and why now."""
+    subject, body = fill(draft)
+    body = body.replace("```", "'''")
+    if len(body) > CODE_LIMIT:
+        body = body[: CODE_LIMIT - 1] + "…"
+    drivers = "\n".join(_o("driver", reason=esc(d)) for d in draft.drivers) or _o("no_drivers")
+    blocks = [
+        section(_o("title", template=esc(draft.template.replace("_", " ")))),
+        section(_o("subject", subject=esc(subject))),
+        section(f"```{body}```"),
+        context(_o("why", drivers=drivers)),
+    ]
+    return Message(_o("text", name=draft.name), validate_blocks(blocks))

@@ -1,0 +1,134 @@
+"""The playbooks (prompts/playbooks.toml): per risk tier, the steps an alert of that tier turns into tasks.
+
+Each step has a title, the role that owns it, how long after the alert opened it is due ("4 business hours",
+"2 business days", on the business calendar) and optionally an outreach template (prompts/outreach.toml).
+`load_playbooks` validates the whole file; a mistake raises `PlaybookError` with one line naming the tier, the
+step and the key, so `healthbot run` refuses a broken file at start rather than an alert failing at night.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.calendar import BusinessCalendar, Sla
+from prompts import load
+
+SOURCE = "prompts/playbooks.toml"
+STEP_KEYS = {"title", "owner", "due", "template"}
+TIER_KEYS = {"owner", "respond_within", "respond_hours", "steps"}
+TITLE_LIMIT = 255  # Task.title
+ROLE_LIMIT = 64  # Task.owner_role
+DUE = re.compile(r"\s*(\d+)\s*business\s+(hours?|days?)\s*", re.IGNORECASE)
+NOT_TEMPLATES = {"message", "highlights"}  # the other tables of prompts/outreach.toml
+
+
+class PlaybookError(ValueError):
+    """The playbooks file is wrong; the message is one line naming where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a playbook: a task to create when an alert of its tier opens."""
+
+    number: int  # 1-based position in the playbook (Task.step)
+    title: str
+    owner: str  # the role, e.g. "CSM"
+    due_hours: int | None = None  # business (opening) hours after the alert opened
+    due_days: int | None = None  # business days after the alert opened (same wall time)
+    template: str | None = None
+
+    def due(self, calendar: BusinessCalendar, opened: datetime) -> datetime:
+        """When this step is due for an alert opened at `opened`, on the business calendar."""
+        if self.due_days is not None:
+            return calendar.add_days(opened, self.due_days)
+        return calendar.add_hours(opened, self.due_hours or 0)
+
+
+@dataclass(frozen=True)
+class Playbook:
+    tier: str
+    owner: str
+    steps: tuple[Step, ...]
+
+    @property
+    def template(self) -> str | None:
+        """The outreach draft of this playbook: the first step's that names one."""
+        return next((s.template for s in self.steps if s.template), None)
+
+
+def templates() -> set[str]:
+    return {name for name, value in load("outreach").items() if isinstance(value, dict)} - NOT_TEMPLATES
+
+
+def _text(value: Any, where: str, key: str, limit: int, example: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PlaybookError(f'{where}: {key} is missing or empty: set e.g. {key} = "{example}"')
+    if len(value.strip()) > limit:
+        raise PlaybookError(f"{where}: {key} is {len(value.strip())} characters long: keep it under {limit}")
+    return value.strip()
+
+
+def _step(number: int, raw: Any, where: str, known_templates: set[str]) -> Step:
+    where = f"{where} step {number}"
+    if not isinstance(raw, Mapping):
+        raise PlaybookError(f"{where}: a step is a table with title, owner and due (write it as [[TIER.steps]])")
+    unknown = sorted(set(raw) - STEP_KEYS)
+    if unknown:
+        raise PlaybookError(f"{where}: unknown key {unknown[0]!r}: a step has {', '.join(sorted(STEP_KEYS))}")
+    title = _text(raw.get("title"), where, "title", TITLE_LIMIT, "Book a CSM call")
+    owner = _text(raw.get("owner"), where, "owner", ROLE_LIMIT, "CSM")
+    due = raw.get("due")
+    match = DUE.fullmatch(due) if isinstance(due, str) else None
+    if match is None:
+        raise PlaybookError(
+            f'{where}: due = {due!r} is not an offset: write e.g. "4 business hours" or "2 business days"'
+        )
+    amount = int(match.group(1))
+    template = raw.get("template")
+    if template is not None and (not isinstance(template, str) or template not in known_templates):
+        raise PlaybookError(
+            f"{where}: template = {template!r} is not in prompts/outreach.toml: use one of "
+            f"{', '.join(sorted(known_templates)) or '(none defined)'} or leave it out"
+        )
+    if match.group(2).lower().startswith("day"):
+        return Step(number, title, owner, due_days=amount, template=template)
+    return Step(number, title, owner, due_hours=amount, template=template)
+
+
+def load_playbooks(data: Mapping[str, Any] | None = None, tiers: Iterable[str] | None = None) -> dict[str, Playbook]:
+    """Every tier's playbook, validated (`data`: the parsed file, default prompts/playbooks.toml; `tiers`: the
+    scorecard's tier names, to refuse a playbook for a tier that does not exist)."""
+    data = load("playbooks") if data is None else data
+    known = templates()
+    names = set(tiers) if tiers is not None else None
+    out: dict[str, Playbook] = {}
+    for tier, entry in data.items():
+        where = f"{SOURCE} [{tier}]"
+        if not isinstance(entry, Mapping):
+            raise PlaybookError(f"{where}: a tier's playbook is a table ([{tier}] with owner, respond_within, steps)")
+        if names is not None and tier not in names:
+            raise PlaybookError(
+                f"{where}: no tier of that name in the scorecard: use one of {', '.join(sorted(names))}"
+            )
+        unknown = sorted(set(entry) - TIER_KEYS - {"actions"})  # (actions: the list before steps existed)
+        if unknown:
+            raise PlaybookError(f"{where}: unknown key {unknown[0]!r}: a playbook has {', '.join(sorted(TIER_KEYS))}")
+        try:
+            Sla.from_playbook(entry, where)
+        except ValueError as error:
+            raise PlaybookError(str(error)) from None
+        steps = entry.get("steps", [])
+        if not isinstance(steps, list):
+            raise PlaybookError(f"{where}: steps must be a list of tables: write each one as [[{tier}.steps]]")
+        owner = _text(entry.get("owner"), where, "owner", ROLE_LIMIT, "CSM")
+        out[tier] = Playbook(tier, owner, tuple(_step(i, s, where, known) for i, s in enumerate(steps, 1)))
+    return out
+
+
+def playbook(tier: str) -> Playbook | None:
+    """The playbook of `tier` from prompts/playbooks.toml (None: the tier has none)."""
+    return load_playbooks().get(tier)

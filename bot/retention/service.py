@@ -1,0 +1,262 @@
+"""Playbook tasks: created when an alert opens, assigned, drawn in the alert's thread, DMed to their assignees.
+
+Assignment, in this order: the account's owner (when it is a Slack user id); else whoever claims the alert
+(`claimed`: claiming gives the claimer the alert's unassigned tasks); else, once the alert is past its response
+time and still unclaimed, round-robin over the TEAM setting (`round_robin`, run by jobs/task_escalations.py).
+Due dates count from the alert's opening on the business calendar (each step's "N business hours/days").
+
+Every message is an outbox row written in the caller's unit of work (keys: see /tmp contract and below), so a
+replayed job or a second click enqueues nothing new:
+- `alert:N:tasks`: the task list, a reply in the alert's thread; `alert:N:tasks:v{sum of versions}`: its redraws;
+- `alert:N:draft`: the outreach draft, a reply in the thread;
+- `task:T:dm:{user}`: one DM to an assignee for the tasks just given to them (T: the first of them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from bot.alerts.messages import AlertView
+from bot.alerts.threads import root_key
+from bot.calendar import BusinessCalendar
+from bot.retention import messages
+from bot.retention.messages import Draft, Highlight, TaskList
+from bot.retention.playbooks import Playbook, load_playbooks
+from bot.scoring.explain import metric_label
+from bot.scoring.scorecard import Tiers
+from prompts import raw
+from storage import alerts, outbox, queries
+from storage import tasks as store
+from storage.models import Account, Alert, HealthScore, Task, TaskEvent
+
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
+
+
+def tasks_key(alert_id: int) -> str:
+    return f"alert:{alert_id}:tasks"
+
+
+def tasks_redraw_key(alert_id: int, tasks: Sequence[Task]) -> str:
+    return f"alert:{alert_id}:tasks:v{sum(t.version for t in tasks)}"
+
+
+def draft_key(alert_id: int) -> str:
+    return f"alert:{alert_id}:draft"
+
+
+def dm_key(task_id: int, assignee: str) -> str:
+    return f"task:{task_id}:dm:{assignee}"
+
+
+def overdue_key(task_id: int, level: int) -> str:
+    return f"task:{task_id}:overdue:{level}"
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def is_user(who: str | None) -> bool:
+    return bool(who and SLACK_USER.fullmatch(who))
+
+
+# --------------------------------------------------------------------------- the thread's task list
+
+
+def redraw_tasks(session: Session, alert_id: int, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:
+    """Enqueue the thread's task list in the tasks' current state: posted the first time (`alert:N:tasks`), then
+    one redraw per change (`alert:N:tasks:v{sum of the tasks' versions}`, a chat.update of it). Nothing when
+    the alert has no tasks. Call it after any change to an alert's tasks, in the same unit of work."""
+    alert = alerts.get(session, alert_id)
+    tasks = store.of_alert(session, alert_id)
+    if alert is None or not tasks:
+        return
+    for task in tasks:
+        session.refresh(task)  # a conditional UPDATE in this session may have changed it
+    account = session.get(Account, alert.account_id)
+    view = TaskList(account.name if account else str(alert.account_id), tasks[0].playbook, tasks)
+    message = messages.task_list(view, tiers, tz, cs_lead)
+    if outbox.get(session, tasks_key(alert_id)) is None:
+        outbox.post(session, tasks_key(alert_id), alert.channel, message.text, message.blocks,
+                    thread_key=root_key(alert_id))  # fmt: skip
+        return
+    if all(t.version == 1 for t in tasks):  # unchanged since created: the list as posted is current
+        return
+    outbox.update(session, tasks_redraw_key(alert_id, tasks), tasks_key(alert_id), message.text, message.blocks)
+
+
+def dm_assignee(
+    session: Session, assignee: str, tasks: Sequence[Task], alert: Alert, name: str, tiers: Tiers, tz: ZoneInfo
+) -> None:
+    """One DM to `assignee` about `tasks` (just given to them), if the assignee is a Slack user."""
+    if not tasks or not is_user(assignee):
+        return
+    first = min(t.id or 0 for t in tasks)
+    message = messages.task_dm(name, alert.severity, alert.channel, tasks, tiers, tz)
+    outbox.post(session, dm_key(first, assignee), assignee, message.text, message.blocks)
+
+
+def _dm_each(session: Session, tasks: Sequence[Task], alert: Alert, name: str, tiers: Tiers, tz: ZoneInfo) -> None:
+    by: dict[str, list[Task]] = {}
+    for task in tasks:
+        if task.assignee:
+            by.setdefault(task.assignee, []).append(task)
+    for assignee, theirs in sorted(by.items()):
+        dm_assignee(session, assignee, theirs, alert, name, tiers, tz)
+
+
+# --------------------------------------------------------------------------- the outreach draft
+
+
+def highlights(session: Session, account_id: int, until: date | None = None) -> list[Highlight]:
+    """Recent usage of the account (prompts/outreach.toml [highlights]): each metric over the last `days` days
+    up to its latest observation (or `until`), against the `days` before."""
+    conf = raw("outreach.highlights")
+    days, how = int(conf["days"]), dict(conf["metrics"])
+    if until is None:
+        last = session.exec(
+            select(col(HealthScore.day))
+            .where(HealthScore.account_id == account_id)
+            .order_by(col(HealthScore.day).desc())
+        ).first()
+        until = last or date.today()
+    since = until - timedelta(days=2 * days - 1)
+    series = queries.metric_series(session, account_id, list(how), since)
+    out: list[Highlight] = []
+    for metric, points in series.items():
+        recent = [v for d, v in points if until - timedelta(days=days) < d <= until]
+        before = [v for d, v in points if d <= until - timedelta(days=days)]
+        if not recent:
+            continue
+
+        def figure(values: list[float], metric: str = metric) -> float:
+            return sum(values) / len(values) if how[metric] == "mean" else sum(values)
+
+        now_value = figure(recent)
+        base = figure(before) if before else None
+        change = (now_value - base) / base if base else None
+        out.append(Highlight(metric_label(metric), how[metric], now_value, change, days))
+    return out
+
+
+def post_draft(session: Session, alert: Alert, account: Account, score: HealthScore | None, book: Playbook) -> None:
+    """Enqueue the outreach draft of the alert's playbook in its thread (once), if the playbook names one."""
+    if book.template is None:
+        return
+    drivers = [d.reason for d in score.parts.drivers] if score is not None else []
+    draft = Draft(book.template, account.name, account.owner_slack_id, drivers,
+                  highlights(session, account.id or 0, score.day if score else None))  # fmt: skip
+    message = messages.outreach(draft)
+    alert_id = alert.id or 0
+    outbox.post(
+        session, draft_key(alert_id), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
+    )
+
+
+# --------------------------------------------------------------------------- the lifecycle
+
+
+def create_tasks(
+    session: Session,
+    view: AlertView,
+    *,
+    calendar: BusinessCalendar,
+    now: datetime,
+    tiers: Tiers,
+    tz: ZoneInfo,
+    playbooks: dict[str, Playbook] | None = None,
+) -> list[Task]:
+    """On an alert's opening: its tier's playbook becomes tasks (the owner's, or unassigned until a claim), the
+    task list and the outreach draft go to the thread, each assignee gets a DM. A replay creates nothing."""
+    alert, account = view.alert, view.account
+    book = (playbooks if playbooks is not None else load_playbooks()).get(alert.severity)
+    if book is None or not book.steps or alert.id is None:
+        return []
+    owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
+    opened = _utc(alert.opened_at or now)
+    wanted = [
+        Task(alert_id=alert.id, account_id=account.id or 0, playbook=book.tier, step=s.number, title=s.title,
+             owner_role=s.owner, assignee=owner, due_at=_utc(s.due(calendar, opened)))
+        for s in book.steps
+    ]  # fmt: skip
+    created = store.create(session, wanted)
+    if not created:
+        return []
+    redraw_tasks(session, alert.id, tiers, tz)
+    post_draft(session, alert, account, view.score, book)
+    _dm_each(session, created, alert, account.name, tiers, tz)
+    return created
+
+
+def claimed(
+    session: Session, alert_id: int, claimer: str, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
+) -> int:
+    """After a claim: the claimer gets the alert's unassigned tasks (DMed), and the task list is redrawn."""
+    won = store.assign_unassigned(session, alert_id, claimer)
+    if not won:
+        return 0
+    alert = alerts.get(session, alert_id)
+    if alert is not None:
+        account = session.get(Account, alert.account_id)
+        mine = [t for t in (store.get(session, i) for i in won) if t is not None]
+        dm_assignee(session, claimer, mine, alert, account.name if account else "", tiers, tz)
+    redraw_tasks(session, alert_id, tiers, tz, cs_lead)
+    return len(won)
+
+
+def _last_round_robin(session: Session) -> str | None:
+    """Who the last round-robin assignment went to, from the tasks' history: the bot's own "assigned" events
+    (actor None; a claim's is the claimer's, a reassignment the person's who made it)."""
+    event = session.exec(
+        select(TaskEvent)
+        .where(TaskEvent.kind == "assigned", col(TaskEvent.actor).is_(None))
+        .order_by(col(TaskEvent.id).desc())
+    ).first()
+    return str((event.detail or {}).get("to")) if event is not None else None
+
+
+def round_robin(
+    session: Session, team: Sequence[str], now: datetime, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
+) -> dict[int, str]:
+    """Unassigned open tasks of alerts past their response time and still unclaimed go to the next TEAM member,
+    one member per alert, in turn (the turn survives restarts: it is read from the history). alert id -> member."""
+    if not team:
+        return {}
+    rows = session.exec(
+        select(Task.alert_id)
+        .join(Alert, col(Alert.id) == col(Task.alert_id))
+        .where(
+            Task.status == "open", col(Task.assignee).is_(None), Alert.status == "open",
+            col(Alert.claimed_by).is_(None), col(Alert.due_at) <= _utc(now),
+        )
+        .distinct()
+    ).all()  # fmt: skip
+    given: dict[int, str] = {}
+    last = _last_round_robin(session)
+    turn = (team.index(last) + 1) % len(team) if last in team else 0
+    for alert_id in sorted(rows):
+        member = team[turn]
+        # lock the alert (PostgreSQL): a Claim committing meanwhile waits, or has won and keeps its tasks
+        lock = select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
+        locked = session.exec(lock).first()
+        if locked is None or locked.claimed_by is not None or locked.status != "open":
+            continue
+        fresh = [store.get(session, t.id) for t in store.of_alert(session, alert_id) if t.id]
+        free = [t.id for t in fresh if t and t.status == "open" and t.assignee is None and t.id]
+        won = [task_id for task_id in free if store.assign(session, task_id, member, None)]
+        if not won:
+            continue
+        given[alert_id] = member
+        turn = (turn + 1) % len(team)
+        alert = alerts.get(session, alert_id)
+        if alert is not None:
+            account = session.get(Account, alert.account_id)
+            mine = [t for t in (store.get(session, i) for i in won) if t is not None]
+            dm_assignee(session, member, mine, alert, account.name if account else "", tiers, tz)
+        redraw_tasks(session, alert_id, tiers, tz, cs_lead)
+    return given

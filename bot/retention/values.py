@@ -1,0 +1,20 @@
+"""What the retention buttons and the Mark done modal carry."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from bot.slack.values import Value
+
+Outcome = Literal["done", "not_needed", "escalated"]
+OUTCOMES: tuple[Outcome, ...] = ("done", "not_needed", "escalated")  # the modal's choices, stored as Task.status
+
+
+class TaskRef(Value):
+    """The task a "Mark done" button (value) or the Mark done modal (private_metadata) is about, at the version shown:
+    a task changed or closed since then is reported, not overwritten."""
+
+    task_id: int = Field(ge=1)
+    version: int = Field(ge=0)
