@@ -41,7 +41,7 @@ from bot.settings import Settings, SettingsError
 from bot.slack.client import make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
-from handlers import alerts, health, home, retention
+from handlers import alerts, exits, health, home, retention
 from jobs import score as score_job
 from storage.db import ping, session_factory
 
@@ -83,6 +83,7 @@ def create_app(
     # whose threads must stay free to ack
     follow_up = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="follow-up")
     deps = Deps(sessions, scorecard, today, follow_up, cs_lead=getattr(settings, "cs_lead", None), tz=settings.tz)
+    exits.register(app, deps, settings.churn_channel, settings.exit_interview_readers)  # before health: its `exit`
     health.register(app, deps)
     alerts.register(app, deps)
     home.register(app, deps)
@@ -373,6 +374,20 @@ def create_scheduler(
         day_of_week=settings.digest_day, hour=settings.digest_time.hour, minute=settings.digest_time.minute, timezone=tz
     )
     scheduler.add_job(digest_then_deliver, weekly, id=digest_job.JOB_ID, misfire_grace_time=6 * 3600, **every)
+
+    def churn_review_then_deliver() -> None:
+        from jobs import churn_review as churn_job
+
+        channel = getattr(settings, "churn_channel", None) or settings.alert_channel
+        posted = churn_job.run(engine, channel=channel, today=datetime.now(tz).date(), tiers=scorecard.tiers)
+        if posted is not None and posted.new:
+            deliver_job.run(engine, client)
+            churn_job.upload_chart(engine, client, posted)
+
+    quarterly = CronTrigger(
+        month="1,4,7,10", day=1, hour=settings.digest_time.hour, minute=settings.digest_time.minute, timezone=tz
+    )
+    scheduler.add_job(churn_review_then_deliver, quarterly, id="churn.review", misfire_grace_time=24 * 3600, **every)
     return scheduler
 
 

@@ -38,7 +38,7 @@ def _positive(value: str) -> int:
 
 
 UNSCORED_SHOWN = 10  # names listed when accounts get no score
-JOB_NAMES = ("score", "alerts", "escalations", "task-escalations", "digest", "deliver")
+JOB_NAMES = ("score", "alerts", "escalations", "task-escalations", "digest", "churn-review", "deliver")
 
 
 def _strength(value: str) -> float:
@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  task-escalations  escalate overdue playbook tasks (CS_LEAD, then CS_HEAD) and hand out the tasks of\n"
         "               unclaimed alerts over TEAM; only while the business calendar is open\n"
         "  digest       enqueue this week's risk digest to ALERT_CHANNEL (once per week)\n"
+        "  churn-review post the last quarter's churn review to CHURN_CHANNEL (default ALERT_CHANNEL), its chart\n"
+        "               in the thread (once per quarter)\n"
         "  deliver      only send what is waiting\n"
         "With several replicas on PostgreSQL a job another one is running now is skipped here.\n"
         "Needs SLACK_BOT_TOKEN. Exit status 1 when a message could not be delivered (the log says why).",
@@ -212,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument(
         "--wait", type=_positive, default=300, help="seconds to keep delivering before giving up (default 300)"
     )
+
+    report = _command(
+        sub, "report", "write the churn review of a period (Markdown, CSV or a PNG chart)",
+        "Write the churn review of a period: customer and MRR churn with the formula's inputs, the exit\n"
+        "interviews' reasons, the traits of churned accounts against retained ones, the save rate per play,\n"
+        "the trend over the last quarters and whether the score saw it coming. Reads the database (DATABASE_URL);\n"
+        "writes only into --out. Periods: 2026-Q3, 2026-10, last-quarter, 2026-07-01..2026-09-30.",
+    )  # fmt: skip
+    report.add_argument("--period", required=True, help="2026-Q3, 2026-10, last-quarter or YYYY-MM-DD..YYYY-MM-DD")
+    report.add_argument("--format", choices=["md", "csv", "png"], default="md", help="what to write (default md)")
+    report.add_argument("--out", type=Path, default=Path("."), help="the folder to write into (default: here)")
+    report.add_argument("--segment", help="only the accounts of this segment")
 
     sync = _command(
         sub, "sync", "pull accounts and metrics from the HTTP sources in SOURCES_PATH",
@@ -249,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "demo": cmd_demo, "import": cmd_import, "score": cmd_score, "run": cmd_run, "db": cmd_db,
         "backtest": cmd_backtest, "tune": cmd_tune, "scorecard": cmd_scorecard, "rules": cmd_rules,
-        "override": cmd_override, "jobs": cmd_jobs, "sync": cmd_sync,
+        "override": cmd_override, "jobs": cmd_jobs, "sync": cmd_sync, "report": cmd_report,
     }  # fmt: skip
     try:
         return handler[args.command](settings, args)
@@ -711,7 +725,20 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             rules=load_rules(settings.alert_rules_path, scorecard), quiet_hours=settings.quiet_hours, dms=True,
         )  # fmt: skip
         print(f"digest: {key} enqueued" if key else "digest: not posted (see the log line above)")
+    posted = None
+    if args.job == "churn-review":
+        from jobs import churn_review as churn_job
+
+        channel = getattr(settings, "churn_channel", None) or settings.alert_channel
+        today = datetime.now(settings.tz).date()
+        posted = churn_job.run(engine, channel=channel, today=today, tiers=scorecard.tiers)
+        if posted is None:
+            print("churn-review: not posted (see the log line above)")
+        else:
+            print(f"churn-review: {posted.key} " + ("enqueued" if posted.new else "already posted; nothing added"))
     result = deliver_job.until_delivered(engine, client, timeout=args.wait)
+    if posted is not None and posted.new and not result.failed and not result.remaining:
+        churn_job.upload_chart(engine, client, posted)
     print(f"delivered {result.sent} message{'s' if result.sent != 1 else ''}", end="")
     if result.failed or result.remaining:
         print(
@@ -721,6 +748,40 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print()
     return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """`healthbot report --period P --format F --out DIR`: the churn review written to a file."""
+    from bot.churn import report
+    from bot.churn.analysis import PeriodError, parse_period, review
+    from bot.scoring.scorecard import load_scorecard
+    from storage.db import session_factory, unit_of_work
+
+    today = datetime.now(settings.tz).date()
+    try:
+        period = parse_period(args.period, today)
+    except PeriodError as exc:
+        print(f"healthbot: {exc}", file=sys.stderr)
+        print(REPORT_USAGE, file=sys.stderr)
+        return 2
+    tiers = load_scorecard(settings.scorecard_path).tiers
+    engine = _engine(settings)
+    with unit_of_work(session_factory(engine)) as session:
+        result = review(session, period, segment=args.segment, today=today, tiers=tiers)
+    try:
+        written = report.write(result, args.out, args.format)
+    except OSError as exc:
+        print(f"healthbot: cannot write into {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"report: wrote {path}")
+    return 0
+
+
+REPORT_USAGE = (
+    "usage: healthbot report --period PERIOD [--format md|csv|png] [--out DIR] [--segment SEGMENT]\n"
+    "  PERIOD: 2026-Q3 (a quarter), 2026-10 (a month), last-quarter, or 2026-07-01..2026-09-30"
+)
 
 
 def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:

@@ -81,6 +81,8 @@ class Settings:
     cs_lead: str | None = None  # level 1 of an escalation
     cs_head: str | None = None  # level 2 (CS_HEAD, else CS_LEAD)
     team: tuple[str, ...] = ()  # TEAM: user ids an unclaimed alert's tasks go to, round-robin
+    churn_channel: str | None = None  # CHURN_CHANNEL: exit interview summaries (default: ALERT_CHANNEL)
+    exit_interview_readers: tuple[str, ...] = ()  # EXIT_INTERVIEW_READERS: user/group ids; empty: everyone
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)  # TIMEZONE, WORK_DAYS, WORK_HOURS, HOLIDAYS
     digest_day: str = "mon"  # DIGEST_DAY, one of WEEKDAYS
     digest_time: time = field(default_factory=lambda: time(9, 0))  # DIGEST_TIME, in TIMEZONE
@@ -202,6 +204,19 @@ def _quiet_hours(env: dict[str, str], tz: ZoneInfo) -> QuietHours | None:
     return QuietHours(start, end, tz)
 
 
+def _readers(env: dict[str, str]) -> tuple[str, ...]:
+    """EXIT_INTERVIEW_READERS: comma-separated member ids (U..., W...) and/or user-group ids (S...)."""
+    raw = env.get("EXIT_INTERVIEW_READERS", "").strip()
+    readers = [part.strip() for part in raw.split(",") if part.strip()]
+    for reader in readers:
+        if not SLACK_PERSON_OR_GROUP.fullmatch(reader):
+            raise SettingsError(
+                f"EXIT_INTERVIEW_READERS: '{reader}' is not a Slack member or user group ID: list IDs separated by "
+                "commas (e.g. U0123ABCD,S0456EFGH), not names or @handles; leave it unset to let everyone read them"
+            )
+    return tuple(dict.fromkeys(readers))
+
+
 def _team(env: dict[str, str]) -> tuple[str, ...]:
     """TEAM: comma-separated member ids (U..., W...), in the order the round-robin takes them."""
     raw = env.get("TEAM", "").strip()
@@ -270,6 +285,12 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
             "(leave it unset for the default rules)"
         )
 
+    churn_channel = env.get("CHURN_CHANNEL", "").strip() or None
+    if churn_channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", churn_channel):
+        raise SettingsError(
+            f"CHURN_CHANNEL='{churn_channel}' is not a channel ID: use the ID (e.g. C0123456789) "
+            "from the channel's 'About' tab, not its name; leave it unset to use ALERT_CHANNEL"
+        )
     cs_lead = _person_or_group(env, "CS_LEAD")
     cs_head = _person_or_group(env, "CS_HEAD") or cs_lead
     team = _team(env)
@@ -311,6 +332,8 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         cs_lead=cs_lead,
         cs_head=cs_head,
         team=team,
+        churn_channel=churn_channel or channel,
+        exit_interview_readers=_readers(env),
         calendar=calendar,
         digest_day=_digest_day(env),
         digest_time=_time_of_day(env, "DIGEST_TIME", "09:00"),

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.health import messages, override, service
 from bot.health.chart import render_chart
-from bot.health.command import Help, help_text, parse
+from bot.health.command import SUBCOMMANDS, Churn, Find, Help, Mine, Plays, Tasks, Top, help_text, parse, usage
 from bot.health.ids import HealthIds
 from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef, ListPage, OverrideRef
@@ -50,12 +50,44 @@ def register(app: App, deps: Deps) -> None:
     workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health-answer")
     scorecard, today = deps.scorecard, deps.today
 
-    def answer(command: dict) -> Message:
-        parsed = parse(command.get("text") or "", scorecard.tiers)
+    def answer(parsed: Find | Mine | Top | Help | Tasks | Plays, user_id: str) -> Message:
         if isinstance(parsed, Help):
             return Message(help_text(scorecard.tiers))
         with unit_of_work(deps.sessions) as session:
-            return service.answer(session, parsed, command["user_id"], scorecard, today(), names, deps.tz)
+            return service.answer(session, parsed, user_id, scorecard, today(), names, deps.tz)
+
+    def churn_review(parsed: Churn, channel: str, respond: Respond, client: WebClient, logger: Any) -> None:
+        """After the ack: the review into the conversation for everyone (chat.postMessage), then its chart
+        uploaded in the review's thread. A period not started yet, or a conversation the bot cannot post in, is
+        answered privately."""
+        from bot.churn import messages as churn_messages
+        from bot.churn import report
+        from bot.churn.analysis import PeriodError, parse_period, review
+
+        try:
+            period = parse_period(parsed.period, today())
+            with unit_of_work(deps.sessions) as session:
+                result = review(session, period, segment=parsed.segment, today=today(), tiers=scorecard.tiers)
+        except PeriodError as exc:
+            sub = next(s for s in SUBCOMMANDS if s.name == "churn")
+            respond(response_type="ephemeral", text=f"{esc(str(exc))} {say('health.usage_is', usage=usage(sub))}")
+            return
+        message = churn_messages.review_message(result)
+        try:
+            posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        except SlackApiError as exc:
+            logger.warning("churn review not posted in %s: %s", channel, exc.response.get("error", ""))
+            respond(response_type="ephemeral", text=say("churn_review.not_posted", reason=exc.response.get("error")))
+            return
+        try:
+            client.files_upload_v2(
+                channel=channel, file=report.render_png(result), filename=churn_messages.chart_filename(result),
+                title=churn_messages.chart_title(result), thread_ts=posted["ts"],
+            )  # fmt: skip
+        except (SlackApiError, SlackRequestError, URLError) as exc:
+            reason = exc.response.get("error", "") if isinstance(exc, SlackApiError) else str(exc)
+            logger.warning("churn review chart upload in %s failed: %s", channel, reason)
+            respond(response_type="ephemeral", text=say("churn_review.chart_failed", reason=esc(reason)))
 
     @app.command("/health")
     def health(
@@ -63,8 +95,14 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         """Answer in the ack itself: a few indexed queries (bench/bench_lookup.py), far inside Slack's 3 s.
         Should the database be slow, the ack goes out in time anyway and the answer follows it from the
-        follow-up pool: this listener never waits past the ack."""
-        pending = workers.submit(answer, command)
+        follow-up pool: this listener never waits past the ack. The churn review acks at once and follows."""
+        parsed = parse(command.get("text") or "", scorecard.tiers)
+        if isinstance(parsed, Churn):
+            ack(response_type="ephemeral", text=say("churn_review.working"))
+            after_ack(deps, body, client, respond, logger,
+                      lambda: churn_review(parsed, command["channel_id"], respond, client, logger))  # fmt: skip
+            return
+        pending = workers.submit(answer, parsed, command["user_id"])
         waited = time.monotonic() - context.get("received_at", time.monotonic())
         try:
             message = pending.result(timeout=max(0.0, ANSWER_IN_ACK_SECONDS - waited))

@@ -343,3 +343,46 @@ class SyncItem(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
     day: date
     value: float
+
+
+EXIT_REASONS = ("product", "price", "service", "competitor", "onboarding", "business_change", "other")
+
+
+class ExitInterview(SQLModel, table=True):
+    """Why a customer left (or is about to): the five answers in the customer's words and the structured
+    fields the churn review counts. One per account; edits keep the earlier versions in `ExitInterviewRevision`."""
+
+    __tablename__ = "exit_interview"
+    __table_args__ = (UniqueConstraint("account_id", name="uq_exit_interview_account"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    churned: bool = True  # False: the account is only at risk (a save conversation, not a goodbye)
+    reason: str = Field(max_length=32)  # one of EXIT_REASONS
+    avoidable: bool
+    competitor: str | None = Field(default=None, max_length=255)
+    churn_date: date | None = None
+    mrr_lost: float | None = None
+    interviewer: str = Field(max_length=32)  # Slack user id of who ran the interview
+    recorded_by: str = Field(max_length=32)  # who submitted the form
+    answers: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )  # question key -> text
+    note: str | None = Field(default=None, max_length=3000)  # e.g. the message a shortcut was started from
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ExitInterviewRevision(SQLModel, table=True):
+    """An exit interview as it was before an edit: who changed it, when, and the values it had."""
+
+    __tablename__ = "exit_interview_revision"
+    __table_args__ = (Index("ix_exit_interview_revision_interview", "interview_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="exit_interview.id", ondelete="CASCADE")
+    version: int  # the version these values had
+    edited_by: str = Field(max_length=32)
+    values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

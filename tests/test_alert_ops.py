@@ -349,7 +349,7 @@ def test_scheduler_registers_every_job(engine: Engine, database_url: str, fake_s
 
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {score_job.JOB_ID, escalations_job.JOB_ID, deliver_job.JOB_ID, digest_job.JOB_ID,
-                         "tasks.escalations"}  # fmt: skip
+                         "tasks.escalations", "churn.review"}  # fmt: skip
     escalations, deliver, digest = jobs[escalations_job.JOB_ID], jobs[deliver_job.JOB_ID], jobs[digest_job.JOB_ID]
     assert isinstance(escalations.trigger, IntervalTrigger) and escalations.trigger.interval == timedelta(minutes=5)
     assert isinstance(deliver.trigger, IntervalTrigger) and deliver.trigger.interval == timedelta(minutes=1)

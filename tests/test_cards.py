@@ -111,6 +111,7 @@ def test_full_card_shows_override_beside_the_computed_score() -> None:
                 button("Share in channel", "health.share", '{"account_id":42}', style="primary"),
                 button("Show chart", "health.chart", '{"account_id":42}'),
                 button("Override", "health.override", '{"account_id":42}'),
+                button("Exit interview", "exit.open", '{"account_id":42}'),
             ],
             "block_id": "health.card.actions",
         },
@@ -168,6 +169,7 @@ def test_unscored_card_has_facts_and_share_but_no_chart() -> None:
             "elements": [
                 button("Share in channel", "health.share", '{"account_id":42}', style="primary"),
                 button("Override", "health.override", '{"account_id":42}'),
+                button("Exit interview", "exit.open", '{"account_id":42}'),
             ],
             "block_id": "health.card.actions",
         },

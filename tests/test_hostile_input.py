@@ -16,6 +16,8 @@ from slack_sdk.models.views import View
 from sqlalchemy import Engine
 
 from bot.alerts import messages as alert_messages
+from bot.churn import messages as churn_messages
+from bot.exits import messages as exit_messages
 from bot.health import messages as health_messages
 from bot.health import override as health_override
 from bot.health.command import NAME_MAX, SUBCOMMANDS, Find, Top, clean, help_text, parse, usage
@@ -318,6 +320,49 @@ def plays_builders() -> dict[str, Any]:
                           "plays_text", "plays_message"), table)  # fmt: skip
 
 
+def churn_builders() -> dict[str, Any]:
+    """Every public function of bot/churn/messages.py: hostile segment, reasons, competitors, quotes, traits."""
+    from bot.churn import analysis as churn
+
+    period = churn.Period(DAY - timedelta(days=91), DAY, "2026-Q2")
+    rate = churn.ChurnRate(10, 2, 10_000.0, 2_000.0)
+    reviews = [
+        churn.ChurnReview(
+            period=period,
+            segment=name,
+            today=DAY,
+            headline=rate,
+            churned_accounts=list(HOSTILE),
+            interviewed=2,
+            avoidable=1,
+            reasons=[churn.ReasonRow(name, 2, 1, 1.0)],
+            competitors=[churn.Competitor(name, 1)],
+            quotes=[churn.Quote(name, "price", "why", name)],
+            traits=[churn.TraitRow("industry", name, 3, 2, 2 / 3, 3.3)],
+            plays=[plays.PlayRate(name, 2, 1, 1, 1, 1, 1, 0)],
+            trend=[churn.TrendPoint(name, period.start, period.end, rate)],
+            horizons=[churn.Horizon(30, 2, 1)],
+            tier_labels={name: name},
+        )  # fmt: skip
+        for name in HOSTILE
+    ]
+    reviews.append(churn.ChurnReview(period=period, segment=None, today=DAY, headline=churn.ChurnRate(0, 0, 0.0, 0.0)))
+
+    def review() -> None:
+        for one in reviews:
+            message = churn_messages.review_message(one)
+            checked_text(message.text)
+            checked_blocks(message.blocks or [])
+            checked_blocks(churn_messages.review_blocks(one))
+            checked_text(churn_messages.review_text(one))
+            assert not re.search("[\u202a-\u202e\u2066-\u2069]", churn_messages.title(one))
+            assert not re.search("[\u202a-\u202e\u2066-\u2069]", churn_messages.chart_title(one))
+            assert "/" not in churn_messages.chart_filename(one)
+
+    return dict.fromkeys(("title", "chart_title", "chart_filename", "review_text", "review_blocks", "review_message"),
+                         review)  # fmt: skip
+
+
 def home_builders() -> dict[str, Any]:
     rows = [_row(i, n) for i, n in enumerate(HOSTILE, start=1)]
     mine = {"high_risk": TierTotal(30, 1.0), "healthy": TierTotal(2, 1.0), None: TierTotal(1, 0.0)}
@@ -446,6 +491,52 @@ def task_builders() -> dict[str, Any]:
         "read_submission": submissions}  # fmt: skip
 
 
+def exit_builders() -> dict[str, Any]:
+    """Every public function of bot/exits/messages.py: the exit interview modal in every state, its notices, the
+    summary for the churn channel and a stored interview with its history: hostile names, answers and notes."""
+    from datetime import UTC, datetime
+
+    from storage.models import ExitInterview, ExitInterviewRevision
+
+    at = datetime(2026, 6, 30, 12, tzinfo=UTC)
+
+    def interview(i: int, name: str) -> ExitInterview:
+        return ExitInterview(id=i, account_id=i, churned=i % 2 == 0, reason=name[:32] if i % 3 else "competitor",
+                             avoidable=i % 2 == 1, competitor=name[:255], churn_date=DAY if i % 2 else None,
+                             mrr_lost=float(i) if i % 2 else None, interviewer=ME if i % 2 else name[:32],
+                             recorded_by=ME if i % 2 else name[:32],
+                             answers={"why_leave": name * 3, "come_back": name, name[:20]: name},
+                             note=name[:3000], version=i, created_at=at, updated_at=at)  # fmt: skip
+
+    def views() -> None:
+        for i, name in enumerate(HOSTILE, start=1):
+            account = _account(i, name)
+            for shown_account, shown in ((account, None), (account, interview(i, name)), (None, None)):
+                for opener in (ME, name[:32]):
+                    view = exit_messages.exit_modal(shown_account, shown, opener, DAY, name)
+                    View(**view).validate_json()
+                    [checked_text(t) for t in mrkdwn_texts(checked_blocks(view["blocks"], b.VIEW_BLOCK_LIMIT))]
+            for notice in (exit_messages.restricted_view(), exit_messages.notice(b.esc(name))):
+                View(**notice).validate_json()
+                [checked_text(t) for t in mrkdwn_texts(notice["blocks"])]
+            checked_text(b.esc(exit_messages.reason_label(name)))
+
+    def messages() -> None:
+        for i, name in enumerate(HOSTILE, start=1):
+            account, shown = _account(i, name), interview(i, name)
+            history = [ExitInterviewRevision(id=v, interview_id=i, version=v, edited_by=name[:32] if v % 2 else ME,
+                                             values={}, at=at) for v in range(1, 14)]  # fmt: skip
+            for message in (exit_messages.summary(account, shown), exit_messages.shown(account, shown, history),
+                            exit_messages.shown(account, shown, [])):  # fmt: skip
+                checked_text(message.text)
+                for block in message.blocks or []:
+                    Block.parse(block).validate_json()  # type: ignore[union-attr]
+                [checked_text(t) for t in mrkdwn_texts(checked_blocks(message.blocks or []))]
+
+    table = dict.fromkeys(("exit_modal", "restricted_view", "notice", "reason_label"), views)
+    return table | dict.fromkeys(("summary", "shown"), messages)
+
+
 def public_functions(module: Any) -> set[str]:
     return {
         name for name, f in inspect.getmembers(module, inspect.isfunction)
@@ -462,8 +553,10 @@ def public_functions(module: Any) -> set[str]:
         (task_modal, task_builders),
         (health_override, override_builders),
         (plays, plays_builders),
+        (churn_messages, churn_builders),
+        (exit_messages, exit_builders),
     ],
-    ids=["health", "home", "alerts", "task_modal", "override", "plays"],
+    ids=["health", "home", "alerts", "task_modal", "override", "plays", "churn", "exits"],
 )
 def test_every_builder_shows_hostile_names_as_text(module: Any, builders: Any) -> None:
     table = builders()

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from rapidfuzz import fuzz
 
@@ -25,6 +26,12 @@ class Find:
 
     query: str
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Exit(Find):
+    """`/health exit <customer>`: the customer's exit interview (handlers/exits.py). A `Find` underneath, so a
+    listener that does not know it still shows the customer's card."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,15 @@ class Plays:
     period: PeriodSpec
 
 
-Command = Find | Mine | Top | Help | Tasks | Plays
+@dataclass(frozen=True)
+class Churn:
+    """`/health churn [period] [segment]`: the churn review, posted into the channel."""
+
+    period: str  # as typed and checked by bot.churn.analysis.parse_period; "" for the default (last quarter)
+    segment: str | None = None
+
+
+Command = Find | Mine | Top | Help | Tasks | Plays | Churn
 
 
 class UsageError(ValueError):
@@ -125,6 +140,31 @@ def _plays(args: list[str], tiers: Tiers) -> Command:
         raise UsageError(str(exc)) from exc
 
 
+_PERIOD_LIKE = re.compile(r"[0-9]|\.\.|^last-")  # a word meant as a period, not as a segment's name
+
+
+def _churn(args: list[str], tiers: Tiers) -> Command:
+    """The first word is the period when it reads as one (`2026-Q3`, `2026-10`, `last-quarter`, `A..B`); the rest,
+    or everything when the first word looks like no period, the segment."""
+    from bot.churn.analysis import PeriodError, parse_period
+
+    if not args:
+        return Churn("")
+    try:
+        parse_period(args[0], date.today())  # only the form is checked here; the handler reads it with its today
+    except PeriodError as exc:
+        if _PERIOD_LIKE.search(args[0].lower()):
+            raise UsageError(esc(str(exc))) from exc
+        return Churn("", " ".join(args))
+    return Churn(args[0], " ".join(args[1:]) or None)
+
+
+def _exit(args: list[str], tiers: Tiers) -> Command:
+    if not args:
+        raise UsageError(say("exit.no_customer"))
+    return Exit(" ".join(args))
+
+
 def _find(args: list[str], tiers: Tiers) -> Command:
     return Find(" ".join(args))
 
@@ -135,6 +175,8 @@ SUBCOMMANDS: tuple[SubCommand, ...] = (
     SubCommand("top", "[N] [tier]", "health.help.top", _top),
     SubCommand("plays", "[period]", "plays.help", _plays),
     SubCommand("tasks", "", "task_done.help", _tasks),
+    SubCommand("exit", "<customer>", "exit.help", _exit),
+    SubCommand("churn", "[period] [segment]", "churn_review.help", _churn),
     SubCommand("help", "", "health.help.help", _help),
 )
 _NAMED = {s.name: s for s in SUBCOMMANDS if s.name}

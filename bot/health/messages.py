@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from bot.exits.ids import ExitIds
 from bot.health.ids import HealthIds
 from bot.health.lookup import Lookup
 from bot.health.values import AccountRef, ListPage
@@ -87,6 +88,8 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
         buttons.append(button(say("health.card.chart_button"), HealthIds.CHART, value))
     if not shared_by and account.status != "churned" and account.churned_on is None:
         buttons.append(button(say("override.button"), HealthIds.OVERRIDE, value))
+    if not shared_by:
+        buttons.append(button(say("exit.button"), ExitIds.OPEN, value))
     if buttons:
         blocks.append(actions(*buttons, block_id=HealthIds.CARD_ACTIONS))
     return validate_blocks(blocks)

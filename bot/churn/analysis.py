@@ -1,0 +1,421 @@
+"""The churn review for a period and segment (issue 13), computed with pandas over storage/churn.py reads.
+
+- Customer churn rate = accounts churned in the period / accounts at the period's start (active on its first day:
+  started on or before it, not churned before it). MRR churn = MRR those churned accounts took / MRR at the start.
+  An account's churn date is `account.churned_on`, else a churned exit interview's `churn_date`; the MRR it took is
+  the interview's `mrr_lost`, else its `mrr`.
+- Reasons come from the exit interviews of the accounts churned in the period (categories, avoidable share,
+  competitors, quotes in the customer's words).
+- Traits compare churned with retained accounts of the starting set: per value, the churn rate and the lift over
+  the base rate, always with the counts.
+- Foresight: each churned account's tier 30, 60 and 90 days before it left (the latest score at most
+  `SCORE_STALE_DAYS` older than that day).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection
+from sqlmodel import Session
+
+from bot.retention.plays import PlayRate, save_rates
+from bot.scoring.scorecard import Tiers, load_scorecard
+from storage import churn as store
+
+HORIZONS = (30, 60, 90)
+SCORE_STALE_DAYS = 7
+TREND_QUARTERS = 4
+USAGE_METRIC = "logins"
+USAGE_DAYS = 30
+USAGE_DROP = 0.3  # usage that fell by this share or more in the month before leaving counts as "falling"
+SIZE_BANDS = ((1, 49, "1-49"), (50, 249, "50-249"), (250, 999, "250-999"), (1000, None, "1000+"))
+TENURE_BANDS = ((0, 180, "under 6 months"), (180, 365, "6-12 months"), (365, 730, "1-2 years"), (730, None, "2+ years"))
+TRAITS = ("industry", "size", "region", "tenure", "acquisition_channel", "csm", "usage")
+UNKNOWN = "unknown"
+USAGE = "usage: fill in the period as 2026-Q3, 2026-10, last-quarter, last-month or 2026-07-01..2026-09-30"
+
+
+class PeriodError(ValueError):
+    """A period the parser does not understand; the message ends with the usage line."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # included
+    label: str
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+@dataclass(frozen=True)
+class ChurnRate:
+    """The formula's inputs; the rates are derived so a reader can check them."""
+
+    accounts_at_start: int
+    churned: int
+    mrr_at_start: float
+    mrr_lost: float
+
+    @property
+    def rate(self) -> float | None:
+        return self.churned / self.accounts_at_start if self.accounts_at_start else None
+
+    @property
+    def mrr_rate(self) -> float | None:
+        return self.mrr_lost / self.mrr_at_start if self.mrr_at_start else None
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    reason: str
+    count: int
+    avoidable: int
+    share: float  # of the interviews counted
+
+
+@dataclass(frozen=True)
+class Competitor:
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    account: str
+    reason: str
+    question: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TraitRow:
+    trait: str  # one of TRAITS
+    value: str
+    accounts: int  # at the period's start with this value
+    churned: int
+    rate: float
+    lift: float | None  # rate / base rate; None when nobody churned
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    label: str
+    start: date
+    end: date
+    rate: ChurnRate
+
+
+@dataclass(frozen=True)
+class Foresight:
+    """One churned account: its tier N days before it left (None: no score then)."""
+
+    account_id: int
+    account: str
+    churned_on: date
+    tiers: dict[int, str | None]
+
+
+@dataclass(frozen=True)
+class Horizon:
+    days: int
+    scored: int  # churned accounts with a score then
+    flagged: int  # of those, in a tier other than the healthiest
+
+    @property
+    def share(self) -> float | None:
+        return self.flagged / self.scored if self.scored else None
+
+
+@dataclass(frozen=True)
+class ChurnReview:
+    period: Period
+    segment: str | None
+    today: date
+    headline: ChurnRate
+    churned_accounts: list[str] = field(default_factory=list)
+    interviewed: int = 0  # churned accounts with an exit interview
+    avoidable: int = 0
+    reasons: list[ReasonRow] = field(default_factory=list)
+    competitors: list[Competitor] = field(default_factory=list)
+    quotes: list[Quote] = field(default_factory=list)
+    traits: list[TraitRow] = field(default_factory=list)
+    plays: list[PlayRate] = field(default_factory=list)
+    trend: list[TrendPoint] = field(default_factory=list)
+    foresight: list[Foresight] = field(default_factory=list)
+    horizons: list[Horizon] = field(default_factory=list)
+    tier_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def avoidable_share(self) -> float | None:
+        return self.avoidable / self.interviewed if self.interviewed else None
+
+
+# ---------------------------------------------------------------- periods
+
+
+def _quarter(year: int, q: int) -> Period:
+    start = date(year, 3 * (q - 1) + 1, 1)
+    return Period(start, _month_end(year, 3 * q), f"{year}-Q{q}")
+
+
+def _month_end(year: int, month: int) -> date:
+    return (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+
+
+def _month(year: int, month: int) -> Period:
+    return Period(date(year, month, 1), _month_end(year, month), f"{year}-{month:02d}")
+
+
+def quarter_of(day: date) -> Period:
+    return _quarter(day.year, (day.month - 1) // 3 + 1)
+
+
+def parse_period(text: str | None, today: date) -> Period:
+    """`2026-Q3`, `2026-10`, `last-quarter`, `this-quarter`, `last-month`, `this-month` or `YYYY-MM-DD..YYYY-MM-DD`
+    (both included); empty means last quarter. Raises PeriodError with the usage line."""
+    given = (text or "").strip().lower()
+    try:
+        if given in ("", "last-quarter"):
+            return quarter_of(quarter_of(today).start - timedelta(days=1))
+        if given == "this-quarter":
+            return quarter_of(today)
+        if given == "last-month":
+            before = today.replace(day=1) - timedelta(days=1)
+            return _month(before.year, before.month)
+        if given == "this-month":
+            return _month(today.year, today.month)
+        if m := re.fullmatch(r"(\d{4})-q([1-4])", given):
+            return _quarter(int(m[1]), int(m[2]))
+        if m := re.fullmatch(r"(\d{4})-(\d{2})", given):
+            return _month(int(m[1]), int(m[2]))
+        if m := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})", given):
+            start, end = date.fromisoformat(m[1]), date.fromisoformat(m[2])
+            if end < start:
+                raise PeriodError(f"the period ends ({end}) before it starts ({start}). {USAGE}")
+            return Period(start, end, f"{start}..{end}")
+    except ValueError as error:
+        if isinstance(error, PeriodError):
+            raise
+        raise PeriodError(f"{text!r} is not a date I know. {USAGE}") from None
+    raise PeriodError(f"{text!r} is not a period. {USAGE}")
+
+
+# ---------------------------------------------------------------- the review
+
+
+def _connection(conn_or_session: Connection | Session) -> Connection:
+    return conn_or_session.connection() if isinstance(conn_or_session, Session) else conn_or_session
+
+
+def _frame(conn: Connection, segment: str | None) -> pd.DataFrame:
+    """Accounts with their effective churn date and the MRR they had (or took)."""
+    accounts = store.accounts(conn, segment)
+    interviews = store.interviews(conn)
+    frame = accounts.merge(interviews, how="left", left_on="id", right_on="account_id")
+    said = frame["churned"].eq(True)
+    frame["churn_day"] = frame["churned_on"].where(frame["churned_on"].notna(), frame["churn_date"].where(said))
+    frame["start_mrr"] = frame["mrr_lost"].where(frame["mrr_lost"].notna() & said, frame["mrr"]).fillna(0.0)
+    frame["interviewed"] = frame["account_id"].notna() & said
+    return frame
+
+
+def _starting(frame: pd.DataFrame, start: date) -> pd.Series:
+    begun = frame["contract_start"].isna() | (frame["contract_start"] <= start)
+    left_before = frame["churn_day"].notna() & (frame["churn_day"] < start)
+    return begun & ~left_before
+
+
+def _churned_in(frame: pd.DataFrame, start: date, end: date) -> pd.Series:
+    day = frame["churn_day"]
+    return day.notna() & (day >= start) & (day <= end)
+
+
+def _rate(frame: pd.DataFrame, start: date, end: date) -> ChurnRate:
+    at_start = _starting(frame, start)
+    lost = at_start & _churned_in(frame, start, end)
+    return ChurnRate(
+        accounts_at_start=int(at_start.sum()),
+        churned=int(lost.sum()),
+        mrr_at_start=float(frame.loc[at_start, "start_mrr"].sum()),
+        mrr_lost=float(frame.loc[lost, "start_mrr"].sum()),
+    )
+
+
+def _bands(values: pd.Series, bands: tuple[tuple[int, int | None, str], ...], right_open: bool) -> pd.Series:
+    out = pd.Series(UNKNOWN, index=values.index, dtype=object)
+    for low, high, label in bands:
+        inside = values >= low
+        if high is not None:
+            inside &= (values < high) if right_open else (values <= high)
+        out = out.mask(values.notna() & inside, label)
+    return out
+
+
+def _usage(conn: Connection, population: pd.DataFrame, end: date) -> pd.Series:
+    """Per account: "falling" when its logins in the USAGE_DAYS before it left (or the period's end) fell by
+    USAGE_DROP or more against the USAGE_DAYS before those, "none" with no logins in either, else "steady"."""
+    ids = [int(i) for i in population["id"]]
+    if not ids:
+        return pd.Series(dtype=object)
+    until = population["churn_day"].where(population["is_churned"], end)
+    until = pd.to_datetime(until)
+    obs = store.metric_between(conn, USAGE_METRIC, ids, until.min().date() - timedelta(days=2 * USAGE_DAYS), end)
+    edge = pd.DataFrame({"id": population["id"].to_numpy(), "until": until.to_numpy()})
+    obs = obs.merge(edge, left_on="account_id", right_on="id")
+    age = (obs["until"] - obs["day"]).dt.days
+    obs["recent"] = obs["value"].where((age >= 0) & (age < USAGE_DAYS), 0.0)
+    obs["before"] = obs["value"].where((age >= USAGE_DAYS) & (age < 2 * USAGE_DAYS), 0.0)
+    sums = obs.groupby("account_id")[["recent", "before"]].sum()
+    sums = sums.reindex(population["id"]).fillna(0.0)
+    band = pd.Series("steady", index=sums.index, dtype=object)
+    band = band.mask(sums["recent"] <= sums["before"] * (1 - USAGE_DROP), "falling")
+    band = band.mask((sums["recent"] == 0) & (sums["before"] == 0), "none")
+    return pd.Series(band.to_numpy(), index=population.index)
+
+
+def _traits(conn: Connection, population: pd.DataFrame, period: Period) -> list[TraitRow]:
+    if population.empty:
+        return []
+    base = population["is_churned"].mean()
+    until = pd.to_datetime(population["churn_day"].where(population["is_churned"], period.end))
+    tenure = (until - pd.to_datetime(population["contract_start"])).dt.days
+    values = pd.DataFrame(
+        {
+            "industry": population["industry"],
+            "size": _bands(population["employees"], SIZE_BANDS, right_open=False),
+            "region": population["region"],
+            "tenure": _bands(tenure, TENURE_BANDS, right_open=True),
+            "acquisition_channel": population["acquisition_channel"],
+            "csm": population["owner_slack_id"],
+            "usage": _usage(conn, population, period.end),
+        }
+    ).fillna(UNKNOWN)
+    values = values.replace("", UNKNOWN)
+    values["is_churned"] = population["is_churned"].astype(int)
+    long = values.melt(id_vars="is_churned", var_name="trait", value_name="value")
+    grouped = long.groupby(["trait", "value"])["is_churned"].agg(accounts="count", churned="sum").reset_index()
+    grouped["rate"] = grouped["churned"] / grouped["accounts"]
+    grouped["order"] = grouped["trait"].map({t: i for i, t in enumerate(TRAITS)})
+    grouped = grouped.sort_values(["order", "rate", "accounts", "value"], ascending=[True, False, False, True])
+    return [
+        TraitRow(r.trait, str(r.value), int(r.accounts), int(r.churned), float(r.rate),
+                 float(r.rate / base) if base else None)
+        for r in grouped.itertuples()
+    ]  # fmt: skip
+
+
+def _reasons(lost: pd.DataFrame) -> tuple[list[ReasonRow], list[Competitor], list[Quote], int, int]:
+    said = lost[lost["interviewed"]]
+    if said.empty:
+        return [], [], [], 0, 0
+    avoidable = said["avoidable"].eq(True)
+    grouped = (
+        said.assign(avoidable_n=avoidable.astype(int))
+        .groupby("reason")
+        .agg(count=("id", "count"), avoidable=("avoidable_n", "sum"))
+        .reset_index()
+        .sort_values(["count", "reason"], ascending=[False, True])
+    )
+    reasons = [
+        ReasonRow(str(r.reason), int(r.count), int(r.avoidable), int(r.count) / len(said)) for r in grouped.itertuples()
+    ]
+    named = said["competitor"].dropna().astype(str).str.strip()
+    named = named[named != ""]
+    keys = named.str.lower()
+    competitors = [
+        Competitor(named[keys == key].iloc[0], int(n))
+        for key, n in keys.value_counts().sort_index().sort_values(ascending=False, kind="stable").items()
+    ]
+    quotes = [
+        Quote(str(r.name), str(r.reason), str(q), str(text).strip())
+        for r in said.sort_values("churn_day").itertuples()
+        for q, text in sorted((r.answers or {}).items())
+        if str(text or "").strip()
+    ]
+    return reasons, competitors, quotes, len(said), int(avoidable.sum())
+
+
+def _foresight(conn: Connection, lost: pd.DataFrame, tiers: Tiers) -> tuple[list[Foresight], list[Horizon]]:
+    if lost.empty:
+        return [], [Horizon(h, 0, 0) for h in HORIZONS]
+    ids = [int(i) for i in lost["id"]]
+    scores = store.scores_until(conn, ids, max(lost["churn_day"])).sort_values("day")
+    # typed even when empty: merge_asof refuses an object-typed key beside an int64 one
+    scores = scores.astype({"account_id": "int64", "day": "datetime64[ns]", "tier": "object"})
+    asks = pd.DataFrame(
+        [(int(r.id), h, pd.Timestamp(r.churn_day - timedelta(days=h))) for r in lost.itertuples() for h in HORIZONS],
+        columns=["account_id", "horizon", "day"],
+    ).sort_values("day")
+    asks = asks.astype({"account_id": "int64", "day": "datetime64[ns]"})  # both sides' keys of one type
+    found = pd.merge_asof(
+        asks, scores[["account_id", "day", "tier"]], on="day", by="account_id", direction="backward",
+        tolerance=pd.Timedelta(days=SCORE_STALE_DAYS),
+    )  # fmt: skip
+    tier_of = {
+        (int(r.account_id), int(r.horizon)): (None if pd.isna(r.tier) else str(r.tier)) for r in found.itertuples()
+    }
+    rows = [
+        Foresight(int(r.id), str(r.name), r.churn_day, {h: tier_of.get((int(r.id), h)) for h in HORIZONS})
+        for r in lost.sort_values(["churn_day", "name"]).itertuples()
+    ]
+    healthiest = tiers.order[0]
+    found["flagged"] = found["tier"].notna() & (found["tier"] != healthiest)
+    per = found.groupby("horizon").agg(scored=("tier", "count"), flagged=("flagged", "sum"))
+    horizons = [
+        Horizon(
+            h, int(per.loc[h, "scored"]) if h in per.index else 0, int(per.loc[h, "flagged"]) if h in per.index else 0
+        )
+        for h in HORIZONS
+    ]
+    return rows, horizons
+
+
+def _trend(frame: pd.DataFrame, period: Period) -> list[TrendPoint]:
+    quarters = [quarter_of(period.end)]
+    while len(quarters) < TREND_QUARTERS:
+        quarters.insert(0, quarter_of(quarters[0].start - timedelta(days=1)))
+    return [TrendPoint(q.label, q.start, q.end, _rate(frame, q.start, q.end)) for q in quarters]
+
+
+def review(
+    conn_or_session: Connection | Session,
+    period: Period,
+    segment: str | None = None,
+    today: date | None = None,
+    tiers: Tiers | None = None,
+) -> ChurnReview:
+    """The churn review of `period` (and `segment`, matched case-insensitively): see the module's docstring."""
+    conn = _connection(conn_or_session)
+    today = today or date.today()
+    tiers = tiers or load_scorecard().tiers
+    frame = _frame(conn, segment)
+    population = frame[_starting(frame, period.start)].copy()
+    population["is_churned"] = _churned_in(population, period.start, period.end)
+    lost = population[population["is_churned"]]
+    reasons, competitors, quotes, interviewed, avoidable = _reasons(lost)
+    foresight, horizons = _foresight(conn, lost, tiers)
+    return ChurnReview(
+        period=period,
+        segment=segment,
+        today=today,
+        headline=_rate(frame, period.start, period.end),
+        churned_accounts=sorted(str(n) for n in lost["name"]),
+        interviewed=interviewed,
+        avoidable=avoidable,
+        reasons=reasons,
+        competitors=competitors,
+        quotes=quotes,
+        traits=_traits(conn, population, period),
+        plays=save_rates(conn, period.start, period.end, tiers),
+        trend=_trend(frame, period),
+        foresight=foresight,
+        horizons=horizons,
+        tier_labels={t: tiers.label(t) for t in tiers.order},
+    )

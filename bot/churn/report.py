@@ -1,0 +1,200 @@
+"""The churn review as files: Markdown (`render_md`), CSV tables (`render_csv`) and a PNG chart (`render_png`).
+
+Pure functions of a `ChurnReview`; `write(review, out_dir, fmt)` saves them for `healthbot report`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from bot.churn.analysis import ChurnReview, TraitRow
+
+MIN_TRAIT_ACCOUNTS = 3  # the Markdown's lift table leaves out smaller groups (the CSV keeps them)
+TOP_TRAITS = 8
+TOP_QUOTES = 5
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def money(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def lift(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    clean = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in clean]
+
+
+def top_traits(review: ChurnReview, n: int = TOP_TRAITS) -> list[TraitRow]:
+    """The values churned accounts over-index on most: lift above 1, at least MIN_TRAIT_ACCOUNTS accounts."""
+    rows = [t for t in review.traits if t.lift is not None and t.lift > 1 and t.accounts >= MIN_TRAIT_ACCOUNTS]
+    return sorted(rows, key=lambda t: (-(t.lift or 0), -t.accounts, t.trait, t.value))[:n]
+
+
+def render_md(review: ChurnReview) -> str:
+    h = review.headline
+    scope = f" — segment {review.segment}" if review.segment else ""
+    out = [f"# Churn review {review.period.label}{scope}", ""]
+    out.append(f"{review.period.start} to {review.period.end}, computed {review.today}.")
+    out += ["", "## Headline", ""]
+    out.append(
+        f"- Customer churn: **{pct(h.rate)}** ({h.churned} churned / {h.accounts_at_start} accounts at the start)"
+    )
+    out.append(
+        f"- MRR churn: **{pct(h.mrr_rate)}** ({money(h.mrr_lost)} lost / {money(h.mrr_at_start)} MRR at the start)"
+    )
+    out.append(f"- Exit interviews: {review.interviewed} of {h.churned}; avoidable: {pct(review.avoidable_share)}"
+               f" ({review.avoidable} of {review.interviewed})")  # fmt: skip
+    out += ["", "## Reasons", ""]
+    if review.reasons:
+        out += _table(["Reason", "Count", "Share", "Avoidable"],
+                      [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons])  # fmt: skip
+    else:
+        out.append("No exit interviews for this period.")
+    if review.competitors:
+        out += ["", "Competitors named: " + ", ".join(f"{c.name} ({c.count})" for c in review.competitors)]
+    if review.quotes:
+        out += ["", "### In their words", ""]
+        out += [f"> {q.text}\n> — {q.account} ({q.reason})\n" for q in review.quotes[:TOP_QUOTES]]
+    out += ["", "## What churned accounts had in common", ""]
+    traits = top_traits(review)
+    if traits:
+        rows = [[t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), lift(t.lift)] for t in traits]
+        out += _table(["Trait", "Value", "Churned / accounts", "Rate", "Lift"], rows)
+    else:
+        out.append("No trait stands out.")
+    out += ["", "## Retention plays", ""]
+    if review.plays:
+        out += _table(["Playbook", "Alerts", "Saved", "Churned", "Save rate"],
+                      [[review.tier_labels.get(p.tier, p.tier), str(p.alerts), str(p.saved), str(p.churned),
+                        pct(p.save_rate) + (" (few)" if p.few else "")] for p in review.plays])  # fmt: skip
+    else:
+        out.append("No alerts opened in this period.")
+    out += ["", "## Trend", ""]
+    out += _table(["Quarter", "Accounts at start", "Churned", "Churn", "MRR churn"],
+                  [[t.label, str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate), pct(t.rate.mrr_rate)]
+                   for t in review.trend])  # fmt: skip
+    out += ["", "## Did the score see it coming?", ""]
+    out.append(", ".join(f"{hz.days} days before: {hz.flagged} of {hz.scored} at risk ({pct(hz.share)})"
+                         for hz in review.horizons) or "–")  # fmt: skip
+    if review.foresight:
+        out.append("")
+        out += _table(["Account", "Churned on"] + [f"{d} days before" for d in sorted(review.foresight[0].tiers)],
+                      [[f.account, f.churned_on.isoformat()]
+                       + [review.tier_labels.get(t, t) if t else "–" for _, t in sorted(f.tiers.items())]
+                       for f in review.foresight])  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def _csv(header: list[str], rows: list[list[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def render_csv(review: ChurnReview) -> dict[str, str]:
+    """File name -> CSV text, one table each."""
+    h = review.headline
+    label = review.period.label.replace("..", "_")
+    return {
+        f"churn-{label}-headline.csv": _csv(
+            ["period", "start", "end", "segment", "accounts_at_start", "churned", "churn_rate", "mrr_at_start",
+             "mrr_lost", "mrr_churn_rate", "interviewed", "avoidable"],
+            [[review.period.label, review.period.start, review.period.end, review.segment or "", h.accounts_at_start,
+              h.churned, _num(h.rate), f"{h.mrr_at_start:.2f}", f"{h.mrr_lost:.2f}", _num(h.mrr_rate),
+              review.interviewed, review.avoidable]],
+        ),
+        f"churn-{label}-reasons.csv": _csv(
+            ["reason", "count", "share", "avoidable"],
+            [[r.reason, r.count, _num(r.share), r.avoidable] for r in review.reasons],
+        ),
+        f"churn-{label}-traits.csv": _csv(
+            ["trait", "value", "accounts", "churned", "rate", "lift"],
+            [[t.trait, t.value, t.accounts, t.churned, _num(t.rate), _num(t.lift)] for t in review.traits],
+        ),
+        f"churn-{label}-trend.csv": _csv(
+            ["quarter", "start", "end", "accounts_at_start", "churned", "churn_rate", "mrr_at_start", "mrr_lost",
+             "mrr_churn_rate"],
+            [[t.label, t.start, t.end, t.rate.accounts_at_start, t.rate.churned, _num(t.rate.rate),
+              f"{t.rate.mrr_at_start:.2f}", f"{t.rate.mrr_lost:.2f}", _num(t.rate.mrr_rate)] for t in review.trend],
+        ),
+        f"churn-{label}-foresight.csv": _csv(
+            ["account", "churned_on"] + [f"tier_{d}d_before" for d in (30, 60, 90)],
+            [[f.account, f.churned_on] + [f.tiers.get(d) or "" for d in (30, 60, 90)] for f in review.foresight],
+        ),
+        f"churn-{label}-plays.csv": _csv(
+            ["tier", "alerts", "saved", "churned", "save_rate"],
+            [[p.tier, p.alerts, p.saved, p.churned, _num(p.save_rate)] for p in review.plays],
+        ),
+    }  # fmt: skip
+
+
+def render_png(review: ChurnReview) -> bytes:
+    """Two panels: churn and MRR churn per quarter (the trend), and the churn reasons."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    trend, reasons = fig.subplots(1, 2)
+    labels = [t.label for t in review.trend]
+    x = list(range(len(labels)))
+    trend.bar([i - 0.2 for i in x], [100 * (t.rate.rate or 0) for t in review.trend], width=0.4, label="customers",
+              color="#1f3b5a")  # fmt: skip
+    trend.bar([i + 0.2 for i in x], [100 * (t.rate.mrr_rate or 0) for t in review.trend], width=0.4, label="MRR",
+              color="#c0504d")  # fmt: skip
+    trend.set_xticks(x, labels, fontsize=8)
+    trend.set_ylabel("churn %")
+    trend.set_title("Churn per quarter", loc="left", fontsize=10)
+    trend.legend(fontsize=8, frameon=False)
+    names = [r.reason.replace("_", " ") for r in review.reasons][::-1]
+    reasons.barh(names, [r.count for r in review.reasons][::-1], color="#5a7d9a")
+    reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label="avoidable")
+    reasons.set_title(f"Reasons, {review.period.label}".replace("$", r"\$"), loc="left", fontsize=10)
+    if review.reasons:
+        reasons.legend(fontsize=8, frameon=False)
+    for ax in (trend, reasons):
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write(review: ChurnReview, out_dir: str | Path, fmt: str) -> list[Path]:
+    """Save the review as `md`, `csv` (one file per table) or `png` into `out_dir`; the paths written."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    label = review.period.label.replace("..", "_")
+    files: dict[str, str | bytes]
+    if fmt == "md":
+        files = {f"churn-{label}.md": render_md(review)}
+    elif fmt == "csv":
+        files = dict(render_csv(review))
+    elif fmt == "png":
+        files = {f"churn-{label}.png": render_png(review)}
+    else:
+        raise ValueError(f"unknown format {fmt!r}: md, csv or png")
+    paths = []
+    for name, body in files.items():
+        path = folder / name
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(body, encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -1,0 +1,198 @@
+"""What saving an exit interview does, in the caller's unit of work (nothing commits here): check the form, store
+the interview (or its edit, keeping the earlier version), mark the account churned when chosen, resolve its open
+alert as churned (its tasks closed, the thread redrawn and told) and enqueue the summary for the churn channel."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from bot.alerts import messages as alert_messages
+from bot.alerts import threads
+from bot.exits import messages
+from bot.exits.ids import QUESTION_PREFIX, ExitIds
+from bot.exits.messages import COMPETITOR_LIMIT, TEXT_LIMIT
+from bot.exits.questions import questions
+from bot.retention.service import redraw_tasks
+from bot.scoring.scorecard import Tiers
+from bot.slack.blocks import esc
+from prompts import say
+from storage import alerts, exits, outbox, tasks
+from storage.models import EXIT_REASONS, Account, ExitInterview
+
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A valid form: what is stored."""
+
+    account_id: int
+    churned: bool
+    reason: str
+    avoidable: bool
+    competitor: str | None
+    churn_date: date | None
+    mrr_lost: float | None
+    interviewer: str
+    answers: dict[str, str]
+    note: str | None
+
+    def values(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in exits.EDITABLE}
+
+
+@dataclass(frozen=True)
+class Saved:
+    interview_id: int
+    version: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Stale:
+    """Not saved: changed (or first saved) by someone else since the form was opened; `text` says so."""
+
+    text: str
+
+
+def _t(key: str, **values: Any) -> str:
+    return say(f"exit.{key}", **values)
+
+
+def _state(values: dict[str, Any], block: str) -> dict[str, Any]:
+    return (values.get(block) or {}).get(block) or {}
+
+
+def _picked(values: dict[str, Any], block: str) -> str | None:
+    option = _state(values, block).get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _typed(values: dict[str, Any], block: str) -> str:
+    value = _state(values, block).get("value")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def check(values: dict[str, Any], account_id: int | None, today: date) -> Entry | dict[str, str]:
+    """The submitted state read and checked: an `Entry`, or errors by block id (shown under their inputs)."""
+    errors: dict[str, str] = {}
+    if account_id is None:
+        picked = _picked(values, ExitIds.ACCOUNT)
+        account_id = int(picked) if picked and picked.isascii() and picked.isdigit() and len(picked) < 12 else None
+        if account_id is None:
+            errors[ExitIds.ACCOUNT] = _t("errors.account")
+    status = _picked(values, ExitIds.STATUS)
+    if status not in ("churned", "at_risk"):
+        errors[ExitIds.STATUS] = _t("errors.status")
+    reason = _picked(values, ExitIds.REASON)
+    if reason not in EXIT_REASONS:
+        errors[ExitIds.REASON] = _t("errors.reason")
+    avoidable = _picked(values, ExitIds.AVOIDABLE)
+    if avoidable not in ("yes", "no"):
+        errors[ExitIds.AVOIDABLE] = _t("errors.avoidable")
+    competitor = _typed(values, ExitIds.COMPETITOR)
+    if len(competitor) > COMPETITOR_LIMIT:
+        errors[ExitIds.COMPETITOR] = _t("errors.too_long", limit=COMPETITOR_LIMIT, length=len(competitor))
+    elif reason == "competitor" and not competitor:
+        errors[ExitIds.COMPETITOR] = _t("errors.competitor")
+    raw_day = _state(values, ExitIds.CHURN_DATE).get("selected_date")
+    churn_date: date | None = None
+    if raw_day:
+        try:
+            churn_date = date.fromisoformat(str(raw_day))
+        except ValueError:
+            errors[ExitIds.CHURN_DATE] = _t("errors.date_bad", value=str(raw_day)[:40])
+    if churn_date is not None and status == "churned" and churn_date > today:
+        errors[ExitIds.CHURN_DATE] = _t("errors.date_future", today=today.isoformat())
+    raw_mrr = _typed(values, ExitIds.MRR_LOST)
+    mrr_lost: float | None = None
+    if raw_mrr:
+        try:
+            mrr_lost = float(raw_mrr) if re.fullmatch(r"\d{1,12}(\.\d{1,2})?", raw_mrr) else math.nan
+        except ValueError:
+            mrr_lost = math.nan
+        if math.isnan(mrr_lost):
+            errors[ExitIds.MRR_LOST] = _t("errors.mrr_bad")
+    interviewer = _state(values, ExitIds.INTERVIEWER).get("selected_user")
+    if not isinstance(interviewer, str) or not SLACK_USER.fullmatch(interviewer):
+        errors[ExitIds.INTERVIEWER] = _t("errors.interviewer")
+    answers: dict[str, str] = {}
+    for key, _question in questions():
+        text = _typed(values, QUESTION_PREFIX + key)
+        if len(text) > TEXT_LIMIT:
+            errors[QUESTION_PREFIX + key] = _t("errors.too_long", limit=TEXT_LIMIT, length=len(text))
+        elif text:
+            answers[key] = text
+    note = _typed(values, ExitIds.NOTE)
+    if len(note) > TEXT_LIMIT:
+        errors[ExitIds.NOTE] = _t("errors.too_long", limit=TEXT_LIMIT, length=len(note))
+    if errors or account_id is None:
+        return errors
+    return Entry(
+        account_id=account_id, churned=status == "churned", reason=str(reason), avoidable=avoidable == "yes",
+        competitor=competitor or None, churn_date=churn_date, mrr_lost=mrr_lost, interviewer=str(interviewer),
+        answers=answers, note=note or None,
+    )  # fmt: skip
+
+
+def save(
+    session: Session, entry: Entry, ref_interview: int | None, ref_version: int | None, user_id: str, today: date,
+    tiers: Tiers, tz: ZoneInfo, churn_channel: str | None, cs_lead: str | None = None, picked: bool = False,
+) -> Saved | Stale | dict[str, str]:  # fmt: skip
+    """Store `entry` (new, or an edit of the version the form showed) and what follows from it; errors by block id
+    when the account is gone or (`picked` in the form) has one already, `Stale` when someone saved first.
+    Nothing commits: the caller's unit of work does."""
+    account = session.get(Account, entry.account_id)
+    if account is None:
+        return {ExitIds.ACCOUNT if ref_interview is None else ExitIds.STATUS: _t("errors.account_gone")}
+    name = esc(account.name)
+    churn_date = entry.churn_date or (today if entry.churned else None)
+    mrr_lost = entry.mrr_lost if entry.mrr_lost is not None else (account.mrr if entry.churned else None)
+    values = {**entry.values(), "churn_date": churn_date, "mrr_lost": mrr_lost}
+    if ref_interview is None:
+        created = exits.create(session, ExitInterview(account_id=account.id or 0, recorded_by=user_id, **values))
+        if created is None:
+            return {ExitIds.ACCOUNT: _t("exists", name=name)} if picked else Stale(_t("exists", name=name))
+        interview = created
+    else:
+        current = exits.of_account(session, account.id or 0)
+        if current is None or current.id != ref_interview:
+            return Stale(_t("stale", version=current.version if current else 0, name=name))
+        if not exits.edit(session, ref_interview, version=ref_version or 0, by=user_id, values=values):
+            latest = exits.of_account(session, account.id or 0)
+            return Stale(_t("stale", version=latest.version if latest else 0, name=name))
+        interview = exits.of_account(session, account.id or 0) or current
+    if entry.churned:
+        _churn(session, account, churn_date or today, user_id, tiers, tz, cs_lead)
+    if churn_channel:
+        message = messages.summary(account, interview)
+        key = f"exit:{interview.id}:v{interview.version}"
+        outbox.post(session, key, churn_channel, message.text, message.blocks)
+    return Saved(interview.id or 0, interview.version, account.name)
+
+
+def _churn(session: Session, account: Account, day: date, user_id: str, tiers: Tiers, tz: ZoneInfo,
+           cs_lead: str | None) -> None:  # fmt: skip
+    """The account is churned from `day`; its open alert resolves as churned, its tasks close with it."""
+    if account.status != "churned" or account.churned_on is None:
+        account.status, account.churned_on = "churned", account.churned_on or day
+        session.add(account)
+        session.flush()
+    alert = alerts.open_alert(session, account.id or 0)
+    if alert is None or not alerts.resolve(session, alert.id or 0, "churned", user_id):
+        return
+    alert_id = alert.id or 0
+    if tasks.close_with_alert(session, alert_id, "churned", user_id):
+        redraw_tasks(session, alert_id, tiers, tz, cs_lead)
+    threads.redraw(session, alert_id, tiers, tz, cs_lead)
+    resolved = alerts.get(session, alert_id)
+    if resolved is not None:
+        threads.reply(session, resolved, "resolved", alert_messages.resolved_reply("churned", user_id))

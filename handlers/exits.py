@@ -1,0 +1,195 @@
+"""Exit interviews: `/health exit <customer>`, the card's "Exit interview" button, the global shortcut (customer
+picked in the form, searched as you type), the message shortcut (that message as the note), the Edit button of a
+stored interview, and the modal's submission (checked, stored, the account churned and its alert resolved, all
+before the ack; the summary to the churn channel after it).
+
+Exit interviews hold customers' words: only EXIT_INTERVIEW_READERS (user ids and/or user-group ids; none set: the
+whole workspace) may open, read or save them. Everyone else hears "restricted", never the answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.exits import messages, service
+from bot.exits.ids import ExitIds
+from bot.exits.messages import TEXT_LIMIT
+from bot.exits.values import ExitRef
+from bot.health import service as health
+from bot.health.command import Exit, Find, clean, parse
+from bot.health.lookup import AccountNames, find_customer
+from bot.health.values import AccountRef
+from bot.slack.blocks import esc, plain
+from bot.slack.outbox import drain
+from bot.slack.requests import Click, Deps, after_ack, on_click, tell
+from bot.slack.values import decode
+from prompts import say
+from storage import exits, queries
+from storage.db import unit_of_work
+from storage.models import Account
+
+OPTIONS_LIMIT = 20
+
+
+def is_reader(client: WebClient, readers: Sequence[str], user_id: str, logger: logging.Logger) -> bool:
+    """Whether `user_id` may read exit interviews: no readers set, a named user, or a member of a named group."""
+    if not readers or user_id in readers:
+        return True
+    for group in (r for r in readers if r.startswith("S")):
+        try:
+            if user_id in (client.usergroups_users_list(usergroup=group).get("users") or []):
+                return True
+        except SlackApiError as exc:
+            logger.warning("could not read the members of EXIT_INTERVIEW_READERS %s: %s", group,
+                           exc.response.get("error"))  # fmt: skip
+    return False
+
+
+def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:
+    names = AccountNames()
+    tiers = deps.scorecard.tiers
+
+    def deliver(client: WebClient, logger: logging.Logger) -> None:
+        try:
+            drain(deps.sessions, client, max_wait=0.0)
+        except Exception:
+            logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
+
+    def show_or_open(account_id: int, body: dict, client: WebClient, respond: Respond | None,
+                     logger: logging.Logger) -> None:  # fmt: skip
+        """A reader gets the stored interview (with Edit), or the form when there is none yet."""
+        user_id = (body.get("user") or {}).get("id") or body.get("user_id") or ""
+        if not is_reader(client, readers, user_id, logger):
+            tell(body, client, respond, say("exit.restricted"))
+            return
+        with unit_of_work(deps.sessions) as session:
+            account = session.get(Account, account_id)
+            interview = exits.of_account(session, account_id) if account else None
+            history = exits.revisions(session, interview.id or 0) if interview else []
+            shown = messages.shown(account, interview, history) if account and interview else None
+            view = messages.exit_modal(account, None, user_id, deps.today()) if account and not interview else None
+        if account is None:
+            tell(body, client, respond, say("exit.gone"))
+        elif shown is not None:
+            if respond is not None and body.get("response_url"):
+                respond(response_type="ephemeral", replace_original=False, text=shown.text, blocks=shown.blocks)
+            else:
+                client.chat_postMessage(channel=user_id, text=shown.text, blocks=shown.blocks)
+        elif view is not None:
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    def is_exit(command: dict) -> bool:
+        return isinstance(parse(command.get("text") or "", tiers), Exit)
+
+    @app.command("/health", matchers=[is_exit])
+    def exit_command(ack: Ack, body: dict, command: dict, respond: Respond, client: WebClient,
+                     logger: logging.Logger) -> None:  # fmt: skip
+        """`/health exit <customer>`: acked at once; the lookup, the readers check and views.open follow."""
+        ack()
+        parsed = parse(command.get("text") or "", tiers)
+        query = parsed.query if isinstance(parsed, Find) else ""
+
+        def work() -> None:
+            with unit_of_work(deps.sessions) as session:
+                lookup = find_customer(session, query, names)
+                found = lookup.found.id if lookup.found is not None else None
+                answer = None if found else health.answer(session, Find(query), command["user_id"], deps.scorecard,
+                                                          deps.today(), names, deps.tz)  # fmt: skip
+            if found is None and answer is not None:
+                respond(response_type="ephemeral", text=answer.text, blocks=answer.blocks)
+                return
+            show_or_open(found or 0, body, client, respond, logger)
+
+        after_ack(deps, body, client, respond, logger, work)
+
+    def from_card(click: Click[AccountRef]) -> None:
+        show_or_open(click.value.account_id, click.body, click.client, click.respond, click.logger)
+
+    on_click(app, ExitIds.OPEN, AccountRef, deps, from_card)
+
+    def edit(click: Click[ExitRef]) -> None:
+        """The Edit button: the form on the interview as it is now (someone may have changed it since shown)."""
+        if not is_reader(click.client, readers, click.user_id, click.logger):
+            tell(click.body, click.client, click.respond, say("exit.restricted"))
+            return
+        account = click.session.get(Account, click.value.account_id or 0)
+        interview = exits.of_account(click.session, account.id or 0) if account else None
+        if account is None or interview is None:
+            tell(click.body, click.client, click.respond, say("exit.gone"))
+            return
+        view = messages.exit_modal(account, interview, click.user_id, deps.today())
+        click.client.views_open(trigger_id=click.body["trigger_id"], view=view)
+
+    on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
+
+    def open_picker(body: dict, client: WebClient, logger: logging.Logger, note: str | None) -> None:
+        user_id = body["user"]["id"]
+        if not is_reader(client, readers, user_id, logger):
+            client.views_open(trigger_id=body["trigger_id"], view=messages.restricted_view())
+            return
+        view = messages.exit_modal(None, None, user_id, deps.today(), note)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.shortcut(str(ExitIds.SHORTCUT))
+    def global_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
+        ack()
+        after_ack(deps, body, client, None, logger, lambda: open_picker(body, client, logger, None))
+
+    @app.shortcut(str(ExitIds.MESSAGE_SHORTCUT))
+    def message_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
+        """On any message: the form, with the message's text as the note."""
+        ack()
+        text = str((body.get("message") or {}).get("text") or "")[:TEXT_LIMIT]
+        after_ack(deps, body, client, None, logger, lambda: open_picker(body, client, logger, text or None))
+
+    @app.options(str(ExitIds.ACCOUNT))
+    def account_options(ack: Ack, payload: dict) -> None:
+        """Search as you type: one indexed query per keystroke (name, domain or id)."""
+        query = clean(str(payload.get("value") or ""))
+        if not query:
+            ack(options=[])
+            return
+        with unit_of_work(deps.sessions) as session:
+            found = queries.find_accounts(session, query, limit=OPTIONS_LIMIT)
+            options = [{"text": {"type": "plain_text", "text": plain(a.name, 75)}, "value": str(a.id)} for a in found]
+        ack(options=options)
+
+    @app.view(str(ExitIds.MODAL))
+    def submitted(ack: Ack, body: dict, view: dict, client: WebClient, logger: logging.Logger) -> None:
+        """Check and store before the ack: errors show inline and nothing is written; a form someone else saved
+        over meanwhile is reported, never overwritten."""
+        user_id = body["user"]["id"]
+        try:
+            ref = decode(ExitRef, view.get("private_metadata") or "")
+        except ValidationError:
+            ack(response_action="errors", errors={ExitIds.STATUS: say("health.button_out_of_date")})
+            return
+        if not is_reader(client, readers, user_id, logger):
+            ack(response_action="update", view=messages.restricted_view())
+            return
+        values: dict[str, Any] = (view.get("state") or {}).get("values") or {}
+        entry = service.check(values, ref.account_id, deps.today())
+        if isinstance(entry, dict):
+            ack(response_action="errors", errors=entry)
+            return
+        with unit_of_work(deps.sessions) as session:
+            saved = service.save(session, entry, ref.interview_id, ref.version, user_id, deps.today(), tiers, deps.tz,
+                                 churn_channel, deps.cs_lead, picked=ref.account_id is None)  # fmt: skip
+        if isinstance(saved, dict):
+            ack(response_action="errors", errors=saved)
+            return
+        if isinstance(saved, service.Stale):
+            logger.info("exit interview of account %s changed before %s's save: nothing overwritten",
+                        entry.account_id, user_id)  # fmt: skip
+            ack(response_action="update", view=messages.notice(saved.text))
+            return
+        ack()
+        logger.info("exit interview %s v%s of %s saved by %s", saved.interview_id, saved.version, esc(saved.name),
+                    user_id)  # fmt: skip
+        after_ack(deps, body, client, None, logger, lambda: deliver(client, logger))

@@ -1,0 +1,76 @@
+"""The quarterly churn review: at the start of each quarter (the first day of January, April, July and October, at
+DIGEST_TIME in TIMEZONE), the review of the quarter that just ended is posted to CHURN_CHANNEL (default
+ALERT_CHANNEL), its chart uploaded in the review's thread; or `healthbot jobs run churn-review`.
+
+One review per quarter: its outbox key is `churn-review:YYYY-Qn`, so a second run in the same quarter posts nothing
+(and uploads no second chart). With several replicas each run happens in one of them (the job lock).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy import Engine
+
+from bot.churn import messages, report
+from bot.churn.analysis import ChurnReview, parse_period, review
+from bot.scoring.scorecard import Tiers
+from storage import outbox
+from storage.db import job_lock, session_factory, unit_of_work
+
+JOB_ID = "churn.review"
+PERIOD = "last-quarter"
+log = logging.getLogger("healthbot.jobs.churn_review")
+
+
+@dataclass(frozen=True)
+class Posted:
+    key: str  # `churn-review:YYYY-Qn`
+    new: bool  # False: this quarter's review was enqueued before, nothing was added
+    review: ChurnReview
+
+
+def quarter_key(today: date) -> str:
+    """The outbox key of the review of the quarter before the one `today` is in: `churn-review:2026-Q3`."""
+    return f"churn-review:{parse_period(PERIOD, today).label}"
+
+
+def run(engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None = None) -> Posted | None:
+    """Enqueue the last quarter's review to `channel`; None when there is no channel or another replica runs it."""
+    if not channel:
+        log.warning("no churn review: set CHURN_CHANNEL (or ALERT_CHANNEL) to the channel id it should go to")
+        return None
+    with job_lock(engine, JOB_ID) as leader:
+        if not leader:
+            log.info("another replica is posting the churn review; skipped")
+            return None
+        key = quarter_key(today)
+        with unit_of_work(session_factory(engine)) as session:
+            result = review(session, parse_period(PERIOD, today), today=today, tiers=tiers)
+            message = messages.review_message(result)
+            new = outbox.post(session, key, channel, message.text, message.blocks)
+        log.info("churn review %s %s", key, "enqueued" if new else "already enqueued; nothing added")
+        return Posted(key, new, result)
+
+
+def upload_chart(engine: Engine, client: WebClient, posted: Posted) -> bool:
+    """The review's chart, in the thread of the review once it is delivered; False when it could not be."""
+    with unit_of_work(session_factory(engine)) as session:
+        row = outbox.get(session, posted.key)
+        channel, ts = (row.channel, row.ts) if row is not None else (None, None)
+    if not channel or not ts:
+        log.warning("churn review %s not delivered yet: its chart is not uploaded", posted.key)
+        return False
+    try:
+        client.files_upload_v2(
+            channel=channel, file=report.render_png(posted.review), filename=messages.chart_filename(posted.review),
+            title=messages.chart_title(posted.review), thread_ts=ts,
+        )  # fmt: skip
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        log.warning("churn review chart upload failed: %s", exc)
+        return False
+    return True
