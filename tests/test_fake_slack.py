@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -90,10 +89,8 @@ def test_response_url_post_is_recorded(fake: FakeSlack) -> None:
 
 def test_wait_for_times_out_with_listing(fake: FakeSlack, client: WebClient) -> None:
     client.auth_test()
-    start = time.monotonic()
     with pytest.raises(AssertionError, match="auth.test"):
         fake.wait_for("chat.postMessage", timeout=0.2)
-    assert time.monotonic() - start < 2
 
 
 def test_unknown_path_is_404(fake: FakeSlack) -> None:

@@ -4,23 +4,20 @@ the default rules keep the demo portfolio to a handful of alerts per CSM a week.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
 from bot.alerts.rules import DEFAULT_PATH, KINDS, Rules, RulesError, load_rules
-from bot.alerts.signals import Firing, digest_moves, due, evaluate, evaluate_frames
+from bot.alerts.signals import Firing, digest_moves, due, evaluate
 from bot.cli import main
 from bot.demo.data import CSM_IDS
 from bot.demo.run import write_demo_csvs
-from bot.scoring.engine import day_number
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import Scorecard, load_scorecard
@@ -408,43 +405,6 @@ def test_default_rules_raise_a_handful_of_alerts_per_csm_a_week(engine: Engine, 
 
     assert all(0 < n <= 6 * len(CSM_IDS) for n in per_week), per_week  # a handful per CSM, not 45 moves
     assert max(moves.values()) > max(per_week) / 2  # the demo does move many accounts
-
-
-# --- speed -----------------------------------------------------------------------------------
-
-
-def test_evaluation_of_50000_accounts_takes_seconds() -> None:
-    n, span = 50_000, 60
-    rng = np.random.default_rng(1)
-    ids = np.arange(1, n + 1)
-    accounts = pd.DataFrame({
-        "id": ids, "segment": rng.choice(["enterprise", "smb"], n),
-        "renewal_date": [DAY + timedelta(days=int(d)) for d in rng.integers(1, 400, n)],
-    })  # fmt: skip
-    rules = load_rules()
-    score_days = 7
-    tiers = np.array(CARD.tiers.order, dtype=object)
-    scores = pd.DataFrame({
-        "account_id": np.repeat(ids, score_days),
-        "day_num": np.tile(day_number(DAY) - np.arange(score_days), n),
-        "score": rng.uniform(0, 100, n * score_days),
-        "tier": tiers[rng.integers(0, 4, n * score_days)],
-    })  # fmt: skip
-    metrics = ["logins", "active_users", "champion_left", "payment_days_overdue"]
-    day_nums = day_number(DAY) - np.arange(span)
-    obs = pd.DataFrame({
-        "account_id": np.repeat(ids, span * len(metrics)),
-        "day_num": np.tile(np.repeat(day_nums, len(metrics)), n),
-        "metric": pd.Categorical.from_codes(np.tile(np.arange(len(metrics)), n * span), categories=metrics),
-        "value": rng.poisson(3, n * span * len(metrics)).astype(float),
-    })  # fmt: skip
-
-    started = time.perf_counter()
-    firings = evaluate_frames(accounts, scores, [obs], rules, load_scorecard(), DAY)
-    took = time.perf_counter() - started
-
-    print(f"\nevaluate_frames: {n} accounts, {len(obs)} observation rows, {len(firings)} firings in {took:.2f} s")
-    assert firings and took < 10
 
 
 def test_rules_cli_show_default_check_and_errors(
