@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.alerts import messages, threads
@@ -28,7 +27,7 @@ from bot.health import service as health
 from bot.retention import service as retention
 from bot.slack.blocks import Message, mention
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, tell
+from bot.slack.requests import Click, Deps, after_ack, is_member, tell
 from bot.slack.values import V, decode
 from prompts import say
 from storage import alerts, tasks
@@ -53,18 +52,7 @@ def _t(key: str, **values: Any) -> str:
 
 def is_lead(client: WebClient, cs_lead: str | None, user_id: str, logger: logging.Logger) -> bool:
     """Whether `user_id` is the CS lead: the CS_LEAD user, or a member of the CS_LEAD user group."""
-    if not cs_lead:
-        return False
-    if cs_lead == user_id:
-        return True
-    if not cs_lead.startswith("S"):
-        return False
-    try:
-        users = client.usergroups_users_list(usergroup=cs_lead).get("users") or []
-    except SlackApiError as exc:
-        logger.warning("could not read the members of CS_LEAD %s: %s", cs_lead, exc.response.get("error"))
-        return False
-    return user_id in users
+    return bool(cs_lead) and is_member(client, [cs_lead or ""], user_id, logger, "CS_LEAD")
 
 
 def _closed(session: Session, alert_id: int) -> str | None:

@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.exits import messages, service
 from bot.exits.ids import ExitIds
@@ -27,7 +26,7 @@ from bot.health.lookup import AccountNames, find_customer
 from bot.health.values import AccountRef
 from bot.slack.blocks import esc, plain
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, on_click, tell
+from bot.slack.requests import Click, Deps, after_ack, is_member, on_click, tell
 from bot.slack.values import decode
 from prompts import say
 from storage import exits, queries
@@ -39,16 +38,7 @@ OPTIONS_LIMIT = 20
 
 def is_reader(client: WebClient, readers: Sequence[str], user_id: str, logger: logging.Logger) -> bool:
     """Whether `user_id` may read exit interviews: no readers set, a named user, or a member of a named group."""
-    if not readers or user_id in readers:
-        return True
-    for group in (r for r in readers if r.startswith("S")):
-        try:
-            if user_id in (client.usergroups_users_list(usergroup=group).get("users") or []):
-                return True
-        except SlackApiError as exc:
-            logger.warning("could not read the members of EXIT_INTERVIEW_READERS %s: %s", group,
-                           exc.response.get("error"))  # fmt: skip
-    return False
+    return not readers or is_member(client, readers, user_id, logger, "EXIT_INTERVIEW_READERS")
 
 
 def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.scoring.scorecard import Scorecard
@@ -180,3 +181,17 @@ def notice_view(text: str) -> dict[str, Any]:
         "close": {"type": "plain_text", "text": say("health.notice_close")},
         "blocks": [section(text)],
     }
+
+
+def is_member(client: WebClient, people: Sequence[str], user_id: str, logger: logging.Logger, setting: str) -> bool:
+    """Whether `user_id` is one of `people`: a named user (U…/W…) or a member of a named user group (S…,
+    read with usergroups.users.list). A group Slack will not list is logged, once per check, and not matched."""
+    if user_id in people:
+        return True
+    for group in (p for p in people if p.startswith("S")):
+        try:
+            if user_id in (client.usergroups_users_list(usergroup=group).get("users") or []):
+                return True
+        except SlackApiError as exc:
+            logger.warning("could not read the members of %s %s: %s", setting, group, exc.response.get("error"))
+    return False
