@@ -54,7 +54,7 @@ from bot.slack.blocks import (
 from prompts import raw, say
 from storage import outbox, queries
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import ALERT_OUTCOMES, Account, Alert, Task, utcnow
+from storage.models import ALERT_OUTCOMES, Account, Alert, Task, as_utc, utcnow
 
 JOB_ID = "alerts.digest"
 MOVES_SHOWN = 20
@@ -169,7 +169,7 @@ class Audience:
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def week_key(now: datetime, tz: ZoneInfo) -> str:

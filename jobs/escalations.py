@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from bot.scoring.scorecard import Tiers
 from prompts import raw
 from storage import alerts
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import Account, Alert, utcnow
+from storage.models import Account, Alert, as_utc, utcnow
 
 JOB_ID = "alerts.escalations"
 LEVELS = 2
@@ -45,21 +45,16 @@ class EscalationSummary:
     skipped: bool = False
 
 
-def _utc(moment: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes, stored as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def next_level_due(alert: Alert, calendar: BusinessCalendar, playbooks: Mapping[str, Any]) -> datetime | None:
     """When the alert's next escalation level is due (UTC); None when it has none left."""
     if alert.escalation_level == 0:
-        return _utc(alert.due_at)
+        return as_utc(alert.due_at)
     if alert.escalation_level >= LEVELS or alert.escalated_at is None:
         return None
     entry = playbooks.get(alert.severity)
     if entry is None:  # a tier without a playbook: the first level's SLA again
-        return _utc(alert.escalated_at) + (_utc(alert.due_at) - _utc(alert.opened_at))
-    return _utc(calendar.due(_utc(alert.escalated_at), entry))
+        return as_utc(alert.escalated_at) + (as_utc(alert.due_at) - as_utc(alert.opened_at))
+    return as_utc(calendar.due(as_utc(alert.escalated_at), entry))
 
 
 def _candidates(session: Session, now: datetime) -> list[Alert]:
@@ -88,7 +83,7 @@ def escalate_due(
 ) -> EscalationSummary:
     """Escalate every alert due at `now` by one level (in the caller's unit of work)."""
     summary = EscalationSummary()
-    now = _utc(now)
+    now = as_utc(now)
     if not calendar.is_open(now):
         summary.closed = True
         return summary
@@ -104,7 +99,7 @@ def escalate_due(
         account = session.get(Account, alert.account_id)
         owner = account.owner_slack_id if account else None
         who = cs_lead if level == 1 else (cs_head or cs_lead)
-        message = messages.escalated_reply(level, who, owner, _utc(alert.due_at), tz)
+        message = messages.escalated_reply(level, who, owner, as_utc(alert.due_at), tz)
         threads.reply(session, alert, f"escalated:{level}", message)
         threads.redraw(session, alert.id, tiers, tz, cs_lead)
         summary.escalated[level].append(alert.id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -30,7 +30,7 @@ from bot.scoring.scorecard import Tiers
 from storage import alerts, outbox
 from storage import tasks as store
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import Task, utcnow
+from storage.models import Task, as_utc, utcnow
 
 JOB_ID = "tasks.escalations"
 LEVELS = 2
@@ -52,21 +52,17 @@ class TaskEscalationSummary:
         return bool(self.escalated[1] or self.escalated[2] or self.handed_out)
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def next_level_due(task: Task, calendar: BusinessCalendar, playbooks: dict[str, Playbook]) -> datetime | None:
     """When the task's next escalation level is due (UTC); None when it has none left."""
     if task.escalation_level == 0:
-        return _utc(task.due_at)
+        return as_utc(task.due_at)
     if task.escalation_level >= LEVELS or task.escalated_at is None:
         return None
     book = playbooks.get(task.playbook)
     step = next((s for s in book.steps if s.number == task.step), None) if book else None
     if step is None:  # the playbook changed since: the task's own span again
-        return _utc(task.escalated_at) + (_utc(task.due_at) - _utc(task.created_at))
-    return _utc(step.due(calendar, _utc(task.escalated_at)))
+        return as_utc(task.escalated_at) + (as_utc(task.due_at) - as_utc(task.created_at))
+    return as_utc(step.due(calendar, as_utc(task.escalated_at)))
 
 
 def escalate_due(
@@ -83,7 +79,7 @@ def escalate_due(
 ) -> TaskEscalationSummary:
     """Hand out unclaimed alerts' tasks and escalate every task due at `now` by one level (caller's unit of work)."""
     summary = TaskEscalationSummary()
-    now = _utc(now)
+    now = as_utc(now)
     if not calendar.is_open(now):
         summary.closed = True
         return summary

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, bindparam, func, text
@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage, utcnow
+from storage.models import OutboxMessage, as_utc, utcnow
 
 POST = "chat.postMessage"
 UPDATE = "chat.update"
@@ -56,7 +56,7 @@ _READY = """(
 def _utc(moment: datetime | None) -> datetime:
     if moment is None:
         return utcnow()
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,7 +42,7 @@ from prompts import raw
 from storage import alerts as store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import Account, Alert, HealthScore, OutboxMessage, Task
+from storage.models import Account, Alert, HealthScore, OutboxMessage, Task, as_utc
 
 log = logging.getLogger("healthbot.alerts")
 
@@ -92,16 +92,11 @@ def _last_alerted(session: Session, account_ids: list[int], rules: Rules, now: d
     for alert in store.resolved_since(session, account_ids, now - timedelta(days=longest + 1)):
         if alert.resolved_at is None:  # pragma: no cover - resolve() always sets it
             continue
-        resolved = _aware(alert.resolved_at).astimezone(tz).date()
+        resolved = as_utc(alert.resolved_at).astimezone(tz).date()
         for name in alert.firings:
             key = (alert.account_id, name)
             out[key] = max(out.get(key, resolved), resolved)
     return out
-
-
-def _aware(at: datetime) -> datetime:
-    """A stored time as an aware one (SQLite gives them back naive, in UTC)."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _defer_dms(session: Session, alert_ids: list[int], until: datetime) -> None:
@@ -152,7 +147,7 @@ def run_alerts(
     wanted = sorted(set(by_account) | set(open_by_account))
     accounts = {a.id: a for a in queries.accounts_by_ids(session, wanted)}
     cooled = _last_alerted(session, sorted(by_account), rules, now, tz)
-    today = _aware(now).astimezone(tz).date()  # the cooldowns' clock
+    today = as_utc(now).astimezone(tz).date()  # the cooldowns' clock
     redraw: set[int] = set()
 
     def view(alert: Alert, account: Account) -> messages.AlertView:
@@ -172,7 +167,7 @@ def run_alerts(
                 snoozed = False
         elif (
             alert.snoozed_until is not None
-            and _aware(alert.snoozed_until) <= now
+            and as_utc(alert.snoozed_until) <= now
             and store.unsnooze(session, alert_id, "snooze ended")
         ):
             summary.unsnoozed += 1

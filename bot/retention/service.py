@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -32,7 +32,7 @@ from bot.scoring.scorecard import Tiers
 from prompts import raw
 from storage import alerts, outbox, queries
 from storage import tasks as store
-from storage.models import Account, Alert, HealthScore, Task, TaskEvent
+from storage.models import Account, Alert, HealthScore, Task, TaskEvent, as_utc
 
 SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 
@@ -55,10 +55,6 @@ def dm_key(task_id: int, assignee: str) -> str:
 
 def overdue_key(task_id: int, level: int) -> str:
     return f"task:{task_id}:overdue:{level}"
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def is_user(who: str | None) -> bool:
@@ -178,10 +174,10 @@ def create_tasks(
     if book is None or not book.steps or alert.id is None:
         return []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
-    opened = _utc(alert.opened_at or now)
+    opened = as_utc(alert.opened_at or now)
     wanted = [
         Task(alert_id=alert.id, account_id=account.id or 0, playbook=book.tier, step=s.number, title=s.title,
-             owner_role=s.owner, assignee=owner, due_at=_utc(s.due(calendar, opened)))
+             owner_role=s.owner, assignee=owner, due_at=as_utc(s.due(calendar, opened)))
         for s in book.steps
     ]  # fmt: skip
     created = store.create(session, wanted)
@@ -232,7 +228,7 @@ def round_robin(
         .join(Alert, col(Alert.id) == col(Task.alert_id))
         .where(
             Task.status == "open", col(Task.assignee).is_(None), Alert.status == "open",
-            col(Alert.claimed_by).is_(None), col(Alert.due_at) <= _utc(now),
+            col(Alert.claimed_by).is_(None), col(Alert.due_at) <= as_utc(now),
         )
         .distinct()
     ).all()  # fmt: skip
