@@ -64,10 +64,11 @@ accounts by external_id, metrics by external_id, date and metric."""
 IMPORT_COLUMNS = """\
 accounts file:
   required  external_id, name
-  optional  domain, owner_slack_id, segment, industry, employees, region, lifecycle_stage,
-            acquisition_channel, mrr, contract_start, renewal_date, status, churned_on
+  optional  domain, owner_slack_id, segment, plan, industry, employees, region, lifecycle_stage,
+            acquisition_channel, mrr, contract_start, renewal_date, status, churned_on, as_of
             (dates YYYY-MM-DD; status active, churned or paused, churned when churned_on is set;
-            employees a whole number, mrr a number with a dot for decimals)
+            employees a whole number, mrr a number with a dot for decimals; as_of the day the
+            row's values were true, today when absent: older rows add history, not newer values)
 
 metrics file, one row per account, day and metric:
   required  external_id, date, metric, value
@@ -143,24 +144,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     tune = _command(
         sub, "tune", "fit measure weights to past churn and write a proposed scorecard",
-        "Fit the scorecard's measure weights to past churn and write a proposed scorecard (TOML) to review,\n"
-        "with a backtest of the current and the proposed one on accounts the fit did not see.\n"
+        "Refit the current scorecard (SCORECARD_PATH, else the default) to past churn: measure weights, tier\n"
+        "cutoffs, and measures that predict churn the wrong way dropped (each with its reason). Prints, per tier,\n"
+        "the share of churners and of accounts before and after, measured on accounts each fit did not see, and\n"
+        "writes the proposal as an edit of the scorecard file (its comments kept) to review.\n"
         "Reads the database; writes only --out.",
     )  # fmt: skip
     tune.add_argument("--as-of", required=True, type=_date)
     tune.add_argument("--horizon", required=True, type=_positive)
     tune.add_argument("--out", type=Path, default=Path("scorecard.proposed.toml"), help="where to write it")
-    tune.add_argument("--l2", type=_strength, default=1.0, help="regularisation strength > 0 (default 1.0)")
+    tune.add_argument(
+        "--l2", type=_strength, help="fixed regularisation strength > 0 (default: chosen by cross-validation)"
+    )
     tune.add_argument("--samples", type=_positive, default=3, help="snapshots a month apart to learn from (default 3)")
 
     card = _command(
-        sub, "scorecard", "check a scorecard file, or print the default one to start from",
+        sub, "scorecard", "check a scorecard file, print the default one, or suggest one from your data",
         "check: load a scorecard file and say whether it is valid. show-default: print the default\n"
-        "scorecard, to copy and edit (then point SCORECARD_PATH at your copy).",
-        "Database: none is used.",
+        "scorecard, to copy and edit (then point SCORECARD_PATH at your copy).\n"
+        "suggest --as-of D --horizon DAYS [--out FILE]: from your own metrics, account fields and past churn,\n"
+        "propose a complete scorecard (measures, bands, weights, caps, tiers), print why each measure is in or\n"
+        "out with the counts behind it and the backtest on accounts it did not fit on, and write it to --out.",
+        "Database: check and show-default use none; suggest reads DATABASE_URL and writes only --out.",
     )  # fmt: skip
-    card.add_argument("action", choices=["check", "show-default"])
+    card.add_argument("action", choices=["check", "show-default", "suggest"])
     card.add_argument("file", nargs="?", type=Path, help="the file to check (default: SCORECARD_PATH or the default)")
+    card.add_argument("--as-of", type=_date, help="suggest: learn from data up to this day only")
+    card.add_argument("--horizon", type=_positive, help="suggest: days after each snapshot to look for churn")
+    card.add_argument(
+        "--out", type=Path, default=Path("scorecard.suggested.toml"),
+        help="suggest: where to write it (default scorecard.suggested.toml)",
+    )  # fmt: skip
 
     rules = _command(
         sub, "rules", "check an alert rules file, or print the default one to start from",
@@ -486,7 +500,10 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> in
             return 1
     if summary.unreported_metrics:
         names = ", ".join(summary.unreported_metrics)
-        print(f"note: the scorecard reads metrics no account has reported: {names}; their measures were left out")
+        print(
+            f"note: the scorecard reads metrics no account has reported: {names}; their measures were left out "
+            "(they do not count against any account's coverage)"
+        )
     start, end = summary.days[0], summary.days[-1]
     tiers = ", ".join(f"{scorecard.tiers.label(t)} {summary.tiers.get(t, 0)}" for t in scorecard.tiers.order)
     days = f"{start}" if start == end else f"{start} to {end}"
@@ -496,9 +513,9 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> in
         more = ", ..." if len(summary.unscored) > UNSCORED_SHOWN else ""
         shown = ", ".join(summary.unscored[:UNSCORED_SHOWN]) + more
         print(
-            f"no score on {end} for {len(summary.unscored):,} active accounts: {shown} (a score needs "
+            f"no score on {end} for {_count(len(summary.unscored), 'active account')}: {shown} (a score needs "
             f"{data.min_days_of_data} days of metrics in the last {data.lookback_days}, covering "
-            f"{data.min_weight_covered:.0%} of the scorecard's weight)"
+            f"{data.min_weight_covered:.0%} of the weight of the measures whose metrics are reported)"
         )
     print(f"tiers on {end}: {tiers}")
     return 0
@@ -516,34 +533,32 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.scoring.backtest import format_result
-    from bot.scoring.scorecard import load_scorecard
-    from bot.scoring.tune import to_toml, tune
+    from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
+    from bot.scoring.tune import lost_comments, proposal_text, report, tune
+    from prompts import say
 
-    result = tune(
-        _engine(settings),
-        load_scorecard(settings.scorecard_path),
-        args.as_of,
-        args.horizon,
-        l2=args.l2,
-        samples=args.samples,
-    )
-    for card, why in result.skipped_cards.items():
-        print(f"card {card}: kept its weights ({why})")
-    if not result.fitted_cards:
-        print("healthbot: too little data or churn up to --as-of to fit weights; nothing written", file=sys.stderr)
+    path = settings.scorecard_path or DEFAULT_PATH
+    result = tune(_engine(settings), load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples)
+    print("\n".join(report(result, str(path))))
+    if result.proposed is None:
+        print(f"healthbot: {say('tune.nothing_fitted')}", file=sys.stderr)
         return 1
-    args.out.write_text(to_toml(result.proposed), encoding="utf-8")
-    print("Both scorecards backtested on the half of the accounts the fit did not see:")
-    print(format_result(result.current_test, "Current scorecard"))
-    print(format_result(result.proposed_test, "Proposed scorecard"))
-    print(f"wrote {args.out}: fitted cards {', '.join(result.fitted_cards)}; review it, then set SCORECARD_PATH")
+    original = Path(path).read_text(encoding="utf-8")
+    text = proposal_text(original, result)
+    args.out.write_text(text, encoding="utf-8")
+    lost = lost_comments(original, text)
+    if lost:
+        print(say("tune.comments_lost", count=len(lost), path=path, first=lost[0]))
+    fitted = [name for name, fit in result.fits.items() if not isinstance(fit, str)]
+    print(say("tune.wrote", out=args.out, cards=", ".join(fitted)))
     return 0
 
 
 def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
 
+    if args.action == "suggest":
+        return _suggest(settings, args)
     if args.action == "show-default":
         print(DEFAULT_PATH.read_text(encoding="utf-8"), end="")
         return 0
@@ -551,6 +566,29 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
     card = load_scorecard(path)
     cards = ", ".join(f"{name} ({len(c.measures())} measures)" for name, c in card.cards.items())
     print(f"{path}: valid; cards {cards}; tiers {', '.join(card.tiers.order)}")
+    return 0
+
+
+def _suggest(settings: Settings, args: argparse.Namespace) -> int:
+    """`scorecard suggest`: checks --out before the work, writes it only when a suggestion was made."""
+    from bot.scoring.suggest import SuggestError, out_problem, suggest, write
+    from prompts import say
+
+    if args.as_of is None or args.horizon is None or args.file is not None:
+        print(f"healthbot: {say('suggest.error.usage')}", file=sys.stderr)
+        return 2
+    problem = out_problem(args.out)
+    if problem:
+        print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
+        return 2
+    try:
+        result = suggest(_engine(settings), args.as_of, args.horizon)
+        print(result.report())
+        write(result, args.out)
+    except SuggestError as exc:
+        print(f"healthbot: {say('suggest.error.nothing_written', problem=exc)}", file=sys.stderr)
+        return 1
+    print(say("suggest.report.wrote", path=args.out))
     return 0
 
 
@@ -823,3 +861,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 active account', '2 active accounts'."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -33,6 +33,7 @@ class AccountBase(SQLModel):
     domain: str | None = Field(default=None, max_length=255)
     owner_slack_id: str | None = Field(default=None, max_length=32)
     segment: str | None = Field(default=None, max_length=64)
+    plan: str | None = Field(default=None, max_length=64)
     industry: str | None = Field(default=None, max_length=128)
     employees: int | None = None
     region: str | None = Field(default=None, max_length=64)
@@ -59,6 +60,24 @@ class Account(AccountBase, table=True):
     name_lower: str = Field(default="", max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+# Account fields whose changes are kept (`AccountFieldChange`), so a backtest reads them as they were.
+ACCOUNT_TRACKED_FIELDS = (
+    "segment", "lifecycle_stage", "plan", "region", "industry", "employees", "mrr", "renewal_date", "owner_slack_id",
+)  # fmt: skip
+
+
+class AccountFieldChange(SQLModel, table=True):
+    """A tracked account field's value as first seen on a day (as text; None: cleared). The value holds
+    until the account's next change of that field; `queries.accounts_as_of` reads them back."""
+
+    __tablename__ = "account_field_change"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    field: str = Field(primary_key=True, max_length=32)
+    seen_on: date = Field(primary_key=True)
+    value: str | None = Field(default=None, max_length=255)
 
 
 class MetricObservation(SQLModel, table=True):

@@ -11,17 +11,26 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, bindparam, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage import bulk
-from storage.models import Account, HealthOverride, HealthScore, MetricObservation, SlackEvent, utcnow
+from storage.models import (
+    ACCOUNT_TRACKED_FIELDS,
+    Account,
+    HealthOverride,
+    HealthScore,
+    MetricObservation,
+    SlackEvent,
+    utcnow,
+)
 
 ACCOUNT_FRAME_COLUMNS = (
-    "id", "external_id", "name", "owner_slack_id", "segment", "industry", "region", "lifecycle_stage",
-    "acquisition_channel", "mrr", "contract_start", "renewal_date", "status", "churned_on",
+    "id", "external_id", "name", "owner_slack_id", "segment", "plan", "industry", "employees", "region",
+    "lifecycle_stage", "acquisition_channel", "mrr", "contract_start", "renewal_date", "status", "churned_on",
 )  # fmt: skip
 
 
@@ -44,6 +53,133 @@ def accounts_frame(conn: Connection, active_on: date | None = None) -> pd.DataFr
         params["d"] = active_on
     frame = pd.DataFrame(conn.execute(text(sql), params).fetchall(), columns=list(ACCOUNT_FRAME_COLUMNS))
     return frame.sort_values("id").reset_index(drop=True)
+
+
+def accounts_as_of(conn: Connection, day: date) -> pd.DataFrame:
+    """`accounts_frame` with each tracked field (`ACCOUNT_TRACKED_FIELDS`) as it was known on `day`:
+    the latest recorded change seen on or before `day`. When a field's first recorded change is after
+    `day`, that first value stands in: nothing older is known. A field with no recorded change keeps
+    the account's stored value.
+
+    `mrr` and `employees` come back as floats, `renewal_date` as `date` or None, on both databases."""
+    frame = accounts_frame(conn)
+    history = field_history(conn)
+    if len(history):
+        pairs = history[["account_id", "field"]].drop_duplicates().reset_index(drop=True)
+        pairs["day"] = pd.Timestamp(day)
+        pairs["value"] = field_values_on(history, pairs)["value"].to_numpy()
+        for name, known in pairs.groupby("field", sort=False):
+            has = frame["id"].isin(known["account_id"]).to_numpy()
+            values = frame["id"].map(pd.Series(known["value"].to_numpy(), index=known["account_id"].to_numpy()))
+            # rebuilt from a list: the dtype pandas infers for `accounts_frame`'s columns (str, or object)
+            frame[name] = pd.Series(frame[name].astype(object).where(~has, values).tolist(), index=frame.index)
+    frame["mrr"] = pd.to_numeric(frame["mrr"], errors="coerce").astype(float)
+    frame["employees"] = pd.to_numeric(frame["employees"], errors="coerce").astype(float)
+    renewal = pd.to_datetime(frame["renewal_date"].astype("string").str[:10], format="%Y-%m-%d", errors="coerce")
+    frame["renewal_date"] = pd.Series(renewal.dt.date, index=frame.index, dtype=object).where(renewal.notna(), None)
+    return frame
+
+
+def field_history(conn: Connection, fields: Sequence[str] = ACCOUNT_TRACKED_FIELDS) -> pd.DataFrame:
+    """Recorded changes of `fields` (tracked ones) as (account_id, field, seen_on datetime64, value text or None).
+
+    Read through the driver's cursor with days as numbers: a portfolio holds millions of changes."""
+    names = list(dict.fromkeys(fields))
+    unknown = sorted(set(names) - set(ACCOUNT_TRACKED_FIELDS))
+    if unknown:
+        raise ValueError(f"not tracked: {', '.join(unknown)}")
+    rows: list[tuple[Any, ...]] = []
+    if names:  # the names are known identifiers: safe to spell out
+        codes = " ".join(f"WHEN '{n}' THEN {i}" for i, n in enumerate(names))
+        sql = (
+            f"SELECT account_id, CASE field {codes} END, {_day_number_sql(conn, 'seen_on')}, value "
+            f"FROM account_field_change WHERE field IN ({', '.join(repr(n) for n in names)})"
+        )
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+    table = np.array(rows, dtype=object).reshape(len(rows), 4)
+    return pd.DataFrame({
+        "account_id": table[:, 0].astype(np.int64),
+        "field": np.array(names, dtype=object)[table[:, 1].astype(np.int64)],
+        "seen_on": table[:, 2].astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]"),
+        "value": table[:, 3],
+    })  # fmt: skip
+
+
+def field_values_on(history: pd.DataFrame, asks: pd.DataFrame) -> pd.DataFrame:
+    """For each row of `asks` (account_id, field, day as datetime64): the `value` known that day (the
+    latest change on or before it, else the first one after it) and whether any change is `known`;
+    rows in the order of `asks`. `history` as `field_history` gives it."""
+    keys = {"account_id": "int64", "field": object}  # merge_asof wants the same dtypes on both sides
+    left = asks[["account_id", "field", "day"]].reset_index(drop=True).astype({**keys, "day": "datetime64[ns]"})
+    left = left.assign(row=np.arange(len(left))).sort_values("day", kind="stable")
+    right = history[["account_id", "field", "seen_on", "value"]].astype({**keys, "seen_on": "datetime64[ns]"})
+    right = right.sort_values("seen_on", kind="stable")
+    value = np.full(len(left), None, dtype=object)
+    known = np.zeros(len(left), dtype=bool)
+    for direction in ("backward", "forward"):  # forward: only where nothing was seen on or before the day
+        found = pd.merge_asof(
+            left, right, left_on="day", right_on="seen_on", by=["account_id", "field"], direction=direction
+        )  # keeps the rows of `left`, in order
+        hit = found["seen_on"].notna().to_numpy()
+        rows = found["row"].to_numpy()[hit]
+        value[rows], known[rows] = found["value"].to_numpy(dtype=object)[hit], True
+        left = left[~hit]
+        if not len(left):
+            break
+    value[pd.isna(value)] = None
+    return pd.DataFrame({"value": value, "known": known})
+
+
+def record_field_changes(
+    conn: Connection, account_id: Sequence[int], values: pd.DataFrame, seen_on: pd.Series | date,
+    history: pd.DataFrame | None = None,
+) -> int:  # fmt: skip
+    """Record each value of `values` (tracked fields as columns, a row per account of `account_id`) that
+    differs from what was known on its `seen_on` day (one for all, or datetime64 per row), as seen that
+    day; returns how many. Nothing known reads as empty and numbers compare as numbers (1200 is 1200.0),
+    so a value that changes no reading of `accounts_as_of` records nothing.
+    `history`: `field_history` of these fields, when the caller has read it."""
+    history = field_history(conn, list(values.columns)) if history is None else history
+    ids = np.asarray(account_id, dtype=np.int64)
+    if isinstance(seen_on, date):
+        day = np.full(len(ids), pd.Timestamp(seen_on).to_datetime64(), dtype="datetime64[ns]")
+    else:
+        day = pd.Series(seen_on).to_numpy(dtype="datetime64[ns]")
+    iso = pd.Series(day).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    by_field = dict(tuple(history.groupby("field", sort=False)))
+    out: list[tuple[Any, ...]] = []
+    for name in values.columns:
+        asks = pd.DataFrame({"account_id": ids, "field": name, "day": day})
+        part = by_field.get(name)
+        known = pd.Series(None, asks.index, object) if part is None else field_values_on(part, asks)["value"]
+        new = _as_text(name, values[name])
+        if name in _NUMBER_FIELDS:
+            old_n, new_n = (pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(dtype=float) for v in (known, new))
+            differs = ~((old_n == new_n) | (np.isnan(old_n) & np.isnan(new_n)))
+        else:
+            old = known.to_numpy(dtype=object)
+            old_empty, new_empty = pd.isna(old), pd.isna(new)
+            differs = (old_empty != new_empty) | (~old_empty & ~new_empty & (old != new))
+        at = np.flatnonzero(differs)
+        out += zip(ids[at].tolist(), [name] * len(at), iso[at].tolist(), new[at].tolist(), strict=True)
+    out.sort(key=lambda change: change[:3])  # in key order: SQLite appends to its index instead of scattering
+    columns = ("account_id", "field", "seen_on", "value")
+    return bulk.upsert_rows(conn, "account_field_change", columns, columns[:3], out) if out else 0
+
+
+_NUMBER_FIELDS = ("mrr", "employees")
+_SPELLING = {"mrr": lambda v: repr(float(v)), "employees": lambda v: str(int(v)), "renewal_date": lambda v: str(v)[:10]}
+
+
+def _as_text(name: str, values: pd.Series) -> np.ndarray:
+    """Tracked values as the history holds them: text, one spelling per value (None for empty)."""
+    spell = _SPELLING.get(name, str)
+    return np.array([None if pd.isna(v) else spell(v) for v in values.to_numpy(dtype=object)], dtype=object)
 
 
 def observations(conn: Connection, start: date, end: date, metrics: Sequence[str]) -> pd.DataFrame:
@@ -106,6 +242,11 @@ def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) 
 
 def latest_metric_day(conn: Connection) -> date | None:
     value = conn.execute(text("SELECT MAX(day) FROM metric_observation")).scalar()
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def first_metric_day(conn: Connection) -> date | None:
+    value = conn.execute(text("SELECT MIN(day) FROM metric_observation")).scalar()
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
@@ -426,3 +567,8 @@ def account_owners(session: Session) -> list[str]:
         text("SELECT DISTINCT owner_slack_id FROM account WHERE owner_slack_id IS NOT NULL ORDER BY owner_slack_id")
     )
     return [r[0] for r in rows]
+
+
+def reported_metrics(conn: Connection) -> list[str]:
+    """Every metric name any account has reported, sorted."""
+    return sorted(conn.execute(text("SELECT DISTINCT metric FROM metric_observation")).scalars())

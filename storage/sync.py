@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, text
 
-from storage import bulk
-from storage.models import utcnow
+from storage import bulk, queries
+from storage.models import ACCOUNT_TRACKED_FIELDS, utcnow
 
 AGGREGATES = {"count": "SUM", "sum": "SUM", "mean": "AVG", "max": "MAX"}
 _CHUNK = 500
@@ -185,4 +186,9 @@ def upsert_accounts(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, 
         cols = list(dict.fromkeys([*base, "status"]))
         kept = [{**r, "name_lower": r["name"].lower(), "updated_at": now} for r in old]
         bulk.upsert_rows(conn, "account", cols, ["external_id"], [tuple(r.get(c) for c in cols) for r in kept])
+    tracked = [c for c in columns if c in ACCOUNT_TRACKED_FIELDS]
+    if tracked:  # backtests read fields as they were known on a day: a synced change is seen today
+        ids = bulk.account_ids(conn)
+        frame = pd.DataFrame([{c: r.get(c) for c in tracked} for r in rows])
+        queries.record_field_changes(conn, [ids[r["external_id"]] for r in rows], frame, date.today())
     return len(new), len(old)

@@ -509,7 +509,7 @@ fields = { external_id = "id", name = "name", revenue = "x" }
         "source[1] (desk).timeout: Input should be greater than 0",
         "source[2].preset: unknown preset 'salesforce'; shipped: hubspot_companies, zendesk_tickets",
         "source[3] (crm2): fields: unknown account field(s) revenue; known: external_id, name, domain, "
-        "owner_slack_id, segment, industry, employees, region, lifecycle_stage, acquisition_channel, mrr, "
+        "owner_slack_id, segment, plan, industry, employees, region, lifecycle_stage, acquisition_channel, mrr, "
         "contract_start, renewal_date, status, churned_on",
     ]
     assert main(["sync", "--sources", str(path)]) == 2

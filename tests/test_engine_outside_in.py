@@ -16,10 +16,10 @@ from sqlmodel import Session
 from bot.cli import main
 from bot.scoring.backtest import backtest
 from bot.scoring.explain import reason_text
+from bot.scoring.fitting import fit_logistic
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import Measure, Scorecard
-from bot.scoring.tune import fit_logistic
 from storage import queries
 from tests.test_scoring import accounts, card_for_accounts, measure, scorecard
 
@@ -231,9 +231,10 @@ def test_tune_on_tiny_data_says_so(
     [
         ({"metric": "payment_days_overdue", "transform": "level", "aggregate": "last", "days": 7},
          {"value": 20.0}, "payment 20 days overdue"),
-        ({"metric": "nps", "transform": "level", "aggregate": "last", "days": 90},
+        # surveys are declared fill = "none" (as in the default card): with "zero" they would read as daily counts
+        ({"metric": "nps", "transform": "level", "aggregate": "last", "days": 90, "fill": "none"},
          {"value": 5.0}, "NPS 5 (latest in the last 90 days)"),
-        ({"metric": "ticket_csat", "transform": "level", "aggregate": "mean", "days": 1},
+        ({"metric": "ticket_csat", "transform": "level", "aggregate": "mean", "days": 1, "fill": "none"},
          {"value": 3.25}, "CSAT averaged 3.2 over the last day"),
         ({"metric": "logins", "transform": "recency", "lookback_days": 30},
          {"days_since": 1.0}, "no logins for 1 day"),
@@ -279,5 +280,6 @@ def test_cli_score_names_the_accounts_left_without_a_score(
     write_portfolio(engine, tmp_path / "data", accounts, logins)
     assert main(["score", "--date", str(DAY)]) == 0
     out = capsys.readouterr().out
-    # the default scorecard needs more than logins: both active accounts are named, the churned one is not
-    assert f"no score on {DAY} for 2 active accounts: Acme, Brand New (a score needs 14 days of metrics" in out
+    # only logins are tracked: measures of other metrics leave the card, so 60 days of logins score Acme;
+    # 3 days are too few for Brand New, and the churned account is not named
+    assert f"no score on {DAY} for 1 active account: Brand New (a score needs 14 days of metrics" in out

@@ -206,11 +206,11 @@ def test_bad_account_value_is_reported_and_nothing_written(
 
 
 def test_unknown_column_is_named(engine: Engine, tmp_path: Path) -> None:
-    path = write(tmp_path, "extra.csv", "external_id,name,plan\nA1,Acme,gold\n")
+    path = write(tmp_path, "extra.csv", "external_id,name,tier\nA1,Acme,gold\n")
 
     failure = rejected(engine, import_accounts, path)
 
-    assert failure.errors[0].startswith("line 1: unknown column(s) plan; allowed columns are external_id, name,")
+    assert failure.errors[0].startswith("line 1: unknown column(s) tier; allowed columns are external_id, name,")
 
 
 def test_missing_required_column_is_named(engine: Engine, tmp_path: Path) -> None:

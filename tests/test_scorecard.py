@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from bot.scoring.scorecard import DEFAULT_PATH, Scorecard, ScorecardError, load_scorecard
 
@@ -101,8 +102,8 @@ def test_missing_file(tmp_path: Path) -> None:
         ),
         (
             'match = { lifecycle_stage = ["onboarding"] }',
-            'match = { plan = ["onboarding"] }',
-            "cards.onboarding.match: cannot match on plan; use segment, lifecycle_stage,",
+            'match = { tier = ["onboarding"] }',
+            "cards.onboarding.match: cannot match on tier; use segment, plan, lifecycle_stage,",
         ),
         (
             '{ name = "nps", metric = "nps"',
@@ -162,7 +163,7 @@ def test_invalid_toml_gives_line(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, ("hysteresis = 3.0", "hysteresis = "))
 
     assert len(problems) == 1
-    assert problems[0].startswith("not valid TOML:") and "line 31" in problems[0]
+    assert problems[0].startswith("not valid TOML:") and "line 44" in problems[0]
 
 
 def test_model_validate_rejects_the_same_things() -> None:
@@ -202,7 +203,7 @@ def test_model_validate_rejects_the_same_things() -> None:
         (
             '{ name = "nps", metric = "nps"',
             '{ name = "nps", metric = "npss"',
-            "cards.default.groups.support.measures[2].metric: unknown metric 'npss': did you mean 'nps'?",
+            "cards.default.groups.support.measures[2]: unknown metric 'npss': did you mean 'nps'?",
         ),
         (
             CUTOFFS,
@@ -224,3 +225,12 @@ def test_a_metric_of_your_own_is_fine() -> None:
     """Only near-misses of documented metrics are typos; a team's own metric loads."""
     text = DEFAULT_TEXT.replace('{ name = "nps", metric = "nps"', '{ name = "nps", metric = "webinar_attendance"')
     assert Scorecard.model_validate(__import__("tomllib").loads(text)).metrics.count("webinar_attendance") == 1
+
+
+def test_a_metric_named_like_a_documented_one_loads_with_a_label() -> None:
+    """A team whose data says `login` (not `logins`) is not stuck with a typo error: a label says it is meant."""
+    typo = DEFAULT_TEXT.replace('{ name = "nps", metric = "nps"', '{ name = "nps", metric = "npss"')
+    with pytest.raises(ValidationError, match="give the measure a `label`"):
+        Scorecard.model_validate(__import__("tomllib").loads(typo))
+    meant = typo.replace('metric = "npss"', 'metric = "npss", label = "NPS survey score"')
+    assert "npss" in Scorecard.model_validate(__import__("tomllib").loads(meant)).metrics

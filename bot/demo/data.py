@@ -198,6 +198,11 @@ def generate_portfolio(
     valid = (age >= 0) & (ago >= tp["churn_ago"][:, None])
     ramp_len = np.where(onb, u(30, 60), u(15, 30))[:, None]
     quiet = sil[:, None] & (ago < rng.integers(20, 41, n)[:, None])  # silent period
+    # A third of the churners stop using the product 20-30 days before they leave (their own draws, so the
+    # rest of the portfolio stays as it was).
+    extra = np.random.default_rng(seed + 1)
+    fade = chu & (extra.random(n) < 1 / 3)
+    quiet |= fade[:, None] & (ago < (tp["churn_ago"] + extra.integers(20, 31, n))[:, None])
     dow = (END_WEEKDAY - ago[0].astype(int)) % 7
     weekly = np.select([dow == 5, dow == 6], [0.35, 0.25], 1.0)[None, :]
     trend = 1 + u(-0.1, 0.1)[:, None] * (0.5 - ago / d)

@@ -148,6 +148,10 @@ def run_demo(
         print()
         print(say("demo.backtest", as_of=as_of.isoformat(), horizon=BACKTEST_HORIZON, auc=result.auc,
                   churned=result.churned, accounts=result.accounts, lift=result.riskiest_tier_lift or 0))  # fmt: skip
+        for cap in result.caps:
+            if cap.accounts:
+                print(say("demo.backtest_cap", when=cap.when, at_most=cap.at_most, accounts=cap.accounts,
+                          churned=cap.churned, rate=cap.churn_rate or 0, base=result.base_rate or 0))  # fmt: skip
     weeks = alerts_by_week(engine, scorecard, end)
     print()
     print(say("demo.alerts_title", weeks=len(weeks.weeks), backlog=weeks.backlog))
@@ -158,7 +162,8 @@ def run_demo(
               per_csm=per_csm, open=weeks.still_open, day=end.isoformat()))  # fmt: skip
     shown = weeks.threads[:messages]
     print()
-    print(say("demo.messages_title", shown=len(shown), total=len(weeks.threads), day=end.isoformat()))
+    day = (weeks.threads_day or end).isoformat()
+    print(say("demo.messages_title", shown=len(shown), total=len(weeks.threads), day=day))
     for title, rendered in shown:
         print()
         print(f"  #customer-health ── {title}")
@@ -180,7 +185,8 @@ class AlertWeeks:
     per_csm: Counter[str] = field(default_factory=Counter)
     opened: int = 0
     still_open: int = 0
-    threads: list[tuple[str, str]] = field(default_factory=list)  # the last day's new alerts: (text, rendered root)
+    threads: list[tuple[str, str]] = field(default_factory=list)  # the latest new alerts: (text, rendered root)
+    threads_day: date | None = None  # the day they were opened
 
 
 def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int = ALERT_WEEKS) -> AlertWeeks:
@@ -210,10 +216,12 @@ def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int =
         if k % 7 == 0:
             out.weeks.append((day, week))
             week = {}
-        if k == 7 * weeks:  # what the alert channel got on the last day, drawn by the real builders
+        if summary.opened:  # what the alert channel got on the latest day with new alerts, drawn by the real builders
             with unit_of_work(session_factory(engine)) as session:
                 views = [v for v in (load_view(session, a) for a in summary.opened) if v is not None]
             views.sort(key=lambda v: (-scorecard.tiers.order.index(v.alert.severity), -(v.account.mrr or 0)))
+            out.threads_day = day
+            out.threads = []
             for view in views:
                 message = alerts.root(view, scorecard.tiers, ZoneInfo("UTC"))
                 out.threads.append((_plain(message.text), render_blocks(message.blocks or [])))

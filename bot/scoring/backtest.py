@@ -3,7 +3,7 @@ then, and compare with who churned within the horizon after it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import DayScores, Panel, day_number, score_day
+from bot.scoring.engine import DayInputs, DayScores, Panel, cap_holds, day_number, measure_input, score_day
 from bot.scoring.run import active_on
 from bot.scoring.scorecard import Scorecard
+from prompts import say
 from storage import queries
 
 FEW = 5  # fewer churned (or retained) accounts than this make the AUC a rough sign
+NAMES_SHOWN = 8  # metric names listed in a note before "and N more"
 
 
 @dataclass
@@ -27,6 +29,18 @@ class TierRow:
     churned: int
     churn_rate: float | None
     lift: float | None  # churn rate over the base rate
+
+
+@dataclass
+class CapRow:
+    """A cap of the scorecard and the scored accounts it held (its conditions held) as of the day."""
+
+    card: str
+    when: str
+    at_most: float
+    accounts: int
+    churned: int
+    churn_rate: float | None
 
 
 @dataclass
@@ -41,6 +55,7 @@ class BacktestResult:
     riskiest_tier_lift: float | None
     tiers: list[TierRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what limits these numbers, in words
+    caps: list[CapRow] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,27 +69,109 @@ class Snapshot:
     churned: np.ndarray  # bool per scored account
     unscored: int
     latest_metrics: date | None = None  # the latest day with any metric in the database
+    # what the notes need to say why nothing (or little) could be scored; see PastDay
+    first_metrics: date | None = None
+    latest_churn: date | None = None
+    reported_metrics: list[str] | None = None
+    most_days: int = 0  # days with metrics of the best-covered active account, in the lookback up to the day
+    enough_days: int = 0  # active accounts with at least data.min_days_of_data such days
+    # (card, index of the cap in card.caps) -> bool per scored account: the cap's conditions held
+    caps_held: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+
+    def subset(self, keep: np.ndarray, unscored: int = 0) -> Snapshot:
+        """The same snapshot for the scored accounts where `keep` (bool per scored account) holds, e.g. the
+        accounts a fit did not see; what the notes read about the day's data stays that of the whole day."""
+        idx = np.flatnonzero(keep)
+        scores = DayScores(self.scores.frame.iloc[idx].reset_index(drop=True), [self.scores.parts[i] for i in idx])
+        held = {k: v[idx] for k, v in self.caps_held.items()}
+        return replace(self, scores=scores, churned=self.churned[idx], unscored=unscored, caps_held=held)
+
+
+@dataclass
+class PastDay:
+    """What a past day's scoring may read (accounts active that day, their fields as known then, metrics up to
+    that day), and who churned within the horizon after it (per row of `inputs.accounts`)."""
+
+    inputs: DayInputs
+    churned: np.ndarray
+    latest_metrics: date | None  # the latest day with any metric in the database
+    first_metrics: date | None = None  # the first day with any metric in the database
+    latest_churn: date | None = None  # the latest churned_on recorded for any account
+    reported_metrics: list[str] | None = None  # every metric in the data; looked up only when none was loaded
+
+
+def load_past_day(engine: Engine, metrics: list[str], as_of: date, horizon: int, lookback: int) -> PastDay:
+    """Load `lookback` days of `metrics` up to `as_of` for every account active on `as_of`: nothing later.
+
+    After the latest day with metrics nothing is read: the missing days would read as no activity.
+    """
+    start = as_of - timedelta(days=lookback - 1)
+    with engine.connect() as conn:
+        accounts = queries.accounts_as_of(conn, as_of)
+        latest = queries.latest_metric_day(conn)
+        beyond_data = latest is None or as_of > latest
+        obs = queries.observations(conn, start, start - timedelta(days=1) if beyond_data else as_of, metrics)
+        first = queries.first_metric_day(conn)
+        reported = queries.reported_metrics(conn) if obs.empty else None
+    latest_churn = pd.to_datetime(accounts["churned_on"], errors="coerce").max()
+    accounts = accounts[active_on(accounts, as_of)].reset_index(drop=True)
+    panel = Panel.from_long(accounts["id"].to_numpy(), obs, day_number(start), day_number(as_of), metrics)
+    churned_on = pd.to_datetime(accounts["churned_on"], errors="coerce")
+    label = (churned_on > pd.Timestamp(as_of)) & (churned_on <= pd.Timestamp(as_of + timedelta(days=horizon)))
+    col = day_number(as_of) - panel.first_day
+    inputs = DayInputs(panel, col, lookback, accounts, as_of, DayInputs.days_to_renewal_of(accounts, as_of))
+    return PastDay(
+        inputs, label.to_numpy(dtype=bool), latest, first_metrics=first, reported_metrics=reported,
+        latest_churn=None if pd.isna(latest_churn) else latest_churn.date(),
+    )  # fmt: skip
+
+
+def score_past_day(scorecard: Scorecard, past: PastDay) -> Snapshot:
+    """Score a loaded past day with `scorecard` (its metrics must have been loaded)."""
+    inputs = past.inputs
+    scores = score_day(scorecard, inputs.accounts, inputs.panel, inputs.day)
+    label = pd.Series(past.churned, index=inputs.accounts["id"].to_numpy())
+    churned = label.reindex(scores.frame["account_id"]).fillna(False).to_numpy(dtype=bool)
+    days = _days_with_data(inputs)
+    return Snapshot(
+        scores, churned, unscored=len(inputs.accounts) - len(scores.frame), latest_metrics=past.latest_metrics,
+        first_metrics=past.first_metrics, latest_churn=past.latest_churn, reported_metrics=past.reported_metrics,
+        most_days=int(days.max(initial=0)), enough_days=int((days >= scorecard.data.min_days_of_data).sum()),
+        caps_held=_caps_held(scorecard, inputs, scores.frame),
+    )  # fmt: skip
+
+
+def _days_with_data(inputs: DayInputs) -> np.ndarray:
+    """Per account, the days with any loaded metric in the lookback up to the day (as `score_day` counts them)."""
+    panel, col = inputs.panel, inputs.col
+    seen = np.zeros((len(panel.account_ids), max(min(col + 1, inputs.lookback), 0)), dtype=bool)
+    for arr in panel.values.values():
+        seen |= ~np.isnan(arr[:, max(col - inputs.lookback + 1, 0) : col + 1])
+    return seen.sum(axis=1)
+
+
+def _caps_held(scorecard: Scorecard, inputs: DayInputs, frame: pd.DataFrame) -> dict[tuple[str, int], np.ndarray]:
+    """Per cap, whether its conditions held for each scored account of its card (rows of `frame`)."""
+    rows = np.searchsorted(inputs.panel.account_ids, frame["account_id"].to_numpy())
+    out = {}
+    for name, card in scorecard.cards.items():
+        if not card.caps:
+            continue
+        by_name = {m.name: m for _, m in card.measures()}
+        needed = {c.measure for cap in card.caps for c in cap.conditions}
+        read = {nm: measure_input(by_name[nm], inputs) for nm in needed}
+        xs = {nm: x[rows] for nm, (x, _) in read.items()}
+        figures = {nm: {k: v[rows] for k, v in f.items()} for nm, (_, f) in read.items()}
+        on_card = (frame["card"] == name).to_numpy(dtype=bool)
+        for k, cap in enumerate(card.caps):
+            out[(name, k)] = on_card & cap_holds(cap, xs, figures)
+    return out
 
 
 def snapshot(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) -> Snapshot:
-    """Score every account active on `as_of` from data up to `as_of` only.
-
-    After the latest day with metrics nobody is scored: the missing days would read as no activity.
-    """
-    start = as_of - timedelta(days=scorecard.data.lookback_days - 1)
-    with engine.connect() as conn:
-        accounts = queries.accounts_frame(conn)
-        latest = queries.latest_metric_day(conn)
-        beyond_data = latest is None or as_of > latest  # read nothing: no account gets scored
-        obs = queries.observations(conn, start, start - timedelta(days=1) if beyond_data else as_of, scorecard.metrics)
-    accounts = accounts[active_on(accounts, as_of)].reset_index(drop=True)
-    panel = Panel.from_long(accounts["id"].to_numpy(), obs, day_number(start), day_number(as_of), scorecard.metrics)
-    scores = score_day(scorecard, accounts, panel, as_of)
-    churned_on = pd.to_datetime(accounts.set_index("id")["churned_on"], errors="coerce")
-    end = pd.Timestamp(as_of + timedelta(days=horizon))
-    label = (churned_on > pd.Timestamp(as_of)) & (churned_on <= end)
-    churned = label.reindex(scores.frame["account_id"]).fillna(False).to_numpy(dtype=bool)
-    return Snapshot(scores, churned, unscored=len(accounts) - len(scores.frame), latest_metrics=latest)
+    """Score every account active on `as_of` from data up to `as_of` only."""
+    past = load_past_day(engine, scorecard.metrics, as_of, horizon, scorecard.data.lookback_days)
+    return score_past_day(scorecard, past)
 
 
 def roc_auc(risk: np.ndarray, positive: np.ndarray) -> float | None:
@@ -110,34 +207,87 @@ def evaluate(scorecard: Scorecard, snap: Snapshot, as_of: date, horizon: int) ->
         auc=_r(roc_auc(100 - frame["score"].to_numpy(), churned)),
         riskiest_tier_lift=riskiest.lift if riskiest else None,
         tiers=tiers,
-        notes=_notes(snap, n, int(churned.sum()), as_of, horizon),
+        notes=_notes(scorecard, snap, n, int(churned.sum()), as_of, horizon),
+        caps=_cap_rows(scorecard, snap),
     )
 
 
-def _notes(snap: Snapshot, scored: int, churned: int, as_of: date, horizon: int) -> list[str]:
-    """Why a figure is missing or may mislead, so nobody reads more into it than it holds."""
-    latest = snap.latest_metrics
-    notes = []
+def _cap_rows(scorecard: Scorecard, snap: Snapshot) -> list[CapRow]:
+    rows = []
+    for (card_name, k), held in snap.caps_held.items():
+        card = scorecard.cards.get(card_name)
+        if card is None or k >= len(card.caps) or len(held) != len(snap.churned):
+            continue  # scored with another scorecard, or a subset that did not carry the caps
+        count, hits = int(held.sum()), int(snap.churned[held].sum())
+        cap = card.caps[k]
+        rows.append(CapRow(card_name, cap.when, cap.at_most, count, hits, _r(hits / count) if count else None))
+    return rows
+
+
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_SHOWN])
+    more = len(names) - NAMES_SHOWN
+    return say("backtest.more_names", names=shown, more=more) if more > 0 else shown
+
+
+def _why_nothing_scored(scorecard: Scorecard, snap: Snapshot, as_of: date, horizon: int) -> str:
+    """The first condition that left every account unscored: no metrics at all, none the scorecard reads,
+    a day after the data, nobody active, too few days of data, too little of the weight covered."""
+    latest, data = snap.latest_metrics, scorecard.data
     if latest is None:
-        notes.append("there are no metrics yet: import some with `healthbot import metrics FILE.csv`")
-    elif as_of > latest:
-        notes.append(f"the latest metrics are for {latest}: backtest as of that day or earlier")
-    elif scored == 0:
-        notes.append(f"no account had enough data up to {as_of} to be scored: pick a later --as-of")
-    if scored and churned == 0:
-        notes.append("AUC undefined: no scored account churned within the horizon")
-    elif scored and churned == scored:
-        notes.append("AUC undefined: every scored account churned within the horizon")
-    elif scored and min(churned, scored - churned) < FEW:
-        notes.append(
-            f"only {churned} churned and {scored - churned} stayed: with so few, the AUC and lifts are a rough sign"
-        )
+        return say("backtest.no_metrics")
+    if snap.reported_metrics is not None and not set(scorecard.metrics) & set(snap.reported_metrics):
+        return say(
+            "backtest.metrics_not_in_data", as_of=as_of, horizon=horizon,
+            card_metrics=_names(scorecard.metrics) if scorecard.metrics else say("backtest.no_metric_read"),
+            data_metrics=_names(snap.reported_metrics),
+        )  # fmt: skip
+    if as_of > latest:
+        return say("backtest.after_data", latest=latest)
+    if snap.unscored == 0:
+        return say("backtest.no_accounts", as_of=as_of)
+    needed = data.min_days_of_data
+    if snap.most_days >= needed:
+        enough = say("backtest.account") if snap.enough_days == 1 else say("backtest.accounts", n=snap.enough_days)
+        return say("backtest.too_little_covered", as_of=as_of, enough=enough, needed=_days(needed),
+                   share=f"{round(100 * data.min_weight_covered)} %")  # fmt: skip
+    text = say("backtest.too_few_days", as_of=as_of, most=_days(snap.most_days), lookback=data.lookback_days,
+               needed=needed)  # fmt: skip
+    # Each later day adds at most one day of data to an account: the best-covered account needs
+    # `needed - most_days` more, and no account can have `needed` before `needed` days after the first metrics.
+    first = snap.first_metrics or as_of
+    earliest = max(as_of + timedelta(days=needed - snap.most_days), first + timedelta(days=needed - 1))
+    if earliest <= latest:
+        return text + say("backtest.later_helps", first=first, latest=latest, earliest=earliest)
+    reach = min(snap.most_days + (latest - as_of).days, (latest - first).days + 1, data.lookback_days)
+    return text + say("backtest.later_does_not_help", first=first, latest=latest, reach=_days(reach))
+
+
+def _notes(scorecard: Scorecard, snap: Snapshot, scored: int, churned: int, as_of: date, horizon: int) -> list[str]:
+    """Why a figure is missing or may mislead, so nobody reads more into it than it holds."""
+    if scored == 0:
+        return [_why_nothing_scored(scorecard, snap, as_of, horizon)]
+    notes = []
+    if churned == 0:
+        notes.append(say("backtest.no_churn"))
+    elif churned == scored:
+        notes.append(say("backtest.all_churned"))
+    elif min(churned, scored - churned) < FEW:
+        notes.append(say("backtest.few", churned=churned, stayed=scored - churned))
+    # Churn is read from accounts.churned_on. The accounts were exported no earlier than the latest metric
+    # day, nor than the latest churn they record: churn up to the later of the two is in the data. Only a
+    # horizon ending after both may be missing churn that happened but was not exported yet.
+    latest, latest_churn = snap.latest_metrics, snap.latest_churn
     end = as_of + timedelta(days=horizon)
-    if latest is not None and latest < end and as_of <= latest:
-        notes.append(
-            f"the horizon runs to {end}, past the latest metrics ({latest}): "
-            "churn after that may not be recorded yet, so churn counts may be low"
-        )
+    if latest is not None and end > max(latest, latest_churn or latest):
+        past = say("backtest.past_metrics", latest=latest)
+        if latest_churn is not None:
+            past += say("backtest.past_churn", latest_churn=latest_churn)
+        notes.append(say("backtest.horizon_past_data", end=end, past=past))
     return notes
 
 
@@ -164,5 +314,22 @@ def format_result(result: BacktestResult, title: str = "Backtest") -> str:
         rate = "–" if t.churn_rate is None else f"{t.churn_rate:.1%}"
         lift = "–" if t.lift is None else f"{t.lift:.1f}x"
         lines.append(f"  {t.label:<14}{t.accounts:>9,}{t.churned:>9,}{rate:>8}{lift:>7}")
+    lines += [f"  {line}" for line in format_caps(result.caps)] if result.accounts else []
     lines += [f"  note: {note}" for note in result.notes]
     return "\n".join(lines)
+
+
+def format_caps(caps: list[CapRow]) -> list[str]:
+    """One line per cap: "cap login_recency >= 14 (at most 5): held 12 accounts, 9 churned (75 %)"."""
+    several_cards = len({c.card for c in caps}) > 1
+    lines = []
+    for c in caps:
+        if c.accounts:
+            accounts = say("backtest.account") if c.accounts == 1 else say("backtest.accounts", n=f"{c.accounts:,}")
+            rate = f"{round(100 * (c.churn_rate or 0))} %"
+            held = say("backtest.cap_held", accounts=accounts, churned=f"{c.churned:,}", rate=rate)
+        else:
+            held = say("backtest.cap_held_none")
+        card = say("backtest.cap_card", card=c.card) if several_cards else ""
+        lines.append(say("backtest.cap", when=c.when, at_most=f"{c.at_most:g}", card=card, held=held))
+    return lines

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NotRequired, TypedDict, cast
 
 import numpy as np
 import pandas as pd
 
-from bot.scoring.explain import reason_text
-from bot.scoring.scorecard import Card, Measure, Scorecard
+from bot.scoring.explain import cap_reason, reason_text
+from bot.scoring.scorecard import Cap, Card, Measure, Scorecard
 from storage.models import ScoreParts
 
 EPOCH = date(1970, 1, 1)
@@ -35,10 +35,22 @@ class Panel:
     account_ids: np.ndarray  # int64, sorted
     first_day: int  # day number of column 0
     values: dict[str, np.ndarray]
+    _first_seen: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_days(self) -> int:
         return next(iter(self.values.values())).shape[1] if self.values else 0
+
+    @property
+    def first_seen(self) -> np.ndarray:
+        """Per account, the first column with any metric (n_days when none): before it the account had no data
+        yet, so a baseline reaching back there is shorter, not zero."""
+        if self._first_seen is None:
+            seen = np.zeros((len(self.account_ids), self.n_days), dtype=bool)
+            for arr in self.values.values():
+                seen |= ~np.isnan(arr)
+            self._first_seen = np.where(seen.any(axis=1), np.argmax(seen, axis=1), self.n_days)
+        return self._first_seen
 
     @classmethod
     def from_long(
@@ -140,11 +152,53 @@ def _safe_sum(w: np.ndarray) -> np.ndarray:
     return np.nansum(w, axis=1) if w.shape[1] else np.zeros(w.shape[0])
 
 
-def measure_input(
-    m: Measure, panel: Panel, col: int, lookback: int, days_to_renewal: np.ndarray
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The measure's raw input per account (NaN = no data) and the figures its reason quotes."""
-    arr = panel.values[m.metric]
+@dataclass
+class DayInputs:
+    """What a day's measures read: the metric panel up to column `col`, and the accounts (rows aligned with the
+    panel's) with their fields as known that day."""
+
+    panel: Panel
+    col: int
+    lookback: int
+    accounts: pd.DataFrame
+    day: date
+    days_to_renewal: np.ndarray
+
+    @classmethod
+    def on(cls, scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: date) -> DayInputs:
+        col = day_number(day) - panel.first_day
+        return cls(panel, col, scorecard.data.lookback_days, accounts, day, cls.days_to_renewal_of(accounts, day))
+
+    @staticmethod
+    def days_to_renewal_of(accounts: pd.DataFrame, day: date) -> np.ndarray:
+        """Days from `day` to each account's renewal date (NaN: none)."""
+        renewal = pd.to_datetime(accounts["renewal_date"], errors="coerce")
+        return ((renewal - pd.Timestamp(day)).dt.days).to_numpy(dtype=float, na_value=np.nan)
+
+    def tracked(self, m: Measure) -> bool:
+        """Whether any account reports what the measure reads (anywhere in the panel, or in its fields):
+        a measure nobody can have leaves the card instead of counting against every account's coverage."""
+        if m.metric is not None:
+            arr = self.panel.values.get(m.metric)
+            return arr is not None and bool((~np.isnan(arr)).any())
+        column = (
+            "contract_start"
+            if m.field == "tenure_days"
+            else "renewal_date"
+            if m.field == "days_to_renewal"
+            else m.field
+        )
+        return column in self.accounts and bool(self.accounts[column].notna().any())
+
+
+def measure_input(m: Measure, inputs: DayInputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The measure's raw input per account (NaN = no data) and the figures its reason quotes.
+
+    A category field's input is already its 0-100 score (the `category` figure holds the value)."""
+    if m.transform == "field":
+        return _field_input(m, inputs)
+    panel, col, lookback, days_to_renewal = inputs.panel, inputs.col, inputs.lookback, inputs.days_to_renewal
+    arr = panel.values[cast(str, m.metric)]
     seen = ~np.isnan(_window(arr, col, lookback)).all(axis=1)  # the account reports this metric
     zero = m.fill == "zero"
 
@@ -175,12 +229,21 @@ def measure_input(
         x = np.where(seen, x, np.nan)
         return x, {"value": x}
 
+    def known_days(end_col: int, days: int) -> np.ndarray:
+        """How many of the `days` columns up to `end_col` are on or after the account's first day of data."""
+        return np.clip(end_col - np.maximum(end_col - days + 1, np.maximum(panel.first_seen, 0)) + 1, 0, days)
+
     if m.transform in ("trend", "renewal"):
-        recent = _safe_sum(filled(col, m.days)) / m.days
-        base_w = filled(col - m.days, m.baseline_days) if col - m.days >= 0 else arr[:, :0]
-        base = _safe_sum(base_w) / m.baseline_days
+        recent_days, base_days = known_days(col, m.days), known_days(col - m.days, m.baseline_days)
         with np.errstate(all="ignore"):
-            change = np.where(base > 0, recent / base - 1.0, np.where(recent > 0, 1.0, np.nan))
+            recent = _safe_sum(filled(col, m.days)) / np.maximum(recent_days, 1)
+            base_w = filled(col - m.days, m.baseline_days) if col - m.days >= 0 else arr[:, :0]
+            base = np.where(base_days > 0, _safe_sum(base_w) / np.maximum(base_days, 1), np.nan)  # no baseline yet
+            # nothing before and nothing since is no change (a silent account is not "missing data": its caps
+            # and recency say it is silent); only a missing baseline leaves the trend unknown
+            change = np.where(
+                base > 0, recent / base - 1.0, np.where(base == 0, np.where(recent > 0, 1.0, 0.0), np.nan)
+            )
         change = np.where(seen, np.minimum(change, 1.0), np.nan)
         figures = {"change": change, "recent": recent, "base": base}
         if m.transform == "renewal":
@@ -199,7 +262,9 @@ def measure_input(
     if m.transform == "ratio":
         recent = _safe_sum(filled(col, m.days))
         base_w = filled(col - m.days, m.baseline_days) if col - m.days >= 0 else arr[:, :0]
-        usual = _safe_sum(base_w) / m.baseline_days * m.days
+        base_days = known_days(col - m.days, m.baseline_days)
+        with np.errstate(all="ignore"):
+            usual = np.where(base_days > 0, _safe_sum(base_w) / np.maximum(base_days, 1) * m.days, np.nan)
         quiet_usual = (usual < m.min_baseline) & (recent <= usual)
         ratio = np.where(quiet_usual, 1.0, recent / np.maximum(usual, m.baseline_floor))
         ratio = np.where(seen, ratio, np.nan)
@@ -213,6 +278,29 @@ def measure_input(
         return x, {"flag": x}
 
     raise ValueError(f"unknown transform {m.transform}")  # pragma: no cover - validated at load
+
+
+def _field_input(m: Measure, inputs: DayInputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    accounts = inputs.accounts
+    n = len(accounts)
+    if m.field == "days_to_renewal":
+        x = inputs.days_to_renewal
+    elif m.field == "tenure_days":
+        start = pd.to_datetime(accounts["contract_start"], errors="coerce")
+        x = ((pd.Timestamp(inputs.day) - start).dt.days).to_numpy(dtype=float, na_value=np.nan)
+        x = np.where(x >= 0, x, np.nan)  # not a customer yet: no tenure
+    elif not m.is_category:
+        column = accounts[m.field] if m.field in accounts else pd.Series([None] * n, dtype=object)
+        x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        column = accounts[m.field] if m.field in accounts else pd.Series([None] * n, dtype=object)
+        text = column.astype("string").str.strip()
+        known = text.str.casefold().map(m.categories).astype("Float64")
+        if m.other is not None:
+            known = known.where(known.notna() | text.isna() | (text == ""), m.other)
+        x = known.to_numpy(dtype=float, na_value=np.nan)
+        return x, {"category": text.fillna("").to_numpy(dtype=object)}
+    return x, {"value": x}
 
 
 def applies(m: Measure, days_to_renewal: np.ndarray) -> np.ndarray:
@@ -273,11 +361,9 @@ def card_for_accounts(scorecard: Scorecard, accounts: pd.DataFrame) -> np.ndarra
 
 def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: date) -> DayScores:
     """Score every account in `accounts` (rows aligned with panel.account_ids) on `day`."""
-    col = day_number(day) - panel.first_day
-    lookback = scorecard.data.lookback_days
+    inputs = DayInputs.on(scorecard, accounts, panel, day)
+    col, lookback = inputs.col, inputs.lookback
     n = len(panel.account_ids)
-    renewal = pd.to_datetime(accounts["renewal_date"], errors="coerce")
-    days_to_renewal = ((renewal - pd.Timestamp(day)).dt.days).to_numpy(dtype=float, na_value=np.nan)
 
     any_obs = np.zeros((n, min(col + 1, lookback)), dtype=bool)
     for arr in panel.values.values():
@@ -291,7 +377,7 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     for card_name, card in scorecard.cards.items():
         rows = np.flatnonzero(cards == card_name)
         if len(rows):
-            _score_card(card, panel, col, lookback, days_to_renewal, rows, score, coverage, parts)
+            _score_card(card, inputs, rows, score, coverage, parts)
 
     enough = (days_with_data >= scorecard.data.min_days_of_data) & (coverage >= scorecard.data.min_weight_covered)
     enough &= ~np.isnan(score)
@@ -309,12 +395,14 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
 
 
 def _score_card(
-    card: Card, panel: Panel, col: int, lookback: int, days_to_renewal: np.ndarray,
-    rows: np.ndarray, score: np.ndarray, coverage: np.ndarray, parts: list[PartsRow | None],
+    card: Card, inputs: DayInputs, rows: np.ndarray, score: np.ndarray, coverage: np.ndarray,
+    parts: list[PartsRow | None],
 ) -> None:  # fmt: skip
+    days_to_renewal = inputs.days_to_renewal
     total_group_weight = sum(g.weight for g in card.groups.values())
     measure_scores: dict[str, np.ndarray] = {}
     measure_figures: dict[str, dict[str, np.ndarray]] = {}
+    measure_inputs: dict[str, np.ndarray] = {}
     eff_weight: dict[str, np.ndarray] = {}
     group_scores: dict[str, np.ndarray] = {}
     avail_group_weight = np.zeros(len(rows))
@@ -324,11 +412,14 @@ def _score_card(
         num = np.zeros(len(rows))
         den = np.zeros(len(rows))
         for m in group.measures:
-            x, figures = measure_input(m, panel, col, lookback, days_to_renewal)
+            x, figures = measure_input(m, inputs)
             x = x[rows]
-            s = _interp(x, m.bands)
-            measure_scores[m.name] = s
+            measure_inputs[m.name] = x
             measure_figures[m.name] = {k: v[rows] for k, v in figures.items()}
+            if not inputs.tracked(m):
+                continue
+            s = x if m.is_category else _interp(x, m.bands)
+            measure_scores[m.name] = s
             has = ~np.isnan(s)
             num += np.where(has, s * m.weight, 0.0)
             den += np.where(has, m.weight, 0.0)
@@ -339,6 +430,8 @@ def _score_card(
             group_scores[g_name] = np.where(den > 0, num / den, np.nan)
         avail_group_weight += np.where(den > 0, group.weight, 0.0)
         for m in group.measures:
+            if m.name not in measure_scores:
+                continue
             has = ~np.isnan(measure_scores[m.name])
             with np.errstate(all="ignore"):
                 eff_weight[m.name] = np.where(has & (den > 0), m.weight / den, 0.0) * group.weight
@@ -348,7 +441,11 @@ def _score_card(
         card_score = np.where(avail_group_weight > 0, total / avail_group_weight, np.nan)
         for name in eff_weight:
             eff_weight[name] = np.where(avail_group_weight > 0, eff_weight[name] / avail_group_weight, 0.0)
-    score[rows] = card_score
+    # A cap scales the score into 0..at_most, so capped accounts keep their order among themselves.
+    cap_at, cap_index = _caps(card, measure_inputs, measure_figures)
+    capped = np.where(np.isnan(cap_at), card_score, cap_at * card_score / 100.0)
+    held = card_score - capped >= 0.05  # NaN (no cap, or no score) compares False
+    score[rows] = np.where(held, capped, card_score)
     coverage[rows] = np.where(applicable > 0, covered / np.where(applicable > 0, applicable, 1.0), 0.0)
 
     measure_group = {m.name: (g, m) for g, m in card.measures()}
@@ -366,33 +463,84 @@ def _score_card(
     group_values = [(g, _rounded(v)) for g, v in group_scores.items()]
     measure_values = [(nm, _rounded(measure_scores[nm])) for nm in names]
     measure_meta = [measure_group[nm] for nm in names]
-    figure_lists: list[list[tuple[str, list[float]]]] = [
-        [(k, np.asarray(v, dtype=np.float64).tolist()) for k, v in measure_figures[nm].items()] for nm in names
+    figure_lists: list[list[tuple[str, list[Any]]]] = [
+        [(k, np.asarray(v).tolist()) for k, v in measure_figures[nm].items()] for nm in names
     ]
     reasons: dict[tuple[Any, ...], str] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
+
+    def reason_for(j: int, i: int) -> str:
+        quoted = {k: v[i] for k, v in figure_lists[j]}
+        key = (j, *quoted.values())
+        reason = reasons.get(key)
+        if reason is None:
+            reason = reason_text(measure_meta[j][1], quoted)
+            if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
+                reasons[key] = reason
+        return reason
+
+    position = {nm: j for j, nm in enumerate(names)}  # a cap holds only on measures with data: all are here
+    held_rows, cap_rows, cap_points = held.tolist(), cap_index.tolist(), np.nan_to_num(card_score - capped).tolist()
     for i, r in enumerate(rows.tolist()):
         if score_missing[i]:
             continue
         drivers: list[DriverRow] = []
         lost_i = lost_rows[i]
+        if held_rows[i]:
+            cap = card.caps[cap_rows[i]]
+            measures = [c.measure for c in cap.conditions]
+            text = cap_reason([reason_for(position[nm], i) for nm in measures], cap.at_most)
+            drivers.append(
+                {"measure": f"cap:{measures[0]}", "group": "", "points": round(-cap_points[i], 1), "reason": text}
+            )
         for j in order_rows[i]:
             points = lost_i[j]
             if points < 0.5:
                 break
-            g, m = measure_meta[j]
-            quoted = {k: v[i] for k, v in figure_lists[j]}
-            key = (j, *quoted.values())
-            reason = reasons.get(key)
-            if reason is None:
-                reason = reason_text(m, quoted)
-                if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
-                    reasons[key] = reason
-            drivers.append({"measure": names[j], "group": g, "points": round(-points, 1), "reason": reason})
+            drivers.append(
+                {
+                    "measure": names[j],
+                    "group": measure_meta[j][0],
+                    "points": round(-points, 1),
+                    "reason": reason_for(j, i),
+                }
+            )
+        drivers = sorted(drivers, key=lambda d: d["points"])[:3]
         parts[r] = {
             "groups": {g: v[i] for g, v in group_values},
             "measures": {nm: v[i] for nm, v in measure_values},
             "drivers": drivers,
         }
+
+
+def _caps(
+    card: Card, inputs: dict[str, np.ndarray], figures: dict[str, dict[str, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per account: the lowest `at_most` of the caps that hold (NaN: none holds) and which cap it is (-1: none)."""
+    n = len(next(iter(inputs.values()))) if inputs else 0
+    cap_at, index = np.full(n, np.nan), np.full(n, -1)
+    for k, cap in enumerate(card.caps):
+        holds = cap_holds(cap, inputs, figures)
+        tighter = holds & ~(cap_at <= cap.at_most)
+        cap_at[tighter], index[tighter] = cap.at_most, k
+    return cap_at, index
+
+
+def cap_holds(cap: Cap, inputs: dict[str, np.ndarray], figures: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
+    """Per account: whether every condition of `cap` holds on its measures' inputs (no data never holds)."""
+    holds = np.ones(len(inputs[cap.conditions[0].measure]), dtype=bool)
+    for c in cap.conditions:
+        if isinstance(c.value, str):
+            value = np.array([str(v).casefold() for v in figures[c.measure]["category"]], dtype=object)
+            holds &= (value == c.value) if c.op == "==" else (value != c.value) & (value != "")
+        else:
+            with np.errstate(invalid="ignore"):
+                holds &= _COMPARE[c.op](inputs[c.measure], c.value)  # NaN (no data) never holds
+    return holds
+
+
+_COMPARE: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less, "==": np.equal, "!=": np.not_equal,
+}  # fmt: skip
 
 
 def _rounded(values: np.ndarray) -> list[float | None]:

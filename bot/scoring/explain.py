@@ -1,13 +1,30 @@
-"""Turn a measure's figures into the sentence a CSM reads ("logins -62 % vs prior 4 weeks")."""
+"""Turn a measure's figures into the sentence a CSM reads ("logins -62 % vs prior 4 weeks").
+
+Which wording each kind of measure gets (0/1 states, counts, readings, account fields) is described in
+prompts/reasons.toml, beside the wordings themselves.
+"""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 from bot.scoring.scorecard import Measure
 from prompts import raw, say
 
+CATEGORY_CHARS = 60  # a category value longer than this is clipped in a reason
+
 
 def metric_label(metric: str) -> str:
-    return raw("metrics.labels").get(metric, metric.replace("_", " "))
+    """How a metric reads in sentences: its label in prompts/metrics.toml, else its id in words."""
+    label = raw("metrics.labels").get(metric)
+    if label:
+        return str(label)
+    for prefix in raw("reasons.names.drop_prefixes"):
+        if metric.startswith(prefix) and len(metric) > len(prefix):
+            metric = metric[len(prefix) :]
+            break
+    return metric.replace("_", " ")
 
 
 def _span(days: int) -> str:
@@ -24,20 +41,143 @@ def _num(x: float) -> str:
     return f"{x:.0f}" if abs(x - round(x)) < 0.05 or abs(x) >= 10 else f"{x:.1f}"
 
 
+def _amount(x: float) -> str:
+    """A number for a sentence: "12,000", "3.2"; one too large to read in full as "1.2e+20"; "?" when unknown."""
+    if not math.isfinite(x):
+        return "?"
+    if abs(x) >= 1e15:
+        return f"{x:.2g}"
+    return f"{x:,.0f}" if abs(x) >= 1000 else _num(x)
+
+
 def _pct(change: float) -> str:
     """A change in whole percent with its sign; one that rounds to nothing reads "±0 %", never "-0 %"."""
     whole = round(change * 100)
     return "±0 %" if whole == 0 else f"{whole:+d} %"
 
 
-def reason_text(m: Measure, figures: dict[str, float]) -> str:
-    metric = metric_label(m.metric)
+def _duration(days: float) -> str:
+    """Days in the unit a person would use: "45 days", "3 months", "2.5 years"."""
+    if not math.isfinite(days):
+        return "?"
+    words = raw("reasons.durations")
+    days = abs(days)
+    if days < words["days_below"]:
+        n = round(days)
+        return words["day"] if n == 1 else words["days"].format(n=n)
+    months = days / 30.4375
+    if round(months) < words["months_below"]:
+        n = round(months)
+        return words["month"] if n == 1 else words["months"].format(n=n)
+    years = days / 365.25
+    n_text = _amount(years) if years >= 10 else _num(years)
+    return words["year"] if n_text == "1" else words["years"].format(n=n_text)
+
+
+def _counted(value: str, noun: str) -> str:
+    """`noun` as it reads after `value`: one "service call", not "1 service calls"."""
+    if value == "1" and noun.endswith("s") and not noun.endswith("ss"):
+        return noun[:-1]
+    return noun
+
+
+def _joined(parts: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    if len(parts) < 2:
+        return "".join(parts)
+    return say("reasons.cap_joiner").join(parts[:-1]) + say("reasons.cap_last_joiner") + parts[-1]
+
+
+def cap_reason(conditions: list[str], at_most: float) -> str:
+    """Why a cap holds the score down: the reasons of its conditions, and the ceiling."""
+    return say("reasons.cap", conditions=_joined(conditions), at_most=_num(at_most))
+
+
+def _name(m: Measure) -> str:
+    if m.label:
+        return m.label
+    if m.field:
+        return str(raw("reasons.field_labels").get(m.field, m.field.replace("_", " ")))
+    return metric_label(m.source)
+
+
+def _is_state(m: Measure, value: float) -> bool:
+    """A level measure reading a 0/1 state (see prompts/reasons.toml): the value is exactly 0 or 1."""
+    return (
+        m.aggregate in ("mean", "last")
+        and all(0 <= x <= 1 for x, _ in m.bands)
+        and (value == 0 or value == 1)
+    )  # fmt: skip
+
+
+def _state(m: Measure, value: float) -> str:
+    words, name = raw("reasons.state"), _name(m)
+    if not m.label and m.source not in raw("metrics.labels"):
+        for prefix, key in (("is_", "state_is"), ("has_", "state")):
+            if m.source.startswith(prefix) and len(m.source) > len(prefix):
+                words, name = raw(f"reasons.{key}"), m.source[len(prefix) :].replace("_", " ")
+    return str(words["on" if value == 1 else "off"]).format(metric=name)
+
+
+def _level(m: Measure, value: float) -> str:
+    metric, shown = _name(m), _amount(value)
+    figures = {"metric": metric, "aggregate_word": raw("reasons.aggregate_words")[m.aggregate], "value": shown,
+               "days": _span(m.days)}  # fmt: skip
+    template = raw("reasons.level_by_metric").get(m.metric)
+    if template:
+        return str(template).format(**figures)
+    if _is_state(m, value):
+        return _state(m, value)
+    count = m.fill == "zero"  # a missing day is none of it: a count, not a reading
+    if m.aggregate == "sum" or (count and m.aggregate == "mean" and m.days == 1):
+        key = "level_count"
+    elif m.aggregate == "mean" and count:
+        key = "level_per_day"
+    elif m.aggregate == "last":
+        key = "level_last_count" if count else "level_last"
+    else:
+        key = "level"
+    if key in ("level_count", "level_per_day", "level_last_count"):
+        figures["metric"] = _counted(shown, metric)
+    return say(f"reasons.{key}", **figures)
+
+
+def _category(value: object) -> str:
+    text = " ".join(str(value or "").replace("_", " ").split())
+    if not text:
+        return say("reasons.category_unset")
+    return text if len(text) <= CATEGORY_CHARS else text[: CATEGORY_CHARS - 1] + "…"
+
+
+def _field(m: Measure, figures: dict[str, Any]) -> str:
+    words, name = raw("reasons.fields"), _name(m)
+    field = str(m.field)
+    if m.is_category:
+        value = _category(figures["category"])
+        if field == "plan" and value.casefold().endswith(" plan"):
+            value = value[: -len(" plan")]
+        template = None if m.label else words.get(field)
+        return str(template or raw("reasons.field_category")).format(field=name, value=value)
+    x = float(figures["value"])
+    if field == "tenure_days":
+        return str(words["tenure_days"]).format(value=_duration(x))
+    if field == "days_to_renewal":
+        if math.isfinite(x) and round(x) == 0:
+            return str(words["days_to_renewal_today"])
+        key = "days_to_renewal_past" if x < 0 else "days_to_renewal"
+        return str(words[key]).format(value=_duration(x))
+    shown = _amount(x)
+    template = words.get(field) or raw("reasons.field")
+    return str(template).format(field=_counted(shown, name), value=shown)
+
+
+def reason_text(m: Measure, figures: dict[str, Any]) -> str:
+    metric = _name(m)
     t = m.transform
+    if t == "field":
+        return _field(m, figures)
     if t == "level":
-        word = raw("reasons.aggregate_words")[m.aggregate]
-        key = "level_last" if m.aggregate == "last" else "level"
-        template = raw("reasons.level_by_metric").get(m.metric) or raw(f"reasons.{key}")
-        return template.format(metric=metric, aggregate_word=word, value=_num(figures["value"]), days=_span(m.days))
+        return _level(m, float(figures["value"]))
     if t == "trend":
         return say("reasons.trend", metric=metric, change=_pct(figures["change"]), baseline=_span(m.baseline_days))
     if t == "recency":
@@ -46,11 +186,12 @@ def reason_text(m: Measure, figures: dict[str, float]) -> str:
         usual = _num(figures["usual"])
         if figures["recent"] == 0:
             return say("reasons.ratio_silence", metric=metric, days=_span(m.days), usual=usual)
-        return say(
-            "reasons.ratio_spike", metric=metric, recent=_num(figures["recent"]), days=_span(m.days), usual=usual
-        )
+        recent = _num(figures["recent"])
+        return say("reasons.ratio_spike", metric=_counted(recent, metric), recent=recent, days=_span(m.days),
+                   usual=usual)  # fmt: skip
     if t == "flag":
-        return say("reasons.flag", metric=metric, days=_span(m.days))
+        key = "flag_none" if figures["flag"] == 0 else "flag"
+        return say(f"reasons.{key}", metric=metric, days=_span(m.days))
     if t == "renewal":
         return say(
             "reasons.renewal", metric=metric, change=_pct(figures["change"]),

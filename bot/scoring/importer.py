@@ -12,24 +12,26 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Date, Engine, bindparam, select, text
 from sqlmodel import col
 from tqdm import tqdm
 
-from storage import bulk
-from storage.models import Account, utcnow
+from storage import bulk, queries
+from storage.models import ACCOUNT_TRACKED_FIELDS, Account, utcnow
 
 ACCOUNT_REQUIRED = ("external_id", "name")
 ACCOUNT_OPTIONAL = (
-    "domain", "owner_slack_id", "segment", "industry", "employees", "region",
+    "domain", "owner_slack_id", "segment", "plan", "industry", "employees", "region",
     "lifecycle_stage", "acquisition_channel", "mrr", "contract_start", "renewal_date",
     "status", "churned_on",
 )  # fmt: skip
+SEEN_ON_COLUMN = "as_of"  # a column of the file, not of the account: the day the row's values were seen
 ACCOUNT_DATES = ("contract_start", "renewal_date", "churned_on")
 ACCOUNT_STATUSES = ("active", "churned", "paused")
 METRIC_COLUMNS = ("external_id", "date", "metric", "value")
@@ -295,9 +297,10 @@ def _duplicates(frame: pd.DataFrame, key: list[str], errors: _Errors, what: str)
     errors.count += int(later.sum()) - len(shown)
 
 
-def parse_accounts(path: str | Path) -> pd.DataFrame:
-    """Validated account rows, with only the columns present in the file."""
-    frame = read_csv(path, ACCOUNT_REQUIRED, ACCOUNT_OPTIONAL)
+def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
+    """Validated account rows, with only the columns present in the file (`as_of` among them: the day
+    the row's values were seen, 'YYYY-MM-DD' or None, never after `today`)."""
+    frame = read_csv(path, ACCOUNT_REQUIRED, (*ACCOUNT_OPTIONAL, SEEN_ON_COLUMN))
     errors = _Errors()
     for column in ACCOUNT_REQUIRED:
         errors.add_mask(frame, frame[column] == "", column, "is empty; it is required")
@@ -312,6 +315,8 @@ def parse_accounts(path: str | Path) -> pd.DataFrame:
     for column in frame.columns:
         if column in ACCOUNT_DATES:
             out[column] = _dates(frame, column, errors, required=False)
+        elif column == SEEN_ON_COLUMN:
+            out[column] = _seen_days(frame, errors, today or date.today())
         elif column == "employees":
             out[column] = _numbers(frame, column, errors, integer=True, minimum=0, maximum=MAX_INT)
         elif column == "mrr":
@@ -343,6 +348,13 @@ def parse_accounts(path: str | Path) -> pd.DataFrame:
     elif "churned_on" in out:  # no status column: a date means churned, else the status stays as it is
         out["status"] = out["churned_on"].notna().map({True: "churned", False: None}).astype(object)
     return out
+
+
+def _seen_days(frame: pd.DataFrame, errors: _Errors, today: date) -> pd.Series:
+    day = _dates(frame, "as_of", errors, required=False)
+    future = day.notna() & (day.fillna("") > today.isoformat())
+    errors.add_mask(frame, future, "as_of", f"is after today ({today}): as_of is the day the values were seen")
+    return day
 
 
 def parse_metrics(path: str | Path, known_accounts: dict[str, int]) -> pd.DataFrame:
@@ -377,27 +389,89 @@ def _bar(total: int, desc: str, quiet: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="rows", unit_scale=True, disable=quiet or total < 20_000, leave=False)
 
 
-def import_accounts(engine: Engine, path: str | Path, quiet: bool = False) -> int:
-    rows = parse_accounts(path)
+def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_on: date | None = None) -> int:
+    """Upsert the file's accounts and record the changes of their tracked fields (`ACCOUNT_TRACKED_FIELDS`).
+
+    Each row's values count as seen on its `as_of` day, else on `seen_on`, else today. A tracked value
+    seen before the field's latest recorded change is history only, and a row seen before the
+    account's newest recorded change leaves its other columns as they are: the account table keeps
+    the latest values (README, "Your data").
+    """
+    today = date.today()
+    if seen_on is not None and seen_on > today:
+        raise ImportFailed([f"as_of: {seen_on} is after today ({today}): as_of is the day the values were seen"])
+    rows = parse_accounts(path, today)
+    given = rows.pop(SEEN_ON_COLUMN) if SEEN_ON_COLUMN in rows else pd.Series(None, index=rows.index, dtype=object)
+    day = pd.to_datetime(given.fillna((seen_on or today).isoformat()), format="%Y-%m-%d")
     now = utcnow().isoformat()
     rows["name_lower"] = rows["name"].str.lower()
     rows["updated_at"] = now
+    tracked = [f for f in ACCOUNT_TRACKED_FIELDS if f in rows]
     with engine.begin() as conn, _bar(len(rows), "accounts", quiet) as bar:
         existing = bulk.account_ids(conn)
         new = ~rows["external_id"].isin(existing.keys())
+        stored = bool((~new).any())  # accounts already in the database: their history counts
+        history = queries.field_history(conn, tracked if stored else ())
         fresh = rows[new].copy()
         for column, default in (("status", "active"), ("created_at", now)):
             fresh[column] = fresh[column].fillna(default) if column in fresh else default
         if len(fresh):
             bulk.upsert_rows(conn, "account", list(fresh.columns), ["external_id"], _records(fresh), bar.update)
-        if (~new).any():
-            update = rows[~new]
+        account_id = rows["external_id"].map(bulk.account_ids(conn) if len(fresh) else existing).astype("int64")
+        if stored:
+            later = _changes_after(conn, day[~new].min())
+            update = _keep_newer(conn, rows[~new], account_id[~new], day[~new], later)
             if "status" not in update or update["status"].isna().any():  # NOT NULL: keep the stored one
-                stored = dict(conn.execute(select(col(Account.external_id), col(Account.status))).all())
-                kept = update["external_id"].map(stored)
+                statuses = dict(conn.execute(select(col(Account.external_id), col(Account.status))).all())
+                kept = update["external_id"].map(statuses)
                 update = update.assign(status=update["status"].fillna(kept) if "status" in update else kept)
             bulk.upsert_rows(conn, "account", list(update.columns), ["external_id"], _records(update), bar.update)
+        queries.record_field_changes(conn, account_id.to_numpy(), rows[tracked], day, history)
     return len(rows)
+
+
+def _changes_after(conn: Connection, day: pd.Timestamp) -> pd.DataFrame:
+    """(field, account_id) -> the latest change seen after `day`: none at all when a file is newer than
+    everything recorded, the usual case, so this reads next to nothing."""
+    rows = conn.execute(
+        text(
+            "SELECT field, account_id, MAX(seen_on) FROM account_field_change WHERE seen_on > :day "
+            "GROUP BY field, account_id"
+        ).bindparams(bindparam("day", type_=Date())),
+        {"day": day.date()},
+    ).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["field", "account_id", "seen_on"])
+    return frame.assign(seen_on=pd.to_datetime(frame["seen_on"].astype(str).str[:10], format="%Y-%m-%d"))
+
+
+def _keep_newer(
+    conn: Connection, update: pd.DataFrame, account_id: pd.Series, day: pd.Series, later: pd.DataFrame
+) -> pd.DataFrame:
+    """`update` with the stored value put back in every cell seen before what is stored: a tracked
+    field before its latest recorded change, another column before the account's newest change.
+    `later` as `_changes_after` gives it for the earliest day in `update`."""
+    by_field = {name: part.set_index("account_id")["seen_on"] for name, part in later.groupby("field")}
+    newest = later.groupby("account_id")["seen_on"].max()
+    keep: dict[str, np.ndarray] = {}
+    for column in update.columns:
+        if column in ("external_id", "updated_at"):
+            continue
+        if column in ACCOUNT_TRACKED_FIELDS:
+            keep[column] = _after(by_field.get(column, newest.iloc[:0]), account_id, day)
+        else:
+            keep[column] = _after(newest, account_id, day)
+    keep = {c: mask for c, mask in keep.items() if mask.any()}
+    if not keep:
+        return update
+    sql = f"SELECT external_id, {', '.join(c for c in keep)} FROM account"
+    stored = pd.DataFrame([tuple(r) for r in conn.execute(text(sql))], columns=["external_id", *keep], dtype=object)
+    stored = stored.set_index("external_id").reindex(update["external_id"]).set_axis(update.index)
+    return update.assign(**{c: update[c].astype(object).where(~mask, stored[c]) for c, mask in keep.items()})
+
+
+def _after(seen: pd.Series, account_id: pd.Series, day: pd.Series) -> np.ndarray:
+    """True where the account's `seen` day (a series by account id) is after the row's `day`."""
+    return seen.reindex(account_id.to_numpy()).to_numpy() > day.to_numpy()
 
 
 def import_metrics(engine: Engine, path: str | Path, quiet: bool = False) -> int:

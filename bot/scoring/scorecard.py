@@ -8,17 +8,28 @@ The documented default lives beside this module in `default_scorecard.toml`.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prompts import raw
 
 DEFAULT_PATH = Path(__file__).with_name("default_scorecard.toml")
-Transform = Literal["level", "trend", "recency", "ratio", "flag", "renewal"]
-MATCHABLE = ("segment", "lifecycle_stage", "industry", "region")
+Transform = Literal["level", "trend", "recency", "ratio", "flag", "renewal", "field"]
+MATCHABLE = ("segment", "plan", "lifecycle_stage", "industry", "region")
+# Account fields a `field` measure reads: numbers (through `bands`) and categories (through `categories`).
+NUMERIC_FIELDS = ("tenure_days", "mrr", "employees", "days_to_renewal")
+CATEGORY_FIELDS = ("segment", "plan", "region", "industry", "lifecycle_stage", "acquisition_channel")
+AccountField = Literal[
+    "tenure_days", "mrr", "employees", "days_to_renewal",
+    "segment", "plan", "region", "industry", "lifecycle_stage", "acquisition_channel",
+]  # fmt: skip
+NAME = r"^[a-z][a-z0-9_]*$"
+_CONDITION = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
 
 
 class ScorecardError(ValueError):
@@ -32,10 +43,14 @@ class _Strict(BaseModel):
 
 
 class Measure(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    metric: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=NAME)
+    metric: str | None = Field(default=None, pattern=NAME)  # every transform but `field`
+    field: AccountField | None = None  # `field` only: the account field it reads
     transform: Transform
-    bands: list[tuple[float, float]] = Field(min_length=2)
+    bands: list[tuple[float, float]] = Field(default_factory=list)  # numbers in, 0-100 out
+    categories: dict[str, float] = Field(default_factory=dict)  # a category field's value -> 0-100
+    other: float | None = Field(default=None, ge=0, le=100)  # categories not listed (None: left out)
+    label: str | None = Field(default=None, min_length=1, max_length=80)  # how the metric reads in sentences
     weight: float = Field(default=1.0, gt=0)
     fill: Literal["zero", "none"] = "zero"
     days: int = Field(default=7, ge=1, le=365)
@@ -47,14 +62,19 @@ class Measure(_Strict):
     min_baseline: float = Field(default=0.0, ge=0)
     within_days: int = Field(default=90, ge=1, le=730)
 
-    @field_validator("metric")
-    @classmethod
-    def _not_a_typo(cls, metric: str) -> str:
+    @model_validator(mode="after")
+    def _not_a_typo(self) -> Measure:
+        """A near-miss of a documented metric is a typo, unless the measure names its metric in words (`label`):
+        then the data really calls it that (`scorecard suggest` always writes one)."""
         known = list(raw("metrics.labels"))
-        near = difflib.get_close_matches(metric, known, n=1, cutoff=0.8)
-        if metric not in known and near:
-            raise ValueError(f"unknown metric {metric!r}: did you mean {near[0]!r}?")
-        return metric
+        metric = self.metric
+        near = difflib.get_close_matches(metric, known, n=1, cutoff=0.8) if metric else []
+        if metric not in known and near and self.label is None:
+            raise ValueError(
+                f"unknown metric {metric!r}: did you mean {near[0]!r}? (if your data names it {metric!r}, "
+                "give the measure a `label` saying how it reads)"
+            )
+        return self
 
     @field_validator("bands")
     @classmethod
@@ -66,6 +86,46 @@ class Measure(_Strict):
             raise ValueError("band scores must be between 0 and 100")
         return bands
 
+    @field_validator("categories")
+    @classmethod
+    def _category_scores(cls, categories: dict[str, float]) -> dict[str, float]:
+        if any(not 0 <= y <= 100 for y in categories.values()):
+            raise ValueError("category scores must be between 0 and 100")
+        return {k.strip().casefold(): v for k, v in categories.items()}
+
+    @model_validator(mode="after")
+    def _reads_one_thing(self) -> Measure:
+        if self.transform == "field":
+            if self.field is None or self.metric is not None:
+                raise ValueError(
+                    f"a field measure names `field` (one of {', '.join(NUMERIC_FIELDS + CATEGORY_FIELDS)}), "
+                    "not `metric`"
+                )
+            if self.is_category and not self.categories:
+                raise ValueError(
+                    f"field {self.field} is a category: give `categories`, e.g. {{ annual = 100, monthly = 40 }}"
+                )
+            if self.is_category and self.bands:
+                raise ValueError(f"field {self.field} is a category: score it with `categories`, not `bands`")
+        elif self.metric is None or self.field is not None:
+            raise ValueError(
+                f'a {self.transform} measure names `metric` (use transform = "field" to read an account field)'
+            )
+        if not self.is_category and len(self.bands) < 2:
+            raise ValueError("`bands` needs at least two [input, score] points")
+        if not self.is_category and (self.categories or self.other is not None):
+            raise ValueError("`categories` and `other` are for category fields only")
+        return self
+
+    @property
+    def is_category(self) -> bool:
+        return self.field in CATEGORY_FIELDS
+
+    @property
+    def source(self) -> str:
+        """The metric or account field the measure reads."""
+        return self.metric or self.field or ""
+
     @property
     def span(self) -> int:
         """Days of history this measure reads, counting the scored day."""
@@ -76,7 +136,49 @@ class Measure(_Strict):
             "ratio": self.days + self.baseline_days,
             "flag": self.days,
             "renewal": self.days + self.baseline_days,
+            "field": 1,
         }[self.transform]
+
+
+class Condition(_Strict):
+    """One part of a cap's `when`: a measure's input compared with a number (or, for a category, a value)."""
+
+    measure: str
+    op: Literal[">=", "<=", "==", "!=", ">", "<"]
+    value: float | str
+
+
+class Cap(_Strict):
+    """While every condition in `when` holds, the score is at most `at_most`: one strong signal sets the tier.
+
+    `when` reads "login_recency >= 14" or "service_calls >= 4 and tenure <= 90": measure names of the card and
+    their inputs in the measure's own units (days, a change, a count, 0/1 for flags, a category's value).
+    """
+
+    when: str = Field(min_length=3)
+    at_most: float = Field(ge=0, le=100)
+
+    @field_validator("when")
+    @classmethod
+    def _parses(cls, when: str) -> str:
+        for part in re.split(r"\s+and\s+", when.strip()):
+            if not _CONDITION.match(part):
+                raise ValueError(
+                    f"cannot read {part.strip()!r}: write `measure >= number` (>=, <=, >, <, ==, !=), joined by `and`"
+                )
+        return when
+
+    @property
+    def conditions(self) -> list[Condition]:
+        out = []
+        for part in re.split(r"\s+and\s+", self.when.strip()):
+            name, op, value = cast(re.Match[str], _CONDITION.match(part)).groups()
+            try:
+                number: float | str = float(value)
+            except ValueError:
+                number = value.strip("\"'").casefold()
+            out.append(Condition(measure=name, op=op, value=number))
+        return out
 
 
 class Group(_Strict):
@@ -88,6 +190,7 @@ class Group(_Strict):
 class Card(_Strict):
     match: dict[str, list[str]] = Field(default_factory=dict)
     groups: dict[str, Group] = Field(min_length=1)
+    caps: list[Cap] = Field(default_factory=list)
 
     @field_validator("match")
     @classmethod
@@ -103,6 +206,19 @@ class Card(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"measure names must be unique within a card: {', '.join(dupes)}")
+        by_name = {m.name: m for _, m in self.measures()}
+        for i, cap in enumerate(self.caps):
+            for c in cap.conditions:
+                m = by_name.get(c.measure)
+                if m is None:
+                    near = difflib.get_close_matches(c.measure, list(by_name), n=1)
+                    hint = f": did you mean {near[0]!r}?" if near else ""
+                    raise ValueError(f"caps[{i}] names {c.measure!r}, which is not a measure of this card{hint}")
+                if m.is_category != isinstance(c.value, str):
+                    want = "a category value with == or !=" if m.is_category else "a number"
+                    raise ValueError(f"caps[{i}]: {c.measure} is compared with {want}")
+                if m.is_category and c.op not in ("==", "!="):
+                    raise ValueError(f"caps[{i}]: {c.measure} is a category: compare it with == or !=")
         return self
 
     def measures(self) -> list[tuple[str, Measure]]:
@@ -177,7 +293,7 @@ class Scorecard(_Strict):
 
     @property
     def metrics(self) -> list[str]:
-        return sorted({m.metric for c in self.cards.values() for _, m in c.measures()})
+        return sorted({m.metric for c in self.cards.values() for _, m in c.measures() if m.metric})
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -208,3 +324,60 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
     except ValidationError as exc:
         problems = [_problem(e) for e in exc.errors()]
         raise ScorecardError(path, problems) from None
+
+
+def to_toml(scorecard: Scorecard, header: str = "") -> str:
+    """The scorecard as TOML in the same layout as the default file."""
+
+    def key(k: str) -> str:
+        """A bare key when TOML allows one, else quoted ("financial services" as a category value)."""
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+    def value(v: object) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{key(k)} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)
+
+    data = scorecard.model_dump(exclude_none=True)
+    out = [*(f"# {line}" if line else "#" for line in header.splitlines()), "", "[tiers]"]
+    out += [f"{k} = {value(v)}" for k, v in data["tiers"].items()]
+    out += ["", "[data]"] + [f"{k} = {value(v)}" for k, v in data["data"].items()]
+    for card_name, card in data["cards"].items():
+        out += ["", f"[cards.{card_name}]"]
+        if card["match"]:
+            out.append(f"match = {value(card['match'])}")
+        if card["caps"]:
+            out += ["caps = ["] + [f"  {value(c)}," for c in card["caps"]] + ["]"]
+        for g_name, group in card["groups"].items():
+            out += ["", f"[cards.{card_name}.groups.{g_name}]", f"label = {value(group['label'])}"]
+            out.append(f"weight = {value(group['weight'])}")
+            out.append("measures = [")
+            out += [f"  {value(_written(m))}," for m in group["measures"]]
+            out.append("]")
+    return "\n".join(out) + "\n"
+
+
+# The settings each transform reads: a written measure leaves out the ones it ignores.
+_READS = {
+    "level": ("days", "aggregate", "fill"),
+    "trend": ("days", "baseline_days", "fill"),
+    "renewal": ("within_days", "days", "baseline_days", "fill"),
+    "recency": ("lookback_days", "fill"),
+    "ratio": ("days", "baseline_days", "baseline_floor", "min_baseline", "fill"),
+    "flag": ("days", "threshold", "fill"),
+    "field": (),
+}
+
+
+def _written(m: dict[str, Any]) -> dict[str, Any]:
+    """A measure's keys as a scorecard file gives them: what identifies it, what its transform reads, its scoring."""
+    keys = ("name", "label", "metric", "field", "transform", *_READS[m["transform"]], "bands", "categories", "other")
+    return {k: m[k] for k in (*keys, "weight") if m.get(k) not in (None, [], {})}

@@ -1,151 +1,492 @@
-"""Fit measure weights to past churn and propose a scorecard.
+"""Honest tuning: refit the current scorecard's weights and tier cutoffs to past churn.
 
-Each scored account on the as-of day (and on days a month apart before it) is one
-example: its measure scores are the features, "churned within the horizon" the label. An L2-regularised logistic
-regression (Newton's method in numpy) finds how much each measure's risk predicts
-churn; positive coefficients become the proposed weights. Accounts are split in two by
-id: weights are fitted on one half and both scorecards are backtested on the other, so
-the comparison is out of sample.
+Examples are the accounts the current scorecard scores on `as_of` and on days a month apart before it; an
+example's features are its measures' risks (1 - score/100), its label "churned within the horizon". Per card an
+L2-regularised logistic regression on every account (`fitting.cross_validate`: folds by account pick the
+regularisation) weighs the measures; a measure whose coefficient is negative predicts churn the wrong way and is
+dropped, then the rest refitted. Tier cutoffs are chosen on the proposed scores so the riskiest tiers keep
+catching churners. The before/after figures are out of fold: for each fold of accounts all of that runs on the
+other folds, and the fold's accounts are scored by the engine with what it proposed.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import textwrap
+import tomllib
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
+import pandas as pd
+import tomlkit
 from sqlalchemy import Engine
 
-from bot.scoring.backtest import BacktestResult, Snapshot, evaluate, snapshot
-from bot.scoring.scorecard import Card, Group, Scorecard
+from bot.scoring.backtest import PastDay, load_past_day, roc_auc, score_past_day
+from bot.scoring.engine import tier_of
+from bot.scoring.fitting import (
+    FOLDS,
+    L2_CHOICES,
+    TierShare,
+    account_keys,
+    cross_validate,
+    folds,
+    propose_cutoffs,
+    riskiest_two_share,
+    tier_shares,
+)
+from bot.scoring.scorecard import Card, Group, Measure, Scorecard
+from prompts import raw, say
 
 MIN_CHURNERS = 5
 MIN_EXAMPLES = 30
+NEGLIGIBLE = 0.05  # a coefficient under this share of the card's largest has almost no effect
+SAMPLE_GAP_DAYS = 30
+
+
+@dataclass
+class Examples:
+    """One row per account the current scorecard scored on a sampled day."""
+
+    day: np.ndarray  # index into the sampled days
+    account_id: np.ndarray
+    key: np.ndarray  # `fitting.account_keys`: what folds are drawn from
+    card: np.ndarray
+    churned: np.ndarray  # bool: churned within the horizon after that day
+    score: np.ndarray  # the current scorecard's score
+    tier: np.ndarray  # ... and tier
+    measures: list[dict[str, float | None]]  # measure scores (None: no data)
+
+
+@dataclass
+class CardFit:
+    weights: dict[str, float]  # measure -> positive coefficient (negligible ones raised to the floor)
+    dropped: list[tuple[str, float]]  # measures dropped for a negative coefficient, in order, with it
+    negligible: list[tuple[str, float]]  # measures kept at the floor, with their coefficient
+    unreported: list[str]  # measures nobody has data for: not fitted, kept as they are
+    l2: float
+    examples: int
+    churned: int
+
+
+@dataclass
+class Outcome:
+    auc: float | None
+    shares: list[TierShare]
 
 
 @dataclass
 class TuneResult:
-    proposed: Scorecard
-    current_test: BacktestResult
-    proposed_test: BacktestResult
-    fitted_cards: list[str]
-    skipped_cards: dict[str, str]  # card -> why it kept its weights
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> np.ndarray:
-    """Coefficients (intercept first) of an L2-regularised logistic regression, by Newton's method."""
-    design = np.column_stack([np.ones(len(x)), x])
-    beta = np.zeros(design.shape[1])
-    penalty = np.full(design.shape[1], l2)
-    penalty[0] = 0.0  # the intercept is not shrunk
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -30, 30)))
-        gradient = design.T @ (p - y) + penalty * beta
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
-        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]  # a constant feature makes it singular
-        beta -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return beta
-
-
-def _features(snap: Snapshot, names: list[str], rows: np.ndarray) -> np.ndarray:
-    """Measure risk (1 - score/100) per account; a measure without data gets its column mean."""
-    measures = [snap.scores.score_parts(i).measures for i in rows]
-    risk = [[np.nan if (v := m.get(n)) is None else 1 - v / 100 for n in names] for m in measures]
-    x = np.array(risk, dtype=np.float64).reshape(len(rows), len(names))
-    seen = ~np.isnan(x)
-    means = np.where(seen.any(axis=0), np.nansum(x, axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0)
-    return np.where(seen, x, means)
-
-
-def propose_card(card: Card, names: list[str], coef: np.ndarray) -> Card:
-    """Measure weights from positive coefficients (a small floor keeps every measure visible)."""
-    positive = np.maximum(coef, 0.0)
-    floor = max(positive.max() * 0.05, 1e-3)
-    weight = dict(zip(names, np.maximum(positive, floor), strict=True))
-    groups = {}
-    for g_name, group in card.groups.items():
-        measures = [m.model_copy(update={"weight": round(float(weight[m.name]), 3)}) for m in group.measures]
-        total = sum(m.weight for m in measures)
-        groups[g_name] = Group(label=group.label, weight=round(total, 3), measures=measures)
-    return Card(match=card.match, groups=groups)
+    as_of: date
+    horizon: int
+    current: Scorecard
+    proposed: Scorecard | None  # None: no card could be fitted
+    fits: dict[str, CardFit | str]  # card -> its fit, or why it kept its weights
+    days: list[date]  # sampled days that gave examples
+    examples: int
+    churned: int
+    before: Outcome  # out of fold, on the examples the proposal scored
+    after: Outcome
+    unscored_after: int
+    warnings: list[str]
+    l2_given: bool
 
 
 def tune(
-    engine: Engine, scorecard: Scorecard, as_of: date, horizon: int, l2: float = 1.0, samples: int = 3
+    engine: Engine, scorecard: Scorecard, as_of: date, horizon: int, l2: float | None = None, samples: int = 3
 ) -> TuneResult:
-    """Fit on even account ids over `samples` snapshots a month apart; test on odd ids at `as_of`."""
-    snaps = [snapshot(engine, scorecard, as_of - timedelta(days=30 * k), horizon) for k in range(samples)]
-    snap = snaps[0]
-    frame = snap.scores.frame
-    train = (frame["account_id"].to_numpy() % 2) == 0
-    cards: dict[str, Card] = {}
-    fitted, skipped = [], {}
-    for name, card in scorecard.cards.items():
-        names = [m.name for _, m in card.measures()]
-        xs, ys = [], []
-        for s in snaps:
-            f = s.scores.frame
-            rows = np.flatnonzero(((f["account_id"].to_numpy() % 2) == 0) & (f["card"] == name).to_numpy())
-            xs.append(_features(s, names, rows))
-            ys.append(s.churned[rows].astype(float))
-        x, y = np.vstack(xs), np.concatenate(ys)
-        if len(y) < MIN_EXAMPLES or y.sum() < MIN_CHURNERS:
-            skipped[name] = (
-                f"too little data to fit: {len(y)} training example(s), {int(y.sum())} churned; "
-                f"needs at least {MIN_EXAMPLES} and {MIN_CHURNERS} churned"
+    """Refit `scorecard` on `samples` days a month apart up to `as_of`; `l2` fixes the regularisation."""
+    sampled = [as_of - timedelta(days=SAMPLE_GAP_DAYS * k) for k in range(samples)]
+    days = [load_past_day(engine, scorecard.metrics, d, horizon, scorecard.data.lookback_days) for d in sampled]
+    ex = _examples(scorecard, days)
+    cards = _CardData.build(scorecard, ex)
+
+    fits = _fit_cards(cards, ex, np.ones(len(ex.day), dtype=bool), l2)
+    used = sorted({int(d) for d in ex.day})
+    result = TuneResult(
+        as_of, horizon, scorecard, None, fits, [sampled[k] for k in used], len(ex.day), int(ex.churned.sum()),
+        before=Outcome(None, []), after=Outcome(None, []), unscored_after=0, warnings=[], l2_given=l2 is not None,
+    )  # fmt: skip
+    if all(isinstance(f, str) for f in fits.values()):
+        return result
+
+    proposed = _propose(scorecard, fits)
+    scores = _rescore(proposed, days, ex)
+    fitted_on = ~np.isnan(scores)
+    proposed = _with_cutoffs(proposed, propose_cutoffs(scorecard.tiers, scores[fitted_on], ex.churned[fitted_on]))
+
+    oof_score, oof_tier = _out_of_fold(scorecard, cards, days, ex, l2)
+    seen = ~np.isnan(oof_score)
+    churned = ex.churned[seen]
+    before = Outcome(roc_auc(100 - ex.score[seen], churned), tier_shares(scorecard.tiers, ex.tier[seen], churned))
+    after = Outcome(roc_auc(100 - oof_score[seen], churned), tier_shares(scorecard.tiers, oof_tier[seen], churned))
+    in_sample = tier_shares(proposed.tiers, tier_of(proposed, scores[fitted_on]), ex.churned[fitted_on])
+    return replace(
+        result, proposed=proposed, before=before, after=after, unscored_after=int((~seen).sum()),
+        warnings=_warnings(before, after, in_sample),
+    )  # fmt: skip
+
+
+# --- examples and fits --------------------------------------------------------------------------------------
+
+
+def _examples(scorecard: Scorecard, days: list[PastDay]) -> Examples:
+    cols: dict[str, list[Any]] = {k: [] for k in ("day", "account_id", "key", "card", "churned", "score", "tier")}
+    measures: list[dict[str, float | None]] = []
+    for k, past in enumerate(days):
+        snap = score_past_day(scorecard, past)
+        frame = snap.scores.frame
+        cols["day"].append(np.full(len(frame), k))
+        cols["account_id"].append(frame["account_id"].to_numpy())
+        external = past.inputs.accounts.set_index("id")["external_id"].reindex(frame["account_id"].to_numpy())
+        cols["key"].append(account_keys(external.tolist()))
+        cols["card"].append(frame["card"].to_numpy(dtype=object))
+        cols["churned"].append(snap.churned)
+        cols["score"].append(frame["score"].to_numpy(dtype=float))
+        cols["tier"].append(frame["raw_tier"].to_numpy(dtype=object))
+        measures += [p["measures"] for p in snap.scores.parts]
+    arrays = {
+        k: np.concatenate(v) if v else np.array([], dtype=object if k in ("card", "tier") else float)
+        for k, v in cols.items()
+    }
+    arrays["churned"] = arrays["churned"].astype(bool)
+    return Examples(measures=measures, **arrays)
+
+
+@dataclass
+class _CardData:
+    """A card's examples: their rows in `Examples`, the reported measures and their risks."""
+
+    card: Card
+    rows: np.ndarray
+    names: list[str]  # measures with data on some example
+    unreported: list[str]
+    x: np.ndarray  # risk per row and name; no data -> the column's mean
+
+    @classmethod
+    def build(cls, scorecard: Scorecard, ex: Examples) -> dict[str, _CardData]:
+        out = {}
+        for name, card in scorecard.cards.items():
+            rows = np.flatnonzero(ex.card == name)
+            every = [m.name for _, m in card.measures()]
+            risk = np.array(
+                [[np.nan if (v := ex.measures[i].get(n)) is None else 1 - v / 100 for n in every] for i in rows],
+                dtype=np.float64,
+            ).reshape(len(rows), len(every))
+            seen = ~np.isnan(risk)
+            has = np.asarray(seen.any(axis=0), dtype=bool)
+            means = np.nansum(risk, axis=0) / np.maximum(seen.sum(axis=0), 1)
+            x = np.where(seen, risk, means)[:, has]
+            names = [n for j, n in enumerate(every) if has[j]]
+            out[name] = cls(card, rows, names, [n for n in every if n not in names], x)
+        return out
+
+
+def _fit_cards(
+    cards: dict[str, _CardData], ex: Examples, use: np.ndarray, l2: float | None
+) -> dict[str, CardFit | str]:
+    """Per card, its fit on the examples in `use`, or why it keeps its weights."""
+    out: dict[str, CardFit | str] = {}
+    for name, data in cards.items():
+        pick = use[data.rows]
+        x, y = data.x[pick], ex.churned[data.rows][pick].astype(float)
+        n, hits = len(y), int(y.sum())
+        if n == 0:
+            out[name] = say("tune.no_examples")
+        elif n < MIN_EXAMPLES or hits < MIN_CHURNERS:
+            out[name] = say(
+                "tune.too_little", examples=n, churned=hits, min_examples=MIN_EXAMPLES, min_churners=MIN_CHURNERS
             )
-            cards[name] = card
+        elif n - hits < MIN_CHURNERS:
+            out[name] = say("tune.too_few_stayed", stayed=n - hits, examples=n, min_churners=MIN_CHURNERS)
+        else:
+            fit = _fit_card(data, x, y, ex.key[data.rows][pick], l2)
+            out[name] = fit if fit.weights else say("tune.all_wrong_way")
+    return out
+
+
+def _fit_card(data: _CardData, x: np.ndarray, y: np.ndarray, ids: np.ndarray, l2: float | None) -> CardFit:
+    """Drop the measure with the most negative coefficient and refit, until none is negative."""
+    keep = list(range(len(data.names)))
+    dropped: list[tuple[str, float]] = []
+    chosen, coef = l2 or L2_CHOICES[0], np.zeros(0)
+    while keep:
+        cv = cross_validate(x[:, keep], y, ids, L2_CHOICES if l2 is None else (l2,))
+        chosen, coef = cv.l2, cv.coef[1:]
+        worst = int(np.argmin(coef))
+        if coef[worst] >= 0:
+            break
+        dropped.append((data.names[keep[worst]], float(coef[worst])))
+        del keep[worst]
+    largest = float(coef.max()) if keep else 0.0
+    floor = NEGLIGIBLE * largest
+    names = [data.names[j] for j in keep]
+    negligible = [(n, float(c)) for n, c in zip(names, coef, strict=True) if c < floor]
+    weights = {n: max(float(c), floor) for n, c in zip(names, coef, strict=True)} if largest > 1e-9 else {}
+    return CardFit(weights, dropped, negligible, data.unreported, chosen, len(y), int(y.sum()))
+
+
+# --- proposals and their scores -----------------------------------------------------------------------------
+
+
+def _nice(weight: float) -> float:
+    """Three significant digits, never 0 (a weight must be positive)."""
+    return max(float(f"{weight:.3g}"), 0.001)
+
+
+def _proposed_card(card: Card, fit: CardFit) -> Card:
+    """Fitted weights: a group weighs its measures' share of the card's coefficients (group weights sum to 1);
+    within a group the fitted measures keep their old total, so measures nobody reports stay comparable."""
+    dropped = {m for m, _ in fit.dropped}
+    total = sum(fit.weights.values())
+    groups = {}
+    for g_name, group in card.groups.items():
+        kept = [m for m in group.measures if m.name not in dropped]
+        fitted = [m for m in kept if m.name in fit.weights]
+        if not fitted:
+            if kept:
+                groups[g_name] = group.model_copy(update={"measures": kept})
             continue
-        cards[name] = propose_card(card, names, fit_logistic(x, y, l2=l2)[1:])
-        fitted.append(name)
-    proposed = scorecard.model_copy(update={"cards": cards})
-    proposed = Scorecard.model_validate(proposed.model_dump())  # re-run every check on the new weights
-
-    test_accounts = frame["account_id"].to_numpy()[~train]
-    current_test = evaluate(scorecard, _subset(snap, ~train), as_of, horizon)
-    proposed_snap = snapshot(engine, proposed, as_of, horizon)
-    keep = np.isin(proposed_snap.scores.frame["account_id"].to_numpy(), test_accounts)
-    proposed_test = evaluate(proposed, _subset(proposed_snap, keep), as_of, horizon)
-    return TuneResult(proposed, current_test, proposed_test, fitted, skipped)
+        coef = sum(fit.weights[m.name] for m in fitted)
+        scale = sum(m.weight for m in fitted) / coef
+        measures = [
+            m.model_copy(update={"weight": _nice(fit.weights[m.name] * scale)}) if m.name in fit.weights else m
+            for m in kept
+        ]
+        groups[g_name] = Group(label=group.label, weight=_nice(coef / total), measures=measures)
+    caps = [c for c in card.caps if not any(cond.measure in dropped for cond in c.conditions)]
+    return Card(match=card.match, groups=groups, caps=caps)
 
 
-def _subset(snap: Snapshot, keep: np.ndarray) -> Snapshot:
-    from bot.scoring.engine import DayScores
+def _propose(scorecard: Scorecard, fits: dict[str, CardFit | str]) -> Scorecard:
+    cards = {}
+    for name, card in scorecard.cards.items():
+        fit = fits[name]
+        cards[name] = card if isinstance(fit, str) else _proposed_card(card, fit)
+    return Scorecard.model_validate({**scorecard.model_dump(), "cards": {n: c.model_dump() for n, c in cards.items()}})
 
-    idx = np.flatnonzero(keep)
-    scores = DayScores(snap.scores.frame.iloc[idx].reset_index(drop=True), [snap.scores.parts[i] for i in idx])
-    return Snapshot(scores, snap.churned[idx], unscored=0, latest_metrics=snap.latest_metrics)
+
+def _with_cutoffs(scorecard: Scorecard, cutoffs: dict[str, float]) -> Scorecard:
+    tiers = {**scorecard.tiers.model_dump(), "cutoffs": cutoffs}
+    return Scorecard.model_validate({**scorecard.model_dump(), "tiers": tiers})
 
 
-def to_toml(scorecard: Scorecard) -> str:
-    """The scorecard as TOML in the same layout as the default file."""
+def _rescore(scorecard: Scorecard, days: list[PastDay], ex: Examples) -> np.ndarray:
+    """The engine's score of every example under `scorecard` (NaN: it could not score it)."""
+    out = np.full(len(ex.day), np.nan)
+    for k, past in enumerate(days):
+        rows = np.flatnonzero(ex.day == k)
+        if not len(rows):
+            continue
+        frame = score_past_day(scorecard, past).scores.frame
+        by_id = pd.Series(frame["score"].to_numpy(dtype=float), index=frame["account_id"].to_numpy())
+        out[rows] = by_id.reindex(ex.account_id[rows]).to_numpy(dtype=float)
+    return out
 
-    def value(v: object) -> str:
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, list | tuple):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        return repr(v)
 
-    data = scorecard.model_dump()
-    out = ["# Proposed by `healthbot tune`: review, then point SCORECARD_PATH at this file.", "", "[tiers]"]
-    out += [f"{k} = {value(v)}" for k, v in data["tiers"].items()]
-    out += ["", "[data]"] + [f"{k} = {value(v)}" for k, v in data["data"].items()]
-    for card_name, card in data["cards"].items():
-        out += ["", f"[cards.{card_name}]"]
-        if card["match"]:
-            out.append(f"match = {value(card['match'])}")
-        for g_name, group in card["groups"].items():
-            out += ["", f"[cards.{card_name}.groups.{g_name}]", f"label = {value(group['label'])}"]
-            out.append(f"weight = {value(group['weight'])}")
-            out.append("measures = [")
-            out += [f"  {value(m)}," for m in group["measures"]]
-            out.append("]")
-    return "\n".join(out) + "\n"
+def _out_of_fold(
+    scorecard: Scorecard, cards: dict[str, _CardData], days: list[PastDay], ex: Examples, l2: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each example's score and tier from weights and cutoffs fitted without its account."""
+    fold = folds(ex.key)
+    score = np.full(len(ex.day), np.nan)
+    tier = np.full(len(ex.day), None, dtype=object)
+    for f in range(FOLDS):
+        test = fold == f
+        if not test.any():
+            continue
+        proposal = _propose(scorecard, _fit_cards(cards, ex, ~test, l2))
+        s = _rescore(proposal, days, ex)
+        train = ~test & ~np.isnan(s)
+        proposal = _with_cutoffs(proposal, propose_cutoffs(scorecard.tiers, s[train], ex.churned[train]))
+        scored = test & ~np.isnan(s)
+        score[scored] = s[scored]
+        tier[scored] = tier_of(proposal, s[scored])
+    return score, tier
+
+
+def _warnings(before: Outcome, after: Outcome, in_sample: list[TierShare]) -> list[str]:
+    out: list[str] = []
+    empty: set[str] = set()
+    for where, shares in ((say("tune.warn_empty_oof"), after.shares), (say("tune.warn_empty_fit"), in_sample)):
+        for s in shares:
+            if s.accounts == 0 and s.tier not in empty:
+                empty.add(s.tier)
+                out.append(say("tune.warn_empty", label=s.label, where=where))
+    was, now = riskiest_two_share(before.shares), riskiest_two_share(after.shares)
+    if was is not None and now is not None and now < was - 1e-9:
+        total = sum(s.accounts for s in after.shares) or 1
+        out.append(
+            say(
+                "tune.warn_riskiest",
+                labels=" and ".join(s.label for s in after.shares[-2:]),
+                after=_pct(now),
+                before=_pct(was),
+                accounts_after=_pct(sum(s.accounts for s in after.shares[-2:]) / total),
+                accounts_before=_pct(sum(s.accounts for s in before.shares[-2:]) / total),
+            )
+        )
+    return out
+
+
+# --- what it prints and writes ------------------------------------------------------------------------------
+
+
+def _auc(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def report(result: TuneResult, path: str) -> list[str]:
+    """What `healthbot tune` prints, in order."""
+    current = result.current
+    days = ", ".join(d.isoformat() for d in result.days) or say("tune.no_days")
+    lines = [say("tune.examples", path=path, examples=result.examples, days=days, churned=result.churned,
+                 horizon=result.horizon)]  # fmt: skip
+    for name, fit in result.fits.items():
+        if isinstance(fit, str):
+            lines.append(say("tune.card_kept", card=name, why=fit))
+        else:
+            lines += _card_lines(name, current.cards[name], fit, result)
+    proposed = result.proposed
+    if proposed is None:
+        return lines
+    lines.append(say("tune.oof_title", folds=FOLDS))
+    lines.append(say("tune.oof_auc", before=_auc(result.before.auc), after=_auc(result.after.auc)))
+    if result.unscored_after:
+        lines.append(say("tune.oof_unscored", count=result.unscored_after))
+    lines += [say("tune.tier_header"), say("tune.tier_subheader")]
+    total = sum(s.accounts for s in result.after.shares) or 1
+    for b, a in zip(result.before.shares, result.after.shares, strict=True):
+        lines.append(
+            say(
+                "tune.tier_row",
+                label=b.label,
+                churners_before=_pct(b.share_of_churners),
+                churners_after=_pct(a.share_of_churners),
+                accounts_before=_pct(b.accounts / total),
+                accounts_after=_pct(a.accounts / total),
+            )
+        )
+    changes = ", ".join(
+        say(
+            "tune.cutoff_change",
+            label=current.tiers.label(t),
+            before=current.tiers.cutoffs[t],
+            after=proposed.tiers.cutoffs[t],
+        )
+        for t in current.tiers.order
+    )
+    lines.append(say("tune.cutoffs", changes=changes))
+    return lines + result.warnings
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{share:.1%}".replace("%", " %")
+
+
+def _card_lines(name: str, card: Card, fit: CardFit, result: TuneResult) -> list[str]:
+    how = say("tune.l2_given") if result.l2_given else say("tune.l2_chosen", folds=FOLDS)
+    lines = [say("tune.card_fitted", card=name, examples=fit.examples, churned=fit.churned, l2=fit.l2, how=how)]
+    lines += [say("tune.dropped", measure=m, coef=c) for m, c in fit.dropped]
+    dropped = {m for m, _ in fit.dropped}
+    for cap in card.caps:
+        named = [c.measure for c in cap.conditions if c.measure in dropped]
+        if named:
+            lines.append(say("tune.cap_dropped", when=cap.when, at_most=cap.at_most, measures=", ".join(named)))
+    largest = max(fit.weights.values())
+    lines += [say("tune.negligible", measure=m, coef=c, largest=largest) for m, c in fit.negligible]
+    if fit.unreported:
+        lines.append(say("tune.unreported", measures=", ".join(fit.unreported)))
+    assert result.proposed is not None
+    new = result.proposed.cards[name]
+    for g_name, group in card.groups.items():
+        if g_name not in new.groups:
+            lines.append(say("tune.group_removed", group=g_name))
+            continue
+        after = {m.name: m.weight for m in new.groups[g_name].measures}
+        measures = ", ".join(
+            say("tune.measure_weight", measure=m.name, before=m.weight, after=after[m.name])
+            for m in group.measures
+            if m.name in fit.weights
+        )
+        if measures:
+            lines.append(say("tune.group_weights", group=g_name, before=group.weight,
+                             after=new.groups[g_name].weight, measures=measures))  # fmt: skip
+    return lines
+
+
+def proposal_text(original: str, result: TuneResult) -> str:
+    """`original` (the current scorecard file's text) with the proposal edited in: weights, group weights, tier
+    cutoffs, dropped measures and the caps that named them. Everything else, comments and layout included, stays;
+    a comment at the top says where the file came from (replacing one an earlier tune wrote)."""
+    proposed = result.proposed
+    assert proposed is not None
+    doc = tomlkit.parse(_without_tune_header(original))
+    cutoffs: Any = doc["tiers"]["cutoffs"]
+    for tier, value in proposed.tiers.cutoffs.items():
+        _set(cutoffs, tier, value)
+    for name, fit in result.fits.items():
+        if not isinstance(fit, str):
+            _edit_card(doc["cards"][name], proposed.cards[name], fit)
+    header = say(
+        "tune.header", as_of=result.as_of.isoformat(), horizon=result.horizon, before=_auc(result.before.auc),
+        after=_auc(result.after.auc),
+    )  # fmt: skip
+    for name, fit in result.fits.items():
+        if not isinstance(fit, str) and fit.dropped:
+            measures = ", ".join(say("tune.header_dropped_measure", measure=m, coef=c) for m, c in fit.dropped)
+            header += "\n" + "\n".join(textwrap.wrap(say("tune.header_dropped", card=name, measures=measures), 110))
+    text = "".join(f"# {line}\n" for line in header.splitlines()) + "\n" + tomlkit.dumps(doc)
+    if Scorecard.model_validate(tomllib.loads(text)) != proposed:  # a layout this editor does not know
+        raise RuntimeError("the edited scorecard does not read back as the proposal")
+    return text
+
+
+def _edit_card(card_doc: Any, new: Card, fit: CardFit) -> None:
+    groups_doc = card_doc["groups"]
+    for g_name in list(groups_doc):
+        if g_name not in new.groups:
+            del groups_doc[g_name]
+            continue
+        group = new.groups[g_name]
+        weights = {m.name: m.weight for m in group.measures}
+        if any(n in fit.weights for n in weights):
+            _set(groups_doc[g_name], "weight", group.weight)
+        items = groups_doc[g_name]["measures"]
+        for i in reversed(range(len(items))):
+            measure = str(items[i]["name"])
+            if measure not in weights:
+                del items[i]
+            elif measure in fit.weights:
+                _set(items[i], "weight", weights[measure], default=Measure.model_fields["weight"].default)
+    if "caps" in card_doc:
+        kept = {c.when for c in new.caps}
+        items = card_doc["caps"]
+        for i in reversed(range(len(items))):
+            if str(items[i]["when"]) not in kept:
+                del items[i]
+
+
+def _set(table: Any, key: str, value: float, default: float | None = None) -> None:
+    """Set a number, written as a whole number when it is one; an equal value (or default) is left as written."""
+    if float(table.get(key, default if default is not None else np.nan)) != value:
+        table[key] = int(value) if float(value).is_integer() else value
+
+
+def _without_tune_header(text: str) -> str:
+    """The file without the comment an earlier `healthbot tune` put at its top (up to the first blank line)."""
+    prefix = "# " + raw("tune.header").split("{")[0]  # "# Proposed by `healthbot tune` as of "
+    if not text.startswith(prefix):
+        return text
+    head, _, rest = text.partition("\n\n")
+    return rest if all(line.startswith("#") for line in head.splitlines()) else text
+
+
+def lost_comments(original: str, written: str) -> list[str]:
+    """Comments of `original` that `written` no longer has (in order): they went with removed parts."""
+    kept = iter(_comments(written))
+    return [c for c in _comments(_without_tune_header(original)) if c not in kept]
+
+
+def _comments(text: str) -> list[str]:
+    return [line[line.index("#") :].strip() for line in text.splitlines() if "#" in line]
