@@ -175,8 +175,7 @@ def test_scored_reasons_are_stored_as_a_csm_reads_them(
     assert [d.reason for d in parts.drivers] == [
         "4 customer service calls in the last 30 days and on the month to month plan: score held at 10 or below",
         "has the international plan",
-        "4 customer service calls in the last 30 days",
-    ]
+    ]  # the calls are said once, in the cap that names them (which carries their points too)
 
 
 def test_metric_ids_read_as_words() -> None:

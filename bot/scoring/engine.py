@@ -485,17 +485,20 @@ def _score_card(
             continue
         drivers: list[DriverRow] = []
         lost_i = lost_rows[i]
+        named: set[int] = set()  # measures a holding cap names: their points join the cap's, said once
         if held_rows[i]:
             cap = card.caps[cap_rows[i]]
             measures = [c.measure for c in cap.conditions]
+            named = {position[nm] for nm in measures}
             text = cap_reason([reason_for(position[nm], i) for nm in measures], cap.at_most)
-            drivers.append(
-                {"measure": f"cap:{measures[0]}", "group": "", "points": round(-cap_points[i], 1), "reason": text}
-            )
+            points = cap_points[i] + sum(lost_i[j] for j in named)
+            drivers.append({"measure": f"cap:{measures[0]}", "group": "", "points": round(-points, 1), "reason": text})
         for j in order_rows[i]:
             points = lost_i[j]
             if points < 0.5:
                 break
+            if j in named:
+                continue
             drivers.append(
                 {
                     "measure": names[j],
