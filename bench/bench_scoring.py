@@ -100,7 +100,7 @@ def run_engine(url: str, day: date) -> dict[str, Any]:
 
 def run_baseline(url: str, day: date, account_ids: list[int], budget_s: float) -> dict[str, Any]:
     """Score accounts one by one the plain way, until `account_ids` or `budget_s` run out."""
-    from bot.scoring.explain import reason_text
+    from bot.scoring.explain import cap_reason, reason_text
     from bot.scoring.scorecard import load_scorecard
     from storage.db import make_engine
 
@@ -111,12 +111,17 @@ def run_baseline(url: str, day: date, account_ids: list[int], budget_s: float) -
     metrics = sc.metrics
     done: list[int] = []
     t0 = time.perf_counter()
+    with engine.connect() as conn:  # metrics some account reports in the window: the others leave the card
+        reported = set(conn.execute(
+            text("SELECT DISTINCT metric FROM metric_observation WHERE day >= :s AND day <= :e"),
+            {"s": window[0], "e": window[-1]},
+        ).scalars())  # fmt: skip
     with engine.begin() as conn:
         for account_id in account_ids:
             if time.perf_counter() - t0 > budget_s and done:
                 break
             acc = conn.execute(text("SELECT * FROM account WHERE id = :a"), {"a": account_id}).mappings().one()
-            _naive_score_one(conn, sc, reason_text, dict(acc), day, window, metrics)
+            _naive_score_one(conn, sc, (reason_text, cap_reason), dict(acc), day, window, metrics, reported)
             done.append(account_id)
     wall = time.perf_counter() - t0
     engine.dispose()
@@ -129,7 +134,10 @@ def _as_date(v: Any) -> date | None:
     return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
 
 
-def _naive_score_one(conn: Any, sc: Any, reason_text: Any, acc: dict, day: date, window: list, metrics: list) -> None:
+def _naive_score_one(
+    conn: Any, sc: Any, texts: Any, acc: dict, day: date, window: list, metrics: list, reported: set
+) -> None:  # fmt: skip
+    reason_text, cap_reason = texts
     lookback = len(window)
     # active on `day`?
     start, churned = _as_date(acc["contract_start"]), _as_date(acc["churned_on"])
@@ -146,7 +154,9 @@ def _naive_score_one(conn: Any, sc: Any, reason_text: Any, acc: dict, day: date,
     wide = frame.pivot(index="day", columns="metric", values="value").reindex(
         index=pd.to_datetime(window), columns=metrics
     )
-    days_with_data = int(wide.notna().any(axis=1).sum())
+    has_data = wide.notna().any(axis=1).to_numpy()
+    days_with_data = int(has_data.sum())
+    first = int(np.argmax(has_data)) if has_data.any() else len(window)  # the account's first day of data
     renewal = _as_date(acc["renewal_date"])
     days_to_renewal = float((renewal - day).days) if renewal else math.nan
 
@@ -156,16 +166,19 @@ def _naive_score_one(conn: Any, sc: Any, reason_text: Any, acc: dict, day: date,
     total_gw = sum(g.weight for g in card.groups.values())
     m_score: dict[str, float] = {}
     m_fig: dict[str, dict[str, float]] = {}
+    m_x: dict[str, float] = {}
     g_score: dict[str, float] = {}
     g_den: dict[str, float] = {}
     covered = applicable = 0.0
     for g_name, group in card.groups.items():
         num = den = 0.0
         for m in group.measures:
+            if m.metric not in reported:
+                continue
             series = wide[m.metric]
-            x, fig = _naive_measure(m, series, lookback, days_to_renewal)
+            x, fig = _naive_measure(m, series, lookback, days_to_renewal, first)
             s = math.nan if math.isnan(x) else float(np.interp(x, [b[0] for b in m.bands], [b[1] for b in m.bands]))
-            m_score[m.name], m_fig[m.name] = s, fig
+            m_score[m.name], m_fig[m.name], m_x[m.name] = s, fig, x
             nominal = group.weight / total_gw * m.weight / sum(y.weight for y in group.measures)
             near = 0 <= days_to_renewal <= m.within_days if m.transform == "renewal" else True
             applicable += nominal if near else 0.0
@@ -182,9 +195,24 @@ def _naive_score_one(conn: Any, sc: Any, reason_text: Any, acc: dict, day: date,
     coverage = covered / applicable if applicable > 0 else 0.0
     if days_with_data < sc.data.min_days_of_data or coverage < sc.data.min_weight_covered:
         return
+    cap_at, cap = math.inf, None  # the tightest cap whose conditions all hold
+    for c in card.caps:
+        holds = all(
+            c_.measure in m_x and not math.isnan(m_x[c_.measure])
+            and {">=": m_x[c_.measure] >= c_.value, "<=": m_x[c_.measure] <= c_.value, ">": m_x[c_.measure] > c_.value,
+                 "<": m_x[c_.measure] < c_.value, "==": m_x[c_.measure] == c_.value,
+                 "!=": m_x[c_.measure] != c_.value}[c_.op]
+            for c_ in c.conditions
+        )  # fmt: skip
+        if holds and c.at_most < cap_at:
+            cap_at, cap = c.at_most, c
+    capped = cap_at * score / 100 if cap is not None else score
+    held = score - capped >= 0.05
     lost = {}
     for g_name, group in card.groups.items():
         for m in group.measures:
+            if m.name not in m_score:
+                continue
             s = m_score[m.name]
             eff = (m.weight / g_den[g_name] * group.weight / avail) if not math.isnan(s) and g_den[g_name] > 0 else 0.0
             lost[m.name] = eff * (100.0 - (100.0 if math.isnan(s) else s))
@@ -192,12 +220,22 @@ def _naive_score_one(conn: Any, sc: Any, reason_text: Any, acc: dict, day: date,
     order = np.argsort(-np.array([lost[n] for n in names]))[:3]
     where = {m.name: (g, m) for g, m in card.measures()}
     drivers = []
+    named: list[str] = []
+    if held and cap is not None:  # the cap's driver says its measures once, with their points
+        named = [c_.measure for c_ in cap.conditions]
+        text_ = cap_reason([reason_text(where[nm][1], m_fig[nm]) for nm in named], cap.at_most)
+        points = (score - capped) + sum(lost[nm] for nm in named)
+        drivers.append({"measure": f"cap:{named[0]}", "group": "", "points": round(-points, 1), "reason": text_})
     for j in order:
         if lost[names[j]] < 0.5:
             break
+        if names[j] in named:
+            continue
         g, m = where[names[j]]
         drivers.append({"measure": names[j], "group": g, "points": round(-lost[names[j]], 1),
                         "reason": reason_text(m, m_fig[names[j]])})  # fmt: skip
+    drivers = sorted(drivers, key=lambda d: d["points"])[:3]
+    score = capped if held else score
     rounded = float(np.round(score, 1))
     parts = {
         "groups": {g: None if math.isnan(v) else round(v, 1) for g, v in g_score.items()},
@@ -240,8 +278,11 @@ def _naive_score_one(conn: Any, sc: Any, reason_text: Any, acc: dict, day: date,
     )
 
 
-def _naive_measure(m: Any, series: pd.Series, lookback: int, days_to_renewal: float) -> tuple[float, dict]:
-    """One measure for one account, the plain pandas way (same definitions as the scorecard)."""
+def _naive_measure(
+    m: Any, series: pd.Series, lookback: int, days_to_renewal: float, first: int
+) -> tuple[float, dict]:  # fmt: skip
+    """One measure for one account, the plain pandas way (same definitions as the scorecard). `first`: the
+    position of the account's first day of data in the window (days before it are not zeros, just unknown)."""
     values = series.iloc[-lookback:]
     seen = not values.isna().all()
     filled = values.fillna(0.0) if m.fill == "zero" else values
@@ -258,16 +299,21 @@ def _naive_measure(m: Any, series: pd.Series, lookback: int, days_to_renewal: fl
         x = x if seen else nan
         return x, {"value": x}
     if m.transform in ("trend", "renewal", "ratio"):
+        n = len(filled)
         recent_sum = float(filled.iloc[-m.days :].sum())
-        base_part = filled.iloc[max(len(filled) - m.days - m.baseline_days, 0) : len(filled) - m.days]
-        base_sum = float(base_part.sum()) if len(filled) > m.days else 0.0
+        base_lo, base_hi = max(n - m.days - m.baseline_days, 0), n - m.days
+        base_part = filled.iloc[base_lo:base_hi]
+        base_sum = float(base_part.sum()) if n > m.days else 0.0
+        recent_days = sum(1 for i in range(max(n - m.days, 0), n) if i >= first)
+        base_days = sum(1 for i in range(base_lo, max(base_hi, base_lo)) if i >= first)
         if m.transform == "ratio":
-            usual = base_sum / m.baseline_days * m.days
+            usual = base_sum / base_days * m.days if base_days else nan
             quiet_usual = usual < m.min_baseline and recent_sum <= usual
-            ratio = 1.0 if quiet_usual else recent_sum / max(usual, m.baseline_floor)
+            ratio = 1.0 if quiet_usual else recent_sum / max(usual, m.baseline_floor) if base_days else nan
             return (ratio if seen else nan), {"recent": recent_sum, "usual": usual}
-        recent, base = recent_sum / m.days, base_sum / m.baseline_days
-        change = recent / base - 1.0 if base > 0 else (1.0 if recent > 0 else nan)
+        recent = recent_sum / max(recent_days, 1)
+        base = base_sum / base_days if base_days else nan
+        change = nan if math.isnan(base) else recent / base - 1.0 if base > 0 else (1.0 if recent > 0 else 0.0)
         change = min(change, 1.0) if seen and not math.isnan(change) else nan
         figures = {"change": change, "recent": recent, "base": base}
         if m.transform == "renewal":

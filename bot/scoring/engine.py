@@ -36,6 +36,14 @@ class Panel:
     first_day: int  # day number of column 0
     values: dict[str, np.ndarray]
     _first_seen: np.ndarray | None = field(default=None, repr=False)
+    _reported: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    def reports(self, metric: str) -> bool:
+        """Whether any account has any value of `metric` (computed once per panel: a backfill asks every day)."""
+        if metric not in self._reported:
+            arr = self.values.get(metric)
+            self._reported[metric] = arr is not None and bool((~np.isnan(arr)).any())
+        return self._reported[metric]
 
     @property
     def n_days(self) -> int:
@@ -179,8 +187,7 @@ class DayInputs:
         """Whether any account reports what the measure reads (anywhere in the panel, or in its fields):
         a measure nobody can have leaves the card instead of counting against every account's coverage."""
         if m.metric is not None:
-            arr = self.panel.values.get(m.metric)
-            return arr is not None and bool((~np.isnan(arr)).any())
+            return self.panel.reports(m.metric)
         column = (
             "contract_start"
             if m.field == "tenure_days"
