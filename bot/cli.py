@@ -534,14 +534,20 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
+    from bot.scoring.suggest import out_problem
     from bot.scoring.tune import lost_comments, proposal_text, report, tune
     from prompts import say
 
     path = settings.scorecard_path or DEFAULT_PATH
+    problem = out_problem(args.out)  # before the fit, so a bad --out costs nothing
+    if problem:
+        print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
+        return 2
     result = tune(_engine(settings), load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples)
     print("\n".join(report(result, str(path))))
     if result.proposed is None:
-        print(f"healthbot: {say('tune.nothing_fitted')}", file=sys.stderr)
+        why = "tune.nothing_scored" if result.why_none is not None else "tune.nothing_fitted"
+        print(f"healthbot: {say(why)}", file=sys.stderr)
         return 1
     original = Path(path).read_text(encoding="utf-8")
     text = proposal_text(original, result)
@@ -564,7 +570,10 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     path = args.file or settings.scorecard_path or DEFAULT_PATH
     card = load_scorecard(path)
-    cards = ", ".join(f"{name} ({len(c.measures())} measures)" for name, c in card.cards.items())
+    cards = ", ".join(
+        f"{name} ({len(c.measures())} measures" + (f", {_count(len(c.caps), 'cap')})" if c.caps else ")")
+        for name, c in card.cards.items()
+    )
     print(f"{path}: valid; cards {cards}; tiers {', '.join(card.tiers.order)}")
     return 0
 

@@ -261,9 +261,14 @@ def test_tune_drops_a_measure_that_reads_the_wrong_way_and_ranks_better_out_of_f
 ) -> None:
     printed = run_tune(WRONG_CARD, monkeypatch, capsys)
 
-    dropped = re.search(r"dropped exports: coefficient (-\d+\.\d+), it predicts churn the wrong way", printed)
+    # measures are named in words (the file's names stay in the file)
+    dropped = re.search(
+        r"dropped exports, total over the last 14 days: coefficient (-\d+\.\d+), it predicts churn the wrong way",
+        printed,
+    )
     assert dropped and float(dropped.group(1)) < 0, printed
-    assert 'dropped the cap "exports >= 20" (at most 10): it reads exports, which was dropped' in printed
+    cap = 'dropped the cap "exports >= 20" (at most 10): it reads exports, total over the last 14 days, which was'
+    assert cap in printed
     proposed = load_scorecard("proposed.toml")
     card = proposed.cards["all"]
     names = [m.name for _, m in card.measures()]
@@ -276,7 +281,7 @@ def test_tune_drops_a_measure_that_reads_the_wrong_way_and_ranks_better_out_of_f
     if "tickets" in names:
         assert card.groups["support"].weight < card.groups["usage"].weight / 3
     else:
-        assert re.search(r"dropped tickets: coefficient -\d+\.\d+, it predicts churn the wrong way", printed)
+        assert re.search(r"dropped tickets, average over the last 14 days: coefficient -\d+\.\d+, it predicts", printed)
 
     auc = re.search(r"ROC AUC of \(100 - score\) for churn: (0\.\d+) before, (0\.\d+) after", printed)
     assert auc, printed
@@ -307,6 +312,182 @@ measures = [
     assert any("tier Medium risk holds no account" in w for w in warnings), printed
     table = tier_table(printed, ["Healthy", "Low risk", "Medium risk", "High risk"])
     assert table[1][1] == table[2][1] == table[1][3] == table[2][3] == 0.0  # after: no churner, no account
+
+
+# --- coverage, --out, nothing scored, tolerance ------------------------------------------------------------------
+
+
+def write_partial(folder: Path, n: int = 300, seed: int = 7) -> tuple[Path, Path]:
+    """Like `write_truth`, but only 40 % of accounts report `api_calls`, and theirs is the strong signal: an API
+    user's calls fall to ~5 % over the month before churning. Logins fall only to ~75 % (weak)."""
+    rng = np.random.default_rng(seed)
+    first = END - timedelta(days=TRUTH_DAYS - 1)
+    churner = rng.random(n) < 0.4
+    churn_col = np.where(churner, rng.integers(40, TRUTH_DAYS, n), TRUTH_DAYS)
+    cols = np.arange(TRUTH_DAYS)[None, :]
+    to_churn = churn_col[:, None] - cols
+    logins = rng.poisson(rng.lognormal(np.log(12), 0.5, n)[:, None] * np.where(
+        churner[:, None], np.clip(to_churn / 30, 0.75, 1.0), 1.0))  # fmt: skip
+    calls = rng.poisson(50 * np.where(churner[:, None], np.clip(to_churn / 30, 0.05, 1.0), 1.0), (n, TRUTH_DAYS))
+    api_user = rng.random(n) < 0.4
+    ids = np.array([f"P-{i:04d}" for i in range(n)])
+    accounts = pd.DataFrame({
+        "external_id": ids,
+        "name": [f"Partial {i}" for i in ids],
+        "contract_start": (first - timedelta(days=200)).isoformat(),
+        "status": np.where(churner, "churned", "active"),
+        "churned_on": [(first + timedelta(days=int(c))).isoformat() if c < TRUTH_DAYS else "" for c in churn_col],
+    })  # fmt: skip
+    dates = np.array([(first + timedelta(days=d)).isoformat() for d in range(TRUTH_DAYS)])
+    frames = []
+    for name, values, who in (("logins", logins, np.ones(n, dtype=bool)), ("api_calls", calls, api_user)):
+        rows, days = np.nonzero((cols < churn_col[:, None]) & who[:, None])
+        frames.append(pd.DataFrame({"external_id": ids[rows], "date": dates[days], "metric": name,
+                                    "value": values[rows, days]}))  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    pd.concat(frames).to_csv(folder / "metrics.csv", index=False)
+    return folder / "accounts.csv", folder / "metrics.csv"
+
+
+@pytest.fixture
+def partial(engine: Engine, tmp_path: Path) -> Engine:
+    accounts_csv, metrics_csv = write_partial(tmp_path / "partial")
+    import_accounts(engine, accounts_csv, quiet=True)
+    import_metrics(engine, metrics_csv, quiet=True)
+    return engine
+
+
+def partial_card(logins_bands: str) -> str:
+    """Logins and API calls, one group each, half the weight each: accounts without API calls are covered 50 %."""
+    return (
+        TIERS
+        + f"""
+[data]
+min_weight_covered = 0.5
+
+[cards.all.groups.usage]
+label = "Usage"
+weight = 1
+measures = [
+  {{ name = "logins_trend", metric = "logins", transform = "trend", bands = {logins_bands} }},
+]
+
+[cards.all.groups.api]
+label = "API"
+weight = 1
+
+[[cards.all.groups.api.measures]]
+name = "api_trend"
+metric = "api_calls"
+label = "API calls"
+transform = "trend"
+bands = [[-0.6, 0], [0, 100]]
+"""
+    )
+
+
+def scored_counts(printed: str) -> tuple[int, int]:
+    found = re.search(r"Accounts scored on the sampled days: ([\d,]+) by the current card, ([\d,]+) by the proposal",
+                      printed)  # fmt: skip
+    assert found, printed
+    return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", ""))
+
+
+def test_tune_keeps_scoring_the_accounts_without_a_metric_only_some_report(
+    partial: Engine, cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """API calls predict churn far better than logins, so the fit gives them most of the weight; 60 % of the
+    accounts have none and would drop under data.min_weight_covered. Their share is held at the bound instead."""
+    printed = run_tune(partial_card("[[-0.6, 0], [0, 100]]"), monkeypatch, capsys)
+
+    held = re.search(r"held API calls, last 7 days vs the 28 before to ([\d.]+) % of the score \(fitted: ([\d.]+) %\): "
+                     r"the ([\d,]+) examples without data for it keep 50 % of the weight covered", printed)  # fmt: skip
+    assert held, printed
+    assert float(held.group(2)) > 50 >= float(held.group(1)) >= 45  # the fit wanted more: the bound held it
+    current, proposal = scored_counts(printed)
+    assert proposal >= current > 0 and "warning: the proposal leaves" not in printed
+    assert re.search(r"API 50\.0 % -> 4\d\.\d % \(API calls, last 7 days vs the 28 before\)", printed), printed
+    assert f"on the {current:,} examples both the current card and these proposals score" in printed
+    # the engine agrees: the proposal scores every account on the as-of day that the current card scores
+    capsys.readouterr()
+    for card in ("card.toml", "proposed.toml"):
+        monkeypatch.setenv("SCORECARD_PATH", card)
+        assert main(["backtest", "--as-of", TRUTH_AS_OF.isoformat(), "--horizon", "45", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["unscored"] == 0 and result["accounts"] > 150, (card, result)
+
+
+def test_tune_warns_when_the_proposal_leaves_accounts_unscored(
+    partial: Engine, cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Logins read the wrong way round (a fall scores 100) and are dropped: API calls are all that is left, and
+    the accounts without them cannot be scored. No weight can keep them: tune says so, with the count and why."""
+    printed = run_tune(partial_card("[[-0.6, 100], [0, 0]]"), monkeypatch, capsys)
+    assert "dropped logins, last 7 days vs the 28 before: coefficient -" in printed, printed
+    current, proposal = scored_counts(printed)
+    lost = [line for line in printed.splitlines() if line.startswith("warning: the proposal leaves")]
+    assert len(lost) == 1, printed
+    found = re.search(r"leaves ([\d,]+) of the ([\d,]+) examples the current card scores unscored: their data covers "
+                      r"less than 50 % of its weight \(data.min_weight_covered\); they lack API calls, last 7 days vs "
+                      r"the 28 before \(([\d,]+)\)", lost[0])  # fmt: skip
+    assert found, lost[0]
+    count = int(found.group(1).replace(",", ""))
+    assert int(found.group(2).replace(",", "")) == current and current - proposal == count > current // 3
+    assert int(found.group(3).replace(",", "")) == count
+
+
+def test_tune_checks_out_before_fitting(
+    truth: Engine, cli_env: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for out, problem in (
+        (tmp_path / "missing" / "t.toml", f"--out {tmp_path / 'missing' / 't.toml'}: the folder "
+                                          f"{tmp_path / 'missing'} does not exist; nothing written"),
+        (tmp_path, f"--out {tmp_path}: is a folder"),
+    ):  # fmt: skip
+        code = main(["tune", "--as-of", TRUTH_AS_OF.isoformat(), "--horizon", "45", "--out", str(out)])
+        printed, err = capsys.readouterr()
+        assert code == 2 and printed == "", printed  # nothing fitted, nothing printed but the error
+        assert err.startswith(f"healthbot: {problem}") and "Traceback" not in err, err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_tune_says_why_nothing_could_be_scored(
+    engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default card reads `logins`; this data calls it `login`: tune names both and points at suggest."""
+    accounts_csv, metrics_csv = write_truth(tmp_path / "truth", n=60)
+    metrics = pd.read_csv(metrics_csv)
+    metrics["metric"] = metrics["metric"].replace({"logins": "login", "tickets_opened": "tickets"})
+    metrics.to_csv(metrics_csv, index=False)
+    import_accounts(engine, accounts_csv, quiet=True)
+    import_metrics(engine, metrics_csv, quiet=True)
+
+    as_of = TRUTH_AS_OF.isoformat()
+    assert main(["tune", "--as-of", as_of, "--horizon", "45", "--out", "proposed.toml"]) == 1
+    printed, err = capsys.readouterr()
+    why = next(line for line in printed.splitlines() if "nothing to fit" in line)
+    assert f"nothing to fit: on {as_of}, nothing could be scored: the scorecard reads " in why, printed
+    assert "logins" in why and "the data has exports, login, tickets:" in why
+    assert f"`healthbot scorecard suggest --as-of {as_of} --horizon 45`" in why
+    assert "too little data or churn" not in printed + err and "nothing written" in err
+    assert not Path("proposed.toml").exists()
+
+
+def test_tune_warns_about_the_riskiest_tiers_only_past_a_tolerance() -> None:
+    from bot.scoring.fitting import TierShare
+    from bot.scoring.tune import RISKIEST_TOLERANCE, Outcome, _warnings
+
+    def outcome(riskiest_two: float) -> Outcome:
+        rest = 1 - riskiest_two
+        shares = [TierShare(t, t, 25, 0, rest / 2) for t in ("a", "b")]
+        return Outcome(0.7, shares + [TierShare(t, t, 25, 0, riskiest_two / 2) for t in ("c", "d")])
+
+    assert RISKIEST_TOLERANCE == 0.03
+    assert _warnings(outcome(0.701), outcome(0.695), []) == []  # the stranger's 70.1 % -> 69.5 %: noise
+    assert _warnings(outcome(0.70), outcome(0.675), []) == []
+    (warning,) = _warnings(outcome(0.70), outcome(0.66), [])
+    assert warning.startswith("warning: the two riskiest tiers (c and d) catch 66.0 % of the churners after tuning")
 
 
 def test_override_cli(portfolio: Engine, cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:

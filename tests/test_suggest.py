@@ -18,8 +18,20 @@ from sqlalchemy import Engine
 
 from bot.cli import main
 from bot.scoring import fitting
-from bot.scoring.scorecard import load_scorecard
-from bot.scoring.suggest import MIN_BIN_ACCOUNTS, MIN_BIN_CHURNERS, MIN_CHURNERS, _segments, suggest
+from bot.scoring import suggest as suggest_module
+from bot.scoring.backtest import BacktestResult
+from bot.scoring.scorecard import Measure, load_scorecard
+from bot.scoring.suggest import (
+    FEW_TEST_CHURNERS,
+    MIN_BIN_ACCOUNTS,
+    MIN_BIN_CHURNERS,
+    MIN_CHURNERS,
+    MIN_TIER_POINTS,
+    Bin,
+    Candidate,
+    _segments,
+    suggest,
+)
 from tests.synthetic import Portfolio, make_portfolio
 
 END = date(2026, 6, 30)
@@ -195,7 +207,9 @@ def test_bins_are_big_enough_and_their_churn_rates_monotone() -> None:
     rates = [c / n for _, _, n, c, _ in segments]
     assert 3 <= len(segments) <= 6
     assert rates == sorted(rates)
-    assert all(n >= MIN_BIN_ACCOUNTS and c >= MIN_BIN_CHURNERS for _, _, n, c, _ in segments)
+    base = churn.mean()  # a bin with few churners is kept only when the base rate would have put twice as many in it
+    assert all(n >= MIN_BIN_ACCOUNTS and (c >= MIN_BIN_CHURNERS or n * base >= 2 * MIN_BIN_CHURNERS)
+               for _, _, n, c, _ in segments)  # fmt: skip
     assert sum(n for _, _, n, _, _ in segments) == len(x)
     assert [lo for lo, *_ in segments] == sorted(lo for lo, *_ in segments)
 
@@ -235,9 +249,15 @@ def test_refuses_an_as_of_after_the_latest_metrics_and_too_little_churn(
         capsys, "scorecard", "suggest", "--as-of", AS_OF.isoformat(), "--horizon", "45", "--out", str(out)
     )
     assert code == 1 and not out.exists()
-    found = re.search(r"only (\d+) of the ([\d,]+) fitting examples", err)
+    found = re.search(r"only (\d+) of the ([\d,]+) fitting examples .* and (\d+) churners are among the ([\d,]+) "
+                      r"accounts held back \(40 % of the accounts\)", err)  # fmt: skip
     assert found and int(found.group(1)) < MIN_CHURNERS, err
-    assert f"at least {MIN_CHURNERS}" in err and "longer --horizon" in err and "earlier --as-of" in err
+    assert f"at least {MIN_CHURNERS} churners among the fitting examples" in err
+    later = int((pd.to_datetime(accounts["churned_on"]).dt.date > AS_OF + timedelta(days=45)).sum())
+    if later:  # advice only where churn is recorded outside the windows already counted
+        assert f"{later} account(s) churned after {AS_OF + timedelta(days=45)}: a longer --horizon counts them" in err
+    else:
+        assert "would not find more" in err
 
 
 def test_a_bad_out_or_missing_options_are_refused_before_any_work(
@@ -261,3 +281,151 @@ def test_a_bad_out_or_missing_options_are_refused_before_any_work(
     assert code == 2 and "needs --as-of DATE and --horizon DAYS" in err
     with pytest.raises(SystemExit):
         main(["scorecard", "suggest", "--as-of", "2026-05-01", "--horizon", "0"])
+
+
+# --- the stranger trial's findings: how metrics are reported, noise, wording, warnings ----------------------------
+
+
+def reporting_portfolio(n: int = 400, seed: int = 41, days: int = 120) -> Portfolio:
+    """Churn set by `calls`, a fixed figure per account reported daily; `seats` reported on Mondays only;
+    `logins` rows only on days with logins; everyone has the same contract_start (tenure tells only the day)."""
+    rng = np.random.default_rng(seed)
+    first = END - timedelta(days=days - 1)
+    calls = rng.poisson(1.5, n)
+    daily = 0.002 * np.exp(0.6 * calls)
+    hit = rng.random((n, days)) < daily[:, None]
+    hit[:, :20] = False
+    churn = np.where(hit.any(axis=1), hit.argmax(axis=1), days)
+    ids = [f"R{seed}-{i:04d}" for i in range(n)]
+    when = [first + timedelta(days=d) for d in range(days)]
+    accounts = pd.DataFrame({
+        "external_id": ids, "name": ids, "contract_start": "2025-01-01",
+        "status": np.where(churn < days, "churned", "active"),
+        "churned_on": [when[c].isoformat() if c < days else None for c in churn],
+    })  # fmt: skip
+    rows = []
+    seats = rng.integers(2, 40, n)
+    for i in range(n):
+        for d in range(churn[i]):
+            day = when[d].isoformat()
+            rows.append((ids[i], day, "calls", float(calls[i])))
+            logins = rng.poisson(1.0)
+            if logins:
+                rows.append((ids[i], day, "logins", float(logins)))
+            if when[d].weekday() == 0:
+                rows.append((ids[i], day, "seats", float(seats[i])))
+    metrics = pd.DataFrame(rows, columns=["external_id", "date", "metric", "value"])
+    return Portfolio("reporting", accounts, metrics)
+
+
+def test_how_a_metric_is_reported_decides_its_candidates(
+    engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load(capsys, reporting_portfolio(), tmp_path / "data")
+    result = suggest(engine, AS_OF, HORIZON, progress=False)
+    cands = {c.name: c for c in result.candidates}
+    # weekly seats: its latest value and 30-day mean, never recency or a 7-day mean (they only tell the weekday)
+    assert "seats_last" in cands and "seats_mean_30d" in cands
+    assert not {"seats_recency", "seats_mean_7d", "seats_sum_30d"} & cands.keys()
+    assert cands["seats_last"].kept_measure.days >= 14
+    # logins only on days with logins: no "latest value" (the last non-zero one), sums and means read zero days
+    assert "logins_last" not in cands and cands["logins_sum_30d"].kept_measure.fill == "zero"
+    # one contract_start for all: tenure differs only between the sample days
+    assert "every account has the same value" in cands["tenure_days"].why and "days apart" in cands["tenure_days"].why
+    # calls are a fixed figure per account: its latest value wins the tie with its means and sums
+    assert cands["calls_last"].kept and cands["calls_last"].why.startswith("in"), result.report()
+    assert "says what calls, latest value says" in cands["calls_mean_7d"].why
+
+
+def test_judged_within_each_snapshot_an_input_that_only_tells_days_apart_ranks_nothing() -> None:
+    snap = np.repeat([0, 1, 2], 100)
+    y = np.zeros(300, dtype=bool)
+    y[:40] = True  # churn happened only after the first sample day
+    day_only = snap.astype(float)  # e.g. days since a weekly report: the same for everyone on a given day
+    assert suggest_module.roc_auc(-day_only, y) > 0.8  # pooled, it looks predictive
+    assert suggest_module.within_snapshots_auc(-day_only, y, snap) == 0.5
+    real = np.where(y, 1.0, 0.0) + np.random.default_rng(1).random(300)
+    assert suggest_module.within_snapshots_auc(real, y, snap) > 0.9
+
+
+def test_rounding_noise_is_no_change_and_one_value_is_named_as_such() -> None:
+    trend = np.array([-4.441e-16, -2.22e-16, 0.0, 4.441e-16, np.nan])
+    assert np.array_equal(suggest_module._without_float_noise(trend)[:4], np.zeros(4))
+    assert np.isnan(suggest_module._without_float_noise(trend)[4])
+    assert suggest_module._without_float_noise(np.array([1e-3, 3e15]))[0] == 1e-3  # only noise around zero
+    mostly = np.r_[np.zeros(1500), np.linspace(-0.4, 0.1, 70)]
+    why = suggest_module._one_bin_reason(mostly, "trend")
+    assert "96 % of the examples have the same value (±0 %)" in why
+
+
+def test_a_perfectly_separating_number_keeps_its_bins_and_a_real_held_out_auc() -> None:
+    rng = np.random.default_rng(4)
+    churn = np.r_[np.ones(30, bool), np.zeros(120, bool)]
+    x = np.where(churn, rng.poisson(2, 150), rng.poisson(6, 150) + 4).astype(float)  # nobody above 3 churns
+    segments = _segments(x, churn, direction=-1)
+    assert len(segments) >= 2 and segments[-1][3] == 0  # a big bin where nobody churns is a bin, not noise
+
+
+def test_capping_unscored_rows_warns_nothing() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = suggest_module._capped(np.array([80.0, np.nan, 40.0]), [(np.array([True, True, False]), 30.0)])
+    assert out[0] == 24.0 and np.isnan(out[1]) and out[2] == 40.0
+
+
+def test_acronyms_and_large_numbers_read_as_words() -> None:
+    assert suggest_module._label("api_calls") == "API calls"
+    assert suggest_module._capitalised(suggest_module._label("api_calls")) == "API calls"
+    assert suggest_module._label("nps_score") == "NPS score"
+    assert suggest_module._num(2_386_558_297_526_155.0) == "2,387 trillion"
+    assert suggest_module._num(9e12) == "9 trillion" and suggest_module._num(1_234_567) == "1.23 million"
+    assert suggest_module._bands([1.2345678e15, 3.3e15], np.array([100.0, 0.0]))[0][0] == 1.23e15
+
+
+def _result(churned: int) -> BacktestResult:
+    return BacktestResult("2026-05-01", 45, 300, 0, churned, churned / 300, None, None)
+
+
+def test_warnings_for_a_thin_backtest_and_narrow_or_empty_tiers() -> None:
+    card = load_scorecard()
+    order = card.tiers.order
+    narrow = card.tiers.model_copy(update={"cutoffs": {order[0]: 44.0, order[1]: 43.0, order[2]: 30.0, order[3]: 0.0}})
+    card = card.model_copy(update={"tiers": narrow})
+    shares = [fitting.TierShare(t, card.tiers.label(t), 0 if t == order[2] else 50, 5, 0.25) for t in order]
+    warnings = suggest_module._warnings(card, shares, _result(FEW_TEST_CHURNERS - 1))
+    assert any(f"{card.tiers.label(order[1])} tier is only 1 points wide" in w for w in warnings), warnings
+    assert any(f"no fitting account falls in the {card.tiers.label(order[2])} tier" in w for w in warnings)
+    assert any(f"only {FEW_TEST_CHURNERS - 1} of the 300 test accounts churned" in w for w in warnings)
+    assert suggest_module._warnings(load_scorecard(), [fitting.TierShare(t, t, 50, 5, 0.25) for t in order],
+                                    _result(40)) == []  # fmt: skip
+
+
+def test_cutoffs_keep_tiers_apart() -> None:
+    card = load_scorecard()
+    rng = np.random.default_rng(2)
+    scores = np.r_[np.full(500, 44.0), rng.uniform(0, 43, 200)]  # most accounts share one score
+    churned = np.r_[np.zeros(500, bool), rng.random(200) < 0.4]
+    snap = suggest_module._Fitted(scores, churned, {}, {}, np.ones(700, bool))
+    cutoffs = suggest_module._with_cutoffs(card, snap).tiers.cutoffs
+    values = [cutoffs[t] for t in card.tiers.order]
+    assert all(a - b >= MIN_TIER_POINTS for a, b in zip(values, values[1:], strict=False)), values
+
+
+def test_a_rare_strong_signal_joins_to_carry_a_cap() -> None:
+    y = np.r_[np.ones(100, bool), np.zeros(900, bool)]
+    ex = type("Ex", (), {"y": y})()
+    measure = Measure.model_validate({"name": "champion_left", "metric": "champion_left", "transform": "level",
+                                      "aggregate": "last", "days": 7, "fill": "none",
+                                      "bands": [(0.0, 100.0), (1.0, 0.0)]})  # fmt: skip
+    rare = Candidate({"name": "champion_left"}, "state", measure=measure, bins=[Bin("no", 962, 64), Bin("yes", 38, 36)],
+                     auc=0.51, weak=True, why="out, AUC 0.510: does not separate churners")  # fmt: skip
+    plain = Candidate({"name": "coffee"}, "mean_7d", measure=measure, bins=[Bin("0 to 1", 500, 50), Bin("2+", 500, 50)],
+                      auc=0.5, weak=True, why="out")  # fmt: skip
+    kept = [Candidate({"name": "logins"}, "mean_7d", measure=measure, auc=0.7, kept=True, weight=1.0)]
+    added = suggest_module._rare_signals([rare, plain], kept, ex)  # type: ignore[arg-type]
+    assert added == [rare] and rare in kept and rare.kept and 0 < (rare.weight or 0) <= 0.05
+    assert "in for a cap" in rare.why and "yes churns 95 % (38 accounts; base rate 10 %)" in rare.why
+    unused = suggest_module._drop_unused(added, [], kept)  # no cap named it: it leaves again, saying why
+    assert unused == [rare] and rare not in kept and not rare.kept and rare.why.startswith("out, AUC 0.510")

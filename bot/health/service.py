@@ -157,7 +157,7 @@ def _key_metrics(score: HealthScore, scorecard: Scorecard) -> list[str]:
     if card is None:
         return []
     metric_of = {m.name: m.metric for _, m in card.measures()}
-    drivers = [metric_of.get(d.measure) for d in score.parts.drivers]
+    drivers = [metric_of.get(d.measure.removeprefix("cap:")) for d in score.parts.drivers]  # a cap: its measure's
     ordered = [m for m in drivers + [m.metric for _, m in card.measures()] if m]
     return list(dict.fromkeys(ordered))[:CHART_METRICS]
 

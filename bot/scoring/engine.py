@@ -188,14 +188,11 @@ class DayInputs:
         a measure nobody can have leaves the card instead of counting against every account's coverage."""
         if m.metric is not None:
             return self.panel.reports(m.metric)
-        column = (
-            "contract_start"
-            if m.field == "tenure_days"
-            else "renewal_date"
-            if m.field == "days_to_renewal"
-            else m.field
-        )
+        column = _FIELD_COLUMN.get(str(m.field), str(m.field))
         return column in self.accounts and bool(self.accounts[column].notna().any())
+
+
+_FIELD_COLUMN = {"tenure_days": "contract_start", "days_to_renewal": "renewal_date"}  # fields computed from a column
 
 
 def measure_input(m: Measure, inputs: DayInputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:

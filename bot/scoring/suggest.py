@@ -87,6 +87,8 @@ CAP_AUC_TOLERANCE = 0.005  # a cap may cost the fitting AUC this much: it makes 
 MAX_CAPS = {1: 3, 2: 2}  # single conditions, pairs
 PAIR_MEASURES = 4  # pairwise caps are tried on the pairs of this many best kept measures
 PAIR_LEVELS = np.linspace(0.1, 0.9, 9)  # quantiles (on the risky side) tried as each threshold of a pairwise cap
+MIN_TIER_POINTS = 3  # a tier narrower than this holds almost nobody: cutoffs keep tiers apart, else a warning
+FEW_TEST_CHURNERS = 10  # fewer churners among the test accounts make the backtest of the suggestion worth little
 PROGRESS_ACCOUNTS = 5000  # a progress bar from this many accounts
 
 
@@ -118,6 +120,9 @@ class Candidate:
     bins: list[Bin] = field(default_factory=list)
     auc: float | None = None  # of the measure alone, on the fitting snapshots
     kept: bool = False
+    weak: bool = False  # out only because its AUC alone is too weak (a rare strong bin may still make it a cap)
+    rare: bool = False  # in only to carry a cap
+    weak_why: str = ""  # a rare signal's reason before it joined for a cap
     why: str = ""
     weight: float | None = None
     direction: int = 1  # +1: a higher input churns more
@@ -186,6 +191,7 @@ class Suggestion:
     fit_accounts: int
     fit_churned: int
     test_accounts: int
+    warnings: list[str] = field(default_factory=list)  # printed last, each on a "warning:" line
 
     def report(self) -> str:
         """What the command prints: measures in and out with their counts, caps, weights, tiers and the backtest."""
@@ -221,6 +227,7 @@ class Suggestion:
         caught = ", ".join(say("suggest.report.share", label=s.label, share=_pct(s.share_of_churners))
                            for s in self.test_shares)  # fmt: skip
         lines.append(say("suggest.report.shares", shares=caught))
+        lines += [say("suggest.warning.line", warning=w) for w in self.warnings]
         return "\n".join(lines)
 
     def header(self) -> str:
@@ -257,6 +264,11 @@ class _Examples:
     def keys(self) -> np.ndarray:
         """`fitting.account_keys` per fitting row: what folds are drawn from."""
         return np.concatenate([_keys(p)[r] for p, r in zip(self.pasts, self.fit, strict=True)])
+
+    @cached_property
+    def snap(self) -> np.ndarray:
+        """The snapshot (0: the as-of day) of each fitting row: measures are judged within a snapshot."""
+        return np.concatenate([np.full(len(r), k) for k, r in enumerate(self.fit)])
 
     @cached_property
     def rows_per_account(self) -> float:
@@ -315,29 +327,89 @@ def _examples(engine: Engine, as_of: date, horizon: int, samples: int, bar: Call
 
 
 def _label(source: str) -> str:
-    """A metric or field in words, as the reasons name it."""
-    return str(raw("reasons.field_labels").get(source) or metric_label(source))
+    """A metric or field in words, as the reasons name it, acronyms in capitals ("API calls")."""
+    return _with_acronyms(str(raw("reasons.field_labels").get(source) or metric_label(source)))
+
+
+def _with_acronyms(words: str) -> str:
+    known = {str(a).casefold(): str(a) for a in raw("suggest.acronyms")}
+    return " ".join(known.get(w.casefold(), w) for w in words.split(" "))
+
+
+def _capitalised(label: str) -> str:
+    """A group's label: the first letter up ("Tenure", "API calls"), the rest as it is."""
+    return label[:1].upper() + label[1:]
 
 
 def _metric_label(metric: str) -> dict[str, str]:
     """The `label` a metric's measures get, so the file shows (and lets one edit) how reasons name it; none for
     an `is_` / `has_` state, whose reasons word it from the id ("is active")."""
-    return {} if metric.startswith(("is_", "has_")) else {"label": metric_label(metric)}
+    return {} if metric.startswith(("is_", "has_")) else {"label": _label(metric)}
+
+
+@dataclass
+class _Reporting:
+    """How a metric is reported, from the as-of snapshot's rows in the lookback window."""
+
+    stride: int  # days between an account's rows when they fall on a fixed cadence (weekly: 7), else 1
+    only_nonzero: bool  # no zero rows at all, and days without a row: rows only on days something happened
+    constant: bool  # each account's value never changes: a fixed per-account figure
+
+
+def _reporting(ex: _Examples, metric: str) -> _Reporting:
+    inputs = ex.pasts[0].inputs
+    lookback = min(inputs.col + 1, LOOKBACK)
+    window = inputs.panel.values[metric][:, inputs.col - lookback + 1 : inputs.col + 1]
+    seen = ~np.isnan(window)
+    rows = seen.sum(axis=1)
+    strides, fills, constant = [], [], []
+    for i in np.flatnonzero(rows >= 3)[:2000]:
+        days = np.flatnonzero(seen[i])
+        gaps = np.diff(days)
+        strides.append(int(gaps[0]) if gaps.min() == gaps.max() else 1)
+        fills.append(len(days) / (days[-1] - days[0] + 1))
+        values = window[i, days]
+        constant.append(bool(values.min() == values.max()))
+    if not strides:
+        return _Reporting(1, False, False)
+    stride = int(np.median(strides))
+    regular = stride > 1 and np.mean(np.array(strides) == stride) >= 0.8
+    values = window[seen]
+    has_zero = bool((values == 0).any())
+    sparse = float(np.mean(fills)) < 0.98  # some accounts have days without a row
+    if not regular and has_zero and float(np.median(fills)) < 0.5:  # zeros are reported, yet few days have rows
+        regular, stride = True, max(int(round(1 / float(np.median(fills)))), 2)
+    return _Reporting(stride if regular else 1, not regular and not has_zero and sparse,
+                      float(np.mean(constant)) >= 0.95)  # fmt: skip
 
 
 def _metric_candidates(ex: _Examples, metric: str) -> list[tuple[str, dict[str, Any]]]:
     """(kind, Measure fields) per transform worth trying on this metric: counts get totals and recency, 0/1 a
-    single state, other numbers averages; every metric its trend and latest value."""
+    single state, other numbers averages; every metric its trend and latest value. A metric reported on a fixed
+    cadence (weekly) gets its latest value and 30-day average instead of recency and 7-day means (which would
+    only tell the weekday of the snapshot); one reported only on days with activity gets no "latest value" (the
+    last non-zero one is not the current one)."""
     values = np.concatenate([p.inputs.panel.values[metric].ravel() for p in ex.pasts])
     values = values[~np.isnan(values)]
     if values.size == 0:
         return []
     distinct = np.unique(values[:200_000])
+    how = _reporting(ex, metric)
     if np.isin(values, (0.0, 1.0)).all():
-        return [("state", {"transform": "level", "aggregate": "last", "days": 7, "fill": "none"})]
+        days = max(7, 2 * how.stride)
+        return [("state", {"transform": "level", "aggregate": "last", "days": days, "fill": "none"})]
     count = bool((values >= 0).all() and (values == np.round(values)).all())
-    fill = "zero" if count else "none"
-    out: list[tuple[str, dict[str, Any]]] = [
+    if how.stride > 1:
+        latest = min(2 * how.stride, LOOKBACK)  # a window that always holds a report
+        out = [
+            ("last", {"transform": "level", "aggregate": "last", "days": latest, "fill": "none"}),
+            ("mean_30d", {"transform": "level", "aggregate": "mean", "days": max(30, latest), "fill": "none"}),
+        ]
+        if how.stride == 7:  # every 7-day window holds one report, every 28-day baseline four
+            out.append(("trend", {"transform": "trend", "days": 7, "baseline_days": 28, "fill": "none"}))
+        return out
+    fill = "zero" if count or how.only_nonzero else "none"
+    out = [
         ("mean_7d", {"transform": "level", "aggregate": "mean", "days": 7, "fill": fill}),
         ("sum_30d", {"transform": "level", "aggregate": "sum", "days": 30, "fill": fill})
         if count
@@ -346,8 +418,10 @@ def _metric_candidates(ex: _Examples, metric: str) -> list[tuple[str, dict[str, 
     ]
     if count:
         out.append(("recency", {"transform": "recency", "lookback_days": 60, "fill": "zero"}))
-    if len(distinct) > 2:
+    if len(distinct) > 2 and not how.only_nonzero:
         out.append(("last", {"transform": "level", "aggregate": "last", "days": 7, "fill": "none"}))
+    if how.constant:  # a fixed figure per account reads best as itself ("4 service calls"), first among equals
+        out.sort(key=lambda kind_spec: kind_spec[0] != "last")
     return out
 
 
@@ -373,7 +447,7 @@ def _numeric(ex: _Examples, y: np.ndarray, kind: str, spec: dict[str, Any]) -> C
     except ValidationError as exc:  # a metric name the scorecard file would refuse (a near-typo of a known one)
         cand.why = say("suggest.why.bad_name", problem=exc.errors()[0]["msg"].removeprefix("Value error, "))
         return cand
-    cand.inputs = [measure_input(probe, p.inputs)[0] for p in ex.pasts]
+    cand.inputs = [_without_float_noise(measure_input(probe, p.inputs)[0]) for p in ex.pasts]
     x = ex.fit_values(cand.inputs)
     has = ~np.isnan(x)
     if not has.any():
@@ -388,18 +462,46 @@ def _numeric(ex: _Examples, y: np.ndarray, kind: str, spec: dict[str, Any]) -> C
     cand.direction, segments, bands = _fit_numeric(x[has], y[has])
     cand.segments = segments
     cand.bins = [Bin(_range_label(kind, lo, hi), n, c) for lo, hi, n, c, _ in segments]
+    if _same_within_snapshots(x, ex.snap):
+        cand.why = say("suggest.why.day_only")
+        return cand
     if len(bands) < 2:
-        cand.why = say("suggest.why.one_bin")
+        cand.why = _one_bin_reason(x[has], kind)
         return cand
     cand.measure = Measure.model_validate({**spec, "bands": bands})
 
     def held_out(train: np.ndarray, test: np.ndarray) -> np.ndarray:
         fit = train & has
         bands = _fit_numeric(x[fit], y[fit])[2] if fit.any() else []
-        return _interp(x[test], bands) if len(bands) >= 2 else np.where(np.isnan(x[test]), np.nan, 50.0)
+        return _interp(x[test], bands) if len(bands) >= 2 else np.full(int(test.sum()), np.nan)
 
     _judge(cand, _cross_fitted(ex, held_out), ex)
     return cand
+
+
+def _without_float_noise(x: np.ndarray) -> np.ndarray:
+    """Values within a billionth of zero read as zero: a "change" of -4e-16 (rounding) is no change."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(x) < 1e-9, 0.0, x)
+
+
+def _same_within_snapshots(x: np.ndarray, snap: np.ndarray) -> bool:
+    """Every account of each snapshot has the same value (the values differ only between sample days)."""
+    for k in np.unique(snap):
+        v = x[(snap == k) & ~np.isnan(x)]
+        if v.size and v.min() != v.max():
+            return False
+    return True
+
+
+def _one_bin_reason(x: np.ndarray, kind: str) -> str:
+    """Why a number's values could not be told apart: most of them are one value, else too few of each."""
+    values, counts = np.unique(x, return_counts=True)
+    top = int(np.argmax(counts))
+    if counts[top] >= 0.9 * len(x):
+        return say("suggest.why.mostly_one", share=_pct(counts[top] / len(x)), value=_range_label(kind, values[top],
+                   values[top]))  # fmt: skip
+    return say("suggest.why.one_bin")
 
 
 def _fit_numeric(x: np.ndarray, y: np.ndarray) -> tuple[int, list[_Segment], list[tuple[float, float]]]:
@@ -468,20 +570,41 @@ def _cross_fitted(ex: _Examples, score: Callable[[np.ndarray, np.ndarray], np.nd
 
 
 def _judge(cand: Candidate, held_out: np.ndarray, ex: _Examples) -> None:
-    """The candidate's AUC alone, scored by bins fitted without the accounts it ranks, and whether that is enough
-    to consider it: at least MIN_AUC, and clear of what chance gives with this many churners."""
+    """The candidate's AUC alone, scored by bins fitted without the accounts it ranks and counted within each
+    snapshot (an input that only tells the sample days apart ranks nothing), and whether that is enough to
+    consider it: at least MIN_AUC, and clear of what chance gives with this many churners."""
     y = ex.y
-    cand.held_out = held_out
+    cand.held_out = held_out  # NaN: no data, or a fold whose bins could not be fitted on the others
     has = ~np.isnan(held_out)
-    cand.auc = roc_auc(100.0 - held_out[has], y[has].astype(bool))
     churned = int(y[has].sum())
-    needed = max(MIN_AUC, 0.5 + AUC_NOISE * _auc_noise(churned, int(has.sum()) - churned, ex.rows_per_account))
     if churned < MIN_MEASURE_CHURNERS:
-        cand.why = say("suggest.why.few_churners", churned=churned, minimum=MIN_MEASURE_CHURNERS)
-    elif cand.auc is None or cand.auc < needed:
+        total = int(y[~np.isnan(ex.fit_values(cand.inputs))].sum())
+        if total >= MIN_MEASURE_CHURNERS:  # enough churners in all, too few in each fold to fit bins on the others
+            cand.why = say("suggest.why.few_per_fold", churned=total, folds=len(FIT_FOLDS))
+            cand.weak = True  # a rare value that churns far above the rest may still set the tier as a cap
+        else:
+            cand.why = say("suggest.why.few_churners", churned=churned, minimum=MIN_MEASURE_CHURNERS)
+        return
+    cand.auc = within_snapshots_auc(100.0 - held_out, y, ex.snap)
+    needed = max(MIN_AUC, 0.5 + AUC_NOISE * _auc_noise(churned, int(has.sum()) - churned, ex.rows_per_account))
+    if cand.auc is None or cand.auc < needed:
+        cand.weak = True
         cand.why = say("suggest.why.weak", auc=_auc(cand.auc), min_auc=_auc(needed))
     else:
         cand.kept = True
+
+
+def within_snapshots_auc(risk: np.ndarray, y: np.ndarray, snap: np.ndarray) -> float | None:
+    """The AUC over pairs of a churner and a retained account from the same snapshot (NaN risks left out): each
+    snapshot's AUC weighted by its number of such pairs."""
+    total = pairs = 0.0
+    for k in np.unique(snap):
+        on = (snap == k) & ~np.isnan(risk)
+        auc = roc_auc(risk[on], y[on].astype(bool))
+        if auc is not None:
+            n = float(y[on].sum()) * float((~y[on].astype(bool)).sum())
+            total, pairs = total + auc * n, pairs + n
+    return total / pairs if pairs else None
 
 
 def _auc_noise(churned: int, stayed: int, rows_per_account: float) -> float:
@@ -512,6 +635,7 @@ def _segments(x: np.ndarray, y: np.ndarray, direction: int) -> list[_Segment]:
     cuts = np.searchsorted(xs, edges, side="right")  # bin i holds values <= edges[i]
     bounds = sorted({0, len(xs), *cuts.tolist()})
     cum = np.concatenate([[0], np.cumsum(ys)])
+    base = float(ys.mean()) if len(ys) else 0.0
 
     def stats(b: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lo, hi = np.array(b[:-1]), np.array(b[1:])
@@ -520,7 +644,7 @@ def _segments(x: np.ndarray, y: np.ndarray, direction: int) -> list[_Segment]:
 
     while len(bounds) > 2:  # merge the smallest bin that is too small into its closer neighbour by churn rate
         n, c, rate = stats(bounds)
-        small = np.flatnonzero((n < MIN_BIN_ACCOUNTS) | (c < MIN_BIN_CHURNERS))
+        small = np.flatnonzero(_too_small(n, c, base))
         if not len(small):
             break
         i = int(small[np.argmin(n[small])])
@@ -542,6 +666,13 @@ def _segments(x: np.ndarray, y: np.ndarray, direction: int) -> list[_Segment]:
     ]
 
 
+def _too_small(n: np.ndarray, c: np.ndarray, base: float) -> np.ndarray:
+    """Bins whose churn rate is too uncertain to keep apart: fewer than MIN_BIN_ACCOUNTS snapshots, or fewer than
+    MIN_BIN_CHURNERS churners unless the bin is big enough that the base rate would put twice that many in it
+    (a large bin where almost nobody churns is as telling as one where many do)."""
+    return (n < MIN_BIN_ACCOUNTS) | ((c < MIN_BIN_CHURNERS) & (n * base < 2 * MIN_BIN_CHURNERS))
+
+
 def _scale(rates: np.ndarray) -> np.ndarray:
     """0-100 scores: 100 at the lowest churn rate, 0 at the highest, linear in between."""
     low, high = float(rates.min()), float(rates.max())
@@ -553,7 +684,7 @@ def _scale(rates: np.ndarray) -> np.ndarray:
 def _bands(medians: list[float], scores: np.ndarray) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     for m, s in zip(medians, scores.tolist(), strict=True):
-        x = _round(m)
+        x = _round(m, 3)
         if out and x <= out[-1][0]:
             continue
         out.append((x, float(s)))
@@ -579,7 +710,7 @@ def _range_label(kind: str, lo: float, hi: float) -> str:
 
 def _choose(cands: list[Candidate], ex: _Examples) -> list[Candidate]:
     """The kept candidates, best AUC first, without near-duplicates of a better one."""
-    ranked = sorted((c for c in cands if c.kept), key=lambda c: -(c.auc or 0))
+    ranked = sorted((c for c in cands if c.kept), key=lambda c: -round(c.auc or 0, 3))  # stable: ties keep order
     kept: list[tuple[Candidate, np.ndarray]] = []
     for cand in ranked:
         risk = _risk_of(cand, ex)
@@ -653,6 +784,60 @@ def _keep_a_metric(kept: list[Candidate], cands: list[Candidate]) -> None:
     kept.append(best)
 
 
+def _rare_signals(cands: list[Candidate], kept: list[Candidate], ex: _Examples) -> list[Candidate]:
+    """Measures out only because their AUC alone is weak, though one of their bins (a tail or a value) has enough
+    accounts and churners and churns far above the base rate: too rare to rank the rest, strong enough to set the
+    tier of those few. They join at the smallest weight, so a cap can name them (`_drop_unused` takes them out
+    again when none does)."""
+    y = ex.y
+    base = float(y.mean()) if len(y) else 0.0
+    weight = max(round(MIN_WEIGHT_SHARE * sum(c.weight or 0.0 for c in kept), 3), 0.001)
+    out = []
+    for cand in cands:
+        if not cand.weak or cand.kept or cand.measure is None:
+            continue
+        strong = [b for b in cand.bins if b.accounts >= MIN_BIN_ACCOUNTS and b.churned >= CAP_CHURNERS
+                  and b.rate >= max(CAP_LIFT * base, base + CAP_POINTS)]  # fmt: skip
+        if not strong:
+            continue
+        top = max(strong, key=lambda b: b.rate)
+        cand.kept, cand.rare, cand.weight, cand.weak_why = True, True, weight, cand.why
+        cand.why = say("suggest.why.rare", auc=_auc(cand.auc), bin=top.label, accounts=f"{top.accounts:,}",
+                       rate=_pct(top.rate), base=_pct(base), weight=_num(weight))  # fmt: skip
+        out.append(cand)
+        kept.append(cand)
+    return out
+
+
+def _drop_unused(rare: list[Candidate], chosen: list[tuple[_CapCandidate, str, float, float]],
+                 kept: list[Candidate]) -> list[Candidate]:  # fmt: skip
+    """The rare signals no chosen cap names leave the card again, with their first reason and why."""
+    named = {id(c) for option, *_ in chosen for c, *_ in option.conditions}
+    unused = [c for c in rare if id(c) not in named]
+    for cand in unused:
+        kept.remove(cand)
+        cand.kept, cand.rare, cand.weight = False, False, None
+        cand.why = say("suggest.why.rare_unused", was=cand.weak_why)
+    return unused
+
+
+def _warnings(card: Scorecard, shares: list[fitting.TierShare], test: BacktestResult) -> list[str]:
+    """What the reader should look at before using the card (it is written all the same): a tier narrower than
+    MIN_TIER_POINTS or that no fitting account falls in, and a backtest with too few churners to mean much."""
+    tiers, out = card.tiers, []
+    for j, tier in enumerate(tiers.order):
+        width = (100.0 if j == 0 else tiers.cutoffs[tiers.order[j - 1]]) - tiers.cutoffs[tier]
+        if width < MIN_TIER_POINTS:
+            out.append(say("suggest.warning.narrow_tier", label=tiers.label(tier), width=_num(width),
+                           points=MIN_TIER_POINTS))  # fmt: skip
+        elif not next((s.accounts for s in shares if s.tier == tier), 0):
+            out.append(say("suggest.warning.empty_tier", label=tiers.label(tier)))
+    if test.churned < FEW_TEST_CHURNERS:
+        out.append(say("suggest.warning.few_test_churners", churned=test.churned, accounts=f"{test.accounts:,}",
+                       few=FEW_TEST_CHURNERS))  # fmt: skip
+    return out
+
+
 def _card(kept: list[Candidate], caps: list[Cap]) -> Card:
     """One group per metric or field, weighted by the sum of its measures' weights."""
     by_source: dict[str, list[Candidate]] = {}
@@ -662,7 +847,7 @@ def _card(kept: list[Candidate], caps: list[Cap]) -> Card:
     for source, cands in by_source.items():
         measures = [c.kept_measure.model_copy(update={"weight": c.weight}) for c in cands]
         label = _label(source)
-        groups[source] = Group(label=label[:1].upper() + label[1:], weight=round(sum(m.weight for m in measures), 3),
+        groups[source] = Group(label=_capitalised(label), weight=round(sum(m.weight for m in measures), 3),
                                measures=measures)  # fmt: skip
     return Card(groups=groups, caps=caps)
 
@@ -792,7 +977,8 @@ def _cap_candidates(kept: list[Candidate], fitted: _Fitted) -> list[_CapCandidat
             out.append(best([cell([(cand, op, v)], holds, []) for op, v, holds in options]))
         else:
             out.append(_tail(cand, fitted, cell))
-    numeric = [c for c in sorted(kept, key=lambda c: -(c.auc or 0)) if not c.is_category][:PAIR_MEASURES]
+    numeric = [c for c in sorted(kept, key=lambda c: -(c.auc or 0)) if not c.is_category and not c.rare]
+    numeric = numeric[:PAIR_MEASURES]
     sides = {}  # per measure: (threshold, where it holds, churn rate there)
     for c in numeric:
         sides[c.name] = [(t, h, float(y[h].mean()) if h.any() else 0.0) for t in
@@ -861,8 +1047,9 @@ def _capped(score: np.ndarray, caps: list[tuple[np.ndarray, float]]) -> np.ndarr
     cap_at = np.full(len(score), np.inf)
     for holds, at_most in caps:
         cap_at = np.where(holds, np.minimum(cap_at, at_most), cap_at)
-    capped = np.where(np.isfinite(cap_at), cap_at * score / 100.0, score)
-    return np.where(score - capped >= 0.05, capped, score)
+    with np.errstate(invalid="ignore"):  # an unscored row (NaN) stays NaN
+        capped = np.where(np.isfinite(cap_at), cap_at * score / 100.0, score)
+        return np.where(score - capped >= 0.05, capped, score)
 
 
 def _choose_caps(
@@ -912,9 +1099,7 @@ def suggest(engine: Engine, as_of: date, horizon: int, samples: int = 3, progres
         rows, churned = len(y), int(y.sum())
         accounts = len(np.unique(ex.ids))
         if churned < MIN_CHURNERS:
-            raise SuggestError(say("suggest.error.few_churners", churned=churned, rows=f"{rows:,}",
-                                   accounts=f"{accounts:,}", days=_days([p.inputs.day for p in ex.pasts]),
-                                   horizon=horizon, minimum=MIN_CHURNERS))  # fmt: skip
+            raise SuggestError(_few_churners(engine, ex, horizon, accounts))
         if rows - churned < MIN_CHURNERS:
             raise SuggestError(say("suggest.error.few_retained", retained=rows - churned, rows=f"{rows:,}",
                                    horizon=horizon))  # fmt: skip
@@ -926,6 +1111,7 @@ def suggest(engine: Engine, as_of: date, horizon: int, samples: int = 3, progres
             raise SuggestError(say("suggest.error.nothing_kept", auc=_auc(best), min_auc=_num(MIN_AUC)))
         kept, cv = _weigh(kept, ex)
         _keep_a_metric(kept, cands)
+        rare = _rare_signals(cands, kept, ex)
         bar.update(1)
 
         default = load_scorecard()
@@ -934,6 +1120,10 @@ def suggest(engine: Engine, as_of: date, horizon: int, samples: int = 3, progres
         fitted = _fitted(_snapshots(card, ex), ex, kept)
         card = _with_cutoffs(card, fitted)
         chosen = _choose_caps(card, kept, fitted)
+        unused = _drop_unused(rare, chosen, kept)
+        if unused and not chosen:  # the card again without the measures that were only there for a cap
+            card = card.model_copy(update={"cards": {"default": _card(kept, [])}})
+            card = _with_cutoffs(card, _fitted(_snapshots(card, ex), ex, kept))
         bar.update(1)
         base = float(fitted.y.mean()) if len(fitted.y) else 0.0
         caps: list[CapChoice] = []
@@ -954,13 +1144,35 @@ def suggest(engine: Engine, as_of: date, horizon: int, samples: int = 3, progres
         bar.update(1)
     on = _cutoff_rows(fitted)
     fit_shares = fitting.tier_shares(card.tiers, tier_of(card, fitted.score[on]), fitted.y[on])
+    warnings = _warnings(card, fit_shares, test)
     order = {id(c): i for i, c in enumerate(sorted(cands, key=lambda c: (not c.kept, -(c.weight or 0))))}
     return Suggestion(
         scorecard=card, test=test, candidates=sorted(cands, key=lambda c: order[id(c)]), caps=caps,
         test_shares=test_shares, fit_shares=fit_shares, cv=cv, as_of=as_of, horizon=horizon,
         days=[p.inputs.day for p in ex.pasts], fit_rows=rows, fit_accounts=accounts, fit_churned=churned,
-        test_accounts=len(ex.test),
+        test_accounts=len(ex.test), warnings=warnings,
     )  # fmt: skip
+
+
+def _few_churners(engine: Engine, ex: _Examples, horizon: int, accounts: int) -> str:
+    """Too few churners to learn from: how many there are, how many the test accounts hold back, and whether
+    other options would find more (only when churn is recorded outside the windows already counted)."""
+    days = [p.inputs.day for p in ex.pasts]
+    first, last = min(days), max(days) + timedelta(days=horizon)
+    with engine.connect() as conn:
+        outside = conn.execute(
+            text("SELECT SUM(CASE WHEN churned_on > :last THEN 1 ELSE 0 END), "
+                 "SUM(CASE WHEN churned_on <= :first THEN 1 ELSE 0 END) FROM account WHERE churned_on IS NOT NULL"),
+            {"first": first, "last": last},
+        ).one()  # fmt: skip
+    later, earlier = int(outside[0] or 0), int(outside[1] or 0)
+    advice = [say("suggest.error.more_later", count=later, day=last)] if later else []
+    advice += [say("suggest.error.more_earlier", count=earlier, day=first)] if earlier else []
+    test_churned = int(ex.pasts[0].churned[ex.test].sum())
+    return say("suggest.error.few_churners", churned=int(ex.y.sum()), rows=f"{len(ex.y):,}", accounts=f"{accounts:,}",
+               days=_days(days), horizon=horizon, test_churned=test_churned, test=f"{len(ex.test):,}",
+               share=_pct(1 - len(FIT_FOLDS) / 5), minimum=MIN_CHURNERS,
+               advice="; ".join(advice) or say("suggest.error.no_more_churn", day=last))  # fmt: skip
 
 
 def _cutoff_rows(fitted: _Fitted) -> np.ndarray:
@@ -982,6 +1194,10 @@ def _with_cutoffs(card: Scorecard, fitted: _Fitted, ceilings: list[tuple[str, fl
         for j in range(i - 1, -1, -1):  # the tier above, and any above it that would no longer fall strictly
             floor = at_most + 1 + math.ceil(tiers.hysteresis) + (i - 1 - j)
             cutoffs[tiers.order[j]] = max(cutoffs[tiers.order[j]], min(floor, 100.0 - j))
+    for j in range(len(tiers.order) - 2, -1, -1):  # each tier at least MIN_TIER_POINTS wide, where 100 allows
+        below = cutoffs[tiers.order[j + 1]]
+        room = 100.0 - MIN_TIER_POINTS * (j + 1)
+        cutoffs[tiers.order[j]] = max(cutoffs[tiers.order[j]], min(below + MIN_TIER_POINTS, room))
     return card.model_copy(update={"tiers": tiers.model_copy(update={"cutoffs": cutoffs})})
 
 
@@ -1047,7 +1263,12 @@ def write(suggestion: Suggestion, path: Path) -> None:
 
 
 def _num(x: float) -> str:
-    """A number as a reader takes it in: whole numbers whole, others to about three significant digits."""
+    """A number as a reader takes it in: whole numbers whole, others to about three significant digits; from a
+    million on, three significant digits and a word ("2.39 trillion")."""
+    for power, word in ((12, "trillion"), (9, "billion"), (6, "million")):
+        if abs(x) >= 10**power:
+            v = x / 10**power
+            return say(f"suggest.number.{word}", x=f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}")
     if abs(x - round(x)) < 1e-9 or abs(x) >= 100:
         return f"{x:,.0f}"
     return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"

@@ -4,16 +4,18 @@ Examples are the accounts the current scorecard scores on `as_of` and on days a 
 example's features are its measures' risks (1 - score/100), its label "churned within the horizon". Per card an
 L2-regularised logistic regression on every account (`fitting.cross_validate`: folds by account pick the
 regularisation) weighs the measures; a measure whose coefficient is negative predicts churn the wrong way and is
-dropped, then the rest refitted. Tier cutoffs are chosen on the proposed scores so the riskiest tiers keep
-catching churners. The before/after figures are out of fold: for each fold of accounts all of that runs on the
-other folds, and the fold's accounts are scored by the engine with what it proposed.
+dropped, then the rest refitted. A measure only some accounts report may not take so much of the weight that the
+others fall under data.min_weight_covered (`_bounded`): the proposal scores the accounts the current card scores,
+and says so when it cannot. Tier cutoffs are chosen on the proposed scores so the riskiest tiers keep catching
+churners. The before/after figures are out of fold, on the examples both cards score: for each fold of accounts
+all of that runs on the other folds, and the fold's accounts are scored by the engine with what it proposed.
 """
 
 from __future__ import annotations
 
 import textwrap
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,8 +24,9 @@ import pandas as pd
 import tomlkit
 from sqlalchemy import Engine
 
-from bot.scoring.backtest import PastDay, load_past_day, roc_auc, score_past_day
+from bot.scoring.backtest import PastDay, evaluate, load_past_day, roc_auc, score_past_day
 from bot.scoring.engine import tier_of
+from bot.scoring.explain import metric_label
 from bot.scoring.fitting import (
     FOLDS,
     L2_CHOICES,
@@ -42,6 +45,8 @@ MIN_CHURNERS = 5
 MIN_EXAMPLES = 30
 NEGLIGIBLE = 0.05  # a coefficient under this share of the card's largest has almost no effect
 SAMPLE_GAP_DAYS = 30
+RISKIEST_TOLERANCE = 0.03  # the two riskiest tiers may catch this share of churners less before it is a warning
+COVERAGE_MARGIN = 0.005  # kept below the coverage bound: weights are rounded to three digits when written
 
 
 @dataclass
@@ -59,14 +64,25 @@ class Examples:
 
 
 @dataclass
+class Bound:
+    """Measures whose share of the score was held down so the examples lacking them all stay scored."""
+
+    measures: list[str]
+    fitted: float  # their share of the score as fitted
+    bounded: float  # ... and as proposed
+    examples: int  # examples lacking every one of them
+
+
+@dataclass
 class CardFit:
-    weights: dict[str, float]  # measure -> positive coefficient (negligible ones raised to the floor)
+    weights: dict[str, float]  # measure -> positive coefficient (negligible ones raised to the floor, bounded)
     dropped: list[tuple[str, float]]  # measures dropped for a negative coefficient, in order, with it
     negligible: list[tuple[str, float]]  # measures kept at the floor, with their coefficient
     unreported: list[str]  # measures nobody has data for: not fitted, kept as they are
     l2: float
     examples: int
     churned: int
+    bounds: list[Bound] = field(default_factory=list)
 
 
 @dataclass
@@ -85,11 +101,14 @@ class TuneResult:
     days: list[date]  # sampled days that gave examples
     examples: int
     churned: int
-    before: Outcome  # out of fold, on the examples the proposal scored
+    before: Outcome  # out of fold, on the examples both the current card and the proposal scored
     after: Outcome
-    unscored_after: int
+    unscored_after: int  # examples the out-of-fold proposals left unscored
     warnings: list[str]
     l2_given: bool
+    active: int = 0  # accounts active on the sampled days (summed over the days)
+    scored_after: int = 0  # of those, how many the proposal scores (the current card: `examples`)
+    why_none: str | None = None  # why the current card scored no account, when it scored none
 
 
 def tune(
@@ -99,6 +118,13 @@ def tune(
     sampled = [as_of - timedelta(days=SAMPLE_GAP_DAYS * k) for k in range(samples)]
     days = [load_past_day(engine, scorecard.metrics, d, horizon, scorecard.data.lookback_days) for d in sampled]
     ex = _examples(scorecard, days)
+    active = sum(len(past.inputs.accounts) for past in days)
+    if not len(ex.day):  # say why, as the backtest would of the as-of day
+        notes = evaluate(scorecard, score_past_day(scorecard, days[0]), as_of, horizon).notes
+        return TuneResult(
+            as_of, horizon, scorecard, None, {}, [], 0, 0, before=Outcome(None, []), after=Outcome(None, []),
+            unscored_after=0, warnings=[], l2_given=l2 is not None, active=active, why_none=notes[0] if notes else None,
+        )  # fmt: skip
     cards = _CardData.build(scorecard, ex)
 
     fits = _fit_cards(cards, ex, np.ones(len(ex.day), dtype=bool), l2)
@@ -106,12 +132,13 @@ def tune(
     result = TuneResult(
         as_of, horizon, scorecard, None, fits, [sampled[k] for k in used], len(ex.day), int(ex.churned.sum()),
         before=Outcome(None, []), after=Outcome(None, []), unscored_after=0, warnings=[], l2_given=l2 is not None,
+        active=active, scored_after=len(ex.day),
     )  # fmt: skip
     if all(isinstance(f, str) for f in fits.values()):
         return result
 
     proposed = _propose(scorecard, fits)
-    scores = _rescore(proposed, days, ex)
+    scores, scored_after = _rescore(proposed, days, ex)
     fitted_on = ~np.isnan(scores)
     proposed = _with_cutoffs(proposed, propose_cutoffs(scorecard.tiers, scores[fitted_on], ex.churned[fitted_on]))
 
@@ -121,9 +148,10 @@ def tune(
     before = Outcome(roc_auc(100 - ex.score[seen], churned), tier_shares(scorecard.tiers, ex.tier[seen], churned))
     after = Outcome(roc_auc(100 - oof_score[seen], churned), tier_shares(scorecard.tiers, oof_tier[seen], churned))
     in_sample = tier_shares(proposed.tiers, tier_of(proposed, scores[fitted_on]), ex.churned[fitted_on])
+    warnings = _lost_warning(proposed, ex, ~fitted_on) + _warnings(before, after, in_sample)
     return replace(
-        result, proposed=proposed, before=before, after=after, unscored_after=int((~seen).sum()),
-        warnings=_warnings(before, after, in_sample),
+        result, proposed=proposed, before=before, after=after, unscored_after=int((~seen).sum()), warnings=warnings,
+        scored_after=scored_after,
     )  # fmt: skip
 
 
@@ -162,6 +190,11 @@ class _CardData:
     names: list[str]  # measures with data on some example
     unreported: list[str]
     x: np.ndarray  # risk per row and name; no data -> the column's mean
+    lacking: np.ndarray  # per row and name: no data (a renewal measure: not due), so it does not cover the row
+    min_covered: float  # data.min_weight_covered: the share of the weight a row's data must cover
+
+    def card_measure(self, name: str) -> Measure:
+        return next(m for _, m in self.card.measures() if m.name == name)
 
     @classmethod
     def build(cls, scorecard: Scorecard, ex: Examples) -> dict[str, _CardData]:
@@ -178,7 +211,8 @@ class _CardData:
             means = np.nansum(risk, axis=0) / np.maximum(seen.sum(axis=0), 1)
             x = np.where(seen, risk, means)[:, has]
             names = [n for j, n in enumerate(every) if has[j]]
-            out[name] = cls(card, rows, names, [n for n in every if n not in names], x)
+            unreported = [n for n in every if n not in names]
+            out[name] = cls(card, rows, names, unreported, x, ~seen[:, has], scorecard.data.min_weight_covered)
         return out
 
 
@@ -223,7 +257,52 @@ def _fit_card(data: _CardData, x: np.ndarray, y: np.ndarray, ids: np.ndarray, l2
     names = [data.names[j] for j in keep]
     negligible = [(n, float(c)) for n, c in zip(names, coef, strict=True) if c < floor]
     weights = {n: max(float(c), floor) for n, c in zip(names, coef, strict=True)} if largest > 1e-9 else {}
-    return CardFit(weights, dropped, negligible, data.unreported, chosen, len(y), int(y.sum()))
+    weights, bounds = _bounded(weights, data)
+    return CardFit(weights, dropped, negligible, data.unreported, chosen, len(y), int(y.sum()), bounds)
+
+
+def _bounded(weights: dict[str, float], data: _CardData) -> tuple[dict[str, float], list[Bound]]:
+    """The fitted weights, with the share of any measures a row lacks held so every row keeps
+    `min_covered` of the weight covered: the proposal scores every account the current card scores.
+
+    The fit does not see coverage: a measure only some accounts report can take most of the weight, and the
+    rest would go unscored. The worst-covered rows' missing measures are scaled down to the bound, the
+    others take up what they gave, until every row is covered (or no measure is left to take it up).
+    """
+    if not weights:
+        return weights, []
+    names = list(weights)
+    w = np.array([weights[n] for n in names])
+    total = w.sum()
+    w = w / total
+    fitted = w.copy()
+    # a row's load: the share it lacks, where a measure that is not due (renewal) only shrinks what must be covered
+    due = np.array([data.card_measure(n).transform != "renewal" for n in names])
+    lacking = data.lacking[:, [data.names.index(n) for n in names]]
+    load = lacking * np.where(due, 1.0, 1 - data.min_covered)
+    patterns = np.unique(load, axis=0)
+    limit = 1 - data.min_covered - COVERAGE_MARGIN
+    fixed = np.zeros(len(names), dtype=bool)
+    parts: list[np.ndarray] = []
+    for _ in range(2 * len(names)):
+        loads = patterns @ w
+        worst = int(np.argmax(loads))
+        if loads[worst] <= limit + 1e-12 or limit <= 0:
+            break
+        part = patterns[worst] > 0
+        free = ~fixed & ~part
+        if not free.any():
+            break  # nothing left to take up the weight: `_lost_warning` says which rows go unscored
+        w[part] *= limit / loads[worst]
+        fixed |= part
+        w[free] *= (1 - w[~free].sum()) / w[free].sum()
+        parts.append(part)
+    bounds = [
+        Bound([names[j] for j in np.flatnonzero(p)], float(fitted[p].sum()), float(w[p].sum()),
+              int(lacking[:, p].all(axis=1).sum()))
+        for p in parts
+    ]  # fmt: skip
+    return {n: float(v * total) for n, v in zip(names, w, strict=True)}, bounds
 
 
 # --- proposals and their scores -----------------------------------------------------------------------------
@@ -271,17 +350,18 @@ def _with_cutoffs(scorecard: Scorecard, cutoffs: dict[str, float]) -> Scorecard:
     return Scorecard.model_validate({**scorecard.model_dump(), "tiers": tiers})
 
 
-def _rescore(scorecard: Scorecard, days: list[PastDay], ex: Examples) -> np.ndarray:
-    """The engine's score of every example under `scorecard` (NaN: it could not score it)."""
+def _rescore(scorecard: Scorecard, days: list[PastDay], ex: Examples) -> tuple[np.ndarray, int]:
+    """The engine's score of every example under `scorecard` (NaN: it could not score it), and how many
+    accounts it scores on the sampled days (examples or not)."""
     out = np.full(len(ex.day), np.nan)
+    scored = 0
     for k, past in enumerate(days):
-        rows = np.flatnonzero(ex.day == k)
-        if not len(rows):
-            continue
         frame = score_past_day(scorecard, past).scores.frame
+        scored += len(frame)
+        rows = np.flatnonzero(ex.day == k)
         by_id = pd.Series(frame["score"].to_numpy(dtype=float), index=frame["account_id"].to_numpy())
         out[rows] = by_id.reindex(ex.account_id[rows]).to_numpy(dtype=float)
-    return out
+    return out, scored
 
 
 def _out_of_fold(
@@ -296,13 +376,31 @@ def _out_of_fold(
         if not test.any():
             continue
         proposal = _propose(scorecard, _fit_cards(cards, ex, ~test, l2))
-        s = _rescore(proposal, days, ex)
+        s, _ = _rescore(proposal, days, ex)
         train = ~test & ~np.isnan(s)
         proposal = _with_cutoffs(proposal, propose_cutoffs(scorecard.tiers, s[train], ex.churned[train]))
         scored = test & ~np.isnan(s)
         score[scored] = s[scored]
         tier[scored] = tier_of(proposal, s[scored])
     return score, tier
+
+
+def _lost_warning(proposed: Scorecard, ex: Examples, lost: np.ndarray) -> list[str]:
+    """A warning when the proposal leaves examples unscored that the current card scores, and why: the
+    measures those examples lack most often."""
+    if not lost.any():
+        return []
+    lacking: dict[str, int] = {}
+    for i in np.flatnonzero(lost):
+        seen = ex.measures[i]
+        for _, m in proposed.cards[str(ex.card[i])].measures():
+            if m.name in seen and seen[m.name] is None:
+                words = measure_words(m)
+                lacking[words] = lacking.get(words, 0) + 1
+    common = sorted(lacking.items(), key=lambda kv: -kv[1])[:3]
+    measures = ", ".join(say("tune.lacking", measure=w, count=f"{n:,}") for w, n in common) or say("tune.lacking_none")
+    share = f"{round(100 * proposed.data.min_weight_covered)} %"
+    return [say("tune.warn_lost", count=int(lost.sum()), examples=len(lost), share=share, measures=measures)]
 
 
 def _warnings(before: Outcome, after: Outcome, in_sample: list[TierShare]) -> list[str]:
@@ -314,7 +412,7 @@ def _warnings(before: Outcome, after: Outcome, in_sample: list[TierShare]) -> li
                 empty.add(s.tier)
                 out.append(say("tune.warn_empty", label=s.label, where=where))
     was, now = riskiest_two_share(before.shares), riskiest_two_share(after.shares)
-    if was is not None and now is not None and now < was - 1e-9:
+    if was is not None and now is not None and now < was - RISKIEST_TOLERANCE:
         total = sum(s.accounts for s in after.shares) or 1
         out.append(
             say(
@@ -336,12 +434,45 @@ def _auc(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def measure_words(m: Measure) -> str:
+    """A measure as a sentence names it: "login, last 7 days vs the 28 before", "days since the last login"."""
+    if m.label:
+        label = m.label
+    elif m.field:
+        label = str(raw("reasons.field_labels").get(m.field, m.field.replace("_", " ")))
+    else:
+        label = metric_label(m.source)
+    key = f"level_{m.aggregate}" if m.transform == "level" else m.transform
+    days = say("tune.day") if m.days == 1 else say("tune.days", n=m.days)
+    return say(f"tune.measure.{key}", label=label, days=days, baseline_days=m.baseline_days,
+               threshold=f"{m.threshold:g}")  # fmt: skip
+
+
+def _shares(card: Card, counted: set[str]) -> dict[str, float]:
+    """Each counted measure's share of the whole score when every one has data (as the engine weighs them:
+    the group's share of the card times the measure's share of its group)."""
+    raw_share = {
+        m.name: group.weight * m.weight / sum(x.weight for x in group.measures)
+        for group in card.groups.values()
+        for m in group.measures
+        if m.name in counted
+    }
+    total = sum(raw_share.values()) or 1.0
+    return {n: v / total for n, v in raw_share.items()}
+
+
+def _share(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
 def report(result: TuneResult, path: str) -> list[str]:
     """What `healthbot tune` prints, in order."""
     current = result.current
     days = ", ".join(d.isoformat() for d in result.days) or say("tune.no_days")
     lines = [say("tune.examples", path=path, examples=result.examples, days=days, churned=result.churned,
                  horizon=result.horizon)]  # fmt: skip
+    if result.why_none is not None:
+        lines.append(say("tune.none_scored", as_of=result.as_of.isoformat(), why=result.why_none))
     for name, fit in result.fits.items():
         if isinstance(fit, str):
             lines.append(say("tune.card_kept", card=name, why=fit))
@@ -350,7 +481,9 @@ def report(result: TuneResult, path: str) -> list[str]:
     proposed = result.proposed
     if proposed is None:
         return lines
-    lines.append(say("tune.oof_title", folds=FOLDS))
+    lines.append(say("tune.scored", before=result.examples, after=result.scored_after, active=result.active))
+    both = sum(s.accounts for s in result.after.shares)
+    lines.append(say("tune.oof_title", folds=FOLDS, both=both))
     lines.append(say("tune.oof_auc", before=_auc(result.before.auc), after=_auc(result.after.auc)))
     if result.unscored_after:
         lines.append(say("tune.oof_unscored", count=result.unscored_after))
@@ -387,31 +520,49 @@ def _pct(share: float | None) -> str:
 def _card_lines(name: str, card: Card, fit: CardFit, result: TuneResult) -> list[str]:
     how = say("tune.l2_given") if result.l2_given else say("tune.l2_chosen", folds=FOLDS)
     lines = [say("tune.card_fitted", card=name, examples=fit.examples, churned=fit.churned, l2=fit.l2, how=how)]
-    lines += [say("tune.dropped", measure=m, coef=c) for m, c in fit.dropped]
+    words = {m.name: measure_words(m) for _, m in card.measures()}
+    lines += [say("tune.dropped", measure=words[m], coef=c) for m, c in fit.dropped]
     dropped = {m for m, _ in fit.dropped}
     for cap in card.caps:
-        named = [c.measure for c in cap.conditions if c.measure in dropped]
+        named = [words[c.measure] for c in cap.conditions if c.measure in dropped]
         if named:
-            lines.append(say("tune.cap_dropped", when=cap.when, at_most=cap.at_most, measures=", ".join(named)))
+            lines.append(say("tune.cap_dropped", when=cap.when, at_most=cap.at_most, measures="; ".join(named)))
     largest = max(fit.weights.values())
-    lines += [say("tune.negligible", measure=m, coef=c, largest=largest) for m, c in fit.negligible]
+    lines += [say("tune.negligible", measure=words[m], coef=c, largest=largest) for m, c in fit.negligible]
     if fit.unreported:
-        lines.append(say("tune.unreported", measures=", ".join(fit.unreported)))
+        lines.append(say("tune.unreported", measures="; ".join(words[m] for m in fit.unreported)))
+    for b in fit.bounds:
+        lines.append(say("tune.bounded", measures="; ".join(words[m] for m in b.measures), fitted=_share(b.fitted),
+                         bounded=_share(b.bounded), examples=b.examples,
+                         them=say("tune.it") if len(b.measures) == 1 else say("tune.them"),
+                         share=f"{round(100 * result.current.data.min_weight_covered)} %"))  # fmt: skip
     assert result.proposed is not None
     new = result.proposed.cards[name]
+    lines.append(say("tune.shares_title"))
+    before = _shares(card, set(fit.weights) | dropped)
+    after = _shares(new, set(fit.weights))
     for g_name, group in card.groups.items():
+        fitted = [m.name for m in group.measures if m.name in before]
         if g_name not in new.groups:
-            lines.append(say("tune.group_removed", group=g_name))
+            lines.append(say("tune.group_removed", group=group.label, before=_share(sum(before[m] for m in fitted))))
             continue
-        after = {m.name: m.weight for m in new.groups[g_name].measures}
-        measures = ", ".join(
-            say("tune.measure_weight", measure=m.name, before=m.weight, after=after[m.name])
-            for m in group.measures
-            if m.name in fit.weights
+        if not fitted:
+            continue
+        shares = {"group": group.label, "before": _share(sum(before[m] for m in fitted)),
+                  "after": _share(sum(after.get(m, 0.0) for m in fitted))}  # fmt: skip
+        if len(fitted) == 1:
+            lines.append(say("tune.group_share_one", measure=words[fitted[0]], **shares))
+            continue
+        measures = "; ".join(
+            say(
+                "tune.measure_share",
+                measure=words[m],
+                before=_share(before[m]),
+                after=_share(after[m]) if m in after else say("tune.share_dropped"),
+            )
+            for m in fitted
         )
-        if measures:
-            lines.append(say("tune.group_weights", group=g_name, before=group.weight,
-                             after=new.groups[g_name].weight, measures=measures))  # fmt: skip
+        lines.append(say("tune.group_share", measures=measures, **shares))
     return lines
 
 
