@@ -490,6 +490,18 @@ def test_tune_warns_about_the_riskiest_tiers_only_past_a_tolerance() -> None:
     assert warning.startswith("warning: the two riskiest tiers (c and d) catch 66.0 % of the churners after tuning")
 
 
+def test_tune_warns_when_the_proposal_ranks_churners_worse_out_of_fold() -> None:
+    """On the 300-account demo the refit ranked churners worse out of fold (0.834 -> 0.783) and said nothing."""
+    from bot.scoring.fitting import TierShare
+    from bot.scoring.tune import Outcome, _warnings
+
+    shares = [TierShare(t, t, 25, 1, 0.25) for t in ("a", "b", "c", "d")]
+    assert _warnings(Outcome(0.834, shares), Outcome(0.830, shares), []) == []  # within noise
+    (warning,) = _warnings(Outcome(0.834, shares), Outcome(0.783, shares), [])
+    assert warning.startswith("warning: out of fold the proposal ranks churners worse than the current card")
+    assert "0.834 before, 0.783 after" in warning
+
+
 def test_override_cli(portfolio: Engine, cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     until = (date.today() + timedelta(days=30)).isoformat()
     assert (

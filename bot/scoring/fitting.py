@@ -14,6 +14,10 @@ from bot.scoring.scorecard import Tiers
 # Share of the fitting accounts' churners that should score below each cutoff, riskiest boundary first:
 # the riskiest tier holds ~40 % of them, the two riskiest ~70 %, the three riskiest ~90 %.
 CHURNER_CAPTURE = (0.4, 0.7, 0.9, 0.97)
+# ... but at most this share of all accounts below each boundary: (times the base churn rate, at least), so the
+# risky tiers stay a list a team can work through: the riskiest up to 2x the base rate (5 % at least), the two
+# riskiest 4x (10 %), the three riskiest 8x (20 %).
+ACCOUNT_SHARE_LIMIT = ((2.0, 0.05), (4.0, 0.10), (8.0, 0.20), (16.0, 0.40))
 L2_CHOICES = (0.1, 1.0, 10.0)
 FOLDS = 5
 
@@ -85,14 +89,22 @@ def propose_cutoffs(tiers: Tiers, scores: np.ndarray, churned: np.ndarray) -> di
     current cutoffs stay.
     """
     order = tiers.order
-    lost = np.sort(np.asarray(scores, dtype=float)[np.asarray(churned, dtype=bool)])
+    scores = np.asarray(scores, dtype=float)
+    churned = np.asarray(churned, dtype=bool)
+    lost = np.sort(scores[churned])
     if len(lost) == 0:
         return dict(tiers.cutoffs)
+    base = len(lost) / len(scores)
     cutoffs = {order[-1]: 0.0}
     floor = 0.0
     for i, tier in enumerate(reversed(order[:-1])):  # the boundary above the riskiest tier first
         share = CHURNER_CAPTURE[min(i, len(CHURNER_CAPTURE) - 1)]
         at = float(np.ceil(np.quantile(lost, share) + 1e-9))  # scores below the cutoff: at least `share`
+        # ... unless that puts more accounts at risk than a team can act on (a weak score spreads its churners)
+        limit = ACCOUNT_SHARE_LIMIT[min(i, len(ACCOUNT_SHARE_LIMIT) - 1)]
+        most = min(1.0, max(limit[0] * base, limit[1]))
+        if most < 1.0 and np.mean(scores < at) > most:
+            at = float(np.floor(np.quantile(scores, most)))
         at = min(max(at, floor + 1), 100.0 - (len(order) - 2 - i))  # room for the tiers above
         cutoffs[tier] = at
         floor = at

@@ -46,6 +46,7 @@ MIN_EXAMPLES = 30
 NEGLIGIBLE = 0.05  # a coefficient under this share of the card's largest has almost no effect
 SAMPLE_GAP_DAYS = 30
 RISKIEST_TOLERANCE = 0.03  # the two riskiest tiers may catch this share of churners less before it is a warning
+AUC_TOLERANCE = 0.01  # an out-of-fold AUC this much lower is worse, not noise
 COVERAGE_MARGIN = 0.005  # kept below the coverage bound: weights are rounded to three digits when written
 
 
@@ -411,6 +412,8 @@ def _warnings(before: Outcome, after: Outcome, in_sample: list[TierShare]) -> li
             if s.accounts == 0 and s.tier not in empty:
                 empty.add(s.tier)
                 out.append(say("tune.warn_empty", label=s.label, where=where))
+    if before.auc is not None and after.auc is not None and after.auc < before.auc - AUC_TOLERANCE:
+        out.append(say("tune.warn_auc", before=f"{before.auc:.3f}", after=f"{after.auc:.3f}"))
     was, now = riskiest_two_share(before.shares), riskiest_two_share(after.shares)
     if was is not None and now is not None and now < was - RISKIEST_TOLERANCE:
         total = sum(s.accounts for s in after.shares) or 1
