@@ -150,9 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
         "writes the proposal as an edit of the scorecard file (its comments kept) to review.\n"
         "Reads the database; writes only --out.",
     )  # fmt: skip
-    tune.add_argument("--as-of", required=True, type=_date)
-    tune.add_argument("--horizon", required=True, type=_positive)
-    tune.add_argument("--out", type=Path, default=Path("scorecard.proposed.toml"), help="where to write it")
+    tune.add_argument("--as-of", required=True, type=_date, help="the latest day to learn from (YYYY-MM-DD)")
+    tune.add_argument(
+        "--horizon", required=True, type=_positive, help="days after each sampled day in which churn counts"
+    )
+    tune.add_argument(
+        "--out", type=Path, default=Path("scorecard.proposed.toml"),
+        help="where to write it (default scorecard.proposed.toml)",
+    )  # fmt: skip
     tune.add_argument(
         "--l2", type=_strength, help="fixed regularisation strength > 0 (default: chosen by cross-validation)"
     )

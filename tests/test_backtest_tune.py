@@ -565,3 +565,25 @@ def test_daily_run_scores_then_refreshes_every_owners_home(portfolio: Engine, se
     fake_slack.fail_next("views.publish", status=429, retry_after=0)
     assert score_job.run_daily(portfolio, load_scorecard(), make_client(settings), lambda: END) is None
     assert len([c for c in fake_slack.calls_to("views.publish") if c.failed_status is None]) == len(owners)
+
+
+def test_caps_keep_their_tier_when_tune_moves_the_cutoffs() -> None:
+    """A stranger's tune lowered the Medium risk cutoff from 60 to 51, and a cap 'at most 56' that suggest had put
+    in High risk silently let its accounts (51 % churn) into Medium risk. A cap's ceiling now follows the cutoffs,
+    so its accounts stay in the tier they were in, or worse."""
+    from bot.scoring.scorecard import Cap, load_scorecard
+    from bot.scoring.tune import _with_cutoffs, cap_moves
+
+    current = load_scorecard()
+    default = current.cards["default"]
+    default = default.model_copy(update={"caps": [*default.caps, Cap(when="csat <= 2", at_most=35)]})
+    current = current.model_copy(update={"cards": {**current.cards, "default": default}})
+    lower = {"healthy": 70.0, "low_risk": 50.0, "medium_risk": 30.0, "high_risk": 0.0}
+    proposed = _with_cutoffs(current, lower, current)
+    assert [c.at_most for c in proposed.cards["default"].caps] == [5, 49, 29]  # quiet week: Medium; csat: High
+    assert cap_moves(current, proposed) == [
+        ("onboarding", "login_recency >= 7", 55, 49), ("default", "login_recency >= 7", 55, 49),
+        ("default", "csat <= 2", 35, 29),
+    ]  # fmt: skip
+    higher = {"healthy": 90.0, "low_risk": 70.0, "medium_risk": 50.0, "high_risk": 0.0}
+    assert cap_moves(current, _with_cutoffs(current, higher, current)) == []  # a worse tier already: unchanged

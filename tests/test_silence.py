@@ -20,7 +20,9 @@ DAY = date(2026, 6, 30)
 COMMON = ["logins", "core_feature_events", "tickets_opened"]
 
 
-def _portfolio(seed: int, days: int, extra_metrics: bool) -> tuple[pd.DataFrame, Panel, np.ndarray, np.ndarray]:
+def _portfolio(
+    seed: int, days: int, extra_metrics: bool, silence: tuple[int, int] = (14, 45)
+) -> tuple[pd.DataFrame, Panel, np.ndarray, np.ndarray]:  # fmt: skip
     """Accounts of many shapes; returns accounts, panel, and masks of the silent and the still-active ones."""
     rng = np.random.default_rng(seed)
     n = 600
@@ -30,7 +32,7 @@ def _portfolio(seed: int, days: int, extra_metrics: bool) -> tuple[pd.DataFrame,
     level = np.outer(size, np.ones(days))
     level[shape == "declining"] *= np.linspace(1.0, 0.25, days)
     level[shape == "collapsing"] *= np.where(t < days - 10, 1.0, 0.05)
-    silent_for = rng.integers(14, max(min(days, 45), 15), n)
+    silent_for = rng.integers(silence[0], max(min(days, silence[1]), silence[0] + 1), n)
     quiet = (shape == "silent")[:, None] & (t >= days - silent_for[:, None])
     logins = rng.poisson(level)
     core = rng.poisson(level * 0.5)
@@ -66,7 +68,7 @@ def _portfolio(seed: int, days: int, extra_metrics: bool) -> tuple[pd.DataFrame,
     card = load_scorecard()
     lookback = card.data.lookback_days
     panel = Panel.from_long(ids, obs, day_number(DAY) - lookback + 1, day_number(DAY), card.metrics)
-    silent = ~active & (silent_for >= 14)
+    silent = ~active & (silent_for >= silence[0])
     return accounts, panel, silent, active
 
 
@@ -120,3 +122,13 @@ def test_days_before_the_first_metric_are_not_zero_usage() -> None:
     assert result.parts[0]["measures"]["logins_trend"] == 100.0  # ±0 %: the band's top
     drivers = [d["reason"] for d in result.parts[0]["drivers"]]
     assert not any("logins" in r for r in drivers), drivers
+
+
+def test_a_quiet_week_is_medium_risk_at_best_and_ranks_below_most_accounts_in_use() -> None:
+    """Seven to thirteen days without a login (and so without tickets): zero tickets is not perfect support."""
+    accounts, panel, quiet, active = _portfolio(seed=4, days=60, extra_metrics=False, silence=(7, 14))
+    result = score_day(load_scorecard(), accounts, panel, DAY)
+    score = result.frame.set_index("account_id")["score"]
+    ids = accounts["id"].to_numpy()
+    assert score.reindex(ids[quiet]).max() <= 55
+    assert score.reindex(ids[quiet]).median() < score.reindex(ids[active]).quantile(0.1)

@@ -151,7 +151,8 @@ def _days_with_data(inputs: DayInputs) -> np.ndarray:
 
 
 def _caps_held(scorecard: Scorecard, inputs: DayInputs, frame: pd.DataFrame) -> dict[tuple[str, int], np.ndarray]:
-    """Per cap, whether its conditions held for each scored account of its card (rows of `frame`)."""
+    """Per cap, whether it is the cap holding each scored account of its card (rows of `frame`): of the caps whose
+    conditions hold, the lowest `at_most` (the first on a tie), as the engine applies them."""
     rows = np.searchsorted(inputs.panel.account_ids, frame["account_id"].to_numpy())
     out = {}
     for name, card in scorecard.cards.items():
@@ -163,8 +164,12 @@ def _caps_held(scorecard: Scorecard, inputs: DayInputs, frame: pd.DataFrame) -> 
         xs = {nm: x[rows] for nm, (x, _) in read.items()}
         figures = {nm: {k: v[rows] for k, v in f.items()} for nm, (_, f) in read.items()}
         on_card = (frame["card"] == name).to_numpy(dtype=bool)
+        binding, lowest = np.full(len(frame), -1), np.full(len(frame), np.inf)
         for k, cap in enumerate(card.caps):
-            out[(name, k)] = on_card & cap_holds(cap, xs, figures)
+            tighter = cap_holds(cap, xs, figures) & (cap.at_most < lowest)
+            binding[tighter], lowest[tighter] = k, cap.at_most
+        for k in range(len(card.caps)):
+            out[(name, k)] = on_card & (binding == k)
     return out
 
 

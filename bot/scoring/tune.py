@@ -141,7 +141,9 @@ def tune(
     proposed = _propose(scorecard, fits)
     scores, scored_after = _rescore(proposed, days, ex)
     fitted_on = ~np.isnan(scores)
-    proposed = _with_cutoffs(proposed, propose_cutoffs(scorecard.tiers, scores[fitted_on], ex.churned[fitted_on]))
+    proposed = _with_cutoffs(
+        proposed, propose_cutoffs(scorecard.tiers, scores[fitted_on], ex.churned[fitted_on]), scorecard
+    )
 
     oof_score, oof_tier = _out_of_fold(scorecard, cards, days, ex, l2)
     seen = ~np.isnan(oof_score)
@@ -346,9 +348,34 @@ def _propose(scorecard: Scorecard, fits: dict[str, CardFit | str]) -> Scorecard:
     return Scorecard.model_validate({**scorecard.model_dump(), "cards": {n: c.model_dump() for n, c in cards.items()}})
 
 
-def _with_cutoffs(scorecard: Scorecard, cutoffs: dict[str, float]) -> Scorecard:
+def _with_cutoffs(scorecard: Scorecard, cutoffs: dict[str, float], current: Scorecard) -> Scorecard:
+    """`scorecard` with new tier cutoffs, and every cap still holding its accounts in the tier `current` put them
+    in, or worse: a ceiling the new cutoffs would lift into a better tier comes down to just below that tier."""
     tiers = {**scorecard.tiers.model_dump(), "cutoffs": cutoffs}
-    return Scorecard.model_validate({**scorecard.model_dump(), "tiers": tiers})
+    moved = Scorecard.model_validate({**scorecard.model_dump(), "tiers": tiers})
+    order = moved.tiers.order
+    cards = {}
+    for name, card in moved.cards.items():
+        caps = []
+        for cap in card.caps:
+            was = order.index(str(tier_of(current, np.array([cap.at_most]))[0]))
+            now = order.index(str(tier_of(moved, np.array([cap.at_most]))[0]))
+            if now < was:  # a better tier than before
+                cap = cap.model_copy(update={"at_most": max(cutoffs[order[was - 1]] - 1, 0.0)})
+            caps.append(cap)
+        cards[name] = card.model_copy(update={"caps": caps})
+    return moved.model_copy(update={"cards": cards})
+
+
+def cap_moves(current: Scorecard, proposed: Scorecard) -> list[tuple[str, str, float, float]]:
+    """(card, when, at_most before, after) of each cap whose ceiling came down with the new cutoffs."""
+    out = []
+    for name, card in proposed.cards.items():
+        before = {c.when: c.at_most for c in current.cards[name].caps} if name in current.cards else {}
+        out += [
+            (name, c.when, before[c.when], c.at_most) for c in card.caps if before.get(c.when, c.at_most) != c.at_most
+        ]
+    return out
 
 
 def _rescore(scorecard: Scorecard, days: list[PastDay], ex: Examples) -> tuple[np.ndarray, int]:
@@ -379,7 +406,9 @@ def _out_of_fold(
         proposal = _propose(scorecard, _fit_cards(cards, ex, ~test, l2))
         s, _ = _rescore(proposal, days, ex)
         train = ~test & ~np.isnan(s)
-        proposal = _with_cutoffs(proposal, propose_cutoffs(scorecard.tiers, s[train], ex.churned[train]))
+        proposal = _with_cutoffs(proposal, propose_cutoffs(scorecard.tiers, s[train], ex.churned[train]), scorecard)
+        if cap_moves(scorecard, proposal):  # a ceiling came down: the fold's accounts score under the new one
+            s, _ = _rescore(proposal, days, ex)
         scored = test & ~np.isnan(s)
         score[scored] = s[scored]
         tier[scored] = tier_of(proposal, s[scored])
@@ -513,6 +542,8 @@ def report(result: TuneResult, path: str) -> list[str]:
         for t in current.tiers.order
     )
     lines.append(say("tune.cutoffs", changes=changes))
+    for card, when, before, after in cap_moves(current, proposed):
+        lines.append(say("tune.cap_moved", card=card, when=when, before=f"{before:g}", after=f"{after:g}"))
     return lines + result.warnings
 
 
@@ -582,6 +613,10 @@ def proposal_text(original: str, result: TuneResult) -> str:
     for name, fit in result.fits.items():
         if not isinstance(fit, str):
             _edit_card(doc["cards"][name], proposed.cards[name], fit)
+    for name, *_ in cap_moves(result.current, proposed):  # ceilings that follow the new cutoffs
+        at_most = {c.when: c.at_most for c in proposed.cards[name].caps}
+        for item in doc["cards"][name]["caps"]:
+            _set(item, "at_most", at_most[str(item["when"])])
     header = say(
         "tune.header", as_of=result.as_of.isoformat(), horizon=result.horizon, before=_auc(result.before.auc),
         after=_auc(result.after.auc),
@@ -614,7 +649,7 @@ def _edit_card(card_doc: Any, new: Card, fit: CardFit) -> None:
             elif measure in fit.weights:
                 _set(items[i], "weight", weights[measure], default=Measure.model_fields["weight"].default)
     if "caps" in card_doc:
-        kept = {c.when for c in new.caps}
+        kept = {c.when: c.at_most for c in new.caps}
         items = card_doc["caps"]
         for i in reversed(range(len(items))):
             if str(items[i]["when"]) not in kept:
