@@ -234,3 +234,37 @@ def test_a_metric_named_like_a_documented_one_loads_with_a_label() -> None:
         Scorecard.model_validate(__import__("tomllib").loads(typo))
     meant = typo.replace('metric = "npss"', 'metric = "npss", label = "NPS survey score"')
     assert "npss" in Scorecard.model_validate(__import__("tomllib").loads(meant)).metrics
+
+
+def test_a_cap_compares_a_category_value_with_spaces_when_quoted() -> None:
+    """`industry == "research and development"`: the value may hold spaces and even the word `and`."""
+    from datetime import date
+
+    import numpy as np
+    import pandas as pd
+
+    from bot.scoring.engine import Panel, day_number, score_day
+
+    card = {
+        "tiers": {"order": ["good", "bad"], "cutoffs": {"good": 50, "bad": 0}},
+        "cards": {"all": {
+            "caps": [{"when": 'industry == "Research and Development" and logins_level >= 1', "at_most": 20}],
+            "groups": {"g": {"label": "G", "weight": 1, "measures": [
+                {"name": "logins_level", "metric": "logins", "transform": "level", "bands": [[0, 0], [2, 100]]},
+                {"name": "industry", "transform": "field", "field": "industry", "categories": {"retail": 100},
+                 "other": 100},
+            ]}},
+        }},
+    }  # fmt: skip
+    scorecard = Scorecard.model_validate(card)
+    cap = scorecard.cards["all"].caps[0]
+    assert [(c.measure, c.op, c.value) for c in cap.conditions] == [
+        ("industry", "==", "research and development"), ("logins_level", ">=", 1.0),
+    ]  # fmt: skip
+    day = date(2026, 6, 30)
+    obs = pd.DataFrame({"account_id": [1, 2], "day_num": day_number(day), "metric": "logins", "value": 5.0})
+    panel = Panel.from_long(np.array([1, 2]), obs, day_number(day), day_number(day), ["logins"])
+    accounts = pd.DataFrame({"id": [1, 2], "industry": ["research and development ", "Retail"], "renewal_date": None})
+    scorecard = scorecard.model_copy(update={"data": scorecard.data.model_copy(update={"min_days_of_data": 1})})
+    scores = score_day(scorecard, accounts, panel, day).frame.set_index("account_id")["score"]
+    assert scores[1] == 20.0 and scores[2] == 100.0

@@ -29,7 +29,8 @@ AccountField = Literal[
     "segment", "plan", "region", "industry", "lifecycle_stage", "acquisition_channel",
 ]  # fmt: skip
 NAME = r"^[a-z][a-z0-9_]*$"
-_CONDITION = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
+_AND = re.compile(r"""\s+and\s+(?=(?:[^"']*["'][^"']*["'])*[^"']*$)""")  # `and` outside quoted values
+_CONDITION = re.compile(r"""^\s*([a-z][a-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*("[^"]*"|'[^']*'|\S+)\s*$""")
 
 
 class ScorecardError(ValueError):
@@ -161,7 +162,7 @@ class Cap(_Strict):
     @field_validator("when")
     @classmethod
     def _parses(cls, when: str) -> str:
-        for part in re.split(r"\s+and\s+", when.strip()):
+        for part in _AND.split(when.strip()):
             if not _CONDITION.match(part):
                 raise ValueError(
                     f"cannot read {part.strip()!r}: write `measure >= number` (>=, <=, >, <, ==, !=), joined by `and`"
@@ -171,7 +172,7 @@ class Cap(_Strict):
     @property
     def conditions(self) -> list[Condition]:
         out = []
-        for part in re.split(r"\s+and\s+", self.when.strip()):
+        for part in _AND.split(self.when.strip()):
             name, op, value = cast(re.Match[str], _CONDITION.match(part)).groups()
             try:
                 number: float | str = float(value)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -921,7 +922,9 @@ class _CapCandidate:
 
 
 def _cap_value(v: float | str) -> str:
-    return v if isinstance(v, str) else repr(float(v)).removesuffix(".0")
+    if isinstance(v, str):
+        return v if re.fullmatch(r"\S+", v) else f'"{v}"'  # a category value with spaces is quoted
+    return repr(float(v)).removesuffix(".0")
 
 
 def _thresholds(x: np.ndarray, direction: int, levels: np.ndarray) -> list[float]:
