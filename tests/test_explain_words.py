@@ -9,6 +9,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
@@ -209,3 +211,25 @@ def field_measure(field: str, **extra: Any) -> Measure:
 def test_hostile_figures_read_safely(measure: Measure, figures: dict[str, Any], expected: str) -> None:
     """Markup is left for the renderer to escape; nothing crashes or runs to hundreds of characters."""
     assert reason_text(measure, figures) == expected
+
+
+def test_a_category_reads_as_most_accounts_spell_it() -> None:
+    """A stranger's stored reasons said "on the Monthly plan" for 101 accounts and "on the monthly plan" for 184:
+    one category (matched regardless of case), so one spelling, the most common."""
+    from bot.scoring.engine import Panel, day_number, score_day
+
+    card = Scorecard.model_validate({
+        "tiers": {"order": ["good", "bad"], "cutoffs": {"good": 50, "bad": 0}},
+        "data": {"min_days_of_data": 1},
+        "cards": {"all": {"groups": {"g": {"label": "G", "weight": 1, "measures": [
+            {"name": "plan", "transform": "field", "field": "plan", "categories": {"monthly": 0, "annual": 100}},
+        ]}}}},
+    })  # fmt: skip
+    ids = np.arange(1, 6)
+    obs = pd.DataFrame({"account_id": ids, "day_num": day_number(DAY), "metric": "logins", "value": 1.0})
+    panel = Panel.from_long(ids, obs, day_number(DAY), day_number(DAY), ["logins"])
+    plans = ["Monthly", "monthly ", "monthly", "MONTHLY", "Annual"]
+    accounts = pd.DataFrame({"id": ids, "plan": plans, "renewal_date": None})
+    result = score_day(card, accounts, panel, DAY)
+    reasons = {p["drivers"][0]["reason"] for p in result.parts if p["drivers"]}
+    assert reasons == {"on the monthly plan"}

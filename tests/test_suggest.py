@@ -110,6 +110,9 @@ def test_dominating_metric_becomes_a_measure_and_a_cap_noise_is_left_out(
     cap_line = next(line for line in printed.splitlines() if "service calls, total over the last 30 days" in line
                     and "score at most" in line)  # fmt: skip
     assert re.search(r"accounts, \d+ % churned \(base rate \d+ %\)", cap_line)
+    written = out.read_text().splitlines()  # the file says each cap in words above it, counts included
+    at = next(i for i, line in enumerate(written) if f'when = "{single.when}"' in line)
+    assert written[at - 1].strip() == "# " + " ".join(cap_line.split())
 
     noise = measure_lines(printed, "coffee breaks, total over the last 30 days")
     noise += measure_lines(printed, "coffee breaks, average over the last 7 days")

@@ -303,8 +303,15 @@ def _field_input(m: Measure, inputs: DayInputs) -> tuple[np.ndarray, dict[str, n
         if m.other is not None:
             known = known.where(known.notna() | text.isna() | (text == ""), m.other)
         x = known.to_numpy(dtype=float, na_value=np.nan)
-        return x, {"category": text.fillna("").to_numpy(dtype=object)}
+        return x, {"category": _usual_spelling(text).fillna("").to_numpy(dtype=object)}
     return x, {"value": x}
+
+
+def _usual_spelling(text: pd.Series) -> pd.Series:
+    """Each value as most accounts spell it ("Monthly" and "monthly " are one category: reasons name it one way)."""
+    counts = text.value_counts()
+    usual = counts.groupby(counts.index.str.casefold()).idxmax()  # folded -> the most common spelling
+    return text.str.casefold().map(usual)
 
 
 def applies(m: Measure, days_to_renewal: np.ndarray) -> np.ndarray:

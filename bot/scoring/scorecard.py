@@ -327,8 +327,9 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
         raise ScorecardError(path, problems) from None
 
 
-def to_toml(scorecard: Scorecard, header: str = "") -> str:
-    """The scorecard as TOML in the same layout as the default file."""
+def to_toml(scorecard: Scorecard, header: str = "", cap_notes: dict[str, str] | None = None) -> str:
+    """The scorecard as TOML in the same layout as the default file; `cap_notes` (a cap's `when` -> words) are
+    written as a comment above each cap, so a reader sees what its measure names and numbers mean."""
 
     def key(k: str) -> str:
         """A bare key when TOML allows one, else quoted ("financial services" as a category value)."""
@@ -356,7 +357,10 @@ def to_toml(scorecard: Scorecard, header: str = "") -> str:
         if card["match"]:
             out.append(f"match = {value(card['match'])}")
         if card["caps"]:
-            out += ["caps = ["] + [f"  {value(c)}," for c in card["caps"]] + ["]"]
+            notes = cap_notes or {}
+            lines = [[f"  # {notes[c['when']]}"] if notes.get(c["when"]) else [] for c in card["caps"]]
+            out += ["caps = ["] + [x for c, n in zip(card["caps"], lines, strict=True) for x in [*n, f"  {value(c)},"]]
+            out += ["]"]
         for g_name, group in card["groups"].items():
             out += ["", f"[cards.{card_name}.groups.{g_name}]", f"label = {value(group['label'])}"]
             out.append(f"weight = {value(group['weight'])}")

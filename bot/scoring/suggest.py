@@ -238,7 +238,8 @@ class Suggestion:
                    auc=_auc(self.test.auc))  # fmt: skip
 
     def toml(self) -> str:
-        return to_toml(self.scorecard, self.header())
+        notes = {c.cap.when: " ".join(c.line.split()) for c in self.caps}  # the cap in words, with its counts
+        return to_toml(self.scorecard, self.header(), notes)
 
 
 # --- examples -------------------------------------------------------------------------------------------------
