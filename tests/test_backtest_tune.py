@@ -587,3 +587,24 @@ def test_caps_keep_their_tier_when_tune_moves_the_cutoffs() -> None:
     ]  # fmt: skip
     higher = {"healthy": 90.0, "low_risk": 70.0, "medium_risk": 50.0, "high_risk": 0.0}
     assert cap_moves(current, _with_cutoffs(current, higher, current)) == []  # a worse tier already: unchanged
+
+
+def test_tune_counts_active_accounts_on_the_days_it_names(
+    portfolio: Engine, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stranger saw "the accounts it scored on 2026-10-29, 2026-09-29" and then "(of 225 active)": the 225 counted
+    a third sampled day, before any data, that gave no example and was not named."""
+    from bot.scoring.run import active_on
+    from storage import queries
+
+    as_of = END - timedelta(days=90)
+    assert main(["tune", "--as-of", as_of.isoformat(), "--horizon", "60", "--samples", "5", "--out", "p.toml"]) == 0
+    printed = capsys.readouterr().out
+    named = re.search(r"the accounts it scored on ([\d\-, ]+)\)", printed)
+    assert named, printed
+    days = [date.fromisoformat(d) for d in named.group(1).split(", ")]
+    assert len(days) < 5  # the earliest sampled days fall before the demo's 180 days of data
+    with portfolio.connect() as conn:
+        accounts = queries.accounts_frame(conn)
+    active = sum(int(active_on(accounts, d).sum()) for d in days)
+    assert f"(of {active:,} active)" in printed

@@ -130,6 +130,7 @@ def tune(
 
     fits = _fit_cards(cards, ex, np.ones(len(ex.day), dtype=bool), l2)
     used = sorted({int(d) for d in ex.day})
+    active = sum(len(days[k].inputs.accounts) for k in used)  # on the days named, not on a day before any data
     result = TuneResult(
         as_of, horizon, scorecard, None, fits, [sampled[k] for k in used], len(ex.day), int(ex.churned.sum()),
         before=Outcome(None, []), after=Outcome(None, []), unscored_after=0, warnings=[], l2_given=l2 is not None,
