@@ -41,6 +41,7 @@ class CapRow:
     accounts: int
     churned: int
     churn_rate: float | None
+    card_accounts: int = 0  # scored accounts of its card: a card that scored nobody gets no line
 
 
 @dataclass
@@ -225,7 +226,8 @@ def _cap_rows(scorecard: Scorecard, snap: Snapshot) -> list[CapRow]:
             continue  # scored with another scorecard, or a subset that did not carry the caps
         count, hits = int(held.sum()), int(snap.churned[held].sum())
         cap = card.caps[k]
-        rows.append(CapRow(card_name, cap.when, cap.at_most, count, hits, _r(hits / count) if count else None))
+        on_card = int((snap.scores.frame["card"] == card_name).sum())
+        rows.append(CapRow(card_name, cap.when, cap.at_most, count, hits, _r(hits / count) if count else None, on_card))
     return rows
 
 
@@ -326,6 +328,7 @@ def format_result(result: BacktestResult, title: str = "Backtest") -> str:
 
 def format_caps(caps: list[CapRow]) -> list[str]:
     """One line per cap: "cap login_recency >= 14 (at most 5): held 12 accounts, 9 churned (75 %)"."""
+    caps = [c for c in caps if c.card_accounts]  # a card nobody was scored with held nobody: nothing to say
     several_cards = len({c.card for c in caps}) > 1
     lines = []
     for c in caps:
