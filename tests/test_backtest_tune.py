@@ -29,8 +29,13 @@ END = date(2026, 6, 30)
 @pytest.fixture
 def portfolio(engine: Engine, tmp_path: Path) -> Engine:
     accounts_csv, metrics_csv, _ = write_demo_csvs(tmp_path / "data", 300, 180, END)
-    import_accounts(engine, accounts_csv, quiet=True)
-    import_metrics(engine, metrics_csv, quiet=True)
+    return imported(engine, (accounts_csv, metrics_csv))
+
+
+def imported(engine: Engine, files: tuple[Path, Path]) -> Engine:
+    """`engine` with the accounts and metrics CSV files imported."""
+    import_accounts(engine, files[0], quiet=True)
+    import_metrics(engine, files[1], quiet=True)
     return engine
 
 
@@ -190,10 +195,7 @@ def write_truth(folder: Path, n: int = 300, seed: int = 5) -> tuple[Path, Path]:
 
 @pytest.fixture
 def truth(engine: Engine, tmp_path: Path) -> Engine:
-    accounts_csv, metrics_csv = write_truth(tmp_path / "truth")
-    import_accounts(engine, accounts_csv, quiet=True)
-    import_metrics(engine, metrics_csv, quiet=True)
-    return engine
+    return imported(engine, write_truth(tmp_path / "truth"))
 
 
 TIERS = """\
@@ -352,10 +354,7 @@ def write_partial(folder: Path, n: int = 300, seed: int = 7) -> tuple[Path, Path
 
 @pytest.fixture
 def partial(engine: Engine, tmp_path: Path) -> Engine:
-    accounts_csv, metrics_csv = write_partial(tmp_path / "partial")
-    import_accounts(engine, accounts_csv, quiet=True)
-    import_metrics(engine, metrics_csv, quiet=True)
-    return engine
+    return imported(engine, write_partial(tmp_path / "partial"))
 
 
 def partial_card(logins_bands: str) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import DayInputs, DayScores, Panel, cap_holds, day_number, measure_input, score_day
+from bot.scoring.engine import DayInputs, DayScores, Panel, day_number, score_day
 from bot.scoring.run import active_on
 from bot.scoring.scorecard import Scorecard
 from prompts import say
@@ -76,16 +76,13 @@ class Snapshot:
     reported_metrics: list[str] | None = None
     most_days: int = 0  # days with metrics of the best-covered active account, in the lookback up to the day
     enough_days: int = 0  # active accounts with at least data.min_days_of_data such days
-    # (card, index of the cap in card.caps) -> bool per scored account: the cap's conditions held
-    caps_held: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
 
     def subset(self, keep: np.ndarray, unscored: int = 0) -> Snapshot:
         """The same snapshot for the scored accounts where `keep` (bool per scored account) holds, e.g. the
         accounts a fit did not see; what the notes read about the day's data stays that of the whole day."""
         idx = np.flatnonzero(keep)
         scores = DayScores(self.scores.frame.iloc[idx].reset_index(drop=True), [self.scores.parts[i] for i in idx])
-        held = {k: v[idx] for k, v in self.caps_held.items()}
-        return replace(self, scores=scores, churned=self.churned[idx], unscored=unscored, caps_held=held)
+        return replace(self, scores=scores, churned=self.churned[idx], unscored=unscored)
 
 
 @dataclass
@@ -133,45 +130,12 @@ def score_past_day(scorecard: Scorecard, past: PastDay) -> Snapshot:
     scores = score_day(scorecard, inputs.accounts, inputs.panel, inputs.day)
     label = pd.Series(past.churned, index=inputs.accounts["id"].to_numpy())
     churned = label.reindex(scores.frame["account_id"]).fillna(False).to_numpy(dtype=bool)
-    days = _days_with_data(inputs)
+    days = scores.days_with_data
     return Snapshot(
         scores, churned, unscored=len(inputs.accounts) - len(scores.frame), latest_metrics=past.latest_metrics,
         first_metrics=past.first_metrics, latest_churn=past.latest_churn, reported_metrics=past.reported_metrics,
         most_days=int(days.max(initial=0)), enough_days=int((days >= scorecard.data.min_days_of_data).sum()),
-        caps_held=_caps_held(scorecard, inputs, scores.frame),
     )  # fmt: skip
-
-
-def _days_with_data(inputs: DayInputs) -> np.ndarray:
-    """Per account, the days with any loaded metric in the lookback up to the day (as `score_day` counts them)."""
-    panel, col = inputs.panel, inputs.col
-    seen = np.zeros((len(panel.account_ids), max(min(col + 1, inputs.lookback), 0)), dtype=bool)
-    for arr in panel.values.values():
-        seen |= ~np.isnan(arr[:, max(col - inputs.lookback + 1, 0) : col + 1])
-    return seen.sum(axis=1)
-
-
-def _caps_held(scorecard: Scorecard, inputs: DayInputs, frame: pd.DataFrame) -> dict[tuple[str, int], np.ndarray]:
-    """Per cap, whether it is the cap holding each scored account of its card (rows of `frame`): of the caps whose
-    conditions hold, the lowest `at_most` (the first on a tie), as the engine applies them."""
-    rows = np.searchsorted(inputs.panel.account_ids, frame["account_id"].to_numpy())
-    out = {}
-    for name, card in scorecard.cards.items():
-        if not card.caps:
-            continue
-        by_name = {m.name: m for _, m in card.measures()}
-        needed = {c.measure for cap in card.caps for c in cap.conditions}
-        read = {nm: measure_input(by_name[nm], inputs) for nm in needed}
-        xs = {nm: x[rows] for nm, (x, _) in read.items()}
-        figures = {nm: {k: v[rows] for k, v in f.items()} for nm, (_, f) in read.items()}
-        on_card = (frame["card"] == name).to_numpy(dtype=bool)
-        binding, lowest = np.full(len(frame), -1), np.full(len(frame), np.inf)
-        for k, cap in enumerate(card.caps):
-            tighter = cap_holds(cap, xs, figures) & (cap.at_most < lowest)
-            binding[tighter], lowest[tighter] = k, cap.at_most
-        for k in range(len(card.caps)):
-            out[(name, k)] = on_card & (binding == k)
-    return out
 
 
 def snapshot(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) -> Snapshot:
@@ -219,15 +183,16 @@ def evaluate(scorecard: Scorecard, snap: Snapshot, as_of: date, horizon: int) ->
 
 
 def _cap_rows(scorecard: Scorecard, snap: Snapshot) -> list[CapRow]:
+    """Per cap, the scored accounts it held (the engine's `cap` column: the cap holding each account)."""
+    frame = snap.scores.frame
     rows = []
-    for (card_name, k), held in snap.caps_held.items():
-        card = scorecard.cards.get(card_name)
-        if card is None or k >= len(card.caps) or len(held) != len(snap.churned):
-            continue  # scored with another scorecard, or a subset that did not carry the caps
-        count, hits = int(held.sum()), int(snap.churned[held].sum())
-        cap = card.caps[k]
-        on_card = int((snap.scores.frame["card"] == card_name).sum())
-        rows.append(CapRow(card_name, cap.when, cap.at_most, count, hits, _r(hits / count) if count else None, on_card))
+    for card_name, card in scorecard.cards.items():
+        on_card = (frame["card"] == card_name).to_numpy(dtype=bool)
+        for k, cap in enumerate(card.caps):
+            held = on_card & (frame["cap"] == k).to_numpy(dtype=bool)
+            count, hits = int(held.sum()), int(snap.churned[held].sum())
+            rate = _r(hits / count) if count else None
+            rows.append(CapRow(card_name, cap.when, cap.at_most, count, hits, rate, int(on_card.sum())))
     return rows
 
 

@@ -344,8 +344,9 @@ class PartsRow(TypedDict):
 class DayScores:
     """Scores for one day: one row per account that could be scored."""
 
-    frame: pd.DataFrame  # account_id, score, raw_tier, card, partial, coverage
+    frame: pd.DataFrame  # account_id, score, raw_tier, card, partial, coverage, cap (see `score_day`)
     parts: list[PartsRow]  # aligned with frame rows
+    days_with_data: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per panel account
 
     def score_parts(self, row: int) -> ScoreParts:
         """Row `row`'s parts as the typed model every reader uses (as a stored score gives them)."""
@@ -384,11 +385,12 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     cards = card_for_accounts(scorecard, accounts)
     score = np.full(n, np.nan)
     coverage = np.zeros(n)
+    cap_of = np.full(n, -1)
     parts: list[PartsRow | None] = [None] * n
     for card_name, card in scorecard.cards.items():
         rows = np.flatnonzero(cards == card_name)
         if len(rows):
-            _score_card(card, inputs, rows, score, coverage, parts)
+            _score_card(card, inputs, rows, score, coverage, cap_of, parts)
 
     enough = (days_with_data >= scorecard.data.min_days_of_data) & (coverage >= scorecard.data.min_weight_covered)
     enough &= ~np.isnan(score)
@@ -399,14 +401,15 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
         "card": cards[keep],
         "partial": coverage[keep] < 0.999,
         "coverage": np.round(coverage[keep], 3),
+        "cap": cap_of[keep],  # which of its card's caps holds the account (the lowest at_most; -1: none)
     })  # fmt: skip
     frame["raw_tier"] = tier_of(scorecard, frame["score"].to_numpy())
     # every kept row has a score, so its card wrote its parts
-    return DayScores(frame.reset_index(drop=True), cast(list[PartsRow], [parts[i] for i in keep]))
+    return DayScores(frame.reset_index(drop=True), cast(list[PartsRow], [parts[i] for i in keep]), days_with_data)
 
 
 def _score_card(
-    card: Card, inputs: DayInputs, rows: np.ndarray, score: np.ndarray, coverage: np.ndarray,
+    card: Card, inputs: DayInputs, rows: np.ndarray, score: np.ndarray, coverage: np.ndarray, cap_of: np.ndarray,
     parts: list[PartsRow | None],
 ) -> None:  # fmt: skip
     days_to_renewal = inputs.days_to_renewal
@@ -423,12 +426,14 @@ def _score_card(
         num = np.zeros(len(rows))
         den = np.zeros(len(rows))
         for m in group.measures:
+            if not inputs.tracked(m):  # nobody has it: no data, and a cap naming it never holds
+                measure_inputs[m.name] = np.full(len(rows), np.nan)
+                measure_figures[m.name] = {"category": np.full(len(rows), "", dtype=object)}
+                continue
             x, figures = measure_input(m, inputs)
             x = x[rows]
             measure_inputs[m.name] = x
             measure_figures[m.name] = {k: v[rows] for k, v in figures.items()}
-            if not inputs.tracked(m):
-                continue
             s = x if m.is_category else _interp(x, m.bands)
             measure_scores[m.name] = s
             has = ~np.isnan(s)
@@ -452,11 +457,9 @@ def _score_card(
         card_score = np.where(avail_group_weight > 0, total / avail_group_weight, np.nan)
         for name in eff_weight:
             eff_weight[name] = np.where(avail_group_weight > 0, eff_weight[name] / avail_group_weight, 0.0)
-    # A cap scales the score into 0..at_most, so capped accounts keep their order among themselves.
     cap_at, cap_index = _caps(card, measure_inputs, measure_figures)
-    capped = np.where(np.isnan(cap_at), card_score, cap_at * card_score / 100.0)
-    held = card_score - capped >= 0.05  # NaN (no cap, or no score) compares False
-    score[rows] = np.where(held, capped, card_score)
+    score[rows], held = capped_scores(card_score, cap_at)
+    cap_of[rows] = cap_index
     coverage[rows] = np.where(applicable > 0, covered / np.where(applicable > 0, applicable, 1.0), 0.0)
 
     measure_group = {m.name: (g, m) for g, m in card.measures()}
@@ -490,7 +493,8 @@ def _score_card(
         return reason
 
     position = {nm: j for j, nm in enumerate(names)}  # a cap holds only on measures with data: all are here
-    held_rows, cap_rows, cap_points = held.tolist(), cap_index.tolist(), np.nan_to_num(card_score - capped).tolist()
+    held_rows, cap_rows = held.tolist(), cap_index.tolist()
+    cap_points = np.nan_to_num(card_score - score[rows]).tolist()
     for i, r in enumerate(rows.tolist()):
         if score_missing[i]:
             continue
@@ -526,6 +530,15 @@ def _score_card(
         }
 
 
+def capped_scores(score: np.ndarray, cap_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores with caps applied, and where a cap lowered them. A cap scales the score into 0..at_most (`cap_at`,
+    NaN: no cap), so capped accounts keep their order among themselves."""
+    with np.errstate(invalid="ignore"):
+        capped = np.where(np.isnan(cap_at), score, cap_at * score / 100.0)
+        held = score - capped >= 0.05  # NaN (no cap, or no score) compares False
+    return np.where(held, capped, score), held
+
+
 def _caps(
     card: Card, inputs: dict[str, np.ndarray], figures: dict[str, dict[str, np.ndarray]]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -533,13 +546,13 @@ def _caps(
     n = len(next(iter(inputs.values()))) if inputs else 0
     cap_at, index = np.full(n, np.nan), np.full(n, -1)
     for k, cap in enumerate(card.caps):
-        holds = cap_holds(cap, inputs, figures)
+        holds = _cap_holds(cap, inputs, figures)
         tighter = holds & ~(cap_at <= cap.at_most)
         cap_at[tighter], index[tighter] = cap.at_most, k
     return cap_at, index
 
 
-def cap_holds(cap: Cap, inputs: dict[str, np.ndarray], figures: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
+def _cap_holds(cap: Cap, inputs: dict[str, np.ndarray], figures: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
     """Per account: whether every condition of `cap` holds on its measures' inputs (no data never holds)."""
     holds = np.ones(len(inputs[cap.conditions[0].measure]), dtype=bool)
     for c in cap.conditions:

@@ -48,7 +48,7 @@ from bot.scoring.backtest import (
     roc_auc,
     score_past_day,
 )
-from bot.scoring.engine import DayScores, Panel, measure_input, tier_of
+from bot.scoring.engine import DayScores, Panel, capped_scores, measure_input, tier_of
 from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import (
     CATEGORY_FIELDS,
@@ -1048,12 +1048,10 @@ def _at_most(scorecard: Scorecard, tier: str) -> float:
 
 def _capped(score: np.ndarray, caps: list[tuple[np.ndarray, float]]) -> np.ndarray:
     """Scores as the engine caps them: scaled into 0..at_most by the lowest cap that holds."""
-    cap_at = np.full(len(score), np.inf)
+    cap_at = np.full(len(score), np.nan)
     for holds, at_most in caps:
-        cap_at = np.where(holds, np.minimum(cap_at, at_most), cap_at)
-    with np.errstate(invalid="ignore"):  # an unscored row (NaN) stays NaN
-        capped = np.where(np.isfinite(cap_at), cap_at * score / 100.0, score)
-        return np.where(score - capped >= 0.05, capped, score)
+        cap_at = np.where(holds, np.fmin(cap_at, at_most), cap_at)
+    return capped_scores(score, cap_at)[0]
 
 
 def _choose_caps(
