@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -186,9 +186,10 @@ def create_web(
     signing_secret: str = "",
     slack_connected: Callable[[], bool] | None = None,
     ingest_token: str | None = None,
+    tz: tzinfo = UTC,
 ) -> Starlette:
     """The ASGI app: Slack at POST /slack/events, liveness at GET /healthz, pushed metrics at POST /ingest/metrics
-    (off without `ingest_token`).
+    (off without `ingest_token`; `tz`, the team's time zone, says which day is today for pushed dates).
 
     In HTTP mode every request is verified with `signing_secret` before Bolt sees it. In Socket Mode
     (`bolt_app` None) Slack reaches the bot over the WebSocket alone: `slack_connected` says
@@ -234,7 +235,7 @@ def create_web(
         return JSONResponse(body, status_code=200 if body["ok"] else 503)
 
     async def ingest_metrics(request: Request) -> Response:
-        return await _ingest_metrics(request, engine, ingest_token)
+        return await _ingest_metrics(request, engine, ingest_token, tz)
 
     return Starlette(
         routes=[
@@ -249,7 +250,7 @@ MAX_INGEST_BYTES = 64 << 20
 """The largest body POST /ingest/metrics reads (413 past it): about 800,000 records of JSON."""
 
 
-async def _ingest_metrics(request: Request, engine: Engine, token: str | None) -> Response:
+async def _ingest_metrics(request: Request, engine: Engine, token: str | None, tz: tzinfo) -> Response:
     """POST /ingest/metrics: off (404) without INGEST_TOKEN; the bearer token compared in constant time;
     the body checked whole (422 naming the bad records, nothing written), then written in one transaction."""
     from bot.connectors.ingest import IngestRejected, ingest
@@ -266,7 +267,7 @@ async def _ingest_metrics(request: Request, engine: Engine, token: str | None) -
     except Refused as refused:
         return Response(refused.message, status_code=refused.status, media_type="text/plain")
     try:
-        written = await run_in_threadpool(ingest, engine, body)
+        written = await run_in_threadpool(ingest, engine, body, tz)
     except IngestRejected as rejected:
         return JSONResponse(rejected.body(), status_code=422)
     return JSONResponse({"ok": True, "written": written})
@@ -463,11 +464,15 @@ def serve(settings: Settings, engine: Engine) -> None:
             log.info("connected to Slack in Socket Mode")
         else:
             log.warning("Socket Mode connection not open yet; the client keeps retrying")
-        web = create_web(None, engine, slack_connected=handler.client.is_connected, ingest_token=settings.ingest_token)
+        web = create_web(
+            None, engine, slack_connected=handler.client.is_connected, ingest_token=settings.ingest_token,
+            tz=settings.tz,
+        )  # fmt: skip
     else:
         web = create_web(
-            bolt_app, engine, signing_secret=settings.slack_signing_secret or "", ingest_token=settings.ingest_token
-        )
+            bolt_app, engine, signing_secret=settings.slack_signing_secret or "", ingest_token=settings.ingest_token,
+            tz=settings.tz,
+        )  # fmt: skip
         log.info("serving Slack at http://%s:%d/slack/events", settings.host, settings.port)
     scheduler = create_scheduler(settings, engine, bolt_app.client)
     scheduler.start()

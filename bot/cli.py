@@ -436,8 +436,10 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     started = datetime.now()
     path = printable(str(args.file))
     try:
-        fn = import_accounts if args.kind == "accounts" else import_metrics
-        count = fn(engine, args.file)
+        if args.kind == "accounts":
+            count = import_accounts(engine, args.file)
+        else:
+            count = import_metrics(engine, args.file, tz=settings.tz)
     except ImportFailed as exc:
         print(f"{path}: not imported\n{exc.report()}", file=sys.stderr)
         return 1

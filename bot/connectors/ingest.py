@@ -2,18 +2,21 @@
 
 The body is a JSON array or NDJSON (one object a line) of {"external_id", "date", "metric", "value"}.
 Any bad record rejects the body (`IngestRejected`, a 422 naming each record), so nothing is half written;
+a record dated after today in the team's time zone (tomorrow is let through for clock skew) is a bad record;
 re-sent data replaces what is stored for the same account, date and metric.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine
 
 from bot.connectors.mapping import metric_problem
+from bot.scoring.importer import CLOCK_SLACK, last_metric_day
+from prompts import say
 from storage import bulk
 from storage import sync as store
 
@@ -60,14 +63,19 @@ def parse(body: bytes) -> list[Any]:
     return records
 
 
-def validate(records: list[Any], known: dict[str, int]) -> list[tuple[int, str, str, float]]:
-    """(account_id, day, metric, value) rows, or IngestRejected naming every bad record (1-based)."""
+def validate(records: list[Any], known: dict[str, int], tz: tzinfo = UTC) -> list[tuple[int, str, str, float]]:
+    """(account_id, day, metric, value) rows, or IngestRejected naming every bad record (1-based);
+    a record dated after `last_metric_day(tz)` is named with its external_id and date."""
+    last = last_metric_day(tz)
     errors: list[str] = []
     count = 0
     seen: dict[tuple[int, str, str], int] = {}
     rows: list[tuple[int, str, str, float]] = []
     for n, record in enumerate(records, 1):
         problem = _problem(record, known)
+        future = problem is None and record["date"] > last.isoformat()
+        if future:
+            problem = say("metrics.future.ingest", day=record["date"], today=last - CLOCK_SLACK, tz=tz)
         if problem is None:
             key = (known[record["external_id"]], record["date"], record["metric"])
             if key in seen:
@@ -79,7 +87,8 @@ def validate(records: list[Any], known: dict[str, int]) -> list[tuple[int, str, 
             count += 1
             if len(errors) < ERRORS_SHOWN:
                 ext = record.get("external_id") if isinstance(record, dict) else None
-                errors.append(f"record {n}" + (f" ({ext})" if isinstance(ext, str) else "") + f": {problem}")
+                named = f"{ext}, {record['date']}" if future else ext
+                errors.append(f"record {n}" + (f" ({named})" if isinstance(ext, str) else "") + f": {problem}")
     if count:
         raise IngestRejected(errors, count)
     return rows
@@ -113,10 +122,11 @@ def _problem(record: Any, known: dict[str, int]) -> str | None:
     return metric_problem(metric, float(value))
 
 
-def ingest(engine: Engine, body: bytes) -> int:
-    """Check the whole body, then write it in one transaction; the number of observations written."""
+def ingest(engine: Engine, body: bytes, tz: tzinfo = UTC) -> int:
+    """Check the whole body, then write it in one transaction; the number of observations written.
+    `tz` is the team's time zone (TIMEZONE): no record may be dated after its today, plus a day of slack."""
     records = parse(body)
     with engine.begin() as conn:
-        rows = validate(records, bulk.account_ids(conn))
+        rows = validate(records, bulk.account_ids(conn), tz)
         store.upsert_observations(conn, rows)
     return len(rows)

@@ -4,7 +4,8 @@ Each batch is one transaction that writes the records and moves the source's wat
 the position of the next page and the highest change time seen. A sync killed half-way resumes at the
 first page not committed, so nothing is skipped, and writes are upserts (aggregated metrics keep one
 part per record), so a page read twice never counts twice. A record that does not fit the mapping is
-skipped and reported with its source and position; the valid ones are written.
+skipped and reported with its source and position; the valid ones are written. A metric dated after today
+(in the team's time zone; tomorrow is let through for clock skew) is such a record.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from tqdm import tqdm
 from bot.connectors.http import Fetcher, FetchFailed, make_client, pages
 from bot.connectors.mapping import RecordError, account_row, changed_at, observations
 from bot.connectors.sources import Source, SourcesError
+from bot.scoring.importer import CLOCK_SLACK, last_metric_day
+from prompts import say
 from storage import sync as store
 
 log = logging.getLogger("healthbot.connectors")
@@ -92,6 +95,7 @@ def _run(engine: Engine, source: Source, fetcher: Fetcher, summary: SyncSummary,
     state.run_since = since
     aggregates: dict[str, str] = {m: s.aggregate for m, s in source.metrics.items() if s.aggregate != "none"}
     batch = _Batch()
+    last = last_metric_day(tz)
     match = source.fields["account"].match if source.kind == "metrics" else "external_id"
     shown = incremental.render(since) if incremental and since else None
     with tqdm(desc=f"sync {source.name}", unit=" records", disable=quiet, leave=False) as bar:
@@ -101,7 +105,7 @@ def _run(engine: Engine, source: Source, fetcher: Fetcher, summary: SyncSummary,
                 for i, record in enumerate(page.records, 1):
                     where = f"source {source.name}, page {page.number}, record {i}"
                     try:
-                        _add(source, record, batch, keys, match, aggregates, tz)
+                        _add(source, record, batch, keys, match, aggregates, tz, last)
                     except RecordError as error:
                         rid = record.get("id") if isinstance(record, dict) else None
                         summary.skip(error, where + (f" (id {rid})" if isinstance(rid, str | int) else ""))
@@ -129,12 +133,17 @@ def _run(engine: Engine, source: Source, fetcher: Fetcher, summary: SyncSummary,
 
 
 def _add(source: Source, record: Any, batch: _Batch, keys: dict[str, int], match: str, aggregates: dict[str, str],
-         tz: tzinfo) -> None:  # fmt: skip
+         tz: tzinfo, last: date) -> None:  # fmt: skip
     if source.kind == "accounts":
         row = account_row(source, record, tz)
         batch.accounts[row["external_id"]] = row  # the later of two records of one account wins
         return
     found = observations(source, record, tz)
+    future = next((obs.day for obs in found if obs.day > last), None)
+    if future is not None:
+        raise RecordError(
+            say("metrics.future.sync_reason"), say("metrics.future.sync", day=future, today=last - CLOCK_SLACK, tz=tz)
+        )
     for obs in found:
         key = obs.account.lower() if match != "external_id" else obs.account
         account_id = keys.get(key)

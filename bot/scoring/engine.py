@@ -36,14 +36,16 @@ class Panel:
     first_day: int  # day number of column 0
     values: dict[str, np.ndarray]
     _first_seen: np.ndarray | None = field(default=None, repr=False)
-    _reported: dict[str, bool] = field(default_factory=dict, repr=False)
+    _reported: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def reports(self, metric: str) -> bool:
-        """Whether any account has any value of `metric` (computed once per panel: a backfill asks every day)."""
+    def reports(self, metric: str, col: int) -> bool:
+        """Whether any account has a value of `metric` on or before column `col`: never a later day, so a
+        day scores the same alone as inside a backfill (the first such column is found once per panel)."""
         if metric not in self._reported:
             arr = self.values.get(metric)
-            self._reported[metric] = arr is not None and bool((~np.isnan(arr)).any())
-        return self._reported[metric]
+            seen = np.flatnonzero((~np.isnan(arr)).any(axis=0)) if arr is not None else np.empty(0, dtype=int)
+            self._reported[metric] = int(seen[0]) if len(seen) else self.n_days
+        return self._reported[metric] <= col
 
     @property
     def n_days(self) -> int:
@@ -184,10 +186,10 @@ class DayInputs:
         return ((renewal - pd.Timestamp(day)).dt.days).to_numpy(dtype=float, na_value=np.nan)
 
     def tracked(self, m: Measure) -> bool:
-        """Whether any account reports what the measure reads (anywhere in the panel, or in its fields):
+        """Whether any account reports what the measure reads (in the panel up to this day, or in its fields):
         a measure nobody can have leaves the card instead of counting against every account's coverage."""
         if m.metric is not None:
-            return self.panel.reports(m.metric)
+            return self.panel.reports(m.metric, self.col)
         column = _FIELD_COLUMN.get(str(m.field), str(m.field))
         return column in self.accounts and bool(self.accounts[column].notna().any())
 

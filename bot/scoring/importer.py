@@ -12,7 +12,7 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Date, Engine, bindparam, select, text
 from sqlmodel import col
 from tqdm import tqdm
 
+from prompts import say
 from storage import bulk, queries
 from storage.models import ACCOUNT_TRACKED_FIELDS, Account, utcnow
 
@@ -50,6 +51,13 @@ ACCOUNT_MAX_LENGTH = {
     c.name: c.type.length for c in Account.__table__.columns if getattr(c.type, "length", None)  # type: ignore[attr-defined]
 }  # fmt: skip
 MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
+CLOCK_SLACK = timedelta(days=1)  # a metric dated tomorrow is clock skew (a source a time zone ahead), not the future
+
+
+def last_metric_day(tz: tzinfo, now: datetime | None = None) -> date:
+    """The latest day a metric may be dated: today in the team's time zone (TIMEZONE), plus one day of slack
+    for clock skew. Every way in (import, POST /ingest/metrics, sync) refuses a later day: it has not happened."""
+    return (now or datetime.now(tz)).astimezone(tz).date() + CLOCK_SLACK
 
 
 _ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
@@ -357,10 +365,11 @@ def _seen_days(frame: pd.DataFrame, errors: _Errors, today: date) -> pd.Series:
     return day
 
 
-def parse_metrics(path: str | Path, known_accounts: dict[str, int]) -> pd.DataFrame:
-    """Validated metric rows as (account_id, day, metric, value)."""
+def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo = UTC) -> pd.DataFrame:
+    """Validated metric rows as (account_id, day, metric, value); none dated after `last_metric_day(tz)`."""
     frame = read_csv(path, METRIC_COLUMNS, ())
     errors = _Errors()
+    last = last_metric_day(tz)
     account_id = frame["external_id"].map(known_accounts)
     unknown = account_id.isna() & (frame["external_id"] != "")
     errors.add_mask(
@@ -368,6 +377,8 @@ def parse_metrics(path: str | Path, known_accounts: dict[str, int]) -> pd.DataFr
     )
     errors.add_mask(frame, frame["external_id"] == "", "external_id", "is empty; it is required")
     day = _dates(frame, "date", errors, required=True)
+    future = day.notna() & (day.fillna("") > last.isoformat())
+    errors.add_mask(frame, future, "date", say("metrics.future.import", today=last - CLOCK_SLACK, tz=tz))
     bad_metric = ~frame["metric"].str.match(METRIC_NAME)
     errors.add_mask(
         frame, bad_metric, "metric", "is not a metric name (lower-case letters, digits and _ , e.g. logins)"
@@ -474,10 +485,12 @@ def _after(seen: pd.Series, account_id: pd.Series, day: pd.Series) -> np.ndarray
     return seen.reindex(account_id.to_numpy()).to_numpy() > day.to_numpy()
 
 
-def import_metrics(engine: Engine, path: str | Path, quiet: bool = False) -> int:
+def import_metrics(engine: Engine, path: str | Path, quiet: bool = False, tz: tzinfo = UTC) -> int:
+    """Import a metrics file whole; `tz` is the team's time zone, whose today (plus a day of slack) no
+    metric may be dated after."""
     with engine.connect() as conn:
         known = bulk.account_ids(conn)
-    rows = parse_metrics(path, known)
+    rows = parse_metrics(path, known, tz)
     with engine.begin() as conn, _bar(len(rows), "metrics", quiet) as bar:
         bulk.upsert_rows(conn, "metric_observation", list(rows.columns), ["account_id", "day", "metric"],
                          _records(rows), bar.update)  # fmt: skip
