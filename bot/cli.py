@@ -6,7 +6,7 @@ import argparse
 import importlib.metadata
 import logging
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlmodel import Session
 
+    from bot.scoring.run import RunSummary
     from storage.models import Account
 
 
@@ -471,12 +472,17 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        return _score(engine, scorecard, args)
+        return _score(engine, scorecard, args, datetime.now(settings.tz).date(), settings)
 
 
-def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> int:
-    from bot.scoring.run import score_range
+def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today: date, settings: Settings) -> int:
+    """Score the asked days (default: the daily run's), never one after `today` (the team's, in TIMEZONE).
+
+    Exit 1 when no day was scored, or when nobody was because the scorecard reads none of the metrics
+    the team reports: a run that stores no score must not look like a good one to cron or CI."""
+    from bot.scoring.run import future_note, score_range
     from jobs.score import span_to_score
+    from prompts import say
 
     if args.start and args.end:
         start, end = args.start, args.end
@@ -484,7 +490,7 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> in
         start = end = args.date
     else:
         with engine.connect() as conn:
-            span = span_to_score(conn, scorecard)
+            span = span_to_score(conn, scorecard, today)
         if span is None:
             print("healthbot: no metrics yet; import some with `healthbot import metrics FILE.csv`", file=sys.stderr)
             return 1
@@ -494,7 +500,17 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> in
         return 2
     total = (end - start).days + 1
     with tqdm(total=total, desc="scoring", unit="day", disable=total < 3) as bar:
-        summary = score_range(engine, scorecard, start, end, progress=bar.update)
+        summary = score_range(engine, scorecard, start, end, progress=bar.update, today=today)
+    note = future_note(summary)
+    if note:
+        print(note)
+    if summary.after_today:
+        first, last = summary.after_today[0], summary.after_today[-1]
+        days = f"{first}" if first == last else f"{first} to {last}"
+        print(
+            f"healthbot: {say('metrics.future.score_refused', days=days, today=today, tz=settings.timezone)}",
+            file=sys.stderr,
+        )
     if summary.beyond_data:
         first, last = summary.beyond_data[0], summary.beyond_data[-1]
         skipped = f"{first}" if first == last else f"{first} to {last}"
@@ -505,9 +521,12 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> in
             "import the metrics of those days first (missing days would read as no activity)",
             file=sys.stderr,
         )
-        if not summary.days:
-            return 1
-    if summary.unreported_metrics:
+    if not summary.days:
+        return 1
+    unread = _unread_metrics(engine, scorecard, summary, settings.scorecard_path)
+    if unread:
+        print(unread)
+    elif summary.unreported_metrics:
         names = ", ".join(summary.unreported_metrics)
         print(
             f"note: the scorecard reads metrics no account has reported: {names}; their measures were left out "
@@ -517,7 +536,7 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> in
     tiers = ", ".join(f"{scorecard.tiers.label(t)} {summary.tiers.get(t, 0)}" for t in scorecard.tiers.order)
     days = f"{start}" if start == end else f"{start} to {end}"
     print(f"scored {summary.scored:,} account-days for {days}; {summary.skipped:,} without enough data")
-    if summary.unscored:
+    if summary.unscored and not (unread and not summary.scored):  # that line says why nobody was scored
         data = scorecard.data
         more = ", ..." if len(summary.unscored) > UNSCORED_SHOWN else ""
         shown = ", ".join(summary.unscored[:UNSCORED_SHOWN]) + more
@@ -527,7 +546,37 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace) -> in
             f"{data.min_weight_covered:.0%} of the weight of the measures whose metrics are reported)"
         )
     print(f"tiers on {end}: {tiers}")
-    return 0
+    return 1 if unread and not summary.scored else 0
+
+
+SUGGEST_HORIZON = 60  # days: the horizon the command `score` prints for `scorecard suggest` asks about
+
+
+def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, card_path: str | None) -> str | None:
+    """One line when the team reports metrics the scorecard does not read while it reads some nobody reports:
+    both named, and the `scorecard suggest` command line (a day far enough back that churn after it is seen,
+    when the data reaches that far) that proposes a card from the team's own metrics. None otherwise."""
+    from prompts import say
+    from storage import queries
+
+    if not summary.unreported_metrics:  # the card's metrics are all reported: extra ones are the team's choice
+        return None
+    with engine.connect() as conn:
+        reported = queries.reported_metrics(conn)
+        first = queries.first_metric_day(conn)
+    unread = [m for m in reported if m not in scorecard.metrics]
+    latest = summary.latest_metrics
+    if not unread or latest is None:
+        return None
+    back = latest - timedelta(days=SUGGEST_HORIZON)
+    as_of = back if first is not None and first <= back - timedelta(days=scorecard.data.lookback_days) else latest
+    card = say("metrics.unread.your_card", path=card_path) if card_path else say("metrics.unread.default_card")
+    none_read = not set(scorecard.metrics) - set(summary.unreported_metrics)
+    return say(
+        "metrics.unread.line", card=card, unread=", ".join(unread), expected=", ".join(scorecard.metrics),
+        none=say("metrics.unread.none") if none_read else "",
+        command=say("metrics.unread.command", as_of=as_of, horizon=SUGGEST_HORIZON),
+    )  # fmt: skip
 
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from slack_sdk import WebClient
 from sqlalchemy import Connection, Engine, text
 
-from bot.scoring.run import RunSummary, score_range
+from bot.scoring.run import RunSummary, future_note, score_range
 from bot.scoring.scorecard import Scorecard
 from jobs import home
 from storage import queries
@@ -51,11 +51,14 @@ def catch_up_start(last_metrics: date) -> date:
     return last_metrics - timedelta(days=MAX_CATCH_UP_DAYS - 1)
 
 
-def span_to_score(conn: Connection, scorecard: Scorecard) -> tuple[date, date] | None:
-    """The days a run without dates scores (`days_to_score` on what the database holds); None without metrics."""
+def span_to_score(conn: Connection, scorecard: Scorecard, today: date) -> tuple[date, date] | None:
+    """The days a run without dates scores (`days_to_score` on what the database holds up to `today`, the
+    team's: a row dated later is not data yet); None without metrics."""
     first = conn.execute(text("SELECT MIN(day) FROM metric_observation")).scalar()
     first = date.fromisoformat(first) if isinstance(first, str) else first
-    last_metrics = queries.latest_metric_day(conn)
+    last_metrics = queries.latest_metric_day(conn, until=today)
+    if last_metrics is None:
+        return None
     last_scored = queries.latest_score_day(conn)
     gap = None
     if last_metrics is not None and last_scored is not None:
@@ -66,24 +69,30 @@ def span_to_score(conn: Connection, scorecard: Scorecard) -> tuple[date, date] |
 
 def run_daily(engine: Engine, scorecard: Scorecard, client: WebClient, today: Callable[[], date]) -> None:
     """The scheduled run: score, then refresh what shows the scores, then forget old event ids."""
-    summary = run(engine, scorecard)
+    summary = run(engine, scorecard, today=today())
     if summary is not None:
         home.run(engine, client, scorecard, today())
     with unit_of_work(session_factory(engine)) as session:
         queries.prune_events(session)
 
 
-def run(engine: Engine, scorecard: Scorecard) -> RunSummary | None:
+def run(engine: Engine, scorecard: Scorecard, today: date | None = None) -> RunSummary | None:
+    """Score the days `span_to_score` names, none after `today` (the team's; default UTC's), and log once
+    what is stored dated after it."""
+    today = today if today is not None else datetime.now(UTC).date()
     with job_lock(engine, JOB_ID) as leader:
         if not leader:
             log.info("another replica is scoring; skipped")
             return None
         with engine.connect() as conn:
-            span = span_to_score(conn, scorecard)
+            span = span_to_score(conn, scorecard, today)
         if span is None:
             log.info("no metrics yet; nothing to score")
             return None
-        summary = score_range(engine, scorecard, *span)
+        summary = score_range(engine, scorecard, *span, today=today)
+        note = future_note(summary)
+        if note:
+            log.warning("%s", note)
         log.info("scored %d account-days from %s to %s; tiers %s", summary.scored, span[0], span[1], summary.tiers)
         if summary.unscored:
             log.info("too little data to score %d accounts, e.g. %s", len(summary.unscored), summary.unscored[:5])

@@ -240,9 +240,40 @@ def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) 
         conn.execute(stmt, {"d": day, "ids": stale[start : start + 500]})
 
 
-def latest_metric_day(conn: Connection) -> date | None:
-    value = conn.execute(text("SELECT MAX(day) FROM metric_observation")).scalar()
+def latest_metric_day(conn: Connection, until: date | None = None) -> date | None:
+    """The latest day with any metric; with `until`, the latest on or before it (a row dated later is ignored)."""
+    if until is None:
+        value = conn.execute(text("SELECT MAX(day) FROM metric_observation")).scalar()
+    else:
+        value = conn.execute(text("SELECT MAX(day) FROM metric_observation WHERE day <= :d"), {"d": until}).scalar()
     return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def observations_after(conn: Connection, day: date, limit: int = 5) -> tuple[int, list[tuple[str, date, date, int]]]:
+    """Metric rows dated after `day`: how many, and the `limit` accounts with the most of them as
+    (external_id, first day, last day, rows)."""
+    total = conn.execute(text("SELECT COUNT(*) FROM metric_observation WHERE day > :d"), {"d": day}).scalar_one()
+    if not total:
+        return 0, []
+    rows = conn.execute(
+        text(
+            "SELECT a.external_id, MIN(o.day), MAX(o.day), COUNT(*) FROM metric_observation o "
+            "JOIN account a ON a.id = o.account_id WHERE o.day > :d "
+            "GROUP BY a.external_id ORDER BY COUNT(*) DESC, a.external_id LIMIT :n"
+        ),
+        {"d": day, "n": limit},
+    ).all()
+    return int(total), [(r[0], _as_date(r[1]), _as_date(r[2]), int(r[3])) for r in rows]
+
+
+def _as_date(value: Any) -> date:
+    """A DATE column's value: a date on PostgreSQL, 'YYYY-MM-DD' text on SQLite."""
+    return date.fromisoformat(str(value)[:10]) if isinstance(value, str) else value
+
+
+def delete_scores_after(conn: Connection, day: date) -> int:
+    """Drop scores dated after `day` (today): a day that has not happened has no score."""
+    return conn.execute(text("DELETE FROM health_score WHERE day > :d"), {"d": day}).rowcount or 0
 
 
 def first_metric_day(conn: Connection) -> date | None:

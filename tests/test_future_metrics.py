@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +24,7 @@ from bot.demo.run import write_demo_csvs
 from bot.scoring.importer import last_metric_day
 from bot.scoring.scorecard import load_scorecard
 from jobs import score as score_job
-from tests.test_connectors import Req, api  # noqa: F401  (the fake HTTP API fixture)
+from tests.test_connectors import FakeAPI
 from tests.test_ingest import TOKEN, Web, stored
 from tests.test_ingest import add_accounts as add_numbered_accounts
 
@@ -150,15 +149,17 @@ def test_ingest_refuses_a_body_with_a_future_record_naming_it(engine: Engine, we
 
 
 def test_sync_reports_a_future_record_and_writes_the_others(
-    engine: Engine, cli_env: None, utc: None, api: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    engine: Engine, cli_env: None, utc: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
     add_numbered_accounts(engine, 3)
     usage = [
         {"id": 1, "account": "acc-0", "day": END.isoformat(), "logins": 3},
         {"id": 2, "account": "acc-1", "day": TYPO.isoformat(), "logins": 4},
         {"id": 3, "account": "acc-2", "day": END.isoformat(), "logins": 5},
     ]
-    fake = api(lambda req: (200, {}, usage))
+    fake = FakeAPI(lambda req: (200, {}, usage))
+    request.addfinalizer(fake.close)
     sources = tmp_path / "sources.toml"
     sources.write_text(
         f"""
@@ -178,7 +179,10 @@ metrics = {{ logins = "logins" }}
     assert "3 records in 1 pages, 2 observations written" in out
     assert "skipped 1 records: 1 date: after today" in out
     assert f"source usage, page 1, record 2 (id 2): date: {TYPO} is after today ({TODAY}" in out
-    assert sorted(stored(engine)) == [("acc-0", END.isoformat(), "logins", 3.0), ("acc-2", END.isoformat(), "logins", 5.0)]
+    assert sorted(stored(engine)) == [
+        ("acc-0", END.isoformat(), "logins", 3.0),
+        ("acc-2", END.isoformat(), "logins", 5.0),
+    ]
 
 
 # --- a future row already stored -------------------------------------------------------------------------
@@ -191,6 +195,15 @@ def test_a_stored_row_a_month_ahead_scores_no_future_day_and_moves_no_score(
     real = _scores(team, END)
     assert real and _scored_days(team)[-1] == END
     _insert(team, "ACC-0001", AHEAD, "api_calls", 100)
+    with team.begin() as conn:  # what the run before this rule stored: 30 future days, everyone High risk
+        conn.execute(
+            text(
+                "INSERT INTO health_score (account_id, day, score, tier, scorecard, partial, parts, computed_at) "
+                "SELECT account_id, :d, 1, 'high_risk', scorecard, partial, parts, computed_at FROM health_score "
+                "WHERE day = :end"
+            ),
+            {"d": AHEAD, "end": END},
+        )
     _drop_scores(team, END)
     capsys.readouterr()
 
@@ -203,13 +216,17 @@ def test_a_stored_row_a_month_ahead_scores_no_future_day_and_moves_no_score(
     (note,) = [line for line in out.splitlines() if "after today" in line]
     assert f"1 stored metric row is dated after today ({TODAY}" in note
     assert f"ACC-0001 on {AHEAD}" in note and "DELETE FROM metric_observation WHERE day >" in note
+    assert f"{len(real)} stored scores dated after today were removed" in note
+    assert main(["score"]) == 0  # said once: the next run names the row again, the scores are gone
+    (again,) = [line for line in capsys.readouterr().out.splitlines() if "after today" in line]
+    assert "removed" not in again
 
 
 def test_a_stored_row_dated_2062_does_not_stop_the_daily_run(
     team: Engine, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     yesterday = END - timedelta(days=1)
-    assert main(["score", "--from", str(END - timedelta(days=20)), "--to", str(yesterday)]) == 0
+    assert main(["score", "--from", str(END - timedelta(days=29)), "--to", str(yesterday)]) == 0
     _insert(team, "ACC-0002", TYPO, "logins", 7)
     capsys.readouterr()
 
@@ -233,7 +250,7 @@ def test_score_refuses_days_after_today(team: Engine, capsys: pytest.CaptureFixt
 
     assert main(["score", "--date", str(AHEAD)]) == 1
     captured = capsys.readouterr()
-    assert f"not scored {AHEAD}: it is after today ({TODAY}" in captured.err
+    assert f"not scored {AHEAD}: after today ({TODAY}" in captured.err
     assert AHEAD not in _scored_days(team)
 
     assert main(["score", "--from", str(END), "--to", str(TODAY + timedelta(days=3))]) == 0
@@ -247,7 +264,9 @@ def test_a_day_of_a_backfill_reads_nothing_after_it(team: Engine, capsys: pytest
     """No look-ahead: a day scores the same alone and inside a range whose later days bring a new metric."""
     first = END - timedelta(days=5)
     with team.begin() as conn:  # nps is reported from END - 1 on only
-        conn.execute(text("DELETE FROM metric_observation WHERE metric = 'nps' AND day < :d"), {"d": END - timedelta(1)})
+        conn.execute(
+            text("DELETE FROM metric_observation WHERE metric = 'nps' AND day < :d"), {"d": END - timedelta(1)}
+        )
     assert main(["score", "--date", str(first)]) == 0
     alone = _scores(team, first)
     _drop_scores(team)
@@ -264,9 +283,7 @@ def test_score_names_the_metrics_the_card_does_not_read_and_points_at_suggest(
     engine: Engine, cli_env: None, utc: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     accounts = tmp_path / "accounts.csv"
-    accounts.write_text(
-        "external_id,name\n" + "".join(f"T{i:03d},Team {i}\n" for i in range(40)), encoding="utf-8"
-    )
+    accounts.write_text("external_id,name\n" + "".join(f"T{i:03d},Team {i}\n" for i in range(40)), encoding="utf-8")
     lines = ["external_id,date,metric,value"]
     for i in range(40):
         for d in range(60):

@@ -1,20 +1,24 @@
 """Score accounts for a day or a range of days and store the results.
 
-One load of the metric window, one vectorised pass per day, one bulk write.
+One load of the metric window, one vectorised pass per day, one bulk write. No day after today is
+scored, and no metric dated after the day being scored is read: a row dated in the future (stored before
+import, ingest and sync refused them, or written directly) is counted for the run's note, never scored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from bot.scoring.engine import Panel, PartsRow, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.importer import CLOCK_SLACK
 from bot.scoring.scorecard import Scorecard
+from prompts import say
 from storage import queries
 from storage.models import utcnow
 
@@ -29,6 +33,11 @@ class RunSummary:
     beyond_data: list[date] = field(default_factory=list)  # asked-for days after it: not scored
     unreported_metrics: list[str] = field(default_factory=list)  # read by the scorecard, reported by nobody
     unscored: list[str] = field(default_factory=list)  # names of active accounts with too little data, last day
+    today: date | None = None  # the team's today: no day after it is scored
+    after_today: list[date] = field(default_factory=list)  # asked-for days after today: not scored
+    future_rows: int = 0  # stored metric rows dated after today (plus the day of slack): not read
+    future_accounts: list[tuple[str, date, date, int]] = field(default_factory=list)  # the most: (ext, first, last, n)
+    future_scores: int = 0  # stored scores dated after today, removed
 
 
 def score_range(
@@ -37,21 +46,35 @@ def score_range(
     start: date,
     end: date,
     progress: Callable[[int], None] = lambda _: None,
+    *,
+    today: date | None = None,
 ) -> RunSummary:
     """Score every account active on each day from `start` to `end` and store it.
 
     Each day only sees metrics up to and including that day; tiers carry hysteresis
     from the day before, and deltas compare with 7 and 30 days earlier. Days after the
     latest day with any metric are not scored: their data has not arrived, and reading
-    it as "no logins" would invent a decline.
+    it as "no logins" would invent a decline. Days after `today` (the team's, default UTC's)
+    are not scored either; metric rows dated after it are counted in the summary, and
+    scores dated after it (stored before this rule) are removed.
     """
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
-    asked = days_between(start, end)
+    today = today if today is not None else datetime.now(UTC).date()
+    asked = [d for d in days_between(start, end) if d <= today]
+    with engine.begin() as conn:
+        future_rows, future_accounts = queries.observations_after(conn, today + CLOCK_SLACK)
+        future_scores = queries.delete_scores_after(conn, today)
+    base = RunSummary(
+        today=today, after_today=[d for d in days_between(start, end) if d > today], future_rows=future_rows,
+        future_accounts=future_accounts, future_scores=future_scores,
+    )  # fmt: skip
     with engine.connect() as conn:
-        latest = queries.latest_metric_day(conn)
-        if latest is None or start > latest:
-            return RunSummary(latest_metrics=latest, beyond_data=asked)
+        latest = queries.latest_metric_day(conn, until=today)
+        base.latest_metrics = latest
+        if not asked or latest is None or start > latest:
+            base.beyond_data = asked
+            return base
         end = min(end, latest)
         days = days_between(start, end)
         load_start = start - timedelta(days=scorecard.data.lookback_days - 1)
@@ -68,10 +91,9 @@ def score_range(
         score_by_day[int(dn)] = frame.set_index("account_id")["score"]
         tier_by_day[int(dn)] = frame.set_index("account_id")["tier"]
 
-    summary = RunSummary(
-        days=days, latest_metrics=latest, beyond_data=asked[len(days) :],
-        unreported_metrics=[m for m in scorecard.metrics if m not in reported],
-    )  # fmt: skip
+    summary = base
+    summary.days, summary.beyond_data = days, asked[len(days) :]
+    summary.unreported_metrics = [m for m in scorecard.metrics if m not in reported]
     for day in days:
         dn = day_number(day)
         active = active_on(everyone, day)
@@ -134,3 +156,28 @@ def _history_days(start: date, n_days: int) -> list[date]:
 def _nullable(values: pd.Series) -> list[float | None]:
     """Floats with NaN as None."""
     return [None if x != x else x for x in values.astype(float).tolist()]
+
+
+def future_note(summary: RunSummary) -> str | None:
+    """The one line a run says about what is dated after today: the stored metric rows it did not read (how
+    many, whose, how to remove them) and the future scores it removed; None when there are neither."""
+    if summary.today is None or not (summary.future_rows or summary.future_scores):
+        return None
+    if not summary.future_rows:
+        return say("metrics.future.scores_only", n=summary.future_scores, today=summary.today)
+    n = summary.future_rows
+    rows = say("metrics.future.row_one") if n == 1 else say("metrics.future.row_many", n=n)
+    where = ", ".join(
+        say("metrics.future.account_one", account=ext, day=first)
+        if count == 1
+        else say("metrics.future.account_many", account=ext, first=first, last=last, n=count)
+        for ext, first, last, count in summary.future_accounts
+    )
+    shown = sum(count for *_, count in summary.future_accounts)
+    if n > shown:
+        where += say("metrics.future.more", n=n - shown)
+    removed = say("metrics.future.scores_removed", n=summary.future_scores) if summary.future_scores else ""
+    return say(
+        "metrics.future.stored", rows=rows, today=summary.today, where=where, last=summary.today + CLOCK_SLACK,
+        removed=removed,
+    )  # fmt: skip
