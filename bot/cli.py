@@ -74,7 +74,8 @@ accounts file:
 metrics file, one row per account, day and metric:
   required  external_id, date, metric, value
   optional  none
-            (external_id of an imported account; date YYYY-MM-DD; metric a name such as logins;
+            (external_id of an imported account; date YYYY-MM-DD, not after today in TIMEZONE (tomorrow
+            is let through for clock skew); metric a name such as logins;
             value a number: champion_left 0 or 1, nps 0-10, ticket_csat 1-5, counts 0 or more)
 
 """
@@ -126,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Compute and store health scores.\n\n"
         "Without dates: every day not scored yet, up to the latest day with metrics (at most 30 days back).\n"
         "The first run, on an empty score history, scores the last 90 days, so cards show trends at once.\n"
-        "--date scores one day, --from/--to a range. One scoring run at a time: while the daily run of\n"
-        "`healthbot run` (or another `healthbot score`) is scoring, this says so and stops.",
+        "--date scores one day, --from/--to a range. No day after today (in TIMEZONE) is scored, and metric\n"
+        "rows dated after it are not read: the run names them once, with how to delete them. One scoring\n"
+        "run at a time: while the daily run of `healthbot run` (or another `healthbot score`) is scoring,\n"
+        "this says so and stops.",
     )  # fmt: skip
     score.add_argument("--date", type=_date, help="the day to score (default: the latest day with metrics)")
     score.add_argument("--from", dest="start", type=_date, help="first day of a backfill")
@@ -491,7 +494,10 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
     else:
         with engine.connect() as conn:
             span = span_to_score(conn, scorecard, today)
-        if span is None:
+        if span is None:  # none up to today; rows dated later are named (the run stores nothing)
+            note = future_note(score_range(engine, scorecard, today, today, today=today))
+            if note:
+                print(note)
             print("healthbot: no metrics yet; import some with `healthbot import metrics FILE.csv`", file=sys.stderr)
             return 1
         start, end = span

@@ -304,3 +304,21 @@ def test_score_names_the_metrics_the_card_does_not_read_and_points_at_suggest(
     assert "api_calls, seats_used, support_tickets" in line
     assert "logins" in line and "nps" in line  # what the card expects
     assert "healthbot scorecard suggest --as-of " in line and "--horizon " in line
+
+
+def test_score_with_only_future_rows_names_them(
+    engine: Engine, cli_env: None, utc: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("external_id,name\nCUST001,Acme\n", encoding="utf-8")
+    assert main(["import", "accounts", str(accounts)]) == 0
+    _insert(engine, "CUST001", AHEAD, "api_calls", 100)
+    capsys.readouterr()
+
+    assert main(["score"]) == 1
+
+    captured = capsys.readouterr()
+    assert f"1 stored metric row is dated after today ({TODAY}), not read and not scored: CUST001 on {AHEAD}" in (
+        captured.out
+    )
+    assert "no metrics yet" in captured.err and _scored_days(engine) == []

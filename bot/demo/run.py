@@ -126,7 +126,7 @@ def run_demo(
     scorecard = load_scorecard()
     start = end - timedelta(days=min(BACKFILL_DAYS, days) - 1)
     with tqdm(total=(end - start).days + 1, desc="scoring", unit="day", leave=False) as bar:
-        score_range(engine, scorecard, start, end, progress=bar.update)
+        score_range(engine, scorecard, start, end, progress=bar.update, today=end)
 
     with engine.connect() as conn:
         counts = queries.tier_counts(conn, end).set_index("tier")
