@@ -805,9 +805,10 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    """`healthbot report --period P --format F --out DIR`: the churn review written to a file."""
+    """`healthbot report --period P --format F --out DIR`: the churn review written to a file. An unknown segment
+    exits 2 and a period without data 1, each with what the database has, and write nothing."""
     from bot.churn import report
-    from bot.churn.analysis import PeriodError, parse_period, review
+    from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
     from bot.scoring.scorecard import load_scorecard
     from storage.db import session_factory, unit_of_work
 
@@ -820,8 +821,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     tiers = load_scorecard(settings.scorecard_path).tiers
     engine = _engine(settings)
-    with unit_of_work(session_factory(engine)) as session:
-        result = review(session, period, segment=args.segment, today=today, tiers=tiers)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            result = review(session, period, segment=args.segment, today=today, tiers=tiers)
+    except SegmentError as exc:
+        print(f"healthbot: {exc}", file=sys.stderr)
+        return 2
+    except NoDataError as exc:
+        print(f"healthbot: {exc}; nothing written", file=sys.stderr)
+        return 1
     try:
         written = report.write(result, args.out, args.format)
     except OSError as exc:
