@@ -23,8 +23,15 @@ def accounts(conn: Connection, segment: str | None = None) -> pd.DataFrame:
     if segment is not None:
         frame = frame[frame["segment"].fillna("").str.lower() == segment.lower()]
     for c in ("contract_start", "churned_on"):
-        frame[c] = pd.to_datetime(frame[c]).dt.date
+        frame[c] = _dates(frame[c])
     return frame.reset_index(drop=True)
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """Python dates (NaT where missing) of one type whatever the driver returned: an all-empty column stays
+    comparable with a date (`.dt.date` would leave it datetime64, which refuses the comparison)."""
+    stamps = pd.to_datetime(values)
+    return pd.Series([d.date() if pd.notna(d) else pd.NaT for d in stamps], index=values.index, dtype=object)
 
 
 def interviews(conn: Connection) -> pd.DataFrame:
@@ -40,7 +47,7 @@ def interviews(conn: Connection) -> pd.DataFrame:
         columns=["account_id", "churned", "reason", "avoidable", "competitor", "churn_date", "mrr_lost", "answers",
                  "note"],
     )  # fmt: skip
-    frame["churn_date"] = pd.to_datetime(frame["churn_date"]).dt.date
+    frame["churn_date"] = _dates(frame["churn_date"])
     return frame.astype({"account_id": "int64"})
 
 

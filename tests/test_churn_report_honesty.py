@@ -221,3 +221,17 @@ def test_the_quarterly_job_posts_nothing_for_a_quarter_without_data(engine: Engi
     assert churn_job.run(engine, channel="C0CHURN001", today=TODAY) is None  # 2026-Q3 ended before 2026-10-15
     with unit_of_work(session_factory(engine)) as session:
         assert outbox.get(session, "churn-review:2026-Q3") is None
+
+
+def test_accounts_without_dates_are_reviewed(engine: Engine, cli_env: None, tmp_path: Path) -> None:
+    """Accounts imported with neither a contract start nor a churn date (both optional), with scores: a review."""
+    with unit_of_work(session_factory(engine)) as session:
+        for i in range(3):
+            account = Account(external_id=f"p{i}", name=f"P{i}", name_lower=f"p{i}", mrr=100.0, updated_at=WRITTEN)
+            session.add(account)
+            session.flush()
+            session.add(HealthScore(account_id=account.id, day=date(2026, 6, 1), score=50.0, tier="healthy",
+                                    scorecard="default"))  # fmt: skip
+    code, out = _report(tmp_path, "--period", "2026-Q3")
+    assert code == 0
+    assert "**0.0 %** (0 churned / 3 accounts at the start)" in (out / "churn-2026-Q3.md").read_text(encoding="utf-8")

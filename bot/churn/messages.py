@@ -5,7 +5,7 @@ quote is data and shown as text (`esc`)."""
 from __future__ import annotations
 
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
-from bot.churn.report import coverage, trend_label
+from bot.churn.report import coverage, period_label, trend_label
 from bot.slack.blocks import Blocks, Message, context, esc, header, message_text, money, section, validate_blocks
 from prompts import say
 
@@ -45,7 +45,7 @@ def review_text(review: ChurnReview) -> str:
     """The message's plain text: the headline numbers with their inputs."""
     h = review.headline
     return message_text(say(
-        "churn_review.text", label=esc(review.period.label), rate=_pct(h.rate), churned=h.churned,
+        "churn_review.text", label=esc(period_label(review)), rate=_pct(h.rate), churned=h.churned,
         accounts=h.accounts_at_start, mrr_rate=_pct(h.mrr_rate), lost=money(h.mrr_lost), mrr=money(h.mrr_at_start),
     ))  # fmt: skip
 
@@ -53,7 +53,7 @@ def review_text(review: ChurnReview) -> str:
 def _reasons(review: ChurnReview) -> list[str]:
     if not review.reasons:
         if review.headline.churned:
-            return [say("churn_review.reasons_none")]
+            return [say("churn_review.reasons_none", churned=review.headline.churned)]
         return [say("churn_review.reasons_no_churn")]
     share = review.avoidable_share
     lines = [say("churn_review.reasons_title", interviewed=review.interviewed, avoidable=review.avoidable,

@@ -57,6 +57,11 @@ def trend_label(point: TrendPoint) -> str:
     return say("churn_review.trend_partial_to", label=point.label, end=part.end.isoformat())
 
 
+def period_label(review: ChurnReview) -> str:
+    """The period's label, with the part it covers when data covers only part of it: "2026-Q4 (to 2026-10-15)"."""
+    return trend_label(TrendPoint(review.period.label, review.period.start, review.period.end, None, review.covered))
+
+
 def coverage(review: ChurnReview) -> str | None:
     """What part of the period the review covers, when it is not all of it."""
     if not review.partial or review.covered is None or review.span is None:
@@ -103,7 +108,7 @@ def render_md(review: ChurnReview) -> str:
     traits = top_traits(review)
     small = ranked_traits(review.traits)[1]
     if traits or small:
-        out += [_sentence(say("churn_review.ranking", min=MIN_SUPPORT)), ""]
+        out += [_sentence(say("churn_review.ranking", min=MIN_SUPPORT, base=pct(review.headline.rate))), ""]
     if traits:
         rows = [[t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), pct(t.low), lift(t.lift)]
                 for t in traits]  # fmt: skip
@@ -126,7 +131,7 @@ def render_md(review: ChurnReview) -> str:
     none = say("churn_review.trend_no_data")
     out += _table(["Quarter", "Accounts at start", "Churned", "Churn", "MRR churn"],
                   [[trend_label(t), str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate),
-                    pct(t.rate.mrr_rate)] if t.rate else [t.label, none, none, none, none]
+                    pct(t.rate.mrr_rate)] if t.rate else [t.label, none, "–", "–", "–"]
                    for t in review.trend])  # fmt: skip
     out += ["", "## Did the score see it coming?", ""]
     out.append(", ".join(f"{hz.days} days before: {hz.flagged} of {hz.scored} at risk ({pct(hz.share)})"
@@ -219,7 +224,7 @@ def chart(review: ChurnReview) -> Figure:
                        ha="center", va="bottom", fontsize=8, color="#777777")  # fmt: skip
     trend.set_title(say("churn_review.chart_trend_title"), loc="left", fontsize=10)
     trend.legend(fontsize=8, frameon=False)
-    title = say("churn_review.chart_reasons_title", label=review.period.label)
+    title = say("churn_review.chart_reasons_title", label=period_label(review))
     reasons.set_title(title.replace("$", r"\$"), loc="left", fontsize=10)
     if review.reasons:
         names = [r.reason.replace("_", " ") for r in review.reasons][::-1]
