@@ -241,12 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Write the churn review of a period: customer and MRR churn with the formula's inputs, the exit\n"
         "interviews' reasons, the traits of churned accounts against retained ones, the save rate per play,\n"
         "the trend over the last quarters and whether the score saw it coming. Reads the database (DATABASE_URL);\n"
-        "writes only into --out. Periods: 2026-Q3, 2026-10, last-quarter, 2026-07-01..2026-09-30.",
+        "writes only into --out. Periods: 2026-Q3, 2026-10, last-quarter, 2026-07-01..2026-09-30; a period the\n"
+        "data does not reach exits 1 and says which days it has, one it reaches in part is reviewed over that part.\n"
+        "Exit status 2 for a bad period or a segment no account has (the known ones are listed).",
     )  # fmt: skip
     report.add_argument("--period", required=True, help="2026-Q3, 2026-10, last-quarter or YYYY-MM-DD..YYYY-MM-DD")
     report.add_argument("--format", choices=["md", "csv", "png"], default="md", help="what to write (default md)")
     report.add_argument("--out", type=Path, default=Path("."), help="the folder to write into (default: here)")
-    report.add_argument("--segment", help="only the accounts of this segment")
+    report.add_argument("--segment", help="only the accounts of this segment (any case; must be one accounts have)")
 
     sync = _command(
         sub, "sync", "pull accounts and metrics from the HTTP sources in SOURCES_PATH",
