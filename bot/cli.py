@@ -245,12 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Write the churn review of a period: customer and MRR churn with the formula's inputs, the exit\n"
         "interviews' reasons, the traits of churned accounts against retained ones, the save rate per play,\n"
         "the trend over the last quarters and whether the score saw it coming. Reads the database (DATABASE_URL);\n"
-        "writes only into --out. Periods: 2026-Q3, 2026-10, last-quarter, 2026-07-01..2026-09-30.",
+        "writes only into --out. Periods: 2026-Q3, 2026-10, last-quarter, 2026-07-01..2026-09-30; a period the\n"
+        "data does not reach exits 1 and says which days it has, one it reaches in part is reviewed over that part.\n"
+        "Exit status 2 for a bad period or a segment no account has (the known ones are listed).",
     )  # fmt: skip
     report.add_argument("--period", required=True, help="2026-Q3, 2026-10, last-quarter or YYYY-MM-DD..YYYY-MM-DD")
     report.add_argument("--format", choices=["md", "csv", "png"], default="md", help="what to write (default md)")
     report.add_argument("--out", type=Path, default=Path("."), help="the folder to write into (default: here)")
-    report.add_argument("--segment", help="only the accounts of this segment")
+    report.add_argument("--segment", help="only the accounts of this segment (any case; must be one accounts have)")
 
     sync = _command(
         sub, "sync", "pull accounts and metrics from the HTTP sources in SOURCES_PATH",
@@ -862,9 +864,10 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    """`healthbot report --period P --format F --out DIR`: the churn review written to a file."""
+    """`healthbot report --period P --format F --out DIR`: the churn review written to a file. An unknown segment
+    exits 2 and a period without data 1, each with what the database has, and write nothing."""
     from bot.churn import report
-    from bot.churn.analysis import PeriodError, parse_period, review
+    from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
     from bot.scoring.scorecard import load_scorecard
     from storage.db import session_factory, unit_of_work
 
@@ -877,8 +880,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     tiers = load_scorecard(settings.scorecard_path).tiers
     engine = _engine(settings)
-    with unit_of_work(session_factory(engine)) as session:
-        result = review(session, period, segment=args.segment, today=today, tiers=tiers)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            result = review(session, period, segment=args.segment, today=today, tiers=tiers)
+    except SegmentError as exc:
+        print(f"healthbot: {exc}", file=sys.stderr)
+        return 2
+    except NoDataError as exc:
+        print(f"healthbot: {exc}; nothing written", file=sys.stderr)
+        return 1
     try:
         written = report.write(result, args.out, args.format)
     except OSError as exc:

@@ -58,11 +58,11 @@ def register(app: App, deps: Deps) -> None:
 
     def churn_review(parsed: Churn, channel: str, respond: Respond, client: WebClient, logger: Any) -> None:
         """After the ack: the review into the conversation for everyone (chat.postMessage), then its chart
-        uploaded in the review's thread. A period not started yet, or a conversation the bot cannot post in, is
-        answered privately."""
+        uploaded in the review's thread. A bad period, an unknown segment, a period without data, or a conversation
+        the bot cannot post in, is answered privately."""
         from bot.churn import messages as churn_messages
         from bot.churn import report
-        from bot.churn.analysis import PeriodError, parse_period, review
+        from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
 
         try:
             period = parse_period(parsed.period, today())
@@ -71,6 +71,9 @@ def register(app: App, deps: Deps) -> None:
         except PeriodError as exc:
             sub = next(s for s in SUBCOMMANDS if s.name == "churn")
             respond(response_type="ephemeral", text=f"{esc(str(exc))} {say('health.usage_is', usage=usage(sub))}")
+            return
+        except (SegmentError, NoDataError) as exc:  # nothing posted in the channel
+            respond(response_type="ephemeral", text=esc(str(exc)))
             return
         message = churn_messages.review_message(result)
         try:

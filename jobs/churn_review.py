@@ -2,8 +2,10 @@
 DIGEST_TIME in TIMEZONE), the review of the quarter that just ended is posted to CHURN_CHANNEL (default
 ALERT_CHANNEL), its chart uploaded in the review's thread; or `healthbot jobs run churn-review`.
 
-One review per quarter: its outbox key is `churn-review:YYYY-Qn`, so a second run in the same quarter posts nothing
-(and uploads no second chart). With several replicas each run happens in one of them (the job lock).
+A quarter the database has no data for (a new install) is not posted: the log says so. The job reviews the whole
+portfolio (it takes no segment). One review per quarter: its outbox key is `churn-review:YYYY-Qn`, so a second run
+in the same quarter posts nothing (and uploads no second chart). With several replicas each run happens in one of
+them (the job lock).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import Engine
 
 from bot.churn import messages, report
-from bot.churn.analysis import ChurnReview, parse_period, review
+from bot.churn.analysis import ChurnReview, NoDataError, parse_period, review
 from bot.scoring.scorecard import Tiers
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work
@@ -40,7 +42,8 @@ def quarter_key(today: date) -> str:
 
 
 def run(engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None = None) -> Posted | None:
-    """Enqueue the last quarter's review to `channel`; None when there is no channel or another replica runs it."""
+    """Enqueue the last quarter's review to `channel`; None when there is no channel, no data for that quarter, or
+    another replica runs it."""
     if not channel:
         log.warning("no churn review: set CHURN_CHANNEL (or ALERT_CHANNEL) to the channel id it should go to")
         return None
@@ -50,7 +53,11 @@ def run(engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None
             return None
         key = quarter_key(today)
         with unit_of_work(session_factory(engine)) as session:
-            result = review(session, parse_period(PERIOD, today), today=today, tiers=tiers)
+            try:
+                result = review(session, parse_period(PERIOD, today), today=today, tiers=tiers)
+            except NoDataError as exc:
+                log.warning("no churn review posted: %s", exc)
+                return None
             message = messages.review_message(result)
             new = outbox.post(session, key, channel, message.text, message.blocks)
         log.info("churn review %s %s", key, "enqueued" if new else "already enqueued; nothing added")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select, true
 from sqlmodel import col
 
 from storage.models import Account, ExitInterview, HealthScore, MetricObservation
@@ -23,8 +23,15 @@ def accounts(conn: Connection, segment: str | None = None) -> pd.DataFrame:
     if segment is not None:
         frame = frame[frame["segment"].fillna("").str.lower() == segment.lower()]
     for c in ("contract_start", "churned_on"):
-        frame[c] = pd.to_datetime(frame[c]).dt.date
+        frame[c] = _dates(frame[c])
     return frame.reset_index(drop=True)
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """Python dates (NaT where missing) of one type whatever the driver returned: an all-empty column stays
+    comparable with a date (`.dt.date` would leave it datetime64, which refuses the comparison)."""
+    stamps = pd.to_datetime(values)
+    return pd.Series([d.date() if pd.notna(d) else pd.NaT for d in stamps], index=values.index, dtype=object)
 
 
 def interviews(conn: Connection) -> pd.DataFrame:
@@ -40,7 +47,7 @@ def interviews(conn: Connection) -> pd.DataFrame:
         columns=["account_id", "churned", "reason", "avoidable", "competitor", "churn_date", "mrr_lost", "answers",
                  "note"],
     )  # fmt: skip
-    frame["churn_date"] = pd.to_datetime(frame["churn_date"]).dt.date
+    frame["churn_date"] = _dates(frame["churn_date"])
     return frame.astype({"account_id": "int64"})
 
 
@@ -71,3 +78,39 @@ def metric_between(conn: Connection, metric: str, account_ids: list[int], start:
     frame = pd.read_sql(stmt, conn)
     frame["day"] = pd.to_datetime(frame["day"])
     return frame.astype({"account_id": "int64"})
+
+
+def segments(conn: Connection) -> list[str]:
+    """The segments accounts carry, as spelled (one spelling per segment, case-insensitively), sorted."""
+    rows = conn.execute(select(col(Account.segment)).where(col(Account.segment).is_not(None)).distinct()).scalars()
+    spelled: dict[str, str] = {}
+    for name in sorted(str(r) for r in rows if str(r).strip()):
+        spelled.setdefault(name.lower(), name)
+    return sorted(spelled.values(), key=str.lower)
+
+
+def data_days(conn: Connection) -> tuple[date | None, date | None]:
+    """The first and the last day the database records anything about the portfolio: metric observations, scores,
+    churn dates (accounts' and churned exit interviews'), and the day accounts were last written (the day their
+    status was known). (None, None) with none of those."""
+    firsts: list[date] = []
+    lasts: list[date] = []
+    for column, where in (
+        (MetricObservation.day, true()), (HealthScore.day, true()), (Account.churned_on, true()),
+        (ExitInterview.churn_date, col(ExitInterview.churned).is_(True)),
+    ):  # fmt: skip
+        first, last = conn.execute(select(func.min(col(column)), func.max(col(column))).where(where)).one()
+        firsts += [_day(first)] if first is not None else []
+        lasts += [_day(last)] if last is not None else []
+    written = conn.execute(select(func.max(col(Account.updated_at)))).scalar()
+    lasts += [_day(written)] if written is not None else []
+    return (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+
+
+def _day(value: object) -> date:
+    """A date from what a driver returns for a date or datetime column (SQLite may return text)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return datetime.fromisoformat(str(value)).date()

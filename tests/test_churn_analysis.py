@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bot.churn.analysis import ChurnRate, Period, PeriodError, parse_period, review
+from bot.churn.analysis import ChurnRate, NoDataError, Period, PeriodError, parse_period, review
 from bot.churn.report import render_csv, render_md, render_png, write
 from storage.db import session_factory, unit_of_work
 from storage.models import Account, Alert, ExitInterview, HealthScore, MetricObservation
@@ -114,11 +114,13 @@ def test_reasons_avoidable_share_and_competitors(portfolio: Engine) -> None:
 
 def test_trend_over_the_last_quarters_and_the_plays(portfolio: Engine) -> None:
     got = _review(portfolio)
-    # Q2: 205 at its start (the 200 + the 5 that left on 2026-06-30), 5 churned; MRR 500 / 23,500
-    assert [(t.label, t.rate.accounts_at_start, t.rate.churned) for t in got.trend] == [
-        ("2025-Q4", 205, 0), ("2026-Q1", 205, 0), ("2026-Q2", 205, 5), ("2026-Q3", 200, 20),
+    # the data starts with the first churn, 2026-06-30: no data before it (not 0 %), Q2 covered from that day only.
+    # Q2: 205 then (the 200 + the 5 that left on 2026-06-30), 5 churned; MRR 500 / 23,500
+    assert [(t.label, t.rate and (t.rate.accounts_at_start, t.rate.churned)) for t in got.trend] == [
+        ("2025-Q4", None), ("2026-Q1", None), ("2026-Q2", (205, 5)), ("2026-Q3", (200, 20)),
     ]  # fmt: skip
-    assert got.trend[2].rate.mrr_rate == pytest.approx(500 / 23_500)
+    assert got.trend[0].covered is None and got.trend[2].covered == Period(D("2026-06-30"), D("2026-06-30"), "2026-Q2")
+    assert got.trend[2].rate is not None and got.trend[2].rate.mrr_rate == pytest.approx(500 / 23_500)
     assert [(p.tier, p.alerts, p.churned) for p in got.plays] == [("high_risk", 1, 1)]
 
 
@@ -184,11 +186,19 @@ def test_the_tier_30_60_90_days_before_each_churn(traits: Engine) -> None:
     assert [(h.days, h.scored, h.flagged) for h in got.horizons] == [(30, 1, 1), (60, 2, 1), (90, 1, 0)]
 
 
-def test_an_empty_database_gives_an_empty_review(engine: Engine) -> None:
+def test_an_empty_database_has_no_data_for_any_period(engine: Engine) -> None:
+    with pytest.raises(NoDataError, match="no data for 2026-Q3: the portfolio has no data yet"):
+        _review(engine)
+
+
+def test_a_review_without_churn_says_so(engine: Engine) -> None:
+    with unit_of_work(session_factory(engine)) as s:
+        ids = [_account(s, f"plain-{i}") for i in range(3)]
+        s.add(HealthScore(account_id=ids[0], day=D("2026-06-01"), score=50, tier="healthy"))
     got = _review(engine)
-    assert got.headline == ChurnRate(0, 0, 0.0, 0.0) and got.headline.rate is None
-    assert got.reasons == got.traits == got.foresight == got.plays == []
-    assert "No exit interviews" in render_md(got)
+    assert got.headline == ChurnRate(3, 0, 300.0, 0.0) and got.headline.rate == 0.0
+    assert got.reasons == got.foresight == got.plays == []
+    assert "No account churned in this period." in render_md(got)
     assert render_png(got).startswith(b"\x89PNG")
 
 

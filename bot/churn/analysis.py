@@ -6,14 +6,21 @@
   the interview's `mrr_lost`, else its `mrr`.
 - Reasons come from the exit interviews of the accounts churned in the period (categories, avoidable share,
   competitors, quotes in the customer's words).
-- Traits compare churned with retained accounts of the starting set: per value, the churn rate and the lift over
-  the base rate, always with the counts.
+- Traits compare churned with retained accounts of the starting set: per value, the churn rate, the lower end of
+  its 95 % Wilson interval and the lift over the base rate, always with the counts. `ranked_traits` ranks the values
+  that over-index by that lower end, so a small group with one churner does not outrank a well-supported one; groups
+  of fewer than MIN_SUPPORT accounts are listed apart, unranked.
+- The review covers only days the database has data for: from the first metric, score or churn date to the last
+  one, or the day accounts were last written, whichever is later (never after today). A period outside that span is
+  a `NoDataError`; a period partly outside it is reviewed over the part it covers (`ChurnReview.covered`); a trend
+  quarter without data has no rate. An unknown segment is a `SegmentError` naming the known ones.
 - Foresight: each churned account's tier 30, 60 and 90 days before it left (the latest score at most
   `SCORE_STALE_DAYS` older than that day).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +31,7 @@ from sqlmodel import Session
 
 from bot.retention.plays import PlayRate, save_rates
 from bot.scoring.scorecard import Tiers, load_scorecard
+from prompts import say
 from storage import churn as store
 
 HORIZONS = (30, 60, 90)
@@ -36,11 +44,29 @@ SIZE_BANDS = ((1, 49, "1-49"), (50, 249, "50-249"), (250, 999, "250-999"), (1000
 TENURE_BANDS = ((0, 180, "under 6 months"), (180, 365, "6-12 months"), (365, 730, "1-2 years"), (730, None, "2+ years"))
 TRAITS = ("industry", "size", "region", "tenure", "acquisition_channel", "csm", "usage")
 UNKNOWN = "unknown"
+MIN_SUPPORT = 10  # groups of fewer accounts are listed apart from the ranked traits
+Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 USAGE = "usage: fill in the period as 2026-Q3, 2026-10, last-quarter, last-month or 2026-07-01..2026-09-30"
 
 
 class PeriodError(ValueError):
     """A period the parser does not understand; the message ends with the usage line."""
+
+
+class SegmentError(ValueError):
+    """A segment no account has; the message lists the known ones."""
+
+
+class NoDataError(ValueError):
+    """A period the database has no data for; the message says which days it has."""
+
+
+@dataclass(frozen=True)
+class DataSpan:
+    """The days the database has data for (both included)."""
+
+    first: date
+    last: date
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,7 @@ class TraitRow:
     churned: int
     rate: float
     lift: float | None  # rate / base rate; None when nobody churned
+    low: float = 0.0  # the lower end of the rate's 95 % Wilson interval
 
 
 @dataclass(frozen=True)
@@ -109,7 +136,8 @@ class TrendPoint:
     label: str
     start: date
     end: date
-    rate: ChurnRate
+    rate: ChurnRate | None  # None: no data in this quarter
+    covered: Period | None = None  # the part of the quarter with data
 
 
 @dataclass(frozen=True)
@@ -151,6 +179,14 @@ class ChurnReview:
     foresight: list[Foresight] = field(default_factory=list)
     horizons: list[Horizon] = field(default_factory=list)
     tier_labels: dict[str, str] = field(default_factory=dict)
+    span: DataSpan | None = None  # the days the database has data for
+    covered: Period | None = None  # the part of `period` reviewed: within `span`
+
+    @property
+    def partial(self) -> bool:
+        """Only part of the period has data (it runs past the data, or starts before it)."""
+        part, whole = self.covered, self.period
+        return part is not None and (part.start, part.end) != (whole.start, whole.end)
 
     @property
     def avoidable_share(self) -> float | None:
@@ -302,13 +338,37 @@ def _traits(conn: Connection, population: pd.DataFrame, period: Period) -> list[
     long = values.melt(id_vars="is_churned", var_name="trait", value_name="value")
     grouped = long.groupby(["trait", "value"])["is_churned"].agg(accounts="count", churned="sum").reset_index()
     grouped["rate"] = grouped["churned"] / grouped["accounts"]
+    grouped["low"] = [wilson_low(int(k), int(n)) for k, n in zip(grouped["churned"], grouped["accounts"], strict=True)]
     grouped["order"] = grouped["trait"].map({t: i for i, t in enumerate(TRAITS)})
     grouped = grouped.sort_values(["order", "rate", "accounts", "value"], ascending=[True, False, False, True])
     return [
         TraitRow(r.trait, str(r.value), int(r.accounts), int(r.churned), float(r.rate),
-                 float(r.rate / base) if base else None)
+                 float(r.rate / base) if base else None, float(r.low))
         for r in grouped.itertuples()
     ]  # fmt: skip
+
+
+def wilson_low(churned: int, accounts: int, z: float = Z_95) -> float:
+    """The lower end of the Wilson score interval of `churned` / `accounts`: high only when the rate is high and
+    rests on enough accounts (1 of 4 gives 0.046, 14 of 40 gives 0.221)."""
+    if accounts <= 0:
+        return 0.0
+    p, n = churned / accounts, accounts
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
+def ranked_traits(traits: list[TraitRow]) -> tuple[list[TraitRow], list[TraitRow]]:
+    """The values churned accounts over-index on (lift above 1): those of at least MIN_SUPPORT accounts ranked by
+    the lower end of their rate's 95 % Wilson interval, and apart, unranked (most churners first), the smaller
+    groups."""
+    over = [t for t in traits if t.lift is not None and t.lift > 1]
+    ranked = [t for t in over if t.accounts >= MIN_SUPPORT]
+    small = [t for t in over if t.accounts < MIN_SUPPORT]
+    ranked.sort(key=lambda t: (-t.low, -t.accounts, t.trait, t.value))
+    small.sort(key=lambda t: (-t.churned, -t.rate, t.trait, t.value))
+    return ranked, small
 
 
 def _reasons(lost: pd.DataFrame) -> tuple[list[ReasonRow], list[Competitor], list[Quote], int, int]:
@@ -377,11 +437,44 @@ def _foresight(conn: Connection, lost: pd.DataFrame, tiers: Tiers) -> tuple[list
     return rows, horizons
 
 
-def _trend(frame: pd.DataFrame, period: Period) -> list[TrendPoint]:
+def _trend(frame: pd.DataFrame, period: Period, span: DataSpan) -> list[TrendPoint]:
+    """The last TREND_QUARTERS quarters up to the period's; each over the part of it with data, none without."""
     quarters = [quarter_of(period.end)]
     while len(quarters) < TREND_QUARTERS:
         quarters.insert(0, quarter_of(quarters[0].start - timedelta(days=1)))
-    return [TrendPoint(q.label, q.start, q.end, _rate(frame, q.start, q.end)) for q in quarters]
+    points = []
+    for q in quarters:
+        part = covered_part(q, span)
+        rate = _rate(frame, part.start, part.end) if part else None
+        points.append(TrendPoint(q.label, q.start, q.end, rate, part))
+    return points
+
+
+def covered_part(period: Period, span: DataSpan) -> Period | None:
+    """The part of `period` within `span` (its own label), None when they do not meet."""
+    start, end = max(period.start, span.first), min(period.end, span.last)
+    return Period(start, end, period.label) if start <= end else None
+
+
+def data_span(conn_or_session: Connection | Session, today: date) -> DataSpan | None:
+    """The days the database has data for, never after `today`; None without any (storage/churn.py data_days)."""
+    first, last = store.data_days(_connection(conn_or_session))
+    if first is None or last is None:
+        return None
+    last = min(last, today)
+    return DataSpan(first, last) if first <= last else None
+
+
+def check_segment(conn_or_session: Connection | Session, segment: str | None) -> None:
+    """SegmentError unless `segment` is None or a segment some account has (in any case)."""
+    if segment is None:
+        return
+    known = store.segments(_connection(conn_or_session))
+    if segment.strip().lower() in {k.lower() for k in known}:
+        return
+    if not known:
+        raise SegmentError(say("churn_review.no_segments", segment=segment))
+    raise SegmentError(say("churn_review.unknown_segment", segment=segment, known=", ".join(known)))
 
 
 def review(
@@ -391,13 +484,23 @@ def review(
     today: date | None = None,
     tiers: Tiers | None = None,
 ) -> ChurnReview:
-    """The churn review of `period` (and `segment`, matched case-insensitively): see the module's docstring."""
+    """The churn review of `period` (and `segment`, matched case-insensitively) over the part of it the database
+    has data for: see the module's docstring. SegmentError for a segment no account has, NoDataError for a period
+    without data."""
     conn = _connection(conn_or_session)
     today = today or date.today()
     tiers = tiers or load_scorecard().tiers
+    check_segment(conn, segment)
+    span = data_span(conn, today)
+    if span is None:
+        raise NoDataError(say("churn_review.no_data_at_all", label=period.label))
+    covered = covered_part(period, span)
+    if covered is None:
+        raise NoDataError(say("churn_review.no_data", label=period.label, first=span.first, last=span.last))
+    segment = segment.strip() if segment is not None else None
     frame = _frame(conn, segment)
-    population = frame[_starting(frame, period.start)].copy()
-    population["is_churned"] = _churned_in(population, period.start, period.end)
+    population = frame[_starting(frame, covered.start)].copy()
+    population["is_churned"] = _churned_in(population, covered.start, covered.end)
     lost = population[population["is_churned"]]
     reasons, competitors, quotes, interviewed, avoidable = _reasons(lost)
     foresight, horizons = _foresight(conn, lost, tiers)
@@ -405,17 +508,19 @@ def review(
         period=period,
         segment=segment,
         today=today,
-        headline=_rate(frame, period.start, period.end),
+        headline=_rate(frame, covered.start, covered.end),
         churned_accounts=sorted(str(n) for n in lost["name"]),
         interviewed=interviewed,
         avoidable=avoidable,
         reasons=reasons,
         competitors=competitors,
         quotes=quotes,
-        traits=_traits(conn, population, period),
-        plays=save_rates(conn, period.start, period.end, tiers),
-        trend=_trend(frame, period),
+        traits=_traits(conn, population, covered),
+        plays=save_rates(conn, covered.start, covered.end, tiers),
+        trend=_trend(frame, period, span),
         foresight=foresight,
         horizons=horizons,
         tier_labels={t: tiers.label(t) for t in tiers.order},
+        span=span,
+        covered=covered,
     )

@@ -4,12 +4,14 @@ quote is data and shown as text (`esc`)."""
 
 from __future__ import annotations
 
-from bot.churn.analysis import ChurnReview
+from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
+from bot.churn.report import coverage, period_label, trend_label
 from bot.slack.blocks import Blocks, Message, context, esc, header, message_text, money, section, validate_blocks
 from prompts import say
 
 REASONS_SHOWN = 3
 TRAITS_SHOWN = 5
+SMALL_SHOWN = 3
 QUOTES_SHOWN = 2
 
 
@@ -43,14 +45,16 @@ def review_text(review: ChurnReview) -> str:
     """The message's plain text: the headline numbers with their inputs."""
     h = review.headline
     return message_text(say(
-        "churn_review.text", label=esc(review.period.label), rate=_pct(h.rate), churned=h.churned,
+        "churn_review.text", label=esc(period_label(review)), rate=_pct(h.rate), churned=h.churned,
         accounts=h.accounts_at_start, mrr_rate=_pct(h.mrr_rate), lost=money(h.mrr_lost), mrr=money(h.mrr_at_start),
     ))  # fmt: skip
 
 
 def _reasons(review: ChurnReview) -> list[str]:
     if not review.reasons:
-        return [say("churn_review.reasons_none")]
+        if review.headline.churned:
+            return [say("churn_review.reasons_none", churned=review.headline.churned)]
+        return [say("churn_review.reasons_no_churn")]
     share = review.avoidable_share
     lines = [say("churn_review.reasons_title", interviewed=review.interviewed, avoidable=review.avoidable,
                  avoidable_pct=f", {share:.0%}" if share is not None else "")]  # fmt: skip
@@ -69,11 +73,10 @@ def _reasons(review: ChurnReview) -> list[str]:
 
 
 def _traits(review: ChurnReview) -> list[str]:
-    telling = sorted((t for t in review.traits if t.lift is not None and t.churned),
-                     key=lambda t: (-(t.lift or 0.0), -t.churned, t.trait, t.value))  # fmt: skip
-    if not telling:
+    telling, small = ranked_traits(review.traits)
+    if not telling and not small:
         return [say("churn_review.traits_none")]
-    lines = [say("churn_review.traits_title", base=_pct(review.headline.rate))]
+    lines = [say("churn_review.traits_title", base=_pct(review.headline.rate), min=MIN_SUPPORT)]
     lines += [
         say(
             "churn_review.trait_row",
@@ -86,6 +89,10 @@ def _traits(review: ChurnReview) -> list[str]:
         )  # fmt: skip
         for t in telling[:TRAITS_SHOWN]
     ]
+    if small:
+        groups = ", ".join(say("churn_review.small_group", trait=esc(t.trait.replace("_", " ")), value=esc(t.value),
+                               churned=t.churned, accounts=t.accounts) for t in small[:SMALL_SHOWN])  # fmt: skip
+        lines.append(say("churn_review.small_groups", min=MIN_SUPPORT, groups=groups))
     return lines
 
 
@@ -109,8 +116,11 @@ def _plays(review: ChurnReview) -> list[str]:
 def _footer(review: ChurnReview) -> list[str]:
     lines = []
     if review.trend:
-        points = " → ".join(say("churn_review.trend_point", label=esc(t.label), rate=_pct(t.rate.rate))
-                            for t in review.trend)  # fmt: skip
+        points = " → ".join(
+            say("churn_review.trend_point", label=esc(trend_label(t)), rate=_pct(t.rate.rate)) if t.rate
+            else say("churn_review.trend_point", label=esc(t.label), rate=say("churn_review.trend_no_data"))
+            for t in review.trend
+        )  # fmt: skip
         lines.append(say("churn_review.trend", points=points))
     scored = [h for h in review.horizons if h.scored]
     if scored:
@@ -127,6 +137,8 @@ def review_blocks(review: ChurnReview) -> Blocks:
     highest lift, the save rate per play, then the trend and whether the score saw it coming."""
     h = review.headline
     dates = say("churn_review.dates", start=review.period.start.isoformat(), end=review.period.end.isoformat())
+    if covers := coverage(review):
+        dates += f"; {esc(covers)}"
     blocks: Blocks = [header(title(review)), context(dates)]
     blocks.append(section(say(
         "churn_review.headline", rate=_pct(h.rate), churned=h.churned, accounts=h.accounts_at_start,

@@ -8,11 +8,16 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.churn.analysis import ChurnReview, TraitRow
+from bot.churn.analysis import MIN_SUPPORT, ChurnReview, Period, TraitRow, TrendPoint, ranked_traits
+from prompts import say
 
-MIN_TRAIT_ACCOUNTS = 3  # the Markdown's lift table leaves out smaller groups (the CSV keeps them)
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 TOP_TRAITS = 8
+SMALL_SHOWN = 8
 TOP_QUOTES = 5
 
 
@@ -28,15 +33,48 @@ def lift(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     clean = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in clean]
 
 
 def top_traits(review: ChurnReview, n: int = TOP_TRAITS) -> list[TraitRow]:
-    """The values churned accounts over-index on most: lift above 1, at least MIN_TRAIT_ACCOUNTS accounts."""
-    rows = [t for t in review.traits if t.lift is not None and t.lift > 1 and t.accounts >= MIN_TRAIT_ACCOUNTS]
-    return sorted(rows, key=lambda t: (-(t.lift or 0), -t.accounts, t.trait, t.value))[:n]
+    """The values churned accounts over-index on, best supported first (`analysis.ranked_traits`)."""
+    return ranked_traits(review.traits)[0][:n]
+
+
+def trend_label(point: TrendPoint) -> str:
+    """ "2026-Q2", or "2026-Q2 (from 2026-05-04)" / "2026-Q4 (to 2026-10-15)" when data covers part of it."""
+    part = point.covered
+    if part is None or (part.start, part.end) == (point.start, point.end):
+        return point.label
+    if part.start != point.start:
+        return say("churn_review.trend_partial", label=point.label, start=part.start.isoformat())
+    return say("churn_review.trend_partial_to", label=point.label, end=part.end.isoformat())
+
+
+def period_label(review: ChurnReview) -> str:
+    """The period's label, with the part it covers when data covers only part of it: "2026-Q4 (to 2026-10-15)"."""
+    return trend_label(TrendPoint(review.period.label, review.period.start, review.period.end, None, review.covered))
+
+
+def coverage(review: ChurnReview) -> str | None:
+    """What part of the period the review covers, when it is not all of it."""
+    if not review.partial or review.covered is None or review.span is None:
+        return None
+    return say("churn_review.covers", start=review.covered.start, end=review.covered.end, first=review.span.first,
+               last=review.span.last)  # fmt: skip
+
+
+def no_reasons(review: ChurnReview) -> str:
+    """Why there are no reasons: nobody churned, or nobody who churned was interviewed."""
+    if not review.headline.churned:
+        return say("churn_review.no_churn")
+    return say("churn_review.no_interviews", interviewed=review.interviewed, churned=review.headline.churned)
 
 
 def render_md(review: ChurnReview) -> str:
@@ -44,6 +82,8 @@ def render_md(review: ChurnReview) -> str:
     scope = f" — segment {review.segment}" if review.segment else ""
     out = [f"# Churn review {review.period.label}{scope}", ""]
     out.append(f"{review.period.start} to {review.period.end}, computed {review.today}.")
+    if covers := coverage(review):
+        out += ["", f"This review {covers}."]
     out += ["", "## Headline", ""]
     out.append(
         f"- Customer churn: **{pct(h.rate)}** ({h.churned} churned / {h.accounts_at_start} accounts at the start)"
@@ -58,7 +98,7 @@ def render_md(review: ChurnReview) -> str:
         out += _table(["Reason", "Count", "Share", "Avoidable"],
                       [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons])  # fmt: skip
     else:
-        out.append("No exit interviews for this period.")
+        out.append(_sentence(no_reasons(review)))
     if review.competitors:
         out += ["", "Competitors named: " + ", ".join(f"{c.name} ({c.count})" for c in review.competitors)]
     if review.quotes:
@@ -66,11 +106,20 @@ def render_md(review: ChurnReview) -> str:
         out += [f"> {q.text}\n> — {q.account} ({q.reason})\n" for q in review.quotes[:TOP_QUOTES]]
     out += ["", "## What churned accounts had in common", ""]
     traits = top_traits(review)
+    small = ranked_traits(review.traits)[1]
+    if traits or small:
+        out += [_sentence(say("churn_review.ranking", min=MIN_SUPPORT, base=pct(review.headline.rate))), ""]
     if traits:
-        rows = [[t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), lift(t.lift)] for t in traits]
-        out += _table(["Trait", "Value", "Churned / accounts", "Rate", "Lift"], rows)
+        rows = [[t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), pct(t.low), lift(t.lift)]
+                for t in traits]  # fmt: skip
+        out += _table(["Trait", "Value", "Churned / accounts", "Rate", "Rate, 95 % low", "Lift"], rows)
     else:
         out.append("No trait stands out.")
+    if small:
+        groups = "; ".join(f"{t.trait} {t.value}: {t.churned} / {t.accounts} ({pct(t.rate)})"
+                           for t in small[:SMALL_SHOWN])  # fmt: skip
+        more = f"; {len(small) - SMALL_SHOWN} more in the CSV" if len(small) > SMALL_SHOWN else ""
+        out += ["", say("churn_review.small_groups", min=MIN_SUPPORT, groups=groups + more)]
     out += ["", "## Retention plays", ""]
     if review.plays:
         out += _table(["Playbook", "Alerts", "Saved", "Churned", "Save rate"],
@@ -79,8 +128,10 @@ def render_md(review: ChurnReview) -> str:
     else:
         out.append("No alerts opened in this period.")
     out += ["", "## Trend", ""]
+    none = say("churn_review.trend_no_data")
     out += _table(["Quarter", "Accounts at start", "Churned", "Churn", "MRR churn"],
-                  [[t.label, str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate), pct(t.rate.mrr_rate)]
+                  [[trend_label(t), str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate),
+                    pct(t.rate.mrr_rate)] if t.rate else [t.label, none, "–", "–", "–"]
                    for t in review.trend])  # fmt: skip
     out += ["", "## Did the score see it coming?", ""]
     out.append(", ".join(f"{hz.days} days before: {hz.flagged} of {hz.scored} at risk ({pct(hz.share)})"
@@ -106,6 +157,11 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def _span(part: Period | None) -> list[object]:
+    """The covered part's first and last day; empty without data."""
+    return ["", ""] if part is None else [part.start, part.end]
+
+
 def render_csv(review: ChurnReview) -> dict[str, str]:
     """File name -> CSV text, one table each."""
     h = review.headline
@@ -113,24 +169,25 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
     return {
         f"churn-{label}-headline.csv": _csv(
             ["period", "start", "end", "segment", "accounts_at_start", "churned", "churn_rate", "mrr_at_start",
-             "mrr_lost", "mrr_churn_rate", "interviewed", "avoidable"],
+             "mrr_lost", "mrr_churn_rate", "interviewed", "avoidable", "covered_start", "covered_end"],
             [[review.period.label, review.period.start, review.period.end, review.segment or "", h.accounts_at_start,
               h.churned, _num(h.rate), f"{h.mrr_at_start:.2f}", f"{h.mrr_lost:.2f}", _num(h.mrr_rate),
-              review.interviewed, review.avoidable]],
+              review.interviewed, review.avoidable, *_span(review.covered)]],
         ),
         f"churn-{label}-reasons.csv": _csv(
             ["reason", "count", "share", "avoidable"],
             [[r.reason, r.count, _num(r.share), r.avoidable] for r in review.reasons],
         ),
         f"churn-{label}-traits.csv": _csv(
-            ["trait", "value", "accounts", "churned", "rate", "lift"],
-            [[t.trait, t.value, t.accounts, t.churned, _num(t.rate), _num(t.lift)] for t in review.traits],
+            ["trait", "value", "accounts", "churned", "rate", "rate_low_95", "lift"],
+            [[t.trait, t.value, t.accounts, t.churned, _num(t.rate), _num(t.low), _num(t.lift)] for t in review.traits],
         ),
         f"churn-{label}-trend.csv": _csv(
             ["quarter", "start", "end", "accounts_at_start", "churned", "churn_rate", "mrr_at_start", "mrr_lost",
-             "mrr_churn_rate"],
+             "mrr_churn_rate", "covered_start", "covered_end"],
             [[t.label, t.start, t.end, t.rate.accounts_at_start, t.rate.churned, _num(t.rate.rate),
-              f"{t.rate.mrr_at_start:.2f}", f"{t.rate.mrr_lost:.2f}", _num(t.rate.mrr_rate)] for t in review.trend],
+              f"{t.rate.mrr_at_start:.2f}", f"{t.rate.mrr_lost:.2f}", _num(t.rate.mrr_rate), *_span(t.covered)]
+             if t.rate else [t.label, t.start, t.end, "", "", "", "", "", "", "", ""] for t in review.trend],
         ),
         f"churn-{label}-foresight.csv": _csv(
             ["account", "churned_on"] + [f"tier_{d}d_before" for d in (30, 60, 90)],
@@ -143,35 +200,53 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
     }  # fmt: skip
 
 
-def render_png(review: ChurnReview) -> bytes:
-    """Two panels: churn and MRR churn per quarter (the trend), and the churn reasons."""
+def chart(review: ChurnReview) -> Figure:
+    """Two panels: churn and MRR churn per quarter (the trend; "no data" over a quarter without any), and the churn
+    reasons (or, in the panel, why there are none)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     trend, reasons = fig.subplots(1, 2)
-    labels = [t.label for t in review.trend]
+    labels = [trend_label(t).replace(" (", "\n(") for t in review.trend]
     x = list(range(len(labels)))
-    trend.bar([i - 0.2 for i in x], [100 * (t.rate.rate or 0) for t in review.trend], width=0.4, label="customers",
-              color="#1f3b5a")  # fmt: skip
-    trend.bar([i + 0.2 for i in x], [100 * (t.rate.mrr_rate or 0) for t in review.trend], width=0.4, label="MRR",
-              color="#c0504d")  # fmt: skip
+    trend.bar([i - 0.2 for i in x], [100 * ((t.rate and t.rate.rate) or 0) for t in review.trend], width=0.4,
+              label="customers", color="#1f3b5a")  # fmt: skip
+    trend.bar([i + 0.2 for i in x], [100 * ((t.rate and t.rate.mrr_rate) or 0) for t in review.trend], width=0.4,
+              label="MRR", color="#c0504d")  # fmt: skip
     trend.set_xticks(x, labels, fontsize=8)
     trend.set_ylabel("churn %")
-    trend.set_title("Churn per quarter", loc="left", fontsize=10)
+    trend.set_ylim(bottom=0)
+    for i, point in enumerate(review.trend):
+        if point.rate is None:
+            trend.text(i, 0.02, say("churn_review.trend_no_data"), transform=trend.get_xaxis_transform(),
+                       ha="center", va="bottom", fontsize=8, color="#777777")  # fmt: skip
+    trend.set_title(say("churn_review.chart_trend_title"), loc="left", fontsize=10)
     trend.legend(fontsize=8, frameon=False)
-    names = [r.reason.replace("_", " ") for r in review.reasons][::-1]
-    reasons.barh(names, [r.count for r in review.reasons][::-1], color="#5a7d9a")
-    reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label="avoidable")
-    reasons.set_title(f"Reasons, {review.period.label}".replace("$", r"\$"), loc="left", fontsize=10)
+    title = say("churn_review.chart_reasons_title", label=period_label(review))
+    reasons.set_title(title.replace("$", r"\$"), loc="left", fontsize=10)
     if review.reasons:
+        names = [r.reason.replace("_", " ") for r in review.reasons][::-1]
+        reasons.barh(names, [r.count for r in review.reasons][::-1], color="#5a7d9a")
+        reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label="avoidable")
         reasons.legend(fontsize=8, frameon=False)
+    else:
+        reasons.text(0.5, 0.5, no_reasons(review).replace("$", r"\$"), transform=reasons.transAxes, ha="center",
+                     va="center", fontsize=9, color="#555555", wrap=True)  # fmt: skip
+        reasons.set_xticks([])
+        reasons.set_yticks([])
+        reasons.spines[["left", "bottom"]].set_visible(False)
     for ax in (trend, reasons):
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(labelsize=8)
+    return fig
+
+
+def render_png(review: ChurnReview) -> bytes:
+    """The chart (`chart`) as PNG bytes."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    chart(review).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
