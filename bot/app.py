@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import Settings, SettingsError
-from bot.slack.client import make_client
+from bot.slack.client import UserNames, make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from handlers import alerts, exits, health, home, retention
@@ -314,6 +314,7 @@ def create_scheduler(
     load_playbooks(tiers=scorecard.tiers.order)  # and so does a bad prompts/playbooks.toml
     tz = settings.tz
     scheduler = BackgroundScheduler(timezone=tz)
+    names = UserNames(client)  # the owners' names the outreach drafts are signed with, cached while the bot runs
     every = {"replace_existing": True, "coalesce": True, "max_instances": 1}
     daily: Callable[..., None] = score_job.run_daily
     if settings.sources_path:  # the syncs run first, in the scoring's own job: scoring reads what they pulled
@@ -338,6 +339,7 @@ def create_scheduler(
             alerts_job.run(
                 engine, rules=rules, scorecard=scorecard, calendar=settings.calendar,
                 alert_channel=settings.alert_channel, cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours,
+                names=names,
             )  # fmt: skip
         deliver_job.run(engine, client)
 
