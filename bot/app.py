@@ -27,9 +27,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -38,14 +40,23 @@ from starlette.routing import Route
 
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import Settings, SettingsError
-from bot.slack.client import make_client
+from bot.slack.client import UserNames, make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from handlers import alerts, exits, health, home, retention
 from jobs import score as score_job
+from prompts import say
 from storage.db import ping, session_factory
 
 log = logging.getLogger("healthbot")
+
+
+class _ClientCarriesTheToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself, even when handed a client (which carries that
+    token), and then warns that the token goes unused: true, and nothing for the person starting the bot."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 def create_app(
@@ -58,12 +69,15 @@ def create_app(
     """The Bolt app with every listener registered."""
     settings.require_slack()
     client = client or make_client(settings)
+    bolt_log = logging.getLogger("healthbot.bolt")
+    if not any(isinstance(f, _ClientCarriesTheToken) for f in bolt_log.filters):
+        bolt_log.addFilter(_ClientCarriesTheToken())
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode",
         token_verification_enabled=False,
         listener_executor=ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="listener"),
-        logger=logging.getLogger("healthbot.bolt"),
+        logger=bolt_log,
     )
     sessions = session_factory(engine)
     scorecard = scorecard or load_scorecard(settings.scorecard_path)
@@ -301,6 +315,7 @@ def create_scheduler(
     load_playbooks(tiers=scorecard.tiers.order)  # and so does a bad prompts/playbooks.toml
     tz = settings.tz
     scheduler = BackgroundScheduler(timezone=tz)
+    names = UserNames(client)  # the owners' names the outreach drafts are signed with, cached while the bot runs
     every = {"replace_existing": True, "coalesce": True, "max_instances": 1}
     daily: Callable[..., None] = score_job.run_daily
     if settings.sources_path:  # the syncs run first, in the scoring's own job: scoring reads what they pulled
@@ -325,6 +340,7 @@ def create_scheduler(
             alerts_job.run(
                 engine, rules=rules, scorecard=scorecard, calendar=settings.calendar,
                 alert_channel=settings.alert_channel, cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours,
+                names=names,
             )  # fmt: skip
         deliver_job.run(engine, client)
 
@@ -439,7 +455,35 @@ def check_bot_token(client: WebClient) -> None:
         log.warning("could not reach Slack at %s to check SLACK_BOT_TOKEN: %s", client.base_url, exc)
 
 
+def start_up_lines(settings: Settings) -> list[str]:
+    """What a person starting the bot needs to know besides where it listens: the database and the jobs."""
+    database = make_url(settings.database_url).render_as_string(hide_password=True).replace("+psycopg", "")
+    jobs = say(
+        "run.jobs", tz=settings.timezone, score=settings.score_time.strftime("%H:%M"),
+        sync=say("run.sync") if settings.sources_path else "", digest_day=settings.digest_day.title(),
+        digest_time=settings.digest_time.strftime("%H:%M"),
+    )  # fmt: skip
+    return [say("run.database", database=database), jobs]
+
+
+def unset_settings(settings: Settings) -> list[tuple[str, str]]:
+    """The optional settings left unset that change what the bot does, each with what it means."""
+    unset = {
+        "ALERT_CHANNEL": not settings.alert_channel,
+        "CS_LEAD": not settings.cs_lead,
+        "TEAM": not settings.team,
+        "EXIT_INTERVIEW_READERS": not settings.exit_interview_readers,
+    }
+    return [(name, say(f"run.unset.{name}")) for name, missing in unset.items() if missing]
+
+
 def serve(settings: Settings, engine: Engine) -> None:
+    # what APScheduler and uvicorn say at INFO (each job added, each run, "Application startup complete") is
+    # about themselves; their warnings and errors still show, and LOG_LEVEL=DEBUG shows everything
+    level = logging.getLevelName(settings.log_level)
+    libraries = level if level == logging.DEBUG else max(level, logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(libraries)
+    quiet = logging.getLevelName(libraries).lower()
     sock = listen(settings)
     bolt_app = create_app(settings, engine)
     check_bot_token(bolt_app.client)
@@ -476,14 +520,15 @@ def serve(settings: Settings, engine: Engine) -> None:
         log.info("serving Slack at http://%s:%d/slack/events", settings.host, settings.port)
     scheduler = create_scheduler(settings, engine, bolt_app.client)
     scheduler.start()
-    log.info("daily scoring at %s %s", settings.score_time.strftime("%H:%M"), settings.timezone)
+    for line in start_up_lines(settings):
+        log.info(line)
+    for setting, line in unset_settings(settings):
+        (log.warning if setting == "EXIT_INTERVIEW_READERS" else log.info)(line)
     # uvicorn restores this handler after its graceful shutdown and re-raises SIGTERM to it:
     # a plain exit then runs the `finally` below instead of the default handler killing the process
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        config = uvicorn.Config(
-            web, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False
-        )
+        config = uvicorn.Config(web, host=settings.host, port=settings.port, log_level=quiet, access_log=False)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         scheduler.shutdown(wait=False)

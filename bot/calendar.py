@@ -497,7 +497,7 @@ def parse_ics(text: str, source: str = "the .ics file") -> Holidays:
 class Sla:
     """How fast a playbook tier must respond.
 
-    Reading (PRODUCT.md section 3 and prompts/playbooks.toml): the matrix says "3 business days" for low risk but
+    Reading (docs/product.md section 3 and prompts/playbooks.toml): the matrix says "3 business days" for low risk but
     plain "24 hours" and "4 hours" for the more urgent tiers, and the playbooks pair "3 business days" with
     respond_hours = 72; so an SLA hour is an hour of the clock, a business day is 24 of them, and only the days the
     team does not work stop the clock. "24 hours" from Tuesday 15:00 is Wednesday 15:00 (not Friday, as 24 hours

@@ -772,7 +772,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     """`healthbot jobs run JOB`: the job once, then its messages delivered."""
     from bot.alerts.rules import load_rules
     from bot.scoring.scorecard import load_scorecard
-    from bot.slack.client import make_client
+    from bot.slack.client import UserNames, make_client
     from jobs import alerts as alerts_job
     from jobs import deliver as deliver_job
     from jobs import digest as digest_job
@@ -796,7 +796,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
         rules = load_rules(settings.alert_rules_path, scorecard)
         summary = alerts_job.run(
             engine, rules=rules, scorecard=scorecard, calendar=settings.calendar, alert_channel=settings.alert_channel,
-            cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours,
+            cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours, names=UserNames(client),
         )  # fmt: skip
         if summary is None:
             print(skipped)

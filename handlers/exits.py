@@ -63,7 +63,11 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
             interview = exits.of_account(session, account_id) if account else None
             history = exits.revisions(session, interview.id or 0) if interview else []
             shown = messages.shown(account, interview, history) if account and interview else None
-            view = messages.exit_modal(account, None, user_id, deps.today()) if account and not interview else None
+            view = (
+                messages.exit_modal(account, None, user_id, deps.today(), open_to_all=not readers)
+                if account and not interview
+                else None
+            )
         if account is None:
             tell(body, client, respond, say("exit.gone"))
         elif shown is not None:
@@ -113,7 +117,7 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         if account is None or interview is None:
             tell(click.body, click.client, click.respond, say("exit.gone"))
             return
-        view = messages.exit_modal(account, interview, click.user_id, deps.today())
+        view = messages.exit_modal(account, interview, click.user_id, deps.today(), open_to_all=not readers)
         click.client.views_open(trigger_id=click.body["trigger_id"], view=view)
 
     on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
@@ -123,7 +127,7 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         if not is_reader(client, readers, user_id, logger):
             client.views_open(trigger_id=body["trigger_id"], view=messages.restricted_view())
             return
-        view = messages.exit_modal(None, None, user_id, deps.today(), note)
+        view = messages.exit_modal(None, None, user_id, deps.today(), note, open_to_all=not readers)
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.shortcut(str(ExitIds.SHORTCUT))

@@ -7,6 +7,7 @@ With several replicas on PostgreSQL one runs it (`job_lock`); the others get Non
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime
 
 from sqlalchemy import Engine
@@ -35,9 +36,11 @@ def run(
     now: datetime | None = None,
     cs_lead: str | None = None,
     quiet_hours: QuietHours | None = None,
+    names: Callable[[str], str | None] | None = None,
 ) -> AlertRunSummary | None:
     """Alerts for `day` (default: the latest scored day) as of `now` (default: the clock); None when
-    another replica holds the job's lock."""
+    another replica holds the job's lock. `names`: the owners' names the outreach drafts are signed with
+    (bot.slack.client.UserNames; None: the team's sign-off)."""
     with job_lock(engine, JOB_ID) as leader:
         if not leader:
             log.info("another replica is running the alert job; skipped")
@@ -50,7 +53,7 @@ def run(
         with unit_of_work(session_factory(engine)) as session:
             summary = run_alerts(
                 session, rules=rules, scorecard=scorecard, calendar=calendar, alert_channel=alert_channel, day=day,
-                now=now or utcnow(), cs_lead=cs_lead, quiet_hours=quiet_hours,
+                now=now or utcnow(), cs_lead=cs_lead, quiet_hours=quiet_hours, names=names,
             )  # fmt: skip
         log.info(
             "alerts for %s: %d firings, %d opened, %d joined, %d still firing, %d held back by cooldowns, "

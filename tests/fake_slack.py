@@ -332,7 +332,16 @@ class FakeSlack:
             "chat.update": dict(channel=chan, ts=p.get("ts"), text=text),
             "chat.postEphemeral": dict(message_ts=ts),
             "conversations.open": dict(channel=dict(id=f"D{p.get('users', '')}")),
-            "users.info": dict(user={**user, "profile": {"email": f"{uid.lower()}@example.com"}}),
+            "users.info": dict(
+                user={
+                    **user,
+                    "profile": {
+                        "email": f"{uid.lower()}@example.com",
+                        "real_name": user["real_name"],
+                        "display_name": user["name"],
+                    },
+                }
+            ),
             "files.getUploadURLExternal": dict(upload_url=upload_url, file_id=f"F{n}"),
             "files.completeUploadExternal": dict(files=[_pick(f, "id", "title") for f in files]),
         }

@@ -62,7 +62,12 @@ def test_demo_seeds_scores_and_prints_what_slack_would_get(readme_demo: tuple[Pa
 
 
 def test_readme_sample_is_what_the_demo_prints(readme_demo: tuple[Path, str]) -> None:
-    """Every line of the README's (abridged) sample is a line the demo prints, in order; only dates differ."""
+    """Every line of the README's (abridged) sample is a line the demo prints, in order; only dates differ,
+    every figure must be the same.
+
+    To refresh the sample after changing what the demo prints: run `healthbot demo` in an empty folder and
+    paste its output under "What the demo prints (abridged)" in the README, leaving out whole lines if you
+    like (never editing one)."""
     readme = (ROOT / "README.md").read_text()
     sample = re.search(r"What the demo prints.*?\n```\n(.*?)\n```", readme, re.S)
     assert sample, "README: the demo output sample is missing"
@@ -72,6 +77,35 @@ def test_readme_sample_is_what_the_demo_prints(readme_demo: tuple[Path, str]) ->
         wanted = DATE.sub("DATE", line.rstrip())
         assert wanted in printed[at:], f"README line not printed by the demo (or out of order): {line!r}"
         at = printed.index(wanted, at) + 1
+
+
+# Figures the README's prose quotes from the demo: (the README's words, the demo's line saying the same figure).
+# A passage without the words is not checked; one with them must quote what the demo prints.
+README_FIGURES = [
+    (r"moves (\d+) of (\d+) accounts to a worse tier in a week", r"Moved tier in the last 7 days: (\d+) worse"),
+    (r"already at risk \((\d+) on the demo\)", r"first run: (\d+) accounts already at risk"),
+]
+
+
+def test_figures_the_readme_quotes_from_the_demo_are_the_demos(readme_demo: tuple[Path, str]) -> None:
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    out = readme_demo[1]
+    for said, printed in README_FIGURES:
+        quoted = re.search(said, readme)
+        if quoted is None:
+            continue
+        shown = re.search(printed, out)
+        assert shown, f"the README quotes {quoted.group(0)!r} but the demo no longer prints {printed!r}"
+        assert quoted.group(1) == shown.group(1), f"README: {quoted.group(0)!r}; the demo: {shown.group(0)!r}"
+    if quoted := re.search(r"about (\d+) new alerts a week for (\d+) accounts, (\d+) to (\d+) per CSM", readme):
+        per_week = re.search(r"([\d.]+) new alerts a week for (\d+) accounts", out)
+        per_csm = re.search(r"per CSM a week: (.*)", out)
+        assert per_week and per_csm, "the demo no longer prints alerts a week (overall and per CSM)"
+        csm = [float(x) for x in re.findall(r"U\w+ ([\d.]+)", per_csm.group(1))]
+        said = tuple(int(x) for x in quoted.groups())
+        assert said == (round(float(per_week.group(1))), int(per_week.group(2)), round(min(csm)), round(max(csm))), (
+            f"README: {quoted.group(0)!r}; the demo: {per_week.group(0)!r}, {per_csm.group(0)!r}"
+        )
 
 
 def _demo_on(end: str, folder: Path) -> str:
@@ -182,3 +216,39 @@ def test_demo_refuses_a_sqlite_file_that_is_not_healthbots(tmp_path: Path, capsy
         err = capsys.readouterr().err
         assert str(path) in err and "--force" in err and len(err.strip().splitlines()) == 1
         assert path.read_bytes() == before
+
+
+# --- the hints the demo prints run as printed, on the demo's database -----------------------------------------
+HINT_IN_PARENS = re.compile(r"\(((?:[A-Z_]+=\S+ )*healthbot [^)]*)\)")
+NEXT_STEP = re.compile(r"^  [^:]+:\s+((?:[A-Z_]+=\S+ )*healthbot .*?)(?:\s{2,}\(.*\))?$")
+
+
+def demo_hints(out: str) -> list[str]:
+    """The commands the demo tells the user to type: `(healthbot ...)` in a line, and each line under "Next:"."""
+    hints = HINT_IN_PARENS.findall(out)
+    lines = out.splitlines()
+    start = lines.index("Next:") + 1 if "Next:" in lines else len(lines)
+    for line in lines[start:]:
+        match = NEXT_STEP.match(line)
+        assert match, f"a line under Next: that is not a command: {line!r}"
+        hints.append(match.group(1))
+    return hints
+
+
+def test_every_hint_the_demo_prints_runs_as_printed_on_the_demo_database(readme_demo: tuple[Path, str]) -> None:
+    """Typed in the folder the demo ran in, each hint acts on healthbot-demo.db (none creates an empty
+    healthbot.db); `healthbot run` serves until stopped, so its hints are checked for the demo's database."""
+    folder, out = readme_demo
+    hints = demo_hints(out)
+    assert any(" score " in h for h in hints) and any(" backtest " in h for h in hints)
+    env = {**_env(), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for hint in hints:
+        if hint.endswith("healthbot run"):
+            assert hint.startswith("DATABASE_URL=sqlite:///healthbot-demo.db "), hint
+            continue
+        done = subprocess.run(hint, shell=True, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{hint}: {done.stdout}{done.stderr}"
+        assert not (folder / "healthbot.db").exists(), f"{hint} created an empty healthbot.db"
+    rescored = next(h for h in hints if " score " in h)
+    done = subprocess.run(rescored, shell=True, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert re.search(r"scored [1-9][\d,]* account-days", done.stdout), done.stdout + done.stderr

@@ -300,3 +300,28 @@ def test_readers_only_and_everyone_else_hears_restricted(
     interactive(server, {"type": "shortcut", "callback_id": ExitIds.SHORTCUT, "action_ts": "1.2",
                          "user": {"id": OUTSIDER, "username": "o", "team_id": "T1"}})  # fmt: skip
     assert "restricted" in json.dumps(opened(server, before))
+
+
+OPEN_TO_ALL = "Anyone in the workspace who can run /health can read these answers"
+
+
+def test_with_no_readers_set_the_form_says_who_will_see_the_answers(
+    make_server: Callable[..., BotServer], engine: Engine
+) -> None:
+    """EXIT_INTERVIEW_READERS unset: the customer's words are open to the workspace, and the form says so (with how
+    to restrict it) before anyone types them; with readers set it says nothing of the kind."""
+    account_id = add_account(engine)
+    open_server = make_server(churn_channel=CHURN)
+    view = open_by_command(open_server)
+    said = json.dumps(view["blocks"])
+    assert OPEN_TO_ALL in said and "EXIT_INTERVIEW_READERS" in said
+    before = len(open_server.fake.calls_to("views.open"))
+    interactive(open_server, {"type": "shortcut", "callback_id": ExitIds.SHORTCUT, "action_ts": "1.2",
+                              "user": {"id": CSM, "username": "c", "team_id": "T1"}})  # fmt: skip
+    assert OPEN_TO_ALL in json.dumps(opened(open_server, before)["blocks"])
+    open_server.stop()
+
+    restricted = make_server(churn_channel=CHURN, exit_interview_readers=(CSM,))
+    view = open_by_command(restricted)
+    assert decode(ExitRef, view["private_metadata"]).account_id == account_id
+    assert OPEN_TO_ALL not in json.dumps(view["blocks"])

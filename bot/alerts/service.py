@@ -22,7 +22,7 @@ signal rules alert, and every other worsening move is left to the weekly digest 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -122,8 +122,10 @@ def run_alerts(
     now: datetime,
     cs_lead: str | None = None,
     quiet_hours: QuietHours | None = None,
+    names: Callable[[str], str | None] | None = None,
 ) -> AlertRunSummary:
     """Evaluate the rules for `day` and open, join, update and resolve alerts (see the module docstring).
+    `names`: the owners' names for the outreach drafts' signatures (bot.slack.client.UserNames).
 
     Firings of a `[routing] digest_only` tier open no alert (the weekly digest lists them); inside
     `quiet_hours` the DMs of the alerts opened now wait in the outbox until the quiet hours end."""
@@ -247,7 +249,7 @@ def run_alerts(
         threads.post_root(session, v, tiers, tz, cs_lead)
         if rules.routing.dm_owner and account.owner_slack_id:
             threads.dm_owner(session, v, tiers, tz)
-        retention.create_tasks(session, v, calendar=calendar, now=now, tiers=tiers, tz=tz)  # the playbook's tasks
+        retention.create_tasks(session, v, calendar=calendar, now=now, tiers=tiers, tz=tz, names=names)  # its tasks
 
     for alert_id in sorted(redraw):
         threads.redraw(session, alert_id, tiers, tz, cs_lead)

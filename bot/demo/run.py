@@ -7,6 +7,7 @@ block builders the bot posts with. No Slack account needed.
 from __future__ import annotations
 
 import re
+import shlex
 import sqlite3
 import sys
 from collections import Counter
@@ -170,7 +171,8 @@ def run_demo(
         for line in rendered.splitlines():
             print(f"  │ {line}")
     print()
-    print(say("demo.next_steps", day=end.isoformat(), database=database_url))
+    env = shlex.quote(f"DATABASE_URL={database_url}")  # the hints act on the demo's database, as printed
+    print(say("demo.next_steps", day=end.isoformat(), env=env, as_of=as_of.isoformat(), horizon=BACKTEST_HORIZON))
     engine.dispose()
     return 0
 

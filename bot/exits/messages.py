@@ -83,9 +83,11 @@ def _text_input(block_id: str, label: str, value: str | None, limit: int, multil
 
 def exit_modal(
     account: Account | None, interview: ExitInterview | None, opener: str, today: date, note: str | None = None,
+    open_to_all: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """The form: for `account` (None: picked in the form with a search-as-you-type select), new or editing
-    `interview` at its version. `opener` is the initial interviewer: the account's own CSM gets a warning."""
+    `interview` at its version. `opener` is the initial interviewer: the account's own CSM gets a warning.
+    `open_to_all` (EXIT_INTERVIEW_READERS unset): the form says who will be able to read the answers."""
     ref = ExitRef(account_id=account.id if account else None, interview_id=interview.id if interview else None,
                   version=interview.version if interview else None)  # fmt: skip
     name = esc(account.name) if account else ""
@@ -98,6 +100,8 @@ def exit_modal(
         blocks = [section(_t("modal.edit_intro", name=name, version=interview.version))]
     else:
         blocks = [section(_t("modal.intro", name=name))]
+    if open_to_all:
+        blocks.append(context(_t("modal.open_to_all")))
     interviewer = interview.interviewer if interview else opener
     if account is not None and account.owner_slack_id and interviewer == account.owner_slack_id:
         blocks.append(context(_t("neutral_warning", user=mention(interviewer), name=name)))

@@ -123,12 +123,13 @@ def _number(x: float) -> str:
 
 
 def highlight_line(h: Highlight) -> str:
+    """One line of recent usage, plain text (it goes into the customer's copy)."""
     if h.change is None:
-        return _o("highlight_new", metric=esc(h.metric), recent=_number(h.recent), days=h.days)
+        return _o("highlight_new", metric=h.metric, recent=_number(h.recent), days=h.days)
     whole = round(h.change * 100)
     change = f"{'+' if whole > 0 else ''}{whole} %" if whole else "±0 %"
     key = "highlight_mean" if h.how == "mean" else "highlight_sum"
-    return _o(key, metric=esc(h.metric), recent=_number(h.recent), change=change, days=h.days)
+    return _o(key, metric=h.metric, recent=_number(h.recent), change=change, days=h.days)
 
 
 @dataclass(frozen=True)
@@ -137,31 +138,45 @@ class Draft:
 
     template: str  # its name in prompts/outreach.toml
     name: str  # the customer
-    owner: str | None  # the account owner's Slack id (or a name)
+    owner: str | None  # the account owner's Slack id: named in the thread, never in the customer's copy
     drivers: Sequence[str]  # the score's drivers in words
     highlights: Sequence[Highlight]
+    signature: str | None = None  # the owner's name from their Slack profile; None: the team's sign-off
 
 
 def fill(draft: Draft) -> tuple[str, str]:
-    """The template's subject and body, filled (plain text, ready to copy)."""
+    """The template's subject and body, filled: plain text as the customer reads it, no Slack markup in it
+    (the owner signs with their name, or the team's sign-off from prompts/outreach.toml)."""
     template = raw(f"outreach.{draft.template}")
     highlights = "\n".join(highlight_line(h) for h in draft.highlights) or _o("no_highlights")
     drivers = "\n".join(_o("driver", reason=d) for d in draft.drivers) or _o("no_drivers")
-    values = {"name": draft.name, "owner": mention(draft.owner), "drivers": drivers, "highlights": highlights}
+    signature = draft.signature or _o("signature_fallback")
+    values = {"name": draft.name, "owner": signature, "drivers": drivers, "highlights": highlights}
     return template["subject"].format(**values), template["body"].format(**values)
+
+
+def _code(text: str, limit: int = CODE_LIMIT) -> str:
+    """Plain text as the inside of a code block: shown and copied as it is (Slack reads `&lt;` as `<` and so on,
+    so `<`, `>` and `&` are escaped, and never read as a mention or a link); cut whole to `limit` characters."""
+    text = text.replace("```", "'''")
+    if len(esc(text)) <= limit:
+        return esc(text)
+    while len(esc(text)) > limit - 1:
+        text = text[: len(text) - (len(esc(text)) - limit + 1)]
+    return esc(text) + "…"
 
 
 def outreach(draft: Draft) -> Message:
     """The thread's outreach draft: subject, the filled body in a code block (copies as it is), and why now."""
     subject, body = fill(draft)
-    body = body.replace("```", "'''")
-    if len(body) > CODE_LIMIT:
-        body = body[: CODE_LIMIT - 1] + "…"
     drivers = "\n".join(_o("driver", reason=esc(d)) for d in draft.drivers) or _o("no_drivers")
+    title = _o("title", template=esc(draft.template.replace("_", " ")))
+    if draft.owner:
+        title = _o("title_for", template=esc(draft.template.replace("_", " ")), owner=mention(draft.owner))
     blocks = [
-        section(_o("title", template=esc(draft.template.replace("_", " ")))),
+        section(title),
         section(_o("subject", subject=esc(subject))),
-        section(f"```{body}```"),
+        section(f"```{_code(body)}```"),
         context(_o("why", drivers=drivers)),
     ]
     return Message(_o("text", name=draft.name), validate_blocks(blocks))

@@ -1,4 +1,4 @@
-"""Save rate per play (PRODUCT.md section 6, the closed loop): per tier's playbook, over a period, how many
+"""Save rate per play (docs/product.md section 6, the closed loop): per tier's playbook, over a period, how many
 alerts were opened, claimed within their response SLA, how many of their tasks were done on time, and how many
 accounts were saved or churned.
 

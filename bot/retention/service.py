@@ -15,7 +15,7 @@ replayed job or a second click enqueues nothing new:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -140,13 +140,22 @@ def highlights(session: Session, account_id: int, until: date | None = None) -> 
     return out
 
 
-def post_draft(session: Session, alert: Alert, account: Account, score: HealthScore | None, book: Playbook) -> None:
-    """Enqueue the outreach draft of the alert's playbook in its thread (once), if the playbook names one."""
+def post_draft(
+    session: Session, alert: Alert, account: Account, score: HealthScore | None, book: Playbook,
+    names: Callable[[str], str | None] | None = None,
+) -> None:  # fmt: skip
+    """Enqueue the outreach draft of the alert's playbook in its thread (once), if the playbook names one.
+
+    It is signed with the owner's name, looked up now with `names` (bot.slack.client.UserNames: users.info,
+    cached), when the alert job writes it: the outbox row holds the finished text, so delivery (and any retry of
+    it) sends exactly what was decided, once. No owner, no `names` or no answer: the team's sign-off."""
     if book.template is None:
         return
     drivers = [d.reason for d in score.parts.drivers] if score is not None else []
-    draft = Draft(book.template, account.name, account.owner_slack_id, drivers,
-                  highlights(session, account.id or 0, score.day if score else None))  # fmt: skip
+    owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
+    signature = names(owner) if names is not None and owner else None
+    draft = Draft(book.template, account.name, owner, drivers,
+                  highlights(session, account.id or 0, score.day if score else None), signature)  # fmt: skip
     message = messages.outreach(draft)
     alert_id = alert.id or 0
     outbox.post(
@@ -166,6 +175,7 @@ def create_tasks(
     tiers: Tiers,
     tz: ZoneInfo,
     playbooks: dict[str, Playbook] | None = None,
+    names: Callable[[str], str | None] | None = None,
 ) -> list[Task]:
     """On an alert's opening: its tier's playbook becomes tasks (the owner's, or unassigned until a claim), the
     task list and the outreach draft go to the thread, each assignee gets a DM. A replay creates nothing."""
@@ -184,7 +194,7 @@ def create_tasks(
     if not created:
         return []
     redraw_tasks(session, alert.id, tiers, tz)
-    post_draft(session, alert, account, view.score, book)
+    post_draft(session, alert, account, view.score, book, names)
     _dm_each(session, created, alert, account.name, tiers, tz)
     return created
 
