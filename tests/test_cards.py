@@ -44,6 +44,7 @@ OVERRIDE = HealthOverride(
     id=1, account_id=42, tier="low_risk", score=65, reason="Champion on parental leave", set_by="U01LEAD001",
     expires_on=date(2026, 7, 31),
 )  # fmt: skip
+SCORED = "Scored 2026-06-30 with the built-in default scorecard, its *default* card"
 
 
 def mrkdwn(text: str) -> dict:
@@ -104,7 +105,7 @@ def test_full_card_shows_override_beside_the_computed_score() -> None:
         {"type": "section", "text": mrkdwn("*Trend*  7 days *-6*  ·  30 days *-18*\n`█▇▆▅▄▃▂▁`  _8 days: 72 → 47_")},
         FACTS,
         *CARD_TAIL,
-        {"type": "context", "elements": [mrkdwn("Scored 2026-06-30 with the built-in default scorecard, its *default* card")]},
+        {"type": "context", "elements": [mrkdwn(SCORED)]},
         {
             "type": "actions",
             "elements": [
@@ -132,7 +133,7 @@ def test_shared_card_names_who_shared_and_keeps_only_the_chart_button() -> None:
     assert blocks[-2:] == [
         {
             "type": "context",
-            "elements": [mrkdwn("Scored 2026-06-30 with the built-in default scorecard, its *default* card   Shared by <@U01CSM0002>")],
+            "elements": [mrkdwn(f"{SCORED}   Shared by <@U01CSM0002>")],
         },
         {
             "type": "actions",

@@ -272,9 +272,7 @@ def at_risk_figure(mrr: float, accounts: int, tiers: Tiers, yours: bool = False)
     return say(key, tiers=names, whose=whose, mrr=b.money(mrr), count=accounts)
 
 
-def _list(
-    title: str, page: Page, value: ListPage, day: date, show_owner: bool, total: int, tiers: Tiers
-) -> b.Blocks:
+def _list(title: str, page: Page, value: ListPage, day: date, show_owner: bool, total: int, tiers: Tiers) -> b.Blocks:
     out: b.Blocks = [b.section(title)]
     for row in page.rows:
         card = b.button(say("health.list.open_button"), HealthIds.OPEN_CARD, encode(AccountRef(account_id=row.id)))
