@@ -2,7 +2,8 @@
 TIMEZONE (default Monday 09:00), or `healthbot jobs run digest`.
 
 The week is the seven whole days before the day of the run (Monday to Sunday when it runs on a Monday). A digest
-shows, for its accounts: MRR at risk (the two riskiest tiers) and its change, the tier movements (accounts per
+shows, for its accounts: MRR at risk (the two riskiest tiers: `bot.scoring.explain.at_risk_tiers`, the same figure
+as /health top and the App Home) and its change, the tier movements (accounts per
 tier now and a week before), the new at-risk accounts, alerts opened (claimed within their response SLA, still
 unclaimed, escalated) and resolved by outcome, the saves of the week, open and overdue playbook tasks, the snoozed
 accounts, the accounts of a `[routing] digest_only` tier (no alert thread: the digest is where they show), the
@@ -29,10 +30,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
-from bot.alerts.rules import RISKIEST, Rules
+from bot.alerts.rules import Rules
 from bot.alerts.signals import Move, digest_moves, evaluate
+from bot.health.messages import at_risk_figure
 from bot.retention.plays import PlayRate, plays_blocks, save_rates
 from bot.scoring.engine import day_number
+from bot.scoring.explain import at_risk_tiers, score_text, tier_text
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.settings import QuietHours
 from bot.slack.blocks import (
@@ -284,7 +287,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     out.digest_only = [(week.name(i), words) for i, words in week.digest_only.items() if mine(i)]
     out.plays, out.plays_start = week.plays, week.plays_start
 
-    risky = tiers.order[-RISKIEST:]
+    risky = at_risk_tiers(tiers)
     out.at_risk_tiers = risky
     if week.day is None:
         return out
@@ -374,24 +377,16 @@ def _change(now: int | float, before: int | float | None, money_: bool = False) 
     return signed(delta).replace("-", "−") if delta else "±0"
 
 
-def _tiers_text(stats: WeekStats, tiers: Tiers) -> str:
-    return raw("digest.tier_joiner").join(tiers.label(t) for t in stats.at_risk_tiers)
-
-
 def _more(lines: list[str], total: int, key: str = "digest.more") -> list[str]:
     return lines + ([say(key, more=total - len(lines))] if total > len(lines) else [])
 
 
 def _account_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
     """MRR at risk, the tier movements, the new at-risk accounts."""
-    names = _tiers_text(stats, tiers)
-    if not stats.at_risk:
-        mrr = say("digest.mrr_at_risk_none", tiers=names)
-    elif stats.mrr_at_risk_before is None:
-        mrr = say("digest.mrr_at_risk_new", mrr=money(stats.mrr_at_risk), count=stats.at_risk, tiers=names)
-    else:
+    mrr = at_risk_figure(stats.mrr_at_risk, stats.at_risk, tiers)
+    if stats.mrr_at_risk_before is not None:
         change = _change(stats.mrr_at_risk, stats.mrr_at_risk_before, money_=True)
-        mrr = say("digest.mrr_at_risk", mrr=money(stats.mrr_at_risk), count=stats.at_risk, tiers=names, change=change)
+        mrr = say("digest.mrr_at_risk", at_risk=mrr, change=change)
     counts = [
         say("digest.tier_count", emoji=tier_emoji(t), tier=tiers.label(t), count=n, change=_change(n, b))
         if b is not None
@@ -484,8 +479,8 @@ def _move_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
         return [section(say("digest.moves_none"))]
     lines = [say("digest.moves", count=len(stats.moves))]
     lines += [
-        say("digest.move", name=esc(name), from_tier=tiers.label(m.from_tier), to_tier=tiers.label(m.to_tier),
-            score=f"{m.score:.0f}")
+        say("digest.move", name=esc(name), from_tier=tiers.label(m.from_tier),
+            to_tier=tier_text(m.score, m.to_tier, tiers), score=score_text(m.score))
         for name, m in stats.moves[:MOVES_SHOWN]
     ]  # fmt: skip
     if len(stats.moves) > MOVES_SHOWN:
@@ -513,6 +508,7 @@ def digest_message(stats: WeekStats, tiers: Tiers, dm: bool = False) -> Message:
         ]
     if dm:
         text = say("digest.dm_text", start=start, end=end, at_risk=stats.at_risk, mrr=money(stats.mrr_at_risk),
+                   tiers=raw("health.at_risk.tier_joiner").join(tiers.label(t) for t in stats.at_risk_tiers),
                    overdue=stats.tasks_overdue)  # fmt: skip
     else:
         text = say("digest.text", start=start, end=end, opened=stats.opened, moves=len(stats.moves))

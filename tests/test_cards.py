@@ -44,6 +44,7 @@ OVERRIDE = HealthOverride(
     id=1, account_id=42, tier="low_risk", score=65, reason="Champion on parental leave", set_by="U01LEAD001",
     expires_on=date(2026, 7, 31),
 )  # fmt: skip
+SCORED = "Scored 2026-06-30 with the built-in default scorecard, its *default* card"
 
 
 def mrkdwn(text: str) -> dict:
@@ -69,7 +70,7 @@ CARD_TAIL = [
     {
         "type": "section",
         "text": mrkdwn(
-            "*Score by group*\n:red_circle: Product usage  *38*  ·  :large_yellow_circle: Support  *72*  ·  "
+            "*Score by group*\n:red_circle: Product usage  *38*  ·  :large_yellow_circle: Support  *71*  ·  "
             ":white_circle: Commercial  *–*  ·  :large_green_circle: Engagement  *90*"
         ),
     },
@@ -104,7 +105,7 @@ def test_full_card_shows_override_beside_the_computed_score() -> None:
         {"type": "section", "text": mrkdwn("*Trend*  7 days *-6*  ·  30 days *-18*\n`█▇▆▅▄▃▂▁`  _8 days: 72 → 47_")},
         FACTS,
         *CARD_TAIL,
-        {"type": "context", "elements": [mrkdwn("Scored 2026-06-30 with the *default* scorecard")]},
+        {"type": "context", "elements": [mrkdwn(SCORED)]},
         {
             "type": "actions",
             "elements": [
@@ -132,7 +133,7 @@ def test_shared_card_names_who_shared_and_keeps_only_the_chart_button() -> None:
     assert blocks[-2:] == [
         {
             "type": "context",
-            "elements": [mrkdwn("Scored 2026-06-30 with the *default* scorecard   Shared by <@U01CSM0002>")],
+            "elements": [mrkdwn(f"{SCORED}   Shared by <@U01CSM0002>")],
         },
         {
             "type": "actions",
@@ -257,11 +258,12 @@ def test_riskiest_list_second_page_names_owners_and_mrr_at_risk() -> None:
     value = ListPage(kind="top", page=1, limit=5, tier="high_risk")
     page = messages.Page(ROWS[:1], number=1, size=1, has_more=True)
     totals = {**TOTALS, "high_risk": TierTotal(3, 60000.0)}
-    blocks = validated(messages.riskiest_list(TODAY, totals, page, value, TIERS))
+    blocks = validated(messages.riskiest_list(TODAY, totals, page, value, TIERS, 60000.0))
     assert blocks[0] == {
         "type": "section",
         "text": mrkdwn(
-            "*The team's 3 riskiest accounts in High risk*  ·  MRR at risk: *$60,000*  ·  scores of 2026-06-30"
+            "*The team's 3 riskiest accounts in High risk*  ·  these 3: *$60,000* MRR  ·  scores of 2026-06-30\n"
+            "*MRR at risk* (Medium risk or High risk): $60,861 in 4 accounts"
         ),
     }
     assert blocks[1]["text"]["text"].endswith("(63 days left)  ·  <@U01CSM0001>")
@@ -277,8 +279,11 @@ def test_riskiest_list_second_page_names_owners_and_mrr_at_risk() -> None:
         },
     ]
     page = messages.Page(ROWS[:2], 0, 10, False)
-    everyone = messages.riskiest_list(TODAY, TOTALS, page, ListPage(kind="top", limit=10), TIERS)
-    assert "*The team's 6 riskiest accounts*  ·  MRR at risk: *$50,715*" in everyone[0]["text"]["text"]
+    everyone = messages.riskiest_list(TODAY, TOTALS, page, ListPage(kind="top", limit=10), TIERS, 51715.0)
+    assert everyone[0]["text"]["text"] == (  # the list's own total, apart from the MRR at risk (no Healthy in it)
+        "*The team's 6 riskiest accounts*  ·  these 6: *$51,715* MRR  ·  scores of 2026-06-30\n"
+        "*MRR at risk* (Medium risk or High risk): $50,715 in 2 accounts"
+    )
     assert len(everyone) == 3  # title and two rows; one page, so no paging
 
 

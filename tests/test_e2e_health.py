@@ -164,7 +164,8 @@ def test_me_and_bare_health_list_my_accounts_riskiest_first(seeded, bot_server: 
 
 def test_top_pages_with_more_and_previous(seeded, bot_server: BotServer) -> None:
     body = _ack(bot_server, "top 25")
-    assert body["text"].startswith("*The team's 25 riskiest accounts*  ·  MRR at risk: *$")
+    assert body["text"].startswith("*The team's 25 riskiest accounts*  ·  these 25: *$")
+    assert "\n*MRR at risk* (Medium risk or High risk): $" in body["text"]
     first = _ids(body["blocks"], "health.open")
     assert len(first) == 10 and body["blocks"][-2]["elements"][0]["text"] == "1–10 of 25"
 

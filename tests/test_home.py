@@ -65,6 +65,10 @@ def test_home_snapshot_my_tiers_paged_team_totals_movement_and_movers() -> None:
             header("My accounts"),
             {
                 "type": "section",
+                "text": mrkdwn("*MRR at risk* (Medium risk or High risk), yours: $60,000 in 3 accounts"),
+            },
+            {
+                "type": "section",
                 "text": mrkdwn(
                     ":red_circle: *High risk*  ·  3 accounts  ·  $60,000 MRR\n:red_circle: *Delta Pharma*  *27* "
                     "(-2 in 7 days)  ·  $49,854 MRR  ·  renewal 2026-09-01 (63 days left)"
@@ -97,6 +101,7 @@ def test_home_snapshot_my_tiers_paged_team_totals_movement_and_movers() -> None:
                     mrkdwn(":white_circle: *No score yet*\n1 accounts  ·  $0 MRR"),
                 ],
             },
+            {"type": "section", "text": mrkdwn("*MRR at risk* (Medium risk or High risk): $69,000 in 8 accounts")},
             {
                 "type": "section",
                 "text": mrkdwn(

@@ -248,11 +248,14 @@ def health_builders() -> dict[str, Any]:
         "not_found": lambda: [
             checked_blocks(health_messages.not_found(Lookup(n, closest=accounts[:3]))) for n in HOSTILE
         ],
-        "row_text": lambda: [checked_text(health_messages.row_text(r, DAY, show_owner=True)) for r in rows],
+        "row_text": lambda: [checked_text(health_messages.row_text(r, DAY, TIERS, show_owner=True)) for r in rows],
         "tier_counts_text": lambda: checked_text(health_messages.tier_counts_text(totals, TIERS)),
         "page_text": lambda: checked_text(health_messages.page_text(page, 20)),
         "portfolio_list": lambda: checked_blocks(health_messages.portfolio_list(DAY, totals, page, TIERS)),
-        "riskiest_list": lambda: checked_blocks(health_messages.riskiest_list(DAY, totals, page, value, TIERS)),
+        "riskiest_list": lambda: checked_blocks(health_messages.riskiest_list(DAY, totals, page, value, TIERS, 9.0)),
+        "at_risk_text": lambda: checked_text(health_messages.at_risk_text(totals, TIERS, yours=True)),
+        "at_risk_figure": lambda: checked_text(health_messages.at_risk_figure(5000.0, 5, TIERS)),
+        "scored_with": cards,
         "chart_failed_text": lambda: [
             checked_text(health_messages.chart_failed_text(n, r))
             for n in HOSTILE

@@ -5,6 +5,7 @@ to the real HTTP endpoint (or a real `healthbot run` in Socket Mode), answers re
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from datetime import date, timedelta
@@ -86,9 +87,9 @@ def test_chart_without_the_dm_scope_says_which_scope_is_missing(seeded: Engine, 
 
 def test_top_1_names_the_riskiest_account_in_the_singular(seeded: Engine, bot_server: BotServer) -> None:
     one = bot_server.command("top 1").json()
-    assert one["text"].startswith("*The team's riskiest account*  ·  MRR at risk: *$"), one["text"]
+    assert one["text"].startswith("*The team's riskiest account*  ·  *$"), one["text"]
     two = bot_server.command("top 2").json()
-    assert two["text"].startswith("*The team's 2 riskiest accounts*  ·  MRR at risk: *$")
+    assert two["text"].startswith("*The team's 2 riskiest accounts*  ·  these 2: *$")
 
 
 def test_list_titles_count_one_in_the_singular() -> None:
@@ -97,8 +98,10 @@ def test_list_titles_count_one_in_the_singular() -> None:
     mine = messages.portfolio_list(day, {"healthy": TierTotal(1, 500.0)}, page, TIERS)
     assert mine[0]["text"]["text"].startswith("*Your portfolio*: 1 customer  ·  $500 MRR")
     totals = {"high_risk": TierTotal(1, 900.0)}
-    top = messages.riskiest_list(day, totals, page, messages.ListPage(kind="top", limit=5, tier="high_risk"), TIERS)
-    assert top[0]["text"]["text"].startswith("*The team's riskiest account in High risk*  ·  MRR at risk: *$900*")
+    one = messages.ListPage(kind="top", limit=5, tier="high_risk")
+    top = messages.riskiest_list(day, totals, page, one, TIERS, 900.0)
+    assert top[0]["text"]["text"].startswith("*The team's riskiest account in High risk*  ·  *$900* MRR")
+    assert top[0]["text"]["text"].endswith("*MRR at risk* (Medium risk or High risk): $900 in 1 account")
 
 
 # --- 3. a change that rounds to nothing is "±0", never "-0" or "+0" ----------------------------------------------
@@ -122,6 +125,9 @@ def test_card_and_list_show_a_change_that_rounds_to_zero_as_plus_minus_zero(
         account = s.get(Account, score.account_id)
         assert account is not None
         name, external_id = account.name, account.external_id
+        # a change reads as the difference of the scores as they read: x.5 after x.2 and before x.9 is ±0
+        whole = math.floor(score.score)
+        score.score = whole + 0.5 if score.score - whole >= 0.5 or whole == 0 else whole - 0.5
         score.delta_7, score.delta_30 = 0.3, -0.4
         s.add(score)
         s.commit()

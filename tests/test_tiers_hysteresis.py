@@ -33,20 +33,17 @@ def title_and_text(score: float, tier: str, scorecard: Scorecard = SCORECARD) ->
     ("score", "tier", "title", "text"),
     [
         (40.0, "high_risk",
-         ":red_circle: *Initech*  ·  *40* / 100  ·  High risk\n"
-         "_Holding High risk until the score reaches 43: a tier changes only once the score is 3 points past "
-         "a cutoff._",
-         "Initech: 40 (High risk), 7-day change +2. Holding High risk until the score reaches 43"),
+         ":red_circle: *Initech*  ·  *40* / 100  ·  High risk (held: needs 43 to move up)\n"
+         "_A tier changes only once the score is 3 points past a cutoff._",
+         "Initech: 40 (High risk, held: needs 43 to move up), 7-day change +2"),
         (39.5, "medium_risk",
-         ":large_orange_circle: *Initech*  ·  *39* / 100  ·  Medium risk\n"
-         "_Holding Medium risk until the score falls below 37: a tier changes only once the score is 3 points "
-         "past a cutoff._",
-         "Initech: 39 (Medium risk), 7-day change +2. Holding Medium risk until the score falls below 37"),
+         ":large_orange_circle: *Initech*  ·  *39* / 100  ·  Medium risk (held: moves down below 37)\n"
+         "_A tier changes only once the score is 3 points past a cutoff._",
+         "Initech: 39 (Medium risk, held: moves down below 37), 7-day change +2"),
         (79.9, "healthy",
-         ":large_green_circle: *Initech*  ·  *79* / 100  ·  Healthy\n"
-         "_Holding Healthy until the score falls below 77: a tier changes only once the score is 3 points "
-         "past a cutoff._",
-         "Initech: 79 (Healthy), 7-day change +2. Holding Healthy until the score falls below 77"),
+         ":large_green_circle: *Initech*  ·  *79* / 100  ·  Healthy (held: moves down below 77)\n"
+         "_A tier changes only once the score is 3 points past a cutoff._",
+         "Initech: 79 (Healthy, held: moves down below 77), 7-day change +2"),
     ],
 )  # fmt: skip
 def test_a_tier_held_by_hysteresis_says_until_when(score: float, tier: str, title: str, text: str) -> None:

@@ -18,6 +18,7 @@ from slack_sdk.models.views import View
 from bot.alerts.ids import AlertIds
 from bot.alerts.values import OUTCOMES, AlertRef, SnoozeChoice, SnoozeFor, actions_block_id
 from bot.health.messages import override_text
+from bot.scoring.explain import score_change, tier_text
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import (
     VIEW_BLOCK_LIMIT,
@@ -34,7 +35,6 @@ from bot.slack.blocks import (
     plain,
     score_text,
     section,
-    signed,
     tier_emoji,
     validate_blocks,
 )
@@ -87,9 +87,10 @@ def _title(view: AlertView, tiers: Tiers) -> str:
     tier, name = _tier(view), esc(view.account.name)
     if view.score is None:
         return _t("title_no_score", emoji=tier_emoji(tier), name=name, tier=tiers.label(tier))
+    score = view.score.score
     return _t(
-        "title", emoji=tier_emoji(tier), name=name, tier=tiers.label(tier), score=score_text(view.score.score),
-        delta_7=signed(view.score.delta_7),
+        "title", emoji=tier_emoji(tier), name=name, tier=tier_text(score, tier, tiers), score=score_text(score),
+        delta_7=score_change(score, view.score.delta_7),
     )  # fmt: skip
 
 
@@ -99,7 +100,8 @@ def root_text(view: AlertView, tiers: Tiers) -> str:
     emoji, name, label = tier_emoji(tier), esc(view.account.name), tiers.label(tier)
     if view.score is None:
         return message_text(_t("text_no_score", emoji=emoji, name=name, tier=label))
-    score, delta = score_text(view.score.score), signed(view.score.delta_7)
+    score, delta = score_text(view.score.score), score_change(view.score.score, view.score.delta_7)
+    label = tier_text(view.score.score, tier, tiers)
     return message_text(_t("text", emoji=emoji, name=name, tier=label, score=score, delta_7=delta))
 
 

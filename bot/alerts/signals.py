@@ -34,7 +34,7 @@ from bot.alerts.rules import (
     riskiest,
 )
 from bot.scoring.engine import Panel, day_number
-from bot.scoring.explain import _days, _num, _pct, _span, metric_label
+from bot.scoring.explain import _days, _num, _pct, _span, metric_label, score_text
 from bot.scoring.scorecard import Scorecard
 from prompts import raw, say
 from storage import queries
@@ -260,7 +260,7 @@ def _plain(value: Any) -> Any:
 
 def _words(rule: Rule, detail: dict[str, Any], label: Any) -> str:
     """The sentence the thread shows for a firing (prompts/alerts.toml)."""
-    score = "–" if detail.get("score") is None else _num(detail["score"])
+    score = "–" if detail.get("score") is None else score_text(detail["score"])
     if isinstance(rule, TierDropped):
         return say("alerts.tier_dropped", old_tier=label(detail["old_tier"]), new_tier=label(detail["new_tier"]),
                    score=score)  # fmt: skip

@@ -10,7 +10,8 @@ from bot.exits.ids import ExitIds
 from bot.health.ids import HealthIds
 from bot.health.lookup import Lookup
 from bot.health.values import AccountRef, ListPage
-from bot.scoring.scorecard import Scorecard, Tiers
+from bot.scoring.explain import at_risk_tiers, held_note, score_change, tier_text
+from bot.scoring.scorecard import DEFAULT_PATH, Scorecard, Tiers
 from bot.slack import blocks as b
 from bot.slack.blocks import (
     Blocks,
@@ -25,7 +26,6 @@ from bot.slack.blocks import (
     renewal_text,
     score_text,
     section,
-    signed,
     sparkline,
     tier_emoji,
     tier_of,
@@ -55,11 +55,10 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
     else:
         lines = [
             say("health.card.title", emoji=tier_emoji(score.tier), name=esc(account.name),
-                score=score_text(score.score), tier=tiers.label(score.tier))
+                score=score_text(score.score), tier=tier_text(score.score, score.tier, tiers))
         ]  # fmt: skip
-        held = _held(score, tiers)
-        if held:
-            lines.append(say("health.card.held", why=held, margin=f"{tiers.hysteresis:g}"))
+        if held_note(score.score, score.tier, tiers):
+            lines.append(say("health.card.held", margin=f"{tiers.hysteresis:g}"))
     if account.churned_on is not None:
         lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
     if card.override is not None:
@@ -78,7 +77,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
         blocks.append(section(drivers_text(score)))
         if score.partial:
             notes.append(say("health.partial", coverage=f"{score.parts.coverage:.0%}"))
-        notes.append(say("health.scored_on", day=score.day.isoformat(), card=esc(score.scorecard)))
+        notes.append(scored_with(score, scorecard))
     if shared_by:
         notes.append(say("health.card.shared_by", user=mention(shared_by)))
     blocks.append(context("   ".join(notes)))
@@ -99,12 +98,26 @@ def card_text(card: CardData, tiers: Tiers) -> str:
     """The plain text notifications and screen readers show for a card."""
     if card.score is None:
         return b.message_text(esc(card.account.name))
-    text = say(
-        "health.card_fallback", name=esc(card.account.name), score=score_text(card.score.score),
-        tier=tiers.label(card.score.tier), delta_7=signed(card.score.delta_7),
+    score = card.score
+    note = held_note(score.score, score.tier, tiers)
+    return b.message_text(
+        say("health.card_fallback_held" if note else "health.card_fallback", name=esc(card.account.name),
+            score=score_text(score.score), tier=tiers.label(score.tier), note=note,
+            delta_7=score_change(score.score, score.delta_7))
     )  # fmt: skip
-    held = _held(card.score, tiers)
-    return b.message_text(say("health.card_fallback_held", text=text, held=held) if held else text)
+
+
+def scored_with(score: HealthScore, scorecard: Scorecard) -> str:
+    """Which scorecard file, and which of its cards, scored the account: the team's own file by its name, else
+    the built-in default; a card no longer in the file is said to be gone."""
+    path = scorecard.file
+    source = (
+        say("health.scorecard_file", file=esc(path.name))
+        if path is not None and path.resolve() != DEFAULT_PATH.resolve()
+        else say("health.scorecard_built_in")
+    )
+    key = "health.scored_on" if score.scorecard in scorecard.cards else "health.scored_on_gone"
+    return say(key, day=score.day.isoformat(), source=source, card=esc(score.scorecard))
 
 
 def chart_failed_text(name: str, reason: str) -> str:
@@ -119,23 +132,6 @@ def chart_in_dm_text(name: str) -> str:
     return b.message_text(say("health.chart.in_dm", name=esc(name)))
 
 
-def _held(score: HealthScore, tiers: Tiers) -> str | None:
-    """Why the stored tier is not the one the score alone gives: hysteresis holds it until the score is
-    `tiers.hysteresis` points past the cutoff. None when the tiers agree, or when the gap is more than
-    hysteresis explains (a tier stored under other cutoffs)."""
-    order = tiers.order
-    if score.tier not in order or score.tier == tier_of(score.score, tiers):
-        return None
-    held = order.index(score.tier)
-    if order.index(tier_of(score.score, tiers)) < held:  # the score earns a better tier, by less than the margin
-        until = tiers.cutoffs[order[held - 1]] + tiers.hysteresis
-        key = "health.card.held_up" if score.score < until else None
-    else:  # the score fell below the held tier's cutoff, by less than the margin
-        until = tiers.cutoffs[score.tier] - tiers.hysteresis
-        key = "health.card.held_down" if score.score >= until else None
-    return say(key, tier=tiers.label(score.tier), until=f"{until:g}") if key else None
-
-
 def override_text(override: HealthOverride, tiers: Tiers) -> str:
     """A CSM's override in one line: who set it, the tier (and score), until when, why (the card, the alert)."""
     score = say("health.card.override_score", score=score_text(override.score)) if override.score is not None else ""
@@ -147,7 +143,8 @@ def override_text(override: HealthOverride, tiers: Tiers) -> str:
 
 
 def _trend(score: HealthScore, series: list[tuple[date, float]]) -> str:
-    text = say("health.card.trend", delta_7=signed(score.delta_7), delta_30=signed(score.delta_30))
+    text = say("health.card.trend", delta_7=score_change(score.score, score.delta_7),
+               delta_30=score_change(score.score, score.delta_30))  # fmt: skip
     if len(series) < 2:
         return text
     return text + "\n" + say(
@@ -176,7 +173,7 @@ def _groups(score: HealthScore, scorecard: Scorecard) -> str:
     labels = {name: group.label for name, group in card.groups.items()} if card else {}
     items = [
         say("health.card.group", emoji=tier_emoji(None if v is None else tier_of(v, scorecard.tiers)),
-            label=labels.get(name, name.replace("_", " ").capitalize()), score="–" if v is None else f"{v:.0f}")
+            label=labels.get(name, name.replace("_", " ").capitalize()), score="–" if v is None else score_text(v))
         for name, v in score.parts.groups.items()
     ]  # fmt: skip
     return say("health.card.groups_title") + "\n" + "  ·  ".join(items) if items else ""
@@ -227,15 +224,18 @@ class Page:
         return self.number * self.size + len(self.rows)
 
 
-def row_text(row: AccountRow, as_of: date, show_owner: bool = False) -> str:
-    """One account of a list; days to renewal count from `as_of`, the day of the scores shown."""
+def row_text(row: AccountRow, as_of: date, tiers: Tiers, show_owner: bool = False) -> str:
+    """One account of a list; days to renewal count from `as_of`, the day of the scores shown. A tier that
+    hysteresis holds is named, with why, beside the score (the emoji alone would contradict it)."""
     values = dict(name=b.esc(row.name), mrr=b.money(row.mrr), renewal=b.renewal_text(row.renewal_date, as_of))
     if row.score is None:
         text = say("health.list.row_unscored", **values)
     else:
+        note = held_note(row.score, row.tier, tiers) if row.tier is not None else None
+        held = say("health.list.row_held", tier=tier_text(row.score, row.tier or "", tiers)) if note else ""
         text = say(
             "health.list.row", emoji=b.tier_emoji(row.tier), score=b.score_text(row.score),
-            delta_7=b.signed(row.delta_7), **values,
+            delta_7=score_change(row.score, row.delta_7), held=held, **values,
         )  # fmt: skip
     return text + (say("health.list.row_owner", owner=b.mention(row.owner_slack_id)) if show_owner else "")
 
@@ -254,11 +254,29 @@ def page_text(page: Page, total: int) -> str:
     return say("health.list.page", first=page.first, last=page.last, total=total)
 
 
-def _list(title: str, page: Page, value: ListPage, day: date, show_owner: bool, total: int) -> b.Blocks:
+def at_risk_text(totals: dict[str | None, TierTotal], tiers: Tiers, yours: bool = False) -> str:
+    """MRR at risk, with its definition: the MRR of the accounts in `at_risk_tiers` (the scorecard's two riskiest
+    tiers), from the accounts and MRR per tier. The one wording of /health top, the App Home and the digest."""
+    risky = at_risk_tiers(tiers)
+    return at_risk_figure(sum(totals[t].mrr for t in risky if t in totals),
+                          sum(totals[t].accounts for t in risky if t in totals), tiers, yours)  # fmt: skip
+
+
+def at_risk_figure(mrr: float, accounts: int, tiers: Tiers, yours: bool = False) -> str:
+    """`at_risk_text` from the figures themselves."""
+    names = say("health.at_risk.tier_joiner").join(tiers.label(t) for t in at_risk_tiers(tiers))
+    whose = say("health.at_risk.yours") if yours else ""
+    if not accounts:
+        return say("health.at_risk.none", tiers=names, whose=whose)
+    key = "health.at_risk.line_one" if accounts == 1 else "health.at_risk.line"
+    return say(key, tiers=names, whose=whose, mrr=b.money(mrr), count=accounts)
+
+
+def _list(title: str, page: Page, value: ListPage, day: date, show_owner: bool, total: int, tiers: Tiers) -> b.Blocks:
     out: b.Blocks = [b.section(title)]
     for row in page.rows:
         card = b.button(say("health.list.open_button"), HealthIds.OPEN_CARD, encode(AccountRef(account_id=row.id)))
-        out.append(b.section(row_text(row, day, show_owner), accessory=card))
+        out.append(b.section(row_text(row, day, tiers, show_owner), accessory=card))
     nav = []
     if page.number > 0:
         prev = encode(value.model_copy(update={"page": page.number - 1}))
@@ -279,22 +297,22 @@ def portfolio_list(day: date, totals: dict[str | None, TierTotal], page: Page, t
         "health.list.me_title_one" if accounts == 1 else "health.list.me_title", accounts=accounts,
         mrr=b.money(sum(t.mrr for t in totals.values())), day=day.isoformat(),
     ) + "\n" + tier_counts_text(totals, tiers)  # fmt: skip
-    return _list(title, page, ListPage(kind="me"), day, show_owner=False, total=accounts)
+    return _list(title, page, ListPage(kind="me"), day, show_owner=False, total=accounts, tiers=tiers)
 
 
 def riskiest_list(
-    day: date, totals: dict[str | None, TierTotal], page: Page, value: ListPage, tiers: Tiers
+    day: date, totals: dict[str | None, TierTotal], page: Page, value: ListPage, tiers: Tiers, listed_mrr: float
 ) -> b.Blocks:
-    """`/health top [N] [tier]`: the team's lowest scores, with the MRR at risk."""
+    """`/health top [N] [tier]`: the team's lowest scores; the MRR of the accounts listed (all pages: `listed_mrr`)
+    and, apart from it, the team's MRR at risk (`at_risk_text`)."""
     if value.tier is not None:
         scored = totals[value.tier].accounts if value.tier in totals else 0
-        at_risk = totals[value.tier].mrr if value.tier in totals else 0.0
         where = say("health.list.top_where", tier=tiers.label(value.tier))
     else:
         scored = sum(t.accounts for k, t in totals.items() if k is not None)
-        at_risk = sum(totals[t].mrr for t in tiers.order[1:] if t in totals)
         where = ""
     count = min(value.limit or scored, scored)
     key = "health.list.top_title_one" if count == 1 else "health.list.top_title"
-    title = say(key, count=count, where=where, at_risk=b.money(at_risk), day=day.isoformat())
-    return _list(title, page, value, day, show_owner=True, total=count)
+    title = say(key, count=count, where=where, mrr=b.money(listed_mrr), day=day.isoformat())
+    title += "\n" + at_risk_text(totals, tiers)
+    return _list(title, page, value, day, show_owner=True, total=count, tiers=tiers)

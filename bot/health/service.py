@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 from bot.alerts import threads
 from bot.health import messages, override
 from bot.health.chart import ChartData
-from bot.health.command import SUBCOMMANDS, Find, Mine, Plays, Tasks, Top, usage
+from bot.health.command import SUBCOMMANDS, TOP_DEFAULT, Find, Mine, Plays, Tasks, Top, usage
 from bot.health.lookup import AccountNames, find_customer
 from bot.health.values import ListPage
 from bot.retention import plays
@@ -85,7 +85,8 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
         if not shown.rows:
             where = say("health.list.top_where", tier=scorecard.tiers.label(value.tier)) if value.tier else ""
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
-        blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers)
+        listed = queries.account_rows(session, day, tier=value.tier, limit=value.limit or TOP_DEFAULT)  # every page
+        blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, sum(r.mrr or 0.0 for r in listed))
     return Message(blocks[0]["text"]["text"], blocks)
 
 

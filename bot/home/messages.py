@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.views import View
 
-from bot.health.messages import Page, page_text, row_text
+from bot.health.messages import Page, at_risk_text, page_text, row_text
 from bot.home.ids import HomeIds
 from bot.home.values import HomePages
 from bot.retention.modal import TaskRow, home_section
@@ -48,6 +48,8 @@ def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
     out.append(b.header(say("home.mine_title")))
     if not data.mine:
         out.append(b.section(say("home.mine_empty")))
+    else:
+        out.append(b.section(at_risk_text(data.mine, tiers, yours=True)))
     for tier in reversed(tiers.order):  # riskiest first
         if tier in data.my_pages:
             out.extend(_my_tier(tier, data, data.day, tiers))
@@ -57,11 +59,12 @@ def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
     out.append(b.header(say("home.team_title")))
     keys: list[str | None] = [*reversed(tiers.order), None]
     out.append(b.fields(*[_team_tier(t, data.team[t], tiers) for t in keys if t in data.team]))
+    out.append(b.section(at_risk_text(data.team, tiers)))
     out.append(b.section(_movement(data.moves, tiers)))
     out.append(b.divider())
     out.append(b.header(say("home.movers_title")))
     for key, rows in (("home.drops", data.drops), ("home.gains", data.gains)):
-        lines = [row_text(r, data.day, show_owner=True) for r in rows] or [say("home.none")]
+        lines = [row_text(r, data.day, tiers, show_owner=True) for r in rows] or [say("home.none")]
         out.extend(b.sections([say(key), *lines]))
     return _view(out)
 
@@ -70,7 +73,7 @@ def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
     total, page = data.mine[tier], data.my_pages[tier]
     head = say("home.tier", emoji=b.tier_emoji(tier), label=tiers.label(tier), count=total.accounts,
                mrr=b.money(total.mrr))  # fmt: skip
-    out = b.sections([head, *(row_text(r, day) for r in page.rows)])  # days to renewal from the scores' day
+    out = b.sections([head, *(row_text(r, day, tiers) for r in page.rows)])  # days to renewal from the scores' day
     nav = []
     if page.number > 0:
         prev = encode(data.pages.turned(tier, -1))

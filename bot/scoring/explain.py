@@ -9,10 +9,63 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bot.scoring.scorecard import Measure
+from bot.scoring.scorecard import Measure, Tiers
 from prompts import raw, say
 
 CATEGORY_CHARS = 60  # a category value longer than this is clipped in a reason
+AT_RISK_TIERS = 2  # "MRR at risk" is the MRR of the accounts in this many of the scorecard's riskiest tiers
+
+
+# --- how a score reads, on every surface (card, lists, Home, digest, alerts, the CLI) ------------------------
+
+
+def score_text(score: float) -> str:
+    """A score as a whole number, rounded down: tier cutoffs are whole numbers, so 39.7 (High risk below 40)
+    reads 39, never a "40" that looks like Medium risk. The one rule for every displayed score."""
+    return str(math.floor(score + 1e-9))
+
+
+def score_change(score: float, change: float | None) -> str:
+    """A change of score with its sign, as the difference of the two scores as they read (`score_text`): 39.6
+    after 70.0 reads "-31", beside a "39" and a "70" a week ago. "±0" when they read the same; "–" unknown."""
+    if change is None or not math.isfinite(change):
+        return "–"
+    whole = int(score_text(score)) - int(score_text(score - change))
+    return "±0" if whole == 0 else f"{whole:+d}"
+
+
+def _tier_by_score(score: float, tiers: Tiers) -> str:
+    return next((t for t in tiers.order if score >= tiers.cutoffs[t]), tiers.order[-1])
+
+
+def held_note(score: float, tier: str, tiers: Tiers) -> str | None:
+    """Why a stored tier is not the one the score alone gives: hysteresis (`tiers.hysteresis`) holds it until
+    the score is that many points past the cutoff ("held: needs 83 to move up"). None when the tiers agree, or
+    when the gap is more than hysteresis explains (a tier stored under other cutoffs)."""
+    order = tiers.order
+    by_score = _tier_by_score(score, tiers)
+    if tier not in order or tier == by_score:
+        return None
+    held = order.index(tier)
+    if order.index(by_score) < held:  # the score earns a better tier, by less than the margin
+        until = tiers.cutoffs[order[held - 1]] + tiers.hysteresis
+        key = "health.held.up" if score < until else None
+    else:  # the score fell below the held tier's cutoff, by less than the margin
+        until = tiers.cutoffs[tier] - tiers.hysteresis
+        key = "health.held.down" if score >= until else None
+    return say(key, until=f"{until:g}") if key else None
+
+
+def tier_text(score: float | None, tier: str, tiers: Tiers) -> str:
+    """A tier's label as it reads beside its score: "Medium risk", or "Low risk (held: needs 83 to move up)"."""
+    note = held_note(score, tier, tiers) if score is not None else None
+    return say("health.held.tier", tier=tiers.label(tier), note=note) if note else tiers.label(tier)
+
+
+def at_risk_tiers(tiers: Tiers) -> list[str]:
+    """The tiers of "MRR at risk", healthiest of them first: the scorecard's two riskiest, never its healthiest
+    (a two-tier scorecard has one)."""
+    return tiers.order[max(1, len(tiers.order) - AT_RISK_TIERS) :]
 
 
 def metric_label(metric: str) -> str:

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from prompts import raw
 
@@ -273,6 +273,12 @@ class Scorecard(_Strict):
     tiers: Tiers
     data: DataRules = DataRules()
     cards: dict[str, Card] = Field(min_length=1)
+    _file: Path | None = PrivateAttr(default=None)  # set by load_scorecard
+
+    @property
+    def file(self) -> Path | None:
+        """The file it was loaded from (DEFAULT_PATH: the built-in default); None when built in code."""
+        return self._file
 
     @field_validator("cards")
     @classmethod
@@ -321,10 +327,12 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
     except tomllib.TOMLDecodeError as exc:
         raise ScorecardError(path, [f"not valid TOML: {exc}"]) from None
     try:
-        return Scorecard.model_validate(raw)
+        scorecard = Scorecard.model_validate(raw)
     except ValidationError as exc:
         problems = [_problem(e) for e in exc.errors()]
         raise ScorecardError(path, problems) from None
+    scorecard._file = path
+    return scorecard
 
 
 def to_toml(scorecard: Scorecard, header: str = "", cap_notes: dict[str, str] | None = None) -> str:

@@ -7,7 +7,6 @@ tests, rather than at Slack. The messages themselves live in each feature's `mes
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
+from bot.scoring.explain import score_text as score_text  # the one rule for a displayed score (re-exported)
 from bot.scoring.scorecard import Tiers
 from prompts import raw, say
 from storage.models import HealthScore
@@ -148,12 +148,6 @@ def tier_of(score: float, tiers: Tiers) -> str:
 def tier_emoji(tier: str | None) -> str:
     emojis = raw("health.tier_emoji")
     return emojis.get(tier or "unknown", emojis["unknown"])
-
-
-def score_text(score: float) -> str:
-    """A score as a whole number, rounded down: tier cutoffs are whole numbers, so 39.7
-    (High risk below 40) reads 39, never a "40" that looks like Medium risk."""
-    return str(math.floor(score + 1e-9))
 
 
 def signed(x: float | None, unit: str = "") -> str:
