@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Refit the current scorecard (SCORECARD_PATH, else the default) to past churn: measure weights, tier\n"
         "cutoffs, and measures that predict churn the wrong way dropped (each with its reason). Prints, per tier,\n"
         "the share of churners and of accounts before and after, measured on accounts each fit did not see, and\n"
-        "writes the proposal as an edit of the scorecard file (its comments kept) to review.\n"
+        "writes the proposal as an edit of the scorecard file (its comments kept) to review. A proposal that ranks\n"
+        "churners worse out of fold than the current card is not written (exit 1) unless --force.\n"
         "Reads the database; writes only --out.",
     )  # fmt: skip
     tune.add_argument("--as-of", required=True, type=_date, help="the latest day to learn from (YYYY-MM-DD)")
@@ -162,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--l2", type=_strength, help="fixed regularisation strength > 0 (default: chosen by cross-validation)"
     )
     tune.add_argument("--samples", type=_positive, default=3, help="snapshots a month apart to learn from (default 3)")
+    tune.add_argument(
+        "--force", action="store_true",
+        help="write the proposal even when it ranks churners worse out of fold than the current card",
+    )  # fmt: skip
 
     card = _command(
         sub, "scorecard", "check a scorecard file, print the default one, or suggest one from your data",
@@ -542,7 +547,7 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
     from bot.scoring.suggest import out_problem
-    from bot.scoring.tune import lost_comments, proposal_text, report, tune
+    from bot.scoring.tune import lost_comments, proposal_text, report, tune, worse
     from prompts import say
 
     path = settings.scorecard_path or DEFAULT_PATH
@@ -556,6 +561,10 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
         why = "tune.nothing_scored" if result.why_none is not None else "tune.nothing_fitted"
         print(f"healthbot: {say(why)}", file=sys.stderr)
         return 1
+    if worse(result) and not args.force:  # a proposal it rates worse itself is not written unless asked
+        before, after = f"{result.before.auc:.3f}", f"{result.after.auc:.3f}"
+        print(f"healthbot: {say('tune.not_written_worse', before=before, after=after, out=args.out)}", file=sys.stderr)
+        return 1
     original = Path(path).read_text(encoding="utf-8")
     text = proposal_text(original, result)
     args.out.write_text(text, encoding="utf-8")
@@ -564,6 +573,8 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
         print(say("tune.comments_lost", count=len(lost), path=path, first=lost[0]))
     fitted = [name for name, fit in result.fits.items() if not isinstance(fit, str)]
     print(say("tune.wrote", out=args.out, cards=", ".join(fitted)))
+    if worse(result):
+        print(say("tune.wrote_forced"))
     return 0
 
 

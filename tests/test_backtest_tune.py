@@ -139,10 +139,11 @@ def test_tune_of_the_default_file_keeps_its_comments_and_prints_shares_per_tier(
     ]
     assert main(["scorecard", "check", str(out)]) == 0
 
-    # Tuning the proposal again (fixed regularisation) replaces the header instead of stacking a second one.
+    # Tuning the proposal again (fixed regularisation) replaces the header instead of stacking a second one
+    # (--force: that refit ranks churners a little worse out of fold, which alone would leave it unwritten).
     monkeypatch.setenv("SCORECARD_PATH", str(out))
     capsys.readouterr()
-    assert main(["tune", "--as-of", as_of, "--horizon", "60", "--out", "again.toml", "--l2", "0.5"]) == 0
+    assert main(["tune", "--as-of", as_of, "--horizon", "60", "--out", "again.toml", "--l2", "0.5", "--force"]) == 0
     printed = capsys.readouterr().out
     assert "regularisation 0.5 (--l2)" in printed
     again = Path("again.toml").read_text(encoding="utf-8")
@@ -607,3 +608,24 @@ def test_tune_counts_active_accounts_on_the_days_it_names(
         accounts = queries.accounts_frame(conn)
     active = sum(int(active_on(accounts, d).sum()) for d in days)
     assert f"(of {active:,} active)" in printed
+
+
+def test_tune_writes_no_proposal_it_rates_worse_unless_forced(
+    portfolio: Engine, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the demo one sampled day gives a refit that ranks churners worse out of fold (0.843 -> 0.791): it was
+    written all the same. Now nothing is written, the command says why (the figures) and how (--force), exit 1."""
+    as_of = (END - timedelta(days=90)).isoformat()
+    args = ["tune", "--as-of", as_of, "--horizon", "60", "--samples", "1", "--out", "proposed.toml"]
+    assert main(args) == 1
+    printed, err = capsys.readouterr()
+    auc = re.search(r"ROC AUC of \(100 - score\) for churn: (0\.\d+) before, (0\.\d+) after", printed)
+    assert auc and float(auc.group(2)) < float(auc.group(1)) - 0.01, printed
+    assert not Path("proposed.toml").exists()
+    assert f"not written: out of fold the proposal ranks churners worse (ROC AUC {auc.group(1)} with the" in err
+    assert f"{auc.group(2)} with the proposal)" in err and "--force" in err
+
+    assert main([*args, "--force"]) == 0
+    printed, err = capsys.readouterr()
+    assert "wrote proposed.toml" in printed and "written with --force" in printed
+    assert load_scorecard("proposed.toml").tiers.order == load_scorecard().tiers.order
