@@ -629,3 +629,45 @@ def test_tune_writes_no_proposal_it_rates_worse_unless_forced(
     printed, err = capsys.readouterr()
     assert "wrote proposed.toml" in printed and "written with --force" in printed
     assert load_scorecard("proposed.toml").tiers.order == load_scorecard().tiers.order
+
+
+FLIPPING_CARD = """
+[tiers]
+order = ["healthy", "low_risk", "medium_risk", "high_risk"]
+cutoffs = { healthy = 80, low_risk = 60, medium_risk = 40, high_risk = 0 }
+
+[cards.all.groups.usage]
+label = "Usage"
+weight = 1
+measures = [
+  { name = "calls_today", label = "API calls", metric = "api_calls", transform = "level", aggregate = "last", days = 7, bands = [[0, 0], [60, 100]] },
+]
+"""
+
+
+def test_backtest_reports_tier_stability_by_weekday_and_warns_when_a_card_flips(
+    engine: Engine, cli_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The latest API calls of a product resting at weekends: Healthy on Friday, High risk on Saturday, Healthy
+    again on Monday. The backtest shows it before anyone uses the card."""
+    from tests.synthetic import make_small_team
+
+    imported(engine, make_small_team(40, seed=3, churners=2).write(tmp_path / "data"))
+    Path("card.toml").write_text(FLIPPING_CARD, encoding="utf-8")
+    monkeypatch.setenv("SCORECARD_PATH", "card.toml")
+    as_of = END.isoformat()
+    assert main(["backtest", "--as-of", as_of, "--horizon", "30", "--json"]) == 0
+    stability = json.loads(capsys.readouterr().out)["stability"]
+    weekdays = {d["weekday"]: d for d in stability["weekdays"]}
+    assert list(weekdays) == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    assert weekdays["Saturday"]["share"] > 0.5 and weekdays["Monday"]["share"] > 0.5, stability
+    assert weekdays["Wednesday"]["share"] < 0.2, stability
+    assert stability["days"] == 28 and stability["last_day"] == as_of
+    assert sum(d["changes"] for d in stability["weekdays"]) == stability["changes"]
+    assert "flip" in stability["warning"] and "Saturday" in stability["warning"]
+
+    assert main(["backtest", "--as-of", as_of, "--horizon", "30"]) == 0
+    printed = capsys.readouterr().out
+    assert "Tier stability" in printed and re.search(r"Saturday\s+\d+ %", printed)
+    assert "warning: " in printed and "Saturday" in printed.split("warning: ")[1]

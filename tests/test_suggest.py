@@ -6,6 +6,7 @@ imported and suggested through the real CLI; noise metrics nobody churns by are 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import date, timedelta
@@ -32,7 +33,7 @@ from bot.scoring.suggest import (
     _segments,
     suggest,
 )
-from tests.synthetic import Portfolio, make_portfolio
+from tests.synthetic import Portfolio, make_portfolio, make_small_team
 
 END = date(2026, 6, 30)
 AS_OF = END - timedelta(days=60)
@@ -432,3 +433,72 @@ def test_a_rare_strong_signal_joins_to_carry_a_cap() -> None:
     assert "in for a cap" in rare.why and "yes churns 95 % (38 accounts; base rate 10 %)" in rare.why
     unused = suggest_module._drop_unused(added, [], kept)  # no cap named it: it leaves again, saying why
     assert unused == [rare] and rare not in kept and not rare.kept and rare.why.startswith("out, AUC 0.510")
+
+
+# --- a small team: too little churn to fit, its own metric names, a weekly cycle ------------------------------------
+
+
+def test_too_little_churn_still_gives_a_card_from_the_shapes_of_the_metrics(
+    engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """40 accounts with `api_calls` (weekly cycle), `seats_used` and `support_tickets`, two churners: suggest
+    refused ("needs at least 30 churners") and the default card scored nobody. Now it writes a card from the
+    shapes of the metrics, each choice and direction in words, marked not fitted; check and score accept it."""
+    load(capsys, make_small_team(40, seed=3, churners=2), tmp_path / "data")
+    out = tmp_path / "card.toml"
+    printed = suggest_cli(capsys, out, as_of=END, horizon=30)
+    marked = re.search(r"not fitted: (\d+) churners?; run suggest again once there are more", printed)
+    assert marked and int(marked.group(1)) < MIN_CHURNERS, printed
+    text = out.read_text(encoding="utf-8")
+    assert marked.group(0) in text.split("[tiers]")[0]  # in the file's header too
+    card = load_scorecard(out)
+    measures = {m.name: m for _, m in card.cards["default"].measures()}
+    by_metric: dict[str, list[Measure]] = {}
+    for m in measures.values():
+        by_metric.setdefault(str(m.metric), []).append(m)
+    assert set(by_metric) == {"api_calls", "seats_used", "support_tickets"}
+    # activity: trend against its own baseline and days since last use; tickets: spikes; seats: its level
+    assert {m.transform for m in by_metric["api_calls"]} == {"trend", "recency"}
+    assert [m.transform for m in by_metric["support_tickets"]] == ["ratio"]
+    assert [m.transform for m in by_metric["seats_used"]] == ["trend"]
+    # weekday-blind windows: whole weeks, never the latest value of a metric with a weekly cycle
+    for m in measures.values():
+        assert m.aggregate != "last" or m.transform != "level"
+        if m.transform in ("trend", "ratio"):
+            assert m.days % 7 == 0 and m.baseline_days % 7 == 0, m
+    # every choice and its direction in words, above the measure it explains
+    lines = text.splitlines()
+    for name, words in (("api_calls_trend", "weekly cycle"), ("api_calls_recency", "days since"),
+                        ("support_tickets_spike", "ticket-like"), ("seats_used_change", "seats")):  # fmt: skip
+        at = next(i for i, line in enumerate(lines) if f'name = "{name}"' in line)
+        comment = " ".join(line.strip() for line in lines[at - 3 : at] if line.strip().startswith("#"))
+        assert words in comment and ("worse" in comment or "better" in comment), (name, comment)
+    assert healthbot(capsys, "scorecard", "check", str(out)).startswith(f"{out}: valid")
+
+    os.environ["SCORECARD_PATH"] = str(out)
+    try:
+        scored = healthbot(capsys, "score", "--date", END.isoformat())
+        stability = json.loads(healthbot(capsys, "backtest", "--as-of", END.isoformat(), "--horizon", "30", "--json"))
+    finally:
+        del os.environ["SCORECARD_PATH"]
+    assert re.search(r"scored 40 account-days", scored), scored
+    # a card blind to the weekday keeps tiers steady through the weekends
+    assert all(day["share"] < 0.1 for day in stability["stability"]["weekdays"]), stability["stability"]
+    assert stability["stability"]["warning"] is None
+
+
+def test_a_weekly_cycle_gets_weekday_blind_candidates_in_the_fitted_path(
+    engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Logins and core-feature use dip at weekends: no "latest value" (it tells Saturday from Friday) and sums and
+    means over whole weeks (28 days, not 30)."""
+    load(capsys, make_portfolio("silent", 400, 12, END), tmp_path / "data")
+    result = suggest(engine, AS_OF, HORIZON, progress=False)
+    cands = {c.name: c for c in result.candidates if c.spec.get("metric") in ("logins", "core_feature_events")}
+    assert cands, result.report()
+    for name, cand in cands.items():
+        spec = cand.spec
+        assert spec.get("aggregate") != "last", name
+        if spec["transform"] in ("level", "trend"):
+            assert spec["days"] % 7 == 0 and spec.get("baseline_days", 28) % 7 == 0, (name, spec)
+    assert "logins_sum_28d" in cands and "weekly cycle" in result.report()
