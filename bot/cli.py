@@ -539,7 +539,8 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.backtest import backtest, format_result
     from bot.scoring.scorecard import load_scorecard
 
-    result = backtest(_engine(settings), load_scorecard(settings.scorecard_path), args.as_of, args.horizon)
+    card = load_scorecard(settings.scorecard_path)
+    result = backtest(_engine(settings), card, args.as_of, args.horizon, with_stability=True)
     print(json.dumps(result.to_dict()) if args.json else format_result(result))
     return 0 if result.accounts else 1  # nothing scored: nothing was tested
 

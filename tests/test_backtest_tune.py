@@ -662,10 +662,10 @@ def test_backtest_reports_tier_stability_by_weekday_and_warns_when_a_card_flips(
     weekdays = {d["weekday"]: d for d in stability["weekdays"]}
     assert list(weekdays) == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
     assert weekdays["Saturday"]["share"] > 0.5 and weekdays["Monday"]["share"] > 0.5, stability
-    assert weekdays["Wednesday"]["share"] < 0.2, stability
+    assert weekdays["Wednesday"]["share"] < weekdays["Saturday"]["share"] / 2, stability
     assert stability["days"] == 28 and stability["last_day"] == as_of
     assert sum(d["changes"] for d in stability["weekdays"]) == stability["changes"]
-    assert "flip" in stability["warning"] and "Saturday" in stability["warning"]
+    assert stability["warning"].startswith("this card flips tiers: Saturday"), stability["warning"]  # worst first
 
     assert main(["backtest", "--as-of", as_of, "--horizon", "30"]) == 0
     printed = capsys.readouterr().out
