@@ -599,7 +599,7 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
 
 def _suggest(settings: Settings, args: argparse.Namespace) -> int:
     """`scorecard suggest`: checks --out before the work, writes it only when a suggestion was made."""
-    from bot.scoring.suggest import SuggestError, out_problem, suggest, write
+    from bot.scoring.suggest import SuggestError, out_problem, propose, write
     from prompts import say
 
     if args.as_of is None or args.horizon is None or args.file is not None:
@@ -610,7 +610,7 @@ def _suggest(settings: Settings, args: argparse.Namespace) -> int:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
         return 2
     try:
-        result = suggest(_engine(settings), args.as_of, args.horizon)
+        result = propose(_engine(settings), args.as_of, args.horizon)
         print(result.report())
         write(result, args.out)
     except SuggestError as exc:

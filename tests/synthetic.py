@@ -391,6 +391,7 @@ def make_small_team(n: int = 40, seed: int = 1, end: date = date(2026, 6, 30), d
     churn_col[who] = rng.integers(days - 45, days - 5, len(who))
     cols = np.arange(days)[None, :]
     fading = np.clip((churn_col[:, None] - cols) / 42, 0.05, 1.0)  # 1 until six weeks before churn
+    fading[churn_col >= days] = 1.0
     level = rng.lognormal(np.log(300), 0.9, n)
     calls = rng.poisson(level[:, None] * weekday[None, :] * fading * rng.gamma(6, 1 / 6, (n, days))).astype(float)
     seats0 = np.maximum(2, np.round(rng.lognormal(np.log(25), 0.7, n)))
