@@ -640,8 +640,8 @@ cutoffs = { healthy = 80, low_risk = 60, medium_risk = 40, high_risk = 0 }
 label = "Usage"
 weight = 1
 measures = [
-  { name = "calls_today", label = "API calls", metric = "api_calls", transform = "level", aggregate = "last",
-    days = 7, bands = [[0, 0], [60, 100]] },
+  { name = "calls", label = "API calls", metric = "api_calls", transform = "level", aggregate = "last", bands = [
+    [0, 0], [60, 100]] },
 ]
 """
 
