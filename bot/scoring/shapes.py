@@ -22,6 +22,7 @@ Friday. Bands are fixed and said in words; weights are equal per metric; the tie
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -87,11 +88,13 @@ class ShapeSuggestion:
                 lines.append(say("suggest.shape.left_out"))
         tiers = self.scorecard.tiers
         cutoffs = ", ".join(f"{tiers.label(t)} {tiers.cutoffs[t]:g}+" for t in tiers.order)
-        lines += [say("suggest.shape.weights"), say("suggest.shape.tiers", cutoffs=cutoffs), self.mark]
+        lines += [say("suggest.shape.bands"), say("suggest.shape.weights"), say("suggest.shape.tiers", cutoffs=cutoffs),
+                  self.mark]  # fmt: skip
         return "\n".join(lines)
 
     def toml(self) -> str:
-        header = say("suggest.shape.header", as_of=self.as_of, horizon=self.horizon, mark=self.mark)
+        bands = textwrap.fill(say("suggest.shape.bands"), 115)
+        header = say("suggest.shape.header", as_of=self.as_of, horizon=self.horizon, mark=self.mark, bands=bands)
         text = to_toml(self.scorecard, header)
         notes = {m.name: (s, how) for s in self.shapes for m, how in s.measures}
         out = []
