@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt = _command(
         sub, "backtest", "does the score predict churn? score a past day, compare with who churned",
         "Does the score predict churn? Score every account as of a past day, with the data up to that day\n"
-        "only, then compare the tiers with who churned within the horizon (ROC AUC, churn per tier).\n"
+        "only, then compare the tiers with who churned within the horizon (ROC AUC, churn per tier), and report\n"
+        "tier stability: the share of accounts changing tier day to day, by weekday, over the 28 days up to it.\n"
         "Reads the database; writes nothing.",
     )  # fmt: skip
     bt.add_argument("--as-of", required=True, type=_date, help="score with data up to this day only")
@@ -176,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         "propose a complete scorecard (measures, bands, weights, caps, tiers), print why each measure is in or\n"
         "out with the counts behind it and the backtest on accounts it did not fit on, and write it to --out.\n"
         "It learns from snapshots a month apart (the --as-of day and the two before it) on about 60 % of the\n"
-        "accounts and tests on the other 40 % (split by external_id).",
+        "accounts and tests on the other 40 % (split by external_id). With fewer than 30 churners it writes a card\n"
+        "from the shapes of your metrics instead (activity trend and recency, ticket spikes, level changes), each\n"
+        "choice in words in the file, marked not fitted.",
         "Database: check and show-default use none; suggest reads DATABASE_URL and writes only --out.",
     )  # fmt: skip
     card.add_argument("action", choices=["check", "show-default", "suggest"])

@@ -662,11 +662,13 @@ def test_backtest_reports_tier_stability_by_weekday_and_warns_when_a_card_flips(
     stability = json.loads(capsys.readouterr().out)["stability"]
     weekdays = {d["weekday"]: d for d in stability["weekdays"]}
     assert list(weekdays) == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-    assert weekdays["Saturday"]["share"] > 0.5 and weekdays["Monday"]["share"] > 0.5, stability
-    assert weekdays["Wednesday"]["share"] < weekdays["Saturday"]["share"] / 2, stability
+    assert weekdays["Saturday"]["share"] > 0.3 and weekdays["Monday"]["share"] > 0.3, stability
+    midweek = max(weekdays[d]["share"] for d in ("Tuesday", "Wednesday", "Thursday"))
+    assert midweek < min(weekdays["Saturday"]["share"], weekdays["Monday"]["share"]) / 2, stability
     assert stability["days"] == 28 and stability["last_day"] == as_of
     assert sum(d["changes"] for d in stability["weekdays"]) == stability["changes"]
-    assert stability["warning"].startswith("this card flips tiers: Saturday"), stability["warning"]  # worst first
+    worst = max(stability["weekdays"], key=lambda d: d["share"])["weekday"]
+    assert worst in ("Saturday", "Monday") and stability["warning"].startswith(f"this card flips tiers: {worst}")
 
     assert main(["backtest", "--as-of", as_of, "--horizon", "30"]) == 0
     printed = capsys.readouterr().out
