@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -120,7 +121,8 @@ def weekly_cycle(inputs: DayInputs, metric: str) -> str:
     seen = ~np.isnan(window)
     if not seen.any() or np.nanmin(window) < 0:
         return ""
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an account without a value in the window has no mean
         means = np.nanmean(np.where(seen, window, np.nan), axis=1)
     rows = np.flatnonzero((seen.sum(axis=1) >= MIN_CYCLE_DAYS) & (means > 0))
     if len(rows) < 4:
@@ -130,7 +132,9 @@ def weekly_cycle(inputs: DayInputs, metric: str) -> str:
     weekday = np.array([(first + timedelta(days=j)).weekday() for j in range(lookback)])
 
     def profile(part: np.ndarray) -> np.ndarray:
-        return np.array([np.nanmean(part[:, weekday == k]) for k in range(7)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a weekday without any value: NaN, no cycle read
+            return np.array([np.nanmean(part[:, weekday == k]) for k in range(7)])
 
     whole, a, b = profile(rel), profile(rel[::2]), profile(rel[1::2])
     if np.isnan(np.concatenate([whole, a, b])).any():
