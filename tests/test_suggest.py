@@ -507,3 +507,34 @@ def test_a_weekly_cycle_gets_weekday_blind_candidates_in_the_fitted_path(
         if spec["transform"] in ("level", "trend"):
             assert spec["days"] % 7 == 0 and spec.get("baseline_days", 28) % 7 == 0, (name, spec)
     assert "logins_sum_28d" in cands and "weekly cycle" in result.report()
+
+
+def test_metric_shapes_are_told_apart_by_their_values_and_names() -> None:
+    """How the not-fitted card recognises a metric: values first, the name where they leave it open."""
+    from bot.scoring.engine import DayInputs, Panel, day_number
+    from bot.scoring.shapes import shapes
+
+    rng = np.random.default_rng(8)
+    n, days = 60, 90
+    first = END - timedelta(days=days - 1)
+    weekday = np.array([(first + timedelta(days=d)).weekday() for d in range(days)])
+    dip = np.where(weekday >= 5, 0.1, 1.0)
+    seats = np.full((n, days), np.nan)
+    seats[:, weekday == 0] = rng.integers(3, 50, n)[:, None]  # reported on Mondays only, steady
+    values = {
+        "logins": rng.poisson(rng.uniform(5, 50, n)[:, None] * dip[None, :]).astype(float),
+        "seats": seats,
+        "wait_hours": rng.gamma(4, 3, (n, days)).round(1),
+        "is_vip": np.repeat((rng.random(n) < 0.2).astype(float)[:, None], days, axis=1),
+        "escalations": (rng.random((n, days)) < 0.03) * rng.poisson(3, (n, days)).astype(float),
+        "open_tickets": rng.poisson(0.3, (n, days)).astype(float),  # many zeros, no bursts: the name decides
+    }
+    panel = Panel(np.arange(n, dtype=np.int64), day_number(first), values)
+    accounts = pd.DataFrame({"id": np.arange(n), "renewal_date": None})
+    inputs = DayInputs(panel, days - 1, 90, accounts, END, np.full(n, np.nan))
+    found = {s.metric: s for s in shapes(inputs, 14, str)}
+    kinds = {m: s.kind for m, s in found.items()}
+    assert kinds == {"logins": "activity", "seats": "level", "wait_hours": "other", "is_vip": "state",
+                     "escalations": "ticket", "open_tickets": "ticket"}, kinds  # fmt: skip
+    assert found["logins"].cycle.startswith("a weekly cycle: lowest on S") and not found["seats"].cycle
+    assert "left out" in found["wait_hours"].why and "left out" in found["is_vip"].why

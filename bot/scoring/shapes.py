@@ -270,14 +270,16 @@ def _days(x: float) -> str:
 
 
 def _steady_share(window: np.ndarray) -> float:
-    """How often an account's value stays within LEVEL_STEP of the day before (days both reported)."""
-    prev, now = window[:, :-1], window[:, 1:]
-    both = ~np.isnan(prev) & ~np.isnan(now)
-    if not both.any():
-        return 0.0
-    with np.errstate(all="ignore"):
-        close = np.abs(now - prev) <= LEVEL_STEP * np.maximum(np.abs(prev), 1e-9)
-    return float(close[both].mean())
+    """How often an account's value stays within LEVEL_STEP of its previous report (a metric reported weekly is
+    compared week to week)."""
+    close = total = 0
+    for row in window[:2000]:
+        v = row[~np.isnan(row)]
+        if len(v) >= 2:
+            prev, now = v[:-1], v[1:]
+            close += int((np.abs(now - prev) <= LEVEL_STEP * np.maximum(np.abs(prev), 1e-9)).sum())
+            total += len(v) - 1
+    return close / total if total else 0.0
 
 
 def _sums(window: np.ndarray, days: int) -> np.ndarray:
