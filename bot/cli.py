@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt = _command(
         sub, "backtest", "does the score predict churn? score a past day, compare with who churned",
         "Does the score predict churn? Score every account as of a past day, with the data up to that day\n"
-        "only, then compare the tiers with who churned within the horizon (ROC AUC, churn per tier).\n"
+        "only, then compare the tiers with who churned within the horizon (ROC AUC, churn per tier), and report\n"
+        "tier stability: the share of accounts changing tier day to day, by weekday, over the 28 days up to it.\n"
         "Reads the database; writes nothing.",
     )  # fmt: skip
     bt.add_argument("--as-of", required=True, type=_date, help="score with data up to this day only")
@@ -151,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Refit the current scorecard (SCORECARD_PATH, else the default) to past churn: measure weights, tier\n"
         "cutoffs, and measures that predict churn the wrong way dropped (each with its reason). Prints, per tier,\n"
         "the share of churners and of accounts before and after, measured on accounts each fit did not see, and\n"
-        "writes the proposal as an edit of the scorecard file (its comments kept) to review.\n"
+        "writes the proposal as an edit of the scorecard file (its comments kept) to review. A proposal that ranks\n"
+        "churners worse out of fold than the current card is not written (exit 1) unless --force.\n"
         "Reads the database; writes only --out.",
     )  # fmt: skip
     tune.add_argument("--as-of", required=True, type=_date, help="the latest day to learn from (YYYY-MM-DD)")
@@ -166,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--l2", type=_strength, help="fixed regularisation strength > 0 (default: chosen by cross-validation)"
     )
     tune.add_argument("--samples", type=_positive, default=3, help="snapshots a month apart to learn from (default 3)")
+    tune.add_argument(
+        "--force", action="store_true",
+        help="write the proposal even when it ranks churners worse out of fold than the current card",
+    )  # fmt: skip
 
     card = _command(
         sub, "scorecard", "check a scorecard file, print the default one, or suggest one from your data",
@@ -175,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         "propose a complete scorecard (measures, bands, weights, caps, tiers), print why each measure is in or\n"
         "out with the counts behind it and the backtest on accounts it did not fit on, and write it to --out.\n"
         "It learns from snapshots a month apart (the --as-of day and the two before it) on about 60 % of the\n"
-        "accounts and tests on the other 40 % (split by external_id).",
+        "accounts and tests on the other 40 % (split by external_id). With fewer than 30 churners it writes a card\n"
+        "from the shapes of your metrics instead (activity trend and recency, ticket spikes, level changes), each\n"
+        "choice in words in the file, marked not fitted.",
         "Database: check and show-default use none; suggest reads DATABASE_URL and writes only --out.",
     )  # fmt: skip
     card.add_argument("action", choices=["check", "show-default", "suggest"])
@@ -593,7 +601,8 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.backtest import backtest, format_result
     from bot.scoring.scorecard import load_scorecard
 
-    result = backtest(_engine(settings), load_scorecard(settings.scorecard_path), args.as_of, args.horizon)
+    card = load_scorecard(settings.scorecard_path)
+    result = backtest(_engine(settings), card, args.as_of, args.horizon, with_stability=True)
     print(json.dumps(result.to_dict()) if args.json else format_result(result))
     return 0 if result.accounts else 1  # nothing scored: nothing was tested
 
@@ -601,7 +610,7 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
     from bot.scoring.suggest import out_problem
-    from bot.scoring.tune import lost_comments, proposal_text, report, tune
+    from bot.scoring.tune import lost_comments, proposal_text, report, tune, worse
     from prompts import say
 
     path = settings.scorecard_path or DEFAULT_PATH
@@ -615,6 +624,10 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
         why = "tune.nothing_scored" if result.why_none is not None else "tune.nothing_fitted"
         print(f"healthbot: {say(why)}", file=sys.stderr)
         return 1
+    if worse(result) and not args.force:  # a proposal it rates worse itself is not written unless asked
+        before, after = f"{result.before.auc:.3f}", f"{result.after.auc:.3f}"
+        print(f"healthbot: {say('tune.not_written_worse', before=before, after=after, out=args.out)}", file=sys.stderr)
+        return 1
     original = Path(path).read_text(encoding="utf-8")
     text = proposal_text(original, result)
     args.out.write_text(text, encoding="utf-8")
@@ -623,6 +636,8 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
         print(say("tune.comments_lost", count=len(lost), path=path, first=lost[0]))
     fitted = [name for name, fit in result.fits.items() if not isinstance(fit, str)]
     print(say("tune.wrote", out=args.out, cards=", ".join(fitted)))
+    if worse(result):
+        print(say("tune.wrote_forced"))
     return 0
 
 
@@ -646,7 +661,7 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
 
 def _suggest(settings: Settings, args: argparse.Namespace) -> int:
     """`scorecard suggest`: checks --out before the work, writes it only when a suggestion was made."""
-    from bot.scoring.suggest import SuggestError, out_problem, suggest, write
+    from bot.scoring.suggest import SuggestError, out_problem, propose, write
     from prompts import say
 
     if args.as_of is None or args.horizon is None or args.file is not None:
@@ -657,7 +672,7 @@ def _suggest(settings: Settings, args: argparse.Namespace) -> int:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
         return 2
     try:
-        result = suggest(_engine(settings), args.as_of, args.horizon)
+        result = propose(_engine(settings), args.as_of, args.horizon)
         print(result.report())
         write(result, args.out)
     except SuggestError as exc:

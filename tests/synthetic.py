@@ -364,3 +364,46 @@ def inputs_as_of(portfolio: Portfolio, as_of: date, horizon: int) -> tuple[pd.Da
         for value in values:
             features[f"{column}={value}"] = (acc[column] == value).to_numpy(dtype=float)
     return pd.DataFrame(features, index=acc["external_id"]), label
+
+
+# --- a small team with its own metric names ---------------------------------------------------------------------
+
+SMALL_TEAM_METRICS = ("api_calls", "seats_used", "support_tickets")
+WEEKEND_DIP = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.12, 0.08])  # Monday first: the product rests at weekends
+
+
+def make_small_team(n: int = 40, seed: int = 1, end: date = date(2026, 6, 30), days: int = 150,
+                    churners: int = 2) -> Portfolio:  # fmt: skip
+    """A small team's portfolio with its own metric names, far too little churn to fit a scorecard on.
+
+    - `api_calls`: a daily count with a strong weekly cycle (weekends at about a tenth of a weekday); a
+      churner's calls fade over the six weeks before it leaves.
+    - `seats_used`: a level that moves by a seat now and then (reported every day); a churner sheds seats.
+    - `support_tickets`: mostly zero, now and then a burst of several in a few days; churners burst more.
+    `churners` accounts churn within the last 45 days; everyone else stays. Every account starts a year or more
+    before the first exported day.
+    """
+    rng = np.random.default_rng([seed, zlib.crc32(b"small_team")])
+    first = end - timedelta(days=days - 1)
+    weekday = WEEKEND_DIP[[(first + timedelta(days=i)).weekday() for i in range(days)]]
+    churn_col = np.full(n, days)
+    who = rng.choice(n, churners, replace=False) if churners else np.zeros(0, dtype=int)
+    churn_col[who] = rng.integers(days - 45, days - 5, len(who))
+    cols = np.arange(days)[None, :]
+    fading = np.clip((churn_col[:, None] - cols) / 42, 0.05, 1.0)  # 1 until six weeks before churn
+    fading[churn_col >= days] = 1.0
+    level = rng.lognormal(np.log(300), 0.9, n)
+    calls = rng.poisson(level[:, None] * weekday[None, :] * fading * rng.gamma(6, 1 / 6, (n, days))).astype(float)
+    seats0 = np.maximum(2, np.round(rng.lognormal(np.log(25), 0.7, n)))
+    steps = rng.choice([-1.0, 0.0, 1.0], (n, days), p=[0.02, 0.96, 0.02])
+    seats = np.maximum(1, seats0[:, None] + np.cumsum(steps, axis=1) - np.round((1 - fading) * seats0[:, None] / 2))
+    burst_days = rng.random((n, days)) < np.where(fading < 1, 0.06, 0.012)
+    bursts = np.zeros((n, days))
+    for a, d in zip(*np.nonzero(burst_days), strict=True):
+        bursts[a, d : d + 4] += rng.poisson(1.5, min(4, days - d))
+    tickets = bursts + rng.poisson(0.03, (n, days))
+    sim = _Sim(rng, n, days, end, seats0, (seats0 * 6).astype(int), rng.integers(0, 3, n), rng.integers(0, 3, n),
+               -rng.integers(365, 1500, n), weekday)  # fmt: skip
+    metrics = {"api_calls": calls, "seats_used": seats, "support_tickets": tickets}
+    padded = {k: np.concatenate([np.zeros((n, BURN_IN)), v], axis=1) for k, v in metrics.items()}  # `_long` skips it
+    return Portfolio("small_team", _accounts(sim, seed, churn_col), _long(sim, seed, padded, churn_col))

@@ -255,8 +255,11 @@ def riskiest_two(card: Scorecard) -> list[str]:
 
 def check_dominant(card: Scorecard, snap: Snapshot, ids: np.ndarray, test: Portfolio) -> None:
     assert "service_calls" in cap_sources(card), "no cap reads service_calls"
+    # The truth counts calls over 30 days; service calls follow the week (quiet weekends), so the card reads them
+    # over whole weeks (28 days): the accounts it must hold are those with 4 or more calls in the window it reads.
+    days = max((m.days for m in measures_of(card) if m.metric == "service_calls" and m.aggregate == "sum"), default=30)
     m = test.metrics
-    window = m[(m["metric"] == "service_calls") & (m["date"] > (AS_OF - timedelta(days=30)).isoformat())]
+    window = m[(m["metric"] == "service_calls") & (m["date"] > (AS_OF - timedelta(days=days)).isoformat())]
     calls = window[window["date"] <= AS_OF.isoformat()].groupby("external_id")["value"].sum()
     many = calls.reindex(ids).fillna(0).to_numpy() >= 4
     tiers = snap.scores.frame["raw_tier"].to_numpy()

@@ -6,6 +6,7 @@ imported and suggested through the real CLI; noise metrics nobody churns by are 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import date, timedelta
@@ -32,7 +33,7 @@ from bot.scoring.suggest import (
     _segments,
     suggest,
 )
-from tests.synthetic import Portfolio, make_portfolio
+from tests.synthetic import Portfolio, make_portfolio, make_small_team
 
 END = date(2026, 6, 30)
 AS_OF = END - timedelta(days=60)
@@ -88,26 +89,28 @@ def test_dominating_metric_becomes_a_measure_and_a_cap_noise_is_left_out(
     out = tmp_path / "card.toml"
     printed = suggest_cli(capsys, out)
 
-    calls = measure_lines(printed, "service calls, total over the last 30 days")
+    # service calls follow the week (quiet weekends): read over whole weeks, 28 days rather than 30
+    assert "Service calls has a weekly cycle" in printed
+    calls = measure_lines(printed, "service calls, total over the last 28 days")
     assert len(calls) == 1 and "-> in, AUC" in calls[0], printed
     assert re.search(r"\d[\d,]* accounts, \d+ % churned \|", calls[0])  # the counts behind it
     card = load_scorecard(out)
     default = card.cards["default"]
     measures = {m.name: m for _, m in default.measures()}
-    calls_measure = measures["service_calls_sum_30d"]
+    calls_measure = measures["service_calls_sum_28d"]
     assert calls_measure.label == "service calls" and calls_measure.aggregate == "sum"
     scores = [s for _, s in calls_measure.bands]
     assert (
         scores == sorted(scores, reverse=True) and scores[0] == 100 and scores[-1] == 0
     )  # monotone: more calls, worse
 
-    caps = [c for c in default.caps if any(cond.measure == "service_calls_sum_30d" for cond in c.conditions)]
+    caps = [c for c in default.caps if any(cond.measure == "service_calls_sum_28d" for cond in c.conditions)]
     assert caps, f"no cap on service calls:\n{printed}"
     single = next(c for c in caps if len(c.conditions) == 1)
     threshold = single.conditions[0]
     assert threshold.op == ">=" and 3 <= float(threshold.value) <= 6  # the truth: 4 or more calls in 30 days
     assert single.at_most < card.tiers.cutoffs[card.tiers.order[1]]  # held out of the two best tiers
-    cap_line = next(line for line in printed.splitlines() if "service calls, total over the last 30 days" in line
+    cap_line = next(line for line in printed.splitlines() if "service calls, total over the last 28 days" in line
                     and "score at most" in line)  # fmt: skip
     assert re.search(r"accounts, \d+ % churned \(base rate \d+ %\)", cap_line)
     written = out.read_text().splitlines()  # the file says each cap in words above it, counts included
@@ -115,7 +118,7 @@ def test_dominating_metric_becomes_a_measure_and_a_cap_noise_is_left_out(
     assert written[at - 1].strip() == "# " + " ".join(cap_line.split())
 
     noise = measure_lines(printed, "coffee breaks, total over the last 30 days")
-    noise += measure_lines(printed, "coffee breaks, average over the last 7 days")
+    noise += measure_lines(printed, "coffee breaks, average over the last 7 days")  # no weekly cycle: 30 days
     assert noise and all("-> out" in line and "churned" in line for line in noise), noise
     assert "coffee_breaks" not in card.metrics
 
@@ -233,7 +236,7 @@ def test_no_metrics_yet(engine: Engine, cli_env: None, tmp_path: Path, capsys: p
     assert code == 1 and "no metrics yet" in err and "nothing written" in err and not out.exists()
 
 
-def test_refuses_an_as_of_after_the_latest_metrics_and_too_little_churn(
+def test_refuses_an_as_of_after_the_latest_metrics_and_marks_a_card_not_fitted_with_too_little_churn(
     engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     p = make_portfolio("contract", 300, 34, END)
@@ -248,10 +251,12 @@ def test_refuses_an_as_of_after_the_latest_metrics_and_too_little_churn(
     code, _, err = run(capsys, "scorecard", "suggest", "--as-of", "2026-07-15", "--horizon", "45", "--out", str(out))
     assert code == 1 and "after the latest metrics (2026-06-30)" in err and not out.exists()
 
-    code, _, err = run(
+    # too little churn to fit: a card from the shapes of the metrics, marked not fitted, with why and what helps
+    code, err, _ = run(
         capsys, "scorecard", "suggest", "--as-of", AS_OF.isoformat(), "--horizon", "45", "--out", str(out)
     )
-    assert code == 1 and not out.exists()
+    assert code == 0 and out.exists()
+    assert re.search(r"not fitted: \d+ churners?; run suggest again once there are more", err), err
     found = re.search(r"only (\d+) of the ([\d,]+) fitting examples .* and (\d+) churners are among the ([\d,]+) "
                       r"accounts held back \(40 % of the accounts\)", err)  # fmt: skip
     assert found and int(found.group(1)) < MIN_CHURNERS, err
@@ -432,3 +437,104 @@ def test_a_rare_strong_signal_joins_to_carry_a_cap() -> None:
     assert "in for a cap" in rare.why and "yes churns 95 % (38 accounts; base rate 10 %)" in rare.why
     unused = suggest_module._drop_unused(added, [], kept)  # no cap named it: it leaves again, saying why
     assert unused == [rare] and rare not in kept and not rare.kept and rare.why.startswith("out, AUC 0.510")
+
+
+# --- a small team: too little churn to fit, its own metric names, a weekly cycle ------------------------------------
+
+
+@pytest.mark.parametrize("churners", [0, 2])
+def test_too_little_churn_still_gives_a_card_from_the_shapes_of_the_metrics(
+    churners: int, engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """40 accounts with `api_calls` (weekly cycle), `seats_used` and `support_tickets`, two churners: suggest
+    refused ("needs at least 30 churners") and the default card scored nobody. Now it writes a card from the
+    shapes of the metrics, each choice and direction in words, marked not fitted; check and score accept it."""
+    load(capsys, make_small_team(40, seed=3, churners=churners), tmp_path / "data")
+    out = tmp_path / "card.toml"
+    printed = suggest_cli(capsys, out, as_of=END, horizon=30)
+    marked = re.search(r"not fitted: (\d+) churners?; run suggest again once there are more", printed)
+    assert marked and int(marked.group(1)) < MIN_CHURNERS, printed
+    text = out.read_text(encoding="utf-8")
+    assert marked.group(0) in text.split("[tiers]")[0]  # in the file's header too
+    card = load_scorecard(out)
+    measures = {m.name: m for _, m in card.cards["default"].measures()}
+    by_metric: dict[str, list[Measure]] = {}
+    for m in measures.values():
+        by_metric.setdefault(str(m.metric), []).append(m)
+    assert set(by_metric) == {"api_calls", "seats_used", "support_tickets"}
+    # activity: trend against its own baseline and days since last use; tickets: spikes; seats: its level
+    assert {m.transform for m in by_metric["api_calls"]} == {"trend", "recency"}
+    assert [m.transform for m in by_metric["support_tickets"]] == ["ratio"]
+    assert [m.transform for m in by_metric["seats_used"]] == ["trend"]
+    # weekday-blind windows: whole weeks, never the latest value of a metric with a weekly cycle
+    for m in measures.values():
+        assert m.aggregate != "last" or m.transform != "level"
+        if m.transform in ("trend", "ratio"):
+            assert m.days % 7 == 0 and m.baseline_days % 7 == 0, m
+    # every choice and its direction in words, above the measure it explains
+    lines = text.splitlines()
+    for name, words in (("api_calls_trend", "weekly cycle"), ("api_calls_recency", "days since"),
+                        ("support_tickets_spike", "ticket-like"), ("seats_used_change", "seats")):  # fmt: skip
+        at = next(i for i, line in enumerate(lines) if f'name = "{name}"' in line)
+        comment = " ".join(line.strip() for line in lines[at - 3 : at] if line.strip().startswith("#"))
+        assert words in comment and ("worse" in comment or "better" in comment), (name, comment)
+    assert healthbot(capsys, "scorecard", "check", str(out)).startswith(f"{out}: valid")
+
+    os.environ["SCORECARD_PATH"] = str(out)
+    try:
+        scored = healthbot(capsys, "score", "--date", END.isoformat())
+        stability = json.loads(healthbot(capsys, "backtest", "--as-of", END.isoformat(), "--horizon", "30", "--json"))
+    finally:
+        del os.environ["SCORECARD_PATH"]
+    assert f"scored {40 - churners} account-days" in scored and "no score" not in scored, scored  # every active one
+    # a card blind to the weekday keeps tiers steady through the weekends
+    assert all(day["share"] < 0.1 for day in stability["stability"]["weekdays"]), stability["stability"]
+    assert stability["stability"]["warning"] is None
+
+
+def test_a_weekly_cycle_gets_weekday_blind_candidates_in_the_fitted_path(
+    engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Logins and core-feature use dip at weekends: no "latest value" (it tells Saturday from Friday) and sums and
+    means over whole weeks (28 days, not 30)."""
+    load(capsys, make_portfolio("silent", 400, 12, END), tmp_path / "data")
+    result = suggest(engine, AS_OF, HORIZON, progress=False)
+    cands = {c.name: c for c in result.candidates if c.spec.get("metric") in ("logins", "core_feature_events")}
+    assert cands, result.report()
+    for name, cand in cands.items():
+        spec = cand.spec
+        assert spec.get("aggregate") != "last", name
+        if spec["transform"] in ("level", "trend"):
+            assert spec["days"] % 7 == 0 and spec.get("baseline_days", 28) % 7 == 0, (name, spec)
+    assert "logins_sum_28d" in cands and "weekly cycle" in result.report()
+
+
+def test_metric_shapes_are_told_apart_by_their_values_and_names() -> None:
+    """How the not-fitted card recognises a metric: values first, the name where they leave it open."""
+    from bot.scoring.engine import DayInputs, Panel, day_number
+    from bot.scoring.shapes import shapes
+
+    rng = np.random.default_rng(8)
+    n, days = 60, 90
+    first = END - timedelta(days=days - 1)
+    weekday = np.array([(first + timedelta(days=d)).weekday() for d in range(days)])
+    dip = np.where(weekday >= 5, 0.1, 1.0)
+    seats = np.full((n, days), np.nan)
+    seats[:, weekday == 0] = rng.integers(3, 50, n)[:, None]  # reported on Mondays only, steady
+    values = {
+        "logins": rng.poisson(rng.uniform(5, 50, n)[:, None] * dip[None, :]).astype(float),
+        "seats": seats,
+        "wait_hours": rng.gamma(4, 3, (n, days)).round(1),
+        "is_vip": np.repeat((rng.random(n) < 0.2).astype(float)[:, None], days, axis=1),
+        "escalations": (rng.random((n, days)) < 0.03) * rng.poisson(3, (n, days)).astype(float),
+        "open_tickets": rng.poisson(0.3, (n, days)).astype(float),  # many zeros, no bursts: the name decides
+    }
+    panel = Panel(np.arange(n, dtype=np.int64), day_number(first), values)
+    accounts = pd.DataFrame({"id": np.arange(n), "renewal_date": None})
+    inputs = DayInputs(panel, days - 1, 90, accounts, END, np.full(n, np.nan))
+    found = {s.metric: s for s in shapes(inputs, 14, str)}
+    kinds = {m: s.kind for m, s in found.items()}
+    assert kinds == {"logins": "activity", "seats": "level", "wait_hours": "other", "is_vip": "state",
+                     "escalations": "ticket", "open_tickets": "ticket"}, kinds  # fmt: skip
+    assert found["logins"].cycle.startswith("a weekly cycle: lowest on S") and not found["seats"].cycle
+    assert "left out" in found["wait_hours"].why and "left out" in found["is_vip"].why

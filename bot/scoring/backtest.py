@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import DayInputs, DayScores, Panel, day_number, score_day
+from bot.scoring.engine import DayInputs, DayScores, Panel, apply_hysteresis, day_number, days_between, score_day
 from bot.scoring.run import active_on
 from bot.scoring.scorecard import Scorecard
 from prompts import say
@@ -19,6 +19,9 @@ from storage import queries
 
 FEW = 5  # fewer churned (or retained) accounts than this make the AUC a rough sign
 NAMES_SHOWN = 8  # metric names listed in a note before "and N more"
+STABILITY_DAYS = 28  # days (four of each weekday) whose tier changes from the day before the backtest counts
+FLIPPING = 0.10  # a weekday on which this share of accounts changes tier from the day before: the card flips
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 @dataclass
@@ -45,6 +48,30 @@ class CapRow:
 
 
 @dataclass
+class WeekdayStability:
+    weekday: str
+    days: int  # days of this weekday compared with the day before
+    accounts: int  # account-days scored on such a day and the day before it
+    changes: int  # of those, how many changed tier
+    share: float | None  # changes / accounts
+
+
+@dataclass
+class Stability:
+    """How often accounts change tier from one day to the next over the days up to the as-of day, by weekday: tiers
+    as the daily run keeps them (with hysteresis), accounts active that day with their fields as of the as-of day."""
+
+    first_day: str  # the first day compared with the day before it
+    last_day: str
+    days: int
+    accounts: int
+    changes: int
+    share: float | None
+    weekdays: list[WeekdayStability] = field(default_factory=list)  # Monday first
+    warning: str | None = None  # when a weekday's share reaches FLIPPING: the card flips
+
+
+@dataclass
 class BacktestResult:
     as_of: str
     horizon_days: int
@@ -57,6 +84,7 @@ class BacktestResult:
     tiers: list[TierRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what limits these numbers, in words
     caps: list[CapRow] = field(default_factory=list)
+    stability: Stability | None = None  # `healthbot backtest` only (not the backtests inside suggest and tune)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -263,8 +291,75 @@ def _notes(scorecard: Scorecard, snap: Snapshot, scored: int, churned: int, as_o
     return notes
 
 
-def backtest(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) -> BacktestResult:
-    return evaluate(scorecard, snapshot(engine, scorecard, as_of, horizon), as_of, horizon)
+def backtest(
+    engine: Engine, scorecard: Scorecard, as_of: date, horizon: int, with_stability: bool = False
+) -> BacktestResult:
+    result = evaluate(scorecard, snapshot(engine, scorecard, as_of, horizon), as_of, horizon)
+    if with_stability:
+        result.stability = stability(engine, scorecard, as_of)
+    return result
+
+
+def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STABILITY_DAYS) -> Stability:
+    """Score each of the `days` days up to `as_of` and the day before them, as the daily run would (each day from
+    its own data, yesterday's tier carried by the hysteresis), and count the accounts whose tier changed from the
+    day before, per weekday. Days after the latest metrics are not scored (as in the daily run)."""
+    first = as_of - timedelta(days=days)  # the day before the first compared day
+    load_start = first - timedelta(days=scorecard.data.lookback_days - 1)
+    with engine.connect() as conn:
+        accounts = queries.accounts_as_of(conn, as_of).sort_values("id").reset_index(drop=True)
+        latest = queries.latest_metric_day(conn)
+        obs = queries.observations(conn, load_start, as_of, scorecard.metrics)
+    panel = Panel.from_long(
+        accounts["id"].to_numpy(), obs, day_number(load_start), day_number(as_of), scorecard.metrics
+    )
+    counts = {w: [0, 0, 0] for w in WEEKDAYS}  # days, account-days, changes
+    yesterday = pd.Series(dtype=object)
+    for day in days_between(first, as_of):
+        if latest is None or day > latest:
+            break
+        frame = score_day(scorecard, accounts, panel, day).frame
+        frame = frame[np.isin(frame["account_id"], accounts.loc[active_on(accounts, day), "id"])]
+        ids = frame["account_id"].to_numpy()
+        previous = yesterday.reindex(ids).to_numpy(dtype=object, copy=True)
+        previous[np.asarray(pd.isna(previous), dtype=bool)] = None
+        tiers = apply_hysteresis(scorecard, frame["score"].to_numpy(), previous)
+        if day > first:
+            both = previous != None  # noqa: E711 - elementwise over an object array
+            row = counts[WEEKDAYS[day.weekday()]]
+            row[0] += 1
+            row[1] += int(both.sum())
+            row[2] += int((both & (tiers != previous)).sum())
+        yesterday = pd.Series(tiers, index=ids, dtype=object)
+    weekdays = [WeekdayStability(w, d, n, c, _r(c / n) if n else None) for w, (d, n, c) in counts.items()]
+    accounts_total, changes = sum(w.accounts for w in weekdays), sum(w.changes for w in weekdays)
+    flipping = sorted(
+        (w for w in weekdays if w.share is not None and w.share >= FLIPPING), key=lambda w: -(w.share or 0)
+    )
+    warning = None
+    if flipping:
+        worst = ", ".join(say("backtest.stability_day", weekday=w.weekday, share=_pct(w.share)) for w in flipping)
+        warning = say("backtest.stability_warning", days=worst, share=_pct(FLIPPING))
+    return Stability(
+        first_day=(first + timedelta(days=1)).isoformat(), last_day=as_of.isoformat(), days=days,
+        accounts=accounts_total, changes=changes, share=_r(changes / accounts_total) if accounts_total else None,
+        weekdays=weekdays, warning=warning,
+    )  # fmt: skip
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{round(100 * share)} %"
+
+
+def format_stability(s: Stability) -> list[str]:
+    """The tier-stability lines under the backtest table, and the warning when the card flips."""
+    if not s.accounts:
+        return [say("backtest.stability_none", days=s.days, last=s.last_day)]
+    lines = [say("backtest.stability_title", days=s.days, last=s.last_day, share=_pct(s.share))]
+    for w in s.weekdays:
+        lines.append(say("backtest.stability_row", weekday=w.weekday, share=_pct(w.share), changes=f"{w.changes:,}",
+                         accounts=f"{w.accounts:,}", days=w.days))  # fmt: skip
+    return lines + ([f"warning: {s.warning}"] if s.warning else [])
 
 
 def _r(x: float | None) -> float | None:
@@ -288,6 +383,8 @@ def format_result(result: BacktestResult, title: str = "Backtest") -> str:
         lines.append(f"  {t.label:<14}{t.accounts:>9,}{t.churned:>9,}{rate:>8}{lift:>7}")
     lines += [f"  {line}" for line in format_caps(result.caps)] if result.accounts else []
     lines += [f"  note: {note}" for note in result.notes]
+    if result.stability is not None:
+        lines += format_stability(result.stability)
     return "\n".join(lines)
 
 

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, text
 from tqdm import tqdm
 
-from bot.scoring import fitting
+from bot.scoring import fitting, shapes
 from bot.scoring.backtest import (
     BacktestResult,
     PastDay,
@@ -98,6 +98,14 @@ _Segment = tuple[float, float, int, int, float]  # lowest value, highest value, 
 
 class SuggestError(ValueError):
     """Input a suggestion cannot be made from: nothing was written."""
+
+
+class FewChurners(SuggestError):
+    """Too few churners to fit: what a card from the shapes of the metrics is built from instead."""
+
+    def __init__(self, message: str, churners: int, inputs: Any, min_days: int):
+        super().__init__(message)
+        self.churners, self.inputs, self.min_days = churners, inputs, min_days
 
 
 @dataclass
@@ -193,6 +201,7 @@ class Suggestion:
     fit_churned: int
     test_accounts: int
     warnings: list[str] = field(default_factory=list)  # printed last, each on a "warning:" line
+    cycles: dict[str, str] = field(default_factory=dict)  # metric -> its weekly cycle in words
 
     def report(self) -> str:
         """What the command prints: measures in and out with their counts, caps, weights, tiers and the backtest."""
@@ -204,6 +213,7 @@ class Suggestion:
                 as_of=self.as_of),
             say("suggest.report.measures"),
             *(c.line() for c in self.candidates),
+            *(say("suggest.report.cycle", label=_capitalised(_label(m)), cycle=c) for m, c in self.cycles.items()),
             say("suggest.report.caps"),
         ]  # fmt: skip
         for choice in self.caps:
@@ -233,9 +243,11 @@ class Suggestion:
 
     def header(self) -> str:
         """The written file's header: how it was made, and what to do with it."""
-        return say("suggest.report.header", as_of=self.as_of, horizon=self.horizon, accounts=f"{self.fit_accounts:,}",
+        text = say("suggest.report.header", as_of=self.as_of, horizon=self.horizon, accounts=f"{self.fit_accounts:,}",
                    rows=f"{self.fit_rows:,}", days=_days(self.days), test=f"{self.test_accounts:,}",
                    auc=_auc(self.test.auc))  # fmt: skip
+        cycles = [say("suggest.report.cycle", label=_capitalised(_label(m)), cycle=c) for m, c in self.cycles.items()]
+        return "\n".join([text, *cycles])
 
     def toml(self) -> str:
         notes = {c.cap.when: " ".join(c.line.split()) for c in self.caps}  # the cap in words, with its counts
@@ -253,6 +265,13 @@ class _Examples:
     fit: list[np.ndarray]  # row positions per snapshot
     test: np.ndarray  # row positions in the first snapshot (as of the as-of day)
     min_days: int
+
+    @cached_property
+    def cycles(self) -> dict[str, str]:
+        """Metrics reported daily with a weekly cycle (`shapes.weekly_cycle`), the cycle in words."""
+        inputs = self.pasts[0].inputs
+        found = {m: shapes.weekly_cycle(inputs, m) for m in sorted(inputs.panel.values)}
+        return {m: c for m, c in found.items() if c}
 
     @cached_property
     def y(self) -> np.ndarray:
@@ -397,6 +416,7 @@ def _metric_candidates(ex: _Examples, metric: str) -> list[tuple[str, dict[str, 
         return []
     distinct = np.unique(values[:200_000])
     how = _reporting(ex, metric)
+    cycle = ex.cycles.get(metric, "")
     if np.isin(values, (0.0, 1.0)).all():
         days = max(7, 2 * how.stride)
         return [("state", {"transform": "level", "aggregate": "last", "days": days, "fill": "none"})]
@@ -411,16 +431,17 @@ def _metric_candidates(ex: _Examples, metric: str) -> list[tuple[str, dict[str, 
             out.append(("trend", {"transform": "trend", "days": 7, "baseline_days": 28, "fill": "none"}))
         return out
     fill = "zero" if count or how.only_nonzero else "none"
+    month = 28 if cycle else 30  # a weekly cycle: whole weeks only, so the weekday of the day scored changes nothing
     out = [
         ("mean_7d", {"transform": "level", "aggregate": "mean", "days": 7, "fill": fill}),
-        ("sum_30d", {"transform": "level", "aggregate": "sum", "days": 30, "fill": fill})
+        (f"sum_{month}d", {"transform": "level", "aggregate": "sum", "days": month, "fill": fill})
         if count
-        else ("mean_30d", {"transform": "level", "aggregate": "mean", "days": 30, "fill": fill}),
+        else (f"mean_{month}d", {"transform": "level", "aggregate": "mean", "days": month, "fill": fill}),
         ("trend", {"transform": "trend", "days": 7, "baseline_days": 28, "fill": fill}),
     ]
     if count:
         out.append(("recency", {"transform": "recency", "lookback_days": 60, "fill": "zero"}))
-    if len(distinct) > 2 and not how.only_nonzero:
+    if len(distinct) > 2 and not how.only_nonzero and not cycle:  # the latest value of a weekly cycle is its weekday
         out.append(("last", {"transform": "level", "aggregate": "last", "days": 7, "fill": "none"}))
     if how.constant:  # a fixed figure per account reads best as itself ("4 service calls"), first among equals
         out.sort(key=lambda kind_spec: kind_spec[0] != "last")
@@ -1101,7 +1122,9 @@ def suggest(engine: Engine, as_of: date, horizon: int, samples: int = 3, progres
         rows, churned = len(y), int(y.sum())
         accounts = len(np.unique(ex.ids))
         if churned < MIN_CHURNERS:
-            raise SuggestError(_few_churners(engine, ex, horizon, accounts))
+            churners = {str(i) for p in ex.pasts for i in p.inputs.accounts["external_id"][p.churned]}
+            raise FewChurners(_few_churners(engine, ex, horizon, accounts), len(churners), ex.pasts[0].inputs,
+                              ex.min_days)  # fmt: skip
         if rows - churned < MIN_CHURNERS:
             raise SuggestError(say("suggest.error.few_retained", retained=rows - churned, rows=f"{rows:,}",
                                    horizon=horizon))  # fmt: skip
@@ -1152,8 +1175,22 @@ def suggest(engine: Engine, as_of: date, horizon: int, samples: int = 3, progres
         scorecard=card, test=test, candidates=sorted(cands, key=lambda c: order[id(c)]), caps=caps,
         test_shares=test_shares, fit_shares=fit_shares, cv=cv, as_of=as_of, horizon=horizon,
         days=[p.inputs.day for p in ex.pasts], fit_rows=rows, fit_accounts=accounts, fit_churned=churned,
-        test_accounts=len(ex.test), warnings=warnings,
+        test_accounts=len(ex.test), warnings=warnings, cycles=ex.cycles,
     )  # fmt: skip
+
+
+def propose(engine: Engine, as_of: date, horizon: int, progress: bool = True) -> Suggestion | shapes.ShapeSuggestion:
+    """`suggest`, or with too few churners to fit, a card from the shapes of the metrics (`shapes`), marked not
+    fitted. Raises `SuggestError` when the data supports neither."""
+    try:
+        return suggest(engine, as_of, horizon, progress=progress)
+    except FewChurners as few:
+        found = shapes.shapes(few.inputs, few.min_days, _label)
+        if not any(s.measures for s in found):
+            metrics = ", ".join(s.metric for s in found)
+            raise SuggestError(say("suggest.error.no_shapes", problem=few, metrics=metrics)) from None
+        card = shapes.card(found, few.min_days)
+        return shapes.ShapeSuggestion(card, found, as_of, horizon, few.churners, str(few))
 
 
 def _few_churners(engine: Engine, ex: _Examples, horizon: int, accounts: int) -> str:
@@ -1248,7 +1285,7 @@ def out_problem(path: Path) -> str | None:
     return None
 
 
-def write(suggestion: Suggestion, path: Path) -> None:
+def write(suggestion: Suggestion | shapes.ShapeSuggestion, path: Path) -> None:
     """Write the suggestion whole or not at all (a temporary file renamed over `path`)."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -416,6 +416,13 @@ def _out_of_fold(
     return score, tier
 
 
+def worse(result: TuneResult) -> bool:
+    """The proposal ranks churners worse out of fold than the current card, by more than AUC_TOLERANCE: `tune`
+    does not write it unless forced."""
+    before, after = result.before.auc, result.after.auc
+    return before is not None and after is not None and after < before - AUC_TOLERANCE
+
+
 def _lost_warning(proposed: Scorecard, ex: Examples, lost: np.ndarray) -> list[str]:
     """A warning when the proposal leaves examples unscored that the current card scores, and why: the
     measures those examples lack most often."""
