@@ -322,3 +322,23 @@ def test_score_with_only_future_rows_names_them(
         captured.out
     )
     assert "no metrics yet" in captured.err and _scored_days(engine) == []
+
+
+def test_a_stored_future_row_moves_neither_backtest_nor_suggest(
+    team: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """backtest and suggest pick their latest day as the daily run does: a row dated 2062 is not data."""
+    as_of = TODAY  # after the real data (END): the backtest reads nothing past END, suggest refuses it
+    code = main(["backtest", "--as-of", str(as_of), "--horizon", "30", "--json"])
+    before = json.loads(capsys.readouterr().out)
+    assert before["notes"] == [f"the latest metrics are for {END}: backtest as of that day or earlier"]
+    _insert(team, "ACC-0002", TYPO, "logins", 7)
+
+    assert main(["backtest", "--as-of", str(as_of), "--horizon", "30", "--json"]) == code
+    after = json.loads(capsys.readouterr().out)
+    assert after == before
+
+    out = tmp_path / "card.toml"
+    assert main(["scorecard", "suggest", "--as-of", str(as_of), "--horizon", "30", "--out", str(out)]) != 0
+    assert f"is after the latest metrics ({END})" in capsys.readouterr().err
+    assert not out.exists()

@@ -136,6 +136,12 @@ def score_range(
     return summary
 
 
+def data_until(now: datetime | None = None) -> date:
+    """The latest day a stored metric counts as real for backtest and suggest (today, plus the clock-skew slack):
+    a row dated later was stored before the rule that refuses it and must not move their latest day."""
+    return (now or datetime.now(UTC)).date() + CLOCK_SLACK
+
+
 def active_on(accounts: pd.DataFrame, day: date) -> np.ndarray:
     start = pd.to_datetime(accounts["contract_start"], errors="coerce")
     churned = pd.to_datetime(accounts["churned_on"], errors="coerce")
