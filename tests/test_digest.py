@@ -37,6 +37,10 @@ MAIN, SAVE_TEAM = "C0ALERTS01", "C0SAVETEAM1"
 MONDAY = datetime(2026, 7, 6, 9, 0, tzinfo=UTC)  # the week 2026-06-29 to 2026-07-05
 THURSDAY = datetime(2026, 7, 2, 9, 0, tzinfo=UTC)  # the week 2026-06-25 to 2026-07-01: the demo's last alerts
 ROUTED = f"""
+[budget]  # threads from the first run on (the first run's listing: test_first_run.py)
+first_run = "open"
+threads_per_channel_per_day = 100
+
 [routing]
 tiers = {{ high_risk = "{SAVE_TEAM}" }}
 
@@ -216,7 +220,7 @@ def test_quiet_hours_defer_a_new_alerts_dm_but_not_its_thread(engine: Engine, tm
     (alert_id,) = summary.opened
     rows = outbox_rows(engine)
     morning = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
-    dms = [m for k, m in rows.items() if k == f"alert:{alert_id}:dm" or (k.startswith("task:") and ":dm:" in k)]
+    dms = [m for k, m in rows.items() if k.startswith("alerts:dm:") or k == f"alert:{alert_id}:dm" or ":dm:" in k]
     assert dms and all(m.next_attempt_at and m.next_attempt_at.replace(tzinfo=UTC) == morning for m in dms)
     root = rows[f"alert:{alert_id}:root"]
     assert root.next_attempt_at and root.next_attempt_at.replace(tzinfo=UTC) != morning  # a channel is no DM

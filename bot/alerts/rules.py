@@ -230,11 +230,32 @@ class AlertSettings(BaseModel):
     recover_days: int = Field(default=7, ge=1, le=90)
 
 
+class Budget(BaseModel):
+    """How many messages the alert job may send: new threads per channel per day, DMs per person per run, and
+    what a first run does. What the budget holds back is listed in the channel with a button to open it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # new alert threads the job opens per channel per (team's) day; past it, the riskiest open first and the
+    # rest are listed in one message with a button per account (0: every new alert is listed)
+    threads_per_channel_per_day: int = Field(default=10, ge=0, le=1000)
+    # "list": the first run opens no thread, it lists the accounts already at risk (one message per channel);
+    # "open": the first run opens threads like any other run (within the budget)
+    first_run: Literal["list", "open"] = "list"
+    # on a first run, a rule watching a day-to-day change (tier_dropped) looks back this many days, so a drop
+    # the day before the first run is not missed
+    first_run_days: int = Field(default=7, ge=1, le=90)
+    # true: one DM per person per run with all of their new alerts, tasks and listed accounts;
+    # false: one DM per new alert (its tasks in it)
+    one_dm_per_run: bool = True
+
+
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cooldown_days: int = Field(default=14, ge=0, le=365)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    budget: Budget = Field(default_factory=Budget)
     routing: Routing = Field(default_factory=Routing)
     rules: list[Rule] = Field(default_factory=list)
 
