@@ -206,14 +206,19 @@ class _Context:
         n = len(self.ids)
         today = self.score[:, 0]
         if isinstance(rule, TierDropped):
-            # the tier `lookback` days before (the day before, but on a first run), else the day before's
-            was = np.where(pd.isna(self.tier[:, self.lookback]), self.tier[:, 1], self.tier[:, self.lookback])
-            now, before = self.rank(self.tier[:, 0]), self.rank(was)
+            # the day before's tier; on a first run the healthiest of the window's days (`lookback`): a drop
+            # the day before the first run, or three days before it, is still a drop
+            ranks = np.stack([self.rank(self.tier[:, k]) for k in range(1, self.lookback + 1)], axis=1)
+            best = np.where(ranks >= 0, ranks, np.iinfo(np.int64).max).min(axis=1)
+            before = np.where(best == np.iinfo(np.int64).max, -1, best)
+            order = np.array(self.scorecard.tiers.order, dtype=object)
+            was = order[np.clip(before, 0, len(order) - 1)]
+            was[before < 0] = None
+            now = self.rank(self.tier[:, 0])
             into = self.rank(np.array(riskiest(rule, self.scorecard.tiers), dtype=object))
             hit = (before >= 0) & (now > before) & np.isin(now, into)
             # never milder than the tier it dropped into: that tier's playbook applies
             sev_rank = np.maximum(now, self.rank(np.array([rule.severity], dtype=object))[0])
-            order = np.array(self.scorecard.tiers.order, dtype=object)
             severity = order[np.clip(sev_rank, 0, len(order) - 1)]
             return hit, {"old_tier": was, "new_tier": self.tier[:, 0], "score": today}, severity
         if isinstance(rule, ScoreBelow):
