@@ -75,7 +75,7 @@ class AtRisk:
     name: str
     tier: str
     mrr: float
-    why: str  # "alert" (thread open), "snoozed", "resolved" (this week), "digest_only", or "" (none of those)
+    why: str  # "alert" (thread open), "snoozed", "resolved" (this week), "listed", "digest_only", or "" (none)
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,7 @@ class Week:
     moves: list[Move] = field(default_factory=list)
     move_why: dict[int, str] = field(default_factory=dict)  # account id -> why its move raised no alert (a key)
     alerts_since: datetime | None = None  # the alert counts' window: the seven days up to `now`
+    listed: set[int] = field(default_factory=set)  # accounts listed by the alert job, no thread yet
     tasks: list[Task] = field(default_factory=list)  # open, the earliest due first
     digest_only: dict[int, str] = field(default_factory=dict)  # account -> the words of its latest firing
     plays: list[PlayRate] | None = None
@@ -221,6 +222,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     week.tasks = list(
         session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all()
     )
+    week.listed = {item.account_id for item in alert_store.listed(session)}
     week.plays_start = week.end - timedelta(days=PLAYS_DAYS - 1)
     week.plays = save_rates(session, week.plays_start, week.end, scorecard.tiers)
     if week.day is None:
@@ -368,6 +370,8 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
                 why = "snoozed" if episode.snoozed_until is not None or episode.snoozed_tier is not None else "alert"
             elif i in opened_ids:
                 why = "resolved"
+            elif i in week.listed:
+                why = "listed"
             else:
                 why = "digest_only" if i in week.digest_only else ""
             new.append(AtRisk(week.name(i), now[i], mrr(i), why))
