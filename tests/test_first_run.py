@@ -354,10 +354,10 @@ def test_the_first_digest_counts_what_the_first_alert_run_did(
 
 def test_a_listed_move_is_not_blamed_on_the_noise_budget(engine: Engine, tmp_path: Path) -> None:
     rules = write_rules(tmp_path)
-    add(engine, "APEX", CSM, [65, 65, 65, 65, 65, 65, 65, 65, 50])
-    run(engine, rules, 8)  # the first run lists it
+    add(engine, "APEX", CSM, [65] * 8 + [50, 50])  # dropped the day before the first run
+    run(engine, rules, 9)  # the first run lists it
     with Session(engine) as s:
-        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(9), time(9), tzinfo=UTC), UTC, rules)
+        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(10), time(9), tzinfo=UTC), UTC, rules)
     text = json.dumps(digest_job.digest_message(week, load_scorecard().tiers).blocks)
     assert "APEX Inc" in text and "noise budget" not in text and "listed" in text
 
