@@ -371,3 +371,34 @@ def test_listing_rows_of_the_outbox_have_their_keys(engine: Engine, tmp_path: Pa
         [listing] = s.exec(select(AlertListing)).all()
     assert keys == [listing.message_key, f"alerts:dm:{CSM}:l{listing.id}"]
     assert listing.message_key == f"alerts:list:{MAIN}:{listing.id}:p1"
+
+
+def test_the_listing_builder_draws_each_state_within_limits() -> None:
+    from bot.alerts import messages
+
+    tiers = load_scorecard().tiers
+    account = Account(id=7, external_id="A7", name="Acme <Corp>", name_lower="acme <corp>", owner_slack_id=CSM)
+    firings = {"dropped": {"words": "tier dropped from Low risk to Medium risk (score 50)"}}
+
+    def row(status: str, **kw: object) -> messages.ListingRow:
+        listing = AlertListing(id=3, account_id=7, channel=MAIN, severity="medium_risk", reason="first_run",
+                               listed_on=day(3), last_fired_on=day(3), firings=firings, message_key="k:p1",
+                               status=status, **kw)  # fmt: skip
+        return messages.ListingRow(listing, account, None)
+
+    message = messages.listing_message([row("listed"), row("opened", opened_by=OTHER), row("recovered")],
+                                       "first_run", 1, 1, 3, tiers, 10)  # fmt: skip
+    assert message.text == "Where we start: 3 accounts already at risk"
+    blocks = message.blocks or []
+    assert blocks[0] == {"type": "section", "text": {"type": "mrkdwn",
+                         "text": ":compass: *Where we start: 3 accounts already at risk*"}}  # fmt: skip
+    assert blocks[1]["type"] == "context"
+    assert blocks[2]["accessory"] == {
+        "type": "button", "action_id": "alert.listing.open", "value": encode(ListingRef(listing_id=3)),
+        "text": {"type": "plain_text", "text": "Open alert", "emoji": True},
+    }  # fmt: skip
+    assert "Acme &lt;Corp&gt;" in blocks[2]["text"]["text"] and f"<@{CSM}>" in blocks[2]["text"]["text"]
+    assert "accessory" not in blocks[3] and f"Alert opened (<@{OTHER}>)" in blocks[3]["text"]["text"]
+    assert "accessory" not in blocks[4] and "No longer firing" in blocks[4]["text"]["text"]
+    with pytest.raises(ValueError):
+        messages.listing_message([row("listed")] * (LISTING_PAGE + 1), "budget", 1, 1, 46, tiers, 10)

@@ -315,10 +315,10 @@ def listing_message(
     if len(rows) > LISTING_PAGE:
         raise ValueError(f"{len(rows)} accounts do not fit one listing message ({LISTING_PAGE} at most)")
     part = _l("part", page=page, pages=pages) if pages > 1 else ""
-    title = _l(f"title_{reason}", count=total, part=part, budget=budget)
+    title = _l(f"title_{reason}", count=total, part=part, budget=budget).strip()
     blocks: Blocks = [section(title), context(_l(f"intro_{reason}", budget=budget))]
     blocks += [_listing_line(r, tiers) for r in rows]
-    return Message(_l(f"text_{reason}", count=total, part=part, budget=budget), validate_blocks(blocks))
+    return Message(_l(f"text_{reason}", count=total, part=part, budget=budget).strip(), validate_blocks(blocks))
 
 
 @dataclass(frozen=True)
