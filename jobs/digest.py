@@ -60,7 +60,7 @@ from prompts import raw, say
 from storage import alerts as alert_store
 from storage import outbox, queries
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import ALERT_OUTCOMES, Account, Alert, Task, as_utc, utcnow
+from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, Task, as_utc, utcnow
 
 JOB_ID = "alerts.digest"
 MOVES_SHOWN = 20
@@ -99,6 +99,8 @@ class WeekStats:
     start: date  # first day of the week covered (in the team's zone)
     end: date  # last day
     opened: int = 0
+    joined: int = 0  # joins by a further rule
+    listed: int = 0  # accounts the alert job listed (first run, past the thread budget) instead of opening
     alerts_since: datetime | None = None  # the alert counts' window: the seven days up to the run
     alerts_until: datetime | None = None
     claimed_in_sla: int = 0
@@ -129,7 +131,7 @@ class WeekStats:
         """Nothing for a CSM to read: no DM."""
         return not (
             self.at_risk or self.new_at_risk or self.moves or self.tasks_open or self.saves or self.opened
-            or self.snoozed or self.digest_only
+            or self.snoozed or self.digest_only or self.listed
         )  # fmt: skip
 
 
@@ -153,6 +155,8 @@ class Week:
     move_why: dict[int, str] = field(default_factory=dict)  # account id -> why its move raised no alert (a key)
     alerts_since: datetime | None = None  # the alert counts' window: the seven days up to `now`
     listed: set[int] = field(default_factory=set)  # accounts listed by the alert job, no thread yet
+    joined: list[Alert] = field(default_factory=list)  # alerts a further rule joined in the seven days (per join)
+    listings: list[AlertListing] = field(default_factory=list)  # accounts the alert job listed in the seven days
     tasks: list[Task] = field(default_factory=list)  # open, the earliest due first
     digest_only: dict[int, str] = field(default_factory=dict)  # account -> the words of its latest firing
     plays: list[PlayRate] | None = None
@@ -223,6 +227,8 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all()
     )
     week.listed = {item.account_id for item in alert_store.listed(session)}
+    week.joined = alert_store.joined_between(session, done_since, week.now)
+    week.listings = alert_store.listings_between(session, done_since, week.now + timedelta(microseconds=1))
     week.plays_start = week.end - timedelta(days=PLAYS_DAYS - 1)
     week.plays = save_rates(session, week.plays_start, week.end, scorecard.tiers)
     if week.day is None:
@@ -315,6 +321,11 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
         if alert.status == "open" and alert.claimed_by is None:
             out.unclaimed += 1
     out.escalated = sum(1 for a in week.escalated if alert_ok(a))
+    out.joined = sum(1 for a in week.joined if alert_ok(a))
+    out.listed = sum(
+        1 for item in week.listings
+        if (week.owner(item.account_id) == user if user is not None else channel is None or item.channel == channel)
+    )  # fmt: skip
     resolved = [a for a in week.resolved if alert_ok(a)]
     counted = Counter(str(a.outcome) for a in resolved)
     order = (*ALERT_OUTCOMES, *sorted(set(counted) - set(ALERT_OUTCOMES)))
@@ -485,6 +496,10 @@ def _alert_blocks(stats: WeekStats) -> Blocks:
         ]  # fmt: skip
     else:
         blocks = [section(say("digest.alerts_none", since=since, until=until))]
+    if stats.joined:
+        blocks.append(section(say("digest.joined", count=stats.joined)))
+    if stats.listed:
+        blocks.append(section(say("digest.listed", count=stats.listed)))
     if stats.resolved:
         words = raw("digest.outcomes")
         parts = [say("digest.outcome", outcome=words.get(o, o), count=n) for o, n in stats.resolved.items()]

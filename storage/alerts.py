@@ -212,6 +212,16 @@ def listings_between(session: Session, since: datetime, until: datetime) -> list
     return list(session.exec(stmt.order_by(col(AlertListing.id))).all())
 
 
+def joined_between(session: Session, since: datetime, until: datetime) -> list[Alert]:
+    """Alerts a further rule joined in [since, until], once per join."""
+    stmt = (
+        select(Alert)
+        .join(AlertEvent, col(AlertEvent.alert_id) == col(Alert.id))
+        .where(AlertEvent.kind == "joined", col(AlertEvent.at) >= since, col(AlertEvent.at) <= until)
+    )
+    return list(session.exec(stmt).all())
+
+
 def keep_listed(session: Session, listing_id: int, firings: dict[str, Any], severity: str, day: Any) -> bool:
     """A listed account's rules still fire on `day`: its firings and severity, kept current."""
     stmt = (
