@@ -38,6 +38,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.alerts.rules import load_rules
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import Settings, SettingsError
 from bot.slack.client import UserNames, make_client
@@ -99,7 +100,8 @@ def create_app(
     deps = Deps(sessions, scorecard, today, follow_up, cs_lead=getattr(settings, "cs_lead", None), tz=settings.tz)
     exits.register(app, deps, settings.churn_channel, settings.exit_interview_readers)  # before health: its `exit`
     health.register(app, deps)
-    alerts.register(app, deps)
+    alert_rules = load_rules(getattr(settings, "alert_rules_path", None), scorecard)  # opening a listed alert
+    alerts.register(app, deps, alert_rules, getattr(settings, "calendar", None))
     home.register(app, deps)
     retention.register(app, deps)
 

@@ -1,4 +1,5 @@
-"""The alert thread's buttons: Claim, Snooze, Open card, Release, Reassign, Resolve and the Resolve modal.
+"""The alert thread's buttons: Claim, Snooze, Open card, Release, Reassign, Resolve and the Resolve modal; and the
+"Open alert" button of a listing message (a first run's "where we start", or accounts held back by the budget).
 
 Each click is one unit of work: the conditional UPDATE in `storage.alerts` (the first Claim wins, on any
 number of replicas), the root's redraw enqueued by `bot.alerts.threads` in the same transaction, one
@@ -20,12 +21,16 @@ from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot.alerts import messages, threads
-from bot.alerts.ids import AlertIds
+from bot.alerts import service as alert_service
+from bot.alerts.ids import AlertIds, ListingIds
 from bot.alerts.messages import NOTE_LIMIT
-from bot.alerts.values import OUTCOMES, AlertRef, Reassign, SnoozeChoice, alert_of_block
+from bot.alerts.rules import Rules, load_rules
+from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, Reassign, SnoozeChoice, alert_of_block
+from bot.calendar import BusinessCalendar
 from bot.health import service as health
 from bot.retention import service as retention
 from bot.slack.blocks import Message, mention
+from bot.slack.client import UserNames
 from bot.slack.outbox import drain
 from bot.slack.requests import Click, Deps, after_ack, is_member, tell
 from bot.slack.values import V, decode
@@ -65,8 +70,13 @@ def _closed(session: Session, alert_id: int) -> str | None:
     return None
 
 
-def register(app: App, deps: Deps) -> None:
+def register(app: App, deps: Deps, rules: Rules | None = None, calendar: BusinessCalendar | None = None) -> None:
+    """`rules` and `calendar` (default: the default rules, a Mon-Fri 09:00-17:00 calendar in deps.tz) are what an
+    alert opened from a listing needs: its owner's DM setting and its response SLA."""
     tiers, tz, cs_lead = deps.scorecard.tiers, deps.tz, deps.cs_lead
+    rules = rules or load_rules(None, deps.scorecard)
+    calendar = calendar or BusinessCalendar(tz=deps.tz)
+    names = UserNames(app.client)  # signs the outreach draft of an alert opened from a listing
 
     def deliver(client: WebClient, logger: logging.Logger) -> None:
         """Send what the click enqueued now; whatever is left (a 429, Slack down) the deliver job sends later."""
@@ -155,6 +165,16 @@ def register(app: App, deps: Deps) -> None:
         return Done(card=health.card(click.session, alert.account_id, deps.scorecard, deps.today()))
 
     listen(AlertIds.OPEN_CARD, button_value(AlertRef), open_card)
+
+    def open_listed(click: Click[ListingRef]) -> Done:
+        """A listed account's "Open alert": its alert opens as the job opens one (thread, tasks, draft, owner DM)."""
+        done = alert_service.open_listed(
+            click.session, click.value.listing_id, click.user_id, rules=rules, scorecard=deps.scorecard,
+            calendar=calendar, now=utcnow(), cs_lead=cs_lead, names=names,
+        )  # fmt: skip
+        return Done(changed=done.changed, note=done.note)
+
+    listen(ListingIds.OPEN, button_value(ListingRef), open_listed)
 
     def manageable(click: Click[Any], alert_id: int, refused: str) -> Alert | Done:
         """The alert, if it is open, claimed, and the clicker is its claimer or the CS lead; else why not."""

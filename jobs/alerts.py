@@ -56,9 +56,10 @@ def run(
                 now=now or utcnow(), cs_lead=cs_lead, quiet_hours=quiet_hours, names=names,
             )  # fmt: skip
         log.info(
-            "alerts for %s: %d firings, %d opened, %d joined, %d still firing, %d held back by cooldowns, "
-            "%d recovered, %d churned",
-            day, summary.firings, len(summary.opened), summary.joined, summary.updated, summary.held_back,
-            summary.recovered, summary.churned,
+            "alerts for %s: %d firings, %d opened, %d listed (%s), %d joined, %d still firing, %d held back by "
+            "cooldowns, %d recovered, %d churned, %d DMs",
+            day, summary.firings, len(summary.opened), len(summary.listed),
+            "first run: where we start" if summary.first_run else "past the thread budget", summary.joined,
+            summary.updated, summary.held_back, summary.recovered, summary.churned, summary.dms,
         )  # fmt: skip
         return summary

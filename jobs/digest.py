@@ -7,8 +7,13 @@ as /health top and the App Home) and its change, the tier movements (accounts pe
 tier now and a week before), the new at-risk accounts, alerts opened (claimed within their response SLA, still
 unclaimed, escalated) and resolved by outcome, the saves of the week, open and overdue playbook tasks, the snoozed
 accounts, the accounts of a `[routing] digest_only` tier (no alert thread: the digest is where they show), the
-moves to a worse tier that raised no alert (the noise budget leaves those to the digest: `signals.digest_moves`),
-and the save rate per play (`bot.retention.plays`, the last 90 days).
+moves to a worse tier that raised no alert, each with the reason that is true for it (`move_reason`: the rules'
+noise budget, a listing waiting for a click, a cooldown, ...), and the save rate per play (`bot.retention.plays`,
+the last 90 days).
+
+What the alert job did (alerts opened, escalated, resolved) is counted over the seven days up to the run
+(`now`), whenever the job ran: an alert run at 07:00 shows in a digest at 09:00 the same day, and the next
+week's digest, run at the same time, does not count it again. Its times carry the team's time zone.
 
 Whose accounts: a channel's are those routed to it (`[routing]` by segment, else tier, else ALERT_CHANNEL) and its
 alerts those posted there; a CSM's (DM) are those they own, the alerts they own or claimed, the tasks assigned to
@@ -24,13 +29,13 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
-from bot.alerts.rules import Rules
+from bot.alerts.rules import Rules, TierDropped, riskiest
 from bot.alerts.signals import Move, digest_moves, evaluate
 from bot.health.messages import at_risk_figure
 from bot.retention.plays import PlayRate, plays_blocks, save_rates
@@ -55,9 +60,10 @@ from bot.slack.blocks import (
     validate_blocks,
 )
 from prompts import raw, say
+from storage import alerts as alert_store
 from storage import outbox, queries
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import ALERT_OUTCOMES, Account, Alert, Task, as_utc, utcnow
+from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, Task, as_utc, utcnow
 
 JOB_ID = "alerts.digest"
 MOVES_SHOWN = 20
@@ -72,7 +78,7 @@ class AtRisk:
     name: str
     tier: str
     mrr: float
-    why: str  # "alert" (thread open), "snoozed", "resolved" (this week), "digest_only", or "" (none of those)
+    why: str  # "alert" (thread open), "snoozed", "resolved" (this week), "listed", "digest_only", or "" (none)
 
 
 @dataclass(frozen=True)
@@ -96,11 +102,16 @@ class WeekStats:
     start: date  # first day of the week covered (in the team's zone)
     end: date  # last day
     opened: int = 0
+    joined: int = 0  # joins by a further rule
+    listed: int = 0  # accounts the alert job listed (first run, past the thread budget) instead of opening
+    alerts_since: datetime | None = None  # the alert counts' window: the seven days up to the run
+    alerts_until: datetime | None = None
     claimed_in_sla: int = 0
     unclaimed: int = 0
     escalated: int = 0
     resolved: dict[str, int] = field(default_factory=dict)  # outcome -> count
     moves: list[tuple[str, Move]] = field(default_factory=list)  # (account name, move), worst first
+    move_why: dict[int, str] = field(default_factory=dict)  # account id -> why its move raised no alert (a key)
     scored: bool = True  # a score day to compare exists
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     at_risk_tiers: list[str] = field(default_factory=list)  # the riskiest tiers, healthiest of them first
@@ -123,7 +134,7 @@ class WeekStats:
         """Nothing for a CSM to read: no DM."""
         return not (
             self.at_risk or self.new_at_risk or self.moves or self.tasks_open or self.saves or self.opened
-            or self.snoozed or self.digest_only
+            or self.snoozed or self.digest_only or self.listed
         )  # fmt: skip
 
 
@@ -144,6 +155,11 @@ class Week:
     resolved: list[Alert] = field(default_factory=list)
     open: list[Alert] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
+    move_why: dict[int, str] = field(default_factory=dict)  # account id -> why its move raised no alert (a key)
+    alerts_since: datetime | None = None  # the alert counts' window: the seven days up to `now`
+    listed: set[int] = field(default_factory=set)  # accounts listed by the alert job, no thread yet
+    joined: list[Alert] = field(default_factory=list)  # alerts a further rule joined in the seven days (per join)
+    listings: list[AlertListing] = field(default_factory=list)  # accounts the alert job listed in the seven days
     tasks: list[Task] = field(default_factory=list)  # open, the earliest due first
     digest_only: dict[int, str] = field(default_factory=dict)  # account -> the words of its latest firing
     plays: list[PlayRate] | None = None
@@ -183,25 +199,29 @@ def week_key(now: datetime, tz: ZoneInfo) -> str:
 def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, rules: Rules | None = None) -> Week:
     """The week of `now`: the seven whole days (in `tz`) before its day, every account."""
     today = now.astimezone(tz).date()
-    since = datetime.combine(today - timedelta(days=7), time(0, 0), tzinfo=tz).astimezone(UTC)
-    until = datetime.combine(today, time(0, 0), tzinfo=tz).astimezone(UTC)  # the week ends where today begins
     conn = session.connection()
     week = Week(
         start=today - timedelta(days=7), end=today - timedelta(days=1), now=_utc(now) or now,
         day=queries.latest_score_day(conn), accounts={a.id or 0: a for a in session.exec(select(Account)).all()},
     )  # fmt: skip
+    # what the alert job did: the seven days up to the run, whenever it ran (not by scored day, not up to midnight)
+    week.alerts_since = done_since = week.now - timedelta(days=7)
     week.opened = list(
         session.exec(
-            select(Alert).where(col(Alert.opened_at) >= since, col(Alert.opened_at) < until).order_by(col(Alert.id))
+            select(Alert)
+            .where(col(Alert.opened_at) >= done_since, col(Alert.opened_at) <= week.now)
+            .order_by(col(Alert.id))
         ).all()
     )
     week.escalated = list(
-        session.exec(select(Alert).where(col(Alert.escalated_at) >= since, col(Alert.escalated_at) < until)).all()
+        session.exec(
+            select(Alert).where(col(Alert.escalated_at) >= done_since, col(Alert.escalated_at) <= week.now)
+        ).all()
     )
     week.resolved = list(
         session.exec(
             select(Alert)
-            .where(col(Alert.resolved_at) >= since, col(Alert.resolved_at) < until)
+            .where(col(Alert.resolved_at) >= done_since, col(Alert.resolved_at) <= week.now)
             .order_by(col(Alert.resolved_at))
         ).all()
     )
@@ -209,6 +229,9 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     week.tasks = list(
         session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all()
     )
+    week.listed = {item.account_id for item in alert_store.listed(session)}
+    week.joined = alert_store.joined_between(session, done_since, week.now)
+    week.listings = alert_store.listings_between(session, done_since, week.now + timedelta(microseconds=1))
     week.plays_start = week.end - timedelta(days=PLAYS_DAYS - 1)
     week.plays = save_rates(session, week.plays_start, week.end, scorecard.tiers)
     if week.day is None:
@@ -227,6 +250,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         session.exec(select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > before))).all()
     )
     week.moves = digest_moves(conn, scorecard, day, before, alerted)
+    week.move_why = move_reasons(session, week.moves, week.accounts, rules, scorecard, day, week.now)
     if rules is not None and rules.routing.digest_only:
         quiet_tiers = set(rules.routing.digest_only)
         for k in range(7, 0, -1):  # the week's score days, oldest first: the latest words win
@@ -236,9 +260,44 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     return week
 
 
+def move_reasons(
+    session: Session, moves: list[Move], accounts: dict[int, Account], rules: Rules | None, scorecard: Scorecard,
+    day: date, now: datetime,
+) -> dict[int, str]:  # fmt: skip
+    """Why each move raised no alert, only where it is known (prompts/digest.toml `why_move_*`): "listed" (on a
+    listing, waiting for a click: a first run's or past the budget), "noise" (no enabled tier_dropped rule alerts
+    on a move into that tier for the account's segment: the rules' noise budget), "cooldown" (an alert of the
+    account resolved within the rules' cooldown). No reason is given where none of those holds."""
+    listed = {item.account_id: item.reason for item in alert_store.listed(session)}
+    cooled = set(
+        alert.account_id
+        for alert in alert_store.resolved_since(
+            session, [m.account_id for m in moves], now - timedelta(days=rules.cooldown_days if rules else 0)
+        )
+    )  # fmt: skip
+    drops = [r for r in rules.enabled if isinstance(r, TierDropped)] if rules is not None else []
+    out: dict[int, str] = {}
+    for m in moves:
+        account = accounts.get(m.account_id)
+        segment = (account.segment or "").strip().casefold() if account is not None else ""
+        alerting = [
+            r for r in drops
+            if m.to_tier in riskiest(r, scorecard.tiers)
+            and (r.segments is None or segment in {s.strip().casefold() for s in r.segments})
+        ]  # fmt: skip
+        if m.account_id in listed:
+            out[m.account_id] = f"listed_{listed[m.account_id]}"
+        elif rules is not None and not alerting:
+            out[m.account_id] = "noise"
+        elif m.account_id in cooled:
+            out[m.account_id] = "cooldown"
+    return out
+
+
 def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneInfo | None = None) -> WeekStats:
     """One audience's part of the week (default: everything)."""
     out = WeekStats(start=week.start, end=week.end, scored=week.day is not None, tz=tz or ZoneInfo("UTC"))
+    out.alerts_since, out.alerts_until = week.alerts_since, week.now
     accounts = audience.accounts if audience else None
     user = audience.user if audience else None
     channel = audience.alerts_channel if audience else None
@@ -265,6 +324,11 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
         if alert.status == "open" and alert.claimed_by is None:
             out.unclaimed += 1
     out.escalated = sum(1 for a in week.escalated if alert_ok(a))
+    out.joined = sum(1 for a in week.joined if alert_ok(a))
+    out.listed = sum(
+        1 for item in week.listings
+        if (week.owner(item.account_id) == user if user is not None else channel is None or item.channel == channel)
+    )  # fmt: skip
     resolved = [a for a in week.resolved if alert_ok(a)]
     counted = Counter(str(a.outcome) for a in resolved)
     order = (*ALERT_OUTCOMES, *sorted(set(counted) - set(ALERT_OUTCOMES)))
@@ -292,6 +356,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     if week.day is None:
         return out
     out.moves = [(week.name(m.account_id), m) for m in week.moves if mine(m.account_id)]
+    out.move_why = {m.account_id: week.move_why[m.account_id] for _, m in out.moves if m.account_id in week.move_why}
     customers = [i for i in week.customers if mine(i)]
     now = {i: week.tier_now[i][0] for i in customers if i in week.tier_now}
     before = {i: week.tier_before[i] for i in customers if i in week.tier_before}
@@ -319,6 +384,8 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
                 why = "snoozed" if episode.snoozed_until is not None or episode.snoozed_tier is not None else "alert"
             elif i in opened_ids:
                 why = "resolved"
+            elif i in week.listed:
+                why = "listed"
             else:
                 why = "digest_only" if i in week.digest_only else ""
             new.append(AtRisk(week.name(i), now[i], mrr(i), why))
@@ -408,16 +475,26 @@ def _account_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
     return blocks
 
 
+def _when(at: datetime | None, tz: ZoneInfo) -> str:
+    """A time in the team's zone, with the zone ("2026-03-10 09:00 CET")."""
+    return "–" if at is None else as_utc(at).astimezone(tz).strftime(raw("digest.time_format"))
+
+
 def _alert_blocks(stats: WeekStats) -> Blocks:
+    since, until = _when(stats.alerts_since, stats.tz), _when(stats.alerts_until, stats.tz)
     if stats.opened:
         blocks = [
             section(
                 say("digest.alerts", opened=stats.opened, claimed_in_sla=stats.claimed_in_sla,
-                    unclaimed=stats.unclaimed, escalated=stats.escalated)
+                    unclaimed=stats.unclaimed, escalated=stats.escalated, since=since, until=until)
             )
         ]  # fmt: skip
     else:
-        blocks = [section(say("digest.alerts_none"))]
+        blocks = [section(say("digest.alerts_none", since=since, until=until))]
+    if stats.joined:
+        blocks.append(section(say("digest.joined", count=stats.joined)))
+    if stats.listed:
+        blocks.append(section(say("digest.listed", count=stats.listed)))
     if stats.resolved:
         words = raw("digest.outcomes")
         parts = [say("digest.outcome", outcome=words.get(o, o), count=n) for o, n in stats.resolved.items()]
@@ -442,7 +519,7 @@ def _task_blocks(stats: WeekStats, dm: bool) -> Blocks:
     lines = [
         say("digest.task_line", flag=raw("digest.task_overdue") if t.overdue else "", title=esc(t.title),
             name=esc(t.name), who="" if dm or not t.assignee else say("digest.task_who", user=mention(t.assignee)),
-            due=f"{t.due_at.astimezone(stats.tz):%Y-%m-%d %H:%M}")
+            due=_when(t.due_at, stats.tz))
         for t in shown[:LIST_SHOWN]
     ]  # fmt: skip
     if len(shown) > LIST_SHOWN:
@@ -456,7 +533,7 @@ def _noise_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
     if stats.snoozed:
         lines = [
             say("digest.snoozed_line", name=esc(s.name),
-                until=say("digest.snoozed_until", until=f"{s.until.astimezone(stats.tz):%Y-%m-%d %H:%M}")
+                until=say("digest.snoozed_until", until=_when(s.until, stats.tz))
                 if s.until is not None else say("digest.snoozed_tier", tier=tiers.label(s.tier or "")))
             for s in stats.snoozed[:LIST_SHOWN]
         ]  # fmt: skip
@@ -480,12 +557,17 @@ def _move_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
     lines = [say("digest.moves", count=len(stats.moves))]
     lines += [
         say("digest.move", name=esc(name), from_tier=tiers.label(m.from_tier),
-            to_tier=tier_text(m.score, m.to_tier, tiers), score=score_text(m.score))
+            to_tier=tier_text(m.score, m.to_tier, tiers), score=score_text(m.score),
+            why=_move_why(stats.move_why.get(m.account_id), stats, tiers))
         for name, m in stats.moves[:MOVES_SHOWN]
     ]  # fmt: skip
     if len(stats.moves) > MOVES_SHOWN:
         lines.append(say("digest.moves_more", more=len(stats.moves) - MOVES_SHOWN))
     return sections(lines)
+
+
+def _move_why(why: str | None, stats: WeekStats, tiers: Tiers) -> str:
+    return say(f"digest.why_move_{why}") if why else ""
 
 
 def digest_message(stats: WeekStats, tiers: Tiers, dm: bool = False) -> Message:

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, func, update
 from sqlmodel import Session, col, select
 
-from storage.models import Alert, AlertEvent, utcnow
+from storage.models import Alert, AlertEvent, AlertListing, utcnow
 
 
 def open_alert(session: Session, account_id: int) -> Alert | None:
@@ -146,3 +146,109 @@ def resolve(session: Session, alert_id: int, outcome: str, by: str, now: datetim
     if won:
         record(session, alert_id, "resolved", None if by == "healthbot" else by, {"outcome": outcome})
     return won
+
+
+# --------------------------------------------------------------------------- listings (first run, past the budget)
+
+
+def any_history(session: Session) -> bool:
+    """Whether the alert job ever opened or listed anything: False on a first run."""
+    return (
+        session.exec(select(Alert.id).limit(1)).first() is not None
+        or session.exec(select(AlertListing.id).limit(1)).first() is not None
+    )
+
+
+def opened_in(session: Session, channel: str, since: datetime, until: datetime) -> int:
+    """Alerts opened in `channel` in [since, until), except those a person opened from a listing: what the
+    job's budget of new threads per channel and day has spent."""
+    by_person = select(AlertListing.alert_id).where(
+        col(AlertListing.alert_id).is_not(None), col(AlertListing.opened_by) != "healthbot"
+    )
+    stmt = select(func.count()).select_from(Alert).where(
+        Alert.channel == channel, col(Alert.opened_at) >= since, col(Alert.opened_at) < until,
+        col(Alert.id).not_in(by_person),
+    )  # fmt: skip
+    return int(session.exec(stmt).one())
+
+
+def add_listing(session: Session, listing: AlertListing) -> AlertListing:
+    session.add(listing)
+    session.flush()
+    return listing
+
+
+def listing(session: Session, listing_id: int) -> AlertListing | None:
+    row = session.get(AlertListing, listing_id)
+    if row is not None:
+        session.refresh(row)  # a conditional UPDATE in this session may have changed it
+    return row
+
+
+def listed(session: Session) -> list[AlertListing]:
+    """The accounts listed and not opened (nor recovered, nor churned)."""
+    return list(session.exec(select(AlertListing).where(AlertListing.status == "listed")).all())
+
+
+def on_message(session: Session, message_key: str) -> list[AlertListing]:
+    """The rows of one listing message, in the order it shows them."""
+    rows = session.exec(
+        select(AlertListing).where(AlertListing.message_key == message_key).order_by(col(AlertListing.id))
+    ).all()
+    for row in rows:
+        session.refresh(row)
+    return list(rows)
+
+
+def on_batch(session: Session, key_prefix: str) -> list[AlertListing]:
+    """The rows of every page of one listing (their message keys start with `key_prefix`)."""
+    stmt = select(AlertListing).where(col(AlertListing.message_key).startswith(key_prefix, autoescape=True))
+    return list(session.exec(stmt.order_by(col(AlertListing.id))).all())
+
+
+def listings_between(session: Session, since: datetime, until: datetime) -> list[AlertListing]:
+    """Listings made in [since, until)."""
+    stmt = select(AlertListing).where(col(AlertListing.listed_at) >= since, col(AlertListing.listed_at) < until)
+    return list(session.exec(stmt.order_by(col(AlertListing.id))).all())
+
+
+def joined_between(session: Session, since: datetime, until: datetime) -> list[Alert]:
+    """Alerts a further rule joined in [since, until], once per join."""
+    stmt = (
+        select(Alert)
+        .join(AlertEvent, col(AlertEvent.alert_id) == col(Alert.id))
+        .where(AlertEvent.kind == "joined", col(AlertEvent.at) >= since, col(AlertEvent.at) <= until)
+    )
+    return list(session.exec(stmt).all())
+
+
+def keep_listed(session: Session, listing_id: int, firings: dict[str, Any], severity: str, day: Any) -> bool:
+    """A listed account's rules still fire on `day`: its firings and severity, kept current."""
+    stmt = (
+        update(AlertListing)
+        .where(col(AlertListing.id) == listing_id, col(AlertListing.status) == "listed")
+        .values(firings=firings, severity=severity, last_fired_on=day)
+    )
+    result = session.execute(stmt)
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+def end_listing(session: Session, listing_id: int, status: str, by: str | None = None,
+                alert_id: int | None = None, now: datetime | None = None) -> bool:  # fmt: skip
+    """listed -> `status` (opened: by whom, its alert; recovered; churned), once: True for the caller who did."""
+    values: dict[str, Any] = {"status": status}
+    if status == "opened":
+        values.update(opened_by=by, opened_at=now or utcnow(), alert_id=alert_id)
+    stmt = (
+        update(AlertListing)
+        .where(col(AlertListing.id) == listing_id, col(AlertListing.status) == "listed")
+        .values(**values)
+    )
+    result = session.execute(stmt)
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+def set_listing_alert(session: Session, listing_id: int, alert_id: int) -> None:
+    session.execute(update(AlertListing).where(col(AlertListing.id) == listing_id).values(alert_id=alert_id))

@@ -282,6 +282,43 @@ class AlertEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+LISTING_STATUSES = ("listed", "opened", "recovered", "churned")
+
+
+class AlertListing(SQLModel, table=True):
+    """An account at risk the alert job listed instead of opening a thread: on a first run (where we start) or
+    past the rules' `[budget]` of new threads per channel and day. Its row in the listing message has a button
+    that opens its alert (`status` listed -> opened, `alert_id` set); while listed, the job keeps its firings
+    up to date and opens no second listing for it. At most one listed row per account."""
+
+    __tablename__ = "alert_listing"
+    __table_args__ = (
+        Index(
+            "uq_alert_listing_listed_account",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'listed'"),
+            postgresql_where=text("status = 'listed'"),
+        ),  # fmt: skip
+        Index("ix_alert_listing_message", "message_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    channel: str = Field(max_length=64)
+    severity: str = Field(max_length=32)
+    reason: str = Field(max_length=16)  # "first_run" | "budget"
+    listed_on: date  # the scoring day it was listed on
+    last_fired_on: date
+    listed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    firings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # as Alert.firings
+    message_key: str = Field(max_length=191)  # the outbox key of the listing message (page) it is on
+    status: str = Field(default="listed", max_length=16)  # one of LISTING_STATUSES
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", ondelete="SET NULL")
+    opened_by: str | None = Field(default=None, max_length=32)  # who opened it: a user id, or "healthbot"
+    opened_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
 TASK_STATUSES = ("open", "done", "not_needed", "escalated")
 
 

@@ -29,7 +29,8 @@ from tests.fake_slack import FakeSlack
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 TABLES = (  # children first
-    "exit_interview_revision", "exit_interview", "sync_item", "sync_state", "task_event", "task", "alert_event",
+    "exit_interview_revision", "exit_interview", "sync_item", "sync_state", "task_event", "task", "alert_listing",
+    "alert_event",
     "alert", "outbox_message", "slack_event", "health_override", "health_score", "metric_observation",
     "account_field_change", "account",
 )  # fmt: skip

@@ -31,6 +31,10 @@ SAVE_TEAM = "C0SAVETEAM1"
 RULES = f"""
 cooldown_days = 5
 
+[budget]  # the thread behaviour of a later run from the first (the first run's listing: test_first_run.py)
+first_run = "open"
+one_dm_per_run = false
+
 [alerts]
 recover_days = 3
 
@@ -287,7 +291,9 @@ def test_alerts_reach_slack_once_with_valid_block_kit(engine: Engine, rules: Rul
     drain = lambda: sender.drain(session_factory(engine), client, per_channel_interval=0, max_wait=0)  # noqa: E731
 
     run(engine, rules, 1)
-    assert drain().sent == 5  # the root, the owner's DM, and the playbook's task list, draft and task DM
+    assert drain().sent == 4  # the root, the task list and draft, and ONE DM to the owner (the alert, its tasks)
+    dms = fake_slack.posted("DU0OWNER001")
+    assert len(dms) == 1 and "Risk alert" not in dms[0]["text"] and "ACC-1 Inc" in json.dumps(dms[0]["blocks"])
     run(engine, rules, 1)
     run(engine, rules, 2)
     assert drain().sent == 2  # the reply and the redraw
@@ -301,7 +307,7 @@ def test_alerts_reach_slack_once_with_valid_block_kit(engine: Engine, rules: Rul
     assert len(roots) == 1 and len(replies) == 3  # the playbook's task list and outreach draft, the joined reply
     assert all(r["thread_ts"] == roots[0]["ts"] for r in replies)
     dms = fake_slack.posted("DU0OWNER001")
-    assert len(dms) == 2  # the alert's, the owner's tasks'
+    assert len(dms) == 1  # the alert and the owner's tasks: one DM
     updates = fake_slack.calls_to("chat.update")
     assert len(updates) == 1 and updates[0].params["ts"] == roots[0]["ts"]
     for message in [*roots, *replies, *dms, roots[0]]:

@@ -37,6 +37,10 @@ MAIN, SAVE_TEAM = "C0ALERTS01", "C0SAVETEAM1"
 MONDAY = datetime(2026, 7, 6, 9, 0, tzinfo=UTC)  # the week 2026-06-29 to 2026-07-05
 THURSDAY = datetime(2026, 7, 2, 9, 0, tzinfo=UTC)  # the week 2026-06-25 to 2026-07-01: the demo's last alerts
 ROUTED = f"""
+[budget]  # threads from the first run on (the first run's listing: test_first_run.py)
+first_run = "open"
+threads_per_channel_per_day = 100
+
 [routing]
 tiers = {{ high_risk = "{SAVE_TEAM}" }}
 
@@ -125,7 +129,8 @@ def test_digest_on_the_demo_data_per_channel_and_per_csm(
     engine, rules = demo_week
     scorecard = load_scorecard()
     with Session(engine) as s:
-        week_alerts = s.exec(select(Alert).where(col(Alert.opened_at) >= datetime(2026, 6, 25, tzinfo=UTC))).all()
+        # what the alert job did in the seven days up to the digest's run
+        week_alerts = s.exec(select(Alert).where(col(Alert.opened_at) >= THURSDAY - timedelta(days=7))).all()
         open_tasks = s.exec(select(Task).where(Task.status == "open")).all()
         owners = {a.owner_slack_id for a in s.exec(select(Account)).all()}
     assert open_tasks, "the playbooks gave the week's alerts tasks"
@@ -144,15 +149,21 @@ def test_digest_on_the_demo_data_per_channel_and_per_csm(
         check_block_kit(row.payload["blocks"])
         assert row.payload["text"]
 
-    # each channel counts the alerts posted there; together they are the week's
+    # each channel counts the alerts posted there; together they are the seven days' (up to a digest run on
+    # Wednesday: the first alert run's, on the Thursday before at 07:00, are in them)
+    wednesday = THURSDAY - timedelta(days=1)
     with Session(engine) as session:
-        week = digest_job.gather(session, scorecard, THURSDAY, UTC_ZONE, rules)
+        week = digest_job.gather(session, scorecard, wednesday, UTC_ZONE, rules)
+        seven_days = session.exec(select(Alert).where(col(Alert.opened_at) >= wednesday - timedelta(days=7))).all()
     per_channel = {
         a.channel: digest_job.stats(week, scorecard.tiers, a, UTC_ZONE).opened
-        for a in digest_job.audiences(week, THURSDAY, UTC_ZONE, MAIN, rules)
+        for a in digest_job.audiences(week, wednesday, UTC_ZONE, MAIN, rules)
         if a.user is None
     }
-    assert sum(per_channel.values()) == len(week_alerts) and per_channel[SAVE_TEAM] > 0
+    assert sum(per_channel.values()) == len(seven_days) and per_channel[SAVE_TEAM] > 0
+    with Session(engine) as session:
+        week = digest_job.gather(session, scorecard, THURSDAY, UTC_ZONE, rules)
+    assert len(week.opened) == len(week_alerts)
     everything = digest_job.stats(week, scorecard.tiers, None, UTC_ZONE)
     assert everything.saves and everything.snoozed and everything.tasks_open == len(open_tasks)
     assert everything.mrr_at_risk > 0 and everything.at_risk > 0
@@ -216,7 +227,7 @@ def test_quiet_hours_defer_a_new_alerts_dm_but_not_its_thread(engine: Engine, tm
     (alert_id,) = summary.opened
     rows = outbox_rows(engine)
     morning = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
-    dms = [m for k, m in rows.items() if k == f"alert:{alert_id}:dm" or (k.startswith("task:") and ":dm:" in k)]
+    dms = [m for k, m in rows.items() if k.startswith("alerts:dm:") or k == f"alert:{alert_id}:dm" or ":dm:" in k]
     assert dms and all(m.next_attempt_at and m.next_attempt_at.replace(tzinfo=UTC) == morning for m in dms)
     root = rows[f"alert:{alert_id}:root"]
     assert root.next_attempt_at and root.next_attempt_at.replace(tzinfo=UTC) != morning  # a channel is no DM

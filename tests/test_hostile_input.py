@@ -390,7 +390,7 @@ def alert_builders() -> dict[str, Any]:
         from datetime import UTC, datetime
         from zoneinfo import ZoneInfo
 
-        from storage.models import Alert
+        from storage.models import Alert, AlertListing
 
         at, tz, channel = datetime(2026, 6, 30, 12, tzinfo=UTC), ZoneInfo("UTC"), "C0ALERTS01"
 
@@ -417,6 +417,16 @@ def alert_builders() -> dict[str, Any]:
                 assert alert_messages.root_text(view, TIERS) == message.text
                 dm = alert_messages.owner_dm(view, TIERS, tz)
                 [ours(t) for t in [dm.text, *blocks_of(dm)]]
+            listing = AlertListing(id=i, account_id=i, channel=channel, severity=score.tier, reason="first_run",
+                                   listed_on=DAY, last_fired_on=DAY, firings=firings, message_key="k:p1")  # fmt: skip
+            page = alert_messages.listing_message(
+                [alert_messages.ListingRow(listing, account, score)], "first_run", 1, 1, 1, TIERS, 10
+            )
+            [ours(t) for t in [page.text, *blocks_of(page)]]
+            person = alert_messages.person_dm(
+                [alert_messages.NewAlert(view, [])], [alert_messages.Listed(name, score.tier, channel)], TIERS, tz
+            )
+            [ours(t) for t in [person.text, *blocks_of(person)]]
             for reply in (alert_messages.joined_reply([name]), alert_messages.escalated_reply(1, ME, ME, at, tz),
                           alert_messages.resolved_reply("false_alarm", ME)):  # fmt: skip
                 [checked_text(t) for t in [reply.text, *mrkdwn_texts(checked_blocks(reply.blocks or []))]]
@@ -428,7 +438,7 @@ def alert_builders() -> dict[str, Any]:
             checked_text(alert_messages.when(at, tz))
 
     names = ("root", "root_text", "joined_reply", "escalated_reply", "resolved_reply", "owner_dm", "resolve_modal",
-             "who", "when", "outcome_label")  # fmt: skip
+             "who", "when", "outcome_label", "listing_message", "person_dm")  # fmt: skip
     return dict.fromkeys(names, thread)
 
 

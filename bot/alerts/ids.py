@@ -18,3 +18,9 @@ class AlertIds(StrEnum):
     OUTCOME = "alert.resolve.outcome.pick"
     NOTE_BLOCK = "alert.resolve.note"
     NOTE = "alert.resolve.note.text"
+
+
+class ListingIds(StrEnum):
+    """The listing message (first run's "where we start", or accounts held back by the budget)."""
+
+    OPEN = "alert.listing.open"  # a listed account's button: opens its alert

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.views import View
 
-from bot.alerts.ids import AlertIds
-from bot.alerts.values import OUTCOMES, AlertRef, SnoozeChoice, SnoozeFor, actions_block_id
+from bot.alerts.ids import AlertIds, ListingIds
+from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, SnoozeChoice, SnoozeFor, actions_block_id
 from bot.health.messages import override_text
 from bot.scoring.explain import score_change, tier_text
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import (
+    MESSAGE_BLOCK_LIMIT,
     VIEW_BLOCK_LIMIT,
     Blocks,
     Message,
@@ -35,12 +36,13 @@ from bot.slack.blocks import (
     plain,
     score_text,
     section,
+    sections,
     tier_emoji,
     validate_blocks,
 )
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Account, Alert, HealthOverride, HealthScore
+from storage.models import Account, Alert, AlertListing, HealthOverride, HealthScore, Task
 
 NOTE_LIMIT = 1000  # characters of a Resolve note
 SNOOZE_CHOICES: tuple[SnoozeFor, ...] = ("1d", "7d", "tier")
@@ -267,3 +269,111 @@ def resolve_modal(alert_id: int, name: str | None = None) -> dict[str, Any]:
     }
     View(**view).validate_json()
     return view
+
+
+# --------------------------------------------------------------------------- listings and the run's DMs
+
+LISTING_PAGE = 45  # accounts per listing message: a title, a context and 45 sections stay within 50 blocks
+DM_ALERTS = 20  # new alerts drawn in one DM (two blocks each); more are named in one line
+
+
+def _l(key: str, **values: Any) -> str:
+    return say(f"alerts.listing.{key}", **values)
+
+
+@dataclass(frozen=True)
+class ListingRow:
+    """One account of a listing message: the listing, its account and latest score, its alert once opened."""
+
+    listing: AlertListing
+    account: Account
+    score: HealthScore | None
+    alert: Alert | None = None
+
+
+def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
+    tier = row.score.tier if row.score is not None else row.listing.severity
+    head = _l(
+        "row", emoji=tier_emoji(tier), name=esc(row.account.name), tier=tiers.label(tier),
+        score=score_text(row.score.score) if row.score is not None else "–", owner=mention(row.account.owner_slack_id),
+    )  # fmt: skip
+    words = [esc(str(f.get("words") or rule)) for rule, f in sorted(row.listing.firings.items())]
+    text = head + "\n" + _l("why", words="; ".join(words))
+    status = row.listing.status
+    if status == "listed":
+        ref = encode(ListingRef(listing_id=row.listing.id or 0))
+        return section(text, accessory=button(_l("open"), ListingIds.OPEN, ref))
+    if status == "opened":
+        by = _l("opened_by_bot") if row.listing.opened_by == "healthbot" else mention(row.listing.opened_by)
+        return section(text + "\n" + _l("opened", by=by))
+    return section(text + "\n" + _l(status))
+
+
+def listing_message(
+    rows: list[ListingRow], reason: str, page: int, pages: int, total: int, tiers: Tiers, budget: int
+) -> Message:
+    """One page of a listing message: the accounts at risk the job listed instead of opening a thread (a first
+    run's "where we start", or those past the day's budget), each with a button that opens its alert."""
+    if len(rows) > LISTING_PAGE:
+        raise ValueError(f"{len(rows)} accounts do not fit one listing message ({LISTING_PAGE} at most)")
+    part = _l("part", page=page, pages=pages) if pages > 1 else ""
+    title = _l(f"title_{reason}", count=total, part=part, budget=budget).strip()
+    blocks: Blocks = [section(title), context(_l(f"intro_{reason}", budget=budget))]
+    blocks += [_listing_line(r, tiers) for r in rows]
+    return Message(_l(f"text_{reason}", count=total, part=part, budget=budget).strip(), validate_blocks(blocks))
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """A new alert in a person's DM, with the tasks of it given to them."""
+
+    view: AlertView
+    tasks: list[Task]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An account of theirs a person's DM names as listed (not opened) in a channel."""
+
+    name: str
+    tier: str
+    channel: str
+
+
+def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: ZoneInfo) -> Message:
+    """The one DM a person gets from one run (or one opened alert): their new alerts, each with its tasks, and
+    their accounts listed in a channel without a thread. It points to the threads and lists (buttons live there)."""
+    blocks: Blocks = []
+    tasks = sum(len(a.tasks) for a in alerts)
+    for new in alerts[:DM_ALERTS]:
+        v = new.view
+        tier = _tier(v)
+        line = _t("dm", emoji=tier_emoji(tier), name=esc(v.account.name), channel=v.alert.channel,
+                  tier=tiers.label(tier), due=when(v.alert.due_at, tz))  # fmt: skip
+        if new.tasks:
+            steps = sorted(new.tasks, key=lambda t: (t.due_at, t.step))
+            line += "\n" + "\n".join(_l("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in steps)
+        blocks.append(section(line))
+    if len(alerts) > DM_ALERTS:
+        rest = ", ".join(esc(a.view.account.name) for a in alerts[DM_ALERTS:])
+        blocks += sections([_l("dm_more_alerts", count=len(alerts) - DM_ALERTS, names=rest)])
+    by_channel: dict[str, list[Listed]] = {}
+    for item in listed:
+        by_channel.setdefault(item.channel, []).append(item)
+    for channel, items in sorted(by_channel.items()):
+        lines = [_l("dm_listed", count=len(items), channel=channel)]
+        lines += [_l("dm_listed_line", emoji=tier_emoji(i.tier), name=esc(i.name), tier=tiers.label(i.tier))
+                  for i in items]  # fmt: skip
+        blocks += sections(lines)
+    if tasks:
+        blocks.append(context(_l("dm_footer_tasks")))
+    if len(blocks) > MESSAGE_BLOCK_LIMIT:  # (capped above: a safety net)
+        blocks = [*blocks[: MESSAGE_BLOCK_LIMIT - 1], context(_l("dm_cut"))]
+    if len(alerts) == 1 and not listed:
+        v = alerts[0].view
+        text = _t("dm_text", emoji=tier_emoji(_tier(v)), name=esc(v.account.name), channel=v.alert.channel)
+        if tasks:
+            text += _l("dm_text_tasks", tasks=tasks)
+    else:
+        text = _l("dm_text", alerts=len(alerts), tasks=tasks, listed=len(listed))
+    return Message(text, validate_blocks(blocks))

@@ -26,12 +26,12 @@ from pydantic import (
     model_validator,
 )
 
+from bot.scoring.explain import at_risk_tiers
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
 from prompts import raw
 
 DEFAULT_PATH = Path(__file__).with_name("default_rules.toml")
 KINDS = ("tier_dropped", "score_below", "metric_trend", "silence", "renewal_near", "flag", "metric_above")
-RISKIEST = 2  # tier_dropped without `into`: moves into this many of the scorecard's riskiest tiers alert
 
 
 class RulesError(ValueError):
@@ -230,11 +230,32 @@ class AlertSettings(BaseModel):
     recover_days: int = Field(default=7, ge=1, le=90)
 
 
+class Budget(BaseModel):
+    """How many messages the alert job may send: new threads per channel per day, DMs per person per run, and
+    what a first run does. What the budget holds back is listed in the channel with a button to open it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # new alert threads the job opens per channel per (team's) day; past it, the riskiest open first and the
+    # rest are listed in one message with a button per account (0: every new alert is listed)
+    threads_per_channel_per_day: int = Field(default=10, ge=0, le=1000)
+    # "list": the first run opens no thread, it lists the accounts already at risk (one message per channel);
+    # "open": the first run opens threads like any other run (within the budget)
+    first_run: Literal["list", "open"] = "list"
+    # on a first run, a rule watching a day-to-day change (tier_dropped) looks back this many days, so a drop
+    # the day before the first run is not missed
+    first_run_days: int = Field(default=7, ge=1, le=90)
+    # true: one DM per person per run with all of their new alerts, tasks and listed accounts;
+    # false: one DM per new alert (its tasks in it)
+    one_dm_per_run: bool = True
+
+
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cooldown_days: int = Field(default=14, ge=0, le=365)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    budget: Budget = Field(default_factory=Budget)
     routing: Routing = Field(default_factory=Routing)
     rules: list[Rule] = Field(default_factory=list)
 
@@ -260,8 +281,9 @@ class Rules(BaseModel):
 
 
 def riskiest(rule: TierDropped, tiers: Tiers) -> list[str]:
-    """The tiers a move into alerts for `rule`: its `into`, else the scorecard's two riskiest."""
-    return list(rule.into) if rule.into else tiers.order[-RISKIEST:]
+    """The tiers a move into alerts for `rule`: its `into`, else the tiers of "MRR at risk" (the scorecard's two
+    riskiest, never its healthiest)."""
+    return list(rule.into) if rule.into else at_risk_tiers(tiers)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -15,6 +15,16 @@ An account has at most one open alert, its at-risk episode (one Slack thread):
   account churned resolves as churned; both with a reply and a redraw.
 Running a day twice changes and enqueues nothing the second time.
 
+The message budget is the rules' `[budget]`: the first run (no alert ever opened or listed) opens no thread and
+posts one "where we start" message per channel listing the accounts already at risk, each with a button that
+opens its alert (`open_listed`); its rules look over their whole window (`first_run_days`: a tier drop the day
+before counts). Any later run opens at most `threads_per_channel_per_day` new threads per channel and day, the
+riskiest first, and lists the rest the same way: held back, never dropped. A listed account stays listed while
+its rules fire (no second listing, no message), until a person opens it, a rule it was not listed for fires (a
+change: its alert opens, budget permitting), or it recovers or churns (its row says so). Each person gets one DM
+per run (`one_dm_per_run`) with their new alerts, the tasks those gave them, and their listed accounts; an alert
+opened alone (`one_dm_per_run = false`, or a click) DMs its owner once, its tasks in that DM.
+
 The noise budget is the rules': `tier_dropped` alerts only on moves into the riskiest tiers, the
 signal rules alert, and every other worsening move is left to the weekly digest (`signals.digest_moves`).
 """
@@ -24,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,11 +48,11 @@ from bot.calendar import BusinessCalendar
 from bot.retention import service as retention
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.settings import QuietHours
-from prompts import raw
+from prompts import raw, say
 from storage import alerts as store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import Account, Alert, HealthScore, OutboxMessage, Task, as_utc
+from storage.models import Account, Alert, AlertListing, OutboxMessage, Task, as_utc
 
 log = logging.getLogger("healthbot.alerts")
 
@@ -66,6 +76,11 @@ class AlertRunSummary:
     unrouted: int = 0  # alerts not raised: no channel (ALERT_CHANNEL unset and no [routing] match)
     digest_only: int = 0  # accounts whose only fresh firings are of a `[routing] digest_only` tier: no thread
     skipped: bool = False  # no scores stored for `day`: the scoring run has not happened
+    first_run: bool = False  # no alert was ever opened or listed before this run
+    listed: list[int] = field(default_factory=list)  # listing ids: accounts listed instead of opened
+    still_listed: int = 0  # listed accounts whose rules still fire (no message)
+    unlisted: int = 0  # listed accounts that recovered or churned
+    dms: int = 0  # DMs enqueued (one per person with something new)
 
 
 def worst(severities: Iterable[str], tiers: Tiers) -> str:
@@ -99,16 +114,55 @@ def _last_alerted(session: Session, account_ids: list[int], rules: Rules, now: d
     return out
 
 
-def _defer_dms(session: Session, alert_ids: list[int], until: datetime) -> None:
-    """Hold the DMs of these new alerts (the owner's, each task's assignee's) in the outbox until `until`."""
-    keys = [f"alert:{alert_id}:dm" for alert_id in alert_ids]
-    tasks = session.exec(select(Task).where(col(Task.alert_id).in_(alert_ids))).all()
-    keys += [f"task:{t.id}:dm:{t.assignee}" for t in tasks if t.assignee]
+def _defer_dms(session: Session, keys: list[str], alert_ids: list[int], until: datetime) -> None:
+    """Hold these DMs and those of the new alerts' tasks (each assignee's) in the outbox until `until`."""
+    tasks = session.exec(select(Task).where(col(Task.alert_id).in_(alert_ids))).all() if alert_ids else []
+    keys = keys + [f"task:{t.id}:dm:{t.assignee}" for t in tasks if t.assignee]
     session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.key).in_(keys), col(OutboxMessage.status) == "pending")
         .values(next_attempt_at=until)
     )
+
+
+@dataclass
+class _New:
+    """An alert the run may open: its account, firings (rule -> entry), severity, channel, and its listing if the
+    account is listed (a rule it was not listed for fired)."""
+
+    account: Account
+    firings: dict[str, Any]
+    severity: str
+    channel: str
+    listing: AlertListing | None = None
+
+
+def open_alert(
+    session: Session, account: Account, firings: dict[str, Any], severity: str, channel: str, *, day: date,
+    now: datetime, calendar: BusinessCalendar, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None, dm_tasks: bool,
+    detail: dict[str, Any], names: Callable[[str], str | None] | None = None,
+) -> tuple[messages.AlertView, list[Task]]:  # fmt: skip
+    """Open an alert: its thread's root, the playbook's tasks and the outreach draft (in the thread). Its owner's
+    DM is the caller's (`dm_tasks`: the tasks DM their assignees themselves); `names` signs the draft (see
+    `run_alerts`). The view and the tasks created."""
+    alert = store.create(
+        session,
+        Alert(
+            account_id=account.id or 0, severity=severity, opened_on=day, last_fired_on=day, opened_at=as_utc(now),
+            due_at=as_utc(due_at(calendar, now, severity)), channel=channel, firings=firings,
+        ),
+        detail,
+    )  # fmt: skip
+    view = messages.AlertView(alert, account, threads.latest(session, account.id or 0, day))
+    threads.post_root(session, view, tiers, tz, cs_lead)
+    tasks = retention.create_tasks(
+        session, view, calendar=calendar, now=now, tiers=tiers, tz=tz, dm=dm_tasks, names=names
+    )
+    return view, tasks
+
+
+def _zone(calendar: BusinessCalendar) -> ZoneInfo:
+    return calendar.tz if isinstance(calendar.tz, ZoneInfo) else ZoneInfo("UTC")  # (always a ZoneInfo from settings)
 
 
 def run_alerts(
@@ -131,7 +185,7 @@ def run_alerts(
     `quiet_hours` the DMs of the alerts opened now wait in the outbox until the quiet hours end."""
     summary = AlertRunSummary(day)
     tiers = scorecard.tiers
-    tz = calendar.tz if isinstance(calendar.tz, ZoneInfo) else ZoneInfo("UTC")  # (always a ZoneInfo from settings)
+    tz = _zone(calendar)
     conn = session.connection()
     scores = queries.scores_on(conn, [day])
     if not len(scores):
@@ -140,20 +194,19 @@ def run_alerts(
         return summary
     tier_today = dict(zip(scores["account_id"].astype(int), scores["tier"].astype(str), strict=True))
 
-    firings = signals.evaluate(conn, rules, scorecard, day)
+    summary.first_run = first = not store.any_history(session)
+    firings = signals.evaluate(conn, rules, scorecard, day, rules.budget.first_run_days if first else 1)
     summary.firings = len(firings)
     by_account: dict[int, list[Firing]] = {}
     for f in firings:
         by_account.setdefault(f.account_id, []).append(f)
     open_by_account = {a.account_id: a for a in store.open_alerts(session)}
-    wanted = sorted(set(by_account) | set(open_by_account))
+    listed = {item.account_id: item for item in store.listed(session)}
+    wanted = sorted(set(by_account) | set(open_by_account) | set(listed))
     accounts = {a.id: a for a in queries.accounts_by_ids(session, wanted)}
     cooled = _last_alerted(session, sorted(by_account), rules, now, tz)
     today = as_utc(now).astimezone(tz).date()  # the cooldowns' clock
     redraw: set[int] = set()
-
-    def view(alert: Alert, account: Account) -> messages.AlertView:
-        return messages.AlertView(alert, account, session.get(HealthScore, (account.id, day)))
 
     # open alerts first: snoozes that ended, rules joining or still firing, recoveries and churn
     for account_id, alert in open_by_account.items():
@@ -214,8 +267,24 @@ def run_alerts(
                 retention.redraw_tasks(session, alert_id, tiers, tz, cs_lead)
             redraw.add(alert_id)
 
+    # listed accounts none of whose rules fire: off the list once recovered, or churned
+    pages: set[str] = set()  # listing messages to redraw
+    for account_id, item in listed.items():
+        account = accounts.get(account_id)
+        if account_id in by_account or account is None:
+            continue
+        gone = None
+        if account.status == "churned" or (account.churned_on is not None and account.churned_on <= day):
+            gone = "churned"
+        elif (day - item.last_fired_on).days >= rules.alerts.recover_days:
+            gone = "recovered"
+        if gone and store.end_listing(session, item.id or 0, gone):
+            summary.unlisted += 1
+            pages.add(item.message_key)
+
     # accounts with firings and no open alert: a new episode, unless every rule is in its cooldown
     unrouted_example = None
+    candidates: list[_New] = []
     for account_id, firing in sorted(by_account.items()):
         if account_id in open_by_account:
             continue
@@ -229,35 +298,154 @@ def run_alerts(
         account = accounts.get(account_id)
         if not fresh or account is None:
             continue
+        was_listed = listed.get(account_id)
+        if was_listed is not None:  # listed: its firings kept current; a rule it was not listed for is a change
+            item = was_listed
+            entries = {name: dict(e) for name, e in item.firings.items()}
+            changed = [f for f in fresh if f.rule not in entries]
+            for f in fresh:
+                if f.rule in entries:
+                    entries[f.rule].update(words=f.words, last=day.isoformat())
+                else:
+                    entries[f.rule] = _entry(f, day)
+            severity = worst([item.severity, *(f.severity for f in fresh)], tiers)
+            if not changed:
+                store.keep_listed(session, item.id or 0, entries, severity, max(item.last_fired_on, day))
+                summary.still_listed += 1
+                continue
+            candidates.append(_New(account, entries, severity, item.channel, item))
+            continue
         severity = worst([f.severity for f in fresh], tiers)
         channel = rules.routing.channel(severity, account.segment, alert_channel)
         if channel is None:
             summary.unrouted += 1
             unrouted_example = unrouted_example or account.external_id
             continue
-        alert = store.create(
-            session,
-            Alert(
-                account_id=account_id, severity=severity, opened_on=day, last_fired_on=day, opened_at=now,
-                due_at=due_at(calendar, now, severity), channel=channel,
-                firings={f.rule: _entry(f, day) for f in fresh},
-            ),
-            {"day": day.isoformat(), "rules": [f.rule for f in fresh]},
+        candidates.append(_New(account, {f.rule: _entry(f, day) for f in fresh}, severity, channel))
+
+    # the budget: per channel, the riskiest open while the day's budget lasts (none on a first run); the rest listed
+    rank = {t: i for i, t in enumerate(tiers.order)}
+    day_start = datetime.combine(today, time(0), tzinfo=tz).astimezone(UTC)
+    by_channel: dict[str, list[_New]] = {}
+    for c in candidates:
+        by_channel.setdefault(c.channel, []).append(c)
+    budget = rules.budget.threads_per_channel_per_day
+    to_open: list[_New] = []
+    to_list: list[tuple[str, str, list[_New]]] = []  # (channel, reason, accounts)
+    for channel, group in sorted(by_channel.items()):
+        group.sort(key=lambda c: (-rank.get(c.severity, -1), -(c.account.mrr or 0.0), c.account.name))
+        if first and rules.budget.first_run == "list":
+            room, reason = 0, "first_run"
+        else:
+            spent = store.opened_in(session, channel, day_start, day_start + timedelta(days=1))
+            room, reason = max(budget - spent, 0), "budget"
+        to_open += group[:room]
+        if group[room:]:
+            to_list.append((channel, reason, group[room:]))
+
+    new_alerts: dict[str, list[messages.NewAlert]] = {}  # owner -> their new alerts (one DM per run)
+    new_listed: dict[str, list[tuple[AlertListing, str]]] = {}  # owner -> their accounts listed now
+    dm_keys: list[str] = []
+    gather = rules.budget.one_dm_per_run
+    for c in to_open:
+        detail: dict[str, Any] = {"day": day.isoformat(), "rules": sorted(c.firings)}
+        if c.listing is not None:
+            detail["listing"] = c.listing.id
+        view, tasks = open_alert(
+            session, c.account, c.firings, c.severity, c.channel, day=day, now=now, calendar=calendar, tiers=tiers,
+            tz=tz, cs_lead=cs_lead, dm_tasks=not rules.routing.dm_owner, detail=detail, names=names,
         )  # fmt: skip
-        summary.opened.append(alert.id or 0)
-        v = view(alert, account)
-        threads.post_root(session, v, tiers, tz, cs_lead)
-        if rules.routing.dm_owner and account.owner_slack_id:
-            threads.dm_owner(session, v, tiers, tz)
-        retention.create_tasks(session, v, calendar=calendar, now=now, tiers=tiers, tz=tz, names=names)  # its tasks
+        alert_id = view.alert.id or 0
+        summary.opened.append(alert_id)
+        if c.listing is not None and store.end_listing(session, c.listing.id or 0, "opened", BOT, alert_id, now):
+            pages.add(c.listing.message_key)
+        owner = c.account.owner_slack_id
+        if not rules.routing.dm_owner or not threads.is_user(owner):
+            continue
+        if gather:
+            theirs = [t for t in tasks if t.assignee == owner]
+            new_alerts.setdefault(owner or "", []).append(messages.NewAlert(view, theirs))
+        else:
+            key = threads.dm_owner(session, view, tiers, tz, tasks)
+            dm_keys += [key] if key else []
+
+    for channel, reason, group in to_list:
+        items = []
+        for c in group:
+            if c.listing is not None:  # listed already, a change past the budget: it stays on its list, current
+                store.keep_listed(session, c.listing.id or 0, c.firings, c.severity, day)
+                summary.still_listed += 1
+                continue
+            items.append(store.add_listing(session, AlertListing(
+                account_id=c.account.id or 0, channel=channel, severity=c.severity, reason=reason, listed_on=day,
+                last_fired_on=day, listed_at=as_utc(now), firings=c.firings, message_key="",
+            )))  # fmt: skip
+            if rules.routing.dm_owner and threads.is_user(c.account.owner_slack_id):
+                new_listed.setdefault(c.account.owner_slack_id or "", []).append((items[-1], c.account.name))
+        threads.post_listing(session, items, tiers, budget)
+        summary.listed += [i.id or 0 for i in items]
+
+    for user in sorted(set(new_alerts) | set(new_listed)):
+        key = threads.dm_person(session, user, new_alerts.get(user, []), new_listed.get(user, []), tiers, tz)
+        dm_keys += [key] if key else []
+    summary.dms = len(dm_keys)
+    for key in sorted(pages):
+        threads.redraw_listing(session, key, tiers, budget)
 
     for alert_id in sorted(redraw):
         threads.redraw(session, alert_id, tiers, tz, cs_lead)
-    if quiet_hours is not None and summary.opened and quiet_hours.contains(now):
-        _defer_dms(session, summary.opened, quiet_hours.after(now))
+    if quiet_hours is not None and (summary.opened or dm_keys) and quiet_hours.contains(now):
+        _defer_dms(session, dm_keys, summary.opened, quiet_hours.after(now))
     if summary.unrouted:
         log.warning(
             "%d alerts on %s not raised (e.g. account %s): no channel for them; set ALERT_CHANNEL or [routing] in "
             "the alert rules file", summary.unrouted, day, unrouted_example,
         )  # fmt: skip
     return summary
+
+
+@dataclass(frozen=True)
+class OpenedFromList:
+    """What a click on a listed account's "Open alert" did: `changed` (messages enqueued), what to tell the clicker."""
+
+    changed: bool
+    note: str
+
+
+def open_listed(
+    session: Session, listing_id: int, user: str, *, rules: Rules, scorecard: Scorecard, calendar: BusinessCalendar,
+    now: datetime, cs_lead: str | None = None, names: Callable[[str], str | None] | None = None,
+) -> OpenedFromList:  # fmt: skip
+    """Open the alert of a listed account, as the job opens one: its thread (root, tasks, draft) and one DM to its
+    owner with their tasks; the listing page is redrawn. Once: a second click (or a replica) hears where it is."""
+    tiers, tz = scorecard.tiers, _zone(calendar)
+    item = store.listing(session, listing_id)
+    if item is None:
+        return OpenedFromList(False, say("alerts.listing.gone"))
+    if item.status != "listed":
+        alert = store.get(session, item.alert_id) if item.alert_id else None
+        if alert is not None:
+            return OpenedFromList(False, say("alerts.listing.already_opened", channel=alert.channel))
+        status = say(f"alerts.listing.status_{item.status}")
+        return OpenedFromList(False, say("alerts.listing.not_listed", status=status))
+    account = session.get(Account, item.account_id)
+    if account is None:  # pragma: no cover - the account row cascades its listings away
+        return OpenedFromList(False, say("alerts.listing.gone"))
+    already = store.open_alert(session, item.account_id)
+    if already is not None:  # (the job never opens one for a listed account without taking it off the list)
+        store.end_listing(session, listing_id, "opened", user, already.id, now)
+        threads.redraw_listing(session, item.message_key, tiers, rules.budget.threads_per_channel_per_day)
+        return OpenedFromList(True, say("alerts.listing.already_opened", channel=already.channel))
+    if not store.end_listing(session, listing_id, "opened", user, None, now):
+        return OpenedFromList(False, say("alerts.listing.not_listed", status=say("alerts.listing.status_opened")))
+    view, tasks = open_alert(
+        session, account, dict(item.firings), item.severity, item.channel, day=item.last_fired_on, now=now,
+        calendar=calendar, tiers=tiers, tz=tz, cs_lead=cs_lead, dm_tasks=not rules.routing.dm_owner,
+        detail={"day": item.last_fired_on.isoformat(), "rules": sorted(item.firings), "listing": listing_id},
+        names=names,
+    )  # fmt: skip
+    store.set_listing_alert(session, listing_id, view.alert.id or 0)
+    if rules.routing.dm_owner:
+        threads.dm_owner(session, view, tiers, tz, tasks)
+    threads.redraw_listing(session, item.message_key, tiers, rules.budget.threads_per_channel_per_day)
+    return OpenedFromList(True, say("alerts.listing.opened_note", channel=item.channel))

@@ -62,9 +62,9 @@ class Move:
     score: float
 
 
-def _score_days(rules: Rules) -> int:
-    """Days of stored scores the rules read, counting the day (at least the day and the day before)."""
-    return max([2] + [r.days for r in rules.enabled if isinstance(r, ScoreBelow)])
+def _score_days(rules: Rules, lookback: int = 1) -> int:
+    """Days of stored scores the rules read, counting the day (at least the day and `lookback` days before)."""
+    return max([1 + lookback] + [r.days for r in rules.enabled if isinstance(r, ScoreBelow)])
 
 
 def _metric_span(rule: Rule) -> int:
@@ -97,21 +97,25 @@ def _metrics(rule: Rule) -> list[str]:
     return []
 
 
-def evaluate(conn: Connection, rules: Rules, scorecard: Scorecard, day: date) -> list[Firing]:
-    """Every enabled rule's firings on `day`, for the accounts that were customers that day."""
+def evaluate(conn: Connection, rules: Rules, scorecard: Scorecard, day: date, lookback: int = 1) -> list[Firing]:
+    """Every enabled rule's firings on `day`, for the accounts that were customers that day.
+
+    `lookback`: days a day-to-day rule (tier_dropped) compares over: 1 (the day before) on every run but a
+    first one, which looks over its whole window (`[budget] first_run_days`), so a drop the day before the
+    first run is not missed."""
     accounts = queries.accounts_frame(conn, active_on=day)
-    n_score_days = _score_days(rules)
+    n_score_days = _score_days(rules, lookback)
     scores = queries.scores_on(conn, [day - timedelta(days=k) for k in range(n_score_days)])
     by_span: dict[int, list[str]] = {}
     for metric, span in _metric_spans(rules).items():  # a flag read for 7 days is not read for 60
         by_span.setdefault(span, []).append(metric)
     obs = [queries.observations(conn, day - timedelta(days=span - 1), day, ms) for span, ms in by_span.items()]
-    return evaluate_frames(accounts, scores, obs, rules, scorecard, day)
+    return evaluate_frames(accounts, scores, obs, rules, scorecard, day, lookback)
 
 
 def evaluate_frames(
     accounts: pd.DataFrame, scores: pd.DataFrame, obs: Sequence[pd.DataFrame], rules: Rules, scorecard: Scorecard,
-    day: date,
+    day: date, lookback: int = 1,
 ) -> list[Firing]:  # fmt: skip
     """`evaluate` on frames already read: `accounts` as `accounts_frame` (only those that may fire),
     `scores` as `scores_on` (the days `_score_days` asks for), `obs` as `observations` (frames of the
@@ -121,7 +125,7 @@ def evaluate_frames(
     if not len(ids):
         return []
     dn = day_number(day)
-    n_score_days = _score_days(rules)
+    n_score_days = _score_days(rules, lookback)
     score = np.full((len(ids), n_score_days), np.nan)  # column k: k days before `day`
     tier = np.full((len(ids), n_score_days), None, dtype=object)
     if len(scores):
@@ -145,7 +149,7 @@ def evaluate_frames(
     # no metric row on `day` at all: its data has not arrived, and reading that as "no logins"
     # would invent a silence or a decline for everyone; metric rules wait for it.
 
-    ctx = _Context(accounts, ids, score, tier, values, scorecard, day)
+    ctx = _Context(accounts, ids, score, tier, values, scorecard, day, lookback)
     out: list[Firing] = []
     for rule in rules.enabled:
         out.extend(ctx.fire(rule))
@@ -161,6 +165,7 @@ class _Context:
     values: dict[str, np.ndarray] | None  # metric -> (accounts, days up to `day`); None: no data for the day
     scorecard: Scorecard
     day: date
+    lookback: int = 1  # days tier_dropped compares over (the day before, or a first run's whole window)
 
     def window(self, metric: str, days: int) -> np.ndarray:
         """The last `days` columns of `metric` (NaN = no row), oldest first."""
@@ -201,14 +206,21 @@ class _Context:
         n = len(self.ids)
         today = self.score[:, 0]
         if isinstance(rule, TierDropped):
-            now, before = self.rank(self.tier[:, 0]), self.rank(self.tier[:, 1])
+            # the day before's tier; on a first run the healthiest of the window's days (`lookback`): a drop
+            # the day before the first run, or three days before it, is still a drop
+            ranks = np.stack([self.rank(self.tier[:, k]) for k in range(1, self.lookback + 1)], axis=1)
+            best = np.where(ranks >= 0, ranks, np.iinfo(np.int64).max).min(axis=1)
+            before = np.where(best == np.iinfo(np.int64).max, -1, best)
+            order = np.array(self.scorecard.tiers.order, dtype=object)
+            was = order[np.clip(before, 0, len(order) - 1)]
+            was[before < 0] = None
+            now = self.rank(self.tier[:, 0])
             into = self.rank(np.array(riskiest(rule, self.scorecard.tiers), dtype=object))
             hit = (before >= 0) & (now > before) & np.isin(now, into)
             # never milder than the tier it dropped into: that tier's playbook applies
             sev_rank = np.maximum(now, self.rank(np.array([rule.severity], dtype=object))[0])
-            order = np.array(self.scorecard.tiers.order, dtype=object)
             severity = order[np.clip(sev_rank, 0, len(order) - 1)]
-            return hit, {"old_tier": self.tier[:, 1], "new_tier": self.tier[:, 0], "score": today}, severity
+            return hit, {"old_tier": was, "new_tier": self.tier[:, 0], "score": today}, severity
         if isinstance(rule, ScoreBelow):
             last = self.score[:, : rule.days]
             hit = (~np.isnan(last)).all(axis=1) & (last < rule.below).all(axis=1)

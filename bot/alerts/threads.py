@@ -4,7 +4,11 @@ Keys (one row per message, so a replay enqueues nothing new):
 - `alert:N:root`: the root, posted to the alert's channel;
 - `alert:N:v{version}`: a redraw of the root (chat.update of `alert:N:root`), once per state change;
 - `alert:N:reply:{what}`: a reply in the thread (`joined:2026-11-29`, `escalated:1`, `resolved`);
-- `alert:N:dm`: the DM to the account's owner.
+- `alert:N:dm`: the DM to the account's owner (with the tasks the alert gave them);
+- `alerts:dm:{user}:a{N}` (or `:l{L}`): a run's one DM to a person, gathering their new alerts (N: the first),
+  their tasks and their listed accounts (L: the first listing, when no alert);
+- `alerts:list:{channel}:{L}:p{k}`: page k of a listing message (L: its first listing), `...:p{k}:v{n}` its
+  redraws (n: rows no longer listed).
 Nothing here commits: the caller's unit of work does, with the change that decided the message.
 """
 
@@ -21,7 +25,7 @@ from bot.alerts.messages import AlertView
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message
 from storage import alerts, outbox, queries
-from storage.models import Account, Alert, utcnow
+from storage.models import Account, Alert, AlertListing, HealthScore, Task, utcnow
 
 
 def root_key(alert_id: int) -> str:
@@ -85,10 +89,111 @@ def reply(session: Session, alert: Alert, what: str, message: Message) -> None:
     )
 
 
-def dm_owner(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo) -> None:
-    """Enqueue the DM to the account's owner, if the owner is a Slack user id."""
+def is_user(who: str | None) -> bool:
+    return bool(who and re.fullmatch(r"[UW][A-Z0-9]{2,31}", who))
+
+
+def dm_owner(
+    session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, tasks: list[Task] | None = None
+) -> str | None:
+    """Enqueue the DM to the account's owner (with `tasks`, those the alert gave them), if the owner is a Slack
+    user id; its key."""
     owner = view.account.owner_slack_id
-    if not owner or not re.fullmatch(r"[UW][A-Z0-9]{2,31}", owner):
+    if not is_user(owner):
+        return None
+    theirs = [t for t in tasks or [] if t.assignee == owner]
+    if theirs:
+        message = messages.person_dm([messages.NewAlert(view, theirs)], [], tiers, tz)
+    else:
+        message = messages.owner_dm(view, tiers, tz)
+    outbox.post(session, dm_key(view.alert.id or 0), owner or "", message.text, message.blocks)
+    return dm_key(view.alert.id or 0)
+
+
+def dm_person(
+    session: Session, user: str, new: list[messages.NewAlert], listed: list[tuple[AlertListing, str]], tiers: Tiers,
+    tz: ZoneInfo,
+) -> str | None:  # fmt: skip
+    """Enqueue a run's one DM to `user`: their new alerts with their tasks, their accounts listed (listing, account
+    name) in a channel; its key (None: nothing for them, or not a Slack user)."""
+    if not is_user(user) or not (new or listed):
+        return None
+    if new:
+        key = f"alerts:dm:{user}:a{min(n.view.alert.id or 0 for n in new)}"
+    else:
+        key = f"alerts:dm:{user}:l{min(item.id or 0 for item, _ in listed)}"
+    rows = [messages.Listed(name, item.severity, item.channel) for item, name in listed]
+    message = messages.person_dm(new, rows, tiers, tz)
+    outbox.post(session, key, user, message.text, message.blocks)
+    return key
+
+
+def listing_key(channel: str, first_listing_id: int, page: int) -> str:
+    return f"alerts:list:{channel}:{first_listing_id}:p{page}"
+
+
+def _listing_rows(session: Session, items: list[AlertListing]) -> list[messages.ListingRow]:
+    rows = []
+    for item in items:
+        account = session.get(Account, item.account_id)
+        if account is None:  # pragma: no cover - the account row cascades its listings away
+            continue
+        score = queries.latest_score(session, item.account_id)
+        alert = alerts.get(session, item.alert_id) if item.alert_id else None
+        rows.append(messages.ListingRow(item, account, score, alert))
+    return rows
+
+
+def _page_of(key: str) -> tuple[str, int]:
+    prefix, _, page = key.rpartition(":p")
+    return prefix, int(page)
+
+
+def _draw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> messages.Message | None:
+    items = alerts.on_message(session, key)
+    if not items:
+        return None
+    prefix, page = _page_of(key)
+    batch = alerts.on_batch(session, prefix + ":p")
+    pages = len({i.message_key for i in batch})
+    rows = _listing_rows(session, items)
+    return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget)
+
+
+def post_listing(
+    session: Session, items: list[AlertListing], tiers: Tiers, budget: int
+) -> list[str]:  # fmt: skip
+    """Enqueue the listing message of `items` (new listings of one channel, in the order shown), in pages of
+    `messages.LISTING_PAGE`; each listing gets its page's key. The keys."""
+    if not items:
+        return []
+    first = min(i.id or 0 for i in items)
+    keys = []
+    for k in range(0, len(items), messages.LISTING_PAGE):
+        key = listing_key(items[0].channel, first, k // messages.LISTING_PAGE + 1)
+        for item in items[k : k + messages.LISTING_PAGE]:
+            item.message_key = key
+            session.add(item)
+        keys.append(key)
+    session.flush()
+    for key in keys:
+        message = _draw_listing(session, key, tiers, budget)
+        if message is not None:
+            outbox.post(session, key, items[0].channel, message.text, message.blocks)
+    return keys
+
+
+def redraw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> None:
+    """Enqueue a redraw of a listing page in its rows' current state (one per row that left the list)."""
+    items = alerts.on_message(session, key)
+    if not items or outbox.get(session, key) is None:
         return
-    message = messages.owner_dm(view, tiers, tz)
-    outbox.post(session, dm_key(view.alert.id or 0), owner, message.text, message.blocks)
+    done = sum(1 for i in items if i.status != "listed")
+    message = _draw_listing(session, key, tiers, budget)
+    if message is not None and done:
+        outbox.update(session, f"{key}:v{done}", key, message.text, message.blocks)
+
+
+def latest(session: Session, account_id: int, day: date) -> HealthScore | None:
+    """The account's score on `day` (the run's), else its latest."""
+    return session.get(HealthScore, (account_id, day)) or queries.latest_score(session, account_id)

@@ -20,6 +20,12 @@ class AlertRef(Value):
     alert_id: int = Field(ge=1)
 
 
+class ListingRef(Value):
+    """The listed account an "Open alert" button of a listing message opens."""
+
+    listing_id: int = Field(ge=1)
+
+
 class SnoozeChoice(Value):
     """One option of the Snooze select."""
 

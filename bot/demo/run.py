@@ -38,7 +38,7 @@ from prompts import say
 from storage import alerts as alert_store
 from storage import queries
 from storage.db import make_engine, session_factory, unit_of_work, upgrade
-from storage.models import Account, Alert, HealthScore
+from storage.models import Account, Alert, HealthScore, OutboxMessage
 
 BACKFILL_DAYS = 90  # the card's sparkline and chart show 90 days
 BAR_WIDTH = 40
@@ -153,9 +153,18 @@ def run_demo(
             if cap.accounts:
                 print(say("demo.backtest_cap", when=cap.when, at_most=cap.at_most, accounts=cap.accounts,
                           churned=cap.churned, rate=cap.churn_rate or 0, base=result.base_rate or 0))  # fmt: skip
+    start_run = first_alert_run(engine, scorecard, end)
+    print()
+    print(say("demo.first_run_title", day=end.isoformat(), listed=start_run.listed, channels=start_run.channels,
+              pages=start_run.pages, dms=start_run.dms, per_page=alerts.LISTING_PAGE))  # fmt: skip
+    for line in start_run.rendered.splitlines()[: 2 + 3 * messages]:  # its title, its intro, 3 lines an account
+        print(f"  │ {line}")
+    if start_run.listed > messages:
+        print(say("demo.first_run_more", more=start_run.listed - messages))
     weeks = alerts_by_week(engine, scorecard, end)
     print()
-    print(say("demo.alerts_title", weeks=len(weeks.weeks), backlog=weeks.backlog))
+    print(say("demo.alerts_title", weeks=len(weeks.weeks), backlog=weeks.backlog,
+              first=(end - timedelta(days=7 * len(weeks.weeks))).isoformat()))  # fmt: skip
     for week_end, counts in weeks.weeks:
         print(say("demo.alerts_week", day=week_end.isoformat(), **counts))
     per_csm = ", ".join(f"{csm} {n / len(weeks.weeks):.1f}" for csm, n in sorted(weeks.per_csm.items()))
@@ -178,9 +187,53 @@ def run_demo(
 
 
 @dataclass
+class FirstRun:
+    """What the first `healthbot jobs run alerts` on the demo's last day posts: accounts listed, the listing's
+    channels and messages (pages), the DMs (one per CSM), the first page drawn for the terminal."""
+
+    listed: int = 0
+    channels: int = 0
+    pages: int = 0
+    dms: int = 0
+    threads: int = 0  # alerts opened (none: a first run lists)
+    rendered: str = ""
+
+
+FORGET = ("task_event", "task", "alert_listing", "alert_event", "alert", "outbox_message")  # what the demo runs leave
+
+
+def _forget(engine: Engine) -> None:
+    """The alerts, listings and messages of a demo run: a demo database served later must not post them."""
+    with unit_of_work(session_factory(engine)) as session:
+        for table in FORGET:
+            session.execute(text(f"DELETE FROM {table}"))
+
+
+def first_alert_run(engine: Engine, scorecard: Scorecard, day: date) -> FirstRun:
+    """The alert job's first run on `day` with the default rules, as `healthbot jobs run alerts` would do it on
+    the demo (the real `run_alerts`, its messages counted in the outbox), then forgotten."""
+    rules = load_rules(None, scorecard)
+    with unit_of_work(session_factory(engine)) as session:
+        summary = run_alerts(
+            session, rules=rules, scorecard=scorecard, calendar=BusinessCalendar(), alert_channel=DEMO_ALERT_CHANNEL,
+            day=day, now=datetime.combine(day + timedelta(days=1), time(7), tzinfo=UTC),
+        )  # fmt: skip
+    out = FirstRun(listed=len(summary.listed), threads=len(summary.opened), dms=summary.dms)
+    with session_factory(engine)() as session:
+        rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+        pages = [r for r in rows if r.key.startswith("alerts:list:")]
+        out.pages, out.channels = len(pages), len({r.channel for r in pages})
+        if pages:
+            out.rendered = render_blocks(pages[0].payload.get("blocks") or [])
+    _forget(engine)
+    return out
+
+
+@dataclass
 class AlertWeeks:
-    """What the alert job raised on the demo: `backlog` on its first run (accounts already at risk), then
-    per week (its last day, counts of opened/joined/resolved), opened per CSM, and open at the end."""
+    """What the alert job raised on the demo: `backlog` on its first run (accounts already at risk: listed, no
+    thread), then per week (its last day, counts of opened/joined/resolved/held back by the budget), opened per
+    CSM, and open at the end."""
 
     backlog: int = 0
     weeks: list[tuple[date, dict[str, int]]] = field(default_factory=list)
@@ -193,9 +246,9 @@ class AlertWeeks:
 
 def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int = ALERT_WEEKS) -> AlertWeeks:
     """Run the alert job's decisions (default rules, `bot.alerts.service.run_alerts`) day by day over the last
-    `weeks` weeks up to `end`, each day as of the next morning, after a first run the day before (whose alerts
-    are the backlog a first install raises); then forget the alerts and their messages: a demo database
-    served later must not post a month of them."""
+    `weeks` weeks up to `end`, each day as of the next morning, after a first run the day before (which lists
+    the backlog a first install finds, opening no thread); then forget the alerts and their messages: a demo
+    database served later must not post a month of them."""
     rules, calendar = load_rules(None, scorecard), BusinessCalendar()
     first = end - timedelta(days=7 * weeks)
     out = AlertWeeks()
@@ -209,11 +262,12 @@ def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int =
                 day=day, now=datetime.combine(day + timedelta(days=1), time(7), tzinfo=UTC),
             )  # fmt: skip
         if k == 0:
-            out.backlog = len(summary.opened)
+            out.backlog = len(summary.listed)
             continue
         opened += summary.opened
-        for name, n in (("opened", len(summary.opened)), ("joined", summary.joined),
-                        ("resolved", summary.recovered + summary.churned)):  # fmt: skip
+        resolved = summary.recovered + summary.churned
+        for name, n in (("opened", len(summary.opened)), ("joined", summary.joined), ("resolved", resolved),
+                        ("listed", len(summary.listed))):  # fmt: skip
             week[name] = week.get(name, 0) + n
         if k % 7 == 0:
             out.weeks.append((day, week))
@@ -234,8 +288,7 @@ def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int =
         ).all()  # fmt: skip
         out.per_csm = Counter(str(o) for o in owners)
         out.still_open = len(alert_store.open_alerts(session))
-        for table in ("alert_event", "alert", "outbox_message"):
-            session.execute(text(f"DELETE FROM {table}"))
+    _forget(engine)
     return out
 
 

@@ -9,7 +9,8 @@ Every message is an outbox row written in the caller's unit of work (keys: see /
 replayed job or a second click enqueues nothing new:
 - `alert:N:tasks`: the task list, a reply in the alert's thread; `alert:N:tasks:v{sum of versions}`: its redraws;
 - `alert:N:draft`: the outreach draft, a reply in the thread;
-- `task:T:dm:{user}`: one DM to an assignee for the tasks just given to them (T: the first of them).
+- `task:T:dm:{user}`: one DM to an assignee for the tasks just given to them (T: the first of them); the tasks an
+  alert's opening gives its owner travel in the alert's DM instead (`bot.alerts.threads`).
 """
 
 from __future__ import annotations
@@ -176,9 +177,11 @@ def create_tasks(
     tz: ZoneInfo,
     playbooks: dict[str, Playbook] | None = None,
     names: Callable[[str], str | None] | None = None,
+    dm: bool = True,
 ) -> list[Task]:
     """On an alert's opening: its tier's playbook becomes tasks (the owner's, or unassigned until a claim), the
-    task list and the outreach draft go to the thread, each assignee gets a DM. A replay creates nothing."""
+    task list and the outreach draft go to the thread, each assignee gets a DM (`dm=False`: the caller puts the
+    tasks in the DM it sends about the alert, so the owner gets one DM, not two). A replay creates nothing."""
     alert, account = view.alert, view.account
     book = (playbooks if playbooks is not None else load_playbooks()).get(alert.severity)
     if book is None or not book.steps or alert.id is None:
@@ -195,7 +198,8 @@ def create_tasks(
         return []
     redraw_tasks(session, alert.id, tiers, tz)
     post_draft(session, alert, account, view.score, book, names)
-    _dm_each(session, created, alert, account.name, tiers, tz)
+    if dm:
+        _dm_each(session, created, alert, account.name, tiers, tz)
     return created
 
 
