@@ -528,13 +528,15 @@ def test_metric_shapes_are_told_apart_by_their_values_and_names() -> None:
         "is_vip": np.repeat((rng.random(n) < 0.2).astype(float)[:, None], days, axis=1),
         "escalations": (rng.random((n, days)) < 0.03) * rng.poisson(3, (n, days)).astype(float),
         "open_tickets": rng.poisson(0.3, (n, days)).astype(float),  # many zeros, no bursts: the name decides
+        "api_calls": rng.poisson(rng.uniform(50, 400, n)[:, None] * dip[None, :]).astype(float),
     }
+    values["api_calls"][0, -5:] = -2  # a stray correction row in an export: still a count
     panel = Panel(np.arange(n, dtype=np.int64), day_number(first), values)
     accounts = pd.DataFrame({"id": np.arange(n), "renewal_date": None})
     inputs = DayInputs(panel, days - 1, 90, accounts, END, np.full(n, np.nan))
     found = {s.metric: s for s in shapes(inputs, 14, str)}
     kinds = {m: s.kind for m, s in found.items()}
     assert kinds == {"logins": "activity", "seats": "level", "wait_hours": "other", "is_vip": "state",
-                     "escalations": "ticket", "open_tickets": "ticket"}, kinds  # fmt: skip
+                     "escalations": "ticket", "open_tickets": "ticket", "api_calls": "activity"}, kinds  # fmt: skip
     assert found["logins"].cycle.startswith("a weekly cycle: lowest on S") and not found["seats"].cycle
     assert "left out" in found["wait_hours"].why and "left out" in found["is_vip"].why

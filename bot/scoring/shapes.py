@@ -45,6 +45,8 @@ LEVEL_STEP = 0.02
 LEVEL_MAX_ZEROS = 0.2  # ... and is rarely zero
 TICKET_ZEROS = 0.5  # a count with at least this share of zero days ...
 BURSTY = 1.5  # ... whose variance is at least this many times its mean (arrives in bursts) is ticket-like
+COUNT_SHARE = 0.99  # a metric is a count when this share of its values are whole numbers >= 0 (a stray correction
+# row such as -2 in an export does not make the team's main usage metric unreadable)
 CALIBRATION = (0.8, 0.95, 0.99)  # shares of the portfolio's account-days a band point (100, 50, 0) lets through
 CALIBRATION_DAYS = 28  # days up to the as-of day whose readings calibrate the bands (four of each weekday)
 ACTIVITY_WEIGHTS = {"trend": 0.6, "recency": 0.4}  # within an activity metric's group
@@ -173,7 +175,7 @@ def _shape(inputs: DayInputs, metric: str, label: Callable[[str], str]) -> Shape
         return Shape(metric, "empty", say("suggest.shape.why.empty", window=WINDOW))
     if np.isin(values, (0.0, 1.0)).all():
         return Shape(metric, "state", say("suggest.shape.why.state"))
-    count = bool((values >= 0).all() and (values == np.round(values)).all())
+    count = bool(np.mean((values >= 0) & (values == np.round(values))) >= COUNT_SHARE)
     zeros = float(np.mean(values == 0))
     steady = _steady_share(window)
     mean = float(values.mean())
