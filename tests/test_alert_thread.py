@@ -56,7 +56,7 @@ def _score(**kw: object) -> HealthScore:
 
 
 FIRINGS = {
-    "tier_dropped": {"words": "tier dropped from Medium risk to High risk (score 37)", "severity": "high_risk",
+    "tier_dropped": {"words": "tier dropped from Medium risk to High risk (score 37 that day)", "severity": "high_risk",
                      "since": "2026-06-30", "last": "2026-06-30"},
     "silence": {"words": "no logins for 9 days", "severity": "medium_risk", "since": "2026-06-28",
                 "last": "2026-06-30"},
@@ -89,7 +89,7 @@ WHY = {
     "type": "section",
     "text": mrkdwn(
         "*Why*\n• no logins for 9 days (since 2026-06-28)\n"
-        "• tier dropped from Medium risk to High risk (score 37) (since 2026-06-30)"
+        "• tier dropped from Medium risk to High risk (score 37 that day) (since 2026-06-30)"
     ),
 }
 DRIVERS = {"type": "section", "text": mrkdwn("*What pulls the score down*\n• logins -62 % vs prior  _(-12 pts)_")}

@@ -379,7 +379,7 @@ def test_the_listing_builder_draws_each_state_within_limits() -> None:
 
     tiers = load_scorecard().tiers
     account = Account(id=7, external_id="A7", name="Acme <Corp>", name_lower="acme <corp>", owner_slack_id=CSM)
-    firings = {"dropped": {"words": "tier dropped from Low risk to Medium risk (score 50)"}}
+    firings = {"dropped": {"words": "tier dropped from Low risk to Medium risk (score 50 that day)"}}
 
     def row(status: str, **kw: object) -> messages.ListingRow:
         listing = AlertListing(id=3, account_id=7, channel=MAIN, severity="medium_risk", reason="first_run",

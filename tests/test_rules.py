@@ -299,8 +299,8 @@ def test_firings_carry_severity_detail_and_whole_words(crafted: tuple[Engine, di
     a1 = got["dropped"]["A1"]
     assert (a1.account_id, a1.kind, a1.severity) == (ids["A1"], "tier_dropped", "medium_risk")
     assert a1.detail == {"old_tier": "low_risk", "new_tier": "medium_risk", "score": 50.0}
-    assert a1.words == "tier dropped from Low risk to Medium risk (score 50)"
-    assert got["below_60"]["B1"].words == "score below 60 for 7 days (now 50)"
+    assert a1.words == "tier dropped from Low risk to Medium risk (score 50 that day)"
+    assert got["below_60"]["B1"].words == "score below 60 for 7 days (score 50 that day)"
     assert got["below_60"]["B1"].detail == {"below": 60.0, "days": 7.0, "score": 50.0}
     assert got["renewal"]["C1"].words == "renewal in 30 days while medium risk"
     assert got["renewal"]["C1"].severity == "high_risk"
@@ -319,7 +319,7 @@ def test_a_drop_into_high_risk_takes_high_risk_severity(engine: Engine, tmp_path
     (firing,) = fired(engine, rules)["dropped"]
 
     assert (firing.account_id, firing.severity) == (ids["X"], "high_risk")
-    assert firing.words == "tier dropped from Low risk to High risk (score 20)"
+    assert firing.words == "tier dropped from Low risk to High risk (score 20 that day)"
 
 
 def test_segment_filter_ignores_case_and_spaces(engine: Engine, tmp_path: Path) -> None:
