@@ -403,3 +403,20 @@ def test_the_listing_builder_draws_each_state_within_limits() -> None:
     assert "accessory" not in blocks[4] and "No longer firing" in blocks[4]["text"]["text"]
     with pytest.raises(ValueError):
         messages.listing_message([row("listed")] * (LISTING_PAGE + 1), "budget", 1, 1, 46, tiers, 10)
+
+
+def test_a_listed_account_reads_its_tier_in_the_dm_as_in_the_list(
+    engine: Engine, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """A rule's severity may be a worse tier than the account's: a DM that called a Medium-risk account (score 50)
+    "High risk" contradicted the channel's list beside it. Both show the account's tier."""
+    rules = write_rules(tmp_path, RULES.replace("below = 40", "below = 60"))  # severity high_risk, fires on 50
+    add(engine, "MID", CSM, [50, 50, 50, 50])
+
+    run(engine, rules, 3)
+    drain(engine, fake_slack)
+
+    dm = json.dumps(checked(fake_slack.posted(f"D{CSM}")[0])["blocks"])
+    assert "MID Inc: Medium risk" in dm and "High risk" not in dm
+    listing = json.dumps(checked(fake_slack.posted(SAVE_TEAM)[0])["blocks"])
+    assert "Medium risk" in listing and "score 50" in listing

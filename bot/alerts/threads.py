@@ -122,7 +122,10 @@ def dm_person(
         key = f"alerts:dm:{user}:a{min(n.view.alert.id or 0 for n in new)}"
     else:
         key = f"alerts:dm:{user}:l{min(item.id or 0 for item, _ in listed)}"
-    rows = [messages.Listed(name, item.severity, item.channel) for item, name in listed]
+    rows = []
+    for item, name in listed:  # the account's tier, as the channel's list shows it (the severity may be a worse tier)
+        score = queries.latest_score(session, item.account_id)
+        rows.append(messages.Listed(name, score.tier if score is not None else item.severity, item.channel))
     message = messages.person_dm(new, rows, tiers, tz)
     outbox.post(session, key, user, message.text, message.blocks)
     return key
