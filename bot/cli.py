@@ -818,9 +818,10 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
         elif summary.day is None:
             print("alerts: no scores yet; run `healthbot jobs run score` first")
         else:
+            listed = "first run: where we start" if summary.first_run else "past the day's thread budget"
             print(
-                f"alerts for {summary.day}: {len(summary.opened)} opened, {summary.joined} joined, "
-                f"{summary.recovered} recovered, {summary.churned} churned"
+                f"alerts for {summary.day}: {len(summary.opened)} opened, {len(summary.listed)} listed ({listed}), "
+                f"{summary.joined} joined, {summary.recovered} recovered, {summary.churned} churned, {summary.dms} DMs"
             )
     elif args.job == "escalations":
         esc = escalations_job.run(
