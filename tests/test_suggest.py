@@ -540,3 +540,37 @@ def test_metric_shapes_are_told_apart_by_their_values_and_names() -> None:
                      "escalations": "ticket", "open_tickets": "ticket", "api_calls": "activity"}, kinds  # fmt: skip
     assert found["logins"].cycle.startswith("a weekly cycle: lowest on S") and not found["seats"].cycle
     assert "left out" in found["wait_hours"].why and "left out" in found["is_vip"].why
+
+
+def test_the_shapes_cards_bands_widen_to_what_most_accounts_read() -> None:
+    """A not-fitted card reads an account as usual while it does what most of the portfolio does: on a noisy
+    portfolio the 100-point of each band lets CALIBRATION[0] (80 %) of the account-days through, the 0-point 99 %.
+    (The quantiles were taken from the wrong end: the fixed points never moved and noise flooded the risk tiers.)"""
+    from dataclasses import replace as with_day
+
+    from bot.scoring.engine import DayInputs, Panel, day_number, measure_input
+    from bot.scoring.shapes import CALIBRATION, CALIBRATION_DAYS, shapes
+
+    rng = np.random.default_rng(3)
+    n, days = 80, 120
+    first = END - timedelta(days=days - 1)
+    values = {
+        "logins": rng.poisson(rng.uniform(1, 6, n)[:, None] * rng.gamma(2, 0.5, (n, days))).astype(float),
+        "tickets_opened": (rng.random((n, days)) < 0.2) * rng.poisson(2, (n, days)).astype(float),
+    }
+    panel = Panel(np.arange(n, dtype=np.int64), day_number(first), values)
+    accounts = pd.DataFrame({"id": np.arange(n), "renewal_date": None})
+    inputs = DayInputs(panel, days - 1, 90, accounts, END, np.full(n, np.nan))
+    measures = {m.name: m for s in shapes(inputs, 14, str) for m, _ in s.measures}
+
+    for name in ("logins_trend", "tickets_opened_spike"):
+        m = measures[name]
+        x = np.concatenate([
+            measure_input(m, with_day(inputs, col=inputs.col - k, day=inputs.day - timedelta(days=k)))[0]
+            for k in range(CALIBRATION_DAYS)
+        ])  # fmt: skip
+        x = x[np.isfinite(x)]
+        full = next(point for point, score in m.bands if score == 100.0)
+        worse_high = m.bands[0][1] > m.bands[-1][1]
+        usual = np.mean(x <= full) if worse_high else np.mean(x >= full)
+        assert usual >= CALIBRATION[0] - 0.02, (name, m.bands, usual)

@@ -232,7 +232,7 @@ def _calibrated(m: Measure, inputs: DayInputs) -> Measure:
     x100, x50, x0 = by_score[100.0], by_score[50.0], by_score[0.0]
     worse_high = m.bands[0][1] > m.bands[-1][1]  # a higher input scores lower
     if x.size:
-        q = np.quantile(x, [1 - c for c in CALIBRATION] if worse_high else CALIBRATION)
+        q = np.quantile(x, CALIBRATION if worse_high else [1 - c for c in CALIBRATION])  # the bad end's shares
         pick = max if worse_high else min
         x100, x50, x0 = pick(x100, q[0]), pick(x50, q[1]), pick(x0, q[2])
     x100, x50, x0 = (_round(v) for v in (x100, x50, x0))
