@@ -955,7 +955,10 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.demo.run import run_demo
 
-    return run_demo(args.database_url, args.accounts, args.days, args.messages, force=args.force)
+    end = datetime.now(settings.tz).date()  # the team's today: what `score` and the alert job call today
+    return run_demo(
+        args.database_url, args.accounts, args.days, args.messages, end=end, force=args.force, tz=settings.tz
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -255,3 +255,27 @@ def test_every_hint_the_demo_prints_runs_as_printed_on_the_demo_database(readme_
     rescored = next(h for h in hints if " score " in h)
     done = subprocess.run(rescored, shell=True, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert re.search(r"scored [1-9][\d,]* account-days", done.stdout), done.stdout + done.stderr
+
+
+def test_the_demo_ends_on_the_teams_today_so_score_keeps_its_last_day(tmp_path: Path) -> None:
+    """The demo's data ends on today in TIMEZONE, the day `score` calls today: a demo that ended on the machine's
+    date was a day ahead for a team west of it, and the first `healthbot score` deleted its last day as future."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    utc_today = datetime.now(UTC).date()
+    zone = next(z for z in ("Pacific/Pago_Pago", "Pacific/Kiritimati") if datetime.now(ZoneInfo(z)).date() != utc_today)
+    team_today = datetime.now(ZoneInfo(zone)).date()
+    env = {**_env(), "TIMEZONE": zone, "TZ": "UTC"}  # the machine's clock in UTC, the team elsewhere
+    cli = [sys.executable, "-m", "bot.cli"]
+    done = subprocess.run([*cli, "demo", "--accounts", "30", "--days", "60", "--messages", "0"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"Health on {team_today}" in done.stdout
+    env["DATABASE_URL"] = "sqlite:///healthbot-demo.db"
+    done = subprocess.run([*cli, "score"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    con = sqlite3.connect(tmp_path / "healthbot-demo.db")
+    latest = con.execute("SELECT MAX(day) FROM health_score").fetchone()[0]
+    con.close()
+    assert latest == team_today.isoformat(), done.stdout

@@ -12,7 +12,7 @@ import sqlite3
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -96,11 +96,17 @@ def write_demo_csvs(folder: Path, n_accounts: int, days: int, end: date) -> tupl
 
 
 def run_demo(
-    database_url: str, n_accounts: int, days: int, messages: int, end: date | None = None, force: bool = False
+    database_url: str,
+    n_accounts: int,
+    days: int,
+    messages: int,
+    end: date | None = None,
+    force: bool = False,
+    tz: tzinfo = UTC,
 ) -> int:
-    """Seed, score and print the demo. Refuses (exit 2, nothing changed) a database holding anything
-    but earlier demo data, unless `force`."""
-    end = end or date.today()
+    """Seed, score and print the demo, its data up to `end` (default: today in `tz`, the team's time zone).
+    Refuses (exit 2, nothing changed) a database holding anything but earlier demo data, unless `force`."""
+    end = end or datetime.now(tz).date()
     url = load_settings(env_file=None, environ={"DATABASE_URL": database_url}).database_url  # psycopg for postgresql://
     what = None if force else not_demo_data(url)
     if what is not None:
@@ -121,7 +127,7 @@ def run_demo(
     print(say("demo.intro", accounts=n_accounts, days=days, database=database_url))
     accounts_csv, metrics_csv, _ = write_demo_csvs(folder, n_accounts, days, end)
     import_accounts(engine, accounts_csv, quiet=True)
-    import_metrics(engine, metrics_csv)  # shows its own progress bar
+    import_metrics(engine, metrics_csv, tz=tz)  # shows its own progress bar
     print(say("demo.csv_saved", folder=folder))
 
     scorecard = load_scorecard()
