@@ -420,3 +420,18 @@ def test_a_listed_account_reads_its_tier_in_the_dm_as_in_the_list(
     assert "MID Inc: Medium risk" in dm and "High risk" not in dm
     listing = json.dumps(checked(fake_slack.posted(SAVE_TEAM)[0])["blocks"])
     assert "Medium risk" in listing and "score 50" in listing
+
+
+def test_a_listed_row_says_when_hysteresis_holds_its_tier() -> None:
+    """ "score 37 · Medium risk" beside each other contradict without a word (issue 18): the list says so, as the
+    card does (prompts/health.toml [held])."""
+    from bot.alerts import messages
+
+    tiers = load_scorecard().tiers
+    account = Account(id=7, external_id="A7", name="Acme", name_lower="acme", owner_slack_id=CSM)
+    listing = AlertListing(id=3, account_id=7, channel=MAIN, severity="medium_risk", reason="first_run",
+                           listed_on=day(3), last_fired_on=day(3), firings={}, message_key="k:p1")  # fmt: skip
+    held = HealthScore(account_id=7, day=day(3), score=38.5, tier="medium_risk")
+    message = messages.listing_message([messages.ListingRow(listing, account, held)], "first_run", 1, 1, 1, tiers, 10)
+    row = (message.blocks or [])[2]["text"]["text"]
+    assert "Medium risk (held: " in row and "score 38" in row, row

@@ -294,7 +294,8 @@ class ListingRow:
 def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
     tier = row.score.tier if row.score is not None else row.listing.severity
     head = _l(
-        "row", emoji=tier_emoji(tier), name=esc(row.account.name), tier=tiers.label(tier),
+        "row", emoji=tier_emoji(tier), name=esc(row.account.name),
+        tier=tier_text(row.score.score if row.score is not None else None, tier, tiers),
         score=score_text(row.score.score) if row.score is not None else "–", owner=mention(row.account.owner_slack_id),
     )  # fmt: skip
     words = [esc(str(f.get("words") or rule)) for rule, f in sorted(row.listing.firings.items())]

@@ -349,7 +349,9 @@ def run_alerts(
     gather = rules.budget.one_dm_per_run
     for c in to_open:
         detail: dict[str, Any] = {"day": day.isoformat(), "rules": sorted(c.firings)}
-        if c.listing is not None:
+        if c.listing is not None:  # taken off its list first: a click that opened it meanwhile wins, once
+            if not store.end_listing(session, c.listing.id or 0, "opened", BOT, None, now):
+                continue
             detail["listing"] = c.listing.id
         view, tasks = open_alert(
             session, c.account, c.firings, c.severity, c.channel, day=day, now=now, calendar=calendar, tiers=tiers,
@@ -357,7 +359,8 @@ def run_alerts(
         )  # fmt: skip
         alert_id = view.alert.id or 0
         summary.opened.append(alert_id)
-        if c.listing is not None and store.end_listing(session, c.listing.id or 0, "opened", BOT, alert_id, now):
+        if c.listing is not None:
+            store.set_listing_alert(session, c.listing.id or 0, alert_id)
             pages.add(c.listing.message_key)
         owner = c.account.owner_slack_id
         if not rules.routing.dm_owner or not threads.is_user(owner):
