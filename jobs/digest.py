@@ -36,6 +36,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
 from bot.alerts.rules import Rules, TierDropped, riskiest
+from bot.alerts.service import last_alerted
 from bot.alerts.signals import Move, digest_moves, evaluate
 from bot.health.messages import at_risk_figure
 from bot.retention.plays import PlayRate, plays_blocks, save_rates
@@ -250,7 +251,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         session.exec(select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > before))).all()
     )
     week.moves = digest_moves(conn, scorecard, day, before, alerted)
-    week.move_why = move_reasons(session, week.moves, week.accounts, rules, scorecard, day, week.now)
+    week.move_why = move_reasons(session, week.moves, week.accounts, rules, scorecard, day, week.now, tz)
     if rules is not None and rules.routing.digest_only:
         quiet_tiers = set(rules.routing.digest_only)
         for k in range(7, 0, -1):  # the week's score days, oldest first: the latest words win
@@ -262,19 +263,15 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
 
 def move_reasons(
     session: Session, moves: list[Move], accounts: dict[int, Account], rules: Rules | None, scorecard: Scorecard,
-    day: date, now: datetime,
+    day: date, now: datetime, tz: ZoneInfo | None = None,
 ) -> dict[int, str]:  # fmt: skip
     """Why each move raised no alert, only where it is known (prompts/digest.toml `why_move_*`): "listed" (on a
     listing, waiting for a click: a first run's or past the budget), "noise" (no enabled tier_dropped rule alerts
-    on a move into that tier for the account's segment: the rules' noise budget), "cooldown" (an alert of the
-    account resolved within the rules' cooldown). No reason is given where none of those holds."""
+    on a move into that tier for the account's segment: the rules' noise budget), "cooldown" (a tier_dropped
+    rule that would alert on the move is inside its own cooldown for the account on `day`, as the alert job decides it:
+    `bot.alerts.service.last_alerted`). No reason is given where none of those holds."""
     listed = {item.account_id: item.reason for item in alert_store.listed(session)}
-    cooled = set(
-        alert.account_id
-        for alert in alert_store.resolved_since(
-            session, [m.account_id for m in moves], now - timedelta(days=rules.cooldown_days if rules else 0)
-        )
-    )  # fmt: skip
+    last = last_alerted(session, [m.account_id for m in moves], rules, now, tz or ZoneInfo("UTC")) if rules else {}
     drops = [r for r in rules.enabled if isinstance(r, TierDropped)] if rules is not None else []
     out: dict[int, str] = {}
     for m in moves:
@@ -289,7 +286,10 @@ def move_reasons(
             out[m.account_id] = f"listed_{listed[m.account_id]}"
         elif rules is not None and not alerting:
             out[m.account_id] = "noise"
-        elif m.account_id in cooled:
+        elif rules is not None and any(
+            (m.account_id, r.name) in last and (day - last[(m.account_id, r.name)]).days < rules.cooldown(r)
+            for r in alerting
+        ):
             out[m.account_id] = "cooldown"
     return out
 

@@ -435,3 +435,28 @@ def test_a_listed_row_says_when_hysteresis_holds_its_tier() -> None:
     message = messages.listing_message([messages.ListingRow(listing, account, held)], "first_run", 1, 1, 1, tiers, 10)
     row = (message.blocks or [])[2]["text"]["text"]
     assert "Medium risk (held: " in row and "score 38" in row, row
+
+
+def test_the_digest_blames_a_cooldown_only_when_the_rule_for_the_move_is_in_its_own(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A resolved alert of another rule (score below 40) put no tier_dropped rule in its cooldown: the digest
+    said "inside a rule's cooldown" for any resolved alert of the account. The reason is the alert job's."""
+    rules = write_rules(tmp_path, '[budget]\nfirst_run = "open"\n' + RULES)
+    cool = add(engine, "COOL", CSM, [80] * 7 + [50])  # moves into medium risk on day 7, no alert run since
+    with unit_of_work(session_factory(engine)) as s:
+        s.add(Alert(account_id=cool, severity="high_risk", opened_on=day(-9), last_fired_on=day(-8),
+                    due_at=morning(-9), channel=MAIN, status="resolved", resolved_at=morning(-6), outcome="recovered",
+                    firings={"low_score": {"words": "score below 40 for 3 days", "since": str(day(-9))}}))  # fmt: skip
+    with Session(engine) as s:
+        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
+    text = json.dumps(digest_job.digest_message(week, load_scorecard().tiers).blocks, ensure_ascii=False)
+    assert "COOL Inc: Healthy → Medium risk" in text and "cooldown" not in text
+
+    with unit_of_work(session_factory(engine)) as s:  # its own rule resolved 11 days before: inside its 14
+        s.add(Alert(account_id=cool, severity="medium_risk", opened_on=day(-9), last_fired_on=day(-8),
+                    due_at=morning(-9), channel=MAIN, status="resolved", resolved_at=morning(-5), outcome="recovered",
+                    firings={"dropped": {"words": "tier dropped", "since": str(day(-9))}}))  # fmt: skip
+    with Session(engine) as s:
+        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
+    assert "cooldown" in json.dumps(digest_job.digest_message(week, load_scorecard().tiers).blocks)

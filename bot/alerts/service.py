@@ -99,7 +99,7 @@ def _entry(f: Firing, day: date) -> dict[str, Any]:
     return {"words": f.words, "severity": f.severity, "since": day.isoformat(), "last": day.isoformat()}
 
 
-def _last_alerted(session: Session, account_ids: list[int], rules: Rules, now: datetime, tz: Any) -> dict:
+def last_alerted(session: Session, account_ids: list[int], rules: Rules, now: datetime, tz: Any) -> dict:
     """(account_id, rule) -> the local date the last resolved alert of the account with that rule in it
     resolved: the cooldowns count from there, in days of the clock (`now`), whatever day is evaluated."""
     longest = max([rules.cooldown_days, *(rules.cooldown(r) for r in rules.rules)])
@@ -204,7 +204,7 @@ def run_alerts(
     listed = {item.account_id: item for item in store.listed(session)}
     wanted = sorted(set(by_account) | set(open_by_account) | set(listed))
     accounts = {a.id: a for a in queries.accounts_by_ids(session, wanted)}
-    cooled = _last_alerted(session, sorted(by_account), rules, now, tz)
+    cooled = last_alerted(session, sorted(by_account), rules, now, tz)
     today = as_utc(now).astimezone(tz).date()  # the cooldowns' clock
     redraw: set[int] = set()
 
