@@ -272,7 +272,10 @@ def _as_date(value: Any) -> date:
 
 
 def delete_scores_after(conn: Connection, day: date) -> int:
-    """Drop scores dated after `day` (today): a day that has not happened has no score."""
+    """Drop scores dated after `day` (today): a day that has not happened has no score. Alerts and listings that
+    fired on such a day (alerted on future scores) count as fired `day`, so they can recover from there."""
+    for table in ("alert", "alert_listing"):
+        conn.execute(text(f"UPDATE {table} SET last_fired_on = :d WHERE last_fired_on > :d"), {"d": day})
     return conn.execute(text("DELETE FROM health_score WHERE day > :d"), {"d": day}).rowcount or 0
 
 

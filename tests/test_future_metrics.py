@@ -18,12 +18,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlmodel import Session, select
 
 from bot.cli import main
 from bot.demo.run import write_demo_csvs
 from bot.scoring.importer import last_metric_day
 from bot.scoring.scorecard import load_scorecard
 from jobs import score as score_job
+from storage.db import session_factory, unit_of_work
+from storage.models import Account
 from tests.test_connectors import FakeAPI
 from tests.test_ingest import TOKEN, Web, stored
 from tests.test_ingest import add_accounts as add_numbered_accounts
@@ -342,3 +345,28 @@ def test_a_stored_future_row_moves_neither_backtest_nor_suggest(
     assert main(["scorecard", "suggest", "--as-of", str(as_of), "--horizon", "30", "--out", str(out)]) != 0
     assert f"is after the latest metrics ({END})" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_alert_that_fired_on_a_future_score_can_recover(team: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """The alert job of a run before this rule alerted on future scores: its alert's last firing day was in the
+    future, so 'not fired for recover_days' never came. Removing the future scores brings that day back to today."""
+    from storage.models import Alert
+
+    with unit_of_work(session_factory(team)) as s:
+        account = s.exec(select(Account).where(Account.external_id == "ACC-0001")).one()
+        s.add(Alert(account_id=account.id or 0, severity="high_risk", opened_on=AHEAD, last_fired_on=AHEAD,
+                    due_at=datetime.now(UTC), channel="C0ALERTS"))  # fmt: skip
+    with team.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO health_score (account_id, day, score, tier, scorecard, partial, parts, computed_at) "
+                "SELECT id, :d, 1, 'high_risk', 'default', false, '{}', :now FROM account WHERE external_id = :e"
+            ),
+            {"d": AHEAD, "now": datetime.now(UTC), "e": "ACC-0001"},
+        )
+
+    assert main(["score"]) == 0
+
+    with Session(team) as s:
+        (alert,) = s.exec(select(Alert)).all()
+    assert alert.last_fired_on == TODAY
