@@ -460,3 +460,19 @@ def test_the_digest_blames_a_cooldown_only_when_the_rule_for_the_move_is_in_its_
     with Session(engine) as s:
         week = digest_job.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
     assert "cooldown" in json.dumps(digest_job.digest_message(week, load_scorecard().tiers).blocks)
+
+
+def test_one_dm_per_person_holds_without_the_owner_dm(engine: Engine, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    """`[routing] dm_owner = false` (no alert DM) still gives the owner one DM for the run's tasks, not one per
+    alert: their tasks are theirs whether or not the alert itself is DMed."""
+    text = '[budget]\nfirst_run = "open"\n' + RULES.replace("[routing]\n", "[routing]\ndm_owner = false\n")
+    rules = write_rules(tmp_path, text)
+    for k in range(3):
+        add(engine, f"ACC{k}", CSM, [80, 80, 80, 50])
+
+    assert len(run(engine, rules, 3).opened) == 3
+    drain(engine, fake_slack)
+
+    assert sent_to(fake_slack)[CSM] == 1
+    dm = checked(fake_slack.posted(f"D{CSM}")[0])
+    assert all(f"ACC{k} Inc" in json.dumps(dm["blocks"]) for k in range(3))

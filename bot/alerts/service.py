@@ -355,7 +355,7 @@ def run_alerts(
             detail["listing"] = c.listing.id
         view, tasks = open_alert(
             session, c.account, c.firings, c.severity, c.channel, day=day, now=now, calendar=calendar, tiers=tiers,
-            tz=tz, cs_lead=cs_lead, dm_tasks=not rules.routing.dm_owner, detail=detail, names=names,
+            tz=tz, cs_lead=cs_lead, dm_tasks=not gather and not rules.routing.dm_owner, detail=detail, names=names,
         )  # fmt: skip
         alert_id = view.alert.id or 0
         summary.opened.append(alert_id)
@@ -363,14 +363,19 @@ def run_alerts(
             store.set_listing_alert(session, c.listing.id or 0, alert_id)
             pages.add(c.listing.message_key)
         owner = c.account.owner_slack_id
-        if not rules.routing.dm_owner or not threads.is_user(owner):
-            continue
-        if gather:
-            theirs = [t for t in tasks if t.assignee == owner]
-            new_alerts.setdefault(owner or "", []).append(messages.NewAlert(view, theirs))
-        else:
+        if gather:  # the owner hears of the alert (dm_owner), every assignee of its tasks, in the run's one DM
+            told = {owner or ""} if rules.routing.dm_owner and threads.is_user(owner) else set()
+            told |= {t.assignee or "" for t in tasks if threads.is_user(t.assignee)}
+            for user in sorted(told):
+                theirs = [t for t in tasks if t.assignee == user]
+                new_alerts.setdefault(user, []).append(messages.NewAlert(view, theirs))
+        elif rules.routing.dm_owner:  # a DM per alert: the owner's with their tasks, each other assignee's own
             key = threads.dm_owner(session, view, tiers, tz, tasks)
             dm_keys += [key] if key else []
+            others = {t.assignee or "" for t in tasks if t.assignee != owner and threads.is_user(t.assignee)}
+            for other in sorted(others):
+                theirs = [t for t in tasks if t.assignee == other]
+                retention.dm_assignee(session, other, theirs, view.alert, c.account.name, tiers, tz)
 
     for channel, reason, group in to_list:
         items = []
