@@ -143,11 +143,14 @@ def _count(url: str, sql: str) -> int:
 
 
 def _fingerprint(url: str) -> object:
-    """What a refused demo must leave as it was: the SQLite file's bytes, or every table's rows."""
+    """What a refused demo must leave as it was: the SQLite database's whole content (schema and rows, not the
+    file's bytes: a reader closing the last connection may checkpoint the WAL into the file), or every table's rows."""
     if url.startswith("sqlite"):
-        path = Path(url.removeprefix("sqlite:///"))
-        files = [path, Path(f"{path}-wal")]  # (-shm is a shared-memory index every reader writes to)
-        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.exists()}
+        con = sqlite3.connect(Path(url.removeprefix("sqlite:///")))
+        try:
+            return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
+        finally:
+            con.close()
     return {t: _count(url, f"SELECT COUNT(*) FROM {t}") for t in TABLES}
 
 

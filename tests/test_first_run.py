@@ -476,3 +476,17 @@ def test_one_dm_per_person_holds_without_the_owner_dm(engine: Engine, tmp_path: 
     assert sent_to(fake_slack)[CSM] == 1
     dm = checked(fake_slack.posted(f"D{CSM}")[0])
     assert all(f"ACC{k} Inc" in json.dumps(dm["blocks"]) for k in range(3))
+
+
+def test_a_listed_account_that_gets_worse_opens_its_alert(engine: Engine, tmp_path: Path) -> None:
+    """Listed at Medium risk on the first run, it drops to High risk the next day: a change, not silence (the
+    same rule firing again only moved its last day, so the account stayed on the list at its old severity)."""
+    rules = write_rules(tmp_path)
+    acct = add(engine, "SLIDE", CSM, [80, 80, 80, 50, 35])
+    assert run(engine, rules, 3).listed  # the first run lists it
+    opened = run(engine, rules, 4)
+    with Session(engine) as s:
+        (alert,) = s.exec(select(Alert).where(Alert.account_id == acct)).all()
+        (listing,) = s.exec(select(AlertListing)).all()
+    assert opened.opened == [alert.id] and alert.severity == "high_risk"
+    assert listing.status == "opened" and listing.alert_id == alert.id

@@ -117,7 +117,7 @@ def test_one_rounding_rule_for_scores_and_changes() -> None:
 
 def test_held_note_is_one_wording() -> None:
     tiers = SCORECARD.tiers
-    assert held_note(39.6, "medium_risk", tiers) == "held: moves down below 37"
+    assert held_note(39.6, "medium_risk", tiers) == "held: within 3 points under 40"
     assert held_note(82.4, "low_risk", tiers) == "held: needs 83 to move up"
     assert held_note(50.0, "medium_risk", tiers) is None  # the score gives this tier
     assert held_note(50.0, "high_risk", tiers) is None  # more than hysteresis explains: stored under other cutoffs
@@ -178,14 +178,14 @@ def test_the_same_account_reads_the_same_score_and_held_tier_on_every_surface(
     portfolio: Engine,
     tmp_path: Path,
 ) -> None:
-    held = "Medium risk (held: moves down below 37)"
+    held = "Medium risk (held: within 3 points under 40)"
     with Session(portfolio) as s:
         card = service.card(s, 1, SCORECARD, D)
     assert card.blocks is not None
     card_text = texts(valid(card.blocks))
     assert line_of("Initech", card_text) == f":large_orange_circle: *Initech*  ·  *39* / 100  ·  {held}"
     assert "7 days *-31*" in card_text
-    assert card.text == "Initech: 39 (Medium risk, held: moves down below 37), 7-day change -31"
+    assert card.text == "Initech: 39 (Medium risk, held: within 3 points under 40), 7-day change -31"
 
     row = f"*Initech*  *39* (-31 in 7 days)  ·  {held}  ·  $10,000 MRR"
     assert row in line_of("Initech", _top(portfolio, "top"))
@@ -217,7 +217,7 @@ def test_the_same_account_reads_the_same_score_and_held_tier_on_every_surface(
     printed = render_blocks(root.blocks)  # the demo's printout of an alert thread
     assert "score 39 (-31 in 7 days)" in printed and printed.count("(score 39 that day)") == 2
     everything = json.dumps([card_text, _top(portfolio, "top"), _home(portfolio), _digest(portfolio), printed])
-    assert not re.search(r"\b40\b", everything.replace("below 40", ""))  # 39.6 never reads "40"
+    assert not re.search(r"\b40\b", everything.replace("below 40", "").replace("under 40", ""))  # 39.6 never reads "40"
 
 
 def test_a_card_names_the_scorecard_file_it_was_scored_with(portfolio: Engine, tmp_path: Path) -> None:

@@ -37,13 +37,13 @@ def title_and_text(score: float, tier: str, scorecard: Scorecard = SCORECARD) ->
          "_A tier changes only once the score is 3 points past a cutoff._",
          "Initech: 40 (High risk, held: needs 43 to move up), 7-day change +2"),
         (39.5, "medium_risk",
-         ":large_orange_circle: *Initech*  ·  *39* / 100  ·  Medium risk (held: moves down below 37)\n"
+         ":large_orange_circle: *Initech*  ·  *39* / 100  ·  Medium risk (held: within 3 points under 40)\n"
          "_A tier changes only once the score is 3 points past a cutoff._",
-         "Initech: 39 (Medium risk, held: moves down below 37), 7-day change +2"),
+         "Initech: 39 (Medium risk, held: within 3 points under 40), 7-day change +2"),
         (79.9, "healthy",
-         ":large_green_circle: *Initech*  ·  *79* / 100  ·  Healthy (held: moves down below 77)\n"
+         ":large_green_circle: *Initech*  ·  *79* / 100  ·  Healthy (held: within 3 points under 80)\n"
          "_A tier changes only once the score is 3 points past a cutoff._",
-         "Initech: 79 (Healthy, held: moves down below 77), 7-day change +2"),
+         "Initech: 79 (Healthy, held: within 3 points under 80), 7-day change +2"),
     ],
 )  # fmt: skip
 def test_a_tier_held_by_hysteresis_says_until_when(score: float, tier: str, title: str, text: str) -> None:

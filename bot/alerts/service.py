@@ -99,6 +99,11 @@ def _entry(f: Firing, day: date) -> dict[str, Any]:
     return {"words": f.words, "severity": f.severity, "since": day.isoformat(), "last": day.isoformat()}
 
 
+def _worse(severity: str, than: str, tiers: Tiers) -> bool:
+    order = tiers.order
+    return severity in order and than in order and order.index(severity) > order.index(than)
+
+
 def last_alerted(session: Session, account_ids: list[int], rules: Rules, now: datetime, tz: Any) -> dict:
     """(account_id, rule) -> the local date the last resolved alert of the account with that rule in it
     resolved: the cooldowns count from there, in days of the clock (`now`), whatever day is evaluated."""
@@ -296,13 +301,18 @@ def run_alerts(
                 summary.digest_only += 1
             fresh = alerting
         account = accounts.get(account_id)
+        was_listed = listed.get(account_id)
+        if was_listed is not None and not fresh:  # still firing, though nothing may alert now: it stays listed
+            store.keep_listed(session, was_listed.id or 0, was_listed.firings, was_listed.severity,
+                              max(was_listed.last_fired_on, day))  # fmt: skip
+            summary.still_listed += 1
+            continue
         if not fresh or account is None:
             continue
-        was_listed = listed.get(account_id)
-        if was_listed is not None:  # listed: its firings kept current; a rule it was not listed for is a change
-            item = was_listed
+        if was_listed is not None:  # listed: its firings kept current; a rule it was not listed for is a change,
+            item = was_listed  # and so is a worse severity (a listed Medium-risk account dropping to High risk)
             entries = {name: dict(e) for name, e in item.firings.items()}
-            changed = [f for f in fresh if f.rule not in entries]
+            changed = [f for f in fresh if f.rule not in entries or _worse(f.severity, item.severity, tiers)]
             for f in fresh:
                 if f.rule in entries:
                     entries[f.rule].update(words=f.words, last=day.isoformat())

@@ -53,7 +53,8 @@ def held_note(score: float, tier: str, tiers: Tiers) -> str | None:
     else:  # the score fell below the held tier's cutoff, by less than the margin
         until = tiers.cutoffs[tier] - tiers.hysteresis
         key = "health.held.down" if score >= until else None
-    return say(key, until=f"{until:g}") if key else None
+    figures = {"until": f"{until:g}", "cutoff": f"{tiers.cutoffs[tier]:g}", "margin": f"{tiers.hysteresis:g}"}
+    return say(key, **figures) if key else None
 
 
 def tier_text(score: float | None, tier: str, tiers: Tiers) -> str:
