@@ -335,6 +335,12 @@ def _database_problem(exc: BaseException, url: str) -> str | None:
         if not isinstance(orig, sqlite3.DatabaseError):
             return None
         file_problem = _sqlite_file_problem(orig, parsed.database or "")
+        if file_problem is None and "database is locked" in reason:
+            return (
+                f"DATABASE_URL: the database file {parsed.database} stayed locked by another process for 30 s "
+                "(another healthbot command or job, or a tool holding a write transaction); nothing was changed: "
+                "run it again once that one has finished"
+            )
         if file_problem is None and isinstance(orig, sqlite3.OperationalError):
             return f"DATABASE_URL: the database file {parsed.database} failed ({reason}); check the disk and the file"
         return file_problem

@@ -189,3 +189,15 @@ def test_healthz_says_a_read_only_file_is_down(read_only: Path) -> None:
     read_only.chmod(0o644)
     proc = subprocess.run([*NO_DAC, sys.executable, "-c", check, url], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "True", proc.stderr
+
+
+def test_a_locked_file_says_another_process_holds_it() -> None:
+    """After the 30 s busy timeout a locked SQLite file said "failed (database is locked); check the disk and the
+    file": it is another process's write transaction, and nothing is wrong with the disk."""
+    import sqlite3
+
+    from bot.cli import _database_problem
+
+    line = _database_problem(sqlite3.OperationalError("database is locked"), "sqlite:///team.db") or ""
+    assert "team.db stayed locked by another process" in line and "check the disk" not in line
+    assert "run it again" in line
