@@ -560,3 +560,17 @@ def test_threads_keys_make_replays_change_nothing(engine: Engine) -> None:
     assert keys == sorted([f"alert:{alert_id}:root", f"alert:{alert_id}:v1", f"alert:{alert_id}:dm",
                            f"alert:{alert_id}:reply:joined:2026-06-30"])  # fmt: skip
     _ = AlertEvent
+
+
+def test_a_playbook_worse_than_the_accounts_tier_says_which_rule_called_for_it() -> None:
+    """ "Risk alert: Vanguard Hotels is Medium risk" over "Playbook (High risk)" and a 4-hour SLA read as a
+    contradiction: the playbook is the alert's severity, set by a rule (champion left), and the root says so."""
+    firings = {"champion": {"words": "champion left today", "severity": "high_risk", "since": "2026-06-30",
+                            "last": "2026-06-30"}}  # fmt: skip
+    root = draw(_alert(firings=firings), _score(score=49.2, tier="medium_risk"))
+    text = "\n".join(b["text"]["text"] for b in root.blocks or [] if b.get("type") == "section" and "text" in b)
+    assert "*Playbook (High risk)*: the account is Medium risk, but champion left today calls for the High risk" in text
+    same = draw(_alert())  # the account's own tier: the plain heading
+    assert "*Playbook (High risk)*\n" in "\n".join(
+        b["text"]["text"] for b in same.blocks or [] if b.get("type") == "section" and "text" in b
+    )

@@ -85,6 +85,19 @@ def _tier(view: AlertView) -> str:
     return view.score.tier if view.score is not None else view.alert.severity
 
 
+def _playbook_head(view: AlertView, tiers: Tiers) -> str:
+    """The playbook's tier; when it is not the account's (a rule's severity is a worse tier), which rule set it:
+    "Medium risk" in the title over "Playbook (High risk)" would read as a contradiction."""
+    severity = view.alert.severity
+    if _tier(view) == severity:
+        return _t("playbook", tier=tiers.label(severity))
+    words = [esc(str(f.get("words") or rule)) for rule, f in sorted(view.alert.firings.items())
+             if f.get("severity") == severity]  # fmt: skip
+    if not words:
+        return _t("playbook", tier=tiers.label(severity))
+    return _t("playbook_severity", tier=tiers.label(severity), account_tier=tiers.label(_tier(view)), why=words[0])
+
+
 def _title(view: AlertView, tiers: Tiers) -> str:
     tier, name = _tier(view), esc(view.account.name)
     if view.score is None:
@@ -187,7 +200,7 @@ def root(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
     blocks.append(fields(sla, _t("owner", owner=mention(view.account.owner_slack_id))))
     steps = [s["title"] for s in playbook.get("steps") or [] if isinstance(s, dict) and s.get("title")]
     if alert.status == "open" and steps:  # the playbook's steps (prompts/playbooks.toml; tasks in the thread)
-        lines = [_t("playbook", tier=tiers.label(alert.severity))] + [_t("action", action=esc(a)) for a in steps]
+        lines = [_playbook_head(view, tiers)] + [_t("action", action=esc(a)) for a in steps]
         blocks.append(section("\n".join(lines)))
     state = _state(view, tiers, tz, cs_lead)
     if view.override is not None:
