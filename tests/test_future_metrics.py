@@ -336,6 +336,7 @@ def test_a_stored_future_row_moves_neither_backtest_nor_suggest(
     before = json.loads(capsys.readouterr().out)
     assert before["notes"] == [f"the latest metrics are for {END}: backtest as of that day or earlier"]
     _insert(team, "ACC-0002", TYPO, "logins", 7)
+    _insert(team, "ACC-0003", TODAY + timedelta(days=1), "logins", 3)  # a clock-skew tomorrow: not data yet either
 
     assert main(["backtest", "--as-of", str(as_of), "--horizon", "30", "--json"]) == code
     after = json.loads(capsys.readouterr().out)

@@ -7,9 +7,11 @@ import, ingest and sync refused them, or written directly) is counted for the ru
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -137,9 +139,11 @@ def score_range(
 
 
 def data_until(now: datetime | None = None) -> date:
-    """The latest day a stored metric counts as real for backtest and suggest (today, plus the clock-skew slack):
-    a row dated later was stored before the rule that refuses it and must not move their latest day."""
-    return (now or datetime.now(UTC)).date() + CLOCK_SLACK
+    """The latest day a stored metric counts as real for backtest and suggest, as for the daily run: today in the
+    team's time zone (TIMEZONE, validated by bot.settings when the command started). A row dated later was stored
+    before the rule that refuses it, or is a clock-skew tomorrow, and must not move their latest day."""
+    tz = ZoneInfo(os.environ.get("TIMEZONE") or "UTC")
+    return (now or datetime.now(tz)).astimezone(tz).date()
 
 
 def active_on(accounts: pd.DataFrame, day: date) -> np.ndarray:
