@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from bot.scoring.backtest import WEEKDAYS
 from bot.scoring.engine import DayInputs, measure_input
 from bot.scoring.scorecard import Card, DataRules, Group, Measure, Scorecard, load_scorecard, to_toml
 from prompts import say
 
 WINDOW = 90  # days of the as-of day's metrics a shape is read from
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKLY_SWING = 0.25  # weekday means (each account against its own mean) this far apart, as a share of the mean ...
 HALVES_CORRELATION = 0.7  # ... in both halves of the accounts alike: a weekly cycle, not noise
 MIN_CYCLE_DAYS = 28  # days an account needs in the window to count towards a weekly cycle
