@@ -48,6 +48,7 @@ from bot.calendar import BusinessCalendar
 from bot.retention import service as retention
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.settings import QuietHours
+from bot.slack.blocks import is_user
 from prompts import raw, say
 from storage import alerts as store
 from storage import queries
@@ -374,15 +375,15 @@ def run_alerts(
             pages.add(c.listing.message_key)
         owner = c.account.owner_slack_id
         if gather:  # the owner hears of the alert (dm_owner), every assignee of its tasks, in the run's one DM
-            told = {owner or ""} if rules.routing.dm_owner and threads.is_user(owner) else set()
-            told |= {t.assignee or "" for t in tasks if threads.is_user(t.assignee)}
+            told = {owner or ""} if rules.routing.dm_owner and is_user(owner) else set()
+            told |= {t.assignee or "" for t in tasks if is_user(t.assignee)}
             for user in sorted(told):
                 theirs = [t for t in tasks if t.assignee == user]
                 new_alerts.setdefault(user, []).append(messages.NewAlert(view, theirs))
         elif rules.routing.dm_owner:  # a DM per alert: the owner's with their tasks, each other assignee's own
             key = threads.dm_owner(session, view, tiers, tz, tasks)
             dm_keys += [key] if key else []
-            others = {t.assignee or "" for t in tasks if t.assignee != owner and threads.is_user(t.assignee)}
+            others = {t.assignee or "" for t in tasks if t.assignee != owner and is_user(t.assignee)}
             for other in sorted(others):
                 theirs = [t for t in tasks if t.assignee == other]
                 retention.dm_assignee(session, other, theirs, view.alert, c.account.name, tiers, tz)
@@ -398,7 +399,7 @@ def run_alerts(
                 account_id=c.account.id or 0, channel=channel, severity=c.severity, reason=reason, listed_on=day,
                 last_fired_on=day, listed_at=as_utc(now), firings=c.firings, message_key="",
             )))  # fmt: skip
-            if rules.routing.dm_owner and threads.is_user(c.account.owner_slack_id):
+            if rules.routing.dm_owner and is_user(c.account.owner_slack_id):
                 new_listed.setdefault(c.account.owner_slack_id or "", []).append((items[-1], c.account.name))
         threads.post_listing(session, items, tiers, budget)
         summary.listed += [i.id or 0 for i in items]

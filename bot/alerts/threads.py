@@ -14,7 +14,6 @@ Nothing here commits: the caller's unit of work does, with the change that decid
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,7 @@ from sqlmodel import Session
 from bot.alerts import messages
 from bot.alerts.messages import AlertView
 from bot.scoring.scorecard import Tiers
-from bot.slack.blocks import Message
+from bot.slack.blocks import Message, is_user
 from storage import alerts, outbox, queries
 from storage.models import Account, Alert, AlertListing, HealthScore, Task, utcnow
 
@@ -87,10 +86,6 @@ def reply(session: Session, alert: Alert, what: str, message: Message) -> None:
     outbox.post(
         session, reply_key(alert_id, what), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
     )
-
-
-def is_user(who: str | None) -> bool:
-    return bool(who and re.fullmatch(r"[UW][A-Z0-9]{2,31}", who))
 
 
 def dm_owner(

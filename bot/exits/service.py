@@ -21,12 +21,10 @@ from bot.exits.messages import COMPETITOR_LIMIT, TEXT_LIMIT
 from bot.exits.questions import questions
 from bot.retention.service import redraw_tasks
 from bot.scoring.scorecard import Tiers
-from bot.slack.blocks import esc
+from bot.slack.blocks import esc, is_user
 from prompts import say
 from storage import alerts, exits, outbox, tasks
 from storage.models import EXIT_REASONS, Account, ExitInterview
-
-SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ def check(values: dict[str, Any], account_id: int | None, today: date) -> Entry 
         if math.isnan(mrr_lost):
             errors[ExitIds.MRR_LOST] = _t("errors.mrr_bad")
     interviewer = _state(values, ExitIds.INTERVIEWER).get("selected_user")
-    if not isinstance(interviewer, str) or not SLACK_USER.fullmatch(interviewer):
+    if not isinstance(interviewer, str) or not is_user(interviewer):
         errors[ExitIds.INTERVIEWER] = _t("errors.interviewer")
     answers: dict[str, str] = {}
     for key, _question in questions():

@@ -15,7 +15,6 @@ replayed job or a second click enqueues nothing new:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -30,12 +29,11 @@ from bot.retention.messages import Draft, Highlight, TaskList
 from bot.retention.playbooks import Playbook, load_playbooks
 from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Tiers
+from bot.slack.blocks import is_user
 from prompts import raw
 from storage import alerts, outbox, queries
 from storage import tasks as store
 from storage.models import Account, Alert, HealthScore, Task, TaskEvent, as_utc
-
-SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 
 
 def tasks_key(alert_id: int) -> str:
@@ -56,10 +54,6 @@ def dm_key(task_id: int, assignee: str) -> str:
 
 def overdue_key(task_id: int, level: int) -> str:
     return f"task:{task_id}:overdue:{level}"
-
-
-def is_user(who: str | None) -> bool:
-    return bool(who and SLACK_USER.fullmatch(who))
 
 
 # --------------------------------------------------------------------------- the thread's task list

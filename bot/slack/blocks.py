@@ -20,6 +20,14 @@ from bot.scoring.scorecard import Tiers
 from prompts import raw, say
 from storage.models import HealthScore
 
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")  # a member id (U..., W...); 32: owner_slack_id's length
+
+
+def is_user(who: str | None) -> bool:
+    """`who` is a Slack member id (a DM can go to it; a mention pings it), not a user group, a channel or a name."""
+    return bool(who and SLACK_USER.fullmatch(who))
+
+
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 SECTION_TEXT_LIMIT = 3000
@@ -179,7 +187,7 @@ def mention(user: str | None) -> str:
     """A Slack user id as a mention; anything else (a CLI user name) as text."""
     if not user:
         return say("health.owner_none")
-    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,31}", user) else esc(user)  # 32: owner_slack_id's length
+    return f"<@{user}>" if is_user(user) else esc(user)
 
 
 SPARK = "▁▂▃▄▅▆▇█"

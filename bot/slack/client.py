@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.settings import Settings
+from bot.slack.blocks import is_user
 
 
 def retry_handlers() -> list[RetryHandler]:
@@ -44,7 +44,6 @@ def make_client(settings: Settings, token: str | None = None) -> WebClient:
     return client
 
 
-SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 log = logging.getLogger("healthbot.slack")
 
 
@@ -72,7 +71,7 @@ class UserNames:
         self._lock = threading.Lock()
 
     def __call__(self, user_id: str | None) -> str | None:
-        if not user_id or not SLACK_USER.fullmatch(user_id) or not self._client.token:
+        if not user_id or not is_user(user_id) or not self._client.token:
             return None
         now = self._clock()
         with self._lock:
