@@ -100,6 +100,16 @@ def _entry(f: Firing, day: date) -> dict[str, Any]:
     return {"words": f.words, "severity": f.severity, "since": day.isoformat(), "last": day.isoformat()}
 
 
+def _ended(account: Account, last_fired_on: date, day: date, rules: Rules) -> str | None:
+    """How an episode (an alert or a listing) ends on `day`: "churned", "recovered" (none of its rules fired for
+    `[alerts] recover_days` days), else None."""
+    if account.status == "churned" or (account.churned_on is not None and account.churned_on <= day):
+        return "churned"
+    if (day - last_fired_on).days >= rules.alerts.recover_days:
+        return "recovered"
+    return None
+
+
 def _worse(severity: str, than: str, tiers: Tiers) -> bool:
     order = tiers.order
     return severity in order and than in order and order.index(severity) > order.index(than)
@@ -261,11 +271,7 @@ def run_alerts(
                     summary.updated += 1
             continue
 
-        outcome = None
-        if account.status == "churned" or (account.churned_on is not None and account.churned_on <= day):
-            outcome = "churned"
-        elif (day - alert.last_fired_on).days >= rules.alerts.recover_days:
-            outcome = "recovered"
+        outcome = _ended(account, alert.last_fired_on, day, rules)
         if outcome and store.resolve(session, alert_id, outcome, BOT, now):
             setattr(summary, outcome, getattr(summary, outcome) + 1)
             threads.reply(session, alert, "resolved", messages.resolved_reply(outcome, BOT))
@@ -279,11 +285,7 @@ def run_alerts(
         account = accounts.get(account_id)
         if account_id in by_account or account is None:
             continue
-        gone = None
-        if account.status == "churned" or (account.churned_on is not None and account.churned_on <= day):
-            gone = "churned"
-        elif (day - item.last_fired_on).days >= rules.alerts.recover_days:
-            gone = "recovered"
+        gone = _ended(account, item.last_fired_on, day, rules)
         if gone and store.end_listing(session, item.id or 0, gone):
             summary.unlisted += 1
             pages.add(item.message_key)
