@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from bot.alerts.rules import load_rules
 from bot.scoring.scorecard import Scorecard, load_scorecard
-from bot.settings import Settings, SettingsError
+from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
 from bot.slack.client import UserNames, make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
@@ -465,7 +465,11 @@ def start_up_lines(settings: Settings) -> list[str]:
         sync=say("run.sync") if settings.sources_path else "", digest_day=settings.digest_day.title(),
         digest_time=settings.digest_time.strftime("%H:%M"),
     )  # fmt: skip
-    return [say("run.database", database=database), jobs]
+    scorecard = settings.scorecard_path or say("run.builtin_scorecard")
+    rules = settings.alert_rules_path
+    if rules == DEFAULT_ALERT_RULES_PATH:
+        rules = say("run.builtin_rules")
+    return [say("run.database", database=database), say("run.files", scorecard=scorecard, rules=rules), jobs]
 
 
 def unset_settings(settings: Settings) -> list[tuple[str, str]]:

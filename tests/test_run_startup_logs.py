@@ -53,6 +53,8 @@ def test_start_up_logs_say_what_a_person_needs_and_nothing_else(tmp_path: Path, 
     port = re.search(r"127\.0\.0\.1:(\d+)", out)
     assert port and f"serving Slack at http://127.0.0.1:{port.group(1)}/slack/events" in messages, out
     assert f"database: sqlite:///{tmp_path / 'run.db'}" in messages, out
+    files = "scorecard: the built-in default (SCORECARD_PATH not set); alert rules: the built-in defaults"
+    assert any(m.startswith(files) for m in messages), out  # which card and rules a team's figures come from
     jobs = next((m for m in messages if m.startswith("jobs (Europe/Berlin):")), None)
     assert jobs, out
     for said in ("scoring daily at 06:00", "alerts", "digest Mon 09:00", "every 5 min", "every minute"):
