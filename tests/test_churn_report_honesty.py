@@ -130,7 +130,8 @@ def test_no_exit_interviews_is_said_in_the_chart_and_the_markdown(
         got = review(conn, Period(date(2026, 7, 1), date(2026, 9, 30), "2026-Q3"), today=TODAY)
     trend_panel, reasons_panel = chart(got).axes
     assert [t.get_text() for t in reasons_panel.texts] == ["no exit interviews in this period (0 of 20 churned)"]
-    assert [t.get_text() for t in trend_panel.texts] == ["no data", "no data"]  # 2025-Q4 and 2026-Q1
+    # 2025-Q4 and 2026-Q1 before any data; 2026-Q2 had data and nobody churned (no bar either: say which)
+    assert [t.get_text() for t in trend_panel.texts] == ["no data", "no data", "0 %: no churn"]
     code, out = _report(tmp_path, "--period", "2026-Q3", "--format", "md")
     md = (out / "churn-2026-Q3.md").read_text(encoding="utf-8")
     assert "No exit interviews in this period (0 of 20 churned)." in md

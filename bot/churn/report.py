@@ -219,8 +219,10 @@ def chart(review: ChurnReview) -> Figure:
     trend.set_ylabel("churn %")
     trend.set_ylim(bottom=0)
     for i, point in enumerate(review.trend):
-        if point.rate is None:
-            trend.text(i, 0.02, say("churn_review.trend_no_data"), transform=trend.get_xaxis_transform(),
+        quiet = point.rate is not None and not point.rate.rate and not point.rate.mrr_rate
+        if point.rate is None or quiet:  # no bar at all: say whether there was no data or no churn
+            words = say("churn_review.trend_no_data" if point.rate is None else "churn_review.trend_no_churn")
+            trend.text(i, 0.02, words, transform=trend.get_xaxis_transform(),
                        ha="center", va="bottom", fontsize=8, color="#777777")  # fmt: skip
     trend.set_title(say("churn_review.chart_trend_title"), loc="left", fontsize=10)
     trend.legend(fontsize=8, frameon=False)
