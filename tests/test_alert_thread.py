@@ -574,3 +574,20 @@ def test_a_playbook_worse_than_the_accounts_tier_says_which_rule_called_for_it()
     assert "*Playbook (High risk)*\n" in "\n".join(
         b["text"]["text"] for b in same.blocks or [] if b.get("type") == "section" and "text" in b
     )
+
+
+def test_a_dm_past_its_alert_limit_still_counts_the_tasks_it_does_not_draw() -> None:
+    """Past DM_ALERTS new alerts a DM names the rest in a line; their tasks are in no other DM, so that line says
+    how many there are and where they are."""
+    from storage.models import Task
+
+    news = []
+    for k in range(messages.DM_ALERTS + 2):
+        alert = _alert(id=100 + k)
+        task = Task(id=k, alert_id=100 + k, account_id=42, playbook="high_risk", step=1, title="Call them",
+                    owner_role="CSM", assignee="U0CSM00001", due_at=DUE)  # fmt: skip
+        news.append(messages.NewAlert(messages.AlertView(alert, _account(name=f"Acme {k}"), _score()), [task]))
+    dm = messages.person_dm(news, [], TIERS, TZ)
+    validate_blocks(dm.blocks or [])
+    last = (dm.blocks or [])[-2]["text"]["text"]  # before the footer about tasks
+    assert "…and 2 more new alerts, with 2 more tasks for you (all in `/health tasks`)" in last, last

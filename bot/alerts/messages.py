@@ -370,7 +370,8 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
         blocks.append(section(line))
     if len(alerts) > DM_ALERTS:
         rest = ", ".join(esc(a.view.account.name) for a in alerts[DM_ALERTS:])
-        blocks += sections([_l("dm_more_alerts", count=len(alerts) - DM_ALERTS, names=rest)])
+        more_tasks = sum(len(a.tasks) for a in alerts[DM_ALERTS:])
+        blocks += sections([_l("dm_more_alerts", count=len(alerts) - DM_ALERTS, names=rest, tasks=more_tasks)])
     by_channel: dict[str, list[Listed]] = {}
     for item in listed:
         by_channel.setdefault(item.channel, []).append(item)
