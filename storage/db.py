@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,12 @@ def unit_of_work(sessions: SessionFactory) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def delete_all(session: Session, tables: Sequence[str]) -> None:
+    """Empty these tables (children first), in the caller's unit of work."""
+    for table in tables:
+        session.execute(text(f"DELETE FROM {table}"))
 
 
 def alembic_config(engine: Engine) -> Config:

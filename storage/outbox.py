@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, bindparam, func, text
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -131,6 +132,21 @@ def update(session: Session, key: str, target_key: str, text: str, blocks: list[
         raise ValueError(f"no outbox message {target_key!r} to update")
     payload: dict[str, Any] = {"text": text, **({"blocks": blocks} if blocks is not None else {})}
     return enqueue(session, key, target.channel, payload, method=UPDATE, target_key=target_key)
+
+
+def hold(session: Session, keys: Sequence[str], until: datetime) -> None:
+    """Pending messages with these keys wait until `until` (quiet hours)."""
+    if keys:
+        session.execute(
+            sql_update(OutboxMessage)
+            .where(col(OutboxMessage.key).in_(keys), col(OutboxMessage.status) == "pending")
+            .values(next_attempt_at=until)
+        )
+
+
+def all_messages(session: Session) -> list[OutboxMessage]:
+    """Every message, oldest first."""
+    return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
 
 
 def get(session: Session, key: str) -> OutboxMessage | None:

@@ -49,6 +49,12 @@ def of_alert(session: Session, alert_id: int) -> list[Task]:
     return list(session.exec(select(Task).where(Task.alert_id == alert_id).order_by(col(Task.step))).all())
 
 
+def of_alerts(session: Session, alert_ids: Sequence[int]) -> list[Task]:
+    if not alert_ids:
+        return []
+    return list(session.exec(select(Task).where(col(Task.alert_id).in_(alert_ids))).all())
+
+
 def open_of(session: Session, assignee: str) -> list[Task]:
     """A user's open tasks, the earliest due first (overdue ones are the earliest)."""
     return list(

@@ -38,8 +38,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.alerts import messages, signals, threads
 from bot.alerts.rules import Rules
@@ -51,9 +50,10 @@ from bot.settings import QuietHours
 from bot.slack.blocks import is_user
 from prompts import raw, say
 from storage import alerts as store
+from storage import outbox as outbox_store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import Account, Alert, AlertListing, OutboxMessage, Task, as_utc
+from storage.models import Account, Alert, AlertListing, Task, as_utc
 
 log = logging.getLogger("healthbot.alerts")
 
@@ -132,13 +132,9 @@ def last_alerted(session: Session, account_ids: list[int], rules: Rules, now: da
 
 def _defer_dms(session: Session, keys: list[str], alert_ids: list[int], until: datetime) -> None:
     """Hold these DMs and those of the new alerts' tasks (each assignee's) in the outbox until `until`."""
-    tasks = session.exec(select(Task).where(col(Task.alert_id).in_(alert_ids))).all() if alert_ids else []
-    keys = keys + [f"task:{t.id}:dm:{t.assignee}" for t in tasks if t.assignee]
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.key).in_(keys), col(OutboxMessage.status) == "pending")
-        .values(next_attempt_at=until)
-    )
+    tasks = task_store.of_alerts(session, alert_ids)
+    keys = keys + [retention.dm_key(t.id or 0, t.assignee) for t in tasks if t.assignee]
+    outbox_store.hold(session, keys, until)
 
 
 @dataclass

@@ -36,9 +36,10 @@ from bot.settings import load_settings
 from bot.slack import blocks
 from prompts import say
 from storage import alerts as alert_store
+from storage import outbox as outbox_store
 from storage import queries
-from storage.db import make_engine, session_factory, unit_of_work, upgrade
-from storage.models import Account, Alert, HealthScore, OutboxMessage
+from storage.db import delete_all, make_engine, session_factory, unit_of_work, upgrade
+from storage.models import Account, Alert, HealthScore
 
 BACKFILL_DAYS = 90  # the card's sparkline and chart show 90 days
 BAR_WIDTH = 40
@@ -211,8 +212,7 @@ FORGET = ("task_event", "task", "alert_listing", "alert_event", "alert", "outbox
 def _forget(engine: Engine) -> None:
     """The alerts, listings and messages of a demo run: a demo database served later must not post them."""
     with unit_of_work(session_factory(engine)) as session:
-        for table in FORGET:
-            session.execute(text(f"DELETE FROM {table}"))
+        delete_all(session, FORGET)
 
 
 def first_alert_run(engine: Engine, scorecard: Scorecard, day: date) -> FirstRun:
@@ -226,7 +226,7 @@ def first_alert_run(engine: Engine, scorecard: Scorecard, day: date) -> FirstRun
         )  # fmt: skip
     out = FirstRun(listed=len(summary.listed), threads=len(summary.opened), dms=summary.dms)
     with session_factory(engine)() as session:
-        rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+        rows = outbox_store.all_messages(session)
         pages = [r for r in rows if r.key.startswith("alerts:list:")]
         out.pages, out.channels = len(pages), len({r.channel for r in pages})
         if pages:
