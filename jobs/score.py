@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from slack_sdk import WebClient
 from sqlalchemy import Connection, Engine, text
 
-from bot.scoring.run import RunSummary, future_note, score_range
+from bot.scoring.run import RunSummary, future_note, score_range, team_today
 from bot.scoring.scorecard import Scorecard
 from jobs import home
 from storage import queries
@@ -77,9 +77,9 @@ def run_daily(engine: Engine, scorecard: Scorecard, client: WebClient, today: Ca
 
 
 def run(engine: Engine, scorecard: Scorecard, today: date | None = None) -> RunSummary | None:
-    """Score the days `span_to_score` names, none after `today` (the team's; default UTC's), and log once
+    """Score the days `span_to_score` names, none after `today` (default the team's: `team_today()`), and log once
     what is stored dated after it."""
-    today = today if today is not None else datetime.now(UTC).date()
+    today = today if today is not None else team_today()
     with job_lock(engine, JOB_ID) as leader:
         if not leader:
             log.info("another replica is scoring; skipped")

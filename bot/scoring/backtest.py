@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from bot.scoring.engine import DayInputs, DayScores, Panel, apply_hysteresis, day_number, days_between, score_day
-from bot.scoring.run import active_on, data_until
+from bot.scoring.run import active_on, team_today
 from bot.scoring.scorecard import Scorecard
 from prompts import say
 from storage import queries
@@ -134,7 +134,7 @@ def load_past_day(engine: Engine, metrics: list[str], as_of: date, horizon: int,
     start = as_of - timedelta(days=lookback - 1)
     with engine.connect() as conn:
         accounts = queries.accounts_as_of(conn, as_of)
-        latest = queries.latest_metric_day(conn, until=data_until())
+        latest = queries.latest_metric_day(conn, until=team_today())
         beyond_data = latest is None or as_of > latest
         obs = queries.observations(conn, start, start - timedelta(days=1) if beyond_data else as_of, metrics)
         first = queries.first_metric_day(conn)
@@ -308,7 +308,7 @@ def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STA
     load_start = first - timedelta(days=scorecard.data.lookback_days - 1)
     with engine.connect() as conn:
         accounts = queries.accounts_as_of(conn, as_of).sort_values("id").reset_index(drop=True)
-        latest = queries.latest_metric_day(conn, until=data_until())
+        latest = queries.latest_metric_day(conn, until=team_today())
         obs = queries.observations(conn, load_start, as_of, scorecard.metrics)
     panel = Panel.from_long(
         accounts["id"].to_numpy(), obs, day_number(load_start), day_number(as_of), scorecard.metrics

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -56,13 +56,13 @@ def score_range(
     Each day only sees metrics up to and including that day; tiers carry hysteresis
     from the day before, and deltas compare with 7 and 30 days earlier. Days after the
     latest day with any metric are not scored: their data has not arrived, and reading
-    it as "no logins" would invent a decline. Days after `today` (the team's, default UTC's)
+    it as "no logins" would invent a decline. Days after `today` (default `team_today()`)
     are not scored either; metric rows dated after it are counted in the summary, and
     scores dated after it (stored before this rule) are removed.
     """
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
-    today = today if today is not None else datetime.now(UTC).date()
+    today = today if today is not None else team_today()
     asked = [d for d in days_between(start, end) if d <= today]
     with engine.begin() as conn:
         future_rows, future_accounts = queries.observations_after(conn, today + CLOCK_SLACK)
@@ -138,10 +138,10 @@ def score_range(
     return summary
 
 
-def data_until(now: datetime | None = None) -> date:
-    """The latest day a stored metric counts as real for backtest and suggest, as for the daily run: today in the
-    team's time zone (TIMEZONE, validated by bot.settings when the command started). A row dated later was stored
-    before the rule that refuses it, or is a clock-skew tomorrow, and must not move their latest day."""
+def team_today(now: datetime | None = None) -> date:
+    """Today in the team's time zone (TIMEZONE, validated by bot.settings when the command started): no day after
+    it is scored, and backtest and suggest read no metric dated later (stored before the rule that refuses it, or
+    a clock-skew tomorrow)."""
     tz = ZoneInfo(os.environ.get("TIMEZONE") or "UTC")
     return (now or datetime.now(tz)).astimezone(tz).date()
 

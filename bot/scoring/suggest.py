@@ -50,7 +50,7 @@ from bot.scoring.backtest import (
 )
 from bot.scoring.engine import DayScores, Panel, capped_scores, measure_input, tier_of
 from bot.scoring.explain import metric_label
-from bot.scoring.run import data_until
+from bot.scoring.run import team_today
 from bot.scoring.scorecard import (
     CATEGORY_FIELDS,
     NUMERIC_FIELDS,
@@ -319,7 +319,7 @@ def _days_with_data(past: PastDay) -> np.ndarray:
 
 def _examples(engine: Engine, as_of: date, horizon: int, samples: int, bar: Callable[[int], object]) -> _Examples:
     with engine.connect() as conn:
-        latest = queries.latest_metric_day(conn, until=data_until())
+        latest = queries.latest_metric_day(conn, until=team_today())
         metrics = queries.reported_metrics(conn)
     if latest is None:
         raise SuggestError(say("suggest.error.no_metrics"))
