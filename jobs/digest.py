@@ -230,7 +230,8 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     week.tasks = list(
         session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all()
     )
-    week.listed = {item.account_id for item in alert_store.listed(session)}
+    listed_now = alert_store.listed(session)
+    week.listed = {item.account_id for item in listed_now}
     week.joined = alert_store.joined_between(session, done_since, week.now)
     week.listings = alert_store.listings_between(session, done_since, week.now + timedelta(microseconds=1))
     week.plays_start = week.end - timedelta(days=PLAYS_DAYS - 1)
@@ -251,7 +252,10 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         session.exec(select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > before))).all()
     )
     week.moves = digest_moves(conn, scorecard, day, before, alerted)
-    week.move_why = move_reasons(session, week.moves, week.accounts, rules, scorecard, day, week.now, tz)
+    week.move_why = move_reasons(
+        session, week.moves, week.accounts, rules, scorecard, day, week.now, tz,
+        listed={item.account_id: item.reason for item in listed_now},
+    )  # fmt: skip
     if rules is not None and rules.routing.digest_only:
         quiet_tiers = set(rules.routing.digest_only)
         for k in range(7, 0, -1):  # the week's score days, oldest first: the latest words win
@@ -263,15 +267,15 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
 
 def move_reasons(
     session: Session, moves: list[Move], accounts: dict[int, Account], rules: Rules | None, scorecard: Scorecard,
-    day: date, now: datetime, tz: ZoneInfo | None = None,
+    day: date, now: datetime, tz: ZoneInfo, listed: dict[int, str],
 ) -> dict[int, str]:  # fmt: skip
     """Why each move raised no alert, only where it is known (prompts/digest.toml `why_move_*`): "listed" (on a
     listing, waiting for a click: a first run's or past the budget), "noise" (no enabled tier_dropped rule alerts
     on a move into that tier for the account's segment: the rules' noise budget), "cooldown" (a tier_dropped
     rule that would alert on the move is inside its own cooldown for the account on `day`, as the alert job decides it:
-    `bot.alerts.service.last_alerted`). No reason is given where none of those holds."""
-    listed = {item.account_id: item.reason for item in alert_store.listed(session)}
-    last = last_alerted(session, [m.account_id for m in moves], rules, now, tz or ZoneInfo("UTC")) if rules else {}
+    `bot.alerts.service.last_alerted`). `listed`: account -> why it is listed. No reason is given where none of
+    those holds."""
+    last = last_alerted(session, [m.account_id for m in moves], rules, now, tz) if rules else {}
     drops = [r for r in rules.enabled if isinstance(r, TierDropped)] if rules is not None else []
     out: dict[int, str] = {}
     for m in moves:
