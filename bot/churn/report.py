@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 TOP_TRAITS = 8
 SMALL_SHOWN = 8
-TOP_QUOTES = 5
 
 
 def pct(value: float | None) -> str:
@@ -104,7 +103,8 @@ def render_md(review: ChurnReview) -> str:
         out += ["", "Competitors named: " + ", ".join(f"{c.name} ({c.count})" for c in review.competitors)]
     if review.quotes:
         out += ["", "### In their words", ""]
-        out += [f"> {q.text}\n> — {q.account} ({q.reason})\n" for q in review.quotes[:TOP_QUOTES]]
+        # all of them: a file written by whoever may run the CLI on the database
+        out += [f"> {' '.join(q.text.split())}\n> — {q.account} ({q.reason})\n" for q in review.quotes]
     out += ["", "## What churned accounts had in common", ""]
     traits = top_traits(review)
     small = ranked_traits(review.traits)[1]
