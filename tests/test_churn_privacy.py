@@ -155,3 +155,5 @@ def test_the_private_quotes_keep_within_slacks_limits(engine: Engine) -> None:
     assert len(quotes.text) <= 3000
     said = json.dumps(quotes.blocks)
     assert "more" in said and "healthbot report --period 2026-Q3 --format md" in said
+    texts = [e["text"] for b in quotes.blocks for e in [b.get("text") or {}, *b.get("elements", [])] if e]
+    assert not [t for t in texts if "<" in t or ">" in t]  # no raw angle bracket Slack would read as a link
