@@ -99,7 +99,7 @@ def create_app(
     follow_up = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="follow-up")
     deps = Deps(sessions, scorecard, today, follow_up, cs_lead=getattr(settings, "cs_lead", None), tz=settings.tz)
     exits.register(app, deps, settings.churn_channel, settings.exit_interview_readers)  # before health: its `exit`
-    health.register(app, deps)
+    health.register(app, deps, getattr(settings, "exit_interview_readers", ()))  # who reads churn quotes
     alert_rules = load_rules(getattr(settings, "alert_rules_path", None), scorecard)  # opening a listed alert
     alerts.register(app, deps, alert_rules, getattr(settings, "calendar", None))
     home.register(app, deps)
@@ -398,7 +398,8 @@ def create_scheduler(
         from jobs import churn_review as churn_job
 
         channel = getattr(settings, "churn_channel", None) or settings.alert_channel
-        posted = churn_job.run(engine, channel=channel, today=datetime.now(tz).date(), tiers=scorecard.tiers)
+        posted = churn_job.run(engine, channel=channel, today=datetime.now(tz).date(), tiers=scorecard.tiers,
+                               readers=getattr(settings, "exit_interview_readers", ()))  # fmt: skip
         if posted is not None and posted.new:
             deliver_job.run(engine, client)
             churn_job.upload_chart(engine, client, posted)

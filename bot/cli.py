@@ -866,7 +866,9 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
 
         channel = getattr(settings, "churn_channel", None) or settings.alert_channel
         today = datetime.now(settings.tz).date()
-        posted = churn_job.run(engine, channel=channel, today=today, tiers=scorecard.tiers)
+        posted = churn_job.run(
+            engine, channel=channel, today=today, tiers=scorecard.tiers, readers=settings.exit_interview_readers
+        )
         if posted is None:
             print("churn-review: not posted (see the log line above)")
         else:

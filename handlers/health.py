@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.error import URLError
@@ -22,7 +22,7 @@ from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef, ListPage, OverrideRef
 from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, on_click, tell
+from bot.slack.requests import Click, Deps, after_ack, is_member, on_click, tell
 from bot.slack.respond import ResponseUrlError, RetryingRespond
 from bot.slack.values import decode
 from prompts import say
@@ -45,7 +45,8 @@ def share_key(body: dict[str, Any]) -> str:
     return "share:url:" + hashlib.sha1((body.get("response_url") or "").encode()).hexdigest()
 
 
-def register(app: App, deps: Deps) -> None:
+def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
+    """`readers`: EXIT_INTERVIEW_READERS, who may read the churn review's quotes (none: everyone, privately)."""
     names = AccountNames()
     workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health-answer")
     scorecard, today = deps.scorecard, deps.today
@@ -56,10 +57,12 @@ def register(app: App, deps: Deps) -> None:
         with unit_of_work(deps.sessions) as session:
             return service.answer(session, parsed, user_id, scorecard, today(), names, deps.tz)
 
-    def churn_review(parsed: Churn, channel: str, respond: Respond, client: WebClient, logger: Any) -> None:
-        """After the ack: the review into the conversation for everyone (chat.postMessage), then its chart
-        uploaded in the review's thread. A bad period, an unknown segment, a period without data, or a conversation
-        the bot cannot post in, is answered privately."""
+    def churn_review(parsed: Churn, channel: str, user_id: str, respond: Respond, client: WebClient,
+                     logger: Any) -> None:  # fmt: skip
+        """After the ack: the review into the conversation for everyone (chat.postMessage: counts and categories,
+        never a customer's words), the quotes privately to the typer if they may read exit interviews (else who
+        may), then its chart uploaded in the review's thread. A bad period, an unknown segment, a period without
+        data, or a conversation the bot cannot post in, is answered privately."""
         from bot.churn import messages as churn_messages
         from bot.churn import report
         from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
@@ -75,13 +78,19 @@ def register(app: App, deps: Deps) -> None:
         except (SegmentError, NoDataError) as exc:  # nothing posted in the channel
             respond(response_type="ephemeral", text=esc(str(exc)))
             return
-        message = churn_messages.review_message(result)
+        message = churn_messages.review_message(result, open_to_all=not readers)
         try:
             posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
         except SlackApiError as exc:
             logger.warning("churn review not posted in %s: %s", channel, exc.response.get("error", ""))
             respond(response_type="ephemeral", text=say("churn_review.not_posted", reason=exc.response.get("error")))
             return
+        if result.quotes:  # readers unset: everyone may read exit interviews (as `/health exit`), privately
+            if not readers or is_member(client, readers, user_id, logger, "EXIT_INTERVIEW_READERS"):
+                quotes = churn_messages.quotes_message(result)
+                respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
+            else:
+                respond(response_type="ephemeral", text=churn_messages.restricted_text(result, readers))
         try:
             client.files_upload_v2(
                 channel=channel, file=report.render_png(result), filename=churn_messages.chart_filename(result),
@@ -103,7 +112,8 @@ def register(app: App, deps: Deps) -> None:
         if isinstance(parsed, Churn):
             ack(response_type="ephemeral", text=say("churn_review.working"))
             after_ack(deps, body, client, respond, logger,
-                      lambda: churn_review(parsed, command["channel_id"], respond, client, logger))  # fmt: skip
+                      lambda: churn_review(parsed, command["channel_id"], command["user_id"], respond, client,
+                                           logger))  # fmt: skip
             return
         pending = workers.submit(answer, parsed, command["user_id"])
         waited = time.monotonic() - context.get("received_at", time.monotonic())

@@ -2,6 +2,11 @@
 DIGEST_TIME in TIMEZONE), the review of the quarter that just ended is posted to CHURN_CHANNEL (default
 ALERT_CHANNEL), its chart uploaded in the review's thread; or `healthbot jobs run churn-review`.
 
+The channel gets counts and categories, never a customer's words: the review says how many quotes the exit
+interviews hold and that a reader (EXIT_INTERVIEW_READERS; unset: anyone) sees them privately with
+`/health churn YYYY-Qn`. No DM to each reader: the readers are checked when one asks (a group's members as they are
+then), and no copy of the quotes is left in DMs or in the outbox.
+
 A quarter the database has no data for (a new install) is not posted: the log says so. The job reviews the whole
 portfolio (it takes no segment). One review per quarter: its outbox key is `churn-review:YYYY-Qn`, so a second run
 in the same quarter posts nothing (and uploads no second chart). With several replicas each run happens in one of
@@ -11,6 +16,7 @@ them (the job lock).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -41,9 +47,10 @@ def quarter_key(today: date) -> str:
     return f"churn-review:{parse_period(PERIOD, today).label}"
 
 
-def run(engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None = None) -> Posted | None:
-    """Enqueue the last quarter's review to `channel`; None when there is no channel, no data for that quarter, or
-    another replica runs it."""
+def run(engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None = None,
+        readers: Sequence[str] = ()) -> Posted | None:  # fmt: skip
+    """Enqueue the last quarter's review to `channel` (`readers`: EXIT_INTERVIEW_READERS, for what it says of the
+    quotes); None when there is no channel, no data for that quarter, or another replica runs it."""
     if not channel:
         log.warning("no churn review: set CHURN_CHANNEL (or ALERT_CHANNEL) to the channel id it should go to")
         return None
@@ -58,7 +65,7 @@ def run(engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None
             except NoDataError as exc:
                 log.warning("no churn review posted: %s", exc)
                 return None
-            message = messages.review_message(result)
+            message = messages.review_message(result, open_to_all=not readers)
             new = outbox.post(session, key, channel, message.text, message.blocks)
         log.info("churn review %s %s", key, "enqueued" if new else "already enqueued; nothing added")
         return Posted(key, new, result)

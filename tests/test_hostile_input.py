@@ -353,17 +353,22 @@ def churn_builders() -> dict[str, Any]:
 
     def review() -> None:
         for one in reviews:
-            message = churn_messages.review_message(one)
-            checked_text(message.text)
-            checked_blocks(message.blocks or [])
+            for open_to_all in (False, True):
+                message = churn_messages.review_message(one, open_to_all=open_to_all)
+                checked_text(message.text)
+                checked_blocks(message.blocks or [])
+            quotes = churn_messages.quotes_message(one)  # the quotes, privately to a reader
+            checked_text(quotes.text)
+            checked_blocks(quotes.blocks or [])
+            checked_text(churn_messages.restricted_text(one, (ME, "S0READERS1")).replace("<!subteam^S0READERS1>", ""))
             checked_blocks(churn_messages.review_blocks(one))
             checked_text(churn_messages.review_text(one))
             assert not re.search("[\u202a-\u202e\u2066-\u2069]", churn_messages.title(one))
             assert not re.search("[\u202a-\u202e\u2066-\u2069]", churn_messages.chart_title(one))
             assert "/" not in churn_messages.chart_filename(one)
 
-    return dict.fromkeys(("title", "chart_title", "chart_filename", "review_text", "review_blocks", "review_message"),
-                         review)  # fmt: skip
+    return dict.fromkeys(("title", "chart_title", "chart_filename", "review_text", "review_blocks", "review_message",
+                          "quotes_message", "restricted_text"), review)  # fmt: skip
 
 
 def home_builders() -> dict[str, Any]:

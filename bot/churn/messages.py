@@ -1,18 +1,37 @@
 """The churn review as a Slack message: pure Block Kit builders over `bot.churn.analysis.ChurnReview`, used by
 `/health churn [period] [segment]` and the quarterly job (jobs/churn_review.py). Every name, reason, competitor and
-quote is data and shown as text (`esc`)."""
+quote is data and shown as text (`esc`).
+
+The review posted in a channel carries counts and categories, never a customer's words: the quotes from exit
+interviews go only to an exit interview reader who asks (`quotes_message`, an ephemeral reply); anyone else is told
+who may read them (`restricted_text`). EXIT_INTERVIEW_READERS unset means everyone may read exit interviews (as for
+`/health exit`): then whoever types `/health churn` gets the quotes privately, and the channel still never does."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
 from bot.churn.report import coverage, period_label, trend_label
-from bot.slack.blocks import Blocks, Message, context, esc, header, message_text, money, section, validate_blocks
+from bot.slack.blocks import (
+    Blocks,
+    Message,
+    context,
+    esc,
+    header,
+    message_text,
+    money,
+    section,
+    sections,
+    validate_blocks,
+)
 from prompts import say
 
 REASONS_SHOWN = 3
 TRAITS_SHOWN = 5
 SMALL_SHOWN = 3
-QUOTES_SHOWN = 2
+QUOTES_SHOWN = 20  # in a reader's private reply
+QUOTE_CHARS = 500  # a quote longer than this is cut: the whole answer is in `/health exit <customer>`
 
 
 def _pct(value: float | None) -> str:
@@ -50,7 +69,12 @@ def review_text(review: ChurnReview) -> str:
     ))  # fmt: skip
 
 
-def _reasons(review: ChurnReview) -> list[str]:
+def _command(review: ChurnReview) -> str:
+    """The command that shows this review again (and a reader its quotes): `/health churn 2026-Q3 enterprise`."""
+    return " ".join(["/health churn", review.period.label, *([review.segment] if review.segment else [])])
+
+
+def _reasons(review: ChurnReview, open_to_all: bool) -> list[str]:
     if not review.reasons:
         if review.headline.churned:
             return [say("churn_review.reasons_none", churned=review.headline.churned)]
@@ -65,10 +89,9 @@ def _reasons(review: ChurnReview) -> list[str]:
     if review.competitors:
         names = ", ".join(say("churn_review.competitor", name=esc(c.name), count=c.count) for c in review.competitors)
         lines.append(say("churn_review.competitors", names=names))
-    lines += [
-        say("churn_review.quote", text=esc(" ".join(q.text.split())), account=esc(q.account))
-        for q in review.quotes[:QUOTES_SHOWN]
-    ]
+    if review.quotes:  # how many, and who may read them: never the words themselves
+        key = "churn_review.quotes_open" if open_to_all else "churn_review.quotes_restricted"
+        lines.append(say(key, count=len(review.quotes), command=esc(_command(review))))
     return lines
 
 
@@ -132,9 +155,10 @@ def _footer(review: ChurnReview) -> list[str]:
     return lines
 
 
-def review_blocks(review: ChurnReview) -> Blocks:
-    """Headline numbers with their inputs, top reasons (avoidable share, competitors, quotes), the traits with the
-    highest lift, the save rate per play, then the trend and whether the score saw it coming."""
+def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
+    """Headline numbers with their inputs, top reasons (avoidable share, competitors, how many quotes and who may
+    read them), the traits with the highest lift, the save rate per play, then the trend and whether the score saw
+    it coming. `open_to_all`: EXIT_INTERVIEW_READERS is unset, so anyone may ask for the quotes."""
     h = review.headline
     dates = say("churn_review.dates", start=review.period.start.isoformat(), end=review.period.end.isoformat())
     if covers := coverage(review):
@@ -144,12 +168,45 @@ def review_blocks(review: ChurnReview) -> Blocks:
         "churn_review.headline", rate=_pct(h.rate), churned=h.churned, accounts=h.accounts_at_start,
         mrr_rate=_pct(h.mrr_rate), lost=money(h.mrr_lost), mrr=money(h.mrr_at_start),
     )))  # fmt: skip
-    blocks += [section("\n".join(part)) for part in (_reasons(review), _traits(review), _plays(review))]
+    parts = (_reasons(review, open_to_all), _traits(review), _plays(review))
+    blocks += [section("\n".join(part)) for part in parts]
     footer = _footer(review)
     if footer:
         blocks.append(context("\n".join(footer)))
     return validate_blocks(blocks)
 
 
-def review_message(review: ChurnReview) -> Message:
-    return Message(review_text(review), review_blocks(review))
+def review_message(review: ChurnReview, open_to_all: bool = False) -> Message:
+    """The review for a channel: no quote in it, whoever reads the channel."""
+    return Message(review_text(review), review_blocks(review, open_to_all))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
+
+def quotes_message(review: ChurnReview) -> Message:
+    """The quotes in the customers' words, for one exit interview reader (an ephemeral reply): the first
+    QUOTES_SHOWN of them, each cut at QUOTE_CHARS, then how many more and where they are."""
+    label = esc(period_label(review))
+    shown = review.quotes[:QUOTES_SHOWN]
+    lines = [say("churn_review.quote", text=esc(_cut(" ".join(q.text.split()))), account=esc(q.account),
+                 reason=esc(q.reason)) for q in shown]  # fmt: skip
+    blocks: Blocks = [header(say("churn_review.quotes_title", label=review.period.label).translate(_BIDI)),
+                      context(say("churn_review.quotes_private")), *sections(lines)]  # fmt: skip
+    if len(review.quotes) > len(shown):
+        more = len(review.quotes) - len(shown)
+        blocks.append(context(say("churn_review.quotes_more", more=more, period=esc(review.period.label))))
+    text = message_text(say("churn_review.quotes_text", label=label, count=len(review.quotes)))
+    return Message(text, validate_blocks(blocks))
+
+
+def _who(reader: str) -> str:
+    """A reader as Slack shows it: a user group (S...) or a user. Only in a private reply: it notifies nobody."""
+    return f"<!subteam^{reader}>" if reader.startswith("S") else f"<@{reader}>"
+
+
+def restricted_text(review: ChurnReview, readers: Sequence[str]) -> str:
+    """For someone who is not an exit interview reader: the quotes exist, are restricted, and who may read them."""
+    who = ", ".join(_who(esc(r)) for r in readers)
+    return message_text(say("churn_review.quotes_denied", count=len(review.quotes), who=who))

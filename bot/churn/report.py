@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
 
 TOP_TRAITS = 8
 SMALL_SHOWN = 8
-TOP_QUOTES = 5
 
 
 def pct(value: float | None) -> str:
@@ -103,7 +103,8 @@ def render_md(review: ChurnReview) -> str:
         out += ["", "Competitors named: " + ", ".join(f"{c.name} ({c.count})" for c in review.competitors)]
     if review.quotes:
         out += ["", "### In their words", ""]
-        out += [f"> {q.text}\n> — {q.account} ({q.reason})\n" for q in review.quotes[:TOP_QUOTES]]
+        # all of them: a file written by whoever may run the CLI on the database
+        out += [f"> {' '.join(q.text.split())}\n> — {q.account} ({q.reason})\n" for q in review.quotes]
     out += ["", "## What churned accounts had in common", ""]
     traits = top_traits(review)
     small = ranked_traits(review.traits)[1]
@@ -145,16 +146,33 @@ def render_md(review: ChurnReview) -> str:
     return "\n".join(out) + "\n"
 
 
+# A text cell starting with one of these is read as a formula by Excel, LibreOffice and Google Sheets (OWASP, CSV
+# injection; ASVS 1.2.10 adds NUL); a leading `'` makes them show it as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def cell(value: object) -> object:
+    """A CSV cell: text (all of it from data or from us) with a formula start behind a `'`; the numbers we compute
+    are `int` or `Decimal` (`_num`, `_money`), never text, and are written as they are, a negative one included."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(header: list[str], rows: list[list[object]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: a CR or LF inside a cell is then quoted too
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([cell(c) for c in row] for row in rows)
     return buffer.getvalue()
 
 
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+def _num(value: float | None) -> Decimal | str:
+    return "" if value is None else Decimal(f"{value:.4f}")
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(f"{value:.2f}")
 
 
 def _span(part: Period | None) -> list[object]:
@@ -171,7 +189,7 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
             ["period", "start", "end", "segment", "accounts_at_start", "churned", "churn_rate", "mrr_at_start",
              "mrr_lost", "mrr_churn_rate", "interviewed", "avoidable", "covered_start", "covered_end"],
             [[review.period.label, review.period.start, review.period.end, review.segment or "", h.accounts_at_start,
-              h.churned, _num(h.rate), f"{h.mrr_at_start:.2f}", f"{h.mrr_lost:.2f}", _num(h.mrr_rate),
+              h.churned, _num(h.rate), _money(h.mrr_at_start), _money(h.mrr_lost), _num(h.mrr_rate),
               review.interviewed, review.avoidable, *_span(review.covered)]],
         ),
         f"churn-{label}-reasons.csv": _csv(
@@ -186,7 +204,7 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
             ["quarter", "start", "end", "accounts_at_start", "churned", "churn_rate", "mrr_at_start", "mrr_lost",
              "mrr_churn_rate", "covered_start", "covered_end"],
             [[t.label, t.start, t.end, t.rate.accounts_at_start, t.rate.churned, _num(t.rate.rate),
-              f"{t.rate.mrr_at_start:.2f}", f"{t.rate.mrr_lost:.2f}", _num(t.rate.mrr_rate), *_span(t.covered)]
+              _money(t.rate.mrr_at_start), _money(t.rate.mrr_lost), _num(t.rate.mrr_rate), *_span(t.covered)]
              if t.rate else [t.label, t.start, t.end, "", "", "", "", "", "", "", ""] for t in review.trend],
         ),
         f"churn-{label}-foresight.csv": _csv(
@@ -272,6 +290,6 @@ def write(review: ChurnReview, out_dir: str | Path, fmt: str) -> list[Path]:
         if isinstance(body, bytes):
             path.write_bytes(body)
         else:
-            path.write_text(body, encoding="utf-8")
+            path.write_text(body, encoding="utf-8", newline="")  # as rendered: CSV rows end in CRLF everywhere
         paths.append(path)
     return paths
