@@ -173,7 +173,7 @@ def _groups(score: HealthScore, scorecard: Scorecard) -> str:
     labels = {name: group.label for name, group in card.groups.items()} if card else {}
     items = [
         say("health.card.group", emoji=tier_emoji(None if v is None else tier_of(v, scorecard.tiers)),
-            label=labels.get(name, name.replace("_", " ").capitalize()), score="–" if v is None else score_text(v))
+            label=esc(labels.get(name, name.replace("_", " ").capitalize())), score="–" if v is None else score_text(v))
         for name, v in score.parts.groups.items()
     ]  # fmt: skip
     return say("health.card.groups_title") + "\n" + "  ·  ".join(items) if items else ""
