@@ -26,13 +26,17 @@ from bot.alerts import messages as alert_messages
 from bot.alerts.messages import AlertView, Listed, ListingRow, NewAlert
 from bot.alerts.rules import Rules, load_rules
 from bot.calendar import BusinessCalendar
+from bot.churn import analysis as churn
+from bot.churn import messages as churn_messages
 from bot.exits import messages as exit_messages
 from bot.health import messages as health_messages
+from bot.health import override
+from bot.health.command import help_text
 from bot.retention import messages as retention_messages
 from bot.retention import modal as retention_modal
 from bot.retention.messages import Draft, Highlight, TaskList
 from bot.retention.plays import Period, PlayRate, plays_message
-from bot.scoring.scorecard import load_scorecard
+from bot.scoring.scorecard import DEFAULT_PATH, Tiers, load_scorecard
 from bot.settings import load_settings
 from bot.slack import outbox as sender
 from bot.slack.blocks import Message, esc
@@ -56,7 +60,7 @@ from storage.models import (
     ScoreParts,
     Task,
 )
-from tests.conftest import BotServer
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer
 from tests.fake_slack import Call, FakeSlack
 from tests.test_e2e_home import home_opened
 
@@ -67,6 +71,8 @@ MEMBERS = (OWNER, CLAIMER, LEAD, HEAD, ME)  # the member ids the bot may mention
 UTC_ZONE = ZoneInfo("UTC")
 CALENDAR = BusinessCalendar()
 TIERS = load_scorecard().tiers
+# The team's scorecard names its tiers: its labels are data as well.
+HOSTILE_TIERS = TIERS.model_copy(update={"labels": {t: f"<!here> {t} & <b>" for t in TIERS.order}})
 
 # Every way data could ping, link, disguise or restyle: Slack's control sequences, entities typed as text, mrkdwn
 # styling, fences, a bidi override. The suffix keeps each name unique (and findable).
@@ -174,8 +180,9 @@ def at(d: date, hour: int) -> datetime:
 
 def add_portfolio(engine: Engine) -> list[int]:
     """An account per hostile name (every other one without an owner, so a claim gives its tasks), each with a
-    hostile segment, stage and domain, falling from healthy to high risk on day(1) with a hostile driver reason
-    (metric names from the team's files reach Slack through it), and 8 weeks of logins."""
+    hostile segment, stage and domain, scored by a card of the file (odd ones) or a card gone, falling from
+    healthy to high risk on day(1) with a hostile driver reason (metric names from the team's files reach Slack
+    through it), and 8 weeks of logins."""
     ids = []
     with unit_of_work(session_factory(engine)) as s:
         for i, name in enumerate(HOSTILE):
@@ -185,10 +192,11 @@ def add_portfolio(engine: Engine) -> list[int]:
             s.add(account)
             s.flush()
             assert account.id is not None
-            parts = ScoreParts(drivers=[Driver(measure="logins_trend", points=-12.0, reason=EVIL)])
+            parts = ScoreParts(drivers=[Driver(measure="logins_trend", points=-12.0, reason=EVIL)],
+                               groups={"product_usage": 40.0, "support": 70.0})  # fmt: skip
             for n, (score, tier) in enumerate([(80.0, "healthy"), (35.0, "high_risk")]):
                 s.add(HealthScore(account_id=account.id, day=day(n), score=score, tier=tier, parts=parts,
-                                  scorecard=EVIL))  # fmt: skip
+                                  scorecard="default" if i % 2 else EVIL))  # fmt: skip
             for back in range(56):
                 s.add(MetricObservation(account_id=account.id, day=day(1) - timedelta(days=back), metric="logins",
                                         value=5.0 if back < 28 else 10.0))  # fmt: skip
@@ -248,7 +256,7 @@ def test_an_alert_run_of_hostile_accounts_sends_nothing_that_pings_or_links(
     profile = {"real_name": EVIL_PERSON, "display_name": EVIL_PERSON}
     fake_slack.set_response("users.info", {"ok": True, "user": {"id": OWNER, "name": "jane", "profile": profile}})
     ids = add_portfolio(engine)
-    scorecard = load_scorecard()
+    scorecard = load_scorecard().model_copy(update={"tiers": HOSTILE_TIERS})
     alert_job.run(engine, rules=rules, scorecard=scorecard, calendar=CALENDAR, alert_channel=CHANNEL, day=day(1),
                   now=at(day(2), 7), cs_lead=LEAD, names=UserNames(client_for(fake_slack)))  # fmt: skip
     assert drain(engine, fake_slack) >= 3 * len(HOSTILE)  # a root, a task list and a draft each; DMs
@@ -256,9 +264,9 @@ def test_an_alert_run_of_hostile_accounts_sends_nothing_that_pings_or_links(
 
     later = at(day(9), 10)  # every task and alert overdue: replies telling the lead, then the head
     for n in (0, 1):
-        task_escalations.run(engine, calendar=CALENDAR, tiers=TIERS, tz=UTC_ZONE, cs_lead=LEAD, cs_head=HEAD,
+        task_escalations.run(engine, calendar=CALENDAR, tiers=HOSTILE_TIERS, tz=UTC_ZONE, cs_lead=LEAD, cs_head=HEAD,
                              now=later + timedelta(days=n))  # fmt: skip
-        alert_escalations.run(engine, calendar=CALENDAR, tiers=TIERS, tz=UTC_ZONE, cs_lead=LEAD, cs_head=HEAD,
+        alert_escalations.run(engine, calendar=CALENDAR, tiers=HOSTILE_TIERS, tz=UTC_ZONE, cs_lead=LEAD, cs_head=HEAD,
                               now=later + timedelta(days=n))  # fmt: skip
     digest_job.run(engine, scorecard=scorecard, alert_channel=CHANNEL, tz=UTC_ZONE, now=at(day(7), 9), rules=rules,
                    dms=True)  # fmt: skip
@@ -283,9 +291,29 @@ def test_an_alert_run_of_hostile_accounts_sends_nothing_that_pings_or_links(
 # --------------------------------------------------------------------------- end to end: commands, cards, Home
 
 
+@pytest.fixture
+def hostile_server(engine: Engine, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[BotServer]:
+    """The bot over HTTP with the team's scorecard naming its tiers and groups with markup."""
+    text = DEFAULT_PATH.read_text(encoding="utf-8")
+    labels = ", ".join(f'{t} = "{HOSTILE_TIERS.label(t)}"' for t in TIERS.order)
+    text = re.sub(r"^labels = .*$", f"labels = {{ {labels} }}", text, flags=re.M)
+    text = re.sub(r'^label = "(\w+)', r'label = "<!here> \1 & <b>', text, flags=re.M)  # the groups' labels
+    path = tmp_path / "scorecard.toml"
+    path.write_text(text, encoding="utf-8")
+    settings = load_settings(env_file=None, environ={
+        "DATABASE_URL": str(engine.url.render_as_string(hide_password=False)), "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.url, "SCORECARD_PATH": str(path),
+    })  # fmt: skip
+    assert settings.scorecard_path == str(path)
+    server = BotServer(settings, engine, fake_slack).start()
+    yield server
+    server.stop()
+
+
 def test_commands_cards_and_home_of_hostile_accounts_send_nothing_that_pings_or_links(
-    engine: Engine, rules: Rules, bot_server: BotServer, fake_slack: FakeSlack
+    engine: Engine, rules: Rules, hostile_server: BotServer, fake_slack: FakeSlack
 ) -> None:
+    bot_server = hostile_server
     add_portfolio(engine)
     alert_job.run(engine, rules=rules, scorecard=load_scorecard(), calendar=CALENDAR, alert_channel=CHANNEL,
                   day=day(1), now=at(day(2), 7))  # fmt: skip
@@ -300,9 +328,18 @@ def test_commands_cards_and_home_of_hostile_accounts_send_nothing_that_pings_or_
         if resp.content:
             answers.append((f"/health {text}", resp.json()))
     card = next(body for where, body in answers if where == "/health Zeta")
+    shown = json.dumps(card, ensure_ascii=False)  # the team's labels are in use, as text
+    assert esc(HOSTILE_TIERS.label("high_risk")) in shown and esc("<!here> Product & <b> usage") in shown
     share = next(e for block in card["blocks"] if block["type"] == "actions" for e in block["elements"])
     bot_server.action(share["action_id"], share["value"], user_id=OWNER)
     fake_slack.wait_for("response_url")
+    chart = next(
+        e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"] if "chart" in e["action_id"]
+    )
+    notes = len(fake_slack.calls_to("response_url"))
+    bot_server.action(chart["action_id"], chart["value"], user_id=OWNER)  # the chart to my DM, a note where I am
+    fake_slack.wait_for("response_url", notes + 1)
+    fake_slack.wait_for("files.completeUploadExternal")
     home_opened(bot_server, "EvHostile", user=OWNER)
     fake_slack.wait_for("views.publish")
     assert_no_leaks(answers + sent(fake_slack))
@@ -320,39 +357,39 @@ def _task(i: int, status: str = "open", **extra: Any) -> Task:
                 escalation_level=i % 3, **extra)  # fmt: skip
 
 
-def _builders() -> Iterator[tuple[str, Any]]:
-    """Each remaining builder with hostile values: its name and what it returns."""
+def _builders(tiers: Tiers) -> Iterator[tuple[str, Any]]:
+    """Each remaining builder with hostile values (and `tiers`' labels): its name and what it returns."""
     now = datetime(2026, 3, 3, 9, tzinfo=UTC)
     account = Account(id=7, external_id="H-7", name=HOSTILE[0], name_lower="x", owner_slack_id=OWNER, segment=EVIL,
                       lifecycle_stage=EVIL, domain=EVIL, mrr=10.0, status="active")  # fmt: skip
     orphan = Account(id=8, external_id="H-8", name=HOSTILE[1], name_lower="y", owner_slack_id="<@U123>", mrr=1.0)
     parts = ScoreParts(drivers=[Driver(measure="m", points=-3.0, reason=EVIL)], groups={EVIL: 40.0})
     score = HealthScore(account_id=7, day=D0, score=35.0, tier="high_risk", parts=parts, scorecard=EVIL)
-    override = HealthOverride(id=1, account_id=7, tier="high_risk", score=30.0, reason=EVIL, set_by=OWNER,
+    override_row = HealthOverride(id=1, account_id=7, tier="high_risk", score=30.0, reason=EVIL, set_by=OWNER,
                               expires_on=D0 + timedelta(days=9))  # fmt: skip
     alert = Alert(id=1, account_id=7, channel=CHANNEL, severity="high_risk", status="open", version=1,
                   firings={"dropped": {"words": EVIL, "since": "2026-03-02", "severity": "high_risk"}},
                   claimed_by=OWNER, claimed_at=now, due_at=now, escalation_level=1, escalated_at=now)  # fmt: skip
     closed = Alert(id=2, account_id=8, channel=CHANNEL, severity="medium_risk", status="resolved", outcome=EVIL,
                    resolved_by="<@U123>", resolved_at=now, due_at=now, firings={})  # fmt: skip
-    view, closed_view = AlertView(alert, account, score, override), AlertView(closed, orphan, None)
+    view, closed_view = AlertView(alert, account, score, override_row), AlertView(closed, orphan, None)
     tasks = [_task(1), _task(2), _task(3, "done"), _task(4, "not_needed"), _task(5, "escalated")]
-    yield "alerts.root", alert_messages.root(view, TIERS, UTC_ZONE, EVIL)
-    yield "alerts.root (resolved)", alert_messages.root(closed_view, TIERS, UTC_ZONE)
+    yield "alerts.root", alert_messages.root(view, tiers, UTC_ZONE, EVIL)
+    yield "alerts.root (resolved)", alert_messages.root(closed_view, tiers, UTC_ZONE)
     yield "alerts.joined_reply", alert_messages.joined_reply([EVIL, HOSTILE[3]])
     yield "alerts.escalated_reply", alert_messages.escalated_reply(2, EVIL, "<@U123>", now, UTC_ZONE)
     yield "alerts.resolved_reply", alert_messages.resolved_reply(EVIL, "<!channel>")
-    yield "alerts.owner_dm", alert_messages.owner_dm(view, TIERS, UTC_ZONE)
+    yield "alerts.owner_dm", alert_messages.owner_dm(view, tiers, UTC_ZONE)
     yield "alerts.resolve_modal", alert_messages.resolve_modal(1, HOSTILE[0])
     listing = AlertListing(id=1, account_id=7, channel=CHANNEL, severity="high_risk", reason="first_run", listed_on=D0,
                            firings={"r": {"words": EVIL}}, status="opened", opened_by="<@U123>")  # fmt: skip
     rows = [ListingRow(listing, account, score, alert), ListingRow(listing, orphan, None)]
-    yield "alerts.listing_message", alert_messages.listing_message(rows, "first_run", 1, 1, 2, TIERS, 5)
+    yield "alerts.listing_message", alert_messages.listing_message(rows, "first_run", 1, 1, 2, tiers, 5)
     many = [NewAlert(view, tasks[:2])] * 22
-    yield "alerts.person_dm", alert_messages.person_dm(many, [Listed(EVIL, "high_risk", CHANNEL)], TIERS, UTC_ZONE)
-    yield "alerts.person_dm (one)", alert_messages.person_dm([NewAlert(view, tasks[:1])], [], TIERS, UTC_ZONE)
-    yield "retention.task_list", retention_messages.task_list(TaskList(EVIL, EVIL, tasks), TIERS, UTC_ZONE, EVIL)
-    yield "retention.task_dm", retention_messages.task_dm(EVIL, EVIL, CHANNEL, tasks[:2], TIERS, UTC_ZONE)
+    yield "alerts.person_dm", alert_messages.person_dm(many, [Listed(EVIL, "high_risk", CHANNEL)], tiers, UTC_ZONE)
+    yield "alerts.person_dm (one)", alert_messages.person_dm([NewAlert(view, tasks[:1])], [], tiers, UTC_ZONE)
+    yield "retention.task_list", retention_messages.task_list(TaskList(EVIL, EVIL, tasks), tiers, UTC_ZONE, EVIL)
+    yield "retention.task_dm", retention_messages.task_dm(EVIL, EVIL, CHANNEL, tasks[:2], tiers, UTC_ZONE)
     yield "retention.overdue_reply", retention_messages.overdue_reply(tasks[0], 2, EVIL, UTC_ZONE)
     highlight = Highlight(EVIL, "sum", 3.0, -0.5, 28)
     yield "retention.outreach", retention_messages.outreach(Draft("save_call", EVIL, OWNER, [EVIL], [highlight], EVIL))
@@ -364,10 +401,13 @@ def _builders() -> Iterator[tuple[str, Any]]:
     yield "retention.stale_text", retention_modal.stale_text(tasks[0], UTC_ZONE)
     rate = PlayRate(tier="high_risk", alerts=3, claimed_in_sla=1, tasks=3, tasks_on_time=1, saved=1, churned=1,
                     still_open=1)  # fmt: skip
-    yield "retention.plays_message", plays_message([rate], TIERS, Period(D0, D0 + timedelta(days=90), EVIL))
-    card = health_messages.CardData(account, score, [(D0, 40.0), (D0 + timedelta(days=1), 35.0)], override)
-    yield "health.account_card", health_messages.account_card(card, load_scorecard(), D0, shared_by=OWNER)
-    yield "health.card_text", health_messages.card_text(card, TIERS)
+    yield "retention.plays_message", plays_message([rate], tiers, Period(D0, D0 + timedelta(days=90), EVIL))
+    card = health_messages.CardData(account, score, [(D0, 40.0), (D0 + timedelta(days=1), 35.0)], override_row)
+    yield (
+        "health.account_card",
+        health_messages.account_card(card, load_scorecard().model_copy(update={"tiers": tiers}), D0, OWNER),
+    )
+    yield "health.card_text", health_messages.card_text(card, tiers)
     yield "health.chart_failed_text", health_messages.chart_failed_text(EVIL, "<urlopen error <!here>>")
     yield "health.chart_in_dm_text", health_messages.chart_in_dm_text(EVIL)
     interview = ExitInterview(id=1, account_id=7, churned=True, reason=EVIL, avoidable=True, competitor=EVIL,
@@ -378,6 +418,16 @@ def _builders() -> Iterator[tuple[str, Any]]:
     yield "exits.shown", exit_messages.shown(account, interview, history)
     yield "exits.exit_modal", exit_messages.exit_modal(account, interview, OWNER, D0, note=EVIL)
     yield "exits.notice", exit_messages.notice(esc(EVIL))
+    yield "health.override_modal", override.override_modal(account, override_row, tiers, D0, None)
+    yield "health.help_text", help_text(tiers)
+    period = churn.Period(D0, D0 + timedelta(days=90), EVIL)
+    review = churn.ChurnReview(
+        period, EVIL, D0, churn.ChurnRate(10, 2, 100.0, 20.0), [EVIL], 1, 1,
+        [churn.ReasonRow(EVIL, 1, 1, 1.0)], [churn.Competitor(EVIL, 1)], [churn.Quote(EVIL, EVIL, EVIL, EVIL)],
+        [churn.TraitRow(EVIL, EVIL, 5, 2, 0.4, 2.0)], [rate], [churn.TrendPoint(EVIL, D0, D0, None, period)],
+        tier_labels={"high_risk": EVIL},
+    )  # fmt: skip
+    yield "churn.review_message (bot/churn: h1's)", churn_messages.review_message(review)
 
 
 def _as_payload(built: Any) -> dict[str, Any]:
@@ -390,8 +440,9 @@ def _as_payload(built: Any) -> dict[str, Any]:
     return {"view": built}
 
 
-def test_every_other_builder_escapes_hostile_data() -> None:
-    assert_no_leaks([(name, _as_payload(built)) for name, built in _builders()])
+@pytest.mark.parametrize("tiers", [TIERS, HOSTILE_TIERS], ids=["shipped tier labels", "hostile tier labels"])
+def test_every_other_builder_escapes_hostile_data(tiers: Tiers) -> None:
+    assert_no_leaks([(name, _as_payload(built)) for name, built in _builders(tiers)])
 
 
 def test_the_calls_recorded_are_read_as_slack_reads_them() -> None:

@@ -75,7 +75,7 @@ def task_list(view: TaskList, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = 
     """The thread's task list: every task of the alert in playbook order, a "Mark done" button on each open one."""
     tasks = sorted(view.tasks, key=lambda t: t.step)
     still = sum(t.status == "open" for t in tasks)
-    label = tiers.label(view.tier) if view.tier in tiers.order else esc(view.tier)
+    label = esc(tiers.label(view.tier) if view.tier in tiers.order else view.tier)
     blocks: list[dict[str, Any]] = [section(_t("list_title", tier=label, open=still, total=len(tasks)))]
     for task in tasks:
         line = task_line(task, tz, cs_lead)
@@ -87,7 +87,7 @@ def task_list(view: TaskList, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = 
 def task_dm(name: str, tier: str, channel: str, tasks: Sequence[Task], tiers: Tiers, tz: ZoneInfo) -> Message:
     """A DM to one assignee about the tasks just given to them; it points to the thread (buttons live there)."""
     tasks = sorted(tasks, key=lambda t: (t.due_at, t.step))
-    label = tiers.label(tier) if tier in tiers.order else esc(tier)
+    label = esc(tiers.label(tier) if tier in tiers.order else tier)
     lines = [_t("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in tasks]
     blocks = [
         section(_t("dm_title", name=esc(name), tier=label, channel=channel)),
