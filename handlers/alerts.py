@@ -29,7 +29,7 @@ from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, Reassign, SnoozeCh
 from bot.calendar import BusinessCalendar
 from bot.health import service as health
 from bot.retention import service as retention
-from bot.slack.blocks import Message, mention
+from bot.slack.blocks import Message, esc, mention
 from bot.slack.client import UserNames
 from bot.slack.outbox import drain
 from bot.slack.requests import Click, Deps, after_ack, is_member, tell
@@ -147,7 +147,7 @@ def register(app: App, deps: Deps, rules: Rules | None = None, calendar: Busines
             tier = view.score.tier if view.score is not None else view.alert.severity
             if not alerts.snooze(click.session, alert_id, click.user_id, None, tier):
                 return Done(note=_t("already_resolved"))
-            note = _t("snoozed_tier_note", tier=tiers.label(tier))
+            note = _t("snoozed_tier_note", tier=esc(tiers.label(tier)))
         else:
             until = utcnow() + timedelta(days=SNOOZE_DAYS[choice])
             if not alerts.snooze(click.session, alert_id, click.user_id, until, None):

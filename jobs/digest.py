@@ -459,16 +459,16 @@ def _account_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
         change = _change(stats.mrr_at_risk, stats.mrr_at_risk_before, money_=True)
         mrr = say("digest.mrr_at_risk", at_risk=mrr, change=change)
     counts = [
-        say("digest.tier_count", emoji=tier_emoji(t), tier=tiers.label(t), count=n, change=_change(n, b))
+        say("digest.tier_count", emoji=tier_emoji(t), tier=esc(tiers.label(t)), count=n, change=_change(n, b))
         if b is not None
-        else say("digest.tier_count_new", emoji=tier_emoji(t), tier=tiers.label(t), count=n)
+        else say("digest.tier_count_new", emoji=tier_emoji(t), tier=esc(tiers.label(t)), count=n)
         for t, n, b in stats.tier_counts
         if n or b  # a tier with no account now nor a week before is left out
     ]
     blocks = [section(mrr), section(say("digest.tiers", counts=raw("digest.tier_count_joiner").join(counts)))]
     if stats.new_at_risk:
         lines = [
-            say("digest.at_risk_line", name=esc(r.name), tier=tiers.label(r.tier), mrr=money(r.mrr),
+            say("digest.at_risk_line", name=esc(r.name), tier=esc(tiers.label(r.tier)), mrr=money(r.mrr),
                 why=say(f"digest.why_{r.why}") if r.why else "")
             for r in stats.new_at_risk[:LIST_SHOWN]
         ]  # fmt: skip
@@ -538,7 +538,7 @@ def _noise_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
         lines = [
             say("digest.snoozed_line", name=esc(s.name),
                 until=say("digest.snoozed_until", until=_when(s.until, stats.tz))
-                if s.until is not None else say("digest.snoozed_tier", tier=tiers.label(s.tier or "")))
+                if s.until is not None else say("digest.snoozed_tier", tier=esc(tiers.label(s.tier or ""))))
             for s in stats.snoozed[:LIST_SHOWN]
         ]  # fmt: skip
         blocks += sections([say("digest.snoozed", count=len(stats.snoozed)), *_more(lines, len(stats.snoozed))])
@@ -560,8 +560,8 @@ def _move_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
         return [section(say("digest.moves_none"))]
     lines = [say("digest.moves", count=len(stats.moves))]
     lines += [
-        say("digest.move", name=esc(name), from_tier=tiers.label(m.from_tier),
-            to_tier=tier_text(m.score, m.to_tier, tiers), score=score_text(m.score),
+        say("digest.move", name=esc(name), from_tier=esc(tiers.label(m.from_tier)),
+            to_tier=esc(tier_text(m.score, m.to_tier, tiers)), score=score_text(m.score),
             why=_move_why(stats.move_why.get(m.account_id), stats, tiers))
         for name, m in stats.moves[:MOVES_SHOWN]
     ]  # fmt: skip
@@ -594,7 +594,7 @@ def digest_message(stats: WeekStats, tiers: Tiers, dm: bool = False) -> Message:
         ]
     if dm:
         text = say("digest.dm_text", start=start, end=end, at_risk=stats.at_risk, mrr=money(stats.mrr_at_risk),
-                   tiers=raw("health.at_risk.tier_joiner").join(tiers.label(t) for t in stats.at_risk_tiers),
+                   tiers=raw("health.at_risk.tier_joiner").join(esc(tiers.label(t)) for t in stats.at_risk_tiers),
                    overdue=stats.tasks_overdue)  # fmt: skip
     else:
         text = say("digest.text", start=start, end=end, opened=stats.opened, moves=len(stats.moves))

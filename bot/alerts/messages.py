@@ -90,21 +90,22 @@ def _playbook_head(view: AlertView, tiers: Tiers) -> str:
     "Medium risk" in the title over "Playbook (High risk)" would read as a contradiction."""
     severity = view.alert.severity
     if _tier(view) == severity:
-        return _t("playbook", tier=tiers.label(severity))
+        return _t("playbook", tier=esc(tiers.label(severity)))
     words = [esc(str(f.get("words") or rule)) for rule, f in sorted(view.alert.firings.items())
              if f.get("severity") == severity]  # fmt: skip
     if not words:
-        return _t("playbook", tier=tiers.label(severity))
-    return _t("playbook_severity", tier=tiers.label(severity), account_tier=tiers.label(_tier(view)), why=words[0])
+        return _t("playbook", tier=esc(tiers.label(severity)))
+    return _t("playbook_severity", tier=esc(tiers.label(severity)), account_tier=esc(tiers.label(_tier(view))),
+              why=words[0])  # fmt: skip
 
 
 def _title(view: AlertView, tiers: Tiers) -> str:
     tier, name = _tier(view), esc(view.account.name)
     if view.score is None:
-        return _t("title_no_score", emoji=tier_emoji(tier), name=name, tier=tiers.label(tier))
+        return _t("title_no_score", emoji=tier_emoji(tier), name=name, tier=esc(tiers.label(tier)))
     score = view.score.score
     return _t(
-        "title", emoji=tier_emoji(tier), name=name, tier=tier_text(score, tier, tiers), score=score_text(score),
+        "title", emoji=tier_emoji(tier), name=name, tier=esc(tier_text(score, tier, tiers)), score=score_text(score),
         delta_7=score_change(score, view.score.delta_7),
     )  # fmt: skip
 
@@ -112,11 +113,11 @@ def _title(view: AlertView, tiers: Tiers) -> str:
 def root_text(view: AlertView, tiers: Tiers) -> str:
     """The root's notification text: account, tier, score and change."""
     tier = _tier(view)
-    emoji, name, label = tier_emoji(tier), esc(view.account.name), tiers.label(tier)
+    emoji, name, label = tier_emoji(tier), esc(view.account.name), esc(tiers.label(tier))
     if view.score is None:
         return message_text(_t("text_no_score", emoji=emoji, name=name, tier=label))
     score, delta = score_text(view.score.score), score_change(view.score.score, view.score.delta_7)
-    label = tier_text(view.score.score, tier, tiers)
+    label = esc(tier_text(view.score.score, tier, tiers))
     return message_text(_t("text", emoji=emoji, name=name, tier=label, score=score, delta_7=delta))
 
 
@@ -141,7 +142,7 @@ def _state(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None) -> 
         lead = who(cs_lead) if cs_lead else _t("lead_none")
         lines.append(_t(f"state_escalated_{min(a.escalation_level, 2)}", when=when(a.escalated_at, tz), lead=lead))
     if a.snoozed_tier:
-        lines.append(_t("state_snoozed_tier", tier=tiers.label(a.snoozed_tier)))
+        lines.append(_t("state_snoozed_tier", tier=esc(tiers.label(a.snoozed_tier))))
     elif a.snoozed_until:
         lines.append(_t("state_snoozed", until=when(a.snoozed_until, tz)))
     return lines
@@ -240,7 +241,7 @@ def owner_dm(view: AlertView, tiers: Tiers, tz: ZoneInfo) -> Message:
     """The DM to the account's owner: which account, how bad, by when, and the channel of the thread."""
     tier, name, channel = _tier(view), esc(view.account.name), view.alert.channel
     text = _t("dm_text", emoji=tier_emoji(tier), name=name, channel=channel)
-    line = _t("dm", emoji=tier_emoji(tier), name=name, channel=channel, tier=tiers.label(tier),
+    line = _t("dm", emoji=tier_emoji(tier), name=name, channel=channel, tier=esc(tiers.label(tier)),
               due=when(view.alert.due_at, tz))  # fmt: skip
     return Message(text, validate_blocks([section(line)]))
 
@@ -308,7 +309,7 @@ def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
     tier = row.score.tier if row.score is not None else row.listing.severity
     head = _l(
         "row", emoji=tier_emoji(tier), name=esc(row.account.name),
-        tier=tier_text(row.score.score if row.score is not None else None, tier, tiers),
+        tier=esc(tier_text(row.score.score if row.score is not None else None, tier, tiers)),
         score=score_text(row.score.score) if row.score is not None else "–", owner=mention(row.account.owner_slack_id),
     )  # fmt: skip
     words = [esc(str(f.get("words") or rule)) for rule, f in sorted(row.listing.firings.items())]
@@ -363,7 +364,7 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
         v = new.view
         tier = _tier(v)
         line = _t("dm", emoji=tier_emoji(tier), name=esc(v.account.name), channel=v.alert.channel,
-                  tier=tiers.label(tier), due=when(v.alert.due_at, tz))  # fmt: skip
+                  tier=esc(tiers.label(tier)), due=when(v.alert.due_at, tz))  # fmt: skip
         if new.tasks:
             steps = sorted(new.tasks, key=lambda t: (t.due_at, t.step))
             line += "\n" + "\n".join(_l("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in steps)
@@ -377,7 +378,7 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
         by_channel.setdefault(item.channel, []).append(item)
     for channel, items in sorted(by_channel.items()):
         lines = [_l("dm_listed", count=len(items), channel=channel)]
-        lines += [_l("dm_listed_line", emoji=tier_emoji(i.tier), name=esc(i.name), tier=tiers.label(i.tier))
+        lines += [_l("dm_listed_line", emoji=tier_emoji(i.tier), name=esc(i.name), tier=esc(tiers.label(i.tier)))
                   for i in items]  # fmt: skip
         blocks += sections(lines)
     if tasks:

@@ -130,7 +130,7 @@ def _colour(tier: str) -> list[str]:
 
 
 def tier_choices(tiers: Tiers) -> str:
-    return ", ".join(f"`{tiers.label(t).lower()}`" for t in tiers.order)
+    return ", ".join(f"`{esc(tiers.label(t).lower())}`" for t in tiers.order)
 
 
 def _plays(args: list[str], tiers: Tiers) -> Command:

@@ -55,7 +55,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
     else:
         lines = [
             say("health.card.title", emoji=tier_emoji(score.tier), name=esc(account.name),
-                score=score_text(score.score), tier=tier_text(score.score, score.tier, tiers))
+                score=score_text(score.score), tier=esc(tier_text(score.score, score.tier, tiers)))
         ]  # fmt: skip
         if held_note(score.score, score.tier, tiers):
             lines.append(say("health.card.held", margin=f"{tiers.hysteresis:g}"))
@@ -102,7 +102,7 @@ def card_text(card: CardData, tiers: Tiers) -> str:
     note = held_note(score.score, score.tier, tiers)
     return b.message_text(
         say("health.card_fallback_held" if note else "health.card_fallback", name=esc(card.account.name),
-            score=score_text(score.score), tier=tiers.label(score.tier), note=note,
+            score=score_text(score.score), tier=esc(tiers.label(score.tier)), note=note,
             delta_7=score_change(score.score, score.delta_7))
     )  # fmt: skip
 
@@ -173,7 +173,7 @@ def _groups(score: HealthScore, scorecard: Scorecard) -> str:
     labels = {name: group.label for name, group in card.groups.items()} if card else {}
     items = [
         say("health.card.group", emoji=tier_emoji(None if v is None else tier_of(v, scorecard.tiers)),
-            label=labels.get(name, name.replace("_", " ").capitalize()), score="–" if v is None else score_text(v))
+            label=esc(labels.get(name, name.replace("_", " ").capitalize())), score="–" if v is None else score_text(v))
         for name, v in score.parts.groups.items()
     ]  # fmt: skip
     return say("health.card.groups_title") + "\n" + "  ·  ".join(items) if items else ""
@@ -232,7 +232,7 @@ def row_text(row: AccountRow, as_of: date, tiers: Tiers, show_owner: bool = Fals
         text = say("health.list.row_unscored", **values)
     else:
         note = held_note(row.score, row.tier, tiers) if row.tier is not None else None
-        held = say("health.list.row_held", tier=tier_text(row.score, row.tier or "", tiers)) if note else ""
+        held = say("health.list.row_held", tier=b.esc(tier_text(row.score, row.tier or "", tiers))) if note else ""
         text = say(
             "health.list.row", emoji=b.tier_emoji(row.tier), score=b.score_text(row.score),
             delta_7=score_change(row.score, row.delta_7), held=held, **values,
@@ -244,8 +244,8 @@ def tier_counts_text(totals: dict[str | None, TierTotal], tiers: Tiers) -> str:
     """Accounts per tier, riskiest first ("🔴 High risk 3  ·  🟠 Medium risk 5 …")."""
     keys: list[str | None] = [*reversed(tiers.order), None]
     return "  ·  ".join(
-        say("health.list.tiers", emoji=b.tier_emoji(t), label=tiers.label(t) if t else say("health.list.unscored"),
-            count=totals[t].accounts)
+        say("health.list.tiers", emoji=b.tier_emoji(t), count=totals[t].accounts,
+            label=b.esc(tiers.label(t)) if t else say("health.list.unscored"))
         for t in keys if t in totals
     )  # fmt: skip
 
@@ -264,7 +264,7 @@ def at_risk_text(totals: dict[str | None, TierTotal], tiers: Tiers, yours: bool 
 
 def at_risk_figure(mrr: float, accounts: int, tiers: Tiers, yours: bool = False) -> str:
     """`at_risk_text` from the figures themselves."""
-    names = say("health.at_risk.tier_joiner").join(tiers.label(t) for t in at_risk_tiers(tiers))
+    names = say("health.at_risk.tier_joiner").join(b.esc(tiers.label(t)) for t in at_risk_tiers(tiers))
     whose = say("health.at_risk.yours") if yours else ""
     if not accounts:
         return say("health.at_risk.none", tiers=names, whose=whose)
@@ -307,7 +307,7 @@ def riskiest_list(
     and, apart from it, the team's MRR at risk (`at_risk_text`)."""
     if value.tier is not None:
         scored = totals[value.tier].accounts if value.tier in totals else 0
-        where = say("health.list.top_where", tier=tiers.label(value.tier))
+        where = say("health.list.top_where", tier=b.esc(tiers.label(value.tier)))
     else:
         scored = sum(t.accounts for k, t in totals.items() if k is not None)
         where = ""

@@ -83,7 +83,7 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
         totals = queries.tier_summary(session, day)
         shown = page(session, day, value.page, PAGE_SIZE, cap=value.limit, tier=value.tier)
         if not shown.rows:
-            where = say("health.list.top_where", tier=scorecard.tiers.label(value.tier)) if value.tier else ""
+            where = say("health.list.top_where", tier=esc(scorecard.tiers.label(value.tier))) if value.tier else ""
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
         listed = queries.account_rows(session, day, tier=value.tier, limit=value.limit or TOP_DEFAULT)  # every page
         blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, sum(r.mrr or 0.0 for r in listed))

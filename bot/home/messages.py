@@ -71,7 +71,7 @@ def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
 
 def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
     total, page = data.mine[tier], data.my_pages[tier]
-    head = say("home.tier", emoji=b.tier_emoji(tier), label=tiers.label(tier), count=total.accounts,
+    head = say("home.tier", emoji=b.tier_emoji(tier), label=b.esc(tiers.label(tier)), count=total.accounts,
                mrr=b.money(total.mrr))  # fmt: skip
     out = b.sections([head, *(row_text(r, day, tiers) for r in page.rows)])  # days to renewal from the scores' day
     nav = []
@@ -87,7 +87,7 @@ def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
 
 
 def _team_tier(tier: str | None, total: TierTotal, tiers: Tiers) -> str:
-    label = tiers.label(tier) if tier else say("health.list.unscored")
+    label = b.esc(tiers.label(tier)) if tier else say("health.list.unscored")
     return say("home.team_tier", emoji=b.tier_emoji(tier), label=label, count=total.accounts, mrr=b.money(total.mrr))
 
 

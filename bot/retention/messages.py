@@ -75,26 +75,26 @@ def task_list(view: TaskList, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = 
     """The thread's task list: every task of the alert in playbook order, a "Mark done" button on each open one."""
     tasks = sorted(view.tasks, key=lambda t: t.step)
     still = sum(t.status == "open" for t in tasks)
-    label = tiers.label(view.tier) if view.tier in tiers.order else esc(view.tier)
+    label = esc(tiers.label(view.tier) if view.tier in tiers.order else view.tier)
     blocks: list[dict[str, Any]] = [section(_t("list_title", tier=label, open=still, total=len(tasks)))]
     for task in tasks:
         line = task_line(task, tz, cs_lead)
         blocks.append(section(line, accessory=mark_done_button(task)) if task.status == "open" else section(line))
     blocks.append(context(_t("list_footer")))
-    return Message(_t("list_text", name=view.name, open=still, total=len(tasks)), validate_blocks(blocks))
+    return Message(_t("list_text", name=esc(view.name), open=still, total=len(tasks)), validate_blocks(blocks))
 
 
 def task_dm(name: str, tier: str, channel: str, tasks: Sequence[Task], tiers: Tiers, tz: ZoneInfo) -> Message:
     """A DM to one assignee about the tasks just given to them; it points to the thread (buttons live there)."""
     tasks = sorted(tasks, key=lambda t: (t.due_at, t.step))
-    label = tiers.label(tier) if tier in tiers.order else esc(tier)
+    label = esc(tiers.label(tier) if tier in tiers.order else tier)
     lines = [_t("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in tasks]
     blocks = [
         section(_t("dm_title", name=esc(name), tier=label, channel=channel)),
         section("\n".join(lines)),
         context(_t("dm_footer")),
     ]
-    text = _t("dm_text", count=len(tasks), name=name, due=when(tasks[0].due_at, tz) if tasks else "–")
+    text = _t("dm_text", count=len(tasks), name=esc(name), due=when(tasks[0].due_at, tz) if tasks else "–")
     return Message(text, validate_blocks(blocks))
 
 
@@ -103,7 +103,7 @@ def overdue_reply(task: Task, level: int, lead: str | None, tz: ZoneInfo) -> Mes
     told = who(lead) if lead else _t("lead_none")
     due = when(task.due_at, tz)
     line = _t(f"overdue_{min(level, 2)}", lead=told, title=esc(task.title), due=due, who=assignee_text(task))
-    return Message(_t("overdue_text", title=task.title, due=due), validate_blocks([section(line)]))
+    return Message(_t("overdue_text", title=esc(task.title), due=due), validate_blocks([section(line)]))
 
 
 @dataclass(frozen=True)
@@ -179,4 +179,4 @@ def outreach(draft: Draft) -> Message:
         section(f"```{_code(body)}```"),
         context(_o("why", drivers=drivers)),
     ]
-    return Message(_o("text", name=draft.name), validate_blocks(blocks))
+    return Message(_o("text", name=esc(draft.name)), validate_blocks(blocks))

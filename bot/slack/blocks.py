@@ -211,5 +211,5 @@ def sparkline(values: Sequence[float], width: int = 30, min_span: float = 10.0) 
 
 def drivers_text(score: HealthScore) -> str:
     """The score's top drivers in plain words, with the points each costs."""
-    lines = [say("health.driver", reason=d.reason, points=signed(d.points)) for d in score.parts.drivers]
+    lines = [say("health.driver", reason=esc(d.reason), points=signed(d.points)) for d in score.parts.drivers]
     return say("health.drivers_title") + "\n" + ("\n".join(lines) or say("health.no_drivers"))
