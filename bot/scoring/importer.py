@@ -246,12 +246,12 @@ def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) ->
     raw = frame[column]
     problems: dict[str, str] = {}
     days: dict[str, str | None] = {"": None}
-    for text in raw.unique():
-        if text not in days:
+    for given in raw.unique():
+        if given not in days:
             try:
-                days[text] = parse_day(text).isoformat()
+                days[given] = parse_day(given).isoformat()
             except DayError as error:
-                days[text], problems[text] = None, str(error)
+                days[given], problems[given] = None, str(error)
     for problem in dict.fromkeys(problems.values()):
         errors.add_mask(frame, raw.map(lambda t, p=problem: problems.get(t) == p).astype(bool), column,
                         problem.replace("(YYYY-MM-DD)", "(use YYYY-MM-DD)"))  # fmt: skip
