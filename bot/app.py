@@ -189,14 +189,15 @@ def parse_slack_body(body: bytes, content_type: str | None) -> dict[str, Any]:
 # than `blocks.is_user` (a mention target): any requester Slack names passes, a forged 41-character id does not.
 REQUESTER = re.compile(r"[UW][A-Z0-9]{0,31}")
 OBJECTS = ("user", "team", "view", "container", "channel", "message", "enterprise")  # objects when present
+INTERACTIVE = ("block_actions", "block_suggestion", "view_submission", "view_closed", "shortcut", "message_action")
 
 
 def check_shape(body: dict[str, Any]) -> None:
     """Refuse (400) a signed body whose fields our listeners or Bolt's middleware read are missing or of the wrong
     type: Slack never sends one, and past here a listener would fail on it with a traceback and an error id."""
     if "command" in body:  # a slash command's form: every field a string
-        if not all(body.get(f) for f in ("command", "user_id", "channel_id")):
-            raise Refused(400, "command form without command, user_id or channel_id")
+        if not all(body.get(f) for f in ("command", "user_id", "channel_id", "response_url")):
+            raise Refused(400, "command form without command, user_id, channel_id or response_url")
         _requester(body["user_id"])
         return
     kind = body.get("type")
@@ -217,6 +218,10 @@ def check_shape(body: dict[str, Any]) -> None:
             if not isinstance(event.get("tab", ""), str):
                 raise Refused(400, "app_home_opened tab is not a string")
         return
+    if kind == "app_rate_limited":
+        return
+    if kind not in INTERACTIVE:
+        raise Refused(400, "not a type of request Slack sends")
     for key in OBJECTS:
         if body.get(key) is not None and not isinstance(body[key], dict):
             raise Refused(400, f"{key} is not an object")

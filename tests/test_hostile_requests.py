@@ -170,6 +170,8 @@ FORM = "application/x-www-form-urlencoded"
 SHAPES = {
     "command without user_id": (_command_without("user_id"), FORM),
     "command without channel_id": (_command_without("channel_id"), FORM),
+    "command without response_url": (_command_without("response_url"), FORM),
+    "a payload type Slack has not": (_payload(type="FZQ-forged"), FORM),
     "payload not JSON": (b"payload=%7Bnot+json", FORM),
     "actions a string": (_payload(actions="health.open"), FORM),
     "actions a list of strings": (_payload(actions=["health.open"]), FORM),
