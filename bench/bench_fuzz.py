@@ -261,7 +261,8 @@ class Fuzz:
 
     def ingest(self) -> tuple[bytes, bool]:
         """A body and whether it holds a hostile record (it must then be refused whole)."""
-        record: dict[str, Any] = {"external_id": "ACC-0001", "date": "2026-06-01", "metric": "logins", "value": 3}
+        day = f"2026-06-{self.rng.randrange(1, 31):02d}"  # a day of its own: a later body does not replace it
+        record: dict[str, Any] = {"external_id": "ACC-0001", "date": day, "metric": "logins", "value": 3}
         hostile = self.rng.random() < 0.8
         if hostile:
             roll = self.rng.random()

@@ -189,6 +189,7 @@ def parse_slack_body(body: bytes, content_type: str | None) -> dict[str, Any]:
 # than `blocks.is_user` (a mention target): any requester Slack names passes, a forged 41-character id does not.
 REQUESTER = re.compile(r"[UW][A-Z0-9]{0,31}")
 OBJECTS = ("user", "team", "view", "container", "channel", "message", "enterprise")  # objects when present
+EVENT_TYPE = re.compile(r"[a-z][a-z_]{0,63}")  # app_home_opened, message, tokens_revoked, ...
 INTERACTIVE = ("block_actions", "block_suggestion", "view_submission", "view_closed", "shortcut", "message_action")
 
 
@@ -209,7 +210,7 @@ def check_shape(body: dict[str, Any]) -> None:
         return
     if kind == "event_callback":
         event = body.get("event")
-        if not (isinstance(event, dict) and isinstance(event.get("type"), str)):
+        if not (isinstance(event, dict) and isinstance(event.get("type"), str) and EVENT_TYPE.fullmatch(event["type"])):
             raise Refused(400, "event_callback without an event object with a type")
         if not isinstance(body.get("event_id", ""), str):
             raise Refused(400, "event_id is not a string")

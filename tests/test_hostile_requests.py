@@ -191,6 +191,7 @@ SHAPES = {
     "event a string": (_event("app_home_opened"), "application/json"),
     "event a list": (_event([{"type": "app_home_opened"}]), "application/json"),
     "event without type": (_event({"user": ME}), "application/json"),
+    "event type no Slack event has": (_event({"type": "<!channel> FZQ-forged"}), "application/json"),
     "event user a number": (_event({"type": "app_home_opened", "user": 7, "tab": "home"}), "application/json"),
 }
 
@@ -210,9 +211,11 @@ def test_a_signed_body_of_the_wrong_shape_is_refused_before_any_listener(
 
 def test_real_shapes_still_pass(engine: Engine, server: BotServer) -> None:
     (aid,) = add_accounts(engine, ["Acme Corp"])
-    assert server.post_signed(_payload(actions=[{"type": "button", "action_id": str(HealthIds.OPEN_CARD),
-                                                 "block_id": "b", "value": json.dumps({"account_id": aid}),
-                                                 "action_ts": "1.2"}]), FORM).status_code == 200  # fmt: skip
+    button = {"type": "button", "action_id": str(HealthIds.OPEN_CARD), "block_id": "b", "action_ts": "1.2",
+              "value": json.dumps({"account_id": aid})}  # fmt: skip
+    body = _payload(actions=[button], response_url=server.fake.response_url("card"))
+    assert server.post_signed(body, FORM).status_code == 200
+    assert "Acme Corp" in server.fake.wait_for("response_url", timeout=10)[0].params["text"]
     home = {"type": "app_home_opened", "user": ME, "channel": "D1", "tab": "home", "event_ts": "1.2"}
     assert server.post_signed(_event(home), "application/json").status_code == 200
     assert server.fake.wait_for("views.publish", timeout=10)
