@@ -191,7 +191,8 @@ class Fuzz:
                                                                                   "selected_date": "2026-07-10"}},
             str(ExitIds.ACCOUNT): {str(ExitIds.ACCOUNT): {"type": "external_select",
                                                           "selected_option": {"value": '{"account_id":1}'}}},
-            str(ExitIds.REASON): {str(ExitIds.REASON): {"type": "static_select", "selected_option": {"value": "price"}}},
+            str(ExitIds.REASON): {str(ExitIds.REASON): {"type": "static_select",
+                                                        "selected_option": {"value": "price"}}},
             str(ExitIds.CHURN_DATE): {str(ExitIds.CHURN_DATE): {"type": "datepicker", "selected_date": "2026-06-01"}},
             str(ExitIds.MRR_LOST): {str(ExitIds.MRR_LOST): {"type": "number_input", "value": "100"}},
             str(AlertIds.OUTCOME_BLOCK): {str(AlertIds.OUTCOME): {"type": "radio_buttons",
@@ -213,9 +214,11 @@ class Fuzz:
         metadata = self.value() if self.rng.random() < 0.8 else self.forged()
         view = {"id": "V1", "type": "modal", "callback_id": callback, "private_metadata": metadata, "hash": "1.a",
                 "state": {"values": self.state()}}  # fmt: skip
-        payload: dict[str, Any] = {"type": "view_submission", "team": {"id": "T1", "domain": "test"},
-                                   "user": {"id": "U01CSM0001", "username": "csm", "team_id": "T1"},
-                                   "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3", "view": view}  # fmt: skip
+        payload: dict[str, Any] = {
+            "type": "view_submission", "team": {"id": "T1", "domain": "test"},
+            "user": {"id": "U01CSM0001", "username": "csm", "team_id": "T1"},
+            "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3", "view": view,
+        }  # fmt: skip
         if self.rng.random() < 0.2:
             view["state"] = self.pick([{"values": self.mark()}, {"values": [1]}, self.mark(), None])
         self.shape(payload)

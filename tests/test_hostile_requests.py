@@ -105,7 +105,7 @@ def test_ingest_refuses_hostile_dates_and_numbers_naming_record_and_field(
     add_ingest_accounts(engine, 1)
     record = {"external_id": '"acc-0"', "date": json.dumps(YESTERDAY), "metric": '"core_events"', "value": "3"}
     record[field] = raw
-    good = '{"external_id": "acc-0", "date": "%s", "metric": "logins", "value": 1}' % YESTERDAY
+    good = json.dumps({"external_id": "acc-0", "date": YESTERDAY, "metric": "logins", "value": 1})
     body = "[" + good + ", {" + ", ".join(f'"{k}": {v}' for k, v in record.items()) + "}]"
     resp = web.post(body.encode())
     assert resp.status_code == 422, resp.text
