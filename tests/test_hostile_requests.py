@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -394,3 +394,27 @@ def test_wrong_typed_view_state_is_answered_in_the_modal(
         assert "date" in shown.lower()
     assert counts(engine) == before
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+# --- every other way a date comes in: connector sync, the CLI ---------------------------------------------------
+
+
+@pytest.mark.parametrize("day", ["2026-W48-6", "0001-01-01"])
+def test_a_synced_plain_date_is_yyyy_mm_dd_only(day: str) -> None:
+    from bot.connectors.mapping import RecordError, day_of
+
+    with pytest.raises(RecordError) as info:
+        day_of(day, "date", UTC)
+    assert info.value.reason == "date: not a date"
+    assert day_of("1767225600", "date", UTC) == date(2026, 1, 1)  # 10 digits: Unix seconds, as documented
+
+
+@pytest.mark.parametrize("args", [["score", "--date", "2026-W48-6"], ["score", "--date", "20261201"],
+                                  ["backtest", "--as-of", "2026-W48-6", "--horizon", "30"]])  # fmt: skip
+def test_the_cli_takes_yyyy_mm_dd_only(cli_env: None, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert f"'{args[2]}' is not a date (use YYYY-MM-DD)" in capsys.readouterr().err

@@ -111,12 +111,13 @@ def moment(value: Any, what: str) -> datetime:
             pass
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise RecordError(f"{what}: not a date", f"{what}: {value!r} is not a date or time (ISO 8601 or Unix seconds)")
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    raise RecordError(f"{what}: not a date", f"{what}: {shown} is not a date or time (ISO 8601 or Unix seconds)")
 
 
 def day_of(value: Any, what: str, tz: tzinfo) -> date:
     """A plain date (YYYY-MM-DD only: no time zone to convert), else the day of a `moment` in `tz`."""
-    if isinstance(value, str) and len(value.strip()) == 10:
+    if isinstance(value, str) and len(value.strip()) == 10 and not value.strip().isdigit():  # digits: Unix seconds
         try:
             return parse_day(value.strip())
         except DayError as error:
