@@ -108,7 +108,7 @@ def _problem(record: Any, known: dict[str, int]) -> str | None:
         return "; ".join(parts) + f" (a record is {{{', '.join(FIELDS)}}})"
     ext, day, metric, value = (record[f] for f in FIELDS)
     if not isinstance(ext, str) or ext not in known:
-        return f"external_id {ext!r} is not a known account (import or sync accounts first)"
+        return f"external_id {_shown(ext)} is not a known account (import or sync accounts first)"
     try:
         parse_day(day)
     except DayError as error:
