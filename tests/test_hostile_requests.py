@@ -418,3 +418,15 @@ def test_the_cli_takes_yyyy_mm_dd_only(cli_env: None, capsys: pytest.CaptureFixt
         main(args)
     assert info.value.code == 2
     assert f"'{args[2]}' is not a date (use YYYY-MM-DD)" in capsys.readouterr().err
+
+
+def test_a_home_page_button_with_forged_lists_is_answered_as_out_of_date(
+    engine: Engine, server: BotServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_accounts(engine, ["Acme Corp"])
+    forged = {"pages": {f"list-{i:03d}-" + "x" * 40: 1 for i in range(60)}}  # carried into every next button
+    with caplog.at_level(logging.INFO):
+        click(server, HomeIds.PAGE_NEXT, json.dumps(forged), "view")
+        assert told(server, "view") == OUT_OF_DATE
+    assert server.fake.calls_to("views.publish") == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
