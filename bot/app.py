@@ -185,6 +185,90 @@ def parse_slack_body(body: bytes, content_type: str | None) -> dict[str, Any]:
     return form
 
 
+# Who sent a request: a member id (U..., W...) that fits the 32 characters every user-id column holds. Looser
+# than `blocks.is_user` (a mention target): any requester Slack names passes, a forged 41-character id does not.
+REQUESTER = re.compile(r"[UW][A-Z0-9]{0,31}")
+OBJECTS = ("user", "team", "view", "container", "channel", "message", "enterprise")  # objects when present
+EVENT_TYPE = re.compile(r"[a-z][a-z_]{0,63}")  # app_home_opened, message, tokens_revoked, ...
+INTERACTIVE = ("block_actions", "block_suggestion", "view_submission", "view_closed", "shortcut", "message_action")
+
+
+def check_shape(body: dict[str, Any]) -> None:
+    """Refuse (400) a signed body whose fields our listeners or Bolt's middleware read are missing or of the wrong
+    type: Slack never sends one, and past here a listener would fail on it with a traceback and an error id."""
+    if "command" in body:  # a slash command's form: every field a string
+        if not all(body.get(f) for f in ("command", "user_id", "channel_id", "response_url")):
+            raise Refused(400, "command form without command, user_id, channel_id or response_url")
+        _requester(body["user_id"])
+        return
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        raise Refused(400, "body without a type")
+    if kind == "url_verification":
+        if not isinstance(body.get("challenge"), str):
+            raise Refused(400, "url_verification without a challenge")
+        return
+    if kind == "event_callback":
+        event = body.get("event")
+        if not (isinstance(event, dict) and isinstance(event.get("type"), str) and EVENT_TYPE.fullmatch(event["type"])):
+            raise Refused(400, "event_callback without an event object with a type")
+        if not isinstance(body.get("event_id", ""), str):
+            raise Refused(400, "event_id is not a string")
+        if event["type"] == "app_home_opened":
+            _requester(event.get("user"))
+            if not isinstance(event.get("tab", ""), str):
+                raise Refused(400, "app_home_opened tab is not a string")
+        return
+    if kind == "app_rate_limited":
+        return
+    if kind not in INTERACTIVE:
+        raise Refused(400, "not a type of request Slack sends")
+    for key in OBJECTS:
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise Refused(400, f"{key} is not an object")
+    _requester((body.get("user") or {}).get("id"))
+    for key in ("callback_id", "trigger_id", "response_url", "action_id", "block_id", "value"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise Refused(400, f"{key} is not a string")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not (isinstance(actions, list) and actions and all(_action(a) for a in actions)):
+            raise Refused(400, "actions is not a list of actions")
+    if "view" in body or kind in ("view_submission", "view_closed"):
+        _view(body.get("view"))
+
+
+def _requester(user_id: Any) -> None:
+    if not (isinstance(user_id, str) and REQUESTER.fullmatch(user_id)):
+        raise Refused(400, "no user id, or not one Slack sends")
+
+
+def _action(action: Any) -> bool:
+    """One element of `actions`: an object with a string action_id; its value, block_id and picks typed."""
+    if not (isinstance(action, dict) and isinstance(action.get("action_id"), str)):
+        return False
+    strings = ("value", "block_id", "selected_user", "selected_date", "type")
+    return all(action.get(k) is None or isinstance(action[k], str) for k in strings) and (
+        action.get("selected_option") is None or isinstance(action["selected_option"], dict)
+    )
+
+
+def _view(view: Any) -> None:
+    """A view: an object; its callback_id and private_metadata strings; its state {block: {action: element}}."""
+    if not isinstance(view, dict):
+        raise Refused(400, "view is not an object")
+    for key in ("callback_id", "private_metadata", "type", "id", "hash"):
+        if view.get(key) is not None and not isinstance(view[key], str):
+            raise Refused(400, f"view {key} is not a string")
+    state = view.get("state", {})
+    values = state.get("values", {}) if isinstance(state, dict) else None
+    if not (isinstance(values, dict) and all(
+        isinstance(block, dict) and all(isinstance(element, dict) for element in block.values())
+        for block in values.values()
+    )):  # fmt: skip
+        raise Refused(400, "view state is not {block_id: {action_id: element}}")
+
+
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -227,6 +311,7 @@ def create_web(
                 raise Refused(401, "invalid request signature")
             content_type = (request.headers.get("content-type") or "").split(";")[0] or None
             parsed = parse_slack_body(body, content_type)
+            check_shape(parsed)
         except Refused as refused:
             if refused.status == 400:  # signed, so from someone holding the secret: worth one line
                 log.warning("refused a signed request to /slack/events: %s", refused.message)

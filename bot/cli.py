@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from bot.alerts.rules import RulesError
+from bot.calendar import parse_day
 from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import Scorecard, ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 def _date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return parse_day(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{value}' is not a date (use YYYY-MM-DD)") from None
 

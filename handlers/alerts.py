@@ -32,7 +32,7 @@ from bot.retention import service as retention
 from bot.slack.blocks import Message, esc, mention
 from bot.slack.client import UserNames
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, is_member, tell
+from bot.slack.requests import Click, Deps, after_ack, is_member, log_out_of_date, tell
 from bot.slack.values import V, decode
 from prompts import say
 from storage import alerts, tasks
@@ -95,7 +95,7 @@ def register(app: App, deps: Deps, rules: Rules | None = None, calendar: Busines
                 value = read(body, action)
             except (ValidationError, ValueError, KeyError, TypeError):
                 ack()
-                logger.info("out-of-date value on %s: %.200r", action_id, action)
+                log_out_of_date(logger, action_id, action.get("value"))
                 text = say("health.button_out_of_date")
                 after_ack(deps, body, client, respond, logger, lambda: tell(body, client, respond, text))
                 return
@@ -231,8 +231,9 @@ def register(app: App, deps: Deps, rules: Rules | None = None, calendar: Busines
         user_id = body["user"]["id"]
         values = (view.get("state") or {}).get("values") or {}
         picked = ((values.get(AlertIds.OUTCOME_BLOCK) or {}).get(AlertIds.OUTCOME) or {}).get("selected_option")
-        outcome = (picked or {}).get("value")
-        note = ((values.get(AlertIds.NOTE_BLOCK) or {}).get(AlertIds.NOTE) or {}).get("value") or ""
+        outcome = picked.get("value") if isinstance(picked, dict) else None
+        note = ((values.get(AlertIds.NOTE_BLOCK) or {}).get(AlertIds.NOTE) or {}).get("value")
+        note = note if isinstance(note, str) else ""  # a forged state: state's shape is checked by bot.app
         errors: dict[str, str] = {}
         if outcome not in OUTCOMES:
             errors[AlertIds.OUTCOME_BLOCK] = _t("modal.pick_outcome")

@@ -140,8 +140,9 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
 
         return work
 
-    on_click(app, HealthIds.PICK_ACCOUNT, AccountRef, deps, show_card(replace=True))  # the card replaces the list
-    on_click(app, HealthIds.OPEN_CARD, AccountRef, deps, show_card(replace=False))  # the list stays; card below
+    # card and list buttons answer through the response_url of the message they are in
+    on_click(app, HealthIds.PICK_ACCOUNT, AccountRef, deps, show_card(replace=True), "message")  # replaces the list
+    on_click(app, HealthIds.OPEN_CARD, AccountRef, deps, show_card(replace=False), "message")  # card below the list
 
     def share(click: Click[AccountRef]) -> None:
         """Post the card visibly in the conversation, then remove the private copy; once per clicked message.
@@ -163,7 +164,7 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
             raise
         click.respond(delete_original=True)
 
-    on_click(app, HealthIds.SHARE, AccountRef, deps, share)
+    on_click(app, HealthIds.SHARE, AccountRef, deps, share, "message")
 
     def chart(click: Click[AccountRef]) -> None:
         """Render after the ack, then upload into the clicker's DM with the app: like every answer, the chart is
@@ -186,14 +187,14 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
             return
         click.respond(response_type="ephemeral", replace_original=False, text=messages.chart_in_dm_text(data.name))
 
-    on_click(app, HealthIds.CHART, AccountRef, deps, chart)
+    on_click(app, HealthIds.CHART, AccountRef, deps, chart, "message")
 
     def turn_page(click: Click[ListPage]) -> None:
         message = service.account_list(click.session, click.value, click.user_id, scorecard, today())
         click.respond(response_type="ephemeral", replace_original=True, text=message.text, blocks=message.blocks)
 
-    on_click(app, HealthIds.LIST_PREV, ListPage, deps, turn_page)
-    on_click(app, HealthIds.LIST_NEXT, ListPage, deps, turn_page)
+    on_click(app, HealthIds.LIST_PREV, ListPage, deps, turn_page, "message")
+    on_click(app, HealthIds.LIST_NEXT, ListPage, deps, turn_page, "message")
 
     def open_override(click: Click[AccountRef]) -> None:
         """The card's Override button: the modal at once, on the click's trigger_id; a churned account is refused
@@ -207,7 +208,7 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
         view = override.override_modal(account, current, scorecard.tiers, today(), click.body.get("response_url"))
         click.client.views_open(trigger_id=click.body["trigger_id"], view=view)
 
-    on_click(app, HealthIds.OVERRIDE, AccountRef, deps, open_override)
+    on_click(app, HealthIds.OVERRIDE, AccountRef, deps, open_override, "message")
 
     @app.view(str(HealthIds.OVERRIDE_MODAL))
     def override_submitted(ack: Ack, body: dict, view: dict, client: WebClient, logger: Any) -> None:

@@ -58,5 +58,5 @@ def register(app: App, deps: Deps) -> None:
         view = service.home(click.session, click.user_id, click.value, deps.scorecard, deps.today(), deps.tz)
         click.client.views_publish(user_id=click.user_id, view=view)
 
-    on_click(app, HomeIds.PAGE_PREV, HomePages, deps, turn_page)
-    on_click(app, HomeIds.PAGE_NEXT, HomePages, deps, turn_page)
+    on_click(app, HomeIds.PAGE_PREV, HomePages, deps, turn_page, "view")
+    on_click(app, HomeIds.PAGE_NEXT, HomePages, deps, turn_page, "view")

@@ -24,7 +24,7 @@ from bot.retention.ids import RetentionIds
 from bot.retention.service import redraw_tasks
 from bot.retention.values import TaskRef
 from bot.slack.outbox import drain
-from bot.slack.requests import Deps, after_ack, tell
+from bot.slack.requests import Deps, after_ack, log_out_of_date, tell
 from bot.slack.values import decode
 from prompts import say
 from storage import tasks
@@ -64,7 +64,7 @@ def register(app: App, deps: Deps) -> None:
             ref = decode(TaskRef, action.get("value") or "")
         except ValidationError:
             ack()
-            logger.info("out-of-date value on %s: %.200r", RetentionIds.MARK_DONE, action.get("value"))
+            log_out_of_date(logger, RetentionIds.MARK_DONE, action.get("value"))
             text = say("health.button_out_of_date")
             after_ack(deps, body, client, respond, logger, lambda: tell(body, client, respond, text))
             return

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from bot.alerts.ids import AlertIds
-from bot.slack.values import Value, decode, encode
+from bot.slack.values import Id, Value, decode, encode
 
 SnoozeFor = Literal["1d", "7d", "tier"]
 OUTCOMES = ("saved", "churned", "false_alarm")  # what a person can resolve with ("recovered" is the job's)
@@ -17,19 +17,19 @@ BLOCK_SEPARATOR = "|"
 class AlertRef(Value):
     """The alert a button (Claim, Release, Resolve, Open card) or the Resolve modal is about."""
 
-    alert_id: int = Field(ge=1)
+    alert_id: Id
 
 
 class ListingRef(Value):
     """The listed account an "Open alert" button of a listing message opens."""
 
-    listing_id: int = Field(ge=1)
+    listing_id: Id
 
 
 class SnoozeChoice(Value):
     """One option of the Snooze select."""
 
-    alert_id: int = Field(ge=1)
+    alert_id: Id
     until: SnoozeFor
 
 
@@ -49,5 +49,5 @@ def alert_of_block(block_id: str) -> AlertRef:
 class Reassign(Value):
     """A pick in the Reassign users_select: the alert (from the block_id) and the user picked."""
 
-    alert_id: int = Field(ge=1)
+    alert_id: Id
     to: str = Field(pattern=r"^[UW][A-Z0-9]{2,31}$")

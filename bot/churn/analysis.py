@@ -29,6 +29,7 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlmodel import Session
 
+from bot.calendar import YEARS, DayError, parse_day, period_out_of_range
 from bot.retention.plays import PlayRate, save_rates
 from bot.scoring.scorecard import Tiers, load_scorecard
 from prompts import say
@@ -213,6 +214,20 @@ def quarter_of(day: date) -> Period:
     return _quarter(day.year, (day.month - 1) // 3 + 1)
 
 
+def _year(digits: str) -> int:
+    if int(digits) not in YEARS:
+        raise PeriodError(f"{period_out_of_range()} {USAGE}")
+    return int(digits)
+
+
+def _day(text: str) -> date:
+    try:
+        return parse_day(text)
+    except DayError:
+        _year(text[:4])  # out of range says so; any other problem is "not a date I know"
+        raise
+
+
 def parse_period(text: str | None, today: date) -> Period:
     """`2026-Q3`, `2026-10`, `last-quarter`, `this-quarter`, `last-month`, `this-month` or `YYYY-MM-DD..YYYY-MM-DD`
     (both included); empty means last quarter. Raises PeriodError with the usage line."""
@@ -227,12 +242,12 @@ def parse_period(text: str | None, today: date) -> Period:
             return _month(before.year, before.month)
         if given == "this-month":
             return _month(today.year, today.month)
-        if m := re.fullmatch(r"(\d{4})-q([1-4])", given):
-            return _quarter(int(m[1]), int(m[2]))
-        if m := re.fullmatch(r"(\d{4})-(\d{2})", given):
-            return _month(int(m[1]), int(m[2]))
-        if m := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})", given):
-            start, end = date.fromisoformat(m[1]), date.fromisoformat(m[2])
+        if m := re.fullmatch(r"([0-9]{4})-q([1-4])", given):
+            return _quarter(_year(m[1]), int(m[2]))
+        if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", given):
+            return _month(_year(m[1]), int(m[2]))
+        if m := re.fullmatch(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\s*\.\.\s*([0-9]{4}-[0-9]{2}-[0-9]{2})", given):
+            start, end = _day(m[1]), _day(m[2])
             if end < start:
                 raise PeriodError(f"the period ends ({end}) before it starts ({start}). {USAGE}")
             return Period(start, end, f"{start}..{end}")

@@ -9,13 +9,15 @@ re-sent data replaces what is stored for the same account, date and metric.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, tzinfo
+import math
+from datetime import UTC, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine
 
+from bot.calendar import DayError, parse_day
 from bot.connectors.mapping import metric_problem
-from bot.scoring.importer import CLOCK_SLACK, last_metric_day
+from bot.scoring.importer import CLOCK_SLACK, MAX_NUMBER, last_metric_day
 from prompts import say
 from storage import bulk
 from storage import sync as store
@@ -106,20 +108,26 @@ def _problem(record: Any, known: dict[str, int]) -> str | None:
         return "; ".join(parts) + f" (a record is {{{', '.join(FIELDS)}}})"
     ext, day, metric, value = (record[f] for f in FIELDS)
     if not isinstance(ext, str) or ext not in known:
-        return f"external_id {ext!r} is not a known account (import or sync accounts first)"
-    if not isinstance(day, str):
-        return f"date {day!r} is not a date (YYYY-MM-DD)"
+        return f"external_id {_shown(ext)} is not a known account (import or sync accounts first)"
     try:
-        if len(day) != 10:
-            raise ValueError
-        date.fromisoformat(day)
-    except ValueError:
-        return f"date {day!r} is not a date (YYYY-MM-DD)"
+        parse_day(day)
+    except DayError as error:
+        return f"date {_shown(day)} {error}"
     if not isinstance(metric, str):
-        return f"metric {metric!r} is not a metric name"
+        return f"metric {_shown(metric)} is not a metric name"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"value {value!r} is not a number"
+        return f"value {_shown(value)} is not a number"
+    if isinstance(value, float) and math.isnan(value):
+        return f"value {_shown(value)} is not a number"
+    if not abs(value) <= MAX_NUMBER:  # a 400-digit integer never reaches float()
+        return f"value {_shown(value)} {say('inputs.number_out_of_range', limit=MAX_NUMBER)}"
     return metric_problem(metric, float(value))
+
+
+def _shown(value: Any) -> str:
+    """A value as the error names it: its repr, cut to 40 characters (a 400-digit number is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def ingest(engine: Engine, body: bytes, tz: tzinfo = UTC) -> int:

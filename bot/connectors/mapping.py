@@ -9,10 +9,12 @@ data obey the same limits.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
+from bot.calendar import FIRST_DAY, LAST_DAY, DayError, parse_day
 from bot.connectors.http import path_get
 from bot.connectors.sources import FieldSpec, Source
 from bot.scoring.importer import (
@@ -20,10 +22,12 @@ from bot.scoring.importer import (
     ACCOUNT_MAX_LENGTH,
     ACCOUNT_STATUSES,
     MAX_INT,
+    MAX_NUMBER,
     METRIC_FLAGS,
     METRIC_NAME,
     METRIC_RANGES,
 )
+from prompts import say
 
 
 class RecordError(Exception):
@@ -42,6 +46,8 @@ def metric_problem(metric: str, value: float) -> str | None:
         return f"{metric!r} is not a metric name (lower-case letters, digits and _, e.g. logins)"
     if not math.isfinite(value):
         return f"{metric}: {value} is not a number"
+    if abs(value) > MAX_NUMBER:
+        return f"{metric}: {value:g} {say('inputs.number_out_of_range', limit=MAX_NUMBER)}"
     if metric in METRIC_FLAGS and value not in (0, 1):
         return f"{metric}: {value:g} must be 0 or 1"
     low, high = METRIC_RANGES.get(metric, (-math.inf, None))
@@ -74,39 +80,53 @@ def number(value: Any, what: str, scale: float | None = None) -> float:
         out = float(value)
     except ValueError:
         raise RecordError(f"{what}: not a number", f"{what}: {value!r} is not a number") from None
-    if not math.isfinite(out):
-        raise RecordError(f"{what}: not a number", f"{what}: {value!r} is not a number")
-    return out * scale if scale is not None else out
+    except OverflowError:  # an integer past any float
+        out = math.inf if isinstance(value, int) else math.nan
+    if not math.isfinite(out) and not isinstance(value, int):
+        raise RecordError(f"{what}: not a number", f"{what}: {str(value)[:40]!r} is not a number")
+    out = out * scale if scale is not None else out
+    if not abs(out) <= MAX_NUMBER:
+        too_big = say("inputs.number_out_of_range", limit=MAX_NUMBER)
+        raise RecordError(f"{what}: out of range", f"{what}: {str(value)[:40]!r} {too_big}")
+    return out
 
 
 def moment(value: Any, what: str) -> datetime:
     """A time from an ISO 8601 date or timestamp, or Unix seconds (milliseconds past year 33658)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e12 else value
         try:
+            seconds = value / 1000 if value > 1e12 else value
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             pass
     elif isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return moment(int(text), what)
         try:
+            if not re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ]|$)", text):  # fromisoformat takes 2026-W48-6T10
+                raise ValueError(text)
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             pass
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise RecordError(f"{what}: not a date", f"{what}: {value!r} is not a date or time (ISO 8601 or Unix seconds)")
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    raise RecordError(f"{what}: not a date", f"{what}: {shown} is not a date or time (ISO 8601 or Unix seconds)")
 
 
 def day_of(value: Any, what: str, tz: tzinfo) -> date:
-    if isinstance(value, str) and len(value.strip()) == 10:  # a plain date: no time zone to convert
+    """A plain date (YYYY-MM-DD only: no time zone to convert), else the day of a `moment` in `tz`."""
+    if isinstance(value, str) and len(value.strip()) == 10 and not value.strip().isdigit():  # digits: Unix seconds
         try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    return moment(value, what).astimezone(tz).date()
+            return parse_day(value.strip())
+        except DayError as error:
+            raise RecordError(f"{what}: not a date", f"{what}: {value!r} {error}") from None
+    day = moment(value, what).astimezone(tz).date()
+    if not FIRST_DAY <= day <= LAST_DAY:
+        beyond = say("inputs.out_of_range", first=FIRST_DAY, last=LAST_DAY)
+        raise RecordError(f"{what}: not a date", f"{what}: {str(value)[:40]!r} {beyond}")
+    return day
 
 
 def changed_at(source: Source, record: Any) -> datetime | None:

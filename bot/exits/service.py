@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from bot.alerts import messages as alert_messages
 from bot.alerts import threads
+from bot.calendar import parse_day
 from bot.exits import messages
 from bot.exits.ids import QUESTION_PREFIX, ExitIds
 from bot.exits.messages import COMPETITOR_LIMIT, TEXT_LIMIT
@@ -105,7 +106,7 @@ def check(values: dict[str, Any], account_id: int | None, today: date) -> Entry 
     churn_date: date | None = None
     if raw_day:
         try:
-            churn_date = date.fromisoformat(str(raw_day))
+            churn_date = parse_day(str(raw_day))
         except ValueError:
             errors[ExitIds.CHURN_DATE] = _t("errors.date_bad", value=str(raw_day)[:40])
     if churn_date is not None and status == "churned" and churn_date > today:

@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_sdk.models.views import View
 
+from bot.calendar import parse_day
 from bot.health.command import UsageError, resolve_tier
 from bot.health.ids import HealthIds
 from bot.health.messages import override_text
@@ -170,7 +171,7 @@ def check(entry: OverrideInput, account: Account | None, tiers: Tiers, today: da
         errors[HealthIds.OVERRIDE_UNTIL] = _t("errors.until_missing")
     else:
         try:
-            until = date.fromisoformat(entry.until)
+            until = parse_day(entry.until)
         except ValueError:
             errors[HealthIds.OVERRIDE_UNTIL] = _t("errors.until_bad", until=plain(entry.until, 100))
         else:

@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from bot.slack.values import MAX_PAGE, Value
+from bot.slack.values import MAX_PAGE, Id, Value
 
 
 class AccountRef(Value):
     """The account a card button (pick, open, share, chart) is about."""
 
-    account_id: int
+    account_id: Id
 
 
 class ListPage(Value):
@@ -28,5 +28,5 @@ class OverrideRef(Value):
     """The Override modal's `private_metadata`: its account, and the response_url of the card it was opened from
     (the card is redrawn there once the override is stored)."""
 
-    account_id: int
+    account_id: Id
     response_url: str | None = Field(default=None, max_length=2000)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.views import View
 
 from bot.alerts.messages import when
+from bot.calendar import parse_day
 from bot.retention.ids import RetentionIds
 from bot.retention.values import OUTCOMES, Outcome, TaskRef
 from bot.slack import blocks as b
@@ -222,7 +223,7 @@ def read_submission(view: dict[str, Any], today: date) -> Submission | dict[str,
     next_step_on: date | None = None
     if raw_day:
         try:
-            next_step_on = date.fromisoformat(str(raw_day))
+            next_step_on = parse_day(str(raw_day))
         except ValueError:
             errors[RetentionIds.NEXT_STEP_ON_BLOCK] = _t("modal.date_bad")
         else:

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 from sqlmodel import Session, col
 
+from bot.calendar import YEARS, period_out_of_range
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Blocks, Message, context, esc, message_text, section, tier_emoji, validate_blocks
 from prompts import say
@@ -169,10 +170,14 @@ def parse_period(text: str) -> PeriodSpec:
             return PeriodSpec("days", days)
     elif m := _QUARTER.fullmatch(word):
         year = int(m.group(1))
+        if year not in YEARS:
+            raise PeriodError(period_out_of_range())
         if year >= 2000:
             return PeriodSpec("quarter", int(m.group(2)), year)
     elif m := _MONTH.fullmatch(word):
         year, month = int(m.group(1)), int(m.group(2))
+        if year not in YEARS:
+            raise PeriodError(period_out_of_range())
         if year >= 2000 and 1 <= month <= 12:
             return PeriodSpec("month", month, year)
     raise PeriodError(say("plays.period.bad", period=esc(text.strip())) + " " + say("plays.period.usage"))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
-from bot.slack.values import Value
+from bot.slack.values import Id, Value, Version
 
 Outcome = Literal["done", "not_needed", "escalated"]
 OUTCOMES: tuple[Outcome, ...] = ("done", "not_needed", "escalated")  # the modal's choices, stored as Task.status
@@ -16,5 +14,5 @@ class TaskRef(Value):
     """The task a "Mark done" button (value) or the Mark done modal (private_metadata) is about, at the version shown:
     a task changed or closed since then is reported, not overwritten."""
 
-    task_id: int = Field(ge=1)
-    version: int = Field(ge=0)
+    task_id: Id
+    version: Version

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Date, Engine, bindparam, select, text
 from sqlmodel import col
 from tqdm import tqdm
 
+from bot.calendar import DayError, parse_day
 from prompts import say
 from storage import bulk, queries
 from storage.models import ACCOUNT_TRACKED_FIELDS, Account, utcnow
@@ -51,6 +52,9 @@ ACCOUNT_MAX_LENGTH = {
     c.name: c.type.length for c in Account.__table__.columns if getattr(c.type, "length", None)  # type: ignore[attr-defined]
 }  # fmt: skip
 MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
+# The largest magnitude a number from outside may have (metric values, MRR): far past any real one, and small
+# enough that sums and means of many stay exact to the cent in a float (double precision on PostgreSQL).
+MAX_NUMBER = 1e15
 CLOCK_SLACK = timedelta(days=1)  # a metric dated tomorrow is clock skew (a source a time zone ahead), not the future
 
 
@@ -238,14 +242,22 @@ def _parser_message(exc: Exception, data: bytes) -> str:
 
 
 def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) -> pd.Series:
+    """The column's days as 'YYYY-MM-DD' (None when empty), each distinct text read once with `parse_day`."""
     raw = frame[column]
-    parsed = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
-    empty = raw == ""
-    bad = parsed.isna() & ~empty
-    errors.add_mask(frame, bad, column, "is not a date (use YYYY-MM-DD)")
+    problems: dict[str, str] = {}
+    days: dict[str, str | None] = {"": None}
+    for given in raw.unique():
+        if given not in days:
+            try:
+                days[given] = parse_day(given).isoformat()
+            except DayError as error:
+                days[given], problems[given] = None, str(error)
+    for problem in dict.fromkeys(problems.values()):
+        errors.add_mask(frame, raw.map(lambda t, p=problem: problems.get(t) == p).astype(bool), column,
+                        problem.replace("(YYYY-MM-DD)", "(use YYYY-MM-DD)"))  # fmt: skip
     if required:
-        errors.add_mask(frame, empty, column, "is empty; a date is required")
-    return parsed.dt.strftime("%Y-%m-%d").where(~parsed.isna(), None)
+        errors.add_mask(frame, raw == "", column, "is empty; a date is required")
+    return raw.map(days)
 
 
 def _numbers(frame: pd.DataFrame, column: str, errors: _Errors, *, integer: bool = False,
@@ -254,10 +266,15 @@ def _numbers(frame: pd.DataFrame, column: str, errors: _Errors, *, integer: bool
     raw = frame[column]
     parsed = pd.to_numeric(raw, errors="coerce")
     empty = raw == ""
-    bad = (parsed.isna() | ~np.isfinite(parsed.fillna(0))) & ~empty
+    huge = (
+        ~empty & (parsed.abs() > MAX_NUMBER) & ~raw.str.strip().str.lower().str.lstrip("+-").isin(["inf", "infinity"])
+    )
+    bad = (parsed.isna() | ~np.isfinite(parsed.fillna(0))) & ~empty & ~huge
+    errors.add_mask(frame, huge, column, say("inputs.number_out_of_range", limit=MAX_NUMBER))
     comma = bad & raw.str.contains(",", regex=False)
     errors.add_mask(frame, bad & ~comma, column, "is not a number")
     errors.add_mask(frame, comma, column, "is not a number (no thousands separators; a dot for decimals: 1200.50)")
+    bad |= huge
     if integer:
         frac = ~bad & ~empty & (parsed.fillna(0) % 1 != 0)
         errors.add_mask(frame, frac, column, "is not a whole number")

@@ -63,11 +63,19 @@ class Click(Generic[V]):
     logger: logging.Logger
 
 
-def on_click(app: App, action_id: str, model: type[V], deps: Deps, work: Callable[[Click[V]], None]) -> None:
+def on_click(
+    app: App,
+    action_id: str,
+    model: type[V],
+    deps: Deps,
+    work: Callable[[Click[V]], None],
+    container: str | None = None,
+) -> None:
     """Register `work` for clicks on `action_id`: value parsed, acked at once, one transaction around `work`.
 
-    A value that does not parse (a forged or out-of-date button) is answered where the user is,
-    and nothing runs.
+    A value that does not parse (a forged or out-of-date button), or a click from another `container` than the
+    button lives in ("message": it answers through the response_url; "view": the Home tab), is answered where
+    the user is, and nothing runs.
     """
 
     def listener(
@@ -75,9 +83,11 @@ def on_click(app: App, action_id: str, model: type[V], deps: Deps, work: Callabl
     ) -> None:
         try:
             value = decode(model, action.get("value") or "")
-        except ValidationError:
+            if container and not _in(body, container):
+                raise ValueError(f"a {action_id} click from outside a {container}")
+        except (ValidationError, ValueError):
             ack()
-            logger.info("out-of-date value on %s: %.200r", action_id, action.get("value"))
+            log_out_of_date(logger, action_id, action.get("value"))
             after_ack(
                 deps,
                 body,
@@ -97,6 +107,19 @@ def on_click(app: App, action_id: str, model: type[V], deps: Deps, work: Callabl
 
     listener.__name__ = f"on_{action_id.replace('.', '_')}"
     app.action(action_id)(listener)
+
+
+def _in(body: dict[str, Any], container: str) -> bool:
+    """Whether a click comes from `container`; a message button also needs the response_url it answers through."""
+    kind = (body.get("container") or {}).get("type")
+    return kind == container and (container != "message" or bool(body.get("response_url")))
+
+
+def log_out_of_date(logger: logging.Logger, action_id: str, value: Any) -> None:
+    """One line for a click whose value does not parse: its kind and length, never the value (forged text, or a
+    real button's ids, stays out of the log)."""
+    size = f", {len(value)} characters" if isinstance(value, str | list | dict) else ""
+    logger.info("out-of-date value on %s (%s%s)", action_id, type(value).__name__, size)
 
 
 def after_ack(

@@ -5,11 +5,14 @@ Each feature declares its models (`bot/<feature>/values.py`) on `Value`; they ar
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_PAGE = 10_000  # far past any real list; a forged 10**18 must not reach an OFFSET
+MAX_ID = 2**31 - 1  # an INTEGER column on PostgreSQL: a forged 2**63 must not reach a query
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]  # a row id (account, alert, task, interview, listing)
+Version = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class Value(BaseModel):
