@@ -157,8 +157,9 @@ def test_a_reply_posted_by_a_sender_killed_before_storing_its_ts_is_found_after_
     assert [c.key for c in claimed] == ["tasks", "next-root", "draft"]
     web = WebClient(token="xoxb-test", base_url=fake_slack.url)
     for row in claimed[:2]:  # what the killed sender got done
-        extra = {"thread_ts": row.thread_ts} if row.thread_ts else {}
-        web.chat_postMessage(channel=row.channel, text=row.payload["text"], metadata=meta(row.key), **extra)
+        web.chat_postMessage(
+            channel=row.channel, text=row.payload["text"], metadata=meta(row.key), thread_ts=row.thread_ts
+        )
 
     clock.t = now.timestamp() + 61
     result = run(sessions, client, clock)
