@@ -6,6 +6,10 @@ alone was posted a second time after every kill that caught one in flight.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -22,6 +26,7 @@ from storage import outbox
 from storage.db import SessionFactory, session_factory, unit_of_work
 from storage.models import OutboxMessage
 from tests.fake_slack import FakeSlack
+from tests.test_outbox import ROOT, SENDER
 
 
 class Clock:
@@ -167,3 +172,40 @@ def test_a_reply_posted_by_a_sender_killed_before_storing_its_ts_is_found_after_
     assert (result.sent, result.reconciled) == (3, 2)
     assert posted_keys(fake_slack) == Counter({"root": 1, "tasks": 1, "next-root": 1, "draft": 1})
     assert {r.ts for r in rows(sessions).values()} == {m["ts"] for m in fake_slack.posted()}
+
+
+def test_a_sender_killed_mid_thread_and_restarted_posts_each_reply_once(
+    sessions: SessionFactory, client: WebClient, fake_slack: FakeSlack, database_url: str
+) -> None:
+    """A real process, killed with SIGKILL while it posts replies into three threads (and a DM's)."""
+    fake_slack.real_ts = True
+    parents = {"C1": "root-1", "C2": "root-2", "U7": "root-dm"}
+    with unit_of_work(sessions) as s:
+        for channel, key in parents.items():
+            outbox.post(s, key, channel, key)
+    assert run(sessions, client, Clock()).sent == 3
+    keys = [f"{key}-reply-{i}" for key in parents.values() for i in range(20)]
+    with unit_of_work(sessions) as s:
+        for channel, parent in parents.items():
+            for i in range(20):
+                outbox.post(s, f"{parent}-reply-{i}", channel, f"reply {i}", thread_key=parent)
+    cmd = [sys.executable, "-c", SENDER, database_url, fake_slack.url]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        fake_slack.wait_for("chat.postMessage", 3 + 15, timeout=30)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    time.sleep(0.2)  # a request written just before the kill is still being recorded
+    in_doubt = sum(1 for m in fake_slack.posted() if m.get("thread_ts")) - sum(
+        r.status == "sent" for k, r in rows(sessions).items() if k in keys
+    )
+    assert in_doubt > 0  # killed with replies posted whose ts it never stored
+
+    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"reconciled={in_doubt}," in second.stdout  # found in their threads, not posted again
+    assert posted_keys(fake_slack) == Counter(dict.fromkeys([*parents.values(), *keys], 1))
+    assert all(r.status == "sent" for r in rows(sessions).values())
