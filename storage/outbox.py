@@ -66,8 +66,8 @@ class Claimed:
     """A row a sender holds until its lease ends, with what it needs to send it (no session attached).
 
     `reconcile`: an earlier attempt may have reached Slack; look for the key in the channel's history
-    (a reply: in its thread) before sending. `target_channel`/`target_ts`: the message a chat.update edits. `thread_ts`: the
-    parent of a reply.
+    (a reply: in its thread) before sending. `target_channel`/`target_ts`: the message a chat.update
+    edits. `thread_ts`: the parent of a reply.
     """
 
     id: int
