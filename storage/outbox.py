@@ -11,7 +11,8 @@ Lifecycle (`OutboxMessage.status`)::
                           |--transient error (429, 5xx before sending)--> pending (later)
                           |--outcome unknown (timeout, dropped connection, sender died)--> unknown
                           '--permanent error--> failed (final, or retried later for not_in_channel)
-    unknown --claim--> unknown (claimed): the sender reconciles with conversations.history first
+    unknown --claim--> unknown (claimed): the sender reconciles first (conversations.history, or for a
+                                          reply its thread's conversations.replies)
 
 Several senders may drain one PostgreSQL database: `claim_due` takes rows with a conditional
 UPDATE over ``FOR UPDATE SKIP LOCKED`` and sets a lease (`claimed_until`), so each row has one
@@ -64,9 +65,9 @@ def _utc(moment: datetime | None) -> datetime:
 class Claimed:
     """A row a sender holds until its lease ends, with what it needs to send it (no session attached).
 
-    `reconcile`: a earlier attempt may have reached Slack; look for the key in the channel's history
-    before sending. `target_channel`/`target_ts`: the message a chat.update edits. `thread_ts`: the
-    parent of a reply.
+    `reconcile`: an earlier attempt may have reached Slack; look for the key in the channel's history
+    (a reply: in its thread) before sending. `target_channel`/`target_ts`: the message a chat.update
+    edits. `thread_ts`: the parent of a reply.
     """
 
     id: int

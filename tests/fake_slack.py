@@ -59,6 +59,7 @@ _AUTH = {
     "url": "https://test.slack.com/",
 }
 _VIEW_METHODS = ("views.publish", "views.open", "views.update", "views.push")
+_MESSAGE_METHODS = ("chat.postMessage", "chat.update", "conversations.history", "conversations.replies")
 
 
 def _pick(d: Any, *keys: str) -> dict[str, Any]:
@@ -255,7 +256,7 @@ class FakeSlack:
         if method == "upload":
             return self._send(h, 200, f"OK - {len(body)}".encode(), "text/plain")
         answer = override if override is not None else self._default(method, params, n)
-        if answer.get("ok") and method in ("chat.postMessage", "chat.update", "conversations.history"):
+        if answer.get("ok") and method in _MESSAGE_METHODS:
             answer = self._messages_api(method, params, answer)
         if drop:  # recorded and done, but the caller never hears back
             h.close_connection = True
@@ -285,8 +286,11 @@ class FakeSlack:
         return max(1, int(seen[0] + self._limit[1] - time.monotonic() + 0.999))
 
     def _messages_api(self, method: str, p: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-        """Keep posted messages so conversations.history returns them (newest first; ``metadata``
-        only with include_all_metadata); a post to a user id lands in the DM ``D<user>``."""
+        """Keep posted messages so conversations.history and conversations.replies return them, as Slack
+        does: history holds the channel's messages newest first but no thread replies (unless posted
+        with ``reply_broadcast``), and a parent carries ``thread_ts``, ``reply_count`` and
+        ``latest_reply``; replies gives a thread oldest first, its parent always first on the first
+        page; ``metadata`` only with include_all_metadata. A post to a user id lands in the DM ``D<user>``."""
         chan = str(p.get("channel") or "")
         chan = f"D{chan}" if chan[:1] in ("U", "W") else chan
         with self._cond:
@@ -297,8 +301,13 @@ class FakeSlack:
                     ts = f"{self._last_ts:.6f}"
                 msg = {"type": "message", "user": "UBOT", "bot_id": "BBOT", "text": p.get("text"), "ts": ts}
                 msg.update({k: p[k] for k in ("blocks", "metadata", "thread_ts") if p.get(k) is not None})
+                parent = self._find(chan, str(msg.get("thread_ts") or ""))
+                if parent is not None:  # a reply to a reply joins its thread
+                    msg["thread_ts"] = parent.get("thread_ts") or parent["ts"]
+                    if str(p.get("reply_broadcast", "")).lower() in ("true", "1"):
+                        msg["subtype"] = "thread_broadcast"
                 self.messages.setdefault(chan, []).append(msg)
-                return {**answer, "channel": chan, "ts": ts, "message": msg}
+                return {**answer, "channel": chan, "ts": ts, "message": dict(msg)}
             if method == "chat.update":
                 for msg in self.messages.get(chan, []):
                     if msg["ts"] == p.get("ts"):
@@ -307,16 +316,39 @@ class FakeSlack:
                 if self.real_ts:  # only then are the stored messages all the bot posted
                     return {"ok": False, "error": "message_not_found"}
                 return answer
-            msgs = sorted(self.messages.get(chan, []), key=lambda m: float(m["ts"]), reverse=True)
             oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
-            msgs = [m for m in msgs if oldest < float(m["ts"]) <= latest]
             with_meta = str(p.get("include_all_metadata", "")).lower() in ("true", "1")
-            msgs = [m if with_meta else {k: v for k, v in m.items() if k != "metadata"} for m in msgs]
             start, limit = int(p.get("cursor") or 0), int(p.get("limit") or 100)
-            page = msgs[start : start + limit]
-            more = start + limit < len(msgs)
-            meta = {"next_cursor": str(start + limit) if more else ""}
-            return {"ok": True, "messages": page, "has_more": more, "response_metadata": meta}
+            if method == "conversations.replies":
+                found = self._find(chan, str(p.get("ts") or ""))
+                if found is None:
+                    return {"ok": False, "error": "thread_not_found"}
+                root = self._find(chan, found.get("thread_ts") or found["ts"]) or found
+                thread = sorted(self._replies(chan, root["ts"]), key=lambda m: float(m["ts"]))
+                msgs = [root] + [m for m in thread if oldest < float(m["ts"]) <= latest]  # the parent whatever oldest
+            else:
+                msgs = [m for m in self.messages.get(chan, []) if "thread_ts" not in m or m.get("subtype")]
+                msgs = sorted(msgs, key=lambda m: float(m["ts"]), reverse=True)
+                msgs = [m for m in msgs if oldest < float(m["ts"]) <= latest]
+            page, more = msgs[start : start + limit], start + limit < len(msgs)
+            nxt = str(start + limit) if more else ""
+            page = [self._as_read(chan, m, with_meta) for m in page]
+            return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": nxt}}
+
+    def _replies(self, chan: str, ts: str) -> list[dict[str, Any]]:
+        """Under the lock: the replies in the thread of ``ts`` (as posted)."""
+        return [m for m in self.messages.get(chan, []) if m.get("thread_ts") == ts]
+
+    def _as_read(self, chan: str, msg: dict[str, Any], with_meta: bool) -> dict[str, Any]:
+        """Under the lock: ``msg`` as history/replies show it: a parent with its thread's fields."""
+        out = {k: v for k, v in msg.items() if with_meta or k != "metadata"}
+        if "thread_ts" not in msg and (replies := self._replies(chan, msg["ts"])):
+            out.update(thread_ts=msg["ts"], reply_count=len(replies), latest_reply=replies[-1]["ts"])
+        return out
+
+    def _find(self, chan: str, ts: str) -> dict[str, Any] | None:
+        """Under the lock: the message of ``chan`` with this ``ts``."""
+        return next((m for m in self.messages.get(chan, []) if m["ts"] == ts), None) if ts else None
 
     def _default(self, method: str, p: dict[str, Any], n: int) -> dict[str, Any]:
         """The canned ``{"ok": true, ...}`` answer for ``method``."""

@@ -33,6 +33,7 @@ SCOPE_OF_METHOD: dict[str, str | tuple[str, ...] | None] = {
     "conversations_open": "im:write",
     # the outbox reconciles a post of unknown outcome by reading the channel back: public, private, DM
     "conversations_history": ("channels:history", "groups:history", "im:history"),
+    "conversations_replies": ("channels:history", "groups:history", "im:history"),  # ... and a reply, in its thread
     "users_info": "users:read",
     "usergroups_users_list": "usergroups:read",  # who is in the CS_LEAD group (alert Release/Reassign/Resolve)
     "views_publish": None,

@@ -18,8 +18,9 @@ How `drain` behaves:
   ``{"event_type": "healthbot_outbox", "event_payload": {"key": KEY}}``. When an outcome is unknown
   (timeout, dropped connection, 5xx on a post, or a sender killed after claiming), the row becomes
   `unknown` and is reconciled before any new post: the channel's ``conversations.history`` since
-  the row's creation is read with ``include_all_metadata`` and a message carrying the key is taken
-  as the delivery (its ts is stored). chat.update is idempotent and simply sent again.
+  the row's creation (for a thread reply: its thread's ``conversations.replies``, as history holds
+  no replies) is read with ``include_all_metadata`` and a message carrying the key is taken as the
+  delivery (its ts is stored). chat.update is idempotent and simply sent again.
 - permanent errors (channel_not_found, not_in_channel, invalid_blocks...) mark the row `failed`
   with the error and log one warning line. not_in_channel is retried every `not_in_channel_retry`
   seconds (15 min) by the first drain that runs after that (schedule `drain` every minute or so):
@@ -142,29 +143,51 @@ def _history_channel(client: WebClient, channel: str) -> str:
 
 
 def _reconcile(client: WebClient, rows: list[outbox.Claimed]) -> _Outcome:
-    """Find which of `rows` (one channel) are already posted: their keys in the channel's history."""
-    wanted = {r.key for r in rows}
+    """Find which of `rows` (one channel) are already posted: a message's key in the channel's history,
+    a reply's in its thread (conversations.history returns no thread replies)."""
     channel = _history_channel(client, rows[0].channel)
-    oldest = min(r.created_at for r in rows).timestamp() - 60  # a minute of clock skew
+    threads: dict[str | None, list[outbox.Claimed]] = {}
+    for row in rows:
+        threads.setdefault(row.thread_ts, []).append(row)
     found: dict[str, tuple[str, str]] = {}
-    cursor: str | None = None
     try:
-        while wanted - found.keys():
-            page = client.conversations_history(
-                channel=channel, oldest=f"{oldest:.6f}", limit=200, include_all_metadata=True, cursor=cursor
-            )
-            for msg in page.get("messages") or []:
-                meta = msg.get("metadata") or {}
-                key = (meta.get("event_payload") or {}).get("key") if meta.get("event_type") == EVENT_TYPE else None
-                if key in wanted:
-                    found[key] = (str(msg["ts"]), channel)
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
+        for thread_ts, group in threads.items():
+            for key, ts in _read_keys(client, channel, thread_ts, group).items():
+                found[key] = (ts, channel)
     except Exception as exc:  # history unreadable: nothing is sent until it can be read
         out = _error_outcome(exc, is_post=False)
         return out if out.kind in ("ratelimited", "failed") else _Outcome("retry", error=out.error)
     return _Outcome("reconciled", found=found)
+
+
+def _read_keys(client: WebClient, channel: str, thread_ts: str | None, rows: list[outbox.Claimed]) -> dict[str, str]:
+    """The ts of each of `rows`' keys posted in `channel` since they were created: its history (Tier 3),
+    or with `thread_ts` that thread's conversations.replies (Tier 3; the parent comes first, whatever
+    `oldest`). A thread that is gone (thread_not_found) holds none of them."""
+    wanted = {r.key for r in rows}
+    oldest = f"{min(r.created_at for r in rows).timestamp() - 60:.6f}"  # a minute of clock skew
+    found: dict[str, str] = {}
+    cursor: str | None = None
+    while wanted - found.keys():
+        args: dict[str, Any] = dict(channel=channel, oldest=oldest, limit=200, include_all_metadata=True, cursor=cursor)
+        try:
+            if thread_ts:
+                page = client.conversations_replies(ts=thread_ts, **args)
+            else:
+                page = client.conversations_history(**args)
+        except SlackApiError as exc:
+            if thread_ts and isinstance(exc.response.data, dict) and exc.response.get("error") == "thread_not_found":
+                return found
+            raise
+        for msg in page.get("messages") or []:
+            meta = msg.get("metadata") or {}
+            key = (meta.get("event_payload") or {}).get("key") if meta.get("event_type") == EVENT_TYPE else None
+            if key in wanted:
+                found[key] = str(msg["ts"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            break
+    return found
 
 
 def _send(client: WebClient, row: outbox.Claimed, now: Callable[[], float]) -> _Outcome:
