@@ -192,7 +192,8 @@ class OutboxMessage(SQLModel, table=True):
     `storage.outbox` writes it and `bot.slack.outbox.drain` sends it. `status`:
     pending (due at `next_attempt_at`), sending (claimed by a sender until `claimed_until`; if that
     passes, the sender died and the outcome is unknown), unknown (the request may have reached
-    Slack: reconciled from `conversations.history` before any new attempt), sent (`ts` stored),
+    Slack: reconciled before any new attempt, a post from `conversations.history`, a reply from
+    `conversations.replies` of its thread), sent (`ts` stored),
     failed (`error` stored; retried at `next_attempt_at` when set, e.g. not_in_channel, else final).
     """
 
