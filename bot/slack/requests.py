@@ -33,7 +33,7 @@ from sqlmodel import Session
 from bot.scoring.scorecard import Scorecard
 from bot.slack.values import V, decode
 from prompts import say
-from storage.db import SessionFactory, unit_of_work
+from storage.db import SessionFactory, is_busy, unit_of_work
 
 log = logging.getLogger("healthbot.slack")
 
@@ -123,11 +123,21 @@ def report_error(
 ) -> BoltResponse | None:
     """Log an unexpected error with an id the user can quote, and tell the user where they are:
     inline in a modal they submitted, a modal on top of one they clicked in, in a thread, an
-    ephemeral reply, or the app's DM for App Home."""
+    ephemeral reply, or the app's DM for App Home.
+
+    A database too busy to take the write in time (`is_busy`: its transaction rolled back) is no bug: the
+    user hears that nothing was saved or applied, and to try again."""
+    submission = body.get("type") == "view_submission"
+    handling = body.get("type") or body.get("command")
     error_id = uuid.uuid4().hex[:8]
-    logger.error("error %s while handling %s", error_id, body.get("type") or body.get("command"), exc_info=error)
-    text = say("health.error", error_id=error_id)
-    if body.get("type") == "view_submission":  # answered in the ack: the modal shows the error
+    if is_busy(error):
+        cause = type(getattr(error, "orig", error)).__name__  # not the error's text: it quotes the SQL's values
+        logger.warning("error %s: database busy while handling %s, nothing written (%s)", error_id, handling, cause)
+        text = say("health.busy_not_saved" if submission else "health.busy_not_applied")
+    else:
+        logger.error("error %s while handling %s", error_id, handling, exc_info=error)
+        text = say("health.error", error_id=error_id)
+    if submission:  # answered in the ack: the modal shows the error
         return BoltResponse(status=200, body={"response_action": "push", "view": notice_view(text)})
     try:
         tell(body, client, respond, text)
