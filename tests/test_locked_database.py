@@ -50,8 +50,9 @@ def server(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> Iterato
 
 
 @contextmanager
-def write_lock(engine: Engine, table: str, log: list[str]) -> Iterator[None]:
-    """Another connection holding the database's write lock (SQLite) or `table` exclusively (PostgreSQL)."""
+def write_lock(engine: Engine, table: str, log: list[str], row: int | None = None) -> Iterator[None]:
+    """Another connection holding the database's write lock (SQLite) or, on PostgreSQL, `table` exclusively
+    or only its `row` (SELECT ... FOR UPDATE, as another transaction updating it would)."""
     if engine.dialect.name == "sqlite":
         raw = sqlite3.connect(engine.url.database or "", isolation_level=None)
         raw.execute("BEGIN IMMEDIATE")
@@ -63,7 +64,10 @@ def write_lock(engine: Engine, table: str, log: list[str]) -> Iterator[None]:
             log.append("released")
     else:
         with engine.connect() as conn:
-            conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            if row is None:
+                conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            else:
+                conn.execute(text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE"), {"id": row})
             try:
                 yield
             finally:
@@ -84,10 +88,10 @@ def told(answer: httpx.Response) -> str:
     return "\n".join(errors + [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)])
 
 
-def submitted_under_lock(engine: Engine, table: str, send: Any) -> httpx.Response:
+def submitted_under_lock(engine: Engine, table: str, send: Any, row: int | None = None) -> httpx.Response:
     """`send()` while the lock is held; the answer must come before the lock goes."""
     log: list[str] = []
-    with write_lock(engine, table, log):
+    with write_lock(engine, table, log, row):
         answer = send()
         log.append("answered")
     assert log == ["answered", "released"]
@@ -111,6 +115,18 @@ def test_mark_done_under_a_lock_is_not_saved_and_says_so(server: BotServer, engi
     again = done_t.submit(server, done_t.ref_of(task), notes="Called them")  # trying again works
     assert again.status_code == 200 and again.content in (b"", b"{}")
     assert done_t.stored(engine, task.id or 0).status == "done"
+
+
+def test_mark_done_under_a_row_lock_is_not_saved_and_says_so(server: BotServer, engine: Engine) -> None:
+    """PostgreSQL: another transaction holding the task's row (SQLite locks the whole file: the test above)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    alert_id = done_t.make_alert(engine)
+    task = done_t.make_task(engine, alert_id, 1, timedelta(hours=4))
+    send = lambda: done_t.submit(server, done_t.ref_of(task))  # noqa: E731
+    submitted_under_lock(engine, "task", send, row=task.id)
+    assert (done_t.stored(engine, task.id or 0).status, done_t.task_events(engine, task.id or 0)) == (
+        "open", [("created", None)])  # fmt: skip
 
 
 def test_an_exit_interview_under_a_lock_is_not_saved_and_says_so(server: BotServer, engine: Engine) -> None:
