@@ -132,7 +132,7 @@ def report_error(
     error_id = uuid.uuid4().hex[:8]
     if is_busy(error):
         cause = type(getattr(error, "orig", error)).__name__  # not the error's text: it quotes the SQL's values
-        logger.warning("error %s: database busy while handling %s, nothing written (%s)", error_id, handling, cause)
+        logger.warning("database busy while handling %s (%s): nothing written; told to try again", handling, cause)
         text = say("health.busy_not_saved" if submission else "health.busy_not_applied")
     else:
         logger.error("error %s while handling %s", error_id, handling, exc_info=error)
