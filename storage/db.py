@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -71,7 +72,11 @@ def session_factory(engine: Engine, lock_wait: float | None = None) -> SessionFa
     Only lock waits are bounded, not slow statements: a big listing that takes 3 s to read is not stuck.
     """
     if lock_wait is None:
-        return lambda: Session(engine, expire_on_commit=False)
+
+        def new_session() -> Session:
+            return Session(engine, expire_on_commit=False)
+
+        return new_session
     wait_ms = max(1, int(lock_wait * 1000))
 
     def bound(_session: Session, _transaction: Any, connection: Connection) -> None:
@@ -81,12 +86,9 @@ def session_factory(engine: Engine, lock_wait: float | None = None) -> SessionFa
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
             connection.info["lock_wait"] = wait_ms  # restored when the connection goes back to the pool
 
-    def new_session() -> Session:
-        session = Session(engine, expire_on_commit=False)
-        event.listen(session, "after_begin", bound)
-        return session
-
-    return new_session
+    sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    event.listen(sessions, "after_begin", bound)  # once, here: listening is configuration, not per request
+    return sessions
 
 
 def is_busy(error: BaseException) -> bool:
