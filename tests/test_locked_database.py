@@ -8,6 +8,7 @@ nothing changes. Jobs, imports and the CLI keep their long wait (`storage.db.mak
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -154,6 +155,38 @@ def test_an_override_under_a_lock_is_not_saved_and_says_so(server: BotServer, en
 
     assert send().status_code == 200
     assert [o.tier for o in override_t.overrides(engine, account_id)] == ["healthy"]
+
+
+def test_a_submission_past_slacks_3_s_is_never_stored(
+    settings: Settings, engine: Engine, fake_slack: FakeSlack
+) -> None:
+    """One listener thread: the second submission waits for the first (2 s), then for the lock; Slack has given
+    up on it (404 at 3 s) by the time the lock goes, so it must roll back rather than be stored unseen."""
+    server = BotServer(dataclasses.replace(settings, listener_threads=1), engine, fake_slack, today=DAY).start()
+    try:
+        alert_id = done_t.make_alert(engine)
+        first, second = (done_t.make_task(engine, alert_id, step, timedelta(hours=4)) for step in (1, 2))
+        answers: dict[int, httpx.Response] = {}
+
+        def send(task: Task) -> None:
+            answers[task.id or 0] = done_t.submit(server, done_t.ref_of(task))
+
+        log: list[str] = []
+        with write_lock(engine, "task", log):
+            threads = [threading.Thread(target=send, args=(t,)) for t in (first, second)]
+            for t in threads:
+                t.start()
+                time.sleep(0.1)  # the first is first in the listener's queue
+            threads[1].join()  # Slack's answer to the second: 404 at 3 s, its listener still waiting for the lock
+            log.append("second answered")
+        threads[0].join()
+        assert log == ["second answered", "released"]
+        settle()
+        assert say(NOT_SAVED) in told(answers[first.id or 0])
+        assert answers[second.id or 0].status_code == 404  # Slack shows the user an error
+        assert [done_t.stored(engine, t.id or 0).status for t in (first, second)] == ["open", "open"]
+    finally:
+        server.stop()
 
 
 # --- clicks: told privately, nothing half-applied ------------------------------------------------------------------
