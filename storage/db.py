@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -91,9 +92,16 @@ def session_factory(engine: Engine, lock_wait: float | None = None) -> SessionFa
     return sessions
 
 
+class TooLate(Exception):
+    """A unit of work that reached its commit after its `commit_by`: rolled back, nothing written."""
+
+
 def is_busy(error: BaseException) -> bool:
     """Whether `error` is the database refusing to wait longer for another writer's lock (or breaking a
-    deadlock): the transaction rolled back, nothing was written, and the same request may work in a moment."""
+    deadlock), or a unit of work `TooLate` to commit: the transaction rolled back, nothing was written, and the
+    same request may work in a moment."""
+    if isinstance(error, TooLate):
+        return True
     orig = error.orig if isinstance(error, DBAPIError) else error
     if isinstance(orig, sqlite3.OperationalError):
         return getattr(orig, "sqlite_errorcode", 0) & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
@@ -101,11 +109,17 @@ def is_busy(error: BaseException) -> bool:
 
 
 @contextmanager
-def unit_of_work(sessions: SessionFactory) -> Iterator[Session]:
-    """A session whose writes commit together at the end, or not at all when anything raises."""
+def unit_of_work(sessions: SessionFactory, commit_by: float | None = None) -> Iterator[Session]:
+    """A session whose writes commit together at the end, or not at all when anything raises.
+
+    With `commit_by` (a `time.monotonic()` value), a unit that reaches its commit later rolls back and raises
+    `TooLate`: a view submission whose ack Slack no longer waits for must not be stored unseen.
+    """
     session = sessions()
     try:
         yield session
+        if commit_by is not None and time.monotonic() > commit_by:
+            raise TooLate(f"{time.monotonic() - commit_by:.2f} s past its commit deadline")
         session.commit()
     except BaseException:
         session.rollback()

@@ -16,6 +16,7 @@ What follows the ack runs on `Deps.follow_up`, a pool of its own, through `after
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -25,7 +26,7 @@ from typing import Any, Generic
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
@@ -116,6 +117,17 @@ def after_ack(
             report_error(error, body, client, respond, logger)
 
     deps.follow_up.submit(run)
+
+
+SUBMISSION_SECONDS = 2.5
+"""A view submission is stored before its ack; Slack waits 3 s for the ack. Counted from the request's arrival,
+a submission that gets to its commit later than this rolls back (`commit_by`) rather than be stored while
+Slack shows the user an error."""
+
+
+def commit_by(context: BoltContext) -> float:
+    """The `unit_of_work(..., commit_by=)` of a view submission: its arrival plus SUBMISSION_SECONDS."""
+    return float(context.get("received_at") or time.monotonic()) + SUBMISSION_SECONDS
 
 
 def report_error(
