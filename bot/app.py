@@ -47,7 +47,7 @@ from bot.slack.respond import RetryingRespond
 from handlers import alerts, exits, health, home, retention
 from jobs import score as score_job
 from prompts import say
-from storage.db import ping, session_factory
+from storage.db import REQUEST_LOCK_WAIT, ping, session_factory
 
 log = logging.getLogger("healthbot")
 
@@ -80,7 +80,7 @@ def create_app(
         listener_executor=ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="listener"),
         logger=bolt_log,
     )
-    sessions = session_factory(engine)
+    sessions = session_factory(engine, lock_wait=REQUEST_LOCK_WAIT)  # a request never waits out Slack's 3 s
     scorecard = scorecard or load_scorecard(settings.scorecard_path)
     today = today or (lambda: datetime.now(settings.tz).date())
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlmodel import Session
 
@@ -32,7 +32,7 @@ from bot.retention import service as retention
 from bot.slack.blocks import Message, esc, mention
 from bot.slack.client import UserNames
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, is_member, log_out_of_date, tell
+from bot.slack.requests import Click, Deps, after_ack, commit_by, is_member, log_out_of_date, tell
 from bot.slack.values import V, decode
 from prompts import say
 from storage import alerts, tasks
@@ -226,7 +226,9 @@ def register(app: App, deps: Deps, rules: Rules | None = None, calendar: Busines
     listen(AlertIds.RESOLVE, button_value(AlertRef), resolve)
 
     @app.view(str(AlertIds.RESOLVE_MODAL))
-    def resolve_submitted(ack: Ack, body: dict, view: dict, client: WebClient, logger: logging.Logger) -> None:
+    def resolve_submitted(
+        ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext, logger: logging.Logger
+    ) -> None:
         """Validate, store the outcome, then ack: errors show inline in the modal; the redraw goes out after."""
         user_id = body["user"]["id"]
         values = (view.get("state") or {}).get("values") or {}
@@ -247,7 +249,7 @@ def register(app: App, deps: Deps, rules: Rules | None = None, calendar: Busines
         if errors or ref is None:
             ack(response_action="errors", errors=errors)
             return
-        with unit_of_work(deps.sessions) as session:
+        with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
             error = _resolve(session, client, ref.alert_id, user_id, str(outcome), note.strip(), logger)
         if error:
             ack(response_action="errors", errors={AlertIds.OUTCOME_BLOCK: error})

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.exits import messages, service
@@ -26,7 +26,7 @@ from bot.health.lookup import AccountNames, find_customer
 from bot.health.values import AccountRef
 from bot.slack.blocks import esc, plain
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, is_member, on_click, tell
+from bot.slack.requests import Click, Deps, after_ack, commit_by, is_member, on_click, tell
 from bot.slack.values import decode
 from prompts import say
 from storage import exits, queries
@@ -155,7 +155,9 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         ack(options=options)
 
     @app.view(str(ExitIds.MODAL))
-    def submitted(ack: Ack, body: dict, view: dict, client: WebClient, logger: logging.Logger) -> None:
+    def submitted(
+        ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext, logger: logging.Logger
+    ) -> None:
         """Check and store before the ack: errors show inline and nothing is written; a form someone else saved
         over meanwhile is reported, never overwritten."""
         user_id = body["user"]["id"]
@@ -172,7 +174,7 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         if isinstance(entry, dict):
             ack(response_action="errors", errors=entry)
             return
-        with unit_of_work(deps.sessions) as session:
+        with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
             saved = service.save(session, entry, ref.interview_id, ref.version, user_id, deps.today(), tiers, deps.tz,
                                  churn_channel, deps.cs_lead, picked=ref.account_id is None)  # fmt: skip
         if isinstance(saved, dict):

@@ -22,7 +22,7 @@ from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef, ListPage, OverrideRef
 from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, is_member, on_click, tell
+from bot.slack.requests import Click, Deps, after_ack, commit_by, is_member, on_click, tell
 from bot.slack.respond import ResponseUrlError, RetryingRespond
 from bot.slack.values import decode
 from prompts import say
@@ -211,7 +211,9 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
     on_click(app, HealthIds.OVERRIDE, AccountRef, deps, open_override, "message")
 
     @app.view(str(HealthIds.OVERRIDE_MODAL))
-    def override_submitted(ack: Ack, body: dict, view: dict, client: WebClient, logger: Any) -> None:
+    def override_submitted(
+        ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext, logger: Any
+    ) -> None:
         """Check and store before the ack: errors show inline under their inputs and nothing is written. Then
         the card the modal was opened from is redrawn privately, and the alert's redraw (if any) delivered."""
         try:
@@ -221,7 +223,7 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
             return
         entry = override.read_input((view.get("state") or {}).get("values") or {})
         user_id = body["user"]["id"]
-        with unit_of_work(deps.sessions) as session:
+        with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
             stored = service.set_override(session, ref.account_id, entry, user_id, scorecard.tiers, today(), deps.tz,
                                           deps.cs_lead)  # fmt: skip
         if isinstance(stored, dict):

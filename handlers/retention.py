@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlmodel import Session
 
@@ -24,7 +24,7 @@ from bot.retention.ids import RetentionIds
 from bot.retention.service import redraw_tasks
 from bot.retention.values import TaskRef
 from bot.slack.outbox import drain
-from bot.slack.requests import Deps, after_ack, log_out_of_date, tell
+from bot.slack.requests import Deps, after_ack, commit_by, log_out_of_date, tell
 from bot.slack.values import decode
 from prompts import say
 from storage import tasks
@@ -78,7 +78,9 @@ def register(app: App, deps: Deps) -> None:
         after_ack(deps, body, client, respond, logger, open_modal)
 
     @app.view(str(RetentionIds.DONE_MODAL))
-    def submitted(ack: Ack, body: dict, view: dict, client: WebClient, logger: logging.Logger) -> None:
+    def submitted(
+        ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext, logger: logging.Logger
+    ) -> None:
         """Validate, close and redraw in one transaction, then ack; errors and a stale task show in the modal."""
         user_id = body["user"]["id"]
         try:
@@ -90,7 +92,7 @@ def register(app: App, deps: Deps) -> None:
         if isinstance(result, dict):
             ack(response_action="errors", errors=result)
             return
-        with unit_of_work(deps.sessions) as session:
+        with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
             closed = tasks.close(
                 session, ref.task_id, version=ref.version, outcome=result.outcome, by=user_id, notes=result.notes,
                 next_step=result.next_step, next_step_on=result.next_step_on,

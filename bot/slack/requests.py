@@ -16,6 +16,7 @@ What follows the ack runs on `Deps.follow_up`, a pool of its own, through `after
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -25,7 +26,7 @@ from typing import Any, Generic
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
@@ -33,7 +34,7 @@ from sqlmodel import Session
 from bot.scoring.scorecard import Scorecard
 from bot.slack.values import V, decode
 from prompts import say
-from storage.db import SessionFactory, unit_of_work
+from storage.db import SessionFactory, is_busy, unit_of_work
 
 log = logging.getLogger("healthbot.slack")
 
@@ -141,16 +142,37 @@ def after_ack(
     deps.follow_up.submit(run)
 
 
+SUBMISSION_SECONDS = 2.5
+"""A view submission is stored before its ack; Slack waits 3 s for the ack. Counted from the request's arrival,
+a submission that gets to its commit later than this rolls back (`commit_by`) rather than be stored while
+Slack shows the user an error."""
+
+
+def commit_by(context: BoltContext) -> float:
+    """The `unit_of_work(..., commit_by=)` of a view submission: its arrival plus SUBMISSION_SECONDS."""
+    return float(context.get("received_at") or time.monotonic()) + SUBMISSION_SECONDS
+
+
 def report_error(
     error: Exception, body: dict[str, Any], client: WebClient, respond: Respond | None, logger: logging.Logger
 ) -> BoltResponse | None:
     """Log an unexpected error with an id the user can quote, and tell the user where they are:
     inline in a modal they submitted, a modal on top of one they clicked in, in a thread, an
-    ephemeral reply, or the app's DM for App Home."""
+    ephemeral reply, or the app's DM for App Home.
+
+    A database too busy to take the write in time (`is_busy`: its transaction rolled back) is no bug: the
+    user hears that nothing was saved or applied, and to try again."""
+    submission = body.get("type") == "view_submission"
+    handling = body.get("type") or body.get("command")
     error_id = uuid.uuid4().hex[:8]
-    logger.error("error %s while handling %s", error_id, body.get("type") or body.get("command"), exc_info=error)
-    text = say("health.error", error_id=error_id)
-    if body.get("type") == "view_submission":  # answered in the ack: the modal shows the error
+    if is_busy(error):
+        cause = type(getattr(error, "orig", error)).__name__  # not the error's text: it quotes the SQL's values
+        logger.warning("database busy while handling %s (%s): nothing written; told to try again", handling, cause)
+        text = say("health.busy_not_saved" if submission else "health.busy_not_applied")
+    else:
+        logger.error("error %s while handling %s", error_id, handling, exc_info=error)
+        text = say("health.error", error_id=error_id)
+    if submission:  # answered in the ack: the modal shows the error
         return BoltResponse(status=200, body={"response_action": "push", "view": notice_view(text)})
     try:
         tell(body, client, respond, text)
