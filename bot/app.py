@@ -86,8 +86,8 @@ def create_app(
 
     @app.middleware
     def retrying_respond(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
-        # on the thread that dispatches the request, before Bolt queues its listener: when it arrived
-        context["received_at"] = time.monotonic()
+        # when it arrived: set by the web layer before it waited for a worker thread, else (Socket Mode) here
+        context.setdefault("received_at", time.monotonic())
         if context.response_url:
             context["respond"] = RetryingRespond(
                 response_url=context.response_url, proxy=context.client.proxy, ssl=context.client.ssl
@@ -304,6 +304,7 @@ def create_web(
             return Response("Socket Mode: Slack does not post here", status_code=404)
         # Refused before anything is parsed: headers, then size, then the signature on the raw bytes; only
         # then is the body read as Slack's, so nothing unsigned reaches Bolt (nor its log of unsigned bodies).
+        arrived = time.monotonic()  # a submission's 3 s count from here, waiting for a worker thread included
         try:
             timestamp, signature = check_signature_headers(request)
             body = await read_capped(request)
@@ -323,6 +324,7 @@ def create_web(
             bolt_request = BoltRequest(
                 body=parsed, query=request.url.query, headers=dict(request.headers), mode="socket_mode"
             )
+        bolt_request.context["received_at"] = arrived
         # Bolt is synchronous: dispatch on a worker thread so one request never blocks the loop.
         bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)

@@ -148,7 +148,9 @@ class BotServer:
     """The bot's ASGI app under uvicorn on a free loopback port, driven like Slack drives it."""
 
     def __init__(self, settings: Settings, engine: Engine, fake: FakeSlack, today: date | None = None):
-        self.port = free_port()
+        # bound here and handed to uvicorn: a port picked free and bound later can be taken in between
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
         self.fake = fake
         bolt = create_app(settings, engine, today=(lambda: today) if today else None)
         config = uvicorn.Config(
@@ -158,7 +160,7 @@ class BotServer:
             log_level="warning",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
@@ -175,6 +177,7 @@ class BotServer:
         self.server.should_exit = True
         self.thread.join(5)
         self.http.close()
+        self.sock.close()
 
     def post_signed(self, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> httpx.Response:
         all_headers = {"Content-Type": content_type, **sign(body), **(headers or {})}

@@ -6,12 +6,16 @@ Driven through the real HTTP endpoint with signed bodies and the recording fake 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
 from slack_sdk.models.views import View
 from sqlalchemy import Engine
 
@@ -19,7 +23,7 @@ from bot.app import create_app, create_web
 from bot.health.ids import HealthIds
 from bot.home.ids import HomeIds
 from bot.settings import Settings
-from bot.slack.requests import notice_view, where
+from bot.slack.requests import Deps, after_ack, notice_view, where
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 
@@ -82,6 +86,13 @@ class BoomServer(BotServer):
         def fail_in_submission(ack: Ack) -> None:
             raise RuntimeError("boom before the ack")
 
+        follow_up = Deps(lambda: None, None, date.today, ThreadPoolExecutor(1))  # type: ignore[arg-type]
+
+        @bolt.view("test.saved")
+        def fail_after_saving(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
+            ack()  # stored before the ack, as every submission is; then the redraw fails
+            after_ack(follow_up, body, client, None, logger, lambda: _raise(RuntimeError("boom in the redraw")))
+
         self.bolt: App = bolt
         self.server.config.app = create_web(bolt, engine, signing_secret=settings.slack_signing_secret or "")
 
@@ -91,6 +102,10 @@ def boom(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> Iterator[
     server = BoomServer(settings, engine, fake_slack).start()
     yield server
     server.stop()
+
+
+def _raise(error: Exception) -> None:
+    raise error
 
 
 def _payload(payload: dict[str, Any]) -> bytes:
@@ -167,6 +182,25 @@ def test_an_error_in_a_modal_submission_is_answered_in_the_ack(boom: BoomServer)
     answer = response.json()
     assert answer["response_action"] == "push"
     assert "Something went wrong" in json.dumps(answer["view"])
+
+
+def test_a_submission_saved_whose_redraw_fails_is_told_it_was_saved(boom: BoomServer) -> None:
+    """After the ack the modal is gone: the user hears in the app's DM that the form was stored, not 'not saved'."""
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T1", "domain": "test"},
+        "user": {"id": "U01CSM0001", "username": "csm", "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "1337.42.abcd",
+        "view": {"id": "V4", "type": "modal", "callback_id": "test.saved", "blocks": [], "state": {"values": {}},
+                 "private_metadata": "", "hash": "h"},
+    }  # fmt: skip
+    response = boom.post_signed(_payload(submission), FORM)
+    assert response.status_code == 200 and not response.content
+    sent = boom.fake.wait_for("chat.postMessage")[0].params
+    assert sent["channel"] == "U01CSM0001" and "was saved" in sent["text"] and "error id" in sent["text"]
+    assert boom.fake.calls_to("views.push") == []
 
 
 def test_notice_view_is_a_valid_modal() -> None:

@@ -137,7 +137,7 @@ def after_ack(
         try:
             job()
         except Exception as error:
-            report_error(error, body, client, respond, logger)
+            report_error(error, body, client, respond, logger, acked=True)
 
     deps.follow_up.submit(run)
 
@@ -154,15 +154,22 @@ def commit_by(context: BoltContext) -> float:
 
 
 def report_error(
-    error: Exception, body: dict[str, Any], client: WebClient, respond: Respond | None, logger: logging.Logger
+    error: Exception,
+    body: dict[str, Any],
+    client: WebClient,
+    respond: Respond | None,
+    logger: logging.Logger,
+    acked: bool = False,
 ) -> BoltResponse | None:
     """Log an unexpected error with an id the user can quote, and tell the user where they are:
     inline in a modal they submitted, a modal on top of one they clicked in, in a thread, an
     ephemeral reply, or the app's DM for App Home.
 
     A database too busy to take the write in time (`is_busy`: its transaction rolled back) is no bug: the
-    user hears that nothing was saved or applied, and to try again."""
+    user hears that nothing was saved or applied, and to try again. After a submission's ack (`acked`: the
+    follow-up that redraws what it changed) the submission is stored: the user hears that in the app's DM."""
     submission = body.get("type") == "view_submission"
+    saved = submission and acked
     handling = body.get("type") or body.get("command")
     error_id = uuid.uuid4().hex[:8]
     if is_busy(error):
@@ -172,10 +179,15 @@ def report_error(
     else:
         logger.error("error %s while handling %s", error_id, handling, exc_info=error)
         text = say("health.error", error_id=error_id)
-    if submission:  # answered in the ack: the modal shows the error
+    if saved:
+        text = say("health.saved_not_redrawn", error_id=error_id)
+    elif submission:  # answered in the ack: the modal shows the error
         return BoltResponse(status=200, body={"response_action": "push", "view": notice_view(text)})
     try:
-        tell(body, client, respond, text)
+        if saved:  # the modal is gone and its trigger_id spent: the app's DM
+            client.chat_postMessage(channel=(body.get("user") or {}).get("id") or "", text=text)
+        else:
+            tell(body, client, respond, text)
     except Exception:  # the user cannot be told; the log line above has it
         logger.warning("could not report error %s to the user (%s)", error_id, where(body))
     return None
