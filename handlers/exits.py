@@ -26,7 +26,7 @@ from bot.health.lookup import AccountNames, find_customer
 from bot.health.values import AccountRef
 from bot.slack.blocks import esc, plain
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, commit_by, is_member, on_click, tell
+from bot.slack.requests import Click, Deps, after_ack, commit_by, on_click, tell
 from bot.slack.values import decode
 from prompts import say
 from storage import exits, queries
@@ -34,11 +34,6 @@ from storage.db import unit_of_work
 from storage.models import Account
 
 OPTIONS_LIMIT = 20
-
-
-def is_reader(client: WebClient, readers: Sequence[str], user_id: str, logger: logging.Logger) -> bool:
-    """Whether `user_id` may read exit interviews: no readers set, a named user, or a member of a named group."""
-    return not readers or is_member(client, readers, user_id, logger, "EXIT_INTERVIEW_READERS")
 
 
 def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:
@@ -55,7 +50,7 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
                      logger: logging.Logger) -> None:  # fmt: skip
         """A reader gets the stored interview (with Edit), or the form when there is none yet."""
         user_id = (body.get("user") or {}).get("id") or body.get("user_id") or ""
-        if not is_reader(client, readers, user_id, logger):
+        if not service.is_reader(client, readers, user_id, logger):
             tell(body, client, respond, say("exit.restricted"))
             return
         with unit_of_work(deps.sessions) as session:
@@ -109,7 +104,7 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
 
     def edit(click: Click[ExitRef]) -> None:
         """The Edit button: the form on the interview as it is now (someone may have changed it since shown)."""
-        if not is_reader(click.client, readers, click.user_id, click.logger):
+        if not service.is_reader(click.client, readers, click.user_id, click.logger):
             tell(click.body, click.client, click.respond, say("exit.restricted"))
             return
         account = click.session.get(Account, click.value.account_id or 0)
@@ -124,7 +119,7 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
 
     def open_picker(body: dict, client: WebClient, logger: logging.Logger, note: str | None) -> None:
         user_id = body["user"]["id"]
-        if not is_reader(client, readers, user_id, logger):
+        if not service.is_reader(client, readers, user_id, logger):
             client.views_open(trigger_id=body["trigger_id"], view=messages.restricted_view())
             return
         view = messages.exit_modal(None, None, user_id, deps.today(), note, open_to_all=not readers)
@@ -166,7 +161,7 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         except ValidationError:
             ack(response_action="errors", errors={ExitIds.STATUS: say("health.button_out_of_date")})
             return
-        if not is_reader(client, readers, user_id, logger):
+        if not service.is_reader(client, readers, user_id, logger):
             ack(response_action="update", view=messages.restricted_view())
             return
         values: dict[str, Any] = (view.get("state") or {}).get("values") or {}

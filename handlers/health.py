@@ -14,6 +14,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.exits import service as exit_service
 from bot.health import messages, override, service
 from bot.health.chart import render_chart
 from bot.health.command import SUBCOMMANDS, Churn, Find, Help, Mine, Plays, Tasks, Top, help_text, parse, usage
@@ -22,7 +23,7 @@ from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef, ListPage, OverrideRef
 from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, commit_by, is_member, on_click, tell
+from bot.slack.requests import Click, Deps, after_ack, commit_by, on_click, tell
 from bot.slack.respond import ResponseUrlError, RetryingRespond
 from bot.slack.values import decode
 from prompts import say
@@ -86,7 +87,7 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
             respond(response_type="ephemeral", text=say("churn_review.not_posted", reason=exc.response.get("error")))
             return
         if result.quotes:  # readers unset: everyone may read exit interviews (as `/health exit`), privately
-            if not readers or is_member(client, readers, user_id, logger, "EXIT_INTERVIEW_READERS"):
+            if exit_service.is_reader(client, readers, user_id, logger):
                 quotes = churn_messages.quotes_message(result)
                 respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
             else:

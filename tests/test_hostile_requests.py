@@ -91,8 +91,8 @@ WEEK_DATE = (date.today() - timedelta(days=7)).strftime("%G-W%V-%u")  # a past d
 @pytest.mark.parametrize(
     ("field", "raw", "said"),
     [
-        ("date", json.dumps(WEEK_DATE), "is not a date (YYYY-MM-DD)"),
-        ("date", '"20261201"', "is not a date (YYYY-MM-DD)"),
+        ("date", json.dumps(WEEK_DATE), "is not a date (use YYYY-MM-DD)"),
+        ("date", '"20261201"', "is not a date (use YYYY-MM-DD)"),
         ("value", "1" + "0" * 400, "is out of range"),
         ("value", "-1" + "0" * 400, "is out of range"),
         ("value", "1e300", "is out of range"),

@@ -144,7 +144,7 @@ def test_a_bad_record_rejects_the_whole_body_naming_it(engine: Engine, web: Web)
     assert response.status_code == 422
     assert response.json()["errors"] == [
         "record 13 (acc-9): external_id 'acc-9' is not a known account (import or sync accounts first)",
-        "record 14 (acc-0): date '2026-02-30' is not a date (YYYY-MM-DD)",
+        "record 14 (acc-0): date '2026-02-30' is not a date (use YYYY-MM-DD)",
         "record 15 (acc-0): nps: 11 is outside its range (0 to 10)",
         "record 16 (acc-0): 'Logins' is not a metric name (lower-case letters, digits and _, e.g. logins)",
         "record 17 (acc-0): value '3' is not a number",

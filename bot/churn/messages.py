@@ -21,6 +21,7 @@ from bot.slack.blocks import (
     header,
     message_text,
     money,
+    plain,
     section,
     sections,
     validate_blocks,
@@ -181,16 +182,12 @@ def review_message(review: ChurnReview, open_to_all: bool = False) -> Message:
     return Message(review_text(review), review_blocks(review, open_to_all))
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
-
-
 def quotes_message(review: ChurnReview) -> Message:
     """The quotes in the customers' words, for one exit interview reader (an ephemeral reply): the first
     QUOTES_SHOWN of them, each cut at QUOTE_CHARS, then how many more and where they are."""
     label = esc(period_label(review))
     shown = review.quotes[:QUOTES_SHOWN]
-    lines = [say("churn_review.quote", text=esc(_cut(" ".join(q.text.split()))), account=esc(q.account),
+    lines = [say("churn_review.quote", text=esc(plain(" ".join(q.text.split()), QUOTE_CHARS)), account=esc(q.account),
                  reason=esc(q.reason)) for q in shown]  # fmt: skip
     blocks: Blocks = [header(say("churn_review.quotes_title", label=review.period.label).translate(_BIDI)),
                       context(say("churn_review.quotes_private")), *sections(lines)]  # fmt: skip

@@ -4,13 +4,16 @@ alert as churned (its tasks closed, the thread redrawn and told) and enqueue the
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot.alerts import messages as alert_messages
@@ -23,9 +26,15 @@ from bot.exits.questions import questions
 from bot.retention.service import redraw_tasks
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, is_user
+from bot.slack.requests import is_member
 from prompts import say
 from storage import alerts, exits, outbox, tasks
 from storage.models import EXIT_REASONS, Account, ExitInterview
+
+
+def is_reader(client: WebClient, readers: Sequence[str], user_id: str, logger: logging.Logger) -> bool:
+    """Whether `user_id` may read exit interviews: no readers set, a named user, or a member of a named group."""
+    return not readers or is_member(client, readers, user_id, logger, "EXIT_INTERVIEW_READERS")
 
 
 @dataclass(frozen=True)

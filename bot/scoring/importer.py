@@ -254,7 +254,7 @@ def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) ->
                 days[given], problems[given] = None, str(error)
     for problem in dict.fromkeys(problems.values()):
         errors.add_mask(frame, raw.map(lambda t, p=problem: problems.get(t) == p).astype(bool), column,
-                        problem.replace("(YYYY-MM-DD)", "(use YYYY-MM-DD)"))  # fmt: skip
+                        problem)  # fmt: skip
     if required:
         errors.add_mask(frame, raw == "", column, "is empty; a date is required")
     return raw.map(days)
