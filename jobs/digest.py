@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session
 
 from bot.alerts.rules import Rules, TierDropped, riskiest
 from bot.alerts.service import last_alerted
@@ -63,6 +63,7 @@ from bot.slack.blocks import (
 from prompts import raw, say
 from storage import alerts as alert_store
 from storage import outbox, queries
+from storage import tasks as task_store
 from storage.db import job_lock, session_factory, unit_of_work
 from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, Task, as_utc, utcnow
 
@@ -203,33 +204,15 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     conn = session.connection()
     week = Week(
         start=today - timedelta(days=7), end=today - timedelta(days=1), now=_utc(now) or now,
-        day=queries.latest_score_day(conn), accounts={a.id or 0: a for a in session.exec(select(Account)).all()},
+        day=queries.latest_score_day(conn), accounts={a.id or 0: a for a in queries.all_accounts(session)},
     )  # fmt: skip
     # what the alert job did: the seven days up to the run, whenever it ran (not by scored day, not up to midnight)
     week.alerts_since = done_since = week.now - timedelta(days=7)
-    week.opened = list(
-        session.exec(
-            select(Alert)
-            .where(col(Alert.opened_at) >= done_since, col(Alert.opened_at) <= week.now)
-            .order_by(col(Alert.id))
-        ).all()
-    )
-    week.escalated = list(
-        session.exec(
-            select(Alert).where(col(Alert.escalated_at) >= done_since, col(Alert.escalated_at) <= week.now)
-        ).all()
-    )
-    week.resolved = list(
-        session.exec(
-            select(Alert)
-            .where(col(Alert.resolved_at) >= done_since, col(Alert.resolved_at) <= week.now)
-            .order_by(col(Alert.resolved_at))
-        ).all()
-    )
-    week.open = list(session.exec(select(Alert).where(Alert.status == "open").order_by(col(Alert.id))).all())
-    week.tasks = list(
-        session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all()
-    )
+    week.opened = alert_store.opened_between(session, done_since, week.now)
+    week.escalated = alert_store.escalated_between(session, done_since, week.now)
+    week.resolved = alert_store.resolved_between(session, done_since, week.now)
+    week.open = alert_store.open_alerts(session)
+    week.tasks = task_store.all_open(session)
     listed_now = alert_store.listed(session)
     week.listed = {item.account_id for item in listed_now}
     week.joined = alert_store.joined_between(session, done_since, week.now)
@@ -248,9 +231,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         else:
             week.tier_before[int(row.account_id)] = str(row.tier)
     # alerted: accounts whose alert is open or was opened in the week (their move has a thread already)
-    alerted = set(
-        session.exec(select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > before))).all()
-    )
+    alerted = alert_store.open_or_opened_after(session, before)
     week.moves = digest_moves(conn, scorecard, day, before, alerted)
     week.move_why = move_reasons(
         session, week.moves, week.accounts, rules, scorecard, day, week.now, tz,

@@ -145,7 +145,10 @@ def _commits(path: Path) -> list[str]:
     """`file:line` of every `.commit(` in this module outside the functions allowed to."""
     found = []
     for statement in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and (path.name, statement.name) in _MAY_COMMIT:
+        if (
+            isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and (path.name, statement.name) in _MAY_COMMIT
+        ):
             continue
         for node in ast.walk(statement):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
