@@ -19,11 +19,11 @@ def _opened(start: date, end: date) -> Select[Any]:
 
 def alerts_opened(conn: Connection, start: date, end: date) -> pd.DataFrame:
     """alert_id, severity, status, outcome, due_at, claimed_at of the alerts opened from `start` to `end`."""
-    stmt: Select[Any] = select(
-        col(Alert.id).label("alert_id"), col(Alert.severity), col(Alert.status), col(Alert.outcome),
-        col(Alert.due_at), col(Alert.claimed_at),
-    ).where(col(Alert.id).in_(_opened(start, end)))  # fmt: skip
-    return pd.read_sql(stmt, conn)
+    return pd.read_sql(
+        select(col(Alert.id).label("alert_id"), col(Alert.severity), col(Alert.status), col(Alert.outcome),
+               col(Alert.due_at), col(Alert.claimed_at)).where(col(Alert.id).in_(_opened(start, end))),
+        conn,
+    )  # fmt: skip
 
 
 def first_claims(conn: Connection, start: date, end: date) -> pd.DataFrame:
