@@ -194,8 +194,19 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def week_key(now: datetime, tz: ZoneInfo) -> str:
+    """The week's digest to ALERT_CHANNEL: `digest:YYYY-Www`."""
     year, week, _ = now.astimezone(tz).isocalendar()
     return f"digest:{year}-W{week:02d}"
+
+
+def channel_key(week: str, channel: str) -> str:
+    """The week's digest to another alert channel (`week`: `week_key`)."""
+    return f"{week}:{channel}"
+
+
+def dm_key(week: str, user: str) -> str:
+    """The week's digest DMed to a CSM (`week`: `week_key`)."""
+    return f"{week}:dm:{user}"
 
 
 def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, rules: Rules | None = None) -> Week:
@@ -406,14 +417,14 @@ def audiences(
                 routed[target].add(account_id)
         for channel in channels:
             out.append(
-                Audience(key if channel == alert_channel else f"{key}:{channel}", channel,
+                Audience(key if channel == alert_channel else channel_key(key, channel), channel,
                          accounts=frozenset(routed[channel]), alerts_channel=channel)
             )  # fmt: skip
     if not dms:
         return out
     users = {week.owner(i) for i in (week.customers or week.accounts)} | {t.assignee for t in week.tasks}
     for user in sorted(u for u in users if u and DM_USER.fullmatch(u)):
-        out.append(Audience(f"{key}:dm:{user}", user, user=user))
+        out.append(Audience(dm_key(key, user), user, user=user))
     return out
 
 

@@ -311,5 +311,13 @@ def end_listing(session: Session, listing_id: int, status: str, by: str | None =
     return result.rowcount == 1
 
 
+def put_on_message(session: Session, listings: Sequence[AlertListing], message_key: str) -> None:
+    """These listings show on the message `message_key` (flushed)."""
+    for item in listings:
+        item.message_key = message_key
+        session.add(item)
+    session.flush()
+
+
 def set_listing_alert(session: Session, listing_id: int, alert_id: int) -> None:
     session.execute(update(AlertListing).where(col(AlertListing.id) == listing_id).values(alert_id=alert_id))

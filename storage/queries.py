@@ -409,6 +409,13 @@ def accounts_scored_on(session: Session, day: date) -> list[tuple[Account, Healt
     return [(account, score) for account, score in session.exec(stmt).all()]
 
 
+def mark_churned(session: Session, account: Account, day: date) -> None:
+    """The account churned (on `day`, unless a churn date is stored already); flushed."""
+    account.status, account.churned_on = "churned", account.churned_on or day
+    session.add(account)
+    session.flush()
+
+
 def all_account_names(session: Session) -> list[tuple[int, str]]:
     return [(r[0], r[1]) for r in session.connection().execute(text("SELECT id, name FROM account"))]
 
@@ -423,6 +430,10 @@ def latest_score(session: Session, account_id: int) -> HealthScore | None:
     return session.exec(
         select(HealthScore).where(HealthScore.account_id == account_id).order_by(col(HealthScore.day).desc()).limit(1)
     ).first()
+
+
+def score_on(session: Session, account_id: int, day: date) -> HealthScore | None:
+    return session.get(HealthScore, (account_id, day))
 
 
 def score_history(session: Session, account_id: int, days: int = 90) -> list[HealthScore]:

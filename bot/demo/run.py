@@ -25,7 +25,7 @@ from tqdm import tqdm
 from bot.alerts import messages as alerts
 from bot.alerts.rules import load_rules
 from bot.alerts.service import run_alerts
-from bot.alerts.threads import load_view
+from bot.alerts.threads import LISTING_PREFIX, load_view
 from bot.calendar import BusinessCalendar
 from bot.demo.data import CSM_IDS, generate_portfolio
 from bot.scoring.backtest import backtest
@@ -227,7 +227,7 @@ def first_alert_run(engine: Engine, scorecard: Scorecard, day: date) -> FirstRun
     out = FirstRun(listed=len(summary.listed), threads=len(summary.opened), dms=summary.dms)
     with session_factory(engine)() as session:
         rows = outbox_store.all_messages(session)
-        pages = [r for r in rows if r.key.startswith("alerts:list:")]
+        pages = [r for r in rows if r.key.startswith(LISTING_PREFIX)]
         out.pages, out.channels = len(pages), len({r.channel for r in pages})
         if pages:
             out.rendered = render_blocks(pages[0].payload.get("blocks") or [])
