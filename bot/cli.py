@@ -383,21 +383,15 @@ def _open(url: str) -> Engine:
     which finds a file that is no database or whose pages are damaged there, in milliseconds
     at any size (PRAGMA quick_check reads every page: 25 s for 1 GB from disk).
     """
-    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from storage.db import make_engine
+    from storage.db import make_engine, read_sqlite_ends
 
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             if engine.dialect.name == "sqlite":
-                conn.execute(text("PRAGMA schema_version"))
-                tables = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
-                for table in tables:
-                    quoted = '"' + table.replace('"', '""') + '"'
-                    conn.execute(text(f"SELECT * FROM {quoted} LIMIT 1")).all()
-                    conn.execute(text(f"SELECT * FROM {quoted} ORDER BY rowid DESC LIMIT 1")).all()
+                read_sqlite_ends(conn)
     except DBAPIError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         # "file is not a database" is as often a URL naming the wrong file: the line below says check the URL

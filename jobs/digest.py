@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session
 
 from bot.alerts.rules import Rules, TierDropped, riskiest
 from bot.alerts.service import last_alerted
@@ -63,6 +63,7 @@ from bot.slack.blocks import (
 from prompts import raw, say
 from storage import alerts as alert_store
 from storage import outbox, queries
+from storage import tasks as task_store
 from storage.db import job_lock, session_factory, unit_of_work
 from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, Task, as_utc, utcnow
 
@@ -193,8 +194,19 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def week_key(now: datetime, tz: ZoneInfo) -> str:
+    """The week's digest to ALERT_CHANNEL: `digest:YYYY-Www`."""
     year, week, _ = now.astimezone(tz).isocalendar()
     return f"digest:{year}-W{week:02d}"
+
+
+def channel_key(week: str, channel: str) -> str:
+    """The week's digest to another alert channel (`week`: `week_key`)."""
+    return f"{week}:{channel}"
+
+
+def dm_key(week: str, user: str) -> str:
+    """The week's digest DMed to a CSM (`week`: `week_key`)."""
+    return f"{week}:dm:{user}"
 
 
 def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, rules: Rules | None = None) -> Week:
@@ -203,33 +215,15 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     conn = session.connection()
     week = Week(
         start=today - timedelta(days=7), end=today - timedelta(days=1), now=_utc(now) or now,
-        day=queries.latest_score_day(conn), accounts={a.id or 0: a for a in session.exec(select(Account)).all()},
+        day=queries.latest_score_day(conn), accounts={a.id or 0: a for a in queries.all_accounts(session)},
     )  # fmt: skip
     # what the alert job did: the seven days up to the run, whenever it ran (not by scored day, not up to midnight)
     week.alerts_since = done_since = week.now - timedelta(days=7)
-    week.opened = list(
-        session.exec(
-            select(Alert)
-            .where(col(Alert.opened_at) >= done_since, col(Alert.opened_at) <= week.now)
-            .order_by(col(Alert.id))
-        ).all()
-    )
-    week.escalated = list(
-        session.exec(
-            select(Alert).where(col(Alert.escalated_at) >= done_since, col(Alert.escalated_at) <= week.now)
-        ).all()
-    )
-    week.resolved = list(
-        session.exec(
-            select(Alert)
-            .where(col(Alert.resolved_at) >= done_since, col(Alert.resolved_at) <= week.now)
-            .order_by(col(Alert.resolved_at))
-        ).all()
-    )
-    week.open = list(session.exec(select(Alert).where(Alert.status == "open").order_by(col(Alert.id))).all())
-    week.tasks = list(
-        session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all()
-    )
+    week.opened = alert_store.opened_between(session, done_since, week.now)
+    week.escalated = alert_store.escalated_between(session, done_since, week.now)
+    week.resolved = alert_store.resolved_between(session, done_since, week.now)
+    week.open = alert_store.open_alerts(session)
+    week.tasks = task_store.all_open(session)
     listed_now = alert_store.listed(session)
     week.listed = {item.account_id for item in listed_now}
     week.joined = alert_store.joined_between(session, done_since, week.now)
@@ -248,9 +242,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         else:
             week.tier_before[int(row.account_id)] = str(row.tier)
     # alerted: accounts whose alert is open or was opened in the week (their move has a thread already)
-    alerted = set(
-        session.exec(select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > before))).all()
-    )
+    alerted = alert_store.open_or_opened_after(session, before)
     week.moves = digest_moves(conn, scorecard, day, before, alerted)
     week.move_why = move_reasons(
         session, week.moves, week.accounts, rules, scorecard, day, week.now, tz,
@@ -425,14 +417,14 @@ def audiences(
                 routed[target].add(account_id)
         for channel in channels:
             out.append(
-                Audience(key if channel == alert_channel else f"{key}:{channel}", channel,
+                Audience(key if channel == alert_channel else channel_key(key, channel), channel,
                          accounts=frozenset(routed[channel]), alerts_channel=channel)
             )  # fmt: skip
     if not dms:
         return out
     users = {week.owner(i) for i in (week.customers or week.accounts)} | {t.assignee for t in week.tasks}
     for user in sorted(u for u in users if u and DM_USER.fullmatch(u)):
-        out.append(Audience(f"{key}:dm:{user}", user, user=user))
+        out.append(Audience(dm_key(key, user), user, user=user))
     return out
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session
 
 from bot.alerts import messages, threads
 from bot.calendar import BusinessCalendar
@@ -57,19 +57,6 @@ def next_level_due(alert: Alert, calendar: BusinessCalendar, playbooks: Mapping[
     return as_utc(calendar.due(as_utc(alert.escalated_at), entry))
 
 
-def _candidates(session: Session, now: datetime) -> list[Alert]:
-    """Open, unclaimed, not snoozed alerts below the last level whose SLA has passed."""
-    stmt = select(Alert).where(
-        Alert.status == "open",
-        col(Alert.claimed_by).is_(None),
-        col(Alert.snoozed_tier).is_(None),
-        or_(col(Alert.snoozed_until).is_(None), col(Alert.snoozed_until) <= now),
-        col(Alert.escalation_level) < LEVELS,
-        col(Alert.due_at) <= now,
-    )
-    return list(session.exec(stmt.order_by(col(Alert.due_at), col(Alert.id))).all())
-
-
 def escalate_due(
     session: Session,
     *,
@@ -88,7 +75,7 @@ def escalate_due(
         summary.closed = True
         return summary
     playbooks = playbooks if playbooks is not None else raw("playbooks")
-    for alert in _candidates(session, now):
+    for alert in alerts.past_due(session, now, LEVELS):
         due = next_level_due(alert, calendar, playbooks)
         if due is None or due > now:
             continue

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from slack_sdk import WebClient
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from bot.scoring.run import RunSummary, future_note, score_range, team_today
 from bot.scoring.scorecard import Scorecard
@@ -54,8 +54,7 @@ def catch_up_start(last_metrics: date) -> date:
 def span_to_score(conn: Connection, scorecard: Scorecard, today: date) -> tuple[date, date] | None:
     """The days a run without dates scores (`days_to_score` on what the database holds up to `today`, the
     team's: a row dated later is not data yet); None without metrics."""
-    first = conn.execute(text("SELECT MIN(day) FROM metric_observation")).scalar()
-    first = date.fromisoformat(first) if isinstance(first, str) else first
+    first = queries.first_metric_day(conn)
     last_metrics = queries.latest_metric_day(conn, until=today)
     if last_metrics is None:
         return None

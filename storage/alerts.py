@@ -8,13 +8,13 @@ number of the root message's redraw. Nothing here commits: the caller's unit of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, func, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
-from storage.models import Alert, AlertEvent, AlertListing, utcnow
+from storage.models import Account, Alert, AlertEvent, AlertListing, utcnow
 
 
 def open_alert(session: Session, account_id: int) -> Alert | None:
@@ -35,6 +35,19 @@ def get(session: Session, alert_id: int) -> Alert | None:
     return alert
 
 
+def lock(session: Session, alert_id: int) -> Alert | None:
+    """The alert, re-read and its row locked until the unit of work ends (PostgreSQL's `FOR UPDATE`; SQLite has
+    one writer anyway): a Claim committing meanwhile waits, or has won and shows in the row read."""
+    stmt = select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
+    return session.exec(stmt).first()
+
+
+def account_owners(session: Session, alert_ids: Sequence[int]) -> list[str | None]:
+    """The owner of each alert's account (one per alert, repeats kept)."""
+    stmt = select(Account.owner_slack_id).join(Alert).where(col(Alert.id).in_(list(alert_ids)))
+    return list(session.exec(stmt).all())
+
+
 def create(session: Session, alert: Alert, detail: dict[str, Any] | None = None) -> Alert:
     """Insert a new open alert and its `opened` event (flushed: it has its id)."""
     session.add(alert)
@@ -45,6 +58,45 @@ def create(session: Session, alert: Alert, detail: dict[str, Any] | None = None)
 
 def record(session: Session, alert_id: int, kind: str, actor: str | None, detail: dict[str, Any] | None = None) -> None:
     session.add(AlertEvent(alert_id=alert_id, kind=kind, actor=actor, detail=detail or {}))
+
+
+def opened_between(session: Session, since: datetime, until: datetime) -> list[Alert]:
+    """Alerts opened in [since, until], oldest first."""
+    stmt = select(Alert).where(col(Alert.opened_at) >= since, col(Alert.opened_at) <= until)
+    return list(session.exec(stmt.order_by(col(Alert.id))).all())
+
+
+def escalated_between(session: Session, since: datetime, until: datetime) -> list[Alert]:
+    """Alerts (last) escalated in [since, until]."""
+    return list(
+        session.exec(select(Alert).where(col(Alert.escalated_at) >= since, col(Alert.escalated_at) <= until)).all()
+    )
+
+
+def resolved_between(session: Session, since: datetime, until: datetime) -> list[Alert]:
+    """Alerts resolved in [since, until], in the order they were resolved."""
+    stmt = select(Alert).where(col(Alert.resolved_at) >= since, col(Alert.resolved_at) <= until)
+    return list(session.exec(stmt.order_by(col(Alert.resolved_at))).all())
+
+
+def open_or_opened_after(session: Session, day: date) -> set[int]:
+    """Accounts whose alert is open or was opened after `day`."""
+    stmt = select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > day))
+    return set(session.exec(stmt).all())
+
+
+def past_due(session: Session, now: datetime, levels: int) -> list[Alert]:
+    """Open, unclaimed, not snoozed alerts below escalation level `levels` whose SLA has passed, earliest due
+    first: the escalation job's candidates."""
+    stmt = select(Alert).where(
+        Alert.status == "open",
+        col(Alert.claimed_by).is_(None),
+        col(Alert.snoozed_tier).is_(None),
+        or_(col(Alert.snoozed_until).is_(None), col(Alert.snoozed_until) <= now),
+        col(Alert.escalation_level) < levels,
+        col(Alert.due_at) <= now,
+    )
+    return list(session.exec(stmt.order_by(col(Alert.due_at), col(Alert.id))).all())
 
 
 def history(session: Session, alert_id: int) -> list[AlertEvent]:
@@ -87,6 +139,15 @@ def claim(session: Session, alert_id: int, user_id: str, now: datetime | None = 
     if won:
         record(session, alert_id, "claimed", user_id)
     return won
+
+
+def overridden(session: Session, alert_id: int, by: str, detail: dict[str, Any]) -> bool:
+    """The account's health override changed: the open alert's root shows it, so a new version (one redraw) and
+    an `overridden` event. False when the alert is no longer open."""
+    changed = _changed(session, alert_id, [], {})
+    if changed:
+        record(session, alert_id, "overridden", by, detail)
+    return changed
 
 
 def release(session: Session, alert_id: int, by: str, claimed_by: str) -> bool:
@@ -248,6 +309,14 @@ def end_listing(session: Session, listing_id: int, status: str, by: str | None =
     result = session.execute(stmt)
     assert isinstance(result, CursorResult)
     return result.rowcount == 1
+
+
+def put_on_message(session: Session, listings: Sequence[AlertListing], message_key: str) -> None:
+    """These listings show on the message `message_key` (flushed)."""
+    for item in listings:
+        item.message_key = message_key
+        session.add(item)
+    session.flush()
 
 
 def set_listing_alert(session: Session, listing_id: int, alert_id: int) -> None:

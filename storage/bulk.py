@@ -34,6 +34,11 @@ def account_ids(conn: Connection) -> dict[str, int]:
     return {row[0]: row[1] for row in conn.execute(text("SELECT external_id, id FROM account"))}
 
 
+def account_statuses(conn: Connection) -> dict[str, str]:
+    """external_id -> status for every account."""
+    return {row[0]: row[1] for row in conn.execute(text("SELECT external_id, status FROM account"))}
+
+
 def upsert_rows(
     conn: Connection,
     table: str,

@@ -84,6 +84,12 @@ class Claimed:
     thread_ts: str | None = None
 
 
+def exit_summary_key(interview_id: int, version: int) -> str:
+    """The churn channel's summary of one version of an exit interview (the features with more kinds of
+    message build their keys next to their messages: `bot.alerts.threads`, `bot.retention.service`, the digest)."""
+    return f"exit:{interview_id}:v{version}"
+
+
 def enqueue(
     session: Session,
     key: str,

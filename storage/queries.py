@@ -6,14 +6,14 @@ None of them commits: the caller's unit of work (one per Slack request, job or c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, func, or_, text
+from sqlalchemy import Connection, Date, bindparam, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -108,6 +108,26 @@ def field_history(conn: Connection, fields: Sequence[str] = ACCOUNT_TRACKED_FIEL
         "seen_on": table[:, 2].astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]"),
         "value": table[:, 3],
     })  # fmt: skip
+
+
+def field_changes_after(conn: Connection, day: date) -> pd.DataFrame:
+    """(field, account_id) -> the latest change seen after `day` (`seen_on`, a Timestamp): none at all when a
+    file is newer than everything recorded, the usual case, so this reads next to nothing."""
+    rows = conn.execute(
+        text(
+            "SELECT field, account_id, MAX(seen_on) FROM account_field_change WHERE seen_on > :day "
+            "GROUP BY field, account_id"
+        ).bindparams(bindparam("day", type_=Date())),
+        {"day": day},
+    ).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["field", "account_id", "seen_on"])
+    return frame.assign(seen_on=pd.to_datetime(frame["seen_on"].astype(str).str[:10], format="%Y-%m-%d"))
+
+
+def account_columns(conn: Connection, columns: Sequence[str]) -> pd.DataFrame:
+    """external_id and these columns of every account, as stored (object dtype)."""
+    sql = f"SELECT external_id, {', '.join(columns)} FROM account"
+    return pd.DataFrame([tuple(r) for r in conn.execute(text(sql))], columns=["external_id", *columns], dtype=object)
 
 
 def field_values_on(history: pd.DataFrame, asks: pd.DataFrame) -> pd.DataFrame:
@@ -355,6 +375,47 @@ def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account
     return list(contains)
 
 
+def account_count(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT COUNT(*) FROM account")).scalar() or 0)
+
+
+def churned_outside(conn: Connection, first: date, last: date) -> tuple[int, int]:
+    """Accounts that churned after `last`, and on or before `first`."""
+    row = conn.execute(
+        text("SELECT SUM(CASE WHEN churned_on > :last THEN 1 ELSE 0 END), "
+             "SUM(CASE WHEN churned_on <= :first THEN 1 ELSE 0 END) FROM account WHERE churned_on IS NOT NULL"),
+        {"first": first, "last": last},
+    ).one()  # fmt: skip
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def all_accounts(session: Session) -> list[Account]:
+    return list(session.exec(select(Account)).all())
+
+
+def account_owners_by_external_id(conn: Connection) -> Iterator[tuple[str, str | None]]:
+    """(external_id, owner_slack_id) of every account, read as iterated."""
+    rows = conn.execute(text("SELECT external_id, owner_slack_id FROM account"))
+    return ((external_id, owner) for external_id, owner in rows)
+
+
+def scores_of_day(session: Session, day: date) -> list[HealthScore]:
+    return list(session.exec(select(HealthScore).where(HealthScore.day == day)).all())
+
+
+def accounts_scored_on(session: Session, day: date) -> list[tuple[Account, HealthScore]]:
+    """Each account scored on `day` with its score, the lowest score first."""
+    stmt = select(Account, HealthScore).join(HealthScore).where(HealthScore.day == day).order_by(col(HealthScore.score))
+    return [(account, score) for account, score in session.exec(stmt).all()]
+
+
+def mark_churned(session: Session, account: Account, day: date) -> None:
+    """The account churned (on `day`, unless a churn date is stored already); flushed."""
+    account.status, account.churned_on = "churned", account.churned_on or day
+    session.add(account)
+    session.flush()
+
+
 def all_account_names(session: Session) -> list[tuple[int, str]]:
     return [(r[0], r[1]) for r in session.connection().execute(text("SELECT id, name FROM account"))]
 
@@ -369,6 +430,10 @@ def latest_score(session: Session, account_id: int) -> HealthScore | None:
     return session.exec(
         select(HealthScore).where(HealthScore.account_id == account_id).order_by(col(HealthScore.day).desc()).limit(1)
     ).first()
+
+
+def score_on(session: Session, account_id: int, day: date) -> HealthScore | None:
+    return session.get(HealthScore, (account_id, day))
 
 
 def score_history(session: Session, account_id: int, days: int = 90) -> list[HealthScore]:

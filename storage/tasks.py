@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.models import Task, TaskEvent, utcnow
+from storage.models import Alert, Task, TaskEvent, utcnow
 
 CLOSED = ("done", "not_needed", "escalated")  # the outcomes of the Done modal
 
@@ -66,6 +66,11 @@ def open_of(session: Session, assignee: str) -> list[Task]:
     )
 
 
+def all_open(session: Session) -> list[Task]:
+    """Every open task, the earliest due first."""
+    return list(session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all())
+
+
 def overdue(session: Session, now: datetime) -> list[Task]:
     """Open tasks past their due time, the earliest first."""
     return list(
@@ -73,6 +78,32 @@ def overdue(session: Session, now: datetime) -> list[Task]:
             select(Task).where(Task.status == "open", col(Task.due_at) < now).order_by(col(Task.due_at), col(Task.id))
         ).all()
     )
+
+
+def alerts_with_unassigned_open_tasks_past_due(session: Session, now: datetime) -> list[int]:
+    """Ids of open, unclaimed alerts past their response time (`due_at <= now`) that have unassigned open tasks:
+    what round-robin assignment hands out."""
+    stmt = (
+        select(Task.alert_id)
+        .join(Alert, col(Alert.id) == col(Task.alert_id))
+        .where(
+            Task.status == "open", col(Task.assignee).is_(None), Alert.status == "open",
+            col(Alert.claimed_by).is_(None), col(Alert.due_at) <= now,
+        )
+        .distinct()
+    )  # fmt: skip
+    return list(session.exec(stmt).all())
+
+
+def last_round_robin_assignee(session: Session) -> str | None:
+    """Who the last round-robin assignment went to, from the tasks' history: the bot's own "assigned" events
+    (actor None; a claim's is the claimer's, a reassignment the person's who made it)."""
+    event = session.exec(
+        select(TaskEvent)
+        .where(TaskEvent.kind == "assigned", col(TaskEvent.actor).is_(None))
+        .order_by(col(TaskEvent.id).desc())
+    ).first()
+    return str((event.detail or {}).get("to")) if event is not None else None
 
 
 def record(session: Session, task_id: int, kind: str, actor: str | None, detail: dict[str, Any] | None = None) -> None:

@@ -76,12 +76,100 @@ def test_handlers_do_not_import_each_other() -> None:
         assert not {i for i in _imports(path) if i.startswith("handlers")}, path.name
 
 
+_SQL_MODULES = ("sqlalchemy", "sqlmodel")
+# Statement builders: flagged when imported from SQLAlchemy/SQLModel (a Block Kit helper named `text` is not SQL).
+_SQL_BUILDERS = {"select", "update", "insert", "delete", "text", "func", "or_", "and_", "exists", "literal_column"}
+# Methods that run SQL or read it into a frame, whoever the receiver is.
+_SQL_METHODS = {"execute", "exec", "exec_driver_sql", "read_sql", "read_sql_query", "read_sql_table", "with_for_update"}
+
+
+def _label(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+
+
+def _from_sql_library(module: str | None) -> bool:
+    return module is not None and module.split(".")[0] in (*_SQL_MODULES, "pandas")
+
+
+def _sql_calls(path: Path) -> list[str]:
+    """`file:line call` for every statement built or run in this module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    builders: set[str] = set()  # local names of SQL builders
+    libraries: set[str] = set()  # local names of sqlalchemy/sqlmodel modules
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and _from_sql_library(node.module):
+            builders |= {a.asname or a.name for a in node.names if a.name in _SQL_BUILDERS | _SQL_METHODS}
+        elif isinstance(node, ast.Import):
+            libraries |= {a.asname or a.name for a in node.names if a.name.split(".")[0] in _SQL_MODULES}
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in builders:
+            name = f.id
+        elif isinstance(f, ast.Attribute) and f.attr in _SQL_METHODS:
+            name = f".{f.attr}"
+        elif isinstance(f, ast.Attribute) and f.attr in _SQL_BUILDERS and ast.unparse(f.value) in libraries:
+            name = ast.unparse(f)
+        else:
+            continue
+        found.append((node.lineno, f"{_label(path)}:{node.lineno} {name}("))
+    return [hit for _, hit in sorted(found)]
+
+
+def test_sql_lives_only_in_storage() -> None:
+    """A newcomer looking for a query finds it in storage/: nothing above it builds or runs SQL."""
+    found = [hit for folder in ("bot", "handlers", "jobs") for path in _modules(folder) for hit in _sql_calls(path)]
+    assert not found, "SQL outside storage/:\n" + "\n".join(found)
+
+
+def test_the_layout_check_sees_sql_and_only_sql(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import sqlalchemy as sa\nimport pandas as pd\nfrom sqlmodel import select as pick\n"
+        "from bot.slack.blocks import text\n"
+        "pick(1)\nsa.update(2)\npd.read_sql(3)\nconn.execute(4)\ntext('a block, not SQL')\n",
+        encoding="utf-8",
+    )
+    found = [hit.split(" ", 1)[1] for hit in _sql_calls(sample)]
+    assert found == ["pick(", "sa.update(", ".read_sql(", ".execute("]
+
+
+# The only places in storage/ allowed to commit: the unit of work itself, and the advisory unlock of job_lock
+# (a session lock on its own connection, outside any unit of work). Migrations run under alembic.
+_MAY_COMMIT = {("db.py", "unit_of_work"), ("db.py", "job_lock")}
+
+
+def _commits(path: Path) -> list[str]:
+    """`file:line` of every `.commit(` in this module outside the functions allowed to."""
+    found = []
+    for statement in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and (path.name, statement.name) in _MAY_COMMIT
+        ):
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+                found.append(f"{_label(path)}:{node.lineno}")
+    return found
+
+
 def test_storage_functions_never_commit() -> None:
     """A click's writes succeed or fail together: only the unit of work commits."""
-    for path in _modules("storage"):
-        text = path.read_text(encoding="utf-8")
-        body = text.replace("session.commit()\n    except BaseException", "")  # unit_of_work itself
-        assert "session.commit()" not in body, path.name
+    found = [hit for path in _modules("storage") if "migrations" not in path.parts for hit in _commits(path)]
+    assert not found, "commits outside storage.db.unit_of_work:\n" + "\n".join(found)
+
+
+def test_the_commit_check_sees_any_commit(tmp_path: Path) -> None:
+    sample = tmp_path / "db.py"
+    sample.write_text(
+        "def unit_of_work(s):\n    s.commit()\n\ndef save(conn):\n    conn.commit()\n\n"
+        "class Repo:\n    def put(self):\n        self.session.commit()\n",
+        encoding="utf-8",
+    )
+    assert _commits(sample) == ["db.py:5", "db.py:9"]
 
 
 def test_no_private_bolt_apis() -> None:

@@ -43,6 +43,28 @@ def dm_key(alert_id: int) -> str:
     return f"alert:{alert_id}:dm"
 
 
+def alerts_dm_key(user: str, first_alert_id: int) -> str:
+    """A run's one DM to `user` when it opened alerts for them (else `listed_dm_key`)."""
+    return f"alerts:dm:{user}:a{first_alert_id}"
+
+
+def listed_dm_key(user: str, first_listing_id: int) -> str:
+    """A run's one DM to `user` when it only listed accounts of theirs."""
+    return f"alerts:dm:{user}:l{first_listing_id}"
+
+
+LISTING_PREFIX = "alerts:list:"
+
+
+def listing_key(channel: str, first_listing_id: int, page: int) -> str:
+    return f"{LISTING_PREFIX}{channel}:{first_listing_id}:p{page}"
+
+
+def listing_redraw_key(key: str, done: int) -> str:
+    """The redraw of listing page `key` once `done` of its rows left the list."""
+    return f"{key}:v{done}"
+
+
 def load_view(session: Session, alert_id: int, today: date | None = None) -> AlertView | None:
     """The alert as stored now (refreshed: a conditional UPDATE in this session may have changed it), its
     account, the account's latest score and its active override on `today` (default: today in UTC); None when
@@ -114,9 +136,9 @@ def dm_person(
     if not is_user(user) or not (new or listed):
         return None
     if new:
-        key = f"alerts:dm:{user}:a{min(n.view.alert.id or 0 for n in new)}"
+        key = alerts_dm_key(user, min(n.view.alert.id or 0 for n in new))
     else:
-        key = f"alerts:dm:{user}:l{min(item.id or 0 for item, _ in listed)}"
+        key = listed_dm_key(user, min(item.id or 0 for item, _ in listed))
     rows = []
     for item, name in listed:  # the account's tier, as the channel's list shows it (the severity may be a worse tier)
         score = queries.latest_score(session, item.account_id)
@@ -124,10 +146,6 @@ def dm_person(
     message = messages.person_dm(new, rows, tiers, tz)
     outbox.post(session, key, user, message.text, message.blocks)
     return key
-
-
-def listing_key(channel: str, first_listing_id: int, page: int) -> str:
-    return f"alerts:list:{channel}:{first_listing_id}:p{page}"
 
 
 def _listing_rows(session: Session, items: list[AlertListing]) -> list[messages.ListingRow]:
@@ -169,11 +187,8 @@ def post_listing(
     keys = []
     for k in range(0, len(items), messages.LISTING_PAGE):
         key = listing_key(items[0].channel, first, k // messages.LISTING_PAGE + 1)
-        for item in items[k : k + messages.LISTING_PAGE]:
-            item.message_key = key
-            session.add(item)
+        alerts.put_on_message(session, items[k : k + messages.LISTING_PAGE], key)
         keys.append(key)
-    session.flush()
     for key in keys:
         message = _draw_listing(session, key, tiers, budget)
         if message is not None:
@@ -189,9 +204,9 @@ def redraw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> Non
     done = sum(1 for i in items if i.status != "listed")
     message = _draw_listing(session, key, tiers, budget)
     if message is not None and done:
-        outbox.update(session, f"{key}:v{done}", key, message.text, message.blocks)
+        outbox.update(session, listing_redraw_key(key, done), key, message.text, message.blocks)
 
 
 def latest(session: Session, account_id: int, day: date) -> HealthScore | None:
     """The account's score on `day` (the run's), else its latest."""
-    return session.get(HealthScore, (account_id, day)) or queries.latest_score(session, account_id)
+    return queries.score_on(session, account_id, day) or queries.latest_score(session, account_id)

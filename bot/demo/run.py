@@ -16,16 +16,16 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel
 from tqdm import tqdm
 
 from bot.alerts import messages as alerts
 from bot.alerts.rules import load_rules
 from bot.alerts.service import run_alerts
-from bot.alerts.threads import load_view
+from bot.alerts.threads import LISTING_PREFIX, load_view
 from bot.calendar import BusinessCalendar
 from bot.demo.data import CSM_IDS, generate_portfolio
 from bot.scoring.backtest import backtest
@@ -38,8 +38,8 @@ from prompts import say
 from storage import alerts as alert_store
 from storage import outbox as outbox_store
 from storage import queries
-from storage.db import delete_all, make_engine, session_factory, unit_of_work, upgrade
-from storage.models import Account, Alert, HealthScore
+from storage.db import delete_all, make_engine, session_factory, truncate, unit_of_work, upgrade
+from storage.models import Account, HealthScore
 
 BACKFILL_DAYS = 90  # the card's sparkline and chart show 90 days
 BAR_WIDTH = 40
@@ -75,7 +75,7 @@ def not_demo_data(url: str) -> str | None:
                 return say("demo.not_demo_table", table=foreign[0])
             if "account" not in tables:
                 return None
-            for external_id, owner in conn.execute(text("SELECT external_id, owner_slack_id FROM account")):
+            for external_id, owner in queries.account_owners_by_external_id(conn):
                 if not DEMO_ID.fullmatch(external_id) or owner not in CSM_IDS:
                     return say("demo.not_demo_account", account=external_id)
     except DBAPIError:
@@ -123,7 +123,7 @@ def run_demo(
     if path is None:  # or, on a server, from its healthbot tables emptied
         with engine.begin() as conn:
             ours = sorted(set(SQLModel.metadata.tables) & set(inspect(conn).get_table_names()))
-            conn.execute(text(f"TRUNCATE TABLE {', '.join(ours)} RESTART IDENTITY"))
+            truncate(conn, ours)
     folder = Path("demo-data")
     print(say("demo.intro", accounts=n_accounts, days=days, database=database_url))
     accounts_csv, metrics_csv, _ = write_demo_csvs(folder, n_accounts, days, end)
@@ -227,7 +227,7 @@ def first_alert_run(engine: Engine, scorecard: Scorecard, day: date) -> FirstRun
     out = FirstRun(listed=len(summary.listed), threads=len(summary.opened), dms=summary.dms)
     with session_factory(engine)() as session:
         rows = outbox_store.all_messages(session)
-        pages = [r for r in rows if r.key.startswith("alerts:list:")]
+        pages = [r for r in rows if r.key.startswith(LISTING_PREFIX)]
         out.pages, out.channels = len(pages), len({r.channel for r in pages})
         if pages:
             out.rendered = render_blocks(pages[0].payload.get("blocks") or [])
@@ -289,9 +289,7 @@ def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int =
                 out.threads.append((_plain(message.text), render_blocks(message.blocks or [])))
     out.opened = len(opened)
     with unit_of_work(session_factory(engine)) as session:
-        owners = session.exec(
-            select(Account.owner_slack_id).join(Alert).where(col(Alert.id).in_(opened))
-        ).all()  # fmt: skip
+        owners = alert_store.account_owners(session, opened)
         out.per_csm = Counter(str(o) for o in owners)
         out.still_open = len(alert_store.open_alerts(session))
     _forget(engine)
@@ -304,13 +302,8 @@ def _tier_drops(engine: Engine, scorecard: Scorecard, day: date) -> dict[str, li
     week_ago = day - timedelta(days=7)
     out: dict[str, list[tuple[Account, HealthScore, str]]] = {"worse": [], "better": []}
     with session_factory(engine)() as session:
-        before = {s.account_id: s.tier for s in session.exec(select(HealthScore).where(HealthScore.day == week_ago))}
-        rows = session.exec(
-            select(Account, HealthScore)
-            .join(HealthScore)
-            .where(HealthScore.day == day)
-            .order_by(col(HealthScore.score))
-        ).all()
+        before = {s.account_id: s.tier for s in queries.scores_of_day(session, week_ago)}
+        rows = queries.accounts_scored_on(session, day)
         for account, score in rows:
             previous = before.get(account.id)  # type: ignore[arg-type]
             if previous is None or previous == score.tier:

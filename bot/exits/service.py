@@ -28,7 +28,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, is_user
 from bot.slack.requests import is_member
 from prompts import say
-from storage import alerts, exits, outbox, tasks
+from storage import alerts, exits, outbox, queries, tasks
 from storage.models import EXIT_REASONS, Account, ExitInterview
 
 
@@ -182,7 +182,7 @@ def save(
         _churn(session, account, churn_date or today, user_id, tiers, tz, cs_lead)
     if churn_channel:
         message = messages.summary(account, interview)
-        key = f"exit:{interview.id}:v{interview.version}"
+        key = outbox.exit_summary_key(interview.id or 0, interview.version)
         outbox.post(session, key, churn_channel, message.text, message.blocks)
     return Saved(interview.id or 0, interview.version, account.name)
 
@@ -191,9 +191,7 @@ def _churn(session: Session, account: Account, day: date, user_id: str, tiers: T
            cs_lead: str | None) -> None:  # fmt: skip
     """The account is churned from `day`; its open alert resolves as churned, its tasks close with it."""
     if account.status != "churned" or account.churned_on is None:
-        account.status, account.churned_on = "churned", account.churned_on or day
-        session.add(account)
-        session.flush()
+        queries.mark_churned(session, account, day)
     alert = alerts.open_alert(session, account.id or 0)
     if alert is None or not alerts.resolve(session, alert.id or 0, "churned", user_id):
         return

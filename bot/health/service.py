@@ -8,8 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from bot.alerts import threads
 from bot.health import messages, override
@@ -24,7 +23,7 @@ from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import Message, esc
 from prompts import say
 from storage import alerts, queries, tasks
-from storage.models import Account, Alert, HealthOverride, HealthScore, utcnow
+from storage.models import Account, HealthOverride, HealthScore, utcnow
 
 SERIES_DAYS = 90
 PAGE_SIZE = 10
@@ -119,12 +118,8 @@ def set_override(
     )  # fmt: skip
     alert = alerts.open_alert(session, account_id)
     if alert is not None and alert.id is not None:  # shown on the root: a new version, one redraw, in its history
-        session.execute(
-            update(Alert).where(col(Alert.id) == alert.id, col(Alert.status) == "open")
-            .values(version=col(Alert.version) + 1)
-        )  # fmt: skip
-        alerts.record(session, alert.id, "overridden", user_id,
-                      {"tier": valid.tier, "until": valid.until.isoformat(), "reason": valid.reason})  # fmt: skip
+        alerts.overridden(session, alert.id, user_id,
+                          {"tier": valid.tier, "until": valid.until.isoformat(), "reason": valid.reason})  # fmt: skip
         threads.redraw(session, alert.id, tiers, tz, cs_lead, today=today)
     return stored
 

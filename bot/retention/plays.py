@@ -16,14 +16,14 @@ from datetime import date, timedelta
 from typing import Literal
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
-from sqlmodel import Session, col
+from sqlalchemy import Connection
+from sqlmodel import Session
 
 from bot.calendar import YEARS, period_out_of_range
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Blocks, Message, context, esc, message_text, section, tier_emoji, validate_blocks
 from prompts import say
-from storage.models import Alert, AlertEvent, Task
+from storage import plays as play_store
 
 FEW = 5  # fewer decided outcomes than this: the rate is flagged
 MAX_DAYS = 3660
@@ -70,26 +70,11 @@ def save_rates(conn_or_session: Connection | Session, start: date, end: date, ti
     """Per tier's playbook, the alerts opened from `start` to `end` (both included), riskiest tier first; tiers
     without an alert are left out, and a tier no longer in the scorecard comes last under its stored name."""
     conn = _connection(conn_or_session)
-    opened = select(col(Alert.id)).where(col(Alert.opened_on) >= start, col(Alert.opened_on) <= end)
-    alerts = pd.read_sql(
-        select(col(Alert.id).label("alert_id"), col(Alert.severity), col(Alert.status), col(Alert.outcome),
-               col(Alert.due_at), col(Alert.claimed_at)).where(col(Alert.id).in_(opened)),
-        conn,
-    )  # fmt: skip
+    alerts = play_store.alerts_opened(conn, start, end)
     if alerts.empty:
         return []
-    claims = pd.read_sql(
-        select(col(AlertEvent.alert_id), func.min(col(AlertEvent.at)).label("first_claim"))
-        .where(col(AlertEvent.kind).in_(("claimed", "reassigned")), col(AlertEvent.alert_id).in_(opened))
-        .group_by(col(AlertEvent.alert_id)),
-        conn,
-    )
-    tasks = pd.read_sql(
-        select(col(Task.alert_id), col(Task.status), col(Task.due_at), col(Task.closed_at)).where(
-            col(Task.alert_id).in_(opened)
-        ),
-        conn,
-    )
+    claims = play_store.first_claims(conn, start, end)
+    tasks = play_store.tasks_of_alerts_opened(conn, start, end)
     alerts = alerts.merge(claims, on="alert_id", how="left")
     # a release clears claimed_at, the history keeps the first claim: the earlier of the two counts
     first = pd.concat([_utc(alerts["first_claim"]), _utc(alerts["claimed_at"])], axis=1).min(axis=1)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.alerts.messages import AlertView
 from bot.alerts.threads import root_key
@@ -33,7 +33,7 @@ from bot.slack.blocks import is_user
 from prompts import raw
 from storage import alerts, outbox, queries
 from storage import tasks as store
-from storage.models import Account, Alert, HealthScore, Task, TaskEvent, as_utc
+from storage.models import Account, Alert, HealthScore, Task, as_utc
 
 
 def tasks_key(alert_id: int) -> str:
@@ -110,12 +110,8 @@ def highlights(session: Session, account_id: int, until: date | None = None) -> 
     conf = raw("outreach.highlights")
     days, how = int(conf["days"]), dict(conf["metrics"])
     if until is None:
-        last = session.exec(
-            select(col(HealthScore.day))
-            .where(HealthScore.account_id == account_id)
-            .order_by(col(HealthScore.day).desc())
-        ).first()
-        until = last or date.today()
+        latest = queries.latest_score(session, account_id)
+        until = latest.day if latest is not None else date.today()
     since = until - timedelta(days=2 * days - 1)
     series = queries.metric_series(session, account_id, list(how), since)
     out: list[Highlight] = []
@@ -213,17 +209,6 @@ def claimed(
     return len(won)
 
 
-def _last_round_robin(session: Session) -> str | None:
-    """Who the last round-robin assignment went to, from the tasks' history: the bot's own "assigned" events
-    (actor None; a claim's is the claimer's, a reassignment the person's who made it)."""
-    event = session.exec(
-        select(TaskEvent)
-        .where(TaskEvent.kind == "assigned", col(TaskEvent.actor).is_(None))
-        .order_by(col(TaskEvent.id).desc())
-    ).first()
-    return str((event.detail or {}).get("to")) if event is not None else None
-
-
 def round_robin(
     session: Session, team: Sequence[str], now: datetime, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
 ) -> dict[int, str]:
@@ -231,23 +216,14 @@ def round_robin(
     one member per alert, in turn (the turn survives restarts: it is read from the history). alert id -> member."""
     if not team:
         return {}
-    rows = session.exec(
-        select(Task.alert_id)
-        .join(Alert, col(Alert.id) == col(Task.alert_id))
-        .where(
-            Task.status == "open", col(Task.assignee).is_(None), Alert.status == "open",
-            col(Alert.claimed_by).is_(None), col(Alert.due_at) <= as_utc(now),
-        )
-        .distinct()
-    ).all()  # fmt: skip
+    rows = store.alerts_with_unassigned_open_tasks_past_due(session, as_utc(now))
     given: dict[int, str] = {}
-    last = _last_round_robin(session)
+    last = store.last_round_robin_assignee(session)
     turn = (team.index(last) + 1) % len(team) if last in team else 0
     for alert_id in sorted(rows):
         member = team[turn]
         # lock the alert (PostgreSQL): a Claim committing meanwhile waits, or has won and keeps its tasks
-        lock = select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
-        locked = session.exec(lock).first()
+        locked = alerts.lock(session, alert_id)
         if locked is None or locked.claimed_by is not None or locked.status != "open":
             continue
         fresh = [store.get(session, t.id) for t in store.of_alert(session, alert_id) if t.id]

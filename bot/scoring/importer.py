@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Date, Engine, bindparam, select, text
-from sqlmodel import col
+from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from bot.calendar import DayError, parse_day
@@ -447,10 +446,10 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_
             bulk.upsert_rows(conn, "account", list(fresh.columns), ["external_id"], _records(fresh), bar.update)
         account_id = rows["external_id"].map(bulk.account_ids(conn) if len(fresh) else existing).astype("int64")
         if stored:
-            later = _changes_after(conn, day[~new].min())
+            later = queries.field_changes_after(conn, day[~new].min().date())
             update = _keep_newer(conn, rows[~new], account_id[~new], day[~new], later)
             if "status" not in update or update["status"].isna().any():  # NOT NULL: keep the stored one
-                statuses = dict(conn.execute(select(col(Account.external_id), col(Account.status))).all())
+                statuses = bulk.account_statuses(conn)
                 kept = update["external_id"].map(statuses)
                 update = update.assign(status=update["status"].fillna(kept) if "status" in update else kept)
             bulk.upsert_rows(conn, "account", list(update.columns), ["external_id"], _records(update), bar.update)
@@ -458,26 +457,12 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_
     return len(rows)
 
 
-def _changes_after(conn: Connection, day: pd.Timestamp) -> pd.DataFrame:
-    """(field, account_id) -> the latest change seen after `day`: none at all when a file is newer than
-    everything recorded, the usual case, so this reads next to nothing."""
-    rows = conn.execute(
-        text(
-            "SELECT field, account_id, MAX(seen_on) FROM account_field_change WHERE seen_on > :day "
-            "GROUP BY field, account_id"
-        ).bindparams(bindparam("day", type_=Date())),
-        {"day": day.date()},
-    ).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=["field", "account_id", "seen_on"])
-    return frame.assign(seen_on=pd.to_datetime(frame["seen_on"].astype(str).str[:10], format="%Y-%m-%d"))
-
-
 def _keep_newer(
     conn: Connection, update: pd.DataFrame, account_id: pd.Series, day: pd.Series, later: pd.DataFrame
 ) -> pd.DataFrame:
     """`update` with the stored value put back in every cell seen before what is stored: a tracked
     field before its latest recorded change, another column before the account's newest change.
-    `later` as `_changes_after` gives it for the earliest day in `update`."""
+    `later` as `storage.queries.field_changes_after` gives it for the earliest day in `update`."""
     by_field = {name: part.set_index("account_id")["seen_on"] for name, part in later.groupby("field")}
     newest = later.groupby("account_id")["seen_on"].max()
     keep: dict[str, np.ndarray] = {}
@@ -491,8 +476,7 @@ def _keep_newer(
     keep = {c: mask for c, mask in keep.items() if mask.any()}
     if not keep:
         return update
-    sql = f"SELECT external_id, {', '.join(c for c in keep)} FROM account"
-    stored = pd.DataFrame([tuple(r) for r in conn.execute(text(sql))], columns=["external_id", *keep], dtype=object)
+    stored = queries.account_columns(conn, list(keep))
     stored = stored.set_index("external_id").reindex(update["external_id"]).set_axis(update.index)
     return update.assign(**{c: update[c].astype(object).where(~mask, stored[c]) for c, mask in keep.items()})
 

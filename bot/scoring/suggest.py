@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from tqdm import tqdm
 
 from bot.scoring import fitting, shapes
@@ -1200,12 +1200,7 @@ def _few_churners(engine: Engine, ex: _Examples, horizon: int, accounts: int) ->
     days = [p.inputs.day for p in ex.pasts]
     first, last = min(days), max(days) + timedelta(days=horizon)
     with engine.connect() as conn:
-        outside = conn.execute(
-            text("SELECT SUM(CASE WHEN churned_on > :last THEN 1 ELSE 0 END), "
-                 "SUM(CASE WHEN churned_on <= :first THEN 1 ELSE 0 END) FROM account WHERE churned_on IS NOT NULL"),
-            {"first": first, "last": last},
-        ).one()  # fmt: skip
-    later, earlier = int(outside[0] or 0), int(outside[1] or 0)
+        later, earlier = queries.churned_outside(conn, first, last)
     advice = [say("suggest.error.more_later", count=later, day=last)] if later else []
     advice += [say("suggest.error.more_earlier", count=earlier, day=first)] if earlier else []
     test_churned = int(ex.pasts[0].churned[ex.test].sum())
@@ -1264,7 +1259,7 @@ def _backtest(card: Scorecard, snap: Snapshot, ex: _Examples, as_of: date, horiz
 def _bar(engine: Engine, samples: int, progress: bool) -> Iterator[Any]:
     """A progress bar over the steps (each snapshot loaded, then five), shown from PROGRESS_ACCOUNTS accounts."""
     with engine.connect() as conn:
-        many = (conn.execute(text("SELECT COUNT(*) FROM account")).scalar() or 0) >= PROGRESS_ACCOUNTS
+        many = queries.account_count(conn) >= PROGRESS_ACCOUNTS
     with tqdm(total=samples + 5, desc="suggest", unit="step", disable=not (progress and many), leave=False) as bar:
         yield bar
 
