@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
+import recurring_ical_events
 
 from bot.calendar import (
     BusinessCalendar,
@@ -340,6 +342,29 @@ def test_an_ics_file_it_does_not_understand_is_refused_with_its_line(ics: str, m
         parse_holidays("h.ics", base=tmp_path)
 
     assert str(info.value) == f"HOLIDAYS='h.ics' {message}"
+
+
+def test_ics_holidays_agree_with_recurring_ical_events() -> None:
+    """The hand-written reader (kept for its line-numbered refusals) against icalendar + recurring-ical-events on
+    the team's calendar: the same whole days closed and the same part-day closures, 2019 to 2027."""
+    ours = parse_ics(TEAM_ICS)
+    first, last = date(2019, 1, 1), date(2027, 12, 31)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    theirs_days: set[date] = set()
+    theirs_spans: set[tuple[datetime, datetime]] = set()
+    for event in recurring_ical_events.of(icalendar.Calendar.from_ical(TEAM_ICS)).between(first, last):
+        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        begin, end = event["DTSTART"].dt, event["DTEND"].dt
+        if isinstance(begin, datetime):
+            theirs_spans.add((begin.astimezone(UTC), end.astimezone(UTC)))
+        else:
+            theirs_days.update(begin + timedelta(days=i) for i in range((end - begin).days))
+
+    assert len(theirs_days) == 32 and len(theirs_spans) == 6  # not vacuous: 16 + 8 + 2 + 3 + 3 days, 5 + 1 spans
+    assert {d for d in days if ours.covers_day(d)} == theirs_days
+    assert {span for d in days for span in ours.closed_between(d, BERLIN)} == theirs_spans
 
 
 # --------------------------------------------------------------------------- settings

@@ -3,6 +3,7 @@ bodies are capped, malformed signed bodies get a short 400, and nothing logs a b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -13,10 +14,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from slack_bolt import Ack
+from sqlalchemy import Engine
 
-from bot.app import MAX_BODY_BYTES, listen
+from bot.app import MAX_BODY_BYTES, create_app, create_web, listen
 from bot.settings import Settings
-from tests.conftest import BotServer, free_port, sign, slash_command_form
+from tests.conftest import SIGNING_SECRET, BotServer, free_port, sign, slash_command_form
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -223,3 +226,35 @@ def test_healthz_keeps_answering_after_a_flood_of_bad_posts(bot_server: BotServe
         bot_server.post_signed(body, JSON)
     with httpx.Client(base_url=bot_server.url, timeout=10) as client:
         assert client.get("/healthz").status_code == 200
+
+
+def test_an_unsigned_or_wrongly_signed_request_never_reaches_a_listener(settings: Settings, engine: Engine) -> None:
+    """Bolt's own signature check is off (`create_app`): the web layer's, on the raw bytes, is the one in front."""
+    app = create_app(settings, engine)
+    heard: list[str] = []
+
+    @app.command("/probe")
+    def probe(ack: Ack, command: dict) -> None:
+        heard.append(command["text"])
+        ack()
+
+    body = urlencode(slash_command_form("probe-me", "http://127.0.0.1:9/hook", command="/probe")).encode()
+    forged = {
+        "unsigned": {},
+        "wrong secret": sign(body, secret="not-the-secret"),
+        "stale": sign(body, timestamp=int(time.time()) - 3600),
+        "signed for another body": sign(body + b"&text=other"),
+    }
+
+    async def post(headers: dict[str, str]) -> int:
+        transport = httpx.ASGITransport(app=create_web(app, engine, signing_secret=SIGNING_SECRET))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as web:
+            resp = await web.post("/slack/events", content=body, headers={"Content-Type": FORM, **headers})
+            return resp.status_code
+
+    for why, headers in forged.items():
+        assert asyncio.run(post(headers)) == 401, why
+    assert heard == []
+
+    assert asyncio.run(post(sign(body))) == 200
+    assert heard == ["probe-me"]
