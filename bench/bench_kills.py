@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, text  # noqa: E402
 
+from bot.alerts.job import run_alerts  # noqa: E402
 from bot.alerts.rules import load_rules  # noqa: E402
-from bot.alerts.service import run_alerts  # noqa: E402
 from bot.calendar import BusinessCalendar  # noqa: E402
 from bot.scoring.scorecard import load_scorecard  # noqa: E402
 from bot.settings import load_settings  # noqa: E402

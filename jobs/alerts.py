@@ -1,4 +1,4 @@
-"""The alert job: after a scoring run, open, join and resolve alerts for the scored day (bot.alerts.service).
+"""The alert job: after a scoring run, open, join and resolve alerts for the scored day (bot.alerts.job).
 
 Its messages go to the outbox in the same transaction as its decisions; `jobs.deliver` sends them.
 With several replicas on PostgreSQL one runs it (`job_lock`); the others get None.
@@ -12,8 +12,8 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine
 
+from bot.alerts.job import AlertRunSummary, run_alerts
 from bot.alerts.rules import Rules
-from bot.alerts.service import AlertRunSummary, run_alerts
 from bot.calendar import BusinessCalendar
 from bot.scoring.scorecard import Scorecard
 from bot.settings import QuietHours

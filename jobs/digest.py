@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.alerts.job import last_alerted
 from bot.alerts.rules import Rules, TierDropped, riskiest
-from bot.alerts.service import last_alerted
 from bot.alerts.signals import Move, digest_moves, evaluate
 from bot.health.messages import at_risk_figure
 from bot.retention.plays import PlayRate, plays_blocks, save_rates
@@ -265,7 +265,7 @@ def move_reasons(
     listing, waiting for a click: a first run's or past the budget), "noise" (no enabled tier_dropped rule alerts
     on a move into that tier for the account's segment: the rules' noise budget), "cooldown" (a tier_dropped
     rule that would alert on the move is inside its own cooldown for the account on `day`, as the alert job decides it:
-    `bot.alerts.service.last_alerted`). `listed`: account -> why it is listed. No reason is given where none of
+    `bot.alerts.job.last_alerted`). `listed`: account -> why it is listed. No reason is given where none of
     those holds."""
     last = last_alerted(session, [m.account_id for m in moves], rules, now, tz) if rules else {}
     drops = [r for r in rules.enabled if isinstance(r, TierDropped)] if rules is not None else []

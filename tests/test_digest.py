@@ -16,8 +16,8 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.alerts.job import run_alerts
 from bot.alerts.rules import Rules, RulesError, load_rules
-from bot.alerts.service import run_alerts
 from bot.app import create_scheduler
 from bot.calendar import BusinessCalendar
 from bot.scoring.scorecard import load_scorecard

@@ -262,7 +262,6 @@ def health_builders() -> dict[str, Any]:
             for r in ("missing_scope", "<urlopen error [Errno 111] Connection refused>")
         ],  # fmt: skip
         "chart_in_dm_text": lambda: [checked_text(health_messages.chart_in_dm_text(n)) for n in HOSTILE],
-        "override_text": cards,
     }
 
 
@@ -438,12 +437,12 @@ def alert_builders() -> dict[str, Any]:
             modal = alert_messages.resolve_modal(i, name)
             View(**modal).validate_json()
             [checked_text(t) for t in mrkdwn_texts(modal["blocks"])]
-            checked_text(alert_messages.who(name[:32]) if not name.startswith("S") else "")
+            checked_text(b.who(name[:32]) if not name.startswith("S") else "")
             checked_text(alert_messages.outcome_label(name))
-            checked_text(alert_messages.when(at, tz))
+            checked_text(b.when(at, tz))
 
     names = ("root", "root_text", "joined_reply", "escalated_reply", "resolved_reply", "owner_dm", "resolve_modal",
-             "who", "when", "outcome_label", "listing_message", "person_dm")  # fmt: skip
+             "outcome_label", "listing_message", "person_dm")  # fmt: skip
     return dict.fromkeys(names, thread)
 
 

@@ -177,3 +177,40 @@ def test_no_private_bolt_apis() -> None:
         for path in _modules(folder):
             private = {i for i in _imports(path) if i.startswith("slack_bolt") and "._" in i or ".internals" in i}
             assert not private, f"{path.relative_to(ROOT)} imports {private}"
+
+
+ARROWS: dict[str, set[str]] = {
+    # Which packages of bot/ each may import, top to bottom; anything not named is forbidden, module-level or
+    # inside a function. The features meet in an alert's thread: exits and health redraw it, alerts give it its
+    # tasks (retention); what more than one of them draws (a time, a mention, an override, the thread's address)
+    # lives in bot/slack, below them all.
+    "demo": {"alerts", "retention", "health", "exits", "churn", "scoring", "slack", "connectors"},
+    "home": {"health", "retention", "scoring", "slack"},
+    "health": {"exits", "alerts", "retention", "churn", "scoring", "slack"},
+    "exits": {"alerts", "retention", "scoring", "slack"},
+    "alerts": {"retention", "scoring", "slack"},
+    "churn": {"retention", "scoring", "slack"},
+    "retention": {"scoring", "slack"},
+    "connectors": {"scoring"},
+    "slack": {"scoring"},
+    "scoring": set(),
+}
+
+
+def test_the_arrows_between_packages_of_bot_have_no_cycle() -> None:
+    from graphlib import TopologicalSorter
+
+    assert set(ARROWS) == set(FEATURES), "every package of bot/ has its row in ARROWS (and only those)"
+    TopologicalSorter(ARROWS).static_order()  # raises CycleError naming the cycle
+
+
+@pytest.mark.parametrize("package", FEATURES)
+def test_packages_of_bot_import_only_along_the_arrows(package: str) -> None:
+    wrong = []
+    for path in sorted((ROOT / "bot" / package).rglob("*.py")):
+        for name in _imports(path):
+            parts = name.split(".")
+            target = parts[1] if len(parts) > 1 and parts[0] == "bot" else None
+            if target in ARROWS and target != package and target not in ARROWS[package]:
+                wrong.append(f"{path.relative_to(ROOT)} imports {name} ({package} -> {target})")
+    assert not wrong, "\n".join(sorted(wrong))

@@ -7,9 +7,8 @@ reloaded alert, so what a message shows is what the database holds.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,6 @@ from slack_sdk.models.views import View
 
 from bot.alerts.ids import AlertIds, ListingIds
 from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, SnoozeChoice, SnoozeFor, actions_block_id
-from bot.health.messages import override_text
 from bot.scoring.explain import score_change, tier_text
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import (
@@ -33,12 +31,15 @@ from bot.slack.blocks import (
     fields,
     mention,
     message_text,
+    override_text,
     plain,
     score_text,
     section,
     sections,
     tier_emoji,
     validate_blocks,
+    when,
+    who,
 )
 from bot.slack.values import encode
 from prompts import raw, say
@@ -60,21 +61,6 @@ class AlertView:
 
 def _t(key: str, **values: Any) -> str:
     return say(f"alerts.thread.{key}", **values)
-
-
-def who(target: str | None) -> str:
-    """A user id as a mention, a user-group id (S...) as a group mention, anything else as text."""
-    if target and re.fullmatch(r"S[A-Z0-9]{2,31}", target):
-        return f"<!subteam^{target}>"
-    return mention(target)
-
-
-def when(at: datetime | None, tz: ZoneInfo) -> str:
-    """A stored time in the team's time zone ("Tue 30 Jun 14:00 CEST"); naive times are UTC (SQLite)."""
-    if at is None:
-        return "–"
-    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    return aware.astimezone(tz).strftime(_t("time_format"))
 
 
 def outcome_label(outcome: str | None) -> str:

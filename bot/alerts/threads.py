@@ -22,13 +22,10 @@ from sqlmodel import Session
 from bot.alerts import messages
 from bot.alerts.messages import AlertView
 from bot.scoring.scorecard import Tiers
+from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
 from storage import alerts, outbox, queries
 from storage.models import Account, Alert, AlertListing, HealthScore, Task, utcnow
-
-
-def root_key(alert_id: int) -> str:
-    return f"alert:{alert_id}:root"
 
 
 def redraw_key(alert_id: int, version: int) -> str:

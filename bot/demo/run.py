@@ -23,8 +23,8 @@ from sqlmodel import SQLModel
 from tqdm import tqdm
 
 from bot.alerts import messages as alerts
+from bot.alerts.job import run_alerts
 from bot.alerts.rules import load_rules
-from bot.alerts.service import run_alerts
 from bot.alerts.threads import LISTING_PREFIX, load_view
 from bot.calendar import BusinessCalendar
 from bot.demo.data import CSM_IDS, generate_portfolio
@@ -251,7 +251,7 @@ class AlertWeeks:
 
 
 def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int = ALERT_WEEKS) -> AlertWeeks:
-    """Run the alert job's decisions (default rules, `bot.alerts.service.run_alerts`) day by day over the last
+    """Run the alert job's decisions (default rules, `bot.alerts.job.run_alerts`) day by day over the last
     `weeks` weeks up to `end`, each day as of the next morning, after a first run the day before (which lists
     the backlog a first install finds, opening no thread); then forget the alerts and their messages: a demo
     database served later must not post a month of them."""

@@ -23,6 +23,7 @@ from bot.slack.blocks import (
     fields,
     mention,
     money,
+    override_text,
     renewal_text,
     score_text,
     section,
@@ -130,16 +131,6 @@ def chart_failed_text(name: str, reason: str) -> str:
 def chart_in_dm_text(name: str) -> str:
     """The private note pointing to the chart in the user's DM."""
     return b.message_text(say("health.chart.in_dm", name=esc(name)))
-
-
-def override_text(override: HealthOverride, tiers: Tiers) -> str:
-    """A CSM's override in one line: who set it, the tier (and score), until when, why (the card, the alert)."""
-    score = say("health.card.override_score", score=score_text(override.score)) if override.score is not None else ""
-    return say(
-        "health.card.override", who=mention(override.set_by), emoji=tier_emoji(override.tier),
-        tier=esc(tiers.label(override.tier)), score=score, until=override.expires_on.isoformat(),
-        reason=esc(override.reason),
-    )  # fmt: skip
 
 
 def _trend(score: HealthScore, series: list[tuple[date, float]]) -> str:

@@ -9,11 +9,10 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.messages import when, who
 from bot.retention.ids import RetentionIds
 from bot.retention.values import TaskRef
 from bot.scoring.scorecard import Tiers
-from bot.slack.blocks import Message, button, context, esc, mention, section, validate_blocks
+from bot.slack.blocks import Message, button, context, esc, mention, section, validate_blocks, when, who
 from bot.slack.values import encode
 from prompts import raw, say
 from storage.models import Task

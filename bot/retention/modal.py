@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.views import View
 
-from bot.alerts.messages import when
 from bot.calendar import parse_day
 from bot.retention.ids import RetentionIds
 from bot.retention.values import OUTCOMES, Outcome, TaskRef
 from bot.slack import blocks as b
+from bot.slack.blocks import when
 from bot.slack.values import encode
 from prompts import raw, say
 from storage.models import Task

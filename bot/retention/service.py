@@ -21,14 +21,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot.alerts.messages import AlertView
-from bot.alerts.threads import root_key
 from bot.calendar import BusinessCalendar
 from bot.retention import messages
 from bot.retention.messages import Draft, Highlight, TaskList
 from bot.retention.playbooks import Playbook, load_playbooks
 from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Tiers
+from bot.slack.alert_thread import root_key
 from bot.slack.blocks import is_user
 from prompts import raw
 from storage import alerts, outbox, queries
@@ -159,7 +158,9 @@ def post_draft(
 
 def create_tasks(
     session: Session,
-    view: AlertView,
+    alert: Alert,
+    account: Account,
+    score: HealthScore | None,
     *,
     calendar: BusinessCalendar,
     now: datetime,
@@ -172,7 +173,6 @@ def create_tasks(
     """On an alert's opening: its tier's playbook becomes tasks (the owner's, or unassigned until a claim), the
     task list and the outreach draft go to the thread, each assignee gets a DM (`dm=False`: the caller puts the
     tasks in the DM it sends about the alert, so the owner gets one DM, not two). A replay creates nothing."""
-    alert, account = view.alert, view.account
     book = (playbooks if playbooks is not None else load_playbooks()).get(alert.severity)
     if book is None or not book.steps or alert.id is None:
         return []
@@ -187,7 +187,7 @@ def create_tasks(
     if not created:
         return []
     redraw_tasks(session, alert.id, tiers, tz)
-    post_draft(session, alert, account, view.score, book, names)
+    post_draft(session, alert, account, score, book, names)
     if dm:
         _dm_each(session, created, alert, account.name, tiers, tz)
     return created

@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
 from bot.scoring.explain import score_text as score_text  # the one rule for a displayed score (re-exported)
 from bot.scoring.scorecard import Tiers
 from prompts import raw, say
-from storage.models import HealthScore
+from storage.models import HealthOverride, HealthScore
 
 SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")  # a member id (U..., W...); 32: owner_slack_id's length
 
@@ -188,6 +189,35 @@ def mention(user: str | None) -> str:
     if not user:
         return say("health.owner_none")
     return f"<@{user}>" if is_user(user) else esc(user)
+
+
+def who(target: str | None) -> str:
+    """A user id as a mention, a user-group id (S...) as a group mention, anything else as text."""
+    if target and re.fullmatch(r"S[A-Z0-9]{2,31}", target):
+        return f"<!subteam^{target}>"
+    return mention(target)
+
+
+def when(at: datetime | None, tz: ZoneInfo) -> str:
+    """A stored time in the team's time zone ("Tue 30 Jun 14:00 CEST"); naive times are UTC (SQLite)."""
+    if at is None:
+        return "–"
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    return aware.astimezone(tz).strftime(say("alerts.thread.time_format"))
+
+
+def override_text(override: HealthOverride, tiers: Tiers) -> str:
+    """A CSM's override in one line: who set it, the tier (and score), until when, why (the card, the alert)."""
+    score = say("health.card.override_score", score=score_text(override.score)) if override.score is not None else ""
+    return say(
+        "health.card.override",
+        who=mention(override.set_by),
+        emoji=tier_emoji(override.tier),
+        tier=esc(tiers.label(override.tier)),
+        score=score,
+        until=override.expires_on.isoformat(),
+        reason=esc(override.reason),
+    )
 
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -4,8 +4,10 @@ Bolt middleware cannot wrap a listener that runs after the ack on another thread
 `next()` returns at the ack), so the unit of work wraps the listener instead:
 `on_click(app, action_id, Model, deps, work)` registers a listener that parses the
 button value into `Model`, acks, and hands the rest to the follow-up pool: one database
-session, `work` with a typed `Click`, one commit at the end. Storage functions never
-commit: a click's writes succeed or fail together.
+session, `work` with a typed `Click`, one commit at the end, then what `work` left for
+after it (tell the clicker, send what it enqueued: `send_now`). Storage functions never
+commit: a click's writes succeed or fail together. It is the one click listener: every
+handler registers its buttons through it.
 
 Listeners only ack: Bolt runs them on its listener pool and answers Slack when they call
 `ack()`, so a listener busy with slow work (a response_url sleeping out Retry-After, a
@@ -32,6 +34,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.scoring.scorecard import Scorecard
+from bot.slack.outbox import drain
 from bot.slack.values import V, decode
 from prompts import say
 from storage.db import SessionFactory, is_busy, unit_of_work
@@ -64,29 +67,35 @@ class Click(Generic[V]):
     logger: logging.Logger
 
 
+AfterCommit = Callable[[], None]
+"""What a click's work leaves for once its writes are committed: tell the clicker, open a modal, send now."""
+
+
 def on_click(
     app: App,
     action_id: str,
-    model: type[V],
+    value: type[V] | Callable[[dict[str, Any]], V],
     deps: Deps,
-    work: Callable[[Click[V]], None],
+    work: Callable[[Click[V]], AfterCommit | None],
     container: str | None = None,
 ) -> None:
-    """Register `work` for clicks on `action_id`: value parsed, acked at once, one transaction around `work`.
+    """Register `work` for clicks on `action_id`: value parsed, acked at once, one transaction around `work`, then
+    what `work` returned (if anything) once it is committed.
 
-    A value that does not parse (a forged or out-of-date button), or a click from another `container` than the
-    button lives in ("message": it answers through the response_url; "view": the Home tab), is answered where
-    the user is, and nothing runs.
+    `value` is what the click carries: a `Value` model read from the button's value, or a function reading it
+    from the action (a select's option, a block_id). A value that does not parse (a forged or out-of-date
+    button), or a click from another `container` than the button lives in ("message": it answers through the
+    response_url; "view": the Home tab), is answered where the user is, and nothing runs.
     """
 
     def listener(
         ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient, logger: logging.Logger
     ) -> None:
         try:
-            value = decode(model, action.get("value") or "")
+            parsed = decode(value, action.get("value") or "") if isinstance(value, type) else value(action)
             if container and not _in(body, container):
                 raise ValueError(f"a {action_id} click from outside a {container}")
-        except (ValidationError, ValueError):
+        except (ValidationError, ValueError, KeyError, TypeError):
             ack()
             log_out_of_date(logger, action_id, action.get("value"))
             after_ack(
@@ -102,12 +111,23 @@ def on_click(
 
         def run() -> None:
             with unit_of_work(deps.sessions) as session:
-                work(Click(session, value, body["user"]["id"], body, respond, client, logger))
+                then = work(Click(session, parsed, body["user"]["id"], body, respond, client, logger))
+            if then is not None:
+                then()
 
         after_ack(deps, body, client, respond, logger, run)
 
     listener.__name__ = f"on_{action_id.replace('.', '_')}"
     app.action(action_id)(listener)
+
+
+def send_now(deps: Deps, client: WebClient, logger: logging.Logger) -> None:
+    """Send what a committed request enqueued (a redraw, a reply) now; whatever is left (a 429, Slack down) the
+    deliver job sends within a minute."""
+    try:
+        drain(deps.sessions, client, max_wait=0.0)
+    except Exception:
+        logger.warning("could not deliver a request's messages now; the deliver job will", exc_info=True)
 
 
 def _in(body: dict[str, Any], container: str) -> bool:

@@ -17,13 +17,13 @@ Running a day twice changes and enqueues nothing the second time.
 
 The message budget is the rules' `[budget]`: the first run (no alert ever opened or listed) opens no thread and
 posts one "where we start" message per channel listing the accounts already at risk, each with a button that
-opens its alert (`open_listed`); its rules look over their whole window (`first_run_days`: a tier drop the day
-before counts). Any later run opens at most `threads_per_channel_per_day` new threads per channel and day, the
-riskiest first, and lists the rest the same way: held back, never dropped. A listed account stays listed while
-its rules fire (no second listing, no message), until a person opens it, a rule it was not listed for fires (a
-change: its alert opens, budget permitting), or it recovers or churns (its row says so). Each person gets one DM
-per run (`one_dm_per_run`) with their new alerts, the tasks those gave them, and their listed accounts; an alert
-opened alone (`one_dm_per_run = false`, or a click) DMs its owner once, its tasks in that DM.
+opens its alert (`bot.alerts.actions.open_listed`); its rules look over their whole window (`first_run_days`: a
+tier drop the day before counts). Any later run opens at most `threads_per_channel_per_day` new threads per
+channel and day, the riskiest first, and lists the rest the same way: held back, never dropped. A listed account
+stays listed while its rules fire (no second listing, no message), until a person opens it, a rule it was not
+listed for fires (a change: its alert opens, budget permitting), or it recovers or churns (its row says so). Each
+person gets one DM per run (`one_dm_per_run`) with their new alerts, the tasks those gave them, and their listed
+accounts; an alert opened alone (`one_dm_per_run = false`, or a click) DMs its owner once, its tasks in that DM.
 
 The noise budget is the rules': `tier_dropped` alerts only on moves into the riskiest tiers, the
 signal rules alert, and every other worsening move is left to the weekly digest (`signals.digest_moves`).
@@ -48,7 +48,7 @@ from bot.retention import service as retention
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.settings import QuietHours
 from bot.slack.blocks import is_user
-from prompts import raw, say
+from prompts import raw
 from storage import alerts as store
 from storage import outbox as outbox_store
 from storage import queries
@@ -168,7 +168,7 @@ def open_alert(
     view = messages.AlertView(alert, account, threads.latest(session, account.id or 0, day))
     threads.post_root(session, view, tiers, tz, cs_lead)
     tasks = retention.create_tasks(
-        session, view, calendar=calendar, now=now, tiers=tiers, tz=tz, dm=dm_tasks, names=names
+        session, alert, account, view.score, calendar=calendar, now=now, tiers=tiers, tz=tz, dm=dm_tasks, names=names
     )
     return view, tasks
 
@@ -419,50 +419,3 @@ def run_alerts(
             "the alert rules file", summary.unrouted, day, unrouted_example,
         )  # fmt: skip
     return summary
-
-
-@dataclass(frozen=True)
-class OpenedFromList:
-    """What a click on a listed account's "Open alert" did: `changed` (messages enqueued), what to tell the clicker."""
-
-    changed: bool
-    note: str
-
-
-def open_listed(
-    session: Session, listing_id: int, user: str, *, rules: Rules, scorecard: Scorecard, calendar: BusinessCalendar,
-    now: datetime, cs_lead: str | None = None, names: Callable[[str], str | None] | None = None,
-) -> OpenedFromList:  # fmt: skip
-    """Open the alert of a listed account, as the job opens one: its thread (root, tasks, draft) and one DM to its
-    owner with their tasks; the listing page is redrawn. Once: a second click (or a replica) hears where it is."""
-    tiers, tz = scorecard.tiers, _zone(calendar)
-    item = store.listing(session, listing_id)
-    if item is None:
-        return OpenedFromList(False, say("alerts.listing.gone"))
-    if item.status != "listed":
-        alert = store.get(session, item.alert_id) if item.alert_id else None
-        if alert is not None:
-            return OpenedFromList(False, say("alerts.listing.already_opened", channel=alert.channel))
-        status = say(f"alerts.listing.status_{item.status}")
-        return OpenedFromList(False, say("alerts.listing.not_listed", status=status))
-    account = session.get(Account, item.account_id)
-    if account is None:  # pragma: no cover - the account row cascades its listings away
-        return OpenedFromList(False, say("alerts.listing.gone"))
-    already = store.open_alert(session, item.account_id)
-    if already is not None:  # (the job never opens one for a listed account without taking it off the list)
-        store.end_listing(session, listing_id, "opened", user, already.id, now)
-        threads.redraw_listing(session, item.message_key, tiers, rules.budget.threads_per_channel_per_day)
-        return OpenedFromList(True, say("alerts.listing.already_opened", channel=already.channel))
-    if not store.end_listing(session, listing_id, "opened", user, None, now):
-        return OpenedFromList(False, say("alerts.listing.not_listed", status=say("alerts.listing.status_opened")))
-    view, tasks = open_alert(
-        session, account, dict(item.firings), item.severity, item.channel, day=item.last_fired_on, now=now,
-        calendar=calendar, tiers=tiers, tz=tz, cs_lead=cs_lead, dm_tasks=not rules.routing.dm_owner,
-        detail={"day": item.last_fired_on.isoformat(), "rules": sorted(item.firings), "listing": listing_id},
-        names=names,
-    )  # fmt: skip
-    store.set_listing_alert(session, listing_id, view.alert.id or 0)
-    if rules.routing.dm_owner:
-        threads.dm_owner(session, view, tiers, tz, tasks)
-    threads.redraw_listing(session, item.message_key, tiers, rules.budget.threads_per_channel_per_day)
-    return OpenedFromList(True, say("alerts.listing.opened_note", channel=item.channel))
