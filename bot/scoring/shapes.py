@@ -1,5 +1,7 @@
-"""A scorecard from the shapes of a portfolio's metrics, for `healthbot scorecard suggest` when there is too little
-churn history to fit one (and the weekly cycles both paths read around).
+"""A card from the shapes of a portfolio's metrics, when churn is too rare to fit one; and their weekly cycles.
+
+`healthbot scorecard suggest` falls back on it when there is too little churn history to fit a card; both paths
+read around the weekly cycles.
 
 With fewer churners than a fit needs, nothing says which metric predicts churn. What the data does say is what
 kind of thing each metric is, and a health score reads each kind in a known way, against the account's own past:
