@@ -609,9 +609,11 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scoring import formats
     from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
     from bot.scoring.suggest import out_problem
-    from bot.scoring.tune import lost_comments, proposal_text, report, tune, worse
+    from bot.scoring.tune import tune, worse
+    from bot.scoring.tune_report import lost_comments, proposal_text, report
     from prompts import say
 
     path = settings.scorecard_path or DEFAULT_PATH
@@ -626,7 +628,7 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
         print(f"healthbot: {say(why)}", file=sys.stderr)
         return 1
     if worse(result) and not args.force:  # a proposal it rates worse itself is not written unless asked
-        before, after = f"{result.before.auc:.3f}", f"{result.after.auc:.3f}"
+        before, after = formats.auc(result.before.auc), formats.auc(result.after.auc)
         print(f"healthbot: {say('tune.not_written_worse', before=before, after=after, out=args.out)}", file=sys.stderr)
         return 1
     original = Path(path).read_text(encoding="utf-8")

@@ -18,21 +18,15 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.cli import main
-from bot.scoring import fitting
+from bot.scoring import binning, candidates, caps, fitting, formats, weighing
 from bot.scoring import suggest as suggest_module
-from bot.scoring.backtest import BacktestResult
+from bot.scoring.backtest import BacktestResult, roc_auc
+from bot.scoring.binning import MIN_BIN_ACCOUNTS, MIN_BIN_CHURNERS, Bin, segments_of
+from bot.scoring.candidates import Candidate
+from bot.scoring.caps import MIN_TIER_POINTS
+from bot.scoring.examples import MIN_CHURNERS
 from bot.scoring.scorecard import Measure, load_scorecard
-from bot.scoring.suggest import (
-    FEW_TEST_CHURNERS,
-    MIN_BIN_ACCOUNTS,
-    MIN_BIN_CHURNERS,
-    MIN_CHURNERS,
-    MIN_TIER_POINTS,
-    Bin,
-    Candidate,
-    _segments,
-    suggest,
-)
+from bot.scoring.suggest import FEW_TEST_CHURNERS, suggest
 from tests.synthetic import Portfolio, make_portfolio, make_small_team
 
 END = date(2026, 6, 30)
@@ -209,7 +203,7 @@ def test_bins_are_big_enough_and_their_churn_rates_monotone() -> None:
     x = rng.exponential(5.0, 3000)
     churn = rng.random(3000) < np.clip(0.05 + 0.03 * x, 0, 0.9)  # churn rises with x
     x[:40] = 200.0  # a handful of extreme values: merged, not a bin of their own
-    segments = _segments(x, churn, direction=1)
+    segments = segments_of(x, churn, direction=1)
     rates = [c / n for _, _, n, c, _ in segments]
     assert 3 <= len(segments) <= 6
     assert rates == sorted(rates)
@@ -350,19 +344,19 @@ def test_judged_within_each_snapshot_an_input_that_only_tells_days_apart_ranks_n
     y = np.zeros(300, dtype=bool)
     y[:40] = True  # churn happened only after the first sample day
     day_only = snap.astype(float)  # e.g. days since a weekly report: the same for everyone on a given day
-    assert suggest_module.roc_auc(-day_only, y) > 0.8  # pooled, it looks predictive
-    assert suggest_module.within_snapshots_auc(-day_only, y, snap) == 0.5
+    assert roc_auc(-day_only, y) > 0.8  # pooled, it looks predictive
+    assert candidates.within_snapshots_auc(-day_only, y, snap) == 0.5
     real = np.where(y, 1.0, 0.0) + np.random.default_rng(1).random(300)
-    assert suggest_module.within_snapshots_auc(real, y, snap) > 0.9
+    assert candidates.within_snapshots_auc(real, y, snap) > 0.9
 
 
 def test_rounding_noise_is_no_change_and_one_value_is_named_as_such() -> None:
     trend = np.array([-4.441e-16, -2.22e-16, 0.0, 4.441e-16, np.nan])
-    assert np.array_equal(suggest_module._without_float_noise(trend)[:4], np.zeros(4))
-    assert np.isnan(suggest_module._without_float_noise(trend)[4])
-    assert suggest_module._without_float_noise(np.array([1e-3, 3e15]))[0] == 1e-3  # only noise around zero
+    assert np.array_equal(candidates.without_float_noise(trend)[:4], np.zeros(4))
+    assert np.isnan(candidates.without_float_noise(trend)[4])
+    assert candidates.without_float_noise(np.array([1e-3, 3e15]))[0] == 1e-3  # only noise around zero
     mostly = np.r_[np.zeros(1500), np.linspace(-0.4, 0.1, 70)]
-    why = suggest_module._one_bin_reason(mostly, "trend")
+    why = candidates.one_bin_reason(mostly, "trend")
     assert "96 % of the examples have the same value (±0 %)" in why
 
 
@@ -370,7 +364,7 @@ def test_a_perfectly_separating_number_keeps_its_bins_and_a_real_held_out_auc() 
     rng = np.random.default_rng(4)
     churn = np.r_[np.ones(30, bool), np.zeros(120, bool)]
     x = np.where(churn, rng.poisson(2, 150), rng.poisson(6, 150) + 4).astype(float)  # nobody above 3 churns
-    segments = _segments(x, churn, direction=-1)
+    segments = segments_of(x, churn, direction=-1)
     assert len(segments) >= 2 and segments[-1][3] == 0  # a big bin where nobody churns is a bin, not noise
 
 
@@ -379,17 +373,17 @@ def test_capping_unscored_rows_warns_nothing() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        out = suggest_module._capped(np.array([80.0, np.nan, 40.0]), [(np.array([True, True, False]), 30.0)])
+        out = caps.capped(np.array([80.0, np.nan, 40.0]), [(np.array([True, True, False]), 30.0)])
     assert out[0] == 24.0 and np.isnan(out[1]) and out[2] == 40.0
 
 
 def test_acronyms_and_large_numbers_read_as_words() -> None:
-    assert suggest_module._label("api_calls") == "API calls"
-    assert suggest_module._capitalised(suggest_module._label("api_calls")) == "API calls"
-    assert suggest_module._label("nps_score") == "NPS score"
-    assert suggest_module._num(2_386_558_297_526_155.0) == "2,387 trillion"
-    assert suggest_module._num(9e12) == "9 trillion" and suggest_module._num(1_234_567) == "1.23 million"
-    assert suggest_module._bands([1.2345678e15, 3.3e15], np.array([100.0, 0.0]))[0][0] == 1.23e15
+    assert formats.label("api_calls") == "API calls"
+    assert formats.capitalised(formats.label("api_calls")) == "API calls"
+    assert formats.label("nps_score") == "NPS score"
+    assert formats.number(2_386_558_297_526_155.0) == "2,387 trillion"
+    assert formats.number(9e12) == "9 trillion" and formats.number(1_234_567) == "1.23 million"
+    assert binning.bands_of([1.2345678e15, 3.3e15], np.array([100.0, 0.0]))[0][0] == 1.23e15
 
 
 def _result(churned: int) -> BacktestResult:
@@ -415,8 +409,8 @@ def test_cutoffs_keep_tiers_apart() -> None:
     rng = np.random.default_rng(2)
     scores = np.r_[np.full(500, 44.0), rng.uniform(0, 43, 200)]  # most accounts share one score
     churned = np.r_[np.zeros(500, bool), rng.random(200) < 0.4]
-    snap = suggest_module._Fitted(scores, churned, {}, {}, np.ones(700, bool))
-    cutoffs = suggest_module._with_cutoffs(card, snap).tiers.cutoffs
+    snap = caps.Fitted(scores, churned, {}, {}, np.ones(700, bool))
+    cutoffs = caps.with_cutoffs(card, snap).tiers.cutoffs
     values = [cutoffs[t] for t in card.tiers.order]
     assert all(a - b >= MIN_TIER_POINTS for a, b in zip(values, values[1:], strict=False)), values
 
@@ -432,10 +426,10 @@ def test_a_rare_strong_signal_joins_to_carry_a_cap() -> None:
     plain = Candidate({"name": "coffee"}, "mean_7d", measure=measure, bins=[Bin("0 to 1", 500, 50), Bin("2+", 500, 50)],
                       auc=0.5, weak=True, why="out")  # fmt: skip
     kept = [Candidate({"name": "logins"}, "mean_7d", measure=measure, auc=0.7, kept=True, weight=1.0)]
-    added = suggest_module._rare_signals([rare, plain], kept, ex)  # type: ignore[arg-type]
+    added = weighing.rare_signals([rare, plain], kept, ex)  # type: ignore[arg-type]
     assert added == [rare] and rare in kept and rare.kept and 0 < (rare.weight or 0) <= 0.05
     assert "in for a cap" in rare.why and "yes churns 95 % (38 accounts; base rate 10 %)" in rare.why
-    unused = suggest_module._drop_unused(added, [], kept)  # no cap named it: it leaves again, saying why
+    unused = weighing.drop_unused(added, [], kept)  # no cap named it: it leaves again, saying why
     assert unused == [rare] and rare not in kept and not rare.kept and rare.why.startswith("out, AUC 0.510")
 
 

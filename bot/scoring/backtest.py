@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from bot.scoring import formats
 from bot.scoring.engine import DayInputs, DayScores, Panel, apply_hysteresis, day_number, days_between, score_day
 from bot.scoring.run import active_on, team_today
 from bot.scoring.scorecard import Scorecard
@@ -254,7 +255,7 @@ def _why_nothing_scored(scorecard: Scorecard, snap: Snapshot, as_of: date, horiz
     if snap.most_days >= needed:
         enough = say("backtest.account") if snap.enough_days == 1 else say("backtest.accounts", n=snap.enough_days)
         return say("backtest.too_little_covered", as_of=as_of, enough=enough, needed=_days(needed),
-                   share=f"{round(100 * data.min_weight_covered)} %")  # fmt: skip
+                   share=formats.percent(data.min_weight_covered))  # fmt: skip
     text = say("backtest.too_few_days", as_of=as_of, most=_days(snap.most_days), lookback=data.lookback_days,
                needed=needed)  # fmt: skip
     # Each later day adds at most one day of data to an account: the best-covered account needs
@@ -338,8 +339,10 @@ def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STA
     )
     warning = None
     if flipping:
-        worst = ", ".join(say("backtest.stability_day", weekday=w.weekday, share=_pct(w.share)) for w in flipping)
-        warning = say("backtest.stability_warning", days=worst, share=_pct(FLIPPING))
+        worst = ", ".join(
+            say("backtest.stability_day", weekday=w.weekday, share=formats.percent(w.share)) for w in flipping
+        )
+        warning = say("backtest.stability_warning", days=worst, share=formats.percent(FLIPPING))
     return Stability(
         first_day=(first + timedelta(days=1)).isoformat(), last_day=as_of.isoformat(), days=days,
         accounts=accounts_total, changes=changes, share=_r(changes / accounts_total) if accounts_total else None,
@@ -347,17 +350,14 @@ def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STA
     )  # fmt: skip
 
 
-def _pct(share: float | None) -> str:
-    return "–" if share is None else f"{round(100 * share)} %"
-
-
 def format_stability(s: Stability) -> list[str]:
     """The tier-stability lines under the backtest table, and the warning when the card flips."""
     if not s.accounts:
         return [say("backtest.stability_none", days=s.days, last=s.last_day)]
-    lines = [say("backtest.stability_title", days=s.days, last=s.last_day, share=_pct(s.share))]
+    lines = [say("backtest.stability_title", days=s.days, last=s.last_day, share=formats.percent(s.share))]
     for w in s.weekdays:
-        lines.append(say("backtest.stability_row", weekday=w.weekday, share=_pct(w.share), changes=f"{w.changes:,}",
+        share = formats.percent(w.share)
+        lines.append(say("backtest.stability_row", weekday=w.weekday, share=share, changes=f"{w.changes:,}",
                          accounts=f"{w.accounts:,}", days=w.days))  # fmt: skip
     return lines + ([f"warning: {s.warning}"] if s.warning else [])
 
@@ -368,17 +368,17 @@ def _r(x: float | None) -> float | None:
 
 def format_result(result: BacktestResult, title: str = "Backtest") -> str:
     """The human-readable table the CLI prints."""
-    auc = "n/a (see below)" if result.auc is None else f"{result.auc:.3f}"
+    auc = formats.auc(result.auc, missing="n/a (see below)")
     lines = [
         f"{title}: as of {result.as_of}, churn within {result.horizon_days} days",
         f"  accounts scored {result.accounts:,} (not scored, too little data: {result.unscored:,}); "
         f"churned {result.churned:,}"
-        + (f" = base rate {result.base_rate:.1%}" if result.base_rate is not None else ""),
+        + (f" = base rate {formats.percent(result.base_rate, 1, unit='%')}" if result.base_rate is not None else ""),
         f"  ROC AUC of (100 - score) for churn: {auc}",
         f"  {'tier':<14}{'accounts':>9}{'churned':>9}{'rate':>8}{'lift':>7}",
     ]
     for t in result.tiers:
-        rate = "–" if t.churn_rate is None else f"{t.churn_rate:.1%}"
+        rate = formats.percent(t.churn_rate, 1, unit="%")
         lift = "–" if t.lift is None else f"{t.lift:.1f}x"
         lines.append(f"  {t.label:<14}{t.accounts:>9,}{t.churned:>9,}{rate:>8}{lift:>7}")
     lines += [f"  {line}" for line in format_caps(result.caps)] if result.accounts else []
@@ -396,7 +396,7 @@ def format_caps(caps: list[CapRow]) -> list[str]:
     for c in caps:
         if c.accounts:
             accounts = say("backtest.account") if c.accounts == 1 else say("backtest.accounts", n=f"{c.accounts:,}")
-            rate = f"{round(100 * (c.churn_rate or 0))} %"
+            rate = formats.percent(c.churn_rate or 0)
             held = say("backtest.cap_held", accounts=accounts, churned=f"{c.churned:,}", rate=rate)
         else:
             held = say("backtest.cap_held_none")

@@ -1,5 +1,8 @@
-"""What `tune` and `scorecard suggest` share: a logistic fit, cross-validation folds, and tier cutoffs chosen
-so the riskiest tiers keep catching churners."""
+"""What `tune` and `scorecard suggest` share: a logistic fit, cross-validation folds, tier cutoffs.
+
+The cutoffs are chosen so the riskiest tiers keep catching churners. tests/test_fitting_reference.py checks the fit
+against scikit-learn's LogisticRegression on the same data.
+"""
 
 from __future__ import annotations
 

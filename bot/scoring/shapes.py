@@ -1,5 +1,7 @@
-"""A scorecard from the shapes of a portfolio's metrics, for `healthbot scorecard suggest` when there is too little
-churn history to fit one (and the weekly cycles both paths read around).
+"""A card from the shapes of a portfolio's metrics, when churn is too rare to fit one; and their weekly cycles.
+
+`healthbot scorecard suggest` falls back on it when there is too little churn history to fit a card; both paths
+read around the weekly cycles.
 
 With fewer churners than a fit needs, nothing says which metric predicts churn. What the data does say is what
 kind of thing each metric is, and a health score reads each kind in a known way, against the account's own past:
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.scoring import formats
 from bot.scoring.backtest import WEEKDAYS
 from bot.scoring.engine import DayInputs, measure_input
 from bot.scoring.scorecard import Card, DataRules, Group, Measure, Scorecard, load_scorecard, to_toml
@@ -145,7 +148,9 @@ def weekly_cycle(inputs: DayInputs, metric: str) -> str:
     if min(swing) < WEEKLY_SWING or np.corrcoef(a, b)[0, 1] < HALVES_CORRELATION:
         return ""
     low, high = int(np.argmin(whole)), int(np.argmax(whole))
-    return say("suggest.shape.cycle", low=WEEKDAYS[low], high=WEEKDAYS[high], share=_pct(whole[low] / whole[high]))
+    return say(
+        "suggest.shape.cycle", low=WEEKDAYS[low], high=WEEKDAYS[high], share=formats.percent(whole[low] / whole[high])
+    )
 
 
 def shapes(inputs: DayInputs, min_days: int, label: Callable[[str], str]) -> list[Shape]:
@@ -182,7 +187,7 @@ def _shape(inputs: DayInputs, metric: str, label: Callable[[str], str]) -> Shape
     dispersion = float(values.var() / mean) if mean > 0 else 0.0
     name = metric.casefold()
     cycle = weekly_cycle(inputs, metric)
-    figures = {"zeros": _pct(zeros), "steady": _pct(steady), "dispersion": f"{dispersion:.1f}"}
+    figures = {"zeros": formats.percent(zeros), "steady": formats.percent(steady), "dispersion": f"{dispersion:.1f}"}
     common: dict[str, Any] = {"metric": metric, "label": words}
     if zeros <= LEVEL_MAX_ZEROS and (steady >= LEVEL_STEADY or (count and LEVEL_NAMES.search(name) and steady >= 0.5)):
         why = say("suggest.shape.why.level", **figures)
@@ -195,7 +200,7 @@ def _shape(inputs: DayInputs, metric: str, label: Callable[[str], str]) -> Shape
         m = _calibrated(Measure(name=f"{metric}_spike", transform="ratio", days=14, baseline_days=56,
                                 baseline_floor=floor, fill="zero", bands=[(1.0, 100.0), (2.0, 50.0), (4.0, 0.0)],
                                 **common), inputs)  # fmt: skip
-        how = say("suggest.shape.how.ticket", label=words, floor=_num(floor), **_points(m))
+        how = say("suggest.shape.how.ticket", label=words, floor=f"{floor:g}", **_points(m))
         return Shape(metric, "ticket", why, cycle, [(m, how)])
     if count and (zeros < TICKET_ZEROS or ACTIVITY_NAMES.search(name)):
         why = say("suggest.shape.why.activity", **figures)
@@ -251,24 +256,18 @@ def _calibrated(m: Measure, inputs: DayInputs) -> Measure:
 def _points(m: Measure) -> dict[str, str]:
     """The inputs scoring 100, 50 and 0, as the file's words show them."""
     by_score = {score: x for x, score in m.bands}
-    show = _change if m.transform == "trend" else _ratio if m.transform == "ratio" else _days
-    return {"x100": show(by_score[100.0]), "x50": show(by_score[50.0]), "x0": show(by_score[0.0])}
+    return {key: _input_words(m, by_score[score]) for key, score in (("x100", 100.0), ("x50", 50.0), ("x0", 0.0))}
+
+
+def _input_words(m: Measure, x: float) -> str:
+    """An input of `m` in the file's words: "-30 %" (a trend, "+0 %" for none), "2 times", "14 days"."""
+    if m.transform == "trend":
+        return formats.change(x, zero="+0 %")
+    return f"{x:g} times" if m.transform == "ratio" else f"{x:g} days"
 
 
 def _round(x: float) -> float:
     return float(f"{x:.2g}") if abs(x) < 10 else float(round(x))
-
-
-def _change(x: float) -> str:
-    return f"{round(100 * x):+d} %"
-
-
-def _ratio(x: float) -> str:
-    return f"{x:g} times"
-
-
-def _days(x: float) -> str:
-    return f"{x:g} days"
 
 
 def _steady_share(window: np.ndarray) -> float:
@@ -306,11 +305,3 @@ def _usual_quiet(window: np.ndarray) -> int:
             longest.append(int(np.diff(idx).max()) - 1)
     quiet = int(np.quantile(longest, 0.9)) if longest else 2
     return int(min(max(quiet, 2), 14))
-
-
-def _pct(x: float) -> str:
-    return f"{round(100 * x)} %"
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"

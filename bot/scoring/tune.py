@@ -13,20 +13,17 @@ all of that runs on the other folds, and the fold's accounts are scored by the e
 
 from __future__ import annotations
 
-import textwrap
-import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import tomlkit
 from sqlalchemy import Engine
 
+from bot.scoring import formats
 from bot.scoring.backtest import PastDay, evaluate, load_past_day, roc_auc, score_past_day
 from bot.scoring.engine import tier_of
-from bot.scoring.explain import metric_label
 from bot.scoring.fitting import (
     FOLDS,
     L2_CHOICES,
@@ -39,7 +36,7 @@ from bot.scoring.fitting import (
     tier_shares,
 )
 from bot.scoring.scorecard import Card, Group, Measure, Scorecard
-from prompts import raw, say
+from prompts import say
 
 MIN_CHURNERS = 5
 MIN_EXAMPLES = 30
@@ -123,19 +120,44 @@ def tune(
     if not len(ex.day):  # say why, as the backtest would of the as-of day
         notes = evaluate(scorecard, score_past_day(scorecard, days[0]), as_of, horizon).notes
         return TuneResult(
-            as_of, horizon, scorecard, None, {}, [], 0, 0, before=Outcome(None, []), after=Outcome(None, []),
-            unscored_after=0, warnings=[], l2_given=l2 is not None, active=active, why_none=notes[0] if notes else None,
-        )  # fmt: skip
+            as_of,
+            horizon,
+            scorecard,
+            None,
+            {},
+            [],
+            0,
+            0,
+            before=Outcome(None, []),
+            after=Outcome(None, []),
+            unscored_after=0,
+            warnings=[],
+            l2_given=l2 is not None,
+            active=active,
+            why_none=notes[0] if notes else None,
+        )
     cards = _CardData.build(scorecard, ex)
 
     fits = _fit_cards(cards, ex, np.ones(len(ex.day), dtype=bool), l2)
     used = sorted({int(d) for d in ex.day})
     active = sum(len(days[k].inputs.accounts) for k in used)  # on the days named, not on a day before any data
     result = TuneResult(
-        as_of, horizon, scorecard, None, fits, [sampled[k] for k in used], len(ex.day), int(ex.churned.sum()),
-        before=Outcome(None, []), after=Outcome(None, []), unscored_after=0, warnings=[], l2_given=l2 is not None,
-        active=active, scored_after=len(ex.day),
-    )  # fmt: skip
+        as_of,
+        horizon,
+        scorecard,
+        None,
+        fits,
+        [sampled[k] for k in used],
+        len(ex.day),
+        int(ex.churned.sum()),
+        before=Outcome(None, []),
+        after=Outcome(None, []),
+        unscored_after=0,
+        warnings=[],
+        l2_given=l2 is not None,
+        active=active,
+        scored_after=len(ex.day),
+    )
     if all(isinstance(f, str) for f in fits.values()):
         return result
 
@@ -154,9 +176,14 @@ def tune(
     in_sample = tier_shares(proposed.tiers, tier_of(proposed, scores[fitted_on]), ex.churned[fitted_on])
     warnings = _lost_warning(proposed, ex, ~fitted_on) + _warnings(before, after, in_sample)
     return replace(
-        result, proposed=proposed, before=before, after=after, unscored_after=int((~seen).sum()), warnings=warnings,
+        result,
+        proposed=proposed,
+        before=before,
+        after=after,
+        unscored_after=int((~seen).sum()),
+        warnings=warnings,
         scored_after=scored_after,
-    )  # fmt: skip
+    )
 
 
 # --- examples and fits --------------------------------------------------------------------------------------
@@ -302,10 +329,14 @@ def _bounded(weights: dict[str, float], data: _CardData) -> tuple[dict[str, floa
         w[free] *= (1 - w[~free].sum()) / w[free].sum()
         parts.append(part)
     bounds = [
-        Bound([names[j] for j in np.flatnonzero(p)], float(fitted[p].sum()), float(w[p].sum()),
-              int(lacking[:, p].all(axis=1).sum()))
+        Bound(
+            [names[j] for j in np.flatnonzero(p)],
+            float(fitted[p].sum()),
+            float(w[p].sum()),
+            int(lacking[:, p].all(axis=1).sum()),
+        )
         for p in parts
-    ]  # fmt: skip
+    ]
     return {n: float(v * total) for n, v in zip(names, w, strict=True)}, bounds
 
 
@@ -433,11 +464,11 @@ def _lost_warning(proposed: Scorecard, ex: Examples, lost: np.ndarray) -> list[s
         seen = ex.measures[i]
         for _, m in proposed.cards[str(ex.card[i])].measures():
             if m.name in seen and seen[m.name] is None:
-                words = measure_words(m)
+                words = formats.measure_words(m)
                 lacking[words] = lacking.get(words, 0) + 1
     common = sorted(lacking.items(), key=lambda kv: -kv[1])[:3]
     measures = ", ".join(say("tune.lacking", measure=w, count=f"{n:,}") for w, n in common) or say("tune.lacking_none")
-    share = f"{round(100 * proposed.data.min_weight_covered)} %"
+    share = formats.percent(proposed.data.min_weight_covered)
     return [say("tune.warn_lost", count=int(lost.sum()), examples=len(lost), share=share, measures=measures)]
 
 
@@ -450,7 +481,7 @@ def _warnings(before: Outcome, after: Outcome, in_sample: list[TierShare]) -> li
                 empty.add(s.tier)
                 out.append(say("tune.warn_empty", label=s.label, where=where))
     if before.auc is not None and after.auc is not None and after.auc < before.auc - AUC_TOLERANCE:
-        out.append(say("tune.warn_auc", before=f"{before.auc:.3f}", after=f"{after.auc:.3f}"))
+        out.append(say("tune.warn_auc", before=formats.auc(before.auc), after=formats.auc(after.auc)))
     was, now = riskiest_two_share(before.shares), riskiest_two_share(after.shares)
     if was is not None and now is not None and now < was - RISKIEST_TOLERANCE:
         total = sum(s.accounts for s in after.shares) or 1
@@ -458,232 +489,10 @@ def _warnings(before: Outcome, after: Outcome, in_sample: list[TierShare]) -> li
             say(
                 "tune.warn_riskiest",
                 labels=" and ".join(s.label for s in after.shares[-2:]),
-                after=_pct(now),
-                before=_pct(was),
-                accounts_after=_pct(sum(s.accounts for s in after.shares[-2:]) / total),
-                accounts_before=_pct(sum(s.accounts for s in before.shares[-2:]) / total),
+                after=formats.percent(now, 1),
+                before=formats.percent(was, 1),
+                accounts_after=formats.percent(sum(s.accounts for s in after.shares[-2:]) / total, 1),
+                accounts_before=formats.percent(sum(s.accounts for s in before.shares[-2:]) / total, 1),
             )
         )
     return out
-
-
-# --- what it prints and writes ------------------------------------------------------------------------------
-
-
-def _auc(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def measure_words(m: Measure) -> str:
-    """A measure as a sentence names it: "login, last 7 days vs the 28 before", "days since the last login"."""
-    if m.label:
-        label = m.label
-    elif m.field:
-        label = str(raw("reasons.field_labels").get(m.field, m.field.replace("_", " ")))
-    else:
-        label = metric_label(m.source)
-    key = f"level_{m.aggregate}" if m.transform == "level" else m.transform
-    days = say("tune.day") if m.days == 1 else say("tune.days", n=m.days)
-    return say(f"tune.measure.{key}", label=label, days=days, baseline_days=m.baseline_days,
-               threshold=f"{m.threshold:g}")  # fmt: skip
-
-
-def _shares(card: Card, counted: set[str]) -> dict[str, float]:
-    """Each counted measure's share of the whole score when every one has data (as the engine weighs them:
-    the group's share of the card times the measure's share of its group)."""
-    raw_share = {
-        m.name: group.weight * m.weight / sum(x.weight for x in group.measures)
-        for group in card.groups.values()
-        for m in group.measures
-        if m.name in counted
-    }
-    total = sum(raw_share.values()) or 1.0
-    return {n: v / total for n, v in raw_share.items()}
-
-
-def _share(value: float) -> str:
-    return f"{100 * value:.1f} %"
-
-
-def report(result: TuneResult, path: str) -> list[str]:
-    """What `healthbot tune` prints, in order."""
-    current = result.current
-    days = ", ".join(d.isoformat() for d in result.days) or say("tune.no_days")
-    lines = [say("tune.examples", path=path, examples=result.examples, days=days, churned=result.churned,
-                 horizon=result.horizon)]  # fmt: skip
-    if result.why_none is not None:
-        lines.append(say("tune.none_scored", as_of=result.as_of.isoformat(), why=result.why_none))
-    for name, fit in result.fits.items():
-        if isinstance(fit, str):
-            lines.append(say("tune.card_kept", card=name, why=fit))
-        else:
-            lines += _card_lines(name, current.cards[name], fit, result)
-    proposed = result.proposed
-    if proposed is None:
-        return lines
-    lines.append(say("tune.scored", before=result.examples, after=result.scored_after, active=result.active))
-    both = sum(s.accounts for s in result.after.shares)
-    lines.append(say("tune.oof_title", folds=FOLDS, both=both))
-    lines.append(say("tune.oof_auc", before=_auc(result.before.auc), after=_auc(result.after.auc)))
-    if result.unscored_after:
-        lines.append(say("tune.oof_unscored", count=result.unscored_after))
-    lines += [say("tune.tier_header"), say("tune.tier_subheader")]
-    total = sum(s.accounts for s in result.after.shares) or 1
-    for b, a in zip(result.before.shares, result.after.shares, strict=True):
-        lines.append(
-            say(
-                "tune.tier_row",
-                label=b.label,
-                churners_before=_pct(b.share_of_churners),
-                churners_after=_pct(a.share_of_churners),
-                accounts_before=_pct(b.accounts / total),
-                accounts_after=_pct(a.accounts / total),
-            )
-        )
-    changes = ", ".join(
-        say(
-            "tune.cutoff_change",
-            label=current.tiers.label(t),
-            before=current.tiers.cutoffs[t],
-            after=proposed.tiers.cutoffs[t],
-        )
-        for t in current.tiers.order
-    )
-    lines.append(say("tune.cutoffs", changes=changes))
-    for card, when, before, after in cap_moves(current, proposed):
-        lines.append(say("tune.cap_moved", card=card, when=when, before=f"{before:g}", after=f"{after:g}"))
-    return lines + result.warnings
-
-
-def _pct(share: float | None) -> str:
-    return "–" if share is None else f"{share:.1%}".replace("%", " %")
-
-
-def _card_lines(name: str, card: Card, fit: CardFit, result: TuneResult) -> list[str]:
-    how = say("tune.l2_given") if result.l2_given else say("tune.l2_chosen", folds=FOLDS)
-    lines = [say("tune.card_fitted", card=name, examples=fit.examples, churned=fit.churned, l2=fit.l2, how=how)]
-    words = {m.name: measure_words(m) for _, m in card.measures()}
-    lines += [say("tune.dropped", measure=words[m], coef=c) for m, c in fit.dropped]
-    dropped = {m for m, _ in fit.dropped}
-    for cap in card.caps:
-        named = [words[c.measure] for c in cap.conditions if c.measure in dropped]
-        if named:
-            lines.append(say("tune.cap_dropped", when=cap.when, at_most=cap.at_most, measures="; ".join(named)))
-    largest = max(fit.weights.values())
-    lines += [say("tune.negligible", measure=words[m], coef=c, largest=largest) for m, c in fit.negligible]
-    if fit.unreported:
-        lines.append(say("tune.unreported", measures="; ".join(words[m] for m in fit.unreported)))
-    for b in fit.bounds:
-        lines.append(say("tune.bounded", measures="; ".join(words[m] for m in b.measures), fitted=_share(b.fitted),
-                         bounded=_share(b.bounded), examples=b.examples,
-                         them=say("tune.it") if len(b.measures) == 1 else say("tune.them"),
-                         share=f"{round(100 * result.current.data.min_weight_covered)} %"))  # fmt: skip
-    assert result.proposed is not None
-    new = result.proposed.cards[name]
-    lines.append(say("tune.shares_title"))
-    before = _shares(card, set(fit.weights) | dropped)
-    after = _shares(new, set(fit.weights))
-    for g_name, group in card.groups.items():
-        fitted = [m.name for m in group.measures if m.name in before]
-        if g_name not in new.groups:
-            lines.append(say("tune.group_removed", group=group.label, before=_share(sum(before[m] for m in fitted))))
-            continue
-        if not fitted:
-            continue
-        shares = {"group": group.label, "before": _share(sum(before[m] for m in fitted)),
-                  "after": _share(sum(after.get(m, 0.0) for m in fitted))}  # fmt: skip
-        if len(fitted) == 1:
-            lines.append(say("tune.group_share_one", measure=words[fitted[0]], **shares))
-            continue
-        measures = "; ".join(
-            say(
-                "tune.measure_share",
-                measure=words[m],
-                before=_share(before[m]),
-                after=_share(after[m]) if m in after else say("tune.share_dropped"),
-            )
-            for m in fitted
-        )
-        lines.append(say("tune.group_share", measures=measures, **shares))
-    return lines
-
-
-def proposal_text(original: str, result: TuneResult) -> str:
-    """`original` (the current scorecard file's text) with the proposal edited in: weights, group weights, tier
-    cutoffs, dropped measures and the caps that named them. Everything else, comments and layout included, stays;
-    a comment at the top says where the file came from (replacing one an earlier tune wrote)."""
-    proposed = result.proposed
-    assert proposed is not None
-    doc = tomlkit.parse(_without_tune_header(original))
-    cutoffs: Any = doc["tiers"]["cutoffs"]
-    for tier, value in proposed.tiers.cutoffs.items():
-        _set(cutoffs, tier, value)
-    for name, fit in result.fits.items():
-        if not isinstance(fit, str):
-            _edit_card(doc["cards"][name], proposed.cards[name], fit)
-    for name, *_ in cap_moves(result.current, proposed):  # ceilings that follow the new cutoffs
-        at_most = {c.when: c.at_most for c in proposed.cards[name].caps}
-        for item in doc["cards"][name]["caps"]:
-            _set(item, "at_most", at_most[str(item["when"])])
-    header = say(
-        "tune.header", as_of=result.as_of.isoformat(), horizon=result.horizon, before=_auc(result.before.auc),
-        after=_auc(result.after.auc),
-    )  # fmt: skip
-    for name, fit in result.fits.items():
-        if not isinstance(fit, str) and fit.dropped:
-            measures = ", ".join(say("tune.header_dropped_measure", measure=m, coef=c) for m, c in fit.dropped)
-            header += "\n" + "\n".join(textwrap.wrap(say("tune.header_dropped", card=name, measures=measures), 110))
-    text = "".join(f"# {line}\n" for line in header.splitlines()) + "\n" + tomlkit.dumps(doc)
-    if Scorecard.model_validate(tomllib.loads(text)) != proposed:  # a layout this editor does not know
-        raise RuntimeError("the edited scorecard does not read back as the proposal")
-    return text
-
-
-def _edit_card(card_doc: Any, new: Card, fit: CardFit) -> None:
-    groups_doc = card_doc["groups"]
-    for g_name in list(groups_doc):
-        if g_name not in new.groups:
-            del groups_doc[g_name]
-            continue
-        group = new.groups[g_name]
-        weights = {m.name: m.weight for m in group.measures}
-        if any(n in fit.weights for n in weights):
-            _set(groups_doc[g_name], "weight", group.weight)
-        items = groups_doc[g_name]["measures"]
-        for i in reversed(range(len(items))):
-            measure = str(items[i]["name"])
-            if measure not in weights:
-                del items[i]
-            elif measure in fit.weights:
-                _set(items[i], "weight", weights[measure], default=Measure.model_fields["weight"].default)
-    if "caps" in card_doc:
-        kept = {c.when: c.at_most for c in new.caps}
-        items = card_doc["caps"]
-        for i in reversed(range(len(items))):
-            if str(items[i]["when"]) not in kept:
-                del items[i]
-
-
-def _set(table: Any, key: str, value: float, default: float | None = None) -> None:
-    """Set a number, written as a whole number when it is one; an equal value (or default) is left as written."""
-    if float(table.get(key, default if default is not None else np.nan)) != value:
-        table[key] = int(value) if float(value).is_integer() else value
-
-
-def _without_tune_header(text: str) -> str:
-    """The file without the comment an earlier `healthbot tune` put at its top (up to the first blank line)."""
-    prefix = "# " + raw("tune.header").split("{")[0]  # "# Proposed by `healthbot tune` as of "
-    if not text.startswith(prefix):
-        return text
-    head, _, rest = text.partition("\n\n")
-    return rest if all(line.startswith("#") for line in head.splitlines()) else text
-
-
-def lost_comments(original: str, written: str) -> list[str]:
-    """Comments of `original` that `written` no longer has (in order): they went with removed parts."""
-    kept = iter(_comments(written))
-    return [c for c in _comments(_without_tune_header(original)) if c not in kept]
-
-
-def _comments(text: str) -> list[str]:
-    return [line[line.index("#") :].strip() for line in text.splitlines() if "#" in line]
