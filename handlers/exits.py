@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,6 +50,7 @@ def _reply(opened: Message | dict[str, Any] | str, body: dict, client: WebClient
 def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:
     names = AccountNames()
     tiers = deps.scorecard.tiers
+    save = partial(service.save, tiers=tiers, tz=deps.tz, churn_channel=churn_channel, cs_lead=deps.cs_lead)
 
     def deliver(client: WebClient, logger: logging.Logger) -> None:
         try:
@@ -155,29 +157,16 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
             ack(response_action="errors", errors=entry)
             return
         with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
-            saved = service.save(
-                session,
-                entry,
-                ref.interview_id,
-                ref.version,
-                user_id,
-                deps.today(),
-                tiers,
-                deps.tz,
-                churn_channel,
-                deps.cs_lead,
-                picked=ref.account_id is None,
+            saved = save(
+                session, entry, ref.interview_id, ref.version, user_id, deps.today(), picked=ref.account_id is None
             )
-        if isinstance(saved, dict):
-            ack(response_action="errors", errors=saved)
-            return
+        ack(**service.submission_ack(saved))
         if isinstance(saved, service.Stale):
             logger.info(
                 "exit interview of account %s changed before %s's save: nothing overwritten", entry.account_id, user_id
             )
-            ack(response_action="update", view=messages.notice(saved.text))
+        if not isinstance(saved, service.Saved):
             return
-        ack()
         logger.info(
             "exit interview %s v%s of %s saved by %s", saved.interview_id, saved.version, esc(saved.name), user_id
         )

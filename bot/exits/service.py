@@ -221,6 +221,16 @@ def save(
     return Saved(interview.id or 0, interview.version, account.name)
 
 
+def submission_ack(saved: Saved | Stale | dict[str, str]) -> dict[str, Any]:
+    """How a submission is acked: errors under their inputs, a notice in place of a form someone else saved over
+    meanwhile, or nothing (the modal closes)."""
+    if isinstance(saved, dict):
+        return {"response_action": "errors", "errors": saved}
+    if isinstance(saved, Stale):
+        return {"response_action": "update", "view": messages.notice(saved.text)}
+    return {}
+
+
 def _churn(session: Session, account: Account, day: date, user_id: str, tiers: Tiers, tz: ZoneInfo,
            cs_lead: str | None) -> None:  # fmt: skip
     """The account is churned from `day`; its open alert resolves as churned, its tasks close with it."""
