@@ -25,7 +25,7 @@ from bot.slack.values import decode
 from storage.db import session_factory, unit_of_work
 from storage.models import Account
 from tests.fake_slack import FakeSlack
-from tests.test_slack_edges import DAY, ME, add_accounts
+from tests.test_unusual_data_in_slack import DAY, ME, add_accounts
 
 log = logging.getLogger("tests.health_buttons")
 
