@@ -47,28 +47,49 @@ def _reply(opened: Message | dict[str, Any] | str, body: dict, client: WebClient
         client.views_open(trigger_id=body["trigger_id"], view=opened)
 
 
+def _show_or_open(
+    deps: Deps,
+    readers: Sequence[str],
+    account_id: int,
+    body: dict,
+    client: WebClient,
+    respond: Respond | None,
+    logger: logging.Logger,
+) -> None:
+    """A reader gets the stored interview (with Edit), or the form when there is none yet."""
+    user_id = (body.get("user") or {}).get("id") or body.get("user_id") or ""
+    if not service.is_reader(client, readers, user_id, logger):
+        tell(body, client, respond, say("exit.restricted"))
+        return
+    with unit_of_work(deps.sessions) as session:
+        opened = service.opening(session, account_id, user_id, deps.today(), open_to_all=not readers)
+    _reply(opened, body, client, respond)
+
+
+def _open_picker(
+    deps: Deps, readers: Sequence[str], body: dict, client: WebClient, logger: logging.Logger, note: str | None
+) -> None:
+    """The shortcuts' form, the customer picked in it (and `note` from the message a shortcut was started on)."""
+    user_id = body["user"]["id"]
+    if not service.is_reader(client, readers, user_id, logger):
+        client.views_open(trigger_id=body["trigger_id"], view=messages.restricted_view())
+        return
+    view = messages.exit_modal(None, None, user_id, deps.today(), note, open_to_all=not readers)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _deliver(deps: Deps, client: WebClient, logger: logging.Logger) -> None:
+    """The summary for the churn channel (and the alert's redraw) now; the deliver job would later."""
+    try:
+        drain(deps.sessions, client, max_wait=0.0)
+    except Exception:
+        logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
+
+
 def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:
     names = AccountNames()
     tiers = deps.scorecard.tiers
     save = partial(service.save, tiers=tiers, tz=deps.tz, churn_channel=churn_channel, cs_lead=deps.cs_lead)
-
-    def deliver(client: WebClient, logger: logging.Logger) -> None:
-        try:
-            drain(deps.sessions, client, max_wait=0.0)
-        except Exception:
-            logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
-
-    def show_or_open(
-        account_id: int, body: dict, client: WebClient, respond: Respond | None, logger: logging.Logger
-    ) -> None:
-        """A reader gets the stored interview (with Edit), or the form when there is none yet."""
-        user_id = (body.get("user") or {}).get("id") or body.get("user_id") or ""
-        if not service.is_reader(client, readers, user_id, logger):
-            tell(body, client, respond, say("exit.restricted"))
-            return
-        with unit_of_work(deps.sessions) as session:
-            opened = service.opening(session, account_id, user_id, deps.today(), open_to_all=not readers)
-        _reply(opened, body, client, respond)
 
     def is_exit(command: dict) -> bool:
         return isinstance(parse(command.get("text") or "", tiers), Exit)
@@ -90,12 +111,12 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
             if isinstance(meant, Message):
                 respond(response_type="ephemeral", text=meant.text, blocks=meant.blocks)
             else:
-                show_or_open(meant, body, client, respond, logger)
+                _show_or_open(deps, readers, meant, body, client, respond, logger)
 
         after_ack(deps, body, client, respond, logger, work)
 
     def from_card(click: Click[AccountRef]) -> None:
-        show_or_open(click.value.account_id, click.body, click.client, click.respond, click.logger)
+        _show_or_open(deps, readers, click.value.account_id, click.body, click.client, click.respond, click.logger)
 
     on_click(app, ExitIds.OPEN, AccountRef, deps, from_card)
 
@@ -108,25 +129,19 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
 
     on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
 
-    def open_picker(body: dict, client: WebClient, logger: logging.Logger, note: str | None) -> None:
-        user_id = body["user"]["id"]
-        if not service.is_reader(client, readers, user_id, logger):
-            client.views_open(trigger_id=body["trigger_id"], view=messages.restricted_view())
-            return
-        view = messages.exit_modal(None, None, user_id, deps.today(), note, open_to_all=not readers)
-        client.views_open(trigger_id=body["trigger_id"], view=view)
-
     @app.shortcut(str(ExitIds.SHORTCUT))
     def global_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
         ack()
-        after_ack(deps, body, client, None, logger, lambda: open_picker(body, client, logger, None))
+        after_ack(deps, body, client, None, logger, lambda: _open_picker(deps, readers, body, client, logger, None))
 
     @app.shortcut(str(ExitIds.MESSAGE_SHORTCUT))
     def message_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
         """On any message: the form, with the message's text as the note."""
         ack()
         text = str((body.get("message") or {}).get("text") or "")[:TEXT_LIMIT]
-        after_ack(deps, body, client, None, logger, lambda: open_picker(body, client, logger, text or None))
+        after_ack(
+            deps, body, client, None, logger, lambda: _open_picker(deps, readers, body, client, logger, text or None)
+        )
 
     @app.options(str(ExitIds.ACCOUNT))
     def account_options(ack: Ack, payload: dict) -> None:
@@ -170,4 +185,4 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         logger.info(
             "exit interview %s v%s of %s saved by %s", saved.interview_id, saved.version, esc(saved.name), user_id
         )
-        after_ack(deps, body, client, None, logger, lambda: deliver(client, logger))
+        after_ack(deps, body, client, None, logger, lambda: _deliver(deps, client, logger))
