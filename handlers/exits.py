@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,63 +23,81 @@ from bot.exits.messages import TEXT_LIMIT
 from bot.exits.values import ExitRef
 from bot.health import service as health
 from bot.health.command import Exit, Find, clean, parse
-from bot.health.lookup import AccountNames, find_customer
+from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef
-from bot.slack.blocks import esc, plain
+from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
 from bot.slack.requests import Click, Deps, after_ack, commit_by, on_click, tell
 from bot.slack.values import decode
 from prompts import say
-from storage import exits, queries
 from storage.db import unit_of_work
-from storage.models import Account
 
-OPTIONS_LIMIT = 20
+
+def _reply(opened: Message | dict[str, Any] | str, body: dict, client: WebClient, respond: Respond | None) -> None:
+    """A stored interview where the user is (or the app's DM), the form in a modal, or a line of text."""
+    user_id = (body.get("user") or {}).get("id") or body.get("user_id") or ""
+    if isinstance(opened, str):
+        tell(body, client, respond, opened)
+    elif isinstance(opened, Message):
+        if respond is not None and body.get("response_url"):
+            respond(response_type="ephemeral", replace_original=False, text=opened.text, blocks=opened.blocks)
+        else:
+            client.chat_postMessage(channel=user_id, text=opened.text, blocks=opened.blocks)
+    else:
+        client.views_open(trigger_id=body["trigger_id"], view=opened)
+
+
+def _show_or_open(
+    deps: Deps,
+    readers: Sequence[str],
+    account_id: int,
+    body: dict,
+    client: WebClient,
+    respond: Respond | None,
+    logger: logging.Logger,
+) -> None:
+    """A reader gets the stored interview (with Edit), or the form when there is none yet."""
+    user_id = (body.get("user") or {}).get("id") or body.get("user_id") or ""
+    if not service.is_reader(client, readers, user_id, logger):
+        tell(body, client, respond, say("exit.restricted"))
+        return
+    with unit_of_work(deps.sessions) as session:
+        opened = service.opening(session, account_id, user_id, deps.today(), open_to_all=not readers)
+    _reply(opened, body, client, respond)
+
+
+def _open_picker(
+    deps: Deps, readers: Sequence[str], body: dict, client: WebClient, logger: logging.Logger, note: str | None
+) -> None:
+    """The shortcuts' form, the customer picked in it (and `note` from the message a shortcut was started on)."""
+    user_id = body["user"]["id"]
+    if not service.is_reader(client, readers, user_id, logger):
+        client.views_open(trigger_id=body["trigger_id"], view=messages.restricted_view())
+        return
+    view = messages.exit_modal(None, None, user_id, deps.today(), note, open_to_all=not readers)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _deliver(deps: Deps, client: WebClient, logger: logging.Logger) -> None:
+    """The summary for the churn channel (and the alert's redraw) now; the deliver job would later."""
+    try:
+        drain(deps.sessions, client, max_wait=0.0)
+    except Exception:
+        logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
 
 
 def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:
     names = AccountNames()
     tiers = deps.scorecard.tiers
-
-    def deliver(client: WebClient, logger: logging.Logger) -> None:
-        try:
-            drain(deps.sessions, client, max_wait=0.0)
-        except Exception:
-            logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
-
-    def show_or_open(account_id: int, body: dict, client: WebClient, respond: Respond | None,
-                     logger: logging.Logger) -> None:  # fmt: skip
-        """A reader gets the stored interview (with Edit), or the form when there is none yet."""
-        user_id = (body.get("user") or {}).get("id") or body.get("user_id") or ""
-        if not service.is_reader(client, readers, user_id, logger):
-            tell(body, client, respond, say("exit.restricted"))
-            return
-        with unit_of_work(deps.sessions) as session:
-            account = session.get(Account, account_id)
-            interview = exits.of_account(session, account_id) if account else None
-            history = exits.revisions(session, interview.id or 0) if interview else []
-            shown = messages.shown(account, interview, history) if account and interview else None
-            view = (
-                messages.exit_modal(account, None, user_id, deps.today(), open_to_all=not readers)
-                if account and not interview
-                else None
-            )
-        if account is None:
-            tell(body, client, respond, say("exit.gone"))
-        elif shown is not None:
-            if respond is not None and body.get("response_url"):
-                respond(response_type="ephemeral", replace_original=False, text=shown.text, blocks=shown.blocks)
-            else:
-                client.chat_postMessage(channel=user_id, text=shown.text, blocks=shown.blocks)
-        elif view is not None:
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+    save = partial(service.save, tiers=tiers, tz=deps.tz, churn_channel=churn_channel, cs_lead=deps.cs_lead)
 
     def is_exit(command: dict) -> bool:
         return isinstance(parse(command.get("text") or "", tiers), Exit)
 
     @app.command("/health", matchers=[is_exit])
-    def exit_command(ack: Ack, body: dict, command: dict, respond: Respond, client: WebClient,
-                     logger: logging.Logger) -> None:  # fmt: skip
+    def exit_command(
+        ack: Ack, body: dict, command: dict, respond: Respond, client: WebClient, logger: logging.Logger
+    ) -> None:
         """`/health exit <customer>`: acked at once; the lookup, the readers check and views.open follow."""
         ack()
         parsed = parse(command.get("text") or "", tiers)
@@ -86,67 +105,50 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
 
         def work() -> None:
             with unit_of_work(deps.sessions) as session:
-                lookup = find_customer(session, query, names)
-                found = lookup.found.id if lookup.found is not None else None
-                answer = None if found else health.answer(session, Find(query), command["user_id"], deps.scorecard,
-                                                          deps.today(), names, deps.tz)  # fmt: skip
-            if found is None and answer is not None:
-                respond(response_type="ephemeral", text=answer.text, blocks=answer.blocks)
-                return
-            show_or_open(found or 0, body, client, respond, logger)
+                meant = health.exit_target(
+                    session, query, command["user_id"], deps.scorecard, deps.today(), names, deps.tz
+                )
+            if isinstance(meant, Message):
+                respond(response_type="ephemeral", text=meant.text, blocks=meant.blocks)
+            else:
+                _show_or_open(deps, readers, meant, body, client, respond, logger)
 
         after_ack(deps, body, client, respond, logger, work)
 
     def from_card(click: Click[AccountRef]) -> None:
-        show_or_open(click.value.account_id, click.body, click.client, click.respond, click.logger)
+        _show_or_open(deps, readers, click.value.account_id, click.body, click.client, click.respond, click.logger)
 
     on_click(app, ExitIds.OPEN, AccountRef, deps, from_card)
 
     def edit(click: Click[ExitRef]) -> None:
-        """The Edit button: the form on the interview as it is now (someone may have changed it since shown)."""
         if not service.is_reader(click.client, readers, click.user_id, click.logger):
             tell(click.body, click.client, click.respond, say("exit.restricted"))
             return
-        account = click.session.get(Account, click.value.account_id or 0)
-        interview = exits.of_account(click.session, account.id or 0) if account else None
-        if account is None or interview is None:
-            tell(click.body, click.client, click.respond, say("exit.gone"))
-            return
-        view = messages.exit_modal(account, interview, click.user_id, deps.today(), open_to_all=not readers)
-        click.client.views_open(trigger_id=click.body["trigger_id"], view=view)
+        form = service.edit_form(click.session, click.value, click.user_id, deps.today(), open_to_all=not readers)
+        _reply(form, click.body, click.client, click.respond)
 
     on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
-
-    def open_picker(body: dict, client: WebClient, logger: logging.Logger, note: str | None) -> None:
-        user_id = body["user"]["id"]
-        if not service.is_reader(client, readers, user_id, logger):
-            client.views_open(trigger_id=body["trigger_id"], view=messages.restricted_view())
-            return
-        view = messages.exit_modal(None, None, user_id, deps.today(), note, open_to_all=not readers)
-        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.shortcut(str(ExitIds.SHORTCUT))
     def global_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
         ack()
-        after_ack(deps, body, client, None, logger, lambda: open_picker(body, client, logger, None))
+        after_ack(deps, body, client, None, logger, lambda: _open_picker(deps, readers, body, client, logger, None))
 
     @app.shortcut(str(ExitIds.MESSAGE_SHORTCUT))
     def message_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
         """On any message: the form, with the message's text as the note."""
         ack()
         text = str((body.get("message") or {}).get("text") or "")[:TEXT_LIMIT]
-        after_ack(deps, body, client, None, logger, lambda: open_picker(body, client, logger, text or None))
+        after_ack(
+            deps, body, client, None, logger, lambda: _open_picker(deps, readers, body, client, logger, text or None)
+        )
 
     @app.options(str(ExitIds.ACCOUNT))
     def account_options(ack: Ack, payload: dict) -> None:
         """Search as you type: one indexed query per keystroke (name, domain or id)."""
         query = clean(str(payload.get("value") or ""))
-        if not query:
-            ack(options=[])
-            return
         with unit_of_work(deps.sessions) as session:
-            found = queries.find_accounts(session, query, limit=OPTIONS_LIMIT)
-            options = [{"text": {"type": "plain_text", "text": plain(a.name, 75)}, "value": str(a.id)} for a in found]
+            options = service.account_options(session, query)
         ack(options=options)
 
     @app.view(str(ExitIds.MODAL))
@@ -170,17 +172,17 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
             ack(response_action="errors", errors=entry)
             return
         with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
-            saved = service.save(session, entry, ref.interview_id, ref.version, user_id, deps.today(), tiers, deps.tz,
-                                 churn_channel, deps.cs_lead, picked=ref.account_id is None)  # fmt: skip
-        if isinstance(saved, dict):
-            ack(response_action="errors", errors=saved)
-            return
+            saved = save(
+                session, entry, ref.interview_id, ref.version, user_id, deps.today(), picked=ref.account_id is None
+            )
+        ack(**service.submission_ack(saved))
         if isinstance(saved, service.Stale):
-            logger.info("exit interview of account %s changed before %s's save: nothing overwritten",
-                        entry.account_id, user_id)  # fmt: skip
-            ack(response_action="update", view=messages.notice(saved.text))
+            logger.info(
+                "exit interview of account %s changed before %s's save: nothing overwritten", entry.account_id, user_id
+            )
+        if not isinstance(saved, service.Saved):
             return
-        ack()
-        logger.info("exit interview %s v%s of %s saved by %s", saved.interview_id, saved.version, esc(saved.name),
-                    user_id)  # fmt: skip
-        after_ack(deps, body, client, None, logger, lambda: deliver(client, logger))
+        logger.info(
+            "exit interview %s v%s of %s saved by %s", saved.interview_id, saved.version, esc(saved.name), user_id
+        )
+        after_ack(deps, body, client, None, logger, lambda: _deliver(deps, client, logger))

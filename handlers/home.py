@@ -11,24 +11,16 @@ from bot.home import service
 from bot.home.ids import HomeIds
 from bot.home.values import HomePages
 from bot.slack.requests import Click, Deps, on_click
-from storage import queries
-from storage.db import unit_of_work
 
 
 def register(app: App, deps: Deps) -> None:
-    def publish(client: WebClient, user_id: str, pages: HomePages) -> None:
-        with unit_of_work(deps.sessions) as session:
-            view = service.home(session, user_id, pages, deps.scorecard, deps.today(), deps.tz)
-        client.views_publish(user_id=user_id, view=view)
-
     @app.event("app_home_opened")
     def home_opened(event: dict, body: dict, client: WebClient, request: BoltRequest, logger: logging.Logger) -> None:
         """Bolt has acked already; the event is marked handled only once its Home is published.
 
         At least once: a process killed mid-publish, or a publish failing after its retries, leaves the
         event unmarked, so Slack's retry publishes it. A retry racing a slow first attempt may publish
-        too: views.publish replaces the whole Home, so twice is harmless. An event without an id is
-        published without dedupe (its retries cannot be told apart from new events).
+        too: views.publish replaces the whole Home, so twice is harmless.
         """
         if event.get("tab") != "home":
             return
@@ -36,23 +28,11 @@ def register(app: App, deps: Deps) -> None:
 
         def deliver() -> None:  # on the follow-up pool: a slow publish never holds a listener thread
             try:
-                deliver_once(body.get("event_id"), event["user"], client, logger, retry)
+                service.publish_once(deps, client, body.get("event_id"), event["user"], logger, retry)
             except Exception:
                 logger.exception("could not publish the Home of %s; Slack's retry of the event will", event["user"])
 
         deps.follow_up.submit(deliver)
-
-    def deliver_once(event_id: str | None, user_id: str, client: WebClient, logger: logging.Logger, retry: str) -> None:
-        if event_id:
-            with unit_of_work(deps.sessions) as session:
-                done = queries.event_handled(session, event_id)
-            if done:
-                logger.info("dropped retry %s of event %s: already handled", retry, event_id)
-                return
-        publish(client, user_id, HomePages())
-        if event_id:
-            with unit_of_work(deps.sessions) as session:
-                queries.claim_event(session, event_id)
 
     def turn_page(click: Click[HomePages]) -> None:
         view = service.home(click.session, click.user_id, click.value, deps.scorecard, deps.today(), deps.tz)

@@ -21,7 +21,7 @@ from bot.settings import Settings, load_settings
 from handlers import health as commands
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer, sign
 from tests.fake_slack import FakeSlack
-from tests.test_slack_edges import DAY, EVIL, EVIL_SHOWN, add_accounts
+from tests.test_unusual_data_in_slack import DAY, EVIL, EVIL_SHOWN, add_accounts
 
 FORM = "application/x-www-form-urlencoded"
 THREADS = 3  # LISTENER_THREADS: the listener pool, and the follow-up pool sized by it

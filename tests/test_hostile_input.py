@@ -36,7 +36,7 @@ from storage.models import Account, Driver, HealthOverride, HealthScore, ScorePa
 from storage.queries import AccountRow, TierTotal
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
-from tests.test_slack_edges import ack, add_accounts
+from tests.test_unusual_data_in_slack import ack, add_accounts
 
 SCORECARD = load_scorecard()
 TIERS = SCORECARD.tiers

@@ -28,7 +28,7 @@ from tests.conftest import BotServer, slash_command_form
 from tests.fake_slack import FakeSlack
 from tests.test_ingest import TOKEN, Web
 from tests.test_ingest import add_accounts as add_ingest_accounts
-from tests.test_slack_edges import ack, add_accounts
+from tests.test_unusual_data_in_slack import ack, add_accounts
 
 DAY = date(2026, 6, 30)
 ME = "U01CSM0001"

@@ -392,7 +392,7 @@ def test_folder_is_not_a_file(engine: Engine, tmp_path: Path) -> None:
         ("employees", "Z1,Zed,3000000000", "line 2, employees: '3000000000' is above 2,147,483,647"),
         ("segment", "Z1,Zed," + "s" * 65, "line 2, segment: '" + "s" * 57 + "...' is longer than 64 characters"),
         ("owner_slack_id", "Z1," + "N" * 256 + ",U01", "line 2, name: '" + "N" * 57 + "...' is longer than 255"),
-    ],  # a NUL byte anywhere fails the whole file: tests/test_cli_defects.py
+    ],  # a NUL byte anywhere fails the whole file: tests/test_cli_import_messages.py
     ids=["thousands-separator", "churned-before-start", "employees-too-big", "long-segment", "long-name"],
 )
 def test_values_the_database_would_refuse_are_reported(

@@ -23,18 +23,52 @@ from bot.exits import messages
 from bot.exits.ids import QUESTION_PREFIX, ExitIds
 from bot.exits.messages import COMPETITOR_LIMIT, TEXT_LIMIT
 from bot.exits.questions import questions
+from bot.exits.values import ExitRef
 from bot.retention.service import redraw_tasks
 from bot.scoring.scorecard import Tiers
-from bot.slack.blocks import esc, is_user
+from bot.slack.blocks import Message, esc, is_user, plain
 from bot.slack.requests import is_member
 from prompts import say
 from storage import alerts, exits, outbox, queries, tasks
 from storage.models import EXIT_REASONS, Account, ExitInterview
 
+OPTIONS_LIMIT = 20
+
 
 def is_reader(client: WebClient, readers: Sequence[str], user_id: str, logger: logging.Logger) -> bool:
     """Whether `user_id` may read exit interviews: no readers set, a named user, or a member of a named group."""
     return not readers or is_member(client, readers, user_id, logger, "EXIT_INTERVIEW_READERS")
+
+
+def opening(session: Session, account_id: int, user_id: str, today: date, open_to_all: bool
+            ) -> Message | dict[str, Any] | str:  # fmt: skip
+    """What a reader gets for an account: its stored interview (with Edit), the form (a view) when there is none
+    yet, or the words saying the account is gone."""
+    account = session.get(Account, account_id)
+    if account is None:
+        return say("exit.gone")
+    interview = exits.of_account(session, account_id)
+    if interview is not None:
+        return messages.shown(account, interview, exits.revisions(session, interview.id or 0))
+    return messages.exit_modal(account, None, user_id, today, open_to_all=open_to_all)
+
+
+def edit_form(session: Session, ref: ExitRef, user_id: str, today: date, open_to_all: bool) -> dict[str, Any] | str:
+    """The Edit button: the form on the interview as it is now (someone may have changed it since shown), or the
+    words saying the account or its interview is gone."""
+    account = session.get(Account, ref.account_id or 0)
+    interview = exits.of_account(session, account.id or 0) if account else None
+    if account is None or interview is None:
+        return say("exit.gone")
+    return messages.exit_modal(account, interview, user_id, today, open_to_all=open_to_all)
+
+
+def account_options(session: Session, query: str) -> list[dict[str, Any]]:
+    """The form's customer picker, searched as you type: one indexed query (name, domain or id)."""
+    if not query:
+        return []
+    found = queries.find_accounts(session, query, limit=OPTIONS_LIMIT)
+    return [{"text": {"type": "plain_text", "text": plain(a.name, 75)}, "value": str(a.id)} for a in found]
 
 
 @dataclass(frozen=True)
@@ -185,6 +219,16 @@ def save(
         key = outbox.exit_summary_key(interview.id or 0, interview.version)
         outbox.post(session, key, churn_channel, message.text, message.blocks)
     return Saved(interview.id or 0, interview.version, account.name)
+
+
+def submission_ack(saved: Saved | Stale | dict[str, str]) -> dict[str, Any]:
+    """How a submission is acked: errors under their inputs, a notice in place of a form someone else saved over
+    meanwhile, or nothing (the modal closes)."""
+    if isinstance(saved, dict):
+        return {"response_action": "errors", "errors": saved}
+    if isinstance(saved, Stale):
+        return {"response_action": "update", "view": messages.notice(saved.text)}
+    return {}
 
 
 def _churn(session: Session, account: Account, day: date, user_id: str, tiers: Tiers, tz: ZoneInfo,

@@ -56,6 +56,18 @@ def answer(
     return Message(say("health.not_found", query=esc(command.query)), messages.not_found(lookup))
 
 
+def exit_target(
+    session: Session, query: str, user_id: str, scorecard: Scorecard, today: date, names: AccountNames,
+    tz: ZoneInfo = UTC,
+) -> int | Message:  # fmt: skip
+    """`/health exit <customer>`: the account meant, or what `/health <customer>` answers when no one account is
+    (a pick list, not found)."""
+    lookup = find_customer(session, query, names)
+    if lookup.found is not None and lookup.found.id:
+        return lookup.found.id
+    return answer(session, Find(query), user_id, scorecard, today, names, tz)
+
+
 def card(session: Session, account_id: int, scorecard: Scorecard, today: date, shared_by: str | None = None) -> Message:
     account = session.get(Account, account_id)
     if account is None:

@@ -1,5 +1,5 @@
-"""Gaps and broken database files, through the real CLI: the daily run fills a gap a killed backfill left
-inside the catch-up window; a read-only or corrupt SQLite file is one line from every command, and `run` refuses it."""
+"""Broken database files, through the real CLI: a read-only, corrupt or damaged SQLite file, or one another process
+locks, is one line from every command (score, import, run), `run` refuses it and /healthz says it is down."""
 
 from __future__ import annotations
 
@@ -11,83 +11,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 
-from bot.cli import main
 from bot.demo.run import write_demo_csvs
-from jobs import score as score_job
 from tests.conftest import free_port
 
 END = date(2026, 6, 30)
-FIRST = END - timedelta(days=29)  # 30 days scored: the whole catch-up window
-
-
-def _scored_days(engine: Engine) -> list[date]:
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT DISTINCT day FROM health_score ORDER BY day")).scalars().all()
-    return [d if isinstance(d, date) else date.fromisoformat(d) for d in rows]
-
-
-def _span(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-@pytest.fixture
-def scored_20_days(engine: Engine, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Engine:
-    """60 days of metrics for 20 demo accounts, the last 30 days scored, all through the CLI."""
-    accounts_csv, metrics_csv, _ = write_demo_csvs(tmp_path / "data", 20, 60, END)
-    assert main(["import", "accounts", str(accounts_csv)]) == 0
-    assert main(["import", "metrics", str(metrics_csv)]) == 0
-    assert main(["score", "--from", str(FIRST), "--to", str(END)]) == 0
-    assert _scored_days(engine) == _span(FIRST, END)
-    capsys.readouterr()
-    return engine
-
-
-def test_score_fills_the_gap_a_killed_backfill_left(scored_20_days: Engine, capsys: pytest.CaptureFixture) -> None:
-    gap = (FIRST + timedelta(days=7), FIRST + timedelta(days=11))  # days 8-12
-    with scored_20_days.begin() as conn:
-        conn.execute(text("DELETE FROM health_score WHERE day BETWEEN :a AND :b"), {"a": gap[0], "b": gap[1]})
-    assert main(["score"]) == 0
-    assert f"for {gap[0]} to {END};" in capsys.readouterr().out
-    assert _scored_days(scored_20_days) == _span(FIRST, END)
-    assert main(["score"]) == 0  # nothing missing: the latest day again, for late metrics
-    assert f"for {END};" in capsys.readouterr().out
-
-
-def test_the_scheduled_job_fills_the_gap_too(scored_20_days: Engine) -> None:
-    from bot.scoring.scorecard import load_scorecard
-
-    with scored_20_days.begin() as conn:
-        conn.execute(text("DELETE FROM health_score WHERE day = :d"), {"d": FIRST + timedelta(days=3)})
-    summary = score_job.run(scored_20_days, load_scorecard())
-    assert summary is not None and summary.days[0] == FIRST + timedelta(days=3)
-    assert _scored_days(scored_20_days) == _span(FIRST, END)
-
-
-def test_a_gap_before_the_catch_up_window_stays(scored_20_days: Engine, capsys: pytest.CaptureFixture) -> None:
-    """Only the last 30 days are caught up: older days are a backfill's job (`--from/--to`)."""
-    old = END - timedelta(days=40)
-    assert main(["score", "--from", str(old), "--to", str(FIRST - timedelta(days=1))]) == 0
-    with scored_20_days.begin() as conn:
-        conn.execute(text("DELETE FROM health_score WHERE day BETWEEN :a AND :b"), {"a": old, "b": old + timedelta(3)})
-    capsys.readouterr()
-    assert main(["score"]) == 0
-    assert f"for {END};" in capsys.readouterr().out
-
-
-def test_days_to_score_starts_at_the_earliest_gap_inside_the_window() -> None:
-    first = END - timedelta(days=200)
-    assert score_job.days_to_score(END, END, first, first_gap=END - timedelta(days=12)) == (
-        END - timedelta(days=12), END
-    )  # fmt: skip
-    assert score_job.days_to_score(END, END - timedelta(days=3), first, first_gap=END - timedelta(days=9)) == (
-        END - timedelta(days=9), END
-    )  # fmt: skip
-    assert score_job.days_to_score(END, END - timedelta(days=3), first) == (END - timedelta(days=2), END)
-    assert score_job.days_to_score(END, END, first, first_gap=END - timedelta(days=90)) == (
-        END - timedelta(days=29), END
-    )  # fmt: skip
 
 
 # --- a database file that cannot be written or read: one line from every command, `run` refuses to start ----------

@@ -1,6 +1,6 @@
-"""Issue 18, reports: the churn review says what it does not know. An unknown segment is an error listing the known
-ones; a period without data says so instead of 0.0 %; a period partly without data says the part it covers; quarters
-before any data show "no data"; the reasons panel says there were no interviews; small groups are not ranked above
+"""The churn review says what it does not know. An unknown segment is an error listing the known ones; a period
+without data says so instead of 0.0 %; a period partly without data says the part it covers; quarters before any
+data show "no data"; the reasons panel says there were no interviews; small groups are not ranked above
 well-supported ones. Through the CLI (`healthbot report`) and `/health churn`, as tests/test_churn_review.py does."""
 
 from __future__ import annotations

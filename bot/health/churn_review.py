@@ -1,0 +1,73 @@
+"""`/health churn [period] [segment]` after its ack: the review posted into the conversation for everyone
+(chat.postMessage: counts and categories, never a customer's words), the quotes privately to the typer if they
+may read exit interviews (else who may), then its chart uploaded in the review's thread. A bad period, an
+unknown segment, a period without data, or a conversation the bot cannot post in, is answered privately."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from urllib.error import URLError
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from bot.churn import messages, report
+from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
+from bot.exits.service import is_reader
+from bot.health.command import SUBCOMMANDS, Churn, usage
+from bot.slack.blocks import esc
+from bot.slack.requests import Deps
+from prompts import say
+from storage.db import unit_of_work
+
+
+def post_review(
+    deps: Deps,
+    command: Churn,
+    channel: str,
+    user_id: str,
+    readers: Sequence[str],
+    respond: Respond,
+    client: WebClient,
+    logger: logging.Logger,
+) -> None:
+    """`readers`: EXIT_INTERVIEW_READERS, who may read the quotes (none: everyone, privately)."""
+    today = deps.today()
+    try:
+        period = parse_period(command.period, today)
+        with unit_of_work(deps.sessions) as session:
+            result = review(session, period, segment=command.segment, today=today, tiers=deps.scorecard.tiers)
+    except PeriodError as exc:
+        sub = next(s for s in SUBCOMMANDS if s.name == "churn")
+        respond(response_type="ephemeral", text=f"{esc(str(exc))} {say('health.usage_is', usage=usage(sub))}")
+        return
+    except (SegmentError, NoDataError) as exc:  # nothing posted in the channel
+        respond(response_type="ephemeral", text=esc(str(exc)))
+        return
+    message = messages.review_message(result, open_to_all=not readers)
+    try:
+        posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+    except SlackApiError as exc:
+        logger.warning("churn review not posted in %s: %s", channel, exc.response.get("error", ""))
+        respond(response_type="ephemeral", text=say("churn_review.not_posted", reason=exc.response.get("error")))
+        return
+    if result.quotes:  # readers unset: everyone may read exit interviews (as `/health exit`), privately
+        if is_reader(client, readers, user_id, logger):
+            quotes = messages.quotes_message(result)
+            respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
+        else:
+            respond(response_type="ephemeral", text=messages.restricted_text(result, readers))
+    try:
+        client.files_upload_v2(
+            channel=channel,
+            file=report.render_png(result),
+            filename=messages.chart_filename(result),
+            title=messages.chart_title(result),
+            thread_ts=posted["ts"],
+        )
+    except (SlackApiError, SlackRequestError, URLError) as exc:
+        reason = exc.response.get("error", "") if isinstance(exc, SlackApiError) else str(exc)
+        logger.warning("churn review chart upload in %s failed: %s", channel, reason)
+        respond(response_type="ephemeral", text=say("churn_review.chart_failed", reason=esc(reason)))

@@ -1,0 +1,196 @@
+"""Whole payloads of the exit interview modal (every state) and summary, the stored interview shown to a reader,
+the churn review (channel, quotes, restricted) and the weekly digest (channel and DM): each built from a fixed
+fixture, validated with slack_sdk.models and compared, all of it, with its snapshot in tests/snapshots/
+(`UPDATE_SNAPSHOTS=1` rewrites them: see tests/snapshot.py). As tests/test_cards.py does for the card and
+tests/test_alert_thread.py for the alert thread."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.alerts.signals import Move
+from bot.churn import messages as churn
+from bot.churn.analysis import (
+    ChurnRate,
+    ChurnReview,
+    Competitor,
+    DataSpan,
+    Foresight,
+    Horizon,
+    Period,
+    Quote,
+    ReasonRow,
+    TraitRow,
+    TrendPoint,
+)
+from bot.exits import messages as exits
+from bot.retention.plays import PlayRate
+from bot.scoring.scorecard import load_scorecard
+from bot.slack.blocks import Message
+from jobs import digest
+from storage.models import Account, ExitInterview, ExitInterviewRevision
+from tests import snapshot
+
+TODAY = date(2026, 6, 30)
+CSM, NEUTRAL, READER = "U01CSM0001", "U01NEUTRAL1", "U01READER1"
+TIERS = load_scorecard().tiers
+
+ACCOUNT = Account(
+    id=7,
+    external_id="ACME",
+    name="Acme <Corp> & *Sons*",
+    name_lower="acme <corp> & *sons*",
+    owner_slack_id=CSM,
+    mrr=1200.0,
+    status="churned",
+    churned_on=date(2026, 6, 15),
+)
+INTERVIEW = ExitInterview(
+    id=3,
+    account_id=7,
+    churned=True,
+    reason="competitor",
+    avoidable=True,
+    competitor="Globex",
+    churn_date=date(2026, 6, 15),
+    mrr_lost=1000.0,
+    interviewer=NEUTRAL,
+    recorded_by=CSM,
+    answers={"why_leave": "Onboarding took *three* months", "what_missing": "SSO <https://evil.example|here>"},
+    note="From #acme: they signed with Globex",
+    version=2,
+    created_at=datetime(2026, 6, 16, 10, 0, tzinfo=UTC),
+    updated_at=datetime(2026, 6, 18, 9, 30, tzinfo=UTC),
+)
+HISTORY = [
+    ExitInterviewRevision(
+        id=1,
+        interview_id=3,
+        version=1,
+        edited_by=NEUTRAL,
+        values={"reason": "price"},
+        at=datetime(2026, 6, 18, 9, 30, tzinfo=UTC),
+    ),
+]
+
+
+def message(payload: Message) -> dict[str, Any]:
+    assert payload.blocks is not None
+    for block in payload.blocks:
+        Block.parse(block).validate_json()  # type: ignore[union-attr]
+    return {"text": payload.text, "blocks": payload.blocks}
+
+
+def view(payload: dict[str, Any]) -> dict[str, Any]:
+    View(**payload).validate_json()
+    return payload
+
+
+@pytest.mark.parametrize(
+    "name, build",
+    [
+        ("exit_modal_new_by_the_csm", lambda: exits.exit_modal(ACCOUNT, None, CSM, TODAY)),
+        ("exit_modal_new_open_to_all", lambda: exits.exit_modal(ACCOUNT, None, NEUTRAL, TODAY, open_to_all=True)),
+        ("exit_modal_picked_with_a_note", lambda: exits.exit_modal(None, None, NEUTRAL, TODAY, "Their last *email*")),
+        ("exit_modal_edit", lambda: exits.exit_modal(ACCOUNT, INTERVIEW, NEUTRAL, TODAY)),
+        ("exit_restricted", exits.restricted_view),
+        ("exit_notice", lambda: exits.notice("Saved meanwhile by someone else: version 3")),
+    ],
+)
+def test_exit_interview_views(name: str, build: Any) -> None:
+    snapshot.matches(name, view(build()))
+
+
+def test_exit_interview_summary_for_the_churn_channel() -> None:
+    snapshot.matches("exit_summary", message(exits.summary(ACCOUNT, INTERVIEW)))
+
+
+def test_exit_interview_shown_to_a_reader_with_its_history() -> None:
+    snapshot.matches("exit_shown", message(exits.shown(ACCOUNT, INTERVIEW, HISTORY)))
+
+
+REVIEW = ChurnReview(
+    period=Period(date(2026, 4, 1), date(2026, 6, 30), "2026-Q2"),
+    segment=None,
+    today=TODAY,
+    headline=ChurnRate(accounts_at_start=120, churned=9, mrr_at_start=144_000.0, mrr_lost=10_800.0),
+    churned_accounts=["Acme <Corp> & *Sons*", "Initech"],
+    interviewed=2,
+    avoidable=1,
+    reasons=[ReasonRow("competitor", 1, 1, 0.5), ReasonRow("price", 1, 0, 0.5)],
+    competitors=[Competitor("Globex", 1)],
+    quotes=[
+        Quote("Acme <Corp> & *Sons*", "Competitor", "Why are you leaving?", "Onboarding took *three* months"),
+        Quote("Initech", "Price", "What would have kept you?", "A cheaper plan for   small teams"),
+    ],
+    traits=[
+        TraitRow("segment", "smb", 60, 7, 7 / 60, 1.56, 0.06),
+        TraitRow("plan", "starter", 8, 2, 0.25, 3.33, 0.07),
+    ],
+    plays=[PlayRate("high_risk", 6, 4, 12, 9, 3, 2, 1), PlayRate("medium_risk", 5, 5, 8, 8, 4, 1, 0)],
+    trend=[
+        TrendPoint("2026-Q1", date(2026, 1, 1), date(2026, 3, 31), ChurnRate(118, 6, 140_000.0, 7_000.0)),
+        TrendPoint("2026-Q2", date(2026, 4, 1), date(2026, 6, 30), ChurnRate(120, 9, 144_000.0, 10_800.0)),
+    ],
+    foresight=[Foresight(7, "Acme <Corp> & *Sons*", date(2026, 6, 15), {30: "high_risk", 60: "medium_risk"})],
+    horizons=[Horizon(30, 8, 6), Horizon(60, 7, 4)],
+    tier_labels={tier: TIERS.label(tier) for tier in TIERS.order},
+    span=DataSpan(date(2025, 1, 1), TODAY),
+)
+
+
+@pytest.mark.parametrize("open_to_all", [False, True])
+def test_churn_review_for_the_channel(open_to_all: bool) -> None:
+    payload = message(churn.review_message(REVIEW, open_to_all=open_to_all))
+    snapshot.matches(f"churn_review{'_open_to_all' if open_to_all else ''}", payload)
+
+
+def test_churn_review_quotes_and_the_restricted_note() -> None:
+    payload = {
+        "quotes": message(churn.quotes_message(REVIEW)),
+        "restricted": churn.restricted_text(REVIEW, [READER, "S0READERS1"]),
+    }
+    snapshot.matches("churn_review_quotes", payload)
+
+
+WEEK = digest.WeekStats(
+    start=date(2026, 6, 22),
+    end=date(2026, 6, 28),
+    opened=3,
+    joined=1,
+    listed=2,
+    alerts_since=datetime(2026, 6, 22, 9, 0, tzinfo=UTC),
+    alerts_until=datetime(2026, 6, 29, 9, 0, tzinfo=UTC),
+    claimed_in_sla=2,
+    unclaimed=1,
+    escalated=1,
+    resolved={"saved": 1, "churned": 1},
+    moves=[("Acme <Corp> & *Sons*", Move(7, "medium_risk", "high_risk", 21.0))],
+    move_why={},
+    tz=ZoneInfo("Europe/Berlin"),
+    at_risk_tiers=["medium_risk", "high_risk"],
+    at_risk=12,
+    mrr_at_risk=18_000.0,
+    mrr_at_risk_before=15_500.0,
+    tier_counts=[(tier, 10 + i, 9 + i) for i, tier in enumerate(TIERS.order)],
+    new_at_risk=[digest.AtRisk("Acme <Corp> & *Sons*", "high_risk", 1200.0, "alert")],
+    saves=[("Initech", NEUTRAL)],
+    tasks_open=4,
+    tasks_overdue=1,
+    tasks=[digest.TaskLine("Initech", "Call the *sponsor*", CSM, datetime(2026, 6, 26, 15, 0, tzinfo=UTC), True)],
+    snoozed=[digest.Snoozed("Globex", datetime(2026, 7, 3, 9, 0, tzinfo=UTC), None)],
+    digest_only=[("Hooli", "tickets rose to 9")],
+    plays=[PlayRate("high_risk", 6, 4, 12, 9, 3, 2, 1)],
+    plays_start=date(2026, 3, 31),
+)
+
+
+@pytest.mark.parametrize("dm", [False, True])
+def test_weekly_digest(dm: bool) -> None:
+    snapshot.matches(f"digest{'_dm' if dm else ''}", message(digest.digest_message(WEEK, TIERS, dm=dm)))
