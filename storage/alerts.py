@@ -185,9 +185,11 @@ def escalate(session: Session, alert_id: int, level: int, now: datetime | None =
     """Move an unclaimed alert to escalation `level`, once: a replica running the same job changes nothing."""
     now = now or utcnow()
     won = _changed(
-        session, alert_id, [col(Alert.claimed_by).is_(None), col(Alert.escalation_level) == level - 1],
+        session,
+        alert_id,
+        [col(Alert.claimed_by).is_(None), col(Alert.escalation_level) == level - 1],
         {"escalation_level": level, "escalated_at": now},
-    )  # fmt: skip
+    )
     if won:
         record(session, alert_id, "escalated", None, {"level": level})
     return won
@@ -202,8 +204,9 @@ def join(session: Session, alert_id: int, firings: dict[str, Any], severity: str
 def resolve(session: Session, alert_id: int, outcome: str, by: str, now: datetime | None = None) -> bool:
     """Close an open alert with its outcome; False when it was closed already."""
     now = now or utcnow()
-    won = _changed(session, alert_id, [], {"status": "resolved", "outcome": outcome, "resolved_by": by,
-                                           "resolved_at": now})  # fmt: skip
+    won = _changed(
+        session, alert_id, [], {"status": "resolved", "outcome": outcome, "resolved_by": by, "resolved_at": now}
+    )
     if won:
         record(session, alert_id, "resolved", None if by == "healthbot" else by, {"outcome": outcome})
     return won
@@ -226,10 +229,16 @@ def opened_in(session: Session, channel: str, since: datetime, until: datetime) 
     by_person = select(AlertListing.alert_id).where(
         col(AlertListing.alert_id).is_not(None), col(AlertListing.opened_by) != "healthbot"
     )
-    stmt = select(func.count()).select_from(Alert).where(
-        Alert.channel == channel, col(Alert.opened_at) >= since, col(Alert.opened_at) < until,
-        col(Alert.id).not_in(by_person),
-    )  # fmt: skip
+    stmt = (
+        select(func.count())
+        .select_from(Alert)
+        .where(
+            Alert.channel == channel,
+            col(Alert.opened_at) >= since,
+            col(Alert.opened_at) < until,
+            col(Alert.id).not_in(by_person),
+        )
+    )
     return int(session.exec(stmt).one())
 
 
@@ -295,8 +304,14 @@ def keep_listed(session: Session, listing_id: int, firings: dict[str, Any], seve
     return result.rowcount == 1
 
 
-def end_listing(session: Session, listing_id: int, status: str, by: str | None = None,
-                alert_id: int | None = None, now: datetime | None = None) -> bool:  # fmt: skip
+def end_listing(
+    session: Session,
+    listing_id: int,
+    status: str,
+    by: str | None = None,
+    alert_id: int | None = None,
+    now: datetime | None = None,
+) -> bool:
     """listed -> `status` (opened: by whom, its alert; recovered; churned), once: True for the caller who did."""
     values: dict[str, Any] = {"status": status}
     if status == "opened":

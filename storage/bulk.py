@@ -320,8 +320,11 @@ class _SqliteHelper:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-c", "from storage.bulk import _sqlite_helper_main; _sqlite_helper_main()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-            )  # fmt: skip
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
             assert proc.stdin is not None
             proc.stdin.write(json.dumps({"path": path, "sql": sql, "params": params}).encode())
             proc.stdin.close()
@@ -402,9 +405,13 @@ def _pg_packed(
         " value::float8 FROM metric_observation WHERE day >= {start}::date AND day <= {end}::date"
         " AND metric = ANY({metrics}::text[])) TO STDOUT (FORMAT BINARY)"
     ).format(
-        day_mul=sql.Literal(1 << day_bits), code_mul=sql.Literal(1 << code_bits), case=case,
-        start=sql.Literal(start), end=sql.Literal(end), metrics=sql.Literal(metrics),
-    )  # fmt: skip
+        day_mul=sql.Literal(1 << day_bits),
+        code_mul=sql.Literal(1 << code_bits),
+        case=case,
+        start=sql.Literal(start),
+        end=sql.Literal(end),
+        metrics=sql.Literal(metrics),
+    )
     pgconn = raw.pgconn
     blocking = pgconn.nonblocking
     pgconn.nonblocking = 0  # plain blocking libpq calls for the duration

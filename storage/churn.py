@@ -11,9 +11,20 @@ from sqlmodel import col
 from storage.models import Account, ExitInterview, HealthScore, MetricObservation
 
 ACCOUNT_COLUMNS = (
-    "id", "name", "segment", "industry", "employees", "region", "lifecycle_stage", "acquisition_channel",
-    "owner_slack_id", "mrr", "contract_start", "status", "churned_on",
-)  # fmt: skip
+    "id",
+    "name",
+    "segment",
+    "industry",
+    "employees",
+    "region",
+    "lifecycle_stage",
+    "acquisition_channel",
+    "owner_slack_id",
+    "mrr",
+    "contract_start",
+    "status",
+    "churned_on",
+)
 
 
 def accounts(conn: Connection, segment: str | None = None) -> pd.DataFrame:
@@ -37,16 +48,31 @@ def _dates(values: pd.Series) -> pd.Series:
 def interviews(conn: Connection) -> pd.DataFrame:
     """Every exit interview with the fields the review counts (answers as the stored dict)."""
     stmt = select(
-        col(ExitInterview.account_id), col(ExitInterview.churned), col(ExitInterview.reason),
-        col(ExitInterview.avoidable), col(ExitInterview.competitor), col(ExitInterview.churn_date),
-        col(ExitInterview.mrr_lost), col(ExitInterview.answers), col(ExitInterview.note),
-    )  # fmt: skip
+        col(ExitInterview.account_id),
+        col(ExitInterview.churned),
+        col(ExitInterview.reason),
+        col(ExitInterview.avoidable),
+        col(ExitInterview.competitor),
+        col(ExitInterview.churn_date),
+        col(ExitInterview.mrr_lost),
+        col(ExitInterview.answers),
+        col(ExitInterview.note),
+    )
     rows = conn.execute(stmt).all()
     frame = pd.DataFrame(
         [tuple(r) for r in rows],
-        columns=["account_id", "churned", "reason", "avoidable", "competitor", "churn_date", "mrr_lost", "answers",
-                 "note"],
-    )  # fmt: skip
+        columns=[
+            "account_id",
+            "churned",
+            "reason",
+            "avoidable",
+            "competitor",
+            "churn_date",
+            "mrr_lost",
+            "answers",
+            "note",
+        ],
+    )
     frame["churn_date"] = _dates(frame["churn_date"])
     return frame.astype({"account_id": "int64"})
 
@@ -54,8 +80,14 @@ def interviews(conn: Connection) -> pd.DataFrame:
 def scores_until(conn: Connection, account_ids: list[int], until: date) -> pd.DataFrame:
     """Stored daily scores (account_id, day, score, tier) of these accounts up to `until`."""
     if not account_ids:
-        return pd.DataFrame({"account_id": pd.Series(dtype="int64"), "day": pd.Series(dtype="datetime64[ns]"),
-                             "score": pd.Series(dtype=float), "tier": pd.Series(dtype=object)})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "account_id": pd.Series(dtype="int64"),
+                "day": pd.Series(dtype="datetime64[ns]"),
+                "score": pd.Series(dtype=float),
+                "tier": pd.Series(dtype=object),
+            }
+        )
     stmt = select(
         col(HealthScore.account_id), col(HealthScore.day), col(HealthScore.score), col(HealthScore.tier)
     ).where(col(HealthScore.account_id).in_(account_ids), col(HealthScore.day) <= until)
@@ -67,8 +99,13 @@ def scores_until(conn: Connection, account_ids: list[int], until: date) -> pd.Da
 def metric_between(conn: Connection, metric: str, account_ids: list[int], start: date, end: date) -> pd.DataFrame:
     """Observations (account_id, day, value) of one metric from `start` to `end`, both included."""
     if not account_ids:
-        return pd.DataFrame({"account_id": pd.Series(dtype="int64"), "day": pd.Series(dtype="datetime64[ns]"),
-                             "value": pd.Series(dtype=float)})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "account_id": pd.Series(dtype="int64"),
+                "day": pd.Series(dtype="datetime64[ns]"),
+                "value": pd.Series(dtype=float),
+            }
+        )
     stmt = select(col(MetricObservation.account_id), col(MetricObservation.day), col(MetricObservation.value)).where(
         col(MetricObservation.metric) == metric,
         col(MetricObservation.account_id).in_(account_ids),
@@ -96,9 +133,11 @@ def data_days(conn: Connection) -> tuple[date | None, date | None]:
     firsts: list[date] = []
     lasts: list[date] = []
     for column, where in (
-        (MetricObservation.day, true()), (HealthScore.day, true()), (Account.churned_on, true()),
+        (MetricObservation.day, true()),
+        (HealthScore.day, true()),
+        (Account.churned_on, true()),
         (ExitInterview.churn_date, col(ExitInterview.churned).is_(True)),
-    ):  # fmt: skip
+    ):
         first, last = conn.execute(select(func.min(col(column)), func.max(col(column))).where(where)).one()
         firsts += [_day(first)] if first is not None else []
         lasts += [_day(last)] if last is not None else []

@@ -11,8 +11,16 @@ from sqlmodel import Session, col, select
 from storage.models import ExitInterview, ExitInterviewRevision, utcnow
 
 EDITABLE = (
-    "churned", "reason", "avoidable", "competitor", "churn_date", "mrr_lost", "interviewer", "answers", "note",
-)  # fmt: skip
+    "churned",
+    "reason",
+    "avoidable",
+    "competitor",
+    "churn_date",
+    "mrr_lost",
+    "interviewer",
+    "answers",
+    "note",
+)
 
 
 def of_account(session: Session, account_id: int) -> ExitInterview | None:

@@ -64,8 +64,16 @@ class Account(AccountBase, table=True):
 
 # Account fields whose changes are kept (`AccountFieldChange`), so a backtest reads them as they were.
 ACCOUNT_TRACKED_FIELDS = (
-    "segment", "lifecycle_stage", "plan", "region", "industry", "employees", "mrr", "renewal_date", "owner_slack_id",
-)  # fmt: skip
+    "segment",
+    "lifecycle_stage",
+    "plan",
+    "region",
+    "industry",
+    "employees",
+    "mrr",
+    "renewal_date",
+    "owner_slack_id",
+)
 
 
 class AccountFieldChange(SQLModel, table=True):
@@ -241,7 +249,7 @@ class Alert(SQLModel, table=True):
             unique=True,
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
-        ),  # fmt: skip
+        ),
         Index("ix_alert_status_due", "status", "due_at"),
     )
 
@@ -300,7 +308,7 @@ class AlertListing(SQLModel, table=True):
             unique=True,
             sqlite_where=text("status = 'listed'"),
             postgresql_where=text("status = 'listed'"),
-        ),  # fmt: skip
+        ),
         Index("ix_alert_listing_message", "message_key"),
     )
 

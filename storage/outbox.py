@@ -115,9 +115,17 @@ def enqueue(
         raise ValueError("chat.update needs target_key")
     now = utcnow()
     values = dict(
-        key=key, method=method, channel=channel, payload=payload, target_key=target_key, thread_key=thread_key,
-        status="pending", attempts=0, next_attempt_at=_utc(at), created_at=now,
-    )  # fmt: skip
+        key=key,
+        method=method,
+        channel=channel,
+        payload=payload,
+        target_key=target_key,
+        thread_key=thread_key,
+        status="pending",
+        attempts=0,
+        next_attempt_at=_utc(at),
+        created_at=now,
+    )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
@@ -231,7 +239,7 @@ def claim_due(
                 target_channel=(target.sent_channel or target.channel) if target else None,
                 target_ts=target.ts if target else None,
                 thread_ts=parent.ts if parent else None,
-            )  # fmt: skip
+            )
         )
     return sorted(out, key=lambda c: (c.channel, c.id))
 

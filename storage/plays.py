@@ -20,10 +20,16 @@ def _opened(start: date, end: date) -> Select[Any]:
 def alerts_opened(conn: Connection, start: date, end: date) -> pd.DataFrame:
     """alert_id, severity, status, outcome, due_at, claimed_at of the alerts opened from `start` to `end`."""
     return pd.read_sql(
-        select(col(Alert.id).label("alert_id"), col(Alert.severity), col(Alert.status), col(Alert.outcome),
-               col(Alert.due_at), col(Alert.claimed_at)).where(col(Alert.id).in_(_opened(start, end))),
+        select(
+            col(Alert.id).label("alert_id"),
+            col(Alert.severity),
+            col(Alert.status),
+            col(Alert.outcome),
+            col(Alert.due_at),
+            col(Alert.claimed_at),
+        ).where(col(Alert.id).in_(_opened(start, end))),
         conn,
-    )  # fmt: skip
+    )
 
 
 def first_claims(conn: Connection, start: date, end: date) -> pd.DataFrame:

@@ -29,9 +29,23 @@ from storage.models import (
 )
 
 ACCOUNT_FRAME_COLUMNS = (
-    "id", "external_id", "name", "owner_slack_id", "segment", "plan", "industry", "employees", "region",
-    "lifecycle_stage", "acquisition_channel", "mrr", "contract_start", "renewal_date", "status", "churned_on",
-)  # fmt: skip
+    "id",
+    "external_id",
+    "name",
+    "owner_slack_id",
+    "segment",
+    "plan",
+    "industry",
+    "employees",
+    "region",
+    "lifecycle_stage",
+    "acquisition_channel",
+    "mrr",
+    "contract_start",
+    "renewal_date",
+    "status",
+    "churned_on",
+)
 
 
 def _day_number_sql(conn: Connection, column: str) -> str:
@@ -102,12 +116,14 @@ def field_history(conn: Connection, fields: Sequence[str] = ACCOUNT_TRACKED_FIEL
         finally:
             cur.close()
     table = np.array(rows, dtype=object).reshape(len(rows), 4)
-    return pd.DataFrame({
-        "account_id": table[:, 0].astype(np.int64),
-        "field": np.array(names, dtype=object)[table[:, 1].astype(np.int64)],
-        "seen_on": table[:, 2].astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]"),
-        "value": table[:, 3],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "account_id": table[:, 0].astype(np.int64),
+            "field": np.array(names, dtype=object)[table[:, 1].astype(np.int64)],
+            "seen_on": table[:, 2].astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]"),
+            "value": table[:, 3],
+        }
+    )
 
 
 def field_changes_after(conn: Connection, day: date) -> pd.DataFrame:
@@ -156,9 +172,12 @@ def field_values_on(history: pd.DataFrame, asks: pd.DataFrame) -> pd.DataFrame:
 
 
 def record_field_changes(
-    conn: Connection, account_id: Sequence[int], values: pd.DataFrame, seen_on: pd.Series | date,
+    conn: Connection,
+    account_id: Sequence[int],
+    values: pd.DataFrame,
+    seen_on: pd.Series | date,
     history: pd.DataFrame | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Record each value of `values` (tracked fields as columns, a row per account of `account_id`) that
     differs from what was known on its `seen_on` day (one for all, or datetime64 per row), as seen that
     day; returns how many. Nothing known reads as empty and numbers compare as numbers (1200 is 1200.0),
@@ -367,11 +386,15 @@ def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account
         return list(prefix)
     contains = session.exec(
         select(Account)
-        .where(or_(col(Account.name_lower).like(f"%{pattern}%", escape="\\"),
-                   func.lower(col(Account.domain)).like(f"%{pattern}%", escape="\\")))
+        .where(
+            or_(
+                col(Account.name_lower).like(f"%{pattern}%", escape="\\"),
+                func.lower(col(Account.domain)).like(f"%{pattern}%", escape="\\"),
+            )
+        )
         .order_by(col(Account.name))
         .limit(limit)
-    ).all()  # fmt: skip
+    ).all()
     return list(contains)
 
 
@@ -382,10 +405,12 @@ def account_count(conn: Connection) -> int:
 def churned_outside(conn: Connection, first: date, last: date) -> tuple[int, int]:
     """Accounts that churned after `last`, and on or before `first`."""
     row = conn.execute(
-        text("SELECT SUM(CASE WHEN churned_on > :last THEN 1 ELSE 0 END), "
-             "SUM(CASE WHEN churned_on <= :first THEN 1 ELSE 0 END) FROM account WHERE churned_on IS NOT NULL"),
+        text(
+            "SELECT SUM(CASE WHEN churned_on > :last THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN churned_on <= :first THEN 1 ELSE 0 END) FROM account WHERE churned_on IS NOT NULL"
+        ),
         {"first": first, "last": last},
-    ).one()  # fmt: skip
+    ).one()
     return int(row[0] or 0), int(row[1] or 0)
 
 
@@ -465,9 +490,15 @@ def active_override(session: Session, account_id: int, today: date) -> HealthOve
 
 
 def set_override(
-    session: Session, account_id: int, *, tier: str, reason: str, set_by: str, expires_on: date,
+    session: Session,
+    account_id: int,
+    *,
+    tier: str,
+    reason: str,
+    set_by: str,
+    expires_on: date,
     score: float | None = None,
-) -> HealthOverride:  # fmt: skip
+) -> HealthOverride:
     """Record a new override; an older active one is superseded (cleared) in the same transaction."""
     now = utcnow()
     for old in session.exec(
@@ -523,9 +554,16 @@ RowOrder = Literal["risk", "drop", "gain"]
 
 
 def account_rows(
-    session: Session, day: date, *, owner: str | None = None, tier: str | None = None, order: RowOrder = "risk",
-    with_unscored: bool = False, limit: int, offset: int = 0,
-) -> list[AccountRow]:  # fmt: skip
+    session: Session,
+    day: date,
+    *,
+    owner: str | None = None,
+    tier: str | None = None,
+    order: RowOrder = "risk",
+    with_unscored: bool = False,
+    limit: int,
+    offset: int = 0,
+) -> list[AccountRow]:
     """Customers (not churned) with their score on `day`; `with_unscored` adds those without one, last.
 
     `risk`: lowest score first. `drop` / `gain`: the biggest 7-day falls / rises first, only
@@ -533,9 +571,15 @@ def account_rows(
     """
     s = HealthScore
     stmt = sa_select(
-        col(Account.id), col(Account.name), col(Account.owner_slack_id), col(Account.mrr), col(Account.renewal_date),
-        col(s.score), col(s.tier), col(s.delta_7),
-    )  # fmt: skip
+        col(Account.id),
+        col(Account.name),
+        col(Account.owner_slack_id),
+        col(Account.mrr),
+        col(Account.renewal_date),
+        col(s.score),
+        col(s.tier),
+        col(s.delta_7),
+    )
     if with_unscored:
         stmt = stmt.select_from(Account).outerjoin(s, (col(s.account_id) == Account.id) & (col(s.day) == day))
     else:  # driven by the day's scores: the (day, tier) index

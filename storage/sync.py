@@ -55,9 +55,15 @@ def get_state(conn: Connection, source: str) -> State:
 
 def save_state(conn: Connection, state: State) -> None:
     values = {
-        "source": state.source, "since": state.since, "position": state.position, "running": state.running,
-        "run_since": state.run_since, "run_max": state.run_max, "records": state.records, "updated_at": utcnow(),
-    }  # fmt: skip
+        "source": state.source,
+        "since": state.since,
+        "position": state.position,
+        "running": state.running,
+        "run_since": state.run_since,
+        "run_max": state.run_max,
+        "records": state.records,
+        "updated_at": utcnow(),
+    }
     columns = list(values)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "source")
     conn.execute(
@@ -91,12 +97,14 @@ def account_keys(conn: Connection, column: str) -> dict[str, int]:
 
 def upsert_observations(conn: Connection, rows: Iterable[Sequence[Any]]) -> int:
     """(account_id, day, metric, value) rows; an existing (account, day, metric) is replaced."""
-    return bulk.upsert_rows(conn, "metric_observation", ["account_id", "day", "metric", "value"],
-                            ["account_id", "day", "metric"], rows)  # fmt: skip
+    return bulk.upsert_rows(
+        conn, "metric_observation", ["account_id", "day", "metric", "value"], ["account_id", "day", "metric"], rows
+    )
 
 
-def put_items(conn: Connection, source: str, items: dict[tuple[str, str], tuple[int, date, float]],
-              aggregates: dict[str, str]) -> int:  # fmt: skip
+def put_items(
+    conn: Connection, source: str, items: dict[tuple[str, str], tuple[int, date, float]], aggregates: dict[str, str]
+) -> int:
     """Store each record's part ((record_key, metric) -> (account_id, day, value)), replacing the part the
     record had before, and recompute the observations of every bucket (account, day, metric) touched,
     old and new: a record seen again never counts twice. Returns the observations written."""
@@ -116,8 +124,13 @@ def put_items(conn: Connection, source: str, items: dict[tuple[str, str], tuple[
             if (key, metric) in items:
                 touched.add((account_id, _day(day), metric))
     rows = [(source, key, metric, acc, day.isoformat(), value) for (key, metric), (acc, day, value) in items.items()]
-    bulk.upsert_rows(conn, "sync_item", ["source", "record_key", "metric", "account_id", "day", "value"],
-                     ["source", "record_key", "metric"], rows)  # fmt: skip
+    bulk.upsert_rows(
+        conn,
+        "sync_item",
+        ["source", "record_key", "metric", "account_id", "day", "value"],
+        ["source", "record_key", "metric"],
+        rows,
+    )
     touched |= {(acc, day, metric) for (_, metric), (acc, day, _) in items.items()}
     return recompute(conn, source, touched, aggregates)
 

@@ -87,11 +87,14 @@ def alerts_with_unassigned_open_tasks_past_due(session: Session, now: datetime) 
         select(Task.alert_id)
         .join(Alert, col(Alert.id) == col(Task.alert_id))
         .where(
-            Task.status == "open", col(Task.assignee).is_(None), Alert.status == "open",
-            col(Alert.claimed_by).is_(None), col(Alert.due_at) <= now,
+            Task.status == "open",
+            col(Task.assignee).is_(None),
+            Alert.status == "open",
+            col(Alert.claimed_by).is_(None),
+            col(Alert.due_at) <= now,
         )
         .distinct()
-    )  # fmt: skip
+    )
     return list(session.exec(stmt).all())
 
 
@@ -142,9 +145,17 @@ def assign(session: Session, task_id: int, assignee: str, by: str | None) -> boo
 
 
 def close(
-    session: Session, task_id: int, *, version: int, outcome: str, by: str, notes: str | None = None,
-    next_step: str | None = None, next_step_on: date | None = None, now: datetime | None = None,
-) -> bool:  # fmt: skip
+    session: Session,
+    task_id: int,
+    *,
+    version: int,
+    outcome: str,
+    by: str,
+    notes: str | None = None,
+    next_step: str | None = None,
+    next_step_on: date | None = None,
+    now: datetime | None = None,
+) -> bool:
     """Close an open task seen at `version` with its outcome (done, not_needed, escalated).
 
     False when the task changed meanwhile (closed, reassigned, escalated): the caller says so instead.
@@ -152,10 +163,18 @@ def close(
     if outcome not in CLOSED:
         raise ValueError(f"unknown task outcome {outcome!r}")
     won = _changed(
-        session, task_id, [col(Task.version) == version],
-        {"status": outcome, "closed_at": now or utcnow(), "closed_by": by, "notes": notes, "next_step": next_step,
-         "next_step_on": next_step_on},
-    )  # fmt: skip
+        session,
+        task_id,
+        [col(Task.version) == version],
+        {
+            "status": outcome,
+            "closed_at": now or utcnow(),
+            "closed_by": by,
+            "notes": notes,
+            "next_step": next_step,
+            "next_step_on": next_step_on,
+        },
+    )
     if won:
         record(session, task_id, outcome, by, {"next_step": next_step, "next_step_on": str(next_step_on or "")})
     return won
@@ -168,10 +187,19 @@ def close_with_alert(session: Session, alert_id: int, outcome: str, by: str, now
     """
     closed = []
     for task in of_alert(session, alert_id):
-        if task.status == "open" and task.id is not None and close(
-            session, task.id, version=task.version, outcome="not_needed", by=by,
-            notes=f"alert resolved: {outcome}", now=now,
-        ):  # fmt: skip
+        if (
+            task.status == "open"
+            and task.id is not None
+            and close(
+                session,
+                task.id,
+                version=task.version,
+                outcome="not_needed",
+                by=by,
+                notes=f"alert resolved: {outcome}",
+                now=now,
+            )
+        ):
             closed.append(task.id)
     return closed
 
@@ -179,9 +207,11 @@ def close_with_alert(session: Session, alert_id: int, outcome: str, by: str, now
 def escalate(session: Session, task_id: int, level: int, now: datetime | None = None) -> bool:
     """Move an overdue open task to escalation `level`, once (a replica running the same job changes nothing)."""
     won = _changed(
-        session, task_id, [col(Task.escalation_level) == level - 1],
+        session,
+        task_id,
+        [col(Task.escalation_level) == level - 1],
         {"escalation_level": level, "escalated_at": now or utcnow()},
-    )  # fmt: skip
+    )
     if won:
         record(session, task_id, "overdue", None, {"level": level})
     return won

@@ -150,21 +150,39 @@ class _New:
 
 
 def open_alert(
-    session: Session, account: Account, firings: dict[str, Any], severity: str, channel: str, *, day: date,
-    now: datetime, calendar: BusinessCalendar, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None, dm_tasks: bool,
-    detail: dict[str, Any], names: Callable[[str], str | None] | None = None,
-) -> tuple[messages.AlertView, list[Task]]:  # fmt: skip
+    session: Session,
+    account: Account,
+    firings: dict[str, Any],
+    severity: str,
+    channel: str,
+    *,
+    day: date,
+    now: datetime,
+    calendar: BusinessCalendar,
+    tiers: Tiers,
+    tz: ZoneInfo,
+    cs_lead: str | None,
+    dm_tasks: bool,
+    detail: dict[str, Any],
+    names: Callable[[str], str | None] | None = None,
+) -> tuple[messages.AlertView, list[Task]]:
     """Open an alert: its thread's root, the playbook's tasks and the outreach draft (in the thread). Its owner's
     DM is the caller's (`dm_tasks`: the tasks DM their assignees themselves); `names` signs the draft (see
     `run_alerts`). The view and the tasks created."""
     alert = store.create(
         session,
         Alert(
-            account_id=account.id or 0, severity=severity, opened_on=day, last_fired_on=day, opened_at=as_utc(now),
-            due_at=as_utc(due_at(calendar, now, severity)), channel=channel, firings=firings,
+            account_id=account.id or 0,
+            severity=severity,
+            opened_on=day,
+            last_fired_on=day,
+            opened_at=as_utc(now),
+            due_at=as_utc(due_at(calendar, now, severity)),
+            channel=channel,
+            firings=firings,
         ),
         detail,
-    )  # fmt: skip
+    )
     view = messages.AlertView(alert, account, threads.latest(session, account.id or 0, day))
     threads.post_root(session, view, tiers, tz, cs_lead)
     tasks = retention.create_tasks(
@@ -261,8 +279,9 @@ def run_alerts(
                     summary.joined += 1
                     redraw.add(alert_id)
                     if not snoozed:
-                        threads.reply(session, alert, f"joined:{day.isoformat()}",
-                                      messages.joined_reply([f.words for f in new]))  # fmt: skip
+                        threads.reply(
+                            session, alert, f"joined:{day.isoformat()}", messages.joined_reply([f.words for f in new])
+                        )
                 else:
                     summary.updated += 1
             continue
@@ -302,8 +321,9 @@ def run_alerts(
         account = accounts.get(account_id)
         was_listed = listed.get(account_id)
         if was_listed is not None and not fresh:  # still firing, though nothing may alert now: it stays listed
-            store.keep_listed(session, was_listed.id or 0, was_listed.firings, was_listed.severity,
-                              max(was_listed.last_fired_on, day))  # fmt: skip
+            store.keep_listed(
+                session, was_listed.id or 0, was_listed.firings, was_listed.severity, max(was_listed.last_fired_on, day)
+            )
             summary.still_listed += 1
             continue
         if not fresh or account is None:
@@ -363,9 +383,21 @@ def run_alerts(
                 continue
             detail["listing"] = c.listing.id
         view, tasks = open_alert(
-            session, c.account, c.firings, c.severity, c.channel, day=day, now=now, calendar=calendar, tiers=tiers,
-            tz=tz, cs_lead=cs_lead, dm_tasks=not gather and not rules.routing.dm_owner, detail=detail, names=names,
-        )  # fmt: skip
+            session,
+            c.account,
+            c.firings,
+            c.severity,
+            c.channel,
+            day=day,
+            now=now,
+            calendar=calendar,
+            tiers=tiers,
+            tz=tz,
+            cs_lead=cs_lead,
+            dm_tasks=not gather and not rules.routing.dm_owner,
+            detail=detail,
+            names=names,
+        )
         alert_id = view.alert.id or 0
         summary.opened.append(alert_id)
         if c.listing is not None:
@@ -393,10 +425,22 @@ def run_alerts(
                 store.keep_listed(session, c.listing.id or 0, c.firings, c.severity, day)
                 summary.still_listed += 1
                 continue
-            items.append(store.add_listing(session, AlertListing(
-                account_id=c.account.id or 0, channel=channel, severity=c.severity, reason=reason, listed_on=day,
-                last_fired_on=day, listed_at=as_utc(now), firings=c.firings, message_key="",
-            )))  # fmt: skip
+            items.append(
+                store.add_listing(
+                    session,
+                    AlertListing(
+                        account_id=c.account.id or 0,
+                        channel=channel,
+                        severity=c.severity,
+                        reason=reason,
+                        listed_on=day,
+                        last_fired_on=day,
+                        listed_at=as_utc(now),
+                        firings=c.firings,
+                        message_key="",
+                    ),
+                )
+            )
             if rules.routing.dm_owner and is_user(c.account.owner_slack_id):
                 new_listed.setdefault(c.account.owner_slack_id or "", []).append((items[-1], c.account.name))
         threads.post_listing(session, items, tiers, budget)
@@ -416,6 +460,9 @@ def run_alerts(
     if summary.unrouted:
         log.warning(
             "%d alerts on %s not raised (e.g. account %s): no channel for them; set ALERT_CHANNEL or [routing] in "
-            "the alert rules file", summary.unrouted, day, unrouted_example,
-        )  # fmt: skip
+            "the alert rules file",
+            summary.unrouted,
+            day,
+            unrouted_example,
+        )
     return summary

@@ -77,12 +77,16 @@ def _playbook_head(view: AlertView, tiers: Tiers) -> str:
     severity = view.alert.severity
     if _tier(view) == severity:
         return _t("playbook", tier=esc(tiers.label(severity)))
-    words = [esc(str(f.get("words") or rule)) for rule, f in sorted(view.alert.firings.items())
-             if f.get("severity") == severity]  # fmt: skip
+    words = [
+        esc(str(f.get("words") or rule))
+        for rule, f in sorted(view.alert.firings.items())
+        if f.get("severity") == severity
+    ]
     if not words:
         return _t("playbook", tier=esc(tiers.label(severity)))
-    return _t("playbook_severity", tier=esc(tiers.label(severity)), account_tier=esc(tiers.label(_tier(view))),
-              why=words[0])  # fmt: skip
+    return _t(
+        "playbook_severity", tier=esc(tiers.label(severity)), account_tier=esc(tiers.label(_tier(view))), why=words[0]
+    )
 
 
 def _title(view: AlertView, tiers: Tiers) -> str:
@@ -91,9 +95,13 @@ def _title(view: AlertView, tiers: Tiers) -> str:
         return _t("title_no_score", emoji=tier_emoji(tier), name=name, tier=esc(tiers.label(tier)))
     score = view.score.score
     return _t(
-        "title", emoji=tier_emoji(tier), name=name, tier=esc(tier_text(score, tier, tiers)), score=score_text(score),
+        "title",
+        emoji=tier_emoji(tier),
+        name=name,
+        tier=esc(tier_text(score, tier, tiers)),
+        score=score_text(score),
         delta_7=score_change(score, view.score.delta_7),
-    )  # fmt: skip
+    )
 
 
 def root_text(view: AlertView, tiers: Tiers) -> str:
@@ -118,8 +126,14 @@ def _state(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None) -> 
     if a.status != "open":
         if a.resolved_by == "healthbot" or a.outcome == "recovered":
             return [_t("state_recovered", outcome=outcome_label(a.outcome), when=when(a.resolved_at, tz))]
-        return [_t("state_resolved", outcome=outcome_label(a.outcome), by=mention(a.resolved_by),
-                   when=when(a.resolved_at, tz))]  # fmt: skip
+        return [
+            _t(
+                "state_resolved",
+                outcome=outcome_label(a.outcome),
+                by=mention(a.resolved_by),
+                when=when(a.resolved_at, tz),
+            )
+        ]
     if a.claimed_by:
         lines = [_t("state_claimed", who=mention(a.claimed_by), when=when(a.claimed_at, tz))]
     else:
@@ -162,8 +176,12 @@ def _buttons(alert: Alert) -> dict[str, Any]:
     if alert.status != "open":
         elements = [card]
     elif alert.claimed_by:
-        elements = [button(_t("release"), AlertIds.RELEASE, ref), _reassign_select(),
-                    button(_t("resolve"), AlertIds.RESOLVE, ref), card]  # fmt: skip
+        elements = [
+            button(_t("release"), AlertIds.RELEASE, ref),
+            _reassign_select(),
+            button(_t("resolve"), AlertIds.RESOLVE, ref),
+            card,
+        ]
     else:
         elements = [button(_t("claim"), AlertIds.CLAIM, ref, style="primary"), _snooze_select(alert.id or 0), card]
     return actions(*elements, block_id=actions_block_id(alert.id or 0))
@@ -227,8 +245,14 @@ def owner_dm(view: AlertView, tiers: Tiers, tz: ZoneInfo) -> Message:
     """The DM to the account's owner: which account, how bad, by when, and the channel of the thread."""
     tier, name, channel = _tier(view), esc(view.account.name), view.alert.channel
     text = _t("dm_text", emoji=tier_emoji(tier), name=name, channel=channel)
-    line = _t("dm", emoji=tier_emoji(tier), name=name, channel=channel, tier=esc(tiers.label(tier)),
-              due=when(view.alert.due_at, tz))  # fmt: skip
+    line = _t(
+        "dm",
+        emoji=tier_emoji(tier),
+        name=name,
+        channel=channel,
+        tier=esc(tiers.label(tier)),
+        due=when(view.alert.due_at, tz),
+    )
     return Message(text, validate_blocks([section(line)]))
 
 
@@ -255,7 +279,7 @@ def resolve_modal(alert_id: int, name: str | None = None) -> dict[str, Any]:
                 "action_id": str(AlertIds.NOTE),
                 "multiline": True,
                 "max_length": NOTE_LIMIT,
-            },  # fmt: skip
+            },
         },
     ]
     view: dict[str, Any] = {
@@ -294,10 +318,13 @@ class ListingRow:
 def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
     tier = row.score.tier if row.score is not None else row.listing.severity
     head = _l(
-        "row", emoji=tier_emoji(tier), name=esc(row.account.name),
+        "row",
+        emoji=tier_emoji(tier),
+        name=esc(row.account.name),
         tier=esc(tier_text(row.score.score if row.score is not None else None, tier, tiers)),
-        score=score_text(row.score.score) if row.score is not None else "–", owner=mention(row.account.owner_slack_id),
-    )  # fmt: skip
+        score=score_text(row.score.score) if row.score is not None else "–",
+        owner=mention(row.account.owner_slack_id),
+    )
     words = [esc(str(f.get("words") or rule)) for rule, f in sorted(row.listing.firings.items())]
     text = head + "\n" + _l("why", words="; ".join(words))
     status = row.listing.status
@@ -349,8 +376,14 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
     for new in alerts[:DM_ALERTS]:
         v = new.view
         tier = _tier(v)
-        line = _t("dm", emoji=tier_emoji(tier), name=esc(v.account.name), channel=v.alert.channel,
-                  tier=esc(tiers.label(tier)), due=when(v.alert.due_at, tz))  # fmt: skip
+        line = _t(
+            "dm",
+            emoji=tier_emoji(tier),
+            name=esc(v.account.name),
+            channel=v.alert.channel,
+            tier=esc(tiers.label(tier)),
+            due=when(v.alert.due_at, tz),
+        )
         if new.tasks:
             steps = sorted(new.tasks, key=lambda t: (t.due_at, t.step))
             line += "\n" + "\n".join(_l("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in steps)
@@ -364,8 +397,10 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
         by_channel.setdefault(item.channel, []).append(item)
     for channel, items in sorted(by_channel.items()):
         lines = [_l("dm_listed", count=len(items), channel=channel)]
-        lines += [_l("dm_listed_line", emoji=tier_emoji(i.tier), name=esc(i.name), tier=esc(tiers.label(i.tier)))
-                  for i in items]  # fmt: skip
+        lines += [
+            _l("dm_listed_line", emoji=tier_emoji(i.tier), name=esc(i.name), tier=esc(tiers.label(i.tier)))
+            for i in items
+        ]
         blocks += sections(lines)
     if tasks:
         blocks.append(context(_l("dm_footer_tasks")))

@@ -114,9 +114,14 @@ def evaluate(conn: Connection, rules: Rules, scorecard: Scorecard, day: date, lo
 
 
 def evaluate_frames(
-    accounts: pd.DataFrame, scores: pd.DataFrame, obs: Sequence[pd.DataFrame], rules: Rules, scorecard: Scorecard,
-    day: date, lookback: int = 1,
-) -> list[Firing]:  # fmt: skip
+    accounts: pd.DataFrame,
+    scores: pd.DataFrame,
+    obs: Sequence[pd.DataFrame],
+    rules: Rules,
+    scorecard: Scorecard,
+    day: date,
+    lookback: int = 1,
+) -> list[Firing]:
     """`evaluate` on frames already read: `accounts` as `accounts_frame` (only those that may fire),
     `scores` as `scores_on` (the days `_score_days` asks for), `obs` as `observations` (frames of the
     rules' metrics, each read far enough back for the rules reading it, up to `day`)."""
@@ -274,16 +279,24 @@ def _words(rule: Rule, detail: dict[str, Any], label: Any) -> str:
     """The sentence the thread shows for a firing (prompts/alerts.toml)."""
     score = "–" if detail.get("score") is None else score_text(detail["score"])
     if isinstance(rule, TierDropped):
-        return say("alerts.tier_dropped", old_tier=label(detail["old_tier"]), new_tier=label(detail["new_tier"]),
-                   score=score)  # fmt: skip
+        return say(
+            "alerts.tier_dropped", old_tier=label(detail["old_tier"]), new_tier=label(detail["new_tier"]), score=score
+        )
     if isinstance(rule, ScoreBelow):
         return say("alerts.score_below", below=_num(rule.below), days=rule.days, score=score)
     if isinstance(rule, RenewalNear):
-        return say("alerts.renewal_near", days_to_renewal=_days(int(detail["days_to_renewal"])),
-                   tier=label(detail["tier"]).lower())  # fmt: skip
+        return say(
+            "alerts.renewal_near",
+            days_to_renewal=_days(int(detail["days_to_renewal"])),
+            tier=label(detail["tier"]).lower(),
+        )
     if isinstance(rule, MetricTrend):
-        return say("alerts.metric_trend", metric=metric_label(rule.metric), change=_pct(detail["change"]),
-                   baseline=_span(rule.baseline_days))  # fmt: skip
+        return say(
+            "alerts.metric_trend",
+            metric=metric_label(rule.metric),
+            change=_pct(detail["change"]),
+            baseline=_span(rule.baseline_days),
+        )
     if isinstance(rule, Silence):
         metrics = say("alerts.silence_joiner").join(metric_label(m) for m in rule.metrics)
         return say("alerts.silence", metrics=metrics, days_since=_days(int(detail["days_since"])))
@@ -293,8 +306,9 @@ def _words(rule: Rule, detail: dict[str, Any], label: Any) -> str:
         return say("alerts.flag", metric=metric_label(rule.metric), when=when)
     if isinstance(rule, MetricAbove):
         template = raw("alerts.metric_above_by_metric").get(rule.metric) or raw("alerts.metric_above")
-        return str(template.format(metric=metric_label(rule.metric), value=_num(detail["value"]),
-                                   above=_num(rule.above)))  # fmt: skip
+        return str(
+            template.format(metric=metric_label(rule.metric), value=_num(detail["value"]), above=_num(rule.above))
+        )
     return rule.name  # pragma: no cover
 
 

@@ -125,9 +125,13 @@ def dm_owner(
 
 
 def dm_person(
-    session: Session, user: str, new: list[messages.NewAlert], listed: list[tuple[AlertListing, str]], tiers: Tiers,
+    session: Session,
+    user: str,
+    new: list[messages.NewAlert],
+    listed: list[tuple[AlertListing, str]],
+    tiers: Tiers,
     tz: ZoneInfo,
-) -> str | None:  # fmt: skip
+) -> str | None:
     """Enqueue a run's one DM to `user`: their new alerts with their tasks, their accounts listed (listing, account
     name) in a channel; its key (None: nothing for them, or not a Slack user)."""
     if not is_user(user) or not (new or listed):
@@ -173,9 +177,7 @@ def _draw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> mess
     return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget)
 
 
-def post_listing(
-    session: Session, items: list[AlertListing], tiers: Tiers, budget: int
-) -> list[str]:  # fmt: skip
+def post_listing(session: Session, items: list[AlertListing], tiers: Tiers, budget: int) -> list[str]:
     """Enqueue the listing message of `items` (new listings of one channel, in the order shown), in pages of
     `messages.LISTING_PAGE`; each listing gets its page's key. The keys."""
     if not items:

@@ -357,10 +357,17 @@ def _traits(conn: Connection, population: pd.DataFrame, period: Period) -> list[
     grouped["order"] = grouped["trait"].map({t: i for i, t in enumerate(TRAITS)})
     grouped = grouped.sort_values(["order", "rate", "accounts", "value"], ascending=[True, False, False, True])
     return [
-        TraitRow(r.trait, str(r.value), int(r.accounts), int(r.churned), float(r.rate),
-                 float(r.rate / base) if base else None, float(r.low))
+        TraitRow(
+            r.trait,
+            str(r.value),
+            int(r.accounts),
+            int(r.churned),
+            float(r.rate),
+            float(r.rate / base) if base else None,
+            float(r.low),
+        )
         for r in grouped.itertuples()
-    ]  # fmt: skip
+    ]
 
 
 def wilson_low(churned: int, accounts: int, z: float = Z_95) -> float:
@@ -430,9 +437,13 @@ def _foresight(conn: Connection, lost: pd.DataFrame, tiers: Tiers) -> tuple[list
     ).sort_values("day")
     asks = asks.astype({"account_id": "int64", "day": "datetime64[ns]"})  # both sides' keys of one type
     found = pd.merge_asof(
-        asks, scores[["account_id", "day", "tier"]], on="day", by="account_id", direction="backward",
+        asks,
+        scores[["account_id", "day", "tier"]],
+        on="day",
+        by="account_id",
+        direction="backward",
         tolerance=pd.Timedelta(days=SCORE_STALE_DAYS),
-    )  # fmt: skip
+    )
     tier_of = {
         (int(r.account_id), int(r.horizon)): (None if pd.isna(r.tier) else str(r.tier)) for r in found.itertuples()
     }

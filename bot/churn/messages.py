@@ -64,10 +64,18 @@ def chart_filename(review: ChurnReview) -> str:
 def review_text(review: ChurnReview) -> str:
     """The message's plain text: the headline numbers with their inputs."""
     h = review.headline
-    return message_text(say(
-        "churn_review.text", label=esc(period_label(review)), rate=_pct(h.rate), churned=h.churned,
-        accounts=h.accounts_at_start, mrr_rate=_pct(h.mrr_rate), lost=money(h.mrr_lost), mrr=money(h.mrr_at_start),
-    ))  # fmt: skip
+    return message_text(
+        say(
+            "churn_review.text",
+            label=esc(period_label(review)),
+            rate=_pct(h.rate),
+            churned=h.churned,
+            accounts=h.accounts_at_start,
+            mrr_rate=_pct(h.mrr_rate),
+            lost=money(h.mrr_lost),
+            mrr=money(h.mrr_at_start),
+        )
+    )
 
 
 def _command(review: ChurnReview) -> str:
@@ -81,8 +89,14 @@ def _reasons(review: ChurnReview, open_to_all: bool) -> list[str]:
             return [say("churn_review.reasons_none", churned=review.headline.churned)]
         return [say("churn_review.reasons_no_churn")]
     share = review.avoidable_share
-    lines = [say("churn_review.reasons_title", interviewed=review.interviewed, avoidable=review.avoidable,
-                 avoidable_pct=f", {share:.0%}" if share is not None else "")]  # fmt: skip
+    lines = [
+        say(
+            "churn_review.reasons_title",
+            interviewed=review.interviewed,
+            avoidable=review.avoidable,
+            avoidable_pct=f", {share:.0%}" if share is not None else "",
+        )
+    ]
     lines += [
         say("churn_review.reason_row", reason=esc(r.reason), count=r.count, share=_pct(r.share), avoidable=r.avoidable)
         for r in review.reasons[:REASONS_SHOWN]
@@ -110,12 +124,20 @@ def _traits(review: ChurnReview) -> list[str]:
             churned=t.churned,
             accounts=t.accounts,
             lift=f"{t.lift:.1f}×",
-        )  # fmt: skip
+        )
         for t in telling[:TRAITS_SHOWN]
     ]
     if small:
-        groups = ", ".join(say("churn_review.small_group", trait=esc(t.trait.replace("_", " ")), value=esc(t.value),
-                               churned=t.churned, accounts=t.accounts) for t in small[:SMALL_SHOWN])  # fmt: skip
+        groups = ", ".join(
+            say(
+                "churn_review.small_group",
+                trait=esc(t.trait.replace("_", " ")),
+                value=esc(t.value),
+                churned=t.churned,
+                accounts=t.accounts,
+            )
+            for t in small[:SMALL_SHOWN]
+        )
         lines.append(say("churn_review.small_groups", min=MIN_SUPPORT, groups=groups))
     return lines
 
@@ -131,7 +153,7 @@ def _plays(review: ChurnReview) -> list[str]:
             saved=p.saved,
             decided=p.decided,
             rate=_pct(p.save_rate),
-        )  # fmt: skip
+        )
         for p in review.plays
     ]
     return lines
@@ -141,15 +163,17 @@ def _footer(review: ChurnReview) -> list[str]:
     lines = []
     if review.trend:
         points = " → ".join(
-            say("churn_review.trend_point", label=esc(trend_label(t)), rate=_pct(t.rate.rate)) if t.rate
+            say("churn_review.trend_point", label=esc(trend_label(t)), rate=_pct(t.rate.rate))
+            if t.rate
             else say("churn_review.trend_point", label=esc(t.label), rate=say("churn_review.trend_no_data"))
             for t in review.trend
-        )  # fmt: skip
+        )
         lines.append(say("churn_review.trend", points=points))
     scored = [h for h in review.horizons if h.scored]
     if scored:
-        points = ", ".join(say("churn_review.foresight_point", days=h.days, flagged=h.flagged, scored=h.scored)
-                           for h in scored)  # fmt: skip
+        points = ", ".join(
+            say("churn_review.foresight_point", days=h.days, flagged=h.flagged, scored=h.scored) for h in scored
+        )
         lines.append(say("churn_review.foresight", points=points))
     elif review.headline.churned:
         lines.append(say("churn_review.foresight_none"))
@@ -165,10 +189,19 @@ def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
     if covers := coverage(review):
         dates += f"; {esc(covers)}"
     blocks: Blocks = [header(title(review)), context(dates)]
-    blocks.append(section(say(
-        "churn_review.headline", rate=_pct(h.rate), churned=h.churned, accounts=h.accounts_at_start,
-        mrr_rate=_pct(h.mrr_rate), lost=money(h.mrr_lost), mrr=money(h.mrr_at_start),
-    )))  # fmt: skip
+    blocks.append(
+        section(
+            say(
+                "churn_review.headline",
+                rate=_pct(h.rate),
+                churned=h.churned,
+                accounts=h.accounts_at_start,
+                mrr_rate=_pct(h.mrr_rate),
+                lost=money(h.mrr_lost),
+                mrr=money(h.mrr_at_start),
+            )
+        )
+    )
     parts = (_reasons(review, open_to_all), _traits(review), _plays(review))
     blocks += [section("\n".join(part)) for part in parts]
     footer = _footer(review)
@@ -187,10 +220,20 @@ def quotes_message(review: ChurnReview) -> Message:
     QUOTES_SHOWN of them, each cut at QUOTE_CHARS, then how many more and where they are."""
     label = esc(period_label(review))
     shown = review.quotes[:QUOTES_SHOWN]
-    lines = [say("churn_review.quote", text=esc(plain(" ".join(q.text.split()), QUOTE_CHARS)), account=esc(q.account),
-                 reason=esc(q.reason)) for q in shown]  # fmt: skip
-    blocks: Blocks = [header(say("churn_review.quotes_title", label=review.period.label).translate(_BIDI)),
-                      context(say("churn_review.quotes_private")), *sections(lines)]  # fmt: skip
+    lines = [
+        say(
+            "churn_review.quote",
+            text=esc(plain(" ".join(q.text.split()), QUOTE_CHARS)),
+            account=esc(q.account),
+            reason=esc(q.reason),
+        )
+        for q in shown
+    ]
+    blocks: Blocks = [
+        header(say("churn_review.quotes_title", label=review.period.label).translate(_BIDI)),
+        context(say("churn_review.quotes_private")),
+        *sections(lines),
+    ]
     if len(review.quotes) > len(shown):
         more = len(review.quotes) - len(shown)
         blocks.append(context(say("churn_review.quotes_more", more=more, period=esc(review.period.label))))

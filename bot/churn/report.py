@@ -66,8 +66,13 @@ def coverage(review: ChurnReview) -> str | None:
     """What part of the period the review covers, when it is not all of it."""
     if not review.partial or review.covered is None or review.span is None:
         return None
-    return say("churn_review.covers", start=review.covered.start, end=review.covered.end, first=review.span.first,
-               last=review.span.last)  # fmt: skip
+    return say(
+        "churn_review.covers",
+        start=review.covered.start,
+        end=review.covered.end,
+        first=review.span.first,
+        last=review.span.last,
+    )
 
 
 def no_reasons(review: ChurnReview) -> str:
@@ -91,12 +96,16 @@ def render_md(review: ChurnReview) -> str:
     out.append(
         f"- MRR churn: **{pct(h.mrr_rate)}** ({money(h.mrr_lost)} lost / {money(h.mrr_at_start)} MRR at the start)"
     )
-    out.append(f"- Exit interviews: {review.interviewed} of {h.churned}; avoidable: {pct(review.avoidable_share)}"
-               f" ({review.avoidable} of {review.interviewed})")  # fmt: skip
+    out.append(
+        f"- Exit interviews: {review.interviewed} of {h.churned}; avoidable: {pct(review.avoidable_share)}"
+        f" ({review.avoidable} of {review.interviewed})"
+    )
     out += ["", "## Reasons", ""]
     if review.reasons:
-        out += _table(["Reason", "Count", "Share", "Avoidable"],
-                      [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons])  # fmt: skip
+        out += _table(
+            ["Reason", "Count", "Share", "Avoidable"],
+            [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons],
+        )
     else:
         out.append(_sentence(no_reasons(review)))
     if review.competitors:
@@ -111,38 +120,63 @@ def render_md(review: ChurnReview) -> str:
     if traits or small:
         out += [_sentence(say("churn_review.ranking", min=MIN_SUPPORT, base=pct(review.headline.rate))), ""]
     if traits:
-        rows = [[t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), pct(t.low), lift(t.lift)]
-                for t in traits]  # fmt: skip
+        rows = [
+            [t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), pct(t.low), lift(t.lift)] for t in traits
+        ]
         out += _table(["Trait", "Value", "Churned / accounts", "Rate", "Rate, 95 % low", "Lift"], rows)
     else:
         out.append("No trait stands out.")
     if small:
-        groups = "; ".join(f"{t.trait} {t.value}: {t.churned} / {t.accounts} ({pct(t.rate)})"
-                           for t in small[:SMALL_SHOWN])  # fmt: skip
+        groups = "; ".join(
+            f"{t.trait} {t.value}: {t.churned} / {t.accounts} ({pct(t.rate)})" for t in small[:SMALL_SHOWN]
+        )
         more = f"; {len(small) - SMALL_SHOWN} more in the CSV" if len(small) > SMALL_SHOWN else ""
         out += ["", say("churn_review.small_groups", min=MIN_SUPPORT, groups=groups + more)]
     out += ["", "## Retention plays", ""]
     if review.plays:
-        out += _table(["Playbook", "Alerts", "Saved", "Churned", "Save rate"],
-                      [[review.tier_labels.get(p.tier, p.tier), str(p.alerts), str(p.saved), str(p.churned),
-                        pct(p.save_rate) + (" (few)" if p.few else "")] for p in review.plays])  # fmt: skip
+        out += _table(
+            ["Playbook", "Alerts", "Saved", "Churned", "Save rate"],
+            [
+                [
+                    review.tier_labels.get(p.tier, p.tier),
+                    str(p.alerts),
+                    str(p.saved),
+                    str(p.churned),
+                    pct(p.save_rate) + (" (few)" if p.few else ""),
+                ]
+                for p in review.plays
+            ],
+        )
     else:
         out.append("No alerts opened in this period.")
     out += ["", "## Trend", ""]
     none = say("churn_review.trend_no_data")
-    out += _table(["Quarter", "Accounts at start", "Churned", "Churn", "MRR churn"],
-                  [[trend_label(t), str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate),
-                    pct(t.rate.mrr_rate)] if t.rate else [t.label, none, "–", "–", "–"]
-                   for t in review.trend])  # fmt: skip
+    out += _table(
+        ["Quarter", "Accounts at start", "Churned", "Churn", "MRR churn"],
+        [
+            [trend_label(t), str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate), pct(t.rate.mrr_rate)]
+            if t.rate
+            else [t.label, none, "–", "–", "–"]
+            for t in review.trend
+        ],
+    )
     out += ["", "## Did the score see it coming?", ""]
-    out.append(", ".join(f"{hz.days} days before: {hz.flagged} of {hz.scored} at risk ({pct(hz.share)})"
-                         for hz in review.horizons) or "–")  # fmt: skip
+    out.append(
+        ", ".join(
+            f"{hz.days} days before: {hz.flagged} of {hz.scored} at risk ({pct(hz.share)})" for hz in review.horizons
+        )
+        or "–"
+    )
     if review.foresight:
         out.append("")
-        out += _table(["Account", "Churned on"] + [f"{d} days before" for d in sorted(review.foresight[0].tiers)],
-                      [[f.account, f.churned_on.isoformat()]
-                       + [review.tier_labels.get(t, t) if t else "–" for _, t in sorted(f.tiers.items())]
-                       for f in review.foresight])  # fmt: skip
+        out += _table(
+            ["Account", "Churned on"] + [f"{d} days before" for d in sorted(review.foresight[0].tiers)],
+            [
+                [f.account, f.churned_on.isoformat()]
+                + [review.tier_labels.get(t, t) if t else "–" for _, t in sorted(f.tiers.items())]
+                for f in review.foresight
+            ],
+        )
     return "\n".join(out) + "\n"
 
 
@@ -186,11 +220,39 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
     label = review.period.label.replace("..", "_")
     return {
         f"churn-{label}-headline.csv": _csv(
-            ["period", "start", "end", "segment", "accounts_at_start", "churned", "churn_rate", "mrr_at_start",
-             "mrr_lost", "mrr_churn_rate", "interviewed", "avoidable", "covered_start", "covered_end"],
-            [[review.period.label, review.period.start, review.period.end, review.segment or "", h.accounts_at_start,
-              h.churned, _num(h.rate), _money(h.mrr_at_start), _money(h.mrr_lost), _num(h.mrr_rate),
-              review.interviewed, review.avoidable, *_span(review.covered)]],
+            [
+                "period",
+                "start",
+                "end",
+                "segment",
+                "accounts_at_start",
+                "churned",
+                "churn_rate",
+                "mrr_at_start",
+                "mrr_lost",
+                "mrr_churn_rate",
+                "interviewed",
+                "avoidable",
+                "covered_start",
+                "covered_end",
+            ],
+            [
+                [
+                    review.period.label,
+                    review.period.start,
+                    review.period.end,
+                    review.segment or "",
+                    h.accounts_at_start,
+                    h.churned,
+                    _num(h.rate),
+                    _money(h.mrr_at_start),
+                    _money(h.mrr_lost),
+                    _num(h.mrr_rate),
+                    review.interviewed,
+                    review.avoidable,
+                    *_span(review.covered),
+                ]
+            ],
         ),
         f"churn-{label}-reasons.csv": _csv(
             ["reason", "count", "share", "avoidable"],
@@ -201,11 +263,36 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
             [[t.trait, t.value, t.accounts, t.churned, _num(t.rate), _num(t.low), _num(t.lift)] for t in review.traits],
         ),
         f"churn-{label}-trend.csv": _csv(
-            ["quarter", "start", "end", "accounts_at_start", "churned", "churn_rate", "mrr_at_start", "mrr_lost",
-             "mrr_churn_rate", "covered_start", "covered_end"],
-            [[t.label, t.start, t.end, t.rate.accounts_at_start, t.rate.churned, _num(t.rate.rate),
-              _money(t.rate.mrr_at_start), _money(t.rate.mrr_lost), _num(t.rate.mrr_rate), *_span(t.covered)]
-             if t.rate else [t.label, t.start, t.end, "", "", "", "", "", "", "", ""] for t in review.trend],
+            [
+                "quarter",
+                "start",
+                "end",
+                "accounts_at_start",
+                "churned",
+                "churn_rate",
+                "mrr_at_start",
+                "mrr_lost",
+                "mrr_churn_rate",
+                "covered_start",
+                "covered_end",
+            ],
+            [
+                [
+                    t.label,
+                    t.start,
+                    t.end,
+                    t.rate.accounts_at_start,
+                    t.rate.churned,
+                    _num(t.rate.rate),
+                    _money(t.rate.mrr_at_start),
+                    _money(t.rate.mrr_lost),
+                    _num(t.rate.mrr_rate),
+                    *_span(t.covered),
+                ]
+                if t.rate
+                else [t.label, t.start, t.end, "", "", "", "", "", "", "", ""]
+                for t in review.trend
+            ],
         ),
         f"churn-{label}-foresight.csv": _csv(
             ["account", "churned_on"] + [f"tier_{d}d_before" for d in (30, 60, 90)],
@@ -215,7 +302,7 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
             ["tier", "alerts", "saved", "churned", "save_rate"],
             [[p.tier, p.alerts, p.saved, p.churned, _num(p.save_rate)] for p in review.plays],
         ),
-    }  # fmt: skip
+    }
 
 
 def chart(review: ChurnReview) -> Figure:
@@ -229,10 +316,20 @@ def chart(review: ChurnReview) -> Figure:
     trend, reasons = fig.subplots(1, 2)
     labels = [trend_label(t).replace(" (", "\n(") for t in review.trend]
     x = list(range(len(labels)))
-    trend.bar([i - 0.2 for i in x], [100 * ((t.rate and t.rate.rate) or 0) for t in review.trend], width=0.4,
-              label="customers", color="#1f3b5a")  # fmt: skip
-    trend.bar([i + 0.2 for i in x], [100 * ((t.rate and t.rate.mrr_rate) or 0) for t in review.trend], width=0.4,
-              label="MRR", color="#c0504d")  # fmt: skip
+    trend.bar(
+        [i - 0.2 for i in x],
+        [100 * ((t.rate and t.rate.rate) or 0) for t in review.trend],
+        width=0.4,
+        label="customers",
+        color="#1f3b5a",
+    )
+    trend.bar(
+        [i + 0.2 for i in x],
+        [100 * ((t.rate and t.rate.mrr_rate) or 0) for t in review.trend],
+        width=0.4,
+        label="MRR",
+        color="#c0504d",
+    )
     trend.set_xticks(x, labels, fontsize=8)
     trend.set_ylabel("churn %")
     trend.set_ylim(bottom=0)
@@ -240,8 +337,16 @@ def chart(review: ChurnReview) -> Figure:
         quiet = point.rate is not None and not point.rate.rate and not point.rate.mrr_rate
         if point.rate is None or quiet:  # no bar at all: say whether there was no data or no churn
             words = say("churn_review.trend_no_data" if point.rate is None else "churn_review.trend_no_churn")
-            trend.text(i, 0.02, words, transform=trend.get_xaxis_transform(),
-                       ha="center", va="bottom", fontsize=8, color="#777777")  # fmt: skip
+            trend.text(
+                i,
+                0.02,
+                words,
+                transform=trend.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color="#777777",
+            )
     trend.set_title(say("churn_review.chart_trend_title"), loc="left", fontsize=10)
     trend.legend(fontsize=8, frameon=False)
     title = say("churn_review.chart_reasons_title", label=period_label(review))
@@ -252,8 +357,17 @@ def chart(review: ChurnReview) -> Figure:
         reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label="avoidable")
         reasons.legend(fontsize=8, frameon=False)
     else:
-        reasons.text(0.5, 0.5, no_reasons(review).replace("$", r"\$"), transform=reasons.transAxes, ha="center",
-                     va="center", fontsize=9, color="#555555", wrap=True)  # fmt: skip
+        reasons.text(
+            0.5,
+            0.5,
+            no_reasons(review).replace("$", r"\$"),
+            transform=reasons.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="#555555",
+            wrap=True,
+        )
         reasons.set_xticks([])
         reasons.set_yticks([])
         reasons.spines[["left", "bottom"]].set_visible(False)

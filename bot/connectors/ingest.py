@@ -33,8 +33,12 @@ class IngestRejected(Exception):
         super().__init__("; ".join(self.errors))
 
     def body(self) -> dict[str, Any]:
-        return {"ok": False, "error": "nothing written: fix these records and send again", "errors": self.errors,
-                "error_count": self.total}  # fmt: skip
+        return {
+            "ok": False,
+            "error": "nothing written: fix these records and send again",
+            "errors": self.errors,
+            "error_count": self.total,
+        }
 
 
 def parse(body: bytes) -> list[Any]:

@@ -60,9 +60,14 @@ class _Batch:
 
 
 def sync_source(
-    engine: Engine, source: Source, *, tz: tzinfo = UTC, full: bool = False, quiet: bool = True,
+    engine: Engine,
+    source: Source,
+    *,
+    tz: tzinfo = UTC,
+    full: bool = False,
+    quiet: bool = True,
     client: httpx.Client | None = None,
-) -> SyncSummary:  # fmt: skip
+) -> SyncSummary:
     """Pull one source; a failure stops it (batches committed so far stay, the next sync resumes)."""
     summary = SyncSummary(source.name, source.kind)
     try:
@@ -74,8 +79,9 @@ def sync_source(
     return summary
 
 
-def _run(engine: Engine, source: Source, fetcher: Fetcher, summary: SyncSummary, *, tz: tzinfo, full: bool,
-         quiet: bool) -> None:  # fmt: skip
+def _run(
+    engine: Engine, source: Source, fetcher: Fetcher, summary: SyncSummary, *, tz: tzinfo, full: bool, quiet: bool
+) -> None:
     with engine.begin() as conn:
         state = store.get_state(conn, source.name)
         keys: dict[str, int] = {}
@@ -132,8 +138,16 @@ def _run(engine: Engine, source: Source, fetcher: Fetcher, summary: SyncSummary,
     summary.since = state.since
 
 
-def _add(source: Source, record: Any, batch: _Batch, keys: dict[str, int], match: str, aggregates: dict[str, str],
-         tz: tzinfo, last: date) -> None:  # fmt: skip
+def _add(
+    source: Source,
+    record: Any,
+    batch: _Batch,
+    keys: dict[str, int],
+    match: str,
+    aggregates: dict[str, str],
+    tz: tzinfo,
+    last: date,
+) -> None:
     if source.kind == "accounts":
         row = account_row(source, record, tz)
         batch.accounts[row["external_id"]] = row  # the later of two records of one account wins
@@ -155,8 +169,9 @@ def _add(source: Source, record: Any, batch: _Batch, keys: dict[str, int], match
             batch.direct[(account_id, obs.day, obs.metric)] = obs.value
 
 
-def _flush(engine: Engine, source: Source, batch: _Batch, state: store.State, summary: SyncSummary,
-           aggregates: dict[str, str]) -> None:  # fmt: skip
+def _flush(
+    engine: Engine, source: Source, batch: _Batch, state: store.State, summary: SyncSummary, aggregates: dict[str, str]
+) -> None:
     """One transaction: the batch's rows and the watermark, together."""
     with engine.begin() as conn:
         if batch.accounts:
@@ -172,9 +187,14 @@ def _flush(engine: Engine, source: Source, batch: _Batch, state: store.State, su
 
 
 def sync_sources(
-    engine: Engine, sources: list[Source], names: list[str] | None = None, *, tz: tzinfo = UTC, full: bool = False,
+    engine: Engine,
+    sources: list[Source],
+    names: list[str] | None = None,
+    *,
+    tz: tzinfo = UTC,
+    full: bool = False,
     quiet: bool = True,
-) -> list[SyncSummary]:  # fmt: skip
+) -> list[SyncSummary]:
     """The named sources (default all), accounts sources first: metrics name accounts they may create."""
     chosen = [s for s in sources if not names or s.name in names]
     chosen.sort(key=lambda s: s.kind != "accounts")

@@ -16,18 +16,31 @@ import numpy as np
 import pandas as pd
 
 ARCHETYPES: tuple[str, ...] = (
-    "healthy", "declining", "ticket_spike", "silent", "renewing", "churned", "onboarding",
+    "healthy",
+    "declining",
+    "ticket_spike",
+    "silent",
+    "renewing",
+    "churned",
+    "onboarding",
     "recovering",
-)  # fmt: skip
+)
 ARCHETYPE_SHARES: dict[str, float] = dict(
     zip(ARCHETYPES, (0.45, 0.12, 0.08, 0.06, 0.10, 0.10, 0.06, 0.03), strict=True)
 )
 # Taken out of "healthy" and labelled "declining": the decline began only in the last 10 days.
 LATE_DECLINE_SHARE = 0.03
 METRICS: tuple[str, ...] = (
-    "logins", "active_users", "core_feature_events", "tickets_opened", "ticket_csat", "nps",
-    "payment_days_overdue", "email_opens", "champion_left",
-)  # fmt: skip
+    "logins",
+    "active_users",
+    "core_feature_events",
+    "tickets_opened",
+    "ticket_csat",
+    "nps",
+    "payment_days_overdue",
+    "email_opens",
+    "champion_left",
+)
 CSM_IDS: tuple[str, ...] = tuple(f"U01CSM{i:04d}" for i in range(1, 7))
 # The weekly rhythm (quiet weekends) is laid out as if `end` were this weekday (Tuesday), whatever
 # day it is: tied to the calendar, the data and every figure from it would change with the weekday.
@@ -37,42 +50,151 @@ REGIONS = ("NA", "EMEA", "APAC", "LATAM")
 CHANNELS = ("inbound", "outbound", "partner", "self-serve")
 
 _BRANDS = (
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Soylent", "Cyberdyne", "Tyrell",
-    "Wonka", "Stark", "Wayne", "Oscorp", "Dunder", "Monarch", "Piedmont", "Aperture", "Massive",
-    "Virtucon", "Gekko", "Nakatomi", "Prestige", "Sterling", "Wernham", "Bluth", "Duff", "Zorg",
-    "Tessier", "Nexus", "Apex", "Vertex", "Summit", "Harbor", "Beacon", "Cobalt", "Crescent",
-    "Evergreen", "Falcon", "Granite", "Horizon", "Ironwood", "Juniper", "Keystone", "Lumen",
-    "Meridian", "Northwind", "Orion", "Pinnacle", "Quantum", "Redwood", "Silverline", "Tidewater",
-    "Unity", "Vanguard", "Willow", "Zenith", "Atlas", "Borealis", "Cascade", "Delta", "Ember",
-    "Fjord", "Glacier", "Helix", "Indigo", "Jade", "Kestrel", "Lighthouse", "Mosaic", "Nimbus",
-    "Onyx", "Polaris", "Quarry", "Riverstone", "Sequoia", "Trident", "Umber", "Velvet"
-)  # fmt: skip
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Cyberdyne",
+    "Tyrell",
+    "Wonka",
+    "Stark",
+    "Wayne",
+    "Oscorp",
+    "Dunder",
+    "Monarch",
+    "Piedmont",
+    "Aperture",
+    "Massive",
+    "Virtucon",
+    "Gekko",
+    "Nakatomi",
+    "Prestige",
+    "Sterling",
+    "Wernham",
+    "Bluth",
+    "Duff",
+    "Zorg",
+    "Tessier",
+    "Nexus",
+    "Apex",
+    "Vertex",
+    "Summit",
+    "Harbor",
+    "Beacon",
+    "Cobalt",
+    "Crescent",
+    "Evergreen",
+    "Falcon",
+    "Granite",
+    "Horizon",
+    "Ironwood",
+    "Juniper",
+    "Keystone",
+    "Lumen",
+    "Meridian",
+    "Northwind",
+    "Orion",
+    "Pinnacle",
+    "Quantum",
+    "Redwood",
+    "Silverline",
+    "Tidewater",
+    "Unity",
+    "Vanguard",
+    "Willow",
+    "Zenith",
+    "Atlas",
+    "Borealis",
+    "Cascade",
+    "Delta",
+    "Ember",
+    "Fjord",
+    "Glacier",
+    "Helix",
+    "Indigo",
+    "Jade",
+    "Kestrel",
+    "Lighthouse",
+    "Mosaic",
+    "Nimbus",
+    "Onyx",
+    "Polaris",
+    "Quarry",
+    "Riverstone",
+    "Sequoia",
+    "Trident",
+    "Umber",
+    "Velvet",
+)
 _QUALIFIERS = (
-    "Global", "Digital", "United", "Advanced", "Northern", "Pacific", "Atlantic", "Smart", "Green",
-    "First", "Prime", "Next", "Open", "Blue", "Metro", "National"
-)  # fmt: skip
+    "Global",
+    "Digital",
+    "United",
+    "Advanced",
+    "Northern",
+    "Pacific",
+    "Atlantic",
+    "Smart",
+    "Green",
+    "First",
+    "Prime",
+    "Next",
+    "Open",
+    "Blue",
+    "Metro",
+    "National",
+)
 _SECTORS = {  # sector word -> industry
-    "Software": "software", "Analytics": "software", "Cloud": "software", "Systems": "software",
-    "Labs": "software", "Networks": "telecom", "Telecom": "telecom", "Logistics": "logistics",
-    "Freight": "logistics", "Shipping": "logistics", "Health": "healthcare",
-    "Medical": "healthcare", "Pharma": "healthcare", "Biotech": "healthcare",
-    "Capital": "financial services", "Finance": "financial services", "Payments": "fintech",
-    "Insurance": "insurance", "Retail": "retail", "Apparel": "retail",
-    "Foods": "food & beverage", "Brewing": "food & beverage", "Manufacturing": "manufacturing",
-    "Industries": "manufacturing", "Robotics": "manufacturing", "Motors": "automotive",
-    "Energy": "energy", "Solar": "energy", "Media": "media", "Studios": "media",
-    "Publishing": "media", "Learning": "education", "Academy": "education",
-    "Consulting": "professional services", "Partners": "professional services",
-    "Realty": "real estate", "Properties": "real estate", "Travel": "travel & hospitality",
-    "Hotels": "travel & hospitality", "Construction": "construction",
-}  # fmt: skip
+    "Software": "software",
+    "Analytics": "software",
+    "Cloud": "software",
+    "Systems": "software",
+    "Labs": "software",
+    "Networks": "telecom",
+    "Telecom": "telecom",
+    "Logistics": "logistics",
+    "Freight": "logistics",
+    "Shipping": "logistics",
+    "Health": "healthcare",
+    "Medical": "healthcare",
+    "Pharma": "healthcare",
+    "Biotech": "healthcare",
+    "Capital": "financial services",
+    "Finance": "financial services",
+    "Payments": "fintech",
+    "Insurance": "insurance",
+    "Retail": "retail",
+    "Apparel": "retail",
+    "Foods": "food & beverage",
+    "Brewing": "food & beverage",
+    "Manufacturing": "manufacturing",
+    "Industries": "manufacturing",
+    "Robotics": "manufacturing",
+    "Motors": "automotive",
+    "Energy": "energy",
+    "Solar": "energy",
+    "Media": "media",
+    "Studios": "media",
+    "Publishing": "media",
+    "Learning": "education",
+    "Academy": "education",
+    "Consulting": "professional services",
+    "Partners": "professional services",
+    "Realty": "real estate",
+    "Properties": "real estate",
+    "Travel": "travel & hospitality",
+    "Hotels": "travel & hospitality",
+    "Construction": "construction",
+}
 _LEGAL = {  # region -> (legal suffix, top-level domain)
     "NA": (("", ".com"), ("Inc", ".com"), ("LLC", ".com"), ("Corp", ".com")),
-    "EMEA": (("Ltd", ".co.uk"), ("GmbH", ".de"), ("BV", ".nl"), ("SAS", ".fr"), ("AB", ".se"),
-             ("", ".com")),
+    "EMEA": (("Ltd", ".co.uk"), ("GmbH", ".de"), ("BV", ".nl"), ("SAS", ".fr"), ("AB", ".se"), ("", ".com")),
     "APAC": (("Pty Ltd", ".com.au"), ("Pte Ltd", ".sg"), ("KK", ".jp"), ("", ".com")),
     "LATAM": (("Ltda", ".com.br"), ("SA de CV", ".com.mx"), ("SA", ".com.ar"), ("", ".com")),
-}  # fmt: skip
+}
 
 
 def _largest_remainder(n: int, shares: list[float]) -> np.ndarray:
@@ -140,16 +262,23 @@ def _accounts(rng: np.random.Generator, kind: np.ndarray, end: date) -> tuple[di
         return [end - timedelta(days=int(a)) for a in ago]
 
     accounts = {
-        "external_id": [f"ACC-{i + 1:04d}" for i in range(n)], "name": names, "domain": domains,
+        "external_id": [f"ACC-{i + 1:04d}" for i in range(n)],
+        "name": names,
+        "domain": domains,
         "owner_slack_id": [CSM_IDS[i] for i in rng.integers(0, len(CSM_IDS), n)],
-        "segment": [SEGMENTS[s] for s in seg], "industry": [_SECTORS[s] for _, s in bases],
-        "employees": employees, "region": [REGIONS[r] for r in region],
-        "lifecycle_stage": stage.tolist(), "acquisition_channel": [CHANNELS[c] for c in channel],
-        "mrr": mrr, "contract_start": dates(start_ago), "renewal_date": dates(renew_ago),
+        "segment": [SEGMENTS[s] for s in seg],
+        "industry": [_SECTORS[s] for _, s in bases],
+        "employees": employees,
+        "region": [REGIONS[r] for r in region],
+        "lifecycle_stage": stage.tolist(),
+        "acquisition_channel": [CHANNELS[c] for c in channel],
+        "mrr": mrr,
+        "contract_start": dates(start_ago),
+        "renewal_date": dates(renew_ago),
         "status": np.where(chu, "churned", "active").tolist(),
         "churned_on": [d if c else None for d, c in zip(dates(churn_ago), chu, strict=True)],
         "archetype": [ARCHETYPES[1 if k == 8 else k] for k in kind],
-    }  # fmt: skip
+    }
     users = mrr / np.array([80.0, 60.0, 40.0])[seg] * rng.uniform(0.5, 0.9, n)
     return accounts, {"start_ago": start_ago, "churn_ago": churn_ago, "users": users}
 
@@ -178,9 +307,11 @@ def generate_portfolio(
     back_on, back = np.full(n, -1e6), np.full(n, -2e6)
     drop = np.zeros(n)
     for mask, on_lo, on_hi, d_lo, d_hi in (
-        (dec, 30, 61, 0.4, 0.8), (cool, 25, 50, 0.3, 0.6), (late, 3, 11, 0.5, 0.8),
+        (dec, 30, 61, 0.4, 0.8),
+        (cool, 25, 50, 0.3, 0.6),
+        (late, 3, 11, 0.5, 0.8),
         (chu, 30, 61, 0.6, 0.9),
-    ):  # fmt: skip
+    ):
         on[mask], full[mask] = rng.integers(on_lo, on_hi, n)[mask], 0
         drop[mask] = u(d_lo, d_hi)[mask]
     on[chu] += tp["churn_ago"][chu]
@@ -260,10 +391,12 @@ def generate_portfolio(
     acc_i, rest = np.divmod(idx, d * len(METRICS))
     day_i, met_i = np.divmod(rest, len(METRICS))
     day_objs = np.array([end - timedelta(days=d - 1 - i) for i in range(d)], object)
-    metrics = pd.DataFrame({
-        "external_id": np.array(acc["external_id"], dtype=object)[acc_i],
-        "day": day_objs[day_i],
-        "metric": np.array(METRICS, dtype=object)[met_i],
-        "value": cube.reshape(-1)[idx],
-    })  # fmt: skip
+    metrics = pd.DataFrame(
+        {
+            "external_id": np.array(acc["external_id"], dtype=object)[acc_i],
+            "day": day_objs[day_i],
+            "metric": np.array(METRICS, dtype=object)[met_i],
+            "value": cube.reshape(-1)[idx],
+        }
+    )
     return pd.DataFrame(acc), metrics

@@ -154,29 +154,70 @@ def run_demo(
     result = backtest(engine, scorecard, as_of, BACKTEST_HORIZON)
     if result.auc is not None:
         print()
-        print(say("demo.backtest", as_of=as_of.isoformat(), horizon=BACKTEST_HORIZON, auc=result.auc,
-                  churned=result.churned, accounts=result.accounts, lift=result.riskiest_tier_lift or 0))  # fmt: skip
+        print(
+            say(
+                "demo.backtest",
+                as_of=as_of.isoformat(),
+                horizon=BACKTEST_HORIZON,
+                auc=result.auc,
+                churned=result.churned,
+                accounts=result.accounts,
+                lift=result.riskiest_tier_lift or 0,
+            )
+        )
         for cap in result.caps:
             if cap.accounts:
-                print(say("demo.backtest_cap", when=cap.when, at_most=cap.at_most, accounts=cap.accounts,
-                          churned=cap.churned, rate=cap.churn_rate or 0, base=result.base_rate or 0))  # fmt: skip
+                print(
+                    say(
+                        "demo.backtest_cap",
+                        when=cap.when,
+                        at_most=cap.at_most,
+                        accounts=cap.accounts,
+                        churned=cap.churned,
+                        rate=cap.churn_rate or 0,
+                        base=result.base_rate or 0,
+                    )
+                )
     start_run = first_alert_run(engine, scorecard, end)
     print()
-    print(say("demo.first_run_title", day=end.isoformat(), listed=start_run.listed, channels=start_run.channels,
-              pages=start_run.pages, dms=start_run.dms, per_page=alerts.LISTING_PAGE))  # fmt: skip
+    print(
+        say(
+            "demo.first_run_title",
+            day=end.isoformat(),
+            listed=start_run.listed,
+            channels=start_run.channels,
+            pages=start_run.pages,
+            dms=start_run.dms,
+            per_page=alerts.LISTING_PAGE,
+        )
+    )
     for line in start_run.rendered.splitlines()[: 2 + 3 * messages]:  # its title, its intro, 3 lines an account
         print(f"  │ {line}")
     if start_run.listed > messages:
         print(say("demo.first_run_more", more=start_run.listed - messages))
     weeks = alerts_by_week(engine, scorecard, end)
     print()
-    print(say("demo.alerts_title", weeks=len(weeks.weeks), backlog=weeks.backlog,
-              first=(end - timedelta(days=7 * len(weeks.weeks))).isoformat()))  # fmt: skip
+    print(
+        say(
+            "demo.alerts_title",
+            weeks=len(weeks.weeks),
+            backlog=weeks.backlog,
+            first=(end - timedelta(days=7 * len(weeks.weeks))).isoformat(),
+        )
+    )
     for week_end, counts in weeks.weeks:
         print(say("demo.alerts_week", day=week_end.isoformat(), **counts))
     per_csm = ", ".join(f"{csm} {n / len(weeks.weeks):.1f}" for csm, n in sorted(weeks.per_csm.items()))
-    print(say("demo.alerts_average", per_week=weeks.opened / len(weeks.weeks), accounts=n_accounts,
-              per_csm=per_csm, open=weeks.still_open, day=end.isoformat()))  # fmt: skip
+    print(
+        say(
+            "demo.alerts_average",
+            per_week=weeks.opened / len(weeks.weeks),
+            accounts=n_accounts,
+            per_csm=per_csm,
+            open=weeks.still_open,
+            day=end.isoformat(),
+        )
+    )
     shown = weeks.threads[:messages]
     print()
     day = (weeks.threads_day or end).isoformat()
@@ -221,9 +262,14 @@ def first_alert_run(engine: Engine, scorecard: Scorecard, day: date) -> FirstRun
     rules = load_rules(None, scorecard)
     with unit_of_work(session_factory(engine)) as session:
         summary = run_alerts(
-            session, rules=rules, scorecard=scorecard, calendar=BusinessCalendar(), alert_channel=DEMO_ALERT_CHANNEL,
-            day=day, now=datetime.combine(day + timedelta(days=1), time(7), tzinfo=UTC),
-        )  # fmt: skip
+            session,
+            rules=rules,
+            scorecard=scorecard,
+            calendar=BusinessCalendar(),
+            alert_channel=DEMO_ALERT_CHANNEL,
+            day=day,
+            now=datetime.combine(day + timedelta(days=1), time(7), tzinfo=UTC),
+        )
     out = FirstRun(listed=len(summary.listed), threads=len(summary.opened), dms=summary.dms)
     with session_factory(engine)() as session:
         rows = outbox_store.all_messages(session)
@@ -264,16 +310,25 @@ def alerts_by_week(engine: Engine, scorecard: Scorecard, end: date, weeks: int =
         day = first + timedelta(days=k)
         with unit_of_work(session_factory(engine)) as session:  # what jobs.alerts.run does, under its lock
             summary = run_alerts(
-                session, rules=rules, scorecard=scorecard, calendar=calendar, alert_channel=DEMO_ALERT_CHANNEL,
-                day=day, now=datetime.combine(day + timedelta(days=1), time(7), tzinfo=UTC),
-            )  # fmt: skip
+                session,
+                rules=rules,
+                scorecard=scorecard,
+                calendar=calendar,
+                alert_channel=DEMO_ALERT_CHANNEL,
+                day=day,
+                now=datetime.combine(day + timedelta(days=1), time(7), tzinfo=UTC),
+            )
         if k == 0:
             out.backlog = len(summary.listed)
             continue
         opened += summary.opened
         resolved = summary.recovered + summary.churned
-        for name, n in (("opened", len(summary.opened)), ("joined", summary.joined), ("resolved", resolved),
-                        ("listed", len(summary.listed))):  # fmt: skip
+        for name, n in (
+            ("opened", len(summary.opened)),
+            ("joined", summary.joined),
+            ("resolved", resolved),
+            ("listed", len(summary.listed)),
+        ):
             week[name] = week.get(name, 0) + n
         if k % 7 == 0:
             out.weeks.append((day, week))
@@ -334,8 +389,14 @@ def render_blocks(payload: blocks.Blocks) -> str:
     return "\n".join(lines)
 
 
-EMOJI = {":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":large_orange_circle:": "🟠",
-         ":red_circle:": "🔴", ":white_circle:": "⚪", ":warning:": "⚠"}  # fmt: skip
+EMOJI = {
+    ":large_green_circle:": "🟢",
+    ":large_yellow_circle:": "🟡",
+    ":large_orange_circle:": "🟠",
+    ":red_circle:": "🔴",
+    ":white_circle:": "⚪",
+    ":warning:": "⚠",
+}
 
 
 def _plain(text: str) -> str:

@@ -53,12 +53,16 @@ def _option(value: str, label: str) -> dict[str, Any]:
     return {"text": _text(label), "value": value}
 
 
-def _input(block_id: str, label: str, element: dict[str, Any], optional: bool = False, hint: str | None = None
-           ) -> dict[str, Any]:  # fmt: skip
+def _input(
+    block_id: str, label: str, element: dict[str, Any], optional: bool = False, hint: str | None = None
+) -> dict[str, Any]:
     block: dict[str, Any] = {
-        "type": "input", "block_id": str(block_id), "label": {"type": "plain_text", "text": plain(label, LABEL_LIMIT)},
-        "element": {**element, "action_id": str(block_id)}, "optional": optional,
-    }  # fmt: skip
+        "type": "input",
+        "block_id": str(block_id),
+        "label": {"type": "plain_text", "text": plain(label, LABEL_LIMIT)},
+        "element": {**element, "action_id": str(block_id)},
+        "optional": optional,
+    }
     if hint:
         block["hint"] = {"type": "plain_text", "text": plain(hint, LABEL_LIMIT)}
     return block
@@ -71,8 +75,15 @@ def _choice(block_id: str, label: str, options: list[tuple[str, str]], current: 
     return _input(block_id, label, element)
 
 
-def _text_input(block_id: str, label: str, value: str | None, limit: int, multiline: bool = True,
-                optional: bool = True, hint: str | None = None) -> dict[str, Any]:  # fmt: skip
+def _text_input(
+    block_id: str,
+    label: str,
+    value: str | None,
+    limit: int,
+    multiline: bool = True,
+    optional: bool = True,
+    hint: str | None = None,
+) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "plain_text_input", "multiline": multiline, "max_length": limit}
     if multiline:
         element["placeholder"] = _text(_t("modal.answer_placeholder"))
@@ -82,19 +93,29 @@ def _text_input(block_id: str, label: str, value: str | None, limit: int, multil
 
 
 def exit_modal(
-    account: Account | None, interview: ExitInterview | None, opener: str, today: date, note: str | None = None,
+    account: Account | None,
+    interview: ExitInterview | None,
+    opener: str,
+    today: date,
+    note: str | None = None,
     open_to_all: bool = False,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The form: for `account` (None: picked in the form with a search-as-you-type select), new or editing
     `interview` at its version. `opener` is the initial interviewer: the account's own CSM gets a warning.
     `open_to_all` (EXIT_INTERVIEW_READERS unset): the form says who will be able to read the answers."""
-    ref = ExitRef(account_id=account.id if account else None, interview_id=interview.id if interview else None,
-                  version=interview.version if interview else None)  # fmt: skip
+    ref = ExitRef(
+        account_id=account.id if account else None,
+        interview_id=interview.id if interview else None,
+        version=interview.version if interview else None,
+    )
     name = esc(account.name) if account else ""
     if account is None:
         blocks: list[dict[str, Any]] = [section(_t("modal.intro_pick"))]
-        element = {"type": "external_select", "placeholder": _text(_t("modal.account_placeholder")),
-                   "min_query_length": 1}  # fmt: skip
+        element = {
+            "type": "external_select",
+            "placeholder": _text(_t("modal.account_placeholder")),
+            "min_query_length": 1,
+        }
         blocks.append(_input(ExitIds.ACCOUNT, _t("modal.account"), element))
     elif interview is not None:
         blocks = [section(_t("modal.edit_intro", name=name, version=interview.version))]
@@ -114,8 +135,11 @@ def exit_modal(
             status,
         )
     )
-    reason: dict[str, Any] = {"type": "static_select", "placeholder": _text(_t("modal.reason_placeholder")),
-                              "options": [_option(r, reason_label(r)) for r in EXIT_REASONS]}  # fmt: skip
+    reason: dict[str, Any] = {
+        "type": "static_select",
+        "placeholder": _text(_t("modal.reason_placeholder")),
+        "options": [_option(r, reason_label(r)) for r in EXIT_REASONS],
+    }
     if interview is not None and interview.reason in EXIT_REASONS:
         reason["initial_option"] = _option(interview.reason, reason_label(interview.reason))
     blocks.append(_input(ExitIds.REASON, _t("modal.reason"), reason))
@@ -128,13 +152,21 @@ def exit_modal(
             avoidable,
         )
     )
-    blocks.append(_text_input(ExitIds.COMPETITOR, _t("modal.competitor"), interview.competitor if interview else None,
-                              COMPETITOR_LIMIT, multiline=False))  # fmt: skip
+    blocks.append(
+        _text_input(
+            ExitIds.COMPETITOR,
+            _t("modal.competitor"),
+            interview.competitor if interview else None,
+            COMPETITOR_LIMIT,
+            multiline=False,
+        )
+    )
     day: dict[str, Any] = {"type": "datepicker"}
     initial_day = interview.churn_date if interview and interview.churn_date else today
     day["initial_date"] = initial_day.isoformat()
-    blocks.append(_input(ExitIds.CHURN_DATE, _t("modal.churn_date"), day, optional=True,
-                         hint=_t("modal.churn_date_hint")))  # fmt: skip
+    blocks.append(
+        _input(ExitIds.CHURN_DATE, _t("modal.churn_date"), day, optional=True, hint=_t("modal.churn_date_hint"))
+    )
     mrr: dict[str, Any] = {"type": "number_input", "is_decimal_allowed": True, "min_value": "0"}
     lost = interview.mrr_lost if interview and interview.mrr_lost is not None else (account.mrr if account else None)
     if lost is not None and lost >= 0:
@@ -194,8 +226,12 @@ def summary(account: Account, interview: ExitInterview) -> Message:
     name = esc(account.name)
     status = _t("modal.status_churned" if interview.churned else "modal.status_at_risk").lower()
     text = message_text(_t("summary.text", name=name, status=status, reason=esc(reason_label(interview.reason))))
-    blocks = [section(_t("summary.title", name=name)), _facts(account, interview), *_csm_note(account, interview),
-              context(_t("summary.footer", who=mention(interview.recorded_by), name=name))]  # fmt: skip
+    blocks = [
+        section(_t("summary.title", name=name)),
+        _facts(account, interview),
+        *_csm_note(account, interview),
+        context(_t("summary.footer", who=mention(interview.recorded_by), name=name)),
+    ]
     return Message(text, validate_blocks(blocks))
 
 
@@ -205,21 +241,31 @@ def shown(account: Account, interview: ExitInterview, history: list[ExitIntervie
     blocks: list[dict[str, Any]] = [section(_t("summary.title", name=name)), _facts(account, interview)]
     blocks += _csm_note(account, interview)
     answers = interview.answers or {}
-    lines = [_t("shown.answer", question=esc(q), answer=esc(str(answers.get(k) or "")) or _t("shown.no_answer"))
-             for k, q in questions()]  # fmt: skip
-    lines += [_t("shown.answer", question=esc(k), answer=esc(str(v))) for k, v in answers.items()
-              if k not in dict(questions()) and v]  # a question since removed from the prompts file  # fmt: skip
+    lines = [
+        _t("shown.answer", question=esc(q), answer=esc(str(answers.get(k) or "")) or _t("shown.no_answer"))
+        for k, q in questions()
+    ]
+    lines += [
+        _t("shown.answer", question=esc(k), answer=esc(str(v)))
+        for k, v in answers.items()
+        if k not in dict(questions()) and v
+    ]  # a question since removed from the prompts file
     if interview.note:
         lines.append(_t("shown.note", note=esc(interview.note)))
     blocks += sections(lines)  # a line too long for one section is clipped there, never inside an entity
-    created = _t("shown.created", who=mention(interview.recorded_by), day=interview.created_at.date().isoformat(),
-                 changed=interview.updated_at.date().isoformat())  # fmt: skip
+    created = _t(
+        "shown.created",
+        who=mention(interview.recorded_by),
+        day=interview.created_at.date().isoformat(),
+        changed=interview.updated_at.date().isoformat(),
+    )
     blocks.append(context(created))
     if history:
-        rows = [_t("shown.history_line", version=r.version, who=mention(r.edited_by), day=r.at.date().isoformat())
-                for r in history[-10:]]  # fmt: skip
+        rows = [
+            _t("shown.history_line", version=r.version, who=mention(r.edited_by), day=r.at.date().isoformat())
+            for r in history[-10:]
+        ]
         blocks.append(section("\n".join([_t("shown.history_title"), *rows])))
     ref = ExitRef(account_id=account.id, interview_id=interview.id, version=interview.version)
     blocks.append(actions(button(_t("shown.edit_button"), ExitIds.EDIT, encode(ref)), block_id=ExitIds.SHOWN_ACTIONS))
-    return Message(message_text(_t("shown.text", name=name, version=interview.version)),
-                   validate_blocks(blocks))  # fmt: skip
+    return Message(message_text(_t("shown.text", name=name, version=interview.version)), validate_blocks(blocks))

@@ -40,8 +40,9 @@ def is_reader(client: WebClient, readers: Sequence[str], user_id: str, logger: l
     return not readers or is_member(client, readers, user_id, logger, "EXIT_INTERVIEW_READERS")
 
 
-def opening(session: Session, account_id: int, user_id: str, today: date, open_to_all: bool
-            ) -> Message | dict[str, Any] | str:  # fmt: skip
+def opening(
+    session: Session, account_id: int, user_id: str, today: date, open_to_all: bool
+) -> Message | dict[str, Any] | str:
     """What a reader gets for an account: its stored interview (with Edit), the form (a view) when there is none
     yet, or the words saying the account is gone."""
     account = session.get(Account, account_id)
@@ -179,16 +180,32 @@ def check(values: dict[str, Any], account_id: int | None, today: date) -> Entry 
     if errors or account_id is None:
         return errors
     return Entry(
-        account_id=account_id, churned=status == "churned", reason=str(reason), avoidable=avoidable == "yes",
-        competitor=competitor or None, churn_date=churn_date, mrr_lost=mrr_lost, interviewer=str(interviewer),
-        answers=answers, note=note or None,
-    )  # fmt: skip
+        account_id=account_id,
+        churned=status == "churned",
+        reason=str(reason),
+        avoidable=avoidable == "yes",
+        competitor=competitor or None,
+        churn_date=churn_date,
+        mrr_lost=mrr_lost,
+        interviewer=str(interviewer),
+        answers=answers,
+        note=note or None,
+    )
 
 
 def save(
-    session: Session, entry: Entry, ref_interview: int | None, ref_version: int | None, user_id: str, today: date,
-    tiers: Tiers, tz: ZoneInfo, churn_channel: str | None, cs_lead: str | None = None, picked: bool = False,
-) -> Saved | Stale | dict[str, str]:  # fmt: skip
+    session: Session,
+    entry: Entry,
+    ref_interview: int | None,
+    ref_version: int | None,
+    user_id: str,
+    today: date,
+    tiers: Tiers,
+    tz: ZoneInfo,
+    churn_channel: str | None,
+    cs_lead: str | None = None,
+    picked: bool = False,
+) -> Saved | Stale | dict[str, str]:
     """Store `entry` (new, or an edit of the version the form showed) and what follows from it; errors by block id
     when the account is gone or (`picked` in the form) has one already, `Stale` when someone saved first.
     Nothing commits: the caller's unit of work does."""
@@ -231,8 +248,9 @@ def submission_ack(saved: Saved | Stale | dict[str, str]) -> dict[str, Any]:
     return {}
 
 
-def _churn(session: Session, account: Account, day: date, user_id: str, tiers: Tiers, tz: ZoneInfo,
-           cs_lead: str | None) -> None:  # fmt: skip
+def _churn(
+    session: Session, account: Account, day: date, user_id: str, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None
+) -> None:
     """The account is churned from `day`; its open alert resolves as churned, its tasks close with it."""
     if account.status != "churned" or account.churned_on is None:
         queries.mark_churned(session, account, day)

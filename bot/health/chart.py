@@ -46,8 +46,14 @@ def render_chart(data: ChartData, tiers: Tiers) -> bytes:
     for i, tier in enumerate(tiers.order):
         shade = colours(1 - i / max(1, len(tiers.order) - 1))
         axes[0].axhspan(bounds[i + 1], bounds[i], color=shade, alpha=0.15, linewidth=0)
-        axes[0].text(1.01, (bounds[i] + bounds[i + 1]) / 2, tiers.label(tier), transform=axes[0].get_yaxis_transform(),
-                     va="center", fontsize=8)  # fmt: skip
+        axes[0].text(
+            1.01,
+            (bounds[i] + bounds[i + 1]) / 2,
+            tiers.label(tier),
+            transform=axes[0].get_yaxis_transform(),
+            va="center",
+            fontsize=8,
+        )
     axes[0].plot([d for d, _ in data.scores], [v for _, v in data.scores], color="#1f3b5a", linewidth=2)
     axes[0].set_ylim(0, 100)
     axes[0].set_ylabel(say("health.chart.score"))

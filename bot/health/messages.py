@@ -55,9 +55,14 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
         lines = [say("health.card.title_unscored", name=esc(account.name))]
     else:
         lines = [
-            say("health.card.title", emoji=tier_emoji(score.tier), name=esc(account.name),
-                score=score_text(score.score), tier=esc(tier_text(score.score, score.tier, tiers)))
-        ]  # fmt: skip
+            say(
+                "health.card.title",
+                emoji=tier_emoji(score.tier),
+                name=esc(account.name),
+                score=score_text(score.score),
+                tier=esc(tier_text(score.score, score.tier, tiers)),
+            )
+        ]
         if held_note(score.score, score.tier, tiers):
             lines.append(say("health.card.held", margin=f"{tiers.hysteresis:g}"))
     if account.churned_on is not None:
@@ -102,10 +107,15 @@ def card_text(card: CardData, tiers: Tiers) -> str:
     score = card.score
     note = held_note(score.score, score.tier, tiers)
     return b.message_text(
-        say("health.card_fallback_held" if note else "health.card_fallback", name=esc(card.account.name),
-            score=score_text(score.score), tier=esc(tiers.label(score.tier)), note=note,
-            delta_7=score_change(score.score, score.delta_7))
-    )  # fmt: skip
+        say(
+            "health.card_fallback_held" if note else "health.card_fallback",
+            name=esc(card.account.name),
+            score=score_text(score.score),
+            tier=esc(tiers.label(score.tier)),
+            note=note,
+            delta_7=score_change(score.score, score.delta_7),
+        )
+    )
 
 
 def scored_with(score: HealthScore, scorecard: Scorecard) -> str:
@@ -134,14 +144,24 @@ def chart_in_dm_text(name: str) -> str:
 
 
 def _trend(score: HealthScore, series: list[tuple[date, float]]) -> str:
-    text = say("health.card.trend", delta_7=score_change(score.score, score.delta_7),
-               delta_30=score_change(score.score, score.delta_30))  # fmt: skip
+    text = say(
+        "health.card.trend",
+        delta_7=score_change(score.score, score.delta_7),
+        delta_30=score_change(score.score, score.delta_30),
+    )
     if len(series) < 2:
         return text
-    return text + "\n" + say(
-        "health.card.sparkline", spark=sparkline([v for _, v in series]), days=(series[-1][0] - series[0][0]).days + 1,
-        first=score_text(series[0][1]), last=score_text(series[-1][1]),
-    )  # fmt: skip
+    return (
+        text
+        + "\n"
+        + say(
+            "health.card.sparkline",
+            spark=sparkline([v for _, v in series]),
+            days=(series[-1][0] - series[0][0]).days + 1,
+            first=score_text(series[0][1]),
+            last=score_text(series[-1][1]),
+        )
+    )
 
 
 def _facts(account: Account, as_of: date) -> list[str]:
@@ -163,19 +183,25 @@ def _groups(score: HealthScore, scorecard: Scorecard) -> str:
     card = scorecard.cards.get(score.scorecard)
     labels = {name: group.label for name, group in card.groups.items()} if card else {}
     items = [
-        say("health.card.group", emoji=tier_emoji(None if v is None else tier_of(v, scorecard.tiers)),
-            label=esc(labels.get(name, name.replace("_", " ").capitalize())), score="–" if v is None else score_text(v))
+        say(
+            "health.card.group",
+            emoji=tier_emoji(None if v is None else tier_of(v, scorecard.tiers)),
+            label=esc(labels.get(name, name.replace("_", " ").capitalize())),
+            score="–" if v is None else score_text(v),
+        )
         for name, v in score.parts.groups.items()
-    ]  # fmt: skip
+    ]
     return say("health.card.groups_title") + "\n" + "  ·  ".join(items) if items else ""
 
 
 def _pick_rows(accounts: list[Account]) -> Blocks:
     return [
-        section(say("health.pick_row", name=esc(a.name), where=esc(a.domain or a.external_id)),
-                accessory=button(a.name, HealthIds.PICK_ACCOUNT, encode(AccountRef(account_id=a.id or 0))))
+        section(
+            say("health.pick_row", name=esc(a.name), where=esc(a.domain or a.external_id)),
+            accessory=button(a.name, HealthIds.PICK_ACCOUNT, encode(AccountRef(account_id=a.id or 0))),
+        )
         for a in accounts
-    ]  # fmt: skip
+    ]
 
 
 def pick_list(lookup: Lookup) -> Blocks:
@@ -225,9 +251,13 @@ def row_text(row: AccountRow, as_of: date, tiers: Tiers, show_owner: bool = Fals
         note = held_note(row.score, row.tier, tiers) if row.tier is not None else None
         held = say("health.list.row_held", tier=b.esc(tier_text(row.score, row.tier or "", tiers))) if note else ""
         text = say(
-            "health.list.row", emoji=b.tier_emoji(row.tier), score=b.score_text(row.score),
-            delta_7=score_change(row.score, row.delta_7), held=held, **values,
-        )  # fmt: skip
+            "health.list.row",
+            emoji=b.tier_emoji(row.tier),
+            score=b.score_text(row.score),
+            delta_7=score_change(row.score, row.delta_7),
+            held=held,
+            **values,
+        )
     return text + (say("health.list.row_owner", owner=b.mention(row.owner_slack_id)) if show_owner else "")
 
 
@@ -235,10 +265,15 @@ def tier_counts_text(totals: dict[str | None, TierTotal], tiers: Tiers) -> str:
     """Accounts per tier, riskiest first ("🔴 High risk 3  ·  🟠 Medium risk 5 …")."""
     keys: list[str | None] = [*reversed(tiers.order), None]
     return "  ·  ".join(
-        say("health.list.tiers", emoji=b.tier_emoji(t), count=totals[t].accounts,
-            label=b.esc(tiers.label(t)) if t else say("health.list.unscored"))
-        for t in keys if t in totals
-    )  # fmt: skip
+        say(
+            "health.list.tiers",
+            emoji=b.tier_emoji(t),
+            count=totals[t].accounts,
+            label=b.esc(tiers.label(t)) if t else say("health.list.unscored"),
+        )
+        for t in keys
+        if t in totals
+    )
 
 
 def page_text(page: Page, total: int) -> str:
@@ -249,8 +284,12 @@ def at_risk_text(totals: dict[str | None, TierTotal], tiers: Tiers, yours: bool 
     """MRR at risk, with its definition: the MRR of the accounts in `at_risk_tiers` (the scorecard's two riskiest
     tiers), from the accounts and MRR per tier. The one wording of /health top, the App Home and the digest."""
     risky = at_risk_tiers(tiers)
-    return at_risk_figure(sum(totals[t].mrr for t in risky if t in totals),
-                          sum(totals[t].accounts for t in risky if t in totals), tiers, yours)  # fmt: skip
+    return at_risk_figure(
+        sum(totals[t].mrr for t in risky if t in totals),
+        sum(totals[t].accounts for t in risky if t in totals),
+        tiers,
+        yours,
+    )
 
 
 def at_risk_figure(mrr: float, accounts: int, tiers: Tiers, yours: bool = False) -> str:
@@ -284,10 +323,16 @@ def _list(title: str, page: Page, value: ListPage, day: date, show_owner: bool, 
 def portfolio_list(day: date, totals: dict[str | None, TierTotal], page: Page, tiers: Tiers) -> b.Blocks:
     """`/health me`: the user's customers, riskiest first."""
     accounts = sum(t.accounts for t in totals.values())
-    title = say(
-        "health.list.me_title_one" if accounts == 1 else "health.list.me_title", accounts=accounts,
-        mrr=b.money(sum(t.mrr for t in totals.values())), day=day.isoformat(),
-    ) + "\n" + tier_counts_text(totals, tiers)  # fmt: skip
+    title = (
+        say(
+            "health.list.me_title_one" if accounts == 1 else "health.list.me_title",
+            accounts=accounts,
+            mrr=b.money(sum(t.mrr for t in totals.values())),
+            day=day.isoformat(),
+        )
+        + "\n"
+        + tier_counts_text(totals, tiers)
+    )
     return _list(title, page, ListPage(kind="me"), day, show_owner=False, total=accounts, tiers=tiers)
 
 

@@ -63,8 +63,9 @@ def _option(tier: str, tiers: Tiers) -> dict[str, Any]:
     return {"text": {"type": "plain_text", "text": plain(text, 75), "emoji": True}, "value": tier}
 
 
-def _input(block_id: str, label: str, element: dict[str, Any], hint: str | None = None, optional: bool = False
-           ) -> dict[str, Any]:  # fmt: skip
+def _input(
+    block_id: str, label: str, element: dict[str, Any], hint: str | None = None, optional: bool = False
+) -> dict[str, Any]:
     block: dict[str, Any] = {
         "type": "input",
         "block_id": str(block_id),
@@ -110,7 +111,7 @@ def override_modal(
             _t("modal.until"),
             {"type": "datepicker", "initial_date": until.isoformat()},
             _t("modal.until_hint"),
-        ),  # fmt: skip
+        ),
         _input(HealthIds.OVERRIDE_SCORE, _t("modal.score"), score, _t("modal.score_hint"), optional=True),
     ]
     view: dict[str, Any] = {

@@ -33,9 +33,14 @@ UTC = ZoneInfo("UTC")
 
 
 def answer(
-    session: Session, command: Find | Mine | Top | Tasks | Plays, user_id: str, scorecard: Scorecard, today: date,
-    names: AccountNames, tz: ZoneInfo = UTC,
-) -> Message:  # fmt: skip
+    session: Session,
+    command: Find | Mine | Top | Tasks | Plays,
+    user_id: str,
+    scorecard: Scorecard,
+    today: date,
+    names: AccountNames,
+    tz: ZoneInfo = UTC,
+) -> Message:
     if isinstance(command, Tasks):
         return my_tasks(my_task_rows(session, user_id), utcnow(), tz)
     if isinstance(command, Plays):
@@ -43,8 +48,9 @@ def answer(
     if isinstance(command, Mine):
         return account_list(session, ListPage(kind="me"), user_id, scorecard, today)
     if isinstance(command, Top):
-        return account_list(session, ListPage(kind="top", limit=command.limit, tier=command.tier), user_id,
-                            scorecard, today)  # fmt: skip
+        return account_list(
+            session, ListPage(kind="top", limit=command.limit, tier=command.tier), user_id, scorecard, today
+        )
     lookup = find_customer(session, command.query, names)
     if lookup.found is not None:
         return card(session, lookup.found.id or 0, scorecard, today)
@@ -57,9 +63,14 @@ def answer(
 
 
 def exit_target(
-    session: Session, query: str, user_id: str, scorecard: Scorecard, today: date, names: AccountNames,
+    session: Session,
+    query: str,
+    user_id: str,
+    scorecard: Scorecard,
+    today: date,
+    names: AccountNames,
     tz: ZoneInfo = UTC,
-) -> int | Message:  # fmt: skip
+) -> int | Message:
     """`/health exit <customer>`: the account meant, or what `/health <customer>` answers when no one account is
     (a pick list, not found)."""
     lookup = find_customer(session, query, names)
@@ -113,9 +124,15 @@ def save_rates(session: Session, command: Plays, scorecard: Scorecard, today: da
 
 
 def set_override(
-    session: Session, account_id: int, entry: override.OverrideInput, user_id: str, tiers: Tiers, today: date,
-    tz: ZoneInfo, cs_lead: str | None = None,
-) -> HealthOverride | dict[str, str]:  # fmt: skip
+    session: Session,
+    account_id: int,
+    entry: override.OverrideInput,
+    user_id: str,
+    tiers: Tiers,
+    today: date,
+    tz: ZoneInfo,
+    cs_lead: str | None = None,
+) -> HealthOverride | dict[str, str]:
     """The Override modal's submission, checked and stored (the previous override superseded, history kept), and
     the account's open alert redrawn with it; the errors per input instead, with nothing written."""
     account = session.get(Account, account_id)
@@ -125,13 +142,19 @@ def set_override(
     if isinstance(valid, dict):
         return valid
     stored = queries.set_override(
-        session, account_id, tier=valid.tier, reason=valid.reason, set_by=user_id, expires_on=valid.until,
+        session,
+        account_id,
+        tier=valid.tier,
+        reason=valid.reason,
+        set_by=user_id,
+        expires_on=valid.until,
         score=valid.score,
-    )  # fmt: skip
+    )
     alert = alerts.open_alert(session, account_id)
     if alert is not None and alert.id is not None:  # shown on the root: a new version, one redraw, in its history
-        alerts.overridden(session, alert.id, user_id,
-                          {"tier": valid.tier, "until": valid.until.isoformat(), "reason": valid.reason})  # fmt: skip
+        alerts.overridden(
+            session, alert.id, user_id, {"tier": valid.tier, "until": valid.until.isoformat(), "reason": valid.reason}
+        )
         threads.redraw(session, alert.id, tiers, tz, cs_lead, today=today)
     return stored
 
@@ -154,9 +177,11 @@ def chart(session: Session, account_id: int, scorecard: Scorecard) -> ChartData 
     since = score.day - timedelta(days=SERIES_DAYS - 1)
     metrics = queries.metric_series(session, account_id, _key_metrics(score, scorecard), since)
     return ChartData(
-        account.name, SERIES_DAYS, queries.score_series(session, account_id, since),
+        account.name,
+        SERIES_DAYS,
+        queries.score_series(session, account_id, since),
         {metric_label(m): series for m, series in metrics.items()},
-    )  # fmt: skip
+    )
 
 
 def _key_metrics(score: HealthScore, scorecard: Scorecard) -> list[str]:
@@ -171,9 +196,16 @@ def _key_metrics(score: HealthScore, scorecard: Scorecard) -> list[str]:
 
 
 def page(
-    session: Session, day: date, number: int, size: int, cap: int | None = None, *, owner: str | None = None,
-    tier: str | None = None, with_unscored: bool = False,
-) -> messages.Page:  # fmt: skip
+    session: Session,
+    day: date,
+    number: int,
+    size: int,
+    cap: int | None = None,
+    *,
+    owner: str | None = None,
+    tier: str | None = None,
+    with_unscored: bool = False,
+) -> messages.Page:
     """Page `number` of the riskiest-first list (at most `cap` rows in all); one row extra tells if more follow."""
     offset = number * size
     take = size if cap is None else max(0, min(size, cap - offset))

@@ -71,8 +71,13 @@ def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
 
 def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
     total, page = data.mine[tier], data.my_pages[tier]
-    head = say("home.tier", emoji=b.tier_emoji(tier), label=b.esc(tiers.label(tier)), count=total.accounts,
-               mrr=b.money(total.mrr))  # fmt: skip
+    head = say(
+        "home.tier",
+        emoji=b.tier_emoji(tier),
+        label=b.esc(tiers.label(tier)),
+        count=total.accounts,
+        mrr=b.money(total.mrr),
+    )
     out = b.sections([head, *(row_text(r, day, tiers) for r in page.rows)])  # days to renewal from the scores' day
     nav = []
     if page.number > 0:
@@ -96,9 +101,12 @@ def _movement(moves: list[tuple[str, str, int, float]], tiers: Tiers) -> str:
     worse = [(n, mrr) for before, now, n, mrr in moves if rank.get(now, 0) > rank.get(before, 0)]
     better = [(n, mrr) for before, now, n, mrr in moves if rank.get(now, 0) < rank.get(before, 0)]
     return say(
-        "home.movement", worse=sum(n for n, _ in worse), worse_mrr=b.money(sum(m for _, m in worse)),
-        better=sum(n for n, _ in better), better_mrr=b.money(sum(m for _, m in better)),
-    )  # fmt: skip
+        "home.movement",
+        worse=sum(n for n, _ in worse),
+        worse_mrr=b.money(sum(m for _, m in worse)),
+        better=sum(n for n, _ in better),
+        better_mrr=b.money(sum(m for _, m in better)),
+    )
 
 
 def _view(blocks: b.Blocks) -> dict[str, Any]:

@@ -39,11 +39,19 @@ def home(
         if tier in mine
     }
     data = HomeData(
-        user_id, day, pages, mine, my_pages, queries.tier_summary(session, day, with_unscored=True),
+        user_id,
+        day,
+        pages,
+        mine,
+        my_pages,
+        queries.tier_summary(session, day, with_unscored=True),
         queries.tier_moves(session, day, day - timedelta(days=7)),
         queries.account_rows(session, day, order="drop", limit=MOVERS),
-        queries.account_rows(session, day, order="gain", limit=MOVERS), tasks, utcnow(), tz,
-    )  # fmt: skip
+        queries.account_rows(session, day, order="gain", limit=MOVERS),
+        tasks,
+        utcnow(),
+        tz,
+    )
     return home_view(data, scorecard.tiers)
 
 

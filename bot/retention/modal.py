@@ -106,15 +106,20 @@ def home_section(rows: Sequence[TaskRow], now: datetime, tz: ZoneInfo) -> b.Bloc
 
 
 def _option(outcome: str) -> dict[str, Any]:
-    return {"text": {"type": "plain_text", "text": b.plain(outcome_label(outcome), 75), "emoji": True},
-            "value": outcome}  # fmt: skip
+    return {
+        "text": {"type": "plain_text", "text": b.plain(outcome_label(outcome), 75), "emoji": True},
+        "value": outcome,
+    }
 
 
 def _input(block_id: str, label: str, element: dict[str, Any], hint: str | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {
-        "type": "input", "block_id": str(block_id), "optional": True, "element": element,
+        "type": "input",
+        "block_id": str(block_id),
+        "optional": True,
+        "element": element,
         "label": {"type": "plain_text", "text": b.plain(label, 2000), "emoji": True},
-    }  # fmt: skip
+    }
     if hint:
         block["hint"] = {"type": "plain_text", "text": b.plain(hint, 2000), "emoji": True}
     return block
@@ -125,11 +130,18 @@ def done_modal(task: Task, account: str | None, tz: ZoneInfo) -> dict[str, Any]:
 
     `private_metadata` is the task at the version shown: a task changed meanwhile is not overwritten.
     """
-    intro = _t("modal.intro", title=b.esc(task.title), account=b.esc(account or "–"), due=when(task.due_at, tz),
-               assignee=b.mention(task.assignee) if task.assignee else _t("modal.unassigned"))  # fmt: skip
-    outcome = _input(RetentionIds.OUTCOME_BLOCK, _t("modal.outcome"),
-                     {"type": "radio_buttons", "action_id": str(RetentionIds.OUTCOME),
-                      "options": [_option(o) for o in OUTCOMES]})  # fmt: skip
+    intro = _t(
+        "modal.intro",
+        title=b.esc(task.title),
+        account=b.esc(account or "–"),
+        due=when(task.due_at, tz),
+        assignee=b.mention(task.assignee) if task.assignee else _t("modal.unassigned"),
+    )
+    outcome = _input(
+        RetentionIds.OUTCOME_BLOCK,
+        _t("modal.outcome"),
+        {"type": "radio_buttons", "action_id": str(RetentionIds.OUTCOME), "options": [_option(o) for o in OUTCOMES]},
+    )
     outcome["optional"] = False
     blocks: b.Blocks = [
         b.section(intro),
@@ -144,13 +156,13 @@ def done_modal(task: Task, account: str | None, tz: ZoneInfo) -> dict[str, Any]:
                 "max_length": NOTES_LIMIT,
             },
             _t("modal.notes_hint"),
-        ),  # fmt: skip
+        ),
         _input(
             RetentionIds.NEXT_STEP_BLOCK,
             _t("modal.next_step"),
             {"type": "plain_text_input", "action_id": str(RetentionIds.NEXT_STEP), "max_length": NEXT_STEP_LIMIT},
             _t("modal.next_step_hint"),
-        ),  # fmt: skip
+        ),
         _input(
             RetentionIds.NEXT_STEP_ON_BLOCK,
             _t("modal.next_step_on"),
@@ -175,8 +187,13 @@ def stale_text(task: Task | None, tz: ZoneInfo) -> str:
     if task is None:
         return _t("stale.gone")
     if task.status != "open":
-        return _t("stale.closed", title=b.esc(task.title), outcome=outcome_label(task.status),
-                  who=b.mention(task.closed_by) if task.closed_by else "–", at=when(task.closed_at, tz))  # fmt: skip
+        return _t(
+            "stale.closed",
+            title=b.esc(task.title),
+            outcome=outcome_label(task.status),
+            who=b.mention(task.closed_by) if task.closed_by else "–",
+            at=when(task.closed_at, tz),
+        )
     assignee = b.mention(task.assignee) if task.assignee else _t("modal.unassigned")
     return _t("stale.changed", title=b.esc(task.title), assignee=assignee)
 
@@ -215,8 +232,10 @@ def read_submission(view: dict[str, Any], today: date) -> Submission | dict[str,
         errors[RetentionIds.OUTCOME_BLOCK] = _t("modal.pick_outcome")
     notes = _text(values, RetentionIds.NOTES_BLOCK, RetentionIds.NOTES)
     next_step = _text(values, RetentionIds.NEXT_STEP_BLOCK, RetentionIds.NEXT_STEP)
-    for block_id, text, limit in ((RetentionIds.NOTES_BLOCK, notes, NOTES_LIMIT),
-                                  (RetentionIds.NEXT_STEP_BLOCK, next_step, NEXT_STEP_LIMIT)):  # fmt: skip
+    for block_id, text, limit in (
+        (RetentionIds.NOTES_BLOCK, notes, NOTES_LIMIT),
+        (RetentionIds.NEXT_STEP_BLOCK, next_step, NEXT_STEP_LIMIT),
+    ):
         if len(text) > limit:
             errors[block_id] = _t("modal.too_long", limit=limit, length=len(text))
     raw_day = _state(values, RetentionIds.NEXT_STEP_ON_BLOCK, RetentionIds.NEXT_STEP_ON).get("selected_date")

@@ -91,27 +91,42 @@ def save_rates(conn_or_session: Connection | Session, start: date, end: date, ti
     )
 
     grouped = alerts.groupby("severity").agg(
-        alerts=("alert_id", "size"), claimed_in_sla=("in_sla", "sum"), tasks=("tasks", "sum"),
-        tasks_on_time=("tasks_on_time", "sum"), saved=("saved", "sum"), churned=("churned", "sum"),
+        alerts=("alert_id", "size"),
+        claimed_in_sla=("in_sla", "sum"),
+        tasks=("tasks", "sum"),
+        tasks_on_time=("tasks_on_time", "sum"),
+        saved=("saved", "sum"),
+        churned=("churned", "sum"),
         still_open=("still_open", "sum"),
-    )  # fmt: skip
+    )
     riskiest_first = list(reversed(tiers.order))
-    order = sorted(grouped.index, key=lambda t: (riskiest_first.index(t) if t in riskiest_first else len(tiers.order),
-                                                 str(t)))  # fmt: skip
+    order = sorted(
+        grouped.index, key=lambda t: (riskiest_first.index(t) if t in riskiest_first else len(tiers.order), str(t))
+    )
     return [
-        PlayRate(str(tier), *(int(grouped.at[tier, c]) for c in
-                              ("alerts", "claimed_in_sla", "tasks", "tasks_on_time", "saved", "churned", "still_open")))
+        PlayRate(
+            str(tier),
+            *(
+                int(grouped.at[tier, c])
+                for c in ("alerts", "claimed_in_sla", "tasks", "tasks_on_time", "saved", "churned", "still_open")
+            ),
+        )
         for tier in order
-    ]  # fmt: skip
+    ]
 
 
 def total(rates: list[PlayRate]) -> PlayRate:
     """Every tier together."""
     return PlayRate(
-        "", sum(r.alerts for r in rates), sum(r.claimed_in_sla for r in rates), sum(r.tasks for r in rates),
-        sum(r.tasks_on_time for r in rates), sum(r.saved for r in rates), sum(r.churned for r in rates),
+        "",
+        sum(r.alerts for r in rates),
+        sum(r.claimed_in_sla for r in rates),
+        sum(r.tasks for r in rates),
+        sum(r.tasks_on_time for r in rates),
+        sum(r.saved for r in rates),
+        sum(r.churned for r in rates),
         sum(r.still_open for r in rates),
-    )  # fmt: skip
+    )
 
 
 # --- the period of `/health plays [period]` ---------------------------------------------------------------------
@@ -183,8 +198,9 @@ def period_dates(spec: PeriodSpec, today: date) -> Period:
         return Period(today - timedelta(days=spec.number - 1), today, say("plays.period.days", days=spec.number))
     if spec.kind == "this_quarter":
         quarter = (today.month - 1) // 3 + 1
-        return Period(_quarter_start(today.year, quarter), today,
-                      say("plays.period.quarter", year=today.year, quarter=quarter))  # fmt: skip
+        return Period(
+            _quarter_start(today.year, quarter), today, say("plays.period.quarter", year=today.year, quarter=quarter)
+        )
     if spec.kind == "quarter":
         start = _quarter_start(spec.year, spec.number)
         label = say("plays.period.quarter", year=spec.year, quarter=spec.number)
@@ -209,8 +225,13 @@ def rate_text(rate: PlayRate, tiers: Tiers) -> str:
     """One tier's play (or, with tier "", every tier): alerts, claims within SLA, tasks on time, outcomes, rate."""
     word = say("plays.alert_one" if rate.alerts == 1 else "plays.alert_many")
     if rate.tier:
-        title = say("plays.row_title", emoji=tier_emoji(rate.tier), tier=esc(tiers.label(rate.tier)),
-                    alerts=rate.alerts, alerts_word=word)  # fmt: skip
+        title = say(
+            "plays.row_title",
+            emoji=tier_emoji(rate.tier),
+            tier=esc(tiers.label(rate.tier)),
+            alerts=rate.alerts,
+            alerts_word=word,
+        )
     else:
         title = say("plays.total", alerts=rate.alerts, alerts_word=word)
     work = [say("plays.claimed", count=rate.claimed_in_sla, of=rate.alerts, pct=_pct(rate.claimed_in_sla, rate.alerts))]
@@ -222,9 +243,10 @@ def rate_text(rate: PlayRate, tiers: Tiers) -> str:
     outcome = [say("plays.saved", saved=rate.saved, churned=rate.churned)]
     save_rate = rate.save_rate
     outcome.append(
-        say("plays.rate", rate=f"{save_rate:.0%}", decided=rate.decided) if save_rate is not None
+        say("plays.rate", rate=f"{save_rate:.0%}", decided=rate.decided)
+        if save_rate is not None
         else say("plays.rate_none")
-    )  # fmt: skip
+    )
     if rate.still_open:
         outcome.append(say("plays.still_open", count=rate.still_open))
     lines = [title, "  ·  ".join(work), "  ·  ".join(outcome)]
@@ -255,10 +277,15 @@ def plays_text(rates: list[PlayRate], tiers: Tiers, start: date, end: date) -> s
     if not rates:
         return message_text(say("plays.text_none", start=start.isoformat(), end=end.isoformat()))
     parts = [
-        say("plays.text_rate", tier=esc(tiers.label(r.tier)), saved=r.saved, decided=r.decided,
-            rate="–" if r.save_rate is None else f"{r.save_rate:.0%}")
+        say(
+            "plays.text_rate",
+            tier=esc(tiers.label(r.tier)),
+            saved=r.saved,
+            decided=r.decided,
+            rate="–" if r.save_rate is None else f"{r.save_rate:.0%}",
+        )
         for r in rates
-    ]  # fmt: skip
+    ]
     return message_text(say("plays.text", start=start.isoformat(), end=end.isoformat(), rates="; ".join(parts)))
 
 

@@ -72,8 +72,9 @@ def redraw_tasks(session: Session, alert_id: int, tiers: Tiers, tz: ZoneInfo, cs
     view = TaskList(account.name if account else str(alert.account_id), tasks[0].playbook, tasks)
     message = messages.task_list(view, tiers, tz, cs_lead)
     if outbox.get(session, tasks_key(alert_id)) is None:
-        outbox.post(session, tasks_key(alert_id), alert.channel, message.text, message.blocks,
-                    thread_key=root_key(alert_id))  # fmt: skip
+        outbox.post(
+            session, tasks_key(alert_id), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
+        )
         return
     if all(t.version == 1 for t in tasks):  # unchanged since created: the list as posted is current
         return
@@ -131,9 +132,13 @@ def highlights(session: Session, account_id: int, until: date | None = None) -> 
 
 
 def post_draft(
-    session: Session, alert: Alert, account: Account, score: HealthScore | None, book: Playbook,
+    session: Session,
+    alert: Alert,
+    account: Account,
+    score: HealthScore | None,
+    book: Playbook,
     names: Callable[[str], str | None] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Enqueue the outreach draft of the alert's playbook in its thread (once), if the playbook names one.
 
     It is signed with the owner's name, looked up now with `names` (bot.slack.client.UserNames: users.info,
@@ -144,8 +149,14 @@ def post_draft(
     drivers = [d.reason for d in score.parts.drivers] if score is not None else []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
     signature = names(owner) if names is not None and owner else None
-    draft = Draft(book.template, account.name, owner, drivers,
-                  highlights(session, account.id or 0, score.day if score else None), signature)  # fmt: skip
+    draft = Draft(
+        book.template,
+        account.name,
+        owner,
+        drivers,
+        highlights(session, account.id or 0, score.day if score else None),
+        signature,
+    )
     message = messages.outreach(draft)
     alert_id = alert.id or 0
     outbox.post(
@@ -179,10 +190,18 @@ def create_tasks(
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
     opened = as_utc(alert.opened_at or now)
     wanted = [
-        Task(alert_id=alert.id, account_id=account.id or 0, playbook=book.tier, step=s.number, title=s.title,
-             owner_role=s.owner, assignee=owner, due_at=as_utc(s.due(calendar, opened)))
+        Task(
+            alert_id=alert.id,
+            account_id=account.id or 0,
+            playbook=book.tier,
+            step=s.number,
+            title=s.title,
+            owner_role=s.owner,
+            assignee=owner,
+            due_at=as_utc(s.due(calendar, opened)),
+        )
         for s in book.steps
-    ]  # fmt: skip
+    ]
     created = store.create(session, wanted)
     if not created:
         return []

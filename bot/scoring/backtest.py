@@ -148,9 +148,13 @@ def load_past_day(engine: Engine, metrics: list[str], as_of: date, horizon: int,
     col = day_number(as_of) - panel.first_day
     inputs = DayInputs(panel, col, lookback, accounts, as_of, DayInputs.days_to_renewal_of(accounts, as_of))
     return PastDay(
-        inputs, label.to_numpy(dtype=bool), latest, first_metrics=first, reported_metrics=reported,
+        inputs,
+        label.to_numpy(dtype=bool),
+        latest,
+        first_metrics=first,
+        reported_metrics=reported,
         latest_churn=None if pd.isna(latest_churn) else latest_churn.date(),
-    )  # fmt: skip
+    )
 
 
 def score_past_day(scorecard: Scorecard, past: PastDay) -> Snapshot:
@@ -161,10 +165,16 @@ def score_past_day(scorecard: Scorecard, past: PastDay) -> Snapshot:
     churned = label.reindex(scores.frame["account_id"]).fillna(False).to_numpy(dtype=bool)
     days = scores.days_with_data
     return Snapshot(
-        scores, churned, unscored=len(inputs.accounts) - len(scores.frame), latest_metrics=past.latest_metrics,
-        first_metrics=past.first_metrics, latest_churn=past.latest_churn, reported_metrics=past.reported_metrics,
-        most_days=int(days.max(initial=0)), enough_days=int((days >= scorecard.data.min_days_of_data).sum()),
-    )  # fmt: skip
+        scores,
+        churned,
+        unscored=len(inputs.accounts) - len(scores.frame),
+        latest_metrics=past.latest_metrics,
+        first_metrics=past.first_metrics,
+        latest_churn=past.latest_churn,
+        reported_metrics=past.reported_metrics,
+        most_days=int(days.max(initial=0)),
+        enough_days=int((days >= scorecard.data.min_days_of_data).sum()),
+    )
 
 
 def snapshot(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) -> Snapshot:
@@ -243,10 +253,12 @@ def _why_nothing_scored(scorecard: Scorecard, snap: Snapshot, as_of: date, horiz
         return say("backtest.no_metrics")
     if snap.reported_metrics is not None and not set(scorecard.metrics) & set(snap.reported_metrics):
         return say(
-            "backtest.metrics_not_in_data", as_of=as_of, horizon=horizon,
+            "backtest.metrics_not_in_data",
+            as_of=as_of,
+            horizon=horizon,
             card_metrics=_names(scorecard.metrics) if scorecard.metrics else say("backtest.no_metric_read"),
             data_metrics=_names(snap.reported_metrics),
-        )  # fmt: skip
+        )
     if as_of > latest:
         return say("backtest.after_data", latest=latest)
     if snap.unscored == 0:
@@ -254,10 +266,16 @@ def _why_nothing_scored(scorecard: Scorecard, snap: Snapshot, as_of: date, horiz
     needed = data.min_days_of_data
     if snap.most_days >= needed:
         enough = say("backtest.account") if snap.enough_days == 1 else say("backtest.accounts", n=snap.enough_days)
-        return say("backtest.too_little_covered", as_of=as_of, enough=enough, needed=_days(needed),
-                   share=formats.percent(data.min_weight_covered))  # fmt: skip
-    text = say("backtest.too_few_days", as_of=as_of, most=_days(snap.most_days), lookback=data.lookback_days,
-               needed=needed)  # fmt: skip
+        return say(
+            "backtest.too_little_covered",
+            as_of=as_of,
+            enough=enough,
+            needed=_days(needed),
+            share=formats.percent(data.min_weight_covered),
+        )
+    text = say(
+        "backtest.too_few_days", as_of=as_of, most=_days(snap.most_days), lookback=data.lookback_days, needed=needed
+    )
     # Each later day adds at most one day of data to an account: the best-covered account needs
     # `needed - most_days` more, and no account can have `needed` before `needed` days after the first metrics.
     first = snap.first_metrics or as_of
@@ -344,10 +362,15 @@ def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STA
         )
         warning = say("backtest.stability_warning", days=worst, share=formats.percent(FLIPPING))
     return Stability(
-        first_day=(first + timedelta(days=1)).isoformat(), last_day=as_of.isoformat(), days=days,
-        accounts=accounts_total, changes=changes, share=_r(changes / accounts_total) if accounts_total else None,
-        weekdays=weekdays, warning=warning,
-    )  # fmt: skip
+        first_day=(first + timedelta(days=1)).isoformat(),
+        last_day=as_of.isoformat(),
+        days=days,
+        accounts=accounts_total,
+        changes=changes,
+        share=_r(changes / accounts_total) if accounts_total else None,
+        weekdays=weekdays,
+        warning=warning,
+    )
 
 
 def format_stability(s: Stability) -> list[str]:
@@ -357,8 +380,16 @@ def format_stability(s: Stability) -> list[str]:
     lines = [say("backtest.stability_title", days=s.days, last=s.last_day, share=formats.percent(s.share))]
     for w in s.weekdays:
         share = formats.percent(w.share)
-        lines.append(say("backtest.stability_row", weekday=w.weekday, share=share, changes=f"{w.changes:,}",
-                         accounts=f"{w.accounts:,}", days=w.days))  # fmt: skip
+        lines.append(
+            say(
+                "backtest.stability_row",
+                weekday=w.weekday,
+                share=share,
+                changes=f"{w.changes:,}",
+                accounts=f"{w.accounts:,}",
+                days=w.days,
+            )
+        )
     return lines + ([f"warning: {s.warning}"] if s.warning else [])
 
 

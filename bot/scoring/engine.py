@@ -226,8 +226,11 @@ def measure_input(m: Measure, inputs: DayInputs) -> tuple[np.ndarray, dict[str, 
                 x = np.where(has.any(axis=1), w[np.arange(n), idx], np.nan)
             else:
                 aggregates: dict[str, Callable[..., Any]] = {
-                    "mean": np.nanmean, "sum": np.nansum, "max": np.nanmax, "min": np.nanmin
-                }  # fmt: skip
+                    "mean": np.nanmean,
+                    "sum": np.nansum,
+                    "max": np.nanmax,
+                    "min": np.nanmin,
+                }
                 agg = aggregates[m.aggregate]
                 x = agg(w, axis=1) if w.shape[1] else nan
                 if m.aggregate == "sum":
@@ -397,23 +400,30 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     enough = (days_with_data >= scorecard.data.min_days_of_data) & (coverage >= scorecard.data.min_weight_covered)
     enough &= ~np.isnan(score)
     keep = np.flatnonzero(enough)
-    frame = pd.DataFrame({
-        "account_id": panel.account_ids[keep],
-        "score": np.round(score[keep], 1),
-        "card": cards[keep],
-        "partial": coverage[keep] < 0.999,
-        "coverage": np.round(coverage[keep], 3),
-        "cap": cap_of[keep],  # which of its card's caps holds the account (the lowest at_most; -1: none)
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "account_id": panel.account_ids[keep],
+            "score": np.round(score[keep], 1),
+            "card": cards[keep],
+            "partial": coverage[keep] < 0.999,
+            "coverage": np.round(coverage[keep], 3),
+            "cap": cap_of[keep],  # which of its card's caps holds the account (the lowest at_most; -1: none)
+        }
+    )
     frame["raw_tier"] = tier_of(scorecard, frame["score"].to_numpy())
     # every kept row has a score, so its card wrote its parts
     return DayScores(frame.reset_index(drop=True), cast(list[PartsRow], [parts[i] for i in keep]), days_with_data)
 
 
 def _score_card(
-    card: Card, inputs: DayInputs, rows: np.ndarray, score: np.ndarray, coverage: np.ndarray, cap_of: np.ndarray,
+    card: Card,
+    inputs: DayInputs,
+    rows: np.ndarray,
+    score: np.ndarray,
+    coverage: np.ndarray,
+    cap_of: np.ndarray,
     parts: list[PartsRow | None],
-) -> None:  # fmt: skip
+) -> None:
     days_to_renewal = inputs.days_to_renewal
     total_group_weight = sum(g.weight for g in card.groups.values())
     measure_scores: dict[str, np.ndarray] = {}
@@ -454,8 +464,10 @@ def _score_card(
             with np.errstate(all="ignore"):
                 eff_weight[m.name] = np.where(has & (den > 0), m.weight / den, 0.0) * group.weight
     with np.errstate(all="ignore"):
-        total = sum(np.nan_to_num(group_scores[g]) * np.where(np.isnan(group_scores[g]), 0.0, card.groups[g].weight)
-                    for g in card.groups)  # fmt: skip
+        total = sum(
+            np.nan_to_num(group_scores[g]) * np.where(np.isnan(group_scores[g]), 0.0, card.groups[g].weight)
+            for g in card.groups
+        )
         card_score = np.where(avail_group_weight > 0, total / avail_group_weight, np.nan)
         for name in eff_weight:
             eff_weight[name] = np.where(avail_group_weight > 0, eff_weight[name] / avail_group_weight, 0.0)
@@ -568,8 +580,13 @@ def _cap_holds(cap: Cap, inputs: dict[str, np.ndarray], figures: dict[str, dict[
 
 
 _COMPARE: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
-    ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less, "==": np.equal, "!=": np.not_equal,
-}  # fmt: skip
+    ">=": np.greater_equal,
+    "<=": np.less_equal,
+    ">": np.greater,
+    "<": np.less,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
 
 
 def _rounded(values: np.ndarray) -> list[float | None]:

@@ -157,11 +157,7 @@ def _name(m: Measure) -> str:
 
 def _is_state(m: Measure, value: float) -> bool:
     """A level measure reading a 0/1 state (see prompts/reasons.toml): the value is exactly 0 or 1."""
-    return (
-        m.aggregate in ("mean", "last")
-        and all(0 <= x <= 1 for x, _ in m.bands)
-        and (value == 0 or value == 1)
-    )  # fmt: skip
+    return m.aggregate in ("mean", "last") and all(0 <= x <= 1 for x, _ in m.bands) and (value == 0 or value == 1)
 
 
 def _state(m: Measure, value: float) -> str:
@@ -175,8 +171,12 @@ def _state(m: Measure, value: float) -> str:
 
 def _level(m: Measure, value: float) -> str:
     metric, shown = _name(m), _amount(value)
-    figures = {"metric": metric, "aggregate_word": raw("reasons.aggregate_words")[m.aggregate], "value": shown,
-               "days": _span(m.days)}  # fmt: skip
+    figures = {
+        "metric": metric,
+        "aggregate_word": raw("reasons.aggregate_words")[m.aggregate],
+        "value": shown,
+        "days": _span(m.days),
+    }
     template = raw("reasons.level_by_metric").get(m.metric)
     if template:
         return str(template).format(**figures)
@@ -241,14 +241,17 @@ def reason_text(m: Measure, figures: dict[str, Any]) -> str:
         if figures["recent"] == 0:
             return say("reasons.ratio_silence", metric=metric, days=_span(m.days), usual=usual)
         recent = _num(figures["recent"])
-        return say("reasons.ratio_spike", metric=_counted(recent, metric), recent=recent, days=_span(m.days),
-                   usual=usual)  # fmt: skip
+        return say(
+            "reasons.ratio_spike", metric=_counted(recent, metric), recent=recent, days=_span(m.days), usual=usual
+        )
     if t == "flag":
         key = "flag_none" if figures["flag"] == 0 else "flag"
         return say(f"reasons.{key}", metric=metric, days=_span(m.days))
     if t == "renewal":
         return say(
-            "reasons.renewal", metric=metric, change=_pct(figures["change"]),
+            "reasons.renewal",
+            metric=metric,
+            change=_pct(figures["change"]),
             days_to_renewal=_days(int(figures["days_to_renewal"])),
-        )  # fmt: skip
+        )
     return metric

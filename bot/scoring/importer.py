@@ -28,28 +28,47 @@ from storage.models import ACCOUNT_TRACKED_FIELDS, Account, utcnow
 
 ACCOUNT_REQUIRED = ("external_id", "name")
 ACCOUNT_OPTIONAL = (
-    "domain", "owner_slack_id", "segment", "plan", "industry", "employees", "region",
-    "lifecycle_stage", "acquisition_channel", "mrr", "contract_start", "renewal_date",
-    "status", "churned_on",
-)  # fmt: skip
+    "domain",
+    "owner_slack_id",
+    "segment",
+    "plan",
+    "industry",
+    "employees",
+    "region",
+    "lifecycle_stage",
+    "acquisition_channel",
+    "mrr",
+    "contract_start",
+    "renewal_date",
+    "status",
+    "churned_on",
+)
 SEEN_ON_COLUMN = "as_of"  # a column of the file, not of the account: the day the row's values were seen
 ACCOUNT_DATES = ("contract_start", "renewal_date", "churned_on")
 ACCOUNT_STATUSES = ("active", "churned", "paused")
 METRIC_COLUMNS = ("external_id", "date", "metric", "value")
 # The values the documented metrics can take (README, "Your data"); other metrics take any number.
 METRIC_RANGES: dict[str, tuple[float, float | None]] = {
-    "logins": (0, None), "active_users": (0, None), "core_feature_events": (0, None), "tickets_opened": (0, None),
-    "ticket_csat": (1, 5), "nps": (0, 10), "payment_days_overdue": (0, None), "email_opens": (0, None),
+    "logins": (0, None),
+    "active_users": (0, None),
+    "core_feature_events": (0, None),
+    "tickets_opened": (0, None),
+    "ticket_csat": (1, 5),
+    "nps": (0, 10),
+    "payment_days_overdue": (0, None),
+    "email_opens": (0, None),
     "champion_left": (0, 1),
-}  # fmt: skip
+}
 # Documented 0/1 flags (README, "Your data"): any other value is an error, not a fraction of a flag.
 METRIC_FLAGS = ("champion_left",)
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_ERRORS_SHOWN = 20
 # The longest text each account column holds (PostgreSQL refuses longer values mid-import).
 ACCOUNT_MAX_LENGTH = {
-    c.name: c.type.length for c in Account.__table__.columns if getattr(c.type, "length", None)  # type: ignore[attr-defined]
-}  # fmt: skip
+    c.name: c.type.length
+    for c in Account.__table__.columns
+    if getattr(c.type, "length", None)  # type: ignore[attr-defined]
+}
 MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
 # The largest magnitude a number from outside may have (metric values, MRR): far past any real one, and small
 # enough that sums and means of many stay exact to the cent in a float (double precision on PostgreSQL).
@@ -135,18 +154,22 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
     nul = data.find(b"\x00")
     if nul >= 0:  # UTF-16 text is mostly NULs, and a binary file has some: neither is a CSV we can read
         line = data.count(b"\n", 0, nul) + 1
-        raise ImportFailed([
-            f"{path}: the file contains NUL bytes (is it a binary or UTF-16 file?), the first on line {line}; "
-            "save it as UTF-8 (in Excel: Save As, 'CSV UTF-8') and retry"
-        ])  # fmt: skip
+        raise ImportFailed(
+            [
+                f"{path}: the file contains NUL bytes (is it a binary or UTF-16 file?), the first on line {line}; "
+                "save it as UTF-8 (in Excel: Save As, 'CSV UTF-8') and retry"
+            ]
+        )
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFailed([
-            f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8 "
-            "(in Excel: Save As, 'CSV UTF-8') and retry"
-        ]) from None  # fmt: skip
+        raise ImportFailed(
+            [
+                f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8 "
+                "(in Excel: Save As, 'CSV UTF-8') and retry"
+            ]
+        ) from None
     if not data.removeprefix(b"\xef\xbb\xbf").strip():
         raise ImportFailed([f"{path}: the file is empty; the first line must be the header"])
     start = io.StringIO(data[:65536].decode("utf-8-sig", errors="ignore"), newline="")
@@ -160,9 +183,16 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
-                skipinitialspace=True, engine="c", index_col=False, skip_blank_lines=False,
-            )  # fmt: skip
+                io.BytesIO(data),
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                encoding="utf-8-sig",
+                skipinitialspace=True,
+                engine="c",
+                index_col=False,
+                skip_blank_lines=False,
+            )
     except pd.errors.ParserWarning:
         first_row = (_record_lines(data)[1:2] or [2])[0]
         raise ImportFailed([f"{path}: line {first_row}: has more fields than the header"]) from None
@@ -252,16 +282,22 @@ def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) ->
             except DayError as error:
                 days[given], problems[given] = None, str(error)
     for problem in dict.fromkeys(problems.values()):
-        errors.add_mask(frame, raw.map(lambda t, p=problem: problems.get(t) == p).astype(bool), column,
-                        problem)  # fmt: skip
+        errors.add_mask(frame, raw.map(lambda t, p=problem: problems.get(t) == p).astype(bool), column, problem)
     if required:
         errors.add_mask(frame, raw == "", column, "is empty; a date is required")
     return raw.map(days)
 
 
-def _numbers(frame: pd.DataFrame, column: str, errors: _Errors, *, integer: bool = False,
-             minimum: float | None = None, maximum: float | None = None,
-             required: bool = False) -> pd.Series:  # fmt: skip
+def _numbers(
+    frame: pd.DataFrame,
+    column: str,
+    errors: _Errors,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    required: bool = False,
+) -> pd.Series:
     raw = frame[column]
     parsed = pd.to_numeric(raw, errors="coerce")
     empty = raw == ""
@@ -401,15 +437,21 @@ def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo =
     )
     value = _numbers(frame, "value", errors, required=True)
     _out_of_range(frame, value, errors)
-    _duplicates(frame[["external_id", "date", "metric"]], ["external_id", "date", "metric"], errors,
-                "the same external_id, date and metric")  # fmt: skip
+    _duplicates(
+        frame[["external_id", "date", "metric"]],
+        ["external_id", "date", "metric"],
+        errors,
+        "the same external_id, date and metric",
+    )
     errors.raise_if_any()
-    return pd.DataFrame({
-        "account_id": account_id.astype("int64"),
-        "day": day,
-        "metric": frame["metric"],
-        "value": value.astype("float64"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "account_id": account_id.astype("int64"),
+            "day": day,
+            "metric": frame["metric"],
+            "value": value.astype("float64"),
+        }
+    )
 
 
 def _bar(total: int, desc: str, quiet: bool) -> Any:
@@ -493,8 +535,9 @@ def import_metrics(engine: Engine, path: str | Path, quiet: bool = False, tz: tz
         known = bulk.account_ids(conn)
     rows = parse_metrics(path, known, tz)
     with engine.begin() as conn, _bar(len(rows), "metrics", quiet) as bar:
-        bulk.upsert_rows(conn, "metric_observation", list(rows.columns), ["account_id", "day", "metric"],
-                         _records(rows), bar.update)  # fmt: skip
+        bulk.upsert_rows(
+            conn, "metric_observation", list(rows.columns), ["account_id", "day", "metric"], _records(rows), bar.update
+        )
     return len(rows)
 
 

@@ -68,9 +68,12 @@ def score_range(
         future_rows, future_accounts = queries.observations_after(conn, today + CLOCK_SLACK)
         future_scores = queries.delete_scores_after(conn, today)
     base = RunSummary(
-        today=today, after_today=[d for d in days_between(start, end) if d > today], future_rows=future_rows,
-        future_accounts=future_accounts, future_scores=future_scores,
-    )  # fmt: skip
+        today=today,
+        after_today=[d for d in days_between(start, end) if d > today],
+        future_rows=future_rows,
+        future_accounts=future_accounts,
+        future_scores=future_scores,
+    )
     with engine.connect() as conn:
         latest = queries.latest_metric_day(conn, until=today)
         base.latest_metrics = latest
@@ -120,12 +123,21 @@ def score_range(
         n = len(frame)
         coverage = frame["coverage"].tolist()
         stored: list[PartsRow] = [{**part, "coverage": c} for part, c in zip(parts, coverage, strict=True)]
-        rows = list(zip(
-            frame["account_id"].tolist(), [day.isoformat()] * n, frame["score"].astype(float).tolist(),
-            frame["tier"].tolist(), frame["card"].tolist(), frame["partial"].astype(bool).tolist(),
-            _nullable(frame["delta_7"]), _nullable(frame["delta_30"]),
-            stored, [now] * n, strict=True,
-        ))  # fmt: skip
+        rows = list(
+            zip(
+                frame["account_id"].tolist(),
+                [day.isoformat()] * n,
+                frame["score"].astype(float).tolist(),
+                frame["tier"].tolist(),
+                frame["card"].tolist(),
+                frame["partial"].astype(bool).tolist(),
+                _nullable(frame["delta_7"]),
+                _nullable(frame["delta_30"]),
+                stored,
+                [now] * n,
+                strict=True,
+            )
+        )
         with engine.begin() as conn:
             queries.save_scores(conn, rows)
             queries.delete_scores(conn, day, frame["account_id"].tolist())
@@ -188,6 +200,10 @@ def future_note(summary: RunSummary) -> str | None:
         where += say("metrics.future.more", n=n - shown)
     removed = say("metrics.future.scores_removed", n=summary.future_scores) if summary.future_scores else ""
     return say(
-        "metrics.future.stored", rows=rows, today=summary.today, where=where, last=summary.today + CLOCK_SLACK,
+        "metrics.future.stored",
+        rows=rows,
+        today=summary.today,
+        where=where,
+        last=summary.today + CLOCK_SLACK,
         removed=removed,
-    )  # fmt: skip
+    )

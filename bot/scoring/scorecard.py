@@ -25,9 +25,17 @@ MATCHABLE = ("segment", "plan", "lifecycle_stage", "industry", "region")
 NUMERIC_FIELDS = ("tenure_days", "mrr", "employees", "days_to_renewal")
 CATEGORY_FIELDS = ("segment", "plan", "region", "industry", "lifecycle_stage", "acquisition_channel")
 AccountField = Literal[
-    "tenure_days", "mrr", "employees", "days_to_renewal",
-    "segment", "plan", "region", "industry", "lifecycle_stage", "acquisition_channel",
-]  # fmt: skip
+    "tenure_days",
+    "mrr",
+    "employees",
+    "days_to_renewal",
+    "segment",
+    "plan",
+    "region",
+    "industry",
+    "lifecycle_stage",
+    "acquisition_channel",
+]
 NAME = r"^[a-z][a-z0-9_]*$"
 _AND = re.compile(r"""\s+and\s+(?=(?:[^"']*["'][^"']*["'])*[^"']*$)""")  # `and` outside quoted values
 _CONDITION = re.compile(r"""^\s*([a-z][a-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*("[^"]*"|'[^']*'|\S+)\s*$""")

@@ -85,8 +85,11 @@ class ShapeSuggestion:
         return say("suggest.shape.mark", churners=self.churners, s="" if self.churners == 1 else "s")
 
     def report(self) -> str:
-        lines = [say("suggest.shape.title", as_of=self.as_of, mark=self.mark), "  " + self.few,
-                 say("suggest.shape.metrics")]  # fmt: skip
+        lines = [
+            say("suggest.shape.title", as_of=self.as_of, mark=self.mark),
+            "  " + self.few,
+            say("suggest.shape.metrics"),
+        ]
         for s in self.shapes:
             lines.append(say("suggest.shape.metric", metric=s.metric, why=s.why))
             lines += [say("suggest.shape.reads", how=how) for _, how in s.measures]
@@ -94,8 +97,12 @@ class ShapeSuggestion:
                 lines.append(say("suggest.shape.left_out"))
         tiers = self.scorecard.tiers
         cutoffs = ", ".join(f"{tiers.label(t)} {tiers.cutoffs[t]:g}+" for t in tiers.order)
-        lines += [say("suggest.shape.bands"), say("suggest.shape.weights"), say("suggest.shape.tiers", cutoffs=cutoffs),
-                  self.mark]  # fmt: skip
+        lines += [
+            say("suggest.shape.bands"),
+            say("suggest.shape.weights"),
+            say("suggest.shape.tiers", cutoffs=cutoffs),
+            self.mark,
+        ]
         return "\n".join(lines)
 
     def toml(self) -> str:
@@ -191,15 +198,35 @@ def _shape(inputs: DayInputs, metric: str, label: Callable[[str], str]) -> Shape
     common: dict[str, Any] = {"metric": metric, "label": words}
     if zeros <= LEVEL_MAX_ZEROS and (steady >= LEVEL_STEADY or (count and LEVEL_NAMES.search(name) and steady >= 0.5)):
         why = say("suggest.shape.why.level", **figures)
-        m = _calibrated(Measure(name=f"{metric}_change", transform="trend", days=7, baseline_days=28, fill="none",
-                                bands=[(-0.3, 0.0), (-0.1, 50.0), (0.0, 100.0)], **common), inputs)  # fmt: skip
+        m = _calibrated(
+            Measure(
+                name=f"{metric}_change",
+                transform="trend",
+                days=7,
+                baseline_days=28,
+                fill="none",
+                bands=[(-0.3, 0.0), (-0.1, 50.0), (0.0, 100.0)],
+                **common,
+            ),
+            inputs,
+        )
         return Shape(metric, "level", why, cycle, [(m, say("suggest.shape.how.level", label=words, **_points(m)))])
     if count and zeros >= TICKET_ZEROS and (dispersion >= BURSTY or TICKET_NAMES.search(name)):
         why = say("suggest.shape.why.ticket", **figures)
         floor = max(1.0, round(float(np.median(_sums(window, 14))), 1))
-        m = _calibrated(Measure(name=f"{metric}_spike", transform="ratio", days=14, baseline_days=56,
-                                baseline_floor=floor, fill="zero", bands=[(1.0, 100.0), (2.0, 50.0), (4.0, 0.0)],
-                                **common), inputs)  # fmt: skip
+        m = _calibrated(
+            Measure(
+                name=f"{metric}_spike",
+                transform="ratio",
+                days=14,
+                baseline_days=56,
+                baseline_floor=floor,
+                fill="zero",
+                bands=[(1.0, 100.0), (2.0, 50.0), (4.0, 0.0)],
+                **common,
+            ),
+            inputs,
+        )
         how = say("suggest.shape.how.ticket", label=words, floor=f"{floor:g}", **_points(m))
         return Shape(metric, "ticket", why, cycle, [(m, how)])
     if count and (zeros < TICKET_ZEROS or ACTIVITY_NAMES.search(name)):
@@ -207,13 +234,31 @@ def _shape(inputs: DayInputs, metric: str, label: Callable[[str], str]) -> Shape
         if cycle:
             why += say("suggest.shape.why.with_cycle", cycle=cycle)
         quiet = _usual_quiet(window)
-        trend = _calibrated(Measure(name=f"{metric}_trend", transform="trend", days=7, baseline_days=28,
-                                    fill="zero", weight=ACTIVITY_WEIGHTS["trend"],
-                                    bands=[(-0.6, 0.0), (-0.3, 50.0), (-0.1, 100.0)], **common), inputs)  # fmt: skip
-        recency = _calibrated(Measure(name=f"{metric}_recency", transform="recency", lookback_days=60, fill="zero",
-                                      weight=ACTIVITY_WEIGHTS["recency"],
-                                      bands=[(float(quiet), 100.0), (quiet + 7.0, 50.0), (quiet + 21.0, 0.0)],
-                                      **common), inputs)  # fmt: skip
+        trend = _calibrated(
+            Measure(
+                name=f"{metric}_trend",
+                transform="trend",
+                days=7,
+                baseline_days=28,
+                fill="zero",
+                weight=ACTIVITY_WEIGHTS["trend"],
+                bands=[(-0.6, 0.0), (-0.3, 50.0), (-0.1, 100.0)],
+                **common,
+            ),
+            inputs,
+        )
+        recency = _calibrated(
+            Measure(
+                name=f"{metric}_recency",
+                transform="recency",
+                lookback_days=60,
+                fill="zero",
+                weight=ACTIVITY_WEIGHTS["recency"],
+                bands=[(float(quiet), 100.0), (quiet + 7.0, 50.0), (quiet + 21.0, 0.0)],
+                **common,
+            ),
+            inputs,
+        )
         blind = say("suggest.shape.how.blind") if cycle else ""
         how_trend = say("suggest.shape.how.trend", label=words, cycle=blind, **_points(trend))
         how_recency = say("suggest.shape.how.recency", label=words, quiet=quiet, **_points(recency))

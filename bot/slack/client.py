@@ -58,13 +58,23 @@ class UserNames:
     """
 
     def __init__(
-        self, client: WebClient, *, ttl: float = 24 * 3600, retry_after: float = 600,
-        clock: Callable[[], float] = time.monotonic, timeout: int = 5,
-    ) -> None:  # fmt: skip
+        self,
+        client: WebClient,
+        *,
+        ttl: float = 24 * 3600,
+        retry_after: float = 600,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: int = 5,
+    ) -> None:
         self._client = WebClient(
-            token=client.token, base_url=client.base_url, timeout=timeout, ssl=client.ssl, proxy=client.proxy,
-            headers=dict(client.headers), logger=client.logger,
-        )  # fmt: skip
+            token=client.token,
+            base_url=client.base_url,
+            timeout=timeout,
+            ssl=client.ssl,
+            proxy=client.proxy,
+            headers=dict(client.headers),
+            logger=client.logger,
+        )
         self._client.retry_handlers = []
         self._ttl, self._retry_after, self._clock = ttl, retry_after, clock
         self._known: dict[str, tuple[float, str | None]] = {}  # user id -> (until, name)

@@ -52,12 +52,30 @@ log = logging.getLogger("healthbot.outbox")
 
 EVENT_TYPE = "healthbot_outbox"
 # Slack errors after which the same request can only fail again.
-PERMANENT_ERRORS = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "invalid_blocks_format",
-    "msg_too_long", "no_text", "message_not_found", "cant_update_message", "edit_window_closed",
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope", "user_not_found",
-    "cannot_dm_bot", "restricted_action", "invalid_metadata_format", "invalid_arguments",
-})  # fmt: skip
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "user_not_found",
+        "cannot_dm_bot",
+        "restricted_action",
+        "invalid_metadata_format",
+        "invalid_arguments",
+    }
+)
 RETRY_LATER_ERRORS = frozenset({"not_in_channel"})
 
 
@@ -103,9 +121,14 @@ def _dt(epoch: float) -> datetime:
 def plain_client(client: WebClient) -> WebClient:
     """`client` without retry handlers: the sender decides about every retry itself."""
     plain = WebClient(
-        token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
-        headers=dict(client.headers), logger=client.logger,
-    )  # fmt: skip
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        headers=dict(client.headers),
+        logger=client.logger,
+    )
     plain.retry_handlers = []
     return plain
 
@@ -257,9 +280,14 @@ def drain(
         mine = [c for c, st in channels.items() if st.queue or st.inflight is not None]
         with unit_of_work(sessions) as s:
             rows = outbox.claim_due(
-                s, _dt(t), _dt(t + lease + per_channel * interval), per_channel=per_channel,
-                limit=max(per_channel * 50, 500), skip_channels=busy, own_channels=mine,
-            )  # fmt: skip
+                s,
+                _dt(t),
+                _dt(t + lease + per_channel * interval),
+                per_channel=per_channel,
+                limit=max(per_channel * 50, 500),
+                skip_channels=busy,
+                own_channels=mine,
+            )
         got = Counter(row.channel for row in rows)
         for row in rows:
             channels.setdefault(row.channel, _Channel()).queue.append(row)

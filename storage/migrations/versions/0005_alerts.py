@@ -43,9 +43,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
-        "uq_alert_open_account", "alert", ["account_id"], unique=True,
-        sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"),
-    )  # fmt: skip
+        "uq_alert_open_account",
+        "alert",
+        ["account_id"],
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    )
     op.create_index("ix_alert_status_due", "alert", ["status", "due_at"])
     op.create_table(
         "alert_event",

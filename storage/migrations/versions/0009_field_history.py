@@ -19,8 +19,17 @@ branch_labels = None
 depends_on = None
 
 # storage.models.ACCOUNT_TRACKED_FIELDS as of this revision (a migration must not follow later edits)
-TRACKED = ("segment", "lifecycle_stage", "plan", "region", "industry", "employees", "mrr", "renewal_date",
-           "owner_slack_id")  # fmt: skip
+TRACKED = (
+    "segment",
+    "lifecycle_stage",
+    "plan",
+    "region",
+    "industry",
+    "employees",
+    "mrr",
+    "renewal_date",
+    "owner_slack_id",
+)
 DATES = ("renewal_date",)
 
 
@@ -38,9 +47,11 @@ def upgrade() -> None:
     )
     postgres = op.get_bind().dialect.name == "postgresql"
     # created_at is stored in UTC; an account without one counts as seen today
-    seen_on = "COALESCE(CAST(created_at AT TIME ZONE 'UTC' AS DATE), CURRENT_DATE)" if postgres else (
-        "COALESCE(substr(created_at, 1, 10), date('now'))"
-    )  # fmt: skip
+    seen_on = (
+        "COALESCE(CAST(created_at AT TIME ZONE 'UTC' AS DATE), CURRENT_DATE)"
+        if postgres
+        else ("COALESCE(substr(created_at, 1, 10), date('now'))")
+    )
     for field in TRACKED:
         if field in DATES and postgres:
             value = f"to_char({field}, 'YYYY-MM-DD')"  # whatever the server's DateStyle
