@@ -66,8 +66,8 @@ MAX_ERRORS_SHOWN = 20
 # The longest text each account column holds (PostgreSQL refuses longer values mid-import).
 ACCOUNT_MAX_LENGTH = {
     c.name: c.type.length
-    for c in Account.__table__.columns
-    if getattr(c.type, "length", None)  # type: ignore[attr-defined]
+    for c in Account.__table__.columns  # type: ignore[attr-defined]
+    if getattr(c.type, "length", None)
 }
 MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
 # The largest magnitude a number from outside may have (metric values, MRR): far past any real one, and small
