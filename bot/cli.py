@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from bot.alerts.rules import RulesError
-from bot.calendar import parse_day
+from bot.dates import parse_day
 from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import Scorecard, ScorecardError
 from bot.settings import Settings, SettingsError, load_settings

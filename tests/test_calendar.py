@@ -11,15 +11,8 @@ import icalendar
 import pytest
 import recurring_ical_events
 
-from bot.calendar import (
-    BusinessCalendar,
-    Sla,
-    parse_holidays,
-    parse_ics,
-    parse_timezone,
-    parse_work_days,
-    parse_work_hours,
-)
+from bot.calendar import BusinessCalendar, Sla, parse_timezone, parse_work_days, parse_work_hours
+from bot.holidays import parse_holidays, parse_ics
 from prompts import raw
 
 BERLIN = ZoneInfo("Europe/Berlin")

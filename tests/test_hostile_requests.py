@@ -70,7 +70,7 @@ def test_a_period_past_the_calendar_is_answered_with_its_range(engine: Engine, s
 
 @pytest.mark.parametrize("day", ["2026-W48-6", "20261201", "2026-6-01", "２０２６-06-01", "2026-06-01 "])
 def test_only_yyyy_mm_dd_is_a_date(day: str) -> None:
-    from bot.calendar import parse_day  # one parser for every date that comes in
+    from bot.dates import parse_day  # one parser for every date that comes in
 
     with pytest.raises(ValueError):
         parse_day(day)

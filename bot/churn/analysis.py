@@ -29,7 +29,7 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from bot.calendar import YEARS, DayError, parse_day, period_out_of_range
+from bot.dates import YEARS, DayError, parse_day, period_out_of_range
 from bot.retention.plays import PlayRate, save_rates
 from bot.scoring.scorecard import Tiers, load_scorecard
 from prompts import say

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.calendar import DayError, parse_day
 from bot.connectors.mapping import metric_problem
+from bot.dates import DayError, parse_day
 from bot.scoring.importer import CLOCK_SLACK, MAX_NUMBER, last_metric_day
 from prompts import say
 from storage import bulk

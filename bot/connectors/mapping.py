@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from bot.calendar import FIRST_DAY, LAST_DAY, DayError, parse_day
 from bot.connectors.http import path_get
 from bot.connectors.sources import FieldSpec, Source
+from bot.dates import FIRST_DAY, LAST_DAY, DayError, parse_day
 from bot.scoring.importer import (
     ACCOUNT_DATES,
     ACCOUNT_MAX_LENGTH,

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot.alerts import messages as alert_messages
 from bot.alerts import threads
-from bot.calendar import parse_day
+from bot.dates import parse_day
 from bot.exits import messages
 from bot.exits.ids import QUESTION_PREFIX, ExitIds
 from bot.exits.messages import COMPETITOR_LIMIT, TEXT_LIMIT

@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_sdk.models.views import View
 
-from bot.calendar import parse_day
+from bot.dates import parse_day
 from bot.health.command import UsageError, resolve_tier
 from bot.health.ids import HealthIds
 from bot.health.messages import override_text

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.views import View
 
-from bot.calendar import parse_day
+from bot.dates import parse_day
 from bot.retention.ids import RetentionIds
 from bot.retention.values import OUTCOMES, Outcome, TaskRef
 from bot.slack import blocks as b

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from bot.calendar import YEARS, period_out_of_range
+from bot.dates import YEARS, period_out_of_range
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Blocks, Message, context, esc, message_text, section, tier_emoji, validate_blocks
 from prompts import say

@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
-from bot.calendar import DayError, parse_day
+from bot.dates import DayError, parse_day
 from prompts import say
 from storage import bulk, queries
 from storage.models import ACCOUNT_TRACKED_FIELDS, Account, utcnow
