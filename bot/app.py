@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.starlette.handler import to_starlette_response
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
@@ -41,11 +40,10 @@ from starlette.routing import Route
 from bot.alerts.rules import load_rules
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
-from bot.slack.client import UserNames, make_client
+from bot.slack.client import make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from handlers import alerts, exits, health, home, retention
-from jobs import score as score_job
 from prompts import say
 from storage.db import REQUEST_LOCK_WAIT, ping, session_factory
 
@@ -393,113 +391,31 @@ def create_scheduler(
     is safe in all of them at once.
     """
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
-    from apscheduler.triggers.interval import IntervalTrigger
 
-    from bot.alerts.rules import load_rules
     from bot.retention.playbooks import load_playbooks
-    from jobs import alerts as alerts_job
-    from jobs import deliver as deliver_job
-    from jobs import digest as digest_job
-    from jobs import escalations as escalations_job
-    from jobs import task_escalations as task_escalations_job
-    from storage.db import job_lock
+    from jobs.table import JOBS, Context, then_deliver
 
-    scorecard = scorecard or load_scorecard(settings.scorecard_path)
-    rules = load_rules(settings.alert_rules_path, scorecard)  # a bad rules file stops `healthbot run` at start
-    load_playbooks(tiers=scorecard.tiers.order)  # and so does a bad prompts/playbooks.toml
-    tz = settings.tz
-    scheduler = BackgroundScheduler(timezone=tz)
-    names = UserNames(client)  # the owners' names the outreach drafts are signed with, cached while the bot runs
+    ctx = Context(settings, engine, client, scorecard or load_scorecard(settings.scorecard_path))
+    _ = ctx.rules  # read now: a bad rules file stops `healthbot run` at start
+    load_playbooks(tiers=ctx.scorecard.tiers.order)  # and so does a bad prompts/playbooks.toml
+    scheduler = BackgroundScheduler(timezone=settings.tz)
     every = {"replace_existing": True, "coalesce": True, "max_instances": 1}
-    daily: Callable[..., None] = score_job.run_daily
-    if settings.sources_path:  # the syncs run first, in the scoring's own job: scoring reads what they pulled
-        from jobs import sync as sync_job
+    chained = {}
+    for job in JOBS.values():
+        func, args = job.scheduled(ctx) if job.scheduled is not None else (then_deliver(job.run, ctx), [])
+        if job.trigger is not None:
+            scheduler.add_job(
+                func, job.trigger(settings), args=args, id=job.id, misfire_grace_time=job.misfire, **every
+            )
+        elif job.after is not None:
+            chained[job.after] = (job, func, args)
 
-        daily = sync_job.before(score_job.run_daily, engine, settings.sources_path, tz)
-    scheduler.add_job(
-        daily,
-        CronTrigger(hour=settings.score_time.hour, minute=settings.score_time.minute, timezone=tz),
-        args=[engine, scorecard, client, lambda: datetime.now(tz).date()],
-        id=score_job.JOB_ID,
-        misfire_grace_time=3600,
-        **every,
-    )
+    def after(event: JobExecutionEvent) -> None:
+        if event.job_id in chained:  # a failed scoring run still alerts on the days it did score
+            job, func, args = chained[event.job_id]
+            scheduler.add_job(func, args=args, id=job.id, misfire_grace_time=job.misfire, **every)
 
-    def alerts_then_deliver() -> None:
-        # while another replica still scores (it holds the scoring lock), it runs the alerts after; here nothing
-        with job_lock(engine, score_job.JOB_ID) as not_scoring:
-            if not not_scoring:
-                log.info("another replica is scoring; it runs the alerts after")
-                return
-            alerts_job.run(
-                engine, rules=rules, scorecard=scorecard, calendar=settings.calendar,
-                alert_channel=settings.alert_channel, cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours,
-                names=names,
-            )  # fmt: skip
-        deliver_job.run(engine, client)
-
-    def after_scoring(event: JobExecutionEvent) -> None:
-        if event.job_id == score_job.JOB_ID:  # a failed scoring run still alerts on the days it did score
-            scheduler.add_job(alerts_then_deliver, id=alerts_job.JOB_ID, misfire_grace_time=3600, **every)
-
-    scheduler.add_listener(after_scoring, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-
-    def escalations_then_deliver() -> None:
-        summary = escalations_job.run(
-            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=tz, cs_lead=settings.cs_lead,
-            cs_head=settings.cs_head,
-        )  # fmt: skip
-        if any(summary.escalated.values()):
-            deliver_job.run(engine, client)
-
-    scheduler.add_job(
-        escalations_then_deliver, IntervalTrigger(minutes=5, timezone=tz), id=escalations_job.JOB_ID,
-        misfire_grace_time=120, **every,
-    )  # fmt: skip
-
-    def task_escalations_then_deliver() -> None:
-        summary = task_escalations_job.run(
-            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=tz, cs_lead=settings.cs_lead,
-            cs_head=settings.cs_head, team=settings.team,
-        )  # fmt: skip
-        if summary.changed:
-            deliver_job.run(engine, client)
-
-    scheduler.add_job(
-        task_escalations_then_deliver, IntervalTrigger(minutes=5, timezone=tz), id=task_escalations_job.JOB_ID,
-        misfire_grace_time=120, **every,
-    )  # fmt: skip
-    scheduler.add_job(
-        deliver_job.run, IntervalTrigger(minutes=1, timezone=tz), args=[engine, client], id=deliver_job.JOB_ID,
-        misfire_grace_time=30, **every,
-    )  # fmt: skip
-
-    def digest_then_deliver() -> None:
-        if digest_job.run(
-            engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=tz, rules=rules,
-            quiet_hours=settings.quiet_hours, dms=True,
-        ):  # fmt: skip
-            deliver_job.run(engine, client)
-
-    weekly = CronTrigger(
-        day_of_week=settings.digest_day, hour=settings.digest_time.hour, minute=settings.digest_time.minute, timezone=tz
-    )
-    scheduler.add_job(digest_then_deliver, weekly, id=digest_job.JOB_ID, misfire_grace_time=6 * 3600, **every)
-
-    def churn_review_then_deliver() -> None:
-        from jobs import churn_review as churn_job
-
-        channel = getattr(settings, "churn_channel", None) or settings.alert_channel
-        posted = churn_job.run(engine, channel=channel, today=datetime.now(tz).date(), tiers=scorecard.tiers,
-                               readers=getattr(settings, "exit_interview_readers", ()))  # fmt: skip
-        if posted is not None and posted.new:
-            deliver_job.run(engine, client)
-            churn_job.upload_chart(engine, client, posted)
-
-    quarterly = CronTrigger(
-        month="1,4,7,10", day=1, hour=settings.digest_time.hour, minute=settings.digest_time.minute, timezone=tz
-    )
-    scheduler.add_job(churn_review_then_deliver, quarterly, id="churn.review", misfire_grace_time=24 * 3600, **every)
+    scheduler.add_listener(after, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return scheduler
 
 

@@ -17,6 +17,7 @@ from bot.dates import parse_day
 from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import Scorecard, ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
+from jobs.table import JOBS, jobs_help
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -40,7 +41,6 @@ def _positive(value: str) -> int:
 
 
 UNSCORED_SHOWN = 10  # names listed when accounts get no score
-JOB_NAMES = ("score", "alerts", "escalations", "task-escalations", "digest", "churn-review", "deliver")
 
 
 def _strength(value: str) -> float:
@@ -230,21 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "jobs", "run one scheduled job once and deliver its messages (for cron)",
         "run JOB: run one of `healthbot run`'s scheduled jobs once, then send the messages it decided (and any\n"
         "others due) until all are delivered, and exit. For cron, or to see a job work.\n"
-        "  score        score the days not scored yet, refresh the App Home of every owner\n"
-        "  alerts       open, join and resolve risk alerts for the latest scored day (ALERT_RULES_PATH)\n"
-        "  escalations  escalate unclaimed alerts past their response time (CS_LEAD, then CS_HEAD);\n"
-        "               only while the business calendar (WORK_DAYS, WORK_HOURS, HOLIDAYS) is open\n"
-        "  task-escalations  escalate overdue playbook tasks (CS_LEAD, then CS_HEAD) and hand out the tasks of\n"
-        "               unclaimed alerts over TEAM; only while the business calendar is open\n"
-        "  digest       enqueue this week's risk digest to ALERT_CHANNEL (once per week)\n"
-        "  churn-review post the last quarter's churn review to CHURN_CHANNEL (default ALERT_CHANNEL), its chart\n"
-        "               in the thread (once per quarter)\n"
-        "  deliver      only send what is waiting\n"
+        + jobs_help() + "\n"
         "With several replicas on PostgreSQL a job another one is running now is skipped here.\n"
         "Needs SLACK_BOT_TOKEN. Exit status 1 when a message could not be delivered (the log says why).",
     )  # fmt: skip
     jobs.add_argument("action", choices=["run"])
-    jobs.add_argument("job", choices=JOB_NAMES)
+    jobs.add_argument("job", choices=list(JOBS))
     jobs.add_argument(
         "--wait", type=_positive, default=300, help="seconds to keep delivering before giving up (default 300)"
     )
@@ -788,15 +779,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     """`healthbot jobs run JOB`: the job once, then its messages delivered."""
-    from bot.alerts.rules import load_rules
     from bot.scoring.scorecard import load_scorecard
-    from bot.slack.client import UserNames, make_client
-    from jobs import alerts as alerts_job
+    from bot.slack.client import make_client
     from jobs import deliver as deliver_job
-    from jobs import digest as digest_job
-    from jobs import escalations as escalations_job
-    from jobs import score as score_job
-    from jobs import task_escalations as task_escalations_job
+    from jobs.table import Context
 
     if not settings.slack_bot_token:
         raise SettingsError(
@@ -806,73 +792,12 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     scorecard = load_scorecard(settings.scorecard_path)
     engine = _engine(settings)
     client = make_client(settings)
-    skipped = f"another healthbot is running the {args.job} job now; skipped (it delivers its own messages)"
-    if args.job == "score":
-        score_job.run_daily(engine, scorecard, client, lambda: datetime.now(settings.tz).date())
-        print("score: done (see the log lines above)")
-    elif args.job == "alerts":
-        rules = load_rules(settings.alert_rules_path, scorecard)
-        summary = alerts_job.run(
-            engine, rules=rules, scorecard=scorecard, calendar=settings.calendar, alert_channel=settings.alert_channel,
-            cs_lead=settings.cs_lead, quiet_hours=settings.quiet_hours, names=UserNames(client),
-        )  # fmt: skip
-        if summary is None:
-            print(skipped)
-        elif summary.day is None:
-            print("alerts: no scores yet; run `healthbot jobs run score` first")
-        else:
-            listed = "first run: where we start" if summary.first_run else "past the day's thread budget"
-            print(
-                f"alerts for {summary.day}: {len(summary.opened)} opened, {len(summary.listed)} listed ({listed}), "
-                f"{summary.joined} joined, {summary.recovered} recovered, {summary.churned} churned, {summary.dms} DMs"
-            )
-    elif args.job == "escalations":
-        esc = escalations_job.run(
-            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=settings.tz, cs_lead=settings.cs_lead,
-            cs_head=settings.cs_head,
-        )  # fmt: skip
-        if esc.skipped:
-            print(skipped)
-        elif esc.closed:
-            print("escalations: outside business hours (WORK_DAYS, WORK_HOURS, HOLIDAYS); nothing escalated")
-        else:
-            print(f"escalations: {len(esc.escalated[1])} to the CS lead, {len(esc.escalated[2])} to the second level")
-    elif args.job == "task-escalations":
-        tasks = task_escalations_job.run(
-            engine, calendar=settings.calendar, tiers=scorecard.tiers, tz=settings.tz, cs_lead=settings.cs_lead,
-            cs_head=settings.cs_head, team=settings.team,
-        )  # fmt: skip
-        if tasks.skipped:
-            print(skipped)
-        elif tasks.closed:
-            print("task-escalations: outside business hours (WORK_DAYS, WORK_HOURS, HOLIDAYS); nothing escalated")
-        else:
-            print(
-                f"task-escalations: {len(tasks.escalated[1])} overdue tasks to the CS lead, "
-                f"{len(tasks.escalated[2])} to the second level; tasks of {len(tasks.handed_out)} alerts handed out"
-            )
-    elif args.job == "digest":
-        key = digest_job.run(
-            engine, scorecard=scorecard, alert_channel=settings.alert_channel, tz=settings.tz,
-            rules=load_rules(settings.alert_rules_path, scorecard), quiet_hours=settings.quiet_hours, dms=True,
-        )  # fmt: skip
-        print(f"digest: {key} enqueued" if key else "digest: not posted (see the log line above)")
-    posted = None
-    if args.job == "churn-review":
-        from jobs import churn_review as churn_job
-
-        channel = getattr(settings, "churn_channel", None) or settings.alert_channel
-        today = datetime.now(settings.tz).date()
-        posted = churn_job.run(
-            engine, channel=channel, today=today, tiers=scorecard.tiers, readers=settings.exit_interview_readers
-        )
-        if posted is None:
-            print("churn-review: not posted (see the log line above)")
-        else:
-            print(f"churn-review: {posted.key} " + ("enqueued" if posted.new else "already posted; nothing added"))
+    ran = JOBS[args.job].run(Context(settings, engine, client, scorecard))
+    if ran.line is not None:
+        print(ran.line)
     result = deliver_job.until_delivered(engine, client, timeout=args.wait)
-    if posted is not None and posted.new and not result.failed and not result.remaining:
-        churn_job.upload_chart(engine, client, posted)
+    if ran.after is not None and not result.failed and not result.remaining:
+        ran.after()
     print(f"delivered {result.sent} message{'s' if result.sent != 1 else ''}", end="")
     if result.failed or result.remaining:
         print(

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from bot import cli
 from bot.app import create_scheduler
 from bot.calendar import BusinessCalendar
+from bot.digest import service as digest_service
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings, load_settings
 from bot.slack.client import make_client
@@ -299,7 +300,7 @@ def test_digest_counts_the_week_and_lists_moves_that_did_not_alert(seeded: Engin
     key = digest_job.run(engine, scorecard=scorecard, alert_channel=CHANNEL, tz=UTC_ZONE, now=now)
     assert key == "digest:2026-W28"
     with unit_of_work(session_factory(engine)) as session:
-        stats = digest_job.collect(session, scorecard, now, UTC_ZONE)
+        stats = digest_service.collect(session, scorecard, now, UTC_ZONE)
     assert (stats.opened, stats.claimed_in_sla, stats.unclaimed, stats.escalated) == (4, 1, 1, 1)
     assert stats.resolved == {"saved": 1, "recovered": 1}
     assert stats.moves, "the demo portfolio has accounts that moved to a worse tier in its last week"

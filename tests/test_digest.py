@@ -20,6 +20,7 @@ from bot.alerts.job import run_alerts
 from bot.alerts.rules import Rules, RulesError, load_rules
 from bot.app import create_scheduler
 from bot.calendar import BusinessCalendar
+from bot.digest import service as digest_service
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import QuietHours, SettingsError, load_settings
 from bot.slack.client import make_client
@@ -153,18 +154,18 @@ def test_digest_on_the_demo_data_per_channel_and_per_csm(
     # Wednesday: the first alert run's, on the Thursday before at 07:00, are in them)
     wednesday = THURSDAY - timedelta(days=1)
     with Session(engine) as session:
-        week = digest_job.gather(session, scorecard, wednesday, UTC_ZONE, rules)
+        week = digest_service.gather(session, scorecard, wednesday, UTC_ZONE, rules)
         seven_days = session.exec(select(Alert).where(col(Alert.opened_at) >= wednesday - timedelta(days=7))).all()
     per_channel = {
-        a.channel: digest_job.stats(week, scorecard.tiers, a, UTC_ZONE).opened
-        for a in digest_job.audiences(week, wednesday, UTC_ZONE, MAIN, rules)
+        a.channel: digest_service.stats(week, scorecard.tiers, a, UTC_ZONE).opened
+        for a in digest_service.audiences(week, wednesday, UTC_ZONE, MAIN, rules)
         if a.user is None
     }
     assert sum(per_channel.values()) == len(seven_days) and per_channel[SAVE_TEAM] > 0
     with Session(engine) as session:
-        week = digest_job.gather(session, scorecard, THURSDAY, UTC_ZONE, rules)
+        week = digest_service.gather(session, scorecard, THURSDAY, UTC_ZONE, rules)
     assert len(week.opened) == len(week_alerts)
-    everything = digest_job.stats(week, scorecard.tiers, None, UTC_ZONE)
+    everything = digest_service.stats(week, scorecard.tiers, None, UTC_ZONE)
     assert everything.saves and everything.snoozed and everything.tasks_open == len(open_tasks)
     assert everything.mrr_at_risk > 0 and everything.at_risk > 0
     assert sum(n for _, n, _ in everything.tier_counts) == len(week.tier_now)

@@ -24,6 +24,8 @@ from bot.alerts.messages import LISTING_PAGE
 from bot.alerts.rules import Rules, RulesError, load_rules
 from bot.alerts.values import ListingRef
 from bot.calendar import BusinessCalendar
+from bot.digest import messages as digest_messages
+from bot.digest import service as digest_service
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import load_settings
 from bot.slack import outbox as sender
@@ -31,7 +33,6 @@ from bot.slack.blocks import validate_blocks
 from bot.slack.client import make_client
 from bot.slack.values import decode, encode
 from jobs import alerts as job
-from jobs import digest as digest_job
 from storage.db import session_factory, unit_of_work
 from storage.models import Account, Alert, AlertListing, HealthScore, OutboxMessage, Task
 from tests.conftest import BotServer
@@ -344,9 +345,9 @@ def test_the_first_digest_counts_what_the_first_alert_run_did(
     assert len(opened.opened) == 3
 
     with Session(engine) as s:
-        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
+        week = digest_service.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
     assert week.opened == 3
-    message = digest_job.digest_message(week, load_scorecard().tiers)
+    message = digest_messages.digest_message(week, load_scorecard().tiers)
     text = json.dumps(message.blocks)
     assert "3 opened" in text and "none opened" not in text
     assert "SLIP Inc" in text and "noise budget" in text and "UTC" in text
@@ -357,8 +358,8 @@ def test_a_listed_move_is_not_blamed_on_the_noise_budget(engine: Engine, tmp_pat
     add(engine, "APEX", CSM, [65] * 8 + [50, 50])  # dropped the day before the first run
     run(engine, rules, 9)  # the first run lists it
     with Session(engine) as s:
-        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(10), time(9), tzinfo=UTC), UTC, rules)
-    text = json.dumps(digest_job.digest_message(week, load_scorecard().tiers).blocks)
+        week = digest_service.collect(s, load_scorecard(), datetime.combine(day(10), time(9), tzinfo=UTC), UTC, rules)
+    text = json.dumps(digest_messages.digest_message(week, load_scorecard().tiers).blocks)
     assert "APEX Inc" in text and "noise budget" not in text and "listed" in text
     assert "Listed without a thread*: 1 accounts" in text  # what the alert job did, though it opened nothing
 
@@ -449,8 +450,8 @@ def test_the_digest_blames_a_cooldown_only_when_the_rule_for_the_move_is_in_its_
                     due_at=morning(-9), channel=MAIN, status="resolved", resolved_at=morning(-6), outcome="recovered",
                     firings={"low_score": {"words": "score below 40 for 3 days", "since": str(day(-9))}}))  # fmt: skip
     with Session(engine) as s:
-        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
-    text = json.dumps(digest_job.digest_message(week, load_scorecard().tiers).blocks, ensure_ascii=False)
+        week = digest_service.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
+    text = json.dumps(digest_messages.digest_message(week, load_scorecard().tiers).blocks, ensure_ascii=False)
     assert "COOL Inc: Healthy → Medium risk" in text and "cooldown" not in text
 
     with unit_of_work(session_factory(engine)) as s:  # its own rule resolved 11 days before: inside its 14
@@ -458,8 +459,8 @@ def test_the_digest_blames_a_cooldown_only_when_the_rule_for_the_move_is_in_its_
                     due_at=morning(-9), channel=MAIN, status="resolved", resolved_at=morning(-5), outcome="recovered",
                     firings={"dropped": {"words": "tier dropped", "since": str(day(-9))}}))  # fmt: skip
     with Session(engine) as s:
-        week = digest_job.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
-    assert "cooldown" in json.dumps(digest_job.digest_message(week, load_scorecard().tiers).blocks)
+        week = digest_service.collect(s, load_scorecard(), datetime.combine(day(8), time(9), tzinfo=UTC), UTC, rules)
+    assert "cooldown" in json.dumps(digest_messages.digest_message(week, load_scorecard().tiers).blocks)
 
 
 def test_one_dm_per_person_holds_without_the_owner_dm(engine: Engine, tmp_path: Path, fake_slack: FakeSlack) -> None:

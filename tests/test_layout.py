@@ -186,6 +186,7 @@ ARROWS: dict[str, set[str]] = {
     # lives in bot/slack, below them all.
     "demo": {"alerts", "retention", "health", "exits", "churn", "scoring", "slack", "connectors"},
     "home": {"health", "retention", "scoring", "slack"},
+    "digest": {"alerts", "health", "retention", "scoring", "slack"},
     "health": {"exits", "alerts", "retention", "churn", "scoring", "slack"},
     "exits": {"alerts", "retention", "scoring", "slack"},
     "alerts": {"retention", "scoring", "slack"},

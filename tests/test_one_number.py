@@ -20,6 +20,8 @@ from bot.alerts import messages as alert_messages
 from bot.alerts.rules import load_rules
 from bot.alerts.signals import evaluate
 from bot.demo.run import render_blocks
+from bot.digest import messages as digest_messages
+from bot.digest import service as digest_service
 from bot.health import service
 from bot.health.command import Top
 from bot.health.lookup import AccountNames
@@ -27,7 +29,6 @@ from bot.home.service import home
 from bot.home.values import HomePages
 from bot.scoring.explain import at_risk_tiers, held_note, score_change, score_text
 from bot.scoring.scorecard import Scorecard, load_scorecard
-from jobs import digest as digest_job
 from storage.models import Account, Alert, HealthScore
 
 SCORECARD = load_scorecard()  # High risk 0-39, Medium risk 40-59, Low risk 60-79, Healthy 80+; hysteresis 3
@@ -149,10 +150,10 @@ def _home(engine: Engine) -> str:
 def _digest(engine: Engine, dm: bool = False) -> str:
     now = datetime.combine(D + timedelta(days=1), time(9, 0), tzinfo=UTC)
     with Session(engine) as s:
-        week = digest_job.gather(s, SCORECARD, now, UTC_ZONE)
-    audience = digest_job.Audience("k", ME, user=ME) if dm else None
-    stats = digest_job.stats(week, SCORECARD.tiers, audience, UTC_ZONE)
-    message = digest_job.digest_message(stats, SCORECARD.tiers, dm=dm)
+        week = digest_service.gather(s, SCORECARD, now, UTC_ZONE)
+    audience = digest_service.Audience("k", ME, user=ME) if dm else None
+    stats = digest_service.stats(week, SCORECARD.tiers, audience, UTC_ZONE)
+    message = digest_messages.digest_message(stats, SCORECARD.tiers, dm=dm)
     assert message.blocks is not None
     return texts(valid(message.blocks))
 

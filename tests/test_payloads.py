@@ -29,11 +29,12 @@ from bot.churn.analysis import (
     TraitRow,
     TrendPoint,
 )
+from bot.digest import messages as digest_messages
+from bot.digest import service as digest
 from bot.exits import messages as exits
 from bot.retention.plays import PlayRate
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import Message
-from jobs import digest
 from storage.models import Account, ExitInterview, ExitInterviewRevision
 from tests import snapshot
 
@@ -193,4 +194,4 @@ WEEK = digest.WeekStats(
 
 @pytest.mark.parametrize("dm", [False, True])
 def test_weekly_digest(dm: bool) -> None:
-    snapshot.matches(f"digest{'_dm' if dm else ''}", message(digest.digest_message(WEEK, TIERS, dm=dm)))
+    snapshot.matches(f"digest{'_dm' if dm else ''}", message(digest_messages.digest_message(WEEK, TIERS, dm=dm)))
