@@ -263,10 +263,13 @@ def _view(view: Any) -> None:
             raise Refused(400, f"view {key} is not a string")
     state = view.get("state", {})
     values = state.get("values", {}) if isinstance(state, dict) else None
-    if not (isinstance(values, dict) and all(
-        isinstance(block, dict) and all(isinstance(element, dict) for element in block.values())
-        for block in values.values()
-    )):  # fmt: skip
+    if not (
+        isinstance(values, dict)
+        and all(
+            isinstance(block, dict) and all(isinstance(element, dict) for element in block.values())
+            for block in values.values()
+        )
+    ):
         raise Refused(400, "view state is not {block_id: {action_id: element}}")
 
 
@@ -366,8 +369,12 @@ async def _ingest_metrics(request: Request, engine: Engine, token: str | None, t
     given = request.headers.get("authorization", "")
     scheme, _, credential = given.partition(" ")
     if not (scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), token.encode())):
-        return Response("invalid or missing bearer token", status_code=401, media_type="text/plain",
-                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return Response(
+            "invalid or missing bearer token",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     try:
         body = await read_capped(request, MAX_INGEST_BYTES)
     except Refused as refused:
@@ -470,10 +477,13 @@ def start_up_lines(settings: Settings) -> list[str]:
     """What a person starting the bot needs to know besides where it listens: the database and the jobs."""
     database = make_url(settings.database_url).render_as_string(hide_password=True).replace("+psycopg", "")
     jobs = say(
-        "run.jobs", tz=settings.timezone, score=settings.score_time.strftime("%H:%M"),
-        sync=say("run.sync") if settings.sources_path else "", digest_day=settings.digest_day.title(),
+        "run.jobs",
+        tz=settings.timezone,
+        score=settings.score_time.strftime("%H:%M"),
+        sync=say("run.sync") if settings.sources_path else "",
+        digest_day=settings.digest_day.title(),
         digest_time=settings.digest_time.strftime("%H:%M"),
-    )  # fmt: skip
+    )
     scorecard = settings.scorecard_path or say("run.builtin_scorecard")
     rules = settings.alert_rules_path
     if rules == DEFAULT_ALERT_RULES_PATH:
@@ -524,14 +534,20 @@ def serve(settings: Settings, engine: Engine) -> None:
         else:
             log.warning("Socket Mode connection not open yet; the client keeps retrying")
         web = create_web(
-            None, engine, slack_connected=handler.client.is_connected, ingest_token=settings.ingest_token,
+            None,
+            engine,
+            slack_connected=handler.client.is_connected,
+            ingest_token=settings.ingest_token,
             tz=settings.tz,
-        )  # fmt: skip
+        )
     else:
         web = create_web(
-            bolt_app, engine, signing_secret=settings.slack_signing_secret or "", ingest_token=settings.ingest_token,
+            bolt_app,
+            engine,
+            signing_secret=settings.slack_signing_secret or "",
+            ingest_token=settings.ingest_token,
             tz=settings.tz,
-        )  # fmt: skip
+        )
         log.info("serving Slack at http://%s:%d/slack/events", settings.host, settings.port)
     scheduler = create_scheduler(settings, engine, bolt_app.client)
     scheduler.start()

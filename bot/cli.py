@@ -82,8 +82,9 @@ metrics file, one row per account, day and metric:
 """
 
 
-def _command(sub: argparse._SubParsersAction, name: str, short: str, description: str, epilog: str = DATABASE
-             ) -> argparse.ArgumentParser:  # fmt: skip
+def _command(
+    sub: argparse._SubParsersAction, name: str, short: str, description: str, epilog: str = DATABASE
+) -> argparse.ArgumentParser:
     """A subcommand whose --help says what it does (`description`) and, in `epilog`, which database it uses."""
     return sub.add_parser(
         name, help=short, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -99,20 +100,23 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="healthbot", description="Customer health in Slack, ahead of churn.",
+        prog="healthbot",
+        description="Customer health in Slack, ahead of churn.",
         epilog=f"`healthbot COMMAND --help` says what a command does.\n{DATABASE}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"healthbot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = _command(
-        sub, "demo", "seed a demo portfolio into a local SQLite file, score it, show the result",
+        sub,
+        "demo",
+        "seed a demo portfolio into a local SQLite file, score it, show the result",
         "Generate a demo portfolio (accounts and daily metrics), import it, score it and print the tiers\n"
         "and a few example Slack messages. The CSV files are kept in ./demo-data to look at.",
         "Database: its own SQLite file (--database-url, default sqlite:///healthbot-demo.db), replaced on each\n"
         "run (one holding more than demo data only with --force); DATABASE_URL is not used.",
-    )  # fmt: skip
+    )
     demo.add_argument("--database-url", default="sqlite:///healthbot-demo.db", help="where to put the demo data")
     demo.add_argument("--accounts", type=int, default=300, help="number of demo accounts (default 300)")
     demo.add_argument("--days", type=int, default=180, help="days of metric history (default 180)")
@@ -124,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, help="the CSV file")
 
     score = _command(
-        sub, "score", "compute and store health scores",
+        sub,
+        "score",
+        "compute and store health scores",
         "Compute and store health scores.\n\n"
         "Without dates: every day not scored yet, up to the latest day with metrics (at most 30 days back).\n"
         "The first run, on an empty score history, scores the last 90 days, so cards show trends at once.\n"
@@ -132,50 +138,59 @@ def build_parser() -> argparse.ArgumentParser:
         "rows dated after it are not read: the run names them once, with how to delete them. One scoring\n"
         "run at a time: while the daily run of `healthbot run` (or another `healthbot score`) is scoring,\n"
         "this says so and stops.",
-    )  # fmt: skip
+    )
     score.add_argument("--date", type=_date, help="the day to score (default: the latest day with metrics)")
     score.add_argument("--from", dest="start", type=_date, help="first day of a backfill")
     score.add_argument("--to", dest="end", type=_date, help="last day of a backfill")
 
     bt = _command(
-        sub, "backtest", "does the score predict churn? score a past day, compare with who churned",
+        sub,
+        "backtest",
+        "does the score predict churn? score a past day, compare with who churned",
         "Does the score predict churn? Score every account as of a past day, with the data up to that day\n"
         "only, then compare the tiers with who churned within the horizon (ROC AUC, churn per tier), and report\n"
         "tier stability: the share of accounts changing tier day to day, by weekday, over the 28 days up to it.\n"
         "Reads the database; writes nothing.",
-    )  # fmt: skip
+    )
     bt.add_argument("--as-of", required=True, type=_date, help="score with data up to this day only")
     bt.add_argument("--horizon", required=True, type=_positive, help="days after --as-of to look for churn")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
 
     tune = _command(
-        sub, "tune", "fit measure weights to past churn and write a proposed scorecard",
+        sub,
+        "tune",
+        "fit measure weights to past churn and write a proposed scorecard",
         "Refit the current scorecard (SCORECARD_PATH, else the default) to past churn: measure weights, tier\n"
         "cutoffs, and measures that predict churn the wrong way dropped (each with its reason). Prints, per tier,\n"
         "the share of churners and of accounts before and after, measured on accounts each fit did not see, and\n"
         "writes the proposal as an edit of the scorecard file (its comments kept) to review. A proposal that ranks\n"
         "churners worse out of fold than the current card is not written (exit 1) unless --force.\n"
         "Reads the database; writes only --out.",
-    )  # fmt: skip
+    )
     tune.add_argument("--as-of", required=True, type=_date, help="the latest day to learn from (YYYY-MM-DD)")
     tune.add_argument(
         "--horizon", required=True, type=_positive, help="days after each sampled day in which churn counts"
     )
     tune.add_argument(
-        "--out", type=Path, default=Path("scorecard.proposed.toml"),
+        "--out",
+        type=Path,
+        default=Path("scorecard.proposed.toml"),
         help="where to write it (default scorecard.proposed.toml)",
-    )  # fmt: skip
+    )
     tune.add_argument(
         "--l2", type=_strength, help="fixed regularisation strength > 0 (default: chosen by cross-validation)"
     )
     tune.add_argument("--samples", type=_positive, default=3, help="snapshots a month apart to learn from (default 3)")
     tune.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="write the proposal even when it ranks churners worse out of fold than the current card",
-    )  # fmt: skip
+    )
 
     card = _command(
-        sub, "scorecard", "check a scorecard file, print the default one, or suggest one from your data",
+        sub,
+        "scorecard",
+        "check a scorecard file, print the default one, or suggest one from your data",
         "check: load a scorecard file and say whether it is valid. show-default: print the default\n"
         "scorecard, to copy and edit (then point SCORECARD_PATH at your copy).\n"
         "suggest --as-of D --horizon DAYS [--out FILE]: from your own metrics, account fields and past churn,\n"
@@ -186,32 +201,38 @@ def build_parser() -> argparse.ArgumentParser:
         "from the shapes of your metrics instead (activity trend and recency, ticket spikes, level changes), each\n"
         "choice in words in the file, marked not fitted.",
         "Database: check and show-default use none; suggest reads DATABASE_URL and writes only --out.",
-    )  # fmt: skip
+    )
     card.add_argument("action", choices=["check", "show-default", "suggest"])
     card.add_argument("file", nargs="?", type=Path, help="the file to check (default: SCORECARD_PATH or the default)")
     card.add_argument("--as-of", type=_date, help="suggest: learn from data up to this day only")
     card.add_argument("--horizon", type=_positive, help="suggest: days after each snapshot in which churn counts")
     card.add_argument(
-        "--out", type=Path, default=Path("scorecard.suggested.toml"),
+        "--out",
+        type=Path,
+        default=Path("scorecard.suggested.toml"),
         help="suggest: where to write it (default scorecard.suggested.toml)",
-    )  # fmt: skip
+    )
 
     rules = _command(
-        sub, "rules", "check an alert rules file, or print the default one to start from",
+        sub,
+        "rules",
+        "check an alert rules file, or print the default one to start from",
         "check: load an alert rules file and say whether it is valid; tier names are checked against the\n"
         "scorecard's tiers (SCORECARD_PATH or the default). show-default: print the default rules, with\n"
         "every kind and setting documented, to copy and edit.",
         "Database: none is used.",
-    )  # fmt: skip
+    )
     rules.add_argument("action", choices=["check", "show-default"])
     rules.add_argument("file", nargs="?", type=Path, help="the file to check (default: the default rules)")
 
     ov = _command(
-        sub, "override", "set or clear a CSM's override of an account's health",
+        sub,
+        "override",
+        "set or clear a CSM's override of an account's health",
         "Set or clear a CSM's override of an account's health: the tier the CSM judges it to be in,\n"
         "shown next to the computed score until --until. Name the account exactly: its external id,\n"
         "domain or name (any case); a near miss lists the candidates and writes nothing.",
-    )  # fmt: skip
+    )
     ov.add_argument("account", help="external id, domain or exact name")
     ov.add_argument("--tier", help="the tier the CSM judges the account to be in (name, label, colour: high, red)")
     ov.add_argument("--score", type=float, help="optional score 0-100")
@@ -221,19 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     ov.add_argument("--clear", action="store_true", help="clear the account's override")
 
     _command(
-        sub, "run", "serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)",
+        sub,
+        "run",
+        "serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)",
         "Serve the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT. Migrates the database\n"
         "first, then scores every day at SCORE_TIME and answers /health and the App Home.",
-    )  # fmt: skip
+    )
 
     jobs = _command(
-        sub, "jobs", "run one scheduled job once and deliver its messages (for cron)",
+        sub,
+        "jobs",
+        "run one scheduled job once and deliver its messages (for cron)",
         "run JOB: run one of `healthbot run`'s scheduled jobs once, then send the messages it decided (and any\n"
-        "others due) until all are delivered, and exit. For cron, or to see a job work.\n"
-        + jobs_help() + "\n"
+        "others due) until all are delivered, and exit. For cron, or to see a job work.\n" + jobs_help() + "\n"
         "With several replicas on PostgreSQL a job another one is running now is skipped here.\n"
         "Needs SLACK_BOT_TOKEN. Exit status 1 when a message could not be delivered (the log says why).",
-    )  # fmt: skip
+    )
     jobs.add_argument("action", choices=["run"])
     jobs.add_argument("job", choices=list(JOBS))
     jobs.add_argument(
@@ -241,21 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     report = _command(
-        sub, "report", "write the churn review of a period (Markdown, CSV or a PNG chart)",
+        sub,
+        "report",
+        "write the churn review of a period (Markdown, CSV or a PNG chart)",
         "Write the churn review of a period: customer and MRR churn with the formula's inputs, the exit\n"
         "interviews' reasons, the traits of churned accounts against retained ones, the save rate per play,\n"
         "the trend over the last quarters and whether the score saw it coming. Reads the database (DATABASE_URL);\n"
         "writes only into --out. Periods: 2026-Q3, 2026-10, last-quarter, 2026-07-01..2026-09-30; a period the\n"
         "data does not reach exits 1 and says which days it has, one it reaches in part is reviewed over that part.\n"
         "Exit status 2 for a bad period or a segment no account has (the known ones are listed).",
-    )  # fmt: skip
+    )
     report.add_argument("--period", required=True, help="2026-Q3, 2026-10, last-quarter or YYYY-MM-DD..YYYY-MM-DD")
     report.add_argument("--format", choices=["md", "csv", "png"], default="md", help="what to write (default md)")
     report.add_argument("--out", type=Path, default=Path("."), help="the folder to write into (default: here)")
     report.add_argument("--segment", help="only the accounts of this segment (any case; must be one accounts have)")
 
     sync = _command(
-        sub, "sync", "pull accounts and metrics from the HTTP sources in SOURCES_PATH",
+        sub,
+        "sync",
+        "pull accounts and metrics from the HTTP sources in SOURCES_PATH",
         "Pull accounts and metrics from the HTTP APIs declared in the sources file (SOURCES_PATH, TOML; the\n"
         "README's 'Pull and push metrics' documents it): every source, or only SOURCE. Pages are written in\n"
         "batches, each with the source's watermark: a sync stopped half-way resumes where it stopped, and\n"
@@ -263,17 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
         "reported with their source and position. Exit status 1 when a source failed.",
         DATABASE + "\nSources: SOURCES_PATH (--sources overrides it); secrets come from the environment variables\n"
         "the file names, never from the file.",
-    )  # fmt: skip
+    )
     sync.add_argument("source", nargs="?", help="the source to pull (default: every source in the file)")
     sync.add_argument("--sources", type=Path, help="the sources file (default: SOURCES_PATH)")
     sync.add_argument("--full", action="store_true", help="ignore the watermark: pull everything again")
     sync.add_argument("--quiet", action="store_true", help="no progress bar")
 
     db = _command(
-        sub, "db", "database schema",
+        sub,
+        "db",
+        "database schema",
         "The database schema. upgrade: create the tables, or migrate them to this version.\n"
         "current: show the schema revision, changing nothing (a missing SQLite file is not created).",
-    )  # fmt: skip
+    )
     db.add_argument("action", choices=["upgrade", "current"])
     return parser
 
@@ -288,10 +318,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     handler = {
-        "demo": cmd_demo, "import": cmd_import, "score": cmd_score, "run": cmd_run, "db": cmd_db,
-        "backtest": cmd_backtest, "tune": cmd_tune, "scorecard": cmd_scorecard, "rules": cmd_rules,
-        "override": cmd_override, "jobs": cmd_jobs, "sync": cmd_sync, "report": cmd_report,
-    }  # fmt: skip
+        "demo": cmd_demo,
+        "import": cmd_import,
+        "score": cmd_score,
+        "run": cmd_run,
+        "db": cmd_db,
+        "backtest": cmd_backtest,
+        "tune": cmd_tune,
+        "scorecard": cmd_scorecard,
+        "rules": cmd_rules,
+        "override": cmd_override,
+        "jobs": cmd_jobs,
+        "sync": cmd_sync,
+        "report": cmd_report,
+    }
     try:
         return handler[args.command](settings, args)
     except (SettingsError, ScorecardError, RulesError, PlaybookError) as exc:
@@ -581,10 +621,13 @@ def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, c
     card = say("metrics.unread.your_card", path=card_path) if card_path else say("metrics.unread.default_card")
     none_read = not set(scorecard.metrics) - set(summary.unreported_metrics)
     return say(
-        "metrics.unread.line", card=card, unread=", ".join(unread), expected=", ".join(scorecard.metrics),
+        "metrics.unread.line",
+        card=card,
+        unread=", ".join(unread),
+        expected=", ".join(scorecard.metrics),
         none=say("metrics.unread.none") if none_read else "",
         command=say("metrics.unread.command", as_of=as_of, horizon=SUGGEST_HORIZON),
-    )  # fmt: skip
+    )
 
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
@@ -738,9 +781,14 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
             print("\n".join(f"healthbot: {p}" for p in problems), file=sys.stderr)
             return 2
         queries.set_override(
-            session, account.id, tier=args.tier, score=args.score, reason=args.reason.strip(),
-            set_by=args.by or getpass.getuser(), expires_on=args.until,
-        )  # fmt: skip
+            session,
+            account.id,
+            tier=args.tier,
+            score=args.score,
+            reason=args.reason.strip(),
+            set_by=args.by or getpass.getuser(),
+            expires_on=args.until,
+        )
         print(f"{account.name}: overridden to {scorecard.tiers.label(args.tier)} until {args.until}")
     return 0
 

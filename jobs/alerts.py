@@ -52,14 +52,30 @@ def run(
             return AlertRunSummary(None, skipped=True)
         with unit_of_work(session_factory(engine)) as session:
             summary = run_alerts(
-                session, rules=rules, scorecard=scorecard, calendar=calendar, alert_channel=alert_channel, day=day,
-                now=now or utcnow(), cs_lead=cs_lead, quiet_hours=quiet_hours, names=names,
-            )  # fmt: skip
+                session,
+                rules=rules,
+                scorecard=scorecard,
+                calendar=calendar,
+                alert_channel=alert_channel,
+                day=day,
+                now=now or utcnow(),
+                cs_lead=cs_lead,
+                quiet_hours=quiet_hours,
+                names=names,
+            )
         log.info(
             "alerts for %s: %d firings, %d opened, %d listed (%s), %d joined, %d still firing, %d held back by "
             "cooldowns, %d recovered, %d churned, %d DMs",
-            day, summary.firings, len(summary.opened), len(summary.listed),
-            "first run: where we start" if summary.first_run else "past the thread budget", summary.joined,
-            summary.updated, summary.held_back, summary.recovered, summary.churned, summary.dms,
-        )  # fmt: skip
+            day,
+            summary.firings,
+            len(summary.opened),
+            len(summary.listed),
+            "first run: where we start" if summary.first_run else "past the thread budget",
+            summary.joined,
+            summary.updated,
+            summary.held_back,
+            summary.recovered,
+            summary.churned,
+            summary.dms,
+        )
         return summary

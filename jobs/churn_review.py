@@ -47,8 +47,9 @@ def quarter_key(today: date) -> str:
     return f"churn-review:{parse_period(PERIOD, today).label}"
 
 
-def run(engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None = None,
-        readers: Sequence[str] = ()) -> Posted | None:  # fmt: skip
+def run(
+    engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None = None, readers: Sequence[str] = ()
+) -> Posted | None:
     """Enqueue the last quarter's review to `channel` (`readers`: EXIT_INTERVIEW_READERS, for what it says of the
     quotes); None when there is no channel, no data for that quarter, or another replica runs it."""
     if not channel:
@@ -81,9 +82,12 @@ def upload_chart(engine: Engine, client: WebClient, posted: Posted) -> bool:
         return False
     try:
         client.files_upload_v2(
-            channel=channel, file=report.render_png(posted.review), filename=messages.chart_filename(posted.review),
-            title=messages.chart_title(posted.review), thread_ts=ts,
-        )  # fmt: skip
+            channel=channel,
+            file=report.render_png(posted.review),
+            filename=messages.chart_filename(posted.review),
+            title=messages.chart_title(posted.review),
+            thread_ts=ts,
+        )
     except (SlackApiError, SlackRequestError, OSError) as exc:
         log.warning("churn review chart upload failed: %s", exc)
         return False

@@ -59,8 +59,9 @@ def run(
                 if audience.user is not None and part.quiet:
                     continue
                 message = digest_message(part, scorecard.tiers, dm=audience.user is not None)
-                outbox.post(session, audience.key, audience.channel, message.text, message.blocks,
-                            at=at if at != now else None)  # fmt: skip
+                outbox.post(
+                    session, audience.key, audience.channel, message.text, message.blocks, at=at if at != now else None
+                )
                 posted += 1
     key = week_key(now, tz)
     if kept and not posted:

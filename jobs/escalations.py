@@ -110,9 +110,14 @@ def run(
             return EscalationSummary(skipped=True)
         with unit_of_work(session_factory(engine)) as session:
             summary = escalate_due(
-                session, calendar=calendar, tiers=tiers, tz=tz, cs_lead=cs_lead, cs_head=cs_head or cs_lead,
+                session,
+                calendar=calendar,
+                tiers=tiers,
+                tz=tz,
+                cs_lead=cs_lead,
+                cs_head=cs_head or cs_lead,
                 now=now or utcnow(),
-            )  # fmt: skip
+            )
     if summary.escalated[1] or summary.escalated[2]:
         if cs_lead is None:
             log.warning("escalated alerts without a CS lead to tell: set CS_LEAD (a user or user group id)")

@@ -102,8 +102,14 @@ def escalate_due(
         task = store.get(session, task_id) or task  # as it is now (assigned by round_robin above, say)
         lead = cs_lead if level == 1 else (cs_head or cs_lead)
         message = messages.overdue_reply(task, level, lead, tz)
-        outbox.post(session, service.overdue_key(task_id, level), alert.channel, message.text, message.blocks,
-                    thread_key=root_key(alert.id or 0))  # fmt: skip
+        outbox.post(
+            session,
+            service.overdue_key(task_id, level),
+            alert.channel,
+            message.text,
+            message.blocks,
+            thread_key=root_key(alert.id or 0),
+        )
         summary.escalated[level].append(task_id)
         redraw.add(task.alert_id)
     for alert_id in sorted(redraw):
@@ -129,9 +135,15 @@ def run(
             return TaskEscalationSummary(skipped=True)
         with unit_of_work(session_factory(engine)) as session:
             summary = escalate_due(
-                session, calendar=calendar, tiers=tiers, tz=tz, cs_lead=cs_lead, cs_head=cs_head or cs_lead,
-                now=now or utcnow(), team=team,
-            )  # fmt: skip
+                session,
+                calendar=calendar,
+                tiers=tiers,
+                tz=tz,
+                cs_lead=cs_lead,
+                cs_head=cs_head or cs_lead,
+                now=now or utcnow(),
+                team=team,
+            )
     if summary.escalated[1] or summary.escalated[2]:
         if cs_lead is None:
             log.warning("escalated overdue tasks without a CS lead to tell: set CS_LEAD (a user or user group id)")

@@ -60,12 +60,18 @@ def _account_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
     blocks = [section(mrr), section(say("digest.tiers", counts=raw("digest.tier_count_joiner").join(counts)))]
     if stats.new_at_risk:
         lines = [
-            say("digest.at_risk_line", name=esc(r.name), tier=esc(tiers.label(r.tier)), mrr=money(r.mrr),
-                why=say(f"digest.why_{r.why}") if r.why else "")
+            say(
+                "digest.at_risk_line",
+                name=esc(r.name),
+                tier=esc(tiers.label(r.tier)),
+                mrr=money(r.mrr),
+                why=say(f"digest.why_{r.why}") if r.why else "",
+            )
             for r in stats.new_at_risk[:LIST_SHOWN]
-        ]  # fmt: skip
-        blocks += sections([say("digest.new_at_risk", count=len(stats.new_at_risk)),
-                            *_more(lines, len(stats.new_at_risk))])  # fmt: skip
+        ]
+        blocks += sections(
+            [say("digest.new_at_risk", count=len(stats.new_at_risk)), *_more(lines, len(stats.new_at_risk))]
+        )
     else:
         blocks.append(section(say("digest.new_at_risk_none")))
     return blocks
@@ -81,10 +87,17 @@ def _alert_blocks(stats: WeekStats) -> Blocks:
     if stats.opened:
         blocks = [
             section(
-                say("digest.alerts", opened=stats.opened, claimed_in_sla=stats.claimed_in_sla,
-                    unclaimed=stats.unclaimed, escalated=stats.escalated, since=since, until=until)
+                say(
+                    "digest.alerts",
+                    opened=stats.opened,
+                    claimed_in_sla=stats.claimed_in_sla,
+                    unclaimed=stats.unclaimed,
+                    escalated=stats.escalated,
+                    since=since,
+                    until=until,
+                )
             )
-        ]  # fmt: skip
+        ]
     else:
         blocks = [section(say("digest.alerts_none", since=since, until=until))]
     if stats.joined:
@@ -113,11 +126,16 @@ def _task_blocks(stats: WeekStats, dm: bool) -> Blocks:
         return [section(say("digest.tasks_none"))]
     shown = stats.tasks if dm else [t for t in stats.tasks if t.overdue]  # a channel: only the overdue ones
     lines = [
-        say("digest.task_line", flag=raw("digest.task_overdue") if t.overdue else "", title=esc(t.title),
-            name=esc(t.name), who="" if dm or not t.assignee else say("digest.task_who", user=mention(t.assignee)),
-            due=_when(t.due_at, stats.tz))
+        say(
+            "digest.task_line",
+            flag=raw("digest.task_overdue") if t.overdue else "",
+            title=esc(t.title),
+            name=esc(t.name),
+            who="" if dm or not t.assignee else say("digest.task_who", user=mention(t.assignee)),
+            due=_when(t.due_at, stats.tz),
+        )
         for t in shown[:LIST_SHOWN]
-    ]  # fmt: skip
+    ]
     if len(shown) > LIST_SHOWN:
         lines.append(say("digest.tasks_more", more=len(shown) - LIST_SHOWN))
     return sections([say("digest.tasks", open=stats.tasks_open, overdue=stats.tasks_overdue), *lines])
@@ -128,11 +146,15 @@ def _noise_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
     blocks: Blocks = []
     if stats.snoozed:
         lines = [
-            say("digest.snoozed_line", name=esc(s.name),
+            say(
+                "digest.snoozed_line",
+                name=esc(s.name),
                 until=say("digest.snoozed_until", until=_when(s.until, stats.tz))
-                if s.until is not None else say("digest.snoozed_tier", tier=esc(tiers.label(s.tier or ""))))
+                if s.until is not None
+                else say("digest.snoozed_tier", tier=esc(tiers.label(s.tier or ""))),
+            )
             for s in stats.snoozed[:LIST_SHOWN]
-        ]  # fmt: skip
+        ]
         blocks += sections([say("digest.snoozed", count=len(stats.snoozed)), *_more(lines, len(stats.snoozed))])
     if stats.digest_only:
         lines = [
@@ -152,11 +174,16 @@ def _move_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
         return [section(say("digest.moves_none"))]
     lines = [say("digest.moves", count=len(stats.moves))]
     lines += [
-        say("digest.move", name=esc(name), from_tier=esc(tiers.label(m.from_tier)),
-            to_tier=esc(tier_text(m.score, m.to_tier, tiers)), score=score_text(m.score),
-            why=_move_why(stats.move_why.get(m.account_id), stats, tiers))
+        say(
+            "digest.move",
+            name=esc(name),
+            from_tier=esc(tiers.label(m.from_tier)),
+            to_tier=esc(tier_text(m.score, m.to_tier, tiers)),
+            score=score_text(m.score),
+            why=_move_why(stats.move_why.get(m.account_id), stats, tiers),
+        )
         for name, m in stats.moves[:MOVES_SHOWN]
-    ]  # fmt: skip
+    ]
     if len(stats.moves) > MOVES_SHOWN:
         lines.append(say("digest.moves_more", more=len(stats.moves) - MOVES_SHOWN))
     return sections(lines)
@@ -185,9 +212,15 @@ def digest_message(stats: WeekStats, tiers: Tiers, dm: bool = False) -> Message:
             context(say("digest.more", more=len(blocks) + 1 - MESSAGE_BLOCK_LIMIT)),
         ]
     if dm:
-        text = say("digest.dm_text", start=start, end=end, at_risk=stats.at_risk, mrr=money(stats.mrr_at_risk),
-                   tiers=raw("health.at_risk.tier_joiner").join(esc(tiers.label(t)) for t in stats.at_risk_tiers),
-                   overdue=stats.tasks_overdue)  # fmt: skip
+        text = say(
+            "digest.dm_text",
+            start=start,
+            end=end,
+            at_risk=stats.at_risk,
+            mrr=money(stats.mrr_at_risk),
+            tiers=raw("health.at_risk.tier_joiner").join(esc(tiers.label(t)) for t in stats.at_risk_tiers),
+            overdue=stats.tasks_overdue,
+        )
     else:
         text = say("digest.text", start=start, end=end, opened=stats.opened, moves=len(stats.moves))
     return Message(message_text(text), validate_blocks(blocks))

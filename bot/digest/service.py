@@ -112,9 +112,16 @@ class WeekStats:
     def quiet(self) -> bool:
         """Nothing for a CSM to read: no DM."""
         return not (
-            self.at_risk or self.new_at_risk or self.moves or self.tasks_open or self.saves or self.opened
-            or self.snoozed or self.digest_only or self.listed
-        )  # fmt: skip
+            self.at_risk
+            or self.new_at_risk
+            or self.moves
+            or self.tasks_open
+            or self.saves
+            or self.opened
+            or self.snoozed
+            or self.digest_only
+            or self.listed
+        )
 
 
 @dataclass
@@ -191,9 +198,12 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     today = now.astimezone(tz).date()
     conn = session.connection()
     week = Week(
-        start=today - timedelta(days=7), end=today - timedelta(days=1), now=_utc(now) or now,
-        day=queries.latest_score_day(conn), accounts={a.id or 0: a for a in queries.all_accounts(session)},
-    )  # fmt: skip
+        start=today - timedelta(days=7),
+        end=today - timedelta(days=1),
+        now=_utc(now) or now,
+        day=queries.latest_score_day(conn),
+        accounts={a.id or 0: a for a in queries.all_accounts(session)},
+    )
     # what the alert job did: the seven days up to the run, whenever it ran (not by scored day, not up to midnight)
     week.alerts_since = done_since = week.now - timedelta(days=7)
     week.opened = alert_store.opened_between(session, done_since, week.now)
@@ -222,9 +232,16 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     alerted = alert_store.open_or_opened_after(session, before)
     week.moves = digest_moves(conn, scorecard, day, before, alerted)
     week.move_why = move_reasons(
-        session, week.moves, week.accounts, rules, scorecard, day, week.now, tz,
+        session,
+        week.moves,
+        week.accounts,
+        rules,
+        scorecard,
+        day,
+        week.now,
+        tz,
         listed={item.account_id: item.reason for item in listed_now},
-    )  # fmt: skip
+    )
     if rules is not None and rules.routing.digest_only:
         quiet_tiers = set(rules.routing.digest_only)
         for k in range(7, 0, -1):  # the week's score days, oldest first: the latest words win
@@ -235,9 +252,16 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
 
 
 def move_reasons(
-    session: Session, moves: list[Move], accounts: dict[int, Account], rules: Rules | None, scorecard: Scorecard,
-    day: date, now: datetime, tz: ZoneInfo, listed: dict[int, str],
-) -> dict[int, str]:  # fmt: skip
+    session: Session,
+    moves: list[Move],
+    accounts: dict[int, Account],
+    rules: Rules | None,
+    scorecard: Scorecard,
+    day: date,
+    now: datetime,
+    tz: ZoneInfo,
+    listed: dict[int, str],
+) -> dict[int, str]:
     """Why each move raised no alert, only where it is known (prompts/digest.toml `why_move_*`): "listed" (on a
     listing, waiting for a click: a first run's or past the budget), "noise" (no enabled tier_dropped rule alerts
     on a move into that tier for the account's segment: the rules' noise budget), "cooldown" (a tier_dropped
@@ -251,10 +275,11 @@ def move_reasons(
         account = accounts.get(m.account_id)
         segment = (account.segment or "").strip().casefold() if account is not None else ""
         alerting = [
-            r for r in drops
+            r
+            for r in drops
             if m.to_tier in riskiest(r, scorecard.tiers)
             and (r.segments is None or segment in {s.strip().casefold() for s in r.segments})
-        ]  # fmt: skip
+        ]
         if m.account_id in listed:
             out[m.account_id] = f"listed_{listed[m.account_id]}"
         elif rules is not None and not alerting:
@@ -299,9 +324,10 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     out.escalated = sum(1 for a in week.escalated if alert_ok(a))
     out.joined = sum(1 for a in week.joined if alert_ok(a))
     out.listed = sum(
-        1 for item in week.listings
+        1
+        for item in week.listings
         if (week.owner(item.account_id) == user if user is not None else channel is None or item.channel == channel)
-    )  # fmt: skip
+    )
     resolved = [a for a in week.resolved if alert_ok(a)]
     counted = Counter(str(a.outcome) for a in resolved)
     order = (*ALERT_OUTCOMES, *sorted(set(counted) - set(ALERT_OUTCOMES)))
@@ -309,11 +335,16 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     out.saves = [(week.name(a.account_id), a.resolved_by) for a in resolved if a.outcome == "saved"]
 
     out.tasks = [
-        TaskLine(week.name(t.account_id), t.title, t.assignee, _utc(t.due_at) or week.now,
-                 (_utc(t.due_at) or week.now) < week.now)
+        TaskLine(
+            week.name(t.account_id),
+            t.title,
+            t.assignee,
+            _utc(t.due_at) or week.now,
+            (_utc(t.due_at) or week.now) < week.now,
+        )
         for t in week.tasks
         if task_ok(t)
-    ]  # fmt: skip
+    ]
     out.tasks_open = len(out.tasks)
     out.tasks_overdue = sum(t.overdue for t in out.tasks)
     open_by_account = {a.account_id: a for a in week.open}
@@ -342,9 +373,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     if week.tier_before:
         out.mrr_at_risk_before = sum(mrr(i) for i, tier in before.items() if tier in risky)
     now_counts, before_counts = Counter(now.values()), Counter(before.values())
-    out.tier_counts = [
-        (t, now_counts[t], before_counts[t] if week.tier_before else None) for t in tiers.order
-    ]  # fmt: skip
+    out.tier_counts = [(t, now_counts[t], before_counts[t] if week.tier_before else None) for t in tiers.order]
     if week.tier_before:
         opened_ids = {a.account_id for a in week.opened}
         rank = {t: k for k, t in enumerate(tiers.order)}
@@ -394,9 +423,13 @@ def audiences(
                 routed[target].add(account_id)
         for channel in channels:
             out.append(
-                Audience(key if channel == alert_channel else channel_key(key, channel), channel,
-                         accounts=frozenset(routed[channel]), alerts_channel=channel)
-            )  # fmt: skip
+                Audience(
+                    key if channel == alert_channel else channel_key(key, channel),
+                    channel,
+                    accounts=frozenset(routed[channel]),
+                    alerts_channel=channel,
+                )
+            )
     if not dms:
         return out
     users = {week.owner(i) for i in (week.customers or week.accounts)} | {t.assignee for t in week.tasks}
