@@ -45,12 +45,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/bench_fuzz.py` from anywhere
 
 from bot.alerts.ids import AlertIds, ListingIds  # noqa: E402
-from bot.app import create_app, create_web  # noqa: E402
+from bot.app import create_app  # noqa: E402
 from bot.exits.ids import ExitIds  # noqa: E402
 from bot.health.ids import HealthIds  # noqa: E402
 from bot.home.ids import HomeIds  # noqa: E402
 from bot.retention.ids import RetentionIds  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from bot.web import create_web  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from tests.conftest import TABLES, free_port, sign  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402

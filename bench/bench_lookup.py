@@ -44,10 +44,11 @@ from sqlmodel import Session, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/bench_lookup.py` from anywhere
 
-from bot.app import create_app, create_web  # noqa: E402
+from bot.app import create_app  # noqa: E402
 from bot.health import service as portfolio  # noqa: E402
 from bot.health.lookup import PICK_LIMIT, AccountNames, Lookup  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from bot.web import create_web  # noqa: E402
 from storage import bulk  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.models import Account  # noqa: E402

@@ -21,8 +21,9 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, text
 
-from bot.app import create_app, create_web
+from bot.app import create_app
 from bot.settings import Settings, load_settings
+from bot.web import create_web
 from storage.db import make_engine, upgrade
 from tests.fake_slack import FakeSlack
 

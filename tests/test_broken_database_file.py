@@ -124,8 +124,8 @@ def test_a_locked_file_says_another_process_holds_it() -> None:
     file": it is another process's write transaction, and nothing is wrong with the disk."""
     import sqlite3
 
-    from bot.cli import _database_problem
+    from bot.commands.database import database_problem
 
-    line = _database_problem(sqlite3.OperationalError("database is locked"), "sqlite:///team.db") or ""
+    line = database_problem(sqlite3.OperationalError("database is locked"), "sqlite:///team.db") or ""
     assert "team.db stayed locked by another process" in line and "check the disk" not in line
     assert "run it again" in line

@@ -17,8 +17,9 @@ import pytest
 from slack_bolt import Ack
 from sqlalchemy import Engine
 
-from bot.app import MAX_BODY_BYTES, create_app, create_web, listen
+from bot.app import create_app, listen
 from bot.settings import Settings
+from bot.web import MAX_BODY_BYTES, create_web
 from tests.conftest import SIGNING_SECRET, BotServer, free_port, sign, slash_command_form
 
 FORM = "application/x-www-form-urlencoded"

@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, text
 
-from bot.app import MAX_INGEST_BYTES, create_web
 from bot.settings import SettingsError, load_settings
+from bot.web import MAX_INGEST_BYTES, create_web
 from tests.conftest import free_port
 
 TOKEN = "ingest-token-0123456789abcdef"

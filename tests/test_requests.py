@@ -19,11 +19,12 @@ from slack_sdk import WebClient
 from slack_sdk.models.views import View
 from sqlalchemy import Engine
 
-from bot.app import create_app, create_web
+from bot.app import create_app
 from bot.health.ids import HealthIds
 from bot.home.ids import HomeIds
 from bot.settings import Settings
 from bot.slack.requests import Deps, after_ack, notice_view, where
+from bot.web import create_web
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 

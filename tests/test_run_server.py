@@ -122,7 +122,7 @@ def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> Non
 
     import uvicorn
 
-    from bot.app import create_web
+    from bot.web import create_web
     from storage.db import make_engine
 
     gone = make_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'x.db'}")

@@ -1,0 +1,71 @@
+"""Getting data in: `healthbot import`, `healthbot sync` and `healthbot demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from bot.commands.database import writable_engine
+from bot.settings import Settings
+
+IMPORTED = {"accounts": ("account", "accounts"), "metrics": ("metric row", "metric rows")}
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scoring.importer import ImportFailed, import_accounts, import_metrics, printable
+
+    engine = writable_engine(settings)
+    started = datetime.now()
+    path = printable(str(args.file))
+    try:
+        if args.kind == "accounts":
+            count = import_accounts(engine, args.file)
+        else:
+            count = import_metrics(engine, args.file, tz=settings.tz)
+    except ImportFailed as exc:
+        print(f"{path}: not imported\n{exc.report()}", file=sys.stderr)
+        return 1
+    seconds = (datetime.now() - started).total_seconds()
+    print(f"imported {count:,} {IMPORTED[args.kind][count != 1]} from {path} in {seconds:.1f} s")
+    return 0
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    """`healthbot sync [SOURCE]`: pull the sources, print a summary per source."""
+    from bot.connectors.sources import SourcesError, load_sources
+    from bot.connectors.sync import describe, sync_sources
+
+    path = args.sources or settings.sources_path
+    if not path:
+        print(
+            "healthbot: SOURCES_PATH is not set: write a sources file (README, 'Pull and push metrics') and set "
+            "SOURCES_PATH to it, or pass --sources FILE",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        sources = load_sources(path)
+    except SourcesError as exc:
+        print(f"healthbot: {exc}", file=sys.stderr)
+        return 2
+    names = [s.name for s in sources]
+    if args.source and args.source not in names:
+        print(f"healthbot: no source {args.source!r} in {path}; the sources are {', '.join(names)}", file=sys.stderr)
+        return 2
+    engine = writable_engine(settings)
+    summaries = sync_sources(
+        engine, sources, [args.source] if args.source else None, tz=settings.tz, full=args.full, quiet=args.quiet
+    )
+    for summary in summaries:
+        print("\n".join(describe(summary)), file=sys.stderr if summary.failed else sys.stdout)
+    return 1 if any(s.failed for s in summaries) else 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo.run import run_demo
+
+    end = datetime.now(settings.tz).date()  # the team's today: what `score` and the alert job call today
+    return run_demo(
+        args.database_url, args.accounts, args.days, args.messages, end=end, force=args.force, tz=settings.tz
+    )

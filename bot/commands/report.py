@@ -1,0 +1,52 @@
+"""`healthbot report`: the churn review of a period written to a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from bot.commands.database import writable_engine
+from bot.settings import Settings
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """`healthbot report --period P --format F --out DIR`: the churn review written to a file. An unknown segment
+    exits 2 and a period without data 1, each with what the database has, and write nothing."""
+    from bot.churn import report
+    from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
+    from bot.scoring.scorecard import load_scorecard
+    from storage.db import session_factory, unit_of_work
+
+    today = datetime.now(settings.tz).date()
+    try:
+        period = parse_period(args.period, today)
+    except PeriodError as exc:
+        print(f"healthbot: {exc}", file=sys.stderr)
+        print(REPORT_USAGE, file=sys.stderr)
+        return 2
+    tiers = load_scorecard(settings.scorecard_path).tiers
+    engine = writable_engine(settings)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            result = review(session, period, segment=args.segment, today=today, tiers=tiers)
+    except SegmentError as exc:
+        print(f"healthbot: {exc}", file=sys.stderr)
+        return 2
+    except NoDataError as exc:
+        print(f"healthbot: {exc}; nothing written", file=sys.stderr)
+        return 1
+    try:
+        written = report.write(result, args.out, args.format)
+    except OSError as exc:
+        print(f"healthbot: cannot write into {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"report: wrote {path}")
+    return 0
+
+
+REPORT_USAGE = (
+    "usage: healthbot report --period PERIOD [--format md|csv|png] [--out DIR] [--segment SEGMENT]\n"
+    "  PERIOD: 2026-Q3 (a quarter), 2026-10 (a month), last-quarter, or 2026-07-01..2026-09-30"
+)

@@ -1,0 +1,254 @@
+"""The scoring commands: `healthbot score`, `backtest`, `tune` and `scorecard`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from bot.commands.database import writable_engine
+from bot.scoring.scorecard import Scorecard
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bot.scoring.run import RunSummary
+
+UNSCORED_SHOWN = 10  # names listed when accounts get no score
+
+
+def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
+    """With no dates this is the daily job: catch up every unscored day up to the latest metrics."""
+    from bot.scoring.scorecard import load_scorecard
+    from jobs.score import JOB_ID
+    from storage.db import job_lock
+
+    scorecard = load_scorecard(settings.scorecard_path)
+    engine = writable_engine(settings)
+    if args.date and (args.start or args.end):
+        print("healthbot: use either --date or --from/--to", file=sys.stderr)
+        return 2
+    if (args.start or args.end) and not (args.start and args.end):
+        print("healthbot: --from and --to go together", file=sys.stderr)
+        return 2
+    # one scoring run at a time: a backfill beside another replica's daily run would interleave their writes
+    with job_lock(engine, JOB_ID) as alone:
+        if not alone:
+            print(
+                "healthbot: another healthbot is scoring now (the daily run or another `healthbot score`); "
+                "nothing scored, try again when it has finished",
+                file=sys.stderr,
+            )
+            return 1
+        return _score(engine, scorecard, args, datetime.now(settings.tz).date(), settings)
+
+
+def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today: date, settings: Settings) -> int:
+    """Score the asked days (default: the daily run's), never one after `today` (the team's, in TIMEZONE).
+
+    Exit 1 when no day was scored, or when nobody was because the scorecard reads none of the metrics
+    the team reports: a run that stores no score must not look like a good one to cron or CI."""
+    from bot.scoring.run import future_note, score_range
+    from jobs.score import span_to_score
+    from prompts import say
+
+    if args.start and args.end:
+        start, end = args.start, args.end
+    elif args.date:
+        start = end = args.date
+    else:
+        with engine.connect() as conn:
+            span = span_to_score(conn, scorecard, today)
+        if span is None:  # none up to today; rows dated later are named (the run stores nothing)
+            note = future_note(score_range(engine, scorecard, today, today, today=today))
+            if note:
+                print(note)
+            print("healthbot: no metrics yet; import some with `healthbot import metrics FILE.csv`", file=sys.stderr)
+            return 1
+        start, end = span
+    if end < start:
+        print(f"healthbot: --to {end} is before --from {start}", file=sys.stderr)
+        return 2
+    total = (end - start).days + 1
+    with tqdm(total=total, desc="scoring", unit="day", disable=total < 3) as bar:
+        summary = score_range(engine, scorecard, start, end, progress=bar.update, today=today)
+    note = future_note(summary)
+    if note:
+        print(note)
+    if summary.after_today:
+        first, last = summary.after_today[0], summary.after_today[-1]
+        days = f"{first}" if first == last else f"{first} to {last}"
+        print(
+            f"healthbot: {say('metrics.future.score_refused', days=days, today=today, tz=settings.timezone)}",
+            file=sys.stderr,
+        )
+    if summary.beyond_data:
+        first, last = summary.beyond_data[0], summary.beyond_data[-1]
+        skipped = f"{first}" if first == last else f"{first} to {last}"
+        latest = summary.latest_metrics
+        why = f"the latest metrics are for {latest}" if latest else "there are no metrics yet"
+        print(
+            f"healthbot: not scored {skipped}: {why}; "
+            "import the metrics of those days first (missing days would read as no activity)",
+            file=sys.stderr,
+        )
+    if not summary.days:
+        return 1
+    unread = _unread_metrics(engine, scorecard, summary, settings.scorecard_path)
+    if unread:
+        print(unread)
+    elif summary.unreported_metrics:
+        names = ", ".join(summary.unreported_metrics)
+        print(
+            f"note: the scorecard reads metrics no account has reported: {names}; their measures were left out "
+            "(they do not count against any account's coverage)"
+        )
+    start, end = summary.days[0], summary.days[-1]
+    tiers = ", ".join(f"{scorecard.tiers.label(t)} {summary.tiers.get(t, 0)}" for t in scorecard.tiers.order)
+    days = f"{start}" if start == end else f"{start} to {end}"
+    print(f"scored {summary.scored:,} account-days for {days}; {summary.skipped:,} without enough data")
+    if summary.unscored and not (unread and not summary.scored):  # that line says why nobody was scored
+        data = scorecard.data
+        more = ", ..." if len(summary.unscored) > UNSCORED_SHOWN else ""
+        shown = ", ".join(summary.unscored[:UNSCORED_SHOWN]) + more
+        print(
+            f"no score on {end} for {_count(len(summary.unscored), 'active account')}: {shown} (a score needs "
+            f"{data.min_days_of_data} days of metrics in the last {data.lookback_days}, covering "
+            f"{data.min_weight_covered:.0%} of the weight of the measures whose metrics are reported)"
+        )
+    print(f"tiers on {end}: {tiers}")
+    return 1 if unread and not summary.scored else 0
+
+
+SUGGEST_HORIZON = 60  # days: the horizon the command `score` prints for `scorecard suggest` asks about
+
+
+def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, card_path: str | None) -> str | None:
+    """One line when the team reports metrics the scorecard does not read while it reads some nobody reports:
+    both named, and the `scorecard suggest` command line (a day far enough back that churn after it is seen,
+    when the data reaches that far) that proposes a card from the team's own metrics. None otherwise."""
+    from prompts import say
+    from storage import queries
+
+    if not summary.unreported_metrics:  # the card's metrics are all reported: extra ones are the team's choice
+        return None
+    with engine.connect() as conn:
+        reported = queries.reported_metrics(conn)
+        first = queries.first_metric_day(conn)
+    unread = [m for m in reported if m not in scorecard.metrics]
+    latest = summary.latest_metrics
+    if not unread or latest is None:
+        return None
+    back = latest - timedelta(days=SUGGEST_HORIZON)
+    as_of = back if first is not None and first <= back - timedelta(days=scorecard.data.lookback_days) else latest
+    card = say("metrics.unread.your_card", path=card_path) if card_path else say("metrics.unread.default_card")
+    none_read = not set(scorecard.metrics) - set(summary.unreported_metrics)
+    return say(
+        "metrics.unread.line",
+        card=card,
+        unread=", ".join(unread),
+        expected=", ".join(scorecard.metrics),
+        none=say("metrics.unread.none") if none_read else "",
+        command=say("metrics.unread.command", as_of=as_of, horizon=SUGGEST_HORIZON),
+    )
+
+
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from bot.scoring.backtest import backtest, format_result
+    from bot.scoring.scorecard import load_scorecard
+
+    card = load_scorecard(settings.scorecard_path)
+    result = backtest(writable_engine(settings), card, args.as_of, args.horizon, with_stability=True)
+    print(json.dumps(result.to_dict()) if args.json else format_result(result))
+    return 0 if result.accounts else 1  # nothing scored: nothing was tested
+
+
+def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scoring import formats
+    from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
+    from bot.scoring.suggest import out_problem
+    from bot.scoring.tune import tune, worse
+    from bot.scoring.tune_report import lost_comments, proposal_text, report
+    from prompts import say
+
+    path = settings.scorecard_path or DEFAULT_PATH
+    problem = out_problem(args.out)  # before the fit, so a bad --out costs nothing
+    if problem:
+        print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
+        return 2
+    result = tune(
+        writable_engine(settings), load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples
+    )
+    print("\n".join(report(result, str(path))))
+    if result.proposed is None:
+        why = "tune.nothing_scored" if result.why_none is not None else "tune.nothing_fitted"
+        print(f"healthbot: {say(why)}", file=sys.stderr)
+        return 1
+    if worse(result) and not args.force:  # a proposal it rates worse itself is not written unless asked
+        before, after = formats.auc(result.before.auc), formats.auc(result.after.auc)
+        print(f"healthbot: {say('tune.not_written_worse', before=before, after=after, out=args.out)}", file=sys.stderr)
+        return 1
+    original = Path(path).read_text(encoding="utf-8")
+    text = proposal_text(original, result)
+    args.out.write_text(text, encoding="utf-8")
+    lost = lost_comments(original, text)
+    if lost:
+        print(say("tune.comments_lost", count=len(lost), path=path, first=lost[0]))
+    fitted = [name for name, fit in result.fits.items() if not isinstance(fit, str)]
+    print(say("tune.wrote", out=args.out, cards=", ".join(fitted)))
+    if worse(result):
+        print(say("tune.wrote_forced"))
+    return 0
+
+
+def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
+
+    if args.action == "suggest":
+        return _suggest(settings, args)
+    if args.action == "show-default":
+        print(DEFAULT_PATH.read_text(encoding="utf-8"), end="")
+        return 0
+    path = args.file or settings.scorecard_path or DEFAULT_PATH
+    card = load_scorecard(path)
+    cards = ", ".join(
+        f"{name} ({len(c.measures())} measures" + (f", {_count(len(c.caps), 'cap')})" if c.caps else ")")
+        for name, c in card.cards.items()
+    )
+    print(f"{path}: valid; cards {cards}; tiers {', '.join(card.tiers.order)}")
+    return 0
+
+
+def _suggest(settings: Settings, args: argparse.Namespace) -> int:
+    """`scorecard suggest`: checks --out before the work, writes it only when a suggestion was made."""
+    from bot.scoring.suggest import SuggestError, out_problem, propose, write
+    from prompts import say
+
+    if args.as_of is None or args.horizon is None or args.file is not None:
+        print(f"healthbot: {say('suggest.error.usage')}", file=sys.stderr)
+        return 2
+    problem = out_problem(args.out)
+    if problem:
+        print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
+        return 2
+    try:
+        result = propose(writable_engine(settings), args.as_of, args.horizon)
+        print(result.report())
+        write(result, args.out)
+    except SuggestError as exc:
+        print(f"healthbot: {say('suggest.error.nothing_written', problem=exc)}", file=sys.stderr)
+        return 1
+    print(say("suggest.report.wrote", path=args.out))
+    return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 active account', '2 active accounts'."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
