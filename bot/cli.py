@@ -18,6 +18,7 @@ from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import Scorecard, ScorecardError
 from bot.settings import Settings, SettingsError, load_settings
 from jobs.table import JOBS, jobs_help
+from storage.models import AccountStatus
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -752,7 +753,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
             n = queries.clear_override(session, account.id)
             print(f"{account.name}: {'override cleared' if n else 'had no override'}")
             return 0
-        if account.status == "churned" or account.churned_on is not None:
+        if account.status == AccountStatus.CHURNED or account.churned_on is not None:
             when = f" on {account.churned_on}" if account.churned_on else ""
             print(
                 f"healthbot: {account.name} churned{when}: it is no longer scored, so there is nothing to override; "

@@ -30,7 +30,7 @@ from bot.scoring.scorecard import Tiers
 from storage import alerts, outbox
 from storage import tasks as store
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import Task, as_utc, utcnow
+from storage.models import AlertStatus, Task, as_utc, utcnow
 
 JOB_ID = "tasks.escalations"
 LEVELS = 2
@@ -91,7 +91,7 @@ def escalate_due(
         if task.escalation_level >= LEVELS or task_id is None:
             continue
         alert = alerts.get(session, task.alert_id)
-        if alert is None or alert.status != "open":
+        if alert is None or alert.status != AlertStatus.OPEN:
             continue
         due = next_level_due(task, calendar, playbooks)
         if due is None or due > now:

@@ -6,6 +6,7 @@ Schema changes go through Alembic (`storage/migrations`), never `create_all`.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -24,7 +25,13 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-ACCOUNT_STATUSES = ("active", "churned", "paused")
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    CHURNED = "churned"
+    PAUSED = "paused"
+
+
+ACCOUNT_STATUSES = tuple(s.value for s in AccountStatus)
 
 
 class AccountBase(SQLModel):
@@ -42,7 +49,7 @@ class AccountBase(SQLModel):
     mrr: float | None = None
     contract_start: date | None = None
     renewal_date: date | None = None
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=AccountStatus.ACTIVE.value, max_length=16)  # an AccountStatus
     churned_on: date | None = None
 
 
@@ -191,7 +198,12 @@ class SlackEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
 
 
-OUTBOX_STATUSES = ("pending", "sending", "unknown", "sent", "failed")
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    UNKNOWN = "unknown"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -218,7 +230,7 @@ class OutboxMessage(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     target_key: str | None = Field(default=None, max_length=191)  # chat.update: the row whose message to edit
     thread_key: str | None = Field(default=None, max_length=191)  # a reply: the row of the thread's parent
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=OutboxStatus.PENDING.value, max_length=16)  # an OutboxStatus
     attempts: int = 0
     # when a sender may take it next; NULL on a final failure
     next_attempt_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
@@ -230,8 +242,19 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
-ALERT_STATUSES = ("open", "resolved")
-ALERT_OUTCOMES = ("saved", "churned", "false_alarm", "recovered")
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class AlertOutcome(StrEnum):
+    SAVED = "saved"
+    CHURNED = "churned"
+    FALSE_ALARM = "false_alarm"
+    RECOVERED = "recovered"  # the job's: none of its rules fired for `[alerts] recover_days`
+
+
+ALERT_OUTCOMES = tuple(s.value for s in AlertOutcome)
 
 
 class Alert(SQLModel, table=True):
@@ -255,7 +278,7 @@ class Alert(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=AlertStatus.OPEN.value, max_length=16)  # an AlertStatus
     severity: str = Field(max_length=32)  # the tier whose playbook and response SLA apply
     opened_on: date  # the scoring day that opened it
     last_fired_on: date  # the latest scoring day any of its rules fired
@@ -291,7 +314,11 @@ class AlertEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-LISTING_STATUSES = ("listed", "opened", "recovered", "churned")
+class ListingStatus(StrEnum):
+    LISTED = "listed"
+    OPENED = "opened"
+    RECOVERED = "recovered"
+    CHURNED = "churned"
 
 
 class AlertListing(SQLModel, table=True):
@@ -322,13 +349,17 @@ class AlertListing(SQLModel, table=True):
     listed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     firings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # as Alert.firings
     message_key: str = Field(max_length=191)  # the outbox key of the listing message (page) it is on
-    status: str = Field(default="listed", max_length=16)  # one of LISTING_STATUSES
+    status: str = Field(default=ListingStatus.LISTED.value, max_length=16)  # a ListingStatus
     alert_id: int | None = Field(default=None, foreign_key="alert.id", ondelete="SET NULL")
     opened_by: str | None = Field(default=None, max_length=32)  # who opened it: a user id, or "healthbot"
     opened_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
-TASK_STATUSES = ("open", "done", "not_needed", "escalated")
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    NOT_NEEDED = "not_needed"
+    ESCALATED = "escalated"
 
 
 class Task(SQLModel, table=True):
@@ -354,7 +385,7 @@ class Task(SQLModel, table=True):
     owner_role: str = Field(max_length=64)  # "CSM", "CS lead", ... as the playbook says
     assignee: str | None = Field(default=None, max_length=32)  # Slack user id
     due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=TaskStatus.OPEN.value, max_length=16)  # a TaskStatus
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -43,22 +43,22 @@ from sqlmodel import Session
 from bot.alerts import messages, signals, threads
 from bot.alerts.rules import Rules
 from bot.alerts.signals import Firing
-from bot.calendar import BusinessCalendar
+from bot.calendar import BusinessCalendar, Sla
 from bot.retention import service as retention
+from bot.retention.playbooks import load_playbooks
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.settings import QuietHours
 from bot.slack.blocks import is_user
-from prompts import raw
 from storage import alerts as store
 from storage import outbox as outbox_store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import Account, Alert, AlertListing, Task, as_utc
+from storage.models import Account, AccountStatus, Alert, AlertListing, AlertOutcome, ListingStatus, Task, as_utc
 
 log = logging.getLogger("healthbot.alerts")
 
 BOT = "healthbot"  # resolved_by of the alerts the job resolves
-DEFAULT_SLA = {"respond_hours": 24}  # a severity the playbooks do not list
+DEFAULT_SLA = Sla(24)  # a severity the playbooks do not list
 
 
 @dataclass
@@ -92,21 +92,21 @@ def worst(severities: Iterable[str], tiers: Tiers) -> str:
 
 def due_at(calendar: BusinessCalendar, now: datetime, severity: str) -> datetime:
     """When the response to an alert of `severity` opened at `now` is due (its tier's playbook SLA)."""
-    entry = raw("playbooks").get(severity) or DEFAULT_SLA
-    return calendar.due(now, entry)
+    playbook = load_playbooks().get(severity)
+    return calendar.due(now, playbook.sla if playbook is not None else DEFAULT_SLA)
 
 
 def _entry(f: Firing, day: date) -> dict[str, Any]:
     return {"words": f.words, "severity": f.severity, "since": day.isoformat(), "last": day.isoformat()}
 
 
-def _ended(account: Account, last_fired_on: date, day: date, rules: Rules) -> str | None:
+def _ended(account: Account, last_fired_on: date, day: date, rules: Rules) -> AlertOutcome | None:
     """How an episode (an alert or a listing) ends on `day`: "churned", "recovered" (none of its rules fired for
     `[alerts] recover_days` days), else None."""
-    if account.status == "churned" or (account.churned_on is not None and account.churned_on <= day):
-        return "churned"
+    if account.status == AccountStatus.CHURNED or (account.churned_on is not None and account.churned_on <= day):
+        return AlertOutcome.CHURNED
     if (day - last_fired_on).days >= rules.alerts.recover_days:
-        return "recovered"
+        return AlertOutcome.RECOVERED
     return None
 
 
@@ -379,7 +379,7 @@ def run_alerts(
     for c in to_open:
         detail: dict[str, Any] = {"day": day.isoformat(), "rules": sorted(c.firings)}
         if c.listing is not None:  # taken off its list first: a click that opened it meanwhile wins, once
-            if not store.end_listing(session, c.listing.id or 0, "opened", BOT, None, now):
+            if not store.end_listing(session, c.listing.id or 0, ListingStatus.OPENED, BOT, None, now):
                 continue
             detail["listing"] = c.listing.id
         view, tasks = open_alert(

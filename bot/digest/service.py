@@ -44,7 +44,7 @@ from bot.scoring.scorecard import Scorecard, Tiers
 from storage import alerts as alert_store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, Task, as_utc
+from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, AlertOutcome, AlertStatus, Task, as_utc
 
 MOVES_SHOWN = 20
 LIST_SHOWN = 15  # lines of each other list (new at-risk accounts, saves, tasks, snoozed, digest-only)
@@ -319,7 +319,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
         claimed, due = _utc(alert.claimed_at), _utc(alert.due_at)
         if claimed is not None and due is not None and claimed <= due:
             out.claimed_in_sla += 1
-        if alert.status == "open" and alert.claimed_by is None:
+        if alert.status == AlertStatus.OPEN and alert.claimed_by is None:
             out.unclaimed += 1
     out.escalated = sum(1 for a in week.escalated if alert_ok(a))
     out.joined = sum(1 for a in week.joined if alert_ok(a))
@@ -332,7 +332,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     counted = Counter(str(a.outcome) for a in resolved)
     order = (*ALERT_OUTCOMES, *sorted(set(counted) - set(ALERT_OUTCOMES)))
     out.resolved = {o: counted[o] for o in order if counted[o]}
-    out.saves = [(week.name(a.account_id), a.resolved_by) for a in resolved if a.outcome == "saved"]
+    out.saves = [(week.name(a.account_id), a.resolved_by) for a in resolved if a.outcome == AlertOutcome.SAVED]
 
     out.tasks = [
         TaskLine(
