@@ -5,6 +5,8 @@ Schema changes go through Alembic (`storage/migrations`), never `create_all`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -257,6 +259,35 @@ class AlertOutcome(StrEnum):
 ALERT_OUTCOMES = tuple(s.value for s in AlertOutcome)
 
 
+@dataclass(frozen=True)
+class FiringEntry:
+    """One rule's entry in `Alert.firings` (and `AlertListing.firings`, JSON: rule name -> entry): the rule's
+    words, the severity it set, and the first and latest scoring days it fired (YYYY-MM-DD). A key the stored
+    entry lacks is None, and stays absent when written back."""
+
+    words: str | None = None
+    severity: str | None = None
+    since: str | None = None
+    last: str | None = None
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> FiringEntry:
+        return cls(**{f.name: None if entry.get(f.name) is None else str(entry[f.name]) for f in fields(cls)})
+
+    def to_json(self) -> dict[str, str]:
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+
+def firings_of(row: Alert | AlertListing) -> dict[str, FiringEntry]:
+    """An alert's (or a listing's) firings, typed: rule name -> its entry."""
+    return {rule: FiringEntry.from_json(entry) for rule, entry in row.firings.items()}
+
+
+def firings_json(entries: Mapping[str, FiringEntry]) -> dict[str, Any]:
+    """Firings as `Alert.firings` stores them."""
+    return {rule: entry.to_json() for rule, entry in entries.items()}
+
+
 class Alert(SQLModel, table=True):
     """An account's at-risk episode: one Slack thread, owned by whoever claims it.
 
@@ -285,7 +316,7 @@ class Alert(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))  # response SLA, business time
     channel: str = Field(max_length=64)  # where the thread lives
-    # rule name -> {"words": ..., "severity": ..., "since": "YYYY-MM-DD", "last": "YYYY-MM-DD"}
+    # rule name -> {"words": ..., "severity": ..., "since": "YYYY-MM-DD", "last": "YYYY-MM-DD"}: read `firings_of`
     firings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     version: int = 1
     claimed_by: str | None = Field(default=None, max_length=32)

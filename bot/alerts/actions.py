@@ -32,7 +32,7 @@ from bot.slack.blocks import Message, esc, mention, when
 from bot.slack.values import decode
 from prompts import say
 from storage import alerts, tasks
-from storage.models import Account, Alert, AlertStatus, ListingStatus
+from storage.models import Account, Alert, AlertStatus, ListingStatus, firings_of
 
 SNOOZE_DAYS = {"1d": 1, "7d": 7}
 
@@ -242,7 +242,7 @@ def open_listed(session: Session, ref: ListingRef, user: str, now: datetime, loo
     view, opened_tasks = open_alert(
         session,
         account,
-        dict(item.firings),
+        firings_of(item),
         item.severity,
         item.channel,
         day=item.last_fired_on,

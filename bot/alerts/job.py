@@ -32,8 +32,8 @@ signal rules alert, and every other worsening move is left to the weekly digest 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,7 +53,19 @@ from storage import alerts as store
 from storage import outbox as outbox_store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import Account, AccountStatus, Alert, AlertListing, AlertOutcome, ListingStatus, Task, as_utc
+from storage.models import (
+    Account,
+    AccountStatus,
+    Alert,
+    AlertListing,
+    AlertOutcome,
+    FiringEntry,
+    ListingStatus,
+    Task,
+    as_utc,
+    firings_json,
+    firings_of,
+)
 
 log = logging.getLogger("healthbot.alerts")
 
@@ -96,8 +108,8 @@ def due_at(calendar: BusinessCalendar, now: datetime, severity: str) -> datetime
     return calendar.due(now, playbook.sla if playbook is not None else DEFAULT_SLA)
 
 
-def _entry(f: Firing, day: date) -> dict[str, Any]:
-    return {"words": f.words, "severity": f.severity, "since": day.isoformat(), "last": day.isoformat()}
+def _entry(f: Firing, day: date) -> FiringEntry:
+    return FiringEntry(words=f.words, severity=f.severity, since=day.isoformat(), last=day.isoformat())
 
 
 def _ended(account: Account, last_fired_on: date, day: date, rules: Rules) -> AlertOutcome | None:
@@ -143,7 +155,7 @@ class _New:
     account is listed (a rule it was not listed for fired)."""
 
     account: Account
-    firings: dict[str, Any]
+    firings: dict[str, FiringEntry]
     severity: str
     channel: str
     listing: AlertListing | None = None
@@ -152,7 +164,7 @@ class _New:
 def open_alert(
     session: Session,
     account: Account,
-    firings: dict[str, Any],
+    firings: Mapping[str, FiringEntry],
     severity: str,
     channel: str,
     *,
@@ -179,7 +191,7 @@ def open_alert(
             opened_at=as_utc(now),
             due_at=as_utc(due_at(calendar, now, severity)),
             channel=channel,
-            firings=firings,
+            firings=firings_json(firings),
         ),
         detail,
     )
@@ -261,17 +273,17 @@ def run_alerts(
 
         firing = by_account.get(account_id, [])
         if firing:
-            new = signals.due([f for f in firing if f.rule not in alert.firings], rules, cooled, today)
-            still = [f for f in firing if f.rule in alert.firings and alert.firings[f.rule].get("last", "") < str(day)]
+            entries = firings_of(alert)
+            new = signals.due([f for f in firing if f.rule not in entries], rules, cooled, today)
+            still = [f for f in firing if f.rule in entries and (entries[f.rule].last or "") < str(day)]
             if new or still:
-                entries = {name: dict(e) for name, e in alert.firings.items()}
                 for f in still:
-                    entries[f.rule].update(words=f.words, last=day.isoformat())
+                    entries[f.rule] = replace(entries[f.rule], words=f.words, last=day.isoformat())
                 for f in new:
                     entries[f.rule] = _entry(f, day)
                 was = alert.severity  # (the UPDATE below refreshes `alert` in this session)
                 severity = worst([was, *(f.severity for f in [*new, *still])], tiers)
-                store.join(session, alert_id, entries, severity, max(alert.last_fired_on, day))
+                store.join(session, alert_id, firings_json(entries), severity, max(alert.last_fired_on, day))
                 if severity != was:  # e.g. dropped again, into a worse tier: the root shows it
                     redraw.add(alert_id)
                 if new:
@@ -330,16 +342,16 @@ def run_alerts(
             continue
         if was_listed is not None:  # listed: its firings kept current; a rule it was not listed for is a change,
             item = was_listed  # and so is a worse severity (a listed Medium-risk account dropping to High risk)
-            entries = {name: dict(e) for name, e in item.firings.items()}
+            entries = firings_of(item)
             changed = [f for f in fresh if f.rule not in entries or _worse(f.severity, item.severity, tiers)]
             for f in fresh:
                 if f.rule in entries:
-                    entries[f.rule].update(words=f.words, last=day.isoformat())
+                    entries[f.rule] = replace(entries[f.rule], words=f.words, last=day.isoformat())
                 else:
                     entries[f.rule] = _entry(f, day)
             severity = worst([item.severity, *(f.severity for f in fresh)], tiers)
             if not changed:
-                store.keep_listed(session, item.id or 0, entries, severity, max(item.last_fired_on, day))
+                store.keep_listed(session, item.id or 0, firings_json(entries), severity, max(item.last_fired_on, day))
                 summary.still_listed += 1
                 continue
             candidates.append(_New(account, entries, severity, item.channel, item))
@@ -422,7 +434,7 @@ def run_alerts(
         items = []
         for c in group:
             if c.listing is not None:  # listed already, a change past the budget: it stays on its list, current
-                store.keep_listed(session, c.listing.id or 0, c.firings, c.severity, day)
+                store.keep_listed(session, c.listing.id or 0, firings_json(c.firings), c.severity, day)
                 summary.still_listed += 1
                 continue
             items.append(
@@ -436,7 +448,7 @@ def run_alerts(
                         listed_on=day,
                         last_fired_on=day,
                         listed_at=as_utc(now),
-                        firings=c.firings,
+                        firings=firings_json(c.firings),
                         message_key="",
                     ),
                 )

@@ -54,6 +54,7 @@ from storage.models import (
     HealthScore,
     ListingStatus,
     Task,
+    firings_of,
 )
 
 NOTE_LIMIT = 1000  # characters of a Resolve note
@@ -88,11 +89,7 @@ def _playbook_head(view: AlertView, tiers: Tiers) -> str:
     severity = view.alert.severity
     if _tier(view) == severity:
         return _t("playbook", tier=esc(tiers.label(severity)))
-    words = [
-        esc(str(f.get("words") or rule))
-        for rule, f in sorted(view.alert.firings.items())
-        if f.get("severity") == severity
-    ]
+    words = [esc(f.words or rule) for rule, f in sorted(firings_of(view.alert).items()) if f.severity == severity]
     if not words:
         return _t("playbook", tier=esc(tiers.label(severity)))
     return _t(
@@ -127,8 +124,8 @@ def root_text(view: AlertView, tiers: Tiers) -> str:
 
 
 def _firings(alert: Alert) -> str | None:
-    rows = sorted(alert.firings.items(), key=lambda kv: (str(kv[1].get("since", "")), kv[0]))
-    lines = [_t("firing", words=esc(str(f.get("words") or rule)), since=f.get("since", "–")) for rule, f in rows]
+    rows = sorted(firings_of(alert).items(), key=lambda kv: (kv[1].since or "", kv[0]))
+    lines = [_t("firing", words=esc(f.words or rule), since="–" if f.since is None else f.since) for rule, f in rows]
     return _t("why") + "\n" + "\n".join(lines) if lines else None
 
 
@@ -336,7 +333,7 @@ def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
         score=score_text(row.score.score) if row.score is not None else "–",
         owner=mention(row.account.owner_slack_id),
     )
-    words = [esc(str(f.get("words") or rule)) for rule, f in sorted(row.listing.firings.items())]
+    words = [esc(f.words or rule) for rule, f in sorted(firings_of(row.listing).items())]
     text = head + "\n" + _l("why", words="; ".join(words))
     status = row.listing.status
     if status == ListingStatus.LISTED:
