@@ -437,7 +437,7 @@ def accounts_scored_on(session: Session, day: date) -> list[tuple[Account, Healt
 
 def mark_churned(session: Session, account: Account, day: date) -> None:
     """The account churned (on `day`, unless a churn date is stored already); flushed."""
-    account.status, account.churned_on = "churned", account.churned_on or day
+    account.status, account.churned_on = AccountStatus.CHURNED.value, account.churned_on or day
     session.add(account)
     session.flush()
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from storage.models import Alert, AlertStatus, Task, TaskEvent, TaskStatus, utcnow
 
-CLOSED = ("done", "not_needed", "escalated")  # the outcomes of the Done modal
+CLOSED = (TaskStatus.DONE, TaskStatus.NOT_NEEDED, TaskStatus.ESCALATED)  # the outcomes of the Done modal
 
 
 def create(session: Session, tasks: Sequence[Task]) -> list[Task]:
