@@ -47,13 +47,13 @@ class EscalationSummary:
 def next_level_due(alert: Alert, calendar: BusinessCalendar, playbooks: Mapping[str, Playbook]) -> datetime | None:
     """When the alert's next escalation level is due (UTC); None when it has none left."""
     if alert.escalation_level == 0:
-        return as_utc(alert.due_at)
+        return alert.due_at
     if alert.escalation_level >= LEVELS or alert.escalated_at is None:
         return None
     playbook = playbooks.get(alert.severity)
     if playbook is None:  # a tier without a playbook: the first level's SLA again
-        return as_utc(alert.escalated_at) + (as_utc(alert.due_at) - as_utc(alert.opened_at))
-    return as_utc(calendar.due(as_utc(alert.escalated_at), playbook.sla))
+        return alert.escalated_at + (alert.due_at - alert.opened_at)
+    return as_utc(calendar.due(alert.escalated_at, playbook.sla))
 
 
 def escalate_due(
@@ -85,7 +85,7 @@ def escalate_due(
         account = session.get(Account, alert.account_id)
         owner = account.owner_slack_id if account else None
         who = cs_lead if level == 1 else (cs_head or cs_lead)
-        message = messages.escalated_reply(level, who, owner, as_utc(alert.due_at), tz)
+        message = messages.escalated_reply(level, who, owner, alert.due_at, tz)
         threads.reply(session, alert, f"escalated:{level}", message)
         threads.redraw(session, alert.id, tiers, tz, cs_lead)
         summary.escalated[level].append(alert.id)

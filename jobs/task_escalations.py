@@ -55,14 +55,14 @@ class TaskEscalationSummary:
 def next_level_due(task: Task, calendar: BusinessCalendar, playbooks: dict[str, Playbook]) -> datetime | None:
     """When the task's next escalation level is due (UTC); None when it has none left."""
     if task.escalation_level == 0:
-        return as_utc(task.due_at)
+        return task.due_at
     if task.escalation_level >= LEVELS or task.escalated_at is None:
         return None
     book = playbooks.get(task.playbook)
     step = next((s for s in book.steps if s.number == task.step), None) if book else None
     if step is None:  # the playbook changed since: the task's own span again
-        return as_utc(task.escalated_at) + (as_utc(task.due_at) - as_utc(task.created_at))
-    return as_utc(step.due(calendar, as_utc(task.escalated_at)))
+        return task.escalated_at + (task.due_at - task.created_at)
+    return as_utc(step.due(calendar, task.escalated_at))
 
 
 def escalate_due(

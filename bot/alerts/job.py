@@ -135,7 +135,7 @@ def last_alerted(session: Session, account_ids: list[int], rules: Rules, now: da
     for alert in store.resolved_since(session, account_ids, now - timedelta(days=longest + 1)):
         if alert.resolved_at is None:  # pragma: no cover - resolve() always sets it
             continue
-        resolved = as_utc(alert.resolved_at).astimezone(tz).date()
+        resolved = alert.resolved_at.astimezone(tz).date()
         for name in alert.firings:
             key = (alert.account_id, name)
             out[key] = max(out.get(key, resolved), resolved)
@@ -264,7 +264,7 @@ def run_alerts(
                 snoozed = False
         elif (
             alert.snoozed_until is not None
-            and as_utc(alert.snoozed_until) <= now
+            and alert.snoozed_until <= now
             and store.unsnooze(session, alert_id, "snooze ended")
         ):
             summary.unsnoozed += 1
