@@ -16,7 +16,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -24,8 +23,8 @@ from sqlmodel import Session
 
 from bot.alerts import messages, threads
 from bot.calendar import BusinessCalendar
+from bot.retention.playbooks import Playbook, load_playbooks
 from bot.scoring.scorecard import Tiers
-from prompts import raw
 from storage import alerts
 from storage.db import job_lock, session_factory, unit_of_work
 from storage.models import Account, Alert, as_utc, utcnow
@@ -45,16 +44,16 @@ class EscalationSummary:
     skipped: bool = False
 
 
-def next_level_due(alert: Alert, calendar: BusinessCalendar, playbooks: Mapping[str, Any]) -> datetime | None:
+def next_level_due(alert: Alert, calendar: BusinessCalendar, playbooks: Mapping[str, Playbook]) -> datetime | None:
     """When the alert's next escalation level is due (UTC); None when it has none left."""
     if alert.escalation_level == 0:
-        return as_utc(alert.due_at)
+        return alert.due_at
     if alert.escalation_level >= LEVELS or alert.escalated_at is None:
         return None
-    entry = playbooks.get(alert.severity)
-    if entry is None:  # a tier without a playbook: the first level's SLA again
-        return as_utc(alert.escalated_at) + (as_utc(alert.due_at) - as_utc(alert.opened_at))
-    return as_utc(calendar.due(as_utc(alert.escalated_at), entry))
+    playbook = playbooks.get(alert.severity)
+    if playbook is None:  # a tier without a playbook: the first level's SLA again
+        return alert.escalated_at + (alert.due_at - alert.opened_at)
+    return as_utc(calendar.due(alert.escalated_at, playbook.sla))
 
 
 def escalate_due(
@@ -66,7 +65,7 @@ def escalate_due(
     cs_lead: str | None,
     cs_head: str | None,
     now: datetime,
-    playbooks: Mapping[str, Any] | None = None,
+    playbooks: Mapping[str, Playbook] | None = None,
 ) -> EscalationSummary:
     """Escalate every alert due at `now` by one level (in the caller's unit of work)."""
     summary = EscalationSummary()
@@ -74,7 +73,7 @@ def escalate_due(
     if not calendar.is_open(now):
         summary.closed = True
         return summary
-    playbooks = playbooks if playbooks is not None else raw("playbooks")
+    playbooks = playbooks if playbooks is not None else load_playbooks()
     for alert in alerts.past_due(session, now, LEVELS):
         due = next_level_due(alert, calendar, playbooks)
         if due is None or due > now:
@@ -86,7 +85,7 @@ def escalate_due(
         account = session.get(Account, alert.account_id)
         owner = account.owner_slack_id if account else None
         who = cs_lead if level == 1 else (cs_head or cs_lead)
-        message = messages.escalated_reply(level, who, owner, as_utc(alert.due_at), tz)
+        message = messages.escalated_reply(level, who, owner, alert.due_at, tz)
         threads.reply(session, alert, f"escalated:{level}", message)
         threads.redraw(session, alert.id, tiers, tz, cs_lead)
         summary.escalated[level].append(alert.id)

@@ -30,7 +30,7 @@ from bot.scoring.scorecard import Tiers
 from storage import alerts, outbox
 from storage import tasks as store
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import Task, as_utc, utcnow
+from storage.models import AlertStatus, Task, as_utc, utcnow
 
 JOB_ID = "tasks.escalations"
 LEVELS = 2
@@ -55,14 +55,14 @@ class TaskEscalationSummary:
 def next_level_due(task: Task, calendar: BusinessCalendar, playbooks: dict[str, Playbook]) -> datetime | None:
     """When the task's next escalation level is due (UTC); None when it has none left."""
     if task.escalation_level == 0:
-        return as_utc(task.due_at)
+        return task.due_at
     if task.escalation_level >= LEVELS or task.escalated_at is None:
         return None
     book = playbooks.get(task.playbook)
     step = next((s for s in book.steps if s.number == task.step), None) if book else None
     if step is None:  # the playbook changed since: the task's own span again
-        return as_utc(task.escalated_at) + (as_utc(task.due_at) - as_utc(task.created_at))
-    return as_utc(step.due(calendar, as_utc(task.escalated_at)))
+        return task.escalated_at + (task.due_at - task.created_at)
+    return as_utc(step.due(calendar, task.escalated_at))
 
 
 def escalate_due(
@@ -91,7 +91,7 @@ def escalate_due(
         if task.escalation_level >= LEVELS or task_id is None:
             continue
         alert = alerts.get(session, task.alert_id)
-        if alert is None or alert.status != "open":
+        if alert is None or alert.status != AlertStatus.OPEN:
             continue
         due = next_level_due(task, calendar, playbooks)
         if due is None or due > now:

@@ -14,15 +14,15 @@ from typing import Any
 from sqlalchemy import CursorResult, func, update
 from sqlmodel import Session, col, or_, select
 
-from storage.models import Account, Alert, AlertEvent, AlertListing, utcnow
+from storage.models import Account, Alert, AlertEvent, AlertListing, AlertStatus, ListingStatus, utcnow
 
 
 def open_alert(session: Session, account_id: int) -> Alert | None:
-    return session.exec(select(Alert).where(Alert.account_id == account_id, Alert.status == "open")).first()
+    return session.exec(select(Alert).where(Alert.account_id == account_id, Alert.status == AlertStatus.OPEN)).first()
 
 
 def open_alerts(session: Session, account_ids: Sequence[int] | None = None) -> list[Alert]:
-    stmt = select(Alert).where(Alert.status == "open")
+    stmt = select(Alert).where(Alert.status == AlertStatus.OPEN)
     if account_ids is not None:
         stmt = stmt.where(col(Alert.account_id).in_(list(account_ids)))
     return list(session.exec(stmt.order_by(col(Alert.id))).all())
@@ -81,7 +81,7 @@ def resolved_between(session: Session, since: datetime, until: datetime) -> list
 
 def open_or_opened_after(session: Session, day: date) -> set[int]:
     """Accounts whose alert is open or was opened after `day`."""
-    stmt = select(Alert.account_id).where(or_(Alert.status == "open", col(Alert.opened_on) > day))
+    stmt = select(Alert.account_id).where(or_(Alert.status == AlertStatus.OPEN, col(Alert.opened_on) > day))
     return set(session.exec(stmt).all())
 
 
@@ -89,7 +89,7 @@ def past_due(session: Session, now: datetime, levels: int) -> list[Alert]:
     """Open, unclaimed, not snoozed alerts below escalation level `levels` whose SLA has passed, earliest due
     first: the escalation job's candidates."""
     stmt = select(Alert).where(
-        Alert.status == "open",
+        Alert.status == AlertStatus.OPEN,
         col(Alert.claimed_by).is_(None),
         col(Alert.snoozed_tier).is_(None),
         or_(col(Alert.snoozed_until).is_(None), col(Alert.snoozed_until) <= now),
@@ -113,7 +113,7 @@ def resolved_since(session: Session, account_ids: Sequence[int], since: datetime
         session.exec(
             select(Alert).where(
                 col(Alert.account_id).in_(list(account_ids)),
-                Alert.status == "resolved",
+                Alert.status == AlertStatus.RESOLVED,
                 col(Alert.resolved_at) >= since,
             )
         ).all()
@@ -124,7 +124,7 @@ def _changed(session: Session, alert_id: int, where: Sequence[Any], values: dict
     """One conditional UPDATE of an open alert; True when this caller changed it (and bumped its version)."""
     stmt = (
         update(Alert)
-        .where(col(Alert.id) == alert_id, col(Alert.status) == "open", *where)
+        .where(col(Alert.id) == alert_id, col(Alert.status) == AlertStatus.OPEN, *where)
         .values(**values, version=col(Alert.version) + 1)
     )
     result = session.execute(stmt)
@@ -205,7 +205,10 @@ def resolve(session: Session, alert_id: int, outcome: str, by: str, now: datetim
     """Close an open alert with its outcome; False when it was closed already."""
     now = now or utcnow()
     won = _changed(
-        session, alert_id, [], {"status": "resolved", "outcome": outcome, "resolved_by": by, "resolved_at": now}
+        session,
+        alert_id,
+        [],
+        {"status": AlertStatus.RESOLVED, "outcome": outcome, "resolved_by": by, "resolved_at": now},
     )
     if won:
         record(session, alert_id, "resolved", None if by == "healthbot" else by, {"outcome": outcome})
@@ -257,7 +260,7 @@ def listing(session: Session, listing_id: int) -> AlertListing | None:
 
 def listed(session: Session) -> list[AlertListing]:
     """The accounts listed and not opened (nor recovered, nor churned)."""
-    return list(session.exec(select(AlertListing).where(AlertListing.status == "listed")).all())
+    return list(session.exec(select(AlertListing).where(AlertListing.status == ListingStatus.LISTED)).all())
 
 
 def on_message(session: Session, message_key: str) -> list[AlertListing]:
@@ -296,7 +299,7 @@ def keep_listed(session: Session, listing_id: int, firings: dict[str, Any], seve
     """A listed account's rules still fire on `day`: its firings and severity, kept current."""
     stmt = (
         update(AlertListing)
-        .where(col(AlertListing.id) == listing_id, col(AlertListing.status) == "listed")
+        .where(col(AlertListing.id) == listing_id, col(AlertListing.status) == ListingStatus.LISTED)
         .values(firings=firings, severity=severity, last_fired_on=day)
     )
     result = session.execute(stmt)
@@ -314,11 +317,11 @@ def end_listing(
 ) -> bool:
     """listed -> `status` (opened: by whom, its alert; recovered; churned), once: True for the caller who did."""
     values: dict[str, Any] = {"status": status}
-    if status == "opened":
+    if status == ListingStatus.OPENED:
         values.update(opened_by=by, opened_at=now or utcnow(), alert_id=alert_id)
     stmt = (
         update(AlertListing)
-        .where(col(AlertListing.id) == listing_id, col(AlertListing.status) == "listed")
+        .where(col(AlertListing.id) == listing_id, col(AlertListing.status) == ListingStatus.LISTED)
         .values(**values)
     )
     result = session.execute(stmt)

@@ -5,7 +5,10 @@ Schema changes go through Alembic (`storage/migrations`), never `create_all`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -20,11 +23,32 @@ def utcnow() -> datetime:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """A stored time as an aware UTC one: SQLite hands `DateTime(timezone=True)` columns back naive (in UTC)."""
+    """A time as an aware UTC one (naive: taken as UTC). The ORM's columns do this themselves (`UtcDateTime`);
+    this is for what bypasses them: raw `text()` reads and binds (storage/outbox.py)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-ACCOUNT_STATUSES = ("active", "churned", "paused")
+class UtcDateTime(TypeDecorator[datetime]):
+    """`DateTime(timezone=True)` that stores UTC and always gives back an aware UTC time: SQLite hands such
+    columns back naive (in UTC), PostgreSQL in the session's zone. The column in the database is unchanged."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    CHURNED = "churned"
+    PAUSED = "paused"
+
+
+ACCOUNT_STATUSES = tuple(s.value for s in AccountStatus)
 
 
 class AccountBase(SQLModel):
@@ -42,7 +66,7 @@ class AccountBase(SQLModel):
     mrr: float | None = None
     contract_start: date | None = None
     renewal_date: date | None = None
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=AccountStatus.ACTIVE.value, max_length=16)  # an AccountStatus
     churned_on: date | None = None
 
 
@@ -58,8 +82,8 @@ class Account(AccountBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Lower-cased name kept beside the name so lookups use an index on both databases.
     name_lower: str = Field(default="", max_length=255)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime))
 
 
 # Account fields whose changes are kept (`AccountFieldChange`), so a backtest reads them as they were.
@@ -157,7 +181,7 @@ class HealthScore(SQLModel, table=True):
     delta_7: float | None = None  # change in points against the score 7 days earlier
     delta_30: float | None = None
     parts: ScoreParts = Field(default_factory=ScoreParts, sa_column=Column(ScorePartsJSON, nullable=False))
-    computed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    computed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime))
 
 
 class HealthOverride(SQLModel, table=True):
@@ -173,8 +197,8 @@ class HealthOverride(SQLModel, table=True):
     reason: str = Field(max_length=2000)
     set_by: str = Field(max_length=64)  # Slack user id or CLI user name
     expires_on: date
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
-    cleared_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime))
+    cleared_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
 
 
 class SlackEvent(SQLModel, table=True):
@@ -188,10 +212,15 @@ class SlackEvent(SQLModel, table=True):
     __tablename__ = "slack_event"
 
     event_id: str = Field(primary_key=True, max_length=64)
-    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, index=True))
 
 
-OUTBOX_STATUSES = ("pending", "sending", "unknown", "sent", "failed")
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    UNKNOWN = "unknown"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -218,20 +247,60 @@ class OutboxMessage(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     target_key: str | None = Field(default=None, max_length=191)  # chat.update: the row whose message to edit
     thread_key: str | None = Field(default=None, max_length=191)  # a reply: the row of the thread's parent
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=OutboxStatus.PENDING.value, max_length=16)  # an OutboxStatus
     attempts: int = 0
     # when a sender may take it next; NULL on a final failure
-    next_attempt_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
-    claimed_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    next_attempt_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(UtcDateTime))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     ts: str | None = Field(default=None, max_length=32)
     sent_channel: str | None = Field(default=None, max_length=64)  # the channel Slack answered (a DM's D… id)
     error: str | None = Field(default=None, max_length=255)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
 
 
-ALERT_STATUSES = ("open", "resolved")
-ALERT_OUTCOMES = ("saved", "churned", "false_alarm", "recovered")
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class AlertOutcome(StrEnum):
+    SAVED = "saved"
+    CHURNED = "churned"
+    FALSE_ALARM = "false_alarm"
+    RECOVERED = "recovered"  # the job's: none of its rules fired for `[alerts] recover_days`
+
+
+ALERT_OUTCOMES = tuple(s.value for s in AlertOutcome)
+
+
+@dataclass(frozen=True)
+class FiringEntry:
+    """One rule's entry in `Alert.firings` (and `AlertListing.firings`, JSON: rule name -> entry): the rule's
+    words, the severity it set, and the first and latest scoring days it fired (YYYY-MM-DD). A key the stored
+    entry lacks is None, and stays absent when written back."""
+
+    words: str | None = None
+    severity: str | None = None
+    since: str | None = None
+    last: str | None = None
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> FiringEntry:
+        return cls(**{f.name: None if entry.get(f.name) is None else str(entry[f.name]) for f in fields(cls)})
+
+    def to_json(self) -> dict[str, str]:
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+
+def firings_of(row: Alert | AlertListing) -> dict[str, FiringEntry]:
+    """An alert's (or a listing's) firings, typed: rule name -> its entry."""
+    return {rule: FiringEntry.from_json(entry) for rule, entry in row.firings.items()}
+
+
+def firings_json(entries: Mapping[str, FiringEntry]) -> dict[str, Any]:
+    """Firings as `Alert.firings` stores them."""
+    return {rule: entry.to_json() for rule, entry in entries.items()}
 
 
 class Alert(SQLModel, table=True):
@@ -255,23 +324,23 @@ class Alert(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=AlertStatus.OPEN.value, max_length=16)  # an AlertStatus
     severity: str = Field(max_length=32)  # the tier whose playbook and response SLA apply
     opened_on: date  # the scoring day that opened it
     last_fired_on: date  # the latest scoring day any of its rules fired
-    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))  # response SLA, business time
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
+    due_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))  # response SLA, business time
     channel: str = Field(max_length=64)  # where the thread lives
-    # rule name -> {"words": ..., "severity": ..., "since": "YYYY-MM-DD", "last": "YYYY-MM-DD"}
+    # rule name -> {"words": ..., "severity": ..., "since": "YYYY-MM-DD", "last": "YYYY-MM-DD"}: read `firings_of`
     firings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     version: int = 1
     claimed_by: str | None = Field(default=None, max_length=32)
-    claimed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    snoozed_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    snoozed_until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     snoozed_tier: str | None = Field(default=None, max_length=32)  # snoozed until the tier changes from this one
     escalation_level: int = 0  # 0 none, 1 CS lead told, 2 second level
-    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     outcome: str | None = Field(default=None, max_length=16)  # one of ALERT_OUTCOMES once resolved
     resolved_by: str | None = Field(default=None, max_length=32)  # a user id, or "healthbot" for a recovery
 
@@ -288,10 +357,14 @@ class AlertEvent(SQLModel, table=True):
     kind: str = Field(max_length=16)
     actor: str | None = Field(default=None, max_length=32)  # a user id; None for the bot
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
 
 
-LISTING_STATUSES = ("listed", "opened", "recovered", "churned")
+class ListingStatus(StrEnum):
+    LISTED = "listed"
+    OPENED = "opened"
+    RECOVERED = "recovered"
+    CHURNED = "churned"
 
 
 class AlertListing(SQLModel, table=True):
@@ -319,16 +392,20 @@ class AlertListing(SQLModel, table=True):
     reason: str = Field(max_length=16)  # "first_run" | "budget"
     listed_on: date  # the scoring day it was listed on
     last_fired_on: date
-    listed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    listed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
     firings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # as Alert.firings
     message_key: str = Field(max_length=191)  # the outbox key of the listing message (page) it is on
-    status: str = Field(default="listed", max_length=16)  # one of LISTING_STATUSES
+    status: str = Field(default=ListingStatus.LISTED.value, max_length=16)  # a ListingStatus
     alert_id: int | None = Field(default=None, foreign_key="alert.id", ondelete="SET NULL")
     opened_by: str | None = Field(default=None, max_length=32)  # who opened it: a user id, or "healthbot"
-    opened_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    opened_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
 
 
-TASK_STATUSES = ("open", "done", "not_needed", "escalated")
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    NOT_NEEDED = "not_needed"
+    ESCALATED = "escalated"
 
 
 class Task(SQLModel, table=True):
@@ -353,17 +430,17 @@ class Task(SQLModel, table=True):
     title: str = Field(max_length=255)
     owner_role: str = Field(max_length=64)  # "CSM", "CS lead", ... as the playbook says
     assignee: str | None = Field(default=None, max_length=32)  # Slack user id
-    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    status: str = Field(default="open", max_length=16)
+    due_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    status: str = Field(default=TaskStatus.OPEN.value, max_length=16)  # a TaskStatus
     version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    closed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     closed_by: str | None = Field(default=None, max_length=32)
     notes: str | None = Field(default=None, max_length=3000)
     next_step: str | None = Field(default=None, max_length=500)
     next_step_on: date | None = None
     escalation_level: int = 0
-    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
 
 
 class TaskEvent(SQLModel, table=True):
@@ -377,7 +454,7 @@ class TaskEvent(SQLModel, table=True):
     kind: str = Field(max_length=16)
     actor: str | None = Field(default=None, max_length=32)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
 
 
 class SyncState(SQLModel, table=True):
@@ -391,13 +468,13 @@ class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
 
     source: str = Field(primary_key=True, max_length=64)
-    since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    since: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     position: str | None = Field(default=None, max_length=4000)
     running: bool = False
-    run_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    run_max: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    run_since: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    run_max: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     records: int = 0  # records written by the current or last sync
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
 
 
 class SyncItem(SQLModel, table=True):
@@ -440,8 +517,8 @@ class ExitInterview(SQLModel, table=True):
     )  # question key -> text
     note: str | None = Field(default=None, max_length=3000)  # e.g. the message a shortcut was started from
     version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
 
 
 class ExitInterviewRevision(SQLModel, table=True):
@@ -455,4 +532,4 @@ class ExitInterviewRevision(SQLModel, table=True):
     version: int  # the version these values had
     edited_by: str = Field(max_length=32)
     values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))

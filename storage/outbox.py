@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage, as_utc, utcnow
+from storage.models import OutboxMessage, OutboxStatus, as_utc, utcnow
 
 POST = "chat.postMessage"
 UPDATE = "chat.update"
@@ -121,7 +121,7 @@ def enqueue(
         payload=payload,
         target_key=target_key,
         thread_key=thread_key,
-        status="pending",
+        status=OutboxStatus.PENDING,
         attempts=0,
         next_attempt_at=_utc(at),
         created_at=now,
@@ -154,7 +154,7 @@ def hold(session: Session, keys: Sequence[str], until: datetime) -> None:
     if keys:
         session.execute(
             sql_update(OutboxMessage)
-            .where(col(OutboxMessage.key).in_(keys), col(OutboxMessage.status) == "pending")
+            .where(col(OutboxMessage.key).in_(keys), col(OutboxMessage.status) == OutboxStatus.PENDING)
             .values(next_attempt_at=until)
         )
 
@@ -234,7 +234,7 @@ def claim_due(
                 payload=dict(r.payload),
                 attempts=r.attempts,
                 created_at=_utc(r.created_at),
-                reconcile=r.status == "unknown",
+                reconcile=r.status == OutboxStatus.UNKNOWN,
                 lease_until=_utc(r.claimed_until) if r.claimed_until else None,
                 target_channel=(target.sent_channel or target.channel) if target else None,
                 target_ts=target.ts if target else None,

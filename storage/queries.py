@@ -21,6 +21,7 @@ from storage import bulk
 from storage.models import (
     ACCOUNT_TRACKED_FIELDS,
     Account,
+    AccountStatus,
     HealthOverride,
     HealthScore,
     MetricObservation,
@@ -436,7 +437,7 @@ def accounts_scored_on(session: Session, day: date) -> list[tuple[Account, Healt
 
 def mark_churned(session: Session, account: Account, day: date) -> None:
     """The account churned (on `day`, unless a churn date is stored already); flushed."""
-    account.status, account.churned_on = "churned", account.churned_on or day
+    account.status, account.churned_on = AccountStatus.CHURNED.value, account.churned_on or day
     session.add(account)
     session.flush()
 
@@ -584,7 +585,7 @@ def account_rows(
         stmt = stmt.select_from(Account).outerjoin(s, (col(s.account_id) == Account.id) & (col(s.day) == day))
     else:  # driven by the day's scores: the (day, tier) index
         stmt = stmt.select_from(s).join(Account, col(Account.id) == s.account_id).where(col(s.day) == day)
-    stmt = stmt.where(col(Account.status) != "churned")
+    stmt = stmt.where(col(Account.status) != AccountStatus.CHURNED)
     if owner is not None:
         stmt = stmt.where(col(Account.owner_slack_id) == owner)
     if tier is not None:
@@ -608,7 +609,7 @@ def tier_summary(
         stmt = stmt.select_from(Account).outerjoin(s, (col(s.account_id) == Account.id) & (col(s.day) == day))
     else:
         stmt = stmt.select_from(s).join(Account, col(Account.id) == s.account_id).where(col(s.day) == day)
-    stmt = stmt.where(col(Account.status) != "churned").group_by(s.tier)
+    stmt = stmt.where(col(Account.status) != AccountStatus.CHURNED).group_by(s.tier)
     if owner is not None:
         stmt = stmt.where(col(Account.owner_slack_id) == owner)
     return {tier: TierTotal(int(n), float(mrr or 0)) for tier, n, mrr in session.exec(stmt).all()}

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from storage import bulk, queries
-from storage.models import ACCOUNT_TRACKED_FIELDS, utcnow
+from storage.models import ACCOUNT_TRACKED_FIELDS, AccountStatus, utcnow
 
 AGGREGATES = {"count": "SUM", "sum": "SUM", "mean": "AVG", "max": "MAX"}
 _CHUNK = 500
@@ -189,7 +189,7 @@ def upsert_accounts(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, 
     if new:
         cols = list(dict.fromkeys([*base, "status", "created_at"]))
         made = [{**r, "name_lower": r["name"].lower(), "updated_at": now, "created_at": now} for r in new]
-        made = [{**r, "status": r.get("status") or "active"} for r in made]
+        made = [{**r, "status": r.get("status") or AccountStatus.ACTIVE.value} for r in made]
         bulk.upsert_rows(conn, "account", cols, ["external_id"], [tuple(r.get(c) for c in cols) for r in made])
     if old:
         # the row as inserted must satisfy NOT NULL before ON CONFLICT applies: status comes along, stored if unmapped

@@ -15,9 +15,9 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.models import Alert, Task, TaskEvent, utcnow
+from storage.models import Alert, AlertStatus, Task, TaskEvent, TaskStatus, utcnow
 
-CLOSED = ("done", "not_needed", "escalated")  # the outcomes of the Done modal
+CLOSED = (TaskStatus.DONE, TaskStatus.NOT_NEEDED, TaskStatus.ESCALATED)  # the outcomes of the Done modal
 
 
 def create(session: Session, tasks: Sequence[Task]) -> list[Task]:
@@ -60,7 +60,7 @@ def open_of(session: Session, assignee: str) -> list[Task]:
     return list(
         session.exec(
             select(Task)
-            .where(Task.assignee == assignee, Task.status == "open")
+            .where(Task.assignee == assignee, Task.status == TaskStatus.OPEN)
             .order_by(col(Task.due_at), col(Task.id))
         ).all()
     )
@@ -68,14 +68,18 @@ def open_of(session: Session, assignee: str) -> list[Task]:
 
 def all_open(session: Session) -> list[Task]:
     """Every open task, the earliest due first."""
-    return list(session.exec(select(Task).where(Task.status == "open").order_by(col(Task.due_at), col(Task.id))).all())
+    return list(
+        session.exec(select(Task).where(Task.status == TaskStatus.OPEN).order_by(col(Task.due_at), col(Task.id))).all()
+    )
 
 
 def overdue(session: Session, now: datetime) -> list[Task]:
     """Open tasks past their due time, the earliest first."""
     return list(
         session.exec(
-            select(Task).where(Task.status == "open", col(Task.due_at) < now).order_by(col(Task.due_at), col(Task.id))
+            select(Task)
+            .where(Task.status == TaskStatus.OPEN, col(Task.due_at) < now)
+            .order_by(col(Task.due_at), col(Task.id))
         ).all()
     )
 
@@ -87,9 +91,9 @@ def alerts_with_unassigned_open_tasks_past_due(session: Session, now: datetime) 
         select(Task.alert_id)
         .join(Alert, col(Alert.id) == col(Task.alert_id))
         .where(
-            Task.status == "open",
+            Task.status == TaskStatus.OPEN,
             col(Task.assignee).is_(None),
-            Alert.status == "open",
+            Alert.status == AlertStatus.OPEN,
             col(Alert.claimed_by).is_(None),
             col(Alert.due_at) <= now,
         )
@@ -120,7 +124,7 @@ def history(session: Session, task_id: int) -> list[TaskEvent]:
 def _changed(session: Session, task_id: int, where: Sequence[Any], values: dict[str, Any]) -> bool:
     stmt = (
         update(Task)
-        .where(col(Task.id) == task_id, col(Task.status) == "open", *where)
+        .where(col(Task.id) == task_id, col(Task.status) == TaskStatus.OPEN, *where)
         .values(**values, version=col(Task.version) + 1)
     )
     result = session.execute(stmt)
@@ -130,7 +134,7 @@ def _changed(session: Session, task_id: int, where: Sequence[Any], values: dict[
 
 def assign_unassigned(session: Session, alert_id: int, assignee: str) -> list[int]:
     """Give every open, unassigned task of an alert to `assignee` (the claimer); returns their ids."""
-    ids = [t.id for t in of_alert(session, alert_id) if t.status == "open" and t.assignee is None and t.id]
+    ids = [t.id for t in of_alert(session, alert_id) if t.status == TaskStatus.OPEN and t.assignee is None and t.id]
     won = [i for i in ids if _changed(session, i, [col(Task.assignee).is_(None)], {"assignee": assignee})]
     for task_id in won:
         record(session, task_id, "assigned", assignee, {"to": assignee, "why": "claimed"})
@@ -188,13 +192,13 @@ def close_with_alert(session: Session, alert_id: int, outcome: str, by: str, now
     closed = []
     for task in of_alert(session, alert_id):
         if (
-            task.status == "open"
+            task.status == TaskStatus.OPEN
             and task.id is not None
             and close(
                 session,
                 task.id,
                 version=task.version,
-                outcome="not_needed",
+                outcome=TaskStatus.NOT_NEEDED,
                 by=by,
                 notes=f"alert resolved: {outcome}",
                 now=now,

@@ -32,7 +32,7 @@ from bot.slack.blocks import Message, esc, mention, when
 from bot.slack.values import decode
 from prompts import say
 from storage import alerts, tasks
-from storage.models import Account, Alert
+from storage.models import Account, Alert, AlertStatus, ListingStatus, firings_of
 
 SNOOZE_DAYS = {"1d": 1, "7d": 7}
 
@@ -68,7 +68,7 @@ def closed_note(alert: Alert | None) -> str | None:
     """Why a click on this alert can do nothing (gone, resolved), as a note; None if it is open."""
     if alert is None:
         return _t("gone")
-    return _t("already_resolved") if alert.status != "open" else None
+    return _t("already_resolved") if alert.status != AlertStatus.OPEN else None
 
 
 def claim(session: Session, ref: AlertRef, user: str, look: Look) -> Done:
@@ -92,7 +92,7 @@ def snooze(session: Session, choice: SnoozeChoice, user: str, now: datetime, loo
     """Snooze an open alert for 1 or 7 days, or until the account's tier changes; anyone may."""
     alert_id, until = choice.alert_id, choice.until
     view = threads.load_view(session, alert_id)
-    if view is None or view.alert.status != "open":
+    if view is None or view.alert.status != AlertStatus.OPEN:
         return Done(note=_t("gone") if view is None else _t("already_resolved"))
     if until == "tier":
         tier = view.score.tier if view.score is not None else view.alert.severity
@@ -223,7 +223,7 @@ def open_listed(session: Session, ref: ListingRef, user: str, now: datetime, loo
     item = alerts.listing(session, listing_id)
     if item is None:
         return Done(note=say("alerts.listing.gone"))
-    if item.status != "listed":
+    if item.status != ListingStatus.LISTED:
         alert = alerts.get(session, item.alert_id) if item.alert_id else None
         if alert is not None:
             return Done(note=say("alerts.listing.already_opened", channel=alert.channel))
@@ -234,15 +234,15 @@ def open_listed(session: Session, ref: ListingRef, user: str, now: datetime, loo
         return Done(note=say("alerts.listing.gone"))
     already = alerts.open_alert(session, item.account_id)
     if already is not None:  # (the job never opens one for a listed account without taking it off the list)
-        alerts.end_listing(session, listing_id, "opened", user, already.id, now)
+        alerts.end_listing(session, listing_id, ListingStatus.OPENED, user, already.id, now)
         threads.redraw_listing(session, item.message_key, tiers, rules.budget.threads_per_channel_per_day)
         return Done(changed=True, note=say("alerts.listing.already_opened", channel=already.channel))
-    if not alerts.end_listing(session, listing_id, "opened", user, None, now):
+    if not alerts.end_listing(session, listing_id, ListingStatus.OPENED, user, None, now):
         return Done(note=say("alerts.listing.not_listed", status=say("alerts.listing.status_opened")))
     view, opened_tasks = open_alert(
         session,
         account,
-        dict(item.firings),
+        firings_of(item),
         item.severity,
         item.channel,
         day=item.last_fired_on,

@@ -32,8 +32,8 @@ signal rules alert, and every other worsening move is left to the weekly digest 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,22 +43,34 @@ from sqlmodel import Session
 from bot.alerts import messages, signals, threads
 from bot.alerts.rules import Rules
 from bot.alerts.signals import Firing
-from bot.calendar import BusinessCalendar
+from bot.calendar import BusinessCalendar, Sla
 from bot.retention import service as retention
+from bot.retention.playbooks import load_playbooks
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.settings import QuietHours
 from bot.slack.blocks import is_user
-from prompts import raw
 from storage import alerts as store
 from storage import outbox as outbox_store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import Account, Alert, AlertListing, Task, as_utc
+from storage.models import (
+    Account,
+    AccountStatus,
+    Alert,
+    AlertListing,
+    AlertOutcome,
+    FiringEntry,
+    ListingStatus,
+    Task,
+    as_utc,
+    firings_json,
+    firings_of,
+)
 
 log = logging.getLogger("healthbot.alerts")
 
 BOT = "healthbot"  # resolved_by of the alerts the job resolves
-DEFAULT_SLA = {"respond_hours": 24}  # a severity the playbooks do not list
+DEFAULT_SLA = Sla(24)  # a severity the playbooks do not list
 
 
 @dataclass
@@ -92,21 +104,21 @@ def worst(severities: Iterable[str], tiers: Tiers) -> str:
 
 def due_at(calendar: BusinessCalendar, now: datetime, severity: str) -> datetime:
     """When the response to an alert of `severity` opened at `now` is due (its tier's playbook SLA)."""
-    entry = raw("playbooks").get(severity) or DEFAULT_SLA
-    return calendar.due(now, entry)
+    playbook = load_playbooks().get(severity)
+    return calendar.due(now, playbook.sla if playbook is not None else DEFAULT_SLA)
 
 
-def _entry(f: Firing, day: date) -> dict[str, Any]:
-    return {"words": f.words, "severity": f.severity, "since": day.isoformat(), "last": day.isoformat()}
+def _entry(f: Firing, day: date) -> FiringEntry:
+    return FiringEntry(words=f.words, severity=f.severity, since=day.isoformat(), last=day.isoformat())
 
 
-def _ended(account: Account, last_fired_on: date, day: date, rules: Rules) -> str | None:
+def _ended(account: Account, last_fired_on: date, day: date, rules: Rules) -> AlertOutcome | None:
     """How an episode (an alert or a listing) ends on `day`: "churned", "recovered" (none of its rules fired for
     `[alerts] recover_days` days), else None."""
-    if account.status == "churned" or (account.churned_on is not None and account.churned_on <= day):
-        return "churned"
+    if account.status == AccountStatus.CHURNED or (account.churned_on is not None and account.churned_on <= day):
+        return AlertOutcome.CHURNED
     if (day - last_fired_on).days >= rules.alerts.recover_days:
-        return "recovered"
+        return AlertOutcome.RECOVERED
     return None
 
 
@@ -123,7 +135,7 @@ def last_alerted(session: Session, account_ids: list[int], rules: Rules, now: da
     for alert in store.resolved_since(session, account_ids, now - timedelta(days=longest + 1)):
         if alert.resolved_at is None:  # pragma: no cover - resolve() always sets it
             continue
-        resolved = as_utc(alert.resolved_at).astimezone(tz).date()
+        resolved = alert.resolved_at.astimezone(tz).date()
         for name in alert.firings:
             key = (alert.account_id, name)
             out[key] = max(out.get(key, resolved), resolved)
@@ -143,7 +155,7 @@ class _New:
     account is listed (a rule it was not listed for fired)."""
 
     account: Account
-    firings: dict[str, Any]
+    firings: dict[str, FiringEntry]
     severity: str
     channel: str
     listing: AlertListing | None = None
@@ -152,7 +164,7 @@ class _New:
 def open_alert(
     session: Session,
     account: Account,
-    firings: dict[str, Any],
+    firings: Mapping[str, FiringEntry],
     severity: str,
     channel: str,
     *,
@@ -179,7 +191,7 @@ def open_alert(
             opened_at=as_utc(now),
             due_at=as_utc(due_at(calendar, now, severity)),
             channel=channel,
-            firings=firings,
+            firings=firings_json(firings),
         ),
         detail,
     )
@@ -252,7 +264,7 @@ def run_alerts(
                 snoozed = False
         elif (
             alert.snoozed_until is not None
-            and as_utc(alert.snoozed_until) <= now
+            and alert.snoozed_until <= now
             and store.unsnooze(session, alert_id, "snooze ended")
         ):
             summary.unsnoozed += 1
@@ -261,17 +273,17 @@ def run_alerts(
 
         firing = by_account.get(account_id, [])
         if firing:
-            new = signals.due([f for f in firing if f.rule not in alert.firings], rules, cooled, today)
-            still = [f for f in firing if f.rule in alert.firings and alert.firings[f.rule].get("last", "") < str(day)]
+            entries = firings_of(alert)
+            new = signals.due([f for f in firing if f.rule not in entries], rules, cooled, today)
+            still = [f for f in firing if f.rule in entries and (entries[f.rule].last or "") < str(day)]
             if new or still:
-                entries = {name: dict(e) for name, e in alert.firings.items()}
                 for f in still:
-                    entries[f.rule].update(words=f.words, last=day.isoformat())
+                    entries[f.rule] = replace(entries[f.rule], words=f.words, last=day.isoformat())
                 for f in new:
                     entries[f.rule] = _entry(f, day)
                 was = alert.severity  # (the UPDATE below refreshes `alert` in this session)
                 severity = worst([was, *(f.severity for f in [*new, *still])], tiers)
-                store.join(session, alert_id, entries, severity, max(alert.last_fired_on, day))
+                store.join(session, alert_id, firings_json(entries), severity, max(alert.last_fired_on, day))
                 if severity != was:  # e.g. dropped again, into a worse tier: the root shows it
                     redraw.add(alert_id)
                 if new:
@@ -330,16 +342,16 @@ def run_alerts(
             continue
         if was_listed is not None:  # listed: its firings kept current; a rule it was not listed for is a change,
             item = was_listed  # and so is a worse severity (a listed Medium-risk account dropping to High risk)
-            entries = {name: dict(e) for name, e in item.firings.items()}
+            entries = firings_of(item)
             changed = [f for f in fresh if f.rule not in entries or _worse(f.severity, item.severity, tiers)]
             for f in fresh:
                 if f.rule in entries:
-                    entries[f.rule].update(words=f.words, last=day.isoformat())
+                    entries[f.rule] = replace(entries[f.rule], words=f.words, last=day.isoformat())
                 else:
                     entries[f.rule] = _entry(f, day)
             severity = worst([item.severity, *(f.severity for f in fresh)], tiers)
             if not changed:
-                store.keep_listed(session, item.id or 0, entries, severity, max(item.last_fired_on, day))
+                store.keep_listed(session, item.id or 0, firings_json(entries), severity, max(item.last_fired_on, day))
                 summary.still_listed += 1
                 continue
             candidates.append(_New(account, entries, severity, item.channel, item))
@@ -379,7 +391,7 @@ def run_alerts(
     for c in to_open:
         detail: dict[str, Any] = {"day": day.isoformat(), "rules": sorted(c.firings)}
         if c.listing is not None:  # taken off its list first: a click that opened it meanwhile wins, once
-            if not store.end_listing(session, c.listing.id or 0, "opened", BOT, None, now):
+            if not store.end_listing(session, c.listing.id or 0, ListingStatus.OPENED, BOT, None, now):
                 continue
             detail["listing"] = c.listing.id
         view, tasks = open_alert(
@@ -422,7 +434,7 @@ def run_alerts(
         items = []
         for c in group:
             if c.listing is not None:  # listed already, a change past the budget: it stays on its list, current
-                store.keep_listed(session, c.listing.id or 0, c.firings, c.severity, day)
+                store.keep_listed(session, c.listing.id or 0, firings_json(c.firings), c.severity, day)
                 summary.still_listed += 1
                 continue
             items.append(
@@ -436,7 +448,7 @@ def run_alerts(
                         listed_on=day,
                         last_fired_on=day,
                         listed_at=as_utc(now),
-                        firings=c.firings,
+                        firings=firings_json(c.firings),
                         message_key="",
                     ),
                 )

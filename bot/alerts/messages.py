@@ -16,6 +16,7 @@ from slack_sdk.models.views import View
 
 from bot.alerts.ids import AlertIds, ListingIds
 from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, SnoozeChoice, SnoozeFor, actions_block_id
+from bot.retention.playbooks import load_playbooks
 from bot.scoring.explain import score_change, tier_text
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import (
@@ -43,7 +44,18 @@ from bot.slack.blocks import (
 )
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Account, Alert, AlertListing, HealthOverride, HealthScore, Task
+from storage.models import (
+    Account,
+    Alert,
+    AlertListing,
+    AlertOutcome,
+    AlertStatus,
+    HealthOverride,
+    HealthScore,
+    ListingStatus,
+    Task,
+    firings_of,
+)
 
 NOTE_LIMIT = 1000  # characters of a Resolve note
 SNOOZE_CHOICES: tuple[SnoozeFor, ...] = ("1d", "7d", "tier")
@@ -77,11 +89,7 @@ def _playbook_head(view: AlertView, tiers: Tiers) -> str:
     severity = view.alert.severity
     if _tier(view) == severity:
         return _t("playbook", tier=esc(tiers.label(severity)))
-    words = [
-        esc(str(f.get("words") or rule))
-        for rule, f in sorted(view.alert.firings.items())
-        if f.get("severity") == severity
-    ]
+    words = [esc(f.words or rule) for rule, f in sorted(firings_of(view.alert).items()) if f.severity == severity]
     if not words:
         return _t("playbook", tier=esc(tiers.label(severity)))
     return _t(
@@ -116,15 +124,15 @@ def root_text(view: AlertView, tiers: Tiers) -> str:
 
 
 def _firings(alert: Alert) -> str | None:
-    rows = sorted(alert.firings.items(), key=lambda kv: (str(kv[1].get("since", "")), kv[0]))
-    lines = [_t("firing", words=esc(str(f.get("words") or rule)), since=f.get("since", "–")) for rule, f in rows]
+    rows = sorted(firings_of(alert).items(), key=lambda kv: (kv[1].since or "", kv[0]))
+    lines = [_t("firing", words=esc(f.words or rule), since="–" if f.since is None else f.since) for rule, f in rows]
     return _t("why") + "\n" + "\n".join(lines) if lines else None
 
 
 def _state(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None) -> list[str]:
     a = view.alert
-    if a.status != "open":
-        if a.resolved_by == "healthbot" or a.outcome == "recovered":
+    if a.status != AlertStatus.OPEN:
+        if a.resolved_by == "healthbot" or a.outcome == AlertOutcome.RECOVERED:
             return [_t("state_recovered", outcome=outcome_label(a.outcome), when=when(a.resolved_at, tz))]
         return [
             _t(
@@ -173,7 +181,7 @@ def _reassign_select() -> dict[str, Any]:
 def _buttons(alert: Alert) -> dict[str, Any]:
     ref = encode(AlertRef(alert_id=alert.id or 0))
     card = button(_t("open_card"), AlertIds.OPEN_CARD, ref)
-    if alert.status != "open":
+    if alert.status != AlertStatus.OPEN:
         elements = [card]
     elif alert.claimed_by:
         elements = [
@@ -196,15 +204,15 @@ def root(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
         blocks.append(section(why))
     if view.score is not None and view.score.parts.drivers:
         blocks.append(section(drivers_text(view.score)))
-    playbook = raw("playbooks").get(alert.severity) or {}
+    playbook = load_playbooks().get(alert.severity)
     sla = (
-        _t("sla", sla=playbook["respond_within"], due=when(alert.due_at, tz))
-        if playbook.get("respond_within")
+        _t("sla", sla=playbook.respond_within, due=when(alert.due_at, tz))
+        if playbook is not None and playbook.respond_within
         else _t("sla_none", due=when(alert.due_at, tz))
     )
     blocks.append(fields(sla, _t("owner", owner=mention(view.account.owner_slack_id))))
-    steps = [s["title"] for s in playbook.get("steps") or [] if isinstance(s, dict) and s.get("title")]
-    if alert.status == "open" and steps:  # the playbook's steps (prompts/playbooks.toml; tasks in the thread)
+    steps = [s.title for s in playbook.steps] if playbook is not None else []
+    if alert.status == AlertStatus.OPEN and steps:  # the playbook's steps (prompts/playbooks.toml; tasks in the thread)
         lines = [_playbook_head(view, tiers)] + [_t("action", action=esc(a)) for a in steps]
         blocks.append(section("\n".join(lines)))
     state = _state(view, tiers, tz, cs_lead)
@@ -234,7 +242,7 @@ def escalated_reply(level: int, lead: str | None, owner: str | None, overdue_sin
 
 def resolved_reply(outcome: str, by: str) -> Message:
     """The thread reply when the alert is resolved, by a person (Resolve) or by the job ("healthbot")."""
-    if by == "healthbot" or outcome == "recovered":
+    if by == "healthbot" or outcome == AlertOutcome.RECOVERED:
         text = _t("resolved_recovered", outcome=outcome_label(outcome))
     else:
         text = _t("resolved", outcome=outcome_label(outcome), by=mention(by))
@@ -325,13 +333,13 @@ def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
         score=score_text(row.score.score) if row.score is not None else "–",
         owner=mention(row.account.owner_slack_id),
     )
-    words = [esc(str(f.get("words") or rule)) for rule, f in sorted(row.listing.firings.items())]
+    words = [esc(f.words or rule) for rule, f in sorted(firings_of(row.listing).items())]
     text = head + "\n" + _l("why", words="; ".join(words))
     status = row.listing.status
-    if status == "listed":
+    if status == ListingStatus.LISTED:
         ref = encode(ListingRef(listing_id=row.listing.id or 0))
         return section(text, accessory=button(_l("open"), ListingIds.OPEN, ref))
-    if status == "opened":
+    if status == ListingStatus.OPENED:
         by = _l("opened_by_bot") if row.listing.opened_by == "healthbot" else mention(row.listing.opened_by)
         return section(text + "\n" + _l("opened", by=by))
     return section(text + "\n" + _l(status))

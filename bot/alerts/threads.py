@@ -25,7 +25,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
 from storage import alerts, outbox, queries
-from storage.models import Account, Alert, AlertListing, HealthScore, Task, utcnow
+from storage.models import Account, Alert, AlertListing, HealthScore, ListingStatus, Task, utcnow
 
 
 def redraw_key(alert_id: int, version: int) -> str:
@@ -200,7 +200,7 @@ def redraw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> Non
     items = alerts.on_message(session, key)
     if not items or outbox.get(session, key) is None:
         return
-    done = sum(1 for i in items if i.status != "listed")
+    done = sum(1 for i in items if i.status != ListingStatus.LISTED)
     message = _draw_listing(session, key, tiers, budget)
     if message is not None and done:
         outbox.update(session, listing_redraw_key(key, done), key, message.text, message.blocks)

@@ -8,9 +8,11 @@ from pydantic import Field
 
 from bot.alerts.ids import AlertIds
 from bot.slack.values import Id, Value, decode, encode
+from storage.models import AlertOutcome
 
 SnoozeFor = Literal["1d", "7d", "tier"]
-OUTCOMES = ("saved", "churned", "false_alarm")  # what a person can resolve with ("recovered" is the job's)
+# what a person can resolve with ("recovered" is the job's)
+OUTCOMES = (AlertOutcome.SAVED, AlertOutcome.CHURNED, AlertOutcome.FALSE_ALARM)
 BLOCK_SEPARATOR = "|"
 
 

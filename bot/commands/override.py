@@ -23,6 +23,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import load_scorecard
     from storage import queries
     from storage.db import session_factory, unit_of_work
+    from storage.models import AccountStatus
 
     scorecard = load_scorecard(settings.scorecard_path)
     engine = writable_engine(settings)
@@ -35,7 +36,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
             n = queries.clear_override(session, account.id)
             print(f"{account.name}: {'override cleared' if n else 'had no override'}")
             return 0
-        if account.status == "churned" or account.churned_on is not None:
+        if account.status == AccountStatus.CHURNED or account.churned_on is not None:
             when = f" on {account.churned_on}" if account.churned_on else ""
             print(
                 f"healthbot: {account.name} churned{when}: it is no longer scored, so there is nothing to override; "

@@ -28,7 +28,6 @@ from bot.slack.blocks import (
     validate_blocks,
 )
 from prompts import raw, say
-from storage.models import as_utc
 
 
 def _change(now: int | float, before: int | float | None, money_: bool = False) -> str:
@@ -79,7 +78,7 @@ def _account_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
 
 def _when(at: datetime | None, tz: ZoneInfo) -> str:
     """A time in the team's zone, with the zone ("2026-03-10 09:00 CET")."""
-    return "–" if at is None else as_utc(at).astimezone(tz).strftime(raw("digest.time_format"))
+    return "–" if at is None else at.astimezone(tz).strftime(raw("digest.time_format"))
 
 
 def _alert_blocks(stats: WeekStats) -> Blocks:

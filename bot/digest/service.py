@@ -44,7 +44,7 @@ from bot.scoring.scorecard import Scorecard, Tiers
 from storage import alerts as alert_store
 from storage import queries
 from storage import tasks as task_store
-from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, Task, as_utc
+from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, AlertOutcome, AlertStatus, Task, as_utc
 
 MOVES_SHOWN = 20
 LIST_SHOWN = 15  # lines of each other list (new at-risk accounts, saves, tasks, snoozed, digest-only)
@@ -171,12 +171,6 @@ class Audience:
     alerts_channel: str | None = None  # a channel's alerts: those posted there; None: every alert
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return as_utc(moment)
-
-
 def week_key(now: datetime, tz: ZoneInfo) -> str:
     """The week's digest to ALERT_CHANNEL: `digest:YYYY-Www`."""
     year, week, _ = now.astimezone(tz).isocalendar()
@@ -200,7 +194,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     week = Week(
         start=today - timedelta(days=7),
         end=today - timedelta(days=1),
-        now=_utc(now) or now,
+        now=as_utc(now),
         day=queries.latest_score_day(conn),
         accounts={a.id or 0: a for a in queries.all_accounts(session)},
     )
@@ -316,10 +310,10 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     opened = [a for a in week.opened if alert_ok(a)]
     out.opened = len(opened)
     for alert in opened:
-        claimed, due = _utc(alert.claimed_at), _utc(alert.due_at)
+        claimed, due = alert.claimed_at, alert.due_at
         if claimed is not None and due is not None and claimed <= due:
             out.claimed_in_sla += 1
-        if alert.status == "open" and alert.claimed_by is None:
+        if alert.status == AlertStatus.OPEN and alert.claimed_by is None:
             out.unclaimed += 1
     out.escalated = sum(1 for a in week.escalated if alert_ok(a))
     out.joined = sum(1 for a in week.joined if alert_ok(a))
@@ -332,15 +326,15 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     counted = Counter(str(a.outcome) for a in resolved)
     order = (*ALERT_OUTCOMES, *sorted(set(counted) - set(ALERT_OUTCOMES)))
     out.resolved = {o: counted[o] for o in order if counted[o]}
-    out.saves = [(week.name(a.account_id), a.resolved_by) for a in resolved if a.outcome == "saved"]
+    out.saves = [(week.name(a.account_id), a.resolved_by) for a in resolved if a.outcome == AlertOutcome.SAVED]
 
     out.tasks = [
         TaskLine(
             week.name(t.account_id),
             t.title,
             t.assignee,
-            _utc(t.due_at) or week.now,
-            (_utc(t.due_at) or week.now) < week.now,
+            t.due_at or week.now,
+            (t.due_at or week.now) < week.now,
         )
         for t in week.tasks
         if task_ok(t)
@@ -349,7 +343,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     out.tasks_overdue = sum(t.overdue for t in out.tasks)
     open_by_account = {a.account_id: a for a in week.open}
     for alert in week.open:
-        snoozed = _utc(alert.snoozed_until)
+        snoozed = alert.snoozed_until
         if alert_ok(alert) and ((snoozed is not None and snoozed > week.now) or alert.snoozed_tier is not None):
             out.snoozed.append(Snoozed(week.name(alert.account_id), snoozed, alert.snoozed_tier))
     out.digest_only = [(week.name(i), words) for i, words in week.digest_only.items() if mine(i)]

@@ -30,7 +30,7 @@ from bot.slack.blocks import Message, esc, is_user, plain
 from bot.slack.requests import is_member
 from prompts import say
 from storage import alerts, exits, outbox, queries, tasks
-from storage.models import EXIT_REASONS, Account, ExitInterview
+from storage.models import EXIT_REASONS, Account, AccountStatus, AlertOutcome, ExitInterview
 
 OPTIONS_LIMIT = 20
 
@@ -252,15 +252,15 @@ def _churn(
     session: Session, account: Account, day: date, user_id: str, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None
 ) -> None:
     """The account is churned from `day`; its open alert resolves as churned, its tasks close with it."""
-    if account.status != "churned" or account.churned_on is None:
+    if account.status != AccountStatus.CHURNED or account.churned_on is None:
         queries.mark_churned(session, account, day)
     alert = alerts.open_alert(session, account.id or 0)
-    if alert is None or not alerts.resolve(session, alert.id or 0, "churned", user_id):
+    if alert is None or not alerts.resolve(session, alert.id or 0, AlertOutcome.CHURNED, user_id):
         return
     alert_id = alert.id or 0
-    if tasks.close_with_alert(session, alert_id, "churned", user_id):
+    if tasks.close_with_alert(session, alert_id, AlertOutcome.CHURNED, user_id):
         redraw_tasks(session, alert_id, tiers, tz, cs_lead)
     threads.redraw(session, alert_id, tiers, tz, cs_lead)
     resolved = alerts.get(session, alert_id)
     if resolved is not None:
-        threads.reply(session, resolved, "resolved", alert_messages.resolved_reply("churned", user_id))
+        threads.reply(session, resolved, "resolved", alert_messages.resolved_reply(AlertOutcome.CHURNED, user_id))

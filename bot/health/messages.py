@@ -34,7 +34,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.values import encode
 from prompts import say
-from storage.models import Account, HealthOverride, HealthScore
+from storage.models import Account, AccountStatus, HealthOverride, HealthScore
 from storage.queries import AccountRow, TierTotal
 
 
@@ -91,7 +91,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
     buttons = [] if shared_by else [button(say("health.card.share_button"), HealthIds.SHARE, value, "primary")]
     if score is not None:
         buttons.append(button(say("health.card.chart_button"), HealthIds.CHART, value))
-    if not shared_by and account.status != "churned" and account.churned_on is None:
+    if not shared_by and account.status != AccountStatus.CHURNED and account.churned_on is None:
         buttons.append(button(say("override.button"), HealthIds.OVERRIDE, value))
     if not shared_by:
         buttons.append(button(say("exit.button"), ExitIds.OPEN, value))

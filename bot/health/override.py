@@ -20,7 +20,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import VIEW_BLOCK_LIMIT, Blocks, esc, plain, section, tier_emoji, validate_blocks
 from bot.slack.values import encode
 from prompts import say
-from storage.models import Account, HealthOverride
+from storage.models import Account, AccountStatus, HealthOverride
 
 REASON_LIMIT = 2000  # HealthOverride.reason
 DEFAULT_DAYS = 30  # the modal's initial "until": a month from today
@@ -52,7 +52,7 @@ def refusal(account: Account | None) -> str | None:
     """Why this account takes no override (gone, churned), as plain text; None if it does."""
     if account is None:
         return _t("gone")
-    if account.status == "churned" or account.churned_on is not None:
+    if account.status == AccountStatus.CHURNED or account.churned_on is not None:
         day = account.churned_on.isoformat() if account.churned_on else "–"
         return _t("churned", name=account.name, day=day)
     return None

@@ -20,13 +20,13 @@ from bot.retention.service import redraw_tasks
 from bot.retention.values import TaskRef
 from bot.scoring.scorecard import Tiers
 from storage import tasks
-from storage.models import Account
+from storage.models import Account, TaskStatus
 
 
 def done_modal(session: Session, task_id: int, tz: ZoneInfo) -> dict[str, Any]:
     """The Mark done modal at the task's current version; a closed or gone task is said so instead."""
     task = tasks.get(session, task_id)
-    if task is None or task.status != "open":
+    if task is None or task.status != TaskStatus.OPEN:
         return modal.stale_view(modal.stale_text(task, tz))
     account = session.get(Account, task.account_id)
     return modal.done_modal(task, account.name if account else None, tz)

@@ -15,7 +15,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, button, context, esc, mention, section, validate_blocks, when, who
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Task
+from storage.models import Task, TaskStatus
 
 CODE_LIMIT = 2900  # a draft's body inside ``` in one section (3,000 characters)
 
@@ -35,7 +35,7 @@ def assignee_text(task: Task) -> str:
 def task_line(task: Task, tz: ZoneInfo, cs_lead: str | None = None) -> str:
     """One task in words: open (with who and when it is due, and its escalation), or how it was closed."""
     title = esc(task.title)
-    if task.status == "open":
+    if task.status == TaskStatus.OPEN:
         line = _t(
             "task_open", title=title, role=esc(task.owner_role), who=assignee_text(task), due=when(task.due_at, tz)
         )
@@ -43,7 +43,8 @@ def task_line(task: Task, tz: ZoneInfo, cs_lead: str | None = None) -> str:
             lead = who(cs_lead) if cs_lead else _t("lead_none")
             line += "\n" + _t(f"task_escalated_{min(task.escalation_level, 2)}", due=when(task.due_at, tz), lead=lead)
         return line
-    key = {"done": "task_done", "not_needed": "task_not_needed"}.get(task.status, "task_closed_escalated")
+    closed: dict[str, str] = {TaskStatus.DONE: "task_done", TaskStatus.NOT_NEEDED: "task_not_needed"}
+    key = closed.get(task.status, "task_closed_escalated")
     line = _t(key, title=title, by=mention(task.closed_by), when=when(task.closed_at, tz))
     if task.notes:
         line += "\n" + _t("task_notes", notes=esc(" ".join(task.notes.split()))[:500])
@@ -73,12 +74,14 @@ class TaskList:
 def task_list(view: TaskList, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> Message:
     """The thread's task list: every task of the alert in playbook order, a "Mark done" button on each open one."""
     tasks = sorted(view.tasks, key=lambda t: t.step)
-    still = sum(t.status == "open" for t in tasks)
+    still = sum(t.status == TaskStatus.OPEN for t in tasks)
     label = esc(tiers.label(view.tier) if view.tier in tiers.order else view.tier)
     blocks: list[dict[str, Any]] = [section(_t("list_title", tier=label, open=still, total=len(tasks)))]
     for task in tasks:
         line = task_line(task, tz, cs_lead)
-        blocks.append(section(line, accessory=mark_done_button(task)) if task.status == "open" else section(line))
+        blocks.append(
+            section(line, accessory=mark_done_button(task)) if task.status == TaskStatus.OPEN else section(line)
+        )
     blocks.append(context(_t("list_footer")))
     return Message(_t("list_text", name=esc(view.name), open=still, total=len(tasks)), validate_blocks(blocks))
 

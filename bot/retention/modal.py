@@ -22,7 +22,7 @@ from bot.slack import blocks as b
 from bot.slack.blocks import when
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Task
+from storage.models import Task, TaskStatus
 
 NOTES_LIMIT = 3000  # Task.notes
 NEXT_STEP_LIMIT = 500  # Task.next_step
@@ -186,7 +186,7 @@ def stale_text(task: Task | None, tz: ZoneInfo) -> str:
     """Why a submission changed nothing: the task is gone, closed already, or changed since the modal opened."""
     if task is None:
         return _t("stale.gone")
-    if task.status != "open":
+    if task.status != TaskStatus.OPEN:
         return _t(
             "stale.closed",
             title=b.esc(task.title),

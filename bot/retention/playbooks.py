@@ -53,6 +53,8 @@ class Playbook:
     tier: str
     owner: str
     steps: tuple[Step, ...]
+    sla: Sla  # how fast the tier must respond (`respond_within` / `respond_hours`)
+    respond_within: str | None = None  # the SLA as the file words it, shown in the alert's root message
 
     @property
     def template(self) -> str | None:
@@ -118,14 +120,16 @@ def load_playbooks(data: Mapping[str, Any] | None = None, tiers: Iterable[str] |
         if unknown:
             raise PlaybookError(f"{where}: unknown key {unknown[0]!r}: a playbook has {', '.join(sorted(TIER_KEYS))}")
         try:
-            Sla.from_playbook(entry, where)
+            sla = Sla.from_playbook(entry, where)
         except ValueError as error:
             raise PlaybookError(str(error)) from None
         steps = entry.get("steps", [])
         if not isinstance(steps, list):
             raise PlaybookError(f"{where}: steps must be a list of tables: write each one as [[{tier}.steps]]")
         owner = _text(entry.get("owner"), where, "owner", ROLE_LIMIT, "CSM")
-        out[tier] = Playbook(tier, owner, tuple(_step(i, s, where, known) for i, s in enumerate(steps, 1)))
+        steps_of = tuple(_step(i, s, where, known) for i, s in enumerate(steps, 1))
+        within = entry.get("respond_within")
+        out[tier] = Playbook(tier, owner, steps_of, sla, str(within) if within else None)
     return out
 
 

@@ -24,6 +24,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Blocks, Message, context, esc, message_text, section, tier_emoji, validate_blocks
 from prompts import say
 from storage import plays as play_store
+from storage.models import AlertOutcome, AlertStatus, TaskStatus
 
 FEW = 5  # fewer decided outcomes than this: the rate is flagged
 MAX_DAYS = 3660
@@ -79,12 +80,12 @@ def save_rates(conn_or_session: Connection | Session, start: date, end: date, ti
     # a release clears claimed_at, the history keeps the first claim: the earlier of the two counts
     first = pd.concat([_utc(alerts["first_claim"]), _utc(alerts["claimed_at"])], axis=1).min(axis=1)
     alerts["in_sla"] = first.notna() & (first <= _utc(alerts["due_at"]))
-    alerts["saved"] = alerts["outcome"] == "saved"
-    alerts["churned"] = alerts["outcome"] == "churned"
-    alerts["still_open"] = alerts["status"] == "open"
+    alerts["saved"] = alerts["outcome"] == AlertOutcome.SAVED
+    alerts["churned"] = alerts["outcome"] == AlertOutcome.CHURNED
+    alerts["still_open"] = alerts["status"] == AlertStatus.OPEN
 
-    tasks = tasks[tasks["status"] != "not_needed"].copy()
-    tasks["on_time"] = (tasks["status"] == "done") & (_utc(tasks["closed_at"]) <= _utc(tasks["due_at"]))
+    tasks = tasks[tasks["status"] != TaskStatus.NOT_NEEDED].copy()
+    tasks["on_time"] = (tasks["status"] == TaskStatus.DONE) & (_utc(tasks["closed_at"]) <= _utc(tasks["due_at"]))
     per_alert = tasks.groupby("alert_id").agg(tasks=("status", "size"), tasks_on_time=("on_time", "sum"))
     alerts = alerts.merge(per_alert, left_on="alert_id", right_index=True, how="left").fillna(
         {"tasks": 0, "tasks_on_time": 0}

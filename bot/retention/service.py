@@ -32,7 +32,7 @@ from bot.slack.blocks import is_user
 from prompts import raw
 from storage import alerts, outbox, queries
 from storage import tasks as store
-from storage.models import Account, Alert, HealthScore, Task, as_utc
+from storage.models import Account, Alert, AlertStatus, HealthScore, Task, TaskStatus, as_utc
 
 
 def tasks_key(alert_id: int) -> str:
@@ -243,10 +243,10 @@ def round_robin(
         member = team[turn]
         # lock the alert (PostgreSQL): a Claim committing meanwhile waits, or has won and keeps its tasks
         locked = alerts.lock(session, alert_id)
-        if locked is None or locked.claimed_by is not None or locked.status != "open":
+        if locked is None or locked.claimed_by is not None or locked.status != AlertStatus.OPEN:
             continue
         fresh = [store.get(session, t.id) for t in store.of_alert(session, alert_id) if t.id]
-        free = [t.id for t in fresh if t and t.status == "open" and t.assignee is None and t.id]
+        free = [t.id for t in fresh if t and t.status == TaskStatus.OPEN and t.assignee is None and t.id]
         won = [task_id for task_id in free if store.assign(session, task_id, member, None)]
         if not won:
             continue

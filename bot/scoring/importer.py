@@ -24,7 +24,7 @@ from tqdm import tqdm
 from bot.dates import DayError, parse_day
 from prompts import say
 from storage import bulk, queries
-from storage.models import ACCOUNT_TRACKED_FIELDS, Account, utcnow
+from storage.models import ACCOUNT_STATUSES, ACCOUNT_TRACKED_FIELDS, Account, AccountStatus, utcnow
 
 ACCOUNT_REQUIRED = ("external_id", "name")
 ACCOUNT_OPTIONAL = (
@@ -45,7 +45,6 @@ ACCOUNT_OPTIONAL = (
 )
 SEEN_ON_COLUMN = "as_of"  # a column of the file, not of the account: the day the row's values were seen
 ACCOUNT_DATES = ("contract_start", "renewal_date", "churned_on")
-ACCOUNT_STATUSES = ("active", "churned", "paused")
 METRIC_COLUMNS = ("external_id", "date", "metric", "value")
 # The values the documented metrics can take (README, "Your data"); other metrics take any number.
 METRIC_RANGES: dict[str, tuple[float, float | None]] = {
@@ -389,7 +388,7 @@ def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
         elif column not in ACCOUNT_REQUIRED:
             out[column] = frame[column].where(frame[column] != "", None)
     if "churned_on" in out and "status" in out:
-        churned_without_status = out["churned_on"].notna() & (out["status"] == "active")
+        churned_without_status = out["churned_on"].notna() & (out["status"] == AccountStatus.ACTIVE)
         errors.add_mask(frame, churned_without_status, "status", "is 'active' but churned_on is set")
     if "churned_on" in out and "contract_start" in out:
         started = out["contract_start"]
@@ -404,9 +403,9 @@ def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
         out["employees"] = pd.Series([None if v is None else int(v) for v in out["employees"]], out.index, object)
     if "status" in out:
         implied = out["status"].eq("") & out.get("churned_on", pd.Series(None, index=out.index)).notna()
-        out["status"] = out["status"].mask(implied, "churned").replace("", "active")
+        out["status"] = out["status"].mask(implied, AccountStatus.CHURNED.value).replace("", AccountStatus.ACTIVE.value)
     elif "churned_on" in out:  # no status column: a date means churned, else the status stays as it is
-        out["status"] = out["churned_on"].notna().map({True: "churned", False: None}).astype(object)
+        out["status"] = out["churned_on"].notna().map({True: AccountStatus.CHURNED.value, False: None}).astype(object)
     return out
 
 
@@ -482,7 +481,7 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_
         stored = bool((~new).any())  # accounts already in the database: their history counts
         history = queries.field_history(conn, tracked if stored else ())
         fresh = rows[new].copy()
-        for column, default in (("status", "active"), ("created_at", now)):
+        for column, default in (("status", AccountStatus.ACTIVE.value), ("created_at", now)):
             fresh[column] = fresh[column].fillna(default) if column in fresh else default
         if len(fresh):
             bulk.upsert_rows(conn, "account", list(fresh.columns), ["external_id"], _records(fresh), bar.update)

@@ -22,7 +22,7 @@ from bot.scoring.importer import CLOCK_SLACK
 from bot.scoring.scorecard import Scorecard
 from prompts import say
 from storage import queries
-from storage.models import utcnow
+from storage.models import AccountStatus, utcnow
 
 
 @dataclass
@@ -164,7 +164,7 @@ def active_on(accounts: pd.DataFrame, day: date) -> np.ndarray:
     ts = pd.Timestamp(day)
     started = start.isna() | (start <= ts)
     not_churned = churned.isna() | (churned > ts)
-    counted = (accounts["status"] == "active") | churned.notna()
+    counted = (accounts["status"] == AccountStatus.ACTIVE) | churned.notna()
     return (started & not_churned & counted).to_numpy()
 
 

@@ -47,6 +47,7 @@ from slack_sdk.errors import SlackApiError
 
 from storage import outbox
 from storage.db import SessionFactory, unit_of_work
+from storage.models import OutboxStatus
 
 log = logging.getLogger("healthbot.outbox")
 
@@ -412,5 +413,5 @@ def drain(
         flush()
     with unit_of_work(sessions) as s:
         left = outbox.counts(s)
-    result.remaining = sum(n for status, n in left.items() if status not in ("sent", "failed"))
+    result.remaining = sum(n for status, n in left.items() if status not in (OutboxStatus.SENT, OutboxStatus.FAILED))
     return result
