@@ -605,13 +605,13 @@ def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, c
     both named, and the `scorecard suggest` command line (a day far enough back that churn after it is seen,
     when the data reaches that far) that proposes a card from the team's own metrics. None otherwise."""
     from prompts import say
-    from storage import queries
+    from storage import scores
 
     if not summary.unreported_metrics:  # the card's metrics are all reported: extra ones are the team's choice
         return None
     with engine.connect() as conn:
-        reported = queries.reported_metrics(conn)
-        first = queries.first_metric_day(conn)
+        reported = scores.reported_metrics(conn)
+        first = scores.first_metric_day(conn)
     unread = [m for m in reported if m not in scorecard.metrics]
     latest = summary.latest_metrics
     if not unread or latest is None:
@@ -738,7 +738,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.health.command import UsageError, resolve_tier
     from bot.scoring.scorecard import load_scorecard
-    from storage import queries
+    from storage import scores
     from storage.db import session_factory, unit_of_work
 
     scorecard = load_scorecard(settings.scorecard_path)
@@ -749,7 +749,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
             print(f"healthbot: {problem}", file=sys.stderr)
             return 1
         if args.clear:
-            n = queries.clear_override(session, account.id)
+            n = scores.clear_override(session, account.id)
             print(f"{account.name}: {'override cleared' if n else 'had no override'}")
             return 0
         if account.status == "churned" or account.churned_on is not None:
@@ -780,7 +780,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
         if problems:
             print("\n".join(f"healthbot: {p}" for p in problems), file=sys.stderr)
             return 2
-        queries.set_override(
+        scores.set_override(
             session,
             account.id,
             tier=args.tier,
