@@ -33,8 +33,8 @@ from bot.alerts.rules import (
     TierDropped,
     riskiest,
 )
-from bot.scoring.engine import Panel, day_number
 from bot.scoring.explain import _days, _num, _pct, _span, metric_label, score_text
+from bot.scoring.panel import Panel, day_number
 from bot.scoring.scorecard import Scorecard
 from prompts import raw, say
 from storage import accounts as account_store

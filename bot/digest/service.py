@@ -38,8 +38,8 @@ from bot.alerts.job import last_alerted
 from bot.alerts.rules import Rules, TierDropped, riskiest
 from bot.alerts.signals import Move, digest_moves, evaluate
 from bot.retention.plays import PlayRate, save_rates
-from bot.scoring.engine import day_number
 from bot.scoring.explain import at_risk_tiers
+from bot.scoring.panel import day_number
 from bot.scoring.scorecard import Scorecard, Tiers
 from storage import accounts as account_store
 from storage import alerts as alert_store

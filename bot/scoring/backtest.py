@@ -12,7 +12,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from bot.scoring import formats
-from bot.scoring.engine import DayInputs, DayScores, Panel, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.engine import DayScores, apply_hysteresis, score_day
+from bot.scoring.measures import DayInputs
+from bot.scoring.panel import Panel, day_number, days_between
 from bot.scoring.run import active_on, team_today
 from bot.scoring.scorecard import Scorecard
 from prompts import say

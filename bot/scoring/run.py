@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import Panel, PartsRow, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.engine import PartsRow, apply_hysteresis, score_day
 from bot.scoring.importer import CLOCK_SLACK
+from bot.scoring.panel import Panel, day_number, days_between
 from bot.scoring.scorecard import Scorecard
 from prompts import say
 from storage import accounts as account_store
