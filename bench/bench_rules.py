@@ -18,7 +18,7 @@ import pandas as pd
 
 from bot.alerts.rules import load_rules
 from bot.alerts.signals import evaluate_frames
-from bot.scoring.engine import day_number
+from bot.scoring.panel import day_number
 from bot.scoring.scorecard import load_scorecard
 
 DAY = date(2026, 6, 30)

@@ -49,7 +49,7 @@ def run_engine(url: str, day: date) -> dict[str, Any]:
     """score_range(engine, load_scorecard(), day, day) with per-phase timers."""
     import bot.scoring.run as health
     from bot.scoring.scorecard import load_scorecard
-    from storage import queries
+    from storage import accounts, scores
     from storage.db import make_engine
 
     rss_start = C.rss_mb()
@@ -67,11 +67,11 @@ def run_engine(url: str, day: date) -> dict[str, Any]:
 
         return wrapper
 
-    queries.accounts_frame = timed("accounts", queries.accounts_frame)
-    queries.observations = timed("read observations", queries.observations)
-    queries.scores_on = timed("read history", queries.scores_on)
-    queries.save_scores = timed("store", queries.save_scores)
-    queries.delete_scores = timed("store", queries.delete_scores)
+    accounts.accounts_frame = timed("accounts", accounts.accounts_frame)
+    scores.observations = timed("read observations", scores.observations)
+    scores.scores_on = timed("read history", scores.scores_on)
+    scores.save_scores = timed("store", scores.save_scores)
+    scores.delete_scores = timed("store", scores.delete_scores)
     panel_cls = health.Panel
     health.Panel = type("TimedPanel", (), {"from_long": staticmethod(timed("build panel", panel_cls.from_long))})
     health.score_day = timed("score_day", health.score_day)

@@ -17,7 +17,7 @@ from bot.alerts.rules import Rules
 from bot.calendar import BusinessCalendar
 from bot.scoring.scorecard import Scorecard
 from bot.settings import QuietHours
-from storage import queries
+from storage import scores
 from storage.db import job_lock, session_factory, unit_of_work
 from storage.models import utcnow
 
@@ -46,7 +46,7 @@ def run(
             log.info("another replica is running the alert job; skipped")
             return None
         with engine.connect() as conn:
-            day = day or queries.latest_score_day(conn)
+            day = day or scores.latest_score_day(conn)
         if day is None:
             log.info("no scores yet; no alerts")
             return AlertRunSummary(None, skipped=True)

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot.home import service
 from bot.home.values import HomePages
 from bot.scoring.scorecard import Scorecard
-from storage import queries
+from storage import accounts
 
 log = logging.getLogger("healthbot.jobs.home")
 
@@ -26,7 +26,7 @@ def run(engine: Engine, client: WebClient, scorecard: Scorecard, today: date) ->
     One user's failure is logged and does not stop the others.
     """
     with Session(engine) as session:
-        owners = queries.account_owners(session)
+        owners = accounts.account_owners(session)
     published = 0
     for user_id in owners:
         with Session(engine) as session:

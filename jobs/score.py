@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine
 from bot.scoring.run import RunSummary, future_note, score_range, team_today
 from bot.scoring.scorecard import Scorecard
 from jobs import home
-from storage import queries
+from storage import events, scores
 from storage.db import job_lock, session_factory, unit_of_work
 
 JOB_ID = "score.daily"
@@ -54,15 +54,15 @@ def catch_up_start(last_metrics: date) -> date:
 def span_to_score(conn: Connection, scorecard: Scorecard, today: date) -> tuple[date, date] | None:
     """The days a run without dates scores (`days_to_score` on what the database holds up to `today`, the
     team's: a row dated later is not data yet); None without metrics."""
-    first = queries.first_metric_day(conn)
-    last_metrics = queries.latest_metric_day(conn, until=today)
+    first = scores.first_metric_day(conn)
+    last_metrics = scores.latest_metric_day(conn, until=today)
     if last_metrics is None:
         return None
-    last_scored = queries.latest_score_day(conn)
+    last_scored = scores.latest_score_day(conn)
     gap = None
     if last_metrics is not None and last_scored is not None:
         window_end = min(last_scored, last_metrics)  # days after the last scored one are caught up anyway
-        gap = queries.first_unscored_day(conn, max(catch_up_start(last_metrics), first or last_metrics), window_end)
+        gap = scores.first_unscored_day(conn, max(catch_up_start(last_metrics), first or last_metrics), window_end)
     return days_to_score(last_metrics, last_scored, first, scorecard.data.lookback_days, first_gap=gap)
 
 
@@ -72,7 +72,7 @@ def run_daily(engine: Engine, scorecard: Scorecard, client: WebClient, today: Ca
     if summary is not None:
         home.run(engine, client, scorecard, today())
     with unit_of_work(session_factory(engine)) as session:
-        queries.prune_events(session)
+        events.prune_events(session)
 
 
 def run(engine: Engine, scorecard: Scorecard, today: date | None = None) -> RunSummary | None:

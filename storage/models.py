@@ -102,7 +102,7 @@ ACCOUNT_TRACKED_FIELDS = (
 
 class AccountFieldChange(SQLModel, table=True):
     """A tracked account field's value as first seen on a day (as text; None: cleared). The value holds
-    until the account's next change of that field; `queries.accounts_as_of` reads them back."""
+    until the account's next change of that field; `accounts.accounts_as_of` reads them back."""
 
     __tablename__ = "account_field_change"
 
@@ -204,9 +204,9 @@ class HealthOverride(SQLModel, table=True):
 class SlackEvent(SQLModel, table=True):
     """Events and other deliveries already handled: Slack retries deliveries and Bolt does not deduplicate.
 
-    `queries.claim_event` records a key; a caller either claims before handling (exactly one of
+    `events.claim_event` records a key; a caller either claims before handling (exactly one of
     several replicas handles it) or, where losing one is worse than doing it twice (the App Home),
-    records it once handled. Keys longer than 64 characters are stored as a digest (`queries.event_key`).
+    records it once handled. Keys longer than 64 characters are stored as a digest (`events.event_key`).
     """
 
     __tablename__ = "slack_event"

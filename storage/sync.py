@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from storage import bulk, queries
+from storage import accounts as account_store
+from storage import bulk
 from storage.models import ACCOUNT_TRACKED_FIELDS, AccountStatus, utcnow
 
 AGGREGATES = {"count": "SUM", "sum": "SUM", "mean": "AVG", "max": "MAX"}
@@ -203,5 +204,5 @@ def upsert_accounts(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, 
     if tracked:  # backtests read fields as they were known on a day: a synced change is seen today
         ids = bulk.account_ids(conn)
         frame = pd.DataFrame([{c: r.get(c) for c in tracked} for r in rows])
-        queries.record_field_changes(conn, [ids[r["external_id"]] for r in rows], frame, date.today())
+        account_store.record_field_changes(conn, [ids[r["external_id"]] for r in rows], frame, date.today())
     return len(new), len(old)

@@ -20,7 +20,8 @@ from bot.scoring.fitting import fit_logistic
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
 from jobs import score as score_job
-from storage import queries
+from storage import accounts as account_store
+from storage import scores
 from storage.db import job_lock, make_engine
 
 END = date(2026, 6, 30)
@@ -511,8 +512,8 @@ def test_override_cli(portfolio: Engine, cli_env: None, capsys: pytest.CaptureFi
         == 0
     )
     with Session(portfolio) as s:
-        account = queries.find_accounts(s, "ACC-0001")[0]
-        override = queries.active_override(s, account.id, date.today())
+        account = account_store.find_accounts(s, "ACC-0001")[0]
+        override = scores.active_override(s, account.id, date.today())
         assert override is not None and override.tier == "high_risk" and override.reason.startswith("CFO")
     capsys.readouterr()
     assert main(["override", "ACC-0001", "--tier", "doomed", "--until", "2001-01-01"]) == 2
@@ -520,7 +521,7 @@ def test_override_cli(portfolio: Engine, cli_env: None, capsys: pytest.CaptureFi
     assert "--tier must be one of" in err and "--reason is required" in err and "--until must be" in err
     assert main(["override", "ACC-0001", "--clear"]) == 0
     with Session(portfolio) as s:
-        assert queries.active_override(s, account.id, date.today()) is None
+        assert scores.active_override(s, account.id, date.today()) is None
 
 
 def test_daily_job_catches_up_then_rescores_latest(portfolio: Engine) -> None:
@@ -533,7 +534,7 @@ def test_daily_job_catches_up_then_rescores_latest(portfolio: Engine) -> None:
     first = score_job.run(portfolio, card)
     assert first is not None and first.days[0] == END - timedelta(days=89) and first.days[-1] == END
     with portfolio.connect() as conn:
-        assert queries.latest_score_day(conn) == END
+        assert scores.latest_score_day(conn) == END
         count = conn.execute(text("SELECT COUNT(*) FROM health_score")).scalar()
     score_job.run(portfolio, card)
     with portfolio.connect() as conn:
@@ -556,7 +557,7 @@ def test_daily_run_scores_then_refreshes_every_owners_home(portfolio: Engine, se
 
     score_job.run_daily(portfolio, load_scorecard(), make_client(settings), lambda: END)
     with Session(portfolio) as s:
-        owners = queries.account_owners(s)
+        owners = account_store.account_owners(s)
     calls = fake_slack.calls_to("views.publish")
     assert sorted(c.params["user_id"] for c in calls) == owners and len(owners) >= 3
     for call in calls:
@@ -595,7 +596,7 @@ def test_tune_counts_active_accounts_on_the_days_it_names(
     """A stranger saw "the accounts it scored on 2026-10-29, 2026-09-29" and then "(of 225 active)": the 225 counted
     a third sampled day, before any data, that gave no example and was not named."""
     from bot.scoring.run import active_on
-    from storage import queries
+    from storage import accounts as account_store
 
     as_of = END - timedelta(days=90)
     assert main(["tune", "--as-of", as_of.isoformat(), "--horizon", "60", "--samples", "5", "--out", "p.toml"]) == 0
@@ -605,7 +606,7 @@ def test_tune_counts_active_accounts_on_the_days_it_names(
     days = [date.fromisoformat(d) for d in named.group(1).split(", ")]
     assert len(days) < 5  # the earliest sampled days fall before the demo's 180 days of data
     with portfolio.connect() as conn:
-        accounts = queries.accounts_frame(conn)
+        accounts = account_store.accounts_frame(conn)
     active = sum(int(active_on(accounts, d).sum()) for d in days)
     assert f"(of {active:,} active)" in printed
 

@@ -17,7 +17,7 @@ from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import esc, renewal_text, sparkline, validate_blocks
 from bot.slack.values import decode, encode
 from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
-from storage.queries import AccountRow, TierTotal
+from storage.scores import AccountRow, TierTotal
 
 SCORECARD = load_scorecard()
 TIERS = SCORECARD.tiers

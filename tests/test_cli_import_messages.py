@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.cli import main
 from bot.scoring.importer import ImportFailed, import_metrics
-from storage import queries
+from storage import accounts as account_store
 from tests.test_cli_override import accounts  # noqa: F401  (fixture)
 
 
@@ -113,6 +113,6 @@ def test_flag_metrics_take_only_0_or_1(accounts: Engine, tmp_path: Path) -> None
         "line 3, value: 2 for champion_left must be 0 or 1",
     ]
     with Session(accounts) as s:
-        assert queries.find_accounts(s, "A1")[0].id is not None
+        assert account_store.find_accounts(s, "A1")[0].id is not None
     with accounts.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM metric_observation")).scalar() == 0

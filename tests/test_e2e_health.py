@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from bot.health.command import SUBCOMMANDS, usage
 from bot.slack.blocks import tier_emoji
-from storage import queries
+from storage import scores as score_store
 from storage.models import Account, HealthScore
 from tests.conftest import BotServer, sign
 
@@ -264,7 +264,7 @@ def test_chart_upload_failure_is_told_to_the_user(seeded, bot_server: BotServer)
 def test_override_is_shown_next_to_the_computed_score(seeded, bot_server: BotServer) -> None:
     account = _first_scored(seeded)
     with Session(seeded) as s:
-        queries.set_override(s, account.id, tier="low_risk", reason="Exec sponsor re-engaged", set_by="U0LEAD",
+        score_store.set_override(s, account.id, tier="low_risk", reason="Exec sponsor re-engaged", set_by="U0LEAD",
                              expires_on=date.today() + timedelta(days=30))  # fmt: skip
         s.commit()
     title = _ack(bot_server, account.external_id)["blocks"][0]["text"]["text"]

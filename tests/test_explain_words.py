@@ -216,7 +216,8 @@ def test_hostile_figures_read_safely(measure: Measure, figures: dict[str, Any], 
 def test_a_category_reads_as_most_accounts_spell_it() -> None:
     """A stranger's stored reasons said "on the Monthly plan" for 101 accounts and "on the monthly plan" for 184:
     one category (matched regardless of case), so one spelling, the most common."""
-    from bot.scoring.engine import Panel, day_number, score_day
+    from bot.scoring.engine import score_day
+    from bot.scoring.panel import Panel, day_number
 
     card = Scorecard.model_validate({
         "tiers": {"order": ["good", "bad"], "cutoffs": {"good": 50, "bad": 0}},

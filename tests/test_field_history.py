@@ -19,7 +19,7 @@ from bot.demo.run import write_demo_csvs
 from bot.scoring.backtest import snapshot
 from bot.scoring.importer import ImportFailed, import_accounts, import_metrics
 from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
-from storage import queries
+from storage import accounts
 from storage.db import make_engine, upgrade
 
 DAY1 = date(2026, 3, 2)
@@ -45,7 +45,7 @@ def changes(engine: Engine) -> set[tuple[str, str, str, str | None]]:
 def as_of(engine: Engine, day: date) -> dict[str, dict[str, Any]]:
     """external_id -> the account's fields as `accounts_as_of` reads them for `day`."""
     with engine.connect() as conn:
-        frame = queries.accounts_as_of(conn, day)
+        frame = accounts.accounts_as_of(conn, day)
     return {row["external_id"]: row for row in frame.to_dict("records")}
 
 
@@ -103,8 +103,8 @@ def test_two_imports_on_different_days_read_back_for_each_day(
     acme = stored(engine, "A1")
     assert (acme["segment"], acme["mrr"], str(acme["renewal_date"])) == ("enterprise", 250.0, "2027-06-30")
     with engine.connect() as conn:
-        today, current = queries.accounts_as_of(conn, date.today()), queries.accounts_frame(conn)
-    assert list(today.columns) == list(current.columns) == list(queries.ACCOUNT_FRAME_COLUMNS)
+        today, current = accounts.accounts_as_of(conn, date.today()), accounts.accounts_frame(conn)
+    assert list(today.columns) == list(current.columns) == list(accounts.ACCOUNT_FRAME_COLUMNS)
     assert today["segment"].tolist() == current["segment"].tolist()
     assert today["mrr"].tolist() == current["mrr"].tolist()
 
@@ -213,7 +213,7 @@ def test_a_backtest_reads_a_card_s_field_as_of_its_day(engine: Engine, tmp_path:
     assert "legacy" not in set(early.scores.frame["card"]) | set(later.scores.frame["card"])
     account_id = min(set(early.scores.frame["account_id"]) & set(later.scores.frame["account_id"]))
     with engine.connect() as conn:
-        eid, name, today = queries.accounts_frame(conn).set_index("id").loc[account_id, ["external_id", "name", field]]
+        eid, name, today = accounts.accounts_frame(conn).set_index("id").loc[account_id, ["external_id", "name", field]]
     today = None if pd.isna(today) else today  # the demo has no plans
 
     # the account was "legacy" from before EARLY until halfway to LATER, then had today's value
@@ -314,10 +314,10 @@ def test_a_synced_field_change_is_recorded_as_seen_today(engine: Engine) -> None
 
     with engine.begin() as conn:
         sync.upsert_accounts(conn, [{"external_id": "S1", "name": "Synced", "segment": "smb"}])
-        assert queries.field_history(conn, ["segment"])["value"].tolist() == ["smb"]
+        assert accounts.field_history(conn, ["segment"])["value"].tolist() == ["smb"]
         sync.upsert_accounts(conn, [{"external_id": "S1", "name": "Synced", "segment": "enterprise"}])
-        history = queries.field_history(conn, ["segment"])
+        history = accounts.field_history(conn, ["segment"])
     assert history["value"].tolist() == ["enterprise"]  # both seen today: the later value is what today knew
     with engine.connect() as conn:
-        today = queries.accounts_as_of(conn, date.today())
+        today = accounts.accounts_as_of(conn, date.today())
     assert today.loc[today["external_id"] == "S1", "segment"].item() == "enterprise"

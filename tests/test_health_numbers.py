@@ -18,7 +18,7 @@ from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
 from bot.slack.blocks import money, signed
 from storage.models import Account, HealthScore
-from storage.queries import TierTotal
+from storage.scores import TierTotal
 from tests.conftest import DEMO_END, BotServer
 from tests.fake_slack import FakeSlack
 

@@ -12,7 +12,7 @@ from bot.home.messages import HomeData, home_view
 from bot.home.values import HomePages
 from bot.scoring.scorecard import load_scorecard
 from storage.db import session_factory, unit_of_work
-from storage.queries import AccountRow, TierTotal
+from storage.scores import AccountRow, TierTotal
 
 TIERS = load_scorecard().tiers
 TODAY = date(2026, 6, 30)
@@ -152,7 +152,7 @@ def test_a_full_page_of_every_tier_stays_inside_the_limits() -> None:
 def test_event_claims_drop_retries_across_sessions_and_release_lets_one_through(engine) -> None:
     from datetime import timedelta
 
-    from storage import queries
+    from storage import events
 
     sessions = session_factory(engine)
 
@@ -160,19 +160,19 @@ def test_event_claims_drop_retries_across_sessions_and_release_lets_one_through(
         with unit_of_work(sessions) as session:
             return fn(session, *args, **kwargs)
 
-    assert once(queries.claim_event, "Ev1") is True
-    assert once(queries.claim_event, "Ev1") is False  # a retry, or another replica
-    once(queries.release_event, "Ev1")
-    assert once(queries.claim_event, "Ev1") is True
-    assert once(queries.prune_events, older_than=timedelta(0)) == 1
-    assert once(queries.claim_event, "Ev1") is True
+    assert once(events.claim_event, "Ev1") is True
+    assert once(events.claim_event, "Ev1") is False  # a retry, or another replica
+    once(events.release_event, "Ev1")
+    assert once(events.claim_event, "Ev1") is True
+    assert once(events.prune_events, older_than=timedelta(0)) == 1
+    assert once(events.claim_event, "Ev1") is True
 
 
 def test_storage_functions_leave_the_commit_to_the_unit_of_work(engine) -> None:
     """A click's writes succeed or fail together: nothing a storage function wrote survives a failure after it."""
     from datetime import date
 
-    from storage import queries
+    from storage import events, scores
     from storage.models import Account
 
     sessions = session_factory(engine)
@@ -182,11 +182,11 @@ def test_storage_functions_leave_the_commit_to_the_unit_of_work(engine) -> None:
         account_id = session.exec(select(Account)).one().id
     try:
         with unit_of_work(sessions) as session:
-            queries.claim_event(session, "Ev9")
-            queries.set_override(session, account_id, tier="low_risk", reason="r", set_by="U1", expires_on=date.max)
+            events.claim_event(session, "Ev9")
+            scores.set_override(session, account_id, tier="low_risk", reason="r", set_by="U1", expires_on=date.max)
             raise RuntimeError("the Slack call after the writes failed")
     except RuntimeError:
         pass
     with unit_of_work(sessions) as session:
-        assert queries.active_override(session, account_id, date.today()) is None
-        assert queries.claim_event(session, "Ev9") is True  # the failed request's claim was rolled back too
+        assert scores.active_override(session, account_id, date.today()) is None
+        assert events.claim_event(session, "Ev9") is True  # the failed request's claim was rolled back too

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, text
 
-from storage import queries
+from storage import events
 from storage.db import session_factory, unit_of_work
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer, free_port, sign, wait_for_healthz
 from tests.fake_slack import FakeSlack
@@ -123,15 +123,15 @@ def test_event_keys_of_any_length_claim_once(engine: Engine) -> None:
     keys = ["Ev1", "share:C0123:1700000000.000100", "E" * 64, "E" * 65, "E" * 64 + "F", "x" * 5000]
     for key in keys:
         with unit_of_work(sessions) as session:
-            assert not queries.event_handled(session, key)
-            assert queries.claim_event(session, key) is True
+            assert not events.event_handled(session, key)
+            assert events.claim_event(session, key) is True
         with unit_of_work(sessions) as session:
-            assert queries.event_handled(session, key)
-            assert queries.claim_event(session, key) is False
+            assert events.event_handled(session, key)
+            assert events.claim_event(session, key) is False
     with unit_of_work(sessions) as session:
-        queries.release_event(session, "x" * 5000)
-        assert not queries.event_handled(session, "x" * 5000)
-        assert queries.event_handled(session, "E" * 65)
+        events.release_event(session, "x" * 5000)
+        assert not events.event_handled(session, "x" * 5000)
+        assert events.event_handled(session, "E" * 65)
 
 
 def test_a_process_killed_while_publishing_publishes_on_slacks_retry(

@@ -33,7 +33,7 @@ from bot.settings import Settings
 from bot.slack import blocks as b
 from prompts import say
 from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
-from storage.queries import AccountRow, TierTotal
+from storage.scores import AccountRow, TierTotal
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 from tests.test_unusual_data_in_slack import ack, add_accounts
@@ -605,10 +605,10 @@ def test_message_text_is_clipped_to_slacks_limit_without_cutting_an_entity() -> 
 def test_search_refuses_what_no_name_can_match(engine: Engine) -> None:
     from sqlmodel import Session
 
-    from storage import queries
+    from storage import accounts as account_store
 
     add_accounts(engine, ["Acme Corp"])
     with Session(engine) as session:
-        assert queries.find_accounts(session, "acme\x00") == []
-        assert queries.find_accounts(session, "a%" * 25_000) == []
-        assert [a.name for a in queries.find_accounts(session, "acme")] == ["Acme Corp"]
+        assert account_store.find_accounts(session, "acme\x00") == []
+        assert account_store.find_accounts(session, "a%" * 25_000) == []
+        assert [a.name for a in account_store.find_accounts(session, "acme")] == ["Acme Corp"]

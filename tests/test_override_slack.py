@@ -212,9 +212,9 @@ def test_a_good_submission_is_stored_and_the_card_redrawn(server: BotServer, eng
 def test_an_expired_override_no_longer_shows(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> None:
     account_id = add_account(engine)
     with unit_of_work(session_factory(engine)) as s:
-        from storage import queries
+        from storage import scores
 
-        queries.set_override(s, account_id, tier="healthy", reason="Pilot", set_by=CSM, expires_on=date(2026, 7, 31))
+        scores.set_override(s, account_id, tier="healthy", reason="Pilot", set_by=CSM, expires_on=date(2026, 7, 31))
     for today, shown in ((date(2026, 7, 31), True), (date(2026, 8, 1), False)):
         bot = BotServer(settings, engine, fake_slack, today=today).start()
         try:

@@ -26,7 +26,7 @@ from bot.retention.ids import RetentionIds
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import Message
 from storage.models import Account, Alert, AlertListing, Driver, HealthScore, ScoreParts, Task
-from storage.queries import AccountRow, TierTotal
+from storage.scores import AccountRow, TierTotal
 from tests import snapshot
 
 TIERS = load_scorecard().tiers

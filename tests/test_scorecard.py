@@ -243,7 +243,8 @@ def test_a_cap_compares_a_category_value_with_spaces_when_quoted() -> None:
     import numpy as np
     import pandas as pd
 
-    from bot.scoring.engine import Panel, day_number, score_day
+    from bot.scoring.engine import score_day
+    from bot.scoring.panel import Panel, day_number
 
     card = {
         "tiers": {"order": ["good", "bad"], "cutoffs": {"good": 50, "bad": 0}},

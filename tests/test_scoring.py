@@ -20,8 +20,9 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from bot.demo.run import write_demo_csvs
-from bot.scoring.engine import DayScores, Panel, apply_hysteresis, card_for_accounts, day_number, score_day, tier_of
+from bot.scoring.engine import DayScores, apply_hysteresis, card_for_accounts, score_day, tier_of
 from bot.scoring.importer import import_accounts, import_metrics
+from bot.scoring.panel import Panel, day_number
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from storage.models import Driver, HealthScore, ScoreParts

@@ -20,7 +20,8 @@ from bot.scoring.fitting import fit_logistic
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import Measure, Scorecard
-from storage import queries
+from storage import accounts as account_store
+from storage import scores
 from tests.test_scoring import accounts, card_for_accounts, measure, scorecard
 
 
@@ -77,7 +78,7 @@ def test_days_after_the_latest_metrics_are_not_scored(engine: Engine, tmp_path: 
     assert summary.latest_metrics == DAY
     assert summary.beyond_data == [DAY + timedelta(days=i) for i in (1, 2, 3)]
     with engine.connect() as conn:
-        assert queries.latest_score_day(conn) == DAY
+        assert scores.latest_score_day(conn) == DAY
         assert conn.execute(text("SELECT MIN(score) FROM health_score")).scalar() == 100.0
 
     nothing = score_range(engine, logins_card(), DAY + timedelta(days=1), DAY + timedelta(days=1))
@@ -260,7 +261,7 @@ def test_override_takes_the_tier_as_people_say_it(
     assert main(["override", "A1", "--tier", "Low risk", "--reason", "exec sponsor left", "--until", until]) == 0
     assert f"Acme: overridden to Low risk until {until}" in capsys.readouterr().out
     with Session(engine) as s:
-        override = queries.active_override(s, queries.find_accounts(s, "A1")[0].id, date.today())
+        override = scores.active_override(s, account_store.find_accounts(s, "A1")[0].id, date.today())
         assert override is not None and override.tier == "low_risk" and override.reason == "exec sponsor left"
 
 

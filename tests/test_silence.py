@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.scoring.engine import Panel, day_number, score_day
+from bot.scoring.engine import score_day
+from bot.scoring.panel import Panel, day_number
 from bot.scoring.scorecard import load_scorecard
 
 DAY = date(2026, 6, 30)

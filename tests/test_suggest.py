@@ -505,7 +505,8 @@ def test_a_weekly_cycle_gets_weekday_blind_candidates_in_the_fitted_path(
 
 def test_metric_shapes_are_told_apart_by_their_values_and_names() -> None:
     """How the not-fitted card recognises a metric: values first, the name where they leave it open."""
-    from bot.scoring.engine import DayInputs, Panel, day_number
+    from bot.scoring.measures import DayInputs
+    from bot.scoring.panel import Panel, day_number
     from bot.scoring.shapes import shapes
 
     rng = np.random.default_rng(8)
@@ -542,7 +543,8 @@ def test_the_shapes_cards_bands_widen_to_what_most_accounts_read() -> None:
     (The quantiles were taken from the wrong end: the fixed points never moved and noise flooded the risk tiers.)"""
     from dataclasses import replace as with_day
 
-    from bot.scoring.engine import DayInputs, Panel, day_number, measure_input
+    from bot.scoring.measures import DayInputs, measure_input
+    from bot.scoring.panel import Panel, day_number
     from bot.scoring.shapes import CALIBRATION, CALIBRATION_DAYS, shapes
 
     rng = np.random.default_rng(3)

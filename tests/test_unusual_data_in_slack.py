@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.health.chart import ChartData, render_chart
 from bot.scoring.scorecard import load_scorecard
 from bot.slack import blocks as b
-from storage import queries
+from storage import scores
 from storage.models import Account, HealthScore, ScoreParts
 from tests.conftest import BotServer
 from tests.test_e2e_home import home_opened, published
@@ -127,7 +127,7 @@ def test_home_of_600_long_escaped_names_splits_sections_and_cuts_no_row(engine, 
     assert all(len(t) <= b.SECTION_TEXT_LIMIT and not t.endswith("…") for t in section_texts(view["blocks"]))
     with Session(engine) as s:
         for tier in TIERS:
-            shown = queries.account_rows(s, DAY, owner=ME, tier=tier, limit=8)
+            shown = scores.account_rows(s, DAY, owner=ME, tier=tier, limit=8)
             assert shown and all(f"*{b.esc(r.name)}*" in text for r in shown)
     assert len([x for x in view["blocks"] if x["type"] == "actions"]) == 4  # a More button per tier
 

@@ -49,9 +49,10 @@ from bot.retention.playbooks import load_playbooks
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.settings import QuietHours
 from bot.slack.blocks import is_user
+from storage import accounts as account_store
 from storage import alerts as store
 from storage import outbox as outbox_store
-from storage import queries
+from storage import scores as score_store
 from storage import tasks as task_store
 from storage.models import (
     Account,
@@ -229,7 +230,7 @@ def run_alerts(
     tiers = scorecard.tiers
     tz = _zone(calendar)
     conn = session.connection()
-    scores = queries.scores_on(conn, [day])
+    scores = score_store.scores_on(conn, [day])
     if not len(scores):
         log.warning("no scores for %s: alerts wait for its scoring run", day)
         summary.skipped = True
@@ -245,7 +246,7 @@ def run_alerts(
     open_by_account = {a.account_id: a for a in store.open_alerts(session)}
     listed = {item.account_id: item for item in store.listed(session)}
     wanted = sorted(set(by_account) | set(open_by_account) | set(listed))
-    accounts = {a.id: a for a in queries.accounts_by_ids(session, wanted)}
+    accounts = {a.id: a for a in account_store.accounts_by_ids(session, wanted)}
     cooled = last_alerted(session, sorted(by_account), rules, now, tz)
     today = as_utc(now).astimezone(tz).date()  # the cooldowns' clock
     redraw: set[int] = set()

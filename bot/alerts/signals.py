@@ -33,11 +33,12 @@ from bot.alerts.rules import (
     TierDropped,
     riskiest,
 )
-from bot.scoring.engine import Panel, day_number
 from bot.scoring.explain import _days, _num, _pct, _span, metric_label, score_text
+from bot.scoring.panel import Panel, day_number
 from bot.scoring.scorecard import Scorecard
 from prompts import raw, say
-from storage import queries
+from storage import accounts as account_store
+from storage import scores as score_store
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,13 @@ def evaluate(conn: Connection, rules: Rules, scorecard: Scorecard, day: date, lo
     `lookback`: days a day-to-day rule (tier_dropped) compares over: 1 (the day before) on every run but a
     first one, which looks over its whole window (`[budget] first_run_days`), so a drop the day before the
     first run is not missed."""
-    accounts = queries.accounts_frame(conn, active_on=day)
+    accounts = account_store.accounts_frame(conn, active_on=day)
     n_score_days = _score_days(rules, lookback)
-    scores = queries.scores_on(conn, [day - timedelta(days=k) for k in range(n_score_days)])
+    scores = score_store.scores_on(conn, [day - timedelta(days=k) for k in range(n_score_days)])
     by_span: dict[int, list[str]] = {}
     for metric, span in _metric_spans(rules).items():  # a flag read for 7 days is not read for 60
         by_span.setdefault(span, []).append(metric)
-    obs = [queries.observations(conn, day - timedelta(days=span - 1), day, ms) for span, ms in by_span.items()]
+    obs = [score_store.observations(conn, day - timedelta(days=span - 1), day, ms) for span, ms in by_span.items()]
     return evaluate_frames(accounts, scores, obs, rules, scorecard, day, lookback)
 
 
@@ -329,8 +330,8 @@ def digest_moves(
 ) -> list[Move]:
     """Accounts (customers on `day`) whose tier on `day` is worse than on `since` and that are not in
     `alerted` (the accounts that raised an alert in between): the weekly digest's moves, worst first."""
-    accounts = queries.accounts_frame(conn, active_on=day)
-    scores = queries.scores_on(conn, [since, day])
+    accounts = account_store.accounts_frame(conn, active_on=day)
+    scores = score_store.scores_on(conn, [since, day])
     rank = {t: i for i, t in enumerate(scorecard.tiers.order)}
     by_day = {int(d): f.set_index("account_id") for d, f in scores.groupby("day_num")}
     now, before = by_day.get(day_number(day)), by_day.get(day_number(since))

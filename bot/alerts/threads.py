@@ -24,7 +24,7 @@ from bot.alerts.messages import AlertView
 from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
-from storage import alerts, outbox, queries
+from storage import alerts, outbox, scores
 from storage.models import Account, Alert, AlertListing, HealthScore, ListingStatus, Task, utcnow
 
 
@@ -72,8 +72,8 @@ def load_view(session: Session, alert_id: int, today: date | None = None) -> Ale
     account = session.get(Account, alert.account_id)
     if account is None:
         return None
-    override = queries.active_override(session, alert.account_id, today or utcnow().date())
-    return AlertView(alert, account, queries.latest_score(session, alert.account_id), override)
+    override = scores.active_override(session, alert.account_id, today or utcnow().date())
+    return AlertView(alert, account, scores.latest_score(session, alert.account_id), override)
 
 
 def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:
@@ -142,7 +142,7 @@ def dm_person(
         key = listed_dm_key(user, min(item.id or 0 for item, _ in listed))
     rows = []
     for item, name in listed:  # the account's tier, as the channel's list shows it (the severity may be a worse tier)
-        score = queries.latest_score(session, item.account_id)
+        score = scores.latest_score(session, item.account_id)
         rows.append(messages.Listed(name, score.tier if score is not None else item.severity, item.channel))
     message = messages.person_dm(new, rows, tiers, tz)
     outbox.post(session, key, user, message.text, message.blocks)
@@ -155,7 +155,7 @@ def _listing_rows(session: Session, items: list[AlertListing]) -> list[messages.
         account = session.get(Account, item.account_id)
         if account is None:  # pragma: no cover - the account row cascades its listings away
             continue
-        score = queries.latest_score(session, item.account_id)
+        score = scores.latest_score(session, item.account_id)
         alert = alerts.get(session, item.alert_id) if item.alert_id else None
         rows.append(messages.ListingRow(item, account, score, alert))
     return rows
@@ -208,4 +208,4 @@ def redraw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> Non
 
 def latest(session: Session, account_id: int, day: date) -> HealthScore | None:
     """The account's score on `day` (the run's), else its latest."""
-    return queries.score_on(session, account_id, day) or queries.latest_score(session, account_id)
+    return scores.score_on(session, account_id, day) or scores.latest_score(session, account_id)

@@ -21,7 +21,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.health.command import UsageError, resolve_tier
     from bot.scoring.scorecard import load_scorecard
-    from storage import queries
+    from storage import scores
     from storage.db import session_factory, unit_of_work
     from storage.models import AccountStatus
 
@@ -33,7 +33,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
             print(f"healthbot: {problem}", file=sys.stderr)
             return 1
         if args.clear:
-            n = queries.clear_override(session, account.id)
+            n = scores.clear_override(session, account.id)
             print(f"{account.name}: {'override cleared' if n else 'had no override'}")
             return 0
         if account.status == AccountStatus.CHURNED or account.churned_on is not None:
@@ -64,7 +64,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
         if problems:
             print("\n".join(f"healthbot: {p}" for p in problems), file=sys.stderr)
             return 2
-        queries.set_override(
+        scores.set_override(
             session,
             account.id,
             tier=args.tier,

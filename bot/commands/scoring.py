@@ -133,13 +133,13 @@ def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, c
     both named, and the `scorecard suggest` command line (a day far enough back that churn after it is seen,
     when the data reaches that far) that proposes a card from the team's own metrics. None otherwise."""
     from prompts import say
-    from storage import queries
+    from storage import scores
 
     if not summary.unreported_metrics:  # the card's metrics are all reported: extra ones are the team's choice
         return None
     with engine.connect() as conn:
-        reported = queries.reported_metrics(conn)
-        first = queries.first_metric_day(conn)
+        reported = scores.reported_metrics(conn)
+        first = scores.first_metric_day(conn)
     unread = [m for m in reported if m not in scorecard.metrics]
     latest = summary.latest_metrics
     if not unread or latest is None:

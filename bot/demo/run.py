@@ -35,9 +35,10 @@ from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import load_settings
 from bot.slack import blocks
 from prompts import say
+from storage import accounts as account_store
 from storage import alerts as alert_store
 from storage import outbox as outbox_store
-from storage import queries
+from storage import scores
 from storage.db import delete_all, make_engine, session_factory, truncate, unit_of_work, upgrade
 from storage.models import Account, HealthScore
 
@@ -75,7 +76,7 @@ def not_demo_data(url: str) -> str | None:
                 return say("demo.not_demo_table", table=foreign[0])
             if "account" not in tables:
                 return None
-            for external_id, owner in queries.account_owners_by_external_id(conn):
+            for external_id, owner in account_store.account_owners_by_external_id(conn):
                 if not DEMO_ID.fullmatch(external_id) or owner not in CSM_IDS:
                     return say("demo.not_demo_account", account=external_id)
     except DBAPIError:
@@ -137,7 +138,7 @@ def run_demo(
         score_range(engine, scorecard, start, end, progress=bar.update, today=end)
 
     with engine.connect() as conn:
-        counts = queries.tier_counts(conn, end).set_index("tier")
+        counts = scores.tier_counts(conn, end).set_index("tier")
     print()
     print(say("demo.tiers_title", day=end.isoformat()))
     total = int(counts["accounts"].sum()) or 1
@@ -357,8 +358,8 @@ def _tier_drops(engine: Engine, scorecard: Scorecard, day: date) -> dict[str, li
     week_ago = day - timedelta(days=7)
     out: dict[str, list[tuple[Account, HealthScore, str]]] = {"worse": [], "better": []}
     with session_factory(engine)() as session:
-        before = {s.account_id: s.tier for s in queries.scores_of_day(session, week_ago)}
-        rows = queries.accounts_scored_on(session, day)
+        before = {s.account_id: s.tier for s in scores.scores_of_day(session, week_ago)}
+        rows = scores.accounts_scored_on(session, day)
         for account, score in rows:
             previous = before.get(account.id)  # type: ignore[arg-type]
             if previous is None or previous == score.tier:

@@ -38,11 +38,12 @@ from bot.alerts.job import last_alerted
 from bot.alerts.rules import Rules, TierDropped, riskiest
 from bot.alerts.signals import Move, digest_moves, evaluate
 from bot.retention.plays import PlayRate, save_rates
-from bot.scoring.engine import day_number
 from bot.scoring.explain import at_risk_tiers
+from bot.scoring.panel import day_number
 from bot.scoring.scorecard import Scorecard, Tiers
+from storage import accounts as account_store
 from storage import alerts as alert_store
-from storage import queries
+from storage import scores
 from storage import tasks as task_store
 from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, AlertOutcome, AlertStatus, Task, as_utc
 
@@ -195,8 +196,8 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         start=today - timedelta(days=7),
         end=today - timedelta(days=1),
         now=as_utc(now),
-        day=queries.latest_score_day(conn),
-        accounts={a.id or 0: a for a in queries.all_accounts(session)},
+        day=scores.latest_score_day(conn),
+        accounts={a.id or 0: a for a in account_store.all_accounts(session)},
     )
     # what the alert job did: the seven days up to the run, whenever it ran (not by scored day, not up to midnight)
     week.alerts_since = done_since = week.now - timedelta(days=7)
@@ -215,9 +216,9 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         return week
 
     day, before = week.day, week.day - timedelta(days=7)
-    active = queries.accounts_frame(conn, active_on=day)
+    active = account_store.accounts_frame(conn, active_on=day)
     week.customers = {int(i) for i in active["id"]}
-    for row in queries.scores_on(conn, [day, before]).itertuples():
+    for row in scores.scores_on(conn, [day, before]).itertuples():
         if row.day_num == day_number(day):
             week.tier_now[int(row.account_id)] = (str(row.tier), float(row.score))
         else:

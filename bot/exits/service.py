@@ -29,7 +29,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, esc, is_user, plain
 from bot.slack.requests import is_member
 from prompts import say
-from storage import alerts, exits, outbox, queries, tasks
+from storage import accounts, alerts, exits, outbox, tasks
 from storage.models import EXIT_REASONS, Account, AccountStatus, AlertOutcome, ExitInterview
 
 OPTIONS_LIMIT = 20
@@ -68,7 +68,7 @@ def account_options(session: Session, query: str) -> list[dict[str, Any]]:
     """The form's customer picker, searched as you type: one indexed query (name, domain or id)."""
     if not query:
         return []
-    found = queries.find_accounts(session, query, limit=OPTIONS_LIMIT)
+    found = accounts.find_accounts(session, query, limit=OPTIONS_LIMIT)
     return [{"text": {"type": "plain_text", "text": plain(a.name, 75)}, "value": str(a.id)} for a in found]
 
 
@@ -253,7 +253,7 @@ def _churn(
 ) -> None:
     """The account is churned from `day`; its open alert resolves as churned, its tasks close with it."""
     if account.status != AccountStatus.CHURNED or account.churned_on is None:
-        queries.mark_churned(session, account, day)
+        accounts.mark_churned(session, account, day)
     alert = alerts.open_alert(session, account.id or 0)
     if alert is None or not alerts.resolve(session, alert.id or 0, AlertOutcome.CHURNED, user_id):
         return

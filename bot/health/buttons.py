@@ -20,7 +20,7 @@ from bot.slack.outbox import drain
 from bot.slack.requests import Click, Deps, tell
 from bot.slack.respond import ResponseUrlError, RetryingRespond
 from prompts import say
-from storage import queries
+from storage import events, scores
 from storage.db import unit_of_work
 from storage.models import Account
 
@@ -55,7 +55,7 @@ def share(deps: Deps, click: Click[AccountRef]) -> None:
     message = service.card(click.session, account_id, deps.scorecard, deps.today(), shared_by=click.user_id)
     key = share_key(click.body)
     with unit_of_work(deps.sessions) as claim:
-        first = queries.claim_event(claim, key)
+        first = events.claim_event(claim, key)
     if not first:
         click.logger.info("share %s already posted: a replayed or repeated click, dropped", key)
         return
@@ -63,7 +63,7 @@ def share(deps: Deps, click: Click[AccountRef]) -> None:
         click.respond(response_type="in_channel", replace_original=False, text=message.text, blocks=message.blocks)
     except Exception:
         with unit_of_work(deps.sessions) as release:
-            queries.release_event(release, key)
+            events.release_event(release, key)
         raise
     click.respond(delete_original=True)
 
@@ -97,7 +97,7 @@ def override_form(deps: Deps, session: Session, account_id: int, response_url: s
     refused = override.refusal(account)
     if refused or account is None:
         return esc(refused or "")
-    current = queries.active_override(session, account_id, deps.today())
+    current = scores.active_override(session, account_id, deps.today())
     return override.override_modal(account, current, deps.scorecard.tiers, deps.today(), response_url)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import Session
 
-from storage import queries
+from storage import accounts
 from storage.models import Account
 
 PICK_LIMIT = 10  # buttons in a pick list
@@ -57,22 +57,22 @@ class AccountNames:
         with self._lock:
             # An empty list is not kept: the first import must not wait out the ttl to be found.
             if not self._names or self._loaded is None or self._clock() - self._loaded > self._ttl:
-                self._names = {aid: _folded(name) for aid, name in queries.all_account_names(session)}
+                self._names = {aid: _folded(name) for aid, name in accounts.all_account_names(session)}
                 self._loaded = self._clock()
             return self._names
 
 
 def find_customer(session: Session, query: str, names: AccountNames, fuzzy_cutoff: float = 80) -> Lookup:
     """Exact id/domain/name, then prefix or substring (in the database), then typo-tolerant fuzzy match."""
-    matches = queries.find_accounts(session, query, limit=PICK_LIMIT + 1)
+    matches = accounts.find_accounts(session, query, limit=PICK_LIMIT + 1)
     if not matches and _URL.match(query.strip()):  # a pasted address: look its host up as a domain
-        matches = queries.find_accounts(session, _URL.sub("", query.strip()).split("/")[0], limit=PICK_LIMIT + 1)
+        matches = accounts.find_accounts(session, _URL.sub("", query.strip()).split("/")[0], limit=PICK_LIMIT + 1)
     if matches:
         return Lookup(query, matches[:PICK_LIMIT], more=len(matches) > PICK_LIMIT)
     ranked = process.extract(_folded(query), names.get(session), scorer=fuzz.WRatio, processor=None, limit=PICK_LIMIT)
     strong = [aid for _, score, aid in ranked if score >= fuzzy_cutoff]
     if len(strong) == 1 or (len(strong) > 1 and ranked[0][1] - ranked[1][1] >= 8):
-        return Lookup(query, queries.accounts_by_ids(session, strong[:1]))
+        return Lookup(query, accounts.accounts_by_ids(session, strong[:1]))
     if strong:
-        return Lookup(query, queries.accounts_by_ids(session, strong))
-    return Lookup(query, closest=queries.accounts_by_ids(session, [aid for _, _, aid in ranked[:CLOSEST]]))
+        return Lookup(query, accounts.accounts_by_ids(session, strong))
+    return Lookup(query, closest=accounts.accounts_by_ids(session, [aid for _, _, aid in ranked[:CLOSEST]]))

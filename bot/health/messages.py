@@ -35,7 +35,7 @@ from bot.slack.blocks import (
 from bot.slack.values import encode
 from prompts import say
 from storage.models import Account, AccountStatus, HealthOverride, HealthScore
-from storage.queries import AccountRow, TierTotal
+from storage.scores import AccountRow, TierTotal
 
 
 @dataclass(frozen=True)

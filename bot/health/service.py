@@ -22,7 +22,7 @@ from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import Message, esc
 from prompts import say
-from storage import alerts, queries, tasks
+from storage import alerts, scores, tasks
 from storage.models import Account, HealthOverride, HealthScore, utcnow
 
 SERIES_DAYS = 90
@@ -83,31 +83,31 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, s
     account = session.get(Account, account_id)
     if account is None:
         return Message(say("health.gone"))
-    score = queries.latest_score(session, account_id)
-    series = queries.score_series(session, account_id, score.day - timedelta(days=SERIES_DAYS - 1)) if score else []
-    data = messages.CardData(account, score, series, queries.active_override(session, account_id, today))
+    score = scores.latest_score(session, account_id)
+    series = scores.score_series(session, account_id, score.day - timedelta(days=SERIES_DAYS - 1)) if score else []
+    data = messages.CardData(account, score, series, scores.active_override(session, account_id, today))
     return Message(messages.card_text(data, scorecard.tiers), messages.account_card(data, scorecard, today, shared_by))
 
 
 def account_list(session: Session, value: ListPage, user_id: str, scorecard: Scorecard, today: date) -> Message:
     if value.tier is not None and value.tier not in scorecard.tiers.order:  # forged, or a tier renamed since
         return Message(say("health.button_out_of_date"))
-    day = queries.latest_score_day(session.connection())
+    day = scores.latest_score_day(session.connection())
     if day is None:
         return Message(say("health.no_scores_yet"))
     if value.kind == "me":
-        totals = queries.tier_summary(session, day, owner=user_id, with_unscored=True)
+        totals = scores.tier_summary(session, day, owner=user_id, with_unscored=True)
         if not totals:
             return Message(say("health.list.me_empty"))
         shown = page(session, day, value.page, PAGE_SIZE, owner=user_id, with_unscored=True)
         blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers)
     else:
-        totals = queries.tier_summary(session, day)
+        totals = scores.tier_summary(session, day)
         shown = page(session, day, value.page, PAGE_SIZE, cap=value.limit, tier=value.tier)
         if not shown.rows:
             where = say("health.list.top_where", tier=esc(scorecard.tiers.label(value.tier))) if value.tier else ""
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
-        listed = queries.account_rows(session, day, tier=value.tier, limit=value.limit or TOP_DEFAULT)  # every page
+        listed = scores.account_rows(session, day, tier=value.tier, limit=value.limit or TOP_DEFAULT)  # every page
         blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, sum(r.mrr or 0.0 for r in listed))
     return Message(blocks[0]["text"]["text"], blocks)
 
@@ -141,7 +141,7 @@ def set_override(
     valid = override.check(entry, account, tiers, today)
     if isinstance(valid, dict):
         return valid
-    stored = queries.set_override(
+    stored = scores.set_override(
         session,
         account_id,
         tier=valid.tier,
@@ -171,15 +171,15 @@ def my_task_rows(session: Session, user_id: str) -> list[TaskRow]:
 def chart(session: Session, account_id: int, scorecard: Scorecard) -> ChartData | None:
     """The chart's data: 90 days of scores and of the metrics that matter most for this account."""
     account = session.get(Account, account_id)
-    score = queries.latest_score(session, account_id)
+    score = scores.latest_score(session, account_id)
     if account is None or score is None:
         return None
     since = score.day - timedelta(days=SERIES_DAYS - 1)
-    metrics = queries.metric_series(session, account_id, _key_metrics(score, scorecard), since)
+    metrics = scores.metric_series(session, account_id, _key_metrics(score, scorecard), since)
     return ChartData(
         account.name,
         SERIES_DAYS,
-        queries.score_series(session, account_id, since),
+        scores.score_series(session, account_id, since),
         {metric_label(m): series for m, series in metrics.items()},
     )
 
@@ -210,7 +210,7 @@ def page(
     offset = number * size
     take = size if cap is None else max(0, min(size, cap - offset))
     rows = (
-        queries.account_rows(
+        scores.account_rows(
             session, day, owner=owner, tier=tier, with_unscored=with_unscored, limit=take + 1, offset=offset
         )
         if take

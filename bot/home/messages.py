@@ -18,7 +18,7 @@ from bot.slack import blocks as b
 from bot.slack.values import encode
 from prompts import say
 from storage.models import utcnow
-from storage.queries import AccountRow, TierTotal
+from storage.scores import AccountRow, TierTotal
 
 
 @dataclass(frozen=True)

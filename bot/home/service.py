@@ -15,7 +15,7 @@ from bot.home.messages import HomeData, home_view
 from bot.home.values import HomePages
 from bot.scoring.scorecard import Scorecard
 from bot.slack.requests import Deps
-from storage import queries
+from storage import events, scores
 from storage.db import unit_of_work
 from storage.models import utcnow
 
@@ -28,11 +28,11 @@ UTC = ZoneInfo("UTC")
 def home(
     session: Session, user_id: str, pages: HomePages, scorecard: Scorecard, today: date, tz: ZoneInfo = UTC
 ) -> dict[str, Any]:
-    day = queries.latest_score_day(session.connection())
+    day = scores.latest_score_day(session.connection())
     tasks = my_task_rows(session, user_id)
     if day is None:
         return home_view(HomeData(user_id, None, pages, {}, {}, {}, [], [], [], tasks, utcnow(), tz), scorecard.tiers)
-    mine = queries.tier_summary(session, day, owner=user_id, with_unscored=True)
+    mine = scores.tier_summary(session, day, owner=user_id, with_unscored=True)
     my_pages = {
         tier: page(session, day, pages.pages.get(tier, 0), HOME_PAGE_SIZE, owner=user_id, tier=tier)
         for tier in scorecard.tiers.order
@@ -44,10 +44,10 @@ def home(
         pages,
         mine,
         my_pages,
-        queries.tier_summary(session, day, with_unscored=True),
-        queries.tier_moves(session, day, day - timedelta(days=7)),
-        queries.account_rows(session, day, order="drop", limit=MOVERS),
-        queries.account_rows(session, day, order="gain", limit=MOVERS),
+        scores.tier_summary(session, day, with_unscored=True),
+        scores.tier_moves(session, day, day - timedelta(days=7)),
+        scores.account_rows(session, day, order="drop", limit=MOVERS),
+        scores.account_rows(session, day, order="gain", limit=MOVERS),
         tasks,
         utcnow(),
         tz,
@@ -70,11 +70,11 @@ def publish_once(
     An event without an id is published without dedupe (its retries cannot be told apart from new events)."""
     if event_id:
         with unit_of_work(deps.sessions) as session:
-            done = queries.event_handled(session, event_id)
+            done = events.event_handled(session, event_id)
         if done:
             logger.info("dropped retry %s of event %s: already handled", retry, event_id)
             return
     publish(deps, client, user_id, HomePages())
     if event_id:
         with unit_of_work(deps.sessions) as session:
-            queries.claim_event(session, event_id)
+            events.claim_event(session, event_id)

@@ -30,7 +30,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key
 from bot.slack.blocks import is_user
 from prompts import raw
-from storage import alerts, outbox, queries
+from storage import alerts, outbox, scores
 from storage import tasks as store
 from storage.models import Account, Alert, AlertStatus, HealthScore, Task, TaskStatus, as_utc
 
@@ -110,10 +110,10 @@ def highlights(session: Session, account_id: int, until: date | None = None) -> 
     conf = raw("outreach.highlights")
     days, how = int(conf["days"]), dict(conf["metrics"])
     if until is None:
-        latest = queries.latest_score(session, account_id)
+        latest = scores.latest_score(session, account_id)
         until = latest.day if latest is not None else date.today()
     since = until - timedelta(days=2 * days - 1)
-    series = queries.metric_series(session, account_id, list(how), since)
+    series = scores.metric_series(session, account_id, list(how), since)
     out: list[Highlight] = []
     for metric, points in series.items():
         recent = [v for d, v in points if until - timedelta(days=days) < d <= until]

@@ -12,11 +12,14 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from bot.scoring import formats
-from bot.scoring.engine import DayInputs, DayScores, Panel, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.engine import DayScores, apply_hysteresis, score_day
+from bot.scoring.measures import DayInputs
+from bot.scoring.panel import Panel, day_number, days_between
 from bot.scoring.run import active_on, team_today
 from bot.scoring.scorecard import Scorecard
 from prompts import say
-from storage import queries
+from storage import accounts as account_store
+from storage import scores as score_store
 
 FEW = 5  # fewer churned (or retained) accounts than this make the AUC a rough sign
 NAMES_SHOWN = 8  # metric names listed in a note before "and N more"
@@ -134,12 +137,12 @@ def load_past_day(engine: Engine, metrics: list[str], as_of: date, horizon: int,
     """
     start = as_of - timedelta(days=lookback - 1)
     with engine.connect() as conn:
-        accounts = queries.accounts_as_of(conn, as_of)
-        latest = queries.latest_metric_day(conn, until=team_today())
+        accounts = account_store.accounts_as_of(conn, as_of)
+        latest = score_store.latest_metric_day(conn, until=team_today())
         beyond_data = latest is None or as_of > latest
-        obs = queries.observations(conn, start, start - timedelta(days=1) if beyond_data else as_of, metrics)
-        first = queries.first_metric_day(conn)
-        reported = queries.reported_metrics(conn) if obs.empty else None
+        obs = score_store.observations(conn, start, start - timedelta(days=1) if beyond_data else as_of, metrics)
+        first = score_store.first_metric_day(conn)
+        reported = score_store.reported_metrics(conn) if obs.empty else None
     latest_churn = pd.to_datetime(accounts["churned_on"], errors="coerce").max()
     accounts = accounts[active_on(accounts, as_of)].reset_index(drop=True)
     panel = Panel.from_long(accounts["id"].to_numpy(), obs, day_number(start), day_number(as_of), metrics)
@@ -326,9 +329,9 @@ def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STA
     first = as_of - timedelta(days=days)  # the day before the first compared day
     load_start = first - timedelta(days=scorecard.data.lookback_days - 1)
     with engine.connect() as conn:
-        accounts = queries.accounts_as_of(conn, as_of).sort_values("id").reset_index(drop=True)
-        latest = queries.latest_metric_day(conn, until=team_today())
-        obs = queries.observations(conn, load_start, as_of, scorecard.metrics)
+        accounts = account_store.accounts_as_of(conn, as_of).sort_values("id").reset_index(drop=True)
+        latest = score_store.latest_metric_day(conn, until=team_today())
+        obs = score_store.observations(conn, load_start, as_of, scorecard.metrics)
     panel = Panel.from_long(
         accounts["id"].to_numpy(), obs, day_number(load_start), day_number(as_of), scorecard.metrics
     )

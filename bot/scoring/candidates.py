@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from bot.scoring import fitting, formats
 from bot.scoring.backtest import roc_auc
 from bot.scoring.binning import Bin, Segment, fit_category, fit_numeric, interp, range_label
-from bot.scoring.engine import measure_input
 from bot.scoring.examples import FIT_FOLDS, LOOKBACK, Examples, category_values
+from bot.scoring.measures import measure_input
 from bot.scoring.scorecard import CATEGORY_FIELDS, NUMERIC_FIELDS, Measure
 from prompts import say
 

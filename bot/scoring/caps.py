@@ -14,8 +14,9 @@ from bot.scoring import fitting, formats
 from bot.scoring.backtest import PastDay, Snapshot, roc_auc, score_past_day
 from bot.scoring.binning import MIN_BIN_ACCOUNTS, significant
 from bot.scoring.candidates import Candidate
-from bot.scoring.engine import Panel, capped_scores, tier_of
+from bot.scoring.engine import capped_scores, tier_of
 from bot.scoring.examples import MIN_CHURNERS, Examples, category_values, row_ids
+from bot.scoring.panel import Panel
 from bot.scoring.scorecard import Cap, Scorecard
 from prompts import say
 

@@ -1,4 +1,4 @@
-"""The scoring engine: daily metrics in, explainable 0-100 scores and tiers out.
+"""The scoring engine: measure inputs in, explainable 0-100 scores, caps and tiers out.
 
 Pure functions over numpy/pandas. Observations are laid out as one dense
 (accounts x days) array per metric, so scoring a day is a handful of array slices per
@@ -8,147 +8,19 @@ measure for every account at once, and a backfill reuses the same arrays day aft
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, NotRequired, TypedDict, cast
 
 import numpy as np
 import pandas as pd
 
 from bot.scoring.explain import cap_reason, reason_text
-from bot.scoring.scorecard import Cap, Card, Measure, Scorecard
+from bot.scoring.measures import DayInputs, applies, measure_input
+from bot.scoring.panel import Panel, window
+from bot.scoring.scorecard import Cap, Card, Scorecard
 from storage.models import ScoreParts
-
-EPOCH = date(1970, 1, 1)
-
-
-def day_number(d: date) -> int:
-    return (d - EPOCH).days
-
-
-@dataclass
-class Panel:
-    """Observations as dense arrays: metric -> float[accounts, days] (NaN = no row)."""
-
-    account_ids: np.ndarray  # int64, sorted
-    first_day: int  # day number of column 0
-    values: dict[str, np.ndarray]
-    _first_seen: np.ndarray | None = field(default=None, repr=False)
-    _reported: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def reports(self, metric: str, col: int) -> bool:
-        """Whether any account has a value of `metric` on or before column `col`: never a later day, so a
-        day scores the same alone as inside a backfill (the first such column is found once per panel)."""
-        if metric not in self._reported:
-            arr = self.values.get(metric)
-            seen = np.flatnonzero((~np.isnan(arr)).any(axis=0)) if arr is not None else np.empty(0, dtype=int)
-            self._reported[metric] = int(seen[0]) if len(seen) else self.n_days
-        return self._reported[metric] <= col
-
-    @property
-    def n_days(self) -> int:
-        return next(iter(self.values.values())).shape[1] if self.values else 0
-
-    @property
-    def first_seen(self) -> np.ndarray:
-        """Per account, the first column with any metric (n_days when none): before it the account had no data
-        yet, so a baseline reaching back there is shorter, not zero."""
-        if self._first_seen is None:
-            seen = np.zeros((len(self.account_ids), self.n_days), dtype=bool)
-            for arr in self.values.values():
-                seen |= ~np.isnan(arr)
-            self._first_seen = np.where(seen.any(axis=1), np.argmax(seen, axis=1), self.n_days)
-        return self._first_seen
-
-    @classmethod
-    def from_long(
-        cls, account_ids: np.ndarray, obs: pd.DataFrame, first_day: int, last_day: int, metrics: list[str]
-    ) -> Panel:
-        """Build from long rows with columns account_id, day_num (int), metric, value.
-
-        Rows for other accounts, days or metrics are ignored. Scattered in slices of
-        `_SCATTER_ROWS` into one (metrics x accounts x days) block, so tens of millions of
-        rows need no full-length temporaries; a categorical `metric` is matched by its codes.
-        """
-        account_ids = np.asarray(np.sort(account_ids), dtype=np.int64)
-        n_acc, n_days = len(account_ids), last_day - first_day + 1
-        names = list(dict.fromkeys(metrics))
-        cube = np.full((len(names), n_acc, max(n_days, 0)), np.nan, dtype=np.float64)
-        values = {m: cube[i] for i, m in enumerate(names)}
-        if len(obs) and n_acc and n_days > 0 and names:
-            position = {m: i for i, m in enumerate(names)}
-            metric = obs["metric"]
-            if isinstance(metric.dtype, pd.CategoricalDtype):
-                lut = np.array([position.get(c, -1) for c in metric.cat.categories] + [-1], dtype=np.int64)
-                codes = metric.cat.codes.to_numpy()  # -1 (missing) picks the trailing -1
-                identity = bool((lut[:-1] == np.arange(len(lut) - 1)).all())
-
-                def metric_pos(sl: slice) -> np.ndarray:
-                    return codes[sl].astype(np.int64) if identity else lut.take(codes[sl])
-            else:
-                labels = metric.to_numpy()
-
-                def metric_pos(sl: slice) -> np.ndarray:
-                    out = np.full(len(labels[sl]), -1, dtype=np.int64)
-                    for m, i in position.items():
-                        out[labels[sl] == m] = i
-                    return out
-
-            row_of = _row_lookup(account_ids)
-            acc = obs["account_id"].to_numpy()
-            day = obs["day_num"].to_numpy()
-            vals = obs["value"].to_numpy(dtype=np.float64)
-            flat = cube.reshape(-1)
-            for lo in range(0, len(obs), _SCATTER_ROWS):
-                sl = slice(lo, lo + _SCATTER_ROWS)
-                rows = row_of(acc[sl])
-                cols = day[sl] - first_day
-                pos = metric_pos(sl)
-                ok = (rows >= 0) & (cols >= 0) & (cols < n_days) & (pos >= 0)
-                idx = pos * n_acc
-                idx += rows
-                idx *= n_days
-                idx += cols
-                if ok.all():
-                    flat[idx] = vals[sl]
-                else:
-                    flat[idx[ok]] = vals[sl][ok]
-        return cls(account_ids, first_day, values)
-
-
-_SCATTER_ROWS = 1 << 20
-
-
-def _row_lookup(account_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """ids -> row in the sorted `account_ids` (first match), -1 when absent: a direct table
-    when the ids are dense enough, else a binary search."""
-    n = len(account_ids)
-    base, top = int(account_ids[0]), int(account_ids[-1])
-    if top - base < max(8 * n, 1 << 20):
-        table = np.full(top - base + 1, -1, dtype=np.int64)
-        table[account_ids[::-1] - base] = np.arange(n - 1, -1, -1)  # first occurrence wins
-
-        def direct(ids: np.ndarray) -> np.ndarray:
-            rows = table.take(ids - base, mode="clip")
-            if len(ids) and (ids.min() < base or ids.max() > top):
-                rows[(ids < base) | (ids > top)] = -1
-            return rows
-
-        return direct
-
-    def search(ids: np.ndarray) -> np.ndarray:
-        rows = np.searchsorted(account_ids, ids)
-        safe = np.minimum(rows, n - 1)
-        return np.where((rows < n) & (account_ids[safe] == ids), safe, -1)
-
-    return search
-
-
-def _window(arr: np.ndarray, end_col: int, days: int) -> np.ndarray:
-    start = max(end_col - days + 1, 0)
-    return arr[:, start : end_col + 1]
 
 
 def _interp(x: np.ndarray, bands: list[tuple[float, float]]) -> np.ndarray:
@@ -156,174 +28,6 @@ def _interp(x: np.ndarray, bands: list[tuple[float, float]]) -> np.ndarray:
     ys = np.array([b[1] for b in bands])
     out = np.interp(np.nan_to_num(x, nan=0.0), xs, ys)
     return np.where(np.isnan(x), np.nan, out)
-
-
-def _safe_sum(w: np.ndarray) -> np.ndarray:
-    return np.nansum(w, axis=1) if w.shape[1] else np.zeros(w.shape[0])
-
-
-@dataclass
-class DayInputs:
-    """What a day's measures read: the metric panel up to column `col`, and the accounts (rows aligned with the
-    panel's) with their fields as known that day."""
-
-    panel: Panel
-    col: int
-    lookback: int
-    accounts: pd.DataFrame
-    day: date
-    days_to_renewal: np.ndarray
-
-    @classmethod
-    def on(cls, scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: date) -> DayInputs:
-        col = day_number(day) - panel.first_day
-        return cls(panel, col, scorecard.data.lookback_days, accounts, day, cls.days_to_renewal_of(accounts, day))
-
-    @staticmethod
-    def days_to_renewal_of(accounts: pd.DataFrame, day: date) -> np.ndarray:
-        """Days from `day` to each account's renewal date (NaN: none)."""
-        renewal = pd.to_datetime(accounts["renewal_date"], errors="coerce")
-        return ((renewal - pd.Timestamp(day)).dt.days).to_numpy(dtype=float, na_value=np.nan)
-
-    def tracked(self, m: Measure) -> bool:
-        """Whether any account reports what the measure reads (in the panel up to this day, or in its fields):
-        a measure nobody can have leaves the card instead of counting against every account's coverage."""
-        if m.metric is not None:
-            return self.panel.reports(m.metric, self.col)
-        column = _FIELD_COLUMN.get(str(m.field), str(m.field))
-        return column in self.accounts and bool(self.accounts[column].notna().any())
-
-
-_FIELD_COLUMN = {"tenure_days": "contract_start", "days_to_renewal": "renewal_date"}  # fields computed from a column
-
-
-def measure_input(m: Measure, inputs: DayInputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The measure's raw input per account (NaN = no data) and the figures its reason quotes.
-
-    A category field's input is already its 0-100 score (the `category` figure holds the value)."""
-    if m.transform == "field":
-        return _field_input(m, inputs)
-    panel, col, lookback, days_to_renewal = inputs.panel, inputs.col, inputs.lookback, inputs.days_to_renewal
-    arr = panel.values[cast(str, m.metric)]
-    seen = ~np.isnan(_window(arr, col, lookback)).all(axis=1)  # the account reports this metric
-    zero = m.fill == "zero"
-
-    def filled(end_col: int, days: int) -> np.ndarray:
-        """The window of `arr`, NaN read as 0 for `fill = "zero"` (only the window is converted)."""
-        w = _window(arr, end_col, days)
-        return np.nan_to_num(w, nan=0.0) if zero else w
-
-    n = arr.shape[0]
-    nan = np.full(n, np.nan)
-
-    if m.transform == "level":
-        w = filled(col, m.days)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows are "no data", not a problem
-            if m.aggregate == "last":
-                has = ~np.isnan(w)
-                idx = np.where(has.any(axis=1), w.shape[1] - 1 - np.argmax(has[:, ::-1], axis=1), 0)
-                x = np.where(has.any(axis=1), w[np.arange(n), idx], np.nan)
-            else:
-                aggregates: dict[str, Callable[..., Any]] = {
-                    "mean": np.nanmean,
-                    "sum": np.nansum,
-                    "max": np.nanmax,
-                    "min": np.nanmin,
-                }
-                agg = aggregates[m.aggregate]
-                x = agg(w, axis=1) if w.shape[1] else nan
-                if m.aggregate == "sum":
-                    x = np.where(np.isnan(w).all(axis=1), np.nan, x)
-        x = np.where(seen, x, np.nan)
-        return x, {"value": x}
-
-    def known_days(end_col: int, days: int) -> np.ndarray:
-        """How many of the `days` columns up to `end_col` are on or after the account's first day of data."""
-        return np.clip(end_col - np.maximum(end_col - days + 1, np.maximum(panel.first_seen, 0)) + 1, 0, days)
-
-    if m.transform in ("trend", "renewal"):
-        recent_days, base_days = known_days(col, m.days), known_days(col - m.days, m.baseline_days)
-        with np.errstate(all="ignore"):
-            recent = _safe_sum(filled(col, m.days)) / np.maximum(recent_days, 1)
-            base_w = filled(col - m.days, m.baseline_days) if col - m.days >= 0 else arr[:, :0]
-            base = np.where(base_days > 0, _safe_sum(base_w) / np.maximum(base_days, 1), np.nan)  # no baseline yet
-            # nothing before and nothing since is no change (a silent account is not "missing data": its caps
-            # and recency say it is silent); only a missing baseline leaves the trend unknown
-            change = np.where(
-                base > 0, recent / base - 1.0, np.where(base == 0, np.where(recent > 0, 1.0, 0.0), np.nan)
-            )
-        change = np.where(seen, np.minimum(change, 1.0), np.nan)
-        figures = {"change": change, "recent": recent, "base": base}
-        if m.transform == "renewal":
-            change = np.where(applies(m, days_to_renewal), change, np.nan)
-            figures = {**figures, "change": change, "days_to_renewal": days_to_renewal}
-        return change, figures
-
-    if m.transform == "recency":
-        w = filled(col, m.lookback_days)
-        active = np.nan_to_num(w, nan=0.0) > 0
-        any_active = active.any(axis=1)
-        since = np.where(any_active, np.argmax(active[:, ::-1], axis=1), m.lookback_days).astype(float)
-        since = np.where(seen, since, np.nan)
-        return since, {"days_since": since}
-
-    if m.transform == "ratio":
-        recent = _safe_sum(filled(col, m.days))
-        base_w = filled(col - m.days, m.baseline_days) if col - m.days >= 0 else arr[:, :0]
-        base_days = known_days(col - m.days, m.baseline_days)
-        with np.errstate(all="ignore"):
-            usual = np.where(base_days > 0, _safe_sum(base_w) / np.maximum(base_days, 1) * m.days, np.nan)
-        quiet_usual = (usual < m.min_baseline) & (recent <= usual)
-        ratio = np.where(quiet_usual, 1.0, recent / np.maximum(usual, m.baseline_floor))
-        ratio = np.where(seen, ratio, np.nan)
-        return ratio, {"recent": recent, "usual": usual}
-
-    if m.transform == "flag":
-        w = _window(arr, col, m.days)
-        has = ~np.isnan(w).all(axis=1)
-        hit = np.nan_to_num(w, nan=-np.inf).max(axis=1, initial=-np.inf) >= m.threshold
-        x = np.where(has, hit.astype(float), np.nan)
-        return x, {"flag": x}
-
-    raise ValueError(f"unknown transform {m.transform}")  # pragma: no cover - validated at load
-
-
-def _field_input(m: Measure, inputs: DayInputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    accounts = inputs.accounts
-    n = len(accounts)
-    if m.field == "days_to_renewal":
-        x = inputs.days_to_renewal
-    elif m.field == "tenure_days":
-        start = pd.to_datetime(accounts["contract_start"], errors="coerce")
-        x = ((pd.Timestamp(inputs.day) - start).dt.days).to_numpy(dtype=float, na_value=np.nan)
-        x = np.where(x >= 0, x, np.nan)  # not a customer yet: no tenure
-    elif not m.is_category:
-        column = accounts[m.field] if m.field in accounts else pd.Series([None] * n, dtype=object)
-        x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    else:
-        column = accounts[m.field] if m.field in accounts else pd.Series([None] * n, dtype=object)
-        text = column.astype("string").str.strip()
-        known = text.str.casefold().map(m.categories).astype("Float64")
-        if m.other is not None:
-            known = known.where(known.notna() | text.isna() | (text == ""), m.other)
-        x = known.to_numpy(dtype=float, na_value=np.nan)
-        return x, {"category": _usual_spelling(text).fillna("").to_numpy(dtype=object)}
-    return x, {"value": x}
-
-
-def _usual_spelling(text: pd.Series) -> pd.Series:
-    """Each value as most accounts spell it ("Monthly" and "monthly " are one category: reasons name it one way)."""
-    counts = text.value_counts()
-    usual = counts.groupby(counts.index.str.casefold()).idxmax()  # folded -> the most common spelling
-    return text.str.casefold().map(usual)
-
-
-def applies(m: Measure, days_to_renewal: np.ndarray) -> np.ndarray:
-    """Where the measure is meant to count: a renewal measure only within `within_days` of the renewal."""
-    if m.transform == "renewal":
-        return (days_to_renewal >= 0) & (days_to_renewal <= m.within_days)
-    return np.ones(len(days_to_renewal), dtype=bool)
 
 
 class DriverRow(TypedDict):
@@ -384,7 +88,7 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
 
     any_obs = np.zeros((n, min(col + 1, lookback)), dtype=bool)
     for arr in panel.values.values():
-        any_obs |= ~np.isnan(_window(arr, col, lookback))
+        any_obs |= ~np.isnan(window(arr, col, lookback))
     days_with_data = any_obs.sum(axis=1)
 
     cards = card_for_accounts(scorecard, accounts)
@@ -652,7 +356,3 @@ def _tier_rank(scorecard: Scorecard, scores: np.ndarray) -> np.ndarray:
     for i in range(len(tiers.order) - 1, -1, -1):
         out = np.where(scores >= tiers.cutoffs[tiers.order[i]], i, out)
     return out
-
-
-def days_between(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]

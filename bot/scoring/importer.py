@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from bot.dates import DayError, parse_day
 from prompts import say
-from storage import bulk, queries
+from storage import accounts, bulk
 from storage.models import ACCOUNT_STATUSES, ACCOUNT_TRACKED_FIELDS, Account, AccountStatus, utcnow
 
 ACCOUNT_REQUIRED = ("external_id", "name")
@@ -479,7 +479,7 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_
         existing = bulk.account_ids(conn)
         new = ~rows["external_id"].isin(existing.keys())
         stored = bool((~new).any())  # accounts already in the database: their history counts
-        history = queries.field_history(conn, tracked if stored else ())
+        history = accounts.field_history(conn, tracked if stored else ())
         fresh = rows[new].copy()
         for column, default in (("status", AccountStatus.ACTIVE.value), ("created_at", now)):
             fresh[column] = fresh[column].fillna(default) if column in fresh else default
@@ -487,14 +487,14 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_
             bulk.upsert_rows(conn, "account", list(fresh.columns), ["external_id"], _records(fresh), bar.update)
         account_id = rows["external_id"].map(bulk.account_ids(conn) if len(fresh) else existing).astype("int64")
         if stored:
-            later = queries.field_changes_after(conn, day[~new].min().date())
+            later = accounts.field_changes_after(conn, day[~new].min().date())
             update = _keep_newer(conn, rows[~new], account_id[~new], day[~new], later)
             if "status" not in update or update["status"].isna().any():  # NOT NULL: keep the stored one
                 statuses = bulk.account_statuses(conn)
                 kept = update["external_id"].map(statuses)
                 update = update.assign(status=update["status"].fillna(kept) if "status" in update else kept)
             bulk.upsert_rows(conn, "account", list(update.columns), ["external_id"], _records(update), bar.update)
-        queries.record_field_changes(conn, account_id.to_numpy(), rows[tracked], day, history)
+        accounts.record_field_changes(conn, account_id.to_numpy(), rows[tracked], day, history)
     return len(rows)
 
 
@@ -503,7 +503,7 @@ def _keep_newer(
 ) -> pd.DataFrame:
     """`update` with the stored value put back in every cell seen before what is stored: a tracked
     field before its latest recorded change, another column before the account's newest change.
-    `later` as `storage.queries.field_changes_after` gives it for the earliest day in `update`."""
+    `later` as `storage.accounts.field_changes_after` gives it for the earliest day in `update`."""
     by_field = {name: part.set_index("account_id")["seen_on"] for name, part in later.groupby("field")}
     newest = later.groupby("account_id")["seen_on"].max()
     keep: dict[str, np.ndarray] = {}
@@ -517,7 +517,7 @@ def _keep_newer(
     keep = {c: mask for c, mask in keep.items() if mask.any()}
     if not keep:
         return update
-    stored = queries.account_columns(conn, list(keep))
+    stored = accounts.account_columns(conn, list(keep))
     stored = stored.set_index("external_id").reindex(update["external_id"]).set_axis(update.index)
     return update.assign(**{c: update[c].astype(object).where(~mask, stored[c]) for c, mask in keep.items()})
 

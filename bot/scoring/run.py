@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import Panel, PartsRow, apply_hysteresis, day_number, days_between, score_day
+from bot.scoring.engine import PartsRow, apply_hysteresis, score_day
 from bot.scoring.importer import CLOCK_SLACK
+from bot.scoring.panel import Panel, day_number, days_between
 from bot.scoring.scorecard import Scorecard
 from prompts import say
-from storage import queries
+from storage import accounts as account_store
+from storage import scores
 from storage.models import AccountStatus, utcnow
 
 
@@ -65,8 +67,8 @@ def score_range(
     today = today if today is not None else team_today()
     asked = [d for d in days_between(start, end) if d <= today]
     with engine.begin() as conn:
-        future_rows, future_accounts = queries.observations_after(conn, today + CLOCK_SLACK)
-        future_scores = queries.delete_scores_after(conn, today)
+        future_rows, future_accounts = scores.observations_after(conn, today + CLOCK_SLACK)
+        future_scores = scores.delete_scores_after(conn, today)
     base = RunSummary(
         today=today,
         after_today=[d for d in days_between(start, end) if d > today],
@@ -75,7 +77,7 @@ def score_range(
         future_scores=future_scores,
     )
     with engine.connect() as conn:
-        latest = queries.latest_metric_day(conn, until=today)
+        latest = scores.latest_metric_day(conn, until=today)
         base.latest_metrics = latest
         if not asked or latest is None or start > latest:
             base.beyond_data = asked
@@ -83,10 +85,10 @@ def score_range(
         end = min(end, latest)
         days = days_between(start, end)
         load_start = start - timedelta(days=scorecard.data.lookback_days - 1)
-        everyone = queries.accounts_frame(conn)
-        obs = queries.observations(conn, load_start, end, scorecard.metrics)
+        everyone = account_store.accounts_frame(conn)
+        obs = scores.observations(conn, load_start, end, scorecard.metrics)
         # stored days before `start` the run reads: yesterday's tier for hysteresis, 7/30-day deltas
-        history = queries.scores_on(conn, _history_days(start, len(days)))
+        history = scores.scores_on(conn, _history_days(start, len(days)))
     panel = Panel.from_long(everyone["id"].to_numpy(), obs, day_number(load_start), day_number(end), scorecard.metrics)
     reported = set(obs["metric"].unique().tolist())
     del obs
@@ -139,8 +141,8 @@ def score_range(
             )
         )
         with engine.begin() as conn:
-            queries.save_scores(conn, rows)
-            queries.delete_scores(conn, day, frame["account_id"].tolist())
+            scores.save_scores(conn, rows)
+            scores.delete_scores(conn, day, frame["account_id"].tolist())
         summary.scored += len(frame)
         summary.skipped += int(active.sum()) - len(frame)
         summary.tiers = frame["tier"].value_counts().to_dict()

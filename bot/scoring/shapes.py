@@ -35,7 +35,7 @@ import numpy as np
 
 from bot.scoring import formats
 from bot.scoring.backtest import WEEKDAYS
-from bot.scoring.engine import DayInputs, measure_input
+from bot.scoring.measures import DayInputs, measure_input
 from bot.scoring.scorecard import Card, DataRules, Group, Measure, Scorecard, load_scorecard, to_toml
 from prompts import say
 

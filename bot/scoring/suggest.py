@@ -58,7 +58,8 @@ from bot.scoring.run import team_today
 from bot.scoring.scorecard import Cap, DataRules, Scorecard, load_scorecard, to_toml
 from bot.scoring.weighing import build_card, choose, drop_unused, keep_a_metric, rare_signals, weigh
 from prompts import say
-from storage import queries
+from storage import accounts as account_store
+from storage import scores as score_store
 
 SNAPSHOT_GAP = 30  # days between snapshots
 MIN_DAYS_OF_DATA = 14  # days with any metric an account needs to be scored (less when the data has less)
@@ -190,8 +191,8 @@ def _days_with_data(past: PastDay) -> np.ndarray:
 
 def _examples(engine: Engine, as_of: date, horizon: int, samples: int, bar: Callable[[int], object]) -> Examples:
     with engine.connect() as conn:
-        latest = queries.latest_metric_day(conn, until=team_today())
-        metrics = queries.reported_metrics(conn)
+        latest = score_store.latest_metric_day(conn, until=team_today())
+        metrics = score_store.reported_metrics(conn)
     if latest is None:
         raise SuggestError(say("suggest.error.no_metrics"))
     if as_of > latest:
@@ -353,7 +354,7 @@ def _few_churners(engine: Engine, ex: Examples, horizon: int, accounts: int) -> 
     days = [p.inputs.day for p in ex.pasts]
     first, last = min(days), max(days) + timedelta(days=horizon)
     with engine.connect() as conn:
-        later, earlier = queries.churned_outside(conn, first, last)
+        later, earlier = account_store.churned_outside(conn, first, last)
     advice = [say("suggest.error.more_later", count=later, day=last)] if later else []
     advice += [say("suggest.error.more_earlier", count=earlier, day=first)] if earlier else []
     test_churned = int(ex.pasts[0].churned[ex.test].sum())
@@ -393,7 +394,7 @@ def _backtest(
 def _bar(engine: Engine, samples: int, progress: bool) -> Iterator[Any]:
     """A progress bar over the steps (each snapshot loaded, then five), shown from PROGRESS_ACCOUNTS accounts."""
     with engine.connect() as conn:
-        many = queries.account_count(conn) >= PROGRESS_ACCOUNTS
+        many = account_store.account_count(conn) >= PROGRESS_ACCOUNTS
     with tqdm(total=samples + 5, desc="suggest", unit="step", disable=not (progress and many), leave=False) as bar:
         yield bar
 
