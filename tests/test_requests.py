@@ -127,6 +127,20 @@ def _click(container: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
+def _submission(view_id: str, callback_id: str) -> dict[str, Any]:
+    """A view_submission of an empty modal: the listener registered for `callback_id` handles it."""
+    return {
+        "type": "view_submission",
+        "team": {"id": "T1", "domain": "test"},
+        "user": {"id": "U01CSM0001", "username": "csm", "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "1337.42.abcd",
+        "view": {"id": view_id, "type": "modal", "callback_id": callback_id, "blocks": [],
+                 "state": {"values": {}}, "private_metadata": "", "hash": "h"},
+    }  # fmt: skip
+
+
 def _home_click(action_id: str, value: str) -> dict[str, Any]:
     click = _click({"type": "view", "view_id": "V1"}, view={"id": "V1", "type": "home", "blocks": []})
     click["actions"][0].update(action_id=action_id, value=value)
@@ -168,17 +182,7 @@ def test_an_error_in_a_modal_button_pushes_a_modal_saying_so(boom: BoomServer) -
 
 def test_an_error_in_a_modal_submission_is_answered_in_the_ack(boom: BoomServer) -> None:
     """Before the ack a submission can still answer inline: the modal shows the error instead of Slack's timeout."""
-    submission = {
-        "type": "view_submission",
-        "team": {"id": "T1", "domain": "test"},
-        "user": {"id": "U01CSM0001", "username": "csm", "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "1337.42.abcd",
-        "view": {"id": "V3", "type": "modal", "callback_id": "test.form", "blocks": [], "state": {"values": {}},
-                 "private_metadata": "", "hash": "h"},
-    }  # fmt: skip
-    response = boom.post_signed(_payload(submission), FORM)
+    response = boom.post_signed(_payload(_submission("V3", "test.form")), FORM)
     assert response.status_code == 200
     answer = response.json()
     assert answer["response_action"] == "push"
@@ -187,17 +191,7 @@ def test_an_error_in_a_modal_submission_is_answered_in_the_ack(boom: BoomServer)
 
 def test_a_submission_saved_whose_redraw_fails_is_told_it_was_saved(boom: BoomServer) -> None:
     """After the ack the modal is gone: the user hears in the app's DM that the form was stored, not 'not saved'."""
-    submission = {
-        "type": "view_submission",
-        "team": {"id": "T1", "domain": "test"},
-        "user": {"id": "U01CSM0001", "username": "csm", "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "1337.42.abcd",
-        "view": {"id": "V4", "type": "modal", "callback_id": "test.saved", "blocks": [], "state": {"values": {}},
-                 "private_metadata": "", "hash": "h"},
-    }  # fmt: skip
-    response = boom.post_signed(_payload(submission), FORM)
+    response = boom.post_signed(_payload(_submission("V4", "test.saved")), FORM)
     assert response.status_code == 200 and not response.content
     sent = boom.fake.wait_for("chat.postMessage")[0].params
     assert sent["channel"] == "U01CSM0001" and "was saved" in sent["text"] and "error id" in sent["text"]
