@@ -21,6 +21,7 @@ from bot.slack.blocks import (
     header,
     message_text,
     money,
+    no_bidi,
     plain,
     section,
     sections,
@@ -39,9 +40,6 @@ def _pct(value: float | None) -> str:
     return say("churn_review.none") if value is None else f"{value:.1%}"
 
 
-_BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
-
-
 def title(review: ChurnReview) -> str:
     """ "Churn review 2026-Q3", with the segment when the review is of one; plain text (a header), shown as typed
     but for bidi controls, which would turn the line round."""
@@ -49,31 +47,38 @@ def title(review: ChurnReview) -> str:
         text = say("churn_review.title_segment", label=review.period.label, segment=review.segment)
     else:
         text = say("churn_review.title", label=review.period.label)
-    return text.translate(_BIDI)
+    return no_bidi(text)
 
 
 def chart_title(review: ChurnReview) -> str:
     """The uploaded chart's title (plain text: Slack shows a file title as typed)."""
-    return say("churn_review.chart_title", label=review.period.label).translate(_BIDI)
+    return no_bidi(say("churn_review.chart_title", label=review.period.label))
 
 
 def chart_filename(review: ChurnReview) -> str:
     return f"churn-{review.period.label.replace('..', '_')}.png"
 
 
+def _figures(review: ChurnReview) -> dict[str, str | int]:
+    """The headline's numbers as the text and the headline block both say them."""
+    h = review.headline
+    return dict(
+        rate=_pct(h.rate),
+        churned=h.churned,
+        accounts=h.accounts_at_start,
+        mrr_rate=_pct(h.mrr_rate),
+        lost=money(h.mrr_lost),
+        mrr=money(h.mrr_at_start),
+    )
+
+
 def review_text(review: ChurnReview) -> str:
     """The message's plain text: the headline numbers with their inputs."""
-    h = review.headline
     return message_text(
         say(
             "churn_review.text",
             label=esc(period_label(review)),
-            rate=_pct(h.rate),
-            churned=h.churned,
-            accounts=h.accounts_at_start,
-            mrr_rate=_pct(h.mrr_rate),
-            lost=money(h.mrr_lost),
-            mrr=money(h.mrr_at_start),
+            **_figures(review),
         )
     )
 
@@ -184,7 +189,6 @@ def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
     """Headline numbers with their inputs, top reasons (avoidable share, competitors, how many quotes and who may
     read them), the traits with the highest lift, the save rate per play, then the trend and whether the score saw
     it coming. `open_to_all`: EXIT_INTERVIEW_READERS is unset, so anyone may ask for the quotes."""
-    h = review.headline
     dates = say("churn_review.dates", start=review.period.start.isoformat(), end=review.period.end.isoformat())
     if covers := coverage(review):
         dates += f"; {esc(covers)}"
@@ -193,12 +197,7 @@ def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
         section(
             say(
                 "churn_review.headline",
-                rate=_pct(h.rate),
-                churned=h.churned,
-                accounts=h.accounts_at_start,
-                mrr_rate=_pct(h.mrr_rate),
-                lost=money(h.mrr_lost),
-                mrr=money(h.mrr_at_start),
+                **_figures(review),
             )
         )
     )
@@ -230,7 +229,7 @@ def quotes_message(review: ChurnReview) -> Message:
         for q in shown
     ]
     blocks: Blocks = [
-        header(say("churn_review.quotes_title", label=review.period.label).translate(_BIDI)),
+        header(no_bidi(say("churn_review.quotes_title", label=review.period.label))),
         context(say("churn_review.quotes_private")),
         *sections(lines),
     ]

@@ -90,6 +90,11 @@ _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 _MRKDWN_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **_BIDI_CONTROLS})
 
 
+def no_bidi(text: str) -> str:
+    """Plain text without bidi controls, which would turn the line round (a header, a file title)."""
+    return text.translate(_BIDI_CONTROLS)
+
+
 def esc(text: str | None) -> str:
     """Data (a customer's name, a query) made safe for mrkdwn: `<!channel>` must not ping, a `<url|label>` must
     not link, `A&B` must show, and a bidi override must not reorder the text around it.
