@@ -52,7 +52,7 @@ from bot.home.ids import HomeIds  # noqa: E402
 from bot.retention.ids import RetentionIds  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.web import create_web  # noqa: E402
-from storage.db import make_engine, upgrade  # noqa: E402
+from storage.db import delete_all, make_engine, session_factory, unit_of_work, upgrade  # noqa: E402
 from tests.conftest import TABLES, free_port, sign  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 
@@ -325,9 +325,8 @@ def seed_portfolio(url: str, folder: Path) -> Any:
 
     engine = make_engine(url)
     upgrade(engine)
-    with engine.begin() as conn:
-        for table in TABLES:
-            conn.execute(text(f"DELETE FROM {table}"))
+    with unit_of_work(session_factory(engine)) as session:
+        delete_all(session, TABLES)
     accounts_csv, metrics_csv, _ = write_demo_csvs(folder, 60, 120, DAY)
     import_accounts(engine, accounts_csv, quiet=True)
     import_metrics(engine, metrics_csv, quiet=True)

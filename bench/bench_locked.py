@@ -38,7 +38,7 @@ from bot.health.values import AccountRef  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.slack.values import encode  # noqa: E402
 from prompts import say  # noqa: E402
-from storage.db import make_engine, upgrade  # noqa: E402
+from storage.db import delete_all, make_engine, session_factory, unit_of_work, upgrade  # noqa: E402
 from tests import test_alert_thread as alert_t  # noqa: E402
 from tests import test_exit_interview as exit_t  # noqa: E402
 from tests import test_override_slack as override_t  # noqa: E402
@@ -106,9 +106,8 @@ def held(engine: Engine, table_name: str, seconds: float) -> Iterator[threading.
 
 
 def reset(engine: Engine, fake: FakeSlack) -> None:
-    with engine.begin() as conn:
-        for t in TABLES:
-            conn.execute(text(f"DELETE FROM {t}"))
+    with unit_of_work(session_factory(engine)) as session:
+        delete_all(session, TABLES)
     fake.reset()
 
 
