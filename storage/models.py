@@ -533,3 +533,43 @@ class ExitInterviewRevision(SQLModel, table=True):
     edited_by: str = Field(max_length=32)
     values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
+
+
+class ChurnChanceFit(SQLModel, table=True):
+    """Score bands and how the past cases in each fared: what the chance to churn is read from
+    (`bot.scoring.chance.ChanceFit`, whose `to_json` is `body`). The latest for a horizon is the one in use."""
+
+    __tablename__ = "churn_chance_fit"
+    __table_args__ = (Index("ix_churn_chance_fit_horizon", "horizon_days", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: date  # the fit saw outcomes known up to this day
+    horizon_days: int
+    scorecard_key: str = Field(max_length=64)  # the scorecard it was fitted for
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    fitted_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
+
+
+class ChurnForecast(SQLModel, table=True):
+    """A forecast of churn for a period (`healthbot forecast`): totals with their interval, and per account the
+    chance and MRR it was made from (`body`), so `forecast check` can hold it against what happened."""
+
+    __tablename__ = "churn_forecast"
+    __table_args__ = (Index("ix_churn_forecast_period_end", "period_end"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: date  # made from scores and accounts as of this day
+    period_start: date
+    period_end: date
+    horizon_days: int
+    level: float  # of the interval, e.g. 0.8
+    fit_id: int | None = Field(default=None, foreign_key="churn_chance_fit.id", ondelete="SET NULL")
+    expected_accounts: float
+    accounts_low: int
+    accounts_high: int
+    expected_mrr: float
+    mrr_low: float
+    mrr_high: float
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    made_by: str = Field(default="healthbot", max_length=64)
+    made_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))

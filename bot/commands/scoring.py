@@ -87,6 +87,15 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
             f"healthbot: {say('metrics.future.score_refused', days=days, today=today, tz=settings.timezone)}",
             file=sys.stderr,
         )
+    if not (args.start or args.date) and summary.days:  # the daily run keeps the chance to churn fitted
+        from bot.scoring import chance
+
+        fitted, refitted = chance.current(engine, scorecard, today)
+        if refitted:
+            print(say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+        else:
+            age = (today - fitted.as_of).days
+            print(say("chance.kept", as_of=fitted.as_of, age=age, every=chance.REFIT_AFTER))
     if summary.beyond_data:
         first, last = summary.beyond_data[0], summary.beyond_data[-1]
         skipped = f"{first}" if first == last else f"{first} to {last}"
