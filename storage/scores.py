@@ -377,3 +377,31 @@ def metric_series(
 def reported_metrics(conn: Connection) -> list[str]:
     """Every metric name any account has reported, sorted."""
     return sorted(conn.execute(text("SELECT DISTINCT metric FROM metric_observation")).scalars())
+
+
+def chance_rows(session: Session, day: date) -> pd.DataFrame:
+    """Customers (not churned) scored on `day`, with what their chance to churn and expected MRR loss are computed
+    from: account_id, name, owner_slack_id, segment, mrr, renewal_date, score, tier, card (the scorecard card that
+    scored it), delta_7. One row per account, in account id order."""
+    s = HealthScore
+    stmt: Any = (
+        sa_select(
+            col(Account.id).label("account_id"),
+            col(Account.name),
+            col(Account.owner_slack_id),
+            col(Account.segment),
+            col(Account.mrr),
+            col(Account.renewal_date),
+            col(s.score),
+            col(s.tier),
+            col(s.scorecard).label("card"),
+            col(s.delta_7),
+        )
+        .select_from(s)
+        .join(Account, col(Account.id) == s.account_id)
+        .where(col(s.day) == day, col(Account.status) != AccountStatus.CHURNED)
+        .order_by(col(Account.id))
+    )
+    rows = session.connection().execute(stmt).all()
+    columns = ["account_id", "name", "owner_slack_id", "segment", "mrr", "renewal_date", "score", "tier", "card"]
+    return pd.DataFrame([tuple(r) for r in rows], columns=[*columns, "delta_7"])

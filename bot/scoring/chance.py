@@ -25,7 +25,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from bot.scoring import fitting
 from bot.scoring.backtest import load_past_day, score_past_day
@@ -507,3 +509,19 @@ def fit_text(existing: ChanceFit) -> str:
         cases=existing.cases,
         churned=existing.churned_accounts,
     )
+
+
+def portfolio(session: Session, existing: ChanceFit | None, day: date) -> pd.DataFrame:
+    """The customers scored on `day` (`scores.chance_rows`) with `chance` (NaN without a fit that has enough
+    history) and `expected_loss` (chance x MRR; 0 without either): what the digest, Home, `/health top by-mrr`,
+    the churn review and the forecast add up. The stored tier is the scored one: a CSM override changes the tier
+    shown, never the chance."""
+    frame = score_store.chance_rows(session, day)
+    if existing is None or frame.empty:
+        frame["chance"] = np.nan
+    else:
+        frame["chance"] = existing.chances(frame["card"].to_numpy(dtype=object), frame["score"].to_numpy(dtype=float))
+    mrr = pd.to_numeric(frame["mrr"], errors="coerce").to_numpy(dtype=float)
+    chance_ = frame["chance"].to_numpy(dtype=float)
+    frame["expected_loss"] = np.where(np.isnan(chance_) | np.isnan(mrr), 0.0, chance_ * np.nan_to_num(mrr))
+    return frame
