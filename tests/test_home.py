@@ -85,9 +85,7 @@ def test_home_snapshot_my_tiers_paged_team_totals_movement_and_movers() -> None:
             {
                 "type": "context",
                 "elements": [
-                    mrkdwn(
-                        ":white_circle: 1 of your customers has no score yet: they need a few more days of metrics."
-                    )
+                    mrkdwn(":white_circle: 1 of your customers has no score yet: they need a few more days of metrics.")
                 ],
             },
             {"type": "divider"},
