@@ -83,7 +83,7 @@ def btn(text: str, action_id: str, value: str, **extra: str) -> dict:
 REF = encode(AlertRef(alert_id=7))
 TITLE = {
     "type": "section",
-    "text": mrkdwn(":red_circle: *Risk alert: Acme &lt;Corp&gt;*  ·  *High risk*  ·  score *37* (-12 in 7 days)"),
+    "text": mrkdwn(":red_circle: *Risk alert:* *Acme &lt;Corp&gt;*  ·  *High risk*  ·  score *37* (-12 in 7 days)"),
 }
 WHY = {
     "type": "section",
@@ -209,7 +209,7 @@ def test_root_without_a_score() -> None:
     assert message.blocks is not None
     assert (
         message.blocks[0]["text"]["text"]
-        == ":red_circle: *Risk alert: Acme &lt;Corp&gt;*  ·  *High risk*  ·  no score yet"
+        == ":red_circle: *Risk alert:* *Acme &lt;Corp&gt;*  ·  *High risk*  ·  no score yet"
     )
     assert message.blocks[2]["fields"][1] == mrkdwn("*Owner*: no owner")
 

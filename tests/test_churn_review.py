@@ -66,7 +66,7 @@ def test_health_churn_acks_at_once_then_posts_the_review_and_uploads_the_chart(s
     blocks = posted["blocks"]
     assert blocks[0]["text"]["text"] == "Churn review 2026-Q3"
     assert "2026-07-01 to 2026-09-30" in blocks[1]["elements"][0]["text"]
-    assert "*Customer churn 20.0%*  (2 of 10 accounts at the start)" in blocks[2]["text"]["text"]
+    assert "*Customer churn 20.0%* (2 of 10 accounts at the start)" in blocks[2]["text"]["text"]
     body = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "*Who churned*" in body and "Retail" in body  # 2 of 3 retail accounts churned: lift over 20 %
     done = server.fake.wait_for("files.completeUploadExternal", timeout=30)[0].params

@@ -260,7 +260,7 @@ def test_a_digest_only_tier_opens_no_thread_but_is_in_the_digest(engine: Engine,
     digest_job.run(engine, scorecard=load_scorecard(), alert_channel=MAIN, tz=UTC_ZONE, now=MONDAY, rules=rules)
     rows = digests(engine)
     main = json.dumps(rows["digest:2026-W28"].payload["blocks"])
-    assert "Digest-only tiers* (1 accounts" in main and "Quiet Co: tier dropped from Healthy to Medium risk" in main
+    assert "Digest-only tiers* (1 account " in main and "Quiet Co: tier dropped from Healthy to Medium risk" in main
     assert "Quiet Co: Medium risk, $1,000 MRR (digest only: no alert thread)" in main
     assert "Loud Co" not in main  # routed to the save team's channel, where its alert went
     save_team = json.dumps(rows[f"digest:2026-W28:{SAVE_TEAM}"].payload["blocks"])

@@ -361,7 +361,7 @@ def test_a_listed_move_is_not_blamed_on_the_noise_budget(engine: Engine, tmp_pat
         week = digest_service.collect(s, load_scorecard(), datetime.combine(day(10), time(9), tzinfo=UTC), UTC, rules)
     text = json.dumps(digest_messages.digest_message(week, load_scorecard().tiers).blocks)
     assert "APEX Inc" in text and "noise budget" not in text and "listed" in text
-    assert "Listed without a thread*: 1 accounts" in text  # what the alert job did, though it opened nothing
+    assert "Listed without a thread*: 1 account at risk" in text  # what the alert job did, though it opened nothing
 
 
 def test_listing_rows_of_the_outbox_have_their_keys(engine: Engine, tmp_path: Path) -> None:

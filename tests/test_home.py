@@ -85,9 +85,7 @@ def test_home_snapshot_my_tiers_paged_team_totals_movement_and_movers() -> None:
             {
                 "type": "context",
                 "elements": [
-                    mrkdwn(
-                        ":white_circle: 1 of your customers have no score yet: they need a few more days of metrics."
-                    )
+                    mrkdwn(":white_circle: 1 of your customers has no score yet: they need a few more days of metrics.")
                 ],
             },
             {"type": "divider"},
@@ -98,7 +96,7 @@ def test_home_snapshot_my_tiers_paged_team_totals_movement_and_movers() -> None:
                     mrkdwn(":red_circle: *High risk*\n3 accounts  ·  $60,000 MRR"),
                     mrkdwn(":large_orange_circle: *Medium risk*\n5 accounts  ·  $9,000 MRR"),
                     mrkdwn(":large_green_circle: *Healthy*\n20 accounts  ·  $50,000 MRR"),
-                    mrkdwn(":white_circle: *No score yet*\n1 accounts  ·  $0 MRR"),
+                    mrkdwn(":white_circle: *No score yet*\n1 account  ·  $0 MRR"),
                 ],
             },
             {"type": "section", "text": mrkdwn("*MRR at risk* (Medium risk or High risk): $69,000 in 8 accounts")},

@@ -103,7 +103,8 @@ def test_a_nul_in_the_command_text_is_answered(engine, server: BotServer) -> Non
 def test_fifty_thousand_characters_are_answered(engine, server: BotServer) -> None:
     add_accounts(engine, ["Acme Corp"])
     body = ack(server, "Acme%_ " * 7_200)  # LIKE wildcards too: SQLite calls a long pattern "too complex"
-    assert len(body["text"]) < 2_000 and body["text"].startswith("No customer matches *Acme%_ Acme%_")
+    # shown without the bold: its `_` before a space would end mrkdwn italics inside it (prompts.fill)
+    assert len(body["text"]) < 2_000 and body["text"].startswith("No customer matches Acme%_ Acme%_")
 
 
 def test_top_with_a_superscript_two_is_answered(engine, server: BotServer) -> None:

@@ -213,7 +213,7 @@ def test_the_same_account_reads_the_same_score_and_held_tier_on_every_surface(
     root = alert_messages.root(alert_messages.AlertView(alert, account, score), SCORECARD.tiers, UTC_ZONE)
     assert root.blocks is not None
     title = texts(valid(root.blocks)).splitlines()[0]
-    assert title == f":large_orange_circle: *Risk alert: Initech*  ·  *{held}*  ·  score *39* (-31 in 7 days)"
+    assert title == f":large_orange_circle: *Risk alert:* *Initech*  ·  *{held}*  ·  score *39* (-31 in 7 days)"
     assert root.text == f":large_orange_circle: Risk alert: Initech is {held} (score 39, -31 in 7 days)"
     printed = render_blocks(root.blocks)  # the demo's printout of an alert thread
     assert "score 39 (-31 in 7 days)" in printed and printed.count("(score 39 that day)") == 2

@@ -195,3 +195,18 @@ WEEK = digest.WeekStats(
 @pytest.mark.parametrize("dm", [False, True])
 def test_weekly_digest(dm: bool) -> None:
     snapshot.matches(f"digest{'_dm' if dm else ''}", message(digest_messages.digest_message(WEEK, TIERS, dm=dm)))
+
+
+def test_the_digest_counts_read_as_sentences() -> None:
+    payload = message(digest_messages.digest_message(WEEK, TIERS, dm=False))
+    words = "\n".join([str(payload["text"]), *(str(b["text"]["text"]) for b in payload["blocks"] if "text" in b)])
+    assert "1 times" not in words
+    assert "*Joined*: a further rule joined an open alert once" in words
+    assert "1 account moved to a worse tier" in words
+    assert "(1 account whose signals" in words
+    assert "1 accounts" not in words
+
+
+def test_an_exit_interview_title_keeps_its_bold_whole() -> None:
+    title = str(message(exits.summary(ACCOUNT, INTERVIEW))["blocks"][0]["text"]["text"])
+    assert title == ":door: *Exit interview:* Acme &lt;Corp&gt; &amp; *Sons*"

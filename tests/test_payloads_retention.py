@@ -382,3 +382,94 @@ LISTING_ROWS = [
 )
 def test_listing_message(name: str, reason: str, page: int, pages: int) -> None:
     snapshot.matches(name, message(alerts.listing_message(LISTING_ROWS, reason, page, pages, 97, TIERS, 5)))
+
+
+# --------------------------------------------------------------------------- wording a CS lead reads
+
+
+def texts(payload: Any) -> list[str]:
+    """Every text of a payload (JSON types), to read its wording."""
+    if isinstance(payload, dict):
+        return [t for k, v in payload.items() for t in ([v] if k == "text" and isinstance(v, str) else texts(v))]
+    if isinstance(payload, list):
+        return [t for v in payload for t in texts(v)]
+    return []
+
+
+def test_a_count_of_one_takes_the_singular() -> None:
+    listed_one = alerts.person_dm([], [alerts.Listed("Globex", "high_risk", CHANNEL)], TIERS, TZ)
+    assert "1 listed account for you" in str(listed_one.text)
+    assert "0 new alerts" not in str(listed_one.text) and "0 tasks" not in str(listed_one.text)
+    assert "1 of your accounts is at risk" in "\n".join(texts(listed_one.blocks))
+    first_run = alerts.listing_message(LISTING_ROWS[:1], "first_run", 1, 1, 1, TIERS, 1)
+    assert "Where we start: 1 account already at risk" in str(first_run.text)
+    assert "budget of 1 new thread a day" in str(
+        alerts.listing_message(LISTING_ROWS[:1], "budget", 1, 1, 1, TIERS, 1).text
+    )
+    home = "\n".join(
+        texts(
+            view(
+                home_view(
+                    HomeData(
+                        CSM,
+                        DAY,
+                        HomePages(),
+                        mine={"high_risk": TierTotal(1, 12_500.0)},
+                        my_pages={"high_risk": Page([MINE], number=0, size=10, has_more=False)},
+                        team=TEAM,
+                        moves=[("medium_risk", "high_risk", 1, 12_500.0)],
+                        drops=[MINE],
+                        gains=[],
+                        tasks=[],
+                        now=NOW,
+                        tz=TZ,
+                    ),
+                    TIERS,
+                )
+            )
+        )
+    )
+    assert "1 account  ·" in home and "1 account moved to a worse tier" in home
+    assert "1 accounts" not in home
+    one = modal.my_tasks([modal.TaskRow(task(7, id=300 + i, title=f"Task {i}"), "Globex") for i in range(1)], NOW, TZ)
+    assert one.text == "You have 1 open task, none overdue."
+    assert "none to a better one." in home and "$0 MRR" not in home
+
+
+def test_an_overdue_task_nobody_has_says_so_in_words() -> None:
+    line = "\n".join(texts(message(tasks.overdue_reply(OPEN[1], 1, None, TZ))))
+    assert "assigned to unassigned" not in line
+    assert "not assigned yet" in line
+    assigned = "\n".join(texts(message(tasks.overdue_reply(OPEN[2], 1, LEAD, TZ))))
+    assert f"assigned to <@{CSM}>" in assigned
+
+
+def test_a_task_closed_meanwhile_reads_as_a_sentence() -> None:
+    text = modal.stale_text(DONE, TZ)
+    assert f"already closed (done) by <@{CSM}> at Tue 30 Jun 18:30 CEST." in text
+    nobody = modal.stale_text(task(1, status="done", closed_by=None, closed_at=None), TZ)
+    assert "already closed (done). Nothing" in nobody
+
+
+def test_the_listing_has_no_empty_italics_and_no_owner_reads_once() -> None:
+    lines = texts(message(alerts.listing_message(LISTING_ROWS, "first_run", 1, 1, 97, TIERS, 5)))
+    joined = "\n".join(lines)
+    assert "__" not in joined
+    assert "owner no owner" not in joined
+    assert "*Initech*  ·  High risk  ·  score –  ·  no owner" in joined
+
+
+def test_markup_in_a_data_value_never_sits_inside_the_bot_s_own_bold_or_italics() -> None:
+    """`*`, `_` or `~` in a name or title would close the bot's `*...*` early: such a value is shown unwrapped."""
+    title = "Step 1: call the *sponsor* &lt;today&gt;"
+    lines = [
+        *texts(message(tasks.task_list(tasks.TaskList(HOSTILE, "high_risk", [OPEN[0], DONE]), TIERS, TZ))),
+        *texts(message(tasks.overdue_reply(OPEN[0], 1, LEAD, TZ))),
+        *texts(view(modal.done_modal(OPEN[0], HOSTILE, TZ))),
+        *texts(message(tasks.task_dm(HOSTILE, "high_risk", CHANNEL, [OPEN[0]], TIERS, TZ))),
+        modal.stale_text(DONE, TZ),
+    ]
+    assert any(title in line for line in lines)
+    for wrap in "*_~":
+        assert not any(f"{wrap}{title}{wrap}" in line for line in lines), wrap
+    assert "*Call the sponsor*" in modal.stale_text(task(1, title="Call the sponsor", status="done"), TZ)

@@ -331,10 +331,10 @@ def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
         name=esc(row.account.name),
         tier=esc(tier_text(row.score.score if row.score is not None else None, tier, tiers)),
         score=score_text(row.score.score) if row.score is not None else "–",
-        owner=mention(row.account.owner_slack_id),
+        owner=_l("owner", who=mention(owner)) if (owner := row.account.owner_slack_id) else mention(None),
     )
     words = [esc(f.words or rule) for rule, f in sorted(firings_of(row.listing).items())]
-    text = head + "\n" + _l("why", words="; ".join(words))
+    text = head + ("\n" + _l("why", words="; ".join(words)) if words else "")
     status = row.listing.status
     if status == ListingStatus.LISTED:
         ref = encode(ListingRef(listing_id=row.listing.id or 0))
@@ -420,5 +420,15 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
         if tasks:
             text += _l("dm_text_tasks", tasks=tasks)
     else:
-        text = _l("dm_text", alerts=len(alerts), tasks=tasks, listed=len(listed))
+        counts = [
+            _l(f"dm_count_{k}", n=n)
+            for k, n in (("alerts", len(alerts)), ("tasks", tasks), ("listed", len(listed)))
+            if n
+        ]
+        text = _l(
+            "dm_text",
+            counts=_l("dm_count_and").join([_l("dm_count_joiner").join(counts[:-1]), counts[-1]])
+            if len(counts) > 1
+            else "".join(counts),
+        )
     return Message(text, validate_blocks(blocks))

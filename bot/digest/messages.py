@@ -100,7 +100,7 @@ def _alert_blocks(stats: WeekStats) -> Blocks:
     else:
         blocks = [section(say("digest.alerts_none", since=since, until=until))]
     if stats.joined:
-        blocks.append(section(say("digest.joined", count=stats.joined)))
+        blocks.append(section(say("digest.joined_once" if stats.joined == 1 else "digest.joined", count=stats.joined)))
     if stats.listed:
         blocks.append(section(say("digest.listed", count=stats.listed)))
     if stats.resolved:

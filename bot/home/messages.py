@@ -100,13 +100,12 @@ def _movement(moves: list[tuple[str, str, int, float]], tiers: Tiers) -> str:
     rank = {t: i for i, t in enumerate(tiers.order)}  # 0 = healthiest
     worse = [(n, mrr) for before, now, n, mrr in moves if rank.get(now, 0) > rank.get(before, 0)]
     better = [(n, mrr) for before, now, n, mrr in moves if rank.get(now, 0) < rank.get(before, 0)]
-    return say(
-        "home.movement",
-        worse=sum(n for n, _ in worse),
-        worse_mrr=b.money(sum(m for _, m in worse)),
-        better=sum(n for n, _ in better),
-        better_mrr=b.money(sum(m for _, m in better)),
-    )
+    parts = {}
+    for side, rows in (("worse", worse), ("better", better)):
+        count = sum(n for n, _ in rows)
+        key = f"home.movement_{side}" if count else f"home.movement_{side}_none"
+        parts[side] = say(key, count=count, mrr=b.money(sum(m for _, m in rows)))
+    return say("home.movement", **parts)
 
 
 def _view(blocks: b.Blocks) -> dict[str, Any]:

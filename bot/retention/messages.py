@@ -104,7 +104,8 @@ def overdue_reply(task: Task, level: int, lead: str | None, tz: ZoneInfo) -> Mes
     """The thread reply when a task is overdue: level 1 tells the CS lead, level 2 the CS head."""
     told = who(lead) if lead else _t("lead_none")
     due = when(task.due_at, tz)
-    line = _t(f"overdue_{min(level, 2)}", lead=told, title=esc(task.title), due=due, who=assignee_text(task))
+    assigned = _t("assigned", who=mention(task.assignee)) if task.assignee else _t("not_assigned")
+    line = _t(f"overdue_{min(level, 2)}", lead=told, title=esc(task.title), due=due, assigned=assigned)
     return Message(_t("overdue_text", title=esc(task.title), due=due), validate_blocks([section(line)]))
 
 

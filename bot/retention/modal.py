@@ -95,7 +95,10 @@ def my_tasks(rows: Sequence[TaskRow], now: datetime, tz: ZoneInfo) -> b.Message:
         return b.Message(_t("list.none"))
     overdue = sum(is_overdue(r.task, now) for r in rows)
     blocks = [b.section(_t("list.title", count=len(rows))), *task_blocks(rows, now, tz)]
-    return b.Message(_t("list.fallback", count=len(rows), overdue=overdue), b.validate_blocks(blocks))
+    return b.Message(
+        _t("list.fallback" if overdue else "list.fallback_none_overdue", count=len(rows), overdue=overdue),
+        b.validate_blocks(blocks),
+    )
 
 
 def home_section(rows: Sequence[TaskRow], now: datetime, tz: ZoneInfo) -> b.Blocks:
@@ -191,8 +194,8 @@ def stale_text(task: Task | None, tz: ZoneInfo) -> str:
             "stale.closed",
             title=b.esc(task.title),
             outcome=outcome_label(task.status),
-            who=b.mention(task.closed_by) if task.closed_by else "–",
-            at=when(task.closed_at, tz),
+            by=_t("stale.closed_by", who=b.mention(task.closed_by)) if task.closed_by else "",
+            at=_t("stale.closed_at", at=when(task.closed_at, tz)) if task.closed_at else "",
         )
     assignee = b.mention(task.assignee) if task.assignee else _t("modal.unassigned")
     return _t("stale.changed", title=b.esc(task.title), assignee=assignee)

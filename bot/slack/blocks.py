@@ -100,7 +100,8 @@ def esc(text: str | None) -> str:
     not link, `A&B` must show, and a bidi override must not reorder the text around it.
 
     `*`, `_`, `~` and `` ` `` are left as they are: mrkdwn has no escape for them, and invisible characters
-    put between them would be copied with the name. They can only style text, never link or ping."""
+    put between them would be copied with the name. They can only style text, never link or ping; a template's
+    own `*{name}*` around a value that holds them is dropped by `prompts.fill`, so they never end its bold early."""
     return (text or "").translate(_MRKDWN_ENTITIES)
 
 
