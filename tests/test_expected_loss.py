@@ -195,3 +195,11 @@ def test_the_quarterly_review_carries_it(book: Engine) -> None:
         assert row is not None
         text = _valid(row.payload["blocks"])
     assert "*Expected MRR loss in the next 90 days*: *$2,440* of $8,800 MRR" in text
+
+
+def test_a_new_install_says_the_figure_comes_after_the_first_score_run(engine: Engine) -> None:
+    with Session(engine) as session:
+        stats = digest_service.collect(session, SCORECARD, NOW, ZoneInfo("UTC"))
+        assert expected_loss.read(session).day is None
+    text = _valid(digest_messages.digest_message(stats, TIERS).blocks or [])
+    assert "*Expected MRR loss in the next 90 days*: appears after the first daily score run" in text
