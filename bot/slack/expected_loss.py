@@ -17,7 +17,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from bot.scoring import chance
-from bot.scoring.loss import LossRow, LossSummary, loss_summary, top
+from bot.scoring.loss import LossRow, LossSummary, loss_summary, name, top
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, mention, money, tier_emoji
 from prompts import raw, say
@@ -108,9 +108,7 @@ def lines(
         )
     ]
     if by_segment and summary.segments:
-        segment = _amounts(
-            summary.segments, lambda r: esc(r.key) if r.key is not None else raw("loss.none_segment"), shown
-        )
+        segment = _amounts(summary.segments, lambda r: esc(r.key) if r.key is not None else name("segment", r), shown)
         out.append(say("loss.by_segment", rows=segment))
     if by_csm and summary.csms:
         out.append(say("loss.by_csm", rows=_amounts(summary.csms, lambda r: mention(r.key), shown)))
@@ -118,7 +116,7 @@ def lines(
 
         def tier(r: LossRow) -> str:
             if r.key is None:
-                return raw("loss.none_tier")
+                return name("tier", r)
             return say("loss.tier", emoji=tier_emoji(r.key), tier=esc(tier_label(r.key)))
 
         out.append(say("loss.by_tier", rows=_amounts(summary.tiers, tier, len(summary.tiers))))
