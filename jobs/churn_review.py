@@ -26,7 +26,8 @@ from sqlalchemy import Engine
 
 from bot.churn import messages, report
 from bot.churn.analysis import ChurnReview, NoDataError, parse_period, review
-from bot.scoring.scorecard import Tiers
+from bot.scoring.scorecard import Tiers, load_scorecard
+from bot.slack import expected_loss
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work
 
@@ -66,7 +67,8 @@ def run(
             except NoDataError as exc:
                 log.warning("no churn review posted: %s", exc)
                 return None
-            message = messages.review_message(result, open_to_all=not readers)
+            expected = expected_loss.read(session).expected(tiers or load_scorecard().tiers)
+            message = messages.review_message(result, open_to_all=not readers, expected=expected)
             new = outbox.post(session, key, channel, message.text, message.blocks)
         log.info("churn review %s %s", key, "enqueued" if new else "already enqueued; nothing added")
         return Posted(key, new, result)

@@ -6,10 +6,12 @@ tests/test_alert_thread.py for the alert thread."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -33,7 +35,10 @@ from bot.digest import messages as digest_messages
 from bot.digest import service as digest
 from bot.exits import messages as exits
 from bot.retention.plays import PlayRate
+from bot.scoring.chance import Band, ChanceFit, ChanceMap
+from bot.scoring.loss import loss_summary
 from bot.scoring.scorecard import load_scorecard
+from bot.slack import expected_loss
 from bot.slack.blocks import Message
 from storage.models import Account, ExitInterview, ExitInterviewRevision
 from tests import snapshot
@@ -146,9 +151,35 @@ REVIEW = ChurnReview(
 )
 
 
+# the expected MRR loss beside what was lost (the churn review) and in the digest: a fit with enough history, and
+# customers whose segments and owners are hostile data (a broadcast, markup, a name that is no Slack id)
+FIT = ChanceFit(
+    as_of=date(2026, 6, 29),
+    horizon=90,
+    scorecard_key="card",
+    snapshots=[date(2026, 1, 5), date(2026, 3, 30)],
+    cases=400,
+    churned_cases=30,
+    accounts=200,
+    churned_accounts=25,
+    pooled=ChanceMap((Band(0, 39, 100, 20), Band(40, 100, 300, 10))),
+)
+LOSS_FRAME = pd.DataFrame(
+    {
+        "account_id": [1, 2, 3, 4, 5, 6, 7, 8],
+        "segment": ["<!channel> & *smb*", "enterprise", "enterprise", None, "mid", "a", "b", "c"],
+        "owner_slack_id": [CSM, CSM, NEUTRAL, None, "jane <b>", CSM, CSM, CSM],
+        "mrr": [1000.0, 4000.0, 2500.0, 300.0, 800.0, 100.0, 90.0, 80.0],
+        "tier": ["high_risk", "healthy", "medium_risk", "high_risk", "low_risk", "healthy", "healthy", "healthy"],
+        "chance": [0.2, 0.1 / 3, 0.2, 0.2, 0.1 / 3, 0.1 / 3, 0.1 / 3, 0.1 / 3],
+    }
+)
+EXPECTED = expected_loss.Expected(FIT, loss_summary(LOSS_FRAME, TIERS.order), TODAY)
+
+
 @pytest.mark.parametrize("open_to_all", [False, True])
 def test_churn_review_for_the_channel(open_to_all: bool) -> None:
-    payload = message(churn.review_message(REVIEW, open_to_all=open_to_all))
+    payload = message(churn.review_message(REVIEW, open_to_all=open_to_all, expected=EXPECTED))
     snapshot.matches(f"churn_review{'_open_to_all' if open_to_all else ''}", payload)
 
 
@@ -189,12 +220,14 @@ WEEK = digest.WeekStats(
     digest_only=[("Hooli", "tickets rose to 9")],
     plays=[PlayRate("high_risk", 6, 4, 12, 9, 3, 2, 1)],
     plays_start=date(2026, 3, 31),
+    expected=EXPECTED,
 )
 
 
 @pytest.mark.parametrize("dm", [False, True])
 def test_weekly_digest(dm: bool) -> None:
-    snapshot.matches(f"digest{'_dm' if dm else ''}", message(digest_messages.digest_message(WEEK, TIERS, dm=dm)))
+    week = replace(WEEK, loss_by_csm=not dm)
+    snapshot.matches(f"digest{'_dm' if dm else ''}", message(digest_messages.digest_message(week, TIERS, dm=dm)))
 
 
 def test_the_digest_counts_read_as_sentences() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
 from bot.churn.report import coverage, period_label, trend_label
+from bot.slack import expected_loss
 from bot.slack.blocks import (
     Blocks,
     Message,
@@ -185,10 +186,25 @@ def _footer(review: ChurnReview) -> list[str]:
     return lines
 
 
-def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
-    """Headline numbers with their inputs, top reasons (avoidable share, competitors, how many quotes and who may
-    read them), the traits with the highest lift, the save rate per play, then the trend and whether the score saw
-    it coming. `open_to_all`: EXIT_INTERVIEW_READERS is unset, so anyone may ask for the quotes."""
+def _expected_loss(review: ChurnReview, expected: expected_loss.Expected) -> Blocks:
+    """Beside what was lost: the MRR the customers scored now are expected to lose in the next 90 days (the next
+    quarter), in all and by segment (not in a one-segment review), CSM and tier; or why there is no figure yet."""
+
+    def label(tier: str) -> str:
+        return review.tier_labels.get(tier, tier)
+
+    lines = expected_loss.lines(expected, label, by_segment=review.segment is None)
+    source = expected_loss.source(expected)
+    return [*sections(lines), *([context(source)] if source else [])]
+
+
+def review_blocks(
+    review: ChurnReview, open_to_all: bool = False, expected: expected_loss.Expected | None = None
+) -> Blocks:
+    """Headline numbers with their inputs (and beside them, given `expected`, the expected MRR loss of the next 90
+    days), top reasons (avoidable share, competitors, how many quotes and who may read them), the traits with the
+    highest lift, the save rate per play, then the trend and whether the score saw it coming. `open_to_all`:
+    EXIT_INTERVIEW_READERS is unset, so anyone may ask for the quotes."""
     dates = say("churn_review.dates", start=review.period.start.isoformat(), end=review.period.end.isoformat())
     if covers := coverage(review):
         dates += f"; {esc(covers)}"
@@ -201,6 +217,8 @@ def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
             )
         )
     )
+    if expected is not None:
+        blocks += _expected_loss(review, expected)
     parts = (_reasons(review, open_to_all), _traits(review), _plays(review))
     blocks += [section("\n".join(part)) for part in parts]
     footer = _footer(review)
@@ -209,9 +227,11 @@ def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
     return validate_blocks(blocks)
 
 
-def review_message(review: ChurnReview, open_to_all: bool = False) -> Message:
+def review_message(
+    review: ChurnReview, open_to_all: bool = False, expected: expected_loss.Expected | None = None
+) -> Message:
     """The review for a channel: no quote in it, whoever reads the channel."""
-    return Message(review_text(review), review_blocks(review, open_to_all))
+    return Message(review_text(review), review_blocks(review, open_to_all, expected))
 
 
 def quotes_message(review: ChurnReview) -> Message:

@@ -11,6 +11,7 @@ from bot.health.messages import at_risk_figure
 from bot.retention.plays import plays_blocks
 from bot.scoring.explain import score_text, tier_text
 from bot.scoring.scorecard import Tiers
+from bot.slack import expected_loss
 from bot.slack.blocks import (
     MESSAGE_BLOCK_LIMIT,
     Blocks,
@@ -74,6 +75,13 @@ def _account_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
     else:
         blocks.append(section(say("digest.new_at_risk_none")))
     return blocks
+
+
+def _loss_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
+    """Expected MRR loss in the next 90 days: the total, the largest segments and CSMs, each tier."""
+    lines = expected_loss.lines(stats.expected, tiers.label, by_csm=stats.loss_by_csm)
+    source = expected_loss.source(stats.expected)
+    return [*sections(lines), *([context(source)] if source else [])]
 
 
 def _when(at: datetime | None, tz: ZoneInfo) -> str:
@@ -199,6 +207,7 @@ def digest_message(stats: WeekStats, tiers: Tiers, dm: bool = False) -> Message:
     if dm:
         blocks.append(context(say("digest.dm_intro")))
     blocks += _account_blocks(stats, tiers) if stats.scored else []
+    blocks += _loss_blocks(stats, tiers)
     blocks += _alert_blocks(stats)
     blocks += _task_blocks(stats, dm)
     blocks += _noise_blocks(stats, tiers)

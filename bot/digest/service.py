@@ -10,7 +10,8 @@ unclaimed, escalated) and resolved by outcome, the saves of the week, open and o
 accounts, the accounts of a `[routing] digest_only` tier (no alert thread: the digest is where they show), the
 moves to a worse tier that raised no alert, each with the reason that is true for it (`move_reason`: the rules'
 noise budget, a listing waiting for a click, a cooldown, ...), and the save rate per play (`bot.retention.plays`,
-the last 90 days).
+the last 90 days), and the expected MRR loss in the next 90 days (the sum of chance to churn x MRR of the
+audience's customers, in all and by segment, CSM and tier: `bot.slack.expected_loss`).
 
 What the alert job did (alerts opened, escalated, resolved) is counted over the seven days up to the run
 (`now`), whenever the job ran: an alert run at 07:00 shows in a digest at 09:00 the same day, and the next
@@ -41,6 +42,7 @@ from bot.retention.plays import PlayRate, save_rates
 from bot.scoring.explain import at_risk_tiers
 from bot.scoring.panel import day_number
 from bot.scoring.scorecard import Scorecard, Tiers
+from bot.slack import expected_loss
 from storage import accounts as account_store
 from storage import alerts as alert_store
 from storage import scores
@@ -108,6 +110,8 @@ class WeekStats:
     digest_only: list[tuple[str, str]] = field(default_factory=list)  # (account name, what fired)
     plays: list[PlayRate] | None = None  # the save rate per play of the last PLAYS_DAYS days
     plays_start: date | None = None
+    expected: expected_loss.Expected | None = None  # expected MRR loss of the audience's customers
+    loss_by_csm: bool = True  # a CSM's DM is theirs alone: no per-CSM line
 
     @property
     def quiet(self) -> bool:
@@ -151,6 +155,7 @@ class Week:
     digest_only: dict[int, str] = field(default_factory=dict)  # account -> the words of its latest firing
     plays: list[PlayRate] | None = None
     plays_start: date | None = None
+    portfolio: expected_loss.Portfolio | None = None  # the customers' chance to churn and MRR: the expected loss
 
     def name(self, account_id: int) -> str:
         account = self.accounts.get(account_id)
@@ -212,6 +217,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     week.listings = alert_store.listings_between(session, done_since, week.now + timedelta(microseconds=1))
     week.plays_start = week.end - timedelta(days=PLAYS_DAYS - 1)
     week.plays = save_rates(session, week.plays_start, week.end, scorecard.tiers)
+    week.portfolio = expected_loss.read(session)
     if week.day is None:
         return week
 
@@ -349,6 +355,10 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
             out.snoozed.append(Snoozed(week.name(alert.account_id), snoozed, alert.snoozed_tier))
     out.digest_only = [(week.name(i), words) for i, words in week.digest_only.items() if mine(i)]
     out.plays, out.plays_start = week.plays, week.plays_start
+    if week.portfolio is not None:
+        p, out.loss_by_csm = week.portfolio, user is None
+        mine_ = p.frame["account_id"].map(lambda i: mine(int(i))).astype(bool)
+        out.expected = expected_loss.Expected(p.fit, p.summary(tiers, mine_), p.day)
 
     risky = at_risk_tiers(tiers)
     out.at_risk_tiers = risky

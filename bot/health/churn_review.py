@@ -1,7 +1,8 @@
 """`/health churn [period] [segment]` after its ack: the review posted into the conversation for everyone
-(chat.postMessage: counts and categories, never a customer's words), the quotes privately to the typer if they
-may read exit interviews (else who may), then its chart uploaded in the review's thread. A bad period, an
-unknown segment, a period without data, or a conversation the bot cannot post in, is answered privately."""
+(chat.postMessage: counts and categories, never a customer's words; beside what was lost, the expected MRR loss of
+the next 90 days), the quotes privately to the typer if they may read exit interviews (else who may), then its
+chart uploaded in the review's thread. A bad period, an unknown segment, a period without data, or a conversation
+the bot cannot post in, is answered privately."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.churn import messages, report
 from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
 from bot.exits.service import is_reader
 from bot.health.command import SUBCOMMANDS, Churn, usage
+from bot.slack import expected_loss
 from bot.slack.blocks import esc
 from bot.slack.requests import Deps
 from prompts import say
@@ -39,6 +41,7 @@ def post_review(
         period = parse_period(command.period, today)
         with unit_of_work(deps.sessions) as session:
             result = review(session, period, segment=command.segment, today=today, tiers=deps.scorecard.tiers)
+            expected = expected_loss.read(session).expected(deps.scorecard.tiers, result.segment)
     except PeriodError as exc:
         sub = next(s for s in SUBCOMMANDS if s.name == "churn")
         respond(response_type="ephemeral", text=f"{esc(str(exc))} {say('health.usage_is', usage=usage(sub))}")
@@ -46,7 +49,7 @@ def post_review(
     except (SegmentError, NoDataError) as exc:  # nothing posted in the channel
         respond(response_type="ephemeral", text=esc(str(exc)))
         return
-    message = messages.review_message(result, open_to_all=not readers)
+    message = messages.review_message(result, open_to_all=not readers, expected=expected)
     try:
         posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
     except SlackApiError as exc:
