@@ -10,9 +10,11 @@ who may read them (`restricted_text`). EXIT_INTERVIEW_READERS unset means everyo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
 from bot.churn.report import coverage, period_label, trend_label
+from bot.forecast.messages import review_section
 from bot.slack.blocks import (
     Blocks,
     Message,
@@ -28,6 +30,9 @@ from bot.slack.blocks import (
     validate_blocks,
 )
 from prompts import say
+
+if TYPE_CHECKING:
+    from bot.forecast.service import Check
 
 REASONS_SHOWN = 3
 TRAITS_SHOWN = 5
@@ -185,10 +190,11 @@ def _footer(review: ChurnReview) -> list[str]:
     return lines
 
 
-def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
+def review_blocks(review: ChurnReview, open_to_all: bool = False, forecast: Check | None = None) -> Blocks:
     """Headline numbers with their inputs, top reasons (avoidable share, competitors, how many quotes and who may
-    read them), the traits with the highest lift, the save rate per play, then the trend and whether the score saw
-    it coming. `open_to_all`: EXIT_INTERVIEW_READERS is unset, so anyone may ask for the quotes."""
+    read them), the traits with the highest lift, the save rate per play, the latest checked churn forecast against
+    what happened (`forecast`, the quarterly job's), then the trend and whether the score saw it coming.
+    `open_to_all`: EXIT_INTERVIEW_READERS is unset, so anyone may ask for the quotes."""
     dates = say("churn_review.dates", start=review.period.start.isoformat(), end=review.period.end.isoformat())
     if covers := coverage(review):
         dates += f"; {esc(covers)}"
@@ -203,15 +209,17 @@ def review_blocks(review: ChurnReview, open_to_all: bool = False) -> Blocks:
     )
     parts = (_reasons(review, open_to_all), _traits(review), _plays(review))
     blocks += [section("\n".join(part)) for part in parts]
+    if forecast is not None:
+        blocks.append(section(review_section(forecast)))
     footer = _footer(review)
     if footer:
         blocks.append(context("\n".join(footer)))
     return validate_blocks(blocks)
 
 
-def review_message(review: ChurnReview, open_to_all: bool = False) -> Message:
+def review_message(review: ChurnReview, open_to_all: bool = False, forecast: Check | None = None) -> Message:
     """The review for a channel: no quote in it, whoever reads the channel."""
-    return Message(review_text(review), review_blocks(review, open_to_all))
+    return Message(review_text(review), review_blocks(review, open_to_all, forecast))
 
 
 def quotes_message(review: ChurnReview) -> Message:
