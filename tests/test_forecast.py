@@ -394,3 +394,31 @@ def test_words_used_by_the_forecast_exist() -> None:
     assert messages.level_text(0.8) == "80 %" and messages.level_text(0.95) == "95 %"
     assert messages.segment_name(None) == "no segment"
     assert chance.HORIZON == 90  # the default horizon the help names
+
+
+def test_the_quarterly_job_posts_the_latest_checked_forecast(engine: Engine) -> None:
+    from jobs import churn_review as churn_job
+    from storage import outbox
+
+    ids = _accounts(engine, 4)
+    fit = _fit(Band(0, 49, 40, 20), Band(50, 100, 100, 5))
+    book = Book(
+        date(2026, 10, 8),
+        np.array(ids, dtype=np.int64),
+        np.array(["smb"] * 4, dtype=object),
+        np.array([100.0, 200.0, 300.0, 400.0]),
+        np.array(["default"] * 4, dtype=object),
+        np.array([10.0, 20.0, 90.0, 90.0]),
+    )
+    older = service.store(engine, Window(date(2026, 9, 8), 60), fit, book)
+    latest = service.store(engine, Window(date(2026, 10, 8), 60), fit, book)
+    service.store(engine, Window(date(2026, 12, 7), 90), fit, book)  # still running on 2027-01-01
+    _churn(engine, {ids[0]: date(2026, 11, 2)})
+    posted = churn_job.run(engine, channel="C0CHURN001", today=date(2027, 1, 1))
+    assert posted is not None and posted.new
+    with unit_of_work(session_factory(engine)) as session:
+        row = outbox.get(session, posted.key)
+        assert row is not None
+        blocks = json.dumps(row.payload)
+    assert f"forecast #{latest.id} for 2026-10-09 to 2026-12-07" in blocks and f"#{older.id} " not in blocks
+    assert "churned accounts: *1* actual, forecast 1.1" in blocks
