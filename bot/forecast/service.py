@@ -489,10 +489,6 @@ class Check:
     total: Held
     segments: list[Held] = field(default_factory=list)
 
-    @property
-    def window(self) -> Window:
-        return Window(self.as_of, (self.end - self.as_of).days, self.label)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
