@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.alerts.rules import RulesError
 from bot.commands.data import cmd_demo, cmd_import, cmd_sync
 from bot.commands.database import cmd_db, database_problem
+from bot.commands.forecast import cmd_forecast
 from bot.commands.override import cmd_override
 from bot.commands.report import cmd_report
 from bot.commands.rules import cmd_rules
@@ -74,6 +75,27 @@ metrics file, one row per account, day and metric:
             value a number: champion_left 0 or 1, nps 0-10, ticket_csat 1-5, counts 0 or more)
 
 """
+
+
+FORECAST_HELP = """\
+Expected churned accounts and MRR churn for a period, with an interval (80 % unless --level), for the
+portfolio and per segment (the accounts' `segment`; "no segment" for those without). Every forecast is stored.
+
+Made as of today (TIMEZONE) for the next 90 days unless told otherwise. --period 2027-Q1 (a quarter), 2027-01
+(a month) or 2026-12-08..2027-03-07 is forecast as of the day before it starts, over its length: --as-of and
+--horizon, if given, must agree with it. Nothing is forecast from a day after today. A past --as-of backtests a
+period: the chances are fitted on the outcomes known by that day only, and the accounts scored from the data known
+then; the period's own outcomes are never read.
+
+Expected = the sum of the accounts' chances to churn (MRR: chance x MRR). The interval: 4,000 simulated periods
+(fixed seed, so the same data gives the same interval); each draws every score band's churn rate from its past
+cases (Beta(churned + 1, not churned + 1)), then each account churns with its band's rate; the interval holds the
+middle 80 % of them. With too little churn history (fewer than 10 churned accounts or 100 past cases) nothing is
+forecast: it says so and exits 1.
+
+check: every stored forecast whose period is over (on its last day), against what happened: how many of its
+accounts churned (churned_on in the period) and the MRR they had when it was made, inside its interval or not.
+Exit status 2 for options that do not fit together (one line says what to type), 1 when no forecast can be made."""
 
 
 def _command(
@@ -274,6 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("."), help="the folder to write into (default: here)")
     report.add_argument("--segment", help="only the accounts of this segment (any case; must be one accounts have)")
 
+    fc = _command(
+        sub,
+        "forecast",
+        "expected churned accounts and MRR churn for a period, with an interval; `check` holds past ones to the facts",
+        FORECAST_HELP,
+    )
+    fc.add_argument("action", nargs="?", choices=["check"], help="check: every stored forecast whose period is over")
+    fc.add_argument("--as-of", type=_date, help="make it from what was known on this day (default: today)")
+    fc.add_argument("--horizon", type=_positive, help="days after --as-of it covers (default 90)")
+    fc.add_argument("--period", help="2027-Q1, 2027-01 or 2026-12-08..2027-03-07: forecast as of the day before it")
+    fc.add_argument("--level", help="the interval's level in percent, 50 to 99 (default 80)")
+    fc.add_argument("--json", action="store_true", help="print one JSON object")
+
     sync = _command(
         sub,
         "sync",
@@ -325,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": cmd_jobs,
         "sync": cmd_sync,
         "report": cmd_report,
+        "forecast": cmd_forecast,
     }
     try:
         return handler[args.command](settings, args)

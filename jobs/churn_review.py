@@ -7,6 +7,9 @@ interviews hold and that a reader (EXIT_INTERVIEW_READERS; unset: anyone) sees t
 `/health churn YYYY-Qn`. No DM to each reader: the readers are checked when one asks (a group's members as they are
 then), and no copy of the quotes is left in DMs or in the outbox.
 
+The review ends with the latest stored churn forecast whose period is over (`healthbot forecast`), against what
+happened: its accounts churned and MRR lost, inside its interval or not; no such section before the first.
+
 A quarter the database has no data for (a new install) is not posted: the log says so. The job reviews the whole
 portfolio (it takes no segment). One review per quarter: its outbox key is `churn-review:YYYY-Qn`, so a second run
 in the same quarter posts nothing (and uploads no second chart). With several replicas each run happens in one of
@@ -26,6 +29,7 @@ from sqlalchemy import Engine
 
 from bot.churn import messages, report
 from bot.churn.analysis import ChurnReview, NoDataError, parse_period, review
+from bot.forecast import service as forecasts
 from bot.scoring.scorecard import Tiers, load_scorecard
 from bot.slack import expected_loss
 from storage import outbox
@@ -68,7 +72,8 @@ def run(
                 log.warning("no churn review posted: %s", exc)
                 return None
             expected = expected_loss.read(session).expected(tiers or load_scorecard().tiers)
-            message = messages.review_message(result, open_to_all=not readers, expected=expected)
+            checked = forecasts.latest_check(session, today)  # the latest forecast whose period is over, vs the facts
+            message = messages.review_message(result, open_to_all=not readers, expected=expected, forecast=checked)
             new = outbox.post(session, key, channel, message.text, message.blocks)
         log.info("churn review %s %s", key, "enqueued" if new else "already enqueued; nothing added")
         return Posted(key, new, result)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage.models import ChurnChanceFit, ChurnForecast
+from storage.models import Account, ChurnChanceFit, ChurnForecast
 
 
 def latest_fit(session: Session, horizon_days: int) -> ChurnChanceFit | None:
@@ -45,3 +45,12 @@ def forecasts(session: Session, *, ended_before: date | None = None) -> list[Chu
     if ended_before is not None:
         stmt = stmt.where(ChurnForecast.period_end < ended_before)
     return list(session.exec(stmt).all())
+
+
+def churned_between(session: Session, start: date, end: date) -> dict[int, date]:
+    """Accounts whose `churned_on` falls from `start` to `end` (both included): what `forecast check` holds a
+    forecast's accounts against."""
+    stmt = select(col(Account.id), col(Account.churned_on)).where(
+        col(Account.churned_on).is_not(None), col(Account.churned_on) >= start, col(Account.churned_on) <= end
+    )
+    return {int(i): d for i, d in session.exec(stmt).all() if i is not None and d is not None}

@@ -184,14 +184,16 @@ ARROWS: dict[str, set[str]] = {
     # inside a function. The features meet in an alert's thread: exits and health redraw it, alerts give it its
     # tasks (retention); what more than one of them draws (a time, a mention, an override, the thread's address)
     # lives in bot/slack, below them all.
-    "commands": {"demo", "alerts", "health", "churn", "scoring", "slack", "connectors"},  # the command line's root
+    # the command line's root
+    "commands": {"demo", "alerts", "health", "churn", "forecast", "scoring", "slack", "connectors"},
     "demo": {"alerts", "retention", "health", "exits", "churn", "scoring", "slack", "connectors"},
     "home": {"health", "retention", "scoring", "slack"},
     "digest": {"alerts", "health", "retention", "scoring", "slack"},
     "health": {"exits", "alerts", "retention", "churn", "scoring", "slack"},
     "exits": {"alerts", "retention", "scoring", "slack"},
     "alerts": {"retention", "scoring", "slack"},
-    "churn": {"retention", "scoring", "slack"},
+    "churn": {"retention", "forecast", "scoring", "slack"},
+    "forecast": {"scoring", "slack"},
     "retention": {"scoring", "slack"},
     "connectors": {"scoring"},
     "slack": {"scoring"},

@@ -10,9 +10,11 @@ who may read them (`restricted_text`). EXIT_INTERVIEW_READERS unset means everyo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
 from bot.churn.report import coverage, period_label, trend_label
+from bot.forecast.messages import review_section
 from bot.slack import expected_loss
 from bot.slack.blocks import (
     Blocks,
@@ -29,6 +31,9 @@ from bot.slack.blocks import (
     validate_blocks,
 )
 from prompts import say
+
+if TYPE_CHECKING:
+    from bot.forecast.service import Check
 
 REASONS_SHOWN = 3
 TRAITS_SHOWN = 5
@@ -199,12 +204,16 @@ def _expected_loss(review: ChurnReview, expected: expected_loss.Expected) -> Blo
 
 
 def review_blocks(
-    review: ChurnReview, open_to_all: bool = False, expected: expected_loss.Expected | None = None
+    review: ChurnReview,
+    open_to_all: bool = False,
+    expected: expected_loss.Expected | None = None,
+    forecast: Check | None = None,
 ) -> Blocks:
     """Headline numbers with their inputs (and beside them, given `expected`, the expected MRR loss of the next 90
     days), top reasons (avoidable share, competitors, how many quotes and who may read them), the traits with the
-    highest lift, the save rate per play, then the trend and whether the score saw it coming. `open_to_all`:
-    EXIT_INTERVIEW_READERS is unset, so anyone may ask for the quotes."""
+    highest lift, the save rate per play, the latest checked churn forecast against what happened (`forecast`, the
+    quarterly job's), then the trend and whether the score saw it coming. `open_to_all`: EXIT_INTERVIEW_READERS is
+    unset, so anyone may ask for the quotes."""
     dates = say("churn_review.dates", start=review.period.start.isoformat(), end=review.period.end.isoformat())
     if covers := coverage(review):
         dates += f"; {esc(covers)}"
@@ -221,6 +230,8 @@ def review_blocks(
         blocks += _expected_loss(review, expected)
     parts = (_reasons(review, open_to_all), _traits(review), _plays(review))
     blocks += [section("\n".join(part)) for part in parts]
+    if forecast is not None:
+        blocks.append(section(review_section(forecast)))
     footer = _footer(review)
     if footer:
         blocks.append(context("\n".join(footer)))
@@ -228,10 +239,13 @@ def review_blocks(
 
 
 def review_message(
-    review: ChurnReview, open_to_all: bool = False, expected: expected_loss.Expected | None = None
+    review: ChurnReview,
+    open_to_all: bool = False,
+    expected: expected_loss.Expected | None = None,
+    forecast: Check | None = None,
 ) -> Message:
     """The review for a channel: no quote in it, whoever reads the channel."""
-    return Message(review_text(review), review_blocks(review, open_to_all, expected))
+    return Message(review_text(review), review_blocks(review, open_to_all, expected, forecast))
 
 
 def quotes_message(review: ChurnReview) -> Message:
