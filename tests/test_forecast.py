@@ -19,7 +19,7 @@ from bot.cli import main
 from bot.forecast import messages, service
 from bot.forecast.service import Bands, Book, Window, WindowError
 from bot.scoring import chance
-from bot.scoring.chance import Band, ChanceFit, ChanceMap
+from bot.scoring.chance import Band, ChanceFit, ChanceMap, Ratio
 from bot.slack.blocks import validate_blocks
 from storage.db import session_factory, unit_of_work
 from storage.models import Account, ChurnForecast
@@ -29,7 +29,9 @@ TODAY = date(2026, 12, 7)
 # -- the interval's arithmetic ---------------------------------------------------------------------------------------
 
 
-def _fit(*bands: Band, cards: dict[str, ChanceMap] | None = None) -> ChanceFit:
+def _fit(
+    *bands: Band, cards: dict[str, ChanceMap] | None = None, segments: dict[str, ChanceMap] | None = None
+) -> ChanceFit:
     return ChanceFit(
         as_of=TODAY,
         horizon=90,
@@ -39,6 +41,7 @@ def _fit(*bands: Band, cards: dict[str, ChanceMap] | None = None) -> ChanceFit:
         churned_accounts=sum(b.churned for b in bands),
         pooled=ChanceMap(tuple(bands)),
         cards=cards or {},
+        segments=segments or {},
     )
 
 
@@ -58,7 +61,7 @@ def test_two_accounts_expect_the_sum_of_their_chances() -> None:
     # scores 0-49: 10 of 20 past cases churned (50 %); 50-100: 2 of 10 (20 %)
     fit = _fit(Band(0, 49, 20, 10), Band(50, 100, 10, 2))
     book = _book([30.0, 70.0], [100.0, 1000.0], ["smb", None])
-    bands = service.bands_of(fit, book.card, book.score)
+    bands = service.bands_of(fit, book.card, book.score, book.segment)
     assert bands.chances.tolist() == [0.5, 0.2]
     total, segments = service.outlooks(book, bands, 0.8)
     assert total.expected_accounts == pytest.approx(0.7)  # 0.5 + 0.2
@@ -73,9 +76,25 @@ def test_two_accounts_expect_the_sum_of_their_chances() -> None:
 def test_a_cards_own_bands_are_used_for_its_accounts() -> None:
     own = ChanceMap((Band(0, 100, 100, 30),))
     fit = _fit(Band(0, 100, 100, 10), cards={"enterprise": own})
-    bands = service.bands_of(fit, np.array(["enterprise", "default"], dtype=object), np.array([50.0, 50.0]))
+    no_segment = np.array([None, None], dtype=object)
+    bands = service.bands_of(fit, np.array(["enterprise", "default"], dtype=object), np.array([50.0, 50.0]), no_segment)
     assert bands.chances.tolist() == [0.3, 0.1]
     assert bands.chances.tolist() == fit.chances(np.array(["enterprise", "default"]), np.array([50.0, 50.0])).tolist()
+
+
+def test_a_segments_own_bands_come_before_its_cards() -> None:
+    # enterprise accounts churned 40 of 100 at any score; the card "big" 30 of 100; everyone else 10 of 100
+    fit = _fit(
+        Band(0, 100, 100, 10),
+        cards={"big": ChanceMap((Band(0, 100, 100, 30),))},
+        segments={"enterprise": ChanceMap((Band(0, 100, 100, 40),))},
+    )
+    cards = np.array(["big", "big", "default", "default"], dtype=object)
+    segments = np.array([" Enterprise", "smb", "ENTERPRISE", None], dtype=object)  # keyed trimmed and case-folded
+    bands = service.bands_of(fit, cards, np.full(4, 50.0), segments)
+    assert bands.chances.tolist() == [0.4, 0.3, 0.4, 0.1]
+    assert fit.chances(cards, np.full(4, 50.0), segments).tolist() == [0.4, 0.3, 0.4, 0.1]
+    assert len(bands.cases) == 3  # each band once: one draw of its rate is shared by every account in it
 
 
 def test_the_simulation_mean_is_the_analytic_mean_of_its_model() -> None:
@@ -422,3 +441,20 @@ def test_the_quarterly_job_posts_the_latest_checked_forecast(engine: Engine) -> 
         blocks = json.dumps(row.payload)
     assert f"forecast #{latest.id} for 2026-10-09 to 2026-12-07" in blocks and f"#{older.id} " not in blocks
     assert "churned accounts: *1* actual, forecast 1.1" in blocks
+
+
+def test_a_segment_that_churned_more_than_its_scores_said_gets_its_factor() -> None:
+    # everyone's band: 10 of 100 churned. Enterprise: 9 past cases churned where the band expected 3; shrunk by 5
+    # cases towards 1: (9 + 5) / (3 + 5) = 1.75. SMB: 1 where 3 were expected: (1 + 5) / (3 + 5) = 0.75.
+    fit = _fit(Band(0, 100, 100, 10))
+    fit.ratios = {"enterprise": Ratio(9, 3.0), "smb": Ratio(1, 3.0)}
+    segments = np.array(["Enterprise", "smb", None], dtype=object)
+    cards = np.array(["default"] * 3, dtype=object)
+    chances = fit.chances(cards, np.full(3, 50.0), segments)
+    assert chances.tolist() == pytest.approx([0.175, 0.075, 0.1])
+    bands = service.bands_of(fit, cards, np.full(3, 50.0), segments)
+    assert bands.chances.tolist() == pytest.approx(chances.tolist())
+    totals = service.simulate(bands, np.ones((3, 1)), draws=20000, seed=3)
+    assert totals.mean() == pytest.approx(1.75 * 11 / 102 + 0.75 * 11 / 102 + 11 / 102, abs=0.02)  # Beta means
+    back = ChanceFit.from_json(fit.to_json(), as_of=fit.as_of, horizon=90, scorecard_key="k")
+    assert back.ratios == fit.ratios

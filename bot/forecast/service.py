@@ -141,33 +141,29 @@ def window(today: date, *, as_of: date | None = None, horizon: int | None = None
 
 @dataclass(frozen=True)
 class Bands:
-    """The score bands the accounts fall in: past cases and churned per band, and each account's band."""
+    """The score bands the accounts fall in: past cases and churned per band, each account's band, and its
+    segment's factor (`chance.Ratio`: how its segment churned against what its scores said)."""
 
     cases: np.ndarray  # per band
     churned: np.ndarray  # per band
     of_account: np.ndarray  # band index per account
+    factor: np.ndarray | None = None  # per account; None: 1 for all
 
     @property
     def chances(self) -> np.ndarray:
-        """Each account's chance: its band's share of past cases that churned."""
-        return (self.churned / self.cases)[self.of_account]
+        """Each account's chance: its band's share of past cases that churned, times its segment's factor."""
+        return self.scaled((self.churned / self.cases)[self.of_account])
+
+    def scaled(self, rates: np.ndarray) -> np.ndarray:
+        return rates if self.factor is None else np.minimum(rates * self.factor, 1.0)
 
 
-def bands_of(fit: chance.ChanceFit, cards: np.ndarray, scores: np.ndarray) -> Bands:
-    """The band each account is in, as `ChanceFit.chances` reads it (a card's own bands, else the pooled ones)."""
-    assert fit.pooled is not None, "bands_of needs a fit with enough history"
-    cards = np.asarray(cards, dtype=object)
-    scores = np.asarray(scores, dtype=float)
-    cases: list[int] = []
-    churned: list[int] = []
-    of_account = np.zeros(len(scores), dtype=np.int64)
-    for name, bands in [("", fit.pooled), *fit.cards.items()]:
-        rows = np.isin(cards, list(fit.cards), invert=True) if name == "" else cards == name
-        if rows.any():
-            of_account[rows] = len(cases) + bands.index(scores[rows])
-        cases += [b.cases for b in bands.bands]
-        churned += [b.churned for b in bands.bands]
-    return Bands(np.array(cases, dtype=float), np.array(churned, dtype=float), of_account)
+def bands_of(fit: chance.ChanceFit, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray) -> Bands:
+    """The band each account is in, as `ChanceFit.chances` reads it (`ChanceFit.assign`, `ChanceFit.factors`)."""
+    bands, of_account = fit.assign(cards, scores, segments)
+    cases = np.array([b.cases for b in bands], dtype=float)
+    factor = fit.factors(segments, len(of_account)) if fit.ratios else None
+    return Bands(cases, np.array([b.churned for b in bands], dtype=float), of_account, factor)
 
 
 def simulate(
@@ -191,7 +187,7 @@ def simulate(
     for first in range(0, draws, step):
         size = min(step, draws - first)
         rates = rng.beta(bands.churned + 1, bands.cases - bands.churned + 1, size=(size, len(bands.cases)))
-        churned = rng.random((size, n)) < rates[:, bands.of_account]
+        churned = rng.random((size, n)) < bands.scaled(rates[:, bands.of_account])
         out[first : first + size] = churned @ weights
         if progress is not None:
             progress(size)
@@ -397,7 +393,7 @@ def store(
     progress: Callable[[int], None] | None = None,
 ) -> Forecast:
     """Simulate the forecast of `book`'s accounts with `fit`'s bands and store it; `progress` gets draws done."""
-    bands = bands_of(fit, book.card, book.score)
+    bands = bands_of(fit, book.card, book.score, book.segment)
     total, segments = outlooks(book, bands, level, progress=progress)
     result = Forecast(win, level, book.day, total, segments, fit)
     with unit_of_work(session_factory(engine)) as session:

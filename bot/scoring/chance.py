@@ -8,9 +8,10 @@ scikit-learn), gives score *bands*: an account's chance is the share of past cas
 Each band carries its counts, so the number can always be said in words ("of 412 past cases with scores 40-44,
 74 churned within 90 days").
 
-A card (segment) with enough churn history of its own gets its own bands; the others share the bands of all
-cases together. With too little churn history (fewer than `MIN_CHURNED` churned accounts, or fewer than
-`MIN_CASES` cases) there is no chance at all, and `ChanceFit.too_little` says why.
+A segment (the account field: segments churn at their own rates) or a card with enough churn history of its own
+gets its own bands, a segment's first; the others share the bands of all cases together. With too little churn
+history (fewer than `MIN_CHURNED` churned accounts, or fewer than `MIN_CASES` cases) there is no chance at all, and
+`too_little_text` says why.
 
 The bands are never fitted on the accounts they are checked against: `held_out` fits on earlier snapshots with one
 fold of accounts left out and predicts that fold (`fitting.folds`), fold by fold.
@@ -44,6 +45,7 @@ MAX_SNAPSHOTS = 13  # half a year of fortnightly snapshots
 MIN_CHURNED = 10  # distinct churned accounts the cases need (per card, for a card's own bands)
 MIN_CASES = 100  # cases the fit needs (per card, for a card's own bands)
 MIN_BAND_CASES = 30  # a band holds at least this many cases: fewer make its share a guess
+SEGMENT_PRIOR = 5.0  # churned cases a segment's churn-as-expected ratio is shrunk towards 1 with (see `Ratio`)
 REFIT_AFTER = 7  # days: the daily run refits a stored fit this old (or one fitted for another scorecard)
 RELIABILITY_EDGES = (0.0, 0.02, 0.05, 0.10, 0.20, 0.40, 1.0)  # predicted-chance bands of the reliability table
 
@@ -117,6 +119,20 @@ def fit_bands(scores: np.ndarray, churned: np.ndarray, min_cases: int = MIN_BAND
     return ChanceMap(tuple(Band(lo, hi, b[0], b[1]) for lo, hi, b in zip(los, his, blocks, strict=True)))
 
 
+@dataclass(frozen=True)
+class Ratio:
+    """How a segment without bands of its own churned against what its scores said: `churned` past cases where the
+    bands expected `expected`. Its chances are the band's times `factor`, the ratio shrunk towards 1 by
+    SEGMENT_PRIOR cases (a segment with little history stays close to its bands)."""
+
+    churned: int
+    expected: float
+
+    @property
+    def factor(self) -> float:
+        return (self.churned + SEGMENT_PRIOR) / (self.expected + SEGMENT_PRIOR)
+
+
 @dataclass
 class Cases:
     """Past cases: one row per account active and scored on a snapshot day."""
@@ -126,6 +142,7 @@ class Cases:
     card: np.ndarray  # the scorecard card that scored it
     score: np.ndarray
     churned: np.ndarray  # bool: churned within the horizon after the snapshot day
+    segment: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))  # segment_key of each case
 
     @classmethod
     def empty(cls) -> Cases:
@@ -135,13 +152,17 @@ class Cases:
             np.array([], dtype=object),
             np.array([], dtype=float),
             np.array([], dtype=bool),
+            np.array([], dtype=object),
         )
 
     def __len__(self) -> int:
         return len(self.score)
 
     def where(self, keep: np.ndarray) -> Cases:
-        return Cases(self.snapshot[keep], self.account_key[keep], self.card[keep], self.score[keep], self.churned[keep])
+        segment = self.segment[keep] if len(self.segment) else np.full(int(np.count_nonzero(keep)), "", dtype=object)
+        return Cases(
+            self.snapshot[keep], self.account_key[keep], self.card[keep], self.score[keep], self.churned[keep], segment
+        )
 
     def churned_accounts(self) -> int:
         return len(np.unique(self.account_key[self.churned]))
@@ -161,20 +182,16 @@ def gather(engine: Engine, scorecard: Scorecard, days: list[date], horizon: int)
         past = load_past_day(engine, scorecard.metrics, day, horizon, scorecard.data.lookback_days)
         snap = score_past_day(scorecard, past)
         frame = snap.scores.frame
-        keys = dict(
-            zip(
-                past.inputs.accounts["id"],
-                fitting.account_keys(past.inputs.accounts["external_id"].tolist()),
-                strict=True,
-            )
-        )
+        known = past.inputs.accounts.set_index("id").reindex(frame["account_id"])
+        keys = fitting.account_keys(known["external_id"].tolist())
         parts.append(
             Cases(
                 np.full(len(frame), np.datetime64(day, "D")),
-                np.array([keys[i] for i in frame["account_id"]], dtype=np.int64),
+                keys,
                 frame["card"].to_numpy(dtype=object),
                 frame["score"].to_numpy(dtype=float),
                 snap.churned.astype(bool),
+                segment_keys(known["segment"]),
             )
         )
     if not parts:
@@ -182,9 +199,14 @@ def gather(engine: Engine, scorecard: Scorecard, days: list[date], horizon: int)
     return Cases(
         *(
             np.concatenate([getattr(p, f) for p in parts])
-            for f in ("snapshot", "account_key", "card", "score", "churned")
+            for f in ("snapshot", "account_key", "card", "score", "churned", "segment")
         )
     )
+
+
+def segment_keys(values: Any) -> np.ndarray:
+    """An account `segment` as a fit keys it: trimmed and case-folded ("" when there is none)."""
+    return np.array([v.strip().casefold() if isinstance(v, str) else "" for v in values], dtype=object)
 
 
 def _enough(cases: Cases) -> bool:
@@ -205,6 +227,8 @@ class ChanceFit:
     churned_accounts: int = 0
     pooled: ChanceMap | None = None  # None: too little churn history for any chance
     cards: dict[str, ChanceMap] = field(default_factory=dict)  # cards with bands of their own
+    segments: dict[str, ChanceMap] = field(default_factory=dict)  # segments (segment_keys) with bands of their own
+    ratios: dict[str, Ratio] = field(default_factory=dict)  # the other segments: how they churned against their bands
     fitted_at: datetime | None = None
     id: int | None = None
 
@@ -212,21 +236,58 @@ class ChanceFit:
     def enough(self) -> bool:
         return self.pooled is not None
 
-    def map_for(self, card: str | None) -> ChanceMap | None:
-        return self.cards.get(card or "", self.pooled)
+    def map_for(self, card: str | None, segment: str | None = None) -> ChanceMap | None:
+        """The bands an account is read from: its segment's own, else its card's own, else the pooled ones."""
+        key = segment_keys([segment])[0]
+        return self.segments.get(key) or self.cards.get(card or "") or self.pooled
 
-    def chances(self, cards: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """The chance per account (NaN for all when there is too little history)."""
+    def kind_of(self, card: str | None, segment: str | None = None) -> tuple[str, str]:
+        """Whose bands an account is read from: ("segment", name), ("card", name) or ("all", "")."""
+        key = segment_keys([segment])[0]
+        if key in self.segments:
+            return "segment", key
+        if (card or "") in self.cards:
+            return "card", card or ""
+        return "all", ""
+
+    def assign(
+        self, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray | None = None
+    ) -> tuple[list[Band], np.ndarray]:
+        """Every band of the fit in one list, and each account's band in it (`map_for`'s choice); the fit must have
+        enough history. The forecast's simulation draws each band's rate once per draw from this list."""
+        assert self.pooled is not None, "assign needs a fit with enough history"
         scores = np.asarray(scores, dtype=float)
-        out = np.full(len(scores), np.nan)
-        if self.pooled is None:
-            return out
         cards = np.asarray(cards, dtype=object)
-        for name, bands in [("", self.pooled), *self.cards.items()]:
-            rows = np.isin(cards, list(self.cards), invert=True) if name == "" else cards == name
+        keys = segment_keys(segments) if segments is not None else np.full(len(scores), "", dtype=object)
+        by_segment = np.isin(keys, list(self.segments))
+        by_card = ~by_segment & np.isin(cards, list(self.cards))
+        groups = [(~by_segment & ~by_card, self.pooled)]
+        groups += [(by_card & (cards == name), m) for name, m in self.cards.items()]
+        groups += [(by_segment & (keys == name), m) for name, m in self.segments.items()]
+        bands: list[Band] = []
+        of_account = np.zeros(len(scores), dtype=np.int64)
+        for rows, m in groups:
             if rows.any():
-                out[rows] = bands.chances(scores[rows])
-        return out
+                of_account[rows] = len(bands) + m.index(scores[rows])
+            bands += m.bands
+        return bands, of_account
+
+    def factors(self, segments: np.ndarray | None, n: int) -> np.ndarray:
+        """Each account's segment factor (`Ratio.factor`; 1 for a segment with bands of its own, or none)."""
+        if segments is None or not self.ratios:
+            return np.ones(n)
+        keys = segment_keys(segments)
+        table = {k: r.factor for k, r in self.ratios.items()}
+        return np.array([table.get(k, 1.0) for k in keys], dtype=float)
+
+    def chances(self, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray | None = None) -> np.ndarray:
+        """The chance per account (NaN for all when there is too little history)."""
+        n = len(np.asarray(scores))
+        if self.pooled is None:
+            return np.full(n, np.nan)
+        bands, of_account = self.assign(cards, scores, segments)
+        rates = np.array([b.chance for b in bands])[of_account]
+        return np.minimum(rates * self.factors(segments, n), 1.0)
 
     def to_json(self) -> dict[str, Any]:
         def bands(m: ChanceMap | None) -> list[dict[str, int]] | None:
@@ -240,6 +301,8 @@ class ChanceFit:
             "churned_accounts": self.churned_accounts,
             "pooled": bands(self.pooled),
             "cards": {k: bands(v) for k, v in self.cards.items()},
+            "segments": {k: bands(v) for k, v in self.segments.items()},
+            "ratios": {k: {"churned": r.churned, "expected": r.expected} for k, r in self.ratios.items()},
         }
 
     @classmethod
@@ -267,6 +330,8 @@ class ChanceFit:
             churned_accounts=int(body.get("churned_accounts", 0)),
             pooled=bands(body.get("pooled")),
             cards={k: m for k, v in body.get("cards", {}).items() if (m := bands(v)) is not None},
+            segments={k: m for k, v in body.get("segments", {}).items() if (m := bands(v)) is not None},
+            ratios={k: Ratio(int(v["churned"]), float(v["expected"])) for k, v in body.get("ratios", {}).items()},
             fitted_at=fitted_at,
             id=id,
         )
@@ -297,6 +362,18 @@ def fit_cases(cases: Cases, *, as_of: date, horizon: int, key: str, snapshots: l
             own = cases.where(cases.card == name)
             if _enough(own):
                 fit.cards[name] = fit_bands(own.score, own.churned)
+    segments = sorted(set(cases.segment.tolist()) - {""})
+    if len(segments) > 1:  # segments churn at their own rates: the same score may mean more churn in one of them
+        for name in segments:
+            own = cases.where(cases.segment == name)
+            if _enough(own):
+                fit.segments[name] = fit_bands(own.score, own.churned)
+        # the rest: how each churned against what the bands say for its scores
+        expected = fit.chances(cases.card, cases.score, cases.segment)
+        for name in segments:
+            if name not in fit.segments:
+                rows = cases.segment == name
+                fit.ratios[name] = Ratio(int(cases.churned[rows].sum()), float(expected[rows].sum()))
     return fit
 
 
@@ -381,7 +458,7 @@ def held_out(train: Cases, test: Cases, snapshots: list[date] | None = None) -> 
         seen = train.where(train_fold != f)
         fold_fit = fit_cases(seen, as_of=date.min, horizon=0, key="", snapshots=[])
         if fold_fit.enough:
-            p[rows] = fold_fit.chances(test.card[rows], test.score[rows])
+            p[rows] = fold_fit.chances(test.card[rows], test.score[rows], test.segment[rows])
             base[rows] = seen.churned.mean()
     known = ~np.isnan(p)
     y = test.churned[known].astype(float)
@@ -487,14 +564,27 @@ def too_little_text(existing: ChanceFit) -> str:
     )
 
 
-def source_text(existing: ChanceFit, card: str | None, score: float) -> str:
-    """Where an account's chance comes from, in words: its band and how the past cases in it fared."""
-    own = existing.cards.get(card or "")
-    bands = own or existing.pooled
+def source_text(existing: ChanceFit, card: str | None, score: float, segment: str | None = None) -> str:
+    """Where an account's chance comes from, in words: its band (of its segment's, its card's or everyone's bands)
+    and how the past cases in it fared."""
+    bands = existing.map_for(card, segment)
     assert bands is not None, "source_text needs a fit with enough history"
     band = bands.band(score)
     values = dict(cases=band.cases, lo=band.lo, hi=band.hi, churned=band.churned, horizon=existing.horizon)
-    return say("chance.source_card", card=card, **values) if own else say("chance.source", **values)
+    kind, name = existing.kind_of(card, segment)
+    if kind == "segment":
+        return say("chance.source_segment", segment=(segment or name).strip(), **values)
+    text = say("chance.source_card", card=card, **values) if kind == "card" else say("chance.source", **values)
+    ratio = existing.ratios.get(segment_keys([segment])[0])
+    if ratio is not None and abs(ratio.factor - 1) >= 0.05:
+        text += say(
+            "chance.segment_ratio",
+            segment=(segment or "").strip(),
+            factor=f"{ratio.factor:.2g}",
+            churned=ratio.churned,
+            expected=f"{ratio.expected:.1f}",
+        )
+    return text
 
 
 def fit_text(existing: ChanceFit) -> str:
@@ -520,7 +610,11 @@ def portfolio(session: Session, existing: ChanceFit | None, day: date) -> pd.Dat
     if existing is None or frame.empty:
         frame["chance"] = np.nan
     else:
-        frame["chance"] = existing.chances(frame["card"].to_numpy(dtype=object), frame["score"].to_numpy(dtype=float))
+        frame["chance"] = existing.chances(
+            frame["card"].to_numpy(dtype=object),
+            frame["score"].to_numpy(dtype=float),
+            frame["segment"].to_numpy(dtype=object),
+        )
     mrr = pd.to_numeric(frame["mrr"], errors="coerce").to_numpy(dtype=float)
     chance_ = frame["chance"].to_numpy(dtype=float)
     frame["expected_loss"] = np.where(np.isnan(chance_) | np.isnan(mrr), 0.0, chance_ * np.nan_to_num(mrr))
