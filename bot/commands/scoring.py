@@ -174,7 +174,8 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import load_scorecard
 
     card = load_scorecard(settings.scorecard_path)
-    result = backtest(writable_engine(settings), card, args.as_of, args.horizon, with_stability=True)
+    engine = writable_engine(settings)
+    result = backtest(engine, card, args.as_of, args.horizon, with_stability=True, with_calibration=True)
     print(json.dumps(result.to_dict()) if args.json else format_result(result))
     return 0 if result.accounts else 1  # nothing scored: nothing was tested
 

@@ -337,6 +337,9 @@ class Calibration:
     training_cases: int = 0
     training_churned_accounts: int = 0
     snapshots: list[str] = field(default_factory=list)  # the training snapshot days
+    as_of: str | None = None  # the day the test accounts were scored (`calibration`)
+    horizon_days: int | None = None
+    note: str | None = None  # why there are no figures, or fewer than the test accounts (`calibration_note`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -409,7 +412,10 @@ def calibration(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int)
         first = score_store.first_metric_day(conn)
     days = snapshot_days(as_of, horizon, first)
     test = gather(engine, scorecard, [as_of], horizon)
-    return held_out(gather(engine, scorecard, days, horizon), test, days)
+    result = held_out(gather(engine, scorecard, days, horizon), test, days)
+    result.as_of, result.horizon_days = as_of.isoformat(), horizon
+    result.note = calibration_note(result, horizon)
+    return result
 
 
 def expected_loss(chances: np.ndarray, mrr: np.ndarray) -> float:
@@ -525,3 +531,30 @@ def portfolio(session: Session, existing: ChanceFit | None, day: date) -> pd.Dat
     chance_ = frame["chance"].to_numpy(dtype=float)
     frame["expected_loss"] = np.where(np.isnan(chance_) | np.isnan(mrr), 0.0, chance_ * np.nan_to_num(mrr))
     return frame
+
+
+def calibration_note(cal: Calibration, horizon: int) -> str | None:
+    """Why a held-out check has no figures (nobody scored on its day; too little churn history before it, in the
+    words of `too_little_text`), or has none for some accounts (a fold's fit without them had too little); None
+    when every test account was predicted."""
+    if cal.accounts and not cal.without_chance:
+        return None
+    if not cal.accounts and not cal.without_chance:
+        return say("chance.check_nobody")
+    training = ChanceFit(
+        as_of=date.min,
+        horizon=horizon,
+        scorecard_key="",
+        snapshots=[date.fromisoformat(d) for d in cal.snapshots],
+        cases=cal.training_cases,
+        churned_accounts=cal.training_churned_accounts,
+    )
+    if cal.training_cases < MIN_CASES or cal.training_churned_accounts < MIN_CHURNED:
+        return too_little_text(training)
+    return say(
+        "chance.check_folds",
+        without=cal.without_chance,
+        accounts=cal.accounts + cal.without_chance,
+        needed=MIN_CHURNED,
+        needed_cases=MIN_CASES,
+    )
