@@ -193,9 +193,8 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     if problem:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
         return 2
-    result = tune(
-        writable_engine(settings), load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples
-    )
+    engine = writable_engine(settings)
+    result = tune(engine, load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples)
     print("\n".join(report(result, str(path))))
     if result.proposed is None:
         why = "tune.nothing_scored" if result.why_none is not None else "tune.nothing_fitted"
@@ -215,7 +214,20 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     print(say("tune.wrote", out=args.out, cards=", ".join(fitted)))
     if worse(result):
         print(say("tune.wrote_forced"))
+    _refit_chance(engine, args.out, settings)
     return 0
+
+
+def _refit_chance(engine: Engine, card_path: Path, settings: Settings) -> None:
+    """After `tune` or `scorecard suggest` wrote a card: fit the chance to churn for it, store the fit, and say in
+    one line what it was fitted on (or why it gives no chance)."""
+    from bot.scoring import chance
+    from bot.scoring.scorecard import load_scorecard
+    from prompts import say
+
+    today = datetime.now(settings.tz).date()
+    fitted = chance.save(engine, chance.fit(engine, load_scorecard(card_path), today, chance.HORIZON))
+    print(say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
 
 
 def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
@@ -248,14 +260,16 @@ def _suggest(settings: Settings, args: argparse.Namespace) -> int:
     if problem:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
         return 2
+    engine = writable_engine(settings)
     try:
-        result = propose(writable_engine(settings), args.as_of, args.horizon)
+        result = propose(engine, args.as_of, args.horizon)
         print(result.report())
         write(result, args.out)
     except SuggestError as exc:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=exc)}", file=sys.stderr)
         return 1
     print(say("suggest.report.wrote", path=args.out))
+    _refit_chance(engine, args.out, settings)
     return 0
 
 
