@@ -38,7 +38,7 @@ def post_review(
     try:
         period = parse_period(command.period, today)
         with unit_of_work(deps.sessions) as session:
-            result = review(session, period, segment=command.segment, today=today, tiers=deps.scorecard.tiers)
+            result = review(session, period, segment=command.segment, today=today, scorecard=deps.scorecard)
     except PeriodError as exc:
         sub = next(s for s in SUBCOMMANDS if s.name == "churn")
         respond(response_type="ephemeral", text=f"{esc(str(exc))} {say('health.usage_is', usage=usage(sub))}")
