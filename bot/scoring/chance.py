@@ -477,7 +477,8 @@ def current(
 
 def chance_percent(chance: float) -> str:
     """A chance as a whole percent; one that rounds to none reads "under 1 %" (no past case is a promise)."""
-    return say("chance.under_one") if chance < 0.005 else f"{chance:.0%}".replace("%", " %")
+    whole = f"{chance:.0%}"  # "0%" up to 0.5 % (0.005 itself rounds half to even)
+    return say("chance.under_one") if whole == "0%" else whole.replace("%", " %")
 
 
 def too_little_text(existing: ChanceFit) -> str:
