@@ -409,3 +409,80 @@ def test_backtest_says_why_the_chance_has_no_figures(
     printed = capsys.readouterr().out
     assert f"  Chance to churn, held out: no figures: {cal['note']}" in printed
     assert "Brier" not in printed
+
+
+def test_tune_and_suggest_refit_the_chance_for_the_card_they_write(
+    portfolio: Engine, cli_env: None, capsys: pytest.CaptureFixture
+) -> None:
+    as_of = (END - timedelta(days=60)).isoformat()
+    assert main(["tune", "--as-of", as_of, "--horizon", "60", "--out", "proposed.toml", "--force"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    tuned = chance.stored(portfolio)
+    assert tuned is not None and tuned.scorecard_key == chance.scorecard_key(load_scorecard(Path("proposed.toml")))
+    assert printed[-1] == f"chance to churn in the next 90 days refitted: {chance.fit_text(tuned)}"
+    assert printed[-3].startswith("wrote proposed.toml: fitted cards")  # the rest of the output as it was
+
+    assert main(["scorecard", "suggest", "--as-of", as_of, "--horizon", "60", "--out", "suggested.toml"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    suggested = chance.stored(portfolio)
+    assert suggested is not None and suggested.id != tuned.id
+    assert suggested.scorecard_key == chance.scorecard_key(load_scorecard(Path("suggested.toml")))
+    assert printed[-2].startswith("wrote suggested.toml: review it")
+    assert printed[-1] == f"chance to churn in the next 90 days refitted: {chance.fit_text(suggested)}"
+
+
+# -- the churn review's chart ----------------------------------------------------------------------------------------
+
+
+def _checked(**kw: object) -> chance.Calibration:
+    rows = chance.reliability(np.array([0.01, 0.01, 0.03, 0.3, 0.3]), np.array([0.0, 0.0, 0.0, 1.0, 0.0]))
+    values: dict = dict(
+        accounts=5, churned=1, without_chance=0, base_rate=0.2, brier=0.1, base_brier=0.16, ece=0.05, rows=rows,
+        as_of="2026-07-01", horizon_days=90,
+    )  # fmt: skip
+    return chance.Calibration(**(values | kw))
+
+
+def test_the_churn_review_chart_has_a_reliability_panel(portfolio: Engine) -> None:
+    from dataclasses import replace
+
+    from bot.churn.analysis import parse_period, review
+    from bot.churn.report import chart, render_png
+    from storage.db import session_factory, unit_of_work
+
+    card = load_scorecard()
+    with unit_of_work(session_factory(portfolio)) as session:
+        plain = review(session, parse_period("2026-Q2", END), today=END)
+        checked = review(session, parse_period("2026-Q2", END), today=END, scorecard=card)
+    assert plain.calibration is None and len(chart(plain).axes) == 2  # not asked: the chart as it was
+    # the quarter's first day, the 90 days after it over by END; 180 days of data hold no earlier 90-day outcome
+    cal = checked.calibration
+    assert cal is not None and (cal.as_of, cal.horizon_days, cal.accounts) == ("2026-04-01", 90, 0)
+    assert cal.note == "no chance to churn yet: no past day has 90 days of outcomes after it"
+    panel = chart(checked).axes[2]
+    assert panel.get_title(loc="left") == "Chance to churn in 90 days, held out\naccounts on 2026-04-01"
+    assert [" ".join(t.get_text().split()) for t in panel.texts] == [  # wrapped to fit the panel
+        "No check of the chance to churn: no chance to churn yet: no past day has 90 days of outcomes after it"
+    ]
+
+    figure = chart(replace(checked, calibration=_checked(), segment="Enterprise"))
+    panel = figure.axes[2]
+    assert panel.get_title(loc="left") == (
+        "Chance to churn in 90 days, held out\naccounts on 2026-07-01, all segments\n"
+        "Brier 0.100 (base rate 0.160), calibration error 5.0 pts"
+    )
+    # a point per band with accounts (1 %: 2 accounts, 3 %: 1, 30 %: 2 of which 1 churned), labelled with its counts
+    points = panel.collections[0].get_offsets()
+    assert np.allclose(points, [[1.0, 0.0], [3.0, 0.0], [30.0, 50.0]])
+    assert [t.get_text() for t in panel.texts] == ["2 (0 churned)", "1 (0 churned)", "2 (1 churned)"]
+    diagonal = panel.lines[0].get_xydata()
+    assert np.allclose(diagonal[:, 0], diagonal[:, 1])  # predicted = observed
+    assert render_png(replace(checked, calibration=_checked())).startswith(b"\x89PNG")
+
+
+def test_the_quarterly_review_checks_the_chance_with_the_card_in_use(portfolio: Engine) -> None:
+    from jobs import churn_review as churn_job
+
+    posted = churn_job.run(portfolio, channel="C0CHURN", today=date(2026, 7, 1), scorecard=load_scorecard())
+    assert posted is not None and posted.review.calibration is not None
+    assert posted.review.calibration.as_of == "2026-04-01"
