@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the share of churners and of accounts before and after, measured on accounts each fit did not see, and\n"
         "writes the proposal as an edit of the scorecard file (its comments kept) to review. A proposal that ranks\n"
         "churners worse out of fold than the current card is not written (exit 1) unless --force.\n"
-        "Reads the database; writes only --out.",
+        "Reads the database; writes --out, and stores the chance to churn refitted for the card it wrote.",
     )
     tune.add_argument("--as-of", required=True, type=_date, help="the latest day to learn from (YYYY-MM-DD)")
     tune.add_argument(
@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
         "accounts and tests on the other 40 % (split by external_id). With fewer than 30 churners it writes a card\n"
         "from the shapes of your metrics instead (activity trend and recency, ticket spikes, level changes), each\n"
         "choice in words in the file, marked not fitted.",
-        "Database: check and show-default use none; suggest reads DATABASE_URL and writes only --out.",
+        "Database: check and show-default use none; suggest reads DATABASE_URL, writes --out, and stores the\n"
+        "chance to churn refitted for the card it wrote.",
     )
     card.add_argument("action", choices=["check", "show-default", "suggest"])
     card.add_argument("file", nargs="?", type=Path, help="the file to check (default: SCORECARD_PATH or the default)")

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from bot.churn import messages, report
 from bot.churn.analysis import ChurnReview, NoDataError, parse_period, review
 from bot.forecast import service as forecasts
-from bot.scoring.scorecard import Tiers, load_scorecard
+from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
 from bot.slack import expected_loss
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work
@@ -53,10 +53,17 @@ def quarter_key(today: date) -> str:
 
 
 def run(
-    engine: Engine, *, channel: str | None, today: date, tiers: Tiers | None = None, readers: Sequence[str] = ()
+    engine: Engine,
+    *,
+    channel: str | None,
+    today: date,
+    tiers: Tiers | None = None,
+    readers: Sequence[str] = (),
+    scorecard: Scorecard | None = None,
 ) -> Posted | None:
     """Enqueue the last quarter's review to `channel` (`readers`: EXIT_INTERVIEW_READERS, for what it says of the
-    quotes); None when there is no channel, no data for that quarter, or another replica runs it."""
+    quotes; `scorecard`: the one in use, whose chance to churn the chart checks); None when there is no channel, no
+    data for that quarter, or another replica runs it."""
     if not channel:
         log.warning("no churn review: set CHURN_CHANNEL (or ALERT_CHANNEL) to the channel id it should go to")
         return None
@@ -67,11 +74,11 @@ def run(
         key = quarter_key(today)
         with unit_of_work(session_factory(engine)) as session:
             try:
-                result = review(session, parse_period(PERIOD, today), today=today, tiers=tiers)
+                result = review(session, parse_period(PERIOD, today), today=today, tiers=tiers, scorecard=scorecard)
             except NoDataError as exc:
                 log.warning("no churn review posted: %s", exc)
                 return None
-            expected = expected_loss.read(session).expected(tiers or load_scorecard().tiers)
+            expected = expected_loss.read(session).expected(tiers or (scorecard or load_scorecard()).tiers)
             checked = forecasts.latest_check(session, today)  # the latest forecast whose period is over, vs the facts
             message = messages.review_message(result, open_to_all=not readers, expected=expected, forecast=checked)
             new = outbox.post(session, key, channel, message.text, message.blocks)

@@ -224,6 +224,7 @@ def _churn_review(ctx: Context) -> Ran:
         today=ctx.today(),
         tiers=ctx.scorecard.tiers,
         readers=getattr(settings, "exit_interview_readers", ()),
+        scorecard=ctx.scorecard,
     )
     if posted is None:
         return Ran("churn-review: not posted (see the log line above)")

@@ -31,7 +31,8 @@ from sqlmodel import Session
 
 from bot.dates import YEARS, DayError, parse_day, period_out_of_range
 from bot.retention.plays import PlayRate, save_rates
-from bot.scoring.scorecard import Tiers, load_scorecard
+from bot.scoring import chance
+from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
 from prompts import say
 from storage import churn as store
 
@@ -182,6 +183,7 @@ class ChurnReview:
     tier_labels: dict[str, str] = field(default_factory=dict)
     span: DataSpan | None = None  # the days the database has data for
     covered: Period | None = None  # the part of `period` reviewed: within `span`
+    calibration: chance.Calibration | None = None  # the chance to churn checked (`calibration_check`), for the chart
 
     @property
     def partial(self) -> bool:
@@ -509,13 +511,15 @@ def review(
     segment: str | None = None,
     today: date | None = None,
     tiers: Tiers | None = None,
+    scorecard: Scorecard | None = None,
 ) -> ChurnReview:
     """The churn review of `period` (and `segment`, matched case-insensitively) over the part of it the database
     has data for: see the module's docstring. SegmentError for a segment no account has, NoDataError for a period
-    without data."""
+    without data. With the `scorecard` in use, the chance to churn checked too (`calibration_check`, the chart's
+    reliability panel)."""
     conn = _connection(conn_or_session)
     today = today or date.today()
-    tiers = tiers or load_scorecard().tiers
+    tiers = tiers or (scorecard.tiers if scorecard is not None else load_scorecard().tiers)
     check_segment(conn, segment)
     span = data_span(conn, today)
     if span is None:
@@ -549,4 +553,13 @@ def review(
         tier_labels={t: tiers.label(t) for t in tiers.order},
         span=span,
         covered=covered,
+        calibration=None if scorecard is None else calibration_check(conn, scorecard, covered.start, today),
     )
+
+
+def calibration_check(conn: Connection, scorecard: Scorecard, start: date, today: date) -> chance.Calibration:
+    """The chance to churn within `chance.HORIZON` days of every account active on `start` (the period's first
+    day; the latest day whose horizon is over when that one's is not), held out (`chance.calibration`: bands
+    fitted on earlier snapshots, the account's fold left out), against whether it churned."""
+    as_of = min(start, today - timedelta(days=chance.HORIZON))
+    return chance.calibration(conn.engine, scorecard, as_of, chance.HORIZON)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,10 @@ from bot.churn.analysis import MIN_SUPPORT, ChurnReview, Period, TraitRow, Trend
 from prompts import say
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from bot.scoring.chance import Calibration
 
 TOP_TRAITS = 8
 SMALL_SHOWN = 8
@@ -307,13 +311,16 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
 
 def chart(review: ChurnReview) -> Figure:
     """Two panels: churn and MRR churn per quarter (the trend; "no data" over a quarter without any), and the churn
-    reasons (or, in the panel, why there are none)."""
+    reasons (or, in the panel, why there are none); a third when the review checked the chance to churn
+    (`review.calibration`): its reliability, predicted vs observed churn per band of predicted chance."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
+    checked = review.calibration is not None
+    fig = Figure(figsize=(13.5 if checked else 9, 3.8 if checked else 3.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    trend, reasons = fig.subplots(1, 2)
+    panels = fig.subplots(1, 3, width_ratios=[1.15, 1, 0.95]) if checked else fig.subplots(1, 2)
+    trend, reasons = panels[0], panels[1]
     labels = [trend_label(t).replace(" (", "\n(") for t in review.trend]
     x = list(range(len(labels)))
     trend.bar(
@@ -374,7 +381,59 @@ def chart(review: ChurnReview) -> Figure:
     for ax in (trend, reasons):
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(labelsize=8)
+    if review.calibration is not None:
+        reliability_panel(panels[2], review.calibration, review.segment is not None)
     return fig
+
+
+def reliability_panel(ax: Axes, cal: Calibration, segment: bool = False) -> None:
+    """Predicted vs observed churn per band of predicted chance (a point per band with accounts, its size and label
+    the accounts in it), the diagonal a calibrated chance keeps to, Brier and calibration error in the title; or,
+    without figures, why."""
+    title = say("churn_review.chart_reliability_title", horizon=cal.horizon_days, as_of=cal.as_of)
+    if segment:
+        title += say("churn_review.chart_reliability_all")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.tick_params(labelsize=8)
+    if not cal.accounts:
+        ax.set_title(title, loc="left", fontsize=9)
+        ax.text(
+            0.5,
+            0.5,
+            textwrap.fill(say("churn_review.chart_reliability_none", why=cal.note or ""), 46).replace("$", r"\$"),
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="#555555",
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[["left", "bottom"]].set_visible(False)
+        return
+    figures = say(
+        "churn_review.chart_reliability_figures",
+        brier=f"{cal.brier or 0:.3f}",
+        base=f"{cal.base_brier or 0:.3f}",
+        ece=f"{100 * (cal.ece or 0):.1f}",
+    )
+    ax.set_title(f"{title}\n{figures}", loc="left", fontsize=9)
+    rows = [r for r in cal.rows if r.accounts and r.predicted is not None and r.observed is not None]
+    x = [100 * (r.predicted or 0) for r in rows]
+    y = [100 * (r.observed or 0) for r in rows]
+    top = max([5.0, *x, *y]) * 1.15
+    ax.plot([0, top], [0, top], linestyle="--", color="#999999", linewidth=1, label=say("churn_review.chart_diagonal"))
+    most = max(r.accounts for r in rows)
+    ax.scatter(x, y, s=[20 + 160 * (r.accounts / most) ** 0.5 for r in rows], color="#1f3b5a", alpha=0.8, zorder=3)
+    for k, (xi, yi, r) in enumerate(zip(x, y, rows, strict=True)):
+        words = say("churn_review.chart_reliability_point", accounts=r.accounts, churned=r.churned)
+        lift = (8, 5) if k % 2 == 0 else (8, -11)  # neighbouring bands' labels above and below: low chances crowd
+        ax.annotate(words, (xi, yi), xytext=lift, textcoords="offset points", fontsize=7, color="#333333")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(say("churn_review.chart_predicted"), fontsize=8)
+    ax.set_ylabel(say("churn_review.chart_observed"), fontsize=8)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
 
 
 def render_png(review: ChurnReview) -> bytes:

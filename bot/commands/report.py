@@ -25,11 +25,12 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"healthbot: {exc}", file=sys.stderr)
         print(REPORT_USAGE, file=sys.stderr)
         return 2
-    tiers = load_scorecard(settings.scorecard_path).tiers
+    card = load_scorecard(settings.scorecard_path)
     engine = writable_engine(settings)
     try:
         with unit_of_work(session_factory(engine)) as session:
-            result = review(session, period, segment=args.segment, today=today, tiers=tiers)
+            checked = card if args.format == "png" else None  # the chart's reliability panel checks the chance
+            result = review(session, period, segment=args.segment, today=today, tiers=card.tiers, scorecard=checked)
     except SegmentError as exc:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2

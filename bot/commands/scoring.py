@@ -174,7 +174,8 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import load_scorecard
 
     card = load_scorecard(settings.scorecard_path)
-    result = backtest(writable_engine(settings), card, args.as_of, args.horizon, with_stability=True)
+    engine = writable_engine(settings)
+    result = backtest(engine, card, args.as_of, args.horizon, with_stability=True, with_calibration=True)
     print(json.dumps(result.to_dict()) if args.json else format_result(result))
     return 0 if result.accounts else 1  # nothing scored: nothing was tested
 
@@ -192,9 +193,8 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     if problem:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
         return 2
-    result = tune(
-        writable_engine(settings), load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples
-    )
+    engine = writable_engine(settings)
+    result = tune(engine, load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples)
     print("\n".join(report(result, str(path))))
     if result.proposed is None:
         why = "tune.nothing_scored" if result.why_none is not None else "tune.nothing_fitted"
@@ -214,7 +214,27 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     print(say("tune.wrote", out=args.out, cards=", ".join(fitted)))
     if worse(result):
         print(say("tune.wrote_forced"))
+    _refit_chance(engine, args.out, settings)
     return 0
+
+
+def _refit_chance(engine: Engine, card_path: Path, settings: Settings) -> None:
+    """After `tune` or `scorecard suggest` wrote a card: fit the chance to churn for it and say in one line what it
+    was fitted on (or why it gives no chance). Stored only when the card written is the one in use (SCORECARD_PATH):
+    the stored fit is what the card, Home and digest read beside the scores of the card in use; a proposal's fit is
+    made again by the first daily score run after the team adopts it."""
+    from bot.scoring import chance
+    from bot.scoring.scorecard import load_scorecard
+    from prompts import say
+
+    today = datetime.now(settings.tz).date()
+    card = load_scorecard(card_path)
+    fitted = chance.fit(engine, card, today, chance.HORIZON)
+    if chance.scorecard_key(card) == chance.scorecard_key(load_scorecard(settings.scorecard_path)):
+        chance.save(engine, fitted)
+        print(say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+    else:
+        print(say("chance.proposed", horizon=fitted.horizon, what=chance.fit_text(fitted)))
 
 
 def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
@@ -247,14 +267,16 @@ def _suggest(settings: Settings, args: argparse.Namespace) -> int:
     if problem:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
         return 2
+    engine = writable_engine(settings)
     try:
-        result = propose(writable_engine(settings), args.as_of, args.horizon)
+        result = propose(engine, args.as_of, args.horizon)
         print(result.report())
         write(result, args.out)
     except SuggestError as exc:
         print(f"healthbot: {say('suggest.error.nothing_written', problem=exc)}", file=sys.stderr)
         return 1
     print(say("suggest.report.wrote", path=args.out))
+    _refit_chance(engine, args.out, settings)
     return 0
 
 

@@ -40,7 +40,14 @@ def post_review(
     try:
         period = parse_period(command.period, today)
         with unit_of_work(deps.sessions) as session:
-            result = review(session, period, segment=command.segment, today=today, tiers=deps.scorecard.tiers)
+            result = review(
+                session,
+                period,
+                segment=command.segment,
+                today=today,
+                tiers=deps.scorecard.tiers,
+                scorecard=deps.scorecard,
+            )
             expected = expected_loss.read(session).expected(deps.scorecard.tiers, result.segment)
     except PeriodError as exc:
         sub = next(s for s in SUBCOMMANDS if s.name == "churn")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from bot.scoring.scorecard import Scorecard
 from prompts import say
 from storage import accounts as account_store
 from storage import scores as score_store
+
+if TYPE_CHECKING:
+    from bot.scoring.chance import Calibration, ReliabilityRow
 
 FEW = 5  # fewer churned (or retained) accounts than this make the AUC a rough sign
 NAMES_SHOWN = 8  # metric names listed in a note before "and N more"
@@ -89,6 +92,7 @@ class BacktestResult:
     notes: list[str] = field(default_factory=list)  # what limits these numbers, in words
     caps: list[CapRow] = field(default_factory=list)
     stability: Stability | None = None  # `healthbot backtest` only (not the backtests inside suggest and tune)
+    calibration: Calibration | None = None  # the chance to churn held out (`healthbot backtest` only)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -314,11 +318,22 @@ def _notes(scorecard: Scorecard, snap: Snapshot, scored: int, churned: int, as_o
 
 
 def backtest(
-    engine: Engine, scorecard: Scorecard, as_of: date, horizon: int, with_stability: bool = False
+    engine: Engine,
+    scorecard: Scorecard,
+    as_of: date,
+    horizon: int,
+    with_stability: bool = False,
+    with_calibration: bool = False,
 ) -> BacktestResult:
+    """`with_calibration`: the chance to churn checked on the same accounts (`chance.calibration`: bands fitted on
+    the snapshots whose outcome was known by `as_of`, each account's fold left out)."""
     result = evaluate(scorecard, snapshot(engine, scorecard, as_of, horizon), as_of, horizon)
     if with_stability:
         result.stability = stability(engine, scorecard, as_of)
+    if with_calibration:
+        from bot.scoring import chance  # it reads its past days through this module
+
+        result.calibration = chance.calibration(engine, scorecard, as_of, horizon)
     return result
 
 
@@ -416,6 +431,8 @@ def format_result(result: BacktestResult, title: str = "Backtest") -> str:
         lift = "–" if t.lift is None else f"{t.lift:.1f}x"
         lines.append(f"  {t.label:<14}{t.accounts:>9,}{t.churned:>9,}{rate:>8}{lift:>7}")
     lines += [f"  {line}" for line in format_caps(result.caps)] if result.accounts else []
+    if result.calibration is not None and result.accounts:
+        lines += [f"  {line}" for line in format_calibration(result.calibration)]
     lines += [f"  note: {note}" for note in result.notes]
     if result.stability is not None:
         lines += format_stability(result.stability)
@@ -437,3 +454,46 @@ def format_caps(caps: list[CapRow]) -> list[str]:
         card = say("backtest.cap_card", card=c.card) if several_cards else ""
         lines.append(say("backtest.cap", when=c.when, at_most=f"{c.at_most:g}", card=card, held=held))
     return lines
+
+
+def format_calibration(cal: Calibration) -> list[str]:
+    """The chance to churn held out: where its bands come from, Brier score against the base rate's, the expected
+    calibration error, and the reliability table (predicted vs observed churn per band of predicted chance); or,
+    without figures, why."""
+    if not cal.accounts:
+        return [say("backtest.calibration_none", why=cal.note or "")]
+    first, last = (min(cal.snapshots), max(cal.snapshots)) if cal.snapshots else ("", "")
+    brier, base = cal.brier or 0.0, cal.base_brier or 0.0
+    lines = [
+        say(
+            "backtest.calibration_title",
+            snapshots=len(cal.snapshots),
+            first=first,
+            last=last,
+            cases=f"{cal.training_cases:,}",
+            churned=f"{cal.training_churned_accounts:,}",
+        ),
+        say(
+            "backtest.calibration_brier_below" if brier < base else "backtest.calibration_brier_not_below",
+            brier=f"{brier:.4f}",
+            base=f"{base:.4f}",
+            base_rate=formats.percent(cal.base_rate, 1),
+        ),
+        say("backtest.calibration_ece", ece=f"{100 * (cal.ece or 0.0):.1f}"),
+        say("backtest.calibration_header"),
+    ]
+    lines += [say("backtest.calibration_row", **_reliability_cells(r)) for r in cal.rows]
+    if cal.note:
+        lines.append(say("backtest.calibration_partly", why=cal.note))
+    return lines
+
+
+def _reliability_cells(row: ReliabilityRow) -> dict[str, str]:
+    """A reliability row's cells: its band of predicted chance ("2-5 %"), counts, mean prediction and churn share."""
+    return dict(
+        band=f"{100 * row.lo:g}-{100 * row.hi:g} %",
+        accounts=f"{row.accounts:,}",
+        churned=f"{row.churned:,}",
+        predicted=formats.percent(row.predicted, 1),
+        observed=formats.percent(row.observed, 1),
+    )

@@ -144,6 +144,10 @@ class Cases:
     churned: np.ndarray  # bool: churned within the horizon after the snapshot day
     segment: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))  # segment_key of each case
 
+    def __post_init__(self) -> None:
+        if len(self.segment) != len(self.score):  # built without segments: none known
+            self.segment = np.full(len(self.score), "", dtype=object)
+
     @classmethod
     def empty(cls) -> Cases:
         return cls(
@@ -159,9 +163,13 @@ class Cases:
         return len(self.score)
 
     def where(self, keep: np.ndarray) -> Cases:
-        segment = self.segment[keep] if len(self.segment) else np.full(int(np.count_nonzero(keep)), "", dtype=object)
         return Cases(
-            self.snapshot[keep], self.account_key[keep], self.card[keep], self.score[keep], self.churned[keep], segment
+            self.snapshot[keep],
+            self.account_key[keep],
+            self.card[keep],
+            self.score[keep],
+            self.churned[keep],
+            self.segment[keep],
         )
 
     def churned_accounts(self) -> int:
@@ -173,6 +181,15 @@ def snapshot_days(outcomes_known: date, horizon: int, first_metrics: date | None
     last = outcomes_known - timedelta(days=horizon)
     days = [last - timedelta(days=SPACING * k) for k in range(MAX_SNAPSHOTS)]
     return [d for d in days if first_metrics is not None and d >= first_metrics]
+
+
+def _snapshot_days(engine: Engine, as_of: date, horizon: int) -> list[date]:
+    """`snapshot_days` for the data stored: outcomes count as known up to `as_of`, or up to the latest metric day
+    when the data stops earlier (a snapshot after it would read the missing days as no activity)."""
+    with engine.connect() as conn:
+        first = score_store.first_metric_day(conn)
+        latest = score_store.latest_metric_day(conn, until=as_of)
+    return snapshot_days(min(as_of, latest) if latest is not None else as_of, horizon, first)
 
 
 def gather(engine: Engine, scorecard: Scorecard, days: list[date], horizon: int) -> Cases:
@@ -379,9 +396,7 @@ def fit_cases(cases: Cases, *, as_of: date, horizon: int, key: str, snapshots: l
 
 def fit(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int = HORIZON) -> ChanceFit:
     """Fit the bands on every snapshot whose outcome was known by `as_of`."""
-    with engine.connect() as conn:
-        first = score_store.first_metric_day(conn)
-    days = snapshot_days(as_of, horizon, first)
+    days = _snapshot_days(engine, as_of, horizon)
     cases = gather(engine, scorecard, days, horizon)
     return fit_cases(cases, as_of=as_of, horizon=horizon, key=scorecard_key(scorecard), snapshots=days)
 
@@ -414,6 +429,9 @@ class Calibration:
     training_cases: int = 0
     training_churned_accounts: int = 0
     snapshots: list[str] = field(default_factory=list)  # the training snapshot days
+    as_of: str | None = None  # the day the test accounts were scored (`calibration`)
+    horizon_days: int | None = None
+    note: str | None = None  # why there are no figures, or fewer than the test accounts (`calibration_note`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -482,11 +500,12 @@ def held_out(train: Cases, test: Cases, snapshots: list[date] | None = None) -> 
 def calibration(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) -> Calibration:
     """The backtest's check: bands from the snapshots whose outcome was known by `as_of` (accounts of the fold left
     out), predicting the accounts scored as of `as_of`."""
-    with engine.connect() as conn:
-        first = score_store.first_metric_day(conn)
-    days = snapshot_days(as_of, horizon, first)
+    days = _snapshot_days(engine, as_of, horizon)
     test = gather(engine, scorecard, [as_of], horizon)
-    return held_out(gather(engine, scorecard, days, horizon), test, days)
+    result = held_out(gather(engine, scorecard, days, horizon), test, days)
+    result.as_of, result.horizon_days = as_of.isoformat(), horizon
+    result.note = calibration_note(result, horizon)
+    return result
 
 
 def expected_loss(chances: np.ndarray, mrr: np.ndarray) -> float:
@@ -548,7 +567,8 @@ def current(
 
 def chance_percent(chance: float) -> str:
     """A chance as a whole percent; one that rounds to none reads "under 1 %" (no past case is a promise)."""
-    return say("chance.under_one") if chance < 0.005 else f"{chance:.0%}".replace("%", " %")
+    whole = f"{chance:.0%}"  # "0%" up to 0.5 % (0.005 itself rounds half to even)
+    return say("chance.under_one") if whole == "0%" else whole.replace("%", " %")
 
 
 def too_little_text(existing: ChanceFit) -> str:
@@ -633,4 +653,31 @@ def stored_in(session: Session, horizon: int = HORIZON) -> ChanceFit | None:
         scorecard_key=row.scorecard_key,
         fitted_at=row.fitted_at,
         id=row.id,
+    )
+
+
+def calibration_note(cal: Calibration, horizon: int) -> str | None:
+    """Why a held-out check has no figures (nobody scored on its day; too little churn history before it, in the
+    words of `too_little_text`), or has none for some accounts (a fold's fit without them had too little); None
+    when every test account was predicted."""
+    if cal.accounts and not cal.without_chance:
+        return None
+    if not cal.accounts and not cal.without_chance:
+        return say("chance.check_nobody")
+    training = ChanceFit(
+        as_of=date.min,
+        horizon=horizon,
+        scorecard_key="",
+        snapshots=[date.fromisoformat(d) for d in cal.snapshots],
+        cases=cal.training_cases,
+        churned_accounts=cal.training_churned_accounts,
+    )
+    if cal.training_cases < MIN_CASES or cal.training_churned_accounts < MIN_CHURNED:
+        return too_little_text(training)
+    return say(
+        "chance.check_folds",
+        without=cal.without_chance,
+        accounts=cal.accounts + cal.without_chance,
+        needed=MIN_CHURNED,
+        needed_cases=MIN_CASES,
     )
