@@ -25,7 +25,8 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import Engine
 
 from bot.churn import messages, report
-from bot.churn.analysis import ChurnReview, NoDataError, parse_period, review
+from bot.churn.analysis import ChurnReview, NoDataError, review
+from bot.churn.periods import parse_period
 from bot.scoring.scorecard import Tiers
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work

@@ -325,8 +325,9 @@ def plays_builders() -> dict[str, Any]:
 def churn_builders() -> dict[str, Any]:
     """Every public function of bot/churn/messages.py: hostile segment, reasons, competitors, quotes, traits."""
     from bot.churn import analysis as churn
+    from bot.churn.periods import Period
 
-    period = churn.Period(DAY - timedelta(days=91), DAY, "2026-Q2")
+    period = Period(DAY - timedelta(days=91), DAY, "2026-Q2")
     rate = churn.ChurnRate(10, 2, 10_000.0, 2_000.0)
     reviews = [
         churn.ChurnReview(

@@ -43,11 +43,10 @@ from sqlmodel import Session
 from bot.alerts import messages, signals, threads
 from bot.alerts.rules import Rules
 from bot.alerts.signals import Firing
-from bot.calendar import BusinessCalendar, Sla
+from bot.calendar import BusinessCalendar, QuietHours, Sla
 from bot.retention import service as retention
 from bot.retention.playbooks import load_playbooks
 from bot.scoring.scorecard import Scorecard, Tiers
-from bot.settings import QuietHours
 from bot.slack.blocks import is_user
 from storage import accounts as account_store
 from storage import alerts as store
