@@ -18,7 +18,7 @@ from bot.calendar import BusinessCalendar, QuietHours
 from bot.scoring.scorecard import Scorecard
 from storage import scores
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import utcnow
+from storage.types import utcnow
 
 JOB_ID = "alerts"
 log = logging.getLogger("healthbot.jobs.alerts")

@@ -18,7 +18,7 @@ from bot.digest.service import audiences, gather, stats, week_key
 from bot.scoring.scorecard import Scorecard
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import utcnow
+from storage.types import utcnow
 
 JOB_ID = "alerts.digest"
 log = logging.getLogger("healthbot.jobs.digest")

@@ -27,7 +27,8 @@ from bot.retention.playbooks import Playbook, load_playbooks
 from bot.scoring.scorecard import Tiers
 from storage import alerts
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import Account, Alert, as_utc, utcnow
+from storage.models import Account, Alert
+from storage.types import as_utc, utcnow
 
 JOB_ID = "alerts.escalations"
 LEVELS = 2

@@ -30,7 +30,8 @@ from bot.scoring.scorecard import Tiers
 from storage import alerts, outbox
 from storage import tasks as store
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import AlertStatus, Task, as_utc, utcnow
+from storage.models import Task
+from storage.types import AlertStatus, as_utc, utcnow
 
 JOB_ID = "tasks.escalations"
 LEVELS = 2

@@ -32,7 +32,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage, OutboxStatus, as_utc, utcnow
+from storage.models import OutboxMessage
+from storage.types import OutboxStatus, as_utc, utcnow
 
 POST = "chat.postMessage"
 UPDATE = "chat.update"

@@ -32,8 +32,9 @@ from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
 from bot.slack import blocks as b
 from prompts import say
-from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
+from storage.models import Account, HealthOverride, HealthScore
 from storage.scores import AccountRow, TierTotal
+from storage.types import Driver, ScoreParts
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 from tests.test_unusual_data_in_slack import ack, add_accounts

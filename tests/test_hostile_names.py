@@ -51,16 +51,15 @@ from storage.models import (
     Account,
     Alert,
     AlertListing,
-    Driver,
     ExitInterview,
     ExitInterviewRevision,
     HealthOverride,
     HealthScore,
     MetricObservation,
     OutboxMessage,
-    ScoreParts,
     Task,
 )
+from storage.types import Driver, ScoreParts
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer
 from tests.fake_slack import Call, FakeSlack
 from tests.test_e2e_home import home_opened

@@ -53,19 +53,8 @@ from storage import alerts as store
 from storage import outbox as outbox_store
 from storage import scores as score_store
 from storage import tasks as task_store
-from storage.models import (
-    Account,
-    AccountStatus,
-    Alert,
-    AlertListing,
-    AlertOutcome,
-    FiringEntry,
-    ListingStatus,
-    Task,
-    as_utc,
-    firings_json,
-    firings_of,
-)
+from storage.models import Account, Alert, AlertListing, Task, firings_of
+from storage.types import AccountStatus, AlertOutcome, FiringEntry, ListingStatus, as_utc, firings_json
 
 log = logging.getLogger("healthbot.alerts")
 

@@ -45,7 +45,8 @@ from storage import accounts as account_store
 from storage import alerts as alert_store
 from storage import scores
 from storage import tasks as task_store
-from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, AlertOutcome, AlertStatus, Task, as_utc
+from storage.models import Account, Alert, AlertListing, Task
+from storage.types import ALERT_OUTCOMES, AlertOutcome, AlertStatus, as_utc
 
 MOVES_SHOWN = 20
 LIST_SHOWN = 15  # lines of each other list (new at-risk accounts, saves, tasks, snoozed, digest-only)

@@ -29,7 +29,8 @@ from bot.slack.blocks import (
 from bot.slack.requests import notice_view
 from bot.slack.values import encode
 from prompts import say
-from storage.models import EXIT_REASONS, Account, ExitInterview, ExitInterviewRevision
+from storage.models import Account, ExitInterview, ExitInterviewRevision
+from storage.types import EXIT_REASONS
 
 TEXT_LIMIT = 3000  # an answer, the note: Slack's plain_text_input max_length
 COMPETITOR_LIMIT = 255

@@ -30,7 +30,8 @@ from bot.slack.blocks import Message, esc, is_user, plain
 from bot.slack.requests import is_member
 from prompts import say
 from storage import accounts, alerts, exits, outbox, tasks
-from storage.models import EXIT_REASONS, Account, AccountStatus, AlertOutcome, ExitInterview
+from storage.models import Account, ExitInterview
+from storage.types import EXIT_REASONS, AccountStatus, AlertOutcome
 
 OPTIONS_LIMIT = 20
 

@@ -22,7 +22,8 @@ from bot.slack import blocks as b
 from bot.slack.blocks import when
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Task, TaskStatus
+from storage.models import Task
+from storage.types import TaskStatus
 
 NOTES_LIMIT = 3000  # Task.notes
 NEXT_STEP_LIMIT = 500  # Task.next_step

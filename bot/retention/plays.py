@@ -24,7 +24,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Blocks, Message, context, esc, message_text, section, tier_emoji, validate_blocks
 from prompts import say
 from storage import plays as play_store
-from storage.models import AlertOutcome, AlertStatus, TaskStatus
+from storage.types import AlertOutcome, AlertStatus, TaskStatus
 
 FEW = 5  # fewer decided outcomes than this: the rate is flagged
 MAX_DAYS = 3660

@@ -32,7 +32,8 @@ from bot.slack.blocks import is_user
 from prompts import raw
 from storage import alerts, outbox, scores
 from storage import tasks as store
-from storage.models import Account, Alert, AlertStatus, HealthScore, Task, TaskStatus, as_utc
+from storage.models import Account, Alert, HealthScore, Task
+from storage.types import AlertStatus, TaskStatus, as_utc
 
 
 def tasks_key(alert_id: int) -> str:

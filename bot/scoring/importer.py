@@ -20,7 +20,8 @@ from bot.dates import DayError, parse_day
 from bot.scoring.csvfile import MAX_ERRORS_SHOWN, Errors, ImportFailed, read_csv
 from prompts import say
 from storage import accounts, bulk
-from storage.models import ACCOUNT_STATUSES, ACCOUNT_TRACKED_FIELDS, Account, AccountStatus, utcnow
+from storage.models import ACCOUNT_TRACKED_FIELDS, Account
+from storage.types import ACCOUNT_STATUSES, AccountStatus, utcnow
 
 ACCOUNT_REQUIRED = ("external_id", "name")
 ACCOUNT_OPTIONAL = (
