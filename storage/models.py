@@ -378,7 +378,7 @@ class ExitInterview(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
     churned: bool = True  # False: the account is only at risk (a save conversation, not a goodbye)
-    reason: str = Field(max_length=32)  # one of EXIT_REASONS
+    reason: str = Field(max_length=32)  # an ExitReason
     avoidable: bool
     competitor: str | None = Field(default=None, max_length=255)
     churn_date: date | None = None

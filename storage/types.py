@@ -149,4 +149,27 @@ class TaskStatus(StrEnum):
     ESCALATED = "escalated"
 
 
-EXIT_REASONS = ("product", "price", "service", "competitor", "onboarding", "business_change", "other")
+class TaskOutcome(StrEnum):
+    """How a task is closed (the Mark done modal's choices), stored as its `Task.status`."""
+
+    DONE = TaskStatus.DONE.value
+    NOT_NEEDED = TaskStatus.NOT_NEEDED.value
+    ESCALATED = TaskStatus.ESCALATED.value
+
+
+TASK_OUTCOMES = tuple(o.value for o in TaskOutcome)
+
+
+class ExitReason(StrEnum):
+    """Why a customer left, as `ExitInterview.reason` stores it (the form's choices, in this order)."""
+
+    PRODUCT = "product"
+    PRICE = "price"
+    SERVICE = "service"
+    COMPETITOR = "competitor"
+    ONBOARDING = "onboarding"
+    BUSINESS_CHANGE = "business_change"
+    OTHER = "other"
+
+
+EXIT_REASONS = tuple(r.value for r in ExitReason)
