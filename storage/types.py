@@ -21,8 +21,9 @@ def utcnow() -> datetime:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """A time as an aware UTC one (naive: taken as UTC). The ORM's columns do this themselves (`UtcDateTime`);
-    this is for what bypasses them: raw `text()` reads and binds (storage/outbox.py)."""
+    """A time as an aware UTC one (naive: taken as UTC): what `UtcDateTime` does to every time it binds and reads.
+    Raw statements type their times with `UtcDateTime` too (storage/outbox.py), and frames parse theirs as UTC
+    (storage/plays.py), so no caller needs this."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

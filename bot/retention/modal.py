@@ -83,7 +83,7 @@ def task_line(row: TaskRow, now: datetime, tz: ZoneInfo) -> str:
 
 def task_blocks(rows: Sequence[TaskRow], now: datetime, tz: ZoneInfo, limit: int = LIST_LIMIT) -> b.Blocks:
     """A section per task with its Mark done button, overdue first, at most `limit`; then how many more."""
-    ordered = sorted(rows, key=lambda r: (not is_overdue(r.task, now), r.task.due_at.replace(tzinfo=None)))
+    ordered = sorted(rows, key=lambda r: (not is_overdue(r.task, now), r.task.due_at))
     out = [b.section(task_line(r, now, tz), accessory=done_button(r.task)) for r in ordered[:limit]]
     if len(ordered) > limit:
         out.append(b.context(_t("list.more", count=len(ordered) - limit)))
