@@ -66,7 +66,7 @@ class Plays:
 class Churn:
     """`/health churn [period] [segment]`: the churn review, posted into the channel."""
 
-    period: str  # as typed and checked by bot.churn.analysis.parse_period; "" for the default (last quarter)
+    period: str  # as typed and checked by bot.churn.periods.parse_period; "" for the default (last quarter)
     segment: str | None = None
 
 
