@@ -315,3 +315,27 @@ def _positive(hours: float, name: str) -> timedelta:
     if isinstance(hours, bool) or not isinstance(hours, int | float) or not hours >= 0:
         raise ValueError(f"{name}={hours!r} is not a number of hours, 0 or more")
     return timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """QUIET_HOURS: from `start` to `end` (in `tz`, may span midnight) the bot sends no DM and no digest; what
+    it decides then waits in the outbox until they end (`after`)."""
+
+    start: time
+    end: time
+    tz: ZoneInfo
+
+    def contains(self, at: datetime) -> bool:
+        local = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(self.tz).time()
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def after(self, at: datetime) -> datetime:
+        """`at` when it is outside the quiet hours, else the moment they end (UTC)."""
+        if not self.contains(at):
+            return at
+        local = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(self.tz)
+        day = local.date() if local.time() < self.end else local.date() + timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=self.tz).astimezone(UTC)

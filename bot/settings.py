@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +22,7 @@ from dotenv import load_dotenv
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.calendar import BusinessCalendar
+from bot.calendar import BusinessCalendar, QuietHours
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # A placeholder word or run of x's as a whole dash/underscore-separated part ("xoxb-your-token",
@@ -39,30 +39,6 @@ HH_MM = r"([01]?\d|2[0-3]):([0-5]\d)"
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message is one line a user can act on."""
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """QUIET_HOURS: from `start` to `end` (in `tz`, may span midnight) the bot sends no DM and no digest; what
-    it decides then waits in the outbox until they end (`after`)."""
-
-    start: time
-    end: time
-    tz: ZoneInfo
-
-    def contains(self, at: datetime) -> bool:
-        local = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(self.tz).time()
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
-
-    def after(self, at: datetime) -> datetime:
-        """`at` when it is outside the quiet hours, else the moment they end (UTC)."""
-        if not self.contains(at):
-            return at
-        local = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(self.tz)
-        day = local.date() if local.time() < self.end else local.date() + timedelta(days=1)
-        return datetime.combine(day, self.end, tzinfo=self.tz).astimezone(UTC)
 
 
 @dataclass(frozen=True)

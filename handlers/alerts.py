@@ -29,7 +29,7 @@ from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, i
 from bot.slack.values import decode
 from storage import alerts
 from storage.db import unit_of_work
-from storage.models import utcnow
+from storage.types import utcnow
 
 
 def is_lead(client: WebClient, cs_lead: str | None, user_id: str, logger: logging.Logger) -> bool:

@@ -14,12 +14,11 @@ from sqlalchemy import Engine
 
 from bot.alerts.job import AlertRunSummary, run_alerts
 from bot.alerts.rules import Rules
-from bot.calendar import BusinessCalendar
+from bot.calendar import BusinessCalendar, QuietHours
 from bot.scoring.scorecard import Scorecard
-from bot.settings import QuietHours
 from storage import scores
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import utcnow
+from storage.types import utcnow
 
 JOB_ID = "alerts"
 log = logging.getLogger("healthbot.jobs.alerts")

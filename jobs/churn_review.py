@@ -28,7 +28,8 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import Engine
 
 from bot.churn import messages, report
-from bot.churn.analysis import ChurnReview, NoDataError, parse_period, review
+from bot.churn.analysis import ChurnReview, NoDataError, review
+from bot.churn.periods import parse_period
 from bot.forecast import service as forecasts
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
 from bot.slack import expected_loss

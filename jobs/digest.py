@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from bot.alerts.rules import Rules
+from bot.calendar import QuietHours
 from bot.digest.messages import digest_message
 from bot.digest.service import audiences, gather, stats, week_key
 from bot.scoring.scorecard import Scorecard
-from bot.settings import QuietHours
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import utcnow
+from storage.types import utcnow
 
 JOB_ID = "alerts.digest"
 log = logging.getLogger("healthbot.jobs.digest")

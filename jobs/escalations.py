@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -27,7 +27,8 @@ from bot.retention.playbooks import Playbook, load_playbooks
 from bot.scoring.scorecard import Tiers
 from storage import alerts
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import Account, Alert, as_utc, utcnow
+from storage.models import Account, Alert
+from storage.types import utcnow
 
 JOB_ID = "alerts.escalations"
 LEVELS = 2
@@ -53,7 +54,7 @@ def next_level_due(alert: Alert, calendar: BusinessCalendar, playbooks: Mapping[
     playbook = playbooks.get(alert.severity)
     if playbook is None:  # a tier without a playbook: the first level's SLA again
         return alert.escalated_at + (alert.due_at - alert.opened_at)
-    return as_utc(calendar.due(alert.escalated_at, playbook.sla))
+    return calendar.due(alert.escalated_at, playbook.sla).astimezone(UTC)
 
 
 def escalate_due(
@@ -69,7 +70,6 @@ def escalate_due(
 ) -> EscalationSummary:
     """Escalate every alert due at `now` by one level (in the caller's unit of work)."""
     summary = EscalationSummary()
-    now = as_utc(now)
     if not calendar.is_open(now):
         summary.closed = True
         return summary

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -30,7 +30,8 @@ from bot.scoring.scorecard import Tiers
 from storage import alerts, outbox
 from storage import tasks as store
 from storage.db import job_lock, session_factory, unit_of_work
-from storage.models import AlertStatus, Task, as_utc, utcnow
+from storage.models import Task
+from storage.types import AlertStatus, utcnow
 
 JOB_ID = "tasks.escalations"
 LEVELS = 2
@@ -62,7 +63,7 @@ def next_level_due(task: Task, calendar: BusinessCalendar, playbooks: dict[str, 
     step = next((s for s in book.steps if s.number == task.step), None) if book else None
     if step is None:  # the playbook changed since: the task's own span again
         return task.escalated_at + (task.due_at - task.created_at)
-    return as_utc(step.due(calendar, task.escalated_at))
+    return step.due(calendar, task.escalated_at).astimezone(UTC)
 
 
 def escalate_due(
@@ -79,7 +80,6 @@ def escalate_due(
 ) -> TaskEscalationSummary:
     """Hand out unclaimed alerts' tasks and escalate every task due at `now` by one level (caller's unit of work)."""
     summary = TaskEscalationSummary()
-    now = as_utc(now)
     if not calendar.is_open(now):
         summary.closed = True
         return summary

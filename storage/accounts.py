@@ -15,7 +15,8 @@ from sqlalchemy import Connection, Date, bindparam, func, or_, text
 from sqlmodel import Session, col, select
 
 from storage import bulk
-from storage.models import ACCOUNT_TRACKED_FIELDS, Account, AccountStatus
+from storage.models import ACCOUNT_TRACKED_FIELDS, Account
+from storage.types import AccountStatus
 
 ACCOUNT_FRAME_COLUMNS = (
     "id",

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import CursorResult, func, update
 from sqlmodel import Session, col, or_, select
 
-from storage.models import Account, Alert, AlertEvent, AlertListing, AlertStatus, ListingStatus, utcnow
+from storage.models import Account, Alert, AlertEvent, AlertListing
+from storage.types import AlertStatus, ListingStatus, utcnow
 
 
 def open_alert(session: Session, account_id: int) -> Alert | None:

@@ -11,7 +11,8 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlmodel import Session, col
 
-from storage.models import SlackEvent, utcnow
+from storage.models import SlackEvent
+from storage.types import utcnow
 
 EVENT_KEY_LENGTH = 64  # slack_event.event_id
 

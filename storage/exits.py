@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
-from storage.models import ExitInterview, ExitInterviewRevision, utcnow
+from storage.models import ExitInterview, ExitInterviewRevision
+from storage.types import utcnow
 
 EDITABLE = (
     "churned",

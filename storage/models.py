@@ -1,54 +1,30 @@
-"""SQLModel tables: accounts, their daily metric observations and daily health scores.
+"""SQLModel tables: accounts, their daily metric observations and daily health scores, Slack events, the outbox,
+alerts, tasks, sync state and exit interviews. The values they hold (statuses, the aware-UTC time column, a score's
+parts, an alert's firings) are in storage/types.py.
 
 Schema changes go through Alembic (`storage/migrations`), never `create_all`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PydanticField
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint, text
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A time as an aware UTC one (naive: taken as UTC). The ORM's columns do this themselves (`UtcDateTime`);
-    this is for what bypasses them: raw `text()` reads and binds (storage/outbox.py)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """`DateTime(timezone=True)` that stores UTC and always gives back an aware UTC time: SQLite hands such
-    columns back naive (in UTC), PostgreSQL in the session's zone. The column in the database is unchanged."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else as_utc(value)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else as_utc(value)
-
-
-class AccountStatus(StrEnum):
-    ACTIVE = "active"
-    CHURNED = "churned"
-    PAUSED = "paused"
-
-
-ACCOUNT_STATUSES = tuple(s.value for s in AccountStatus)
+from storage.types import (
+    AccountStatus,
+    AlertStatus,
+    FiringEntry,
+    ListingStatus,
+    OutboxStatus,
+    ScoreParts,
+    ScorePartsJSON,
+    TaskStatus,
+    UtcDateTime,
+    utcnow,
+)
 
 
 class AccountBase(SQLModel):
@@ -124,45 +100,6 @@ class MetricObservation(SQLModel, table=True):
     value: float
 
 
-class Driver(BaseModel):
-    """One measure that pulls a score down: how many points it costs and why, in words."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    measure: str
-    group: str = ""
-    points: float  # negative: points lost
-    reason: str
-
-
-class ScoreParts(BaseModel):
-    """What a stored score is made of: group and measure scores (None = no data), the top drivers,
-    and the share of the scorecard's weight the data covered."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    groups: dict[str, float | None] = PydanticField(default_factory=dict)
-    measures: dict[str, float | None] = PydanticField(default_factory=dict)
-    drivers: list[Driver] = PydanticField(default_factory=list)
-    coverage: float = 0.0
-
-
-class ScorePartsJSON(TypeDecorator[ScoreParts]):
-    """`ScoreParts` stored as JSON: takes a `ScoreParts` or a plain dict, always gives back `ScoreParts`."""
-
-    impl = JSON
-    cache_ok = True
-
-    def process_bind_param(self, value: ScoreParts | dict[str, Any] | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        parts = value if isinstance(value, ScoreParts) else ScoreParts.model_validate(value)
-        return parts.model_dump(mode="json")
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> ScoreParts | None:
-        return None if value is None else ScoreParts.model_validate(value)
-
-
 class HealthScore(SQLModel, table=True):
     """An account's score on one day, with the parts that explain it."""
 
@@ -215,14 +152,6 @@ class SlackEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, index=True))
 
 
-class OutboxStatus(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    UNKNOWN = "unknown"
-    SENT = "sent"
-    FAILED = "failed"
-
-
 class OutboxMessage(SQLModel, table=True):
     """One Slack message the bot will post or update, recorded in the transaction that decided it.
 
@@ -259,48 +188,9 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
 
 
-class AlertStatus(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
-
-
-class AlertOutcome(StrEnum):
-    SAVED = "saved"
-    CHURNED = "churned"
-    FALSE_ALARM = "false_alarm"
-    RECOVERED = "recovered"  # the job's: none of its rules fired for `[alerts] recover_days`
-
-
-ALERT_OUTCOMES = tuple(s.value for s in AlertOutcome)
-
-
-@dataclass(frozen=True)
-class FiringEntry:
-    """One rule's entry in `Alert.firings` (and `AlertListing.firings`, JSON: rule name -> entry): the rule's
-    words, the severity it set, and the first and latest scoring days it fired (YYYY-MM-DD). A key the stored
-    entry lacks is None, and stays absent when written back."""
-
-    words: str | None = None
-    severity: str | None = None
-    since: str | None = None
-    last: str | None = None
-
-    @classmethod
-    def from_json(cls, entry: Mapping[str, Any]) -> FiringEntry:
-        return cls(**{f.name: None if entry.get(f.name) is None else str(entry[f.name]) for f in fields(cls)})
-
-    def to_json(self) -> dict[str, str]:
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
-
-
 def firings_of(row: Alert | AlertListing) -> dict[str, FiringEntry]:
     """An alert's (or a listing's) firings, typed: rule name -> its entry."""
     return {rule: FiringEntry.from_json(entry) for rule, entry in row.firings.items()}
-
-
-def firings_json(entries: Mapping[str, FiringEntry]) -> dict[str, Any]:
-    """Firings as `Alert.firings` stores them."""
-    return {rule: entry.to_json() for rule, entry in entries.items()}
 
 
 class Alert(SQLModel, table=True):
@@ -360,13 +250,6 @@ class AlertEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
 
 
-class ListingStatus(StrEnum):
-    LISTED = "listed"
-    OPENED = "opened"
-    RECOVERED = "recovered"
-    CHURNED = "churned"
-
-
 class AlertListing(SQLModel, table=True):
     """An account at risk the alert job listed instead of opening a thread: on a first run (where we start) or
     past the rules' `[budget]` of new threads per channel and day. Its row in the listing message has a button
@@ -399,13 +282,6 @@ class AlertListing(SQLModel, table=True):
     alert_id: int | None = Field(default=None, foreign_key="alert.id", ondelete="SET NULL")
     opened_by: str | None = Field(default=None, max_length=32)  # who opened it: a user id, or "healthbot"
     opened_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
-
-
-class TaskStatus(StrEnum):
-    OPEN = "open"
-    DONE = "done"
-    NOT_NEEDED = "not_needed"
-    ESCALATED = "escalated"
 
 
 class Task(SQLModel, table=True):
@@ -492,9 +368,6 @@ class SyncItem(SQLModel, table=True):
     value: float
 
 
-EXIT_REASONS = ("product", "price", "service", "competitor", "onboarding", "business_change", "other")
-
-
 class ExitInterview(SQLModel, table=True):
     """Why a customer left (or is about to): the five answers in the customer's words and the structured
     fields the churn review counts. One per account; edits keep the earlier versions in `ExitInterviewRevision`."""
@@ -505,7 +378,7 @@ class ExitInterview(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
     churned: bool = True  # False: the account is only at risk (a save conversation, not a goodbye)
-    reason: str = Field(max_length=32)  # one of EXIT_REASONS
+    reason: str = Field(max_length=32)  # an ExitReason
     avoidable: bool
     competitor: str | None = Field(default=None, max_length=255)
     churn_date: date | None = None

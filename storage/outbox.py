@@ -26,19 +26,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, func, text
+from sqlalchemy import bindparam, func, text
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage, OutboxStatus, as_utc, utcnow
+from storage.models import OutboxMessage
+from storage.types import OutboxStatus, UtcDateTime, utcnow
 
 POST = "chat.postMessage"
 UPDATE = "chat.update"
 METHODS = (POST, UPDATE)
 
-_TS = DateTime(timezone=True)
+_TS = UtcDateTime()  # the raw statements' times bound (and read) as the ORM's columns are: aware UTC
 
 # Due: waiting and its time has come, or claimed by a sender whose lease ran out (it died mid-send).
 _DUE = """(
@@ -53,12 +54,6 @@ _READY = """(
     AND (o.thread_key IS NULL
         OR EXISTS (SELECT 1 FROM outbox_message p WHERE p.key = o.thread_key AND p.ts IS NOT NULL))
 )"""
-
-
-def _utc(moment: datetime | None) -> datetime:
-    if moment is None:
-        return utcnow()
-    return as_utc(moment)
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,7 @@ def enqueue(
         thread_key=thread_key,
         status=OutboxStatus.PENDING,
         attempts=0,
-        next_attempt_at=_utc(at),
+        next_attempt_at=at or now,
         created_at=now,
     )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -208,7 +203,7 @@ def claim_due(
         )
         RETURNING id
     """
-    params: dict[str, Any] = {"now": _utc(now), "until": _utc(lease_until), "k": per_channel, "limit": limit}
+    params: dict[str, Any] = {"now": now, "until": lease_until, "k": per_channel, "limit": limit}
     binds = [bindparam("now", type_=_TS), bindparam("until", type_=_TS)]
     for name, values in (("skip", skip), ("own", own)):
         if values:
@@ -233,9 +228,9 @@ def claim_due(
                 channel=r.channel,
                 payload=dict(r.payload),
                 attempts=r.attempts,
-                created_at=_utc(r.created_at),
+                created_at=r.created_at,
                 reconcile=r.status == OutboxStatus.UNKNOWN,
-                lease_until=_utc(r.claimed_until) if r.claimed_until else None,
+                lease_until=r.claimed_until,
                 target_channel=(target.sent_channel or target.channel) if target else None,
                 target_ts=target.ts if target else None,
                 thread_ts=parent.ts if parent else None,
@@ -252,7 +247,7 @@ def mark_sent(session: Session, sent: Sequence[tuple[int, str, str | None]], now
         "UPDATE outbox_message SET status = 'sent', ts = :ts, sent_channel = :ch, sent_at = :at,"
         " claimed_until = NULL, next_attempt_at = NULL, error = NULL WHERE id = :id"
     ).bindparams(bindparam("at", type_=_TS))
-    at = _utc(now)
+    at = now or utcnow()
     session.execute(sql, [{"id": i, "ts": ts, "ch": ch, "at": at} for i, ts, ch in sent])
 
 
@@ -270,7 +265,7 @@ def schedule_retry(
         f"UPDATE outbox_message SET status = {status}, next_attempt_at = :at, claimed_until = NULL,"
         " error = :error WHERE id IN :ids"
     ).bindparams(bindparam("at", type_=_TS), bindparam("ids", expanding=True))
-    session.execute(sql, {"at": _utc(at), "error": (error or "")[:255] or None, "ids": list(ids)})
+    session.execute(sql, {"at": at, "error": (error or "")[:255] or None, "ids": list(ids)})
 
 
 def release(session: Session, ids: Sequence[int], at: datetime) -> None:
@@ -282,7 +277,7 @@ def release(session: Session, ids: Sequence[int], at: datetime) -> None:
         "UPDATE outbox_message SET status = CASE WHEN status = 'unknown' THEN 'unknown' ELSE 'pending' END,"
         " attempts = attempts - 1, next_attempt_at = :at, claimed_until = NULL WHERE id IN :ids"
     ).bindparams(bindparam("at", type_=_TS), bindparam("ids", expanding=True))
-    session.execute(sql, {"at": _utc(at), "ids": list(ids)})
+    session.execute(sql, {"at": at, "ids": list(ids)})
 
 
 def mark_failed(session: Session, msg_id: int, error: str, retry_at: datetime | None = None) -> None:
@@ -291,7 +286,7 @@ def mark_failed(session: Session, msg_id: int, error: str, retry_at: datetime | 
         "UPDATE outbox_message SET status = 'failed', error = :error, next_attempt_at = :at,"
         " claimed_until = NULL WHERE id = :id"
     ).bindparams(bindparam("at", type_=_TS))
-    session.execute(sql, {"id": msg_id, "error": error[:255], "at": _utc(retry_at) if retry_at else None})
+    session.execute(sql, {"id": msg_id, "error": error[:255], "at": retry_at})
 
 
 def counts(session: Session) -> dict[str, int]:
@@ -303,15 +298,17 @@ def counts(session: Session) -> dict[str, int]:
 def next_due_at(session: Session, now: datetime) -> datetime | None:
     """When a row that is not due at `now` becomes due (a scheduled retry, or another sender's lease
     ending); None when no row is waiting. Rows waiting for a parent's ts are not counted."""
-    sql = text(f"""
+    sql = (
+        text(f"""
         SELECT MIN(CASE WHEN o.status = 'sending' THEN o.claimed_until
                         WHEN o.claimed_until IS NOT NULL AND o.claimed_until > o.next_attempt_at THEN o.claimed_until
-                        ELSE o.next_attempt_at END)
+                        ELSE o.next_attempt_at END) AS due
         FROM outbox_message o
         WHERE o.status IN ('pending', 'unknown', 'failed', 'sending') AND NOT {_DUE} AND {_READY}
           AND (o.status = 'sending' OR o.next_attempt_at IS NOT NULL)
-    """).bindparams(bindparam("now", type_=_TS))
-    value = session.execute(sql, {"now": _utc(now)}).scalar()
-    if value is None:
-        return None
-    return _utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+    """)
+        .bindparams(bindparam("now", type_=_TS))
+        .columns(due=_TS)
+    )
+    due: datetime | None = session.execute(sql, {"now": now}).scalar()
+    return due

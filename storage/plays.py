@@ -1,5 +1,5 @@
 """Reads behind the save rate per play (bot/retention/plays.py): plain frames over the alerts opened in a
-period, one query each. Nothing here commits."""
+period, one query each, their times as aware UTC columns. Nothing here commits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ from sqlalchemy import Connection, Select, func, select
 from sqlmodel import col
 
 from storage.models import Alert, AlertEvent, Task
+
+
+def _utc_columns(*columns: str) -> dict[str, Any]:
+    """`read_sql`'s parse_dates: these columns as aware UTC times (NaT for none), whatever the driver hands back."""
+    return {c: {"utc": True} for c in columns}
 
 
 def _opened(start: date, end: date) -> Select[Any]:
@@ -29,6 +34,7 @@ def alerts_opened(conn: Connection, start: date, end: date) -> pd.DataFrame:
             col(Alert.claimed_at),
         ).where(col(Alert.id).in_(_opened(start, end))),
         conn,
+        parse_dates=_utc_columns("due_at", "claimed_at"),
     )
 
 
@@ -40,7 +46,7 @@ def first_claims(conn: Connection, start: date, end: date) -> pd.DataFrame:
         .where(col(AlertEvent.kind).in_(("claimed", "reassigned")), col(AlertEvent.alert_id).in_(_opened(start, end)))
         .group_by(col(AlertEvent.alert_id))
     )
-    return pd.read_sql(stmt, conn)
+    return pd.read_sql(stmt, conn, parse_dates=_utc_columns("first_claim"))
 
 
 def tasks_of_alerts_opened(conn: Connection, start: date, end: date) -> pd.DataFrame:
@@ -48,4 +54,4 @@ def tasks_of_alerts_opened(conn: Connection, start: date, end: date) -> pd.DataF
     stmt = select(col(Task.alert_id), col(Task.status), col(Task.due_at), col(Task.closed_at)).where(
         col(Task.alert_id).in_(_opened(start, end))
     )
-    return pd.read_sql(stmt, conn)
+    return pd.read_sql(stmt, conn, parse_dates=_utc_columns("due_at", "closed_at"))

@@ -15,9 +15,10 @@ from sqlalchemy import Connection, bindparam, func, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from storage import bulk
+from storage import bulk, bulk_read
 from storage.accounts import day_number_sql
-from storage.models import Account, AccountStatus, HealthOverride, HealthScore, MetricObservation, utcnow
+from storage.models import Account, HealthOverride, HealthScore, MetricObservation
+from storage.types import AccountStatus, utcnow
 
 
 def observations(conn: Connection, start: date, end: date, metrics: Sequence[str]) -> pd.DataFrame:
@@ -27,7 +28,7 @@ def observations(conn: Connection, start: date, end: date, metrics: Sequence[str
     run reads tens of millions of rows. Row order is unspecified.
     """
     names = list(dict.fromkeys(metrics))
-    account_id, day_num, code, value = bulk.read_observations(conn, start, end, names)
+    account_id, day_num, code, value = bulk_read.read_observations(conn, start, end, names)
     metric = pd.Categorical.from_codes(code, categories=pd.Index(names, dtype=object))
     return pd.DataFrame({"account_id": account_id, "day_num": day_num, "metric": metric, "value": value}, copy=False)
 

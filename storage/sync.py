@@ -15,7 +15,8 @@ from sqlalchemy import Connection, text
 
 from storage import accounts as account_store
 from storage import bulk
-from storage.models import ACCOUNT_TRACKED_FIELDS, AccountStatus, utcnow
+from storage.models import ACCOUNT_TRACKED_FIELDS
+from storage.types import AccountStatus, utcnow
 
 AGGREGATES = {"count": "SUM", "sum": "SUM", "mean": "AVG", "max": "MAX"}
 _CHUNK = 500

@@ -15,7 +15,8 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.models import Alert, AlertStatus, Task, TaskEvent, TaskStatus, utcnow
+from storage.models import Alert, Task, TaskEvent
+from storage.types import AlertStatus, TaskStatus, utcnow
 
 CLOSED = (TaskStatus.DONE, TaskStatus.NOT_NEEDED, TaskStatus.ESCALATED)  # the outcomes of the Done modal
 

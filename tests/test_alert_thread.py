@@ -27,7 +27,8 @@ from bot.slack.blocks import validate_blocks
 from bot.slack.values import encode
 from storage import alerts, outbox
 from storage.db import session_factory, unit_of_work
-from storage.models import Account, Alert, AlertEvent, Driver, HealthScore, OutboxMessage, ScoreParts
+from storage.models import Account, Alert, AlertEvent, HealthScore, OutboxMessage
+from storage.types import Driver, ScoreParts
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 

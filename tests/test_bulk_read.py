@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from storage import bulk
+from storage import bulk_read
 
 METRICS = ["logins", "tickets_opened", "nps"]
 START = date(2026, 1, 1)
@@ -56,7 +56,7 @@ def test_read_matches_a_plain_query(engine: Engine, window: tuple[int, int]) -> 
     _seed(engine)
     start, end = START + timedelta(days=window[0]), START + timedelta(days=window[1])
     with engine.connect() as conn:
-        got = _sorted(bulk.read_observations(conn, start, end, METRICS))
+        got = _sorted(bulk_read.read_observations(conn, start, end, METRICS))
     assert got == _expected(engine, start, end)
     if window == (40, 50):
         assert got == []
@@ -67,24 +67,24 @@ def test_sqlite_read_split_with_a_helper_process(engine: Engine, monkeypatch: py
     if engine.dialect.name != "sqlite":
         pytest.skip("the read helper is SQLite only")
     _seed(engine)
-    monkeypatch.setattr(bulk, "_HELPER_MIN_ROWS", 0)
+    monkeypatch.setattr(bulk_read, "_HELPER_MIN_ROWS", 0)
     started = []
-    real_start = bulk._SqliteHelper.start.__func__  # type: ignore[attr-defined]
+    real_start = bulk_read._SqliteHelper.start.__func__  # type: ignore[attr-defined]
 
     def spy(cls, raw, sql, params):  # type: ignore[no-untyped-def]
         helper = real_start(cls, raw, sql, params)
         started.append(helper)
         return helper
 
-    monkeypatch.setattr(bulk._SqliteHelper, "start", classmethod(spy))
+    monkeypatch.setattr(bulk_read._SqliteHelper, "start", classmethod(spy))
     collected = []
-    real_collect = bulk._SqliteHelper.collect
+    real_collect = bulk_read._SqliteHelper.collect
     monkeypatch.setattr(
-        bulk._SqliteHelper, "collect", lambda self, out: collected.append(real_collect(self, out)) or collected[-1]
+        bulk_read._SqliteHelper, "collect", lambda self, out: collected.append(real_collect(self, out)) or collected[-1]
     )
     end = START + timedelta(days=29)
     with engine.connect() as conn:
-        got = _sorted(bulk.read_observations(conn, START, end, METRICS))
+        got = _sorted(bulk_read.read_observations(conn, START, end, METRICS))
     assert started and started[0] is not None, "the helper process did not start"
     assert collected == [True], "the helper process failed and the parent read its half"
     assert got == _expected(engine, START, end)
@@ -95,5 +95,5 @@ def test_unpacked_read_agrees(engine: Engine) -> None:
     end = START + timedelta(days=9)
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
-        got = _sorted(bulk._read_unpacked(raw, engine.dialect.name, START, end, METRICS))
+        got = _sorted(bulk_read._read_unpacked(raw, engine.dialect.name, START, end, METRICS))
     assert got == _expected(engine, START, end)

@@ -16,8 +16,9 @@ from bot.home.values import HomePages
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import esc, renewal_text, sparkline, validate_blocks
 from bot.slack.values import decode, encode
-from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
+from storage.models import Account, HealthOverride, HealthScore
 from storage.scores import AccountRow, TierTotal
+from storage.types import Driver, ScoreParts
 
 SCORECARD = load_scorecard()
 TIERS = SCORECARD.tiers

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bot.churn.analysis import ChurnRate, NoDataError, Period, PeriodError, parse_period, review
+from bot.churn.analysis import ChurnRate, NoDataError, review
+from bot.churn.periods import Period, PeriodError, parse_period
 from bot.churn.report import render_csv, render_md, render_png, write
 from storage.db import session_factory, unit_of_work
 from storage.models import Account, Alert, ExitInterview, HealthScore, MetricObservation

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.churn import messages
-from bot.churn.analysis import parse_period, review
+from bot.churn.analysis import review
+from bot.churn.periods import parse_period
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
 from bot.slack.blocks import validate_blocks

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bot.churn.analysis import Period, review
+from bot.churn.analysis import review
+from bot.churn.periods import Period
 from bot.cli import main
 from bot.settings import Settings
 from storage.db import session_factory, unit_of_work

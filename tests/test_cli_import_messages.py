@@ -12,7 +12,8 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from bot.cli import main
-from bot.scoring.importer import ImportFailed, import_metrics
+from bot.scoring.csvfile import ImportFailed
+from bot.scoring.importer import import_metrics
 from storage import accounts as account_store
 from tests.test_cli_override import accounts  # noqa: F401  (fixture)
 

@@ -19,10 +19,10 @@ from sqlmodel import Session, col, select
 from bot.alerts.job import run_alerts
 from bot.alerts.rules import Rules, RulesError, load_rules
 from bot.app import create_scheduler
-from bot.calendar import BusinessCalendar
+from bot.calendar import BusinessCalendar, QuietHours
 from bot.digest import service as digest_service
 from bot.scoring.scorecard import load_scorecard
-from bot.settings import QuietHours, SettingsError, load_settings
+from bot.settings import SettingsError, load_settings
 from bot.slack.client import make_client
 from bot.slack.outbox import drain
 from jobs import alerts as alerts_job

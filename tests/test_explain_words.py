@@ -19,7 +19,7 @@ from bot.scoring.backtest import snapshot
 from bot.scoring.explain import metric_label, reason_text
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.scorecard import Measure, Scorecard, to_toml
-from storage.models import ScoreParts
+from storage.types import ScoreParts
 
 DAY = date(2026, 3, 31)
 DAYS = 40

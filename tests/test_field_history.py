@@ -17,7 +17,8 @@ from sqlalchemy.engine import make_url
 from bot.cli import main
 from bot.demo.run import write_demo_csvs
 from bot.scoring.backtest import snapshot
-from bot.scoring.importer import ImportFailed, import_accounts, import_metrics
+from bot.scoring.csvfile import ImportFailed
+from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
 from storage import accounts
 from storage.db import make_engine, upgrade

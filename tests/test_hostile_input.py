@@ -32,8 +32,9 @@ from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
 from bot.slack import blocks as b
 from prompts import say
-from storage.models import Account, Driver, HealthOverride, HealthScore, ScoreParts
+from storage.models import Account, HealthOverride, HealthScore
 from storage.scores import AccountRow, TierTotal
+from storage.types import Driver, ScoreParts
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 from tests.test_unusual_data_in_slack import ack, add_accounts
@@ -326,8 +327,9 @@ def plays_builders() -> dict[str, Any]:
 def churn_builders() -> dict[str, Any]:
     """Every public function of bot/churn/messages.py: hostile segment, reasons, competitors, quotes, traits."""
     from bot.churn import analysis as churn
+    from bot.churn.periods import Period
 
-    period = churn.Period(DAY - timedelta(days=91), DAY, "2026-Q2")
+    period = Period(DAY - timedelta(days=91), DAY, "2026-Q2")
     rate = churn.ChurnRate(10, 2, 10_000.0, 2_000.0)
     reviews = [
         churn.ChurnReview(

@@ -28,6 +28,7 @@ from bot.alerts.rules import Rules, load_rules
 from bot.calendar import BusinessCalendar
 from bot.churn import analysis as churn
 from bot.churn import messages as churn_messages
+from bot.churn import periods as churn_periods
 from bot.exits import messages as exit_messages
 from bot.health import messages as health_messages
 from bot.health import override
@@ -50,16 +51,15 @@ from storage.models import (
     Account,
     Alert,
     AlertListing,
-    Driver,
     ExitInterview,
     ExitInterviewRevision,
     HealthOverride,
     HealthScore,
     MetricObservation,
     OutboxMessage,
-    ScoreParts,
     Task,
 )
+from storage.types import Driver, ScoreParts
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer
 from tests.fake_slack import Call, FakeSlack
 from tests.test_e2e_home import home_opened
@@ -419,7 +419,7 @@ def _builders(tiers: Tiers) -> Iterator[tuple[str, Any]]:
     yield "exits.notice", exit_messages.notice(esc(EVIL))
     yield "health.override_modal", override.override_modal(account, override_row, tiers, D0, None)
     yield "health.help_text", help_text(tiers)
-    period = churn.Period(D0, D0 + timedelta(days=90), EVIL)
+    period = churn_periods.Period(D0, D0 + timedelta(days=90), EVIL)
     review = churn.ChurnReview(
         period, EVIL, D0, churn.ChurnRate(10, 2, 100.0, 20.0), [EVIL], 1, 1,
         [churn.ReasonRow(EVIL, 1, 1, 1.0)], [churn.Competitor(EVIL, 1)], [churn.Quote(EVIL, EVIL, EVIL, EVIL)],

@@ -21,7 +21,8 @@ from bot.exits.ids import ExitIds
 from bot.health.ids import HealthIds
 from bot.home.ids import HomeIds
 from bot.retention.ids import RetentionIds
-from bot.scoring.importer import ImportFailed, import_metrics
+from bot.scoring.csvfile import ImportFailed
+from bot.scoring.importer import import_metrics
 from bot.settings import Settings
 from prompts import say
 from tests.conftest import BotServer, slash_command_form

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bot import cli
-from bot.scoring.importer import ImportFailed, import_accounts, import_metrics
+from bot.scoring.csvfile import ImportFailed
+from bot.scoring.importer import import_accounts, import_metrics
 
 ACCOUNTS_HEADER = (
     "external_id,name,domain,owner_slack_id,segment,industry,employees,region,lifecycle_stage,"

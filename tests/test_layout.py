@@ -218,3 +218,24 @@ def test_packages_of_bot_import_only_along_the_arrows(package: str) -> None:
             if target in ARROWS and target != package and target not in ARROWS[package]:
                 wrong.append(f"{path.relative_to(ROOT)} imports {name} ({package} -> {target})")
     assert not wrong, "\n".join(sorted(wrong))
+
+
+MAX_LINES = 500  # a product module longer than this holds more than one thing: split it by what each part does
+
+
+def _long_modules(paths: list[Path]) -> list[str]:
+    counts = ((path, len(path.read_text(encoding="utf-8").splitlines())) for path in paths)
+    return [f"{_label(path)}: {n} lines" for path, n in counts if n > MAX_LINES]
+
+
+def test_no_product_module_is_over_500_lines() -> None:
+    product = [path for folder in ("bot", "handlers", "jobs", "storage", "prompts") for path in _modules(folder)]
+    long = _long_modules([path for path in product if "migrations" not in path.parts])
+    assert not long, f"over {MAX_LINES} lines:\n" + "\n".join(long)
+
+
+def test_the_length_check_sees_a_long_module(tmp_path: Path) -> None:
+    short, long = tmp_path / "short.py", tmp_path / "long.py"
+    short.write_text("x = 1\n" * MAX_LINES, encoding="utf-8")
+    long.write_text("x = 1\n" * (MAX_LINES + 1), encoding="utf-8")
+    assert _long_modules([short, long]) == [f"long.py: {MAX_LINES + 1} lines"]

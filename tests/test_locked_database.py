@@ -29,7 +29,8 @@ from bot.slack.values import encode
 from prompts import say
 from storage import db, tasks
 from storage.db import session_factory, unit_of_work
-from storage.models import Task, utcnow
+from storage.models import Task
+from storage.types import utcnow
 from tests import test_alert_thread as alert_t
 from tests import test_exit_interview as exit_t
 from tests import test_override_slack as override_t

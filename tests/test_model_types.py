@@ -8,15 +8,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from storage.models import (
-    Account,
-    Alert,
-    AlertStatus,
-    FiringEntry,
-    SlackEvent,
-    firings_json,
-    firings_of,
-)
+from storage.models import Account, Alert, SlackEvent, firings_of
+from storage.types import AlertStatus, FiringEntry, firings_json
 
 PARIS_SUMMER = timezone(timedelta(hours=2))
 

@@ -28,7 +28,8 @@ from bot.slack.blocks import validate_blocks
 from bot.slack.values import decode, encode
 from storage import alerts, outbox
 from storage.db import session_factory, unit_of_work
-from storage.models import Account, Alert, Driver, HealthOverride, HealthScore, ScoreParts
+from storage.models import Account, Alert, HealthOverride, HealthScore
+from storage.types import Driver, ScoreParts
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 

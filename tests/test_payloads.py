@@ -22,15 +22,14 @@ from bot.churn.analysis import (
     ChurnRate,
     ChurnReview,
     Competitor,
-    DataSpan,
     Foresight,
     Horizon,
-    Period,
     Quote,
     ReasonRow,
     TraitRow,
     TrendPoint,
 )
+from bot.churn.periods import DataSpan, Period
 from bot.digest import messages as digest_messages
 from bot.digest import service as digest
 from bot.exits import messages as exits

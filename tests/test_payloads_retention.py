@@ -25,8 +25,9 @@ from bot.retention import modal
 from bot.retention.ids import RetentionIds
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import Message
-from storage.models import Account, Alert, AlertListing, Driver, HealthScore, ScoreParts, Task
+from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.scores import AccountRow, TierTotal
+from storage.types import Driver, ScoreParts
 from tests import snapshot
 
 TIERS = load_scorecard().tiers

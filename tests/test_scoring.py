@@ -25,7 +25,8 @@ from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.panel import Panel, day_number
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import Scorecard, load_scorecard
-from storage.models import Driver, HealthScore, ScoreParts
+from storage.models import HealthScore
+from storage.types import Driver, ScoreParts
 
 N_DAYS = 90
 START = date(2026, 1, 1)

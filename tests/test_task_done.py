@@ -21,7 +21,8 @@ from bot.retention.values import TaskRef
 from bot.slack.values import encode
 from storage import alerts, outbox, tasks
 from storage.db import session_factory, unit_of_work
-from storage.models import Account, Alert, OutboxMessage, Task, TaskEvent, utcnow
+from storage.models import Account, Alert, OutboxMessage, Task, TaskEvent
+from storage.types import utcnow
 from tests.conftest import BotServer
 from tests.test_e2e_home import home_opened, published
 

@@ -34,7 +34,8 @@ from jobs import alerts as alert_job
 from jobs import task_escalations
 from storage import tasks as store
 from storage.db import session_factory, unit_of_work
-from storage.models import Account, Alert, Driver, HealthScore, MetricObservation, OutboxMessage, ScoreParts, Task
+from storage.models import Account, Alert, HealthScore, MetricObservation, OutboxMessage, Task
+from storage.types import Driver, ScoreParts
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 

@@ -16,7 +16,8 @@ from bot.health.chart import ChartData, render_chart
 from bot.scoring.scorecard import load_scorecard
 from bot.slack import blocks as b
 from storage import scores
-from storage.models import Account, HealthScore, ScoreParts
+from storage.models import Account, HealthScore
+from storage.types import ScoreParts
 from tests.conftest import BotServer
 from tests.test_e2e_home import home_opened, published
 

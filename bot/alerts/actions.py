@@ -32,7 +32,8 @@ from bot.slack.blocks import Message, esc, mention, when
 from bot.slack.values import decode
 from prompts import say
 from storage import alerts, tasks
-from storage.models import Account, Alert, AlertStatus, ListingStatus, firings_of
+from storage.models import Account, Alert, firings_of
+from storage.types import AlertStatus, ListingStatus
 
 SNOOZE_DAYS = {"1d": 1, "7d": 7}
 

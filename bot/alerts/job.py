@@ -43,30 +43,18 @@ from sqlmodel import Session
 from bot.alerts import messages, signals, threads
 from bot.alerts.rules import Rules
 from bot.alerts.signals import Firing
-from bot.calendar import BusinessCalendar, Sla
+from bot.calendar import BusinessCalendar, QuietHours, Sla
 from bot.retention import service as retention
 from bot.retention.playbooks import load_playbooks
 from bot.scoring.scorecard import Scorecard, Tiers
-from bot.settings import QuietHours
 from bot.slack.blocks import is_user
 from storage import accounts as account_store
 from storage import alerts as store
 from storage import outbox as outbox_store
 from storage import scores as score_store
 from storage import tasks as task_store
-from storage.models import (
-    Account,
-    AccountStatus,
-    Alert,
-    AlertListing,
-    AlertOutcome,
-    FiringEntry,
-    ListingStatus,
-    Task,
-    as_utc,
-    firings_json,
-    firings_of,
-)
+from storage.models import Account, Alert, AlertListing, Task, firings_of
+from storage.types import AccountStatus, AlertOutcome, FiringEntry, ListingStatus, firings_json
 
 log = logging.getLogger("healthbot.alerts")
 
@@ -104,9 +92,9 @@ def worst(severities: Iterable[str], tiers: Tiers) -> str:
 
 
 def due_at(calendar: BusinessCalendar, now: datetime, severity: str) -> datetime:
-    """When the response to an alert of `severity` opened at `now` is due (its tier's playbook SLA)."""
+    """When the response to an alert of `severity` opened at `now` is due (its tier's playbook SLA), in UTC."""
     playbook = load_playbooks().get(severity)
-    return calendar.due(now, playbook.sla if playbook is not None else DEFAULT_SLA)
+    return calendar.due(now, playbook.sla if playbook is not None else DEFAULT_SLA).astimezone(UTC)
 
 
 def _entry(f: Firing, day: date) -> FiringEntry:
@@ -189,8 +177,8 @@ def open_alert(
             severity=severity,
             opened_on=day,
             last_fired_on=day,
-            opened_at=as_utc(now),
-            due_at=as_utc(due_at(calendar, now, severity)),
+            opened_at=now,
+            due_at=due_at(calendar, now, severity),
             channel=channel,
             firings=firings_json(firings),
         ),
@@ -248,7 +236,7 @@ def run_alerts(
     wanted = sorted(set(by_account) | set(open_by_account) | set(listed))
     accounts = {a.id: a for a in account_store.accounts_by_ids(session, wanted)}
     cooled = last_alerted(session, sorted(by_account), rules, now, tz)
-    today = as_utc(now).astimezone(tz).date()  # the cooldowns' clock
+    today = now.astimezone(tz).date()  # the cooldowns' clock
     redraw: set[int] = set()
 
     # open alerts first: snoozes that ended, rules joining or still firing, recoveries and churn
@@ -448,7 +436,7 @@ def run_alerts(
                         reason=reason,
                         listed_on=day,
                         last_fired_on=day,
-                        listed_at=as_utc(now),
+                        listed_at=now,
                         firings=firings_json(c.firings),
                         message_key="",
                     ),

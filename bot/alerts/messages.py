@@ -44,18 +44,8 @@ from bot.slack.blocks import (
 )
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import (
-    Account,
-    Alert,
-    AlertListing,
-    AlertOutcome,
-    AlertStatus,
-    HealthOverride,
-    HealthScore,
-    ListingStatus,
-    Task,
-    firings_of,
-)
+from storage.models import Account, Alert, AlertListing, HealthOverride, HealthScore, Task, firings_of
+from storage.types import AlertOutcome, AlertStatus, ListingStatus
 
 NOTE_LIMIT = 1000  # characters of a Resolve note
 SNOOZE_CHOICES: tuple[SnoozeFor, ...] = ("1d", "7d", "tier")

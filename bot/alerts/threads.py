@@ -25,7 +25,8 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
 from storage import alerts, outbox, scores
-from storage.models import Account, Alert, AlertListing, HealthScore, ListingStatus, Task, utcnow
+from storage.models import Account, Alert, AlertListing, HealthScore, Task
+from storage.types import ListingStatus, utcnow
 
 
 def redraw_key(alert_id: int, version: int) -> str:

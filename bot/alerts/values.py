@@ -8,7 +8,7 @@ from pydantic import Field
 
 from bot.alerts.ids import AlertIds
 from bot.slack.values import Id, Value, decode, encode
-from storage.models import AlertOutcome
+from storage.types import AlertOutcome
 
 SnoozeFor = Literal["1d", "7d", "tier"]
 # what a person can resolve with ("recovered" is the job's)

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -29,7 +28,7 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from bot.dates import YEARS, DayError, parse_day, period_out_of_range
+from bot.churn.periods import DataSpan, Period, covered_part, quarter_of
 from bot.retention.plays import PlayRate, save_rates
 from bot.scoring import chance
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
@@ -48,11 +47,6 @@ TRAITS = ("industry", "size", "region", "tenure", "acquisition_channel", "csm", 
 UNKNOWN = "unknown"
 MIN_SUPPORT = 10  # groups of fewer accounts are listed apart from the ranked traits
 Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
-USAGE = "usage: fill in the period as 2026-Q3, 2026-10, last-quarter, last-month or 2026-07-01..2026-09-30"
-
-
-class PeriodError(ValueError):
-    """A period the parser does not understand; the message ends with the usage line."""
 
 
 class SegmentError(ValueError):
@@ -61,25 +55,6 @@ class SegmentError(ValueError):
 
 class NoDataError(ValueError):
     """A period the database has no data for; the message says which days it has."""
-
-
-@dataclass(frozen=True)
-class DataSpan:
-    """The days the database has data for (both included)."""
-
-    first: date
-    last: date
-
-
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date  # included
-    label: str
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
 
 
 @dataclass(frozen=True)
@@ -194,73 +169,6 @@ class ChurnReview:
     @property
     def avoidable_share(self) -> float | None:
         return self.avoidable / self.interviewed if self.interviewed else None
-
-
-# ---------------------------------------------------------------- periods
-
-
-def _quarter(year: int, q: int) -> Period:
-    start = date(year, 3 * (q - 1) + 1, 1)
-    return Period(start, _month_end(year, 3 * q), f"{year}-Q{q}")
-
-
-def _month_end(year: int, month: int) -> date:
-    return (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
-
-
-def _month(year: int, month: int) -> Period:
-    return Period(date(year, month, 1), _month_end(year, month), f"{year}-{month:02d}")
-
-
-def quarter_of(day: date) -> Period:
-    return _quarter(day.year, (day.month - 1) // 3 + 1)
-
-
-def _year(digits: str) -> int:
-    if int(digits) not in YEARS:
-        raise PeriodError(f"{period_out_of_range()} {USAGE}")
-    return int(digits)
-
-
-def _day(text: str) -> date:
-    try:
-        return parse_day(text)
-    except DayError:
-        _year(text[:4])  # out of range says so; any other problem is "not a date I know"
-        raise
-
-
-def parse_period(text: str | None, today: date) -> Period:
-    """`2026-Q3`, `2026-10`, `last-quarter`, `this-quarter`, `last-month`, `this-month` or `YYYY-MM-DD..YYYY-MM-DD`
-    (both included); empty means last quarter. Raises PeriodError with the usage line."""
-    given = (text or "").strip().lower()
-    try:
-        if given in ("", "last-quarter"):
-            return quarter_of(quarter_of(today).start - timedelta(days=1))
-        if given == "this-quarter":
-            return quarter_of(today)
-        if given == "last-month":
-            before = today.replace(day=1) - timedelta(days=1)
-            return _month(before.year, before.month)
-        if given == "this-month":
-            return _month(today.year, today.month)
-        if m := re.fullmatch(r"([0-9]{4})-q([1-4])", given):
-            return _quarter(_year(m[1]), int(m[2]))
-        if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", given):
-            return _month(_year(m[1]), int(m[2]))
-        if m := re.fullmatch(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\s*\.\.\s*([0-9]{4}-[0-9]{2}-[0-9]{2})", given):
-            start, end = _day(m[1]), _day(m[2])
-            if end < start:
-                raise PeriodError(f"the period ends ({end}) before it starts ({start}). {USAGE}")
-            return Period(start, end, f"{start}..{end}")
-    except ValueError as error:
-        if isinstance(error, PeriodError):
-            raise
-        raise PeriodError(f"{text!r} is not a date I know. {USAGE}") from None
-    raise PeriodError(f"{text!r} is not a period. {USAGE}")
-
-
-# ---------------------------------------------------------------- the review
 
 
 def _connection(conn_or_session: Connection | Session) -> Connection:
@@ -476,12 +384,6 @@ def _trend(frame: pd.DataFrame, period: Period, span: DataSpan) -> list[TrendPoi
         rate = _rate(frame, part.start, part.end) if part else None
         points.append(TrendPoint(q.label, q.start, q.end, rate, part))
     return points
-
-
-def covered_part(period: Period, span: DataSpan) -> Period | None:
-    """The part of `period` within `span` (its own label), None when they do not meet."""
-    start, end = max(period.start, span.first), min(period.end, span.last)
-    return Period(start, end, period.label) if start <= end else None
 
 
 def data_span(conn_or_session: Connection | Session, today: date) -> DataSpan | None:

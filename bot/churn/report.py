@@ -12,7 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.churn.analysis import MIN_SUPPORT, ChurnReview, Period, TraitRow, TrendPoint, ranked_traits
+from bot.churn.analysis import MIN_SUPPORT, ChurnReview, TraitRow, TrendPoint, ranked_traits
+from bot.churn.periods import Period
 from prompts import say
 
 if TYPE_CHECKING:

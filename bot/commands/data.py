@@ -13,7 +13,8 @@ IMPORTED = {"accounts": ("account", "accounts"), "metrics": ("metric row", "metr
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.scoring.importer import ImportFailed, import_accounts, import_metrics, printable
+    from bot.scoring.csvfile import ImportFailed, printable
+    from bot.scoring.importer import import_accounts, import_metrics
 
     engine = writable_engine(settings)
     started = datetime.now()

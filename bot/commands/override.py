@@ -23,7 +23,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.scorecard import load_scorecard
     from storage import scores
     from storage.db import session_factory, unit_of_work
-    from storage.models import AccountStatus
+    from storage.types import AccountStatus
 
     scorecard = load_scorecard(settings.scorecard_path)
     engine = writable_engine(settings)

@@ -14,7 +14,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """`healthbot report --period P --format F --out DIR`: the churn review written to a file. An unknown segment
     exits 2 and a period without data 1, each with what the database has, and write nothing."""
     from bot.churn import report
-    from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
+    from bot.churn.analysis import NoDataError, SegmentError, review
+    from bot.churn.periods import PeriodError, parse_period
     from bot.scoring.scorecard import load_scorecard
     from storage.db import session_factory, unit_of_work
 

@@ -47,7 +47,8 @@ from storage import accounts as account_store
 from storage import alerts as alert_store
 from storage import scores
 from storage import tasks as task_store
-from storage.models import ALERT_OUTCOMES, Account, Alert, AlertListing, AlertOutcome, AlertStatus, Task, as_utc
+from storage.models import Account, Alert, AlertListing, Task
+from storage.types import ALERT_OUTCOMES, AlertOutcome, AlertStatus
 
 MOVES_SHOWN = 20
 LIST_SHOWN = 15  # lines of each other list (new at-risk accounts, saves, tasks, snoozed, digest-only)
@@ -200,7 +201,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     week = Week(
         start=today - timedelta(days=7),
         end=today - timedelta(days=1),
-        now=as_utc(now),
+        now=now,
         day=scores.latest_score_day(conn),
         accounts={a.id or 0: a for a in account_store.all_accounts(session)},
     )

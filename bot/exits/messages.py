@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.exits.ids import QUESTION_PREFIX, ExitIds
 from bot.exits.questions import questions
-from bot.exits.values import ExitRef
+from bot.exits.values import Avoidable, ExitRef, ExitStatus
 from bot.slack.blocks import (
     VIEW_BLOCK_LIMIT,
     Message,
@@ -29,7 +29,8 @@ from bot.slack.blocks import (
 from bot.slack.requests import notice_view
 from bot.slack.values import encode
 from prompts import say
-from storage.models import EXIT_REASONS, Account, ExitInterview, ExitInterviewRevision
+from storage.models import Account, ExitInterview, ExitInterviewRevision
+from storage.types import EXIT_REASONS
 
 TEXT_LIMIT = 3000  # an answer, the note: Slack's plain_text_input max_length
 COMPETITOR_LIMIT = 255
@@ -50,7 +51,7 @@ def _text(value: str) -> dict[str, str]:
 
 
 def _option(value: str, label: str) -> dict[str, Any]:
-    return {"text": _text(label), "value": value}
+    return {"text": _text(label), "value": str(value)}
 
 
 def _input(
@@ -126,12 +127,12 @@ def exit_modal(
     interviewer = interview.interviewer if interview else opener
     if account is not None and account.owner_slack_id and interviewer == account.owner_slack_id:
         blocks.append(context(_t("neutral_warning", user=mention(interviewer), name=name)))
-    status = None if interview is None else ("churned" if interview.churned else "at_risk")
+    status = None if interview is None else (ExitStatus.CHURNED if interview.churned else ExitStatus.AT_RISK)
     blocks.append(
         _choice(
             ExitIds.STATUS,
             _t("modal.status"),
-            [("churned", _t("modal.status_churned")), ("at_risk", _t("modal.status_at_risk"))],
+            [(ExitStatus.CHURNED, _t("modal.status_churned")), (ExitStatus.AT_RISK, _t("modal.status_at_risk"))],
             status,
         )
     )
@@ -143,12 +144,12 @@ def exit_modal(
     if interview is not None and interview.reason in EXIT_REASONS:
         reason["initial_option"] = _option(interview.reason, reason_label(interview.reason))
     blocks.append(_input(ExitIds.REASON, _t("modal.reason"), reason))
-    avoidable = None if interview is None else ("yes" if interview.avoidable else "no")
+    avoidable = None if interview is None else (Avoidable.YES if interview.avoidable else Avoidable.NO)
     blocks.append(
         _choice(
             ExitIds.AVOIDABLE,
             _t("modal.avoidable"),
-            [("yes", _t("modal.avoidable_yes")), ("no", _t("modal.avoidable_no"))],
+            [(Avoidable.YES, _t("modal.avoidable_yes")), (Avoidable.NO, _t("modal.avoidable_no"))],
             avoidable,
         )
     )

@@ -23,14 +23,15 @@ from bot.exits import messages
 from bot.exits.ids import QUESTION_PREFIX, ExitIds
 from bot.exits.messages import COMPETITOR_LIMIT, TEXT_LIMIT
 from bot.exits.questions import questions
-from bot.exits.values import ExitRef
+from bot.exits.values import Avoidable, ExitRef, ExitStatus
 from bot.retention.service import redraw_tasks
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, esc, is_user, plain
 from bot.slack.requests import is_member
 from prompts import say
 from storage import accounts, alerts, exits, outbox, tasks
-from storage.models import EXIT_REASONS, Account, AccountStatus, AlertOutcome, ExitInterview
+from storage.models import Account, ExitInterview
+from storage.types import EXIT_REASONS, AccountStatus, AlertOutcome, ExitReason
 
 OPTIONS_LIMIT = 20
 
@@ -133,18 +134,18 @@ def check(values: dict[str, Any], account_id: int | None, today: date) -> Entry 
         if account_id is None:
             errors[ExitIds.ACCOUNT] = _t("errors.account")
     status = _picked(values, ExitIds.STATUS)
-    if status not in ("churned", "at_risk"):
+    if status not in tuple(ExitStatus):
         errors[ExitIds.STATUS] = _t("errors.status")
     reason = _picked(values, ExitIds.REASON)
     if reason not in EXIT_REASONS:
         errors[ExitIds.REASON] = _t("errors.reason")
     avoidable = _picked(values, ExitIds.AVOIDABLE)
-    if avoidable not in ("yes", "no"):
+    if avoidable not in tuple(Avoidable):
         errors[ExitIds.AVOIDABLE] = _t("errors.avoidable")
     competitor = _typed(values, ExitIds.COMPETITOR)
     if len(competitor) > COMPETITOR_LIMIT:
         errors[ExitIds.COMPETITOR] = _t("errors.too_long", limit=COMPETITOR_LIMIT, length=len(competitor))
-    elif reason == "competitor" and not competitor:
+    elif reason == ExitReason.COMPETITOR and not competitor:
         errors[ExitIds.COMPETITOR] = _t("errors.competitor")
     raw_day = _state(values, ExitIds.CHURN_DATE).get("selected_date")
     churn_date: date | None = None
@@ -153,7 +154,7 @@ def check(values: dict[str, Any], account_id: int | None, today: date) -> Entry 
             churn_date = parse_day(str(raw_day))
         except ValueError:
             errors[ExitIds.CHURN_DATE] = _t("errors.date_bad", value=str(raw_day)[:40])
-    if churn_date is not None and status == "churned" and churn_date > today:
+    if churn_date is not None and status == ExitStatus.CHURNED and churn_date > today:
         errors[ExitIds.CHURN_DATE] = _t("errors.date_future", today=today.isoformat())
     raw_mrr = _typed(values, ExitIds.MRR_LOST)
     mrr_lost: float | None = None
@@ -181,9 +182,9 @@ def check(values: dict[str, Any], account_id: int | None, today: date) -> Entry 
         return errors
     return Entry(
         account_id=account_id,
-        churned=status == "churned",
+        churned=status == ExitStatus.CHURNED,
         reason=str(reason),
-        avoidable=avoidable == "yes",
+        avoidable=avoidable == Avoidable.YES,
         competitor=competitor or None,
         churn_date=churn_date,
         mrr_lost=mrr_lost,

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
 from bot.slack.values import MAX_ID, Id, Value
+
+
+class ExitStatus(StrEnum):
+    """The form's Status choice, stored as `ExitInterview.churned` (at risk: False)."""
+
+    CHURNED = "churned"
+    AT_RISK = "at_risk"
+
+
+class Avoidable(StrEnum):
+    """The form's Avoidable choice, stored as `ExitInterview.avoidable`."""
+
+    YES = "yes"
+    NO = "no"
 
 
 class ExitRef(Value):

@@ -15,7 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.churn import messages, report
-from bot.churn.analysis import NoDataError, PeriodError, SegmentError, parse_period, review
+from bot.churn.analysis import NoDataError, SegmentError, review
+from bot.churn.periods import PeriodError, parse_period
 from bot.exits.service import is_reader
 from bot.health.command import SUBCOMMANDS, Churn, usage
 from bot.slack import expected_loss

@@ -66,7 +66,7 @@ class Plays:
 class Churn:
     """`/health churn [period] [segment]`: the churn review, posted into the channel."""
 
-    period: str  # as typed and checked by bot.churn.analysis.parse_period; "" for the default (last quarter)
+    period: str  # as typed and checked by bot.churn.periods.parse_period; "" for the default (last quarter)
     segment: str | None = None
 
 
@@ -146,7 +146,7 @@ _PERIOD_LIKE = re.compile(r"[0-9]|\.\.|^last-")  # a word meant as a period, not
 def _churn(args: list[str], tiers: Tiers) -> Command:
     """The first word is the period when it reads as one (`2026-Q3`, `2026-10`, `last-quarter`, `A..B`); the rest,
     or everything when the first word looks like no period, the segment."""
-    from bot.churn.analysis import PeriodError, parse_period
+    from bot.churn.periods import PeriodError, parse_period
 
     if not args:
         return Churn("")

@@ -34,8 +34,9 @@ from bot.slack.blocks import (
 )
 from bot.slack.values import encode
 from prompts import say
-from storage.models import Account, AccountStatus, HealthOverride, HealthScore
+from storage.models import Account, HealthOverride, HealthScore
 from storage.scores import AccountRow, TierTotal
+from storage.types import AccountStatus
 
 
 @dataclass(frozen=True)

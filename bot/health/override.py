@@ -20,7 +20,8 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import VIEW_BLOCK_LIMIT, Blocks, esc, plain, section, tier_emoji, validate_blocks
 from bot.slack.values import encode
 from prompts import say
-from storage.models import Account, AccountStatus, HealthOverride
+from storage.models import Account, HealthOverride
+from storage.types import AccountStatus
 
 REASON_LIMIT = 2000  # HealthOverride.reason
 DEFAULT_DAYS = 30  # the modal's initial "until": a month from today

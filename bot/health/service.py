@@ -23,7 +23,8 @@ from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import Message, esc
 from prompts import say
 from storage import alerts, scores, tasks
-from storage.models import Account, HealthOverride, HealthScore, utcnow
+from storage.models import Account, HealthOverride, HealthScore
+from storage.types import utcnow
 
 SERIES_DAYS = 90
 PAGE_SIZE = 10

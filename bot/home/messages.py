@@ -17,8 +17,8 @@ from bot.scoring.scorecard import Tiers
 from bot.slack import blocks as b
 from bot.slack.values import encode
 from prompts import say
-from storage.models import utcnow
 from storage.scores import AccountRow, TierTotal
+from storage.types import utcnow
 
 
 @dataclass(frozen=True)

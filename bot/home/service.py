@@ -17,7 +17,7 @@ from bot.scoring.scorecard import Scorecard
 from bot.slack.requests import Deps
 from storage import events, scores
 from storage.db import unit_of_work
-from storage.models import utcnow
+from storage.types import utcnow
 
 HOME_PAGE_SIZE = 8
 MOVERS = 5

@@ -20,7 +20,8 @@ from bot.retention.service import redraw_tasks
 from bot.retention.values import TaskRef
 from bot.scoring.scorecard import Tiers
 from storage import tasks
-from storage.models import Account, TaskStatus
+from storage.models import Account
+from storage.types import TaskStatus
 
 
 def done_modal(session: Session, task_id: int, tz: ZoneInfo) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, button, context, esc, mention, section, validate_blocks, when, who
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Task, TaskStatus
+from storage.models import Task
+from storage.types import TaskStatus
 
 CODE_LIMIT = 2900  # a draft's body inside ``` in one section (3,000 characters)
 

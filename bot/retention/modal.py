@@ -17,12 +17,13 @@ from slack_sdk.models.views import View
 
 from bot.dates import parse_day
 from bot.retention.ids import RetentionIds
-from bot.retention.values import OUTCOMES, Outcome, TaskRef
+from bot.retention.values import TaskRef
 from bot.slack import blocks as b
 from bot.slack.blocks import when
 from bot.slack.values import encode
 from prompts import raw, say
-from storage.models import Task, TaskStatus
+from storage.models import Task
+from storage.types import TASK_OUTCOMES, TaskOutcome, TaskStatus
 
 NOTES_LIMIT = 3000  # Task.notes
 NEXT_STEP_LIMIT = 500  # Task.next_step
@@ -46,7 +47,7 @@ class TaskRow:
 class Submission:
     """A valid Mark done submission."""
 
-    outcome: Outcome
+    outcome: TaskOutcome
     notes: str | None
     next_step: str | None
     next_step_on: date | None
@@ -82,7 +83,7 @@ def task_line(row: TaskRow, now: datetime, tz: ZoneInfo) -> str:
 
 def task_blocks(rows: Sequence[TaskRow], now: datetime, tz: ZoneInfo, limit: int = LIST_LIMIT) -> b.Blocks:
     """A section per task with its Mark done button, overdue first, at most `limit`; then how many more."""
-    ordered = sorted(rows, key=lambda r: (not is_overdue(r.task, now), r.task.due_at.replace(tzinfo=None)))
+    ordered = sorted(rows, key=lambda r: (not is_overdue(r.task, now), r.task.due_at))
     out = [b.section(task_line(r, now, tz), accessory=done_button(r.task)) for r in ordered[:limit]]
     if len(ordered) > limit:
         out.append(b.context(_t("list.more", count=len(ordered) - limit)))
@@ -143,7 +144,11 @@ def done_modal(task: Task, account: str | None, tz: ZoneInfo) -> dict[str, Any]:
     outcome = _input(
         RetentionIds.OUTCOME_BLOCK,
         _t("modal.outcome"),
-        {"type": "radio_buttons", "action_id": str(RetentionIds.OUTCOME), "options": [_option(o) for o in OUTCOMES]},
+        {
+            "type": "radio_buttons",
+            "action_id": str(RetentionIds.OUTCOME),
+            "options": [_option(o) for o in TASK_OUTCOMES],
+        },
     )
     outcome["optional"] = False
     blocks: b.Blocks = [
@@ -230,8 +235,9 @@ def read_submission(view: dict[str, Any], today: date) -> Submission | dict[str,
     values = (view.get("state") or {}).get("values") or {}
     errors: dict[str, str] = {}
     picked = _state(values, RetentionIds.OUTCOME_BLOCK, RetentionIds.OUTCOME).get("selected_option") or {}
-    outcome = picked.get("value") if isinstance(picked, dict) else None
-    if outcome not in OUTCOMES:
+    picked_value = picked.get("value") if isinstance(picked, dict) else None
+    outcome = TaskOutcome(picked_value) if picked_value in TASK_OUTCOMES else None
+    if outcome is None:
         errors[RetentionIds.OUTCOME_BLOCK] = _t("modal.pick_outcome")
     notes = _text(values, RetentionIds.NOTES_BLOCK, RetentionIds.NOTES)
     next_step = _text(values, RetentionIds.NEXT_STEP_BLOCK, RetentionIds.NEXT_STEP)
@@ -253,6 +259,6 @@ def read_submission(view: dict[str, Any], today: date) -> Submission | dict[str,
                 errors[RetentionIds.NEXT_STEP_ON_BLOCK] = _t("modal.date_past", day=next_step_on.isoformat())
             elif not next_step and RetentionIds.NEXT_STEP_BLOCK not in errors:
                 errors[RetentionIds.NEXT_STEP_BLOCK] = _t("modal.date_without_step")
-    if errors:
+    if errors or outcome is None:  # no outcome is an error above
         return {str(k): v for k, v in errors.items()}
-    return Submission(outcome, notes or None, next_step or None, next_step_on)  # type: ignore[arg-type]
+    return Submission(outcome, notes or None, next_step or None, next_step_on)

@@ -24,7 +24,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Blocks, Message, context, esc, message_text, section, tier_emoji, validate_blocks
 from prompts import say
 from storage import plays as play_store
-from storage.models import AlertOutcome, AlertStatus, TaskStatus
+from storage.types import AlertOutcome, AlertStatus, TaskStatus
 
 FEW = 5  # fewer decided outcomes than this: the rate is flagged
 MAX_DAYS = 3660
@@ -62,11 +62,6 @@ def _connection(conn_or_session: Connection | Session) -> Connection:
     return conn_or_session.connection() if isinstance(conn_or_session, Session) else conn_or_session
 
 
-def _utc(series: pd.Series) -> pd.Series:
-    """Stored times as UTC (SQLite gives them back naive: they were written as UTC)."""
-    return pd.to_datetime(series, utc=True)
-
-
 def save_rates(conn_or_session: Connection | Session, start: date, end: date, tiers: Tiers) -> list[PlayRate]:
     """Per tier's playbook, the alerts opened from `start` to `end` (both included), riskiest tier first; tiers
     without an alert are left out, and a tier no longer in the scorecard comes last under its stored name."""
@@ -78,14 +73,14 @@ def save_rates(conn_or_session: Connection | Session, start: date, end: date, ti
     tasks = play_store.tasks_of_alerts_opened(conn, start, end)
     alerts = alerts.merge(claims, on="alert_id", how="left")
     # a release clears claimed_at, the history keeps the first claim: the earlier of the two counts
-    first = pd.concat([_utc(alerts["first_claim"]), _utc(alerts["claimed_at"])], axis=1).min(axis=1)
-    alerts["in_sla"] = first.notna() & (first <= _utc(alerts["due_at"]))
+    first = pd.concat([alerts["first_claim"], alerts["claimed_at"]], axis=1).min(axis=1)
+    alerts["in_sla"] = first.notna() & (first <= alerts["due_at"])
     alerts["saved"] = alerts["outcome"] == AlertOutcome.SAVED
     alerts["churned"] = alerts["outcome"] == AlertOutcome.CHURNED
     alerts["still_open"] = alerts["status"] == AlertStatus.OPEN
 
     tasks = tasks[tasks["status"] != TaskStatus.NOT_NEEDED].copy()
-    tasks["on_time"] = (tasks["status"] == TaskStatus.DONE) & (_utc(tasks["closed_at"]) <= _utc(tasks["due_at"]))
+    tasks["on_time"] = (tasks["status"] == TaskStatus.DONE) & (tasks["closed_at"] <= tasks["due_at"])
     per_alert = tasks.groupby("alert_id").agg(tasks=("status", "size"), tasks_on_time=("on_time", "sum"))
     alerts = alerts.merge(per_alert, left_on="alert_id", right_index=True, how="left").fillna(
         {"tasks": 0, "tasks_on_time": 0}

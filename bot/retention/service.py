@@ -16,7 +16,7 @@ replayed job or a second click enqueues nothing new:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -32,7 +32,8 @@ from bot.slack.blocks import is_user
 from prompts import raw
 from storage import alerts, outbox, scores
 from storage import tasks as store
-from storage.models import Account, Alert, AlertStatus, HealthScore, Task, TaskStatus, as_utc
+from storage.models import Account, Alert, HealthScore, Task
+from storage.types import AlertStatus, TaskStatus
 
 
 def tasks_key(alert_id: int) -> str:
@@ -188,7 +189,7 @@ def create_tasks(
     if book is None or not book.steps or alert.id is None:
         return []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
-    opened = as_utc(alert.opened_at or now)
+    opened = alert.opened_at or now
     wanted = [
         Task(
             alert_id=alert.id,
@@ -198,7 +199,7 @@ def create_tasks(
             title=s.title,
             owner_role=s.owner,
             assignee=owner,
-            due_at=as_utc(s.due(calendar, opened)),
+            due_at=s.due(calendar, opened).astimezone(UTC),
         )
         for s in book.steps
     ]
@@ -235,7 +236,7 @@ def round_robin(
     one member per alert, in turn (the turn survives restarts: it is read from the history). alert id -> member."""
     if not team:
         return {}
-    rows = store.alerts_with_unassigned_open_tasks_past_due(session, as_utc(now))
+    rows = store.alerts_with_unassigned_open_tasks_past_due(session, now)
     given: dict[int, str] = {}
     last = store.last_round_robin_assignee(session)
     turn = (team.index(last) + 1) % len(team) if last in team else 0

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from bot.slack.values import Id, Value, Version
-
-Outcome = Literal["done", "not_needed", "escalated"]
-OUTCOMES: tuple[Outcome, ...] = ("done", "not_needed", "escalated")  # the modal's choices, stored as Task.status
 
 
 class TaskRef(Value):

@@ -20,7 +20,7 @@ from bot.scoring.explain import cap_reason, reason_text
 from bot.scoring.measures import DayInputs, applies, measure_input
 from bot.scoring.panel import Panel, window
 from bot.scoring.scorecard import Cap, Card, Scorecard
-from storage.models import ScoreParts
+from storage.types import ScoreParts
 
 
 def _interp(x: np.ndarray, bands: list[tuple[float, float]]) -> np.ndarray:
@@ -31,7 +31,7 @@ def _interp(x: np.ndarray, bands: list[tuple[float, float]]) -> np.ndarray:
 
 
 class DriverRow(TypedDict):
-    """A driver as the engine writes it (read back as `storage.models.Driver`)."""
+    """A driver as the engine writes it (read back as `storage.types.Driver`)."""
 
     measure: str
     group: str
@@ -41,7 +41,7 @@ class DriverRow(TypedDict):
 
 class PartsRow(TypedDict):
     """A score's parts as the engine writes them: plain dicts, cheap for millions of rows. Stored,
-    they read back as `storage.models.ScoreParts`; `coverage` is added by the scoring run."""
+    they read back as `storage.types.ScoreParts`; `coverage` is added by the scoring run."""
 
     groups: dict[str, float | None]
     measures: dict[str, float | None]

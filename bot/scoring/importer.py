@@ -6,12 +6,7 @@ raises `ImportFailed` with line-numbered errors and the database is left untouch
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import unicodedata
-import warnings
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -22,9 +17,11 @@ from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from bot.dates import DayError, parse_day
+from bot.scoring.csvfile import MAX_ERRORS_SHOWN, Errors, ImportFailed, read_csv
 from prompts import say
 from storage import accounts, bulk
-from storage.models import ACCOUNT_STATUSES, ACCOUNT_TRACKED_FIELDS, Account, AccountStatus, utcnow
+from storage.models import ACCOUNT_TRACKED_FIELDS, Account
+from storage.types import ACCOUNT_STATUSES, AccountStatus, utcnow
 
 ACCOUNT_REQUIRED = ("external_id", "name")
 ACCOUNT_OPTIONAL = (
@@ -61,7 +58,6 @@ METRIC_RANGES: dict[str, tuple[float, float | None]] = {
 # Documented 0/1 flags (README, "Your data"): any other value is an error, not a fraction of a flag.
 METRIC_FLAGS = ("champion_left",)
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-MAX_ERRORS_SHOWN = 20
 # The longest text each account column holds (PostgreSQL refuses longer values mid-import).
 ACCOUNT_MAX_LENGTH = {
     c.name: c.type.length
@@ -81,195 +77,7 @@ def last_metric_day(tz: tzinfo, now: datetime | None = None) -> date:
     return (now or datetime.now(tz)).astimezone(tz).date() + CLOCK_SLACK
 
 
-_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def printable(text: str) -> str:
-    """`text` with control, format and line-separator characters escaped (NUL as \\x00, a tab as \\t):
-    what a file holds must never drive the terminal that shows an error about it."""
-    return "".join(_escape(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if ch in _ESCAPES:
-        return _ESCAPES[ch]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-class ImportFailed(Exception):
-    """The file cannot be imported; `errors` are line-numbered, human-readable lines (control characters escaped)."""
-
-    def __init__(self, errors: list[str], total: int | None = None):
-        self.errors = [printable(e) for e in errors]
-        self.total = total if total is not None else len(errors)
-        super().__init__("\n".join(self.errors))
-
-    def report(self) -> str:
-        shown = self.errors[:MAX_ERRORS_SHOWN]
-        more = self.total - len(shown)
-        tail = [f"... and {more} more error(s)"] if more > 0 else []
-        return "\n".join([*shown, *tail, "Nothing was imported."])
-
-
-@dataclass
-class _Errors:
-    """Collects (line, message) pairs; a frame's index is each row's line in the file."""
-
-    items: list[tuple[int, str]] = field(default_factory=list)
-    count: int = 0
-
-    def add_mask(self, frame: pd.DataFrame, mask: pd.Series, column: str, problem: str) -> None:
-        for idx in frame.index[mask.to_numpy()][: MAX_ERRORS_SHOWN * 5]:
-            raw = frame.at[idx, column]
-            raw = raw if len(raw) <= 60 else raw[:57] + "..."
-            self.items.append((int(idx), f"{column}: '{raw}' {problem}"))
-        self.count += int(mask.sum())
-
-    def add(self, line: int, message: str) -> None:
-        self.items.append((line, message))
-        self.count += 1
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            self.items.sort()
-            raise ImportFailed([f"line {line}, {msg}" for line, msg in self.items], self.count)
-
-
-def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
-    """Read a UTF-8 CSV as strings, checking the header against the documented columns.
-
-    The frame's index is the line of the file each row starts on (the header is line 1).
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ImportFailed([f"{path}: is a folder, not a CSV file"])
-    if not path.is_file():
-        raise ImportFailed([f"{path}: no such file"])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImportFailed([f"{path}: cannot be read ({exc.strerror})"]) from None
-    nul = data.find(b"\x00")
-    if nul >= 0:  # UTF-16 text is mostly NULs, and a binary file has some: neither is a CSV we can read
-        line = data.count(b"\n", 0, nul) + 1
-        raise ImportFailed(
-            [
-                f"{path}: the file contains NUL bytes (is it a binary or UTF-16 file?), the first on line {line}; "
-                "save it as UTF-8 (in Excel: Save As, 'CSV UTF-8') and retry"
-            ]
-        )
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFailed(
-            [
-                f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8 "
-                "(in Excel: Save As, 'CSV UTF-8') and retry"
-            ]
-        ) from None
-    if not data.removeprefix(b"\xef\xbb\xbf").strip():
-        raise ImportFailed([f"{path}: the file is empty; the first line must be the header"])
-    start = io.StringIO(data[:65536].decode("utf-8-sig", errors="ignore"), newline="")
-    header = next(csv.reader(start, skipinitialspace=True), [])
-    if not "".join(header).strip():
-        raise ImportFailed([f"{path}: line 1 is blank; the first line must be the header ({','.join(required)},...)"])
-    try:
-        # index_col=False: a first row wider than the header must not become the index;
-        # pandas then warns and drops the extra fields, which we turn into an error.
-        # skip_blank_lines=False keeps line numbers right; blank rows are dropped below.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.BytesIO(data),
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                encoding="utf-8-sig",
-                skipinitialspace=True,
-                engine="c",
-                index_col=False,
-                skip_blank_lines=False,
-            )
-    except pd.errors.ParserWarning:
-        first_row = (_record_lines(data)[1:2] or [2])[0]
-        raise ImportFailed([f"{path}: line {first_row}: has more fields than the header"]) from None
-    except pd.errors.EmptyDataError:
-        raise ImportFailed([f"{path}: the file is empty; the first line must be the header"]) from None
-    except pd.errors.ParserError as exc:
-        raise ImportFailed([f"{path}: {_parser_message(exc, data)}"]) from None
-    # The header as written: pandas renames a repeated "name" to "name.1" and an empty one to "Unnamed: 2".
-    columns = [c.strip() for c in (header if len(header) == len(frame.columns) else frame.columns)]
-    frame.columns = pd.Index(columns)
-    errors = []
-    unnamed = [str(i + 1) for i, c in enumerate(columns) if not c]
-    if unnamed:
-        errors.append(f"line 1: column(s) {', '.join(unnamed)} have no name (a comma too many at the end of the line?)")
-    extra = [c for c in columns if c and c not in required + optional]
-    if extra:
-        allowed = ", ".join(required + optional)
-        separator = next(
-            (name for sep, name in ((";", "';'"), ("\t", "tabs")) if len(columns) == 1 and sep in extra[0]), None
-        )
-        hint = f"; the file seems separated by {separator}: save it with commas" if separator else ""
-        errors.append(f"line 1: unknown column(s) {', '.join(extra)}; allowed columns are {allowed}{hint}")
-    missing = [c for c in required if c not in columns]
-    if missing:
-        errors.append(f"line 1: missing required column(s) {', '.join(missing)}")
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
-    if dupes:
-        errors.append(f"line 1: column(s) {', '.join(dupes)} appear more than once")
-    if errors:
-        raise ImportFailed(errors)
-    frame.index = _row_lines(data, len(frame))
-    frame = frame.apply(lambda col: col.str.strip())
-    return frame[(frame != "").any(axis=1)]  # drop blank rows, keeping each row's line number in the index
-
-
-def _row_lines(data: bytes, rows: int) -> pd.Index:
-    """The file line each of `rows` data rows starts on (blank lines count as rows)."""
-    lines = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n") + (not data.endswith((b"\n", b"\r")))
-    if lines != rows + 1:  # a quoted value spans lines: find where each record starts
-        starts = _record_lines(data)
-        if len(starts) == rows + 1:
-            return pd.Index(starts[1:])
-    return pd.RangeIndex(2, rows + 2)
-
-
-def _record_lines(data: bytes) -> list[int]:
-    """The line each CSV record starts on, the header's first; a slow path, for quoted newlines."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), skipinitialspace=True)
-    starts: list[int] = []
-    while True:
-        start = reader.line_num + 1
-        try:
-            next(reader)
-        except StopIteration:
-            return starts
-        except csv.Error:  # e.g. a quote never closed: the bad record starts here
-            return [*starts, start]
-        starts.append(start)
-
-
-def _parser_message(exc: Exception, data: bytes) -> str:
-    message = str(exc)
-    match = re.search(r"line (\d+), saw (\d+)", message)
-    if match:
-        record, fields = int(match.group(1)), match.group(2)
-        starts = _record_lines(data)
-        line = starts[record - 1] if record <= len(starts) else record
-        return f"line {line}: has {fields} fields, more than the header"
-    match = re.search(r"EOF inside string starting at row (\d+)", message)
-    if match:
-        record = int(match.group(1))
-        starts = _record_lines(data)
-        line = starts[record] if record < len(starts) else record + 1
-        return f'line {line}: a quoted value is never closed (a " is missing)'
-    return message
-
-
-def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) -> pd.Series:
+def _dates(frame: pd.DataFrame, column: str, errors: Errors, required: bool) -> pd.Series:
     """The column's days as 'YYYY-MM-DD' (None when empty), each distinct text read once with `parse_day`."""
     raw = frame[column]
     problems: dict[str, str] = {}
@@ -290,7 +98,7 @@ def _dates(frame: pd.DataFrame, column: str, errors: _Errors, required: bool) ->
 def _numbers(
     frame: pd.DataFrame,
     column: str,
-    errors: _Errors,
+    errors: Errors,
     *,
     integer: bool = False,
     minimum: float | None = None,
@@ -323,7 +131,7 @@ def _numbers(
     return parsed.astype(object).where(~parsed.isna(), None)
 
 
-def _out_of_range(frame: pd.DataFrame, value: pd.Series, errors: _Errors) -> None:
+def _out_of_range(frame: pd.DataFrame, value: pd.Series, errors: Errors) -> None:
     numbers = pd.to_numeric(value, errors="coerce")
     flag = frame["metric"].isin(METRIC_FLAGS)
     not_flag = flag & numbers.notna() & ~numbers.isin([0, 1])
@@ -344,7 +152,7 @@ def _out_of_range(frame: pd.DataFrame, value: pd.Series, errors: _Errors) -> Non
         )
 
 
-def _duplicates(frame: pd.DataFrame, key: list[str], errors: _Errors, what: str) -> None:
+def _duplicates(frame: pd.DataFrame, key: list[str], errors: Errors, what: str) -> None:
     later = frame.duplicated(key, keep="first")  # rows are in file order: the first one is not an error
     if not later.any():
         return
@@ -360,7 +168,7 @@ def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
     """Validated account rows, with only the columns present in the file (`as_of` among them: the day
     the row's values were seen, 'YYYY-MM-DD' or None, never after `today`)."""
     frame = read_csv(path, ACCOUNT_REQUIRED, (*ACCOUNT_OPTIONAL, SEEN_ON_COLUMN))
-    errors = _Errors()
+    errors = Errors()
     for column in ACCOUNT_REQUIRED:
         errors.add_mask(frame, frame[column] == "", column, "is empty; it is required")
     for column in frame.columns:
@@ -409,7 +217,7 @@ def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
     return out
 
 
-def _seen_days(frame: pd.DataFrame, errors: _Errors, today: date) -> pd.Series:
+def _seen_days(frame: pd.DataFrame, errors: Errors, today: date) -> pd.Series:
     day = _dates(frame, "as_of", errors, required=False)
     future = day.notna() & (day.fillna("") > today.isoformat())
     errors.add_mask(frame, future, "as_of", f"is after today ({today}): as_of is the day the values were seen")
@@ -419,7 +227,7 @@ def _seen_days(frame: pd.DataFrame, errors: _Errors, today: date) -> pd.Series:
 def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo = UTC) -> pd.DataFrame:
     """Validated metric rows as (account_id, day, metric, value); none dated after `last_metric_day(tz)`."""
     frame = read_csv(path, METRIC_COLUMNS, ())
-    errors = _Errors()
+    errors = Errors()
     last = last_metric_day(tz)
     account_id = frame["external_id"].map(known_accounts)
     unknown = account_id.isna() & (frame["external_id"] != "")

@@ -24,7 +24,7 @@ from bot.scoring.scorecard import Scorecard
 from prompts import say
 from storage import accounts as account_store
 from storage import scores
-from storage.models import AccountStatus, utcnow
+from storage.types import AccountStatus, utcnow
 
 
 @dataclass

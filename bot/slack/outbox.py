@@ -47,7 +47,7 @@ from slack_sdk.errors import SlackApiError
 
 from storage import outbox
 from storage.db import SessionFactory, unit_of_work
-from storage.models import OutboxStatus
+from storage.types import OutboxStatus
 
 log = logging.getLogger("healthbot.outbox")
 
