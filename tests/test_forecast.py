@@ -16,8 +16,12 @@ from sqlmodel import select
 from bot.churn import messages as churn_messages
 from bot.churn.analysis import ChurnRate, ChurnReview, Period
 from bot.cli import main
+from bot.forecast import interval as forecast_interval
 from bot.forecast import messages, service
-from bot.forecast.service import Bands, Book, Window, WindowError
+from bot.forecast import window as forecast_window
+from bot.forecast.interval import Bands
+from bot.forecast.service import Book
+from bot.forecast.window import Window, WindowError
 from bot.scoring import chance
 from bot.scoring.chance import Band, ChanceFit, ChanceMap, Ratio
 from bot.slack.blocks import validate_blocks
@@ -61,7 +65,7 @@ def test_two_accounts_expect_the_sum_of_their_chances() -> None:
     # scores 0-49: 10 of 20 past cases churned (50 %); 50-100: 2 of 10 (20 %)
     fit = _fit(Band(0, 49, 20, 10), Band(50, 100, 10, 2))
     book = _book([30.0, 70.0], [100.0, 1000.0], ["smb", None])
-    bands = service.bands_of(fit, book.card, book.score, book.segment)
+    bands = forecast_interval.bands_of(fit, book.card, book.score, book.segment)
     assert bands.chances.tolist() == [0.5, 0.2]
     total, segments = service.outlooks(book, bands, 0.8)
     assert total.expected_accounts == pytest.approx(0.7)  # 0.5 + 0.2
@@ -77,7 +81,9 @@ def test_a_cards_own_bands_are_used_for_its_accounts() -> None:
     own = ChanceMap((Band(0, 100, 100, 30),))
     fit = _fit(Band(0, 100, 100, 10), cards={"enterprise": own})
     no_segment = np.array([None, None], dtype=object)
-    bands = service.bands_of(fit, np.array(["enterprise", "default"], dtype=object), np.array([50.0, 50.0]), no_segment)
+    bands = forecast_interval.bands_of(
+        fit, np.array(["enterprise", "default"], dtype=object), np.array([50.0, 50.0]), no_segment
+    )
     assert bands.chances.tolist() == [0.3, 0.1]
     assert bands.chances.tolist() == fit.chances(np.array(["enterprise", "default"]), np.array([50.0, 50.0])).tolist()
 
@@ -91,7 +97,7 @@ def test_a_segments_own_bands_come_before_its_cards() -> None:
     )
     cards = np.array(["big", "big", "default", "default"], dtype=object)
     segments = np.array([" Enterprise", "smb", "ENTERPRISE", None], dtype=object)  # keyed trimmed and case-folded
-    bands = service.bands_of(fit, cards, np.full(4, 50.0), segments)
+    bands = forecast_interval.bands_of(fit, cards, np.full(4, 50.0), segments)
     assert bands.chances.tolist() == [0.4, 0.3, 0.4, 0.1]
     assert fit.chances(cards, np.full(4, 50.0), segments).tolist() == [0.4, 0.3, 0.4, 0.1]
     assert len(bands.cases) == 3  # each band once: one draw of its rate is shared by every account in it
@@ -101,7 +107,7 @@ def test_the_simulation_mean_is_the_analytic_mean_of_its_model() -> None:
     # Fixed band counts: each draw takes the band's rate from Beta(churned + 1, cases - churned + 1), whose mean is
     # (churned + 1) / (cases + 2); the expected count is that times the accounts in the band.
     bands = Bands(np.array([98.0, 1000.0]), np.array([8.0, 200.0]), np.array([0] * 300 + [1] * 200))
-    totals = service.simulate(bands, np.ones((500, 1)), draws=4000, seed=5)
+    totals = forecast_interval.simulate(bands, np.ones((500, 1)), draws=4000, seed=5)
     analytic = 300 * 9 / 100 + 200 * 201 / 1002  # 27 + 40.12
     assert totals[:, 0].mean() == pytest.approx(analytic, abs=0.5)
 
@@ -131,21 +137,21 @@ def test_a_band_known_for_certain_gives_the_binomial_interval() -> None:
     assert (_binomial_quantile(100, 0.1, 0.1), _binomial_quantile(100, 0.1, 0.9)) == (6, 14)
     bands = Bands(np.array([1e9]), np.array([1e8]), np.zeros(100, dtype=np.int64))
     mrr = np.full(100, 50.0)
-    totals = service.simulate(bands, np.column_stack([np.ones(100), mrr]), draws=20000, seed=1)
-    low, high = service.interval(totals, 0.8)
+    totals = forecast_interval.simulate(bands, np.column_stack([np.ones(100), mrr]), draws=20000, seed=1)
+    low, high = forecast_interval.interval(totals, 0.8)
     assert (low[0], high[0]) == (6, 14)
     assert (low[1], high[1]) == (300.0, 700.0)  # every account 50 MRR: the MRR interval is 50 x the count's
-    low90, high90 = service.interval(totals, 0.9)
+    low90, high90 = forecast_interval.interval(totals, 0.9)
     assert (low90[0], high90[0]) == (_binomial_quantile(100, 0.1, 0.05), _binomial_quantile(100, 0.1, 0.95))
 
 
 def test_the_simulation_is_seeded_and_chunked(monkeypatch: pytest.MonkeyPatch) -> None:
     bands = Bands(np.array([50.0, 80.0]), np.array([5.0, 30.0]), np.arange(1000) % 2)
-    one = service.simulate(bands, np.ones((1000, 1)), draws=600, seed=3)
-    assert np.array_equal(one, service.simulate(bands, np.ones((1000, 1)), draws=600, seed=3))
+    one = forecast_interval.simulate(bands, np.ones((1000, 1)), draws=600, seed=3)
+    assert np.array_equal(one, forecast_interval.simulate(bands, np.ones((1000, 1)), draws=600, seed=3))
     done: list[int] = []
-    monkeypatch.setattr(service, "CHUNK_CELLS", 50_000)  # 50 draws of 1,000 accounts at a time
-    chunked = service.simulate(bands, np.ones((1000, 1)), draws=600, seed=3, progress=done.append)
+    monkeypatch.setattr(forecast_interval, "CHUNK_CELLS", 50_000)  # 50 draws of 1,000 accounts at a time
+    chunked = forecast_interval.simulate(bands, np.ones((1000, 1)), draws=600, seed=3, progress=done.append)
     assert done == [50] * 12
     assert chunked[:, 0].mean() == pytest.approx(one[:, 0].mean(), rel=0.05)
 
@@ -157,8 +163,8 @@ def test_fifty_thousand_accounts_simulate_in_seconds() -> None:
     bands = Bands(np.array([400.0, 900.0, 300.0]), np.array([100.0, 40.0, 3.0]), rng.integers(0, 3, 50_000))
     weights = np.column_stack([np.ones(50_000), rng.uniform(100, 5000, 50_000)])
     started = time.perf_counter()
-    totals = service.simulate(bands, weights)
-    assert totals.shape == (service.DRAWS, 2)
+    totals = forecast_interval.simulate(bands, weights)
+    assert totals.shape == (forecast_interval.DRAWS, 2)
     assert time.perf_counter() - started < 30  # about 3 s on a quiet 2-core box
     assert service.simulated_cells(50_000) >= service.PROGRESS_CELLS  # such a run shows a progress bar
 
@@ -178,7 +184,7 @@ def test_fifty_thousand_accounts_simulate_in_seconds() -> None:
     ],
 )
 def test_periods(text: str, start: date, end: date, label: str) -> None:
-    assert service.parse_period(text) == (start, end, label)
+    assert forecast_window.parse_period(text) == (start, end, label)
 
 
 @pytest.mark.parametrize(
@@ -186,20 +192,20 @@ def test_periods(text: str, start: date, end: date, label: str) -> None:
 )
 def test_bad_periods_say_what_to_type(text: str) -> None:
     with pytest.raises(WindowError, match=r"is not a period: type a quarter \(2027-Q1\), a month \(2027-01\)"):
-        service.parse_period(text)
+        forecast_window.parse_period(text)
 
 
 def test_a_period_backwards_says_so() -> None:
     with pytest.raises(WindowError, match=r"ends \(2027-01-01\) before it starts \(2027-03-01\)"):
-        service.parse_period("2027-03-01..2027-01-01")
+        forecast_window.parse_period("2027-03-01..2027-01-01")
 
 
 def test_the_window_by_default_and_for_a_period() -> None:
-    assert service.window(TODAY) == Window(TODAY, 90)
+    assert forecast_window.window(TODAY) == Window(TODAY, 90)
     assert (Window(TODAY, 90).start, Window(TODAY, 90).end) == (date(2026, 12, 8), date(2027, 3, 7))
-    assert service.window(TODAY, horizon=30) == Window(TODAY, 30)
-    assert service.window(TODAY, as_of=date(2026, 10, 8), horizon=60) == Window(date(2026, 10, 8), 60)
-    q3 = service.window(TODAY, period="2026-Q3")  # a backtest of a quarter
+    assert forecast_window.window(TODAY, horizon=30) == Window(TODAY, 30)
+    assert forecast_window.window(TODAY, as_of=date(2026, 10, 8), horizon=60) == Window(date(2026, 10, 8), 60)
+    q3 = forecast_window.window(TODAY, period="2026-Q3")  # a backtest of a quarter
     assert (q3.as_of, q3.horizon, q3.start, q3.end, q3.label) == (
         date(2026, 6, 30),
         92,
@@ -207,8 +213,8 @@ def test_the_window_by_default_and_for_a_period() -> None:
         date(2026, 9, 30),
         "2026-Q3",
     )
-    assert service.window(TODAY, period="2026-Q3", as_of=date(2026, 6, 30), horizon=92) == q3  # agreeing: fine
-    from_tomorrow = service.window(TODAY, period="2026-12-08..2027-03-07")
+    assert forecast_window.window(TODAY, period="2026-Q3", as_of=date(2026, 6, 30), horizon=92) == q3  # agreeing: fine
+    from_tomorrow = forecast_window.window(TODAY, period="2026-12-08..2027-03-07")
     assert from_tomorrow == Window(TODAY, 90, "2026-12-08..2027-03-07")
 
 
@@ -239,7 +245,7 @@ def test_the_window_by_default_and_for_a_period() -> None:
 )
 def test_options_that_do_not_fit_are_refused_with_what_to_type(options: dict, says: str) -> None:
     with pytest.raises(WindowError) as refused:
-        service.window(TODAY, **options)
+        forecast_window.window(TODAY, **options)
     assert str(refused.value) == says
 
 
@@ -452,9 +458,9 @@ def test_a_segment_that_churned_more_than_its_scores_said_gets_its_factor() -> N
     cards = np.array(["default"] * 3, dtype=object)
     chances = fit.chances(cards, np.full(3, 50.0), segments)
     assert chances.tolist() == pytest.approx([0.175, 0.075, 0.1])
-    bands = service.bands_of(fit, cards, np.full(3, 50.0), segments)
+    bands = forecast_interval.bands_of(fit, cards, np.full(3, 50.0), segments)
     assert bands.chances.tolist() == pytest.approx(chances.tolist())
-    totals = service.simulate(bands, np.ones((3, 1)), draws=20000, seed=3)
+    totals = forecast_interval.simulate(bands, np.ones((3, 1)), draws=20000, seed=3)
     assert totals.mean() == pytest.approx(1.75 * 11 / 102 + 0.75 * 11 / 102 + 11 / 102, abs=0.02)  # Beta means
     back = ChanceFit.from_json(fit.to_json(), as_of=fit.as_of, horizon=90, scorecard_key="k")
     assert back.ratios == fit.ratios

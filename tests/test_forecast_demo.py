@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from bot.cli import main
 from bot.demo.run import write_demo_csvs
 from bot.forecast import messages, service
+from bot.forecast import window as forecast_window
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import load_scorecard
@@ -34,7 +35,7 @@ def test_the_forecast_on_the_demo_and_its_backtest_holding_the_actual(
     demo: Engine, cli_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     card = load_scorecard()
-    today = service.make(demo, card, service.window(END), END)  # the default call, run on the data's last day
+    today = service.make(demo, card, forecast_window.window(END), END)  # the default call, run on the data's last day
     assert today.scores_day == END and today.window.end == END + timedelta(days=90)
     assert today.total.accounts > 250 and today.fit.enough and today.fit.id is not None  # the stored fit in use
     assert today.total.accounts_low <= today.total.expected_accounts <= today.total.accounts_high
@@ -65,7 +66,7 @@ def test_the_forecast_on_the_demo_and_its_backtest_holding_the_actual(
 def test_a_backtest_reads_nothing_of_its_period(demo: Engine) -> None:
     card = load_scorecard()
     as_of = END - timedelta(days=60)
-    win = service.window(END, as_of=as_of, horizon=60)
+    win = forecast_window.window(END, as_of=as_of, horizon=60)
     before = service.make(demo, card, win, END)
     with demo.begin() as conn:  # forget every outcome and metric after the as-of day
         conn.execute(text("DELETE FROM metric_observation WHERE day > :d"), {"d": as_of})

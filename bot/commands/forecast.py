@@ -18,7 +18,9 @@ from bot.settings import Settings
 def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 2 for options that do not fit (one line: what to type), 1 when no forecast can be made (too little
     churn history, nobody scored; nothing stored), else 0."""
+    from bot.forecast import interval as forecast_interval
     from bot.forecast import service
+    from bot.forecast import window as forecast_window
     from bot.scoring.run import team_today
     from prompts import say
 
@@ -35,8 +37,8 @@ def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         level = int(args.level) / 100
     try:
-        win = service.window(today, as_of=args.as_of, horizon=args.horizon, period=args.period)
-    except service.WindowError as exc:
+        win = forecast_window.window(today, as_of=args.as_of, horizon=args.horizon, period=args.period)
+    except forecast_window.WindowError as exc:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2
     from bot.forecast.messages import forecast_text
@@ -50,7 +52,7 @@ def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 1
     quiet = service.simulated_cells(len(book.ids)) < service.PROGRESS_CELLS  # a bar only for a long simulation
-    with tqdm(total=service.DRAWS, desc="simulating", unit="draw", disable=quiet) as bar:
+    with tqdm(total=forecast_interval.DRAWS, desc="simulating", unit="draw", disable=quiet) as bar:
         result = service.store(engine, win, fit, book, level, made_by=_who(), progress=bar.update)
     print(json.dumps(result.to_dict()) if args.json else forecast_text(result))
     return 0

@@ -21,10 +21,9 @@ period, with an interval, per segment; stored, and held against what happened on
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,8 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.dates import LAST_DAY, YEARS, DayError, parse_day
+from bot.forecast.interval import DRAWS, SEED, Bands, bands_of, interval, simulate
+from bot.forecast.window import Window
 from bot.scoring import chance
 from bot.scoring.backtest import load_past_day, score_past_day
 from bot.scoring.scorecard import Scorecard
@@ -43,164 +43,11 @@ from storage.db import session_factory, unit_of_work
 from storage.models import ChurnForecast
 
 LEVEL = 0.8  # the interval's default level
-DRAWS = 4000  # simulated periods
-SEED = 21  # the simulation's seed: the same data gives the same interval
-CHUNK_CELLS = 2_000_000  # draws x accounts simulated at once (16 MB of float64)
 PROGRESS_CELLS = 40_000_000  # a simulation this large (10,000 accounts and more) shows a progress bar
-
-
-class WindowError(ValueError):
-    """Options that do not make a forecast window; the message is one line saying what to type."""
 
 
 class NoForecast(Exception):  # noqa: N818 - a reason, not a failure of the code
     """No forecast can be made (too little churn history, nobody scored); the message says why."""
-
-
-# -- the window ------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Window:
-    """A forecast made as of `as_of` for the `horizon` days after it; `label` the period as named, if it was."""
-
-    as_of: date
-    horizon: int
-    label: str | None = None
-
-    @property
-    def start(self) -> date:
-        return self.as_of + timedelta(days=1)
-
-    @property
-    def end(self) -> date:
-        return self.as_of + timedelta(days=self.horizon)
-
-
-def parse_period(text: str) -> tuple[date, date, str]:
-    """`2027-Q1`, `2027-01` or `2026-12-08..2027-03-07` as (first day, last day, label); WindowError otherwise."""
-    given = text.strip()
-    try:
-        if m := re.fullmatch(r"([0-9]{4})-[qQ]([1-4])", given):
-            year, q = _year(m[1]), int(m[2])
-            return date(year, 3 * q - 2, 1), _month_end(year, 3 * q), f"{year}-Q{q}"
-        if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", given):
-            year, month = _year(m[1]), int(m[2])
-            return date(year, month, 1), _month_end(year, month), f"{year}-{month:02d}"
-        if m := re.fullmatch(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\s*\.\.\s*([0-9]{4}-[0-9]{2}-[0-9]{2})", given):
-            start, end = parse_day(m[1]), parse_day(m[2])
-            if end < start:
-                raise WindowError(say("forecast.refuse.backwards", start=start, end=end))
-            return start, end, f"{start}..{end}"
-    except WindowError:
-        raise
-    except (DayError, ValueError):
-        pass
-    raise WindowError(say("forecast.refuse.period", text=text))
-
-
-def _year(digits: str) -> int:
-    if int(digits) not in YEARS:
-        raise ValueError(digits)
-    return int(digits)
-
-
-def _month_end(year: int, month: int) -> date:
-    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
-
-
-def window(today: date, *, as_of: date | None = None, horizon: int | None = None, period: str | None = None) -> Window:
-    """The window the options name; WindowError (one line: what to type instead) for a combination that does not
-    fit: a period with an --as-of other than the day before it or a --horizon other than its length, a bad period,
-    an --as-of after today, or a period that starts after tomorrow (its forecast is made the day before)."""
-    if period is not None:
-        start, end, label = parse_period(period)
-        days = (end - start).days + 1
-        before = start - timedelta(days=1)
-        if as_of is not None and as_of != before:
-            raise WindowError(say("forecast.refuse.as_of_period", as_of=as_of, label=label, before=before))
-        if horizon is not None and horizon != days:
-            raise WindowError(say("forecast.refuse.horizon_period", horizon=horizon, label=label, days=days))
-        if before > today:
-            tomorrow = today + timedelta(days=1)
-            raise WindowError(
-                say("forecast.refuse.period_ahead", label=label, before=before, today=today, tomorrow=tomorrow, end=end)
-            )
-        return Window(before, days, label)
-    day = today if as_of is None else as_of
-    if day > today:
-        raise WindowError(say("forecast.refuse.as_of_ahead", as_of=day, today=today))
-    days = chance.HORIZON if horizon is None else horizon
-    if (LAST_DAY - day).days < days:
-        raise WindowError(say("forecast.refuse.too_long", horizon=days, last=LAST_DAY))
-    return Window(day, days)
-
-
-# -- the interval ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Bands:
-    """The score bands the accounts fall in: past cases and churned per band, each account's band, and its
-    segment's factor (`chance.Ratio`: how its segment churned against what its scores said)."""
-
-    cases: np.ndarray  # per band
-    churned: np.ndarray  # per band
-    of_account: np.ndarray  # band index per account
-    factor: np.ndarray | None = None  # per account; None: 1 for all
-
-    @property
-    def chances(self) -> np.ndarray:
-        """Each account's chance: its band's share of past cases that churned, times its segment's factor."""
-        return self.scaled((self.churned / self.cases)[self.of_account])
-
-    def scaled(self, rates: np.ndarray) -> np.ndarray:
-        return rates if self.factor is None else np.minimum(rates * self.factor, 1.0)
-
-
-def bands_of(fit: chance.ChanceFit, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray) -> Bands:
-    """The band each account is in, as `ChanceFit.chances` reads it (`ChanceFit.assign`, `ChanceFit.factors`)."""
-    bands, of_account = fit.assign(cards, scores, segments)
-    cases = np.array([b.cases for b in bands], dtype=float)
-    factor = fit.factors(segments, len(of_account)) if fit.ratios else None
-    return Bands(cases, np.array([b.churned for b in bands], dtype=float), of_account, factor)
-
-
-def simulate(
-    bands: Bands,
-    weights: np.ndarray,
-    *,
-    draws: int = DRAWS,
-    seed: int = SEED,
-    progress: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Simulated period totals, one row per draw: `weights` (accounts x columns) summed over the accounts that
-    churned in the draw. Each draw takes every band's rate from Beta(churned + 1, cases - churned + 1), then each
-    account churns with its band's rate. Chunked so memory stays flat; `progress` gets the draws done."""
-    rng = np.random.default_rng(seed)
-    n = len(bands.of_account)
-    weights = np.asarray(weights, dtype=float).reshape(n, -1)
-    out = np.zeros((draws, weights.shape[1]))
-    if n == 0:
-        return out
-    step = max(1, CHUNK_CELLS // n)
-    for first in range(0, draws, step):
-        size = min(step, draws - first)
-        rates = rng.beta(bands.churned + 1, bands.cases - bands.churned + 1, size=(size, len(bands.cases)))
-        churned = rng.random((size, n)) < bands.scaled(rates[:, bands.of_account])
-        out[first : first + size] = churned @ weights
-        if progress is not None:
-            progress(size)
-    return out
-
-
-def interval(totals: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """The middle `level` of simulated totals, per column: the (1 - level) / 2 and 1 - (1 - level) / 2 quantiles
-    (values some draw had: a count's interval is whole accounts)."""
-    tail = (1 - level) / 2
-    low = np.quantile(totals, tail, axis=0, method="inverted_cdf")
-    high = np.quantile(totals, 1 - tail, axis=0, method="inverted_cdf")
-    return low, high
 
 
 # -- the forecast ----------------------------------------------------------------------------------------------------
