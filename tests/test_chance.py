@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from bot.cli import main
 from bot.demo.run import write_demo_csvs
-from bot.scoring import chance, fitting
+from bot.scoring import calibration, chance, chance_fit, fitting
 from bot.scoring.chance import Band, ChanceFit, ChanceMap, fit_bands
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
@@ -165,7 +165,7 @@ def _tiny(monkeypatch: pytest.MonkeyPatch, min_churned: int = 1) -> tuple[chance
 
 def test_held_out_predicts_each_fold_from_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
     train, test = _tiny(monkeypatch)
-    got = chance.held_out(train, test)
+    got = calibration.held_out(train, test)
     # Without fold f, 40 cases at 20 (24 - LOW_CHURNED[f] churned) and 40 at 80 (4 - HIGH_CHURNED[f]): two bands of
     # 40 cases each (0-79, 80-100). Predictions at 25: 19/40, 20/40, 18/40, 19/40, 20/40 = .475 .5 .45 .475 .5;
     # at 85: 3/40, 4/40, 2/40, 3/40, 4/40 = .075 .1 .05 .075 .1. The base rate without fold f: 22/80, 24/80,
@@ -188,12 +188,12 @@ def test_held_out_predicts_each_fold_from_the_others(monkeypatch: pytest.MonkeyP
     assert rows[5][:2] == (5, 3) and rows[5][2] == pytest.approx(0.48) and rows[5][3] == pytest.approx(0.6)
     # ECE: (3 x .0667 + 2 x .1 + 5 x .12) / 10 = (.2 + .2 + .6) / 10 = .1
     assert got.ece == pytest.approx(0.1)
-    assert chance.calibration_note(got, 90) is None
+    assert calibration.calibration_note(got, 90) is None
 
 
 def test_held_out_without_enough_history_in_any_fold_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     train, test = _tiny(monkeypatch, min_churned=5)  # without any fold, 4 churned accounts: too few
-    got = chance.held_out(train, test, [date(2026, 9, 1)])
+    got = calibration.held_out(train, test, [date(2026, 9, 1)])
     assert (got.accounts, got.without_chance, got.brier, got.base_brier, got.ece, got.rows) == (
         0,
         10,
@@ -202,18 +202,21 @@ def test_held_out_without_enough_history_in_any_fold_says_why(monkeypatch: pytes
         None,
         [],
     )
-    assert chance.calibration_note(got, 90) == (
+    assert calibration.calibration_note(got, 90) == (
         "10 of the 10 accounts have no held-out chance: without their fold of accounts, the past cases have too "
         "little churn history (a chance needs at least 5 churned accounts and 1 cases)"
     )
-    empty = chance.held_out(chance.Cases.empty(), test, [])
-    assert chance.calibration_note(empty, 90) == "no chance to churn yet: no past day has 90 days of outcomes after it"
-    few = chance.held_out(train.where(train.account_key == train.account_key[0]), test, [date(2026, 9, 1)])
-    assert chance.calibration_note(few, 60) == (
+    empty = calibration.held_out(chance.Cases.empty(), test, [])
+    assert (
+        calibration.calibration_note(empty, 90)
+        == "no chance to churn yet: no past day has 90 days of outcomes after it"
+    )
+    few = calibration.held_out(train.where(train.account_key == train.account_key[0]), test, [date(2026, 9, 1)])
+    assert calibration.calibration_note(few, 60) == (
         "no chance to churn yet: 1 churned accounts in 20 past cases, and a chance needs at least 5 churned "
         "accounts and 1 cases"
     )
-    assert chance.calibration_note(chance.held_out(train, chance.Cases.empty()), 90) == (
+    assert calibration.calibration_note(calibration.held_out(train, chance.Cases.empty()), 90) == (
         "no account was scored on that day: nothing to check the chance to churn against"
     )
 
@@ -221,7 +224,7 @@ def test_held_out_without_enough_history_in_any_fold_says_why(monkeypatch: pytes
 def test_reliability_and_ece_by_hand() -> None:
     p = np.array([0.01, 0.03, 0.03, 0.4, 1.0])
     y = np.array([0.0, 1.0, 0.0, 1.0, 1.0])
-    rows = chance.reliability(p, y)
+    rows = calibration.reliability(p, y)
     assert [(r.lo, r.hi, r.accounts, r.churned) for r in rows] == [
         (0.0, 0.02, 1, 0),
         (0.02, 0.05, 2, 1),
@@ -233,8 +236,8 @@ def test_reliability_and_ece_by_hand() -> None:
     assert rows[1].predicted == pytest.approx(0.03) and rows[1].observed == 0.5
     assert rows[5].predicted == pytest.approx(0.7) and rows[5].observed == 1.0
     # |.01 - 0| x 1 + |.03 - .5| x 2 + |.7 - 1| x 2, over 5 accounts: (.01 + .94 + .6) / 5 = .31
-    assert chance.expected_calibration_error(rows) == pytest.approx(0.31)
-    assert chance.expected_calibration_error(chance.reliability(np.array([]), np.array([]))) is None
+    assert calibration.expected_calibration_error(rows) == pytest.approx(0.31)
+    assert calibration.expected_calibration_error(calibration.reliability(np.array([]), np.array([]))) is None
 
 
 # -- the fit in use, in words -----------------------------------------------------------------------------------------
@@ -243,12 +246,12 @@ def test_reliability_and_ece_by_hand() -> None:
 def test_is_stale_rules() -> None:
     card = load_scorecard()
     today = date(2026, 12, 7)
-    fresh = _fit(scorecard_key=chance.scorecard_key(card), as_of=today - timedelta(days=chance.REFIT_AFTER - 1))
-    assert not chance.is_stale(fresh, card, today)
-    assert chance.is_stale(None, card, today)  # none yet
-    assert chance.is_stale(_fit(scorecard_key="another card", as_of=today), card, today)
-    old = _fit(scorecard_key=chance.scorecard_key(card), as_of=today - timedelta(days=chance.REFIT_AFTER))
-    assert chance.is_stale(old, card, today)
+    fresh = _fit(scorecard_key=chance.scorecard_key(card), as_of=today - timedelta(days=chance_fit.REFIT_AFTER - 1))
+    assert not chance_fit.is_stale(fresh, card, today)
+    assert chance_fit.is_stale(None, card, today)  # none yet
+    assert chance_fit.is_stale(_fit(scorecard_key="another card", as_of=today), card, today)
+    old = _fit(scorecard_key=chance.scorecard_key(card), as_of=today - timedelta(days=chance_fit.REFIT_AFTER))
+    assert chance_fit.is_stale(old, card, today)
     edited = card.model_copy(deep=True)
     edited.tiers.cutoffs[edited.tiers.order[0]] += 1
     assert chance.scorecard_key(edited) != chance.scorecard_key(card)  # a changed card is another card
@@ -313,10 +316,10 @@ def test_fit_reads_no_outcome_after_its_day(portfolio: Engine) -> None:
 def test_the_daily_score_run_fits_the_chance_and_refits_it_when_old_or_for_a_new_card(
     portfolio: Engine, cli_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    assert chance.stored(portfolio) is None
+    assert chance_fit.stored(portfolio) is None
     assert main(["score"]) == 0
     out = capsys.readouterr().out
-    first = chance.stored(portfolio)
+    first = chance_fit.stored(portfolio)
     assert first is not None and first.enough and first.horizon == chance.HORIZON
     assert f"chance to churn in the next 90 days refitted: {chance.fit_text(first)}" in out
     today = first.as_of
@@ -325,18 +328,18 @@ def test_the_daily_score_run_fits_the_chance_and_refits_it_when_old_or_for_a_new
     assert (
         f"chance to churn: the fit of {today} is in use (0 days old; refitted every 7 days" in capsys.readouterr().out
     )
-    assert chance.stored(portfolio) == first
+    assert chance_fit.stored(portfolio) == first
 
-    six_days = ChanceFit(**(vars(first) | {"as_of": today - timedelta(days=chance.REFIT_AFTER - 1)}))
-    chance.save(portfolio, six_days)
+    six_days = ChanceFit(**(vars(first) | {"as_of": today - timedelta(days=chance_fit.REFIT_AFTER - 1)}))
+    chance_fit.save(portfolio, six_days)
     assert main(["score"]) == 0
     assert f"the fit of {six_days.as_of} is in use (6 days old" in capsys.readouterr().out
 
-    week = ChanceFit(**(vars(first) | {"as_of": today - timedelta(days=chance.REFIT_AFTER)}))
-    chance.save(portfolio, week)
+    week = ChanceFit(**(vars(first) | {"as_of": today - timedelta(days=chance_fit.REFIT_AFTER)}))
+    chance_fit.save(portfolio, week)
     assert main(["score"]) == 0
     assert "chance to churn in the next 90 days refitted" in capsys.readouterr().out
-    refitted = chance.stored(portfolio)
+    refitted = chance_fit.stored(portfolio)
     assert refitted is not None and refitted.id != week.id and refitted.as_of == today
 
     card = tmp_path / "edited.toml"  # the same card, a tier cutoff moved: another scorecard
@@ -348,7 +351,7 @@ def test_the_daily_score_run_fits_the_chance_and_refits_it_when_old_or_for_a_new
     monkeypatch.setenv("SCORECARD_PATH", str(card))
     assert main(["score"]) == 0
     assert "chance to churn in the next 90 days refitted" in capsys.readouterr().out
-    latest = chance.stored(portfolio)
+    latest = chance_fit.stored(portfolio)
     assert latest is not None and latest.scorecard_key == chance.scorecard_key(load_scorecard(card))
 
 
@@ -419,7 +422,7 @@ def test_tune_and_suggest_fit_the_chance_for_the_card_they_write(
     as_of = (END - timedelta(days=60)).isoformat()
     assert main(["tune", "--as-of", as_of, "--horizon", "60", "--out", "proposed.toml", "--force"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert chance.stored(portfolio) is None
+    assert chance_fit.stored(portfolio) is None
     proposed = chance.fit(portfolio, load_scorecard(Path("proposed.toml")), END, chance.HORIZON)
     assert printed[-1] == (
         f"chance to churn in the next 90 days with this card: {chance.fit_text(proposed)} "
@@ -429,14 +432,14 @@ def test_tune_and_suggest_fit_the_chance_for_the_card_they_write(
 
     assert main(["scorecard", "suggest", "--as-of", as_of, "--horizon", "60", "--out", "suggested.toml"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert chance.stored(portfolio) is None
+    assert chance_fit.stored(portfolio) is None
     assert printed[-2].startswith("wrote suggested.toml: review it")
     assert printed[-1].startswith("chance to churn in the next 90 days with this card: ")
 
     monkeypatch.setenv("SCORECARD_PATH", "proposed.toml")  # tune the card in use, written over it
     assert main(["tune", "--as-of", as_of, "--horizon", "60", "--out", "proposed.toml", "--force"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    tuned = chance.stored(portfolio)
+    tuned = chance_fit.stored(portfolio)
     assert tuned is not None and tuned.scorecard_key == chance.scorecard_key(load_scorecard(Path("proposed.toml")))
     assert printed[-1] == f"chance to churn in the next 90 days refitted: {chance.fit_text(tuned)}"
 
@@ -444,19 +447,20 @@ def test_tune_and_suggest_fit_the_chance_for_the_card_they_write(
 # -- the churn review's chart ----------------------------------------------------------------------------------------
 
 
-def _checked(**kw: object) -> chance.Calibration:
-    rows = chance.reliability(np.array([0.01, 0.01, 0.03, 0.3, 0.3]), np.array([0.0, 0.0, 0.0, 1.0, 0.0]))
+def _checked(**kw: object) -> calibration.Calibration:
+    rows = calibration.reliability(np.array([0.01, 0.01, 0.03, 0.3, 0.3]), np.array([0.0, 0.0, 0.0, 1.0, 0.0]))
     values: dict = dict(
         accounts=5, churned=1, without_chance=0, base_rate=0.2, brier=0.1, base_brier=0.16, ece=0.05, rows=rows,
         as_of="2026-07-01", horizon_days=90,
     )  # fmt: skip
-    return chance.Calibration(**(values | kw))
+    return calibration.Calibration(**(values | kw))
 
 
 def test_the_churn_review_chart_has_a_reliability_panel(portfolio: Engine) -> None:
     from dataclasses import replace
 
-    from bot.churn.analysis import parse_period, review
+    from bot.churn.analysis import review
+    from bot.churn.periods import parse_period
     from bot.churn.report import chart, render_png
     from storage.db import session_factory, unit_of_work
 

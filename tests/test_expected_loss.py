@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot.digest import messages as digest_messages
 from bot.digest import service as digest_service
-from bot.scoring import chance
+from bot.scoring import chance_fit
 from bot.scoring.chance import Band, ChanceFit, ChanceMap
 from bot.scoring.loss import LossRow
 from bot.scoring.scorecard import load_scorecard
@@ -81,7 +81,7 @@ def book(engine: Engine) -> Engine:
 
 
 def _fit(engine: Engine, fit: ChanceFit = FIT) -> None:
-    chance.save(engine, ChanceFit(**{**fit.__dict__, "id": None, "fitted_at": None}))
+    chance_fit.save(engine, ChanceFit(**{**fit.__dict__, "id": None, "fitted_at": None}))
 
 
 def _same(row: LossRow, key: str | None, accounts: int, mrr: float, expected: float, loss: float) -> None:

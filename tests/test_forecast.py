@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.churn import messages as churn_messages
-from bot.churn.analysis import ChurnRate, ChurnReview, Period
+from bot.churn.analysis import ChurnRate, ChurnReview
+from bot.churn.periods import Period
 from bot.cli import main
 from bot.forecast import interval as forecast_interval
 from bot.forecast import messages, service

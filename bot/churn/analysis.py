@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from bot.churn.periods import DataSpan, Period, covered_part, quarter_of
 from bot.retention.plays import PlayRate, save_rates
-from bot.scoring import chance
+from bot.scoring import calibration, chance
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
 from prompts import say
 from storage import churn as store
@@ -158,7 +158,9 @@ class ChurnReview:
     tier_labels: dict[str, str] = field(default_factory=dict)
     span: DataSpan | None = None  # the days the database has data for
     covered: Period | None = None  # the part of `period` reviewed: within `span`
-    calibration: chance.Calibration | None = None  # the chance to churn checked (`calibration_check`), for the chart
+    calibration: calibration.Calibration | None = (
+        None  # the chance to churn checked (`calibration_check`), for the chart
+    )
 
     @property
     def partial(self) -> bool:
@@ -459,9 +461,9 @@ def review(
     )
 
 
-def calibration_check(conn: Connection, scorecard: Scorecard, start: date, today: date) -> chance.Calibration:
+def calibration_check(conn: Connection, scorecard: Scorecard, start: date, today: date) -> calibration.Calibration:
     """The chance to churn within `chance.HORIZON` days of every account active on `start` (the period's first
-    day; the latest day whose horizon is over when that one's is not), held out (`chance.calibration`: bands
+    day; the latest day whose horizon is over when that one's is not), held out (`calibration.check`: bands
     fitted on earlier snapshots, the account's fold left out), against whether it churned."""
     as_of = min(start, today - timedelta(days=chance.HORIZON))
-    return chance.calibration(conn.engine, scorecard, as_of, chance.HORIZON)
+    return calibration.check(conn.engine, scorecard, as_of, chance.HORIZON)

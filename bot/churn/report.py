@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from bot.scoring.chance import Calibration
+    from bot.scoring.calibration import Calibration
 
 TOP_TRAITS = 8
 SMALL_SHOWN = 8

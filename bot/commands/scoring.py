@@ -88,14 +88,14 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
             file=sys.stderr,
         )
     if not (args.start or args.date) and summary.days:  # the daily run keeps the chance to churn fitted
-        from bot.scoring import chance
+        from bot.scoring import chance, chance_fit
 
-        fitted, refitted = chance.current(engine, scorecard, today)
+        fitted, refitted = chance_fit.current(engine, scorecard, today)
         if refitted:
             print(say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
         else:
             age = (today - fitted.as_of).days
-            print(say("chance.kept", as_of=fitted.as_of, age=age, every=chance.REFIT_AFTER))
+            print(say("chance.kept", as_of=fitted.as_of, age=age, every=chance_fit.REFIT_AFTER))
     if summary.beyond_data:
         first, last = summary.beyond_data[0], summary.beyond_data[-1]
         skipped = f"{first}" if first == last else f"{first} to {last}"
@@ -223,7 +223,7 @@ def _refit_chance(engine: Engine, card_path: Path, settings: Settings) -> None:
     was fitted on (or why it gives no chance). Stored only when the card written is the one in use (SCORECARD_PATH):
     the stored fit is what the card, Home and digest read beside the scores of the card in use; a proposal's fit is
     made again by the first daily score run after the team adopts it."""
-    from bot.scoring import chance
+    from bot.scoring import chance, chance_fit
     from bot.scoring.scorecard import load_scorecard
     from prompts import say
 
@@ -231,7 +231,7 @@ def _refit_chance(engine: Engine, card_path: Path, settings: Settings) -> None:
     card = load_scorecard(card_path)
     fitted = chance.fit(engine, card, today, chance.HORIZON)
     if chance.scorecard_key(card) == chance.scorecard_key(load_scorecard(settings.scorecard_path)):
-        chance.save(engine, fitted)
+        chance_fit.save(engine, fitted)
         print(say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
     else:
         print(say("chance.proposed", horizon=fitted.horizon, what=chance.fit_text(fitted)))

@@ -5,7 +5,7 @@ period, with an interval, per segment; stored, and held against what happened on
 - The window: made as of a day (`as_of`, default today in TIMEZONE) for the `horizon` days after it (default
   `chance.HORIZON`); a named period (`2027-Q1`, `2027-01`, `2026-12-08..2027-03-07`) is forecast as of the day
   before it starts, over its length. Nothing is forecast from a day after today.
-- The chances: as of today, the chance-to-churn fit in use (`chance.current`, refitted when stale) for the default
+- The chances: as of today, the chance-to-churn fit in use (`chance_fit.current`, refitted when stale) for the default
   horizon, a fit made on demand (`chance.fit`) for another, and the accounts scored on the latest scored day. As of
   a past day (a backtest of a period), a fit on the outcomes known by that day only and the accounts scored from
   the data known then (`backtest.load_past_day` with no horizon: the period's outcomes are never read).
@@ -33,7 +33,7 @@ from sqlmodel import Session
 
 from bot.forecast.interval import DRAWS, SEED, Bands, bands_of, interval, simulate
 from bot.forecast.window import Window
-from bot.scoring import chance
+from bot.scoring import chance, chance_fit
 from bot.scoring.backtest import load_past_day, score_past_day
 from bot.scoring.scorecard import Scorecard
 from prompts import say
@@ -131,7 +131,7 @@ def _book_today(engine: Engine, fit: chance.ChanceFit, today: date) -> Book:
         if latest is None:
             raise NoForecast(say("forecast.no_scores"))
         day = min(latest, today)
-        frame = chance.portfolio(session, fit, day)
+        frame = chance_fit.portfolio(session, fit, day)
     return Book(
         day,
         frame["account_id"].to_numpy(dtype=np.int64),
@@ -162,7 +162,7 @@ def chances_for(engine: Engine, scorecard: Scorecard, win: Window, today: date) 
     nobody was scored."""
     if win.as_of == today:
         if win.horizon == chance.HORIZON:
-            fit, _ = chance.current(engine, scorecard, today)
+            fit, _ = chance_fit.current(engine, scorecard, today)
         else:
             fit = chance.fit(engine, scorecard, today, win.horizon)
     else:

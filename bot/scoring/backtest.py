@@ -22,7 +22,7 @@ from storage import accounts as account_store
 from storage import scores as score_store
 
 if TYPE_CHECKING:
-    from bot.scoring.chance import Calibration, ReliabilityRow
+    from bot.scoring.calibration import Calibration, ReliabilityRow
 
 FEW = 5  # fewer churned (or retained) accounts than this make the AUC a rough sign
 NAMES_SHOWN = 8  # metric names listed in a note before "and N more"
@@ -325,15 +325,15 @@ def backtest(
     with_stability: bool = False,
     with_calibration: bool = False,
 ) -> BacktestResult:
-    """`with_calibration`: the chance to churn checked on the same accounts (`chance.calibration`: bands fitted on
+    """`with_calibration`: the chance to churn checked on the same accounts (`calibration.check`: bands fitted on
     the snapshots whose outcome was known by `as_of`, each account's fold left out)."""
     result = evaluate(scorecard, snapshot(engine, scorecard, as_of, horizon), as_of, horizon)
     if with_stability:
         result.stability = stability(engine, scorecard, as_of)
     if with_calibration:
-        from bot.scoring import chance  # it reads its past days through this module
+        from bot.scoring import calibration  # it reads its past days through this module
 
-        result.calibration = chance.calibration(engine, scorecard, as_of, horizon)
+        result.calibration = calibration.check(engine, scorecard, as_of, horizon)
     return result
 
 

@@ -26,18 +26,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from bot.scoring import fitting
 from bot.scoring.backtest import load_past_day, score_past_day
 from bot.scoring.binning import pool_adjacent_violators
 from bot.scoring.scorecard import Scorecard
 from prompts import say
-from storage import chances as chance_store
 from storage import scores as score_store
-from storage.db import session_factory, unit_of_work
 
 HORIZON = 90  # days: what "chance to churn" means unless a command names another horizon
 SPACING = 14  # days between snapshot days
@@ -46,8 +42,6 @@ MIN_CHURNED = 10  # distinct churned accounts the cases need (per card, for a ca
 MIN_CASES = 100  # cases the fit needs (per card, for a card's own bands)
 MIN_BAND_CASES = 30  # a band holds at least this many cases: fewer make its share a guess
 SEGMENT_PRIOR = 5.0  # churned cases a segment's churn-as-expected ratio is shrunk towards 1 with (see `Ratio`)
-REFIT_AFTER = 7  # days: the daily run refits a stored fit this old (or one fitted for another scorecard)
-RELIABILITY_EDGES = (0.0, 0.02, 0.05, 0.10, 0.20, 0.40, 1.0)  # predicted-chance bands of the reliability table
 
 
 @dataclass(frozen=True)
@@ -401,165 +395,11 @@ def fit(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int = HORIZO
     return fit_cases(cases, as_of=as_of, horizon=horizon, key=scorecard_key(scorecard), snapshots=days)
 
 
-# -- held-out checks (the backtest's calibration) ------------------------------------------------------------------
-
-
-@dataclass
-class ReliabilityRow:
-    """Test accounts whose predicted chance fell in [lo, hi): how many, the mean prediction, what happened."""
-
-    lo: float
-    hi: float
-    accounts: int
-    churned: int
-    predicted: float | None  # mean predicted chance
-    observed: float | None  # share that churned
-
-
-@dataclass
-class Calibration:
-    accounts: int  # test accounts with a prediction
-    churned: int
-    without_chance: int  # test accounts a fold's fit could not predict (too little history without them)
-    base_rate: float | None  # the training cases' churn rate: the prediction that knows nothing of the score
-    brier: float | None
-    base_brier: float | None  # Brier score of predicting the base rate for everyone: the one to beat
-    ece: float | None  # expected calibration error: |predicted - observed| per reliability row, weighted by accounts
-    rows: list[ReliabilityRow] = field(default_factory=list)
-    training_cases: int = 0
-    training_churned_accounts: int = 0
-    snapshots: list[str] = field(default_factory=list)  # the training snapshot days
-    as_of: str | None = None  # the day the test accounts were scored (`calibration`)
-    horizon_days: int | None = None
-    note: str | None = None  # why there are no figures, or fewer than the test accounts (`calibration_note`)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def reliability(p: np.ndarray, y: np.ndarray, edges: tuple[float, ...] = RELIABILITY_EDGES) -> list[ReliabilityRow]:
-    rows = []
-    for k, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        last = k == len(edges) - 2
-        inside = (p >= lo) & ((p <= hi) if last else (p < hi))
-        n = int(inside.sum())
-        rows.append(
-            ReliabilityRow(
-                lo,
-                hi,
-                n,
-                int(y[inside].sum()),
-                float(p[inside].mean()) if n else None,
-                float(y[inside].mean()) if n else None,
-            )
-        )
-    return rows
-
-
-def expected_calibration_error(rows: list[ReliabilityRow]) -> float | None:
-    total = sum(r.accounts for r in rows)
-    if not total:
-        return None
-    return sum(r.accounts * abs((r.predicted or 0) - (r.observed or 0)) for r in rows) / total
-
-
-def held_out(train: Cases, test: Cases, snapshots: list[date] | None = None) -> Calibration:
-    """Predict each test account from bands fitted without its fold of accounts, and score the predictions."""
-    p = np.full(len(test), np.nan)
-    base = np.full(len(test), np.nan)
-    train_fold = fitting.folds(train.account_key) if len(train) else np.array([], dtype=np.int64)
-    test_fold = fitting.folds(test.account_key) if len(test) else np.array([], dtype=np.int64)
-    for f in range(fitting.FOLDS):
-        rows = test_fold == f
-        if not rows.any():
-            continue
-        seen = train.where(train_fold != f)
-        fold_fit = fit_cases(seen, as_of=date.min, horizon=0, key="", snapshots=[])
-        if fold_fit.enough:
-            p[rows] = fold_fit.chances(test.card[rows], test.score[rows], test.segment[rows])
-            base[rows] = seen.churned.mean()
-    known = ~np.isnan(p)
-    y = test.churned[known].astype(float)
-    pk, bk = p[known], base[known]
-    rows_ = reliability(pk, y) if known.any() else []
-    return Calibration(
-        accounts=int(known.sum()),
-        churned=int(y.sum()),
-        without_chance=int((~known).sum()),
-        base_rate=float(train.churned.mean()) if len(train) else None,
-        brier=float(np.mean((pk - y) ** 2)) if known.any() else None,
-        base_brier=float(np.mean((bk - y) ** 2)) if known.any() else None,
-        ece=expected_calibration_error(rows_),
-        rows=rows_,
-        training_cases=len(train),
-        training_churned_accounts=train.churned_accounts(),
-        snapshots=[d.isoformat() for d in (snapshots or [])],
-    )
-
-
-def calibration(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) -> Calibration:
-    """The backtest's check: bands from the snapshots whose outcome was known by `as_of` (accounts of the fold left
-    out), predicting the accounts scored as of `as_of`."""
-    days = _snapshot_days(engine, as_of, horizon)
-    test = gather(engine, scorecard, [as_of], horizon)
-    result = held_out(gather(engine, scorecard, days, horizon), test, days)
-    result.as_of, result.horizon_days = as_of.isoformat(), horizon
-    result.note = calibration_note(result, horizon)
-    return result
-
-
 def expected_loss(chances: np.ndarray, mrr: np.ndarray) -> float:
     """Expected MRR lost: the sum of chance x MRR (an account without a chance or an MRR adds nothing)."""
     c = np.asarray(chances, dtype=float)
     m = np.asarray(mrr, dtype=float)
     return float(np.nansum(np.where(np.isnan(c) | np.isnan(m), 0.0, c * m)))
-
-
-# -- the fit in use --------------------------------------------------------------------------------------------------
-
-
-def stored(engine: Engine, horizon: int = HORIZON) -> ChanceFit | None:
-    """The fit in use for `horizon` (the latest stored), or None before the first."""
-    with unit_of_work(session_factory(engine)) as session:
-        row = chance_store.latest_fit(session, horizon)
-        if row is None:
-            return None
-        return ChanceFit.from_json(
-            row.body,
-            as_of=row.as_of,
-            horizon=row.horizon_days,
-            scorecard_key=row.scorecard_key,
-            fitted_at=row.fitted_at,
-            id=row.id,
-        )
-
-
-def is_stale(existing: ChanceFit | None, scorecard: Scorecard, today: date) -> bool:
-    """No fit yet, one fitted for another scorecard, or one REFIT_AFTER days old or more."""
-    return (
-        existing is None
-        or existing.scorecard_key != scorecard_key(scorecard)
-        or (today - existing.as_of).days >= REFIT_AFTER
-    )
-
-
-def save(engine: Engine, new: ChanceFit) -> ChanceFit:
-    with unit_of_work(session_factory(engine)) as session:
-        row = chance_store.add_fit(
-            session, as_of=new.as_of, horizon_days=new.horizon, scorecard_key=new.scorecard_key, body=new.to_json()
-        )
-        new.id, new.fitted_at = row.id, row.fitted_at
-    return new
-
-
-def current(
-    engine: Engine, scorecard: Scorecard, today: date, horizon: int = HORIZON, *, refit: bool = False
-) -> tuple[ChanceFit, bool]:
-    """The fit in use, refitted first (and stored) when stale or when `refit`: (fit, whether it was refitted)."""
-    existing = stored(engine, horizon)
-    if not refit and existing is not None and not is_stale(existing, scorecard, today):
-        return existing, False
-    return save(engine, fit(engine, scorecard, today, horizon)), True
 
 
 # -- words -----------------------------------------------------------------------------------------------------------
@@ -618,66 +458,4 @@ def fit_text(existing: ChanceFit) -> str:
         last=max(existing.snapshots),
         cases=existing.cases,
         churned=existing.churned_accounts,
-    )
-
-
-def portfolio(session: Session, existing: ChanceFit | None, day: date) -> pd.DataFrame:
-    """The customers scored on `day` (`scores.chance_rows`) with `chance` (NaN without a fit that has enough
-    history) and `expected_loss` (chance x MRR; 0 without either): what the digest, Home, `/health top by-mrr`,
-    the churn review and the forecast add up. The stored tier is the scored one: a CSM override changes the tier
-    shown, never the chance."""
-    frame = score_store.chance_rows(session, day)
-    if existing is None or frame.empty:
-        frame["chance"] = np.nan
-    else:
-        frame["chance"] = existing.chances(
-            frame["card"].to_numpy(dtype=object),
-            frame["score"].to_numpy(dtype=float),
-            frame["segment"].to_numpy(dtype=object),
-        )
-    mrr = pd.to_numeric(frame["mrr"], errors="coerce").to_numpy(dtype=float)
-    chance_ = frame["chance"].to_numpy(dtype=float)
-    frame["expected_loss"] = np.where(np.isnan(chance_) | np.isnan(mrr), 0.0, chance_ * np.nan_to_num(mrr))
-    return frame
-
-
-def stored_in(session: Session, horizon: int = HORIZON) -> ChanceFit | None:
-    """`stored`, read in the caller's session: a Slack request reads its fit once, in its own unit of work."""
-    row = chance_store.latest_fit(session, horizon)
-    if row is None:
-        return None
-    return ChanceFit.from_json(
-        row.body,
-        as_of=row.as_of,
-        horizon=row.horizon_days,
-        scorecard_key=row.scorecard_key,
-        fitted_at=row.fitted_at,
-        id=row.id,
-    )
-
-
-def calibration_note(cal: Calibration, horizon: int) -> str | None:
-    """Why a held-out check has no figures (nobody scored on its day; too little churn history before it, in the
-    words of `too_little_text`), or has none for some accounts (a fold's fit without them had too little); None
-    when every test account was predicted."""
-    if cal.accounts and not cal.without_chance:
-        return None
-    if not cal.accounts and not cal.without_chance:
-        return say("chance.check_nobody")
-    training = ChanceFit(
-        as_of=date.min,
-        horizon=horizon,
-        scorecard_key="",
-        snapshots=[date.fromisoformat(d) for d in cal.snapshots],
-        cases=cal.training_cases,
-        churned_accounts=cal.training_churned_accounts,
-    )
-    if cal.training_cases < MIN_CASES or cal.training_churned_accounts < MIN_CHURNED:
-        return too_little_text(training)
-    return say(
-        "chance.check_folds",
-        without=cal.without_chance,
-        accounts=cal.accounts + cal.without_chance,
-        needed=MIN_CHURNED,
-        needed_cases=MIN_CASES,
     )

@@ -1,6 +1,6 @@
 """Expected MRR loss added up: the portfolio, each segment, each CSM and each tier.
 
-`loss_summary` reads the frame `chance.portfolio(session, fit, day)` returns (one row per customer scored that day,
+`loss_summary` reads the frame `chance_fit.portfolio(session, fit, day)` returns (one row per customer scored that day,
 with `chance` and `expected_loss`) and sums it four ways. Every customer counts in `accounts` and `mrr`; only the
 ones with a chance count in `expected_accounts` (the sum of their chances: how many of them are expected to churn
 within the horizon) and `expected_loss` (the sum of chance x MRR). A customer without a chance (no fit with enough
@@ -114,7 +114,7 @@ def _groups(frame: pd.DataFrame, column: str, sums: _Sums) -> list[LossRow]:
 
 
 def loss_summary(frame: pd.DataFrame, tier_order: Sequence[str]) -> LossSummary:
-    """The portfolio, segment, CSM and tier sums of a `chance.portfolio` frame (columns used: chance, mrr, segment,
+    """The portfolio, segment, CSM and tier sums of a `chance_fit.portfolio` frame (columns used: chance, mrr, segment,
     owner_slack_id, tier). `tier_order` is the scorecard's (`scorecard.tiers.order`); only tiers with accounts get
     a row."""
     if frame.empty:

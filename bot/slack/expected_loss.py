@@ -1,6 +1,6 @@
 """Expected MRR loss as the digest and the churn review say it: the sums of `bot.scoring.loss` (the portfolio, the
 largest segments, CSMs and every tier) over the customers scored on the latest score day, with the chance to churn
-of the stored fit (`chance.stored_in`: nothing is refitted here; the daily score run does that).
+of the stored fit (`chance_fit.stored_in`: nothing is refitted here; the daily score run does that).
 
 No number without a fit that has enough churn history: before the first daily score run the lines say the figure
 appears after it; with too little history they say why (`chance.too_little_text`). Segment names are data (`esc`),
@@ -16,7 +16,7 @@ from datetime import date
 import pandas as pd
 from sqlmodel import Session
 
-from bot.scoring import chance
+from bot.scoring import chance, chance_fit
 from bot.scoring.loss import LossRow, LossSummary, loss_summary, name, top
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, mention, money, tier_emoji
@@ -28,7 +28,7 @@ SHOWN = 5  # segments and CSMs named, largest expected loss first; then "and N m
 
 @dataclass(frozen=True)
 class Portfolio:
-    """The fit in use and the customers of the latest score day with their chance (`chance.portfolio`)."""
+    """The fit in use and the customers of the latest score day with their chance (`chance_fit.portfolio`)."""
 
     fit: chance.ChanceFit | None
     day: date | None  # the latest score day; None before the first score run
@@ -59,11 +59,11 @@ class Expected:
 
 def read(session: Session, horizon: int = chance.HORIZON) -> Portfolio:
     """The stored fit for `horizon` and the latest score day's customers, in the caller's unit of work."""
-    fit = chance.stored_in(session, horizon)
+    fit = chance_fit.stored_in(session, horizon)
     day = score_store.latest_score_day(session.connection())
     if day is None:
         return Portfolio(fit, None, pd.DataFrame(columns=["account_id", "segment", "owner_slack_id", "mrr", "tier"]))
-    return Portfolio(fit, day, chance.portfolio(session, fit, day))
+    return Portfolio(fit, day, chance_fit.portfolio(session, fit, day))
 
 
 def _amounts(rows: list[LossRow], name: Callable[[LossRow], str], shown: int) -> str:
