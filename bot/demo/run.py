@@ -28,7 +28,8 @@ from bot.alerts.rules import load_rules
 from bot.alerts.threads import LISTING_PREFIX, load_view
 from bot.calendar import BusinessCalendar
 from bot.demo.data import CSM_IDS, generate_portfolio
-from bot.scoring.backtest import backtest
+from bot.scoring import chance, chance_fit
+from bot.scoring.backtest import BacktestResult, backtest
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
 from bot.scoring.scorecard import Scorecard, load_scorecard
@@ -136,6 +137,7 @@ def run_demo(
     start = end - timedelta(days=min(BACKFILL_DAYS, days) - 1)
     with tqdm(total=(end - start).days + 1, desc="scoring", unit="day", leave=False) as bar:
         score_range(engine, scorecard, start, end, progress=bar.update, today=end)
+    fitted, _ = chance_fit.current(engine, scorecard, end)  # as the daily score run does: the card shows it at once
 
     with engine.connect() as conn:
         counts = scores.tier_counts(conn, end).set_index("tier")
@@ -152,7 +154,7 @@ def run_demo(
     print()
     print(say("demo.movement_title", worse=len(drops["worse"]), better=len(drops["better"])))
     as_of = end - timedelta(days=BACKTEST_HORIZON)
-    result = backtest(engine, scorecard, as_of, BACKTEST_HORIZON)
+    result = backtest(engine, scorecard, as_of, BACKTEST_HORIZON, with_calibration=True)
     if result.auc is not None:
         print()
         print(
@@ -179,6 +181,7 @@ def run_demo(
                         base=result.base_rate or 0,
                     )
                 )
+    _print_chance(engine, fitted, end, result)
     start_run = first_alert_run(engine, scorecard, end)
     print()
     print(
@@ -249,6 +252,38 @@ class FirstRun:
 
 
 FORGET = ("task_event", "task", "alert_listing", "alert_event", "alert", "outbox_message")  # what the demo runs leave
+
+
+def _print_chance(engine: Engine, fitted: chance.ChanceFit, day: date, result: BacktestResult) -> None:
+    """The chance to churn the daily run fitted: what it expects of the portfolio, how it held out in the backtest."""
+    print()
+    if not fitted.enough:
+        print(say("demo.chance_none", why=chance.too_little_text(fitted)))
+        return
+    with unit_of_work(session_factory(engine)) as session:
+        book = chance_fit.portfolio(session, fitted, day)
+    print(say("demo.chance", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+    print(
+        say(
+            "demo.chance_expected",
+            expected=f"{book['chance'].sum():.1f}",
+            accounts=len(book),
+            loss=blocks.money(float(book["expected_loss"].sum())),
+            mrr=blocks.money(float(book["mrr"].fillna(0).sum())),
+        )
+    )
+    cal = result.calibration
+    if cal is not None and cal.brier is not None and cal.base_brier is not None and cal.ece is not None:
+        print(
+            say(
+                "demo.chance_held_out",
+                as_of=result.as_of,
+                horizon=result.horizon_days,
+                brier=cal.brier,
+                base=cal.base_brier,
+                ece=cal.ece * 100,
+            )
+        )
 
 
 def _forget(engine: Engine) -> None:
