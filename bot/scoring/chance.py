@@ -525,3 +525,18 @@ def portfolio(session: Session, existing: ChanceFit | None, day: date) -> pd.Dat
     chance_ = frame["chance"].to_numpy(dtype=float)
     frame["expected_loss"] = np.where(np.isnan(chance_) | np.isnan(mrr), 0.0, chance_ * np.nan_to_num(mrr))
     return frame
+
+
+def stored_in(session: Session, horizon: int = HORIZON) -> ChanceFit | None:
+    """`stored`, read in the caller's session: a Slack request reads its fit once, in its own unit of work."""
+    row = chance_store.latest_fit(session, horizon)
+    if row is None:
+        return None
+    return ChanceFit.from_json(
+        row.body,
+        as_of=row.as_of,
+        horizon=row.horizon_days,
+        scorecard_key=row.scorecard_key,
+        fitted_at=row.fitted_at,
+        id=row.id,
+    )
