@@ -33,7 +33,7 @@ TABLES = (  # children first
     "exit_interview_revision", "exit_interview", "sync_item", "sync_state", "task_event", "task", "alert_listing",
     "alert_event",
     "alert", "outbox_message", "slack_event", "health_override", "health_score", "metric_observation",
-    "account_field_change", "account",
+    "account_field_change", "account", "churn_forecast", "churn_chance_fit",
 )  # fmt: skip
 
 

@@ -70,15 +70,14 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
             lines.append(say("health.card.held", margin=f"{tiers.hysteresis:g}"))
     if account.churned_on is not None:
         lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
+    chances = card.chances if account.churned_on is None and account.status != AccountStatus.CHURNED else None
+    if score is not None and chances is not None:  # the chance, and beside an override the tier it does not move
+        lines.append(chances.lines(score.scorecard, score.score))
+        if card.override is not None:
+            lines.append(chances.override_line(card.override, score.tier, score.scorecard, score.score, tiers))
     if card.override is not None:
         lines.append(override_text(card.override, tiers))
     blocks: Blocks = [section("\n".join(lines))]
-    chances = card.chances if account.churned_on is None and account.status != AccountStatus.CHURNED else None
-    if score is not None and chances is not None:
-        said = [chances.lines(score.scorecard, score.score)]
-        if card.override is not None:
-            said.append(chances.override_line(card.override, score.tier, score.scorecard, score.score, tiers))
-        blocks.append(section("\n".join(said)))
     if score is not None:
         blocks.append(section(_trend(score, card.series)))
     blocks.append(fields(*_facts(account, score.day if score is not None else today)))  # the card's one 'now'
