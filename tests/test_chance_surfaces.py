@@ -21,10 +21,12 @@ from bot.scoring import chance
 from bot.scoring.chance import Band, ChanceFit, ChanceMap
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import money
+from bot.slack.chance import Chances
 from storage import alerts as alert_store
 from storage import scores as score_store
 from storage.db import session_factory, unit_of_work
 from storage.models import Account, Alert, HealthScore, utcnow
+from tests import snapshot
 from tests.conftest import DEMO_END, BotServer
 from tests.test_e2e_home import home_opened, published, texts
 
@@ -280,3 +282,40 @@ def test_hostile_account_names_stay_text_beside_the_chance(seeded, bot_server: B
     assert "&lt;!channel&gt;" in card["blocks"][0]["text"]["text"] or "&lt;https" in card["blocks"][0]["text"]["text"]
     assert open_ids(by_mrr["blocks"])[0] == account.id
     assert "expected loss *$3,000,000*" in by_mrr["blocks"][1]["text"]["text"]  # 30 % of $10,000,000
+
+
+# --- whole payloads (snapshots): the card with its chance beside an override, `/health top by-mrr` -------------
+
+
+def test_card_snapshot_with_a_chance_beside_an_override() -> None:
+    from bot.health import messages
+    from storage.models import HealthOverride
+    from tests.test_cards import ACCOUNT, SCORE, SCORECARD, SERIES
+
+    override = HealthOverride(id=1, account_id=42, tier="high_risk", reason="Champion left <@U0X>", set_by="U01LEAD001",
+                              expires_on=date(2026, 7, 31))  # fmt: skip
+    card = messages.CardData(ACCOUNT, SCORE, SERIES, override, Chances(FIT))  # 47.4: band 40-59, 20 / 200 = 10 %
+    blocks = messages.account_card(card, SCORECARD, DEMO_END)
+    validate(blocks)
+    snapshot.matches("card_with_chance_and_override", {"text": messages.card_text(card, TIERS), "blocks": blocks})
+
+
+def test_top_by_mrr_snapshot() -> None:
+    from bot.health import messages
+    from bot.health.values import ListPage
+    from storage.scores import AccountRow
+
+    rows = [
+        AccountRow(7, "<!here> Delta & Co", "U01CSM0001", 49_854.0, date(2026, 9, 1), 27.2, "high_risk", -2.0),
+        AccountRow(8, "Quarry Analytics", None, 61_000.0, None, 48.0, "medium_risk", None, "default"),
+    ]
+    losses = {7: 0.30 * 49_854.0, 8: 0.10 * 61_000.0}  # 30 % and 10 % of the hand-made bands
+    page = messages.Page(rows, 0, 10, False)
+    value = ListPage(kind="top", limit=2, by_mrr=True)
+    sums = messages.LossTotals(2, sum(losses.values()), 110_854.0, 40, 25_000.0, 400_000.0)
+    blocks = messages.loss_list(DEMO_END, page, value, TIERS, Chances(FIT), losses, sums)
+    validate(blocks)
+    assert (
+        "expected loss *$14,956*" in blocks[1]["text"]["text"] and "expected loss *$6,100*" in blocks[2]["text"]["text"]
+    )
+    snapshot.matches("top_by_mrr", blocks)

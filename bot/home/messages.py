@@ -123,7 +123,6 @@ def _loss_text(row: LossRow, horizon: int, yours: bool) -> str:
         loss=b.money(row.expected_loss),
         mrr=b.money(row.mrr),
         expected=f"{row.expected_accounts:.1f}",
-        accounts=row.accounts,
     )
 
 
