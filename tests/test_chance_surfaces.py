@@ -319,3 +319,19 @@ def test_top_by_mrr_snapshot() -> None:
         "expected loss *$14,956*" in blocks[1]["text"]["text"] and "expected loss *$6,100*" in blocks[2]["text"]["text"]
     )
     snapshot.matches("top_by_mrr", blocks)
+
+
+def test_top_by_mrr_pages_keep_the_ranking(seeded, bot_server: BotServer) -> None:
+    store(seeded, FIT)
+    body = ack(bot_server, "top by-mrr 15")
+    first = open_ids(body["blocks"])
+    assert len(first) == 10 and body["blocks"][-2]["elements"][0]["text"].startswith("1–10 of 15   Chance to churn: ")
+    more = next(e for b in body["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert json.loads(more["value"])["by_mrr"] is True
+    bot_server.action("health.list.next", more["value"])
+    second = bot_server.fake.wait_for("response_url")[0].params
+    validate(second["blocks"])
+    assert second["text"].startswith("*The team's 15 largest expected MRR losses*")
+    rest = open_ids(second["blocks"])
+    assert len(rest) == 5 and not set(rest) & set(first)
+    assert first == open_ids(ack(bot_server, "top by-mrr 100")["blocks"])  # the same order, whatever N
