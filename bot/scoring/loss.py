@@ -72,19 +72,22 @@ class LossSummary:
         return self.portfolio.accounts == 0
 
 
-def _row(key: str | None, part: pd.DataFrame) -> LossRow:
-    chance = part["chance"].to_numpy(dtype=float)
-    mrr = pd.to_numeric(part["mrr"], errors="coerce").to_numpy(dtype=float)
-    known = ~np.isnan(chance)
-    loss = np.where(known & ~np.isnan(mrr), chance * np.nan_to_num(mrr), 0.0)
-    return LossRow(
-        key=key,
-        accounts=len(part),
-        mrr=float(np.nansum(mrr)) if len(part) else 0.0,
-        expected_accounts=float(chance[known].sum()),
-        expected_loss=float(loss.sum()),
-        without_chance=int((~known).sum()),
-    )
+@dataclass(frozen=True)
+class _Sums:
+    """The per-account values every row adds up."""
+
+    mrr: np.ndarray  # 0 where there is none
+    chance: np.ndarray  # 0 where there is none
+    loss: np.ndarray  # chance x MRR, 0 without either
+    without: np.ndarray  # 1 where there is no chance
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Sums:
+        chance = frame["chance"].to_numpy(dtype=float)
+        mrr = pd.to_numeric(frame["mrr"], errors="coerce").to_numpy(dtype=float)
+        known = ~np.isnan(chance)
+        mrr0, chance0 = np.nan_to_num(mrr), np.where(known, chance, 0.0)
+        return cls(mrr0, chance0, chance0 * mrr0, (~known).astype(float))
 
 
 def _key(value: object) -> str | None:
@@ -95,9 +98,18 @@ def _key(value: object) -> str | None:
     return text or None
 
 
-def _groups(frame: pd.DataFrame, column: str) -> list[LossRow]:
-    keys = [_key(v) for v in frame[column].tolist()]
-    rows = [_row(k, frame[[x == k for x in keys]]) for k in dict.fromkeys(keys)]
+def _groups(frame: pd.DataFrame, column: str, sums: _Sums) -> list[LossRow]:
+    codes_of: dict[str | None, int] = {}
+    codes = np.array([codes_of.setdefault(_key(v), len(codes_of)) for v in frame[column].tolist()], dtype=np.int64)
+    k = len(codes_of)
+    n = np.bincount(codes, minlength=k)
+    mrr, chance, loss, without = (
+        np.bincount(codes, weights=w, minlength=k) for w in (sums.mrr, sums.chance, sums.loss, sums.without)
+    )
+    rows = [
+        LossRow(key, int(n[c]), float(mrr[c]), float(chance[c]), float(loss[c]), int(round(without[c])))
+        for key, c in codes_of.items()
+    ]
     return sorted(rows, key=lambda r: (-r.expected_loss, -r.mrr, r.key is None, r.key or ""))
 
 
@@ -107,13 +119,15 @@ def loss_summary(frame: pd.DataFrame, tier_order: Sequence[str]) -> LossSummary:
     a row."""
     if frame.empty:
         return LossSummary(LossRow(None, 0, 0.0, 0.0, 0.0))
-    tiers = {r.key: r for r in _groups(frame, "tier")}
+    sums = _Sums.of(frame)
+    tiers = {r.key: r for r in _groups(frame, "tier", sums)}
     ordered = [tiers.pop(t) for t in tier_order if t in tiers]
     rest = sorted(tiers.values(), key=lambda r: (r.key is None, r.key or ""))
+    (portfolio,) = _groups(frame.assign(_all=None), "_all", sums)  # one row, key None
     return LossSummary(
-        portfolio=_row(None, frame),
-        segments=_groups(frame, "segment"),
-        csms=_groups(frame, "owner_slack_id"),
+        portfolio=portfolio,
+        segments=_groups(frame, "segment", sums),
+        csms=_groups(frame, "owner_slack_id", sums),
         tiers=ordered + rest,
     )
 
