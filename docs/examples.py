@@ -23,6 +23,7 @@ from sqlmodel import Session, select  # noqa: E402
 from bot.demo.run import render_blocks, run_demo  # noqa: E402
 from bot.health import service as portfolio  # noqa: E402
 from bot.health.chart import render_chart  # noqa: E402
+from bot.scoring import chance_fit  # noqa: E402
 from bot.scoring.scorecard import load_scorecard  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.models import Account, HealthOverride, HealthScore  # noqa: E402
@@ -37,6 +38,7 @@ def main() -> None:
             run_demo(url, 300, 180, 0, end=END)
         engine = make_engine(url)
         scorecard = load_scorecard()
+        chance_fit.current(engine, scorecard, END)  # the chance to churn, fitted as the daily `healthbot score` does
         with Session(engine) as session:
             # the enterprise account whose score fell most in 30 days: its drivers, trend and chart all tell a story
             account, _ = session.exec(

@@ -256,6 +256,7 @@ class AccountRow:
     score: float | None
     tier: str | None
     delta_7: float | None
+    card: str | None = None  # the scorecard card that scored it (what its chance to churn is read with)
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ def account_rows(
     accounts that moved.
     """
     s = HealthScore
-    stmt = sa_select(
+    stmt: Any = sa_select(  # nine columns: past sa_select's typed overloads
         col(Account.id),
         col(Account.name),
         col(Account.owner_slack_id),
@@ -293,6 +294,7 @@ def account_rows(
         col(s.score),
         col(s.tier),
         col(s.delta_7),
+        col(s.scorecard).label("card"),
     )
     if with_unscored:
         stmt = stmt.select_from(Account).outerjoin(s, (col(s.account_id) == Account.id) & (col(s.day) == day))

@@ -204,7 +204,7 @@ def test_held_out_without_enough_history_in_any_fold_says_why(monkeypatch: pytes
     )
     assert calibration.calibration_note(got, 90) == (
         "10 of the 10 accounts have no held-out chance: without their fold of accounts, the past cases have too "
-        "little churn history (a chance needs at least 5 churned accounts and 1 cases)"
+        "little churn history (a chance needs at least 5 churned accounts and 1 case)"
     )
     empty = calibration.held_out(chance.Cases.empty(), test, [])
     assert (
@@ -213,8 +213,8 @@ def test_held_out_without_enough_history_in_any_fold_says_why(monkeypatch: pytes
     )
     few = calibration.held_out(train.where(train.account_key == train.account_key[0]), test, [date(2026, 9, 1)])
     assert calibration.calibration_note(few, 60) == (
-        "no chance to churn yet: 1 churned accounts in 20 past cases, and a chance needs at least 5 churned "
-        "accounts and 1 cases"
+        "no chance to churn yet: 1 churned account in 20 past cases, and a chance needs at least 5 churned "
+        "accounts and 1 case"
     )
     assert calibration.calibration_note(calibration.held_out(train, chance.Cases.empty()), 90) == (
         "no account was scored on that day: nothing to check the chance to churn against"

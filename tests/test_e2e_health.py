@@ -268,8 +268,10 @@ def test_override_is_shown_next_to_the_computed_score(seeded, bot_server: BotSer
                              expires_on=date.today() + timedelta(days=30))  # fmt: skip
         s.commit()
     title = _ack(bot_server, account.external_id)["blocks"][0]["text"]["text"]
-    score_line, override_line = title.split("\n")
+    score_line, chance_line, tier_line, override_line = title.split("\n")
     assert "/ 100" in score_line
+    assert chance_line.endswith("appears after the first daily score run (`healthbot score`).")  # no fit stored
+    assert tier_line.startswith("Tier: :large_yellow_circle: *Low risk* (set by <@U0LEAD>)  ·  scored ")
     assert override_line.startswith(":pushpin: Override by <@U0LEAD>: :large_yellow_circle: *Low risk* until ")
     assert override_line.endswith("_Exec sponsor re-engaged_")
 

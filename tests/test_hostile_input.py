@@ -7,6 +7,7 @@ import inspect
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -28,15 +29,18 @@ from bot.home import messages as home_messages
 from bot.home.values import HomePages
 from bot.retention import modal as task_modal
 from bot.retention import plays
+from bot.scoring.loss import LossRow, LossSummary
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
 from bot.slack import blocks as b
+from bot.slack.chance import Chances
 from prompts import say
 from storage.models import Account, HealthOverride, HealthScore
 from storage.scores import AccountRow, TierTotal
 from storage.types import Driver, ScoreParts
 from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
+from tests.test_chance_surfaces import FIT, TOO_LITTLE
 from tests.test_unusual_data_in_slack import ack, add_accounts
 
 SCORECARD = load_scorecard()
@@ -219,7 +223,12 @@ def _score(i: int, name: str) -> HealthScore:
 
 
 def _row(i: int, name: str) -> AccountRow:
-    return AccountRow(i, name, ME if i % 2 else name, 1000.0, DAY, 30.0 if i % 2 else None, "high_risk", -1.0)
+    score = 30.0 if i % 2 else None
+    return AccountRow(i, name, ME if i % 2 else name, 1000.0, DAY, score, "high_risk", -1.0, name if i % 3 else None)
+
+
+# a fit whose cards are the hostile names (the card's own bands are named in its source text)
+HOSTILE_CHANCES = Chances(replace(FIT, cards={name: FIT.pooled for name in HOSTILE if FIT.pooled}))
 
 
 def health_builders() -> dict[str, Any]:
@@ -234,9 +243,16 @@ def health_builders() -> dict[str, Any]:
         for i, (account, name) in enumerate(zip(accounts, HOSTILE, strict=True)):
             override = HealthOverride(id=i, account_id=i, tier="healthy", score=90, reason=name,
                                       set_by=ME if i % 2 else name[:64], expires_on=DAY)  # fmt: skip
-            for score in (_score(i, name), None):
+            hostile_card = _score(i, name).model_copy(update={"scorecard": name})  # its card's own bands: named
+            for score, chances in (
+                (_score(i, name), None),
+                (hostile_card, HOSTILE_CHANCES),
+                (_score(i, name), Chances(TOO_LITTLE)),
+                (_score(i, name), Chances(None)),
+                (None, HOSTILE_CHANCES),
+            ):
                 card = health_messages.CardData(account, score, [(DAY - timedelta(days=1), 50.0), (DAY, 40.0)],
-                                                override if i % 2 == 0 else None)  # fmt: skip
+                                                override if i % 2 == 0 else None, chances)  # fmt: skip
                 for shared_by in (None, ME, name):
                     checked_blocks(health_messages.account_card(card, SCORECARD, DAY, shared_by))
                 checked_text(health_messages.card_text(card, TIERS))
@@ -254,7 +270,21 @@ def health_builders() -> dict[str, Any]:
         "tier_counts_text": lambda: checked_text(health_messages.tier_counts_text(totals, TIERS)),
         "page_text": lambda: checked_text(health_messages.page_text(page, 20)),
         "portfolio_list": lambda: checked_blocks(health_messages.portfolio_list(DAY, totals, page, TIERS)),
-        "riskiest_list": lambda: checked_blocks(health_messages.riskiest_list(DAY, totals, page, value, TIERS, 9.0)),
+        "riskiest_list": lambda: [
+            checked_blocks(health_messages.riskiest_list(DAY, totals, page, value, TIERS, 9.0, chances))
+            for chances in (None, HOSTILE_CHANCES, Chances(TOO_LITTLE), Chances(None))
+        ],
+        "loss_list": lambda: checked_blocks(
+            health_messages.loss_list(
+                DAY,
+                page,
+                value.model_copy(update={"by_mrr": True}),
+                TIERS,
+                HOSTILE_CHANCES,
+                {r.id: 1234.5 for r in rows},
+                health_messages.LossTotals(len(rows), 9.0, 10.0, 99, 19.0, 20.0),
+            )
+        ),  # fmt: skip
         "at_risk_text": lambda: checked_text(health_messages.at_risk_text(totals, TIERS, yours=True)),
         "at_risk_figure": lambda: checked_text(health_messages.at_risk_figure(5000.0, 5, TIERS)),
         "scored_with": cards,
@@ -383,11 +413,14 @@ def home_builders() -> dict[str, Any]:
         team=mine, moves=[("healthy", "high_risk", 3, 100.0)], drops=rows, gains=rows[::-1],
         tasks=_task_rows(),
     )  # fmt: skip
+    loss = LossSummary(LossRow(None, 9, 9.0, 1.5, 3.0), csms=[LossRow(ME, 3, 3.0, 0.5, 1.0)])
 
     def home() -> None:
-        view = home_messages.home_view(data, TIERS)
-        View(**view).validate_json()
-        checked_blocks(view["blocks"], b.VIEW_BLOCK_LIMIT)
+        for chances in (None, HOSTILE_CHANCES, Chances(TOO_LITTLE), Chances(None)):
+            drawn = replace(data, chances=chances, loss=loss if chances is HOSTILE_CHANCES else None)
+            view = home_messages.home_view(drawn, TIERS)
+            View(**view).validate_json()
+            checked_blocks(view["blocks"], b.VIEW_BLOCK_LIMIT)
 
     return {"home_view": home}
 
@@ -418,6 +451,12 @@ def alert_builders() -> dict[str, Any]:
             for state in states:
                 alert = Alert(id=i, account_id=i, severity=score.tier, opened_on=DAY, last_fired_on=DAY, due_at=at,
                               channel=channel, firings=firings, **state)  # fmt: skip
+                override = HealthOverride(id=i, account_id=i, tier="healthy", reason=name, set_by=name[:64],
+                                          expires_on=DAY)  # fmt: skip
+                for chances in (HOSTILE_CHANCES, Chances(TOO_LITTLE)):
+                    drawn = alert_messages.AlertView(alert, account, score.model_copy(update={"scorecard": name}),
+                                                     override, chances)  # fmt: skip
+                    [ours(t) for t in [*blocks_of(alert_messages.root(drawn, TIERS, tz, ME))]]
                 view = alert_messages.AlertView(alert, account, score)
                 message = alert_messages.root(view, TIERS, tz, ME)
                 [ours(t) for t in [message.text, *blocks_of(message)]]

@@ -23,12 +23,15 @@ from bot.home.values import HomePages
 from bot.retention import messages as tasks
 from bot.retention import modal
 from bot.retention.ids import RetentionIds
+from bot.scoring.loss import LossRow, LossSummary
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import Message
+from bot.slack.chance import Chances
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.scores import AccountRow, TierTotal
 from storage.types import Driver, ScoreParts
 from tests import snapshot
+from tests.test_chance_surfaces import FIT, TOO_LITTLE
 
 TIERS = load_scorecard().tiers
 TZ = ZoneInfo("Europe/Berlin")
@@ -287,6 +290,8 @@ def test_home_with_my_tasks(name: str, rows: list[modal.TaskRow], day: date | No
         tasks=rows,
         now=NOW,
         tz=TZ,
+        chances=CHANCES,
+        loss=LossSummary(LossRow(None, 23, 110_000.0, 2.1, 7_400.0), csms=[LossRow(CSM, 1, 12_500.0, 0.3, 3_750.0)]),
     )
     snapshot.matches(name, view(home_view(data, TIERS)))
 
@@ -294,8 +299,12 @@ def test_home_with_my_tasks(name: str, rows: list[modal.TaskRow], day: date | No
 # --------------------------------------------------------------------------- the alert root, the DMs, the listing
 
 
-def root(a: Alert, lead: str | None = None) -> dict[str, Any]:
-    return message(alerts.root(alerts.AlertView(a, ACCOUNT, SCORE), TIERS, TZ, lead))
+CHANCES = Chances(FIT)
+
+
+def root(a: Alert, lead: str | None = None, chances: Chances = CHANCES) -> dict[str, Any]:
+    """The root as the thread draws it: with the chance to churn of the stored fit (37.4: 30 %, band 0-39)."""
+    return message(alerts.root(alerts.AlertView(a, ACCOUNT, SCORE, chances=chances), TIERS, TZ, lead))
 
 
 ESCALATED_AT = datetime(2026, 6, 30, 14, 5, tzinfo=UTC)
@@ -305,6 +314,8 @@ ESCALATED_AT = datetime(2026, 6, 30, 14, 5, tzinfo=UTC)
     "name, build",
     [
         ("alert_root_open_hostile_name", lambda: root(alert())),
+        ("alert_root_open_too_little_churn_history", lambda: root(alert(), chances=Chances(TOO_LITTLE))),
+        ("alert_root_open_before_any_fit", lambda: root(alert(), chances=Chances(None))),
         ("alert_root_claimed_hostile_name", lambda: root(alert(claimed_by=CLAIMER, claimed_at=ESCALATED_AT))),
         ("alert_root_snoozed", lambda: root(alert(snoozed_until=datetime(2026, 7, 1, 10, 0, tzinfo=UTC)))),
         ("alert_root_snoozed_until_the_tier_changes", lambda: root(alert(snoozed_tier="high_risk"))),

@@ -46,8 +46,10 @@ from bot.alerts.signals import Firing
 from bot.calendar import BusinessCalendar, QuietHours, Sla
 from bot.retention import service as retention
 from bot.retention.playbooks import load_playbooks
+from bot.scoring import chance_fit
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import is_user
+from bot.slack.chance import Chances
 from storage import accounts as account_store
 from storage import alerts as store
 from storage import outbox as outbox_store
@@ -184,7 +186,8 @@ def open_alert(
         ),
         detail,
     )
-    view = messages.AlertView(alert, account, threads.latest(session, account.id or 0, day))
+    chances = Chances(chance_fit.stored_in(session))
+    view = messages.AlertView(alert, account, threads.latest(session, account.id or 0, day), chances=chances)
     threads.post_root(session, view, tiers, tz, cs_lead)
     tasks = retention.create_tasks(
         session, alert, account, view.score, calendar=calendar, now=now, tiers=tiers, tz=tz, dm=dm_tasks, names=names

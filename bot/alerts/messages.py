@@ -42,6 +42,7 @@ from bot.slack.blocks import (
     when,
     who,
 )
+from bot.slack.chance import Chances
 from bot.slack.values import encode
 from prompts import raw, say
 from storage.models import Account, Alert, AlertListing, HealthOverride, HealthScore, Task, firings_of
@@ -59,6 +60,7 @@ class AlertView:
     account: Account
     score: HealthScore | None
     override: HealthOverride | None = None  # a CSM's active override of the account's health, shown in the state
+    chances: Chances | None = None  # the stored chance-to-churn fit (None: the root shows no chance at all)
 
 
 def _t(key: str, **values: Any) -> str:
@@ -100,6 +102,18 @@ def _title(view: AlertView, tiers: Tiers) -> str:
         score=score_text(score),
         delta_7=score_change(score, view.score.delta_7),
     )
+
+
+def _chance(view: AlertView, tiers: Tiers) -> str:
+    """The account's chance to churn below the title (with where it comes from), or why there is none; with an
+    override, the tier it sets beside the scored tier and the chance, which the override does not change."""
+    if view.chances is None or view.score is None or view.account.churned_on is not None:
+        return ""
+    score = view.score
+    lines = [view.chances.lines(score.scorecard, score.score)]
+    if view.override is not None:
+        lines.append(view.chances.override_line(view.override, score.tier, score.scorecard, score.score, tiers))
+    return "\n" + "\n".join(lines)
 
 
 def root_text(view: AlertView, tiers: Tiers) -> str:
@@ -188,7 +202,7 @@ def _buttons(alert: Alert) -> dict[str, Any]:
 def root(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> Message:
     """The thread's root message in the alert's current state: what is wrong, who must act by when, who has it."""
     alert = view.alert
-    blocks: Blocks = [section(_title(view, tiers))]
+    blocks: Blocks = [section(_title(view, tiers) + _chance(view, tiers))]
     why = _firings(alert)
     if why:
         blocks.append(section(why))

@@ -21,9 +21,11 @@ from sqlmodel import Session
 
 from bot.alerts import messages
 from bot.alerts.messages import AlertView
+from bot.scoring import chance_fit
 from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
+from bot.slack.chance import Chances
 from storage import alerts, outbox, scores
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.types import ListingStatus, utcnow
@@ -74,7 +76,8 @@ def load_view(session: Session, alert_id: int, today: date | None = None) -> Ale
     if account is None:
         return None
     override = scores.active_override(session, alert.account_id, today or utcnow().date())
-    return AlertView(alert, account, scores.latest_score(session, alert.account_id), override)
+    chances = Chances(chance_fit.stored_in(session))
+    return AlertView(alert, account, scores.latest_score(session, alert.account_id), override, chances)
 
 
 def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:

@@ -43,6 +43,7 @@ class Mine:
 class Top:
     limit: int
     tier: str | None
+    by_mrr: bool = False  # `/health top by-mrr`: ranked by expected MRR loss (chance x MRR), not by score
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,17 @@ def _tasks(args: list[str], tiers: Tiers) -> Command:
 _NUMBER = re.compile(r"-?[0-9]+")  # ASCII only: "²".isdigit() is True, and int("²") fails
 
 
+BY_MRR = "by-mrr"
+
+
 def _top(args: list[str], tiers: Tiers) -> Command:
+    by_mrr = any(a.lower() == BY_MRR for a in args)
+    args = [a for a in args if a.lower() != BY_MRR]
     numbers = [a for a in args if _NUMBER.fullmatch(a)]
     if len(numbers) > 1 or (numbers and not 1 <= int(numbers[0]) <= TOP_MAX):
         raise UsageError(say("health.bad_args.top_n", max=TOP_MAX))
     words = " ".join(a for a in args if a not in numbers)
-    return Top(int(numbers[0]) if numbers else TOP_DEFAULT, resolve_tier(words, tiers) if words else None)
+    return Top(int(numbers[0]) if numbers else TOP_DEFAULT, resolve_tier(words, tiers) if words else None, by_mrr)
 
 
 def resolve_tier(text: str, tiers: Tiers) -> str:
@@ -173,13 +179,14 @@ SUBCOMMANDS: tuple[SubCommand, ...] = (
     SubCommand("", "<customer name | domain | id>", "health.help.find", _find),
     SubCommand("me", "", "health.help.me", _me),
     SubCommand("top", "[N] [tier]", "health.help.top", _top),
+    SubCommand("top", f"{BY_MRR} [N] [tier]", "health.help.top_by_mrr", _top),
     SubCommand("plays", "[period]", "plays.help", _plays),
     SubCommand("tasks", "", "task_done.help", _tasks),
     SubCommand("exit", "<customer>", "exit.help", _exit),
     SubCommand("churn", "[period] [segment]", "churn_review.help", _churn),
     SubCommand("help", "", "health.help.help", _help),
 )
-_NAMED = {s.name: s for s in SUBCOMMANDS if s.name}
+_NAMED = {s.name: s for s in reversed(SUBCOMMANDS) if s.name}  # a name listed twice (help lines): its first entry
 
 
 # Slack's markup in command text: a link `<https://acme.com|acme.com>` or `<https://acme.com>`, a mention

@@ -3,6 +3,7 @@ of a lookup, the ranked lists of `/health me` and `/health top` with paging, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -32,6 +33,7 @@ from bot.slack.blocks import (
     tier_of,
     validate_blocks,
 )
+from bot.slack.chance import Chances
 from bot.slack.values import encode
 from prompts import say
 from storage.models import Account, HealthOverride, HealthScore
@@ -47,6 +49,7 @@ class CardData:
     score: HealthScore | None  # the latest one
     series: list[tuple[date, float]]  # (day, score) up to 90 days back from the latest, oldest first
     override: HealthOverride | None  # a CSM's active judgement, shown beside the computed score
+    chances: Chances | None = None  # the fit the request read (None: the card shows no chance at all)
 
 
 def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: str | None = None) -> Blocks:
@@ -68,6 +71,11 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
             lines.append(say("health.card.held", margin=f"{tiers.hysteresis:g}"))
     if account.churned_on is not None:
         lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
+    chances = card.chances if account.churned_on is None and account.status != AccountStatus.CHURNED else None
+    if score is not None and chances is not None:  # the chance, and beside an override the tier it does not move
+        lines.append(chances.lines(score.scorecard, score.score))
+        if card.override is not None:
+            lines.append(chances.override_line(card.override, score.tier, score.scorecard, score.score, tiers))
     if card.override is not None:
         lines.append(override_text(card.override, tiers))
     blocks: Blocks = [section("\n".join(lines))]
@@ -85,6 +93,8 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
         if score.partial:
             notes.append(say("health.partial", coverage=f"{score.parts.coverage:.0%}"))
         notes.append(scored_with(score, scorecard))
+        if chances is not None and chances.fit_note():
+            notes.append(chances.fit_note())
     if shared_by:
         notes.append(say("health.card.shared_by", user=mention(shared_by)))
     blocks.append(context("   ".join(notes)))
@@ -303,11 +313,22 @@ def at_risk_figure(mrr: float, accounts: int, tiers: Tiers, yours: bool = False)
     return say(key, tiers=names, whose=whose, mrr=b.money(mrr), count=accounts)
 
 
-def _list(title: str, page: Page, value: ListPage, day: date, show_owner: bool, total: int, tiers: Tiers) -> b.Blocks:
+def _list(
+    title: str,
+    page: Page,
+    value: ListPage,
+    day: date,
+    show_owner: bool,
+    total: int,
+    tiers: Tiers,
+    extra: Callable[[AccountRow], str] = lambda row: "",
+    note: str = "",
+) -> b.Blocks:
+    """A ranked list: its title, a row per account (`extra` adds to each), `note` below (the chance's fit)."""
     out: b.Blocks = [b.section(title)]
     for row in page.rows:
         card = b.button(say("health.list.open_button"), HealthIds.OPEN_CARD, encode(AccountRef(account_id=row.id)))
-        out.append(b.section(row_text(row, day, tiers, show_owner), accessory=card))
+        out.append(b.section(row_text(row, day, tiers, show_owner) + extra(row), accessory=card))
     nav = []
     if page.number > 0:
         prev = encode(value.model_copy(update={"page": page.number - 1}))
@@ -315,8 +336,9 @@ def _list(title: str, page: Page, value: ListPage, day: date, show_owner: bool, 
     if page.has_more:
         more = encode(value.model_copy(update={"page": page.number + 1}))
         nav.append(b.button(say("health.list.next_button"), HealthIds.LIST_NEXT, more))
+    if nav or note:
+        out.append(b.context("   ".join(t for t in (page_text(page, total) if nav else "", note) if t)))
     if nav:
-        out.append(b.context(page_text(page, total)))
         out.append(b.actions(*nav, block_id=HealthIds.LIST_ACTIONS))
     return b.validate_blocks(out)
 
@@ -338,10 +360,17 @@ def portfolio_list(day: date, totals: dict[str | None, TierTotal], page: Page, t
 
 
 def riskiest_list(
-    day: date, totals: dict[str | None, TierTotal], page: Page, value: ListPage, tiers: Tiers, listed_mrr: float
+    day: date,
+    totals: dict[str | None, TierTotal],
+    page: Page,
+    value: ListPage,
+    tiers: Tiers,
+    listed_mrr: float,
+    chances: Chances | None = None,
 ) -> b.Blocks:
-    """`/health top [N] [tier]`: the team's lowest scores; the MRR of the accounts listed (all pages: `listed_mrr`)
-    and, apart from it, the team's MRR at risk (`at_risk_text`)."""
+    """`/health top [N] [tier]`: the team's lowest scores, each with its chance to churn (`chances`: the fit the
+    request read; without a number the list says why once); the MRR of the accounts listed (all pages:
+    `listed_mrr`) and, apart from it, the team's MRR at risk (`at_risk_text`)."""
     if value.tier is not None:
         scored = totals[value.tier].accounts if value.tier in totals else 0
         where = say("health.list.top_where", tier=b.esc(tiers.label(value.tier)))
@@ -352,4 +381,61 @@ def riskiest_list(
     key = "health.list.top_title_one" if count == 1 else "health.list.top_title"
     title = say(key, count=count, where=where, mrr=b.money(listed_mrr), day=day.isoformat())
     title += "\n" + at_risk_text(totals, tiers)
-    return _list(title, page, value, day, show_owner=True, total=count, tiers=tiers)
+    if chances is None:
+        return _list(title, page, value, day, show_owner=True, total=count, tiers=tiers)
+    missing = chances.missing()
+    if missing:
+        title += "\n" + missing
+    return _list(
+        title,
+        page,
+        value,
+        day,
+        show_owner=True,
+        total=count,
+        tiers=tiers,
+        extra=lambda row: chances.row(row.card, row.score),
+        note=chances.fit_note(),
+    )
+
+
+@dataclass(frozen=True)
+class LossTotals:
+    """`/health top by-mrr`'s sums: of the accounts listed (every page) and of all customers scored that day."""
+
+    listed: int
+    listed_loss: float
+    listed_mrr: float
+    accounts: int
+    loss: float
+    mrr: float
+
+
+def loss_list(
+    day: date,
+    page: Page,
+    value: ListPage,
+    tiers: Tiers,
+    chances: Chances,
+    losses: dict[int, float],
+    sums: LossTotals,
+) -> b.Blocks:
+    """`/health top by-mrr [N] [tier]`: the largest expected MRR losses (chance x MRR) first, each row with its
+    chance and expected loss (`losses`: account id -> expected loss)."""
+    where = say("health.list.top_where", tier=b.esc(tiers.label(value.tier))) if value.tier else ""
+    key = "health.list.loss_title_one" if sums.listed == 1 else "health.list.loss_title"
+    title = say(
+        key,
+        count=sums.listed,
+        where=where,
+        horizon=chances.horizon,
+        loss=b.money(sums.listed_loss),
+        mrr=b.money(sums.listed_mrr),
+        day=day.isoformat(),
+    )
+    title += "\n" + say("health.list.loss_all", accounts=sums.accounts, loss=b.money(sums.loss), mrr=b.money(sums.mrr))
+
+    def extra(row: AccountRow) -> str:
+        return say("health.list.row_loss", chance=chances.short(row.card, row.score), loss=b.money(losses[row.id]))
+
+    return _list(title, page, value, day, True, sums.listed, tiers, extra, chances.fit_note())

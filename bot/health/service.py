@@ -6,8 +6,10 @@ Each function is a handful of indexed queries, then one pure builder.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlmodel import Session
 
 from bot.alerts import threads
@@ -18,12 +20,15 @@ from bot.health.lookup import AccountNames, find_customer
 from bot.health.values import ListPage
 from bot.retention import plays
 from bot.retention.modal import TaskRow, my_tasks
+from bot.scoring import chance_fit
 from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import Message, esc
+from bot.slack.chance import Chances
 from prompts import say
 from storage import alerts, scores, tasks
 from storage.models import Account, HealthOverride, HealthScore
+from storage.scores import AccountRow
 from storage.types import utcnow
 
 SERIES_DAYS = 90
@@ -49,9 +54,8 @@ def answer(
     if isinstance(command, Mine):
         return account_list(session, ListPage(kind="me"), user_id, scorecard, today)
     if isinstance(command, Top):
-        return account_list(
-            session, ListPage(kind="top", limit=command.limit, tier=command.tier), user_id, scorecard, today
-        )
+        value = ListPage(kind="top", limit=command.limit, tier=command.tier, by_mrr=command.by_mrr)
+        return account_list(session, value, user_id, scorecard, today)
     lookup = find_customer(session, command.query, names)
     if lookup.found is not None:
         return card(session, lookup.found.id or 0, scorecard, today)
@@ -86,7 +90,8 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, s
         return Message(say("health.gone"))
     score = scores.latest_score(session, account_id)
     series = scores.score_series(session, account_id, score.day - timedelta(days=SERIES_DAYS - 1)) if score else []
-    data = messages.CardData(account, score, series, scores.active_override(session, account_id, today))
+    override_ = scores.active_override(session, account_id, today)
+    data = messages.CardData(account, score, series, override_, Chances(chance_fit.stored_in(session)))
     return Message(messages.card_text(data, scorecard.tiers), messages.account_card(data, scorecard, today, shared_by))
 
 
@@ -102,6 +107,8 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
             return Message(say("health.list.me_empty"))
         shown = page(session, day, value.page, PAGE_SIZE, owner=user_id, with_unscored=True)
         blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers)
+    elif value.by_mrr:
+        return loss_list(session, value, scorecard, day)
     else:
         totals = scores.tier_summary(session, day)
         shown = page(session, day, value.page, PAGE_SIZE, cap=value.limit, tier=value.tier)
@@ -109,8 +116,66 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
             where = say("health.list.top_where", tier=esc(scorecard.tiers.label(value.tier))) if value.tier else ""
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
         listed = scores.account_rows(session, day, tier=value.tier, limit=value.limit or TOP_DEFAULT)  # every page
-        blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, sum(r.mrr or 0.0 for r in listed))
+        listed_mrr = sum(r.mrr or 0.0 for r in listed)
+        chances = Chances(chance_fit.stored_in(session))
+        blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, listed_mrr, chances)
     return Message(blocks[0]["text"]["text"], blocks)
+
+
+def loss_list(session: Session, value: ListPage, scorecard: Scorecard, day: date) -> Message:
+    """`/health top by-mrr [N] [tier]`: the day's customers by expected MRR loss (chance x MRR), largest first
+    (then the higher chance, then the name); without a chance to rank by, an answer saying why."""
+    chances = Chances(chance_fit.stored_in(session))
+    if not chances.enough:
+        return Message(say("health.list.loss_none", why=chances.missing()))
+    frame = chance_fit.portfolio(session, chances.fit, day)
+    everyone = frame
+    if value.tier is not None:
+        frame = frame[frame["tier"] == value.tier]
+    if frame.empty:
+        where = say("health.list.top_where", tier=esc(scorecard.tiers.label(value.tier))) if value.tier else ""
+        return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
+    ranked = frame.sort_values(
+        ["expected_loss", "chance", "name", "account_id"], ascending=[False, False, True, True], kind="stable"
+    ).head(value.limit or TOP_DEFAULT)
+    start = value.page * PAGE_SIZE
+    part = ranked.iloc[start : start + PAGE_SIZE]
+    rows = [_row(r) for r in part.to_dict("records")]
+    shown = messages.Page(rows, value.page, PAGE_SIZE, len(ranked) > start + PAGE_SIZE)
+    mrr = pd.to_numeric(everyone["mrr"], errors="coerce")
+    sums = messages.LossTotals(
+        listed=len(ranked),
+        listed_loss=float(ranked["expected_loss"].sum()),
+        listed_mrr=float(pd.to_numeric(ranked["mrr"], errors="coerce").sum()),
+        accounts=len(everyone),
+        loss=float(everyone["expected_loss"].sum()),
+        mrr=float(mrr.sum()),
+    )
+    losses = {int(r["account_id"]): float(r["expected_loss"]) for r in part.to_dict("records")}
+    blocks = messages.loss_list(day, shown, value, scorecard.tiers, chances, losses, sums)
+    return Message(blocks[0]["text"]["text"], blocks)
+
+
+def _value(x: Any) -> Any:
+    """A frame's missing value (NaN, NaT) as None."""
+    return None if x is None or (not isinstance(x, str) and pd.isna(x)) else x
+
+
+def _row(r: dict[str, Any]) -> AccountRow:
+    """A row of `chance_fit.portfolio` as the lists' AccountRow."""
+    mrr, score, delta = _value(r["mrr"]), _value(r["score"]), _value(r["delta_7"])
+    renewal = _value(r["renewal_date"])
+    return AccountRow(
+        id=int(r["account_id"]),
+        name=str(r["name"]),
+        owner_slack_id=_value(r["owner_slack_id"]),
+        mrr=None if mrr is None else float(mrr),
+        renewal_date=renewal.date() if isinstance(renewal, pd.Timestamp) else renewal,
+        score=None if score is None else float(score),
+        tier=_value(r["tier"]),
+        delta_7=None if delta is None else float(delta),
+        card=_value(r["card"]),
+    )
 
 
 def save_rates(session: Session, command: Plays, scorecard: Scorecard, today: date) -> Message:

@@ -22,6 +22,7 @@ class ListPage(Value):
     page: int = Field(default=0, ge=0, le=MAX_PAGE)
     limit: int | None = Field(default=None, ge=1, le=100)  # top N
     tier: str | None = None
+    by_mrr: bool = False  # `/health top by-mrr`: ranked by expected MRR loss
 
 
 class OverrideRef(Value):

@@ -13,8 +13,10 @@ from bot.health.messages import Page, at_risk_text, page_text, row_text
 from bot.home.ids import HomeIds
 from bot.home.values import HomePages
 from bot.retention.modal import TaskRow, home_section
+from bot.scoring.loss import LossRow, LossSummary
 from bot.scoring.scorecard import Tiers
 from bot.slack import blocks as b
+from bot.slack.chance import Chances
 from bot.slack.values import encode
 from prompts import say
 from storage.scores import AccountRow, TierTotal
@@ -35,6 +37,8 @@ class HomeData:
     tasks: list[TaskRow] = field(default_factory=list)  # my open tasks ("My tasks"; none: no section)
     now: datetime | None = None  # what "overdue" is measured against (default: now)
     tz: ZoneInfo = ZoneInfo("UTC")  # due times are shown in it
+    chances: Chances | None = None  # the fit the request read (None: no chance drawn at all)
+    loss: LossSummary | None = None  # expected MRR loss summed (bot.scoring.loss); None without a chance
 
 
 def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
@@ -49,7 +53,7 @@ def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
     if not data.mine:
         out.append(b.section(say("home.mine_empty")))
     else:
-        out.append(b.section(at_risk_text(data.mine, tiers, yours=True)))
+        out.append(b.section(at_risk_text(data.mine, tiers, yours=True) + _loss_line(data, yours=True)))
     for tier in reversed(tiers.order):  # riskiest first
         if tier in data.my_pages:
             out.extend(_my_tier(tier, data, data.day, tiers))
@@ -59,12 +63,12 @@ def home_view(data: HomeData, tiers: Tiers) -> dict[str, Any]:
     out.append(b.header(say("home.team_title")))
     keys: list[str | None] = [*reversed(tiers.order), None]
     out.append(b.fields(*[_team_tier(t, data.team[t], tiers) for t in keys if t in data.team]))
-    out.append(b.section(at_risk_text(data.team, tiers)))
+    out.append(b.section(at_risk_text(data.team, tiers) + _loss_line(data, yours=False)))
     out.append(b.section(_movement(data.moves, tiers)))
     out.append(b.divider())
     out.append(b.header(say("home.movers_title")))
     for key, rows in (("home.drops", data.drops), ("home.gains", data.gains)):
-        lines = [row_text(r, data.day, tiers, show_owner=True) for r in rows] or [say("home.none")]
+        lines = [row_text(r, data.day, tiers, show_owner=True) + _chance(data, r) for r in rows] or [say("home.none")]
         out.extend(b.sections([say(key), *lines]))
     return _view(out)
 
@@ -78,7 +82,8 @@ def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
         count=total.accounts,
         mrr=b.money(total.mrr),
     )
-    out = b.sections([head, *(row_text(r, day, tiers) for r in page.rows)])  # days to renewal from the scores' day
+    rows = (row_text(r, day, tiers) + _chance(data, r) for r in page.rows)  # days to renewal from the scores' day
+    out = b.sections([head, *rows])
     nav = []
     if page.number > 0:
         prev = encode(data.pages.turned(tier, -1))
@@ -89,6 +94,36 @@ def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
         out.append(b.context(page_text(page, total.accounts)))
         out.append(b.actions(*nav))
     return out
+
+
+def _chance(data: HomeData, row: AccountRow) -> str:
+    return data.chances.row(row.card, row.score) if data.chances is not None else ""
+
+
+def _loss_line(data: HomeData, yours: bool) -> str:
+    """The expected MRR loss over the horizon (the user's, or the whole portfolio's), or why there is none."""
+    if data.chances is None:
+        return ""
+    missing = data.chances.missing()
+    if missing:
+        return "\n" + missing if yours else ""
+    if data.loss is None:
+        return ""
+    row = next((r for r in data.loss.csms if r.key == data.user_id), None) if yours else data.loss.portfolio
+    if row is None:
+        return ""
+    return "\n" + _loss_text(row, data.chances.horizon, yours)
+
+
+def _loss_text(row: LossRow, horizon: int, yours: bool) -> str:
+    return say(
+        "home.expected_loss",
+        horizon=horizon,
+        whose=say("health.at_risk.yours") if yours else "",
+        loss=b.money(row.expected_loss),
+        mrr=b.money(row.mrr),
+        expected=f"{row.expected_accounts:.1f}",
+    )
 
 
 def _team_tier(tier: str | None, total: TierTotal, tiers: Tiers) -> str:

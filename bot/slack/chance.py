@@ -1,0 +1,88 @@
+"""The chance to churn as every per-account surface draws it: the account card, the alert root, App Home and the
+`/health` lists. A request reads the fit once (`chance_fit.stored_in`) and hands it here with each account's card and
+score; nothing here fits or reads anything.
+
+With too little churn history, or before the first fit is stored, the surfaces say so instead of a number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.scoring import chance
+from bot.scoring.chance import ChanceFit
+from bot.scoring.scorecard import Tiers
+from bot.slack.blocks import esc, mention, tier_emoji
+from prompts import say
+from storage.models import HealthOverride
+
+
+@dataclass(frozen=True)
+class Chances:
+    """The fit in use for this request (None: none stored yet)."""
+
+    fit: ChanceFit | None
+
+    @property
+    def horizon(self) -> int:
+        return self.fit.horizon if self.fit is not None else chance.HORIZON
+
+    @property
+    def enough(self) -> bool:
+        return self.fit is not None and self.fit.enough
+
+    def of(self, card: str | None, score: float | None) -> float | None:
+        """The account's chance, or None (no fit, too little history, no score)."""
+        if self.fit is None or not self.fit.enough or score is None:
+            return None
+        value = float(self.fit.chances(np.array([card or ""], dtype=object), np.array([score], dtype=float))[0])
+        return None if np.isnan(value) else value
+
+    def missing(self) -> str | None:
+        """Why no account has a number, in one sentence (None when they have)."""
+        if self.fit is None:
+            return say("health.chance.no_fit", horizon=self.horizon)
+        if not self.fit.enough:
+            return say("health.chance.too_little", horizon=self.horizon, why=esc(chance.too_little_text(self.fit)))
+        return None
+
+    def short(self, card: str | None, score: float | None) -> str:
+        """`18 %`, or a dash without a number."""
+        value = self.of(card, score)
+        return "–" if value is None else chance.chance_percent(value)
+
+    def row(self, card: str | None, score: float | None) -> str:
+        """What a list row adds: "  ·  chance 18 %" (nothing without a number: the list says why once)."""
+        value = self.of(card, score)
+        return "" if value is None else say("health.chance.row", chance=chance.chance_percent(value))
+
+    def lines(self, card: str | None, score: float) -> str:
+        """The card's and the alert root's chance: the number with where it comes from, or why there is none."""
+        value = self.of(card, score)
+        if value is None or self.fit is None:
+            return self.missing() or ""
+        return say(
+            "health.chance.lines",
+            line=say("chance.line", horizon=self.horizon, chance=chance.chance_percent(value)),
+            source=esc(chance.source_text(self.fit, card, score)),
+        )
+
+    def fit_note(self) -> str:
+        """The card's footer: what the fit was made from, and its date."""
+        if self.fit is None or not self.fit.enough:
+            return ""
+        return say("health.chance.fit", fit=esc(chance.fit_text(self.fit)), day=self.fit.as_of.isoformat())
+
+    def override_line(
+        self, override: HealthOverride, scored_tier: str | None, card: str | None, score: float | None, tiers: Tiers
+    ) -> str:
+        """An override changes the tier shown, never the chance: both in one line."""
+        return say(
+            "health.chance.override",
+            emoji=tier_emoji(override.tier),
+            tier=esc(tiers.label(override.tier)),
+            who=mention(override.set_by),
+            scored=esc(tiers.label(scored_tier)) if scored_tier else say("health.chance.unscored"),
+            chance=self.short(card, score),
+        )
