@@ -257,6 +257,7 @@ class AccountRow:
     tier: str | None
     delta_7: float | None
     card: str | None = None  # the scorecard card that scored it (what its chance to churn is read with)
+    segment: str | None = None  # its segment (so is its chance)
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ def account_rows(
     accounts that moved.
     """
     s = HealthScore
-    stmt: Any = sa_select(  # nine columns: past sa_select's typed overloads
+    stmt: Any = sa_select(  # ten columns: past sa_select's typed overloads
         col(Account.id),
         col(Account.name),
         col(Account.owner_slack_id),
@@ -295,6 +296,7 @@ def account_rows(
         col(s.tier),
         col(s.delta_7),
         col(s.scorecard).label("card"),
+        col(Account.segment),
     )
     if with_unscored:
         stmt = stmt.select_from(Account).outerjoin(s, (col(s.account_id) == Account.id) & (col(s.day) == day))

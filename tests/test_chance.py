@@ -263,7 +263,8 @@ def test_chance_percent() -> None:
     assert chance.chance_percent(0.004) == "under 1 %"
     assert chance.chance_percent(0.005) == "under 1 %"  # rounds to 0 %: under 1 %, not "0 %"
     assert chance.chance_percent(0.0051) == "1 %"
-    assert chance.chance_percent(1.0) == "100 %"
+    assert chance.chance_percent(0.994) == "99 %"
+    assert chance.chance_percent(1.0) == "over 99 %"  # every past case churned: still not a certainty
 
 
 def test_fit_text_and_source_text() -> None:
@@ -500,3 +501,44 @@ def test_the_quarterly_review_checks_the_chance_with_the_card_in_use(portfolio: 
     posted = churn_job.run(portfolio, channel="C0CHURN", today=date(2026, 7, 1), scorecard=load_scorecard())
     assert posted is not None and posted.review.calibration is not None
     assert posted.review.calibration.as_of == "2026-04-01"
+
+
+def test_segments_get_a_shrunk_factor_not_bands_of_their_own() -> None:
+    # everyone: scores 10 churn 10 of 40 (25 %), scores 60 churn 5 of 100 (5 %). Enterprise (20 cases under 50, 20
+    # over) churned 8 where the bands expected 20 x 0.25 + 20 x 0.05 = 6: factor (8 + 2) / (6 + 2) = 10/8, applied on
+    # the odds (`chance.scaled`: p f / (1 - p + p f)).
+    low = np.repeat([10.0, 60.0], [40, 100])
+    churned = np.zeros(140, dtype=bool)
+    churned[[0, 1, 2, 3, 4, 5, 6, 7, 20, 21]] = True  # 10 under 50 (8 of them enterprise)
+    churned[[60, 61, 62, 63, 64]] = True  # 5 over 50, all smb
+    segment = np.array(["Enterprise"] * 20 + ["smb"] * 20 + ["enterprise"] * 20 + ["smb"] * 80, dtype=object)
+    cases = chance.Cases(
+        np.full(140, np.datetime64("2026-06-01", "D")),
+        np.arange(140, dtype=np.int64),
+        np.full(140, "default", dtype=object),
+        low,
+        churned,
+        chance.segment_keys(segment),
+    )
+    monkey = chance.MIN_CHURNED
+    try:
+        chance.MIN_CHURNED = 5
+        fitted = chance.fit_cases(cases, as_of=date(2026, 9, 1), horizon=90, key="k", snapshots=[date(2026, 6, 1)])
+    finally:
+        chance.MIN_CHURNED = monkey
+    assert [(b.lo, b.hi, b.cases, b.churned) for b in fitted.pooled.bands] == [(0, 59, 40, 10), (60, 100, 100, 5)]
+    assert fitted.ratios["enterprise"] == chance.Ratio(8, pytest.approx(6.0))
+    assert fitted.ratios["enterprise"].factor == pytest.approx(10 / 8)
+    assert fitted.ratios["smb"].factor == pytest.approx((7 + 2) / (9 + 2))  # 7 churned where 20 x .25 + 80 x .05 = 9
+    got = fitted.chances(np.array(["default"] * 3, dtype=object), np.array([10.0, 10.0, 10.0]),
+                         np.array([" ENTERPRISE ", "smb", None], dtype=object))  # fmt: skip
+
+    def odds(p: float, f: float) -> float:
+        return p * f / (1 - p + p * f)
+
+    assert got.tolist() == pytest.approx([odds(0.25, 10 / 8), odds(0.25, 9 / 11), 0.25])
+    words = chance.source_text(fitted, "default", 10.0, "Enterprise")
+    assert words == (
+        "of 40 past cases with scores 0-59, 10 churned within 90 days; Enterprise accounts churned 1.2x as often as "
+        "their scores said (8 past cases where 6.0 were expected), and the chance counts that in"
+    )

@@ -34,9 +34,7 @@ TODAY = date(2026, 12, 7)
 # -- the interval's arithmetic ---------------------------------------------------------------------------------------
 
 
-def _fit(
-    *bands: Band, cards: dict[str, ChanceMap] | None = None, segments: dict[str, ChanceMap] | None = None
-) -> ChanceFit:
+def _fit(*bands: Band, cards: dict[str, ChanceMap] | None = None) -> ChanceFit:
     return ChanceFit(
         as_of=TODAY,
         horizon=90,
@@ -46,7 +44,6 @@ def _fit(
         churned_accounts=sum(b.churned for b in bands),
         pooled=ChanceMap(tuple(bands)),
         cards=cards or {},
-        segments=segments or {},
     )
 
 
@@ -89,35 +86,21 @@ def test_a_cards_own_bands_are_used_for_its_accounts() -> None:
     assert bands.chances.tolist() == fit.chances(np.array(["enterprise", "default"]), np.array([50.0, 50.0])).tolist()
 
 
-def test_a_segments_own_bands_come_before_its_cards() -> None:
-    # enterprise accounts churned 40 of 100 at any score; the card "big" 30 of 100; everyone else 10 of 100
-    fit = _fit(
-        Band(0, 100, 100, 10),
-        cards={"big": ChanceMap((Band(0, 100, 100, 30),))},
-        segments={"enterprise": ChanceMap((Band(0, 100, 100, 40),))},
-    )
-    cards = np.array(["big", "big", "default", "default"], dtype=object)
-    segments = np.array([" Enterprise", "smb", "ENTERPRISE", None], dtype=object)  # keyed trimmed and case-folded
-    bands = forecast_interval.bands_of(fit, cards, np.full(4, 50.0), segments)
-    assert bands.chances.tolist() == [0.4, 0.3, 0.4, 0.1]
-    assert fit.chances(cards, np.full(4, 50.0), segments).tolist() == [0.4, 0.3, 0.4, 0.1]
-    assert len(bands.cases) == 3  # each band once: one draw of its rate is shared by every account in it
-
-
 def test_the_simulation_mean_is_the_analytic_mean_of_its_model() -> None:
-    # Fixed band counts: each draw takes the band's rate from Beta(churned + 1, cases - churned + 1), whose mean is
-    # (churned + 1) / (cases + 2); the expected count is that times the accounts in the band.
+    # Fixed band counts: each draw takes the band's rate from Beta(churned + PRIOR, cases - churned + PRIOR), whose
+    # mean is (churned + PRIOR) / (cases + 2 PRIOR); the expected count is that times the accounts in the band.
     bands = Bands(np.array([98.0, 1000.0]), np.array([8.0, 200.0]), np.array([0] * 300 + [1] * 200))
     totals = forecast_interval.simulate(bands, np.ones((500, 1)), draws=4000, seed=5)
-    analytic = 300 * 9 / 100 + 200 * 201 / 1002  # 27 + 40.12
-    assert totals[:, 0].mean() == pytest.approx(analytic, abs=0.5)
+    prior = forecast_interval.PRIOR
+    a0, b0, a1, b1 = 8 + prior, 90 + prior, 200 + prior, 800 + prior
+    r0, r1 = a0 / (a0 + b0), a1 / (a1 + b1)  # 8.05 / 98.1, 200.05 / 1000.1
+    assert totals[:, 0].mean() == pytest.approx(300 * r0 + 200 * r1, abs=0.5)
 
     # and its spread: Var = sum of Bernoulli variances + the band rates' own variance times accounts squared
     def beta_var(a: float, b: float) -> float:
         return a * b / ((a + b) ** 2 * (a + b + 1))
 
-    r0, r1 = 9 / 100, 201 / 1002
-    v0, v1 = beta_var(9, 91), beta_var(201, 801)
+    v0, v1 = beta_var(a0, b0), beta_var(a1, b1)
     variance = 300 * (r0 - r0**2 - v0) + 300**2 * v0 + 200 * (r1 - r1**2 - v1) + 200**2 * v1
     assert totals[:, 0].std() == pytest.approx(math.sqrt(variance), rel=0.06)
 
@@ -412,7 +395,15 @@ def test_help_documents_the_forecast(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         main(["forecast", "--help"])
     out = capsys.readouterr().out
-    for words in ("80 %", "2027-Q1", "the day before it starts", "Beta(churned + 1", "check:", "Exit status 2"):
+    words_wanted = (
+        "80 %",
+        "2027-Q1",
+        "the day before it starts",
+        "(Beta, counted in accounts",
+        "check:",
+        "Exit status 2",
+    )
+    for words in words_wanted:
         assert words in out
 
 
@@ -451,17 +442,19 @@ def test_the_quarterly_job_posts_the_latest_checked_forecast(engine: Engine) -> 
 
 
 def test_a_segment_that_churned_more_than_its_scores_said_gets_its_factor() -> None:
-    # everyone's band: 10 of 100 churned. Enterprise: 9 past cases churned where the band expected 3; shrunk by 5
-    # cases towards 1: (9 + 5) / (3 + 5) = 1.75. SMB: 1 where 3 were expected: (1 + 5) / (3 + 5) = 0.75.
-    fit = _fit(Band(0, 100, 100, 10))
+    # everyone's band: 10 of 100 churned. Enterprise: 9 past cases churned where the band expected 3; shrunk by
+    # SEGMENT_PRIOR (2) cases towards 1: (9 + 2) / (3 + 2) = 2.2, applied on the odds: 0.1 x 2.2 / (0.9 + 0.22).
+    # SMB: 1 where 3 were expected: (1 + 2) / (3 + 2) = 0.6.
+    fit = _fit(Band(0, 100, 100, 10))  # one case per account: the draws use the counts as they are
     fit.ratios = {"enterprise": Ratio(9, 3.0), "smb": Ratio(1, 3.0)}
     segments = np.array(["Enterprise", "smb", None], dtype=object)
     cards = np.array(["default"] * 3, dtype=object)
     chances = fit.chances(cards, np.full(3, 50.0), segments)
-    assert chances.tolist() == pytest.approx([0.175, 0.075, 0.1])
+    assert chances.tolist() == pytest.approx([0.22 / 1.12, 0.06 / 0.96, 0.1])
+    fit.accounts = fit.cases
     bands = forecast_interval.bands_of(fit, cards, np.full(3, 50.0), segments)
     assert bands.chances.tolist() == pytest.approx(chances.tolist())
-    totals = forecast_interval.simulate(bands, np.ones((3, 1)), draws=20000, seed=3)
-    assert totals.mean() == pytest.approx(1.75 * 11 / 102 + 0.75 * 11 / 102 + 11 / 102, abs=0.02)  # Beta means
+    totals = forecast_interval.simulate(bands, np.ones((3, 1)), draws=40000, seed=3)
+    assert totals.mean() == pytest.approx(sum(chances), abs=0.03)  # the draws' factors and rates average out
     back = ChanceFit.from_json(fit.to_json(), as_of=fit.as_of, horizon=90, scorecard_key="k")
     assert back.ratios == fit.ratios

@@ -46,7 +46,7 @@ from bot.slack.chance import Chances
 from bot.slack.values import encode
 from prompts import raw, say
 from storage.models import Account, Alert, AlertListing, HealthOverride, HealthScore, Task, firings_of
-from storage.types import AlertOutcome, AlertStatus, ListingStatus
+from storage.types import AccountStatus, AlertOutcome, AlertStatus, ListingStatus
 
 NOTE_LIMIT = 1000  # characters of a Resolve note
 SNOOZE_CHOICES: tuple[SnoozeFor, ...] = ("1d", "7d", "tier")
@@ -107,12 +107,16 @@ def _title(view: AlertView, tiers: Tiers) -> str:
 def _chance(view: AlertView, tiers: Tiers) -> str:
     """The account's chance to churn below the title (with where it comes from), or why there is none; with an
     override, the tier it sets beside the scored tier and the chance, which the override does not change."""
-    if view.chances is None or view.score is None or view.account.churned_on is not None:
+    churned = view.account.churned_on is not None or view.account.status == AccountStatus.CHURNED
+    if view.chances is None or view.score is None or churned:
         return ""
     score = view.score
-    lines = [view.chances.lines(score.scorecard, score.score)]
+    segment = view.account.segment
+    lines = [view.chances.lines(score.scorecard, score.score, segment)]
     if view.override is not None:
-        lines.append(view.chances.override_line(view.override, score.tier, score.scorecard, score.score, tiers))
+        lines.append(
+            view.chances.override_line(view.override, score.tier, score.scorecard, score.score, tiers, segment)
+        )
     return "\n" + "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
-"""The forecast's interval: simulated periods in which every score band's churn rate is drawn from what its past
-cases make sure of, then each account churns with its band's rate (times its segment's factor)."""
+"""The forecast's interval: simulated periods in which every score band's churn rate, and every segment's factor, is
+drawn from what their past cases make sure of; then each account churns with its band's rate moved by its segment's
+factor (`chance.scaled`)."""
 
 from __future__ import annotations
 
@@ -12,34 +13,63 @@ from bot.scoring import chance
 
 DRAWS = 4000  # simulated periods
 SEED = 21  # the simulation's seed: the same data gives the same interval
+PRIOR = 0.05  # added to a band's churned and not churned: keeps its draws' mean at its rate (a prior of 1 pulls
+# a band of few accounts towards 50 %), yet lets a band where nobody churned draw a rate above 0
 CHUNK_CELLS = 2_000_000  # draws x accounts simulated at once (16 MB of float64)
 
 
 @dataclass(frozen=True)
 class Bands:
-    """The score bands the accounts fall in: past cases and churned per band, each account's band, and its
-    segment's factor (`chance.Ratio`: how its segment churned against what its scores said)."""
+    """The score bands the accounts fall in (past cases and churned per band, each account's band) and the segments
+    (`chance.Ratio`: churned and expected per segment, each account's segment, -1 for none), in effective counts."""
 
     cases: np.ndarray  # per band
     churned: np.ndarray  # per band
     of_account: np.ndarray  # band index per account
-    factor: np.ndarray | None = None  # per account; None: 1 for all
+    seg_churned: np.ndarray | None = None  # per segment, with chance.SEGMENT_PRIOR added
+    seg_expected: np.ndarray | None = None  # per segment, with chance.SEGMENT_PRIOR added
+    seg_of_account: np.ndarray | None = None  # segment index per account, -1: no factor
 
     @property
     def chances(self) -> np.ndarray:
-        """Each account's chance: its band's share of past cases that churned, times its segment's factor."""
-        return self.scaled((self.churned / self.cases)[self.of_account])
+        """Each account's chance: its band's share of past cases that churned, moved by its segment's factor."""
+        rates = (self.churned / self.cases)[self.of_account]
+        if self.seg_churned is None or self.seg_expected is None:
+            return rates
+        return chance.scaled(rates, self._per_account(self.seg_churned / self.seg_expected))
 
-    def scaled(self, rates: np.ndarray) -> np.ndarray:
-        return rates if self.factor is None else np.minimum(rates * self.factor, 1.0)
+    def _per_account(self, per_segment: np.ndarray) -> np.ndarray:
+        assert self.seg_of_account is not None
+        with_one = np.concatenate([per_segment, np.ones((*per_segment.shape[:-1], 1))], axis=-1)
+        return with_one[..., self.seg_of_account]  # -1 picks the 1 appended last
+
+    def draw_factors(self, rng: np.random.Generator, size: int) -> np.ndarray | None:
+        """Per draw and account, its segment's factor: Gamma(churned, 1 / expected), whose mean is the factor."""
+        if self.seg_churned is None or self.seg_expected is None:
+            return None
+        per_segment = rng.gamma(self.seg_churned, 1.0 / self.seg_expected, size=(size, len(self.seg_churned)))
+        return self._per_account(per_segment)
 
 
 def bands_of(fit: chance.ChanceFit, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray) -> Bands:
-    """The band each account is in, as `ChanceFit.chances` reads it (`ChanceFit.assign`, `ChanceFit.factors`)."""
-    bands, of_account = fit.assign(cards, scores, segments)
-    cases = np.array([b.cases for b in bands], dtype=float)
-    factor = fit.factors(segments, len(of_account)) if fit.ratios else None
-    return Bands(cases, np.array([b.churned for b in bands], dtype=float), of_account, factor)
+    """The band and segment of each account, as `ChanceFit.chances` reads them.
+
+    Counts are past cases, and one account is a case on each snapshot it was active (a churner counts as churned on
+    several): not that many independent accounts. The draws use them divided by the fit's cases per account, so a
+    band or segment resting on a few accounts seen many times spreads as wide as those few accounts warrant."""
+    bands, of_account = fit.assign(cards, scores)
+    per_account = fit.cases / fit.accounts if fit.accounts else 1.0
+    cases = np.array([b.cases for b in bands], dtype=float) / per_account
+    churned = np.array([b.churned for b in bands], dtype=float) / per_account
+    if not fit.ratios:
+        return Bands(cases, churned, of_account)
+    names = list(fit.ratios)
+    index = {name: k for k, name in enumerate(names)}
+    seg_of = np.array([index.get(k, -1) for k in chance.segment_keys(segments)], dtype=np.int64)
+    prior = chance.SEGMENT_PRIOR
+    seg_churned = np.array([fit.ratios[k].churned + prior for k in names], dtype=float) / per_account
+    seg_expected = np.array([fit.ratios[k].expected + prior for k in names], dtype=float) / per_account
+    return Bands(cases, churned, of_account, seg_churned, seg_expected, seg_of)
 
 
 def simulate(
@@ -51,8 +81,9 @@ def simulate(
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Simulated period totals, one row per draw: `weights` (accounts x columns) summed over the accounts that
-    churned in the draw. Each draw takes every band's rate from Beta(churned + 1, cases - churned + 1), then each
-    account churns with its band's rate. Chunked so memory stays flat; `progress` gets the draws done."""
+    churned in the draw. Each draw takes every band's rate from Beta(churned + PRIOR, cases - churned + PRIOR) and
+    every segment's factor from its Gamma, then each account churns with its band's rate moved by its factor.
+    Chunked so memory stays flat; `progress` gets the draws done."""
     rng = np.random.default_rng(seed)
     n = len(bands.of_account)
     weights = np.asarray(weights, dtype=float).reshape(n, -1)
@@ -62,8 +93,10 @@ def simulate(
     step = max(1, CHUNK_CELLS // n)
     for first in range(0, draws, step):
         size = min(step, draws - first)
-        rates = rng.beta(bands.churned + 1, bands.cases - bands.churned + 1, size=(size, len(bands.cases)))
-        churned = rng.random((size, n)) < bands.scaled(rates[:, bands.of_account])
+        shape = (size, len(bands.cases))
+        rates = rng.beta(bands.churned + PRIOR, bands.cases - bands.churned + PRIOR, size=shape)
+        factors = bands.draw_factors(rng, size)
+        churned = rng.random((size, n)) < chance.scaled(rates[:, bands.of_account], factors)
         out[first : first + size] = churned @ weights
         if progress is not None:
             progress(size)

@@ -73,9 +73,13 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
         lines.append(say("health.card.churned", day=account.churned_on.isoformat()))
     chances = card.chances if account.churned_on is None and account.status != AccountStatus.CHURNED else None
     if score is not None and chances is not None:  # the chance, and beside an override the tier it does not move
-        lines.append(chances.lines(score.scorecard, score.score))
+        lines.append(chances.lines(score.scorecard, score.score, card.account.segment))
         if card.override is not None:
-            lines.append(chances.override_line(card.override, score.tier, score.scorecard, score.score, tiers))
+            lines.append(
+                chances.override_line(
+                    card.override, score.tier, score.scorecard, score.score, tiers, card.account.segment
+                )
+            )
     if card.override is not None:
         lines.append(override_text(card.override, tiers))
     blocks: Blocks = [section("\n".join(lines))]
@@ -394,7 +398,7 @@ def riskiest_list(
         show_owner=True,
         total=count,
         tiers=tiers,
-        extra=lambda row: chances.row(row.card, row.score),
+        extra=lambda row: chances.row(row.card, row.score, row.segment),
         note=chances.fit_note(),
     )
 
@@ -436,6 +440,8 @@ def loss_list(
     title += "\n" + say("health.list.loss_all", accounts=sums.accounts, loss=b.money(sums.loss), mrr=b.money(sums.mrr))
 
     def extra(row: AccountRow) -> str:
-        return say("health.list.row_loss", chance=chances.short(row.card, row.score), loss=b.money(losses[row.id]))
+        return say(
+            "health.list.row_loss", chance=chances.short(row.card, row.score, row.segment), loss=b.money(losses[row.id])
+        )
 
     return _list(title, page, value, day, True, sums.listed, tiers, extra, chances.fit_note())

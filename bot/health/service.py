@@ -175,6 +175,7 @@ def _row(r: dict[str, Any]) -> AccountRow:
         tier=_value(r["tier"]),
         delta_7=None if delta is None else float(delta),
         card=_value(r["card"]),
+        segment=_value(r["segment"]),
     )
 
 

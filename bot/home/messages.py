@@ -97,7 +97,7 @@ def _my_tier(tier: str, data: HomeData, day: date, tiers: Tiers) -> b.Blocks:
 
 
 def _chance(data: HomeData, row: AccountRow) -> str:
-    return data.chances.row(row.card, row.score) if data.chances is not None else ""
+    return data.chances.row(row.card, row.score, row.segment) if data.chances is not None else ""
 
 
 def _loss_line(data: HomeData, yours: bool) -> str:

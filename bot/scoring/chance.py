@@ -8,10 +8,13 @@ scikit-learn), gives score *bands*: an account's chance is the share of past cas
 Each band carries its counts, so the number can always be said in words ("of 412 past cases with scores 40-44,
 74 churned within 90 days").
 
-A segment (the account field: segments churn at their own rates) or a card with enough churn history of its own
-gets its own bands, a segment's first; the others share the bands of all cases together. With too little churn
-history (fewer than `MIN_CHURNED` churned accounts, or fewer than `MIN_CASES` cases) there is no chance at all, and
-`too_little_text` says why.
+A card with enough churn history of its own gets its own bands; the others share the bands of all cases together.
+Segments (the account field) churn at their own rates: each gets a factor, how its past cases churned against what
+their bands said, shrunk towards 1 (`Ratio`), rather than bands of its own (a segment's few cases would cut coarse
+bands: an enterprise account silent for a month read 34 % from "scores 0-89" where the shared bands say 74 %).
+
+With too little churn history (fewer than `MIN_CHURNED` churned accounts, or fewer than `MIN_CASES` cases) there is
+no chance at all, and `too_little_text` says why.
 
 The bands are never fitted on the accounts they are checked against: `held_out` fits on earlier snapshots with one
 fold of accounts left out and predicts that fold (`fitting.folds`), fold by fold.
@@ -41,7 +44,7 @@ MAX_SNAPSHOTS = 13  # half a year of fortnightly snapshots
 MIN_CHURNED = 10  # distinct churned accounts the cases need (per card, for a card's own bands)
 MIN_CASES = 100  # cases the fit needs (per card, for a card's own bands)
 MIN_BAND_CASES = 30  # a band holds at least this many cases: fewer make its share a guess
-SEGMENT_PRIOR = 5.0  # churned cases a segment's churn-as-expected ratio is shrunk towards 1 with (see `Ratio`)
+SEGMENT_PRIOR = 2.0  # churned cases a segment's churn-as-expected ratio is shrunk towards 1 with (see `Ratio`)
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,15 @@ def gather(engine: Engine, scorecard: Scorecard, days: list[date], horizon: int)
     )
 
 
+def scaled(rates: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
+    """Band rates moved by segment factors, on the odds (a factor of 1.6 on 74 % gives 82 %, never past 100 %; on
+    small rates the same as multiplying)."""
+    if factors is None:
+        return rates
+    odds = rates * factors
+    return np.where(rates >= 1.0, 1.0, odds / np.maximum(1.0 - rates + odds, 1e-12))
+
+
 def segment_keys(values: Any) -> np.ndarray:
     """An account `segment` as a fit keys it: trimmed and case-folded ("" when there is none)."""
     return np.array([v.strip().casefold() if isinstance(v, str) else "" for v in values], dtype=object)
@@ -238,8 +250,7 @@ class ChanceFit:
     churned_accounts: int = 0
     pooled: ChanceMap | None = None  # None: too little churn history for any chance
     cards: dict[str, ChanceMap] = field(default_factory=dict)  # cards with bands of their own
-    segments: dict[str, ChanceMap] = field(default_factory=dict)  # segments (segment_keys) with bands of their own
-    ratios: dict[str, Ratio] = field(default_factory=dict)  # the other segments: how they churned against their bands
+    ratios: dict[str, Ratio] = field(default_factory=dict)  # segments (segment_keys): churned against their bands
     fitted_at: datetime | None = None
     id: int | None = None
 
@@ -247,34 +258,18 @@ class ChanceFit:
     def enough(self) -> bool:
         return self.pooled is not None
 
-    def map_for(self, card: str | None, segment: str | None = None) -> ChanceMap | None:
-        """The bands an account is read from: its segment's own, else its card's own, else the pooled ones."""
-        key = segment_keys([segment])[0]
-        return self.segments.get(key) or self.cards.get(card or "") or self.pooled
+    def map_for(self, card: str | None) -> ChanceMap | None:
+        """The bands an account is read from: its card's own, else the pooled ones."""
+        return self.cards.get(card or "") or self.pooled
 
-    def kind_of(self, card: str | None, segment: str | None = None) -> tuple[str, str]:
-        """Whose bands an account is read from: ("segment", name), ("card", name) or ("all", "")."""
-        key = segment_keys([segment])[0]
-        if key in self.segments:
-            return "segment", key
-        if (card or "") in self.cards:
-            return "card", card or ""
-        return "all", ""
-
-    def assign(
-        self, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray | None = None
-    ) -> tuple[list[Band], np.ndarray]:
+    def assign(self, cards: np.ndarray, scores: np.ndarray) -> tuple[list[Band], np.ndarray]:
         """Every band of the fit in one list, and each account's band in it (`map_for`'s choice); the fit must have
         enough history. The forecast's simulation draws each band's rate once per draw from this list."""
         assert self.pooled is not None, "assign needs a fit with enough history"
         scores = np.asarray(scores, dtype=float)
         cards = np.asarray(cards, dtype=object)
-        keys = segment_keys(segments) if segments is not None else np.full(len(scores), "", dtype=object)
-        by_segment = np.isin(keys, list(self.segments))
-        by_card = ~by_segment & np.isin(cards, list(self.cards))
-        groups = [(~by_segment & ~by_card, self.pooled)]
-        groups += [(by_card & (cards == name), m) for name, m in self.cards.items()]
-        groups += [(by_segment & (keys == name), m) for name, m in self.segments.items()]
+        own = np.isin(cards, list(self.cards))
+        groups = [(~own, self.pooled), *((cards == name, m) for name, m in self.cards.items())]
         bands: list[Band] = []
         of_account = np.zeros(len(scores), dtype=np.int64)
         for rows, m in groups:
@@ -284,7 +279,7 @@ class ChanceFit:
         return bands, of_account
 
     def factors(self, segments: np.ndarray | None, n: int) -> np.ndarray:
-        """Each account's segment factor (`Ratio.factor`; 1 for a segment with bands of its own, or none)."""
+        """Each account's segment factor (`Ratio.factor`; 1 with no segment, or one the fit never saw)."""
         if segments is None or not self.ratios:
             return np.ones(n)
         keys = segment_keys(segments)
@@ -296,9 +291,9 @@ class ChanceFit:
         n = len(np.asarray(scores))
         if self.pooled is None:
             return np.full(n, np.nan)
-        bands, of_account = self.assign(cards, scores, segments)
+        bands, of_account = self.assign(cards, scores)
         rates = np.array([b.chance for b in bands])[of_account]
-        return np.minimum(rates * self.factors(segments, n), 1.0)
+        return scaled(rates, self.factors(segments, n))
 
     def to_json(self) -> dict[str, Any]:
         def bands(m: ChanceMap | None) -> list[dict[str, int]] | None:
@@ -312,7 +307,6 @@ class ChanceFit:
             "churned_accounts": self.churned_accounts,
             "pooled": bands(self.pooled),
             "cards": {k: bands(v) for k, v in self.cards.items()},
-            "segments": {k: bands(v) for k, v in self.segments.items()},
             "ratios": {k: {"churned": r.churned, "expected": r.expected} for k, r in self.ratios.items()},
         }
 
@@ -341,7 +335,6 @@ class ChanceFit:
             churned_accounts=int(body.get("churned_accounts", 0)),
             pooled=bands(body.get("pooled")),
             cards={k: m for k, v in body.get("cards", {}).items() if (m := bands(v)) is not None},
-            segments={k: m for k, v in body.get("segments", {}).items() if (m := bands(v)) is not None},
             ratios={k: Ratio(int(v["churned"]), float(v["expected"])) for k, v in body.get("ratios", {}).items()},
             fitted_at=fitted_at,
             id=id,
@@ -374,17 +367,11 @@ def fit_cases(cases: Cases, *, as_of: date, horizon: int, key: str, snapshots: l
             if _enough(own):
                 fit.cards[name] = fit_bands(own.score, own.churned)
     segments = sorted(set(cases.segment.tolist()) - {""})
-    if len(segments) > 1:  # segments churn at their own rates: the same score may mean more churn in one of them
+    if len(segments) > 1:  # how each segment churned against what the bands say for its scores
+        expected = fit.chances(cases.card, cases.score)
         for name in segments:
-            own = cases.where(cases.segment == name)
-            if _enough(own):
-                fit.segments[name] = fit_bands(own.score, own.churned)
-        # the rest: how each churned against what the bands say for its scores
-        expected = fit.chances(cases.card, cases.score, cases.segment)
-        for name in segments:
-            if name not in fit.segments:
-                rows = cases.segment == name
-                fit.ratios[name] = Ratio(int(cases.churned[rows].sum()), float(expected[rows].sum()))
+            rows = cases.segment == name
+            fit.ratios[name] = Ratio(int(cases.churned[rows].sum()), float(expected[rows].sum()))
     return fit
 
 
@@ -406,9 +393,12 @@ def expected_loss(chances: np.ndarray, mrr: np.ndarray) -> float:
 
 
 def chance_percent(chance: float) -> str:
-    """A chance as a whole percent; one that rounds to none reads "under 1 %" (no past case is a promise)."""
+    """A chance as a whole percent; one that rounds to none reads "under 1 %", one that rounds to all "over 99 %" (no
+    past case is a promise either way)."""
     whole = f"{chance:.0%}"  # "0%" up to 0.5 % (0.005 itself rounds half to even)
-    return say("chance.under_one") if whole == "0%" else whole.replace("%", " %")
+    if whole == "0%":
+        return say("chance.under_one")
+    return say("chance.over_99") if whole == "100%" else whole.replace("%", " %")
 
 
 def too_little_text(existing: ChanceFit) -> str:
@@ -425,16 +415,14 @@ def too_little_text(existing: ChanceFit) -> str:
 
 
 def source_text(existing: ChanceFit, card: str | None, score: float, segment: str | None = None) -> str:
-    """Where an account's chance comes from, in words: its band (of its segment's, its card's or everyone's bands)
-    and how the past cases in it fared."""
-    bands = existing.map_for(card, segment)
+    """Where an account's chance comes from, in words: its band (of its card's or everyone's bands), how the past
+    cases in it fared, and its segment's factor when that moved it."""
+    bands = existing.map_for(card)
     assert bands is not None, "source_text needs a fit with enough history"
     band = bands.band(score)
     values = dict(cases=band.cases, lo=band.lo, hi=band.hi, churned=band.churned, horizon=existing.horizon)
-    kind, name = existing.kind_of(card, segment)
-    if kind == "segment":
-        return say("chance.source_segment", segment=(segment or name).strip(), **values)
-    text = say("chance.source_card", card=card, **values) if kind == "card" else say("chance.source", **values)
+    own = (card or "") in existing.cards
+    text = say("chance.source_card", card=card, **values) if own else say("chance.source", **values)
     ratio = existing.ratios.get(segment_keys([segment])[0])
     if ratio is not None and abs(ratio.factor - 1) >= 0.05:
         text += say(

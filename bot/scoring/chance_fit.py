@@ -22,17 +22,7 @@ REFIT_AFTER = 7  # days: the daily run refits a stored fit this old (or one fitt
 def stored(engine: Engine, horizon: int = HORIZON) -> ChanceFit | None:
     """The fit in use for `horizon` (the latest stored), or None before the first."""
     with unit_of_work(session_factory(engine)) as session:
-        row = chance_store.latest_fit(session, horizon)
-        if row is None:
-            return None
-        return ChanceFit.from_json(
-            row.body,
-            as_of=row.as_of,
-            horizon=row.horizon_days,
-            scorecard_key=row.scorecard_key,
-            fitted_at=row.fitted_at,
-            id=row.id,
-        )
+        return stored_in(session, horizon)
 
 
 def is_stale(existing: ChanceFit | None, scorecard: Scorecard, today: date) -> bool:

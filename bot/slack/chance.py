@@ -32,11 +32,12 @@ class Chances:
     def enough(self) -> bool:
         return self.fit is not None and self.fit.enough
 
-    def of(self, card: str | None, score: float | None) -> float | None:
-        """The account's chance, or None (no fit, too little history, no score)."""
+    def of(self, card: str | None, score: float | None, segment: str | None = None) -> float | None:
+        """The account's chance (read with its card and segment), or None (no fit, too little history, no score)."""
         if self.fit is None or not self.fit.enough or score is None:
             return None
-        value = float(self.fit.chances(np.array([card or ""], dtype=object), np.array([score], dtype=float))[0])
+        cards, segments = np.array([card or ""], dtype=object), np.array([segment], dtype=object)
+        value = float(self.fit.chances(cards, np.array([score], dtype=float), segments)[0])
         return None if np.isnan(value) else value
 
     def missing(self) -> str | None:
@@ -47,25 +48,25 @@ class Chances:
             return say("health.chance.too_little", horizon=self.horizon, why=esc(chance.too_little_text(self.fit)))
         return None
 
-    def short(self, card: str | None, score: float | None) -> str:
+    def short(self, card: str | None, score: float | None, segment: str | None = None) -> str:
         """`18 %`, or a dash without a number."""
-        value = self.of(card, score)
+        value = self.of(card, score, segment)
         return "–" if value is None else chance.chance_percent(value)
 
-    def row(self, card: str | None, score: float | None) -> str:
+    def row(self, card: str | None, score: float | None, segment: str | None = None) -> str:
         """What a list row adds: "  ·  chance 18 %" (nothing without a number: the list says why once)."""
-        value = self.of(card, score)
+        value = self.of(card, score, segment)
         return "" if value is None else say("health.chance.row", chance=chance.chance_percent(value))
 
-    def lines(self, card: str | None, score: float) -> str:
+    def lines(self, card: str | None, score: float, segment: str | None = None) -> str:
         """The card's and the alert root's chance: the number with where it comes from, or why there is none."""
-        value = self.of(card, score)
+        value = self.of(card, score, segment)
         if value is None or self.fit is None:
             return self.missing() or ""
         return say(
             "health.chance.lines",
             line=say("chance.line", horizon=self.horizon, chance=chance.chance_percent(value)),
-            source=esc(chance.source_text(self.fit, card, score)),
+            source=esc(chance.source_text(self.fit, card, score, segment)),
         )
 
     def fit_note(self) -> str:
@@ -75,7 +76,13 @@ class Chances:
         return say("health.chance.fit", fit=esc(chance.fit_text(self.fit)), day=self.fit.as_of.isoformat())
 
     def override_line(
-        self, override: HealthOverride, scored_tier: str | None, card: str | None, score: float | None, tiers: Tiers
+        self,
+        override: HealthOverride,
+        scored_tier: str | None,
+        card: str | None,
+        score: float | None,
+        tiers: Tiers,
+        segment: str | None = None,
     ) -> str:
         """An override changes the tier shown, never the chance: both in one line."""
         return say(
@@ -84,5 +91,5 @@ class Chances:
             tier=esc(tiers.label(override.tier)),
             who=mention(override.set_by),
             scored=esc(tiers.label(scored_tier)) if scored_tier else say("health.chance.unscored"),
-            chance=self.short(card, score),
+            chance=self.short(card, score, segment),
         )
