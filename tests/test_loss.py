@@ -106,3 +106,21 @@ def test_names_and_top() -> None:
     assert [r.key for r in shown] == ["U1", None] and more == 1
     assert top(s.csms, 5)[1] == 0
     assert s.portfolio.share == pytest.approx(490 / 7900)
+
+
+def test_segments_spelled_two_ways_are_one_segment() -> None:
+    """The fit keys segments trimmed and case-folded; the sums do too, under the first spelling met."""
+    frame = pd.DataFrame(
+        {
+            "chance": [0.5, 0.1, 0.2],
+            "mrr": [100.0, 1000.0, 10.0],
+            "segment": ["Enterprise", "enterprise ", "smb"],
+            "owner_slack_id": ["U1", "U1", "U2"],
+            "tier": ["high_risk", "healthy", "healthy"],
+        }
+    )
+    summary = loss_summary(frame, ["healthy", "high_risk"])
+    assert [(r.key, r.accounts, r.expected_loss) for r in summary.segments] == [
+        ("Enterprise", 2, pytest.approx(150.0)),
+        ("smb", 1, pytest.approx(2.0)),
+    ]

@@ -122,7 +122,7 @@ class Book:
 
 
 def _segments(values: pd.Series) -> np.ndarray:
-    return np.array([s.strip() if isinstance(s, str) and s.strip() else None for s in values], dtype=object)
+    return chance.segment_names(values)
 
 
 def _book_today(engine: Engine, fit: chance.ChanceFit, today: date) -> Book:

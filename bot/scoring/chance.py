@@ -232,6 +232,18 @@ def segment_keys(values: Any) -> np.ndarray:
     return np.array([v.strip().casefold() if isinstance(v, str) else "" for v in values], dtype=object)
 
 
+def segment_names(values: Any) -> np.ndarray:
+    """Each account's segment as the team reads it: the first spelling met of its key (`segment_keys`), None for
+    none. "Enterprise" and "enterprise " are one segment wherever segments are summed, as they are for the fit."""
+    values = list(values)
+    keys = segment_keys(values)
+    first: dict[str, str] = {}
+    for key, value in zip(keys, values, strict=True):
+        if key and key not in first:
+            first[key] = str(value).strip()
+    return np.array([first[key] if key else None for key in keys], dtype=object)
+
+
 def _enough(cases: Cases) -> bool:
     return len(cases) >= MIN_CASES and cases.churned_accounts() >= MIN_CHURNED
 

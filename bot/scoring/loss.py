@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from bot.scoring import chance
 from prompts import say
 
 NO_SEGMENT: None = None
@@ -126,7 +127,7 @@ def loss_summary(frame: pd.DataFrame, tier_order: Sequence[str]) -> LossSummary:
     (portfolio,) = _groups(frame.assign(_all=None), "_all", sums)  # one row, key None
     return LossSummary(
         portfolio=portfolio,
-        segments=_groups(frame, "segment", sums),
+        segments=_groups(frame.assign(segment=chance.segment_names(frame["segment"])), "segment", sums),
         csms=_groups(frame, "owner_slack_id", sums),
         tiers=ordered + rest,
     )
