@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from slack_sdk import WebClient
 from sqlalchemy import Connection, Engine
 
-from bot.scoring import chance, chance_fit
+from bot.scoring import chance_fit, chance_words
 from bot.scoring.run import RunSummary, future_note, score_range, team_today
 from bot.scoring.scorecard import Scorecard
 from jobs import home
@@ -99,5 +99,5 @@ def run(engine: Engine, scorecard: Scorecard, today: date | None = None) -> RunS
             log.info("too little data to score %d accounts, e.g. %s", len(summary.unscored), summary.unscored[:5])
         fitted, refitted = chance_fit.current(engine, scorecard, today)
         if refitted:
-            log.info("%s", say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+            log.info("%s", say("chance.refitted", horizon=fitted.horizon, what=chance_words.fit_text(fitted)))
         return summary

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, text
 
 from bot.cli import main
 from bot.demo.run import write_demo_csvs
-from bot.scoring import calibration, chance, chance_fit, fitting
+from bot.forecast import interval as forecast_interval
+from bot.scoring import calibration, chance, chance_fit, chance_words, fitting
 from bot.scoring.chance import Band, ChanceFit, ChanceMap, fit_bands
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
@@ -44,7 +45,10 @@ def test_fit_bands_pools_adjacent_violators_into_one_band() -> None:
     assert (got.cases, got.churned) == (16, 6)
     # an account's band by its whole score (as displayed: rounded down), scores past the ends clipped
     assert got.index(np.array([0.0, 29.99, 30.0, 39.5, 40.0, 100.0, -3.0, 104.0])).tolist() == [0, 0, 1, 1, 2, 2, 0, 2]
-    assert got.chances(np.array([12.0, 35.0, 99.0])).tolist() == [0.625, 0.25, 0.0]
+    # centres (the mean whole score of each band's cases): 15, 30, 40. A score below the first or past the last reads
+    # the end band's rate; one between two centres reads between them: 35 is halfway from 30 (25 %) to 40 (0 %).
+    assert [b.centre for b in got.bands] == [15.0, 30.0, 40.0]
+    assert got.chances(np.array([12.0, 35.0, 99.0])).tolist() == [0.625, 0.125, 0.0]
     assert got.band(29.99) == Band(0, 29, 8, 5)
 
 
@@ -106,8 +110,8 @@ def test_to_json_and_back() -> None:
     )
     body = json.loads(json.dumps(fit.to_json()))  # what the database stores
     assert body["pooled"] == [
-        {"lo": 0, "hi": 49, "cases": 40, "churned": 20},
-        {"lo": 50, "hi": 100, "cases": 60, "churned": 3},
+        {"lo": 0, "hi": 49, "cases": 40, "churned": 20, "centre": None},  # a hand-made band: read as a step
+        {"lo": 50, "hi": 100, "cases": 60, "churned": 3, "centre": None},
     ]
     at = datetime(2026, 12, 1, 6, 0)
     back = ChanceFit.from_json(body, as_of=fit.as_of, horizon=90, scorecard_key="k", fitted_at=at, id=7)
@@ -148,8 +152,9 @@ HIGH_CHURNED = [1, 0, 2, 1, 0]  # per fold: of 10 training cases scored 80 (4 in
 
 
 def _tiny(monkeypatch: pytest.MonkeyPatch, min_churned: int = 1) -> tuple[chance.Cases, chance.Cases]:
-    """Five accounts, one per fold, each with 10 training cases at score 20 and 10 at 80; each is tested once at 25
-    (churned: folds 0, 1, 3) and once at 85 (nobody churned)."""
+    """Five accounts, one per fold, each with 10 training cases at score 20 and 10 at 80; each is tested once at 20
+    (churned: folds 0, 1, 3) and once at 85 (nobody churned): at the bands' centres or past the last, so each
+    prediction is a band's own rate."""
     monkeypatch.setattr(chance, "MIN_CASES", 1)
     monkeypatch.setattr(chance, "MIN_CHURNED", min_churned)
     keys = _keys_one_per_fold()
@@ -159,7 +164,7 @@ def _tiny(monkeypatch: pytest.MonkeyPatch, min_churned: int = 1) -> tuple[chance
         + [(k, 80.0, 10, HIGH_CHURNED[f]) for f, k in enumerate(keys)]
     )
     low_y = [1, 1, 0, 1, 0]
-    test = _rows([(k, 25.0, 1, low_y[f]) for f, k in enumerate(keys)] + [(k, 85.0, 1, 0) for k in keys])
+    test = _rows([(k, 20.0, 1, low_y[f]) for f, k in enumerate(keys)] + [(k, 85.0, 1, 0) for k in keys])
     return train, test
 
 
@@ -167,10 +172,10 @@ def test_held_out_predicts_each_fold_from_the_others(monkeypatch: pytest.MonkeyP
     train, test = _tiny(monkeypatch)
     got = calibration.held_out(train, test)
     # Without fold f, 40 cases at 20 (24 - LOW_CHURNED[f] churned) and 40 at 80 (4 - HIGH_CHURNED[f]): two bands of
-    # 40 cases each (0-79, 80-100). Predictions at 25: 19/40, 20/40, 18/40, 19/40, 20/40 = .475 .5 .45 .475 .5;
+    # 40 cases each (0-79, 80-100). Predictions at 20: 19/40, 20/40, 18/40, 19/40, 20/40 = .475 .5 .45 .475 .5;
     # at 85: 3/40, 4/40, 2/40, 3/40, 4/40 = .075 .1 .05 .075 .1. The base rate without fold f: 22/80, 24/80,
     # 20/80, 22/80, 24/80 = .275 .3 .25 .275 .3.
-    # Brier: at 25 (churned 1 1 0 1 0): .525² + .5² + .45² + .525² + .5² = 1.25375; at 85 (none churned):
+    # Brier: at 20 (churned 1 1 0 1 0): .525² + .5² + .45² + .525² + .5² = 1.25375; at 85 (none churned):
     # .075² + .1² + .05² + .075² + .1² = .03375; (1.25375 + .03375) / 10 = .12875.
     # Base: .725² + .7² + .25² + .725² + .3² = 1.69375 and .275² + .3² + .25² + .275² + .3² = .39375: .20875.
     assert (got.accounts, got.churned, got.without_chance) == (10, 3, 0)
@@ -179,7 +184,7 @@ def test_held_out_predicts_each_fold_from_the_others(monkeypatch: pytest.MonkeyP
     assert got.base_rate == pytest.approx(28 / 100)
     assert (got.training_cases, got.training_churned_accounts) == (100, 5)
     # Reliability (bands of predicted chance 0-2-5-10-20-40-100 %): .075 .05 .075 in 5-10 %, none churned;
-    # .1 .1 in 10-20 %, none churned; the five at 25 in 40-100 %: mean 2.4/5 = .48, 3 of 5 churned.
+    # .1 .1 in 10-20 %, none churned; the five at 20 in 40-100 %: mean 2.4/5 = .48, 3 of 5 churned.
     rows = [(r.accounts, r.churned, r.predicted, r.observed) for r in got.rows]
     assert rows[:2] == [(0, 0, None, None), (0, 0, None, None)]
     assert rows[2][:2] == (3, 0) and rows[2][2] == pytest.approx(0.2 / 3) and rows[2][3] == 0
@@ -258,25 +263,27 @@ def test_is_stale_rules() -> None:
 
 
 def test_chance_percent() -> None:
-    assert chance.chance_percent(0.18) == "18 %"
-    assert chance.chance_percent(0.0) == "under 1 %"
-    assert chance.chance_percent(0.004) == "under 1 %"
-    assert chance.chance_percent(0.005) == "under 1 %"  # rounds to 0 %: under 1 %, not "0 %"
-    assert chance.chance_percent(0.0051) == "1 %"
-    assert chance.chance_percent(0.994) == "99 %"
-    assert chance.chance_percent(1.0) == "over 99 %"  # every past case churned: still not a certainty
+    assert chance_words.chance_percent(0.18) == "18 %"
+    assert chance_words.chance_percent(0.0) == "under 1 %"
+    assert chance_words.chance_percent(0.004) == "under 1 %"
+    assert chance_words.chance_percent(0.005) == "under 1 %"  # rounds to 0 %: under 1 %, not "0 %"
+    assert chance_words.chance_percent(0.0051) == "1 %"
+    assert chance_words.chance_percent(0.994) == "99 %"
+    assert chance_words.chance_percent(1.0) == "over 99 %"  # every past case churned: still not a certainty
 
 
 def test_fit_text_and_source_text() -> None:
     fit = _fit(
         snapshots=[date(2026, 9, 2), date(2026, 8, 19)], cases=100, churned_accounts=12, pooled=LOW, cards={"x": OWN}
     )
-    assert chance.fit_text(fit) == (
+    assert chance_words.fit_text(fit) == (
         "fitted on 2 snapshots from 2026-08-19 to 2026-09-02 (100 cases, 12 churned accounts)"
     )
-    assert chance.source_text(fit, "default", 30) == "of 40 past cases with scores 0-49, 20 churned within 90 days"
-    assert chance.source_text(fit, "x", 30) == "of 50 past `x` cases with scores 0-100, 5 churned within 90 days"
-    assert chance.fit_text(_fit(cases=40, churned_accounts=3)) == (
+    assert (
+        chance_words.source_text(fit, "default", 30) == "of 40 past cases with scores 0-49, 20 churned within 90 days"
+    )
+    assert chance_words.source_text(fit, "x", 30) == "of 50 past `x` cases with scores 0-100, 5 churned within 90 days"
+    assert chance_words.fit_text(_fit(cases=40, churned_accounts=3)) == (
         "no chance to churn yet: 3 churned accounts in 40 past cases, and a chance needs at least 10 churned "
         "accounts and 100 cases"
     )
@@ -322,7 +329,7 @@ def test_the_daily_score_run_fits_the_chance_and_refits_it_when_old_or_for_a_new
     out = capsys.readouterr().out
     first = chance_fit.stored(portfolio)
     assert first is not None and first.enough and first.horizon == chance.HORIZON
-    assert f"chance to churn in the next 90 days refitted: {chance.fit_text(first)}" in out
+    assert f"chance to churn in the next 90 days refitted: {chance_words.fit_text(first)}" in out
     today = first.as_of
 
     assert main(["score"]) == 0  # the same day: the stored fit is kept, and its age said
@@ -426,7 +433,7 @@ def test_tune_and_suggest_fit_the_chance_for_the_card_they_write(
     assert chance_fit.stored(portfolio) is None
     proposed = chance.fit(portfolio, load_scorecard(Path("proposed.toml")), END, chance.HORIZON)
     assert printed[-1] == (
-        f"chance to churn in the next 90 days with this card: {chance.fit_text(proposed)} "
+        f"chance to churn in the next 90 days with this card: {chance_words.fit_text(proposed)} "
         "(stored by the first daily score run once SCORECARD_PATH points at it)"
     )
     assert printed[-3].startswith("wrote proposed.toml: fitted cards")  # the rest of the output as it was
@@ -442,7 +449,7 @@ def test_tune_and_suggest_fit_the_chance_for_the_card_they_write(
     printed = capsys.readouterr().out.splitlines()
     tuned = chance_fit.stored(portfolio)
     assert tuned is not None and tuned.scorecard_key == chance.scorecard_key(load_scorecard(Path("proposed.toml")))
-    assert printed[-1] == f"chance to churn in the next 90 days refitted: {chance.fit_text(tuned)}"
+    assert printed[-1] == f"chance to churn in the next 90 days refitted: {chance_words.fit_text(tuned)}"
 
 
 # -- the churn review's chart ----------------------------------------------------------------------------------------
@@ -537,8 +544,26 @@ def test_segments_get_a_shrunk_factor_not_bands_of_their_own() -> None:
         return p * f / (1 - p + p * f)
 
     assert got.tolist() == pytest.approx([odds(0.25, 10 / 8), odds(0.25, 9 / 11), 0.25])
-    words = chance.source_text(fitted, "default", 10.0, "Enterprise")
+    words = chance_words.source_text(fitted, "default", 10.0, "Enterprise")
     assert words == (
         "of 40 past cases with scores 0-59, 10 churned within 90 days; Enterprise accounts churned 1.2x as often as "
         "their scores said (8 past cases where 6.0 were expected), and the chance counts that in"
     )
+
+
+def test_a_score_between_two_bands_reads_between_them_and_says_so() -> None:
+    # bands centred at 20 (30 of 100 churned) and 80 (3 of 100): a score of 35 lies a quarter of the way, 30 % -> 3 %
+    centred = ChanceMap((Band(0, 49, 100, 30, 20.0), Band(50, 100, 100, 3, 80.0)))
+    fitted = _fit(snapshots=[date(2026, 9, 2)], cases=200, churned_accounts=20, pooled=centred)
+    cards = np.array(["default"] * 4, dtype=object)
+    got = fitted.chances(cards, np.array([5.0, 35.0, 80.0, 99.0]))
+    assert got.tolist() == pytest.approx([0.30, 0.30 * 0.75 + 0.03 * 0.25, 0.03, 0.03])
+    assert chance_words.source_text(fitted, "default", 35.0) == (
+        "between past cases with scores 0-49 (30 of 100 churned within 90 days) and 50-100 (3 of 100)"
+    )
+    assert (
+        chance_words.source_text(fitted, "default", 90.0)
+        == "of 100 past cases with scores 50-100, 3 churned within 90 days"
+    )
+    bands = forecast_interval.bands_of(fitted, cards, np.array([5.0, 35.0, 80.0, 99.0]), np.full(4, None))
+    assert bands.chances.tolist() == pytest.approx(got.tolist())  # the forecast reads the same chances

@@ -88,11 +88,11 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
             file=sys.stderr,
         )
     if not (args.start or args.date) and summary.days:  # the daily run keeps the chance to churn fitted
-        from bot.scoring import chance, chance_fit
+        from bot.scoring import chance_fit, chance_words
 
         fitted, refitted = chance_fit.current(engine, scorecard, today)
         if refitted:
-            print(say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+            print(say("chance.refitted", horizon=fitted.horizon, what=chance_words.fit_text(fitted)))
         else:
             age = (today - fitted.as_of).days
             print(say("chance.kept", as_of=fitted.as_of, age=age, every=chance_fit.REFIT_AFTER))
@@ -223,7 +223,7 @@ def _refit_chance(engine: Engine, card_path: Path, settings: Settings) -> None:
     was fitted on (or why it gives no chance). Stored only when the card written is the one in use (SCORECARD_PATH):
     the stored fit is what the card, Home and digest read beside the scores of the card in use; a proposal's fit is
     made again by the first daily score run after the team adopts it."""
-    from bot.scoring import chance, chance_fit
+    from bot.scoring import chance, chance_fit, chance_words
     from bot.scoring.scorecard import load_scorecard
     from prompts import say
 
@@ -232,9 +232,9 @@ def _refit_chance(engine: Engine, card_path: Path, settings: Settings) -> None:
     fitted = chance.fit(engine, card, today, chance.HORIZON)
     if chance.scorecard_key(card) == chance.scorecard_key(load_scorecard(settings.scorecard_path)):
         chance_fit.save(engine, fitted)
-        print(say("chance.refitted", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+        print(say("chance.refitted", horizon=fitted.horizon, what=chance_words.fit_text(fitted)))
     else:
-        print(say("chance.proposed", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+        print(say("chance.proposed", horizon=fitted.horizon, what=chance_words.fit_text(fitted)))
 
 
 def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from bot.alerts.rules import load_rules
 from bot.alerts.threads import LISTING_PREFIX, load_view
 from bot.calendar import BusinessCalendar
 from bot.demo.data import CSM_IDS, generate_portfolio
-from bot.scoring import chance, chance_fit
+from bot.scoring import chance, chance_fit, chance_words
 from bot.scoring.backtest import BacktestResult, backtest
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import score_range
@@ -258,11 +258,11 @@ def _print_chance(engine: Engine, fitted: chance.ChanceFit, day: date, result: B
     """The chance to churn the daily run fitted: what it expects of the portfolio, how it held out in the backtest."""
     print()
     if not fitted.enough:
-        print(say("demo.chance_none", why=chance.too_little_text(fitted)))
+        print(say("demo.chance_none", why=chance_words.too_little_text(fitted)))
         return
     with unit_of_work(session_factory(engine)) as session:
         book = chance_fit.portfolio(session, fitted, day)
-    print(say("demo.chance", horizon=fitted.horizon, what=chance.fit_text(fitted)))
+    print(say("demo.chance", horizon=fitted.horizon, what=chance_words.fit_text(fitted)))
     print(
         say(
             "demo.chance_expected",

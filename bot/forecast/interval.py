@@ -25,7 +25,9 @@ class Bands:
 
     cases: np.ndarray  # per band
     churned: np.ndarray  # per band
-    of_account: np.ndarray  # band index per account
+    of_account: np.ndarray  # band index per account (the lower of its two neighbouring bands)
+    upper: np.ndarray | None = None  # the upper neighbour per account; None: read as steps
+    weight: np.ndarray | None = None  # per account, on the upper neighbour (0..1)
     seg_churned: np.ndarray | None = None  # per segment, with chance.SEGMENT_PRIOR added
     seg_expected: np.ndarray | None = None  # per segment, with chance.SEGMENT_PRIOR added
     seg_of_account: np.ndarray | None = None  # segment index per account, -1: no factor
@@ -33,10 +35,17 @@ class Bands:
     @property
     def chances(self) -> np.ndarray:
         """Each account's chance: its band's share of past cases that churned, moved by its segment's factor."""
-        rates = (self.churned / self.cases)[self.of_account]
+        rates = self.account_rates(self.churned / self.cases)
         if self.seg_churned is None or self.seg_expected is None:
             return rates
         return chance.scaled(rates, self._per_account(self.seg_churned / self.seg_expected))
+
+    def account_rates(self, band_rates: np.ndarray) -> np.ndarray:
+        """Per account (and per draw, for rates drawn per draw): its two bands' rates, weighted."""
+        lower = band_rates[..., self.of_account]
+        if self.upper is None or self.weight is None:
+            return lower
+        return lower * (1 - self.weight) + band_rates[..., self.upper] * self.weight
 
     def _per_account(self, per_segment: np.ndarray) -> np.ndarray:
         assert self.seg_of_account is not None
@@ -57,19 +66,19 @@ def bands_of(fit: chance.ChanceFit, cards: np.ndarray, scores: np.ndarray, segme
     Counts are past cases, and one account is a case on each snapshot it was active (a churner counts as churned on
     several): not that many independent accounts. The draws use them divided by the fit's cases per account, so a
     band or segment resting on a few accounts seen many times spreads as wide as those few accounts warrant."""
-    bands, of_account = fit.assign(cards, scores)
+    bands, of_account, upper, weight = fit.assign(cards, scores)
     per_account = fit.cases / fit.accounts if fit.accounts else 1.0
     cases = np.array([b.cases for b in bands], dtype=float) / per_account
     churned = np.array([b.churned for b in bands], dtype=float) / per_account
     if not fit.ratios:
-        return Bands(cases, churned, of_account)
+        return Bands(cases, churned, of_account, upper, weight)
     names = list(fit.ratios)
     index = {name: k for k, name in enumerate(names)}
     seg_of = np.array([index.get(k, -1) for k in chance.segment_keys(segments)], dtype=np.int64)
     prior = chance.SEGMENT_PRIOR
     seg_churned = np.array([fit.ratios[k].churned + prior for k in names], dtype=float) / per_account
     seg_expected = np.array([fit.ratios[k].expected + prior for k in names], dtype=float) / per_account
-    return Bands(cases, churned, of_account, seg_churned, seg_expected, seg_of)
+    return Bands(cases, churned, of_account, upper, weight, seg_churned, seg_expected, seg_of)
 
 
 def simulate(
@@ -96,7 +105,7 @@ def simulate(
         shape = (size, len(bands.cases))
         rates = rng.beta(bands.churned + PRIOR, bands.cases - bands.churned + PRIOR, size=shape)
         factors = bands.draw_factors(rng, size)
-        churned = rng.random((size, n)) < chance.scaled(rates[:, bands.of_account], factors)
+        churned = rng.random((size, n)) < chance.scaled(bands.account_rates(rates), factors)
         out[first : first + size] = churned @ weights
         if progress is not None:
             progress(size)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.forecast.service import Check, Forecast, Held, Outlook, Running
-from bot.scoring import chance
+from bot.scoring import chance_words
 from bot.slack.blocks import esc, money
 from prompts import raw, say
 
@@ -47,7 +47,11 @@ def forecast_text(result: Forecast) -> str:
     lines = [
         say("forecast.text.title", start=w.start, end=w.end, days=w.horizon, label=_label(w.label), as_of=w.as_of),
         say(
-            basis, accounts=f"{t.accounts:,}", day=result.scores_day, mrr=money(t.mrr), fit=chance.fit_text(result.fit)
+            basis,
+            accounts=f"{t.accounts:,}",
+            day=result.scores_day,
+            mrr=money(t.mrr),
+            fit=chance_words.fit_text(result.fit),
         ),
         "",
         say(

@@ -33,7 +33,7 @@ from sqlmodel import Session
 
 from bot.forecast.interval import DRAWS, SEED, Bands, bands_of, interval, simulate
 from bot.forecast.window import Window
-from bot.scoring import chance, chance_fit
+from bot.scoring import chance, chance_fit, chance_words
 from bot.scoring.backtest import load_past_day, score_past_day
 from bot.scoring.scorecard import Scorecard
 from prompts import say
@@ -168,7 +168,7 @@ def chances_for(engine: Engine, scorecard: Scorecard, win: Window, today: date) 
     else:
         fit = chance.fit(engine, scorecard, win.as_of, win.horizon)
     if not fit.enough:
-        raise NoForecast(chance.too_little_text(fit))
+        raise NoForecast(chance_words.too_little_text(fit))
     book = _book_today(engine, fit, today) if win.as_of == today else _book_past(engine, scorecard, win.as_of)
     if not len(book.ids):
         raise NoForecast(say("forecast.nobody_scored", day=book.day))

@@ -13,14 +13,8 @@ import numpy as np
 from sqlalchemy import Engine
 
 from bot.scoring import chance, fitting
-from bot.scoring.chance import (
-    Cases,
-    ChanceFit,
-    _snapshot_days,
-    fit_cases,
-    gather,
-    too_little_text,
-)
+from bot.scoring.chance import Cases, ChanceFit, _snapshot_days, fit_cases, gather
+from bot.scoring.chance_words import too_little_text
 from bot.scoring.scorecard import Scorecard
 from prompts import say
 

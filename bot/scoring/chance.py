@@ -35,7 +35,6 @@ from bot.scoring import fitting
 from bot.scoring.backtest import load_past_day, score_past_day
 from bot.scoring.binning import pool_adjacent_violators
 from bot.scoring.scorecard import Scorecard
-from prompts import say
 from storage import scores as score_store
 
 HORIZON = 90  # days: what "chance to churn" means unless a command names another horizon
@@ -55,6 +54,7 @@ class Band:
     hi: int
     cases: int
     churned: int
+    centre: float | None = field(default=None, compare=False)  # the mean score of its cases (None: read as a step)
 
     @property
     def chance(self) -> float:
@@ -80,9 +80,26 @@ class ChanceMap:
         los = np.array([b.lo for b in self.bands])
         return np.clip(np.searchsorted(los, whole, side="right") - 1, 0, len(self.bands) - 1)
 
+    def between(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each score's two neighbouring bands and how far it lies from the first to the second (0..1): a score
+        between two bands' centres reads a chance between theirs, so a band spanning many scores does not give its
+        one rate to a score at its far edge. Below the first centre or above the last, the end band's own rate;
+        bands without centres (fits stored before them) read as steps."""
+        whole = np.floor(np.asarray(scores, dtype=float) + 1e-9)
+        step = self.index(scores)
+        centres = [b.centre for b in self.bands]
+        if len(self.bands) < 2 or any(c is None for c in centres):
+            return step, step, np.zeros(len(whole))
+        c = np.array(centres, dtype=float)
+        upper = np.clip(np.searchsorted(c, whole, side="right"), 1, len(c) - 1)
+        lower = upper - 1
+        weight = np.clip((whole - c[lower]) / (c[upper] - c[lower]), 0.0, 1.0)
+        return lower, upper, weight
+
     def chances(self, scores: np.ndarray) -> np.ndarray:
         rates = np.array([b.chance for b in self.bands])
-        return rates[self.index(scores)]
+        lower, upper, weight = self.between(scores)
+        return rates[lower] * (1 - weight) + rates[upper] * weight
 
     def band(self, score: float) -> Band:
         return self.bands[int(self.index(np.array([score]))[0])]
@@ -97,7 +114,11 @@ def fit_bands(scores: np.ndarray, churned: np.ndarray, min_cases: int = MIN_BAND
     values = np.flatnonzero(n_all)
     n, c = n_all[values], c_all[values]
     edges = pool_adjacent_violators(n, c, direction=-1)
-    blocks = [[int(n[a:b].sum()), int(round(c[a:b].sum())), int(values[a])] for a, b in itertools.pairwise(edges)]
+    total = n * values  # the sum of the scores of each whole score's cases: for the bands' centres
+    blocks = [
+        [int(n[a:b].sum()), int(round(c[a:b].sum())), int(values[a]), float(total[a:b].sum())]
+        for a, b in itertools.pairwise(edges)
+    ]
     while len(blocks) > 1:
         small = [i for i, b in enumerate(blocks) if b[0] < min_cases]
         if not small:
@@ -110,10 +131,16 @@ def fit_bands(scores: np.ndarray, churned: np.ndarray, min_cases: int = MIN_BAND
             left, right = blocks[i - 1], blocks[i + 1]
             j = i - 1 if abs(left[1] / left[0] - rate) <= abs(right[1] / right[0] - rate) else i + 1
         a, b = min(i, j), max(i, j)
-        blocks[a : b + 1] = [[blocks[a][0] + blocks[b][0], blocks[a][1] + blocks[b][1], blocks[a][2]]]
-    los = [0] + [b[2] for b in blocks[1:]]
+        joined = [blocks[a][0] + blocks[b][0], blocks[a][1] + blocks[b][1], blocks[a][2], blocks[a][3] + blocks[b][3]]
+        blocks[a : b + 1] = [joined]
+    los = [0] + [int(b[2]) for b in blocks[1:]]
     his = [lo - 1 for lo in los[1:]] + [100]
-    return ChanceMap(tuple(Band(lo, hi, b[0], b[1]) for lo, hi, b in zip(los, his, blocks, strict=True)))
+    return ChanceMap(
+        tuple(
+            Band(lo, hi, int(b[0]), int(b[1]), round(b[3] / b[0], 2))
+            for lo, hi, b in zip(los, his, blocks, strict=True)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -274,21 +301,25 @@ class ChanceFit:
         """The bands an account is read from: its card's own, else the pooled ones."""
         return self.cards.get(card or "") or self.pooled
 
-    def assign(self, cards: np.ndarray, scores: np.ndarray) -> tuple[list[Band], np.ndarray]:
-        """Every band of the fit in one list, and each account's band in it (`map_for`'s choice); the fit must have
-        enough history. The forecast's simulation draws each band's rate once per draw from this list."""
+    def assign(self, cards: np.ndarray, scores: np.ndarray) -> tuple[list[Band], np.ndarray, np.ndarray, np.ndarray]:
+        """Every band of the fit in one list, and each account's two neighbouring bands in it with its weight on
+        the second (`ChanceMap.between`, of `map_for`'s bands); the fit must have enough history. The forecast's
+        simulation draws each band's rate once per draw from this list."""
         assert self.pooled is not None, "assign needs a fit with enough history"
         scores = np.asarray(scores, dtype=float)
         cards = np.asarray(cards, dtype=object)
         own = np.isin(cards, list(self.cards))
         groups = [(~own, self.pooled), *((cards == name, m) for name, m in self.cards.items())]
         bands: list[Band] = []
-        of_account = np.zeros(len(scores), dtype=np.int64)
+        lower = np.zeros(len(scores), dtype=np.int64)
+        upper = np.zeros(len(scores), dtype=np.int64)
+        weight = np.zeros(len(scores))
         for rows, m in groups:
             if rows.any():
-                of_account[rows] = len(bands) + m.index(scores[rows])
+                lo, hi, w = m.between(scores[rows])
+                lower[rows], upper[rows], weight[rows] = len(bands) + lo, len(bands) + hi, w
             bands += m.bands
-        return bands, of_account
+        return bands, lower, upper, weight
 
     def factors(self, segments: np.ndarray | None, n: int) -> np.ndarray:
         """Each account's segment factor (`Ratio.factor`; 1 with no segment, or one the fit never saw)."""
@@ -303,12 +334,13 @@ class ChanceFit:
         n = len(np.asarray(scores))
         if self.pooled is None:
             return np.full(n, np.nan)
-        bands, of_account = self.assign(cards, scores)
-        rates = np.array([b.chance for b in bands])[of_account]
+        bands, lower, upper, weight = self.assign(cards, scores)
+        each = np.array([b.chance for b in bands])
+        rates = each[lower] * (1 - weight) + each[upper] * weight
         return scaled(rates, self.factors(segments, n))
 
     def to_json(self) -> dict[str, Any]:
-        def bands(m: ChanceMap | None) -> list[dict[str, int]] | None:
+        def bands(m: ChanceMap | None) -> list[dict[str, Any]] | None:
             return None if m is None else [asdict(b) for b in m.bands]
 
         return {
@@ -333,7 +365,7 @@ class ChanceFit:
         fitted_at: datetime | None = None,
         id: int | None = None,
     ) -> ChanceFit:
-        def bands(raw: list[dict[str, int]] | None) -> ChanceMap | None:
+        def bands(raw: list[dict[str, Any]] | None) -> ChanceMap | None:
             return None if raw is None else ChanceMap(tuple(Band(**b) for b in raw))
 
         return cls(
@@ -399,63 +431,3 @@ def expected_loss(chances: np.ndarray, mrr: np.ndarray) -> float:
     c = np.asarray(chances, dtype=float)
     m = np.asarray(mrr, dtype=float)
     return float(np.nansum(np.where(np.isnan(c) | np.isnan(m), 0.0, c * m)))
-
-
-# -- words -----------------------------------------------------------------------------------------------------------
-
-
-def chance_percent(chance: float) -> str:
-    """A chance as a whole percent; one that rounds to none reads "under 1 %", one that rounds to all "over 99 %" (no
-    past case is a promise either way)."""
-    whole = f"{chance:.0%}"  # "0%" up to 0.5 % (0.005 itself rounds half to even)
-    if whole == "0%":
-        return say("chance.under_one")
-    return say("chance.over_99") if whole == "100%" else whole.replace("%", " %")
-
-
-def too_little_text(existing: ChanceFit) -> str:
-    """Why there is no chance to show (the fit has too little churn history, or no past day to learn from)."""
-    if not existing.snapshots:
-        return say("chance.no_history", horizon=existing.horizon)
-    return say(
-        "chance.too_little",
-        churned=existing.churned_accounts,
-        cases=existing.cases,
-        needed=MIN_CHURNED,
-        needed_cases=MIN_CASES,
-    )
-
-
-def source_text(existing: ChanceFit, card: str | None, score: float, segment: str | None = None) -> str:
-    """Where an account's chance comes from, in words: its band (of its card's or everyone's bands), how the past
-    cases in it fared, and its segment's factor when that moved it."""
-    bands = existing.map_for(card)
-    assert bands is not None, "source_text needs a fit with enough history"
-    band = bands.band(score)
-    values = dict(cases=band.cases, lo=band.lo, hi=band.hi, churned=band.churned, horizon=existing.horizon)
-    own = (card or "") in existing.cards
-    text = say("chance.source_card", card=card, **values) if own else say("chance.source", **values)
-    ratio = existing.ratios.get(segment_keys([segment])[0])
-    if ratio is not None and abs(ratio.factor - 1) >= 0.05:
-        text += say(
-            "chance.segment_ratio",
-            segment=(segment or "").strip(),
-            factor=f"{ratio.factor:.2g}",
-            churned=ratio.churned,
-            expected=f"{ratio.expected:.1f}",
-        )
-    return text
-
-
-def fit_text(existing: ChanceFit) -> str:
-    """What a fit was made from, or why it gives no chance: one line for the score run and the card's footer."""
-    if not existing.enough:
-        return too_little_text(existing)
-    return say(
-        "chance.fitted",
-        snapshots=len(existing.snapshots),
-        first=min(existing.snapshots),
-        last=max(existing.snapshots),
-        cases=existing.cases,
-        churned=existing.churned_accounts,
-    )

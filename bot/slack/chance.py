@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.scoring import chance
+from bot.scoring import chance, chance_words
 from bot.scoring.chance import ChanceFit
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, mention, tier_emoji
@@ -45,18 +45,20 @@ class Chances:
         if self.fit is None:
             return say("health.chance.no_fit", horizon=self.horizon)
         if not self.fit.enough:
-            return say("health.chance.too_little", horizon=self.horizon, why=esc(chance.too_little_text(self.fit)))
+            return say(
+                "health.chance.too_little", horizon=self.horizon, why=esc(chance_words.too_little_text(self.fit))
+            )
         return None
 
     def short(self, card: str | None, score: float | None, segment: str | None = None) -> str:
         """`18 %`, or a dash without a number."""
         value = self.of(card, score, segment)
-        return "–" if value is None else chance.chance_percent(value)
+        return "–" if value is None else chance_words.chance_percent(value)
 
     def row(self, card: str | None, score: float | None, segment: str | None = None) -> str:
         """What a list row adds: "  ·  chance 18 %" (nothing without a number: the list says why once)."""
         value = self.of(card, score, segment)
-        return "" if value is None else say("health.chance.row", chance=chance.chance_percent(value))
+        return "" if value is None else say("health.chance.row", chance=chance_words.chance_percent(value))
 
     def lines(self, card: str | None, score: float, segment: str | None = None) -> str:
         """The card's and the alert root's chance: the number with where it comes from, or why there is none."""
@@ -65,15 +67,15 @@ class Chances:
             return self.missing() or ""
         return say(
             "health.chance.lines",
-            line=say("chance.line", horizon=self.horizon, chance=chance.chance_percent(value)),
-            source=esc(chance.source_text(self.fit, card, score, segment)),
+            line=say("chance.line", horizon=self.horizon, chance=chance_words.chance_percent(value)),
+            source=esc(chance_words.source_text(self.fit, card, score, segment)),
         )
 
     def fit_note(self) -> str:
         """The card's footer: what the fit was made from, and its date."""
         if self.fit is None or not self.fit.enough:
             return ""
-        return say("health.chance.fit", fit=esc(chance.fit_text(self.fit)), day=self.fit.as_of.isoformat())
+        return say("health.chance.fit", fit=esc(chance_words.fit_text(self.fit)), day=self.fit.as_of.isoformat())
 
     def override_line(
         self,

@@ -3,7 +3,7 @@ largest segments, CSMs and every tier) over the customers scored on the latest s
 of the stored fit (`chance_fit.stored_in`: nothing is refitted here; the daily score run does that).
 
 No number without a fit that has enough churn history: before the first daily score run the lines say the figure
-appears after it; with too little history they say why (`chance.too_little_text`). Segment names are data (`esc`),
+appears after it; with too little history they say why (`chance_words.too_little_text`). Segment names are data (`esc`),
 CSMs are mentions.
 """
 
@@ -16,7 +16,7 @@ from datetime import date
 import pandas as pd
 from sqlmodel import Session
 
-from bot.scoring import chance, chance_fit
+from bot.scoring import chance, chance_fit, chance_words
 from bot.scoring.loss import LossRow, LossSummary, loss_summary, name, top
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, mention, money, tier_emoji
@@ -92,7 +92,7 @@ def lines(
     if fit is None:
         return [say("loss.no_fit", horizon=days)]
     if not fit.enough:
-        return [say("loss.too_little", horizon=days, why=chance.too_little_text(fit))]
+        return [say("loss.too_little", horizon=days, why=chance_words.too_little_text(fit))]
     if summary is None or summary.empty:
         return [say("loss.no_accounts", horizon=days)]
     p = summary.portfolio
@@ -133,4 +133,4 @@ def source(expected: Expected | None) -> str | None:
     fit, summary, day = expected.fit, expected.summary, expected.day
     if fit is None or not fit.enough or summary is None or summary.empty or day is None:
         return None
-    return say("loss.source", day=day.isoformat(), fitted=chance.fit_text(fit), as_of=fit.as_of.isoformat())
+    return say("loss.source", day=day.isoformat(), fitted=chance_words.fit_text(fit), as_of=fit.as_of.isoformat())
