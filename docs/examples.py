@@ -18,15 +18,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlmodel import Session, select  # noqa: E402
+from sqlmodel import Session  # noqa: E402
 
 from bot.demo.run import render_blocks, run_demo  # noqa: E402
 from bot.health import service as portfolio  # noqa: E402
 from bot.health.chart import render_chart  # noqa: E402
 from bot.scoring import chance_fit  # noqa: E402
 from bot.scoring.scorecard import load_scorecard  # noqa: E402
+from storage import scores  # noqa: E402
 from storage.db import make_engine  # noqa: E402
-from storage.models import Account, HealthOverride, HealthScore  # noqa: E402
+from storage.models import HealthOverride  # noqa: E402
 
 END = date(2026, 11, 23)  # fixed, so the examples only change when the code does
 
@@ -41,12 +42,8 @@ def main() -> None:
         chance_fit.current(engine, scorecard, END)  # the chance to churn, fitted as the daily `healthbot score` does
         with Session(engine) as session:
             # the enterprise account whose score fell most in 30 days: its drivers, trend and chart all tell a story
-            account, _ = session.exec(
-                select(Account, HealthScore)
-                .join(HealthScore)
-                .where(HealthScore.day == END, Account.segment == "enterprise", HealthScore.tier != "healthy")
-                .order_by(HealthScore.delta_30)
-            ).first()  # type: ignore[misc]
+            account = scores.steepest_fall(session, END, "enterprise", except_tier="healthy")
+            assert account is not None, "the demo has an enterprise account at risk"
             session.add(
                 HealthOverride(
                     account_id=account.id, tier="low_risk", set_by="U01CSM0002", expires_on=END + timedelta(days=21),

@@ -410,3 +410,15 @@ def chance_rows(session: Session, day: date) -> pd.DataFrame:
     rows = session.connection().execute(stmt).all()
     columns = ["account_id", "name", "owner_slack_id", "segment", "mrr", "renewal_date", "score", "tier", "card"]
     return pd.DataFrame([tuple(r) for r in rows], columns=[*columns, "delta_7"])
+
+
+def steepest_fall(session: Session, day: date, segment: str, except_tier: str) -> Account | None:
+    """The account of `segment`, not in `except_tier` on `day`, whose score fell most in 30 days (the README's card
+    example, docs/examples.py)."""
+    stmt = (
+        select(Account)
+        .join(HealthScore, col(HealthScore.account_id) == Account.id)
+        .where(HealthScore.day == day, Account.segment == segment, HealthScore.tier != except_tier)
+        .order_by(col(HealthScore.delta_30))
+    )
+    return session.exec(stmt).first()

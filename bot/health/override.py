@@ -137,14 +137,14 @@ def read_input(values: dict[str, Any]) -> OverrideInput:
 
     picked = element(HealthIds.OVERRIDE_TIER).get("selected_option") or {}
 
-    def text(value: Any) -> str | None:
+    def typed(value: Any) -> str | None:
         return value if isinstance(value, str) else None
 
     return OverrideInput(
-        tier=text(picked.get("value")) if isinstance(picked, dict) else None,
-        reason=text(element(HealthIds.OVERRIDE_REASON).get("value")),
-        until=text(element(HealthIds.OVERRIDE_UNTIL).get("selected_date")),
-        score=text(element(HealthIds.OVERRIDE_SCORE).get("value")),
+        tier=typed(picked.get("value")) if isinstance(picked, dict) else None,
+        reason=typed(element(HealthIds.OVERRIDE_REASON).get("value")),
+        until=typed(element(HealthIds.OVERRIDE_UNTIL).get("selected_date")),
+        score=typed(element(HealthIds.OVERRIDE_SCORE).get("value")),
     )
 
 

@@ -426,8 +426,13 @@ def fit(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int = HORIZO
     return fit_cases(cases, as_of=as_of, horizon=horizon, key=scorecard_key(scorecard), snapshots=days)
 
 
-def expected_loss(chances: np.ndarray, mrr: np.ndarray) -> float:
-    """Expected MRR lost: the sum of chance x MRR (an account without a chance or an MRR adds nothing)."""
+def loss_per_account(chances: np.ndarray, mrr: np.ndarray) -> np.ndarray:
+    """Each account's expected MRR loss, chance x MRR: 0 for an account without a chance or an MRR."""
     c = np.asarray(chances, dtype=float)
     m = np.asarray(mrr, dtype=float)
-    return float(np.nansum(np.where(np.isnan(c) | np.isnan(m), 0.0, c * m)))
+    return np.where(np.isnan(c) | np.isnan(m), 0.0, np.nan_to_num(c) * np.nan_to_num(m))
+
+
+def expected_loss(chances: np.ndarray, mrr: np.ndarray) -> float:
+    """Expected MRR lost: the sum of chance x MRR (an account without a chance or an MRR adds nothing)."""
+    return float(loss_per_account(chances, mrr).sum())

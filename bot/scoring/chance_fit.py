@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.scoring.chance import HORIZON, ChanceFit, fit, scorecard_key
+from bot.scoring.chance import HORIZON, ChanceFit, fit, loss_per_account, scorecard_key
 from bot.scoring.scorecard import Scorecard
 from storage import chances as chance_store
 from storage import scores as score_store
@@ -83,6 +83,5 @@ def portfolio(session: Session, existing: ChanceFit | None, day: date) -> pd.Dat
             frame["segment"].to_numpy(dtype=object),
         )
     mrr = pd.to_numeric(frame["mrr"], errors="coerce").to_numpy(dtype=float)
-    chance_ = frame["chance"].to_numpy(dtype=float)
-    frame["expected_loss"] = np.where(np.isnan(chance_) | np.isnan(mrr), 0.0, chance_ * np.nan_to_num(mrr))
+    frame["expected_loss"] = loss_per_account(frame["chance"].to_numpy(dtype=float), mrr)
     return frame

@@ -84,11 +84,11 @@ class _Sums:
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> _Sums:
-        chance = frame["chance"].to_numpy(dtype=float)
+        chances = frame["chance"].to_numpy(dtype=float)
         mrr = pd.to_numeric(frame["mrr"], errors="coerce").to_numpy(dtype=float)
-        known = ~np.isnan(chance)
-        mrr0, chance0 = np.nan_to_num(mrr), np.where(known, chance, 0.0)
-        return cls(mrr0, chance0, chance0 * mrr0, (~known).astype(float))
+        known = ~np.isnan(chances)
+        loss = chance.loss_per_account(chances, mrr)
+        return cls(np.nan_to_num(mrr), np.where(known, chances, 0.0), loss, (~known).astype(float))
 
 
 def _key(value: object) -> str | None:
