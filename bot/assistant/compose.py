@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from bot.assistant.answer import Answer
-from bot.assistant.model import Model
+from bot.llm.client import Model
 
 
 def reword(

@@ -1,6 +1,6 @@
 """An OpenAI-compatible chat-completions endpoint (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY); None when AI is off.
 
-Skeleton: helper F1 (issue 22) fills this in. The interface others build on:
+Skeleton: helper F1 (issue 22) fills this in (and bot/llm/grounding.py: the figure check). The interface:
 
     Model.from_settings(settings) -> Model | None        # None: AI off (the default)
     model.chat(messages, *, json_mode=False, timeout=20.0) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
