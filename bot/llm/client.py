@@ -1,22 +1,184 @@
 """An OpenAI-compatible chat-completions endpoint (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY); None when AI is off.
 
-Skeleton: helper F1 (issue 22) fills this in (and bot/llm/grounding.py: the figure check). The interface:
-
     Model.from_settings(settings) -> Model | None        # None: AI off (the default)
     model.chat(messages, *, json_mode=False, timeout=20.0) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
+
+`timeout` is the caller's whole deadline: waiting for a free slot (LLM_CONCURRENCY calls at once), every attempt
+and every backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
+the deadline allows; a wait that would pass it fails at once rather than answer late. The key goes into the
+Authorization header only: never into a log line, an error or a repr (a server's error text is scrubbed of it).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import random
+import threading
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("healthbot.llm")
+ATTEMPTS = 3
+BACKOFF = 0.5  # seconds before the second attempt, doubled for each next one (with jitter)
+MIN_ATTEMPT = 0.5  # seconds an attempt needs at least: a wait that leaves less than this fails now
+
 
 class ModelError(RuntimeError):
-    """The model gave no usable reply: the caller falls back to the deterministic answer and says why."""
+    """The model gave no usable reply: the caller falls back to the deterministic answer and says why.
+
+    `kind` is what the caller tells the user: "timeout" (no answer within the deadline), "busy" (no free slot in
+    time), "http" (an error status or no connection), "invalid" (a body or JSON that cannot be used)."""
+
+    def __init__(self, kind: str, why: str) -> None:
+        super().__init__(why)
+        self.kind = kind
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date); None when absent or unreadable."""
+    value = (value or "").strip()
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 class Model:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        concurrency: int = 2,
+        timeout: float = 20.0,
+    ) -> None:
+        headers = {"Content-Type": "application/json", "User-Agent": "healthbot"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.timeout = timeout  # LLM_TIMEOUT: what callers pass as `timeout` unless they have less time left
+        self._key = api_key
+        self._slots = threading.BoundedSemaphore(concurrency)
+        # no redirects: the key must not follow a 30x to another host
+        self._http = httpx.Client(headers=headers, follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return f"Model({self.url!r}, {self.model!r})"
+
     @classmethod
-    def from_settings(cls, settings: object) -> Model | None:
-        return None
+    def from_settings(cls, settings: Any) -> Model | None:
+        """None unless LLM_BASE_URL and LLM_MODEL are both set (the settings check refuses one without the other)."""
+        base_url, model = getattr(settings, "llm_base_url", None), getattr(settings, "llm_model", None)
+        if not base_url or not model:
+            return None
+        return cls(
+            base_url,
+            model,
+            getattr(settings, "llm_api_key", None),
+            concurrency=getattr(settings, "llm_concurrency", 2),
+            timeout=getattr(settings, "llm_timeout", 20.0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
 
     def chat(self, messages: list[dict[str, str]], *, json_mode: bool = False, timeout: float = 20.0) -> str:
-        raise ModelError("no model")
+        """The reply's text (with `json_mode`, a JSON object's text, checked to parse), within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        if not self._slots.acquire(timeout=max(timeout, 0.0)):
+            raise self._failed(ModelError("busy", f"no free slot within {timeout:g} s (all calls in use)"))
+        try:
+            body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": False}
+            if json_mode:
+                body["response_format"] = {"type": "json_object"}
+            text = self._post(body, deadline, timeout)
+        except ModelError as error:
+            raise self._failed(error) from None
+        finally:
+            self._slots.release()
+        return _json_text(text) if json_mode else text
+
+    def _post(self, body: dict[str, Any], deadline: float, timeout: float) -> str:
+        for attempt in range(ATTEMPTS):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ModelError("timeout", f"no answer within {timeout:g} s")
+            wait: float | None = None
+            try:
+                response = self._http.post(self.url, json=body, timeout=httpx.Timeout(left))
+            except httpx.TimeoutException:
+                raise ModelError("timeout", f"no answer within {timeout:g} s") from None
+            except httpx.TransportError as exc:  # refused, reset, dropped mid-body
+                why = f"{type(exc).__name__} from {self.url}"
+            else:
+                if response.status_code == 429 or response.status_code >= 500:
+                    why = f"HTTP {response.status_code} from {self.url}{self._said(response)}"
+                    wait = retry_after(response.headers.get("retry-after"))
+                elif response.status_code >= 400:
+                    hint = " (check LLM_API_KEY)" if response.status_code in (401, 403) else ""
+                    if response.status_code == 404:
+                        hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
+                    raise ModelError("http", f"HTTP {response.status_code} from {self.url}{self._said(response)}{hint}")
+                else:
+                    return _content(response)
+            if wait is None:
+                wait = BACKOFF * 2**attempt * (1 + random.random() / 4)
+            if attempt == ATTEMPTS - 1:
+                raise ModelError("http", f"{why}, {ATTEMPTS} attempts")
+            if deadline - time.monotonic() - wait < MIN_ATTEMPT:
+                raise ModelError("http", f"{why}; a retry in {wait:.1f} s would pass the {timeout:g} s deadline")
+            log.info("model call: %s; retrying in %.1f s", why, wait)
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _said(self, response: httpx.Response) -> str:
+        """The server's own error message, short and without the key (some servers echo part of it)."""
+        try:
+            error = response.json().get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+        except (ValueError, AttributeError):
+            message = None
+        if not isinstance(message, str) or not message.strip():
+            return ""
+        return f": {self._scrub(message.strip())[:200]}"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def _failed(self, error: ModelError) -> ModelError:
+        error.args = (self._scrub(str(error)),)
+        log.warning("model call failed (%s): %s", error.kind, error)
+        return error
+
+
+def _content(response: httpx.Response) -> str:
+    """choices[0].message.content of a chat-completions body."""
+    try:
+        content = response.json()["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ModelError("invalid", "the reply has no choices[0].message.content") from None
+    if not isinstance(content, str):
+        raise ModelError("invalid", "the reply's content is not text")
+    return content
+
+
+def _json_text(text: str) -> str:
+    """The reply as a JSON object's text; a ```json fence some local models add is taken off."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.strip("`").removeprefix("json").strip()
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        raise ModelError("invalid", "the reply is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ModelError("invalid", "the reply is JSON but not an object")
+    return stripped
