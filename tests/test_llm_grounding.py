@@ -29,6 +29,7 @@ FACTS = {
         "It renews on January 15, 2027 (2027-01-15), after 2026-Q3.",
         "*High risk*: logins fell 38 % since November 7.\n1. Call the sponsor\n2. Book a QBR with the CSM",
         "It is Enterprise, and the MRR is at risk. Logins fell.",
+        "Two tasks are open; it renews in Q1 2027 (2027-Q1), reviewed in 2026-Q3.",
     ],
 )
 def test_a_reply_that_states_only_the_facts_in_any_form_is_grounded(reply: str) -> None:
@@ -50,6 +51,8 @@ def test_a_reply_that_states_only_the_facts_in_any_form_is_grounded(reply: str) 
         ("Acme Corp is healthier than Globex.", ["Globex"]),
         ("Globex's renewal is close.", ["Globex's"]),  # possessive: a name even opening the sentence
         ("Acme Corp's chance is 0.83.", ["0.83"]),
+        ("It renews in Q2 2027.", ["Q2 2027"]),
+        ("It has three open tasks.", ["three"]),
     ],
 )
 def test_a_figure_date_or_name_the_facts_do_not_hold_is_reported(reply: str, made_up: list[str]) -> None:

@@ -3,8 +3,9 @@
 `unsupported(reply, facts, given)` lists what the reply states that neither the facts nor `given` (the question)
 hold; a reply with anything in that list is not used. Forms are normalised before comparing: 1,234 / 1234 /
 $1,234 / 1.2k are one amount; 12 % is 12 or a fraction 0.12; a figure may be rounded (41.73 read as 41.7 or 42);
-2026-11-07, 7 Nov 2026, November 7 are one date (a day without a year matches that day of any year given). A
-list in the facts gives its length too ("3 open tasks"). Numbered list markers ("1. ") are not figures.
+2026-11-07, 7 Nov 2026, November 7 are one date (a day without a year matches that day of any year given); Q1 2027
+is a quarter given as such or holding a date given. A list in the facts gives its length too ("3 open tasks"); two
+to twelve spelled out are numbers. Numbered list markers ("1. ") are not figures.
 
 Names: a capitalised word in mid-sentence, or a run of two or more capitalised words anywhere ("Jane Doe"), must
 be a word of the facts or the question (or a month, a weekday, a common business acronym). A lone capitalised
@@ -40,6 +41,10 @@ ALWAYS_WORDS = """january february march april may june july august september oc
 monday tuesday wednesday thursday friday saturday sunday
 i mrr arr csm cs qbr ebr nps csat sla roi kpi ai api ceo cto cfo coo vp us uk eu usd eur gbp"""
 ALWAYS = set(ALWAYS_WORDS.split())
+QUARTER = re.compile(r"(?<![\w-])(?:(\d{4})[- ])?Q([1-4])(?:[ -](\d{4}))?(?![\w-])")
+# spelled-out counts are figures too ("three tasks"); "one" is left out: it is as often a pronoun
+SPELLED_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+SPELLED = {w: i for i, w in enumerate(SPELLED_WORDS, 2)}
 SCALES = {"k": 1e3, "m": 1e6, "million": 1e6}
 
 
@@ -57,7 +62,16 @@ def unsupported(reply: str, facts: Mapping[str, Any], given: str = "") -> list[s
         if not any((y == year or not year) and (m, d) == (month, day) for y, m, d in days):
             wrong.append(shown)
         text = text.replace(shown, " ")
+    for m in QUARTER.finditer(reply):
+        year, quarter = int(m[1] or m[3] or 0), int(m[2])
+        given_as_text = any(m[0].lower() in t.lower() for t in texts)
+        if not given_as_text and not any((y == year or not year) and (mo - 1) // 3 + 1 == quarter for y, mo, _ in days):
+            wrong.append(m[0])
+        text = text.replace(m[0], " ")
     text = LIST_MARKER.sub(" ", text)
+    for m in re.finditer(rf"\b({'|'.join(SPELLED)})\b", text, re.I):
+        if float(SPELLED[m[1].lower()]) not in numbers:
+            wrong.append(m[0])
     for value, decimals, scale, percent, shown in _numbers(text):
         if not _grounded(value, decimals, scale, percent, numbers):
             wrong.append(shown)
