@@ -3,8 +3,8 @@
 `FakeOpenAI().url` is the base URL up to and including /v1 (what LLM_BASE_URL holds). Each request to
 /v1/chat/completions takes the next scripted `Reply` (then `default`) and is kept in `requests`. A reply can
 answer (`Reply("text")`), answer an error status (`Reply(status=429, retry_after="0")`), answer after a delay
-(`Reply("text", delay=...)`) or never (`Reply(hold=True)`: held until the client hangs up, which is counted in
-`aborted`, or until `release()`).
+(`delay=...`), send its body a byte at a time (`trickle=...`) or never answer (`hold=True`: held until the
+client hangs up, which is counted in `aborted`, or until `release()`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Reply:
     retry_after: str | None = None
     delay: float = 0.0
     hold: bool = False
+    trickle: float = 0.0  # seconds between the body's bytes: headers at once, then the body byte by byte
     raw: str | None = None  # the body as it is (invalid JSON, an error object)
 
 
@@ -138,6 +139,12 @@ class FakeOpenAI:
                 if reply.retry_after is not None:
                     self.send_header("Retry-After", reply.retry_after)
                 self.end_headers()
-                self.wfile.write(data)
+                if not reply.trickle:
+                    self.wfile.write(data)
+                for byte in data if reply.trickle else b"":
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    if fake._release.wait(reply.trickle):
+                        break
 
         return Handler

@@ -118,6 +118,19 @@ def test_a_server_that_never_answers_is_given_up_at_the_deadline_and_the_request
     assert fake.wait_for(lambda f: f.aborted == 1)  # the client hung up: the server saw the abort
 
 
+def test_a_body_that_trickles_in_is_dropped_at_the_deadline(fake: FakeOpenAI, model: Model) -> None:
+    fake.default = Reply("x" * 10_000, trickle=0.01)  # headers at once, then 100 s of body
+    with pytest.raises(ModelError, match="no answer within 0.5 s"):
+        model.chat(HELLO, timeout=0.5)
+    assert len(fake.requests) == 1
+
+
+def test_without_a_timeout_a_call_takes_llm_timeout(fake: FakeOpenAI) -> None:
+    fake.default = Reply(hold=True)
+    with pytest.raises(ModelError, match="no answer within 0.4 s"):
+        Model(fake.url, "m", timeout=0.4).chat(HELLO)
+
+
 def test_at_most_llm_concurrency_calls_reach_the_server_at_once(fake: FakeOpenAI, model: Model) -> None:
     fake.default = Reply(hold=True)
     results: list[str] = []

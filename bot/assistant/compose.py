@@ -31,11 +31,12 @@ def reword(
     answer: Answer,
     question: str,
     fields: Collection[str] | None = None,
-    timeout: float = 20.0,
+    timeout: float | None = None,
     *,
     reader: bool = False,
 ) -> Answer:
-    """`answer` in the model's words, or `answer` with a note saying why not (unchanged with AI off, or no facts)."""
+    """`answer` in the model's words, or `answer` with a note saying why not (unchanged with AI off, or no facts).
+    `timeout`: the seconds the caller can wait (None: LLM_TIMEOUT)."""
     if model is None or not answer.facts:
         return answer
     facts = sendable(answer.facts, fields, reader=reader)
@@ -47,7 +48,7 @@ def reword(
     try:
         reply = model.chat(messages, timeout=timeout).strip()
     except ModelError as error:
-        return _fallback(answer, error.kind, str(error), seconds=timeout)
+        return _fallback(answer, error.kind, str(error), seconds=model.timeout if timeout is None else timeout)
     if not reply:
         return _fallback(answer, "empty", "the reply is empty")
     if len(reply) > LIMIT:

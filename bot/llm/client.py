@@ -1,7 +1,7 @@
 """An OpenAI-compatible chat-completions endpoint (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY); None when AI is off.
 
     Model.from_settings(settings) -> Model | None        # None: AI off (the default)
-    model.chat(messages, *, json_mode=False, timeout=20.0) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
+    model.chat(messages, *, json_mode=False, timeout=None) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
 
 `timeout` is the caller's whole deadline: waiting for a free slot (LLM_CONCURRENCY calls at once), every attempt
 and every backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
@@ -24,6 +24,7 @@ import httpx
 log = logging.getLogger("healthbot.llm")
 ATTEMPTS = 3
 BACKOFF = 0.5  # seconds before the second attempt, doubled for each next one (with jitter)
+MAX_BODY = 1_000_000  # bytes of a reply at most
 MIN_ATTEMPT = 0.5  # seconds an attempt needs at least: a wait that leaves less than this fails now
 
 
@@ -90,8 +91,10 @@ class Model:
     def close(self) -> None:
         self._http.close()
 
-    def chat(self, messages: list[dict[str, str]], *, json_mode: bool = False, timeout: float = 20.0) -> str:
-        """The reply's text (with `json_mode`, a JSON object's text, checked to parse), within `timeout` seconds."""
+    def chat(self, messages: list[dict[str, str]], *, json_mode: bool = False, timeout: float | None = None) -> str:
+        """The reply's text (with `json_mode`, a JSON object's text, checked to parse), within `timeout` seconds
+        (None: LLM_TIMEOUT)."""
+        timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         if not self._slots.acquire(timeout=max(timeout, 0.0)):
             raise self._failed(ModelError("busy", f"no free slot within {timeout:g} s (all calls in use)"))
@@ -107,28 +110,26 @@ class Model:
         return _json_text(text) if json_mode else text
 
     def _post(self, body: dict[str, Any], deadline: float, timeout: float) -> str:
+        late = ModelError("timeout", f"no answer within {timeout:g} s")
         for attempt in range(ATTEMPTS):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ModelError("timeout", f"no answer within {timeout:g} s")
             wait: float | None = None
             try:
-                response = self._http.post(self.url, json=body, timeout=httpx.Timeout(left))
+                status, headers, data = self._send(body, deadline, late)
             except httpx.TimeoutException:
-                raise ModelError("timeout", f"no answer within {timeout:g} s") from None
+                raise late from None
             except httpx.TransportError as exc:  # refused, reset, dropped mid-body
                 why = f"{type(exc).__name__} from {self.url}"
             else:
-                if response.status_code == 429 or response.status_code >= 500:
-                    why = f"HTTP {response.status_code} from {self.url}{self._said(response)}"
-                    wait = retry_after(response.headers.get("retry-after"))
-                elif response.status_code >= 400:
-                    hint = " (check LLM_API_KEY)" if response.status_code in (401, 403) else ""
-                    if response.status_code == 404:
+                if status == 429 or status >= 500:
+                    why = f"HTTP {status} from {self.url}{self._said(data)}"
+                    wait = retry_after(headers.get("retry-after"))
+                elif status >= 400:
+                    hint = " (check LLM_API_KEY)" if status in (401, 403) else ""
+                    if status == 404:
                         hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
-                    raise ModelError("http", f"HTTP {response.status_code} from {self.url}{self._said(response)}{hint}")
+                    raise ModelError("http", f"HTTP {status} from {self.url}{self._said(data)}{hint}")
                 else:
-                    return _content(response)
+                    return _content(data)
             if wait is None:
                 wait = BACKOFF * 2**attempt * (1 + random.random() / 4)
             if attempt == ATTEMPTS - 1:
@@ -139,10 +140,26 @@ class Model:
             time.sleep(wait)
         raise AssertionError("unreachable")
 
-    def _said(self, response: httpx.Response) -> str:
+    def _send(self, body: dict[str, Any], deadline: float, late: ModelError) -> tuple[int, httpx.Headers, bytes]:
+        """One attempt: status, headers and body, read by `deadline` (each read is bounded by the time left, and a
+        body that trickles in is dropped once the deadline passes)."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise late
+        with self._http.stream("POST", self.url, json=body, timeout=httpx.Timeout(left)) as response:
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if time.monotonic() > deadline:
+                    raise late
+                if len(data) > MAX_BODY:
+                    raise ModelError("invalid", f"the reply is over {MAX_BODY // 1_000_000} MB")
+            return response.status_code, response.headers, bytes(data)
+
+    def _said(self, data: bytes) -> str:
         """The server's own error message, short and without the key (some servers echo part of it)."""
         try:
-            error = response.json().get("error")
+            error = json.loads(data).get("error")
             message = error.get("message") if isinstance(error, dict) else error
         except (ValueError, AttributeError):
             message = None
@@ -159,10 +176,10 @@ class Model:
         return error
 
 
-def _content(response: httpx.Response) -> str:
+def _content(data: bytes) -> str:
     """choices[0].message.content of a chat-completions body."""
     try:
-        content = response.json()["choices"][0]["message"]["content"]
+        content = json.loads(data)["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
         raise ModelError("invalid", "the reply has no choices[0].message.content") from None
     if not isinstance(content, str):
