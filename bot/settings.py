@@ -233,12 +233,13 @@ def _llm(env: dict[str, str]) -> _LLMSettings:
     url = env.get("LLM_BASE_URL", "").strip().rstrip("/") or None
     model = env.get("LLM_MODEL", "").strip() or None
     example = "e.g. LLM_BASE_URL=http://localhost:11434/v1 and LLM_MODEL=llama3.1 (README: Ask healthbot with a model)"
+    shown = re.sub(r"//[^/@]*@", "//***@", url or "")  # never print a password in user:password@
     if url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
-        raise SettingsError(f"LLM_BASE_URL='{url}' is not an http(s) URL: {example}")
+        raise SettingsError(f"LLM_BASE_URL='{shown}' is not an http(s) URL: {example}")
     if url and url.endswith("/chat/completions"):
         raise SettingsError(
-            f"LLM_BASE_URL='{url}' names the endpoint itself: give the base up to and including /v1, "
-            f"e.g. {url.removesuffix('/chat/completions')}"
+            f"LLM_BASE_URL='{shown}' names the endpoint itself: give the base up to and including /v1, "
+            f"e.g. {shown.removesuffix('/chat/completions')}"
         )
     if bool(url) != bool(model):
         missing = "LLM_MODEL" if url else "LLM_BASE_URL"

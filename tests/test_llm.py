@@ -166,3 +166,20 @@ def test_the_key_is_never_in_a_log_line_an_error_or_a_repr(
     assert caplog.records and any("model call failed" in r.getMessage() for r in caplog.records)
     assert KEY not in caplog.text and all(KEY not in e for e in errors)
     assert KEY not in repr(model) and KEY not in str(vars(model).get("url"))
+
+
+def test_a_password_in_the_base_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    with FakeOpenAI(Reply(status=500, retry_after="0")) as server:
+        model = Model(server.url.replace("http://", "http://me:hunter2@"), "m")
+        with pytest.raises(ModelError) as error:
+            model.chat(HELLO, timeout=5)
+    assert "hunter2" not in str(error.value) and "hunter2" not in caplog.text and "hunter2" not in repr(model)
+    assert "HTTP 500" in str(error.value)
+
+
+def test_the_same_settings_give_the_one_model_so_the_cap_holds_for_the_process() -> None:
+    from bot.settings import load_settings
+
+    env = {"LLM_BASE_URL": "http://localhost:11434/v1", "LLM_MODEL": "llama3.1"}
+    first, again = (Model.from_settings(load_settings(env_file=None, environ=env)) for _ in range(2))
+    assert first is not None and first is again

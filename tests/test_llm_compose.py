@@ -152,6 +152,7 @@ def test_ai_is_on_with_both_url_and_model_and_the_defaults_hold() -> None:
         ({"LLM_BASE_URL": "http://localhost:11434/v1"}, "LLM_MODEL is not set"),
         ({"LLM_MODEL": "gpt-4o-mini"}, "LLM_BASE_URL is not set"),
         ({**ON, "LLM_BASE_URL": "localhost:11434"}, "is not an http(s) URL"),
+        ({**ON, "LLM_BASE_URL": "https://me:hunter2@x.test/v1/chat/completions"}, "'https://***@x.test/v1/chat"),
         ({**ON, "LLM_BASE_URL": "https://api.openai.com/v1/chat/completions"}, "up to and including /v1"),
         ({"LLM_API_KEY": "sk-abc0123456789"}, "LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not"),
         ({**ON, "LLM_API_KEY": "sk-your-key-here"}, "LLM_API_KEY still holds the placeholder"),

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 
 import httpx
@@ -64,6 +66,7 @@ class Model:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self.shown = re.sub(r"//[^/@]*@", "//", self.url)  # what logs and errors name: no user:password@
         self.model = model
         self.timeout = timeout  # LLM_TIMEOUT: what callers pass as `timeout` unless they have less time left
         self._key = api_key
@@ -72,20 +75,22 @@ class Model:
         self._http = httpx.Client(headers=headers, follow_redirects=False)
 
     def __repr__(self) -> str:
-        return f"Model({self.url!r}, {self.model!r})"
+        return f"Model({self.shown!r}, {self.model!r})"
 
     @classmethod
     def from_settings(cls, settings: Any) -> Model | None:
-        """None unless LLM_BASE_URL and LLM_MODEL are both set (the settings check refuses one without the other)."""
+        """None unless LLM_BASE_URL and LLM_MODEL are both set (the settings check refuses one without the other).
+
+        The same settings give the same Model, however often it is asked for: LLM_CONCURRENCY caps the process."""
         base_url, model = getattr(settings, "llm_base_url", None), getattr(settings, "llm_model", None)
         if not base_url or not model:
             return None
-        return cls(
+        return _shared(
             base_url,
             model,
             getattr(settings, "llm_api_key", None),
-            concurrency=getattr(settings, "llm_concurrency", 2),
-            timeout=getattr(settings, "llm_timeout", 20.0),
+            getattr(settings, "llm_concurrency", 2),
+            getattr(settings, "llm_timeout", 20.0),
         )
 
     def close(self) -> None:
@@ -118,16 +123,16 @@ class Model:
             except httpx.TimeoutException:
                 raise late from None
             except httpx.TransportError as exc:  # refused, reset, dropped mid-body
-                why = f"{type(exc).__name__} from {self.url}"
+                why = f"{type(exc).__name__} from {self.shown}"
             else:
                 if status == 429 or status >= 500:
-                    why = f"HTTP {status} from {self.url}{self._said(data)}"
+                    why = f"HTTP {status} from {self.shown}{self._said(data)}"
                     wait = retry_after(headers.get("retry-after"))
                 elif status >= 400:
                     hint = " (check LLM_API_KEY)" if status in (401, 403) else ""
                     if status == 404:
                         hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
-                    raise ModelError("http", f"HTTP {status} from {self.url}{self._said(data)}{hint}")
+                    raise ModelError("http", f"HTTP {status} from {self.shown}{self._said(data)}{hint}")
                 else:
                     return _content(data)
             if wait is None:
@@ -174,6 +179,11 @@ class Model:
         error.args = (self._scrub(str(error)),)
         log.warning("model call failed (%s): %s", error.kind, error)
         return error
+
+
+@cache
+def _shared(base_url: str, model: str, api_key: str | None, concurrency: int, timeout: float) -> Model:
+    return Model(base_url, model, api_key, concurrency=concurrency, timeout=timeout)
 
 
 def _content(data: bytes) -> str:
