@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
+# dates: ISO, "7 Nov 2026", "November 7, 2026"; quarters: "Q1 2027", "2026-Q3"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?"
@@ -27,25 +28,29 @@ MONTH = (
 ISO = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 DAY_MONTH = re.compile(rf"(?<![\w.])(\d{{1,2}})(?:st|nd|rd|th)?\s+({MONTH})(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
 MONTH_DAY = re.compile(rf"(?<![\w.])({MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
+QUARTER = re.compile(r"(?<![\w-])(?:(\d{4})[- ])?Q([1-4])(?:[ -](\d{4}))?(?![\w-])")
+
+# numbers and amounts: "$1,234.5", "12 %", "1.2k"; "Q3", "3rd" and "v2" are not numbers (glued to letters)
 NUMBER = re.compile(
     r"(?<![\w.])([$€£]\s?)?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(\s?%|\s?percent\b|k\b|K\b|M\b|\s?million\b)?(?![\w])"
 )
+SCALES = {"k": 1e3, "m": 1e6, "million": 1e6}
+ROUNDING = 0.05  # a rounded figure within 5 % of a fact is that fact (41.73 -> 42; 0.83 -> 1 is not)
 LIST_MARKER = re.compile(r"^\s*\d{1,2}[.)]\s", re.M)
+# spelled-out counts are figures too ("three tasks"); "one" is left out: it is as often a pronoun
+SPELLED_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+SPELLED = {w: i for i, w in enumerate(SPELLED_WORDS, 2)}
+
+# names: runs of capitalised words, and where a sentence starts (after a full stop, a line's bullet or bold mark)
 LETTERS = re.compile(r"[^\W\d_]+")
 UPPER = "A-ZÀ-ÖØ-Þ"
 CAPITALISED_RUN = re.compile(rf"(?<![\w’'])[{UPPER}][\w’'&.-]*(?:[ \t]+[{UPPER}][\w’'&.-]*)*")
-ROUNDING = 0.05  # a rounded figure within 5 % of a fact is that fact (41.73 -> 42; 0.83 -> 1 is not)
 SENTENCE_START = re.compile(r"(^|[.!?:;]\s+|\n\s*[-*•>#_]*\s*|^\s*[-*•>#_]+\s*)$")
 # capitalised words a reply may always use: months, weekdays, "I" and the trade's acronyms
 ALWAYS_WORDS = """january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday
 i mrr arr csm cs qbr ebr nps csat sla roi kpi ai api ceo cto cfo coo vp us uk eu usd eur gbp"""
 ALWAYS = set(ALWAYS_WORDS.split())
-QUARTER = re.compile(r"(?<![\w-])(?:(\d{4})[- ])?Q([1-4])(?:[ -](\d{4}))?(?![\w-])")
-# spelled-out counts are figures too ("three tasks"); "one" is left out: it is as often a pronoun
-SPELLED_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
-SPELLED = {w: i for i, w in enumerate(SPELLED_WORDS, 2)}
-SCALES = {"k": 1e3, "m": 1e6, "million": 1e6}
 
 
 def unsupported(reply: str, facts: Mapping[str, Any], given: str = "") -> list[str]:
