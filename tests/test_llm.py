@@ -53,6 +53,13 @@ def test_json_mode_asks_for_a_json_object_and_checks_the_reply_parses(fake: Fake
         assert error.value.kind == "invalid"
 
 
+def test_json_mode_asks_again_without_response_format_where_the_server_has_none(fake: FakeOpenAI, model: Model) -> None:
+    refused = json.dumps({"error": {"message": "'response_format.type' must be 'json_schema'"}})
+    fake.then(Reply(status=400, raw=refused), Reply('{"category": "price"}'))
+    assert json.loads(model.chat(HELLO, json_mode=True, timeout=5)) == {"category": "price"}
+    assert "response_format" in fake.requests[0].body and "response_format" not in fake.requests[1].body
+
+
 def test_a_body_without_content_is_invalid(fake: FakeOpenAI, model: Model) -> None:
     fake.then(Reply(content=None), Reply(raw="<html>gateway</html>"))
     for _ in range(2):

@@ -107,7 +107,16 @@ class Model:
             body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": False}
             if json_mode:
                 body["response_format"] = {"type": "json_object"}
-            text = self._post(body, deadline, timeout)
+            try:
+                text = self._post(body, deadline, timeout)
+            except ModelError as error:
+                if not (json_mode and "HTTP 400" in str(error) and "response_format" in str(error)):
+                    raise
+                # a server without JSON mode (some local ones) refuses the field: the prompt asks for JSON anyway,
+                # and the reply is checked to parse either way
+                log.info("model call: the server has no JSON mode; asking without response_format")
+                del body["response_format"]
+                text = self._post(body, deadline, timeout)
         except ModelError as error:
             raise self._failed(error) from None
         finally:
