@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
@@ -68,6 +69,13 @@ class Settings:
     digest_day: str = "mon"  # DIGEST_DAY, one of WEEKDAYS
     digest_time: time = field(default_factory=lambda: time(9, 0))  # DIGEST_TIME, in TIMEZONE
     quiet_hours: QuietHours | None = None  # QUIET_HOURS, in TIMEZONE
+    # the optional model (issue 22): off unless LLM_BASE_URL and LLM_MODEL are both set
+    llm_base_url: str | None = None  # LLM_BASE_URL, up to and including /v1, no trailing slash
+    llm_model: str | None = None  # LLM_MODEL
+    llm_api_key: str | None = field(default=None, repr=False)  # LLM_API_KEY: a secret, never shown
+    llm_timeout: float = 20.0  # LLM_TIMEOUT, seconds a model call may take in all
+    llm_concurrency: int = 2  # LLM_CONCURRENCY, calls to the model at once
+    llm_fields: tuple[str, ...] = ("*",)  # LLM_FIELDS: the facts' fields a model may be sent (bot/llm/fields.py)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -211,6 +219,61 @@ def _team(env: dict[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(members))
 
 
+class _LLMSettings(TypedDict):
+    llm_base_url: str | None
+    llm_model: str | None
+    llm_api_key: str | None
+    llm_timeout: float
+    llm_concurrency: int
+    llm_fields: tuple[str, ...]
+
+
+def _llm(env: dict[str, str]) -> _LLMSettings:
+    """LLM_*: all or nothing (a URL without a model, or a key without both, is a mistake worth stopping on)."""
+    url = env.get("LLM_BASE_URL", "").strip().rstrip("/") or None
+    model = env.get("LLM_MODEL", "").strip() or None
+    example = "e.g. LLM_BASE_URL=http://localhost:11434/v1 and LLM_MODEL=llama3.1 (README: Ask healthbot with a model)"
+    shown = re.sub(r"//[^/@]*@", "//***@", url or "")  # never print a password in user:password@
+    if url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+        raise SettingsError(f"LLM_BASE_URL='{shown}' is not an http(s) URL: {example}")
+    if url and url.endswith("/chat/completions"):
+        raise SettingsError(
+            f"LLM_BASE_URL='{shown}' names the endpoint itself: give the base up to and including /v1, "
+            f"e.g. {shown.removesuffix('/chat/completions')}"
+        )
+    if bool(url) != bool(model):
+        missing = "LLM_MODEL" if url else "LLM_BASE_URL"
+        raise SettingsError(f"{missing} is not set: AI needs both LLM_BASE_URL and LLM_MODEL ({example}), or neither")
+    key = _secret(env, "LLM_API_KEY", None, "your model provider's API keys page")
+    if key and not url:
+        raise SettingsError("LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not: set them too, or remove it")
+    raw = env.get("LLM_TIMEOUT", "").strip() or "20"
+    try:
+        timeout = float(raw)
+    except ValueError:
+        raise SettingsError(f"LLM_TIMEOUT='{raw}' is not a number of seconds: set e.g. LLM_TIMEOUT=20") from None
+    if not 1 <= timeout <= 25:
+        raise SettingsError(
+            f"LLM_TIMEOUT={raw} is out of range: use 1 to 25 seconds (a user gets an answer within 30 s, the "
+            "model's or the bot's own)"
+        )
+    fields = tuple(dict.fromkeys(part.strip() for part in env.get("LLM_FIELDS", "*").split(",") if part.strip()))
+    for name in fields:
+        if not re.fullmatch(r"\*|[a-z][a-z0-9_]*", name):
+            raise SettingsError(
+                f"LLM_FIELDS: '{name}' is not a field name: list fields separated by commas, e.g. "
+                "LLM_FIELDS=*,contact_name ('*' is every field but contact_name, contact_email and exit_words)"
+            )
+    return {
+        "llm_base_url": url,
+        "llm_model": model,
+        "llm_api_key": key,
+        "llm_timeout": timeout,
+        "llm_concurrency": _int(env, "LLM_CONCURRENCY", 2, 1, 16),
+        "llm_fields": fields or ("*",),
+    }
+
+
 def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] | None = None) -> Settings:
     """Build settings from `environ` (default: os.environ after loading `env_file`)."""
     if environ is None:
@@ -319,4 +382,5 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         digest_day=_digest_day(env),
         digest_time=_time_of_day(env, "DIGEST_TIME", "09:00"),
         quiet_hours=_quiet_hours(env, ZoneInfo(timezone)),
+        **_llm(env),
     )

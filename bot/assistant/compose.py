@@ -1,22 +1,67 @@
 """A model's wording of a deterministic answer, kept only when every figure in it is in the answer's facts.
 
-Skeleton: helper F1 (issue 22) fills this in. The interface:
-
-    reword(model, answer, question, fields, timeout) -> Answer
-        model None: the answer unchanged. Otherwise the model gets the question and `answer.facts` filtered to
-        `fields` (LLM_FIELDS); its reply replaces the text (`answer.reworded`) only if it passes the checks,
-        else the deterministic answer comes back with `note` saying why (and the log says so too).
+reword(model, answer, question, fields, timeout) -> Answer
+    model None: the answer unchanged. Otherwise the model gets the question and `answer.facts` cut to `fields`
+    (LLM_FIELDS; exit-interview words only for a `reader`), with the prompt `prompts/llm.toml` [reword]. Its
+    reply replaces the text (`answer.reworded`) only if it is non-empty, within LIMIT and grounded (every
+    figure, date and name in what it was given: bot/llm/grounding.py); else the deterministic answer comes
+    back with `note` saying why, and the log says so too.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Collection
+from typing import Any
 
 from bot.assistant.answer import Answer
-from bot.llm.client import Model
+from bot.llm.client import Model, ModelError
+from bot.llm.fields import sendable
+from bot.llm.grounding import unsupported
+from bot.slack.blocks import esc
+from prompts import raw, say
+
+log = logging.getLogger("healthbot.assistant")
+LIMIT = 2500  # characters: a Slack section holds 3000, with room left for the answer's own marks
 
 
 def reword(
-    model: Model | None, answer: Answer, question: str, fields: Collection[str] | None = None, timeout: float = 20.0
+    model: Model | None,
+    answer: Answer,
+    question: str,
+    fields: Collection[str] | None = None,
+    timeout: float | None = None,
+    *,
+    reader: bool = False,
 ) -> Answer:
-    return answer
+    """`answer` in the model's words, or `answer` with a note saying why not (unchanged with AI off, or no facts).
+    `timeout`: the seconds the caller can wait (None: LLM_TIMEOUT)."""
+    if model is None or not answer.facts:
+        return answer
+    facts = sendable(answer.facts, fields, reader=reader)
+    data = json.dumps(facts, ensure_ascii=False, default=str, indent=1)
+    messages = [
+        {"role": "system", "content": say("llm.reword.system", kind=answer.kind, limit=LIMIT)},
+        {"role": "user", "content": say("llm.reword.user", question=question, facts=data)},
+    ]
+    try:
+        reply = model.chat(messages, timeout=timeout).strip()
+    except ModelError as error:
+        return _fallback(answer, error.kind, str(error), seconds=model.timeout if timeout is None else timeout)
+    if not reply:
+        return _fallback(answer, "empty", "the reply is empty")
+    if len(reply) > LIMIT:
+        return _fallback(answer, "too_long", f"the reply has {len(reply)} characters, over {LIMIT}")
+    made_up = unsupported(reply, facts, question)
+    if made_up:
+        return _fallback(answer, "unsupported", f"not in the facts: {made_up}", n=len(made_up))
+    log.info("reword v%s (%s): the model's wording is used", raw("llm.reword.version"), answer.kind)
+    return answer.reworded(esc(reply))
+
+
+def _fallback(answer: Answer, why: str, detail: str, **values: Any) -> Answer:
+    log.info(
+        "reword v%s (%s): the bot's own answer is used (%s): %s", raw("llm.reword.version"), answer.kind, why, detail
+    )
+    return answer.noted(say(f"llm.note.{why}", **values))

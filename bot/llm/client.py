@@ -1,22 +1,220 @@
 """An OpenAI-compatible chat-completions endpoint (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY); None when AI is off.
 
-Skeleton: helper F1 (issue 22) fills this in (and bot/llm/grounding.py: the figure check). The interface:
-
     Model.from_settings(settings) -> Model | None        # None: AI off (the default)
-    model.chat(messages, *, json_mode=False, timeout=20.0) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
+    model.chat(messages, *, json_mode=False, timeout=None) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
+
+`timeout` is the caller's whole deadline: waiting for a free slot (LLM_CONCURRENCY calls at once), every attempt
+and every backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
+the deadline allows; a wait that would pass it fails at once rather than answer late. The key goes into the
+Authorization header only: never into a log line, an error or a repr (a server's error text is scrubbed of it).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import random
+import re
+import threading
+import time
+from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("healthbot.llm")
+ATTEMPTS = 3
+BACKOFF = 0.5  # seconds before the second attempt, doubled for each next one (with jitter)
+MAX_BODY = 1_000_000  # bytes of a reply at most
+MIN_ATTEMPT = 0.5  # seconds an attempt needs at least: a wait that leaves less than this fails now
+
 
 class ModelError(RuntimeError):
-    """The model gave no usable reply: the caller falls back to the deterministic answer and says why."""
+    """The model gave no usable reply: the caller falls back to the deterministic answer and says why.
+
+    `kind` is what the caller tells the user: "timeout" (no answer within the deadline), "busy" (no free slot in
+    time), "http" (an error status or no connection), "invalid" (a body or JSON that cannot be used)."""
+
+    def __init__(self, kind: str, why: str) -> None:
+        super().__init__(why)
+        self.kind = kind
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date); None when absent or unreadable."""
+    value = (value or "").strip()
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 class Model:
-    @classmethod
-    def from_settings(cls, settings: object) -> Model | None:
-        return None
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        concurrency: int = 2,
+        timeout: float = 20.0,
+    ) -> None:
+        headers = {"Content-Type": "application/json", "User-Agent": "healthbot"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.shown = re.sub(r"//[^/@]*@", "//", self.url)  # what logs and errors name: no user:password@
+        self.model = model
+        self.timeout = timeout  # LLM_TIMEOUT: what callers pass as `timeout` unless they have less time left
+        self._key = api_key
+        self._slots = threading.BoundedSemaphore(concurrency)
+        # no redirects: the key must not follow a 30x to another host
+        self._http = httpx.Client(headers=headers, follow_redirects=False)
 
-    def chat(self, messages: list[dict[str, str]], *, json_mode: bool = False, timeout: float = 20.0) -> str:
-        raise ModelError("no model")
+    def __repr__(self) -> str:
+        return f"Model({self.shown!r}, {self.model!r})"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Model | None:
+        """None unless LLM_BASE_URL and LLM_MODEL are both set (the settings check refuses one without the other).
+
+        The same settings give the same Model, however often it is asked for: LLM_CONCURRENCY caps the process."""
+        base_url, model = getattr(settings, "llm_base_url", None), getattr(settings, "llm_model", None)
+        if not base_url or not model:
+            return None
+        return _shared(
+            base_url,
+            model,
+            getattr(settings, "llm_api_key", None),
+            getattr(settings, "llm_concurrency", 2),
+            getattr(settings, "llm_timeout", 20.0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def chat(self, messages: list[dict[str, str]], *, json_mode: bool = False, timeout: float | None = None) -> str:
+        """The reply's text (with `json_mode`, a JSON object's text, checked to parse), within `timeout` seconds
+        (None: LLM_TIMEOUT)."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        if not self._slots.acquire(timeout=max(timeout, 0.0)):
+            raise self._failed(ModelError("busy", f"no free slot within {timeout:g} s (all calls in use)"))
+        try:
+            body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": False}
+            if json_mode:
+                body["response_format"] = {"type": "json_object"}
+            try:
+                text = self._post(body, deadline, timeout)
+            except ModelError as error:
+                if not (json_mode and "HTTP 400" in str(error) and "response_format" in str(error)):
+                    raise
+                # a server without JSON mode (some local ones) refuses the field: the prompt asks for JSON anyway,
+                # and the reply is checked to parse either way
+                log.info("model call: the server has no JSON mode; asking without response_format")
+                del body["response_format"]
+                text = self._post(body, deadline, timeout)
+        except ModelError as error:
+            raise self._failed(error) from None
+        finally:
+            self._slots.release()
+        return _json_text(text) if json_mode else text
+
+    def _post(self, body: dict[str, Any], deadline: float, timeout: float) -> str:
+        late = ModelError("timeout", f"no answer within {timeout:g} s")
+        for attempt in range(ATTEMPTS):
+            wait: float | None = None
+            try:
+                status, headers, data = self._send(body, deadline, late)
+            except httpx.TimeoutException:
+                raise late from None
+            except httpx.TransportError as exc:  # refused, reset, dropped mid-body
+                why = f"{type(exc).__name__} from {self.shown}"
+            else:
+                if status == 429 or status >= 500:
+                    why = f"HTTP {status} from {self.shown}{self._said(data)}"
+                    wait = retry_after(headers.get("retry-after"))
+                elif status >= 400:
+                    hint = " (check LLM_API_KEY)" if status in (401, 403) else ""
+                    if status == 404:
+                        hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
+                    raise ModelError("http", f"HTTP {status} from {self.shown}{self._said(data)}{hint}")
+                else:
+                    return _content(data)
+            if wait is None:
+                wait = BACKOFF * 2**attempt * (1 + random.random() / 4)
+            if attempt == ATTEMPTS - 1:
+                raise ModelError("http", f"{why}, {ATTEMPTS} attempts")
+            if deadline - time.monotonic() - wait < MIN_ATTEMPT:
+                raise ModelError("http", f"{why}; a retry in {wait:.1f} s would pass the {timeout:g} s deadline")
+            log.info("model call: %s; retrying in %.1f s", why, wait)
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _send(self, body: dict[str, Any], deadline: float, late: ModelError) -> tuple[int, httpx.Headers, bytes]:
+        """One attempt: status, headers and body, read by `deadline` (each read is bounded by the time left, and a
+        body that trickles in is dropped once the deadline passes)."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise late
+        with self._http.stream("POST", self.url, json=body, timeout=httpx.Timeout(left)) as response:
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if time.monotonic() > deadline:
+                    raise late
+                if len(data) > MAX_BODY:
+                    raise ModelError("invalid", f"the reply is over {MAX_BODY // 1_000_000} MB")
+            return response.status_code, response.headers, bytes(data)
+
+    def _said(self, data: bytes) -> str:
+        """The server's own error message, short and without the key (some servers echo part of it)."""
+        try:
+            error = json.loads(data).get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+        except (ValueError, AttributeError):
+            message = None
+        if not isinstance(message, str) or not message.strip():
+            return ""
+        return f": {self._scrub(message.strip())[:200]}"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def _failed(self, error: ModelError) -> ModelError:
+        error.args = (self._scrub(str(error)),)
+        log.warning("model call failed (%s): %s", error.kind, error)
+        return error
+
+
+@cache
+def _shared(base_url: str, model: str, api_key: str | None, concurrency: int, timeout: float) -> Model:
+    return Model(base_url, model, api_key, concurrency=concurrency, timeout=timeout)
+
+
+def _content(data: bytes) -> str:
+    """choices[0].message.content of a chat-completions body."""
+    try:
+        content = json.loads(data)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ModelError("invalid", "the reply has no choices[0].message.content") from None
+    if not isinstance(content, str):
+        raise ModelError("invalid", "the reply's content is not text")
+    return content
+
+
+def _json_text(text: str) -> str:
+    """The reply as a JSON object's text; a ```json fence some local models add is taken off."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.strip("`").removeprefix("json").strip()
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        raise ModelError("invalid", "the reply is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ModelError("invalid", "the reply is JSON but not an object")
+    return stripped

@@ -1,0 +1,168 @@
+"""A model's wording of an answer (issue 22), against the local fake OpenAI-compatible server: used when it is
+grounded, and otherwise the bot's own answer with a note and a log line saying why, for every way a model fails.
+Also the LLM_* settings: AI off unless both LLM_BASE_URL and LLM_MODEL are set, and one clear line when wrong."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bot.assistant.answer import Answer, Figure
+from bot.assistant.compose import LIMIT, reword
+from bot.llm.client import Model
+from bot.settings import SettingsError, load_settings
+from prompts import raw, say
+from tests.fake_openai import FakeOpenAI, Reply
+
+FACTS = {
+    "account": {"name": "Acme", "contact_name": "Ann Lee", "contact_email": "ann@acme.test"},
+    "score": {"now": 41, "was": 63, "since": "2026-11-07"},
+    "exit_words": "too expensive for us",
+}
+ANSWER = Answer(
+    text="*Acme*: 41, was 63 on 2026-11-07.",
+    figures=(Figure("Health score", "41"),),
+    commands=("/health acme",),
+    facts=FACTS,
+)
+QUESTION = "how is acme?"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def model(fake: FakeOpenAI) -> Iterator[Model]:
+    m = Model(fake.url, "test-model", "sk-test-key-0123456789")
+    yield m
+    m.close()
+
+
+def test_with_ai_off_the_answer_is_the_bot_s_own() -> None:
+    assert reword(None, ANSWER, QUESTION) is ANSWER
+    assert Model.from_settings(load_settings(env_file=None, environ={})) is None
+
+
+def test_a_grounded_reply_is_used_marked_generated_and_escaped(fake: FakeOpenAI, model: Model) -> None:
+    fake.default = Reply("Acme <is> at 41 & falling: it was 63 on 2026-11-07.")
+    said = reword(model, ANSWER, QUESTION, timeout=5)
+    assert said.generated and said.note is None
+    assert said.text == "Acme &lt;is&gt; at 41 &amp; falling: it was 63 on 2026-11-07."
+    assert (said.figures, said.commands, said.facts) == (ANSWER.figures, ANSWER.commands, ANSWER.facts)
+
+
+def test_the_model_gets_the_versioned_prompt_and_only_the_allowed_fields(fake: FakeOpenAI, model: Model) -> None:
+    reword(model, ANSWER, QUESTION, timeout=5)
+    system, user = fake.requests[0].body["messages"]
+    assert system == {"role": "system", "content": say("llm.reword.system", kind="answer", limit=LIMIT)}
+    assert raw("llm.reword.version") == 1
+    assert user["content"].startswith(f"Question: {QUESTION}")
+    sent = json.loads(user["content"].split("Facts (JSON):\n", 1)[1])
+    assert sent == {"account": {"name": "Acme"}, "score": FACTS["score"]}  # no contact, no exit words
+    body = json.dumps(fake.requests[0].body)
+    assert "Ann Lee" not in body and "ann@acme.test" not in body and "expensive" not in body
+
+
+def test_exit_words_are_sent_only_when_named_and_to_a_reader(fake: FakeOpenAI, model: Model) -> None:
+    reword(model, ANSWER, QUESTION, ["*", "exit_words"], timeout=5)
+    reword(model, ANSWER, QUESTION, ["*", "exit_words"], timeout=5, reader=True)
+    assert "expensive" not in json.dumps(fake.requests[0].body)
+    assert "expensive" in json.dumps(fake.requests[1].body)
+
+
+@pytest.mark.parametrize(
+    "reply, note",
+    [
+        (Reply("Acme is at 41, down 22 points since 2026-11-07."), say("llm.note.unsupported", n=1)),
+        (Reply("Ann Lee at Acme says Globex is cheaper."), say("llm.note.unsupported", n=2)),  # a name withheld
+        (Reply("   "), say("llm.note.empty")),
+        (Reply("Acme. " * (LIMIT // 6 + 1)), say("llm.note.too_long")),
+        (Reply(content=None), say("llm.note.invalid")),
+        (Reply(raw="{not json"), say("llm.note.invalid")),
+        (Reply(status=500, retry_after="0"), say("llm.note.http")),
+        (Reply(status=401), say("llm.note.http")),
+    ],
+)
+def test_a_reply_that_fails_is_not_used_and_the_note_and_the_log_say_why(
+    fake: FakeOpenAI, model: Model, caplog: pytest.LogCaptureFixture, reply: Reply, note: str
+) -> None:
+    fake.default = reply
+    caplog.set_level(logging.INFO, logger="healthbot")
+    said = reword(model, ANSWER, QUESTION, timeout=5)
+    assert said == ANSWER.noted(note)
+    assert not said.generated and said.text == ANSWER.text
+    assert any("the bot's own answer is used" in r.getMessage() for r in caplog.records)
+
+
+def test_a_made_up_figure_is_named_in_the_log(fake: FakeOpenAI, model: Model, caplog: pytest.LogCaptureFixture) -> None:
+    fake.default = Reply("Acme is at 41, down 22 points.")
+    caplog.set_level(logging.INFO, logger="healthbot")
+    reword(model, ANSWER, QUESTION, timeout=5)
+    assert "(unsupported): not in the facts: ['22']" in caplog.text
+
+
+def test_429_then_ok_is_used(fake: FakeOpenAI, model: Model) -> None:
+    fake.then(Reply(status=429, retry_after="0"), Reply("Acme is at 41."))
+    assert reword(model, ANSWER, QUESTION, timeout=5).generated
+    assert len(fake.requests) == 2
+
+
+def test_a_model_that_never_answers_gives_the_bot_s_answer_at_the_deadline(fake: FakeOpenAI, model: Model) -> None:
+    fake.default = Reply(hold=True)
+    said = reword(model, ANSWER, QUESTION, timeout=0.5)
+    assert said == ANSWER.noted(say("llm.note.timeout", seconds=0.5))
+    assert len(fake.requests) == 1 and fake.wait_for(lambda f: f.aborted == 1)
+
+
+def test_an_answer_without_facts_is_not_sent(fake: FakeOpenAI, model: Model) -> None:
+    plain = Answer("I can answer: how is <account>?", kind="unknown")
+    assert reword(model, plain, "what's up?", timeout=5) is plain
+    assert fake.requests == []
+
+
+# --- settings ---
+
+ON = {"LLM_BASE_URL": "http://localhost:11434/v1/", "LLM_MODEL": "llama3.1"}
+
+
+def test_ai_is_on_with_both_url_and_model_and_the_defaults_hold() -> None:
+    settings = load_settings(env_file=None, environ={**ON, "LLM_API_KEY": "sk-secret-0123456789"})
+    assert settings.llm_base_url == "http://localhost:11434/v1"
+    assert (settings.llm_timeout, settings.llm_concurrency, settings.llm_fields) == (20.0, 2, ("*",))
+    assert "sk-secret" not in repr(settings)
+    model = Model.from_settings(settings)
+    assert model is not None and model.url == "http://localhost:11434/v1/chat/completions"
+    assert "sk-secret" not in repr(model)
+    custom = load_settings(
+        env_file=None,
+        environ={**ON, "LLM_TIMEOUT": "7.5", "LLM_CONCURRENCY": "4", "LLM_FIELDS": "score, account,score"},
+    )
+    assert (custom.llm_timeout, custom.llm_concurrency, custom.llm_fields) == (7.5, 4, ("score", "account"))
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"LLM_BASE_URL": "http://localhost:11434/v1"}, "LLM_MODEL is not set"),
+        ({"LLM_MODEL": "gpt-4o-mini"}, "LLM_BASE_URL is not set"),
+        ({**ON, "LLM_BASE_URL": "localhost:11434"}, "is not an http(s) URL"),
+        ({**ON, "LLM_BASE_URL": "https://me:hunter2@x.test/v1/chat/completions"}, "'https://***@x.test/v1/chat"),
+        ({**ON, "LLM_BASE_URL": "https://api.openai.com/v1/chat/completions"}, "up to and including /v1"),
+        ({"LLM_API_KEY": "sk-abc0123456789"}, "LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not"),
+        ({**ON, "LLM_API_KEY": "sk-your-key-here"}, "LLM_API_KEY still holds the placeholder"),
+        ({**ON, "LLM_TIMEOUT": "soon"}, "LLM_TIMEOUT='soon' is not a number of seconds"),
+        ({**ON, "LLM_TIMEOUT": "60"}, "LLM_TIMEOUT=60 is out of range: use 1 to 25 seconds"),
+        ({**ON, "LLM_CONCURRENCY": "0"}, "LLM_CONCURRENCY=0 is out of range"),
+        ({**ON, "LLM_FIELDS": "score,Contact Name"}, "LLM_FIELDS: 'Contact Name' is not a field name"),
+    ],
+)
+def test_a_wrong_llm_setting_stops_with_one_line_saying_what_to_do(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(env_file=None, environ=env)
+    assert message in str(error.value) and "\n" not in str(error.value)

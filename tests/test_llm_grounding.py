@@ -1,0 +1,94 @@
+"""No made-up figures (issue 22): every number, date, amount and name in a model's reply must be in the facts it
+was given, whatever form it writes them in; and what may leave the building is LLM_FIELDS' to say."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.llm.fields import WITHHELD, sendable
+from bot.llm.grounding import unsupported
+
+FACTS = {
+    "account": {"name": "Acme Corp", "owner": "Jane Doe", "segment": "Enterprise", "mrr": 12345.5},
+    "score": {"now": 41, "was": 63, "since": "2026-11-07", "tier": "High risk"},
+    "chance": 0.523,
+    "renewal": "2027-01-15",
+    "tasks": [{"title": "Call the sponsor", "due": "2026-12-10"}, {"title": "Book a QBR", "due": "2026-12-14"}],
+    "period": "2026-Q3",
+    "drivers": ["Logins fell 38 %"],
+}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Acme Corp scores 41, down from 63 on 2026-11-07.",
+        "Acme Corp's MRR is $12,346 (about $12.3k), 12345.5 exactly; 12,345.50 too.",
+        "The chance to churn is 52 % (52.3%, 52 percent).",
+        "Jane Doe owns it: 2 open tasks, the first due Dec 10 and the second on 14 December 2026.",
+        "It renews on January 15, 2027 (2027-01-15), after 2026-Q3.",
+        "*High risk*: logins fell 38 % since November 7.\n1. Call the sponsor\n2. Book a QBR with the CSM",
+        "It is Enterprise, and the MRR is at risk. Logins fell.",
+        "Two tasks are open; it renews in Q1 2027 (2027-Q1), reviewed in 2026-Q3.",
+    ],
+)
+def test_a_reply_that_states_only_the_facts_in_any_form_is_grounded(reply: str) -> None:
+    assert unsupported(reply, FACTS, "how is acme?") == []
+
+
+@pytest.mark.parametrize(
+    "reply, made_up",
+    [
+        ("Acme Corp scores 42.", ["42"]),  # not a rounding of any fact
+        ("The MRR is $13,000.", ["$13,000"]),
+        ("The chance is 60 %.", ["60 %"]),
+        ("It fell 22 points.", ["22"]),  # 63 - 41, computed: not in the facts
+        ("It renews on 2027-02-15.", ["2027-02-15"]),
+        ("Call them on Dec 11.", ["Dec 11"]),
+        ("They have 3 open tasks.", ["3"]),
+        ("Ask Bob Smith about it.", ["Bob Smith"]),
+        ("The owner is Jane Doe, not Jane Roe.", ["Jane Roe"]),
+        ("Acme Corp is healthier than Globex.", ["Globex"]),
+        ("Globex's renewal is close.", ["Globex's"]),  # possessive: a name even opening the sentence
+        ("Acme Corp's chance is 0.83.", ["0.83"]),
+        ("It renews in Q2 2027.", ["Q2 2027"]),
+        ("It has three open tasks.", ["three"]),
+    ],
+)
+def test_a_figure_date_or_name_the_facts_do_not_hold_is_reported(reply: str, made_up: list[str]) -> None:
+    assert unsupported(reply, FACTS, "how is acme?") == made_up
+
+
+def test_the_question_counts_as_given() -> None:
+    assert unsupported("Accounts renewing in the next 30 days: none.", {"accounts": []}, "renewing in 30 days?") == []
+    assert unsupported("Renewing in the next 30 days: none.", {"accounts": []}, "renewing soon?") == ["30"]
+
+
+def test_a_rounding_must_stay_close_to_the_fact() -> None:
+    assert unsupported("About 42.", {"x": 41.73}) == []
+    assert unsupported("About 1.", {"x": 0.83}) == ["1"]  # 0.83 -> 1 would turn a chance into a certainty
+
+
+def test_the_default_fields_leave_contact_names_emails_and_exit_words_at_home() -> None:
+    facts = {
+        "account": {"name": "Acme", "contact_name": "Ann Lee", "contact_email": "ann@acme.test"},
+        "note": "wrote to ann@acme.test on Monday",
+        "exit_words": "too expensive for us",
+        "score": 41,
+    }
+    sent = sendable(facts, None)
+    assert sent == {"account": {"name": "Acme"}, "note": f"wrote to {WITHHELD} on Monday", "score": 41}
+    assert sendable(facts, ["*"]) == sent
+    named = sendable(facts, ["*", "contact_name", "contact_email"])
+    assert named["account"] == facts["account"] and named["note"] == facts["note"]
+
+
+def test_exit_words_leave_only_when_named_and_only_for_a_reader() -> None:
+    facts = {"reason": "price", "exit_words": "too expensive for us"}
+    assert "exit_words" not in sendable(facts, ["*"], reader=True)  # not named
+    assert "exit_words" not in sendable(facts, ["*", "exit_words"], reader=False)  # named, not a reader
+    assert sendable(facts, ["*", "exit_words"], reader=True) == facts
+
+
+def test_a_list_of_fields_sends_those_fields_only() -> None:
+    assert sendable(FACTS, ["score", "chance"]) == {"score": FACTS["score"], "chance": 0.523}
