@@ -16,18 +16,20 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.exits import messages, service
 from bot.exits.ids import ExitIds
 from bot.exits.messages import TEXT_LIMIT
-from bot.exits.values import ExitRef
+from bot.exits.values import CodingRef, ExitRef
 from bot.health import service as health
 from bot.health.command import Exit, Find, clean, parse
 from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef
+from bot.llm.client import Model
 from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, commit_by, on_click, tell
+from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, on_click, tell
 from bot.slack.values import decode
 from prompts import say
 from storage.db import unit_of_work
@@ -86,7 +88,28 @@ def _deliver(deps: Deps, client: WebClient, logger: logging.Logger) -> None:
         logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
 
 
-def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:
+def _suggest(
+    deps: Deps, model: Model | None, interview_id: int, user_id: str, client: WebClient, logger: logging.Logger
+) -> None:
+    """The suggested coding of the interview just saved, to whoever saved it (they passed the readers check)."""
+    with unit_of_work(deps.sessions) as session:
+        found = service.to_code(session, interview_id)
+    if found is None:
+        return
+    message = service.suggestion(model, *found)  # outside the transaction: a model may take its time
+    try:
+        client.chat_postMessage(channel=user_id, text=message.text, blocks=message.blocks)
+    except SlackApiError as exc:
+        logger.warning("exit coding suggestion not sent to %s: %s", user_id, exc.response.get("error", ""))
+
+
+def register(
+    app: App,
+    deps: Deps,
+    churn_channel: str | None = None,
+    readers: Sequence[str] = (),
+    model: Model | None = None,
+) -> None:
     names = AccountNames()
     tiers = deps.scorecard.tiers
     save = partial(service.save, tiers=tiers, tz=deps.tz, churn_channel=churn_channel, cs_lead=deps.cs_lead)
@@ -128,6 +151,26 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         _reply(form, click.body, click.client, click.respond)
 
     on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
+
+    def use_suggestion(click: Click[CodingRef]) -> AfterCommit | None:
+        """Stored only on this click, and only for a reader; the message then says what was set."""
+        if not service.is_reader(click.client, readers, click.user_id, click.logger):
+            tell(click.body, click.client, click.respond, say("exit.restricted"))
+            return None
+        text = service.use_suggestion(click.session, click.value, click.user_id, churn_channel)
+
+        def then() -> None:
+            click.respond(replace_original=True, text=text)
+            _deliver(deps, click.client, click.logger)
+
+        return then
+
+    on_click(app, ExitIds.CODING_USE, CodingRef, deps, use_suggestion, container="message")
+
+    def keep(click: Click[CodingRef]) -> None:
+        click.respond(replace_original=True, text=service.keep_chosen(click.session, click.value))
+
+    on_click(app, ExitIds.CODING_KEEP, CodingRef, deps, keep, container="message")
 
     @app.shortcut(str(ExitIds.SHORTCUT))
     def global_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
@@ -185,4 +228,10 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         logger.info(
             "exit interview %s v%s of %s saved by %s", saved.interview_id, saved.version, esc(saved.name), user_id
         )
-        after_ack(deps, body, client, None, logger, lambda: _deliver(deps, client, logger))
+        interview_id = saved.interview_id
+
+        def follow() -> None:
+            _deliver(deps, client, logger)
+            _suggest(deps, model, interview_id, user_id, client, logger)
+
+        after_ack(deps, body, client, None, logger, follow)
