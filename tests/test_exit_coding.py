@@ -190,7 +190,11 @@ def test_a_models_themes_are_used_when_every_quote_is_assigned_once() -> None:
     model = Scripted(model_themes(("Renewal price", [1, 2]), ("Ignored by support", [3]), ("Out of our hands", [4, 5])))
     found = themes(QUOTES, model)
     counted = [(t.name, t.count, t.accounts) for t in found.themes]
-    assert found.generated and counted == [("Out of our hands", 2, 2), ("Renewal price", 2, 1), ("Ignored by support", 1, 1)]
+    assert found.generated and counted == [
+        ("Out of our hands", 2, 2),
+        ("Renewal price", 2, 1),
+        ("Ignored by support", 1, 1),
+    ]
     assert "5. No comment." in model.asked[0][0][-1]["content"]
 
 

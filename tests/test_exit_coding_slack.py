@@ -5,23 +5,27 @@ may not read exit interviews."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 
+import pytest
 from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine
 
 from bot.exits.ids import ExitIds
-from bot.slack.values import encode
 from bot.exits.values import CodingRef
+from bot.settings import Settings
+from bot.slack.values import encode
 from tests.conftest import BotServer
-from tests.test_exit_interview import (  # noqa: F401  (make_server is a fixture)
+from tests.fake_slack import FakeSlack
+from tests.test_exit_interview import (
     CHURN,
     CSM,
+    DAY,
     OUTSIDER,
     add_account,
     form,
-    make_server,
     open_by_command,
     posted_to,
     stored,
@@ -38,16 +42,21 @@ def clicked(server: BotServer, action_id: str, value: str, user: str = CSM) -> d
     return server.fake.wait_for("response_url", before + 1)[-1].params
 
 
-def test_the_suggestion_is_shown_after_a_save_and_stored_only_on_use(
-    make_server: Callable[..., BotServer], engine: Engine
-) -> None:
-    server = make_server(churn_channel=CHURN, exit_interview_readers=(CSM,))
+@pytest.fixture
+def server(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> Iterator[BotServer]:
+    changed = dataclasses.replace(settings, churn_channel=CHURN, exit_interview_readers=(CSM,))
+    started = BotServer(changed, engine, fake_slack, today=DAY).start()
+    yield started
+    started.stop()
+
+
+def test_the_suggestion_is_shown_after_a_save_and_stored_only_on_use(server: BotServer, engine: Engine) -> None:
     account_id = add_account(engine)
     view = open_by_command(server)
     saved = submit(server, view, form(reason="onboarding", avoidable="no", answers={"why_leave": WORDS}))
     assert saved.status_code == 200 and not saved.content
 
-    [dm] = posted_to(server, CSM, 1)  # to whoever saved, a reader
+    [dm] = posted_to(server, f"D{CSM}", 1)  # to whoever saved, a reader: the fake's DM with them
     for block in dm["blocks"]:
         Block.parse(block).validate_json()  # type: ignore[union-attr]
     text = json.dumps(dm["blocks"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.churn.analysis import Quote
-from bot.exits.coding import TIMEOUT, reply_json, reason_of
+from bot.exits.coding import TIMEOUT, reason_of, reply_json
 from bot.exits.messages import reason_label
 from bot.llm.client import Model
 from prompts import raw, say

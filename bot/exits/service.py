@@ -264,9 +264,9 @@ def suggestion(model: Model | None, account: Account, interview: ExitInterview) 
 
 
 def use_suggestion(session: Session, ref: CodingRef, user_id: str, churn_channel: str | None) -> str:
-    """"Use suggestion": the suggested reason (and avoidable call, unless unsure) stored as an edit of the version
-    coded, its earlier version kept and the churn channel's summary posted; or the words saying why not (gone,
-    changed since, a competitor reason without the competitor's name)."""
+    """The "Use suggestion" click: the suggested reason (and avoidable call, unless unsure) stored as an edit of the
+    version coded, its earlier version kept and the churn channel's summary posted; or the words saying why not
+    (gone, changed since, a competitor reason without the competitor's name)."""
     interview = session.get(ExitInterview, ref.interview_id)
     account = session.get(Account, interview.account_id) if interview else None
     if interview is None or account is None:
@@ -291,7 +291,7 @@ def use_suggestion(session: Session, ref: CodingRef, user_id: str, churn_channel
 
 
 def keep_chosen(session: Session, ref: CodingRef) -> str:
-    """"Keep <reason>": nothing changes; the words saying so."""
+    """The "Keep <reason>" click: nothing changes; the words saying so."""
     interview = session.get(ExitInterview, ref.interview_id)
     account = session.get(Account, interview.account_id) if interview else None
     if interview is None or account is None:
