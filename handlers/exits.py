@@ -88,19 +88,28 @@ def _deliver(deps: Deps, client: WebClient, logger: logging.Logger) -> None:
         logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
 
 
-def _suggest(
-    deps: Deps, model: Model | None, interview_id: int, user_id: str, client: WebClient, logger: logging.Logger
+def _ask_model(
+    deps: Deps, model: Model, interview_id: int, view_id: str, client: WebClient, logger: logging.Logger
 ) -> None:
-    """The suggested coding of the interview just saved, to whoever saved it (they passed the readers check)."""
+    """The model's suggested coding in place of the keywords' in the saver's modal (gone if they closed it)."""
     with unit_of_work(deps.sessions) as session:
         found = service.to_code(session, interview_id)
     if found is None:
         return
-    message = service.suggestion(model, *found)  # outside the transaction: a model may take its time
+    view = service.suggestion(model, *found)  # outside the transaction: a model may take its time
     try:
-        client.chat_postMessage(channel=user_id, text=message.text, blocks=message.blocks)
+        client.views_update(view_id=view_id, view=view)
     except SlackApiError as exc:
-        logger.warning("exit coding suggestion not sent to %s: %s", user_id, exc.response.get("error", ""))
+        logger.info("exit coding suggestion not shown (%s): the modal was closed", exc.response.get("error", ""))
+
+
+def _replace(click: Click[CodingRef], text: str) -> None:
+    """The suggestion's modal now says `text` (or a notice on top, when it changed meanwhile)."""
+    view = click.body.get("view") or {}
+    try:
+        click.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=messages.notice(text))
+    except SlackApiError:
+        tell(click.body, click.client, click.respond, text)
 
 
 def register(
@@ -153,24 +162,24 @@ def register(
     on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
 
     def use_suggestion(click: Click[CodingRef]) -> AfterCommit | None:
-        """Stored only on this click, and only for a reader; the message then says what was set."""
+        """Stored only on this click, and only for a reader; the modal then says what was set."""
         if not service.is_reader(click.client, readers, click.user_id, click.logger):
             tell(click.body, click.client, click.respond, say("exit.restricted"))
             return None
         text = service.use_suggestion(click.session, click.value, click.user_id, churn_channel)
 
         def then() -> None:
-            click.respond(replace_original=True, text=text)
+            _replace(click, text)
             _deliver(deps, click.client, click.logger)
 
         return then
 
-    on_click(app, ExitIds.CODING_USE, CodingRef, deps, use_suggestion, container="message")
+    on_click(app, ExitIds.CODING_USE, CodingRef, deps, use_suggestion, container="view")
 
     def keep(click: Click[CodingRef]) -> None:
-        click.respond(replace_original=True, text=service.keep_chosen(click.session, click.value))
+        _replace(click, service.keep_chosen(click.session, click.value))
 
-    on_click(app, ExitIds.CODING_KEEP, CodingRef, deps, keep, container="message")
+    on_click(app, ExitIds.CODING_KEEP, CodingRef, deps, keep, container="view")
 
     @app.shortcut(str(ExitIds.SHORTCUT))
     def global_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
@@ -214,11 +223,15 @@ def register(
         if isinstance(entry, dict):
             ack(response_action="errors", errors=entry)
             return
+        shown: dict[str, Any] | None = None
         with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
             saved = save(
                 session, entry, ref.interview_id, ref.version, user_id, deps.today(), picked=ref.account_id is None
             )
-        ack(**service.submission_ack(saved))
+            found = service.to_code(session, saved.interview_id) if isinstance(saved, service.Saved) else None
+            if found is not None:  # the keywords' suggestion at once; a model's, if any, after the ack
+                shown = service.suggestion(None, *found, asking=model is not None)
+        ack(**service.submission_ack(saved, shown))
         if isinstance(saved, service.Stale):
             logger.info(
                 "exit interview of account %s changed before %s's save: nothing overwritten", entry.account_id, user_id
@@ -232,6 +245,7 @@ def register(
 
         def follow() -> None:
             _deliver(deps, client, logger)
-            _suggest(deps, model, interview_id, user_id, client, logger)
+            if model is not None and shown is not None:
+                _ask_model(deps, model, interview_id, str(view.get("id") or ""), client, logger)
 
         after_ack(deps, body, client, None, logger, follow)

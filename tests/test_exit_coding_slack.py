@@ -1,16 +1,17 @@
-"""The suggested coding through signed HTTP and the fake Slack (AI off): after a save, whoever saved gets the
-suggestion in a DM; the stored reason changes only when they click "Use suggestion" (as an edit: the earlier
-version kept, the churn channel told), never on "Keep", never from an out-of-date suggestion, never by someone who
-may not read exit interviews."""
+"""The suggested coding through signed HTTP and the fake Slack (AI off): a save is acked with the suggestion as the
+form's next state; the stored reason changes only when the saver clicks "Use suggestion" (as an edit: the earlier
+version kept, the churn channel told), never on "Keep", never from an out-of-date or forged suggestion, never by
+someone who may not read exit interviews."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 from sqlalchemy import Engine
 
 from bot.exits.ids import ExitIds
@@ -26,6 +27,7 @@ from tests.test_exit_interview import (
     OUTSIDER,
     add_account,
     form,
+    interactive,
     open_by_command,
     posted_to,
     stored,
@@ -33,13 +35,6 @@ from tests.test_exit_interview import (
 )
 
 WORDS = "It was far too expensive for a team our size. The price doubled at renewal and we had no budget left."
-
-
-def clicked(server: BotServer, action_id: str, value: str, user: str = CSM) -> dict:
-    """What the click answered through its response_url."""
-    before = len(server.fake.calls_to("response_url"))
-    assert server.action(action_id, value, user_id=user).status_code == 200
-    return server.fake.wait_for("response_url", before + 1)[-1].params
 
 
 @pytest.fixture
@@ -50,42 +45,68 @@ def server(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> Iterato
     started.stop()
 
 
-def test_the_suggestion_is_shown_after_a_save_and_stored_only_on_use(server: BotServer, engine: Engine) -> None:
-    account_id = add_account(engine)
-    view = open_by_command(server)
-    saved = submit(server, view, form(reason="onboarding", avoidable="no", answers={"why_leave": WORDS}))
-    assert saved.status_code == 200 and not saved.content
+def click(server: BotServer, shown: dict, action_id: str, value: str, user: str = CSM) -> dict:
+    """A button clicked in the modal `shown` (as Slack sends it, with the view's id and hash); what the modal then
+    says (views.update), or what was pushed on top of it (views.push)."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": "u", "team_id": "T1"},
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {**shown, "id": "V1", "hash": "h1"},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
+    }
+    before = len(server.fake.calls_to("views.update")) + len(server.fake.calls_to("views.push"))
+    assert interactive(server, payload).status_code == 200
+    deadline = time.monotonic() + 5
+    while len(server.fake.calls_to("views.update")) + len(server.fake.calls_to("views.push")) == before:
+        assert time.monotonic() < deadline, "the click was not answered"
+        time.sleep(0.02)
+    [answer] = [c for c in server.fake.calls if c.method in ("views.update", "views.push")][before:]
+    View(**answer.params["view"]).validate_json()
+    return answer.params
 
-    [dm] = posted_to(server, f"D{CSM}", 1)  # to whoever saved, a reader: the fake's DM with them
-    for block in dm["blocks"]:
-        Block.parse(block).validate_json()  # type: ignore[union-attr]
-    text = json.dumps(dm["blocks"])
+
+def test_the_suggestion_is_the_forms_next_state_and_is_stored_only_on_use(server: BotServer, engine: Engine) -> None:
+    account_id = add_account(engine)
+    form_view = open_by_command(server)
+    saved = submit(server, form_view, form(reason="onboarding", avoidable="no", answers={"why_leave": WORDS}))
+    assert saved.json()["response_action"] == "update"  # stored before the ack, as ever; the suggestion in its ack
+    shown = saved.json()["view"]
+    View(**shown).validate_json()
+    text = json.dumps(shown["blocks"])
     assert "Suggested: *Price*, avoidable: *not sure*" in text and "You chose: Onboarding, avoidable: no" in text
     assert "It was far too expensive for a team our size." in text and "keywords" in text
-    [buttons] = [b for b in dm["blocks"] if b["type"] == "actions"]
+    [buttons] = [b for b in shown["blocks"] if b["type"] == "actions"]
     use, keep = (e["value"] for e in buttons["elements"])
     interview, history, _ = stored(engine, account_id)
     assert interview is not None and (interview.reason, interview.version, history) == ("onboarding", 1, [])
 
-    kept = clicked(server, ExitIds.CODING_KEEP, keep)
-    assert kept["replace_original"] and "Kept Onboarding" in kept["text"]
-    refused = clicked(server, ExitIds.CODING_USE, use, user=OUTSIDER)
-    assert "restricted" in refused["text"]
+    kept = click(server, shown, ExitIds.CODING_KEEP, keep)
+    assert (kept["view_id"], kept["hash"]) == ("V1", "h1") and "Kept Onboarding" in json.dumps(kept["view"])
+    refused = click(server, shown, ExitIds.CODING_USE, use, user=OUTSIDER)  # not a reader: told on top, no change
+    assert "restricted" in json.dumps(refused["view"])
     interview, history, _ = stored(engine, account_id)
     assert interview is not None and (interview.reason, interview.version, history) == ("onboarding", 1, [])
 
-    used = clicked(server, ExitIds.CODING_USE, use)
-    assert used["replace_original"] and "Price" in used["text"] and "version 2" in used["text"]
+    used = json.dumps(click(server, shown, ExitIds.CODING_USE, use)["view"])
+    assert "Price" in used and "version 2" in used
     interview, history, _ = stored(engine, account_id)
     assert interview is not None
     assert (interview.reason, interview.avoidable, interview.version) == ("price", False, 2)  # "not sure": kept no
     assert [(r.version, r.edited_by, r.values["reason"]) for r in history] == [(1, CSM, "onboarding")]
     summaries = posted_to(server, CHURN, 2)
     assert len(summaries) == 2 and "Price" in summaries[-1]["text"] and WORDS not in json.dumps(summaries)
+    assert not server.fake.posted(f"D{CSM}")  # no copy of the customer's words left in a DM
 
-    again = clicked(server, ExitIds.CODING_USE, use)  # the suggestion was for version 1
-    assert "changed since this suggestion" in again["text"]
+    again = click(server, shown, ExitIds.CODING_USE, use)  # the suggestion was for version 1
+    assert "changed since this suggestion" in json.dumps(again["view"])
     forged = CodingRef(interview_id=interview.id or 0, version=2, reason="hated_it", avoidable="yes")
-    assert "out of date" in clicked(server, ExitIds.CODING_USE, encode(forged))["text"]
+    assert "out of date" in json.dumps(click(server, shown, ExitIds.CODING_USE, encode(forged))["view"])
     interview, _, _ = stored(engine, account_id)
     assert interview is not None and (interview.reason, interview.version) == ("price", 2)
+
+
+def test_a_form_without_words_closes_as_before(server: BotServer, engine: Engine) -> None:
+    add_account(engine)
+    saved = submit(server, open_by_command(server), form(answers={"come_back": ""}))
+    assert saved.status_code == 200 and not saved.content  # nothing to code: the plain ack closes the modal

@@ -602,11 +602,10 @@ def exit_builders() -> dict[str, Any]:
     def suggestions() -> None:
         for i, name in enumerate(HOSTILE, start=1):
             for coding in (Coding("price", "unsure", name[:300], note=name), Coding(name[:32], "yes", name, True)):
-                message = exit_messages.suggestion(_account(i, name), interview(i, name), coding)
-                checked_text(message.text)
-                for block in message.blocks or []:
-                    Block.parse(block).validate_json()  # type: ignore[union-attr]
-                [checked_text(t) for t in mrkdwn_texts(checked_blocks(message.blocks or []))]
+                for asking in (False, True):
+                    view = exit_messages.suggestion(_account(i, name), interview(i, name), coding, asking)
+                    View(**view).validate_json()
+                    [checked_text(t) for t in mrkdwn_texts(checked_blocks(view["blocks"], b.VIEW_BLOCK_LIMIT))]
 
     table = dict.fromkeys(("exit_modal", "restricted_view", "notice", "reason_label"), views)
     return table | dict.fromkeys(("summary", "shown"), messages) | {"suggestion": suggestions}

@@ -13,6 +13,7 @@ class ExitIds(StrEnum):
     CODING_USE = "exit.coding.use"  # the suggested coding's "Use suggestion" button
     CODING_KEEP = "exit.coding.keep"  # its "Keep <the reason chosen>" button
     CODING_ACTIONS = "exit.coding.actions"  # block_id of those two
+    CODING_VIEW = "exit.coding"  # callback_id of the form's next state, the suggestion
     # block_id and action_id of each input
     ACCOUNT = "exit.account"  # the external_select (search as you type): its options load here too
     STATUS = "exit.status"

@@ -283,10 +283,11 @@ def _chosen_matches(interview: ExitInterview, coding: Coding) -> bool:
     return coding.reason == interview.reason and same_avoidable
 
 
-def suggestion(account: Account, interview: ExitInterview, coding: Coding) -> Message:
-    """The suggested coding, to the interviewer who saved (a DM): the category, the avoidable call and the summary,
-    marked generated or from keywords, with "Use suggestion" / "Keep <their reason>" when it differs from what they
-    chose. The summary is the customer's words (or a model's reading of them): only ever to a reader."""
+def suggestion(account: Account, interview: ExitInterview, coding: Coding, asking: bool = False) -> dict[str, Any]:
+    """The form's next state once saved: the suggested coding beside what the interviewer chose (category, avoidable
+    call, summary), marked generated or from keywords, with "Use suggestion" / "Keep <their reason>" when it differs.
+    `asking`: a model is still being asked; no buttons until its answer (or the keyword fallback) replaces this.
+    The summary is the customer's words (or a model's reading of them): shown only in the saver's own modal."""
     name = esc(account.name)
     reason, avoidable = esc(reason_label(coding.reason)), _call(coding.avoidable)
     chosen = _call("yes" if interview.avoidable else "no")
@@ -301,7 +302,9 @@ def suggestion(account: Account, interview: ExitInterview, coding: Coding) -> Me
     if coding.note:
         marks.append(say("coding.suggestion.fallback", why=esc(coding.note)))
     blocks.append(context("  ".join(marks)))
-    if _chosen_matches(interview, coding):
+    if asking:
+        blocks.append(context(say("coding.suggestion.asking")))
+    elif _chosen_matches(interview, coding):
         blocks.append(context(say("coding.suggestion.same")))
     else:
         ref = CodingRef(
@@ -314,5 +317,10 @@ def suggestion(account: Account, interview: ExitInterview, coding: Coding) -> Me
         keep_text = say("coding.suggestion.keep_button", reason=reason_label(interview.reason))
         keep = button(keep_text, ExitIds.CODING_KEEP, encode(ref))
         blocks.append(actions(use, keep, block_id=ExitIds.CODING_ACTIONS))
-    text = say("coding.suggestion.text", name=name, reason=reason, avoidable=avoidable)
-    return Message(message_text(text), validate_blocks(blocks))
+    return {
+        "type": "modal",
+        "callback_id": str(ExitIds.CODING_VIEW),
+        "title": {"type": "plain_text", "text": say("coding.suggestion.title_plain")},
+        "close": {"type": "plain_text", "text": say("coding.suggestion.close")},
+        "blocks": validate_blocks(blocks, VIEW_BLOCK_LIMIT),
+    }

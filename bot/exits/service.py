@@ -249,18 +249,24 @@ def _post_summary(session: Session, account: Account, interview: ExitInterview, 
 def to_code(session: Session, interview_id: int) -> tuple[Account, ExitInterview] | None:
     """The interview just saved and its account, when it has words to code (answers or a note)."""
     interview = session.get(ExitInterview, interview_id)
+    if interview is not None:
+        session.refresh(interview)  # as saved just now, not as this session first read it
     account = session.get(Account, interview.account_id) if interview else None
     if interview is None or account is None or not (any((interview.answers or {}).values()) or interview.note):
         return None
     return account, interview
 
 
-def suggestion(model: Model | None, account: Account, interview: ExitInterview) -> Message:
-    """The suggested coding of a saved interview for its interviewer to use or not (the model's, when one is
-    given and its reply passes the checks). Called outside any transaction: a model may take its time."""
+def _words(interview: ExitInterview) -> list[tuple[str, str]]:
     asked = dict(questions())
-    answers = [(asked.get(k, k), str(v)) for k, v in (interview.answers or {}).items() if str(v or "").strip()]
-    return messages.suggestion(account, interview, suggest(model, answers, interview.note))
+    return [(asked.get(k, k), str(v)) for k, v in (interview.answers or {}).items() if str(v or "").strip()]
+
+
+def suggestion(model: Model | None, account: Account, interview: ExitInterview, asking: bool = False) -> dict[str, Any]:
+    """The suggested coding of a saved interview (the form's next state) for its interviewer to use or not: the
+    model's when one is given and its reply passes the checks (outside any transaction: a model may take its time),
+    else the keywords'; `asking`: a model will be asked next (no buttons until it answers)."""
+    return messages.suggestion(account, interview, suggest(model, _words(interview), interview.note), asking=asking)
 
 
 def use_suggestion(session: Session, ref: CodingRef, user_id: str, churn_channel: str | None) -> str:
@@ -299,14 +305,14 @@ def keep_chosen(session: Session, ref: CodingRef) -> str:
     return say("coding.suggestion.kept", name=esc(account.name), reason=esc(messages.reason_label(interview.reason)))
 
 
-def submission_ack(saved: Saved | Stale | dict[str, str]) -> dict[str, Any]:
+def submission_ack(saved: Saved | Stale | dict[str, str], shown: dict[str, Any] | None = None) -> dict[str, Any]:
     """How a submission is acked: errors under their inputs, a notice in place of a form someone else saved over
-    meanwhile, or nothing (the modal closes)."""
+    meanwhile, the suggested coding (`shown`) as the form's next state, or nothing (the modal closes)."""
     if isinstance(saved, dict):
         return {"response_action": "errors", "errors": saved}
     if isinstance(saved, Stale):
         return {"response_action": "update", "view": messages.notice(saved.text)}
-    return {}
+    return {"response_action": "update", "view": shown} if shown else {}
 
 
 def _churn(
