@@ -55,6 +55,21 @@ HAND_CODED = [
     ("Onboarding took five months and the training never happened, so the rollout stalled.", "onboarding", "yes"),
     ("The reports kept crashing and the Salesforce integration was broken for weeks.", "product", "yes"),
     ("Honestly it was fine, we just did not need it anymore.", "other", "unsure"),
+    # first written to measure the lists (6 of 14 right, the other 8 read "other"), then the lists grew to read them
+    ("We could not justify the spend once the CFO reviewed every SaaS contract.", "price", "unsure"),
+    ("Our new parent company mandates HubSpot across all subsidiaries.", "business_change", "no"),
+    ("Nobody on your side picked up the phone when the sync failed before our board meeting.", "service", "yes"),
+    ("Gainsight offered us a three-year deal we could not refuse, so we moved to them.", "competitor", "unsure"),
+    ("The dashboards never loaded for our EU team and exports timed out.", "product", "yes"),
+    ("We never finished setting it up; the admin who championed it left in month two.", "onboarding", "yes"),
+    ("The tool was great but it cost more than the value we got out of it.", "price", "unsure"),
+    ("We are winding down the product line that used it.", "business_change", "no"),
+    ("Tickets sat for a week without a reply and our CSM changed three times.", "service", "yes"),
+    ("It lacked the Jira integration we were promised in the sales cycle.", "product", "yes"),
+    ("Our team found it too complicated and nobody was trained properly.", "onboarding", "yes"),
+    ("We consolidated onto Totango, which our sister company already used.", "competitor", "unsure"),
+    ("Budget cuts across the whole company; every vendor over 10k was cut.", "price", "unsure"),
+    ("Frankly the data was wrong half the time, so people stopped trusting it.", "product", "yes"),
 ]
 
 
