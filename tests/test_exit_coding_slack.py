@@ -114,6 +114,18 @@ def test_the_suggestion_is_the_forms_next_state_and_is_stored_only_on_use(server
     assert interview is not None and (interview.reason, interview.version) == ("price", 2)
 
 
+def test_a_suggested_competitor_needs_the_competitors_name_first(server: BotServer, engine: Engine) -> None:
+    account_id = add_account(engine)
+    words = "We switched to a rival that went with a bundle deal."
+    shown = submit(server, open_by_command(server), form(reason="onboarding", answers={"why_leave": words})).json()
+    [buttons] = [b for b in shown["view"]["blocks"] if b["type"] == "actions"]
+    assert "*Competitor*" in json.dumps(shown["view"])
+    answer = click(server, shown["view"], ExitIds.CODING_USE, buttons["elements"][0]["value"])
+    assert "needs the competitor's name" in json.dumps(answer["view"])
+    interview, history, _ = stored(engine, account_id)
+    assert interview is not None and (interview.reason, history) == ("onboarding", [])
+
+
 def test_a_form_without_words_closes_as_before(server: BotServer, engine: Engine) -> None:
     add_account(engine)
     saved = submit(server, open_by_command(server), form(answers={"come_back": ""}))
