@@ -16,18 +16,20 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.exits import messages, service
 from bot.exits.ids import ExitIds
 from bot.exits.messages import TEXT_LIMIT
-from bot.exits.values import ExitRef
+from bot.exits.values import CodingRef, ExitRef
 from bot.health import service as health
 from bot.health.command import Exit, Find, clean, parse
 from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef
+from bot.llm.client import Model
 from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
-from bot.slack.requests import Click, Deps, after_ack, commit_by, on_click, tell
+from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, on_click, tell
 from bot.slack.values import decode
 from prompts import say
 from storage.db import unit_of_work
@@ -86,7 +88,37 @@ def _deliver(deps: Deps, client: WebClient, logger: logging.Logger) -> None:
         logger.warning("could not deliver the exit interview's messages now; the deliver job will", exc_info=True)
 
 
-def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Sequence[str] = ()) -> None:
+def _ask_model(
+    deps: Deps, model: Model, interview_id: int, view_id: str, client: WebClient, logger: logging.Logger
+) -> None:
+    """The model's suggested coding in place of the keywords' in the saver's modal (gone if they closed it)."""
+    with unit_of_work(deps.sessions) as session:
+        found = service.to_code(session, interview_id)
+    if found is None:
+        return
+    view = service.suggestion(model, *found)  # outside the transaction: a model may take its time
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except SlackApiError as exc:
+        logger.info("exit coding suggestion not shown (%s): the modal was closed", exc.response.get("error", ""))
+
+
+def _replace(click: Click[CodingRef], text: str) -> None:
+    """The suggestion's modal now says `text` (or a notice on top, when it changed meanwhile)."""
+    view = click.body.get("view") or {}
+    try:
+        click.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=messages.notice(text))
+    except SlackApiError:
+        tell(click.body, click.client, click.respond, text)
+
+
+def register(
+    app: App,
+    deps: Deps,
+    churn_channel: str | None = None,
+    readers: Sequence[str] = (),
+    model: Model | None = None,
+) -> None:
     names = AccountNames()
     tiers = deps.scorecard.tiers
     save = partial(service.save, tiers=tiers, tz=deps.tz, churn_channel=churn_channel, cs_lead=deps.cs_lead)
@@ -128,6 +160,26 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         _reply(form, click.body, click.client, click.respond)
 
     on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
+
+    def use_suggestion(click: Click[CodingRef]) -> AfterCommit | None:
+        """Stored only on this click, and only for a reader; the modal then says what was set."""
+        if not service.is_reader(click.client, readers, click.user_id, click.logger):
+            tell(click.body, click.client, click.respond, say("exit.restricted"))
+            return None
+        text = service.use_suggestion(click.session, click.value, click.user_id, churn_channel)
+
+        def then() -> None:
+            _replace(click, text)
+            _deliver(deps, click.client, click.logger)
+
+        return then
+
+    on_click(app, ExitIds.CODING_USE, CodingRef, deps, use_suggestion, container="view")
+
+    def keep(click: Click[CodingRef]) -> None:
+        _replace(click, service.keep_chosen(click.session, click.value))
+
+    on_click(app, ExitIds.CODING_KEEP, CodingRef, deps, keep, container="view")
 
     @app.shortcut(str(ExitIds.SHORTCUT))
     def global_shortcut(ack: Ack, body: dict, client: WebClient, logger: logging.Logger) -> None:
@@ -171,11 +223,15 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         if isinstance(entry, dict):
             ack(response_action="errors", errors=entry)
             return
+        shown: dict[str, Any] | None = None
         with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
             saved = save(
                 session, entry, ref.interview_id, ref.version, user_id, deps.today(), picked=ref.account_id is None
             )
-        ack(**service.submission_ack(saved))
+            found = service.to_code(session, saved.interview_id) if isinstance(saved, service.Saved) else None
+            if found is not None:  # the keywords' suggestion at once; a model's, if any, after the ack
+                shown = service.suggestion(None, *found, asking=model is not None)
+        ack(**service.submission_ack(saved, shown))
         if isinstance(saved, service.Stale):
             logger.info(
                 "exit interview of account %s changed before %s's save: nothing overwritten", entry.account_id, user_id
@@ -185,4 +241,11 @@ def register(app: App, deps: Deps, churn_channel: str | None = None, readers: Se
         logger.info(
             "exit interview %s v%s of %s saved by %s", saved.interview_id, saved.version, esc(saved.name), user_id
         )
-        after_ack(deps, body, client, None, logger, lambda: _deliver(deps, client, logger))
+        interview_id = saved.interview_id
+
+        def follow() -> None:
+            _deliver(deps, client, logger)
+            if model is not None and shown is not None:
+                _ask_model(deps, model, interview_id, str(view.get("id") or ""), client, logger)
+
+        after_ack(deps, body, client, None, logger, follow)

@@ -127,6 +127,11 @@ def form(status: str | None = "churned", reason: str | None = "onboarding", avoi
     return values
 
 
+def saved_ack(response: httpx.Response) -> bool:
+    """A save's ack: the form's next state is the suggested coding of its words (tests/test_exit_coding_slack.py)."""
+    return response.status_code == 200 and response.json()["view"]["callback_id"] == ExitIds.CODING_VIEW
+
+
 def posted_to(server: BotServer, channel: str, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
     """The messages in `channel` once there are `count` (the outbox drains after the ack), then a moment more."""
     deadline = time.monotonic() + timeout
@@ -173,7 +178,7 @@ def test_the_command_opens_the_form_errors_are_inline_and_a_save_churns_resolves
     assert interview is None and account.status == "active"  # nothing half-saved
 
     done = submit(server, view, form(competitor="", note="Met at their office"))
-    assert done.status_code == 200 and not done.content  # a plain ack closes the modal
+    assert saved_ack(done)
     interview, history, account = stored(engine, account_id)  # stored before the ack
     assert interview is not None and history == []
     assert (interview.churned, interview.reason, interview.avoidable, interview.churn_date, interview.mrr_lost,
@@ -207,7 +212,7 @@ def test_a_stored_interview_is_shown_with_edit_and_edits_keep_history_and_stale_
     server.action(ExitIds.OPEN, exit_button["value"], user_id=NEUTRAL)
     view = opened(server, before)
     assert "neutral" not in json.dumps(view["blocks"])  # a neutral interviewer: no warning
-    assert not submit(server, view, form(status="at_risk", interviewer=NEUTRAL), user=NEUTRAL).content
+    assert saved_ack(submit(server, view, form(status="at_risk", interviewer=NEUTRAL), user=NEUTRAL))
     interview, _, account = stored(engine, account_id)
     assert interview is not None and interview.churned is False and account.status == "active"  # only at risk
 
@@ -224,7 +229,7 @@ def test_a_stored_interview_is_shown_with_edit_and_edits_keep_history_and_stale_
     assert decode(ExitRef, first["private_metadata"]).version == 1
 
     ok = submit(server, first, form(status="churned", reason="price", interviewer=NEUTRAL), user=NEUTRAL)
-    assert ok.status_code == 200 and not ok.content
+    assert saved_ack(ok)
     stale = submit(server, second, form(reason="service"), user=CSM)
     assert stale.json()["response_action"] == "update"
     assert "changed this exit interview" in json.dumps(stale.json()["view"])
@@ -263,7 +268,7 @@ def test_the_global_shortcut_searches_as_you_type_and_the_message_shortcut_prefi
 
     no_account = submit(server, view, form(interviewer=NEUTRAL), user=NEUTRAL)
     assert set(no_account.json()["errors"]) == {ExitIds.ACCOUNT}
-    assert not submit(server, view, form(interviewer=NEUTRAL, account=str(account_id)), user=NEUTRAL).content
+    assert saved_ack(submit(server, view, form(interviewer=NEUTRAL, account=str(account_id)), user=NEUTRAL))
     assert stored(engine, account_id)[0] is not None
     taken = submit(server, view, form(interviewer=NEUTRAL, account=str(account_id)), user=NEUTRAL)
     assert set(taken.json()["errors"]) == {ExitIds.ACCOUNT}  # already has one: said under the picker
@@ -285,7 +290,7 @@ def test_readers_only_and_everyone_else_hears_restricted(
     server = make_server(churn_channel=CHURN, exit_interview_readers=("U01LEAD001", "S0READERS1"))
     account_id = add_account(engine)
     view = open_by_command(server, user=NEUTRAL)  # a member of the readers' group
-    assert not submit(server, view, form(interviewer=NEUTRAL), user=NEUTRAL).content
+    assert saved_ack(submit(server, view, form(interviewer=NEUTRAL), user=NEUTRAL))
 
     server.command("exit Acme Corp", user_id=OUTSIDER)
     said = server.fake.wait_for("response_url")[-1].params

@@ -18,7 +18,9 @@ from sqlalchemy import Engine
 
 from bot.alerts import messages as alert_messages
 from bot.churn import messages as churn_messages
+from bot.churn.themes import Theme, Themes
 from bot.exits import messages as exit_messages
+from bot.exits.coding import Coding
 from bot.health import messages as health_messages
 from bot.health import override as health_override
 from bot.health.command import NAME_MAX, SUBCOMMANDS, Find, Top, clean, help_text, parse, usage
@@ -398,9 +400,14 @@ def churn_builders() -> dict[str, Any]:
             assert not re.search("[\u202a-\u202e\u2066-\u2069]", churn_messages.title(one))
             assert not re.search("[\u202a-\u202e\u2066-\u2069]", churn_messages.chart_title(one))
             assert "/" not in churn_messages.chart_filename(one)
+        for name in HOSTILE:  # a model's theme names are data too, and so is why its reply was not used
+            for generated in (False, True):
+                found = Themes((Theme(name[:60], (0,), 1),), generated=generated, note=None if generated else name)
+                checked_blocks(churn_messages.themes_blocks(found, 1))
+                checked_blocks(churn_messages.quotes_message(reviews[0], found).blocks or [])
 
     return dict.fromkeys(("title", "chart_title", "chart_filename", "review_text", "review_blocks", "review_message",
-                          "quotes_message", "restricted_text"), review)  # fmt: skip
+                          "quotes_message", "restricted_text", "themes_blocks"), review)  # fmt: skip
 
 
 def home_builders() -> dict[str, Any]:
@@ -592,8 +599,16 @@ def exit_builders() -> dict[str, Any]:
                     Block.parse(block).validate_json()  # type: ignore[union-attr]
                 [checked_text(t) for t in mrkdwn_texts(checked_blocks(message.blocks or []))]
 
+    def suggestions() -> None:
+        for i, name in enumerate(HOSTILE, start=1):
+            for coding in (Coding("price", "unsure", name[:300], note=name), Coding(name[:32], "yes", name, True)):
+                for asking in (False, True):
+                    view = exit_messages.suggestion(_account(i, name), interview(i, name), coding, asking)
+                    View(**view).validate_json()
+                    [checked_text(t) for t in mrkdwn_texts(checked_blocks(view["blocks"], b.VIEW_BLOCK_LIMIT))]
+
     table = dict.fromkeys(("exit_modal", "restricted_view", "notice", "reason_label"), views)
-    return table | dict.fromkeys(("summary", "shown"), messages)
+    return table | dict.fromkeys(("summary", "shown"), messages) | {"suggestion": suggestions}
 
 
 def public_functions(module: Any) -> set[str]:

@@ -193,7 +193,7 @@ ARROWS: dict[str, set[str]] = {
     "health": {"exits", "alerts", "retention", "churn", "scoring", "slack"},
     "exits": {"alerts", "retention", "scoring", "slack", "llm"},
     "alerts": {"retention", "scoring", "slack"},
-    "churn": {"retention", "forecast", "scoring", "slack", "llm"},
+    "churn": {"exits", "retention", "forecast", "scoring", "slack", "llm"},
     "forecast": {"scoring", "slack"},
     "retention": {"scoring", "slack"},
     "connectors": {"scoring"},

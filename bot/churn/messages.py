@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
 from bot.churn.report import coverage, period_label, trend_label
+from bot.churn.themes import Themes, by_keywords
 from bot.forecast.messages import review_section
 from bot.slack import expected_loss
 from bot.slack.blocks import (
@@ -248,9 +249,21 @@ def review_message(
     return Message(review_text(review), review_blocks(review, open_to_all, expected, forecast))
 
 
-def quotes_message(review: ChurnReview) -> Message:
-    """The quotes in the customers' words, for one exit interview reader (an ephemeral reply): the first
-    QUOTES_SHOWN of them, each cut at QUOTE_CHARS, then how many more and where they are."""
+def themes_blocks(found: Themes, quotes: int) -> Blocks:
+    """The quotes' themes with their counts, marked generated or from keywords (and why a model's were not used)."""
+    if not found.themes:
+        return []
+    lines = [say("coding.themes.line", name=esc(t.name), count=t.count, accounts=t.accounts) for t in found.themes]
+    marks = [say("coding.themes.generated" if found.generated else "coding.themes.from_words")]
+    if found.note:
+        marks.append(say("coding.themes.fallback", why=esc(found.note)))
+    return [section("\n".join([say("coding.themes.title", count=quotes), *lines])), context("  ".join(marks))]
+
+
+def quotes_message(review: ChurnReview, found: Themes | None = None) -> Message:
+    """The quotes in the customers' words, for one exit interview reader (an ephemeral reply): their themes (`found`,
+    else by keywords), the first QUOTES_SHOWN of them, each cut at QUOTE_CHARS, then how many more and where."""
+    found = found if found is not None else by_keywords(review.quotes)
     label = esc(period_label(review))
     shown = review.quotes[:QUOTES_SHOWN]
     lines = [
@@ -265,6 +278,7 @@ def quotes_message(review: ChurnReview) -> Message:
     blocks: Blocks = [
         header(no_bidi(say("churn_review.quotes_title", label=review.period.label))),
         context(say("churn_review.quotes_private")),
+        *themes_blocks(found, len(review.quotes)),
         *sections(lines),
     ]
     if len(review.quotes) > len(shown):

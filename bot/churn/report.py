@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, TraitRow, TrendPoint, ranked_traits
 from bot.churn.periods import Period
+from bot.churn.themes import Themes, by_keywords
 from prompts import say
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def no_reasons(review: ChurnReview) -> str:
     return say("churn_review.no_interviews", interviewed=review.interviewed, churned=review.headline.churned)
 
 
-def render_md(review: ChurnReview) -> str:
+def render_md(review: ChurnReview, found: Themes | None = None) -> str:
     h = review.headline
     scope = f" — segment {review.segment}" if review.segment else ""
     out = [f"# Churn review {review.period.label}{scope}", ""]
@@ -116,6 +117,10 @@ def render_md(review: ChurnReview) -> str:
     if review.competitors:
         out += ["", "Competitors named: " + ", ".join(f"{c.name} ({c.count})" for c in review.competitors)]
     if review.quotes:
+        found = found if found is not None else by_keywords(review.quotes)
+        lines = [say("coding.themes.line_md", name=t.name, count=t.count, accounts=t.accounts) for t in found.themes]
+        mark = say("coding.themes.generated_md" if found.generated else "coding.themes.from_words_md")
+        out += ["", say("coding.themes.title_md"), "", *lines, "", mark]
         out += ["", "### In their words", ""]
         # all of them: a file written by whoever may run the CLI on the database
         out += [f"> {' '.join(q.text.split())}\n> — {q.account} ({q.reason})\n" for q in review.quotes]

@@ -10,6 +10,10 @@ class ExitIds(StrEnum):
     SHORTCUT = "exit_interview"  # the global shortcut (manifest.yml)
     MESSAGE_SHORTCUT = "exit_interview_message"  # the message shortcut (manifest.yml)
     SHOWN_ACTIONS = "exit.shown.actions"  # block_id of the stored interview's buttons
+    CODING_USE = "exit.coding.use"  # the suggested coding's "Use suggestion" button
+    CODING_KEEP = "exit.coding.keep"  # its "Keep <the reason chosen>" button
+    CODING_ACTIONS = "exit.coding.actions"  # block_id of those two
+    CODING_VIEW = "exit.coding"  # callback_id of the form's next state, the suggestion
     # block_id and action_id of each input
     ACCOUNT = "exit.account"  # the external_select (search as you type): its options load here too
     STATUS = "exit.status"

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from bot.exits.coding import Coding
 from bot.exits.ids import QUESTION_PREFIX, ExitIds
 from bot.exits.questions import questions
-from bot.exits.values import Avoidable, ExitRef, ExitStatus
+from bot.exits.values import Avoidable, CodingRef, ExitRef, ExitStatus
 from bot.slack.blocks import (
     VIEW_BLOCK_LIMIT,
     Message,
@@ -270,3 +271,56 @@ def shown(account: Account, interview: ExitInterview, history: list[ExitIntervie
     ref = ExitRef(account_id=account.id, interview_id=interview.id, version=interview.version)
     blocks.append(actions(button(_t("shown.edit_button"), ExitIds.EDIT, encode(ref)), block_id=ExitIds.SHOWN_ACTIONS))
     return Message(message_text(_t("shown.text", name=name, version=interview.version)), validate_blocks(blocks))
+
+
+def _call(call: str) -> str:
+    """An avoidable call in words: yes, no, not sure."""
+    return say(f"coding.suggestion.calls.{call}")
+
+
+def _chosen_matches(interview: ExitInterview, coding: Coding) -> bool:
+    same_avoidable = coding.avoidable == "unsure" or (coding.avoidable == "yes") == interview.avoidable
+    return coding.reason == interview.reason and same_avoidable
+
+
+def suggestion(account: Account, interview: ExitInterview, coding: Coding, asking: bool = False) -> dict[str, Any]:
+    """The form's next state once saved: the suggested coding beside what the interviewer chose (category, avoidable
+    call, summary), marked generated or from keywords, with "Use suggestion" / "Keep <their reason>" when it differs.
+    `asking`: a model is still being asked; no buttons until its answer (or the keyword fallback) replaces this.
+    The summary is the customer's words (or a model's reading of them): shown only in the saver's own modal."""
+    name = esc(account.name)
+    reason, avoidable = esc(reason_label(coding.reason)), _call(coding.avoidable)
+    chosen = _call("yes" if interview.avoidable else "no")
+    lines = [
+        say("coding.suggestion.line", reason=reason, avoidable=avoidable),
+        say("coding.suggestion.chosen", reason=esc(reason_label(interview.reason)), avoidable=chosen),
+    ]
+    blocks: list[dict[str, Any]] = [section(say("coding.suggestion.title", name=name)), section("\n".join(lines))]
+    if coding.summary:
+        blocks.append(section(say("coding.suggestion.summary", summary=esc(coding.summary))))
+    marks = [say("coding.suggestion.generated" if coding.generated else "coding.suggestion.from_words")]
+    if coding.note:
+        marks.append(say("coding.suggestion.fallback", why=esc(coding.note)))
+    blocks.append(context("  ".join(marks)))
+    if asking:
+        blocks.append(context(say("coding.suggestion.asking")))
+    elif _chosen_matches(interview, coding):
+        blocks.append(context(say("coding.suggestion.same")))
+    else:
+        ref = CodingRef(
+            interview_id=interview.id or 0,
+            version=interview.version,
+            reason=coding.reason,
+            avoidable=coding.avoidable,
+        )
+        use = button(say("coding.suggestion.use_button"), ExitIds.CODING_USE, encode(ref), style="primary")
+        keep_text = say("coding.suggestion.keep_button", reason=reason_label(interview.reason))
+        keep = button(keep_text, ExitIds.CODING_KEEP, encode(ref))
+        blocks.append(actions(use, keep, block_id=ExitIds.CODING_ACTIONS))
+    return {
+        "type": "modal",
+        "callback_id": str(ExitIds.CODING_VIEW),
+        "title": {"type": "plain_text", "text": say("coding.suggestion.title_plain")},
+        "close": {"type": "plain_text", "text": say("coding.suggestion.close")},
+        "blocks": validate_blocks(blocks, VIEW_BLOCK_LIMIT),
+    }

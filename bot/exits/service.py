@@ -20,13 +20,15 @@ from bot.alerts import messages as alert_messages
 from bot.alerts import threads
 from bot.dates import parse_day
 from bot.exits import messages
+from bot.exits.coding import suggest
 from bot.exits.ids import QUESTION_PREFIX, ExitIds
 from bot.exits.messages import COMPETITOR_LIMIT, TEXT_LIMIT
 from bot.exits.questions import questions
-from bot.exits.values import Avoidable, ExitRef, ExitStatus
+from bot.exits.values import Avoidable, CodingRef, ExitRef, ExitStatus
+from bot.llm.client import Model
 from bot.retention.service import redraw_tasks
 from bot.scoring.scorecard import Tiers
-from bot.slack.blocks import Message, esc, is_user, plain
+from bot.slack.blocks import Message, esc, is_user, mention, plain
 from bot.slack.requests import is_member
 from prompts import say
 from storage import accounts, alerts, exits, outbox, tasks
@@ -232,21 +234,85 @@ def save(
         interview = exits.of_account(session, account.id or 0) or current
     if entry.churned:
         _churn(session, account, churn_date or today, user_id, tiers, tz, cs_lead)
+    _post_summary(session, account, interview, churn_channel)
+    return Saved(interview.id or 0, interview.version, account.name)
+
+
+def _post_summary(session: Session, account: Account, interview: ExitInterview, churn_channel: str | None) -> None:
+    """The churn channel's summary of this version of the interview (once: keyed by interview and version)."""
     if churn_channel:
         message = messages.summary(account, interview)
         key = outbox.exit_summary_key(interview.id or 0, interview.version)
         outbox.post(session, key, churn_channel, message.text, message.blocks)
-    return Saved(interview.id or 0, interview.version, account.name)
 
 
-def submission_ack(saved: Saved | Stale | dict[str, str]) -> dict[str, Any]:
+def to_code(session: Session, interview_id: int) -> tuple[Account, ExitInterview] | None:
+    """The interview just saved and its account, when it has words to code (answers or a note)."""
+    interview = session.get(ExitInterview, interview_id)
+    if interview is not None:
+        session.refresh(interview)  # as saved just now, not as this session first read it
+    account = session.get(Account, interview.account_id) if interview else None
+    if interview is None or account is None or not (any((interview.answers or {}).values()) or interview.note):
+        return None
+    return account, interview
+
+
+def _words(interview: ExitInterview) -> list[tuple[str, str]]:
+    asked = dict(questions())
+    return [(asked.get(k, k), str(v)) for k, v in (interview.answers or {}).items() if str(v or "").strip()]
+
+
+def suggestion(model: Model | None, account: Account, interview: ExitInterview, asking: bool = False) -> dict[str, Any]:
+    """The suggested coding of a saved interview (the form's next state) for its interviewer to use or not: the
+    model's when one is given and its reply passes the checks (outside any transaction: a model may take its time),
+    else the keywords'; `asking`: a model will be asked next (no buttons until it answers)."""
+    return messages.suggestion(account, interview, suggest(model, _words(interview), interview.note), asking=asking)
+
+
+def use_suggestion(session: Session, ref: CodingRef, user_id: str, churn_channel: str | None) -> str:
+    """The "Use suggestion" click: the suggested reason (and avoidable call, unless unsure) stored as an edit of the
+    version coded, its earlier version kept and the churn channel's summary posted; or the words saying why not
+    (gone, changed since, a competitor reason without the competitor's name)."""
+    interview = session.get(ExitInterview, ref.interview_id)
+    account = session.get(Account, interview.account_id) if interview else None
+    if interview is None or account is None:
+        return say("exit.gone")
+    if ref.reason not in EXIT_REASONS:
+        return say("health.button_out_of_date")
+    name = esc(account.name)
+    if ref.reason == ExitReason.COMPETITOR and not interview.competitor:
+        return say("coding.suggestion.needs_competitor", name=name)
+    values: dict[str, Any] = {"reason": ref.reason}
+    if ref.avoidable != "unsure":
+        values["avoidable"] = ref.avoidable == "yes"
+    if not exits.edit(session, ref.interview_id, version=ref.version, by=user_id, values=values):
+        latest = exits.of_account(session, account.id or 0)
+        return say("coding.suggestion.stale", name=name, version=latest.version if latest else 0)
+    changed = exits.of_account(session, account.id or 0) or interview
+    _post_summary(session, account, changed, churn_channel)
+    avoidable = _t("modal.avoidable_yes" if changed.avoidable else "modal.avoidable_no").lower()
+    reason = esc(messages.reason_label(changed.reason))
+    who, version = mention(user_id), changed.version
+    return say("coding.suggestion.used", who=who, name=name, reason=reason, avoidable=avoidable, version=version)
+
+
+def keep_chosen(session: Session, ref: CodingRef) -> str:
+    """The "Keep <reason>" click: nothing changes; the words saying so."""
+    interview = session.get(ExitInterview, ref.interview_id)
+    account = session.get(Account, interview.account_id) if interview else None
+    if interview is None or account is None:
+        return say("exit.gone")
+    return say("coding.suggestion.kept", name=esc(account.name), reason=esc(messages.reason_label(interview.reason)))
+
+
+def submission_ack(saved: Saved | Stale | dict[str, str], shown: dict[str, Any] | None = None) -> dict[str, Any]:
     """How a submission is acked: errors under their inputs, a notice in place of a form someone else saved over
-    meanwhile, or nothing (the modal closes)."""
+    meanwhile, the suggested coding (`shown`) as the form's next state, or nothing (the modal closes)."""
     if isinstance(saved, dict):
         return {"response_action": "errors", "errors": saved}
     if isinstance(saved, Stale):
         return {"response_action": "update", "view": messages.notice(saved.text)}
-    return {}
+    return {"response_action": "update", "view": shown} if shown else {}
 
 
 def _churn(

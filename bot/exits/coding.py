@@ -1,0 +1,145 @@
+"""A suggested coding of an exit interview's words (issue 22): a reason category of the form, avoidable yes/no/unsure
+and a two-line summary. Only ever a suggestion: the interviewer uses it or keeps what they chose (handlers/exits.py).
+
+AI off (no model): keywords per category from prompts/coding.toml, the summary the first sentences of the answers.
+With a model: prompts/llm_exit_coding.toml [coding]; its JSON reply is used only when every field is valid, else the
+keyword coding is returned with `note` saying why (and the log says so too)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, cast, get_args
+
+from bot.exits.values import AvoidableCall
+from bot.llm.client import Model, ModelError
+from prompts import raw, say
+from storage.types import EXIT_REASONS, ExitReason
+
+log = logging.getLogger(__name__)
+
+AVOIDABLE: tuple[str, ...] = get_args(AvoidableCall)
+SUMMARY_CHARS = 300
+SUMMARY_LINES = 2
+LINE_CHARS = (SUMMARY_CHARS - SUMMARY_LINES + 1) // SUMMARY_LINES  # the lines and the newlines between fit
+TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Coding:
+    """`reason` one of EXIT_REASONS, `avoidable` one of AVOIDABLE, `summary` at most 2 lines and 300 characters;
+    `generated`: the model's words, checked; `note`: why a model's coding was not used."""
+
+    reason: str
+    avoidable: AvoidableCall
+    summary: str
+    generated: bool = False
+    note: str | None = None
+
+
+@cache
+def _patterns() -> dict[str, re.Pattern[str]]:
+    words: dict[str, list[str]] = raw("coding.words")
+    return {
+        reason: re.compile("|".join(rf"\b{re.escape(w.lower())}" for w in words[reason]))
+        for reason in EXIT_REASONS
+        if words.get(reason)
+    }
+
+
+def matches(text: str) -> dict[str, int]:
+    """How many of each category's words `text` holds (categories with none left out)."""
+    lower = text.lower()
+    counts = {reason: len(pattern.findall(lower)) for reason, pattern in _patterns().items()}
+    return {reason: n for reason, n in counts.items() if n}
+
+
+def reason_of(text: str) -> str | None:
+    """The category whose words `text` holds most (a tie: the first in the form); None when it holds none."""
+    counts = matches(text)
+    return max(counts, key=lambda r: (counts[r], -EXIT_REASONS.index(r))) if counts else None
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s]
+
+
+def _trim(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(",;: ") + "…"
+
+
+def summary_of(texts: Sequence[str]) -> str:
+    """The first two sentences of the words, one a line, each trimmed to fit 300 characters in all."""
+    first = [s for text in texts for s in _sentences(text)][:SUMMARY_LINES]
+    return "\n".join(_trim(s, LINE_CHARS) for s in first)
+
+
+def by_keywords(texts: Sequence[str], note: str | None = None) -> Coding:
+    """The coding with AI off: the best-matched category and its usual avoidable call, the first sentences."""
+    reason = reason_of("\n".join(texts)) or ExitReason.OTHER.value
+    avoidable = str(raw("coding.avoidable").get(reason, "unsure"))
+    call = cast(AvoidableCall, avoidable if avoidable in AVOIDABLE else "unsure")
+    return Coding(reason, call, summary_of(texts), note=note)
+
+
+def reply_json(model: Model, prompt: str, timeout: float, **values: Any) -> dict[str, Any]:
+    """The model's JSON object for prompts/llm_exit_coding.toml's `prompt`, filled with `values`; ValueError (its
+    text says why, from prompts/coding.toml [why]) when there is none."""
+    messages = [
+        {"role": "system", "content": str(raw(f"llm_exit_coding.{prompt}.system"))},
+        {"role": "user", "content": say(f"llm_exit_coding.{prompt}.user", **values)},
+    ]
+    try:
+        reply = model.chat(messages, json_mode=True, timeout=timeout)
+    except ModelError as exc:
+        raise ValueError(say("coding.why.no_reply", error=str(exc)[:200])) from exc
+    try:
+        parsed = json.loads(reply)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(say("coding.why.not_json")) from exc
+    if not isinstance(parsed, dict):
+        raise ValueError(say("coding.why.not_json"))
+    return parsed
+
+
+def _checked(parsed: dict[str, Any]) -> Coding:
+    """The model's coding when every field is valid; ValueError naming the first that is not."""
+    for field, allowed in (("reason", EXIT_REASONS), ("avoidable", AVOIDABLE)):
+        if parsed.get(field) not in allowed:
+            raise ValueError(say("coding.why.fields", field=field))
+    summary = parsed.get("summary")
+    if not isinstance(summary, str) or not summary.strip():
+        raise ValueError(say("coding.why.fields", field="summary"))
+    summary = summary.strip()
+    if len(summary) > SUMMARY_CHARS or len(summary.splitlines()) > SUMMARY_LINES:
+        raise ValueError(say("coding.why.too_long", limit=SUMMARY_CHARS))
+    return Coding(str(parsed["reason"]), cast(AvoidableCall, parsed["avoidable"]), summary, generated=True)
+
+
+def suggest(
+    model: Model | None, answers: Sequence[tuple[str, str]], note: str | None = None, timeout: float = TIMEOUT
+) -> Coding:
+    """The suggested coding of an interview's (question, answer) pairs and note: the model's when there is one and
+    its reply passes the checks, else the keyword coding (with `note` saying why the model's was not used)."""
+    texts = [a for _, a in answers if a.strip()] + ([note] if note and note.strip() else [])
+    if model is None:
+        return by_keywords(texts)
+    categories = "\n".join(f"{r}: {say(f'exit.reasons.{r}')}" for r in EXIT_REASONS)
+    lines = [f"{q}: {' '.join(a.split())}" for q, a in answers if a.strip()]
+    if note and note.strip():
+        lines.append(say("llm_exit_coding.coding.note_line", note=" ".join(note.split())))
+    version = raw("llm_exit_coding.coding.version")
+    try:
+        coding = _checked(reply_json(model, "coding", timeout, categories=categories, answers="\n".join(lines)))
+    except ValueError as exc:
+        log.warning("exit coding (prompt v%s): the model's reply was not used: %s", version, exc)
+        return by_keywords(texts, note=str(exc))
+    log.info("exit coding (prompt v%s): the model's coding used", version)
+    return coding
