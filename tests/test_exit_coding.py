@@ -113,7 +113,7 @@ def test_a_models_valid_coding_is_used_and_marked_generated() -> None:
 @pytest.mark.parametrize(
     "reply, why",
     [
-        (ModelError("timed out after 20 s"), "no reply: timed out after 20 s"),
+        (ModelError("timeout", "timed out after 20 s"), "no reply: timed out after 20 s"),
         ("Sure! The reason is price.", "not JSON"),
         ("[1, 2]", "not JSON"),
         (json.dumps({**GOOD, "reason": "Price"}), "valid reason"),  # a label, not one of our keys
