@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App, Assistant, BoltContext, Respond, Say, SaveThreadContext, SetStatus
+from slack_bolt import Ack, App, Assistant, BoltContext, Respond, SaveThreadContext, Say, SetStatus
 from slack_bolt import SetSuggestedPrompts as SetPrompts
 from slack_sdk import WebClient
 
@@ -68,31 +68,40 @@ def register(app: App, deps: Deps) -> None:
         after_ack(deps, body, client, None, logger, work)
 
     @pane.user_message
-    def asked(set_status: SetStatus, say: Say, context: BoltContext, event: dict, body: dict, client: WebClient) -> None:
+    def asked(set_status: SetStatus, say: Say, context: BoltContext, event: dict, client: WebClient) -> None:
         logger = logging.getLogger("healthbot.assistant")
 
         def work() -> None:
-            set_status(ask.status())
+            try:  # "is reading the data...": nice to have, never in the way of the answer
+                set_status(ask.status())
+            except Exception:
+                logger.warning("could not set the assistant thread's status", exc_info=True)
             answer(say, ask.ask(deps, event.get("text") or "", event["user"], _viewing(context, logger), names))
 
-        after_ack(deps, body, client, None, logger, work)
+        after_ack(deps, _asker(event), client, None, logger, work)
 
     app.assistant(pane)
 
     @app.event("message", matchers=[_plain_dm])
-    def dm(event: dict, body: dict, client: WebClient, logger: logging.Logger) -> None:
+    def dm(event: dict, client: WebClient, logger: logging.Logger) -> None:
         """A message in the app's DM outside an assistant thread: answered in the DM."""
-        channel = event["channel"]
-        post = _poster(client, channel, None)
-        after_ack(deps, body, client, None, logger, lambda: post(ask.ask(deps, event["text"], event["user"], None, names)))
+        post = _poster(client, event["channel"], None)
+        question, user = event["text"], event["user"]
+        after_ack(deps, _asker(event), client, None, logger, lambda: post(ask.ask(deps, question, user, None, names)))
+
+    @app.event("message")
+    def other_message() -> None:
+        """Anything else in the app's DM (an edit, a deletion, the bot's own post): nothing to answer."""
 
     @app.event("app_mention")
-    def mentioned(event: dict, body: dict, client: WebClient, logger: logging.Logger) -> None:
+    def mentioned(event: dict, client: WebClient, logger: logging.Logger) -> None:
         """A mention in a channel: answered in its thread, for the channel it was asked in."""
         channel, question = event["channel"], MENTION.sub("", event.get("text") or "").strip()
         post = _poster(client, channel, event.get("thread_ts") or event["ts"])
         user = event.get("user") or ""
-        after_ack(deps, body, client, None, logger, lambda: post(ask.ask(deps, question, user, channel, names)))
+        after_ack(
+            deps, _asker(event), client, None, logger, lambda: post(ask.ask(deps, question, user, channel, names))
+        )
 
     def answer(say: Say, found: Answer) -> None:
         message = ask.answer_message(found, deps.model_name)
@@ -164,7 +173,13 @@ def _register_buttons(app: App, deps: Deps) -> None:
 
 def _feedback(deps: Deps, helped: bool) -> Callable[..., None]:
     def listener(
-        ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient, context: BoltContext, logger: logging.Logger
+        ack: Ack,
+        body: dict,
+        action: dict,
+        respond: Respond,
+        client: WebClient,
+        context: BoltContext,
+        logger: logging.Logger,
     ) -> None:
         """Stored, then acked; then a private thank-you where the answer is."""
         try:
@@ -188,6 +203,14 @@ def _where(body: dict[str, Any]) -> tuple[str, str]:
     container = body.get("container") or {}
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
     return channel, container.get("message_ts") or (body.get("message") or {}).get("ts") or ""
+
+
+def _asker(event: dict[str, Any]) -> dict[str, Any]:
+    """Where a question came from, as `after_ack` reads a request to tell its asker about an error: in the
+    question's thread (privately), else in the app's DM."""
+    thread = event.get("thread_ts") or (event["ts"] if event.get("type") == "app_mention" else None)
+    container = {"channel_id": event.get("channel"), "thread_ts": thread} if thread else {}
+    return {"type": event.get("type"), "user": {"id": event.get("user")}, "container": container}
 
 
 def _plain_dm(event: dict[str, Any]) -> bool:

@@ -191,7 +191,7 @@ def _buttons(alert: Alert) -> dict[str, Any]:
     card = button(_t("open_card"), AlertIds.OPEN_CARD, ref)
     brief = button(say("assistant_slack.brief_button"), AlertIds.BRIEF, ref)
     if alert.status != AlertStatus.OPEN:
-        elements = [card, brief]
+        elements = [card]
     elif alert.claimed_by:
         elements = [
             button(_t("release"), AlertIds.RELEASE, ref),

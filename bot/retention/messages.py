@@ -174,7 +174,9 @@ def draft_buttons(alert_id: int) -> dict[str, Any]:
     """Regenerate / Use template under the alert thread's draft (handlers/assistant.py redraws it in place)."""
     ref = encode(DraftRef(alert_id=alert_id))
     again = button(say("assistant_slack.draft_again"), DraftIds.AGAIN, ref)
-    return actions(again, button(say("assistant_slack.draft_template"), DraftIds.TEMPLATE, ref), block_id=DraftIds.ACTIONS)
+    return actions(
+        again, button(say("assistant_slack.draft_template"), DraftIds.TEMPLATE, ref), block_id=DraftIds.ACTIONS
+    )
 
 
 def outreach(draft: Draft, alert_id: int | None = None) -> Message:
