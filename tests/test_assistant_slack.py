@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -38,8 +40,10 @@ from bot.retention.ids import DraftIds
 from bot.retention.values import DraftRef
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings, load_settings
+from bot.slack.requests import Deps
 from bot.slack.values import encode
 from prompts import say
+from storage.db import session_factory
 from storage.models import Account, Alert, AssistantFeedback
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer
 from tests.fake_slack import Call, FakeSlack
@@ -235,8 +239,12 @@ def test_feedback_is_stored_before_the_ack_and_thanked_privately(engine: Engine,
     with Session(engine) as s:  # the ack came back: the row is there already
         row = s.exec(select(AssistantFeedback)).one()
     assert (row.user_id, row.channel_id, row.message_ts, row.kind, row.helped) == (
-        ME, PANE, "1800000000.000500", "answer", False
-    )  # fmt: skip
+        ME,
+        PANE,
+        "1800000000.000500",
+        "answer",
+        False,
+    )
     thanks = server.fake.wait_for("chat.postEphemeral")[0]
     assert thanks.params["text"] == ask.thanks(False) and thanks.params["thread_ts"] == THREAD
 
@@ -266,9 +274,13 @@ def _alert(engine: Engine, account_id: int) -> int:
     with Session(engine) as s:
         now = datetime(2026, 6, 30, 9, tzinfo=UTC)
         alert = Alert(
-            account_id=account_id, severity="at_risk", opened_on=TODAY, last_fired_on=TODAY,
-            due_at=now + timedelta(days=1), channel="C0ALERTS01",
-        )  # fmt: skip
+            account_id=account_id,
+            severity="at_risk",
+            opened_on=TODAY,
+            last_fired_on=TODAY,
+            due_at=now + timedelta(days=1),
+            channel="C0ALERTS01",
+        )
         s.add(alert)
         s.commit()
         return alert.id or 0
@@ -360,21 +372,25 @@ def silent_model() -> Iterator[str]:
     listener.close()
 
 
-def test_a_model_that_never_answers_still_gets_the_user_the_data_answer_saying_so(
-    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
-) -> None:
-    settings = load_settings(
+def model_settings(database_url: str, fake_slack: FakeSlack, base_url: str) -> Settings:
+    return load_settings(
         env_file=None,
         environ={
             "DATABASE_URL": database_url,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": fake_slack.url,
-            "LLM_BASE_URL": silent_model,
+            "LLM_BASE_URL": base_url,
             "LLM_MODEL": "silent-1",
             "LLM_TIMEOUT": "1",
         },
     )
+
+
+def test_a_model_that_never_answers_still_gets_the_user_the_data_answer_saying_so(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    settings = model_settings(database_url, fake_slack, silent_model)
     if Model.from_settings(settings) is None:
         pytest.skip("runs once bot/llm/client.py reads LLM_* (helper F)")
     bot = BotServer(settings, engine, fake_slack, today=TODAY).start()
@@ -396,3 +412,31 @@ def test_the_outreach_draft_in_an_alert_thread_carries_its_two_buttons() -> None
     assert message.blocks is not None and valid(message.blocks)[-1]["block_id"] == DraftIds.ACTIONS
     assert actions_of(message.blocks) == [DraftIds.AGAIN, DraftIds.TEMPLATE]
     assert {e["value"] for e in message.blocks[-1]["elements"]} == {encode(DraftRef(alert_id=7))}
+
+
+def test_past_the_deadline_the_data_answer_goes_out_saying_the_model_did_not_answer(
+    engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    """The backstop behind reword's own timeout: every model slot taken, the call never starts in time."""
+    model = Model.from_settings(model_settings(database_url, fake_slack, silent_model))
+    if model is None:
+        pytest.skip("runs once bot/llm/client.py reads LLM_* (helper F)")
+    taken, gate = ThreadPoolExecutor(max_workers=1), threading.Event()
+    taken.submit(gate.wait, 30)
+    deps = Deps(
+        session_factory(engine),
+        load_scorecard(),
+        lambda: TODAY,
+        ThreadPoolExecutor(max_workers=1),
+        model=model,
+        answer_deadline=1.0,
+        model_calls=taken,
+    )
+    answer = Answer(text="*Acme*: score 41.", figures=(Figure("Health score", "41"),), facts={"score": 41})
+    try:
+        shown = ask.worded(deps, answer, "how is acme?", time.monotonic())
+    finally:
+        gate.set()
+        taken.shutdown(cancel_futures=True)
+    assert shown == answer.noted(say("assistant_slack.model_silent", seconds="1"))
+    assert not shown.generated
