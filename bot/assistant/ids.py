@@ -1,7 +1,7 @@
 """Ask healthbot's action_ids and block_ids (values namespaced `assistant.*`).
 
 Brief me and the draft buttons live on other features' messages, so their ids are theirs: `HealthIds.BRIEF`
-(the card), `AlertIds.BRIEF` (the alert root), `RetentionIds.DRAFT_AGAIN` / `DRAFT_TEMPLATE` (the outreach draft).
+(the card), `AlertIds.BRIEF` (the alert root), `DraftIds.AGAIN` / `DraftIds.TEMPLATE` (the outreach draft).
 """
 
 from enum import StrEnum
