@@ -85,9 +85,11 @@ def register(app: App, deps: Deps) -> None:
     @app.event("message", matchers=[_plain_dm])
     def dm(event: dict, client: WebClient, logger: logging.Logger) -> None:
         """A message in the app's DM outside an assistant thread: answered in the DM."""
-        post = _poster(client, event["channel"], None)
         question, user = event["text"], event["user"]
-        after_ack(deps, _asker(event), client, None, logger, lambda: post(ask.ask(deps, question, user, None, names)))
+        reply = _replier(client, event["channel"], None)
+        after_ack(
+            deps, _asker(event), client, None, logger, lambda: reply(lambda: ask.ask(deps, question, user, None, names))
+        )
 
     @app.event("message")
     def other_message() -> None:
@@ -97,22 +99,41 @@ def register(app: App, deps: Deps) -> None:
     def mentioned(event: dict, client: WebClient, logger: logging.Logger) -> None:
         """A mention in a channel: answered in its thread, for the channel it was asked in."""
         channel, question = event["channel"], MENTION.sub("", event.get("text") or "").strip()
-        post = _poster(client, channel, event.get("thread_ts") or event["ts"])
         user = event.get("user") or ""
+        reply = _replier(client, channel, event.get("thread_ts") or event["ts"])
         after_ack(
-            deps, _asker(event), client, None, logger, lambda: post(ask.ask(deps, question, user, channel, names))
+            deps,
+            _asker(event),
+            client,
+            None,
+            logger,
+            lambda: reply(lambda: ask.ask(deps, question, user, channel, names)),
         )
 
     def answer(say: Say, found: Answer) -> None:
         message = ask.answer_message(found, deps.model_name)
         say(text=message.text, blocks=message.blocks)
 
-    def _poster(client: WebClient, channel: str, thread_ts: str | None) -> Callable[[Answer], None]:
-        def post(found: Answer) -> None:
-            message = ask.answer_message(found, deps.model_name)
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
+    def _replier(client: WebClient, channel: str, thread_ts: str | None) -> Callable[[Callable[[], Answer]], None]:
+        """Outside the assistant pane there is no status: with a model (up to 30 s) a "reading the data" line
+        shows at once and the answer replaces it; with AI off the answer itself comes at once."""
 
-        return post
+        def reply(answering: Callable[[], Answer]) -> None:
+            working = None
+            if deps.model is not None:
+                line = ask.working()
+                working = client.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts, text=line.text, blocks=line.blocks
+                )
+            message = ask.answer_message(answering(), deps.model_name)
+            if working is not None:
+                client.chat_update(
+                    channel=working["channel"], ts=working["ts"], text=message.text, blocks=message.blocks
+                )
+            else:
+                client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
+
+        return reply
 
     _register_buttons(app, deps)
 

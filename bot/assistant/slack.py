@@ -48,6 +48,12 @@ def status() -> str:
     return say("assistant_slack.status")
 
 
+def working() -> Message:
+    """The line a DM or a mention shows while a model words the answer (the answer replaces it)."""
+    text = say("assistant_slack.working")
+    return Message(text, validate_blocks([context(text)]))
+
+
 def answer_blocks(answer: Answer, model: str | None) -> Blocks:
     """The text, then one context line each: the figures used, the commands that show more, whether a model
     worded it, and why a model's wording was not used."""
