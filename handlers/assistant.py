@@ -85,11 +85,8 @@ def register(app: App, deps: Deps) -> None:
     @app.event("message", matchers=[_plain_dm])
     def dm(event: dict, client: WebClient, logger: logging.Logger) -> None:
         """A message in the app's DM outside an assistant thread: answered in the DM."""
-        question, user = event["text"], event["user"]
         reply = _replier(client, event["channel"], None)
-        after_ack(
-            deps, _asker(event), client, None, logger, lambda: reply(lambda: ask.ask(deps, question, user, None, names))
-        )
+        after_ack(deps, _asker(event), client, None, logger, lambda: reply(event["text"], event["user"], None))
 
     @app.event("message")
     def other_message() -> None:
@@ -99,33 +96,25 @@ def register(app: App, deps: Deps) -> None:
     def mentioned(event: dict, client: WebClient, logger: logging.Logger) -> None:
         """A mention in a channel: answered in its thread, for the channel it was asked in."""
         channel, question = event["channel"], MENTION.sub("", event.get("text") or "").strip()
-        user = event.get("user") or ""
         reply = _replier(client, channel, event.get("thread_ts") or event["ts"])
-        after_ack(
-            deps,
-            _asker(event),
-            client,
-            None,
-            logger,
-            lambda: reply(lambda: ask.ask(deps, question, user, channel, names)),
-        )
+        after_ack(deps, _asker(event), client, None, logger, lambda: reply(question, event.get("user") or "", channel))
 
     def answer(say: Say, found: Answer) -> None:
         message = ask.answer_message(found, deps.model_name)
         say(text=message.text, blocks=message.blocks)
 
-    def _replier(client: WebClient, channel: str, thread_ts: str | None) -> Callable[[Callable[[], Answer]], None]:
+    def _replier(client: WebClient, channel: str, thread_ts: str | None) -> Callable[[str, str, str | None], None]:
         """Outside the assistant pane there is no status: with a model (up to 30 s) a "reading the data" line
         shows at once and the answer replaces it; with AI off the answer itself comes at once."""
 
-        def reply(answering: Callable[[], Answer]) -> None:
+        def reply(question: str, user: str, viewing: str | None) -> None:
             working = None
             if deps.model is not None:
                 line = ask.working()
                 working = client.chat_postMessage(
                     channel=channel, thread_ts=thread_ts, text=line.text, blocks=line.blocks
                 )
-            message = ask.answer_message(answering(), deps.model_name)
+            message = ask.answer_message(ask.ask(deps, question, user, viewing, names), deps.model_name)
             if working is not None:
                 client.chat_update(
                     channel=working["channel"], ts=working["ts"], text=message.text, blocks=message.blocks
