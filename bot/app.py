@@ -22,13 +22,14 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from bot.alerts.rules import load_rules
+from bot.llm.client import Model
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
 from bot.slack.client import make_client
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from bot.web import create_web
-from handlers import alerts, exits, health, home, retention
+from handlers import alerts, assistant, exits, health, home, retention
 from prompts import say
 from storage.db import REQUEST_LOCK_WAIT, session_factory
 
@@ -83,13 +84,30 @@ def create_app(
     # the work after an ack (response_url posts, Web API calls, a held answer): never on Bolt's listener pool,
     # whose threads must stay free to ack
     follow_up = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="follow-up")
-    deps = Deps(sessions, scorecard, today, follow_up, cs_lead=getattr(settings, "cs_lead", None), tz=settings.tz)
+    model = Model.from_settings(settings)  # None: AI off (the default)
+    deps = Deps(
+        sessions,
+        scorecard,
+        today,
+        follow_up,
+        cs_lead=getattr(settings, "cs_lead", None),
+        tz=settings.tz,
+        model=model,
+        model_name=getattr(settings, "llm_model", None),
+        llm_fields=getattr(settings, "llm_fields", None),
+        llm_timeout=float(getattr(settings, "llm_timeout", None) or 20.0),
+        # a model's calls wait on a pool of their own (at most LLM_CONCURRENCY at once, each bounded by its timeout)
+        model_calls=ThreadPoolExecutor(max_workers=int(getattr(settings, "llm_concurrency", None) or 2))
+        if model is not None
+        else None,
+    )
     exits.register(app, deps, settings.churn_channel, settings.exit_interview_readers)  # before health: its `exit`
     health.register(app, deps, getattr(settings, "exit_interview_readers", ()))  # who reads churn quotes
     alert_rules = load_rules(getattr(settings, "alert_rules_path", None), scorecard)  # opening a listed alert
     alerts.register(app, deps, alert_rules, getattr(settings, "calendar", None))
     home.register(app, deps)
     retention.register(app, deps)
+    assistant.register(app, deps)
 
     @app.error
     def on_error(

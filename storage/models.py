@@ -446,3 +446,20 @@ class ChurnForecast(SQLModel, table=True):
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     made_by: str = Field(default="healthbot", max_length=64)
     made_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
+
+
+class AssistantFeedback(SQLModel, table=True):
+    """A 👍/👎 on one of the assistant's answers: whether it helped, what kind of answer it was and whether a
+    model worded it (what tells a team if the answers, and the model, are worth keeping)."""
+
+    __tablename__ = "assistant_feedback"
+    __table_args__ = (Index("ix_assistant_feedback_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    message_ts: str = Field(max_length=32)  # the answer the button was on
+    kind: str = Field(max_length=16)  # Answer.kind: answer, brief, draft, unknown
+    generated: bool  # a model's wording (checked) or the deterministic answer
+    helped: bool
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))

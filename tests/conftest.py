@@ -30,7 +30,7 @@ from tests.fake_slack import FakeSlack
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 TABLES = (  # children first
-    "churn_forecast", "churn_chance_fit",
+    "churn_forecast", "churn_chance_fit", "assistant_feedback",
     "exit_interview_revision", "exit_interview", "sync_item", "sync_state", "task_event", "task", "alert_listing",
     "alert_event",
     "alert", "outbox_message", "slack_event", "health_override", "health_score", "metric_observation",

@@ -190,6 +190,15 @@ class FakeSlack:
             chans = [channel] if channel is not None else list(self.messages)
             return [dict(m) for c in chans for m in self.messages.get(c, [])]
 
+    def user_posted(self, channel: str, ts: str, user: str, text: str = "", subtype: str | None = None) -> None:
+        """A message a person posted (Slack has it; the bot never sent it): the root of an assistant thread
+        (subtype ``assistant_app_thread``) or of a channel thread, so conversations.replies finds the thread."""
+        msg = {"type": "message", "user": user, "text": text, "ts": ts}
+        if subtype:
+            msg["subtype"] = subtype
+        with self._cond:
+            self.messages.setdefault(channel, []).append(msg)
+
     def response_url(self, key: str = "r1") -> str:
         """A URL whose POSTs are recorded as method ``"response_url"``."""
         return f"{self.base}/response/{key}"
@@ -311,7 +320,7 @@ class FakeSlack:
             if method == "chat.update":
                 for msg in self.messages.get(chan, []):
                     if msg["ts"] == p.get("ts"):
-                        msg.update({k: p[k] for k in ("text", "blocks") if k in p})
+                        msg.update({k: p[k] for k in ("text", "blocks", "metadata") if k in p})
                         return {**answer, "channel": chan}
                 if self.real_ts:  # only then are the stored messages all the bot posted
                     return {"ok": False, "error": "message_not_found"}
@@ -376,6 +385,10 @@ class FakeSlack:
             ),
             "files.getUploadURLExternal": dict(upload_url=upload_url, file_id=f"F{n}"),
             "files.completeUploadExternal": dict(files=[_pick(f, "id", "title") for f in files]),
+            # the assistant pane: Slack answers these with a bare ok
+            "assistant.threads.setStatus": {},
+            "assistant.threads.setSuggestedPrompts": {},
+            "assistant.threads.setTitle": {},
         }
         if method in _VIEW_METHODS:
             view = view if isinstance(view, dict) else {}

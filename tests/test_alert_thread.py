@@ -119,7 +119,12 @@ SNOOZE = {
 OPEN_BUTTONS = {
     "type": "actions",
     "block_id": 'alert.actions|{"alert_id":7}',
-    "elements": [btn("Claim", "alert.claim", REF, style="primary"), SNOOZE, btn("Open card", "alert.open", REF)],
+    "elements": [
+        btn("Claim", "alert.claim", REF, style="primary"),
+        SNOOZE,
+        btn("Open card", "alert.open", REF),
+        btn("Brief me", "alert.brief", REF),
+    ],
 }
 CLAIMED_BUTTONS = {
     "type": "actions",
@@ -129,6 +134,7 @@ CLAIMED_BUTTONS = {
         {"type": "users_select", "action_id": "alert.reassign", "placeholder": plain("Reassign to…")},
         btn("Resolve", "alert.resolve", REF),
         btn("Open card", "alert.open", REF),
+        btn("Brief me", "alert.brief", REF),
     ],
 }
 

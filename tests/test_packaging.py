@@ -41,8 +41,18 @@ SCOPE_OF_METHOD: dict[str, str | tuple[str, ...] | None] = {
     "views_push": None,
     "views_update": None,
     "auth_test": None,
+    # the assistant pane (Bolt's set_status / set_suggested_prompts / set_title call these)
+    "assistant_threads_setStatus": "assistant:write",
+    "assistant_threads_setSuggestedPrompts": "assistant:write",
+    "assistant_threads_setTitle": "assistant:write",
 }
-SCOPE_OF_EVENT: dict[str, str | None] = {"app_home_opened": None}
+SCOPE_OF_EVENT: dict[str, str | None] = {
+    "app_home_opened": None,
+    "assistant_thread_started": "assistant:write",
+    "assistant_thread_context_changed": "assistant:write",
+    "message.im": "im:history",
+    "app_mention": "app_mentions:read",
+}
 
 
 # --- a reader for the block YAML these files use (mappings, sequences, scalars, JSON-style lists) --------------

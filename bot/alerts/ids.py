@@ -9,6 +9,7 @@ class AlertIds(StrEnum):
     CLAIM = "alert.claim"
     SNOOZE = "alert.snooze"  # a static_select: 1 day, 7 days, until the tier changes
     OPEN_CARD = "alert.open"  # the account's card, privately
+    BRIEF = "alert.brief"  # Brief me: the account's brief in the thread (handlers/assistant.py)
     RELEASE = "alert.release"
     REASSIGN = "alert.reassign"  # a users_select; the alert travels in the actions block's block_id
     RESOLVE = "alert.resolve"  # opens the Resolve modal

@@ -189,6 +189,7 @@ def _reassign_select() -> dict[str, Any]:
 def _buttons(alert: Alert) -> dict[str, Any]:
     ref = encode(AlertRef(alert_id=alert.id or 0))
     card = button(_t("open_card"), AlertIds.OPEN_CARD, ref)
+    brief = button(say("assistant_slack.brief_button"), AlertIds.BRIEF, ref)
     if alert.status != AlertStatus.OPEN:
         elements = [card]
     elif alert.claimed_by:
@@ -197,9 +198,11 @@ def _buttons(alert: Alert) -> dict[str, Any]:
             _reassign_select(),
             button(_t("resolve"), AlertIds.RESOLVE, ref),
             card,
+            brief,
         ]
     else:
-        elements = [button(_t("claim"), AlertIds.CLAIM, ref, style="primary"), _snooze_select(alert.id or 0), card]
+        claim = button(_t("claim"), AlertIds.CLAIM, ref, style="primary")
+        elements = [claim, _snooze_select(alert.id or 0), card, brief]
     return actions(*elements, block_id=actions_block_id(alert.id or 0))
 
 

@@ -15,6 +15,7 @@ class HealthIds(StrEnum):
     LIST_NEXT = "health.list.next"
     LIST_ACTIONS = "health.list.actions"  # block_id of a list's paging buttons
     OVERRIDE = "health.override"  # the card's Override button: opens the modal
+    BRIEF = "health.brief"  # the card's Brief me: the account's brief, privately (handlers/assistant.py)
     OVERRIDE_MODAL = "health.override.modal"  # the modal's callback_id
     OVERRIDE_TIER = "health.override.tier"  # block_id and action_id of each of the modal's inputs
     OVERRIDE_REASON = "health.override.reason"

@@ -110,6 +110,7 @@ def account_card(card: CardData, scorecard: Scorecard, today: date, shared_by: s
         buttons.append(button(say("override.button"), HealthIds.OVERRIDE, value))
     if not shared_by:
         buttons.append(button(say("exit.button"), ExitIds.OPEN, value))
+        buttons.append(button(say("assistant_slack.brief_button"), HealthIds.BRIEF, value))
     if buttons:
         blocks.append(actions(*buttons, block_id=HealthIds.CARD_ACTIONS))
     return validate_blocks(blocks)

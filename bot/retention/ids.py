@@ -17,3 +17,11 @@ class RetentionIds(StrEnum):
     NEXT_STEP_ON_BLOCK = "task.done.next_on"
     NEXT_STEP_ON = "task.done.next_on.date"  # a datepicker
     STALE_MODAL = "task.done.stale"  # callback_id of the "changed meanwhile" view that replaces the modal
+
+
+class DraftIds(StrEnum):
+    """The outreach draft's buttons in the alert thread (handlers/assistant.py redraws the draft in place)."""
+
+    AGAIN = "task.draft.again"  # Regenerate: the draft from the template, the drivers and the play's intent
+    TEMPLATE = "task.draft.template"  # Use template: the plain filled template
+    ACTIONS = "task.draft.actions"  # block_id of the two

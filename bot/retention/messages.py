@@ -9,10 +9,10 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.retention.ids import RetentionIds
-from bot.retention.values import TaskRef
+from bot.retention.ids import DraftIds, RetentionIds
+from bot.retention.values import DraftRef, TaskRef
 from bot.scoring.scorecard import Tiers
-from bot.slack.blocks import Message, button, context, esc, mention, section, validate_blocks, when, who
+from bot.slack.blocks import Message, actions, button, context, esc, mention, section, validate_blocks, when, who
 from bot.slack.values import encode
 from prompts import raw, say
 from storage.models import Task
@@ -170,8 +170,18 @@ def _code(text: str, limit: int = CODE_LIMIT) -> str:
     return esc(text) + "…"
 
 
-def outreach(draft: Draft) -> Message:
-    """The thread's outreach draft: subject, the filled body in a code block (copies as it is), and why now."""
+def draft_buttons(alert_id: int) -> dict[str, Any]:
+    """Regenerate / Use template under the alert thread's draft (handlers/assistant.py redraws it in place)."""
+    ref = encode(DraftRef(alert_id=alert_id))
+    again = button(say("assistant_slack.draft_again"), DraftIds.AGAIN, ref)
+    return actions(
+        again, button(say("assistant_slack.draft_template"), DraftIds.TEMPLATE, ref), block_id=DraftIds.ACTIONS
+    )
+
+
+def outreach(draft: Draft, alert_id: int | None = None) -> Message:
+    """The thread's outreach draft: subject, the filled body in a code block (copies as it is), and why now; with
+    `alert_id`, the buttons that redraw it."""
     subject, body = fill(draft)
     drivers = "\n".join(_o("driver", reason=esc(d)) for d in draft.drivers) or _o("no_drivers")
     title = _o("title", template=esc(draft.template.replace("_", " ")))
@@ -183,4 +193,6 @@ def outreach(draft: Draft) -> Message:
         section(f"```{_code(body)}```"),
         context(_o("why", drivers=drivers)),
     ]
+    if alert_id:
+        blocks.append(draft_buttons(alert_id))
     return Message(_o("text", name=esc(draft.name)), validate_blocks(blocks))

@@ -158,8 +158,8 @@ def post_draft(
         highlights(session, account.id or 0, score.day if score else None),
         signature,
     )
-    message = messages.outreach(draft)
     alert_id = alert.id or 0
+    message = messages.outreach(draft, alert_id)
     outbox.post(
         session, draft_key(alert_id), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
     )

@@ -11,3 +11,9 @@ class TaskRef(Value):
 
     task_id: Id
     version: Version
+
+
+class DraftRef(Value):
+    """The alert whose outreach draft a Regenerate / Use template button redraws."""
+
+    alert_id: Id

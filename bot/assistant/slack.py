@@ -1,0 +1,169 @@
+"""Ask healthbot in Slack: an answer as a message, and the work of answering within the deadline.
+
+The deterministic answer is read in one short unit of work; a model (when one is set) may then reword it, on a
+pool of its own and outside any session. Whatever the model does, a user has an answer within
+`Deps.answer_deadline` (30 s) of asking: past it, the deterministic answer goes out and says the model did not
+answer (reword's own timeout normally ends the call well before).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from bot.assistant.answer import Answer
+from bot.assistant.answers import answer_text, suggested_prompts
+from bot.assistant.brief import brief
+from bot.assistant.compose import reword
+from bot.assistant.draft import draft
+from bot.assistant.ids import AssistantIds
+from bot.assistant.values import AnswerRef
+from bot.health.lookup import AccountNames
+from bot.retention.messages import draft_buttons
+from bot.slack.blocks import Blocks, Message, actions, button, context, esc, section, sections, validate_blocks
+from bot.slack.requests import Deps
+from bot.slack.values import encode
+from prompts import say
+from storage import alerts
+from storage.db import unit_of_work
+
+log = logging.getLogger("healthbot.assistant")
+
+PROMPTS = 4  # Slack shows up to 4 suggested prompts
+
+
+# --------------------------------------------------------------------------- the messages
+
+
+def greeting() -> Message:
+    """A new thread's first message; it has blocks because Bolt's thread context store rewrites them with its
+    metadata when the user moves to another channel."""
+    text = say("assistant_slack.greeting")
+    return Message(text, validate_blocks([section(text)]))
+
+
+def status() -> str:
+    return say("assistant_slack.status")
+
+
+def working() -> Message:
+    """The line a DM or a mention shows while a model words the answer (the answer replaces it)."""
+    text = say("assistant_slack.working")
+    return Message(text, validate_blocks([context(text)]))
+
+
+def answer_blocks(answer: Answer, model: str | None) -> Blocks:
+    """The text, then one context line each: the figures used, the commands that show more, whether a model
+    worded it, and why a model's wording was not used."""
+    text = answer.text.strip() or say("assistant_slack.empty")
+    blocks = sections(text.split("\n"))
+    if answer.figures:
+        items = [say("assistant_slack.figure_item", label=esc(f.label), value=esc(f.value)) for f in answer.figures]
+        blocks.append(context(say("assistant_slack.figures", figures="  ·  ".join(items))))
+    if answer.commands:
+        items = [say("assistant_slack.command_item", command=esc(c)) for c in answer.commands]
+        blocks.append(context(say("assistant_slack.commands", commands="  ".join(items))))
+    if answer.generated:
+        blocks.append(context(say("assistant_slack.generated", model=esc(model or "?"))))
+    if answer.note:
+        blocks.append(context(esc(answer.note)))
+    return blocks
+
+
+def feedback_buttons(answer: Answer) -> dict[str, Any]:
+    ref = encode(AnswerRef(kind=answer.kind[:16], generated=answer.generated))
+    return actions(
+        button(say("assistant_slack.helped"), AssistantIds.HELPED, ref),
+        button(say("assistant_slack.not_helped"), AssistantIds.NOT_HELPED, ref),
+        block_id=AssistantIds.FEEDBACK,
+    )
+
+
+def answer_message(answer: Answer, model: str | None) -> Message:
+    """An answer with its 👍/👎 (a question in the pane, a DM or a mention; a brief)."""
+    blocks = answer_blocks(answer, model) + [feedback_buttons(answer)]
+    return Message(_first_line(answer), validate_blocks(blocks))
+
+
+def draft_message(answer: Answer, alert_id: int, model: str | None) -> Message:
+    """The alert thread's outreach draft redrawn: the draft, its context lines, Regenerate / Use template."""
+    blocks = answer_blocks(answer, model) + [draft_buttons(alert_id)]
+    return Message(_first_line(answer), validate_blocks(blocks))
+
+
+def _first_line(answer: Answer) -> str:
+    start = (answer.text.strip() or say("assistant_slack.empty")).split("\n")[0]
+    return say("assistant_slack.text", start=start)
+
+
+def thanks(helped: bool) -> str:
+    return say("assistant_slack.thanks", helped=say(f"assistant_slack.thanks_{'' if helped else 'not_'}helped"))
+
+
+def prompt_list(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """(title, message) pairs as set_suggested_prompts takes them."""
+    return [{"title": title[:75], "message": message} for title, message in pairs[:PROMPTS]]
+
+
+# --------------------------------------------------------------------------- the work after the ack
+
+
+def worded(deps: Deps, answer: Answer, question: str, started: float) -> Answer:
+    """The answer in the model's words if it gives them (checked, by `reword`) before the deadline; else the
+    deterministic answer, with a note when the deadline cut the model off. No model: the answer as it is."""
+    if deps.model is None or deps.model_calls is None:
+        return answer
+    left = deps.answer_deadline - (time.monotonic() - started)
+    timeout = max(0.1, min(deps.llm_timeout, left - 1.0))  # reword stops first; the deadline is the backstop
+    call = deps.model_calls.submit(reword, deps.model, answer, question, deps.llm_fields, timeout)
+    try:
+        return call.result(timeout=max(0.0, left))
+    except FutureTimeout:
+        log.warning("the model gave no answer within %.0f s: the deterministic answer was sent", deps.answer_deadline)
+        return answer.noted(say("assistant_slack.model_silent", seconds=f"{deps.answer_deadline:.0f}"))
+    except Exception:
+        log.warning("rewording failed: the deterministic answer was sent", exc_info=True)
+        return answer
+
+
+def ask(deps: Deps, question: str, user_id: str, channel_id: str | None, names: AccountNames) -> Answer:
+    """A question in words, answered from the data, worded by the model when there is one."""
+    started = time.monotonic()
+    with unit_of_work(deps.sessions) as session:
+        answer = answer_text(
+            session, question, user_id, deps.scorecard, deps.today(), names, deps.tz, channel_id=channel_id
+        )
+    return worded(deps, answer, question, started)
+
+
+def prompts_for(deps: Deps, user_id: str, channel_id: str | None) -> list[dict[str, str]]:
+    with unit_of_work(deps.sessions) as session:
+        pairs = suggested_prompts(session, user_id, channel_id, deps.scorecard, deps.today())
+    return prompt_list(pairs)
+
+
+def account_brief(deps: Deps, account_id: int) -> Answer | None:
+    """Brief me for an account (the card's button); None when the account is gone."""
+    started = time.monotonic()
+    with unit_of_work(deps.sessions) as session:
+        found = brief(session, account_id, deps.scorecard, deps.today(), deps.tz)
+    return None if found is None else worded(deps, found, say("assistant_slack.brief_button"), started)
+
+
+def alert_brief(deps: Deps, alert_id: int) -> Answer | None:
+    """Brief me for an alert's account (the alert root's button); None when the alert or account is gone."""
+    with unit_of_work(deps.sessions) as session:
+        alert = alerts.get(session, alert_id)
+    return None if alert is None else account_brief(deps, alert.account_id)
+
+
+def alert_draft(deps: Deps, alert_id: int, template: bool) -> Answer | None:
+    """The outreach draft again: reworded by the model (Regenerate), or the plain template (Use template)."""
+    started = time.monotonic()
+    with unit_of_work(deps.sessions) as session:
+        found = draft(session, alert_id, deps.scorecard, deps.today(), deps.tz, template=template)
+    if found is None or template:
+        return found
+    return worded(deps, found, say("assistant_slack.draft_again"), started)

@@ -1,0 +1,445 @@
+"""Ask healthbot in Slack end to end: signed events and clicks to the real HTTP endpoint, the fake Slack's calls.
+
+What an answer says is bot/assistant's (tests/test_assistant_answers.py); here each test reads the answer the bot
+must give straight from those functions, with the same inputs, and checks that it arrives where it was asked,
+framed (figures, commands, feedback buttons), valid Block Kit, and with AI off end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from slack_sdk.models.blocks import Block
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.alerts.ids import AlertIds
+from bot.alerts.values import AlertRef
+from bot.assistant import slack as ask
+from bot.assistant.answer import Answer, Figure
+from bot.assistant.answers import answer_text, suggested_prompts
+from bot.assistant.brief import brief
+from bot.assistant.draft import draft
+from bot.assistant.ids import AssistantIds
+from bot.assistant.values import AnswerRef
+from bot.health.ids import HealthIds
+from bot.health.lookup import AccountNames
+from bot.health.values import AccountRef
+from bot.llm.client import Model
+from bot.retention.ids import DraftIds
+from bot.retention.values import DraftRef
+from bot.scoring.scorecard import load_scorecard
+from bot.settings import Settings, load_settings
+from bot.slack.requests import Deps
+from bot.slack.values import encode
+from prompts import say
+from storage.db import session_factory
+from storage.models import Account, Alert, AssistantFeedback
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer
+from tests.fake_slack import Call, FakeSlack
+
+ME = "U01CSM0001"
+TODAY = date(2026, 6, 30)
+PANE = "D0ASSIST01"  # the assistant pane's DM
+THREAD = "1600000000.000100"  # an assistant thread (older than every ts the fake hands out)
+VIEWING = "C0VIEW0001"  # the channel the user looks at beside the pane
+UTC = ZoneInfo("UTC")
+
+
+@pytest.fixture
+def acme(engine: Engine) -> int:
+    """One customer, the smallest data an answer can be read from."""
+    with Session(engine) as s:
+        account = Account(external_id="acme-1", name="Acme", owner_slack_id=ME, mrr=1200.0, segment="enterprise")
+        s.add(account)
+        s.commit()
+        return account.id or 0
+
+
+@pytest.fixture
+def server(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> Iterator[BotServer]:
+    bot = BotServer(settings, engine, fake_slack, today=TODAY).start()
+    yield bot
+    bot.stop()
+
+
+def event(server: BotServer, body: dict, event_id: str) -> httpx.Response:
+    payload = {
+        "token": "legacy",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000000,
+        "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
+        "event": body,
+    }
+    response = server.post_signed(json.dumps(payload).encode(), "application/json")
+    assert response.status_code == 200
+    return response
+
+
+def thread_started(server: BotServer, viewing: str | None = VIEWING) -> None:
+    context = {"channel_id": viewing, "team_id": "T1"} if viewing else {}
+    thread = {"user_id": ME, "context": context, "channel_id": PANE, "thread_ts": THREAD}
+    event(server, {"type": "assistant_thread_started", "assistant_thread": thread, "event_ts": "1.1"}, "EvStart")
+
+
+def user_message(server: BotServer, text: str, ts: str = "1800000000.000100", thread_ts: str | None = THREAD) -> None:
+    body = {"type": "message", "channel": PANE, "channel_type": "im", "user": ME, "text": text, "ts": ts}
+    if thread_ts:
+        body["thread_ts"] = thread_ts
+    event(server, {**body, "event_ts": ts}, f"EvMsg{ts}")
+
+
+def click(
+    server: BotServer, action_id: str, value: str, channel: str, ts: str, thread_ts: str | None = None
+) -> httpx.Response:
+    """A click on a button of a (non-ephemeral) message the bot posted in `channel`."""
+    container = {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False}
+    message = {"ts": ts, "type": "message", "user": "UBOT", "text": "x"}
+    if thread_ts:
+        container["thread_ts"] = message["thread_ts"] = thread_ts
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1", "domain": "test"},
+        "user": {"id": ME, "username": "csm", "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "container": container,
+        "trigger_id": "1337.42.abcd",
+        "channel": {"id": channel, "name": "x"},
+        "message": message,
+        "response_url": server.fake.response_url("click"),
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b1", "value": value, "action_ts": "1.2"}],
+    }
+    response = server.post_signed(
+        urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+    return response
+
+
+def valid(blocks: list[dict]) -> list[dict]:
+    for block in blocks:
+        Block.parse(block).validate_json()  # type: ignore[union-attr]
+    return blocks
+
+
+def expected(engine: Engine, question: str, channel_id: str | None) -> Answer:
+    with Session(engine) as s:
+        return answer_text(s, question, ME, load_scorecard(), TODAY, AccountNames(), UTC, channel_id=channel_id)
+
+
+def posted(fake: FakeSlack, count: int) -> Call:
+    """The `count`th chat.postMessage, its blocks checked with slack_sdk.models."""
+    call = fake.wait_for("chat.postMessage", count, timeout=15)[count - 1]
+    valid(call.params.get("blocks") or [])
+    return call
+
+
+def actions_of(blocks: list[dict]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+# --------------------------------------------------------------------------- the assistant pane
+
+
+def test_a_thread_opens_with_a_greeting_carrying_its_context_and_prompts_for_the_channel_viewed(
+    acme: int, engine: Engine, server: BotServer
+) -> None:
+    server.fake.user_posted(PANE, THREAD, ME, subtype="assistant_app_thread")
+    thread_started(server)
+    greeting = posted(server.fake, 1)
+    assert greeting.params["channel"] == PANE and greeting.params["thread_ts"] == THREAD
+    assert greeting.params["text"] == say("assistant_slack.greeting")
+    assert greeting.params["metadata"]["event_payload"]["channel_id"] == VIEWING  # what later questions read
+    with Session(engine) as s:
+        prompts = ask.prompt_list(suggested_prompts(s, ME, VIEWING, load_scorecard(), TODAY))
+    if prompts:  # the skeleton suggests none yet (helper E's answers.py does)
+        call = server.fake.wait_for("assistant.threads.setSuggestedPrompts")[0]
+        assert call.params["prompts"] == prompts and call.params["thread_ts"] == THREAD
+
+
+def test_a_question_in_the_pane_shows_the_status_then_the_answer_for_the_channel_viewed(
+    acme: int, engine: Engine, server: BotServer
+) -> None:
+    server.fake.user_posted(PANE, THREAD, ME, subtype="assistant_app_thread")
+    thread_started(server)
+    posted(server.fake, 1)
+    user_message(server, "how is acme?")
+    status = server.fake.wait_for("assistant.threads.setStatus")[0]
+    assert status.params["status"] == say("assistant_slack.status")
+    assert (status.params["channel_id"], status.params["thread_ts"]) == (PANE, THREAD)
+    call = posted(server.fake, 2)
+    assert call.params["channel"] == PANE and call.params["thread_ts"] == THREAD
+    message = ask.answer_message(expected(engine, "how is acme?", VIEWING), None)
+    assert call.params["blocks"] == message.blocks and call.params["text"] == message.text
+    assert actions_of(call.params["blocks"]) == [AssistantIds.HELPED, AssistantIds.NOT_HELPED]
+    assert "Generated by" not in json.dumps(call.params["blocks"])  # AI off: never marked as generated
+
+
+def test_the_channel_viewed_follows_the_user(acme: int, server: BotServer) -> None:
+    server.fake.user_posted(PANE, THREAD, ME, subtype="assistant_app_thread")
+    thread_started(server)
+    posted(server.fake, 1)
+    moved = {"user_id": ME, "context": {"channel_id": "C0OTHER001"}, "channel_id": PANE, "thread_ts": THREAD}
+    event(server, {"type": "assistant_thread_context_changed", "assistant_thread": moved, "event_ts": "1.3"}, "EvCtx")
+    update = server.fake.wait_for("chat.update")[0]
+    assert update.params["ts"] == server.fake.posted(PANE)[1]["ts"]  # the greeting (after the thread's root)
+    assert update.params["metadata"]["event_payload"]["channel_id"] == "C0OTHER001"
+
+
+# --------------------------------------------------------------------------- DMs and mentions
+
+
+def test_a_dm_is_answered_in_the_dm(acme: int, engine: Engine, server: BotServer) -> None:
+    user_message(server, "who is at risk in enterprise?", thread_ts=None)
+    call = posted(server.fake, 1)
+    assert call.params["channel"] == PANE and not call.params.get("thread_ts")
+    assert (
+        call.params["blocks"]
+        == ask.answer_message(expected(engine, "who is at risk in enterprise?", None), None).blocks
+    )
+    assert not server.fake.calls_to("assistant.threads.setStatus")  # no assistant thread: no status
+
+
+def test_a_mention_is_answered_in_its_thread_for_its_channel(acme: int, engine: Engine, server: BotServer) -> None:
+    mention = {"type": "app_mention", "user": ME, "text": "<@UBOT> how is <!channel> acme?", "ts": "1800000000.000200"}
+    event(server, {**mention, "channel": "C0TEST0001", "event_ts": "1800000000.000200"}, "EvMention")
+    call = posted(server.fake, 1)
+    assert (call.params["channel"], call.params["thread_ts"]) == ("C0TEST0001", "1800000000.000200")
+    answer = expected(engine, "how is <!channel> acme?", "C0TEST0001")
+    assert call.params["blocks"] == ask.answer_message(answer, None).blocks
+
+
+def test_the_bots_own_messages_are_not_questions(acme: int, server: BotServer) -> None:
+    own = {"type": "message", "channel": PANE, "channel_type": "im", "user": "UBOT", "bot_id": "BBOT", "text": "hi"}
+    event(server, {**own, "ts": "1800000000.000300", "event_ts": "1800000000.000300"}, "EvOwn")
+    user_message(server, "help", ts="1800000000.000400", thread_ts=None)  # a later question is answered...
+    assert len(server.fake.wait_for("chat.postMessage", 1)) == 1  # ...and it is the only answer
+
+
+# --------------------------------------------------------------------------- feedback
+
+
+def test_feedback_is_stored_before_the_ack_and_thanked_privately(engine: Engine, server: BotServer) -> None:
+    ref = encode(AnswerRef(kind="answer", generated=False))
+    click(server, AssistantIds.NOT_HELPED, ref, PANE, "1800000000.000500", thread_ts=THREAD)
+    with Session(engine) as s:  # the ack came back: the row is there already
+        row = s.exec(select(AssistantFeedback)).one()
+    assert (row.user_id, row.channel_id, row.message_ts, row.kind, row.helped) == (
+        ME,
+        PANE,
+        "1800000000.000500",
+        "answer",
+        False,
+    )
+    thanks = server.fake.wait_for("chat.postEphemeral")[0]
+    assert thanks.params["text"] == ask.thanks(False) and thanks.params["thread_ts"] == THREAD
+
+
+def test_a_forged_feedback_value_stores_nothing(engine: Engine, server: BotServer) -> None:
+    click(server, AssistantIds.HELPED, '{"kind": 1}', PANE, "1800000000.000600")
+    with Session(engine) as s:
+        assert s.exec(select(AssistantFeedback)).all() == []
+
+
+# --------------------------------------------------------------------------- Brief me and the draft buttons
+
+
+def test_brief_me_on_the_card_answers_privately(acme: int, engine: Engine, server: BotServer) -> None:
+    server.action(HealthIds.BRIEF, encode(AccountRef(account_id=acme)))
+    call = server.fake.wait_for("response_url", timeout=15)[0]
+    assert call.params["response_type"] == "ephemeral" and call.params["replace_original"] is False
+    with Session(engine) as s:
+        found = brief(s, acme, load_scorecard(), TODAY, UTC)
+    if found is None:  # the skeleton's brief (helper E fills it in)
+        assert call.params["text"] == say("assistant_slack.brief_gone")
+    else:
+        assert valid(call.params["blocks"]) == ask.answer_message(found, None).blocks
+
+
+def _alert(engine: Engine, account_id: int) -> int:
+    with Session(engine) as s:
+        now = datetime(2026, 6, 30, 9, tzinfo=UTC)
+        alert = Alert(
+            account_id=account_id,
+            severity="at_risk",
+            opened_on=TODAY,
+            last_fired_on=TODAY,
+            due_at=now + timedelta(days=1),
+            channel="C0ALERTS01",
+        )
+        s.add(alert)
+        s.commit()
+        return alert.id or 0
+
+
+def test_brief_me_on_the_alert_root_answers_in_its_thread(acme: int, engine: Engine, server: BotServer) -> None:
+    alert_id = _alert(engine, acme)
+    click(server, AlertIds.BRIEF, encode(AlertRef(alert_id=alert_id)), "C0ALERTS01", "1750000000.000100")
+    with Session(engine) as s:
+        found = brief(s, acme, load_scorecard(), TODAY, UTC)
+    if found is None:  # the skeleton's brief: told privately that there is nothing to brief on
+        assert server.fake.wait_for("response_url")[0].params["text"] == say("assistant_slack.brief_gone")
+    else:
+        call = posted(server.fake, 1)
+        assert (call.params["channel"], call.params["thread_ts"]) == ("C0ALERTS01", "1750000000.000100")
+        assert call.params["blocks"] == ask.answer_message(found, None).blocks
+
+
+@pytest.mark.parametrize("action_id", [DraftIds.AGAIN, DraftIds.TEMPLATE])
+def test_the_draft_buttons_redraw_the_draft_in_place(
+    action_id: str, acme: int, engine: Engine, server: BotServer
+) -> None:
+    alert_id = _alert(engine, acme)
+    root, draft_ts = "1750000000.000100", "1750000000.000300"
+    click(server, action_id, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", draft_ts, thread_ts=root)
+    with Session(engine) as s:
+        found = draft(s, alert_id, load_scorecard(), TODAY, UTC, template=action_id == DraftIds.TEMPLATE)
+    if found is None:  # the skeleton's draft: told privately, in the thread
+        assert server.fake.wait_for("chat.postEphemeral")[0].params["text"] == say("assistant_slack.draft_gone")
+    else:
+        call = server.fake.wait_for("chat.update")[0]
+        assert (call.params["channel"], call.params["ts"]) == ("C0ALERTS01", draft_ts)
+        assert valid(call.params["blocks"]) == ask.draft_message(found, alert_id, None).blocks
+        assert actions_of(call.params["blocks"]) == [DraftIds.AGAIN, DraftIds.TEMPLATE]
+
+
+# --------------------------------------------------------------------------- the message itself
+
+
+def test_an_answer_shows_its_figures_commands_the_model_and_why_a_wording_was_dropped() -> None:
+    answer = Answer(
+        text="*<!channel> Acme* is at risk: score 41.\nSecond line.",
+        figures=(Figure("Health score", "41 (63 on 2026-05-31)"), Figure("MRR", "$1,200")),
+        commands=("/health acme",),
+        kind="answer",
+    )
+    plain = ask.answer_message(answer, None)
+    text = json.dumps(valid(plain.blocks), ensure_ascii=False)
+    assert "*Figures used*: Health score 41 (63 on 2026-05-31)  ·  MRR $1,200" in text
+    assert "`/health acme`" in text and "Generated by" not in text
+    generated = ask.answer_message(answer.reworded("Acme is at risk (41)."), "llama3.1:8b")
+    assert say("assistant_slack.generated", model="llama3.1:8b") in json.dumps(valid(generated.blocks))
+    noted = ask.answer_message(answer.noted("The model's answer named a figure not in the data: 57."), "m")
+    assert "not in the data: 57." in json.dumps(valid(noted.blocks))
+    hostile = ask.answer_message(Answer(text="x", figures=(Figure("<!here>", "<https://evil|x>"),)), None)
+    assert "<!here>" not in json.dumps(hostile.blocks) and "&lt;!here&gt;" in json.dumps(hostile.blocks)
+
+
+def test_an_empty_answer_still_says_something() -> None:
+    message = ask.answer_message(Answer(text="", kind="unknown"), None)
+    assert message.text == say("assistant_slack.empty") and valid(message.blocks)
+
+
+# --------------------------------------------------------------------------- a model that never answers
+
+
+@pytest.fixture
+def silent_model() -> Iterator[str]:
+    """An endpoint that accepts connections and never says a word: the base URL of it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def model_settings(database_url: str, fake_slack: FakeSlack, base_url: str) -> Settings:
+    return load_settings(
+        env_file=None,
+        environ={
+            "DATABASE_URL": database_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake_slack.url,
+            "LLM_BASE_URL": base_url,
+            "LLM_MODEL": "silent-1",
+            "LLM_TIMEOUT": "1",
+        },
+    )
+
+
+def test_a_model_that_never_answers_still_gets_the_user_the_data_answer_saying_so(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    settings = model_settings(database_url, fake_slack, silent_model)
+    if Model.from_settings(settings) is None:
+        pytest.skip("runs once bot/llm/client.py reads LLM_* (helper F)")
+    bot = BotServer(settings, engine, fake_slack, today=TODAY).start()
+    try:
+        user_message(bot, "how is acme?", thread_ts=None)
+        working = posted(fake_slack, 1)  # at once: "reading the data"...
+        call = fake_slack.wait_for("chat.update", timeout=15)[0]  # ...replaced by the answer, the model silent
+    finally:
+        bot.stop()
+    assert working.params["text"] == ask.working().text and working.params["channel"] == PANE
+    assert call.params["ts"] == fake_slack.posted(PANE)[0]["ts"]
+    plain = ask.answer_blocks(expected(engine, "how is acme?", None), None)
+    shown = call.params["blocks"][:-1]  # without the feedback buttons
+    assert shown[: len(plain)] == plain and "Generated by" not in json.dumps(shown)
+    assert len(shown) == len(plain) + 1 and shown[-1]["type"] == "context"  # the note: why no model wording
+
+
+def test_the_outreach_draft_in_an_alert_thread_carries_its_two_buttons() -> None:
+    from bot.retention.messages import Draft, outreach
+
+    message = outreach(Draft("check_in", "Acme", None, ["logins -50 %"], [], None), alert_id=7)
+    assert message.blocks is not None and valid(message.blocks)[-1]["block_id"] == DraftIds.ACTIONS
+    assert actions_of(message.blocks) == [DraftIds.AGAIN, DraftIds.TEMPLATE]
+    assert {e["value"] for e in message.blocks[-1]["elements"]} == {encode(DraftRef(alert_id=7))}
+
+
+def test_past_the_deadline_the_data_answer_goes_out_saying_the_model_did_not_answer(
+    engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    """The backstop behind reword's own timeout: every model slot taken, the call never starts in time."""
+    model = Model.from_settings(model_settings(database_url, fake_slack, silent_model))
+    if model is None:
+        pytest.skip("runs once bot/llm/client.py reads LLM_* (helper F)")
+    taken, gate = ThreadPoolExecutor(max_workers=1), threading.Event()
+    taken.submit(gate.wait, 30)
+    deps = Deps(
+        session_factory(engine),
+        load_scorecard(),
+        lambda: TODAY,
+        ThreadPoolExecutor(max_workers=1),
+        model=model,
+        answer_deadline=1.0,
+        model_calls=taken,
+    )
+    answer = Answer(text="*Acme*: score 41.", figures=(Figure("Health score", "41"),), facts={"score": 41})
+    try:
+        shown = ask.worded(deps, answer, "how is acme?", time.monotonic())
+    finally:
+        gate.set()
+        taken.shutdown(cancel_futures=True)
+    assert shown == answer.noted(say("assistant_slack.model_silent", seconds="1"))
+    assert not shown.generated
