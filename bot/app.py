@@ -93,15 +93,15 @@ def create_app(
         cs_lead=getattr(settings, "cs_lead", None),
         tz=settings.tz,
         model=model,
-        model_name=getattr(settings, "llm_model", None),
-        llm_fields=getattr(settings, "llm_fields", None),
-        llm_timeout=float(getattr(settings, "llm_timeout", None) or 20.0),
+        model_name=settings.llm_model,
+        llm_fields=settings.llm_fields,
+        llm_timeout=settings.llm_timeout,
         # a model's calls wait on a pool of their own (at most LLM_CONCURRENCY at once, each bounded by its timeout)
-        model_calls=ThreadPoolExecutor(max_workers=int(getattr(settings, "llm_concurrency", None) or 2))
-        if model is not None
-        else None,
+        model_calls=ThreadPoolExecutor(max_workers=settings.llm_concurrency) if model is not None else None,
     )
-    exits.register(app, deps, settings.churn_channel, settings.exit_interview_readers)  # before health: its `exit`
+    # registered before health (its `exit`); exit words reach a model only when LLM_FIELDS names them
+    exit_model = model if "exit_words" in settings.llm_fields else None
+    exits.register(app, deps, settings.churn_channel, settings.exit_interview_readers, model=exit_model)
     health.register(app, deps, getattr(settings, "exit_interview_readers", ()))  # who reads churn quotes
     alert_rules = load_rules(getattr(settings, "alert_rules_path", None), scorecard)  # opening a listed alert
     alerts.register(app, deps, alert_rules, getattr(settings, "calendar", None))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 from urllib.error import URLError
 
 from slack_bolt import Respond
@@ -17,6 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from bot.churn import messages, report
 from bot.churn.analysis import NoDataError, SegmentError, review
 from bot.churn.periods import PeriodError, parse_period
+from bot.churn.themes import themes
 from bot.exits.service import is_reader
 from bot.health.command import SUBCOMMANDS, Churn, usage
 from bot.slack import expected_loss
@@ -24,6 +26,11 @@ from bot.slack.blocks import esc
 from bot.slack.requests import Deps
 from prompts import say
 from storage.db import unit_of_work
+
+
+def _exit_model(deps: Deps) -> Any:
+    """The model, when LLM_FIELDS lets exit-interview words go to it (the quotes' themes, for a reader only)."""
+    return deps.model if "exit_words" in (deps.llm_fields or ()) else None
 
 
 def post_review(
@@ -61,7 +68,7 @@ def post_review(
         return
     if result.quotes:  # readers unset: everyone may read exit interviews (as `/health exit`), privately
         if is_reader(client, readers, user_id, logger):
-            quotes = messages.quotes_message(result)
+            quotes = messages.quotes_message(result, themes(result.quotes, _exit_model(deps), deps.llm_timeout))
             respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
         else:
             respond(response_type="ephemeral", text=messages.restricted_text(result, readers))
