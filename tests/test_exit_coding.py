@@ -1,14 +1,15 @@
 """Exit-interview coding and the churn review's themes (issue 22): interviews with hand-known codes read by the
-keyword lists (AI off); a model's reply used only when it passes the checks, and every bad reply (no reply, not
-JSON, a category not ours, a summary too long, quotes left out or counted twice) falling back to the keywords with
-the reason said; the suggestion and the themes validated as Block Kit.
+keyword lists (AI off); a model's reply used only when it passes the checks, and every bad reply (no reply within
+LLM_TIMEOUT, error statuses, not JSON, a category not ours, a summary too long, quotes left out or counted twice)
+falling back to the keywords with the reason said; the suggestion and the themes validated as Block Kit.
 
-The model is a `Model` subclass answering from a script: F's fake OpenAI-compatible server (tests/fake_openai.py)
-was not on this branch yet; the HTTP path is F's to test, the checks on what comes back are tested here."""
+The model is the real `Model` built from LLM_* settings, over HTTP to the fake OpenAI-compatible server
+(tests/fake_openai.py), which answers each scripted reply and keeps what it was asked."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,26 +25,46 @@ from bot.exits import messages
 from bot.exits.coding import Coding, reason_of, suggest, summary_of
 from bot.exits.ids import ExitIds
 from bot.exits.values import CodingRef
-from bot.llm.client import Model, ModelError
+from bot.llm.client import Model
+from bot.settings import load_settings
 from bot.slack.blocks import Message
 from bot.slack.values import decode
 from storage.models import Account, ExitInterview
+from tests.fake_openai import FakeOpenAI, Reply, Seen
 from tests.test_payloads import REVIEW
 
 
-class Scripted(Model):
-    """Answers each chat with the next scripted reply (an exception is raised), and keeps what it was asked."""
+def model_of(fake: FakeOpenAI, timeout: str = "10") -> Model:
+    """The model LLM_BASE_URL (the fake server), LLM_MODEL and LLM_TIMEOUT (seconds) give."""
+    environ = {"LLM_BASE_URL": fake.url, "LLM_MODEL": "test-model", "LLM_TIMEOUT": timeout}
+    model = Model.from_settings(load_settings(env_file=None, environ=environ))
+    assert model is not None
+    return model
 
-    def __init__(self, *replies: str | Exception) -> None:
-        self.replies = list(replies)
-        self.asked: list[tuple[list[dict[str, str]], bool]] = []
 
-    def chat(self, messages: list[dict[str, str]], *, json_mode: bool = False, timeout: float = 20.0) -> str:
-        self.asked.append((messages, json_mode))
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+def asked(fake: FakeOpenAI) -> str:
+    """What the one request the server saw asked (its user message), after checking it asked for a JSON object."""
+    [seen] = fake.requests
+    return json_prompt(seen)
+
+
+def json_prompt(seen: Seen) -> str:
+    assert seen.path == "/v1/chat/completions" and seen.body["model"] == "test-model"
+    assert seen.body["response_format"] == {"type": "json_object"}  # json mode asked
+    system, user = seen.body["messages"]
+    assert (system["role"], user["role"]) == ("system", "user")
+    return str(user["content"])
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def model(fake: FakeOpenAI) -> Model:
+    return model_of(fake)
 
 
 # (the interview's words, the category and avoidable call a person codes them with)
@@ -100,39 +121,62 @@ ANSWERS = [("What made you decide to leave?", "We were acquired and the new owne
 GOOD = {"reason": "business_change", "avoidable": "no", "summary": "Acquired; the new owners use Globex."}
 
 
-def test_a_models_valid_coding_is_used_and_marked_generated() -> None:
-    model = Scripted(json.dumps(GOOD))
+def test_a_models_valid_coding_is_used_and_marked_generated(fake: FakeOpenAI, model: Model) -> None:
+    fake.then(Reply(json.dumps(GOOD)))
     coding = suggest(model, ANSWERS, note="Call with their CFO")
     assert coding == Coding("business_change", "no", "Acquired; the new owners use Globex.", generated=True)
-    [(sent, json_mode)] = model.asked
-    assert json_mode
-    user = sent[-1]["content"]
+    user = asked(fake)
     assert "business_change: Business change" in user and "We were acquired" in user and "Call with their CFO" in user
 
 
+def test_a_429_is_retried_and_the_coding_then_given_used(fake: FakeOpenAI, model: Model) -> None:
+    fake.then(Reply(status=429, retry_after="0"), Reply(json.dumps(GOOD)))
+    assert suggest(model, ANSWERS).generated
+    assert len(fake.requests) == 2 and json_prompt(fake.requests[0]) == json_prompt(fake.requests[1])
+
+
+def keywords_said(coding: Coding, why: str, caplog: pytest.LogCaptureFixture) -> None:
+    """`coding` is the keywords' (for ANSWERS), with `why` the model's was not used in its note and in the log."""
+    assert (coding.reason, coding.avoidable, coding.generated) == ("business_change", "no", False)
+    assert coding.summary == "We were acquired and the new owners use Globex."
+    assert coding.note is not None and why in coding.note and "no reply" not in coding.note
+    assert why in caplog.text and "not used" in caplog.text
+
+
 @pytest.mark.parametrize(
-    "reply, why",
+    "reply, why, requests",
     [
-        (ModelError("timeout", "timed out after 20 s"), "no reply: timed out after 20 s"),
-        ("Sure! The reason is price.", "not JSON"),
-        ("[1, 2]", "not JSON"),
-        (json.dumps({**GOOD, "reason": "Price"}), "valid reason"),  # a label, not one of our keys
-        (json.dumps({**GOOD, "reason": "budget_cuts"}), "valid reason"),
-        (json.dumps({k: v for k, v in GOOD.items() if k != "avoidable"}), "valid avoidable"),
-        (json.dumps({**GOOD, "avoidable": True}), "valid avoidable"),
-        (json.dumps({**GOOD, "summary": ""}), "valid summary"),
-        (json.dumps({**GOOD, "summary": "x" * 301}), "over 2 lines or 300 characters"),
-        (json.dumps({**GOOD, "summary": "one\ntwo\nthree"}), "over 2 lines or 300 characters"),
+        (Reply(status=500, retry_after="0"), "HTTP 500", 3),  # every attempt
+        (Reply(status=429, retry_after="0"), "HTTP 429", 3),
+        (Reply(status=401), "check LLM_API_KEY", 1),  # not retried
+        (Reply(content=None), "no choices[0].message.content", 1),
+        (Reply("Sure! The reason is price."), "not valid JSON", 1),
+        (Reply("[1, 2]"), "not an object", 1),
+        (Reply(json.dumps({**GOOD, "reason": "Price"})), "valid reason", 1),  # a label, not one of our keys
+        (Reply(json.dumps({**GOOD, "reason": "budget_cuts"})), "valid reason", 1),
+        (Reply(json.dumps({k: v for k, v in GOOD.items() if k != "avoidable"})), "valid avoidable", 1),
+        (Reply(json.dumps({**GOOD, "avoidable": True})), "valid avoidable", 1),
+        (Reply(json.dumps({**GOOD, "summary": ""})), "valid summary", 1),
+        (Reply(json.dumps({**GOOD, "summary": "x" * 301})), "over 2 lines or 300 characters", 1),
+        (Reply(json.dumps({**GOOD, "summary": "one\ntwo\nthree"})), "over 2 lines or 300 characters", 1),
     ],
 )
 def test_a_bad_model_reply_falls_back_to_the_keywords_and_says_why(
-    reply: str | Exception, why: str, caplog: pytest.LogCaptureFixture
+    fake: FakeOpenAI, model: Model, reply: Reply, why: str, requests: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    coding = suggest(Scripted(reply), ANSWERS)
-    assert (coding.reason, coding.avoidable, coding.generated) == ("business_change", "no", False)  # keywords
-    assert coding.summary == "We were acquired and the new owners use Globex."
-    assert coding.note is not None and why in coding.note
-    assert why in caplog.text and "not used" in caplog.text
+    fake.default = reply
+    keywords_said(suggest(model, ANSWERS), why, caplog)
+    assert len(fake.requests) == requests and all("We were acquired" in json_prompt(r) for r in fake.requests)
+
+
+def test_a_model_that_never_answers_is_given_up_at_llm_timeout(
+    fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LLM_TIMEOUT bounds the call (it was a fixed 20 s whatever the setting said)."""
+    fake.default = Reply(hold=True)
+    keywords_said(suggest(model_of(fake, timeout="1"), ANSWERS), "no answer within 1 s", caplog)
+    assert "We were acquired" in asked(fake)
+    assert fake.wait_for(lambda f: f.aborted == 1)  # the client hung up
 
 
 ACCOUNT = Account(id=7, external_id="A-7", name="Acme *Corp*", name_lower="acme *corp*", owner_slack_id="U01CSM0001")
@@ -202,15 +246,18 @@ def test_keyword_themes_count_quotes_and_customers_with_other_for_the_rest() -> 
         ("Other", (4,), 1),
     ]
     assert (found.generated, found.note) == (False, None)
-    assert themes([], Scripted()) == Themes()  # nothing asked of a model about nothing
+
+
+def test_a_model_is_not_asked_about_no_quotes(fake: FakeOpenAI, model: Model) -> None:
+    assert themes([], model) == Themes() and fake.requests == []
 
 
 def model_themes(*groups: tuple[str, list[int]], **extra: Any) -> str:
     return json.dumps({"themes": [{"name": n, "quotes": q, **extra} for n, q in groups]})
 
 
-def test_a_models_themes_are_used_when_every_quote_is_assigned_once() -> None:
-    model = Scripted(model_themes(("Renewal price", [1, 2]), ("Ignored by support", [3]), ("Out of our hands", [4, 5])))
+def test_a_models_themes_are_used_when_every_quote_is_assigned_once(fake: FakeOpenAI, model: Model) -> None:
+    fake.then(Reply(model_themes(("Renewal price", [1, 2]), ("Ignored by support", [3]), ("Out of our hands", [4, 5]))))
     found = themes(QUOTES, model)
     counted = [(t.name, t.count, t.accounts) for t in found.themes]
     assert found.generated and counted == [
@@ -218,7 +265,8 @@ def test_a_models_themes_are_used_when_every_quote_is_assigned_once() -> None:
         ("Renewal price", 2, 1),
         ("Ignored by support", 1, 1),
     ]
-    assert "5. No comment." in model.asked[0][0][-1]["content"]
+    user = asked(fake)
+    assert "1. Far too expensive after the renewal." in user and "5. No comment." in user
 
 
 @pytest.mark.parametrize(
@@ -233,9 +281,24 @@ def test_a_models_themes_are_used_when_every_quote_is_assigned_once() -> None:
         "not json",
     ],
 )
-def test_bad_model_themes_fall_back_to_the_keyword_themes(reply: str) -> None:
-    found = themes(QUOTES, Scripted(reply))
+def test_bad_model_themes_fall_back_to_the_keyword_themes(fake: FakeOpenAI, model: Model, reply: str) -> None:
+    fake.then(Reply(reply))
+    found = themes(QUOTES, model)
+    assert "5. No comment." in asked(fake)
     assert not found.generated and found.note
+    assert found.themes == by_keywords(QUOTES).themes
+
+
+@pytest.mark.parametrize(
+    "reply, timeout, why",
+    [(Reply(hold=True), "1", "no answer within 1 s"), (Reply(status=503, retry_after="0"), "10", "HTTP 503")],
+)
+def test_themes_from_a_model_that_never_answers_or_fails_are_the_keyword_themes(
+    fake: FakeOpenAI, reply: Reply, timeout: str, why: str
+) -> None:
+    fake.default = reply
+    found = themes(QUOTES, model_of(fake, timeout))
+    assert not found.generated and found.note is not None and why in found.note
     assert found.themes == by_keywords(QUOTES).themes
 
 

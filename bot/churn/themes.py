@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.churn.analysis import Quote
-from bot.exits.coding import TIMEOUT, reason_of, reply_json
+from bot.exits.coding import reason_of, reply_json
 from bot.exits.messages import reason_label
 from bot.llm.client import Model
 from prompts import raw, say
@@ -85,7 +85,7 @@ def _checked(parsed: dict[str, Any], quotes: Sequence[Quote]) -> Themes:
     return Themes(_ordered(found), generated=True)
 
 
-def themes(quotes: Sequence[Quote], model: Model | None = None, timeout: float = TIMEOUT) -> Themes:
+def themes(quotes: Sequence[Quote], model: Model | None = None, timeout: float | None = None) -> Themes:
     """The quotes' themes: the model's when one is given and its reply passes the checks, else by keywords. Pass a
     model only when exit-interview words may be sent to it, and show the result only to exit interview readers."""
     if not quotes:

@@ -26,7 +26,6 @@ AVOIDABLE: tuple[str, ...] = get_args(AvoidableCall)
 SUMMARY_CHARS = 300
 SUMMARY_LINES = 2
 LINE_CHARS = (SUMMARY_CHARS - SUMMARY_LINES + 1) // SUMMARY_LINES  # the lines and the newlines between fit
-TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,9 @@ def by_keywords(texts: Sequence[str], note: str | None = None) -> Coding:
     return Coding(reason, call, summary_of(texts), note=note)
 
 
-def reply_json(model: Model, prompt: str, timeout: float, **values: Any) -> dict[str, Any]:
+def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) -> dict[str, Any]:
     """The model's JSON object for prompts/llm_exit_coding.toml's `prompt`, filled with `values`; ValueError (its
-    text says why, from prompts/coding.toml [why]) when there is none."""
+    text says why, from prompts/coding.toml [why]) when there is none. `timeout` None: LLM_TIMEOUT."""
     messages = [
         {"role": "system", "content": str(raw(f"llm_exit_coding.{prompt}.system"))},
         {"role": "user", "content": say(f"llm_exit_coding.{prompt}.user", **values)},
@@ -124,7 +123,7 @@ def _checked(parsed: dict[str, Any]) -> Coding:
 
 
 def suggest(
-    model: Model | None, answers: Sequence[tuple[str, str]], note: str | None = None, timeout: float = TIMEOUT
+    model: Model | None, answers: Sequence[tuple[str, str]], note: str | None = None, timeout: float | None = None
 ) -> Coding:
     """The suggested coding of an interview's (question, answer) pairs and note: the model's when there is one and
     its reply passes the checks, else the keyword coding (with `note` saying why the model's was not used)."""
