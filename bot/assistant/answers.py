@@ -21,6 +21,7 @@ from prompts import raw, say
 from storage import alerts, scores
 
 PROMPTS_MAX = 4
+NAME_WORDS = 4  # more words left than this, matching no customer: a question it cannot read, not a name
 
 
 def _a(key: str, **values: Any) -> str:
@@ -52,7 +53,8 @@ def answer_text(
     if q.kind == "churn":
         return churn.why_lost(session, q, scorecard, today)
     if q.kind in ("account", "changed"):
-        found = _lookup(session, q.name, names, guessed=q.kind == "account")
+        guessed = q.kind == "account" and (q.bare or len(q.name.split()) > NAME_WORDS)
+        found = _lookup(session, q.name, names, guessed=guessed)
         if isinstance(found, Answer):
             return found
         if q.kind == "changed" and q.span is not None:
@@ -76,13 +78,15 @@ def _lookup(session: Session, name: str, names: AccountNames, guessed: bool) -> 
         facts["matches"] = [a.name for a in lookup.matches]
         text = _a("several.text", count=len(lookup.matches), query=esc(name), names=shown)
         return Answer(text, (), tuple(f"/health {esc(a.name)}" for a in lookup.matches[:3]), facts)
-    if guessed and len(name.split()) > 3:  # a sentence, not a name: say what can be asked
+    if guessed and len(name.split()) > NAME_WORDS:  # a sentence, not a name: say what can be asked
         return can_answer(_a("unknown.text"), "unknown")
     closest = ", ".join(f"*{esc(a.name)}*" for a in lookup.closest)
     text = _a("not_found.text", query=esc(name)) + (_a("not_found.closest", names=closest) if closest else "")
     facts["closest"] = [a.name for a in lookup.closest]
-    if guessed:
+    if guessed:  # a bare word that is no customer: maybe a question it cannot read
         text += "\n\n" + can_answer(_a("unknown.text"), "unknown").text
+    else:
+        text += " " + _a("not_found.ask_again", query=esc(name))
     return Answer(text, (), ("/health help",), facts, kind="unknown" if guessed else "answer")
 
 

@@ -1,7 +1,7 @@
 """A question in words -> what it asks (`Question`), English first, typos forgiven.
 
 The words that pick the kind of question are a short vocabulary; a word within a typo of one (rapidfuzz) reads as
-it. What is left once the question's own words are stripped from both ends is the customer's name, looked up as
+it (one edit, two in a long word). What is left once the question's own words are stripped from both ends is the customer's name, looked up as
 `/health <name>` does. Periods: "this week", "this month", "this quarter", "last quarter", "since 2026-11-01", ...
 """
 
@@ -11,14 +11,15 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from bot.churn.periods import quarter_of
 from bot.health.command import clean
 from bot.scoring.scorecard import Tiers
 from prompts import raw
 
-TYPO_CUTOFF = 75  # "rsik" reads "risk", "chnaged" "changed"
+LONG_WORD = 8  # a word this long may be two edits from the word meant, a shorter one edit ("rsik": "risk")
 TOP_MAX = 100
 CHANGED_DEFAULT_DAYS = 30
 
@@ -52,6 +53,7 @@ class Question:
     span: Span | None = None
     period: str = ""  # the churn review's period as bot.churn.periods reads it ("last-quarter", "2026-Q3")
     not_healthy: bool = False
+    bare: bool = False  # the whole question was read as a name ("acme"), no question words around it
 
 
 def _norm(word: str) -> str:
@@ -62,7 +64,8 @@ def _corrected(word: str) -> str:
     """The vocabulary word `word` is a typo of, else `word`."""
     if len(word) < 4 or word in VOCABULARY or word.isdigit():
         return word
-    best = process.extractOne(word, VOCABULARY, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+    edits = 2 if len(word) >= LONG_WORD else 1  # swapped letters count as one ("chnaged"); "channel" is no "change"
+    best = process.extractOne(word, VOCABULARY, scorer=OSA.distance, score_cutoff=edits)
     return best[0] if best else word
 
 
@@ -184,7 +187,8 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
     if mine and said & MINE:
         return Question("mine")
     name = name_of(typed.split())
-    return Question("account", name=name) if name else Question("unknown")
+    bare = name == typed.strip(" ?!.,;:")
+    return Question("account", name=name, bare=bare) if name else Question("unknown")
 
 
 def _without_span(typed: str, lower: str, rest: str) -> list[str]:
