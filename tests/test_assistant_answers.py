@@ -39,22 +39,62 @@ def _add_fixtures(engine: Engine) -> dict[str, int]:
     with unit_of_work(session_factory(engine)) as s:
         vandelay = s.exec(select(Account).where(Account.name == "Vandelay Properties")).one()
         opened = datetime(2026, 6, 20, 9, tzinfo=UTC)
-        alert = Alert(account_id=vandelay.id or 0, severity="high_risk", opened_on=date(2026, 6, 20),
-                      last_fired_on=date(2026, 6, 29), opened_at=opened, due_at=opened + timedelta(hours=4),
-                      channel=CHANNEL)  # fmt: skip
+        alert = Alert(
+            account_id=vandelay.id or 0,
+            severity="high_risk",
+            opened_on=date(2026, 6, 20),
+            last_fired_on=date(2026, 6, 29),
+            opened_at=opened,
+            due_at=opened + timedelta(hours=4),
+            channel=CHANNEL,
+        )
         s.add(alert)
         s.flush()
         common = {"alert_id": alert.id or 0, "account_id": vandelay.id or 0, "playbook": "high_risk"}
-        s.add(Task(**common, step=1, title="Form a save team", owner_role="CSM", assignee=SAVER,
-                   due_at=opened + timedelta(hours=4)))  # fmt: skip
-        s.add(Task(**common, step=2, title="Call the sponsor", owner_role="CSM", assignee=SAVER,
-                   due_at=opened + timedelta(days=1), status=TaskStatus.DONE, closed_at=opened + timedelta(days=1),
-                   closed_by=SAVER))  # fmt: skip
+        s.add(
+            Task(
+                **common,
+                step=1,
+                title="Form a save team",
+                owner_role="CSM",
+                assignee=SAVER,
+                due_at=opened + timedelta(hours=4),
+            )
+        )
+        s.add(
+            Task(
+                **common,
+                step=2,
+                title="Call the sponsor",
+                owner_role="CSM",
+                assignee=SAVER,
+                due_at=opened + timedelta(days=1),
+                status=TaskStatus.DONE,
+                closed_at=opened + timedelta(days=1),
+                closed_by=SAVER,
+            )
+        )
         kestrel = s.exec(select(Account).where(Account.name == "Kestrel Logistics Corp")).one()
-        s.add(ExitInterview(account_id=kestrel.id or 0, reason="price", avoidable=True, competitor="Initrode",
-                            interviewer="U0NEUTRAL1", recorded_by="U0NEUTRAL1", answers={"main_reason": VERBATIM}))  # fmt: skip
-        hostile = Account(external_id="HOSTILE-1", name="<!channel> Acme", name_lower="<!channel> acme",
-                          owner_slack_id=ME, segment="smb", mrr=500.0, renewal_date=date(2026, 8, 1))  # fmt: skip
+        s.add(
+            ExitInterview(
+                account_id=kestrel.id or 0,
+                reason="price",
+                avoidable=True,
+                competitor="Initrode",
+                interviewer="U0NEUTRAL1",
+                recorded_by="U0NEUTRAL1",
+                answers={"main_reason": VERBATIM},
+            )
+        )
+        hostile = Account(
+            external_id="HOSTILE-1",
+            name="<!channel> Acme",
+            name_lower="<!channel> acme",
+            owner_slack_id=ME,
+            segment="smb",
+            mrr=500.0,
+            renewal_date=date(2026, 8, 1),
+        )
         s.add(hostile)
         s.flush()
         parts = ScoreParts(drivers=[Driver(measure="logins_trend", points=-20.0, reason="logins <b>-40 %</b>")])
@@ -80,42 +120,126 @@ def shown(answer: Answer) -> dict[str, str]:
 
 # (question, kind, phrases the text must hold, phrases it must not, a command it must offer)
 GOLDEN: list[tuple[str, str, list[str], list[str], str]] = [
-    ("how is Granite Media LLC?", "answer",
-     ["*Granite Media LLC* is *High risk* at *1*", "-93 in 30 days", "no logins for 28 days", "2026-09-16",
-      "<@U01CSM0003>", "$363", "No open tasks"], [], "/health Granite Media LLC"),
-    ("hows vandelay propertes doing", "answer",  # typos in the name
-     ["*Vandelay Properties* is *High risk* at *2*", "Open tasks: 1 task; next: Form a save team"], [],
-     "/health Vandelay Properties"),
-    ("who is at risk in enterprise?", "answer",
-     ["*2 accounts at risk* in enterprise", "1. *Vandelay Properties*", "2. *Hooli Realty BV*"],
-     ["Granite Media"], "/health top 10"),
-    ("top 3 at rsik", "answer", ["*13 accounts at risk*", "3. *Granite Logistics*", "and 10 more"],
-     ["4. "], "/health top 3"),
+    (
+        "how is Granite Media LLC?",
+        "answer",
+        [
+            "*Granite Media LLC* is *High risk* at *1*",
+            "-93 in 30 days",
+            "no logins for 28 days",
+            "2026-09-16",
+            "<@U01CSM0003>",
+            "$363",
+            "No open tasks",
+        ],
+        [],
+        "/health Granite Media LLC",
+    ),
+    (
+        "hows vandelay propertes doing",
+        "answer",  # typos in the name
+        ["*Vandelay Properties* is *High risk* at *2*", "Open tasks: 1 task; next: Form a save team"],
+        [],
+        "/health Vandelay Properties",
+    ),
+    (
+        "who is at risk in enterprise?",
+        "answer",
+        ["*2 accounts at risk* in enterprise", "1. *Vandelay Properties*", "2. *Hooli Realty BV*"],
+        ["Granite Media"],
+        "/health top 10",
+    ),
+    (
+        "top 3 at rsik",
+        "answer",
+        ["*13 accounts at risk*", "3. *Granite Logistics*", "and 10 more"],
+        ["4. "],
+        "/health top 3",
+    ),
     ("who is high risk?", "answer", ["*5 accounts at risk* (High risk)"], ["Piedmont Medical"], "/health top 10"),
-    ("what changed for Vandelay Properties this month?", "answer",
-     ["since 2026-06-01: score *94* on 2026-06-01 → *2* on 2026-06-30 (-92); tier Healthy → High risk",
-      "no logins for 20 days", "±0 → -52 pts", "Alerts opened: 1: 2026-06-20 (High risk)",
-      "Tasks done: 1: Call the sponsor"], [], "/health Vandelay Properties"),
-    ("what chnaged for vandelay properties since 2026-06-25", "answer",
-     ["since 2026-06-25", "Tasks done: 0"], [], "/health Vandelay Properties"),
-    ("which of my accounts renew next quarter and are not healthy?", "answer",
-     ["*3 accounts* of yours renewing between 2026-07-01 and 2026-09-30 (leaving out Healthy)",
-      "*Ironwood Shipping KK* renews 2026-07-15", "*Granite Media LLC* renews 2026-09-16", "&lt;!channel&gt; Acme"],
-     ["Harbor Software"], "/health me"),
-    ("why did we lose customers last quarter?", "answer",
-     ["*2026-Q1*: 4 of 58 customers churned (6.9 %)", "Exit interviews: 1 of 4; avoidable: 1 (100.0 %)",
-      "• price: 1 (100.0 %), 1 avoidable", "Initrode (1)", "tenure 1-2 years"], [VERBATIM],
-     "/health churn last-quarter"),
-    ("my accounts", "answer", ["*Your 13 accounts* on 2026-06-30", "*Granite Media LLC*  1 High risk"], [],
-     "/health me"),
+    (
+        "what changed for Vandelay Properties this month?",
+        "answer",
+        [
+            "since 2026-06-01: score *94* on 2026-06-01 → *2* on 2026-06-30 (-92); tier Healthy → High risk",
+            "no logins for 20 days",
+            "±0 → -52 pts",
+            "Alerts opened: 1: 2026-06-20 (High risk)",
+            "Tasks done: 1: Call the sponsor",
+        ],
+        [],
+        "/health Vandelay Properties",
+    ),
+    (
+        "what chnaged for vandelay properties since 2026-06-25",
+        "answer",
+        ["since 2026-06-25", "Tasks done: 0"],
+        [],
+        "/health Vandelay Properties",
+    ),
+    (
+        "which of my accounts renew next quarter and are not healthy?",
+        "answer",
+        [
+            "*3 accounts* of yours renewing between 2026-07-01 and 2026-09-30 (leaving out Healthy)",
+            "*Ironwood Shipping KK* renews 2026-07-15",
+            "*Granite Media LLC* renews 2026-09-16",
+            "&lt;!channel&gt; Acme",
+        ],
+        ["Harbor Software"],
+        "/health me",
+    ),
+    (
+        "why did we lose customers last quarter?",
+        "answer",
+        [
+            "*2026-Q1*: 4 of 58 customers churned (6.9 %)",
+            "Exit interviews: 1 of 4; avoidable: 1 (100.0 %)",
+            "• price: 1 (100.0 %), 1 avoidable",
+            "Initrode (1)",
+            "tenure 1-2 years",
+        ],
+        [VERBATIM],
+        "/health churn last-quarter",
+    ),
+    (
+        "my accounts",
+        "answer",
+        ["*Your 13 accounts* on 2026-06-30", "*Granite Media LLC*  1 High risk"],
+        [],
+        "/health me",
+    ),
+    ("Hooli Realty", "answer", ["*Hooli Realty BV* is *Medium risk* at *49*"], [], "/health Hooli Realty BV"),
+    (
+        "which of my accounts are at risk?",
+        "answer",
+        ["*4 accounts at risk* of yours", "1. *Granite Media LLC*", "3. *&lt;!channel&gt; Acme*"],
+        ["Vandelay"],
+        "/health top 10",
+    ),
     ("help", "answer", ["how is acme?", "why did we lose customers last quarter?"], [], "/health help"),
-    ("how is <!channel> Acme?", "answer", ["*&lt;!channel&gt; Acme* is *Medium risk* at *52*",
-     "logins &lt;b&gt;-40 %&lt;/b&gt;"], ["<!channel>", "<b>"], "/health &lt;!channel&gt; Acme"),
-    ("how is Zorblax Quantum?", "answer", ["No customer matches *Zorblax Quantum*", "Closest names"], [],
-     "/health help"),
-    ("what is the weather like in Paris tomorrow morning", "unknown",
-     ["I can't read that question", "who is at risk in enterprise?"], [], "/health help"),
-]  # fmt: skip
+    (
+        "how is <!channel> Acme?",
+        "answer",
+        ["*&lt;!channel&gt; Acme* is *Medium risk* at *52*", "logins &lt;b&gt;-40 %&lt;/b&gt;"],
+        ["<!channel>", "<b>"],
+        "/health &lt;!channel&gt; Acme",
+    ),
+    (
+        "how is Zorblax Quantum?",
+        "answer",
+        ["No customer matches *Zorblax Quantum*", "Closest names"],
+        [],
+        "/health help",
+    ),
+    (
+        "what is the weather like in Paris tomorrow morning",
+        "unknown",
+        ["I can't read that question", "who is at risk in enterprise?"],
+        [],
+        "/health help",
+    ),
+]
 
 
 @pytest.mark.parametrize(("question", "kind", "must", "never", "command"), GOLDEN, ids=[g[0] for g in GOLDEN])
@@ -170,8 +294,12 @@ def test_suggested_prompts_name_the_account_of_the_channel_being_viewed(demo: tu
         assert len(in_thread) == 4 and in_thread[0] == ("How is Vandelay Properties?", "how is Vandelay Properties?")
         assert in_thread[1][1] == "what changed for Vandelay Properties this month?"
         assert elsewhere[0][0] == "How is Granite Media LLC?"  # the user's riskiest
-        assert [title for title, _ in stranger] == ["Who is at risk?", "My renewals", "Why did we lose customers?",
-                                                    "My accounts"]  # fmt: skip
+        assert [title for title, _ in stranger] == [
+            "Who is at risk?",
+            "My renewals",
+            "Why did we lose customers?",
+            "My accounts",
+        ]
         for _, message in in_thread + stranger:  # each suggested prompt is a question the assistant reads
             assert ask(s, message).kind == "answer", message
 
@@ -183,11 +311,19 @@ def test_brief_me_says_what_changed_why_tasks_renewal_and_what_to_say(demo: tupl
         gone = brief(s, 987654, load_scorecard(), TODAY, UTC_ZONE)
     assert gone is None and said is not None and said.kind == "brief"
     text = said.text
-    for phrase in ("*Brief: Vandelay Properties*", "*What changed* (since 2026-05-31)", "→ *2* on 2026-06-30",
-                   "*Why the score moved*", "no logins for 20 days: score held at 5 or below: ±0 → -52 pts",
-                   "• Form a save team (CSM), <@U01CSM0005>, due", "*(overdue)*", "*Renewal*: 2027-04-07",
-                   "*What to say on the call*", raw("assistant.intent.high_risk"),
-                   "The playbook's next step: Form a save team: CSM, sales, product and an executive"):  # fmt: skip
+    for phrase in (
+        "*Brief: Vandelay Properties*",
+        "*What changed* (since 2026-05-31)",
+        "→ *2* on 2026-06-30",
+        "*Why the score moved*",
+        "no logins for 20 days: score held at 5 or below: ±0 → -52 pts",
+        "• Form a save team (CSM), <@U01CSM0005>, due",
+        "*(overdue)*",
+        "*Renewal*: 2027-04-07",
+        "*What to say on the call*",
+        raw("assistant.intent.high_risk"),
+        "The playbook's next step: Form a save team: CSM, sales, product and an executive",
+    ):
         assert phrase in text, f"{phrase!r} not in:\n{text}"
     assert "Call the sponsor" not in text  # done: not an open task
     assert said.facts["open_tasks"][0]["overdue"] is True and said.facts["score_now"]["score"] == "2"
@@ -218,9 +354,18 @@ def test_the_outreach_draft_is_the_template_plus_drivers_and_intent(demo: tuple[
 def test_a_fresh_install_answers_every_question_without_data(engine: Engine) -> None:
     scorecard = load_scorecard()
     with unit_of_work(session_factory(engine)) as s:
-        answers = {q: ask(s, q) for q in ("how is acme?", "who is at risk?", "my accounts", "my tasks",
-                                          "which of my accounts renew this quarter?",
-                                          "why did we lose customers last quarter?", "what changed for acme?")}  # fmt: skip
+        answers = {
+            q: ask(s, q)
+            for q in (
+                "how is acme?",
+                "who is at risk?",
+                "my accounts",
+                "my tasks",
+                "which of my accounts renew this quarter?",
+                "why did we lose customers last quarter?",
+                "what changed for acme?",
+            )
+        }
         prompts = suggested_prompts(s, ME, CHANNEL, scorecard, TODAY)
     assert "No customer matches *acme*" in answers["how is acme?"].text
     assert "no health scores yet" in answers["who is at risk?"].text

@@ -99,7 +99,7 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, t
                 score=score_text(score.score),
                 change_7=change_7,
                 change_30=change_30,
-            )  # fmt: skip
+            )
         ]
         facts |= {"score": score_text(score.score), "tier": tier, "scored_on": score.day.isoformat()}
         facts |= {"change_7_days": change_7, "change_30_days": change_30, "drivers": drivers(score)}

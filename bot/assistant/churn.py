@@ -68,7 +68,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
             mrr_lost=money(head.mrr_lost),
             mrr_start=money(head.mrr_at_start),
             mrr_rate=_pct(head.mrr_rate),
-        )  # fmt: skip
+        )
     ]
     names = result.churned_accounts
     more = _a("churn.more", n=len(names) - NAMES_SHOWN) if len(names) > NAMES_SHOWN else ""
@@ -114,7 +114,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
                     accounts=t.accounts,
                     rate=_pct(t.rate),
                     lift=lift,
-                )  # fmt: skip
+                )
             )
         facts["traits"] = [
             {"trait": t.trait, "value": t.value, "churned": t.churned, "accounts": t.accounts, "rate": _pct(t.rate)}

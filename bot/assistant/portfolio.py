@@ -98,14 +98,17 @@ def at_risk(session: Session, q: Question, user_id: str, scorecard: Scorecard) -
                 mrr=money(r.mrr),
                 renewal=r.renewal_date.isoformat() if r.renewal_date else "–",
                 chance=_a("at_risk.chance", chance=chance) if chance else "",
-            )  # fmt: skip
+            )
         )
         listed.append(_row_fact(r, label, chance))
     if len(rows) > len(shown):
         lines.append(_a("at_risk.more", n=len(rows) - len(shown), limit=min(len(rows), 100)))
     mrr = money(sum(r.mrr or 0.0 for r in rows))
-    figures = (Figure(_a("figure.at_risk"), str(len(rows))), Figure(_a("figure.at_risk_mrr"), mrr),
-               Figure(_a("figure.scored_on"), day.isoformat()))  # fmt: skip
+    figures = (
+        Figure(_a("figure.at_risk"), str(len(rows))),
+        Figure(_a("figure.at_risk_mrr"), mrr),
+        Figure(_a("figure.scored_on"), day.isoformat()),
+    )
     facts |= {"mrr": mrr, "listed": listed}
     return Answer("\n".join(lines), figures, commands, facts)
 

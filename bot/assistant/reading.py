@@ -1,8 +1,9 @@
 """A question in words -> what it asks (`Question`), English first, typos forgiven.
 
-The words that pick the kind of question are a short vocabulary; a word within a typo of one (rapidfuzz) reads as
-it (one edit, two in a long word). What is left once the question's own words are stripped from both ends is the customer's name, looked up as
-`/health <name>` does. Periods: "this week", "this month", "this quarter", "last quarter", "since 2026-11-01", ...
+The words that pick the kind of question are a short vocabulary; a word within a typo of one (one edit, two in a
+long word) reads as it. What is left once the question's own words are stripped from both ends is the customer's
+name, looked up as `/health <name>` does. Periods: "this week", "this month", "this quarter", "last quarter",
+"since 2026-11-01", ...
 """
 
 from __future__ import annotations
@@ -107,8 +108,12 @@ def _span(text: str, today: date) -> tuple[Span | None, str]:
 
 def _churn_period(text: str) -> str:
     """The churn review's period named in `text` ("" for the default, last quarter)."""
-    for words, period in (("last quarter", "last-quarter"), ("this quarter", "this-quarter"),
-                          ("last month", "last-month"), ("this month", "this-month")):  # fmt: skip
+    for words, period in (
+        ("last quarter", "last-quarter"),
+        ("this quarter", "this-quarter"),
+        ("last month", "last-month"),
+        ("this month", "this-month"),
+    ):
         if words in text:
             return period
     if m := re.search(r"\b" + _QUARTER + r"\b", text):
