@@ -20,6 +20,7 @@ from bot.assistant.draft import draft
 from bot.health.lookup import AccountNames
 from bot.scoring.scorecard import load_scorecard
 from prompts import fill, raw
+from storage import scores
 from storage.db import session_factory, unit_of_work
 from storage.models import Account, Alert, ExitInterview, HealthScore, Task
 from storage.types import Driver, ScoreParts, TaskStatus
@@ -99,6 +100,10 @@ def _add_fixtures(engine: Engine) -> dict[str, int]:
         s.flush()
         parts = ScoreParts(drivers=[Driver(measure="logins_trend", points=-20.0, reason="logins <b>-40 %</b>")])
         s.add(HealthScore(account_id=hostile.id or 0, day=TODAY, score=52.4, tier="medium_risk", parts=parts))
+        hooli = s.exec(select(Account).where(Account.name == "Hooli Realty BV")).one()
+        scores.set_override(
+            s, hooli.id or 0, tier="high_risk", reason="Champion left", set_by=ME, expires_on=date(2026, 7, 31)
+        )
         return {"alert": alert.id or 0, "vandelay": vandelay.id or 0, "hostile": hostile.id or 0}
 
 
@@ -209,7 +214,33 @@ GOLDEN: list[tuple[str, str, list[str], list[str], str]] = [
         [],
         "/health me",
     ),
-    ("Hooli Realty", "answer", ["*Hooli Realty BV* is *Medium risk* at *49*"], [], "/health Hooli Realty BV"),
+    (
+        "Hooli Realty",
+        "answer",
+        [
+            "*Hooli Realty BV* is *Medium risk* at *49*",
+            "Override by <@U01CSM0003>",
+            "*High risk* until 2026-07-31: _Champion left_",
+        ],
+        [],
+        "/health Hooli Realty BV",
+    ),
+    (
+        "how is Granite?",
+        "answer",
+        ["customers match *Granite*", "*Granite Media LLC*", "Which one?"],
+        [],
+        "/health Granite Media LLC",
+    ),
+    ("enterprise accounts at risk", "answer", ["*2 accounts at risk* in enterprise"], ["Granite"], "/health top 10"),
+    (
+        "what changed for hooli realty last month",
+        "answer",
+        ["*Hooli Realty BV* since 2026-05-01"],
+        [],
+        "/health Hooli Realty BV",
+    ),
+    ("hi", "answer", ["Here is what I can answer"], [], "/health help"),
     (
         "which of my accounts are at risk?",
         "answer",

@@ -16,7 +16,7 @@ from bot.assistant.answer import Answer, Figure
 from bot.scoring import chance_fit
 from bot.scoring.explain import score_change, score_text
 from bot.scoring.scorecard import Scorecard, Tiers
-from bot.slack.blocks import esc, mention, money, renewal_text, signed, when
+from bot.slack.blocks import esc, mention, money, override_text, renewal_text, signed, when
 from bot.slack.chance import Chances
 from prompts import say
 from storage import alerts, scores, tasks
@@ -108,6 +108,11 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, t
             Figure(_a("figure.change_7"), change_7),
             Figure(_a("figure.change_30"), change_30),
         ]
+    override = scores.active_override(session, account_id, today)
+    if override is not None:  # a CSM's judgement, beside the computed score as on the card
+        lines.append(override_text(override, tiers))
+        facts["override"] = {"tier": tiers.label(override.tier), "until": override.expires_on.isoformat()}
+        facts["override"] |= {"reason": override.reason, "set_by": override.set_by}
     if account.churned_on is not None:
         lines.append(_a("card.churned", name=name, day=account.churned_on.isoformat()))
         facts["churned_on"] = account.churned_on.isoformat()

@@ -34,7 +34,7 @@ def _pct(x: float | None) -> str:
 
 def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -> Answer:
     period_text = q.period or "last-quarter"
-    segment = segment_of(session, q.segment_words)
+    segment = segment_of(session, q.segment_words, q.said)
     command = f"/health churn {period_text}" + (f" {esc(segment)}" if segment else "")
     try:
         period = parse_period(period_text, today)

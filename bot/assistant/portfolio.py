@@ -6,6 +6,7 @@ segments accounts carry (case and typos forgiven).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,11 +43,12 @@ def no_scores() -> Answer:
     return Answer(_a("no_scores.text"), facts={"kind": "no_scores"})
 
 
-def segment_of(session: Session, words: str) -> str | None:
-    """The segment `words` names ("enterprise", "Enterprize"), as accounts spell it; None: none named or known."""
-    if not words:
-        return None
+def segment_of(session: Session, words: str, said: str = "") -> str | None:
+    """The segment `words` names ("enterprise", "Enterprize"), as accounts spell it, else one named anywhere in
+    `said` as a whole word ("enterprise accounts at risk"); None: none named or known."""
     known = churn_store.segments(session.connection())
+    if not words:
+        return next((s for s in known if re.search(rf"\b{re.escape(s.lower())}\b", said)), None)
     best = process.extractOne(words.lower(), {s: s.lower() for s in known}, scorer=fuzz.WRatio)
     return best[2] if best and best[1] >= SEGMENT_CUTOFF else None
 
@@ -63,7 +65,7 @@ def at_risk(session: Session, q: Question, user_id: str, scorecard: Scorecard) -
     if day is None:
         return no_scores()
     tiers = scorecard.tiers
-    segment = segment_of(session, q.segment_words)
+    segment = segment_of(session, q.segment_words, q.said)
     wanted = [q.tier] if q.tier else at_risk_tiers(tiers)
     owner = user_id if q.mine else None
     rows = [r for t in wanted for r in scores.account_rows(session, day, tier=t, owner=owner, limit=ROWS_MAX)]

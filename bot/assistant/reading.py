@@ -32,6 +32,7 @@ RISK = {"risk", "risky", "riskiest", "worst", "top"}
 MINE = {"accounts", "account", "customers", "portfolio", "book"}
 TASKS = {"task", "tasks", "todo", "todos"}
 NOT = {"not", "unhealthy", "isnt", "arent"}
+GREETINGS = {"hi", "hello", "hey", "yo", "healthbot", "thanks", "thank", "you"}
 WORDS = {"help", "healthy", "quarter", "month", "week"}
 VOCABULARY = sorted(LOSE | WHY | RENEW | CHANGED | RISK | MINE | TASKS | WORDS)
 
@@ -55,6 +56,7 @@ class Question:
     period: str = ""  # the churn review's period as bot.churn.periods reads it ("last-quarter", "2026-Q3")
     not_healthy: bool = False
     bare: bool = False  # the whole question was read as a name ("acme"), no question words around it
+    said: str = ""  # the question in lower case, words only: where a segment named without "in" is found
 
 
 def _norm(word: str) -> str:
@@ -81,11 +83,12 @@ def _span(text: str, today: date) -> tuple[Span | None, str]:
     nxt = quarter_of(quarter.end + timedelta(days=1))
     next_month = (month + timedelta(days=32)).replace(day=1)
     after_next = (next_month + timedelta(days=32)).replace(day=1)
+    last_month = (month - timedelta(days=1)).replace(day=1)
     patterns: list[tuple[str, Span]] = [
         (r"\bthis week\b", Span(today - timedelta(days=today.weekday()), today, "this week")),
         (r"\blast week\b", Span(today - timedelta(days=7), today, "the last 7 days")),
         (r"\bthis month\b", Span(month, today, "this month")),
-        (r"\blast month\b", Span(month - timedelta(days=30), today, "the last 30 days")),
+        (r"\blast month\b", Span(last_month, today, "since the start of last month")),
         (r"\bthis quarter\b", Span(quarter.start, quarter.end, "this quarter")),
         (r"\bnext quarter\b", Span(nxt.start, nxt.end, "next quarter")),
         (r"\bnext month\b", Span(next_month, after_next - timedelta(days=1), "next month")),
@@ -156,7 +159,7 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
     lower = " ".join(_norm(w) for w in typed.split())
     words = [_corrected(w) for w in lower.split() if w]
     said = set(words)
-    if not words:
+    if not words or said <= GREETINGS:
         return Question("help")
     if said <= {"help", "what", "can", "you", "do", "how", "does", "this", "work", "hi", "hello", "hey"} and (
         "help" in said or {"can", "you", "do"} <= said
@@ -168,7 +171,7 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
     if said & LOSE and (said & WHY or said & {"customers", "accounts", "we"}):
         period = _churn_period(lower)
         rest = re.sub(r"\b(last|this) (quarter|month)\b|\b[0-9]{4}-(q[1-4]|[0-9]{2})\b", " ", lower)
-        return Question("churn", segment_words=_segment_words(rest.split()), period=period)
+        return Question("churn", segment_words=_segment_words(rest.split()), period=period, said=rest)
     span, rest = _span(lower, today)
     if said & RENEW:
         quarter = quarter_of(today)
@@ -188,6 +191,7 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
             segment_words=_segment_words(rest.split()),
             tier=_tier(lower, tiers),
             limit=numbers[0] if numbers else None,
+            said=rest,
         )
     if mine and said & MINE:
         return Question("mine")
