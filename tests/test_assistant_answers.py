@@ -240,6 +240,20 @@ GOLDEN: list[tuple[str, str, list[str], list[str], str]] = [
         [],
         "/health Hooli Realty BV",
     ),
+    (
+        "<@U0BOT0001> how is Piedmont Medical?",
+        "answer",
+        ["*Piedmont Medical* is *Medium risk*"],
+        [],
+        "/health Piedmont Medical",
+    ),
+    (
+        "is Piedmont Medical at risk?",
+        "answer",
+        ["*Piedmont Medical* is *Medium risk* at *40*"],
+        [],
+        "/health Piedmont Medical",
+    ),
     ("hi", "answer", ["Here is what I can answer"], [], "/health help"),
     (
         "which of my accounts are at risk?",

@@ -47,6 +47,11 @@ def answer_text(
     if q.kind == "mine":
         return portfolio.mine(session, user_id, scorecard)
     if q.kind == "at_risk":
+        one = _one_account(session, q, names)
+        if one is not None:  # "is acme at risk?": the card says
+            said = account.card(session, one, scorecard, today, tz)
+            if said is not None:
+                return said
         return portfolio.at_risk(session, q, user_id, scorecard)
     if q.kind == "renewals":
         return portfolio.renewals(session, q, user_id, scorecard)
@@ -64,6 +69,14 @@ def answer_text(
         if said is not None:
             return said
     return can_answer(_a("unknown.text"), "unknown")
+
+
+def _one_account(session: Session, q: reading.Question, names: AccountNames) -> int | None:
+    """The customer an at-risk question names ("is acme at risk?"), unless the words name a segment."""
+    if not q.name or q.segment_words or portfolio.segment_of(session, "", q.said) is not None:
+        return None
+    found = find_customer(session, q.name, names).found
+    return found.id if found is not None else None
 
 
 def _lookup(session: Session, name: str, names: AccountNames, guessed: bool) -> int | Answer:

@@ -47,7 +47,7 @@ class Span:
 @dataclass(frozen=True)
 class Question:
     kind: str  # account, changed, at_risk, renewals, churn, mine, tasks, help, unknown
-    name: str = ""  # the customer as typed (account, changed)
+    name: str = ""  # the customer as typed (account, changed; at_risk: "is acme at risk?", if it is one)
     mine: bool = False  # "my accounts ...": the asker's accounts only
     segment_words: str = ""  # "in enterprise": matched against the segments accounts carry
     tier: str | None = None
@@ -72,6 +72,7 @@ def _corrected(word: str) -> str:
     return best[0] if best else word
 
 
+MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^<>]*)?>")  # "@healthbot how is acme?" in a channel: not a word of it
 _DATE = r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
 _QUARTER = r"([0-9]{4})-?q([1-4])"
 
@@ -155,7 +156,7 @@ def name_of(words: list[str]) -> str:
 
 def read(text: str, tiers: Tiers, today: date) -> Question:
     """What `text` asks (kind "unknown": nothing the bot can read)."""
-    typed = clean(text)
+    typed = clean(MENTION.sub(" ", text))
     lower = " ".join(_norm(w) for w in typed.split())
     words = [_corrected(w) for w in lower.split() if w]
     said = set(words)
@@ -185,8 +186,12 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
             return Question("changed", name=name, span=since)
     if said & RISK:
         numbers = [int(w) for w in words if w.isdigit() and 1 <= int(w) <= TOP_MAX]
+        tier_words = {w for t in tiers.order for w in tiers.label(t).lower().split()}
+        asking = RISK | MINE | tier_words | {"who", "whos", "which", "list", "most", "my", "mine"}
+        named = name_of([w for w in typed.split() if _corrected(_norm(w)) not in asking and not _norm(w).isdigit()])
         return Question(
             "at_risk",
+            name=named,
             mine=mine,
             segment_words=_segment_words(rest.split()),
             tier=_tier(lower, tiers),
