@@ -248,6 +248,13 @@ GOLDEN: list[tuple[str, str, list[str], list[str], str]] = [
         "/health Piedmont Medical",
     ),
     (
+        "what changed for Globex since 2026-13-45?",
+        "answer",
+        ["*2026-13-45* is not a date I can read"],
+        [],
+        "/health help",
+    ),
+    (
         "is Piedmont Medical at risk?",
         "answer",
         ["*Piedmont Medical* is *Medium risk* at *40*"],
@@ -425,3 +432,30 @@ def test_a_fresh_install_answers_every_question_without_data(engine: Engine) -> 
 def test_every_word_of_the_assistant_is_in_its_prompts_file() -> None:
     texts: dict[str, Any] = raw("assistant")
     assert {"card", "changed", "at_risk", "renewals", "churn", "unknown", "brief", "intent", "draft"} <= set(texts)
+
+
+READ: list[tuple[str, str, dict[str, Any]]] = [
+    ("what changed for Globex this week?", "changed", {"name": "Globex", "start": date(2026, 6, 29)}),
+    ("what changed for Globex since 2026-05-02", "changed", {"name": "Globex", "start": date(2026, 5, 2)}),
+    ("what changed for Globex since 2026-13-45", "bad_date", {"name": "2026-13-45"}),
+    ("which accounts renew in the next 90 days?", "renewals", {"start": TODAY, "end": date(2026, 9, 28)}),
+    ("which of my acounts renwe this month?", "renewals", {"mine": True, "end": date(2026, 6, 30)}),
+    ("why did we lose customers in 2026-Q1?", "churn", {"period": "2026-q1"}),
+    ("why did we lose enterprise customers?", "churn", {"period": ""}),
+    ("top 5 high risk", "at_risk", {"limit": 5, "tier": "high_risk"}),
+    ("my tasks", "tasks", {}),
+    ("", "help", {}),
+    ("what can you do?", "help", {}),
+    ("how are you?", "unknown", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "parts"), READ, ids=[r[0] or "(empty)" for r in READ])
+def test_reading_a_question(text: str, kind: str, parts: dict[str, Any]) -> None:
+    from bot.assistant.reading import read
+
+    q = read(text, load_scorecard().tiers, TODAY)
+    assert q.kind == kind
+    for key, value in parts.items():
+        got = getattr(q.span, key) if key in ("start", "end") else getattr(q, key)
+        assert got == value, (key, got)

@@ -42,6 +42,8 @@ def answer_text(
     q = reading.read(text, scorecard.tiers, today)
     if q.kind == "help":
         return can_answer(_a("unknown.help_title"), "help")
+    if q.kind == "bad_date":
+        return Answer(_a("bad_date", day=esc(q.name)), (), ("/health help",), {"kind": "bad_date", "day": q.name})
     if q.kind == "tasks":
         return portfolio.my_tasks(session, user_id, tz)
     if q.kind == "mine":

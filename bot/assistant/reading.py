@@ -37,6 +37,10 @@ WORDS = {"help", "healthy", "quarter", "month", "week"}
 VOCABULARY = sorted(LOSE | WHY | RENEW | CHANGED | RISK | MINE | TASKS | WORDS)
 
 
+class BadDate(ValueError):
+    """A period's date that is no day ("since 2026-13-45"); the message is the date as typed."""
+
+
 @dataclass(frozen=True)
 class Span:
     start: date
@@ -46,7 +50,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Question:
-    kind: str  # account, changed, at_risk, renewals, churn, mine, tasks, help, unknown
+    kind: str  # account, changed, at_risk, renewals, churn, mine, tasks, help, bad_date, unknown
     name: str = ""  # the customer as typed (account, changed; at_risk: "is acme at risk?", if it is one)
     mine: bool = False  # "my accounts ...": the asker's accounts only
     segment_words: str = ""  # "in enterprise": matched against the segments accounts carry
@@ -106,7 +110,7 @@ def _span(text: str, today: date) -> tuple[Span | None, str]:
         try:
             return Span(date.fromisoformat(m[1]), today, f"since {m[1]}"), text.replace(m[0], " ")
         except ValueError:
-            return None, text
+            raise BadDate(m[1]) from None
     return None, text
 
 
@@ -173,7 +177,10 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
         period = _churn_period(lower)
         rest = re.sub(r"\b(last|this) (quarter|month)\b|\b[0-9]{4}-(q[1-4]|[0-9]{2})\b", " ", lower)
         return Question("churn", segment_words=_segment_words(rest.split()), period=period, said=rest)
-    span, rest = _span(lower, today)
+    try:
+        span, rest = _span(lower, today)
+    except BadDate as exc:
+        return Question("bad_date", name=str(exc))
     if said & RENEW:
         quarter = quarter_of(today)
         span = span or Span(quarter.start, quarter.end, "this quarter")
