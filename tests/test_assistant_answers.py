@@ -396,8 +396,9 @@ def test_the_outreach_draft_is_the_template_plus_drivers_and_intent(demo: tuple[
     assert plain.facts["body"].endswith("Best,\n" + raw("outreach.message.signature_fallback"))
     assert "What I would like to look at" not in plain.facts["body"]
     body = written.facts["body"]
-    assert "What I would like to look at with you:\n• no logins for 20 days" in body
-    assert raw("assistant.intent.high_risk") in body
+    assert "What I would like to look at with you:\n• how your team uses the product day to day" in body
+    assert raw("assistant.draft.offer.high_risk") in body and "score held" not in body  # the customer's words
+    assert written.facts["drivers"][0] == "no logins for 20 days: score held at 5 or below"
     assert body.index("What I would like") < body.rindex("Best,")  # before the sign-off
     assert "<@" not in body and SAVER not in body  # the customer's copy: no Slack markup, no ids
     assert "```" in written.text and "Why now: no logins for 20 days" in written.text
