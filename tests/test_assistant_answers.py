@@ -325,6 +325,17 @@ def test_the_figures_and_facts_are_the_numbers_shown(demo: tuple[Engine, dict[st
     assert [row["name"] for row in risk.facts["listed"]] == ["Vandelay Properties", "Hooli Realty BV"]
 
 
+def test_a_question_naming_no_account_is_about_the_channel_being_viewed(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        how = ask(s, "how is it doing?", channel=CHANNEL)
+        changed = ask(s, "what changed this week?", channel=CHANNEL)
+        nowhere = ask(s, "how is it doing?", channel="C0ELSEWHERE")
+    assert how.text.startswith("*Vandelay Properties* is *High risk*")
+    assert changed.text.startswith("*Vandelay Properties* since 2026-06-29")
+    assert nowhere.kind == "unknown"
+
+
 def test_my_tasks_lists_the_overdue_first(demo: tuple[Engine, dict[str, int]]) -> None:
     engine, _ = demo
     with unit_of_work(session_factory(engine)) as s:

@@ -61,7 +61,10 @@ def answer_text(
         return churn.why_lost(session, q, scorecard, today)
     if q.kind in ("account", "changed"):
         guessed = q.kind == "account" and (q.bare or len(q.name.split()) > NAME_WORDS)
-        found = _lookup(session, q.name, names, guessed=guessed)
+        here = _channel_account(session, channel_id) if not q.name else None
+        if not q.name and here is None:  # "how is it?" with no account in view
+            return can_answer(_a("unknown.text"), "unknown")
+        found = here[0] if here is not None else _lookup(session, q.name, names, guessed=guessed)
         if isinstance(found, Answer):
             return found
         if q.kind == "changed" and q.span is not None:
@@ -113,7 +116,7 @@ def can_answer(title: str, kind: str) -> Answer:
     return Answer("\n".join(lines), (), ("/health help",), facts, kind="unknown" if kind == "unknown" else "answer")
 
 
-def _channel_account(session: Session, channel_id: str | None) -> str | None:
+def _channel_account(session: Session, channel_id: str | None) -> tuple[int, str] | None:
     """The account an open alert in the channel being viewed is about (the riskiest, when several are)."""
     if not channel_id:
         return None
@@ -125,7 +128,7 @@ def _channel_account(session: Session, channel_id: str | None) -> str | None:
     for _, account_id in sorted(ranked):
         seen = account.read(session, account_id)
         if seen is not None:
-            return seen.account.name
+            return account_id, seen.account.name
     return None
 
 
@@ -134,7 +137,8 @@ def suggested_prompts(
 ) -> list[tuple[str, str]]:
     """Up to 4 (title, message) prompts for a new assistant thread, sensitive to the channel being viewed: the
     account of an alert there first, else the user's riskiest account."""
-    name = _channel_account(session, channel_id)
+    here = _channel_account(session, channel_id)
+    name = here[1] if here is not None else None
     if name is None:
         day = scores.latest_score_day(session.connection())
         rows = scores.account_rows(session, day, owner=user_id, limit=1) if day is not None else []

@@ -44,7 +44,7 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     moved = account.change(session, account_id, since)
     lines = [_a("brief.title", name=esc(acc.name)), _a("brief.changed", since=since.isoformat())]
     changed, figures, change_facts = account.change_lines(acc.name, moved, since, tiers)
-    lines += [changed[0], _a("brief.why"), *changed[1:]]
+    lines += [changed[0], _a("brief.why"), *changed[1:]] if len(changed) > 1 else changed  # no score: no why
     lines.append(_a("brief.tasks"))
     now = utcnow()
     for t in seen.tasks:

@@ -32,6 +32,7 @@ RISK = {"risk", "risky", "riskiest", "worst", "top"}
 MINE = {"accounts", "account", "customers", "portfolio", "book"}
 TASKS = {"task", "tasks", "todo", "todos"}
 NOT = {"not", "unhealthy", "isnt", "arent"}
+ABOUT_ONE = {"how", "hows", "doing", "status", "brief"}  # "how is it doing?" names no account: the channel's
 GREETINGS = {"hi", "hello", "hey", "yo", "healthbot", "thanks", "thank", "you"}
 WORDS = {"help", "healthy", "quarter", "month", "week"}
 VOCABULARY = sorted(LOSE | WHY | RENEW | CHANGED | RISK | MINE | TASKS | WORDS)
@@ -188,9 +189,8 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
         return Question("renewals", mine=mine, span=span, not_healthy=not_healthy)
     if said & CHANGED:
         name = name_of(_without_span(typed, lower, rest))
-        if name:
-            since = span or Span(today - timedelta(days=CHANGED_DEFAULT_DAYS), today, "the last 30 days")
-            return Question("changed", name=name, span=since)
+        since = span or Span(today - timedelta(days=CHANGED_DEFAULT_DAYS), today, "the last 30 days")
+        return Question("changed", name=name, span=since)  # no name: the account of the channel being viewed
     if said & RISK:
         numbers = [int(w) for w in words if w.isdigit() and 1 <= int(w) <= TOP_MAX]
         tier_words = {w for t in tiers.order for w in tiers.label(t).lower().split()}
@@ -209,7 +209,10 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
         return Question("mine")
     name = name_of(typed.split())
     bare = name == typed.strip(" ?!.,;:")
-    return Question("account", name=name, bare=bare) if name else Question("unknown")
+    if name:
+        return Question("account", name=name, bare=bare)
+    about_one = said & ABOUT_ONE and not said & {"you", "u"}  # "how are you?" is no question about an account
+    return Question("account") if about_one else Question("unknown")  # "how is it?": the channel's account
 
 
 def _without_span(typed: str, lower: str, rest: str) -> list[str]:
