@@ -441,6 +441,19 @@ def test_a_fresh_install_answers_every_question_without_data(engine: Engine) -> 
     assert [t for t, _ in prompts] == ["Who is at risk?", "My renewals", "Why did we lose customers?", "My accounts"]
 
 
+def test_brief_me_on_an_account_not_scored_yet(engine: Engine) -> None:
+    with unit_of_work(session_factory(engine)) as s:
+        new = Account(external_id="NEW-1", name="Newco", name_lower="newco", renewal_date=date(2026, 9, 1))
+        s.add(new)
+        s.flush()
+        said = brief(s, new.id or 0, load_scorecard(), TODAY, UTC_ZONE)
+        card = ask(s, "how is newco?")
+    assert said is not None
+    assert "*Newco* has no health score since" in said.text and "Why the score moved" not in said.text
+    assert "*Renewal*: 2026-09-01 (63 days left)" in said.text and raw("assistant.intent.default") in said.text
+    assert card.text.startswith("*Newco* has no health score yet.")
+
+
 def test_every_word_of_the_assistant_is_in_its_prompts_file() -> None:
     texts: dict[str, Any] = raw("assistant")
     assert {"card", "changed", "at_risk", "renewals", "churn", "unknown", "brief", "intent", "draft"} <= set(texts)
