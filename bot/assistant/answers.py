@@ -1,18 +1,31 @@
 """A question in words -> an answer from the bot's own data (AI off: this is the whole assistant).
 
-Skeleton: helper E (issue 22) fills this in; the signature is what handlers/assistant.py calls.
+`reading.read` says what is asked; the account answers are `account.py`'s, the lists `portfolio.py`'s, the churn
+review `churn.py`'s. A customer is looked up as `/health <name>` does (`find_customer`: exact, prefix, typos).
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot.assistant import account, churn, portfolio, reading
 from bot.assistant.answer import Answer
-from bot.health.lookup import AccountNames
+from bot.health.lookup import AccountNames, find_customer
 from bot.scoring.scorecard import Scorecard
+from bot.slack.blocks import esc
+from prompts import raw, say
+from storage import alerts, scores
+
+PROMPTS_MAX = 4
+NAME_WORDS = 4  # more words left than this, matching no customer: a question it cannot read, not a name
+
+
+def _a(key: str, **values: Any) -> str:
+    return say(f"assistant.{key}", **values)
 
 
 def answer_text(
@@ -26,11 +39,114 @@ def answer_text(
     channel_id: str | None = None,
 ) -> Answer:
     """The answer to `text` asked by `user_id` (viewing `channel_id`, when Slack says so)."""
-    return Answer(text="", kind="unknown")
+    q = reading.read(text, scorecard.tiers, today)
+    if q.kind == "help":
+        return can_answer(_a("unknown.help_title"), "help")
+    if q.kind == "bad_date":
+        return Answer(_a("bad_date", day=esc(q.name)), (), ("/health help",), {"kind": "bad_date", "day": q.name})
+    if q.kind == "tasks":
+        return portfolio.my_tasks(session, user_id, tz)
+    if q.kind == "mine":
+        return portfolio.mine(session, user_id, scorecard)
+    if q.kind == "at_risk":
+        one = _one_account(session, q, names)
+        if one is not None:  # "is acme at risk?": the card says
+            said = account.card(session, one, scorecard, today, tz)
+            if said is not None:
+                return said
+        return portfolio.at_risk(session, q, user_id, scorecard)
+    if q.kind == "renewals":
+        return portfolio.renewals(session, q, user_id, scorecard)
+    if q.kind == "churn":
+        return churn.why_lost(session, q, scorecard, today)
+    if q.kind in ("account", "changed"):
+        guessed = q.kind == "account" and (q.bare or len(q.name.split()) > NAME_WORDS)
+        here = _channel_account(session, channel_id) if not q.name else None
+        if not q.name and here is None:  # "how is it?" with no account in view
+            return can_answer(_a("unknown.text"), "unknown")
+        found = here[0] if here is not None else _lookup(session, q.name, names, guessed=guessed)
+        if isinstance(found, Answer):
+            return found
+        if q.kind == "changed" and q.span is not None:
+            said = account.changed(session, found, q.span.start, q.span.label, scorecard, today, tz)
+        else:
+            said = account.card(session, found, scorecard, today, tz)
+        if said is not None:
+            return said
+    return can_answer(_a("unknown.text"), "unknown")
+
+
+def _one_account(session: Session, q: reading.Question, names: AccountNames) -> int | None:
+    """The customer an at-risk question names ("is acme at risk?"), unless the words name a segment."""
+    if not q.name or q.segment_words or portfolio.segment_of(session, "", q.said) is not None:
+        return None
+    found = find_customer(session, q.name, names).found
+    return found.id if found is not None else None
+
+
+def _lookup(session: Session, name: str, names: AccountNames, guessed: bool) -> int | Answer:
+    """The account `name` means, or what to say instead: several match, none does (with the closest names), or
+    for a question read only as a name (`guessed`), the list of what the assistant can answer."""
+    lookup = find_customer(session, name, names)
+    if lookup.found is not None and lookup.found.id is not None:
+        return lookup.found.id
+    facts: dict[str, Any] = {"kind": "lookup", "query": name}
+    if lookup.matches:
+        shown = ", ".join(f"*{esc(a.name)}*" for a in lookup.matches)
+        facts["matches"] = [a.name for a in lookup.matches]
+        text = _a("several.text", count=len(lookup.matches), query=esc(name), names=shown)
+        return Answer(text, (), tuple(f"/health {esc(a.name)}" for a in lookup.matches[:3]), facts)
+    if guessed and len(name.split()) > NAME_WORDS:  # a sentence, not a name: say what can be asked
+        return can_answer(_a("unknown.text"), "unknown")
+    closest = ", ".join(f"*{esc(a.name)}*" for a in lookup.closest)
+    text = _a("not_found.text", query=esc(name)) + (_a("not_found.closest", names=closest) if closest else "")
+    facts["closest"] = [a.name for a in lookup.closest]
+    if guessed:  # a bare word that is no customer: maybe a question it cannot read
+        text += "\n\n" + can_answer(_a("unknown.text"), "unknown").text
+    else:
+        text += " " + _a("not_found.ask_again", query=esc(name))
+    return Answer(text, (), ("/health help",), facts, kind="unknown" if guessed else "answer")
+
+
+def can_answer(title: str, kind: str) -> Answer:
+    """What the assistant can answer, with an example of each (kind "unknown" for a question it could not read)."""
+    examples = raw("assistant.unknown.examples")
+    lines = [title, *(_a("unknown.item", example=esc(e), what=esc(w)) for e, w in examples)]
+    facts = {"kind": kind, "examples": [e for e, _ in examples]}
+    return Answer("\n".join(lines), (), ("/health help",), facts, kind="unknown" if kind == "unknown" else "answer")
+
+
+def _channel_account(session: Session, channel_id: str | None) -> tuple[int, str] | None:
+    """The account an open alert in the channel being viewed is about (the riskiest, when several are)."""
+    if not channel_id:
+        return None
+    here = [a for a in alerts.open_alerts(session) if a.channel == channel_id]
+    ranked = []
+    for alert in here:
+        latest = scores.latest_score(session, alert.account_id)
+        ranked.append((latest.score if latest else 100.0, alert.account_id))
+    for _, account_id in sorted(ranked):
+        seen = account.read(session, account_id)
+        if seen is not None:
+            return account_id, seen.account.name
+    return None
 
 
 def suggested_prompts(
     session: Session, user_id: str, channel_id: str | None, scorecard: Scorecard, today: date
 ) -> list[tuple[str, str]]:
-    """Up to 4 (title, message) prompts for a new assistant thread, sensitive to the channel being viewed."""
-    return []
+    """Up to 4 (title, message) prompts for a new assistant thread, sensitive to the channel being viewed: the
+    account of an alert there first, else the user's riskiest account."""
+    here = _channel_account(session, channel_id)
+    name = here[1] if here is not None else None
+    if name is None:
+        day = scores.latest_score_day(session.connection())
+        rows = scores.account_rows(session, day, owner=user_id, limit=1) if day is not None else []
+        name = rows[0].name if rows else None
+    out: list[tuple[str, str]] = []
+    if name is not None:
+        out += [(_a("prompts.how_title", name=name), _a("prompts.how", name=name))]
+        out += [(_a("prompts.changed_title", name=name), _a("prompts.changed", name=name))]
+    for key in ("at_risk", "renewals", "churn", "mine"):
+        out.append((_a(f"prompts.{key}_title"), _a(f"prompts.{key}")))
+    return out[:PROMPTS_MAX]

@@ -1,21 +1,99 @@
 """An alert's outreach draft: the playbook's template plus the account's drivers and the play's intent.
 
-Skeleton: helper E (issue 22) fills this in. `template=True` is "Use template": the plain filled template.
+`template=True` is "Use template": the template filled exactly as the alert thread's draft is
+(bot/retention/messages.py `fill`). Otherwise a paragraph goes in before the sign-off: the topics the score's
+drivers touch (their scorecard groups) and the playbook's intent in the customer's words. The customer's copy is
+plain text (no Slack markup); the drivers' own words and the intent as the team says it are the CSM's note.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from bot.assistant.answer import Answer
+from bot.assistant.brief import intent
+from bot.retention.messages import Draft, fill, highlight_line
+from bot.retention.playbooks import playbook, templates
+from bot.retention.service import highlights
 from bot.scoring.scorecard import Scorecard
+from bot.slack.blocks import esc, is_user
+from prompts import raw, say
+from storage import alerts, scores
+from storage.models import Account, HealthScore
+
+FALLBACK_TEMPLATE = "check_in"  # a tier whose playbook names no template
+SIGN_OFF = "\n\nBest,"  # where the templates of prompts/outreach.toml start their sign-off
+CODE_LIMIT = 2900
+
+
+def _a(key: str, **values: Any) -> str:
+    return say(f"assistant.{key}", **values)
+
+
+def _groups(score: HealthScore, scorecard: Scorecard) -> list[str]:
+    """The scorecard groups the score's drivers belong to, in the drivers' order (a cap: its measure's group)."""
+    card = scorecard.cards.get(score.scorecard)
+    group_of = {m.name: g for g, m in card.measures()} if card is not None else {}
+    found = [d.group or group_of.get(d.measure.removeprefix("cap:"), "") for d in score.parts.drivers]
+    return list(dict.fromkeys(found))
+
+
+def _by_key(table: str, key: str | None) -> str:
+    """A table's text for `key` (a tier, a scorecard group), else its `default`."""
+    texts = raw(table)
+    return str(texts.get(key or "", texts["default"]))
+
+
+def _with_paragraph(body: str, paragraph: str) -> str:
+    """`paragraph` before the template's sign-off (at the end when it has none)."""
+    head, mark, tail = body.rpartition(SIGN_OFF)
+    return f"{head}\n\n{paragraph}{mark}{tail}" if mark else f"{body}\n\n{paragraph}"
 
 
 def draft(
     session: Session, alert_id: int, scorecard: Scorecard, today: date, tz: ZoneInfo, template: bool = False
 ) -> Answer | None:
     """None when the alert or its account is gone. `facts` holds what a model may reword it from."""
-    return None
+    alert = alerts.get(session, alert_id)
+    account = session.get(Account, alert.account_id) if alert is not None else None
+    if alert is None or account is None:
+        return None
+    book = playbook(alert.severity)
+    name = book.template if book is not None and book.template else None
+    chosen = name if name in templates() else FALLBACK_TEMPLATE
+    score = scores.latest_score(session, account.id or 0)
+    reasons = [d.reason for d in score.parts.drivers] if score is not None else []
+    groups = _groups(score, scorecard) if score is not None else []
+    owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
+    recent = highlights(session, account.id or 0, score.day if score is not None else None)
+    subject, body = fill(Draft(chosen, account.name, owner, reasons, recent))
+    play = intent(alert.severity)
+    offer = _by_key("assistant.draft.offer", alert.severity)
+    topics = list(dict.fromkeys(_by_key("assistant.draft.topics", g) for g in groups))
+    if not template:
+        points = "\n".join(_a("draft.point", topic=t) for t in topics)
+        body = _with_paragraph(body, _a("draft.paragraph", points=points, offer=offer).replace("\n\n", "\n").strip())
+    title = "draft.note.title_template" if template else "draft.note.title"
+    copy = esc(body.replace("```", "'''"))[:CODE_LIMIT]
+    drivers = ", ".join(esc(r) for r in reasons) or _a("draft.note.no_drivers")
+    lines = [
+        _a(title, name=esc(account.name), template=esc(chosen.replace("_", " "))),
+        _a("draft.note.subject", subject=esc(subject)),
+        f"```{copy}```",
+        _a("draft.note.why", drivers=drivers, intent=esc(play)),
+    ]
+    facts: dict[str, Any] = {"kind": "draft", "account": account.name, "template": chosen, "subject": subject}
+    facts |= {
+        "body": body,
+        "drivers": reasons,
+        "intent": play,
+        "topics": topics,
+        "offer": offer,
+        "highlights": [highlight_line(h) for h in recent],
+    }
+    facts["tier"] = scorecard.tiers.label(alert.severity) if alert.severity in scorecard.tiers.order else None
+    return Answer("\n".join(lines), (), (f"/health {esc(account.name)}",), facts, kind="draft")

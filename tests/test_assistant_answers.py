@@ -1,0 +1,486 @@
+"""Ask healthbot with AI off (issue 22): a golden set of questions in words and the answers they must give, read
+from the bot's own data (the demo portfolio, plus an alert with tasks, an exit interview and a hostile name made
+here); Brief me and the outreach draft; a fresh install with no data at all."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.assistant.answer import Answer
+from bot.assistant.answers import answer_text, suggested_prompts
+from bot.assistant.brief import brief
+from bot.assistant.draft import draft
+from bot.health.lookup import AccountNames
+from bot.scoring.scorecard import load_scorecard
+from prompts import fill, raw
+from storage import scores
+from storage.db import session_factory, unit_of_work
+from storage.models import Account, Alert, ExitInterview, HealthScore, Task
+from storage.types import Driver, ScoreParts, TaskStatus
+from tests.conftest import DEMO_END
+
+TODAY = DEMO_END  # 2026-06-30, the demo's last scored day
+UTC_ZONE = ZoneInfo("UTC")
+ME = "U01CSM0003"  # owns Granite Media LLC (High risk, renews 2026-09-16) and Ironwood Shipping KK (Medium risk)
+SAVER = "U01CSM0005"
+CHANNEL = "C0ALERTS01"
+VERBATIM = "We hated the new pricing page"  # an exit interview's own words: never in an answer
+
+
+def _add_fixtures(engine: Engine) -> dict[str, int]:
+    """An open alert on Vandelay Properties with an overdue task and a done one, an exit interview of a Q1 churner,
+    and an account whose name is a Slack broadcast."""
+    with unit_of_work(session_factory(engine)) as s:
+        vandelay = s.exec(select(Account).where(Account.name == "Vandelay Properties")).one()
+        opened = datetime(2026, 6, 20, 9, tzinfo=UTC)
+        alert = Alert(
+            account_id=vandelay.id or 0,
+            severity="high_risk",
+            opened_on=date(2026, 6, 20),
+            last_fired_on=date(2026, 6, 29),
+            opened_at=opened,
+            due_at=opened + timedelta(hours=4),
+            channel=CHANNEL,
+        )
+        s.add(alert)
+        s.flush()
+        common = {"alert_id": alert.id or 0, "account_id": vandelay.id or 0, "playbook": "high_risk"}
+        s.add(
+            Task(
+                **common,
+                step=1,
+                title="Form a save team",
+                owner_role="CSM",
+                assignee=SAVER,
+                due_at=opened + timedelta(hours=4),
+            )
+        )
+        s.add(
+            Task(
+                **common,
+                step=2,
+                title="Call the sponsor",
+                owner_role="CSM",
+                assignee=SAVER,
+                due_at=opened + timedelta(days=1),
+                status=TaskStatus.DONE,
+                closed_at=opened + timedelta(days=1),
+                closed_by=SAVER,
+            )
+        )
+        kestrel = s.exec(select(Account).where(Account.name == "Kestrel Logistics Corp")).one()
+        s.add(
+            ExitInterview(
+                account_id=kestrel.id or 0,
+                reason="price",
+                avoidable=True,
+                competitor="Initrode",
+                interviewer="U0NEUTRAL1",
+                recorded_by="U0NEUTRAL1",
+                answers={"main_reason": VERBATIM},
+            )
+        )
+        hostile = Account(
+            external_id="HOSTILE-1",
+            name="<!channel> Acme",
+            name_lower="<!channel> acme",
+            owner_slack_id=ME,
+            segment="smb",
+            mrr=500.0,
+            renewal_date=date(2026, 8, 1),
+        )
+        s.add(hostile)
+        s.flush()
+        parts = ScoreParts(drivers=[Driver(measure="logins_trend", points=-20.0, reason="logins <b>-40 %</b>")])
+        s.add(HealthScore(account_id=hostile.id or 0, day=TODAY, score=52.4, tier="medium_risk", parts=parts))
+        hooli = s.exec(select(Account).where(Account.name == "Hooli Realty BV")).one()
+        scores.set_override(
+            s, hooli.id or 0, tier="high_risk", reason="Champion left", set_by=ME, expires_on=date(2026, 7, 31)
+        )
+        return {"alert": alert.id or 0, "vandelay": vandelay.id or 0, "hostile": hostile.id or 0}
+
+
+@pytest.fixture
+def demo(seeded: Engine) -> tuple[Engine, dict[str, int]]:
+    return seeded, _add_fixtures(seeded)
+
+
+def ask(session: Session, text: str, user: str = ME, channel: str | None = None) -> Answer:
+    answer = answer_text(session, text, user, load_scorecard(), TODAY, AccountNames(), UTC_ZONE, channel)
+    json.dumps(dict(answer.facts))  # the facts are JSON-able: all a model is ever given
+    assert len(answer.text) < 3000, "one section of text"
+    return answer
+
+
+def shown(answer: Answer) -> dict[str, str]:
+    return {f.label: f.value for f in answer.figures}
+
+
+# (question, kind, phrases the text must hold, phrases it must not, a command it must offer)
+GOLDEN: list[tuple[str, str, list[str], list[str], str]] = [
+    (
+        "how is Granite Media LLC?",
+        "answer",
+        [
+            "*Granite Media LLC* is *High risk* at *1*",
+            "-93 in 30 days",
+            "no logins for 28 days",
+            "2026-09-16",
+            "<@U01CSM0003>",
+            "$363",
+            "No open tasks",
+        ],
+        [],
+        "/health Granite Media LLC",
+    ),
+    (
+        "hows vandelay propertes doing",
+        "answer",  # typos in the name
+        ["*Vandelay Properties* is *High risk* at *2*", "Open tasks: 1 task; next: Form a save team"],
+        [],
+        "/health Vandelay Properties",
+    ),
+    (
+        "who is at risk in enterprise?",
+        "answer",
+        ["*2 accounts at risk* in enterprise", "1. *Vandelay Properties*", "2. *Hooli Realty BV*"],
+        ["Granite Media"],
+        "/health top 10",
+    ),
+    (
+        "top 3 at rsik",
+        "answer",
+        ["*13 accounts at risk*", "3. *Granite Logistics*", "and 10 more"],
+        ["4. "],
+        "/health top 3",
+    ),
+    ("who is high risk?", "answer", ["*5 accounts at risk* (High risk)"], ["Piedmont Medical"], "/health top 10"),
+    (
+        "what changed for Vandelay Properties this month?",
+        "answer",
+        [
+            "since 2026-06-01: score *94* on 2026-06-01 → *2* on 2026-06-30 (-92); tier Healthy → High risk",
+            "no logins for 20 days",
+            "±0 → -52 pts",
+            "Alerts opened: 1: 2026-06-20 (High risk)",
+            "Tasks done: 1: Call the sponsor",
+        ],
+        [],
+        "/health Vandelay Properties",
+    ),
+    (
+        "what chnaged for vandelay properties since 2026-06-25",
+        "answer",
+        ["since 2026-06-25", "Tasks done: 0"],
+        [],
+        "/health Vandelay Properties",
+    ),
+    (
+        "which of my accounts renew next quarter and are not healthy?",
+        "answer",
+        [
+            "*3 accounts* of yours renewing between 2026-07-01 and 2026-09-30 (leaving out Healthy)",
+            "*Ironwood Shipping KK* renews 2026-07-15",
+            "*Granite Media LLC* renews 2026-09-16",
+            "&lt;!channel&gt; Acme",
+        ],
+        ["Harbor Software"],
+        "/health me",
+    ),
+    (
+        "why did we lose customers last quarter?",
+        "answer",
+        [
+            "*2026-Q1*: 4 of 58 customers churned (6.9 %)",
+            "Exit interviews: 1 of 4; avoidable: 1 (100.0 %)",
+            "• price: 1 (100.0 %), 1 avoidable",
+            "Initrode (1)",
+            "tenure 1-2 years",
+        ],
+        [VERBATIM],
+        "/health churn last-quarter",
+    ),
+    (
+        "my accounts",
+        "answer",
+        ["*Your 13 accounts* on 2026-06-30", "*Granite Media LLC*  1 High risk"],
+        [],
+        "/health me",
+    ),
+    (
+        "Hooli Realty",
+        "answer",
+        [
+            "*Hooli Realty BV* is *Medium risk* at *49*",
+            "Override by <@U01CSM0003>",
+            "*High risk* until 2026-07-31: _Champion left_",
+        ],
+        [],
+        "/health Hooli Realty BV",
+    ),
+    (
+        "how is Granite?",
+        "answer",
+        ["customers match *Granite*", "*Granite Media LLC*", "Which one?"],
+        [],
+        "/health Granite Media LLC",
+    ),
+    ("enterprise accounts at risk", "answer", ["*2 accounts at risk* in enterprise"], ["Granite"], "/health top 10"),
+    (
+        "what changed for hooli realty last month",
+        "answer",
+        ["*Hooli Realty BV* since 2026-05-01"],
+        [],
+        "/health Hooli Realty BV",
+    ),
+    (
+        "<@U0BOT0001> how is Piedmont Medical?",
+        "answer",
+        ["*Piedmont Medical* is *Medium risk*"],
+        [],
+        "/health Piedmont Medical",
+    ),
+    (
+        "what changed for Globex since 2026-13-45?",
+        "answer",
+        ["*2026-13-45* is not a date I can read"],
+        [],
+        "/health help",
+    ),
+    (
+        "is Piedmont Medical at risk?",
+        "answer",
+        ["*Piedmont Medical* is *Medium risk* at *40*"],
+        [],
+        "/health Piedmont Medical",
+    ),
+    ("hi", "answer", ["Here is what I can answer"], [], "/health help"),
+    (
+        "which of my accounts are at risk?",
+        "answer",
+        ["*4 accounts at risk* of yours", "1. *Granite Media LLC*", "3. *&lt;!channel&gt; Acme*"],
+        ["Vandelay"],
+        "/health top 10",
+    ),
+    ("help", "answer", ["how is acme?", "why did we lose customers last quarter?"], [], "/health help"),
+    (
+        "how is <!channel> Acme?",
+        "answer",
+        ["*&lt;!channel&gt; Acme* is *Medium risk* at *52*", "logins &lt;b&gt;-40 %&lt;/b&gt;"],
+        ["<!channel>", "<b>"],
+        "/health &lt;!channel&gt; Acme",
+    ),
+    (
+        "how is Zorblax Quantum?",
+        "answer",
+        ["No customer matches *Zorblax Quantum*", "Closest names"],
+        [],
+        "/health help",
+    ),
+    (
+        "what is the weather like in Paris tomorrow morning",
+        "unknown",
+        ["I can't read that question", "who is at risk in enterprise?"],
+        [],
+        "/health help",
+    ),
+]
+
+
+@pytest.mark.parametrize(("question", "kind", "must", "never", "command"), GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_the_golden_questions(
+    demo: tuple[Engine, dict[str, int]], question: str, kind: str, must: list[str], never: list[str], command: str
+) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        answer = ask(s, question)
+    assert answer.kind == kind
+    for phrase in must:
+        assert phrase in answer.text, f"{phrase!r} not in:\n{answer.text}"
+    for phrase in never:  # (facts are data, not mrkdwn: a name is kept as it is there)
+        assert phrase not in answer.text, phrase
+    assert VERBATIM not in answer.text and VERBATIM not in json.dumps(dict(answer.facts))
+    assert command in answer.commands
+
+
+def test_the_figures_and_facts_are_the_numbers_shown(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        card = ask(s, "how is granite media llc")
+        lost = ask(s, "why did we lose customers last quarter")
+        risk = ask(s, "at risk in enterprise")
+    assert shown(card)["Health score"] == "1 (High risk, 2026-06-30)"
+    assert shown(card)["Change in 30 days"] == "-93" and shown(card)["MRR"] == "$363"
+    assert card.facts["drivers"][0] == {"reason": "no logins for 28 days: score held at 5 or below", "points": "-47"}
+    assert "contact" not in json.dumps(dict(card.facts)) and "@" not in json.dumps(dict(card.facts))
+    assert shown(lost)["Customers churned"] == "4 of 58" and lost.facts["avoidable_share"] == "100.0 %"
+    assert shown(risk)["Accounts listed"] == "2" and shown(risk)["MRR of those listed"] == "$36,540"
+    assert [row["name"] for row in risk.facts["listed"]] == ["Vandelay Properties", "Hooli Realty BV"]
+
+
+def test_a_question_naming_no_account_is_about_the_channel_being_viewed(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        how = ask(s, "how is it doing?", channel=CHANNEL)
+        changed = ask(s, "what changed this week?", channel=CHANNEL)
+        nowhere = ask(s, "how is it doing?", channel="C0ELSEWHERE")
+    assert how.text.startswith("*Vandelay Properties* is *High risk*")
+    assert changed.text.startswith("*Vandelay Properties* since 2026-06-29")
+    assert nowhere.kind == "unknown"
+
+
+def test_my_tasks_lists_the_overdue_first(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        mine = ask(s, "my tasks", user=SAVER)
+        none = ask(s, "my tsaks", user=ME)
+    assert "*You have 1 open task*, 1 overdue" in mine.text
+    assert "Form a save team  ·  Vandelay Properties" in mine.text and "*(overdue)*" in mine.text
+    assert shown(mine) == {"Your open tasks": "1", "Overdue": "1"}
+    assert none.text == "You have no open tasks."
+
+
+def test_suggested_prompts_name_the_account_of_the_channel_being_viewed(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    scorecard = load_scorecard()
+    with unit_of_work(session_factory(engine)) as s:
+        in_thread = suggested_prompts(s, ME, CHANNEL, scorecard, TODAY)
+        elsewhere = suggested_prompts(s, ME, "C0ELSEWHERE", scorecard, TODAY)
+        stranger = suggested_prompts(s, "U0NOBODY01", None, scorecard, TODAY)
+        assert len(in_thread) == 4 and in_thread[0] == ("How is Vandelay Properties?", "how is Vandelay Properties?")
+        assert in_thread[1][1] == "what changed for Vandelay Properties this month?"
+        assert elsewhere[0][0] == "How is Granite Media LLC?"  # the user's riskiest
+        assert [title for title, _ in stranger] == [
+            "Who is at risk?",
+            "My renewals",
+            "Why did we lose customers?",
+            "My accounts",
+        ]
+        for _, message in in_thread + stranger:  # each suggested prompt is a question the assistant reads
+            assert ask(s, message).kind == "answer", message
+
+
+def test_brief_me_says_what_changed_why_tasks_renewal_and_what_to_say(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, ids = demo
+    with unit_of_work(session_factory(engine)) as s:
+        said = brief(s, ids["vandelay"], load_scorecard(), TODAY, UTC_ZONE)
+        gone = brief(s, 987654, load_scorecard(), TODAY, UTC_ZONE)
+    assert gone is None and said is not None and said.kind == "brief"
+    text = said.text
+    for phrase in (
+        "*Brief: Vandelay Properties*",
+        "*What changed* (since 2026-05-31)",
+        "→ *2* on 2026-06-30",
+        "*Why the score moved*",
+        "no logins for 20 days: score held at 5 or below: ±0 → -52 pts",
+        "• Form a save team (CSM), <@U01CSM0005>, due",
+        "*(overdue)*",
+        "*Renewal*: 2027-04-07",
+        "*What to say on the call*",
+        raw("assistant.intent.high_risk"),
+        "The playbook's next step: Form a save team: CSM, sales, product and an executive",
+    ):
+        assert phrase in text, f"{phrase!r} not in:\n{text}"
+    assert "Call the sponsor" not in text  # done: not an open task
+    assert said.facts["open_tasks"][0]["overdue"] is True and said.facts["score_now"]["score"] == "2"
+    json.dumps(dict(said.facts))
+
+
+def test_the_outreach_draft_is_the_template_plus_drivers_and_intent(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, ids = demo
+    scorecard = load_scorecard()
+    with unit_of_work(session_factory(engine)) as s:
+        written = draft(s, ids["alert"], scorecard, TODAY, UTC_ZONE)
+        plain = draft(s, ids["alert"], scorecard, TODAY, UTC_ZONE, template=True)
+        gone = draft(s, 987654, scorecard, TODAY, UTC_ZONE)
+    assert gone is None and written is not None and plain is not None
+    template = raw("outreach.save_call")
+    assert plain.kind == written.kind == "draft" and plain.facts["template"] == "save_call"
+    assert plain.facts["subject"] == fill(template["subject"], name="Vandelay Properties")
+    assert plain.facts["body"].endswith("Best,\n" + raw("outreach.message.signature_fallback"))
+    assert "What I would like to look at" not in plain.facts["body"]
+    body = written.facts["body"]
+    assert "What I would like to look at with you:\n• how your team uses the product day to day" in body
+    assert raw("assistant.draft.offer.high_risk") in body and "score held" not in body  # the customer's words
+    assert written.facts["drivers"][0] == "no logins for 20 days: score held at 5 or below"
+    assert body.index("What I would like") < body.rindex("Best,")  # before the sign-off
+    assert "<@" not in body and SAVER not in body  # the customer's copy: no Slack markup, no ids
+    assert "```" in written.text and "Why now: no logins for 20 days" in written.text
+
+
+def test_a_fresh_install_answers_every_question_without_data(engine: Engine) -> None:
+    scorecard = load_scorecard()
+    with unit_of_work(session_factory(engine)) as s:
+        answers = {
+            q: ask(s, q)
+            for q in (
+                "how is acme?",
+                "who is at risk?",
+                "my accounts",
+                "my tasks",
+                "which of my accounts renew this quarter?",
+                "why did we lose customers last quarter?",
+                "what changed for acme?",
+            )
+        }
+        prompts = suggested_prompts(s, ME, CHANNEL, scorecard, TODAY)
+    assert "No customer matches *acme*" in answers["how is acme?"].text
+    assert "no health scores yet" in answers["who is at risk?"].text
+    assert "no health scores yet" in answers["my accounts"].text
+    assert answers["my tasks"].text == "You have no open tasks."
+    assert "No account of yours renews" in answers["which of my accounts renew this quarter?"].text
+    assert "no data" in answers["why did we lose customers last quarter?"].text.lower()
+    assert "No customer matches *acme*" in answers["what changed for acme?"].text
+    assert [t for t, _ in prompts] == ["Who is at risk?", "My renewals", "Why did we lose customers?", "My accounts"]
+
+
+def test_brief_me_on_an_account_not_scored_yet(engine: Engine) -> None:
+    with unit_of_work(session_factory(engine)) as s:
+        new = Account(external_id="NEW-1", name="Newco", name_lower="newco", renewal_date=date(2026, 9, 1))
+        s.add(new)
+        s.flush()
+        said = brief(s, new.id or 0, load_scorecard(), TODAY, UTC_ZONE)
+        card = ask(s, "how is newco?")
+    assert said is not None
+    assert "*Newco* has no health score since" in said.text and "Why the score moved" not in said.text
+    assert "*Renewal*: 2026-09-01 (63 days left)" in said.text and raw("assistant.intent.default") in said.text
+    assert card.text.startswith("*Newco* has no health score yet.")
+
+
+def test_every_word_of_the_assistant_is_in_its_prompts_file() -> None:
+    texts: dict[str, Any] = raw("assistant")
+    assert {"card", "changed", "at_risk", "renewals", "churn", "unknown", "brief", "intent", "draft"} <= set(texts)
+
+
+READ: list[tuple[str, str, dict[str, Any]]] = [
+    ("what changed for Globex this week?", "changed", {"name": "Globex", "start": date(2026, 6, 29)}),
+    ("what changed for Globex since 2026-05-02", "changed", {"name": "Globex", "start": date(2026, 5, 2)}),
+    ("what changed for Globex since 2026-13-45", "bad_date", {"name": "2026-13-45"}),
+    ("which accounts renew in the next 90 days?", "renewals", {"start": TODAY, "end": date(2026, 9, 28)}),
+    ("which of my acounts renwe this month?", "renewals", {"mine": True, "end": date(2026, 6, 30)}),
+    ("why did we lose customers in 2026-Q1?", "churn", {"period": "2026-q1"}),
+    ("why did we lose enterprise customers?", "churn", {"period": ""}),
+    ("top 5 high risk", "at_risk", {"limit": 5, "tier": "high_risk"}),
+    ("my tasks", "tasks", {}),
+    ("", "help", {}),
+    ("what can you do?", "help", {}),
+    ("how are you?", "unknown", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "parts"), READ, ids=[r[0] or "(empty)" for r in READ])
+def test_reading_a_question(text: str, kind: str, parts: dict[str, Any]) -> None:
+    from bot.assistant.reading import read
+
+    q = read(text, load_scorecard().tiers, TODAY)
+    assert q.kind == kind
+    for key, value in parts.items():
+        got = getattr(q.span, key) if key in ("start", "end") else getattr(q, key)
+        assert got == value, (key, got)
