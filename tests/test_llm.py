@@ -132,6 +132,18 @@ def test_a_body_that_trickles_in_is_dropped_at_the_deadline(fake: FakeOpenAI, mo
     assert len(fake.requests) == 1
 
 
+def test_a_server_trickling_header_lines_is_given_up_at_the_deadline_and_the_request_aborted(
+    fake: FakeOpenAI, model: Model
+) -> None:
+    # each header line comes well within any read timeout: only a deadline for the whole call can end it
+    fake.then(Reply("late", header_trickle=0.1, header_lines=100), Reply("next"))
+    with pytest.raises(ModelError, match="no answer within 0.5 s") as error:
+        model.chat(HELLO, timeout=0.5)
+    assert error.value.kind == "timeout" and len(fake.requests) == 1
+    assert fake.wait_for(lambda f: f.aborted == 1)  # the client hung up rather than read on
+    assert model.chat(HELLO, timeout=5) == "next"  # the slot came back
+
+
 def test_without_a_timeout_a_call_takes_llm_timeout(fake: FakeOpenAI) -> None:
     fake.default = Reply(hold=True)
     with pytest.raises(ModelError, match="no answer within 0.4 s"):

@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -71,8 +72,11 @@ class Model:
         self.timeout = timeout  # LLM_TIMEOUT: what callers pass as `timeout` unless they have less time left
         self._key = api_key
         self._slots = threading.BoundedSemaphore(concurrency)
-        # no redirects: the key must not follow a 30x to another host
-        self._http = httpx.Client(headers=headers, follow_redirects=False)
+        # no redirects: the key must not follow a 30x to another host; no kept-alive connections: each attempt
+        # connects anew, so its watchdog knows the socket to shut (_Watchdog)
+        self._http = httpx.Client(
+            headers=headers, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     def __repr__(self) -> str:
         return f"Model({self.shown!r}, {self.model!r})"
@@ -155,20 +159,30 @@ class Model:
         raise AssertionError("unreachable")
 
     def _send(self, body: dict[str, Any], deadline: float, late: ModelError) -> tuple[int, httpx.Headers, bytes]:
-        """One attempt: status, headers and body, read by `deadline` (each read is bounded by the time left, and a
-        body that trickles in is dropped once the deadline passes)."""
+        """One attempt: status, headers and body, read by `deadline`. httpx bounds each read, not the call (header
+        lines trickled one a second never end it), so a watchdog shuts the connection's socket at the deadline."""
         left = deadline - time.monotonic()
         if left <= 0:
             raise late
-        with self._http.stream("POST", self.url, json=body, timeout=httpx.Timeout(left)) as response:
-            data = bytearray()
-            for chunk in response.iter_bytes():
-                data += chunk
-                if time.monotonic() > deadline:
-                    raise late
-                if len(data) > MAX_BODY:
-                    raise ModelError("invalid", f"the reply is over {MAX_BODY // 1_000_000} MB")
-            return response.status_code, response.headers, bytes(data)
+        watchdog = _Watchdog(left)
+        try:
+            with self._http.stream(
+                "POST", self.url, json=body, timeout=httpx.Timeout(left), extensions={"trace": watchdog.trace}
+            ) as response:
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if time.monotonic() > deadline:
+                        raise late
+                    if len(data) > MAX_BODY:
+                        raise ModelError("invalid", f"the reply is over {MAX_BODY // 1_000_000} MB")
+                return response.status_code, response.headers, bytes(data)
+        except httpx.HTTPError:
+            if watchdog.fired:
+                raise late from None
+            raise
+        finally:
+            watchdog.cancel()
 
     def _said(self, data: bytes) -> str:
         """The server's own error message, short and without the key (some servers echo part of it)."""
@@ -188,6 +202,42 @@ class Model:
         error.args = (self._scrub(str(error)),)
         log.warning("model call failed (%s): %s", error.kind, error)
         return error
+
+
+class _Watchdog:
+    """Shuts an attempt's socket once its time is up: a blocked read then ends at once (with an error the attempt
+    turns into a timeout). The socket is learnt from httpcore's trace as it connects (every call connects anew:
+    no kept-alive connections), so one connected after the deadline is shut as soon as it is known."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            with self._lock:
+                self._sock = info["return_value"].get_extra_info("socket")
+                if self.fired:
+                    self._shut()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        try:
+            if self._sock is not None:
+                self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
 
 
 @cache
