@@ -188,12 +188,16 @@ def test_the_key_is_never_in_a_log_line_an_error_or_a_repr(
 
 
 def test_a_password_in_the_base_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx's own lines too ("HTTP Request: POST http://...")
     with FakeOpenAI(Reply(status=500, retry_after="0")) as server:
+        server.then(Reply("fine"))
         model = Model(server.url.replace("http://", "http://me:hunter2@"), "m")
+        assert model.chat(HELLO, timeout=5) == "fine"
         with pytest.raises(ModelError) as error:
             model.chat(HELLO, timeout=5)
     assert "hunter2" not in str(error.value) and "hunter2" not in caplog.text and "hunter2" not in repr(model)
-    assert "HTTP 500" in str(error.value)
+    assert "HTTP 500" in str(error.value) and "HTTP Request" in caplog.text
+    assert server.requests[0].headers["Authorization"] == "Basic bWU6aHVudGVyMg=="  # me:hunter2, as a header
 
 
 def test_the_same_settings_give_the_one_model_so_the_cap_holds_for_the_process() -> None:

@@ -155,6 +155,10 @@ def test_ai_is_on_with_both_url_and_model_and_the_defaults_hold() -> None:
         ({**ON, "LLM_BASE_URL": "https://me:hunter2@x.test/v1/chat/completions"}, "'https://***@x.test/v1/chat"),
         ({**ON, "LLM_BASE_URL": "https://api.openai.com/v1/chat/completions"}, "up to and including /v1"),
         ({"LLM_API_KEY": "sk-abc0123456789"}, "LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not"),
+        (
+            {**ON, "LLM_BASE_URL": "https://me:hunter2@x.test/v1", "LLM_API_KEY": "sk-abc0123456789"},
+            "'https://***@x.test/v1' holds a user:password and LLM_API_KEY is set",
+        ),
         ({**ON, "LLM_API_KEY": "sk-your-key-here"}, "LLM_API_KEY still holds the placeholder"),
         ({**ON, "LLM_TIMEOUT": "soon"}, "LLM_TIMEOUT='soon' is not a number of seconds"),
         ({**ON, "LLM_TIMEOUT": "60"}, "LLM_TIMEOUT=60 is out of range: use 1 to 25 seconds"),

@@ -5,8 +5,9 @@
 
 `timeout` is the caller's whole deadline: waiting for a free slot (LLM_CONCURRENCY calls at once), every attempt
 and every backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
-the deadline allows; a wait that would pass it fails at once rather than answer late. The key goes into the
-Authorization header only: never into a log line, an error or a repr (a server's error text is scrubbed of it).
+the deadline allows; a wait that would pass it fails at once rather than answer late. The key (or a user:password
+in LLM_BASE_URL, sent as basic auth) goes into the Authorization header only: never into a URL httpx logs, a log
+line, an error or a repr (a server's error text is scrubbed of it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import socket
 import threading
 import time
@@ -66,20 +66,22 @@ class Model:
         headers = {"Content-Type": "application/json", "User-Agent": "healthbot"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.shown = re.sub(r"//[^/@]*@", "//", self.url)  # what logs and errors name: no user:password@
+        # a user:password@ in the URL (a proxy's basic auth) goes into a header: httpx logs every URL it requests
+        url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
+        auth = httpx.BasicAuth(url.username, url.password) if url.userinfo and not api_key else None
+        self.url = str(url.copy_with(username=None, password=None))
         self.model = model
         self.timeout = timeout  # LLM_TIMEOUT: what callers pass as `timeout` unless they have less time left
-        self._key = api_key
+        self._secrets = [secret for secret in (api_key, url.password if auth else None) if secret]
         self._slots = threading.BoundedSemaphore(concurrency)
         # no redirects: the key must not follow a 30x to another host; no kept-alive connections: each attempt
         # connects anew, so its watchdog knows the socket to shut (_Watchdog)
         self._http = httpx.Client(
-            headers=headers, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+            headers=headers, auth=auth, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
         )
 
     def __repr__(self) -> str:
-        return f"Model({self.shown!r}, {self.model!r})"
+        return f"Model({self.url!r}, {self.model!r})"
 
     @classmethod
     def from_settings(cls, settings: Any) -> Model | None:
@@ -136,16 +138,16 @@ class Model:
             except httpx.TimeoutException:
                 raise late from None
             except httpx.TransportError as exc:  # refused, reset, dropped mid-body
-                why = f"{type(exc).__name__} from {self.shown}"
+                why = f"{type(exc).__name__} from {self.url}"
             else:
                 if status == 429 or status >= 500:
-                    why = f"HTTP {status} from {self.shown}{self._said(data)}"
+                    why = f"HTTP {status} from {self.url}{self._said(data)}"
                     wait = retry_after(headers.get("retry-after"))
                 elif status >= 400:
                     hint = " (check LLM_API_KEY)" if status in (401, 403) else ""
                     if status == 404:
                         hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
-                    raise ModelError("http", f"HTTP {status} from {self.shown}{self._said(data)}{hint}")
+                    raise ModelError("http", f"HTTP {status} from {self.url}{self._said(data)}{hint}")
                 else:
                     return _content(data)
             if wait is None:
@@ -196,7 +198,9 @@ class Model:
         return f": {self._scrub(message.strip())[:200]}"
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _failed(self, error: ModelError) -> ModelError:
         error.args = (self._scrub(str(error)),)
