@@ -68,6 +68,23 @@ def test_a_body_without_content_is_invalid(fake: FakeOpenAI, model: Model) -> No
         assert error.value.kind == "invalid"
 
 
+def test_a_body_that_cannot_be_decoded_or_nests_too_deep_is_invalid(fake: FakeOpenAI, model: Model) -> None:
+    nested = "[" * 100_000  # json's own recursion limit, not a ValueError
+    fake.then(
+        Reply(headers={"Content-Encoding": "gzip"}),  # says gzip, is not
+        Reply(raw=nested),
+        Reply(raw=json.dumps({"choices": [{"message": {"content": nested}}]})),
+        Reply(status=500, raw=json.dumps({"error": {"message": 1}}) + nested),
+    )
+    for json_mode in (False, False, True):
+        with pytest.raises(ModelError) as error:
+            model.chat(HELLO, json_mode=json_mode, timeout=5)
+        assert error.value.kind == "invalid"
+    fake.default = Reply(status=400, raw=nested)
+    with pytest.raises(ModelError, match="HTTP 400"):
+        model.chat(HELLO, timeout=5)
+
+
 def test_429_then_ok_is_retried_after_its_retry_after(fake: FakeOpenAI, model: Model) -> None:
     fake.then(Reply(status=429, retry_after="0"), Reply(status=503, retry_after="0"), Reply("fine"))
     assert model.chat(HELLO, timeout=10) == "fine"

@@ -84,6 +84,8 @@ def test_exit_words_are_sent_only_when_named_and_to_a_reader(fake: FakeOpenAI, m
         (Reply("   "), say("llm.note.empty")),
         (Reply("Acme. " * (LIMIT // 6 + 1)), say("llm.note.too_long")),
         (Reply(content=None), say("llm.note.invalid")),
+        (Reply(headers={"Content-Encoding": "gzip"}), say("llm.note.invalid")),  # says gzip, is not
+        (Reply("Acme & " * (LIMIT // 7)), say("llm.note.too_long")),  # within LIMIT until & is escaped
         (Reply(raw="{not json"), say("llm.note.invalid")),
         (Reply(status=500, retry_after="0"), say("llm.note.http")),
         (Reply(status=401), say("llm.note.http")),

@@ -139,6 +139,8 @@ class Model:
                 raise late from None
             except httpx.TransportError as exc:  # refused, reset, dropped mid-body
                 why = f"{type(exc).__name__} from {self.url}"
+            except httpx.HTTPError as exc:  # a body httpx cannot decode (says gzip, is not), and the like
+                raise ModelError("invalid", f"{type(exc).__name__} from {self.url}") from None
             else:
                 if status == 429 or status >= 500:
                     why = f"HTTP {status} from {self.url}{self._said(data)}"
@@ -191,7 +193,7 @@ class Model:
         try:
             error = json.loads(data).get("error")
             message = error.get("message") if isinstance(error, dict) else error
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             message = None
         if not isinstance(message, str) or not message.strip():
             return ""
@@ -253,7 +255,7 @@ def _content(data: bytes) -> str:
     """choices[0].message.content of a chat-completions body."""
     try:
         content = json.loads(data)["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # RecursionError: nested too deep
         raise ModelError("invalid", "the reply has no choices[0].message.content") from None
     if not isinstance(content, str):
         raise ModelError("invalid", "the reply's content is not text")
@@ -267,7 +269,7 @@ def _json_text(text: str) -> str:
         stripped = stripped.strip("`").removeprefix("json").strip()
     try:
         value = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelError("invalid", "the reply is not valid JSON") from None
     if not isinstance(value, dict):
         raise ModelError("invalid", "the reply is JSON but not an object")
