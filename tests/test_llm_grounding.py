@@ -59,6 +59,46 @@ def test_a_figure_date_or_name_the_facts_do_not_hold_is_reported(reply: str, mad
     assert unsupported(reply, FACTS, "how is acme?") == made_up
 
 
+@pytest.mark.parametrize(
+    "reply, made_up",
+    [
+        # a date's parts are not figures (2026-11-07 gives neither 11 nor 2,026), and a slash date is a date
+        ("It has 11 open tickets.", ["11"]),
+        ("The MRR is $2,026.", ["$2,026"]),
+        ("It renews on 07/11/2027.", ["07/11/2027"]),
+        ("It renews on 15/01/2027 (01/15/2027), down since 11/07/2026 and 7/11/26.", []),
+        ("It has been falling in 2026 and renews in 2027.", []),  # a given date's year, as a year
+        # a made-up name opening a sentence, a bullet or a bold mark
+        ("Globex is at risk.", ["Globex"]),
+        ("• Globex: 41", ["Globex"]),
+        ("*Globex* is at 41.", ["Globex"]),
+        ("_Globex_ is at 41.", ["Globex"]),
+        ("Acme Corp. Globex is next.", ["Globex"]),
+        ("Logins fell. Enterprise is the segment. Sponsor calls are due.", []),  # given or common words
+        # a month of a year, number words past twelve, billions, a weekday next to a date
+        ("It renews in March 2027.", ["March 2027"]),
+        ("It renews in January 2027, down since November 2026.", []),
+        ("It has sixty open tasks and forty-two tickets.", ["sixty", "forty-two"]),
+        ("It scores forty-one, down from sixty-three.", []),
+        ("The MRR is 41 billion, $41bn or $41B.", ["41 billion", "$41bn", "$41B"]),
+        ("Call them on Tuesday, Dec 10.", ["Tuesday, Dec 10"]),
+        ("Call them on Thursday, Dec 10 or on Monday 14 December 2026.", []),
+        ("It renews on 2027-01-15 (Monday), the sponsor call is Dec 14 (Monday).", ["2027-01-15 (Monday)"]),
+        # too strict before: contractions, a run across a full stop, Title Case labels
+        ("It's at 41. Here's why: it was 63. I'd call Jane Doe. Health is Red.", []),
+        ("Acme Corp. The score is 41.", []),
+        ("*Health Score*: 41\n*At Risk*: yes\n*Next Steps*: call the sponsor\n*Renewal Date*: 2027-01-15", []),
+    ],
+)
+def test_what_review_found_dates_names_and_number_forms(reply: str, made_up: list[str]) -> None:
+    assert unsupported(reply, FACTS, "how is acme?") == made_up
+
+
+def test_a_fall_is_the_negative_figure_written_without_its_sign() -> None:
+    assert unsupported("Logins fell 22 % (-22 %).", {"logins_change": -22}) == []
+    assert unsupported("Logins fell 22 %.", {"drivers": ["Logins -22 %"]}) == []
+
+
 def test_the_question_counts_as_given() -> None:
     assert unsupported("Accounts renewing in the next 30 days: none.", {"accounts": []}, "renewing in 30 days?") == []
     assert unsupported("Renewing in the next 30 days: none.", {"accounts": []}, "renewing soon?") == ["30"]
