@@ -172,3 +172,10 @@ def test_a_wrong_llm_setting_stops_with_one_line_saying_what_to_do(env: dict[str
     with pytest.raises(SettingsError) as error:
         load_settings(env_file=None, environ=env)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_facts_that_are_not_json_fail_loudly_and_nothing_is_sent(fake: FakeOpenAI, model: Model) -> None:
+    odd = Answer("*Acme*: 41", facts={"score": 41, "figure": Figure("Health score", "41")})
+    with pytest.raises(TypeError, match="is a Figure"):
+        reword(model, odd, QUESTION, timeout=5)
+    assert fake.requests == []

@@ -3,9 +3,11 @@ was given, whatever form it writes them in; and what may leave the building is L
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from bot.llm.fields import WITHHELD, sendable
+from bot.llm.fields import WITHHELD, WITHHELD_VALUE, sendable
 from bot.llm.grounding import unsupported
 
 FACTS = {
@@ -132,3 +134,33 @@ def test_exit_words_leave_only_when_named_and_only_for_a_reader() -> None:
 
 def test_a_list_of_fields_sends_those_fields_only() -> None:
     assert sendable(FACTS, ["score", "chance"]) == {"score": FACTS["score"], "chance": 0.523}
+
+
+def test_a_withheld_value_is_scrubbed_wherever_it_shows_and_contacts_are_contacts_by_any_key() -> None:
+    facts = {
+        "account": {"name": "Acme", "contact_name": "Ann Lee", "contact_email": "ann@acme.test"},
+        "tasks": [{"title": "Call ann lee re renewal"}],
+        "owners": {"bob@acme.test": 3},
+        "contacts": [{"name": "Carl Diaz", "email": "carl at acme dot test", "role": "sponsor"}],
+        "exit": {"exit_words": "too pricey", "reason": "Customer said: too pricey"},
+        "note": "Carl Diaz asked for a call; Annual plan",
+    }
+    assert sendable(facts, ["*"]) == {
+        "account": {"name": "Acme"},
+        "tasks": [{"title": f"Call {WITHHELD_VALUE} re renewal"}],
+        "owners": {WITHHELD: 3},
+        "contacts": [{"role": "sponsor"}],
+        "exit": {"reason": f"Customer said: {WITHHELD_VALUE}"},
+        "note": f"{WITHHELD_VALUE} asked for a call; Annual plan",
+    }
+    assert sendable(facts, ["*", "contact_name", "contact_email", "exit_words"], reader=True) == facts
+
+
+@dataclass
+class Contact:
+    contact_name: str
+
+
+def test_facts_that_are_not_json_are_refused_not_turned_into_text() -> None:
+    with pytest.raises(TypeError, match=r"facts\['champion'\] is a Contact"):
+        sendable({"score": 41, "champion": Contact("Dana Fox")}, ["*"])

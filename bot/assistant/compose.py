@@ -40,7 +40,7 @@ def reword(
     if model is None or not answer.facts:
         return answer
     facts = sendable(answer.facts, fields, reader=reader)
-    data = json.dumps(facts, ensure_ascii=False, default=str, indent=1)
+    data = json.dumps(facts, ensure_ascii=False, indent=1)  # JSON only: sendable refuses anything else
     messages = [
         {"role": "system", "content": say("llm.reword.system", kind=answer.kind, limit=LIMIT)},
         {"role": "user", "content": say("llm.reword.user", question=question, facts=data)},
