@@ -4,7 +4,8 @@
     model.chat(messages, *, json_mode=False, timeout=None) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
 
 `timeout` is the caller's whole deadline: waiting for a free slot (LLM_CONCURRENCY calls at once), every attempt
-and every backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
+(its headers and body, however slowly a server sends them: a watchdog shuts the socket at the deadline) and every
+backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
 the deadline allows; a wait that would pass it fails at once rather than answer late. The key (or a user:password
 in LLM_BASE_URL, sent as basic auth) goes into the Authorization header only: never into a URL httpx logs, a log
 line, an error or a repr (a server's error text is scrubbed of it).
