@@ -70,6 +70,7 @@ def test_a_figure_date_or_name_the_facts_do_not_hold_is_reported(reply: str, mad
         ("It renews on 07/11/2027.", ["07/11/2027"]),
         ("It renews on 15/01/2027 (01/15/2027), down since 11/07/2026 and 7/11/26.", []),
         ("It has been falling in 2026 and renews in 2027.", []),  # a given date's year, as a year
+        ("This quarter it has been falling; last month too.", []),
         # a made-up name opening a sentence, a bullet or a bold mark
         ("Globex is at risk.", ["Globex"]),
         ("• Globex: 41", ["Globex"]),
@@ -94,6 +95,12 @@ def test_a_figure_date_or_name_the_facts_do_not_hold_is_reported(reply: str, mad
 )
 def test_what_review_found_dates_names_and_number_forms(reply: str, made_up: list[str]) -> None:
     assert unsupported(reply, FACTS, "how is acme?") == made_up
+
+
+def test_the_time_of_an_iso_date_in_the_facts_gives_no_figures() -> None:
+    facts = {"last_login": "2026-11-07T10:30:00Z"}
+    assert unsupported("The last login was on 2026-11-07, at 10:30.", facts) == ["10", "30"]
+    assert unsupported("The last login was on November 7, 2026.", facts) == []
 
 
 def test_a_fall_is_the_negative_figure_written_without_its_sign() -> None:

@@ -29,7 +29,10 @@ MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-ISO = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+# an ISO date's time of day is part of it: neither 10 nor 30 is a figure of 2026-11-07T10:30:00Z
+ISO = re.compile(
+    r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
+)
 SLASH = re.compile(r"(?<![\w/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/])")
 DAY_MONTH = re.compile(rf"(?<![\w.])(\d{{1,2}})(?:st|nd|rd|th)?\s+({MONTH})(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
 MONTH_DAY = re.compile(rf"(?<![\w.])({MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
@@ -63,6 +66,7 @@ CAPITALISED_RUN = re.compile(rf"(?<![^\W_]|[’'])[{UPPER}][\w’'&.-]*(?:[ \t]+
 # ones a sentence, a bullet or a label opens with: anything else capitalised must be in what the model was given)
 ALWAYS_WORDS = """january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday
+day days week weeks month months quarter quarters year years
 i mrr arr csm cs qbr ebr nps csat sla roi kpi ai api ceo cto cfo coo vp us uk eu usd eur gbp
 a an the this that these those it its it's here here's there there's they their them we our you your he she his her
 i'd let's that's what's who's i'm i'll we'll we're we've you're they're don't doesn't didn't isn't aren't wasn't
@@ -87,7 +91,7 @@ recommendation recommendations recommended suggested suggestion suggestions what
 why watch concern concerns priority priorities opportunity opportunities expansion upsell
 call book ask send schedule check review reach follow consider focus keep make confirm share prepare
 discuss plan set start stop use try talk meet offer escalate monitor track
-one hi hello thanks thank dear best regards sure unfortunately none nothing everything something
+one likely expected nobody hi hello thanks thank dear best regards sure unfortunately none nothing everything something
 """
 ALWAYS = set(ALWAYS_WORDS.split())
 
