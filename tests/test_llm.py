@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -215,6 +216,21 @@ def test_a_password_in_the_base_url_is_never_shown(caplog: pytest.LogCaptureFixt
     assert "hunter2" not in str(error.value) and "hunter2" not in caplog.text and "hunter2" not in repr(model)
     assert "HTTP 500" in str(error.value) and "HTTP Request" in caplog.text
     assert server.requests[0].headers["Authorization"] == "Basic bWU6aHVudGVyMg=="  # me:hunter2, as a header
+
+
+def test_the_bot_s_logging_leaves_out_httpx_s_line_per_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import cli
+
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    before = [logger.level for logger in loggers]
+    try:
+        cli.main(["db", "current"])
+        assert [logger.level for logger in loggers] == [logging.WARNING] * 2
+    finally:
+        for logger, level in zip(loggers, before, strict=True):
+            logger.setLevel(level)
 
 
 def test_the_same_settings_give_the_one_model_so_the_cap_holds_for_the_process() -> None:
