@@ -19,7 +19,7 @@ from sqlmodel import Session
 from bot.digest import messages as digest_messages
 from bot.digest import service as digest_service
 from bot.scoring import chance_fit
-from bot.scoring.chance import Band, ChanceFit, ChanceMap
+from bot.scoring.chance import Band, ChanceFit, ChanceMap, scorecard_key
 from bot.scoring.loss import LossRow
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
@@ -32,6 +32,7 @@ from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 
 SCORECARD = load_scorecard()
+KEY = scorecard_key(SCORECARD)  # the fits below are for the card in use
 TIERS = SCORECARD.tiers
 DAY = date(2026, 7, 1)  # the only (so the latest) score day
 TODAY = date(2026, 10, 15)  # the churn review of 2026-Q3
@@ -42,7 +43,7 @@ HOSTILE = "<!here> & co"
 FIT = ChanceFit(
     as_of=date(2026, 6, 30),
     horizon=90,
-    scorecard_key="hand",
+    scorecard_key=KEY,
     snapshots=[date(2026, 1, 1), date(2026, 3, 31)],
     cases=400,
     churned_cases=52,
@@ -100,7 +101,7 @@ def _valid(blocks: list[dict[str, Any]]) -> str:
 def test_the_sums_read_from_the_database(book: Engine) -> None:
     _fit(book)
     with Session(book) as session:
-        read = expected_loss.read(session)
+        read = expected_loss.read(session, SCORECARD)
     assert read.day == DAY and read.fit is not None and read.fit.enough
     s = read.expected(TIERS).summary
     assert s is not None
@@ -152,7 +153,7 @@ def test_no_fit_yet_and_too_little_history_say_so(book: Engine) -> None:
         return _valid(digest_messages.digest_message(stats, TIERS).blocks or [])
 
     assert "*Expected MRR loss in the next 90 days*: appears after the first daily score run" in digest_text()
-    little = ChanceFit(as_of=date(2026, 6, 30), horizon=90, scorecard_key="hand", snapshots=[date(2026, 3, 31)],
+    little = ChanceFit(as_of=date(2026, 6, 30), horizon=90, scorecard_key=KEY, snapshots=[date(2026, 3, 31)],
                        cases=50, churned_cases=3, accounts=40, churned_accounts=3)  # fmt: skip
     _fit(book, little)
     text = digest_text()
@@ -200,6 +201,6 @@ def test_the_quarterly_review_carries_it(book: Engine) -> None:
 def test_a_new_install_says_the_figure_comes_after_the_first_score_run(engine: Engine) -> None:
     with Session(engine) as session:
         stats = digest_service.collect(session, SCORECARD, NOW, ZoneInfo("UTC"))
-        assert expected_loss.read(session).day is None
+        assert expected_loss.read(session, SCORECARD).day is None
     text = _valid(digest_messages.digest_message(stats, TIERS).blocks or [])
     assert "*Expected MRR loss in the next 90 days*: appears after the first daily score run" in text

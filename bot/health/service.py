@@ -91,7 +91,7 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, s
     score = scores.latest_score(session, account_id)
     series = scores.score_series(session, account_id, score.day - timedelta(days=SERIES_DAYS - 1)) if score else []
     override_ = scores.active_override(session, account_id, today)
-    data = messages.CardData(account, score, series, override_, Chances(chance_fit.stored_in(session)))
+    data = messages.CardData(account, score, series, override_, Chances.read(session, scorecard))
     return Message(messages.card_text(data, scorecard.tiers), messages.account_card(data, scorecard, today, shared_by))
 
 
@@ -106,7 +106,7 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
         if not totals:
             return Message(say("health.list.me_empty"))
         shown = page(session, day, value.page, PAGE_SIZE, owner=user_id, with_unscored=True)
-        blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers)
+        blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers, Chances.read(session, scorecard))
     elif value.by_mrr:
         return loss_list(session, value, scorecard, day)
     else:
@@ -117,7 +117,7 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
         listed = scores.account_rows(session, day, tier=value.tier, limit=value.limit or TOP_DEFAULT)  # every page
         listed_mrr = sum(r.mrr or 0.0 for r in listed)
-        chances = Chances(chance_fit.stored_in(session))
+        chances = Chances.read(session, scorecard)
         blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, listed_mrr, chances)
     return Message(blocks[0]["text"]["text"], blocks)
 
@@ -125,7 +125,7 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
 def loss_list(session: Session, value: ListPage, scorecard: Scorecard, day: date) -> Message:
     """`/health top by-mrr [N] [tier]`: the day's customers by expected MRR loss (chance x MRR), largest first
     (then the higher chance, then the name); without a chance to rank by, an answer saying why."""
-    chances = Chances(chance_fit.stored_in(session))
+    chances = Chances.read(session, scorecard)
     if not chances.enough:
         return Message(say("health.list.loss_none", why=chances.missing()))
     frame = chance_fit.portfolio(session, chances.fit, day)
