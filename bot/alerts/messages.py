@@ -257,12 +257,15 @@ def resolved_reply(outcome: str, by: str) -> Message:
     return Message(text, validate_blocks([section(text)]))
 
 
-def _chance_row(chances: Chances | None, account: Account, score: HealthScore | None) -> str:
-    """A DM or listing line's "  ·  chance 18 %" ("" without a number: the message says why once, `_chance_note`)."""
+def _chance_row(
+    chances: Chances | None, account: Account, score: HealthScore | None, key: str = "health.chance.row"
+) -> str:
+    """A listing line's "  ·  chance 18 %", a DM line's ", chance to churn 18 %" (`key`); "" without a number: the
+    message says why once (`_chance_note`)."""
     churned = account.churned_on is not None or account.status == AccountStatus.CHURNED
     if chances is None or score is None or churned:
         return ""
-    return chances.row(score.scorecard, score.score, account.segment)
+    return chances.row(score.scorecard, score.score, account.segment, key)
 
 
 def _chance_note(chances: Chances | None) -> Blocks:
@@ -283,8 +286,8 @@ def owner_dm(view: AlertView, tiers: Tiers, tz: ZoneInfo) -> Message:
         channel=channel,
         tier=esc(tiers.label(tier)),
         due=when(view.alert.due_at, tz),
+        chance=_chance_row(view.chances, view.account, view.score, "alerts.thread.dm_chance"),
     )
-    line += _chance_row(view.chances, view.account, view.score)
     return Message(text, validate_blocks([section(line), *_chance_note(view.chances)]))
 
 
@@ -424,8 +427,8 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
             channel=v.alert.channel,
             tier=esc(tiers.label(tier)),
             due=when(v.alert.due_at, tz),
+            chance=_chance_row(v.chances, v.account, v.score, "alerts.thread.dm_chance"),
         )
-        line += _chance_row(v.chances, v.account, v.score)
         if new.tasks:
             steps = sorted(new.tasks, key=lambda t: (t.due_at, t.step))
             line += "\n" + "\n".join(_l("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in steps)

@@ -72,10 +72,13 @@ class Chances:
         value = self.of(card, score, segment)
         return "–" if value is None else chance_words.chance_percent(value)
 
-    def row(self, card: str | None, score: float | None, segment: str | None = None) -> str:
-        """What a list row adds: "  ·  chance 18 %" (nothing without a number: the list says why once)."""
+    def row(
+        self, card: str | None, score: float | None, segment: str | None = None, key: str = "health.chance.row"
+    ) -> str:
+        """What a list row adds: "  ·  chance 18 %" (`key`: other words with {chance}); nothing without a number: the
+        list says why once."""
         value = self.of(card, score, segment)
-        return "" if value is None else say("health.chance.row", chance=chance_words.chance_percent(value))
+        return "" if value is None else say(key, chance=chance_words.chance_percent(value))
 
     def lines(self, card: str | None, score: float, segment: str | None = None) -> str:
         """The card's and the alert root's chance: the number with where it comes from, or why there is none."""
