@@ -128,28 +128,24 @@ def loss_list(session: Session, value: ListPage, scorecard: Scorecard, day: date
     chances = Chances.read(session, scorecard)
     if not chances.enough:
         return Message(say("health.list.loss_none", why=chances.missing()))
-    frame = chance_fit.portfolio(session, chances.fit, day)
-    everyone = frame
-    if value.tier is not None:
-        frame = frame[frame["tier"] == value.tier]
-    if frame.empty:
+    book = chance_fit.book(session, chances.fit, day)  # read once per score day and fit, ranked once
+    ranked = book.ranked(value.tier)
+    if ranked.empty:
         where = say("health.list.top_where", tier=esc(scorecard.tiers.label(value.tier))) if value.tier else ""
         return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
-    ranked = frame.sort_values(
-        ["expected_loss", "chance", "name", "account_id"], ascending=[False, False, True, True], kind="stable"
-    ).head(value.limit or TOP_DEFAULT)
+    ranked = ranked.head(value.limit or TOP_DEFAULT)
     start = value.page * PAGE_SIZE
     part = ranked.iloc[start : start + PAGE_SIZE]
     rows = [_row(r) for r in part.to_dict("records")]
     shown = messages.Page(rows, value.page, PAGE_SIZE, len(ranked) > start + PAGE_SIZE)
-    mrr = pd.to_numeric(everyone["mrr"], errors="coerce")
+    everyone = book.summary(scorecard.tiers.order).portfolio  # summed once per book, as Home's
     sums = messages.LossTotals(
         listed=len(ranked),
         listed_loss=float(ranked["expected_loss"].sum()),
         listed_mrr=float(pd.to_numeric(ranked["mrr"], errors="coerce").sum()),
-        accounts=len(everyone),
-        loss=float(everyone["expected_loss"].sum()),
-        mrr=float(mrr.sum()),
+        accounts=everyone.accounts,
+        loss=everyone.expected_loss,
+        mrr=everyone.mrr,
     )
     losses = {int(r["account_id"]): float(r["expected_loss"]) for r in part.to_dict("records")}
     blocks = messages.loss_list(day, shown, value, scorecard.tiers, chances, losses, sums)

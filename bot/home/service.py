@@ -14,7 +14,6 @@ from bot.health.service import my_task_rows, page
 from bot.home.messages import HomeData, home_view
 from bot.home.values import HomePages
 from bot.scoring import chance_fit
-from bot.scoring.loss import loss_summary
 from bot.scoring.scorecard import Scorecard
 from bot.slack.chance import Chances
 from bot.slack.requests import Deps
@@ -56,9 +55,7 @@ def home(
         utcnow(),
         tz,
         chances,
-        loss_summary(chance_fit.portfolio(session, chances.fit, day), scorecard.tiers.order)
-        if chances.enough
-        else None,
+        chance_fit.book(session, chances.fit, day).summary(scorecard.tiers.order) if chances.enough else None,
     )
     return home_view(data, scorecard.tiers)
 
