@@ -12,12 +12,19 @@ from pathlib import Path
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
+from bot.alerts import actions
 from bot.alerts import messages as alerts
 from bot.alerts.rules import Rules
+from bot.alerts.values import AlertRef
+from bot.scoring.scorecard import load_scorecard
 from bot.slack.chance import Chances
+from storage import alerts as alert_store
+from storage import outbox
+from storage.db import session_factory, unit_of_work
 from storage.models import Account, HealthScore
 from tests.conftest import DEMO_END, BotServer
 from tests.fake_slack import FakeSlack
+from tests.test_alert_actions import ANNA, LOOK, NOW, make_alert
 from tests.test_chance_surfaces import (
     FIT,
     ME,
@@ -162,3 +169,25 @@ def fit_reads(engine: Engine) -> list[str]:
 
     event.listen(engine, "before_cursor_execute", before)
     return seen
+
+
+def test_a_click_redraws_the_root_with_the_fit_checked_against_the_card(engine: Engine) -> None:
+    """The root a claim redraws reads the fit as the card does: one for another card shows why, not its number."""
+    alert_id = make_alert(engine)
+    with unit_of_work(session_factory(engine)) as s:
+        account = s.exec(select(Account)).one()
+        s.add(HealthScore(account_id=account.id or 0, day=NOW.date(), score=12.0, tier="high_risk"))
+    look = replace(LOOK, scorecard=load_scorecard())
+    for fit, shown in (
+        (FIT, "*Chance to churn in the next 90 days: 30 %*"),
+        (replace(FIT, scorecard_key="old"), REFITTING),
+    ):
+        store(engine, fit)
+        with unit_of_work(session_factory(engine)) as s:
+            assert actions.claim(s, AlertRef(alert_id=alert_id), ANNA, look).changed
+            actions.release(s, AlertRef(alert_id=alert_id), ANNA, lambda user: False, look)
+            version = alert_store.get(s, alert_id).version  # type: ignore[union-attr]
+            redrawn = outbox.get(s, f"alert:{alert_id}:v{version}")
+            assert redrawn is not None
+            title = redrawn.payload["blocks"][0]["text"]["text"]
+        assert shown in title and (fit is FIT or "30 %" not in title)
