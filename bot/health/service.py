@@ -22,7 +22,7 @@ from bot.retention import plays
 from bot.retention.modal import TaskRow, my_tasks
 from bot.scoring import chance_fit
 from bot.scoring.explain import metric_label
-from bot.scoring.scorecard import Scorecard, Tiers
+from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import Message, esc
 from bot.slack.chance import Chances
 from prompts import say
@@ -191,13 +191,15 @@ def set_override(
     account_id: int,
     entry: override.OverrideInput,
     user_id: str,
-    tiers: Tiers,
+    scorecard: Scorecard,
     today: date,
     tz: ZoneInfo,
     cs_lead: str | None = None,
 ) -> HealthOverride | dict[str, str]:
     """The Override modal's submission, checked and stored (the previous override superseded, history kept), and
-    the account's open alert redrawn with it; the errors per input instead, with nothing written."""
+    the account's open alert redrawn with it (its chance read with the fit checked against `scorecard`); the errors
+    per input instead, with nothing written."""
+    tiers = scorecard.tiers
     account = session.get(Account, account_id)
     if account is not None:
         session.refresh(account)  # it may have churned since the modal opened
@@ -218,7 +220,7 @@ def set_override(
         alerts.overridden(
             session, alert.id, user_id, {"tier": valid.tier, "until": valid.until.isoformat(), "reason": valid.reason}
         )
-        threads.redraw(session, alert.id, tiers, tz, cs_lead, today=today)
+        threads.redraw(session, alert.id, tiers, tz, cs_lead, today=today, chances=Chances.read(session, scorecard))
     return stored
 
 
