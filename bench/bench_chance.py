@@ -46,7 +46,9 @@ def load(kind: str, accounts: int, seed: int, folder: Path) -> tuple[Engine, Sco
         end = SYNTHETIC_END
     import_accounts(engine, accounts_csv, quiet=True)
     import_metrics(engine, metrics_csv, quiet=True, tz=UTC)
-    card = load_scorecard() if kind == "demo" else suggest(engine, end - timedelta(days=60), 60, progress=False).scorecard
+    card = (
+        load_scorecard() if kind == "demo" else suggest(engine, end - timedelta(days=60), 60, progress=False).scorecard
+    )
     return engine, card, end
 
 
@@ -63,7 +65,9 @@ def rows(kind: str, accounts: int, seed: int, notes: list[str]) -> list[list[obj
                     continue
                 beats = "yes" if cal.brier < cal.base_brier else ("same" if cal.brier == cal.base_brier else "NO")
                 ece = None if cal.ece is None else round(100 * cal.ece, 1)
-                out.append([kind, horizon, cal.accounts, cal.churned, f"{cal.brier:.3f}", f"{cal.base_brier:.3f}", ece, beats])
+                out.append(
+                    [kind, horizon, cal.accounts, cal.churned, f"{cal.brier:.3f}", f"{cal.base_brier:.3f}", ece, beats]
+                )
         finally:
             engine.dispose()
     return out
@@ -71,7 +75,9 @@ def rows(kind: str, accounts: int, seed: int, notes: list[str]) -> list[list[obj
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", default=",".join(("demo", *KINDS)), help="comma-separated: demo and/or " + ", ".join(KINDS))
+    parser.add_argument(
+        "--kinds", default=",".join(("demo", *KINDS)), help="comma-separated: demo and/or " + ", ".join(KINDS)
+    )
     parser.add_argument("--accounts", type=int, default=800, help="accounts per synthetic portfolio (the demo has 300)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic portfolios")
     args = parser.parse_args()

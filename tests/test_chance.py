@@ -129,7 +129,11 @@ def _snapshots(groups: list[tuple[str, float, int, int]]) -> chance.Cases:
         churned += [True] * c + [False] * (n - c)
     n = len(day)
     return chance.Cases(
-        np.array(day), np.arange(n, dtype=np.int64), np.full(n, "default", dtype=object), np.array(score), np.array(churned)
+        np.array(day),
+        np.arange(n, dtype=np.int64),
+        np.full(n, "default", dtype=object),
+        np.array(score),
+        np.array(churned),
     )
 
 
@@ -154,7 +158,9 @@ def test_a_score_without_signal_reads_the_base_rate_and_says_so(monkeypatch: pyt
     assert not fit.separates
     # one band of all 180 cases, 15 + 12 = 27 churned: every score reads 27/180 = 0.15
     assert fit.chances(np.array(["default"] * 3, dtype=object), np.array([0.0, 10.0, 90.0])) == pytest.approx(0.15)
-    assert fit.pooled is not None and [(b.lo, b.hi, b.cases, b.churned) for b in fit.pooled.bands] == [(0, 100, 180, 27)]
+    assert fit.pooled is not None and [(b.lo, b.hi, b.cases, b.churned) for b in fit.pooled.bands] == [
+        (0, 100, 180, 27)
+    ]
     assert chance_words.source_text(fit, "default", 10) == (
         "the score does not separate churn yet: of 180 past cases, 27 churned within 90 days, whatever their scores"
     )
