@@ -156,17 +156,18 @@ def test_a_score_without_signal_reads_the_base_rate_and_says_so(monkeypatch: pyt
     # Brier (60 x 0.25 + 6 x 1 + 54 x 0) / 120 = 0.175; the base rate 15/60 = 0.25 scores
     # (12 x 0.75^2 + 108 x 0.25^2) / 120 = 0.1125; 0.175 is not below 0.97 x 0.1125: no separation.
     assert not fit.separates
-    # one band of all 180 cases, 15 + 12 = 27 churned: every score reads 27/180 = 0.15
-    assert fit.chances(np.array(["default"] * 3, dtype=object), np.array([0.0, 10.0, 90.0])) == pytest.approx(0.15)
-    assert fit.pooled is not None and [(b.lo, b.hi, b.cases, b.churned) for b in fit.pooled.bands] == [
-        (0, 100, 180, 27)
-    ]
+    # one band of the 120 cases it was checked on (churn drifts: they are the nearest today's), 12 churned: every
+    # score reads 12/120 = 0.1
+    assert fit.chances(np.array(["default"] * 3, dtype=object), np.array([0.0, 10.0, 90.0])) == pytest.approx(0.1)
+    assert fit.pooled is not None
+    assert [(b.lo, b.hi, b.cases, b.churned) for b in fit.pooled.bands] == [(0, 100, 120, 12)]
     assert chance_words.source_text(fit, "default", 10) == (
-        "the score does not separate churn yet: of 180 past cases, 27 churned within 90 days, whatever their scores"
+        "the score does not separate churn yet: of 120 past cases on the latest 2 snapshots, 12 churned within 90 "
+        "days, whatever their scores"
     )
     assert chance_words.fit_text(fit).endswith(
         "; the score does not separate churn yet (fitted without the latest 2 snapshots, its bands predicted them no "
-        "better than the base rate), so every account reads the base rate"
+        "better than the base rate), so every account reads the churn rate of those 2 snapshots"
     )
     back = ChanceFit.from_json(json.loads(json.dumps(fit.to_json())), as_of=END, horizon=90, scorecard_key="k")
     assert not back.separates and back.pooled == fit.pooled

@@ -19,8 +19,9 @@ no chance at all, and `too_little_text` says why.
 A fit also checks that the score separates churn at all: bands fitted without the latest `CHECK_SNAPSHOTS`
 snapshots must predict those with a Brier score at least `MIN_SKILL` below the base rate's (the churn rate of the
 same earlier cases). When they do not (a score that carried signal once and has lost it, or never had any), every
-account reads the base rate, one band of all the cases, and the words say the score does not separate churn yet:
-bands that rank no better than chance would read as precise while doing worse than no score at all. With fewer
+account reads the base rate of those latest snapshots (one band of their cases: churn drifts, and they are the
+nearest today's), and the words say the score does not separate churn yet: bands that rank no better than chance
+would read as precise while doing worse than no score at all. With fewer
 than `MIN_CHECK_CHURNED` churned accounts in the checked snapshots the check cannot tell, and the bands stay.
 
 The bands are never fitted on the accounts they are checked against: `held_out` fits on earlier snapshots with one
@@ -442,9 +443,10 @@ def fit_cases(
     if not _enough(cases):
         return fit
     if check and not score_separates(cases):
-        fit.separates = False
-        centre = round(float(cases.score.mean()), 2)
-        fit.pooled = ChanceMap((Band(0, 100, len(cases), int(cases.churned.sum()), centre),))
+        fit.separates = False  # the base rate of the snapshots it was checked on: the latest, nearest today's
+        latest = cases.where(np.isin(cases.snapshot, np.unique(cases.snapshot)[-CHECK_SNAPSHOTS:]))
+        centre = round(float(latest.score.mean()), 2)
+        fit.pooled = ChanceMap((Band(0, 100, len(latest), int(latest.churned.sum()), centre),))
         return fit
     fit.pooled = fit_bands(cases.score, cases.churned)
     names = sorted(set(cases.card.tolist()))

@@ -38,7 +38,8 @@ def source_text(existing: ChanceFit, card: str | None, score: float, segment: st
     bands = existing.map_for(card)
     assert bands is not None, "source_text needs a fit with enough history"
     if not existing.separates:  # one band of all the cases: the base rate, and why
-        return say("chance.source_flat", cases=bands.cases, churned=bands.churned, horizon=existing.horizon)
+        flat = {"cases": bands.cases, "churned": bands.churned, "checked": chance.CHECK_SNAPSHOTS}
+        return say("chance.source_flat", horizon=existing.horizon, **flat)
     lowers, uppers, weights = bands.between(np.array([score]))
     lower, upper, weight = int(lowers[0]), int(uppers[0]), float(weights[0])
     band = bands.bands[lower if weight < 0.5 else upper]
