@@ -120,6 +120,78 @@ def test_to_json_and_back() -> None:
     assert ChanceFit.from_json(little.to_json(), as_of=little.as_of, horizon=90, scorecard_key="k") == little
 
 
+def _snapshots(groups: list[tuple[str, float, int, int]]) -> chance.Cases:
+    """(snapshot day, score, cases, churned) groups as cases, each case an account of its own."""
+    day, score, churned = [], [], []
+    for d, s, n, c in groups:
+        day += [np.datetime64(d, "D")] * n
+        score += [s] * n
+        churned += [True] * c + [False] * (n - c)
+    n = len(day)
+    return chance.Cases(
+        np.array(day),
+        np.arange(n, dtype=np.int64),
+        np.full(n, "default", dtype=object),
+        np.array(score),
+        np.array(churned),
+    )
+
+
+EARLIER = [("2026-06-01", 10.0, 30, 15), ("2026-06-01", 90.0, 30, 0)]  # the score separated churn then
+
+
+def _flat_fit(monkeypatch: pytest.MonkeyPatch, min_check_churned: int = 1) -> ChanceFit:
+    """On 2026-06-01 half the accounts scored 10 churned and none scored 90; on the two latest snapshots 3 of 30
+    churned at either score: the score carries no signal any more."""
+    monkeypatch.setattr(chance, "MIN_CASES", 1)
+    monkeypatch.setattr(chance, "MIN_CHURNED", 1)
+    monkeypatch.setattr(chance, "MIN_CHECK_CHURNED", min_check_churned)
+    latest = [(d, s, 30, 3) for d in ("2026-06-15", "2026-06-29") for s in (10.0, 90.0)]
+    return chance.fit_cases(_snapshots(EARLIER + latest), as_of=END, horizon=90, key="k", snapshots=[END])
+
+
+def test_a_score_without_signal_reads_the_base_rate_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    fit = _flat_fit(monkeypatch)
+    # The check: bands from 2026-06-01 (0.5 at 10, 0 at 90) on the latest two snapshots (120 cases, 12 churned):
+    # Brier (60 x 0.25 + 6 x 1 + 54 x 0) / 120 = 0.175; the base rate 15/60 = 0.25 scores
+    # (12 x 0.75^2 + 108 x 0.25^2) / 120 = 0.1125; 0.175 is not below 0.97 x 0.1125: no separation.
+    assert not fit.separates
+    # one band of the 120 cases it was checked on (churn drifts: they are the nearest today's), 12 churned: every
+    # score reads 12/120 = 0.1
+    assert fit.chances(np.array(["default"] * 3, dtype=object), np.array([0.0, 10.0, 90.0])) == pytest.approx(0.1)
+    assert fit.pooled is not None
+    assert [(b.lo, b.hi, b.cases, b.churned) for b in fit.pooled.bands] == [(0, 100, 120, 12)]
+    assert chance_words.source_text(fit, "default", 10) == (
+        "the score does not separate churn yet: of 120 past cases on the latest 2 snapshots, 12 churned within 90 "
+        "days, whatever their scores"
+    )
+    assert chance_words.fit_text(fit).endswith(
+        "; the score does not separate churn yet (fitted without the latest 2 snapshots, its bands predicted them no "
+        "better than the base rate), so every account reads the churn rate of those 2 snapshots"
+    )
+    back = ChanceFit.from_json(json.loads(json.dumps(fit.to_json())), as_of=END, horizon=90, scorecard_key="k")
+    assert not back.separates and back.pooled == fit.pooled
+
+
+def test_a_score_that_still_separates_keeps_its_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chance, "MIN_CASES", 1)
+    monkeypatch.setattr(chance, "MIN_CHURNED", 1)
+    monkeypatch.setattr(chance, "MIN_CHECK_CHURNED", 1)
+    latest = [(d, s, 30, c) for d in ("2026-06-15", "2026-06-29") for s, c in ((10.0, 15), (90.0, 0))]
+    fit = chance.fit_cases(_snapshots(EARLIER + latest), as_of=END, horizon=90, key="k", snapshots=[END])
+    # the check: Brier 0.25 x 60 / 120 = 0.125 against the base rate's 0.1875 (0.25 on every case): it separates
+    assert fit.separates
+    assert fit.chances(np.array(["default"] * 2, dtype=object), np.array([10.0, 90.0])).tolist() == [0.5, 0.0]
+
+
+def test_too_few_churned_in_the_checked_snapshots_keeps_the_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    fit = _flat_fit(monkeypatch, min_check_churned=13)  # 12 churned accounts on the latest two: the check cannot tell
+    assert fit.separates
+    # bands of all cases: at 10, 15 + 3 + 3 = 21 of 90 churned; at 90, 6 of 90
+    got = fit.chances(np.array(["default"] * 2, dtype=object), np.array([10.0, 90.0]))
+    assert got == pytest.approx([21 / 90, 6 / 90])
+
+
 # -- the held-out check --------------------------------------------------------------------------------------------
 
 

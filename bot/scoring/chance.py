@@ -16,6 +16,14 @@ bands: an enterprise account silent for a month read 34 % from "scores 0-89" whe
 With too little churn history (fewer than `MIN_CHURNED` churned accounts, or fewer than `MIN_CASES` cases) there is
 no chance at all, and `too_little_text` says why.
 
+A fit also checks that the score separates churn at all: bands fitted without the latest `CHECK_SNAPSHOTS`
+snapshots must predict those with a Brier score at least `MIN_SKILL` below the base rate's (the churn rate of the
+same earlier cases). When they do not (a score that carried signal once and has lost it, or never had any), every
+account reads the base rate of those latest snapshots (one band of their cases: churn drifts, and they are the
+nearest today's), and the words say the score does not separate churn yet: bands that rank no better than chance
+would read as precise while doing worse than no score at all. With fewer
+than `MIN_CHECK_CHURNED` churned accounts in the checked snapshots the check cannot tell, and the bands stay.
+
 The bands are never fitted on the accounts they are checked against: `held_out` fits on earlier snapshots with one
 fold of accounts left out and predicts that fold (`fitting.folds`), fold by fold.
 """
@@ -43,6 +51,9 @@ MAX_SNAPSHOTS = 13  # half a year of fortnightly snapshots
 MIN_CHURNED = 10  # distinct churned accounts the cases need (per card, for a card's own bands)
 MIN_CASES = 100  # cases the fit needs (per card, for a card's own bands)
 MIN_BAND_CASES = 30  # a band holds at least this many cases: fewer make its share a guess
+CHECK_SNAPSHOTS = 2  # the latest snapshots a fit predicts from the earlier ones, to check the score separates churn
+MIN_SKILL = 0.03  # by how much (a share of the base rate's Brier score) the bands must beat the base rate there
+MIN_CHECK_CHURNED = 20  # churned accounts the checked snapshots need for the check to count (fewer: noise)
 SEGMENT_PRIOR = 2.0  # churned cases a segment's churn-as-expected ratio is shrunk towards 1 with (see `Ratio`)
 
 
@@ -290,6 +301,7 @@ class ChanceFit:
     pooled: ChanceMap | None = None  # None: too little churn history for any chance
     cards: dict[str, ChanceMap] = field(default_factory=dict)  # cards with bands of their own
     ratios: dict[str, Ratio] = field(default_factory=dict)  # segments (segment_keys): churned against their bands
+    separates: bool = True  # False: the score did not beat the base rate (`score_separates`); one band, the base rate
     fitted_at: datetime | None = None
     id: int | None = None
 
@@ -352,6 +364,7 @@ class ChanceFit:
             "pooled": bands(self.pooled),
             "cards": {k: bands(v) for k, v in self.cards.items()},
             "ratios": {k: {"churned": r.churned, "expected": r.expected} for k, r in self.ratios.items()},
+            "separates": self.separates,
         }
 
     @classmethod
@@ -380,6 +393,7 @@ class ChanceFit:
             pooled=bands(body.get("pooled")),
             cards={k: m for k, v in body.get("cards", {}).items() if (m := bands(v)) is not None},
             ratios={k: Ratio(int(v["churned"]), float(v["expected"])) for k, v in body.get("ratios", {}).items()},
+            separates=bool(body.get("separates", True)),
             fitted_at=fitted_at,
             id=id,
         )
@@ -390,7 +404,32 @@ def scorecard_key(scorecard: Scorecard) -> str:
     return hashlib.blake2b(scorecard.model_dump_json().encode(), digest_size=16).hexdigest()
 
 
-def fit_cases(cases: Cases, *, as_of: date, horizon: int, key: str, snapshots: list[date]) -> ChanceFit:
+def brier(p: np.ndarray, churned: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(churned, dtype=float)) ** 2))
+
+
+def score_separates(cases: Cases) -> bool:
+    """Whether bands fitted on all but the latest `CHECK_SNAPSHOTS` snapshots predict those better than the base
+    rate of the same earlier cases, by at least `MIN_SKILL` of its Brier score. True when it cannot tell: too few
+    snapshots, too little history before them, or too few churned accounts in them."""
+    days = np.unique(cases.snapshot)
+    if len(days) <= CHECK_SNAPSHOTS:
+        return True
+    latest = np.isin(cases.snapshot, days[-CHECK_SNAPSHOTS:])
+    earlier, checked = cases.where(~latest), cases.where(latest)
+    if not _enough(earlier) or checked.churned_accounts() < MIN_CHECK_CHURNED:
+        return True
+    bands = fit_cases(earlier, as_of=date.min, horizon=0, key="", snapshots=[], check=False)
+    predicted = bands.chances(checked.card, checked.score, checked.segment)
+    base = np.full(len(checked), earlier.churned.mean())
+    return brier(predicted, checked.churned) < (1 - MIN_SKILL) * brier(base, checked.churned)
+
+
+def fit_cases(
+    cases: Cases, *, as_of: date, horizon: int, key: str, snapshots: list[date], check: bool = True
+) -> ChanceFit:
+    """The fit of `cases`: bands, a card's own, segment factors; with `check`, one band of all the cases (the base
+    rate) when the score does not separate churn (`score_separates`)."""
     fit = ChanceFit(
         as_of=as_of,
         horizon=horizon,
@@ -402,6 +441,12 @@ def fit_cases(cases: Cases, *, as_of: date, horizon: int, key: str, snapshots: l
         churned_accounts=cases.churned_accounts(),
     )
     if not _enough(cases):
+        return fit
+    if check and not score_separates(cases):
+        fit.separates = False  # the base rate of the snapshots it was checked on: the latest, nearest today's
+        latest = cases.where(np.isin(cases.snapshot, np.unique(cases.snapshot)[-CHECK_SNAPSHOTS:]))
+        centre = round(float(latest.score.mean()), 2)
+        fit.pooled = ChanceMap((Band(0, 100, len(latest), int(latest.churned.sum()), centre),))
         return fit
     fit.pooled = fit_bands(cases.score, cases.churned)
     names = sorted(set(cases.card.tolist()))

@@ -37,6 +37,9 @@ def source_text(existing: ChanceFit, card: str | None, score: float, segment: st
     cases in it fared, and its segment's factor when that moved it."""
     bands = existing.map_for(card)
     assert bands is not None, "source_text needs a fit with enough history"
+    if not existing.separates:  # one band of all the cases: the base rate, and why
+        flat = {"cases": bands.cases, "churned": bands.churned, "checked": chance.CHECK_SNAPSHOTS}
+        return say("chance.source_flat", horizon=existing.horizon, **flat)
     lowers, uppers, weights = bands.between(np.array([score]))
     lower, upper, weight = int(lowers[0]), int(uppers[0]), float(weights[0])
     band = bands.bands[lower if weight < 0.5 else upper]
@@ -75,7 +78,7 @@ def fit_text(existing: ChanceFit) -> str:
     """What a fit was made from, or why it gives no chance: one line for the score run and the card's footer."""
     if not existing.enough:
         return too_little_text(existing)
-    return say(
+    text = say(
         "chance.fitted",
         snapshots=len(existing.snapshots),
         first=min(existing.snapshots),
@@ -83,3 +86,4 @@ def fit_text(existing: ChanceFit) -> str:
         cases=existing.cases,
         churned=existing.churned_accounts,
     )
+    return text if existing.separates else text + say("chance.no_separation", checked=chance.CHECK_SNAPSHOTS)
