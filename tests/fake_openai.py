@@ -29,6 +29,7 @@ class Reply:
     hold: bool = False
     trickle: float = 0.0  # seconds between the body's bytes: headers at once, then the body byte by byte
     raw: str | None = None  # the body as it is (invalid JSON, an error object)
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers ("Content-Encoding": "gzip")
 
 
 @dataclass
@@ -138,6 +139,8 @@ class FakeOpenAI:
                 self.send_header("Content-Length", str(len(data)))
                 if reply.retry_after is not None:
                     self.send_header("Retry-After", reply.retry_after)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 if not reply.trickle:
                     self.wfile.write(data)

@@ -119,6 +119,7 @@ def test_the_summary_is_the_first_two_sentences_trimmed_to_300_characters() -> N
 
 ANSWERS = [("What made you decide to leave?", "We were acquired and the new owners use Globex.")]
 GOOD = {"reason": "business_change", "avoidable": "no", "summary": "Acquired; the new owners use Globex."}
+MADE_UP = "Paid $48,000 a year; Jane Doe moved them to Globex on 3 March 2026."
 
 
 def test_a_models_valid_coding_is_used_and_marked_generated(fake: FakeOpenAI, model: Model) -> None:
@@ -159,6 +160,10 @@ def keywords_said(coding: Coding, why: str, caplog: pytest.LogCaptureFixture) ->
         (Reply(json.dumps({**GOOD, "summary": ""})), "valid summary", 1),
         (Reply(json.dumps({**GOOD, "summary": "x" * 301})), "over 2 lines or 300 characters", 1),
         (Reply(json.dumps({**GOOD, "summary": "one\ntwo\nthree"})), "over 2 lines or 300 characters", 1),
+        # a failure that is not a ModelError (httpx cannot decode a body that says gzip and is not) falls back too
+        (Reply(headers={"Content-Encoding": "gzip"}), "DecodingError", 1),
+        # made-up details: figures, names and dates the interview's words do not hold
+        (Reply(json.dumps({**GOOD, "summary": MADE_UP})), "3 March 2026, $48,000, Doe", 1),
     ],
 )
 def test_a_bad_model_reply_falls_back_to_the_keywords_and_says_why(
@@ -291,7 +296,13 @@ def test_bad_model_themes_fall_back_to_the_keyword_themes(fake: FakeOpenAI, mode
 
 @pytest.mark.parametrize(
     "reply, timeout, why",
-    [(Reply(hold=True), "1", "no answer within 1 s"), (Reply(status=503, retry_after="0"), "10", "HTTP 503")],
+    [
+        (Reply(hold=True), "1", "no answer within 1 s"),
+        (Reply(status=503, retry_after="0"), "10", "HTTP 503"),
+        (Reply(headers={"Content-Encoding": "gzip"}), "10", "DecodingError"),  # not a ModelError
+        # a theme's name with a name and a figure no quote holds
+        (Reply(model_themes(("Price", [1, 2]), ("Left for Initech after 3 outages", [3, 4, 5]))), "10", "Initech, 3"),
+    ],
 )
 def test_themes_from_a_model_that_never_answers_or_fails_are_the_keyword_themes(
     fake: FakeOpenAI, reply: Reply, timeout: str, why: str

@@ -17,6 +17,7 @@ from typing import Any, cast, get_args
 
 from bot.exits.values import AvoidableCall
 from bot.llm.client import Model, ModelError
+from bot.llm.grounding import unsupported
 from prompts import raw, say
 from storage.types import EXIT_REASONS, ExitReason
 
@@ -97,8 +98,9 @@ def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) 
     ]
     try:
         reply = model.chat(messages, json_mode=True, timeout=timeout)
-    except ModelError as exc:
-        raise ValueError(say("coding.why.no_reply", error=str(exc)[:200])) from exc
+    except Exception as exc:  # a ModelError, or whatever else a transport raises: either way the keywords answer
+        error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+        raise ValueError(say("coding.why.no_reply", error=error[:200])) from exc
     try:
         parsed = json.loads(reply)
     except (TypeError, ValueError) as exc:
@@ -108,8 +110,16 @@ def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) 
     return parsed
 
 
-def _checked(parsed: dict[str, Any]) -> Coding:
-    """The model's coding when every field is valid; ValueError naming the first that is not."""
+def grounded(text: str, given: str) -> None:
+    """ValueError (listing them) when `text` states figures, dates or names that `given` does not hold."""
+    wrong = unsupported(text, {}, given)
+    if wrong:
+        raise ValueError(say("coding.why.made_up", what=", ".join(dict.fromkeys(wrong))[:200]))
+
+
+def _checked(parsed: dict[str, Any], words: str) -> Coding:
+    """The model's coding when every field is valid and its summary holds nothing that `words` (the interview's)
+    do not; ValueError naming the first problem."""
     for field, allowed in (("reason", EXIT_REASONS), ("avoidable", AVOIDABLE)):
         if parsed.get(field) not in allowed:
             raise ValueError(say("coding.why.fields", field=field))
@@ -119,6 +129,7 @@ def _checked(parsed: dict[str, Any]) -> Coding:
     summary = summary.strip()
     if len(summary) > SUMMARY_CHARS or len(summary.splitlines()) > SUMMARY_LINES:
         raise ValueError(say("coding.why.too_long", limit=SUMMARY_CHARS))
+    grounded(summary, words)
     return Coding(str(parsed["reason"]), cast(AvoidableCall, parsed["avoidable"]), summary, generated=True)
 
 
@@ -136,7 +147,8 @@ def suggest(
         lines.append(say("llm_exit_coding.coding.note_line", note=" ".join(note.split())))
     version = raw("llm_exit_coding.coding.version")
     try:
-        coding = _checked(reply_json(model, "coding", timeout, categories=categories, answers="\n".join(lines)))
+        parsed = reply_json(model, "coding", timeout, categories=categories, answers="\n".join(lines))
+        coding = _checked(parsed, "\n".join(lines))
     except ValueError as exc:
         log.warning("exit coding (prompt v%s): the model's reply was not used: %s", version, exc)
         return by_keywords(texts, note=str(exc))
