@@ -301,7 +301,7 @@ def test_bad_model_themes_fall_back_to_the_keyword_themes(fake: FakeOpenAI, mode
         (Reply(status=503, retry_after="0"), "10", "HTTP 503"),
         (Reply(headers={"Content-Encoding": "gzip"}), "10", "DecodingError"),  # not a ModelError
         # a theme's name with a name and a figure no quote holds
-        (Reply(model_themes(("Price", [1, 2]), ("Left for Initech after 3 outages", [3, 4, 5]))), "10", "Initech, 3"),
+        (Reply(model_themes(("Price", [1, 2]), ("Left for Initech after 3 outages", [3, 4, 5]))), "10", "3, Initech"),
     ],
 )
 def test_themes_from_a_model_that_never_answers_or_fails_are_the_keyword_themes(
