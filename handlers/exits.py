@@ -29,7 +29,7 @@ from bot.health.values import AccountRef
 from bot.llm.client import Model
 from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
-from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, on_click, tell
+from bot.slack.requests import AfterCommit, Click, Deps, after_ack, after_model, commit_by, on_click, tell
 from bot.slack.values import decode
 from prompts import say
 from storage.db import unit_of_work
@@ -246,6 +246,8 @@ def register(
         def follow() -> None:
             _deliver(deps, client, logger)
             if model is not None and shown is not None:
-                _ask_model(deps, model, interview_id, str(view.get("id") or ""), client, logger)
+                view_id = str(view.get("id") or "")
+                ask = partial(_ask_model, deps, model, interview_id, view_id, client, logger)
+                after_model(deps, body, client, None, logger, ask)  # the modal is updated when the model answers
 
         after_ack(deps, body, client, None, logger, follow)

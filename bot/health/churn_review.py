@@ -23,7 +23,7 @@ from bot.exits.service import is_reader
 from bot.health.command import SUBCOMMANDS, Churn, usage
 from bot.slack import expected_loss
 from bot.slack.blocks import esc
-from bot.slack.requests import Deps
+from bot.slack.requests import Deps, after_model
 from prompts import say
 from storage.db import unit_of_work
 
@@ -68,8 +68,16 @@ def post_review(
         return
     if result.quotes:  # readers unset: everyone may read exit interviews (as `/health exit`), privately
         if is_reader(client, readers, user_id, logger):
-            quotes = messages.quotes_message(result, themes(result.quotes, _exit_model(deps), deps.llm_timeout))
-            respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
+            model = _exit_model(deps)
+
+            def send_quotes() -> None:
+                quotes = messages.quotes_message(result, themes(result.quotes, model, deps.llm_timeout))
+                respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
+
+            if model is None:
+                send_quotes()
+            else:  # the chart need not wait for the model: the quotes follow when it answers
+                after_model(deps, {}, client, respond, logger, send_quotes)
         else:
             respond(response_type="ephemeral", text=messages.restricted_text(result, readers))
     try:
