@@ -36,6 +36,7 @@ from tests.test_exit_interview import (
     CHURN,
     CSM,
     DAY,
+    NEUTRAL,
     OUTSIDER,
     add_account,
     form,
@@ -239,3 +240,34 @@ def test_the_churn_reviews_chart_does_not_wait_for_the_models_themes(
             assert "Themes from keywords" in json.dumps(said.params["blocks"])
         finally:
             server.stop()
+
+
+def test_use_and_keep_answer_only_the_saver_in_the_modal_the_suggestion_was_shown_in(
+    settings: Settings, engine: Engine, fake_slack: FakeSlack
+) -> None:
+    """A button's value must be the one its modal was given (no other interview's coding applied from it); "Use"
+    only by who saved the version coded, both only for a reader ("Keep" names the reason chosen)."""
+    readers = dataclasses.replace(settings, churn_channel=CHURN, exit_interview_readers=(CSM, NEUTRAL))
+    server = BotServer(readers, engine, fake_slack, today=DAY).start()
+    try:
+        acme, globex = add_account(engine), add_account(engine, "Globex Inc")
+        saved = submit(server, open_by_command(server), form(reason="onboarding", answers={"why_leave": WORDS}))
+        shown = saved.json()["view"]
+        [buttons] = [b for b in shown["blocks"] if b["type"] == "actions"]
+        use, keep = (e["value"] for e in buttons["elements"])
+        other = open_by_command(server, "Globex Inc", user=NEUTRAL)
+        submit(server, other, form(reason="onboarding", answers={"why_leave": WORDS}), user=NEUTRAL)
+        theirs, _, _ = stored(engine, globex)
+        assert theirs is not None
+        forged = encode(CodingRef(interview_id=theirs.id or 0, version=1, reason="price", avoidable="yes"))
+        assert "out of date" in json.dumps(click(server, shown, ExitIds.CODING_USE, forged)["view"])
+        assert "out of date" in json.dumps(click(server, shown, ExitIds.CODING_KEEP, forged)["view"])
+        kept = json.dumps(click(server, shown, ExitIds.CODING_KEEP, keep, user=OUTSIDER)["view"])
+        assert "restricted" in kept and "Onboarding" not in kept
+        not_theirs = json.dumps(click(server, shown, ExitIds.CODING_USE, use, user=NEUTRAL)["view"])
+        assert "Only <@U01CSM0001>" in not_theirs and "nothing was changed" in not_theirs
+        assert [stored(engine, a)[0].reason for a in (acme, globex)] == ["onboarding", "onboarding"]  # type: ignore[union-attr]
+        assert "version 2" in json.dumps(click(server, shown, ExitIds.CODING_USE, use)["view"])
+        assert [stored(engine, a)[0].reason for a in (acme, globex)] == ["price", "onboarding"]  # type: ignore[union-attr]
+    finally:
+        server.stop()
