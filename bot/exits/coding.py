@@ -32,13 +32,15 @@ LINE_CHARS = (SUMMARY_CHARS - SUMMARY_LINES + 1) // SUMMARY_LINES  # the lines a
 @dataclass(frozen=True)
 class Coding:
     """`reason` one of EXIT_REASONS, `avoidable` one of AVOIDABLE, `summary` at most 2 lines and 300 characters;
-    `generated`: the model's words, checked; `note`: why a model's coding was not used."""
+    `generated`: the model's words, checked; `note`: why a model's coding was not used; `clear`: False when the
+    keywords matched none or tied (shown, never offered to replace what the interviewer chose)."""
 
     reason: str
     avoidable: AvoidableCall
     summary: str
     generated: bool = False
     note: str | None = None
+    clear: bool = True
 
 
 @cache
@@ -51,10 +53,34 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+@cache
+def _praise() -> re.Pattern[str]:
+    """Words that make a clause praise, not a reason ("support was great"); not after "not" or "never"."""
+    words: list[str] = raw("coding.praise.words")
+    return re.compile(r"(?<!not )(?<!never )\b(?:" + "|".join(re.escape(w.lower()) for w in words) + r")\b")
+
+
+TURN = re.compile(r"\b(?:but|however)\b")  # what follows weighs more: "great product, but it cost too much"
+
+
+def _clauses(text: str) -> list[tuple[str, int]]:
+    """(clause, weight): each sentence's clauses, those after its last "but" or "however" weighing 2; clauses of
+    praise left out."""
+    found: list[tuple[str, int]] = []
+    for sentence in re.split(r"[.;!?\n]+", text.lower()):
+        parts = TURN.split(sentence)
+        for i, part in enumerate(parts):
+            weight = 2 if len(parts) > 1 and i == len(parts) - 1 else 1
+            found += [(clause, weight) for clause in part.split(",") if not _praise().search(clause)]
+    return found
+
+
 def matches(text: str) -> dict[str, int]:
-    """How many of each category's words `text` holds (categories with none left out)."""
-    lower = text.lower()
-    counts = {reason: len(pattern.findall(lower)) for reason, pattern in _patterns().items()}
+    """Each category's weighted count of its words in `text` (categories with none left out)."""
+    counts = {reason: 0 for reason in _patterns()}
+    for clause, weight in _clauses(text):
+        for reason, pattern in _patterns().items():
+            counts[reason] += weight * len(pattern.findall(clause))
     return {reason: n for reason, n in counts.items() if n}
 
 
@@ -62,6 +88,12 @@ def reason_of(text: str) -> str | None:
     """The category whose words `text` holds most (a tie: the first in the form); None when it holds none."""
     counts = matches(text)
     return max(counts, key=lambda r: (counts[r], -EXIT_REASONS.index(r))) if counts else None
+
+
+def _leads(text: str) -> bool:
+    """Whether one category's words outweigh every other's (none matched, or a tie: a guess)."""
+    counts = sorted(matches(text).values(), reverse=True)
+    return bool(counts) and (len(counts) == 1 or counts[0] > counts[1])
 
 
 def _sentences(text: str) -> list[str]:
@@ -83,10 +115,11 @@ def summary_of(texts: Sequence[str]) -> str:
 
 def by_keywords(texts: Sequence[str], note: str | None = None) -> Coding:
     """The coding with AI off: the best-matched category and its usual avoidable call, the first sentences."""
-    reason = reason_of("\n".join(texts)) or ExitReason.OTHER.value
+    words = "\n".join(texts)
+    reason = reason_of(words) or ExitReason.OTHER.value
     avoidable = str(raw("coding.avoidable").get(reason, "unsure"))
     call = cast(AvoidableCall, avoidable if avoidable in AVOIDABLE else "unsure")
-    return Coding(reason, call, summary_of(texts), note=note)
+    return Coding(reason, call, summary_of(texts), note=note, clear=_leads(words))
 
 
 def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) -> dict[str, Any]:

@@ -307,6 +307,8 @@ def suggestion(account: Account, interview: ExitInterview, coding: Coding, askin
         blocks.append(context(say("coding.suggestion.asking")))
     elif _chosen_matches(interview, coding):
         blocks.append(context(say("coding.suggestion.same")))
+    elif not coding.clear:
+        blocks.append(context(say("coding.suggestion.unclear")))
     else:
         ref = CodingRef(
             interview_id=interview.id or 0,
