@@ -177,6 +177,14 @@ def test_a_models_valid_coding_is_used_and_marked_generated(fake: FakeOpenAI, mo
     assert "business_change: Business change" in user and "We were acquired" in user and "Call with their CFO" in user
 
 
+def test_a_summary_is_checked_against_the_interviews_own_words(fake: FakeOpenAI, model: Model) -> None:
+    """What the words hold may be said (a count spelled out, a name); what they do not is refused (above)."""
+    words = [("What made you decide to leave?", "Our CSM changed three times and Jane Doe left in May.")]
+    summary = "Their CSM changed three times; Jane Doe left in May."
+    fake.then(Reply(json.dumps({"reason": "service", "avoidable": "yes", "summary": summary})))
+    assert suggest(model, words) == Coding("service", "yes", summary, generated=True)
+
+
 def test_a_429_is_retried_and_the_coding_then_given_used(fake: FakeOpenAI, model: Model) -> None:
     fake.then(Reply(status=429, retry_after="0"), Reply(json.dumps(GOOD)))
     assert suggest(model, ANSWERS).generated
