@@ -2,8 +2,9 @@
 and a two-line summary. Only ever a suggestion: the interviewer uses it or keeps what they chose (handlers/exits.py).
 
 AI off (no model): keywords per category from prompts/coding.toml, the summary the first sentences of the answers.
-With a model: prompts/llm_exit_coding.toml [coding]; its JSON reply is used only when every field is valid, else the
-keyword coding is returned with `note` saying why (and the log says so too)."""
+With a model: prompts/llm_exit_coding.toml [coding]; its JSON reply is used only when every field is valid and its
+summary states no figure, date or name the interview's words do not hold, else the keyword coding is returned with
+`note` saying why (and the log says so too); any failure of the call falls back so, not only a ModelError."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """`/health churn [period] [segment]` after its ack: the review posted into the conversation for everyone
 (chat.postMessage: counts and categories, never a customer's words; beside what was lost, the expected MRR loss of
 the next 90 days), the quotes privately to the typer if they may read exit interviews (else who may), then its
-chart uploaded in the review's thread. A bad period, an unknown segment, a period without data, or a conversation
-the bot cannot post in, is answered privately."""
+chart uploaded in the review's thread. With a model for the quotes' themes, the quotes are sent from the model's
+own pool when it answers (or gives up), the chart not waiting for them. A bad period, an unknown segment, a period
+without data, or a conversation the bot cannot post in, is answered privately."""
 
 from __future__ import annotations
 
