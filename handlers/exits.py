@@ -29,8 +29,8 @@ from bot.health.values import AccountRef
 from bot.llm.client import Model
 from bot.slack.blocks import Message, esc
 from bot.slack.outbox import drain
-from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, on_click, tell
-from bot.slack.values import decode
+from bot.slack.requests import AfterCommit, Click, Deps, after_ack, after_model, commit_by, on_click, tell
+from bot.slack.values import decode, encode
 from prompts import say
 from storage.db import unit_of_work
 
@@ -161,10 +161,19 @@ def register(
 
     on_click(app, ExitIds.EDIT, ExitRef, deps, edit)
 
-    def use_suggestion(click: Click[CodingRef]) -> AfterCommit | None:
-        """Stored only on this click, and only for a reader; the modal then says what was set."""
+    def refused(click: Click[CodingRef]) -> str | None:
+        """Why a suggestion's button does nothing: a non-reader, or a value not the one its modal was given."""
         if not service.is_reader(click.client, readers, click.user_id, click.logger):
-            tell(click.body, click.client, click.respond, say("exit.restricted"))
+            return say("exit.restricted")
+        if ((click.body.get("view") or {}).get("private_metadata") or "") != encode(click.value):
+            return say("health.button_out_of_date")
+        return None
+
+    def use_suggestion(click: Click[CodingRef]) -> AfterCommit | None:
+        """Stored only on this click, by the saver of the version coded (a reader); the modal says what was set."""
+        why = refused(click)
+        if why is not None:
+            _replace(click, why)
             return None
         text = service.use_suggestion(click.session, click.value, click.user_id, churn_channel)
 
@@ -177,7 +186,7 @@ def register(
     on_click(app, ExitIds.CODING_USE, CodingRef, deps, use_suggestion, container="view")
 
     def keep(click: Click[CodingRef]) -> None:
-        _replace(click, service.keep_chosen(click.session, click.value))
+        _replace(click, refused(click) or service.keep_chosen(click.session, click.value))
 
     on_click(app, ExitIds.CODING_KEEP, CodingRef, deps, keep, container="view")
 
@@ -246,6 +255,8 @@ def register(
         def follow() -> None:
             _deliver(deps, client, logger)
             if model is not None and shown is not None:
-                _ask_model(deps, model, interview_id, str(view.get("id") or ""), client, logger)
+                view_id = str(view.get("id") or "")
+                ask = partial(_ask_model, deps, model, interview_id, view_id, client, logger)
+                after_model(deps, body, client, None, logger, ask)  # the modal is updated when the model answers
 
         after_ack(deps, body, client, None, logger, follow)

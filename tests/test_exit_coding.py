@@ -23,6 +23,7 @@ from bot.churn.report import render_md
 from bot.churn.themes import Themes, by_keywords, themes
 from bot.exits import messages
 from bot.exits.coding import Coding, reason_of, suggest, summary_of
+from bot.exits.coding import by_keywords as code_by_keywords
 from bot.exits.ids import ExitIds
 from bot.exits.values import CodingRef
 from bot.llm.client import Model
@@ -100,6 +101,52 @@ def test_keywords_code_interviews_as_a_person_would(words: str, reason: str, avo
     assert (coding.reason, coding.avoidable, coding.generated, coding.note) == (reason, avoidable, False, None)
 
 
+# a reviewer's answers (coded by them), read by the lists as first merged: 12 of 26 right, 8 of the misses "Other"
+REVIEWED = [
+    ("Honestly the renewal quote came in 40% higher and finance wouldn't sign off on it.", "price"),
+    ("We couldn't justify what we were paying for the handful of seats we actually used.", "price"),
+    ("Too expensive for a team of our size.", "price"),
+    ("It wasn't worth the money compared to the value we got.", "price"),
+    ("The product was great, no bugs, support always helped. It simply cost too much.", "price"),
+    ("Our CSM changed three times in a year and nobody knew our setup.", "service"),
+    ("Tickets sat for a week without a reply. We felt ignored.", "service"),
+    ("Whenever something broke we had to chase your team for days.", "service"),
+    ("We didn't get a response for two weeks when our dashboard was down.", "service"),
+    ("The Salesforce sync kept breaking and we lost data twice.", "product"),
+    ("It never did what we needed: no custom fields, no SSO.", "product"),
+    ("The app was slow and the reports were wrong half the time.", "product"),
+    ("Your mobile app doesn't work offline, which our field team needs.", "product"),
+    ("We moved everything to HubSpot since it's bundled with our CRM.", "competitor"),
+    ("Gainsight gave us a better deal and more features.", "competitor"),
+    ("Leadership chose Zendesk's suite instead.", "competitor"),
+    ("Nothing wrong with the product; we consolidated onto Salesforce.", "competitor"),
+    ("We never got past the initial setup; nobody on our side was trained.", "onboarding"),
+    ("Adoption stayed low, only two people ever logged in.", "onboarding"),
+    ("Our admin left and no one else knew how to use it.", "onboarding"),
+    ("We were acquired by a larger company that has its own tooling.", "business_change"),
+    ("The company is shutting down the EMEA office.", "business_change"),
+    ("Budget freeze across the whole company after the layoffs.", "business_change"),
+    (
+        "Support was fantastic, no complaints there. We were acquired and the parent uses another tool.",
+        "business_change",
+    ),
+    ("Our new CEO cut every tool that wasn't core. Support team was lovely.", "business_change"),
+    ("No specific reason, just decided to go a different direction.", "other"),
+]
+
+
+def test_keywords_offer_use_only_when_one_category_leads_and_then_mostly_rightly() -> None:
+    """No match or a tie: shown, but no "Use suggestion" (it would replace a person's specific choice with a guess);
+    praise ("support was fantastic") is not a reason, and what follows "but" weighs more."""
+    codings = [(code_by_keywords([words]), reason) for words, reason in REVIEWED]
+    offered = [(c.reason, reason) for c, reason in codings if c.clear]
+    right = sum(c.reason == reason for c, reason in codings)
+    assert [pair for pair in offered if pair[0] != pair[1]] == []  # never a wrong one offered
+    assert right >= 22 and len(offered) >= 20  # measured: 24 of 26 right, 22 offered (all right)
+    assert not code_by_keywords(["No specific reason, just decided to go a different direction."]).clear
+    assert not code_by_keywords(["price and support"]).clear  # a tie
+
+
 def test_a_tie_goes_to_the_category_first_in_the_form_and_words_match_at_a_word_start() -> None:
     assert reason_of("price and support") == "price"  # one each: price comes before service in the form
     assert reason_of("supporting prices") == "price"  # "support" and "price" both start words
@@ -119,6 +166,7 @@ def test_the_summary_is_the_first_two_sentences_trimmed_to_300_characters() -> N
 
 ANSWERS = [("What made you decide to leave?", "We were acquired and the new owners use Globex.")]
 GOOD = {"reason": "business_change", "avoidable": "no", "summary": "Acquired; the new owners use Globex."}
+MADE_UP = "Paid $48,000 a year; Jane Doe moved them to Globex on 3 March 2026."
 
 
 def test_a_models_valid_coding_is_used_and_marked_generated(fake: FakeOpenAI, model: Model) -> None:
@@ -127,6 +175,14 @@ def test_a_models_valid_coding_is_used_and_marked_generated(fake: FakeOpenAI, mo
     assert coding == Coding("business_change", "no", "Acquired; the new owners use Globex.", generated=True)
     user = asked(fake)
     assert "business_change: Business change" in user and "We were acquired" in user and "Call with their CFO" in user
+
+
+def test_a_summary_is_checked_against_the_interviews_own_words(fake: FakeOpenAI, model: Model) -> None:
+    """What the words hold may be said (a count spelled out, a name); what they do not is refused (above)."""
+    words = [("What made you decide to leave?", "Our CSM changed three times and Jane Doe left in May.")]
+    summary = "Their CSM changed three times; Jane Doe left in May."
+    fake.then(Reply(json.dumps({"reason": "service", "avoidable": "yes", "summary": summary})))
+    assert suggest(model, words) == Coding("service", "yes", summary, generated=True)
 
 
 def test_a_429_is_retried_and_the_coding_then_given_used(fake: FakeOpenAI, model: Model) -> None:
@@ -159,6 +215,10 @@ def keywords_said(coding: Coding, why: str, caplog: pytest.LogCaptureFixture) ->
         (Reply(json.dumps({**GOOD, "summary": ""})), "valid summary", 1),
         (Reply(json.dumps({**GOOD, "summary": "x" * 301})), "over 2 lines or 300 characters", 1),
         (Reply(json.dumps({**GOOD, "summary": "one\ntwo\nthree"})), "over 2 lines or 300 characters", 1),
+        # a failure that is not a ModelError (httpx cannot decode a body that says gzip and is not) falls back too
+        (Reply(headers={"Content-Encoding": "gzip"}), "DecodingError", 1),
+        # made-up details: figures, names and dates the interview's words do not hold
+        (Reply(json.dumps({**GOOD, "summary": MADE_UP})), "3 March 2026, $48,000, Doe", 1),
     ],
 )
 def test_a_bad_model_reply_falls_back_to_the_keywords_and_says_why(
@@ -226,6 +286,8 @@ def test_the_suggestion_offers_use_and_keep_when_it_differs_and_marks_what_made_
     same = valid_view(messages.suggestion(ACCOUNT, INTERVIEW, Coding("onboarding", "unsure", "Slow.", generated=True)))
     assert not [b for b in same if b["type"] == "actions"]  # nothing to change
     assert "Generated by the model" in json.dumps(same) and "matches what you chose" in json.dumps(same)
+    unclear = valid_view(messages.suggestion(ACCOUNT, INTERVIEW, Coding("other", "unsure", "Hm.", clear=False)))
+    assert not [b for b in unclear if b["type"] == "actions"] and "nothing to use" in json.dumps(unclear)
 
 
 QUOTES = [
@@ -291,7 +353,13 @@ def test_bad_model_themes_fall_back_to_the_keyword_themes(fake: FakeOpenAI, mode
 
 @pytest.mark.parametrize(
     "reply, timeout, why",
-    [(Reply(hold=True), "1", "no answer within 1 s"), (Reply(status=503, retry_after="0"), "10", "HTTP 503")],
+    [
+        (Reply(hold=True), "1", "no answer within 1 s"),
+        (Reply(status=503, retry_after="0"), "10", "HTTP 503"),
+        (Reply(headers={"Content-Encoding": "gzip"}), "10", "DecodingError"),  # not a ModelError
+        # a theme's name with a name and a figure no quote holds
+        (Reply(model_themes(("Price", [1, 2]), ("Left for Initech after 3 outages", [3, 4, 5]))), "10", "3, Initech"),
+    ],
 )
 def test_themes_from_a_model_that_never_answers_or_fails_are_the_keyword_themes(
     fake: FakeOpenAI, reply: Reply, timeout: str, why: str

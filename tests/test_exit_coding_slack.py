@@ -30,11 +30,13 @@ from storage.db import session_factory
 from tests.conftest import BotServer
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.fake_slack import FakeSlack
+from tests.test_churn_privacy import TODAY, TYPER, add_portfolio, carries_quote
 from tests.test_exit_coding import json_prompt
 from tests.test_exit_interview import (
     CHURN,
     CSM,
     DAY,
+    NEUTRAL,
     OUTSIDER,
     add_account,
     form,
@@ -176,3 +178,96 @@ def test_with_a_model_its_suggestion_replaces_the_keywords_in_the_open_modal(
         assert "keywords" in text and why in text and "It was far too expensive" in text
     interview, history, _ = stored(engine, account_id)
     assert interview is not None and (interview.reason, history) == ("onboarding", [])  # shown, not stored
+
+
+def test_a_silent_model_holds_no_one_elses_work(settings: Settings, engine: Engine, fake_slack: FakeSlack) -> None:
+    """The model's calls wait on a pool of their own: with one follow-up thread and a model that never answers, the
+    next `/health exit` still opens its form (Slack's trigger_id lasts 3 s); the modal is updated when the model's
+    call ends (here: given up, the keywords' coding with its buttons)."""
+    with FakeOpenAI(Reply(hold=True)) as fake:
+        ai = dataclasses.replace(
+            settings,
+            churn_channel=CHURN,
+            exit_interview_readers=(CSM,),
+            listener_threads=1,
+            llm_base_url=fake.url,
+            llm_model="test-model",
+            llm_fields=("*", "exit_words"),
+            llm_timeout=60.0,
+        )
+        server = BotServer(ai, engine, fake_slack, today=DAY).start()
+        try:
+            add_account(engine)
+            add_account(engine, "Globex Inc")
+            shown = submit(server, open_by_command(server), form(answers={"why_leave": WORDS})).json()["view"]
+            assert "Asking the model" in json.dumps(shown)
+            assert fake.wait_for(lambda f: f.in_flight == 1)  # the coding's call, held
+            assert open_by_command(server, "Globex Inc")["type"] == "modal"  # opened while the model is silent
+            assert fake.in_flight == 1 and not server.fake.calls_to("views.update")
+            fake.release()  # an empty body: the model's coding is not used, the keywords' replaces "Asking"
+            [update] = server.fake.wait_for("views.update", timeout=10)
+            assert update.params["view_id"] == "V1" and "Use suggestion" in json.dumps(update.params["view"])
+        finally:
+            server.stop()
+
+
+def test_the_churn_reviews_chart_does_not_wait_for_the_models_themes(
+    settings: Settings, engine: Engine, fake_slack: FakeSlack
+) -> None:
+    """A reader's `/health churn`: the chart is uploaded while the model is still silent about the themes; the
+    quotes follow, privately, when its call ends (here: given up, the keyword themes)."""
+    add_portfolio(engine)
+    with FakeOpenAI(Reply(hold=True)) as fake:
+        ai = dataclasses.replace(
+            settings,
+            exit_interview_readers=(TYPER,),
+            listener_threads=1,
+            llm_base_url=fake.url,
+            llm_model="test-model",
+            llm_fields=("*", "exit_words"),
+            llm_timeout=60.0,
+        )
+        server = BotServer(ai, engine, fake_slack, today=TODAY).start()
+        try:
+            assert server.command("churn 2026-Q3", user_id=TYPER).status_code == 200
+            assert fake.wait_for(lambda f: f.in_flight == 1)  # the themes' call, held
+            server.fake.wait_for("files.completeUploadExternal", timeout=10)
+            assert fake.in_flight == 1 and not [c for c in server.fake.calls if carries_quote(c)]
+            before = len(server.fake.calls_to("response_url"))
+            fake.release()
+            said = server.fake.wait_for("response_url", before + 1, timeout=10)[before]
+            assert carries_quote(said) and said.params["response_type"] == "ephemeral"
+            assert "Themes from keywords" in json.dumps(said.params["blocks"])
+        finally:
+            server.stop()
+
+
+def test_use_and_keep_answer_only_the_saver_in_the_modal_the_suggestion_was_shown_in(
+    settings: Settings, engine: Engine, fake_slack: FakeSlack
+) -> None:
+    """A button's value must be the one its modal was given (no other interview's coding applied from it); "Use"
+    only by who saved the version coded, both only for a reader ("Keep" names the reason chosen)."""
+    readers = dataclasses.replace(settings, churn_channel=CHURN, exit_interview_readers=(CSM, NEUTRAL))
+    server = BotServer(readers, engine, fake_slack, today=DAY).start()
+    try:
+        acme, globex = add_account(engine), add_account(engine, "Globex Inc")
+        saved = submit(server, open_by_command(server), form(reason="onboarding", answers={"why_leave": WORDS}))
+        shown = saved.json()["view"]
+        [buttons] = [b for b in shown["blocks"] if b["type"] == "actions"]
+        use, keep = (e["value"] for e in buttons["elements"])
+        other = open_by_command(server, "Globex Inc", user=NEUTRAL)
+        submit(server, other, form(reason="onboarding", answers={"why_leave": WORDS}), user=NEUTRAL)
+        theirs, _, _ = stored(engine, globex)
+        assert theirs is not None
+        forged = encode(CodingRef(interview_id=theirs.id or 0, version=1, reason="price", avoidable="yes"))
+        assert "out of date" in json.dumps(click(server, shown, ExitIds.CODING_USE, forged)["view"])
+        assert "out of date" in json.dumps(click(server, shown, ExitIds.CODING_KEEP, forged)["view"])
+        kept = json.dumps(click(server, shown, ExitIds.CODING_KEEP, keep, user=OUTSIDER)["view"])
+        assert "restricted" in kept and "Onboarding" not in kept
+        not_theirs = json.dumps(click(server, shown, ExitIds.CODING_USE, use, user=NEUTRAL)["view"])
+        assert "Only <@U01CSM0001>" in not_theirs and "nothing was changed" in not_theirs
+        assert [stored(engine, a)[0].reason for a in (acme, globex)] == ["onboarding", "onboarding"]  # type: ignore[union-attr]
+        assert "version 2" in json.dumps(click(server, shown, ExitIds.CODING_USE, use)["view"])
+        assert [stored(engine, a)[0].reason for a in (acme, globex)] == ["price", "onboarding"]  # type: ignore[union-attr]
+    finally:
+        server.stop()

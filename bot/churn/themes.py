@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.churn.analysis import Quote
-from bot.exits.coding import reason_of, reply_json
+from bot.exits.coding import grounded, reason_of, reply_json
 from bot.exits.messages import reason_label
 from bot.llm.client import Model
 from prompts import raw, say
@@ -62,7 +62,9 @@ def by_keywords(quotes: Sequence[Quote], note: str | None = None) -> Themes:
 
 
 def _checked(parsed: dict[str, Any], quotes: Sequence[Quote]) -> Themes:
-    """The model's themes when they name 1..MOST_THEMES themes and assign every quote exactly once."""
+    """The model's themes when they name 1..MOST_THEMES themes, each named only with what the quotes (or our
+    category labels) say, and assign every quote exactly once."""
+    given = "\n".join([*(q.text for q in quotes), *(reason_label(r) for r in EXIT_REASONS)])
     listed = parsed.get("themes")
     if not isinstance(listed, list) or not 0 < len(listed) <= MOST_THEMES:
         raise ValueError(say("coding.why.fields", field="themes"))
@@ -73,6 +75,7 @@ def _checked(parsed: dict[str, Any], quotes: Sequence[Quote]) -> Themes:
         numbers = item.get("quotes") if isinstance(item, dict) else None
         if not isinstance(name, str) or not name.strip() or len(name) > NAME_CHARS or not isinstance(numbers, list):
             raise ValueError(say("coding.why.fields", field="themes"))
+        grounded(name, given)
         if not numbers or not all(type(n) is int and 1 <= n <= len(quotes) for n in numbers):
             raise ValueError(say("coding.why.themes"))
         count = item.get("count", len(numbers))

@@ -2,8 +2,9 @@
 and a two-line summary. Only ever a suggestion: the interviewer uses it or keeps what they chose (handlers/exits.py).
 
 AI off (no model): keywords per category from prompts/coding.toml, the summary the first sentences of the answers.
-With a model: prompts/llm_exit_coding.toml [coding]; its JSON reply is used only when every field is valid, else the
-keyword coding is returned with `note` saying why (and the log says so too)."""
+With a model: prompts/llm_exit_coding.toml [coding]; its JSON reply is used only when every field is valid and its
+summary states no figure, date or name the interview's words do not hold, else the keyword coding is returned with
+`note` saying why (and the log says so too); any failure of the call falls back so, not only a ModelError."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, cast, get_args
 
 from bot.exits.values import AvoidableCall
 from bot.llm.client import Model, ModelError
+from bot.llm.grounding import SPELLED, unsupported
 from prompts import raw, say
 from storage.types import EXIT_REASONS, ExitReason
 
@@ -31,13 +33,15 @@ LINE_CHARS = (SUMMARY_CHARS - SUMMARY_LINES + 1) // SUMMARY_LINES  # the lines a
 @dataclass(frozen=True)
 class Coding:
     """`reason` one of EXIT_REASONS, `avoidable` one of AVOIDABLE, `summary` at most 2 lines and 300 characters;
-    `generated`: the model's words, checked; `note`: why a model's coding was not used."""
+    `generated`: the model's words, checked; `note`: why a model's coding was not used; `clear`: False when the
+    keywords matched none or tied (shown, never offered to replace what the interviewer chose)."""
 
     reason: str
     avoidable: AvoidableCall
     summary: str
     generated: bool = False
     note: str | None = None
+    clear: bool = True
 
 
 @cache
@@ -50,10 +54,34 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+@cache
+def _praise() -> re.Pattern[str]:
+    """Words that make a clause praise, not a reason ("support was great"); not after "not" or "never"."""
+    words: list[str] = raw("coding.praise.words")
+    return re.compile(r"(?<!not )(?<!never )\b(?:" + "|".join(re.escape(w.lower()) for w in words) + r")\b")
+
+
+TURN = re.compile(r"\b(?:but|however)\b")  # what follows weighs more: "great product, but it cost too much"
+
+
+def _clauses(text: str) -> list[tuple[str, int]]:
+    """(clause, weight): each sentence's clauses, those after its last "but" or "however" weighing 2; clauses of
+    praise left out."""
+    found: list[tuple[str, int]] = []
+    for sentence in re.split(r"[.;!?\n]+", text.lower()):
+        parts = TURN.split(sentence)
+        for i, part in enumerate(parts):
+            weight = 2 if len(parts) > 1 and i == len(parts) - 1 else 1
+            found += [(clause, weight) for clause in part.split(",") if not _praise().search(clause)]
+    return found
+
+
 def matches(text: str) -> dict[str, int]:
-    """How many of each category's words `text` holds (categories with none left out)."""
-    lower = text.lower()
-    counts = {reason: len(pattern.findall(lower)) for reason, pattern in _patterns().items()}
+    """Each category's weighted count of its words in `text` (categories with none left out)."""
+    counts = {reason: 0 for reason in _patterns()}
+    for clause, weight in _clauses(text):
+        for reason, pattern in _patterns().items():
+            counts[reason] += weight * len(pattern.findall(clause))
     return {reason: n for reason, n in counts.items() if n}
 
 
@@ -61,6 +89,12 @@ def reason_of(text: str) -> str | None:
     """The category whose words `text` holds most (a tie: the first in the form); None when it holds none."""
     counts = matches(text)
     return max(counts, key=lambda r: (counts[r], -EXIT_REASONS.index(r))) if counts else None
+
+
+def _leads(text: str) -> bool:
+    """Whether one category's words outweigh every other's (none matched, or a tie: a guess)."""
+    counts = sorted(matches(text).values(), reverse=True)
+    return bool(counts) and (len(counts) == 1 or counts[0] > counts[1])
 
 
 def _sentences(text: str) -> list[str]:
@@ -82,10 +116,11 @@ def summary_of(texts: Sequence[str]) -> str:
 
 def by_keywords(texts: Sequence[str], note: str | None = None) -> Coding:
     """The coding with AI off: the best-matched category and its usual avoidable call, the first sentences."""
-    reason = reason_of("\n".join(texts)) or ExitReason.OTHER.value
+    words = "\n".join(texts)
+    reason = reason_of(words) or ExitReason.OTHER.value
     avoidable = str(raw("coding.avoidable").get(reason, "unsure"))
     call = cast(AvoidableCall, avoidable if avoidable in AVOIDABLE else "unsure")
-    return Coding(reason, call, summary_of(texts), note=note)
+    return Coding(reason, call, summary_of(texts), note=note, clear=_leads(words))
 
 
 def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) -> dict[str, Any]:
@@ -97,8 +132,9 @@ def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) 
     ]
     try:
         reply = model.chat(messages, json_mode=True, timeout=timeout)
-    except ModelError as exc:
-        raise ValueError(say("coding.why.no_reply", error=str(exc)[:200])) from exc
+    except Exception as exc:  # a ModelError, or whatever else a transport raises: either way the keywords answer
+        error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+        raise ValueError(say("coding.why.no_reply", error=error[:200])) from exc
     try:
         parsed = json.loads(reply)
     except (TypeError, ValueError) as exc:
@@ -108,8 +144,17 @@ def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) 
     return parsed
 
 
-def _checked(parsed: dict[str, Any]) -> Coding:
-    """The model's coding when every field is valid; ValueError naming the first that is not."""
+def grounded(text: str, given: str) -> None:
+    """ValueError (listing them) when `text` states figures, dates or names that `given` does not hold."""
+    spelled = {w: SPELLED[w] for w in re.findall(r"[a-z]+", given.lower()) if w in SPELLED}  # "three" given
+    wrong = unsupported(text, {"spelled": spelled}, given)
+    if wrong:
+        raise ValueError(say("coding.why.made_up", what=", ".join(dict.fromkeys(wrong))[:200]))
+
+
+def _checked(parsed: dict[str, Any], words: str) -> Coding:
+    """The model's coding when every field is valid and its summary holds nothing that `words` (the interview's)
+    do not; ValueError naming the first problem."""
     for field, allowed in (("reason", EXIT_REASONS), ("avoidable", AVOIDABLE)):
         if parsed.get(field) not in allowed:
             raise ValueError(say("coding.why.fields", field=field))
@@ -119,6 +164,7 @@ def _checked(parsed: dict[str, Any]) -> Coding:
     summary = summary.strip()
     if len(summary) > SUMMARY_CHARS or len(summary.splitlines()) > SUMMARY_LINES:
         raise ValueError(say("coding.why.too_long", limit=SUMMARY_CHARS))
+    grounded(summary, words)
     return Coding(str(parsed["reason"]), cast(AvoidableCall, parsed["avoidable"]), summary, generated=True)
 
 
@@ -136,7 +182,8 @@ def suggest(
         lines.append(say("llm_exit_coding.coding.note_line", note=" ".join(note.split())))
     version = raw("llm_exit_coding.coding.version")
     try:
-        coding = _checked(reply_json(model, "coding", timeout, categories=categories, answers="\n".join(lines)))
+        parsed = reply_json(model, "coding", timeout, categories=categories, answers="\n".join(lines))
+        coding = _checked(parsed, "\n".join(lines))
     except ValueError as exc:
         log.warning("exit coding (prompt v%s): the model's reply was not used: %s", version, exc)
         return by_keywords(texts, note=str(exc))

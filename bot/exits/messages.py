@@ -302,10 +302,13 @@ def suggestion(account: Account, interview: ExitInterview, coding: Coding, askin
     if coding.note:
         marks.append(say("coding.suggestion.fallback", why=esc(coding.note)))
     blocks.append(context("  ".join(marks)))
+    ref: CodingRef | None = None
     if asking:
         blocks.append(context(say("coding.suggestion.asking")))
     elif _chosen_matches(interview, coding):
         blocks.append(context(say("coding.suggestion.same")))
+    elif not coding.clear:
+        blocks.append(context(say("coding.suggestion.unclear")))
     else:
         ref = CodingRef(
             interview_id=interview.id or 0,
@@ -320,6 +323,7 @@ def suggestion(account: Account, interview: ExitInterview, coding: Coding, askin
     return {
         "type": "modal",
         "callback_id": str(ExitIds.CODING_VIEW),
+        "private_metadata": encode(ref) if ref else "",  # what its buttons may carry (handlers/exits.py checks)
         "title": {"type": "plain_text", "text": say("coding.suggestion.title_plain")},
         "close": {"type": "plain_text", "text": say("coding.suggestion.close")},
         "blocks": validate_blocks(blocks, VIEW_BLOCK_LIMIT),

@@ -280,6 +280,9 @@ def use_suggestion(session: Session, ref: CodingRef, user_id: str, churn_channel
     if ref.reason not in EXIT_REASONS:
         return say("health.button_out_of_date")
     name = esc(account.name)
+    saver = _saver(session, interview, ref.version)
+    if ref.version == interview.version and saver != user_id:
+        return say("coding.suggestion.not_saver", who=mention(saver), name=name)
     if ref.reason == ExitReason.COMPETITOR and not interview.competitor:
         return say("coding.suggestion.needs_competitor", name=name)
     values: dict[str, Any] = {"reason": ref.reason}
@@ -294,6 +297,15 @@ def use_suggestion(session: Session, ref: CodingRef, user_id: str, churn_channel
     reason = esc(messages.reason_label(changed.reason))
     who, version = mention(user_id), changed.version
     return say("coding.suggestion.used", who=who, name=name, reason=reason, avoidable=avoidable, version=version)
+
+
+def _saver(session: Session, interview: ExitInterview, version: int) -> str:
+    """Who saved `version` of the interview (the one its suggestion was shown to): the recorder of the first, else
+    whoever made the edit that led to it."""
+    if version <= 1:
+        return interview.recorded_by
+    made = [r.edited_by for r in exits.revisions(session, interview.id or 0) if r.version == version - 1]
+    return made[0] if made else ""
 
 
 def keep_chosen(session: Session, ref: CodingRef) -> str:

@@ -1,8 +1,9 @@
 """`/health churn [period] [segment]` after its ack: the review posted into the conversation for everyone
 (chat.postMessage: counts and categories, never a customer's words; beside what was lost, the expected MRR loss of
 the next 90 days), the quotes privately to the typer if they may read exit interviews (else who may), then its
-chart uploaded in the review's thread. A bad period, an unknown segment, a period without data, or a conversation
-the bot cannot post in, is answered privately."""
+chart uploaded in the review's thread. With a model for the quotes' themes, the quotes are sent from the model's
+own pool when it answers (or gives up), the chart not waiting for them. A bad period, an unknown segment, a period
+without data, or a conversation the bot cannot post in, is answered privately."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from bot.exits.service import is_reader
 from bot.health.command import SUBCOMMANDS, Churn, usage
 from bot.slack import expected_loss
 from bot.slack.blocks import esc
-from bot.slack.requests import Deps
+from bot.slack.requests import Deps, after_model
 from prompts import say
 from storage.db import unit_of_work
 
@@ -68,8 +69,16 @@ def post_review(
         return
     if result.quotes:  # readers unset: everyone may read exit interviews (as `/health exit`), privately
         if is_reader(client, readers, user_id, logger):
-            quotes = messages.quotes_message(result, themes(result.quotes, _exit_model(deps), deps.llm_timeout))
-            respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
+            model = _exit_model(deps)
+
+            def send_quotes() -> None:
+                quotes = messages.quotes_message(result, themes(result.quotes, model, deps.llm_timeout))
+                respond(response_type="ephemeral", text=quotes.text, blocks=quotes.blocks)
+
+            if model is None:
+                send_quotes()
+            else:  # the chart need not wait for the model: the quotes follow when it answers
+                after_model(deps, {}, client, respond, logger, send_quotes)
         else:
             respond(response_type="ephemeral", text=messages.restricted_text(result, readers))
     try:

@@ -169,6 +169,26 @@ def after_ack(
     deps.follow_up.submit(run)
 
 
+def after_model(
+    deps: Deps,
+    body: dict[str, Any],
+    client: WebClient,
+    respond: Respond | None,
+    logger: logging.Logger,
+    job: Callable[[], None],
+) -> None:
+    """Run `job`, which waits on the model, on the model's own pool (`Deps.model_calls`; none: the follow-up
+    pool), so a silent model never holds the pool everyone's follow-ups wait on; errors as in `after_ack`."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception as error:
+            report_error(error, body, client, respond, logger, acked=True)
+
+    (deps.model_calls or deps.follow_up).submit(run)
+
+
 SUBMISSION_SECONDS = 2.5
 """A view submission is stored before its ack; Slack waits 3 s for the ack. Counted from the request's arrival,
 a submission that gets to its commit later than this rolls back (`commit_by`) rather than be stored while
