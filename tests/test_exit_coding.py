@@ -218,7 +218,7 @@ def keywords_said(coding: Coding, why: str, caplog: pytest.LogCaptureFixture) ->
         # a failure that is not a ModelError (httpx cannot decode a body that says gzip and is not) falls back too
         (Reply(headers={"Content-Encoding": "gzip"}), "DecodingError", 1),
         # made-up details: figures, names and dates the interview's words do not hold
-        (Reply(json.dumps({**GOOD, "summary": MADE_UP})), "3 March 2026, $48,000, Doe", 1),
+        (Reply(json.dumps({**GOOD, "summary": MADE_UP})), "3 March 2026, $48,000, Jane Doe", 1),
     ],
 )
 def test_a_bad_model_reply_falls_back_to_the_keywords_and_says_why(

@@ -171,3 +171,10 @@ class Contact:
 def test_facts_that_are_not_json_are_refused_not_turned_into_text() -> None:
     with pytest.raises(TypeError, match=r"facts\['champion'\] is a Contact"):
         sendable({"score": 41, "champion": Contact("Dana Fox")}, ["*"])
+
+
+def test_a_count_spelled_out_in_what_was_given_may_be_said_either_way() -> None:
+    given = "We had three tickets open and forty-two users."
+    assert unsupported("They had three open tickets and 42 users.", {}, given) == []
+    assert unsupported("They had 3 open tickets.", {}, given) == []
+    assert unsupported("They had four open tickets.", {}, given) == ["four"]

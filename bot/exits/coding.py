@@ -18,7 +18,7 @@ from typing import Any, cast, get_args
 
 from bot.exits.values import AvoidableCall
 from bot.llm.client import Model, ModelError
-from bot.llm.grounding import SPELLED, unsupported
+from bot.llm.grounding import unsupported
 from prompts import raw, say
 from storage.types import EXIT_REASONS, ExitReason
 
@@ -146,8 +146,7 @@ def reply_json(model: Model, prompt: str, timeout: float | None, **values: Any) 
 
 def grounded(text: str, given: str) -> None:
     """ValueError (listing them) when `text` states figures, dates or names that `given` does not hold."""
-    spelled = {w: SPELLED[w] for w in re.findall(r"[a-z]+", given.lower()) if w in SPELLED}  # "three" given
-    wrong = unsupported(text, {"spelled": spelled}, given)
+    wrong = unsupported(text, {}, given)
     if wrong:
         raise ValueError(say("coding.why.made_up", what=", ".join(dict.fromkeys(wrong))[:200]))
 

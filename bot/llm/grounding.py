@@ -92,6 +92,9 @@ why watch concern concerns priority priorities opportunity opportunities expansi
 call book ask send schedule check review reach follow consider focus keep make confirm share prepare
 discuss plan set start stop use try talk meet offer escalate monitor track
 one likely expected nobody hi hello thanks thank dear best regards sure unfortunately none nothing everything something
+out left lost paid pay paying moved switched went chose cut cuts lack lacking missing need needs fit poor slow
+budget budgets price prices pricing cost costs expensive cheaper cheap product products feature features bug bugs
+service onboarding competitor competitors acquired acquisition merger business internal tool tools team teams
 """
 ALWAYS = set(ALWAYS_WORDS.split())
 
@@ -105,6 +108,7 @@ def unsupported(reply: str, facts: Mapping[str, Any], given: str = "") -> list[s
     }
     undated = [QUARTER.sub(" ", _blank(t, [(s, e) for _, s, e in _dates(t)])) for t in texts]
     numbers = {abs(v) for v in _numbers_in(facts)} | {abs(v) for t in undated for v, *_ in _numbers(t)}
+    numbers |= {float(_spelled(m)) for t in undated for m in SPELLED.finditer(t)}  # "three" given: 3 may be said
     words = {w.lower() for t in texts for w in LETTERS.findall(t)}
 
     wrong: list[str] = []
@@ -131,11 +135,7 @@ def unsupported(reply: str, facts: Mapping[str, Any], given: str = "") -> list[s
             wrong.append(m[0])
     text = LIST_MARKER.sub(" ", QUARTER.sub(" ", text))
     for m in SPELLED.finditer(text):
-        if m[1]:
-            spelled = (TENS.index(m[1].lower()) + 2) * 10 + (UNITS.index(m[2].lower()) + 1 if m[2] else 0)
-        else:
-            spelled = SMALL.index(m[3].lower()) + 2
-        if float(spelled) not in numbers:
+        if float(_spelled(m)) not in numbers:
             wrong.append(m[0])
     text = SPELLED.sub(" ", text)
     for value, decimals, scale, percent, shown in _numbers(text):
@@ -143,6 +143,13 @@ def unsupported(reply: str, facts: Mapping[str, Any], given: str = "") -> list[s
         if not is_year and not _grounded(value, decimals, scale, percent, numbers):
             wrong.append(shown)
     return wrong + _names(text, words)
+
+
+def _spelled(m: re.Match[str]) -> int:
+    """The value of a SPELLED match: "forty-two" is 42, "three" 3."""
+    if m[1]:
+        return (TENS.index(m[1].lower()) + 2) * 10 + (UNITS.index(m[2].lower()) + 1 if m[2] else 0)
+    return SMALL.index(m[3].lower()) + 2
 
 
 def _texts(value: Any) -> Iterator[str]:
