@@ -111,7 +111,7 @@ def create_app(
     retention.register(app, deps)
     # questions on a pool of their own: one waiting on the model (up to 30 s) never holds follow_up, whose clicks
     # must open modals within 3 s; sized for every model call running or waiting, plus the listeners' questions
-    answers = settings.listener_threads + 2 * settings.llm_concurrency
+    answers = settings.listener_threads + (2 * settings.llm_concurrency if model is not None else 0)
     assistant.register(app, replace(deps, follow_up=ThreadPoolExecutor(answers, thread_name_prefix="assistant")))
 
     @app.error
