@@ -672,3 +672,23 @@ def test_a_call_the_asker_stopped_waiting_for_is_cancelled_and_a_full_queue_refu
     finally:
         gate.set()
         calls.shutdown(cancel_futures=True)
+
+
+def test_a_question_that_fails_replaces_its_reading_line_with_the_error(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    """With a model the "reading the data" line shows first; a failure must not leave it there forever."""
+    bot = BotServer(model_settings(database_url, fake_slack, silent_model), engine, fake_slack, today=TODAY).start()
+    with engine.begin() as conn:  # the data cannot be read
+        conn.exec_driver_sql("ALTER TABLE account RENAME TO account_away")
+    try:
+        user_message(bot, "how is acme?", thread_ts=None)
+        working = posted(fake_slack, 1)
+        call = fake_slack.wait_for("chat.update", timeout=15)[0]
+    finally:
+        bot.stop()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE account_away RENAME TO account")
+    assert working.params["text"] == ask.working().text and call.params["ts"] == fake_slack.posted(PANE)[0]["ts"]
+    assert call.params["text"].startswith(say("health.error", error_id="X").split("X")[0])
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1  # the error said once, in place
