@@ -7,6 +7,7 @@ framed (figures, commands, feedback buttons), valid Block Kit, and with AI off e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -571,10 +572,8 @@ def gated_model() -> Iterator[tuple[str, threading.Event]]:
     def accept() -> None:
         listener.settimeout(0.2)
         while not stop.is_set():
-            try:
+            with contextlib.suppress(OSError):  # the accept timed out
                 held.append(listener.accept()[0])
-            except OSError:
-                pass
             if gate.is_set():  # hang up on every call held, and on every later one at once
                 while held:
                     held.pop().close()
