@@ -166,9 +166,17 @@ def worded(deps: Deps, answer: Answer, question: str, arrived: float) -> Answer:
     silent = answer.noted(say("assistant_slack.model_silent", seconds=f"{deps.answer_deadline:.0f}"))
     if left <= 1.0:  # the question waited its deadline out before the model could be asked
         return silent
-    timeout = min(deps.llm_timeout, left - 1.0)  # reword stops first; the deadline is the backstop
+
+    def call_model() -> Answer:
+        """Timed when it starts, not when it was queued: reword stops a second before the deadline (whole
+        seconds, as the note says them), which stays the backstop."""
+        seconds = float(int(deps.answer_deadline - (time.monotonic() - arrived) - 1.0))
+        if seconds < 1.0:  # waited for a slot until too late to start
+            return silent
+        return reword(deps.model, answer, question, deps.llm_fields, min(deps.llm_timeout, seconds))
+
     try:
-        call = deps.model_calls.submit(reword, deps.model, answer, question, deps.llm_fields, timeout)
+        call = deps.model_calls.submit(call_model)
     except ModelBusy:
         log.warning("the model is busy: the deterministic answer was sent at once")
         return answer.noted(say("llm.note.busy"))
