@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date, datetime
 
 import uvicorn
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from bot.alerts.rules import load_rules
+from bot.assistant.slack import ModelCalls
 from bot.llm.client import Model
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
@@ -97,7 +99,7 @@ def create_app(
         llm_fields=settings.llm_fields,
         llm_timeout=settings.llm_timeout,
         # a model's calls wait on a pool of their own (at most LLM_CONCURRENCY at once, each bounded by its timeout)
-        model_calls=ThreadPoolExecutor(max_workers=settings.llm_concurrency) if model is not None else None,
+        model_calls=ModelCalls(settings.llm_concurrency) if model is not None else None,
     )
     # registered before health (its `exit`); exit words reach a model only when LLM_FIELDS names them
     exit_model = model if "exit_words" in settings.llm_fields else None
@@ -107,7 +109,10 @@ def create_app(
     alerts.register(app, deps, alert_rules, getattr(settings, "calendar", None))
     home.register(app, deps)
     retention.register(app, deps)
-    assistant.register(app, deps)
+    # questions on a pool of their own: one waiting on the model (up to 30 s) never holds follow_up, whose clicks
+    # must open modals within 3 s; sized for every model call running or waiting, plus the listeners' questions
+    answers = settings.listener_threads + (2 * settings.llm_concurrency if model is not None else 0)
+    assistant.register(app, replace(deps, follow_up=ThreadPoolExecutor(answers, thread_name_prefix="assistant")))
 
     @app.error
     def on_error(

@@ -1,15 +1,19 @@
 """Ask healthbot: the assistant pane, DMs, mentions, Brief me, the outreach draft's buttons, answer feedback.
 
-Every listener only hands its work to the follow-up pool (Bolt has acked the event; `on_click` acks the click);
-the answer is read by `bot.assistant.slack` and posted where the question was asked. A feedback click is the
-exception: it is stored before its ack, so a 👍 Slack showed as taken is never lost.
+Every listener only hands its work to the assistant's own pool (Bolt has acked the event; `on_click` acks the
+click); the answer is read by `bot.assistant.slack` and posted where the question was asked: in the pane or the
+DM, and privately to its asker for a mention or Brief me. Each event is answered once, whatever Slack retries.
+A feedback click is the exception: it is stored before its ack, so a 👍 Slack showed as taken is never lost.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,16 +32,18 @@ from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef
 from bot.retention.ids import DraftIds
 from bot.retention.values import DraftRef
+from bot.slack.blocks import Message, context
 from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, log_out_of_date, on_click, tell
 from bot.slack.values import decode
 from prompts import say as words
 from storage import assistant as feedback
+from storage import events
 from storage.db import unit_of_work
-
-MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
 
 
 def register(app: App, deps: Deps) -> None:
+    """`deps.follow_up` is the pool this work runs on: the composition root gives the assistant a pool of its own,
+    so a question waiting on the model never holds the follow-up pool other features' clicks need at once."""
     names = AccountNames()
     pane = Assistant()
 
@@ -68,63 +74,146 @@ def register(app: App, deps: Deps) -> None:
         after_ack(deps, body, client, None, logger, work)
 
     @pane.user_message
-    def asked(set_status: SetStatus, say: Say, context: BoltContext, event: dict, client: WebClient) -> None:
+    def asked(set_status: SetStatus, context: BoltContext, event: dict, body: dict, client: WebClient) -> None:
+        """A question in the pane: posted with chat.postMessage in its thread (Bolt's `say` re-reads the thread's
+        context first, and an answer must not be lost when that read fails)."""
         logger = logging.getLogger("healthbot.assistant")
+        arrived = _arrival(context)
 
         def work() -> None:
             try:  # "is reading the data...": nice to have, never in the way of the answer
                 set_status(ask.status())
             except Exception:
                 logger.warning("could not set the assistant thread's status", exc_info=True)
-            answer(say, ask.ask(deps, event.get("text") or "", event["user"], _viewing(context, logger), names))
+            found = _question_answer(deps, event, _viewing(context, logger), names, arrived)
+            message = ask.answer_message(found, deps.model_name)
+            client.chat_postMessage(
+                channel=event["channel"], thread_ts=event["thread_ts"], text=message.text, blocks=message.blocks
+            )
 
-        after_ack(deps, _asker(event), client, None, logger, work)
+        after_ack(deps, _asker(event), client, None, logger, _once(deps, body, logger, work))
 
     app.assistant(pane)
 
     @app.event("message", matchers=[_plain_dm])
-    def dm(event: dict, client: WebClient, logger: logging.Logger) -> None:
+    def dm(event: dict, body: dict, context: BoltContext, client: WebClient, logger: logging.Logger) -> None:
         """A message in the app's DM outside an assistant thread: answered in the DM."""
-        reply = _replier(client, event["channel"], None)
-        after_ack(deps, _asker(event), client, None, logger, lambda: reply(event["text"], event["user"], None))
+        arrived = _arrival(context)
+
+        def work() -> None:
+            where = Place(event["channel"], None, None)
+            _reply(deps, client, where, lambda: _question_answer(deps, event, None, names, arrived), logger)
+
+        after_ack(deps, _asker(event), client, None, logger, _once(deps, body, logger, work))
 
     @app.event("message")
     def other_message() -> None:
         """Anything else in the app's DM (an edit, a deletion, the bot's own post): nothing to answer."""
 
     @app.event("app_mention")
-    def mentioned(event: dict, client: WebClient, logger: logging.Logger) -> None:
-        """A mention in a channel: answered in its thread, for the channel it was asked in."""
-        channel, question = event["channel"], MENTION.sub("", event.get("text") or "").strip()
-        reply = _replier(client, channel, event.get("thread_ts") or event["ts"])
-        after_ack(deps, _asker(event), client, None, logger, lambda: reply(question, event.get("user") or "", channel))
+    def mentioned(event: dict, body: dict, context: BoltContext, client: WebClient, logger: logging.Logger) -> None:
+        """A person's mention in a channel: answered privately to them in its thread (guests and Slack Connect
+        customers read the thread), about the channel it was asked in. Another bot's mention and an edited
+        mention (Slack sends it again) are not questions."""
+        if event.get("bot_id") or not event.get("user") or event.get("edited"):
+            return
+        arrived, channel = _arrival(context), event["channel"]
+        question = _without_bot(event.get("text") or "", context.bot_user_id)
 
-    def answer(say: Say, found: Answer) -> None:
-        message = ask.answer_message(found, deps.model_name)
-        say(text=message.text, blocks=message.blocks)
+        def work() -> None:
+            where = Place(channel, event.get("thread_ts") or event["ts"], event["user"])
+            found = lambda: ask.ask(deps, question, event["user"], channel, names, arrived)  # noqa: E731
+            _reply(deps, client, where, found, logger)
 
-    def _replier(client: WebClient, channel: str, thread_ts: str | None) -> Callable[[str, str, str | None], None]:
-        """Outside the assistant pane there is no status: with a model (up to 30 s) a "reading the data" line
-        shows at once and the answer replaces it; with AI off the answer itself comes at once."""
-
-        def reply(question: str, user: str, viewing: str | None) -> None:
-            working = None
-            if deps.model is not None:
-                line = ask.working()
-                working = client.chat_postMessage(
-                    channel=channel, thread_ts=thread_ts, text=line.text, blocks=line.blocks
-                )
-            message = ask.answer_message(ask.ask(deps, question, user, viewing, names), deps.model_name)
-            if working is not None:
-                client.chat_update(
-                    channel=working["channel"], ts=working["ts"], text=message.text, blocks=message.blocks
-                )
-            else:
-                client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
-
-        return reply
+        after_ack(deps, _asker(event), client, None, logger, _once(deps, body, logger, work))
 
     _register_buttons(app, deps)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an answer is posted (not the channel it is about): a channel, its thread, and the one user who sees
+    it when it is private (None: everyone in the channel, as in the app's DM)."""
+
+    channel: str
+    thread_ts: str | None
+    private_to: str | None
+
+
+def _reply(deps: Deps, client: WebClient, where: Place, found: Callable[[], Answer], logger: logging.Logger) -> None:
+    """Outside the assistant pane there is no status: with a model (up to 30 s) a "reading the data" line shows
+    at once and the answer replaces it (an error too); with AI off the answer itself comes at once. A private
+    answer cannot be edited: its "reading" line stays above it."""
+
+    def post(message: Message) -> Any:
+        if where.private_to:
+            return client.chat_postEphemeral(
+                channel=where.channel,
+                user=where.private_to,
+                thread_ts=where.thread_ts,
+                text=message.text,
+                blocks=message.blocks,
+            )
+        return client.chat_postMessage(
+            channel=where.channel, thread_ts=where.thread_ts, text=message.text, blocks=message.blocks
+        )
+
+    working: Any = post(ask.working()) if deps.model is not None else None
+    editable = working is not None and not where.private_to
+    try:
+        message = ask.answer_message(found(), deps.model_name)
+    except Exception:
+        if not editable:
+            raise  # after_ack tells the asker
+        error_id = uuid.uuid4().hex[:8]
+        logger.exception("error %s while answering a question", error_id)
+        text = words("health.error", error_id=error_id)
+        client.chat_update(channel=working["channel"], ts=working["ts"], text=text, blocks=[context(text)])
+        return
+    if editable:
+        client.chat_update(channel=working["channel"], ts=working["ts"], text=message.text, blocks=message.blocks)
+    else:
+        post(message)
+
+
+def _question_answer(
+    deps: Deps, event: dict[str, Any], viewing: str | None, names: AccountNames, arrived: float
+) -> Answer:
+    """The answer to a message in the pane or the DM; a file shared without words gets a line saying what can
+    be asked."""
+    text = (event.get("text") or "").strip()
+    if not text:
+        return Answer(text=words("assistant_slack.no_text"), kind="unknown")
+    return ask.ask(deps, text, event["user"], viewing, names, arrived)
+
+
+def _once(deps: Deps, body: dict[str, Any], logger: logging.Logger, job: Callable[[], None]) -> Callable[[], None]:
+    """`job` for the first delivery of an event only: Slack retries an event (x-slack-retry-num) with the same
+    event_id, and a retry of a question already taken is dropped (the slack_event table, as Home's publish)."""
+    event_id = body.get("event_id")
+
+    def run() -> None:
+        if event_id:
+            with unit_of_work(deps.sessions) as session:
+                first = events.claim_event(session, event_id)
+            if not first:
+                logger.info("dropped a retry of event %s: already answered", event_id)
+                return
+        job()
+
+    return run
+
+
+def _arrival(context: BoltContext) -> float:
+    """When the request arrived (the web layer's time.monotonic()): the answer's deadline counts from it."""
+    return float(context.get("received_at") or time.monotonic())
+
+
+def _without_bot(text: str, bot_user_id: str | None) -> str:
+    """A mention's text without the bot's own mention (other people's mentions are part of the question)."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text)
+    return text.strip()
 
 
 def _register_buttons(app: App, deps: Deps) -> None:
@@ -132,7 +221,7 @@ def _register_buttons(app: App, deps: Deps) -> None:
         """Brief me on the card: answered privately where the card is."""
 
         def then() -> None:
-            found = ask.account_brief(deps, click.value.account_id)
+            found = ask.account_brief(deps, click.value.account_id, time.monotonic())
             if found is None:
                 tell(click.body, click.client, click.respond, words("assistant_slack.brief_gone"))
                 return
@@ -142,16 +231,15 @@ def _register_buttons(app: App, deps: Deps) -> None:
         return then
 
     def alert_brief(click: Click[AlertRef]) -> AfterCommit:
-        """Brief me on the alert root: answered in the alert's thread."""
+        """Brief me on the alert root: answered privately where the alert is (guests may read its channel)."""
 
         def then() -> None:
-            found = ask.alert_brief(deps, click.value.alert_id)
+            found = ask.alert_brief(deps, click.value.alert_id, time.monotonic())
             if found is None:
                 tell(click.body, click.client, click.respond, words("assistant_slack.brief_gone"))
                 return
             message = ask.answer_message(found, deps.model_name)
-            channel, root = _where(click.body)
-            click.client.chat_postMessage(channel=channel, thread_ts=root, text=message.text, blocks=message.blocks)
+            click.respond(response_type="ephemeral", replace_original=False, text=message.text, blocks=message.blocks)
 
         return then
 
@@ -160,7 +248,7 @@ def _register_buttons(app: App, deps: Deps) -> None:
             """Regenerate / Use template: the draft message redrawn in place."""
 
             def then() -> None:
-                found = ask.alert_draft(deps, click.value.alert_id, template)
+                found = ask.alert_draft(deps, click.value.alert_id, template, time.monotonic())
                 if found is None:
                     tell(click.body, click.client, click.respond, words("assistant_slack.draft_gone"))
                     return

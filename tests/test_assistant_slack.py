@@ -7,6 +7,7 @@ framed (figures, commands, feedback buttons), valid Block Kit, and with AI off e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -43,6 +44,7 @@ from bot.settings import Settings, load_settings
 from bot.slack.requests import Deps
 from bot.slack.values import encode
 from prompts import say
+from storage.assistant import feedback_counts
 from storage.db import session_factory
 from storage.models import Account, Alert, AssistantFeedback
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer
@@ -204,6 +206,8 @@ def test_the_channel_viewed_follows_the_user(acme: int, server: BotServer) -> No
 
 
 def test_a_dm_is_answered_in_the_dm(acme: int, engine: Engine, server: BotServer) -> None:
+    # the check below tells answers apart: another question has another answer
+    assert expected(engine, "who is at risk in enterprise?", None) != expected(engine, "how is acme?", None)
     user_message(server, "who is at risk in enterprise?", thread_ts=None)
     call = posted(server.fake, 1)
     assert call.params["channel"] == PANE and not call.params.get("thread_ts")
@@ -214,20 +218,105 @@ def test_a_dm_is_answered_in_the_dm(acme: int, engine: Engine, server: BotServer
     assert not server.fake.calls_to("assistant.threads.setStatus")  # no assistant thread: no status
 
 
-def test_a_mention_is_answered_in_its_thread_for_its_channel(acme: int, engine: Engine, server: BotServer) -> None:
-    mention = {"type": "app_mention", "user": ME, "text": "<@UBOT> how is <!channel> acme?", "ts": "1800000000.000200"}
-    event(server, {**mention, "channel": "C0TEST0001", "event_ts": "1800000000.000200"}, "EvMention")
-    call = posted(server.fake, 1)
+def mention(server: BotServer, text: str, event_id: str, ts: str = "1800000000.000200", **extra: object) -> None:
+    body = {"type": "app_mention", "user": ME, "text": text, "ts": ts, "channel": "C0TEST0001", "event_ts": ts}
+    event(server, {**body, **extra}, event_id)
+
+
+def test_a_mention_is_answered_privately_to_its_author_in_its_thread_for_its_channel(
+    acme: int, engine: Engine, server: BotServer
+) -> None:
+    """Guests and Slack Connect customers read channel threads: an answer there is for the asker's eyes only."""
+    mention(server, "<@UBOT> how is <@U0OTHER01> <!channel> acme?", "EvMention")
+    call = server.fake.wait_for("chat.postEphemeral", timeout=15)[0]
     assert (call.params["channel"], call.params["thread_ts"]) == ("C0TEST0001", "1800000000.000200")
-    answer = expected(engine, "how is <!channel> acme?", "C0TEST0001")
-    assert call.params["blocks"] == ask.answer_message(answer, None).blocks
+    assert call.params["user"] == ME
+    answer = expected(engine, "how is <@U0OTHER01> <!channel> acme?", "C0TEST0001")  # only the bot's mention goes
+    assert valid(call.params["blocks"]) == ask.answer_message(answer, None).blocks
+    assert not server.fake.calls_to("chat.postMessage")
 
 
-def test_the_bots_own_messages_are_not_questions(acme: int, server: BotServer) -> None:
-    own = {"type": "message", "channel": PANE, "channel_type": "im", "user": "UBOT", "bot_id": "BBOT", "text": "hi"}
-    event(server, {**own, "ts": "1800000000.000300", "event_ts": "1800000000.000300"}, "EvOwn")
-    user_message(server, "help", ts="1800000000.000400", thread_ts=None)  # a later question is answered...
-    assert len(server.fake.wait_for("chat.postMessage", 1)) == 1  # ...and it is the only answer
+def test_a_bots_mention_and_an_edited_mention_are_not_questions(acme: int, server: BotServer) -> None:
+    mention(server, "<@UBOT> how is acme?", "EvBot", user=None, bot_id="B0OTHER01")
+    edited = {"user": ME, "ts": "1800000000.000150"}
+    mention(server, "<@UBOT> how is acme?", "EvEdit", ts="1800000000.000250", edited=edited)
+    mention(server, "<@UBOT> who is at risk?", "EvAsk", ts="1800000000.000300")  # a later question is answered...
+    server.fake.wait_for("chat.postEphemeral", timeout=15)
+    user_message(server, "help", ts="1800000000.000400", thread_ts=None)  # ...and so is one after it
+    posted(server.fake, 1)
+    answers = server.fake.calls_to("chat.postEphemeral")
+    assert [c.params["thread_ts"] for c in answers] == ["1800000000.000300"]  # ...and it is the only one
+
+
+def test_a_retried_event_is_answered_once(acme: int, engine: Engine, server: BotServer) -> None:
+    """Slack retries an event it thinks was lost (x-slack-retry-num) with the same event_id."""
+    body = {"type": "message", "channel": PANE, "channel_type": "im", "user": ME, "text": "help"}
+    payload = {
+        "token": "legacy",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": "EvOnce",
+        "event_time": 1700000000,
+        "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
+        "event": {**body, "ts": "1800000000.000100", "event_ts": "1800000000.000100"},
+    }
+    raw = json.dumps(payload).encode()
+    assert server.post_signed(raw, "application/json").status_code == 200
+    posted(server.fake, 1)
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert server.post_signed(raw, "application/json", retry).status_code == 200
+    user_message(server, "who is at risk?", ts="1800000000.000200", thread_ts=None)  # a new question is answered
+    second = posted(server.fake, 2)
+    assert second.params["blocks"] == ask.answer_message(expected(engine, "who is at risk?", None), None).blocks
+    assert len(server.fake.calls_to("chat.postMessage")) == 2  # the retry was not
+
+
+def test_the_bots_own_messages_are_not_questions(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack
+) -> None:
+    """Nor another bot's (an integration posting in the DM): Bolt drops only the bot's own events itself. One
+    listener thread, AI off: events are handled in the order they arrive, so a bot's message answered would be
+    the first answer."""
+    environ = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    settings = load_settings(
+        env_file=None, environ={**environ, "SLACK_API_URL": fake_slack.url, "LISTENER_THREADS": "1"}
+    )
+    server = BotServer(settings, engine, fake_slack, today=TODAY).start()
+    bot = {"type": "message", "channel": PANE, "channel_type": "im", "text": "how is acme?"}
+    try:
+        event(server, {**bot, "user": "UBOT", "bot_id": "BBOT", "ts": "1800000000.000300", "event_ts": "1.3"}, "EvOwn")
+        other = {**bot, "user": "U0INTEGR01", "bot_id": "B0INTEGR01", "ts": "1800000000.000350", "event_ts": "1.35"}
+        event(server, other, "EvOtherBot")
+        user_message(server, "help", ts="1800000000.000400", thread_ts=None)  # later questions are answered...
+        user_message(server, "who is at risk?", ts="1800000000.000500", thread_ts=None)
+        first, second = fake_slack.wait_for("chat.postMessage", 2, timeout=15)[:2]
+    finally:
+        server.stop()
+    questions = ("help", "who is at risk?", "how is acme?")
+    answers = {ask.answer_message(expected(engine, q, None), None).text: q for q in questions}
+    assert len(answers) == 3  # three questions, three answers told apart by their text
+    said = [answers.get(c.params["text"], "?") for c in (first, second)]
+    assert said == ["help", "who is at risk?"]  # ...in order, and the bots' "how is acme?" is not
+
+
+def test_a_pane_answer_is_posted_when_the_threads_context_cannot_be_read(
+    acme: int, engine: Engine, server: BotServer
+) -> None:
+    server.fake.set_response("conversations.replies", {"ok": False, "error": "thread_not_found"})
+    user_message(server, "how is acme?")
+    call = posted(server.fake, 1)
+    assert (call.params["channel"], call.params["thread_ts"]) == (PANE, THREAD)
+    assert call.params["blocks"] == ask.answer_message(expected(engine, "how is acme?", None), None).blocks
+    assert len(server.fake.calls_to("conversations.replies")) <= 1  # the context read once, for the question
+
+
+def test_a_file_shared_without_words_gets_a_line_saying_what_to_ask(server: BotServer) -> None:
+    shared = {"type": "message", "subtype": "file_share", "channel": PANE, "channel_type": "im", "user": ME}
+    files = [{"id": "F0FILE0001"}]
+    event(server, {**shared, "ts": "1800000000.000900", "thread_ts": THREAD, "files": files, "event_ts": "1.9"}, "EvF")
+    call = posted(server.fake, 1)
+    assert call.params["text"] == say("assistant_slack.no_text") and call.params["thread_ts"] == THREAD
 
 
 # --------------------------------------------------------------------------- feedback
@@ -249,6 +338,16 @@ def test_feedback_is_stored_before_the_ack_and_thanked_privately(engine: Engine,
     assert thanks.params["text"] == ask.thanks(False) and thanks.params["thread_ts"] == THREAD
 
 
+def test_each_users_latest_click_on_an_answer_is_their_one_say(engine: Engine, server: BotServer) -> None:
+    ref = encode(AnswerRef(kind="answer", generated=False))
+    for action_id in (AssistantIds.HELPED, AssistantIds.HELPED, AssistantIds.NOT_HELPED):
+        click(server, action_id, ref, PANE, "1800000000.000500", thread_ts=THREAD)
+    click(server, AssistantIds.HELPED, ref, PANE, "1800000000.000700", thread_ts=THREAD)  # another answer
+    with Session(engine) as s:
+        assert len(s.exec(select(AssistantFeedback)).all()) == 4  # every click kept...
+        assert feedback_counts(s) == {("answer", False, False): 1, ("answer", False, True): 1}  # ...each say once
+
+
 def test_a_forged_feedback_value_stores_nothing(engine: Engine, server: BotServer) -> None:
     click(server, AssistantIds.HELPED, '{"kind": 1}', PANE, "1800000000.000600")
     with Session(engine) as s:
@@ -264,10 +363,12 @@ def test_brief_me_on_the_card_answers_privately(acme: int, engine: Engine, serve
     assert call.params["response_type"] == "ephemeral" and call.params["replace_original"] is False
     with Session(engine) as s:
         found = brief(s, acme, load_scorecard(), TODAY, UTC)
-    if found is None:  # the skeleton's brief (helper E fills it in)
-        assert call.params["text"] == say("assistant_slack.brief_gone")
-    else:
-        assert valid(call.params["blocks"]) == ask.answer_message(found, None).blocks
+    assert found is not None and valid(call.params["blocks"]) == ask.answer_message(found, None).blocks
+
+
+def test_brief_me_on_a_customer_no_longer_there_says_so(acme: int, server: BotServer) -> None:
+    server.action(HealthIds.BRIEF, encode(AccountRef(account_id=acme + 100)))
+    assert server.fake.wait_for("response_url", timeout=15)[0].params["text"] == say("assistant_slack.brief_gone")
 
 
 def _alert(engine: Engine, account_id: int) -> int:
@@ -286,17 +387,16 @@ def _alert(engine: Engine, account_id: int) -> int:
         return alert.id or 0
 
 
-def test_brief_me_on_the_alert_root_answers_in_its_thread(acme: int, engine: Engine, server: BotServer) -> None:
+def test_brief_me_on_the_alert_root_answers_privately(acme: int, engine: Engine, server: BotServer) -> None:
+    """The alert's channel may have guests: the brief is for the clicker only, like the card's."""
     alert_id = _alert(engine, acme)
     click(server, AlertIds.BRIEF, encode(AlertRef(alert_id=alert_id)), "C0ALERTS01", "1750000000.000100")
+    call = server.fake.wait_for("response_url", timeout=15)[0]
+    assert call.params["response_type"] == "ephemeral" and call.params["replace_original"] is False
     with Session(engine) as s:
         found = brief(s, acme, load_scorecard(), TODAY, UTC)
-    if found is None:  # the skeleton's brief: told privately that there is nothing to brief on
-        assert server.fake.wait_for("response_url")[0].params["text"] == say("assistant_slack.brief_gone")
-    else:
-        call = posted(server.fake, 1)
-        assert (call.params["channel"], call.params["thread_ts"]) == ("C0ALERTS01", "1750000000.000100")
-        assert call.params["blocks"] == ask.answer_message(found, None).blocks
+    assert found is not None and valid(call.params["blocks"]) == ask.answer_message(found, None).blocks
+    assert not server.fake.calls_to("chat.postMessage")
 
 
 @pytest.mark.parametrize("action_id", [DraftIds.AGAIN, DraftIds.TEMPLATE])
@@ -308,13 +408,19 @@ def test_the_draft_buttons_redraw_the_draft_in_place(
     click(server, action_id, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", draft_ts, thread_ts=root)
     with Session(engine) as s:
         found = draft(s, alert_id, load_scorecard(), TODAY, UTC, template=action_id == DraftIds.TEMPLATE)
-    if found is None:  # the skeleton's draft: told privately, in the thread
-        assert server.fake.wait_for("chat.postEphemeral")[0].params["text"] == say("assistant_slack.draft_gone")
-    else:
-        call = server.fake.wait_for("chat.update")[0]
-        assert (call.params["channel"], call.params["ts"]) == ("C0ALERTS01", draft_ts)
-        assert valid(call.params["blocks"]) == ask.draft_message(found, alert_id, None).blocks
-        assert actions_of(call.params["blocks"]) == [DraftIds.AGAIN, DraftIds.TEMPLATE]
+    assert found is not None
+    call = server.fake.wait_for("chat.update", timeout=15)[0]
+    assert (call.params["channel"], call.params["ts"]) == ("C0ALERTS01", draft_ts)
+    assert valid(call.params["blocks"]) == ask.draft_message(found, alert_id, None).blocks
+    assert actions_of(call.params["blocks"]) == [DraftIds.AGAIN, DraftIds.TEMPLATE]
+
+
+@pytest.mark.parametrize("action_id", [DraftIds.AGAIN, DraftIds.TEMPLATE, AlertIds.BRIEF])
+def test_a_button_on_an_alert_no_longer_there_says_so_in_its_thread(action_id: str, server: BotServer) -> None:
+    value = encode(AlertRef(alert_id=999)) if action_id == AlertIds.BRIEF else encode(DraftRef(alert_id=999))
+    click(server, action_id, value, "C0ALERTS01", "1750000000.000300", thread_ts="1750000000.000100")
+    gone = say("assistant_slack.brief_gone" if action_id == AlertIds.BRIEF else "assistant_slack.draft_gone")
+    assert server.fake.wait_for("chat.postEphemeral", timeout=15)[0].params["text"] == gone
 
 
 # --------------------------------------------------------------------------- the message itself
@@ -337,6 +443,18 @@ def test_an_answer_shows_its_figures_commands_the_model_and_why_a_wording_was_dr
     assert "not in the data: 57." in json.dumps(valid(noted.blocks))
     hostile = ask.answer_message(Answer(text="x", figures=(Figure("<!here>", "<https://evil|x>"),)), None)
     assert "<!here>" not in json.dumps(hostile.blocks) and "&lt;!here&gt;" in json.dumps(hostile.blocks)
+
+
+def test_an_answer_too_long_for_one_message_ends_saying_how_much_more_and_where() -> None:
+    lines = [f"{n}: " + "x" * 2900 for n in range(60)]  # one section each: 60 blocks of text
+    answer = Answer(text="\n".join(lines), figures=(Figure("a", "1"),), commands=("/health at-risk",))
+    message = ask.answer_message(answer, None)
+    assert len(valid(message.blocks)) <= 50
+    shown = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    assert shown == lines[: len(shown)]
+    more = say("assistant_slack.more", n=len(lines) - len(shown), command="/health at-risk")
+    assert more in json.dumps(message.blocks, ensure_ascii=False)
+    assert actions_of(message.blocks) == [AssistantIds.HELPED, AssistantIds.NOT_HELPED]
 
 
 def test_an_empty_answer_still_says_something() -> None:
@@ -443,3 +561,133 @@ def test_past_the_deadline_the_data_answer_goes_out_saying_the_model_did_not_ans
         taken.shutdown(cancel_futures=True)
     assert shown == answer.noted(say("assistant_slack.model_silent", seconds="1"))
     assert not shown.generated
+
+
+@pytest.fixture
+def gated_model() -> Iterator[tuple[str, threading.Event]]:
+    """An endpoint that holds every call until the test sets the event, then hangs up: (base URL, the event)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    gate, stop, held = threading.Event(), threading.Event(), []
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):  # the accept timed out
+                held.append(listener.accept()[0])
+            if gate.is_set():  # hang up on every call held, and on every later one at once
+                while held:
+                    held.pop().close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1", gate
+    gate.set()
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+def test_questions_waiting_on_the_model_never_hold_other_work_and_a_full_queue_answers_at_once(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack, gated_model: tuple[str, threading.Event]
+) -> None:
+    """2 listener threads, 1 model slot, a model holding every call: 3 DMs take the slot, its one waiting place,
+    and the third is answered at once (the model is busy); Home still opens while the first two wait."""
+    url, gate = gated_model
+    environ = {
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.url,
+        "LLM_BASE_URL": url,
+        "LLM_MODEL": "gated-1",
+        "LLM_TIMEOUT": "25",  # the most it may be: only the gate ends the calls
+        "LISTENER_THREADS": "2",
+        "LLM_CONCURRENCY": "1",
+    }
+    bot = BotServer(load_settings(env_file=None, environ=environ), engine, fake_slack, today=TODAY).start()
+    try:
+        for n in range(3):
+            user_message(bot, f"how is acme {n}?", ts=f"180000000{n}.000100", thread_ts=None)
+        fake_slack.wait_for("chat.postMessage", 3, timeout=15)  # three "reading the data" lines
+        busy = fake_slack.wait_for("chat.update", timeout=15)[0]
+        home = {"type": "app_home_opened", "user": ME, "channel": "D0HOME", "tab": "home", "event_ts": "1.2"}
+        event(bot, home, "EvHome")
+        fake_slack.wait_for("views.publish", timeout=15)  # the follow-up pool is free: the model holds none of it
+        assert len(fake_slack.calls_to("chat.update")) == 1  # the two waiting on the model still wait
+        gate.set()
+        updates = fake_slack.wait_for("chat.update", 3, timeout=15)
+    finally:
+        gate.set()
+        bot.stop()
+    assert say("llm.note.busy") in json.dumps(valid(busy.params["blocks"]), ensure_ascii=False)
+    assert all("Generated by" not in json.dumps(u.params["blocks"]) for u in updates)
+
+
+def test_the_ceiling_counts_from_the_questions_arrival(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    """A model that never answers and an LLM_TIMEOUT above the ceiling: the answer comes within the ceiling
+    anyway, saying so; a question that waited its ceiling out before it was read gets the data's answer at once."""
+    settings = model_settings(database_url, fake_slack, silent_model)
+    deps = Deps(
+        session_factory(engine),
+        load_scorecard(),
+        lambda: TODAY,
+        ThreadPoolExecutor(max_workers=1),
+        model=Model.from_settings(settings),
+        llm_timeout=60.0,
+        answer_deadline=3.0,
+        model_calls=ask.ModelCalls(1),
+    )
+    plain = expected(engine, "how is acme?", None)
+    shown = ask.ask(deps, "how is acme?", ME, None, AccountNames(), time.monotonic())
+    assert not shown.generated and shown.text == plain.text and shown.note  # the model's timeout: 2 s, not 60
+    assert "60" not in shown.note
+    late = ask.ask(deps, "how is acme?", ME, None, AccountNames(), time.monotonic() - 3.0)
+    assert late == plain.noted(say("assistant_slack.model_silent", seconds="3"))
+
+
+def test_a_call_the_asker_stopped_waiting_for_is_cancelled_and_a_full_queue_refuses_at_once(engine: Engine) -> None:
+    calls, gate = ask.ModelCalls(1), threading.Event()
+    calls.submit(gate.wait, 30)  # the one slot taken
+    deps = Deps(
+        session_factory(engine),
+        load_scorecard(),
+        lambda: TODAY,
+        ThreadPoolExecutor(max_workers=1),
+        model=object(),  # never called: every call below waits behind the gate
+        answer_deadline=2.0,
+        model_calls=calls,
+    )
+    answer = Answer(text="*Acme*: score 41.", figures=(Figure("Health score", "41"),), facts={"score": 41})
+    silent = answer.noted(say("assistant_slack.model_silent", seconds="2"))
+    try:
+        assert ask.worded(deps, answer, "q", time.monotonic()) == silent  # queued, then cancelled...
+        assert ask.worded(deps, answer, "q", time.monotonic()) == silent  # ...so its place is free again
+        waiting = calls.submit(gate.wait, 30)  # the one waiting place taken:
+        assert ask.worded(deps, answer, "q", time.monotonic()) == answer.noted(say("llm.note.busy"))  # at once
+        gate.set()
+        assert waiting.result(timeout=10) is True  # the waiting call ran once the slot was free
+    finally:
+        gate.set()
+        calls.shutdown(cancel_futures=True)
+
+
+def test_a_question_that_fails_replaces_its_reading_line_with_the_error(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    """With a model the "reading the data" line shows first; a failure must not leave it there forever."""
+    bot = BotServer(model_settings(database_url, fake_slack, silent_model), engine, fake_slack, today=TODAY).start()
+    with engine.begin() as conn:  # the data cannot be read
+        conn.exec_driver_sql("ALTER TABLE account RENAME TO account_away")
+    try:
+        user_message(bot, "how is acme?", thread_ts=None)
+        working = posted(fake_slack, 1)
+        call = fake_slack.wait_for("chat.update", timeout=15)[0]
+    finally:
+        bot.stop()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE account_away RENAME TO account")
+    assert working.params["text"] == ask.working().text and call.params["ts"] == fake_slack.posted(PANE)[0]["ts"]
+    assert call.params["text"].startswith(say("health.error", error_id="X").split("X")[0])
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1  # the error said once, in place
