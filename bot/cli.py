@@ -347,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for library in ("httpx", "httpcore"):  # a line per request, naming its URL: the model's calls log their own
+        logging.getLogger(library).setLevel(logging.WARNING)
     handler = {
         "demo": cmd_demo,
         "import": cmd_import,

@@ -247,6 +247,10 @@ def _llm(env: dict[str, str]) -> _LLMSettings:
     key = _secret(env, "LLM_API_KEY", None, "your model provider's API keys page")
     if key and not url:
         raise SettingsError("LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not: set them too, or remove it")
+    if key and url and shown != url:
+        raise SettingsError(
+            f"LLM_BASE_URL='{shown}' holds a user:password and LLM_API_KEY is set: keep the key in LLM_API_KEY only"
+        )
     raw = env.get("LLM_TIMEOUT", "").strip() or "20"
     try:
         timeout = float(raw)

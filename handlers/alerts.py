@@ -77,7 +77,7 @@ def open_card(deps: Deps, click: Click[AlertRef]) -> Done:
 def register(app: App, deps: Deps, rules: Rules | None = None, calendar: BusinessCalendar | None = None) -> None:
     """`rules` and `calendar` (default: the default rules, a Mon-Fri 09:00-17:00 calendar in deps.tz) are what an
     alert opened from a listing needs: its owner's DM setting and its response SLA."""
-    look = Look(deps.scorecard.tiers, deps.tz, deps.cs_lead)
+    look = Look(deps.scorecard.tiers, deps.tz, deps.cs_lead, deps.scorecard)
     opening = actions.Opening(
         rules or load_rules(None, deps.scorecard),
         calendar or BusinessCalendar(tz=deps.tz),

@@ -97,7 +97,7 @@ def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
         user_id = body["user"]["id"]
         with unit_of_work(deps.sessions, commit_by=commit_by(context)) as session:
             stored = service.set_override(
-                session, ref.account_id, entry, user_id, scorecard.tiers, today(), deps.tz, deps.cs_lead
+                session, ref.account_id, entry, user_id, scorecard, today(), deps.tz, deps.cs_lead
             )
         if isinstance(stored, dict):
             ack(response_action="errors", errors=stored)

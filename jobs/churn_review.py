@@ -79,7 +79,8 @@ def run(
             except NoDataError as exc:
                 log.warning("no churn review posted: %s", exc)
                 return None
-            expected = expected_loss.read(session).expected(tiers or (scorecard or load_scorecard()).tiers)
+            card = scorecard or load_scorecard()
+            expected = expected_loss.read(session, card).expected(tiers or card.tiers)
             checked = forecasts.latest_check(session, today)  # the latest forecast whose period is over, vs the facts
             message = messages.review_message(result, open_to_all=not readers, expected=expected, forecast=checked)
             new = outbox.post(session, key, channel, message.text, message.blocks)

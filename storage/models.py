@@ -107,6 +107,7 @@ class HealthScore(SQLModel, table=True):
     __table_args__ = (
         Index("ix_health_score_day_tier", "day", "tier"),
         Index("ix_health_score_day_score", "day", "score"),  # riskiest-first lists and movers
+        Index("ix_health_score_day_computed", "day", "computed_at"),  # a day's last write: `scores.day_marker`
     )
 
     account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, func, or_, text
+from sqlalchemy import Connection, bindparam, case, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -429,6 +429,19 @@ def chance_rows(session: Session, day: date) -> pd.DataFrame:
     rows = session.connection().execute(stmt).all()
     columns = ["account_id", "name", "owner_slack_id", "segment", "mrr", "renewal_date", "score", "tier", "card"]
     return pd.DataFrame([tuple(r) for r in rows], columns=[*columns, "delta_7"])
+
+
+def day_marker(session: Session, day: date) -> tuple[Any, ...]:
+    """What changes whenever anything `chance_rows(day)` returns may have changed, read without the day's score rows:
+    their count and last write from the (day, computed_at) index (every score write sets `computed_at`), and one
+    narrow pass over the accounts: their count, churned count, MRR total and last write (imports and syncs set
+    `updated_at`; churning sets the status)."""
+    conn = session.connection()
+    s, a = HealthScore, Account
+    scored = conn.execute(select(func.count(), func.max(col(s.computed_at))).where(col(s.day) == day)).one()
+    churned = func.sum(case((col(a.status) == AccountStatus.CHURNED, 1), else_=0))
+    accounts = conn.execute(select(func.count(), churned, func.sum(col(a.mrr)), func.max(col(a.updated_at)))).one()
+    return (*scored, *accounts)
 
 
 def steepest_fall(session: Session, day: date, segment: str, except_tier: str) -> Account | None:

@@ -3,8 +3,10 @@
 `FakeOpenAI().url` is the base URL up to and including /v1 (what LLM_BASE_URL holds). Each request to
 /v1/chat/completions takes the next scripted `Reply` (then `default`) and is kept in `requests`. A reply can
 answer (`Reply("text")`), answer an error status (`Reply(status=429, retry_after="0")`), answer after a delay
-(`delay=...`), send its body a byte at a time (`trickle=...`) or never answer (`hold=True`: held until the
-client hangs up, which is counted in `aborted`, or until `release()`).
+(`delay=...`), send its body a byte at a time (`trickle=...`), send its header lines one at a time
+(`header_trickle=...`: each line after that many seconds, `header_lines` of them before the real answer), add
+headers (`headers={...}`) or never answer (`hold=True`: held until the client hangs up, which is counted in
+`aborted`, or until `release()`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class Reply:
     hold: bool = False
     trickle: float = 0.0  # seconds between the body's bytes: headers at once, then the body byte by byte
     raw: str | None = None  # the body as it is (invalid JSON, an error object)
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers ("Content-Encoding": "gzip")
+    header_trickle: float = 0.0  # seconds between header lines: a server that never quite stops answering
+    header_lines: int = 50  # padding lines sent so, before the answer's own headers and body
 
 
 @dataclass
@@ -102,8 +107,11 @@ class FakeOpenAI:
                     if reply.delay:
                         time.sleep(reply.delay)
                     self._answer(reply)
-                except OSError:
-                    pass  # the client hung up
+                except OSError:  # the client hung up
+                    if reply.header_trickle:
+                        with fake._cond:
+                            fake.aborted += 1
+                            fake._cond.notify_all()
                 finally:
                     with fake._cond:
                         fake.in_flight -= 1
@@ -134,10 +142,17 @@ class FakeOpenAI:
                     text = json.dumps({"id": "x", "object": "chat.completion", "choices": [{"message": message}]})
                 data = text.encode()
                 self.send_response(reply.status)
+                for _ in range(reply.header_lines if reply.header_trickle else 0):
+                    self.flush_headers()
+                    if fake._release.wait(reply.header_trickle):
+                        break
+                    self.send_header("X-Pad", "a")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 if reply.retry_after is not None:
                     self.send_header("Retry-After", reply.retry_after)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 if not reply.trickle:
                     self.wfile.write(data)

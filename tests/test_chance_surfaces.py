@@ -18,8 +18,9 @@ from sqlmodel import Session, col, select
 from bot.alerts import messages as alert_messages
 from bot.alerts import threads
 from bot.scoring import chance_fit
-from bot.scoring.chance import Band, ChanceFit, ChanceMap
+from bot.scoring.chance import Band, ChanceFit, ChanceMap, scorecard_key
 from bot.scoring.scorecard import load_scorecard
+from bot.slack import expected_loss
 from bot.slack.blocks import money
 from bot.slack.chance import Chances
 from storage import alerts as alert_store
@@ -39,7 +40,7 @@ SNAPSHOTS = [date(2026, 3, 16), date(2026, 3, 2)]
 FIT = ChanceFit(
     as_of=DEMO_END,
     horizon=90,
-    scorecard_key="hand-made",
+    scorecard_key=scorecard_key(load_scorecard()),  # the card the bot serves with
     snapshots=SNAPSHOTS,
     cases=700,
     churned_cases=54,
@@ -53,6 +54,10 @@ FITTED = "fitted on 2 snapshots from 2026-03-02 to 2026-03-16 (700 cases, 20 chu
 WHY_TOO_LITTLE = (
     "no chance to churn yet: 3 churned accounts in 80 past cases, and a chance needs at least 10 churned accounts"
     " and 100 cases"
+)
+REFITTING = (
+    "no chance to churn until the next daily score run: the scorecard changed since the fit of 2026-06-30, and that"
+    " run refits it for the new card"
 )
 NO_FIT = "appears after the first daily score run (`healthbot score`)"
 
@@ -168,6 +173,27 @@ def test_before_any_fit_the_surfaces_say_when_the_chance_appears(seeded, bot_ser
     assert by_mrr["text"].startswith("`/health top by-mrr` ranks") and NO_FIT in by_mrr["text"]
     assert home_opened(bot_server, "EvNoFit").status_code == 200
     assert NO_FIT in texts(published(bot_server)[0]["view"])
+
+
+def test_a_fit_for_another_card_shows_no_chance_until_the_next_score_run(seeded, bot_server: BotServer) -> None:
+    """SCORECARD_PATH edited since the fit: its bands belong to the old card, so no surface reads a number from them
+    (the daily score run refits for the new card)."""
+    store(seeded, replace(FIT, scorecard_key="the card before an edit"))
+    (account, _), *_ = scored_accounts(seeded, 1)
+    set_score(seeded, account.id or 0, 12.0)  # 30 % with the old card's bands
+    card = ack(bot_server, account.external_id)["blocks"]
+    assert f"*Chance to churn in the next 90 days*: {REFITTING}" in card[0]["text"]["text"]
+    assert "30 %" not in block_texts(card) and "fitted on" not in block_texts(card)
+    top = ack(bot_server, "top 5")["blocks"]
+    assert block_texts(top).count(REFITTING) == 1 and "  ·  chance " not in block_texts(top)
+    by_mrr = ack(bot_server, "top by-mrr")
+    assert by_mrr["text"].startswith("`/health top by-mrr` ranks") and REFITTING in by_mrr["text"]
+    assert home_opened(bot_server, "EvOtherCard").status_code == 200
+    home = texts(published(bot_server)[0]["view"])
+    assert REFITTING in home and "  ·  chance " not in home and "*Expected MRR loss* in the next" not in home
+    with unit_of_work(session_factory(seeded)) as s:
+        lines = expected_loss.lines(expected_loss.read(s, load_scorecard()).expected(TIERS), TIERS.label)
+    assert lines == [f"*Expected MRR loss in the next 90 days*: not shown, {REFITTING}."]
 
 
 def test_an_override_changes_the_tier_shown_not_the_chance(seeded, bot_server: BotServer) -> None:

@@ -5,9 +5,12 @@ with slack_sdk.models; hostile segment names arrive escaped."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +19,11 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.cli import main
 from bot.digest import messages as digest_messages
 from bot.digest import service as digest_service
 from bot.scoring import chance_fit
-from bot.scoring.chance import Band, ChanceFit, ChanceMap
+from bot.scoring.chance import Band, ChanceFit, ChanceMap, scorecard_key
 from bot.scoring.loss import LossRow
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import Settings
@@ -32,6 +36,7 @@ from tests.conftest import BotServer
 from tests.fake_slack import FakeSlack
 
 SCORECARD = load_scorecard()
+KEY = scorecard_key(SCORECARD)  # the fits below are for the card in use
 TIERS = SCORECARD.tiers
 DAY = date(2026, 7, 1)  # the only (so the latest) score day
 TODAY = date(2026, 10, 15)  # the churn review of 2026-Q3
@@ -42,7 +47,7 @@ HOSTILE = "<!here> & co"
 FIT = ChanceFit(
     as_of=date(2026, 6, 30),
     horizon=90,
-    scorecard_key="hand",
+    scorecard_key=KEY,
     snapshots=[date(2026, 1, 1), date(2026, 3, 31)],
     cases=400,
     churned_cases=52,
@@ -100,7 +105,7 @@ def _valid(blocks: list[dict[str, Any]]) -> str:
 def test_the_sums_read_from_the_database(book: Engine) -> None:
     _fit(book)
     with Session(book) as session:
-        read = expected_loss.read(session)
+        read = expected_loss.read(session, SCORECARD)
     assert read.day == DAY and read.fit is not None and read.fit.enough
     s = read.expected(TIERS).summary
     assert s is not None
@@ -152,7 +157,7 @@ def test_no_fit_yet_and_too_little_history_say_so(book: Engine) -> None:
         return _valid(digest_messages.digest_message(stats, TIERS).blocks or [])
 
     assert "*Expected MRR loss in the next 90 days*: appears after the first daily score run" in digest_text()
-    little = ChanceFit(as_of=date(2026, 6, 30), horizon=90, scorecard_key="hand", snapshots=[date(2026, 3, 31)],
+    little = ChanceFit(as_of=date(2026, 6, 30), horizon=90, scorecard_key=KEY, snapshots=[date(2026, 3, 31)],
                        cases=50, churned_cases=3, accounts=40, churned_accounts=3)  # fmt: skip
     _fit(book, little)
     text = digest_text()
@@ -200,6 +205,45 @@ def test_the_quarterly_review_carries_it(book: Engine) -> None:
 def test_a_new_install_says_the_figure_comes_after_the_first_score_run(engine: Engine) -> None:
     with Session(engine) as session:
         stats = digest_service.collect(session, SCORECARD, NOW, ZoneInfo("UTC"))
-        assert expected_loss.read(session).day is None
+        assert expected_loss.read(session, SCORECARD).day is None
     text = _valid(digest_messages.digest_message(stats, TIERS).blocks or [])
     assert "*Expected MRR loss in the next 90 days*: appears after the first daily score run" in text
+
+
+def test_healthbot_report_writes_the_expected_loss_in_markdown_and_csv(
+    book: Engine, cli_env: None, tmp_path: Path
+) -> None:
+    _fit(book)
+    out = tmp_path / "out"
+    assert main(["report", "--period", "2026-Q3", "--format", "md", "--out", str(out)]) == 0
+    text = (out / "churn-2026-Q3.md").read_text(encoding="utf-8")
+    section = text[text.index("## Expected MRR loss in the next 90 days") :]
+    assert "| Portfolio |  | 6 | 8,800 | 1.4 | 2,440 | 27.7 % |" in section
+    assert "| Segment | Enterprise | 2 | 7,000 | 0.5 | 2,200 | 31.4 % |" in section
+    assert "| Segment | no segment | 1 | 500 | 0.4 | 200 | 40.0 % |" in section
+    assert f"| CSM | {U1} | 2 | 6,000 | 0.4 | 2,010 | 33.5 % |" in section
+    assert "| Tier | High risk | 3 | 5,500 | 1.2 | 2,200 | 40.0 % |" in section
+    assert "customers scored on 2026-07-01" in section
+
+    assert main(["report", "--period", "2026-Q3", "--format", "csv", "--out", str(out)]) == 0
+    with (out / "churn-2026-Q3-expected-loss.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    by = {(r["group"], r["name"]): r for r in rows}
+    assert [r["group"] for r in rows] == ["portfolio"] + ["segment"] * 4 + ["csm"] * 3 + ["tier"] * 4
+    assert by[("portfolio", "")]["expected_loss"] == "2440.00" and by[("portfolio", "")]["mrr"] == "8800.00"
+    assert by[("segment", HOSTILE)]["expected_loss"] == "30.00"  # data, as typed
+    assert by[("csm", U2)]["expected_accounts"] == "0.6000" and by[("tier", "High risk")]["loss_share"] == "0.4000"
+    assert {r["horizon_days"] for r in rows} == {"90"} and {r["score_day"] for r in rows} == {"2026-07-01"}
+
+
+def test_healthbot_report_without_a_figure_says_why(book: Engine, cli_env: None, tmp_path: Path) -> None:
+    _fit(book, replace(FIT, scorecard_key="an edited card"))
+    out = tmp_path / "out"
+    assert main(["report", "--period", "2026-Q3", "--format", "md", "--out", str(out)]) == 0
+    text = (out / "churn-2026-Q3.md").read_text(encoding="utf-8")
+    assert "Not shown: no chance to churn until the next daily score run: the scorecard changed" in text
+    assert "2,440" not in text
+    assert main(["report", "--period", "2026-Q3", "--format", "csv", "--out", str(out)]) == 0
+    with (out / "churn-2026-Q3-expected-loss.csv").open(encoding="utf-8", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["expected_loss"] == "" and row["note"].startswith("no chance to churn until the next daily score run")

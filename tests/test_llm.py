@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,23 @@ def test_a_body_without_content_is_invalid(fake: FakeOpenAI, model: Model) -> No
         with pytest.raises(ModelError, match="no choices") as error:
             model.chat(HELLO, timeout=5)
         assert error.value.kind == "invalid"
+
+
+def test_a_body_that_cannot_be_decoded_or_nests_too_deep_is_invalid(fake: FakeOpenAI, model: Model) -> None:
+    nested = "[" * 100_000  # json's own recursion limit, not a ValueError
+    fake.then(
+        Reply(headers={"Content-Encoding": "gzip"}),  # says gzip, is not
+        Reply(raw=nested),
+        Reply(raw=json.dumps({"choices": [{"message": {"content": nested}}]})),
+        Reply(status=500, raw=json.dumps({"error": {"message": 1}}) + nested),
+    )
+    for json_mode in (False, False, True):
+        with pytest.raises(ModelError) as error:
+            model.chat(HELLO, json_mode=json_mode, timeout=5)
+        assert error.value.kind == "invalid"
+    fake.default = Reply(status=400, raw=nested)
+    with pytest.raises(ModelError, match="HTTP 400"):
+        model.chat(HELLO, timeout=5)
 
 
 def test_429_then_ok_is_retried_after_its_retry_after(fake: FakeOpenAI, model: Model) -> None:
@@ -132,6 +150,18 @@ def test_a_body_that_trickles_in_is_dropped_at_the_deadline(fake: FakeOpenAI, mo
     assert len(fake.requests) == 1
 
 
+def test_a_server_trickling_header_lines_is_given_up_at_the_deadline_and_the_request_aborted(
+    fake: FakeOpenAI, model: Model
+) -> None:
+    # each header line comes well within any read timeout: only a deadline for the whole call can end it
+    fake.then(Reply("late", header_trickle=0.1, header_lines=100), Reply("next"))
+    with pytest.raises(ModelError, match="no answer within 0.5 s") as error:
+        model.chat(HELLO, timeout=0.5)
+    assert error.value.kind == "timeout" and len(fake.requests) == 1
+    assert fake.wait_for(lambda f: f.aborted == 1)  # the client hung up rather than read on
+    assert model.chat(HELLO, timeout=5) == "next"  # the slot came back
+
+
 def test_without_a_timeout_a_call_takes_llm_timeout(fake: FakeOpenAI) -> None:
     fake.default = Reply(hold=True)
     with pytest.raises(ModelError, match="no answer within 0.4 s"):
@@ -176,12 +206,31 @@ def test_the_key_is_never_in_a_log_line_an_error_or_a_repr(
 
 
 def test_a_password_in_the_base_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx's own lines too ("HTTP Request: POST http://...")
     with FakeOpenAI(Reply(status=500, retry_after="0")) as server:
+        server.then(Reply("fine"))
         model = Model(server.url.replace("http://", "http://me:hunter2@"), "m")
+        assert model.chat(HELLO, timeout=5) == "fine"
         with pytest.raises(ModelError) as error:
             model.chat(HELLO, timeout=5)
     assert "hunter2" not in str(error.value) and "hunter2" not in caplog.text and "hunter2" not in repr(model)
-    assert "HTTP 500" in str(error.value)
+    assert "HTTP 500" in str(error.value) and "HTTP Request" in caplog.text
+    assert server.requests[0].headers["Authorization"] == "Basic bWU6aHVudGVyMg=="  # me:hunter2, as a header
+
+
+def test_the_bot_s_logging_leaves_out_httpx_s_line_per_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import cli
+
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    before = [logger.level for logger in loggers]
+    try:
+        cli.main(["db", "current"])
+        assert [logger.level for logger in loggers] == [logging.WARNING] * 2
+    finally:
+        for logger, level in zip(loggers, before, strict=True):
+            logger.setLevel(level)
 
 
 def test_the_same_settings_give_the_one_model_so_the_cap_holds_for_the_process() -> None:

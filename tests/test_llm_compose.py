@@ -84,6 +84,8 @@ def test_exit_words_are_sent_only_when_named_and_to_a_reader(fake: FakeOpenAI, m
         (Reply("   "), say("llm.note.empty")),
         (Reply("Acme. " * (LIMIT // 6 + 1)), say("llm.note.too_long")),
         (Reply(content=None), say("llm.note.invalid")),
+        (Reply(headers={"Content-Encoding": "gzip"}), say("llm.note.invalid")),  # says gzip, is not
+        (Reply("Acme & " * (LIMIT // 7)), say("llm.note.too_long")),  # within LIMIT until & is escaped
         (Reply(raw="{not json"), say("llm.note.invalid")),
         (Reply(status=500, retry_after="0"), say("llm.note.http")),
         (Reply(status=401), say("llm.note.http")),
@@ -155,6 +157,10 @@ def test_ai_is_on_with_both_url_and_model_and_the_defaults_hold() -> None:
         ({**ON, "LLM_BASE_URL": "https://me:hunter2@x.test/v1/chat/completions"}, "'https://***@x.test/v1/chat"),
         ({**ON, "LLM_BASE_URL": "https://api.openai.com/v1/chat/completions"}, "up to and including /v1"),
         ({"LLM_API_KEY": "sk-abc0123456789"}, "LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not"),
+        (
+            {**ON, "LLM_BASE_URL": "https://me:hunter2@x.test/v1", "LLM_API_KEY": "sk-abc0123456789"},
+            "'https://***@x.test/v1' holds a user:password and LLM_API_KEY is set",
+        ),
         ({**ON, "LLM_API_KEY": "sk-your-key-here"}, "LLM_API_KEY still holds the placeholder"),
         ({**ON, "LLM_TIMEOUT": "soon"}, "LLM_TIMEOUT='soon' is not a number of seconds"),
         ({**ON, "LLM_TIMEOUT": "60"}, "LLM_TIMEOUT=60 is out of range: use 1 to 25 seconds"),
@@ -166,3 +172,10 @@ def test_a_wrong_llm_setting_stops_with_one_line_saying_what_to_do(env: dict[str
     with pytest.raises(SettingsError) as error:
         load_settings(env_file=None, environ=env)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_facts_that_are_not_json_fail_loudly_and_nothing_is_sent(fake: FakeOpenAI, model: Model) -> None:
+    odd = Answer("*Acme*: 41", facts={"score": 41, "figure": Figure("Health score", "41")})
+    with pytest.raises(TypeError, match="is a Figure"):
+        reword(model, odd, QUESTION, timeout=5)
+    assert fake.requests == []

@@ -3,9 +3,11 @@ was given, whatever form it writes them in; and what may leave the building is L
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from bot.llm.fields import WITHHELD, sendable
+from bot.llm.fields import WITHHELD, WITHHELD_VALUE, sendable
 from bot.llm.grounding import unsupported
 
 FACTS = {
@@ -59,6 +61,53 @@ def test_a_figure_date_or_name_the_facts_do_not_hold_is_reported(reply: str, mad
     assert unsupported(reply, FACTS, "how is acme?") == made_up
 
 
+@pytest.mark.parametrize(
+    "reply, made_up",
+    [
+        # a date's parts are not figures (2026-11-07 gives neither 11 nor 2,026), and a slash date is a date
+        ("It has 11 open tickets.", ["11"]),
+        ("The MRR is $2,026.", ["$2,026"]),
+        ("It renews on 07/11/2027.", ["07/11/2027"]),
+        ("It renews on 15/01/2027 (01/15/2027), down since 11/07/2026 and 7/11/26.", []),
+        ("It has been falling in 2026 and renews in 2027.", []),  # a given date's year, as a year
+        ("This quarter it has been falling; last month too.", []),
+        # a made-up name opening a sentence, a bullet or a bold mark
+        ("Globex is at risk.", ["Globex"]),
+        ("• Globex: 41", ["Globex"]),
+        ("*Globex* is at 41.", ["Globex"]),
+        ("_Globex_ is at 41.", ["Globex"]),
+        ("Acme Corp. Globex is next.", ["Globex"]),
+        ("Logins fell. Enterprise is the segment. Sponsor calls are due.", []),  # given or common words
+        # a month of a year, number words past twelve, billions, a weekday next to a date
+        ("It renews in March 2027.", ["March 2027"]),
+        ("It renews in January 2027, down since November 2026.", []),
+        ("It has sixty open tasks and forty-two tickets.", ["sixty", "forty-two"]),
+        ("It scores forty-one, down from sixty-three.", []),
+        ("The MRR is 41 billion, $41bn or $41B.", ["41 billion", "$41bn", "$41B"]),
+        ("Call them on Tuesday, Dec 10.", ["Tuesday, Dec 10"]),
+        ("Call them on Thursday, Dec 10 or on Monday 14 December 2026.", []),
+        ("It renews on 2027-01-15 (Monday), the sponsor call is Dec 14 (Monday).", ["2027-01-15 (Monday)"]),
+        # too strict before: contractions, a run across a full stop, Title Case labels
+        ("It's at 41. Here's why: it was 63. I'd call Jane Doe. Health is Red.", []),
+        ("Acme Corp. The score is 41.", []),
+        ("*Health Score*: 41\n*At Risk*: yes\n*Next Steps*: call the sponsor\n*Renewal Date*: 2027-01-15", []),
+    ],
+)
+def test_what_review_found_dates_names_and_number_forms(reply: str, made_up: list[str]) -> None:
+    assert unsupported(reply, FACTS, "how is acme?") == made_up
+
+
+def test_the_time_of_an_iso_date_in_the_facts_gives_no_figures() -> None:
+    facts = {"last_login": "2026-11-07T10:30:00Z"}
+    assert unsupported("The last login was on 2026-11-07, at 10:30.", facts) == ["10", "30"]
+    assert unsupported("The last login was on November 7, 2026.", facts) == []
+
+
+def test_a_fall_is_the_negative_figure_written_without_its_sign() -> None:
+    assert unsupported("Logins fell 22 % (-22 %).", {"logins_change": -22}) == []
+    assert unsupported("Logins fell 22 %.", {"drivers": ["Logins -22 %"]}) == []
+
+
 def test_the_question_counts_as_given() -> None:
     assert unsupported("Accounts renewing in the next 30 days: none.", {"accounts": []}, "renewing in 30 days?") == []
     assert unsupported("Renewing in the next 30 days: none.", {"accounts": []}, "renewing soon?") == ["30"]
@@ -92,3 +141,33 @@ def test_exit_words_leave_only_when_named_and_only_for_a_reader() -> None:
 
 def test_a_list_of_fields_sends_those_fields_only() -> None:
     assert sendable(FACTS, ["score", "chance"]) == {"score": FACTS["score"], "chance": 0.523}
+
+
+def test_a_withheld_value_is_scrubbed_wherever_it_shows_and_contacts_are_contacts_by_any_key() -> None:
+    facts = {
+        "account": {"name": "Acme", "contact_name": "Ann Lee", "contact_email": "ann@acme.test"},
+        "tasks": [{"title": "Call ann lee re renewal"}],
+        "owners": {"bob@acme.test": 3},
+        "contacts": [{"name": "Carl Diaz", "email": "carl at acme dot test", "role": "sponsor"}],
+        "exit": {"exit_words": "too pricey", "reason": "Customer said: too pricey"},
+        "note": "Carl Diaz asked for a call; Annual plan",
+    }
+    assert sendable(facts, ["*"]) == {
+        "account": {"name": "Acme"},
+        "tasks": [{"title": f"Call {WITHHELD_VALUE} re renewal"}],
+        "owners": {WITHHELD: 3},
+        "contacts": [{"role": "sponsor"}],
+        "exit": {"reason": f"Customer said: {WITHHELD_VALUE}"},
+        "note": f"{WITHHELD_VALUE} asked for a call; Annual plan",
+    }
+    assert sendable(facts, ["*", "contact_name", "contact_email", "exit_words"], reader=True) == facts
+
+
+@dataclass
+class Contact:
+    contact_name: str
+
+
+def test_facts_that_are_not_json_are_refused_not_turned_into_text() -> None:
+    with pytest.raises(TypeError, match=r"facts\['champion'\] is a Contact"):
+        sendable({"score": 41, "champion": Contact("Dana Fox")}, ["*"])

@@ -27,8 +27,9 @@ from bot.alerts.rules import Rules
 from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, Reassign, SnoozeChoice
 from bot.calendar import BusinessCalendar
 from bot.retention import service as retention
-from bot.scoring.scorecard import Tiers
+from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import Message, esc, mention, when
+from bot.slack.chance import Chances
 from bot.slack.values import decode
 from prompts import say
 from storage import alerts, tasks
@@ -43,11 +44,16 @@ IsLead = Callable[[str], bool]
 
 @dataclass(frozen=True)
 class Look:
-    """How the thread is drawn: the scorecard's tiers, the team's time zone, the CS lead it names."""
+    """How the thread is drawn: the scorecard's tiers, the team's time zone, the CS lead it names; the scorecard in
+    use, which the chance to churn's fit is checked against (`Chances.read`; None: the stored fit as it is)."""
 
     tiers: Tiers
     tz: ZoneInfo
     cs_lead: str | None = None
+    scorecard: Scorecard | None = None
+
+    def chances(self, session: Session) -> Chances | None:
+        return Chances.read(session, self.scorecard) if self.scorecard is not None else None
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def claim(session: Session, ref: AlertRef, user: str, look: Look) -> Done:
     has it."""
     alert_id = ref.alert_id
     if alerts.claim(session, alert_id, user):
-        threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead)
+        threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead, chances=look.chances(session))
         retention.claimed(session, alert_id, user, look.tiers, look.tz, look.cs_lead)
         return Done(changed=True)
     alert = alerts.get(session, alert_id)
@@ -105,7 +111,7 @@ def snooze(session: Session, choice: SnoozeChoice, user: str, now: datetime, loo
         if not alerts.snooze(session, alert_id, user, at, None):
             return Done(note=_t("already_resolved"))
         note = _t("snoozed_note", until=when(at, look.tz))
-    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead)
+    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead, chances=look.chances(session))
     return Done(changed=True, note=note)
 
 
@@ -131,7 +137,7 @@ def release(session: Session, ref: AlertRef, user: str, lead: IsLead, look: Look
         return Done(note=alert)
     if not alerts.release(session, alert_id, user, alert.claimed_by or ""):
         return Done(note=_t("already_resolved"))
-    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead)
+    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead, chances=look.chances(session))
     return Done(changed=True)
 
 
@@ -143,7 +149,7 @@ def reassign(session: Session, pick: Reassign, user: str, lead: IsLead, look: Lo
         return Done(note=alert)
     if not alerts.reassign(session, alert_id, user, to):
         return Done(note=_t("already_resolved"))
-    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead)
+    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead, chances=look.chances(session))
     return Done(changed=True)
 
 
@@ -199,7 +205,7 @@ def resolve(session: Session, resolution: Resolution, user: str, lead: IsLead, l
         alerts.record(session, alert_id, "note", user, {"text": resolution.note})
     if tasks.close_with_alert(session, alert_id, outcome, user):
         retention.redraw_tasks(session, alert_id, look.tiers, look.tz, look.cs_lead)
-    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead)
+    threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead, chances=look.chances(session))
     resolved = alerts.get(session, alert_id)
     if resolved is not None:
         threads.reply(session, resolved, "resolved", messages.resolved_reply(outcome, user))
@@ -220,6 +226,7 @@ def open_listed(session: Session, ref: ListingRef, user: str, now: datetime, loo
     """Open the alert of a listed account, as the job opens one: its thread (root, tasks, draft) and one DM to its
     owner with their tasks; the listing page is redrawn. Once: a second click (or a replica) hears where it is."""
     rules, calendar, tiers, listing_id = opening.rules, opening.calendar, look.tiers, ref.listing_id
+    budget, chances = rules.budget.threads_per_channel_per_day, look.chances(session)
     tz = calendar.tz if isinstance(calendar.tz, ZoneInfo) else ZoneInfo("UTC")  # (always a ZoneInfo from settings)
     item = alerts.listing(session, listing_id)
     if item is None:
@@ -236,7 +243,7 @@ def open_listed(session: Session, ref: ListingRef, user: str, now: datetime, loo
     already = alerts.open_alert(session, item.account_id)
     if already is not None:  # (the job never opens one for a listed account without taking it off the list)
         alerts.end_listing(session, listing_id, ListingStatus.OPENED, user, already.id, now)
-        threads.redraw_listing(session, item.message_key, tiers, rules.budget.threads_per_channel_per_day)
+        threads.redraw_listing(session, item.message_key, tiers, budget, chances)
         return Done(changed=True, note=say("alerts.listing.already_opened", channel=already.channel))
     if not alerts.end_listing(session, listing_id, ListingStatus.OPENED, user, None, now):
         return Done(note=say("alerts.listing.not_listed", status=say("alerts.listing.status_opened")))
@@ -255,9 +262,10 @@ def open_listed(session: Session, ref: ListingRef, user: str, now: datetime, loo
         dm_tasks=not rules.routing.dm_owner,
         detail={"day": item.last_fired_on.isoformat(), "rules": sorted(item.firings), "listing": listing_id},
         names=opening.names,
+        chances=chances,
     )
     alerts.set_listing_alert(session, listing_id, view.alert.id or 0)
     if rules.routing.dm_owner:
         threads.dm_owner(session, view, tiers, tz, opened_tasks)
-    threads.redraw_listing(session, item.message_key, tiers, rules.budget.threads_per_channel_per_day)
+    threads.redraw_listing(session, item.message_key, tiers, budget, chances)
     return Done(changed=True, note=say("alerts.listing.opened_note", channel=item.channel))

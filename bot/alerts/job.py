@@ -46,7 +46,6 @@ from bot.alerts.signals import Firing
 from bot.calendar import BusinessCalendar, QuietHours, Sla
 from bot.retention import service as retention
 from bot.retention.playbooks import load_playbooks
-from bot.scoring import chance_fit
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import is_user
 from bot.slack.chance import Chances
@@ -168,10 +167,11 @@ def open_alert(
     dm_tasks: bool,
     detail: dict[str, Any],
     names: Callable[[str], str | None] | None = None,
+    chances: Chances | None = None,
 ) -> tuple[messages.AlertView, list[Task]]:
     """Open an alert: its thread's root, the playbook's tasks and the outreach draft (in the thread). Its owner's
     DM is the caller's (`dm_tasks`: the tasks DM their assignees themselves); `names` signs the draft (see
-    `run_alerts`). The view and the tasks created."""
+    `run_alerts`); `chances`: the fit the run read once (`threads.chances_of`). The view and the tasks created."""
     alert = store.create(
         session,
         Alert(
@@ -186,8 +186,8 @@ def open_alert(
         ),
         detail,
     )
-    chances = Chances(chance_fit.stored_in(session))
-    view = messages.AlertView(alert, account, threads.latest(session, account.id or 0, day), chances=chances)
+    score = threads.latest(session, account.id or 0, day)
+    view = messages.AlertView(alert, account, score, chances=threads.chances_of(session, chances))
     threads.post_root(session, view, tiers, tz, cs_lead)
     tasks = retention.create_tasks(
         session, alert, account, view.score, calendar=calendar, now=now, tiers=tiers, tz=tz, dm=dm_tasks, names=names
@@ -227,6 +227,7 @@ def run_alerts(
         summary.skipped = True
         return summary
     tier_today = dict(zip(scores["account_id"].astype(int), scores["tier"].astype(str), strict=True))
+    chances = Chances.read(session, scorecard)  # once per run: every root, DM and listing it draws
 
     summary.first_run = first = not store.any_history(session)
     firings = signals.evaluate(conn, rules, scorecard, day, rules.budget.first_run_days if first else 1)
@@ -401,6 +402,7 @@ def run_alerts(
             dm_tasks=not gather and not rules.routing.dm_owner,
             detail=detail,
             names=names,
+            chances=chances,
         )
         alert_id = view.alert.id or 0
         summary.opened.append(alert_id)
@@ -447,18 +449,18 @@ def run_alerts(
             )
             if rules.routing.dm_owner and is_user(c.account.owner_slack_id):
                 new_listed.setdefault(c.account.owner_slack_id or "", []).append((items[-1], c.account.name))
-        threads.post_listing(session, items, tiers, budget)
+        threads.post_listing(session, items, tiers, budget, chances)
         summary.listed += [i.id or 0 for i in items]
 
     for user in sorted(set(new_alerts) | set(new_listed)):
-        key = threads.dm_person(session, user, new_alerts.get(user, []), new_listed.get(user, []), tiers, tz)
+        key = threads.dm_person(session, user, new_alerts.get(user, []), new_listed.get(user, []), tiers, tz, chances)
         dm_keys += [key] if key else []
     summary.dms = len(dm_keys)
     for key in sorted(pages):
-        threads.redraw_listing(session, key, tiers, budget)
+        threads.redraw_listing(session, key, tiers, budget, chances)
 
     for alert_id in sorted(redraw):
-        threads.redraw(session, alert_id, tiers, tz, cs_lead)
+        threads.redraw(session, alert_id, tiers, tz, cs_lead, chances=chances)
     if quiet_hours is not None and (summary.opened or dm_keys) and quiet_hours.contains(now):
         _defer_dms(session, dm_keys, summary.opened, quiet_hours.after(now))
     if summary.unrouted:

@@ -260,8 +260,26 @@ def resolved_reply(outcome: str, by: str) -> Message:
     return Message(text, validate_blocks([section(text)]))
 
 
+def _chance_row(
+    chances: Chances | None, account: Account, score: HealthScore | None, key: str = "health.chance.row"
+) -> str:
+    """A listing line's "  ·  chance 18 %", a DM line's ", chance to churn 18 %" (`key`); "" without a number: the
+    message says why once (`_chance_note`)."""
+    churned = account.churned_on is not None or account.status == AccountStatus.CHURNED
+    if chances is None or score is None or churned:
+        return ""
+    return chances.row(score.scorecard, score.score, account.segment, key)
+
+
+def _chance_note(chances: Chances | None) -> Blocks:
+    """Why the lines show no chance, once per message (a context block), or nothing."""
+    missing = chances.missing() if chances is not None else None
+    return [context(missing)] if missing else []
+
+
 def owner_dm(view: AlertView, tiers: Tiers, tz: ZoneInfo) -> Message:
-    """The DM to the account's owner: which account, how bad, by when, and the channel of the thread."""
+    """The DM to the account's owner: which account, how bad, by when, its chance to churn, and the channel of the
+    thread."""
     tier, name, channel = _tier(view), esc(view.account.name), view.alert.channel
     text = _t("dm_text", emoji=tier_emoji(tier), name=name, channel=channel)
     line = _t(
@@ -271,8 +289,9 @@ def owner_dm(view: AlertView, tiers: Tiers, tz: ZoneInfo) -> Message:
         channel=channel,
         tier=esc(tiers.label(tier)),
         due=when(view.alert.due_at, tz),
+        chance=_chance_row(view.chances, view.account, view.score, "alerts.thread.dm_chance"),
     )
-    return Message(text, validate_blocks([section(line)]))
+    return Message(text, validate_blocks([section(line), *_chance_note(view.chances)]))
 
 
 def resolve_modal(alert_id: int, name: str | None = None) -> dict[str, Any]:
@@ -334,7 +353,7 @@ class ListingRow:
     alert: Alert | None = None
 
 
-def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
+def _listing_line(row: ListingRow, tiers: Tiers, chances: Chances | None) -> dict[str, Any]:
     tier = row.score.tier if row.score is not None else row.listing.severity
     head = _l(
         "row",
@@ -343,7 +362,7 @@ def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
         tier=esc(tier_text(row.score.score if row.score is not None else None, tier, tiers)),
         score=score_text(row.score.score) if row.score is not None else "–",
         owner=_l("owner", who=mention(owner)) if (owner := row.account.owner_slack_id) else mention(None),
-    )
+    ) + _chance_row(chances, row.account, row.score)
     words = [esc(f.words or rule) for rule, f in sorted(firings_of(row.listing).items())]
     text = head + ("\n" + _l("why", words="; ".join(words)) if words else "")
     status = row.listing.status
@@ -357,16 +376,24 @@ def _listing_line(row: ListingRow, tiers: Tiers) -> dict[str, Any]:
 
 
 def listing_message(
-    rows: list[ListingRow], reason: str, page: int, pages: int, total: int, tiers: Tiers, budget: int
+    rows: list[ListingRow],
+    reason: str,
+    page: int,
+    pages: int,
+    total: int,
+    tiers: Tiers,
+    budget: int,
+    chances: Chances | None = None,
 ) -> Message:
     """One page of a listing message: the accounts at risk the job listed instead of opening a thread (a first
-    run's "where we start", or those past the day's budget), each with a button that opens its alert."""
+    run's "where we start", or those past the day's budget), each with a button that opens its alert and its
+    chance to churn (`chances`: the fit the run read; without a number the intro says why once)."""
     if len(rows) > LISTING_PAGE:
         raise ValueError(f"{len(rows)} accounts do not fit one listing message ({LISTING_PAGE} at most)")
     part = _l("part", page=page, pages=pages) if pages > 1 else ""
     title = _l(f"title_{reason}", count=total, part=part, budget=budget).strip()
-    blocks: Blocks = [section(title), context(_l(f"intro_{reason}", budget=budget))]
-    blocks += [_listing_line(r, tiers) for r in rows]
+    blocks: Blocks = [section(title), context(_l(f"intro_{reason}", budget=budget)), *_chance_note(chances)]
+    blocks += [_listing_line(r, tiers, chances) for r in rows]
     return Message(_l(f"text_{reason}", count=total, part=part, budget=budget).strip(), validate_blocks(blocks))
 
 
@@ -385,6 +412,7 @@ class Listed:
     name: str
     tier: str
     channel: str
+    chance: str = ""  # "  ·  chance 18 %" (`_chance_row`), or nothing
 
 
 def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: ZoneInfo) -> Message:
@@ -402,6 +430,7 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
             channel=v.alert.channel,
             tier=esc(tiers.label(tier)),
             due=when(v.alert.due_at, tz),
+            chance=_chance_row(v.chances, v.account, v.score, "alerts.thread.dm_chance"),
         )
         if new.tasks:
             steps = sorted(new.tasks, key=lambda t: (t.due_at, t.step))
@@ -417,10 +446,12 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
     for channel, items in sorted(by_channel.items()):
         lines = [_l("dm_listed", count=len(items), channel=channel)]
         lines += [
-            _l("dm_listed_line", emoji=tier_emoji(i.tier), name=esc(i.name), tier=esc(tiers.label(i.tier)))
+            _l("dm_listed_line", emoji=tier_emoji(i.tier), name=esc(i.name), tier=esc(tiers.label(i.tier))) + i.chance
             for i in items
         ]
         blocks += sections(lines)
+    if alerts:  # why the lines have no chance, once (every view of a run holds the same fit)
+        blocks += _chance_note(alerts[0].view.chances)
     if tasks:
         blocks.append(context(_l("dm_footer_tasks")))
     if len(blocks) > MESSAGE_BLOCK_LIMIT:  # (capped above: a safety net)

@@ -65,10 +65,18 @@ def listing_redraw_key(key: str, done: int) -> str:
     return f"{key}:v{done}"
 
 
-def load_view(session: Session, alert_id: int, today: date | None = None) -> AlertView | None:
+def chances_of(session: Session, chances: Chances | None) -> Chances:
+    """The fit a drawing uses: the caller's (read once per run or click with `Chances.read`, checked against the card
+    in use), else the stored one as it is (a caller without the scorecard)."""
+    return chances if chances is not None else Chances(chance_fit.stored_in(session))
+
+
+def load_view(
+    session: Session, alert_id: int, today: date | None = None, chances: Chances | None = None
+) -> AlertView | None:
     """The alert as stored now (refreshed: a conditional UPDATE in this session may have changed it), its
-    account, the account's latest score and its active override on `today` (default: today in UTC); None when
-    the alert or its account is gone."""
+    account, the account's latest score and its active override on `today` (default: today in UTC), with
+    `chances` (`chances_of`); None when the alert or its account is gone."""
     alert = alerts.get(session, alert_id)
     if alert is None:
         return None
@@ -76,8 +84,8 @@ def load_view(session: Session, alert_id: int, today: date | None = None) -> Ale
     if account is None:
         return None
     override = scores.active_override(session, alert.account_id, today or utcnow().date())
-    chances = Chances(chance_fit.stored_in(session))
-    return AlertView(alert, account, scores.latest_score(session, alert.account_id), override, chances)
+    score = scores.latest_score(session, alert.account_id)
+    return AlertView(alert, account, score, override, chances_of(session, chances))
 
 
 def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:
@@ -87,13 +95,19 @@ def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_
 
 
 def redraw(
-    session: Session, alert_id: int, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None, today: date | None = None
+    session: Session,
+    alert_id: int,
+    tiers: Tiers,
+    tz: ZoneInfo,
+    cs_lead: str | None = None,
+    today: date | None = None,
+    chances: Chances | None = None,
 ) -> None:
     """Enqueue a redraw of the root in the alert's current state, keyed by its version: one per change.
 
     If the root was never enqueued (it should have been), it is posted now, already in the current state.
     `today` decides which override is active (default: today in `tz`)."""
-    view = load_view(session, alert_id, today or datetime.now(tz).date())
+    view = load_view(session, alert_id, today or datetime.now(tz).date(), chances)
     if view is None:
         return
     if outbox.get(session, root_key(alert_id)) is None:
@@ -135,9 +149,11 @@ def dm_person(
     listed: list[tuple[AlertListing, str]],
     tiers: Tiers,
     tz: ZoneInfo,
+    chances: Chances | None = None,
 ) -> str | None:
     """Enqueue a run's one DM to `user`: their new alerts with their tasks, their accounts listed (listing, account
-    name) in a channel; its key (None: nothing for them, or not a Slack user)."""
+    name) in a channel, each with its chance to churn (`chances_of`); its key (None: nothing for them, or not a
+    Slack user)."""
     if not is_user(user) or not (new or listed):
         return None
     if new:
@@ -145,9 +161,14 @@ def dm_person(
     else:
         key = listed_dm_key(user, min(item.id or 0 for item, _ in listed))
     rows = []
+    fit = chances_of(session, chances) if listed else None
     for item, name in listed:  # the account's tier, as the channel's list shows it (the severity may be a worse tier)
         score = scores.latest_score(session, item.account_id)
-        rows.append(messages.Listed(name, score.tier if score is not None else item.severity, item.channel))
+        account = session.get(Account, item.account_id)
+        chance = ""  # (a listed account has not churned)
+        if fit is not None and score is not None and account is not None:
+            chance = fit.row(score.scorecard, score.score, account.segment)
+        rows.append(messages.Listed(name, score.tier if score is not None else item.severity, item.channel, chance))
     message = messages.person_dm(new, rows, tiers, tz)
     outbox.post(session, key, user, message.text, message.blocks)
     return key
@@ -170,7 +191,9 @@ def _page_of(key: str) -> tuple[str, int]:
     return prefix, int(page)
 
 
-def _draw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> messages.Message | None:
+def _draw_listing(
+    session: Session, key: str, tiers: Tiers, budget: int, chances: Chances | None = None
+) -> messages.Message | None:
     items = alerts.on_message(session, key)
     if not items:
         return None
@@ -178,10 +201,13 @@ def _draw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> mess
     batch = alerts.on_batch(session, prefix + ":p")
     pages = len({i.message_key for i in batch})
     rows = _listing_rows(session, items)
-    return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget)
+    fit = chances_of(session, chances)
+    return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget, fit)
 
 
-def post_listing(session: Session, items: list[AlertListing], tiers: Tiers, budget: int) -> list[str]:
+def post_listing(
+    session: Session, items: list[AlertListing], tiers: Tiers, budget: int, chances: Chances | None = None
+) -> list[str]:
     """Enqueue the listing message of `items` (new listings of one channel, in the order shown), in pages of
     `messages.LISTING_PAGE`; each listing gets its page's key. The keys."""
     if not items:
@@ -192,20 +218,21 @@ def post_listing(session: Session, items: list[AlertListing], tiers: Tiers, budg
         key = listing_key(items[0].channel, first, k // messages.LISTING_PAGE + 1)
         alerts.put_on_message(session, items[k : k + messages.LISTING_PAGE], key)
         keys.append(key)
+    chances = chances_of(session, chances)  # once for every page
     for key in keys:
-        message = _draw_listing(session, key, tiers, budget)
+        message = _draw_listing(session, key, tiers, budget, chances)
         if message is not None:
             outbox.post(session, key, items[0].channel, message.text, message.blocks)
     return keys
 
 
-def redraw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> None:
+def redraw_listing(session: Session, key: str, tiers: Tiers, budget: int, chances: Chances | None = None) -> None:
     """Enqueue a redraw of a listing page in its rows' current state (one per row that left the list)."""
     items = alerts.on_message(session, key)
     if not items or outbox.get(session, key) is None:
         return
     done = sum(1 for i in items if i.status != ListingStatus.LISTED)
-    message = _draw_listing(session, key, tiers, budget)
+    message = _draw_listing(session, key, tiers, budget, chances)
     if message is not None and done:
         outbox.update(session, listing_redraw_key(key, done), key, message.text, message.blocks)
 

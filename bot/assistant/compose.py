@@ -40,7 +40,7 @@ def reword(
     if model is None or not answer.facts:
         return answer
     facts = sendable(answer.facts, fields, reader=reader)
-    data = json.dumps(facts, ensure_ascii=False, default=str, indent=1)
+    data = json.dumps(facts, ensure_ascii=False, indent=1)  # JSON only: sendable refuses anything else
     messages = [
         {"role": "system", "content": say("llm.reword.system", kind=answer.kind, limit=LIMIT)},
         {"role": "user", "content": say("llm.reword.user", question=question, facts=data)},
@@ -51,13 +51,14 @@ def reword(
         return _fallback(answer, error.kind, str(error), seconds=model.timeout if timeout is None else timeout)
     if not reply:
         return _fallback(answer, "empty", "the reply is empty")
-    if len(reply) > LIMIT:
-        return _fallback(answer, "too_long", f"the reply has {len(reply)} characters, over {LIMIT}")
+    text = esc(reply)  # what Slack is sent: its length is what must fit
+    if len(text) > LIMIT:
+        return _fallback(answer, "too_long", f"the reply has {len(text)} characters escaped, over {LIMIT}")
     made_up = unsupported(reply, facts, question)
     if made_up:
         return _fallback(answer, "unsupported", f"not in the facts: {made_up}", n=len(made_up))
     log.info("reword v%s (%s): the model's wording is used", raw("llm.reword.version"), answer.kind)
-    return answer.reworded(esc(reply))
+    return answer.reworded(text)
 
 
 def _fallback(answer: Answer, why: str, detail: str, **values: Any) -> Answer:

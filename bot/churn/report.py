@@ -1,6 +1,7 @@
 """The churn review as files: Markdown (`render_md`), CSV tables (`render_csv`) and a PNG chart (`render_png`).
 
-Pure functions of a `ChurnReview`; `write(review, out_dir, fmt)` saves them for `healthbot report`.
+Pure functions of a `ChurnReview`; `write(review, out_dir, fmt, expected)` saves them for `healthbot report`, with the
+expected MRR loss (`report_loss`) in the Markdown and as one more CSV table.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from bot.scoring.calibration import Calibration
+    from bot.slack.expected_loss import Expected
 
 TOP_TRAITS = 8
 SMALL_SHOWN = 8
@@ -43,7 +45,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
     clean = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in clean]
 
@@ -108,7 +110,7 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
     )
     out += ["", "## Reasons", ""]
     if review.reasons:
-        out += _table(
+        out += table(
             ["Reason", "Count", "Share", "Avoidable"],
             [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons],
         )
@@ -133,7 +135,7 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
         rows = [
             [t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), pct(t.low), lift(t.lift)] for t in traits
         ]
-        out += _table(["Trait", "Value", "Churned / accounts", "Rate", "Rate, 95 % low", "Lift"], rows)
+        out += table(["Trait", "Value", "Churned / accounts", "Rate", "Rate, 95 % low", "Lift"], rows)
     else:
         out.append("No trait stands out.")
     if small:
@@ -144,7 +146,7 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
         out += ["", say("churn_review.small_groups", min=MIN_SUPPORT, groups=groups + more)]
     out += ["", "## Retention plays", ""]
     if review.plays:
-        out += _table(
+        out += table(
             ["Playbook", "Alerts", "Saved", "Churned", "Save rate"],
             [
                 [
@@ -161,7 +163,7 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
         out.append("No alerts opened in this period.")
     out += ["", "## Trend", ""]
     none = say("churn_review.trend_no_data")
-    out += _table(
+    out += table(
         ["Quarter", "Accounts at start", "Churned", "Churn", "MRR churn"],
         [
             [trend_label(t), str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate), pct(t.rate.mrr_rate)]
@@ -179,7 +181,7 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
     )
     if review.foresight:
         out.append("")
-        out += _table(
+        out += table(
             ["Account", "Churned on"] + [f"{d} days before" for d in sorted(review.foresight[0].tiers)],
             [
                 [f.account, f.churned_on.isoformat()]
@@ -203,7 +205,7 @@ def cell(value: object) -> object:
     return value
 
 
-def _csv(header: list[str], rows: list[list[object]]) -> str:
+def csv_table(header: list[str], rows: list[list[object]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: a CR or LF inside a cell is then quoted too
     writer.writerow(header)
@@ -211,11 +213,11 @@ def _csv(header: list[str], rows: list[list[object]]) -> str:
     return buffer.getvalue()
 
 
-def _num(value: float | None) -> Decimal | str:
+def num_cell(value: float | None) -> Decimal | str:
     return "" if value is None else Decimal(f"{value:.4f}")
 
 
-def _money(value: float) -> Decimal:
+def money_cell(value: float) -> Decimal:
     return Decimal(f"{value:.2f}")
 
 
@@ -229,7 +231,7 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
     h = review.headline
     label = review.period.label.replace("..", "_")
     return {
-        f"churn-{label}-headline.csv": _csv(
+        f"churn-{label}-headline.csv": csv_table(
             [
                 "period",
                 "start",
@@ -254,25 +256,28 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
                     review.segment or "",
                     h.accounts_at_start,
                     h.churned,
-                    _num(h.rate),
-                    _money(h.mrr_at_start),
-                    _money(h.mrr_lost),
-                    _num(h.mrr_rate),
+                    num_cell(h.rate),
+                    money_cell(h.mrr_at_start),
+                    money_cell(h.mrr_lost),
+                    num_cell(h.mrr_rate),
                     review.interviewed,
                     review.avoidable,
                     *_span(review.covered),
                 ]
             ],
         ),
-        f"churn-{label}-reasons.csv": _csv(
+        f"churn-{label}-reasons.csv": csv_table(
             ["reason", "count", "share", "avoidable"],
-            [[r.reason, r.count, _num(r.share), r.avoidable] for r in review.reasons],
+            [[r.reason, r.count, num_cell(r.share), r.avoidable] for r in review.reasons],
         ),
-        f"churn-{label}-traits.csv": _csv(
+        f"churn-{label}-traits.csv": csv_table(
             ["trait", "value", "accounts", "churned", "rate", "rate_low_95", "lift"],
-            [[t.trait, t.value, t.accounts, t.churned, _num(t.rate), _num(t.low), _num(t.lift)] for t in review.traits],
+            [
+                [t.trait, t.value, t.accounts, t.churned, num_cell(t.rate), num_cell(t.low), num_cell(t.lift)]
+                for t in review.traits
+            ],
         ),
-        f"churn-{label}-trend.csv": _csv(
+        f"churn-{label}-trend.csv": csv_table(
             [
                 "quarter",
                 "start",
@@ -293,10 +298,10 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
                     t.end,
                     t.rate.accounts_at_start,
                     t.rate.churned,
-                    _num(t.rate.rate),
-                    _money(t.rate.mrr_at_start),
-                    _money(t.rate.mrr_lost),
-                    _num(t.rate.mrr_rate),
+                    num_cell(t.rate.rate),
+                    money_cell(t.rate.mrr_at_start),
+                    money_cell(t.rate.mrr_lost),
+                    num_cell(t.rate.mrr_rate),
                     *_span(t.covered),
                 ]
                 if t.rate
@@ -304,13 +309,13 @@ def render_csv(review: ChurnReview) -> dict[str, str]:
                 for t in review.trend
             ],
         ),
-        f"churn-{label}-foresight.csv": _csv(
+        f"churn-{label}-foresight.csv": csv_table(
             ["account", "churned_on"] + [f"tier_{d}d_before" for d in (30, 60, 90)],
             [[f.account, f.churned_on] + [f.tiers.get(d) or "" for d in (30, 60, 90)] for f in review.foresight],
         ),
-        f"churn-{label}-plays.csv": _csv(
+        f"churn-{label}-plays.csv": csv_table(
             ["tier", "alerts", "saved", "churned", "save_rate"],
-            [[p.tier, p.alerts, p.saved, p.churned, _num(p.save_rate)] for p in review.plays],
+            [[p.tier, p.alerts, p.saved, p.churned, num_cell(p.save_rate)] for p in review.plays],
         ),
     }
 
@@ -449,16 +454,22 @@ def render_png(review: ChurnReview) -> bytes:
     return buffer.getvalue()
 
 
-def write(review: ChurnReview, out_dir: str | Path, fmt: str) -> list[Path]:
-    """Save the review as `md`, `csv` (one file per table) or `png` into `out_dir`; the paths written."""
+def write(review: ChurnReview, out_dir: str | Path, fmt: str, expected: Expected | None = None) -> list[Path]:
+    """Save the review as `md`, `csv` (one file per table) or `png` into `out_dir`, with `expected` (the expected MRR
+    loss of the review's customers, `report_loss`) in the first two; the paths written."""
+    from bot.churn import report_loss  # (it draws with this module's tables)
+
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     label = review.period.label.replace("..", "_")
     files: dict[str, str | bytes]
     if fmt == "md":
-        files = {f"churn-{label}.md": render_md(review)}
+        loss = "\n".join(report_loss.section(expected, review.tier_labels)) + "\n" if expected is not None else ""
+        files = {f"churn-{label}.md": render_md(review) + loss}
     elif fmt == "csv":
         files = dict(render_csv(review))
+        if expected is not None:
+            files[f"churn-{label}-expected-loss.csv"] = report_loss.csv_text(expected, review.tier_labels)
     elif fmt == "png":
         files = {f"churn-{label}.png": render_png(review)}
     else:

@@ -11,12 +11,14 @@ from bot.settings import Settings
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    """`healthbot report --period P --format F --out DIR`: the churn review written to a file. An unknown segment
+    """`healthbot report --period P --format F --out DIR`: the churn review written to a file, with the expected MRR
+    loss of the latest score day's customers (of the segment, with `--segment`). An unknown segment
     exits 2 and a period without data 1, each with what the database has, and write nothing."""
     from bot.churn import report
     from bot.churn.analysis import NoDataError, SegmentError, review
     from bot.churn.periods import PeriodError, parse_period
     from bot.scoring.scorecard import load_scorecard
+    from bot.slack import expected_loss
     from storage.db import session_factory, unit_of_work
 
     today = datetime.now(settings.tz).date()
@@ -32,6 +34,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         with unit_of_work(session_factory(engine)) as session:
             checked = card if args.format == "png" else None  # the chart's reliability panel checks the chance
             result = review(session, period, segment=args.segment, today=today, tiers=card.tiers, scorecard=checked)
+            expected = expected_loss.read(session, card).expected(card.tiers, result.segment)
     except SegmentError as exc:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2
@@ -39,7 +42,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"healthbot: {exc}; nothing written", file=sys.stderr)
         return 1
     try:
-        written = report.write(result, args.out, args.format)
+        written = report.write(result, args.out, args.format, expected)
     except OSError as exc:
         print(f"healthbot: cannot write into {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2

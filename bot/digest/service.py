@@ -218,7 +218,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
     week.listings = alert_store.listings_between(session, done_since, week.now + timedelta(microseconds=1))
     week.plays_start = week.end - timedelta(days=PLAYS_DAYS - 1)
     week.plays = save_rates(session, week.plays_start, week.end, scorecard.tiers)
-    week.portfolio = expected_loss.read(session)
+    week.portfolio = expected_loss.read(session, scorecard)
     if week.day is None:
         return week
 
@@ -359,7 +359,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     if week.portfolio is not None:
         p, out.loss_by_csm = week.portfolio, user is None
         mine_ = p.frame["account_id"].map(lambda i: mine(int(i))).astype(bool)
-        out.expected = expected_loss.Expected(p.fit, p.summary(tiers, mine_), p.day)
+        out.expected = p.of(tiers, mine_)
 
     risky = at_risk_tiers(tiers)
     out.at_risk_tiers = risky

@@ -51,7 +51,7 @@ def post_review(
             # no scorecard: the chart's held-out check refits bands, which no Slack request does (the quarterly
             # job and `healthbot report --format png` draw it)
             result = review(session, period, segment=command.segment, today=today, tiers=deps.scorecard.tiers)
-            expected = expected_loss.read(session).expected(deps.scorecard.tiers, result.segment)
+            expected = expected_loss.read(session, deps.scorecard).expected(deps.scorecard.tiers, result.segment)
     except PeriodError as exc:
         sub = next(s for s in SUBCOMMANDS if s.name == "churn")
         respond(response_type="ephemeral", text=f"{esc(str(exc))} {say('health.usage_is', usage=usage(sub))}")

@@ -348,8 +348,10 @@ def _list(
     return b.validate_blocks(out)
 
 
-def portfolio_list(day: date, totals: dict[str | None, TierTotal], page: Page, tiers: Tiers) -> b.Blocks:
-    """`/health me`: the user's customers, riskiest first."""
+def portfolio_list(
+    day: date, totals: dict[str | None, TierTotal], page: Page, tiers: Tiers, chances: Chances | None = None
+) -> b.Blocks:
+    """`/health me`: the user's customers, riskiest first, each with its chance to churn (as `riskiest_list`)."""
     accounts = sum(t.accounts for t in totals.values())
     title = (
         say(
@@ -361,7 +363,7 @@ def portfolio_list(day: date, totals: dict[str | None, TierTotal], page: Page, t
         + "\n"
         + tier_counts_text(totals, tiers)
     )
-    return _list(title, page, ListPage(kind="me"), day, show_owner=False, total=accounts, tiers=tiers)
+    return _chance_list(title, page, ListPage(kind="me"), day, False, accounts, tiers, chances)
 
 
 def riskiest_list(
@@ -386,19 +388,31 @@ def riskiest_list(
     key = "health.list.top_title_one" if count == 1 else "health.list.top_title"
     title = say(key, count=count, where=where, mrr=b.money(listed_mrr), day=day.isoformat())
     title += "\n" + at_risk_text(totals, tiers)
+    return _chance_list(title, page, value, day, True, count, tiers, chances)
+
+
+def _chance_list(
+    title: str,
+    page: Page,
+    value: ListPage,
+    day: date,
+    show_owner: bool,
+    total: int,
+    tiers: Tiers,
+    chances: Chances | None,
+) -> b.Blocks:
+    """`_list` with each row's chance to churn, the fit below; without a number, why once under the title."""
     if chances is None:
-        return _list(title, page, value, day, show_owner=True, total=count, tiers=tiers)
+        return _list(title, page, value, day, show_owner, total, tiers)
     missing = chances.missing()
-    if missing:
-        title += "\n" + missing
     return _list(
-        title,
+        title + ("\n" + missing if missing else ""),
         page,
         value,
         day,
-        show_owner=True,
-        total=count,
-        tiers=tiers,
+        show_owner,
+        total,
+        tiers,
         extra=lambda row: chances.row(row.card, row.score, row.segment),
         note=chances.fit_note(),
     )

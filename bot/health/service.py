@@ -22,7 +22,7 @@ from bot.retention import plays
 from bot.retention.modal import TaskRow, my_tasks
 from bot.scoring import chance_fit
 from bot.scoring.explain import metric_label
-from bot.scoring.scorecard import Scorecard, Tiers
+from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import Message, esc
 from bot.slack.chance import Chances
 from prompts import say
@@ -91,7 +91,7 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, s
     score = scores.latest_score(session, account_id)
     series = scores.score_series(session, account_id, score.day - timedelta(days=SERIES_DAYS - 1)) if score else []
     override_ = scores.active_override(session, account_id, today)
-    data = messages.CardData(account, score, series, override_, Chances(chance_fit.stored_in(session)))
+    data = messages.CardData(account, score, series, override_, Chances.read(session, scorecard))
     return Message(messages.card_text(data, scorecard.tiers), messages.account_card(data, scorecard, today, shared_by))
 
 
@@ -106,7 +106,7 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
         if not totals:
             return Message(say("health.list.me_empty"))
         shown = page(session, day, value.page, PAGE_SIZE, owner=user_id, with_unscored=True)
-        blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers)
+        blocks = messages.portfolio_list(day, totals, shown, scorecard.tiers, Chances.read(session, scorecard))
     elif value.by_mrr:
         return loss_list(session, value, scorecard, day)
     else:
@@ -117,7 +117,7 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
             return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
         listed = scores.account_rows(session, day, tier=value.tier, limit=value.limit or TOP_DEFAULT)  # every page
         listed_mrr = sum(r.mrr or 0.0 for r in listed)
-        chances = Chances(chance_fit.stored_in(session))
+        chances = Chances.read(session, scorecard)
         blocks = messages.riskiest_list(day, totals, shown, value, scorecard.tiers, listed_mrr, chances)
     return Message(blocks[0]["text"]["text"], blocks)
 
@@ -125,31 +125,27 @@ def account_list(session: Session, value: ListPage, user_id: str, scorecard: Sco
 def loss_list(session: Session, value: ListPage, scorecard: Scorecard, day: date) -> Message:
     """`/health top by-mrr [N] [tier]`: the day's customers by expected MRR loss (chance x MRR), largest first
     (then the higher chance, then the name); without a chance to rank by, an answer saying why."""
-    chances = Chances(chance_fit.stored_in(session))
+    chances = Chances.read(session, scorecard)
     if not chances.enough:
         return Message(say("health.list.loss_none", why=chances.missing()))
-    frame = chance_fit.portfolio(session, chances.fit, day)
-    everyone = frame
-    if value.tier is not None:
-        frame = frame[frame["tier"] == value.tier]
-    if frame.empty:
+    book = chance_fit.book(session, chances.fit, day)  # read once per score day and fit, ranked once
+    ranked = book.ranked(value.tier)
+    if ranked.empty:
         where = say("health.list.top_where", tier=esc(scorecard.tiers.label(value.tier))) if value.tier else ""
         return Message(say("health.list.top_empty", where=where, day=day.isoformat()))
-    ranked = frame.sort_values(
-        ["expected_loss", "chance", "name", "account_id"], ascending=[False, False, True, True], kind="stable"
-    ).head(value.limit or TOP_DEFAULT)
+    ranked = ranked.head(value.limit or TOP_DEFAULT)
     start = value.page * PAGE_SIZE
     part = ranked.iloc[start : start + PAGE_SIZE]
     rows = [_row(r) for r in part.to_dict("records")]
     shown = messages.Page(rows, value.page, PAGE_SIZE, len(ranked) > start + PAGE_SIZE)
-    mrr = pd.to_numeric(everyone["mrr"], errors="coerce")
+    everyone = book.summary(scorecard.tiers.order).portfolio  # summed once per book, as Home's
     sums = messages.LossTotals(
         listed=len(ranked),
         listed_loss=float(ranked["expected_loss"].sum()),
         listed_mrr=float(pd.to_numeric(ranked["mrr"], errors="coerce").sum()),
-        accounts=len(everyone),
-        loss=float(everyone["expected_loss"].sum()),
-        mrr=float(mrr.sum()),
+        accounts=everyone.accounts,
+        loss=everyone.expected_loss,
+        mrr=everyone.mrr,
     )
     losses = {int(r["account_id"]): float(r["expected_loss"]) for r in part.to_dict("records")}
     blocks = messages.loss_list(day, shown, value, scorecard.tiers, chances, losses, sums)
@@ -195,13 +191,15 @@ def set_override(
     account_id: int,
     entry: override.OverrideInput,
     user_id: str,
-    tiers: Tiers,
+    scorecard: Scorecard,
     today: date,
     tz: ZoneInfo,
     cs_lead: str | None = None,
 ) -> HealthOverride | dict[str, str]:
     """The Override modal's submission, checked and stored (the previous override superseded, history kept), and
-    the account's open alert redrawn with it; the errors per input instead, with nothing written."""
+    the account's open alert redrawn with it (its chance read with the fit checked against `scorecard`); the errors
+    per input instead, with nothing written."""
+    tiers = scorecard.tiers
     account = session.get(Account, account_id)
     if account is not None:
         session.refresh(account)  # it may have churned since the modal opened
@@ -222,7 +220,7 @@ def set_override(
         alerts.overridden(
             session, alert.id, user_id, {"tier": valid.tier, "until": valid.until.isoformat(), "reason": valid.reason}
         )
-        threads.redraw(session, alert.id, tiers, tz, cs_lead, today=today)
+        threads.redraw(session, alert.id, tiers, tz, cs_lead, today=today, chances=Chances.read(session, scorecard))
     return stored
 
 

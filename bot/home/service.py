@@ -14,7 +14,6 @@ from bot.health.service import my_task_rows, page
 from bot.home.messages import HomeData, home_view
 from bot.home.values import HomePages
 from bot.scoring import chance_fit
-from bot.scoring.loss import loss_summary
 from bot.scoring.scorecard import Scorecard
 from bot.slack.chance import Chances
 from bot.slack.requests import Deps
@@ -35,8 +34,7 @@ def home(
     tasks = my_task_rows(session, user_id)
     if day is None:
         return home_view(HomeData(user_id, None, pages, {}, {}, {}, [], [], [], tasks, utcnow(), tz), scorecard.tiers)
-    fit = chance_fit.stored_in(session)  # read once for the whole tab
-    chances = Chances(fit)
+    chances = Chances.read(session, scorecard)  # read once for the whole tab
     mine = scores.tier_summary(session, day, owner=user_id, with_unscored=True)
     my_pages = {
         tier: page(session, day, pages.pages.get(tier, 0), HOME_PAGE_SIZE, owner=user_id, tier=tier)
@@ -57,7 +55,7 @@ def home(
         utcnow(),
         tz,
         chances,
-        loss_summary(chance_fit.portfolio(session, fit, day), scorecard.tiers.order) if chances.enough else None,
+        chance_fit.book(session, chances.fit, day).summary(scorecard.tiers.order) if chances.enough else None,
     )
     return home_view(data, scorecard.tiers)
 

@@ -4,9 +4,11 @@
     model.chat(messages, *, json_mode=False, timeout=None) -> str   # raises ModelError (timeout, 4xx, 5xx, bad body)
 
 `timeout` is the caller's whole deadline: waiting for a free slot (LLM_CONCURRENCY calls at once), every attempt
-and every backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
-the deadline allows; a wait that would pass it fails at once rather than answer late. The key goes into the
-Authorization header only: never into a log line, an error or a repr (a server's error text is scrubbed of it).
+(its headers and body, however slowly a server sends them: a watchdog shuts the socket at the deadline) and every
+backoff fit in it. 429 and 5xx answers and refused connections are retried (Retry-After honoured) while
+the deadline allows; a wait that would pass it fails at once rather than answer late. The key (or a user:password
+in LLM_BASE_URL, sent as basic auth) goes into the Authorization header only: never into a URL httpx logs, a log
+line, an error or a repr (a server's error text is scrubbed of it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
+import socket
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -65,17 +67,22 @@ class Model:
         headers = {"Content-Type": "application/json", "User-Agent": "healthbot"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.shown = re.sub(r"//[^/@]*@", "//", self.url)  # what logs and errors name: no user:password@
+        # a user:password@ in the URL (a proxy's basic auth) goes into a header: httpx logs every URL it requests
+        url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
+        auth = httpx.BasicAuth(url.username, url.password) if url.userinfo and not api_key else None
+        self.url = str(url.copy_with(username=None, password=None))
         self.model = model
         self.timeout = timeout  # LLM_TIMEOUT: what callers pass as `timeout` unless they have less time left
-        self._key = api_key
+        self._secrets = [secret for secret in (api_key, url.password if auth else None) if secret]
         self._slots = threading.BoundedSemaphore(concurrency)
-        # no redirects: the key must not follow a 30x to another host
-        self._http = httpx.Client(headers=headers, follow_redirects=False)
+        # no redirects: the key must not follow a 30x to another host; no kept-alive connections: each attempt
+        # connects anew, so its watchdog knows the socket to shut (_Watchdog)
+        self._http = httpx.Client(
+            headers=headers, auth=auth, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     def __repr__(self) -> str:
-        return f"Model({self.shown!r}, {self.model!r})"
+        return f"Model({self.url!r}, {self.model!r})"
 
     @classmethod
     def from_settings(cls, settings: Any) -> Model | None:
@@ -132,16 +139,18 @@ class Model:
             except httpx.TimeoutException:
                 raise late from None
             except httpx.TransportError as exc:  # refused, reset, dropped mid-body
-                why = f"{type(exc).__name__} from {self.shown}"
+                why = f"{type(exc).__name__} from {self.url}"
+            except httpx.HTTPError as exc:  # a body httpx cannot decode (says gzip, is not), and the like
+                raise ModelError("invalid", f"{type(exc).__name__} from {self.url}") from None
             else:
                 if status == 429 or status >= 500:
-                    why = f"HTTP {status} from {self.shown}{self._said(data)}"
+                    why = f"HTTP {status} from {self.url}{self._said(data)}"
                     wait = retry_after(headers.get("retry-after"))
                 elif status >= 400:
                     hint = " (check LLM_API_KEY)" if status in (401, 403) else ""
                     if status == 404:
                         hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
-                    raise ModelError("http", f"HTTP {status} from {self.shown}{self._said(data)}{hint}")
+                    raise ModelError("http", f"HTTP {status} from {self.url}{self._said(data)}{hint}")
                 else:
                     return _content(data)
             if wait is None:
@@ -155,39 +164,87 @@ class Model:
         raise AssertionError("unreachable")
 
     def _send(self, body: dict[str, Any], deadline: float, late: ModelError) -> tuple[int, httpx.Headers, bytes]:
-        """One attempt: status, headers and body, read by `deadline` (each read is bounded by the time left, and a
-        body that trickles in is dropped once the deadline passes)."""
+        """One attempt: status, headers and body, read by `deadline`. httpx bounds each read, not the call (header
+        lines trickled one a second never end it), so a watchdog shuts the connection's socket at the deadline."""
         left = deadline - time.monotonic()
         if left <= 0:
             raise late
-        with self._http.stream("POST", self.url, json=body, timeout=httpx.Timeout(left)) as response:
-            data = bytearray()
-            for chunk in response.iter_bytes():
-                data += chunk
-                if time.monotonic() > deadline:
-                    raise late
-                if len(data) > MAX_BODY:
-                    raise ModelError("invalid", f"the reply is over {MAX_BODY // 1_000_000} MB")
-            return response.status_code, response.headers, bytes(data)
+        watchdog = _Watchdog(left)
+        try:
+            with self._http.stream(
+                "POST", self.url, json=body, timeout=httpx.Timeout(left), extensions={"trace": watchdog.trace}
+            ) as response:
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if time.monotonic() > deadline:
+                        raise late
+                    if len(data) > MAX_BODY:
+                        raise ModelError("invalid", f"the reply is over {MAX_BODY // 1_000_000} MB")
+                return response.status_code, response.headers, bytes(data)
+        except httpx.HTTPError:
+            if watchdog.fired:
+                raise late from None
+            raise
+        finally:
+            watchdog.cancel()
 
     def _said(self, data: bytes) -> str:
         """The server's own error message, short and without the key (some servers echo part of it)."""
         try:
             error = json.loads(data).get("error")
             message = error.get("message") if isinstance(error, dict) else error
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             message = None
         if not isinstance(message, str) or not message.strip():
             return ""
         return f": {self._scrub(message.strip())[:200]}"
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _failed(self, error: ModelError) -> ModelError:
         error.args = (self._scrub(str(error)),)
         log.warning("model call failed (%s): %s", error.kind, error)
         return error
+
+
+class _Watchdog:
+    """Shuts an attempt's socket once its time is up: a blocked read then ends at once (with an error the attempt
+    turns into a timeout). The socket is learnt from httpcore's trace as it connects (every call connects anew:
+    no kept-alive connections), so one connected after the deadline is shut as soon as it is known."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            with self._lock:
+                self._sock = info["return_value"].get_extra_info("socket")
+                if self.fired:
+                    self._shut()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        try:
+            if self._sock is not None:
+                self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
 
 
 @cache
@@ -199,7 +256,7 @@ def _content(data: bytes) -> str:
     """choices[0].message.content of a chat-completions body."""
     try:
         content = json.loads(data)["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # RecursionError: nested too deep
         raise ModelError("invalid", "the reply has no choices[0].message.content") from None
     if not isinstance(content, str):
         raise ModelError("invalid", "the reply's content is not text")
@@ -213,7 +270,7 @@ def _json_text(text: str) -> str:
         stripped = stripped.strip("`").removeprefix("json").strip()
     try:
         value = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelError("invalid", "the reply is not valid JSON") from None
     if not isinstance(value, dict):
         raise ModelError("invalid", "the reply is JSON but not an object")

@@ -2,14 +2,18 @@
 
 `unsupported(reply, facts, given)` lists what the reply states that neither the facts nor `given` (the question)
 hold; a reply with anything in that list is not used. Forms are normalised before comparing: 1,234 / 1234 /
-$1,234 / 1.2k are one amount; 12 % is 12 or a fraction 0.12; a figure may be rounded (41.73 read as 41.7 or 42);
-2026-11-07, 7 Nov 2026, November 7 are one date (a day without a year matches that day of any year given); Q1 2027
-is a quarter given as such or holding a date given. A list in the facts gives its length too ("3 open tasks"); two
-to twelve spelled out are numbers. Numbered list markers ("1. ") are not figures.
+$1,234 / 1.2k are one amount (41 billion and $41bn are not 41); 12 % is 12 or a fraction 0.12; a figure may be
+rounded (41.73 read as 41.7 or 42); a figure's sign is not compared ("fell 22" states -22). 2026-11-07, 7 Nov 2026,
+November 7, 11/07/2026 and 07/11/2026 are one date (a slash date may be read either way round; a day without a year
+matches that day of any year given); a weekday written next to a date must be that date's; March 2027 is a month
+holding a date given; Q1 2027 is a quarter given as such or holding a date given. A date's parts are not figures
+(2026-11-07 gives no 11 and no 2,026), though its year may be written as a year ("in 2026"). A list in the facts
+gives its length too ("3 open tasks"); two to ninety-nine spelled out are numbers. Numbered list markers ("1. ")
+are not figures.
 
-Names: a capitalised word in mid-sentence, or a run of two or more capitalised words anywhere ("Jane Doe"), must
-be a word of the facts or the question (or a month, a weekday, a common business acronym). A lone capitalised
-word opening a sentence cannot be told from an ordinary word and is not checked, unless it is possessive.
+Names: every capitalised word, wherever it stands (opening a sentence, a bullet or a bold label too), must be a word
+of the facts or the question, or a word any reply may use: a month, a weekday, a common business acronym or a
+common English word ("The", "It's", "Next Steps"). A run of capitalised words ends at a full stop.
 """
 
 from __future__ import annotations
@@ -19,66 +23,124 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-# dates: ISO, "7 Nov 2026", "November 7, 2026"; quarters: "Q1 2027", "2026-Q3"
+# dates: ISO, "11/07/2026", "7 Nov 2026", "November 7, 2026", "March 2027"; quarters: "Q1 2027", "2026-Q3"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-ISO = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+# an ISO date's time of day is part of it: neither 10 nor 30 is a figure of 2026-11-07T10:30:00Z
+ISO = re.compile(
+    r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
+)
+SLASH = re.compile(r"(?<![\w/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/])")
 DAY_MONTH = re.compile(rf"(?<![\w.])(\d{{1,2}})(?:st|nd|rd|th)?\s+({MONTH})(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
 MONTH_DAY = re.compile(rf"(?<![\w.])({MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
+MONTH_YEAR = re.compile(rf"(?<![\w.])({MONTH})\s+(\d{{4}})(?!\w)", re.I)
 QUARTER = re.compile(r"(?<![\w-])(?:(\d{4})[- ])?Q([1-4])(?:[ -](\d{4}))?(?![\w-])")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY = r"(mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs?|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)"
+WEEKDAY_BEFORE = re.compile(rf"(?<!\w){WEEKDAY}\.?,?\s+$", re.I)  # "Tuesday, Dec 10"
+WEEKDAY_AFTER = re.compile(rf"^,?\s*\(?{WEEKDAY}(?!\w)\)?", re.I)  # "2027-02-15 (Monday)"
 
-# numbers and amounts: "$1,234.5", "12 %", "1.2k"; "Q3", "3rd" and "v2" are not numbers (glued to letters)
+# numbers and amounts: "$1,234.5", "12 %", "1.2k", "$4bn"; "Q3", "3rd" and "v2" are not numbers (glued to letters)
 NUMBER = re.compile(
-    r"(?<![\w.])([$€£]\s?)?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(\s?%|\s?percent\b|k\b|K\b|M\b|\s?million\b)?(?![\w])"
+    r"(?<![\w.])([$€£]\s?)?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
+    r"(\s?%|\s?percent\b|k\b|K\b|M\b|bn\b|B\b|\s?thousand\b|\s?million\b|\s?billion\b)?(?![\w])"
 )
-SCALES = {"k": 1e3, "m": 1e6, "million": 1e6}
+SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
 ROUNDING = 0.05  # a rounded figure within 5 % of a fact is that fact (41.73 -> 42; 0.83 -> 1 is not)
 LIST_MARKER = re.compile(r"^\s*\d{1,2}[.)]\s", re.M)
-# spelled-out counts are figures too ("three tasks"); "one" is left out: it is as often a pronoun
-SPELLED_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
-SPELLED = {w: i for i, w in enumerate(SPELLED_WORDS, 2)}
+# spelled-out numbers are figures too ("three tasks", "forty-two"); a lone "one" is left out: as often a pronoun
+UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+SMALL = (*UNITS[1:], *TEENS)
+TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+SPELLED = re.compile(rf"\b(?:({'|'.join(TENS)})(?:[- ]({'|'.join(UNITS)}))?|({'|'.join(SMALL)}))\b", re.I)
 
-# names: runs of capitalised words, and where a sentence starts (after a full stop, a line's bullet or bold mark)
+# names: runs of capitalised words (a run ends at a full stop)
 LETTERS = re.compile(r"[^\W\d_]+")
 UPPER = "A-ZÀ-ÖØ-Þ"
-CAPITALISED_RUN = re.compile(rf"(?<![\w’'])[{UPPER}][\w’'&.-]*(?:[ \t]+[{UPPER}][\w’'&.-]*)*")
-SENTENCE_START = re.compile(r"(^|[.!?:;]\s+|\n\s*[-*•>#_]*\s*|^\s*[-*•>#_]+\s*)$")
-# capitalised words a reply may always use: months, weekdays, "I" and the trade's acronyms
+CAPITALISED_RUN = re.compile(rf"(?<![^\W_]|[’'])[{UPPER}][\w’'&.-]*(?:[ \t]+[{UPPER}][\w’'&.-]*)*")
+# capitalised words a reply may always use: months, weekdays, the trade's acronyms and common English words (the
+# ones a sentence, a bullet or a label opens with: anything else capitalised must be in what the model was given)
 ALWAYS_WORDS = """january february march april may june july august september october november december
-monday tuesday wednesday thursday friday saturday sunday
-i mrr arr csm cs qbr ebr nps csat sla roi kpi ai api ceo cto cfo coo vp us uk eu usd eur gbp"""
+monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday
+day days week weeks month months quarter quarters year years
+i mrr arr csm cs qbr ebr nps csat sla roi kpi ai api ceo cto cfo coo vp us uk eu usd eur gbp
+a an the this that these those it its it's here here's there there's they their them we our you your he she his her
+i'd let's that's what's who's i'm i'll we'll we're we've you're they're don't doesn't didn't isn't aren't wasn't
+weren't can't won't hasn't haven't
+and but or nor so yet if then than when while as at in on for with from to by of into onto over under about
+after before since until during between within without across against around above below per via
+no not yes all some any each every both either neither most more less least few many several other another
+such only just also still even very too much well again already soon now once
+is are was were be been being has have had do does did will would should could can may might must
+what which who whom whose why how where
+first second third last next previous prior recent recently current currently overall however meanwhile
+finally further furthermore additionally although though because despite given based according note please
+red amber yellow green good great strong healthy stable steady positive negative poor weak
+low lower high higher medium moderate
+up down new old same different key main top open closed due overdue late early ahead behind
+summary status update overview details detail highlights snapshot context background outlook
+health score scores risk risks renewal renewals date dates steps step action actions item items task tasks
+account accounts customer customers contract contracts value revenue usage logins login adoption engagement
+sentiment support tickets ticket trend trends change changes driver drivers reason reasons signal signals
+chance churn forecast segment tier owner owners sponsor champion contact meeting call calls email plan
+recommendation recommendations recommended suggested suggestion suggestions what's next
+why watch concern concerns priority priorities opportunity opportunities expansion upsell
+call book ask send schedule check review reach follow consider focus keep make confirm share prepare
+discuss plan set start stop use try talk meet offer escalate monitor track
+one likely expected nobody hi hello thanks thank dear best regards sure unfortunately none nothing everything something
+"""
 ALWAYS = set(ALWAYS_WORDS.split())
 
 
 def unsupported(reply: str, facts: Mapping[str, Any], given: str = "") -> list[str]:
     """What `reply` states that `facts` and `given` do not hold, in the reply's own words (empty: all grounded)."""
     texts = [*_texts(facts), given]
-    numbers = {abs(v) for v in _numbers_in(facts)} | {abs(v) for t in texts for v, *_ in _numbers(t)}
-    days = {d for t in texts for d, _ in _dates(t)}
-    numbers |= {float(year) for year, _, _ in days if year}
+    days = {day for t in texts for readings, *_ in _dates(t) for day in readings}
+    years = {y for y, _, _ in days if y} | {
+        int(y) for t in texts for m in QUARTER.finditer(t) for y in (m[1], m[3]) if y
+    }
+    undated = [QUARTER.sub(" ", _blank(t, [(s, e) for _, s, e in _dates(t)])) for t in texts]
+    numbers = {abs(v) for v in _numbers_in(facts)} | {abs(v) for t in undated for v, *_ in _numbers(t)}
     words = {w.lower() for t in texts for w in LETTERS.findall(t)}
 
     wrong: list[str] = []
-    text = reply
-    for (year, month, day), shown in _dates(reply):
-        if not any((y == year or not year) and (m, d) == (month, day) for y, m, d in days):
-            wrong.append(shown)
-        text = text.replace(shown, " ")
-    for m in QUARTER.finditer(reply):
+    spans: list[tuple[int, int]] = []
+    for readings, start, end in _dates(reply):
+        spans.append((start, end))
+        matches = [g for r in readings for g in days if _same_day(r, g)]
+        if not matches:
+            wrong.append(reply[start:end])
+            continue
+        before, after = WEEKDAY_BEFORE.search(reply[:start]), WEEKDAY_AFTER.search(reply[end:])
+        weekday = before or after
+        if weekday:
+            first, last = (before.start(), end) if before else (start, end + after.end() if after else end)
+            spans.append((first, last))
+            known = [date(y, m, d) for y, m, d in matches if y and d]
+            if known and all(day.weekday() != _weekday(weekday[1]) for day in known):
+                wrong.append(reply[first:last])
+    text = _blank(reply, spans)
+    for m in QUARTER.finditer(text):
         year, quarter = int(m[1] or m[3] or 0), int(m[2])
         given_as_text = any(m[0].lower() in t.lower() for t in texts)
         if not given_as_text and not any((y == year or not year) and (mo - 1) // 3 + 1 == quarter for y, mo, _ in days):
             wrong.append(m[0])
-        text = text.replace(m[0], " ")
-    text = LIST_MARKER.sub(" ", text)
-    for m in re.finditer(rf"\b({'|'.join(SPELLED)})\b", text, re.I):
-        if float(SPELLED[m[1].lower()]) not in numbers:
+    text = LIST_MARKER.sub(" ", QUARTER.sub(" ", text))
+    for m in SPELLED.finditer(text):
+        if m[1]:
+            spelled = (TENS.index(m[1].lower()) + 2) * 10 + (UNITS.index(m[2].lower()) + 1 if m[2] else 0)
+        else:
+            spelled = SMALL.index(m[3].lower()) + 2
+        if float(spelled) not in numbers:
             wrong.append(m[0])
+    text = SPELLED.sub(" ", text)
     for value, decimals, scale, percent, shown in _numbers(text):
-        if not _grounded(value, decimals, scale, percent, numbers):
+        is_year = re.fullmatch(r"\d{4}", shown) and int(shown) in years
+        if not is_year and not _grounded(value, decimals, scale, percent, numbers):
             wrong.append(shown)
     return wrong + _names(text, words)
 
@@ -109,24 +171,58 @@ def _numbers_in(value: Any) -> Iterator[float]:
         yield float(value)
 
 
-def _dates(text: str) -> Iterator[tuple[tuple[int, int, int], str]]:
-    """((year, month, day), as written) for each date in `text`; year 0 when it was not written."""
-    for m in ISO.finditer(text):
-        if _valid(int(m[1]), int(m[2]), int(m[3])):
-            yield (int(m[1]), int(m[2]), int(m[3])), m[0]
-    for pattern, day_group, month_group in ((DAY_MONTH, 1, 2), (MONTH_DAY, 2, 1)):
-        for m in pattern.finditer(text):
-            when = (int(m[3] or 0), MONTHS.index(m[month_group][:3].lower()) + 1, int(m[day_group]))
-            if _valid(*when):
-                yield when, m[0]
+def _dates(text: str) -> Iterator[tuple[list[tuple[int, int, int]], int, int]]:
+    """(the ways to read it as (year, month, day), start, end) for each date in `text`; year 0 when it was not
+    written, day 0 for a month ("March 2027"). A slash date may be day/month or month/day: both readings count."""
+    seen: list[tuple[int, int]] = []
+    for pattern in (ISO, SLASH, DAY_MONTH, MONTH_DAY, MONTH_YEAR):
+        for m in pattern.finditer(_blank(text, seen)):
+            if pattern is ISO:
+                readings = [(int(m[1]), int(m[2]), int(m[3]))]
+            elif pattern is SLASH:
+                year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
+                readings = list(dict.fromkeys([(year, int(m[2]), int(m[1])), (year, int(m[1]), int(m[2]))]))
+            elif pattern is MONTH_YEAR:
+                readings = [(int(m[2]), _month(m[1]), 0)]
+            else:
+                day, month = (m[1], m[2]) if pattern is DAY_MONTH else (m[2], m[1])
+                readings = [(int(m[3] or 0), _month(month), int(day))]
+            readings = [r for r in readings if _valid(*r)]
+            if readings:
+                seen.append(m.span())
+                yield readings, m.start(), m.end()
+
+
+def _same_day(said: tuple[int, int, int], given: tuple[int, int, int]) -> bool:
+    """Whether a date the reply wrote is one given: the same day (any year given when it wrote none), or for a month
+    ("March 2027"), a day given in that month."""
+    (year, month, day), (y, m, d) = said, given
+    if not day:
+        return (y, m) == (year, month)
+    return (y == year or not year) and (m, d) == (month, day)
+
+
+def _month(name: str) -> int:
+    return MONTHS.index(name[:3].lower()) + 1
+
+
+def _weekday(name: str) -> int:
+    return WEEKDAYS.index(name[:3].lower())
 
 
 def _valid(year: int, month: int, day: int) -> bool:
     try:
-        date(year or 2000, month, day)  # 2000: a leap year, so an undated 29 Feb is a day
+        date(year or 2000, month, day or 1)  # 2000: a leap year, so an undated 29 Feb is a day
     except ValueError:
         return False
     return True
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each span turned to spaces (what is left keeps its place)."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
 
 
 def _numbers(text: str) -> Iterator[tuple[float, int, float, bool, str]]:
@@ -149,16 +245,23 @@ def _grounded(value: float, decimals: int, scale: float, percent: bool, numbers:
 
 
 def _names(text: str, words: set[str]) -> list[str]:
-    """Capitalised words (or runs of them) that are neither given nor always allowed."""
+    """Capitalised words (or runs of them) that are neither given nor always allowed, each as written less the
+    common words opening it ("Ask Bob Smith": Bob Smith)."""
     wrong: list[str] = []
     for m in CAPITALISED_RUN.finditer(text):
-        run = m[0].rstrip(".-’'")
-        parts = run.split()
-        if SENTENCE_START.search(text[: m.start()]) and not re.search(r"['’]s$", parts[0]):
-            parts = parts[1:]  # an opening word is any word; the rest of its run is still checked
-        for part in parts:
-            tokens = LETTERS.findall(re.sub(r"['’]s$", "", part))
-            if any(t.lower() not in words and t.lower() not in ALWAYS for t in tokens):
-                wrong.append(" ".join(parts))
-                break
+        for run in re.split(r"(?<=\.)\s+", m[0]):  # "Acme Corp. The": two runs
+            parts = run.rstrip(".-’'_").split()
+            if all(_known(part, words) for part in parts):
+                continue
+            while _known(parts[0], set()):
+                parts = parts[1:]
+            wrong.append(" ".join(parts))
     return wrong
+
+
+def _known(word: str, words: set[str]) -> bool:
+    """Whether a capitalised word is given (in `words`) or one any reply may use; "Globex's" is Globex."""
+    word = word.lower().replace("’", "'")
+    if word in ALWAYS:
+        return True
+    return all(t in words or t in ALWAYS for t in LETTERS.findall(re.sub(r"'s$", "", word)))

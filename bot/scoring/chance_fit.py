@@ -1,9 +1,18 @@
 """The chance-to-churn fit in use: the latest stored for a horizon, refitted by the daily score run when stale;
-read once per Slack request (`stored_in`); the day's customers with their chances (`portfolio`)."""
+read once per Slack request (`stored_in`); the day's customers with their chances (`book`, `portfolio`).
+
+`book` keeps the last day's customers per process, keyed by the fit (id and fit time), the day and what the database
+says about that day's scores and the accounts (`scores.day_marker`, read from indexes): App Home and `/health top
+by-mrr` then cost what they show, not a read of every customer, and a new score run, import, churn or fit changes
+the key, so a read never shows what the database no longer holds."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.scoring.chance import HORIZON, ChanceFit, fit, loss_per_account, scorecard_key
+from bot.scoring.loss import LossSummary, loss_summary
 from bot.scoring.scorecard import Scorecard
 from storage import chances as chance_store
 from storage import scores as score_store
@@ -68,11 +78,65 @@ def stored_in(session: Session, horizon: int = HORIZON) -> ChanceFit | None:
     )
 
 
+RANKING = (["expected_loss", "chance", "name", "account_id"], [False, False, True, True])  # `/health top by-mrr`
+
+
+@dataclass
+class Book:
+    """The customers scored on a day with their chances (`portfolio`'s frame, never changed in place), and what is
+    drawn from it, each computed once per book: the sums (`summary`), the expected-loss ranking (`ranked`)."""
+
+    frame: pd.DataFrame
+    _made: dict[Hashable, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _once(self, key: Hashable, make: Any) -> Any:
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = make()
+            return self._made[key]
+
+    def summary(self, tier_order: Sequence[str]) -> LossSummary:
+        """`loss_summary` of every customer of the day."""
+        return self._once(("summary", tuple(tier_order)), lambda: loss_summary(self.frame, tier_order))
+
+    def ranked(self, tier: str | None = None) -> pd.DataFrame:
+        """The customers (of `tier`) by expected loss, largest first (then the higher chance, the name, the id)."""
+        if tier is not None:
+            everyone = self.ranked()
+            return self._once(("ranked", tier), lambda: everyone[everyone["tier"] == tier])
+        columns, ascending = RANKING
+        return self._once("ranked", lambda: self.frame.sort_values(columns, ascending=ascending, kind="stable"))
+
+
+_books: dict[int | None, tuple[Hashable, Book]] = {}  # per horizon, the latest (key, book): a new key replaces it
+_books_lock = threading.Lock()
+
+
+def book(session: Session, existing: ChanceFit | None, day: date) -> Book:
+    """The customers scored on `day` with the chances of `existing`, read again only when the key changed."""
+    key = (None if existing is None else (existing.id, existing.fitted_at), day, score_store.day_marker(session, day))
+    slot = existing.horizon if existing is not None else None
+    with _books_lock:
+        cached = _books.get(slot)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+    made = Book(_read(session, existing, day))
+    if existing is not None and existing.id is not None:  # (a fit never stored has no key of its own)
+        with _books_lock:
+            _books[slot] = (key, made)
+    return made
+
+
 def portfolio(session: Session, existing: ChanceFit | None, day: date) -> pd.DataFrame:
     """The customers scored on `day` (`scores.chance_rows`) with `chance` (NaN without a fit that has enough
     history) and `expected_loss` (chance x MRR; 0 without either): what the digest, Home, `/health top by-mrr`,
     the churn review and the forecast add up. The stored tier is the scored one: a CSM override changes the tier
-    shown, never the chance."""
+    shown, never the chance. A copy of the book's: the caller may change it."""
+    return book(session, existing, day).frame.copy()
+
+
+def _read(session: Session, existing: ChanceFit | None, day: date) -> pd.DataFrame:
     frame = score_store.chance_rows(session, day)
     if existing is None or frame.empty:
         frame["chance"] = np.nan

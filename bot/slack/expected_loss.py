@@ -1,9 +1,10 @@
 """Expected MRR loss as the digest and the churn review say it: the sums of `bot.scoring.loss` (the portfolio, the
 largest segments, CSMs and every tier) over the customers scored on the latest score day, with the chance to churn
-of the stored fit (`chance_fit.stored_in`: nothing is refitted here; the daily score run does that).
+of the stored fit (`Chances.read`: nothing is refitted here; the daily score run does that).
 
 No number without a fit that has enough churn history: before the first daily score run the lines say the figure
-appears after it; with too little history they say why (`chance_words.too_little_text`). Segment names are data (`esc`),
+appears after it; with too little history they say why (`chance_words.too_little_text`); with a fit made for another
+scorecard they say the next score run refits it (`Chances.refitting`). Segment names are data (`esc`),
 CSMs are mentions.
 """
 
@@ -18,8 +19,9 @@ from sqlmodel import Session
 
 from bot.scoring import chance, chance_fit, chance_words
 from bot.scoring.loss import LossRow, LossSummary, loss_summary, name, top
-from bot.scoring.scorecard import Tiers
+from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import esc, mention, money, tier_emoji
+from bot.slack.chance import Chances
 from prompts import raw, say
 from storage import scores as score_store
 
@@ -33,6 +35,7 @@ class Portfolio:
     fit: chance.ChanceFit | None
     day: date | None  # the latest score day; None before the first score run
     frame: pd.DataFrame
+    stale: bool = False  # the fit is for another scorecard: no chance in `frame` (`Chances.stale`)
 
     def summary(self, tiers: Tiers, keep: pd.Series | None = None) -> LossSummary:
         """The sums over the customers `keep` selects (a boolean Series on `frame`; default all of them)."""
@@ -45,7 +48,11 @@ class Portfolio:
         keep = None
         if segment is not None:
             keep = self.frame["segment"].fillna("").astype(str).str.strip().str.lower() == segment.strip().lower()
-        return Expected(self.fit, self.summary(tiers, keep), self.day)
+        return self.of(tiers, keep)
+
+    def of(self, tiers: Tiers, keep: pd.Series | None = None) -> Expected:
+        """What `lines` and `source` show for the customers `keep` selects (default all)."""
+        return Expected(self.fit, self.summary(tiers, keep), self.day, self.stale)
 
 
 @dataclass(frozen=True)
@@ -55,15 +62,19 @@ class Expected:
     fit: chance.ChanceFit | None
     summary: LossSummary | None
     day: date | None
+    stale: bool = False  # the fit is for another scorecard than the one in use: no figure until the next score run
 
 
-def read(session: Session, horizon: int = chance.HORIZON) -> Portfolio:
-    """The stored fit for `horizon` and the latest score day's customers, in the caller's unit of work."""
-    fit = chance_fit.stored_in(session, horizon)
+def read(session: Session, scorecard: Scorecard, horizon: int = chance.HORIZON) -> Portfolio:
+    """The stored fit for `horizon` (checked against `scorecard`, the card in use) and the latest score day's
+    customers, in the caller's unit of work."""
+    chances = Chances.read(session, scorecard, horizon)
+    fit, stale = chances.fit, chances.stale
     day = score_store.latest_score_day(session.connection())
     if day is None:
-        return Portfolio(fit, None, pd.DataFrame(columns=["account_id", "segment", "owner_slack_id", "mrr", "tier"]))
-    return Portfolio(fit, day, chance_fit.portfolio(session, fit, day))
+        empty = pd.DataFrame(columns=["account_id", "segment", "owner_slack_id", "mrr", "tier"])
+        return Portfolio(fit, None, empty, stale)
+    return Portfolio(fit, day, chance_fit.portfolio(session, None if stale else fit, day), stale)
 
 
 def _amounts(rows: list[LossRow], name: Callable[[LossRow], str], shown: int) -> str:
@@ -91,6 +102,8 @@ def lines(
     days = fit.horizon if fit is not None else horizon
     if fit is None:
         return [say("loss.no_fit", horizon=days)]
+    if expected is not None and expected.stale:
+        return [say("loss.too_little", horizon=days, why=Chances.refitting(fit))]
     if not fit.enough:
         return [say("loss.too_little", horizon=days, why=chance_words.too_little_text(fit))]
     if summary is None or summary.empty:
@@ -131,6 +144,6 @@ def source(expected: Expected | None) -> str | None:
     if expected is None:
         return None
     fit, summary, day = expected.fit, expected.summary, expected.day
-    if fit is None or not fit.enough or summary is None or summary.empty or day is None:
+    if fit is None or expected.stale or not fit.enough or summary is None or summary.empty or day is None:
         return None
     return say("loss.source", day=day.isoformat(), fitted=chance_words.fit_text(fit), as_of=fit.as_of.isoformat())
