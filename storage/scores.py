@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, case, func, text
+from sqlalchemy import Connection, bindparam, case, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -201,6 +201,25 @@ def active_override(session: Session, account_id: int, today: date) -> HealthOve
         .order_by(col(HealthOverride.created_at).desc(), col(HealthOverride.id).desc())
         .limit(1)
     ).first()
+
+
+def overrides_touched(session: Session, account_id: int, since: datetime, since_day: date) -> list[HealthOverride]:
+    """An account's overrides set or cleared from `since` on, or whose last day is `since_day` or later (the
+    caller tells one that ran out), the oldest first: what changed in a CSM's judgement over a period."""
+    return list(
+        session.exec(
+            select(HealthOverride)
+            .where(
+                HealthOverride.account_id == account_id,
+                or_(
+                    col(HealthOverride.created_at) >= since,
+                    col(HealthOverride.cleared_at) >= since,
+                    col(HealthOverride.expires_on) >= since_day,
+                ),
+            )
+            .order_by(col(HealthOverride.created_at), col(HealthOverride.id))
+        ).all()
+    )
 
 
 def set_override(

@@ -22,7 +22,7 @@ from bot.scoring.scorecard import load_scorecard
 from prompts import fill, raw
 from storage import scores
 from storage.db import session_factory, unit_of_work
-from storage.models import Account, Alert, ExitInterview, HealthScore, Task
+from storage.models import Account, Alert, ExitInterview, HealthOverride, HealthScore, Task
 from storage.types import Driver, ScoreParts, TaskStatus
 from tests.conftest import DEMO_END
 
@@ -484,3 +484,90 @@ def test_reading_a_question(text: str, kind: str, parts: dict[str, Any]) -> None
     for key, value in parts.items():
         got = getattr(q.span, key) if key in ("start", "end") else getattr(q, key)
         assert got == value, (key, got)
+
+
+def test_a_sentence_naming_no_customer_gets_what_it_can_answer(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        weather = ask(s, "what's the weather")
+        near = ask(s, "what is granit medai?")
+        bare = ask(s, "granit medai")
+        how = ask(s, "how is granit medai?")
+    assert weather.kind == "unknown" and weather.text.startswith("I can't read that question")
+    assert "No customer matches" not in weather.text and "Did you mean" not in weather.text
+    assert near.kind == "unknown" and "I can't read that question" in near.text
+    assert near.text.endswith("Did you mean *Granite Media LLC*? `/health Granite Media LLC` shows its card.")
+    assert "/health Granite Media LLC" in near.commands
+    for lookup in (bare, how):  # a name alone, or asked about as a customer: the closest names
+        assert "No customer matches *granit medai*. Closest names: *Granite Media LLC*" in lookup.text
+
+
+def test_the_churn_traits_mention_the_csm(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        lost = ask(s, "why did we lose customers in 2026-Q2?")
+    assert "• csm <@U01CSM0004>: 1 of 11 churned" in lost.text and "csm U01CSM0004" not in lost.text
+
+
+def test_an_accounts_open_tasks(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        on = ask(s, "what are the open tasks on vandelay properties?")
+        short = ask(s, "tasks for Vandelay Properties")
+        none = ask(s, "open tasks for granite media llc")
+        mine = ask(s, "my tasks", user=SAVER)
+    assert on.text == short.text
+    assert on.text.startswith("*Vandelay Properties*: 1 open task, 1 overdue")
+    assert "• Form a save team (CSM)  ·  <@U01CSM0005>  ·  due " in on.text and "*(overdue)*" in on.text
+    assert "Call the sponsor" not in on.text  # done
+    assert "`/health tasks` lists yours" in on.text
+    assert on.commands == ("/health Vandelay Properties", "/health tasks")
+    assert shown(on) == {"Open tasks": "1", "Overdue": "1"} and on.facts["open_tasks"][0]["overdue"] is True
+    assert none.text.startswith("*Granite Media LLC* has no open tasks.")
+    assert mine.text.startswith("*You have 1 open task*")
+
+
+def test_what_changed_says_the_overrides_set_cleared_and_run_out(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        hooli = s.exec(select(Account).where(Account.name == "Hooli Realty BV")).one()
+        scores.set_override(  # replaces the fixture's High risk one: that one is cleared
+            s, hooli.id or 0, tier="low_risk", reason="Renewal signed", set_by=SAVER, expires_on=date(2026, 8, 31)
+        )
+        vandelay = s.exec(select(Account).where(Account.name == "Vandelay Properties")).one()
+        s.add(
+            HealthOverride(
+                account_id=vandelay.id or 0,
+                tier="healthy",
+                reason="Pilot",
+                set_by=ME,
+                expires_on=date(2026, 6, 20),
+                created_at=datetime(2026, 6, 2, 9, tzinfo=UTC),
+            )
+        )
+        s.flush()
+        changed = ask(s, "what changed for hooli realty this month?")
+        ran_out = ask(s, "what changed for vandelay properties this month?")
+        before = ask(s, "what changed for vandelay properties since 2026-06-25")
+    assert "Overrides set, cleared or run out: 3" in changed.text
+    assert (
+        "Override by <@U01CSM0005>: :large_yellow_circle: *Low risk* until 2026-08-31: _Renewal signed_" in changed.text
+    )
+    assert "the override to *High risk* by <@U01CSM0003> was cleared" in changed.text
+    assert [o["event"] for o in changed.facts["overrides"]] == ["set", "cleared", "set"]
+    assert "• 2026-06-02: :pushpin: Override by <@U01CSM0003>" in ran_out.text
+    assert "• 2026-06-20: the override to *Healthy* by <@U01CSM0003> ran out" in ran_out.text
+    assert "Overrides: none set, cleared or run out." in before.text
+
+
+def test_a_long_renewals_list_says_how_many_more(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        year = ask(s, "which accounts renew in the next 365 days?")
+    assert year.text.startswith("*55 accounts* renewing between 2026-06-30 and 2027-06-30")
+    assert year.text.count("\n• ") == 30
+    assert year.text.endswith(
+        "…and 25 more, renewing from 2027-01-25 to 2027-06-20: ask for a shorter period to list them, "
+        "e.g. _which accounts renew next month?_ or _in the next 30 days_."
+    )
+    assert year.facts["accounts"] == 55 and len(year.facts["listed"]) == 30

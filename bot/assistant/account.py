@@ -20,7 +20,7 @@ from bot.slack.blocks import esc, mention, money, override_text, renewal_text, s
 from bot.slack.chance import Chances
 from prompts import say
 from storage import alerts, scores, tasks
-from storage.models import Account, HealthScore, Task
+from storage.models import Account, HealthOverride, HealthScore, Task
 from storage.types import AccountStatus, TaskStatus, utcnow
 
 MOVES = 3  # driver changes named
@@ -226,7 +226,71 @@ def changed(
     facts = {"kind": "changed", "account": account.name, "since": since.isoformat(), "period": label, **facts}
     facts["alerts_opened"] = [{"day": a.opened_on.isoformat(), "tier": tiers.label(a.severity)} for a in opened]
     facts["tasks_done"] = [t.title for t in done]
+    said, facts["overrides"] = override_changes(session, account_id, start, today, scorecard.tiers, tz)
+    lines += said
+    figures.append(Figure(_a("figure.overrides"), str(len(facts["overrides"]))))
     return Answer("\n".join(lines), tuple(figures), (f"/health {esc(account.name)}",), facts)
+
+
+def override_changes(
+    session: Session, account_id: int, start: datetime, today: date, tiers: Tiers, tz: ZoneInfo
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The overrides set, cleared or run out since `start` (a CSM's judgement changes the tier shown), oldest
+    first: the lines and the facts."""
+    events: list[tuple[datetime, str, HealthOverride]] = []
+    for o in scores.overrides_touched(session, account_id, start, start.date()):
+        if due_utc(o.created_at) >= start:
+            events.append((due_utc(o.created_at), "set", o))
+        if o.cleared_at is not None and due_utc(o.cleared_at) >= start:
+            events.append((due_utc(o.cleared_at), "cleared", o))
+        elif o.cleared_at is None and o.expires_on < today:  # its last day is past: the card no longer shows it
+            events.append((datetime.combine(o.expires_on, time.max, tzinfo=tz), "ran_out", o))
+    events.sort(key=lambda e: e[0])
+    if not events:
+        return [_a("changed.no_overrides")], []
+    lines = [_a("changed.overrides", n=len(events))]
+    facts = []
+    for at, event, o in events:
+        day = o.expires_on.isoformat() if event == "ran_out" else at.astimezone(tz).date().isoformat()
+        if event == "set":
+            lines.append(_a("changed.override_set", day=day, override=override_text(o, tiers)))
+        else:
+            tier, who = esc(tiers.label(o.tier)), mention(o.set_by)
+            lines.append(_a(f"changed.override_{event}", day=day, tier=tier, who=who))
+        facts.append({"event": event, "day": day, "tier": tiers.label(o.tier), "set_by": o.set_by})
+        facts[-1] |= {"until": o.expires_on.isoformat(), "reason": o.reason}
+    return lines, facts
+
+
+def open_tasks(session: Session, account_id: int, tz: ZoneInfo) -> Answer | None:
+    """An account's open tasks ("tasks for acme"): who has each, when it is due, which are overdue."""
+    seen = read(session, account_id)
+    if seen is None:
+        return None
+    name = esc(seen.account.name)
+    listed = task_facts(seen.tasks, tz)
+    late = sum(1 for t in listed if t["overdue"])
+    commands = (f"/health {name}", "/health tasks")
+    figures = (Figure(_a("figure.open_tasks"), str(len(listed))), Figure(_a("figure.overdue"), str(late)))
+    facts = {"kind": "account_tasks", "account": seen.account.name, "open_tasks": listed}
+    if not listed:
+        return Answer(_a("account_tasks.none", name=name), figures, commands, facts)
+    overdue = _a("tasks.overdue", n=late) if late else ""
+    lines = [_a("account_tasks.title", name=name, n=len(listed), overdue=overdue)]
+    for t, seen_task in zip(listed, seen.tasks, strict=True):
+        who = mention(seen_task.assignee) if seen_task.assignee else say("tasks.unassigned")
+        lines.append(
+            _a(
+                "account_tasks.row",
+                title=esc(t["title"]),
+                role=esc(t["role"]),
+                who=who,
+                due=t["due"],
+                late=_a("tasks.late") if t["overdue"] else "",
+            )
+        )
+    lines.append(_a("account_tasks.hint"))
+    return Answer("\n".join(lines), figures, commands, facts)
 
 
 def _closed_since(task: Task, start: datetime) -> bool:

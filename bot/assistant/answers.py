@@ -6,10 +6,12 @@ review `churn.py`'s. A customer is looked up as `/health <name>` does (`find_cus
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rapidfuzz import fuzz, utils
 from sqlmodel import Session
 
 from bot.assistant import account, churn, portfolio, reading
@@ -19,8 +21,10 @@ from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc
 from prompts import raw, say
 from storage import alerts, scores
+from storage.models import Account
 
 PROMPTS_MAX = 4
+NEAR = 60  # a name this similar to a customer's whole name (0-100) is offered as "did you mean"
 NAME_WORDS = 4  # more words left than this, matching no customer: a question it cannot read, not a name
 
 
@@ -46,6 +50,11 @@ def answer_text(
         return Answer(_a("bad_date", day=esc(q.name)), (), ("/health help",), {"kind": "bad_date", "day": q.name})
     if q.kind == "tasks":
         return portfolio.my_tasks(session, user_id, tz)
+    if q.kind == "account_tasks":
+        named = _lookup(session, q.name, names)
+        said = named if isinstance(named, Answer) else account.open_tasks(session, named, tz)
+        if said is not None:
+            return said
     if q.kind == "mine":
         return portfolio.mine(session, user_id, scorecard)
     if q.kind == "at_risk":
@@ -60,11 +69,12 @@ def answer_text(
     if q.kind == "churn":
         return churn.why_lost(session, q, scorecard, today)
     if q.kind in ("account", "changed"):
-        guessed = q.kind == "account" and (q.bare or len(q.name.split()) > NAME_WORDS)
+        bare = q.kind == "account" and q.bare
+        sentence = q.kind == "account" and (q.sentence or len(q.name.split()) > NAME_WORDS)
         here = _channel_account(session, channel_id) if not q.name else None
         if not q.name and here is None:  # "how is it?" with no account in view
             return can_answer(_a("unknown.text"), "unknown")
-        found = here[0] if here is not None else _lookup(session, q.name, names, guessed=guessed)
+        found = here[0] if here is not None else _lookup(session, q.name, names, bare, sentence)
         if isinstance(found, Answer):
             return found
         if q.kind == "changed" and q.span is not None:
@@ -84,9 +94,12 @@ def _one_account(session: Session, q: reading.Question, names: AccountNames) -> 
     return found.id if found is not None else None
 
 
-def _lookup(session: Session, name: str, names: AccountNames, guessed: bool) -> int | Answer:
-    """The account `name` means, or what to say instead: several match, none does (with the closest names), or
-    for a question read only as a name (`guessed`), the list of what the assistant can answer."""
+def _lookup(
+    session: Session, name: str, names: AccountNames, bare: bool = False, sentence: bool = False
+) -> int | Answer:
+    """The account `name` means, or what to say instead: several match, none does (with the closest names; for a
+    question read only as a name, `bare`, also the list of what the assistant can answer), or for a name read out
+    of a sentence that does not ask about a customer, the list (and "did you mean" a name near it)."""
     lookup = find_customer(session, name, names)
     if lookup.found is not None and lookup.found.id is not None:
         return lookup.found.id
@@ -96,16 +109,28 @@ def _lookup(session: Session, name: str, names: AccountNames, guessed: bool) -> 
         facts["matches"] = [a.name for a in lookup.matches]
         text = _a("several.text", count=len(lookup.matches), query=esc(name), names=shown)
         return Answer(text, (), tuple(f"/health {esc(a.name)}" for a in lookup.matches[:3]), facts)
-    if guessed and len(name.split()) > NAME_WORDS:  # a sentence, not a name: say what can be asked
-        return can_answer(_a("unknown.text"), "unknown")
+    if sentence:  # "what's the weather": say what can be asked, and the customer it may have meant
+        listed = can_answer(_a("unknown.text"), "unknown")
+        near = _near(name, lookup.closest)
+        if near is None:
+            return listed
+        text = listed.text + "\n" + _a("unknown.did_you_mean", name=esc(near))
+        return replace(listed, text=text, commands=(f"/health {esc(near)}", *listed.commands))
     closest = ", ".join(f"*{esc(a.name)}*" for a in lookup.closest)
     text = _a("not_found.text", query=esc(name)) + (_a("not_found.closest", names=closest) if closest else "")
     facts["closest"] = [a.name for a in lookup.closest]
-    if guessed:  # a bare word that is no customer: maybe a question it cannot read
+    if bare:  # a bare word that is no customer: maybe a question it cannot read
         text += "\n\n" + can_answer(_a("unknown.text"), "unknown").text
     else:
         text += " " + _a("not_found.ask_again", query=esc(name))
-    return Answer(text, (), ("/health help",), facts, kind="unknown" if guessed else "answer")
+    return Answer(text, (), ("/health help",), facts, kind="unknown" if bare else "answer")
+
+
+def _near(name: str, closest: list[Account]) -> str | None:
+    """The one of `closest` whose whole name is near `name` (a typo away, not a word in common), if any."""
+    scored = [(fuzz.ratio(name, a.name, processor=utils.default_process), a.name) for a in closest]
+    best = max(scored, default=None)
+    return best[1] if best is not None and best[0] >= NEAR else None
 
 
 def can_answer(title: str, kind: str) -> Answer:

@@ -17,7 +17,7 @@ from bot.assistant.reading import Question
 from bot.churn.analysis import NoDataError, SegmentError, ranked_traits, review
 from bot.churn.periods import PeriodError, parse_period
 from bot.scoring.scorecard import Scorecard
-from bot.slack.blocks import esc, money
+from bot.slack.blocks import esc, mention, money
 from prompts import say
 
 NAMES_SHOWN = 5
@@ -109,7 +109,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
                 _a(
                     "churn.trait",
                     trait=esc(t.trait.replace("_", " ")),
-                    value=esc(t.value),
+                    value=mention(t.value) if t.trait == "csm" else esc(t.value),  # an owner: a mention
                     churned=t.churned,
                     accounts=t.accounts,
                     rate=_pct(t.rate),

@@ -144,6 +144,10 @@ def renewals(session: Session, q: Question, user_id: str, scorecard: Scorecard) 
         renewal = r.renewal_date.isoformat() if r.renewal_date else "–"
         lines.append(_a("renewals.row", name=esc(r.name), renewal=renewal, score=esc(shown), mrr=money(r.mrr)))
         listed.append(_row_fact(r, label, None))
+    rest = rows[RENEWALS_SHOWN:]
+    if rest:  # no command lists renewals by date: a shorter period does
+        first, last = (r.renewal_date.isoformat() if r.renewal_date else "–" for r in (rest[0], rest[-1]))
+        lines.append(_a("renewals.more", n=len(rest), first=first, last=last))
     mrr = money(sum(r.mrr or 0.0 for r in rows))
     figures = (Figure(_a("figure.renewing"), str(len(rows))), Figure(_a("figure.renewing_mrr"), mrr))
     facts |= {"accounts": len(rows), "mrr": mrr, "listed": listed}

@@ -31,8 +31,12 @@ CHANGED = {"changed", "change", "changes", "happened", "moved", "different"}
 RISK = {"risk", "risky", "riskiest", "worst", "top"}
 MINE = {"accounts", "account", "customers", "portfolio", "book"}
 TASKS = {"task", "tasks", "todo", "todos"}
+TASK_WORDS = {"open", "overdue", "pending", "outstanding", "due"}  # "the open tasks on acme": not the name
 NOT = {"not", "unhealthy", "isnt", "arent"}
 ABOUT_ONE = {"how", "hows", "doing", "status", "brief"}  # "how is it doing?" names no account: the channel's
+# Words that ask about a customer ("how is X?", "status of X"): a name they frame that matches no customer is a
+# customer not found; framed by other words ("what's the weather") it is a question the bot cannot read.
+ASKS_ABOUT = {"hows", "doing", "going", "status", "brief", "about", "health", "healthy", "score", "check", "lookup"}
 GREETINGS = {"hi", "hello", "hey", "yo", "healthbot", "thanks", "thank", "you"}
 WORDS = {"help", "healthy", "quarter", "month", "week"}
 VOCABULARY = sorted(LOSE | WHY | RENEW | CHANGED | RISK | MINE | TASKS | WORDS)
@@ -51,7 +55,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Question:
-    kind: str  # account, changed, at_risk, renewals, churn, mine, tasks, help, bad_date, unknown
+    kind: str  # account, account_tasks, changed, at_risk, renewals, churn, mine, tasks, help, bad_date, unknown
     name: str = ""  # the customer as typed (account, changed; at_risk: "is acme at risk?", if it is one)
     mine: bool = False  # "my accounts ...": the asker's accounts only
     segment_words: str = ""  # "in enterprise": matched against the segments accounts carry
@@ -61,6 +65,7 @@ class Question:
     period: str = ""  # the churn review's period as bot.churn.periods reads it ("last-quarter", "2026-Q3")
     not_healthy: bool = False
     bare: bool = False  # the whole question was read as a name ("acme"), no question words around it
+    sentence: bool = False  # the name was read out of words that do not ask about a customer ("what's the weather")
     said: str = ""  # the question in lower case, words only: where a segment named without "in" is found
 
 
@@ -172,8 +177,9 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
     ):
         return Question("help")
     mine = "my" in said or "mine" in said
-    if said & TASKS and (mine or len(words) <= 2):
-        return Question("tasks")
+    if said & TASKS and not said & CHANGED:
+        named = "" if mine else name_of([w for w in typed.split() if _corrected(_norm(w)) not in TASKS | TASK_WORDS])
+        return Question("account_tasks", name=named) if named else Question("tasks")
     if said & LOSE and (said & WHY or said & {"customers", "accounts", "we"}):
         period = _churn_period(lower)
         rest = re.sub(r"\b(last|this) (quarter|month)\b|\b[0-9]{4}-(q[1-4]|[0-9]{2})\b", " ", lower)
@@ -210,7 +216,8 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
     name = name_of(typed.split())
     bare = name == typed.strip(" ?!.,;:")
     if name:
-        return Question("account", name=name, bare=bare)
+        asks = bool(said & ASKS_ABOUT) or re.search(r"\bhow (is|are|was|were)\b", lower) is not None
+        return Question("account", name=name, bare=bare, sentence=not bare and not asks)
     about_one = said & ABOUT_ONE and not said & {"you", "u"}  # "how are you?" is no question about an account
     return Question("account") if about_one else Question("unknown")  # "how is it?": the channel's account
 
