@@ -79,6 +79,13 @@ def current() -> str:
     return _speaking.get() or _default[0]
 
 
+def speak(language: str | None) -> str:
+    """`say` speaks `language` from here to the end of this context (a request's thread: Bolt's middleware does
+    not wrap its listener, so a `with` block would end before it runs); the one spoken."""
+    _speaking.set(language if language in languages() else None)
+    return current()
+
+
 @contextmanager
 def speaking(language: str | None) -> Iterator[str]:
     """`say` speaks `language` inside the block (None or one we lack: the default); yields the one spoken."""

@@ -21,11 +21,13 @@ from sqlmodel import Session
 
 from bot.alerts import messages
 from bot.alerts.messages import AlertView
+from bot.alerts.rules import channel_language
 from bot.scoring import chance_fit
 from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
 from bot.slack.chance import Chances
+from prompts import speaking
 from storage import alerts, outbox, scores
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.types import ListingStatus, utcnow
@@ -81,8 +83,9 @@ def load_view(session: Session, alert_id: int, today: date | None = None) -> Ale
 
 
 def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:
-    """Enqueue the thread's root message (once: a second call changes nothing)."""
-    message = messages.root(view, tiers, tz, cs_lead)
+    """Enqueue the thread's root message (once: a second call changes nothing), in its channel's language."""
+    with speaking(channel_language(view.alert.channel)):
+        message = messages.root(view, tiers, tz, cs_lead)
     outbox.post(session, root_key(view.alert.id or 0), view.alert.channel, message.text, message.blocks)
 
 
@@ -99,7 +102,8 @@ def redraw(
     if outbox.get(session, root_key(alert_id)) is None:
         post_root(session, view, tiers, tz, cs_lead)
         return
-    message = messages.root(view, tiers, tz, cs_lead)
+    with speaking(channel_language(view.alert.channel)):
+        message = messages.root(view, tiers, tz, cs_lead)
     outbox.update(session, redraw_key(alert_id, view.alert.version), root_key(alert_id), message.text, message.blocks)
 
 
@@ -177,8 +181,9 @@ def _draw_listing(session: Session, key: str, tiers: Tiers, budget: int) -> mess
     prefix, page = _page_of(key)
     batch = alerts.on_batch(session, prefix + ":p")
     pages = len({i.message_key for i in batch})
-    rows = _listing_rows(session, items)
-    return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget)
+    with speaking(channel_language(items[0].channel)):
+        rows = _listing_rows(session, items)
+        return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget)
 
 
 def post_listing(session: Session, items: list[AlertListing], tiers: Tiers, budget: int) -> list[str]:

@@ -82,7 +82,7 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     end = limit
-    while 0 < end and _joins(text[end - 1], text[end]):
+    while end > 0 and _joins(text[end - 1], text[end]):
         end -= 1
     head = text[:end]
     flags = len(head) - len(head.rstrip(_REGIONAL))  # a flag is a pair of regional letters: whole pairs only
