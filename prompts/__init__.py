@@ -148,7 +148,8 @@ def plural(count: int, nouns: str, language: str | None = None) -> str:
     in the order of the language's plural categories, the last for any category beyond them (module docstring)."""
     forms = nouns.split("/")
     locale = Locale.parse((language or current()).replace("-", "_"))
-    order = [c for c in ("zero", "one", "two", "few", "many", "other") if c in locale.plural_form.tags | {"other"}]
+    has = {*locale.plural_form.tags, "other"}
+    order: list[str] = [c for c in ("zero", "one", "two", "few", "many", "other") if c in has]
     whole = str(count)  # a count as written: "1" is one, "1.0" (a measure, not a count) is not
     category = locale.plural_form(int(whole)) if re.fullmatch(r"-?[0-9]+", whole) else "other"
     noun = forms[min(order.index(category), len(forms) - 1)]

@@ -34,7 +34,7 @@ def _symbols(language: str) -> tuple[str, str]:
 def number(x: float, decimals: int = 0) -> str:
     """`x` with thousands grouped and `decimals` digits after the point ("1,234", "12.5")."""
     group, decimal = _symbols(current())
-    return f"{x:,.{decimals}f}".translate(str.maketrans({",": group, ".": decimal}))
+    return f"{x:,.{decimals}f}".translate({ord(","): group, ord("."): decimal})
 
 
 def percent(share: float, decimals: int = 0) -> str:
