@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 import prompts
-from bot.health.command import Find, Help, Mine, Tasks, Top, help_text, parse
+from bot.health.command import Exit, Find, Help, Mine, Tasks, Top, help_text, parse
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import SettingsError, load_settings, system_language
 from bot.slack.blocks import cut, money, plain, renewal_text, section, validate_blocks
@@ -212,7 +212,7 @@ def test_health_sub_commands_in_chinese_and_english() -> None:
     assert parse("帮助", tiers) == Help() and parse("任务", tiers) == Tasks()
     assert parse("风险 5", tiers) == Top(5, None) and parse("风险 按MRR", tiers) == Top(10, None, True)
     assert parse("top by-mrr 3", tiers) == Top(3, None, True)
-    assert parse("阿里巴巴", tiers) == Find("阿里巴巴")
+    assert parse("阿里巴巴", tiers) == Find("阿里巴巴") and parse("访谈 阿里巴巴", tiers) == Exit("阿里巴巴")
     with speaking("zh-CN"):
         text = help_text(tiers)
         assert "`/health 风险 [N] [等级]`" in text and "`/health 帮助`" in text and "本列表。" in text
@@ -240,6 +240,8 @@ def test_a_zh_cn_user_gets_the_card_in_chinese_and_an_english_user_in_english(
     validate_blocks(zh["blocks"]), validate_blocks(en["blocks"])
     assert "*趋势*  7 天" in _text(zh["blocks"]) and "*各组分数*" in _text(zh["blocks"])
     assert "分享到频道" in _text(zh["blocks"]) and "*Trend*" not in _text(zh["blocks"])
+    assert "*MRR*\\nUS$" in _text(zh["blocks"]) and "*MRR*\\n$" in _text(en["blocks"])
+    assert re.search(r"\*续约日\*\\n\d{4}年\d{1,2}月\d{1,2}日（剩 \d+ 天）", _text(zh["blocks"]))
     assert "*Trend*  7 days" in _text(en["blocks"]) and "趋势" not in _text(en["blocks"])
     bot_server.command("帮助", user_id="U0ZHUSER01")
     asked = [c.params for c in bot_server.fake.calls_to("users.info")]
@@ -311,3 +313,24 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
     bad.write_text('[routing]\nlanguages = { C0CHINA001 = "fr" }\n')
     with pytest.raises(RulesError, match=re.escape("'fr' is not a language of prompts/: use one of en, zh-CN")):
         load_rules(bad, load_scorecard())
+
+
+def test_the_exit_interview_form_and_its_inline_errors_in_chinese_and_english(
+    engine: Engine, bot_server: BotServer
+) -> None:
+    from bot.exits.ids import ExitIds
+    from tests.test_exit_interview import add_account, form, opened, submit
+
+    add_account(engine)
+    bot_server.fake.locales["U0ZHUSER01"] = "zh-CN"
+    for user, command, title, question, error in (
+        ("U0ZHUSER01", "访谈 Acme Corp", "离职访谈", "是什么让你决定离开", "请选择已流失或仅有风险。"),
+        ("U01CSM0002", "exit Acme Corp", "Exit interview", "What made you decide", "Pick churned or only at risk."),
+    ):
+        before = len(bot_server.fake.calls_to("views.open"))
+        assert bot_server.command(command, user_id=user).status_code == 200
+        view = opened(bot_server, before)  # validated with slack_sdk's View
+        assert view["title"]["text"] == title and question in json.dumps(view, ensure_ascii=False)
+        missing = submit(bot_server, view, form(status=None), user=user)
+        assert missing.json()["response_action"] == "errors"
+        assert missing.json()["errors"][ExitIds.STATUS] == error
