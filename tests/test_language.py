@@ -335,3 +335,24 @@ def test_the_exit_interview_form_and_its_inline_errors_in_chinese_and_english(
         missing = submit(bot_server, view, form(status=None), user=user)
         assert missing.json()["response_action"] == "errors"
         assert missing.json()["errors"][ExitIds.STATUS] == error
+
+
+def test_the_mark_done_modal_and_its_inline_error_in_chinese(engine: Engine, bot_server: BotServer) -> None:
+    from datetime import timedelta
+
+    from slack_sdk.models.views import View
+
+    from bot.retention.ids import RetentionIds
+    from bot.slack.values import encode
+    from tests.test_task_done import click_done, make_alert, make_task, ref_of, submit
+
+    task = make_task(engine, make_alert(engine), 1, timedelta(hours=4), assignee="U0ZHUSER01")
+    bot_server.fake.locales["U0ZHUSER01"] = "zh-CN"
+    assert click_done(bot_server, encode(ref_of(task)), user="U0ZHUSER01").status_code == 200
+    view = bot_server.fake.wait_for("views.open")[0].params["view"]
+    View(**view).validate_json()
+    assert view["title"]["text"] == "标记任务完成" and "已完成" in json.dumps(view, ensure_ascii=False)
+    answer = submit(bot_server, ref_of(task), user="U0ZHUSER01", outcome=None).json()
+    assert answer == {"response_action": "errors", "errors": {RetentionIds.OUTCOME_BLOCK: "请选择一个结果。"}}
+    english = submit(bot_server, ref_of(task), user="U01CSM0001", outcome=None).json()
+    assert english["errors"] == {RetentionIds.OUTCOME_BLOCK: "Pick an outcome."}
