@@ -35,7 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 
 HERE = Path(__file__).parent
 ENGLISH = "en"
@@ -46,11 +46,20 @@ _missing_logged: set[tuple[str, str]] = set()
 log = logging.getLogger("healthbot.prompts")
 
 
+def _babel_knows(code: str) -> bool:
+    try:
+        Locale.parse(code.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        log.warning("prompts/%s/ is not a language Babel knows (its plurals, numbers, dates): left out", code)
+        return False
+    return True
+
+
 @cache
 def languages() -> tuple[str, ...]:
-    """English, then every folder of prompts/ named like a language code that holds a TOML file."""
+    """English, then every folder of prompts/ named like a language code (one Babel knows) holding a TOML file."""
     found = (d.name for d in HERE.iterdir() if d.is_dir() and _CODE.fullmatch(d.name) and any(d.glob("*.toml")))
-    return (ENGLISH, *sorted(found))
+    return (ENGLISH, *sorted(code for code in found if _babel_knows(code)))
 
 
 def language_of(locale: str | None) -> str | None:
