@@ -358,3 +358,14 @@ def test_the_mark_done_modal_and_its_inline_error_in_chinese(engine: Engine, bot
     assert answer == {"response_action": "errors", "errors": {RetentionIds.OUTCOME_BLOCK: "请选择一个结果。"}}
     english = submit(bot_server, ref_of(task), user="U01CSM0001", outcome=None).json()
     assert english["errors"] == {RetentionIds.OUTCOME_BLOCK: "Pick an outcome."}
+
+
+def test_app_home_in_the_users_language(seeded: Engine, bot_server: BotServer) -> None:
+    from tests.test_e2e_home import home_opened, published, texts
+
+    bot_server.fake.locales["U01CSM0001"] = "zh-CN"
+    assert home_opened(bot_server, "EvZh1", user="U01CSM0001").status_code == 200
+    text = texts(published(bot_server)[0]["view"])  # validated with slack_sdk's View
+    for part in ("我的账户", "团队", "*本周*：", "本周变化最大", "*降幅最大*"):
+        assert part in text
+    assert "My accounts" not in text
