@@ -145,10 +145,13 @@ def raw(key: str, language: str | None = None) -> Any:
     language = language or current()
     if language == ENGLISH:
         return english
-    found = _walk(load(file, language), parts)
-    if found is _ABSENT and (language, key) not in _missing_logged:
-        _missing_logged.add((language, key))
-        log.warning("prompt %s has no %s text: English shown", key, language)
+    table = load(file, language)
+    found = _walk(table, parts)
+    missing = (language, key if table else file)  # a file not translated yet: logged once, not once a key
+    if found is _ABSENT and missing not in _missing_logged:
+        _missing_logged.add(missing)
+        what = f"prompt {key} has" if table else f"prompts/{language}/{file}.toml: no such file, prompt {key} has"
+        log.warning("%s no %s text: English shown", what, language)
     return _merged(english, found)
 
 
