@@ -29,7 +29,7 @@ import re
 import string
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -103,6 +103,21 @@ def speaking(language: str | None) -> Iterator[str]:
         yield current()
     finally:
         _speaking.reset(token)
+
+
+_channels: dict[str, str] = {}  # channel id -> language: the alert rules' `[routing] languages`
+
+
+def set_channel_languages(by_channel: dict[str, str]) -> None:
+    """The languages channels speak (one rules file per process: the last loaded); a channel not named speaks the
+    default."""
+    _channels.clear()
+    _channels.update(by_channel)
+
+
+def speaking_in(channel: str | None) -> AbstractContextManager[str]:
+    """`speaking` the language of `channel`'s messages (a reply in a thread is the channel's, whoever clicked)."""
+    return speaking(_channels.get(channel or ""))
 
 
 @cache

@@ -278,12 +278,14 @@ def test_the_work_after_the_ack_keeps_the_users_language(seeded: Engine, bot_ser
 
 def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: Path) -> None:
     from datetime import UTC, datetime, time, timedelta
+    from functools import partial
 
+    from bot.alerts import messages, threads
     from bot.alerts.rules import RulesError, load_rules
     from bot.calendar import BusinessCalendar
     from jobs import alerts as job
     from storage.db import session_factory, unit_of_work
-    from storage.models import OutboxMessage
+    from storage.models import Alert, OutboxMessage
 
     rules_file = tmp_path / "rules.toml"
     rules_file.write_text(
@@ -312,6 +314,17 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
     assert "*风险告警：* *CN Co*" in chinese and "流失概率" in chinese and "Risk alert" not in chinese
     assert "*Risk alert:* *US Co*" in english and "Chance to churn" in english and "风险" not in english
     assert roots["C0CHINA001"]["text"].startswith(":red_circle: 风险告警：CN Co")
+    with Session(engine) as s:
+        lists = {m.channel: m.payload for m in s.exec(select(OutboxMessage)) if m.key.endswith(":tasks")}
+    assert "应对任务" in _text(lists["C0CHINA001"]["blocks"])
+    assert "Playbook tasks" in _text(lists["C0DEFAULT01"]["blocks"])
+    # a Chinese reader's click in the English channel: the thread's reply is the channel's language, not theirs
+    with speaking("zh-CN"), unit_of_work(session_factory(engine)) as s:
+        us_alert = s.exec(select(Alert).where(Alert.channel == "C0DEFAULT01")).one()
+        threads.reply(s, us_alert, "resolved", partial(messages.resolved_reply, "saved", "U0ZHUSER01"))
+    with Session(engine) as s:
+        [reply] = [m.payload for m in s.exec(select(OutboxMessage)) if m.key.endswith(":reply:resolved")]
+    assert reply["text"] == ":white_check_mark: Resolved as *saved* by <@U0ZHUSER01>."
     bad = tmp_path / "bad.toml"
     bad.write_text('[routing]\nlanguages = { C0CHINA001 = "fr" }\n')
     with pytest.raises(RulesError, match=re.escape("'fr' is not a language of prompts/: use one of en, zh-CN")):

@@ -28,7 +28,7 @@ from pydantic import (
 
 from bot.scoring.explain import at_risk_tiers
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
-from prompts import languages, raw
+from prompts import languages, raw, set_channel_languages
 
 DEFAULT_PATH = Path(__file__).with_name("default_rules.toml")
 KINDS = ("tier_dropped", "score_below", "metric_trend", "silence", "renewal_near", "flag", "metric_above")
@@ -192,14 +192,6 @@ def _language(language: str) -> str:
     return language
 
 
-_CHANNEL_LANGUAGES: dict[str, str] = {}  # the loaded rules' `[routing] languages`: one rules file per process
-
-
-def channel_language(channel: str | None) -> str | None:
-    """The language `[routing] languages` names for `channel` in the rules loaded last (None: LANGUAGE)."""
-    return _CHANNEL_LANGUAGES.get(channel or "")
-
-
 class Routing(BaseModel):
     """Where an alert's thread goes: the account's segment's channel, else its severity's channel, else
     ALERT_CHANNEL; plus a DM to the account owner (`dm_owner`). Firings of a `digest_only` tier open no
@@ -344,6 +336,5 @@ def load_rules(path: str | Path | None = None, scorecard: Scorecard | None = Non
         rules = Rules.model_validate(data, context={"scorecard": scorecard or load_scorecard()})
     except ValidationError as exc:
         raise RulesError(path, [_problem(e) for e in exc.errors()]) from None
-    _CHANNEL_LANGUAGES.clear()
-    _CHANNEL_LANGUAGES.update(rules.routing.languages)
+    set_channel_languages(rules.routing.languages)  # what every channel message is said in (prompts.speaking_in)
     return rules
