@@ -9,7 +9,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -28,11 +27,12 @@ from bot.llm.client import Model
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
 from bot.slack.client import make_client
+from bot.slack.language import CarryContext, UserLanguages
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from bot.web import create_web
 from handlers import alerts, assistant, exits, health, home, retention
-from prompts import say
+from prompts import ENGLISH, say, set_default, speak
 from storage.db import REQUEST_LOCK_WAIT, session_factory
 
 log = logging.getLogger("healthbot")
@@ -66,7 +66,8 @@ def create_app(
         signing_secret="",
         request_verification_enabled=False,
         token_verification_enabled=False,
-        listener_executor=ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="listener"),
+        # CarryContext: a listener speaks the language the middleware below chose for the request
+        listener_executor=CarryContext(max_workers=settings.listener_threads, thread_name_prefix="listener"),
         logger=bolt_log,
     )
     sessions = session_factory(engine, lock_wait=REQUEST_LOCK_WAIT)  # a request never waits out Slack's 3 s
@@ -83,9 +84,21 @@ def create_app(
             )
         return next()
 
+    user_languages = UserLanguages(client)
+    workspace_language = settings.language or ENGLISH
+    set_default(workspace_language)  # a channel's messages, unless the alert rules name its own (`[routing] languages`)
+
+    @app.middleware
+    def speak_their_language(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+        """What a request answers (privately: ephemeral, DM, modal, App Home, the assistant) is in the user's Slack
+        locale when we have it, else LANGUAGE; the listener and the work after its ack carry it (CarryContext).
+        Set for the rest of the request's context: Bolt runs the listener after its middleware has returned."""
+        speak(user_languages(context.user_id) or workspace_language)
+        return next()
+
     # the work after an ack (response_url posts, Web API calls, a held answer): never on Bolt's listener pool,
     # whose threads must stay free to ack
-    follow_up = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="follow-up")
+    follow_up = CarryContext(max_workers=settings.listener_threads, thread_name_prefix="follow-up")
     model = Model.from_settings(settings)  # None: AI off (the default)
     deps = Deps(
         sessions,
@@ -112,7 +125,7 @@ def create_app(
     # questions on a pool of their own: one waiting on the model (up to 30 s) never holds follow_up, whose clicks
     # must open modals within 3 s; sized for every model call running or waiting, plus the listeners' questions
     answers = settings.listener_threads + (2 * settings.llm_concurrency if model is not None else 0)
-    assistant.register(app, replace(deps, follow_up=ThreadPoolExecutor(answers, thread_name_prefix="assistant")))
+    assistant.register(app, replace(deps, follow_up=CarryContext(answers, thread_name_prefix="assistant")))
 
     @app.error
     def on_error(
@@ -248,7 +261,7 @@ def serve(settings: Settings, engine: Engine) -> None:
     logging.getLogger("apscheduler").setLevel(libraries)
     quiet = logging.getLevelName(libraries).lower()
     sock = listen(settings)
-    bolt_app = create_app(settings, engine)
+    bolt_app = create_app(settings, engine)  # sets LANGUAGE as the default, the jobs' too
     check_bot_token(bolt_app.client)
     handler = None
     if settings.socket_mode:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,8 +22,9 @@ from bot.commands.scoring import cmd_backtest, cmd_score, cmd_scorecard, cmd_tun
 from bot.dates import parse_day
 from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import ScorecardError
-from bot.settings import SettingsError, load_settings
+from bot.settings import SettingsError, load_settings, system_language
 from jobs.table import JOBS, jobs_help
+from prompts import set_default
 
 
 def _date(value: str) -> date:
@@ -345,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 2
+    set_default(settings.language or system_language(dict(os.environ)))  # what the commands print
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     for library in ("httpx", "httpcore"):  # a line per request, naming its URL: the model's calls log their own

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.calendar import BusinessCalendar, QuietHours
+from prompts import ENGLISH, language_of, languages
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # A placeholder word or run of x's as a whole dash/underscore-separated part ("xoxb-your-token",
@@ -76,6 +77,7 @@ class Settings:
     llm_timeout: float = 20.0  # LLM_TIMEOUT, seconds a model call may take in all
     llm_concurrency: int = 2  # LLM_CONCURRENCY, calls to the model at once
     llm_fields: tuple[str, ...] = ("*",)  # LLM_FIELDS: the facts' fields a model may be sent (bot/llm/fields.py)
+    language: str | None = None  # LANGUAGE: the workspace's language (prompts/<code>/); None: unset (English)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -217,6 +219,32 @@ def _team(env: dict[str, str]) -> tuple[str, ...]:
                 "TEAM=U0123ABCD,U0456EFGH, from each profile's '...' > 'Copy member ID'), not names or @handles"
             )
     return tuple(dict.fromkeys(members))
+
+
+def _language(env: dict[str, str]) -> str | None:
+    """LANGUAGE: one of the languages in prompts/ (`en`, `zh-CN`, or a folder a team added). gettext's own form of
+    the variable, a preference list like `de_DE:de` a desktop may set, picks the first we have and is otherwise
+    ignored; a single tag we have no prompts for is a mistake worth stopping on."""
+    raw = env.get("LANGUAGE", "").strip()
+    if not raw:
+        return None
+    wanted = [part for part in raw.split(":") if part]
+    found = next((lang for lang in map(language_of, wanted) if lang), None)
+    if found is None and ":" not in raw and "_" not in raw:
+        raise SettingsError(
+            f"LANGUAGE='{raw}' has no prompts: use one of {', '.join(languages())} (a language is a folder of "
+            "prompts/, README: Languages)"
+        )
+    return found
+
+
+def system_language(env: dict[str, str]) -> str:
+    """The command line's language when LANGUAGE is unset: the system locale's (LC_ALL, LC_MESSAGES, LANG) when
+    we have it, else English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if env.get(name, "").strip():
+            return language_of(env[name].strip()) or ENGLISH
+    return ENGLISH
 
 
 class _LLMSettings(TypedDict):
@@ -386,5 +414,6 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         digest_day=_digest_day(env),
         digest_time=_time_of_day(env, "DIGEST_TIME", "09:00"),
         quiet_hours=_quiet_hours(env, ZoneInfo(timezone)),
+        language=_language(env),
         **_llm(env),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
@@ -19,6 +19,7 @@ from bot.health.ids import HealthIds
 from bot.health.lookup import AccountNames
 from bot.health.values import AccountRef, ListPage, OverrideRef
 from bot.slack.blocks import Message
+from bot.slack.language import CarryContext
 from bot.slack.requests import Deps, after_ack, commit_by, on_click
 from bot.slack.values import decode
 from prompts import say
@@ -32,7 +33,7 @@ ANSWER_IN_ACK_SECONDS = 2.0
 def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
     """`readers`: EXIT_INTERVIEW_READERS, who may read the churn review's quotes (none: everyone, privately)."""
     names = AccountNames()
-    workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health-answer")
+    workers = CarryContext(max_workers=4, thread_name_prefix="health-answer")  # in the user's language
     scorecard, today = deps.scorecard, deps.today
 
     def answer(parsed: Find | Mine | Top | Help | Tasks | Plays, user_id: str) -> Message:

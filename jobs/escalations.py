@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -85,7 +86,7 @@ def escalate_due(
         account = session.get(Account, alert.account_id)
         owner = account.owner_slack_id if account else None
         who = cs_lead if level == 1 else (cs_head or cs_lead)
-        message = messages.escalated_reply(level, who, owner, alert.due_at, tz)
+        message = partial(messages.escalated_reply, level, who, owner, alert.due_at, tz)
         threads.reply(session, alert, f"escalated:{level}", message)
         threads.redraw(session, alert.id, tiers, tz, cs_lead)
         summary.escalated[level].append(alert.id)

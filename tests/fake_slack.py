@@ -62,6 +62,11 @@ _VIEW_METHODS = ("views.publish", "views.open", "views.update", "views.push")
 _MESSAGE_METHODS = ("chat.postMessage", "chat.update", "conversations.history", "conversations.replies")
 
 
+def _asked(flag: Any) -> bool:
+    """A boolean argument as slack_sdk sends it (`True`, `1`, `true`)."""
+    return str(flag).lower() in ("1", "true")
+
+
 def _pick(d: Any, *keys: str) -> dict[str, Any]:
     """``{k: d.get(k)}`` for ``keys`` (``{}`` when ``d`` is not a dict)."""
     return {k: d.get(k) for k in keys} if isinstance(d, dict) else {}
@@ -88,6 +93,8 @@ class FakeSlack:
         self._server: ThreadingHTTPServer | None = None
         self.base = ""
         self.url = ""
+        # users.info's `locale` (asked with include_locale) per user id; "en-US" for anyone not named here
+        self.locales: dict[str, str] = {}
 
     # ----- lifecycle -------------------------------------------------------
     def start(self) -> FakeSlack:
@@ -214,6 +221,7 @@ class FakeSlack:
             self._drops.clear()
             self.rate_limited = 0
             self._overrides.clear()
+            self.locales.clear()
 
     # ----- request handling ------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
@@ -381,6 +389,8 @@ class FakeSlack:
                         "real_name": user["real_name"],
                         "display_name": user["name"],
                     },
+                    # as Slack: the locale only when asked for
+                    **({"locale": self.locales.get(uid, "en-US")} if _asked(p.get("include_locale")) else {}),
                 }
             ),
             "files.getUploadURLExternal": dict(upload_url=upload_url, file_id=f"F{n}"),

@@ -554,7 +554,7 @@ def test_threads_keys_make_replays_change_nothing(engine: Engine) -> None:
             threads.redraw(s, alert_id, TIERS, TZ)  # version 1: the root already shows it; still one row
             alert = alerts.get(s, alert_id)
             assert alert is not None
-            threads.reply(s, alert, "joined:2026-06-30", messages.joined_reply(["no logins for 9 days"]))
+            threads.reply(s, alert, "joined:2026-06-30", lambda: messages.joined_reply(["no logins for 9 days"]))
             view = threads.load_view(s, alert_id)
             assert view is not None
             threads.dm_owner(s, view, TIERS, TZ)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -208,7 +209,7 @@ def resolve(session: Session, resolution: Resolution, user: str, lead: IsLead, l
     threads.redraw(session, alert_id, look.tiers, look.tz, look.cs_lead, chances=look.chances(session))
     resolved = alerts.get(session, alert_id)
     if resolved is not None:
-        threads.reply(session, resolved, "resolved", messages.resolved_reply(outcome, user))
+        threads.reply(session, resolved, "resolved", partial(messages.resolved_reply, outcome, user))
     return None
 
 

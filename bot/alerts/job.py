@@ -35,6 +35,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -284,9 +285,8 @@ def run_alerts(
                     summary.joined += 1
                     redraw.add(alert_id)
                     if not snoozed:
-                        threads.reply(
-                            session, alert, f"joined:{day.isoformat()}", messages.joined_reply([f.words for f in new])
-                        )
+                        joined = partial(messages.joined_reply, [f.words for f in new])
+                        threads.reply(session, alert, f"joined:{day.isoformat()}", joined)
                 else:
                     summary.updated += 1
             continue
@@ -294,7 +294,7 @@ def run_alerts(
         outcome = _ended(account, alert.last_fired_on, day, rules)
         if outcome and store.resolve(session, alert_id, outcome, BOT, now):
             setattr(summary, outcome, getattr(summary, outcome) + 1)
-            threads.reply(session, alert, "resolved", messages.resolved_reply(outcome, BOT))
+            threads.reply(session, alert, "resolved", partial(messages.resolved_reply, outcome, BOT))
             if task_store.close_with_alert(session, alert_id, outcome, BOT, now):
                 retention.redraw_tasks(session, alert_id, tiers, tz, cs_lead)
             redraw.add(alert_id)

@@ -28,7 +28,7 @@ from pydantic import (
 
 from bot.scoring.explain import at_risk_tiers
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
-from prompts import raw
+from prompts import languages, raw, set_channel_languages
 
 DEFAULT_PATH = Path(__file__).with_name("default_rules.toml")
 KINDS = ("tier_dropped", "score_below", "metric_trend", "silence", "renewal_near", "flag", "metric_above")
@@ -186,6 +186,12 @@ def _channel_id(channel: str) -> str:
     return channel
 
 
+def _language(language: str) -> str:
+    if language not in languages():
+        raise ValueError(f"{language!r} is not a language of prompts/: use one of {', '.join(languages())}")
+    return language
+
+
 class Routing(BaseModel):
     """Where an alert's thread goes: the account's segment's channel, else its severity's channel, else
     ALERT_CHANNEL; plus a DM to the account owner (`dm_owner`). Firings of a `digest_only` tier open no
@@ -199,6 +205,10 @@ class Routing(BaseModel):
     segments: dict[str, Annotated[str, AfterValidator(_channel_id)]] = Field(default_factory=dict)
     dm_owner: bool = True
     digest_only: list[Annotated[str, AfterValidator(_known_tier)]] = Field(default_factory=list)
+    # the language of a channel's messages (`{ C0123456789 = "zh-CN" }`); a channel not named: LANGUAGE
+    languages: dict[Annotated[str, AfterValidator(_channel_id)], Annotated[str, AfterValidator(_language)]] = Field(
+        default_factory=dict
+    )
 
     @field_validator("segments")
     @classmethod
@@ -323,6 +333,8 @@ def load_rules(path: str | Path | None = None, scorecard: Scorecard | None = Non
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(path, [f"not valid TOML: {exc}"]) from None
     try:
-        return Rules.model_validate(data, context={"scorecard": scorecard or load_scorecard()})
+        rules = Rules.model_validate(data, context={"scorecard": scorecard or load_scorecard()})
     except ValidationError as exc:
         raise RulesError(path, [_problem(e) for e in exc.errors()]) from None
+    set_channel_languages(rules.routing.languages)  # what every channel message is said in (prompts.speaking_in)
+    return rules

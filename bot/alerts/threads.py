@@ -14,6 +14,7 @@ Nothing here commits: the caller's unit of work does, with the change that decid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
 from bot.slack.chance import Chances
+from prompts import speaking_in
 from storage import alerts, outbox, scores
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.types import ListingStatus, utcnow
@@ -89,8 +91,9 @@ def load_view(
 
 
 def post_root(session: Session, view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None) -> None:
-    """Enqueue the thread's root message (once: a second call changes nothing)."""
-    message = messages.root(view, tiers, tz, cs_lead)
+    """Enqueue the thread's root message (once: a second call changes nothing), in its channel's language."""
+    with speaking_in(view.alert.channel):
+        message = messages.root(view, tiers, tz, cs_lead)
     outbox.post(session, root_key(view.alert.id or 0), view.alert.channel, message.text, message.blocks)
 
 
@@ -113,15 +116,19 @@ def redraw(
     if outbox.get(session, root_key(alert_id)) is None:
         post_root(session, view, tiers, tz, cs_lead)
         return
-    message = messages.root(view, tiers, tz, cs_lead)
+    with speaking_in(view.alert.channel):
+        message = messages.root(view, tiers, tz, cs_lead)
     outbox.update(session, redraw_key(alert_id, view.alert.version), root_key(alert_id), message.text, message.blocks)
 
 
-def reply(session: Session, alert: Alert, what: str, message: Message) -> None:
-    """Enqueue a reply in the alert's thread, posted once the root has its ts (`what` names it: once per what)."""
+def reply(session: Session, alert: Alert, what: str, message: Callable[[], Message]) -> None:
+    """Enqueue a reply in the alert's thread, posted once the root has its ts (`what` names it: once per what).
+    `message` is drawn here, in the channel's language (not the language of whoever clicked)."""
     alert_id = alert.id or 0
+    with speaking_in(alert.channel):
+        drawn = message()
     outbox.post(
-        session, reply_key(alert_id, what), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
+        session, reply_key(alert_id, what), alert.channel, drawn.text, drawn.blocks, thread_key=root_key(alert_id)
     )
 
 
@@ -200,9 +207,10 @@ def _draw_listing(
     prefix, page = _page_of(key)
     batch = alerts.on_batch(session, prefix + ":p")
     pages = len({i.message_key for i in batch})
-    rows = _listing_rows(session, items)
-    fit = chances_of(session, chances)
-    return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget, fit)
+    with speaking_in(items[0].channel):
+        rows = _listing_rows(session, items)
+        fit = chances_of(session, chances)
+        return messages.listing_message(rows, items[0].reason, page, pages, len(batch), tiers, budget, fit)
 
 
 def post_listing(

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -28,6 +28,7 @@ from bot.assistant.values import AnswerRef
 from bot.health.lookup import AccountNames
 from bot.retention.messages import draft_buttons
 from bot.slack.blocks import Blocks, Message, actions, button, context, esc, section, sections, validate_blocks
+from bot.slack.language import CarryContext
 from bot.slack.requests import Deps
 from bot.slack.values import encode
 from prompts import say
@@ -136,7 +137,7 @@ class ModelBusy(RuntimeError):
     """Every model slot is taken and as many calls wait: a new one would only wait out its asker's deadline."""
 
 
-class ModelCalls(ThreadPoolExecutor):
+class ModelCalls(CarryContext):
     """The model's calls (`Deps.model_calls`): `slots` at once, at most as many more waiting; past that, `submit`
     raises ModelBusy at once rather than queue a call its asker would stop waiting for."""
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -342,4 +343,5 @@ def _churn(
     threads.redraw(session, alert_id, tiers, tz, cs_lead)
     resolved = alerts.get(session, alert_id)
     if resolved is not None:
-        threads.reply(session, resolved, "resolved", alert_messages.resolved_reply(AlertOutcome.CHURNED, user_id))
+        churned = partial(alert_messages.resolved_reply, AlertOutcome.CHURNED, user_id)
+        threads.reply(session, resolved, "resolved", churned)

@@ -1,4 +1,7 @@
-"""`/health` text -> a typed command, driven by one table that also writes `/health help`."""
+"""`/health` text -> a typed command, driven by one table that also writes `/health help`.
+
+A sub-command's word is read from prompts/commands.toml in each language (`/health 风险` is `/health top`): the
+words of every language are understood whatever the user's language, and help shows the user's own."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from rapidfuzz import fuzz
 from bot.retention.plays import PeriodError, PeriodSpec, parse_period
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, message_text, tier_emoji
-from prompts import say
+from prompts import languages, raw, say
 
 TOP_DEFAULT = 10
 TOP_MAX = 100
@@ -80,10 +83,24 @@ class UsageError(ValueError):
 
 @dataclass(frozen=True)
 class SubCommand:
-    name: str  # the first word; "" for the customer lookup, which takes everything else
-    args: str  # as shown in help
+    name: str  # the first word in English (prompts `commands.words`); "" for the customer lookup
+    args_key: str  # prompts `commands.args` key of its arguments as help shows them; "" for none
     help_key: str  # prompts key of its one-line description
     parse: Callable[[list[str], Tiers], Command]
+
+    @property
+    def word(self) -> str:
+        """The first word in the current language."""
+        return raw(f"commands.words.{self.name}") if self.name else ""
+
+    @property
+    def args(self) -> str:
+        return raw(f"commands.args.{self.args_key}") if self.args_key else ""
+
+
+def _words(name: str) -> set[str]:
+    """`name`'s word in every language, lower case."""
+    return {str(raw(f"commands.words.{name}", language)).lower() for language in languages()}
 
 
 def _me(args: list[str], tiers: Tiers) -> Command:
@@ -105,12 +122,10 @@ def _tasks(args: list[str], tiers: Tiers) -> Command:
 _NUMBER = re.compile(r"-?[0-9]+")  # ASCII only: "²".isdigit() is True, and int("²") fails
 
 
-BY_MRR = "by-mrr"
-
-
 def _top(args: list[str], tiers: Tiers) -> Command:
-    by_mrr = any(a.lower() == BY_MRR for a in args)
-    args = [a for a in args if a.lower() != BY_MRR]
+    by_mrr_words = _words("by_mrr")
+    by_mrr = any(a.lower() in by_mrr_words for a in args)
+    args = [a for a in args if a.lower() not in by_mrr_words]
     numbers = [a for a in args if _NUMBER.fullmatch(a)]
     if len(numbers) > 1 or (numbers and not 1 <= int(numbers[0]) <= TOP_MAX):
         raise UsageError(say("health.bad_args.top_n", max=TOP_MAX))
@@ -176,17 +191,18 @@ def _find(args: list[str], tiers: Tiers) -> Command:
 
 
 SUBCOMMANDS: tuple[SubCommand, ...] = (
-    SubCommand("", "<customer name | domain | id>", "health.help.find", _find),
+    SubCommand("", "find", "health.help.find", _find),
     SubCommand("me", "", "health.help.me", _me),
-    SubCommand("top", "[N] [tier]", "health.help.top", _top),
-    SubCommand("top", f"{BY_MRR} [N] [tier]", "health.help.top_by_mrr", _top),
-    SubCommand("plays", "[period]", "plays.help", _plays),
+    SubCommand("top", "top", "health.help.top", _top),
+    SubCommand("top", "top_by_mrr", "health.help.top_by_mrr", _top),
+    SubCommand("plays", "plays", "plays.help", _plays),
     SubCommand("tasks", "", "task_done.help", _tasks),
-    SubCommand("exit", "<customer>", "exit.help", _exit),
-    SubCommand("churn", "[period] [segment]", "churn_review.help", _churn),
+    SubCommand("exit", "exit", "exit.help", _exit),
+    SubCommand("churn", "churn", "churn_review.help", _churn),
     SubCommand("help", "", "health.help.help", _help),
 )
-_NAMED = {s.name: s for s in reversed(SUBCOMMANDS) if s.name}  # a name listed twice (help lines): its first entry
+# every language's word for each sub-command; a name listed twice (help lines): its first entry
+_NAMED = {word: s for s in reversed(SUBCOMMANDS) if s.name for word in _words(s.name)}
 
 
 # Slack's markup in command text: a link `<https://acme.com|acme.com>` or `<https://acme.com>`, a mention
@@ -222,7 +238,7 @@ def parse(text: str, tiers: Tiers) -> Command:
         return Mine()
     sub = _NAMED.get(words[0].lower())
     if sub is None:
-        near = [s for s in _NAMED.values() if fuzz.ratio(words[0].lower(), s.name) >= 75]
+        near = [s for word, s in _NAMED.items() if fuzz.ratio(words[0].lower(), word) >= 75]
         problem = say("health.unknown_sub", word=esc(words[0]), usage=usage(near[0])) if near else None
         return Find(" ".join(words), problem)
     try:
@@ -232,8 +248,9 @@ def parse(text: str, tiers: Tiers) -> Command:
 
 
 def usage(sub: SubCommand) -> str:
-    """`/health top [N] [tier]`, escaped: Slack would read `<customer name | domain | id>` as a link."""
-    return "`" + esc(" ".join(part for part in ("/health", sub.name, sub.args) if part)) + "`"
+    """`/health top [N] [tier]` in the current language, escaped: Slack would read `<customer name | domain | id>`
+    as a link."""
+    return "`" + esc(" ".join(part for part in ("/health", sub.word, sub.args) if part)) + "`"
 
 
 def help_text(tiers: Tiers) -> str:

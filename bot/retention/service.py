@@ -29,7 +29,7 @@ from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key
 from bot.slack.blocks import is_user
-from prompts import raw
+from prompts import raw, speaking_in
 from storage import alerts, outbox, scores
 from storage import tasks as store
 from storage.models import Account, Alert, HealthScore, Task
@@ -71,7 +71,8 @@ def redraw_tasks(session: Session, alert_id: int, tiers: Tiers, tz: ZoneInfo, cs
         session.refresh(task)  # a conditional UPDATE in this session may have changed it
     account = session.get(Account, alert.account_id)
     view = TaskList(account.name if account else str(alert.account_id), tasks[0].playbook, tasks)
-    message = messages.task_list(view, tiers, tz, cs_lead)
+    with speaking_in(alert.channel):  # the thread's language, whoever's click redraws it
+        message = messages.task_list(view, tiers, tz, cs_lead)
     if outbox.get(session, tasks_key(alert_id)) is None:
         outbox.post(
             session, tasks_key(alert_id), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
@@ -159,7 +160,8 @@ def post_draft(
         signature,
     )
     alert_id = alert.id or 0
-    message = messages.outreach(draft, alert_id)
+    with speaking_in(alert.channel):
+        message = messages.outreach(draft, alert_id)
     outbox.post(
         session, draft_key(alert_id), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
     )

@@ -7,7 +7,7 @@ import numpy as np
 
 from bot.scoring import chance
 from bot.scoring.chance import ChanceFit, segment_keys
-from prompts import say
+from prompts import formats, say
 
 
 def chance_percent(value: float) -> str:
@@ -16,7 +16,7 @@ def chance_percent(value: float) -> str:
     whole = f"{value:.0%}"  # "0%" up to 0.5 % (0.005 itself rounds half to even)
     if whole == "0%":
         return say("chance.under_one")
-    return say("chance.over_99") if whole == "100%" else whole.replace("%", " %")
+    return say("chance.over_99") if whole == "100%" else formats.percent(value)
 
 
 def too_little_text(existing: ChanceFit) -> str:

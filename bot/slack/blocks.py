@@ -8,6 +8,7 @@ tests, rather than at Slack. The messages themselves live in each feature's `mes
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,7 +19,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.scoring.explain import score_text as score_text  # the one rule for a displayed score (re-exported)
 from bot.scoring.scorecard import Tiers
-from prompts import raw, say
+from prompts import formats, raw, say
 from storage.models import HealthOverride, HealthScore
 
 SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")  # a member id (U..., W...); 32: owner_slack_id's length
@@ -61,11 +62,39 @@ def validate_blocks(blocks: Blocks, limit: int = MESSAGE_BLOCK_LIMIT) -> Blocks:
     return blocks
 
 
-def _clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
-    """mrkdwn cut to `limit` characters with "…"; never inside an entity (`&amp;`) or a mention (`<@U123>`)."""
+_REGIONAL = "".join(map(chr, range(0x1F1E6, 0x1F200)))
+
+
+def _joins(before: str, after: str) -> bool:
+    """Whether a cut between these two characters would split what a reader sees as one character: a combining
+    mark, a variation selector or skin tone after, a zero-width joiner on either side (a flag: `cut`)."""
+    return (
+        unicodedata.category(after) in ("Mn", "Me", "Mc")
+        or "\ufe00" <= after <= "\ufe0f"
+        or "\U0001f3fb" <= after <= "\U0001f3ff"
+        or "\u200d" in (before, after)
+    )
+
+
+def cut(text: str, limit: int) -> str:
+    """`text`'s first characters up to `limit`, as Slack counts them (code points: a Chinese character or an emoji is
+    one), never splitting what a reader sees as one character (an emoji sequence, an accent, a flag)."""
     if len(text) <= limit:
         return text
-    head = text[: limit - 1]
+    end = limit
+    while end > 0 and _joins(text[end - 1], text[end]):
+        end -= 1
+    head = text[:end]
+    flags = len(head) - len(head.rstrip(_REGIONAL))  # a flag is a pair of regional letters: whole pairs only
+    return head[: end - flags % 2]
+
+
+def _clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
+    """mrkdwn cut to `limit` characters with "…"; never inside an entity (`&amp;`) or a mention (`<@U123>`), nor
+    inside a character (`cut`)."""
+    if len(text) <= limit:
+        return text
+    head = cut(text, limit - 1)
     amp = head.rfind("&")
     if amp != -1 and ";" not in head[amp:] and len(head) - amp < len("&amp;"):
         head = head[:amp]
@@ -77,7 +106,7 @@ def _clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
 
 def plain(text: str, limit: int) -> str:
     """plain_text cut to `limit` characters: Slack shows it as it is, so it needs no escaping."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else cut(text, limit - 1) + "…"
 
 
 def message_text(text: str) -> str:
@@ -175,11 +204,9 @@ def signed(x: float | None, unit: str = "") -> str:
 
 
 def money(x: float | None) -> str:
-    """Whole dollars with thousands separators; the minus before the sign ("-$1,234"), never "$-0"."""
-    if x is None:
-        return "–"
-    whole = round(x)
-    return f"-${-whole:,}" if whole < 0 else f"${whole:,}"
+    """Whole dollars with thousands separators; the minus before the sign ("-$1,234"), never "$-0"; in the current
+    language (prompts/formats.py: "US$1,234" in Chinese)."""
+    return "–" if x is None else formats.money(x)
 
 
 def renewal_text(renewal: date | None, today: date) -> str:
@@ -187,7 +214,7 @@ def renewal_text(renewal: date | None, today: date) -> str:
         return "–"
     left = (renewal - today).days
     key = "health.renewal_passed" if left < 0 else "health.renewal_today" if left == 0 else "health.renewal_left"
-    return say(key + ("_one" if left == 1 else ""), day=renewal.isoformat(), days=left)
+    return say(key + ("_one" if left == 1 else ""), day=formats.day(renewal), days=left)
 
 
 def mention(user: str | None) -> str:

@@ -1,0 +1,85 @@
+"""The language a person reads: their Slack locale (`users.info` with `include_locale`) mapped to a language of
+prompts/, cached; and the executor that carries the language into the work a request hands to another thread."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.slack.blocks import is_user
+from prompts import language_of
+
+log = logging.getLogger("healthbot.slack")
+
+
+class UserLanguages:
+    """`languages(user_id)`: the language of prompts/ for the user's Slack locale ("zh-CN" -> zh-CN, "en-US" -> en),
+    None when their locale is one we have no prompts for, or the lookup fails (the caller uses the default).
+
+    Asked before the ack, so the lookup is short (`timeout`, no retries); each answer is kept `ttl` seconds, a
+    failure `retry_after`, for at most `size` users (the oldest forgotten first)."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        ttl: float = 3600,
+        retry_after: float = 300,
+        size: int = 5000,
+        timeout: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = WebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=timeout,
+            ssl=client.ssl,
+            proxy=client.proxy,
+            headers=dict(client.headers),
+            logger=client.logger,
+        )
+        self._client.retry_handlers = []
+        self._ttl, self._retry_after, self._size, self._clock = ttl, retry_after, size, clock
+        self._known: OrderedDict[str, tuple[float, str | None]] = OrderedDict()  # user -> (until, language)
+        self._lock = threading.Lock()
+
+    def __call__(self, user_id: str | None) -> str | None:
+        if not user_id or not is_user(user_id) or not self._client.token:
+            return None
+        now = self._clock()
+        with self._lock:
+            known = self._known.get(user_id)
+        if known is not None and known[0] > now:
+            return known[1]
+        found, language = self._look_up(user_id)
+        with self._lock:
+            self._known[user_id] = (now + (self._ttl if found else self._retry_after), language)
+            self._known.move_to_end(user_id)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+        return language
+
+    def _look_up(self, user_id: str) -> tuple[bool, str | None]:
+        try:
+            user = self._client.users_info(user=user_id, include_locale=True).get("user") or {}
+        except Exception as exc:  # any failure: the default language
+            log.warning("users.info for %s failed (%s): the default language is used", user_id, exc)
+            return False, None
+        locale = user.get("locale")
+        return True, language_of(locale) if isinstance(locale, str) else None
+
+
+class CarryContext(ThreadPoolExecutor):
+    """A thread pool whose tasks run in a copy of the submitter's context: the language a request speaks
+    (`prompts.speaking`) goes with its listener and the work after its ack."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)

@@ -1,0 +1,60 @@
+"""Numbers, percentages, amounts, days and weekdays in the current language (`prompts.current()`), through Babel.
+
+Each language's patterns are in its `formats.toml` (English: `prompts/formats.toml`); Babel's locale data gives
+the separators, the currency's symbol and the names of weekdays. The rounding is Python's own (`f"{x:.1f}"`,
+half to even on the binary value), so English reads exactly as before these helpers existed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency
+
+from prompts import current, raw
+
+CURRENCY = "USD"  # what MRR is counted in
+
+
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language.replace("-", "_"))
+
+
+def _symbols(language: str) -> tuple[str, str]:
+    """The group and decimal separators of `language`'s Latin digits."""
+    symbols = _locale(language).number_symbols
+    latn = symbols.get("latn", symbols)  # Babel >= 2.14 keys them by numbering system
+    return latn.get("group", ","), latn.get("decimal", ".")
+
+
+def number(x: float, decimals: int = 0) -> str:
+    """`x` with thousands grouped and `decimals` digits after the point ("1,234", "12.5")."""
+    group, decimal = _symbols(current())
+    return f"{x:,.{decimals}f}".translate({ord(","): group, ord("."): decimal})
+
+
+def percent(share: float, decimals: int = 0) -> str:
+    """A share (0.4) as a percent ("40 %" in English, "40%" in Chinese)."""
+    return str(raw("formats.percent")).format(number=number(share * 100, decimals))
+
+
+def money(x: float) -> str:
+    """Whole currency units with the symbol ("$1,234", "-$1,234"; "US$1,234" in Chinese); never "$-0"."""
+    whole = round(x) or 0  # -0.4 rounds to -0, shown as 0
+    return format_currency(
+        whole, CURRENCY, format=raw("formats.money"), locale=_locale(current()), currency_digits=False
+    )
+
+
+def day(d: date) -> str:
+    """A day ("2026-12-07"; "2026年12月7日")."""
+    return format_date(d, raw("formats.day"), locale=_locale(current()))
+
+
+def weekday(d: date) -> str:
+    """A day's weekday, short ("Mon"; "周一")."""
+    return format_date(d, raw("formats.weekday"), locale=_locale(current()))
