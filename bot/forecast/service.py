@@ -398,23 +398,28 @@ def held(row: ChurnForecast, churned_on: dict[int, date]) -> Check:
     )
 
 
+def _held(session: Session, rows: list[ChurnForecast]) -> list[Check]:
+    if not rows:
+        return []
+    start, end = min(r.period_start for r in rows), max(r.period_end for r in rows)
+    churned_on = forecast_store.churned_between(session, start, end)
+    return [held(r, churned_on) for r in rows]
+
+
 def check(session: Session, today: date) -> tuple[list[Check], list[Running]]:
     """Every stored forecast whose period is over by `today`, held against what happened (oldest first), and the
-    ones still running."""
-    rows = forecast_store.forecasts(session)
-    over = [r for r in rows if r.period_end <= today]
-    running = [Running(r.id or 0, r.as_of, r.period_start, r.period_end, r.body.get("label")) for r in rows]
-    running = [r for r in running if r.end > today]
-    if not over:
-        return [], running
-    churned_on = forecast_store.churned_between(
-        session, min(r.period_start for r in over), max(r.period_end for r in over)
-    )
-    return [held(r, churned_on) for r in over], running
+    ones still running (whose bodies are not read)."""
+    heads = forecast_store.forecast_heads(session)
+    running = [Running(h.id, h.as_of, h.period_start, h.period_end, h.label) for h in heads if h.period_end > today]
+    over = forecast_store.forecasts(session, [h.id for h in heads if h.period_end <= today])
+    return _held(session, over), running
 
 
 def latest_check(session: Session, today: date) -> Check | None:
     """The forecast whose period ended last (the latest made among those) against what happened; None before any
-    forecast's period is over. What the quarterly churn review shows."""
-    checks, _ = check(session, today)
-    return max(checks, key=lambda c: (c.end, c.id), default=None)
+    forecast's period is over. What the quarterly churn review shows; only that forecast's body is read."""
+    over = [h for h in forecast_store.forecast_heads(session) if h.period_end <= today]
+    if not over:
+        return None
+    latest = max(over, key=lambda h: (h.period_end, h.id))
+    return _held(session, forecast_store.forecasts(session, [latest.id]))[0]

@@ -326,14 +326,17 @@ def backtest(
     with_calibration: bool = False,
 ) -> BacktestResult:
     """`with_calibration`: the chance to churn checked on the same accounts (`calibration.check`: bands fitted on
-    the snapshots whose outcome was known by `as_of`, each account's fold left out)."""
-    result = evaluate(scorecard, snapshot(engine, scorecard, as_of, horizon), as_of, horizon)
+    the snapshots whose outcome was known by `as_of`, each account's fold left out), the as-of day scored once for
+    both."""
+    past = load_past_day(engine, scorecard.metrics, as_of, horizon, scorecard.data.lookback_days)
+    snap = score_past_day(scorecard, past)
+    result = evaluate(scorecard, snap, as_of, horizon)
     if with_stability:
         result.stability = stability(engine, scorecard, as_of)
     if with_calibration:
         from bot.scoring import calibration  # it reads its past days through this module
 
-        result.calibration = calibration.check(engine, scorecard, as_of, horizon)
+        result.calibration = calibration.check(engine, scorecard, as_of, horizon, scored=(past, snap))
     return result
 
 
