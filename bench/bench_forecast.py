@@ -5,7 +5,8 @@ cost at scale.
                                    [--skip-scale] [--checks 6]
 
 Windows: the demo (300 accounts, 180 days to 2026-12-07) and tests/synthetic.py's kinds (800 accounts, 300 days to
-2026-12-06), each in a temporary SQLite file. Per source, seven overlapping backtested windows (as of end - 105,
+2026-12-06; scored with the card `healthbot scorecard suggest` makes as of the first window's day, since each kind has
+metrics of its own), each in a temporary SQLite file. Per source, seven overlapping backtested windows (as of end - 105,
 - 90, - 75, - 60 for 60 days; end - 75, - 60, - 45 for 30 days), made as `healthbot forecast --as-of D --horizon H`
 makes them (`service.chances_for`, `interval.bands_of`, `service.outlooks`), against the accounts' `churned_on`.
 
@@ -28,7 +29,6 @@ from pathlib import Path
 
 import _common
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine
 
 from bot.demo.run import write_demo_csvs
@@ -38,7 +38,8 @@ from bot.forecast.window import Window, window
 from bot.scoring import chance, chance_fit
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.run import team_today
-from bot.scoring.scorecard import load_scorecard
+from bot.scoring.scorecard import Scorecard, load_scorecard
+from bot.scoring.suggest import propose
 from storage.db import session_factory, unit_of_work
 from tests.synthetic import KINDS, make_portfolio
 
@@ -82,14 +83,20 @@ def churned_on(engine: Engine) -> dict[int, date]:
         return forecast_store.churned_between(session, date(1900, 1, 1), date(2999, 1, 1))
 
 
+def suggested(engine: Engine, as_of: date) -> Scorecard:
+    """The card `healthbot scorecard suggest --as-of D --horizon 60` writes: the kinds have their own metrics."""
+    return propose(engine, as_of, 60, progress=False).scorecard
+
+
 def windows(source: str, seed: int) -> list[Row]:
     rows = []
     with _common.temp_dir("bench_forecast_") as tmp, _common.sqlite_engine(Path(tmp)) as engine:
         end = load_source(engine, source, seed, Path(tmp) / "data")
         gone = churned_on(engine)
+        card = CARD if source == "demo" else suggested(engine, end - timedelta(days=max(b for b, _ in WINDOWS)))
         for back, days in WINDOWS:
             as_of = end - timedelta(days=back)
-            fit, book = service.chances_for(engine, CARD, Window(as_of, days), end)
+            fit, book = service.chances_for(engine, card, Window(as_of, days), end)
             bands = bands_of(fit, book.card, book.score, book.segment)
             total, _ = service.outlooks(book, bands, service.LEVEL)
             lost = np.array([as_of < gone.get(int(i), date.min) <= as_of + timedelta(days=days) for i in book.ids])
@@ -163,11 +170,16 @@ def scale(n: int, checks: int, url: str | None) -> None:
             ids = _common.load_accounts(engine, _common.gen_accounts(n, end=today))
             _common.load_history(engine, ids, [today])
             chance_fit.save(engine, dataclasses.replace(fit, as_of=today, id=None, fitted_at=None))
+            setup = time.perf_counter() - t0
+            t0 = time.perf_counter()
             _, book = service.chances_for(engine, CARD, window(today), today)
+            t_chances = time.perf_counter() - t0
+            t_store = []
             for k in range(checks):  # stored forecasts of the whole book: half over, half still running
                 back = 200 + 10 * k if k < checks // 2 else 10 * k
+                t0 = time.perf_counter()
                 service.store(engine, Window(today - timedelta(days=back), 90), fit, book)
-            setup = time.perf_counter() - t0
+                t_store.append(time.perf_counter() - t0)
             db_url = url or engine.url.render_as_string(hide_password=False)
             t_fc, _ = run_cli(["forecast"], db_url)
             t_check, out = run_cli(["forecast", "check"], db_url)
@@ -185,6 +197,8 @@ def scale(n: int, checks: int, url: str | None) -> None:
     print(f"{n:,} accounts, {len(book.ids):,} scored; setup {setup:.1f} s (not measured); load average "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     rows = [
+        ["service.chances_for (stored fit, scores read)", t_chances],
+        [f"service.store (simulate, write; fastest of {len(t_store)})", min(t_store)],
         ["healthbot forecast (process)", t_fc],
         ["healthbot forecast check (process)", t_check],
         [f"service.check ({len(over)} over, {len(running)} running)", t_service],
@@ -192,7 +206,7 @@ def scale(n: int, checks: int, url: str | None) -> None:
         ["python -c 'import bot.cli' (in both processes)", t_import],
     ]
     print(_common.table([[name, f"{s:.2f}"] for name, s in rows], ["wall time", "s"]))
-    print(f"checked: {out.strip().splitlines()[-2] if out.strip() else '-'}")
+    print(next((line for line in out.splitlines() if "checked" in line), "-"))
 
 
 def main() -> None:
@@ -205,7 +219,6 @@ def main() -> None:
     ap.add_argument("--skip-windows", action="store_true")
     ap.add_argument("--skip-scale", action="store_true")
     args = ap.parse_args()
-    pd.set_option("mode.copy_on_write", True)
     if not args.skip_windows:
         rows = []
         for source in args.sources.split(","):

@@ -76,6 +76,7 @@ class Forecast:
     total: Outlook
     segments: list[Outlook]
     fit: chance.ChanceFit
+    mrr_half_accounts: int = 0  # the fewest accounts holding half of the MRR (`half_of_mrr`)
     draws: int = DRAWS
     seed: int = SEED
     id: int | None = None
@@ -104,6 +105,7 @@ class Forecast:
                 "cases": fit.cases,
                 "churned_accounts": fit.churned_accounts,
             },
+            "mrr_half_accounts": self.mrr_half_accounts,
             "draws": self.draws,
             "seed": self.seed,
         }
@@ -242,11 +244,21 @@ def store(
     """Simulate the forecast of `book`'s accounts with `fit`'s bands and store it; `progress` gets draws done."""
     bands = bands_of(fit, book.card, book.score, book.segment)
     total, segments = outlooks(book, bands, level, progress=progress)
-    result = Forecast(win, level, book.day, total, segments, fit)
+    result = Forecast(win, level, book.day, total, segments, fit, half_of_mrr(book.mrr))
     with unit_of_work(session_factory(engine)) as session:
         row = forecast_store.add_forecast(session, _row(result, book, bands, made_by))
         result.id, result.made_at = row.id, row.made_at
     return result
+
+
+def half_of_mrr(mrr: np.ndarray) -> int:
+    """The fewest accounts holding half of the MRR (0 with none known). The MRR interval takes each account's chance
+    as right: the fewer accounts hold the MRR, the more one of them the score misjudges moves the MRR churn past it
+    (backtests: bench/README.md, bench_forecast.py)."""
+    known = np.sort(np.nan_to_num(np.asarray(mrr, dtype=float)))[::-1]
+    if known.sum() <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(known), known.sum() / 2) + 1)
 
 
 def simulated_cells(accounts: int, draws: int = DRAWS) -> int:

@@ -325,12 +325,10 @@ def backtest(
     with_stability: bool = False,
     with_calibration: bool = False,
 ) -> BacktestResult:
-    """`with_calibration`: the chance to churn checked on the same accounts (`calibration.check`: bands fitted on
-    the snapshots whose outcome was known by `as_of`, each account's fold left out), the as-of day scored once for
-    both."""
+    """`with_calibration`: the chance to churn checked on the same accounts, scored once (`calibration.check`: bands
+    fitted on the snapshots whose outcome was known by `as_of`, each account's fold left out)."""
     past = load_past_day(engine, scorecard.metrics, as_of, horizon, scorecard.data.lookback_days)
-    snap = score_past_day(scorecard, past)
-    result = evaluate(scorecard, snap, as_of, horizon)
+    result = evaluate(scorecard, snap := score_past_day(scorecard, past), as_of, horizon)
     if with_stability:
         result.stability = stability(engine, scorecard, as_of)
     if with_calibration:
