@@ -57,7 +57,7 @@ class Row:
     outlook: service.Outlook
     churned: int
     mrr_lost: float
-    top_share: float  # share of the book's MRR held by its largest 5 % of accounts
+    half: int  # the fewest accounts holding half of the book's MRR (service.half_of_mrr)
 
     def where(self, value: float, low: float, high: float) -> str:
         return "inside" if low - 0.005 <= value <= high + 0.005 else ("ABOVE" if value > high else "below")
@@ -101,9 +101,10 @@ def windows(source: str, seed: int) -> list[Row]:
             total, _ = service.outlooks(book, bands, service.LEVEL)
             lost = np.array([as_of < gone.get(int(i), date.min) <= as_of + timedelta(days=days) for i in book.ids])
             mrr = np.nan_to_num(book.mrr)
-            top = np.sort(mrr)[::-1][: max(1, len(mrr) // 20)].sum() / max(mrr.sum(), 1e-9)
             name = source if source == "demo" else f"{source}/{seed}"
-            rows.append(Row(name, as_of, days, total, int(lost.sum()), float(mrr[lost].sum()), float(top)))
+            rows.append(
+                Row(name, as_of, days, total, int(lost.sum()), float(mrr[lost].sum()), service.half_of_mrr(mrr))
+            )
             print(f"  {name} as of {as_of} ({days} d) done", file=sys.stderr, flush=True)
     return rows
 
@@ -117,10 +118,10 @@ def print_windows(rows: list[Row]) -> None:
             f"{o.expected_accounts:.1f}", f"{o.accounts_low}-{o.accounts_high}", r.churned,
             r.where(r.churned, o.accounts_low, o.accounts_high),
             f"{o.expected_mrr:,.0f}", f"{o.mrr_low:,.0f}-{o.mrr_high:,.0f}", f"{r.mrr_lost:,.0f}",
-            r.where(r.mrr_lost, o.mrr_low, o.mrr_high), f"{r.top_share:.0%}",
+            r.where(r.mrr_lost, o.mrr_low, o.mrr_high), r.half,
         ])  # fmt: skip
     header = ["window", "as of", "days", "accts", "exp", "80 % interval", "churned", "accounts",
-              "exp MRR", "80 % interval (MRR)", "MRR lost", "MRR", "top 5 %"]  # fmt: skip
+              "exp MRR", "80 % interval (MRR)", "MRR lost", "MRR", "half MRR in"]  # fmt: skip
     print(_common.table(table, header))
     print()
     summary = []
@@ -174,6 +175,9 @@ def scale(n: int, checks: int, url: str | None) -> None:
             t0 = time.perf_counter()
             _, book = service.chances_for(engine, CARD, window(today), today)
             t_chances = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            service.outlooks(book, bands_of(fit, book.card, book.score, book.segment), service.LEVEL)
+            t_simulate = time.perf_counter() - t0
             t_store = []
             for k in range(checks):  # stored forecasts of the whole book: half over, half still running
                 back = 200 + 10 * k if k < checks // 2 else 10 * k
@@ -183,14 +187,16 @@ def scale(n: int, checks: int, url: str | None) -> None:
             db_url = url or engine.url.render_as_string(hide_password=False)
             t_fc, _ = run_cli(["forecast"], db_url)
             t_check, out = run_cli(["forecast", "check"], db_url)
-            with unit_of_work(session_factory(engine)) as session:
-                t0 = time.perf_counter()
-                over, running = service.check(session, today)
-                t_service = time.perf_counter() - t0
-            with unit_of_work(session_factory(engine)) as session:
-                t0 = time.perf_counter()
-                service.latest_check(session, today)
-                t_latest = time.perf_counter() - t0
+            t_service, t_latest = [], []
+            for _ in range(3):  # fastest of 3: on a shared machine other work only ever adds time
+                with unit_of_work(session_factory(engine)) as session:
+                    t0 = time.perf_counter()
+                    over, running = service.check(session, today)
+                    t_service.append(time.perf_counter() - t0)
+                with unit_of_work(session_factory(engine)) as session:
+                    t0 = time.perf_counter()
+                    service.latest_check(session, today)
+                    t_latest.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-c", "import bot.cli"], cwd=_common.ROOT, check=True)
             t_import = time.perf_counter() - t0
@@ -198,11 +204,12 @@ def scale(n: int, checks: int, url: str | None) -> None:
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     rows = [
         ["service.chances_for (stored fit, scores read)", t_chances],
+        ["service.outlooks (the simulation: 4,000 draws)", t_simulate],
         [f"service.store (simulate, write; fastest of {len(t_store)})", min(t_store)],
         ["healthbot forecast (process)", t_fc],
         ["healthbot forecast check (process)", t_check],
-        [f"service.check ({len(over)} over, {len(running)} running)", t_service],
-        ["service.latest_check (the churn review)", t_latest],
+        [f"service.check ({len(over)} over, {len(running)} running; fastest of 3)", min(t_service)],
+        ["service.latest_check (the churn review; fastest of 3)", min(t_latest)],
         ["python -c 'import bot.cli' (in both processes)", t_import],
     ]
     print(_common.table([[name, f"{s:.2f}"] for name, s in rows], ["wall time", "s"]))
