@@ -5,9 +5,11 @@ None of them commits: the caller's unit of work does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage.models import Account, ChurnChanceFit, ChurnForecast
@@ -39,11 +41,35 @@ def add_forecast(session: Session, forecast: ChurnForecast) -> ChurnForecast:
     return forecast
 
 
-def forecasts(session: Session, *, ended_before: date | None = None) -> list[ChurnForecast]:
-    """Stored forecasts, oldest first; with `ended_before`, only those whose period ended before that day."""
-    stmt = select(ChurnForecast).order_by(col(ChurnForecast.id))
-    if ended_before is not None:
-        stmt = stmt.where(ChurnForecast.period_end < ended_before)
+@dataclass(frozen=True)
+class ForecastHead:
+    """A stored forecast without its body (each account's chance, MRR and segment): which forecasts are over."""
+
+    id: int
+    as_of: date
+    period_start: date
+    period_end: date
+    label: str | None
+
+
+def forecast_heads(session: Session) -> list[ForecastHead]:
+    """Every stored forecast's head, oldest first: the label is read out of the body, the rest of it is not."""
+    label = col(ChurnForecast.body)["label"].as_string()
+    stmt = sa_select(
+        col(ChurnForecast.id),
+        col(ChurnForecast.as_of),
+        col(ChurnForecast.period_start),
+        col(ChurnForecast.period_end),
+        label,
+    ).order_by(col(ChurnForecast.id))
+    return [ForecastHead(int(i), a, s, e, lb) for i, a, s, e, lb in session.connection().execute(stmt)]
+
+
+def forecasts(session: Session, ids: list[int]) -> list[ChurnForecast]:
+    """The stored forecasts `ids` with their bodies, oldest first."""
+    if not ids:
+        return []
+    stmt = select(ChurnForecast).where(col(ChurnForecast.id).in_(ids)).order_by(col(ChurnForecast.id))
     return list(session.exec(stmt).all())
 
 

@@ -75,6 +75,23 @@ def test_two_accounts_expect_the_sum_of_their_chances() -> None:
     assert total.mrr_low in (0.0, 100.0, 1000.0, 1100.0) and total.mrr_high in (0.0, 100.0, 1000.0, 1100.0)
 
 
+def test_the_printout_says_the_mrr_interval_is_narrower_than_reality_and_where_the_mrr_sits() -> None:
+    assert service.half_of_mrr(np.array([100.0, 50.0, 30.0, 20.0])) == 1  # 100 of 200
+    assert service.half_of_mrr(np.array([60.0, 50.0, np.nan, 40.0, 50.0])) == 2  # 60 + 50 >= half of 200
+    assert service.half_of_mrr(np.array([np.nan, 0.0])) == 0  # no MRR known: nothing to say
+    fit = _fit(Band(0, 100, 100, 10))
+    book = _book([50.0] * 4, [100.0, 50.0, 30.0, 20.0], ["smb"] * 4)
+    bands = forecast_interval.bands_of(fit, book.card, book.score, book.segment)
+    total, segments = service.outlooks(book, bands, 0.8)
+    made = service.Forecast(Window(TODAY, 90), 0.8, TODAY, total, segments, fit, service.half_of_mrr(book.mrr))
+    printed = messages.forecast_text(made)
+    assert "The MRR interval is narrower than reality" in printed
+    assert "half of the MRR sits in 1 account (of 4)" in printed and "less often than 80 %" in printed
+    assert made.to_dict()["mrr_half_accounts"] == 1
+    unknown = service.Forecast(Window(TODAY, 90), 0.8, TODAY, total, segments, fit)
+    assert "narrower" not in messages.forecast_text(unknown)
+
+
 def test_a_cards_own_bands_are_used_for_its_accounts() -> None:
     own = ChanceMap((Band(0, 100, 100, 30),))
     fit = _fit(Band(0, 100, 100, 10), cards={"enterprise": own})

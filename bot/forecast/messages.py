@@ -76,6 +76,8 @@ def forecast_text(result: Forecast) -> str:
         rows = [head] + [_segment_row(s) for s in result.segments]
         lines += ["", *_table(rows)]
     lines += ["", say("forecast.text.how", level=lv, draws=f"{result.draws:,}", seed=result.seed)]
+    if result.mrr_half_accounts:
+        lines.append(say("forecast.text.mrr_narrow", level=lv, n=result.mrr_half_accounts, total=t.accounts))
     if result.id is not None:
         lines.append(say("forecast.text.stored", id=result.id, end=w.end))
     return "\n".join(lines)

@@ -76,6 +76,7 @@ class Forecast:
     total: Outlook
     segments: list[Outlook]
     fit: chance.ChanceFit
+    mrr_half_accounts: int = 0  # the fewest accounts holding half of the MRR (`half_of_mrr`)
     draws: int = DRAWS
     seed: int = SEED
     id: int | None = None
@@ -104,6 +105,7 @@ class Forecast:
                 "cases": fit.cases,
                 "churned_accounts": fit.churned_accounts,
             },
+            "mrr_half_accounts": self.mrr_half_accounts,
             "draws": self.draws,
             "seed": self.seed,
         }
@@ -242,11 +244,21 @@ def store(
     """Simulate the forecast of `book`'s accounts with `fit`'s bands and store it; `progress` gets draws done."""
     bands = bands_of(fit, book.card, book.score, book.segment)
     total, segments = outlooks(book, bands, level, progress=progress)
-    result = Forecast(win, level, book.day, total, segments, fit)
+    result = Forecast(win, level, book.day, total, segments, fit, half_of_mrr(book.mrr))
     with unit_of_work(session_factory(engine)) as session:
         row = forecast_store.add_forecast(session, _row(result, book, bands, made_by))
         result.id, result.made_at = row.id, row.made_at
     return result
+
+
+def half_of_mrr(mrr: np.ndarray) -> int:
+    """The fewest accounts holding half of the MRR (0 with none known). The MRR interval takes each account's chance
+    as right: the fewer accounts hold the MRR, the more one of them the score misjudges moves the MRR churn past it
+    (backtests: bench/README.md, bench_forecast.py)."""
+    known = np.sort(np.nan_to_num(np.asarray(mrr, dtype=float)))[::-1]
+    if known.sum() <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(known), known.sum() / 2) + 1)
 
 
 def simulated_cells(accounts: int, draws: int = DRAWS) -> int:
@@ -398,23 +410,28 @@ def held(row: ChurnForecast, churned_on: dict[int, date]) -> Check:
     )
 
 
+def _held(session: Session, rows: list[ChurnForecast]) -> list[Check]:
+    if not rows:
+        return []
+    start, end = min(r.period_start for r in rows), max(r.period_end for r in rows)
+    churned_on = forecast_store.churned_between(session, start, end)
+    return [held(r, churned_on) for r in rows]
+
+
 def check(session: Session, today: date) -> tuple[list[Check], list[Running]]:
     """Every stored forecast whose period is over by `today`, held against what happened (oldest first), and the
-    ones still running."""
-    rows = forecast_store.forecasts(session)
-    over = [r for r in rows if r.period_end <= today]
-    running = [Running(r.id or 0, r.as_of, r.period_start, r.period_end, r.body.get("label")) for r in rows]
-    running = [r for r in running if r.end > today]
-    if not over:
-        return [], running
-    churned_on = forecast_store.churned_between(
-        session, min(r.period_start for r in over), max(r.period_end for r in over)
-    )
-    return [held(r, churned_on) for r in over], running
+    ones still running (whose bodies are not read)."""
+    heads = forecast_store.forecast_heads(session)
+    running = [Running(h.id, h.as_of, h.period_start, h.period_end, h.label) for h in heads if h.period_end > today]
+    over = forecast_store.forecasts(session, [h.id for h in heads if h.period_end <= today])
+    return _held(session, over), running
 
 
 def latest_check(session: Session, today: date) -> Check | None:
     """The forecast whose period ended last (the latest made among those) against what happened; None before any
-    forecast's period is over. What the quarterly churn review shows."""
-    checks, _ = check(session, today)
-    return max(checks, key=lambda c: (c.end, c.id), default=None)
+    forecast's period is over. What the quarterly churn review shows; only that forecast's body is read."""
+    over = [h for h in forecast_store.forecast_heads(session) if h.period_end <= today]
+    if not over:
+        return None
+    latest = max(over, key=lambda h: (h.period_end, h.id))
+    return _held(session, forecast_store.forecasts(session, [latest.id]))[0]

@@ -325,15 +325,16 @@ def backtest(
     with_stability: bool = False,
     with_calibration: bool = False,
 ) -> BacktestResult:
-    """`with_calibration`: the chance to churn checked on the same accounts (`calibration.check`: bands fitted on
-    the snapshots whose outcome was known by `as_of`, each account's fold left out)."""
-    result = evaluate(scorecard, snapshot(engine, scorecard, as_of, horizon), as_of, horizon)
+    """`with_calibration`: the chance to churn checked on the same accounts, scored once (`calibration.check`: bands
+    fitted on the snapshots whose outcome was known by `as_of`, each account's fold left out)."""
+    past = load_past_day(engine, scorecard.metrics, as_of, horizon, scorecard.data.lookback_days)
+    result = evaluate(scorecard, snap := score_past_day(scorecard, past), as_of, horizon)
     if with_stability:
         result.stability = stability(engine, scorecard, as_of)
     if with_calibration:
         from bot.scoring import calibration  # it reads its past days through this module
 
-        result.calibration = calibration.check(engine, scorecard, as_of, horizon)
+        result.calibration = calibration.check(engine, scorecard, as_of, horizon, scored=(past, snap))
     return result
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from bot.scoring import chance, fitting
+from bot.scoring.backtest import PastDay, Snapshot
 from bot.scoring.chance import Cases, ChanceFit, _snapshot_days, fit_cases, gather
 from bot.scoring.chance_words import too_little_text
 from bot.scoring.scorecard import Scorecard
@@ -114,11 +115,29 @@ def held_out(train: Cases, test: Cases, snapshots: list[date] | None = None) -> 
     )
 
 
-def check(engine: Engine, scorecard: Scorecard, as_of: date, horizon: int) -> Calibration:
+def day_cases(day: date, past: PastDay, snap: Snapshot) -> Cases:
+    """A loaded and scored past day as cases, as `chance.gather` makes them (its loop body: one place for both
+    once chance.py can take it)."""
+    frame = snap.scores.frame
+    known = past.inputs.accounts.set_index("id").reindex(frame["account_id"])
+    return Cases(
+        np.full(len(frame), np.datetime64(day, "D")),
+        fitting.account_keys(known["external_id"].tolist()),
+        frame["card"].to_numpy(dtype=object),
+        frame["score"].to_numpy(dtype=float),
+        snap.churned.astype(bool),
+        chance.segment_keys(known["segment"]),
+    )
+
+
+def check(
+    engine: Engine, scorecard: Scorecard, as_of: date, horizon: int, scored: tuple[PastDay, Snapshot] | None = None
+) -> Calibration:
     """The backtest's check: bands from the snapshots whose outcome was known by `as_of` (accounts of the fold left
-    out), predicting the accounts scored as of `as_of`."""
+    out), predicting the accounts scored as of `as_of`; `scored`: that day as the backtest already loaded and
+    scored it (with the same horizon), so it is not scored twice."""
     days = _snapshot_days(engine, as_of, horizon)
-    test = gather(engine, scorecard, [as_of], horizon)
+    test = day_cases(as_of, *scored) if scored is not None else gather(engine, scorecard, [as_of], horizon)
     result = held_out(gather(engine, scorecard, days, horizon), test, days)
     result.as_of, result.horizon_days = as_of.isoformat(), horizon
     result.note = calibration_note(result, horizon)
