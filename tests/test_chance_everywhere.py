@@ -17,6 +17,7 @@ from bot.alerts import messages as alerts
 from bot.alerts.rules import Rules
 from bot.alerts.values import AlertRef
 from bot.calendar import BusinessCalendar
+from bot.exits import service as exit_service
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.chance import Chances
 from jobs import escalations as escalations_job
@@ -26,6 +27,7 @@ from storage.db import session_factory, unit_of_work
 from storage.models import Account, HealthScore
 from tests import test_alert_ops as ops
 from tests.conftest import DEMO_END, BotServer
+from tests.test_exit_interview import form as exit_form
 from tests.fake_slack import FakeSlack
 from tests.test_alert_actions import ANNA, LOOK, NOW, make_alert
 from tests.test_chance_surfaces import (
@@ -225,3 +227,20 @@ def test_the_escalation_job_redraws_the_root_with_the_fit_checked_against_the_ca
     assert escalated.escalated[1] == [alert_id]
     title = root_title(engine, alert_id)
     assert REFITTING in title and "30 %" not in title
+
+
+def test_an_exit_interviews_churn_redraws_the_root_without_a_chance(engine: Engine) -> None:
+    """The exit's churn resolves the alert: the churned account's root shows no chance at all, so a fit for an
+    edited card (or the card's own) leaves no number there."""
+    alert_id = make_alert(engine)
+    with unit_of_work(session_factory(engine)) as s:
+        account = s.exec(select(Account)).one()
+        s.add(HealthScore(account_id=account.id or 0, day=NOW.date(), score=12.0, tier="high_risk"))
+    store(engine, replace(FIT, scorecard_key="old"))
+    entry = exit_service.check(exit_form(), account.id, NOW.date())
+    assert isinstance(entry, exit_service.Entry)
+    with unit_of_work(session_factory(engine)) as s:
+        saved = exit_service.save(s, entry, None, None, ANNA, NOW.date(), TIERS, TZ, None)
+    assert isinstance(saved, exit_service.Saved)
+    title = root_title(engine, alert_id)
+    assert "Chance to churn" not in title and "30 %" not in title and REFITTING not in title
