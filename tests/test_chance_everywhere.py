@@ -1,7 +1,8 @@
 """The chance to churn beyond the card: `/health me` and `/health top <tier>` rows, the owner's DM when an alert opens,
 the run's one DM and the alert listings (the first run's "where we start"), each line checked by hand against the
 hand-made bands of tests/test_chance_surfaces.py; without a number each message says why once, in words. The alert
-job reads the fit once per run, however many alerts it opens."""
+job reads the fit once per run, however many alerts it opens. Every root redraw (a click, the escalation job, an exit
+interview's churn) checks the fit against the card in use."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from storage.db import session_factory, unit_of_work
 from storage.models import Account, HealthScore
 from tests import test_alert_ops as ops
 from tests.conftest import DEMO_END, BotServer
-from tests.test_exit_interview import form as exit_form
 from tests.fake_slack import FakeSlack
 from tests.test_alert_actions import ANNA, LOOK, NOW, make_alert
 from tests.test_chance_surfaces import (
@@ -42,6 +42,7 @@ from tests.test_chance_surfaces import (
     store,
     validate,
 )
+from tests.test_exit_interview import form as exit_form
 from tests.test_first_run import CSM, MAIN, SAVE_TEAM, add, checked, drain, run, write_rules
 from tests.test_payloads_retention import ACCOUNT, SCORE, TIERS, TZ, alert
 
