@@ -378,3 +378,20 @@ def test_the_themes_go_where_the_quotes_go_a_readers_reply_and_the_markdown_repo
     assert "named by the model" in json.dumps(valid(churn_messages.quotes_message(REVIEW, generated)))
     assert "### Themes" in render_md(REVIEW) and "- " in render_md(REVIEW).split("### Themes")[1]
     assert "*Themes*" not in json.dumps(churn_messages.review_message(REVIEW).blocks)  # never in the channel
+
+
+def test_the_keywords_do_not_depend_on_who_asks_first_and_read_either_language() -> None:
+    """The patterns were cached with the first asker's language: after one zh-CN call an English answer matched
+    nothing. A customer writes in their own language whatever the interviewer reads."""
+    from bot.exits import coding
+    from prompts import speaking
+
+    coding._patterns.cache_clear()
+    coding._praise.cache_clear()
+    with speaking("zh-CN"):
+        assert reason_of("服务很好，但是价格太贵") == "price"  # praise left out, the clause after 但是 weighs more
+    assert reason_of("It was too expensive for our budget") == "price"
+    assert reason_of("Support was great, but it cost too much") == "price"
+    with speaking("zh-CN"):
+        assert reason_of("It was too expensive for our budget") == "price"
+    assert reason_of("客服一直不回复，等了两周") == "service"

@@ -19,7 +19,7 @@ from typing import Any, cast, get_args
 from bot.exits.values import AvoidableCall
 from bot.llm.client import Model, ModelError
 from bot.llm.grounding import unsupported
-from prompts import raw, say
+from prompts import languages, raw, say
 from storage.types import EXIT_REASONS, ExitReason
 
 log = logging.getLogger(__name__)
@@ -44,35 +44,54 @@ class Coding:
     clear: bool = True
 
 
+CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")  # Chinese (and full-width) text: no spaces between words
+
+
+def _word(word: str) -> str:
+    """A keyword as a pattern: at a word's start in spaced languages, anywhere in Chinese."""
+    return re.escape(word.lower()) if CJK.search(word) else rf"\b{re.escape(word.lower())}"
+
+
+def _every_language(key: str) -> Any:
+    """A keyword list (or table of lists) from every language's prompts, joined: a customer answers in their own
+    language whatever language the interviewer reads, so the coding never depends on who asks first."""
+    found = [raw(key, language) for language in languages()]
+    if isinstance(found[0], dict):
+        return {k: list(dict.fromkeys(w for table in found for w in table.get(k, []))) for k in found[0]}
+    return list(dict.fromkeys(w for words in found for w in words))
+
+
 @cache
 def _patterns() -> dict[str, re.Pattern[str]]:
-    words: dict[str, list[str]] = raw("coding.words")
+    words: dict[str, list[str]] = _every_language("coding.words")
     return {
-        reason: re.compile("|".join(rf"\b{re.escape(w.lower())}" for w in words[reason]))
-        for reason in EXIT_REASONS
-        if words.get(reason)
+        reason: re.compile("|".join(_word(w) for w in words[reason])) for reason in EXIT_REASONS if words.get(reason)
     }
 
 
 @cache
 def _praise() -> re.Pattern[str]:
-    """Words that make a clause praise, not a reason ("support was great"); not after "not" or "never"."""
-    words: list[str] = raw("coding.praise.words")
-    return re.compile(r"(?<!not )(?<!never )\b(?:" + "|".join(re.escape(w.lower()) for w in words) + r")\b")
+    """Words that make a clause praise, not a reason ("support was great", "服务很好"); not after a negation."""
+    words: list[str] = _every_language("coding.praise.words")
+    spaced = "|".join(re.escape(w.lower()) for w in words if not CJK.search(w))
+    chinese = "|".join(re.escape(w) for w in words if CJK.search(w))
+    parts = [rf"(?<!not )(?<!never )\b(?:{spaced})\b"] if spaced else []
+    parts += [rf"(?<![不没])(?:{chinese})"] if chinese else []
+    return re.compile("|".join(parts))
 
 
-TURN = re.compile(r"\b(?:but|however)\b")  # what follows weighs more: "great product, but it cost too much"
+TURN = re.compile(r"\b(?:but|however)\b|但是|不过|可是|然而")  # what follows weighs more: "great product, but ..."
 
 
 def _clauses(text: str) -> list[tuple[str, int]]:
     """(clause, weight): each sentence's clauses, those after its last "but" or "however" weighing 2; clauses of
     praise left out."""
     found: list[tuple[str, int]] = []
-    for sentence in re.split(r"[.;!?\n]+", text.lower()):
+    for sentence in re.split(r"[.;!?\n。；！？]+", text.lower()):
         parts = TURN.split(sentence)
         for i, part in enumerate(parts):
             weight = 2 if len(parts) > 1 and i == len(parts) - 1 else 1
-            found += [(clause, weight) for clause in part.split(",") if not _praise().search(clause)]
+            found += [(clause, weight) for clause in re.split(r"[,，、]", part) if not _praise().search(clause)]
     return found
 
 
