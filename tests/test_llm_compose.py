@@ -179,3 +179,32 @@ def test_facts_that_are_not_json_fail_loudly_and_nothing_is_sent(fake: FakeOpenA
     with pytest.raises(TypeError, match="is a Figure"):
         reword(model, odd, QUESTION, timeout=5)
     assert fake.requests == []
+
+
+def test_a_figure_the_bot_s_own_answer_shows_is_grounded_though_not_in_the_facts(
+    fake: FakeOpenAI, model: Model
+) -> None:
+    """The deterministic answer's text is the bot's data too: "in the next 90 days" is said there, not in facts."""
+    shown = Answer("Chance to churn in the next 90 days: *5 %*.", facts={"chance_to_churn": "5 %"})
+    fake.default = Reply("Globex has a 5 % chance to churn in the next 90 days.")
+    assert reword(model, shown, "how is globex freight?", timeout=5).generated
+    fake.default = Reply("Globex has a 5 % chance to churn in the next 60 days.")
+    assert reword(model, shown, "how is globex freight?", timeout=5).note == say("llm.note.unsupported", n=1)
+
+
+# --- start-up ---
+
+
+def test_the_start_up_log_says_whether_ai_is_on_and_which_model_where_never_the_key() -> None:
+    from bot.app import start_up_lines
+
+    def lines(environ: dict[str, str]) -> list[str]:
+        return start_up_lines(load_settings(env_file=None, environ={"DATABASE_URL": "sqlite:///run.db", **environ}))
+
+    assert say("run.ai_off") in lines({})
+    hosted = {**ON, "LLM_BASE_URL": "https://me:hunter2@llm.example.test/v1", "LLM_MODEL": "gpt-4o-mini"}
+    on = "\n".join(lines(hosted))
+    assert say("run.ai", model="gpt-4o-mini", host="llm.example.test") in on
+    assert "hunter2" not in on and "me@" not in on
+    keyed = "\n".join(lines({**ON, "LLM_API_KEY": "sk-secret-0123456789"}))
+    assert say("run.ai", model="llama3.1", host="localhost:11434") in keyed and "sk-secret" not in keyed

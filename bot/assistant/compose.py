@@ -4,7 +4,7 @@ reword(model, answer, question, fields, timeout) -> Answer
     model None: the answer unchanged. Otherwise the model gets the question and `answer.facts` cut to `fields`
     (LLM_FIELDS; exit-interview words only for a `reader`), with the prompt `prompts/llm.toml` [reword]. Its
     reply replaces the text (`answer.reworded`) only if it is non-empty, within LIMIT and grounded (every
-    figure, date and name in what it was given: bot/llm/grounding.py); else the deterministic answer comes
+    figure, date and name in its facts, the question or the bot's own answer: bot/llm/grounding.py); else the deterministic answer comes
     back with `note` saying why, and the log says so too.
 """
 
@@ -54,7 +54,7 @@ def reword(
     text = esc(reply)  # what Slack is sent: its length is what must fit
     if len(text) > LIMIT:
         return _fallback(answer, "too_long", f"the reply has {len(text)} characters escaped, over {LIMIT}")
-    made_up = unsupported(reply, facts, question)
+    made_up = unsupported(reply, facts, f"{question}\n{answer.text}")  # the bot's own answer is its data too
     if made_up:
         return _fallback(answer, "unsupported", f"not in the facts: {made_up}", n=len(made_up))
     log.info("reword v%s (%s): the model's wording is used", raw("llm.reword.version"), answer.kind)
