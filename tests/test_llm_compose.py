@@ -208,3 +208,14 @@ def test_the_start_up_log_says_whether_ai_is_on_and_which_model_where_never_the_
     assert "hunter2" not in on and "me@" not in on
     keyed = "\n".join(lines({**ON, "LLM_API_KEY": "sk-secret-0123456789"}))
     assert say("run.ai", model="llama3.1", host="localhost:11434") in keyed and "sk-secret" not in keyed
+
+
+def test_a_timeout_after_waiting_for_a_slot_says_the_whole_wait(
+    fake: FakeOpenAI, model: Model, caplog: pytest.LogCaptureFixture
+) -> None:
+    """25 s queued behind other questions, then 0.5 s left: not "did not answer within 0.5 s" alone."""
+    fake.default = Reply(hold=True)
+    caplog.set_level(logging.INFO, logger="healthbot")
+    said = reword(model, ANSWER, QUESTION, timeout=0.5, waited=25.2)
+    assert said == ANSWER.noted(say("llm.note.timeout_busy", waited="25", seconds=0.5))
+    assert "no answer within 0.5 s, after 25 s waiting for a free slot" in caplog.text

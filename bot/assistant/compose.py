@@ -34,9 +34,11 @@ def reword(
     timeout: float | None = None,
     *,
     reader: bool = False,
+    waited: float = 0.0,
 ) -> Answer:
     """`answer` in the model's words, or `answer` with a note saying why not (unchanged with AI off, or no facts).
-    `timeout`: the seconds the caller can wait (None: LLM_TIMEOUT)."""
+    `timeout`: the seconds the caller can wait (None: LLM_TIMEOUT); `waited`: the seconds the question already
+    waited for a free model slot (a timeout then says the model was busy that long, not only the time left)."""
     if model is None or not answer.facts:
         return answer
     facts = sendable(answer.facts, fields, reader=reader)
@@ -48,7 +50,11 @@ def reword(
     try:
         reply = model.chat(messages, timeout=timeout).strip()
     except ModelError as error:
-        return _fallback(answer, error.kind, str(error), seconds=model.timeout if timeout is None else timeout)
+        seconds = model.timeout if timeout is None else timeout
+        if error.kind == "timeout" and waited >= 1.0:
+            why = f"{error}, after {waited:.0f} s waiting for a free slot"
+            return _fallback(answer, "timeout_busy", why, seconds=seconds, waited=f"{waited:.0f}")
+        return _fallback(answer, error.kind, str(error), seconds=seconds)
     if not reply:
         return _fallback(answer, "empty", "the reply is empty")
     text = esc(reply)  # what Slack is sent: its length is what must fit
