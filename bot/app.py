@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 
+import httpx
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App, BoltContext, BoltResponse, Respond
@@ -225,7 +226,7 @@ def check_bot_token(client: WebClient) -> None:
 
 
 def start_up_lines(settings: Settings) -> list[str]:
-    """What a person starting the bot needs to know besides where it listens: the database and the jobs."""
+    """What a person starting the bot needs to know besides where it listens: the database, the jobs, the AI."""
     database = make_url(settings.database_url).render_as_string(hide_password=True).replace("+psycopg", "")
     jobs = say(
         "run.jobs",
@@ -239,7 +240,11 @@ def start_up_lines(settings: Settings) -> list[str]:
     rules = settings.alert_rules_path
     if rules == DEFAULT_ALERT_RULES_PATH:
         rules = say("run.builtin_rules")
-    return [say("run.database", database=database), say("run.files", scorecard=scorecard, rules=rules), jobs]
+    ai = say("run.ai_off")
+    if settings.llm_base_url and settings.llm_model:
+        url = httpx.URL(settings.llm_base_url)  # its host only: never the user:password a proxy may take
+        ai = say("run.ai", model=settings.llm_model, host=url.host + (f":{url.port}" if url.port else ""))
+    return [say("run.database", database=database), say("run.files", scorecard=scorecard, rules=rules), jobs, ai]
 
 
 def unset_settings(settings: Settings) -> list[tuple[str, str]]:

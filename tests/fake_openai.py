@@ -31,7 +31,7 @@ class Reply:
     hold: bool = False
     trickle: float = 0.0  # seconds between the body's bytes: headers at once, then the body byte by byte
     raw: str | None = None  # the body as it is (invalid JSON, an error object)
-    headers: dict[str, str] = field(default_factory=dict)  # extra headers ("Content-Encoding": "gzip")
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers ("Content-Encoding": "gzip"), a Content-Type
     header_trickle: float = 0.0  # seconds between header lines: a server that never quite stops answering
     header_lines: int = 50  # padding lines sent so, before the answer's own headers and body
 
@@ -147,7 +147,8 @@ class FakeOpenAI:
                     if fake._release.wait(reply.header_trickle):
                         break
                     self.send_header("X-Pad", "a")
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in reply.headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 if reply.retry_after is not None:
                     self.send_header("Retry-After", reply.retry_after)

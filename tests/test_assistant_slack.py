@@ -660,12 +660,12 @@ def test_a_call_the_asker_stopped_waiting_for_is_cancelled_and_a_full_queue_refu
         model_calls=calls,
     )
     answer = Answer(text="*Acme*: score 41.", figures=(Figure("Health score", "41"),), facts={"score": 41})
-    silent = answer.noted(say("assistant_slack.model_silent", seconds="2"))
+    busy = answer.noted(say("llm.note.busy"))  # the real reason: the model never got to it
     try:
-        assert ask.worded(deps, answer, "q", time.monotonic()) == silent  # queued, then cancelled...
-        assert ask.worded(deps, answer, "q", time.monotonic()) == silent  # ...so its place is free again
+        assert ask.worded(deps, answer, "q", time.monotonic()) == busy  # queued, then cancelled...
+        assert ask.worded(deps, answer, "q", time.monotonic()) == busy  # ...so its place is free again
         waiting = calls.submit(gate.wait, 30)  # the one waiting place taken:
-        assert ask.worded(deps, answer, "q", time.monotonic()) == answer.noted(say("llm.note.busy"))  # at once
+        assert ask.worded(deps, answer, "q", time.monotonic()) == busy  # at once
         gate.set()
         assert waiting.result(timeout=10) is True  # the waiting call ran once the slot was free
     finally:
@@ -691,3 +691,64 @@ def test_a_question_that_fails_replaces_its_reading_line_with_the_error(
     assert working.params["text"] == ask.working().text and call.params["ts"] == fake_slack.posted(PANE)[0]["ts"]
     assert call.params["text"].startswith(say("health.error", error_id="X").split("X")[0])
     assert len(fake_slack.calls_to("chat.postMessage")) == 1  # the error said once, in place
+
+
+def test_a_question_that_waited_for_a_busy_model_says_so_not_a_timeout_it_never_had(
+    engine: Engine, database_url: str, fake_slack: FakeSlack, silent_model: str
+) -> None:
+    """One slot, taken by another question for a while: this one waits for it, then the model (silent) gets what
+    time is left. The note and the log say the question waited for a busy model, not "did not answer within 1 s"."""
+    calls = ask.ModelCalls(1)
+    calls.submit(time.sleep, 1.5)  # another question's call holding the one slot
+    deps = Deps(
+        session_factory(engine),
+        load_scorecard(),
+        lambda: TODAY,
+        ThreadPoolExecutor(max_workers=1),
+        model=Model.from_settings(model_settings(database_url, fake_slack, silent_model)),
+        llm_timeout=25.0,
+        answer_deadline=4.0,
+        model_calls=calls,
+    )
+    answer = Answer(text="*Acme*: score 41.", figures=(Figure("Health score", "41"),), facts={"score": 41})
+    try:
+        shown = ask.worded(deps, answer, "how is acme?", time.monotonic())
+    finally:
+        calls.shutdown(cancel_futures=True)
+    assert not shown.generated and shown.note is not None
+    assert "busy" in shown.note, shown.note
+
+
+def test_regenerate_and_brief_me_with_a_model_keep_the_bot_s_structure_and_reword_only_their_part(
+    acme: int, engine: Engine, database_url: str, fake_slack: FakeSlack
+) -> None:
+    """The outside tester's case: Regenerate dropped Subject, header, copy block and "Why now"; a brief lost its
+    sections. With a model the draft's paragraph and the brief's call points are its words, the rest the bot's."""
+    from tests.fake_openai import FakeOpenAI, Reply
+
+    alert_id = _alert(engine, acme)
+    with Session(engine) as s:
+        plain_draft = draft(s, alert_id, load_scorecard(), TODAY, UTC)
+        plain_brief = brief(s, acme, load_scorecard(), TODAY, UTC)
+    assert plain_draft is not None and plain_brief is not None
+    assert plain_draft.prose in plain_draft.text and plain_brief.text.endswith(plain_brief.prose)
+    paragraph, points = "Could we look at how things are going for your team?", "• Ask how the team is doing."
+    with FakeOpenAI() as fake:
+        fake.then(Reply(paragraph), Reply(points))
+        bot = BotServer(model_settings(database_url, fake_slack, fake.url), engine, fake_slack, today=TODAY).start()
+        try:
+            root, draft_ts = "1750000000.000100", "1750000000.000300"
+            click(bot, DraftIds.AGAIN, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", draft_ts, thread_ts=root)
+            redrawn = fake_slack.wait_for("chat.update", timeout=15)[0]
+            bot.action(HealthIds.BRIEF, encode(AccountRef(account_id=acme)))
+            briefed = fake_slack.wait_for("response_url", timeout=15)[0]
+        finally:
+            bot.stop()
+    worded_draft = plain_draft.reworded(paragraph)
+    assert worded_draft.text == plain_draft.text.replace(plain_draft.prose, paragraph)
+    assert valid(redrawn.params["blocks"]) == ask.draft_message(worded_draft, alert_id, "silent-1").blocks
+    for kept in ("*Subject:*", "```", "Why now"):
+        assert kept in worded_draft.text
+    worded_brief = plain_brief.reworded(points)
+    assert worded_brief.text == plain_brief.text.removesuffix(plain_brief.prose) + points
+    assert valid(briefed.params["blocks"]) == ask.answer_message(worded_brief, "silent-1").blocks

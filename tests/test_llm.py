@@ -62,11 +62,22 @@ def test_json_mode_asks_again_without_response_format_where_the_server_has_none(
 
 
 def test_a_body_without_content_is_invalid(fake: FakeOpenAI, model: Model) -> None:
-    fake.then(Reply(content=None), Reply(raw="<html>gateway</html>"))
-    for _ in range(2):
-        with pytest.raises(ModelError, match="no choices") as error:
+    fake.then(Reply(content=None))
+    with pytest.raises(ModelError, match="no choices") as error:
+        model.chat(HELLO, timeout=5)
+    assert error.value.kind == "invalid"
+
+
+def test_a_body_that_is_not_json_says_so_with_its_content_type(
+    fake: FakeOpenAI, model: Model, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.then(Reply(raw="<html>oops not json", headers={"Content-Type": "text/html"}), Reply(raw="{not json"))
+    caplog.set_level(logging.INFO, logger="healthbot")
+    for said in ("the reply is not JSON (text/html)", "the reply is not JSON (application/json)"):
+        with pytest.raises(ModelError) as error:
             model.chat(HELLO, timeout=5)
-        assert error.value.kind == "invalid"
+        assert error.value.kind == "invalid" and str(error.value) == said
+        assert said in caplog.text
 
 
 def test_a_body_that_cannot_be_decoded_or_nests_too_deep_is_invalid(fake: FakeOpenAI, model: Model) -> None:

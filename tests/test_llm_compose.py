@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -179,3 +180,106 @@ def test_facts_that_are_not_json_fail_loudly_and_nothing_is_sent(fake: FakeOpenA
     with pytest.raises(TypeError, match="is a Figure"):
         reword(model, odd, QUESTION, timeout=5)
     assert fake.requests == []
+
+
+def test_a_figure_the_bot_s_own_answer_shows_is_grounded_though_not_in_the_facts(
+    fake: FakeOpenAI, model: Model
+) -> None:
+    """The deterministic answer's text is the bot's data too: "in the next 90 days" is said there, not in facts."""
+    shown = Answer("Chance to churn in the next 90 days: *5 %*.", facts={"chance_to_churn": "5 %"})
+    fake.default = Reply("Globex has a 5 % chance to churn in the next 90 days.")
+    assert reword(model, shown, "how is globex freight?", timeout=5).generated
+    fake.default = Reply("Globex has a 5 % chance to churn in the next 60 days.")
+    assert reword(model, shown, "how is globex freight?", timeout=5).note == say("llm.note.unsupported", n=1)
+
+
+# --- start-up ---
+
+
+def test_the_start_up_log_says_whether_ai_is_on_and_which_model_where_never_the_key() -> None:
+    from bot.app import start_up_lines
+
+    def lines(environ: dict[str, str]) -> list[str]:
+        return start_up_lines(load_settings(env_file=None, environ={"DATABASE_URL": "sqlite:///run.db", **environ}))
+
+    assert say("run.ai_off") in lines({})
+    hosted = {**ON, "LLM_BASE_URL": "https://me:hunter2@llm.example.test/v1", "LLM_MODEL": "gpt-4o-mini"}
+    on = "\n".join(lines(hosted))
+    assert say("run.ai", model="gpt-4o-mini", host="llm.example.test") in on
+    assert "hunter2" not in on and "me@" not in on
+    keyed = "\n".join(lines({**ON, "LLM_API_KEY": "sk-secret-0123456789"}))
+    assert say("run.ai", model="llama3.1", host="localhost:11434") in keyed and "sk-secret" not in keyed
+
+
+def test_a_timeout_after_waiting_for_a_slot_says_the_whole_wait(
+    fake: FakeOpenAI, model: Model, caplog: pytest.LogCaptureFixture
+) -> None:
+    """25 s queued behind other questions, then 0.5 s left: not "did not answer within 0.5 s" alone."""
+    fake.default = Reply(hold=True)
+    caplog.set_level(logging.INFO, logger="healthbot")
+    said = reword(model, ANSWER, QUESTION, timeout=0.5, waited=25.2)
+    assert said == ANSWER.noted(say("llm.note.timeout_busy", waited="25", seconds=0.5))
+    assert "no answer within 0.5 s, after 25 s waiting for a free slot" in caplog.text
+
+
+# --- a brief and a draft keep the bot's structure: the model rewords only the marked part ---
+
+CALL = "• Understand how they are doing and agree the next step.\n• Ask about: logins -50 %"
+BRIEF = Answer(
+    text=f":memo: *Brief: Acme*\n*What changed*\n• Health score 41\n*What to say on the call*\n{CALL}",
+    facts={"account": "Acme", "intent": "Understand how they are doing", "ask_about": ["logins -50 %"]},
+    kind="brief",
+    prose=CALL,
+)
+PARAGRAPH = "What I would like to look at with you:\n• how your team uses the product day to day"
+DRAFT = Answer(
+    text=f"*Outreach draft* for *Acme*\n*Subject:* Checking in\n```Hi,\n\n{PARAGRAPH}\n\nBest,```\nWhy now: logins",
+    facts={"account": "Acme", "topics": ["how your team uses the product day to day"], "subject": "Checking in"},
+    kind="draft",
+    prose=PARAGRAPH,
+)
+
+
+def test_a_brief_keeps_its_headings_and_the_model_words_only_what_to_say_on_the_call(
+    fake: FakeOpenAI, model: Model
+) -> None:
+    fake.default = Reply("• Ask how Acme is doing & agree the next step.\n• Ask about logins (-50 %).")
+    said = reword(model, BRIEF, "Brief me", timeout=5)
+    head = BRIEF.text.removesuffix(CALL)
+    assert said.generated and said.text == head + "• Ask how Acme is doing &amp; agree the next step.\n" + (
+        "• Ask about logins (-50 %)."
+    )
+    system, user = fake.requests[0].body["messages"]
+    assert system["content"] == say(
+        "llm.reword_part.system", part=say("llm.reword_part.brief"), limit=2 * len(CALL) + 200
+    )
+    assert CALL not in user["content"]  # the part's own text is not sent, only the facts
+
+
+def test_a_draft_keeps_its_subject_copy_block_and_why_now_and_the_model_words_only_its_paragraph(
+    fake: FakeOpenAI, model: Model
+) -> None:
+    fake.default = Reply("Could we look at how your team uses the product day to day? ```x```")
+    said = reword(model, DRAFT, "Regenerate", timeout=5)
+    assert said.generated
+    shown = "Could we look at how your team uses the product day to day? '''x'''"  # a ``` would end the copy block
+    assert said.text == DRAFT.text.replace(PARAGRAPH, shown)
+
+
+def test_an_email_for_a_brief_s_call_points_is_refused_and_the_brief_shown_whole(
+    fake: FakeOpenAI, model: Model
+) -> None:
+    """The outside tester's case: Brief me answered with an outreach email."""
+    email = "Subject: Checking in\n\nHi Acme team,\n\n" + "Understand how they are doing. " * 12 + "\n\nBest,"
+    fake.default = Reply(email)
+    said = reword(model, BRIEF, "Brief me", timeout=5)
+    assert said == BRIEF.noted(say("llm.note.too_long"))
+
+
+def test_a_brief_or_draft_with_no_part_marked_is_not_sent() -> None:
+    with FakeOpenAI() as fake:
+        m = Model(fake.url, "test-model")
+        for plain in (replace(BRIEF, prose=""), replace(DRAFT, prose="not in the text")):
+            assert reword(m, plain, "Brief me", timeout=5) is plain
+        m.close()
+        assert fake.requests == []

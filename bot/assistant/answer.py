@@ -22,6 +22,8 @@ class Answer:
     `facts` is the JSON-able data the bot fetched for it: all a model is ever given (after the field
     allow-list) and all a model's figures are checked against. `generated` is true only for a model's wording
     that passed the checks; `note` says why a model's wording was not used ("the model did not answer in 20 s").
+    `prose` (a brief's call points, a draft's paragraph) is the one part of `text` a model may reword: the rest
+    (headings, Subject, the copy block) is the bot's structure and stays as it is.
     """
 
     text: str  # mrkdwn
@@ -31,9 +33,14 @@ class Answer:
     kind: str = "answer"  # "answer", "brief", "draft", "unknown" (a list of what it can answer)
     generated: bool = False
     note: str | None = None
+    prose: str = ""  # a substring of `text` (its last occurrence): empty, the whole text is a model's to word
 
     def reworded(self, text: str) -> Answer:
-        """The same answer in a model's words (figures, commands and facts unchanged)."""
+        """The same answer in a model's words (figures, commands and facts unchanged); with `prose`, `text`
+        replaces that part only."""
+        if self.prose:
+            head, _, tail = self.text.rpartition(self.prose)
+            return replace(self, text=f"{head}{text}{tail}", prose=text, generated=True, note=None)
         return replace(self, text=text, generated=True, note=None)
 
     def noted(self, note: str) -> Answer:

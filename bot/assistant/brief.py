@@ -59,7 +59,9 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     lines.append(_a("brief.renewal", renewal=renewal, mrr=money(acc.mrr)))
     tier = score.tier if score is not None else None
     said = intent(tier)
-    lines += [_a("brief.call"), _a("brief.intent", intent=esc(said))]
+    lines.append(_a("brief.call"))
+    call_at = len(lines)  # what to say on the call: the brief's one part a model may reword (compose.reword)
+    lines.append(_a("brief.intent", intent=esc(said)))
     asks = [d.reason for d in score.parts.drivers[:ASKS]] if score is not None else []
     lines += [_a("brief.ask", reason=esc(r)) for r in asks]
     book = playbook(tier) if tier else None
@@ -73,4 +75,5 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     facts |= {"renewal": renewal, "mrr": money(acc.mrr), "intent": said, "ask_about": asks}
     facts["chance_to_churn"] = seen.chance
     facts["playbook_step"] = book.steps[0].title if book is not None and book.steps else None
-    return Answer("\n".join(lines), tuple(figures), (f"/health {esc(acc.name)}",), facts, kind="brief")
+    prose = "\n".join(lines[call_at:])
+    return Answer("\n".join(lines), tuple(figures), (f"/health {esc(acc.name)}",), facts, kind="brief", prose=prose)

@@ -74,9 +74,11 @@ def draft(
     play = intent(alert.severity)
     offer = _by_key("assistant.draft.offer", alert.severity)
     topics = list(dict.fromkeys(_by_key("assistant.draft.topics", g) for g in groups))
+    paragraph = ""  # the draft's one part a model may reword (compose.reword): the rest is the template's
     if not template:
         points = "\n".join(_a("draft.point", topic=t) for t in topics)
-        body = _with_paragraph(body, _a("draft.paragraph", points=points, offer=offer).replace("\n\n", "\n").strip())
+        paragraph = _a("draft.paragraph", points=points, offer=offer).replace("\n\n", "\n").strip()
+        body = _with_paragraph(body, paragraph)
     title = "draft.note.title_template" if template else "draft.note.title"
     copy = esc(body.replace("```", "'''"))[:CODE_LIMIT]
     drivers = ", ".join(esc(r) for r in reasons) or _a("draft.note.no_drivers")
@@ -96,4 +98,5 @@ def draft(
         "highlights": [highlight_line(h) for h in recent],
     }
     facts["tier"] = scorecard.tiers.label(alert.severity) if alert.severity in scorecard.tiers.order else None
-    return Answer("\n".join(lines), (), (f"/health {esc(account.name)}",), facts, kind="draft")
+    prose = esc(paragraph.replace("```", "'''"))  # as the copy block shows it
+    return Answer("\n".join(lines), (), (f"/health {esc(account.name)}",), facts, kind="draft", prose=prose)

@@ -170,21 +170,27 @@ def worded(deps: Deps, answer: Answer, question: str, arrived: float) -> Answer:
 
     def call_model() -> Answer:
         """Timed when it starts, not when it was queued: reword stops a second before the deadline (whole
-        seconds, as the note says them), which stays the backstop."""
+        seconds, as the note says them), which stays the backstop. Its note counts the wait for a slot."""
+        waited = time.monotonic() - submitted
         seconds = float(int(deps.answer_deadline - (time.monotonic() - arrived) - 1.0))
         if seconds < 1.0:  # waited for a slot until too late to start
-            return silent
-        return reword(deps.model, answer, question, deps.llm_fields, min(deps.llm_timeout, seconds))
+            log.warning("the model was busy for %.0f s: the deterministic answer was sent", waited)
+            return busy
+        return reword(deps.model, answer, question, deps.llm_fields, min(deps.llm_timeout, seconds), waited=waited)
 
+    busy = answer.noted(say("llm.note.busy"))
+    submitted = time.monotonic()
     try:
         call = deps.model_calls.submit(call_model)
     except ModelBusy:
         log.warning("the model is busy: the deterministic answer was sent at once")
-        return answer.noted(say("llm.note.busy"))
+        return busy
     try:
         return call.result(timeout=left)
     except FutureTimeout:
-        call.cancel()  # not started yet: it never will be (a started one ends at reword's timeout)
+        if call.cancel():  # not started yet: it never will be (a started one ends at reword's timeout)
+            log.warning("the model was busy for %.0f s: the deterministic answer was sent", left)
+            return busy
         log.warning("the model gave no answer within %.0f s: the deterministic answer was sent", deps.answer_deadline)
         return silent
     except Exception:

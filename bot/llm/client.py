@@ -152,7 +152,7 @@ class Model:
                         hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
                     raise ModelError("http", f"HTTP {status} from {self.url}{self._said(data)}{hint}")
                 else:
-                    return _content(data)
+                    return _content(data, headers.get("content-type"))
             if wait is None:
                 wait = BACKOFF * 2**attempt * (1 + random.random() / 4)
             if attempt == ATTEMPTS - 1:
@@ -252,11 +252,17 @@ def _shared(base_url: str, model: str, api_key: str | None, concurrency: int, ti
     return Model(base_url, model, api_key, concurrency=concurrency, timeout=timeout)
 
 
-def _content(data: bytes) -> str:
-    """choices[0].message.content of a chat-completions body."""
+def _content(data: bytes, content_type: str | None) -> str:
+    """choices[0].message.content of a chat-completions body; an error names what the body was instead (a proxy's
+    HTML page is "not JSON (text/html)")."""
     try:
-        content = json.loads(data)["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # RecursionError: nested too deep
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        kind = (content_type or "no Content-Type").split(";")[0].strip()[:60]
+        raise ModelError("invalid", f"the reply is not JSON ({kind})") from None
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
         raise ModelError("invalid", "the reply has no choices[0].message.content") from None
     if not isinstance(content, str):
         raise ModelError("invalid", "the reply's content is not text")
