@@ -218,6 +218,7 @@ def test_the_key_is_never_in_a_log_line_an_error_or_a_repr(
 
 def test_a_password_in_the_base_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # httpx's own lines too ("HTTP Request: POST http://...")
+    caplog.set_level(logging.DEBUG, logger="httpx")  # even after a test ran the bot's logging setup (httpx: WARNING)
     with FakeOpenAI(Reply(status=500, retry_after="0")) as server:
         server.then(Reply("fine"))
         model = Model(server.url.replace("http://", "http://me:hunter2@"), "m")
