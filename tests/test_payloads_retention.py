@@ -8,6 +8,7 @@ validated with slack_sdk.models and compared, all of it, with its snapshot in te
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from bot.scoring.loss import LossRow, LossSummary
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import Message
 from bot.slack.chance import Chances
+from prompts import speaking
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.scores import AccountRow, TierTotal
 from storage.types import Driver, ScoreParts
@@ -394,6 +396,13 @@ LISTING_ROWS = [
 )
 def test_listing_message(name: str, reason: str, page: int, pages: int) -> None:
     snapshot.matches(name, message(alerts.listing_message(LISTING_ROWS, reason, page, pages, 97, TIERS, 5)))
+
+
+def test_listing_reasons_are_joined_as_the_language_joins_clauses() -> None:
+    with speaking("zh-CN"):
+        payload = message(alerts.listing_message(LISTING_ROWS, "first_run", 1, 1, 97, TIERS, 5))
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    assert "_no logins for &lt;9&gt; days；tier dropped from Medium risk to High risk (score 37 that day)_" in text
 
 
 # --------------------------------------------------------------------------- wording a CS lead reads

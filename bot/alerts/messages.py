@@ -364,7 +364,7 @@ def _listing_line(row: ListingRow, tiers: Tiers, chances: Chances | None) -> dic
         owner=_l("owner", who=mention(owner)) if (owner := row.account.owner_slack_id) else mention(None),
     ) + _chance_row(chances, row.account, row.score)
     words = [esc(f.words or rule) for rule, f in sorted(firings_of(row.listing).items())]
-    text = head + ("\n" + _l("why", words="; ".join(words)) if words else "")
+    text = head + ("\n" + _l("why", words=_l("why_between").join(words)) if words else "")
     status = row.listing.status
     if status == ListingStatus.LISTED:
         ref = encode(ListingRef(listing_id=row.listing.id or 0))
