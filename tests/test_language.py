@@ -321,7 +321,7 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
     from bot.calendar import BusinessCalendar
     from jobs import alerts as job
     from storage.db import session_factory, unit_of_work
-    from storage.models import Alert, OutboxMessage
+    from storage.models import Alert, OutboxMessage, Task
 
     rules_file = tmp_path / "rules.toml"
     rules_file.write_text(
@@ -354,6 +354,12 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
         lists = {m.channel: m.payload for m in s.exec(select(OutboxMessage)) if m.key.endswith(":tasks")}
     assert "应对任务" in _text(lists["C0CHINA001"]["blocks"])
     assert "Playbook tasks" in _text(lists["C0DEFAULT01"]["blocks"])
+    # the playbook's steps and SLA: the channel's words, stored as the English file says (issue 23)
+    assert "组建挽留小组" in _text(lists["C0CHINA001"]["blocks"]) and "Form a save team" not in chinese
+    assert "请在 4 小时内响应" in chinese and "组建挽留小组" in chinese
+    assert "Form a save team" in _text(lists["C0DEFAULT01"]["blocks"]) and "*Respond within 4 hours*" in english
+    with Session(engine) as s:
+        assert {t.title for t in s.exec(select(Task))} >= {"Form a save team: CSM, sales, product and an executive"}
     # a Chinese reader's click in the English channel: the thread's reply is the channel's language, not theirs
     with speaking("zh-CN"), unit_of_work(session_factory(engine)) as s:
         us_alert = s.exec(select(Alert).where(Alert.channel == "C0DEFAULT01")).one()
