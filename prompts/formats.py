@@ -7,11 +7,13 @@ half to even on the binary value), so English reads exactly as before these help
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from functools import cache
 
 from babel import Locale
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.numbers import format_currency
 
 from prompts import current, raw
@@ -37,9 +39,18 @@ def number(x: float, decimals: int = 0) -> str:
     return f"{x:,.{decimals}f}".translate({ord(","): group, ord("."): decimal})
 
 
-def percent(share: float, decimals: int = 0) -> str:
-    """A share (0.4) as a percent ("40 %" in English, "40%" in Chinese)."""
-    return str(raw("formats.percent")).format(number=number(share * 100, decimals))
+def percent(share: float, decimals: int = 0, *, tight: bool = False) -> str:
+    """A share (0.4) as a percent ("40 %" in English, "40%" in Chinese); `tight`: the sign against the number as
+    a sentence writes it ("40%", the churn review's English)."""
+    return str(raw("formats.percent_tight" if tight else "formats.percent")).format(
+        number=number(share * 100, decimals)
+    )
+
+
+def listed(items: Iterable[str]) -> str:
+    """Items in a row as the language lists them, with the list style its `formats.toml` names ("a, b, c";
+    "a、b和c")."""
+    return format_list(list(items), style=raw("formats.list"), locale=_locale(current()))
 
 
 def money(x: float) -> str:

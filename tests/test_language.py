@@ -95,6 +95,42 @@ def test_every_prompt_file_exists_in_every_language(language: str) -> None:
     assert missing == []
 
 
+# A letter of a script written without spaces (Chinese, Japanese, Korean): Slack opens or closes a mrkdwn span only at
+# a word's edge, and takes these for letters, so `客户的*预期损失*` shows its asterisks instead of bold.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_SPAN = re.compile(r"([*_~])(?=\S)(?:[^\n]*?\S)?\1")  # a bold, italic or strike span
+
+
+def _marks_touching_letters(text: str) -> list[str]:
+    """The spans of `text` whose opening mark follows, or closing mark precedes, a CJK letter (fields read as x)."""
+    text = re.sub(r"\{[^{}]*\}", "x", text)
+    outside = re.compile(f"[{_CJK}]")
+    return [
+        text[max(m.start() - 1, 0) : m.end() + 1]
+        for m in _SPAN.finditer(text)
+        if outside.fullmatch(text[m.start() - 1 : m.start()]) or outside.fullmatch(text[m.end() : m.end() + 1])
+    ]
+
+
+def test_marks_touching_cjk_letters_are_found() -> None:
+    assert _marks_touching_letters("客户的*预期 MRR 损失*：{loss}") == ["的*预期 MRR 损失*："]
+    assert _marks_touching_letters("*{name}*的") == ["*x*的"]
+    assert _marks_touching_letters("客户的 *预期损失*：_{n}_ 个") == []
+    assert _marks_touching_letters("*风险告警：* *{name}*") == []  # inside a span, a mark may touch anything
+
+
+@pytest.mark.parametrize("language", OTHERS)
+def test_no_mrkdwn_mark_touches_a_cjk_letter_outside_its_span(language: str) -> None:
+    """Slack leaves `*`, `_` and `~` as they are when a letter touches them from outside: a space, or punctuation."""
+    bad = {
+        f"{language}/{name}.{key}": found
+        for name in _files(language)
+        for key, value in _flat(prompts.load(name, language)).items()
+        if isinstance(value, str) and (found := _marks_touching_letters(value))
+    }
+    assert bad == {}
+
+
 # --- the machinery -------------------------------------------------------------------------------------------
 
 
@@ -285,7 +321,7 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
     from bot.calendar import BusinessCalendar
     from jobs import alerts as job
     from storage.db import session_factory, unit_of_work
-    from storage.models import Alert, OutboxMessage
+    from storage.models import Alert, OutboxMessage, Task
 
     rules_file = tmp_path / "rules.toml"
     rules_file.write_text(
@@ -318,6 +354,12 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
         lists = {m.channel: m.payload for m in s.exec(select(OutboxMessage)) if m.key.endswith(":tasks")}
     assert "应对任务" in _text(lists["C0CHINA001"]["blocks"])
     assert "Playbook tasks" in _text(lists["C0DEFAULT01"]["blocks"])
+    # the playbook's steps and SLA: the channel's words, stored as the English file says (issue 23)
+    assert "组建挽留小组" in _text(lists["C0CHINA001"]["blocks"]) and "Form a save team" not in chinese
+    assert "请在 4 小时内响应" in chinese and "组建挽留小组" in chinese
+    assert "Form a save team" in _text(lists["C0DEFAULT01"]["blocks"]) and "*Respond within 4 hours*" in english
+    with Session(engine) as s:
+        assert {t.title for t in s.exec(select(Task))} >= {"Form a save team: CSM, sales, product and an executive"}
     # a Chinese reader's click in the English channel: the thread's reply is the channel's language, not theirs
     with speaking("zh-CN"), unit_of_work(session_factory(engine)) as s:
         us_alert = s.exec(select(Alert).where(Alert.channel == "C0DEFAULT01")).one()

@@ -6,6 +6,7 @@ tests/test_alert_thread.py for the alert thread."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -39,6 +40,7 @@ from bot.scoring.loss import loss_summary
 from bot.scoring.scorecard import load_scorecard
 from bot.slack import expected_loss
 from bot.slack.blocks import Message
+from prompts import speaking
 from storage.models import Account, ExitInterview, ExitInterviewRevision
 from tests import snapshot
 
@@ -188,6 +190,20 @@ def test_churn_review_quotes_and_the_restricted_note() -> None:
         "restricted": churn.restricted_text(REVIEW, [READER, "S0READERS1"]),
     }
     snapshot.matches("churn_review_quotes", payload)
+
+
+def test_churn_review_in_chinese_lists_and_percents_as_chinese_writes_them() -> None:
+    """Separators and percents come from the language (issue 23): no English ", " or " %" left in a zh-CN review."""
+    review = replace(REVIEW, competitors=[Competitor("Globex", 1), Competitor("Initech", 2)])
+    with speaking("zh-CN"):
+        text = json.dumps(
+            message(churn.review_message(review, expected=EXPECTED)), ensure_ascii=False, separators=(",", ":")
+        )
+        restricted = churn.restricted_text(review, [READER, "S0READERS1"])
+    assert "1 个可避免，50%）" in text and "（50.0%）" in text and "流向：Globex（1）和Initech（2）" in text
+    assert "流失前 30 天 8 个中有 6 个和流失前 60 天 7 个中有 4 个" in text and "（10.5%）" in text
+    assert " %" not in text and ", " not in text
+    assert f"<@{READER}>和<!subteam^S0READERS1>" in restricted
 
 
 WEEK = digest.WeekStats(

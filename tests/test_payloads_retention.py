@@ -8,6 +8,7 @@ validated with slack_sdk.models and compared, all of it, with its snapshot in te
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,10 +24,12 @@ from bot.home.values import HomePages
 from bot.retention import messages as tasks
 from bot.retention import modal
 from bot.retention.ids import RetentionIds
+from bot.retention.playbooks import load_playbooks
 from bot.scoring.loss import LossRow, LossSummary
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import Message
 from bot.slack.chance import Chances
+from prompts import speaking
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.scores import AccountRow, TierTotal
 from storage.types import Driver, ScoreParts
@@ -394,6 +397,35 @@ LISTING_ROWS = [
 )
 def test_listing_message(name: str, reason: str, page: int, pages: int) -> None:
     snapshot.matches(name, message(alerts.listing_message(LISTING_ROWS, reason, page, pages, 97, TIERS, 5)))
+
+
+def test_listing_reasons_are_joined_as_the_language_joins_clauses() -> None:
+    with speaking("zh-CN"):
+        payload = message(alerts.listing_message(LISTING_ROWS, "first_run", 1, 1, 97, TIERS, 5))
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    assert "_no logins for &lt;9&gt; days；tier dropped from Medium risk to High risk (score 37 that day)_" in text
+
+
+def test_tasks_and_the_alert_root_show_the_playbook_in_the_readers_language() -> None:
+    """A task stores its step's English title; a zh-CN reader sees the step's title and role in Chinese, and the
+    SLA worded from its parsed value, an English reader the English; a task whose title is no longer its step's
+    (created from an older file) keeps its own words (issue 23)."""
+    step = load_playbooks()["medium_risk"].steps[2]
+    stored = task(3, playbook="medium_risk", title=step.title, owner_role=step.owner)
+    old = task(3, playbook="medium_risk", title="Call the sponsor (an older playbook)", owner_role="CSM")
+    with speaking("zh-CN"):
+        line, kept = tasks.task_line(stored, TZ), tasks.task_line(old, TZ)
+        medium = json.dumps(root(alert(severity="medium_risk")), ensure_ascii=False)
+        low = json.dumps(root(alert(severity="low_risk")), ensure_ascii=False)
+        listed = modal.task_blocks([modal.TaskRow(stored, "Initech")], NOW, TZ)
+    assert "*对于重点客户，由 CS 负责人亲自发一封问候信*\nCS 负责人  ·" in line
+    assert "*Call the sponsor (an older playbook)*\nCSM  ·" in kept
+    assert (
+        "请在 24 小时内响应" in medium and "预约一次 CSM 电话或视频会议" in medium and "Book a CSM call" not in medium
+    )
+    assert "请在 3 个工作日内响应" in low and "business" not in low
+    assert "对于重点客户" in json.dumps(listed, ensure_ascii=False)
+    assert f"*{step.title}*\n{step.owner}  ·" in tasks.task_line(stored, TZ)
 
 
 # --------------------------------------------------------------------------- wording a CS lead reads

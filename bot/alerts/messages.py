@@ -16,7 +16,7 @@ from slack_sdk.models.views import View
 
 from bot.alerts.ids import AlertIds, ListingIds
 from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, SnoozeChoice, SnoozeFor, actions_block_id
-from bot.retention.playbooks import load_playbooks
+from bot.retention.playbooks import load_playbooks, respond_within, shown, task_title
 from bot.scoring.explain import score_change, tier_text
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import (
@@ -217,12 +217,12 @@ def root(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
         blocks.append(section(drivers_text(view.score)))
     playbook = load_playbooks().get(alert.severity)
     sla = (
-        _t("sla", sla=playbook.respond_within, due=when(alert.due_at, tz))
-        if playbook is not None and playbook.respond_within
+        _t("sla", sla=within, due=when(alert.due_at, tz))
+        if playbook is not None and (within := respond_within(playbook))
         else _t("sla_none", due=when(alert.due_at, tz))
     )
     blocks.append(fields(sla, _t("owner", owner=mention(view.account.owner_slack_id))))
-    steps = [s.title for s in playbook.steps] if playbook is not None else []
+    steps = [shown(playbook.tier, s.number, "title", s.title) for s in playbook.steps] if playbook is not None else []
     if alert.status == AlertStatus.OPEN and steps:  # the playbook's steps (prompts/playbooks.toml; tasks in the thread)
         lines = [_playbook_head(view, tiers)] + [_t("action", action=esc(a)) for a in steps]
         blocks.append(section("\n".join(lines)))
@@ -364,7 +364,7 @@ def _listing_line(row: ListingRow, tiers: Tiers, chances: Chances | None) -> dic
         owner=_l("owner", who=mention(owner)) if (owner := row.account.owner_slack_id) else mention(None),
     ) + _chance_row(chances, row.account, row.score)
     words = [esc(f.words or rule) for rule, f in sorted(firings_of(row.listing).items())]
-    text = head + ("\n" + _l("why", words="; ".join(words)) if words else "")
+    text = head + ("\n" + _l("why", words=_l("why_between").join(words)) if words else "")
     status = row.listing.status
     if status == ListingStatus.LISTED:
         ref = encode(ListingRef(listing_id=row.listing.id or 0))
@@ -434,7 +434,7 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
         )
         if new.tasks:
             steps = sorted(new.tasks, key=lambda t: (t.due_at, t.step))
-            line += "\n" + "\n".join(_l("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in steps)
+            line += "\n" + "\n".join(_l("dm_task", title=esc(task_title(t)), due=when(t.due_at, tz)) for t in steps)
         blocks.append(section(line))
     if len(alerts) > DM_ALERTS:
         rest = ", ".join(esc(a.view.account.name) for a in alerts[DM_ALERTS:])

@@ -31,7 +31,7 @@ from bot.slack.blocks import (
     sections,
     validate_blocks,
 )
-from prompts import say
+from prompts import formats, say
 
 if TYPE_CHECKING:
     from bot.forecast.service import Check
@@ -44,7 +44,7 @@ QUOTE_CHARS = 500  # a quote longer than this is cut: the whole answer is in `/h
 
 
 def _pct(value: float | None) -> str:
-    return say("churn_review.none") if value is None else f"{value:.1%}"
+    return say("churn_review.none") if value is None else formats.percent(value, 1, tight=True)
 
 
 def title(review: ChurnReview) -> str:
@@ -106,7 +106,9 @@ def _reasons(review: ChurnReview, open_to_all: bool) -> list[str]:
             "churn_review.reasons_title",
             interviewed=review.interviewed,
             avoidable=review.avoidable,
-            avoidable_pct=f", {share:.0%}" if share is not None else "",
+            avoidable_pct=""
+            if share is None
+            else say("churn_review.avoidable_pct", share=formats.percent(share, tight=True)),
         )
     ]
     lines += [
@@ -114,7 +116,9 @@ def _reasons(review: ChurnReview, open_to_all: bool) -> list[str]:
         for r in review.reasons[:REASONS_SHOWN]
     ]
     if review.competitors:
-        names = ", ".join(say("churn_review.competitor", name=esc(c.name), count=c.count) for c in review.competitors)
+        names = formats.listed(
+            say("churn_review.competitor", name=esc(c.name), count=c.count) for c in review.competitors
+        )
         lines.append(say("churn_review.competitors", names=names))
     if review.quotes:  # how many, and who may read them: never the words themselves
         key = "churn_review.quotes_open" if open_to_all else "churn_review.quotes_restricted"
@@ -140,7 +144,7 @@ def _traits(review: ChurnReview) -> list[str]:
         for t in telling[:TRAITS_SHOWN]
     ]
     if small:
-        groups = ", ".join(
+        groups = formats.listed(
             say(
                 "churn_review.small_group",
                 trait=esc(t.trait.replace("_", " ")),
@@ -183,7 +187,7 @@ def _footer(review: ChurnReview) -> list[str]:
         lines.append(say("churn_review.trend", points=points))
     scored = [h for h in review.horizons if h.scored]
     if scored:
-        points = ", ".join(
+        points = formats.listed(
             say("churn_review.foresight_point", days=h.days, flagged=h.flagged, scored=h.scored) for h in scored
         )
         lines.append(say("churn_review.foresight", points=points))
@@ -295,5 +299,5 @@ def _who(reader: str) -> str:
 
 def restricted_text(review: ChurnReview, readers: Sequence[str]) -> str:
     """For someone who is not an exit interview reader: the quotes exist, are restricted, and who may read them."""
-    who = ", ".join(_who(esc(r)) for r in readers)
+    who = formats.listed(_who(esc(r)) for r in readers)
     return message_text(say("churn_review.quotes_denied", count=len(review.quotes), who=who))

@@ -38,6 +38,7 @@ from sqlmodel import Session
 from bot.alerts.job import last_alerted
 from bot.alerts.rules import Rules, TierDropped, riskiest
 from bot.alerts.signals import Move, digest_moves, evaluate
+from bot.retention.playbooks import task_title
 from bot.retention.plays import PlayRate, save_rates
 from bot.scoring.explain import at_risk_tiers
 from bot.scoring.panel import day_number
@@ -339,7 +340,7 @@ def stats(week: Week, tiers: Tiers, audience: Audience | None = None, tz: ZoneIn
     out.tasks = [
         TaskLine(
             week.name(t.account_id),
-            t.title,
+            task_title(t),
             t.assignee,
             t.due_at or week.now,
             (t.due_at or week.now) < week.now,

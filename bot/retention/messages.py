@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.retention.ids import DraftIds, RetentionIds
+from bot.retention.playbooks import task_role, task_title
 from bot.retention.values import DraftRef, TaskRef
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, actions, button, context, esc, mention, section, validate_blocks, when, who
@@ -35,10 +36,10 @@ def assignee_text(task: Task) -> str:
 
 def task_line(task: Task, tz: ZoneInfo, cs_lead: str | None = None) -> str:
     """One task in words: open (with who and when it is due, and its escalation), or how it was closed."""
-    title = esc(task.title)
+    title = esc(task_title(task))
     if task.status == TaskStatus.OPEN:
         line = _t(
-            "task_open", title=title, role=esc(task.owner_role), who=assignee_text(task), due=when(task.due_at, tz)
+            "task_open", title=title, role=esc(task_role(task)), who=assignee_text(task), due=when(task.due_at, tz)
         )
         if task.escalation_level:
             lead = who(cs_lead) if cs_lead else _t("lead_none")
@@ -91,7 +92,7 @@ def task_dm(name: str, tier: str, channel: str, tasks: Sequence[Task], tiers: Ti
     """A DM to one assignee about the tasks just given to them; it points to the thread (buttons live there)."""
     tasks = sorted(tasks, key=lambda t: (t.due_at, t.step))
     label = esc(tiers.label(tier) if tier in tiers.order else tier)
-    lines = [_t("dm_task", title=esc(t.title), due=when(t.due_at, tz)) for t in tasks]
+    lines = [_t("dm_task", title=esc(task_title(t)), due=when(t.due_at, tz)) for t in tasks]
     blocks = [
         section(_t("dm_title", name=esc(name), tier=label, channel=channel)),
         section("\n".join(lines)),
@@ -106,8 +107,8 @@ def overdue_reply(task: Task, level: int, lead: str | None, tz: ZoneInfo) -> Mes
     told = who(lead) if lead else _t("lead_none")
     due = when(task.due_at, tz)
     assigned = _t("assigned", who=mention(task.assignee)) if task.assignee else _t("not_assigned")
-    line = _t(f"overdue_{min(level, 2)}", lead=told, title=esc(task.title), due=due, assigned=assigned)
-    return Message(_t("overdue_text", title=esc(task.title), due=due), validate_blocks([section(line)]))
+    line = _t(f"overdue_{min(level, 2)}", lead=told, title=esc(task_title(task)), due=due, assigned=assigned)
+    return Message(_t("overdue_text", title=esc(task_title(task)), due=due), validate_blocks([section(line)]))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from slack_sdk.models.views import View
 
 from bot.dates import parse_day
 from bot.retention.ids import RetentionIds
+from bot.retention.playbooks import task_title
 from bot.retention.values import TaskRef
 from bot.slack import blocks as b
 from bot.slack.blocks import when
@@ -78,7 +79,7 @@ def task_line(row: TaskRow, now: datetime, tz: ZoneInfo) -> str:
     )
     if task.escalation_level:
         due += _t("list.escalated", level=task.escalation_level)
-    return _t("list.line", title=b.esc(task.title), account=b.esc(row.account or "–"), due=due)
+    return _t("list.line", title=b.esc(task_title(task)), account=b.esc(row.account or "–"), due=due)
 
 
 def task_blocks(rows: Sequence[TaskRow], now: datetime, tz: ZoneInfo, limit: int = LIST_LIMIT) -> b.Blocks:
@@ -136,7 +137,7 @@ def done_modal(task: Task, account: str | None, tz: ZoneInfo) -> dict[str, Any]:
     """
     intro = _t(
         "modal.intro",
-        title=b.esc(task.title),
+        title=b.esc(task_title(task)),
         account=b.esc(account or "–"),
         due=when(task.due_at, tz),
         assignee=b.mention(task.assignee) if task.assignee else _t("modal.unassigned"),
@@ -197,13 +198,13 @@ def stale_text(task: Task | None, tz: ZoneInfo) -> str:
     if task.status != TaskStatus.OPEN:
         return _t(
             "stale.closed",
-            title=b.esc(task.title),
+            title=b.esc(task_title(task)),
             outcome=outcome_label(task.status),
             by=_t("stale.closed_by", who=b.mention(task.closed_by)) if task.closed_by else "",
             at=_t("stale.closed_at", at=when(task.closed_at, tz)) if task.closed_at else "",
         )
     assignee = b.mention(task.assignee) if task.assignee else _t("modal.unassigned")
-    return _t("stale.changed", title=b.esc(task.title), assignee=assignee)
+    return _t("stale.changed", title=b.esc(task_title(task)), assignee=assignee)
 
 
 def stale_view(text: str) -> dict[str, Any]:

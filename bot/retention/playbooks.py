@@ -4,6 +4,11 @@ Each step has a title, the role that owns it, how long after the alert opened it
 "2 business days", on the business calendar) and optionally an outreach template (prompts/outreach.toml).
 `load_playbooks` validates the whole file; a mistake raises `PlaybookError` with one line naming the tier, the
 step and the key, so `healthbot run` refuses a broken file at start rather than an alert failing at night.
+
+What the code parses (due, the SLA, the template) is always read from the English file; the words a reader sees
+(a step's title, a role) come from the reader's language (prompts/<code>/playbooks.toml, same tiers and steps) by
+`shown`, and the SLA is worded from its parsed value (`respond_within`). A task stores the English title it was
+created with, so a task whose title is no longer its step's (the file changed since) keeps its own words.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.calendar import BusinessCalendar, Sla
-from prompts import load
+from prompts import ENGLISH, current, load, say
 
 SOURCE = "prompts/playbooks.toml"
 STEP_KEYS = {"title", "owner", "due", "template"}
@@ -136,3 +141,59 @@ def load_playbooks(data: Mapping[str, Any] | None = None, tiers: Iterable[str] |
 def playbook(tier: str) -> Playbook | None:
     """The playbook of `tier` from prompts/playbooks.toml (None: the tier has none)."""
     return load_playbooks().get(tier)
+
+
+def _entry(data: Mapping[str, Any], tier: str, number: int) -> Mapping[str, Any] | None:
+    """Step `number` of `tier` in a parsed playbooks file (0: the tier's own table); None when it has none."""
+    entry = data.get(tier)
+    if not isinstance(entry, Mapping):
+        return None
+    if number == 0:
+        return entry
+    steps = entry.get("steps")
+    found = steps[number - 1] if isinstance(steps, list) and 0 < number <= len(steps) else None
+    return found if isinstance(found, Mapping) else None
+
+
+def shown(tier: str, number: int, key: str, english: str) -> str:
+    """`english`, the `key` ("title", "owner") of step `number` of `tier` (0: the tier's owner), in the current
+    language; as it is when the language lacks it or when it is no longer that step's English (a task created
+    from an older file)."""
+    language = current()
+    if language == ENGLISH:
+        return english
+    was = _entry(load("playbooks"), tier, number)
+    other = _entry(load("playbooks", language), tier, number)
+    text = other.get(key) if other is not None else None
+    if was is None or str(was.get(key, "")).strip() != english.strip() or not isinstance(text, str) or not text.strip():
+        return english
+    return text.strip()
+
+
+class _TaskLike(Protocol):
+    playbook: str
+    step: int
+    title: str
+    owner_role: str
+
+
+def task_title(task: _TaskLike) -> str:
+    """A task's title in the reader's language (`shown`)."""
+    return shown(task.playbook, task.step, "title", task.title)
+
+
+def task_role(task: _TaskLike) -> str:
+    """The role a task's step names ("CSM", "CS lead") in the reader's language (`shown`)."""
+    return shown(task.playbook, task.step, "owner", task.owner_role)
+
+
+def respond_within(book: Playbook) -> str | None:
+    """The tier's SLA as a reader reads it: English as the file words it ("3 business days"), another language
+    worded from the parsed SLA (formats.business_days, formats.hours); None when the file names none."""
+    if not book.respond_within:
+        return None
+    if current() == ENGLISH:
+        return book.respond_within
+    if book.sla.business_days is not None:
+        return say("formats.business_days", n=book.sla.business_days)
+    return say("formats.hours", n=book.sla.hours)

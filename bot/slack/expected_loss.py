@@ -22,7 +22,7 @@ from bot.scoring.loss import LossRow, LossSummary, loss_summary, name, top
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import esc, mention, money, tier_emoji
 from bot.slack.chance import Chances
-from prompts import raw, say
+from prompts import formats, raw, say
 from storage import scores as score_store
 
 SHOWN = 5  # segments and CSMs named, largest expected loss first; then "and N more"
@@ -115,7 +115,7 @@ def lines(
             horizon=days,
             amount=money(p.expected_loss),
             mrr=money(p.mrr),
-            share=f"{p.share:.1%}".replace("%", " %") if p.share is not None else raw("loss.no_share"),
+            share=formats.percent(p.share, 1) if p.share is not None else raw("loss.no_share"),
             expected=f"{p.expected_accounts:.1f}",
             accounts=p.accounts,
         )
