@@ -393,6 +393,20 @@ def test_brief_me_says_what_changed_why_tasks_renewal_and_what_to_say(demo: tupl
     json.dumps(dict(said.facts))
 
 
+def test_brief_me_names_the_playbooks_next_step_in_the_readers_language(demo: tuple[Engine, dict[str, int]]) -> None:
+    """The step's title is stored and read in English; a zh-CN reader sees the Chinese playbook's title."""
+    from bot.retention.playbooks import playbook, shown
+    from prompts import speaking
+
+    engine, ids = demo
+    with unit_of_work(session_factory(engine)) as s, speaking("zh-CN"):
+        said = brief(s, ids["vandelay"], load_scorecard(), TODAY, UTC_ZONE)
+        step = playbook("high_risk").steps[0]  # type: ignore[union-attr]
+        chinese = shown("high_risk", step.number, "title", step.title)
+    assert said is not None and chinese != step.title
+    assert chinese in said.text and step.title not in said.text
+
+
 def test_the_outreach_draft_is_the_template_plus_drivers_and_intent(demo: tuple[Engine, dict[str, int]]) -> None:
     engine, ids = demo
     scorecard = load_scorecard()

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from bot.assistant import account
 from bot.assistant.answer import Answer, Figure
-from bot.retention.playbooks import playbook
+from bot.retention.playbooks import playbook, shown
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, mention, money, renewal_text, when
 from prompts import raw, say
@@ -65,8 +65,9 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     asks = [d.reason for d in score.parts.drivers[:ASKS]] if score is not None else []
     lines += [_a("brief.ask", reason=esc(r)) for r in asks]
     book = playbook(tier) if tier else None
-    if book is not None and book.steps:
-        lines.append(_a("brief.steps", title=esc(book.steps[0].title)))
+    if tier and book is not None and book.steps:
+        first = book.steps[0]
+        lines.append(_a("brief.steps", title=esc(shown(tier, first.number, "title", first.title))))
     figures += [Figure(_a("figure.open_tasks"), str(len(seen.tasks))), Figure(_a("figure.renewal"), renewal)]
     if seen.chance is not None:
         figures.append(Figure(_a("figure.chance", horizon=seen.horizon), seen.chance))
