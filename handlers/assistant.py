@@ -182,7 +182,7 @@ def _question_answer(
     """The answer to a message in the pane or the DM; a file shared without words gets a line saying what can
     be asked."""
     text = (event.get("text") or "").strip()
-    if not text:
+    if not text and event.get("files"):  # a blank message with no file is asked as one: the help list
         return Answer(text=words("assistant_slack.no_text"), kind="unknown")
     return ask.ask(deps, text, event["user"], viewing, names, arrived)
 

@@ -73,4 +73,4 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     facts |= {"renewal": renewal, "mrr": money(acc.mrr), "intent": said, "ask_about": asks}
     facts["chance_to_churn"] = seen.chance
     facts["playbook_step"] = book.steps[0].title if book is not None and book.steps else None
-    return Answer("\n".join(lines), tuple(figures), (f"/health {esc(acc.name)}",), facts, kind="brief")
+    return Answer("\n".join(lines), tuple(figures), (f"/health {acc.name}",), facts, kind="brief")

@@ -96,4 +96,4 @@ def draft(
         "highlights": [highlight_line(h) for h in recent],
     }
     facts["tier"] = scorecard.tiers.label(alert.severity) if alert.severity in scorecard.tiers.order else None
-    return Answer("\n".join(lines), (), (f"/health {esc(account.name)}",), facts, kind="draft")
+    return Answer("\n".join(lines), (), (f"/health {account.name}",), facts, kind="draft")
