@@ -319,6 +319,14 @@ def test_a_file_shared_without_words_gets_a_line_saying_what_to_ask(server: BotS
     assert call.params["text"] == say("assistant_slack.no_text") and call.params["thread_ts"] == THREAD
 
 
+def test_a_blank_message_without_a_file_gets_the_help_list(server: BotServer) -> None:
+    blank = {"type": "message", "channel": PANE, "channel_type": "im", "user": ME, "text": "   "}
+    event(server, {**blank, "ts": "1800000000.000950", "thread_ts": THREAD, "event_ts": "1.95"}, "EvB")
+    call = posted(server.fake, 1)
+    assert call.params["text"] != say("assistant_slack.no_text")
+    assert call.params["text"].startswith(say("assistant.unknown.help_title"))
+
+
 # --------------------------------------------------------------------------- feedback
 
 
