@@ -33,6 +33,7 @@ from bot.health.values import AccountRef
 from bot.retention.ids import DraftIds
 from bot.retention.values import DraftRef
 from bot.slack.blocks import Message, context
+from bot.slack.client import UserNames
 from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, log_out_of_date, on_click, tell
 from bot.slack.values import decode
 from prompts import say as words
@@ -248,7 +249,8 @@ def _register_buttons(app: App, deps: Deps) -> None:
             """Regenerate / Use template: the draft message redrawn in place."""
 
             def then() -> None:
-                found = ask.alert_draft(deps, click.value.alert_id, template, time.monotonic())
+                names = UserNames(click.client)  # the owner signs, as in the alert thread's draft
+                found = ask.alert_draft(deps, click.value.alert_id, template, time.monotonic(), names)
                 if found is None:
                     tell(click.body, click.client, click.respond, words("assistant_slack.draft_gone"))
                     return
