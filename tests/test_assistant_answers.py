@@ -620,9 +620,11 @@ def test_a_name_inside_a_sentence_or_in_chinese(demo: tuple[Engine, dict[str, in
     with unit_of_work(session_factory(engine)) as s:
         likely = ask(s, "is granite media likely to churn?")
         chinese = ask(s, "granite media llc 的健康状况如何？")
+        changed = ask(s, "Vandelay Properties 有什么变化？")
         long = ask(s, "how is acme? " * 400)  # 5,199 characters once stripped
     assert likely.text.startswith("*Granite Media LLC* is *High risk*")
     assert chinese.text.startswith("*Granite Media LLC* is *High risk*")
+    assert changed.text.startswith("*Vandelay Properties* since 2026-05-31")
     assert long.text.startswith("That message is 5199 characters long: I read questions of up to 500")
 
 

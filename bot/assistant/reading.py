@@ -164,7 +164,7 @@ def _translated(text: str) -> str:
 
 def name_of(words: list[str]) -> str:
     """`words` (as typed) with the question's own words stripped from both ends: the customer meant."""
-    stop = set(raw("assistant.stop_words"))
+    stop = set(raw("assistant.stop_words")) | {""}  # "": punctuation on its own ("acme hotels ?")
     kept = list(words)
     while kept and _corrected(_norm(kept[0])) in stop | CHANGED:
         kept.pop(0)
