@@ -33,6 +33,7 @@ from bot.health.values import AccountRef
 from bot.retention.ids import DraftIds
 from bot.retention.values import DraftRef
 from bot.slack.blocks import Message, context
+from bot.slack.client import UserNames
 from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, log_out_of_date, on_click, tell
 from bot.slack.values import decode
 from prompts import say as words
@@ -182,7 +183,7 @@ def _question_answer(
     """The answer to a message in the pane or the DM; a file shared without words gets a line saying what can
     be asked."""
     text = (event.get("text") or "").strip()
-    if not text:
+    if not text and event.get("files"):  # a blank message with no file is asked as one: the help list
         return Answer(text=words("assistant_slack.no_text"), kind="unknown")
     return ask.ask(deps, text, event["user"], viewing, names, arrived)
 
@@ -248,7 +249,8 @@ def _register_buttons(app: App, deps: Deps) -> None:
             """Regenerate / Use template: the draft message redrawn in place."""
 
             def then() -> None:
-                found = ask.alert_draft(deps, click.value.alert_id, template, time.monotonic())
+                names = UserNames(click.client)  # the owner signs, as in the alert thread's draft
+                found = ask.alert_draft(deps, click.value.alert_id, template, time.monotonic(), names)
                 if found is None:
                     tell(click.body, click.client, click.respond, words("assistant_slack.draft_gone"))
                     return

@@ -161,7 +161,13 @@ GOLDEN: list[tuple[str, str, list[str], list[str], str]] = [
         ["4. "],
         "/health top 3",
     ),
-    ("who is high risk?", "answer", ["*5 accounts at risk* (High risk)"], ["Piedmont Medical"], "/health top 10"),
+    (
+        "who is high risk?",
+        "answer",
+        ["*5 accounts at risk* (High risk)"],
+        ["Piedmont Medical"],
+        "/health top 10 high_risk",
+    ),
     (
         "what changed for Vandelay Properties this month?",
         "answer",
@@ -275,7 +281,7 @@ GOLDEN: list[tuple[str, str, list[str], list[str], str]] = [
         "answer",
         ["*&lt;!channel&gt; Acme* is *Medium risk* at *52*", "logins &lt;b&gt;-40 %&lt;/b&gt;"],
         ["<!channel>", "<b>"],
-        "/health &lt;!channel&gt; Acme",
+        "/health <!channel> Acme",  # data; escaped once where it is shown (slack.py)
     ),
     (
         "how is Zorblax Quantum?",
@@ -585,3 +591,93 @@ def test_a_long_renewals_list_says_how_many_more(demo: tuple[Engine, dict[str, i
         "e.g. _which accounts renew next month?_ or _in the next 30 days_."
     )
     assert year.facts["accounts"] == 55 and len(year.facts["listed"]) == 30
+
+
+def test_an_unknown_segment_is_said_with_the_segments_there_are(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        risk = ask(s, "who is at risk in strategic?")
+        lost = ask(s, "why did we lose customers in strategic?")
+    for answer in (risk, lost):
+        assert answer.text.startswith("There is no segment *strategic*. The segments are: ")
+        assert "*smb*" in answer.text and "*enterprise*" in answer.text and "at risk on" not in answer.text
+
+
+def test_top_by_mrr_ranks_by_expected_loss_and_its_figures_are_of_those_shown(
+    demo: tuple[Engine, dict[str, int]],
+) -> None:
+    from tests.test_chance_surfaces import FIT, store
+
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        unfitted = ask(s, "top 3 by mrr")
+    assert unfitted.text.startswith("`/health top by-mrr` ranks accounts by expected MRR loss, which needs")
+    store(engine, FIT)
+    with unit_of_work(session_factory(engine)) as s:
+        top = ask(s, "top 3 by mrr")
+        smb = ask(s, "top 3 at risk in smb")
+        every = ask(s, "who is at risk?")
+    losses = [float(r["expected_loss"].strip("$").replace(",", "")) for r in top.facts["listed"]]
+    assert len(losses) == 3 and losses == sorted(losses, reverse=True) and "expected loss" in top.text
+    assert shown(top)["Accounts listed"] == "3" and "/health top by-mrr 3" not in top.commands[1:]
+    listed_mrr = sum(float(r["mrr"].strip("$").replace(",", "")) for r in top.facts["listed"])
+    figure = float(shown(top)["MRR of those listed"].strip("$").replace(",", ""))
+    assert abs(figure - listed_mrr) <= len(losses)  # the 3 shown (each rounded to the dollar), not all listed
+    assert shown(smb)["Accounts listed"] == "3"
+    more = smb.text.splitlines()[-1]  # /health top has no segment filter: the question again, with a bigger number
+    assert "/health top" not in more and f"ask _top {smb.facts['accounts']} at risk in smb_" in more
+    assert f"`/health top {every.facts['accounts']}` shows them" in every.text.splitlines()[-1]
+
+
+def test_a_name_inside_a_sentence_or_in_chinese(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        likely = ask(s, "is granite media likely to churn?")
+        chinese = ask(s, "granite media llc 的健康状况如何？")
+        changed = ask(s, "Vandelay Properties 有什么变化？")
+        long = ask(s, "how is acme? " * 400)  # 5,199 characters once stripped
+    assert likely.text.startswith("*Granite Media LLC* is *High risk*")
+    assert chinese.text.startswith("*Granite Media LLC* is *High risk*")
+    assert changed.text.startswith("*Vandelay Properties* since 2026-05-31")
+    assert long.text.startswith("That message is 5199 characters long: I read questions of up to 500")
+
+
+def test_chinese_questions_and_a_blank_message(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        risk = ask(s, "谁有流失风险？")
+        mine = ask(s, "我的客户")
+        tasks = ask(s, "我的任务")
+        renew = ask(s, "哪些客户续约？")
+        lost = ask(s, "为什么流失？")
+        nothing = ask(s, "天气怎么样？")
+        blank = ask(s, "   ")
+    assert risk.facts["kind"] == "at_risk" and mine.facts["kind"] == "mine" and tasks.facts["kind"] == "tasks"
+    assert renew.facts["kind"] == "renewals" and lost.facts["kind"] == "churn"
+    assert nothing.kind == "unknown" and "Closest names" not in nothing.text and "Did you mean" not in nothing.text
+    assert blank.text.startswith("Here is what I can answer")
+
+
+def test_the_more_command_of_a_hostile_name_is_escaped_once(demo: tuple[Engine, dict[str, int]]) -> None:
+    from bot.assistant.slack import answer_blocks
+
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        card = ask(s, "how is <!channel> Acme?")
+    assert card.commands[0] == "/health <!channel> Acme"  # data: slack.py escapes it where it is shown
+    shown_text = json.dumps(answer_blocks(card, None))
+    assert "/health &lt;!channel&gt; Acme" in shown_text and "&amp;lt;" not in shown_text
+
+
+def test_why_did_one_customer_leave(demo: tuple[Engine, dict[str, int]]) -> None:
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        kestrel = ask(s, "why did Kestrel Logistics Corp leave?")
+        churned = s.exec(select(Account).where(Account.churned_on.is_not(None))).all()  # type: ignore[union-attr]
+        other = next(a for a in churned if a.name != "Kestrel Logistics Corp")
+        silent = ask(s, f"why did {other.name} churn?")
+        active = ask(s, "why did Granite Media LLC leave?")
+    assert kestrel.text.startswith("*Kestrel Logistics Corp* churned on ")
+    assert "Exit interview: reason *price*, judged avoidable." in kestrel.text and VERBATIM not in kestrel.text
+    assert "churned on" in silent.text and "No exit interview is recorded for it." in silent.text
+    assert active.text.startswith("*Granite Media LLC* has not churned")

@@ -319,6 +319,14 @@ def test_a_file_shared_without_words_gets_a_line_saying_what_to_ask(server: BotS
     assert call.params["text"] == say("assistant_slack.no_text") and call.params["thread_ts"] == THREAD
 
 
+def test_a_blank_message_without_a_file_gets_the_help_list(server: BotServer) -> None:
+    blank = {"type": "message", "channel": PANE, "channel_type": "im", "user": ME, "text": "   "}
+    event(server, {**blank, "ts": "1800000000.000950", "thread_ts": THREAD, "event_ts": "1.95"}, "EvB")
+    call = posted(server.fake, 1)
+    assert call.params["text"] != say("assistant_slack.no_text")
+    assert call.params["text"].startswith(say("assistant.unknown.help_title"))
+
+
 # --------------------------------------------------------------------------- feedback
 
 
@@ -407,12 +415,29 @@ def test_the_draft_buttons_redraw_the_draft_in_place(
     root, draft_ts = "1750000000.000100", "1750000000.000300"
     click(server, action_id, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", draft_ts, thread_ts=root)
     with Session(engine) as s:
-        found = draft(s, alert_id, load_scorecard(), TODAY, UTC, template=action_id == DraftIds.TEMPLATE)
-    assert found is not None
+        template = action_id == DraftIds.TEMPLATE
+        found = draft(s, alert_id, load_scorecard(), TODAY, UTC, template, names=lambda user: f"User {user}")
+    assert found is not None  # (signed with the fake Slack's users.info name of the owner)
     call = server.fake.wait_for("chat.update", timeout=15)[0]
     assert (call.params["channel"], call.params["ts"]) == ("C0ALERTS01", draft_ts)
     assert valid(call.params["blocks"]) == ask.draft_message(found, alert_id, None).blocks
     assert actions_of(call.params["blocks"]) == [DraftIds.AGAIN, DraftIds.TEMPLATE]
+
+
+@pytest.mark.parametrize("action_id", [DraftIds.AGAIN, DraftIds.TEMPLATE])
+def test_a_redrawn_draft_keeps_the_owner_as_signer_and_in_its_header(
+    action_id: str, acme: int, engine: Engine, server: BotServer
+) -> None:
+    """The alert thread's draft signs with the owner's Slack name and is headed "for @owner": so is the redrawn one
+    (Use template: the thread's draft itself, messages.outreach)."""
+    alert_id = _alert(engine, acme)
+    click(server, action_id, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", "1750000000.000300")
+    shown = json.dumps(server.fake.wait_for("chat.update", timeout=15)[0].params["blocks"])
+    assert f"Best,\\nUser {ME}" in shown and say("outreach.message.signature_fallback") not in shown  # fake's name
+    assert f"for <@{ME}>" in shown and "ready to copy" in shown
+    if action_id == DraftIds.TEMPLATE:
+        template = say("outreach.message.title_for", template="check in", owner=f"<@{ME}>")
+        assert json.dumps(template)[1:-1] in shown
 
 
 @pytest.mark.parametrize("action_id", [DraftIds.AGAIN, DraftIds.TEMPLATE, AlertIds.BRIEF])

@@ -136,7 +136,7 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, t
         lines.append(_a("card.tasks", n=len(seen.tasks), title=esc(first.title), due=when(first.due_at, tz)))
     else:
         lines.append(_a("card.no_tasks"))
-    return Answer("\n".join(lines), tuple(figures), (f"/health {esc(account.name)}",), facts)
+    return Answer("\n".join(lines), tuple(figures), (f"/health {account.name}",), facts)
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def changed(
     said, facts["overrides"] = override_changes(session, account_id, start, today, scorecard.tiers, tz)
     lines += said
     figures.append(Figure(_a("figure.overrides"), str(len(facts["overrides"]))))
-    return Answer("\n".join(lines), tuple(figures), (f"/health {esc(account.name)}",), facts)
+    return Answer("\n".join(lines), tuple(figures), (f"/health {account.name}",), facts)
 
 
 def override_changes(
@@ -271,7 +271,7 @@ def open_tasks(session: Session, account_id: int, tz: ZoneInfo) -> Answer | None
     name = esc(seen.account.name)
     listed = task_facts(seen.tasks, tz)
     late = sum(1 for t in listed if t["overdue"])
-    commands = (f"/health {name}", "/health tasks")
+    commands = (f"/health {seen.account.name}", "/health tasks")
     figures = (Figure(_a("figure.open_tasks"), str(len(listed))), Figure(_a("figure.overdue"), str(late)))
     facts = {"kind": "account_tasks", "account": seen.account.name, "open_tasks": listed}
     if not listed:

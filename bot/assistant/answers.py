@@ -6,6 +6,7 @@ review `churn.py`'s. A customer is looked up as `/health <name>` does (`find_cus
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -16,7 +17,7 @@ from sqlmodel import Session
 
 from bot.assistant import account, churn, portfolio, reading
 from bot.assistant.answer import Answer
-from bot.health.lookup import AccountNames, find_customer
+from bot.health.lookup import AccountNames, Lookup, find_customer
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc
 from prompts import raw, say
@@ -26,6 +27,8 @@ from storage.models import Account
 PROMPTS_MAX = 4
 NEAR = 60  # a name this similar to a customer's whole name (0-100) is offered as "did you mean"
 NAME_WORDS = 4  # more words left than this, matching no customer: a question it cannot read, not a name
+TEXT_MAX = 500  # characters: a longer message is no question (a paste); it is said so
+CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]")  # Chinese, Japanese, Korean: no typo of a Latin name
 
 
 def _a(key: str, **values: Any) -> str:
@@ -43,6 +46,9 @@ def answer_text(
     channel_id: str | None = None,
 ) -> Answer:
     """The answer to `text` asked by `user_id` (viewing `channel_id`, when Slack says so)."""
+    if len(text.strip()) > TEXT_MAX:
+        chars = len(text.strip())
+        return Answer(_a("too_long", chars=chars, max=TEXT_MAX), (), ("/health help",), {"kind": "too_long"})
     q = reading.read(text, scorecard.tiers, today)
     if q.kind == "help":
         return can_answer(_a("unknown.help_title"), "help")
@@ -67,7 +73,10 @@ def answer_text(
     if q.kind == "renewals":
         return portfolio.renewals(session, q, user_id, scorecard)
     if q.kind == "churn":
-        return churn.why_lost(session, q, scorecard, today)
+        one = _one_account(session, q, names)  # "why did Acme leave?": that customer
+        if q.segment_words and portfolio.segment_of(session, q.segment_words) is None and one is None:
+            return portfolio.unknown_segment(session, q.segment_words)
+        return churn.why_lost(session, q, scorecard, today) if one is None else churn.why_left(session, one)
     if q.kind in ("account", "changed"):
         bare = q.kind == "account" and q.bare
         sentence = q.kind == "account" and (q.sentence or len(q.name.split()) > NAME_WORDS)
@@ -90,8 +99,15 @@ def _one_account(session: Session, q: reading.Question, names: AccountNames) -> 
     """The customer an at-risk question names ("is acme at risk?"), unless the words name a segment."""
     if not q.name or q.segment_words or portfolio.segment_of(session, "", q.said) is not None:
         return None
-    found = find_customer(session, q.name, names).found
-    return found.id if found is not None else None
+    return _found(find_customer(session, q.name, names), q.name)
+
+
+def _found(lookup: Lookup, name: str) -> int | None:
+    """The one customer `lookup` found, or the one of its matches whose name starts with `name` ("globex freight":
+    Globex Freight Corp, not Old Globex Freight Ltd)."""
+    starts = [a for a in lookup.matches if a.name.lower().startswith(name.lower())]
+    one = starts[0] if len(starts) == 1 else lookup.found
+    return one.id if one is not None else None
 
 
 def _lookup(
@@ -101,21 +117,24 @@ def _lookup(
     question read only as a name, `bare`, also the list of what the assistant can answer), or for a name read out
     of a sentence that does not ask about a customer, the list (and "did you mean" a name near it)."""
     lookup = find_customer(session, name, names)
-    if lookup.found is not None and lookup.found.id is not None:
-        return lookup.found.id
+    found = _found(lookup, name)
+    if found is not None:
+        return found
+    if CJK.search(name) and not lookup.matches:  # Chinese words that name no customer: no Latin names near them
+        return can_answer(_a("unknown.text"), "unknown")
     facts: dict[str, Any] = {"kind": "lookup", "query": name}
     if lookup.matches:
         shown = ", ".join(f"*{esc(a.name)}*" for a in lookup.matches)
         facts["matches"] = [a.name for a in lookup.matches]
         text = _a("several.text", count=len(lookup.matches), query=esc(name), names=shown)
-        return Answer(text, (), tuple(f"/health {esc(a.name)}" for a in lookup.matches[:3]), facts)
+        return Answer(text, (), tuple(f"/health {a.name}" for a in lookup.matches[:3]), facts)
     if sentence:  # "what's the weather": say what can be asked, and the customer it may have meant
         listed = can_answer(_a("unknown.text"), "unknown")
         near = _near(name, lookup.closest)
         if near is None:
             return listed
         text = listed.text + "\n" + _a("unknown.did_you_mean", name=esc(near))
-        return replace(listed, text=text, commands=(f"/health {esc(near)}", *listed.commands))
+        return replace(listed, text=text, commands=(f"/health {near}", *listed.commands))
     closest = ", ".join(f"*{esc(a.name)}*" for a in lookup.closest)
     text = _a("not_found.text", query=esc(name)) + (_a("not_found.closest", names=closest) if closest else "")
     facts["closest"] = [a.name for a in lookup.closest]

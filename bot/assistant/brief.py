@@ -77,4 +77,4 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     facts["chance_to_churn"] = seen.chance
     facts["playbook_step"] = book.steps[0].title if book is not None and book.steps else None
     prose = "\n".join(lines[call_at:])
-    return Answer("\n".join(lines), tuple(figures), (f"/health {esc(acc.name)}",), facts, kind="brief", prose=prose)
+    return Answer("\n".join(lines), tuple(figures), (f"/health {acc.name}",), facts, kind="brief", prose=prose)

@@ -19,6 +19,8 @@ from bot.churn.periods import PeriodError, parse_period
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, mention, money
 from prompts import say
+from storage import exits
+from storage.models import Account
 
 NAMES_SHOWN = 5
 TRAITS_SHOWN = 3
@@ -35,7 +37,7 @@ def _pct(x: float | None) -> str:
 def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -> Answer:
     period_text = q.period or "last-quarter"
     segment = segment_of(session, q.segment_words, q.said)
-    command = f"/health churn {period_text}" + (f" {esc(segment)}" if segment else "")
+    command = f"/health churn {period_text}" + (f" {segment}" if segment else "")
     try:
         period = parse_period(period_text, today)
         result = review(session, period, segment=segment, today=today, tiers=scorecard.tiers)
@@ -123,3 +125,26 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
     if result.quotes:
         lines.append(_a("churn.readers", period=esc(period_text)))
     return Answer("\n".join(lines), tuple(figures), (command,), facts)
+
+
+def why_left(session: Session, account_id: int) -> Answer:
+    """ "Why did Acme leave?": when it churned, its MRR, and its exit interview's reason category and avoidable
+    call (never the interview's words), or that none is recorded."""
+    account = session.get(Account, account_id)
+    assert account is not None
+    name = esc(account.name)
+    facts: dict[str, Any] = {"kind": "churned_account", "account": account.name}
+    command = (f"/health {account.name}",)
+    if account.churned_on is None:
+        return Answer(_a("churn.not_churned", name=name), (), command, facts | {"churned": False})
+    lines = [_a("churn.account", name=name, day=account.churned_on.isoformat(), mrr=money(account.mrr))]
+    facts |= {"churned_on": account.churned_on.isoformat(), "mrr": money(account.mrr)}
+    interview = exits.of_account(session, account_id)
+    if interview is None:
+        lines.append(_a("churn.account_no_interview"))
+    else:
+        call = _a("churn.avoidable_yes" if interview.avoidable else "churn.avoidable_no")
+        lines.append(_a("churn.account_reason", reason=esc(interview.reason), avoidable=call))
+        facts |= {"reason": interview.reason, "avoidable": interview.avoidable}
+    figures = (Figure(_a("figure.mrr"), money(account.mrr)),)
+    return Answer("\n".join(lines), figures, command, facts)

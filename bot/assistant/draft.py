@@ -8,6 +8,7 @@ plain text (no Slack markup); the drivers' own words and the intent as the team 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,11 +17,11 @@ from sqlmodel import Session
 
 from bot.assistant.answer import Answer
 from bot.assistant.brief import intent
-from bot.retention.messages import Draft, fill, highlight_line
+from bot.retention.messages import Draft, fill, highlight_line, outreach
 from bot.retention.playbooks import playbook, templates
 from bot.retention.service import highlights
 from bot.scoring.scorecard import Scorecard
-from bot.slack.blocks import esc, is_user
+from bot.slack.blocks import esc, is_user, mention
 from prompts import raw, say
 from storage import alerts, scores
 from storage.models import Account, HealthScore
@@ -54,10 +55,23 @@ def _with_paragraph(body: str, paragraph: str) -> str:
     return f"{head}\n\n{paragraph}{mark}{tail}" if mark else f"{body}\n\n{paragraph}"
 
 
+def _block_text(block: dict[str, Any]) -> str:
+    """A section's or a context's text."""
+    return str(block["text"]["text"] if "text" in block else block["elements"][0]["text"])
+
+
 def draft(
-    session: Session, alert_id: int, scorecard: Scorecard, today: date, tz: ZoneInfo, template: bool = False
+    session: Session,
+    alert_id: int,
+    scorecard: Scorecard,
+    today: date,
+    tz: ZoneInfo,
+    template: bool = False,
+    names: Callable[[str], str | None] | None = None,
 ) -> Answer | None:
-    """None when the alert or its account is gone. `facts` holds what a model may reword it from."""
+    """None when the alert or its account is gone. `facts` holds what a model may reword it from. Signed as the
+    alert thread's draft is (the owner's name by `names`, bot.slack.client.UserNames, else the team's sign-off)
+    and headed "for @owner"; "Use template" gives that draft's very words (messages.outreach)."""
     alert = alerts.get(session, alert_id)
     account = session.get(Account, alert.account_id) if alert is not None else None
     if alert is None or account is None:
@@ -70,7 +84,9 @@ def draft(
     groups = _groups(score, scorecard) if score is not None else []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
     recent = highlights(session, account.id or 0, score.day if score is not None else None)
-    subject, body = fill(Draft(chosen, account.name, owner, reasons, recent))
+    signature = names(owner) if names is not None and owner else None
+    filled = Draft(chosen, account.name, owner, reasons, recent, signature)
+    subject, body = fill(filled)
     play = intent(alert.severity)
     offer = _by_key("assistant.draft.offer", alert.severity)
     topics = list(dict.fromkeys(_by_key("assistant.draft.topics", g) for g in groups))
@@ -79,15 +95,17 @@ def draft(
         points = "\n".join(_a("draft.point", topic=t) for t in topics)
         paragraph = _a("draft.paragraph", points=points, offer=offer).replace("\n\n", "\n").strip()
         body = _with_paragraph(body, paragraph)
-    title = "draft.note.title_template" if template else "draft.note.title"
     copy = esc(body.replace("```", "'''"))[:CODE_LIMIT]
     drivers = ", ".join(esc(r) for r in reasons) or _a("draft.note.no_drivers")
+    for_owner = _a("draft.note.for_owner", owner=mention(owner)) if owner else ""
     lines = [
-        _a(title, name=esc(account.name), template=esc(chosen.replace("_", " "))),
+        _a("draft.note.title", name=esc(account.name), template=esc(chosen.replace("_", " ")), owner=for_owner),
         _a("draft.note.subject", subject=esc(subject)),
         f"```{copy}```",
         _a("draft.note.why", drivers=drivers, intent=esc(play)),
     ]
+    if template:  # the thread's draft as the alert job wrote it: its header, subject, copy and why
+        lines = [_block_text(b) for b in outreach(filled).blocks or []]
     facts: dict[str, Any] = {"kind": "draft", "account": account.name, "template": chosen, "subject": subject}
     facts |= {
         "body": body,
@@ -99,4 +117,4 @@ def draft(
     }
     facts["tier"] = scorecard.tiers.label(alert.severity) if alert.severity in scorecard.tiers.order else None
     prose = esc(paragraph.replace("```", "'''"))  # as the copy block shows it
-    return Answer("\n".join(lines), (), (f"/health {esc(account.name)}",), facts, kind="draft", prose=prose)
+    return Answer("\n".join(lines), (), (f"/health {account.name}",), facts, kind="draft", prose=prose)

@@ -17,8 +17,9 @@ from bot.assistant.account import due_utc
 from bot.assistant.answer import Answer, Figure
 from bot.assistant.reading import Question
 from bot.health.service import my_task_rows
+from bot.scoring import chance_fit
 from bot.scoring.explain import at_risk_tiers, score_text
-from bot.scoring.scorecard import Scorecard
+from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import esc, money, when
 from bot.slack.chance import Chances
 from prompts import say
@@ -58,19 +59,39 @@ def _row_fact(row: AccountRow, tier: str, chance: str | None) -> dict[str, Any]:
     return out | ({"chance_to_churn": chance} if chance else {})
 
 
+def unknown_segment(session: Session, words: str) -> Answer:
+    """ "in strategic" naming no segment: say so, and the segments there are (rather than answer for everyone)."""
+    known = churn_store.segments(session.connection())
+    text = _a("at_risk.no_segment", segment=esc(words), segments=", ".join(f"*{esc(s)}*" for s in known) or "–")
+    return Answer(text, (), ("/health help",), {"kind": "no_segment", "segment": words, "segments": known})
+
+
 def at_risk(session: Session, q: Question, user_id: str, scorecard: Scorecard) -> Answer:
-    """The at-risk accounts (the two riskiest tiers, or the tier named), riskiest first, in a segment if named."""
+    """The at-risk accounts (the two riskiest tiers, or the tier named), riskiest first, in a segment if named;
+    "by mrr": every scored account (of the tier named) by expected MRR loss, as `/health top by-mrr`."""
     day = scores.latest_score_day(session.connection())
     if day is None:
         return no_scores()
     tiers = scorecard.tiers
     segment = segment_of(session, q.segment_words, q.said)
-    wanted = [q.tier] if q.tier else at_risk_tiers(tiers)
+    if q.segment_words and segment is None:
+        return unknown_segment(session, q.segment_words)
+    chances = Chances.read(session, scorecard)
+    if q.by_mrr and not chances.enough:
+        return Answer(say("health.list.loss_none", why=chances.missing()), (), ("/health top",), {"kind": "at_risk"})
+    wanted = [q.tier] if q.tier else ([None] if q.by_mrr else at_risk_tiers(tiers))
     owner = user_id if q.mine else None
     rows = [r for t in wanted for r in scores.account_rows(session, day, tier=t, owner=owner, limit=ROWS_MAX)]
     if segment is not None:
         rows = [r for r in rows if (r.segment or "").lower() == segment.lower()]
-    rows.sort(key=lambda r: (r.score if r.score is not None else 0.0, r.name.lower(), r.id))
+    loss: dict[int, float] = {}
+    if q.by_mrr:
+        ranked = chance_fit.book(session, chances.fit, day).ranked(q.tier)
+        loss = dict(zip(ranked["account_id"].astype(int), ranked["expected_loss"].astype(float), strict=True))
+        order = {int(a): i for i, a in enumerate(ranked["account_id"])}
+        rows = sorted((r for r in rows if r.id in order), key=lambda r: order[r.id])
+    else:
+        rows.sort(key=lambda r: (r.score if r.score is not None else 0.0, r.name.lower(), r.id))
     limit = q.limit or TOP_DEFAULT
     shown = rows[:limit]
     where = (_a("at_risk.where_mine") if q.mine else "") + (
@@ -79,39 +100,57 @@ def at_risk(session: Session, q: Question, user_id: str, scorecard: Scorecard) -
     if q.tier:
         where += _a("at_risk.where_tier", tier=esc(tiers.label(q.tier)))
     facts: dict[str, Any] = {"kind": "at_risk", "day": day.isoformat(), "segment": segment, "accounts": len(rows)}
-    commands = (f"/health top {limit}", "/health top by-mrr")
+    commands = (_top_command(q, limit), "/health top by-mrr") if not q.by_mrr else (_top_command(q, limit),)
     if not rows:
         return Answer(_a("at_risk.none", where=where, day=day.isoformat()), (), commands, facts)
-    chances = Chances.read(session, scorecard)
-    lines = [_a("at_risk.title", n=len(rows), where=where, day=day.isoformat())]
+    if q.by_mrr:
+        lines = [_a("at_risk.by_mrr_title", n=len(shown), where=where, day=day.isoformat())]
+    else:
+        lines = [_a("at_risk.title", n=len(rows), where=where, day=day.isoformat())]
     listed = []
     for i, r in enumerate(shown, 1):
         value = chances.short(r.card, r.score, r.segment)
         chance = None if value == "–" else value
         label = tiers.label(r.tier) if r.tier else "–"
-        lines.append(
-            _a(
-                "at_risk.row",
-                i=i,
-                name=esc(r.name),
-                score=score_text(r.score or 0.0),
-                tier=esc(label),
-                mrr=money(r.mrr),
-                renewal=r.renewal_date.isoformat() if r.renewal_date else "–",
-                chance=_a("at_risk.chance", chance=chance) if chance else "",
-            )
-        )
-        listed.append(_row_fact(r, label, chance))
+        values = {"i": i, "name": esc(r.name), "score": score_text(r.score or 0.0), "tier": esc(label)}
+        values |= {"mrr": money(r.mrr), "chance": _a("at_risk.chance", chance=chance) if chance else ""}
+        if q.by_mrr:
+            lines.append(_a("at_risk.by_mrr_row", loss=money(loss.get(r.id, 0.0)), **values))
+        else:
+            renewal = r.renewal_date.isoformat() if r.renewal_date else "–"
+            lines.append(_a("at_risk.row", renewal=renewal, **values))
+        listed.append(_row_fact(r, label, chance) | ({"expected_loss": money(loss[r.id])} if q.by_mrr else {}))
     if len(rows) > len(shown):
-        lines.append(_a("at_risk.more", n=len(rows) - len(shown), limit=min(len(rows), 100)))
-    mrr = money(sum(r.mrr or 0.0 for r in rows))
-    figures = (
-        Figure(_a("figure.at_risk"), str(len(rows))),
-        Figure(_a("figure.at_risk_mrr"), mrr),
-        Figure(_a("figure.scored_on"), day.isoformat()),
-    )
+        lines.append(_more(q, len(rows) - len(shown), min(len(rows), 100), segment, tiers))
+    mrr = money(sum(r.mrr or 0.0 for r in shown))  # the figures are of the accounts shown
+    figures = [Figure(_a("figure.at_risk"), str(len(shown))), Figure(_a("figure.at_risk_mrr"), mrr)]
+    if q.by_mrr:
+        figures.append(Figure(_a("figure.expected_loss"), money(sum(loss.get(r.id, 0.0) for r in shown))))
+    figures.append(Figure(_a("figure.scored_on"), day.isoformat()))
     facts |= {"mrr": mrr, "listed": listed}
-    return Answer("\n".join(lines), figures, commands, facts)
+    return Answer("\n".join(lines), tuple(figures), commands, facts)
+
+
+def _top_command(q: Question, limit: int) -> str:
+    """The `/health top` that lists these accounts (it filters by tier, not by segment or owner)."""
+    return " ".join(["/health top", *(["by-mrr"] if q.by_mrr else []), str(limit), *([q.tier] if q.tier else [])])
+
+
+def _more(q: Question, n: int, limit: int, segment: str | None, tiers: Tiers) -> str:
+    """ "…and N more", pointing to what lists them: `/health top N [tier]`, or for a segment or "mine" (which it
+    cannot filter by) the question asked again with a bigger number."""
+    if not segment and not q.mine:
+        return _a("at_risk.more", n=n, command=_top_command(q, limit))
+    what = tiers.label(q.tier).lower() if q.tier else _a("at_risk.ask_at_risk")
+    question = _a(
+        "at_risk.ask",
+        mine=_a("at_risk.ask_mine") if q.mine else "",
+        limit=limit,
+        what=what,
+        segment=_a("at_risk.ask_segment", segment=esc(segment)) if segment else "",
+        by=_a("at_risk.ask_by_mrr") if q.by_mrr else "",
+    )
+    return _a("at_risk.more_ask", n=n, question=question)
 
 
 def renewals(session: Session, q: Question, user_id: str, scorecard: Scorecard) -> Answer:

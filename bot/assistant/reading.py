@@ -67,6 +67,7 @@ class Question:
     bare: bool = False  # the whole question was read as a name ("acme"), no question words around it
     sentence: bool = False  # the name was read out of words that do not ask about a customer ("what's the weather")
     said: str = ""  # the question in lower case, words only: where a segment named without "in" is found
+    by_mrr: bool = False  # "top 3 by mrr": ranked by expected MRR loss, as `/health top by-mrr`
 
 
 def _norm(word: str) -> str:
@@ -146,16 +147,24 @@ def _tier(text: str, tiers: Tiers) -> str | None:
 
 
 def _segment_words(words: list[str]) -> str:
-    """The words after "in" (or "for"): "at risk in enterprise" -> "enterprise"."""
+    """The words after "in" (or "for"): "at risk in enterprise" -> "enterprise" ("in my book": none)."""
     for i, w in enumerate(words):
         if w in ("in", "from", "among") and i + 1 < len(words):
-            return " ".join(x for x in words[i + 1 :] if x not in ("segment", "the"))
+            return " ".join(x for x in words[i + 1 :] if x not in {"segment", "the", "my", "mine", *MINE})
     return ""
+
+
+def _translated(text: str) -> str:
+    """`text` with the Chinese question words of prompts/assistant.toml's `chinese` table (longest first) put as
+    the English words they mean, and full-width punctuation as ASCII: "谁有流失风险？" -> " who  at risk ?"."""
+    for phrase, english in sorted(raw("assistant.chinese"), key=lambda p: -len(p[0])):
+        text = text.replace(phrase, f" {english} ")
+    return text.translate(str.maketrans("？！。，：；", "?!.,:;"))
 
 
 def name_of(words: list[str]) -> str:
     """`words` (as typed) with the question's own words stripped from both ends: the customer meant."""
-    stop = set(raw("assistant.stop_words"))
+    stop = set(raw("assistant.stop_words")) | {""}  # "": punctuation on its own ("acme hotels ?")
     kept = list(words)
     while kept and _corrected(_norm(kept[0])) in stop | CHANGED:
         kept.pop(0)
@@ -166,7 +175,7 @@ def name_of(words: list[str]) -> str:
 
 def read(text: str, tiers: Tiers, today: date) -> Question:
     """What `text` asks (kind "unknown": nothing the bot can read)."""
-    typed = clean(MENTION.sub(" ", text))
+    typed = clean(_translated(MENTION.sub(" ", text)))
     lower = " ".join(_norm(w) for w in typed.split())
     words = [_corrected(w) for w in lower.split() if w]
     said = set(words)
@@ -183,7 +192,10 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
     if said & LOSE and (said & WHY or said & {"customers", "accounts", "we"}):
         period = _churn_period(lower)
         rest = re.sub(r"\b(last|this) (quarter|month)\b|\b[0-9]{4}-(q[1-4]|[0-9]{2})\b", " ", lower)
-        return Question("churn", segment_words=_segment_words(rest.split()), period=period, said=rest)
+        named = name_of([w for w in rest.split() if _corrected(w) not in LOSE | WHY | {"we", "customers", "accounts"}])
+        segment = _segment_words(rest.split())
+        # the name: "why did Acme leave?" (answered for that customer when it is one)
+        return Question("churn", name=named, segment_words=segment, period=period, said=rest)
     try:
         span, rest = _span(lower, today)
     except BadDate as exc:
@@ -200,7 +212,7 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
     if said & RISK:
         numbers = [int(w) for w in words if w.isdigit() and 1 <= int(w) <= TOP_MAX]
         tier_words = {w for t in tiers.order for w in tiers.label(t).lower().split()}
-        asking = RISK | MINE | tier_words | {"who", "whos", "which", "list", "most", "my", "mine"}
+        asking = RISK | MINE | tier_words | {"who", "whos", "which", "list", "most", "my", "mine", "by", "mrr"}
         named = name_of([w for w in typed.split() if _corrected(_norm(w)) not in asking and not _norm(w).isdigit()])
         return Question(
             "at_risk",
@@ -210,6 +222,7 @@ def read(text: str, tiers: Tiers, today: date) -> Question:
             tier=_tier(lower, tiers),
             limit=numbers[0] if numbers else None,
             said=rest,
+            by_mrr="by" in said and bool(said & {"mrr", "revenue", "arr"}),
         )
     if mine and said & MINE:
         return Question("mine")

@@ -228,10 +228,13 @@ def alert_brief(deps: Deps, alert_id: int, arrived: float) -> Answer | None:
     return None if alert is None else account_brief(deps, alert.account_id, arrived)
 
 
-def alert_draft(deps: Deps, alert_id: int, template: bool, arrived: float) -> Answer | None:
-    """The outreach draft again: reworded by the model (Regenerate), or the plain template (Use template)."""
+def alert_draft(
+    deps: Deps, alert_id: int, template: bool, arrived: float, names: Callable[[str], str | None] | None = None
+) -> Answer | None:
+    """The outreach draft again: reworded by the model (Regenerate), or the plain template (Use template); signed
+    with the owner's name by `names` (users.info), as the alert thread's draft is."""
     with unit_of_work(deps.sessions) as session:
-        found = draft(session, alert_id, deps.scorecard, deps.today(), deps.tz, template=template)
+        found = draft(session, alert_id, deps.scorecard, deps.today(), deps.tz, template=template, names=names)
     if found is None or template:
         return found
     return worded(deps, found, say("assistant_slack.draft_again"), arrived)
