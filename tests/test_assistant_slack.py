@@ -753,7 +753,7 @@ def test_regenerate_and_brief_me_with_a_model_keep_the_bot_s_structure_and_rewor
 
     alert_id = _alert(engine, acme)
     with Session(engine) as s:
-        plain_draft = draft(s, alert_id, load_scorecard(), TODAY, UTC)
+        plain_draft = draft(s, alert_id, load_scorecard(), TODAY, UTC, names=lambda user: f"User {user}")
         plain_brief = brief(s, acme, load_scorecard(), TODAY, UTC)
     assert plain_draft is not None and plain_brief is not None
     assert plain_draft.prose in plain_draft.text and plain_brief.text.endswith(plain_brief.prose)

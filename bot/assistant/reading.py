@@ -18,7 +18,7 @@ from rapidfuzz.distance import OSA
 from bot.churn.periods import quarter_of
 from bot.health.command import clean
 from bot.scoring.scorecard import Tiers
-from prompts import raw
+from prompts import ENGLISH, raw
 
 LONG_WORD = 8  # a word this long may be two edits from the word meant, a shorter one edit ("rsik": "risk")
 TOP_MAX = 100
@@ -157,14 +157,14 @@ def _segment_words(words: list[str]) -> str:
 def _translated(text: str) -> str:
     """`text` with the Chinese question words of prompts/assistant.toml's `chinese` table (longest first) put as
     the English words they mean, and full-width punctuation as ASCII: "谁有流失风险？" -> " who  at risk ?"."""
-    for phrase, english in sorted(raw("assistant.chinese"), key=lambda p: -len(p[0])):
+    for phrase, english in sorted(raw("assistant.chinese", ENGLISH), key=lambda p: -len(p[0])):
         text = text.replace(phrase, f" {english} ")
     return text.translate(str.maketrans("？！。，：；", "?!.,:;"))
 
 
 def name_of(words: list[str]) -> str:
     """`words` (as typed) with the question's own words stripped from both ends: the customer meant."""
-    stop = set(raw("assistant.stop_words")) | {""}  # "": punctuation on its own ("acme hotels ?")
+    stop = set(raw("assistant.stop_words", ENGLISH)) | {""}  # "": punctuation on its own ("acme hotels ?")
     kept = list(words)
     while kept and _corrected(_norm(kept[0])) in stop | CHANGED:
         kept.pop(0)
