@@ -424,4 +424,3 @@ def test_app_home_in_the_users_language(seeded: Engine, bot_server: BotServer) -
     for part in ("我的账户", "团队", "*本周*：", "本周变化最大", "*降幅最大*"):
         assert part in text
     assert "My accounts" not in text
-
