@@ -15,6 +15,7 @@ from sqlmodel import Session
 from bot.assistant import account
 from bot.assistant.answer import Answer, Figure
 from bot.retention.playbooks import playbook
+from bot.scoring.explain import driver_reason
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, mention, money, renewal_text, when
 from prompts import raw, say
@@ -60,7 +61,7 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     tier = score.tier if score is not None else None
     said = intent(tier)
     lines += [_a("brief.call"), _a("brief.intent", intent=esc(said))]
-    asks = [d.reason for d in score.parts.drivers[:ASKS]] if score is not None else []
+    asks = [driver_reason(d) for d in score.parts.drivers[:ASKS]] if score is not None else []
     lines += [_a("brief.ask", reason=esc(r)) for r in asks]
     book = playbook(tier) if tier else None
     if book is not None and book.steps:

@@ -25,7 +25,7 @@ from bot.calendar import BusinessCalendar
 from bot.retention import messages
 from bot.retention.messages import Draft, Highlight, TaskList
 from bot.retention.playbooks import Playbook, load_playbooks
-from bot.scoring.explain import metric_label
+from bot.scoring.explain import driver_reason, metric_label
 from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key
 from bot.slack.blocks import is_user
@@ -148,7 +148,7 @@ def post_draft(
     it) sends exactly what was decided, once. No owner, no `names` or no answer: the team's sign-off."""
     if book.template is None:
         return
-    drivers = [d.reason for d in score.parts.drivers] if score is not None else []
+    drivers = [driver_reason(d) for d in score.parts.drivers] if score is not None else []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
     signature = names(owner) if names is not None and owner else None
     draft = Draft(
