@@ -4,7 +4,8 @@ Every few minutes (`healthbot run`'s schedule, or `healthbot jobs run escalation
 unclaimed, not snoozed and past its `due_at` gets a reply in its thread mentioning CS_LEAD (and the owner):
 level 1. Still unclaimed one more full SLA after that (counted on the business calendar from the level-1
 escalation), a reply mentions CS_HEAD: level 2. Each level is recorded (`storage.alerts.escalate`, a
-conditional UPDATE: one winner even if two replicas ran at once) and drawn on the root (`threads.redraw`).
+conditional UPDATE: one winner even if two replicas ran at once) and drawn on the root (`threads.redraw`, with the
+chance-to-churn fit read once per run and checked against the scorecard in use, as the card reads it).
 
 Nothing fires while the calendar is closed (nights, weekends, holidays): an alert that fell due on Friday
 evening is escalated at Monday's opening, never at 3 a.m. on a Sunday.
@@ -25,7 +26,8 @@ from sqlmodel import Session
 from bot.alerts import messages, threads
 from bot.calendar import BusinessCalendar
 from bot.retention.playbooks import Playbook, load_playbooks
-from bot.scoring.scorecard import Tiers
+from bot.scoring.scorecard import Scorecard, Tiers
+from bot.slack.chance import Chances
 from storage import alerts
 from storage.db import job_lock, session_factory, unit_of_work
 from storage.models import Account, Alert
@@ -67,14 +69,17 @@ def escalate_due(
     cs_lead: str | None,
     cs_head: str | None,
     now: datetime,
+    scorecard: Scorecard,
     playbooks: Mapping[str, Playbook] | None = None,
 ) -> EscalationSummary:
-    """Escalate every alert due at `now` by one level (in the caller's unit of work)."""
+    """Escalate every alert due at `now` by one level (in the caller's unit of work); `scorecard`: the card in use,
+    which the redrawn roots' chance to churn is checked against."""
     summary = EscalationSummary()
     if not calendar.is_open(now):
         summary.closed = True
         return summary
     playbooks = playbooks if playbooks is not None else load_playbooks()
+    chances: Chances | None = None  # read at the first escalation, once for the run
     for alert in alerts.past_due(session, now, LEVELS):
         due = next_level_due(alert, calendar, playbooks)
         if due is None or due > now:
@@ -88,7 +93,8 @@ def escalate_due(
         who = cs_lead if level == 1 else (cs_head or cs_lead)
         message = partial(messages.escalated_reply, level, who, owner, alert.due_at, tz)
         threads.reply(session, alert, f"escalated:{level}", message)
-        threads.redraw(session, alert.id, tiers, tz, cs_lead)
+        chances = chances or Chances.read(session, scorecard)
+        threads.redraw(session, alert.id, tiers, tz, cs_lead, chances=chances)
         summary.escalated[level].append(alert.id)
     return summary
 
@@ -100,6 +106,7 @@ def run(
     tiers: Tiers,
     tz: ZoneInfo,
     cs_lead: str | None,
+    scorecard: Scorecard,
     cs_head: str | None = None,
     now: datetime | None = None,
 ) -> EscalationSummary:
@@ -117,6 +124,7 @@ def run(
                 cs_lead=cs_lead,
                 cs_head=cs_head or cs_lead,
                 now=now or utcnow(),
+                scorecard=scorecard,
             )
     if summary.escalated[1] or summary.escalated[2]:
         if cs_lead is None:

@@ -158,6 +158,7 @@ def _escalations(ctx: Context) -> Ran:
         tiers=ctx.scorecard.tiers,
         tz=settings.tz,
         cs_lead=settings.cs_lead,
+        scorecard=ctx.scorecard,
         cs_head=settings.cs_head,
     )
     new = any(esc.escalated.values())

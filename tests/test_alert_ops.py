@@ -81,7 +81,7 @@ def escalate(
 ) -> escalations_job.EscalationSummary:
     return escalations_job.run(
         engine, calendar=calendar or BusinessCalendar(), tiers=load_scorecard().tiers, tz=UTC_ZONE, cs_lead=LEAD,
-        cs_head=HEAD, now=now,
+        cs_head=HEAD, now=now, scorecard=load_scorecard(),
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """The chance to churn beyond the card: `/health me` and `/health top <tier>` rows, the owner's DM when an alert opens,
 the run's one DM and the alert listings (the first run's "where we start"), each line checked by hand against the
 hand-made bands of tests/test_chance_surfaces.py; without a number each message says why once, in words. The alert
-job reads the fit once per run, however many alerts it opens."""
+job reads the fit once per run, however many alerts it opens. Every root redraw (a click, the escalation job, an exit
+interview's churn) checks the fit against the card in use."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ from bot.alerts import actions
 from bot.alerts import messages as alerts
 from bot.alerts.rules import Rules
 from bot.alerts.values import AlertRef
+from bot.calendar import BusinessCalendar
+from bot.exits import service as exit_service
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.chance import Chances
+from jobs import escalations as escalations_job
 from storage import alerts as alert_store
 from storage import outbox
 from storage.db import session_factory, unit_of_work
 from storage.models import Account, HealthScore
+from tests import test_alert_ops as ops
 from tests.conftest import DEMO_END, BotServer
 from tests.fake_slack import FakeSlack
 from tests.test_alert_actions import ANNA, LOOK, NOW, make_alert
@@ -37,6 +42,7 @@ from tests.test_chance_surfaces import (
     store,
     validate,
 )
+from tests.test_exit_interview import form as exit_form
 from tests.test_first_run import CSM, MAIN, SAVE_TEAM, add, checked, drain, run, write_rules
 from tests.test_payloads_retention import ACCOUNT, SCORE, TIERS, TZ, alert
 
@@ -191,3 +197,51 @@ def test_a_click_redraws_the_root_with_the_fit_checked_against_the_card(engine: 
             assert redrawn is not None
             title = redrawn.payload["blocks"][0]["text"]["text"]
         assert shown in title and (fit is FIT or "30 %" not in title)
+
+
+def root_title(engine: Engine, alert_id: int) -> str:
+    """The first section of the root's latest redraw (`alert:N:v{version}`)."""
+    with unit_of_work(session_factory(engine)) as s:
+        version = alert_store.get(s, alert_id).version  # type: ignore[union-attr]
+        redrawn = outbox.get(s, f"alert:{alert_id}:v{version}")
+        assert redrawn is not None
+        return redrawn.payload["blocks"][0]["text"]["text"]
+
+
+def test_the_escalation_job_redraws_the_root_with_the_fit_checked_against_the_card(engine: Engine) -> None:
+    """An edited card (the stored fit is for another one): the escalated root says why, not the old number."""
+    alert_id = ops.make_alert(engine, due_at=ops.at(27, 16))
+    with unit_of_work(session_factory(engine)) as s:
+        account = s.exec(select(Account)).one()
+        s.add(HealthScore(account_id=account.id or 0, day=NOW.date(), score=12.0, tier="high_risk"))
+    store(engine, replace(FIT, scorecard_key="old"))
+    escalated = escalations_job.run(
+        engine,
+        calendar=BusinessCalendar(),
+        tiers=TIERS,
+        tz=TZ,
+        cs_lead=ops.LEAD,
+        cs_head=ops.HEAD,
+        now=ops.at(27, 16, 5),
+        scorecard=load_scorecard(),
+    )
+    assert escalated.escalated[1] == [alert_id]
+    title = root_title(engine, alert_id)
+    assert REFITTING in title and "30 %" not in title
+
+
+def test_an_exit_interviews_churn_redraws_the_root_without_a_chance(engine: Engine) -> None:
+    """The exit's churn resolves the alert: the churned account's root shows no chance at all, so a fit for an
+    edited card (or the card's own) leaves no number there."""
+    alert_id = make_alert(engine)
+    with unit_of_work(session_factory(engine)) as s:
+        account = s.exec(select(Account)).one()
+        s.add(HealthScore(account_id=account.id or 0, day=NOW.date(), score=12.0, tier="high_risk"))
+    store(engine, replace(FIT, scorecard_key="old"))
+    entry = exit_service.check(exit_form(), account.id, NOW.date())
+    assert isinstance(entry, exit_service.Entry)
+    with unit_of_work(session_factory(engine)) as s:
+        saved = exit_service.save(s, entry, None, None, ANNA, NOW.date(), TIERS, TZ, None)
+    assert isinstance(saved, exit_service.Saved)
+    title = root_title(engine, alert_id)
+    assert "Chance to churn" not in title and "30 %" not in title and REFITTING not in title

@@ -17,6 +17,9 @@ from sqlmodel import Session, col, select
 
 from bot.alerts import messages as alert_messages
 from bot.alerts import threads
+from bot.assistant.answers import answer_text
+from bot.assistant.brief import brief
+from bot.health.lookup import AccountNames
 from bot.scoring import chance_fit
 from bot.scoring.chance import Band, ChanceFit, ChanceMap, scorecard_key
 from bot.scoring.scorecard import load_scorecard
@@ -194,6 +197,15 @@ def test_a_fit_for_another_card_shows_no_chance_until_the_next_score_run(seeded,
     with unit_of_work(session_factory(seeded)) as s:
         lines = expected_loss.lines(expected_loss.read(s, load_scorecard()).expected(TIERS), TIERS.label)
     assert lines == [f"*Expected MRR loss in the next 90 days*: not shown, {REFITTING}."]
+    with unit_of_work(session_factory(seeded)) as s:  # Ask healthbot: its card, its at-risk list, Brief me
+        asked = [
+            answer_text(s, q, ME, load_scorecard(), date.today(), AccountNames(), ZoneInfo("UTC")).text
+            for q in (f"how is {account.name}?", "who is at risk?")
+        ]
+        briefed = brief(s, account.id or 0, load_scorecard(), date.today(), ZoneInfo("UTC"))
+    assert briefed is not None
+    for text in [*asked, briefed.text]:
+        assert "30 %" not in text and "chance 30" not in text, text
 
 
 def test_an_override_changes_the_tier_shown_not_the_chance(seeded, bot_server: BotServer) -> None:

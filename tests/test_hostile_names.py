@@ -266,7 +266,7 @@ def test_an_alert_run_of_hostile_accounts_sends_nothing_that_pings_or_links(
         task_escalations.run(engine, calendar=CALENDAR, tiers=HOSTILE_TIERS, tz=UTC_ZONE, cs_lead=LEAD, cs_head=HEAD,
                              now=later + timedelta(days=n))  # fmt: skip
         alert_escalations.run(engine, calendar=CALENDAR, tiers=HOSTILE_TIERS, tz=UTC_ZONE, cs_lead=LEAD, cs_head=HEAD,
-                              now=later + timedelta(days=n))  # fmt: skip
+                              now=later + timedelta(days=n), scorecard=scorecard)  # fmt: skip
     digest_job.run(engine, scorecard=scorecard, alert_channel=CHANNEL, tz=UTC_ZONE, now=at(day(7), 9), rules=rules,
                    dms=True)  # fmt: skip
     assert drain(engine, fake_slack) > 2 * len(HOSTILE)

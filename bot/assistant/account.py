@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.assistant.answer import Answer, Figure
-from bot.scoring import chance_fit
 from bot.scoring.explain import driver_reason, score_change, score_text
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import esc, mention, money, override_text, renewal_text, signed, when
@@ -41,12 +40,14 @@ class Moment:
     tasks: list[Task]
 
 
-def read(session: Session, account_id: int) -> Moment | None:
+def read(session: Session, account_id: int, scorecard: Scorecard | None = None) -> Moment | None:
+    """The account as the assistant tells it; the chance only with the card in use (`Chances.read` checks the fit was
+    made for it), none without."""
     account = session.get(Account, account_id)
     if account is None:
         return None
     score = scores.latest_score(session, account_id)
-    chances = Chances(chance_fit.stored_in(session))
+    chances = Chances.read(session, scorecard) if scorecard is not None else Chances(None)
     gone = account.churned_on is not None or account.status == AccountStatus.CHURNED
     value = None if score is None or gone else chances.short(score.scorecard, score.score, account.segment)
     alert = alerts.open_alert(session, account_id)
@@ -79,7 +80,7 @@ def _late(task: Task, now: datetime) -> bool:
 
 def card(session: Session, account_id: int, scorecard: Scorecard, today: date, tz: ZoneInfo) -> Answer | None:
     """The card in words: score, tier, trend, top drivers, chance to churn, renewal, owner, open tasks."""
-    seen = read(session, account_id)
+    seen = read(session, account_id, scorecard)
     if seen is None:
         return None
     account, score, tiers = seen.account, seen.score, scorecard.tiers

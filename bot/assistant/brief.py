@@ -37,7 +37,7 @@ def intent(tier: str | None) -> str:
 
 def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, tz: ZoneInfo) -> Answer | None:
     """None when the account is gone."""
-    seen = account.read(session, account_id)
+    seen = account.read(session, account_id, scorecard)
     if seen is None:
         return None
     acc, score, tiers = seen.account, seen.score, scorecard.tiers

@@ -17,7 +17,6 @@ from bot.assistant.account import due_utc
 from bot.assistant.answer import Answer, Figure
 from bot.assistant.reading import Question
 from bot.health.service import my_task_rows
-from bot.scoring import chance_fit
 from bot.scoring.explain import at_risk_tiers, score_text
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, money, when
@@ -83,7 +82,7 @@ def at_risk(session: Session, q: Question, user_id: str, scorecard: Scorecard) -
     commands = (f"/health top {limit}", "/health top by-mrr")
     if not rows:
         return Answer(_a("at_risk.none", where=where, day=day.isoformat()), (), commands, facts)
-    chances = Chances(chance_fit.stored_in(session))
+    chances = Chances.read(session, scorecard)
     lines = [_a("at_risk.title", n=len(rows), where=where, day=day.isoformat())]
     listed = []
     for i, r in enumerate(shown, 1):
