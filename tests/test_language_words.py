@@ -5,21 +5,30 @@ scorecard's tier and group labels read in the reader's language."""
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.alerts.rules import load_rules
+from bot.calendar import BusinessCalendar
 from bot.scoring.explain import driver_reason
 from bot.scoring.scorecard import load_scorecard
+from bot.settings import Settings
 from bot.slack.blocks import validate_blocks
+from bot.slack.client import make_client
+from jobs.table import Context
 from prompts import speaking
 from storage.db import session_factory, unit_of_work
-from storage.models import Account, HealthScore
+from storage.models import Account, HealthScore, OutboxMessage
 from storage.types import Driver, ScoreParts
 from tests.conftest import DEMO_END, BotServer
+from tests.fake_slack import FakeSlack
 
-ZH = "U0ZHUSER01"
+ZH, EN = "U0ZHUSER01", "U01CSM0002"
 
 
 def _text(blocks: list[dict[str, Any]]) -> str:
@@ -73,3 +82,50 @@ def test_the_default_cards_tier_and_group_labels_read_in_chinese(seeded: Engine,
     with speaking("zh-CN"):
         assert tiers.label(score.tier) in zh and tiers.label("high_risk") == "高风险"
     assert "Product usage" in en and "产品使用" in zh and "Product usage" not in zh
+
+
+# --- what jobs send a person: in their Slack locale ------------------------------------------------------------
+
+
+def test_dms_jobs_send_speak_each_recipients_locale(
+    engine: Engine, settings: Settings, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    from jobs import alerts as alert_job
+    from jobs import digest as digest_job
+
+    fake_slack.locales[ZH] = "zh-CN"
+    Context(settings, engine, make_client(settings), load_scorecard())  # as `healthbot run` and `jobs run` start
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(
+        '[budget]\nfirst_run = "open"\n[[rules]]\nname = "low"\nkind = "score_below"\nseverity = "high_risk"\n'
+        "below = 40\ndays = 1\n"
+    )
+    rules = load_rules(rules_file, load_scorecard())
+    d0 = date(2026, 3, 2)
+    with unit_of_work(session_factory(engine)) as s:
+        for external_id, owner in (("CN", ZH), ("US", EN)):
+            account = Account(external_id=external_id, name=f"{external_id} Co", name_lower=f"{external_id} co",
+                              owner_slack_id=owner, mrr=1000.0)  # fmt: skip
+            s.add(account)
+            s.flush()
+            for i in range(2):
+                s.add(HealthScore(account_id=account.id, day=d0 + timedelta(days=i), score=30, tier="high_risk"))
+    now = datetime.combine(d0 + timedelta(days=2), time(7), tzinfo=UTC)
+    alert_job.run(engine, rules=rules, scorecard=load_scorecard(), calendar=BusinessCalendar(),
+                  alert_channel="C0DEFAULT01", day=d0 + timedelta(days=1), now=now)  # fmt: skip
+    digest_job.run(engine, scorecard=load_scorecard(), alert_channel="C0DEFAULT01", tz=UTC, now=now, dms=True)
+    with Session(engine) as s:
+        sent = [(m.key, m.channel, m.payload) for m in s.exec(select(OutboxMessage))]
+    dms = {channel: [] for channel in (ZH, EN)}
+    for key, channel, payload in sent:
+        validate_blocks(payload["blocks"])
+        if channel in dms:
+            dms[channel].append((key, _text(payload["blocks"])))
+        else:  # the channel's messages: the default language
+            assert not re.search(r"[\u4e00-\u9fff]", _text(payload["blocks"])), key
+    assert {k.split(":")[0] for k, _ in dms[ZH]} == {"alerts", "digest"} == {k.split(":")[0] for k, _ in dms[EN]}
+    for key, text in dms[ZH]:
+        assert "高风险" in text or "本周" in text, key
+        assert "High risk" not in text and "Risk alert" not in text, key
+    for key, text in dms[EN]:
+        assert not re.search(r"[\u4e00-\u9fff]", text), key

@@ -29,6 +29,7 @@ from bot.scoring.explain import driver_reason, metric_label
 from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key
 from bot.slack.blocks import is_user
+from bot.slack.language import speaking_to
 from prompts import raw, speaking_in
 from storage import alerts, outbox, scores
 from storage import tasks as store
@@ -90,7 +91,8 @@ def dm_assignee(
     if not tasks or not is_user(assignee):
         return
     first = min(t.id or 0 for t in tasks)
-    message = messages.task_dm(name, alert.severity, alert.channel, tasks, tiers, tz)
+    with speaking_to(assignee):
+        message = messages.task_dm(name, alert.severity, alert.channel, tasks, tiers, tz)
     outbox.post(session, dm_key(first, assignee), assignee, message.text, message.blocks)
 
 

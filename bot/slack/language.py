@@ -10,12 +10,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Any
 
 from slack_sdk import WebClient
 
 from bot.slack.blocks import is_user
-from prompts import language_of
+from prompts import language_of, speaking
 
 log = logging.getLogger("healthbot.slack")
 
@@ -47,6 +48,7 @@ class UserLanguages:
             logger=client.logger,
         )
         self._client.retry_handlers = []
+        self.token, self.base_url = client.token, client.base_url
         self._ttl, self._retry_after, self._size, self._clock = ttl, retry_after, size, clock
         self._known: OrderedDict[str, tuple[float, str | None]] = OrderedDict()  # user -> (until, language)
         self._lock = threading.Lock()
@@ -75,6 +77,22 @@ class UserLanguages:
             return False, None
         locale = user.get("locale")
         return True, language_of(locale) if isinstance(locale, str) else None
+
+
+_for_jobs: list[UserLanguages] = []  # the process's lookup for what jobs send a person (`speaking_to`)
+
+
+def use_for_jobs(client: WebClient) -> UserLanguages:
+    """The users.info lookup the messages jobs send a person use: one per process and token, kept (with its cache)."""
+    if not _for_jobs or _for_jobs[0].token != client.token or _for_jobs[0].base_url != client.base_url:
+        _for_jobs[:] = [UserLanguages(client)]
+    return _for_jobs[0]
+
+
+def speaking_to(user: str | None) -> AbstractContextManager[str]:
+    """`speaking` the language of `user`'s Slack locale (cached), else the default: a DM a job sends them (an owner
+    on an alert, an assignee's tasks, a CSM's digest) is in their language, not LANGUAGE."""
+    return speaking(_for_jobs[0](user) if _for_jobs else None)
 
 
 class CarryContext(ThreadPoolExecutor):
