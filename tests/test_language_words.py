@@ -4,6 +4,7 @@ scorecard's tier and group labels read in the reader's language."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, date, datetime, time, timedelta
@@ -129,3 +130,39 @@ def test_dms_jobs_send_speak_each_recipients_locale(
         assert "High risk" not in text and "Risk alert" not in text, key
     for key, text in dms[EN]:
         assert not re.search(r"[\u4e00-\u9fff]", text), key
+
+
+# --- what a channel sees: the channel's language, whoever acted -------------------------------------------------
+
+
+def _has_chinese(payload: Any) -> bool:
+    return bool(re.search(r"[\u4e00-\u9fff]", json.dumps(payload, ensure_ascii=False)))
+
+
+def test_a_card_a_chinese_reader_shares_reads_in_the_channels_language(seeded: Engine, bot_server: BotServer) -> None:
+    account, _ = _with_drivers(seeded)
+    bot_server.fake.locales[ZH] = "zh-CN"
+    resp = bot_server.action("health.share", json.dumps({"account_id": account.id}), user_id=ZH)
+    assert resp.status_code == 200
+    posts = bot_server.fake.wait_for("response_url", timeout=30)
+    [shared] = [p.params for p in posts if p.params.get("response_type") == "in_channel"]
+    validate_blocks(shared["blocks"])
+    assert account.name in shared["text"] and not _has_chinese(shared["blocks"])
+
+
+def test_an_exit_summary_a_chinese_reader_saves_reads_in_the_channels_language(
+    engine: Engine, settings: Settings, fake_slack: FakeSlack
+) -> None:
+    from tests.test_exit_interview import CHURN, DAY, add_account, form, open_by_command, posted_to, submit
+
+    server = BotServer(dataclasses.replace(settings, churn_channel=CHURN), engine, fake_slack, today=DAY).start()
+    try:
+        add_account(engine)
+        fake_slack.locales[ZH] = "zh-CN"
+        view = open_by_command(server, user=ZH)
+        assert _has_chinese(view)  # the form is theirs
+        assert submit(server, view, form(), user=ZH).status_code == 200
+        [summary] = posted_to(server, CHURN, 1)
+    finally:
+        server.stop()
+    assert "Acme Corp" in summary["text"] and not _has_chinese(summary)
