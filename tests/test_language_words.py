@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
+import warnings
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -166,3 +169,28 @@ def test_an_exit_summary_a_chinese_reader_saves_reads_in_the_channels_language(
     finally:
         server.stop()
     assert "Acme Corp" in summary["text"] and not _has_chinese(summary)
+
+
+# --- charts: a font with the language's glyphs, else English labels ----------------------------------------------
+
+
+def test_a_chinese_chart_without_a_cjk_font_draws_english_labels_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.health import chart
+
+    monkeypatch.setattr(chart, "CJK_FONTS", ("No Such CJK Font",))  # as on a host without fonts-noto-cjk
+    series = [(date(2026, 6, 1) + timedelta(days=i), 40.0 + i) for i in range(30)]
+    data = chart.ChartData("Acme Corp", 90, series, {"logins": series, "support_tickets": series})
+    tiers = load_scorecard().tiers
+    with speaking("zh-CN"), warnings.catch_warnings(), caplog.at_level(logging.WARNING, "healthbot.chart"):
+        warnings.simplefilter("error")  # a glyph the font lacks (drawn as a box) warns: here it fails the test
+        with chart.chart_language() as drawn:
+            assert drawn == "en" and tiers.label("high_risk") == "High risk"
+        pngs = [chart.render_chart(data, tiers) for _ in range(2)]
+        assert tiers.label("high_risk") == "高风险"  # after the chart: the reader's language again
+    assert all(png.startswith(b"\x89PNG") for png in pngs)
+    said = [r.getMessage() for r in caplog.records if "CJK font" in r.getMessage()]
+    assert said == ["no CJK font installed (No Such CJK Font): charts draw their labels in English"]
+    with speaking("en"), chart.chart_language() as drawn:
+        assert drawn == "en"
