@@ -178,14 +178,15 @@ def test_a_chinese_chart_without_a_cjk_font_draws_english_labels_and_says_so_onc
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bot.health import chart
+    from bot.slack import language
 
-    monkeypatch.setattr(chart, "CJK_FONTS", ("No Such CJK Font",))  # as on a host without fonts-noto-cjk
+    monkeypatch.setattr(language, "CJK_FONTS", ("No Such CJK Font",))  # as on a host without fonts-noto-cjk
     series = [(date(2026, 6, 1) + timedelta(days=i), 40.0 + i) for i in range(30)]
     data = chart.ChartData("Acme Corp", 90, series, {"logins": series, "support_tickets": series})
     tiers = load_scorecard().tiers
-    with speaking("zh-CN"), warnings.catch_warnings(), caplog.at_level(logging.WARNING, "healthbot.chart"):
+    with speaking("zh-CN"), warnings.catch_warnings(), caplog.at_level(logging.WARNING, "healthbot.slack"):
         warnings.simplefilter("error")  # a glyph the font lacks (drawn as a box) warns: here it fails the test
-        with chart.chart_language() as drawn:
+        with language.chart_language() as drawn:
             assert drawn == "en" and tiers.label("high_risk") == "High risk"
         pngs = [chart.render_chart(data, tiers) for _ in range(2)]
         assert tiers.label("high_risk") == "高风险"  # after the chart: the reader's language again

@@ -449,7 +449,7 @@ def reliability_panel(ax: Axes, cal: Calibration, segment: bool = False) -> None
 
 def render_png(review: ChurnReview) -> bytes:
     """The chart (`chart`) as PNG bytes, in a font for its language (`chart_language`)."""
-    from bot.health.chart import chart_language
+    from bot.slack.language import chart_language
 
     buffer = io.BytesIO()
     with chart_language():

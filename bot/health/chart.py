@@ -6,35 +6,15 @@ matplotlib is imported inside `render_chart` only, so the bot starts and answers
 from __future__ import annotations
 
 import io
-import logging
 import re
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
 from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Tiers
-from prompts import ENGLISH, current, say, speaking
-
-# Fonts with Chinese (Japanese, Korean) glyphs, the first installed one drawing a chart in such a language
-# (the image installs fonts-noto-cjk): matplotlib's own DejaVu Sans has none, and draws boxes.
-CJK_FONTS = (
-    "Noto Sans CJK SC",
-    "Noto Sans CJK JP",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "Source Han Sans",
-    "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei",
-    "Microsoft YaHei",
-    "SimHei",
-    "PingFang SC",
-)
-CJK_LANGUAGES = ("zh", "ja", "ko")
-log = logging.getLogger("healthbot.chart")
+from bot.slack.language import chart_language
+from prompts import say
 
 
 @dataclass(frozen=True)
@@ -51,37 +31,6 @@ class ChartData:
     @property
     def filename(self) -> str:
         return (re.sub(r"[^a-z0-9]+", "-", self.name.lower())[:80].strip("-") or "account") + "-health.png"
-
-
-@cache
-def _installed(candidates: tuple[str, ...]) -> str | None:
-    from matplotlib import font_manager
-
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    found = next((name for name in candidates if name in have), None)
-    if found is None:
-        log.warning("no CJK font installed (%s): charts draw their labels in English", ", ".join(candidates[:3]))
-    return found
-
-
-@contextmanager
-def chart_language() -> Iterator[str]:
-    """Draw a chart's words in the current language with a font that has its glyphs: for Chinese (Japanese,
-    Korean) the first installed of `CJK_FONTS`; none installed, the labels in English rather than boxes (logged
-    once). Covers drawing and saving: matplotlib picks a glyph's font when it draws. Yields the language drawn."""
-    from matplotlib import rc_context, rcParams
-
-    language = current()
-    if language.split("-")[0] not in CJK_LANGUAGES:
-        yield language
-        return
-    font = _installed(CJK_FONTS)
-    if font is None:
-        with speaking(ENGLISH):
-            yield ENGLISH
-        return
-    with rc_context({"font.family": "sans-serif", "font.sans-serif": [font, *rcParams["font.sans-serif"]]}):
-        yield language
 
 
 def render_chart(data: ChartData, tiers: Tiers) -> bytes:
