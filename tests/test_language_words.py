@@ -195,3 +195,36 @@ def test_a_chinese_chart_without_a_cjk_font_draws_english_labels_and_says_so_onc
     assert said == ["no CJK font installed (No Such CJK Font): charts draw their labels in English"]
     with speaking("en"), chart.chart_language() as drawn:
         assert drawn == "en"
+
+
+def test_an_overdue_task_is_escalated_in_the_threads_language(engine: Engine, tmp_path: Path) -> None:
+    from jobs import alerts as alert_job
+    from jobs import task_escalations
+    from prompts import set_channel_languages
+
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(
+        '[budget]\nfirst_run = "open"\n[routing]\nlanguages = { C0CHINA001 = "zh-CN" }\n[[rules]]\nname = "low"\n'
+        'kind = "score_below"\nseverity = "high_risk"\nbelow = 40\ndays = 1\n'
+    )
+    rules = load_rules(rules_file, load_scorecard())
+    d0 = date(2026, 3, 2)  # a Monday
+    with unit_of_work(session_factory(engine)) as s:
+        account = Account(external_id="CN", name="CN Co", name_lower="cn co", owner_slack_id=EN, mrr=1000.0)
+        s.add(account)
+        s.flush()
+        for i in range(2):
+            s.add(HealthScore(account_id=account.id, day=d0 + timedelta(days=i), score=30, tier="high_risk"))
+    try:
+        now = datetime.combine(d0 + timedelta(days=2), time(7), tzinfo=UTC)
+        alert_job.run(engine, rules=rules, scorecard=load_scorecard(), calendar=BusinessCalendar(),
+                      alert_channel="C0CHINA001", day=d0 + timedelta(days=1), now=now)  # fmt: skip
+        later = datetime.combine(d0 + timedelta(days=14), time(10), tzinfo=UTC)
+        summary = task_escalations.run(engine, calendar=BusinessCalendar(), tiers=load_scorecard().tiers, tz=UTC,
+                                       cs_lead="U0LEAD0001", now=later)  # fmt: skip
+    finally:
+        set_channel_languages({})
+    assert summary.escalated[1]
+    with Session(engine) as s:
+        overdue = [m.payload for m in s.exec(select(OutboxMessage)) if ":overdue:" in m.key]
+    assert overdue and all(p["text"].startswith("逾期任务") for p in overdue)
