@@ -228,3 +228,28 @@ def test_an_overdue_task_is_escalated_in_the_threads_language(engine: Engine, tm
     with Session(engine) as s:
         overdue = [m.payload for m in s.exec(select(OutboxMessage)) if ":overdue:" in m.key]
     assert overdue and all(p["text"].startswith("逾期任务") for p in overdue)
+
+
+def test_a_scorecard_names_its_own_labels_per_language_and_keeps_them_when_written(tmp_path: Path) -> None:
+    from bot.scoring.scorecard import ScorecardError, to_toml
+
+    text = load_scorecard().file.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    text = text.replace(
+        'high_risk = "High risk" }', 'high_risk = "At risk" }\nlabels_in = { zh-CN = { high_risk = "危险" } }'
+    )
+    text = text.replace('label = "Engagement"', 'label = "Relationship"\nlabels_in = { zh-CN = "关系" }')
+    own = tmp_path / "own.toml"
+    own.write_text(text, encoding="utf-8")
+    card = load_scorecard(own)
+    again = tmp_path / "again.toml"
+    again.write_text(to_toml(card), encoding="utf-8")
+    for scorecard in (card, load_scorecard(again)):
+        default = scorecard.cards["default"]
+        assert scorecard.tiers.label("high_risk") == "At risk" and default.group_label("engagement") == "Relationship"
+        with speaking("zh-CN"):
+            assert scorecard.tiers.label("high_risk") == "危险" and default.group_label("engagement") == "关系"
+            assert scorecard.tiers.label("low_risk") == "低风险"  # the default's own label: prompts/zh-CN/labels.toml
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('{ high_risk = "危险" }', '{ at_risk = "危险" }'), encoding="utf-8")
+    with pytest.raises(ScorecardError, match="labels name at_risk"):
+        load_scorecard(bad)
