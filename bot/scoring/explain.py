@@ -7,6 +7,7 @@ prompts/reasons.toml, beside the wordings themselves.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from bot.scoring.scorecard import Measure, Tiers
@@ -92,6 +93,7 @@ def metric_label(metric: str) -> str:
 
 Part = str | list[Any]
 Code = dict[str, Any]
+_NEEDS_FILL = re.compile(r"\{\w+:|[*_~]\{")
 
 
 def _span(days: int) -> str:
@@ -184,9 +186,12 @@ def _word(part: Part) -> str:
 
 def worded(code: Code) -> str:
     """A reason code in words, in the current language."""
-    template = raw(f"reasons.{code['t']}")
+    template = str(raw(f"reasons.{code['t']}"))
     values = {k: _word(p) for k, p in code["v"].items()}
-    return fill(str(template), **values) if values else str(template)
+    if not values:
+        return template
+    # str.format (C) where `fill` would do the same: no count's nouns and no wrapped field (scoring words many)
+    return fill(template, **values) if _NEEDS_FILL.search(template) else template.format(**values)
 
 
 def driver_reason(driver: Driver) -> str:
