@@ -28,7 +28,7 @@ from bot.llm.client import Model
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
 from bot.slack.client import make_client
-from bot.slack.language import CarryContext, UserLanguages
+from bot.slack.language import CarryContext, use_for_jobs
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from bot.web import create_web
@@ -85,7 +85,7 @@ def create_app(
             )
         return next()
 
-    user_languages = UserLanguages(client)
+    user_languages = use_for_jobs(client)  # one cache for requests and the jobs of this process
     workspace_language = settings.language or ENGLISH
     set_default(workspace_language)  # a channel's messages, unless the alert rules name its own (`[routing] languages`)
 

@@ -33,6 +33,7 @@ from bot.churn.periods import parse_period
 from bot.forecast import service as forecasts
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
 from bot.slack import expected_loss
+from prompts import speaking_in
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work
 
@@ -82,7 +83,8 @@ def run(
             card = scorecard or load_scorecard()
             expected = expected_loss.read(session, card).expected(tiers or card.tiers)
             checked = forecasts.latest_check(session, today)  # the latest forecast whose period is over, vs the facts
-            message = messages.review_message(result, open_to_all=not readers, expected=expected, forecast=checked)
+            with speaking_in(channel):
+                message = messages.review_message(result, open_to_all=not readers, expected=expected, forecast=checked)
             new = outbox.post(session, key, channel, message.text, message.blocks)
         log.info("churn review %s %s", key, "enqueued" if new else "already enqueued; nothing added")
         return Posted(key, new, result)
@@ -97,13 +99,13 @@ def upload_chart(engine: Engine, client: WebClient, posted: Posted) -> bool:
         log.warning("churn review %s not delivered yet: its chart is not uploaded", posted.key)
         return False
     try:
-        client.files_upload_v2(
-            channel=channel,
-            file=report.render_png(posted.review),
-            filename=messages.chart_filename(posted.review),
-            title=messages.chart_title(posted.review),
-            thread_ts=ts,
-        )
+        with speaking_in(channel):
+            png, filename, title = (
+                report.render_png(posted.review),
+                messages.chart_filename(posted.review),
+                messages.chart_title(posted.review),
+            )
+        client.files_upload_v2(channel=channel, file=png, filename=filename, title=title, thread_ts=ts)
     except (SlackApiError, SlackRequestError, OSError) as exc:
         log.warning("churn review chart upload failed: %s", exc)
         return False

@@ -16,6 +16,8 @@ from bot.calendar import QuietHours
 from bot.digest.messages import digest_message
 from bot.digest.service import audiences, gather, stats, week_key
 from bot.scoring.scorecard import Scorecard
+from bot.slack.language import speaking_to
+from prompts import speaking_in
 from storage import outbox
 from storage.db import job_lock, session_factory, unit_of_work
 from storage.types import utcnow
@@ -58,7 +60,9 @@ def run(
                 part = stats(week, scorecard.tiers, audience, tz)
                 if audience.user is not None and part.quiet:
                     continue
-                message = digest_message(part, scorecard.tiers, dm=audience.user is not None)
+                speaking = speaking_to(audience.user) if audience.user else speaking_in(audience.channel)
+                with speaking:  # a CSM's DM in their Slack locale, a channel's post in the channel's language
+                    message = digest_message(part, scorecard.tiers, dm=audience.user is not None)
                 outbox.post(
                     session, audience.key, audience.channel, message.text, message.blocks, at=at if at != now else None
                 )

@@ -39,6 +39,11 @@ class Context:
     client: WebClient
     scorecard: Scorecard
 
+    def __post_init__(self) -> None:
+        from bot.slack.language import use_for_jobs
+
+        use_for_jobs(self.client)  # a DM a job sends speaks its recipient's Slack locale
+
     @cached_property
     def rules(self) -> Rules:
         """The alert rules (ALERT_RULES_PATH), read once; a bad file raises `RulesError`."""

@@ -27,6 +27,7 @@ from bot.calendar import BusinessCalendar
 from bot.retention import messages, service
 from bot.retention.playbooks import Playbook, load_playbooks
 from bot.scoring.scorecard import Tiers
+from prompts import speaking_in
 from storage import alerts, outbox
 from storage import tasks as store
 from storage.db import job_lock, session_factory, unit_of_work
@@ -101,7 +102,8 @@ def escalate_due(
             continue  # closed or escalated meanwhile (a click, another replica)
         task = store.get(session, task_id) or task  # as it is now (assigned by round_robin above, say)
         lead = cs_lead if level == 1 else (cs_head or cs_lead)
-        message = messages.overdue_reply(task, level, lead, tz)
+        with speaking_in(alert.channel):  # the thread's language
+            message = messages.overdue_reply(task, level, lead, tz)
         outbox.post(
             session,
             service.overdue_key(task_id, level),

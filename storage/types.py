@@ -58,7 +58,8 @@ class Driver(BaseModel):
     measure: str
     group: str = ""
     points: float  # negative: points lost
-    reason: str
+    reason: str  # in the language of the scoring run; shown when `words` is missing (a row stored before them)
+    words: dict[str, Any] | None = None  # the reason as a code and its figures, worded when shown (explain.py)
 
 
 class ScoreParts(BaseModel):

@@ -147,8 +147,15 @@ def test_trend_reason_quotes_the_change() -> None:
 
     _, parts = only(score(card, {(1, "logins"): constant(10.0, 28) + constant(5.0, 7)}))
 
-    assert parts["drivers"] == [{"measure": "m", "group": "g", "points": -100.0,
+    assert _texts(parts["drivers"]) == [{"measure": "m", "group": "g", "points": -100.0,
                                  "reason": "logins -50 % vs prior 4 weeks"}]  # fmt: skip
+    trend = {"metric": ["metric", "logins"], "change": ["pct", -0.5], "baseline": ["span", 28]}
+    assert parts["drivers"][0]["words"] == {"t": "trend", "v": trend}  # worded when shown, in the reader's language
+
+
+def _texts(drivers: list[Any]) -> list[dict[str, Any]]:
+    """Drivers as text, without the code they are worded from when shown."""
+    return [{k: v for k, v in d.items() if k != "words"} for d in drivers]
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -363,7 +370,7 @@ def test_drivers_sorted_by_points_lost_and_add_up() -> None:
     got, parts = only(score(driver_card(), three_losses()))
 
     assert got == 0.6 * (50 + 60) / 2 + 0.4 * 0  # 33.0
-    assert parts["drivers"] == [
+    assert _texts(parts["drivers"]) == [
         {"measure": "ticket_load", "group": "support", "points": -40.0,
          "reason": "3 tickets in the last 7 days, usually 0.5"},
         {"measure": "logins_trend", "group": "usage", "points": -15.0, "reason": "logins -25 % vs prior 4 weeks"},

@@ -27,6 +27,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key as root_key  # the thread's address (re-exported)
 from bot.slack.blocks import Message, is_user
 from bot.slack.chance import Chances
+from bot.slack.language import speaking_to
 from prompts import speaking_in
 from storage import alerts, outbox, scores
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
@@ -141,10 +142,11 @@ def dm_owner(
     if not is_user(owner):
         return None
     theirs = [t for t in tasks or [] if t.assignee == owner]
-    if theirs:
-        message = messages.person_dm([messages.NewAlert(view, theirs)], [], tiers, tz)
-    else:
-        message = messages.owner_dm(view, tiers, tz)
+    with speaking_to(owner):
+        if theirs:
+            message = messages.person_dm([messages.NewAlert(view, theirs)], [], tiers, tz)
+        else:
+            message = messages.owner_dm(view, tiers, tz)
     outbox.post(session, dm_key(view.alert.id or 0), owner or "", message.text, message.blocks)
     return dm_key(view.alert.id or 0)
 
@@ -176,7 +178,8 @@ def dm_person(
         if fit is not None and score is not None and account is not None:
             chance = fit.row(score.scorecard, score.score, account.segment)
         rows.append(messages.Listed(name, score.tier if score is not None else item.severity, item.channel, chance))
-    message = messages.person_dm(new, rows, tiers, tz)
+    with speaking_to(user):
+        message = messages.person_dm(new, rows, tiers, tz)
     outbox.post(session, key, user, message.text, message.blocks)
     return key
 

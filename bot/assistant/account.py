@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.assistant.answer import Answer, Figure
-from bot.scoring.explain import score_change, score_text
+from bot.scoring.explain import driver_reason, score_change, score_text
 from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import esc, mention, money, override_text, renewal_text, signed, when
 from bot.slack.chance import Chances
@@ -57,7 +57,7 @@ def read(session: Session, account_id: int, scorecard: Scorecard | None = None) 
 
 
 def drivers(score: HealthScore | None) -> list[dict[str, str]]:
-    return [{"reason": d.reason, "points": signed(d.points)} for d in score.parts.drivers] if score else []
+    return [{"reason": driver_reason(d), "points": signed(d.points)} for d in score.parts.drivers] if score else []
 
 
 def task_facts(open_tasks: list[Task], tz: ZoneInfo) -> list[dict[str, Any]]:
@@ -122,7 +122,7 @@ def card(session: Session, account_id: int, scorecard: Scorecard, today: date, t
         facts["chance_to_churn"] = seen.chance
         figures.append(Figure(_a("figure.chance", horizon=seen.horizon), seen.chance))
     if score is not None:
-        items = [_a("card.driver", reason=esc(d.reason), points=signed(d.points)) for d in score.parts.drivers]
+        items = [_a("card.driver", reason=esc(driver_reason(d)), points=signed(d.points)) for d in score.parts.drivers]
         lines.append("\n".join([_a("card.drivers"), *items]) if items else _a("card.no_drivers"))
     renewal = renewal_text(account.renewal_date, today)
     lines.append(_a("card.facts", renewal=renewal, owner=mention(account.owner_slack_id), mrr=money(account.mrr)))
@@ -159,8 +159,8 @@ def driver_moves(then: HealthScore | None, now: HealthScore) -> list[tuple[str, 
     """Drivers whose points changed by a point or more between two scores, the biggest change first."""
     before = {d.measure: d.points for d in then.parts.drivers} if then is not None else {}
     after = {d.measure: d.points for d in now.parts.drivers}
-    reasons = {d.measure: d.reason for d in (then.parts.drivers if then is not None else [])}
-    reasons |= {d.measure: d.reason for d in now.parts.drivers}
+    reasons = {d.measure: driver_reason(d) for d in (then.parts.drivers if then is not None else [])}
+    reasons |= {d.measure: driver_reason(d) for d in now.parts.drivers}
     moves = [(reasons[m], before.get(m, 0.0), after.get(m, 0.0)) for m in reasons]
     moves = [m for m in moves if round(m[2]) != round(m[1])]
     return sorted(moves, key=lambda m: (-abs(m[2] - m[1]), m[0]))[:MOVES]

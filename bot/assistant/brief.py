@@ -15,6 +15,7 @@ from sqlmodel import Session
 from bot.assistant import account
 from bot.assistant.answer import Answer, Figure
 from bot.retention.playbooks import playbook, shown
+from bot.scoring.explain import driver_reason
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, mention, money, renewal_text, when
 from prompts import raw, say
@@ -62,7 +63,7 @@ def brief(session: Session, account_id: int, scorecard: Scorecard, today: date, 
     lines.append(_a("brief.call"))
     call_at = len(lines)  # what to say on the call: the brief's one part a model may reword (compose.reword)
     lines.append(_a("brief.intent", intent=esc(said)))
-    asks = [d.reason for d in score.parts.drivers[:ASKS]] if score is not None else []
+    asks = [driver_reason(d) for d in score.parts.drivers[:ASKS]] if score is not None else []
     lines += [_a("brief.ask", reason=esc(r)) for r in asks]
     book = playbook(tier) if tier else None
     if tier and book is not None and book.steps:

@@ -20,6 +20,7 @@ from bot.assistant.brief import intent
 from bot.retention.messages import Draft, fill, highlight_line, outreach
 from bot.retention.playbooks import playbook, templates
 from bot.retention.service import highlights
+from bot.scoring.explain import driver_reason
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, is_user, mention
 from prompts import raw, say
@@ -80,7 +81,7 @@ def draft(
     name = book.template if book is not None and book.template else None
     chosen = name if name in templates() else FALLBACK_TEMPLATE
     score = scores.latest_score(session, account.id or 0)
-    reasons = [d.reason for d in score.parts.drivers] if score is not None else []
+    reasons = [driver_reason(d) for d in score.parts.drivers] if score is not None else []
     groups = _groups(score, scorecard) if score is not None else []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
     recent = highlights(session, account.id or 0, score.day if score is not None else None)

@@ -448,9 +448,12 @@ def reliability_panel(ax: Axes, cal: Calibration, segment: bool = False) -> None
 
 
 def render_png(review: ChurnReview) -> bytes:
-    """The chart (`chart`) as PNG bytes."""
+    """The chart (`chart`) as PNG bytes, in a font for its language (`chart_language`)."""
+    from bot.slack.language import chart_language
+
     buffer = io.BytesIO()
-    chart(review).savefig(buffer, format="png")
+    with chart_language():
+        chart(review).savefig(buffer, format="png")
     return buffer.getvalue()
 
 

@@ -31,7 +31,7 @@ from bot.retention.service import redraw_tasks
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, esc, is_user, mention, plain
 from bot.slack.requests import is_member
-from prompts import say
+from prompts import say, speaking_in
 from storage import accounts, alerts, exits, outbox, tasks
 from storage.models import Account, ExitInterview
 from storage.types import EXIT_REASONS, AccountStatus, AlertOutcome, ExitReason
@@ -242,7 +242,8 @@ def save(
 def _post_summary(session: Session, account: Account, interview: ExitInterview, churn_channel: str | None) -> None:
     """The churn channel's summary of this version of the interview (once: keyed by interview and version)."""
     if churn_channel:
-        message = messages.summary(account, interview)
+        with speaking_in(churn_channel):  # the channel's language, not the language of whoever saved it
+            message = messages.summary(account, interview)
         key = outbox.exit_summary_key(interview.id or 0, interview.version)
         outbox.post(session, key, churn_channel, message.text, message.blocks)
 

@@ -19,7 +19,7 @@ from bot.slack.blocks import esc
 from bot.slack.outbox import drain
 from bot.slack.requests import Click, Deps, tell
 from bot.slack.respond import ResponseUrlError, RetryingRespond
-from prompts import say
+from prompts import say, speaking_in
 from storage import events, scores
 from storage.db import unit_of_work
 from storage.models import Account
@@ -52,8 +52,11 @@ def share(deps: Deps, click: Click[AccountRef]) -> None:
     The claim commits on its own before the post, so no database lock is held while Slack answers;
     a post Slack refuses releases it, so the user can try again."""
     account_id = click.value.account_id
-    message = service.card(click.session, account_id, deps.scorecard, deps.today(), shared_by=click.user_id)
-    key = share_key(click.body)
+    body = click.body
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    with speaking_in(channel):  # seen by the whole channel: its language, not the sharer's
+        message = service.card(click.session, account_id, deps.scorecard, deps.today(), shared_by=click.user_id)
+    key = share_key(body)
     with unit_of_work(deps.sessions) as claim:
         first = events.claim_event(claim, key)
     if not first:

@@ -11,7 +11,9 @@ import textwrap
 from dataclasses import dataclass
 from datetime import date
 
+from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Tiers
+from bot.slack.language import chart_language
 from prompts import say
 
 
@@ -20,7 +22,7 @@ class ChartData:
     name: str
     days: int
     scores: list[tuple[date, float]]  # oldest first
-    metrics: dict[str, list[tuple[date, float]]]  # label -> daily values, oldest first
+    metrics: dict[str, list[tuple[date, float]]]  # metric -> daily values, oldest first (labelled when drawn)
 
     @property
     def title(self) -> str:
@@ -33,11 +35,16 @@ class ChartData:
 
 def render_chart(data: ChartData, tiers: Tiers) -> bytes:
     """Score over its tier bands (healthiest green, riskiest red); below, a panel per metric: daily and 7-day mean."""
+    with chart_language():
+        return _render(data, tiers)
+
+
+def _render(data: ChartData, tiers: Tiers) -> bytes:
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    metrics = {label: series for label, series in data.metrics.items() if series}
+    metrics = {metric_label(m): series for m, series in data.metrics.items() if series}
     fig = Figure(figsize=(8, 3.2 + 1.3 * len(metrics)), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1 + len(metrics), 1, sharex=True, squeeze=False, height_ratios=[2.5] + [1] * len(metrics))[:, 0]

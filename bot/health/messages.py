@@ -197,7 +197,7 @@ def _facts(account: Account, as_of: date) -> list[str]:
 def _groups(score: HealthScore, scorecard: Scorecard) -> str:
     """Each group's score, in the scorecard's order, with the group's label."""
     card = scorecard.cards.get(score.scorecard)
-    labels = {name: group.label for name, group in card.groups.items()} if card else {}
+    labels = {name: card.group_label(name) for name in card.groups} if card else {}
     items = [
         say(
             "health.card.group",

@@ -21,7 +21,6 @@ from bot.health.values import ListPage
 from bot.retention import plays
 from bot.retention.modal import TaskRow, my_tasks
 from bot.scoring import chance_fit
-from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import Message, esc
 from bot.slack.chance import Chances
@@ -245,7 +244,7 @@ def chart(session: Session, account_id: int, scorecard: Scorecard) -> ChartData 
         account.name,
         SERIES_DAYS,
         scores.score_series(session, account_id, since),
-        {metric_label(m): series for m, series in metrics.items()},
+        dict(metrics),
     )
 
 

@@ -25,10 +25,11 @@ from bot.calendar import BusinessCalendar
 from bot.retention import messages
 from bot.retention.messages import Draft, Highlight, TaskList
 from bot.retention.playbooks import Playbook, load_playbooks
-from bot.scoring.explain import metric_label
+from bot.scoring.explain import driver_reason, metric_label
 from bot.scoring.scorecard import Tiers
 from bot.slack.alert_thread import root_key
 from bot.slack.blocks import is_user
+from bot.slack.language import speaking_to
 from prompts import raw, speaking_in
 from storage import alerts, outbox, scores
 from storage import tasks as store
@@ -90,7 +91,8 @@ def dm_assignee(
     if not tasks or not is_user(assignee):
         return
     first = min(t.id or 0 for t in tasks)
-    message = messages.task_dm(name, alert.severity, alert.channel, tasks, tiers, tz)
+    with speaking_to(assignee):
+        message = messages.task_dm(name, alert.severity, alert.channel, tasks, tiers, tz)
     outbox.post(session, dm_key(first, assignee), assignee, message.text, message.blocks)
 
 
@@ -148,7 +150,7 @@ def post_draft(
     it) sends exactly what was decided, once. No owner, no `names` or no answer: the team's sign-off."""
     if book.template is None:
         return
-    drivers = [d.reason for d in score.parts.drivers] if score is not None else []
+    drivers = [driver_reason(d) for d in score.parts.drivers] if score is not None else []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
     signature = names(owner) if names is not None and owner else None
     draft = Draft(

@@ -16,7 +16,7 @@ from typing import Any, NotRequired, TypedDict, cast
 import numpy as np
 import pandas as pd
 
-from bot.scoring.explain import cap_reason, reason_text
+from bot.scoring.explain import Code, cap_code, reason_code, worded
 from bot.scoring.measures import DayInputs, applies, measure_input
 from bot.scoring.panel import Panel, window
 from bot.scoring.scorecard import Cap, Card, Scorecard
@@ -37,6 +37,7 @@ class DriverRow(TypedDict):
     group: str
     points: float
     reason: str
+    words: dict[str, Any]
 
 
 class PartsRow(TypedDict):
@@ -198,14 +199,15 @@ def _score_card(
     figure_lists: list[list[tuple[str, list[Any]]]] = [
         [(k, np.asarray(v).tolist()) for k, v in measure_figures[nm].items()] for nm in names
     ]
-    reasons: dict[tuple[Any, ...], str] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
+    reasons: dict[tuple[Any, ...], tuple[str, Code]] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
 
-    def reason_for(j: int, i: int) -> str:
+    def reason_for(j: int, i: int) -> tuple[str, Code]:
         quoted = {k: v[i] for k, v in figure_lists[j]}
         key = (j, *quoted.values())
         reason = reasons.get(key)
         if reason is None:
-            reason = reason_text(measure_meta[j][1], quoted)
+            code = reason_code(measure_meta[j][1], quoted)
+            reason = (worded(code), code)
             if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
                 reasons[key] = reason
         return reason
@@ -223,21 +225,30 @@ def _score_card(
             cap = card.caps[cap_rows[i]]
             measures = [c.measure for c in cap.conditions]
             named = {position[nm] for nm in measures}
-            text = cap_reason([reason_for(position[nm], i) for nm in measures], cap.at_most)
+            code = cap_code([reason_for(position[nm], i)[1] for nm in measures], cap.at_most)
             points = cap_points[i] + sum(lost_i[j] for j in named)
-            drivers.append({"measure": f"cap:{measures[0]}", "group": "", "points": round(-points, 1), "reason": text})
+            cap_row: DriverRow = {
+                "measure": f"cap:{measures[0]}",
+                "group": "",
+                "points": round(-points, 1),
+                "reason": worded(code),
+                "words": code,
+            }
+            drivers.append(cap_row)
         for j in order_rows[i]:
             points = lost_i[j]
             if points < 0.5:
                 break
             if j in named:
                 continue
+            text, code = reason_for(j, i)
             drivers.append(
                 {
                     "measure": names[j],
                     "group": measure_meta[j][0],
                     "points": round(-points, 1),
-                    "reason": reason_for(j, i),
+                    "reason": text,
+                    "words": code,
                 }
             )
         drivers = sorted(drivers, key=lambda d: d["points"])[:3]

@@ -7,10 +7,12 @@ prompts/reasons.toml, beside the wordings themselves.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from bot.scoring.scorecard import Measure, Tiers
-from prompts import raw, say
+from prompts import fill, raw, say
+from storage.types import Driver
 
 CATEGORY_CHARS = 60  # a category value longer than this is clipped in a reason
 AT_RISK_TIERS = 2  # "MRR at risk" is the MRR of the accounts in this many of the scorecard's riskiest tiers
@@ -81,14 +83,29 @@ def metric_label(metric: str) -> str:
     return metric.replace("_", " ")
 
 
+# --- a reason as data: worded when shown, in the reader's language ------------------------------------------------
+#
+# `reason_code(measure, figures)` says which template of prompts/reasons.toml a reason takes ("t") and its values
+# ("v"): each a literal (a number as written, a category's value, a scorecard's own label) or a [kind, value] pair
+# worded when shown ("metric", "field", "span", "days", "duration", "pct", "agg", "unset", "counted", "joined").
+# A score stores it beside the reason's text (storage.types.Driver.words), so the card reads in its reader's
+# language; `reason_text` words it at once (English at scoring time: the stored text).
+
+Part = str | list[Any]
+Code = dict[str, Any]
+_NEEDS_FILL = re.compile(r"\{\w+:|[*_~]\{")
+
+
 def _span(days: int) -> str:
+    words = raw("reasons.spans")
     if days % 7 == 0 and days >= 14:
-        return f"{days // 7} weeks"
-    return "day" if days == 1 else f"{days} days"
+        return str(words["weeks"]).format(n=days // 7)
+    return str(words["day"]) if days == 1 else str(words["days"]).format(n=days)
 
 
 def _days(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
+    words = raw("reasons.durations")
+    return str(words["day"]) if n == 1 else str(words["days"]).format(n=n)
 
 
 def _num(x: float) -> str:
@@ -142,17 +159,63 @@ def _joined(parts: list[str]) -> str:
     return say("reasons.cap_joiner").join(parts[:-1]) + say("reasons.cap_last_joiner") + parts[-1]
 
 
-def cap_reason(conditions: list[str], at_most: float) -> str:
+def _number(kind: str, x: float, words: Any) -> Part:
+    """A figure worded when shown; one that is not finite (kept out of JSON) as it reads now."""
+    return [kind, x] if math.isfinite(x) else str(words(x))
+
+
+def _word(part: Part) -> str:
+    if isinstance(part, str):
+        return part
+    kind, *args = part
+    if kind == "metric":
+        return metric_label(str(args[0]))
+    if kind == "field":
+        return str(raw("reasons.field_labels").get(args[0], str(args[0]).replace("_", " ")))
+    if kind == "counted":
+        return _counted(str(args[0]), _word(args[1]))
+    if kind == "joined":
+        return _joined([worded(c) for c in args[0]])
+    if kind == "agg":
+        return str(raw("reasons.aggregate_words")[args[0]])
+    if kind == "unset":
+        return say("reasons.category_unset")
+    words = {"span": _span, "days": _days, "duration": _duration, "pct": _pct}[kind]
+    return str(words(args[0]))
+
+
+def worded(code: Code) -> str:
+    """A reason code in words, in the current language."""
+    template = str(raw(f"reasons.{code['t']}"))
+    values = {k: _word(p) for k, p in code["v"].items()}
+    if not values:
+        return template
+    # str.format (C) where `fill` would do the same: no count's nouns and no wrapped field (scoring words many)
+    return fill(template, **values) if _NEEDS_FILL.search(template) else template.format(**values)
+
+
+def driver_reason(driver: Driver) -> str:
+    """A stored driver in the reader's language: its code worded, else (a row stored before codes, or one whose
+    code this version cannot word) its stored text."""
+    if driver.words:
+        try:
+            return worded(driver.words)
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass
+    return driver.reason
+
+
+def cap_code(conditions: list[Code], at_most: float) -> Code:
     """Why a cap holds the score down: the reasons of its conditions, and the ceiling."""
-    return say("reasons.cap", conditions=_joined(conditions), at_most=_num(at_most))
+    return {"t": "cap", "v": {"conditions": ["joined", conditions], "at_most": _num(at_most)}}
 
 
-def _name(m: Measure) -> str:
+def _name(m: Measure) -> Part:
     if m.label:
         return m.label
     if m.field:
-        return str(raw("reasons.field_labels").get(m.field, m.field.replace("_", " ")))
-    return metric_label(m.source)
+        return ["field", m.field]
+    return ["metric", m.source]
 
 
 def _is_state(m: Measure, value: float) -> bool:
@@ -160,26 +223,25 @@ def _is_state(m: Measure, value: float) -> bool:
     return m.aggregate in ("mean", "last") and all(0 <= x <= 1 for x, _ in m.bands) and (value == 0 or value == 1)
 
 
-def _state(m: Measure, value: float) -> str:
-    words, name = raw("reasons.state"), _name(m)
+def _state(m: Measure, value: float) -> Code:
+    table, name = "state", _name(m)
     if not m.label and m.source not in raw("metrics.labels"):
         for prefix, key in (("is_", "state_is"), ("has_", "state")):
             if m.source.startswith(prefix) and len(m.source) > len(prefix):
-                words, name = raw(f"reasons.{key}"), m.source[len(prefix) :].replace("_", " ")
-    return str(words["on" if value == 1 else "off"]).format(metric=name)
+                table, name = key, m.source[len(prefix) :].replace("_", " ")
+    return {"t": f"{table}.{'on' if value == 1 else 'off'}", "v": {"metric": name}}
 
 
-def _level(m: Measure, value: float) -> str:
+def _level(m: Measure, value: float) -> Code:
     metric, shown = _name(m), _amount(value)
-    figures = {
+    figures: dict[str, Part] = {
         "metric": metric,
-        "aggregate_word": raw("reasons.aggregate_words")[m.aggregate],
+        "aggregate_word": ["agg", m.aggregate],
         "value": shown,
-        "days": _span(m.days),
+        "days": ["span", m.days],
     }
-    template = raw("reasons.level_by_metric").get(m.metric)
-    if template:
-        return str(template).format(**figures)
+    if m.metric in raw("reasons.level_by_metric"):
+        return {"t": f"level_by_metric.{m.metric}", "v": figures}
     if _is_state(m, value):
         return _state(m, value)
     count = m.fill == "zero"  # a missing day is none of it: a count, not a reading
@@ -192,40 +254,43 @@ def _level(m: Measure, value: float) -> str:
     else:
         key = "level"
     if key in ("level_count", "level_per_day", "level_last_count"):
-        figures["metric"] = _counted(shown, metric)
-    return say(f"reasons.{key}", **figures)
+        figures["metric"] = ["counted", shown, metric]
+    return {"t": key, "v": figures}
 
 
-def _category(value: object) -> str:
+def _category(value: object) -> Part:
     text = " ".join(str(value or "").replace("_", " ").split())
     if not text:
-        return say("reasons.category_unset")
+        return ["unset"]
     return text if len(text) <= CATEGORY_CHARS else text[: CATEGORY_CHARS - 1] + "…"
 
 
-def _field(m: Measure, figures: dict[str, Any]) -> str:
-    words, name = raw("reasons.fields"), _name(m)
+def _field(m: Measure, figures: dict[str, Any]) -> Code:
+    fields, name = raw("reasons.fields"), _name(m)
     field = str(m.field)
     if m.is_category:
         value = _category(figures["category"])
-        if field == "plan" and value.casefold().endswith(" plan"):
+        if field == "plan" and isinstance(value, str) and value.casefold().endswith(" plan"):
             value = value[: -len(" plan")]
-        template = None if m.label else words.get(field)
-        return str(template or raw("reasons.field_category")).format(field=name, value=value)
+        own = not m.label and field in fields
+        return {"t": f"fields.{field}" if own else "field_category", "v": {"field": name, "value": value}}
     x = float(figures["value"])
     if field == "tenure_days":
-        return str(words["tenure_days"]).format(value=_duration(x))
+        return {"t": "fields.tenure_days", "v": {"value": _number("duration", x, _duration)}}
     if field == "days_to_renewal":
         if math.isfinite(x) and round(x) == 0:
-            return str(words["days_to_renewal_today"])
+            return {"t": "fields.days_to_renewal_today", "v": {}}
         key = "days_to_renewal_past" if x < 0 else "days_to_renewal"
-        return str(words[key]).format(value=_duration(x))
+        return {"t": f"fields.{key}", "v": {"value": _number("duration", x, _duration)}}
     shown = _amount(x)
-    template = words.get(field) or raw("reasons.field")
-    return str(template).format(field=_counted(shown, name), value=shown)
+    return {
+        "t": f"fields.{field}" if field in fields else "field",
+        "v": {"field": ["counted", shown, name], "value": shown},
+    }
 
 
-def reason_text(m: Measure, figures: dict[str, Any]) -> str:
+def reason_code(m: Measure, figures: dict[str, Any]) -> Code:
+    """The reason a measure's figures give, as data (see above)."""
     metric = _name(m)
     t = m.transform
     if t == "field":
@@ -233,25 +298,24 @@ def reason_text(m: Measure, figures: dict[str, Any]) -> str:
     if t == "level":
         return _level(m, float(figures["value"]))
     if t == "trend":
-        return say("reasons.trend", metric=metric, change=_pct(figures["change"]), baseline=_span(m.baseline_days))
+        change = _number("pct", figures["change"], _pct)
+        return {"t": "trend", "v": {"metric": metric, "change": change, "baseline": ["span", m.baseline_days]}}
     if t == "recency":
-        return say("reasons.recency", metric=metric, days_since=_days(int(figures["days_since"])))
+        return {"t": "recency", "v": {"metric": metric, "days_since": ["days", int(figures["days_since"])]}}
     if t == "ratio":
-        usual = _num(figures["usual"])
+        usual, span = _num(figures["usual"]), ["span", m.days]
         if figures["recent"] == 0:
-            return say("reasons.ratio_silence", metric=metric, days=_span(m.days), usual=usual)
+            return {"t": "ratio_silence", "v": {"metric": metric, "days": span, "usual": usual}}
         recent = _num(figures["recent"])
-        return say(
-            "reasons.ratio_spike", metric=_counted(recent, metric), recent=recent, days=_span(m.days), usual=usual
-        )
+        values = {"metric": ["counted", recent, metric], "recent": recent, "days": span, "usual": usual}
+        return {"t": "ratio_spike", "v": values}
     if t == "flag":
-        key = "flag_none" if figures["flag"] == 0 else "flag"
-        return say(f"reasons.{key}", metric=metric, days=_span(m.days))
-    if t == "renewal":
-        return say(
-            "reasons.renewal",
-            metric=metric,
-            change=_pct(figures["change"]),
-            days_to_renewal=_days(int(figures["days_to_renewal"])),
-        )
-    return metric
+        return {"t": "flag_none" if figures["flag"] == 0 else "flag", "v": {"metric": metric, "days": ["span", m.days]}}
+    change = _number("pct", figures["change"], _pct)  # renewal
+    values = {"metric": metric, "change": change, "days_to_renewal": ["days", int(figures["days_to_renewal"])]}
+    return {"t": "renewal", "v": values}
+
+
+def reason_text(m: Measure, figures: dict[str, Any]) -> str:
+    """A measure's figures in words, in the current language."""
+    return worded(reason_code(m, figures))

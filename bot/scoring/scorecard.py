@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from prompts import raw
+from prompts import ENGLISH, current, raw
 
 DEFAULT_PATH = Path(__file__).with_name("default_scorecard.toml")
 Transform = Literal["level", "trend", "recency", "ratio", "flag", "renewal", "field"]
@@ -190,8 +190,22 @@ class Cap(_Strict):
         return out
 
 
+def in_language(english: str, own: dict[str, str], table: str, key: str) -> str:
+    """A scorecard label in the current language: the scorecard's own (`labels_in`), else the default scorecard's
+    wording in prompts/<language>/labels.toml when the label is the default's, else as the scorecard writes it."""
+    language = current()
+    if language == ENGLISH:
+        return english
+    if language in own:
+        return own[language]
+    if raw(f"labels.{table}", ENGLISH).get(key) == english:
+        return str(raw(f"labels.{table}", language)[key])
+    return english
+
+
 class Group(_Strict):
     label: str
+    labels_in: dict[str, str] = Field(default_factory=dict)  # language -> label: labels_in = { zh-CN = "产品使用" }
     weight: float = Field(gt=0)
     measures: list[Measure] = Field(min_length=1)
 
@@ -233,10 +247,16 @@ class Card(_Strict):
     def measures(self) -> list[tuple[str, Measure]]:
         return [(g, m) for g, group in self.groups.items() for m in group.measures]
 
+    def group_label(self, name: str) -> str:
+        """A group's label in the current language (`in_language`)."""
+        group = self.groups[name]
+        return in_language(group.label, group.labels_in, "groups", name)
+
 
 class Tiers(_Strict):
     order: list[str] = Field(min_length=2)
     labels: dict[str, str] = Field(default_factory=dict)
+    labels_in: dict[str, dict[str, str]] = Field(default_factory=dict)  # [tiers.labels_in.zh-CN] high_risk = "高风险"
     cutoffs: dict[str, float]
     hysteresis: float = Field(default=3.0, ge=0, le=20)
 
@@ -245,7 +265,7 @@ class Tiers(_Strict):
         twice = sorted({t for t in self.order if self.order.count(t) > 1})
         if twice:
             raise ValueError(f"order lists {', '.join(twice)} more than once")
-        unknown = sorted(set(self.labels) - set(self.order))
+        unknown = sorted(set(self.labels).union(*self.labels_in.values()) - set(self.order))
         if unknown:
             raise ValueError(f"labels name {', '.join(unknown)}, which is not a tier in order")
         if set(self.cutoffs) != set(self.order):
@@ -259,7 +279,10 @@ class Tiers(_Strict):
         return self
 
     def label(self, tier: str) -> str:
-        return self.labels.get(tier, tier.replace("_", " ").capitalize())
+        """A tier's label in the current language (`in_language`)."""
+        english = self.labels.get(tier, tier.replace("_", " ").capitalize())
+        own = {language: labels[tier] for language, labels in self.labels_in.items() if tier in labels}
+        return in_language(english, own, "tiers", tier)
 
 
 class DataRules(_Strict):
@@ -366,7 +389,7 @@ def to_toml(scorecard: Scorecard, header: str = "", cap_notes: dict[str, str] | 
 
     data = scorecard.model_dump(exclude_none=True)
     out = [*(f"# {line}" if line else "#" for line in header.splitlines()), "", "[tiers]"]
-    out += [f"{k} = {value(v)}" for k, v in data["tiers"].items()]
+    out += [f"{k} = {value(v)}" for k, v in data["tiers"].items() if v or k != "labels_in"]
     out += ["", "[data]"] + [f"{k} = {value(v)}" for k, v in data["data"].items()]
     for card_name, card in data["cards"].items():
         out += ["", f"[cards.{card_name}]"]
@@ -379,6 +402,8 @@ def to_toml(scorecard: Scorecard, header: str = "", cap_notes: dict[str, str] | 
             out += ["]"]
         for g_name, group in card["groups"].items():
             out += ["", f"[cards.{card_name}.groups.{g_name}]", f"label = {value(group['label'])}"]
+            if group["labels_in"]:
+                out.append(f"labels_in = {value(group['labels_in'])}")
             out.append(f"weight = {value(group['weight'])}")
             out.append("measures = [")
             out += [f"  {value(_written(m))}," for m in group["measures"]]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
+from bot.scoring.explain import driver_reason
 from bot.scoring.explain import score_text as score_text  # the one rule for a displayed score (re-exported)
 from bot.scoring.scorecard import Tiers
 from prompts import formats, raw, say
@@ -274,5 +275,5 @@ def sparkline(values: Sequence[float], width: int = 30, min_span: float = 10.0) 
 
 def drivers_text(score: HealthScore) -> str:
     """The score's top drivers in plain words, with the points each costs."""
-    lines = [say("health.driver", reason=esc(d.reason), points=signed(d.points)) for d in score.parts.drivers]
+    lines = [say("health.driver", reason=esc(driver_reason(d)), points=signed(d.points)) for d in score.parts.drivers]
     return say("health.drivers_title") + "\n" + ("\n".join(lines) or say("health.no_drivers"))
