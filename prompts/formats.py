@@ -7,11 +7,13 @@ half to even on the binary value), so English reads exactly as before these help
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from functools import cache
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, get_day_names
+from babel.lists import format_list
 from babel.numbers import format_currency
 
 from prompts import current, raw
@@ -58,3 +60,17 @@ def day(d: date) -> str:
 def weekday(d: date) -> str:
     """A day's weekday, short ("Mon"; "周一")."""
     return format_date(d, raw("formats.weekday"), locale=_locale(current()))
+
+
+def day_name(index: int) -> str:
+    """A weekday's full name by its number, Monday 0 ("Monday"; "星期一")."""
+    return get_day_names("wide", locale=_locale(current()))[index]
+
+
+def listing(items: Iterable[str], long: bool = False) -> str:
+    """Items as this language lists them ("a, b, c"; "a、b和c": Babel's list patterns, the style in formats.toml);
+    `long`: items that hold commas themselves, set apart by formats.long_list_separator ("a; b"; "a；b")."""
+    items = list(items)
+    if long:
+        return str(raw("formats.long_list_separator")).join(items)
+    return format_list(items, style=raw("formats.list_style"), locale=_locale(current())) if items else ""

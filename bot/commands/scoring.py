@@ -170,7 +170,8 @@ def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, c
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from bot.scoring.backtest import backtest, format_result
+    from bot.scoring.backtest import backtest
+    from bot.scoring.backtest_words import format_result
     from bot.scoring.scorecard import load_scorecard
 
     card = load_scorecard(settings.scorecard_path)
