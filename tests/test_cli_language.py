@@ -185,3 +185,47 @@ def test_zh_cn_suggest_shape_card_and_tune_cutoffs(
     cutoffs = next(line for line in out.splitlines() if line.startswith("建议的等级分界线"))
     assert "、" in cutoffs and ", " not in cutoffs
     assert "; " not in out
+
+
+def _help(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    monkeypatch.setenv("LANGUAGE", "zh-CN")
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--help"])
+    finally:
+        prompts.set_default(ENGLISH)
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def _cjk(text: str) -> bool:
+    return any(width(ch) == 2 for ch in text)
+
+
+def test_every_help_text_has_its_chinese() -> None:
+    def leaves(node: object, key: str = "") -> Iterator[tuple[str, str]]:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from leaves(v, f"{key}.{k}")
+        else:
+            yield key, str(node)
+
+    chinese = dict(leaves(prompts.raw("cli.help", "zh-CN")))
+    assert set(chinese) == set(dict(leaves(prompts.raw("cli.help", ENGLISH))))
+    assert [key for key, text in chinese.items() if not _cjk(text)] == []
+
+
+@pytest.mark.parametrize("command", ["", "demo", "import", "backtest", "tune", "scorecard", "jobs", "forecast"])
+def test_help_reads_chinese_under_language_zh_cn(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _help([command] if command else [], monkeypatch, capsys)
+    assert out.startswith("用法：healthbot") and "选项:" in out and "显示此帮助信息并退出" in out
+    for english_words in ("usage:", "options:", "show this help", "Database:", "the day", "(default"):
+        assert english_words not in out
+    # every line of words (not an option's name, a choice list or a path) is Chinese
+    for line in out.splitlines():
+        words = re.sub(r"(--?[\w-]+|\{[^}]*\}|`[^`]*`|[\w./:-]*[/_.:][\w./:-]*|[A-Z][A-Z0-9_]+)", "", line)
+        assert len(english(words) - {"healthbot", "CSV", "UTF", "JSON", "TOML", "Slack", "App", "Home"}) <= 2 or _cjk(
+            line
+        ), line
