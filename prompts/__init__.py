@@ -15,6 +15,9 @@ one needs no code. `say` speaks the current language (`current()`): the one `spe
 context (a request's user, a channel, the CLI), else the workspace default (`set_default`, from `LANGUAGE`). A
 key the language lacks falls back to English, logged once; tests/test_language.py fails CI on it.
 
+A string field with a width (`{label:<14}`, `{mrr:>10}`) is padded to that many terminal columns, a Chinese
+character counting two (`width`, `pad`), so the CLI's tables line up in every language.
+
 A field the template wraps in mrkdwn bold, italics or strike (`*{name}*`, `_{words}_`, `~{title}~`) loses the
 wrapper when its value would break it: empty (no `__`), starting or ending with a space, holding the wrapper's
 own mark (a task "call the *sponsor*" would close the bold early), or a `*`, `_` or `~` at a word's edge (it
