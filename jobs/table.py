@@ -17,6 +17,8 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from prompts import raw
+
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
     from slack_sdk import WebClient
@@ -78,7 +80,6 @@ class Job:
 
     name: str  # `healthbot jobs run NAME`
     id: str  # the scheduler's id and the name of the lock it runs under
-    help: str  # its line in `healthbot jobs --help` (a newline continues it)
     run: Callable[[Context], Ran]
     trigger: Callable[[Settings], BaseTrigger] | None = None  # when the scheduler runs it
     after: str | None = None  # or: each time the job with this id has finished (the alerts after the scoring)
@@ -296,7 +297,6 @@ JOBS: dict[str, Job] = {
         Job(
             "score",
             "score.daily",
-            "score the days not scored yet, refresh the App Home of every owner",
             _score,
             _daily,
             scheduled=_score_daily,
@@ -304,7 +304,6 @@ JOBS: dict[str, Job] = {
         Job(
             "alerts",
             "alerts",
-            "open, join and resolve risk alerts for the latest scored day (ALERT_RULES_PATH)",
             _alerts,
             after="score.daily",
             scheduled=_alerts_after_scoring,
@@ -312,8 +311,6 @@ JOBS: dict[str, Job] = {
         Job(
             "escalations",
             "alerts.escalations",
-            "escalate unclaimed alerts past their response time (CS_LEAD, then CS_HEAD);\n"
-            "only while the business calendar (WORK_DAYS, WORK_HOURS, HOLIDAYS) is open",
             _escalations,
             _every(5),
             misfire=120,
@@ -321,8 +318,6 @@ JOBS: dict[str, Job] = {
         Job(
             "task-escalations",
             "tasks.escalations",
-            "escalate overdue playbook tasks (CS_LEAD, then CS_HEAD) and hand out the tasks of\n"
-            "unclaimed alerts over TEAM; only while the business calendar is open",
             _task_escalations,
             _every(5),
             misfire=120,
@@ -330,7 +325,6 @@ JOBS: dict[str, Job] = {
         Job(
             "digest",
             "alerts.digest",
-            "enqueue this week's risk digest to ALERT_CHANNEL (once per week)",
             _digest,
             _weekly,
             misfire=6 * 3600,
@@ -338,21 +332,20 @@ JOBS: dict[str, Job] = {
         Job(
             "churn-review",
             "churn.review",
-            "post the last quarter's churn review to CHURN_CHANNEL (default ALERT_CHANNEL), its chart\n"
-            "in the thread (once per quarter)",
             _churn_review,
             _quarterly,
             misfire=24 * 3600,
         ),
-        Job("deliver", "deliver", "only send what is waiting", _deliver, _every(1), misfire=30),
+        Job("deliver", "deliver", _deliver, _every(1), misfire=30),
     )
 }
 
 
 def jobs_help() -> str:
-    """The jobs' lines of `healthbot jobs --help`: each name, then what it does."""
+    """The jobs' lines of `healthbot jobs --help`: each name, then what it does (prompts/cli.toml `help.jobs.job`,
+    a newline continuing it)."""
     lines = []
     for job in JOBS.values():
         name = f"{job.name:<12} " if len(job.name) <= 12 else f"{job.name}  "
-        lines.append("  " + name + job.help.replace("\n", "\n" + " " * 15))
+        lines.append("  " + name + str(raw(f"cli.help.jobs.job.{job.name}")).replace("\n", "\n" + " " * 15))
     return "\n".join(lines)

@@ -15,6 +15,9 @@ one needs no code. `say` speaks the current language (`current()`): the one `spe
 context (a request's user, a channel, the CLI), else the workspace default (`set_default`, from `LANGUAGE`). A
 key the language lacks falls back to English, logged once; tests/test_language.py fails CI on it.
 
+A string field with a width (`{label:<14}`, `{mrr:>10}`) is padded to that many terminal columns, a Chinese
+character counting two (`width`, `pad`), so the CLI's tables line up in every language.
+
 A field the template wraps in mrkdwn bold, italics or strike (`*{name}*`, `_{words}_`, `~{title}~`) loses the
 wrapper when its value would break it: empty (no `__`), starting or ending with a space, holding the wrapper's
 own mark (a task "call the *sponsor*" would close the bold early), or a `*`, `_` or `~` at a word's edge (it
@@ -28,6 +31,7 @@ import logging
 import re
 import string
 import tomllib
+import unicodedata
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -187,10 +191,29 @@ def _is_nouns(spec: str) -> bool:
     return "/" in spec or any(not ch.isascii() and ch.isalpha() for ch in spec)
 
 
+def width(text: str) -> int:
+    """The columns `text` takes in a terminal: a wide or fullwidth character (Chinese) takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, size: int, align: str = "<") -> str:
+    """`text` padded with spaces to `size` columns (`width`): what `format(text, "<10")` does for characters one
+    column wide, so a CLI table lines up in Chinese too ("<" left, ">" right, "^" centred)."""
+    gap = max(size - width(text), 0)
+    left = {"<": 0, ">": gap, "^": gap // 2}[align]
+    return " " * left + text + " " * (gap - left)
+
+
+_ALIGN = re.compile(r"([<>^]?)([0-9]+)")
+
+
 class _Formatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> Any:
         if _is_nouns(format_spec):
             return plural(value, format_spec)
+        aligned = _ALIGN.fullmatch(format_spec)
+        if aligned and isinstance(value, str):  # `{label:<14}`: padded by columns, not characters
+            return pad(value, int(aligned[2]), aligned[1] or "<")
         return super().format_field(value, format_spec)
 
 

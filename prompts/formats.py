@@ -12,7 +12,7 @@ from datetime import date
 from functools import cache
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, get_day_names
 from babel.lists import format_list
 from babel.numbers import format_currency
 
@@ -47,12 +47,6 @@ def percent(share: float, decimals: int = 0, *, tight: bool = False) -> str:
     )
 
 
-def listed(items: Iterable[str]) -> str:
-    """Items in a row as the language lists them, with the list style its `formats.toml` names ("a, b, c";
-    "a、b和c")."""
-    return format_list(list(items), style=raw("formats.list"), locale=_locale(current()))
-
-
 def money(x: float) -> str:
     """Whole currency units with the symbol ("$1,234", "-$1,234"; "US$1,234" in Chinese); never "$-0"."""
     whole = round(x) or 0  # -0.4 rounds to -0, shown as 0
@@ -69,3 +63,17 @@ def day(d: date) -> str:
 def weekday(d: date) -> str:
     """A day's weekday, short ("Mon"; "周一")."""
     return format_date(d, raw("formats.weekday"), locale=_locale(current()))
+
+
+def day_name(index: int) -> str:
+    """A weekday's full name by its number, Monday 0 ("Monday"; "星期一")."""
+    return get_day_names("wide", locale=_locale(current()))[index]
+
+
+def listing(items: Iterable[str], long: bool = False) -> str:
+    """Items as this language lists them ("a, b, c"; "a、b和c": Babel's list patterns, the style in formats.toml);
+    `long`: items that hold commas themselves, set apart by formats.long_list_separator ("a; b"; "a；b")."""
+    items = list(items)
+    if long:
+        return str(raw("formats.long_list_separator")).join(items)
+    return format_list(items, style=raw("formats.list_style"), locale=_locale(current())) if items else ""

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.cli import main
-from bot.scoring.backtest import backtest, evaluate, format_result, snapshot
+from bot.scoring.backtest import backtest, evaluate, snapshot
+from bot.scoring.backtest_words import format_result
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.scorecard import Scorecard, load_scorecard, to_toml
 

@@ -116,7 +116,7 @@ def _reasons(review: ChurnReview, open_to_all: bool) -> list[str]:
         for r in review.reasons[:REASONS_SHOWN]
     ]
     if review.competitors:
-        names = formats.listed(
+        names = formats.listing(
             say("churn_review.competitor", name=esc(c.name), count=c.count) for c in review.competitors
         )
         lines.append(say("churn_review.competitors", names=names))
@@ -144,7 +144,7 @@ def _traits(review: ChurnReview) -> list[str]:
         for t in telling[:TRAITS_SHOWN]
     ]
     if small:
-        groups = formats.listed(
+        groups = formats.listing(
             say(
                 "churn_review.small_group",
                 trait=esc(t.trait.replace("_", " ")),
@@ -187,7 +187,7 @@ def _footer(review: ChurnReview) -> list[str]:
         lines.append(say("churn_review.trend", points=points))
     scored = [h for h in review.horizons if h.scored]
     if scored:
-        points = formats.listed(
+        points = formats.listing(
             say("churn_review.foresight_point", days=h.days, flagged=h.flagged, scored=h.scored) for h in scored
         )
         lines.append(say("churn_review.foresight", points=points))
@@ -299,5 +299,5 @@ def _who(reader: str) -> str:
 
 def restricted_text(review: ChurnReview, readers: Sequence[str]) -> str:
     """For someone who is not an exit interview reader: the quotes exist, are restricted, and who may read them."""
-    who = formats.listed(_who(esc(r)) for r in readers)
+    who = formats.listing(_who(esc(r)) for r in readers)
     return message_text(say("churn_review.quotes_denied", count=len(review.quotes), who=who))

@@ -52,7 +52,9 @@ def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
         print(f"healthbot: {exc}", file=sys.stderr)
         return 1
     quiet = service.simulated_cells(len(book.ids)) < service.PROGRESS_CELLS  # a bar only for a long simulation
-    with tqdm(total=forecast_interval.DRAWS, desc="simulating", unit="draw", disable=quiet) as bar:
+    with tqdm(
+        total=forecast_interval.DRAWS, desc=say("cli.progress.simulating"), unit=say("cli.progress.draw"), disable=quiet
+    ) as bar:
         result = service.store(engine, win, fit, book, level, made_by=_who(), progress=bar.update)
     print(json.dumps(result.to_dict()) if args.json else forecast_text(result))
     return 0

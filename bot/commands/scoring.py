@@ -75,7 +75,7 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
         print(f"healthbot: --to {end} is before --from {start}", file=sys.stderr)
         return 2
     total = (end - start).days + 1
-    with tqdm(total=total, desc="scoring", unit="day", disable=total < 3) as bar:
+    with tqdm(total=total, desc=say("cli.progress.scoring"), unit=say("cli.progress.day"), disable=total < 3) as bar:
         summary = score_range(engine, scorecard, start, end, progress=bar.update, today=today)
     note = future_note(summary)
     if note:
@@ -170,7 +170,8 @@ def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, c
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from bot.scoring.backtest import backtest, format_result
+    from bot.scoring.backtest import backtest
+    from bot.scoring.backtest_words import format_result
     from bot.scoring.scorecard import load_scorecard
 
     card = load_scorecard(settings.scorecard_path)
@@ -187,6 +188,7 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.tune import tune, worse
     from bot.scoring.tune_report import lost_comments, proposal_text, report
     from prompts import say
+    from prompts.formats import listing
 
     path = settings.scorecard_path or DEFAULT_PATH
     problem = out_problem(args.out)  # before the fit, so a bad --out costs nothing
@@ -211,7 +213,7 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     if lost:
         print(say("tune.comments_lost", count=len(lost), path=path, first=lost[0]))
     fitted = [name for name, fit in result.fits.items() if not isinstance(fit, str)]
-    print(say("tune.wrote", out=args.out, cards=", ".join(fitted)))
+    print(say("tune.wrote", out=args.out, cards=listing(fitted)))
     if worse(result):
         print(say("tune.wrote_forced"))
     _refit_chance(engine, args.out, settings)

@@ -36,6 +36,7 @@ from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import load_settings
 from bot.slack import blocks
 from prompts import say
+from prompts.formats import listing
 from storage import accounts as account_store
 from storage import alerts as alert_store
 from storage import outbox as outbox_store
@@ -135,7 +136,9 @@ def run_demo(
 
     scorecard = load_scorecard()
     start = end - timedelta(days=min(BACKFILL_DAYS, days) - 1)
-    with tqdm(total=(end - start).days + 1, desc="scoring", unit="day", leave=False) as bar:
+    with tqdm(
+        total=(end - start).days + 1, desc=say("cli.progress.scoring"), unit=say("cli.progress.day"), leave=False
+    ) as bar:
         score_range(engine, scorecard, start, end, progress=bar.update, today=end)
     fitted, _ = chance_fit.current(engine, scorecard, end)  # as the daily score run does: the card shows it at once
 
@@ -148,7 +151,7 @@ def run_demo(
         n = int(counts["accounts"].get(tier, 0))
         mrr = float(counts["mrr"].get(tier, 0.0))
         bar_text = "█" * round(BAR_WIDTH * n / total)
-        print(f"  {scorecard.tiers.label(tier):<12} {n:>5}  {blocks.money(mrr):>10} MRR  {bar_text}")
+        print(say("demo.tier_row", tier=scorecard.tiers.label(tier), n=n, mrr=blocks.money(mrr), bar=bar_text))
 
     drops = _tier_drops(engine, scorecard, end)
     print()
@@ -211,7 +214,7 @@ def run_demo(
     )
     for week_end, counts in weeks.weeks:
         print(say("demo.alerts_week", day=week_end.isoformat(), **counts))
-    per_csm = ", ".join(f"{csm} {n / len(weeks.weeks):.1f}" for csm, n in sorted(weeks.per_csm.items()))
+    per_csm = listing(f"{csm} {n / len(weeks.weeks):.1f}" for csm, n in sorted(weeks.per_csm.items()))
     print(
         say(
             "demo.alerts_average",

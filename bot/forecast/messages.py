@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from bot.forecast.service import Check, Forecast, Held, Outlook, Running
 from bot.scoring import chance_words
 from bot.slack.blocks import esc, money
-from prompts import raw, say
+from prompts import pad, raw, say, width
 
 
 def level_text(level: float) -> str:
@@ -27,11 +27,12 @@ def segment_name(segment: str | None) -> str:
 
 
 def _table(rows: list[list[str]], indent: str = "") -> list[str]:
-    """Columns padded to their widest cell; the first column left-aligned, the others right-aligned."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    """Columns padded to their widest cell (in terminal columns: a Chinese character takes two); the first column
+    left-aligned, the others right-aligned."""
+    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for r in rows:
-        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        cells = [pad(r[0], widths[0])] + [pad(c, w, ">") for c, w in zip(r[1:], widths[1:], strict=True)]
         lines.append((indent + "  ".join(cells)).rstrip())
     return lines
 

@@ -18,17 +18,18 @@ from bot.scoring.panel import Panel, day_number, days_between
 from bot.scoring.run import active_on, team_today
 from bot.scoring.scorecard import Scorecard
 from prompts import say
+from prompts.formats import day_name, listing
 from storage import accounts as account_store
 from storage import scores as score_store
 
 if TYPE_CHECKING:
-    from bot.scoring.calibration import Calibration, ReliabilityRow
+    from bot.scoring.calibration import Calibration
 
 FEW = 5  # fewer churned (or retained) accounts than this make the AUC a rough sign
 NAMES_SHOWN = 8  # metric names listed in a note before "and N more"
 STABILITY_DAYS = 28  # days (four of each weekday) whose tier changes from the day before the backtest counts
 FLIPPING = 0.10  # a weekday on which this share of accounts changes tier from the day before: the card flips
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")  # keys: shown by day_name
 
 
 @dataclass
@@ -243,11 +244,11 @@ def _cap_rows(scorecard: Scorecard, snap: Snapshot) -> list[CapRow]:
 
 
 def _days(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
+    return say("backtest.days", n=n)
 
 
 def _names(names: list[str]) -> str:
-    shown = ", ".join(names[:NAMES_SHOWN])
+    shown = listing(names[:NAMES_SHOWN])
     more = len(names) - NAMES_SHOWN
     return say("backtest.more_names", names=shown, more=more) if more > 0 else shown
 
@@ -376,8 +377,9 @@ def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STA
     )
     warning = None
     if flipping:
-        worst = ", ".join(
-            say("backtest.stability_day", weekday=w.weekday, share=formats.percent(w.share)) for w in flipping
+        worst = listing(
+            say("backtest.stability_day", weekday=day_name(WEEKDAYS.index(w.weekday)), share=formats.percent(w.share))
+            for w in flipping
         )
         warning = say("backtest.stability_warning", days=worst, share=formats.percent(FLIPPING))
     return Stability(
@@ -392,109 +394,5 @@ def stability(engine: Engine, scorecard: Scorecard, as_of: date, days: int = STA
     )
 
 
-def format_stability(s: Stability) -> list[str]:
-    """The tier-stability lines under the backtest table, and the warning when the card flips."""
-    if not s.accounts:
-        return [say("backtest.stability_none", days=s.days, last=s.last_day)]
-    lines = [say("backtest.stability_title", days=s.days, last=s.last_day, share=formats.percent(s.share))]
-    for w in s.weekdays:
-        share = formats.percent(w.share)
-        lines.append(
-            say(
-                "backtest.stability_row",
-                weekday=w.weekday,
-                share=share,
-                changes=f"{w.changes:,}",
-                accounts=f"{w.accounts:,}",
-                days=w.days,
-            )
-        )
-    return lines + ([f"warning: {s.warning}"] if s.warning else [])
-
-
 def _r(x: float | None) -> float | None:
     return None if x is None or np.isnan(x) else round(float(x), 4)
-
-
-def format_result(result: BacktestResult, title: str = "Backtest") -> str:
-    """The human-readable table the CLI prints."""
-    auc = formats.auc(result.auc, missing="n/a (see below)")
-    lines = [
-        f"{title}: as of {result.as_of}, churn within {result.horizon_days} days",
-        f"  accounts scored {result.accounts:,} (not scored, too little data: {result.unscored:,}); "
-        f"churned {result.churned:,}"
-        + (f" = base rate {formats.percent(result.base_rate, 1, unit='%')}" if result.base_rate is not None else ""),
-        f"  ROC AUC of (100 - score) for churn: {auc}",
-        f"  {'tier':<14}{'accounts':>9}{'churned':>9}{'rate':>8}{'lift':>7}",
-    ]
-    for t in result.tiers:
-        rate = formats.percent(t.churn_rate, 1, unit="%")
-        lift = "–" if t.lift is None else f"{t.lift:.1f}x"
-        lines.append(f"  {t.label:<14}{t.accounts:>9,}{t.churned:>9,}{rate:>8}{lift:>7}")
-    lines += [f"  {line}" for line in format_caps(result.caps)] if result.accounts else []
-    if result.calibration is not None and result.accounts:
-        lines += [f"  {line}" for line in format_calibration(result.calibration)]
-    lines += [f"  note: {note}" for note in result.notes]
-    if result.stability is not None:
-        lines += format_stability(result.stability)
-    return "\n".join(lines)
-
-
-def format_caps(caps: list[CapRow]) -> list[str]:
-    """One line per cap: "cap login_recency >= 14 (at most 5): held 12 accounts, 9 churned (75 %)"."""
-    caps = [c for c in caps if c.card_accounts]  # a card nobody was scored with held nobody: nothing to say
-    several_cards = len({c.card for c in caps}) > 1
-    lines = []
-    for c in caps:
-        if c.accounts:
-            accounts = say("backtest.account") if c.accounts == 1 else say("backtest.accounts", n=f"{c.accounts:,}")
-            rate = formats.percent(c.churn_rate or 0)
-            held = say("backtest.cap_held", accounts=accounts, churned=f"{c.churned:,}", rate=rate)
-        else:
-            held = say("backtest.cap_held_none")
-        card = say("backtest.cap_card", card=c.card) if several_cards else ""
-        lines.append(say("backtest.cap", when=c.when, at_most=f"{c.at_most:g}", card=card, held=held))
-    return lines
-
-
-def format_calibration(cal: Calibration) -> list[str]:
-    """The chance to churn held out: where its bands come from, Brier score against the base rate's, the expected
-    calibration error, and the reliability table (predicted vs observed churn per band of predicted chance); or,
-    without figures, why."""
-    if not cal.accounts:
-        return [say("backtest.calibration_none", why=cal.note or "")]
-    first, last = (min(cal.snapshots), max(cal.snapshots)) if cal.snapshots else ("", "")
-    brier, base = cal.brier or 0.0, cal.base_brier or 0.0
-    lines = [
-        say(
-            "backtest.calibration_title",
-            snapshots=len(cal.snapshots),
-            first=first,
-            last=last,
-            cases=f"{cal.training_cases:,}",
-            churned=f"{cal.training_churned_accounts:,}",
-        ),
-        say(
-            "backtest.calibration_brier_below" if brier < base else "backtest.calibration_brier_not_below",
-            brier=f"{brier:.4f}",
-            base=f"{base:.4f}",
-            base_rate=formats.percent(cal.base_rate, 1),
-        ),
-        say("backtest.calibration_ece", ece=f"{100 * (cal.ece or 0.0):.1f}"),
-        say("backtest.calibration_header"),
-    ]
-    lines += [say("backtest.calibration_row", **_reliability_cells(r)) for r in cal.rows]
-    if cal.note:
-        lines.append(say("backtest.calibration_partly", why=cal.note))
-    return lines
-
-
-def _reliability_cells(row: ReliabilityRow) -> dict[str, str]:
-    """A reliability row's cells: its band of predicted chance ("2-5 %"), counts, mean prediction and churn share."""
-    return dict(
-        band=f"{100 * row.lo:g}-{100 * row.hi:g} %",
-        accounts=f"{row.accounts:,}",
-        churned=f"{row.churned:,}",
-        predicted=formats.percent(row.predicted, 1),
-        observed=formats.percent(row.observed, 1),
-    )

@@ -262,7 +262,14 @@ def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo =
 
 
 def _bar(total: int, desc: str, quiet: bool) -> Any:
-    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True, disable=quiet or total < 20_000, leave=False)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=say("cli.progress.rows"),
+        unit_scale=True,
+        disable=quiet or total < 20_000,
+        leave=False,
+    )
 
 
 def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_on: date | None = None) -> int:
@@ -283,7 +290,7 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_
     rows["name_lower"] = rows["name"].str.lower()
     rows["updated_at"] = now
     tracked = [f for f in ACCOUNT_TRACKED_FIELDS if f in rows]
-    with engine.begin() as conn, _bar(len(rows), "accounts", quiet) as bar:
+    with engine.begin() as conn, _bar(len(rows), say("cli.progress.accounts"), quiet) as bar:
         existing = bulk.account_ids(conn)
         new = ~rows["external_id"].isin(existing.keys())
         stored = bool((~new).any())  # accounts already in the database: their history counts
@@ -341,7 +348,7 @@ def import_metrics(engine: Engine, path: str | Path, quiet: bool = False, tz: tz
     with engine.connect() as conn:
         known = bulk.account_ids(conn)
     rows = parse_metrics(path, known, tz)
-    with engine.begin() as conn, _bar(len(rows), "metrics", quiet) as bar:
+    with engine.begin() as conn, _bar(len(rows), say("cli.progress.metrics"), quiet) as bar:
         bulk.upsert_rows(
             conn, "metric_observation", list(rows.columns), ["account_id", "day", "metric"], _records(rows), bar.update
         )

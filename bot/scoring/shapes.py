@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from bot.scoring import formats
-from bot.scoring.backtest import WEEKDAYS
 from bot.scoring.measures import DayInputs, measure_input
 from bot.scoring.scorecard import Card, DataRules, Group, Measure, Scorecard, load_scorecard, to_toml
 from prompts import say
+from prompts.formats import day_name, listing
 
 WINDOW = 90  # days of the as-of day's metrics a shape is read from
 WEEKLY_SWING = 0.25  # weekday means (each account against its own mean) this far apart, as a share of the mean ...
@@ -82,7 +82,7 @@ class ShapeSuggestion:
 
     @property
     def mark(self) -> str:
-        return say("suggest.shape.mark", churners=self.churners, s="" if self.churners == 1 else "s")
+        return say("suggest.shape.mark", churners=self.churners)
 
     def report(self) -> str:
         lines = [
@@ -96,7 +96,7 @@ class ShapeSuggestion:
             if not s.measures:
                 lines.append(say("suggest.shape.left_out"))
         tiers = self.scorecard.tiers
-        cutoffs = ", ".join(f"{tiers.label(t)} {tiers.cutoffs[t]:g}+" for t in tiers.order)
+        cutoffs = listing(f"{tiers.label(t)} {tiers.cutoffs[t]:g}+" for t in tiers.order)
         lines += [
             say("suggest.shape.bands"),
             say("suggest.shape.weights"),
@@ -156,7 +156,7 @@ def weekly_cycle(inputs: DayInputs, metric: str) -> str:
         return ""
     low, high = int(np.argmin(whole)), int(np.argmax(whole))
     return say(
-        "suggest.shape.cycle", low=WEEKDAYS[low], high=WEEKDAYS[high], share=formats.percent(whole[low] / whole[high])
+        "suggest.shape.cycle", low=day_name(low), high=day_name(high), share=formats.percent(whole[low] / whole[high])
     )
 
 
@@ -308,7 +308,7 @@ def _input_words(m: Measure, x: float) -> str:
     """An input of `m` in the file's words: "-30 %" (a trend, "+0 %" for none), "2 times", "14 days"."""
     if m.transform == "trend":
         return formats.change(x, zero="+0 %")
-    return f"{x:g} times" if m.transform == "ratio" else f"{x:g} days"
+    return say("suggest.shape.times" if m.transform == "ratio" else "suggest.shape.days", x=f"{x:g}")
 
 
 def _round(x: float) -> float:

@@ -36,7 +36,8 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from bot.scoring import fitting, formats, shapes
-from bot.scoring.backtest import BacktestResult, PastDay, Snapshot, evaluate, format_result, load_past_day
+from bot.scoring.backtest import BacktestResult, PastDay, Snapshot, evaluate, load_past_day
+from bot.scoring.backtest_words import format_result
 from bot.scoring.binning import MIN_BIN_ACCOUNTS
 from bot.scoring.candidates import MIN_AUC, Candidate, all_candidates
 from bot.scoring.caps import (

@@ -14,6 +14,7 @@ from bot.scoring.fitting import FOLDS
 from bot.scoring.scorecard import Card, Measure, Scorecard
 from bot.scoring.tune import CardFit, TuneResult, cap_moves
 from prompts import raw, say
+from prompts.formats import listing
 
 
 def report(result: TuneResult, path: str) -> list[str]:
@@ -59,7 +60,7 @@ def report(result: TuneResult, path: str) -> list[str]:
                 accounts_after=formats.percent(a.accounts / total, 1),
             )
         )
-    changes = ", ".join(
+    changes = listing(
         say(
             "tune.cutoff_change",
             label=current.tiers.label(t),
@@ -83,16 +84,18 @@ def _card_lines(name: str, card: Card, fit: CardFit, result: TuneResult) -> list
     for cap in card.caps:
         named = [words[c.measure] for c in cap.conditions if c.measure in dropped]
         if named:
-            lines.append(say("tune.cap_dropped", when=cap.when, at_most=cap.at_most, measures="; ".join(named)))
+            lines.append(
+                say("tune.cap_dropped", when=cap.when, at_most=cap.at_most, measures=listing(named, long=True))
+            )
     largest = max(fit.weights.values())
     lines += [say("tune.negligible", measure=words[m], coef=c, largest=largest) for m, c in fit.negligible]
     if fit.unreported:
-        lines.append(say("tune.unreported", measures="; ".join(words[m] for m in fit.unreported)))
+        lines.append(say("tune.unreported", measures=listing([words[m] for m in fit.unreported], long=True)))
     for b in fit.bounds:
         lines.append(
             say(
                 "tune.bounded",
-                measures="; ".join(words[m] for m in b.measures),
+                measures=listing([words[m] for m in b.measures], long=True),
                 fitted=formats.percent(b.fitted, 1),
                 bounded=formats.percent(b.bounded, 1),
                 examples=b.examples,
@@ -122,14 +125,17 @@ def _card_lines(name: str, card: Card, fit: CardFit, result: TuneResult) -> list
         if len(fitted) == 1:
             lines.append(say("tune.group_share_one", measure=words[fitted[0]], **shares))
             continue
-        measures = "; ".join(
-            say(
-                "tune.measure_share",
-                measure=words[m],
-                before=formats.percent(before[m], 1),
-                after=formats.percent(after[m], 1) if m in after else say("tune.share_dropped"),
-            )
-            for m in fitted
+        measures = listing(
+            [
+                say(
+                    "tune.measure_share",
+                    measure=words[m],
+                    before=formats.percent(before[m], 1),
+                    after=formats.percent(after[m], 1) if m in after else say("tune.share_dropped"),
+                )
+                for m in fitted
+            ],
+            long=True,
         )
         lines.append(say("tune.group_share", measures=measures, **shares))
     return lines
@@ -174,7 +180,7 @@ def proposal_text(original: str, result: TuneResult) -> str:
     )
     for name, fit in result.fits.items():
         if not isinstance(fit, str) and fit.dropped:
-            measures = ", ".join(say("tune.header_dropped_measure", measure=m, coef=c) for m, c in fit.dropped)
+            measures = listing(say("tune.header_dropped_measure", measure=m, coef=c) for m, c in fit.dropped)
             header += "\n" + "\n".join(textwrap.wrap(say("tune.header_dropped", card=name, measures=measures), 110))
     text = "".join(f"# {line}\n" for line in header.splitlines()) + "\n" + tomlkit.dumps(doc)
     if Scorecard.model_validate(tomllib.loads(text)) != proposed:  # a layout this editor does not know
