@@ -91,9 +91,10 @@ then; the period's own outcomes are never read.
 
 Expected = the sum of the accounts' chances to churn (MRR: chance x MRR). The interval: 4,000 simulated periods
 (fixed seed, so the same data gives the same interval); each draws every score band's churn rate from its past
-cases (Beta, counted in accounts rather than snapshots) and every segment's factor (Gamma), then each account
-churns with its band's rate moved by its segment's factor; the interval holds the middle 80 % of them. With too
-little churn history (fewer than 10 churned accounts or 100 past cases) nothing is forecast: it says so and exits 1.
+cases (Beta, counted in accounts rather than snapshots), every segment's factor and the factor of late churn
+(Gamma), then each account churns with its band's rate moved by its factors; the interval holds the middle 80 % of
+them. With too little churn history (fewer than 10 churned accounts or 100 past cases) nothing is forecast: it says
+so and exits 1.
 
 check: every stored forecast whose period is over (on its last day), against what happened: how many of its
 accounts churned (churned_on in the period) and the MRR they had when it was made, inside its interval or not.

@@ -110,7 +110,8 @@ def simulate(
 ) -> np.ndarray:
     """Simulated period totals, one row per draw: `weights` (accounts x columns) summed over the accounts that
     churned in the draw. Each draw takes every band's rate from Beta(churned + PRIOR, cases - churned + PRIOR) and
-    every segment's factor from its Gamma, then each account churns with its band's rate moved by its factor.
+    every segment's factor and the level's from their Gammas, then each account churns with its band's rate moved by
+    its factors.
     Chunked so memory stays flat; `progress` gets the draws done."""
     rng = np.random.default_rng(seed)
     n = len(bands.of_account)
