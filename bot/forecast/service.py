@@ -12,8 +12,8 @@ period, with an interval, per segment; stored, and held against what happened on
 - Expected churned accounts = the sum of the chances; expected MRR churn = the sum of chance x MRR.
 - The interval: `DRAWS` simulated periods with a fixed seed (`interval.simulate`). In each, every score band's churn
   rate, every segment's factor and the level's (churn of late, `ChanceFit.level`) is drawn from how sure its past
-  cases make it, then each account churns with its band's rate moved by its factors; the interval is the middle `level` of the simulated counts and MRR
-  (80 % by default: from the 10th to the 90th percentile).
+  cases make it, then each account churns with its band's rate moved by its factors; the interval is the middle
+  `level` of the simulated counts and MRR (80 % by default: from the 10th to the 90th percentile).
 - Checked: the forecast's own accounts (stored in its body with chance, MRR and segment) against their
   `churned_on` within the period; the MRR lost is the MRR each had when the forecast was made. A period is over
   on its last day, as the chance's own fit counts an outcome known (`chance.snapshot_days`).
