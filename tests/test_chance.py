@@ -19,6 +19,7 @@ from bot.scoring import calibration, chance, chance_fit, chance_words, fitting
 from bot.scoring.chance import Band, ChanceFit, ChanceMap, fit_bands
 from bot.scoring.importer import import_accounts, import_metrics
 from bot.scoring.scorecard import DEFAULT_PATH, load_scorecard
+from prompts import speaking
 
 END = date(2026, 6, 30)  # the last day of the demo-like portfolio (as tests/test_backtest_tune.py builds it)
 
@@ -186,10 +187,49 @@ def test_a_score_that_still_separates_keeps_its_bands(monkeypatch: pytest.Monkey
 
 def test_too_few_churned_in_the_checked_snapshots_keeps_the_bands(monkeypatch: pytest.MonkeyPatch) -> None:
     fit = _flat_fit(monkeypatch, min_check_churned=13)  # 12 churned accounts on the latest two: the check cannot tell
-    assert fit.separates
+    assert fit.separates and fit.pooled is not None
     # bands of all cases: at 10, 15 + 3 + 3 = 21 of 90 churned; at 90, 6 of 90
+    assert [(b.cases, b.churned) for b in fit.pooled.bands] == [(90, 21), (90, 6)]
+    # the level: on the latest two, 12 churned where the bands expected 60 x 21/90 + 60 x 6/90 = 18: (12 + 2) / (18 + 2)
+    assert fit.level == chance.Ratio(12, pytest.approx(18.0))
     got = fit.chances(np.array(["default"] * 2, dtype=object), np.array([10.0, 90.0]))
-    assert got == pytest.approx([21 / 90, 6 / 90])
+    assert got == pytest.approx([_odds(21 / 90, 0.7), _odds(6 / 90, 0.7)])
+
+
+def _odds(p: float, f: float) -> float:
+    """`chance.scaled` by hand: a factor on the odds."""
+    return p * f / (1 - p + p * f)
+
+
+def test_the_chance_follows_churn_of_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chance, "MIN_CASES", 1)
+    monkeypatch.setattr(chance, "MIN_CHURNED", 1)
+    monkeypatch.setattr(chance, "MIN_CHECK_CHURNED", 1)
+    # on 2026-06-01 15 of 30 scored 10 churned, then 9 of 30 on each of the two latest snapshots; nobody scored 90 did
+    latest = [(d, s, 30, c) for d in ("2026-06-15", "2026-06-29") for s, c in ((10.0, 9), (90.0, 0))]
+    fit = chance.fit_cases(_snapshots(EARLIER + latest), as_of=END, horizon=90, key="k", snapshots=[END])
+    # the check: bands of 2026-06-01 (0.5, 0) on the latest: Brier 60 x 0.25 / 120 = 0.125; the base rate 0.25 scores
+    # (18 x 0.75^2 + 42 x 0.25^2 + 60 x 0.25^2) / 120 = 0.1375, and 0.125 < 0.97 x 0.1375: the score separates
+    assert fit.separates and fit.pooled is not None
+    # bands of all cases: at 10, 15 + 9 + 9 = 33 of 90 (11/30); at 90, 0 of 90
+    assert [(b.cases, b.churned) for b in fit.pooled.bands] == [(90, 33), (90, 0)]
+    # the latest two: 18 churned where the bands said 60 x 11/30 = 22; shrunk: (18 + 2) / (22 + 2) = 5/6
+    assert fit.level == chance.Ratio(18, pytest.approx(22.0))
+    cards = np.array(["default"] * 2, dtype=object)
+    got = fit.chances(cards, np.array([10.0, 90.0]))
+    assert got.tolist() == pytest.approx([55 / 169, 0.0])  # (11/30 x 5/6) / (19/30 + 11/30 x 5/6)
+    assert got[0] == pytest.approx(_odds(11 / 30, 5 / 6))
+    assert chance_words.source_text(fit, "default", 10.0) == (
+        "of 90 past cases with scores 0-89, 33 churned within 90 days; of late (the latest 2 snapshots) accounts "
+        "churned 0.83x as often as their scores said (18 past cases where 22.0 were expected), and the chance counts "
+        "that in"
+    )
+    with speaking("zh-CN"):
+        assert "最近 2 个快照" in chance_words.source_text(fit, "default", 10.0)
+    bands = forecast_interval.bands_of(fit, cards, np.array([10.0, 90.0]), np.full(2, None))
+    assert bands.chances.tolist() == pytest.approx(got.tolist())  # the forecast reads the same chances
+    back = ChanceFit.from_json(json.loads(json.dumps(fit.to_json())), as_of=END, horizon=90, scorecard_key="k")
+    assert back.level == fit.level
 
 
 # -- the held-out check --------------------------------------------------------------------------------------------

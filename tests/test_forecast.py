@@ -475,3 +475,27 @@ def test_a_segment_that_churned_more_than_its_scores_said_gets_its_factor() -> N
     assert totals.mean() == pytest.approx(sum(chances), abs=0.03)  # the draws' factors and rates average out
     back = ChanceFit.from_json(fit.to_json(), as_of=fit.as_of, horizon=90, scorecard_key="k")
     assert back.ratios == fit.ratios
+
+
+def test_the_level_of_late_moves_every_account_and_is_drawn_like_a_segments_factor() -> None:
+    # the band: 10 of 100; enterprise's factor 2.2 and smb's 0.6 (as above); of late 3 churned where 8 were expected:
+    # (3 + 2) / (8 + 2) = 0.5 on every account, with its segment's: 1.1, 0.3 and 0.5 on the odds of 0.1
+    fit = _fit(Band(0, 100, 100, 10))
+    fit.ratios = {"enterprise": Ratio(9, 3.0), "smb": Ratio(1, 3.0)}
+    fit.level = Ratio(3, 8.0)
+    fit.accounts = fit.cases
+    segments = np.array(["Enterprise", "smb", None], dtype=object)
+    cards = np.array(["default"] * 3, dtype=object)
+    chances = fit.chances(cards, np.full(3, 50.0), segments)
+    assert chances.tolist() == pytest.approx([0.11 / 1.01, 0.03 / 0.93, 0.05 / 0.95])
+    bands = forecast_interval.bands_of(fit, cards, np.full(3, 50.0), segments)
+    assert bands.chances.tolist() == pytest.approx(chances.tolist())  # the card's chance is the forecast's
+    totals = forecast_interval.simulate(bands, np.ones((3, 1)), draws=40000, seed=3)
+    assert totals.mean() == pytest.approx(sum(chances), abs=0.03)
+    without = _fit(Band(0, 100, 100, 10))
+    without.level, without.accounts = Ratio(3, 8.0), 100
+    alone = forecast_interval.bands_of(without, cards, np.full(3, 50.0), segments)  # a level without segments
+    assert alone.chances.tolist() == pytest.approx([0.05 / 0.95] * 3)
+    assert forecast_interval.simulate(alone, np.ones((3, 1)), draws=40000, seed=3).mean() == pytest.approx(
+        3 * 0.05 / 0.95, abs=0.03
+    )

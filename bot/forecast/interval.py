@@ -1,11 +1,11 @@
-"""The forecast's interval: simulated periods in which every score band's churn rate, and every segment's factor, is
-drawn from what their past cases make sure of; then each account churns with its band's rate moved by its segment's
-factor (`chance.scaled`)."""
+"""The forecast's interval: simulated periods in which every score band's churn rate, every segment's factor and the
+fit's level factor are drawn from what their past cases make sure of; then each account churns with its band's rate
+moved by its factors (`chance.scaled`), as the card's chance is."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,14 +31,20 @@ class Bands:
     seg_churned: np.ndarray | None = None  # per segment, with chance.SEGMENT_PRIOR added
     seg_expected: np.ndarray | None = None  # per segment, with chance.SEGMENT_PRIOR added
     seg_of_account: np.ndarray | None = None  # segment index per account, -1: no factor
+    level_churned: float | None = None  # the fit's level (`ChanceFit.level`), with chance.SEGMENT_PRIOR added
+    level_expected: float | None = None
 
     @property
     def chances(self) -> np.ndarray:
-        """Each account's chance: its band's share of past cases that churned, moved by its segment's factor."""
+        """Each account's chance: its band's share of past cases that churned, moved by its segment's and the level's
+        factors."""
         rates = self.account_rates(self.churned / self.cases)
-        if self.seg_churned is None or self.seg_expected is None:
-            return rates
-        return chance.scaled(rates, self._per_account(self.seg_churned / self.seg_expected))
+        factors = None
+        if self.seg_churned is not None and self.seg_expected is not None:
+            factors = self._per_account(self.seg_churned / self.seg_expected)
+        if self.level_churned is not None and self.level_expected is not None:
+            factors = (np.ones(len(rates)) if factors is None else factors) * (self.level_churned / self.level_expected)
+        return rates if factors is None else chance.scaled(rates, factors)
 
     def account_rates(self, band_rates: np.ndarray) -> np.ndarray:
         """Per account (and per draw, for rates drawn per draw): its two bands' rates, weighted."""
@@ -53,11 +59,16 @@ class Bands:
         return with_one[..., self.seg_of_account]  # -1 picks the 1 appended last
 
     def draw_factors(self, rng: np.random.Generator, size: int) -> np.ndarray | None:
-        """Per draw and account, its segment's factor: Gamma(churned, 1 / expected), whose mean is the factor."""
-        if self.seg_churned is None or self.seg_expected is None:
-            return None
-        per_segment = rng.gamma(self.seg_churned, 1.0 / self.seg_expected, size=(size, len(self.seg_churned)))
-        return self._per_account(per_segment)
+        """Per draw and account, its segment's factor times the level's, each Gamma(churned, 1 / expected), whose
+        mean is the factor."""
+        factors = None
+        if self.seg_churned is not None and self.seg_expected is not None:
+            per_segment = rng.gamma(self.seg_churned, 1.0 / self.seg_expected, size=(size, len(self.seg_churned)))
+            factors = self._per_account(per_segment)
+        if self.level_churned is not None and self.level_expected is not None:
+            level = rng.gamma(self.level_churned, 1.0 / self.level_expected, size=(size, 1))
+            factors = level if factors is None else factors * level
+        return factors
 
 
 def bands_of(fit: chance.ChanceFit, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray) -> Bands:
@@ -70,15 +81,23 @@ def bands_of(fit: chance.ChanceFit, cards: np.ndarray, scores: np.ndarray, segme
     per_account = fit.cases / fit.accounts if fit.accounts else 1.0
     cases = np.array([b.cases for b in bands], dtype=float) / per_account
     churned = np.array([b.churned for b in bands], dtype=float) / per_account
+    prior = chance.SEGMENT_PRIOR
+    level = fit.level
+    made = Bands(cases, churned, of_account, upper, weight)
+    if level is not None:
+        made = replace(
+            made,
+            level_churned=(level.churned + prior) / per_account,
+            level_expected=(level.expected + prior) / per_account,
+        )
     if not fit.ratios:
-        return Bands(cases, churned, of_account, upper, weight)
+        return made
     names = list(fit.ratios)
     index = {name: k for k, name in enumerate(names)}
     seg_of = np.array([index.get(k, -1) for k in chance.segment_keys(segments)], dtype=np.int64)
-    prior = chance.SEGMENT_PRIOR
     seg_churned = np.array([fit.ratios[k].churned + prior for k in names], dtype=float) / per_account
     seg_expected = np.array([fit.ratios[k].expected + prior for k in names], dtype=float) / per_account
-    return Bands(cases, churned, of_account, upper, weight, seg_churned, seg_expected, seg_of)
+    return replace(made, seg_churned=seg_churned, seg_expected=seg_expected, seg_of_account=seg_of)
 
 
 def simulate(
@@ -91,7 +110,8 @@ def simulate(
 ) -> np.ndarray:
     """Simulated period totals, one row per draw: `weights` (accounts x columns) summed over the accounts that
     churned in the draw. Each draw takes every band's rate from Beta(churned + PRIOR, cases - churned + PRIOR) and
-    every segment's factor from its Gamma, then each account churns with its band's rate moved by its factor.
+    every segment's factor and the level's from their Gammas, then each account churns with its band's rate moved by
+    its factors.
     Chunked so memory stays flat; `progress` gets the draws done."""
     rng = np.random.default_rng(seed)
     n = len(bands.of_account)

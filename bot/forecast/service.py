@@ -11,9 +11,9 @@ period, with an interval, per segment; stored, and held against what happened on
   the data known then (`backtest.load_past_day` with no horizon: the period's outcomes are never read).
 - Expected churned accounts = the sum of the chances; expected MRR churn = the sum of chance x MRR.
 - The interval: `DRAWS` simulated periods with a fixed seed (`interval.simulate`). In each, every score band's churn
-  rate and every segment's factor is drawn from how sure its past cases make it, then each account churns with its
-  band's rate moved by its segment's factor; the interval is the middle `level` of the simulated counts and MRR
-  (80 % by default: from the 10th to the 90th percentile).
+  rate, every segment's factor and the level's (churn of late, `ChanceFit.level`) is drawn from how sure its past
+  cases make it, then each account churns with its band's rate moved by its factors; the interval is the middle
+  `level` of the simulated counts and MRR (80 % by default: from the 10th to the 90th percentile).
 - Checked: the forecast's own accounts (stored in its body with chance, MRR and segment) against their
   `churned_on` within the period; the MRR lost is the MRR each had when the forecast was made. A period is over
   on its last day, as the chance's own fit counts an outcome known (`chance.snapshot_days`).

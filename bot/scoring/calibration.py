@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from bot.scoring import chance, fitting
 from bot.scoring.backtest import PastDay, Snapshot
-from bot.scoring.chance import Cases, ChanceFit, _snapshot_days, fit_cases, gather
+from bot.scoring.chance import Cases, ChanceFit, _snapshot_days, day_cases, fit_cases, gather
 from bot.scoring.chance_words import too_little_text
 from bot.scoring.scorecard import Scorecard
 from prompts import say
@@ -112,21 +112,6 @@ def held_out(train: Cases, test: Cases, snapshots: list[date] | None = None) -> 
         training_cases=len(train),
         training_churned_accounts=train.churned_accounts(),
         snapshots=[d.isoformat() for d in (snapshots or [])],
-    )
-
-
-def day_cases(day: date, past: PastDay, snap: Snapshot) -> Cases:
-    """A loaded and scored past day as cases, as `chance.gather` makes them (its loop body: one place for both
-    once chance.py can take it)."""
-    frame = snap.scores.frame
-    known = past.inputs.accounts.set_index("id").reindex(frame["account_id"])
-    return Cases(
-        np.full(len(frame), np.datetime64(day, "D")),
-        fitting.account_keys(known["external_id"].tolist()),
-        frame["card"].to_numpy(dtype=object),
-        frame["score"].to_numpy(dtype=float),
-        snap.churned.astype(bool),
-        chance.segment_keys(known["segment"]),
     )
 
 

@@ -12,6 +12,8 @@ A card with enough churn history of its own gets its own bands; the others share
 Segments (the account field) churn at their own rates: each gets a factor, how its past cases churned against what
 their bands said, shrunk towards 1 (`Ratio`), rather than bands of its own (a segment's few cases would cut coarse
 bands: an enterprise account silent for a month read 34 % from "scores 0-89" where the shared bands say 74 %).
+Churn drifts too (the riskiest leave, a market turns): a *level* factor, how the latest `CHECK_SNAPSHOTS` snapshots
+churned against what bands and segment factors said, shrunk alike, moves every chance, as in the forecast's draws.
 
 With too little churn history (fewer than `MIN_CHURNED` churned accounts, or fewer than `MIN_CASES` cases) there is
 no chance at all, and `too_little_text` says why.
@@ -40,7 +42,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from bot.scoring import fitting
-from bot.scoring.backtest import load_past_day, score_past_day
+from bot.scoring.backtest import PastDay, Snapshot, load_past_day, score_past_day
 from bot.scoring.binning import pool_adjacent_violators
 from bot.scoring.scorecard import Scorecard
 from storage import scores as score_store
@@ -227,25 +229,26 @@ def _snapshot_days(engine: Engine, as_of: date, horizon: int) -> list[date]:
     return snapshot_days(min(as_of, latest) if latest is not None else as_of, horizon, first)
 
 
+def day_cases(day: date, past: PastDay, snap: Snapshot) -> Cases:
+    """A loaded and scored past day (`backtest.load_past_day`, `score_past_day`) as cases."""
+    frame = snap.scores.frame
+    known = past.inputs.accounts.set_index("id").reindex(frame["account_id"])
+    return Cases(
+        np.full(len(frame), np.datetime64(day, "D")),
+        fitting.account_keys(known["external_id"].tolist()),
+        frame["card"].to_numpy(dtype=object),
+        frame["score"].to_numpy(dtype=float),
+        snap.churned.astype(bool),
+        segment_keys(known["segment"]),
+    )
+
+
 def gather(engine: Engine, scorecard: Scorecard, days: list[date], horizon: int) -> Cases:
     """Score every account active on each snapshot day from the data known that day, and label who churned."""
     parts = []
     for day in days:
         past = load_past_day(engine, scorecard.metrics, day, horizon, scorecard.data.lookback_days)
-        snap = score_past_day(scorecard, past)
-        frame = snap.scores.frame
-        known = past.inputs.accounts.set_index("id").reindex(frame["account_id"])
-        keys = fitting.account_keys(known["external_id"].tolist())
-        parts.append(
-            Cases(
-                np.full(len(frame), np.datetime64(day, "D")),
-                keys,
-                frame["card"].to_numpy(dtype=object),
-                frame["score"].to_numpy(dtype=float),
-                snap.churned.astype(bool),
-                segment_keys(known["segment"]),
-            )
-        )
+        parts.append(day_cases(day, past, score_past_day(scorecard, past)))
     if not parts:
         return Cases.empty()
     return Cases(
@@ -302,6 +305,7 @@ class ChanceFit:
     cards: dict[str, ChanceMap] = field(default_factory=dict)  # cards with bands of their own
     ratios: dict[str, Ratio] = field(default_factory=dict)  # segments (segment_keys): churned against their bands
     separates: bool = True  # False: the score did not beat the base rate (`score_separates`); one band, the base rate
+    level: Ratio | None = None  # the latest CHECK_SNAPSHOTS snapshots: churned against their bands and segment factors
     fitted_at: datetime | None = None
     id: int | None = None
 
@@ -334,12 +338,14 @@ class ChanceFit:
         return bands, lower, upper, weight
 
     def factors(self, segments: np.ndarray | None, n: int) -> np.ndarray:
-        """Each account's segment factor (`Ratio.factor`; 1 with no segment, or one the fit never saw)."""
+        """Each account's segment factor (`Ratio.factor`; 1 with no segment, or one the fit never saw), times the
+        level's (churn of late against what the bands said: it drifts, and the latest snapshots are nearest today)."""
+        level = self.level.factor if self.level is not None else 1.0
         if segments is None or not self.ratios:
-            return np.ones(n)
+            return np.full(n, level)
         keys = segment_keys(segments)
         table = {k: r.factor for k, r in self.ratios.items()}
-        return np.array([table.get(k, 1.0) for k in keys], dtype=float)
+        return np.array([table.get(k, 1.0) for k in keys], dtype=float) * level
 
     def chances(self, cards: np.ndarray, scores: np.ndarray, segments: np.ndarray | None = None) -> np.ndarray:
         """The chance per account (NaN for all when there is too little history)."""
@@ -365,6 +371,7 @@ class ChanceFit:
             "cards": {k: bands(v) for k, v in self.cards.items()},
             "ratios": {k: {"churned": r.churned, "expected": r.expected} for k, r in self.ratios.items()},
             "separates": self.separates,
+            "level": None if self.level is None else {"churned": self.level.churned, "expected": self.level.expected},
         }
 
     @classmethod
@@ -394,6 +401,7 @@ class ChanceFit:
             cards={k: m for k, v in body.get("cards", {}).items() if (m := bands(v)) is not None},
             ratios={k: Ratio(int(v["churned"]), float(v["expected"])) for k, v in body.get("ratios", {}).items()},
             separates=bool(body.get("separates", True)),
+            level=Ratio(int(level["churned"]), float(level["expected"])) if (level := body.get("level")) else None,
             fitted_at=fitted_at,
             id=id,
         )
@@ -428,8 +436,9 @@ def score_separates(cases: Cases) -> bool:
 def fit_cases(
     cases: Cases, *, as_of: date, horizon: int, key: str, snapshots: list[date], check: bool = True
 ) -> ChanceFit:
-    """The fit of `cases`: bands, a card's own, segment factors; with `check`, one band of all the cases (the base
-    rate) when the score does not separate churn (`score_separates`)."""
+    """The fit of `cases`: bands, a card's own, segment factors; with `check`, one band of the latest cases (their
+    base rate) when the score does not separate churn (`score_separates`), else a level factor: how the latest
+    `CHECK_SNAPSHOTS` snapshots churned against what the bands and segment factors said (`Ratio`, shrunk alike)."""
     fit = ChanceFit(
         as_of=as_of,
         horizon=horizon,
@@ -461,6 +470,11 @@ def fit_cases(
         for name in segments:
             rows = cases.segment == name
             fit.ratios[name] = Ratio(int(cases.churned[rows].sum()), float(expected[rows].sum()))
+    days = np.unique(cases.snapshot)
+    if check and len(days) > CHECK_SNAPSHOTS:
+        latest = cases.where(np.isin(cases.snapshot, days[-CHECK_SNAPSHOTS:]))
+        expected = fit.chances(latest.card, latest.score, latest.segment)
+        fit.level = Ratio(int(latest.churned.sum()), float(expected.sum()))
     return fit
 
 

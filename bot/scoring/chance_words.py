@@ -1,5 +1,6 @@
 """The chance to churn in words: a percent that never claims certainty, where an account's chance comes from (its
-band, or the two bands it lies between, and its segment's factor), what a fit was made from, or why there is none."""
+band, or the two bands it lies between, its segment's factor and the level's), what a fit was made from, or why
+there is none."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def too_little_text(existing: ChanceFit) -> str:
 
 def source_text(existing: ChanceFit, card: str | None, score: float, segment: str | None = None) -> str:
     """Where an account's chance comes from, in words: its band (of its card's or everyone's bands), how the past
-    cases in it fared, and its segment's factor when that moved it."""
+    cases in it fared, and its segment's factor and the level's (churn of late) when they moved it."""
     bands = existing.map_for(card)
     assert bands is not None, "source_text needs a fit with enough history"
     if not existing.separates:  # one band of all the cases: the base rate, and why
@@ -70,6 +71,15 @@ def source_text(existing: ChanceFit, card: str | None, score: float, segment: st
             factor=f"{ratio.factor:.2g}",
             churned=ratio.churned,
             expected=f"{ratio.expected:.1f}",
+        )
+    level = existing.level
+    if level is not None and abs(level.factor - 1) >= 0.05:
+        text += say(
+            "chance.level_ratio",
+            checked=chance.CHECK_SNAPSHOTS,
+            factor=f"{level.factor:.2g}",
+            churned=level.churned,
+            expected=f"{level.expected:.1f}",
         )
     return text
 
