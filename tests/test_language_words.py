@@ -253,3 +253,53 @@ def test_a_scorecard_names_its_own_labels_per_language_and_keeps_them_when_writt
     bad.write_text(text.replace('{ high_risk = "危险" }', '{ at_risk = "危险" }'), encoding="utf-8")
     with pytest.raises(ScorecardError, match="labels name at_risk"):
         load_scorecard(bad)
+
+
+def test_a_redrawn_draft_speaks_the_channels_language_whoever_clicks(
+    engine: Engine, settings: Settings, fake_slack: FakeSlack
+) -> None:
+    """Regenerate / Use template redraw a message the whole channel sees: a zh-CN user's click keeps an English
+    channel's draft English, an English user's click keeps a zh-CN channel's draft Chinese (issue 23, second trial)."""
+    from bot.retention.ids import DraftIds
+    from bot.retention.values import DraftRef
+    from bot.slack.values import encode
+    from prompts import set_channel_languages
+    from tests.test_assistant_slack import ME, TODAY, _alert, click
+
+    with Session(engine) as s:
+        account = Account(external_id="acme-1", name="Acme", owner_slack_id=ME, mrr=1200.0, segment="enterprise")
+        s.add(account)
+        s.commit()
+        alert_id = _alert(engine, account.id or 0)
+    fake_slack.locales[ME] = "zh-CN"
+    server = BotServer(settings, engine, fake_slack, today=TODAY).start()
+    try:
+        click(server, DraftIds.TEMPLATE, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", "1750000000.000300")
+        [english] = server.fake.wait_for("chat.update", timeout=15)
+        fake_slack.locales[ME] = "en-US"
+        set_channel_languages({"C0ALERTS01": "zh-CN"})
+        try:
+            click(server, DraftIds.AGAIN, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", "1750000000.000300")
+            chinese = server.fake.wait_for("chat.update", count=2, timeout=15)[-1]
+        finally:
+            set_channel_languages({})
+    finally:
+        server.stop()
+    validate_blocks(english.params["blocks"]), validate_blocks(chinese.params["blocks"])
+    assert not _has_chinese(english.params["blocks"]) and _has_chinese(chinese.params["blocks"])
+
+
+def test_the_assistant_panes_greeting_speaks_the_users_language(
+    engine: Engine, settings: Settings, fake_slack: FakeSlack
+) -> None:
+    """assistant_thread_started carries its user in event.assistant_thread.user_id, where Bolt does not look."""
+    from tests.test_assistant_slack import ME, TODAY, thread_started
+
+    fake_slack.locales[ME] = "zh-CN"
+    server = BotServer(settings, engine, fake_slack, today=TODAY).start()
+    try:
+        thread_started(server)
+        [hello] = server.fake.wait_for("chat.postMessage", timeout=15)
+    finally:
+        server.stop()
+    assert hello.params["text"].startswith("问我关于你的客户的问题")
