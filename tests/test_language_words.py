@@ -303,3 +303,15 @@ def test_the_assistant_panes_greeting_speaks_the_users_language(
     finally:
         server.stop()
     assert hello.params["text"].startswith("问我关于你的客户的问题")
+
+
+def test_grounding_reads_a_chinese_date_and_an_iso_one_as_the_same_day() -> None:
+    """zh-CN facts carry dates as a Chinese reader sees them: a reply writing the ISO form (or the other way round)
+    states the same day, and a day the facts do not hold is still refused."""
+    from bot.llm.grounding import unsupported
+
+    facts = {"renewal": "2027年10月24日（剩 321 天）", "last_login": "2026-11-07"}
+    assert unsupported("续约日期为 2027-10-24，还剩 321 天。", facts) == []
+    assert unsupported("续约在 2027年10月24日；最后登录 2026年11月7日（11月7日）。", facts) == []
+    assert unsupported("续约在 2027-10-25。", facts) == ["2027-10-25"]
+    assert unsupported("最后登录 2026年11月8日。", facts) == ["2026年11月8日"]
