@@ -315,3 +315,45 @@ def test_grounding_reads_a_chinese_date_and_an_iso_one_as_the_same_day() -> None
     assert unsupported("续约在 2027年10月24日；最后登录 2026年11月7日（11月7日）。", facts) == []
     assert unsupported("续约在 2027-10-25。", facts) == ["2027-10-25"]
     assert unsupported("最后登录 2026年11月8日。", facts) == ["2026年11月8日"]
+
+
+def test_the_alert_job_words_reasons_and_the_drafts_metrics_in_the_channels_language(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The job evaluates the rules once for every channel: a zh-CN channel's alert still reads its reasons, the
+    playbook's "why" and the draft's metric names in Chinese, the default channel's in English (second trial, B)."""
+    from jobs import alerts as job
+    from storage.models import MetricObservation
+
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(
+        '[budget]\nfirst_run = "open"\n[routing]\nsegments = { china = "C0CHINA001" }\n'
+        'languages = { C0CHINA001 = "zh-CN" }\n[[rules]]\nname = "low"\nkind = "score_below"\n'
+        'severity = "high_risk"\nbelow = 40\ndays = 1\n'
+    )
+    d0 = date(2026, 3, 2)
+    with unit_of_work(session_factory(engine)) as s:
+        for external_id, segment in (("CN", "china"), ("US", "us")):
+            account = Account(
+                external_id=external_id, name=f"{external_id} Co", name_lower=external_id.lower(), segment=segment
+            )
+            s.add(account)
+            s.flush()
+            for i in range(2):
+                s.add(HealthScore(account_id=account.id, day=d0 + timedelta(days=i), score=30, tier="high_risk"))
+            for i in range(10):
+                s.add(MetricObservation(account_id=account.id, day=d0 - timedelta(days=i), metric="logins", value=3))
+    now = datetime.combine(d0 + timedelta(days=2), time(7), tzinfo=UTC)
+    rules = load_rules(rules_file, load_scorecard())
+    job.run(engine, rules=rules, scorecard=load_scorecard(), calendar=BusinessCalendar(), alert_channel="C0DEFAULT01",
+            day=d0 + timedelta(days=1), now=now)  # fmt: skip
+    with Session(engine) as s:
+        sent = {(m.channel, m.key.split(":")[-1]): m.payload for m in s.exec(select(OutboxMessage))}
+    for payload in sent.values():
+        validate_blocks(payload["blocks"])
+    chinese, english = _text(sent["C0CHINA001", "root"]["blocks"]), _text(sent["C0DEFAULT01", "root"]["blocks"])
+    assert "分数连续 1 天低于 40" in chinese and "score below" not in chinese
+    assert "score below 40 for 1 days" in english and "分数" not in english
+    zh_draft, en_draft = _text(sent["C0CHINA001", "draft"]["blocks"]), _text(sent["C0DEFAULT01", "draft"]["blocks"])
+    assert "登录" in zh_draft and "logins" not in zh_draft.lower()
+    assert "logins" in en_draft.lower() and "登录" not in en_draft
