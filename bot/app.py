@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
+from typing import Any
 
 import httpx
 import uvicorn
@@ -90,11 +91,17 @@ def create_app(
     set_default(workspace_language)  # a channel's messages, unless the alert rules name its own (`[routing] languages`)
 
     @app.middleware
-    def speak_their_language(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002
+    def speak_their_language(
+        context: BoltContext,
+        body: dict[str, Any],
+        next: Callable[[], BoltResponse],  # noqa: A002
+    ) -> BoltResponse:
         """What a request answers (privately: ephemeral, DM, modal, App Home, the assistant) is in the user's Slack
         locale when we have it, else LANGUAGE; the listener and the work after its ack carry it (CarryContext).
-        Set for the rest of the request's context: Bolt runs the listener after its middleware has returned."""
-        speak(user_languages(context.user_id) or workspace_language)
+        Set for the rest of the request's context: Bolt runs the listener after its middleware has returned.
+        Bolt finds no user in assistant_thread_started: its user is the thread's (event.assistant_thread.user_id)."""
+        thread = (body.get("event") or {}).get("assistant_thread") or {}
+        speak(user_languages(context.user_id or thread.get("user_id")) or workspace_language)
         return next()
 
     # the work after an ack (response_url posts, Web API calls, a held answer): never on Bolt's listener pool,

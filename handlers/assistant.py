@@ -37,6 +37,7 @@ from bot.slack.client import UserNames
 from bot.slack.requests import AfterCommit, Click, Deps, after_ack, commit_by, log_out_of_date, on_click, tell
 from bot.slack.values import decode
 from prompts import say as words
+from prompts import speaking_in
 from storage import assistant as feedback
 from storage import events
 from storage.db import unit_of_work
@@ -250,12 +251,15 @@ def _register_buttons(app: App, deps: Deps) -> None:
 
             def then() -> None:
                 names = UserNames(click.client)  # the owner signs, as in the alert thread's draft
-                found = ask.alert_draft(deps, click.value.alert_id, template, time.monotonic(), names)
-                if found is None:
+                channel, ts = _where(click.body)
+                with speaking_in(channel):  # seen by the whole channel: its language, not the clicker's
+                    found = ask.alert_draft(deps, click.value.alert_id, template, time.monotonic(), names)
+                    message = (
+                        ask.draft_message(found, click.value.alert_id, deps.model_name) if found is not None else None
+                    )
+                if message is None:
                     tell(click.body, click.client, click.respond, words("assistant_slack.draft_gone"))
                     return
-                message = ask.draft_message(found, click.value.alert_id, deps.model_name)
-                channel, ts = _where(click.body)
                 click.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
 
             return then

@@ -253,3 +253,107 @@ def test_a_scorecard_names_its_own_labels_per_language_and_keeps_them_when_writt
     bad.write_text(text.replace('{ high_risk = "危险" }', '{ at_risk = "危险" }'), encoding="utf-8")
     with pytest.raises(ScorecardError, match="labels name at_risk"):
         load_scorecard(bad)
+
+
+def test_a_redrawn_draft_speaks_the_channels_language_whoever_clicks(
+    engine: Engine, settings: Settings, fake_slack: FakeSlack
+) -> None:
+    """Regenerate / Use template redraw a message the whole channel sees: a zh-CN user's click keeps an English
+    channel's draft English, an English user's click keeps a zh-CN channel's draft Chinese (issue 23, second trial)."""
+    from bot.retention.ids import DraftIds
+    from bot.retention.values import DraftRef
+    from bot.slack.values import encode
+    from prompts import set_channel_languages
+    from tests.test_assistant_slack import ME, TODAY, _alert, click
+
+    with Session(engine) as s:
+        account = Account(external_id="acme-1", name="Acme", owner_slack_id=ME, mrr=1200.0, segment="enterprise")
+        s.add(account)
+        s.commit()
+        alert_id = _alert(engine, account.id or 0)
+    fake_slack.locales[ME] = "zh-CN"
+    server = BotServer(settings, engine, fake_slack, today=TODAY).start()
+    try:
+        click(server, DraftIds.TEMPLATE, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", "1750000000.000300")
+        [english] = server.fake.wait_for("chat.update", timeout=15)
+        fake_slack.locales[ME] = "en-US"
+        set_channel_languages({"C0ALERTS01": "zh-CN"})
+        try:
+            click(server, DraftIds.AGAIN, encode(DraftRef(alert_id=alert_id)), "C0ALERTS01", "1750000000.000300")
+            chinese = server.fake.wait_for("chat.update", count=2, timeout=15)[-1]
+        finally:
+            set_channel_languages({})
+    finally:
+        server.stop()
+    validate_blocks(english.params["blocks"]), validate_blocks(chinese.params["blocks"])
+    assert not _has_chinese(english.params["blocks"]) and _has_chinese(chinese.params["blocks"])
+
+
+def test_the_assistant_panes_greeting_speaks_the_users_language(
+    engine: Engine, settings: Settings, fake_slack: FakeSlack
+) -> None:
+    """assistant_thread_started carries its user in event.assistant_thread.user_id, where Bolt does not look."""
+    from tests.test_assistant_slack import ME, TODAY, thread_started
+
+    fake_slack.locales[ME] = "zh-CN"
+    server = BotServer(settings, engine, fake_slack, today=TODAY).start()
+    try:
+        thread_started(server)
+        [hello] = server.fake.wait_for("chat.postMessage", timeout=15)
+    finally:
+        server.stop()
+    assert hello.params["text"].startswith("问我关于你的客户的问题")
+
+
+def test_grounding_reads_a_chinese_date_and_an_iso_one_as_the_same_day() -> None:
+    """zh-CN facts carry dates as a Chinese reader sees them: a reply writing the ISO form (or the other way round)
+    states the same day, and a day the facts do not hold is still refused."""
+    from bot.llm.grounding import unsupported
+
+    facts = {"renewal": "2027年10月24日（剩 321 天）", "last_login": "2026-11-07"}
+    assert unsupported("续约日期为 2027-10-24，还剩 321 天。", facts) == []
+    assert unsupported("续约在 2027年10月24日；最后登录 2026年11月7日（11月7日）。", facts) == []
+    assert unsupported("续约在 2027-10-25。", facts) == ["2027-10-25"]
+    assert unsupported("最后登录 2026年11月8日。", facts) == ["2026年11月8日"]
+
+
+def test_the_alert_job_words_reasons_and_the_drafts_metrics_in_the_channels_language(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The job evaluates the rules once for every channel: a zh-CN channel's alert still reads its reasons, the
+    playbook's "why" and the draft's metric names in Chinese, the default channel's in English (second trial, B)."""
+    from jobs import alerts as job
+    from storage.models import MetricObservation
+
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(
+        '[budget]\nfirst_run = "open"\n[routing]\nsegments = { china = "C0CHINA001" }\n'
+        'languages = { C0CHINA001 = "zh-CN" }\n[[rules]]\nname = "low"\nkind = "score_below"\n'
+        'severity = "high_risk"\nbelow = 40\ndays = 1\n'
+    )
+    d0 = date(2026, 3, 2)
+    with unit_of_work(session_factory(engine)) as s:
+        for external_id, segment in (("CN", "china"), ("US", "us")):
+            account = Account(
+                external_id=external_id, name=f"{external_id} Co", name_lower=external_id.lower(), segment=segment
+            )
+            s.add(account)
+            s.flush()
+            for i in range(2):
+                s.add(HealthScore(account_id=account.id, day=d0 + timedelta(days=i), score=30, tier="high_risk"))
+            for i in range(10):
+                s.add(MetricObservation(account_id=account.id, day=d0 - timedelta(days=i), metric="logins", value=3))
+    now = datetime.combine(d0 + timedelta(days=2), time(7), tzinfo=UTC)
+    rules = load_rules(rules_file, load_scorecard())
+    job.run(engine, rules=rules, scorecard=load_scorecard(), calendar=BusinessCalendar(), alert_channel="C0DEFAULT01",
+            day=d0 + timedelta(days=1), now=now)  # fmt: skip
+    with Session(engine) as s:
+        sent = {(m.channel, m.key.split(":")[-1]): m.payload for m in s.exec(select(OutboxMessage))}
+    for payload in sent.values():
+        validate_blocks(payload["blocks"])
+    chinese, english = _text(sent["C0CHINA001", "root"]["blocks"]), _text(sent["C0DEFAULT01", "root"]["blocks"])
+    assert "分数连续 1 天低于 40" in chinese and "score below" not in chinese
+    assert "score below 40 for 1 days" in english and "分数" not in english
+    zh_draft, en_draft = _text(sent["C0CHINA001", "draft"]["blocks"]), _text(sent["C0DEFAULT01", "draft"]["blocks"])
+    assert "登录" in zh_draft and "logins" not in zh_draft.lower()
+    assert "logins" in en_draft.lower() and "登录" not in en_draft

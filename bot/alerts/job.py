@@ -265,7 +265,7 @@ def run_alerts(
             redraw.add(alert_id)
             snoozed = False
 
-        firing = by_account.get(account_id, [])
+        firing = signals.worded_in(alert.channel, by_account.get(account_id, []), rules, scorecard)
         if firing:
             entries = firings_of(alert)
             new = signals.due([f for f in firing if f.rule not in entries], rules, cooled, today)
@@ -335,6 +335,7 @@ def run_alerts(
             continue
         if was_listed is not None:  # listed: its firings kept current; a rule it was not listed for is a change,
             item = was_listed  # and so is a worse severity (a listed Medium-risk account dropping to High risk)
+            fresh = signals.worded_in(item.channel, fresh, rules, scorecard)
             entries = firings_of(item)
             changed = [f for f in fresh if f.rule not in entries or _worse(f.severity, item.severity, tiers)]
             for f in fresh:
@@ -355,6 +356,7 @@ def run_alerts(
             summary.unrouted += 1
             unrouted_example = unrouted_example or account.external_id
             continue
+        fresh = signals.worded_in(channel, fresh, rules, scorecard)
         candidates.append(_New(account, {f.rule: _entry(f, day) for f in fresh}, severity, channel))
 
     # the budget: per channel, the riskiest open while the day's budget lasts (none on a first run); the rest listed

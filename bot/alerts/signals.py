@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -36,7 +36,7 @@ from bot.alerts.rules import (
 from bot.scoring.explain import _days, _num, _pct, _span, metric_label, score_text
 from bot.scoring.panel import Panel, day_number
 from bot.scoring.scorecard import Scorecard
-from prompts import raw, say
+from prompts import raw, say, speaking_in
 from storage import accounts as account_store
 from storage import scores as score_store
 
@@ -274,6 +274,17 @@ def _plain(value: Any) -> Any:
         return value
     x = float(value)
     return None if x != x else round(x, 4)
+
+
+def worded_in(channel: str | None, firings: Sequence[Firing], rules: Rules, scorecard: Scorecard) -> list[Firing]:
+    """`firings` worded in `channel`'s language: the rules are evaluated once for every channel, in the default
+    language, and an alert's reasons are read by its channel."""
+    by_name = {r.name: r for r in rules.enabled}
+    with speaking_in(channel):
+        return [
+            replace(f, words=_words(by_name[f.rule], f.detail, scorecard.tiers.label)) if f.rule in by_name else f
+            for f in firings
+        ]
 
 
 def _words(rule: Rule, detail: dict[str, Any], label: Any) -> str:

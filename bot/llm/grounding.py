@@ -4,11 +4,11 @@
 hold; a reply with anything in that list is not used. Forms are normalised before comparing: 1,234 / 1234 /
 $1,234 / 1.2k are one amount (41 billion and $41bn are not 41); 12 % is 12 or a fraction 0.12; a figure may be
 rounded (41.73 read as 41.7 or 42); a figure's sign is not compared ("fell 22" states -22). 2026-11-07, 7 Nov 2026,
-November 7, 11/07/2026 and 07/11/2026 are one date (a slash date may be read either way round; a day without a year
-matches that day of any year given); a weekday written next to a date must be that date's; March 2027 is a month
-holding a date given; Q1 2027 is a quarter given as such or holding a date given. A date's parts are not figures
-(2026-11-07 gives no 11 and no 2,026), though its year may be written as a year ("in 2026"). A list in the facts
-gives its length too ("3 open tasks"); two to ninety-nine spelled out are numbers. Numbered list markers ("1. ")
+November 7, 2026年11月7日, 11/07/2026 and 07/11/2026 are one date (a slash date may be read either way round; a day
+without a year matches that day of any year given); a weekday written next to a date must be that date's; March 2027
+is a month holding a date given; Q1 2027 is a quarter given as such or holding a date given. A date's parts are not
+figures (2026-11-07 gives no 11 and no 2,026), though its year may be written as a year ("in 2026"). A list in the
+facts gives its length too ("3 open tasks"); two to ninety-nine spelled out are numbers. Numbered list markers ("1. ")
 are not figures.
 
 Names: every capitalised word, wherever it stands (opening a sentence, a bullet or a bold label too), must be a word
@@ -37,6 +37,8 @@ SLASH = re.compile(r"(?<![\w/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/])")
 DAY_MONTH = re.compile(rf"(?<![\w.])(\d{{1,2}})(?:st|nd|rd|th)?\s+({MONTH})(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
 MONTH_DAY = re.compile(rf"(?<![\w.])({MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?(?!\w)", re.I)
 MONTH_YEAR = re.compile(rf"(?<![\w.])({MONTH})\s+(\d{{4}})(?!\w)", re.I)
+# Chinese: "2027年10月24日" (日 or 号), "10月24日" (no year), "2027年10月" (a month)
+CJK_DATE = re.compile(r"(?<![\d.])(?:(\d{4})\s?年\s?)?(\d{1,2})\s?月(?:\s?(\d{1,2})\s?[日号])?")
 QUARTER = re.compile(r"(?<![\w-])(?:(\d{4})[- ])?Q([1-4])(?:[ -](\d{4}))?(?![\w-])")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY = r"(mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs?|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)"
@@ -182,10 +184,12 @@ def _dates(text: str) -> Iterator[tuple[list[tuple[int, int, int]], int, int]]:
     """(the ways to read it as (year, month, day), start, end) for each date in `text`; year 0 when it was not
     written, day 0 for a month ("March 2027"). A slash date may be day/month or month/day: both readings count."""
     seen: list[tuple[int, int]] = []
-    for pattern in (ISO, SLASH, DAY_MONTH, MONTH_DAY, MONTH_YEAR):
+    for pattern in (ISO, CJK_DATE, SLASH, DAY_MONTH, MONTH_DAY, MONTH_YEAR):
         for m in pattern.finditer(_blank(text, seen)):
             if pattern is ISO:
                 readings = [(int(m[1]), int(m[2]), int(m[3]))]
+            elif pattern is CJK_DATE:  # "3月" alone (no year, no day) is not a date
+                readings = [(int(m[1] or 0), int(m[2]), int(m[3] or 0))] if m[1] or m[3] else []
             elif pattern is SLASH:
                 year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
                 readings = list(dict.fromkeys([(year, int(m[2]), int(m[1])), (year, int(m[1]), int(m[2]))]))

@@ -150,19 +150,13 @@ def post_draft(
     it) sends exactly what was decided, once. No owner, no `names` or no answer: the team's sign-off."""
     if book.template is None:
         return
-    drivers = [driver_reason(d) for d in score.parts.drivers] if score is not None else []
     owner = account.owner_slack_id if is_user(account.owner_slack_id) else None
     signature = names(owner) if names is not None and owner else None
-    draft = Draft(
-        book.template,
-        account.name,
-        owner,
-        drivers,
-        highlights(session, account.id or 0, score.day if score else None),
-        signature,
-    )
     alert_id = alert.id or 0
-    with speaking_in(alert.channel):
+    with speaking_in(alert.channel):  # its reasons and metric names too: the thread's language
+        drivers = [driver_reason(d) for d in score.parts.drivers] if score is not None else []
+        found = highlights(session, account.id or 0, score.day if score else None)
+        draft = Draft(book.template, account.name, owner, drivers, found, signature)
         message = messages.outreach(draft, alert_id)
     outbox.post(
         session, draft_key(alert_id), alert.channel, message.text, message.blocks, thread_key=root_key(alert_id)
