@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from bot.assistant.answer import Answer
 from bot.assistant.brief import intent
-from bot.retention.messages import Draft, fill, highlight_line, outreach
+from bot.retention.messages import Draft, fill, highlight_line, outreach, template_title
 from bot.retention.playbooks import playbook, templates
 from bot.retention.service import highlights
 from bot.scoring.explain import driver_reason
@@ -97,13 +97,14 @@ def draft(
         paragraph = _a("draft.paragraph", points=points, offer=offer).replace("\n\n", "\n").strip()
         body = _with_paragraph(body, paragraph)
     copy = esc(body.replace("```", "'''"))[:CODE_LIMIT]
-    drivers = ", ".join(esc(r) for r in reasons) or _a("draft.note.no_drivers")
+    drivers = "\n".join(say("outreach.message.driver", reason=esc(r)) for r in reasons)
     for_owner = _a("draft.note.for_owner", owner=mention(owner)) if owner else ""
-    lines = [
-        _a("draft.note.title", name=esc(account.name), template=esc(chosen.replace("_", " ")), owner=for_owner),
-        _a("draft.note.subject", subject=esc(subject)),
+    lines = [  # as the thread's draft (messages.outreach) is: its subject, copy and "Why now"; then the play
+        _a("draft.note.title", name=esc(account.name), template=esc(template_title(chosen)), owner=for_owner),
+        say("outreach.message.subject", subject=esc(subject)),
         f"```{copy}```",
-        _a("draft.note.why", drivers=drivers, intent=esc(play)),
+        say("outreach.message.why", drivers=drivers or say("outreach.message.no_drivers")),
+        _a("draft.note.play", intent=esc(play)),
     ]
     if template:  # the thread's draft as the alert job wrote it: its header, subject, copy and why
         lines = [_block_text(b) for b in outreach(filled).blocks or []]
