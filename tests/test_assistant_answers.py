@@ -339,6 +339,7 @@ def test_a_question_naming_no_account_is_about_the_channel_being_viewed(demo: tu
         nowhere = ask(s, "how is it doing?", channel="C0ELSEWHERE")
     assert how.text.startswith("*Vandelay Properties* is *High risk*")
     assert changed.text.startswith("*Vandelay Properties* since 2026-06-29")
+    assert "tier stayed High risk." in changed.text and "→ High risk" not in changed.text  # the tier did not move
     assert nowhere.kind == "unknown"
 
 
@@ -432,7 +433,28 @@ def test_the_outreach_draft_is_the_template_plus_drivers_and_intent(demo: tuple[
     assert written.facts["drivers"][0] == "no logins for 20 days: score held at 5 or below"
     assert body.index("What I would like") < body.rindex("Best,")  # before the sign-off
     assert "<@" not in body and SAVER not in body  # the customer's copy: no Slack markup, no ids
-    assert "```" in written.text and "Why now: no logins for 20 days" in written.text
+    assert "```" in written.text and "\n• no logins for 20 days: score held at 5 or below" in written.text
+
+
+def test_a_regenerated_draft_looks_like_the_threads_own(demo: tuple[Engine, dict[str, int]]) -> None:
+    """The outside tester's case: Regenerate wrote "*Subject:*" and a one-line "Why now" where the thread's draft
+    (messages.outreach, "Use template") writes "*Subject*:" and a bullet list; the template was named by its key."""
+    from prompts import speaking
+
+    engine, ids = demo
+    scorecard = load_scorecard()
+    with unit_of_work(session_factory(engine)) as s:
+        written = draft(s, ids["alert"], scorecard, TODAY, UTC_ZONE)
+        plain = draft(s, ids["alert"], scorecard, TODAY, UTC_ZONE, template=True)
+        with speaking("zh-CN"):
+            chinese = draft(s, ids["alert"], scorecard, TODAY, UTC_ZONE)
+    assert written is not None and plain is not None and chinese is not None
+    subject = [line for line in plain.text.splitlines() if line.startswith("*Subject*: ")]
+    why = plain.text[plain.text.index("*Why now*") :]
+    assert len(subject) == 1 and subject[0] in written.text.splitlines() and "*Subject:*" not in written.text
+    assert why in written.text and "*The play*: " in written.text.removeprefix(written.text[: written.text.index(why)])
+    assert "(save call)" in written.text  # its title in prompts/outreach.toml
+    assert "（挽留沟通）" in chinese.text and "save call" not in chinese.text and "*主题*：" in chinese.text
 
 
 def test_a_fresh_install_answers_every_question_without_data(engine: Engine) -> None:
@@ -627,6 +649,17 @@ def test_top_by_mrr_ranks_by_expected_loss_and_its_figures_are_of_those_shown(
     more = smb.text.splitlines()[-1]  # /health top has no segment filter: the question again, with a bigger number
     assert "/health top" not in more and f"ask _top {smb.facts['accounts']} at risk in smb_" in more
     assert f"`/health top {every.facts['accounts']}` shows them" in every.text.splitlines()[-1]
+
+
+def test_more_than_health_top_shows_is_said_honestly() -> None:
+    """The outside tester's case: "…and 267 more: `/health top by-mrr 100` shows them" promised 100 of 267."""
+    from bot.assistant.portfolio import _more
+    from bot.assistant.reading import Question
+
+    tiers = load_scorecard().tiers
+    capped = _more(Question("at_risk", by_mrr=True), 257, 267, None, tiers)
+    assert capped == "…and 257 more: `/health top by-mrr 100` shows the first 100 of 267."
+    assert _more(Question("at_risk"), 30, 40, None, tiers) == "…and 30 more: `/health top 40` shows them."
 
 
 def test_a_name_inside_a_sentence_or_in_chinese(demo: tuple[Engine, dict[str, int]]) -> None:

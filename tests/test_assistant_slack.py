@@ -436,7 +436,7 @@ def test_a_redrawn_draft_keeps_the_owner_as_signer_and_in_its_header(
     assert f"Best,\\nUser {ME}" in shown and say("outreach.message.signature_fallback") not in shown  # fake's name
     assert f"for <@{ME}>" in shown and "ready to copy" in shown
     if action_id == DraftIds.TEMPLATE:
-        template = say("outreach.message.title_for", template="check in", owner=f"<@{ME}>")
+        template = say("outreach.message.title_for", template="check-in", owner=f"<@{ME}>")
         assert json.dumps(template)[1:-1] in shown
 
 
@@ -772,7 +772,7 @@ def test_regenerate_and_brief_me_with_a_model_keep_the_bot_s_structure_and_rewor
     worded_draft = plain_draft.reworded(paragraph)
     assert worded_draft.text == plain_draft.text.replace(plain_draft.prose, paragraph)
     assert valid(redrawn.params["blocks"]) == ask.draft_message(worded_draft, alert_id, "silent-1").blocks
-    for kept in ("*Subject:*", "```", "Why now"):
+    for kept in ("*Subject*:", "```", "Why now"):
         assert kept in worded_draft.text
     worded_brief = plain_brief.reworded(points)
     assert worded_brief.text == plain_brief.text.removesuffix(plain_brief.prose) + points

@@ -266,6 +266,29 @@ def test_a_draft_keeps_its_subject_copy_block_and_why_now_and_the_model_words_on
     assert said.text == DRAFT.text.replace(PARAGRAPH, shown)
 
 
+@pytest.mark.parametrize(
+    "paragraph",
+    [
+        "Hi team,\nCould we look at how your team uses the product day to day?",  # a greeting of its own
+        "Could we look at how your team uses the product day to day?\n\nBest,\nYour customer success team",
+        "Could we look at how your team uses the product day to day?\nBest regards,",
+        "Acme 团队，您好：\n我们能否一起看看贵团队的日常使用情况？",  # the Chinese template's greeting
+        "我们能否一起看看贵团队的日常使用情况？\n祝好，\n您的客户成功团队",
+    ],
+)
+def test_a_draft_paragraph_bringing_its_own_greeting_or_sign_off_is_refused(
+    paragraph: str, fake: FakeOpenAI, model: Model
+) -> None:
+    """The outside tester's case: the template already greets and signs off, so the email had both twice."""
+    fake.default = Reply(paragraph)
+    assert reword(model, DRAFT, "Regenerate", timeout=5) == DRAFT.noted(say("llm.note.letter"))
+
+
+def test_a_draft_paragraph_naming_the_team_or_best_practices_is_kept(fake: FakeOpenAI, model: Model) -> None:
+    fake.default = Reply("What would help your team:\n• best practices for how your team uses the product day to day")
+    assert reword(model, DRAFT, "Regenerate", timeout=5).generated
+
+
 def test_an_email_for_a_brief_s_call_points_is_refused_and_the_brief_shown_whole(
     fake: FakeOpenAI, model: Model
 ) -> None:

@@ -187,8 +187,11 @@ def change_lines(name: str, moved: Change, since: date, tiers: Tiers) -> tuple[l
         now=score_text(now.score),
         now_day=now.day.isoformat(),
         change=score_change(now.score, now.score - then.score),
-        tier_then=esc(tiers.label(then.tier)),
-        tier_now=esc(tiers.label(now.tier)),
+        tier=_a(
+            "changed.tier_same" if then.tier == now.tier else "changed.tier_moved",
+            tier_then=esc(tiers.label(then.tier)),
+            tier_now=esc(tiers.label(now.tier)),
+        ),
     )
     figures = [
         Figure(_a("figure.score_then", day=then.day.isoformat()), score_text(then.score)),

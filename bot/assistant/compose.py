@@ -4,7 +4,8 @@ reword(model, answer, question, fields, timeout, *, reader, waited) -> Answer
     model None: the answer unchanged. Otherwise the model gets the question and `answer.facts` cut to `fields`
     (LLM_FIELDS; exit-interview words only for a `reader`), with the prompt `prompts/llm.toml` [reword]. A brief
     or a draft keeps the bot's structure (headings, Subject, copy block): the model writes only its marked
-    `prose` ([reword_part]; none marked: unchanged), at most about twice as long. The reply replaces the text
+    `prose` ([reword_part]; none marked: unchanged), at most about twice as long; a draft's paragraph with a
+    greeting or sign-off of its own is refused (the template has them: draft.letter_marks). The reply replaces the text
     (`answer.reworded`) only if it is non-empty, within the limit and grounded (every figure, date and name in
     its facts, the question or the bot's own answer: bot/llm/grounding.py); else the deterministic answer comes
     back with `note` saying why, and the log says so too.
@@ -18,6 +19,7 @@ from collections.abc import Collection
 from typing import Any
 
 from bot.assistant.answer import Answer
+from bot.assistant.draft import letter_marks
 from bot.llm.client import Model, ModelError
 from bot.llm.fields import sendable
 from bot.llm.grounding import unsupported
@@ -69,6 +71,8 @@ def reword(
         return _fallback(answer, error.kind, str(error), seconds=seconds)
     if not reply:
         return _fallback(answer, "empty", "the reply is empty")
+    if answer.kind == "draft" and letter_marks(reply):
+        return _fallback(answer, "letter", "the paragraph brings its own greeting or sign-off")
     text = esc(reply.replace("```", "'''") if part else reply)  # what Slack is sent: its length must fit
     if len(text) > limit:
         return _fallback(answer, "too_long", f"the reply has {len(text)} characters escaped, over {limit}")

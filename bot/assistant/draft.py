@@ -8,8 +8,10 @@ plain text (no Slack markup); the drivers' own words and the intent as the team 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,13 +19,13 @@ from sqlmodel import Session
 
 from bot.assistant.answer import Answer
 from bot.assistant.brief import intent
-from bot.retention.messages import Draft, fill, highlight_line, outreach
+from bot.retention.messages import Draft, fill, highlight_line, outreach, template_title
 from bot.retention.playbooks import playbook, templates
 from bot.retention.service import highlights
 from bot.scoring.explain import driver_reason
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, is_user, mention
-from prompts import raw, say
+from prompts import languages, load, raw, say
 from storage import alerts, scores
 from storage.models import Account, HealthScore
 
@@ -54,6 +56,42 @@ def _with_paragraph(body: str, paragraph: str) -> str:
     """`paragraph` before the template's sign-off (at the end when it has none)."""
     head, mark, tail = body.rpartition(SIGN_OFF)
     return f"{head}\n\n{paragraph}{mark}{tail}" if mark else f"{body}\n\n{paragraph}"
+
+
+_EDGE = " \t,，:：.。!！-–—•"  # stripped from a greeting's or a sign-off's ends
+
+
+@cache
+def _letter_marks() -> tuple[tuple[re.Pattern[str], ...], tuple[str, ...]]:
+    """The templates' greetings (their first line, the name any words) and sign-offs (the line before {owner}, and
+    the team's signature), in every language of prompts/outreach.toml."""
+    greetings: list[re.Pattern[str]] = []
+    sign_offs: list[str] = []
+    for language in languages():
+        book = load("outreach", language)
+        sign_offs.append(str(book.get("message", {}).get("signature_fallback", "")))
+        for name in templates():
+            body = book.get(name, {}).get("body") if isinstance(book.get(name), dict) else None
+            lines = [line.strip() for line in str(body or "").strip().splitlines()]
+            if not lines or not any("{owner}" in line for line in lines[1:]):
+                continue
+            parts = [part.strip(_EDGE) for part in lines[0].split("{name}")]
+            greetings.append(re.compile("^" + ".*?".join(re.escape(p) for p in parts), re.IGNORECASE))
+            if word := re.match(r"[^\W\d_]+\b", lines[0]):  # "Hi": a greeting however it goes on
+                greetings.append(re.compile(rf"^{re.escape(word.group())}\b", re.IGNORECASE))
+            owner = next(i for i, line in enumerate(lines) if "{owner}" in line)
+            sign_offs.append(next((line for line in reversed(lines[:owner]) if line), ""))
+    return tuple(greetings), tuple(s.strip(_EDGE).casefold() for s in sign_offs if s.strip(_EDGE))
+
+
+def letter_marks(paragraph: str) -> bool:
+    """Whether a draft's paragraph opens with a greeting or holds a sign-off line ("Best," "Best regards," the
+    team's signature): the template around it has its own, so the email would have two (compose.reword)."""
+    greetings, sign_offs = _letter_marks()
+    lines = [line.strip(_EDGE).casefold() for line in paragraph.strip().splitlines()]
+    if lines and any(g.match(lines[0]) for g in greetings):
+        return True
+    return any(line == s or (line.startswith(f"{s} ") and len(line.split()) <= 3) for line in lines for s in sign_offs)
 
 
 def _block_text(block: dict[str, Any]) -> str:
@@ -97,13 +135,14 @@ def draft(
         paragraph = _a("draft.paragraph", points=points, offer=offer).replace("\n\n", "\n").strip()
         body = _with_paragraph(body, paragraph)
     copy = esc(body.replace("```", "'''"))[:CODE_LIMIT]
-    drivers = ", ".join(esc(r) for r in reasons) or _a("draft.note.no_drivers")
+    drivers = "\n".join(say("outreach.message.driver", reason=esc(r)) for r in reasons)
     for_owner = _a("draft.note.for_owner", owner=mention(owner)) if owner else ""
-    lines = [
-        _a("draft.note.title", name=esc(account.name), template=esc(chosen.replace("_", " ")), owner=for_owner),
-        _a("draft.note.subject", subject=esc(subject)),
+    lines = [  # as the thread's draft (messages.outreach) is: its subject, copy and "Why now"; then the play
+        _a("draft.note.title", name=esc(account.name), template=esc(template_title(chosen)), owner=for_owner),
+        say("outreach.message.subject", subject=esc(subject)),
         f"```{copy}```",
-        _a("draft.note.why", drivers=drivers, intent=esc(play)),
+        say("outreach.message.why", drivers=drivers or say("outreach.message.no_drivers")),
+        _a("draft.note.play", intent=esc(play)),
     ]
     if template:  # the thread's draft as the alert job wrote it: its header, subject, copy and why
         lines = [_block_text(b) for b in outreach(filled).blocks or []]

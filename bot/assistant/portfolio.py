@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bot.assistant.account import due_utc
 from bot.assistant.answer import Answer, Figure
 from bot.assistant.reading import Question
+from bot.health.command import TOP_MAX
 from bot.health.service import my_task_rows
 from bot.scoring import chance_fit
 from bot.scoring.explain import at_risk_tiers, score_text
@@ -121,7 +122,7 @@ def at_risk(session: Session, q: Question, user_id: str, scorecard: Scorecard) -
             lines.append(_a("at_risk.row", renewal=renewal, **values))
         listed.append(_row_fact(r, label, chance) | ({"expected_loss": money(loss[r.id])} if q.by_mrr else {}))
     if len(rows) > len(shown):
-        lines.append(_more(q, len(rows) - len(shown), min(len(rows), 100), segment, tiers))
+        lines.append(_more(q, len(rows) - len(shown), len(rows), segment, tiers))
     mrr = money(sum(r.mrr or 0.0 for r in shown))  # the figures are of the accounts shown
     figures = [Figure(_a("figure.at_risk"), str(len(shown))), Figure(_a("figure.at_risk_mrr"), mrr)]
     if q.by_mrr:
@@ -136,11 +137,14 @@ def _top_command(q: Question, limit: int) -> str:
     return " ".join(["/health top", *(["by-mrr"] if q.by_mrr else []), str(limit), *([q.tier] if q.tier else [])])
 
 
-def _more(q: Question, n: int, limit: int, segment: str | None, tiers: Tiers) -> str:
-    """ "…and N more", pointing to what lists them: `/health top N [tier]`, or for a segment or "mine" (which it
-    cannot filter by) the question asked again with a bigger number."""
+def _more(q: Question, n: int, total: int, segment: str | None, tiers: Tiers) -> str:
+    """ "…and N more", pointing to what lists them: `/health top N [tier]` (it shows at most TOP_MAX: then it says
+    the first TOP_MAX of them), or for a segment or "mine" (which it cannot filter by) the question asked again
+    with a bigger number."""
+    limit = min(total, TOP_MAX)
     if not segment and not q.mine:
-        return _a("at_risk.more", n=n, command=_top_command(q, limit))
+        key = "at_risk.more" if limit == total else "at_risk.more_first"
+        return _a(key, n=n, command=_top_command(q, limit), limit=limit, total=total)
     what = tiers.label(q.tier).lower() if q.tier else _a("at_risk.ask_at_risk")
     question = _a(
         "at_risk.ask",

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.retention.ids import DraftIds, RetentionIds
-from bot.retention.playbooks import task_role, task_title
+from bot.retention.playbooks import task_role, task_title, templates
 from bot.retention.values import DraftRef, TaskRef
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, actions, button, context, esc, mention, section, validate_blocks, when, who
@@ -160,6 +160,12 @@ def fill(draft: Draft) -> tuple[str, str]:
     return template["subject"].format(**values), template["body"].format(**values)
 
 
+def template_title(name: str) -> str:
+    """A template's title as prompts/outreach.toml gives it in the current language, else its key with spaces."""
+    template = raw(f"outreach.{name}") if name in templates() else {}
+    return str(template.get("title") or name.replace("_", " "))
+
+
 def _code(text: str, limit: int = CODE_LIMIT) -> str:
     """Plain text as the inside of a code block: shown and copied as it is (Slack reads `&lt;` as `<` and so on,
     so `<`, `>` and `&` are escaped, and never read as a mention or a link); cut whole to `limit` characters."""
@@ -185,9 +191,9 @@ def outreach(draft: Draft, alert_id: int | None = None) -> Message:
     `alert_id`, the buttons that redraw it."""
     subject, body = fill(draft)
     drivers = "\n".join(_o("driver", reason=esc(d)) for d in draft.drivers) or _o("no_drivers")
-    title = _o("title", template=esc(draft.template.replace("_", " ")))
+    title = _o("title", template=esc(template_title(draft.template)))
     if draft.owner:
-        title = _o("title_for", template=esc(draft.template.replace("_", " ")), owner=mention(draft.owner))
+        title = _o("title_for", template=esc(template_title(draft.template)), owner=mention(draft.owner))
     blocks = [
         section(title),
         section(_o("subject", subject=esc(subject))),
