@@ -4,6 +4,7 @@ into the channel with its chart uploaded in the thread), `healthbot report` writ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -187,3 +188,31 @@ def test_the_scheduler_has_the_quarterly_review(settings: Settings, portfolio: E
     job = scheduler.get_job("churn.review")
     assert job is not None and isinstance(job.trigger, CronTrigger)
     assert str(job.trigger.fields[1]) == "1,4,7,10" and str(job.trigger.fields[2]) == "1"
+
+
+def test_the_cli_writes_the_report_in_chinese(portfolio: Engine, cli_env: None, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """`LANGUAGE=zh-CN healthbot report` (issue 23): the Markdown's headings, lines and table headers and what the
+    command prints are Chinese, no English heading left; the CSV headers stay English (tools read them)."""
+    import prompts
+
+    monkeypatch.setenv("LANGUAGE", "zh-CN")
+    monkeypatch.setattr(prompts, "_default", list(prompts._default))  # main() sets the default language
+    out = tmp_path / "out"
+    assert main(["report", "--period", "2026-Q3", "--segment", "Enterprise", "--out", str(out)]) == 0
+    assert main(["report", "--period", "2026-Q3", "--format", "csv", "--out", str(out)]) == 0
+    assert main(["report", "--period", "yesterday", "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    text = (out / "churn-2026-Q3.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    headings = [line for line in lines if line.startswith("#")]
+    headers = [lines[i - 1] for i, line in enumerate(lines) if line.startswith("|---")]
+    assert "# 流失复盘 2026-Q3 — 细分 Enterprise" in headings and "## 概览" in headings and len(headers) >= 2
+    kept = {"MRR", "Enterprise", "Q3"}  # an acronym and data
+    for line in [*headings, *headers]:
+        assert not set(re.findall(r"[A-Za-z]{2,}", line)) - kept, line
+    assert "2026年7月1日 至 2026年9月30日" in text and "- 客户流失率：**" in text
+    assert "已写入" in printed.out and "report: wrote" not in printed.out
+    assert "用法：healthbot report" in printed.err and "usage:" not in printed.err
+    assert (out / "churn-2026-Q3-headline.csv").read_text(encoding="utf-8").startswith("period,")

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from bot.dates import YEARS, DayError, parse_day, period_out_of_range
-
-USAGE = "usage: fill in the period as 2026-Q3, 2026-10, last-quarter, last-month or 2026-07-01..2026-09-30"
+from prompts import say
 
 
 class PeriodError(ValueError):
@@ -54,7 +53,7 @@ def quarter_of(day: date) -> Period:
 
 def _year(digits: str) -> int:
     if int(digits) not in YEARS:
-        raise PeriodError(f"{period_out_of_range()} {USAGE}")
+        raise PeriodError(f"{period_out_of_range()} {say('churn_review.period.usage')}")
     return int(digits)
 
 
@@ -87,13 +86,13 @@ def parse_period(text: str | None, today: date) -> Period:
         if m := re.fullmatch(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\s*\.\.\s*([0-9]{4}-[0-9]{2}-[0-9]{2})", given):
             start, end = _day(m[1]), _day(m[2])
             if end < start:
-                raise PeriodError(f"the period ends ({end}) before it starts ({start}). {USAGE}")
+                raise PeriodError(say("churn_review.period.backwards", start=start, end=end))
             return Period(start, end, f"{start}..{end}")
     except ValueError as error:
         if isinstance(error, PeriodError):
             raise
-        raise PeriodError(f"{text!r} is not a date I know. {USAGE}") from None
-    raise PeriodError(f"{text!r} is not a period. {USAGE}")
+        raise PeriodError(say("churn_review.period.bad_day", text=repr(text))) from None
+    raise PeriodError(say("churn_review.period.bad", text=repr(text)))
 
 
 def covered_part(period: Period, span: DataSpan) -> Period | None:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, TraitRow, TrendPoint, ranked_traits
 from bot.churn.periods import Period
 from bot.churn.themes import Themes, by_keywords
-from prompts import say
+from prompts import raw, say
+from prompts.formats import day, listing, number, percent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -30,15 +31,15 @@ SMALL_SHOWN = 8
 
 
 def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f} %"
+    return "–" if value is None else percent(value, 1)
 
 
 def money(value: float) -> str:
-    return f"{value:,.0f}"
+    return number(value)
 
 
 def lift(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}×"
+    return "–" if value is None else number(value, 2) + "×"
 
 
 def _sentence(text: str) -> str:
@@ -91,80 +92,77 @@ def no_reasons(review: ChurnReview) -> str:
 
 
 def render_md(review: ChurnReview, found: Themes | None = None) -> str:
+    """The review as Markdown, worded in the current language (prompts/churn_review.toml [md])."""
     h = review.headline
-    scope = f" — segment {review.segment}" if review.segment else ""
-    out = [f"# Churn review {review.period.label}{scope}", ""]
-    out.append(f"{review.period.start} to {review.period.end}, computed {review.today}.")
+    period = review.period
+    if review.segment:
+        out = [md("title_segment", label=period.label, segment=review.segment), ""]
+    else:
+        out = [md("title", label=period.label), ""]
+    out.append(md("dates", start=day(period.start), end=day(period.end), today=day(review.today)))
     if covers := coverage(review):
-        out += ["", f"This review {covers}."]
-    out += ["", "## Headline", ""]
-    out.append(
-        f"- Customer churn: **{pct(h.rate)}** ({h.churned} churned / {h.accounts_at_start} accounts at the start)"
-    )
-    out.append(
-        f"- MRR churn: **{pct(h.mrr_rate)}** ({money(h.mrr_lost)} lost / {money(h.mrr_at_start)} MRR at the start)"
-    )
-    out.append(
-        f"- Exit interviews: {review.interviewed} of {h.churned}; avoidable: {pct(review.avoidable_share)}"
-        f" ({review.avoidable} of {review.interviewed})"
-    )
-    out += ["", "## Reasons", ""]
+        out += ["", md("covers", covers=covers)]
+    out += ["", md("headline"), ""]
+    out.append(md("customer_churn", rate=pct(h.rate), churned=h.churned, accounts=h.accounts_at_start))
+    lost, mrr = money(h.mrr_lost), money(h.mrr_at_start)
+    out.append(md("mrr_churn", rate=pct(h.mrr_rate), lost=lost, mrr=mrr))
+    share, avoidable = pct(review.avoidable_share), review.avoidable
+    out.append(md("interviews", interviewed=review.interviewed, churned=h.churned, share=share, avoidable=avoidable))
+    out += ["", md("reasons"), ""]
     if review.reasons:
         out += table(
-            ["Reason", "Count", "Share", "Avoidable"],
+            md_raw("reasons_header"),
             [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons],
         )
     else:
         out.append(_sentence(no_reasons(review)))
     if review.competitors:
-        out += ["", "Competitors named: " + ", ".join(f"{c.name} ({c.count})" for c in review.competitors)]
+        names = listing(say("churn_review.competitor", name=c.name, count=c.count) for c in review.competitors)
+        out += ["", md("competitors", names=names)]
     if review.quotes:
         found = found if found is not None else by_keywords(review.quotes)
         lines = [say("coding.themes.line_md", name=t.name, count=t.count, accounts=t.accounts) for t in found.themes]
         mark = say("coding.themes.generated_md" if found.generated else "coding.themes.from_words_md")
         out += ["", say("coding.themes.title_md"), "", *lines, "", mark]
-        out += ["", "### In their words", ""]
+        out += ["", md("quotes"), ""]
         # all of them: a file written by whoever may run the CLI on the database
-        out += [f"> {' '.join(q.text.split())}\n> — {q.account} ({q.reason})\n" for q in review.quotes]
-    out += ["", "## What churned accounts had in common", ""]
+        out += [md("quote", text=" ".join(q.text.split()), account=q.account, reason=q.reason) for q in review.quotes]
+    out += ["", md("traits"), ""]
     traits = top_traits(review)
     small = ranked_traits(review.traits)[1]
     if traits or small:
         out += [_sentence(say("churn_review.ranking", min=MIN_SUPPORT, base=pct(review.headline.rate))), ""]
     if traits:
-        rows = [
-            [t.trait, t.value, f"{t.churned} / {t.accounts}", pct(t.rate), pct(t.low), lift(t.lift)] for t in traits
-        ]
-        out += table(["Trait", "Value", "Churned / accounts", "Rate", "Rate, 95 % low", "Lift"], rows)
+        rows = [[t.trait, t.value, md("fraction", **_counts(t)), pct(t.rate), pct(t.low), lift(t.lift)] for t in traits]
+        out += table(md_raw("traits_header"), rows)
     else:
-        out.append("No trait stands out.")
+        out.append(md("traits_none"))
     if small:
-        groups = "; ".join(
-            f"{t.trait} {t.value}: {t.churned} / {t.accounts} ({pct(t.rate)})" for t in small[:SMALL_SHOWN]
-        )
-        more = f"; {len(small) - SMALL_SHOWN} more in the CSV" if len(small) > SMALL_SHOWN else ""
-        out += ["", say("churn_review.small_groups", min=MIN_SUPPORT, groups=groups + more)]
-    out += ["", "## Retention plays", ""]
+        groups = [md("small_group", **_counts(t), trait=t.trait, value=t.value) for t in small[:SMALL_SHOWN]]
+        if len(small) > SMALL_SHOWN:
+            groups.append(md("small_more", more=len(small) - SMALL_SHOWN))
+        out += ["", say("churn_review.small_groups", min=MIN_SUPPORT, groups=listing(groups, long=True))]
+    out += ["", md("plays"), ""]
     if review.plays:
         out += table(
-            ["Playbook", "Alerts", "Saved", "Churned", "Save rate"],
+            md_raw("plays_header"),
             [
                 [
                     review.tier_labels.get(p.tier, p.tier),
                     str(p.alerts),
                     str(p.saved),
                     str(p.churned),
-                    pct(p.save_rate) + (" (few)" if p.few else ""),
+                    md("few", rate=pct(p.save_rate)) if p.few else pct(p.save_rate),
                 ]
                 for p in review.plays
             ],
         )
     else:
-        out.append("No alerts opened in this period.")
-    out += ["", "## Trend", ""]
+        out.append(md("plays_none"))
+    out += ["", md("trend"), ""]
     none = say("churn_review.trend_no_data")
     out += table(
-        ["Quarter", "Accounts at start", "Churned", "Churn", "MRR churn"],
+        md_raw("trend_header"),
         [
             [trend_label(t), str(t.rate.accounts_at_start), str(t.rate.churned), pct(t.rate.rate), pct(t.rate.mrr_rate)]
             if t.rate
@@ -172,24 +170,38 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
             for t in review.trend
         ],
     )
-    out += ["", "## Did the score see it coming?", ""]
+    out += ["", md("foresight"), ""]
     out.append(
-        ", ".join(
-            f"{hz.days} days before: {hz.flagged} of {hz.scored} at risk ({pct(hz.share)})" for hz in review.horizons
+        listing(
+            md("horizon", days=hz.days, flagged=hz.flagged, scored=hz.scored, share=pct(hz.share))
+            for hz in review.horizons
         )
         or "–"
     )
     if review.foresight:
         out.append("")
+        days = [md("days_before", days=d) for d in sorted(review.foresight[0].tiers)]
         out += table(
-            ["Account", "Churned on"] + [f"{d} days before" for d in sorted(review.foresight[0].tiers)],
+            [*md_raw("foresight_header"), *days],
             [
-                [f.account, f.churned_on.isoformat()]
+                [f.account, day(f.churned_on)]
                 + [review.tier_labels.get(t, t) if t else "–" for _, t in sorted(f.tiers.items())]
                 for f in review.foresight
             ],
         )
     return "\n".join(out) + "\n"
+
+
+def md(key: str, /, **values: object) -> str:
+    return say(f"churn_review.md.{key}", **values)
+
+
+def md_raw(key: str) -> list[str]:
+    return list(raw(f"churn_review.md.{key}"))
+
+
+def _counts(t: TraitRow) -> dict[str, object]:
+    return {"churned": t.churned, "accounts": t.accounts, "rate": pct(t.rate)}
 
 
 # A text cell starting with one of these is read as a formula by Excel, LibreOffice and Google Sheets (OWASP, CSV

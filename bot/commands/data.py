@@ -8,8 +8,8 @@ from datetime import datetime
 
 from bot.commands.database import writable_engine
 from bot.settings import Settings
-
-IMPORTED = {"accounts": ("account", "accounts"), "metrics": ("metric row", "metric rows")}
+from prompts import say
+from prompts.formats import number
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -25,10 +25,10 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         else:
             count = import_metrics(engine, args.file, tz=settings.tz)
     except ImportFailed as exc:
-        print(f"{path}: not imported\n{exc.report()}", file=sys.stderr)
+        print(say("cli.say.import.not_imported", path=path) + "\n" + exc.report(), file=sys.stderr)
         return 1
     seconds = (datetime.now() - started).total_seconds()
-    print(f"imported {count:,} {IMPORTED[args.kind][count != 1]} from {path} in {seconds:.1f} s")
+    print(say(f"cli.say.import.{args.kind}", count=number(count), path=path, seconds=number(seconds, 1)))
     return 0
 
 
@@ -48,7 +48,7 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     try:
         sources = load_sources(path)
     except SourcesError as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
+        print(say("cli.say.error", error=exc), file=sys.stderr)
         return 2
     names = [s.name for s in sources]
     if args.source and args.source not in names:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.commands.database import writable_engine
 from bot.settings import Settings
+from prompts import say
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -25,8 +26,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     try:
         period = parse_period(args.period, today)
     except PeriodError as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
-        print(REPORT_USAGE, file=sys.stderr)
+        print(say("cli.say.error", error=exc), file=sys.stderr)
+        print(say("cli.say.report.usage"), file=sys.stderr)
         return 2
     card = load_scorecard(settings.scorecard_path)
     engine = writable_engine(settings)
@@ -36,22 +37,16 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             result = review(session, period, segment=args.segment, today=today, tiers=card.tiers, scorecard=checked)
             expected = expected_loss.read(session, card).expected(card.tiers, result.segment)
     except SegmentError as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
+        print(say("cli.say.error", error=exc), file=sys.stderr)
         return 2
     except NoDataError as exc:
-        print(f"healthbot: {exc}; nothing written", file=sys.stderr)
+        print(say("cli.say.report.nothing_written", error=exc), file=sys.stderr)
         return 1
     try:
         written = report.write(result, args.out, args.format, expected)
     except OSError as exc:
-        print(f"healthbot: cannot write into {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        print(say("cli.say.report.cannot_write", folder=args.out, why=exc.strerror or exc), file=sys.stderr)
         return 2
     for path in written:
-        print(f"report: wrote {path}")
+        print(say("cli.say.report.wrote", path=path))
     return 0
-
-
-REPORT_USAGE = (
-    "usage: healthbot report --period PERIOD [--format md|csv|png] [--out DIR] [--segment SEGMENT]\n"
-    "  PERIOD: 2026-Q3 (a quarter), 2026-10 (a month), last-quarter, or 2026-07-01..2026-09-30"
-)
