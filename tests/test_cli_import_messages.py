@@ -54,6 +54,27 @@ def test_import_says_what_it_imported(
     assert capsys.readouterr().out.startswith(f"imported 1 metric row from {single} in ")
 
 
+def test_import_and_db_speak_chinese(
+    engine: Engine, cli_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`LANGUAGE=zh-CN healthbot import` / `db current` / `sync` (issue 23): the summary and error lines in Chinese."""
+    import prompts
+
+    monkeypatch.setenv("LANGUAGE", "zh-CN")
+    monkeypatch.setattr(prompts, "_default", list(prompts._default))  # main() sets the default language
+    one = _write(tmp_path, "one.csv", "external_id,name\nA1,Acme\n")
+    assert main(["import", "accounts", str(one)]) == 0
+    assert capsys.readouterr().out.startswith(f"已从 {one} 导入 1 个客户，用时 ")
+    rows = "".join(f"A1,2026-01-01,m{i},1\n" for i in range(1234))
+    many = _write(tmp_path, "metrics.csv", f"external_id,date,metric,value\n{rows}")
+    assert main(["import", "metrics", str(many)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"已从 {many} 导入 1,234 行指标，用时 ") and out.endswith(" 秒\n")
+    monkeypatch.delenv("SOURCES_PATH", raising=False)
+    assert main(["sync"]) == 2
+    assert capsys.readouterr().err.startswith("healthbot：未设置 SOURCES_PATH")
+
+
 # --- no raw control characters in import errors -------------------------------------------------
 
 

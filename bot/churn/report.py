@@ -92,7 +92,7 @@ def no_reasons(review: ChurnReview) -> str:
 
 
 def render_md(review: ChurnReview, found: Themes | None = None) -> str:
-    """The review as Markdown, worded in the current language (prompts/churn_review.toml [md])."""
+    """The review as Markdown, worded in the current language (prompts/churn_review.toml [markdown])."""
     h = review.headline
     period = review.period
     if review.segment:
@@ -193,11 +193,11 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
 
 
 def md(key: str, /, **values: object) -> str:
-    return say(f"churn_review.md.{key}", **values)
+    return say(f"churn_review.markdown.{key}", **values)
 
 
 def md_raw(key: str) -> list[str]:
-    return list(raw(f"churn_review.md.{key}"))
+    return list(raw(f"churn_review.markdown.{key}"))
 
 
 def _counts(t: TraitRow) -> dict[str, object]:

@@ -9,7 +9,7 @@ from datetime import datetime
 from bot.commands.database import writable_engine
 from bot.settings import Settings
 from prompts import say
-from prompts.formats import number
+from prompts.formats import listing, number
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -39,11 +39,7 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
 
     path = args.sources or settings.sources_path
     if not path:
-        print(
-            "healthbot: SOURCES_PATH is not set: write a sources file (README, 'Pull and push metrics') and set "
-            "SOURCES_PATH to it, or pass --sources FILE",
-            file=sys.stderr,
-        )
+        print(say("cli.say.sync.no_sources"), file=sys.stderr)
         return 2
     try:
         sources = load_sources(path)
@@ -52,7 +48,7 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     names = [s.name for s in sources]
     if args.source and args.source not in names:
-        print(f"healthbot: no source {args.source!r} in {path}; the sources are {', '.join(names)}", file=sys.stderr)
+        print(say("cli.say.sync.no_source", source=repr(args.source), path=path, names=listing(names)), file=sys.stderr)
         return 2
     engine = writable_engine(settings)
     summaries = sync_sources(

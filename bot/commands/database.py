@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError
+from prompts import say
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -128,10 +129,10 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
     url = make_url(settings.database_url)
     if args.action == "current" and url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
-        print(f"healthbot: no database at {url.database} yet (run healthbot db upgrade)", file=sys.stderr)
+        print(say("cli.say.db.missing", path=url.database), file=sys.stderr)
         return 1  # opening it would create an empty file
     engine = open_engine(settings.database_url)
     if args.action == "upgrade":
         upgrade(engine)
-    print(f"database at revision {current_revision(engine) or '(empty)'}")
+    print(say("cli.say.db.revision", revision=current_revision(engine) or say("cli.say.db.empty")))
     return 0
