@@ -219,31 +219,27 @@ def _without_bot(text: str, bot_user_id: str | None) -> str:
 
 
 def _register_buttons(app: App, deps: Deps) -> None:
-    def card_brief(click: Click[AccountRef]) -> AfterCommit:
-        """Brief me on the card: answered privately where the card is."""
+    def briefed(find: Callable[[Any], Answer | None]) -> Callable[[Click[Any]], AfterCommit]:
+        """Brief me, on the card or the alert root: answered privately where the button is (guests may read an
+        alert's channel)."""
 
-        def then() -> None:
-            found = ask.account_brief(deps, click.value.account_id, time.monotonic())
-            if found is None:
-                tell(click.body, click.client, click.respond, words("assistant_slack.brief_gone"))
-                return
-            message = ask.answer_message(found, deps.model_name)
-            click.respond(response_type="ephemeral", replace_original=False, text=message.text, blocks=message.blocks)
+        def work(click: Click[Any]) -> AfterCommit:
+            def then() -> None:
+                found = find(click.value)
+                if found is None:
+                    tell(click.body, click.client, click.respond, words("assistant_slack.brief_gone"))
+                    return
+                message = ask.answer_message(found, deps.model_name)
+                click.respond(
+                    response_type="ephemeral", replace_original=False, text=message.text, blocks=message.blocks
+                )
 
-        return then
+            return then
 
-    def alert_brief(click: Click[AlertRef]) -> AfterCommit:
-        """Brief me on the alert root: answered privately where the alert is (guests may read its channel)."""
+        return work
 
-        def then() -> None:
-            found = ask.alert_brief(deps, click.value.alert_id, time.monotonic())
-            if found is None:
-                tell(click.body, click.client, click.respond, words("assistant_slack.brief_gone"))
-                return
-            message = ask.answer_message(found, deps.model_name)
-            click.respond(response_type="ephemeral", replace_original=False, text=message.text, blocks=message.blocks)
-
-        return then
+    card_brief = briefed(lambda ref: ask.account_brief(deps, ref.account_id, time.monotonic()))
+    alert_brief = briefed(lambda ref: ask.alert_brief(deps, ref.alert_id, time.monotonic()))
 
     def redraft(template: bool) -> Callable[[Click[DraftRef]], AfterCommit]:
         def work(click: Click[DraftRef]) -> AfterCommit:

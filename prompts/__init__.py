@@ -115,8 +115,8 @@ _channels: dict[str, str] = {}  # channel id -> language: the alert rules' `[rou
 def set_channel_languages(by_channel: dict[str, str]) -> None:
     """The languages channels speak (one rules file per process: the last loaded); a channel not named speaks the
     default."""
-    _channels.clear()
-    _channels.update(by_channel)
+    global _channels
+    _channels = dict(by_channel)
 
 
 def speaking_in(channel: str | None) -> AbstractContextManager[str]:

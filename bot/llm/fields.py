@@ -40,17 +40,17 @@ def sendable(
     withheld = sorted({v for v in _private_texts(facts, private, "") if len(v) >= SHORTEST}, key=len, reverse=True)
     values = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, withheld))})(?!\w)", re.I) if withheld else None
 
-    def text(value: str) -> str:
+    def scrubbed(value: str) -> str:
         if "contact_email" in private:
             value = EMAIL.sub(WITHHELD, value)
         return values.sub(WITHHELD_VALUE, value) if values is not None else value
 
     def clean(value: Any, parent: str) -> Any:
         if isinstance(value, Mapping):
-            return {text(k): clean(v, k) for k, v in value.items() if _field(k, parent) not in private}
+            return {scrubbed(k): clean(v, k) for k, v in value.items() if _field(k, parent) not in private}
         if isinstance(value, list | tuple):
             return [clean(v, parent) for v in value]
-        return text(value) if isinstance(value, str) else value
+        return scrubbed(value) if isinstance(value, str) else value
 
     return clean(kept, "")
 

@@ -47,6 +47,22 @@ def make_client(settings: Settings, token: str | None = None) -> WebClient:
 log = logging.getLogger("healthbot.slack")
 
 
+def quick_client(client: WebClient, timeout: int) -> WebClient:
+    """`client`'s token, address and transport with a short timeout and no retries: for a lookup a request or a
+    job's transaction waits on, which falls back rather than sleep through a 429."""
+    quick = WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        headers=dict(client.headers),
+        logger=client.logger,
+    )
+    quick.retry_handlers = []
+    return quick
+
+
 class UserNames:
     """People's names as their Slack profile gives them (users.info: `profile.real_name`, else
     `profile.display_name`), for text that leaves Slack, such as the outreach draft's signature.
@@ -66,16 +82,7 @@ class UserNames:
         clock: Callable[[], float] = time.monotonic,
         timeout: int = 5,
     ) -> None:
-        self._client = WebClient(
-            token=client.token,
-            base_url=client.base_url,
-            timeout=timeout,
-            ssl=client.ssl,
-            proxy=client.proxy,
-            headers=dict(client.headers),
-            logger=client.logger,
-        )
-        self._client.retry_handlers = []
+        self._client = quick_client(client, timeout)
         self._ttl, self._retry_after, self._clock = ttl, retry_after, clock
         self._known: dict[str, tuple[float, str | None]] = {}  # user id -> (until, name)
         self._lock = threading.Lock()

@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.slack.blocks import is_user
+from bot.slack.client import quick_client
 from prompts import ENGLISH, current, language_of, speaking
 
 log = logging.getLogger("healthbot.slack")
@@ -55,16 +56,7 @@ class UserLanguages:
         timeout: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = WebClient(
-            token=client.token,
-            base_url=client.base_url,
-            timeout=timeout,
-            ssl=client.ssl,
-            proxy=client.proxy,
-            headers=dict(client.headers),
-            logger=client.logger,
-        )
-        self._client.retry_handlers = []
+        self._client = quick_client(client, timeout)
         self.token, self.base_url = client.token, client.base_url
         self._ttl, self._retry_after, self._size, self._clock = ttl, retry_after, size, clock
         self._known: OrderedDict[str, tuple[float, str | None]] = OrderedDict()  # user -> (until, language)
