@@ -26,19 +26,19 @@ from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import ScorecardError
 from bot.settings import Settings, SettingsError, load_settings, system_language
 from jobs.table import JOBS, jobs_help
-from prompts import fill, raw, set_default
+from prompts import ENGLISH, current, fill, raw, say, set_default
 
 
 def _date(value: str) -> date:
     try:
         return parse_day(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a date (use YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(say("cli.say.value.date", value=value)) from None
 
 
 def _positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a positive number of days")
+        raise argparse.ArgumentTypeError(say("cli.say.value.days", value=value))
     return int(value)
 
 
@@ -48,7 +48,7 @@ def _strength(value: str) -> float:
     except ValueError:
         number = float("nan")
     if not number > 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"'{value}' is not a number above 0")
+        raise argparse.ArgumentTypeError(say("cli.say.value.above_zero", value=value))
     return number
 
 
@@ -57,19 +57,33 @@ def _h(key: str) -> str:
     return str(raw(f"cli.help.{key}"))
 
 
-class _Help(argparse.RawDescriptionHelpFormatter):
-    """argparse's own words ("usage:") in the language of this run, the help's line breaks kept."""
+def _argparse_words(message: str) -> str:
+    """argparse's message `message` in the language of this run: prompts/cli.toml's [argparse] table maps each of
+    argparse's English message ids to the language's text; one it does not name stays English."""
+    if current() == ENGLISH:
+        return message
+    words = raw("cli.argparse")
+    by_id = {english: words[key] for key, english in raw("cli.argparse", ENGLISH).items()}
+    return str(by_id.get(message, message))
 
-    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
-        super().add_usage(usage, actions, groups, _h("usage") if prefix is None else prefix)
+
+def _argparse_plural(singular: str, plural: str, n: int) -> str:
+    return _argparse_words(singular if n == 1 else plural)
+
+
+def speak_argparse() -> None:
+    """argparse says its own words (errors, "usage:", the section titles, --help) in the language `say` speaks.
+
+    argparse reads them through gettext (`_` and `ngettext`, bound in its module when it was imported), which finds
+    only compiled catalogs on disk: its module's two names are pointed at prompts' table instead. Each looks the
+    language up when argparse calls it, so English stays argparse's own text."""
+    setattr(argparse, "_", _argparse_words)  # noqa: B010 - argparse's private name, unknown to the type stubs
+    setattr(argparse, "ngettext", _argparse_plural)  # noqa: B010
 
 
 def _parser(make: Callable[..., argparse.ArgumentParser], *args: Any, **kwargs: Any) -> argparse.ArgumentParser:
-    """`make(...)` with argparse's own section titles and --help in the language of this run."""
-    parser = make(*args, formatter_class=_Help, add_help=False, **kwargs)
-    parser._positionals.title, parser._optionals.title = _h("positionals"), _h("options")
-    parser.add_argument("-h", "--help", action="help", help=_h("help"))
-    return parser
+    """`make(...)` keeping the help's line breaks (argparse's own words are `speak_argparse`'s)."""
+    return make(*args, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
 def _command(
@@ -95,6 +109,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    speak_argparse()
     parser = _parser(
         argparse.ArgumentParser,
         prog="healthbot",
@@ -143,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     card = _command(sub, "scorecard")
-    card.add_argument("action", choices=["check", "show-default", "suggest"])
+    card.add_argument("action", choices=["check", "show-default", "suggest"], help=_h("scorecard.action"))
     card.add_argument("file", nargs="?", type=Path, help=_h("scorecard.file"))
     card.add_argument("--as-of", type=_date, help=_h("scorecard.as_of"))
     card.add_argument("--horizon", type=_positive, help=_h("scorecard.horizon"))
@@ -155,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     rules = _command(sub, "rules")
-    rules.add_argument("action", choices=["check", "show-default"])
+    rules.add_argument("action", choices=["check", "show-default"], help=_h("rules.action"))
     rules.add_argument("file", nargs="?", type=Path, help=_h("rules.file"))
 
     ov = _command(sub, "override")
@@ -170,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "run")
 
     jobs = _command(sub, "jobs", jobs=jobs_help())
-    jobs.add_argument("action", choices=["run"])
-    jobs.add_argument("job", choices=list(JOBS))
+    jobs.add_argument("action", choices=["run"], help=_h("jobs.action"))
+    jobs.add_argument("job", choices=list(JOBS), help=_h("jobs.which"))
     jobs.add_argument("--wait", type=_positive, default=300, help=_h("jobs.wait"))
 
     report = _command(sub, "report")
@@ -195,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--quiet", action="store_true", help=_h("sync.quiet"))
 
     db = _command(sub, "db")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("action", choices=["upgrade", "current"], help=_h("db.action"))
     return parser
 
 
@@ -208,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     set_default((settings and settings.language) or system_language(dict(os.environ)))
     args = build_parser().parse_args(argv)
     if settings is None:
-        print(f"healthbot: {unset}", file=sys.stderr)
+        print(say("cli.say.error", error=unset), file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -233,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler[args.command](settings, args)
     except (SettingsError, ScorecardError, RulesError, PlaybookError) as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
+        print(say("cli.say.error", error=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -242,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         problem = database_problem(exc, url)
         if problem is None:
             raise
-        print(f"healthbot: {problem}", file=sys.stderr)
+        print(say("cli.say.error", error=problem), file=sys.stderr)
         return 1
 
 

@@ -258,3 +258,42 @@ def test_the_digest_counts_read_as_sentences() -> None:
 def test_an_exit_interview_title_keeps_its_bold_whole() -> None:
     title = str(message(exits.summary(ACCOUNT, INTERVIEW))["blocks"][0]["text"]["text"])
     assert title == ":door: *Exit interview:* Acme &lt;Corp&gt; &amp; *Sons*"
+
+
+WORDED_TRAITS = [
+    TraitRow("csm", CSM, 20, 8, 0.4, 3.5, 0.22),
+    TraitRow("usage", "falling", 15, 6, 0.4, 3.4, 0.2),
+    TraitRow("acquisition_channel", "partner", 12, 4, 1 / 3, 2.9, 0.14),
+    TraitRow("tenure", "under 6 months", 4, 2, 0.5, 4.4, 0.15),
+]
+
+
+@pytest.mark.parametrize(
+    ("language", "words", "raw_words"),
+    [
+        ("en", ["CSM", "usage *falling*", "acquisition channel *partner*", "tenure under 6 months"], []),
+        ("zh-CN", ["CSM", "使用情况 *下降*", "获客渠道 *partner*", "合作时长 不足 6 个月"], ["usage", "falling"]),
+    ],
+)
+def test_churn_review_traits_in_words_and_the_csm_as_a_mention(
+    language: str, words: list[str], raw_words: list[str]
+) -> None:
+    """The traits' keys and the review's own bands in the reader's language; a CSM as a mention, not an id."""
+    with speaking(language):
+        payload = message(churn.review_message(replace(REVIEW, traits=WORDED_TRAITS)))
+    text = "\n".join(str(b["text"]["text"]) for b in payload["blocks"] if "text" in b and "text" in b["text"])
+    assert f"CSM *<@{CSM}>*" in text and f" {CSM}" not in text and "acquisition_channel" not in text
+    assert all(w in text for w in words), text
+    assert not any(w in text for w in raw_words), text
+
+
+def test_churn_review_markdown_names_traits_and_csms() -> None:
+    from bot.churn.report import render_md
+
+    review = replace(REVIEW, traits=WORDED_TRAITS)
+    with speaking("zh-CN"):
+        named = render_md(review, names={CSM: "Jane Doe"}.get)
+        unnamed = render_md(review)
+    assert "| CSM | Jane Doe |" in named and CSM not in named
+    assert "| 使用情况 | 下降 |" in named and "| 获客渠道 | partner |" in named and "acquisition_channel" not in named
+    assert f"| CSM | {CSM} |" in unnamed  # no Slack to ask: the id

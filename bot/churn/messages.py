@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
 from bot.churn.report import coverage, period_label, trend_label
 from bot.churn.themes import Themes, by_keywords
+from bot.churn.trait_words import trait_name, trait_value
 from bot.forecast.messages import review_section
 from bot.slack import expected_loss
 from bot.slack.blocks import (
@@ -23,6 +24,7 @@ from bot.slack.blocks import (
     context,
     esc,
     header,
+    mention,
     message_text,
     money,
     no_bidi,
@@ -134,8 +136,8 @@ def _traits(review: ChurnReview) -> list[str]:
     lines += [
         say(
             "churn_review.trait_row",
-            trait=esc(t.trait.replace("_", " ")),
-            value=esc(t.value),
+            trait=esc(trait_name(t.trait)),
+            value=trait_value(t.trait, t.value, person=mention, data=esc),
             rate=_pct(t.rate),
             churned=t.churned,
             accounts=t.accounts,
@@ -147,8 +149,8 @@ def _traits(review: ChurnReview) -> list[str]:
         groups = formats.listing(
             say(
                 "churn_review.small_group",
-                trait=esc(t.trait.replace("_", " ")),
-                value=esc(t.value),
+                trait=esc(trait_name(t.trait)),
+                value=trait_value(t.trait, t.value, person=mention, data=esc),
                 churned=t.churned,
                 accounts=t.accounts,
             )

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, TraitRow, TrendPoint, ranked_traits
 from bot.churn.periods import Period
 from bot.churn.themes import Themes, by_keywords
+from bot.churn.trait_words import Names
+from bot.churn.trait_words import trait_cells as cells
 from prompts import raw, say
 from prompts.formats import day, listing, number, percent
 
@@ -49,11 +51,6 @@ def _sentence(text: str) -> str:
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     clean = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in clean]
-
-
-def top_traits(review: ChurnReview, n: int = TOP_TRAITS) -> list[TraitRow]:
-    """The values churned accounts over-index on, best supported first (`analysis.ranked_traits`)."""
-    return ranked_traits(review.traits)[0][:n]
 
 
 def trend_label(point: TrendPoint) -> str:
@@ -91,8 +88,8 @@ def no_reasons(review: ChurnReview) -> str:
     return say("churn_review.no_interviews", interviewed=review.interviewed, churned=review.headline.churned)
 
 
-def render_md(review: ChurnReview, found: Themes | None = None) -> str:
-    """The review as Markdown, worded in the current language (prompts/churn_review.toml [markdown])."""
+def render_md(review: ChurnReview, found: Themes | None = None, names: Names | None = None) -> str:
+    """The review as Markdown in the current language (prompts/churn_review.toml [markdown]); CSMs by `names`."""
     h = review.headline
     period = review.period
     if review.segment:
@@ -117,8 +114,8 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
     else:
         out.append(_sentence(no_reasons(review)))
     if review.competitors:
-        names = listing(say("churn_review.competitor", name=c.name, count=c.count) for c in review.competitors)
-        out += ["", md("competitors", names=names)]
+        rivals = listing(say("churn_review.competitor", name=c.name, count=c.count) for c in review.competitors)
+        out += ["", md("competitors", names=rivals)]
     if review.quotes:
         found = found if found is not None else by_keywords(review.quotes)
         lines = [say("coding.themes.line_md", name=t.name, count=t.count, accounts=t.accounts) for t in found.themes]
@@ -128,17 +125,17 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
         # all of them: a file written by whoever may run the CLI on the database
         out += [md("quote", text=" ".join(q.text.split()), account=q.account, reason=q.reason) for q in review.quotes]
     out += ["", md("traits"), ""]
-    traits = top_traits(review)
-    small = ranked_traits(review.traits)[1]
+    traits, small = ranked_traits(review.traits)  # the values churned accounts over-index on, best supported first
+    traits = traits[:TOP_TRAITS]
     if traits or small:
         out += [_sentence(say("churn_review.ranking", min=MIN_SUPPORT, base=pct(review.headline.rate))), ""]
     if traits:
-        rows = [[t.trait, t.value, md("fraction", **_counts(t)), pct(t.rate), pct(t.low), lift(t.lift)] for t in traits]
+        rows = [[*cells(t, names), md("fraction", **_counts(t)), pct(t.rate), pct(t.low), lift(t.lift)] for t in traits]
         out += table(md_raw("traits_header"), rows)
     else:
         out.append(md("traits_none"))
     if small:
-        groups = [md("small_group", **_counts(t), trait=t.trait, value=t.value) for t in small[:SMALL_SHOWN]]
+        groups = [md("small_group", **_counts(t, names)) for t in small[:SMALL_SHOWN]]
         if len(small) > SMALL_SHOWN:
             groups.append(md("small_more", more=len(small) - SMALL_SHOWN))
         out += ["", say("churn_review.small_groups", min=MIN_SUPPORT, groups=listing(groups, long=True))]
@@ -200,8 +197,9 @@ def md_raw(key: str) -> list[str]:
     return list(raw(f"churn_review.markdown.{key}"))
 
 
-def _counts(t: TraitRow) -> dict[str, object]:
-    return {"churned": t.churned, "accounts": t.accounts, "rate": pct(t.rate)}
+def _counts(t: TraitRow, names: Names | None = None) -> dict[str, object]:
+    trait, value = cells(t, names)
+    return {"churned": t.churned, "accounts": t.accounts, "rate": pct(t.rate), "trait": trait, "value": value}
 
 
 # A text cell starting with one of these is read as a formula by Excel, LibreOffice and Google Sheets (OWASP, CSV
@@ -469,9 +467,11 @@ def render_png(review: ChurnReview) -> bytes:
     return buffer.getvalue()
 
 
-def write(review: ChurnReview, out_dir: str | Path, fmt: str, expected: Expected | None = None) -> list[Path]:
+def write(
+    review: ChurnReview, out_dir: str | Path, fmt: str, expected: Expected | None = None, names: Names | None = None
+) -> list[Path]:
     """Save the review as `md`, `csv` (one file per table) or `png` into `out_dir`, with `expected` (the expected MRR
-    loss of the review's customers, `report_loss`) in the first two; the paths written."""
+    loss of the review's customers, `report_loss`) in the first two and the CSMs' `names` in Markdown; the paths."""
     from bot.churn import report_loss  # (it draws with this module's tables)
 
     folder = Path(out_dir)
@@ -480,7 +480,7 @@ def write(review: ChurnReview, out_dir: str | Path, fmt: str, expected: Expected
     files: dict[str, str | bytes]
     if fmt == "md":
         loss = "\n".join(report_loss.section(expected, review.tier_labels)) + "\n" if expected is not None else ""
-        files = {f"churn-{label}.md": render_md(review) + loss}
+        files = {f"churn-{label}.md": render_md(review, names=names) + loss}
     elif fmt == "csv":
         files = dict(render_csv(review))
         if expected is not None:

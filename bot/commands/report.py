@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.commands.database import writable_engine
@@ -43,10 +44,19 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         print(say("cli.say.report.nothing_written", error=exc), file=sys.stderr)
         return 1
     try:
-        written = report.write(result, args.out, args.format, expected)
+        written = report.write(result, args.out, args.format, expected, names=_names(settings))
     except OSError as exc:
         print(say("cli.say.report.cannot_write", folder=args.out, why=exc.strerror or exc), file=sys.stderr)
         return 2
     for path in written:
         print(say("cli.say.report.wrote", path=path))
     return 0
+
+
+def _names(settings: Settings) -> Callable[[str], str | None] | None:
+    """The CSMs' names from Slack (users.info) when a bot token is set: the Markdown names them, else their ids."""
+    if not settings.slack_bot_token:
+        return None
+    from bot.slack.client import UserNames, make_client
+
+    return UserNames(make_client(settings))
