@@ -17,6 +17,7 @@ from bot.churn.analysis import MIN_SUPPORT, ChurnReview, TraitRow, TrendPoint, r
 from bot.churn.periods import Period
 from bot.churn.themes import Themes, by_keywords
 from bot.churn.trait_words import Names
+from bot.churn.trait_words import reason_word as why
 from bot.churn.trait_words import trait_cells as cells
 from prompts import raw, say
 from prompts.formats import day, listing, number, percent
@@ -88,8 +89,9 @@ def no_reasons(review: ChurnReview) -> str:
     return say("churn_review.no_interviews", interviewed=review.interviewed, churned=review.headline.churned)
 
 
-def render_md(review: ChurnReview, found: Themes | None = None, names: Names | None = None) -> str:
-    """The review as Markdown in the current language (prompts/churn_review.toml [markdown]); CSMs by `names`."""
+def render_md(review: ChurnReview, found: Themes | None = None) -> str:
+    """The review as Markdown in the current language (prompts/churn_review.toml [markdown]); CSMs by `people`."""
+    names = review.people.get
     h = review.headline
     period = review.period
     if review.segment:
@@ -109,21 +111,21 @@ def render_md(review: ChurnReview, found: Themes | None = None, names: Names | N
     if review.reasons:
         out += table(
             md_raw("reasons_header"),
-            [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons],
+            [[why(r.reason), str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons],
         )
     else:
         out.append(_sentence(no_reasons(review)))
     if review.competitors:
         rivals = listing(say("churn_review.competitor", name=c.name, count=c.count) for c in review.competitors)
         out += ["", md("competitors", names=rivals)]
-    if review.quotes:
+    if quotes := review.quotes:
         found = found if found is not None else by_keywords(review.quotes)
         lines = [say("coding.themes.line_md", name=t.name, count=t.count, accounts=t.accounts) for t in found.themes]
         mark = say("coding.themes.generated_md" if found.generated else "coding.themes.from_words_md")
         out += ["", say("coding.themes.title_md"), "", *lines, "", mark]
         out += ["", md("quotes"), ""]
         # all of them: a file written by whoever may run the CLI on the database
-        out += [md("quote", text=" ".join(q.text.split()), account=q.account, reason=q.reason) for q in review.quotes]
+        out += [md("quote", text=" ".join(q.text.split()), account=q.account, reason=why(q.reason)) for q in quotes]
     out += ["", md("traits"), ""]
     traits, small = ranked_traits(review.traits)  # the values churned accounts over-index on, best supported first
     traits = traits[:TOP_TRAITS]
@@ -168,13 +170,8 @@ def render_md(review: ChurnReview, found: Themes | None = None, names: Names | N
         ],
     )
     out += ["", md("foresight"), ""]
-    out.append(
-        listing(
-            md("horizon", days=hz.days, flagged=hz.flagged, scored=hz.scored, share=pct(hz.share))
-            for hz in review.horizons
-        )
-        or "–"
-    )
+    seen = [md("horizon", days=z.days, flagged=z.flagged, scored=z.scored, share=pct(z.share)) for z in review.horizons]
+    out.append(listing(seen) or "–")
     if review.foresight:
         out.append("")
         days = [md("days_before", days=d) for d in sorted(review.foresight[0].tiers)]
@@ -380,9 +377,10 @@ def chart(review: ChurnReview) -> Figure:
     title = say("churn_review.chart_reasons_title", label=period_label(review))
     reasons.set_title(title.replace("$", r"\$"), loc="left", fontsize=10)
     if review.reasons:
-        names = [r.reason.replace("_", " ") for r in review.reasons][::-1]
+        names = [why(r.reason) for r in review.reasons][::-1]
         reasons.barh(names, [r.count for r in review.reasons][::-1], color="#5a7d9a")
-        reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label="avoidable")
+        avoidable = say("churn_review.chart_avoidable")
+        reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label=avoidable)
         reasons.legend(fontsize=8, frameon=False)
     else:
         reasons.text(
@@ -467,11 +465,9 @@ def render_png(review: ChurnReview) -> bytes:
     return buffer.getvalue()
 
 
-def write(
-    review: ChurnReview, out_dir: str | Path, fmt: str, expected: Expected | None = None, names: Names | None = None
-) -> list[Path]:
+def write(review: ChurnReview, out_dir: str | Path, fmt: str, expected: Expected | None = None) -> list[Path]:
     """Save the review as `md`, `csv` (one file per table) or `png` into `out_dir`, with `expected` (the expected MRR
-    loss of the review's customers, `report_loss`) in the first two and the CSMs' `names` in Markdown; the paths."""
+    loss of the review's customers, `report_loss`) in the first two; the paths written."""
     from bot.churn import report_loss  # (it draws with this module's tables)
 
     folder = Path(out_dir)
@@ -480,7 +476,7 @@ def write(
     files: dict[str, str | bytes]
     if fmt == "md":
         loss = "\n".join(report_loss.section(expected, review.tier_labels)) + "\n" if expected is not None else ""
-        files = {f"churn-{label}.md": render_md(review, names=names) + loss}
+        files = {f"churn-{label}.md": render_md(review) + loss}
     elif fmt == "csv":
         files = dict(render_csv(review))
         if expected is not None:

@@ -1,13 +1,14 @@
-"""The churn review's traits in words (issue 23): a trait's key (`acquisition_channel`) and the values the review
-computes itself (tenure and usage bands, "unknown") as the language says them (prompts/churn_review.toml [trait],
-[trait_value]); a CSM by `person` (a Slack mention in a message, a name in a file); the accounts' own values
-(an industry, a region) as they are."""
+"""The churn review's traits and reasons in words (issue 23). A trait's key (`acquisition_channel`) and the values
+the review computes itself (tenure and usage bands, "unknown") as the language says them (prompts/churn_review.toml
+[trait], [trait_value]); a CSM by `person` (a Slack mention in a message, a name in a file); the accounts' own values
+(an industry, a region) as they are. An exit reason's key as the exit interview's form says it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from bot.churn.analysis import TraitRow
+from bot.exits.messages import reason_label
 from prompts import ENGLISH, raw
 
 CSM = "csm"
@@ -35,3 +36,8 @@ Names = Callable[[str], str | None]  # a Slack user id -> their name, None when 
 def trait_cells(row: TraitRow, names: Names | None = None) -> tuple[str, str]:
     """A trait row's trait and value as a file shows them: the CSM by `names`, else by their Slack id."""
     return trait_name(row.trait), trait_value(row.trait, row.value, person=lambda user: (names and names(user)) or user)
+
+
+def reason_word(reason: str) -> str:
+    """An exit reason's key (`competitor`) as the exit interview's form words it ("Competitor", "竞争对手")."""
+    return reason_label(reason)
