@@ -1,6 +1,8 @@
 """Regenerate the README's examples from the demo portfolio: `docs/card-example.json` (an
-account card as Slack gets it, to paste into Block Kit Builder), `docs/chart-example.png`
-(the card's "show chart" image) and the text rendering of the card the README shows.
+account card as Slack gets it, to paste into Block Kit Builder; `docs/card-example.zh-CN.json`
+the same card for a Chinese reader), `docs/chart-example.png` (the card's "show chart" image)
+and the text rendering of the card in both languages, side by side, as the README's
+"Languages" section shows it.
 
     python docs/examples.py
 """
@@ -25,6 +27,7 @@ from bot.health import service as portfolio  # noqa: E402
 from bot.health.chart import render_chart  # noqa: E402
 from bot.scoring import chance_fit  # noqa: E402
 from bot.scoring.scorecard import load_scorecard  # noqa: E402
+from prompts import pad, speaking, width  # noqa: E402
 from storage import scores  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.models import HealthOverride  # noqa: E402
@@ -52,13 +55,24 @@ def main() -> None:
             )  # fmt: skip
             session.commit()
             message = portfolio.card(session, account.id or 0, scorecard, END)
+            with speaking("zh-CN"):
+                chinese = portfolio.card(session, account.id or 0, scorecard, END)
             chart = portfolio.chart(session, account.id or 0, scorecard)
         engine.dispose()
     docs = ROOT / "docs"
-    (docs / "card-example.json").write_text(json.dumps({"blocks": message.blocks}, indent=2, ensure_ascii=False) + "\n")
+    for name, card in (("card-example.json", message), ("card-example.zh-CN.json", chinese)):
+        (docs / name).write_text(json.dumps({"blocks": card.blocks}, indent=2, ensure_ascii=False) + "\n")
     if chart is not None:
         (docs / "chart-example.png").write_bytes(render_chart(chart, scorecard.tiers))
-    print(render_blocks(message.blocks))
+    print(side_by_side(render_blocks(message.blocks), render_blocks(chinese.blocks)))
+
+
+def side_by_side(left: str, right: str, gap: int = 4) -> str:
+    """Two renderings in two columns, the left padded by terminal columns (a Chinese character takes two)."""
+    lines, others = left.splitlines(), right.splitlines()
+    size = max(map(width, lines), default=0) + gap
+    rows = zip(lines + [""] * (len(others) - len(lines)), others + [""] * (len(lines) - len(others)), strict=True)
+    return "\n".join((pad(a, size) + b).rstrip() for a, b in rows)
 
 
 if __name__ == "__main__":

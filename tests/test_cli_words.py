@@ -167,3 +167,13 @@ def test_another_score_run_in_chinese(
     assert main(["score"]) == 1
     err = capsys.readouterr().err
     assert "评分" in err and english_left(err) == [], err
+
+
+@pytest.mark.parametrize("argv", [["--date", "2026-01-02", "--from", "2026-01-01"], ["--to", "2026-01-01"]])
+def test_score_options_that_do_not_fit_create_no_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///typo.db")
+    assert main(["score", *argv]) == 2
+    assert "--from" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

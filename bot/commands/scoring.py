@@ -30,14 +30,14 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.score import JOB_ID
     from storage.db import job_lock
 
-    scorecard = load_scorecard(settings.scorecard_path)
-    engine = writable_engine(settings)
-    if args.date and (args.start or args.end):
+    if args.date and (args.start or args.end):  # options that do not fit: said before a database is opened
         print(say("cli.say.score.date_or_range"), file=sys.stderr)
         return 2
     if (args.start or args.end) and not (args.start and args.end):
         print(say("cli.say.score.range_together"), file=sys.stderr)
         return 2
+    scorecard = load_scorecard(settings.scorecard_path)
+    engine = writable_engine(settings)
     # one scoring run at a time: a backfill beside another replica's daily run would interleave their writes
     with job_lock(engine, JOB_ID) as alone:
         if not alone:
