@@ -1,8 +1,8 @@
 """Regenerate the README's examples from the demo portfolio: `docs/card-example.json` (an
 account card as Slack gets it, to paste into Block Kit Builder; `docs/card-example.zh-CN.json`
 the same card for a Chinese reader), `docs/chart-example.png` (the card's "show chart" image)
-and the text rendering of the card in both languages, side by side, as the README's
-"Languages" section shows it.
+and the text rendering of the card the README shows, in English ("In Slack") and then in
+Chinese ("Languages").
 
     python docs/examples.py
 """
@@ -27,7 +27,7 @@ from bot.health import service as portfolio  # noqa: E402
 from bot.health.chart import render_chart  # noqa: E402
 from bot.scoring import chance_fit  # noqa: E402
 from bot.scoring.scorecard import load_scorecard  # noqa: E402
-from prompts import pad, speaking, width  # noqa: E402
+from prompts import speaking  # noqa: E402
 from storage import scores  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.models import HealthOverride  # noqa: E402
@@ -64,15 +64,9 @@ def main() -> None:
         (docs / name).write_text(json.dumps({"blocks": card.blocks}, indent=2, ensure_ascii=False) + "\n")
     if chart is not None:
         (docs / "chart-example.png").write_bytes(render_chart(chart, scorecard.tiers))
-    print(side_by_side(render_blocks(message.blocks), render_blocks(chinese.blocks)))
-
-
-def side_by_side(left: str, right: str, gap: int = 4) -> str:
-    """Two renderings in two columns, the left padded by terminal columns (a Chinese character takes two)."""
-    lines, others = left.splitlines(), right.splitlines()
-    size = max(map(width, lines), default=0) + gap
-    rows = zip(lines + [""] * (len(others) - len(lines)), others + [""] * (len(lines) - len(others)), strict=True)
-    return "\n".join((pad(a, size) + b).rstrip() for a, b in rows)
+    print(render_blocks(message.blocks))  # the README's card ("In Slack"), then the same in Chinese ("Languages")
+    print()
+    print(render_blocks(chinese.blocks))
 
 
 if __name__ == "__main__":

@@ -338,3 +338,16 @@ def test_churn_review_reasons_by_their_words_not_their_keys(language: str, compe
     text, markdown = (t.replace("（", "(").replace("）", ")") for t in (json.dumps([payload, quotes], ensure_ascii=False), markdown))
     assert f"• {competitor}" in text and "• competitor" not in text and f"({competitor})" in text
     assert f"| {competitor} |" in markdown and "| competitor |" not in markdown and f"({competitor})" in markdown
+
+
+def test_the_readmes_chinese_card_is_the_one_docs_examples_wrote() -> None:
+    """README "Languages" shows docs/card-example.zh-CN.json (written by `python docs/examples.py`) as rendered."""
+    from pathlib import Path
+
+    from bot.demo.run import render_blocks
+
+    root = Path(__file__).resolve().parent.parent
+    blocks = json.loads((root / "docs" / "card-example.zh-CN.json").read_text(encoding="utf-8"))["blocks"]
+    message(Message(text="", blocks=blocks))
+    section = (root / "README.md").read_text(encoding="utf-8").split("## Languages", 1)[1].split("\n## ", 1)[0]
+    assert f"```\n{render_blocks(blocks)}\n```" in section
