@@ -335,7 +335,8 @@ def test_churn_review_reasons_by_their_words_not_their_keys(language: str, compe
         payload = message(churn.review_message(review))
         quotes = message(churn.quotes_message(review))
         markdown = render_md(review)
-    text, markdown = (t.replace("（", "(").replace("）", ")") for t in (json.dumps([payload, quotes], ensure_ascii=False), markdown))
+    shown = (json.dumps([payload, quotes], ensure_ascii=False), markdown)
+    text, markdown = (t.replace("（", "(").replace("）", ")") for t in shown)
     assert f"• {competitor}" in text and "• competitor" not in text and f"({competitor})" in text
     assert f"| {competitor} |" in markdown and "| competitor |" not in markdown and f"({competitor})" in markdown
 
