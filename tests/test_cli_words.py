@@ -177,3 +177,15 @@ def test_score_options_that_do_not_fit_create_no_database(
     monkeypatch.setenv("DATABASE_URL", "sqlite:///typo.db")
     assert main(["score", *argv]) == 2
     assert "--from" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_a_database_that_cannot_be_opened_is_said_in_chinese(
+    zh: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.db").write_text("not a database, some notes\n" * 200, encoding="utf-8")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///notes.db")
+    assert main(["score"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "notes.db" in err, err
+    assert english_left(re.sub(r"（[^（）]*）", "", err)) == [], err  # the driver's own words in brackets
