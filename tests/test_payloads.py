@@ -324,6 +324,8 @@ def test_churn_review_markdown_names_traits_and_csms() -> None:
     assert "| CSM | Jane Doe |" in named and CSM not in named
     assert "| 使用情况 | 下降 |" in named and "| 获客渠道 | partner |" in named and "acquisition_channel" not in named
     assert f"| CSM | {CSM} |" in unnamed  # no Slack to ask: the id
+    ends = [line for line in named.splitlines() if line.endswith(".") and not line.isascii()]
+    assert ends == []  # a Chinese sentence ends in "。", not an English full stop
 
 
 @pytest.mark.parametrize(("language", "competitor"), [("en", "Competitor"), ("zh-CN", "竞争对手")])

@@ -46,7 +46,7 @@ def lift(value: float | None) -> str:
 
 
 def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + "."
+    return text[:1].upper() + text[1:] + md("full_stop")
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
