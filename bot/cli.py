@@ -42,6 +42,19 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _whole(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(say("cli.say.value.whole", value=value))
+    return int(value)
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(say("cli.say.value.number", value=value)) from None
+
+
 def _strength(value: str) -> float:
     try:
         number = float(value)
@@ -121,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = _command(sub, "demo")
     demo.add_argument("--database-url", default="sqlite:///healthbot-demo.db", help=_h("demo.database_url"))
-    demo.add_argument("--accounts", type=int, default=300, help=_h("demo.accounts"))
-    demo.add_argument("--days", type=int, default=180, help=_h("demo.days"))
-    demo.add_argument("--messages", type=int, default=5, help=_h("demo.messages"))
+    demo.add_argument("--accounts", type=_whole, default=300, help=_h("demo.accounts"))
+    demo.add_argument("--days", type=_whole, default=180, help=_h("demo.days"))
+    demo.add_argument("--messages", type=_whole, default=5, help=_h("demo.messages"))
     demo.add_argument("--force", action="store_true", help=_h("demo.force"))
 
     imp = _command(sub, "import", _h("import.columns") + _h("database"))
@@ -176,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     ov = _command(sub, "override")
     ov.add_argument("account", help=_h("override.account"))
     ov.add_argument("--tier", help=_h("override.tier"))
-    ov.add_argument("--score", type=float, help=_h("override.score"))
+    ov.add_argument("--score", type=_number, help=_h("override.score"))
     ov.add_argument("--reason", help=_h("override.reason"))
     ov.add_argument("--until", type=_date, help=_h("override.until"))
     ov.add_argument("--by", default=None, help=_h("override.by"))

@@ -28,12 +28,11 @@ TYPED = re.compile(
 
 
 def english_left(text: str) -> list[str]:
-    """The lines of `text` that still hold English words (beyond options, quoted values, paths and names, and the
-    type argparse names in "invalid int value")."""
+    """The lines of `text` that still hold English words (beyond options, quoted values, paths and names)."""
     return [
         line
         for line in text.splitlines()
-        if english(TYPED.sub("", line)) - {"healthbot", "CSV", "YYYY", "MM", "int", "float"}
+        if english(TYPED.sub("", line)) - {"healthbot", "CSV", "YYYY", "MM", "account"}  # `override account`
     ]
 
 
@@ -58,7 +57,8 @@ BAD_ARGS = [
     (["bogus"], "无效的选择"),
     (["backtest"], "以下参数是必需的"),
     (["score", "--date", "x"], "不是日期"),
-    (["demo", "--accounts", "many"], "无效的 int 值"),
+    (["demo", "--accounts", "many"], "'many' 不是整数"),
+    (["override", "A1", "--score", "high"], "'high' 不是数字"),
     (["score", "--bogus"], "无法识别的参数"),
     (["tune", "--as-of", "2026-01-01", "--horizon", "0"], "不是正整数"),
     (["tune", "--as-of", "2026-01-01", "--horizon", "30", "--l2", "-1"], "不是大于 0 的数"),
