@@ -189,3 +189,22 @@ def test_a_database_that_cannot_be_opened_is_said_in_chinese(
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "notes.db" in err, err
     assert english_left(re.sub(r"（[^（）]*）", "", err)) == [], err  # the driver's own words in brackets
+
+
+def test_the_report_names_the_csms_among_its_traits_when_it_can_ask_slack(
+    engine: Engine, cli_env: None, zh: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: Any
+) -> None:
+    """A CSM among the review's traits is their name in the Markdown (users.info), with SLACK_BOT_TOKEN set."""
+    churned = {1: "2026-08-01", 2: "2026-08-02", 3: "2026-08-03"}
+    rows = "".join(
+        f"A{i},客户{i},U0CSM{i % 2},2025-01-01,{'churned' if i in churned else 'active'},{churned.get(i, '')}\n"
+        for i in range(1, 13)
+    )
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("external_id,name,owner_slack_id,contract_start,status,churned_on\n" + rows, encoding="utf-8")
+    assert main(["import", "accounts", str(accounts)]) == 0
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_API_URL", fake_slack.url)
+    assert main(["report", "--period", "2026-Q3", "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "churn-2026-Q3.md").read_text(encoding="utf-8")
+    assert "CSM User U0CSM1：" in text and "CSM U0CSM1" not in text, text  # (a small group: 2 of 6)
