@@ -26,20 +26,33 @@ from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import ScorecardError
 from bot.settings import Settings, SettingsError, load_settings, system_language
 from jobs.table import JOBS, jobs_help
-from prompts import fill, raw, set_default
+from prompts import ENGLISH, current, fill, raw, say, set_default
 
 
 def _date(value: str) -> date:
     try:
         return parse_day(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a date (use YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(say("cli.say.value.date", value=value)) from None
 
 
 def _positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a positive number of days")
+        raise argparse.ArgumentTypeError(say("cli.say.value.days", value=value))
     return int(value)
+
+
+def _whole(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(say("cli.say.value.whole", value=value))
+    return int(value)
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(say("cli.say.value.number", value=value)) from None
 
 
 def _strength(value: str) -> float:
@@ -48,7 +61,7 @@ def _strength(value: str) -> float:
     except ValueError:
         number = float("nan")
     if not number > 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"'{value}' is not a number above 0")
+        raise argparse.ArgumentTypeError(say("cli.say.value.above_zero", value=value))
     return number
 
 
@@ -57,19 +70,33 @@ def _h(key: str) -> str:
     return str(raw(f"cli.help.{key}"))
 
 
-class _Help(argparse.RawDescriptionHelpFormatter):
-    """argparse's own words ("usage:") in the language of this run, the help's line breaks kept."""
+def _argparse_words(message: str) -> str:
+    """argparse's message `message` in the language of this run: prompts/cli.toml's [argparse] table maps each of
+    argparse's English message ids to the language's text; one it does not name stays English."""
+    if current() == ENGLISH:
+        return message
+    words = raw("cli.argparse")
+    by_id = {english: words[key] for key, english in raw("cli.argparse", ENGLISH).items()}
+    return str(by_id.get(message, message))
 
-    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
-        super().add_usage(usage, actions, groups, _h("usage") if prefix is None else prefix)
+
+def _argparse_plural(singular: str, plural: str, n: int) -> str:
+    return _argparse_words(singular if n == 1 else plural)
+
+
+def speak_argparse() -> None:
+    """argparse says its own words (errors, "usage:", the section titles, --help) in the language `say` speaks.
+
+    argparse reads them through gettext (`_` and `ngettext`, bound in its module when it was imported), which finds
+    only compiled catalogs on disk: its module's two names are pointed at prompts' table instead. Each looks the
+    language up when argparse calls it, so English stays argparse's own text."""
+    setattr(argparse, "_", _argparse_words)  # noqa: B010 - argparse's private name, unknown to the type stubs
+    setattr(argparse, "ngettext", _argparse_plural)  # noqa: B010
 
 
 def _parser(make: Callable[..., argparse.ArgumentParser], *args: Any, **kwargs: Any) -> argparse.ArgumentParser:
-    """`make(...)` with argparse's own section titles and --help in the language of this run."""
-    parser = make(*args, formatter_class=_Help, add_help=False, **kwargs)
-    parser._positionals.title, parser._optionals.title = _h("positionals"), _h("options")
-    parser.add_argument("-h", "--help", action="help", help=_h("help"))
-    return parser
+    """`make(...)` keeping the help's line breaks (argparse's own words are `speak_argparse`'s)."""
+    return make(*args, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
 def _command(
@@ -95,6 +122,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    speak_argparse()
     parser = _parser(
         argparse.ArgumentParser,
         prog="healthbot",
@@ -106,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = _command(sub, "demo")
     demo.add_argument("--database-url", default="sqlite:///healthbot-demo.db", help=_h("demo.database_url"))
-    demo.add_argument("--accounts", type=int, default=300, help=_h("demo.accounts"))
-    demo.add_argument("--days", type=int, default=180, help=_h("demo.days"))
-    demo.add_argument("--messages", type=int, default=5, help=_h("demo.messages"))
+    demo.add_argument("--accounts", type=_whole, default=300, help=_h("demo.accounts"))
+    demo.add_argument("--days", type=_whole, default=180, help=_h("demo.days"))
+    demo.add_argument("--messages", type=_whole, default=5, help=_h("demo.messages"))
     demo.add_argument("--force", action="store_true", help=_h("demo.force"))
 
     imp = _command(sub, "import", _h("import.columns") + _h("database"))
@@ -143,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     card = _command(sub, "scorecard")
-    card.add_argument("action", choices=["check", "show-default", "suggest"])
+    card.add_argument("action", choices=["check", "show-default", "suggest"], help=_h("scorecard.action"))
     card.add_argument("file", nargs="?", type=Path, help=_h("scorecard.file"))
     card.add_argument("--as-of", type=_date, help=_h("scorecard.as_of"))
     card.add_argument("--horizon", type=_positive, help=_h("scorecard.horizon"))
@@ -155,13 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     rules = _command(sub, "rules")
-    rules.add_argument("action", choices=["check", "show-default"])
+    rules.add_argument("action", choices=["check", "show-default"], help=_h("rules.action"))
     rules.add_argument("file", nargs="?", type=Path, help=_h("rules.file"))
 
     ov = _command(sub, "override")
     ov.add_argument("account", help=_h("override.account"))
     ov.add_argument("--tier", help=_h("override.tier"))
-    ov.add_argument("--score", type=float, help=_h("override.score"))
+    ov.add_argument("--score", type=_number, help=_h("override.score"))
     ov.add_argument("--reason", help=_h("override.reason"))
     ov.add_argument("--until", type=_date, help=_h("override.until"))
     ov.add_argument("--by", default=None, help=_h("override.by"))
@@ -170,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "run")
 
     jobs = _command(sub, "jobs", jobs=jobs_help())
-    jobs.add_argument("action", choices=["run"])
-    jobs.add_argument("job", choices=list(JOBS))
+    jobs.add_argument("action", choices=["run"], help=_h("jobs.action"))
+    jobs.add_argument("job", choices=list(JOBS), help=_h("jobs.which"))
     jobs.add_argument("--wait", type=_positive, default=300, help=_h("jobs.wait"))
 
     report = _command(sub, "report")
@@ -195,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--quiet", action="store_true", help=_h("sync.quiet"))
 
     db = _command(sub, "db")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("action", choices=["upgrade", "current"], help=_h("db.action"))
     return parser
 
 
@@ -208,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     set_default((settings and settings.language) or system_language(dict(os.environ)))
     args = build_parser().parse_args(argv)
     if settings is None:
-        print(f"healthbot: {unset}", file=sys.stderr)
+        print(say("cli.say.error", error=unset), file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -233,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler[args.command](settings, args)
     except (SettingsError, ScorecardError, RulesError, PlaybookError) as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
+        print(say("cli.say.error", error=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -242,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         problem = database_problem(exc, url)
         if problem is None:
             raise
-        print(f"healthbot: {problem}", file=sys.stderr)
+        print(say("cli.say.error", error=problem), file=sys.stderr)
         return 1
 
 

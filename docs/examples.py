@@ -1,6 +1,8 @@
 """Regenerate the README's examples from the demo portfolio: `docs/card-example.json` (an
-account card as Slack gets it, to paste into Block Kit Builder), `docs/chart-example.png`
-(the card's "show chart" image) and the text rendering of the card the README shows.
+account card as Slack gets it, to paste into Block Kit Builder; `docs/card-example.zh-CN.json`
+the same card for a Chinese reader), `docs/chart-example.png` (the card's "show chart" image)
+and the text rendering of the card the README shows, in English ("In Slack") and then in
+Chinese ("Languages").
 
     python docs/examples.py
 """
@@ -25,6 +27,7 @@ from bot.health import service as portfolio  # noqa: E402
 from bot.health.chart import render_chart  # noqa: E402
 from bot.scoring import chance_fit  # noqa: E402
 from bot.scoring.scorecard import load_scorecard  # noqa: E402
+from prompts import speaking  # noqa: E402
 from storage import scores  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.models import HealthOverride  # noqa: E402
@@ -52,13 +55,18 @@ def main() -> None:
             )  # fmt: skip
             session.commit()
             message = portfolio.card(session, account.id or 0, scorecard, END)
+            with speaking("zh-CN"):
+                chinese = portfolio.card(session, account.id or 0, scorecard, END)
             chart = portfolio.chart(session, account.id or 0, scorecard)
         engine.dispose()
     docs = ROOT / "docs"
-    (docs / "card-example.json").write_text(json.dumps({"blocks": message.blocks}, indent=2, ensure_ascii=False) + "\n")
+    for name, card in (("card-example.json", message), ("card-example.zh-CN.json", chinese)):
+        (docs / name).write_text(json.dumps({"blocks": card.blocks}, indent=2, ensure_ascii=False) + "\n")
     if chart is not None:
         (docs / "chart-example.png").write_bytes(render_chart(chart, scorecard.tiers))
-    print(render_blocks(message.blocks))
+    print(render_blocks(message.blocks))  # the README's card ("In Slack"), then the same in Chinese ("Languages")
+    print()
+    print(render_blocks(chinese.blocks))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ tests/test_alert_thread.py for the alert thread."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,7 +41,7 @@ from bot.scoring.loss import loss_summary
 from bot.scoring.scorecard import load_scorecard
 from bot.slack import expected_loss
 from bot.slack.blocks import Message
-from prompts import speaking
+from prompts import ENGLISH, current, languages, speaking
 from storage.models import Account, ExitInterview, ExitInterviewRevision
 from tests import snapshot
 
@@ -99,6 +100,22 @@ def view(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+@pytest.fixture(params=languages())
+def language(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test's builders speak each language in turn (issue 23): every payload validated in each."""
+    with speaking(request.param) as spoken:
+        yield spoken
+
+
+both = pytest.mark.usefixtures("language")  # a payload test run in every language, its snapshot per language
+
+
+def matches(name: str, payload: Any) -> None:
+    """`snapshot.matches`, the snapshot named for the language spoken (`name.zh-CN`; English's as before)."""
+    snapshot.matches(name if current() == ENGLISH else f"{name}.{current()}", payload)
+
+
+@both
 @pytest.mark.parametrize(
     "name, build",
     [
@@ -111,15 +128,17 @@ def view(payload: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_exit_interview_views(name: str, build: Any) -> None:
-    snapshot.matches(name, view(build()))
+    matches(name, view(build()))
 
 
+@both
 def test_exit_interview_summary_for_the_churn_channel() -> None:
-    snapshot.matches("exit_summary", message(exits.summary(ACCOUNT, INTERVIEW)))
+    matches("exit_summary", message(exits.summary(ACCOUNT, INTERVIEW)))
 
 
+@both
 def test_exit_interview_shown_to_a_reader_with_its_history() -> None:
-    snapshot.matches("exit_shown", message(exits.shown(ACCOUNT, INTERVIEW, HISTORY)))
+    matches("exit_shown", message(exits.shown(ACCOUNT, INTERVIEW, HISTORY)))
 
 
 REVIEW = ChurnReview(
@@ -178,18 +197,25 @@ LOSS_FRAME = pd.DataFrame(
 EXPECTED = expected_loss.Expected(FIT, loss_summary(LOSS_FRAME, TIERS.order), TODAY)
 
 
+def spoken_review() -> ChurnReview:
+    """REVIEW with the tier labels of the language spoken (the review reads them when it is made)."""
+    return replace(REVIEW, tier_labels={tier: TIERS.label(tier) for tier in TIERS.order})
+
+
+@both
 @pytest.mark.parametrize("open_to_all", [False, True])
 def test_churn_review_for_the_channel(open_to_all: bool) -> None:
-    payload = message(churn.review_message(REVIEW, open_to_all=open_to_all, expected=EXPECTED))
-    snapshot.matches(f"churn_review{'_open_to_all' if open_to_all else ''}", payload)
+    payload = message(churn.review_message(spoken_review(), open_to_all=open_to_all, expected=EXPECTED))
+    matches(f"churn_review{'_open_to_all' if open_to_all else ''}", payload)
 
 
+@both
 def test_churn_review_quotes_and_the_restricted_note() -> None:
     payload = {
-        "quotes": message(churn.quotes_message(REVIEW)),
+        "quotes": message(churn.quotes_message(spoken_review())),
         "restricted": churn.restricted_text(REVIEW, [READER, "S0READERS1"]),
     }
-    snapshot.matches("churn_review_quotes", payload)
+    matches("churn_review_quotes", payload)
 
 
 def test_churn_review_in_chinese_lists_and_percents_as_chinese_writes_them() -> None:
@@ -239,10 +265,11 @@ WEEK = digest.WeekStats(
 )
 
 
+@both
 @pytest.mark.parametrize("dm", [False, True])
 def test_weekly_digest(dm: bool) -> None:
     week = replace(WEEK, loss_by_csm=not dm)
-    snapshot.matches(f"digest{'_dm' if dm else ''}", message(digest_messages.digest_message(week, TIERS, dm=dm)))
+    matches(f"digest{'_dm' if dm else ''}", message(digest_messages.digest_message(week, TIERS, dm=dm)))
 
 
 def test_the_digest_counts_read_as_sentences() -> None:
@@ -258,3 +285,72 @@ def test_the_digest_counts_read_as_sentences() -> None:
 def test_an_exit_interview_title_keeps_its_bold_whole() -> None:
     title = str(message(exits.summary(ACCOUNT, INTERVIEW))["blocks"][0]["text"]["text"])
     assert title == ":door: *Exit interview:* Acme &lt;Corp&gt; &amp; *Sons*"
+
+
+WORDED_TRAITS = [
+    TraitRow("csm", CSM, 20, 8, 0.4, 3.5, 0.22),
+    TraitRow("usage", "falling", 15, 6, 0.4, 3.4, 0.2),
+    TraitRow("acquisition_channel", "partner", 12, 4, 1 / 3, 2.9, 0.14),
+    TraitRow("tenure", "under 6 months", 4, 2, 0.5, 4.4, 0.15),
+]
+
+
+@pytest.mark.parametrize(
+    ("language", "words", "raw_words"),
+    [
+        ("en", ["CSM", "usage *falling*", "acquisition channel *partner*", "tenure under 6 months"], []),
+        ("zh-CN", ["CSM", "使用情况 *下降*", "获客渠道 *partner*", "合作时长 不足 6 个月"], ["usage", "falling"]),
+    ],
+)
+def test_churn_review_traits_in_words_and_the_csm_as_a_mention(
+    language: str, words: list[str], raw_words: list[str]
+) -> None:
+    """The traits' keys and the review's own bands in the reader's language; a CSM as a mention, not an id."""
+    with speaking(language):
+        payload = message(churn.review_message(replace(REVIEW, traits=WORDED_TRAITS)))
+    text = "\n".join(str(b["text"]["text"]) for b in payload["blocks"] if "text" in b and "text" in b["text"])
+    assert f"CSM *<@{CSM}>*" in text and f" {CSM}" not in text and "acquisition_channel" not in text
+    assert all(w in text for w in words), text
+    assert not any(w in text for w in raw_words), text
+
+
+def test_churn_review_markdown_names_traits_and_csms() -> None:
+    from bot.churn.report import render_md
+
+    review = replace(REVIEW, traits=WORDED_TRAITS)
+    with speaking("zh-CN"):
+        named = render_md(replace(review, people={CSM: "Jane Doe"}))
+        unnamed = render_md(review)
+    assert "| CSM | Jane Doe |" in named and CSM not in named
+    assert "| 使用情况 | 下降 |" in named and "| 获客渠道 | partner |" in named and "acquisition_channel" not in named
+    assert f"| CSM | {CSM} |" in unnamed  # no Slack to ask: the id
+    ends = [line for line in named.splitlines() if line.endswith(".") and not line.isascii()]
+    assert ends == []  # a Chinese sentence ends in "。", not an English full stop
+
+
+@pytest.mark.parametrize(("language", "competitor"), [("en", "Competitor"), ("zh-CN", "竞争对手")])
+def test_churn_review_reasons_by_their_words_not_their_keys(language: str, competitor: str) -> None:
+    from bot.churn.report import render_md
+
+    review = replace(REVIEW, quotes=[replace(q, reason="competitor") for q in REVIEW.quotes])
+    with speaking(language):
+        payload = message(churn.review_message(review))
+        quotes = message(churn.quotes_message(review))
+        markdown = render_md(review)
+    shown = (json.dumps([payload, quotes], ensure_ascii=False), markdown)
+    text, markdown = (t.replace("（", "(").replace("）", ")") for t in shown)
+    assert f"• {competitor}" in text and "• competitor" not in text and f"({competitor})" in text
+    assert f"| {competitor} |" in markdown and "| competitor |" not in markdown and f"({competitor})" in markdown
+
+
+def test_the_readmes_chinese_card_is_the_one_docs_examples_wrote() -> None:
+    """README "Languages" shows docs/card-example.zh-CN.json (written by `python docs/examples.py`) as rendered."""
+    from pathlib import Path
+
+    from bot.demo.run import render_blocks
+
+    root = Path(__file__).resolve().parent.parent
+    blocks = json.loads((root / "docs" / "card-example.zh-CN.json").read_text(encoding="utf-8"))["blocks"]
+    message(Message(text="", blocks=blocks))
+    section = (root / "README.md").read_text(encoding="utf-8").split("## Languages", 1)[1].split("\n## ", 1)[0]
+    assert f"```\n{render_blocks(blocks)}\n```" in section

@@ -9,6 +9,7 @@ validated with slack_sdk.models and compared, all of it, with its snapshot in te
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +30,7 @@ from bot.scoring.loss import LossRow, LossSummary
 from bot.scoring.scorecard import load_scorecard
 from bot.slack.blocks import Message
 from bot.slack.chance import Chances
-from prompts import speaking
+from prompts import ENGLISH, current, languages, speaking
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.scores import AccountRow, TierTotal
 from storage.types import Driver, ScoreParts
@@ -138,9 +139,25 @@ def view(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+@pytest.fixture(params=languages())
+def language(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test's builders speak each language in turn (issue 23): every payload validated in each."""
+    with speaking(request.param) as spoken:
+        yield spoken
+
+
+both = pytest.mark.usefixtures("language")  # a payload test run in every language, its snapshot per language
+
+
+def matches(name: str, payload: Any) -> None:
+    """`snapshot.matches`, the snapshot named for the language spoken (`name.zh-CN`; English's as before)."""
+    snapshot.matches(name if current() == ENGLISH else f"{name}.{current()}", payload)
+
+
 # --------------------------------------------------------------------------- the alert thread's task list
 
 
+@both
 @pytest.mark.parametrize(
     "name, listed, lead",
     [
@@ -152,26 +169,27 @@ def view(payload: dict[str, Any]) -> dict[str, Any]:
 )
 def test_task_list(name: str, listed: list[Task], lead: str | None) -> None:
     view_ = tasks.TaskList(HOSTILE, "high_risk", list(reversed(listed)))  # drawn in playbook order
-    snapshot.matches(name, message(tasks.task_list(view_, TIERS, TZ, lead)))
+    matches(name, message(tasks.task_list(view_, TIERS, TZ, lead)))
 
 
+@both
 def test_task_list_of_a_tier_the_scorecard_no_longer_has() -> None:
-    snapshot.matches(
-        "task_list_unknown_tier", message(tasks.task_list(tasks.TaskList("Initech", "<gone>", [DONE]), TIERS, TZ))
-    )
+    matches("task_list_unknown_tier", message(tasks.task_list(tasks.TaskList("Initech", "<gone>", [DONE]), TIERS, TZ)))
 
 
+@both
 def test_overdue_replies() -> None:
     payload = {
         "level_1": message(tasks.overdue_reply(OPEN[2], 1, LEAD, TZ)),
         "level_2_group": message(tasks.overdue_reply(OPEN[3], 2, "S0CSHEADS", TZ)),
         "no_lead_unassigned": message(tasks.overdue_reply(OPEN[1], 1, None, TZ)),
     }
-    snapshot.matches("task_overdue_replies", payload)
+    matches("task_overdue_replies", payload)
 
 
+@both
 def test_task_dm() -> None:
-    snapshot.matches("task_dm", message(tasks.task_dm(HOSTILE, "high_risk", CHANNEL, [OPEN[2], OPEN[0]], TIERS, TZ)))
+    matches("task_dm", message(tasks.task_dm(HOSTILE, "high_risk", CHANNEL, [OPEN[2], OPEN[0]], TIERS, TZ)))
 
 
 # --------------------------------------------------------------------------- the outreach draft
@@ -183,6 +201,7 @@ HIGHLIGHTS = [
 ]
 
 
+@both
 @pytest.mark.parametrize(
     "name, draft",
     [
@@ -195,7 +214,7 @@ HIGHLIGHTS = [
     ],
 )
 def test_outreach_draft(name: str, draft: tasks.Draft) -> None:
-    snapshot.matches(name, message(tasks.outreach(draft)))
+    matches(name, message(tasks.outreach(draft)))
 
 
 # --------------------------------------------------------------------------- the Mark done modal
@@ -217,6 +236,7 @@ def submitted(outcome: str | None, notes: str = "", step: str = "", on: str | No
     }
 
 
+@both
 @pytest.mark.parametrize(
     "name, build",
     [
@@ -228,9 +248,10 @@ def submitted(outcome: str | None, notes: str = "", step: str = "", on: str | No
     ],
 )
 def test_mark_done_views(name: str, build: Any) -> None:
-    snapshot.matches(name, view(build()))
+    matches(name, view(build()))
 
 
+@both
 def test_mark_done_inline_errors() -> None:
     """What `response_action: errors` shows under each field (block_id -> message)."""
     today = date(2026, 7, 1)
@@ -243,7 +264,7 @@ def test_mark_done_inline_errors() -> None:
         "date_bad": modal.read_submission(submitted("escalated", step="Call", on="July 2nd"), today),
     }
     assert all(isinstance(errors, dict) for errors in payload.values())
-    snapshot.matches("done_inline_errors", payload)
+    matches("done_inline_errors", payload)
 
 
 # --------------------------------------------------------------------------- /health tasks and the Home tab
@@ -256,21 +277,24 @@ ROWS = [
 ]
 
 
+@both
 def test_my_tasks() -> None:
     none = modal.my_tasks([], NOW, TZ)
     payload = {"none": {"text": none.text, "blocks": none.blocks}, "some": message(modal.my_tasks(ROWS, NOW, TZ))}
-    snapshot.matches("my_tasks", payload)
+    matches("my_tasks", payload)
 
 
+@both
 def test_my_tasks_past_the_limit_says_how_many_more() -> None:
     many = [modal.TaskRow(task(7, id=300 + i, title=f"Task {i:02}"), "Globex") for i in range(modal.LIST_LIMIT + 2)]
-    snapshot.matches("my_tasks_more", message(modal.my_tasks(many, NOW, TZ)))
+    matches("my_tasks_more", message(modal.my_tasks(many, NOW, TZ)))
 
 
 TEAM: dict[str | None, TierTotal] = {"high_risk": TierTotal(3, 60_000.0), "healthy": TierTotal(20, 50_000.0)}
 MINE = AccountRow(42, HOSTILE, CSM, 12_500.0, date(2026, 9, 1), 37.4, "high_risk", -12.2)
 
 
+@both
 @pytest.mark.parametrize(
     "name, rows, day",
     [
@@ -296,7 +320,7 @@ def test_home_with_my_tasks(name: str, rows: list[modal.TaskRow], day: date | No
         chances=CHANCES,
         loss=LossSummary(LossRow(None, 23, 110_000.0, 2.1, 7_400.0), csms=[LossRow(CSM, 1, 12_500.0, 0.3, 3_750.0)]),
     )
-    snapshot.matches(name, view(home_view(data, TIERS)))
+    matches(name, view(home_view(data, TIERS)))
 
 
 # --------------------------------------------------------------------------- the alert root, the DMs, the listing
@@ -313,6 +337,7 @@ def root(a: Alert, lead: str | None = None, chances: Chances = CHANCES) -> dict[
 ESCALATED_AT = datetime(2026, 6, 30, 14, 5, tzinfo=UTC)
 
 
+@both
 @pytest.mark.parametrize(
     "name, build",
     [
@@ -336,17 +361,19 @@ ESCALATED_AT = datetime(2026, 6, 30, 14, 5, tzinfo=UTC)
     ],
 )
 def test_alert_root(name: str, build: Any) -> None:
-    snapshot.matches(name, build())
+    matches(name, build())
 
 
+@both
 def test_owner_dm_with_a_hostile_name() -> None:
     dm = alerts.owner_dm(alerts.AlertView(alert(), ACCOUNT, SCORE), TIERS, TZ)
-    snapshot.matches("alert_owner_dm", message(dm))
+    matches("alert_owner_dm", message(dm))
 
 
 INITECH = Account(id=43, external_id="ACC-43", name="Initech", name_lower="initech", owner_slack_id=None, mrr=900.0)
 
 
+@both
 @pytest.mark.parametrize(
     "name, news, listed",
     [
@@ -364,7 +391,7 @@ INITECH = Account(id=43, external_id="ACC-43", name="Initech", name_lower="inite
     ],
 )
 def test_person_dm(name: str, news: list[alerts.NewAlert], listed: list[alerts.Listed]) -> None:
-    snapshot.matches(name, message(alerts.person_dm(news, listed, TIERS, TZ)))
+    matches(name, message(alerts.person_dm(news, listed, TIERS, TZ)))
 
 
 def listing(status: str, **kw: Any) -> AlertListing:
@@ -391,12 +418,13 @@ LISTING_ROWS = [
 ]
 
 
+@both
 @pytest.mark.parametrize(
     "name, reason, page, pages",
     [("listing_first_run", "first_run", 1, 1), ("listing_budget_page_2_of_3", "budget", 2, 3)],
 )
 def test_listing_message(name: str, reason: str, page: int, pages: int) -> None:
-    snapshot.matches(name, message(alerts.listing_message(LISTING_ROWS, reason, page, pages, 97, TIERS, 5)))
+    matches(name, message(alerts.listing_message(LISTING_ROWS, reason, page, pages, 97, TIERS, 5)))
 
 
 def test_listing_reasons_are_joined_as_the_language_joins_clauses() -> None:

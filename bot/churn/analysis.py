@@ -156,6 +156,7 @@ class ChurnReview:
     foresight: list[Foresight] = field(default_factory=list)
     horizons: list[Horizon] = field(default_factory=list)
     tier_labels: dict[str, str] = field(default_factory=dict)
+    people: dict[str, str] = field(default_factory=dict)  # Slack id -> name, for a file (`healthbot report`)
     span: DataSpan | None = None  # the days the database has data for
     covered: Period | None = None  # the part of `period` reviewed: within `span`
     calibration: calibration.Calibration | None = (

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, ranked_traits
 from bot.churn.report import coverage, period_label, trend_label
 from bot.churn.themes import Themes, by_keywords
+from bot.churn.trait_words import reason_word, trait_name, trait_value
 from bot.forecast.messages import review_section
 from bot.slack import expected_loss
 from bot.slack.blocks import (
@@ -23,6 +24,7 @@ from bot.slack.blocks import (
     context,
     esc,
     header,
+    mention,
     message_text,
     money,
     no_bidi,
@@ -112,7 +114,13 @@ def _reasons(review: ChurnReview, open_to_all: bool) -> list[str]:
         )
     ]
     lines += [
-        say("churn_review.reason_row", reason=esc(r.reason), count=r.count, share=_pct(r.share), avoidable=r.avoidable)
+        say(
+            "churn_review.reason_row",
+            reason=esc(reason_word(r.reason)),
+            count=r.count,
+            share=_pct(r.share),
+            avoidable=r.avoidable,
+        )
         for r in review.reasons[:REASONS_SHOWN]
     ]
     if review.competitors:
@@ -134,8 +142,8 @@ def _traits(review: ChurnReview) -> list[str]:
     lines += [
         say(
             "churn_review.trait_row",
-            trait=esc(t.trait.replace("_", " ")),
-            value=esc(t.value),
+            trait=esc(trait_name(t.trait)),
+            value=trait_value(t.trait, t.value, person=mention, data=esc),
             rate=_pct(t.rate),
             churned=t.churned,
             accounts=t.accounts,
@@ -147,8 +155,8 @@ def _traits(review: ChurnReview) -> list[str]:
         groups = formats.listing(
             say(
                 "churn_review.small_group",
-                trait=esc(t.trait.replace("_", " ")),
-                value=esc(t.value),
+                trait=esc(trait_name(t.trait)),
+                value=trait_value(t.trait, t.value, person=mention, data=esc),
                 churned=t.churned,
                 accounts=t.accounts,
             )
@@ -275,7 +283,7 @@ def quotes_message(review: ChurnReview, found: Themes | None = None) -> Message:
             "churn_review.quote",
             text=esc(plain(" ".join(q.text.split()), QUOTE_CHARS)),
             account=esc(q.account),
-            reason=esc(q.reason),
+            reason=esc(reason_word(q.reason)),
         )
         for q in shown
     ]

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 from bot.churn.analysis import MIN_SUPPORT, ChurnReview, TraitRow, TrendPoint, ranked_traits
 from bot.churn.periods import Period
 from bot.churn.themes import Themes, by_keywords
+from bot.churn.trait_words import Names
+from bot.churn.trait_words import reason_word as why
+from bot.churn.trait_words import trait_cells as cells
 from prompts import raw, say
 from prompts.formats import day, listing, number, percent
 
@@ -43,17 +46,12 @@ def lift(value: float | None) -> str:
 
 
 def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + "."
+    return text[:1].upper() + text[1:] + md("full_stop")
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     clean = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in clean]
-
-
-def top_traits(review: ChurnReview, n: int = TOP_TRAITS) -> list[TraitRow]:
-    """The values churned accounts over-index on, best supported first (`analysis.ranked_traits`)."""
-    return ranked_traits(review.traits)[0][:n]
 
 
 def trend_label(point: TrendPoint) -> str:
@@ -92,7 +90,8 @@ def no_reasons(review: ChurnReview) -> str:
 
 
 def render_md(review: ChurnReview, found: Themes | None = None) -> str:
-    """The review as Markdown, worded in the current language (prompts/churn_review.toml [markdown])."""
+    """The review as Markdown in the current language (prompts/churn_review.toml [markdown]); CSMs by `people`."""
+    names = review.people.get
     h = review.headline
     period = review.period
     if review.segment:
@@ -112,33 +111,33 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
     if review.reasons:
         out += table(
             md_raw("reasons_header"),
-            [[r.reason, str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons],
+            [[why(r.reason), str(r.count), pct(r.share), str(r.avoidable)] for r in review.reasons],
         )
     else:
         out.append(_sentence(no_reasons(review)))
     if review.competitors:
-        names = listing(say("churn_review.competitor", name=c.name, count=c.count) for c in review.competitors)
-        out += ["", md("competitors", names=names)]
-    if review.quotes:
+        rivals = listing(say("churn_review.competitor", name=c.name, count=c.count) for c in review.competitors)
+        out += ["", md("competitors", names=rivals)]
+    if quotes := review.quotes:
         found = found if found is not None else by_keywords(review.quotes)
         lines = [say("coding.themes.line_md", name=t.name, count=t.count, accounts=t.accounts) for t in found.themes]
         mark = say("coding.themes.generated_md" if found.generated else "coding.themes.from_words_md")
         out += ["", say("coding.themes.title_md"), "", *lines, "", mark]
         out += ["", md("quotes"), ""]
         # all of them: a file written by whoever may run the CLI on the database
-        out += [md("quote", text=" ".join(q.text.split()), account=q.account, reason=q.reason) for q in review.quotes]
+        out += [md("quote", text=" ".join(q.text.split()), account=q.account, reason=why(q.reason)) for q in quotes]
     out += ["", md("traits"), ""]
-    traits = top_traits(review)
-    small = ranked_traits(review.traits)[1]
+    traits, small = ranked_traits(review.traits)  # the values churned accounts over-index on, best supported first
+    traits = traits[:TOP_TRAITS]
     if traits or small:
         out += [_sentence(say("churn_review.ranking", min=MIN_SUPPORT, base=pct(review.headline.rate))), ""]
     if traits:
-        rows = [[t.trait, t.value, md("fraction", **_counts(t)), pct(t.rate), pct(t.low), lift(t.lift)] for t in traits]
+        rows = [[*cells(t, names), md("fraction", **_counts(t)), pct(t.rate), pct(t.low), lift(t.lift)] for t in traits]
         out += table(md_raw("traits_header"), rows)
     else:
         out.append(md("traits_none"))
     if small:
-        groups = [md("small_group", **_counts(t), trait=t.trait, value=t.value) for t in small[:SMALL_SHOWN]]
+        groups = [md("small_group", **_counts(t, names)) for t in small[:SMALL_SHOWN]]
         if len(small) > SMALL_SHOWN:
             groups.append(md("small_more", more=len(small) - SMALL_SHOWN))
         out += ["", say("churn_review.small_groups", min=MIN_SUPPORT, groups=listing(groups, long=True))]
@@ -171,13 +170,8 @@ def render_md(review: ChurnReview, found: Themes | None = None) -> str:
         ],
     )
     out += ["", md("foresight"), ""]
-    out.append(
-        listing(
-            md("horizon", days=hz.days, flagged=hz.flagged, scored=hz.scored, share=pct(hz.share))
-            for hz in review.horizons
-        )
-        or "–"
-    )
+    seen = [md("horizon", days=z.days, flagged=z.flagged, scored=z.scored, share=pct(z.share)) for z in review.horizons]
+    out.append(listing(seen) or "–")
     if review.foresight:
         out.append("")
         days = [md("days_before", days=d) for d in sorted(review.foresight[0].tiers)]
@@ -200,8 +194,9 @@ def md_raw(key: str) -> list[str]:
     return list(raw(f"churn_review.markdown.{key}"))
 
 
-def _counts(t: TraitRow) -> dict[str, object]:
-    return {"churned": t.churned, "accounts": t.accounts, "rate": pct(t.rate)}
+def _counts(t: TraitRow, names: Names | None = None) -> dict[str, object]:
+    trait, value = cells(t, names)
+    return {"churned": t.churned, "accounts": t.accounts, "rate": pct(t.rate), "trait": trait, "value": value}
 
 
 # A text cell starting with one of these is read as a formula by Excel, LibreOffice and Google Sheets (OWASP, CSV
@@ -382,9 +377,10 @@ def chart(review: ChurnReview) -> Figure:
     title = say("churn_review.chart_reasons_title", label=period_label(review))
     reasons.set_title(title.replace("$", r"\$"), loc="left", fontsize=10)
     if review.reasons:
-        names = [r.reason.replace("_", " ") for r in review.reasons][::-1]
+        names = [why(r.reason) for r in review.reasons][::-1]
         reasons.barh(names, [r.count for r in review.reasons][::-1], color="#5a7d9a")
-        reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label="avoidable")
+        avoidable = say("churn_review.chart_avoidable")
+        reasons.barh(names, [r.avoidable for r in review.reasons][::-1], color="#e6a23c", label=avoidable)
         reasons.legend(fontsize=8, frameon=False)
     else:
         reasons.text(

@@ -34,19 +34,15 @@ def database_problem(exc: BaseException, url: str) -> str | None:
             return None
         file_problem = _sqlite_file_problem(orig, parsed.database or "")
         if file_problem is None and "database is locked" in reason:
-            return (
-                f"DATABASE_URL: the database file {parsed.database} stayed locked by another process for 30 s "
-                "(another healthbot command or job, or a tool holding a write transaction); nothing was changed: "
-                "run it again once that one has finished"
-            )
+            return say("cli.say.database.locked", path=parsed.database)
         if file_problem is None and isinstance(orig, sqlite3.OperationalError):
-            return f"DATABASE_URL: the database file {parsed.database} failed ({reason}); check the disk and the file"
+            return say("cli.say.database.file_failed", path=parsed.database, reason=reason)
         return file_problem
-    where = f"the database {parsed.render_as_string(hide_password=True)}"
+    where = parsed.render_as_string(hide_password=True)
     if isinstance(orig, psycopg.errors.ReadOnlySqlTransaction):
-        return f"DATABASE_URL: {where} is read-only ({reason}): point DATABASE_URL at the primary server"
+        return say("cli.say.database.server_read_only", url=where, reason=reason)
     if isinstance(orig, psycopg.OperationalError):
-        return f"DATABASE_URL: {where} failed ({reason}); check that the database is up and has room"
+        return say("cli.say.database.server_failed", url=where, reason=reason)
     return None
 
 
@@ -55,11 +51,10 @@ def _sqlite_file_problem(orig: BaseException, path: str) -> str | None:
     import sqlite3
 
     reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-    where = f"DATABASE_URL: the database file {path}"
     if "readonly" in reason or "read-only" in reason:
-        return f"{where} is read-only ({reason}): make the file and its folder writable by the user running healthbot"
+        return say("cli.say.database.read_only", path=path, reason=reason)
     if type(orig) is sqlite3.DatabaseError or "malformed" in reason or "not a database" in reason:
-        return f"{where} is not a database or is corrupt ({reason}): restore it from a backup"
+        return say("cli.say.database.corrupt", path=path, reason=reason)
     return None
 
 
@@ -97,9 +92,7 @@ def open_engine(url: str) -> Engine:
             if problem is not None:
                 raise SettingsError(problem) from None
         where = engine.url.render_as_string(hide_password=True)
-        raise SettingsError(
-            f"DATABASE_URL: cannot open the database {where} ({reason}); check the URL and that the database is up"
-        ) from None
+        raise SettingsError(say("cli.say.database.cannot_open", url=where, reason=reason)) from None
     return engine
 
 
@@ -112,14 +105,11 @@ def _check_writable(engine: Engine) -> None:
     path = Path(engine.url.database).resolve()
     reason = None
     if path.exists() and not os.access(path, os.W_OK):
-        reason = "the file is not writable by this user"
+        reason = say("cli.say.database.file_not_writable")
     elif not os.access(path.parent, os.W_OK):
-        reason = f"its folder {path.parent} is not writable by this user: SQLite keeps its -wal and -shm files there"
+        reason = say("cli.say.database.folder_not_writable", folder=path.parent)
     if reason:
-        raise SettingsError(
-            f"DATABASE_URL: the database file {engine.url.database} is read-only ({reason}): make the file and "
-            "its folder writable by the user running healthbot"
-        )
+        raise SettingsError(say("cli.say.database.read_only", path=engine.url.database, reason=reason))
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:

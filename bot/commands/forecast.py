@@ -27,19 +27,19 @@ def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
     today = team_today()
     if args.action == "check":
         if any(v is not None for v in (args.as_of, args.horizon, args.period, args.level)):
-            print(f"healthbot: {say('forecast.refuse.check_options')}", file=sys.stderr)
+            print(say("cli.say.error", error=say("forecast.refuse.check_options")), file=sys.stderr)
             return 2
         return _check(settings, args, today)
     level = service.LEVEL
     if args.level is not None:
         if not args.level.isdigit() or not 50 <= int(args.level) <= 99:
-            print(f"healthbot: {say('forecast.refuse.level', text=args.level)}", file=sys.stderr)
+            print(say("cli.say.error", error=say("forecast.refuse.level", text=args.level)), file=sys.stderr)
             return 2
         level = int(args.level) / 100
     try:
         win = forecast_window.window(today, as_of=args.as_of, horizon=args.horizon, period=args.period)
     except forecast_window.WindowError as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
+        print(say("cli.say.error", error=exc), file=sys.stderr)
         return 2
     from bot.forecast.messages import forecast_text
     from bot.scoring.scorecard import load_scorecard
@@ -49,7 +49,7 @@ def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
     try:
         fit, book = service.chances_for(engine, card, win, today)
     except service.NoForecast as exc:
-        print(f"healthbot: {exc}", file=sys.stderr)
+        print(say("cli.say.error", error=exc), file=sys.stderr)
         return 1
     quiet = service.simulated_cells(len(book.ids)) < service.PROGRESS_CELLS  # a bar only for a long simulation
     with tqdm(

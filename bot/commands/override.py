@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from bot.commands.database import writable_engine
 from bot.settings import Settings
+from prompts import say
+from prompts.formats import listing
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -30,39 +32,35 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     with unit_of_work(session_factory(engine)) as session:
         account, problem = _exact_account(session, args.account)
         if account is None or account.id is None:
-            print(f"healthbot: {problem}", file=sys.stderr)
+            print(say("cli.say.error", error=problem), file=sys.stderr)
             return 1
         if args.clear:
             n = scores.clear_override(session, account.id)
-            print(f"{account.name}: {'override cleared' if n else 'had no override'}")
+            print(say("cli.say.override.cleared" if n else "cli.say.override.none", name=account.name))
             return 0
         if account.status == AccountStatus.CHURNED or account.churned_on is not None:
-            when = f" on {account.churned_on}" if account.churned_on else ""
-            print(
-                f"healthbot: {account.name} churned{when}: it is no longer scored, so there is nothing to override; "
-                "nothing written",
-                file=sys.stderr,
-            )
+            key = "cli.say.override.churned_on" if account.churned_on else "cli.say.override.churned"
+            print(say(key, name=account.name, day=account.churned_on), file=sys.stderr)
             return 1
         problems = []
         try:  # the spellings /health top takes: "high_risk", "High risk", "high", "red"
             args.tier = resolve_tier(args.tier or "", scorecard.tiers)
         except UsageError:
-            labels = ", ".join(f"'{scorecard.tiers.label(t)}'" for t in scorecard.tiers.order)
-            given = f"'{args.tier}' is not one; " if args.tier else ""
+            choices = say("cli.say.override.choices").join
+            labels = choices(f"'{scorecard.tiers.label(t)}'" for t in scorecard.tiers.order)
+            given = say("cli.say.override.not_one", tier=args.tier) if args.tier else ""
             problems.append(
-                f"--tier must be one of {', '.join(scorecard.tiers.order)} ({given}a label such as {labels}, "
-                "a colour or a unique start such as 'high' works too)"
+                say("cli.say.override.tier", tiers=choices(scorecard.tiers.order), given=given, labels=labels)
             )
         if not args.reason or not args.reason.strip():
-            problems.append("--reason is required: say why, it is shown next to the computed score")
+            problems.append(say("cli.say.override.reason"))
         today = datetime.now(settings.tz).date()
         if args.until is None or args.until < today:
-            problems.append(f"--until must be a date from today ({today}) on")
+            problems.append(say("cli.say.override.until", today=today))
         if args.score is not None and not 0 <= args.score <= 100:
-            problems.append("--score must be between 0 and 100")
+            problems.append(say("cli.say.override.score"))
         if problems:
-            print("\n".join(f"healthbot: {p}" for p in problems), file=sys.stderr)
+            print("\n".join(say("cli.say.error", error=p) for p in problems), file=sys.stderr)
             return 2
         scores.set_override(
             session,
@@ -73,7 +71,7 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
             set_by=args.by or getpass.getuser(),
             expires_on=args.until,
         )
-        print(f"{account.name}: overridden to {scorecard.tiers.label(args.tier)} until {args.until}")
+        print(say("cli.say.override.done", name=account.name, label=scorecard.tiers.label(args.tier), until=args.until))
     return 0
 
 
@@ -92,9 +90,11 @@ def _exact_account(session: Session, query: str) -> tuple[Account | None, str]:
     exact = by_id or [a for a in candidates if folded in ((a.domain or "").casefold(), a.name.casefold())]
     if len(exact) == 1:
         return exact[0], ""
-    names = ", ".join(f"{a.name} ({a.external_id})" for a in exact or candidates)
+    names = listing(
+        say("cli.say.override.candidate", name=a.name, external_id=a.external_id) for a in exact or candidates
+    )
     if len(exact) > 1:
-        return None, f"'{query}' names {len(exact)} customers: {names}; give the external id; nothing written"
+        return None, say("cli.say.override.several", query=query, count=len(exact), names=names)
     if names:
-        return None, f"no customer is exactly '{query}' (did you mean: {names}?); nothing written"
-    return None, f"no customer is '{query}'; nothing written"
+        return None, say("cli.say.override.near", query=query, names=names)
+    return None, say("cli.say.override.nobody", query=query)

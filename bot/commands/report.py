@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.commands.database import writable_engine
 from bot.settings import Settings
 from prompts import say
+
+if TYPE_CHECKING:
+    from bot.churn.analysis import ChurnReview
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -43,10 +48,23 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         print(say("cli.say.report.nothing_written", error=exc), file=sys.stderr)
         return 1
     try:
-        written = report.write(result, args.out, args.format, expected)
+        written = report.write(replace(result, people=_names(settings, result)), args.out, args.format, expected)
     except OSError as exc:
         print(say("cli.say.report.cannot_write", folder=args.out, why=exc.strerror or exc), file=sys.stderr)
         return 2
     for path in written:
         print(say("cli.say.report.wrote", path=path))
     return 0
+
+
+def _names(settings: Settings, review: ChurnReview) -> dict[str, str]:
+    """The names of the CSMs among the review's traits, from Slack (users.info) when a bot token is set: the Markdown
+    names them (else shows their Slack ids)."""
+    if not settings.slack_bot_token:
+        return {}
+    from bot.churn.trait_words import CSM
+    from bot.slack.client import UserNames, make_client
+
+    names = UserNames(make_client(settings))
+    found = {t.value: names(t.value) for t in review.traits if t.trait == CSM}
+    return {user: name for user, name in found.items() if name}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from bot.settings import Settings
+from prompts import say
+from prompts.formats import listing
 
 
 def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
@@ -16,6 +18,14 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     path = args.file or DEFAULT_PATH
     rules = load_rules(path, load_scorecard(settings.scorecard_path))
-    listed = ", ".join(f"{r.name} ({r.kind}, {r.severity}{'' if r.enabled else ', disabled'})" for r in rules.rules)
-    print(f"{path}: valid; {len(rules.enabled)} of {len(rules.rules)} rules enabled: {listed}")
+    listed = listing(
+        say(
+            "cli.say.rules.rule" if r.enabled else "cli.say.rules.rule_disabled",
+            name=r.name,
+            kind=r.kind,
+            severity=r.severity,
+        )
+        for r in rules.rules
+    )
+    print(say("cli.say.rules.valid", path=path, enabled=len(rules.enabled), total=len(rules.rules), listed=listed))
     return 0

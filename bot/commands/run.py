@@ -7,6 +7,7 @@ import argparse
 from bot.commands.database import writable_engine
 from bot.settings import Settings, SettingsError
 from jobs.table import JOBS
+from prompts import say
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -26,10 +27,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.table import Context
 
     if not settings.slack_bot_token:
-        raise SettingsError(
-            "SLACK_BOT_TOKEN is not set: jobs deliver their messages to Slack; copy the Bot User OAuth Token "
-            "(xoxb-...) from your Slack app's 'OAuth & Permissions' page into .env"
-        )
+        raise SettingsError(say("cli.say.jobs.no_token"))
     scorecard = load_scorecard(settings.scorecard_path)
     engine = writable_engine(settings)
     client = make_client(settings)
@@ -39,12 +37,9 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     result = deliver_job.until_delivered(engine, client, timeout=args.wait)
     if ran.after is not None and not result.failed and not result.remaining:
         ran.after()
-    print(f"delivered {result.sent} message{'s' if result.sent != 1 else ''}", end="")
+    delivered = say("cli.say.jobs.delivered", sent=result.sent)
     if result.failed or result.remaining:
-        print(
-            f"; {result.failed} failed, {result.remaining} still waiting (kept in the outbox and retried by "
-            "`healthbot run` or the next `healthbot jobs run`)"
-        )
+        print(delivered + say("cli.say.jobs.failed", failed=result.failed, remaining=result.remaining))
         return 1
-    print()
+    print(delivered)
     return 0

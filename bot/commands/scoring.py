@@ -13,6 +13,8 @@ from tqdm import tqdm
 from bot.commands.database import writable_engine
 from bot.scoring.scorecard import Scorecard
 from bot.settings import Settings
+from prompts import say
+from prompts.formats import listing, number
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -28,22 +30,18 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.score import JOB_ID
     from storage.db import job_lock
 
-    scorecard = load_scorecard(settings.scorecard_path)
-    engine = writable_engine(settings)
-    if args.date and (args.start or args.end):
-        print("healthbot: use either --date or --from/--to", file=sys.stderr)
+    if args.date and (args.start or args.end):  # options that do not fit: said before a database is opened
+        print(say("cli.say.score.date_or_range"), file=sys.stderr)
         return 2
     if (args.start or args.end) and not (args.start and args.end):
-        print("healthbot: --from and --to go together", file=sys.stderr)
+        print(say("cli.say.score.range_together"), file=sys.stderr)
         return 2
+    scorecard = load_scorecard(settings.scorecard_path)
+    engine = writable_engine(settings)
     # one scoring run at a time: a backfill beside another replica's daily run would interleave their writes
     with job_lock(engine, JOB_ID) as alone:
         if not alone:
-            print(
-                "healthbot: another healthbot is scoring now (the daily run or another `healthbot score`); "
-                "nothing scored, try again when it has finished",
-                file=sys.stderr,
-            )
+            print(say("cli.say.score.busy"), file=sys.stderr)
             return 1
         return _score(engine, scorecard, args, datetime.now(settings.tz).date(), settings)
 
@@ -55,7 +53,6 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
     the team reports: a run that stores no score must not look like a good one to cron or CI."""
     from bot.scoring.run import future_note, score_range
     from jobs.score import span_to_score
-    from prompts import say
 
     if args.start and args.end:
         start, end = args.start, args.end
@@ -68,11 +65,11 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
             note = future_note(score_range(engine, scorecard, today, today, today=today))
             if note:
                 print(note)
-            print("healthbot: no metrics yet; import some with `healthbot import metrics FILE.csv`", file=sys.stderr)
+            print(say("cli.say.score.no_metrics"), file=sys.stderr)
             return 1
         start, end = span
     if end < start:
-        print(f"healthbot: --to {end} is before --from {start}", file=sys.stderr)
+        print(say("cli.say.score.backwards", end=end, start=start), file=sys.stderr)
         return 2
     total = (end - start).days + 1
     with tqdm(total=total, desc=say("cli.progress.scoring"), unit=say("cli.progress.day"), disable=total < 3) as bar:
@@ -81,12 +78,9 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
     if note:
         print(note)
     if summary.after_today:
-        first, last = summary.after_today[0], summary.after_today[-1]
-        days = f"{first}" if first == last else f"{first} to {last}"
-        print(
-            f"healthbot: {say('metrics.future.score_refused', days=days, today=today, tz=settings.timezone)}",
-            file=sys.stderr,
-        )
+        days = _days(summary.after_today[0], summary.after_today[-1])
+        refused = say("metrics.future.score_refused", days=days, today=today, tz=settings.timezone)
+        print(say("cli.say.error", error=refused), file=sys.stderr)
     if not (args.start or args.date) and summary.days:  # the daily run keeps the chance to churn fitted
         from bot.scoring import chance_fit, chance_words
 
@@ -97,40 +91,39 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
             age = (today - fitted.as_of).days
             print(say("chance.kept", as_of=fitted.as_of, age=age, every=chance_fit.REFIT_AFTER))
     if summary.beyond_data:
-        first, last = summary.beyond_data[0], summary.beyond_data[-1]
-        skipped = f"{first}" if first == last else f"{first} to {last}"
         latest = summary.latest_metrics
-        why = f"the latest metrics are for {latest}" if latest else "there are no metrics yet"
-        print(
-            f"healthbot: not scored {skipped}: {why}; "
-            "import the metrics of those days first (missing days would read as no activity)",
-            file=sys.stderr,
-        )
+        why = say("cli.say.score.latest", latest=latest) if latest else say("cli.say.score.none")
+        days = _days(summary.beyond_data[0], summary.beyond_data[-1])
+        print(say("cli.say.score.beyond_data", days=days, why=why), file=sys.stderr)
     if not summary.days:
         return 1
     unread = _unread_metrics(engine, scorecard, summary, settings.scorecard_path)
     if unread:
         print(unread)
     elif summary.unreported_metrics:
-        names = ", ".join(summary.unreported_metrics)
-        print(
-            f"note: the scorecard reads metrics no account has reported: {names}; their measures were left out "
-            "(they do not count against any account's coverage)"
-        )
-    start, end = summary.days[0], summary.days[-1]
-    tiers = ", ".join(f"{scorecard.tiers.label(t)} {summary.tiers.get(t, 0)}" for t in scorecard.tiers.order)
-    days = f"{start}" if start == end else f"{start} to {end}"
-    print(f"scored {summary.scored:,} account-days for {days}; {summary.skipped:,} without enough data")
+        print(say("cli.say.score.unreported", names=listing(summary.unreported_metrics)))
+    end = summary.days[-1]
+    tiers = listing(
+        say("cli.say.score.tier", label=scorecard.tiers.label(t), count=number(summary.tiers.get(t, 0)))
+        for t in scorecard.tiers.order
+    )
+    days = _days(summary.days[0], end)
+    print(say("cli.say.score.scored", scored=number(summary.scored), days=days, skipped=number(summary.skipped)))
     if summary.unscored and not (unread and not summary.scored):  # that line says why nobody was scored
         data = scorecard.data
-        more = ", ..." if len(summary.unscored) > UNSCORED_SHOWN else ""
-        shown = ", ".join(summary.unscored[:UNSCORED_SHOWN]) + more
+        more = say("cli.say.score.more") if len(summary.unscored) > UNSCORED_SHOWN else ""
         print(
-            f"no score on {end} for {_count(len(summary.unscored), 'active account')}: {shown} (a score needs "
-            f"{data.min_days_of_data} days of metrics in the last {data.lookback_days}, covering "
-            f"{data.min_weight_covered:.0%} of the weight of the measures whose metrics are reported)"
+            say(
+                "cli.say.score.unscored",
+                day=end,
+                count=number(len(summary.unscored)),
+                shown=listing(summary.unscored[:UNSCORED_SHOWN]) + more,
+                min_days=data.min_days_of_data,
+                lookback=data.lookback_days,
+                covered=data.min_weight_covered,
+            )
         )
-    print(f"tiers on {end}: {tiers}")
+    print(say("cli.say.score.tiers", day=end, tiers=tiers))
     return 1 if unread and not summary.scored else 0
 
 
@@ -141,7 +134,6 @@ def _unread_metrics(engine: Engine, scorecard: Scorecard, summary: RunSummary, c
     """One line when the team reports metrics the scorecard does not read while it reads some nobody reports:
     both named, and the `scorecard suggest` command line (a day far enough back that churn after it is seen,
     when the data reaches that far) that proposes a card from the team's own metrics. None otherwise."""
-    from prompts import say
     from storage import scores
 
     if not summary.unreported_metrics:  # the card's metrics are all reported: extra ones are the team's choice
@@ -187,8 +179,6 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.suggest import out_problem
     from bot.scoring.tune import tune, worse
     from bot.scoring.tune_report import lost_comments, proposal_text, report
-    from prompts import say
-    from prompts.formats import listing
 
     path = settings.scorecard_path or DEFAULT_PATH
     problem = out_problem(args.out)  # before the fit, so a bad --out costs nothing
@@ -227,7 +217,6 @@ def _refit_chance(engine: Engine, card_path: Path, settings: Settings) -> None:
     made again by the first daily score run after the team adopts it."""
     from bot.scoring import chance, chance_fit, chance_words
     from bot.scoring.scorecard import load_scorecard
-    from prompts import say
 
     today = datetime.now(settings.tz).date()
     card = load_scorecard(card_path)
@@ -249,18 +238,22 @@ def cmd_scorecard(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     path = args.file or settings.scorecard_path or DEFAULT_PATH
     card = load_scorecard(path)
-    cards = ", ".join(
-        f"{name} ({len(c.measures())} measures" + (f", {_count(len(c.caps), 'cap')})" if c.caps else ")")
+    cards = listing(
+        say(
+            "cli.say.scorecard.card_caps" if c.caps else "cli.say.scorecard.card",
+            name=name,
+            measures=len(c.measures()),
+            caps=len(c.caps),
+        )
         for name, c in card.cards.items()
     )
-    print(f"{path}: valid; cards {cards}; tiers {', '.join(card.tiers.order)}")
+    print(say("cli.say.scorecard.valid", path=path, cards=cards, tiers=listing(card.tiers.order)))
     return 0
 
 
 def _suggest(settings: Settings, args: argparse.Namespace) -> int:
     """`scorecard suggest`: checks --out before the work, writes it only when a suggestion was made."""
     from bot.scoring.suggest import SuggestError, out_problem, propose, write
-    from prompts import say
 
     if args.as_of is None or args.horizon is None or args.file is not None:
         print(f"healthbot: {say('suggest.error.usage')}", file=sys.stderr)
@@ -282,6 +275,6 @@ def _suggest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(n: int, noun: str) -> str:
-    """'1 active account', '2 active accounts'."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+def _days(first: date, last: date) -> str:
+    """One day ("2026-10-01"), or a span ("2026-10-01 to 2026-10-05")."""
+    return say("cli.say.days.one", first=first) if first == last else say("cli.say.days.span", first=first, last=last)
