@@ -40,7 +40,10 @@ from sqlalchemy import text
 
 
 def run_import(url: str, accounts_csv: str, metrics_csv: str) -> dict[str, Any]:
-    import bot.importer as importer
+    try:
+        import bot.scoring.importer as importer
+    except ImportError:  # a checkout from before the move (--compare-root)
+        import bot.importer as importer  # type: ignore[no-redef]
 
     from storage.db import make_engine
 
