@@ -130,11 +130,7 @@ def upsert_observations(conn: Connection, rows: pd.DataFrame, progress: Progress
         return 0
     day = pd.Categorical(rows["day"])
     first, last = (date.fromisoformat(str(d)) for d in (day.categories.min(), day.categories.max()))
-    stored = conn.execute(
-        text("SELECT EXISTS (SELECT 1 FROM metric_observation WHERE day BETWEEN :first AND :last)"),
-        {"first": first, "last": last},
-    ).scalar()
-    if not stored:
+    if not _days_hold_rows(conn, first, last):
         try:
             with conn.begin_nested():
                 _pg_copy_observations(conn, "metric_observation", rows, day, progress)
@@ -154,6 +150,12 @@ def upsert_observations(conn: Connection, rows: pd.DataFrame, progress: Progress
     )  # fmt: skip
     conn.execute(text(f"DROP TABLE {_OBS_STAGING}"))
     return len(rows)
+
+
+def _days_hold_rows(conn: Connection, first: date, last: date) -> bool:
+    """Whether metric_observation holds a row dated `first` to `last` (one probe of its day index)."""
+    sql = "SELECT EXISTS (SELECT 1 FROM metric_observation WHERE day BETWEEN :first AND :last)"
+    return bool(conn.execute(text(sql), {"first": first, "last": last}).scalar())
 
 
 def _pg_copy_observations(
