@@ -109,3 +109,9 @@ def test_a_quoted_line_break_is_stripped_too(two_accounts: Engine, tmp_path: Pat
     assert import_metrics(two_accounts, path, quiet=True) == 1
 
     assert metric_values(two_accounts) == {("A1", "2026-03-01", "logins"): 5.0}
+
+
+def test_a_header_only_file_imports_nothing(two_accounts: Engine, tmp_path: Path) -> None:
+    assert import_metrics(two_accounts, write(tmp_path, "m.csv", f"{METRICS_HEADER}\n\n"), quiet=True) == 0
+
+    assert metric_values(two_accounts) == {}
