@@ -7,7 +7,8 @@ Writes an accounts CSV and a metrics CSV (N accounts x D days x 8 metrics; defau
 `bot.importer.import_accounts` / `import_metrics` (the real path: parse + validate +
 write) in a fresh subprocess per database, so its peak RSS is clean. Reports rows, wall
 seconds, rows/s, the split read CSV / validate / write, peak RSS, and the re-import time
-(the same file again: every row an upsert of an existing one).
+(the same file again: every row an upsert of an existing one, its value the same) and the
+re-import of a file whose every value changed (every row updated).
 
 Baselines, measured in the same run on a sample and extrapolated to the whole file, with
 the ratio: naive row-by-row loops (csv module, validate each row in Python) writing one
@@ -34,13 +35,21 @@ from pathlib import Path
 from typing import Any
 
 import _common as C  # first: puts the code under test on sys.path
+import numpy as np
+import pandas as pd
 from sqlalchemy import text
 
 # --- child: the real import path ----------------------------------------------------------
 
+CHANGED = "re-import, values changed"
+STEPS = ("accounts", "metrics", "metrics re-import", CHANGED)
 
-def run_import(url: str, accounts_csv: str, metrics_csv: str) -> dict[str, Any]:
-    import bot.importer as importer
+
+def run_import(url: str, accounts_csv: str, metrics_csv: str, changed_csv: str) -> dict[str, Any]:
+    try:
+        import bot.scoring.importer as importer
+    except ImportError:  # a checkout from before the move (--compare-root)
+        import bot.importer as importer  # type: ignore[no-redef]
 
     from storage.db import make_engine
 
@@ -66,6 +75,7 @@ def run_import(url: str, accounts_csv: str, metrics_csv: str) -> dict[str, Any]:
         ("accounts", importer.import_accounts, accounts_csv),
         ("metrics", importer.import_metrics, metrics_csv),
         ("metrics re-import", importer.import_metrics, metrics_csv),
+        (CHANGED, importer.import_metrics, changed_csv),
     ):
         timer.splits.clear()
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -174,6 +184,19 @@ def write_files(folder: Path, n_accounts: int, days: int) -> tuple[Path, Path, i
     return accounts_csv, metrics_csv, rows, time.perf_counter() - t0
 
 
+def changed_csv(metrics_csv: Path) -> Path:
+    """The metrics file with every value changed (within its metric's range): a re-import that updates every row."""
+    path = metrics_csv.with_name("metrics_changed.csv")
+    if not path.exists():
+        frame = pd.read_csv(metrics_csv)
+        value, metric = frame["value"], frame["metric"]
+        frame["value"] = np.select(
+            [metric == "ticket_csat", metric == "champion_left"], [value % 5 + 1, 1 - value], value + 1
+        )
+        frame.to_csv(path, index=False, float_format="%g")
+    return path
+
+
 def bench_backend(label: str, url: str, files: tuple[Path, Path, int], args: argparse.Namespace) -> dict[str, Any]:
     accounts_csv, metrics_csv, rows = files
     print(f"[{label}] importing ...", flush=True)
@@ -185,7 +208,8 @@ def bench_backend(label: str, url: str, files: tuple[Path, Path, int], args: arg
             engine = C.make_engine(url)
             C.truncate(engine)
             engine.dispose()
-            runs.append(_child("import", root, url=url, accounts=str(accounts_csv), metrics=str(metrics_csv)))
+            runs.append(_child("import", root, url=url, accounts=str(accounts_csv), metrics=str(metrics_csv),
+                               changed=str(changed_csv(metrics_csv))))  # fmt: skip
         return {step: min((r[step] for r in runs), key=lambda s: s["wall"]) if step != "rss_start_mb" else
                 runs[0][step] for step in runs[0]}  # fmt: skip
 
@@ -214,7 +238,7 @@ def report(results: list[dict[str, Any]], file_info: str) -> None:
     for r in results:
         versions = [("before", r["before"]), ("", r["run"])] if r["before"] else [("", r["run"])]
         for version, run in versions:
-            for step in ("accounts", "metrics", "metrics re-import"):
+            for step in STEPS:
                 s = run[step]
                 rows.append([f"{r['label']} {version}".strip(), step, s["rows"], s["wall"], s["rows"] / s["wall"],
                              s["read"], s["validate"], s["write"], s["peak_rss_mb"]])  # fmt: skip
@@ -261,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         spec = json.loads(args.child)
         if spec["kind"] == "import":
-            out = run_import(spec["url"], spec["accounts"], spec["metrics"])
+            out = run_import(spec["url"], spec["accounts"], spec["metrics"], spec["changed"])
         else:
             out = run_baseline(spec["url"], spec["metrics"], spec["sample"], spec["orm"])
         print(json.dumps(out))

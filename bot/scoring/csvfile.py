@@ -12,9 +12,16 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 MAX_ERRORS_SHOWN = 20
+# Every character `str.strip()` removes, as UTF-8, and a quote (inside which a line break is a value's): a file
+# holding none of them has no value to strip, and the per-value strip of every column is skipped.
+_SPACES = [chr(c).encode() for c in range(0x110000) if chr(c).isspace() and chr(c) not in "\r\n"]
+_NARROW_SPACES = [b for b in _SPACES if len(b) == 1] + [b'"']
+_WIDE_SPACE = re.compile(b"|".join(re.escape(b) for b in _SPACES if len(b) > 1))
+_WIDE_LEADS = sorted({b[:1] for b in _SPACES if len(b) > 1})
 
 
 _ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
@@ -55,8 +62,11 @@ class Errors:
     items: list[tuple[int, str]] = field(default_factory=list)
     count: int = 0
 
-    def add_mask(self, frame: pd.DataFrame, mask: pd.Series, column: str, problem: str) -> None:
-        for idx in frame.index[mask.to_numpy()][: MAX_ERRORS_SHOWN * 5]:
+    def add_mask(self, frame: pd.DataFrame, mask: pd.Series | np.ndarray, column: str, problem: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        for idx in frame.index[mask][: MAX_ERRORS_SHOWN * 5]:
             raw = frame.at[idx, column]
             raw = raw if len(raw) <= 60 else raw[:57] + "..."
             self.items.append((int(idx), f"{column}: '{raw}' {problem}"))
@@ -159,8 +169,17 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
     if errors:
         raise ImportFailed(errors)
     frame.index = _row_lines(data, len(frame))
-    frame = frame.apply(lambda col: col.str.strip())
+    if _may_need_strip(data):
+        frame = frame.apply(lambda col: col.str.strip())
     return frame[(frame != "").any(axis=1)]  # drop blank rows, keeping each row's line number in the index
+
+
+def _may_need_strip(data: bytes) -> bool:
+    """Whether a value of the file may start or end with a space (`_SPACES`) or hold a quoted line break: memchr
+    scans, and a regex only for a file holding the first byte of a wide space."""
+    if any(b in data for b in _NARROW_SPACES):
+        return True
+    return not data.isascii() and any(b in data for b in _WIDE_LEADS) and _WIDE_SPACE.search(data) is not None
 
 
 def _row_lines(data: bytes, rows: int) -> pd.Index:

@@ -77,25 +77,43 @@ def last_metric_day(tz: tzinfo, now: datetime | None = None) -> date:
     return (now or datetime.now(tz)).astimezone(tz).date() + CLOCK_SLACK
 
 
+def _distinct(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Series]:
+    """The column as codes into its distinct texts (in order of first appearance): checks run once per text."""
+    codes, given = pd.factorize(frame[column])
+    return codes, pd.Series(given)
+
+
+def _day_codes(frame: pd.DataFrame, column: str, errors: Errors, required: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into the column's distinct days as 'YYYY-MM-DD' (None when empty or bad), each read with `parse_day`."""
+    codes, given = _distinct(frame, column)
+    days = np.full(len(given), None, dtype=object)
+    problems = np.full(len(given), None, dtype=object)
+    for i, text in enumerate(given):
+        if text:
+            try:
+                days[i] = parse_day(text).isoformat()
+            except DayError as error:
+                problems[i] = str(error)
+    for problem in dict.fromkeys(p for p in problems if p is not None):
+        errors.add_mask(frame, (problems == problem)[codes], column, problem)
+    if required:
+        errors.add_mask(frame, (given == "").to_numpy()[codes], column, "is empty; a date is required")
+    return codes, days
+
+
 def _dates(frame: pd.DataFrame, column: str, errors: Errors, required: bool) -> pd.Series:
     """The column's days as 'YYYY-MM-DD' (None when empty), each distinct text read once with `parse_day`."""
-    raw = frame[column]
-    problems: dict[str, str] = {}
-    days: dict[str, str | None] = {"": None}
-    for given in raw.unique():
-        if given not in days:
-            try:
-                days[given] = parse_day(given).isoformat()
-            except DayError as error:
-                days[given], problems[given] = None, str(error)
-    for problem in dict.fromkeys(problems.values()):
-        errors.add_mask(frame, raw.map(lambda t, p=problem: problems.get(t) == p).astype(bool), column, problem)
-    if required:
-        errors.add_mask(frame, raw == "", column, "is empty; a date is required")
-    return raw.map(days)
+    codes, days = _day_codes(frame, column, errors, required)
+    return pd.Series(days[codes], index=frame.index, dtype=object)
 
 
-def _numbers(
+def _numbers(frame: pd.DataFrame, column: str, errors: Errors, **checks: Any) -> pd.Series:
+    """The column's numbers as Python numbers (None when empty or bad)."""
+    values = _parsed_numbers(frame, column, errors, **checks)
+    return values.astype(object).where(~values.isna(), None)
+
+
+def _parsed_numbers(
     frame: pd.DataFrame,
     column: str,
     errors: Errors,
@@ -105,51 +123,54 @@ def _numbers(
     maximum: float | None = None,
     required: bool = False,
 ) -> pd.Series:
-    raw = frame[column]
+    """The column's numbers (NaN when empty or bad), each distinct text checked once."""
+    codes, raw = _distinct(frame, column)
     parsed = pd.to_numeric(raw, errors="coerce")
     empty = raw == ""
-    huge = (
-        ~empty & (parsed.abs() > MAX_NUMBER) & ~raw.str.strip().str.lower().str.lstrip("+-").isin(["inf", "infinity"])
-    )
+    huge = ~empty & (parsed.abs() > MAX_NUMBER)
+    if huge.any():
+        huge &= ~raw.str.strip().str.lower().str.lstrip("+-").isin(["inf", "infinity"])
     bad = (parsed.isna() | ~np.isfinite(parsed.fillna(0))) & ~empty & ~huge
-    errors.add_mask(frame, huge, column, say("inputs.number_out_of_range", limit=MAX_NUMBER))
     comma = bad & raw.str.contains(",", regex=False)
-    errors.add_mask(frame, bad & ~comma, column, "is not a number")
-    errors.add_mask(frame, comma, column, "is not a number (no thousands separators; a dot for decimals: 1200.50)")
+    problems = [
+        (huge, say("inputs.number_out_of_range", limit=MAX_NUMBER)),
+        (bad & ~comma, "is not a number"),
+        (comma, "is not a number (no thousands separators; a dot for decimals: 1200.50)"),
+    ]
     bad |= huge
     if integer:
-        frac = ~bad & ~empty & (parsed.fillna(0) % 1 != 0)
-        errors.add_mask(frame, frac, column, "is not a whole number")
+        problems.append((~bad & ~empty & (parsed.fillna(0) % 1 != 0), "is not a whole number"))
     if minimum is not None:
-        low = ~bad & ~empty & (parsed.fillna(minimum) < minimum)
-        errors.add_mask(frame, low, column, f"is below {minimum:g}")
+        problems.append((~bad & ~empty & (parsed.fillna(minimum) < minimum), f"is below {minimum:g}"))
     if maximum is not None:
-        high = ~bad & ~empty & (parsed.fillna(0) > maximum)
-        errors.add_mask(frame, high, column, f"is above {maximum:,.15g}")
+        problems.append((~bad & ~empty & (parsed.fillna(0) > maximum), f"is above {maximum:,.15g}"))
     if required:
-        errors.add_mask(frame, empty, column, "is empty; a number is required")
-    return parsed.astype(object).where(~parsed.isna(), None)
+        problems.append((empty, "is empty; a number is required"))
+    for mask, problem in problems:
+        if mask.any():
+            errors.add_mask(frame, mask.to_numpy()[codes], column, problem)
+    return pd.Series(parsed.to_numpy()[codes], index=frame.index)
 
 
-def _out_of_range(frame: pd.DataFrame, value: pd.Series, errors: Errors) -> None:
-    numbers = pd.to_numeric(value, errors="coerce")
-    flag = frame["metric"].isin(METRIC_FLAGS)
-    not_flag = flag & numbers.notna() & ~numbers.isin([0, 1])
-    for line in frame.index[not_flag.to_numpy()][: MAX_ERRORS_SHOWN * 5]:
+def _out_of_range(
+    frame: pd.DataFrame, metric_codes: np.ndarray, metrics: pd.Series, numbers: np.ndarray, errors: Errors
+) -> None:
+    """Values outside their documented metric's range (`METRIC_RANGES`, `METRIC_FLAGS`)."""
+    flag = metrics.isin(METRIC_FLAGS).to_numpy()[metric_codes]
+    not_flag = flag & ~np.isnan(numbers) & (numbers != 0) & (numbers != 1)
+    for line in frame.index[not_flag][: MAX_ERRORS_SHOWN * 5]:
         errors.add(int(line), f"value: {frame.at[line, 'value']} for {frame.at[line, 'metric']} must be 0 or 1")
     errors.count += max(0, int(not_flag.sum()) - MAX_ERRORS_SHOWN * 5)
     ranged = {m: r for m, r in METRIC_RANGES.items() if m not in METRIC_FLAGS}
-    low = frame["metric"].map({m: lo for m, (lo, _) in ranged.items()})
-    high = frame["metric"].map({m: hi for m, (_, hi) in ranged.items() if hi is not None})
-    outside = (numbers < low) | (numbers > high)  # NaN (another metric, or no number) compares False
-    if not outside.any():
-        return
-    for metric in frame.loc[outside, "metric"].unique():
-        lo, hi = METRIC_RANGES[metric]
-        span = f"{lo:g} to {hi:g}" if hi is not None else f"{lo:g} or more"
-        errors.add_mask(
-            frame, outside & (frame["metric"] == metric), "value", f"is outside the range of {metric} ({span})"
-        )
+    for code, metric in enumerate(metrics):
+        if metric not in ranged:
+            continue
+        lo, hi = ranged[metric]
+        mine = metric_codes == code
+        outside = mine & ((numbers < lo) | (numbers > (np.inf if hi is None else hi)))  # NaN compares False
+        if outside.any():
+            span = f"{lo:g} to {hi:g}" if hi is not None else f"{lo:g} or more"
+            errors.add_mask(frame, outside, "value", f"is outside the range of {metric} ({span})")
 
 
 def _duplicates(frame: pd.DataFrame, key: list[str], errors: Errors, what: str) -> None:
@@ -225,27 +246,31 @@ def _seen_days(frame: pd.DataFrame, errors: Errors, today: date) -> pd.Series:
 
 
 def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo = UTC) -> pd.DataFrame:
-    """Validated metric rows as (account_id, day, metric, value); none dated after `last_metric_day(tz)`."""
+    """Validated metric rows as (account_id, day, metric, value), day 'YYYY-MM-DD' and metric as categoricals;
+    none dated after `last_metric_day(tz)`. Each check runs once per distinct text (a file of a million rows
+    names a few thousand accounts, days and numbers), then spreads to the rows by code."""
     frame = read_csv(path, METRIC_COLUMNS, ())
     errors = Errors()
     last = last_metric_day(tz)
-    account_id = frame["external_id"].map(known_accounts)
-    unknown = account_id.isna() & (frame["external_id"] != "")
+    account_codes, external_ids = _distinct(frame, "external_id")
+    ids = external_ids.map(known_accounts)
+    unknown = (ids.isna() & (external_ids != "")).to_numpy()[account_codes]
     errors.add_mask(
         frame, unknown, "external_id", "is not a known account (import it with `healthbot import accounts` first)"
     )
-    errors.add_mask(frame, frame["external_id"] == "", "external_id", "is empty; it is required")
-    day = _dates(frame, "date", errors, required=True)
-    future = day.notna() & (day.fillna("") > last.isoformat())
-    errors.add_mask(frame, future, "date", say("metrics.future.import", today=last - CLOCK_SLACK, tz=tz))
-    bad_metric = ~frame["metric"].str.match(METRIC_NAME)
+    errors.add_mask(frame, (external_ids == "").to_numpy()[account_codes], "external_id", "is empty; it is required")
+    day_codes, days = _day_codes(frame, "date", errors, required=True)
+    future = np.array([d is not None and d > last.isoformat() for d in days], dtype=bool)
+    errors.add_mask(frame, future[day_codes], "date", say("metrics.future.import", today=last - CLOCK_SLACK, tz=tz))
+    metric_codes, metrics = _distinct(frame, "metric")
+    bad_metric = ~metrics.str.match(METRIC_NAME).to_numpy(dtype=bool)[metric_codes]
     errors.add_mask(
         frame, bad_metric, "metric", "is not a metric name (lower-case letters, digits and _ , e.g. logins)"
     )
-    value = _numbers(frame, "value", errors, required=True)
-    _out_of_range(frame, value, errors)
+    value = _parsed_numbers(frame, "value", errors, required=True).to_numpy(dtype="float64")
+    _out_of_range(frame, metric_codes, metrics, value, errors)
     _duplicates(
-        frame[["external_id", "date", "metric"]],
+        pd.DataFrame({"external_id": account_codes, "date": day_codes, "metric": metric_codes}, index=frame.index),
         ["external_id", "date", "metric"],
         errors,
         "the same external_id, date and metric",
@@ -253,11 +278,12 @@ def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo =
     errors.raise_if_any()
     return pd.DataFrame(
         {
-            "account_id": account_id.astype("int64"),
-            "day": day,
-            "metric": frame["metric"],
-            "value": value.astype("float64"),
-        }
+            "account_id": ids.to_numpy(dtype="int64")[account_codes],
+            "day": pd.Categorical.from_codes(day_codes, categories=pd.Index(days, dtype=object)),
+            "metric": pd.Categorical.from_codes(metric_codes, categories=pd.Index(metrics, dtype=object)),
+            "value": value,
+        },
+        index=frame.index,
     )
 
 
@@ -349,9 +375,7 @@ def import_metrics(engine: Engine, path: str | Path, quiet: bool = False, tz: tz
         known = bulk.account_ids(conn)
     rows = parse_metrics(path, known, tz)
     with engine.begin() as conn, _bar(len(rows), say("cli.progress.metrics"), quiet) as bar:
-        bulk.upsert_rows(
-            conn, "metric_observation", list(rows.columns), ["account_id", "day", "metric"], _records(rows), bar.update
-        )
+        bulk.upsert_observations(conn, rows, bar.update)
     return len(rows)
 
 
