@@ -101,13 +101,14 @@ class MetricObservation(SQLModel, table=True):
 
 
 class MetricDayChange(SQLModel, table=True):
-    """A random token of a day of metric_observation, renewed by triggers on every write to that day (migration
-    0014): the daily run's cache of metrics trusts a day only while its tokens are the ones it saw."""
+    """Random tokens of a day of metric_observation, added by triggers on every write to that day (migration 0014):
+    the daily run's cache of metrics trusts a day only while its one clean token is the one it saw."""
 
     __tablename__ = "metric_day_change"
 
     day: date = Field(primary_key=True)
     token: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    dirty: bool  # written since the daily run last folded the day: never trusted
 
 
 class HealthScore(SQLModel, table=True):

@@ -1,14 +1,15 @@
-"""metric_day_change: a random token per day of metric_observation, renewed by triggers on every write
+"""metric_day_change: random tokens per day of metric_observation, renewed by triggers on every write
 
-Any write to a day of metrics (import, sync, ingest push, demo, direct SQL, an account's delete cascading)
-gives that day a new random token, in the writer's own transaction: a derived copy of the metrics (the daily
-run's cache, `storage.metric_cache`) is only used for days whose token it saw. Random, not a counter: a database
-recreated at the same path or URL must not repeat yesterday's values.
+Any write to a day of metrics (import, sync, ingest push, demo, direct SQL, an account's delete cascading) adds a
+row (day, new random token, dirty) in the writer's own transaction. The daily run folds each written day's rows
+into one clean row with a fresh token (`metric_days.compact_day_changes`) before it reads, and trusts its derived
+copy of a day (`storage.metric_cache`) only while the day still has exactly the clean token it saw. Random, not a
+counter: a database recreated at the same path or URL must not repeat yesterday's values.
 
-PostgreSQL: statement-level triggers with transition tables add one row per day a statement touched (one insert
-per COPY, not per row); a day's token is all of its rows, so writers never wait on each other for a lock on it
-(the daily run folds a day's rows back into one, `scores.compact_day_changes`). TRUNCATE empties the table.
-SQLite: row-level triggers replace the day's row (writers take turns there anyway).
+PostgreSQL: statement-level triggers with transition tables, one row per day a statement touched (one insert per
+COPY, not per row), insert-only: writers never wait on each other for it. TRUNCATE empties the table.
+SQLite: row-level triggers that write only when the day has no dirty row yet (writers take turns there, so the
+check and the write cannot interleave with the daily run's fold); an update that changes nothing writes nothing.
 
 A later migration that rebuilds metric_observation on SQLite (batch mode) drops its triggers: create them again.
 
@@ -39,17 +40,18 @@ def upgrade() -> None:
         "metric_day_change",
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("token", sa.BigInteger(), nullable=False),
+        sa.Column("dirty", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("day", "token"),
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            f"INSERT INTO metric_day_change (day, token) SELECT day, {PG_TOKEN} FROM"
+            f"INSERT INTO metric_day_change (day, token, dirty) SELECT day, {PG_TOKEN}, false FROM"
             " (SELECT DISTINCT day FROM metric_observation) d"
         )
         for name, rows in PG_FUNCTIONS.items():
             op.execute(
                 f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                f" INSERT INTO metric_day_change (day, token) SELECT day, {PG_TOKEN}"
+                f" INSERT INTO metric_day_change (day, token, dirty) SELECT day, {PG_TOKEN}, true"
                 f" FROM (SELECT DISTINCT day FROM {rows}) d ON CONFLICT DO NOTHING; RETURN NULL; END $$"
             )
         op.execute(
@@ -72,20 +74,29 @@ def upgrade() -> None:
         )
         return
     op.execute(
-        "INSERT INTO metric_day_change (day, token) SELECT day, random() FROM"
+        "INSERT INTO metric_day_change (day, token, dirty) SELECT day, random(), 0 FROM"
         " (SELECT DISTINCT day FROM metric_observation)"
     )
-    for trigger, event, days in (
-        ("metric_day_change_insert", "INSERT", ("NEW",)),
-        ("metric_day_change_update", "UPDATE", ("OLD", "NEW")),
-        ("metric_day_change_delete", "DELETE", ("OLD",)),
-    ):
-        body = " ".join(
-            f"DELETE FROM metric_day_change WHERE day = {row}.day;"
-            f" INSERT INTO metric_day_change (day, token) VALUES ({row}.day, random());"
-            for row in days
+    changed = (
+        "(OLD.account_id IS NOT NEW.account_id OR OLD.day IS NOT NEW.day OR OLD.metric IS NOT NEW.metric"
+        " OR OLD.value IS NOT NEW.value)"
+    )
+    for trigger, event, row, when in SQLITE_TRIGGERS:
+        condition = (f"{changed} AND " if when else "") + (
+            f"NOT EXISTS (SELECT 1 FROM metric_day_change WHERE day = {row}.day AND dirty)"
         )
-        op.execute(f"CREATE TRIGGER {trigger} AFTER {event} ON metric_observation FOR EACH ROW BEGIN {body} END")
+        op.execute(
+            f"CREATE TRIGGER {trigger} AFTER {event} ON metric_observation FOR EACH ROW WHEN {condition}"
+            f" BEGIN INSERT INTO metric_day_change (day, token, dirty) VALUES ({row}.day, random(), 1); END"
+        )
+
+
+SQLITE_TRIGGERS = (  # name, event, the row whose day is written, only when the row changed
+    ("metric_day_change_insert", "INSERT", "NEW", False),
+    ("metric_day_change_update_old", "UPDATE", "OLD", True),
+    ("metric_day_change_update_new", "UPDATE", "NEW", True),
+    ("metric_day_change_delete", "DELETE", "OLD", False),
+)
 
 
 def downgrade() -> None:
@@ -101,6 +112,6 @@ def downgrade() -> None:
         for function in (*PG_FUNCTIONS, "metric_day_change_truncate"):
             op.execute(f"DROP FUNCTION {function}()")
     else:
-        for trigger in ("metric_day_change_insert", "metric_day_change_update", "metric_day_change_delete"):
+        for trigger, *_ in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {trigger}")
     op.drop_table("metric_day_change")
