@@ -248,3 +248,24 @@ def test_a_cache_from_another_database_at_the_same_url(
     [days] = same_as_a_full_read(again, reads)
     assert days == WINDOW  # no day's token matched
     assert stored(again, END) != before
+
+
+def test_postgres_writes_in_replica_mode_and_a_truncate(portfolio: Engine, reads: list, tmp_path: Path) -> None:
+    """A bulk load that skips foreign-key checks (session_replication_role = replica) still renews the day; a
+    TRUNCATE forgets every day."""
+    if portfolio.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    warm(portfolio, reads)
+    with portfolio.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("UPDATE metric_observation SET value = value + 5 WHERE day = :d AND metric = 'logins'"),
+                     {"d": END - timedelta(days=3)})  # fmt: skip
+    [days] = same_as_a_full_read(portfolio, reads)
+    assert days == 1
+
+    with portfolio.begin() as conn:
+        conn.execute(text("TRUNCATE metric_observation"))
+        assert conn.execute(text("SELECT COUNT(*) FROM metric_day_change")).scalar_one() == 0
+    import_metrics(portfolio, write_demo_csvs(tmp_path / "again", 30, 120, END)[1], quiet=True)
+    [days] = same_as_a_full_read(portfolio, reads)
+    assert days == WINDOW

@@ -72,6 +72,8 @@ def upgrade() -> None:
             "CREATE TRIGGER metric_day_change_truncate AFTER TRUNCATE ON metric_observation"
             " FOR EACH STATEMENT EXECUTE FUNCTION metric_day_change_truncate()"
         )
+        for trigger in PG_TRIGGERS:  # also for a session in replica mode (a bulk load skipping FK checks, replication)
+            op.execute(f"ALTER TABLE metric_observation ENABLE ALWAYS TRIGGER {trigger}")
         return
     op.execute(
         "INSERT INTO metric_day_change (day, token, dirty) SELECT day, random(), 0 FROM"
@@ -91,6 +93,13 @@ def upgrade() -> None:
         )
 
 
+PG_TRIGGERS = (
+    "metric_day_change_insert",
+    "metric_day_change_update_new",
+    "metric_day_change_update_old",
+    "metric_day_change_delete",
+    "metric_day_change_truncate",
+)
 SQLITE_TRIGGERS = (  # name, event, the row whose day is written, only when the row changed
     ("metric_day_change_insert", "INSERT", "NEW", False),
     ("metric_day_change_update_old", "UPDATE", "OLD", True),
@@ -101,13 +110,7 @@ SQLITE_TRIGGERS = (  # name, event, the row whose day is written, only when the 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for trigger in (
-            "metric_day_change_insert",
-            "metric_day_change_update_new",
-            "metric_day_change_update_old",
-            "metric_day_change_delete",
-            "metric_day_change_truncate",
-        ):
+        for trigger in PG_TRIGGERS:
             op.execute(f"DROP TRIGGER {trigger} ON metric_observation")
         for function in (*PG_FUNCTIONS, "metric_day_change_truncate"):
             op.execute(f"DROP FUNCTION {function}()")
