@@ -56,7 +56,8 @@ class Generation:
 
 
 class NewGeneration:
-    """A generation being written: fill `cube` (a writable map of its file) and `seen`, then `commit`."""
+    """A generation being written: fill all of `cube` (a writable map of its file, zeros at first) and `seen`,
+    then `commit`."""
 
     def __init__(self, folder: Path, metrics: list[str], account_ids: np.ndarray, first_day: int, n_days: int):
         self.folder, self.metrics, self.first_day = folder, metrics, first_day
@@ -68,7 +69,6 @@ class NewGeneration:
         # reserve the blocks now: a full disk is an OSError here, not a SIGBUS while filling the map
         with open(path, "r+b") as f:
             os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
-        self.cube[...] = np.nan
         self.seen = np.zeros((len(metrics), n_days), dtype=bool)
 
     def commit(self, database: str, tokens: list[str | None]) -> np.ndarray:

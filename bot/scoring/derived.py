@@ -54,6 +54,8 @@ def load_panel(
                 fresh = _fresh(old, database, names, first, tokens)
                 if old is not None and fresh.any():
                     copy_cached(old, new, fresh)
+                else:
+                    new.cube[...] = np.nan
                 unknown = 0
                 for lo, hi in _stale_ranges(fresh):
                     obs = scores.observations(conn, _day(first + lo), _day(first + hi - 1), names)
@@ -70,7 +72,8 @@ def load_panel(
             new.abandon()
             raise
     reported = {m for m, row in zip(names, new.seen, strict=True) if row.any()}
-    return Panel(ids, first, {m: values[i] for i, m in enumerate(names)}), reported
+    plain = np.asarray(values)  # the same pages, as a plain array
+    return Panel(ids, first, {m: plain[i] for i, m in enumerate(names)}), reported
 
 
 def _full_read(engine: Engine, ids: np.ndarray, start: date, end: date, names: list[str]) -> tuple[Panel, set[str]]:
@@ -96,11 +99,13 @@ def _fresh(
 
 def copy_cached(old: metric_cache.Generation, new: metric_cache.NewGeneration, fresh: np.ndarray) -> None:
     """Copy the fresh day columns from the old generation, rows realigned to the new account ids (an account
-    the old one lacks stays NaN: had it rows on those days, their tokens would have changed)."""
+    the old one lacks stays NaN: had it rows on those days, their tokens would have changed); NaN elsewhere."""
     same = len(old.account_ids) == len(new.account_ids) and bool((old.account_ids == new.account_ids).all())
     if not same:
         _, new_rows, old_rows = np.intersect1d(new.account_ids, old.account_ids, return_indices=True)
     shift = new.first_day - old.first_day
+    for lo, hi in [(0, len(fresh))] if not same else _runs(~fresh):  # NaN where nothing is copied
+        new.cube[:, :, lo:hi] = np.nan
     for lo, hi in _runs(fresh):
         new.seen[:, lo:hi] = old.seen[:, lo + shift : hi + shift]
         for i in range(len(new.metrics)):
@@ -126,14 +131,16 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _mark_seen(seen: np.ndarray, obs: pd.DataFrame, first: int) -> None:
     """seen[metric, day] = True where `obs` has a row (its `metric` a categorical over the cube's metrics)."""
-    if not len(obs):
-        return
     n_days = seen.shape[1]
-    cols = obs["day_num"].to_numpy() - first
-    codes = obs["metric"].cat.codes.to_numpy().astype(np.int64)
-    ok = (cols >= 0) & (cols < n_days) & (codes >= 0)
-    counts = np.bincount(codes[ok] * n_days + cols[ok], minlength=seen.size)
-    seen |= counts.reshape(seen.shape) > 0
+    day_num, codes = obs["day_num"].to_numpy(), obs["metric"].cat.codes.to_numpy()
+    for lo in range(0, len(obs), _SLICE):  # in slices: no full-length temporaries for tens of millions of rows
+        cols = day_num[lo : lo + _SLICE] - first
+        code = codes[lo : lo + _SLICE].astype(np.int64)
+        ok = (cols >= 0) & (cols < n_days) & (code >= 0)
+        seen |= np.bincount(code[ok] * n_days + cols[ok], minlength=seen.size).reshape(seen.shape) > 0
+
+
+_SLICE = 1 << 20
 
 
 def _day(n: int) -> date:
