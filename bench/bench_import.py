@@ -4,7 +4,7 @@
 
 Writes an accounts CSV and a metrics CSV (N accounts x D days x 8 metrics; default
 5,000 x 25 x 8 = 1,000,000 rows) with numpy into a temp dir, then imports them through
-`bot.importer.import_accounts` / `import_metrics` (the real path: parse + validate +
+`bot.scoring.importer.import_accounts` / `import_metrics` (the real path: parse + validate +
 write) in a fresh subprocess per database, so its peak RSS is clean. Reports rows, wall
 seconds, rows/s, the split read CSV / validate / write, peak RSS, and the re-import time
 (the same file again: every row an upsert of an existing one, its value the same) and the
@@ -174,6 +174,35 @@ def _child(kind: str, env_root: str | None = None, **spec: Any) -> dict[str, Any
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _head(root: str) -> str:
+    """The newest migration of the checkout at `root`."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(Path(root) / "storage" / "migrations")).get_current_head()
+    assert head is not None
+    return head
+
+
+def _migrate(url: str, revision: str) -> None:
+    """Move the database to `revision`, down or up (a before/after pair imports into each one's own schema)."""
+    from alembic import command
+
+    from storage.db import alembic_config, current_revision
+
+    engine = C.make_engine(url)
+    try:
+        if current_revision(engine) != revision:
+            cfg = alembic_config(engine)
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                if int(revision) < int(current_revision(engine) or 0):
+                    command.downgrade(cfg, revision)
+                else:
+                    command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
 def write_files(folder: Path, n_accounts: int, days: int) -> tuple[Path, Path, int, float]:
     t0 = time.perf_counter()
     accounts = C.gen_accounts(n_accounts)
@@ -214,9 +243,11 @@ def bench_backend(label: str, url: str, files: tuple[Path, Path, int], args: arg
                 runs[0][step] for step in runs[0]}  # fmt: skip
 
     before = None
-    if args.compare_root:  # the same import with another checkout's code
+    if args.compare_root:  # the same import with another checkout's code, on its schema (e.g. without triggers)
         print(f"[{label}] importing with the code in {args.compare_root} ...", flush=True)
+        _migrate(url, _head(args.compare_root))
         before = best(args.compare_root)
+        _migrate(url, _head(args.code_root or str(C.ROOT)))
     run = best(args.code_root)
     print(f"[{label}] import {run['metrics']['wall']:.1f} s; baseline row-by-row loop ...", flush=True)
     base = {}

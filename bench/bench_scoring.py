@@ -22,10 +22,12 @@ are truncated before and after). Default 5,000 accounts; the issue's scale is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -45,8 +47,8 @@ HISTORY_DAYS = 30
 # --- the measured run (child process) -----------------------------------------------------
 
 
-def run_engine(url: str, day: date) -> dict[str, Any]:
-    """score_range(engine, load_scorecard(), day, day) with per-phase timers."""
+def run_engine(url: str, day: date, cold: bool = False) -> dict[str, Any]:
+    """score_range(engine, load_scorecard(), day, day) with per-phase timers; `cold`: derived data removed first."""
     import bot.scoring.run as health
     from bot.scoring.scorecard import load_scorecard
     from storage import accounts, scores
@@ -72,8 +74,18 @@ def run_engine(url: str, day: date) -> dict[str, Any]:
     scores.scores_on = timed("read history", scores.scores_on)
     scores.save_scores = timed("store", scores.save_scores)
     scores.delete_scores = timed("store", scores.delete_scores)
-    panel_cls = health.Panel
-    health.Panel = type("TimedPanel", (), {"from_long": staticmethod(timed("build panel", panel_cls.from_long))})
+    try:  # the derived metric window (issue 24); absent in older checkouts
+        from bot.scoring import derived, panel
+        from storage import metric_cache, metric_days
+    except ImportError:
+        panel_cls = health.Panel
+        health.Panel = type("TimedPanel", (), {"from_long": staticmethod(timed("build panel", panel_cls.from_long))})
+    else:
+        panel.scatter = timed("build panel", panel.scatter)
+        metric_days.day_tokens = timed("read tokens", metric_days.day_tokens)
+        metric_days.compact_day_changes = timed("read tokens", metric_days.compact_day_changes)
+        derived.copy_cached = timed("copy cached days", derived.copy_cached)
+        metric_cache.NewGeneration.commit = timed("save derived", metric_cache.NewGeneration.commit)  # type: ignore[method-assign]
     health.score_day = timed("score_day", health.score_day)
     health.apply_hysteresis = timed("hysteresis", health.apply_hysteresis)
 
@@ -81,6 +93,13 @@ def run_engine(url: str, day: date) -> dict[str, Any]:
     scorecard = load_scorecard()
     with engine.connect():
         pass  # connect outside the timed part
+    if cold:
+        with contextlib.suppress(ImportError):
+            from storage.metric_cache import folder_for
+
+            folder = folder_for(engine.url.set(password=None).render_as_string(hide_password=False))
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
     cpu0, t0 = time.process_time(), time.perf_counter()
     summary = health.score_range(engine, scorecard, day, day)
     wall = time.perf_counter() - t0
@@ -354,13 +373,15 @@ def _naive_tier(sc: Any, score: float, previous: str | None) -> str:
 # --- orchestration (parent process) -------------------------------------------------------
 
 
-def _child(kind: str, code_root: str | None = None, **spec: Any) -> dict[str, Any]:
+def _child(kind: str, code_root: str | None = None, tolerant: bool = False, **spec: Any) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps({"kind": kind, **spec}, default=str)]
     env = {**os.environ, **({"HEALTHBOT_CODE_ROOT": code_root} if code_root else {})}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
+        if tolerant:
+            return {"failed": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
         raise SystemExit(f"{kind} child failed ({proc.returncode})")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["process_s"] = time.perf_counter() - t0
@@ -408,27 +429,52 @@ def bench_backend(label: str, engine: Any, url: str, args: argparse.Namespace) -
     if args.compare_root:  # the same run with another checkout's code, on the same data
         print(f"[{label}] scoring with the code in {args.compare_root} ...", flush=True)
         before = _best(args.repeat, lambda: _child("engine", args.compare_root, url=url, day=day.isoformat()))
-    run = _best(args.repeat, lambda: _child("engine", args.code_root, url=url, day=day.isoformat()))
-    # a sample spread over all accounts for the baseline
     sample = [int(i) for i in ids[np.linspace(0, len(ids) - 1, min(args.baseline_accounts, len(ids))).astype(int)]]
+    before_rows = _stored(engine, day, sample) if args.compare_root else {}
+    # the cold run: no derived data yet (a full read, then the cache is written); --repeat starts cold each time
+    run = _best(args.repeat, lambda: _child("engine", args.code_root, url=url, day=day.isoformat(), cold=True))
+    # a sample spread over all accounts for the baseline
     engine_rows = _stored(engine, day, sample)
+    cold_agree = (sum(1 for i in sample if i in engine_rows and before_rows.get(i) == engine_rows[i]),
+                  len(before_rows)) if args.compare_root else None  # fmt: skip
     print(f"[{label}] engine {run['wall']:.1f} s; baseline per-account loop ...", flush=True)
-    base = _child("baseline", url=url, day=day.isoformat(), ids=sample, budget=args.baseline_seconds)
+    base = _child("baseline", tolerant=True, url=url, day=day.isoformat(), ids=sample, budget=args.baseline_seconds)
+    if "failed" in base:  # the per-account loop no longer runs with this code: no baseline figures
+        print(f"[{label}] baseline failed: {base['failed']}", flush=True)
+        base = {"wall": math.nan, "accounts": 0, "ids": [], "peak_rss_mb": math.nan, "failed": base["failed"]}
     base_rows = _stored(engine, day, base["ids"])
     same = sum(1 for i in base["ids"] if i in engine_rows and base_rows.get(i) == engine_rows[i])
     scored_in_sample = sum(1 for i in base["ids"] if i in engine_rows)
+    # the day after: one new day imported, then the daily run (with the derived data the cold run left)
+    nxt = day + timedelta(days=1)
+    print(f"[{label}] the day after: importing {nxt} and scoring it ...", flush=True)
+    t0 = time.perf_counter()
+    C.load_metrics(engine, ids, 1, end=nxt)
+    new_day_s = time.perf_counter() - t0
+    after_before = None
+    if args.compare_root:
+        after_before = _child("engine", args.compare_root, url=url, day=nxt.isoformat())
+        full_rows = _stored(engine, nxt, sample)
+    after = _child("engine", args.code_root, url=url, day=nxt.isoformat())
+    derived_rows = _stored(engine, nxt, sample)
+    after_same = (sum(1 for i in sample if i in derived_rows and full_rows.get(i) == derived_rows[i]), len(full_rows)) \
+        if args.compare_root else None  # fmt: skip
     return {"label": label, "accounts": n, "observations": n_obs, "load_s": load_s, "run": run, "base": base,
-            "agree": same, "agree_of": scored_in_sample, "sample": len(base["ids"]), "before": before}  # fmt: skip
+            "agree": same, "agree_of": scored_in_sample, "sample": len(base["ids"]), "before": before,
+            "next": after, "next_before": after_before, "next_agree": after_same, "new_day_s": new_day_s,
+            "cold_agree": cold_agree}  # fmt: skip
 
 
 def report(results: list[dict[str, Any]], compare_root: str | None) -> None:
-    phases = ["accounts", "read observations", "read history", "build panel", "score_day", "hysteresis",
-              "deltas, rows, other", "store"]  # fmt: skip
+    phases = ["accounts", "read tokens", "read observations", "copy cached days", "read history", "build panel",
+              "save derived", "score_day", "hysteresis", "deltas, rows, other", "store"]  # fmt: skip
     print()
     print("Daily scoring run: score_range(engine, load_scorecard(), day, day), seconds per phase")
-    runs = [(r["label"], r["run"]) for r in results]
+    runs = [x for r in results for x in ((f"{r['label']} cold", r["run"]), (f"{r['label']} next day", r["next"]))]
     if compare_root:
-        runs = [x for r in results for x in ((f"{r['label']} before", r["before"]), (r["label"], r["run"]))]
+        runs = [x for r in results for x in ((f"{r['label']} before", r["before"]), (f"{r['label']} cold", r["run"]),
+                                             (f"{r['label']} next before", r["next_before"]),
+                                             (f"{r['label']} next day", r["next"]))]  # fmt: skip
     header = ["phase", *[label for label, _ in runs]]
     rows: list[list[object]] = [[p, *[run["splits"].get(p, 0.0) for _, run in runs]] for p in phases]
     rows.append(["total (wall)", *[run["wall"] for _, run in runs]])
@@ -439,22 +485,33 @@ def report(results: list[dict[str, Any]], compare_root: str | None) -> None:
     rows.append(["peak RSS MB (whole run)", *[run["peak_rss_mb"] for _, run in runs]])
     rows.append(["peak RSS MB, read helper process", *[run.get("helper_rss_mb", 0.0) for _, run in runs]])
     print(C.table(rows, header))
+    print("'cold': no derived data yet (every day read, the derived data written); 'next day': one new day imported,"
+          " then the daily run for it (the cached days reused, the new one read)")  # fmt: skip
     if compare_root:
-        print(f"'before' columns: the same run with the code in {compare_root}; speed-up "
-              + ", ".join(f"{r['label']} {r['before']['wall'] / r['run']['wall']:.1f}x" for r in results))  # fmt: skip
+        print(f"'before' columns: the same run with the code in {compare_root}; speed-up cold "
+              + ", ".join(f"{r['label']} {r['before']['wall'] / r['run']['wall']:.1f}x" for r in results)
+              + "; next day " + ", ".join(f"{r['label']} {r['next_before']['wall'] / r['next']['wall']:.1f}x"
+                                          for r in results))  # fmt: skip
+        for r in results:
+            for what, key in (("cold", "cold_agree"), ("next day", "next_agree")):
+                same, of = r[key]
+                print(f"{r['label']} {what}: stored rows equal to the before code's (a full read) on {same}/{of}"
+                      " sampled accounts (every column but computed_at)")  # fmt: skip
     print()
     print("Summary")
     header = ["backend", "accounts", "observations", "scored", "wall s", "accounts/s", "peak RSS MB*",
-              "baseline acc/s", "baseline est. s", "speed-up x", "baseline agrees"]  # fmt: skip
+              "baseline acc/s", "baseline est. s", "speed-up x", "baseline agrees", "next day s",
+              "next day RSS MB*"]  # fmt: skip
     rows = []
     for r in results:
         run, base = r["run"], r["base"]
-        base_rate = base["accounts"] / base["wall"] if base["wall"] else math.nan
-        est = r["accounts"] / base_rate if base_rate else math.nan
+        base_rate = base["accounts"] / base["wall"] if base["accounts"] and base["wall"] else math.nan
+        est = r["accounts"] / base_rate if base_rate == base_rate else math.nan
         rows.append([
             r["label"], r["accounts"], r["observations"], run["scored"], run["wall"], r["accounts"] / run["wall"],
             run["peak_rss_mb"] + run.get("helper_rss_mb", 0.0), base_rate, est, est / run["wall"],
-            f"{r['agree']}/{r['agree_of']}",
+            f"{r['agree']}/{r['agree_of']}", r["next"]["wall"],
+            r["next"]["peak_rss_mb"] + r["next"].get("helper_rss_mb", 0.0),
         ])  # fmt: skip
     print(C.table(rows, header))
     print("* scoring process + the SQLite read helper process (if one ran), as if both peaked at once")
@@ -485,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.loads(args.child)
         day = date.fromisoformat(spec["day"])
         if spec["kind"] == "engine":
-            out = run_engine(spec["url"], day)
+            out = run_engine(spec["url"], day, bool(spec.get("cold")))
         else:
             out = run_baseline(spec["url"], day, spec["ids"], spec["budget"])
         print(json.dumps(out, default=str))
@@ -495,6 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     args.baseline_seconds = args.baseline_seconds or (8.0 if args.quick else 30.0)
     print(f"bench_scoring: {args.accounts:,} accounts x {DAYS} days x {len(C.METRICS)} metrics; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)  # fmt: skip
+    # the derived data (CACHE_DIR) of the scoring children: in a temp folder, removed at the end
+    cache = C.temp_dir("healthbot-bench-cache-")
+    os.environ["CACHE_DIR"] = cache.name
     results = []
     if not args.no_sqlite:
         with C.temp_dir("healthbot-bench-") as tmp, C.sqlite_engine(Path(tmp)) as engine:
@@ -505,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(bench_backend("postgresql", engine, url, args))
     elif args.database_url:
         print(f"--database-url {args.database_url}: not PostgreSQL, skipped", file=sys.stderr)
+    cache.cleanup()
     report(results, args.compare_root)
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import (
@@ -98,6 +98,17 @@ class MetricObservation(SQLModel, table=True):
     day: date = Field(primary_key=True)
     metric: str = Field(primary_key=True, max_length=64)
     value: float
+
+
+class MetricDayChange(SQLModel, table=True):
+    """Random tokens of a day of metric_observation, added by triggers on every write to that day (migration 0014):
+    the daily run's cache of metrics trusts a day only while its one clean token is the one it saw."""
+
+    __tablename__ = "metric_day_change"
+
+    day: date = Field(primary_key=True)
+    token: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    dirty: bool  # written since the daily run last folded the day: never trusted
 
 
 class HealthScore(SQLModel, table=True):

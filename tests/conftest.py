@@ -34,6 +34,7 @@ TABLES = (  # children first
     "exit_interview_revision", "exit_interview", "sync_item", "sync_state", "task_event", "task", "alert_listing",
     "alert_event",
     "alert", "outbox_message", "slack_event", "health_override", "health_score", "metric_observation",
+    "metric_day_change",
     "account_field_change", "account", "churn_forecast", "churn_chance_fit",
 )  # fmt: skip
 
@@ -44,6 +45,14 @@ def _reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The daily run's metric cache (CACHE_DIR) in a temp folder, never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["CACHE_DIR"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -61,49 +61,59 @@ class Panel:
         rows need no full-length temporaries; a categorical `metric` is matched by its codes.
         """
         account_ids = np.asarray(np.sort(account_ids), dtype=np.int64)
-        n_acc, n_days = len(account_ids), last_day - first_day + 1
         names = list(dict.fromkeys(metrics))
-        cube = np.full((len(names), n_acc, max(n_days, 0)), np.nan, dtype=np.float64)
-        values = {m: cube[i] for i, m in enumerate(names)}
-        if len(obs) and n_acc and n_days > 0 and names:
-            position = {m: i for i, m in enumerate(names)}
-            metric = obs["metric"]
-            if isinstance(metric.dtype, pd.CategoricalDtype):
-                lut = np.array([position.get(c, -1) for c in metric.cat.categories] + [-1], dtype=np.int64)
-                codes = metric.cat.codes.to_numpy()  # -1 (missing) picks the trailing -1
-                identity = bool((lut[:-1] == np.arange(len(lut) - 1)).all())
+        cube = np.full((len(names), len(account_ids), max(last_day - first_day + 1, 0)), np.nan, dtype=np.float64)
+        scatter(cube, account_ids, obs, first_day, names)
+        return cls(account_ids, first_day, {m: cube[i] for i, m in enumerate(names)})
 
-                def metric_pos(sl: slice) -> np.ndarray:
-                    return codes[sl].astype(np.int64) if identity else lut.take(codes[sl])
+
+def scatter(cube: np.ndarray, account_ids: np.ndarray, obs: pd.DataFrame, first_day: int, names: list[str]) -> int:
+    """Write long rows (account_id, day_num, metric, value) into `cube` (metrics `names` x sorted `account_ids` x
+    days from `first_day`), ignoring other accounts, days and metrics. Returns how many rows named an account
+    not in `account_ids`."""
+    n_acc, n_days = len(account_ids), cube.shape[2] if cube.ndim == 3 else 0
+    unknown = 0 if n_acc else len(obs)
+    assert cube.flags.c_contiguous, "scattered through a flat view"
+    if len(obs) and n_acc and n_days > 0 and names:
+        position = {m: i for i, m in enumerate(names)}
+        metric = obs["metric"]
+        if isinstance(metric.dtype, pd.CategoricalDtype):
+            lut = np.array([position.get(c, -1) for c in metric.cat.categories] + [-1], dtype=np.int64)
+            codes = metric.cat.codes.to_numpy()  # -1 (missing) picks the trailing -1
+            identity = bool((lut[:-1] == np.arange(len(lut) - 1)).all())
+
+            def metric_pos(sl: slice) -> np.ndarray:
+                return codes[sl].astype(np.int64) if identity else lut.take(codes[sl])
+        else:
+            labels = metric.to_numpy()
+
+            def metric_pos(sl: slice) -> np.ndarray:
+                out = np.full(len(labels[sl]), -1, dtype=np.int64)
+                for m, i in position.items():
+                    out[labels[sl] == m] = i
+                return out
+
+        row_of = _row_lookup(account_ids)
+        acc = obs["account_id"].to_numpy()
+        day = obs["day_num"].to_numpy()
+        vals = obs["value"].to_numpy(dtype=np.float64)
+        flat = cube.reshape(-1)
+        for lo in range(0, len(obs), _SCATTER_ROWS):
+            sl = slice(lo, lo + _SCATTER_ROWS)
+            rows = row_of(acc[sl])
+            unknown += int((rows < 0).sum())
+            cols = day[sl] - first_day
+            pos = metric_pos(sl)
+            ok = (rows >= 0) & (cols >= 0) & (cols < n_days) & (pos >= 0)
+            idx = pos * n_acc
+            idx += rows
+            idx *= n_days
+            idx += cols
+            if ok.all():
+                flat[idx] = vals[sl]
             else:
-                labels = metric.to_numpy()
-
-                def metric_pos(sl: slice) -> np.ndarray:
-                    out = np.full(len(labels[sl]), -1, dtype=np.int64)
-                    for m, i in position.items():
-                        out[labels[sl] == m] = i
-                    return out
-
-            row_of = _row_lookup(account_ids)
-            acc = obs["account_id"].to_numpy()
-            day = obs["day_num"].to_numpy()
-            vals = obs["value"].to_numpy(dtype=np.float64)
-            flat = cube.reshape(-1)
-            for lo in range(0, len(obs), _SCATTER_ROWS):
-                sl = slice(lo, lo + _SCATTER_ROWS)
-                rows = row_of(acc[sl])
-                cols = day[sl] - first_day
-                pos = metric_pos(sl)
-                ok = (rows >= 0) & (cols >= 0) & (cols < n_days) & (pos >= 0)
-                idx = pos * n_acc
-                idx += rows
-                idx *= n_days
-                idx += cols
-                if ok.all():
-                    flat[idx] = vals[sl]
-                else:
-                    flat[idx[ok]] = vals[sl][ok]
-        return cls(account_ids, first_day, values)
+                flat[idx[ok]] = vals[sl][ok]
+    return unknown
 
 
 _SCATTER_ROWS = 1 << 20

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from bot.scoring import derived
 from bot.scoring.engine import PartsRow, apply_hysteresis, score_day
 from bot.scoring.importer import CLOCK_SLACK
-from bot.scoring.panel import Panel, day_number, days_between
+from bot.scoring.panel import day_number, days_between
 from bot.scoring.scorecard import Scorecard
 from prompts import say
 from storage import accounts as account_store
@@ -52,6 +53,7 @@ def score_range(
     progress: Callable[[int], None] = lambda _: None,
     *,
     today: date | None = None,
+    use_cache: bool = True,
 ) -> RunSummary:
     """Score every account active on each day from `start` to `end` and store it.
 
@@ -60,7 +62,8 @@ def score_range(
     latest day with any metric are not scored: their data has not arrived, and reading
     it as "no logins" would invent a decline. Days after `today` (default `team_today()`)
     are not scored either; metric rows dated after it are counted in the summary, and
-    scores dated after it (stored before this rule) are removed.
+    scores dated after it (stored before this rule) are removed. `use_cache=False`: every day of the metric
+    window is read from the database, none from the derived copy (`bot.scoring.derived`).
     """
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
@@ -86,12 +89,12 @@ def score_range(
         days = days_between(start, end)
         load_start = start - timedelta(days=scorecard.data.lookback_days - 1)
         everyone = account_store.accounts_frame(conn)
-        obs = scores.observations(conn, load_start, end, scorecard.metrics)
         # stored days before `start` the run reads: yesterday's tier for hysteresis, 7/30-day deltas
         history = scores.scores_on(conn, _history_days(start, len(days)))
-    panel = Panel.from_long(everyone["id"].to_numpy(), obs, day_number(load_start), day_number(end), scorecard.metrics)
-    reported = set(obs["metric"].unique().tolist())
-    del obs
+    # the metric window: from the derived copy where its days are unchanged, the rest from the database
+    panel, reported = derived.load_panel(
+        engine, everyone["id"].to_numpy(), load_start, end, scorecard.metrics, use_cache=use_cache
+    )
     score_by_day: dict[int, pd.Series] = {}
     tier_by_day: dict[int, pd.Series] = {}
     for dn, frame in history.groupby("day_num"):
