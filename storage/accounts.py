@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Date, and_, bindparam, func, or_, text
+from sqlalchemy import ColumnElement, Connection, Date, and_, bindparam, func, or_, text
 from sqlmodel import Session, col, select
 
 from storage import bulk
@@ -235,7 +235,7 @@ def find_accounts(session: Session, query: str, limit: int = 10, *, contains: bo
     if exact:
         return list(exact)
     pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    starts = col(Account.name_lower).like(f"{pattern}%", escape="\\")
+    starts: ColumnElement[bool] = col(Account.name_lower).like(f"{pattern}%", escape="\\")
     if session.get_bind().dialect.name == "sqlite":
         # SQLite's LIKE (ASCII case folded) never reads an index on a plain column: the range of names starting
         # with `q` does (in the byte order of the index), and LIKE still decides
@@ -305,9 +305,9 @@ def all_account_names(session: Session) -> list[tuple[int, str]]:
 
 
 def name_rows(session: Session) -> list[tuple[int, str, str, str, int]]:
-    """(id, name, name as LIKE compares it, domain as `find_accounts` compares it or '', place in ORDER BY name) of every
-    account, by id: what the lookup keeps per process for its substring and typo steps. SQLite's LIKE folds ASCII
-    case, so the name comes through its lower() (ASCII only); PostgreSQL's LIKE compares as stored."""
+    """(id, name, name as LIKE compares it, domain as `find_accounts` compares it or '', place in ORDER BY name) of
+    every account, by id: what the lookup keeps per process for its substring and typo steps. SQLite's LIKE folds
+    ASCII case, so the name comes through its lower() (ASCII only); PostgreSQL's LIKE compares as stored."""
     conn = session.connection()
     name = "lower(name_lower)" if conn.dialect.name == "sqlite" else "name_lower"
     rows = conn.execute(

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import Session
 
@@ -53,8 +52,9 @@ class Names:
         by_name = sorted(range(len(rows)), key=lambda i: rows[i][4])  # the database's ORDER BY name
         self._by_name = np.array([rows[i][0] for i in by_name], dtype=np.int64)
         # NUL between texts: a query never holds one (`find_accounts` refuses it), so no match spans two
-        self._texts = ["\0".join(rows[i][k] for i in by_name) + "\0" for k in (2, 3)]
-        self._starts = [_starts([rows[i][k] for i in by_name]) for k in (2, 3)]
+        columns = [[rows[i][2] for i in by_name], [rows[i][3] for i in by_name]]  # name, domain
+        self._texts = ["\0".join(texts) + "\0" for texts in columns]
+        self._starts = [_starts(texts) for texts in columns]
 
     def containing(self, q: str, limit: int) -> list[int]:
         """Ids of the first `limit` accounts, in name order, whose name or domain holds `q` (lower case, no NUL)."""
