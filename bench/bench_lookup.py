@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -312,12 +313,15 @@ def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
     with contextlib.ExitStack() as stack:
         if naive:
             stack.enter_context(mock.patch.object(portfolio, "find_customer", naive_find_customer))
-        uvicorn.run(
-            timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET)),
-            host="127.0.0.1",
-            port=port,
-            log_level="error",
-        )
+        # uvicorn re-raises SIGTERM after its graceful shutdown: exit through this handler to print the pauses below
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        with contextlib.suppress(SystemExit):
+            uvicorn.run(
+                timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET)),
+                host="127.0.0.1",
+                port=port,
+                log_level="error",
+            )
     code, full, young = os.environ.get("HEALTHBOT_CODE_ROOT", "this checkout"), pauses[2], pauses[0] + pauses[1]
     print(f"  [server, {code}: {len(full)} full garbage collections, longest {max(full, default=0) * 1000:.0f} ms, "
           f"{sum(full) * 1000:.0f} ms in all; younger ones {sum(young) * 1000:.0f} ms]", flush=True)  # fmt: skip
