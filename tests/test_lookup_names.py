@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
 from rapidfuzz import fuzz, process
 from sqlalchemy import Engine
 
 from bot.health.lookup import PICK_LIMIT, AccountNames, _folded, find_customer
+from bot.health.typos import Typos
 from bot.scoring.importer import import_accounts
 from storage import accounts
 from storage.accounts import _after_prefix
@@ -99,3 +101,27 @@ def test_a_prefix_range_holds_every_name_that_starts_with_it() -> None:
     for name in ("acme", "acme corp", "acme\U0010ffff"):
         assert "acme" <= name < "acmf"
         assert name.encode() < b"acmf"  # SQLite compares the bytes
+
+
+def test_typos_rank_as_a_full_pass_of_wratio_without_scoring_every_name() -> None:
+    """Past FULL_PASS names, `Typos` scores only the names whose ceiling can reach the best ten: the same ten, in the
+    same order, as `process.extract` over every name, for typos, starts, reversed words, noise and other scripts."""
+    rng = np.random.default_rng(3)
+    words = ["acme", "globex", "initech", "hooli", "software", "cloud", "labs", "inc", "gmbh", "müller", "阿里巴巴",
+             "north", "wind", "nova", "x", "ab", "data", "systems", "health", "capital"]  # fmt: skip
+    names = [" ".join(rng.choice(words, size=int(rng.integers(1, 6)))) for _ in range(6_000)] + ["", "inc", "a b"]
+    folded = [_folded(n) for n in names]
+    typos = Typos(folded)
+    every = dict(enumerate(folded))
+    scored = []
+    with mock.patch.object(Typos, "_score", autospec=True, side_effect=Typos._score) as score:
+        for k in range(60):
+            name = folded[int(rng.integers(len(folded)))] or "acme"
+            i = int(rng.integers(0, max(1, len(name) - 1)))
+            query = [name[:i] + name[i + 1 : i + 2] + name[i : i + 1] + name[i + 2 :], name[: i + 1],
+                     " ".join(name.split()[::-1]), "qqzx", "阿里", "inc inc", ""][k % 7]  # fmt: skip
+            expected = process.extract(query, every, scorer=fuzz.WRatio, processor=None, limit=PICK_LIMIT)
+            before = score.call_count
+            assert typos.closest(query, PICK_LIMIT) == [(s, i) for _, s, i in expected], query
+            scored.append(sum(len(c.args[2]) for c in score.call_args_list[before:]))
+    assert np.median(scored) < len(folded) / 2  # most names were never scored

@@ -12,11 +12,13 @@ import numpy as np
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import Session
 
+from bot.health.typos import Typos
 from storage import accounts
 from storage.models import Account
 
 PICK_LIMIT = 10  # buttons in a pick list
 CLOSEST = 3  # names suggested when nothing matched
+FULL_PASS = 5_000  # names up to which every one is scored for a typo (past it, `Typos` leaves out what cannot rank)
 
 _URL = re.compile(r"^(https?://(www\.)?|www\.)", re.IGNORECASE)  # "https://www.acme.com/x" -> "acme.com/x"
 
@@ -55,6 +57,8 @@ class Names:
         columns = [[rows[i][2] for i in by_name], [rows[i][3] for i in by_name]]  # name, domain
         self._texts = ["\0".join(texts) + "\0" for texts in columns]
         self._starts = [_starts(texts) for texts in columns]
+        self._typos: Typos | None = None
+        self._lock = threading.Lock()
 
     def containing(self, q: str, limit: int) -> list[int]:
         """Ids of the first `limit` accounts, in name order, whose name or domain holds `q` (lower case, no NUL)."""
@@ -69,13 +73,19 @@ class Names:
         return [int(self._by_name[i]) for i in sorted(places)[:limit]]
 
     def closest(self, query: str, limit: int) -> list[tuple[float, int]]:
-        """(score, id) of the `limit` best fuzzy matches, best first; ties in the database's order. The scores and
-        order of rapidfuzz's `process.extract`, but computed without holding the GIL: other requests go on."""
-        if not self.folded:
-            return []
-        scores = process.cdist([_folded(query)], self.folded, scorer=fuzz.WRatio, processor=None, dtype=np.float64)[0]
-        best = np.lexsort((np.arange(len(scores)), -scores))[:limit]
-        return [(float(scores[i]), int(self.ids[i])) for i in best]
+        """(score, id) of the `limit` best fuzzy matches, best first; ties in the database's order (by id). The scores
+        and order of rapidfuzz's `process.extract` with WRatio, computed without holding the GIL (other requests go
+        on) and, past a few thousand names, without scoring the names that cannot rank (`typos.Typos`)."""
+        folded = _folded(query)
+        if len(self.folded) <= FULL_PASS:
+            scores = process.cdist([folded], self.folded, scorer=fuzz.WRatio, processor=None, dtype=np.float64)[0]
+            ranked = [(float(scores[i]), int(i)) for i in np.lexsort((np.arange(len(scores)), -scores))[:limit]]
+        else:
+            with self._lock:  # made at the first typo after a change, once
+                if self._typos is None:
+                    self._typos = Typos(self.folded)
+            ranked = self._typos.closest(folded, limit)
+        return [(score, int(self.ids[i])) for score, i in ranked]
 
 
 def _starts(texts: list[str]) -> np.ndarray:
