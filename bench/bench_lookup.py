@@ -309,15 +309,16 @@ def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
                  "SLACK_API_URL": slack_url},
     )  # fmt: skip
     engine = make_engine(url)
-    pauses = collections_timed()
     with contextlib.ExitStack() as stack:
         if naive:
             stack.enter_context(mock.patch.object(portfolio, "find_customer", naive_find_customer))
+        web = timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET))
+        pauses = collections_timed()  # from here: what serving costs, not the imports
         # uvicorn re-raises SIGTERM after its graceful shutdown: exit through this handler to print the pauses below
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(SystemExit):
             uvicorn.run(
-                timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET)),
+                web,
                 host="127.0.0.1",
                 port=port,
                 log_level="error",
