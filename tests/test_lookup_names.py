@@ -125,3 +125,14 @@ def test_typos_rank_as_a_full_pass_of_wratio_without_scoring_every_name() -> Non
             assert typos.closest(query, PICK_LIMIT) == [(s, i) for _, s, i in expected], query
             scored.append(sum(len(c.args[2]) for c in score.call_args_list[before:]))
     assert np.median(scored) < len(folded) / 2  # most names were never scored
+
+
+@pytest.mark.parametrize("query", ["acme", "Acme A", "soft", "software house 1", "müller", "caf", "50%", "z", "é"])
+def test_the_prefix_step_finds_every_name_that_starts_with_the_query(portfolio: Engine, query: str) -> None:
+    """On SQLite the prefix step reads a range of the name index beside its LIKE: the same names as LIKE alone."""
+    q = query.lower()
+    starting = sorted(n for _, n, _ in NAMES if n.lower().startswith(q) and n.lower() != q)
+    with unit_of_work(session_factory(portfolio)) as s:
+        exact = [a.name for a in accounts.find_accounts(s, query, contains=False) if a.name_lower == q]
+        found = [a.name for a in accounts.find_accounts(s, query, limit=50, contains=False)]
+    assert found == (exact or starting)
