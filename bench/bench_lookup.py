@@ -52,6 +52,7 @@ from sqlmodel import Session, select
 ROOT = Path(os.environ.get("HEALTHBOT_CODE_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))  # `python bench/bench_lookup.py` from anywhere
 
+from bot import app as bot_app  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.health import service as portfolio  # noqa: E402
 from bot.health.lookup import PICK_LIMIT, AccountNames, Lookup  # noqa: E402
@@ -313,6 +314,7 @@ def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
         if naive:
             stack.enter_context(mock.patch.object(portfolio, "find_customer", naive_find_customer))
         web = timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET))
+        getattr(bot_app, "settle", lambda: None)()  # as `healthbot run` does once the app is built (if this code does)
         pauses = collections_timed()  # from here: what serving costs, not the imports
         # uvicorn re-raises SIGTERM after its graceful shutdown: exit through this handler to print the pauses below
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
