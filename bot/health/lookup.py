@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,8 +96,8 @@ def _starts(texts: list[str]) -> np.ndarray:
 
 
 class AccountNames:
-    """`Names`, read once per process and again only when the accounts changed (`accounts.names_marker`: their count,
-    last id and last write, read from indexes before each use), so a new or renamed account is found at once.
+    """`Names`, read once per process and again only when the accounts changed (`accounts.names_marker`: their last
+    id and last write, read from indexes before each use), so a new or renamed account is found at once.
 
     Exact and prefix matches ask the database on their indexes; the substring and typo steps, which would read every
     account, use these names."""
@@ -114,23 +115,30 @@ class AccountNames:
             return self._names
 
 
-def _matches(session: Session, query: str, names: AccountNames) -> list[Account]:
+def _matches(session: Session, query: str, names: Callable[[], Names]) -> list[Account]:
     """`accounts.find_accounts`, its substring step from `names`."""
     found = accounts.find_accounts(session, query, limit=PICK_LIMIT + 1, contains=False)
     q = query.strip().lower()
     if found or not q or len(query.strip()) > 255 or "\x00" in q:  # what find_accounts refuses matches nothing
         return found
-    return accounts.accounts_by_ids(session, names.get(session).containing(q, PICK_LIMIT + 1))
+    return accounts.accounts_by_ids(session, names().containing(q, PICK_LIMIT + 1))
 
 
 def find_customer(session: Session, query: str, names: AccountNames, fuzzy_cutoff: float = 80) -> Lookup:
     """Exact id/domain/name, then prefix or substring, then typo-tolerant fuzzy match."""
-    matches = _matches(session, query, names)
+    kept: list[Names] = []
+
+    def names_now() -> Names:  # the names' key read once per lookup, and only by the steps that need them
+        if not kept:
+            kept.append(names.get(session))
+        return kept[0]
+
+    matches = _matches(session, query, names_now)
     if not matches and _URL.match(query.strip()):  # a pasted address: look its host up as a domain
-        matches = _matches(session, _URL.sub("", query.strip()).split("/")[0], names)
+        matches = _matches(session, _URL.sub("", query.strip()).split("/")[0], names_now)
     if matches:
         return Lookup(query, matches[:PICK_LIMIT], more=len(matches) > PICK_LIMIT)
-    ranked = names.get(session).closest(query, PICK_LIMIT)
+    ranked = names_now().closest(query, PICK_LIMIT)
     strong = [aid for score, aid in ranked if score >= fuzzy_cutoff]
     if len(strong) == 1 or (len(strong) > 1 and ranked[0][0] - ranked[1][0] >= 8):
         return Lookup(query, accounts.accounts_by_ids(session, strong[:1]))
