@@ -324,6 +324,8 @@ def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
                 host="127.0.0.1",
                 port=port,
                 log_level="error",
+                # as `healthbot run` serves (if this code says); before it said, uvicorn's pure-Python defaults
+                **getattr(bot_app, "WEB_SERVER", {"http": "h11", "loop": "asyncio"}),
             )
     code, full, young = os.environ.get("HEALTHBOT_CODE_ROOT", "this checkout"), pauses[2], pauses[0] + pauses[1]
     print(f"  [server, {code}: {len(full)} full garbage collections, longest {max(full, default=0) * 1000:.0f} ms, "

@@ -266,6 +266,11 @@ def unset_settings(settings: Settings) -> list[tuple[str, str]]:
     return [(name, say(f"run.unset.{name}")) for name, missing in unset.items() if missing]
 
 
+# uvicorn's HTTP parser and event loop in C (httptools, uvloop) rather than pure Python (h11, asyncio): at 50
+# concurrent /health clients h11 alone took a quarter of the server's CPU (bench/README.md, "Lookups at 50 clients")
+WEB_SERVER: dict[str, Any] = {"http": "httptools", "loop": "uvloop"}
+
+
 def settle() -> None:
     """What start built (modules, the app, its settings) set aside from the garbage collector: a full collection then
     walks what requests made since, not the whole program (measured 250-390 ms with the GIL held, every request
@@ -332,7 +337,9 @@ def serve(settings: Settings, engine: Engine) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         settle()
-        config = uvicorn.Config(web, host=settings.host, port=settings.port, log_level=quiet, access_log=False)
+        config = uvicorn.Config(
+            web, host=settings.host, port=settings.port, log_level=quiet, access_log=False, **WEB_SERVER
+        )
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         scheduler.shutdown(wait=False)
