@@ -269,12 +269,15 @@ class Run:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux's /proc), None elsewhere."""
+    """User + system CPU time of a process and its live child processes (WEB_WORKERS) so far (Linux's /proc), None
+    elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) or 0.0 for child in children)
 
 
 def timed(app: Any) -> Any:
@@ -302,7 +305,7 @@ def _server_seconds(resp: httpx.Response) -> float | None:
     return float(timing.split("dur=")[1]) / 1000 if "dur=" in timing else None
 
 
-def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
+def serve(url: str, port: int, slack_url: str, naive: bool, web_workers: int = 1) -> None:
     """The bot's web app under uvicorn, in its own process as in production; `naive` swaps in the baseline."""
     settings = load_settings(
         env_file=None,
@@ -310,7 +313,19 @@ def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
                  "SLACK_API_URL": slack_url},
     )  # fmt: skip
     engine = make_engine(url)
+    workers = getattr(bot_app, "fork_workers", None)  # WEB_WORKERS, if this code has it
+    sock = socket.create_server(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as bot.app.listen
+    options = getattr(bot_app, "WEB_SERVER", {"http": "h11", "loop": "asyncio"})  # before it said: uvicorn's defaults
+
+    def serve_web() -> None:  # a worker: the app, as the first process builds it, on the shared socket
+        web = timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET))
+        bot_app.settle()
+        uvicorn.Server(uvicorn.Config(web, log_level="error", **options)).run(sockets=[sock])
+
+    pids = workers(web_workers - 1, engine, serve_web) if workers and web_workers > 1 else []
     with contextlib.ExitStack() as stack:
+        stack.callback(lambda: bot_app.stop_workers(pids) if pids else None)
         if naive:
             stack.enter_context(mock.patch.object(portfolio, "find_customer", naive_find_customer))
         web = timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET))
@@ -319,14 +334,7 @@ def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
         # uvicorn re-raises SIGTERM after its graceful shutdown: exit through this handler to print the pauses below
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(SystemExit):
-            uvicorn.run(
-                web,
-                host="127.0.0.1",
-                port=port,
-                log_level="error",
-                # as `healthbot run` serves (if this code says); before it said, uvicorn's pure-Python defaults
-                **getattr(bot_app, "WEB_SERVER", {"http": "h11", "loop": "asyncio"}),
-            )
+            uvicorn.Server(uvicorn.Config(web, log_level="error", **options)).run(sockets=[sock])
     code, full, young = os.environ.get("HEALTHBOT_CODE_ROOT", "this checkout"), pauses[2], pauses[0] + pauses[1]
     print(f"  [server, {code}: {len(full)} full garbage collections, longest {max(full, default=0) * 1000:.0f} ms, "
           f"{sum(full) * 1000:.0f} ms in all; younger ones {sum(young) * 1000:.0f} ms]", flush=True)  # fmt: skip
@@ -350,14 +358,17 @@ def collections_timed() -> dict[int, list[float]]:
 class Bench:
     """A server process on a free loopback port, and the fake Slack it calls, in this process."""
 
-    def __init__(self, url: str, slack: TimedSlack, naive: bool = False, code_root: str | None = None):
+    def __init__(
+        self, url: str, slack: TimedSlack, naive: bool = False, code_root: str | None = None, web_workers: int = 1
+    ):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         self.slack = slack
         command = [sys.executable, __file__, "--serve", str(port), "--database-url", url, "--slack-url", slack.url]
         env = {**os.environ, **({"HEALTHBOT_CODE_ROOT": code_root} if code_root else {})}
-        self.process = subprocess.Popen(command + (["--naive"] if naive else []), env=env)
+        command += ["--web-workers", str(web_workers)] + (["--naive"] if naive else [])
+        self.process = subprocess.Popen(command, env=env)
         deadline = time.time() + 60
         while True:
             try:
@@ -537,11 +548,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive", dest="naive_server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--compare-root", help="also serve every phase with this checkout's code (before/after)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each phase per server (alternating order)")
+    parser.add_argument(
+        "--web-workers", type=int, default=1, help="server processes (WEB_WORKERS), where the code has them"
+    )
     parser.add_argument("--no-naive", dest="naive", action="store_false", help="skip the naive baseline")
     args = parser.parse_args(argv)
     url = load_settings(env_file=None, environ={"DATABASE_URL": args.database_url}).database_url
     if args.serve:
-        serve(url, args.serve, args.slack_url, args.naive_server)
+        serve(url, args.serve, args.slack_url, args.naive_server, args.web_workers)
         return 0
     if args.quick:
         args.accounts, args.days, args.requests = min(args.accounts, 5_000), min(args.days, 90), 100
@@ -561,9 +575,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     phases = [phase for phase in phases if phase[2] > 0]  # --clients 0 or --crowd 0: phase skipped
     try:
-        servers = {"after": Bench(url, slack)}
+        servers = {"after": Bench(url, slack, web_workers=args.web_workers)}
         if args.compare_root:  # before/after on the same data and requests, phase by phase
-            servers = {"before": Bench(url, slack, code_root=args.compare_root), **servers}
+            before = Bench(url, slack, code_root=args.compare_root, web_workers=args.web_workers)
+            servers = {"before": before, **servers}
         summary: list[tuple[str, str, Run]] = []
         try:
             for server in servers.values():

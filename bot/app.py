@@ -34,6 +34,7 @@ from bot.slack.language import CarryContext, use_for_jobs
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from bot.web import create_web
+from bot.workers import fork_workers, stop_workers
 from handlers import alerts, assistant, exits, health, home, retention
 from prompts import ENGLISH, say, set_default, speak
 from storage.db import REQUEST_LOCK_WAIT, session_factory
@@ -287,6 +288,32 @@ def serve(settings: Settings, engine: Engine) -> None:
     logging.getLogger("apscheduler").setLevel(libraries)
     quiet = logging.getLevelName(libraries).lower()
     sock = listen(settings)
+    workers: list[int] = []
+    if settings.web_workers > 1 and not settings.socket_mode:  # before any thread or connection: bot/workers.py
+        workers = fork_workers(settings.web_workers - 1, engine, lambda: serve_web(settings, engine, sock, quiet))
+    try:
+        _serve(settings, engine, sock, quiet)
+    finally:
+        stop_workers(workers)
+
+
+def serve_web(settings: Settings, engine: Engine, sock: socket.socket, quiet: str) -> None:
+    """A web-only worker (WEB_WORKERS): Slack's HTTP requests and /healthz on the shared socket; no scheduler."""
+    web = create_web(
+        create_app(settings, engine),
+        engine,
+        signing_secret=settings.slack_signing_secret or "",
+        ingest_token=settings.ingest_token,
+        tz=settings.tz,
+    )
+    settle()
+    config = uvicorn.Config(
+        web, host=settings.host, port=settings.port, log_level=quiet, access_log=False, **WEB_SERVER
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _serve(settings: Settings, engine: Engine, sock: socket.socket, quiet: str) -> None:
     bolt_app = create_app(settings, engine)  # sets LANGUAGE as the default, the jobs' too
     check_bot_token(bolt_app.client)
     handler = None
