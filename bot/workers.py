@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from bot.settings import SettingsError
+
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process receives when its parent ends
@@ -31,6 +33,8 @@ def fork_workers(count: int, engine: Engine, serve: Callable[[], None]) -> list[
     """`count` worker processes running `serve()` (the web app on the inherited socket), then exiting; the pids.
 
     Call it before the process starts a thread: a fork copies only the calling thread."""
+    if count > 0 and not hasattr(os, "fork"):
+        raise SettingsError(f"WEB_WORKERS={count + 1}: this system cannot fork processes (Windows); set WEB_WORKERS=1")
     pids: list[int] = []
     for _ in range(count):
         pid = os.fork()
