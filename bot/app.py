@@ -269,7 +269,7 @@ def unset_settings(settings: Settings) -> list[tuple[str, str]]:
 
 # uvicorn's HTTP parser and event loop in C (httptools, uvloop) rather than pure Python (h11, asyncio): at 50
 # concurrent /health clients h11 alone took a quarter of the server's CPU (bench/README.md, "Lookups at 50 clients")
-WEB_SERVER: dict[str, Any] = {"http": "httptools", "loop": "uvloop"}
+WEB_SERVER: dict[str, Any] = {"http": "httptools", "loop": "auto"}  # auto: uvloop where installed (not on Windows)
 
 
 def settle() -> None:
