@@ -1,6 +1,6 @@
 """`/health <name>` end to end: signed HTTP requests to the real server against 50,000 accounts.
 
-    python bench/bench_lookup.py [--database-url URL] [--accounts N] [--quick]
+    python bench/bench_lookup.py [--database-url URL] [--accounts N] [--days D] [--quick] [--compare-root DIR]
 
 Seeds N accounts and a year of daily scores with storage.bulk.upsert_rows (once: a later run
 of the same size reuses them), serves the bot with uvicorn on loopback in a process of its own
@@ -8,8 +8,12 @@ of the same size reuses them), serves the bot with uvicorn on loopback in a proc
 requests: exact names, domains, external ids, starts of names (a pick list, then a click on a
 pick) and typos. It prints p50/p99 time to the ack and to the final answer (the card: in the
 ack for a clear match, the pick click's response_url post for a pick list) and requests per
-second with 1, 4 and 50 clients (counting acks over Slack's 3 s and lost ones). The baseline, measured in the
-same run against a second server process, swaps in the naive lookup: load every account, scan it in Python.
+second with 1, 4 and 50 clients (counting acks over Slack's 3 s and lost ones), and each ack's time inside the
+server (from the web app's first look at the request to its answer, sent back in a `Server-Timing` header that
+the bench wraps around the app). `--compare-root DIR` serves the same requests, phase by phase, from a second
+server running DIR's code (a checkout of the code before a change) on the same data, and prints before/after.
+The baseline, measured in the same run against another server process, swaps in the naive lookup: load every
+account, scan it in Python.
 Not part of the product; it stops by itself.
 """
 
@@ -17,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,9 +48,11 @@ from rapidfuzz import fuzz, process, utils
 from sqlalchemy import Engine, bindparam, text
 from sqlmodel import Session, select
 
-ROOT = Path(__file__).resolve().parent.parent
+# The code under test: this checkout, or HEALTHBOT_CODE_ROOT (another checkout, for --compare-root's server)
+ROOT = Path(os.environ.get("HEALTHBOT_CODE_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))  # `python bench/bench_lookup.py` from anywhere
 
+from bot import app as bot_app  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.health import service as portfolio  # noqa: E402
 from bot.health.lookup import PICK_LIMIT, AccountNames, Lookup  # noqa: E402
@@ -249,15 +258,54 @@ class Sample:
     final: float  # seconds until the card was there (the ack, the pick click's or the held answer's response_url post)
     held: bool = False  # the ack was the holding note (answer not ready in 2 s): the answer came by response_url
     lost: bool = False  # no ack (Bolt's 404 "didn't call ack()"): Slack shows the user an error
+    server: float | None = None  # seconds the ack took inside the server (its Server-Timing header)
 
 
 @dataclass
 class Run:
     samples: list[Sample] = field(default_factory=list)
     seconds: float = 0.0
+    cpu: float | None = None  # CPU seconds the server process used meanwhile (all its threads): load-proof cost
 
 
-def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and its live child processes (WEB_WORKERS) so far (Linux's /proc), None
+    elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) or 0.0 for child in children)
+
+
+def timed(app: Any) -> Any:
+    """The ASGI app, each answer carrying `Server-Timing: app;dur=<ms>`: from the app's first look at the request
+    (uvicorn has parsed its head) to the start of the answer; the same wrapper around every version of the code."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        start = time.perf_counter()
+
+        async def send_timed(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                took = f"app;dur={(time.perf_counter() - start) * 1000:.2f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
+            await send(message)
+
+        await app(scope, receive, send_timed)
+
+    return wrapped
+
+
+def _server_seconds(resp: httpx.Response) -> float | None:
+    timing = resp.headers.get("server-timing", "")
+    return float(timing.split("dur=")[1]) / 1000 if "dur=" in timing else None
+
+
+def serve(url: str, port: int, slack_url: str, naive: bool, web_workers: int = 1) -> None:
     """The bot's web app under uvicorn, in its own process as in production; `naive` swaps in the baseline."""
     settings = load_settings(
         env_file=None,
@@ -265,27 +313,62 @@ def serve(url: str, port: int, slack_url: str, naive: bool) -> None:
                  "SLACK_API_URL": slack_url},
     )  # fmt: skip
     engine = make_engine(url)
+    workers = getattr(bot_app, "fork_workers", None)  # WEB_WORKERS, if this code has it
+    sock = socket.create_server(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as bot.app.listen
+    options = getattr(bot_app, "WEB_SERVER", {"http": "h11", "loop": "asyncio"})  # before it said: uvicorn's defaults
+
+    def serve_web() -> None:  # a worker: the app, as the first process builds it, on the shared socket
+        web = timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET))
+        bot_app.settle()
+        uvicorn.Server(uvicorn.Config(web, log_level="error", **options)).run(sockets=[sock])
+
+    pids = workers(web_workers - 1, engine, serve_web) if workers and web_workers > 1 else []
     with contextlib.ExitStack() as stack:
+        stack.callback(lambda: bot_app.stop_workers(pids) if pids else None)
         if naive:
             stack.enter_context(mock.patch.object(portfolio, "find_customer", naive_find_customer))
-        uvicorn.run(
-            create_web(create_app(settings, engine), engine, signing_secret=SECRET),
-            host="127.0.0.1",
-            port=port,
-            log_level="error",
-        )
+        web = timed(create_web(create_app(settings, engine), engine, signing_secret=SECRET))
+        getattr(bot_app, "settle", lambda: None)()  # as `healthbot run` does once the app is built (if this code does)
+        pauses = collections_timed()  # from here: what serving costs, not the imports
+        # uvicorn re-raises SIGTERM after its graceful shutdown: exit through this handler to print the pauses below
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        with contextlib.suppress(SystemExit):
+            uvicorn.Server(uvicorn.Config(web, log_level="error", **options)).run(sockets=[sock])
+    code, full, young = os.environ.get("HEALTHBOT_CODE_ROOT", "this checkout"), pauses[2], pauses[0] + pauses[1]
+    print(f"  [server, {code}: {len(full)} full garbage collections, longest {max(full, default=0) * 1000:.0f} ms, "
+          f"{sum(full) * 1000:.0f} ms in all; younger ones {sum(young) * 1000:.0f} ms]", flush=True)  # fmt: skip
+
+
+def collections_timed() -> dict[int, list[float]]:
+    """Seconds each garbage collection of this process takes, per generation (2: full), from now on."""
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started: list[float] = []
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            pauses[info["generation"]].append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(note)
+    return pauses
 
 
 class Bench:
     """A server process on a free loopback port, and the fake Slack it calls, in this process."""
 
-    def __init__(self, url: str, slack: TimedSlack, naive: bool = False):
+    def __init__(
+        self, url: str, slack: TimedSlack, naive: bool = False, code_root: str | None = None, web_workers: int = 1
+    ):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         self.slack = slack
         command = [sys.executable, __file__, "--serve", str(port), "--database-url", url, "--slack-url", slack.url]
-        self.process = subprocess.Popen(command + (["--naive"] if naive else []))
+        env = {**os.environ, **({"HEALTHBOT_CODE_ROOT": code_root} if code_root else {})}
+        command += ["--web-workers", str(web_workers)] + (["--naive"] if naive else [])
+        self.process = subprocess.Popen(command, env=env)
         deadline = time.time() + 60
         while True:
             try:
@@ -320,8 +403,9 @@ class Bench:
         resp = http.post(self.base, content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
                                                             **_signed(body)})  # fmt: skip
         ack = time.perf_counter() - start
+        server = _server_seconds(resp)
         if resp.status_code == 404:  # Bolt gave up waiting for the listener's ack (3 s)
-            return Sample(kind, ack, ack, lost=True)
+            return Sample(kind, ack, ack, lost=True, server=server)
         resp.raise_for_status()
         blocks = resp.json().get("blocks") or []
         answered, held = ack, False
@@ -330,7 +414,7 @@ class Bench:
             answered, held = self.slack.arrived[f"/response/{command_key}"] - start, True
         picks = [b["accessory"]["value"] for b in blocks if b.get("accessory", {}).get("action_id") == "health.pick"]
         if not picks or "Closest names" in blocks[0]["text"]["text"]:
-            return Sample(kind, ack, answered, held)
+            return Sample(kind, ack, answered, held, server=server)
         key = self._key()
         payload = {
             "type": "block_actions", "user": {"id": "U0CSM0001"}, "team": {"id": "T1"}, "api_app_id": "A1",
@@ -342,9 +426,9 @@ class Bench:
         clicked = http.post(self.base, content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
                                                                **_signed(body)})  # fmt: skip
         if clicked.status_code == 404:
-            return Sample(kind + " + pick", ack, time.perf_counter() - start, held, lost=True)
+            return Sample(kind + " + pick", ack, time.perf_counter() - start, held, lost=True, server=server)
         clicked.raise_for_status()
-        return Sample(kind + " + pick", ack, self.slack.wait_path(f"/response/{key}") - start, held)
+        return Sample(kind + " + pick", ack, self.slack.wait_path(f"/response/{key}") - start, held, server=server)
 
     def run(self, queries: list[tuple[str, str]], clients: int) -> Run:
         def worker(chunk: list[tuple[str, str]]) -> list[Sample]:
@@ -352,10 +436,11 @@ class Bench:
                 return [self.lookup(http, kind, q) for kind, q in chunk]
 
         chunks = [queries[i::clients] for i in range(clients)]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds(self.process.pid)
         with ThreadPoolExecutor(clients) as pool:
             samples = [s for part in pool.map(worker, chunks) for s in part]
-        return Run(samples, time.perf_counter() - start)
+        seconds, used = time.perf_counter() - start, cpu_seconds(self.process.pid)
+        return Run(samples, seconds, None if cpu is None or used is None else used - cpu)
 
 
 def make_queries(engine: Engine, count: int, rng: np.random.Generator) -> list[tuple[str, str]]:
@@ -395,19 +480,28 @@ def make_queries(engine: Engine, count: int, rng: np.random.Generator) -> list[t
 
 
 def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
+def server_times(samples: list[Sample]) -> list[float]:
+    return [s.server for s in samples if s.server is not None]
+
+
 def report(title: str, run: Run) -> None:
-    print(f"\n{title}: {len(run.samples)} requests in {run.seconds:.1f} s = {len(run.samples) / run.seconds:.1f} req/s")
-    print(f"  {'kind':<20}{'n':>6}{'ack p50':>10}{'ack p99':>10}{'final p50':>11}{'final p99':>11}   (ms)")
+    cpu = "" if run.cpu is None else f"; server CPU {run.cpu * 1000 / len(run.samples):.1f} ms a request"
+    rate = len(run.samples) / run.seconds
+    print(f"\n{title}: {len(run.samples)} requests in {run.seconds:.1f} s = {rate:.1f} req/s{cpu}")
+    print(f"  {'kind':<20}{'n':>6}{'ack p50':>10}{'ack p99':>10}{'final p50':>11}{'final p99':>11}"
+          f"{'server p50':>12}{'server p99':>12}   (ms; server: the ack inside the server)")  # fmt: skip
     kinds = sorted({s.kind for s in run.samples})
     for kind in [*kinds, "all"]:
         chosen = [s for s in run.samples if kind in ("all", s.kind)]
-        acks, finals = [s.ack for s in chosen], [s.final for s in chosen]
-        print(f"  {kind:<20}{len(chosen):>6}{pct(acks, 50):>10.0f}{pct(acks, 99):>10.0f}"
-              f"{pct(finals, 50):>11.0f}{pct(finals, 99):>11.0f}")  # fmt: skip
+        acks, finals, inside = [s.ack for s in chosen], [s.final for s in chosen], server_times(chosen)
+        print(f"  {kind:<20}{len(chosen):>6}{pct(acks, 50):>10.0f}{pct(acks, 99):>10.0f}{pct(finals, 50):>11.0f}"
+              f"{pct(finals, 99):>11.0f}{pct(inside, 50):>12.0f}{pct(inside, 99):>12.0f}")  # fmt: skip
     worst = max(s.final for s in run.samples)
     held = sum(s.held for s in run.samples)
     late = sum(s.ack > 3 for s in run.samples)
@@ -417,6 +511,27 @@ def report(title: str, run: Run) -> None:
           f"{late} acks took over 3 s; {lost} commands got no ack at all")  # fmt: skip
 
 
+def compared(summary: list[tuple[str, str, Run]], root: str) -> None:
+    """Before/after per phase: every run of a server pooled."""
+    print(f"\nbefore = the code in {root}, after = this checkout; same data, same requests (ms)")
+    print(f"  {'phase':<42}{'':>8}{'req/s':>8}{'ack p50':>9}{'ack p99':>9}{'final p99':>10}{'server p99':>11}"
+          f"{'CPU/req':>9}")  # fmt: skip
+    for title in dict.fromkeys(t for t, _, _ in summary):
+        p99, cpu = {}, {}
+        for label in ("before", "after"):
+            runs = [r for t, lab, r in summary if t == title and lab == label]
+            samples = [s for r in runs for s in r.samples]
+            rate = len(samples) / sum(r.seconds for r in runs)
+            acks, inside = [s.ack for s in samples], server_times(samples)
+            p99[label] = pct(acks, 99)
+            cpu[label] = sum(r.cpu or 0.0 for r in runs) * 1000 / len(samples)
+            finals = [s.final for s in samples]
+            print(f"  {title:<42}{label:>8}{rate:>8.1f}{pct(acks, 50):>9.0f}{p99[label]:>9.0f}"
+                  f"{pct(finals, 99):>10.0f}{pct(inside, 99):>11.0f}{cpu[label]:>9.1f}")  # fmt: skip
+        print(f"  {'':<42}{'ratio':>8}{'':>8}{'':>9}{p99['before'] / p99['after']:>8.2f}x{'':>21}"
+              f"{cpu['before'] / max(cpu['after'], 1e-9):>8.2f}x")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default="sqlite:///bench_lookup.db")
@@ -424,15 +539,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="days of daily scores (default a year)")
     parser.add_argument("--requests", type=int, default=600, help="lookups per measured phase")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for the throughput phase")
-    parser.add_argument("--crowd", type=int, default=50, help="concurrent clients for the crowd phase (default 50)")
+    parser.add_argument(
+        "--crowd", type=int, default=50, help="concurrent clients for the crowd phase (default 50; 0: none)"
+    )
     parser.add_argument("--quick", action="store_true", help="5,000 accounts, 90 days, 100 requests")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
     parser.add_argument("--slack-url", help=argparse.SUPPRESS)
-    parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--naive", dest="naive_server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--compare-root", help="also serve every phase with this checkout's code (before/after)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each phase per server (alternating order)")
+    parser.add_argument(
+        "--web-workers", type=int, default=1, help="server processes (WEB_WORKERS), where the code has them"
+    )
+    parser.add_argument("--no-naive", dest="naive", action="store_false", help="skip the naive baseline")
     args = parser.parse_args(argv)
     url = load_settings(env_file=None, environ={"DATABASE_URL": args.database_url}).database_url
     if args.serve:
-        serve(url, args.serve, args.slack_url, args.naive)
+        serve(url, args.serve, args.slack_url, args.naive_server, args.web_workers)
         return 0
     if args.quick:
         args.accounts, args.days, args.requests = min(args.accounts, 5_000), min(args.days, 90), 100
@@ -445,26 +568,44 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{engine.dialect.name}, {args.accounts:,} accounts x {args.days} days of scores; server in its own process"
     )
+    phases = [
+        ("indexed lookup, 1 client", args.requests, 1),
+        (f"indexed lookup, {args.clients} clients", args.requests, args.clients),
+        (f"indexed lookup, {args.crowd} concurrent clients", max(args.requests, 10 * args.crowd), args.crowd),
+    ]
+    phases = [phase for phase in phases if phase[2] > 0]  # --clients 0 or --crowd 0: phase skipped
     try:
-        bench = Bench(url, slack)
+        servers = {"after": Bench(url, slack, web_workers=args.web_workers)}
+        if args.compare_root:  # before/after on the same data and requests, phase by phase
+            before = Bench(url, slack, code_root=args.compare_root, web_workers=args.web_workers)
+            servers = {"before": before, **servers}
+        summary: list[tuple[str, str, Run]] = []
         try:
-            bench.run(make_queries(engine, 20, rng), 1)  # warm up: imports, connections, the name cache
-            report("indexed lookup, 1 client", bench.run(make_queries(engine, args.requests, rng), 1))
-            report(f"indexed lookup, {args.clients} clients",
-                   bench.run(make_queries(engine, args.requests, rng), args.clients))  # fmt: skip
-            crowd = make_queries(engine, max(args.requests, 10 * args.crowd), rng)
-            report(f"indexed lookup, {args.crowd} concurrent clients", bench.run(crowd, args.crowd))
+            for server in servers.values():
+                server.run(make_queries(engine, 20, rng), 1)  # warm up: imports, connections, the name cache
+            for title, count, clients in phases:
+                queries = make_queries(engine, count, rng)
+                order = list(servers.items())
+                for n in range(args.rounds):  # before, after, after, before, ...: drift in the box's load evens out
+                    for label, server in order if n % 2 == 0 else order[::-1]:
+                        run = server.run(queries, clients)
+                        summary.append((title, label, run))
+                        report(f"{title} [{label}]" if args.compare_root else title, run)
             others = [(q, q) for q in ("me", "top", "top 25 high risk")] * max(5, args.requests // 30)
-            report("other commands, 1 client (a user owning 1/40 of the accounts)", bench.run(others, 1))
+            report("other commands, 1 client (a user owning 1/40 of the accounts)", servers["after"].run(others, 1))
         finally:
-            bench.stop()
-        baseline = Bench(url, slack, naive=True)
-        try:
-            baseline.run(make_queries(engine, 2, rng), 1)
-            report("baseline (load every account, scan in Python), 1 client",
-                   baseline.run(make_queries(engine, max(20, args.requests // 10), rng), 1))  # fmt: skip
-        finally:
-            baseline.stop()
+            for server in servers.values():
+                server.stop()
+        if args.compare_root:
+            compared(summary, args.compare_root)
+        if args.naive:
+            baseline = Bench(url, slack, naive=True)
+            try:
+                baseline.run(make_queries(engine, 2, rng), 1)
+                report("baseline (load every account, scan in Python), 1 client",
+                       baseline.run(make_queries(engine, max(20, args.requests // 10), rng), 1))  # fmt: skip
+            finally:
+                baseline.stop()
     finally:
         slack.stop()
         engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import signal
 import socket
@@ -33,6 +34,7 @@ from bot.slack.language import CarryContext, use_for_jobs
 from bot.slack.requests import Deps, report_error
 from bot.slack.respond import RetryingRespond
 from bot.web import create_web
+from bot.workers import fork_workers, stop_workers
 from handlers import alerts, assistant, exits, health, home, retention
 from prompts import ENGLISH, say, set_default, speak
 from storage.db import REQUEST_LOCK_WAIT, session_factory
@@ -265,6 +267,19 @@ def unset_settings(settings: Settings) -> list[tuple[str, str]]:
     return [(name, say(f"run.unset.{name}")) for name, missing in unset.items() if missing]
 
 
+# uvicorn's HTTP parser and event loop in C (httptools, uvloop) rather than pure Python (h11, asyncio): at 50
+# concurrent /health clients h11 alone took a quarter of the server's CPU (bench/README.md, "Lookups at 50 clients")
+WEB_SERVER: dict[str, Any] = {"http": "httptools", "loop": "auto"}  # auto: uvloop where installed (not on Windows)
+
+
+def settle() -> None:
+    """What start built (modules, the app, its settings) set aside from the garbage collector: a full collection then
+    walks what requests made since, not the whole program (measured 250-390 ms with the GIL held, every request
+    waiting, on PostgreSQL at 50,000 accounts: bench/README.md)."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(settings: Settings, engine: Engine) -> None:
     # what APScheduler and uvicorn say at INFO (each job added, each run, "Application startup complete") is
     # about themselves; their warnings and errors still show, and LOG_LEVEL=DEBUG shows everything
@@ -273,6 +288,32 @@ def serve(settings: Settings, engine: Engine) -> None:
     logging.getLogger("apscheduler").setLevel(libraries)
     quiet = logging.getLevelName(libraries).lower()
     sock = listen(settings)
+    workers: list[int] = []
+    if settings.web_workers > 1 and not settings.socket_mode:  # before any thread or connection: bot/workers.py
+        workers = fork_workers(settings.web_workers - 1, engine, lambda: serve_web(settings, engine, sock, quiet))
+    try:
+        _serve(settings, engine, sock, quiet)
+    finally:
+        stop_workers(workers)
+
+
+def serve_web(settings: Settings, engine: Engine, sock: socket.socket, quiet: str) -> None:
+    """A web-only worker (WEB_WORKERS): Slack's HTTP requests and /healthz on the shared socket; no scheduler."""
+    web = create_web(
+        create_app(settings, engine),
+        engine,
+        signing_secret=settings.slack_signing_secret or "",
+        ingest_token=settings.ingest_token,
+        tz=settings.tz,
+    )
+    settle()
+    config = uvicorn.Config(
+        web, host=settings.host, port=settings.port, log_level=quiet, access_log=False, **WEB_SERVER
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _serve(settings: Settings, engine: Engine, sock: socket.socket, quiet: str) -> None:
     bolt_app = create_app(settings, engine)  # sets LANGUAGE as the default, the jobs' too
     check_bot_token(bolt_app.client)
     handler = None
@@ -322,7 +363,10 @@ def serve(settings: Settings, engine: Engine) -> None:
     # a plain exit then runs the `finally` below instead of the default handler killing the process
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        config = uvicorn.Config(web, host=settings.host, port=settings.port, log_level=quiet, access_log=False)
+        settle()
+        config = uvicorn.Config(
+            web, host=settings.host, port=settings.port, log_level=quiet, access_log=False, **WEB_SERVER
+        )
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         scheduler.shutdown(wait=False)

@@ -57,6 +57,7 @@ class Settings:
     alert_channel: str | None = None
     scorecard_path: str | None = None
     listener_threads: int = 10
+    web_workers: int = 1  # WEB_WORKERS: processes serving Slack's HTTP requests (bot/workers.py)
     log_level: str = "INFO"
     alert_rules_path: str = DEFAULT_ALERT_RULES_PATH
     sources_path: str | None = None  # SOURCES_PATH: the HTTP sources `healthbot sync` pulls (TOML)
@@ -401,6 +402,7 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         alert_channel=channel,
         scorecard_path=scorecard,
         listener_threads=_int(env, "LISTENER_THREADS", 10, 1, 64),
+        web_workers=_int(env, "WEB_WORKERS", 1, 1, 32),
         log_level=log_level,
         alert_rules_path=rules,
         sources_path=sources,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Date, bindparam, func, or_, text
+from sqlalchemy import ColumnElement, Connection, Date, and_, bindparam, func, or_, text
 from sqlmodel import Session, col, select
 
 from storage import bulk
@@ -216,8 +216,9 @@ def _as_text(name: str, values: pd.Series) -> np.ndarray:
 # --- lookups by session (the Slack side) -----------------------------------------------
 
 
-def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account]:
-    """Exact external id, domain or name first; then names starting with or containing `query`.
+def find_accounts(session: Session, query: str, limit: int = 10, *, contains: bool = True) -> list[Account]:
+    """Exact external id, domain or name first; then names starting with or (`contains`) containing `query`.
+    `contains=False` leaves the substring step, a read of every account, to the caller (`name_rows`).
 
     A query no name, domain or id can hold (longer than the longest, or with a NUL, which PostgreSQL refuses
     in text) matches nothing, and is not sent: SQLite calls a long LIKE pattern "too complex"."""
@@ -234,15 +235,16 @@ def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account
     if exact:
         return list(exact)
     pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    prefix = session.exec(
-        select(Account)
-        .where(col(Account.name_lower).like(f"{pattern}%", escape="\\"))
-        .order_by(col(Account.name))
-        .limit(limit)
-    ).all()
-    if prefix:
+    starts: ColumnElement[bool] = col(Account.name_lower).like(f"{pattern}%", escape="\\")
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's LIKE (ASCII case folded) never reads an index on a plain column: the range of names starting
+        # with `q` does (in the byte order of the index), and LIKE still decides
+        after = _after_prefix(q)
+        starts = and_(starts, col(Account.name_lower) >= q, *([col(Account.name_lower) < after] if after else []))
+    prefix = session.exec(select(Account).where(starts).order_by(col(Account.name)).limit(limit)).all()
+    if prefix or not contains:
         return list(prefix)
-    contains = session.exec(
+    contains_ = session.exec(
         select(Account)
         .where(
             or_(
@@ -253,7 +255,16 @@ def find_accounts(session: Session, query: str, limit: int = 10) -> list[Account
         .order_by(col(Account.name))
         .limit(limit)
     ).all()
-    return list(contains)
+    return list(contains_)
+
+
+def _after_prefix(q: str) -> str | None:
+    """The first text after every text that starts with `q` (not empty) in code point order, which is UTF-8's byte
+    order and SQLite's BINARY collation; None when `q` ends in the last code point."""
+    last = ord(q[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are no characters: UTF-8 goes on at U+E000
+        last = 0xE000
+    return q[:-1] + chr(last) if last <= 0x10FFFF else None
 
 
 def account_count(conn: Connection) -> int:
@@ -291,6 +302,32 @@ def mark_churned(session: Session, account: Account, day: date) -> None:
 
 def all_account_names(session: Session) -> list[tuple[int, str]]:
     return [(r[0], r[1]) for r in session.connection().execute(text("SELECT id, name FROM account"))]
+
+
+def name_rows(session: Session) -> list[tuple[int, str, str, str, int]]:
+    """(id, name, name as LIKE compares it, domain as `find_accounts` compares it or '', place in ORDER BY name) of
+    every account, by id: what the lookup keeps per process for its substring and typo steps. SQLite's LIKE folds
+    ASCII case, so the name comes through its lower() (ASCII only); PostgreSQL's LIKE compares as stored."""
+    conn = session.connection()
+    name = "lower(name_lower)" if conn.dialect.name == "sqlite" else "name_lower"
+    rows = conn.execute(
+        text(
+            f"SELECT id, name, {name}, COALESCE(lower(domain), ''), ROW_NUMBER() OVER (ORDER BY name, id) "
+            "FROM account ORDER BY id"
+        )
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def names_marker(session: Session) -> tuple[Any, ...]:
+    """What changes whenever `name_rows` may have: the last id and the last write (imports and syncs set `updated_at`
+    on every row they write, a new row has it), each one read of an index. Accounts are never deleted one by one;
+    emptied and filled again, their `updated_at` is newer."""
+    return tuple(
+        session.connection()
+        .execute(text("SELECT (SELECT MAX(id) FROM account), (SELECT MAX(updated_at) FROM account)"))
+        .one()
+    )
 
 
 def accounts_by_ids(session: Session, ids: Sequence[int]) -> list[Account]:

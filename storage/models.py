@@ -50,7 +50,9 @@ class Account(AccountBase, table=True):
     __tablename__ = "account"
     __table_args__ = (
         UniqueConstraint("external_id", name="uq_account_external_id"),
-        Index("ix_account_name_lower", "name_lower"),
+        # text_pattern_ops: PostgreSQL reads LIKE 'acme%' from it under any collation (and = as any index)
+        Index("ix_account_name_lower", "name_lower", postgresql_ops={"name_lower": "text_pattern_ops"}),
+        Index("ix_account_updated_at", "updated_at"),  # the accounts' last write: `accounts.names_marker`
         Index("ix_account_domain", "domain"),
         Index("ix_account_owner", "owner_slack_id"),
     )

@@ -161,3 +161,18 @@ def test_run_with_a_token_slack_refuses_says_which_in_one_line(
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith(expected)
     assert "Traceback" not in proc.stderr
+
+
+def test_settle_sets_what_start_built_aside_from_the_garbage_collector() -> None:
+    """`healthbot run` calls it once the app is built: a full collection then walks only what requests made."""
+    import gc
+
+    from bot.app import settle
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        settle()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -3,9 +3,11 @@ of a lookup, the ranked lists of `/health me` and `/health top` with paging, and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from bot.exits.ids import ExitIds
 from bot.health.ids import HealthIds
@@ -134,13 +136,20 @@ def card_text(card: CardData, tiers: Tiers) -> str:
     )
 
 
+@functools.cache
+def _own_file(path: Path) -> bool:
+    """Whether a scorecard file is the team's own, not the built-in default: resolved once per path and process (two
+    file system walks a card otherwise)."""
+    return path.resolve() != DEFAULT_PATH.resolve()
+
+
 def scored_with(score: HealthScore, scorecard: Scorecard) -> str:
     """Which scorecard file, and which of its cards, scored the account: the team's own file by its name, else
     the built-in default; a card no longer in the file is said to be gone."""
     path = scorecard.file
     source = (
         say("health.scorecard_file", file=esc(path.name))
-        if path is not None and path.resolve() != DEFAULT_PATH.resolve()
+        if path is not None and _own_file(path)
         else say("health.scorecard_built_in")
     )
     key = "health.scored_on" if score.scorecard in scorecard.cards else "health.scored_on_gone"
