@@ -434,5 +434,16 @@ _READS = {
 
 def _written(m: dict[str, Any]) -> dict[str, Any]:
     """A measure's keys as a scorecard file gives them: what identifies it, what its transform reads, its scoring."""
-    keys = ("name", "label", "labels_in", "metric", "field", "transform", *_READS[m["transform"]], "bands", "categories", "other")
+    keys = (
+        "name",
+        "label",
+        "labels_in",
+        "metric",
+        "field",
+        "transform",
+        *_READS[m["transform"]],
+        "bands",
+        "categories",
+        "other",
+    )
     return {k: m[k] for k in (*keys, "weight") if m.get(k) not in (None, [], {})}
