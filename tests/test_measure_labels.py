@@ -3,6 +3,7 @@ label of its reader's language, else the label as written (issue 23)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,59 @@ def test_labels_in_without_a_label_is_refused(tmp_path: Path) -> None:
     spec += 'labels_in = { zh-CN = "国际套餐" }, bands = [[0, 100], [1, 40]], weight = 1 }'
     with pytest.raises(ScorecardError, match="labels_in"):
         load_scorecard(_card(tmp_path, spec))
+
+
+OWN_CARD = """
+[tiers]
+order = ["healthy", "low_risk", "medium_risk", "high_risk"]
+cutoffs = { healthy = 80, low_risk = 60, medium_risk = 40, high_risk = 0 }
+
+[data]
+lookback_days = 30
+min_days_of_data = 7
+
+[cards.default.groups.plan]
+label = "Plan"
+labels_in = { zh-CN = "套餐" }
+weight = 1
+measures = [
+  { name = "intl", metric = "intl_plan", transform = "level", aggregate = "last", days = 7, fill = "none", \
+bands = [[0, 100], [1, 30]], label = "the international plan", labels_in = { zh-CN = "国际套餐" } },
+]
+"""
+
+
+def test_a_chinese_reader_sees_the_own_cards_measure_label_in_chinese_over_slack(
+    engine: Any, database_url: str, fake_slack: Any, tmp_path: Path
+) -> None:
+    """The card over signed requests: a zh-CN user reads the measure's zh-CN label, an English one the label."""
+    from datetime import date, timedelta
+
+    from bot.scoring.run import score_range
+    from bot.settings import load_settings
+    from storage.db import session_factory, unit_of_work
+    from storage.models import Account, MetricObservation
+    from tests.conftest import BOT_TOKEN, SIGNING_SECRET, BotServer
+
+    own = tmp_path / "own.toml"
+    own.write_text(OWN_CARD, encoding="utf-8")
+    day = date(2026, 6, 30)
+    with unit_of_work(session_factory(engine)) as s:
+        account = Account(external_id="intl-1", name="Intl Co", name_lower="intl co")
+        s.add(account)
+        s.flush()
+        for k in range(10):
+            s.add(MetricObservation(account_id=account.id, day=day - timedelta(days=k), metric="intl_plan", value=1))
+    score_range(engine, load_scorecard(own), day, day)
+    environ = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+               "SLACK_API_URL": fake_slack.url, "SCORECARD_PATH": str(own)}  # fmt: skip
+    fake_slack.locales["U0ZHUSER01"] = "zh-CN"
+    server = BotServer(load_settings(env_file=None, environ=environ), engine, fake_slack, today=day).start()
+    try:
+        zh = server.command("Intl Co", user_id="U0ZHUSER01").json()
+        en = server.command("Intl Co").json()
+    finally:
+        server.stop()
+    zh_text, en_text = json.dumps(zh, ensure_ascii=False), json.dumps(en, ensure_ascii=False)
+    assert "有国际套餐" in zh_text and "international plan" not in zh_text
+    assert "has the international plan" in en_text and "国际套餐" not in en_text
