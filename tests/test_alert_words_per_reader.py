@@ -102,3 +102,38 @@ def test_a_firing_is_stored_as_a_code_and_one_stored_as_words_only_still_shows_t
         tiers, tz = load_scorecard().tiers, ZoneInfo("UTC")
         for message in (messages.root(view, tiers, tz), messages.owner_dm(view, tiers, tz)):
             assert "an old reason as stored" in _text({"blocks": message.blocks})
+
+
+def test_the_digest_words_a_digest_only_firing_in_its_readers_language(
+    engine: Engine, settings: Settings, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """A `[routing] digest_only` tier's firing is in the digest, not a thread: worded there when shown too, in a
+    zh-CN owner's DM in Chinese while the channel's digest reads English."""
+    from jobs import alerts as alert_job
+    from jobs import digest as digest_job
+    from tests.test_digest import MAIN, MONDAY, ROUTED
+
+    fake_slack.locales[ZH] = "zh-CN"
+    Context(settings, engine, make_client(settings), load_scorecard())
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(ROUTED.replace("[routing]", '[routing]\ndigest_only = ["medium_risk"]'), encoding="utf-8")
+    rules = load_rules(rules_file, load_scorecard())
+    with unit_of_work(session_factory(engine)) as s:
+        account = Account(external_id="Q", name="Quiet Co", name_lower="quiet co", owner_slack_id=ZH, mrr=1000)
+        s.add(account)
+        s.flush()
+        for k, value in enumerate([80] * 7 + [50]):
+            tier = "healthy" if value == 80 else "medium_risk"
+            s.add(HealthScore(account_id=account.id, day=date(2026, 6, 23) + timedelta(days=k), score=value, tier=tier))
+    for day in (date(2026, 6, 29), date(2026, 6, 30)):
+        alert_job.run(engine, rules=rules, scorecard=load_scorecard(), calendar=BusinessCalendar(),
+                      alert_channel=MAIN, day=day, now=datetime.combine(day, time(7), tzinfo=UTC))  # fmt: skip
+    digest_job.run(
+        engine, scorecard=load_scorecard(), alert_channel=MAIN, tz=ZoneInfo("UTC"), now=MONDAY, rules=rules, dms=True
+    )
+    with Session(engine) as s:
+        sent = {m.key: m.payload for m in s.exec(select(OutboxMessage)) if m.key.startswith("digest:")}
+    channel = _text(sent["digest:2026-W28"])
+    dm = _text(next(p for k, p in sent.items() if k.endswith(ZH)))
+    assert "Quiet Co: tier dropped from Healthy to Medium risk" in channel
+    assert "Quiet Co" in dm and "等级从" in dm and "tier dropped" not in dm
