@@ -127,3 +127,16 @@ def test_a_chinese_reader_sees_the_own_cards_measure_label_in_chinese_over_slack
     zh_text, en_text = json.dumps(zh, ensure_ascii=False), json.dumps(en, ensure_ascii=False)
     assert "有国际套餐" in zh_text and "international plan" not in zh_text
     assert "has the international plan" in en_text and "国际套餐" not in en_text
+
+
+def test_the_scoring_commands_name_a_measure_by_its_label_in_their_language() -> None:
+    from bot.scoring.formats import measure_words
+    from bot.scoring.scorecard import Measure
+
+    calls = Measure.model_validate(
+        {"name": "c", "metric": "service_calls", "transform": "level", "aggregate": "sum", "days": 30,
+         "bands": [[0, 100], [9, 0]], "label": "customer service calls", "labels_in": {"zh-CN": "客服来电"}}
+    )  # fmt: skip
+    assert measure_words(calls).startswith("customer service calls")
+    with speaking("zh-CN"):
+        assert "客服来电" in measure_words(calls) and "customer service" not in measure_words(calls)

@@ -135,6 +135,10 @@ class Measure(_Strict):
             raise ValueError("`categories` and `other` are for category fields only")
         return self
 
+    def label_here(self) -> str | None:
+        """The measure's own label in the current language (`labels_in`), else as written; None: it has none."""
+        return self.labels_in.get(current(), self.label) if self.label else None
+
     @property
     def is_category(self) -> bool:
         return self.field in CATEGORY_FIELDS
