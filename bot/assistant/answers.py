@@ -175,7 +175,7 @@ def _not_found(name: str, lookup: Lookup, bare: bool = False) -> Answer:
     if bare:  # a bare word that is no customer: maybe a question it cannot read
         text += "\n\n" + can_answer(_a("unknown.text"), "unknown").text
     else:
-        text += " " + _a("not_found.ask_again", query=esc(name))
+        text += _a("not_found.ask_again", query=esc(name))  # (its own space, or none: Chinese)
     commands = (*(f"/health {a.name}" for a in lookup.closest), "/health help")  # the close names: suggestions
     return Answer(text, (), commands, facts, kind="unknown" if bare else "answer")
 
