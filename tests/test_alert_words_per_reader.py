@@ -71,7 +71,7 @@ def test_a_chinese_owners_dm_words_an_english_channels_alert_in_chinese(
     fake_slack.locales[ZH] = "zh-CN"
     sent = _run(engine, settings, tmp_path, ZH, None)
     root, dm = _text(sent["root"]), _text(sent["dm"])
-    assert "score below 40 for 1 days" in root and not CHINESE.search(root)
+    assert "score below 40 for 1 day " in root and not CHINESE.search(root)
     assert "分数连续 1 天低于 40" in dm and "score below" not in dm
 
 
@@ -81,7 +81,7 @@ def test_an_english_owners_dm_words_a_chinese_channels_alert_in_english(
     sent = _run(engine, settings, tmp_path, EN, "zh-CN")
     root, dm = _text(sent["root"]), _text(sent["dm"])
     assert "分数连续 1 天低于 40" in root and "score below" not in root
-    assert "score below 40 for 1 days" in dm and not CHINESE.search(dm)
+    assert "score below 40 for 1 day " in dm and not CHINESE.search(dm)
 
 
 def test_a_firing_is_stored_as_a_code_and_one_stored_as_words_only_still_shows_them(
