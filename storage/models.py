@@ -235,7 +235,7 @@ class Alert(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime, nullable=False))
     due_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))  # response SLA, business time
     channel: str = Field(max_length=64)  # where the thread lives
-    # rule name -> {"words": ..., "severity": ..., "since": "YYYY-MM-DD", "last": "YYYY-MM-DD"}: read `firings_of`
+    # rule name -> {"words": ..., "reason": {...}, "severity": ..., "since": "YYYY-MM-DD", "last": ...}: `firings_of`
     firings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     version: int = 1
     claimed_by: str | None = Field(default=None, max_length=32)

@@ -5,7 +5,7 @@ parts (`ScoreParts`, stored as JSON) and an alert's firings (`FiringEntry`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -116,19 +116,24 @@ ALERT_OUTCOMES = tuple(s.value for s in AlertOutcome)
 @dataclass(frozen=True)
 class FiringEntry:
     """One rule's entry in `Alert.firings` (and `AlertListing.firings`, JSON: rule name -> entry): the rule's
-    words, the severity it set, and the first and latest scoring days it fired (YYYY-MM-DD). A key the stored
-    entry lacks is None, and stays absent when written back."""
+    words (in the language of the channel it fired into: shown when `reason` is missing, a row stored before it),
+    the reason as a code and its figures (worded when shown, in the reader's language: bot/alerts/reasons.py), the
+    severity it set, and the first and latest scoring days it fired (YYYY-MM-DD). A key the stored entry lacks is
+    None, and stays absent when written back."""
 
     words: str | None = None
     severity: str | None = None
     since: str | None = None
     last: str | None = None
+    reason: dict[str, Any] | None = field(default=None, hash=False)
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> FiringEntry:
-        return cls(**{f.name: None if entry.get(f.name) is None else str(entry[f.name]) for f in fields(cls)})
+        texts: dict[str, Any] = {f.name: None if entry.get(f.name) is None else str(entry[f.name]) for f in fields(cls)}
+        reason = entry.get("reason")
+        return cls(**(texts | {"reason": dict(reason) if isinstance(reason, Mapping) else None}))
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
 
 

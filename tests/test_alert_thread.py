@@ -244,7 +244,8 @@ def test_replies_dm_and_modal() -> None:
     assert dm.text == f":red_circle: Your account Acme &lt;Corp&gt; has a risk alert in <#{CHANNEL}>"
     assert dm.blocks == [{"type": "section", "text": mrkdwn(
         f":red_circle: Your account *Acme &lt;Corp&gt;* has a risk alert in <#{CHANNEL}>: *High risk*, respond by "
-        "Tue 30 Jun 16:00 CEST. Claim it in the thread.")}]  # fmt: skip
+        "Tue 30 Jun 16:00 CEST. Claim it in the thread.\n"
+        "Why: no logins for 9 days; tier dropped from Medium risk to High risk (score 37 that day)")}]  # fmt: skip
     for m in (joined, esc1, esc2, dm):
         validate_blocks(m.blocks or [])
     modal = messages.resolve_modal(7, "Acme")

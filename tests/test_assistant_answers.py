@@ -714,3 +714,22 @@ def test_why_did_one_customer_leave(demo: tuple[Engine, dict[str, int]]) -> None
     assert "Exit interview: reason *price*, judged avoidable." in kestrel.text and VERBATIM not in kestrel.text
     assert "churned on" in silent.text and "No exit interview is recorded for it." in silent.text
     assert active.text.startswith("*Granite Media LLC* has not churned")
+
+
+def test_a_customer_that_does_not_exist_is_said_so_with_the_close_names_never_answered_as_another(
+    demo: tuple[Engine, dict[str, int]],
+) -> None:
+    """ "what about globex freight" named no customer: the assistant said so, never the card of Globex Consulting
+    LLC, which /health's typo matching found for it (issue 23, noticed); a typo of a whole name is still forgiven."""
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        freight = ask(s, "what about globex freight")
+        at_risk = ask(s, "is globex freight at risk?")
+        changed = ask(s, "what changed for globex freight this month?")
+        typo = ask(s, "how is globex consultng llc?")
+    for answer in (freight, at_risk, changed):
+        assert answer.text.startswith("No customer matches *globex freight*"), answer.text
+        assert "Globex Consulting LLC" in answer.text and " is *" not in answer.text  # a suggestion, not its card
+        assert "/health Globex Consulting LLC" in answer.commands
+        assert answer.facts["kind"] == "lookup" and "Globex Consulting LLC" in answer.facts["closest"]
+    assert typo.text.startswith("*Globex Consulting LLC* is *")

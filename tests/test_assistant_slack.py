@@ -777,3 +777,16 @@ def test_regenerate_and_brief_me_with_a_model_keep_the_bot_s_structure_and_rewor
     worded_brief = plain_brief.reworded(points)
     assert worded_brief.text == plain_brief.text.removesuffix(plain_brief.prose) + points
     assert valid(briefed.params["blocks"]) == ask.answer_message(worded_brief, "silent-1").blocks
+
+
+def test_a_customer_that_does_not_exist_is_said_so_over_slack(engine: Engine, server: BotServer) -> None:
+    """A DM naming no customer, one word away from one: the answer says there is none and suggests the close one,
+    never its card (issue 23, noticed)."""
+    with Session(engine) as s:
+        s.add(Account(external_id="gx-1", name="Globex Consulting LLC", owner_slack_id=ME, mrr=900.0))
+        s.commit()
+    user_message(server, "what about globex freight", thread_ts=None)
+    call = posted(server.fake, 1)
+    text = json.dumps(call.params["blocks"])
+    assert "No customer matches *globex freight*" in text and "*Globex Consulting LLC*" in text
+    assert "/health Globex Consulting LLC" in text and "MRR" not in text

@@ -353,7 +353,7 @@ def test_the_alert_job_words_reasons_and_the_drafts_metrics_in_the_channels_lang
         validate_blocks(payload["blocks"])
     chinese, english = _text(sent["C0CHINA001", "root"]["blocks"]), _text(sent["C0DEFAULT01", "root"]["blocks"])
     assert "分数连续 1 天低于 40" in chinese and "score below" not in chinese
-    assert "score below 40 for 1 days" in english and "分数" not in english
+    assert "score below 40 for 1 day " in english and "分数" not in english
     zh_draft, en_draft = _text(sent["C0CHINA001", "draft"]["blocks"]), _text(sent["C0DEFAULT01", "draft"]["blocks"])
     assert "登录" in zh_draft and "logins" not in zh_draft.lower()
     assert "logins" in en_draft.lower() and "登录" not in en_draft

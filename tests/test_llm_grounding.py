@@ -178,3 +178,21 @@ def test_a_count_spelled_out_in_what_was_given_may_be_said_either_way() -> None:
     assert unsupported("They had three open tickets and 42 users.", {}, given) == []
     assert unsupported("They had 3 open tickets.", {}, given) == []
     assert unsupported("They had four open tickets.", {}, given) == ["four"]
+
+
+@pytest.mark.parametrize(
+    "reply, made_up",
+    [
+        ("续约日为 2027年1月15日（星期五）。", []),
+        ("续约日为 2027年1月15日（星期一）。", ["2027年1月15日（星期一）"]),
+        ("续约日为 2027-01-15 周一，请提前联系。", ["2027-01-15 周一"]),
+        ("请在周四（12月10日）或星期一 2026年12月14日致电。", []),
+        ("请在周二（12月10日）致电。", ["周二（12月10日"]),
+        ("请在星期日 12月14日致电。", ["星期日 12月14日"]),
+        ("请在12月14日礼拜天致电。", ["12月14日礼拜天"]),
+        ("续约日 2027年1月15日周五，2027年1月15日周六。", ["2027年1月15日周六"]),
+    ],
+)
+def test_a_chinese_weekday_next_to_a_date_must_be_that_dates(reply: str, made_up: list[str]) -> None:
+    """星期一..星期日 / 周一..周日 (礼拜一..礼拜天) beside a date are checked as Monday..Sunday are (issue 23)."""
+    assert unsupported(reply, FACTS, "acme 怎么样？") == made_up

@@ -202,7 +202,7 @@ def test_the_same_account_reads_the_same_score_and_held_tier_on_every_surface(
         words = {f.rule: f.words for f in evaluate(conn, rules, SCORECARD, D) if f.account_id == 1}
     assert words == {
         "tier_dropped": "tier dropped from Low risk to Medium risk (score 39 that day)",
-        "low_score": "score below 40 for 1 days (score 39 that day)",
+        "low_score": "score below 40 for 1 day (score 39 that day)",
     }
     with Session(portfolio) as s:
         account, score = s.get(Account, 1), s.get(HealthScore, (1, D))

@@ -43,6 +43,7 @@ from bot.slack import expected_loss
 from bot.slack.blocks import Message
 from prompts import ENGLISH, current, languages, speaking
 from storage.models import Account, ExitInterview, ExitInterviewRevision
+from storage.types import FiringEntry
 from tests import snapshot
 
 TODAY = date(2026, 6, 30)
@@ -258,7 +259,7 @@ WEEK = digest.WeekStats(
     tasks_overdue=1,
     tasks=[digest.TaskLine("Initech", "Call the *sponsor*", CSM, datetime(2026, 6, 26, 15, 0, tzinfo=UTC), True)],
     snoozed=[digest.Snoozed("Globex", datetime(2026, 7, 3, 9, 0, tzinfo=UTC), None)],
-    digest_only=[("Hooli", "tickets rose to 9")],
+    digest_only=[("Hooli", FiringEntry("tickets rose to 9"))],
     plays=[PlayRate("high_risk", 6, 4, 12, 9, 3, 2, 1)],
     plays_start=date(2026, 3, 31),
     expected=EXPECTED,

@@ -100,7 +100,7 @@ def due_at(calendar: BusinessCalendar, now: datetime, severity: str) -> datetime
 
 
 def _entry(f: Firing, day: date) -> FiringEntry:
-    return FiringEntry(words=f.words, severity=f.severity, since=day.isoformat(), last=day.isoformat())
+    return FiringEntry(f.words, f.severity, day.isoformat(), day.isoformat(), f.reason or None)
 
 
 def _ended(account: Account, last_fired_on: date, day: date, rules: Rules) -> AlertOutcome | None:
@@ -272,7 +272,9 @@ def run_alerts(
             still = [f for f in firing if f.rule in entries and (entries[f.rule].last or "") < str(day)]
             if new or still:
                 for f in still:
-                    entries[f.rule] = replace(entries[f.rule], words=f.words, last=day.isoformat())
+                    entries[f.rule] = replace(
+                        entries[f.rule], words=f.words, last=day.isoformat(), reason=f.reason or None
+                    )
                 for f in new:
                     entries[f.rule] = _entry(f, day)
                 was = alert.severity  # (the UPDATE below refreshes `alert` in this session)
@@ -340,7 +342,9 @@ def run_alerts(
             changed = [f for f in fresh if f.rule not in entries or _worse(f.severity, item.severity, tiers)]
             for f in fresh:
                 if f.rule in entries:
-                    entries[f.rule] = replace(entries[f.rule], words=f.words, last=day.isoformat())
+                    entries[f.rule] = replace(
+                        entries[f.rule], words=f.words, last=day.isoformat(), reason=f.reason or None
+                    )
                 else:
                     entries[f.rule] = _entry(f, day)
             severity = worst([item.severity, *(f.severity for f in fresh)], tiers)

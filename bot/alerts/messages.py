@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.views import View
 
 from bot.alerts.ids import AlertIds, ListingIds
+from bot.alerts.reasons import firing_text
 from bot.alerts.values import OUTCOMES, AlertRef, ListingRef, SnoozeChoice, SnoozeFor, actions_block_id
 from bot.retention.playbooks import load_playbooks, respond_within, shown, task_title
 from bot.scoring.explain import score_change, tier_text
@@ -81,7 +82,8 @@ def _playbook_head(view: AlertView, tiers: Tiers) -> str:
     severity = view.alert.severity
     if _tier(view) == severity:
         return _t("playbook", tier=esc(tiers.label(severity)))
-    words = [esc(f.words or rule) for rule, f in sorted(firings_of(view.alert).items()) if f.severity == severity]
+    firings = sorted(firings_of(view.alert).items())
+    words = [esc(firing_text(rule, f, tiers)) for rule, f in firings if f.severity == severity]
     if not words:
         return _t("playbook", tier=esc(tiers.label(severity)))
     return _t(
@@ -131,10 +133,17 @@ def root_text(view: AlertView, tiers: Tiers) -> str:
     return message_text(_t("text", emoji=emoji, name=name, tier=label, score=score, delta_7=delta))
 
 
-def _firings(alert: Alert) -> str | None:
+def _firings(alert: Alert, tiers: Tiers) -> str | None:
     rows = sorted(firings_of(alert).items(), key=lambda kv: (kv[1].since or "", kv[0]))
-    lines = [_t("firing", words=esc(f.words or rule), since="–" if f.since is None else f.since) for rule, f in rows]
+    lines = [_t("firing", words=esc(firing_text(r, f, tiers)), since=f.since or "–") for r, f in rows]
     return _t("why") + "\n" + "\n".join(lines) if lines else None
+
+
+def _dm_why(alert: Alert, tiers: Tiers) -> str:
+    """Why the alert fired, under a DM's line, in the DM reader's language ("" when no firing is stored)."""
+    rows = sorted(firings_of(alert).items(), key=lambda kv: (kv[1].since or "", kv[0]))
+    words = [esc(firing_text(rule, f, tiers)) for rule, f in rows]
+    return "\n" + _t("dm_why", words=_l("why_between").join(words)) if words else ""
 
 
 def _state(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None) -> list[str]:
@@ -210,7 +219,7 @@ def root(view: AlertView, tiers: Tiers, tz: ZoneInfo, cs_lead: str | None = None
     """The thread's root message in the alert's current state: what is wrong, who must act by when, who has it."""
     alert = view.alert
     blocks: Blocks = [section(_title(view, tiers) + _chance(view, tiers))]
-    why = _firings(alert)
+    why = _firings(alert, tiers)
     if why:
         blocks.append(section(why))
     if view.score is not None and view.score.parts.drivers:
@@ -290,7 +299,7 @@ def owner_dm(view: AlertView, tiers: Tiers, tz: ZoneInfo) -> Message:
         tier=esc(tiers.label(tier)),
         due=when(view.alert.due_at, tz),
         chance=_chance_row(view.chances, view.account, view.score, "alerts.thread.dm_chance"),
-    )
+    ) + _dm_why(view.alert, tiers)
     return Message(text, validate_blocks([section(line), *_chance_note(view.chances)]))
 
 
@@ -363,7 +372,7 @@ def _listing_line(row: ListingRow, tiers: Tiers, chances: Chances | None) -> dic
         score=score_text(row.score.score) if row.score is not None else "–",
         owner=_l("owner", who=mention(owner)) if (owner := row.account.owner_slack_id) else mention(None),
     ) + _chance_row(chances, row.account, row.score)
-    words = [esc(f.words or rule) for rule, f in sorted(firings_of(row.listing).items())]
+    words = [esc(firing_text(rule, f, tiers)) for rule, f in sorted(firings_of(row.listing).items())]
     text = head + ("\n" + _l("why", words=_l("why_between").join(words)) if words else "")
     status = row.listing.status
     if status == ListingStatus.LISTED:
@@ -431,7 +440,7 @@ def person_dm(alerts: list[NewAlert], listed: list[Listed], tiers: Tiers, tz: Zo
             tier=esc(tiers.label(tier)),
             due=when(v.alert.due_at, tz),
             chance=_chance_row(v.chances, v.account, v.score, "alerts.thread.dm_chance"),
-        )
+        ) + _dm_why(v.alert, tiers)
         if new.tasks:
             steps = sorted(new.tasks, key=lambda t: (t.due_at, t.step))
             line += "\n" + "\n".join(_l("dm_task", title=esc(task_title(t)), due=when(t.due_at, tz)) for t in steps)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from bot.alerts import reasons
 from bot.alerts.rules import (
     Flag,
     MetricAbove,
@@ -33,10 +34,9 @@ from bot.alerts.rules import (
     TierDropped,
     riskiest,
 )
-from bot.scoring.explain import _days, _num, _pct, _span, metric_label, score_text
 from bot.scoring.panel import Panel, day_number
 from bot.scoring.scorecard import Scorecard
-from prompts import raw, say, speaking_in
+from prompts import speaking_in
 from storage import accounts as account_store
 from storage import scores as score_store
 
@@ -50,7 +50,8 @@ class Firing:
     kind: str
     severity: str  # a tier name: its playbook and response SLA apply
     detail: dict[str, Any] = field(hash=False)  # the figures, plain JSON types
-    words: str  # for the thread: "score below 60 for 7 days (now 52)"
+    words: str  # for the thread: "score below 60 for 7 days (now 52)", in the language evaluated in
+    reason: dict[str, Any] = field(default_factory=dict, hash=False)  # the same as a code (bot.alerts.reasons)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,9 @@ class _Context:
         for row in rows.tolist():
             detail = {k: _plain(v[row]) for k, v in figures.items()}
             sev = rule.severity if severity is None else str(severity[row])
-            out.append(Firing(int(self.ids[row]), rule.name, rule.kind, sev, detail, _words(rule, detail, label)))
+            code = reasons.reason_code(rule, detail)
+            words = reasons.worded(code, label)
+            out.append(Firing(int(self.ids[row]), rule.name, rule.kind, sev, detail, words, code))
         return out
 
     def _condition(self, rule: Rule) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
@@ -288,40 +291,8 @@ def worded_in(channel: str | None, firings: Sequence[Firing], rules: Rules, scor
 
 
 def _words(rule: Rule, detail: dict[str, Any], label: Any) -> str:
-    """The sentence the thread shows for a firing (prompts/alerts.toml)."""
-    score = "–" if detail.get("score") is None else score_text(detail["score"])
-    if isinstance(rule, TierDropped):
-        return say(
-            "alerts.tier_dropped", old_tier=label(detail["old_tier"]), new_tier=label(detail["new_tier"]), score=score
-        )
-    if isinstance(rule, ScoreBelow):
-        return say("alerts.score_below", below=_num(rule.below), days=rule.days, score=score)
-    if isinstance(rule, RenewalNear):
-        return say(
-            "alerts.renewal_near",
-            days_to_renewal=_days(int(detail["days_to_renewal"])),
-            tier=label(detail["tier"]).lower(),
-        )
-    if isinstance(rule, MetricTrend):
-        return say(
-            "alerts.metric_trend",
-            metric=metric_label(rule.metric),
-            change=_pct(detail["change"]),
-            baseline=_span(rule.baseline_days),
-        )
-    if isinstance(rule, Silence):
-        metrics = say("alerts.silence_joiner").join(metric_label(m) for m in rule.metrics)
-        return say("alerts.silence", metrics=metrics, days_since=_days(int(detail["days_since"])))
-    if isinstance(rule, Flag):
-        ago = int(detail["days_ago"])
-        when = say("alerts.flag_today") if ago == 0 else say("alerts.flag_days_ago", days=_days(ago))
-        return say("alerts.flag", metric=metric_label(rule.metric), when=when)
-    if isinstance(rule, MetricAbove):
-        template = raw("alerts.metric_above_by_metric").get(rule.metric) or raw("alerts.metric_above")
-        return str(
-            template.format(metric=metric_label(rule.metric), value=_num(detail["value"]), above=_num(rule.above))
-        )
-    return rule.name  # pragma: no cover
+    """The sentence the thread shows for a firing (prompts/alerts.toml), in the current language."""
+    return reasons.worded(reasons.reason_code(rule, detail), label)
 
 
 def due(firings: list[Firing], rules: Rules, last_alerted: Mapping[tuple[int, str], date], day: date) -> list[Firing]:

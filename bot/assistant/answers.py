@@ -1,7 +1,8 @@
 """A question in words -> an answer from the bot's own data (AI off: this is the whole assistant).
 
 `reading.read` says what is asked; the account answers are `account.py`'s, the lists `portfolio.py`'s, the churn
-review `churn.py`'s. A customer is looked up as `/health <name>` does (`find_customer`: exact, prefix, typos).
+review `churn.py`'s. A customer is looked up as `/health <name>` does (`find_customer`: exact, prefix), less its
+typo step's guesses: a name that is no customer is said so, with the close names as suggestions (`_customer`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, utils
+from rapidfuzz.distance import OSA
 from sqlmodel import Session
 
 from bot.assistant import account, churn, portfolio, reading
@@ -28,6 +30,7 @@ PROMPTS_MAX = 4
 NEAR = 60  # a name this similar to a customer's whole name (0-100) is offered as "did you mean"
 NAME_WORDS = 4  # more words left than this, matching no customer: a question it cannot read, not a name
 TEXT_MAX = 500  # characters: a longer message is no question (a paste); it is said so
+TYPO_CHARS = 8  # a name typed may be an edit from the customer's whole name per this many characters (at least one)
 CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]")  # Chinese, Japanese, Korean: no typo of a Latin name
 
 
@@ -65,6 +68,8 @@ def answer_text(
         return portfolio.mine(session, user_id, scorecard)
     if q.kind == "at_risk":
         one = _one_account(session, q, names)
+        if isinstance(one, Answer):  # "is globex freight at risk?", no such customer: said, with the close names
+            return one
         if one is not None:  # "is acme at risk?": the card says
             said = account.card(session, one, scorecard, today, tz)
             if said is not None:
@@ -74,6 +79,8 @@ def answer_text(
         return portfolio.renewals(session, q, user_id, scorecard)
     if q.kind == "churn":
         one = _one_account(session, q, names)  # "why did Acme leave?": that customer
+        if isinstance(one, Answer):
+            return one
         if q.segment_words and portfolio.segment_of(session, q.segment_words) is None and one is None:
             return portfolio.unknown_segment(session, q.segment_words)
         return churn.why_lost(session, q, scorecard, today) if one is None else churn.why_left(session, one)
@@ -95,11 +102,32 @@ def answer_text(
     return can_answer(_a("unknown.text"), "unknown")
 
 
-def _one_account(session: Session, q: reading.Question, names: AccountNames) -> int | None:
-    """The customer an at-risk question names ("is acme at risk?"), unless the words name a segment."""
+def _one_account(session: Session, q: reading.Question, names: AccountNames) -> int | Answer | None:
+    """The customer an at-risk or churn question names ("is acme at risk?"), unless the words name a segment; what
+    to say when they name no customer but look like one (a word of a close customer's name: "globex freight")."""
     if not q.name or q.segment_words or portfolio.segment_of(session, "", q.said) is not None:
         return None
-    return _found(find_customer(session, q.name, names), q.name)
+    lookup = _customer(session, q.name, names)
+    found = _found(lookup, q.name)
+    if found is not None or lookup.matches:
+        return found
+    typed = set(utils.default_process(q.name).split())
+    near = any(typed & set(utils.default_process(a.name).split()) for a in lookup.closest)
+    return _not_found(q.name, lookup) if near else None
+
+
+def _customer(session: Session, name: str, names: AccountNames) -> Lookup:
+    """The customers `name` means, as `/health` finds them (exact id, domain or name, prefix, substring, a pasted
+    address), less its guesses: /health's typo step matches a part of a name ("globex freight": Globex Consulting
+    LLC), which a picker can correct but an answer must not take for the customer. A typo of a whole name (an edit
+    per `TYPO_CHARS` characters) is still that customer; otherwise the closest names are suggestions."""
+    lookup = find_customer(session, name, names, fuzzy_cutoff=101)  # (a score is at most 100: no typo step)
+    if lookup.matches:
+        return lookup
+    typed = utils.default_process(name)
+    edits = max(1, len(typed) // TYPO_CHARS)
+    typos = [a for a in lookup.closest if OSA.distance(typed, utils.default_process(a.name)) <= edits]
+    return Lookup(name, typos) if typos else lookup
 
 
 def _found(lookup: Lookup, name: str) -> int | None:
@@ -116,7 +144,7 @@ def _lookup(
     """The account `name` means, or what to say instead: several match, none does (with the closest names; for a
     question read only as a name, `bare`, also the list of what the assistant can answer), or for a name read out
     of a sentence that does not ask about a customer, the list (and "did you mean" a name near it)."""
-    lookup = find_customer(session, name, names)
+    lookup = _customer(session, name, names)
     found = _found(lookup, name)
     if found is not None:
         return found
@@ -135,14 +163,21 @@ def _lookup(
             return listed
         text = listed.text + "\n" + _a("unknown.did_you_mean", name=esc(near))
         return replace(listed, text=text, commands=(f"/health {near}", *listed.commands))
+    return _not_found(name, lookup, bare)
+
+
+def _not_found(name: str, lookup: Lookup, bare: bool = False) -> Answer:
+    """No customer is `name`: said, with the closest names as suggestions (`bare`: a question read only as a name,
+    with the list of what the assistant can answer too)."""
     closest = ", ".join(f"*{esc(a.name)}*" for a in lookup.closest)
     text = _a("not_found.text", query=esc(name)) + (_a("not_found.closest", names=closest) if closest else "")
-    facts["closest"] = [a.name for a in lookup.closest]
+    facts: dict[str, Any] = {"kind": "lookup", "query": name, "closest": [a.name for a in lookup.closest]}
     if bare:  # a bare word that is no customer: maybe a question it cannot read
         text += "\n\n" + can_answer(_a("unknown.text"), "unknown").text
     else:
-        text += " " + _a("not_found.ask_again", query=esc(name))
-    return Answer(text, (), ("/health help",), facts, kind="unknown" if bare else "answer")
+        text += _a("not_found.ask_again", query=esc(name))  # (its own space, or none: Chinese)
+    commands = (*(f"/health {a.name}" for a in lookup.closest), "/health help")  # the close names: suggestions
+    return Answer(text, (), commands, facts, kind="unknown" if bare else "answer")
 
 
 def _near(name: str, closest: list[Account]) -> str | None:

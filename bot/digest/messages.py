@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.alerts.reasons import firing_text
 from bot.digest.service import LIST_SHOWN, MOVES_SHOWN, WeekStats
 from bot.health.messages import at_risk_figure
 from bot.retention.plays import plays_blocks
@@ -165,8 +166,8 @@ def _noise_blocks(stats: WeekStats, tiers: Tiers) -> Blocks:
         blocks += sections([say("digest.snoozed", count=len(stats.snoozed)), *_more(lines, len(stats.snoozed))])
     if stats.digest_only:
         lines = [
-            say("digest.digest_only_line", name=esc(name), words=esc(words))
-            for name, words in stats.digest_only[:LIST_SHOWN]
+            say("digest.digest_only_line", name=esc(name), words=esc(firing_text("", fired, tiers)))
+            for name, fired in stats.digest_only[:LIST_SHOWN]  # worded in the reader's language
         ]
         blocks += sections(
             [say("digest.digest_only", count=len(stats.digest_only)), *_more(lines, len(stats.digest_only))]

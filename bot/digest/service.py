@@ -49,7 +49,7 @@ from storage import alerts as alert_store
 from storage import scores
 from storage import tasks as task_store
 from storage.models import Account, Alert, AlertListing, Task
-from storage.types import ALERT_OUTCOMES, AlertOutcome, AlertStatus
+from storage.types import ALERT_OUTCOMES, AlertOutcome, AlertStatus, FiringEntry
 
 MOVES_SHOWN = 20
 LIST_SHOWN = 15  # lines of each other list (new at-risk accounts, saves, tasks, snoozed, digest-only)
@@ -109,7 +109,7 @@ class WeekStats:
     tasks_overdue: int = 0
     tasks: list[TaskLine] = field(default_factory=list)  # open ones, overdue (the earliest due) first
     snoozed: list[Snoozed] = field(default_factory=list)
-    digest_only: list[tuple[str, str]] = field(default_factory=list)  # (account name, what fired)
+    digest_only: list[tuple[str, FiringEntry]] = field(default_factory=list)  # (account name, what fired)
     plays: list[PlayRate] | None = None  # the save rate per play of the last PLAYS_DAYS days
     plays_start: date | None = None
     expected: expected_loss.Expected | None = None  # expected MRR loss of the audience's customers
@@ -154,7 +154,7 @@ class Week:
     joined: list[Alert] = field(default_factory=list)  # alerts a further rule joined in the seven days (per join)
     listings: list[AlertListing] = field(default_factory=list)  # accounts the alert job listed in the seven days
     tasks: list[Task] = field(default_factory=list)  # open, the earliest due first
-    digest_only: dict[int, str] = field(default_factory=dict)  # account -> the words of its latest firing
+    digest_only: dict[int, FiringEntry] = field(default_factory=dict)  # account -> its latest firing's why
     plays: list[PlayRate] | None = None
     plays_start: date | None = None
     portfolio: expected_loss.Portfolio | None = None  # the customers' chance to churn and MRR: the expected loss
@@ -250,7 +250,7 @@ def gather(session: Session, scorecard: Scorecard, now: datetime, tz: ZoneInfo, 
         for k in range(7, 0, -1):  # the week's score days, oldest first: the latest words win
             for f in evaluate(conn, rules, scorecard, day - timedelta(days=k - 1)):
                 if f.severity in quiet_tiers and f.account_id not in alerted and f.account_id in week.customers:
-                    week.digest_only[f.account_id] = f.words
+                    week.digest_only[f.account_id] = FiringEntry(f.words, reason=f.reason or None)
     return week
 
 

@@ -5,7 +5,8 @@ hold; a reply with anything in that list is not used. Forms are normalised befor
 $1,234 / 1.2k are one amount (41 billion and $41bn are not 41); 12 % is 12 or a fraction 0.12; a figure may be
 rounded (41.73 read as 41.7 or 42); a figure's sign is not compared ("fell 22" states -22). 2026-11-07, 7 Nov 2026,
 November 7, 2026年11月7日, 11/07/2026 and 07/11/2026 are one date (a slash date may be read either way round; a day
-without a year matches that day of any year given); a weekday written next to a date must be that date's; March 2027
+without a year matches that day of any year given); a weekday written next to a date must be that date's (Tuesday,
+Tue, 星期二, 周二, 礼拜二); March 2027
 is a month holding a date given; Q1 2027 is a quarter given as such or holding a date given. A date's parts are not
 figures (2026-11-07 gives no 11 and no 2,026), though its year may be written as a year ("in 2026"). A list in the
 facts gives its length too ("3 open tasks"); two to ninety-nine spelled out are numbers. Numbered list markers ("1. ")
@@ -44,6 +45,11 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY = r"(mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs?|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)"
 WEEKDAY_BEFORE = re.compile(rf"(?<!\w){WEEKDAY}\.?,?\s+$", re.I)  # "Tuesday, Dec 10"
 WEEKDAY_AFTER = re.compile(rf"^,?\s*\(?{WEEKDAY}(?!\w)\)?", re.I)  # "2027-02-15 (Monday)"
+# Chinese: 星期一..星期日 (星期天), 周一..周日, 礼拜一..礼拜天, before a date ("周四（12月10日）") or after it
+CJK_WEEKDAYS = "一二三四五六日"
+CJK_WEEKDAY = r"(?:星期|礼拜|(?<!\d)(?<!\d\s)周)([一二三四五六日天])"  # not "4 周" (weeks)
+CJK_WEEKDAY_BEFORE = re.compile(rf"{CJK_WEEKDAY}\s*[，,、（(]?\s*$")  # "周四（12月10日）", "星期一 12月14日"
+CJK_WEEKDAY_AFTER = re.compile(rf"^\s*[，,、]?\s*[（(]?\s*{CJK_WEEKDAY}[）)]?")  # "2027年1月15日（星期五）"
 
 # numbers and amounts: "$1,234.5", "12 %", "1.2k", "$4bn"; "Q3", "3rd" and "v2" are not numbers (glued to letters)
 NUMBER = re.compile(
@@ -115,17 +121,20 @@ def unsupported(reply: str, facts: Mapping[str, Any], given: str = "") -> list[s
 
     wrong: list[str] = []
     spans: list[tuple[int, int]] = []
-    for readings, start, end in _dates(reply):
+    taken = 0  # where the last weekday read with a date ends: "A 周五，B" reads 周五 with A only
+    for readings, start, end in sorted(_dates(reply), key=lambda d: d[1]):
         spans.append((start, end))
         matches = [g for r in readings for g in days if _same_day(r, g)]
         if not matches:
             wrong.append(reply[start:end])
             continue
-        before, after = WEEKDAY_BEFORE.search(reply[:start]), WEEKDAY_AFTER.search(reply[end:])
+        before = WEEKDAY_BEFORE.search(reply[taken:start]) or CJK_WEEKDAY_BEFORE.search(reply[taken:start])
+        after = WEEKDAY_AFTER.search(reply[end:]) or CJK_WEEKDAY_AFTER.search(reply[end:])
         weekday = before or after
         if weekday:
-            first, last = (before.start(), end) if before else (start, end + after.end() if after else end)
+            first, last = (taken + before.start(), end) if before else (start, end + after.end() if after else end)
             spans.append((first, last))
+            taken = last
             known = [date(y, m, d) for y, m, d in matches if y and d]
             if known and all(day.weekday() != _weekday(weekday[1]) for day in known):
                 wrong.append(reply[first:last])
@@ -218,6 +227,8 @@ def _month(name: str) -> int:
 
 
 def _weekday(name: str) -> int:
+    if name in "天" or name in CJK_WEEKDAYS:
+        return CJK_WEEKDAYS.index(name.replace("天", "日"))
     return WEEKDAYS.index(name[:3].lower())
 
 

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from bot.scoring.scorecard import Measure, Tiers
-from prompts import fill, raw, say
+from prompts import current, fill, raw, say
 from storage.types import Driver
 
 CATEGORY_CHARS = 60  # a category value longer than this is clipped in a reason
@@ -87,7 +87,8 @@ def metric_label(metric: str) -> str:
 #
 # `reason_code(measure, figures)` says which template of prompts/reasons.toml a reason takes ("t") and its values
 # ("v"): each a literal (a number as written, a category's value, a scorecard's own label) or a [kind, value] pair
-# worded when shown ("metric", "field", "span", "days", "duration", "pct", "agg", "unset", "counted", "joined").
+# worded when shown ("metric", "field", "span", "days", "duration", "pct", "agg", "unset", "counted", "joined"; "label",
+# a scorecard's own label with its other languages: ["label", "the international plan", {"zh-CN": "国际套餐"}]).
 # A score stores it beside the reason's text (storage.types.Driver.words), so the card reads in its reader's
 # language; `reason_text` words it at once (English at scoring time: the stored text).
 
@@ -170,6 +171,8 @@ def _word(part: Part) -> str:
     kind, *args = part
     if kind == "metric":
         return metric_label(str(args[0]))
+    if kind == "label":  # a scorecard's own label, in the reader's language if it names one
+        return str(args[1].get(current(), args[0]))
     if kind == "field":
         return str(raw("reasons.field_labels").get(args[0], str(args[0]).replace("_", " ")))
     if kind == "counted":
@@ -212,7 +215,7 @@ def cap_code(conditions: list[Code], at_most: float) -> Code:
 
 def _name(m: Measure) -> Part:
     if m.label:
-        return m.label
+        return ["label", m.label, m.labels_in] if m.labels_in else m.label
     if m.field:
         return ["field", m.field]
     return ["metric", m.source]

@@ -62,7 +62,7 @@ def capitalised(label: str) -> str:
 def measure_words(m: Measure) -> str:
     """A measure as a sentence names it: "login, last 7 days vs the 28 before", "days since the last login"."""
     if m.label:
-        label = m.label
+        label = m.label_here() or m.label
     elif m.field:
         label = str(raw("reasons.field_labels").get(m.field, m.field.replace("_", " ")))
     else:

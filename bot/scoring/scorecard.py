@@ -60,6 +60,7 @@ class Measure(_Strict):
     categories: dict[str, float] = Field(default_factory=dict)  # a category field's value -> 0-100
     other: float | None = Field(default=None, ge=0, le=100)  # categories not listed (None: left out)
     label: str | None = Field(default=None, min_length=1, max_length=80)  # how the metric reads in sentences
+    labels_in: dict[str, str] = Field(default_factory=dict)  # language -> label: labels_in = { zh-CN = "国际套餐" }
     weight: float = Field(default=1.0, gt=0)
     fill: Literal["zero", "none"] = "zero"
     days: int = Field(default=7, ge=1, le=365)
@@ -83,6 +84,14 @@ class Measure(_Strict):
                 f"unknown metric {metric!r}: did you mean {near[0]!r}? (if your data names it {metric!r}, "
                 "give the measure a `label` saying how it reads)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _labelled_in_english(self) -> Measure:
+        if self.labels_in and self.label is None:
+            raise ValueError("labels_in names the label in other languages: give the measure its `label` too")
+        if any(not 1 <= len(x) <= 80 for x in self.labels_in.values()):
+            raise ValueError("a label in labels_in is 1 to 80 characters")
         return self
 
     @field_validator("bands")
@@ -125,6 +134,10 @@ class Measure(_Strict):
         if not self.is_category and (self.categories or self.other is not None):
             raise ValueError("`categories` and `other` are for category fields only")
         return self
+
+    def label_here(self) -> str | None:
+        """The measure's own label in the current language (`labels_in`), else as written; None: it has none."""
+        return self.labels_in.get(current(), self.label) if self.label else None
 
     @property
     def is_category(self) -> bool:
@@ -425,5 +438,16 @@ _READS = {
 
 def _written(m: dict[str, Any]) -> dict[str, Any]:
     """A measure's keys as a scorecard file gives them: what identifies it, what its transform reads, its scoring."""
-    keys = ("name", "label", "metric", "field", "transform", *_READS[m["transform"]], "bands", "categories", "other")
+    keys = (
+        "name",
+        "label",
+        "labels_in",
+        "metric",
+        "field",
+        "transform",
+        *_READS[m["transform"]],
+        "bands",
+        "categories",
+        "other",
+    )
     return {k: m[k] for k in (*keys, "weight") if m.get(k) not in (None, [], {})}
