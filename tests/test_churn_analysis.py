@@ -246,7 +246,7 @@ def test_renderings(portfolio: Engine, tmp_path: Path) -> None:
     md = render_md(got)
     assert "**10.0 %** (20 churned / 200 accounts at the start)" in md
     assert "**21.7 %** (5,000 lost / 23,000 MRR at the start)" in md
-    assert "| price | 4 | 40.0 % | 1 |" in md and "Acme (2)" in md and "> answer 0" in md
+    assert "| Price | 4 | 40.0 % | 1 |" in md and "Acme (2)" in md and "> answer 0" in md
     csvs = render_csv(got)
     assert csvs["churn-2026-Q3-headline.csv"].splitlines()[1].startswith("2026-Q3,2026-07-01,2026-09-30,,200,20,0.1000")
     assert csvs["churn-2026-Q3-reasons.csv"].splitlines()[1] == "price,4,0.4000,1"
