@@ -213,7 +213,7 @@ def test_stored_scores_equal_the_pinned_ones(engine: Engine, tmp_path: Path) -> 
 
 
 def test_a_changed_parts_field_changes_the_digest(engine: Engine, tmp_path: Path) -> None:
-    """The digest reads the parts as stored: one rounded figure written differently is caught."""
+    """The digest reads the parts as stored: the same parts written with one more byte are caught."""
     pinned = json.loads(FIXTURE.read_text(encoding="utf-8"))
     score_pinned(engine, tmp_path)
     with engine.begin() as conn:
@@ -221,7 +221,7 @@ def test_a_changed_parts_field_changes_the_digest(engine: Engine, tmp_path: Path
             text("SELECT account_id, CAST(parts AS TEXT) FROM health_score WHERE day = :d ORDER BY account_id"),
             {"d": END},
         ).first()  # type: ignore[misc]
-        changed = parts.replace('"points":-', '"points":-0', 1)  # the same number, another text
+        changed = parts.replace(',"coverage":', ', "coverage":', 1)  # the same parts, one more space
         assert changed != parts and json.loads(changed) == json.loads(parts)
         conn.execute(
             text("UPDATE health_score SET parts = :p WHERE account_id = :a AND day = :d"),
