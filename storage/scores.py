@@ -5,6 +5,7 @@ None of them commits: the caller's unit of work (one per Slack request, job or c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -59,8 +60,15 @@ SCORE_COLUMNS = (
 
 
 def save_scores(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Upsert score rows (columns as SCORE_COLUMNS): re-running a day replaces it."""
-    return bulk.upsert_rows(conn, "health_score", SCORE_COLUMNS, ["account_id", "day"], rows, json_columns=["parts"])
+    """Upsert score rows (columns as SCORE_COLUMNS): re-running a day replaces it. `parts` is a dict, or its JSON
+    text already encoded (as `json.dumps(parts, separators=(",", ":"))` writes it: the scoring run's)."""
+    at = SCORE_COLUMNS.index("parts")
+    encoded = [r if isinstance(r[at], str) else (*r[:at], _json(r[at]), *r[at + 1 :]) for r in rows]
+    return bulk.upsert_rows(conn, "health_score", SCORE_COLUMNS, ["account_id", "day"], encoded)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) -> None:

@@ -8,15 +8,16 @@ measure for every account at once, and a backfill reuses the same arrays day aft
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast, overload
 
 import numpy as np
 import pandas as pd
 
-from bot.scoring.explain import Code, cap_code, reason_code, worded
+from bot.scoring.explain import Code, cap_code, reason_code, worded, wording_key
 from bot.scoring.measures import DayInputs, applies, measure_input
 from bot.scoring.panel import Panel, window
 from bot.scoring.scorecard import Cap, Card, Scorecard
@@ -50,12 +51,45 @@ class PartsRow(TypedDict):
     coverage: NotRequired[float]
 
 
+class PartsColumn(Sequence[PartsRow]):
+    """A day's parts as the JSON text they are stored as (what `json.dumps(part, separators=(",", ":"))` writes,
+    encoded once by the engine), read back as plain dicts on demand."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> PartsRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> PartsColumn: ...
+    def __getitem__(self, index: int | slice) -> PartsRow | PartsColumn:
+        if isinstance(index, slice):
+            return PartsColumn(self.texts[index])
+        return cast(PartsRow, json.loads(self.texts[index]))
+
+
+def parts_json(parts: Sequence[PartsRow], rows: Sequence[int], coverage: Sequence[float]) -> list[str]:
+    """The stored JSON of `parts[rows]`, each with its coverage added: `{**part, "coverage": c}` as json.dumps
+    writes it."""
+    if isinstance(parts, PartsColumn):
+        texts = parts.texts
+        return [f'{texts[r][:-1]},"coverage":{_jfloat(c)}}}' for r, c in zip(rows, coverage, strict=True)]
+    return [
+        json.dumps({**parts[r], "coverage": c}, separators=_SEPARATORS) for r, c in zip(rows, coverage, strict=True)
+    ]
+
+
 @dataclass
 class DayScores:
     """Scores for one day: one row per account that could be scored."""
 
     frame: pd.DataFrame  # account_id, score, raw_tier, card, partial, coverage, cap (see `score_day`)
-    parts: list[PartsRow]  # aligned with frame rows
+    parts: Sequence[PartsRow]  # aligned with frame rows (a `PartsColumn` from `score_day`)
     days_with_data: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per panel account
 
     def score_parts(self, row: int) -> ScoreParts:
@@ -96,7 +130,7 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     score = np.full(n, np.nan)
     coverage = np.zeros(n)
     cap_of = np.full(n, -1)
-    parts: list[PartsRow | None] = [None] * n
+    parts: list[str | None] = [None] * n
     for card_name, card in scorecard.cards.items():
         rows = np.flatnonzero(cards == card_name)
         if len(rows):
@@ -117,7 +151,9 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     )
     frame["raw_tier"] = tier_of(scorecard, frame["score"].to_numpy())
     # every kept row has a score, so its card wrote its parts
-    return DayScores(frame.reset_index(drop=True), cast(list[PartsRow], [parts[i] for i in keep]), days_with_data)
+    return DayScores(
+        frame.reset_index(drop=True), PartsColumn(cast(list[str], [parts[i] for i in keep])), days_with_data
+    )
 
 
 def _score_card(
@@ -127,7 +163,7 @@ def _score_card(
     score: np.ndarray,
     coverage: np.ndarray,
     cap_of: np.ndarray,
-    parts: list[PartsRow | None],
+    parts: list[str | None],
 ) -> None:
     days_to_renewal = inputs.days_to_renewal
     total_group_weight = sum(g.weight for g in card.groups.values())
@@ -188,26 +224,42 @@ def _score_card(
     names = list(lost)
     lost_matrix = np.column_stack([lost[nm] for nm in names]) if names else np.zeros((len(rows), 0))
     order = np.argsort(-lost_matrix, axis=1)[:, :3]
-    # One pass per account builds its explanation. Everything it reads is turned into Python
-    # lists first: indexing numpy arrays element by element costs more than the work itself.
+    # The parts are written straight as their stored JSON text (`PartsColumn`): groups and measures a column at
+    # a time; per account only its drivers, from fragments encoded once per distinct reason.
+    head = _json_members(
+        len(rows),
+        [(g, _rounded(v)) for g, v in group_scores.items()],
+        [(nm, _rounded(measure_scores[nm])) for nm in names],
+    )
     score_missing = np.isnan(card_score).tolist()
-    order_rows = order.tolist()
     lost_rows = lost_matrix.tolist()
-    group_values = [(g, _rounded(v)) for g, v in group_scores.items()]
-    measure_values = [(nm, _rounded(measure_scores[nm])) for nm in names]
+    # drivers are only measures losing at least 0.5 points: ask Python about those alone
+    candidates = np.where(np.take_along_axis(lost_matrix, order, axis=1) < 0.5, -1, order).tolist()
     measure_meta = [measure_group[nm] for nm in names]
+    driver_head = [
+        f'{{"measure":{_jstr(nm)},"group":{_jstr(measure_meta[j][0])},"points":' for j, nm in enumerate(names)
+    ]
     figure_lists: list[list[tuple[str, list[Any]]]] = [
         [(k, np.asarray(v).tolist()) for k, v in measure_figures[nm].items()] for nm in names
     ]
-    reasons: dict[tuple[Any, ...], tuple[str, Code]] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
+    wordings: dict[tuple[Any, ...], str] = {}  # wording_key -> the reason's JSON text
+    reasons: dict[tuple[Any, ...], tuple[Code, str]] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
 
-    def reason_for(j: int, i: int) -> tuple[str, Code]:
+    def fragment(code: Code) -> str:
+        """',"reason":...,"words":...}': the end of a driver's JSON."""
+        key = wording_key(code)
+        text = wordings.get(key)
+        if text is None:
+            text = wordings[key] = _jstr(worded(code))
+        return f',"reason":{text},"words":{json.dumps(code, separators=_SEPARATORS)}}}'
+
+    def reason_for(j: int, i: int) -> tuple[Code, str]:
         quoted = {k: v[i] for k, v in figure_lists[j]}
         key = (j, *quoted.values())
         reason = reasons.get(key)
         if reason is None:
             code = reason_code(measure_meta[j][1], quoted)
-            reason = (worded(code), code)
+            reason = (code, fragment(code))
             if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
                 reasons[key] = reason
         return reason
@@ -218,45 +270,57 @@ def _score_card(
     for i, r in enumerate(rows.tolist()):
         if score_missing[i]:
             continue
-        drivers: list[DriverRow] = []
+        drivers: list[tuple[float, str]] = []
         lost_i = lost_rows[i]
         named: set[int] = set()  # measures a holding cap names: their points join the cap's, said once
         if held_rows[i]:
             cap = card.caps[cap_rows[i]]
             measures = [c.measure for c in cap.conditions]
             named = {position[nm] for nm in measures}
-            code = cap_code([reason_for(position[nm], i)[1] for nm in measures], cap.at_most)
-            points = cap_points[i] + sum(lost_i[j] for j in named)
-            cap_row: DriverRow = {
-                "measure": f"cap:{measures[0]}",
-                "group": "",
-                "points": round(-points, 1),
-                "reason": worded(code),
-                "words": code,
-            }
-            drivers.append(cap_row)
-        for j in order_rows[i]:
-            points = lost_i[j]
-            if points < 0.5:
+            code = cap_code([reason_for(position[nm], i)[0] for nm in measures], cap.at_most)
+            points = round(-(cap_points[i] + sum(lost_i[j] for j in named)), 1)
+            drivers.append((points, f'{{"measure":{_jstr("cap:" + measures[0])},"group":"","points":'
+                            f"{_jfloat(points)}{fragment(code)}"))  # fmt: skip
+        for j in candidates[i]:
+            if j < 0:
                 break
             if j in named:
                 continue
-            text, code = reason_for(j, i)
-            drivers.append(
-                {
-                    "measure": names[j],
-                    "group": measure_meta[j][0],
-                    "points": round(-points, 1),
-                    "reason": text,
-                    "words": code,
-                }
-            )
-        drivers = sorted(drivers, key=lambda d: d["points"])[:3]
-        parts[r] = {
-            "groups": {g: v[i] for g, v in group_values},
-            "measures": {nm: v[i] for nm, v in measure_values},
-            "drivers": drivers,
-        }
+            points = round(-lost_i[j], 1)
+            drivers.append((points, driver_head[j] + _jfloat(points) + reason_for(j, i)[1]))
+        if len(drivers) > 1:
+            drivers = sorted(drivers, key=_first)[:3]
+        parts[r] = f'{head[i]},"drivers":[{",".join(d for _, d in drivers)}]}}'
+
+
+_SEPARATORS = (",", ":")
+_jstr = json.dumps  # a string as json.dumps writes it inside a part (ASCII, escaped)
+
+
+def _first(pair: tuple[float, str]) -> float:
+    return pair[0]
+
+
+def _jfloat(x: float) -> str:
+    """A float as json.dumps writes it."""
+    if x - x == 0:
+        return float.__repr__(x)
+    return "NaN" if x != x else "Infinity" if x > 0 else "-Infinity"
+
+
+def _json_members(
+    n: int, groups: list[tuple[str, list[float | None]]], measures: list[tuple[str, list[float | None]]]
+) -> list[str]:
+    """Per account '{"groups":{...},"measures":{...}}' less its last brace: the start of its parts' JSON, built a
+    column at a time (numpy adds object arrays of str element by element, in C)."""
+    out: Any = np.full(n, "", dtype=object)
+    for opening, columns in (('{"groups":{', groups), ('},"measures":{', measures)):
+        out = out + opening
+        for k, (name, values) in enumerate(columns):
+            r = float.__repr__
+            encoded = ["null" if v is None else r(v) if v - v == 0 else _jfloat(v) for v in values]
+            out = out + ("," if k else "") + _jstr(name) + ":" + np.array(encoded, dtype=object)
+    return cast(list[str], (out + "}").tolist())
 
 
 def capped_scores(score: np.ndarray, cap_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

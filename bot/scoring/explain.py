@@ -194,6 +194,25 @@ def worded(code: Code) -> str:
     return fill(template, **values) if _NEEDS_FILL.search(template) else template.format(**values)
 
 
+def _part_key(part: Part) -> Any:
+    if isinstance(part, str):
+        return part
+    kind, *args = part
+    if kind == "pct":  # `_pct` reads the whole percent alone
+        return kind, round(args[0] * 100)
+    if kind == "joined":
+        return kind, tuple(wording_key(c) for c in args[0])
+    if kind == "counted":
+        return kind, args[0], _part_key(args[1])
+    return kind, *((type(a), a) for a in args)  # 28 and 28.0 may read differently
+
+
+def wording_key(code: Code) -> tuple[Any, ...]:
+    """What `worded(code)` depends on, hashable: two codes with the same key read the same in one language (a
+    trend's change only to the whole percent), so a day's many reasons are worded once per distinct key."""
+    return code["t"], *((k, _part_key(p)) for k, p in code["v"].items())
+
+
 def driver_reason(driver: Driver) -> str:
     """A stored driver in the reader's language: its code worded, else (a row stored before codes, or one whose
     code this version cannot word) its stored text."""

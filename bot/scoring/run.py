@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import PartsRow, apply_hysteresis, score_day
+from bot.scoring.engine import apply_hysteresis, parts_json, score_day
 from bot.scoring.importer import CLOCK_SLACK
 from bot.scoring.panel import Panel, day_number, days_between
 from bot.scoring.scorecard import Scorecard
@@ -107,7 +107,6 @@ def score_range(
         result = score_day(scorecard, everyone, panel, day)
         result_rows = np.isin(result.frame["account_id"].to_numpy(), everyone.loc[active, "id"].to_numpy())
         frame = result.frame[result_rows].reset_index(drop=True)
-        parts = [p for p, keep in zip(result.parts, result_rows, strict=True) if keep]
         ids = frame["account_id"]
         known = tier_by_day.get(dn - 1, pd.Series(dtype=object)).reindex(ids).to_numpy(dtype=object)
         previous = known.copy()
@@ -123,8 +122,7 @@ def score_range(
 
         now = utcnow()
         n = len(frame)
-        coverage = frame["coverage"].tolist()
-        stored: list[PartsRow] = [{**part, "coverage": c} for part, c in zip(parts, coverage, strict=True)]
+        stored = parts_json(result.parts, np.flatnonzero(result_rows).tolist(), frame["coverage"].tolist())
         rows = list(
             zip(
                 frame["account_id"].tolist(),
