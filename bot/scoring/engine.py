@@ -20,7 +20,7 @@ import pandas as pd
 from bot.scoring.explain import Code, cap_code, reason_code, worded, wording_key
 from bot.scoring.measures import DayInputs, applies, measure_input
 from bot.scoring.panel import Panel, window
-from bot.scoring.scorecard import Cap, Card, Scorecard
+from bot.scoring.scorecard import Cap, Card, Measure, Scorecard
 from storage.types import ScoreParts
 
 
@@ -115,8 +115,21 @@ def card_for_accounts(scorecard: Scorecard, accounts: pd.DataFrame) -> np.ndarra
     return np.where(chosen == "", fallback, chosen)
 
 
-def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: date) -> DayScores:
-    """Score every account in `accounts` (rows aligned with panel.account_ids) on `day`."""
+@dataclass
+class ReasonCache:
+    """Reasons worded and encoded once per distinct wording and figures, kept across the days of one run (in one
+    language: the one spoken while it scores)."""
+
+    wordings: dict[tuple[Any, ...], str] = field(default_factory=dict)  # wording_key -> the text as JSON
+    reasons: dict[tuple[Any, ...], tuple[Code, str]] = field(default_factory=dict)  # (measure, figures) -> code, JSON
+
+
+def score_day(
+    scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: date, cache: ReasonCache | None = None
+) -> DayScores:
+    """Score every account in `accounts` (rows aligned with panel.account_ids) on `day`; `cache` carries the
+    reasons already worded from one day to the next (a backfill)."""
+    cache = cache if cache is not None else ReasonCache()
     inputs = DayInputs.on(scorecard, accounts, panel, day)
     col, lookback = inputs.col, inputs.lookback
     n = len(panel.account_ids)
@@ -134,7 +147,7 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     for card_name, card in scorecard.cards.items():
         rows = np.flatnonzero(cards == card_name)
         if len(rows):
-            _score_card(card, inputs, rows, score, coverage, cap_of, parts)
+            _score_card(card, inputs, rows, score, coverage, cap_of, parts, cache)
 
     enough = (days_with_data >= scorecard.data.min_days_of_data) & (coverage >= scorecard.data.min_weight_covered)
     enough &= ~np.isnan(score)
@@ -164,6 +177,7 @@ def _score_card(
     coverage: np.ndarray,
     cap_of: np.ndarray,
     parts: list[str | None],
+    cache: ReasonCache,
 ) -> None:
     days_to_renewal = inputs.days_to_renewal
     total_group_weight = sum(g.weight for g in card.groups.values())
@@ -234,7 +248,8 @@ def _score_card(
     score_missing = np.isnan(card_score).tolist()
     lost_rows = lost_matrix.tolist()
     # drivers are only measures losing at least 0.5 points: ask Python about those alone
-    candidates = np.where(np.take_along_axis(lost_matrix, order, axis=1) < 0.5, -1, order).tolist()
+    candidate = np.where(np.take_along_axis(lost_matrix, order, axis=1) < 0.5, -1, order)
+    candidates = candidate.tolist()
     measure_meta = [measure_group[nm] for nm in names]
     driver_head = [
         f'{{"measure":{_jstr(nm)},"group":{_jstr(measure_meta[j][0])},"points":' for j, nm in enumerate(names)
@@ -242,8 +257,10 @@ def _score_card(
     figure_lists: list[list[tuple[str, list[Any]]]] = [
         [(k, np.asarray(v).tolist()) for k, v in measure_figures[nm].items()] for nm in names
     ]
-    wordings: dict[tuple[Any, ...], str] = {}  # wording_key -> the reason's JSON text
-    reasons: dict[tuple[Any, ...], tuple[Code, str]] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
+    wordings, reasons = cache.wordings, cache.reasons
+    if len(reasons) > _REASONS_KEPT:
+        reasons.clear()
+    measure_ids = [id(meta[1]) for meta in measure_meta]
 
     def fragment(code: Code) -> str:
         """',"reason":...,"words":...}': the end of a driver's JSON."""
@@ -251,11 +268,11 @@ def _score_card(
         text = wordings.get(key)
         if text is None:
             text = wordings[key] = _jstr(worded(code))
-        return f',"reason":{text},"words":{json.dumps(code, separators=_SEPARATORS)}}}'
+        return f',"reason":{text},"words":{_encode(code)}}}'
 
     def reason_for(j: int, i: int) -> tuple[Code, str]:
         quoted = {k: v[i] for k, v in figure_lists[j]}
-        key = (j, *quoted.values())
+        key = (measure_ids[j], *quoted.values())
         reason = reasons.get(key)
         if reason is None:
             code = reason_code(measure_meta[j][1], quoted)
@@ -263,6 +280,18 @@ def _score_card(
             if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
                 reasons[key] = reason
         return reason
+
+    # a trend's reason differs from account to account only by its change: its JSON from a template checked
+    # against `reason_code` itself, its words once per whole percent
+    trends: list[list[str | None] | None] = [None] * len(names)
+    for j, (_, m) in enumerate(measure_meta):
+        if m.transform == "trend":
+            trends[j] = _trend_fragments(m, figure_lists[j], np.flatnonzero((candidate == j).any(axis=1)), fragment)
+
+    def driver_end(j: int, i: int) -> str:
+        known = trends[j]
+        end = known[i] if known is not None else None
+        return end if end is not None else reason_for(j, i)[1]
 
     position = {nm: j for j, nm in enumerate(names)}  # a cap holds only on measures with data: all are here
     held_rows, cap_rows = held.tolist(), cap_index.tolist()
@@ -287,14 +316,68 @@ def _score_card(
             if j in named:
                 continue
             points = round(-lost_i[j], 1)
-            drivers.append((points, driver_head[j] + _jfloat(points) + reason_for(j, i)[1]))
+            drivers.append((points, driver_head[j] + _jfloat(points) + driver_end(j, i)))
         if len(drivers) > 1:
             drivers = sorted(drivers, key=_first)[:3]
         parts[r] = f'{head[i]},"drivers":[{",".join(d for _, d in drivers)}]}}'
 
 
+def _trend_fragments(
+    m: Measure, figures: list[tuple[str, list[Any]]], rows: np.ndarray, fragment: Callable[[Code], str]
+) -> list[str | None] | None:
+    """Per account (None: not in `rows`, or a change that is not finite) the end of a trend driver's JSON, as
+    `fragment(reason_code(m, figures))` gives it; None when the template does not hold for this measure."""
+    columns = dict(figures)
+    change = np.asarray(columns.get("change", []), dtype=float)
+    rows = rows[np.isfinite(change[rows])] if len(rows) else rows
+    if not len(rows):
+        return None
+
+    def generic(i: int) -> str:
+        return fragment(reason_code(m, {k: v[i] for k, v in figures}))
+
+    r0 = int(rows[0])
+    sample = generic(r0)
+    slot = f'["pct",{float.__repr__(change[r0])}]'
+    if sample.count(slot) != 1:
+        return None
+    before, after = sample.split(slot)
+    reason_at, words_at = before.find(',"words":'), before.rfind(',"words":')
+    if not before.startswith(',"reason":') or reason_at != words_at:
+        return None
+    words_head, words_tail = before[words_at:], after
+    whole = np.rint(change * 100.0)  # `_pct` reads round(change * 100): the same float, half to even
+    texts: dict[float, str] = {}
+    out: list[str | None] = [None] * len(change)
+    values, wholes = change.tolist(), whole.tolist()
+    for i in rows.tolist():
+        text = texts.get(wholes[i])
+        if text is None:
+            text = texts[wholes[i]] = generic(i)[: -len(after)].split(',"words":')[0]
+        out[i] = f'{text}{words_head}["pct",{float.__repr__(values[i])}]{words_tail}'
+    checks = {int(rows[-1]), int(rows[len(rows) // 2])}
+    if any(out[i] != generic(i) for i in checks):
+        return None
+    return out
+
+
 _SEPARATORS = (",", ":")
 _jstr = json.dumps  # a string as json.dumps writes it inside a part (ASCII, escaped)
+_REASONS_KEPT = 200_000  # distinct figures remembered by a run's `ReasonCache` before it starts afresh
+
+
+def _encoder() -> Callable[[Any], str]:
+    """`json.dumps(value, separators=(",", ":"))` without building an encoder per call: the C encoder made once
+    (no circular-reference check: a reason code is a small tree)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return lambda value: json.dumps(value, separators=_SEPARATORS)
+    base = json.JSONEncoder(separators=_SEPARATORS)
+    chunks = make(None, base.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _encoder()
 
 
 def _first(pair: tuple[float, str]) -> float:

@@ -194,23 +194,32 @@ def worded(code: Code) -> str:
     return fill(template, **values) if _NEEDS_FILL.search(template) else template.format(**values)
 
 
+_LITERAL_KINDS = frozenset({"metric", "field", "agg", "unset"})  # words from strings alone
+
+
 def _part_key(part: Part) -> Any:
     if isinstance(part, str):
         return part
-    kind, *args = part
+    kind = part[0]
+    if kind in _LITERAL_KINDS:
+        return tuple(part)
     if kind == "pct":  # `_pct` reads the whole percent alone
-        return kind, round(args[0] * 100)
-    if kind == "joined":
-        return kind, tuple(wording_key(c) for c in args[0])
+        return kind, round(part[1] * 100)
     if kind == "counted":
-        return kind, args[0], _part_key(args[1])
-    return kind, *((type(a), a) for a in args)  # 28 and 28.0 may read differently
+        return kind, part[1], _part_key(part[2])
+    if kind == "joined":
+        return kind, tuple(wording_key(c) for c in part[1])
+    return kind, *((a.__class__, a) for a in part[1:])  # 28 and 28.0 may read differently
 
 
 def wording_key(code: Code) -> tuple[Any, ...]:
     """What `worded(code)` depends on, hashable: two codes with the same key read the same in one language (a
-    trend's change only to the whole percent), so a day's many reasons are worded once per distinct key."""
-    return code["t"], *((k, _part_key(p)) for k, p in code["v"].items())
+    trend's change only to the whole percent), so a run's many reasons are worded once per distinct key."""
+    key: list[Any] = [code["t"]]
+    for name, part in code["v"].items():
+        key.append(name)
+        key.append(_part_key(part))
+    return tuple(key)
 
 
 def driver_reason(driver: Driver) -> str:
