@@ -72,6 +72,14 @@ class PartsColumn(Sequence[PartsRow]):
             return PartsColumn(self.texts[index])
         return cast(PartsRow, json.loads(self.texts[index]))
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same parts as dicts (as the plain list of them a day's scores used to hold)."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 def parts_json(parts: Sequence[PartsRow], rows: Sequence[int], coverage: Sequence[float]) -> list[str]:
     """The stored JSON of `parts[rows]`, each with its coverage added: `{**part, "coverage": c}` as json.dumps
@@ -394,16 +402,24 @@ def _jfloat(x: float) -> str:
 def _json_members(
     n: int, groups: list[tuple[str, list[float | None]]], measures: list[tuple[str, list[float | None]]]
 ) -> list[str]:
-    """Per account '{"groups":{...},"measures":{...}}' less its last brace: the start of its parts' JSON, built a
-    column at a time (numpy adds object arrays of str element by element, in C)."""
-    out: Any = np.full(n, "", dtype=object)
-    for opening, columns in (('{"groups":{', groups), ('},"measures":{', measures)):
-        out = out + opening
-        for k, (name, values) in enumerate(columns):
-            r = float.__repr__
-            encoded = ["null" if v is None else r(v) if v - v == 0 else _jfloat(v) for v in values]
-            out = out + ("," if k else "") + _jstr(name) + ":" + np.array(encoded, dtype=object)
-    return cast(list[str], (out + "}").tolist())
+    """Per account '{"groups":{...},"measures":{...}': the start of its parts' JSON, values encoded a column at a
+    time and laid into one format string."""
+
+    def members(columns: list[tuple[str, list[float | None]]]) -> str:
+        return ",".join(_jstr(name).replace("%", "%%") + ":%s" for name, _ in columns)
+
+    layout = '{"groups":{' + members(groups) + '},"measures":{' + members(measures) + "}"
+    if not groups and not measures:
+        return [layout] * n
+    r, table = float.__repr__, _TENTHS
+    encoded = [
+        ["null" if v is None else table.get(v) or (r(v) if v - v == 0 else _jfloat(v)) for v in values]
+        for _, values in (*groups, *measures)
+    ]
+    return [layout % row for row in zip(*encoded, strict=True)]
+
+
+_TENTHS = {k / 10: float.__repr__(k / 10) for k in range(1, 10_001)}  # 0.1 ... 1000.0 (never 0.0: -0.0 reads apart)
 
 
 def capped_scores(score: np.ndarray, cap_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -485,7 +501,6 @@ def apply_hysteresis(scorecard: Scorecard, scores: np.ndarray, previous: np.ndar
     `previous` holds yesterday's tier per account (None when unknown).
     """
     tiers = scorecard.tiers
-    rank = {t: i for i, t in enumerate(tiers.order)}  # 0 = best
     raw = tier_of(scorecard, scores)
     margin = tiers.hysteresis
     if margin == 0:
@@ -494,7 +509,8 @@ def apply_hysteresis(scorecard: Scorecard, scores: np.ndarray, previous: np.ndar
     raw_rank = _tier_rank(scorecard, scores)
     up = _tier_rank(scorecard, scores - margin)  # a better tier must be earned by `margin` points
     down = _tier_rank(scorecard, scores + margin)  # a worse tier needs `margin` points below the cutoff
-    prev = np.fromiter((rank.get(p, -1) for p in previous), dtype=np.int64, count=len(previous))
+    # yesterday's tier as its position (-1: none, or a tier this scorecard does not have), hashed in C
+    prev = pd.Categorical(previous, categories=tiers.order).codes.astype(np.int64)
     moved = (prev >= 0) & (prev != raw_rank)
     improving = moved & (raw_rank < prev)
     worsening = moved & (raw_rank > prev)

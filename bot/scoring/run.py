@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from bot.scoring.engine import apply_hysteresis, parts_json, score_day
+from bot.scoring.engine import ReasonCache, apply_hysteresis, parts_json, score_day
 from bot.scoring.importer import CLOCK_SLACK
 from bot.scoring.panel import Panel, day_number, days_between
 from bot.scoring.scorecard import Scorecard
@@ -101,10 +101,11 @@ def score_range(
     summary = base
     summary.days, summary.beyond_data = days, asked[len(days) :]
     summary.unreported_metrics = [m for m in scorecard.metrics if m not in reported]
+    reasons = ReasonCache()  # reasons worded once for the whole range
     for day in days:
         dn = day_number(day)
         active = active_on(everyone, day)
-        result = score_day(scorecard, everyone, panel, day)
+        result = score_day(scorecard, everyone, panel, day, reasons)
         result_rows = np.isin(result.frame["account_id"].to_numpy(), everyone.loc[active, "id"].to_numpy())
         frame = result.frame[result_rows].reset_index(drop=True)
         ids = frame["account_id"]
