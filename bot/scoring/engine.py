@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NotRequired, TypedDict, cast, overload
+from typing import Any, NotRequired, SupportsIndex, TypedDict, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -64,10 +64,10 @@ class PartsColumn(Sequence[PartsRow]):
         return len(self.texts)
 
     @overload
-    def __getitem__(self, index: int) -> PartsRow: ...
+    def __getitem__(self, index: SupportsIndex) -> PartsRow: ...
     @overload
     def __getitem__(self, index: slice) -> PartsColumn: ...
-    def __getitem__(self, index: int | slice) -> PartsRow | PartsColumn:
+    def __getitem__(self, index: SupportsIndex | slice) -> PartsRow | PartsColumn:
         if isinstance(index, slice):
             return PartsColumn(self.texts[index])
         return cast(PartsRow, json.loads(self.texts[index]))
@@ -97,7 +97,7 @@ class DayScores:
     """Scores for one day: one row per account that could be scored."""
 
     frame: pd.DataFrame  # account_id, score, raw_tier, card, partial, coverage, cap (see `score_day`)
-    parts: Sequence[PartsRow]  # aligned with frame rows (a `PartsColumn` from `score_day`)
+    parts: PartsColumn | list[PartsRow]  # aligned with frame rows (a `PartsColumn` from `score_day`)
     days_with_data: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per panel account
 
     def score_parts(self, row: int) -> ScoreParts:
