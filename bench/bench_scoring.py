@@ -417,11 +417,8 @@ def bench_backend(label: str, engine: Any, url: str, args: argparse.Namespace) -
     base_rows = _stored(engine, day, base["ids"])
     same = sum(1 for i in base["ids"] if i in engine_rows and base_rows.get(i) == engine_rows[i])
     scored_in_sample = sum(1 for i in base["ids"] if i in engine_rows)
-    out = {"label": label, "accounts": n, "observations": n_obs, "load_s": load_s, "run": run, "base": base,
-           "agree": same, "agree_of": scored_in_sample, "sample": len(base["ids"]), "before": before}  # fmt: skip
-    if args.backfill:
-        out["backfill"] = bench_backfill(label, engine, url, args)
-    return out
+    return {"label": label, "accounts": n, "observations": n_obs, "load_s": load_s, "run": run, "base": base,
+            "agree": same, "agree_of": scored_in_sample, "sample": len(base["ids"]), "before": before}  # fmt: skip
 
 
 # --- the backfill: score_range over many days (`healthbot score --from --to`) --------------------------
@@ -433,9 +430,11 @@ def _drop_scores(engine: Any, start: date) -> None:
         conn.execute(text("DELETE FROM health_score WHERE day >= :d"), {"d": start})
 
 
-def bench_backfill(label: str, engine: Any, url: str, args: argparse.Namespace) -> dict[str, Any]:
+def bench_backfill(label: str, engine: Any, url: str, args: argparse.Namespace) -> dict[str, Any] | None:
     """The same data scored over `--backfill` days, this code (and the --compare-root code), each from a table
     without those days; then one day alone the same way, so "N days / 1 day" compares like with like."""
+    if not args.backfill:
+        return None
     day = C.END
     start = day - timedelta(days=args.backfill - 1)
     roots = [("after", args.code_root)] + ([("before", args.compare_root)] if args.compare_root else [])
@@ -559,10 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_sqlite:
         with C.temp_dir("healthbot-bench-") as tmp, C.sqlite_engine(Path(tmp)) as engine:
             results.append(bench_backend("sqlite", engine, str(engine.url), args))
+            results[-1]["backfill"] = bench_backfill("sqlite", engine, str(engine.url), args)
     if C.is_postgres(args.database_url):
         url = C.normalise_url(args.database_url)
         with C.postgres_engine(url) as engine:
             results.append(bench_backend("postgresql", engine, url, args))
+            results[-1]["backfill"] = bench_backfill("postgresql", engine, url, args)
     elif args.database_url:
         print(f"--database-url {args.database_url}: not PostgreSQL, skipped", file=sys.stderr)
     report(results, args.compare_root)
