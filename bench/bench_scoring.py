@@ -72,6 +72,8 @@ def run_engine(url: str, day: date, start: date | None = None) -> dict[str, Any]
     scores.scores_on = timed("read history", scores.scores_on)
     scores.save_scores = timed("store", scores.save_scores)
     scores.delete_scores = timed("store", scores.delete_scores)
+    if hasattr(scores, "replace_scores"):  # since issue 24: the day's scores replaced in one call
+        scores.replace_scores = timed("store", scores.replace_scores)
     panel_cls = health.Panel
     health.Panel = type("TimedPanel", (), {"from_long": staticmethod(timed("build panel", panel_cls.from_long))})
     health.score_day = timed("score_day", health.score_day)

@@ -62,6 +62,10 @@ SCORE_COLUMNS = (
 def save_scores(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     """Upsert score rows (columns as SCORE_COLUMNS): re-running a day replaces it. `parts` is a dict, or its JSON
     text already encoded (as `json.dumps(parts, separators=(",", ":"))` writes it: the scoring run's)."""
+    return _upsert_scores(conn, rows)
+
+
+def _upsert_scores(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     at = SCORE_COLUMNS.index("parts")
     encoded = [r if isinstance(r[at], str) else (*r[:at], _json(r[at]), *r[at + 1 :]) for r in rows]
     return bulk.upsert_rows(conn, "health_score", SCORE_COLUMNS, ["account_id", "day"], encoded)
@@ -71,12 +75,65 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def replace_scores(conn: Connection, day: date, rows: list[tuple[Any, ...]]) -> int:
+    """The stored scores of `day` become `rows` (all of that day; columns as SCORE_COLUMNS, `parts` a dict or its
+    JSON text): rows of accounts no longer scored are removed, the others written anew.
+
+    PostgreSQL: one DELETE of the day and one COPY straight into the table, its text laid out here (no staging
+    table, no upsert, no per-row adaptation); SQLite: `save_scores` (executemany) and `delete_scores`."""
+    if conn.dialect.name != "postgresql":
+        written = _upsert_scores(conn, rows)
+        _delete_stale(conn, day, [r[0] for r in rows])
+        return written
+    conn.execute(text("DELETE FROM health_score WHERE day = :d"), {"d": day})
+    raw = conn.connection.driver_connection
+    stamps: dict[Any, str] = {}  # one run writes one computed_at: formatted once
+    with raw.cursor() as cur, cur.copy(f"COPY health_score ({', '.join(SCORE_COLUMNS)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        for start in range(0, len(rows), bulk.CHUNK):
+            lines = []
+            for account_id, on, score, tier, card, partial, delta_7, delta_30, parts, at in rows[
+                start : start + bulk.CHUNK
+            ]:
+                stamp = stamps.get(at)
+                if stamp is None:
+                    stamp = stamps[at] = _copy_text(at.isoformat() if isinstance(at, datetime) else at)
+                body = parts if isinstance(parts, str) else _json(parts)
+                lines.append(
+                    f"{int(account_id)}\t{on}\t{_copy_float(score)}\t{_copy_text(tier)}\t{_copy_text(card)}\t"
+                    f"{'t' if partial else 'f'}\t{_copy_float(delta_7)}\t{_copy_float(delta_30)}\t"
+                    f"{_copy_text(body)}\t{stamp}\n"
+                )
+            copy.write("".join(lines))
+    return len(rows)
+
+
+def _copy_text(value: Any) -> str:
+    """A value in COPY's text format: backslash, tab, newline and carriage return escaped; None is NULL."""
+    if value is None:
+        return "\\N"
+    out = str(value)
+    if "\\" in out:
+        out = out.replace("\\", "\\\\")
+    if "\t" in out or "\n" in out or "\r" in out:
+        out = out.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return out
+
+
+def _copy_float(value: float | None) -> str:
+    """A float in COPY's text format, the same double back (repr is the shortest text that round-trips)."""
+    return "\\N" if value is None else float.__repr__(float(value))
+
+
 def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) -> None:
     """Drop scores of `day` for accounts no longer scored (e.g. too little data now).
 
     The stale ids are found in Python and deleted in chunks: a `NOT IN` list of every
     scored account would pass SQLite's limit on bound parameters.
     """
+    _delete_stale(conn, day, keep_account_ids)
+
+
+def _delete_stale(conn: Connection, day: date, keep_account_ids: Sequence[int]) -> None:
     keep = set(keep_account_ids)
     stored = conn.execute(text("SELECT account_id FROM health_score WHERE day = :d"), {"d": day}).scalars()
     stale = [account_id for account_id in stored if account_id not in keep]

@@ -69,7 +69,7 @@ measures = [
   { name = "mrr", field = "mrr", transform = "field", bands = [[0, 0], [5000, 100]], weight = 1 },
   { name = "region", field = "region", transform = "field", label = "the region", categories = { emea = 80, na = 100 }, weight = 1 },
 ]
-"""
+"""  # noqa: E501
 
 
 def _unit(*keys: Any) -> np.ndarray:

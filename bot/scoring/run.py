@@ -140,8 +140,7 @@ def score_range(
             )
         )
         with engine.begin() as conn:
-            scores.save_scores(conn, rows)
-            scores.delete_scores(conn, day, frame["account_id"].tolist())
+            scores.replace_scores(conn, day, rows)
         summary.scored += len(frame)
         summary.skipped += int(active.sum()) - len(frame)
         summary.tiers = frame["tier"].value_counts().to_dict()
