@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
+from typing import Any
 
 import numpy as np
+from sqlalchemy import Engine, text
 
 from bot.scoring.engine import PartsColumn, _json_members, parts_json
 from bot.scoring.explain import worded, wording_key
+from storage import scores
+from storage.db import session_factory, unit_of_work
+from storage.models import Account
+from storage.types import utcnow
 
 DUMPS = {"separators": (",", ":")}
 
@@ -56,3 +63,32 @@ def test_reasons_that_read_the_same_share_a_wording_key() -> None:
     assert wording_key(trend(0.004)) == wording_key(trend(-0.004))  # both ±0 %
     assert wording_key(trend(-0.31, 28)) != wording_key(trend(-0.31, 28.0))  # "4 weeks", "4.0 weeks"
     assert np.rint(-0.005 * 100) == round(-0.005 * 100)  # the engine's whole percent is `_pct`'s
+
+
+def test_a_day_replaced_keeps_its_parts_to_the_byte_and_drops_who_is_no_longer_scored(engine: Engine) -> None:
+    day = date(2026, 6, 30)
+    with unit_of_work(session_factory(engine)) as s:
+        accounts = [Account(external_id=f"R-{i}", name=f"Replaced {i}") for i in range(3)]
+        s.add_all(accounts)
+        s.flush()
+        ids = [a.id or 0 for a in accounts]
+    awkward = json.dumps({"drivers": [{"reason": 'tab\there, line\nthere, back\\slash "quoted" ±0 % …'}]}, **DUMPS)
+
+    def row(account_id: int, score: float, parts: Any) -> tuple[Any, ...]:
+        return (account_id, day, score, "healthy", "default", False, None, 1.5, parts, utcnow())
+
+    with engine.begin() as conn:
+        scores.replace_scores(conn, day, [row(ids[0], 50.0, {"a": 1.0}), row(ids[1], 60.0, {"b": None})])
+    with engine.begin() as conn:  # the day again: the first account changed, the second not scored any more
+        scores.replace_scores(conn, day, [row(ids[0], 0.1 + 0.2, awkward), row(ids[2], 70.0, {"c": [1, "x"]})])
+
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT account_id, score, delta_7, delta_30, CAST(parts AS TEXT) FROM health_score ORDER BY account_id"
+            )
+        ).all()
+    assert [tuple(r) for r in stored] == [
+        (ids[0], 0.1 + 0.2, None, 1.5, awkward),
+        (ids[2], 70.0, None, 1.5, '{"c":[1,"x"]}'),
+    ]
