@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, case, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from storage import bulk, bulk_read
+from storage import bulk, bulk_read, score_copy
 from storage.accounts import day_number_sql
 from storage.models import Account, HealthOverride, HealthScore, MetricObservation
 from storage.types import AccountStatus, utcnow
@@ -86,42 +86,8 @@ def replace_scores(conn: Connection, day: date, rows: list[tuple[Any, ...]]) -> 
         _delete_stale(conn, day, [r[0] for r in rows])
         return written
     conn.execute(text("DELETE FROM health_score WHERE day = :d"), {"d": day})
-    raw = conn.connection.driver_connection
-    stamps: dict[Any, str] = {}  # one run writes one computed_at: formatted once
-    with raw.cursor() as cur, cur.copy(f"COPY health_score ({', '.join(SCORE_COLUMNS)}) FROM STDIN") as copy:  # type: ignore[union-attr]
-        for start in range(0, len(rows), bulk.CHUNK):
-            lines = []
-            for account_id, on, score, tier, card, partial, delta_7, delta_30, parts, at in rows[
-                start : start + bulk.CHUNK
-            ]:
-                stamp = stamps.get(at)
-                if stamp is None:
-                    stamp = stamps[at] = _copy_text(at.isoformat() if isinstance(at, datetime) else at)
-                body = parts if isinstance(parts, str) else _json(parts)
-                lines.append(
-                    f"{int(account_id)}\t{on}\t{_copy_float(score)}\t{_copy_text(tier)}\t{_copy_text(card)}\t"
-                    f"{'t' if partial else 'f'}\t{_copy_float(delta_7)}\t{_copy_float(delta_30)}\t"
-                    f"{_copy_text(body)}\t{stamp}\n"
-                )
-            copy.write("".join(lines))
+    score_copy.copy_scores(conn, SCORE_COLUMNS, rows)
     return len(rows)
-
-
-def _copy_text(value: Any) -> str:
-    """A value in COPY's text format: backslash, tab, newline and carriage return escaped; None is NULL."""
-    if value is None:
-        return "\\N"
-    out = str(value)
-    if "\\" in out:
-        out = out.replace("\\", "\\\\")
-    if "\t" in out or "\n" in out or "\r" in out:
-        out = out.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return out
-
-
-def _copy_float(value: float | None) -> str:
-    """A float in COPY's text format, the same double back (repr is the shortest text that round-trips)."""
-    return "\\N" if value is None else float.__repr__(float(value))
 
 
 def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, text
 
-from bot.scoring.engine import PartsColumn, _json_members, parts_json
+from bot.scoring.engine import PartsColumn, parts_json
 from bot.scoring.explain import worded, wording_key
+from bot.scoring.parts_json import json_members
 from storage import scores
 from storage.db import session_factory, unit_of_work
 from storage.models import Account
@@ -25,7 +26,7 @@ def test_groups_and_measures_read_as_json_dumps_writes_them() -> None:
     groups = [("usage", [60.2, None, -0.0, 0.0, math.inf]), ("réseau %s", [100.0, 0.1, 1e-07, 12345678.9, 1000.0])]
     measures = [("logins", [0.30000000000000004, -12.5, None, 5.0, -math.inf])]
 
-    heads = _json_members(5, groups, measures)
+    heads = json_members(5, groups, measures)
 
     for i, head in enumerate(heads):
         want = {"groups": {g: v[i] for g, v in groups}, "measures": {m: v[i] for m, v in measures}}
@@ -33,7 +34,7 @@ def test_groups_and_measures_read_as_json_dumps_writes_them() -> None:
 
 
 def test_a_part_without_groups_or_measures() -> None:
-    assert _json_members(2, [], []) == ['{"groups":{},"measures":{}'] * 2
+    assert json_members(2, [], []) == ['{"groups":{},"measures":{}'] * 2
 
 
 def test_stored_parts_are_json_dumps_of_the_parts_with_coverage() -> None:

@@ -20,7 +20,8 @@ import pandas as pd
 from bot.scoring.explain import Code, cap_code, reason_code, worded, wording_key
 from bot.scoring.measures import DayInputs, applies, measure_input
 from bot.scoring.panel import Panel, window
-from bot.scoring.scorecard import Cap, Card, Measure, Scorecard
+from bot.scoring.parts_json import SEPARATORS, encode, jfloat, json_members, jstr, trend_fragments
+from bot.scoring.scorecard import Cap, Card, Scorecard
 from storage.types import ScoreParts
 
 
@@ -86,10 +87,8 @@ def parts_json(parts: Sequence[PartsRow], rows: Sequence[int], coverage: Sequenc
     writes it."""
     if isinstance(parts, PartsColumn):
         texts = parts.texts
-        return [f'{texts[r][:-1]},"coverage":{_jfloat(c)}}}' for r, c in zip(rows, coverage, strict=True)]
-    return [
-        json.dumps({**parts[r], "coverage": c}, separators=_SEPARATORS) for r, c in zip(rows, coverage, strict=True)
-    ]
+        return [f'{texts[r][:-1]},"coverage":{jfloat(c)}}}' for r, c in zip(rows, coverage, strict=True)]
+    return [json.dumps({**parts[r], "coverage": c}, separators=SEPARATORS) for r, c in zip(rows, coverage, strict=True)]
 
 
 @dataclass
@@ -248,7 +247,7 @@ def _score_card(
     order = np.argsort(-lost_matrix, axis=1)[:, :3]
     # The parts are written straight as their stored JSON text (`PartsColumn`): groups and measures a column at
     # a time; per account only its drivers, from fragments encoded once per distinct reason.
-    head = _json_members(
+    head = json_members(
         len(rows),
         [(g, _rounded(v)) for g, v in group_scores.items()],
         [(nm, _rounded(measure_scores[nm])) for nm in names],
@@ -259,9 +258,7 @@ def _score_card(
     candidate = np.where(np.take_along_axis(lost_matrix, order, axis=1) < 0.5, -1, order)
     candidates = candidate.tolist()
     measure_meta = [measure_group[nm] for nm in names]
-    driver_head = [
-        f'{{"measure":{_jstr(nm)},"group":{_jstr(measure_meta[j][0])},"points":' for j, nm in enumerate(names)
-    ]
+    driver_head = [f'{{"measure":{jstr(nm)},"group":{jstr(measure_meta[j][0])},"points":' for j, nm in enumerate(names)]
     figure_lists: list[list[tuple[str, list[Any]]]] = [
         [(k, np.asarray(v).tolist()) for k, v in measure_figures[nm].items()] for nm in names
     ]
@@ -275,8 +272,8 @@ def _score_card(
         key = wording_key(code)
         text = wordings.get(key)
         if text is None:
-            text = wordings[key] = _jstr(worded(code))
-        return f',"reason":{text},"words":{_encode(code)}}}'
+            text = wordings[key] = jstr(worded(code))
+        return f',"reason":{text},"words":{encode(code)}}}'
 
     def reason_for(j: int, i: int) -> tuple[Code, str]:
         quoted = {k: v[i] for k, v in figure_lists[j]}
@@ -294,7 +291,7 @@ def _score_card(
     trends: list[list[str | None] | None] = [None] * len(names)
     for j, (_, m) in enumerate(measure_meta):
         if m.transform == "trend":
-            trends[j] = _trend_fragments(m, figure_lists[j], np.flatnonzero((candidate == j).any(axis=1)), fragment)
+            trends[j] = trend_fragments(m, figure_lists[j], np.flatnonzero((candidate == j).any(axis=1)), fragment)
 
     def driver_end(j: int, i: int) -> str:
         known = trends[j]
@@ -316,110 +313,25 @@ def _score_card(
             named = {position[nm] for nm in measures}
             code = cap_code([reason_for(position[nm], i)[0] for nm in measures], cap.at_most)
             points = round(-(cap_points[i] + sum(lost_i[j] for j in named)), 1)
-            drivers.append((points, f'{{"measure":{_jstr("cap:" + measures[0])},"group":"","points":'
-                            f"{_jfloat(points)}{fragment(code)}"))  # fmt: skip
+            drivers.append((points, f'{{"measure":{jstr("cap:" + measures[0])},"group":"","points":'
+                            f"{jfloat(points)}{fragment(code)}"))  # fmt: skip
         for j in candidates[i]:
             if j < 0:
                 break
             if j in named:
                 continue
             points = round(-lost_i[j], 1)
-            drivers.append((points, driver_head[j] + _jfloat(points) + driver_end(j, i)))
+            drivers.append((points, driver_head[j] + jfloat(points) + driver_end(j, i)))
         if len(drivers) > 1:
             drivers = sorted(drivers, key=_first)[:3]
         parts[r] = f'{head[i]},"drivers":[{",".join(d for _, d in drivers)}]}}'
 
 
-def _trend_fragments(
-    m: Measure, figures: list[tuple[str, list[Any]]], rows: np.ndarray, fragment: Callable[[Code], str]
-) -> list[str | None] | None:
-    """Per account (None: not in `rows`, or a change that is not finite) the end of a trend driver's JSON, as
-    `fragment(reason_code(m, figures))` gives it; None when the template does not hold for this measure."""
-    columns = dict(figures)
-    change = np.asarray(columns.get("change", []), dtype=float)
-    rows = rows[np.isfinite(change[rows])] if len(rows) else rows
-    if not len(rows):
-        return None
-
-    def generic(i: int) -> str:
-        return fragment(reason_code(m, {k: v[i] for k, v in figures}))
-
-    r0 = int(rows[0])
-    sample = generic(r0)
-    slot = f'["pct",{float.__repr__(change[r0])}]'
-    if sample.count(slot) != 1:
-        return None
-    before, after = sample.split(slot)
-    reason_at, words_at = before.find(',"words":'), before.rfind(',"words":')
-    if not before.startswith(',"reason":') or reason_at != words_at:
-        return None
-    words_head, words_tail = before[words_at:], after
-    whole = np.rint(change * 100.0)  # `_pct` reads round(change * 100): the same float, half to even
-    texts: dict[float, str] = {}
-    out: list[str | None] = [None] * len(change)
-    values, wholes = change.tolist(), whole.tolist()
-    for i in rows.tolist():
-        text = texts.get(wholes[i])
-        if text is None:
-            text = texts[wholes[i]] = generic(i)[: -len(after)].split(',"words":')[0]
-        out[i] = f'{text}{words_head}["pct",{float.__repr__(values[i])}]{words_tail}'
-    checks = {int(rows[-1]), int(rows[len(rows) // 2])}
-    if any(out[i] != generic(i) for i in checks):
-        return None
-    return out
-
-
-_SEPARATORS = (",", ":")
-_jstr = json.dumps  # a string as json.dumps writes it inside a part (ASCII, escaped)
 _REASONS_KEPT = 200_000  # distinct figures remembered by a run's `ReasonCache` before it starts afresh
-
-
-def _encoder() -> Callable[[Any], str]:
-    """`json.dumps(value, separators=(",", ":"))` without building an encoder per call: the C encoder made once
-    (no circular-reference check: a reason code is a small tree)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython always has it
-        return lambda value: json.dumps(value, separators=_SEPARATORS)
-    base = json.JSONEncoder(separators=_SEPARATORS)
-    chunks = make(None, base.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
-    return lambda value: "".join(chunks(value, 0))
-
-
-_encode = _encoder()
 
 
 def _first(pair: tuple[float, str]) -> float:
     return pair[0]
-
-
-def _jfloat(x: float) -> str:
-    """A float as json.dumps writes it."""
-    if x - x == 0:
-        return float.__repr__(x)
-    return "NaN" if x != x else "Infinity" if x > 0 else "-Infinity"
-
-
-def _json_members(
-    n: int, groups: list[tuple[str, list[float | None]]], measures: list[tuple[str, list[float | None]]]
-) -> list[str]:
-    """Per account '{"groups":{...},"measures":{...}': the start of its parts' JSON, values encoded a column at a
-    time and laid into one format string."""
-
-    def members(columns: list[tuple[str, list[float | None]]]) -> str:
-        return ",".join(_jstr(name).replace("%", "%%") + ":%s" for name, _ in columns)
-
-    layout = '{"groups":{' + members(groups) + '},"measures":{' + members(measures) + "}"
-    if not groups and not measures:
-        return [layout] * n
-    r, table = float.__repr__, _TENTHS
-    encoded = [
-        ["null" if v is None else table.get(v) or (r(v) if v - v == 0 else _jfloat(v)) for v in values]
-        for _, values in (*groups, *measures)
-    ]
-    return [layout % row for row in zip(*encoded, strict=True)]
-
-
-_TENTHS = {k / 10: float.__repr__(k / 10) for k in range(1, 10_001)}  # 0.1 ... 1000.0 (never 0.0: -0.0 reads apart)
 
 
 def capped_scores(score: np.ndarray, cap_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
