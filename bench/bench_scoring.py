@@ -47,8 +47,9 @@ HISTORY_DAYS = 30
 # --- the measured run (child process) -----------------------------------------------------
 
 
-def run_engine(url: str, day: date, cold: bool = False) -> dict[str, Any]:
-    """score_range(engine, load_scorecard(), day, day) with per-phase timers; `cold`: derived data removed first."""
+def run_engine(url: str, day: date, cold: bool = False, start: date | None = None) -> dict[str, Any]:
+    """score_range(engine, load_scorecard(), start or day, day) with per-phase timers (summed over the days);
+    `cold`: derived data removed first."""
     import bot.scoring.run as health
     from bot.scoring.scorecard import load_scorecard
     from storage import accounts, scores
@@ -74,6 +75,8 @@ def run_engine(url: str, day: date, cold: bool = False) -> dict[str, Any]:
     scores.scores_on = timed("read history", scores.scores_on)
     scores.save_scores = timed("store", scores.save_scores)
     scores.delete_scores = timed("store", scores.delete_scores)
+    if hasattr(scores, "replace_scores"):  # since issue 24: the day's scores replaced in one call
+        scores.replace_scores = timed("store", scores.replace_scores)
     try:  # the derived metric window (issue 24); absent in older checkouts
         from bot.scoring import derived, panel
         from storage import metric_cache, metric_days
@@ -101,7 +104,7 @@ def run_engine(url: str, day: date, cold: bool = False) -> dict[str, Any]:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
     cpu0, t0 = time.process_time(), time.perf_counter()
-    summary = health.score_range(engine, scorecard, day, day)
+    summary = health.score_range(engine, scorecard, start or day, day)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     engine.dispose()
@@ -465,6 +468,64 @@ def bench_backend(label: str, engine: Any, url: str, args: argparse.Namespace) -
             "cold_agree": cold_agree}  # fmt: skip
 
 
+# --- the backfill: score_range over many days (`healthbot score --from --to`) --------------------------
+
+
+def _drop_scores(engine: Any, start: date) -> None:
+    """Each backfill starts from the same table: no scores from `start` on (every run inserts, none updates)."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM health_score WHERE day >= :d"), {"d": start})
+
+
+def bench_backfill(label: str, engine: Any, url: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The same data scored over `--backfill` days, this code (and the --compare-root code), each from a table
+    without those days; then one day alone the same way, so "N days / 1 day" compares like with like."""
+    if not args.backfill:
+        return None
+    day = C.END
+    start = day - timedelta(days=args.backfill - 1)
+    roots = [("after", args.code_root)] + ([("before", args.compare_root)] if args.compare_root else [])
+    out: dict[str, Any] = {"days": args.backfill}
+    for name, root in roots:
+        print(f"[{label}] backfill of {args.backfill} days, {name} ...", flush=True)
+        _drop_scores(engine, start)
+        many = _child("engine", root, url=url, day=day.isoformat(), start=start.isoformat())
+        _drop_scores(engine, day)
+        one = _child("engine", root, url=url, day=day.isoformat())
+        out[name] = {"range": many, "day": one}
+    return out
+
+
+def report_backfill(results: list[dict[str, Any]]) -> None:
+    done = [r for r in results if r.get("backfill")]
+    if not done:
+        return
+    phases = ["accounts", "read observations", "read history", "build panel", "score_day", "hysteresis",
+              "deltas, rows, other", "store"]  # fmt: skip
+    days = done[0]["backfill"]["days"]
+    print()
+    print(
+        f"Backfill: score_range over {days} days (healthbot score --from --to), seconds per phase summed over the days"
+    )
+    columns = [(f"{r['label']} {name}", r["backfill"][name]) for r in done for name in ("before", "after")
+               if name in r["backfill"]]  # fmt: skip
+    rows: list[list[object]] = [[p, *[c["range"]["splits"].get(p, 0.0) for _, c in columns]] for p in phases]
+    rows.append([f"total, {days} days (wall)", *[c["range"]["wall"] for _, c in columns]])
+    rows.append(["one day alone (wall)", *[c["day"]["wall"] for _, c in columns]])
+    rows.append([f"{days} days / 1 day", *[c["range"]["wall"] / c["day"]["wall"] for _, c in columns]])
+    rows.append(["account-days scored", *[c["range"]["scored"] for _, c in columns]])
+    rows.append(["account-days/s", *[c["range"]["scored"] / c["range"]["wall"] for _, c in columns]])
+    rows.append(
+        ["peak RSS MB", *[c["range"]["peak_rss_mb"] + c["range"].get("helper_rss_mb", 0.0) for _, c in columns]]
+    )
+    print(C.table(rows, ["phase", *[name for name, _ in columns]]))
+    for r in done:
+        b = r["backfill"]
+        if "before" in b:
+            print(f"{r['label']}: backfill {b['before']['range']['wall'] / b['after']['range']['wall']:.1f}x faster "
+                  "than the --compare-root code")  # fmt: skip
+
+
 def report(results: list[dict[str, Any]], compare_root: str | None) -> None:
     phases = ["accounts", "read tokens", "read observations", "copy cached days", "read history", "build panel",
               "save derived", "score_day", "hysteresis", "deltas, rows, other", "store"]  # fmt: skip
@@ -536,13 +597,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
     parser.add_argument("--code-root", help="score with the code of this checkout instead of this one")
     parser.add_argument("--compare-root", help="also score with the code of this checkout (before/after figures)")
+    parser.add_argument("--backfill", type=int, default=0, help="also time a backfill of N days (score --from --to)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         spec = json.loads(args.child)
         day = date.fromisoformat(spec["day"])
         if spec["kind"] == "engine":
-            out = run_engine(spec["url"], day, bool(spec.get("cold")))
+            start = date.fromisoformat(spec["start"]) if spec.get("start") else None
+            out = run_engine(spec["url"], day, bool(spec.get("cold")), start)
         else:
             out = run_baseline(spec["url"], day, spec["ids"], spec["budget"])
         print(json.dumps(out, default=str))
@@ -559,14 +622,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_sqlite:
         with C.temp_dir("healthbot-bench-") as tmp, C.sqlite_engine(Path(tmp)) as engine:
             results.append(bench_backend("sqlite", engine, str(engine.url), args))
+            results[-1]["backfill"] = bench_backfill("sqlite", engine, str(engine.url), args)
     if C.is_postgres(args.database_url):
         url = C.normalise_url(args.database_url)
         with C.postgres_engine(url) as engine:
             results.append(bench_backend("postgresql", engine, url, args))
+            results[-1]["backfill"] = bench_backfill("postgresql", engine, url, args)
     elif args.database_url:
         print(f"--database-url {args.database_url}: not PostgreSQL, skipped", file=sys.stderr)
     cache.cleanup()
     report(results, args.compare_root)
+    report_backfill(results)
     return 0
 
 

@@ -5,6 +5,7 @@ None of them commits: the caller's unit of work (one per Slack request, job or c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, bindparam, case, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from storage import bulk, bulk_read
+from storage import bulk, bulk_read, score_copy
 from storage.accounts import day_number_sql
 from storage.models import Account, HealthOverride, HealthScore, MetricObservation
 from storage.types import AccountStatus, utcnow
@@ -59,8 +60,34 @@ SCORE_COLUMNS = (
 
 
 def save_scores(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Upsert score rows (columns as SCORE_COLUMNS): re-running a day replaces it."""
-    return bulk.upsert_rows(conn, "health_score", SCORE_COLUMNS, ["account_id", "day"], rows, json_columns=["parts"])
+    """Upsert score rows (columns as SCORE_COLUMNS): re-running a day replaces it. `parts` is a dict, or its JSON
+    text already encoded (as `json.dumps(parts, separators=(",", ":"))` writes it: the scoring run's)."""
+    return _upsert_scores(conn, rows)
+
+
+def _upsert_scores(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    at = SCORE_COLUMNS.index("parts")
+    encoded = [r if isinstance(r[at], str) else (*r[:at], _json(r[at]), *r[at + 1 :]) for r in rows]
+    return bulk.upsert_rows(conn, "health_score", SCORE_COLUMNS, ["account_id", "day"], encoded)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def replace_scores(conn: Connection, day: date, rows: list[tuple[Any, ...]]) -> int:
+    """The stored scores of `day` become `rows` (all of that day; columns as SCORE_COLUMNS, `parts` a dict or its
+    JSON text): rows of accounts no longer scored are removed, the others written anew.
+
+    PostgreSQL: one DELETE of the day and one COPY straight into the table, its text laid out here (no staging
+    table, no upsert, no per-row adaptation); SQLite: `save_scores` (executemany) and `delete_scores`."""
+    if conn.dialect.name != "postgresql":
+        written = _upsert_scores(conn, rows)
+        _delete_stale(conn, day, [r[0] for r in rows])
+        return written
+    conn.execute(text("DELETE FROM health_score WHERE day = :d"), {"d": day})
+    score_copy.copy_scores(conn, SCORE_COLUMNS, rows)
+    return len(rows)
 
 
 def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) -> None:
@@ -69,6 +96,10 @@ def delete_scores(conn: Connection, day: date, keep_account_ids: Sequence[int]) 
     The stale ids are found in Python and deleted in chunks: a `NOT IN` list of every
     scored account would pass SQLite's limit on bound parameters.
     """
+    _delete_stale(conn, day, keep_account_ids)
+
+
+def _delete_stale(conn: Connection, day: date, keep_account_ids: Sequence[int]) -> None:
     keep = set(keep_account_ids)
     stored = conn.execute(text("SELECT account_id FROM health_score WHERE day = :d"), {"d": day}).scalars()
     stale = [account_id for account_id in stored if account_id not in keep]

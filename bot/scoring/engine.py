@@ -8,17 +8,19 @@ measure for every account at once, and a backfill reuses the same arrays day aft
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, SupportsIndex, TypedDict, cast, overload
 
 import numpy as np
 import pandas as pd
 
-from bot.scoring.explain import Code, cap_code, reason_code, worded
+from bot.scoring.explain import Code, cap_code, reason_code, worded, wording_key
 from bot.scoring.measures import DayInputs, applies, measure_input
 from bot.scoring.panel import Panel, window
+from bot.scoring.parts_json import SEPARATORS, encode, jfloat, json_members, jstr, trend_fragments
 from bot.scoring.scorecard import Cap, Card, Scorecard
 from storage.types import ScoreParts
 
@@ -50,12 +52,51 @@ class PartsRow(TypedDict):
     coverage: NotRequired[float]
 
 
+class PartsColumn(Sequence[PartsRow]):
+    """A day's parts as the JSON text they are stored as (what `json.dumps(part, separators=(",", ":"))` writes,
+    encoded once by the engine), read back as plain dicts on demand."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> PartsRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> PartsColumn: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> PartsRow | PartsColumn:
+        if isinstance(index, slice):
+            return PartsColumn(self.texts[index])
+        return cast(PartsRow, json.loads(self.texts[index]))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same parts as dicts (as the plain list of them a day's scores used to hold)."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def parts_json(parts: Sequence[PartsRow], rows: Sequence[int], coverage: Sequence[float]) -> list[str]:
+    """The stored JSON of `parts[rows]`, each with its coverage added: `{**part, "coverage": c}` as json.dumps
+    writes it."""
+    if isinstance(parts, PartsColumn):
+        texts = parts.texts
+        return [f'{texts[r][:-1]},"coverage":{jfloat(c)}}}' for r, c in zip(rows, coverage, strict=True)]
+    return [json.dumps({**parts[r], "coverage": c}, separators=SEPARATORS) for r, c in zip(rows, coverage, strict=True)]
+
+
 @dataclass
 class DayScores:
     """Scores for one day: one row per account that could be scored."""
 
     frame: pd.DataFrame  # account_id, score, raw_tier, card, partial, coverage, cap (see `score_day`)
-    parts: list[PartsRow]  # aligned with frame rows
+    parts: PartsColumn | list[PartsRow]  # aligned with frame rows (a `PartsColumn` from `score_day`)
     days_with_data: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per panel account
 
     def score_parts(self, row: int) -> ScoreParts:
@@ -81,8 +122,21 @@ def card_for_accounts(scorecard: Scorecard, accounts: pd.DataFrame) -> np.ndarra
     return np.where(chosen == "", fallback, chosen)
 
 
-def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: date) -> DayScores:
-    """Score every account in `accounts` (rows aligned with panel.account_ids) on `day`."""
+@dataclass
+class ReasonCache:
+    """Reasons worded and encoded once per distinct wording and figures, kept across the days of one run (in one
+    language: the one spoken while it scores)."""
+
+    wordings: dict[tuple[Any, ...], str] = field(default_factory=dict)  # wording_key -> the text as JSON
+    reasons: dict[tuple[Any, ...], tuple[Code, str]] = field(default_factory=dict)  # (measure, figures) -> code, JSON
+
+
+def score_day(
+    scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: date, cache: ReasonCache | None = None
+) -> DayScores:
+    """Score every account in `accounts` (rows aligned with panel.account_ids) on `day`; `cache` carries the
+    reasons already worded from one day to the next (a backfill)."""
+    cache = cache if cache is not None else ReasonCache()
     inputs = DayInputs.on(scorecard, accounts, panel, day)
     col, lookback = inputs.col, inputs.lookback
     n = len(panel.account_ids)
@@ -96,11 +150,11 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     score = np.full(n, np.nan)
     coverage = np.zeros(n)
     cap_of = np.full(n, -1)
-    parts: list[PartsRow | None] = [None] * n
+    parts: list[str | None] = [None] * n
     for card_name, card in scorecard.cards.items():
         rows = np.flatnonzero(cards == card_name)
         if len(rows):
-            _score_card(card, inputs, rows, score, coverage, cap_of, parts)
+            _score_card(card, inputs, rows, score, coverage, cap_of, parts, cache)
 
     enough = (days_with_data >= scorecard.data.min_days_of_data) & (coverage >= scorecard.data.min_weight_covered)
     enough &= ~np.isnan(score)
@@ -117,7 +171,9 @@ def score_day(scorecard: Scorecard, accounts: pd.DataFrame, panel: Panel, day: d
     )
     frame["raw_tier"] = tier_of(scorecard, frame["score"].to_numpy())
     # every kept row has a score, so its card wrote its parts
-    return DayScores(frame.reset_index(drop=True), cast(list[PartsRow], [parts[i] for i in keep]), days_with_data)
+    return DayScores(
+        frame.reset_index(drop=True), PartsColumn(cast(list[str], [parts[i] for i in keep])), days_with_data
+    )
 
 
 def _score_card(
@@ -127,7 +183,8 @@ def _score_card(
     score: np.ndarray,
     coverage: np.ndarray,
     cap_of: np.ndarray,
-    parts: list[PartsRow | None],
+    parts: list[str | None],
+    cache: ReasonCache,
 ) -> None:
     days_to_renewal = inputs.days_to_renewal
     total_group_weight = sum(g.weight for g in card.groups.values())
@@ -188,29 +245,58 @@ def _score_card(
     names = list(lost)
     lost_matrix = np.column_stack([lost[nm] for nm in names]) if names else np.zeros((len(rows), 0))
     order = np.argsort(-lost_matrix, axis=1)[:, :3]
-    # One pass per account builds its explanation. Everything it reads is turned into Python
-    # lists first: indexing numpy arrays element by element costs more than the work itself.
+    # The parts are written straight as their stored JSON text (`PartsColumn`): groups and measures a column at
+    # a time; per account only its drivers, from fragments encoded once per distinct reason.
+    head = json_members(
+        len(rows),
+        [(g, _rounded(v)) for g, v in group_scores.items()],
+        [(nm, _rounded(measure_scores[nm])) for nm in names],
+    )
     score_missing = np.isnan(card_score).tolist()
-    order_rows = order.tolist()
     lost_rows = lost_matrix.tolist()
-    group_values = [(g, _rounded(v)) for g, v in group_scores.items()]
-    measure_values = [(nm, _rounded(measure_scores[nm])) for nm in names]
+    # drivers are only measures losing at least 0.5 points: ask Python about those alone
+    candidate = np.where(np.take_along_axis(lost_matrix, order, axis=1) < 0.5, -1, order)
+    candidates = candidate.tolist()
     measure_meta = [measure_group[nm] for nm in names]
+    driver_head = [f'{{"measure":{jstr(nm)},"group":{jstr(measure_meta[j][0])},"points":' for j, nm in enumerate(names)]
     figure_lists: list[list[tuple[str, list[Any]]]] = [
         [(k, np.asarray(v).tolist()) for k, v in measure_figures[nm].items()] for nm in names
     ]
-    reasons: dict[tuple[Any, ...], tuple[str, Code]] = {}  # many accounts share the same figures (e.g. CSAT 4.5)
+    wordings, reasons = cache.wordings, cache.reasons
+    if len(reasons) > _REASONS_KEPT:
+        reasons.clear()
+    measure_ids = [id(meta[1]) for meta in measure_meta]
 
-    def reason_for(j: int, i: int) -> tuple[str, Code]:
+    def fragment(code: Code) -> str:
+        """',"reason":...,"words":...}': the end of a driver's JSON."""
+        key = wording_key(code)
+        text = wordings.get(key)
+        if text is None:
+            text = wordings[key] = jstr(worded(code))
+        return f',"reason":{text},"words":{encode(code)}}}'
+
+    def reason_for(j: int, i: int) -> tuple[Code, str]:
         quoted = {k: v[i] for k, v in figure_lists[j]}
-        key = (j, *quoted.values())
+        key = (measure_ids[j], *quoted.values())
         reason = reasons.get(key)
         if reason is None:
             code = reason_code(measure_meta[j][1], quoted)
-            reason = (worded(code), code)
+            reason = (code, fragment(code))
             if 0.0 not in key[1:]:  # 0.0 == -0.0 as keys, but they may read differently
                 reasons[key] = reason
         return reason
+
+    # a trend's reason differs from account to account only by its change: its JSON from a template checked
+    # against `reason_code` itself, its words once per whole percent
+    trends: list[list[str | None] | None] = [None] * len(names)
+    for j, (_, m) in enumerate(measure_meta):
+        if m.transform == "trend":
+            trends[j] = trend_fragments(m, figure_lists[j], np.flatnonzero((candidate == j).any(axis=1)), fragment)
+
+    def driver_end(j: int, i: int) -> str:
+        known = trends[j]
+        end = known[i] if known is not None else None
+        return end if end is not None else reason_for(j, i)[1]
 
     position = {nm: j for j, nm in enumerate(names)}  # a cap holds only on measures with data: all are here
     held_rows, cap_rows = held.tolist(), cap_index.tolist()
@@ -218,45 +304,34 @@ def _score_card(
     for i, r in enumerate(rows.tolist()):
         if score_missing[i]:
             continue
-        drivers: list[DriverRow] = []
+        drivers: list[tuple[float, str]] = []
         lost_i = lost_rows[i]
         named: set[int] = set()  # measures a holding cap names: their points join the cap's, said once
         if held_rows[i]:
             cap = card.caps[cap_rows[i]]
             measures = [c.measure for c in cap.conditions]
             named = {position[nm] for nm in measures}
-            code = cap_code([reason_for(position[nm], i)[1] for nm in measures], cap.at_most)
-            points = cap_points[i] + sum(lost_i[j] for j in named)
-            cap_row: DriverRow = {
-                "measure": f"cap:{measures[0]}",
-                "group": "",
-                "points": round(-points, 1),
-                "reason": worded(code),
-                "words": code,
-            }
-            drivers.append(cap_row)
-        for j in order_rows[i]:
-            points = lost_i[j]
-            if points < 0.5:
+            code = cap_code([reason_for(position[nm], i)[0] for nm in measures], cap.at_most)
+            points = round(-(cap_points[i] + sum(lost_i[j] for j in named)), 1)
+            drivers.append((points, f'{{"measure":{jstr("cap:" + measures[0])},"group":"","points":'
+                            f"{jfloat(points)}{fragment(code)}"))  # fmt: skip
+        for j in candidates[i]:
+            if j < 0:
                 break
             if j in named:
                 continue
-            text, code = reason_for(j, i)
-            drivers.append(
-                {
-                    "measure": names[j],
-                    "group": measure_meta[j][0],
-                    "points": round(-points, 1),
-                    "reason": text,
-                    "words": code,
-                }
-            )
-        drivers = sorted(drivers, key=lambda d: d["points"])[:3]
-        parts[r] = {
-            "groups": {g: v[i] for g, v in group_values},
-            "measures": {nm: v[i] for nm, v in measure_values},
-            "drivers": drivers,
-        }
+            points = round(-lost_i[j], 1)
+            drivers.append((points, driver_head[j] + jfloat(points) + driver_end(j, i)))
+        if len(drivers) > 1:
+            drivers = sorted(drivers, key=_first)[:3]
+        parts[r] = f'{head[i]},"drivers":[{",".join(d for _, d in drivers)}]}}'
+
+
+_REASONS_KEPT = 200_000  # distinct figures remembered by a run's `ReasonCache` before it starts afresh
+
+
+def _first(pair: tuple[float, str]) -> float:
+    return pair[0]
 
 
 def capped_scores(score: np.ndarray, cap_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -338,7 +413,6 @@ def apply_hysteresis(scorecard: Scorecard, scores: np.ndarray, previous: np.ndar
     `previous` holds yesterday's tier per account (None when unknown).
     """
     tiers = scorecard.tiers
-    rank = {t: i for i, t in enumerate(tiers.order)}  # 0 = best
     raw = tier_of(scorecard, scores)
     margin = tiers.hysteresis
     if margin == 0:
@@ -347,7 +421,8 @@ def apply_hysteresis(scorecard: Scorecard, scores: np.ndarray, previous: np.ndar
     raw_rank = _tier_rank(scorecard, scores)
     up = _tier_rank(scorecard, scores - margin)  # a better tier must be earned by `margin` points
     down = _tier_rank(scorecard, scores + margin)  # a worse tier needs `margin` points below the cutoff
-    prev = np.fromiter((rank.get(p, -1) for p in previous), dtype=np.int64, count=len(previous))
+    # yesterday's tier as its position (-1: none, or a tier this scorecard does not have), hashed in C
+    prev = pd.Categorical(previous, categories=tiers.order).codes.astype(np.int64)
     moved = (prev >= 0) & (prev != raw_rank)
     improving = moved & (raw_rank < prev)
     worsening = moved & (raw_rank > prev)

@@ -197,6 +197,34 @@ def worded(code: Code) -> str:
     return fill(template, **values) if _NEEDS_FILL.search(template) else template.format(**values)
 
 
+_LITERAL_KINDS = frozenset({"metric", "field", "agg", "unset"})  # words from strings alone
+
+
+def _part_key(part: Part) -> Any:
+    if isinstance(part, str):
+        return part
+    kind = part[0]
+    if kind in _LITERAL_KINDS:
+        return tuple(part)
+    if kind == "pct":  # `_pct` reads the whole percent alone
+        return kind, round(part[1] * 100)
+    if kind == "counted":
+        return kind, part[1], _part_key(part[2])
+    if kind == "joined":
+        return kind, tuple(wording_key(c) for c in part[1])
+    return kind, *((a.__class__, a) for a in part[1:])  # 28 and 28.0 may read differently
+
+
+def wording_key(code: Code) -> tuple[Any, ...]:
+    """What `worded(code)` depends on, hashable: two codes with the same key read the same in one language (a
+    trend's change only to the whole percent), so a run's many reasons are worded once per distinct key."""
+    key: list[Any] = [code["t"]]
+    for name, part in code["v"].items():
+        key.append(name)
+        key.append(_part_key(part))
+    return tuple(key)
+
+
 def driver_reason(driver: Driver) -> str:
     """A stored driver in the reader's language: its code worded, else (a row stored before codes, or one whose
     code this version cannot word) its stored text."""

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from bot.scoring import derived
-from bot.scoring.engine import PartsRow, apply_hysteresis, score_day
+from bot.scoring.engine import ReasonCache, apply_hysteresis, parts_json, score_day
 from bot.scoring.importer import CLOCK_SLACK
 from bot.scoring.panel import day_number, days_between
 from bot.scoring.scorecard import Scorecard
@@ -104,13 +104,13 @@ def score_range(
     summary = base
     summary.days, summary.beyond_data = days, asked[len(days) :]
     summary.unreported_metrics = [m for m in scorecard.metrics if m not in reported]
+    reasons = ReasonCache()  # reasons worded once for the whole range
     for day in days:
         dn = day_number(day)
         active = active_on(everyone, day)
-        result = score_day(scorecard, everyone, panel, day)
+        result = score_day(scorecard, everyone, panel, day, reasons)
         result_rows = np.isin(result.frame["account_id"].to_numpy(), everyone.loc[active, "id"].to_numpy())
         frame = result.frame[result_rows].reset_index(drop=True)
-        parts = [p for p, keep in zip(result.parts, result_rows, strict=True) if keep]
         ids = frame["account_id"]
         known = tier_by_day.get(dn - 1, pd.Series(dtype=object)).reindex(ids).to_numpy(dtype=object)
         previous = known.copy()
@@ -126,8 +126,7 @@ def score_range(
 
         now = utcnow()
         n = len(frame)
-        coverage = frame["coverage"].tolist()
-        stored: list[PartsRow] = [{**part, "coverage": c} for part, c in zip(parts, coverage, strict=True)]
+        stored = parts_json(result.parts, np.flatnonzero(result_rows).tolist(), frame["coverage"].tolist())
         rows = list(
             zip(
                 frame["account_id"].tolist(),
@@ -144,8 +143,7 @@ def score_range(
             )
         )
         with engine.begin() as conn:
-            scores.save_scores(conn, rows)
-            scores.delete_scores(conn, day, frame["account_id"].tolist())
+            scores.replace_scores(conn, day, rows)
         summary.scored += len(frame)
         summary.skipped += int(active.sum()) - len(frame)
         summary.tiers = frame["tier"].value_counts().to_dict()
