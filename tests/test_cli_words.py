@@ -208,3 +208,29 @@ def test_the_report_names_the_csms_among_its_traits_when_it_can_ask_slack(
     assert main(["report", "--period", "2026-Q3", "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "churn-2026-Q3.md").read_text(encoding="utf-8")
     assert "CSM User U0CSM1：" in text and "CSM U0CSM1" not in text, text  # (a small group: 2 of 6)
+
+
+def test_the_sync_summary_in_chinese_and_in_english() -> None:
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from bot.connectors.sync import SyncSummary, describe
+    from prompts import speaking
+
+    summary = SyncSummary("usage", "metrics", records=1234, written=2, pages=1, skipped=Counter({"date: missing": 1}))
+    summary.errors, summary.retried = ["where: date: no value at 'day'"], {"ReadTimeout": 2}
+    summary.since = datetime(2026, 12, 1, tzinfo=UTC)
+    assert describe(summary) == [
+        "usage: 1,234 records in 1 page, 2 observations written",
+        "  skipped 1 record: 1 date: missing",
+        "  where: date: no value at 'day'",
+        "  retried: ReadTimeout x2",
+        "  next sync asks for changes since 2026-12-01T00:00:00+00:00",
+    ]
+    summary.failed, summary.resumed = "HTTP 500", True
+    with speaking("zh-CN"):
+        lines = describe(summary)
+    assert lines[0] == "usage：1 页共 1,234 条记录，写入 2 条观测（从上次同步中断处继续）"
+    assert lines[-1] == "  已停止：HTTP 500；已写入的数据保留，下次同步从那里继续"
+    data = ("usage", "date: missing", "no value at", "ReadTimeout")  # the source's name, the mapping's, httpx's
+    assert english_left(re.sub("|".join(data), "", "\n".join(lines))) == []
