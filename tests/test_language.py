@@ -260,7 +260,31 @@ def test_cli_follows_language_else_the_system_locale(
         assert prompts.default() == ENGLISH
         monkeypatch.setenv("LANGUAGE", "xx")
         assert main(["rules", "show-default"]) == 2
-        assert "LANGUAGE='xx' has no prompts: use one of en, zh-CN" in capsys.readouterr().err
+        assert "LANGUAGE='xx' 没有对应的提示文本：请使用 en, zh-CN 之一" in capsys.readouterr().err  # LANG's language
+    finally:
+        prompts.set_default(ENGLISH)
+
+
+def test_a_wrong_setting_is_said_in_the_clis_language(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    monkeypatch.setenv("LANGUAGE", "zh-CN")
+    try:
+        assert main(["rules", "show-default"]) == 2
+        assert "TIMEZONE='Mars/Olympus' 不是已知时区" in capsys.readouterr().err
+        monkeypatch.setenv("LANGUAGE", "en")
+        assert main(["rules", "show-default"]) == 2
+        assert "TIMEZONE='Mars/Olympus' is not a known time zone: use an IANA name" in capsys.readouterr().err
+        monkeypatch.delenv("LANGUAGE")
+        monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+        monkeypatch.setenv("TIMEZONE", "UTC")
+        monkeypatch.setenv("DATABASE_URL", "mysql://x")
+        assert main(["rules", "show-default"]) == 2
+        assert "不支持 DATABASE_URL='mysql://x'" in capsys.readouterr().err
     finally:
         prompts.set_default(ENGLISH)
 
