@@ -148,10 +148,7 @@ def _database_url(raw: str) -> str:
 def _person_or_group(env: dict[str, str], name: str) -> str | None:
     value = env.get(name, "").strip() or None
     if value and not SLACK_PERSON_OR_GROUP.fullmatch(value):
-        raise SettingsError(
-            f"{name}='{value}' is not a Slack user or user group ID: use a member ID (e.g. U0123ABCD, from the "
-            "profile's '...' > 'Copy member ID') or a user group ID (e.g. S0123ABCD), not a name or @handle"
-        )
+        raise SettingsError(say("settings.person_or_group", name=name, value=value))
     return value
 
 
@@ -178,13 +175,10 @@ def _quiet_hours(env: dict[str, str], tz: ZoneInfo) -> QuietHours | None:
         return None
     match = re.fullmatch(rf"{HH_MM}\s*-\s*{HH_MM}", raw)
     if not match:
-        raise SettingsError(
-            f"QUIET_HOURS='{raw}' is not a time range: use HH:MM-HH:MM in TIMEZONE, e.g. 19:00-08:00 (may span "
-            "midnight), or leave it empty for none"
-        )
+        raise SettingsError(say("settings.quiet_hours", raw=raw))
     start, end = time(int(match.group(1)), int(match.group(2))), time(int(match.group(3)), int(match.group(4)))
     if start == end:
-        raise SettingsError(f"QUIET_HOURS='{raw}' starts and ends at the same time: give a range, e.g. 19:00-08:00")
+        raise SettingsError(say("settings.quiet_hours_empty", raw=raw))
     return QuietHours(start, end, tz)
 
 
@@ -194,10 +188,7 @@ def _readers(env: dict[str, str]) -> tuple[str, ...]:
     readers = [part.strip() for part in raw.split(",") if part.strip()]
     for reader in readers:
         if not SLACK_PERSON_OR_GROUP.fullmatch(reader):
-            raise SettingsError(
-                f"EXIT_INTERVIEW_READERS: '{reader}' is not a Slack member or user group ID: list IDs separated by "
-                "commas (e.g. U0123ABCD,S0456EFGH), not names or @handles; leave it unset to let everyone read them"
-            )
+            raise SettingsError(say("settings.readers", reader=reader))
     return tuple(dict.fromkeys(readers))
 
 
@@ -207,10 +198,7 @@ def _team(env: dict[str, str]) -> tuple[str, ...]:
     members = [part.strip() for part in raw.split(",") if part.strip()]
     for member in members:
         if not re.fullmatch(r"[UW][A-Z0-9]{6,}", member):
-            raise SettingsError(
-                f"TEAM: '{member}' is not a Slack member ID: list member IDs separated by commas (e.g. "
-                "TEAM=U0123ABCD,U0456EFGH, from each profile's '...' > 'Copy member ID'), not names or @handles"
-            )
+            raise SettingsError(say("settings.team", member=member))
     return tuple(dict.fromkeys(members))
 
 
@@ -259,42 +247,31 @@ def _llm(env: dict[str, str]) -> _LLMSettings:
     """LLM_*: all or nothing (a URL without a model, or a key without both, is a mistake worth stopping on)."""
     url = env.get("LLM_BASE_URL", "").strip().rstrip("/") or None
     model = env.get("LLM_MODEL", "").strip() or None
-    example = "e.g. LLM_BASE_URL=http://localhost:11434/v1 and LLM_MODEL=llama3.1 (README: Ask healthbot with a model)"
+    example = say("settings.llm.example")
     shown = re.sub(r"//[^/@]*@", "//***@", url or "")  # never print a password in user:password@
     if url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
-        raise SettingsError(f"LLM_BASE_URL='{shown}' is not an http(s) URL: {example}")
+        raise SettingsError(say("settings.llm.not_http", shown=shown, example=example))
     if url and url.endswith("/chat/completions"):
-        raise SettingsError(
-            f"LLM_BASE_URL='{shown}' names the endpoint itself: give the base up to and including /v1, "
-            f"e.g. {shown.removesuffix('/chat/completions')}"
-        )
+        raise SettingsError(say("settings.llm.endpoint", shown=shown, base=shown.removesuffix("/chat/completions")))
     if bool(url) != bool(model):
         missing = "LLM_MODEL" if url else "LLM_BASE_URL"
-        raise SettingsError(f"{missing} is not set: AI needs both LLM_BASE_URL and LLM_MODEL ({example}), or neither")
+        raise SettingsError(say("settings.llm.half", missing=missing, example=example))
     key = _secret(env, "LLM_API_KEY", None, "llm_api_key")
     if key and not url:
-        raise SettingsError("LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not: set them too, or remove it")
+        raise SettingsError(say("settings.llm.key_alone"))
     if key and url and shown != url:
-        raise SettingsError(
-            f"LLM_BASE_URL='{shown}' holds a user:password and LLM_API_KEY is set: keep the key in LLM_API_KEY only"
-        )
+        raise SettingsError(say("settings.llm.two_keys", shown=shown))
     raw = env.get("LLM_TIMEOUT", "").strip() or "20"
     try:
         timeout = float(raw)
     except ValueError:
-        raise SettingsError(f"LLM_TIMEOUT='{raw}' is not a number of seconds: set e.g. LLM_TIMEOUT=20") from None
+        raise SettingsError(say("settings.llm.timeout", raw=raw)) from None
     if not 1 <= timeout <= 25:
-        raise SettingsError(
-            f"LLM_TIMEOUT={raw} is out of range: use 1 to 25 seconds (a user gets an answer within 30 s, the "
-            "model's or the bot's own)"
-        )
+        raise SettingsError(say("settings.llm.timeout_range", raw=raw))
     fields = tuple(dict.fromkeys(part.strip() for part in env.get("LLM_FIELDS", "*").split(",") if part.strip()))
     for name in fields:
         if not re.fullmatch(r"\*|[a-z][a-z0-9_]*", name):
-            raise SettingsError(
-                f"LLM_FIELDS: '{name}' is not a field name: list fields separated by commas, e.g. "
-                "LLM_FIELDS=*,contact_name ('*' is every field but contact_name, contact_email and exit_words)"
-            )
+            raise SettingsError(say("settings.llm.fields", name=name))
     return {
         "llm_base_url": url,
         "llm_model": model,
@@ -322,10 +299,7 @@ def _settings(env: dict[str, str], language: str | None) -> Settings:
 
     api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
     if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", api_url):
-        raise SettingsError(
-            f"SLACK_API_URL='{api_url}' is not an http(s) URL: leave it unset for Slack, "
-            "or set e.g. https://slack-gov.com/api/"
-        )
+        raise SettingsError(say("settings.api_url", url=api_url))
     if not api_url.endswith("/"):
         api_url += "/"
 
@@ -373,9 +347,7 @@ def _settings(env: dict[str, str], language: str | None) -> Settings:
         raise SettingsError(say("settings.sources_path", path=sources))
     ingest_token = _secret(env, "INGEST_TOKEN", None, "ingest_token")
     if ingest_token and len(ingest_token) < 16:
-        raise SettingsError(
-            "INGEST_TOKEN is too short to be a secret: use 16 characters or more, e.g. `openssl rand -hex 32`"
-        )
+        raise SettingsError(say("settings.ingest_token_short"))
 
     return Settings(
         database_url=database_url,

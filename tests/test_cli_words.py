@@ -234,3 +234,44 @@ def test_the_sync_summary_in_chinese_and_in_english() -> None:
     assert lines[-1] == "  已停止：HTTP 500；已写入的数据保留，下次同步从那里继续"
     data = ("usage", "date: missing", "no value at", "ReadTimeout")  # the source's name, the mapping's, httpx's
     assert english_left(re.sub("|".join(data), "", "\n".join(lines))) == []
+
+
+BAD_SETTINGS = [
+    {"PORT": "many"},
+    {"PORT": "0"},
+    {"DATABASE_URL": "mysql://x"},
+    {"DATABASE_URL": "sqlite:///no/such/folder/x.db"},
+    {"TIMEZONE": "Mars/Olympus"},
+    {"SCORE_TIME": "25:00"},
+    {"SCORECARD_PATH": "missing.toml"},
+    {"LOG_LEVEL": "loud"},
+    {"ALERT_CHANNEL": "#risk"},
+    {"CS_LEAD": "@ann"},
+    {"TEAM": "ann"},
+    {"EXIT_INTERVIEW_READERS": "ann"},
+    {"DIGEST_DAY": "someday"},
+    {"QUIET_HOURS": "evenings"},
+    {"QUIET_HOURS": "19:00-19:00"},
+    {"SLACK_BOT_TOKEN": "xoxb-your-token"},
+    {"SLACK_APP_TOKEN": "abc123"},
+    {"INGEST_TOKEN": "short"},
+    {"LLM_BASE_URL": "http://localhost:11434/v1"},
+    {"LLM_API_KEY": "sk-abcdefabcdef"},
+    {"LLM_BASE_URL": "http://h/v1", "LLM_MODEL": "m", "LLM_TIMEOUT": "99"},
+    {"LLM_FIELDS": "Bad Name"},
+    {"SLACK_API_URL": "slack"},
+]
+
+
+@pytest.mark.parametrize("env", BAD_SETTINGS, ids=lambda env: "-".join(env))
+def test_a_wrong_setting_is_said_in_chinese(tmp_path: Path, env: dict[str, str]) -> None:
+    from bot.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as english_error:
+        load_settings(env_file=None, environ=env)
+    with pytest.raises(SettingsError) as chinese:
+        load_settings(env_file=None, environ=env | {"LANGUAGE": "zh-CN"})
+    line = str(chinese.value)
+    # kept: what Slack's and the README's pages are called (quoted), product names, weekdays as DIGEST_DAY takes them
+    kept = re.sub(r"“[^”]*”|\b(Slack|AI|ID|URL|https?|mon|tue|wed|thu|fri|sat|sun)\b", "", line)
+    assert line != str(english_error.value) and english_left(kept) == [], line
