@@ -275,3 +275,24 @@ def test_a_wrong_setting_is_said_in_chinese(tmp_path: Path, env: dict[str, str])
     # kept: what Slack's and the README's pages are called (quoted), product names, weekdays as DIGEST_DAY takes them
     kept = re.sub(r"“[^”]*”|\b(Slack|AI|ID|URL|https?|mon|tue|wed|thu|fri|sat|sun)\b", "", line)
     assert line != str(english_error.value) and english_left(kept) == [], line
+
+
+def test_a_rules_file_with_mistakes_is_said_in_chinese(
+    zh: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "rules.toml"
+    bad.write_text(
+        'cooldown_days = -1\nbogus = 1\n[[rules]]\nname = "a"\nkind = "nope"\n[[rules]]\nname = "b"\n'
+        '[[rules]]\nname = "c"\nkind = "score_below"\nbelow = "low"\ndays = 2\ncolour = "red"\n',
+        encoding="utf-8",
+    )
+    assert main(["rules", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "告警规则无效" in err and "不允许 'nope'" in err and "每条规则都需要 `kind`" in err, err
+    assert english_left(re.sub(r"\b(silence|flag)\b", "", err)) == [], err  # two of the kinds, as typed
+    assert main(["rules", "check", str(tmp_path / "missing.toml")]) == 2
+    assert "找不到文件" in capsys.readouterr().err
+    bad.write_text("[[rules]\n", encoding="utf-8")
+    assert main(["rules", "check", str(bad)]) == 2
+    assert "不是有效的 TOML" in capsys.readouterr().err
