@@ -296,3 +296,13 @@ def test_a_rules_file_with_mistakes_is_said_in_chinese(
     bad.write_text("[[rules]\n", encoding="utf-8")
     assert main(["rules", "check", str(bad)]) == 2
     assert "不是有效的 TOML" in capsys.readouterr().err
+
+
+def test_a_card_drawn_in_the_terminal_puts_the_languages_colon_after_a_fields_label() -> None:
+    from bot.demo.run import render_blocks
+    from prompts import speaking
+
+    fields = [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*Owner*\n@U1"}]}]
+    assert render_blocks(fields) == "Owner: @U1"
+    with speaking("zh-CN"):
+        assert render_blocks([{"type": "section", "fields": [{"type": "mrkdwn", "text": "*负责人*\n@U1"}]}]) == "负责人：@U1"
