@@ -305,4 +305,5 @@ def test_a_card_drawn_in_the_terminal_puts_the_languages_colon_after_a_fields_la
     fields = [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*Owner*\n@U1"}]}]
     assert render_blocks(fields) == "Owner: @U1"
     with speaking("zh-CN"):
-        assert render_blocks([{"type": "section", "fields": [{"type": "mrkdwn", "text": "*负责人*\n@U1"}]}]) == "负责人：@U1"
+        chinese = [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*负责人*\n@U1"}]}]
+        assert render_blocks(chinese) == "负责人：@U1"

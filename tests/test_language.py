@@ -214,7 +214,8 @@ def test_a_change_in_percent_reads_as_the_language_writes_a_percent() -> None:
 def test_the_cards_footnote_in_chinese_puts_no_spaces_around_its_words() -> None:
     with speaking("zh-CN"):
         built_in = say("health.scored_on", day="2026-11-23", source=say("health.scorecard_built_in"), card="default")
-        own = say("health.scored_on_gone", day="2026-11-23", source=say("health.scorecard_file", file="a.toml"), card="x")
+        file = say("health.scorecard_file", file="a.toml")
+        own = say("health.scored_on_gone", day="2026-11-23", source=file, card="x")
         held = say("health.chance.override", emoji="🟡", tier="低风险", who="@U1", scored="高风险", chance="82%")
     assert built_in == "2026-11-23 按内置默认评分卡的「default」卡评分"
     assert own == "2026-11-23 按「x」卡评分，该卡已不在「a.toml」中"
