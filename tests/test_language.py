@@ -135,6 +135,19 @@ def test_no_mrkdwn_mark_touches_a_cjk_letter_outside_its_span(language: str) -> 
     assert bad == {}
 
 
+def test_no_space_follows_chinese_punctuation_before_a_mark() -> None:
+    """Chinese punctuation carries its own space: `*风险告警：* *{name}*` reads "风险告警： Acme"; `*风险告警*：*{name}*`
+    reads "风险告警：Acme" (punctuation beside a mark is an edge Slack takes)."""
+    after = re.compile(r"[，：；。、][*_~]?\s+[*_~]")  # a closing mark between them too
+    bad = {
+        f"{name}.{key}": value
+        for name in _files("zh-CN")
+        for key, value in _flat(prompts.load(name, "zh-CN")).items()
+        if isinstance(value, str) and after.search(value)
+    }
+    assert bad == {}
+
+
 # --- the machinery -------------------------------------------------------------------------------------------
 
 
