@@ -307,3 +307,16 @@ def test_a_card_drawn_in_the_terminal_puts_the_languages_colon_after_a_fields_la
     with speaking("zh-CN"):
         chinese = [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*负责人*\n@U1"}]}]
         assert render_blocks(chinese) == "负责人：@U1"
+
+
+def test_a_sources_file_with_mistakes_is_said_in_chinese(
+    zh: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "--sources", "missing.toml"]) == 2
+    assert "missing.toml：数据源文件无效\n  文件不存在" in capsys.readouterr().err
+    bad = tmp_path / "sources.toml"
+    bad.write_text('extra = 1\n[[source]]\nname = "Bad Name"\nkind = "metrics"\nbatch = -1\n', encoding="utf-8")
+    assert main(["sync", "--sources", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "extra：未知的键" in err, err

@@ -74,7 +74,7 @@ def sync_source(
         with client or make_client(source) as http:
             _run(engine, source, Fetcher(source, http), summary, tz=tz, full=full, quiet=quiet)
     except (FetchFailed, SourcesError) as exc:
-        summary.failed = str(exc).removeprefix("sources: invalid sources file\n  ")
+        summary.failed = "; ".join(exc.problems) if isinstance(exc, SourcesError) and exc.problems else str(exc)
         log.warning("%s", summary.failed)
     return summary
 
