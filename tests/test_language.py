@@ -136,8 +136,8 @@ def test_no_mrkdwn_mark_touches_a_cjk_letter_outside_its_span(language: str) -> 
 
 
 def test_no_space_follows_chinese_punctuation_before_a_mark() -> None:
-    """Chinese punctuation carries its own space: `*风险告警：* *{name}*` reads "风险告警： Acme"; `*风险告警*：*{name}*`
-    reads "风险告警：Acme" (punctuation beside a mark is an edge Slack takes)."""
+    """Chinese punctuation carries its own space: `*风险告警：* *{name}*` reads "风险告警： Acme";
+    `*风险告警*：*{name}*` reads "风险告警：Acme" (punctuation beside a mark is an edge Slack takes)."""
     after = re.compile(r"[，：；。、][*_~]?\s+[*_~]")  # a closing mark between them too
     bad = {
         f"{name}.{key}": value
