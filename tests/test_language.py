@@ -409,7 +409,7 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
     for payload in roots.values():
         validate_blocks(payload["blocks"])
     chinese, english = _text(roots["C0CHINA001"]["blocks"]), _text(roots["C0DEFAULT01"]["blocks"])
-    assert "*风险告警：* *CN Co*" in chinese and "流失概率" in chinese and "Risk alert" not in chinese
+    assert "*风险告警*：*CN Co*" in chinese and "流失概率" in chinese and "Risk alert" not in chinese
     assert "*Risk alert:* *US Co*" in english and "Chance to churn" in english and "风险" not in english
     assert roots["C0CHINA001"]["text"].startswith(":red_circle: 风险告警：CN Co")
     with Session(engine) as s:
