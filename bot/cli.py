@@ -24,7 +24,7 @@ from bot.commands.scoring import cmd_backtest, cmd_score, cmd_scorecard, cmd_tun
 from bot.dates import parse_day
 from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import ScorecardError
-from bot.settings import Settings, SettingsError, load_settings, system_language
+from bot.settings import Settings, SettingsError, cli_language, load_settings
 from jobs.table import JOBS, jobs_help
 from prompts import ENGLISH, current, fill, raw, say, set_default
 
@@ -228,12 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    set_default(cli_language(dict(os.environ)))  # a setting that is wrong is said in it
     try:
         settings: Settings | None = load_settings()
     except SettingsError as exc:
         settings, unset = None, exc
-    # what the commands print, their --help included (so decided before parsing)
-    set_default((settings and settings.language) or system_language(dict(os.environ)))
+    # what the commands print, their --help included (so decided before parsing; .env may have set LANGUAGE)
+    set_default((settings and settings.language) or cli_language(dict(os.environ)))
     args = build_parser().parse_args(argv)
     if settings is None:
         print(say("cli.say.error", error=unset), file=sys.stderr)

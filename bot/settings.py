@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.calendar import BusinessCalendar, QuietHours
-from prompts import ENGLISH, language_of, languages
+from prompts import ENGLISH, language_of, languages, say, speaking
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # A placeholder word or run of x's as a whole dash/underscore-separated part ("xoxb-your-token",
@@ -91,15 +91,9 @@ class Settings:
     def require_slack(self) -> None:
         """Serving Slack needs a bot token, and a signing secret unless in Socket Mode."""
         if not self.slack_bot_token:
-            raise SettingsError(
-                "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-...) from "
-                "your Slack app's 'OAuth & Permissions' page into .env"
-            )
+            raise SettingsError(say("settings.no_bot_token"))
         if not self.socket_mode and not self.slack_signing_secret:
-            raise SettingsError(
-                "SLACK_SIGNING_SECRET is not set: copy it from your Slack app's 'Basic "
-                "Information' page into .env (or set SLACK_APP_TOKEN for Socket Mode)"
-            )
+            raise SettingsError(say("settings.no_signing_secret"))
 
 
 def _secret(env: dict[str, str], name: str, prefix: str | None, where: str) -> str | None:
@@ -107,9 +101,10 @@ def _secret(env: dict[str, str], name: str, prefix: str | None, where: str) -> s
     if not value:
         return None
     if PLACEHOLDER.search(value):
-        raise SettingsError(f"{name} still holds the placeholder '{value}': paste the real value from {where}")
+        raise SettingsError(say("settings.placeholder", name=name, value=value, where=say(f"settings.where.{where}")))
     if prefix and not value.startswith(prefix):
-        raise SettingsError(f"{name} must start with '{prefix}' (got '{value[:6]}...'): copy it from {where}")
+        where_ = say(f"settings.where.{where}")
+        raise SettingsError(say("settings.prefix", name=name, prefix=prefix, start=value[:6], where=where_))
     return value
 
 
@@ -120,46 +115,41 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name}='{raw}' is not a whole number: set e.g. {name}={default}") from None
+        raise SettingsError(say("settings.not_whole", name=name, raw=raw, default=default)) from None
     if not low <= value <= high:
-        raise SettingsError(f"{name}={value} is out of range: use a number from {low} to {high}")
+        raise SettingsError(say("settings.out_of_range", name=name, value=value, low=low, high=high))
     return value
 
 
 def _database_url(raw: str) -> str:
     """The URL SQLAlchemy needs (psycopg 3 for PostgreSQL), refusing what cannot work."""
     shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw)  # never print a password
-    how = "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname"
+    how = say("settings.database_how")
     url = raw
     if url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith(("sqlite://", "postgresql+psycopg://")):
-        raise SettingsError(f"DATABASE_URL='{shown}' is not supported: {how}")
+        raise SettingsError(say("settings.database_unsupported", shown=shown, how=how))
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018 - parsing the port is what fails on "host:abc"
     except (ArgumentError, ValueError):
-        raise SettingsError(f"DATABASE_URL='{shown}' is not a valid database URL: {how}") from None
+        raise SettingsError(say("settings.database_invalid", shown=shown, how=how)) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
-            raise SettingsError(f"DATABASE_URL='{shown}' names no database file (data would be lost): {how}")
+            raise SettingsError(say("settings.database_no_file", shown=shown, how=how))
         folder = Path(parsed.database).parent
         if not folder.is_dir():
-            raise SettingsError(
-                f"DATABASE_URL='{shown}': the folder {folder} does not exist; create it or use another path"
-            )
+            raise SettingsError(say("settings.database_no_folder", shown=shown, folder=folder))
     return url
 
 
 def _person_or_group(env: dict[str, str], name: str) -> str | None:
     value = env.get(name, "").strip() or None
     if value and not SLACK_PERSON_OR_GROUP.fullmatch(value):
-        raise SettingsError(
-            f"{name}='{value}' is not a Slack user or user group ID: use a member ID (e.g. U0123ABCD, from the "
-            "profile's '...' > 'Copy member ID') or a user group ID (e.g. S0123ABCD), not a name or @handle"
-        )
+        raise SettingsError(say("settings.person_or_group", name=name, value=value))
     return value
 
 
@@ -168,7 +158,7 @@ def _digest_day(env: dict[str, str]) -> str:
     day = raw.lower()[:3]
     full = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     if day not in WEEKDAYS or raw.lower() not in (day, full[WEEKDAYS.index(day)]):
-        raise SettingsError(f"DIGEST_DAY='{raw}' is not a day of the week: use one of {', '.join(WEEKDAYS)}")
+        raise SettingsError(say("settings.digest_day", raw=raw, days=", ".join(WEEKDAYS)))
     return day
 
 
@@ -176,7 +166,7 @@ def _time_of_day(env: dict[str, str], name: str, default: str) -> time:
     raw = env.get(name, "").strip() or default
     match = re.fullmatch(HH_MM, raw)
     if not match:
-        raise SettingsError(f"{name}='{raw}' is not a time of day: use HH:MM, e.g. {default}")
+        raise SettingsError(say("settings.time_of_day", name=name, raw=raw, default=default))
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -186,13 +176,10 @@ def _quiet_hours(env: dict[str, str], tz: ZoneInfo) -> QuietHours | None:
         return None
     match = re.fullmatch(rf"{HH_MM}\s*-\s*{HH_MM}", raw)
     if not match:
-        raise SettingsError(
-            f"QUIET_HOURS='{raw}' is not a time range: use HH:MM-HH:MM in TIMEZONE, e.g. 19:00-08:00 (may span "
-            "midnight), or leave it empty for none"
-        )
+        raise SettingsError(say("settings.quiet_hours", raw=raw))
     start, end = time(int(match.group(1)), int(match.group(2))), time(int(match.group(3)), int(match.group(4)))
     if start == end:
-        raise SettingsError(f"QUIET_HOURS='{raw}' starts and ends at the same time: give a range, e.g. 19:00-08:00")
+        raise SettingsError(say("settings.quiet_hours_empty", raw=raw))
     return QuietHours(start, end, tz)
 
 
@@ -202,10 +189,7 @@ def _readers(env: dict[str, str]) -> tuple[str, ...]:
     readers = [part.strip() for part in raw.split(",") if part.strip()]
     for reader in readers:
         if not SLACK_PERSON_OR_GROUP.fullmatch(reader):
-            raise SettingsError(
-                f"EXIT_INTERVIEW_READERS: '{reader}' is not a Slack member or user group ID: list IDs separated by "
-                "commas (e.g. U0123ABCD,S0456EFGH), not names or @handles; leave it unset to let everyone read them"
-            )
+            raise SettingsError(say("settings.readers", reader=reader))
     return tuple(dict.fromkeys(readers))
 
 
@@ -215,10 +199,7 @@ def _team(env: dict[str, str]) -> tuple[str, ...]:
     members = [part.strip() for part in raw.split(",") if part.strip()]
     for member in members:
         if not re.fullmatch(r"[UW][A-Z0-9]{6,}", member):
-            raise SettingsError(
-                f"TEAM: '{member}' is not a Slack member ID: list member IDs separated by commas (e.g. "
-                "TEAM=U0123ABCD,U0456EFGH, from each profile's '...' > 'Copy member ID'), not names or @handles"
-            )
+            raise SettingsError(say("settings.team", member=member))
     return tuple(dict.fromkeys(members))
 
 
@@ -232,11 +213,17 @@ def _language(env: dict[str, str]) -> str | None:
     wanted = [part for part in raw.split(":") if part]
     found = next((lang for lang in map(language_of, wanted) if lang), None)
     if found is None and ":" not in raw and "_" not in raw:
-        raise SettingsError(
-            f"LANGUAGE='{raw}' has no prompts: use one of {', '.join(languages())} (a language is a folder of "
-            "prompts/, README: Languages)"
-        )
+        raise SettingsError(say("settings.language", raw=raw, languages=", ".join(languages())))
     return found
+
+
+def cli_language(env: dict[str, str]) -> str:
+    """The command line's language: LANGUAGE when we have it (a malformed one is said by `load_settings`), else the
+    system locale's."""
+    try:
+        return _language(env) or system_language(env)
+    except SettingsError:
+        return system_language(env)
 
 
 def system_language(env: dict[str, str]) -> str:
@@ -261,42 +248,31 @@ def _llm(env: dict[str, str]) -> _LLMSettings:
     """LLM_*: all or nothing (a URL without a model, or a key without both, is a mistake worth stopping on)."""
     url = env.get("LLM_BASE_URL", "").strip().rstrip("/") or None
     model = env.get("LLM_MODEL", "").strip() or None
-    example = "e.g. LLM_BASE_URL=http://localhost:11434/v1 and LLM_MODEL=llama3.1 (README: Ask healthbot with a model)"
+    example = say("settings.llm.example")
     shown = re.sub(r"//[^/@]*@", "//***@", url or "")  # never print a password in user:password@
     if url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
-        raise SettingsError(f"LLM_BASE_URL='{shown}' is not an http(s) URL: {example}")
+        raise SettingsError(say("settings.llm.not_http", shown=shown, example=example))
     if url and url.endswith("/chat/completions"):
-        raise SettingsError(
-            f"LLM_BASE_URL='{shown}' names the endpoint itself: give the base up to and including /v1, "
-            f"e.g. {shown.removesuffix('/chat/completions')}"
-        )
+        raise SettingsError(say("settings.llm.endpoint", shown=shown, base=shown.removesuffix("/chat/completions")))
     if bool(url) != bool(model):
         missing = "LLM_MODEL" if url else "LLM_BASE_URL"
-        raise SettingsError(f"{missing} is not set: AI needs both LLM_BASE_URL and LLM_MODEL ({example}), or neither")
-    key = _secret(env, "LLM_API_KEY", None, "your model provider's API keys page")
+        raise SettingsError(say("settings.llm.half", missing=missing, example=example))
+    key = _secret(env, "LLM_API_KEY", None, "llm_api_key")
     if key and not url:
-        raise SettingsError("LLM_API_KEY is set but LLM_BASE_URL and LLM_MODEL are not: set them too, or remove it")
+        raise SettingsError(say("settings.llm.key_alone"))
     if key and url and shown != url:
-        raise SettingsError(
-            f"LLM_BASE_URL='{shown}' holds a user:password and LLM_API_KEY is set: keep the key in LLM_API_KEY only"
-        )
+        raise SettingsError(say("settings.llm.two_keys", shown=shown))
     raw = env.get("LLM_TIMEOUT", "").strip() or "20"
     try:
         timeout = float(raw)
     except ValueError:
-        raise SettingsError(f"LLM_TIMEOUT='{raw}' is not a number of seconds: set e.g. LLM_TIMEOUT=20") from None
+        raise SettingsError(say("settings.llm.timeout", raw=raw)) from None
     if not 1 <= timeout <= 25:
-        raise SettingsError(
-            f"LLM_TIMEOUT={raw} is out of range: use 1 to 25 seconds (a user gets an answer within 30 s, the "
-            "model's or the bot's own)"
-        )
+        raise SettingsError(say("settings.llm.timeout_range", raw=raw))
     fields = tuple(dict.fromkeys(part.strip() for part in env.get("LLM_FIELDS", "*").split(",") if part.strip()))
     for name in fields:
         if not re.fullmatch(r"\*|[a-z][a-z0-9_]*", name):
-            raise SettingsError(
-                f"LLM_FIELDS: '{name}' is not a field name: list fields separated by commas, e.g. "
-                "LLM_FIELDS=*,contact_name ('*' is every field but contact_name, contact_email and exit_words)"
-            )
+            raise SettingsError(say("settings.llm.fields", name=name))
     return {
         "llm_base_url": url,
         "llm_model": model,
@@ -314,15 +290,17 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
             load_dotenv(env_file, override=False)
         environ = dict(os.environ)
     env = environ
+    language = _language(env)  # first: what goes wrong below is said in it
+    with speaking(language):
+        return _settings(env, language)
 
+
+def _settings(env: dict[str, str], language: str | None) -> Settings:
     database_url = _database_url(env.get("DATABASE_URL", "").strip() or "sqlite:///healthbot.db")
 
     api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
     if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", api_url):
-        raise SettingsError(
-            f"SLACK_API_URL='{api_url}' is not an http(s) URL: leave it unset for Slack, "
-            "or set e.g. https://slack-gov.com/api/"
-        )
+        raise SettingsError(say("settings.api_url", url=api_url))
     if not api_url.endswith("/"):
         api_url += "/"
 
@@ -330,44 +308,32 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(
-            f"TIMEZONE='{timezone}' is not a known time zone: use an IANA name such as "
-            "Europe/Berlin or America/New_York"
-        ) from None
+        raise SettingsError(say("settings.timezone", timezone=timezone)) from None
 
     raw_time = env.get("SCORE_TIME", "").strip() or "06:00"
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", raw_time)
     if not match:
-        raise SettingsError(f"SCORE_TIME='{raw_time}' is not a time of day: use HH:MM, e.g. 06:00")
+        raise SettingsError(say("settings.time_of_day", name="SCORE_TIME", raw=raw_time, default="06:00"))
 
     scorecard = env.get("SCORECARD_PATH", "").strip() or None
     if scorecard and not Path(scorecard).is_file():
-        raise SettingsError(f"SCORECARD_PATH='{scorecard}' does not exist: point it at a scorecard TOML file")
+        raise SettingsError(say("settings.scorecard_path", path=scorecard))
 
     log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise SettingsError(f"LOG_LEVEL='{log_level}' is not one of DEBUG, INFO, WARNING, ERROR")
+        raise SettingsError(say("settings.log_level", level=log_level))
 
     channel = env.get("ALERT_CHANNEL", "").strip() or None
     if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
-        raise SettingsError(
-            f"ALERT_CHANNEL='{channel}' is not a channel ID: use the ID (e.g. C0123456789) "
-            "from the channel's 'About' tab, not its name"
-        )
+        raise SettingsError(say("settings.alert_channel", channel=channel))
 
     rules = env.get("ALERT_RULES_PATH", "").strip() or DEFAULT_ALERT_RULES_PATH
     if not Path(rules).is_file():
-        raise SettingsError(
-            f"ALERT_RULES_PATH='{rules}' does not exist: point it at an alert rules TOML file "
-            "(leave it unset for the default rules)"
-        )
+        raise SettingsError(say("settings.rules_path", path=rules))
 
     churn_channel = env.get("CHURN_CHANNEL", "").strip() or None
     if churn_channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", churn_channel):
-        raise SettingsError(
-            f"CHURN_CHANNEL='{churn_channel}' is not a channel ID: use the ID (e.g. C0123456789) "
-            "from the channel's 'About' tab, not its name; leave it unset to use ALERT_CHANNEL"
-        )
+        raise SettingsError(say("settings.churn_channel", channel=churn_channel))
     cs_lead = _person_or_group(env, "CS_LEAD")
     cs_head = _person_or_group(env, "CS_HEAD") or cs_lead
     team = _team(env)
@@ -379,21 +345,16 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
 
     sources = env.get("SOURCES_PATH", "").strip() or None
     if sources and not Path(sources).is_file():
-        raise SettingsError(
-            f"SOURCES_PATH='{sources}' does not exist: point it at your sources TOML file (README, 'Pull and push "
-            "metrics'), or leave it unset"
-        )
-    ingest_token = _secret(env, "INGEST_TOKEN", None, "a generated secret (e.g. `openssl rand -hex 32`)")
+        raise SettingsError(say("settings.sources_path", path=sources))
+    ingest_token = _secret(env, "INGEST_TOKEN", None, "ingest_token")
     if ingest_token and len(ingest_token) < 16:
-        raise SettingsError(
-            "INGEST_TOKEN is too short to be a secret: use 16 characters or more, e.g. `openssl rand -hex 32`"
-        )
+        raise SettingsError(say("settings.ingest_token_short"))
 
     return Settings(
         database_url=database_url,
-        slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-", "your app's 'OAuth & Permissions' page"),
-        slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET", None, "your app's 'Basic Information' page"),
-        slack_app_token=_secret(env, "SLACK_APP_TOKEN", "xapp-", "your app's 'Basic Information' > App-Level Tokens"),
+        slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-", "bot_token"),
+        slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET", None, "signing_secret"),
+        slack_app_token=_secret(env, "SLACK_APP_TOKEN", "xapp-", "app_token"),
         slack_api_url=api_url,
         host=env.get("HOST", "").strip() or "0.0.0.0",
         port=_int(env, "PORT", 3000, 1, 65535),
@@ -416,6 +377,6 @@ def load_settings(env_file: str | Path | None = ".env", environ: dict[str, str] 
         digest_day=_digest_day(env),
         digest_time=_time_of_day(env, "DIGEST_TIME", "09:00"),
         quiet_hours=_quiet_hours(env, ZoneInfo(timezone)),
-        language=_language(env),
+        language=language,
         **_llm(env),
     )

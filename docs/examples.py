@@ -66,7 +66,8 @@ def main() -> None:
         (docs / "chart-example.png").write_bytes(render_chart(chart, scorecard.tiers))
     print(render_blocks(message.blocks))  # the README's card ("In Slack"), then the same in Chinese ("Languages")
     print()
-    print(render_blocks(chinese.blocks))
+    with speaking("zh-CN"):
+        print(render_blocks(chinese.blocks))
 
 
 if __name__ == "__main__":

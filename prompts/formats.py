@@ -47,6 +47,13 @@ def percent(share: float, decimals: int = 0, *, tight: bool = False) -> str:
     )
 
 
+def change(share: float) -> str:
+    """A change as a whole percent with its sign ("-62 %", "+5 %"; "-62%" in Chinese); one that rounds to nothing
+    reads "±0 %", never "-0 %"."""
+    whole = round(share * 100)
+    return str(raw("formats.percent")).format(number=f"{whole:+d}" if whole else "±0")
+
+
 def money(x: float) -> str:
     """Whole currency units with the symbol ("$1,234", "-$1,234"; "US$1,234" in Chinese); never "$-0"."""
     whole = round(x) or 0  # -0.4 rounds to -0, shown as 0

@@ -208,3 +208,115 @@ def test_the_report_names_the_csms_among_its_traits_when_it_can_ask_slack(
     assert main(["report", "--period", "2026-Q3", "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "churn-2026-Q3.md").read_text(encoding="utf-8")
     assert "CSM User U0CSM1：" in text and "CSM U0CSM1" not in text, text  # (a small group: 2 of 6)
+
+
+def test_the_sync_summary_in_chinese_and_in_english() -> None:
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from bot.connectors.sync import SyncSummary, describe
+    from prompts import speaking
+
+    summary = SyncSummary("usage", "metrics", records=1234, written=2, pages=1, skipped=Counter({"date: missing": 1}))
+    summary.errors, summary.retried = ["where: date: no value at 'day'"], {"ReadTimeout": 2}
+    summary.since = datetime(2026, 12, 1, tzinfo=UTC)
+    assert describe(summary) == [
+        "usage: 1,234 records in 1 page, 2 observations written",
+        "  skipped 1 record: 1 date: missing",
+        "  where: date: no value at 'day'",
+        "  retried: ReadTimeout x2",
+        "  next sync asks for changes since 2026-12-01T00:00:00+00:00",
+    ]
+    summary.failed, summary.resumed = "HTTP 500", True
+    with speaking("zh-CN"):
+        lines = describe(summary)
+    assert lines[0] == "usage：1 页共 1,234 条记录，写入 2 条观测（从上次同步中断处继续）"
+    assert lines[-1] == "  已停止：HTTP 500；已写入的数据保留，下次同步从那里继续"
+    data = ("usage", "date: missing", "no value at", "ReadTimeout")  # the source's name, the mapping's, httpx's
+    assert english_left(re.sub("|".join(data), "", "\n".join(lines))) == []
+
+
+BAD_SETTINGS = [
+    {"PORT": "many"},
+    {"PORT": "0"},
+    {"DATABASE_URL": "mysql://x"},
+    {"DATABASE_URL": "sqlite:///no/such/folder/x.db"},
+    {"TIMEZONE": "Mars/Olympus"},
+    {"SCORE_TIME": "25:00"},
+    {"SCORECARD_PATH": "missing.toml"},
+    {"LOG_LEVEL": "loud"},
+    {"ALERT_CHANNEL": "#risk"},
+    {"CS_LEAD": "@ann"},
+    {"TEAM": "ann"},
+    {"EXIT_INTERVIEW_READERS": "ann"},
+    {"DIGEST_DAY": "someday"},
+    {"QUIET_HOURS": "evenings"},
+    {"QUIET_HOURS": "19:00-19:00"},
+    {"SLACK_BOT_TOKEN": "xoxb-your-token"},
+    {"SLACK_APP_TOKEN": "abc123"},
+    {"INGEST_TOKEN": "short"},
+    {"LLM_BASE_URL": "http://localhost:11434/v1"},
+    {"LLM_API_KEY": "sk-abcdefabcdef"},
+    {"LLM_BASE_URL": "http://h/v1", "LLM_MODEL": "m", "LLM_TIMEOUT": "99"},
+    {"LLM_FIELDS": "Bad Name"},
+    {"SLACK_API_URL": "slack"},
+]
+
+
+@pytest.mark.parametrize("env", BAD_SETTINGS, ids=lambda env: "-".join(env))
+def test_a_wrong_setting_is_said_in_chinese(tmp_path: Path, env: dict[str, str]) -> None:
+    from bot.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as english_error:
+        load_settings(env_file=None, environ=env)
+    with pytest.raises(SettingsError) as chinese:
+        load_settings(env_file=None, environ=env | {"LANGUAGE": "zh-CN"})
+    line = str(chinese.value)
+    # kept: what Slack's and the README's pages are called (quoted), product names, weekdays as DIGEST_DAY takes them
+    kept = re.sub(r"“[^”]*”|\b(Slack|AI|ID|URL|https?|mon|tue|wed|thu|fri|sat|sun)\b", "", line)
+    assert line != str(english_error.value) and english_left(kept) == [], line
+
+
+def test_a_rules_file_with_mistakes_is_said_in_chinese(
+    zh: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "rules.toml"
+    bad.write_text(
+        'cooldown_days = -1\nbogus = 1\n[[rules]]\nname = "a"\nkind = "nope"\n[[rules]]\nname = "b"\n'
+        '[[rules]]\nname = "c"\nkind = "score_below"\nbelow = "low"\ndays = 2\ncolour = "red"\n',
+        encoding="utf-8",
+    )
+    assert main(["rules", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "告警规则无效" in err and "不允许 'nope'" in err and "每条规则都需要 `kind`" in err, err
+    assert english_left(re.sub(r"\b(silence|flag)\b|\w+\[[0-9]+\]", "", err)) == [], err  # kinds and keys, as typed
+    assert main(["rules", "check", str(tmp_path / "missing.toml")]) == 2
+    assert "找不到文件" in capsys.readouterr().err
+    bad.write_text("[[rules]\n", encoding="utf-8")
+    assert main(["rules", "check", str(bad)]) == 2
+    assert "不是有效的 TOML" in capsys.readouterr().err
+
+
+def test_a_card_drawn_in_the_terminal_puts_the_languages_colon_after_a_fields_label() -> None:
+    from bot.demo.run import render_blocks
+    from prompts import speaking
+
+    fields = [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*Owner*\n@U1"}]}]
+    assert render_blocks(fields) == "Owner: @U1"
+    with speaking("zh-CN"):
+        chinese = [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*负责人*\n@U1"}]}]
+        assert render_blocks(chinese) == "负责人：@U1"
+
+
+def test_a_sources_file_with_mistakes_is_said_in_chinese(
+    zh: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "--sources", "missing.toml"]) == 2
+    assert "missing.toml：数据源文件无效\n  文件不存在" in capsys.readouterr().err
+    bad = tmp_path / "sources.toml"
+    bad.write_text('extra = 1\n[[source]]\nname = "Bad Name"\nkind = "metrics"\nbatch = -1\n', encoding="utf-8")
+    assert main(["sync", "--sources", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "extra：未知的键" in err, err

@@ -179,8 +179,8 @@ metrics = {{ logins = "logins" }}
     assert main(["sync", "--sources", str(sources), "--quiet"]) == 0
 
     out = capsys.readouterr().out
-    assert "3 records in 1 pages, 2 observations written" in out
-    assert "skipped 1 records: 1 date: after today" in out
+    assert "3 records in 1 page, 2 observations written" in out
+    assert "skipped 1 record: 1 date: after today" in out
     assert f"source usage, page 1, record 2 (id 2): date: {TYPO} is after today ({TODAY}" in out
     assert sorted(stored(engine)) == [
         ("acc-0", END.isoformat(), "logins", 3.0),

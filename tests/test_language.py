@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 import prompts
 from bot.health.command import Exit, Find, Help, Mine, Tasks, Top, help_text, parse
+from bot.scoring.explain import worded
 from bot.scoring.scorecard import load_scorecard
 from bot.settings import SettingsError, load_settings, system_language
 from bot.slack.blocks import cut, money, plain, renewal_text, section, validate_blocks
@@ -27,8 +28,6 @@ from storage.models import Account, HealthScore
 from tests.conftest import BotServer
 
 OTHERS = [lang for lang in languages() if lang != ENGLISH]
-# Flip to True when the translations land (issue 23, part 2): then a file missing in a language fails CI.
-TRANSLATIONS_COMPLETE = False
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -63,7 +62,8 @@ def _files(language: str) -> list[str]:
 
 @pytest.mark.parametrize("language", OTHERS)
 def test_every_file_of_a_language_has_englishs_keys_and_variables_and_renders(language: str) -> None:
-    """Only the files the language has (the rest falls back to English until translated: the next test)."""
+    """Each file of the language against English's: the same keys, the same variables, and it renders (a file it lacks
+    fails the next test)."""
     problems = []
     for name in _files(language):
         english, other = _flat(prompts.load(name)), _flat(prompts.load(name, language))
@@ -89,10 +89,14 @@ def test_every_english_prompt_renders_with_every_variable_filled() -> None:
 
 @pytest.mark.parametrize("language", OTHERS)
 def test_every_prompt_file_exists_in_every_language(language: str) -> None:
+    """With the keys test above: every English key has its text in every language, so nothing falls back."""
     missing = sorted(set(_files(ENGLISH)) - set(_files(language)))
-    if missing and not TRANSLATIONS_COMPLETE:
-        pytest.skip(f"not translated yet (issue 23, part 2): {', '.join(f'{language}/{m}.toml' for m in missing)}")
-    assert missing == []
+    assert missing == [], f"{language} lacks {', '.join(f'prompts/{language}/{m}.toml' for m in missing)}"
+
+
+def test_shipped_languages_are_english_and_chinese() -> None:
+    """A parametrised test over no other language would pass by running nothing."""
+    assert {ENGLISH, "zh-CN"} <= set(languages()) and "zh-CN" in OTHERS
 
 
 # A letter of a script written without spaces (Chinese, Japanese, Korean): Slack opens or closes a mrkdwn span only at
@@ -127,6 +131,19 @@ def test_no_mrkdwn_mark_touches_a_cjk_letter_outside_its_span(language: str) -> 
         for name in _files(language)
         for key, value in _flat(prompts.load(name, language)).items()
         if isinstance(value, str) and (found := _marks_touching_letters(value))
+    }
+    assert bad == {}
+
+
+def test_no_space_follows_chinese_punctuation_before_a_mark() -> None:
+    """Chinese punctuation carries its own space: `*风险告警：* *{name}*` reads "风险告警： Acme";
+    `*风险告警*：*{name}*` reads "风险告警：Acme" (punctuation beside a mark is an edge Slack takes)."""
+    after = re.compile(r"[，：；。、][*_~]?\s+[*_~]")  # a closing mark between them too
+    bad = {
+        f"{name}.{key}": value
+        for name in _files("zh-CN")
+        for key, value in _flat(prompts.load(name, "zh-CN")).items()
+        if isinstance(value, str) and after.search(value)
     }
     assert bad == {}
 
@@ -197,6 +214,27 @@ def test_formats_keep_english_as_it_was_and_follow_chinese() -> None:
         assert renewal_text(date(2026, 12, 9), date(2026, 12, 7)) == "2026年12月9日（剩 2 天）"
 
 
+def test_a_change_in_percent_reads_as_the_language_writes_a_percent() -> None:
+    """A driver's "-100 %" is English's; Chinese writes the sign against the number ("登录较前 4 周 -100%")."""
+    trend = {"t": "trend", "v": {"metric": ["metric", "logins"], "change": ["pct", -1.0], "baseline": ["span", 28]}}
+    assert (formats.change(-1.0), formats.change(0.05), formats.change(-0.004)) == ("-100 %", "+5 %", "±0 %")
+    assert worded(trend) == "logins -100 % vs prior 4 weeks"
+    with speaking("zh-CN"):
+        assert (formats.change(-1.0), formats.change(0.05), formats.change(-0.004)) == ("-100%", "+5%", "±0%")
+        assert worded(trend).endswith("较前 4 周 -100%")
+
+
+def test_the_cards_footnote_in_chinese_puts_no_spaces_around_its_words() -> None:
+    with speaking("zh-CN"):
+        built_in = say("health.scored_on", day="2026-11-23", source=say("health.scorecard_built_in"), card="default")
+        file = say("health.scorecard_file", file="a.toml")
+        own = say("health.scored_on_gone", day="2026-11-23", source=file, card="x")
+        held = say("health.chance.override", emoji="🟡", tier="低风险", who="@U1", scored="高风险", chance="82%")
+    assert built_in == "2026-11-23 按内置默认评分卡的「default」卡评分"
+    assert own == "2026-11-23 按「x」卡评分，该卡已不在「a.toml」中"
+    assert "评分：高风险" in held
+
+
 def test_cuts_count_as_slack_counts_and_never_split_a_character() -> None:
     chinese = "健康分数" * 1000  # 4,000 characters, 12,000 bytes in UTF-8: Slack counts characters
     block = section(chinese)
@@ -236,7 +274,31 @@ def test_cli_follows_language_else_the_system_locale(
         assert prompts.default() == ENGLISH
         monkeypatch.setenv("LANGUAGE", "xx")
         assert main(["rules", "show-default"]) == 2
-        assert "LANGUAGE='xx' has no prompts: use one of en, zh-CN" in capsys.readouterr().err
+        assert "LANGUAGE='xx' 没有对应的提示文本：请使用 en, zh-CN 之一" in capsys.readouterr().err  # LANG's language
+    finally:
+        prompts.set_default(ENGLISH)
+
+
+def test_a_wrong_setting_is_said_in_the_clis_language(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    monkeypatch.setenv("LANGUAGE", "zh-CN")
+    try:
+        assert main(["rules", "show-default"]) == 2
+        assert "TIMEZONE='Mars/Olympus' 不是已知时区" in capsys.readouterr().err
+        monkeypatch.setenv("LANGUAGE", "en")
+        assert main(["rules", "show-default"]) == 2
+        assert "TIMEZONE='Mars/Olympus' is not a known time zone: use an IANA name" in capsys.readouterr().err
+        monkeypatch.delenv("LANGUAGE")
+        monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+        monkeypatch.setenv("TIMEZONE", "UTC")
+        monkeypatch.setenv("DATABASE_URL", "mysql://x")
+        assert main(["rules", "show-default"]) == 2
+        assert "不支持 DATABASE_URL='mysql://x'" in capsys.readouterr().err
     finally:
         prompts.set_default(ENGLISH)
 
@@ -347,7 +409,7 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
     for payload in roots.values():
         validate_blocks(payload["blocks"])
     chinese, english = _text(roots["C0CHINA001"]["blocks"]), _text(roots["C0DEFAULT01"]["blocks"])
-    assert "*风险告警：* *CN Co*" in chinese and "流失概率" in chinese and "Risk alert" not in chinese
+    assert "*风险告警*：*CN Co*" in chinese and "流失概率" in chinese and "Risk alert" not in chinese
     assert "*Risk alert:* *US Co*" in english and "Chance to churn" in english and "风险" not in english
     assert roots["C0CHINA001"]["text"].startswith(":red_circle: 风险告警：CN Co")
     with Session(engine) as s:

@@ -28,7 +28,7 @@ from pydantic import (
 
 from bot.scoring.explain import at_risk_tiers
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
-from prompts import languages, raw, set_channel_languages
+from prompts import ENGLISH, current, languages, raw, say, set_channel_languages
 
 DEFAULT_PATH = Path(__file__).with_name("default_rules.toml")
 KINDS = ("tier_dropped", "score_below", "metric_trend", "silence", "renewal_near", "flag", "metric_above")
@@ -37,7 +37,7 @@ KINDS = ("tier_dropped", "score_below", "metric_trend", "silence", "renewal_near
 class RulesError(ValueError):
     def __init__(self, path: str | Path, problems: list[str]):
         self.problems = problems
-        super().__init__(f"{path}: invalid alert rules\n" + "\n".join(f"  {p}" for p in problems))
+        super().__init__(say("settings.rules.invalid", path=path) + "".join(f"\n  {p}" for p in problems))
 
 
 def _known_metric(metric: str, info: ValidationInfo) -> str:
@@ -310,15 +310,18 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def _problem(error: Any) -> str:
     """`key: what is wrong`, in words a rules author reads (the bad value quoted where it helps)."""
     msg = str(error["msg"]).removeprefix("Value error, ")
-    loc = tuple(error["loc"])
+    checks = raw("settings.rules.checks")
+    if current() != ENGLISH and error["type"] in checks:  # pydantic words its own checks in English only
+        msg = str(checks[error["type"]]).format(**(error.get("ctx") or {}))
+    loc, kinds = tuple(error["loc"]), ", ".join(KINDS)
     if error["type"] == "union_tag_invalid":
-        return f"{_location(loc)}.kind: {error['ctx']['tag']!r} is not allowed: use one of {', '.join(KINDS)}"
+        return f"{_location(loc)}.kind: " + say("settings.rules.bad_kind", tag=repr(error["ctx"]["tag"]), kinds=kinds)
     if error["type"] == "union_tag_not_found":
-        return f"{_location(loc)}.kind: missing: every rule needs a kind ({', '.join(KINDS)})"
+        return f"{_location(loc)}.kind: " + say("settings.rules.no_kind", kinds=kinds)
     if error["type"] == "extra_forbidden" and len(loc) >= 3 and loc[-2] in KINDS:
-        return f"{_location(loc)}: not a setting of kind {loc[-2]!r}"
+        return f"{_location(loc)}: " + say("settings.rules.not_of_kind", kind=repr(loc[-2]))
     if error["type"] in ("literal_error", "string_pattern_mismatch", "enum") and isinstance(error.get("input"), str):
-        msg = f"{error['input']!r} is not allowed: {msg[0].lower()}{msg[1:]}"
+        msg = say("settings.rules.not_allowed", value=repr(error["input"]), why=msg[0].lower() + msg[1:])
     return f"{_location(loc)}: {msg}"
 
 
@@ -329,9 +332,9 @@ def load_rules(path: str | Path | None = None, scorecard: Scorecard | None = Non
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RulesError(path, ["file not found"]) from None
+        raise RulesError(path, [say("settings.rules.not_found")]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise RulesError(path, [f"not valid TOML: {exc}"]) from None
+        raise RulesError(path, [say("settings.rules.not_toml", error=exc)]) from None
     try:
         rules = Rules.model_validate(data, context={"scorecard": scorecard or load_scorecard()})
     except ValidationError as exc:

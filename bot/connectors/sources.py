@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.scoring.importer import ACCOUNT_OPTIONAL, METRIC_NAME
+from prompts import ENGLISH, current, say
+from prompts import raw as raw_prompt
 
 PRESETS = {p.stem: p for p in Path(__file__).parent.glob("*.toml")}
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -28,7 +30,7 @@ ACCOUNT_FIELDS = ("external_id", "name", *ACCOUNT_OPTIONAL)
 class SourcesError(ValueError):
     def __init__(self, path: str | Path, problems: list[str]):
         self.problems = problems
-        super().__init__(f"{path}: invalid sources file\n" + "\n".join(f"  {p}" for p in problems))
+        super().__init__(say("sync.sources.invalid", path=path) + "".join(f"\n  {p}" for p in problems))
 
 
 class _Strict(BaseModel):
@@ -61,9 +63,7 @@ class Auth(_Strict):
         for name in names:
             value = os.environ.get(name or "", "")
             if not value:
-                raise SourcesError(
-                    "sources", [f"source {source}: the environment variable {name} (auth) is not set or empty"]
-                )
+                raise SourcesError("sources", [say("sync.sources.no_secret", source=source, name=name)])
             values.append(value)
         return tuple(values)
 
@@ -230,19 +230,19 @@ def load_sources(path: str | Path) -> list[Source]:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SourcesError(path, ["the file does not exist (set SOURCES_PATH to your sources file)"]) from None
+        raise SourcesError(path, [say("sync.sources.not_found")]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SourcesError(path, [f"not valid TOML: {exc}"]) from None
+        raise SourcesError(path, [say("sync.sources.not_toml", error=exc)]) from None
     extra = [k for k in data if k != "source"]
-    problems = [f"{k}: unknown key; the file holds [[source]] tables" for k in extra]
+    problems = [say("sync.sources.unknown_key", key=k) for k in extra]
     raws = data.get("source", [])
     if not isinstance(raws, list) or not raws:
-        problems.append("source: no [[source]] table; declare at least one")
+        problems.append(say("sync.sources.no_source"))
         raise SourcesError(path, problems)
     sources: list[Source] = []
     for i, raw in enumerate(raws):
         if not isinstance(raw, dict):
-            problems.append(f"source[{i}]: not a table")
+            problems.append(say("sync.sources.not_a_table", index=i))
             continue
         merged = raw
         preset = raw.get("preset")
@@ -260,9 +260,12 @@ def load_sources(path: str | Path) -> list[Source]:
             for error in exc.errors():
                 loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
                 message = error["msg"].removeprefix("Value error, ")
+                checks = raw_prompt("settings.rules.checks")
+                if current() != ENGLISH and error["type"] in checks:  # pydantic words its own checks in English only
+                    message = str(checks[error["type"]]).format(**(error.get("ctx") or {}))
                 problems.append(f"{_where(i, raw, loc)}: {message}")
     names = [s.name for s in sources]
-    problems += [f"source {n}: the name is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [say("sync.sources.twice", name=n) for n in sorted({n for n in names if names.count(n) > 1})]
     if problems:
         raise SourcesError(path, problems)
     return sources

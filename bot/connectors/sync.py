@@ -24,7 +24,7 @@ from bot.connectors.http import Fetcher, FetchFailed, make_client, pages
 from bot.connectors.mapping import RecordError, account_row, changed_at, observations
 from bot.connectors.sources import Source, SourcesError
 from bot.scoring.importer import CLOCK_SLACK, last_metric_day
-from prompts import say
+from prompts import formats, say
 from storage import sync as store
 
 log = logging.getLogger("healthbot.connectors")
@@ -74,7 +74,7 @@ def sync_source(
         with client or make_client(source) as http:
             _run(engine, source, Fetcher(source, http), summary, tz=tz, full=full, quiet=quiet)
     except (FetchFailed, SourcesError) as exc:
-        summary.failed = str(exc).removeprefix("sources: invalid sources file\n  ")
+        summary.failed = "; ".join(exc.problems) if isinstance(exc, SourcesError) and exc.problems else str(exc)
         log.warning("%s", summary.failed)
     return summary
 
@@ -109,12 +109,14 @@ def _run(
             for page in pages(fetcher, position, shown):
                 summary.pages += 1
                 for i, record in enumerate(page.records, 1):
-                    where = f"source {source.name}, page {page.number}, record {i}"
+                    where = say("sync.where", source=source.name, page=page.number, record=i)
                     try:
                         _add(source, record, batch, keys, match, aggregates, tz, last)
                     except RecordError as error:
                         rid = record.get("id") if isinstance(record, dict) else None
-                        summary.skip(error, where + (f" (id {rid})" if isinstance(rid, str | int) else ""))
+                        summary.skip(
+                            error, where + (say("sync.where_id", id=rid) if isinstance(rid, str | int) else "")
+                        )
                     moved = changed_at(source, record)
                     if moved is not None and (state.run_max is None or moved > state.run_max):
                         state.run_max = moved
@@ -162,7 +164,9 @@ def _add(
         key = obs.account.lower() if match != "external_id" else obs.account
         account_id = keys.get(key)
         if account_id is None:
-            raise RecordError("account not found", f"account {obs.account!r} is no known account ({match})")
+            raise RecordError(
+                say("sync.no_account"), say("sync.no_account_detail", account=repr(obs.account), match=match)
+            )
         if obs.metric in aggregates:
             batch.items[(obs.record_id or "", obs.metric)] = (account_id, obs.day, obs.value)
         else:
@@ -202,23 +206,32 @@ def sync_sources(
 
 
 def describe(summary: SyncSummary) -> list[str]:
-    """The summary in lines for the CLI and the log."""
-    what = "accounts" if summary.kind == "accounts" else "observations"
-    head = f"{summary.source}: {summary.records:,} records in {summary.pages} pages, {summary.written:,} {what} written"
-    if summary.resumed:
-        head += " (resumed where the last sync stopped)"
-    lines = [head]
+    """The summary in lines for the CLI and the log, in the current language (prompts/sync.toml)."""
+    n = formats.number
+    head = say(
+        f"sync.head_{summary.kind if summary.kind == 'accounts' else 'observations'}",
+        source=summary.source,
+        records=n(summary.records),
+        pages=n(summary.pages),
+        written=n(summary.written),
+    )
+    lines = [head + (say("sync.resumed") if summary.resumed else "")]
     if summary.skipped:
-        why = "; ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common())
-        lines.append(f"  skipped {sum(summary.skipped.values()):,} records: {why}")
-        lines += [f"  {e}" for e in summary.errors]
+        why = say("sync.skipped_joiner").join(
+            say("sync.skipped_reason", n=n(count), reason=reason) for reason, count in summary.skipped.most_common()
+        )
+        lines.append(say("sync.skipped", count=n(sum(summary.skipped.values())), why=why))
+        lines += [say("sync.error", error=e) for e in summary.errors]
         more = sum(summary.skipped.values()) - len(summary.errors)
         if more > 0:
-            lines.append(f"  ... and {more:,} more")
+            lines.append(say("sync.more", more=n(more)))
     if summary.retried:
-        lines.append("  retried: " + ", ".join(f"{why} x{n}" for why, n in summary.retried.items()))
+        why = say("sync.retried_joiner").join(
+            say("sync.retried_reason", why=why, n=count) for why, count in summary.retried.items()
+        )
+        lines.append(say("sync.retried", why=why))
     if summary.failed:
-        lines.append(f"  stopped: {summary.failed}; what was written stays, the next sync resumes from there")
+        lines.append(say("sync.stopped", why=summary.failed))
     elif summary.since:
-        lines.append(f"  next sync asks for changes since {summary.since.isoformat()}")
+        lines.append(say("sync.next", since=summary.since.isoformat()))
     return lines

@@ -416,7 +416,10 @@ def render_blocks(payload: blocks.Blocks) -> str:
             lines.extend(_plain(block["text"]["text"]).splitlines())
         if block.get("fields"):
             lines.append(
-                "   ".join(_plain(f["text"]).replace("\n", ": ", 1).replace("\n", ", ") for f in block["fields"])
+                "   ".join(
+                    _plain(f["text"]).replace("\n", say("demo.field_colon"), 1).replace("\n", ", ")
+                    for f in block["fields"]
+                )
             )
         for element in block.get("elements", []):
             if "text" in element and isinstance(element["text"], str):

@@ -15,7 +15,7 @@ from bot.retention.values import DraftRef, TaskRef
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Message, actions, button, context, esc, mention, section, validate_blocks, when, who
 from bot.slack.values import encode
-from prompts import raw, say
+from prompts import formats, raw, say
 from storage.models import Task
 from storage.types import TaskStatus
 
@@ -131,8 +131,7 @@ def highlight_line(h: Highlight) -> str:
     """One line of recent usage, plain text (it goes into the customer's copy)."""
     if h.change is None:
         return _o("highlight_new", metric=h.metric, recent=_number(h.recent), days=h.days)
-    whole = round(h.change * 100)
-    change = f"{'+' if whole > 0 else ''}{whole} %" if whole else "±0 %"
+    change = formats.change(h.change)
     key = "highlight_mean" if h.how == "mean" else "highlight_sum"
     return _o(key, metric=h.metric, recent=_number(h.recent), change=change, days=h.days)
 

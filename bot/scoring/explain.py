@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from bot.scoring.scorecard import Measure, Tiers
-from prompts import current, fill, raw, say
+from prompts import current, fill, formats, raw, say
 from storage.types import Driver
 
 CATEGORY_CHARS = 60  # a category value longer than this is clipped in a reason
@@ -123,9 +123,8 @@ def _amount(x: float) -> str:
 
 
 def _pct(change: float) -> str:
-    """A change in whole percent with its sign; one that rounds to nothing reads "±0 %", never "-0 %"."""
-    whole = round(change * 100)
-    return "±0 %" if whole == 0 else f"{whole:+d} %"
+    """A change in whole percent with its sign, as the language writes a percent (prompts.formats.change)."""
+    return formats.change(change)
 
 
 def _duration(days: float) -> str:
