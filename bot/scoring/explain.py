@@ -211,6 +211,8 @@ def _part_key(part: Part) -> Any:
         return kind, part[1], _part_key(part[2])
     if kind == "joined":
         return kind, tuple(wording_key(c) for c in part[1])
+    if kind == "label":  # a scorecard's own label and its other languages
+        return kind, part[1], tuple(sorted(part[2].items()))
     return kind, *((a.__class__, a) for a in part[1:])  # 28 and 28.0 may read differently
 
 
