@@ -675,3 +675,42 @@ def test_backtest_reports_tier_stability_by_weekday_and_warns_when_a_card_flips(
     printed = capsys.readouterr().out
     assert "Tier stability" in printed and re.search(r"Saturday\s+\d+ %", printed)
     assert "warning: " in printed and "Saturday" in printed.split("warning: ")[1]
+
+
+def test_tune_in_chinese_names_groups_and_percents_as_chinese_writes_them(
+    portfolio: Engine, cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import prompts
+
+    monkeypatch.setenv("LANGUAGE", "zh-CN")
+    as_of = (END - timedelta(days=90)).isoformat()
+    try:
+        code = main(["tune", "--as-of", as_of, "--horizon", "60", "--out", "proposed.toml"])
+    finally:
+        prompts.set_default(prompts.ENGLISH)  # the command set the process's language
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert "产品使用" in printed and "Product usage" not in printed  # the default card's group, as the card names it
+    assert not re.search(r"\d %", printed), [ln for ln in printed.splitlines() if re.search(r"\d %", ln)]
+
+
+def test_scoring_percents_follow_the_language() -> None:
+    from bot.scoring import formats
+    from prompts import speaking
+
+    assert (formats.percent(0.4), formats.change(-0.34), formats.change(0.001)) == ("40 %", "-34 %", "±0 %")
+    with speaking("zh-CN"):
+        assert (formats.percent(0.4), formats.change(-0.34), formats.change(0.001)) == ("40%", "-34%", "±0%")
+    assert formats.percent(0.125, 1, unit="%") == "12.5%"
+
+
+def test_forecast_level_and_backtest_bands_follow_the_language() -> None:
+    from bot.forecast.messages import level_text
+    from bot.scoring.backtest_words import _reliability_cells
+    from bot.scoring.calibration import ReliabilityRow
+    from prompts import speaking
+
+    row = ReliabilityRow(lo=0.02, hi=0.05, accounts=10, churned=1, predicted=0.03, observed=0.1)
+    assert (level_text(0.8), _reliability_cells(row)["band"]) == ("80 %", "2-5 %")
+    with speaking("zh-CN"):
+        assert (level_text(0.8), _reliability_cells(row)["band"]) == ("80%", "2-5%")

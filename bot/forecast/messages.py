@@ -14,7 +14,7 @@ from prompts import pad, raw, say, width
 
 def level_text(level: float) -> str:
     """The level as the interval is named: "80 %"."""
-    return f"{level:.0%}".replace("%", " %")
+    return str(raw("formats.percent")).format(number=f"{level * 100:.0f}")  # "80 %"; "80%" in Chinese
 
 
 def accounts_text(x: float) -> str:

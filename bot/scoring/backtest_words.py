@@ -128,7 +128,7 @@ def format_calibration(cal: Calibration) -> list[str]:
 def _reliability_cells(row: ReliabilityRow) -> dict[str, str]:
     """A reliability row's cells: its band of predicted chance ("2-5 %"), counts, mean prediction and churn share."""
     return dict(
-        band=f"{100 * row.lo:g}-{100 * row.hi:g} %",
+        band=str(raw("formats.percent")).format(number=f"{100 * row.lo:g}-{100 * row.hi:g}"),
         accounts=f"{row.accounts:,}",
         churned=f"{row.churned:,}",
         predicted=formats.percent(row.predicted, 1),

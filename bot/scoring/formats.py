@@ -9,10 +9,11 @@ from bot.scoring.scorecard import Measure
 from prompts import raw, say
 
 
-def percent(share: float | None, decimals: int = 0, missing: str = "–", unit: str = " %") -> str:
-    """A share as a percent with `decimals` digits after the point ("40 %", "12.5 %"; the backtest table's
-    `unit` "%" gives "12.5%"); `missing` when there is none ("–"; `scorecard suggest` prints "-")."""
-    return missing if share is None else f"{share:.{decimals}%}".replace("%", unit)
+def percent(share: float | None, decimals: int = 0, missing: str = "–", unit: str | None = None) -> str:
+    """A share as a percent with `decimals` digits after the point ("40 %", "12.5 %"; "40%" in Chinese, as the
+    language's `formats.percent` writes it; the backtest table's `unit` "%" gives "12.5%"); `missing` when there
+    is none ("–"; `scorecard suggest` prints "-")."""
+    return missing if share is None else f"{share:.{decimals}%}".replace("%", _unit() if unit is None else unit)
 
 
 def auc(value: float | None, missing: str = "n/a") -> str:
@@ -32,11 +33,18 @@ def number(x: float) -> str:
     return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
-def change(x: float, zero: str = "±0 %") -> str:
-    """A relative change as a signed whole percent ("-34 %", "+2 %"); `zero` when it rounds to none (the shapes
-    card's words print "+0 %")."""
+def change(x: float, zero: str | None = None) -> str:
+    """A relative change as a signed whole percent ("-34 %", "+2 %"; "-34%" in Chinese); `zero` when it rounds to
+    none (default "±0 %"; the shapes card's words print "+0 %")."""
     whole = round(x * 100)
-    return zero if whole == 0 else f"{whole:+d} %"
+    if whole == 0:
+        return f"±0{_unit()}" if zero is None else zero
+    return f"{whole:+d}{_unit()}"
+
+
+def _unit() -> str:
+    """The percent sign as the language writes it after a number: " %" in English, "%" in Chinese."""
+    return str(raw("formats.percent")).format(number="")
 
 
 def dates(days: list[date]) -> str:

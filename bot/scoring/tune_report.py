@@ -112,13 +112,17 @@ def _card_lines(name: str, card: Card, fit: CardFit, result: TuneResult) -> list
         fitted = [m.name for m in group.measures if m.name in before]
         if g_name not in new.groups:
             lines.append(
-                say("tune.group_removed", group=group.label, before=formats.percent(sum(before[m] for m in fitted), 1))
+                say(
+                    "tune.group_removed",
+                    group=card.group_label(g_name),
+                    before=formats.percent(sum(before[m] for m in fitted), 1),
+                )
             )
             continue
         if not fitted:
             continue
         shares = {
-            "group": group.label,
+            "group": card.group_label(g_name),
             "before": formats.percent(sum(before[m] for m in fitted), 1),
             "after": formats.percent(sum(after.get(m, 0.0) for m in fitted), 1),
         }
