@@ -320,3 +320,44 @@ def test_a_sources_file_with_mistakes_is_said_in_chinese(
     assert main(["sync", "--sources", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "extra：未知的键" in err, err
+
+
+# --- `healthbot import`'s errors (issue 23) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "lines"),
+    [
+        ("accounts", "external_id,name,employees,status\n,Acme,x,gone\nA1,Beta,1.5,\nA1,Beta,,\n", ["2", "3", "4"]),
+        ("accounts", "external_id,nom\nA1,Acme\n", ["1"]),
+        ("metrics", "external_id,date,metric,value\n,2026-01-01,Logins,abc\nA1,someday,logins,\n", ["2", "3"]),
+        ("metrics", "external_id,metric,value\nA1,logins,1\n", ["1"]),
+    ],
+)
+def test_import_errors_in_chinese(
+    engine: Engine,
+    cli_env: None,
+    zh: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    content: str,
+    lines: list[str],
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content, encoding="utf-8")
+    assert main(["import", kind, str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert all(re.search(rf"第 {n} 行", err) for n in lines), err
+    from bot.scoring.importer import ACCOUNT_OPTIONAL, ACCOUNT_REQUIRED, ACCOUNT_STATUSES, METRIC_COLUMNS
+
+    names = [*ACCOUNT_REQUIRED, *ACCOUNT_OPTIONAL, *METRIC_COLUMNS, *ACCOUNT_STATUSES, "nom"]  # the file's own words
+    assert english_left(re.sub(rf"\b({'|'.join(names)})\b", "", err)) == [], err
+
+
+def test_import_missing_file_in_chinese(
+    engine: Engine, cli_env: None, zh: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", "metrics", str(tmp_path / "none.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "没有这个文件" in err and english_left(err) == [], err

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from prompts import say
+
 MAX_ERRORS_SHOWN = 20
 # Every character `str.strip()` removes, as UTF-8, and a quote (inside which a line break is a value's): a file
 # holding none of them has no value to strip, and the per-value strip of every column is skipped.
@@ -51,8 +53,8 @@ class ImportFailed(Exception):
     def report(self) -> str:
         shown = self.errors[:MAX_ERRORS_SHOWN]
         more = self.total - len(shown)
-        tail = [f"... and {more} more error(s)"] if more > 0 else []
-        return "\n".join([*shown, *tail, "Nothing was imported."])
+        tail = [say("import_errors.more", more=more)] if more > 0 else []
+        return "\n".join([*shown, *tail, say("import_errors.nothing")])
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Errors:
         for idx in frame.index[mask][: MAX_ERRORS_SHOWN * 5]:
             raw = frame.at[idx, column]
             raw = raw if len(raw) <= 60 else raw[:57] + "..."
-            self.items.append((int(idx), f"{column}: '{raw}' {problem}"))
+            self.items.append((int(idx), say("import_errors.value", column=column, value=raw, problem=problem)))
         self.count += int(mask.sum())
 
     def add(self, line: int, message: str) -> None:
@@ -79,7 +81,9 @@ class Errors:
     def raise_if_any(self) -> None:
         if self.items:
             self.items.sort()
-            raise ImportFailed([f"line {line}, {msg}" for line, msg in self.items], self.count)
+            raise ImportFailed(
+                [say("import_errors.line", line=line, message=msg) for line, msg in self.items], self.count
+            )
 
 
 def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
@@ -89,38 +93,30 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
     """
     path = Path(path)
     if path.is_dir():
-        raise ImportFailed([f"{path}: is a folder, not a CSV file"])
+        raise ImportFailed([say("import_errors.file.folder", path=path)])
     if not path.is_file():
-        raise ImportFailed([f"{path}: no such file"])
+        raise ImportFailed([say("import_errors.file.missing", path=path)])
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ImportFailed([f"{path}: cannot be read ({exc.strerror})"]) from None
+        raise ImportFailed([say("import_errors.file.unreadable", path=path, why=exc.strerror)]) from None
     nul = data.find(b"\x00")
     if nul >= 0:  # UTF-16 text is mostly NULs, and a binary file has some: neither is a CSV we can read
         line = data.count(b"\n", 0, nul) + 1
-        raise ImportFailed(
-            [
-                f"{path}: the file contains NUL bytes (is it a binary or UTF-16 file?), the first on line {line}; "
-                "save it as UTF-8 (in Excel: Save As, 'CSV UTF-8') and retry"
-            ]
-        )
+        raise ImportFailed([say("import_errors.file.nul", path=path, line=line)])
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ImportFailed(
-            [
-                f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8 "
-                "(in Excel: Save As, 'CSV UTF-8') and retry"
-            ]
+            [say("import_errors.file.not_utf8", path=path, line=line, byte=f"{data[exc.start]:02x}")]
         ) from None
     if not data.removeprefix(b"\xef\xbb\xbf").strip():
-        raise ImportFailed([f"{path}: the file is empty; the first line must be the header"])
+        raise ImportFailed([say("import_errors.file.empty", path=path)])
     start = io.StringIO(data[:65536].decode("utf-8-sig", errors="ignore"), newline="")
     header = next(csv.reader(start, skipinitialspace=True), [])
     if not "".join(header).strip():
-        raise ImportFailed([f"{path}: line 1 is blank; the first line must be the header ({','.join(required)},...)"])
+        raise ImportFailed([say("import_errors.file.blank_header", path=path, columns=",".join(required))])
     try:
         # index_col=False: a first row wider than the header must not become the index;
         # pandas then warns and drops the extra fields, which we turn into an error.
@@ -140,32 +136,37 @@ def read_csv(path: str | Path, required: tuple[str, ...], optional: tuple[str, .
             )
     except pd.errors.ParserWarning:
         first_row = (_record_lines(data)[1:2] or [2])[0]
-        raise ImportFailed([f"{path}: line {first_row}: has more fields than the header"]) from None
+        raise ImportFailed([say("import_errors.file.wider_row", path=path, line=first_row)]) from None
     except pd.errors.EmptyDataError:
-        raise ImportFailed([f"{path}: the file is empty; the first line must be the header"]) from None
+        raise ImportFailed([say("import_errors.file.empty", path=path)]) from None
     except pd.errors.ParserError as exc:
-        raise ImportFailed([f"{path}: {_parser_message(exc, data)}"]) from None
+        raise ImportFailed([say("import_errors.file.parser", path=path, message=_parser_message(exc, data))]) from None
     # The header as written: pandas renames a repeated "name" to "name.1" and an empty one to "Unnamed: 2".
     columns = [c.strip() for c in (header if len(header) == len(frame.columns) else frame.columns)]
     frame.columns = pd.Index(columns)
     errors = []
     unnamed = [str(i + 1) for i, c in enumerate(columns) if not c]
     if unnamed:
-        errors.append(f"line 1: column(s) {', '.join(unnamed)} have no name (a comma too many at the end of the line?)")
+        errors.append(say("import_errors.header.unnamed", columns=", ".join(unnamed)))
     extra = [c for c in columns if c and c not in required + optional]
     if extra:
         allowed = ", ".join(required + optional)
         separator = next(
-            (name for sep, name in ((";", "';'"), ("\t", "tabs")) if len(columns) == 1 and sep in extra[0]), None
+            (
+                say(f"import_errors.header.{name}")
+                for sep, name in ((";", "semicolons"), ("\t", "tabs"))
+                if len(columns) == 1 and sep in extra[0]
+            ),
+            None,
         )
-        hint = f"; the file seems separated by {separator}: save it with commas" if separator else ""
-        errors.append(f"line 1: unknown column(s) {', '.join(extra)}; allowed columns are {allowed}{hint}")
+        hint = say("import_errors.header.separated", separator=separator) if separator else ""
+        errors.append(say("import_errors.header.unknown", columns=", ".join(extra), allowed=allowed, hint=hint))
     missing = [c for c in required if c not in columns]
     if missing:
-        errors.append(f"line 1: missing required column(s) {', '.join(missing)}")
+        errors.append(say("import_errors.header.missing", columns=", ".join(missing)))
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
-        errors.append(f"line 1: column(s) {', '.join(dupes)} appear more than once")
+        errors.append(say("import_errors.header.repeated", columns=", ".join(dupes)))
     if errors:
         raise ImportFailed(errors)
     frame.index = _row_lines(data, len(frame))
@@ -214,11 +215,11 @@ def _parser_message(exc: Exception, data: bytes) -> str:
         record, fields = int(match.group(1)), match.group(2)
         starts = _record_lines(data)
         line = starts[record - 1] if record <= len(starts) else record
-        return f"line {line}: has {fields} fields, more than the header"
+        return say("import_errors.file.more_fields", line=line, fields=fields)
     match = re.search(r"EOF inside string starting at row (\d+)", message)
     if match:
         record = int(match.group(1))
         starts = _record_lines(data)
         line = starts[record] if record < len(starts) else record + 1
-        return f'line {line}: a quoted value is never closed (a " is missing)'
+        return say("import_errors.file.unclosed", line=line)
     return message

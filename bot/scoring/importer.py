@@ -97,7 +97,7 @@ def _day_codes(frame: pd.DataFrame, column: str, errors: Errors, required: bool)
     for problem in dict.fromkeys(p for p in problems if p is not None):
         errors.add_mask(frame, (problems == problem)[codes], column, problem)
     if required:
-        errors.add_mask(frame, (given == "").to_numpy()[codes], column, "is empty; a date is required")
+        errors.add_mask(frame, (given == "").to_numpy()[codes], column, say("import_errors.problem.empty_date"))
     return codes, days
 
 
@@ -134,18 +134,28 @@ def _parsed_numbers(
     comma = bad & raw.str.contains(",", regex=False)
     problems = [
         (huge, say("inputs.number_out_of_range", limit=MAX_NUMBER)),
-        (bad & ~comma, "is not a number"),
-        (comma, "is not a number (no thousands separators; a dot for decimals: 1200.50)"),
+        (bad & ~comma, say("import_errors.problem.not_number")),
+        (comma, say("import_errors.problem.separators")),
     ]
     bad |= huge
     if integer:
-        problems.append((~bad & ~empty & (parsed.fillna(0) % 1 != 0), "is not a whole number"))
+        problems.append((~bad & ~empty & (parsed.fillna(0) % 1 != 0), say("import_errors.problem.not_whole")))
     if minimum is not None:
-        problems.append((~bad & ~empty & (parsed.fillna(minimum) < minimum), f"is below {minimum:g}"))
+        problems.append(
+            (
+                ~bad & ~empty & (parsed.fillna(minimum) < minimum),
+                say("import_errors.problem.below", minimum=f"{minimum:g}"),
+            )
+        )
     if maximum is not None:
-        problems.append((~bad & ~empty & (parsed.fillna(0) > maximum), f"is above {maximum:,.15g}"))
+        problems.append(
+            (
+                ~bad & ~empty & (parsed.fillna(0) > maximum),
+                say("import_errors.problem.above", maximum=f"{maximum:,.15g}"),
+            )
+        )
     if required:
-        problems.append((empty, "is empty; a number is required"))
+        problems.append((empty, say("import_errors.problem.empty_number")))
     for mask, problem in problems:
         if mask.any():
             errors.add_mask(frame, mask.to_numpy()[codes], column, problem)
@@ -159,7 +169,9 @@ def _out_of_range(
     flag = metrics.isin(METRIC_FLAGS).to_numpy()[metric_codes]
     not_flag = flag & ~np.isnan(numbers) & (numbers != 0) & (numbers != 1)
     for line in frame.index[not_flag][: MAX_ERRORS_SHOWN * 5]:
-        errors.add(int(line), f"value: {frame.at[line, 'value']} for {frame.at[line, 'metric']} must be 0 or 1")
+        errors.add(
+            int(line), say("import_errors.row.not_flag", value=frame.at[line, "value"], metric=frame.at[line, "metric"])
+        )
     errors.count += max(0, int(not_flag.sum()) - MAX_ERRORS_SHOWN * 5)
     ranged = {m: r for m, r in METRIC_RANGES.items() if m not in METRIC_FLAGS}
     for code, metric in enumerate(metrics):
@@ -169,8 +181,12 @@ def _out_of_range(
         mine = metric_codes == code
         outside = mine & ((numbers < lo) | (numbers > (np.inf if hi is None else hi)))  # NaN compares False
         if outside.any():
-            span = f"{lo:g} to {hi:g}" if hi is not None else f"{lo:g} or more"
-            errors.add_mask(frame, outside, "value", f"is outside the range of {metric} ({span})")
+            span = (
+                say("import_errors.problem.span", low=f"{lo:g}", high=f"{hi:g}")
+                if hi is not None
+                else say("import_errors.problem.span_open", low=f"{lo:g}")
+            )
+            errors.add_mask(frame, outside, "value", say("import_errors.problem.outside", metric=metric, span=span))
 
 
 def _duplicates(frame: pd.DataFrame, key: list[str], errors: Errors, what: str) -> None:
@@ -181,7 +197,7 @@ def _duplicates(frame: pd.DataFrame, key: list[str], errors: Errors, what: str) 
     firsts = frame[~later].reset_index().merge(shown[key].drop_duplicates(), on=key)
     pairs = shown.merge(firsts, on=key, suffixes=("", "_first"))
     for line, first in zip(pairs["index"], pairs["index_first"], strict=True):
-        errors.add(int(line), f"{what} repeats line {first}")
+        errors.add(int(line), say("import_errors.row.repeats", what=what, first=first))
     errors.count += int(later.sum()) - len(shown)
 
 
@@ -191,11 +207,13 @@ def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
     frame = read_csv(path, ACCOUNT_REQUIRED, (*ACCOUNT_OPTIONAL, SEEN_ON_COLUMN))
     errors = Errors()
     for column in ACCOUNT_REQUIRED:
-        errors.add_mask(frame, frame[column] == "", column, "is empty; it is required")
+        errors.add_mask(frame, frame[column] == "", column, say("import_errors.problem.empty"))
     for column in frame.columns:
         if column in ACCOUNT_MAX_LENGTH:
             limit = ACCOUNT_MAX_LENGTH[column]
-            errors.add_mask(frame, frame[column].str.len() > limit, column, f"is longer than {limit} characters")
+            errors.add_mask(
+                frame, frame[column].str.len() > limit, column, say("import_errors.problem.too_long", limit=limit)
+            )
     _duplicates(frame[["external_id"]], ["external_id"], errors, "external_id")
     out = pd.DataFrame(index=frame.index)
     out["external_id"] = frame["external_id"]
@@ -212,19 +230,22 @@ def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
         elif column == "status":
             status = frame[column].str.lower()
             bad = ~status.isin(ACCOUNT_STATUSES) & (status != "")
-            errors.add_mask(frame, bad, column, f"is not one of {', '.join(ACCOUNT_STATUSES)}")
+            errors.add_mask(
+                frame, bad, column, say("import_errors.problem.not_one_of", choices=", ".join(ACCOUNT_STATUSES))
+            )
             out[column] = status
         elif column not in ACCOUNT_REQUIRED:
             out[column] = frame[column].where(frame[column] != "", None)
     if "churned_on" in out and "status" in out:
         churned_without_status = out["churned_on"].notna() & (out["status"] == AccountStatus.ACTIVE)
-        errors.add_mask(frame, churned_without_status, "status", "is 'active' but churned_on is set")
+        errors.add_mask(frame, churned_without_status, "status", say("import_errors.problem.active_churned"))
     if "churned_on" in out and "contract_start" in out:
         started = out["contract_start"]
         early = out["churned_on"].notna() & started.notna() & (out["churned_on"].fillna("") < started.fillna(""))
         for line in frame.index[early.to_numpy()][: MAX_ERRORS_SHOWN * 5]:
             errors.add(
-                int(line), f"churned_on: '{out.at[line, 'churned_on']}' is before contract_start {started[line]}"
+                int(line),
+                say("import_errors.row.churned_before", churned=out.at[line, "churned_on"], started=started[line]),
             )
         errors.count += max(0, int(early.sum()) - MAX_ERRORS_SHOWN * 5)
     errors.raise_if_any()
@@ -241,7 +262,7 @@ def parse_accounts(path: str | Path, today: date | None = None) -> pd.DataFrame:
 def _seen_days(frame: pd.DataFrame, errors: Errors, today: date) -> pd.Series:
     day = _dates(frame, "as_of", errors, required=False)
     future = day.notna() & (day.fillna("") > today.isoformat())
-    errors.add_mask(frame, future, "as_of", f"is after today ({today}): as_of is the day the values were seen")
+    errors.add_mask(frame, future, "as_of", say("import_errors.problem.after_today", today=today))
     return day
 
 
@@ -255,25 +276,23 @@ def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo =
     account_codes, external_ids = _distinct(frame, "external_id")
     ids = external_ids.map(known_accounts)
     unknown = (ids.isna() & (external_ids != "")).to_numpy()[account_codes]
+    errors.add_mask(frame, unknown, "external_id", say("import_errors.problem.unknown_account"))
     errors.add_mask(
-        frame, unknown, "external_id", "is not a known account (import it with `healthbot import accounts` first)"
+        frame, (external_ids == "").to_numpy()[account_codes], "external_id", say("import_errors.problem.empty")
     )
-    errors.add_mask(frame, (external_ids == "").to_numpy()[account_codes], "external_id", "is empty; it is required")
     day_codes, days = _day_codes(frame, "date", errors, required=True)
     future = np.array([d is not None and d > last.isoformat() for d in days], dtype=bool)
     errors.add_mask(frame, future[day_codes], "date", say("metrics.future.import", today=last - CLOCK_SLACK, tz=tz))
     metric_codes, metrics = _distinct(frame, "metric")
     bad_metric = ~metrics.str.match(METRIC_NAME).to_numpy(dtype=bool)[metric_codes]
-    errors.add_mask(
-        frame, bad_metric, "metric", "is not a metric name (lower-case letters, digits and _ , e.g. logins)"
-    )
+    errors.add_mask(frame, bad_metric, "metric", say("import_errors.problem.not_metric"))
     value = _parsed_numbers(frame, "value", errors, required=True).to_numpy(dtype="float64")
     _out_of_range(frame, metric_codes, metrics, value, errors)
     _duplicates(
         pd.DataFrame({"external_id": account_codes, "date": day_codes, "metric": metric_codes}, index=frame.index),
         ["external_id", "date", "metric"],
         errors,
-        "the same external_id, date and metric",
+        say("import_errors.row.same_metric"),
     )
     errors.raise_if_any()
     return pd.DataFrame(
@@ -308,7 +327,7 @@ def import_accounts(engine: Engine, path: str | Path, quiet: bool = False, seen_
     """
     today = date.today()
     if seen_on is not None and seen_on > today:
-        raise ImportFailed([f"as_of: {seen_on} is after today ({today}): as_of is the day the values were seen"])
+        raise ImportFailed([say("import_errors.row.seen_after_today", day=seen_on, today=today)])
     rows = parse_accounts(path, today)
     given = rows.pop(SEEN_ON_COLUMN) if SEEN_ON_COLUMN in rows else pd.Series(None, index=rows.index, dtype=object)
     day = pd.to_datetime(given.fillna((seen_on or today).isoformat()), format="%Y-%m-%d")
