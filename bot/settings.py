@@ -58,6 +58,7 @@ class Settings:
     scorecard_path: str | None = None
     listener_threads: int = 10
     web_workers: int = 1  # WEB_WORKERS: processes serving Slack's HTTP requests (bot/workers.py)
+    cache_dir: str | None = None  # CACHE_DIR: the derived metrics folder (storage.metric_cache reads it; "off": none)
     log_level: str = "INFO"
     alert_rules_path: str = DEFAULT_ALERT_RULES_PATH
     sources_path: str | None = None  # SOURCES_PATH: the HTTP sources `healthbot sync` pulls (TOML)
@@ -364,6 +365,7 @@ def _settings(env: dict[str, str], language: str | None) -> Settings:
         scorecard_path=scorecard,
         listener_threads=_int(env, "LISTENER_THREADS", 10, 1, 64),
         web_workers=_int(env, "WEB_WORKERS", 1, 1, 32),
+        cache_dir=env.get("CACHE_DIR", "").strip() or None,
         log_level=log_level,
         alert_rules_path=rules,
         sources_path=sources,
