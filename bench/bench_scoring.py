@@ -473,8 +473,10 @@ def bench_backend(label: str, engine: Any, url: str, args: argparse.Namespace) -
 
 def _drop_scores(engine: Any, start: date) -> None:
     """Each backfill starts from the same table: no scores from `start` on (every run inserts, none updates)."""
+    from storage import scores
+
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM health_score WHERE day >= :d"), {"d": start})
+        scores.delete_scores_after(conn, start - timedelta(days=1))
 
 
 def bench_backfill(label: str, engine: Any, url: str, args: argparse.Namespace) -> dict[str, Any] | None:
