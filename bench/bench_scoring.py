@@ -122,7 +122,7 @@ def run_engine(url: str, day: date, cold: bool = False, start: date | None = Non
 
 def run_baseline(url: str, day: date, account_ids: list[int], budget_s: float) -> dict[str, Any]:
     """Score accounts one by one the plain way, until `account_ids` or `budget_s` run out."""
-    from bot.scoring.explain import cap_reason, reason_text
+    from bot.scoring.explain import cap_code, reason_code, worded
     from bot.scoring.scorecard import load_scorecard
     from storage.db import make_engine
 
@@ -143,7 +143,7 @@ def run_baseline(url: str, day: date, account_ids: list[int], budget_s: float) -
             if time.perf_counter() - t0 > budget_s and done:
                 break
             acc = conn.execute(text("SELECT * FROM account WHERE id = :a"), {"a": account_id}).mappings().one()
-            _naive_score_one(conn, sc, (reason_text, cap_reason), dict(acc), day, window, metrics, reported)
+            _naive_score_one(conn, sc, (reason_code, cap_code, worded), dict(acc), day, window, metrics, reported)
             done.append(account_id)
     wall = time.perf_counter() - t0
     engine.dispose()
@@ -159,7 +159,7 @@ def _as_date(v: Any) -> date | None:
 def _naive_score_one(
     conn: Any, sc: Any, texts: Any, acc: dict, day: date, window: list, metrics: list, reported: set
 ) -> None:  # fmt: skip
-    reason_text, cap_reason = texts
+    reason_code, cap_code, worded = texts  # a driver keeps its reason's code and its words, as the engine stores them
     lookback = len(window)
     # active on `day`?
     start, churned = _as_date(acc["contract_start"]), _as_date(acc["churned_on"])
@@ -245,17 +245,19 @@ def _naive_score_one(
     named: list[str] = []
     if held and cap is not None:  # the cap's driver says its measures once, with their points
         named = [c_.measure for c_ in cap.conditions]
-        text_ = cap_reason([reason_text(where[nm][1], m_fig[nm]) for nm in named], cap.at_most)
+        code = cap_code([reason_code(where[nm][1], m_fig[nm]) for nm in named], cap.at_most)
         points = (score - capped) + sum(lost[nm] for nm in named)
-        drivers.append({"measure": f"cap:{named[0]}", "group": "", "points": round(-points, 1), "reason": text_})
+        drivers.append({"measure": f"cap:{named[0]}", "group": "", "points": round(-points, 1),
+                        "reason": worded(code), "words": code})  # fmt: skip
     for j in order:
         if lost[names[j]] < 0.5:
             break
         if names[j] in named:
             continue
         g, m = where[names[j]]
+        code = reason_code(m, m_fig[names[j]])
         drivers.append({"measure": names[j], "group": g, "points": round(-lost[names[j]], 1),
-                        "reason": reason_text(m, m_fig[names[j]])})  # fmt: skip
+                        "reason": worded(code), "words": code})  # fmt: skip
     drivers = sorted(drivers, key=lambda d: d["points"])[:3]
     score = capped if held else score
     rounded = float(np.round(score, 1))
