@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from bot.alerts.rules import load_rules
 from bot.assistant.slack import ModelCalls
+from bot.health.lookup import AccountNames
 from bot.llm.client import Model
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
@@ -56,8 +57,10 @@ def create_app(
     client: WebClient | None = None,
     scorecard: Scorecard | None = None,
     today: Callable[[], date] | None = None,
+    warm_names: bool = False,
 ) -> App:
-    """The Bolt app with every listener registered."""
+    """The Bolt app with every listener registered. `warm_names`: a serving process keeps the lookup's account
+    names current in the background (`AccountNames.keep_warm`)."""
     settings.require_slack()
     client = client or make_client(settings)
     bolt_log = logging.getLogger("healthbot.bolt")
@@ -126,8 +129,11 @@ def create_app(
     )
     # registered before health (its `exit`); exit words reach a model only when LLM_FIELDS names them
     exit_model = model if "exit_words" in settings.llm_fields else None
-    exits.register(app, deps, settings.churn_channel, settings.exit_interview_readers, model=exit_model)
-    health.register(app, deps, getattr(settings, "exit_interview_readers", ()))  # who reads churn quotes
+    names = AccountNames()  # one copy of every account's name per process, for every handler that looks one up
+    if warm_names:
+        names.keep_warm(sessions)
+    exits.register(app, deps, names, settings.churn_channel, settings.exit_interview_readers, model=exit_model)
+    health.register(app, deps, names, getattr(settings, "exit_interview_readers", ()))  # who reads churn quotes
     alert_rules = load_rules(getattr(settings, "alert_rules_path", None), scorecard)  # opening a listed alert
     alerts.register(app, deps, alert_rules, getattr(settings, "calendar", None))
     home.register(app, deps)
@@ -135,7 +141,7 @@ def create_app(
     # questions on a pool of their own: one waiting on the model (up to 30 s) never holds follow_up, whose clicks
     # must open modals within 3 s; sized for every model call running or waiting, plus the listeners' questions
     answers = settings.listener_threads + (2 * settings.llm_concurrency if model is not None else 0)
-    assistant.register(app, replace(deps, follow_up=CarryContext(answers, thread_name_prefix="assistant")))
+    assistant.register(app, replace(deps, follow_up=CarryContext(answers, thread_name_prefix="assistant")), names)
 
     @app.error
     def on_error(
@@ -300,7 +306,7 @@ def serve(settings: Settings, engine: Engine) -> None:
 def serve_web(settings: Settings, engine: Engine, sock: socket.socket, quiet: str) -> None:
     """A web-only worker (WEB_WORKERS): Slack's HTTP requests and /healthz on the shared socket; no scheduler."""
     web = create_web(
-        create_app(settings, engine),
+        create_app(settings, engine, warm_names=True),
         engine,
         signing_secret=settings.slack_signing_secret or "",
         ingest_token=settings.ingest_token,
@@ -314,7 +320,7 @@ def serve_web(settings: Settings, engine: Engine, sock: socket.socket, quiet: st
 
 
 def _serve(settings: Settings, engine: Engine, sock: socket.socket, quiet: str) -> None:
-    bolt_app = create_app(settings, engine)  # sets LANGUAGE as the default, the jobs' too
+    bolt_app = create_app(settings, engine, warm_names=True)  # sets LANGUAGE as the default, the jobs' too
     check_bot_token(bolt_app.client)
     handler = None
     if settings.socket_mode:

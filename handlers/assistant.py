@@ -43,10 +43,9 @@ from storage import events
 from storage.db import unit_of_work
 
 
-def register(app: App, deps: Deps) -> None:
+def register(app: App, deps: Deps, names: AccountNames) -> None:
     """`deps.follow_up` is the pool this work runs on: the composition root gives the assistant a pool of its own,
     so a question waiting on the model never holds the follow-up pool other features' clicks need at once."""
-    names = AccountNames()
     pane = Assistant()
 
     @pane.thread_started

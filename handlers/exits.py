@@ -115,11 +115,11 @@ def _replace(click: Click[CodingRef], text: str) -> None:
 def register(
     app: App,
     deps: Deps,
+    names: AccountNames,
     churn_channel: str | None = None,
     readers: Sequence[str] = (),
     model: Model | None = None,
 ) -> None:
-    names = AccountNames()
     tiers = deps.scorecard.tiers
     save = partial(service.save, tiers=tiers, tz=deps.tz, churn_channel=churn_channel, cs_lead=deps.cs_lead)
 

@@ -30,9 +30,9 @@ from storage.db import unit_of_work
 ANSWER_IN_ACK_SECONDS = 2.0
 
 
-def register(app: App, deps: Deps, readers: Sequence[str] = ()) -> None:
-    """`readers`: EXIT_INTERVIEW_READERS, who may read the churn review's quotes (none: everyone, privately)."""
-    names = AccountNames()
+def register(app: App, deps: Deps, names: AccountNames, readers: Sequence[str] = ()) -> None:
+    """`names`: the process's account names for lookups; `readers`: EXIT_INTERVIEW_READERS, who may read the churn
+    review's quotes (none: everyone, privately)."""
     workers = CarryContext(max_workers=4, thread_name_prefix="health-answer")  # in the user's language
     scorecard, today = deps.scorecard, deps.today
 

@@ -3,6 +3,7 @@ same answers as the database's substring search and rapidfuzz's `process.extract
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -136,3 +137,42 @@ def test_the_prefix_step_finds_every_name_that_starts_with_the_query(portfolio: 
         exact = [a.name for a in accounts.find_accounts(s, query, contains=False) if a.name_lower == q]
         found = [a.name for a in accounts.find_accounts(s, query, limit=50, contains=False)]
     assert found == (exact or starting)
+
+
+def test_kept_warm_names_are_read_again_after_a_change_before_any_lookup(portfolio: Engine, tmp_path: Path) -> None:
+    """A serving process re-reads changed names in the background, so the first lookup after an import does not pay
+    the rebuild (seconds at 50,000 accounts), and builds the typo index past `FULL_PASS` names as well."""
+    names = AccountNames()
+    stop = names.keep_warm(session_factory(portfolio), every=0.05)
+    try:
+        import_accounts(portfolio, write(tmp_path, "new.csv", [("N1", "Nakatomi Trading", None)]), quiet=True)
+        with mock.patch.object(accounts, "name_rows", wraps=accounts.name_rows) as read:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and names.warm_key() != accounts_marker(portfolio):
+                time.sleep(0.02)
+            calls = read.call_count
+            assert lookup(portfolio, "Nakatomi Tradnig", names) == ["Nakatomi Trading"]
+            assert read.call_count == calls  # the lookup found them read already
+    finally:
+        stop.set()
+
+
+def test_warming_survives_a_failing_read(portfolio: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    names = AccountNames()
+    with mock.patch.object(accounts, "name_rows", side_effect=RuntimeError("database is locked")):
+        stop = names.keep_warm(session_factory(portfolio), every=0.02)
+        time.sleep(0.2)
+    try:
+        assert "names" in caplog.text  # said, once per failure, and the thread goes on
+        assert lookup(portfolio, "Acme Corp", names) == ["Acme Corp"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and names.warm_key() != accounts_marker(portfolio):
+            time.sleep(0.02)
+        assert names.warm_key() == accounts_marker(portfolio)
+    finally:
+        stop.set()
+
+
+def accounts_marker(engine: Engine) -> object:
+    with unit_of_work(session_factory(engine)) as s:
+        return accounts.names_marker(s)
