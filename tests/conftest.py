@@ -24,6 +24,7 @@ from sqlalchemy import Engine, text
 from bot.app import create_app
 from bot.settings import Settings, load_settings
 from bot.web import create_web
+from prompts import languages, speaking
 from storage.db import make_engine, upgrade
 from tests.fake_slack import FakeSlack
 
@@ -67,6 +68,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     upgrade(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture(params=languages())
+def language(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test's builders speak each language in turn (issue 23): a payload test marked `snapshot.both`."""
+    with speaking(request.param) as spoken:
+        yield spoken
 
 
 @pytest.fixture

@@ -14,6 +14,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.slack.blocks import Message
+from prompts import ENGLISH, current
+
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 
@@ -27,3 +34,25 @@ def matches(name: str, payload: Any) -> None:
         return
     assert path.exists(), f"no snapshot {path.name}: write it with UPDATE_SNAPSHOTS=1 (see tests/snapshot.py)"
     assert json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(payload))
+
+
+def matches_spoken(name: str, payload: Any) -> None:
+    """`matches`, the snapshot named for the language spoken (`name.zh-CN`; English's as before)."""
+    matches(name if current() == ENGLISH else f"{name}.{current()}", payload)
+
+
+def message(payload: Message) -> dict[str, Any]:
+    """A message's text and blocks, each block validated by slack_sdk's models."""
+    assert payload.blocks is not None
+    for block in payload.blocks:
+        Block.parse(block).validate_json()  # type: ignore[union-attr]
+    return {"text": payload.text, "blocks": payload.blocks}
+
+
+def view(payload: dict[str, Any]) -> dict[str, Any]:
+    """A modal or Home view, validated by slack_sdk's models."""
+    View(**payload).validate_json()
+    return payload
+
+
+both = pytest.mark.usefixtures("language")  # run in every language (conftest's `language`), a snapshot per language

@@ -7,7 +7,6 @@ tests/test_alert_thread.py for the alert thread."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,8 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
 
 from bot.alerts.signals import Move
 from bot.churn import messages as churn
@@ -41,10 +38,11 @@ from bot.scoring.loss import loss_summary
 from bot.scoring.scorecard import load_scorecard
 from bot.slack import expected_loss
 from bot.slack.blocks import Message
-from prompts import ENGLISH, current, languages, speaking
+from prompts import speaking
 from storage.models import Account, ExitInterview, ExitInterviewRevision
 from storage.types import FiringEntry
-from tests import snapshot
+from tests.snapshot import both, message, view
+from tests.snapshot import matches_spoken as matches
 
 TODAY = date(2026, 6, 30)
 CSM, NEUTRAL, READER = "U01CSM0001", "U01NEUTRAL1", "U01READER1"
@@ -87,33 +85,6 @@ HISTORY = [
         at=datetime(2026, 6, 18, 9, 30, tzinfo=UTC),
     ),
 ]
-
-
-def message(payload: Message) -> dict[str, Any]:
-    assert payload.blocks is not None
-    for block in payload.blocks:
-        Block.parse(block).validate_json()  # type: ignore[union-attr]
-    return {"text": payload.text, "blocks": payload.blocks}
-
-
-def view(payload: dict[str, Any]) -> dict[str, Any]:
-    View(**payload).validate_json()
-    return payload
-
-
-@pytest.fixture(params=languages())
-def language(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The test's builders speak each language in turn (issue 23): every payload validated in each."""
-    with speaking(request.param) as spoken:
-        yield spoken
-
-
-both = pytest.mark.usefixtures("language")  # a payload test run in every language, its snapshot per language
-
-
-def matches(name: str, payload: Any) -> None:
-    """`snapshot.matches`, the snapshot named for the language spoken (`name.zh-CN`; English's as before)."""
-    snapshot.matches(name if current() == ENGLISH else f"{name}.{current()}", payload)
 
 
 @both

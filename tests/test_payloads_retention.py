@@ -9,14 +9,11 @@ validated with slack_sdk.models and compared, all of it, with its snapshot in te
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
 
 from bot.alerts import messages as alerts
 from bot.health.messages import Page
@@ -28,13 +25,13 @@ from bot.retention.ids import RetentionIds
 from bot.retention.playbooks import load_playbooks
 from bot.scoring.loss import LossRow, LossSummary
 from bot.scoring.scorecard import load_scorecard
-from bot.slack.blocks import Message
 from bot.slack.chance import Chances
-from prompts import ENGLISH, current, languages, speaking
+from prompts import speaking
 from storage.models import Account, Alert, AlertListing, HealthScore, Task
 from storage.scores import AccountRow, TierTotal
 from storage.types import Driver, ScoreParts
-from tests import snapshot
+from tests.snapshot import both, message, view
+from tests.snapshot import matches_spoken as matches
 from tests.test_chance_surfaces import FIT, TOO_LITTLE
 
 TIERS = load_scorecard().tiers
@@ -125,33 +122,6 @@ DONE = task(
 )
 NOT_NEEDED = task(2, status="not_needed", closed_by=LEAD, closed_at=CLOSED_AT, next_step="Revisit in Q3")
 ESCALATED = task(3, status="escalated", closed_by=CSM, closed_at=CLOSED_AT, notes="Needs the VP")
-
-
-def message(payload: Message) -> dict[str, Any]:
-    assert payload.blocks is not None
-    for block in payload.blocks:
-        Block.parse(block).validate_json()  # type: ignore[union-attr]
-    return {"text": payload.text, "blocks": payload.blocks}
-
-
-def view(payload: dict[str, Any]) -> dict[str, Any]:
-    View(**payload).validate_json()
-    return payload
-
-
-@pytest.fixture(params=languages())
-def language(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The test's builders speak each language in turn (issue 23): every payload validated in each."""
-    with speaking(request.param) as spoken:
-        yield spoken
-
-
-both = pytest.mark.usefixtures("language")  # a payload test run in every language, its snapshot per language
-
-
-def matches(name: str, payload: Any) -> None:
-    """`snapshot.matches`, the snapshot named for the language spoken (`name.zh-CN`; English's as before)."""
-    snapshot.matches(name if current() == ENGLISH else f"{name}.{current()}", payload)
 
 
 # --------------------------------------------------------------------------- the alert thread's task list
