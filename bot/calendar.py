@@ -11,7 +11,9 @@ Settings (read by `BusinessCalendar.from_env`, or given one by one to `BusinessC
 - `HOLIDAYS` (default none): comma-separated dates `YYYY-MM-DD`, or the path of an `.ics` file (see `parse_ics`).
 
 Every parse function raises `ValueError` with one line that names the setting and how to fix it, in the style of
-`bot.settings` (so the settings loader can re-raise the message as it is).
+`bot.settings` (so the settings loader can re-raise the message as it is), worded in prompts/calendar.toml in the
+language being spoken (the CLI's while settings load). A call the code itself gets wrong (a naive datetime, negative
+hours) is a programmer's error and stays in English.
 
 What the calendar computes (aware datetimes in, aware datetimes in the calendar's zone out; arithmetic is done on
 real elapsed time, so a DST change in the zone shortens or lengthens the day as it does on the wall):
@@ -44,6 +46,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.holidays import Holidays, parse_holidays
+from prompts import say
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MIDNIGHT = time(0, 0)
@@ -59,9 +62,7 @@ def parse_timezone(raw: str, name: str = "TIMEZONE") -> ZoneInfo:
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{name}='{value}' is not a known time zone: use an IANA name such as Europe/Berlin or America/New_York"
-        ) from None
+        raise ValueError(say("calendar.timezone", name=name, value=value)) from None
 
 
 def _day(word: str) -> int | None:
@@ -74,19 +75,20 @@ def _day(word: str) -> int | None:
 
 def parse_work_days(raw: str, name: str = "WORK_DAYS") -> frozenset[int]:
     """Weekday numbers (Monday 0 ... Sunday 6) from `Mon-Fri`, `Mon,Tue,Thu`, `Sun-Thu`, ..."""
-    how = "use day names or ranges such as Mon-Fri, Sun-Thu or Mon,Tue,Thu"
     if not raw.strip():
-        raise ValueError(f"{name} is empty: {how}")
+        raise ValueError(say("calendar.work_days.empty", name=name, how=say("calendar.work_days.how")))
     days: set[int] = set()
     for part in raw.split(","):
         bounds = part.split("-")
         if len(bounds) > 2:
-            raise ValueError(f"{name}='{raw}': '{part.strip()}' is not a day or a range of two days: {how}")
+            how = say("calendar.work_days.how")
+            raise ValueError(say("calendar.work_days.not_a_range", name=name, raw=raw, part=part.strip(), how=how))
         numbers = []
         for bound in bounds:
             number = _day(bound)
             if number is None:
-                raise ValueError(f"{name}='{raw}': '{bound.strip()}' is not a day name: {how}")
+                how = say("calendar.work_days.how")
+                raise ValueError(say("calendar.work_days.not_a_day", name=name, raw=raw, word=bound.strip(), how=how))
             numbers.append(number)
         first, last = numbers[0], numbers[-1]
         days.update((first + i) % 7 for i in range((last - first) % 7 + 1))
@@ -95,25 +97,21 @@ def parse_work_days(raw: str, name: str = "WORK_DAYS") -> frozenset[int]:
 
 def parse_work_hours(raw: str, name: str = "WORK_HOURS") -> tuple[time, time]:
     """(start, end); end 00:00 stands for midnight at the end of the day (written 24:00)."""
-    how = "use e.g. 09:00-17:00"
     match = re.fullmatch(r"\s*(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)\s*", raw)
     if not match:
-        raise ValueError(f"{name}='{raw}' is not HH:MM-HH:MM: {how}")
+        raise ValueError(say("calendar.work_hours.not_hours", name=name, raw=raw, how=say("calendar.work_hours.how")))
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
-        raise ValueError(f"{name}='{raw}' has a time that does not exist: hours run 00-23 (24:00 ends the day)")
+        raise ValueError(say("calendar.work_hours.no_such_time", name=name, raw=raw))
     start, end = time(h1, m1), time(h2 % 24, m2)
     if end == MIDNIGHT:
         if h2 == 0:
-            raise ValueError(f"{name}='{raw}' ends at 00:00: write 24:00 for hours that run until midnight")
+            raise ValueError(say("calendar.work_hours.ends_at_zero", name=name, raw=raw))
         return start, end
     if end == start:
-        raise ValueError(f"{name}='{raw}' opens and closes at the same time: {how}, or 00:00-24:00 round the clock")
+        raise ValueError(say("calendar.work_hours.same_time", name=name, raw=raw, how=say("calendar.work_hours.how")))
     if end < start:
-        raise ValueError(
-            f"{name}='{raw}' runs past midnight: overnight hours are not supported; use hours within one day, "
-            "e.g. 09:00-17:00 (00:00-24:00 for round the clock)"
-        )
+        raise ValueError(say("calendar.work_hours.overnight", name=name, raw=raw))
     return start, end
 
 
@@ -140,7 +138,7 @@ class Sla:
         text = entry.get("respond_within")
         hours = entry.get("respond_hours")
         if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int) or hours < 0):
-            raise ValueError(f"{name}: respond_hours = {hours!r} is not a whole number of hours, e.g. 24")
+            raise ValueError(say("calendar.sla.hours", name=name, hours=repr(hours)))
         days = None
         if isinstance(text, str):
             match = re.fullmatch(r"\s*(\d+)\s*(business days?|working days?|hours?|h)\s*", text, re.IGNORECASE)
@@ -149,15 +147,10 @@ class Sla:
                 days = number if "day" in match.group(2).lower() else None
                 said = number * 24 if days is not None else number
                 if hours is not None and hours != said:
-                    raise ValueError(
-                        f"{name}: respond_within '{text}' and respond_hours = {hours} disagree (a business day "
-                        f"counts as 24 hours): set respond_hours = {said}"
-                    )
+                    raise ValueError(say("calendar.sla.disagree", name=name, text=text, hours=hours, said=said))
                 hours = said
         if hours is None:
-            raise ValueError(
-                f'{name}: no SLA: set respond_within = "3 business days" or "24 hours", or respond_hours = 24'
-            )
+            raise ValueError(say("calendar.sla.missing", name=name))
         return cls(hours, days)
 
 
@@ -236,9 +229,7 @@ class BusinessCalendar:
     def _days_from(self, day: date) -> Iterator[date]:
         for offset in range(HORIZON_DAYS):
             yield day + timedelta(days=offset)
-        raise ValueError(
-            f"no business hours in the {HORIZON_DAYS} days from {day}: check WORK_DAYS, WORK_HOURS and HOLIDAYS"
-        )
+        raise ValueError(say("calendar.closed_for_good", days=HORIZON_DAYS, day=day))
 
     def _local(self, at: datetime) -> datetime:
         if at.tzinfo is None or at.utcoffset() is None:

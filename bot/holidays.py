@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.dates import parse_day
+from prompts import say
 
 
 def parse_holidays(raw: str, name: str = "HOLIDAYS", base: Path | None = None) -> Holidays:
@@ -18,15 +19,18 @@ def parse_holidays(raw: str, name: str = "HOLIDAYS", base: Path | None = None) -
     value = raw.strip()
     if not value:
         return Holidays()
-    how = "list dates as YYYY-MM-DD,YYYY-MM-DD or give the path of an .ics file"
+    how = say("calendar.holidays.how")
     if value.lower().endswith(".ics") or "/" in value or "\\" in value:
         path = Path(value) if base is None or Path(value).is_absolute() else base / value
         if not path.is_file():
-            raise ValueError(f"{name}='{value}' does not exist: {how}")
+            raise ValueError(say("calendar.holidays.no_file", name=name, value=value, how=how))
         try:
             text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
-            raise ValueError(f"{name}='{value}' cannot be read ({error.__class__.__name__}): {how}") from None
+            error_name = error.__class__.__name__
+            raise ValueError(
+                say("calendar.holidays.unreadable", name=name, value=value, error=error_name, how=how)
+            ) from None
         return parse_ics(text, source=f"{name}='{value}'")
     dates = []
     for part in value.split(","):
@@ -34,7 +38,7 @@ def parse_holidays(raw: str, name: str = "HOLIDAYS", base: Path | None = None) -
         try:
             dates.append(parse_day(word))
         except ValueError:
-            raise ValueError(f"{name}='{value}': '{word}' is not a date: {how}") from None
+            raise ValueError(say("calendar.holidays.not_a_date", name=name, value=value, word=word, how=how)) from None
     return Holidays(tuple(Closure(d, d + timedelta(days=1)) for d in sorted(set(dates))))
 
 
@@ -155,6 +159,11 @@ class _IcsError(ValueError):
     pass
 
 
+def _at(line: int, error: object) -> ValueError:
+    """What is wrong on the file's line `line` ("line 12: ...", in the language spoken)."""
+    return ValueError(say("calendar.holidays.at_line", line=line, error=error))
+
+
 def _content_lines(text: str) -> Iterator[tuple[int, str]]:
     """Unfolded content lines with the number of the physical line each starts on."""
     number, current = 0, None
@@ -179,13 +188,13 @@ def _split_line(line: str) -> tuple[str, dict[str, str], str]:
             head, value = line[:index], line[index + 1 :]
             break
     else:
-        raise _IcsError(f"'{line[:40]}' is not NAME:VALUE")
+        raise _IcsError(say("calendar.ics.not_name_value", line=line[:40]))
     name, *params = head.split(";")
     parsed = {}
     for param in params:
         key, sep, val = param.partition("=")
         if not sep:
-            raise _IcsError(f"parameter '{param}' of {name} has no value")
+            raise _IcsError(say("calendar.ics.param_no_value", param=param, name=name))
         parsed[key.strip().upper()] = val.strip().strip('"')
     return name.strip().upper(), parsed, value.strip()
 
@@ -194,20 +203,20 @@ def _ics_time(value: str, params: dict[str, str]) -> tuple[date, tzinfo | None]:
     kind = params.get("VALUE", "").upper()
     if kind == "DATE" or (not kind and re.fullmatch(r"\d{8}", value)):
         if not re.fullmatch(r"\d{8}", value):
-            raise _IcsError(f"'{value}' is not a date (YYYYMMDD)")
+            raise _IcsError(say("calendar.ics.not_date", value=value))
         try:
             return datetime.strptime(value, "%Y%m%d").date(), None
         except ValueError:
-            raise _IcsError(f"'{value}' is not a date (YYYYMMDD)") from None
+            raise _IcsError(say("calendar.ics.not_date", value=value)) from None
     if kind not in ("", "DATE-TIME"):
-        raise _IcsError(f"VALUE={kind} is not a date or a date-time")
+        raise _IcsError(say("calendar.ics.value_kind", kind=kind))
     match = re.fullmatch(r"(\d{8}T\d{6})(Z?)", value)
     if not match:
-        raise _IcsError(f"'{value}' is not a date-time (YYYYMMDDTHHMMSS, optionally ending in Z)")
+        raise _IcsError(say("calendar.ics.not_date_time", value=value))
     try:
         moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S")
     except ValueError:
-        raise _IcsError(f"'{value}' is not a date-time (YYYYMMDDTHHMMSS)") from None
+        raise _IcsError(say("calendar.ics.not_wall_time", value=value)) from None
     if match.group(2):
         return moment, UTC
     tzid = params.get("TZID")
@@ -216,16 +225,16 @@ def _ics_time(value: str, params: dict[str, str]) -> tuple[date, tzinfo | None]:
     try:
         return moment, ZoneInfo(tzid.lstrip("/"))
     except (ZoneInfoNotFoundError, ValueError):
-        raise _IcsError(f"TZID '{tzid}' is not an IANA time zone (such as Europe/Berlin)") from None
+        raise _IcsError(say("calendar.ics.tzid", tzid=tzid)) from None
 
 
 def _duration(value: str, all_day: bool) -> timedelta:
     match = re.fullmatch(r"\+?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", value)
     if not match or not any(match.groups()):
-        raise _IcsError(f"DURATION '{value}' is not a positive duration such as P1D or PT4H")
+        raise _IcsError(say("calendar.ics.duration", value=value))
     weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     if all_day and (hours or minutes or seconds):
-        raise _IcsError(f"DURATION '{value}' of an all-day event must be whole days")
+        raise _IcsError(say("calendar.ics.duration_all_day", value=value))
     return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
@@ -238,22 +247,24 @@ def _rrule(value: str, start: date) -> dict[str, Any]:
     for item in value.split(";"):
         key, sep, val = item.partition("=")
         if not sep:
-            raise _IcsError(f"RRULE part '{item}' is not KEY=VALUE")
+            raise _IcsError(say("calendar.ics.rrule.part", part=item))
         parts[key.strip().upper()] = val.strip().upper()
-    supported = "only FREQ=YEARLY (with INTERVAL, COUNT or UNTIL, BYMONTH and BYDAY=4TH) is understood"
+    supported = say("calendar.ics.rrule.supported")
     if parts.get("FREQ") != "YEARLY":
-        raise _IcsError(f"RRULE '{value}' does not repeat yearly: {supported}; list those dates one by one")
+        raise _IcsError(say("calendar.ics.rrule.not_yearly", rule=value, supported=supported))
     unknown = set(parts) - {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYMONTH", "BYMONTHDAY", "BYDAY", "WKST"}
     if unknown:
-        raise _IcsError(f"RRULE '{value}' uses {', '.join(sorted(unknown))}: {supported}")
+        raise _IcsError(
+            say("calendar.ics.rrule.unknown", rule=value, parts=", ".join(sorted(unknown)), supported=supported)
+        )
     out: dict[str, Any] = {"interval": 1}
     for key in ("INTERVAL", "COUNT"):
         if key in parts:
             if not re.fullmatch(r"[1-9]\d*", parts[key]):
-                raise _IcsError(f"RRULE {key}={parts[key]} is not a positive whole number")
+                raise _IcsError(say("calendar.ics.rrule.not_positive", key=key, value=parts[key]))
             out[key.lower()] = int(parts[key])
     if "COUNT" in parts and "UNTIL" in parts:
-        raise _IcsError(f"RRULE '{value}' has both COUNT and UNTIL: keep one")
+        raise _IcsError(say("calendar.ics.rrule.count_and_until", rule=value))
     if "UNTIL" in parts:
         match = re.fullmatch(r"(\d{8})(T\d{6}Z?)?", parts["UNTIL"])
         try:
@@ -261,21 +272,18 @@ def _rrule(value: str, start: date) -> dict[str, Any]:
         except ValueError:
             out["until"] = None
         if out["until"] is None:
-            raise _IcsError(f"RRULE UNTIL={parts['UNTIL']} is not a date")
+            raise _IcsError(say("calendar.ics.rrule.until", value=parts["UNTIL"]))
     if "BYMONTH" in parts and parts["BYMONTH"] != str(start.month):
-        raise _IcsError(f"RRULE BYMONTH={parts['BYMONTH']} is not the month the event starts in: {supported}")
+        raise _IcsError(say("calendar.ics.rrule.bymonth", value=parts["BYMONTH"], supported=supported))
     if "BYDAY" in parts:
         match = re.fullmatch(r"([+-]?[1-5])(MO|TU|WE|TH|FR|SA|SU)", parts["BYDAY"])
         if not match or "BYMONTH" not in parts or "BYMONTHDAY" in parts:
-            raise _IcsError(
-                f"RRULE BYDAY={parts['BYDAY']} is not understood: use BYMONTH=11;BYDAY=4TH (the 4th Thursday) "
-                "or BYDAY=-1MO (the last Monday)"
-            )
+            raise _IcsError(say("calendar.ics.rrule.byday", value=parts["BYDAY"]))
         out["nth_weekday"] = (int(match.group(1)), WEEKDAY_CODES.index(match.group(2)))
         if _nth_weekday(start.year, start.month, *out["nth_weekday"]) != start:
-            raise _IcsError(f"RRULE BYDAY={parts['BYDAY']} does not match the event's own start {start}")
+            raise _IcsError(say("calendar.ics.rrule.byday_start", value=parts["BYDAY"], start=start))
     elif "BYMONTHDAY" in parts and parts["BYMONTHDAY"] != str(start.day):
-        raise _IcsError(f"RRULE BYMONTHDAY={parts['BYMONTHDAY']} is not the day the event starts on: {supported}")
+        raise _IcsError(say("calendar.ics.rrule.bymonthday", value=parts["BYMONTHDAY"], supported=supported))
     return out
 
 
@@ -290,29 +298,26 @@ def _closure(event: _Event) -> Closure | None:
     def value(key: str) -> tuple[int, dict[str, str], str] | None:
         return event.props.get(key)
 
-    def at(line: int, error: _IcsError) -> ValueError:
-        return ValueError(f"line {line}: {error}")
-
     if (status := value("STATUS")) and status[2].upper() == "CANCELLED":
         return None
     for refused in ("RDATE", "EXRULE", "RECURRENCE-ID"):
         if found := value(refused):
-            raise ValueError(f"line {found[0]}: {refused} is not supported: list the dates as events of their own")
+            raise _at(found[0], say("calendar.ics.refused", name=refused))
     dtstart = value("DTSTART")
     if dtstart is None:
-        raise ValueError(f"line {event.line}: the event has no DTSTART")
+        raise _at(event.line, say("calendar.ics.no_start"))
     try:
         start, zone = _ics_time(dtstart[2], dtstart[1])
     except _IcsError as error:
-        raise at(dtstart[0], error) from None
+        raise _at(dtstart[0], error) from None
     all_day = not isinstance(start, datetime)
     if dtend := value("DTEND"):
         try:
             end, end_zone = _ics_time(dtend[2], dtend[1])
         except _IcsError as error:
-            raise at(dtend[0], error) from None
+            raise _at(dtend[0], error) from None
         if isinstance(end, datetime) == all_day:
-            raise ValueError(f"line {dtend[0]}: DTEND is a {'date-time' if all_day else 'date'} but DTSTART is not")
+            raise _at(dtend[0], say("calendar.ics.end_date_time" if all_day else "calendar.ics.end_date"))
         if isinstance(end, datetime) and end_zone is not zone and zone is not None:
             assert isinstance(start, datetime)
             end = end.replace(tzinfo=end_zone).astimezone(zone).replace(tzinfo=None)
@@ -320,34 +325,35 @@ def _closure(event: _Event) -> Closure | None:
         try:
             end = start + _duration(duration[2], all_day)
         except _IcsError as error:
-            raise at(duration[0], error) from None
+            raise _at(duration[0], error) from None
     elif all_day:
         end = start + timedelta(days=1)
     else:
-        raise ValueError(f"line {dtstart[0]}: the event has a start time but no DTEND or DURATION: give it an end")
+        raise _at(dtstart[0], say("calendar.ics.no_end"))
     if end <= start:
-        raise ValueError(f"line {(dtend or dtstart)[0]}: the event ends before it starts")
+        raise _at((dtend or dtstart)[0], say("calendar.ics.ends_before"))
     rule: dict[str, Any] = {}
     if rrule := value("RRULE"):
         try:
             rule = _rrule(rrule[2], _date(start))
         except _IcsError as error:
-            raise at(rrule[0], error) from None
+            raise _at(rrule[0], error) from None
     skip = set()
     for line, params, text in event.exdates:
         for word in text.split(","):
             try:
                 skip.add(_date(_ics_time(word.strip(), params)[0]))
             except _IcsError as error:
-                raise at(line, error) from None
+                raise _at(line, error) from None
     return Closure(start, end, zone, skip=frozenset(skip), **rule)
 
 
-def parse_ics(text: str, source: str = "the .ics file") -> Holidays:
+def parse_ics(text: str, source: str | None = None) -> Holidays:
     """The closures in an iCalendar file: VEVENTs with DTSTART and DTEND (or DURATION), all-day (VALUE=DATE,
     DTEND exclusive) or timed (UTC, TZID or floating = the calendar's zone), once or RRULE:FREQ=YEARLY.
 
-    What it does not understand it refuses, naming the line: `ValueError("HOLIDAYS='x.ics' line 12: ...")`.
+    What it does not understand it refuses, naming the line: `ValueError("HOLIDAYS='x.ics' line 12: ...")`, worded
+    in prompts/calendar.toml in the language spoken (`source` default: "the .ics file" in it).
     """
     stack: list[tuple[str, int]] = []
     events: list[_Event] = []
@@ -357,19 +363,20 @@ def parse_ics(text: str, source: str = "the .ics file") -> Holidays:
             if not line.strip():
                 continue
             if not stack and line.strip().upper() != "BEGIN:VCALENDAR":
-                raise ValueError(f"line {number}: expected BEGIN:VCALENDAR, found '{line[:40]}': is this an .ics file?")
+                raise _at(number, say("calendar.ics.not_calendar", found=line[:40]))
             try:
                 name, params, value = _split_line(line)
             except _IcsError as error:
-                raise ValueError(f"line {number}: {error}") from None
+                raise _at(number, error) from None
             if name == "BEGIN":
                 stack.append((value.upper(), number))
                 if stack[-1][0] == "VEVENT" and len(stack) == 2:
                     event = _Event(number)
             elif name == "END":
                 if not stack or stack[-1][0] != value.upper():
-                    expected = f"END:{stack[-1][0]}" if stack else "nothing more"
-                    raise ValueError(f"line {number}: END:{value} where {expected} was expected")
+                    if stack:
+                        raise _at(number, say("calendar.ics.wrong_end", value=value, expected=f"END:{stack[-1][0]}"))
+                    raise _at(number, say("calendar.ics.extra_end", value=value))
                 stack.pop()
                 if event is not None and len(stack) == 1:
                     events.append(event)
@@ -378,14 +385,15 @@ def parse_ics(text: str, source: str = "the .ics file") -> Holidays:
                 if name == "EXDATE":
                     event.exdates.append((number, params, value))
                 elif name in event.props and name in ("DTSTART", "DTEND", "DURATION", "RRULE"):
-                    raise ValueError(f"line {number}: the event has a second {name}")
+                    raise _at(number, say("calendar.ics.second", name=name))
                 else:
                     event.props[name] = (number, params, value)
         if stack:
-            raise ValueError(f"line {stack[-1][1]}: BEGIN:{stack[-1][0]} is never ended: the file is cut off")
+            raise _at(stack[-1][1], say("calendar.ics.never_ended", name=stack[-1][0]))
         if not events:
-            raise ValueError("no VEVENT in it: a holidays calendar needs one event per holiday")
+            raise ValueError(say("calendar.ics.no_event"))
         closures = tuple(c for c in (_closure(e) for e in events) if c is not None)
     except ValueError as error:
-        raise ValueError(f"{source} {error}") from None
+        where = source or say("calendar.holidays.file")
+        raise ValueError(say("calendar.holidays.in_file", source=where, error=error)) from None
     return Holidays(closures)
