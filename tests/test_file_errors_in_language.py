@@ -128,6 +128,15 @@ def test_scorecard_checks_pydantic_words_are_chinese_too(
     assert "cards.default.groups.support.measures[2].name：不允许 'NPS'：应符合格式 '^[a-z][a-z0-9_]*$'\n" in err
     code, err = cli(capsys, None, "scorecard", "check", path)
     assert "measures[2].name: 'NPS' is not allowed: string should match pattern '^[a-z][a-z0-9_]*$'\n" in err
+    path = _card(
+        tmp_path,
+        '"login_recency >= 7", at_most = 55 },  # a quiet week: Medium risk at best, below',
+        ('"login_recency >= 7", at_most = 555 },  # a quiet week: Medium risk at best, below'),
+    )
+    code, err = cli(capsys, "zh-CN", "scorecard", "check", path)
+    assert err.endswith("\n  cards.default.caps[1].at_most：应小于或等于 100\n")  # a bound as written: not 100.0
+    code, err = cli(capsys, None, "scorecard", "check", path)
+    assert err.endswith("\n  cards.default.caps[1].at_most: Input should be less than or equal to 100\n")
 
 
 # --------------------------------------------------------------------------- the playbooks file at `healthbot run`

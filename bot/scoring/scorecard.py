@@ -348,7 +348,10 @@ def _problem(error: Any) -> str:
     msg = str(error["msg"]).removeprefix("Value error, ")
     checks = {**raw("settings.rules.checks"), **raw("scorecard_errors.checks")}
     if current() != ENGLISH and error["type"] in checks:  # pydantic words its own checks in English only
-        msg = str(checks[error["type"]]).format(**(error.get("ctx") or {}))
+        bounds = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (error.get("ctx") or {}).items()
+        }
+        msg = str(checks[error["type"]]).format(**bounds)  # a bound as pydantic writes it: 100, not 100.0
     if error["type"] in ("literal_error", "string_pattern_mismatch", "enum") and isinstance(error.get("input"), str):
         msg = say("scorecard_errors.not_allowed", value=repr(error["input"]), why=msg[0].lower() + msg[1:])
     return say("scorecard_errors.problem", where=_location(error["loc"]), problem=msg)
