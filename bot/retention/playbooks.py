@@ -73,34 +73,32 @@ def templates() -> set[str]:
 
 def _text(value: Any, where: str, key: str, limit: int, example: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise PlaybookError(f'{where}: {key} is missing or empty: set e.g. {key} = "{example}"')
+        raise PlaybookError(say("playbook_errors.missing", where=where, key=key, example=example))
     if len(value.strip()) > limit:
-        raise PlaybookError(f"{where}: {key} is {len(value.strip())} characters long: keep it under {limit}")
+        length = len(value.strip())
+        raise PlaybookError(say("playbook_errors.too_long", where=where, key=key, length=length, limit=limit))
     return value.strip()
 
 
 def _step(number: int, raw: Any, where: str, known_templates: set[str]) -> Step:
-    where = f"{where} step {number}"
+    where = say("playbook_errors.where_step", where=where, number=number)
     if not isinstance(raw, Mapping):
-        raise PlaybookError(f"{where}: a step is a table with title, owner and due (write it as [[TIER.steps]])")
+        raise PlaybookError(say("playbook_errors.step_not_table", where=where))
     unknown = sorted(set(raw) - STEP_KEYS)
     if unknown:
-        raise PlaybookError(f"{where}: unknown key {unknown[0]!r}: a step has {', '.join(sorted(STEP_KEYS))}")
+        keys = ", ".join(sorted(STEP_KEYS))
+        raise PlaybookError(say("playbook_errors.step_unknown_key", where=where, key=repr(unknown[0]), keys=keys))
     title = _text(raw.get("title"), where, "title", TITLE_LIMIT, "Book a CSM call")
     owner = _text(raw.get("owner"), where, "owner", ROLE_LIMIT, "CSM")
     due = raw.get("due")
     match = DUE.fullmatch(due) if isinstance(due, str) else None
     if match is None:
-        raise PlaybookError(
-            f'{where}: due = {due!r} is not an offset: write e.g. "4 business hours" or "2 business days"'
-        )
+        raise PlaybookError(say("playbook_errors.due", where=where, due=repr(due)))
     amount = int(match.group(1))
     template = raw.get("template")
     if template is not None and (not isinstance(template, str) or template not in known_templates):
-        raise PlaybookError(
-            f"{where}: template = {template!r} is not in prompts/outreach.toml: use one of "
-            f"{', '.join(sorted(known_templates)) or '(none defined)'} or leave it out"
-        )
+        known = ", ".join(sorted(known_templates)) or say("playbook_errors.no_templates")
+        raise PlaybookError(say("playbook_errors.template", where=where, template=repr(template), templates=known))
     if match.group(2).lower().startswith("day"):
         return Step(number, title, owner, due_days=amount, template=template)
     return Step(number, title, owner, due_hours=amount, template=template)
@@ -116,21 +114,20 @@ def load_playbooks(data: Mapping[str, Any] | None = None, tiers: Iterable[str] |
     for tier, entry in data.items():
         where = f"{SOURCE} [{tier}]"
         if not isinstance(entry, Mapping):
-            raise PlaybookError(f"{where}: a tier's playbook is a table ([{tier}] with owner, respond_within, steps)")
+            raise PlaybookError(say("playbook_errors.tier_not_table", where=where, tier=tier))
         if names is not None and tier not in names:
-            raise PlaybookError(
-                f"{where}: no tier of that name in the scorecard: use one of {', '.join(sorted(names))}"
-            )
+            raise PlaybookError(say("playbook_errors.no_tier", where=where, tiers=", ".join(sorted(names))))
         unknown = sorted(set(entry) - TIER_KEYS - {"actions"})  # (actions: the list before steps existed)
         if unknown:
-            raise PlaybookError(f"{where}: unknown key {unknown[0]!r}: a playbook has {', '.join(sorted(TIER_KEYS))}")
+            keys = ", ".join(sorted(TIER_KEYS))
+            raise PlaybookError(say("playbook_errors.tier_unknown_key", where=where, key=repr(unknown[0]), keys=keys))
         try:
             sla = Sla.from_playbook(entry, where)
         except ValueError as error:
             raise PlaybookError(str(error)) from None
         steps = entry.get("steps", [])
         if not isinstance(steps, list):
-            raise PlaybookError(f"{where}: steps must be a list of tables: write each one as [[{tier}.steps]]")
+            raise PlaybookError(say("playbook_errors.steps_not_list", where=where, tier=tier))
         owner = _text(entry.get("owner"), where, "owner", ROLE_LIMIT, "CSM")
         steps_of = tuple(_step(i, s, where, known) for i, s in enumerate(steps, 1))
         within = entry.get("respond_within")

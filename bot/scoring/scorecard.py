@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from prompts import ENGLISH, current, raw
+from prompts import ENGLISH, current, raw, say
 
 DEFAULT_PATH = Path(__file__).with_name("default_scorecard.toml")
 Transform = Literal["level", "trend", "recency", "ratio", "flag", "renewal", "field"]
@@ -44,7 +44,7 @@ _CONDITION = re.compile(r"""^\s*([a-z][a-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*("[^"]*"
 class ScorecardError(ValueError):
     def __init__(self, path: str | Path, problems: list[str]):
         self.problems = problems
-        super().__init__(f"{path}: invalid scorecard\n" + "\n".join(f"  {p}" for p in problems))
+        super().__init__(say("scorecard_errors.invalid", path=path) + "".join(f"\n  {p}" for p in problems))
 
 
 class _Strict(BaseModel):
@@ -80,18 +80,15 @@ class Measure(_Strict):
         metric = self.metric
         near = difflib.get_close_matches(metric, known, n=1, cutoff=0.8) if metric else []
         if metric not in known and near and self.label is None:
-            raise ValueError(
-                f"unknown metric {metric!r}: did you mean {near[0]!r}? (if your data names it {metric!r}, "
-                "give the measure a `label` saying how it reads)"
-            )
+            raise ValueError(say("scorecard_errors.unknown_metric", metric=repr(metric), near=repr(near[0])))
         return self
 
     @model_validator(mode="after")
     def _labelled_in_english(self) -> Measure:
         if self.labels_in and self.label is None:
-            raise ValueError("labels_in names the label in other languages: give the measure its `label` too")
+            raise ValueError(say("scorecard_errors.labels_in_alone"))
         if any(not 1 <= len(x) <= 80 for x in self.labels_in.values()):
-            raise ValueError("a label in labels_in is 1 to 80 characters")
+            raise ValueError(say("scorecard_errors.label_length"))
         return self
 
     @field_validator("bands")
@@ -99,40 +96,34 @@ class Measure(_Strict):
     def _bands_sorted(cls, bands: list[tuple[float, float]]) -> list[tuple[float, float]]:
         xs = [x for x, _ in bands]
         if xs != sorted(xs) or len(set(xs)) != len(xs):
-            raise ValueError("band inputs must be strictly increasing, e.g. [[-0.5, 0], [0.0, 100]]")
+            raise ValueError(say("scorecard_errors.bands_order"))
         if any(not 0 <= y <= 100 for _, y in bands):
-            raise ValueError("band scores must be between 0 and 100")
+            raise ValueError(say("scorecard_errors.band_scores"))
         return bands
 
     @field_validator("categories")
     @classmethod
     def _category_scores(cls, categories: dict[str, float]) -> dict[str, float]:
         if any(not 0 <= y <= 100 for y in categories.values()):
-            raise ValueError("category scores must be between 0 and 100")
+            raise ValueError(say("scorecard_errors.category_scores"))
         return {k.strip().casefold(): v for k, v in categories.items()}
 
     @model_validator(mode="after")
     def _reads_one_thing(self) -> Measure:
         if self.transform == "field":
             if self.field is None or self.metric is not None:
-                raise ValueError(
-                    f"a field measure names `field` (one of {', '.join(NUMERIC_FIELDS + CATEGORY_FIELDS)}), "
-                    "not `metric`"
-                )
+                fields = ", ".join(NUMERIC_FIELDS + CATEGORY_FIELDS)
+                raise ValueError(say("scorecard_errors.field_not_metric", fields=fields))
             if self.is_category and not self.categories:
-                raise ValueError(
-                    f"field {self.field} is a category: give `categories`, e.g. {{ annual = 100, monthly = 40 }}"
-                )
+                raise ValueError(say("scorecard_errors.category_needs_categories", field=self.field))
             if self.is_category and self.bands:
-                raise ValueError(f"field {self.field} is a category: score it with `categories`, not `bands`")
+                raise ValueError(say("scorecard_errors.category_not_bands", field=self.field))
         elif self.metric is None or self.field is not None:
-            raise ValueError(
-                f'a {self.transform} measure names `metric` (use transform = "field" to read an account field)'
-            )
+            raise ValueError(say("scorecard_errors.needs_metric", transform=self.transform))
         if not self.is_category and len(self.bands) < 2:
-            raise ValueError("`bands` needs at least two [input, score] points")
+            raise ValueError(say("scorecard_errors.two_bands"))
         if not self.is_category and (self.categories or self.other is not None):
-            raise ValueError("`categories` and `other` are for category fields only")
+            raise ValueError(say("scorecard_errors.categories_only"))
         return self
 
     def label_here(self) -> str | None:
@@ -185,9 +176,7 @@ class Cap(_Strict):
     def _parses(cls, when: str) -> str:
         for part in _AND.split(when.strip()):
             if not _CONDITION.match(part):
-                raise ValueError(
-                    f"cannot read {part.strip()!r}: write `measure >= number` (>=, <=, >, <, ==, !=), joined by `and`"
-                )
+                raise ValueError(say("scorecard_errors.cap_unreadable", part=repr(part.strip())))
         return when
 
     @property
@@ -233,7 +222,9 @@ class Card(_Strict):
     def _match_keys(cls, match: dict[str, list[str]]) -> dict[str, list[str]]:
         unknown = [k for k in match if k not in MATCHABLE]
         if unknown:
-            raise ValueError(f"cannot match on {', '.join(unknown)}; use {', '.join(MATCHABLE)}")
+            raise ValueError(
+                say("scorecard_errors.match_keys", unknown=", ".join(unknown), matchable=", ".join(MATCHABLE))
+            )
         return match
 
     @model_validator(mode="after")
@@ -241,20 +232,20 @@ class Card(_Strict):
         names = [m.name for g in self.groups.values() for m in g.measures]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"measure names must be unique within a card: {', '.join(dupes)}")
+            raise ValueError(say("scorecard_errors.unique_measures", dupes=", ".join(dupes)))
         by_name = {m.name: m for _, m in self.measures()}
         for i, cap in enumerate(self.caps):
             for c in cap.conditions:
                 m = by_name.get(c.measure)
                 if m is None:
                     near = difflib.get_close_matches(c.measure, list(by_name), n=1)
-                    hint = f": did you mean {near[0]!r}?" if near else ""
-                    raise ValueError(f"caps[{i}] names {c.measure!r}, which is not a measure of this card{hint}")
+                    key, hint = ("cap_unknown_near", {"near": repr(near[0])}) if near else ("cap_unknown", {})
+                    raise ValueError(say(f"scorecard_errors.{key}", i=i, measure=repr(c.measure), **hint))
                 if m.is_category != isinstance(c.value, str):
-                    want = "a category value with == or !=" if m.is_category else "a number"
-                    raise ValueError(f"caps[{i}]: {c.measure} is compared with {want}")
+                    want = "cap_category_value" if m.is_category else "cap_number"
+                    raise ValueError(say(f"scorecard_errors.{want}", i=i, measure=c.measure))
                 if m.is_category and c.op not in ("==", "!="):
-                    raise ValueError(f"caps[{i}]: {c.measure} is a category: compare it with == or !=")
+                    raise ValueError(say("scorecard_errors.cap_category_op", i=i, measure=c.measure))
         return self
 
     def measures(self) -> list[tuple[str, Measure]]:
@@ -277,18 +268,18 @@ class Tiers(_Strict):
     def _consistent(self) -> Tiers:
         twice = sorted({t for t in self.order if self.order.count(t) > 1})
         if twice:
-            raise ValueError(f"order lists {', '.join(twice)} more than once")
+            raise ValueError(say("scorecard_errors.order_twice", tiers=", ".join(twice)))
         unknown = sorted(set(self.labels).union(*self.labels_in.values()) - set(self.order))
         if unknown:
-            raise ValueError(f"labels name {', '.join(unknown)}, which is not a tier in order")
+            raise ValueError(say("scorecard_errors.labels_unknown", tiers=", ".join(unknown)))
         if set(self.cutoffs) != set(self.order):
-            raise ValueError("cutoffs must name exactly the tiers listed in order")
+            raise ValueError(say("scorecard_errors.cutoffs_tiers"))
         values = [self.cutoffs[t] for t in self.order]
         if values != sorted(values, reverse=True) or len(set(values)) != len(values):
             given = ", ".join(f"{t} {self.cutoffs[t]:g}" for t in self.order)
-            raise ValueError(f"cutoffs must fall strictly from the first tier in order to the last (got {given})")
+            raise ValueError(say("scorecard_errors.cutoffs_fall", given=given))
         if values[-1] != 0:
-            raise ValueError(f"the last tier ({self.order[-1]}) must start at 0 so every score has a tier")
+            raise ValueError(say("scorecard_errors.last_tier_zero", tier=self.order[-1]))
         return self
 
     def label(self, tier: str) -> str:
@@ -307,8 +298,7 @@ class DataRules(_Strict):
     def _reachable(self) -> DataRules:
         if self.min_days_of_data > self.lookback_days:
             raise ValueError(
-                f"min_days_of_data ({self.min_days_of_data}) is more than lookback_days ({self.lookback_days}): "
-                "no account could ever be scored"
+                say("scorecard_errors.unreachable", min_days=self.min_days_of_data, lookback=self.lookback_days)
             )
         return self
 
@@ -328,7 +318,7 @@ class Scorecard(_Strict):
     @classmethod
     def _fallback(cls, cards: dict[str, Card]) -> dict[str, Card]:
         if not any(not c.match for c in cards.values()):
-            raise ValueError("one card must have no `match`: it scores every account no other card matches")
+            raise ValueError(say("scorecard_errors.fallback_card"))
         return cards
 
     @model_validator(mode="after")
@@ -336,10 +326,9 @@ class Scorecard(_Strict):
         for card_name, card in self.cards.items():
             for group, m in card.measures():
                 if m.span > self.data.lookback_days:
-                    raise ValueError(
-                        f"cards.{card_name}.groups.{group} measure {m.name} reads {m.span} days, "
-                        f"more than data.lookback_days ({self.data.lookback_days})"
-                    )
+                    lookback = self.data.lookback_days
+                    words = {"card": card_name, "group": group, "measure": m.name, "span": m.span}
+                    raise ValueError(say("scorecard_errors.span", **words, lookback=lookback))
         return self
 
     @property
@@ -351,15 +340,21 @@ def _location(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    return out or say("scorecard_errors.top_level")
 
 
 def _problem(error: Any) -> str:
     """`key: what is wrong`, in words a scorecard author reads (the bad value quoted where it helps)."""
     msg = str(error["msg"]).removeprefix("Value error, ")
+    checks = {**raw("settings.rules.checks"), **raw("scorecard_errors.checks")}
+    if current() != ENGLISH and error["type"] in checks:  # pydantic words its own checks in English only
+        bounds = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (error.get("ctx") or {}).items()
+        }
+        msg = str(checks[error["type"]]).format(**bounds)  # a bound as pydantic writes it: 100, not 100.0
     if error["type"] in ("literal_error", "string_pattern_mismatch", "enum") and isinstance(error.get("input"), str):
-        msg = f"{error['input']!r} is not allowed: {msg[0].lower()}{msg[1:]}"
-    return f"{_location(error['loc'])}: {msg}"
+        msg = say("scorecard_errors.not_allowed", value=repr(error["input"]), why=msg[0].lower() + msg[1:])
+    return say("scorecard_errors.problem", where=_location(error["loc"]), problem=msg)
 
 
 def load_scorecard(path: str | Path | None = None) -> Scorecard:
@@ -367,9 +362,9 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ScorecardError(path, ["file not found"]) from None
+        raise ScorecardError(path, [say("scorecard_errors.not_found")]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScorecardError(path, [f"not valid TOML: {exc}"]) from None
+        raise ScorecardError(path, [say("scorecard_errors.not_toml", error=exc)]) from None
     try:
         scorecard = Scorecard.model_validate(raw)
     except ValidationError as exc:
