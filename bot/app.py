@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -29,7 +30,7 @@ from bot.assistant.slack import ModelCalls
 from bot.health.lookup import AccountNames
 from bot.llm.client import Model
 from bot.scoring.scorecard import Scorecard, load_scorecard
-from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError
+from bot.settings import DEFAULT_ALERT_RULES_PATH, Settings, SettingsError, cli_language
 from bot.slack.client import make_client
 from bot.slack.language import CarryContext, use_for_jobs
 from bot.slack.requests import Deps, report_error
@@ -37,7 +38,7 @@ from bot.slack.respond import RetryingRespond
 from bot.web import create_web
 from bot.workers import fork_workers, stop_workers
 from handlers import alerts, assistant, exits, health, home, retention
-from prompts import ENGLISH, say, set_default, speak
+from prompts import ENGLISH, say, set_default, speak, speaking
 from storage.db import REQUEST_LOCK_WAIT, session_factory
 
 log = logging.getLogger("healthbot")
@@ -203,6 +204,13 @@ BAD_TOKEN = {
 }
 
 
+def stopped_at_start(key: str, **values: Any) -> SettingsError:
+    """Why `healthbot run` stops at start (prompts/run.toml `errors`), in the command line's language as every
+    other command speaks (LANGUAGE, else the system locale), not the workspace default `create_app` sets for Slack."""
+    with speaking(cli_language(dict(os.environ))):
+        return SettingsError(say(f"run.errors.{key}", **values))
+
+
 def listen(settings: Settings) -> socket.socket:
     """The listening socket on HOST:PORT, bound before anything starts; one clear line if it cannot be."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
@@ -211,13 +219,8 @@ def listen(settings: Settings) -> socket.socket:
     except OSError as exc:
         where, why = f"{settings.host}:{settings.port}", (exc.strerror or str(exc)).split(" (while")[0]
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise SettingsError(
-                f"PORT={settings.port}: cannot listen on {where} ({why}); stop the program using it or set another PORT"
-            ) from None
-        raise SettingsError(
-            f"HOST={settings.host}: cannot listen on {where} ({why}); use 0.0.0.0 (every interface), "
-            "127.0.0.1 or an address of this machine"
-        ) from None
+            raise stopped_at_start("port", port=settings.port, where=where, why=why) from None
+        raise stopped_at_start("host", host=settings.host, where=where, why=why) from None
     # Nagle off, inherited by every accepted connection (Linux): asyncio sets it only on sockets it creates with
     # IPPROTO_TCP, and without it a keep-alive response waits on the client's delayed ACK (~40 ms a request)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -231,10 +234,7 @@ def check_bot_token(client: WebClient) -> None:
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error in BAD_TOKEN:
-            raise SettingsError(
-                f"SLACK_BOT_TOKEN was refused by Slack ({error}): copy the current Bot User OAuth Token "
-                "(xoxb-...) from your app's 'OAuth & Permissions' page"
-            ) from None
+            raise stopped_at_start("bot_token", error=error) from None
         log.warning("could not check SLACK_BOT_TOKEN with Slack: %s", error)
     except OSError as exc:
         log.warning("could not reach Slack at %s to check SLACK_BOT_TOKEN: %s", client.base_url, exc)
@@ -330,15 +330,9 @@ def _serve(settings: Settings, engine: Engine, sock: socket.socket, quiet: str) 
         try:
             handler.connect()  # non-blocking: the web server below keeps /healthz up
         except SlackApiError as exc:
-            raise SettingsError(
-                f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): create an App-Level Token "
-                "with the connections:write scope under your app's 'Basic Information' and set it"
-            ) from None
+            raise stopped_at_start("app_token", error=exc.response.get("error")) from None
         except OSError as exc:  # URLError included: there is nothing to serve without the connection
-            raise SettingsError(
-                f"SLACK_API_URL: cannot reach Slack at {bolt_app.client.base_url} to open the Socket Mode "
-                f"connection ({exc}); check the network and the setting"
-            ) from None
+            raise stopped_at_start("socket_unreachable", url=bolt_app.client.base_url, error=exc) from None
         if handler.client.is_connected():
             log.info("connected to Slack in Socket Mode")
         else:

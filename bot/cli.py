@@ -26,7 +26,7 @@ from bot.retention.playbooks import PlaybookError
 from bot.scoring.scorecard import ScorecardError
 from bot.settings import Settings, SettingsError, cli_language, load_settings
 from jobs.table import JOBS, jobs_help
-from prompts import ENGLISH, current, fill, raw, say, set_default
+from prompts import ENGLISH, current, fill, raw, say, set_default, speaking
 
 
 def _date(value: str) -> date:
@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     # what the commands print, their --help included (so decided before parsing; .env may have set LANGUAGE)
     set_default((settings and settings.language) or cli_language(dict(os.environ)))
     args = build_parser().parse_args(argv)
+    spoken = current()  # the command line's; `run` sets the workspace's (LANGUAGE, else English) for Slack
     if settings is None:
         print(say("cli.say.error", error=unset), file=sys.stderr)
         return 2
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler[args.command](settings, args)
     except (SettingsError, ScorecardError, RulesError, PlaybookError) as exc:
-        print(say("cli.say.error", error=exc), file=sys.stderr)
+        with speaking(spoken):
+            print(say("cli.say.error", error=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

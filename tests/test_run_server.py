@@ -176,3 +176,24 @@ def test_settle_sets_what_start_built_aside_from_the_garbage_collector() -> None
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("language", [{"LANGUAGE": "zh-CN"}, {"LANG": "zh_CN.UTF-8", "LC_ALL": "", "LANGUAGE": ""}])
+def test_run_says_a_start_up_failure_in_the_command_lines_language(
+    tmp_path: Path, fake_slack: FakeSlack, language: dict[str, str]
+) -> None:
+    """`healthbot run` speaks as every other command does: LANGUAGE, else the system locale (issue 23)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = _run_once(tmp_path, HOST="127.0.0.1", PORT=str(port), **language)
+    assert busy.returncode == 2
+    assert busy.stderr.strip().splitlines() == [
+        f"healthbot：PORT={port}：无法在 127.0.0.1:{port} 上监听（Address already in use）；"
+        "请停止占用该端口的程序，或设置其他 PORT"
+    ]
+    fake_slack.set_response("auth.test", {"ok": False, "error": "invalid_auth"})
+    refused = _run_once(tmp_path, HOST="127.0.0.1", PORT=str(free_port()), SLACK_API_URL=fake_slack.url, **language)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1].startswith("healthbot：Slack 拒绝了 SLACK_BOT_TOKEN（invalid_auth）")
