@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 import prompts
 from bot.cli import main
 from bot.connectors.mapping import metric_problem
+from bot.dates import FIRST_DAY, LAST_DAY
 from prompts import ENGLISH, speaking
 from tests.test_cli_words import english_left
 from tests.test_connectors import FakeAPI, add_accounts
@@ -276,6 +277,8 @@ RECORDS: list[Any] = [
     {"org": "A1", "at": "2026-11-02", "champion_left": 2},
     {"org": "A1", "at": "2026-11-02", "ticket_csat": 9},
     {"org": "A1", "at": "2026-11-02", "rating": "meh"},
+    {"org": "A1", "at": "1800-01-01", "logins": 3},
+    {"org": "A1", "at": "2026-11-02", "logins": 1e300},
     {"org": "A1", "at": "2026-11-02", "logins": 4},
 ]
 RECORD_SOURCE = """
@@ -287,8 +290,9 @@ fields = {{ account = "org", date = "at" }}
 metrics = {{ logins = "logins", champion_left = "champion_left", ticket_csat = "ticket_csat", nps = {{ path = "rating", map = {{ good = 9 }} }} }}
 """  # noqa: E501
 RECORDS_ENGLISH = [
-    "skipped 7 records: 1 not a JSON object; 1 logins: not a number; 1 date: not a date; 1 account: missing; "
-    "1 champion_left: out of range; 1 ticket_csat: out of range; 1 nps: a value the mapping does not know",
+    "skipped 9 records: 2 date: not a date; 1 not a JSON object; 1 logins: not a number; 1 account: missing; "
+    "1 champion_left: out of range; 1 ticket_csat: out of range; 1 nps: a value the mapping does not know; "
+    "1 logins: out of range",
     "source desk, page 1, record 1: str where an object was expected",
     "source desk, page 1, record 2: logins: 'lots' is not a number",
     "source desk, page 1, record 3: date: 'someday' is not a date or time (ISO 8601 or Unix seconds)",
@@ -296,6 +300,8 @@ RECORDS_ENGLISH = [
     "source desk, page 1, record 5: champion_left: 2 must be 0 or 1",
     "source desk, page 1, record 6: ticket_csat: 9 is outside its range (1 to 5)",
     "source desk, page 1, record 7: nps: 'meh' is not one of good",
+    f"source desk, page 1, record 8: date: '1800-01-01' is out of range (dates run from {FIRST_DAY} to {LAST_DAY})",
+    "source desk, page 1, record 9: logins: '1e+300' is out of range (numbers run from -1e+15 to 1e+15)",
 ]
 
 
@@ -321,8 +327,8 @@ def test_a_records_problems_are_said_in_chinese(
 ) -> None:
     lines = sync_records(engine, tmp_path, capsys)
     assert lines[0] == (
-        "跳过 7 条记录：1 条 不是 JSON 对象；1 条 logins：不是数字；1 条 date：不是日期；1 条 account：缺失；"
-        "1 条 champion_left：超出范围；1 条 ticket_csat：超出范围；1 条 nps：映射中没有的值"
+        "跳过 9 条记录：2 条 date：不是日期；1 条 不是 JSON 对象；1 条 logins：不是数字；1 条 account：缺失；"
+        "1 条 champion_left：超出范围；1 条 ticket_csat：超出范围；1 条 nps：映射中没有的值；1 条 logins：超出范围"
     )
     assert lines[1:] == [
         "数据源 desk 第 1 页第 1 条记录：应为对象，却是 str",
@@ -332,6 +338,8 @@ def test_a_records_problems_are_said_in_chinese(
         "数据源 desk 第 1 页第 5 条记录：champion_left：2 必须是 0 或 1",
         "数据源 desk 第 1 页第 6 条记录：ticket_csat：9 超出其取值范围（1 到 5）",
         "数据源 desk 第 1 页第 7 条记录：nps：'meh' 不是 good 之一",
+        f"数据源 desk 第 1 页第 8 条记录：date：'1800-01-01' 超出范围（日期从 {FIRST_DAY} 到 {LAST_DAY}）",
+        "数据源 desk 第 1 页第 9 条记录：logins：'1e+300' 超出范围（数字从 -1e+15 到 1e+15）",
     ]
 
 

@@ -52,7 +52,12 @@ def metric_problem(metric: str, value: float) -> str | None:
     if not math.isfinite(value):
         return say("sync.record.not_finite", metric=metric, value=value)
     if abs(value) > MAX_NUMBER:
-        return f"{metric}: {value:g} {say('inputs.number_out_of_range', limit=MAX_NUMBER)}"
+        return say(
+            "sync.record.value",
+            what=metric,
+            value=f"{value:g}",
+            why=say("inputs.number_out_of_range", limit=MAX_NUMBER),
+        )
     if metric in METRIC_FLAGS and value not in (0, 1):
         return say("sync.record.flag", metric=metric, value=f"{value:g}")
     low, high = METRIC_RANGES.get(metric, (-math.inf, None))
@@ -95,7 +100,8 @@ def number(value: Any, what: str, scale: float | None = None) -> float:
     out = out * scale if scale is not None else out
     if not abs(out) <= MAX_NUMBER:
         too_big = say("inputs.number_out_of_range", limit=MAX_NUMBER)
-        raise RecordError(say("sync.record.out_of_range", what=what), f"{what}: {str(value)[:40]!r} {too_big}")
+        detail = say("sync.record.value", what=what, value=repr(str(value)[:40]), why=too_big)
+        raise RecordError(say("sync.record.out_of_range", what=what), detail)
     return out
 
 
@@ -129,11 +135,13 @@ def day_of(value: Any, what: str, tz: tzinfo) -> date:
         try:
             return parse_day(value.strip())
         except DayError as error:
-            raise RecordError(say("sync.record.not_date", what=what), f"{what}: {value!r} {error}") from None
+            detail = say("sync.record.value", what=what, value=repr(value), why=error)
+            raise RecordError(say("sync.record.not_date", what=what), detail) from None
     day = moment(value, what).astimezone(tz).date()
     if not FIRST_DAY <= day <= LAST_DAY:
         beyond = say("inputs.out_of_range", first=FIRST_DAY, last=LAST_DAY)
-        raise RecordError(say("sync.record.not_date", what=what), f"{what}: {str(value)[:40]!r} {beyond}")
+        detail = say("sync.record.value", what=what, value=repr(str(value)[:40]), why=beyond)
+        raise RecordError(say("sync.record.not_date", what=what), detail)
     return day
 
 
