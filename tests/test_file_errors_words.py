@@ -140,7 +140,7 @@ def test_a_rules_file_is_said_in_chinese(
     path, err = check_rules(tmp_path, RULES, capsys)
     lines = problems(err)
     assert len(lines) == len(RULES_ENGLISH), err
-    assert "rules[0].metric: 未知指标 'logins_trnd'：是不是想写 'logins'？" in lines, err
+    assert "rules[0].metric: 未知指标 'logins_trnd'：是否应为 'logins'？" in lines, err
     assert f"rules[2].severity: 未知等级 'orange'（评分卡的等级为 {TIERS}）：请使用 {TIERS} 之一" in lines, err
     assert "rules[1]: lookback_days（10）必须大于 days（14）" in lines, err
     assert any(line.startswith("routing.tiers.high_risk: '#alerts' 不是频道 ID") for line in lines), err
