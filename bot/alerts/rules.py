@@ -48,7 +48,7 @@ def _known_metric(metric: str, info: ValidationInfo) -> str:
     known = list(dict.fromkeys([*raw("metrics.labels"), *(scorecard.metrics if scorecard else [])]))
     near = difflib.get_close_matches(metric, known, n=1, cutoff=0.7)
     if metric not in known and near:
-        raise ValueError(f"unknown metric {metric!r}: did you mean {near[0]!r}?")
+        raise ValueError(say("settings.rules.unknown_metric", metric=repr(metric), near=repr(near[0])))
     return metric
 
 
@@ -58,8 +58,9 @@ def _known_tier(tier: str, info: ValidationInfo) -> str:
     if tiers is None or tier in tiers.order:
         return tier
     near = difflib.get_close_matches(tier, tiers.order, n=1, cutoff=0.6)
-    hint = f"did you mean {near[0]!r}?" if near else f"use one of {', '.join(tiers.order)}"
-    raise ValueError(f"unknown tier {tier!r} (the scorecard's tiers are {', '.join(tiers.order)}): {hint}")
+    order = ", ".join(tiers.order)
+    hint = say("settings.rules.tier_near", near=repr(near[0])) if near else say("settings.rules.tier_use", tiers=order)
+    raise ValueError(say("settings.rules.unknown_tier", tier=repr(tier), tiers=order, hint=hint))
 
 
 class _Rule(BaseModel):
@@ -80,7 +81,7 @@ class _Rule(BaseModel):
     @classmethod
     def _segments_named(cls, segments: list[str] | None) -> list[str] | None:
         if segments is not None and not [s for s in segments if s.strip()]:
-            raise ValueError("list at least one segment, or leave `segments` out to match every account")
+            raise ValueError(say("settings.rules.no_segments"))
         return segments
 
 
@@ -94,7 +95,7 @@ class TierDropped(_Rule):
     @classmethod
     def _into_tiers(cls, into: list[str] | None) -> list[str] | None:
         if into is not None and not into:
-            raise ValueError("list at least one tier, or leave `into` out for the two riskiest tiers")
+            raise ValueError(say("settings.rules.no_into"))
         return into
 
 
@@ -130,7 +131,7 @@ class Silence(_Rule):
     @model_validator(mode="after")
     def _room_to_have_been_active(self) -> Silence:
         if self.lookback_days <= self.days:
-            raise ValueError(f"lookback_days ({self.lookback_days}) must be more than days ({self.days})")
+            raise ValueError(say("settings.rules.lookback", lookback_days=self.lookback_days, days=self.days))
         return self
 
 
@@ -179,16 +180,13 @@ CHANNEL_ID = r"^[CG][A-Z0-9]{6,}$"  # as ALERT_CHANNEL: an id, not a #name (name
 
 def _channel_id(channel: str) -> str:
     if not re.fullmatch(CHANNEL_ID, channel):
-        raise ValueError(
-            f"{channel!r} is not a channel ID: use the ID (e.g. C0123456789) from the channel's 'About' tab, "
-            "not its name"
-        )
+        raise ValueError(say("settings.rules.channel_id", channel=repr(channel)))
     return channel
 
 
 def _language(language: str) -> str:
     if language not in languages():
-        raise ValueError(f"{language!r} is not a language of prompts/: use one of {', '.join(languages())}")
+        raise ValueError(say("settings.rules.language", language=repr(language), languages=", ".join(languages())))
     return language
 
 
@@ -215,10 +213,10 @@ class Routing(BaseModel):
     def _segments_named(cls, segments: dict[str, str]) -> dict[str, str]:
         keys = [s.strip().casefold() for s in segments]
         if "" in keys:
-            raise ValueError("a segment name is empty")
+            raise ValueError(say("settings.rules.empty_segment"))
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
-            raise ValueError(f"segments listed twice (names match regardless of case and spaces): {', '.join(dupes)}")
+            raise ValueError(say("settings.rules.segments_twice", names=", ".join(dupes)))
         return segments
 
     def channel(self, severity: str, segment: str | None, default: str | None) -> str | None:
@@ -275,7 +273,7 @@ class Rules(BaseModel):
         names = [r.name for r in rules]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"rule names must be unique: {', '.join(dupes)}")
+            raise ValueError(say("settings.rules.names_unique", names=", ".join(dupes)))
         return rules
 
     @property

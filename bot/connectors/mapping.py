@@ -40,20 +40,33 @@ class RecordError(Exception):
 _MISSING = object()
 
 
+def _error(key: str, what: str, **values: Any) -> RecordError:
+    """The RecordError of prompts/sync.toml [record] `key` (the reason) and `key`_detail, for field `what`."""
+    return RecordError(say(f"sync.record.{key}", what=what), say(f"sync.record.{key}_detail", what=what, **values))
+
+
 def metric_problem(metric: str, value: float) -> str | None:
     """Why `value` cannot be an observation of `metric` (the importer's rules), or None."""
     if not METRIC_NAME.fullmatch(metric):
-        return f"{metric!r} is not a metric name (lower-case letters, digits and _, e.g. logins)"
+        return say("sync.record.metric_name", metric=repr(metric))
     if not math.isfinite(value):
-        return f"{metric}: {value} is not a number"
+        return say("sync.record.not_finite", metric=metric, value=value)
     if abs(value) > MAX_NUMBER:
-        return f"{metric}: {value:g} {say('inputs.number_out_of_range', limit=MAX_NUMBER)}"
+        return say(
+            "sync.record.value",
+            what=metric,
+            value=f"{value:g}",
+            why=say("inputs.number_out_of_range", limit=MAX_NUMBER),
+        )
     if metric in METRIC_FLAGS and value not in (0, 1):
-        return f"{metric}: {value:g} must be 0 or 1"
+        return say("sync.record.flag", metric=metric, value=f"{value:g}")
     low, high = METRIC_RANGES.get(metric, (-math.inf, None))
     if value < low or (high is not None and value > high):
-        span = f"{low:g} to {high:g}" if high is not None else f"{low:g} or more"
-        return f"{metric}: {value:g} is outside its range ({span})"
+        if high is not None:
+            span = say("sync.record.span", low=f"{low:g}", high=f"{high:g}")
+        else:
+            span = say("sync.record.span_open", low=f"{low:g}")
+        return say("sync.record.outside", metric=metric, value=f"{value:g}", span=span)
     return None
 
 
@@ -68,26 +81,27 @@ def read(record: Any, spec: FieldSpec, what: str) -> Any:
         key = str(value).lower() if isinstance(value, bool) else str(value)
         if key not in spec.map:
             known = ", ".join(list(spec.map)[:10])
-            raise RecordError(f"{what}: a value the mapping does not know", f"{what}: {key!r} is not one of {known}")
+            raise _error("unknown_value", what, value=repr(key), known=known)
         value = spec.map[key]
     return value
 
 
 def number(value: Any, what: str, scale: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise RecordError(f"{what}: not a number", f"{what}: {value!r} is not a number")
+        raise _error("not_number", what, value=repr(value))
     try:
         out = float(value)
     except ValueError:
-        raise RecordError(f"{what}: not a number", f"{what}: {value!r} is not a number") from None
+        raise _error("not_number", what, value=repr(value)) from None
     except OverflowError:  # an integer past any float
         out = math.inf if isinstance(value, int) else math.nan
     if not math.isfinite(out) and not isinstance(value, int):
-        raise RecordError(f"{what}: not a number", f"{what}: {str(value)[:40]!r} is not a number")
+        raise _error("not_number", what, value=repr(str(value)[:40]))
     out = out * scale if scale is not None else out
     if not abs(out) <= MAX_NUMBER:
         too_big = say("inputs.number_out_of_range", limit=MAX_NUMBER)
-        raise RecordError(f"{what}: out of range", f"{what}: {str(value)[:40]!r} {too_big}")
+        detail = say("sync.record.value", what=what, value=repr(str(value)[:40]), why=too_big)
+        raise RecordError(say("sync.record.out_of_range", what=what), detail)
     return out
 
 
@@ -112,7 +126,7 @@ def moment(value: Any, what: str) -> datetime:
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-    raise RecordError(f"{what}: not a date", f"{what}: {shown} is not a date or time (ISO 8601 or Unix seconds)")
+    raise _error("not_date", what, value=shown)
 
 
 def day_of(value: Any, what: str, tz: tzinfo) -> date:
@@ -121,11 +135,13 @@ def day_of(value: Any, what: str, tz: tzinfo) -> date:
         try:
             return parse_day(value.strip())
         except DayError as error:
-            raise RecordError(f"{what}: not a date", f"{what}: {value!r} {error}") from None
+            detail = say("sync.record.value", what=what, value=repr(value), why=error)
+            raise RecordError(say("sync.record.not_date", what=what), detail) from None
     day = moment(value, what).astimezone(tz).date()
     if not FIRST_DAY <= day <= LAST_DAY:
         beyond = say("inputs.out_of_range", first=FIRST_DAY, last=LAST_DAY)
-        raise RecordError(f"{what}: not a date", f"{what}: {str(value)[:40]!r} {beyond}")
+        detail = say("sync.record.value", what=what, value=repr(str(value)[:40]), why=beyond)
+        raise RecordError(say("sync.record.not_date", what=what), detail)
     return day
 
 
@@ -145,13 +161,13 @@ def changed_at(source: Source, record: Any) -> datetime | None:
 def account_row(source: Source, record: Any, tz: tzinfo) -> dict[str, Any]:
     """The account columns the source maps, from one record."""
     if not isinstance(record, dict):
-        raise RecordError("not a JSON object", f"{type(record).__name__} where an object was expected")
+        raise _error("not_object", "", type=type(record).__name__)
     row: dict[str, Any] = {}
     for column, spec in source.fields.items():
         value = read(record, spec, column)
         if value is None:
             if column in ("external_id", "name"):
-                raise RecordError(f"{column}: missing", f"{column}: no value at {spec.path!r}")
+                raise _error("missing", column, path=repr(spec.path))
             row[column] = None
             continue
         if column in ACCOUNT_DATES:
@@ -159,22 +175,22 @@ def account_row(source: Source, record: Any, tz: tzinfo) -> dict[str, Any]:
         elif column == "mrr":
             row[column] = number(value, column, spec.scale)
             if row[column] < 0:
-                raise RecordError("mrr: below 0", f"mrr: {row[column]:g} is below 0")
+                raise _error("below_zero", column, value=f"{row[column]:g}")
         elif column == "employees":
             count = number(value, column, spec.scale)
             if count < 0 or count > MAX_INT or count % 1:
-                raise RecordError("employees: not a whole number", f"employees: {value!r} is not a whole number >= 0")
+                raise _error("not_whole", column, value=repr(value))
             row[column] = int(count)
         elif column == "status":
             status = str(value).strip().lower()
             if status not in ACCOUNT_STATUSES:
-                raise RecordError("status: unknown", f"status: {value!r} is not one of {', '.join(ACCOUNT_STATUSES)}")
+                raise _error("unknown_status", column, value=repr(value), statuses=", ".join(ACCOUNT_STATUSES))
             row[column] = status
         else:
             text = str(value).strip() if not isinstance(value, float) or value % 1 else str(int(value))
             limit = ACCOUNT_MAX_LENGTH.get(column)
             if limit and len(text) > limit:
-                raise RecordError(f"{column}: too long", f"{column}: longer than {limit} characters")
+                raise _error("too_long", column, limit=limit)
             row[column] = text
     return row
 
@@ -191,19 +207,19 @@ class Observation:
 def observations(source: Source, record: Any, tz: tzinfo) -> list[Observation]:
     """The metric observations one record gives (none for a record whose metrics are all absent)."""
     if not isinstance(record, dict):
-        raise RecordError("not a JSON object", f"{type(record).__name__} where an object was expected")
+        raise _error("not_object", "", type=type(record).__name__)
     account = read(record, source.fields["account"], "account")
     if account is None:
-        raise RecordError("account: missing", f"account: no value at {source.fields['account'].path!r}")
+        raise _error("missing", "account", path=repr(source.fields["account"].path))
     when = read(record, source.fields["date"], "date")
     if when is None:
-        raise RecordError("date: missing", f"date: no value at {source.fields['date'].path!r}")
+        raise _error("missing", "date", path=repr(source.fields["date"].path))
     day = day_of(when, "date", tz)
     record_id = None
     if "id" in source.fields:
         raw_id = read(record, source.fields["id"], "id")
         if raw_id is None:
-            raise RecordError("id: missing", f"id: no value at {source.fields['id'].path!r}")
+            raise _error("missing", "id", path=repr(source.fields["id"].path))
         record_id = str(raw_id)
     out = []
     for metric, spec in source.metrics.items():
@@ -218,7 +234,7 @@ def observations(source: Source, record: Any, tz: tzinfo) -> list[Observation]:
             value = number(raw, metric, spec.scale)
             problem = metric_problem(metric, value)
             if problem:
-                raise RecordError(f"{metric}: out of range", problem)
+                raise RecordError(say("sync.record.out_of_range", what=metric), problem)
         out.append(Observation(_key(account), day, metric, value, record_id))
     return out
 

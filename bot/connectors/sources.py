@@ -51,9 +51,9 @@ class Auth(_Strict):
         for key in wanted:
             value = getattr(self, key)
             if not value:
-                raise ValueError(f"auth type {self.type!r} needs {key} (the name of an environment variable)")
+                raise ValueError(say("sync.sources.auth_needs", type=repr(self.type), key=key))
             if not ENV_NAME.fullmatch(value):
-                raise ValueError(f"{key} {value!r} is not an environment variable name (e.g. HUBSPOT_TOKEN)")
+                raise ValueError(say("sync.sources.env_name", key=key, value=repr(value)))
         return self
 
     def secrets(self, source: str) -> tuple[str, ...]:
@@ -81,9 +81,9 @@ class Pagination(_Strict):
     @model_validator(mode="after")
     def _needs(self) -> Pagination:
         if self.style == "cursor" and not (self.next and self.param):
-            raise ValueError("style 'cursor' needs next (where the cursor is in the response) and param")
+            raise ValueError(say("sync.sources.cursor_needs"))
         if self.style == "page" and not self.param:
-            raise ValueError("style 'page' needs param (the page number parameter, e.g. page)")
+            raise ValueError(say("sync.sources.page_needs"))
         return self
 
 
@@ -128,8 +128,13 @@ class MetricSpec(FieldSpec):
     @model_validator(mode="after")
     def _path(self) -> MetricSpec:
         if self.aggregate != "count" and not self.path:
-            raise ValueError("a metric needs path (where its value is), unless aggregate = 'count'")
+            raise ValueError(say("sync.sources.metric_path"))
         return self
+
+
+def _both(names: list[str]) -> str:
+    """Two names as "a and b" in the current language (one: itself)."""
+    return str(say("sync.sources.both", first=names[0], second=names[1])) if len(names) == 2 else names[0]
 
 
 def _spec(value: Any) -> Any:
@@ -158,14 +163,14 @@ class Source(_Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         if not SOURCE_NAME.fullmatch(value):
-            raise ValueError(f"{value!r} is not a source name: lower-case letters, digits, - and _")
+            raise ValueError(say("sync.sources.name", value=repr(value)))
         return value
 
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError(say("sync.sources.url", value=repr(value)))
         return value.rstrip("/")
 
     @field_validator("fields", mode="before")
@@ -183,28 +188,27 @@ class Source(_Strict):
         if self.kind == "accounts":
             unknown = [f for f in self.fields if f not in ACCOUNT_FIELDS]
             if unknown:
-                raise ValueError(
-                    f"fields: unknown account field(s) {', '.join(unknown)}; known: {', '.join(ACCOUNT_FIELDS)}"
-                )
+                known = ", ".join(ACCOUNT_FIELDS)
+                raise ValueError(say("sync.sources.account_fields", fields=", ".join(unknown), known=known))
             missing = [f for f in ("external_id", "name") if f not in self.fields]
             if missing:
-                raise ValueError(f"fields: an accounts source needs {' and '.join(missing)}")
+                raise ValueError(say("sync.sources.accounts_need", missing=_both(missing)))
             if self.metrics:
-                raise ValueError("metrics: an accounts source maps fields only")
+                raise ValueError(say("sync.sources.accounts_no_metrics"))
         else:
             unknown = [f for f in self.fields if f not in ("account", "date", "id")]
             if unknown:
-                raise ValueError(f"fields: unknown metrics field(s) {', '.join(unknown)}; known: account, date, id")
+                raise ValueError(say("sync.sources.metrics_fields", fields=", ".join(unknown)))
             missing = [f for f in ("account", "date") if f not in self.fields]
             if missing:
-                raise ValueError(f"fields: a metrics source needs {' and '.join(missing)}")
+                raise ValueError(say("sync.sources.metrics_need", missing=_both(missing)))
             if not self.metrics:
-                raise ValueError("metrics: a metrics source needs at least one metric")
+                raise ValueError(say("sync.sources.no_metrics"))
             bad = [m for m in self.metrics if not METRIC_NAME.fullmatch(m)]
             if bad:
-                raise ValueError(f"metrics: {', '.join(bad)} is not a metric name (lower-case letters, digits, _)")
+                raise ValueError(say("sync.sources.metric_name", names=", ".join(bad)))
             if "id" not in self.fields and any(m.aggregate != "none" for m in self.metrics.values()):
-                raise ValueError("fields: aggregated metrics (count, sum, mean, max) need id (the record's id)")
+                raise ValueError(say("sync.sources.aggregate_id"))
         return self
 
     @property
@@ -248,9 +252,8 @@ def load_sources(path: str | Path) -> list[Source]:
         preset = raw.get("preset")
         if preset is not None:
             if preset not in PRESETS:
-                problems.append(
-                    f"{_where(i, raw, ('preset',))}: unknown preset {preset!r}; shipped: {', '.join(sorted(PRESETS))}"
-                )
+                unknown = say("sync.sources.preset", preset=repr(preset), shipped=", ".join(sorted(PRESETS)))
+                problems.append(f"{_where(i, raw, ('preset',))}: {unknown}")
                 continue
             base = tomllib.loads(PRESETS[preset].read_text(encoding="utf-8"))["source"][0]
             merged = _merge(base, raw)

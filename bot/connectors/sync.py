@@ -48,7 +48,7 @@ class SyncSummary:
     def skip(self, error: RecordError, where: str) -> None:
         self.skipped[error.reason] += 1
         if len(self.errors) < ERRORS_KEPT:
-            self.errors.append(f"{where}: {error.detail}")
+            self.errors.append(say("sync.record.line", where=where, detail=error.detail))
 
 
 @dataclass

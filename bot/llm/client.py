@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from prompts import say
+
 log = logging.getLogger("healthbot.llm")
 ATTEMPTS = 3
 BACKOFF = 0.5  # seconds before the second attempt, doubled for each next one (with jitter)
@@ -36,11 +38,14 @@ class ModelError(RuntimeError):
     """The model gave no usable reply: the caller falls back to the deterministic answer and says why.
 
     `kind` is what the caller tells the user: "timeout" (no answer within the deadline), "busy" (no free slot in
-    time), "http" (an error status or no connection), "invalid" (a body or JSON that cannot be used)."""
+    time), "http" (an error status or no connection), "invalid" (a body or JSON that cannot be used). Its text is
+    prompts/llm.toml [error]'s, in the current language: it reaches a user under a fallback (an exit interview's
+    suggested coding, the churn review's themes). `status`: the HTTP status of an "http" error that has one."""
 
-    def __init__(self, kind: str, why: str) -> None:
+    def __init__(self, kind: str, why: str, status: int | None = None) -> None:
         super().__init__(why)
         self.kind = kind
+        self.status = status
 
 
 def retry_after(value: str | None) -> float | None:
@@ -109,7 +114,7 @@ class Model:
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         if not self._slots.acquire(timeout=max(timeout, 0.0)):
-            raise self._failed(ModelError("busy", f"no free slot within {timeout:g} s (all calls in use)"))
+            raise self._failed(ModelError("busy", say("llm.error.busy", seconds=f"{timeout:g}")))
         try:
             body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": False}
             if json_mode:
@@ -117,7 +122,7 @@ class Model:
             try:
                 text = self._post(body, deadline, timeout)
             except ModelError as error:
-                if not (json_mode and "HTTP 400" in str(error) and "response_format" in str(error)):
+                if not (json_mode and error.status == 400 and "response_format" in str(error)):
                     raise
                 # a server without JSON mode (some local ones) refuses the field: the prompt asks for JSON anyway,
                 # and the reply is checked to parse either way
@@ -131,7 +136,7 @@ class Model:
         return _json_text(text) if json_mode else text
 
     def _post(self, body: dict[str, Any], deadline: float, timeout: float) -> str:
-        late = ModelError("timeout", f"no answer within {timeout:g} s")
+        late = ModelError("timeout", say("llm.error.timeout", seconds=f"{timeout:g}"))
         for attempt in range(ATTEMPTS):
             wait: float | None = None
             try:
@@ -139,26 +144,29 @@ class Model:
             except httpx.TimeoutException:
                 raise late from None
             except httpx.TransportError as exc:  # refused, reset, dropped mid-body
-                why = f"{type(exc).__name__} from {self.url}"
+                why = say("llm.error.failed", error=type(exc).__name__, url=self.url)
             except httpx.HTTPError as exc:  # a body httpx cannot decode (says gzip, is not), and the like
-                raise ModelError("invalid", f"{type(exc).__name__} from {self.url}") from None
+                raise ModelError("invalid", say("llm.error.failed", error=type(exc).__name__, url=self.url)) from None
             else:
                 if status == 429 or status >= 500:
-                    why = f"HTTP {status} from {self.url}{self._said(data)}"
+                    why = say("llm.error.http", status=status, url=self.url, said=self._said(data), hint="")
                     wait = retry_after(headers.get("retry-after"))
                 elif status >= 400:
-                    hint = " (check LLM_API_KEY)" if status in (401, 403) else ""
+                    hint = say("llm.error.check_key") if status in (401, 403) else ""
                     if status == 404:
-                        hint = " (check LLM_BASE_URL, up to and including /v1, and LLM_MODEL)"
-                    raise ModelError("http", f"HTTP {status} from {self.url}{self._said(data)}{hint}")
+                        hint = say("llm.error.check_url")
+                    said = self._said(data)
+                    why = say("llm.error.http", status=status, url=self.url, said=said, hint=hint)
+                    raise ModelError("http", why, status)
                 else:
                     return _content(data, headers.get("content-type"))
             if wait is None:
                 wait = BACKOFF * 2**attempt * (1 + random.random() / 4)
             if attempt == ATTEMPTS - 1:
-                raise ModelError("http", f"{why}, {ATTEMPTS} attempts")
+                raise ModelError("http", say("llm.error.attempts", why=why, attempts=ATTEMPTS))
             if deadline - time.monotonic() - wait < MIN_ATTEMPT:
-                raise ModelError("http", f"{why}; a retry in {wait:.1f} s would pass the {timeout:g} s deadline")
+                late_retry = say("llm.error.deadline", why=why, wait=f"{wait:.1f}", seconds=f"{timeout:g}")
+                raise ModelError("http", late_retry)
             log.info("model call: %s; retrying in %.1f s", why, wait)
             time.sleep(wait)
         raise AssertionError("unreachable")
@@ -180,7 +188,7 @@ class Model:
                     if time.monotonic() > deadline:
                         raise late
                     if len(data) > MAX_BODY:
-                        raise ModelError("invalid", f"the reply is over {MAX_BODY // 1_000_000} MB")
+                        raise ModelError("invalid", say("llm.error.too_big", mb=MAX_BODY // 1_000_000))
                 return response.status_code, response.headers, bytes(data)
         except httpx.HTTPError:
             if watchdog.fired:
@@ -198,7 +206,7 @@ class Model:
             message = None
         if not isinstance(message, str) or not message.strip():
             return ""
-        return f": {self._scrub(message.strip())[:200]}"
+        return say("llm.error.said", message=self._scrub(message.strip())[:200])
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -258,14 +266,14 @@ def _content(data: bytes, content_type: str | None) -> str:
     try:
         body = json.loads(data)
     except (ValueError, RecursionError):  # RecursionError: nested too deep
-        kind = (content_type or "no Content-Type").split(";")[0].strip()[:60]
-        raise ModelError("invalid", f"the reply is not JSON ({kind})") from None
+        kind = (content_type or say("llm.error.no_content_type")).split(";")[0].strip()[:60]
+        raise ModelError("invalid", say("llm.error.not_json", kind=kind)) from None
     try:
         content = body["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise ModelError("invalid", "the reply has no choices[0].message.content") from None
+        raise ModelError("invalid", say("llm.error.no_content")) from None
     if not isinstance(content, str):
-        raise ModelError("invalid", "the reply's content is not text")
+        raise ModelError("invalid", say("llm.error.not_text"))
     return content
 
 
@@ -277,7 +285,7 @@ def _json_text(text: str) -> str:
     try:
         value = json.loads(stripped)
     except (ValueError, RecursionError):
-        raise ModelError("invalid", "the reply is not valid JSON") from None
+        raise ModelError("invalid", say("llm.error.not_valid_json")) from None
     if not isinstance(value, dict):
-        raise ModelError("invalid", "the reply is JSON but not an object")
+        raise ModelError("invalid", say("llm.error.not_object"))
     return stripped
