@@ -24,7 +24,7 @@ from sqlalchemy import Engine, text
 from bot.app import create_app
 from bot.settings import Settings, load_settings
 from bot.web import create_web
-from prompts import languages, speaking
+from prompts import ENGLISH, languages, set_default, speaking
 from storage.db import make_engine, upgrade
 from tests.fake_slack import FakeSlack
 
@@ -68,6 +68,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     upgrade(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture
+def zh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The command line in Chinese (LANGUAGE=zh-CN), the default put back after."""
+    monkeypatch.setenv("LANGUAGE", "zh-CN")
+    try:
+        yield
+    finally:
+        set_default(ENGLISH)
 
 
 @pytest.fixture(params=languages())

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-import prompts
 from bot.cli import build_parser, main
 from prompts import ENGLISH, raw
 from tests.test_cli_language import english
@@ -34,15 +33,6 @@ def english_left(text: str) -> list[str]:
         for line in text.splitlines()
         if english(TYPED.sub("", line)) - {"healthbot", "CSV", "YYYY", "MM", "account"}  # `override account`
     ]
-
-
-@pytest.fixture
-def zh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LANGUAGE", "zh-CN")
-    try:
-        yield
-    finally:
-        prompts.set_default(ENGLISH)
 
 
 def _exit(argv: list[str]) -> int:

@@ -5,31 +5,20 @@ keys, values and names as typed; under the English default the lines read exactl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-import prompts
 from bot.cli import main
 from bot.connectors.mapping import metric_problem
 from bot.dates import FIRST_DAY, LAST_DAY
-from prompts import ENGLISH, speaking
+from prompts import speaking
 from tests.test_cli_words import english_left
 from tests.test_connectors import FakeAPI, add_accounts
 
 TIERS = "healthy, low_risk, medium_risk, high_risk"
-
-
-@pytest.fixture
-def zh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LANGUAGE", "zh-CN")
-    try:
-        yield
-    finally:
-        prompts.set_default(ENGLISH)
 
 
 @pytest.fixture
