@@ -7,6 +7,7 @@ half to even on the binary value), so English reads exactly as before these help
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import date
 from functools import cache
@@ -83,4 +84,36 @@ def listing(items: Iterable[str], long: bool = False) -> str:
     items = list(items)
     if long:
         return str(raw("formats.long_list_separator")).join(items)
-    return format_list(items, style=raw("formats.list_style"), locale=_locale(current())) if items else ""
+    if not items:
+        return ""
+    # the pattern with numbered stand-ins, so that each joiner can be spaced from the items beside it
+    pattern = format_list(
+        [f"\0{i}\0" for i in range(len(items))], style=raw("formats.list_style"), locale=_locale(current())
+    )
+    parts = pattern.split("\0")  # text, item number, joiner, item number, ..., text
+    out = parts[0]
+    for k in range(1, len(parts), 2):
+        item, joiner = items[int(parts[k])], parts[k + 1]
+        out += _spaced(out, item)
+        out += _spaced(out, joiner)
+    return out
+
+
+def _spaced(before: str, after: str) -> str:
+    """`after`, a space in front when a Chinese letter (a joiner such as 和) would touch a Latin letter or digit:
+    "32 和高风险", "U01 和 U02"; none between two Chinese words nor beside punctuation ("a、b")."""
+    if not before or not after or before[-1] == " " or after[0] == " ":
+        return after
+    return (
+        " " + after
+        if _is_cjk_letter(before[-1]) != _is_cjk_letter(after[0]) and (_is_latin(before[-1]) or _is_latin(after[0]))
+        else after
+    )
+
+
+def _is_cjk_letter(ch: str) -> bool:
+    return unicodedata.category(ch) == "Lo" and unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
