@@ -133,6 +133,7 @@ def test_chinese_period_words_read_as_the_english_ones() -> None:
     assert parse("打法 30天", TIERS) == Plays(PeriodSpec("days", 30)) == parse("plays 30d", TIERS)
     assert parse("打法 quarter", TIERS) == Plays(PeriodSpec("this_quarter"))
     assert parse("churn Enterprise", TIERS) == Churn("", "Enterprise")
+    assert isinstance(parse("流失 下季度", TIERS), Find)  # a period word not known: the period's error, not a segment
 
 
 def test_chinese_help_and_errors_list_the_chinese_period_words() -> None:
