@@ -14,6 +14,8 @@ from sqlmodel import Session
 from bot.home import service
 from bot.home.values import HomePages
 from bot.scoring.scorecard import Scorecard
+from bot.slack.language import use_for_jobs
+from prompts import speaking
 from storage import accounts
 
 log = logging.getLogger("healthbot.jobs.home")
@@ -23,13 +25,15 @@ def run(engine: Engine, client: WebClient, scorecard: Scorecard, today: date) ->
     """Publish each owner's first page of Home; returns how many were published.
 
     views.publish is Tier 4 (~100/min); the client's rate-limit handler waits out a 429.
-    One user's failure is logged and does not stop the others.
+    One user's failure is logged and does not stop the others. Each Home speaks its owner's Slack locale (as the
+    Home they open does), else the default.
     """
+    language_of = use_for_jobs(client)
     with Session(engine) as session:
         owners = accounts.account_owners(session)
     published = 0
     for user_id in owners:
-        with Session(engine) as session:
+        with Session(engine) as session, speaking(language_of(user_id)):
             view = service.home(session, user_id, HomePages(), scorecard, today)
         try:
             client.views_publish(user_id=user_id, view=view)

@@ -243,3 +243,17 @@ def say(key: str, /, **values: Any) -> str:
     """The text at `key`, filled with `values`."""
     template = raw(key)
     return fill(template, **values) if values else template
+
+
+def sentences(first: str, *then: str) -> str:
+    """Sentences of one message (an error, then its usage line) joined as the current language joins them: a space
+    in English, nothing after a Chinese full stop (`commands.sentences`)."""
+    for part in then:
+        first = fill(raw("commands.sentences"), first=first, then=part)
+    return first
+
+
+def in_every_language(key: str) -> set[str]:
+    """The words at `key` (a space between two) in every language, lower case: what a command understands whatever
+    its reader's language (`commands.words`, `commands.periods`)."""
+    return {word.lower() for language in languages() for word in str(raw(key, language)).split()}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from bot.dates import YEARS, DayError, parse_day, period_out_of_range
-from prompts import say
+from prompts import in_every_language, say, sentences
 
 
 class PeriodError(ValueError):
@@ -53,7 +53,7 @@ def quarter_of(day: date) -> Period:
 
 def _year(digits: str) -> int:
     if int(digits) not in YEARS:
-        raise PeriodError(f"{period_out_of_range()} {say('churn_review.period.usage')}")
+        raise PeriodError(sentences(period_out_of_range(), say("churn_review.period.usage")))
     return int(digits)
 
 
@@ -67,8 +67,9 @@ def _day(text: str) -> date:
 
 def parse_period(text: str | None, today: date) -> Period:
     """`2026-Q3`, `2026-10`, `last-quarter`, `this-quarter`, `last-month`, `this-month` or `YYYY-MM-DD..YYYY-MM-DD`
-    (both included); empty means last quarter. Raises PeriodError with the usage line."""
-    given = (text or "").strip().lower()
+    (both included), or the words of another language for them (`上季度`: prompts `commands.periods`); empty means
+    last quarter. Raises PeriodError with the usage line."""
+    given = _named((text or "").strip().lower())
     try:
         if given in ("", "last-quarter"):
             return quarter_of(quarter_of(today).start - timedelta(days=1))
@@ -93,6 +94,14 @@ def parse_period(text: str | None, today: date) -> Period:
             raise
         raise PeriodError(say("churn_review.period.bad_day", text=repr(text))) from None
     raise PeriodError(say("churn_review.period.bad", text=repr(text)))
+
+
+def _named(word: str) -> str:
+    """A period's word in any language as the English one (`上季度` -> `last-quarter`); anything else as it is."""
+    for name in ("this_quarter", "last_quarter", "this_month", "last_month"):
+        if word in in_every_language(f"commands.periods.{name}"):
+            return name.replace("_", "-")
+    return word
 
 
 def covered_part(period: Period, span: DataSpan) -> Period | None:

@@ -414,12 +414,15 @@ def reliability_panel(ax: Axes, cal: Calibration, segment: bool = False) -> None
         title += say("churn_review.chart_reliability_all")
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(labelsize=8)
-    if not cal.accounts:
+    if not cal.accounts:  # why, worded again in the chart's language (`cal.note` is in the reader's)
+        from bot.scoring.calibration import calibration_note
+
+        why = calibration_note(cal, cal.horizon_days or 0) or ""
         ax.set_title(title, loc="left", fontsize=9)
         ax.text(
             0.5,
             0.5,
-            textwrap.fill(say("churn_review.chart_reliability_none", why=cal.note or ""), 46).replace("$", r"\$"),
+            textwrap.fill(say("churn_review.chart_reliability_none", why=why), 46).replace("$", r"\$"),
             transform=ax.transAxes,
             ha="center",
             va="center",

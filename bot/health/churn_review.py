@@ -25,7 +25,7 @@ from bot.health.command import SUBCOMMANDS, Churn, usage
 from bot.slack import expected_loss
 from bot.slack.blocks import esc
 from bot.slack.requests import Deps, after_model
-from prompts import say
+from prompts import say, sentences, speaking_in
 from storage.db import unit_of_work
 
 
@@ -55,12 +55,13 @@ def post_review(
             expected = expected_loss.read(session, deps.scorecard).expected(deps.scorecard.tiers, result.segment)
     except PeriodError as exc:
         sub = next(s for s in SUBCOMMANDS if s.name == "churn")
-        respond(response_type="ephemeral", text=f"{esc(str(exc))} {say('health.usage_is', usage=usage(sub))}")
+        respond(response_type="ephemeral", text=sentences(esc(str(exc)), say("health.usage_is", usage=usage(sub))))
         return
     except (SegmentError, NoDataError) as exc:  # nothing posted in the channel
         respond(response_type="ephemeral", text=esc(str(exc)))
         return
-    message = messages.review_message(result, open_to_all=not readers, expected=expected)
+    with speaking_in(channel):  # the review is the channel's: its language, not the typer's
+        message = messages.review_message(result, open_to_all=not readers, expected=expected)
     try:
         posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
     except SlackApiError as exc:
@@ -82,13 +83,9 @@ def post_review(
         else:
             respond(response_type="ephemeral", text=messages.restricted_text(result, readers))
     try:
-        client.files_upload_v2(
-            channel=channel,
-            file=report.render_png(result),
-            filename=messages.chart_filename(result),
-            title=messages.chart_title(result),
-            thread_ts=posted["ts"],
-        )
+        with speaking_in(channel):
+            png, name, title = report.render_png(result), messages.chart_filename(result), messages.chart_title(result)
+        client.files_upload_v2(channel=channel, file=png, filename=name, title=title, thread_ts=posted["ts"])
     except (SlackApiError, SlackRequestError, URLError) as exc:
         reason = exc.response.get("error", "") if isinstance(exc, SlackApiError) else str(exc)
         logger.warning("churn review chart upload in %s failed: %s", channel, reason)

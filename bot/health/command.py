@@ -16,7 +16,7 @@ from rapidfuzz import fuzz
 from bot.retention.plays import PeriodError, PeriodSpec, parse_period
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, message_text, tier_emoji
-from prompts import languages, raw, say
+from prompts import in_every_language, raw, say, sentences
 
 TOP_DEFAULT = 10
 TOP_MAX = 100
@@ -100,12 +100,12 @@ class SubCommand:
 
 def _words(name: str) -> set[str]:
     """`name`'s word in every language, lower case."""
-    return {str(raw(f"commands.words.{name}", language)).lower() for language in languages()}
+    return in_every_language(f"commands.words.{name}")
 
 
 def _me(args: list[str], tiers: Tiers) -> Command:
     if args:
-        raise UsageError(say("health.bad_args.no_args", name="me"))
+        raise UsageError(say("health.bad_args.no_args", name=raw("commands.words.me")))
     return Mine()
 
 
@@ -161,7 +161,7 @@ def _plays(args: list[str], tiers: Tiers) -> Command:
         raise UsageError(str(exc)) from exc
 
 
-_PERIOD_LIKE = re.compile(r"[0-9]|\.\.|^last-")  # a word meant as a period, not as a segment's name
+_PERIOD_LIKE = re.compile(r"[0-9]|\.\.|^last-|季度|月$")  # a word meant as a period, not as a segment's name
 
 
 def _churn(args: list[str], tiers: Tiers) -> Command:
@@ -244,7 +244,7 @@ def parse(text: str, tiers: Tiers) -> Command:
     try:
         return sub.parse(words[1:], tiers)
     except UsageError as exc:  # a customer may still be called "Top Notch": the lookup gets a go first
-        return Find(" ".join(words), f"{exc} {say('health.usage_is', usage=usage(sub))}")
+        return Find(" ".join(words), sentences(str(exc), say("health.usage_is", usage=usage(sub))))
 
 
 def usage(sub: SubCommand) -> str:

@@ -37,7 +37,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.chance import Chances
 from bot.slack.values import encode
-from prompts import say
+from prompts import say, sentences
 from storage.models import Account, HealthOverride, HealthScore
 from storage.scores import AccountRow, TierTotal
 from storage.types import AccountStatus
@@ -241,7 +241,7 @@ def not_found(lookup: Lookup) -> Blocks:
     """No match: say so, and offer the closest names as buttons."""
     text = say("health.not_found", query=esc(lookup.query))
     if lookup.closest:
-        text += " " + say("health.closest")
+        text = sentences(text, say("health.closest"))
     return validate_blocks([section(text), *_pick_rows(lookup.closest)])
 
 

@@ -24,7 +24,7 @@ from bot.scoring import chance_fit
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import Message, esc
 from bot.slack.chance import Chances
-from prompts import say
+from prompts import say, sentences
 from storage import alerts, scores, tasks
 from storage.models import Account, HealthOverride, HealthScore
 from storage.scores import AccountRow
@@ -180,7 +180,7 @@ def save_rates(session: Session, command: Plays, scorecard: Scorecard, today: da
         period = plays.period_dates(command.period, today)
     except plays.PeriodError as exc:
         sub = next(s for s in SUBCOMMANDS if s.name == "plays")
-        return Message(f"{exc} {say('health.usage_is', usage=usage(sub))}")
+        return Message(sentences(str(exc), say("health.usage_is", usage=usage(sub))))
     rates = plays.save_rates(session, period.start, period.end, scorecard.tiers)
     return plays.plays_message(rates, scorecard.tiers, period)
 

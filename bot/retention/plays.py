@@ -22,7 +22,7 @@ from sqlmodel import Session
 from bot.dates import YEARS, period_out_of_range
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import Blocks, Message, context, esc, message_text, section, tier_emoji, validate_blocks
-from prompts import say
+from prompts import in_every_language, say, sentences
 from storage import plays as play_store
 from storage.types import AlertOutcome, AlertStatus, TaskStatus
 
@@ -148,19 +148,20 @@ class Period:
     label: str
 
 
-_DAYS = re.compile(r"([0-9]{1,4})d")
+_DAYS = re.compile(r"([0-9]{1,4})\s*([^0-9]+)")  # `30d`, `30天`: the unit one of `commands.periods.days`
 _QUARTER = re.compile(r"([0-9]{4})-?q([1-4])")
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
 
 
 def parse_period(text: str) -> PeriodSpec:
-    """`30d`, `quarter`, `2026-Q3`, `2026-10` (any case); nothing means the last 90 days."""
+    """`30d`, `quarter`, `2026-Q3`, `2026-10` (any case), or the words of another language for them (`30天`,
+    `本季度`: prompts `commands.periods`); nothing means the last 90 days."""
     word = text.strip().lower()
     if not word:
         return PeriodSpec("days")
-    if word in ("quarter", "q"):
+    if word == "q" or word in in_every_language("commands.periods.this_quarter"):
         return PeriodSpec("this_quarter")
-    if m := _DAYS.fullmatch(word):
+    if (m := _DAYS.fullmatch(word)) and m.group(2) in in_every_language("commands.periods.days"):
         days = int(m.group(1))
         if 1 <= days <= MAX_DAYS:
             return PeriodSpec("days", days)
@@ -176,7 +177,7 @@ def parse_period(text: str) -> PeriodSpec:
             raise PeriodError(period_out_of_range())
         if year >= 2000 and 1 <= month <= 12:
             return PeriodSpec("month", month, year)
-    raise PeriodError(say("plays.period.bad", period=esc(text.strip())) + " " + say("plays.period.usage"))
+    raise PeriodError(sentences(say("plays.period.bad", period=esc(text.strip())), say("plays.period.usage")))
 
 
 def _quarter_start(year: int, quarter: int) -> date:
