@@ -166,7 +166,7 @@ def test_zh_cn_forecast_table_lines_up(
     zh_demo: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = run_zh(zh_demo[0], ["forecast", "--as-of", "2026-12-07"], monkeypatch, capsys).splitlines()
-    head = next(i for i, line in enumerate(lines) if line.startswith("分组"))
+    head = next(i for i, line in enumerate(lines) if line.startswith("细分"))
     table = lines[head : lines.index("", head)]
     assert len(table) >= 3 and len({width(line) for line in table}) == 1, table
 
