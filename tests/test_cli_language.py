@@ -145,7 +145,7 @@ def test_zh_cn_demo_its_tier_table_lists_and_progress(zh_demo: tuple[Path, str, 
     assert len({width(line[: line.index(" MRR")]) for line in tiers}) == 1
     per_csm = next(line for line in out.splitlines() if "每位 CSM 每周" in line)
     assert "、" in per_csm and ", " not in per_csm and not english(per_csm.replace("U01CSM", ""))
-    assert "评分中" in err and "天/s" in err and "scoring" not in err
+    assert "评分中：" in err and "天/秒" in err and "/s" not in err and "scoring" not in err
 
 
 def test_zh_cn_backtest_on_the_demo(
