@@ -341,3 +341,23 @@ def test_expected_loss_csv_is_the_same_in_chinese(
         prompts.set_default(ENGLISH)
     assert [(r["group"], r["name"]) for r in chinese] == [(r["group"], r["name"]) for r in english]
     assert ("tier", "High risk") in [(r["group"], r["name"]) for r in chinese]
+
+
+def test_every_progress_bar_is_worded_from_prompts() -> None:
+    """Each bar the CLI shows is a `Bar` whose label and unit come from prompts (no English literal left)."""
+    import ast
+
+    root = Path(__file__).parent.parent / "bot"
+    found = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            if node.func.id == "tqdm" and path.name != "progress.py":
+                found.append(f"{path.name}: tqdm( (use bot.progress.Bar)")
+            if node.func.id in ("tqdm", "Bar"):
+                for kw in node.keywords:
+                    if kw.arg in ("desc", "unit") and isinstance(kw.value, (ast.Constant, ast.JoinedStr)):
+                        found.append(f"{path.name}:{node.lineno}: {kw.arg} written in the code")
+    assert found == []
