@@ -17,7 +17,7 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from prompts import raw
+from prompts import raw, say
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
@@ -89,14 +89,14 @@ class Job:
 
 
 def _skipped(name: str) -> str:
-    return f"another healthbot is running the {name} job now; skipped (it delivers its own messages)"
+    return say("jobs.skipped", name=name)
 
 
 def _score(ctx: Context) -> Ran:
     from jobs import score as score_job
 
     score_job.run_daily(ctx.engine, ctx.scorecard, ctx.client, ctx.today)
-    return Ran("score: done (see the log lines above)")
+    return Ran(say("jobs.score"))
 
 
 def _score_daily(ctx: Context) -> tuple[Callable[..., Any], list[Any]]:
@@ -129,13 +129,20 @@ def _alerts(ctx: Context) -> Ran:
     if summary is None:
         return Ran(_skipped("alerts"), new=True)
     if summary.day is None:
-        return Ran("alerts: no scores yet; run `healthbot jobs run score` first", new=True)
-    listed = "first run: where we start" if summary.first_run else "past the day's thread budget"
-    return Ran(
-        f"alerts for {summary.day}: {len(summary.opened)} opened, {len(summary.listed)} listed ({listed}), "
-        f"{summary.joined} joined, {summary.recovered} recovered, {summary.churned} churned, {summary.dms} DMs",
-        new=True,
+        return Ran(say("jobs.alerts_no_scores"), new=True)
+    why = say("jobs.first_run") if summary.first_run else say("jobs.over_budget")
+    line = say(
+        "jobs.alerts",
+        day=summary.day,
+        opened=len(summary.opened),
+        listed=len(summary.listed),
+        why=why,
+        joined=summary.joined,
+        recovered=summary.recovered,
+        churned=summary.churned,
+        dms=summary.dms,
     )
+    return Ran(line, new=True)
 
 
 def _alerts_after_scoring(ctx: Context) -> tuple[Callable[..., Any], list[Any]]:
@@ -171,10 +178,8 @@ def _escalations(ctx: Context) -> Ran:
     if esc.skipped:
         return Ran(_skipped("escalations"), new=new)
     if esc.closed:
-        return Ran("escalations: outside business hours (WORK_DAYS, WORK_HOURS, HOLIDAYS); nothing escalated", new=new)
-    return Ran(
-        f"escalations: {len(esc.escalated[1])} to the CS lead, {len(esc.escalated[2])} to the second level", new=new
-    )
+        return Ran(say("jobs.escalations_closed"), new=new)
+    return Ran(say("jobs.escalations", lead=len(esc.escalated[1]), second=len(esc.escalated[2])), new=new)
 
 
 def _task_escalations(ctx: Context) -> Ran:
@@ -193,15 +198,14 @@ def _task_escalations(ctx: Context) -> Ran:
     if tasks.skipped:
         return Ran(_skipped("task-escalations"), new=tasks.changed)
     if tasks.closed:
-        return Ran(
-            "task-escalations: outside business hours (WORK_DAYS, WORK_HOURS, HOLIDAYS); nothing escalated",
-            new=tasks.changed,
-        )
-    return Ran(
-        f"task-escalations: {len(tasks.escalated[1])} overdue tasks to the CS lead, "
-        f"{len(tasks.escalated[2])} to the second level; tasks of {len(tasks.handed_out)} alerts handed out",
-        new=tasks.changed,
+        return Ran(say("jobs.tasks_closed"), new=tasks.changed)
+    line = say(
+        "jobs.tasks",
+        lead=len(tasks.escalated[1]),
+        second=len(tasks.escalated[2]),
+        handed=len(tasks.handed_out),
     )
+    return Ran(line, new=tasks.changed)
 
 
 def _digest(ctx: Context) -> Ran:
@@ -217,7 +221,7 @@ def _digest(ctx: Context) -> Ran:
         quiet_hours=settings.quiet_hours,
         dms=True,
     )
-    return Ran(f"digest: {key} enqueued" if key else "digest: not posted (see the log line above)", new=bool(key))
+    return Ran(say("jobs.digest", key=key) if key else say("jobs.digest_not_posted"), new=bool(key))
 
 
 def _churn_review(ctx: Context) -> Ran:
@@ -234,8 +238,8 @@ def _churn_review(ctx: Context) -> Ran:
         scorecard=ctx.scorecard,
     )
     if posted is None:
-        return Ran("churn-review: not posted (see the log line above)")
-    line = f"churn-review: {posted.key} " + ("enqueued" if posted.new else "already posted; nothing added")
+        return Ran(say("jobs.churn_review_not_posted"))
+    line = say("jobs.churn_review" if posted.new else "jobs.churn_review_again", key=posted.key)
     if not posted.new:
         return Ran(line)
     return Ran(line, new=True, after=lambda: churn_job.upload_chart(ctx.engine, ctx.client, posted))

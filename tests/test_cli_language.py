@@ -145,7 +145,7 @@ def test_zh_cn_demo_its_tier_table_lists_and_progress(zh_demo: tuple[Path, str, 
     assert len({width(line[: line.index(" MRR")]) for line in tiers}) == 1
     per_csm = next(line for line in out.splitlines() if "每位 CSM 每周" in line)
     assert "、" in per_csm and ", " not in per_csm and not english(per_csm.replace("U01CSM", ""))
-    assert "评分中" in err and "天/s" in err and "scoring" not in err
+    assert "评分中：" in err and "天/秒" in err and "/s" not in err and "scoring" not in err
 
 
 def test_zh_cn_backtest_on_the_demo(
@@ -166,7 +166,7 @@ def test_zh_cn_forecast_table_lines_up(
     zh_demo: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = run_zh(zh_demo[0], ["forecast", "--as-of", "2026-12-07"], monkeypatch, capsys).splitlines()
-    head = next(i for i, line in enumerate(lines) if line.startswith("分组"))
+    head = next(i for i, line in enumerate(lines) if line.startswith("细分"))
     table = lines[head : lines.index("", head)]
     assert len(table) >= 3 and len({width(line) for line in table}) == 1, table
 

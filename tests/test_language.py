@@ -414,7 +414,7 @@ def test_a_channel_alert_speaks_the_channels_language(engine: Engine, tmp_path: 
     assert roots["C0CHINA001"]["text"].startswith(":red_circle: 风险告警：CN Co")
     with Session(engine) as s:
         lists = {m.channel: m.payload for m in s.exec(select(OutboxMessage)) if m.key.endswith(":tasks")}
-    assert "应对任务" in _text(lists["C0CHINA001"]["blocks"])
+    assert "应对手册任务" in _text(lists["C0CHINA001"]["blocks"])
     assert "Playbook tasks" in _text(lists["C0DEFAULT01"]["blocks"])
     # the playbook's steps and SLA: the channel's words, stored as the English file says (issue 23)
     assert "组建挽留小组" in _text(lists["C0CHINA001"]["blocks"]) and "Form a save team" not in chinese

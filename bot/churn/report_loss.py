@@ -10,7 +10,7 @@ from bot.scoring import chance_words
 from bot.scoring.loss import Kind, LossRow, name
 from bot.slack.chance import Chances
 from bot.slack.expected_loss import Expected, source
-from prompts import raw, say
+from prompts import ENGLISH, raw, say, speaking
 
 CSV_HEADER = [
     "group",
@@ -89,6 +89,8 @@ def csv_text(expected: Expected, tier_labels: dict[str, str]) -> str:
     why = why_none(expected)
     if why is not None:
         return report.csv_table(CSV_HEADER, [["portfolio", "", "", "", "", "", "", horizon, day, fit_of, why]])
+    with speaking(ENGLISH):  # the values are the same in every language ("no segment", as the other CSVs' ids)
+        named = _rows(expected, tier_labels)
     rows: list[list[object]] = [
         [
             kind,
@@ -103,6 +105,6 @@ def csv_text(expected: Expected, tier_labels: dict[str, str]) -> str:
             fit_of,
             "",
         ]
-        for kind, label, r in _rows(expected, tier_labels)
+        for kind, label, r in named
     ]
     return report.csv_table(CSV_HEADER, rows)

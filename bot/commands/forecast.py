@@ -9,9 +9,8 @@ import json
 import sys
 from datetime import date
 
-from tqdm import tqdm
-
 from bot.commands.database import writable_engine
+from bot.progress import Bar
 from bot.settings import Settings
 
 
@@ -52,7 +51,7 @@ def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
         print(say("cli.say.error", error=exc), file=sys.stderr)
         return 1
     quiet = service.simulated_cells(len(book.ids)) < service.PROGRESS_CELLS  # a bar only for a long simulation
-    with tqdm(
+    with Bar(
         total=forecast_interval.DRAWS, desc=say("cli.progress.simulating"), unit=say("cli.progress.draw"), disable=quiet
     ) as bar:
         result = service.store(engine, win, fit, book, level, made_by=_who(), progress=bar.update)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.commands.database import writable_engine
 from bot.settings import Settings
-from prompts import say
+from prompts import ENGLISH, say, speaking
 
 if TYPE_CHECKING:
     from bot.churn.analysis import ChurnReview
@@ -47,6 +47,9 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     except NoDataError as exc:
         print(say("cli.say.report.nothing_written", error=exc), file=sys.stderr)
         return 1
+    if args.format == "csv":  # a CSV's values are the same in every language: the tiers' names in English
+        with speaking(ENGLISH):
+            result = replace(result, tier_labels={tier: card.tiers.label(tier) for tier in card.tiers.order})
     try:
         written = report.write(replace(result, people=_names(settings, result)), args.out, args.format, expected)
     except OSError as exc:

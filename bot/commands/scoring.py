@@ -8,9 +8,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
 from bot.commands.database import writable_engine
+from bot.progress import Bar
 from bot.scoring.scorecard import Scorecard
 from bot.settings import Settings
 from prompts import say
@@ -72,7 +71,7 @@ def _score(engine: Engine, scorecard: Scorecard, args: argparse.Namespace, today
         print(say("cli.say.score.backwards", end=end, start=start), file=sys.stderr)
         return 2
     total = (end - start).days + 1
-    with tqdm(total=total, desc=say("cli.progress.scoring"), unit=say("cli.progress.day"), disable=total < 3) as bar:
+    with Bar(total=total, desc=say("cli.progress.scoring"), unit=say("cli.progress.day"), disable=total < 3) as bar:
         summary = score_range(engine, scorecard, start, end, progress=bar.update, today=today)
     note = future_note(summary)
     if note:
@@ -183,18 +182,21 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     path = settings.scorecard_path or DEFAULT_PATH
     problem = out_problem(args.out)  # before the fit, so a bad --out costs nothing
     if problem:
-        print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
+        print(say("cli.say.error", error=say("suggest.error.nothing_written", problem=problem)), file=sys.stderr)
         return 2
     engine = writable_engine(settings)
     result = tune(engine, load_scorecard(path), args.as_of, args.horizon, l2=args.l2, samples=args.samples)
     print("\n".join(report(result, str(path))))
     if result.proposed is None:
         why = "tune.nothing_scored" if result.why_none is not None else "tune.nothing_fitted"
-        print(f"healthbot: {say(why)}", file=sys.stderr)
+        print(say("cli.say.error", error=say(why)), file=sys.stderr)
         return 1
     if worse(result) and not args.force:  # a proposal it rates worse itself is not written unless asked
         before, after = formats.auc(result.before.auc), formats.auc(result.after.auc)
-        print(f"healthbot: {say('tune.not_written_worse', before=before, after=after, out=args.out)}", file=sys.stderr)
+        print(
+            say("cli.say.error", error=say("tune.not_written_worse", before=before, after=after, out=args.out)),
+            file=sys.stderr,
+        )
         return 1
     original = Path(path).read_text(encoding="utf-8")
     text = proposal_text(original, result)
@@ -256,11 +258,11 @@ def _suggest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.scoring.suggest import SuggestError, out_problem, propose, write
 
     if args.as_of is None or args.horizon is None or args.file is not None:
-        print(f"healthbot: {say('suggest.error.usage')}", file=sys.stderr)
+        print(say("cli.say.error", error=say("suggest.error.usage")), file=sys.stderr)
         return 2
     problem = out_problem(args.out)
     if problem:
-        print(f"healthbot: {say('suggest.error.nothing_written', problem=problem)}", file=sys.stderr)
+        print(say("cli.say.error", error=say("suggest.error.nothing_written", problem=problem)), file=sys.stderr)
         return 2
     engine = writable_engine(settings)
     try:
@@ -268,7 +270,7 @@ def _suggest(settings: Settings, args: argparse.Namespace) -> int:
         print(result.report())
         write(result, args.out)
     except SuggestError as exc:
-        print(f"healthbot: {say('suggest.error.nothing_written', problem=exc)}", file=sys.stderr)
+        print(say("cli.say.error", error=say("suggest.error.nothing_written", problem=exc)), file=sys.stderr)
         return 1
     print(say("suggest.report.wrote", path=args.out))
     _refit_chance(engine, args.out, settings)

@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
-from tqdm import tqdm
 
 from bot.connectors.http import Fetcher, FetchFailed, make_client, pages
 from bot.connectors.mapping import RecordError, account_row, changed_at, observations
 from bot.connectors.sources import Source, SourcesError
+from bot.progress import Bar
 from bot.scoring.importer import CLOCK_SLACK, last_metric_day
 from prompts import formats, say
 from storage import sync as store
@@ -104,7 +104,8 @@ def _run(
     last = last_metric_day(tz)
     match = source.fields["account"].match if source.kind == "metrics" else "external_id"
     shown = incremental.render(since) if incremental and since else None
-    with tqdm(desc=f"sync {source.name}", unit=" records", disable=quiet, leave=False) as bar:
+    desc, unit = say("cli.progress.syncing", source=source.name), say("cli.progress.records")
+    with Bar(desc=desc, unit=unit, disable=quiet, leave=False) as bar:
         try:
             for page in pages(fetcher, position, shown):
                 summary.pages += 1

@@ -20,7 +20,6 @@ from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
-from tqdm import tqdm
 
 from bot.alerts import messages as alerts
 from bot.alerts.job import run_alerts
@@ -28,6 +27,7 @@ from bot.alerts.rules import load_rules
 from bot.alerts.threads import LISTING_PREFIX, load_view
 from bot.calendar import BusinessCalendar
 from bot.demo.data import CSM_IDS, generate_portfolio
+from bot.progress import Bar
 from bot.scoring import chance, chance_fit, chance_words
 from bot.scoring.backtest import BacktestResult, backtest
 from bot.scoring.importer import import_accounts, import_metrics
@@ -35,7 +35,7 @@ from bot.scoring.run import score_range
 from bot.scoring.scorecard import Scorecard, load_scorecard
 from bot.settings import load_settings
 from bot.slack import blocks
-from prompts import say
+from prompts import raw, say
 from prompts.formats import listing
 from storage import accounts as account_store
 from storage import alerts as alert_store
@@ -136,7 +136,7 @@ def run_demo(
 
     scorecard = load_scorecard()
     start = end - timedelta(days=min(BACKFILL_DAYS, days) - 1)
-    with tqdm(
+    with Bar(
         total=(end - start).days + 1, desc=say("cli.progress.scoring"), unit=say("cli.progress.day"), leave=False
     ) as bar:
         score_range(engine, scorecard, start, end, progress=bar.update, today=end)
@@ -212,8 +212,10 @@ def run_demo(
             first=(end - timedelta(days=7 * len(weeks.weeks))).isoformat(),
         )
     )
+    widths = raw("demo.alerts_week_widths")  # the weeks' columns line up in English, not inside a Chinese sentence
     for week_end, counts in weeks.weeks:
-        print(say("demo.alerts_week", day=week_end.isoformat(), **counts))
+        padded = {name: f"{n:>{widths.get(name, 0) or ''}}" for name, n in counts.items()}
+        print(say("demo.alerts_week", day=week_end.isoformat(), **padded))
     per_csm = listing(f"{csm} {n / len(weeks.weeks):.1f}" for csm, n in sorted(weeks.per_csm.items()))
     print(
         say(

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine
-from tqdm import tqdm
 
 from bot.dates import DayError, parse_day
+from bot.progress import Bar
 from bot.scoring.csvfile import MAX_ERRORS_SHOWN, Errors, ImportFailed, read_csv
 from prompts import say
 from storage import accounts, bulk
@@ -307,7 +307,7 @@ def parse_metrics(path: str | Path, known_accounts: dict[str, int], tz: tzinfo =
 
 
 def _bar(total: int, desc: str, quiet: bool) -> Any:
-    return tqdm(
+    return Bar(
         total=total,
         desc=desc,
         unit=say("cli.progress.rows"),

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
-from tqdm import tqdm
 
+from bot.progress import Bar
 from bot.scoring import fitting, formats, shapes
 from bot.scoring.backtest import BacktestResult, PastDay, Snapshot, evaluate, load_past_day
 from bot.scoring.backtest_words import format_result
@@ -396,7 +396,8 @@ def _bar(engine: Engine, samples: int, progress: bool) -> Iterator[Any]:
     """A progress bar over the steps (each snapshot loaded, then five), shown from PROGRESS_ACCOUNTS accounts."""
     with engine.connect() as conn:
         many = account_store.account_count(conn) >= PROGRESS_ACCOUNTS
-    with tqdm(total=samples + 5, desc="suggest", unit="step", disable=not (progress and many), leave=False) as bar:
+    desc, unit = say("cli.progress.suggesting"), say("cli.progress.step")
+    with Bar(total=samples + 5, desc=desc, unit=unit, disable=not (progress and many), leave=False) as bar:
         yield bar
 
 

@@ -233,11 +233,15 @@ def who(target: str | None) -> str:
 
 
 def when(at: datetime | None, tz: ZoneInfo) -> str:
-    """A stored time in the team's time zone ("Tue 30 Jun 14:00 CEST"); naive times are UTC (SQLite)."""
+    """A stored time in the team's time zone ("Tue 30 Jun 14:00 CEST"; "6月30日 周二 14:00 CEST"); naive times are UTC
+    (SQLite). alerts.thread.time_format is strftime's, with `%a` the weekday in the current language (Babel) and
+    `%-d`, `%-m` the day and month without a leading zero (on every platform)."""
     if at is None:
         return "–"
-    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    return aware.astimezone(tz).strftime(say("alerts.thread.time_format"))
+    local = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(tz)
+    template = str(say("alerts.thread.time_format"))
+    own = {"%-d": str(local.day), "%-m": str(local.month), "%a": formats.weekday(local.date())}
+    return "".join(own.get(part) or local.strftime(part) for part in re.split(r"(%-d|%-m|%a)", template) if part)
 
 
 def override_text(override: HealthOverride, tiers: Tiers) -> str:
