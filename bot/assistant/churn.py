@@ -18,7 +18,7 @@ from bot.churn.analysis import NoDataError, SegmentError, ranked_traits, review
 from bot.churn.periods import PeriodError, parse_period
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, mention, money
-from prompts import say
+from prompts import formats, say
 from storage import exits
 from storage.models import Account
 
@@ -31,7 +31,8 @@ def _a(key: str, **values: Any) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:.1f} %"
+    """A share to one decimal, as the language writes a percent ("10.0 %"; "10.0%" in Chinese)."""
+    return "–" if x is None else formats.percent(x, 1)
 
 
 def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -> Answer:

@@ -307,7 +307,7 @@ def _points(m: Measure) -> dict[str, str]:
 def _input_words(m: Measure, x: float) -> str:
     """An input of `m` in the file's words: "-30 %" (a trend, "+0 %" for none), "2 times", "14 days"."""
     if m.transform == "trend":
-        return formats.change(x, zero="+0 %")
+        return formats.change(x, plus_zero=True)
     return say("suggest.shape.times" if m.transform == "ratio" else "suggest.shape.days", x=f"{x:g}")
 
 
