@@ -593,8 +593,8 @@ def test_the_shapes_cards_band_points_write_a_percent_as_the_language_does() -> 
 
 
 def test_the_shapes_card_in_chinese_puts_no_space_between_chinese_words() -> None:
-    """"周循环（星期六 最低，为 星期三 水平的 9%）", "不超过 28 天 得 100 分": a weekday or a count of days set in a
-    Chinese sentence with English's spaces. A space between a number and Chinese is kept ("28 天")."""
+    """Seen: "周循环（星期六 最低，为 星期三 水平的 9%）", "不超过 28 天 得 100 分": a weekday or
+    a count of days set in a Chinese sentence with English's spaces; a space between a number and Chinese is kept."""
     from bot.scoring.measures import DayInputs
     from bot.scoring.panel import Panel, day_number
     from bot.scoring.shapes import shapes
@@ -621,3 +621,4 @@ def test_the_shapes_card_in_chinese_puts_no_space_between_chinese_words() -> Non
     spaced = [line for line in [found["logins"].cycle, *lines] if SPACED_CJK.search(line)]
     assert not spaced, spaced
     assert any("天得 100 分" in how for how in lines) and any("+0%" in how for how in lines), lines
+    assert any("距上次 logins 的天数" in how for how in lines), lines  # a Latin name set apart by a space

@@ -40,8 +40,8 @@ def change(x: float, *, plus_zero: bool = False) -> str:
 
 
 def dates(days: list[date]) -> str:
-    """Days as a list: "2026-05-01, 2026-04-01"."""
-    return ", ".join(d.isoformat() for d in days)
+    """Days as a list, as the language lists ("2026-05-01, 2026-04-01"; "2026-05-01和2026-04-01")."""
+    return formats.listing(d.isoformat() for d in days)
 
 
 def label(source: str) -> str:
