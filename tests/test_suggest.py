@@ -597,7 +597,7 @@ def test_the_shapes_card_in_chinese_puts_no_space_between_chinese_words() -> Non
     a count of days set in a Chinese sentence with English's spaces; a space between a number and Chinese is kept."""
     from bot.scoring.measures import DayInputs
     from bot.scoring.panel import Panel, day_number
-    from bot.scoring.shapes import shapes
+    from bot.scoring.shapes import ShapeSuggestion, card, shapes
     from prompts import speaking
 
     rng = np.random.default_rng(8)
@@ -616,6 +616,8 @@ def test_the_shapes_card_in_chinese_puts_no_space_between_chinese_words() -> Non
     inputs = DayInputs(panel, days - 1, 90, accounts, END, np.full(n, np.nan))
     with speaking("zh-CN"):
         found = {s.metric: s for s in shapes(inputs, 14, lambda metric: metric)}
+        written = ShapeSuggestion(card(list(found.values()), 14), list(found.values()), END, 30, 2, "").toml()
+    assert "  # logins：识别为" in written and "#   wait_hours：" in written and "logins: " not in written, written
     lines = [s.why for s in found.values()] + [how for s in found.values() for _, how in s.measures]
     assert found["logins"].cycle.startswith("周循环（星期"), found["logins"].cycle
     spaced = [line for line in [found["logins"].cycle, *lines] if SPACED_CJK.search(line)]

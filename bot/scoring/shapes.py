@@ -115,12 +115,13 @@ class ShapeSuggestion:
             found = re.match(r'\s*\{ name = "([a-z0-9_]+)"', line)
             if found and found.group(1) in notes:
                 shape, how = notes[found.group(1)]
-                out += [f"  # {shape.metric}: {shape.why}", f"  # {how}"]
+                said = say("suggest.shape.metric", metric=shape.metric, why=shape.why).strip()  # "logins: ..."
+                out += [f"  # {said}", f"  # {how}"]
             out.append(line)
         left = [s for s in self.shapes if not s.measures]
         if left:
             out += ["", f"# {say('suggest.shape.left_out_title')}"]
-            out += [f"#   {s.metric}: {s.why}" for s in left]
+            out += ["#   " + say("suggest.shape.metric", metric=s.metric, why=s.why).strip() for s in left]
         return "\n".join(out) + "\n"
 
 
