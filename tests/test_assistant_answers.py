@@ -753,6 +753,8 @@ def test_a_chinese_churn_answer_writes_its_percents_as_chinese_does_and_passes_t
     assert "(6.9 %)" in english.text and english.facts["avoidable_share"] == "100.0 %"
     assert "（6.9%）" in chinese.text and "100.0%" in chinese.text and " %" not in chinese.text, chinese.text
     assert chinese.facts["churn_rate"] == "6.9%" and shown(chinese)["客户流失率"] == "6.9%"
+    assert shown(english)["Customers churned"] == "4 of 58" and shown(english)["Avoidable"] == "1 (100.0 %)"
+    assert [v for v in shown(chinese).values() if " of " in v or " (" in v] == [], shown(chinese)
     percents = re.findall(r"\d+(?:\.\d+)?%", chinese.text)
     assert len(percents) >= 4 and unsupported("；".join(f"占{p}" for p in percents), chinese.facts) == []
     reply = "上季度流失率为6.9%，可避免的占100.0%。"

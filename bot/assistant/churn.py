@@ -52,7 +52,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
     facts |= {"mrr_at_start": money(head.mrr_at_start), "mrr_lost": money(head.mrr_lost)}
     facts["mrr_churn_rate"] = _pct(head.mrr_rate)
     figures = [
-        Figure(_a("figure.churned"), f"{head.churned} of {head.accounts_at_start}"),
+        Figure(_a("figure.churned"), _a("figure.churned_of", churned=head.churned, start=head.accounts_at_start)),
         Figure(_a("figure.churn_rate"), _pct(head.rate)),
         Figure(_a("figure.mrr_lost"), money(head.mrr_lost)),
         Figure(_a("figure.mrr_churn"), _pct(head.mrr_rate)),
@@ -94,7 +94,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
         ]
         figures += [
             Figure(_a("figure.interviews"), str(result.interviewed)),
-            Figure(_a("figure.avoidable"), f"{result.avoidable} ({share})"),
+            Figure(_a("figure.avoidable"), _a("figure.avoidable_share", n=result.avoidable, share=share)),
         ]
         if result.competitors:
             named = ", ".join(f"{esc(c.name)} ({c.count})" for c in result.competitors)
