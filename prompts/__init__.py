@@ -209,15 +209,30 @@ _ALIGN = re.compile(r"([<>^]?)([0-9]+)")
 
 class _Formatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> Any:
+        return _OPEN + self._field(value, format_spec) + _CLOSE  # where a field starts and ends (`_spaced`)
+
+    def _field(self, value: Any, format_spec: str) -> str:
         if _is_nouns(format_spec):
             return plural(value, format_spec)
         aligned = _ALIGN.fullmatch(format_spec)
         if aligned and isinstance(value, str):  # `{label:<14}`: padded by columns, not characters
             return pad(value, int(aligned[2]), aligned[1] or "<")
-        return super().format_field(value, format_spec)
+        return str(super().format_field(value, format_spec))
 
 
 _FORMATTER = _Formatter()
+_OPEN, _CLOSE = "\x00", "\x01"  # around each field's value while a template is filled
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"  # Chinese characters (not punctuation)
+# a field's Latin edge against a Chinese character, in the template or in the field beside it ("{metric}{word}")
+_LATIN_EDGE = re.compile(rf"(?<=[{_HAN}])(\x01?\x00)(?=[A-Za-z])|(?<=[A-Za-z])(\x01\x00?)(?=[{_HAN}])")
+
+
+def _spaced(text: str) -> str:
+    """A template glues a name to Chinese ("{metric}较前 4 周": "登录较前 4 周"); a Latin name (a metric ID, an
+    acronym: "CSAT") is set apart from Chinese characters by a space, as Chinese text writes a Latin word."""
+    return _LATIN_EDGE.sub(" ", text).replace(_OPEN, "").replace(_CLOSE, "")
+
+
 _WRAPPED = re.compile(r"(?<![\w*_~])([*_~])(\{(\w+)[^{}]*\})\1(?![\w*_~])")
 _MARK_AT_AN_EDGE = re.compile(r"(?<!\w)[*_~]|[*_~](?!\w)")
 
@@ -236,7 +251,7 @@ def fill(template: str, /, **values: Any) -> str:
         mark, field, name = m.groups()
         return field if name in values and _breaks(mark, values[name]) else m.group(0)
 
-    return _FORMATTER.format(_WRAPPED.sub(unwrap, template), **values)
+    return _spaced(_FORMATTER.format(_WRAPPED.sub(unwrap, template), **values))
 
 
 def say(key: str, /, **values: Any) -> str:

@@ -48,11 +48,11 @@ def percent(share: float, decimals: int = 0, *, tight: bool = False) -> str:
     )
 
 
-def change(share: float) -> str:
+def change(share: float, *, plus_zero: bool = False) -> str:
     """A change as a whole percent with its sign ("-62 %", "+5 %"; "-62%" in Chinese); one that rounds to nothing
-    reads "±0 %", never "-0 %"."""
+    reads "±0 %" (`plus_zero`: "+0 %", as the shapes card's band points read), never "-0 %"."""
     whole = round(share * 100)
-    return str(raw("formats.percent")).format(number=f"{whole:+d}" if whole else "±0")
+    return str(raw("formats.percent")).format(number=f"{whole:+d}" if whole else "+0" if plus_zero else "±0")
 
 
 def money(x: float) -> str:

@@ -5,6 +5,7 @@ here); Brief me and the outreach draft; a fresh install with no data at all."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -733,3 +734,29 @@ def test_a_customer_that_does_not_exist_is_said_so_with_the_close_names_never_an
         assert "/health Globex Consulting LLC" in answer.commands
         assert answer.facts["kind"] == "lookup" and "Globex Consulting LLC" in answer.facts["closest"]
     assert typo.text.startswith("*Globex Consulting LLC* is *")
+
+
+def test_a_chinese_churn_answer_writes_its_percents_as_chinese_does_and_passes_the_figure_check(
+    demo: tuple[Engine, dict[str, int]],
+) -> None:
+    """The assistant wrote its own percents ("6.9 %", English's spacing) in a Chinese answer too; they go through
+    prompts.formats ("6.9%"), and a reply stating the answer's percents, glued to Chinese as Chinese writes them,
+    passes the figure check while a made-up one is caught."""
+    from bot.llm.grounding import unsupported
+    from prompts import speaking
+
+    engine, _ = demo
+    with unit_of_work(session_factory(engine)) as s:
+        english = ask(s, "why did we lose customers last quarter?")
+        with speaking("zh-CN"):
+            chinese = ask(s, "why did we lose customers last quarter?")
+    assert "(6.9 %)" in english.text and english.facts["avoidable_share"] == "100.0 %"
+    assert "（6.9%）" in chinese.text and "100.0%" in chinese.text and " %" not in chinese.text, chinese.text
+    assert chinese.facts["churn_rate"] == "6.9%" and shown(chinese)["客户流失率"] == "6.9%"
+    assert shown(english)["Customers churned"] == "4 of 58" and shown(english)["Avoidable"] == "1 (100.0 %)"
+    assert [v for v in shown(chinese).values() if " of " in v or " (" in v] == [], shown(chinese)
+    percents = re.findall(r"\d+(?:\.\d+)?%", chinese.text)
+    assert len(percents) >= 4 and unsupported("；".join(f"占{p}" for p in percents), chinese.facts) == []
+    reply = "上季度流失率为6.9%，可避免的占100.0%。"
+    assert unsupported(reply, chinese.facts) == []
+    assert unsupported("上季度流失率为9.6%，可避免的占100.0%。", chinese.facts) == ["9.6%"]

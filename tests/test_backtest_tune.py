@@ -701,7 +701,7 @@ def test_scoring_percents_follow_the_language() -> None:
     assert (formats.percent(0.4), formats.change(-0.34), formats.change(0.001)) == ("40 %", "-34 %", "±0 %")
     with speaking("zh-CN"):
         assert (formats.percent(0.4), formats.change(-0.34), formats.change(0.001)) == ("40%", "-34%", "±0%")
-    assert formats.percent(0.125, 1, unit="%") == "12.5%"
+    assert formats.percent(0.125, 1, tight=True) == "12.5%"
 
 
 def test_forecast_level_and_backtest_bands_follow_the_language() -> None:

@@ -180,7 +180,8 @@ def test_zh_cn_suggest_shape_card_and_tune_cutoffs(
     assert re.fullmatch(r"未拟合：\d+ 个流失客户；流失客户更多时请再次运行 suggest", mark)
     for english_words in ("Monday", "Saturday", "Sunday", " times", " days", "churner"):
         assert english_words not in out
-    assert re.search(r"有周循环（星期. 最低", out) and re.search(r"\d 倍", out)
+    assert re.search(r"有周循环（星期.最低，为星期.水平的 \d+%）", out) and re.search(r"\d 倍", out)
+    assert not re.search(r"[\u4e00-\u9fff] +[\u4e00-\u9fff]", out), out  # no space between Chinese words
     out = run_zh(folder, ["tune", "--as-of", AS_OF, "--horizon", HORIZON], monkeypatch, capsys)
     cutoffs = next(line for line in out.splitlines() if line.startswith("建议的等级分界线"))
     assert "、" in cutoffs and ", " not in cutoffs

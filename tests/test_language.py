@@ -486,3 +486,17 @@ def test_app_home_in_the_users_language(seeded: Engine, bot_server: BotServer) -
     for part in ("我的账户", "团队", "*本周*：", "本周变化最大", "*降幅最大*"):
         assert part in text
     assert "My accounts" not in text
+
+
+def test_a_latin_name_in_a_chinese_sentence_is_set_apart_by_a_space() -> None:
+    """Seen: "最近 30 天 CSAT平均为 3", "距上次NPS的天数". A template glues a metric's name to Chinese,
+    right for a Chinese name ("登录较前 4 周"), not for a Latin one; Chinese text sets a Latin word apart by a space."""
+    with speaking("zh-CN"):
+        assert fill("{metric}较前 {span} {change}", metric="登录", span="4 周", change="-35%") == "登录较前 4 周 -35%"
+        assert fill("最近 {days} {metric}平均为 {v}", days="30 天", metric="CSAT", v=3) == "最近 30 天 CSAT 平均为 3"
+        assert fill("距上次{label}的天数", label="API calls") == "距上次 API calls 的天数"
+        level = say("reasons.level", days="30 天", metric="CSAT", aggregate_word="平均为", value=3)
+        assert level.endswith("CSAT 平均为 3"), level  # a name beside another field: its edge is Latin all the same
+        assert fill("{a}{b}", a="登录", b="CSAT") == "登录 CSAT" and fill("{a}{b}", a="登录", b="较前") == "登录较前"
+        assert fill("{n:个账户}（{name}）", n=2, name="Acme") == "2 个账户（Acme）"  # punctuation: no space
+    assert fill("{metric}, {n:account/accounts}", metric="CSAT", n=2) == "CSAT, 2 accounts"

@@ -570,3 +570,57 @@ def test_the_shapes_cards_bands_widen_to_what_most_accounts_read() -> None:
         worse_high = m.bands[0][1] > m.bands[-1][1]
         usual = np.mean(x <= full) if worse_high else np.mean(x >= full)
         assert usual >= CALIBRATION[0] - 0.02, (name, m.bands, usual)
+
+
+# --- the shapes card in Chinese: a percent as the language writes it, no space between Chinese words -------------
+
+SPACED_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef] +[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def test_the_shapes_cards_band_points_write_a_percent_as_the_language_does() -> None:
+    """The trend's band points read "+0 %" for no change in English; Chinese writes the sign against the number,
+    "+0%" (it printed "+0 %", English's spacing, in a Chinese card)."""
+    from bot.scoring.shapes import _input_words
+    from prompts import speaking
+
+    m = Measure(
+        name="seats_change", metric="seats", transform="trend", days=7, baseline_days=28,
+        bands=[(-0.3, 0.0), (-0.1, 50.0), (0.0, 100.0)],
+    )  # fmt: skip
+    assert [_input_words(m, x) for x in (0.0, -0.3, 0.001)] == ["+0 %", "-30 %", "+0 %"]
+    with speaking("zh-CN"):
+        assert [_input_words(m, x) for x in (0.0, -0.3, 0.001)] == ["+0%", "-30%", "+0%"]
+
+
+def test_the_shapes_card_in_chinese_puts_no_space_between_chinese_words() -> None:
+    """Seen: "周循环（星期六 最低，为 星期三 水平的 9%）", "不超过 28 天 得 100 分": a weekday or
+    a count of days set in a Chinese sentence with English's spaces; a space between a number and Chinese is kept."""
+    from bot.scoring.measures import DayInputs
+    from bot.scoring.panel import Panel, day_number
+    from bot.scoring.shapes import ShapeSuggestion, card, shapes
+    from prompts import speaking
+
+    rng = np.random.default_rng(8)
+    n, days = 60, 90
+    first = END - timedelta(days=days - 1)
+    weekday = np.array([(first + timedelta(days=d)).weekday() for d in range(days)])
+    dip = np.where(weekday >= 5, 0.1, 1.0)
+    values = {
+        "logins": rng.poisson(rng.uniform(5, 50, n)[:, None] * dip[None, :]).astype(float),
+        "seats": np.repeat(rng.integers(3, 50, n).astype(float)[:, None], days, axis=1),
+        "escalations": (rng.random((n, days)) < 0.03) * rng.poisson(3, (n, days)).astype(float),
+        "wait_hours": rng.gamma(4, 3, (n, days)).round(1),
+    }
+    panel = Panel(np.arange(n, dtype=np.int64), day_number(first), values)
+    accounts = pd.DataFrame({"id": np.arange(n), "renewal_date": None})
+    inputs = DayInputs(panel, days - 1, 90, accounts, END, np.full(n, np.nan))
+    with speaking("zh-CN"):
+        found = {s.metric: s for s in shapes(inputs, 14, lambda metric: metric)}
+        written = ShapeSuggestion(card(list(found.values()), 14), list(found.values()), END, 30, 2, "").toml()
+    assert "  # logins：识别为" in written and "#   wait_hours：" in written and "logins: " not in written, written
+    lines = [s.why for s in found.values()] + [how for s in found.values() for _, how in s.measures]
+    assert found["logins"].cycle.startswith("周循环（星期"), found["logins"].cycle
+    spaced = [line for line in [found["logins"].cycle, *lines] if SPACED_CJK.search(line)]
+    assert not spaced, spaced
+    assert any("天得 100 分" in how for how in lines) and any("+0%" in how for how in lines), lines
+    assert any("距上次 logins 的天数" in how for how in lines), lines  # a Latin name set apart by a space

@@ -18,7 +18,7 @@ from bot.churn.analysis import NoDataError, SegmentError, ranked_traits, review
 from bot.churn.periods import PeriodError, parse_period
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, mention, money
-from prompts import say
+from prompts import formats, say
 from storage import exits
 from storage.models import Account
 
@@ -31,7 +31,8 @@ def _a(key: str, **values: Any) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:.1f} %"
+    """A share to one decimal, as the language writes a percent ("10.0 %"; "10.0%" in Chinese)."""
+    return "–" if x is None else formats.percent(x, 1)
 
 
 def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -> Answer:
@@ -51,7 +52,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
     facts |= {"mrr_at_start": money(head.mrr_at_start), "mrr_lost": money(head.mrr_lost)}
     facts["mrr_churn_rate"] = _pct(head.mrr_rate)
     figures = [
-        Figure(_a("figure.churned"), f"{head.churned} of {head.accounts_at_start}"),
+        Figure(_a("figure.churned"), _a("figure.churned_of", churned=head.churned, start=head.accounts_at_start)),
         Figure(_a("figure.churn_rate"), _pct(head.rate)),
         Figure(_a("figure.mrr_lost"), money(head.mrr_lost)),
         Figure(_a("figure.mrr_churn"), _pct(head.mrr_rate)),
@@ -93,7 +94,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
         ]
         figures += [
             Figure(_a("figure.interviews"), str(result.interviewed)),
-            Figure(_a("figure.avoidable"), f"{result.avoidable} ({share})"),
+            Figure(_a("figure.avoidable"), _a("figure.avoidable_share", n=result.avoidable, share=share)),
         ]
         if result.competitors:
             named = ", ".join(f"{esc(c.name)} ({c.count})" for c in result.competitors)

@@ -51,10 +51,13 @@ CJK_WEEKDAY = r"(?:星期|礼拜|(?<!\d)(?<!\d\s)周)([一二三四五六日天]
 CJK_WEEKDAY_BEFORE = re.compile(rf"{CJK_WEEKDAY}\s*[，,、（(]?\s*$")  # "周四（12月10日）", "星期一 12月14日"
 CJK_WEEKDAY_AFTER = re.compile(rf"^\s*[，,、]?\s*[（(]?\s*{CJK_WEEKDAY}[）)]?")  # "2027年1月15日（星期五）"
 
-# numbers and amounts: "$1,234.5", "12 %", "1.2k", "$4bn"; "Q3", "3rd" and "v2" are not numbers (glued to letters)
+# numbers and amounts: "$1,234.5", "12 %", "1.2k", "$4bn"; "Q3", "3rd" and "v2" are not numbers (glued to letters);
+# Chinese sets a figure right against its words ("流失率为6.9%的"): a CJK character is no letter here
+CJK_CHARS = "\u3000-\u9fff\uac00-\ud7af\uff00-\uffef"
+LETTER = rf"[^\W{CJK_CHARS}]"  # a word character of a Latin (or other spaced) script: a letter, a digit, "_"
 NUMBER = re.compile(
-    r"(?<![\w.])([$€£]\s?)?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
-    r"(\s?%|\s?percent\b|k\b|K\b|M\b|bn\b|B\b|\s?thousand\b|\s?million\b|\s?billion\b)?(?![\w])"
+    rf"(?<!{LETTER})(?<!\.)([$€£]\s?)?(\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.(\d+))?"
+    rf"(\s?%|\s?percent\b|k\b|K\b|M\b|bn\b|B\b|\s?thousand\b|\s?million\b|\s?billion\b)?(?!{LETTER})"
 )
 SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
 ROUNDING = 0.05  # a rounded figure within 5 % of a fact is that fact (41.73 -> 42; 0.83 -> 1 is not)

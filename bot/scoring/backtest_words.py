@@ -40,7 +40,7 @@ def _weekday(w: WeekdayStability) -> str:
 
 def format_result(result: BacktestResult, title: str | None = None) -> str:
     """The human-readable table the CLI prints."""
-    rate = formats.percent(result.base_rate, 1, unit="%")
+    rate = formats.percent(result.base_rate, 1, tight=True)
     base = say("backtest.base_rate", rate=rate) if result.base_rate is not None else ""
     counts = {"accounts": f"{result.accounts:,}", "unscored": f"{result.unscored:,}", "churned": f"{result.churned:,}"}
     lines = [
@@ -55,7 +55,7 @@ def format_result(result: BacktestResult, title: str | None = None) -> str:
         say("backtest.table_row", **raw("backtest.table_head")),
     ]
     for t in result.tiers:
-        rate = formats.percent(t.churn_rate, 1, unit="%")
+        rate = formats.percent(t.churn_rate, 1, tight=True)
         lift = "–" if t.lift is None else say("backtest.lift", lift=f"{t.lift:.1f}")
         lines.append(
             say(

@@ -6,14 +6,14 @@ from datetime import date
 
 from bot.scoring.explain import metric_label
 from bot.scoring.scorecard import Measure
-from prompts import raw, say
+from prompts import formats, raw, say
 
 
-def percent(share: float | None, decimals: int = 0, missing: str = "–", unit: str | None = None) -> str:
-    """A share as a percent with `decimals` digits after the point ("40 %", "12.5 %"; "40%" in Chinese, as the
-    language's `formats.percent` writes it; the backtest table's `unit` "%" gives "12.5%"); `missing` when there
-    is none ("–"; `scorecard suggest` prints "-")."""
-    return missing if share is None else f"{share:.{decimals}%}".replace("%", _unit() if unit is None else unit)
+def percent(share: float | None, decimals: int = 0, missing: str = "–", *, tight: bool = False) -> str:
+    """A share as a percent with `decimals` digits after the point, as the language writes one (prompts.formats:
+    "40 %", "12.5 %"; "40%" in Chinese; `tight`, the backtest table's: "12.5%"); `missing` when there is none
+    ("–"; `scorecard suggest` prints "-")."""
+    return missing if share is None else formats.percent(share, decimals, tight=tight)
 
 
 def auc(value: float | None, missing: str = "n/a") -> str:
@@ -33,23 +33,15 @@ def number(x: float) -> str:
     return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
-def change(x: float, zero: str | None = None) -> str:
-    """A relative change as a signed whole percent ("-34 %", "+2 %"; "-34%" in Chinese); `zero` when it rounds to
-    none (default "±0 %"; the shapes card's words print "+0 %")."""
-    whole = round(x * 100)
-    if whole == 0:
-        return f"±0{_unit()}" if zero is None else zero
-    return f"{whole:+d}{_unit()}"
-
-
-def _unit() -> str:
-    """The percent sign as the language writes it after a number: " %" in English, "%" in Chinese."""
-    return str(raw("formats.percent")).format(number="")
+def change(x: float, *, plus_zero: bool = False) -> str:
+    """A relative change as a signed whole percent (prompts.formats: "-34 %", "+2 %"; "-34%" in Chinese); one that
+    rounds to none reads "±0 %" (`plus_zero`: "+0 %", as the shapes card's band points read)."""
+    return formats.change(x, plus_zero=plus_zero)
 
 
 def dates(days: list[date]) -> str:
-    """Days as a list: "2026-05-01, 2026-04-01"."""
-    return ", ".join(d.isoformat() for d in days)
+    """Days as a list, as the language lists ("2026-05-01, 2026-04-01"; "2026-05-01和2026-04-01")."""
+    return formats.listing(d.isoformat() for d in days)
 
 
 def label(source: str) -> str:

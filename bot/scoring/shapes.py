@@ -115,12 +115,13 @@ class ShapeSuggestion:
             found = re.match(r'\s*\{ name = "([a-z0-9_]+)"', line)
             if found and found.group(1) in notes:
                 shape, how = notes[found.group(1)]
-                out += [f"  # {shape.metric}: {shape.why}", f"  # {how}"]
+                said = say("suggest.shape.metric", metric=shape.metric, why=shape.why).strip()  # "logins: ..."
+                out += [f"  # {said}", f"  # {how}"]
             out.append(line)
         left = [s for s in self.shapes if not s.measures]
         if left:
             out += ["", f"# {say('suggest.shape.left_out_title')}"]
-            out += [f"#   {s.metric}: {s.why}" for s in left]
+            out += ["#   " + say("suggest.shape.metric", metric=s.metric, why=s.why).strip() for s in left]
         return "\n".join(out) + "\n"
 
 
@@ -307,7 +308,7 @@ def _points(m: Measure) -> dict[str, str]:
 def _input_words(m: Measure, x: float) -> str:
     """An input of `m` in the file's words: "-30 %" (a trend, "+0 %" for none), "2 times", "14 days"."""
     if m.transform == "trend":
-        return formats.change(x, zero="+0 %")
+        return formats.change(x, plus_zero=True)
     return say("suggest.shape.times" if m.transform == "ratio" else "suggest.shape.days", x=f"{x:g}")
 
 

@@ -59,6 +59,7 @@ from bot.scoring.run import team_today
 from bot.scoring.scorecard import Cap, DataRules, Scorecard, load_scorecard, to_toml
 from bot.scoring.weighing import build_card, choose, drop_unused, keep_a_metric, rare_signals, weigh
 from prompts import say
+from prompts.formats import listing
 from storage import accounts as account_store
 from storage import scores as score_store
 
@@ -143,14 +144,14 @@ class Suggestion:
                 )
             )
         lines.append(say("suggest.report.weights", auc=formats.auc(self.cv.auc), l2=formats.number(self.cv.l2)))
-        shares = ", ".join(formats.percent(v) for v in _cumulative(self.fit_shares))
-        cutoffs = ", ".join(
+        shares = listing(formats.percent(v) for v in _cumulative(self.fit_shares))
+        cutoffs = listing(
             say("suggest.report.cutoff", label=tiers.label(t), at=formats.number(tiers.cutoffs[t])) for t in tiers.order
         )
-        counts = ", ".join(str(i + 1) for i in range(len(tiers.order) - 1))
+        counts = listing(str(i + 1) for i in range(len(tiers.order) - 1))
         lines.append(say("suggest.report.tiers", shares=shares, cutoffs=cutoffs, counts=counts))
         lines.append(format_result(self.test, say("suggest.report.backtest_title")))
-        caught = ", ".join(
+        caught = listing(
             say("suggest.report.share", label=s.label, share=formats.percent(s.share_of_churners, missing="-"))
             for s in self.test_shares
         )
@@ -343,7 +344,7 @@ def propose(engine: Engine, as_of: date, horizon: int, progress: bool = True) ->
     except FewChurners as few:
         found = shapes.shapes(few.inputs, few.min_days, formats.label)
         if not any(s.measures for s in found):
-            metrics = ", ".join(s.metric for s in found)
+            metrics = listing(s.metric for s in found)
             raise SuggestError(say("suggest.error.no_shapes", problem=few, metrics=metrics)) from None
         card = shapes.card(found, few.min_days)
         return shapes.ShapeSuggestion(card, found, as_of, horizon, few.churners, str(few))
