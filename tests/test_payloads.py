@@ -198,7 +198,7 @@ def test_churn_review_in_chinese_lists_and_percents_as_chinese_writes_them() -> 
             message(churn.review_message(review, expected=EXPECTED)), ensure_ascii=False, separators=(",", ":")
         )
         restricted = churn.restricted_text(review, [READER, "S0READERS1"])
-    assert "1 个可避免，50%）" in text and "（50.0%）" in text and "流向：Globex（1）和Initech（2）" in text
+    assert "1 个可避免，50%）" in text and "（50.0%）" in text and "流向：Globex（1）和 Initech（2）" in text
     assert "流失前 30 天 8 个中有 6 个和流失前 60 天 7 个中有 4 个" in text and "（10.5%）" in text
     assert " %" not in text and ", " not in text
     assert f"<@{READER}>和<!subteam^S0READERS1>" in restricted
