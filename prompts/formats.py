@@ -116,4 +116,5 @@ def _is_cjk_letter(ch: str) -> bool:
 
 
 def _is_latin(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
+    """A Latin letter or digit, or a mrkdwn mark (`*bold*` beside 和 would not render as bold in Slack)."""
+    return ch.isascii() and (ch.isalnum() or ch in "*_~`")

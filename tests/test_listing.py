@@ -20,6 +20,8 @@ from prompts.formats import listing
         ),
         (["健康", "低风险"], "健康, 低风险", "健康和低风险"),  # Chinese beside Chinese: no space
         (["40 -> 75", "高风险 0 -> 0"], "40 -> 75, 高风险 0 -> 0", "40 -> 75 和高风险 0 -> 0"),
+        (["*Acme*", "*Globex*", "*Initech*"], "*Acme*, *Globex*, *Initech*", "*Acme*、*Globex* 和 *Initech*"),
+        (["`健康`", "`低风险`"], "`健康`, `低风险`", "`健康` 和 `低风险`"),  # a mark never touches a Chinese letter
         (["only"], "only", "only"),
         ([], "", ""),
     ],

@@ -23,6 +23,7 @@ from bot.health.lookup import AccountNames, Lookup, find_customer
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc
 from prompts import raw, say
+from prompts.formats import listing
 from storage import alerts, scores
 from storage.models import Account
 
@@ -152,7 +153,7 @@ def _lookup(
         return can_answer(_a("unknown.text"), "unknown")
     facts: dict[str, Any] = {"kind": "lookup", "query": name}
     if lookup.matches:
-        shown = ", ".join(f"*{esc(a.name)}*" for a in lookup.matches)
+        shown = listing(f"*{esc(a.name)}*" for a in lookup.matches)
         facts["matches"] = [a.name for a in lookup.matches]
         text = _a("several.text", count=len(lookup.matches), query=esc(name), names=shown)
         return Answer(text, (), tuple(f"/health {a.name}" for a in lookup.matches[:3]), facts)
@@ -169,7 +170,7 @@ def _lookup(
 def _not_found(name: str, lookup: Lookup, bare: bool = False) -> Answer:
     """No customer is `name`: said, with the closest names as suggestions (`bare`: a question read only as a name,
     with the list of what the assistant can answer too)."""
-    closest = ", ".join(f"*{esc(a.name)}*" for a in lookup.closest)
+    closest = listing(f"*{esc(a.name)}*" for a in lookup.closest)
     text = _a("not_found.text", query=esc(name)) + (_a("not_found.closest", names=closest) if closest else "")
     facts: dict[str, Any] = {"kind": "lookup", "query": name, "closest": [a.name for a in lookup.closest]}
     if bare:  # a bare word that is no customer: maybe a question it cannot read

@@ -24,6 +24,7 @@ from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import esc, money, when
 from bot.slack.chance import Chances
 from prompts import say
+from prompts.formats import listing
 from storage import churn as churn_store
 from storage import scores
 from storage.scores import AccountRow
@@ -63,7 +64,7 @@ def _row_fact(row: AccountRow, tier: str, chance: str | None) -> dict[str, Any]:
 def unknown_segment(session: Session, words: str) -> Answer:
     """ "in strategic" naming no segment: say so, and the segments there are (rather than answer for everyone)."""
     known = churn_store.segments(session.connection())
-    text = _a("at_risk.no_segment", segment=esc(words), segments=", ".join(f"*{esc(s)}*" for s in known) or "–")
+    text = _a("at_risk.no_segment", segment=esc(words), segments=listing(f"*{esc(s)}*" for s in known) or "–")
     return Answer(text, (), ("/health help",), {"kind": "no_segment", "segment": words, "segments": known})
 
 

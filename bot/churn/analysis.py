@@ -33,6 +33,7 @@ from bot.retention.plays import PlayRate, save_rates
 from bot.scoring import calibration, chance
 from bot.scoring.scorecard import Scorecard, Tiers, load_scorecard
 from prompts import say
+from prompts.formats import listing
 from storage import churn as store
 
 HORIZONS = (30, 60, 90)
@@ -407,7 +408,7 @@ def check_segment(conn_or_session: Connection | Session, segment: str | None) ->
         return
     if not known:
         raise SegmentError(say("churn_review.no_segments", segment=segment))
-    raise SegmentError(say("churn_review.unknown_segment", segment=segment, known=", ".join(known)))
+    raise SegmentError(say("churn_review.unknown_segment", segment=segment, known=listing(known)))
 
 
 def review(

@@ -17,6 +17,7 @@ from bot.retention.plays import PeriodError, PeriodSpec, parse_period
 from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import esc, message_text, tier_emoji
 from prompts import in_every_language, raw, say, sentences
+from prompts.formats import listing
 
 TOP_DEFAULT = 10
 TOP_MAX = 100
@@ -151,7 +152,7 @@ def _colour(tier: str) -> list[str]:
 
 
 def tier_choices(tiers: Tiers) -> str:
-    return ", ".join(f"`{esc(tiers.label(t).lower())}`" for t in tiers.order)
+    return listing(f"`{esc(tiers.label(t).lower())}`" for t in tiers.order)
 
 
 def _plays(args: list[str], tiers: Tiers) -> Command:

@@ -20,6 +20,7 @@ from bot.scoring.scorecard import Tiers
 from bot.slack.blocks import VIEW_BLOCK_LIMIT, Blocks, esc, plain, section, tier_emoji, validate_blocks
 from bot.slack.values import encode
 from prompts import say
+from prompts.formats import listing
 from storage.models import Account, HealthOverride
 from storage.types import AccountStatus
 
@@ -161,7 +162,7 @@ def check(entry: OverrideInput, account: Account | None, tiers: Tiers, today: da
         try:
             tier = resolve_tier(entry.tier, tiers)
         except UsageError:
-            choices = ", ".join(tiers.label(t) for t in reversed(tiers.order))
+            choices = listing(tiers.label(t) for t in reversed(tiers.order))
             errors[HealthIds.OVERRIDE_TIER] = _t("errors.tier", tier=plain(entry.tier, 100), tiers=choices)
     reason = (entry.reason or "").strip()
     if not reason:
