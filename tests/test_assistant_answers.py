@@ -760,3 +760,5 @@ def test_a_chinese_churn_answer_writes_its_percents_as_chinese_does_and_passes_t
     reply = "上季度流失率为6.9%，可避免的占100.0%。"
     assert unsupported(reply, chinese.facts) == []
     assert unsupported("上季度流失率为9.6%，可避免的占100.0%。", chinese.facts) == ["9.6%"]
+    # its lists as Chinese lists them: 、 and 和, a count in full-width brackets, never ", " or " ("
+    assert ", " not in chinese.text and " (" not in chinese.text, chinese.text

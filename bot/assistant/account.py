@@ -18,6 +18,7 @@ from bot.scoring.scorecard import Scorecard, Tiers
 from bot.slack.blocks import esc, mention, money, override_text, renewal_text, signed, when
 from bot.slack.chance import Chances
 from prompts import say
+from prompts.formats import listing
 from storage import alerts, scores, tasks
 from storage.models import Account, HealthOverride, HealthScore, Task
 from storage.types import AccountStatus, TaskStatus, utcnow
@@ -217,15 +218,15 @@ def changed(
     start = datetime.combine(since, time(), tzinfo=tz)
     opened = [a for a in alerts.opened_between(session, start, utcnow()) if a.account_id == account_id]
     items = [_a("changed.alert_item", day=a.opened_on.isoformat(), tier=esc(tiers.label(a.severity))) for a in opened]
-    lines.append(_a("changed.alerts", n=len(opened), list=(": " + ", ".join(items)) if items else ""))
+    lines.append(_a("changed.alerts", n=len(opened), list=_a("changed.listed", items=listing(items)) if items else ""))
     ids = {a.id or 0 for a in opened}
     current = alerts.open_alert(session, account_id)
     if current is not None:
         ids.add(current.id or 0)
     ids |= {a.id or 0 for a in alerts.resolved_since(session, [account_id], start)}
     done = [t for t in tasks.of_alerts(session, sorted(ids)) if t.status == TaskStatus.DONE and _closed_since(t, start)]
-    titles = ", ".join(esc(t.title) for t in done)
-    lines.append(_a("changed.tasks_done", n=len(done), list=f": {titles}" if done else ""))
+    titles = listing(esc(t.title) for t in done)
+    lines.append(_a("changed.tasks_done", n=len(done), list=_a("changed.listed", items=titles) if done else ""))
     figures += [Figure(_a("figure.alerts_opened"), str(len(opened))), Figure(_a("figure.tasks_done"), str(len(done)))]
     facts = {"kind": "changed", "account": account.name, "since": since.isoformat(), "period": label, **facts}
     facts["alerts_opened"] = [{"day": a.opened_on.isoformat(), "tier": tiers.label(a.severity)} for a in opened]

@@ -19,6 +19,7 @@ from bot.churn.periods import PeriodError, parse_period
 from bot.scoring.scorecard import Scorecard
 from bot.slack.blocks import esc, mention, money
 from prompts import formats, say
+from prompts.formats import listing
 from storage import exits
 from storage.models import Account
 
@@ -75,7 +76,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
     ]
     names = result.churned_accounts
     more = _a("churn.more", n=len(names) - NAMES_SHOWN) if len(names) > NAMES_SHOWN else ""
-    lines.append(_a("churn.accounts", names=", ".join(esc(n) for n in names[:NAMES_SHOWN]), more=more))
+    lines.append(_a("churn.accounts", names=listing(esc(n) for n in names[:NAMES_SHOWN]), more=more))
     facts["churned_accounts"] = names
     if result.interviewed:
         share = _pct(result.avoidable / result.interviewed)
@@ -97,7 +98,7 @@ def why_lost(session: Session, q: Question, scorecard: Scorecard, today: date) -
             Figure(_a("figure.avoidable"), _a("figure.avoidable_share", n=result.avoidable, share=share)),
         ]
         if result.competitors:
-            named = ", ".join(f"{esc(c.name)} ({c.count})" for c in result.competitors)
+            named = listing(_a("churn.competitor", name=esc(c.name), count=c.count) for c in result.competitors)
             lines.append(_a("churn.competitors", names=named))
             facts["competitors"] = [{"name": c.name, "count": c.count} for c in result.competitors]
     else:

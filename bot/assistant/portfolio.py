@@ -211,7 +211,7 @@ def mine(session: Session, user_id: str, scorecard: Scorecard) -> Answer:
         counts.append(_a("mine.unscored", n=totals[None].accounts))
     n = sum(t.accounts for t in totals.values())
     rows = scores.account_rows(session, day, owner=user_id, limit=MINE_SHOWN)
-    lines = [_a("mine.title", n=n, day=day.isoformat(), counts=", ".join(counts))]
+    lines = [_a("mine.title", n=n, day=day.isoformat(), counts=listing(counts))]
     if rows:
         lines.append(_a("mine.riskiest"))
         lines += [
