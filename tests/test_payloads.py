@@ -271,7 +271,7 @@ WORDED_TRAITS = [
     ("language", "words", "raw_words"),
     [
         ("en", ["CSM", "usage *falling*", "acquisition channel *partner*", "tenure under 6 months"], []),
-        ("zh-CN", ["CSM", "使用情况 *下降*", "获客渠道 *partner*", "合作时长 不足 6 个月"], ["usage", "falling"]),
+        ("zh-CN", ["CSM", "使用情况 *下降*", "获客渠道 *partner*", "合作时长为不足 6 个月"], ["usage", "falling"]),
     ],
 )
 def test_churn_review_traits_in_words_and_the_csm_as_a_mention(
