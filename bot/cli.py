@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -94,9 +95,30 @@ def speak_argparse() -> None:
     setattr(argparse, "ngettext", _argparse_plural)  # noqa: B010
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """The help's line breaks kept, and each section's title ended as the language ends it ("options:", "选项："):
+    argparse appends an ASCII ":" to the titles itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._titles: set[str] = set()
+
+    def start_section(self, heading: str | None) -> None:
+        if heading:
+            self._titles.add(heading)
+        super().start_section(heading)
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        for title in self._titles:
+            ended = say("cli.help.section", heading=title).replace("\\", "\\\\")
+            text = re.sub(rf"^( *){re.escape(title)}:$", rf"\g<1>{ended}", text, flags=re.MULTILINE)
+        return text
+
+
 def _parser(make: Callable[..., argparse.ArgumentParser], *args: Any, **kwargs: Any) -> argparse.ArgumentParser:
     """`make(...)` keeping the help's line breaks (argparse's own words are `speak_argparse`'s)."""
-    return make(*args, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    return make(*args, formatter_class=_Help, **kwargs)
 
 
 def _command(
