@@ -197,7 +197,7 @@ def test_the_report_names_the_csms_among_its_traits_when_it_can_ask_slack(
     monkeypatch.setenv("SLACK_API_URL", fake_slack.url)
     assert main(["report", "--period", "2026-Q3", "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "churn-2026-Q3.md").read_text(encoding="utf-8")
-    assert "CSM User U0CSM1：" in text and "CSM U0CSM1" not in text, text  # (a small group: 2 of 6)
+    assert "CSM 为 User U0CSM1：" in text and "CSM U0CSM1" not in text, text  # (a small group: 2 of 6)
 
 
 def test_the_sync_summary_in_chinese_and_in_english() -> None:
