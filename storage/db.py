@@ -168,6 +168,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def enabled_triggers(conn: Connection) -> set[tuple[str, str]]:
+    """PostgreSQL's own (not constraint-internal) triggers that fire in normal operation, as (table, trigger): what
+    migrations 0014 and 0016 install."""
+    rows = conn.execute(
+        text("SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+             "WHERE NOT t.tgisinternal AND t.tgenabled = 'O'")
+    )  # fmt: skip
+    return {(str(table), str(name)) for table, name in rows}
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         try:

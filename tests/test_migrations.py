@@ -6,11 +6,11 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, ForeignKeyConstraint, text
+from sqlalchemy import Engine, ForeignKeyConstraint
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers every table)
-from storage.db import alembic_config
+from storage.db import alembic_config, enabled_triggers
 
 # On PostgreSQL migration 0016 replaces one foreign key, metric_observation.account_id -> account.id, by triggers
 # (checked once per statement, not per row: issue 24); the model keeps declaring it (SQLite keeps the key).
@@ -53,11 +53,8 @@ def test_the_migrated_schema_is_the_models_schema(engine: Engine) -> None:
     if engine.dialect.name == "postgresql":  # the key is missing only because its triggers stand in for it
         assert [d for d in diff if _is_observation_key(d)] != []
         with engine.connect() as conn:
-            triggers = conn.execute(
-                text("SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                     "WHERE NOT t.tgisinternal AND t.tgenabled = 'O'")
-            ).all()  # fmt: skip
-        assert {tuple(t) for t in triggers} >= OBSERVATION_KEY_TRIGGERS
+            triggers = enabled_triggers(conn)
+        assert triggers >= OBSERVATION_KEY_TRIGGERS
 
 
 def test_migrations_form_one_line_of_revisions(engine: Engine) -> None:

@@ -22,8 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.scoring import importer
 from bot.scoring.importer import import_accounts, import_metrics
-from storage import bulk, sync
-from storage.db import alembic_config
+from storage import accounts, bulk, sync
+from storage.db import alembic_config, session_factory, unit_of_work
 from tests.test_importer import ACCOUNTS, METRICS_HEADER, metric_values, snapshot, write
 
 DAY = date(2026, 3, 1)
@@ -38,8 +38,8 @@ def two_accounts(engine: Engine, tmp_path: Path) -> Engine:
 
 
 def account_id(engine: Engine, external_id: str) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT id FROM account WHERE external_id = :e"), {"e": external_id}).scalar_one())
+    with unit_of_work(session_factory(engine)) as session:
+        return int(accounts.find_accounts(session, external_id, limit=1)[0].id or 0)
 
 
 def missing_id(engine: Engine) -> int:
