@@ -222,9 +222,9 @@ class _Formatter(string.Formatter):
 
 _FORMATTER = _Formatter()
 _OPEN, _CLOSE = "\x00", "\x01"  # around each field's value while a template is filled
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff"  # Chinese characters (not punctuation)
+HAN = "\u3400-\u4dbf\u4e00-\u9fff"  # Chinese characters (not punctuation), as a regex class's ranges
 # a field's Latin edge against a Chinese character, in the template or in the field beside it ("{metric}{word}")
-_LATIN_EDGE = re.compile(rf"(?<=[{_HAN}])(\x01?\x00)(?=[A-Za-z])|(?<=[A-Za-z])(\x01\x00?)(?=[{_HAN}])")
+_LATIN_EDGE = re.compile(rf"(?<=[{HAN}])(\x01?\x00)(?=[A-Za-z])|(?<=[A-Za-z])(\x01\x00?)(?=[{HAN}])")
 
 
 def _spaced(text: str) -> str:

@@ -7,7 +7,7 @@ half to even on the binary value), so English reads exactly as before these help
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Iterable
 from datetime import date
 from functools import cache
@@ -17,9 +17,10 @@ from babel.dates import format_date, get_day_names
 from babel.lists import format_list
 from babel.numbers import format_currency
 
-from prompts import current, raw
+from prompts import HAN, current, raw
 
 CURRENCY = "USD"  # what MRR is counted in
+_HAN_CHAR = re.compile(f"[{HAN}]")
 
 
 @cache
@@ -94,25 +95,26 @@ def listing(items: Iterable[str], long: bool = False) -> str:
     out = parts[0]
     for k in range(1, len(parts), 2):
         item, joiner = items[int(parts[k])], parts[k + 1]
-        out += _spaced(out, item)
-        out += _spaced(out, joiner)
+        out += _apart(out, item)
+        out += _apart(out, joiner)
     return out
 
 
-def _spaced(before: str, after: str) -> str:
+def _apart(before: str, after: str) -> str:
     """`after`, a space in front when a Chinese letter (a joiner such as 和) would touch a Latin letter or digit:
     "32 和高风险", "U01 和 U02"; none between two Chinese words nor beside punctuation ("a、b")."""
     if not before or not after or before[-1] == " " or after[0] == " ":
         return after
     return (
         " " + after
-        if _is_cjk_letter(before[-1]) != _is_cjk_letter(after[0]) and (_is_latin(before[-1]) or _is_latin(after[0]))
+        if _is_han(before[-1]) != _is_han(after[0]) and (_is_latin(before[-1]) or _is_latin(after[0]))
         else after
     )
 
 
-def _is_cjk_letter(ch: str) -> bool:
-    return unicodedata.category(ch) == "Lo" and unicodedata.east_asian_width(ch) in ("W", "F")
+def _is_han(ch: str) -> bool:
+    """A Chinese character, as `prompts.fill` tells one (`prompts.HAN`), not punctuation such as 、."""
+    return _HAN_CHAR.fullmatch(ch) is not None
 
 
 def _is_latin(ch: str) -> bool:
