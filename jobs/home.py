@@ -14,8 +14,7 @@ from sqlmodel import Session
 from bot.home import service
 from bot.home.values import HomePages
 from bot.scoring.scorecard import Scorecard
-from bot.slack.language import use_for_jobs
-from prompts import speaking
+from bot.slack.language import speaking_to, use_for_jobs
 from storage import accounts
 
 log = logging.getLogger("healthbot.jobs.home")
@@ -28,12 +27,12 @@ def run(engine: Engine, client: WebClient, scorecard: Scorecard, today: date) ->
     One user's failure is logged and does not stop the others. Each Home speaks its owner's Slack locale (as the
     Home they open does), else the default.
     """
-    language_of = use_for_jobs(client)
+    use_for_jobs(client)  # each owner's locale, looked up (and cached) as every job's DMs are
     with Session(engine) as session:
         owners = accounts.account_owners(session)
     published = 0
     for user_id in owners:
-        with Session(engine) as session, speaking(language_of(user_id)):
+        with Session(engine) as session, speaking_to(user_id):
             view = service.home(session, user_id, HomePages(), scorecard, today)
         try:
             client.views_publish(user_id=user_id, view=view)
